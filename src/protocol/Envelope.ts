@@ -1,0 +1,121 @@
+/**
+ * The canonical envelope (RFC §6.1): its 18 fields with their rules, and a
+ * constructor that fills `arcp`, `id` and `timestamp`.
+ */
+import { Effect, Schema } from "effect"
+import { validateFieldName } from "./Extensions.js"
+import {
+  JobId,
+  makeMessageId,
+  MessageId,
+  SessionId,
+  SpanId,
+  StreamId,
+  SubscriptionId,
+  TraceId
+} from "./Ids.js"
+import { now, Timestamp } from "./Timestamp.js"
+
+/** The protocol version this implementation speaks. */
+export const ARCP_VERSION = "1.0"
+
+/** `major.minor`; compatibility of the major version is the session's concern, not the schema's. */
+export const ProtocolVersion = Schema.String.pipe(Schema.pattern(/^[0-9]+\.[0-9]+$/), Schema.annotations({
+  identifier: "ProtocolVersion",
+  message: () => "Expected a protocol version such as \"1.0\""
+}))
+
+/** §6.5 priorities, in increasing order. */
+export const priorities = ["low", "normal", "high", "critical"] as const
+export const Priority = Schema.Literal(...priorities)
+export type Priority = typeof Priority.Type
+
+/** Rank of a priority (low = 0 ... critical = 3). */
+export const priorityRank = (p: Priority): number => priorities.indexOf(p)
+
+/**
+ * The envelope `extensions` object (§21): keys are namespaced names, or
+ * `optional` (the §21.3 drop-if-unknown flag, a boolean). `x-` keys pass the
+ * schema (they are legal for transport-internal use) and are refused by the
+ * runtime's long-lived-deployment policy (see `Extensions.validateFieldName`).
+ */
+export const EnvelopeExtensions = Schema.Record({ key: Schema.String, value: Schema.Unknown }).pipe(
+  Schema.filter((ext) => {
+    const issues: Array<{ path: ReadonlyArray<string>; message: string }> = []
+    for (const key of Object.keys(ext)) {
+      const r = validateFieldName(key, { allowExperimental: true })
+      if (r._tag === "Left") issues.push({ path: [key], message: r.left })
+      else if (key === "optional" && typeof ext[key] !== "boolean") {
+        issues.push({ path: [key], message: "extensions.optional must be a boolean" })
+      }
+    }
+    return issues.length === 0 ? true : issues
+  }, { identifier: "EnvelopeExtensions" })
+)
+
+/** The envelope fields other than `type` and `payload`. */
+export const headerFields = {
+  arcp: ProtocolVersion,
+  id: MessageId,
+  timestamp: Timestamp,
+  source: Schema.optional(Schema.String),
+  target: Schema.optional(Schema.String),
+  session_id: Schema.optional(SessionId),
+  job_id: Schema.optional(JobId),
+  stream_id: Schema.optional(StreamId),
+  subscription_id: Schema.optional(SubscriptionId),
+  trace_id: Schema.optional(TraceId),
+  span_id: Schema.optional(SpanId),
+  parent_span_id: Schema.optional(SpanId),
+  correlation_id: Schema.optional(MessageId),
+  causation_id: Schema.optional(MessageId),
+  idempotency_key: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512))),
+  priority: Schema.optional(Priority),
+  extensions: Schema.optional(EnvelopeExtensions)
+}
+
+/** Message type names: dotted labels (`job.progress`, `arcpx.acme.deploy.v1`). */
+export const MessageType = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/),
+  Schema.annotations({ identifier: "MessageType", message: () => "Expected a dotted message type name" })
+)
+
+/** Any envelope, its payload not yet interpreted. What the codec decodes first. */
+export const Envelope = Schema.Struct({
+  ...headerFields,
+  type: MessageType,
+  payload: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+}).annotations({ identifier: "Envelope" })
+export type Envelope = typeof Envelope.Type
+
+/** The header of an envelope: every field but `type` and `payload`. */
+export type Header = Omit<Envelope, "type" | "payload">
+
+/** Optional header fields a sender may set when constructing a message. */
+export type HeaderOptions = Partial<Omit<Header, "arcp" | "id" | "timestamp">>
+
+/** The effective priority of an envelope: `normal` when absent (§6.5). */
+export const priorityOf = (envelope: { readonly priority?: Priority | undefined }): Priority =>
+  envelope.priority ?? "normal"
+
+/** True when the sender marked the message droppable if unknown (§21.3). */
+export const isOptional = (envelope: { readonly extensions?: { readonly [k: string]: unknown } | undefined }): boolean =>
+  envelope.extensions?.["optional"] === true
+
+/**
+ * Builds an envelope of `type` with `payload`, minting `id` and reading
+ * `timestamp` from the Clock. Header options are copied as given.
+ */
+export const make = <const T extends string, P>(
+  type: T,
+  payload: P,
+  options: HeaderOptions = {}
+): Effect.Effect<Header & { readonly type: T; readonly payload: P }> =>
+  Effect.zipWith(makeMessageId, now, (id, timestamp) => ({
+    arcp: ARCP_VERSION,
+    id,
+    timestamp,
+    ...options,
+    type,
+    payload
+  }))

@@ -1,0 +1,135 @@
+/**
+ * Branded identifiers and their generators (RFC §6.1.1). Ids minted here are
+ * `<prefix>_<ulid>`: unique, and lexicographically sortable by creation time.
+ */
+import { Clock, Effect, Schema } from "effect"
+
+/**
+ * A branded id schema. On decode any non-empty string of at most 256 chars is
+ * accepted: peers mint ids their own way, so the prefix is a convention of the
+ * ids *we* generate, not a wire rule (see `hasPrefix`).
+ */
+const idSchema = <const B extends string>(brand: B) =>
+  Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256), Schema.brand(brand))
+
+export const SessionId = idSchema("SessionId")
+export type SessionId = typeof SessionId.Type
+export const MessageId = idSchema("MessageId")
+export type MessageId = typeof MessageId.Type
+export const JobId = idSchema("JobId")
+export type JobId = typeof JobId.Type
+export const StreamId = idSchema("StreamId")
+export type StreamId = typeof StreamId.Type
+export const SubscriptionId = idSchema("SubscriptionId")
+export type SubscriptionId = typeof SubscriptionId.Type
+export const LeaseId = idSchema("LeaseId")
+export type LeaseId = typeof LeaseId.Type
+export const ArtifactId = idSchema("ArtifactId")
+export type ArtifactId = typeof ArtifactId.Type
+export const CheckpointId = idSchema("CheckpointId")
+export type CheckpointId = typeof CheckpointId.Type
+export const ChallengeId = idSchema("ChallengeId")
+export type ChallengeId = typeof ChallengeId.Type
+export const TraceId = idSchema("TraceId")
+export type TraceId = typeof TraceId.Type
+export const SpanId = idSchema("SpanId")
+export type SpanId = typeof SpanId.Type
+
+/** The prefix each kind of id this implementation mints carries. */
+export const prefixes = {
+  session: "sess",
+  message: "msg",
+  job: "job",
+  stream: "str",
+  subscription: "sub",
+  lease: "lease",
+  artifact: "art",
+  checkpoint: "chk",
+  challenge: "chal",
+  trace: "trace",
+  span: "span"
+} as const
+
+const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ" // Crockford base32, as ULID
+
+// Monotonic state: within one millisecond the random part is incremented, so
+// ids minted by this process sort in creation order even at sub-ms rates.
+let lastTime = -1
+const lastRandom: Array<number> = new Array<number>(16).fill(0)
+
+const encodeTime = (ms: number): string => {
+  let out = ""
+  let t = ms
+  for (let i = 0; i < 10; i++) {
+    out = ALPHABET.charAt(t % 32) + out
+    t = Math.floor(t / 32)
+  }
+  return out
+}
+
+const nextRandomPart = (ms: number, r1: number, r2: number): string => {
+  if (ms === lastTime) {
+    // increment the previous random digits (base 32, carry to the left)
+    for (let i = 15; i >= 0; i--) {
+      const digit = (lastRandom[i] ?? 0) + 1
+      if (digit < 32) {
+        lastRandom[i] = digit
+        break
+      }
+      lastRandom[i] = 0
+    }
+  } else {
+    lastTime = ms
+    // 40 bits from each of two uniform draws
+    let a = Math.floor(r1 * 2 ** 40)
+    let b = Math.floor(r2 * 2 ** 40)
+    for (let i = 7; i >= 0; i--) {
+      lastRandom[i] = a % 32
+      a = Math.floor(a / 32)
+      lastRandom[i + 8] = b % 32
+      b = Math.floor(b / 32)
+    }
+  }
+  let out = ""
+  for (let i = 0; i < 16; i++) out += ALPHABET.charAt(lastRandom[i] ?? 0)
+  return out
+}
+
+/** A ULID-shaped string (26 chars) from the Effect `Clock` and `Random`. */
+export const ulid: Effect.Effect<string> = Effect.flatMap(Clock.currentTimeMillis, (ms) =>
+  Effect.randomWith((random) =>
+    Effect.zipWith(random.next, random.next, (r1, r2) => encodeTime(ms) + nextRandomPart(ms, r1, r2))
+  ))
+
+const generator = <A>(prefix: string, brand: (s: string) => A): Effect.Effect<A> =>
+  Effect.map(ulid, (u) => brand(`${prefix}_${u}`))
+
+// The generated strings satisfy the schemas by construction (non-empty, < 256 chars).
+export const makeSessionId = generator(prefixes.session, SessionId.make)
+export const makeMessageId = generator(prefixes.message, MessageId.make)
+export const makeJobId = generator(prefixes.job, JobId.make)
+export const makeStreamId = generator(prefixes.stream, StreamId.make)
+export const makeSubscriptionId = generator(prefixes.subscription, SubscriptionId.make)
+export const makeLeaseId = generator(prefixes.lease, LeaseId.make)
+export const makeArtifactId = generator(prefixes.artifact, ArtifactId.make)
+export const makeCheckpointId = generator(prefixes.checkpoint, CheckpointId.make)
+export const makeChallengeId = generator(prefixes.challenge, ChallengeId.make)
+export const makeTraceId = generator(prefixes.trace, TraceId.make)
+export const makeSpanId = generator(prefixes.span, SpanId.make)
+
+/** True when `id` was minted with the given kind's prefix. */
+export const hasPrefix = (id: string, kind: keyof typeof prefixes): boolean => id.startsWith(`${prefixes[kind]}_`)
+
+/** Milliseconds since the epoch encoded in an id this implementation minted. */
+export const timeOf = (id: string): number | undefined => {
+  const underscore = id.lastIndexOf("_")
+  const part = id.slice(underscore + 1, underscore + 11)
+  if (part.length !== 10) return undefined
+  let ms = 0
+  for (const ch of part) {
+    const v = ALPHABET.indexOf(ch)
+    if (v < 0) return undefined
+    ms = ms * 32 + v
+  }
+  return ms
+}

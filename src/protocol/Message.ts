@@ -1,0 +1,204 @@
+/**
+ * Every message of RFC §6.2 as one union discriminated by `type`, with a codec
+ * that looks the schema up by `type` (one decode per frame) and errors that
+ * name the type and the failing path. Namespaced types decode as extension messages.
+ */
+import { Either, ParseResult, Schema } from "effect"
+import { Envelope, headerFields, type Header } from "./Envelope.js"
+import { isExtensionType } from "./Extensions.js"
+import * as Artifacts from "./messages/Artifacts.js"
+import * as Control from "./messages/Control.js"
+import * as Execution from "./messages/Execution.js"
+import * as Human from "./messages/Human.js"
+import * as Permissions from "./messages/Permissions.js"
+import * as Session from "./messages/Session.js"
+import * as Streaming from "./messages/Streaming.js"
+import * as Subscriptions from "./messages/Subscriptions.js"
+import * as Telemetry from "./messages/Telemetry.js"
+
+/** Payload schema of every core message type. */
+export const payloads = {
+  ...Session.payloads,
+  ...Control.payloads,
+  ...Execution.payloads,
+  ...Streaming.payloads,
+  ...Human.payloads,
+  ...Permissions.payloads,
+  ...Subscriptions.payloads,
+  ...Artifacts.payloads,
+  ...Telemetry.payloads
+}
+
+export type MessageType = keyof typeof payloads
+export type PayloadOf<T extends MessageType> = Schema.Schema.Type<(typeof payloads)[T]>
+
+/** A core message: the envelope header, a literal `type` and that type's payload. */
+export type Message<T extends MessageType = MessageType> = {
+  [K in T]: Header & { readonly type: K; readonly payload: PayloadOf<K> }
+}[T]
+
+/** A message of a namespaced extension type (§21): envelope-validated, payload left to its handler. */
+export type ExtensionMessage = Envelope
+
+/** What the codec yields: a core message or an extension message (tell them apart with `isCore`). */
+export type Decoded = Message | ExtensionMessage
+
+/** Every core type, in the order of §6.2. */
+export const messageTypes: ReadonlyArray<MessageType> = Object.keys(payloads).filter(isMessageType)
+
+/** True for a core message type name. */
+export function isMessageType(type: string): type is MessageType {
+  return Object.prototype.hasOwnProperty.call(payloads, type)
+}
+
+/** Narrows a decoded message to the core union. */
+export const isCore = (message: Decoded): message is Message => isMessageType(message.type)
+
+/** Narrows to one core type. */
+export const is = <T extends MessageType>(type: T) => (message: Decoded): message is Message<T> => message.type === type
+
+/** The full envelope schema of one core type. */
+export const schemaOf = <T extends MessageType>(type: T) =>
+  Schema.Struct({ ...headerFields, type: Schema.Literal(type), payload: payloads[type] }).annotations({
+    identifier: type
+  })
+
+/** Every core message as one `Schema.Union` (for tools that want a single schema; the codec does not use it). */
+export const MessageUnion = Schema.Union(...messageTypes.map(schemaOf))
+
+/** One issue of a failed decode: where (a path from the envelope root) and what. */
+export interface Issue {
+  readonly path: string
+  readonly message: string
+}
+
+/**
+ * A frame that is not a valid message. `reason` tells the Connection how to
+ * answer: `Json` and `Envelope`/`Payload` → nack INVALID_ARGUMENT; `UnknownType`
+ * → the §21.3 rules. `id` and `type` are filled when they could be read.
+ */
+export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError", {
+  reason: Schema.Literal("Json", "Envelope", "Payload", "UnknownType"),
+  id: Schema.optional(Schema.String),
+  type: Schema.optional(Schema.String),
+  issues: Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String }))
+}) {
+  /** The first issue as `path: message`, prefixed with the type when known. */
+  override get message(): string {
+    const first = this.issues[0]
+    const where = first === undefined ? "" : `${first.path === "" ? "(root)" : first.path}: ${first.message}`
+    return this.type === undefined ? where : `${this.type}: ${where}`
+  }
+}
+
+const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("")
+
+const LITERAL_MISMATCH = /^Expected (".*"|undefined), actual (.*)$/s
+
+/**
+ * One issue per path, readable: a failed optional literal union reports every
+ * alternative ("Expected \"low\"", ..., "Expected undefined"); fold those into
+ * one "Expected one of ..." line.
+ */
+const issuesOf = (error: ParseResult.ParseError): ReadonlyArray<Issue> => {
+  const byPath = new Map<string, Array<string>>()
+  for (const i of ParseResult.ArrayFormatter.formatErrorSync(error)) {
+    const path = formatPath(i.path)
+    byPath.set(path, [...(byPath.get(path) ?? []), i.message])
+  }
+  const paths = [...byPath.keys()]
+  // an optional field whose inner check failed also reports "Expected undefined" on the parent: drop it
+  const entries = [...byPath].filter(([path, messages]) =>
+    !(messages.every((m) => m.startsWith("Expected undefined")) && paths.some((p) => p.startsWith(`${path}.`)))
+  )
+  return entries.map(([path, messages]) => {
+    const meaningful = messages.length > 1 ? messages.filter((m) => !m.startsWith("Expected undefined")) : messages
+    const literals = meaningful.map((m) => LITERAL_MISMATCH.exec(m))
+    if (meaningful.length > 1 && literals.every((m) => m !== null)) {
+      const expected = literals.map((m) => m?.[1]).join(", ")
+      return { path, message: `Expected one of ${expected}, actual ${literals[0]?.[2] ?? ""}` }
+    }
+    return { path, message: meaningful.join("; ") }
+  })
+}
+
+type Decoder = (u: unknown) => Either.Either<Decoded, ParseResult.ParseError>
+const options = { errors: "all", onExcessProperty: "ignore" } as const
+
+const decoders = new Map<string, Decoder>(
+  messageTypes.map((t): [string, Decoder] => [t, Schema.decodeUnknownEither(schemaOf(t), options)])
+)
+const decodeEnvelope = Schema.decodeUnknownEither(Envelope, options)
+
+const readString = (u: unknown, key: string): string | undefined => {
+  if (typeof u !== "object" || u === null) return undefined
+  const v: unknown = Reflect.get(u, key)
+  return typeof v === "string" ? v : undefined
+}
+
+/** Decodes an already-parsed JSON value into a message. */
+export const decode = (u: unknown): Either.Either<Decoded, DecodeError> => {
+  const type = readString(u, "type")
+  const id = readString(u, "id")
+  const known = type === undefined ? undefined : decoders.get(type)
+  const ids = { ...(id !== undefined ? { id } : {}), ...(type !== undefined ? { type } : {}) }
+  if (known !== undefined) {
+    return Either.mapLeft(known(u), (e) => {
+      const issues = issuesOf(e)
+      const reason = issues.every((i) => i.path === "payload" || i.path.startsWith("payload.")) ? "Payload" : "Envelope"
+      return new DecodeError({ reason, ...ids, issues })
+    })
+  }
+  return Either.match(decodeEnvelope(u), {
+    onLeft: (e) => Either.left(new DecodeError({ reason: "Envelope", ...ids, issues: issuesOf(e) })),
+    onRight: (envelope) =>
+      isExtensionType(envelope.type)
+        ? Either.right(envelope)
+        : Either.left(
+          new DecodeError({
+            reason: "UnknownType",
+            ...ids,
+            issues: [{ path: "type", message: `unknown message type "${envelope.type}"` }]
+          })
+        )
+  })
+}
+
+/** Decodes one JSON text frame into a message. */
+export const decodeJson = (text: string): Either.Either<Decoded, DecodeError> => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (e) {
+    return Either.left(
+      new DecodeError({ reason: "Json", issues: [{ path: "", message: `malformed JSON: ${String(e)}` }] })
+    )
+  }
+  return decode(parsed)
+}
+
+/** Decodes with the single `MessageUnion` schema: the slower alternative, kept for the benchmark. */
+export const decodeWithUnion = Schema.decodeUnknownEither(MessageUnion, options)
+
+type Encoder = (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
+const encoders = new Map<string, Encoder>(messageTypes.map((t): [string, Encoder] => [t, Schema.encodeUnknownEither(schemaOf(t))]))
+const encodeEnvelope = Schema.encodeUnknownEither(Envelope)
+
+/**
+ * Encodes a message to its JSON text, validating it against its schema first,
+ * so nothing malformed leaves. Fails with the same `DecodeError` shape.
+ */
+export const encode = (message: Decoded): Either.Either<string, DecodeError> => {
+  const encoder = encoders.get(message.type)
+  const result: Either.Either<unknown, ParseResult.ParseError> = encoder !== undefined
+    ? encoder(message)
+    : encodeEnvelope(message)
+  return Either.match(result, {
+    onLeft: (e) => Either.left(new DecodeError({ reason: "Payload", id: message.id, type: message.type, issues: issuesOf(e) })),
+    onRight: (json) => Either.right(JSON.stringify(json))
+  })
+}
+
+/** Encodes without validation: for messages this process built from typed values (they are valid by construction). */
+export const encodeUnchecked = (message: Decoded): string => JSON.stringify(message)

@@ -1,0 +1,112 @@
+/** Execution messages (RFC §6.3, §10, §14): tool invocation, job lifecycle, schedules, workflows, agents. */
+import { Schema } from "effect"
+import { errorFields } from "../Errors.js"
+import { CheckpointId, JobId, SessionId } from "../Ids.js"
+import { Timestamp } from "../Timestamp.js"
+import { ArtifactRef } from "./Artifacts.js"
+import { atMostOneOf, JobState, JsonObject, JsonValue, NonEmptyString, NonNegativeInt } from "./Common.js"
+
+export const ToolInvoke = Schema.Struct({ tool: NonEmptyString, arguments: Schema.optional(JsonObject) })
+
+/** `value` or `result_ref`, never both. */
+export const ToolResult = Schema.Struct({
+  value: Schema.optional(JsonValue),
+  result_ref: Schema.optional(ArtifactRef)
+}).pipe(Schema.filter(atMostOneOf("value", "result_ref")))
+
+export const ToolError = Schema.Struct(errorFields)
+
+export const JobAccepted = Schema.Struct({ job_id: JobId, accepted_at: Timestamp })
+
+export const JobStarted = Schema.Struct({ job_id: JobId, started_at: Timestamp })
+
+export const JobProgress = Schema.Struct({
+  percent: Schema.optional(Schema.Number.pipe(Schema.between(0, 100))),
+  message: Schema.optional(Schema.String),
+  current: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
+  total: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
+})
+
+/** §10.3: the deadline is when the next heartbeat is due. */
+export const JobHeartbeat = Schema.Struct({
+  sequence: NonNegativeInt,
+  deadline_ms: Schema.Number.pipe(Schema.int(), Schema.positive()),
+  state: JobState
+})
+
+export const JobCheckpoint = Schema.Struct({ checkpoint_id: CheckpointId, snapshot: Schema.optional(JsonValue) })
+
+export const JobCompleted = Schema.Struct({
+  result: Schema.optional(JsonValue),
+  result_ref: Schema.optional(ArtifactRef)
+}).pipe(Schema.filter(atMostOneOf("result", "result_ref")))
+
+export const JobFailed = Schema.Struct(errorFields)
+
+export const JobCancelled = Schema.Struct({
+  reason: Schema.optional(Schema.String),
+  source: Schema.optional(Schema.Literal("client", "runtime", "policy", "timeout"))
+})
+
+/** `when` of `job.schedule` names exactly one of `at`, `every` (an RFC 5545 RRULE) or `after` (seconds) (§10.6). */
+export const ScheduleWhen = Schema.Struct({
+  at: Schema.optional(Timestamp),
+  every: Schema.optional(NonEmptyString),
+  after: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
+}).pipe(
+  Schema.filter((w) =>
+    [w.at, w.every, w.after].filter((v) => v !== undefined).length === 1 || "exactly one of at, every, after is required"
+  )
+)
+
+export const JobSchedule = Schema.Struct({
+  job: Schema.Struct({ type: NonEmptyString, payload: JsonObject }),
+  when: ScheduleWhen
+})
+
+export const WorkflowStart = Schema.Struct({ workflow: NonEmptyString, inputs: Schema.optional(JsonObject) })
+
+export const WorkflowComplete = Schema.Struct({ outputs: Schema.optional(JsonValue) })
+
+export const AgentDelegate = Schema.Struct({
+  target: NonEmptyString,
+  task: Schema.String,
+  context: Schema.optional(
+    Schema.Struct({
+      trace_id: Schema.optional(Schema.String),
+      shared_memory_ref: Schema.optional(Schema.String),
+      permissions_inherited: Schema.optional(Schema.Array(Schema.String))
+    })
+  )
+})
+
+/** A handoff must name the receiving runtime (§14). */
+export const AgentHandoff = Schema.Struct({
+  to_runtime: Schema.Struct({
+    kind: NonEmptyString,
+    fingerprint: Schema.optional(Schema.String),
+    version: Schema.optional(Schema.String)
+  }),
+  job_id: Schema.optional(JobId),
+  session_id: Schema.optional(SessionId),
+  reason: Schema.optional(Schema.String)
+})
+
+export const payloads = {
+  "tool.invoke": ToolInvoke,
+  "tool.result": ToolResult,
+  "tool.error": ToolError,
+  "job.accepted": JobAccepted,
+  "job.started": JobStarted,
+  "job.progress": JobProgress,
+  "job.heartbeat": JobHeartbeat,
+  "job.checkpoint": JobCheckpoint,
+  "job.completed": JobCompleted,
+  "job.failed": JobFailed,
+  "job.cancelled": JobCancelled,
+  "job.schedule": JobSchedule,
+  "workflow.start": WorkflowStart,
+  "workflow.complete": WorkflowComplete,
+  "agent.delegate": AgentDelegate,
+  "agent.handoff": AgentHandoff
+}
