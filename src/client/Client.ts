@@ -1,0 +1,205 @@
+/**
+ * The client: `connect` runs the handshake over any `Connection` (answering
+ * challenges, pinning the runtime fingerprint, §8.1–§8.3) and yields a scoped
+ * `Session` whose methods are Effects and Streams with typed errors.
+ */
+import { Clock, Context, Deferred, Duration, Effect, Either, Option, PubSub, Ref, Schema, type Scope, Stream } from "effect"
+import type { Capabilities } from "../protocol/Capabilities.js"
+import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
+import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
+import type { MessageId, SessionId } from "../protocol/Ids.js"
+import { type Decoded, decodeJson, encodeUnchecked, isCore, type Message, type MessageType, type PayloadOf } from "../protocol/Message.js"
+import type { RuntimeIdentity } from "../protocol/messages/Session.js"
+import type { Connection } from "../transport/Transport.js"
+import { answerChallenge, type Credentials, openToken } from "./Credentials.js"
+
+/** A client-side failure: the session ended, the runtime is not the pinned one, or an answer never came. */
+export class ClientError extends Schema.TaggedError<ClientError>()("ClientError", {
+  reason: Schema.Literal("Closed", "Evicted", "FingerprintMismatch", "Timeout", "Transport"),
+  message: Schema.String,
+  code: Schema.optional(Schema.String)
+}) {}
+
+export interface ConnectOptions {
+  readonly credentials: Credentials
+  readonly client?: { readonly kind: string; readonly version: string; readonly fingerprint?: string; readonly principal?: string } | undefined
+  readonly capabilities?: Capabilities | undefined
+  /** Refuse the session unless the runtime's fingerprint equals this (§8.3). */
+  readonly pinFingerprint?: string | undefined
+  /** How long to wait for the handshake and for replies (default 30 s). */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/** An open session. */
+export interface Session {
+  readonly id: SessionId
+  readonly runtime: RuntimeIdentity
+  readonly capabilities: Capabilities
+  /** Every message the runtime sends from now on. */
+  readonly messages: Stream.Stream<Decoded>
+  /** Sends a message; returns its id. */
+  readonly send: <T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions) => Effect.Effect<MessageId, ClientError>
+  /** Sends a message and waits for the first reply correlated to it; a `nack` fails with its `ArcpError`. */
+  readonly request: <T extends MessageType>(
+    type: T,
+    payload: PayloadOf<T>,
+    options?: HeaderOptions
+  ) => Effect.Effect<Decoded, ArcpError | ClientError>
+  /** Round trip to the runtime. */
+  readonly ping: Effect.Effect<Duration.Duration, ArcpError | ClientError>
+  /** Closes the session gracefully (§9). */
+  readonly close: (options?: { readonly reason?: string; readonly dispose_jobs?: "cancel" | "detach" }) => Effect.Effect<void>
+  /** Completes when the session ends, with the reason (eviction or close). */
+  readonly ended: Effect.Effect<ClientError>
+}
+
+/** The current session, for Effect programs that take it from context. */
+export class ArcpSession extends Context.Tag("arcp/Session")<ArcpSession, Session>() {}
+
+const errorOf = (payload: ErrorPayload) => ArcpError.fromPayload(payload)
+
+/** Runs the handshake on `connection` and returns the open session (closed with the scope). */
+export const connect = (
+  connection: Connection,
+  options: ConnectOptions
+): Effect.Effect<Session, ArcpError | ClientError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const timeout = Duration.decode(options.timeout ?? "30 seconds")
+    const inbound = yield* PubSub.unbounded<Decoded>()
+    const pending = new Map<string, Deferred.Deferred<Decoded, ArcpError | ClientError>>()
+    const ended = yield* Deferred.make<ClientError>()
+    const sessionId = yield* Ref.make(Option.none<SessionId>())
+
+    const write = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
+      Effect.gen(function*() {
+        const sid = yield* Ref.get(sessionId)
+        const envelope = yield* makeEnvelope(type, payload, { ...(Option.isSome(sid) ? { session_id: sid.value } : {}), ...header })
+        yield* connection.send(encodeUnchecked(envelope)).pipe(
+          Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))
+        )
+        return envelope.id
+      })
+
+    const end = (error: ClientError) =>
+      Effect.gen(function*() {
+        yield* Deferred.succeed(ended, error)
+        for (const d of pending.values()) yield* Deferred.fail(d, error)
+        pending.clear()
+      })
+
+    const credentials = options.credentials
+    const onMessage = (message: Decoded) =>
+      Effect.gen(function*() {
+        const correlation = message.correlation_id
+        if (correlation !== undefined) {
+          const waiter = pending.get(correlation)
+          if (waiter !== undefined) {
+            pending.delete(correlation)
+            yield* isCore(message) && message.type === "nack"
+              ? Deferred.fail(waiter, errorOf(message.payload))
+              : Deferred.succeed(waiter, message)
+          }
+        }
+        if (isCore(message)) {
+          if (message.type === "session.refresh" && message.payload.challenge_id !== undefined) {
+            // §8.4: answer with a fresh session.authenticate; the runtime evicts us otherwise
+            const challengeId = message.payload.challenge_id
+            yield* answerChallenge(credentials, message.payload.type ?? "", message.payload.params).pipe(
+              Effect.flatMap((response) => write("session.authenticate", { challenge_id: challengeId, response })),
+              Effect.catchAll((e) => Effect.logWarning(`cannot re-authenticate: ${e.message}`))
+            )
+          }
+          if (message.type === "session.evicted") {
+            yield* end(new ClientError({ reason: "Evicted", message: message.payload.message ?? message.payload.reason, code: message.payload.reason }))
+          }
+        }
+        yield* PubSub.publish(inbound, message)
+      })
+
+    // the reader: one fiber, in order
+    yield* connection.incoming.pipe(
+      Stream.runForEach((frame) => {
+        if (frame._tag !== "Text") return Effect.logDebug(`ignored ${frame._tag} frame`)
+        const decoded = decodeJson(frame.text)
+        return Either.isRight(decoded)
+          ? onMessage(decoded.right)
+          : Effect.logWarning(`undecodable message from the runtime: ${decoded.left.message}`)
+      }),
+      Effect.matchEffect({
+        onFailure: (e) => end(new ClientError({ reason: "Transport", message: e.message })),
+        onSuccess: () => end(new ClientError({ reason: "Closed", message: "the connection closed" }))
+      }),
+      Effect.forkScoped
+    )
+
+    const expect = (id: MessageId) =>
+      Effect.gen(function*() {
+        const d = yield* Deferred.make<Decoded, ArcpError | ClientError>()
+        pending.set(id, d)
+        return Deferred.await(d).pipe(
+          Effect.timeoutFail({ duration: timeout, onTimeout: () => new ClientError({ reason: "Timeout", message: `no answer to ${id} within ${Duration.format(timeout)}` }) }),
+          Effect.ensuring(Effect.sync(() => pending.delete(id)))
+        )
+      })
+
+    const request = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
+      Effect.gen(function*() {
+        // register the waiter before the message can be answered
+        const envelope = yield* makeEnvelope(type, payload, header)
+        const answer = yield* expect(envelope.id)
+        const sid = yield* Ref.get(sessionId)
+        yield* connection.send(encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })).pipe(
+          Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))
+        )
+        return yield* answer
+      })
+
+    // the handshake (§8.1)
+    const token = yield* openToken(credentials)
+    let reply = yield* request("session.open", {
+      auth: { scheme: credentials.scheme, ...(token !== undefined ? { token } : {}) },
+      client: options.client ?? { kind: "arcp-client", version: "0.1.0" },
+      capabilities: options.capabilities ?? {}
+    })
+    while (isCore(reply) && reply.type === "session.challenge") {
+      const { challenge_id, params, type } = reply.payload
+      const response = yield* answerChallenge(credentials, type, params)
+      reply = yield* request("session.authenticate", { challenge_id, response })
+    }
+    if (!isCore(reply) || (reply.type !== "session.accepted" && reply.type !== "session.rejected")) {
+      return yield* new ClientError({ reason: "Closed", message: `unexpected handshake answer ${reply.type}` })
+    }
+    if (reply.type === "session.rejected") return yield* errorOf(reply.payload)
+    const accepted: Message<"session.accepted"> = reply
+    const { runtime } = accepted.payload
+    if (options.pinFingerprint !== undefined && runtime.fingerprint !== options.pinFingerprint) {
+      yield* connection.close
+      return yield* new ClientError({
+        reason: "FingerprintMismatch",
+        message: `runtime fingerprint ${runtime.fingerprint ?? "(none)"} does not match the pinned ${options.pinFingerprint}`
+      })
+    }
+    yield* Ref.set(sessionId, Option.some(accepted.payload.session_id))
+
+    const session: Session = {
+      id: accepted.payload.session_id,
+      runtime,
+      capabilities: accepted.payload.capabilities,
+      messages: Stream.fromPubSub(inbound),
+      send: (type, payload, header) => write(type, payload, header),
+      request,
+      ping: Effect.gen(function*() {
+        const start = yield* Clock.currentTimeMillis
+        yield* request("ping", {})
+        return Duration.millis((yield* Clock.currentTimeMillis) - start)
+      }),
+      close: (closeOptions = {}) =>
+        request("session.close", closeOptions).pipe(
+          Effect.timeout("5 seconds"),
+          Effect.ignore,
+          Effect.zipRight(connection.close)
+        ),
+      ended: Deferred.await(ended)
+    }
+    return session
+  })

@@ -1,0 +1,216 @@
+/**
+ * Authenticators (RFC §4.6, §8.2): `bearer` (token table, constant-time),
+ * `signed_jwt` (jose; HS secret, public key or JWKS; optional nonce challenge),
+ * `none` (only when allowed AND negotiated). `mtls` and `oauth2` are not built
+ * and answer UNIMPLEMENTED.
+ */
+import { Clock, Context, Effect, Layer, Option } from "effect"
+import * as jose from "jose"
+import { createHash, createPublicKey, randomBytes, timingSafeEqual } from "node:crypto"
+import { ArcpError } from "../protocol/Errors.js"
+import type { AuthScheme } from "../protocol/messages/Session.js"
+
+/** An authenticated party. `expiresAt` (epoch ms) bounds the session lease when the credential expires. */
+export interface Principal {
+  readonly id: string
+  readonly scheme: AuthScheme
+  readonly expiresAt?: number | undefined
+}
+
+/** A challenge to send, and how to check its answer (§8.1 steps 2–4). */
+export interface Challenge {
+  readonly type: string
+  readonly params: { readonly [key: string]: unknown }
+  readonly verify: (response: unknown) => Effect.Effect<Principal, ArcpError>
+}
+
+export type AuthStep =
+  | { readonly _tag: "Accept"; readonly principal: Principal }
+  | { readonly _tag: "Challenge"; readonly challenge: Challenge }
+
+/** What `session.open` offers: the credential block, and whether anonymity was negotiated. */
+export interface Offer {
+  readonly scheme: AuthScheme
+  readonly token?: string | undefined
+  readonly anonymousNegotiated: boolean
+}
+
+/** Decides who a peer is. Fails with UNAUTHENTICATED (bad credentials) or UNIMPLEMENTED (scheme not built). */
+export class Authenticator extends Context.Tag("arcp/Authenticator")<Authenticator, {
+  /** Accepts the offer outright or answers with a challenge. */
+  readonly begin: (offer: Offer) => Effect.Effect<AuthStep, ArcpError>
+  /** A re-authentication challenge for a live session (§8.4); none when the scheme needs none. */
+  readonly refresh: (principal: Principal) => Effect.Effect<Option.Option<Challenge>, ArcpError>
+  /** Whether the runtime allows anonymous sessions at all (advertised as `capabilities.anonymous`). */
+  readonly allowsAnonymous: boolean
+}>() {}
+
+export interface JwtOptions {
+  /** HMAC secret (HS256/384/512). */
+  readonly secret?: string | undefined
+  /** A PEM public key (RS*, PS*, ES*, EdDSA). */
+  readonly publicKey?: string | undefined
+  /** A JWKS document (`{ keys: [...] }`). */
+  readonly jwks?: jose.JSONWebKeySet | undefined
+  /** When true, every signed_jwt session proves key possession by signing a fresh nonce. */
+  readonly requireNonce?: boolean | undefined
+  readonly issuer?: string | undefined
+  /** Clock skew allowed on exp/nbf, in seconds (default 5). */
+  readonly clockToleranceSeconds?: number | undefined
+}
+
+export interface Options {
+  /** Bearer tokens and the principal each one stands for. */
+  readonly bearer?: ReadonlyMap<string, string> | undefined
+  readonly jwt?: JwtOptions | undefined
+  readonly allowAnonymous?: boolean | undefined
+  /** The JWT audience: the runtime identity (§8.2). */
+  readonly audience: string
+}
+
+const unauthenticated = (message: string) => ArcpError.of("UNAUTHENTICATED", message)
+
+const digest = (s: string): Buffer => createHash("sha256").update(s).digest()
+
+/** Looks a token up comparing against every entry in constant time (no early exit, equal-length digests). */
+const makeBearer = (tokens: ReadonlyMap<string, string>) => {
+  const table = [...tokens].map(([token, principal]) => ({ hash: digest(token), principal }))
+  return (token: string | undefined): Effect.Effect<Principal, ArcpError> =>
+    Effect.suspend(() => {
+      const hash = digest(token ?? "")
+      let found: string | undefined
+      for (const entry of table) if (timingSafeEqual(entry.hash, hash) && token !== undefined) found = entry.principal
+      return found === undefined
+        ? Effect.fail(unauthenticated("bearer token not recognised"))
+        : Effect.succeed({ id: found, scheme: "bearer" as const })
+    })
+}
+
+const HMAC_ALGS = ["HS256", "HS384", "HS512"]
+const ASYMMETRIC_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+
+type VerifyKey = Parameters<typeof jose.jwtVerify>[1]
+
+/** Verifies a JWT: pinned algorithms per key kind (no `none`, no HS/RS confusion), `aud`, exp/nbf on the Effect clock. */
+const makeJwtVerifier = (options: JwtOptions, audience: string) => {
+  const keys: Array<{ readonly key: VerifyKey; readonly algorithms: ReadonlyArray<string> }> = []
+  if (options.secret !== undefined) keys.push({ key: new TextEncoder().encode(options.secret), algorithms: HMAC_ALGS })
+  if (options.publicKey !== undefined) keys.push({ key: createPublicKey(options.publicKey), algorithms: ASYMMETRIC_ALGS })
+  if (options.jwks !== undefined) keys.push({ key: jose.createLocalJWKSet(options.jwks), algorithms: ASYMMETRIC_ALGS })
+  const tolerance = options.clockToleranceSeconds ?? 5
+
+  const verifyWith = (token: string, entry: (typeof keys)[number], now: number) => {
+    const verifyOptions: jose.JWTVerifyOptions = {
+      algorithms: [...entry.algorithms],
+      audience,
+      currentDate: new Date(now),
+      clockTolerance: tolerance,
+      ...(options.issuer !== undefined ? { issuer: options.issuer } : {})
+    }
+    const { key } = entry
+    return Effect.tryPromise({
+      // jose's overloads split on the key kind (a key, or a JWKS lookup function)
+      try: () => (typeof key === "function" ? jose.jwtVerify(token, key, verifyOptions) : jose.jwtVerify(token, key, verifyOptions)),
+      catch: (e) =>
+        unauthenticated(`signed_jwt rejected: ${e instanceof jose.errors.JOSEError ? e.code : "invalid token"}`)
+    })
+  }
+
+  return (token: string | undefined) =>
+    Effect.gen(function*() {
+      if (token === undefined || token === "") return yield* unauthenticated("signed_jwt requires a token")
+      if (keys.length === 0) return yield* unauthenticated("signed_jwt is not enabled on this runtime")
+      const now = yield* Clock.currentTimeMillis
+      const first = keys[0]
+      let result = first === undefined ? yield* unauthenticated("no key") : yield* Effect.either(verifyWith(token, first, now))
+      for (const entry of keys.slice(1)) {
+        if (result._tag === "Right") break
+        result = yield* Effect.either(verifyWith(token, entry, now))
+      }
+      if (result._tag === "Left") return yield* result.left
+      const { payload } = result.right
+      if (typeof payload.sub !== "string" || payload.sub === "") return yield* unauthenticated("signed_jwt has no sub claim")
+      return { payload, principal: { id: payload.sub, scheme: "signed_jwt" as const, expiresAt: payload.exp !== undefined ? payload.exp * 1000 : undefined } }
+    })
+}
+
+/** The token inside a challenge answer: `{ token: "..." }`. */
+const tokenOf = (response: unknown): string | undefined => {
+  if (typeof response !== "object" || response === null) return undefined
+  const token: unknown = Reflect.get(response, "token")
+  return typeof token === "string" ? token : undefined
+}
+
+/** Builds the authenticator from its options. */
+export const make = (options: Options): Context.Tag.Service<Authenticator> => {
+  const bearer = options.bearer !== undefined && options.bearer.size > 0 ? makeBearer(options.bearer) : undefined
+  const jwt = options.jwt !== undefined ? makeJwtVerifier(options.jwt, options.audience) : undefined
+  const allowsAnonymous = options.allowAnonymous === true
+
+  /** Nonce challenge (proof of key possession): sign a JWT carrying the nonce, `aud` = the runtime. */
+  const nonceChallenge = (sameAs?: Principal): Challenge => {
+    const nonce = randomBytes(18).toString("base64url")
+    return {
+      type: "jwt_nonce",
+      params: { nonce, audience: options.audience },
+      verify: (response) =>
+        Effect.gen(function*() {
+          if (jwt === undefined) return yield* unauthenticated("signed_jwt is not enabled on this runtime")
+          const { payload, principal } = yield* jwt(tokenOf(response))
+          if (payload["nonce"] !== nonce) return yield* unauthenticated("the signed nonce does not match the challenge")
+          if (sameAs !== undefined && sameAs.id !== principal.id) return yield* unauthenticated("re-authenticated as a different principal")
+          return principal
+        })
+    }
+  }
+
+  const bearerChallenge = (sameAs: Principal): Challenge => ({
+    type: "bearer_token",
+    params: {},
+    verify: (response) =>
+      Effect.gen(function*() {
+        if (bearer === undefined) return yield* unauthenticated("bearer is not enabled on this runtime")
+        const principal = yield* bearer(tokenOf(response))
+        if (principal.id !== sameAs.id) return yield* unauthenticated("re-authenticated as a different principal")
+        return principal
+      })
+  })
+
+  return Authenticator.of({
+    allowsAnonymous,
+    begin: (offer) => {
+      switch (offer.scheme) {
+        case "bearer":
+          return bearer === undefined
+            ? Effect.fail(unauthenticated("bearer is not enabled on this runtime"))
+            : Effect.map(bearer(offer.token), (principal): AuthStep => ({ _tag: "Accept", principal }))
+        case "signed_jwt":
+          if (jwt === undefined) return Effect.fail(unauthenticated("signed_jwt is not enabled on this runtime"))
+          return options.jwt?.requireNonce === true || offer.token === undefined
+            ? Effect.succeed({ _tag: "Challenge", challenge: nonceChallenge() })
+            : Effect.map(jwt(offer.token), ({ principal }): AuthStep => ({ _tag: "Accept", principal }))
+        case "none":
+          // §4.6 / §8.2: refused unless the runtime allows it AND the client negotiated it
+          return allowsAnonymous && offer.anonymousNegotiated
+            ? Effect.succeed({ _tag: "Accept", principal: { id: "anonymous", scheme: "none" } })
+            : Effect.fail(unauthenticated("anonymous sessions are refused: capabilities.anonymous was not negotiated"))
+        case "mtls":
+        case "oauth2":
+          return Effect.fail(ArcpError.of("UNIMPLEMENTED", `the ${offer.scheme} scheme is not implemented by this runtime`))
+      }
+    },
+    refresh: (principal) => {
+      switch (principal.scheme) {
+        case "bearer":
+          return Effect.succeed(Option.some(bearerChallenge(principal)))
+        case "signed_jwt":
+          return Effect.succeed(Option.some(nonceChallenge(principal)))
+        default:
+          return Effect.succeed(Option.none())
+      }
+    }
+  })
+}
+
+/** The authenticator as a Layer. */
+export const layer = (options: Options): Layer.Layer<Authenticator> => Layer.sync(Authenticator, () => make(options))

@@ -1,0 +1,162 @@
+/**
+ * The per-connection loop: decode each frame once, gate it on the handshake
+ * (§8.1), apply the unknown-type rules (§21.3), route it, and answer every bad
+ * frame with a nack while the session carries on.
+ */
+import { type Context, Deferred, Effect, Either, Option, Ref, Schema, type Scope, Stream } from "effect"
+import { isOptional } from "../protocol/Envelope.js"
+import { ArcpError } from "../protocol/Errors.js"
+import { classifyUnknownType, validateFieldName } from "../protocol/Extensions.js"
+import { MessageId } from "../protocol/Ids.js"
+import { type DecodeError, type Decoded, decodeJson, isCore } from "../protocol/Message.js"
+import type { Connection, Incoming } from "../transport/Transport.js"
+import type { Authenticator } from "./Auth.js"
+import * as Handshake from "./Handshake.js"
+import * as Outbound from "./Outbound.js"
+import { dispatch, type RouteTable } from "./Router.js"
+import type { Settings } from "./RuntimeConfig.js"
+import type { Sessions } from "./Sessions.js"
+
+export interface Dependencies {
+  readonly settings: Settings
+  readonly authenticator: Context.Tag.Service<typeof Authenticator>
+  readonly sessions: Context.Tag.Service<typeof Sessions>
+  readonly routes: RouteTable
+}
+
+const readMessageId = Schema.decodeUnknownOption(MessageId)
+const ID_IN_HEAD = /"id"\s*:\s*"((?:[^"\\]|\\.){1,256})"/
+
+/** Sends a nack; `correlation_id` and `ack_for` name the offending message when its id could be read. */
+const nack = (outbound: Outbound.Outbound, error: ArcpError, rawId: string | undefined) => {
+  const id = readMessageId(rawId)
+  return outbound.emit(
+    "nack",
+    { ...error.toPayload(), ...(Option.isSome(id) ? { ack_for: id.value } : {}) },
+    Option.isSome(id) ? { correlation_id: id.value } : {}
+  )
+}
+
+const decodeFailure = (error: DecodeError): ArcpError =>
+  ArcpError.of("INVALID_ARGUMENT", error.message, { details: { reason: error.reason, issues: error.issues } })
+
+/** Serves one connection until it closes; never fails (a bad session must not take the runtime down). */
+export const serve = (deps: Dependencies, connection: Connection): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const { settings } = deps
+    const outbound = yield* Outbound.make(connection)
+    const closed = yield* Deferred.make<void>()
+    const close = outbound.flush.pipe(
+      Effect.zipRight(connection.close),
+      Effect.zipRight(Deferred.succeed(closed, undefined)),
+      Effect.asVoid
+    )
+    const phase = yield* Ref.make<Handshake.Phase>({ _tag: "AwaitingOpen" })
+    const handshake: Handshake.HandshakeContext = {
+      settings,
+      authenticator: deps.authenticator,
+      sessions: deps.sessions,
+      outbound,
+      close
+    }
+
+    // a connection that never completes the handshake is not kept forever
+    yield* Effect.sleep(settings.handshakeTimeout).pipe(
+      Effect.zipRight(Ref.get(phase)),
+      Effect.flatMap((p) =>
+        p._tag === "Open" || p._tag === "Closed" ? Effect.void : outbound.emit(
+          "session.rejected",
+          ArcpError.of("DEADLINE_EXCEEDED", "the handshake did not complete in time").toPayload(),
+          { priority: "critical" }
+        ).pipe(Effect.zipRight(close))
+      ),
+      Effect.forkScoped
+    )
+
+    const dropBeforeAcceptance = (what: string) =>
+      Effect.logWarning(`dropped before session.accepted (§8.1): ${what}`)
+
+    const onMessage = (message: Decoded): Effect.Effect<void, never, Scope.Scope> =>
+      Effect.gen(function*() {
+        const current = yield* Ref.get(phase)
+        switch (current._tag) {
+          case "AwaitingOpen":
+            if (!isCore(message) || message.type !== "session.open") return yield* dropBeforeAcceptance(message.type)
+            return yield* Ref.set(phase, yield* Handshake.open(handshake, message))
+          case "Challenged":
+            if (!isCore(message) || message.type !== "session.authenticate") return yield* dropBeforeAcceptance(message.type)
+            return yield* Ref.set(phase, yield* Handshake.authenticate(handshake, current, message))
+          case "Closed":
+            return
+          case "Open": {
+            const { session } = current
+            yield* session.touch
+            for (const key of Object.keys(message.extensions ?? {})) {
+              const verdict = validateFieldName(key, { allowExperimental: settings.allowExperimentalExtensions })
+              if (Either.isLeft(verdict)) return yield* nack(outbound, ArcpError.of("INVALID_ARGUMENT", verdict.left), message.id)
+            }
+            const ctx = { session, outbound, close }
+            if (isCore(message)) {
+              return yield* dispatch(deps.routes, message, ctx).pipe(
+                Effect.catchAll((error) => nack(outbound, error, message.id)),
+                Effect.annotateLogs({ session_id: session.id })
+              )
+            }
+            const decision = classifyUnknownType(message.type, {
+              advertised: session.capabilities.extensions ?? [],
+              optional: isOptional(message)
+            })
+            switch (decision._tag) {
+              case "Drop":
+                return yield* Effect.logDebug(`dropped optional extension message ${message.type} (§21.3)`)
+              case "Nack":
+                return yield* nack(outbound, ArcpError.of(decision.code, decision.message), message.id)
+              case "Route":
+                // advertised extensions get handlers with the extension API; none is registered in this build
+                return yield* nack(outbound, ArcpError.of("UNIMPLEMENTED", `no handler for ${message.type}`), message.id)
+            }
+          }
+        }
+      })
+
+    const onFrame = (frame: Incoming) =>
+      Effect.gen(function*() {
+        switch (frame._tag) {
+          case "TooLarge":
+            return yield* nack(
+              outbound,
+              ArcpError.of("INVALID_ARGUMENT", `frame of ${frame.bytes} bytes exceeds the ${settings.maxFrameBytes}-byte limit`, {
+                details: { frame_bytes: frame.bytes, max_frame_bytes: settings.maxFrameBytes }
+              }),
+              ID_IN_HEAD.exec(frame.head)?.[1]
+            )
+          case "Binary":
+            return yield* nack(outbound, ArcpError.of("INVALID_ARGUMENT", "unexpected binary frame (no sidecar stream is open)"), undefined)
+          case "Text": {
+            const decoded = decodeJson(frame.text)
+            if (Either.isRight(decoded)) return yield* onMessage(decoded.right)
+            const error = decoded.left
+            const open = (yield* Ref.get(phase))._tag === "Open"
+            if (error.reason !== "UnknownType") return yield* nack(outbound, decodeFailure(error), error.id)
+            if (!open) return yield* dropBeforeAcceptance(error.type ?? "?")
+            const decision = classifyUnknownType(error.type ?? "", { advertised: [], optional: false })
+            const code = decision._tag === "Nack" ? decision.code : "UNIMPLEMENTED"
+            return yield* nack(outbound, ArcpError.of(code, decision._tag === "Nack" ? decision.message : error.message), error.id)
+          }
+        }
+      }).pipe(
+        // a defect in one message's handling is logged; the connection carries on
+        Effect.catchAllCause((cause) => Effect.logError("failed to handle a frame", cause))
+      )
+
+    yield* connection.incoming.pipe(
+      Stream.interruptWhen(Deferred.await(closed)),
+      Stream.runForEach(onFrame),
+      Effect.catchAll((error) => Effect.logDebug(`connection ${connection.label} ended: ${error.message}`))
+    )
+    yield* Ref.set(phase, { _tag: "Closed" })
+  }).pipe(
+    Effect.scoped,
+    Effect.annotateLogs({ connection: connection.label }),
+    Effect.catchAllCause((cause) => Effect.logError("connection failed", cause))
+  )

@@ -1,0 +1,132 @@
+/**
+ * The four-message handshake (RFC §8.1): `session.open` → `session.challenge`
+ * or `session.accepted`; `session.authenticate` → accepted or rejected.
+ * Capabilities are negotiated here (§7); failures become `session.rejected`.
+ */
+import { Clock, Effect, type Scope } from "effect"
+import { negotiate, type Capabilities } from "../protocol/Capabilities.js"
+import { ArcpError } from "../protocol/Errors.js"
+import { type ChallengeId, makeChallengeId, makeSessionId, type MessageId } from "../protocol/Ids.js"
+import type { Message } from "../protocol/Message.js"
+import { fromMillis } from "../protocol/Timestamp.js"
+import type { Authenticator, Challenge, Principal } from "./Auth.js"
+import * as LiveSession from "./LiveSession.js"
+import type { Outbound } from "./Outbound.js"
+import { type Settings, supportedCapabilities } from "./RuntimeConfig.js"
+import type { Sessions } from "./Sessions.js"
+import type { Context } from "effect"
+
+/** Where a connection stands in the handshake. */
+export type Phase =
+  | { readonly _tag: "AwaitingOpen" }
+  | {
+    readonly _tag: "Challenged"
+    readonly challengeId: ChallengeId
+    readonly challenge: Challenge
+    readonly capabilities: Capabilities
+  }
+  | { readonly _tag: "Open"; readonly session: LiveSession.LiveSession }
+  | { readonly _tag: "Closed" }
+
+export interface HandshakeContext {
+  readonly settings: Settings
+  readonly authenticator: Context.Tag.Service<typeof Authenticator>
+  readonly sessions: Context.Tag.Service<typeof Sessions>
+  readonly outbound: Outbound
+  /** Flushes and closes the connection. */
+  readonly close: Effect.Effect<void>
+}
+
+/** The protocol major version this runtime speaks. */
+const SUPPORTED_MAJOR = "1"
+
+const reject = (ctx: HandshakeContext, error: ArcpError, correlationId: MessageId): Effect.Effect<Phase> =>
+  ctx.outbound.emit("session.rejected", error.toPayload(), { correlation_id: correlationId, priority: "critical" }).pipe(
+    Effect.zipRight(Effect.logInfo(`session rejected: ${error.code} ${error.message}`)),
+    Effect.zipRight(ctx.close),
+    Effect.as({ _tag: "Closed" } as const)
+  )
+
+const accept = (
+  ctx: HandshakeContext,
+  principal: Principal,
+  capabilities: Capabilities,
+  correlationId: MessageId
+): Effect.Effect<Phase, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const id = yield* makeSessionId
+    const session = yield* LiveSession.start({
+      id,
+      principal,
+      capabilities,
+      settings: ctx.settings,
+      authenticator: ctx.authenticator,
+      outbound: ctx.outbound,
+      close: ctx.close
+    })
+    yield* ctx.sessions.register(session)
+    yield* Effect.addFinalizer(() => ctx.sessions.unregister(id))
+    yield* ctx.outbound.setDefaults({ session_id: id })
+    const expiresAt = LiveSession.leaseEnd(yield* Clock.currentTimeMillis, ctx.settings, principal)
+    yield* ctx.outbound.emit("session.accepted", {
+      session_id: id,
+      runtime: ctx.settings.identity,
+      capabilities,
+      lease: { expires_at: fromMillis(expiresAt) }
+    }, { correlation_id: correlationId })
+    yield* Effect.logInfo(`session accepted for ${principal.id} (${principal.scheme})`).pipe(
+      Effect.annotateLogs({ session_id: id })
+    )
+    return { _tag: "Open", session } as const
+  })
+
+/** Handles `session.open`: version, capabilities, then the authenticator's verdict. */
+export const open = (
+  ctx: HandshakeContext,
+  message: Message<"session.open">
+): Effect.Effect<Phase, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { auth, capabilities: offered } = message.payload
+    if (message.arcp.split(".")[0] !== SUPPORTED_MAJOR) {
+      return yield* reject(ctx, ArcpError.of("UNIMPLEMENTED", `protocol version ${message.arcp} is not supported (this runtime speaks 1.x)`), message.id)
+    }
+    const supported = supportedCapabilities(ctx.settings, { anonymous: ctx.authenticator.allowsAnonymous })
+    const { capabilities, unsupported } = negotiate(offered, supported, offered.required ?? [])
+    if (unsupported.length > 0) {
+      return yield* reject(
+        ctx,
+        ArcpError.of("UNIMPLEMENTED", `required capabilities not supported: ${unsupported.join(", ")}`, {
+          details: { unsupported }
+        }),
+        message.id
+      )
+    }
+    const step = yield* ctx.authenticator.begin({
+      scheme: auth.scheme,
+      token: auth.token,
+      anonymousNegotiated: capabilities.anonymous === true
+    }).pipe(Effect.either)
+    if (step._tag === "Left") return yield* reject(ctx, step.left, message.id)
+    if (step.right._tag === "Accept") return yield* accept(ctx, step.right.principal, capabilities, message.id)
+    const { challenge } = step.right
+    const challengeId = yield* makeChallengeId
+    yield* ctx.outbound.emit("session.challenge", { challenge_id: challengeId, type: challenge.type, params: challenge.params }, {
+      correlation_id: message.id
+    })
+    return { _tag: "Challenged", challengeId, challenge, capabilities } as const
+  })
+
+/** Handles `session.authenticate` answering the pending challenge. */
+export const authenticate = (
+  ctx: HandshakeContext,
+  phase: Extract<Phase, { readonly _tag: "Challenged" }>,
+  message: Message<"session.authenticate">
+): Effect.Effect<Phase, never, Scope.Scope> =>
+  message.payload.challenge_id !== phase.challengeId
+    ? reject(ctx, ArcpError.of("UNAUTHENTICATED", "the answer names a different challenge"), message.id)
+    : phase.challenge.verify(message.payload.response).pipe(
+      Effect.matchEffect({
+        onFailure: (error) => reject(ctx, error, message.id),
+        onSuccess: (principal) => accept(ctx, principal, phase.capabilities, message.id)
+      })
+    )

@@ -1,0 +1,77 @@
+/**
+ * Settings of one runtime: its identity (§8.3), what it advertises (§7), and
+ * the limits and timers of sessions (§8.4, §8.5).
+ */
+import { Context, Duration, Layer } from "effect"
+import type { Capabilities } from "../protocol/Capabilities.js"
+import type { RuntimeIdentity } from "../protocol/messages/Session.js"
+import { DEFAULT_MAX_FRAME_BYTES } from "../transport/Transport.js"
+
+export interface Options {
+  /** Who the runtime says it is in `session.accepted`. */
+  readonly identity?: Partial<RuntimeIdentity> | undefined
+  /** The audience a `signed_jwt` must name (§8.2); defaults to `arcp://runtime`. */
+  readonly audience?: string | undefined
+  /** Extension names this runtime implements (§21.2). */
+  readonly extensions?: ReadonlyArray<string> | undefined
+  /** Largest inbound frame; larger ones are answered with a nack (default 1 MiB). */
+  readonly maxFrameBytes?: number | undefined
+  /** A connection that has not completed the handshake by then is closed (default 30 s). */
+  readonly handshakeTimeout?: Duration.DurationInput | undefined
+  /** A session with no inbound traffic for this long is evicted (default 5 min). */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  /** How long a session's lease runs before the runtime asks for re-authentication (default 1 h). */
+  readonly sessionLease?: Duration.DurationInput | undefined
+  /** How long a client has to answer `session.refresh` (default 30 s). */
+  readonly refreshDeadline?: Duration.DurationInput | undefined
+  /** §10.3 heartbeat interval offered (default 30 s). */
+  readonly heartbeatIntervalSeconds?: number | undefined
+  /** Accept bare `x-` extension keys (§21.1: never in long-lived deployments; default false). */
+  readonly allowExperimentalExtensions?: boolean | undefined
+}
+
+export interface Settings {
+  readonly identity: RuntimeIdentity
+  readonly audience: string
+  readonly extensions: ReadonlyArray<string>
+  readonly maxFrameBytes: number
+  readonly handshakeTimeout: Duration.Duration
+  readonly idleTimeout: Duration.Duration
+  readonly sessionLease: Duration.Duration
+  readonly refreshDeadline: Duration.Duration
+  readonly heartbeatIntervalSeconds: number
+  readonly allowExperimentalExtensions: boolean
+}
+
+/** The resolved settings of the runtime. */
+export class RuntimeConfig extends Context.Tag("arcp/RuntimeConfig")<RuntimeConfig, Settings>() {}
+
+/** Fills defaults. */
+export const resolve = (options: Options = {}): Settings => ({
+  identity: {
+    kind: options.identity?.kind ?? "arcp",
+    version: options.identity?.version ?? "0.1.0",
+    ...(options.identity?.fingerprint !== undefined ? { fingerprint: options.identity.fingerprint } : {}),
+    trust_level: options.identity?.trust_level ?? "trusted"
+  },
+  audience: options.audience ?? "arcp://runtime",
+  extensions: options.extensions ?? [],
+  maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+  handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "30 seconds"),
+  idleTimeout: Duration.decode(options.idleTimeout ?? "5 minutes"),
+  sessionLease: Duration.decode(options.sessionLease ?? "1 hour"),
+  refreshDeadline: Duration.decode(options.refreshDeadline ?? "30 seconds"),
+  heartbeatIntervalSeconds: options.heartbeatIntervalSeconds ?? 30,
+  allowExperimentalExtensions: options.allowExperimentalExtensions ?? false
+})
+
+export const layer = (options: Options = {}): Layer.Layer<RuntimeConfig> => Layer.succeed(RuntimeConfig, resolve(options))
+
+/** The capabilities this build supports: only what is implemented is advertised (§7). */
+export const supportedCapabilities = (settings: Settings, options: { readonly anonymous: boolean }): Capabilities => ({
+  anonymous: options.anonymous,
+  heartbeat_interval_seconds: settings.heartbeatIntervalSeconds,
+  heartbeat_recovery: "fail",
+  binary_encoding: ["base64"],
+  extensions: settings.extensions
+})

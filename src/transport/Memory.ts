@@ -1,0 +1,67 @@
+/**
+ * In-memory transport: paired connections inside one process, for tests and
+ * for embedding a runtime next to its client. Same frame-size rule as the others.
+ */
+import { Context, Effect, FiberSet, Layer, Mailbox, Queue, type Scope } from "effect"
+import { Acceptor, type Connection, DEFAULT_MAX_FRAME_BYTES, type Incoming, textFrame, binaryFrame, TransportError } from "./Transport.js"
+
+const closed = new TransportError({ reason: "Closed", message: "memory connection is closed" })
+
+/** Two connected ends: what one sends, the other receives. Closing either ends both. */
+export const makePair = (
+  options: { readonly maxFrameBytes?: number | undefined; readonly label?: string | undefined } = {}
+): Effect.Effect<readonly [Connection, Connection], never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+    const a = yield* Mailbox.make<Incoming, TransportError>()
+    const b = yield* Mailbox.make<Incoming, TransportError>()
+    const close = Effect.zipRight(a.end, b.end).pipe(Effect.asVoid)
+    yield* Effect.addFinalizer(() => close)
+    const end = (label: string, inbox: Mailbox.Mailbox<Incoming, TransportError>, peer: Mailbox.Mailbox<Incoming, TransportError>): Connection => ({
+      label,
+      binary: true,
+      incoming: Mailbox.toStream(inbox),
+      send: (frame) =>
+        Effect.suspend(() =>
+          peer.unsafeOffer(typeof frame === "string" ? textFrame(frame, max) : binaryFrame(frame, max))
+            ? Effect.void
+            : Effect.fail(closed)
+        ),
+      close
+    })
+    const label = options.label ?? "memory"
+    return [end(`${label}:client`, a, b), end(`${label}:server`, b, a)] as const
+  })
+
+/** Dials the in-memory acceptor: each `connect` yields the client end of a new pair. */
+export class MemoryNetwork extends Context.Tag("arcp/MemoryNetwork")<MemoryNetwork, {
+  readonly connect: Effect.Effect<Connection, never, Scope.Scope>
+}>() {}
+
+/** An in-memory acceptor plus the `MemoryNetwork` clients dial it with. */
+export const layer = (options: { readonly maxFrameBytes?: number | undefined } = {}): Layer.Layer<Acceptor | MemoryNetwork> =>
+  Layer.effectContext(
+    Effect.gen(function*() {
+      const pending = yield* Queue.unbounded<Connection>()
+      let next = 0
+      const acceptor = Acceptor.of({
+        address: "memory",
+        run: (handler) =>
+          Effect.gen(function*() {
+            const fibers = yield* FiberSet.make()
+            while (true) {
+              const connection = yield* Queue.take(pending)
+              yield* FiberSet.run(fibers, handler(connection))
+            }
+          }).pipe(Effect.scoped)
+      })
+      const network = MemoryNetwork.of({
+        connect: Effect.gen(function*() {
+          const [client, server] = yield* makePair({ ...options, label: `memory#${++next}` })
+          yield* Queue.offer(pending, server)
+          return client
+        })
+      })
+      return Context.make(Acceptor, acceptor).pipe(Context.add(MemoryNetwork, network))
+    })
+  )

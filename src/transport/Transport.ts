@@ -1,0 +1,65 @@
+/**
+ * How frames move (RFC §22): a `Connection` is a stream of incoming frames plus
+ * `send`; an `Acceptor` hands each new connection to a handler. Transports
+ * (WebSocket, stdio, memory) implement both; the runtime only sees these.
+ */
+import { Context, Effect, Schema, Stream } from "effect"
+
+/** One incoming frame. Oversized frames are reported, not delivered, so the connection lives on. */
+export type Incoming =
+  | { readonly _tag: "Text"; readonly text: string }
+  | { readonly _tag: "Binary"; readonly data: Uint8Array }
+  | { readonly _tag: "TooLarge"; readonly bytes: number; readonly head: string }
+
+/** A transport failure: opening, reading, writing, or using a closed connection. */
+export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
+  reason: Schema.Literal("Open", "Read", "Write", "Closed", "Unsupported"),
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+/** One bidirectional connection. `send` takes text (one envelope) or bytes (a binary sidecar frame). */
+export interface Connection {
+  /** For logs: the transport and peer. */
+  readonly label: string
+  /** True when the transport has native binary frames (WebSocket); false means base64 only (§22). */
+  readonly binary: boolean
+  readonly incoming: Stream.Stream<Incoming, TransportError>
+  readonly send: (frame: string | Uint8Array) => Effect.Effect<void, TransportError>
+  /** Closes the connection; idempotent. */
+  readonly close: Effect.Effect<void>
+}
+
+/**
+ * A source of connections. `run` serves each connection with `handler` in its
+ * own fiber until the acceptor stops (never, for a listening socket; when the
+ * one connection ends, for stdio).
+ */
+export class Acceptor extends Context.Tag("arcp/Acceptor")<Acceptor, {
+  /** Where clients reach it, for humans: `ws://127.0.0.1:7777`, `stdio`, `memory`. */
+  readonly address: string
+  readonly run: (handler: (connection: Connection) => Effect.Effect<void>) => Effect.Effect<void, TransportError>
+}>() {}
+
+/** The default largest frame accepted: 1 MiB. */
+export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
+
+/** How much of an oversized frame is kept, so its `id` can still be read for the answer. */
+const HEAD_CHARS = 1024
+
+/** Classifies a text frame against the size limit (UTF-8 bytes). */
+export const textFrame = (text: string, maxFrameBytes: number): Incoming => {
+  // a UTF-16 code unit is at most 3 UTF-8 bytes: skip the exact count when it cannot matter
+  if (text.length * 3 <= maxFrameBytes) return { _tag: "Text", text }
+  const bytes = Buffer.byteLength(text, "utf8")
+  return bytes <= maxFrameBytes ? { _tag: "Text", text } : { _tag: "TooLarge", bytes, head: text.slice(0, HEAD_CHARS) }
+}
+
+/** Classifies a binary frame against the size limit. */
+export const binaryFrame = (data: Uint8Array, maxFrameBytes: number): Incoming =>
+  data.byteLength <= maxFrameBytes
+    ? { _tag: "Binary", data }
+    : { _tag: "TooLarge", bytes: data.byteLength, head: "" }
+
+/** Makes the head of an oversized frame from its first bytes. */
+export const headOf = (bytes: Uint8Array): string => Buffer.from(bytes.subarray(0, HEAD_CHARS * 3)).toString("utf8")
