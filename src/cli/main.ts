@@ -1,19 +1,17 @@
-/** The `arcp` command line: `version`, `validate` (more commands join as the runtime grows). */
+/** The `arcp` command line: `serve`, `send`, `validate`, `version`. */
 import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Data, Effect, Stream } from "effect"
+import { Console, Effect, Logger, LogLevel, Stream } from "effect"
 import { ARCP_VERSION } from "../protocol/Envelope.js"
+import { ExitCode, send, setExitCode } from "./Send.js"
+import { serve } from "./Serve.js"
 import { formatVerdict, validateText } from "./Validate.js"
+import { VERSION } from "./Version.js"
 
-/** The package version, printed by `arcp version`. */
-export const VERSION = "0.1.0"
-
-/** Ends the process with a status code, without an error report (the command already said why). */
-class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
-
-const version = Command.make("version", {}, () =>
-  Console.log(`arcp ${VERSION} (ARCP protocol ${ARCP_VERSION})`))
+const version = Command.make("version", {}, () => Console.log(`arcp ${VERSION} (ARCP protocol ${ARCP_VERSION})`)).pipe(
+  Command.withDescription("Print the package and protocol versions")
+)
 
 const readInput = (file: string) =>
   file === "-"
@@ -22,7 +20,7 @@ const readInput = (file: string) =>
       Stream.mkString,
       Stream.runHead,
       Effect.map((o) => (o._tag === "Some" ? o.value : "")),
-      Effect.orDie
+      Effect.orDie // reading our own stdin failing is not something to recover from
     )
     : Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file))
 
@@ -39,15 +37,19 @@ const validate = Command.make(
       const verdicts = validateText(yield* readInput(file), { allowExperimental })
       for (const v of verdicts) yield* Console.log(formatVerdict(v))
       if (verdicts.some((v) => v._tag === "Invalid")) return yield* new ExitCode({ code: 1 })
-    })
+    }).pipe(Effect.catchTag("ExitCode", setExitCode))
 ).pipe(Command.withDescription("Check envelopes: prints `ok <type>` or `error <line> <CODE> <path>: <reason>` per envelope"))
 
-const arcp = Command.make("arcp").pipe(Command.withSubcommands([version, validate]))
+const arcp = Command.make("arcp").pipe(Command.withSubcommands([serve, send, validate, version]))
 
 const cli = Command.run(arcp, { name: "arcp", version: VERSION })
 
+// logs go to stderr: stdout carries protocol frames (stdio transport) or command output
+const logger = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true, colors: false }))
+
 cli(process.argv).pipe(
-  Effect.catchTag("ExitCode", (e) => Effect.sync(() => { process.exitCode = e.code })),
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain
+  Effect.provide(logger),
+  Logger.withMinimumLogLevel(process.env["ARCP_LOG_LEVEL"] === "debug" ? LogLevel.Debug : LogLevel.Info),
+  NodeRuntime.runMain({ disablePrettyLogger: true })
 )

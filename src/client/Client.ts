@@ -35,8 +35,11 @@ export interface Session {
   readonly id: SessionId
   readonly runtime: RuntimeIdentity
   readonly capabilities: Capabilities
-  /** Every message the runtime sends from now on. */
-  readonly messages: Stream.Stream<Decoded>
+  /**
+   * Subscribes now (in the caller's scope) to every message the runtime sends
+   * from this point; subscribe before sending whatever the messages answer.
+   */
+  readonly subscribe: Effect.Effect<Stream.Stream<Decoded>, never, Scope.Scope>
   /** Sends a message; returns its id. */
   readonly send: <T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions) => Effect.Effect<MessageId, ClientError>
   /** Sends a message and waits for the first reply correlated to it; a `nack` fails with its `ArcpError`. */
@@ -185,7 +188,7 @@ export const connect = (
       id: accepted.payload.session_id,
       runtime,
       capabilities: accepted.payload.capabilities,
-      messages: Stream.fromPubSub(inbound),
+      subscribe: Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue)),
       send: (type, payload, header) => write(type, payload, header),
       request,
       ping: Effect.gen(function*() {

@@ -1,0 +1,65 @@
+/**
+ * A ready-made server: runtime + authenticator + a transport, from one plain
+ * options object. What `arcp serve` and `arcp/promise`'s `createServer` use.
+ */
+import { Layer } from "effect"
+import type { JSONWebKeySet } from "jose"
+import * as Stdio from "../transport/Stdio.js"
+import type { Acceptor, TransportError } from "../transport/Transport.js"
+import * as WebSocket from "../transport/WebSocket.js"
+import * as Auth from "./Auth.js"
+import * as Runtime from "./Runtime.js"
+import type * as RuntimeConfig from "./RuntimeConfig.js"
+import type { Sessions } from "./Sessions.js"
+
+export interface AuthOptions {
+  /** token → principal */
+  readonly bearer?: ReadonlyMap<string, string> | undefined
+  readonly jwtSecret?: string | undefined
+  readonly jwtPublicKey?: string | undefined
+  readonly jwks?: JSONWebKeySet | undefined
+  readonly jwtRequireNonce?: boolean | undefined
+  readonly allowAnonymous?: boolean | undefined
+}
+
+export type TransportOptions =
+  | { readonly kind: "ws"; readonly host?: string | undefined; readonly port?: number | undefined }
+  | { readonly kind: "stdio"; readonly input: Stdio.Options["input"]; readonly output: Stdio.Options["output"] }
+
+export interface Options extends RuntimeConfig.Options {
+  readonly auth: AuthOptions
+  readonly transport: TransportOptions
+}
+
+/** The authenticator layer for the given options (audience = the runtime identity). */
+export const authLayer = (auth: AuthOptions, audience: string): Layer.Layer<Auth.Authenticator> =>
+  Auth.layer({
+    audience,
+    bearer: auth.bearer,
+    allowAnonymous: auth.allowAnonymous,
+    ...(auth.jwtSecret !== undefined || auth.jwtPublicKey !== undefined || auth.jwks !== undefined
+      ? {
+        jwt: {
+          secret: auth.jwtSecret,
+          publicKey: auth.jwtPublicKey,
+          jwks: auth.jwks,
+          requireNonce: auth.jwtRequireNonce
+        }
+      }
+      : {})
+  })
+
+const transportLayer = (options: Options): Layer.Layer<Acceptor, TransportError> =>
+  options.transport.kind === "ws"
+    ? WebSocket.layer({ host: options.transport.host, port: options.transport.port, maxFrameBytes: options.maxFrameBytes })
+    : Stdio.layer({ input: options.transport.input, output: options.transport.output, maxFrameBytes: options.maxFrameBytes })
+
+/** The whole server as a Layer: it serves for as long as the layer lives. */
+export const layer = (
+  options: Options
+): Layer.Layer<Runtime.ArcpRuntime | Sessions | Acceptor | RuntimeConfig.RuntimeConfig, TransportError> =>
+  Runtime.serve.pipe(
+    Layer.provideMerge(Runtime.layer(options)),
+    Layer.provide(authLayer(options.auth, options.audience ?? "arcp://runtime")),
+    Layer.provideMerge(transportLayer(options))
+  )
