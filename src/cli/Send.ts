@@ -27,6 +27,9 @@ const options = {
   audience: Options.text("audience").pipe(Options.withDefault("arcp://runtime"), Options.withDescription("JWT audience when signing")),
   anonymous: Options.boolean("anonymous").pipe(Options.withDescription("scheme none, negotiating capabilities.anonymous")),
   pin: Options.text("pin").pipe(Options.optional, Options.withDescription("refuse a runtime whose fingerprint differs")),
+  tool: Options.text("tool").pipe(Options.optional, Options.withDescription("invoke this tool and print the job's messages until its terminal event")),
+  args: Options.text("args").pipe(Options.withDefault("{}"), Options.withDescription("the tool's arguments, as JSON (with --tool)")),
+  idempotencyKey: Options.text("idempotency-key").pipe(Options.optional, Options.withDescription("logical idempotency key (with --tool)")),
   type: Options.text("type").pipe(Options.withDefault("ping"), Options.withDescription("the message type to send")),
   payload: Options.text("payload").pipe(Options.withDefault("{}"), Options.withDescription("the payload, as JSON")),
   wait: Options.integer("wait").pipe(Options.withDefault(10_000), Options.withDescription("milliseconds to wait for answers"))
@@ -46,6 +49,9 @@ const credentialsOf = (o: {
   return { scheme: "none" }
 }
 
+const parseJson = (text: string, flag: string) =>
+  Effect.try({ try: (): unknown => JSON.parse(text), catch: () => ArcpError.of("INVALID_ARGUMENT", `${flag} is not valid JSON`) })
+
 /** Decodes `--payload` against the type's schema, so a typo is reported before anything is sent. */
 const payloadFor = <T extends MessageType>(type: T, json: string) =>
   Schema.decodeUnknown(Schema.parseJson(payloads[type]))(json).pipe(
@@ -54,9 +60,12 @@ const payloadFor = <T extends MessageType>(type: T, json: string) =>
 
 export const send = Command.make("send", options, (o) =>
   Effect.gen(function*() {
+    const toolCall = Option.isSome(o.tool)
+      ? yield* Effect.map(payloadFor("tool.invoke", JSON.stringify({ tool: o.tool.value, arguments: yield* parseJson(o.args, "--args") })), (p) => Option.some(p))
+      : Option.none<PayloadOf<"tool.invoke">>()
     if (!isMessageType(o.type)) return yield* ArcpError.of("INVALID_ARGUMENT", `unknown message type "${o.type}"`)
     const type = o.type
-    const payload = yield* payloadFor(type, o.payload)
+    const payload = Option.isNone(toolCall) ? yield* payloadFor(type, o.payload) : undefined
     const connection = yield* WebSocket.connect(o.url)
     const session = yield* Client.connect(connection, {
       credentials: credentialsOf(o),
@@ -65,21 +74,24 @@ export const send = Command.make("send", options, (o) =>
       client: { kind: "arcp-cli", version: "0.1.0" }
     })
     const messages = yield* session.subscribe
-    const id = yield* session.send(type, payload)
-    // the message answering ours (or nothing, when the wait runs out)
+    const id = Option.isSome(toolCall)
+      ? yield* session.send("tool.invoke", toolCall.value, Option.isSome(o.idempotencyKey) ? { idempotency_key: o.idempotencyKey.value } : {})
+      : payload !== undefined ? yield* session.send(type, payload) : yield* ArcpError.of("INTERNAL", "no payload")
+    // a plain message: its one answer; a tool call: the job's messages up to its terminal event
+    let jobId: string | undefined
     const answers = yield* messages.pipe(
-      Stream.filter((m) => m.correlation_id === id),
-      Stream.take(1),
+      Stream.filter((m) => m.correlation_id === id || (jobId !== undefined && m.job_id === jobId)),
+      Stream.tap((m) => Effect.sync(() => { if (m.type === "job.accepted") jobId = m.job_id })),
+      Stream.takeUntil((m) => Option.isNone(toolCall) || m.type === "nack" || Client.terminalTypes.has(m.type)),
+      Stream.tap((m) => Console.log(encodeUnchecked(m))),
       Stream.interruptWhen(Effect.sleep(Duration.millis(o.wait))),
       Stream.runCollect
     )
-    for (const m of answers) yield* Console.log(encodeUnchecked(m))
     yield* session.close()
-    const nacked = [...answers].some((m) => m.type === "nack")
-    if (nacked || answers.length === 0) {
-      if (answers.length === 0) yield* Console.error(`no answer within ${o.wait} ms`)
-      return yield* new ExitCode({ code: 1 })
-    }
+    const last = [...answers].at(-1)
+    const failed = last === undefined || ["nack", "tool.error", "job.failed", "job.cancelled"].includes(last.type)
+    if (last === undefined) yield* Console.error(`no answer within ${o.wait} ms`)
+    if (failed) return yield* new ExitCode({ code: 1 })
   }).pipe(
     Effect.scoped,
     Effect.catchTags({

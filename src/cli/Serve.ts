@@ -7,6 +7,7 @@ import { hostname } from "node:os"
 import { resolve } from "node:path"
 import * as Server from "../runtime/Server.js"
 import { Acceptor } from "../transport/Transport.js"
+import * as DemoTools from "./demoTools.js"
 import { VERSION } from "./Version.js"
 
 const env = <A>(options: Options.Options<A>, config: Config.Config<A>) => options.pipe(Options.withFallbackConfig(config))
@@ -27,7 +28,8 @@ const options = {
   allowAnonymous: env(Options.boolean("allow-anonymous"), Config.boolean("ARCP_ALLOW_ANONYMOUS")).pipe(Options.withDefault(false), Options.withDescription("allow scheme none when the client negotiates capabilities.anonymous [ARCP_ALLOW_ANONYMOUS]")),
   maxFrameBytes: env(Options.integer("max-frame-bytes"), Config.integer("ARCP_MAX_FRAME_BYTES")).pipe(Options.withDefault(1024 * 1024)),
   idleTimeout: env(Options.integer("idle-timeout"), Config.integer("ARCP_IDLE_TIMEOUT")).pipe(Options.withDefault(300), Options.withDescription("seconds without traffic before a session is evicted [ARCP_IDLE_TIMEOUT]")),
-  fingerprint: env(Options.text("fingerprint"), Config.string("ARCP_FINGERPRINT")).pipe(Options.optional)
+  fingerprint: env(Options.text("fingerprint"), Config.string("ARCP_FINGERPRINT")).pipe(Options.optional),
+  noDemoTools: Options.boolean("no-demo-tools").pipe(Options.withDescription("leave out the demo tools (echo, ticker, sleep, stubborn, fail)"))
 }
 
 const parseBearer = (entries: ReadonlyArray<string>) =>
@@ -54,6 +56,8 @@ export const serve = Command.make("serve", options, (o) =>
       `sha256:${createHash("sha256").update(`${hostname()}:${resolve(o.db)}`).digest("hex")}`)
 
     const server = Server.layer({
+      db: o.db,
+      tools: o.noDemoTools ? [] : DemoTools.all,
       identity: { kind: "arcp", version: VERSION, fingerprint },
       audience: o.jwtAudience,
       maxFrameBytes: o.maxFrameBytes,
@@ -73,7 +77,7 @@ export const serve = Command.make("serve", options, (o) =>
 
     yield* Effect.gen(function*() {
       const acceptor = yield* Acceptor
-      yield* say(`arcp ${VERSION} serving on ${acceptor.address} (runtime fingerprint ${fingerprint})`)
+      yield* say(`arcp ${VERSION} serving on ${acceptor.address} (event log ${o.db}, runtime fingerprint ${fingerprint})`)
       if (devToken !== undefined) {
         yield* say(`no credentials configured: generated a development bearer token for principal "dev":\n  ${devToken}`)
       }

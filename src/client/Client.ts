@@ -3,11 +3,12 @@
  * challenges, pinning the runtime fingerprint, §8.1–§8.3) and yields a scoped
  * `Session` whose methods are Effects and Streams with typed errors.
  */
-import { Clock, Context, Deferred, Duration, Effect, Either, Option, PubSub, Ref, Schema, type Scope, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Either, Mailbox, Option, PubSub, Ref, Schema, type Scope, Stream } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
-import type { MessageId, SessionId } from "../protocol/Ids.js"
+import { type JobId, type MessageId, type SessionId, TraceId } from "../protocol/Ids.js"
+import { now } from "../protocol/Timestamp.js"
 import { type Decoded, decodeJson, encodeUnchecked, isCore, type Message, type MessageType, type PayloadOf } from "../protocol/Message.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import type { Connection } from "../transport/Transport.js"
@@ -30,6 +31,28 @@ export interface ConnectOptions {
   readonly timeout?: Duration.DurationInput | undefined
 }
 
+/** The terminal event types of a job (§6.3). */
+export const terminalTypes: ReadonlySet<string> = new Set(["tool.result", "tool.error", "job.completed", "job.failed", "job.cancelled"])
+
+/** A job started by `invoke`. */
+export interface JobHandle {
+  readonly jobId: JobId
+  /** The job's events after `job.accepted`, ending with (and including) its terminal event. Consume it once. */
+  readonly events: Stream.Stream<Decoded>
+  /** The result value; a `tool.error`/`job.failed` fails with its ArcpError, `job.cancelled` with CANCELLED. */
+  readonly outcome: Effect.Effect<unknown, ArcpError | ClientError>
+  /** Asks the runtime to cancel the job: the `cancel.accepted` or `cancel.refused` answer (§10.4). */
+  readonly cancel: (options?: { readonly reason?: string; readonly deadline_ms?: number }) => Effect.Effect<Decoded, ArcpError | ClientError>
+  /** Asks the job to pause for guidance (§10.5); it answers with a human.input.request on `events`. */
+  readonly interrupt: (prompt?: string) => Effect.Effect<void, ArcpError | ClientError>
+}
+
+export interface InvokeOptions {
+  readonly idempotency_key?: string
+  readonly priority?: "low" | "normal" | "high" | "critical"
+  readonly trace_id?: string
+}
+
 /** An open session. */
 export interface Session {
   readonly id: SessionId
@@ -48,6 +71,10 @@ export interface Session {
     payload: PayloadOf<T>,
     options?: HeaderOptions
   ) => Effect.Effect<Decoded, ArcpError | ClientError>
+  /** Invokes a tool as a job (§6.3); fails with the nack's ArcpError when the runtime does not accept it. */
+  readonly invoke: (tool: string, args?: Record<string, unknown>, options?: InvokeOptions) => Effect.Effect<JobHandle, ArcpError | ClientError, Scope.Scope>
+  /** Answers a `human.input.request` (§12.1); fails INVALID_ARGUMENT when the value fails its schema. */
+  readonly respond: (requestId: MessageId, value: unknown, respondedBy?: string) => Effect.Effect<void, ArcpError | ClientError>
   /** Round trip to the runtime. */
   readonly ping: Effect.Effect<Duration.Duration, ArcpError | ClientError>
   /** Closes the session gracefully (§9). */
@@ -184,11 +211,65 @@ export const connect = (
     }
     yield* Ref.set(sessionId, Option.some(accepted.payload.session_id))
 
+    const subscribe = Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue))
+
+    const invoke = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
+      Effect.gen(function*() {
+        // subscribe first: the job's first events may arrive right behind job.accepted
+        const messages = yield* subscribe
+        const reply = yield* request("tool.invoke", { tool, ...(args !== undefined ? { arguments: args } : {}) }, {
+          ...(invokeOptions.idempotency_key !== undefined ? { idempotency_key: invokeOptions.idempotency_key } : {}),
+          ...(invokeOptions.priority !== undefined ? { priority: invokeOptions.priority } : {}),
+          ...(invokeOptions.trace_id !== undefined ? { trace_id: TraceId.make(invokeOptions.trace_id) } : {})
+        })
+        if (!isCore(reply) || reply.type !== "job.accepted") {
+          return yield* new ClientError({ reason: "Closed", message: `expected job.accepted, got ${reply.type}` })
+        }
+        const jobId = reply.payload.job_id
+        const events = yield* Mailbox.make<Decoded>()
+        const outcome = yield* Deferred.make<unknown, ArcpError | ClientError>()
+        const settle = (m: Message) => {
+          switch (m.type) {
+            case "tool.result":
+              return Deferred.succeed(outcome, m.payload.value ?? m.payload.result_ref)
+            case "job.completed":
+              return Deferred.succeed(outcome, m.payload.result ?? m.payload.result_ref)
+            case "tool.error":
+            case "job.failed":
+              return Deferred.fail(outcome, errorOf(m.payload))
+            case "job.cancelled":
+              return Deferred.fail(outcome, ArcpError.of("CANCELLED", m.payload.reason ?? `job cancelled (${m.payload.source ?? "unknown source"})`))
+            default:
+              return Effect.succeed(false)
+          }
+        }
+        yield* messages.pipe(
+          Stream.filter((m) => m.job_id === jobId && m.id !== reply.id),
+          Stream.takeUntil((m) => terminalTypes.has(m.type)),
+          Stream.runForEach((m) => Effect.zipRight(events.offer(m), isCore(m) ? settle(m) : Effect.void)),
+          Effect.zipRight(events.end),
+          Effect.raceFirst(Effect.flatMap(Deferred.await(ended), (e) => Effect.zipRight(Deferred.fail(outcome, e), events.end))),
+          Effect.forkScoped
+        )
+        const handle: JobHandle = {
+          jobId,
+          events: Mailbox.toStream(events),
+          outcome: Deferred.await(outcome),
+          cancel: (cancelOptions = {}) => request("cancel", { target: "job", target_id: jobId, ...cancelOptions }),
+          interrupt: (prompt) => Effect.asVoid(request("interrupt", { target: "job", target_id: jobId, ...(prompt !== undefined ? { prompt } : {}) }))
+        }
+        return handle
+      })
+
     const session: Session = {
       id: accepted.payload.session_id,
       runtime,
       capabilities: accepted.payload.capabilities,
-      subscribe: Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue)),
+      subscribe,
+      invoke,
+      respond: (requestId, value, respondedBy = "arcp-client") =>
+        Effect.flatMap(now, (responded_at) =>
+          Effect.asVoid(request("human.input.response", { value, responded_by: respondedBy, responded_at }, { correlation_id: requestId }))),
       send: (type, payload, header) => write(type, payload, header),
       request,
       ping: Effect.gen(function*() {

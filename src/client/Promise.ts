@@ -11,6 +11,7 @@ import type { Decoded, MessageType, PayloadOf } from "../protocol/Message.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import * as Server from "../runtime/Server.js"
 import { Sessions } from "../runtime/Sessions.js"
+import type { Tool } from "../runtime/Tools.js"
 import { Acceptor } from "../transport/Transport.js"
 import * as WebSocket from "../transport/WebSocket.js"
 import * as Client from "./Client.js"
@@ -81,10 +82,21 @@ export interface PromiseServer {
 
 /** Starts a WebSocket server (see `Server.Options` for auth and limits). */
 export const createServer = async (
-  options: Omit<Server.Options, "transport"> & { readonly host?: string; readonly port?: number }
+  options: Omit<Server.Options, "transport" | "db" | "tools"> & {
+    readonly host?: string
+    readonly port?: number
+    /** SQLite file for the event log (default `:memory:`). */
+    readonly db?: string
+    readonly tools?: ReadonlyArray<Tool>
+  }
 ): Promise<PromiseServer> => {
   const scope = Effect.runSync(Scope.make())
-  const layer = Server.layer({ ...options, transport: { kind: "ws", host: options.host, port: options.port } })
+  const layer = Server.layer({
+    ...options,
+    db: options.db ?? ":memory:",
+    tools: options.tools ?? [],
+    transport: { kind: "ws", host: options.host, port: options.port }
+  })
   const context = await run(Layer.buildWithScope(layer, scope))
   const address = (await run(Effect.provide(Acceptor, context))).address
   return {

@@ -9,9 +9,14 @@ import { ArcpError } from "../protocol/Errors.js"
 import { classifyUnknownType, validateFieldName } from "../protocol/Extensions.js"
 import { MessageId } from "../protocol/Ids.js"
 import { type DecodeError, type Decoded, decodeJson, isCore } from "../protocol/Message.js"
+import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
+import type { EventLog } from "../store/EventLog.js"
 import type { Connection, Incoming } from "../transport/Transport.js"
 import type { Authenticator } from "./Auth.js"
 import * as Handshake from "./Handshake.js"
+import type { Owner } from "./Job.js"
+import type { Jobs } from "./Jobs.js"
+import type { LiveSession } from "./LiveSession.js"
 import * as Outbound from "./Outbound.js"
 import { dispatch, type RouteTable } from "./Router.js"
 import type { Settings } from "./RuntimeConfig.js"
@@ -21,8 +26,13 @@ export interface Dependencies {
   readonly settings: Settings
   readonly authenticator: Context.Tag.Service<typeof Authenticator>
   readonly sessions: Context.Tag.Service<typeof Sessions>
+  readonly log: Context.Tag.Service<typeof EventLog>
+  readonly jobs: Context.Tag.Service<typeof Jobs>
   readonly routes: RouteTable
 }
+
+/** The fields the event log indexes, from an envelope and its JSON. */
+const logged = (envelope: Decoded, sessionId: string, json: string) => ({ ...envelope, session_id: sessionId, json })
 
 const readMessageId = Schema.decodeUnknownOption(MessageId)
 const ID_IN_HEAD = /"id"\s*:\s*"((?:[^"\\]|\\.){1,256})"/
@@ -43,8 +53,13 @@ const decodeFailure = (error: DecodeError): ArcpError =>
 /** Serves one connection until it closes; never fails (a bad session must not take the runtime down). */
 export const serve = (deps: Dependencies, connection: Connection): Effect.Effect<void> =>
   Effect.gen(function*() {
-    const { settings } = deps
-    const outbound = yield* Outbound.make(connection)
+    const { log, settings } = deps
+    // every envelope of a session goes to the log before the socket; handshake traffic has no session yet
+    const outbound = yield* Outbound.make(connection, (batch) =>
+      Effect.forEach(batch, ({ envelope, json }) =>
+        envelope.session_id === undefined ? Effect.void : log.recordOutbound(logged(envelope, envelope.session_id, json)), { discard: true }).pipe(
+        Effect.catchAll((e) => Effect.logError("cannot record outbound envelopes", e))
+      ))
     const closed = yield* Deferred.make<void>()
     const close = outbound.flush.pipe(
       Effect.zipRight(connection.close),
@@ -73,10 +88,37 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       Effect.forkScoped
     )
 
+    let owner: Owner | undefined
+    const ownerOf = (session: LiveSession) =>
+      Effect.gen(function*() {
+        if (owner !== undefined) return owner
+        owner = {
+          sessionId: session.id,
+          principal: (yield* session.principal).id,
+          sink: outbound.send,
+          heartbeatIntervalSeconds: session.capabilities.heartbeat_interval_seconds ?? DEFAULT_HEARTBEAT_INTERVAL_SECONDS
+        }
+        return owner
+      })
+
+    /** §6.4: a message id seen before is not executed again; it gets the answers the first one got. */
+    const isDuplicate = (message: Decoded, json: string, session: LiveSession, principal: string) =>
+      Effect.gen(function*() {
+        const verdict = yield* log.recordInbound(principal, logged(message, session.id, json))
+        if (verdict._tag === "New") return false
+        const answers = yield* log.answersTo(message.id)
+        for (const answer of answers) {
+          const previous = decodeJson(answer.json)
+          if (Either.isRight(previous)) yield* outbound.send({ ...previous.right, session_id: session.id })
+        }
+        yield* Effect.logInfo(`duplicate message ${message.id} not executed again; replayed ${answers.length} answers`)
+        return true
+      })
+
     const dropBeforeAcceptance = (what: string) =>
       Effect.logWarning(`dropped before session.accepted (§8.1): ${what}`)
 
-    const onMessage = (message: Decoded): Effect.Effect<void, never, Scope.Scope> =>
+    const onMessage = (message: Decoded, json: string): Effect.Effect<void, never, Scope.Scope> =>
       Effect.gen(function*() {
         const current = yield* Ref.get(phase)
         switch (current._tag) {
@@ -95,7 +137,13 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
               const verdict = validateFieldName(key, { allowExperimental: settings.allowExperimentalExtensions })
               if (Either.isLeft(verdict)) return yield* nack(outbound, ArcpError.of("INVALID_ARGUMENT", verdict.left), message.id)
             }
-            const ctx = { session, outbound, close }
+            const sessionOwner = yield* ownerOf(session)
+            const duplicate = yield* isDuplicate(message, json, session, sessionOwner.principal).pipe(Effect.either)
+            if (Either.isLeft(duplicate)) {
+              return yield* nack(outbound, ArcpError.of("UNAVAILABLE", `cannot record the message: ${duplicate.left.message}`), message.id)
+            }
+            if (duplicate.right) return
+            const ctx = { session, outbound, close, owner: sessionOwner }
             if (isCore(message)) {
               return yield* dispatch(deps.routes, message, ctx).pipe(
                 Effect.catchAll((error) => nack(outbound, error, message.id)),
@@ -134,7 +182,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             return yield* nack(outbound, ArcpError.of("INVALID_ARGUMENT", "unexpected binary frame (no sidecar stream is open)"), undefined)
           case "Text": {
             const decoded = decodeJson(frame.text)
-            if (Either.isRight(decoded)) return yield* onMessage(decoded.right)
+            if (Either.isRight(decoded)) return yield* onMessage(decoded.right, frame.text)
             const error = decoded.left
             const open = (yield* Ref.get(phase))._tag === "Open"
             if (error.reason !== "UnknownType") return yield* nack(outbound, decodeFailure(error), error.id)
@@ -155,6 +203,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       Effect.catchAll((error) => Effect.logDebug(`connection ${connection.label} ended: ${error.message}`))
     )
     yield* Ref.set(phase, { _tag: "Closed" })
+    // a dropped connection detaches its jobs: they run on and can be picked up again (§8.5)
+    if (owner !== undefined) yield* deps.jobs.release(owner, "detach")
   }).pipe(
     Effect.scoped,
     Effect.annotateLogs({ connection: connection.label }),

@@ -1,15 +1,13 @@
 /**
  * The one outbound path of a connection (ARCHITECTURE "data flows one way"):
- * services hand it envelopes; one writer fiber encodes and writes them in order.
+ * services hand it envelopes; one writer fiber takes them by priority (§6.5),
+ * records each batch in the event log, then encodes and writes them.
  */
 import { Deferred, Effect, Queue, type Scope } from "effect"
-import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
+import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../protocol/Envelope.js"
 import { type Decoded, encodeUnchecked, type MessageType, type PayloadOf } from "../protocol/Message.js"
 import type { Connection } from "../transport/Transport.js"
-
-type Item =
-  | { readonly _tag: "Envelope"; readonly envelope: Decoded }
-  | { readonly _tag: "Flush"; readonly done: Deferred.Deferred<void> }
+import * as Lanes from "./internal/Lanes.js"
 
 export interface Outbound {
   /** Queues an envelope for writing; never blocks on the socket. */
@@ -22,33 +20,66 @@ export interface Outbound {
   readonly setDefaults: (defaults: HeaderOptions) => Effect.Effect<void>
 }
 
+/** Records a batch of envelopes (with their JSON) before they are written; failures are the recorder's to log. */
+export type Recorder = (batch: ReadonlyArray<{ readonly envelope: Decoded; readonly json: string }>) => Effect.Effect<void>
+
+/** How many envelopes the writer takes per round (one log batch). */
+const BATCH = 256
+
 /** Starts the writer for `connection`; it stops with the scope. */
-export const make = (connection: Connection): Effect.Effect<Outbound, never, Scope.Scope> =>
+export const make = (connection: Connection, record?: Recorder): Effect.Effect<Outbound, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const queue = yield* Queue.unbounded<Item>()
+    const lanes = Lanes.make<Decoded>()
+    const wake = yield* Queue.sliding<void>(1)
+    // flush callers wait for the writer to find the lanes empty
+    let drained: Array<Deferred.Deferred<void>> = []
     let defaults: HeaderOptions = {}
     let broken = false
 
-    const write = (item: Item): Effect.Effect<void> => {
-      if (item._tag === "Flush") return Deferred.succeed(item.done, undefined)
-      if (broken) return Effect.void
-      return connection.send(encodeUnchecked(item.envelope)).pipe(
-        Effect.catchAll((error) => {
-          // the peer is gone: later envelopes have nowhere to go; the read side ends the connection
-          broken = true
-          return Effect.logDebug(`outbound write failed on ${connection.label}: ${error.message}`)
-        })
-      )
-    }
-    yield* Queue.take(queue).pipe(Effect.flatMap(write), Effect.forever, Effect.forkScoped)
+    const writeBatch = (envelopes: ReadonlyArray<Decoded>) =>
+      Effect.gen(function*() {
+        const frames = envelopes.map((envelope) => ({ envelope, json: encodeUnchecked(envelope) }))
+        if (record !== undefined) yield* record(frames)
+        for (const frame of frames) {
+          if (broken) return
+          yield* connection.send(frame.json).pipe(
+            Effect.catchAll((error) => {
+              // the peer is gone: nothing more can be written; the read side ends the connection
+              broken = true
+              return Effect.logDebug(`outbound write failed on ${connection.label}: ${error.message}`)
+            })
+          )
+        }
+      })
 
-    const send = (envelope: Decoded) => Queue.offer(queue, { _tag: "Envelope", envelope }).pipe(Effect.asVoid)
+    yield* Effect.gen(function*() {
+      while (true) {
+        yield* Queue.take(wake)
+        while (lanes.size() > 0) {
+          const batch: Array<Decoded> = []
+          for (let next = lanes.pop(); next !== undefined; next = batch.length < BATCH ? lanes.pop() : undefined) batch.push(next)
+          yield* writeBatch(batch)
+        }
+        const waiters = drained
+        drained = []
+        for (const done of waiters) yield* Deferred.succeed(done, undefined)
+      }
+    }).pipe(Effect.forkScoped)
+
+    const send = (envelope: Decoded) =>
+      Effect.sync(() => {
+        lanes.push(envelope, priorityOf(envelope), envelope.job_id ?? envelope.stream_id)
+        Queue.unsafeOffer(wake, undefined)
+      })
     return {
       send,
       emit: (type, payload, options) => Effect.flatMap(makeEnvelope(type, payload, { ...defaults, ...options }), send),
       flush: Effect.gen(function*() {
         const done = yield* Deferred.make<void>()
-        yield* Queue.offer(queue, { _tag: "Flush", done })
+        yield* Effect.sync(() => {
+          drained.push(done)
+          Queue.unsafeOffer(wake, undefined)
+        })
         yield* Deferred.await(done)
       }),
       setDefaults: (next) => Effect.sync(() => { defaults = next })

@@ -6,15 +6,26 @@ import { Effect } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import type { Message, MessageType } from "../protocol/Message.js"
 import { now } from "../protocol/Timestamp.js"
+import type { HumanInput } from "./HumanInput.js"
+import type { Owner } from "./Job.js"
+import type { Jobs } from "./Jobs.js"
 import type { LiveSession } from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
+import type { Context } from "effect"
 
-/** What a handler may use: the session, and the connection's outbound path. */
+/** What a handler may use: the session, the connection's outbound path, and the session as jobs see it. */
 export interface RouteContext {
   readonly session: LiveSession
   readonly outbound: Outbound
+  readonly owner: Owner
   /** Flushes and closes the connection. */
   readonly close: Effect.Effect<void>
+}
+
+/** The services the routes call. */
+export interface RouteServices {
+  readonly jobs: Context.Tag.Service<typeof Jobs>
+  readonly humanInput: Context.Tag.Service<typeof HumanInput>
 }
 
 /** A handler; an `ArcpError` failure is answered with `nack` (correlation_id = the message id). */
@@ -38,15 +49,17 @@ export const notImplemented = (message: { readonly type: string }): Effect.Effec
 
 const ignore = (): Effect.Effect<void> => Effect.void
 
-/** The routes of the runtime core: liveness and session control; everything else refused or not built. */
-export const coreRoutes: RouteTable = {
+/** The route table of this runtime: session control, jobs, interrupts and human input; the rest refused or not built. */
+export const makeRoutes = ({ humanInput, jobs }: RouteServices): RouteTable => ({
   // session control
   "session.open": () => Effect.fail(ArcpError.of("FAILED_PRECONDITION", "the session is already open")),
   "session.authenticate": (message, { session }) =>
     Effect.flatMap(session.answerRefresh(message), (matched) =>
       matched ? Effect.void : Effect.fail(ArcpError.of("FAILED_PRECONDITION", "no re-authentication with that challenge is pending"))),
-  "session.close": (message, { close, outbound }) =>
+  "session.close": (message, { close, outbound, owner }) =>
     Effect.gen(function*() {
+      // §9: open jobs are cancelled (default) or detached for a later resume, as the closer asks
+      yield* jobs.release(owner, message.payload.dispose_jobs ?? "cancel")
       yield* outbound.emit("ack", { ack_for: message.id, received_at: yield* now }, { correlation_id: message.id })
       yield* close
     }),
@@ -89,13 +102,23 @@ export const coreRoutes: RouteTable = {
   "subscribe.closed": runtimeOnly,
   "artifact.ref": runtimeOnly,
   // not built yet (the matching capabilities are advertised false)
-  cancel: notImplemented,
-  interrupt: notImplemented,
+  cancel: (message, { outbound, owner, session }) =>
+    message.payload.target !== "session"
+      ? jobs.cancel(message, owner)
+      : message.payload.target_id !== session.id
+      ? outbound.emit("cancel.refused", { ...message.payload, reason: "not_found" }, { correlation_id: message.id })
+      // §10.4: a cancelled session ends with session.evicted, its jobs cancelled
+      : Effect.gen(function*() {
+        yield* outbound.emit("cancel.accepted", { target: "session", target_id: session.id }, { correlation_id: message.id })
+        yield* jobs.release(owner, "cancel")
+        yield* session.evict("CANCELLED", message.payload.reason ?? "the session was cancelled")
+      }),
+  interrupt: (message, { owner }) => jobs.interrupt(message, owner),
   resume: notImplemented,
   backpressure: notImplemented,
   "checkpoint.create": notImplemented,
   "checkpoint.restore": notImplemented,
-  "tool.invoke": notImplemented,
+  "tool.invoke": (message, { owner }) => jobs.invoke(message, owner),
   "job.schedule": notImplemented,
   "workflow.start": notImplemented,
   "agent.delegate": notImplemented,
@@ -104,7 +127,12 @@ export const coreRoutes: RouteTable = {
   "stream.chunk": notImplemented,
   "stream.close": notImplemented,
   "stream.error": notImplemented,
-  "human.input.response": notImplemented,
+  // an accepted answer is acknowledged (our choice: the RFC gives no answer), so a client knows it landed
+  "human.input.response": (message, { outbound, owner }) =>
+    humanInput.respond(message, owner.principal).pipe(
+      Effect.zipRight(now),
+      Effect.flatMap((received_at) => outbound.emit("ack", { ack_for: message.id, received_at }, { correlation_id: message.id }))
+    ),
   "human.choice.response": notImplemented,
   "permission.grant": notImplemented,
   "permission.deny": notImplemented,
@@ -118,4 +146,4 @@ export const coreRoutes: RouteTable = {
   log: notImplemented,
   metric: notImplemented,
   "trace.span": notImplemented
-}
+})

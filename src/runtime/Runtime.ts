@@ -4,12 +4,16 @@
  * transport provides the `Acceptor` (WebSocket, stdio, memory).
  */
 import { Context, Effect, Layer } from "effect"
+import { EventLog } from "../store/EventLog.js"
 import { Acceptor, type Connection } from "../transport/Transport.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
-import { coreRoutes, type RouteTable } from "./Router.js"
+import * as HumanInput from "./HumanInput.js"
+import * as Jobs from "./Jobs.js"
+import { makeRoutes } from "./Router.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
 import * as Sessions from "./Sessions.js"
+import type { ToolRegistry } from "./Tools.js"
 
 /** The runtime: serves connections. */
 export class ArcpRuntime extends Context.Tag("arcp/ArcpRuntime")<ArcpRuntime, {
@@ -19,27 +23,34 @@ export class ArcpRuntime extends Context.Tag("arcp/ArcpRuntime")<ArcpRuntime, {
 }>() {}
 
 /** Builds the runtime from its services. */
-export const make = (routes: RouteTable = coreRoutes) =>
-  Effect.gen(function*() {
+export const make = Effect.gen(function*() {
     const settings = yield* RuntimeConfig.RuntimeConfig
+    const jobs = yield* Jobs.Jobs
     const deps: ConnectionLoop.Dependencies = {
       settings,
       authenticator: yield* Authenticator,
       sessions: yield* Sessions.Sessions,
-      routes
+      log: yield* EventLog,
+      jobs,
+      routes: makeRoutes({ jobs, humanInput: yield* HumanInput.HumanInput })
     }
     return ArcpRuntime.of({ settings, handle: (connection) => ConnectionLoop.serve(deps, connection) })
   })
 
+/** What the runtime exposes besides itself, for embedding apps and tests. */
+export type Provided = ArcpRuntime | Sessions.Sessions | RuntimeConfig.RuntimeConfig | Jobs.Jobs | HumanInput.HumanInput
+
 /**
- * The runtime with its config and session registry; it needs an `Authenticator`
- * (see `Auth.layer`). Also exposes `Sessions` and `RuntimeConfig` for embedding apps.
+ * The runtime with its config, session registry, jobs and human-input
+ * services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
+ * (`SqliteEventLog.layer` or `MemoryEventLog.layer`) and a `ToolRegistry` (`Tools.layer`).
  */
 export const layer = (
   options: RuntimeConfig.Options = {}
-): Layer.Layer<ArcpRuntime | Sessions.Sessions | RuntimeConfig.RuntimeConfig, never, Authenticator> =>
-  Layer.effect(ArcpRuntime, make()).pipe(
-    Layer.provideMerge(Layer.merge(Sessions.layer, RuntimeConfig.layer(options)))
+): Layer.Layer<Provided, never, Authenticator | EventLog | ToolRegistry> =>
+  Layer.effect(ArcpRuntime, make).pipe(
+    Layer.provideMerge(Jobs.layer),
+    Layer.provideMerge(Layer.mergeAll(Sessions.layer, RuntimeConfig.layer(options), HumanInput.layer))
   )
 
 /** Runs the runtime on the provided transport for the life of the layer. */

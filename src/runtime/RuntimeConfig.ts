@@ -28,6 +28,14 @@ export interface Options {
   readonly heartbeatIntervalSeconds?: number | undefined
   /** Accept bare `x-` extension keys (§21.1: never in long-lived deployments; default false). */
   readonly allowExperimentalExtensions?: boolean | undefined
+  /** What the heartbeat watchdog does after N missed deadlines: fail the job or block it (§10.3; default fail). */
+  readonly heartbeatRecovery?: "fail" | "block" | undefined
+  /** How long `(principal, idempotency_key)` is remembered (§6.4; default 24 h). */
+  readonly idempotencyHorizon?: Duration.DurationInput | undefined
+  /** The cancellation deadline when `cancel` names none (§10.4; default 5 s). */
+  readonly cancelDeadline?: Duration.DurationInput | undefined
+  /** How long an interrupt's human input request stays open (§10.5, §12.4; default 1 h). */
+  readonly interruptExpiry?: Duration.DurationInput | undefined
 }
 
 export interface Settings {
@@ -41,6 +49,10 @@ export interface Settings {
   readonly refreshDeadline: Duration.Duration
   readonly heartbeatIntervalSeconds: number
   readonly allowExperimentalExtensions: boolean
+  readonly heartbeatRecovery: "fail" | "block"
+  readonly idempotencyHorizon: Duration.Duration
+  readonly cancelDeadline: Duration.Duration
+  readonly interruptExpiry: Duration.Duration
 }
 
 /** The resolved settings of the runtime. */
@@ -62,16 +74,24 @@ export const resolve = (options: Options = {}): Settings => ({
   sessionLease: Duration.decode(options.sessionLease ?? "1 hour"),
   refreshDeadline: Duration.decode(options.refreshDeadline ?? "30 seconds"),
   heartbeatIntervalSeconds: options.heartbeatIntervalSeconds ?? 30,
-  allowExperimentalExtensions: options.allowExperimentalExtensions ?? false
+  allowExperimentalExtensions: options.allowExperimentalExtensions ?? false,
+  heartbeatRecovery: options.heartbeatRecovery ?? "fail",
+  idempotencyHorizon: Duration.decode(options.idempotencyHorizon ?? "24 hours"),
+  cancelDeadline: Duration.decode(options.cancelDeadline ?? "5 seconds"),
+  interruptExpiry: Duration.decode(options.interruptExpiry ?? "1 hour")
 })
 
 export const layer = (options: Options = {}): Layer.Layer<RuntimeConfig> => Layer.succeed(RuntimeConfig, resolve(options))
 
 /** The capabilities this build supports: only what is implemented is advertised (§7). */
 export const supportedCapabilities = (settings: Settings, options: { readonly anonymous: boolean }): Capabilities => ({
+  // jobs are recorded in the event log and survive a dropped connection (§10.1)
+  durable_jobs: true,
+  // interrupts block the job on a human.input.request (§10.5)
+  interrupt: true,
   anonymous: options.anonymous,
   heartbeat_interval_seconds: settings.heartbeatIntervalSeconds,
-  heartbeat_recovery: "fail",
+  heartbeat_recovery: settings.heartbeatRecovery,
   binary_encoding: ["base64"],
   extensions: settings.extensions
 })

@@ -4,13 +4,16 @@
  */
 import { Layer } from "effect"
 import type { JSONWebKeySet } from "jose"
+import * as MemoryEventLog from "../store/MemoryEventLog.js"
+import * as SqliteEventLog from "../store/SqliteEventLog.js"
+import type { EventLogError } from "../store/EventLog.js"
 import * as Stdio from "../transport/Stdio.js"
 import type { Acceptor, TransportError } from "../transport/Transport.js"
 import * as WebSocket from "../transport/WebSocket.js"
 import * as Auth from "./Auth.js"
 import * as Runtime from "./Runtime.js"
 import type * as RuntimeConfig from "./RuntimeConfig.js"
-import type { Sessions } from "./Sessions.js"
+import * as Tools from "./Tools.js"
 
 export interface AuthOptions {
   /** token → principal */
@@ -29,6 +32,9 @@ export type TransportOptions =
 export interface Options extends RuntimeConfig.Options {
   readonly auth: AuthOptions
   readonly transport: TransportOptions
+  /** The SQLite event log file; `:memory:` keeps the log in memory (nothing survives a restart). */
+  readonly db: string
+  readonly tools: ReadonlyArray<Tools.Tool>
 }
 
 /** The authenticator layer for the given options (audience = the runtime identity). */
@@ -54,12 +60,17 @@ const transportLayer = (options: Options): Layer.Layer<Acceptor, TransportError>
     ? WebSocket.layer({ host: options.transport.host, port: options.transport.port, maxFrameBytes: options.maxFrameBytes })
     : Stdio.layer({ input: options.transport.input, output: options.transport.output, maxFrameBytes: options.maxFrameBytes })
 
+/** The event log for `db`: SQLite on a file, or in memory for `:memory:`. */
+export const eventLogLayer = (db: string) => (db === ":memory:" ? MemoryEventLog.layer : SqliteEventLog.layer({ filename: db }))
+
 /** The whole server as a Layer: it serves for as long as the layer lives. */
-export const layer = (
-  options: Options
-): Layer.Layer<Runtime.ArcpRuntime | Sessions | Acceptor | RuntimeConfig.RuntimeConfig, TransportError> =>
+export const layer = (options: Options): Layer.Layer<Runtime.Provided | Acceptor, TransportError | EventLogError> =>
   Runtime.serve.pipe(
     Layer.provideMerge(Runtime.layer(options)),
-    Layer.provide(authLayer(options.auth, options.audience ?? "arcp://runtime")),
+    Layer.provide(Layer.mergeAll(
+      authLayer(options.auth, options.audience ?? "arcp://runtime"),
+      eventLogLayer(options.db),
+      Tools.layer(options.tools)
+    )),
     Layer.provideMerge(transportLayer(options))
   )

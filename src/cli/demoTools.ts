@@ -1,0 +1,63 @@
+/**
+ * The demo tools of `arcp serve` (on unless `--no-demo-tools`): something for
+ * users and black-box tests to run — echo, ticker, sleep, stubborn, fail.
+ */
+import { Duration, Effect, Schema } from "effect"
+import { ArcpError, CanonicalCode, NamespacedCode } from "../protocol/Errors.js"
+import * as Tools from "../runtime/Tools.js"
+
+/** `echo`: the result is its arguments. */
+export const echo = Tools.make({
+  name: "echo",
+  description: "Returns its arguments",
+  parameters: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  handler: (args) => Effect.succeed(args)
+})
+
+/** `ticker {count, interval_ms?}`: `count` progress events (current/total), then `{count}`. */
+export const ticker = Tools.make({
+  name: "ticker",
+  description: "Emits count job.progress events, interval_ms apart",
+  parameters: Schema.Struct({
+    count: Schema.Number.pipe(Schema.int(), Schema.between(0, 100_000)),
+    interval_ms: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative()))
+  }),
+  handler: ({ count, interval_ms }, ctx) =>
+    Effect.gen(function*() {
+      for (let current = 1; current <= count; current++) {
+        if (interval_ms !== undefined && interval_ms > 0) yield* Effect.sleep(Duration.millis(interval_ms))
+        yield* ctx.progress({ current, total: count, percent: count === 0 ? 100 : Math.round((current / count) * 100) })
+      }
+      return { count }
+    })
+})
+
+/** `sleep {ms}`: waits (cancellable), then `{slept}`. */
+export const sleep = Tools.make({
+  name: "sleep",
+  description: "Sleeps for ms milliseconds; cancellable",
+  parameters: Schema.Struct({ ms: Schema.Number.pipe(Schema.int(), Schema.nonNegative()) }),
+  handler: ({ ms }) => Effect.as(Effect.sleep(Duration.millis(ms)), { slept: ms })
+})
+
+/** `stubborn {ms}`: ignores cancellation for `ms` (to show the ABORTED escalation of §10.4). */
+export const stubborn = Tools.make({
+  name: "stubborn",
+  description: "Ignores cancellation for ms milliseconds",
+  parameters: Schema.Struct({ ms: Schema.Number.pipe(Schema.int(), Schema.nonNegative()) }),
+  handler: ({ ms }) => Effect.uninterruptible(Effect.as(Effect.sleep(Duration.millis(ms)), { slept: ms }))
+})
+
+/** `fail {code, message}`: fails with that canonical (or namespaced) code. */
+export const fail = Tools.make({
+  name: "fail",
+  description: "Fails with the given error code",
+  parameters: Schema.Struct({
+    code: Schema.Union(CanonicalCode, NamespacedCode),
+    message: Schema.optional(Schema.String)
+  }),
+  handler: ({ code, message }) => Effect.fail(ArcpError.of(code, message ?? `failed with ${code} on request`))
+})
+
+/** Every demo tool. */
+export const all: ReadonlyArray<Tools.Tool> = [echo, ticker, sleep, stubborn, fail]

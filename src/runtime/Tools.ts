@@ -1,0 +1,101 @@
+/**
+ * Tools (RFC §6.3, §10): a registry users fill with typed handlers, and the
+ * `ToolContext` each handler gets to report progress, logs, metrics,
+ * liveness and checkpoints, and to ask a human.
+ */
+import { Context, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
+import { ArcpError } from "../protocol/Errors.js"
+import type { CheckpointId, JobId, SessionId } from "../protocol/Ids.js"
+import type { LogLevel } from "../protocol/messages/Telemetry.js"
+
+/** What a handler can do while it runs. Every call is also a pause point: it waits while an interrupt is pending (§10.5). */
+export interface ToolContext {
+  readonly jobId: JobId
+  readonly sessionId: SessionId
+  readonly principal: string
+  /** `job.progress` (§10.1); separate from heartbeats (§10.3). */
+  readonly progress: (progress: {
+    readonly percent?: number
+    readonly message?: string
+    readonly current?: number
+    readonly total?: number
+  }) => Effect.Effect<void>
+  /** A `log` event with this job's id (§17.2). */
+  readonly log: (level: LogLevel, message: string, attributes?: Record<string, unknown>) => Effect.Effect<void>
+  /** A `metric` event; reserved names must use their unit, others must be namespaced (§17.3.1). */
+  readonly metric: (
+    name: string,
+    value: number,
+    unit: string,
+    dims?: Record<string, string | number | boolean>
+  ) => Effect.Effect<void, ArcpError>
+  /** Reports liveness, for tools whose `liveness` is "reported" (the watchdog of §10.3). */
+  readonly heartbeat: Effect.Effect<void>
+  /** Records a checkpoint (`job.checkpoint`) and returns its id. */
+  readonly checkpoint: (snapshot?: unknown) => Effect.Effect<CheckpointId>
+  /** Waits while an interrupt is pending; returns the guidance of the last interrupt, if any. */
+  readonly pausePoint: Effect.Effect<Option.Option<string>>
+  /**
+   * Asks a human for input validated by `responseSchema` (JSON Schema), moving
+   * the job to `blocked` until the answer (§12.1). Fails DEADLINE_EXCEEDED on expiry.
+   */
+  readonly askHuman: (request: {
+    readonly prompt: string
+    readonly responseSchema: Record<string, unknown>
+    readonly default?: unknown
+    readonly expiresInSeconds?: number
+  }) => Effect.Effect<unknown, ArcpError>
+}
+
+/** A registered tool: argument decoding happens before the job is accepted. */
+export interface Tool {
+  readonly name: string
+  readonly description?: string | undefined
+  /** False for tools that must not be cancelled (`cancel` is refused with not_cancellable). */
+  readonly cancellable: boolean
+  /** "runtime": the runtime heartbeats for it; "reported": it must call `ctx.heartbeat` (the watchdog watches). */
+  readonly liveness: "runtime" | "reported"
+  /** Decodes the arguments; the handler to run, or INVALID_ARGUMENT. */
+  readonly prepare: (args: unknown) => Either.Either<(ctx: ToolContext) => Effect.Effect<unknown, ArcpError>, ArcpError>
+}
+
+/** Defines a tool whose arguments are decoded by `parameters` and handed typed to `handler`. */
+export const make = <A, I>(definition: {
+  readonly name: string
+  readonly description?: string
+  readonly parameters: Schema.Schema<A, I>
+  readonly handler: (args: A, ctx: ToolContext) => Effect.Effect<unknown, ArcpError>
+  readonly cancellable?: boolean
+  readonly liveness?: "runtime" | "reported"
+}): Tool => {
+  const decode = Schema.decodeUnknownEither(definition.parameters, { errors: "all" })
+  return {
+    name: definition.name,
+    description: definition.description,
+    cancellable: definition.cancellable ?? true,
+    liveness: definition.liveness ?? "runtime",
+    prepare: (args) =>
+      Either.match(decode(args ?? {}), {
+        onLeft: (e) =>
+          Either.left(ArcpError.of("INVALID_ARGUMENT", `arguments of ${definition.name}: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)),
+        onRight: (decoded) => Either.right((ctx: ToolContext) => definition.handler(decoded, ctx))
+      })
+  }
+}
+
+/** The tools a runtime offers. */
+export class ToolRegistry extends Context.Tag("arcp/ToolRegistry")<ToolRegistry, {
+  readonly get: (name: string) => Option.Option<Tool>
+  readonly list: ReadonlyArray<Tool>
+}>() {}
+
+/** A registry of the given tools; a later tool with the same name replaces an earlier one. */
+export const layer = (tools: ReadonlyArray<Tool>): Layer.Layer<ToolRegistry> =>
+  Layer.sync(ToolRegistry, () => {
+    const byName = new Map(tools.map((t) => [t.name, t]))
+    return ToolRegistry.of({ get: (name) => Option.fromNullable(byName.get(name)), list: [...byName.values()] })
+  })
+
+/** Turns any failure of a Promise-based handler into an `ArcpError` (INTERNAL unless it already is one). */
+export const fromPromiseFailure = (e: unknown): ArcpError =>
+  e instanceof ArcpError ? e : ArcpError.of("INTERNAL", e instanceof Error ? e.message : String(e))

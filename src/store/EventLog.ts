@@ -1,0 +1,91 @@
+/**
+ * The durable record (RFC §6.4, §10.2): every envelope a session sends or
+ * accepts, in order; inbound dedup by message id; logical idempotency keys;
+ * and the job records. One contract, two backends (SQLite, memory).
+ */
+import { Context, type Effect, type Option, Schema } from "effect"
+
+/** A storage failure. Callers treat it as INTERNAL; it never reaches the wire as-is. */
+export class EventLogError extends Schema.TaggedError<EventLogError>()("EventLogError", {
+  reason: Schema.Literal("Open", "Migrate", "Write", "Read"),
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+/** The envelope fields the log indexes, plus the encoded envelope itself. */
+export interface LoggedEnvelope {
+  readonly id: string
+  readonly type: string
+  readonly session_id: string
+  readonly job_id?: string | undefined
+  readonly stream_id?: string | undefined
+  readonly trace_id?: string | undefined
+  readonly correlation_id?: string | undefined
+  readonly timestamp: string
+  /** The JSON text of the envelope, exactly as sent or received. */
+  readonly json: string
+}
+
+/** One stored row, with its position in the log (strictly increasing in append order). */
+export interface StoredEvent extends LoggedEnvelope {
+  readonly seq: number
+  readonly direction: "in" | "out"
+}
+
+/** The §10.2 job record. `terminal` is the JSON of the terminal envelope once the job has ended. */
+export interface JobRecord {
+  readonly job_id: string
+  readonly session_id: string
+  readonly principal: string
+  readonly tool: string
+  readonly command_id: string
+  readonly state: string
+  readonly checkpoint_id?: string | undefined
+  readonly retry_count: number
+  readonly cancel_reason?: string | undefined
+  readonly idempotency_key?: string | undefined
+  readonly terminal?: string | undefined
+  readonly created_at: number
+  readonly updated_at: number
+}
+
+/** The outcome of recording an inbound message. */
+export type Inbound =
+  | { readonly _tag: "New" }
+  /** The same principal already sent this message id: do not execute it again (§6.4). */
+  | { readonly _tag: "Duplicate" }
+
+/** The outcome of claiming an idempotency key. */
+export type Claim =
+  | { readonly _tag: "Claimed" }
+  /** The key is held (within its horizon) by an earlier command, which created `job_id`. */
+  | { readonly _tag: "Existing"; readonly job_id: string }
+
+export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
+  /**
+   * Records an envelope the runtime accepted, durably, before it is executed.
+   * Dedup is per (principal, message id): ids are globally unique, so a repeat
+   * is a retransmit — also after a reconnect or a restart.
+   */
+  readonly recordInbound: (principal: string, envelope: LoggedEnvelope) => Effect.Effect<Inbound, EventLogError>
+  /**
+   * Records an envelope the runtime sent. Appends keep their order; they may be
+   * batched with others into one transaction (group commit) — the returned
+   * effect completes when the batch holding it is committed.
+   */
+  readonly recordOutbound: (envelope: LoggedEnvelope) => Effect.Effect<void, EventLogError>
+  /** The envelopes the runtime sent answering message `id` (correlation_id = id), in log order. */
+  readonly answersTo: (id: string) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
+  /** Every envelope of a session after position `afterSeq` (0 = from the start), in order. */
+  readonly replaySession: (sessionId: string, afterSeq: number) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
+  /**
+   * Claims `(principal, key)` for a new job until `expiresAt` (epoch ms). An
+   * unexpired claim by an earlier command wins; an expired one is replaced.
+   */
+  readonly claimIdempotencyKey: (
+    claim: { readonly principal: string; readonly key: string; readonly job_id: string; readonly now: number; readonly expiresAt: number }
+  ) => Effect.Effect<Claim, EventLogError>
+  /** Inserts or replaces a job record. */
+  readonly saveJob: (job: JobRecord) => Effect.Effect<void, EventLogError>
+  readonly getJob: (jobId: string) => Effect.Effect<Option.Option<JobRecord>, EventLogError>
+}>() {}

@@ -1,0 +1,38 @@
+/** The event log in memory: the test double of the `EventLog` contract (nothing survives the process). */
+import { Effect, Layer, Option } from "effect"
+import { EventLog, type JobRecord, type StoredEvent } from "./EventLog.js"
+
+export const make = Effect.sync(() => {
+  const events: Array<StoredEvent> = []
+  const inbound = new Set<string>()
+  const claims = new Map<string, { readonly job_id: string; readonly expiresAt: number }>()
+  const jobs = new Map<string, JobRecord>()
+  const append = (envelope: Omit<StoredEvent, "seq">) => events.push({ ...envelope, seq: events.length + 1 })
+
+  return EventLog.of({
+    recordInbound: (principal, envelope) =>
+      Effect.sync(() => {
+        const key = `${principal}\u0000${envelope.id}`
+        if (inbound.has(key)) return { _tag: "Duplicate" } as const
+        inbound.add(key)
+        append({ ...envelope, direction: "in" })
+        return { _tag: "New" } as const
+      }),
+    recordOutbound: (envelope) => Effect.sync(() => { append({ ...envelope, direction: "out" }) }),
+    answersTo: (id) => Effect.sync(() => events.filter((e) => e.direction === "out" && e.correlation_id === id)),
+    replaySession: (sessionId, afterSeq) => Effect.sync(() => events.filter((e) => e.session_id === sessionId && e.seq > afterSeq)),
+    claimIdempotencyKey: ({ expiresAt, job_id, key, now, principal }) =>
+      Effect.sync(() => {
+        const k = `${principal}\u0000${key}`
+        const held = claims.get(k)
+        if (held !== undefined && held.expiresAt > now) return { _tag: "Existing", job_id: held.job_id } as const
+        claims.set(k, { job_id, expiresAt })
+        return { _tag: "Claimed" } as const
+      }),
+    saveJob: (job) => Effect.sync(() => { jobs.set(job.job_id, job) }),
+    getJob: (jobId) => Effect.sync(() => Option.fromNullable(jobs.get(jobId)))
+  })
+})
+
+/** A fresh, empty in-memory log. */
+export const layer: Layer.Layer<EventLog> = Layer.effect(EventLog, make)
