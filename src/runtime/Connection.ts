@@ -3,7 +3,7 @@
  * (§8.1), apply the unknown-type rules (§21.3), route it, and answer every bad
  * frame with a nack while the session carries on.
  */
-import { type Context, Deferred, Effect, Either, Option, Ref, Schema, type Scope, Stream } from "effect"
+import { type Chunk, type Context, Deferred, Effect, Either, Option, Ref, Schema, type Scope, Stream } from "effect"
 import { isOptional } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { classifyUnknownType, validateFieldName } from "../protocol/Extensions.js"
@@ -56,10 +56,9 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     const { log, settings } = deps
     // every envelope of a session goes to the log before the socket; handshake traffic has no session yet
     const outbound = yield* Outbound.make(connection, (batch) =>
-      Effect.forEach(batch, ({ envelope, json }) =>
-        envelope.session_id === undefined ? Effect.void : log.recordOutbound(logged(envelope, envelope.session_id, json)), { discard: true }).pipe(
-        Effect.catchAll((e) => Effect.logError("cannot record outbound envelopes", e))
-      ))
+      log.recordOutbound(batch.flatMap(({ envelope, json }) =>
+        envelope.session_id === undefined ? [] : [logged(envelope, envelope.session_id, json)]
+      )).pipe(Effect.catchAll((e) => Effect.logError("cannot record outbound envelopes", e))))
     const closed = yield* Deferred.make<void>()
     const close = outbound.flush.pipe(
       Effect.zipRight(connection.close),
@@ -102,23 +101,69 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       })
 
     /** §6.4: a message id seen before is not executed again; it gets the answers the first one got. */
-    const isDuplicate = (message: Decoded, json: string, session: LiveSession, principal: string) =>
+    const replayAnswers = (message: Decoded, session: LiveSession) =>
       Effect.gen(function*() {
-        const verdict = yield* log.recordInbound(principal, logged(message, session.id, json))
-        if (verdict._tag === "New") return false
         const answers = yield* log.answersTo(message.id)
         for (const answer of answers) {
           const previous = decodeJson(answer.json)
           if (Either.isRight(previous)) yield* outbound.send({ ...previous.right, session_id: session.id })
         }
         yield* Effect.logInfo(`duplicate message ${message.id} not executed again; replayed ${answers.length} answers`)
-        return true
-      })
+      }).pipe(Effect.catchAll((e) => Effect.logError(`cannot replay the answers to ${message.id}`, e)))
 
     const dropBeforeAcceptance = (what: string) =>
       Effect.logWarning(`dropped before session.accepted (§8.1): ${what}`)
 
-    const onMessage = (message: Decoded, json: string): Effect.Effect<void, never, Scope.Scope> =>
+    /** Handles one message of an open session (already recorded, not a duplicate). */
+    const handleAccepted = (session: LiveSession, sessionOwner: Owner, message: Decoded): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        yield* session.touch
+        for (const key of Object.keys(message.extensions ?? {})) {
+          const verdict = validateFieldName(key, { allowExperimental: settings.allowExperimentalExtensions })
+          if (Either.isLeft(verdict)) return yield* nack(outbound, ArcpError.of("INVALID_ARGUMENT", verdict.left), message.id)
+        }
+        const ctx = { session, outbound, close, owner: sessionOwner }
+        if (isCore(message)) {
+          return yield* dispatch(deps.routes, message, ctx).pipe(
+            Effect.catchAll((error) => nack(outbound, error, message.id)),
+            Effect.annotateLogs({ session_id: session.id })
+          )
+        }
+        const decision = classifyUnknownType(message.type, {
+          advertised: session.capabilities.extensions ?? [],
+          optional: isOptional(message)
+        })
+        switch (decision._tag) {
+          case "Drop":
+            return yield* Effect.logDebug(`dropped optional extension message ${message.type} (§21.3)`)
+          case "Nack":
+            return yield* nack(outbound, ArcpError.of(decision.code, decision.message), message.id)
+          case "Route":
+            // advertised extensions get handlers with the extension API; none is registered in this build
+            return yield* nack(outbound, ArcpError.of("UNIMPLEMENTED", `no handler for ${message.type}`), message.id)
+        }
+      }).pipe(Effect.catchAllCause((cause) => Effect.logError("failed to handle a message", cause)))
+
+    /** Records a run of accepted messages in one log commit, then handles them in order, skipping duplicates. */
+    const handleBatch = (session: LiveSession, batch: ReadonlyArray<{ readonly message: Decoded; readonly json: string }>) =>
+      Effect.gen(function*() {
+        if (batch.length === 0) return
+        const sessionOwner = yield* ownerOf(session)
+        const verdicts = yield* log.recordInbound(sessionOwner.principal, batch.map(({ json, message }) => logged(message, session.id, json))).pipe(Effect.either)
+        if (Either.isLeft(verdicts)) {
+          // not recorded, so not executed: the client may retry (UNAVAILABLE is retryable)
+          const error = ArcpError.of("UNAVAILABLE", `cannot record the message: ${verdicts.left.message}`)
+          return yield* Effect.forEach(batch, ({ message }) => nack(outbound, error, message.id), { discard: true })
+        }
+        for (let i = 0; i < batch.length; i++) {
+          const entry = batch[i]
+          if (entry === undefined) continue
+          if (verdicts.right[i]?._tag === "Duplicate") yield* replayAnswers(entry.message, session)
+          else yield* handleAccepted(session, sessionOwner, entry.message)
+        }
+      })
+
+    const onMessage = (message: Decoded): Effect.Effect<void, never, Scope.Scope> =>
       Effect.gen(function*() {
         const current = yield* Ref.get(phase)
         switch (current._tag) {
@@ -130,44 +175,12 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             return yield* Ref.set(phase, yield* Handshake.authenticate(handshake, current, message))
           case "Closed":
             return
-          case "Open": {
-            const { session } = current
-            yield* session.touch
-            for (const key of Object.keys(message.extensions ?? {})) {
-              const verdict = validateFieldName(key, { allowExperimental: settings.allowExperimentalExtensions })
-              if (Either.isLeft(verdict)) return yield* nack(outbound, ArcpError.of("INVALID_ARGUMENT", verdict.left), message.id)
-            }
-            const sessionOwner = yield* ownerOf(session)
-            const duplicate = yield* isDuplicate(message, json, session, sessionOwner.principal).pipe(Effect.either)
-            if (Either.isLeft(duplicate)) {
-              return yield* nack(outbound, ArcpError.of("UNAVAILABLE", `cannot record the message: ${duplicate.left.message}`), message.id)
-            }
-            if (duplicate.right) return
-            const ctx = { session, outbound, close, owner: sessionOwner }
-            if (isCore(message)) {
-              return yield* dispatch(deps.routes, message, ctx).pipe(
-                Effect.catchAll((error) => nack(outbound, error, message.id)),
-                Effect.annotateLogs({ session_id: session.id })
-              )
-            }
-            const decision = classifyUnknownType(message.type, {
-              advertised: session.capabilities.extensions ?? [],
-              optional: isOptional(message)
-            })
-            switch (decision._tag) {
-              case "Drop":
-                return yield* Effect.logDebug(`dropped optional extension message ${message.type} (§21.3)`)
-              case "Nack":
-                return yield* nack(outbound, ArcpError.of(decision.code, decision.message), message.id)
-              case "Route":
-                // advertised extensions get handlers with the extension API; none is registered in this build
-                return yield* nack(outbound, ArcpError.of("UNIMPLEMENTED", `no handler for ${message.type}`), message.id)
-            }
-          }
+          case "Open":
+            return yield* Effect.dieMessage("accepted messages are handled in batches")
         }
       })
 
-    const onFrame = (frame: Incoming) =>
+    const onFrame = (frame: Incoming, decoded: Either.Either<Decoded, DecodeError> | undefined) =>
       Effect.gen(function*() {
         switch (frame._tag) {
           case "TooLarge":
@@ -181,8 +194,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
           case "Binary":
             return yield* nack(outbound, ArcpError.of("INVALID_ARGUMENT", "unexpected binary frame (no sidecar stream is open)"), undefined)
           case "Text": {
-            const decoded = decodeJson(frame.text)
-            if (Either.isRight(decoded)) return yield* onMessage(decoded.right, frame.text)
+            if (decoded === undefined) return
+            if (Either.isRight(decoded)) return yield* onMessage(decoded.right)
             const error = decoded.left
             const open = (yield* Ref.get(phase))._tag === "Open"
             if (error.reason !== "UnknownType") return yield* nack(outbound, decodeFailure(error), error.id)
@@ -197,9 +210,37 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         Effect.catchAllCause((cause) => Effect.logError("failed to handle a frame", cause))
       )
 
+    /**
+     * Frames are taken a chunk at a time: the accepted messages of a chunk are
+     * logged in one commit and then handled in arrival order; anything else
+     * (handshake, bad frames) is handled one by one between those runs.
+     */
+    const onChunk = (frames: Chunk.Chunk<Incoming>) =>
+      Effect.gen(function*() {
+        let run: Array<{ readonly message: Decoded; readonly json: string }> = []
+        let runSession: LiveSession | undefined
+        const flush = Effect.suspend(() => {
+          const batch = run
+          run = []
+          return runSession === undefined ? Effect.void : handleBatch(runSession, batch)
+        })
+        for (const frame of frames) {
+          const decoded = frame._tag === "Text" ? decodeJson(frame.text) : undefined
+          const current = yield* Ref.get(phase)
+          if (current._tag === "Open" && frame._tag === "Text" && decoded !== undefined && Either.isRight(decoded)) {
+            runSession = current.session
+            run.push({ message: decoded.right, json: frame.text })
+            continue
+          }
+          yield* flush
+          yield* onFrame(frame, decoded)
+        }
+        yield* flush
+      })
+
     yield* connection.incoming.pipe(
       Stream.interruptWhen(Deferred.await(closed)),
-      Stream.runForEach(onFrame),
+      Stream.runForEachChunk(onChunk),
       Effect.catchAll((error) => Effect.logDebug(`connection ${connection.label} ended: ${error.message}`))
     )
     yield* Ref.set(phase, { _tag: "Closed" })

@@ -3,7 +3,7 @@
  * the job id, the invoke's trace id and causation id (WIRE "correlation
  * rules"), and exactly one terminal event is ever emitted (§6.3, §10.2).
  */
-import { Deferred, Effect, Option } from "effect"
+import { type Deferred, Effect, type Fiber, type Option } from "effect"
 import { type HeaderOptions, make as makeEnvelope, type Priority } from "../protocol/Envelope.js"
 import type { JobId, MessageId, SessionId, TraceId } from "../protocol/Ids.js"
 import { type Decoded, encodeUnchecked, type MessageType, type PayloadOf } from "../protocol/Message.js"
@@ -44,6 +44,8 @@ export interface Job {
   cancelRequest: { readonly reason: string | undefined; readonly source: "client" | "runtime" | "policy" | "timeout" } | undefined
   /** Set while an interrupt is pending: pause points wait for it (§10.5). */
   gate: Deferred.Deferred<void> | undefined
+  /** The fiber waiting for the interrupt's answer; interrupted (withdrawing the prompt) when the job ends first. */
+  interruptAnswer: Fiber.RuntimeFiber<unknown, unknown> | undefined
   guidance: Option.Option<string>
   lastLiveness: number
   /** Blocked by the watchdog (heartbeat_recovery "block"), not by an interrupt: liveness unblocks it. */
@@ -95,6 +97,6 @@ export const envelope = <T extends MessageType>(job: Job, type: T, payload: Payl
 export const deliver = (job: Job, log: Context.Tag.Service<typeof EventLog>, env: Decoded): Effect.Effect<void> =>
   job.sinks.size > 0
     ? Effect.forEach(job.sinks, (sink) => sink(env), { discard: true })
-    : log.recordOutbound({ ...env, session_id: job.sessionId, json: encodeUnchecked(env) }).pipe(
+    : log.recordOutbound([{ ...env, session_id: job.sessionId, json: encodeUnchecked(env) }]).pipe(
       Effect.catchAll((e) => Effect.logError(`cannot log an event of detached job ${job.id}`, e))
     )

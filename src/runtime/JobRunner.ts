@@ -3,7 +3,7 @@
  * `ToolContext` → exactly one terminal; heartbeats and the liveness watchdog
  * (§10.3); the runtime-owned metrics (§17.3.1).
  */
-import { Clock, type Context, Deferred, Duration, Effect, Exit, Option } from "effect"
+import { Clock, type Context, Deferred, Duration, Effect, Exit, Fiber, type Option } from "effect"
 import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
 import { makeCheckpointId } from "../protocol/Ids.js"
 import { encodeUnchecked, type MessageType, type PayloadOf } from "../protocol/Message.js"
@@ -53,6 +53,13 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
   /** Emits the one terminal event; later attempts (a late handler, an abandoned fiber) do nothing. */
   const finish = (terminal: Terminal) =>
     Effect.gen(function*() {
+      if (job.finished) return
+      // a pending interrupt prompt is withdrawn (human.input.cancelled) before the terminal event
+      const pending = job.interruptAnswer
+      if (pending !== undefined) {
+        job.interruptAnswer = undefined
+        yield* Fiber.interrupt(pending)
+      }
       if (job.finished) return
       job.finished = true
       job.state = terminal.state

@@ -104,6 +104,7 @@ export const make = Effect.gen(function*() {
           finished: false,
           cancelRequest: undefined,
           gate: undefined,
+          interruptAnswer: undefined,
           guidance: Option.none(),
           lastLiveness: now,
           watchdogBlocked: false,
@@ -167,7 +168,7 @@ export const make = Effect.gen(function*() {
         const gate = yield* Deferred.make<void>()
         job.gate = gate
         if (transition(job, "blocked")) yield* log.saveJob(toRecord(job, yield* Clock.currentTimeMillis)).pipe(Effect.ignore)
-        yield* humanInput.ask({
+        job.interruptAnswer = yield* humanInput.ask({
           emit: (type, payload, header) =>
             Effect.gen(function*() {
               const env = yield* envelope(job, type, payload, { causation_id: message.id, ...header })

@@ -83,6 +83,9 @@ export const make = <A, I>(definition: {
   }
 }
 
+/** Arguments schema for tools that take any JSON object. */
+export const AnyArguments = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
 /** The tools a runtime offers. */
 export class ToolRegistry extends Context.Tag("arcp/ToolRegistry")<ToolRegistry, {
   readonly get: (name: string) => Option.Option<Tool>

@@ -63,17 +63,18 @@ export type Claim =
 
 export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
   /**
-   * Records an envelope the runtime accepted, durably, before it is executed.
-   * Dedup is per (principal, message id): ids are globally unique, so a repeat
-   * is a retransmit — also after a reconnect or a restart.
+   * Records envelopes the runtime accepted, durably, before they are executed;
+   * one verdict per envelope, in order. Dedup is per (principal, message id):
+   * ids are globally unique, so a repeat is a retransmit — also after a
+   * reconnect or a restart (§6.4). A batch is committed as one transaction.
    */
-  readonly recordInbound: (principal: string, envelope: LoggedEnvelope) => Effect.Effect<Inbound, EventLogError>
+  readonly recordInbound: (principal: string, envelopes: ReadonlyArray<LoggedEnvelope>) => Effect.Effect<ReadonlyArray<Inbound>, EventLogError>
   /**
-   * Records an envelope the runtime sent. Appends keep their order; they may be
-   * batched with others into one transaction (group commit) — the returned
-   * effect completes when the batch holding it is committed.
+   * Records envelopes the runtime sent, in order. Writes from every session are
+   * grouped into one transaction per round (group commit); the effect completes
+   * when the transaction holding them is committed.
    */
-  readonly recordOutbound: (envelope: LoggedEnvelope) => Effect.Effect<void, EventLogError>
+  readonly recordOutbound: (envelopes: ReadonlyArray<LoggedEnvelope>) => Effect.Effect<void, EventLogError>
   /** The envelopes the runtime sent answering message `id` (correlation_id = id), in log order. */
   readonly answersTo: (id: string) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
   /** Every envelope of a session after position `afterSeq` (0 = from the start), in order. */

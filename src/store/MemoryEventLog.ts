@@ -10,15 +10,17 @@ export const make = Effect.sync(() => {
   const append = (envelope: Omit<StoredEvent, "seq">) => events.push({ ...envelope, seq: events.length + 1 })
 
   return EventLog.of({
-    recordInbound: (principal, envelope) =>
-      Effect.sync(() => {
-        const key = `${principal}\u0000${envelope.id}`
-        if (inbound.has(key)) return { _tag: "Duplicate" } as const
-        inbound.add(key)
-        append({ ...envelope, direction: "in" })
-        return { _tag: "New" } as const
-      }),
-    recordOutbound: (envelope) => Effect.sync(() => { append({ ...envelope, direction: "out" }) }),
+    recordInbound: (principal, envelopes) =>
+      Effect.sync(() =>
+        envelopes.map((envelope) => {
+          const key = `${principal}\u0000${envelope.id}`
+          if (inbound.has(key)) return { _tag: "Duplicate" } as const
+          inbound.add(key)
+          append({ ...envelope, direction: "in" })
+          return { _tag: "New" } as const
+        })
+      ),
+    recordOutbound: (envelopes) => Effect.sync(() => { for (const e of envelopes) append({ ...e, direction: "out" }) }),
     answersTo: (id) => Effect.sync(() => events.filter((e) => e.direction === "out" && e.correlation_id === id)),
     replaySession: (sessionId, afterSeq) => Effect.sync(() => events.filter((e) => e.session_id === sessionId && e.seq > afterSeq)),
     claimIdempotencyKey: ({ expiresAt, job_id, key, now, principal }) =>

@@ -92,8 +92,8 @@ const toJob = (r: typeof JobRow.Type): JobRecord => ({
 })
 
 type Op =
-  | { readonly _tag: "Inbound"; readonly principal: string; readonly envelope: LoggedEnvelope; readonly done: Deferred.Deferred<Inbound, EventLogError> }
-  | { readonly _tag: "Outbound"; readonly envelope: LoggedEnvelope; readonly done: Deferred.Deferred<void, EventLogError> }
+  | { readonly _tag: "Inbound"; readonly principal: string; readonly envelopes: ReadonlyArray<LoggedEnvelope>; readonly done: Deferred.Deferred<ReadonlyArray<Inbound>, EventLogError> }
+  | { readonly _tag: "Outbound"; readonly envelopes: ReadonlyArray<LoggedEnvelope>; readonly done: Deferred.Deferred<void, EventLogError> }
   | { readonly _tag: "Claim"; readonly claim: Parameters<EventLog["Type"]["claimIdempotencyKey"]>[0]; readonly done: Deferred.Deferred<Claim, EventLogError> }
   | { readonly _tag: "SaveJob"; readonly job: JobRecord; readonly done: Deferred.Deferred<void, EventLogError> }
 
@@ -119,13 +119,19 @@ export const make = (options: Options) =>
       Effect.gen(function*() {
         switch (op._tag) {
           case "Inbound": {
-            const fresh = yield* sql`INSERT OR IGNORE INTO inbound (principal, message_id) VALUES (${op.principal}, ${op.envelope.id}) RETURNING message_id`
-            if (fresh.length === 0) return () => Deferred.succeed(op.done, { _tag: "Duplicate" } as const)
-            yield* insertEvent("in", op.envelope)
-            return () => Deferred.succeed(op.done, { _tag: "New" } as const)
+            const verdicts: Array<Inbound> = []
+            for (const envelope of op.envelopes) {
+              const fresh = yield* sql`INSERT OR IGNORE INTO inbound (principal, message_id) VALUES (${op.principal}, ${envelope.id}) RETURNING message_id`
+              if (fresh.length === 0) verdicts.push({ _tag: "Duplicate" })
+              else {
+                yield* insertEvent("in", envelope)
+                verdicts.push({ _tag: "New" })
+              }
+            }
+            return () => Deferred.succeed(op.done, verdicts)
           }
           case "Outbound":
-            yield* insertEvent("out", op.envelope)
+            for (const envelope of op.envelopes) yield* insertEvent("out", envelope)
             return () => Deferred.succeed(op.done, undefined)
           case "Claim": {
             const { expiresAt, job_id, key, now, principal } = op.claim
@@ -178,8 +184,10 @@ export const make = (options: Options) =>
       query.pipe(Effect.flatMap(Schema.decodeUnknown(Schema.Array(EventRow))), Effect.map((rows) => rows.map(toStored)), Effect.mapError(failure("Read")))
 
     return EventLog.of({
-      recordInbound: (principal, envelope) => submit<Inbound>((done) => ({ _tag: "Inbound", principal, envelope, done })),
-      recordOutbound: (envelope) => submit<void>((done) => ({ _tag: "Outbound", envelope, done })),
+      recordInbound: (principal, envelopes) =>
+        envelopes.length === 0 ? Effect.succeed([]) : submit<ReadonlyArray<Inbound>>((done) => ({ _tag: "Inbound", principal, envelopes, done })),
+      recordOutbound: (envelopes) =>
+        envelopes.length === 0 ? Effect.void : submit<void>((done) => ({ _tag: "Outbound", envelopes, done })),
       answersTo: (id) => events(sql`SELECT * FROM events WHERE correlation_id = ${id} AND direction = 'out' ORDER BY seq`),
       replaySession: (sessionId, afterSeq) => events(sql`SELECT * FROM events WHERE session_id = ${sessionId} AND seq > ${afterSeq} ORDER BY seq`),
       claimIdempotencyKey: (claim) => submit<Claim>((done) => ({ _tag: "Claim", claim, done })),

@@ -1,0 +1,299 @@
+/**
+ * Jobs over a real WebSocket on 127.0.0.1 with the SQLite event log on a real
+ * file: lifecycle, exactly-one terminal, dedup and idempotency (across
+ * connections and restarts), cancellation, interrupts, metrics.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, type Layer, Option, Ref, Stream } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
+import { encodeUnchecked, type Decoded } from "../../src/protocol/Message.js"
+import * as Tools from "../../src/runtime/Tools.js"
+import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
+import { collectUntil, dial, field, makeCounter, open, serverLayer, TOKEN, webSocket } from "../support/Harness.js"
+import * as Client from "../../src/client/Client.js"
+import type { Scope } from "effect"
+
+const dbFile = () => {
+  const dir = mkdtempSync(join(tmpdir(), "arcp-jobs-"))
+  return { file: join(dir, "events.db"), cleanup: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+const notCancellable = Tools.make({
+  name: "critical_section",
+  parameters: Tools.AnyArguments,
+  cancellable: false,
+  handler: () => Effect.sleep("200 millis")
+})
+
+/** Runs `body` against a WebSocket server on a fresh SQLite file (or the given one). */
+const withServer = <A, E>(
+  body: Effect.Effect<A, E, Scope.Scope | Layer.Layer.Success<ReturnType<typeof serverLayer>>>,
+  options: { readonly file?: string; readonly tools?: ReadonlyArray<Tools.Tool> } = {}
+) =>
+  Effect.gen(function*() {
+    const db = options.file === undefined ? dbFile() : undefined
+    const file = options.file ?? db?.file ?? ""
+    yield* Effect.addFinalizer(() => Effect.sync(() => db?.cleanup()))
+    return yield* body.pipe(
+      Effect.provide(serverLayer({
+        transport: webSocket,
+        eventLog: SqliteEventLog.layer({ filename: file }),
+        tools: [notCancellable, ...(options.tools ?? [])]
+      }))
+    )
+  })
+
+const terminal = (m: Decoded) => Client.terminalTypes.has(m.type)
+
+describe("jobs over WebSocket + SQLite", () => {
+  it.scopedLive("R6.3-1 R10.2-1 tool.invoke → job.accepted → job.started → progress → exactly one terminal", () =>
+    withServer(Effect.gen(function*() {
+      const session = yield* open()
+      const messages = yield* session.subscribe
+      const invokeId = yield* session.send("tool.invoke", { tool: "ticker", arguments: { count: 3 } })
+      const seen = yield* collectUntil(messages, terminal)
+      const types = seen.map((m) => m.type)
+      assert.strictEqual(types[0], "job.accepted")
+      assert.strictEqual(seen[0]?.correlation_id, invokeId)
+      const jobId = seen[0]?.job_id
+      assert.isDefined(jobId)
+      assert.isTrue(seen.every((m) => m.job_id === jobId), "every job event carries job_id")
+      assert.isBelow(types.indexOf("job.started"), types.indexOf("job.progress"))
+      const progress = seen.filter((m) => m.type === "job.progress")
+      assert.deepStrictEqual(progress.map((p) => [field(p, "current"), field(p, "total")]), [[1, 3], [2, 3], [3, 3]])
+      const last = seen.at(-1)
+      assert.strictEqual(last?.type, "tool.result")
+      assert.strictEqual(last?.correlation_id, invokeId)
+      assert.deepStrictEqual(last?.payload, { value: { count: 3 } })
+      assert.strictEqual(types.filter((t) => Client.terminalTypes.has(t)).length, 1)
+    })))
+
+  it.scopedLive("R17.3.1-1 the runtime reports tool.invocations, latency.ms and errors.total under the reserved names and units", () =>
+    withServer(Effect.gen(function*() {
+      const session = yield* open()
+      const messages = yield* session.subscribe
+      yield* session.send("tool.invoke", { tool: "fail", arguments: { code: "UNAVAILABLE", message: "down" } })
+      const seen = yield* collectUntil(messages, terminal)
+      const metrics = seen.filter((m) => m.type === "metric")
+      const byName = (name: string) => metrics.filter((m) => field(m, "name") === name)
+      assert.deepStrictEqual(byName("tool.invocations").map((m) => [field(m, "value"), field(m, "unit")]), [[1, "count"]])
+      const phases = byName("latency.ms").map((m) => {
+        assert.strictEqual(field(m, "unit"), "ms")
+        const dims = field(m, "dims")
+        return typeof dims === "object" && dims !== null ? Reflect.get(dims, "phase") : undefined
+      })
+      assert.deepStrictEqual(phases, ["queue", "exec", "total"])
+      const errors = byName("errors.total")
+      assert.strictEqual(errors.length, 1)
+      assert.strictEqual(field(errors[0], "unit"), "count")
+      assert.deepInclude(field(errors[0], "dims"), { code: "UNAVAILABLE" })
+      const last = seen.at(-1)
+      assert.strictEqual(last?.type, "tool.error")
+      assert.strictEqual(field(last, "code"), "UNAVAILABLE")
+      assert.strictEqual(field(last, "retryable"), true)
+    })))
+
+  it.scopedLive("R10.2-1 exactly one terminal per job with 60 jobs at once", () =>
+    withServer(Effect.gen(function*() {
+      const session = yield* open()
+      const jobs = yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), (i) =>
+        session.invoke(i % 3 === 0 ? "echo" : i % 3 === 1 ? "ticker" : "sleep", i % 3 === 0 ? { i } : i % 3 === 1 ? { count: 5 } : { ms: 5000 }), {
+        concurrency: "unbounded"
+      })
+      // cancel the sleepers: every job must still end exactly once
+      yield* Effect.forEach(jobs.filter((_, i) => i % 3 === 2), (j) => j.cancel(), { concurrency: "unbounded" })
+      const terminals = yield* Effect.forEach(jobs, (j) =>
+        j.events.pipe(Stream.filter(terminal), Stream.runCollect, Effect.map((c) => c.length)), { concurrency: "unbounded" })
+      assert.deepStrictEqual(terminals, jobs.map(() => 1))
+      assert.strictEqual(new Set(jobs.map((j) => j.jobId)).size, 60)
+    })))
+
+  it.scopedLive("R6.1.1-1 R6.4-1 a retransmitted message id is not executed twice; it gets the same answers", () =>
+    Effect.gen(function*() {
+      const counter = yield* makeCounter
+      yield* withServer(Effect.gen(function*() {
+        const connection = yield* dial
+        const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
+        const messages = yield* session.subscribe
+        const invoke = yield* makeEnvelope("tool.invoke", { tool: "count", arguments: {} }, { session_id: session.id })
+        yield* connection.send(encodeUnchecked(invoke))
+        const first = yield* collectUntil(messages, terminal)
+        yield* connection.send(encodeUnchecked(invoke)) // the same id again: a retransmit
+        const replayed = yield* collectUntil(messages, terminal)
+        assert.strictEqual(yield* Ref.get(counter.count), 1)
+        const answers = (ms: ReadonlyArray<Decoded>) => ms.filter((m) => m.correlation_id === invoke.id)
+        assert.deepStrictEqual(answers(replayed).map((m) => [m.id, m.type]), answers(first).map((m) => [m.id, m.type]))
+        assert.deepStrictEqual(answers(replayed).map((m) => m.type), ["job.accepted", "tool.result"])
+      }), { tools: [counter.tool] })
+    }))
+
+  it.scopedLive("R6.4-3 the same idempotency_key from a new connection returns the same job and outcome without running again", () =>
+    Effect.gen(function*() {
+      const counter = yield* makeCounter
+      yield* withServer(Effect.gen(function*() {
+        const a = yield* open()
+        const first = yield* a.invoke("count", {}, { idempotency_key: "refund-ord_4812" })
+        const firstOutcome = yield* first.outcome
+        const b = yield* open()
+        const second = yield* b.invoke("count", {}, { idempotency_key: "refund-ord_4812" })
+        assert.strictEqual(second.jobId, first.jobId)
+        assert.deepStrictEqual(yield* second.outcome, firstOutcome)
+        assert.strictEqual(yield* Ref.get(counter.count), 1)
+        // another principal's identical key is its own command
+        const bob = yield* open({ credentials: { scheme: "bearer", token: "other-token" } })
+        const third = yield* bob.invoke("count", {}, { idempotency_key: "refund-ord_4812" })
+        assert.notStrictEqual(third.jobId, first.jobId)
+        yield* third.outcome
+        assert.strictEqual(yield* Ref.get(counter.count), 2)
+      }), { tools: [counter.tool] })
+    }))
+
+  it.scopedLive("R6.4-4 R10.2-2 idempotency keys and message ids survive a runtime restart on the same db file", () =>
+    Effect.gen(function*() {
+      const counter = yield* makeCounter
+      const db = dbFile()
+      yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
+      const retransmitted = yield* makeEnvelope("tool.invoke", { tool: "count", arguments: {} })
+      const before = yield* Effect.scoped(withServer(Effect.gen(function*() {
+        const session = yield* open()
+        const job = yield* session.invoke("count", {}, { idempotency_key: "nightly-report" })
+        const outcome = yield* job.outcome
+        const connection = yield* dial
+        const raw = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
+        const messages = yield* raw.subscribe
+        yield* connection.send(encodeUnchecked({ ...retransmitted, session_id: raw.id }))
+        const answers = yield* collectUntil(messages, terminal)
+        return { jobId: job.jobId, outcome, answers: answers.filter((m) => m.correlation_id === retransmitted.id).map((m) => m.id) }
+      }), { file: db.file, tools: [counter.tool] }))
+      assert.strictEqual(yield* Ref.get(counter.count), 2)
+      yield* Effect.scoped(withServer(Effect.gen(function*() {
+        const session = yield* open()
+        const again = yield* session.invoke("count", {}, { idempotency_key: "nightly-report" })
+        assert.strictEqual(again.jobId, before.jobId)
+        assert.deepStrictEqual(yield* again.outcome, before.outcome)
+        // the same message id, after the restart and on a new session: answered as before, not run
+        const connection = yield* dial
+        const raw = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
+        const messages = yield* raw.subscribe
+        yield* connection.send(encodeUnchecked({ ...retransmitted, session_id: raw.id }))
+        const answers = yield* collectUntil(messages, terminal)
+        // the very envelopes answered before (same ids), not a new execution
+        assert.deepStrictEqual(answers.filter((m) => m.correlation_id === retransmitted.id).map((m) => m.id), before.answers)
+        assert.strictEqual(before.answers.length, 2)
+      }), { file: db.file, tools: [counter.tool] }))
+      assert.strictEqual(yield* Ref.get(counter.count), 2)
+    }))
+
+  it.scopedLive("R10.4-1 R10.4-3 cancel of a running job: cancel.accepted, then job.cancelled", () =>
+    withServer(Effect.gen(function*() {
+      const session = yield* open()
+      const job = yield* session.invoke("sleep", { ms: 60_000 })
+      const answer = yield* job.cancel({ reason: "user_aborted" })
+      assert.strictEqual(answer.type, "cancel.accepted")
+      const events = yield* job.events.pipe(Stream.runCollect, Effect.map((c) => [...c]))
+      const last = events.at(-1)
+      assert.strictEqual(last?.type, "job.cancelled")
+      assert.deepStrictEqual(last?.payload, { reason: "user_aborted", source: "client" })
+      const error = yield* Effect.flip(job.outcome)
+      assert.strictEqual(error._tag === "ArcpError" ? error.code : error._tag, "CANCELLED")
+    })))
+
+  it.scopedLive("R10.4-2 cancel is refused: already_terminal, not_found, not_cancellable", () =>
+    withServer(Effect.gen(function*() {
+      const session = yield* open()
+      const done = yield* session.invoke("echo", {})
+      yield* done.outcome
+      const refused = (m: Decoded) => (m.type === "cancel.refused" ? field(m, "reason") : m.type)
+      assert.strictEqual(refused(yield* done.cancel()), "already_terminal")
+      assert.strictEqual(refused(yield* session.request("cancel", { target: "job", target_id: "job_nope" })), "not_found")
+      const critical = yield* session.invoke("critical_section", {})
+      assert.strictEqual(refused(yield* critical.cancel()), "not_cancellable")
+      yield* critical.outcome
+      // another principal cannot see, let alone cancel, this session's jobs
+      const running = yield* session.invoke("sleep", { ms: 60_000 })
+      const bob = yield* open({ credentials: { scheme: "bearer", token: "other-token" } })
+      assert.strictEqual(refused(yield* bob.request("cancel", { target: "job", target_id: running.jobId })), "not_found")
+      yield* running.cancel()
+    })))
+
+  it.scopedLive("R10.4-5 a handler that ignores cancellation past deadline_ms is abandoned: job.failed ABORTED", () =>
+    withServer(Effect.gen(function*() {
+      const session = yield* open()
+      const job = yield* session.invoke("stubborn", { ms: 1500 })
+      assert.strictEqual((yield* job.cancel({ deadline_ms: 100 })).type, "cancel.accepted")
+      const events = yield* job.events.pipe(Stream.runCollect, Effect.map((c) => [...c]))
+      const last = events.at(-1)
+      assert.strictEqual(last?.type, "job.failed")
+      assert.strictEqual(field(last, "code"), "ABORTED")
+      assert.strictEqual(events.filter(terminal).length, 1)
+    })))
+
+  it.scopedLive("R10.5-1 interrupt: the job blocks on a human.input.request and resumes on the answer", () =>
+    withServer(Effect.gen(function*() {
+      const session = yield* open({ capabilities: { interrupt: true } })
+      assert.isTrue(session.capabilities.interrupt === true)
+      const job = yield* session.invoke("ticker", { count: 4, interval_ms: 100 })
+      yield* job.interrupt("Stop and ask before touching production tables.")
+      const events: Array<Decoded> = []
+      const request = yield* job.events.pipe(
+        Stream.tap((m) => Effect.sync(() => events.push(m))),
+        Stream.filter((m) => m.type === "human.input.request"),
+        Stream.runHead
+      )
+      assert.isTrue(Option.isSome(request))
+      if (Option.isNone(request)) return
+      assert.strictEqual(field(request.value, "prompt"), "Stop and ask before touching production tables.")
+      assert.isString(field(request.value, "expires_at"))
+      // an answer that fails the schema is refused, and the job stays blocked
+      const bad = yield* Effect.flip(session.respond(request.value.id, { guidance: 42 }))
+      assert.strictEqual(bad._tag === "ArcpError" ? bad.code : bad._tag, "INVALID_ARGUMENT")
+      yield* session.respond(request.value.id, { guidance: "read-only please" })
+      assert.deepStrictEqual(yield* job.outcome, { count: 4 })
+    })))
+
+  it.scopedLive("R10.5-1 an interrupted job ends on cancel, and its stale prompt is withdrawn", () =>
+    withServer(Effect.gen(function*() {
+      const session = yield* open()
+      const job = yield* session.invoke("ticker", { count: 1000, interval_ms: 50 })
+      yield* job.interrupt()
+      const seen: Array<Decoded> = []
+      yield* job.events.pipe(
+        Stream.tap((m) => Effect.sync(() => seen.push(m))),
+        Stream.filter((m) => m.type === "human.input.request"),
+        Stream.runHead
+      )
+      yield* job.cancel()
+      const rest = yield* job.events.pipe(Stream.runCollect, Effect.map((c) => [...c]))
+      const types = rest.map((m) => m.type)
+      assert.include(types, "human.input.cancelled")
+      assert.strictEqual(types.at(-1), "job.cancelled")
+    })))
+
+  it.scopedLive("R4.6-1 a tool invocation before session.accepted is never executed", () =>
+    Effect.gen(function*() {
+      const counter = yield* makeCounter
+      yield* withServer(Effect.gen(function*() {
+        const connection = yield* dial
+        const early = yield* makeEnvelope("tool.invoke", { tool: "count", arguments: {} })
+        yield* connection.send(encodeUnchecked(early))
+        const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
+        yield* session.ping
+        assert.strictEqual(yield* Ref.get(counter.count), 0)
+        const job = yield* session.invoke("count", {})
+        yield* job.outcome
+        assert.strictEqual(yield* Ref.get(counter.count), 1)
+      }), { tools: [counter.tool] })
+    }))
+
+  it.scopedLive("tool.invoke of an unknown tool or with bad arguments is nacked before any job exists", () =>
+    withServer(Effect.gen(function*() {
+      const session = yield* open()
+      const unknown = yield* Effect.flip(session.invoke("no_such_tool"))
+      assert.strictEqual(unknown._tag === "ArcpError" ? unknown.code : unknown._tag, "NOT_FOUND")
+      const bad = yield* Effect.flip(session.invoke("ticker", { count: "many" }))
+      assert.strictEqual(bad._tag === "ArcpError" ? bad.code : bad._tag, "INVALID_ARGUMENT")
+    })))
+})
