@@ -115,11 +115,64 @@ export const connect = (
         yield* Deferred.succeed(ended, error)
         for (const d of pending.values()) yield* Deferred.fail(d, error)
         pending.clear()
+        for (const sink of [...watched.values(), ...awaitingAcceptance.values()]) {
+          yield* Deferred.fail(sink.outcome, error)
+          yield* sink.events.end
+        }
+        watched.clear()
+        awaitingAcceptance.clear()
+      })
+
+    /** A job this client watches: its events and its outcome. */
+    interface JobSink {
+      readonly events: Mailbox.Mailbox<Decoded>
+      readonly outcome: Deferred.Deferred<unknown, ArcpError | ClientError>
+    }
+    // invokes awaiting job.accepted (by invoke id), and accepted jobs (by job id): the reader routes
+    // job events straight to their job, registering it as soon as job.accepted is read
+    const awaitingAcceptance = new Map<string, JobSink>()
+    const watched = new Map<string, JobSink>()
+
+    const settle = (sink: JobSink, m: Message) => {
+      switch (m.type) {
+        case "tool.result":
+          return Deferred.succeed(sink.outcome, m.payload.value ?? m.payload.result_ref)
+        case "job.completed":
+          return Deferred.succeed(sink.outcome, m.payload.result ?? m.payload.result_ref)
+        case "tool.error":
+        case "job.failed":
+          return Deferred.fail(sink.outcome, errorOf(m.payload))
+        case "job.cancelled":
+          return Deferred.fail(sink.outcome, ArcpError.of("CANCELLED", m.payload.reason ?? `job cancelled (${m.payload.source ?? "unknown source"})`))
+        default:
+          return Effect.succeed(false)
+      }
+    }
+
+    const routeToJob = (message: Decoded) =>
+      Effect.gen(function*() {
+        if (message.type === "job.accepted" && message.correlation_id !== undefined && message.job_id !== undefined) {
+          const sink = awaitingAcceptance.get(message.correlation_id)
+          if (sink !== undefined) {
+            awaitingAcceptance.delete(message.correlation_id)
+            watched.set(message.job_id, sink)
+            return
+          }
+        }
+        const sink = message.job_id === undefined ? undefined : watched.get(message.job_id)
+        if (sink === undefined) return
+        yield* sink.events.offer(message)
+        if (isCore(message)) yield* settle(sink, message)
+        if (terminalTypes.has(message.type) && message.job_id !== undefined) {
+          watched.delete(message.job_id)
+          yield* sink.events.end
+        }
       })
 
     const credentials = options.credentials
     const onMessage = (message: Decoded) =>
       Effect.gen(function*() {
+        yield* routeToJob(message)
         const correlation = message.correlation_id
         if (correlation !== undefined) {
           const waiter = pending.get(correlation)
@@ -172,10 +225,9 @@ export const connect = (
         )
       })
 
-    const request = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
+    /** Sends a prepared envelope and waits for its first correlated answer (registered before sending). */
+    const sendAndAwait = (envelope: Decoded) =>
       Effect.gen(function*() {
-        // register the waiter before the message can be answered
-        const envelope = yield* makeEnvelope(type, payload, header)
         const answer = yield* expect(envelope.id)
         const sid = yield* Ref.get(sessionId)
         yield* connection.send(encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })).pipe(
@@ -183,6 +235,9 @@ export const connect = (
         )
         return yield* answer
       })
+
+    const request = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
+      Effect.flatMap(makeEnvelope(type, payload, header), sendAndAwait)
 
     // the handshake (§8.1)
     const token = yield* openToken(credentials)
@@ -213,48 +268,28 @@ export const connect = (
 
     const subscribe = Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue))
 
+
     const invoke = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
       Effect.gen(function*() {
-        // subscribe first: the job's first events may arrive right behind job.accepted
-        const messages = yield* subscribe
-        const reply = yield* request("tool.invoke", { tool, ...(args !== undefined ? { arguments: args } : {}) }, {
+        const sink: JobSink = { events: yield* Mailbox.make<Decoded>(), outcome: yield* Deferred.make<unknown, ArcpError | ClientError>() }
+        const envelope = yield* makeEnvelope("tool.invoke", { tool, ...(args !== undefined ? { arguments: args } : {}) }, {
           ...(invokeOptions.idempotency_key !== undefined ? { idempotency_key: invokeOptions.idempotency_key } : {}),
           ...(invokeOptions.priority !== undefined ? { priority: invokeOptions.priority } : {}),
           ...(invokeOptions.trace_id !== undefined ? { trace_id: TraceId.make(invokeOptions.trace_id) } : {})
         })
+        // registered before sending: the reader attaches the job when its job.accepted arrives
+        awaitingAcceptance.set(envelope.id, sink)
+        yield* Effect.addFinalizer(() => Effect.sync(() => awaitingAcceptance.delete(envelope.id)))
+        const reply = yield* sendAndAwait(envelope)
         if (!isCore(reply) || reply.type !== "job.accepted") {
           return yield* new ClientError({ reason: "Closed", message: `expected job.accepted, got ${reply.type}` })
         }
         const jobId = reply.payload.job_id
-        const events = yield* Mailbox.make<Decoded>()
-        const outcome = yield* Deferred.make<unknown, ArcpError | ClientError>()
-        const settle = (m: Message) => {
-          switch (m.type) {
-            case "tool.result":
-              return Deferred.succeed(outcome, m.payload.value ?? m.payload.result_ref)
-            case "job.completed":
-              return Deferred.succeed(outcome, m.payload.result ?? m.payload.result_ref)
-            case "tool.error":
-            case "job.failed":
-              return Deferred.fail(outcome, errorOf(m.payload))
-            case "job.cancelled":
-              return Deferred.fail(outcome, ArcpError.of("CANCELLED", m.payload.reason ?? `job cancelled (${m.payload.source ?? "unknown source"})`))
-            default:
-              return Effect.succeed(false)
-          }
-        }
-        yield* messages.pipe(
-          Stream.filter((m) => m.job_id === jobId && m.id !== reply.id),
-          Stream.takeUntil((m) => terminalTypes.has(m.type)),
-          Stream.runForEach((m) => Effect.zipRight(events.offer(m), isCore(m) ? settle(m) : Effect.void)),
-          Effect.zipRight(events.end),
-          Effect.raceFirst(Effect.flatMap(Deferred.await(ended), (e) => Effect.zipRight(Deferred.fail(outcome, e), events.end))),
-          Effect.forkScoped
-        )
+        yield* Effect.addFinalizer(() => Effect.sync(() => watched.delete(jobId)))
         const handle: JobHandle = {
           jobId,
-          events: Mailbox.toStream(events),
-          outcome: Deferred.await(outcome),
+          events: Mailbox.toStream(sink.events),
+          outcome: Deferred.await(sink.outcome),
           cancel: (cancelOptions = {}) => request("cancel", { target: "job", target_id: jobId, ...cancelOptions }),
           interrupt: (prompt) => Effect.asVoid(request("interrupt", { target: "job", target_id: jobId, ...(prompt !== undefined ? { prompt } : {}) }))
         }

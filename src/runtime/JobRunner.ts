@@ -154,8 +154,8 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
   return Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
     job.startedAt = startedAt
+    // not persisted here: the record is written at acceptance, on blocking, checkpoints and the terminal
     transition(job, "running")
-    yield* save
     yield* emit("job.started", { job_id: job.id, started_at: fromMillis(startedAt) })
     yield* Effect.forkScoped(heartbeats)
     const outcome = yield* Effect.exit(params.handler(ctx))
