@@ -3,7 +3,7 @@
  * Effect. Every call is a Promise; streams are async iterators; failures
  * reject with the typed error (`ArcpError`, `ClientError`, `TransportError`).
  */
-import { Cause, Duration, Effect, Exit, Layer, Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, type Schema, Scope, Stream } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import type { HeaderOptions } from "../protocol/Envelope.js"
 import type { MessageId, SessionId } from "../protocol/Ids.js"
@@ -11,7 +11,9 @@ import type { Decoded, MessageType, PayloadOf } from "../protocol/Message.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import * as Server from "../runtime/Server.js"
 import { Sessions } from "../runtime/Sessions.js"
+import * as Tools from "../runtime/Tools.js"
 import type { Tool } from "../runtime/Tools.js"
+import type { LogLevel } from "../protocol/messages/Telemetry.js"
 import { Acceptor } from "../transport/Transport.js"
 import * as WebSocket from "../transport/WebSocket.js"
 import * as Client from "./Client.js"
@@ -28,12 +30,28 @@ const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
     throw Cause.squash(exit.cause)
   })
 
+/** A job started by `invoke`: its events as an async iterator, its result as a Promise. */
+export interface PromiseJob {
+  readonly jobId: string
+  /** The job's events up to and including its terminal event (iterate once). */
+  readonly events: AsyncIterable<Decoded>
+  /** The result value; rejects with the job's `ArcpError` (CANCELLED when cancelled). */
+  readonly result: Promise<unknown>
+  /** The runtime's answer: `cancel.accepted` or `cancel.refused`. */
+  cancel(options?: { readonly reason?: string; readonly deadline_ms?: number }): Promise<Decoded>
+  interrupt(prompt?: string): Promise<void>
+}
+
 export interface PromiseSession {
   readonly id: SessionId
   readonly runtime: RuntimeIdentity
   readonly capabilities: Capabilities
   send<T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions): Promise<MessageId>
   request<T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions): Promise<Decoded>
+  /** Invokes a tool as a job; rejects with the nack's `ArcpError` when the runtime refuses it. */
+  invoke(tool: string, args?: Record<string, unknown>, options?: Client.InvokeOptions): Promise<PromiseJob>
+  /** Answers a `human.input.request`. */
+  respond(requestId: MessageId, value: unknown, respondedBy?: string): Promise<void>
   /** Round-trip time in milliseconds. */
   ping(): Promise<number>
   /** Every message from now on, until the session closes or the iterator is returned. */
@@ -60,6 +78,20 @@ export const connect = async (
     send: (type, payload, header) => run(session.send(type, payload, header)),
     request: (type, payload, header) => run(session.request(type, payload, header)),
     ping: () => run(Effect.map(session.ping, Duration.toMillis)),
+    invoke: async (tool, args, invokeOptions) => {
+      // the job's resources live with the session
+      const job = await run(Scope.extend(session.invoke(tool, args, invokeOptions), scope))
+      const result = run(job.outcome)
+      result.catch(() => undefined) // callers who only iterate events must not see an unhandled rejection
+      return {
+        jobId: job.jobId,
+        events: Stream.toAsyncIterable(job.events),
+        result,
+        cancel: (cancelOptions) => run(job.cancel(cancelOptions)),
+        interrupt: (prompt) => run(job.interrupt(prompt))
+      }
+    },
+    respond: (requestId, value, respondedBy) => run(session.respond(requestId, value, respondedBy)),
     messages: () => {
       const iteratorScope = Effect.runSync(Scope.make())
       const stream = Effect.runSync(Scope.extend(session.subscribe, iteratorScope)).pipe(
@@ -71,6 +103,58 @@ export const connect = async (
     close: () => run(session.close().pipe(Effect.zipRight(Scope.close(scope, Exit.void))))
   }
 }
+
+/** What a Promise-based tool handler gets: the `ToolContext` as Promises, plus an AbortSignal fired on cancellation. */
+export interface PromiseToolContext {
+  readonly jobId: string
+  readonly sessionId: string
+  readonly principal: string
+  /** Aborted when the job is cancelled: pass it to fetch() and friends. */
+  readonly signal: AbortSignal
+  progress(progress: { readonly percent?: number; readonly message?: string; readonly current?: number; readonly total?: number }): Promise<void>
+  log(level: LogLevel, message: string, attributes?: Record<string, unknown>): Promise<void>
+  metric(name: string, value: number, unit: string, dims?: Record<string, string | number | boolean>): Promise<void>
+  heartbeat(): Promise<void>
+  checkpoint(snapshot?: unknown): Promise<string>
+  askHuman(request: { readonly prompt: string; readonly responseSchema: Record<string, unknown>; readonly default?: unknown; readonly expiresInSeconds?: number }): Promise<unknown>
+}
+
+/** Arguments schema accepting any JSON object, for `tool({ parameters: AnyArguments, ... })`. */
+export const AnyArguments = Tools.AnyArguments
+
+/** Defines a tool with an async handler; `parameters` (an effect/Schema) decodes its arguments before the job is accepted. */
+export const tool = <A, I>(definition: {
+  readonly name: string
+  readonly description?: string
+  readonly parameters: Schema.Schema<A, I>
+  readonly cancellable?: boolean
+  readonly liveness?: "runtime" | "reported"
+  readonly handler: (args: A, ctx: PromiseToolContext) => Promise<unknown>
+}): Tool =>
+  Tools.make({
+    name: definition.name,
+    ...(definition.description !== undefined ? { description: definition.description } : {}),
+    parameters: definition.parameters,
+    ...(definition.cancellable !== undefined ? { cancellable: definition.cancellable } : {}),
+    ...(definition.liveness !== undefined ? { liveness: definition.liveness } : {}),
+    handler: (args, ctx) =>
+      Effect.tryPromise({
+        try: (signal) =>
+          definition.handler(args, {
+            jobId: ctx.jobId,
+            sessionId: ctx.sessionId,
+            principal: ctx.principal,
+            signal,
+            progress: (p) => run(ctx.progress(p)),
+            log: (level, message, attributes) => run(ctx.log(level, message, attributes)),
+            metric: (name, value, unit, dims) => run(ctx.metric(name, value, unit, dims)),
+            heartbeat: () => run(ctx.heartbeat),
+            checkpoint: (snapshot) => run(ctx.checkpoint(snapshot)),
+            askHuman: (request) => run(ctx.askHuman(request))
+          }),
+        catch: Tools.fromPromiseFailure
+      })
+  })
 
 export interface PromiseServer {
   /** `ws://host:port` */

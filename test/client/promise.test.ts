@@ -1,0 +1,51 @@
+/** The Promise adapter (`arcp/promise`): server, session, jobs as Promises and async iterators, Promise tools. */
+import { assert, describe, it } from "@effect/vitest"
+import { Schema } from "effect"
+import { AnyArguments, ArcpError, connect, createServer, tool } from "../../src/client/Promise.js"
+
+describe("arcp/promise", () => {
+  it("connects, pings, runs a Promise tool with progress, and rejects with typed errors", async () => {
+    const add = tool({
+      name: "add",
+      parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
+      handler: async ({ a, b }, ctx) => {
+        await ctx.progress({ current: 1, total: 1 })
+        return a + b
+      }
+    })
+    const wait = tool({
+      name: "wait",
+      parameters: AnyArguments,
+      handler: (_, ctx) => new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(new Error("aborted"))))
+    })
+    const server = await createServer({ port: 0, auth: { bearer: new Map([["t", "alice"]]) }, tools: [add, wait] })
+    try {
+      const session = await connect(server.address, { credentials: { scheme: "bearer", token: "t" } })
+      assert.isAtLeast(await session.ping(), 0)
+      assert.strictEqual(await server.sessionCount(), 1)
+
+      const job = await session.invoke("add", { a: 2, b: 3 })
+      const types: Array<string> = []
+      for await (const event of job.events) types.push(event.type)
+      assert.strictEqual(await job.result, 5)
+      assert.include(types, "job.progress")
+      assert.strictEqual(types.at(-1), "tool.result")
+
+      const refused = await session.invoke("add", { a: "two" }).then(() => undefined, (e: unknown) => e)
+      assert.instanceOf(refused, ArcpError)
+      assert.strictEqual(refused instanceof ArcpError ? refused.code : "", "INVALID_ARGUMENT")
+
+      // cancellation reaches a Promise handler through its AbortSignal
+      const waiting = await session.invoke("wait", {})
+      assert.strictEqual((await waiting.cancel()).type, "cancel.accepted")
+      const cancelled = await waiting.result.then(() => undefined, (e: unknown) => e)
+      assert.strictEqual(cancelled instanceof ArcpError ? cancelled.code : "", "CANCELLED")
+
+      const rejected = await connect(server.address, { credentials: { scheme: "bearer", token: "wrong" } }).then(() => undefined, (e: unknown) => e)
+      assert.strictEqual(rejected instanceof ArcpError ? rejected.code : "", "UNAUTHENTICATED")
+      await session.close()
+    } finally {
+      await server.close()
+    }
+  }, 20_000)
+})
