@@ -144,6 +144,10 @@ export const decode = (u: unknown): Either.Either<Decoded, DecodeError> => {
   const known = type === undefined ? undefined : decoders.get(type)
   const ids = { ...(id !== undefined ? { id } : {}), ...(type !== undefined ? { type } : {}) }
   if (known !== undefined) {
+    // a payload is a JSON object (WIRE); `Schema.Struct({})` alone would let an array through
+    if (Array.isArray(Reflect.get(Object(u), "payload"))) {
+      return Either.left(new DecodeError({ reason: "Payload", ...ids, issues: [{ path: "payload", message: "Expected a JSON object, actual an array" }] }))
+    }
     return Either.mapLeft(known(u), (e) => {
       const issues = issuesOf(e)
       const reason = issues.every((i) => i.path === "payload" || i.path.startsWith("payload.")) ? "Payload" : "Envelope"

@@ -33,7 +33,7 @@ const watch = (events: Stream.Stream<Decoded>) =>
 const heartbeats = (seen: ReadonlyArray<Decoded>) => seen.filter((m) => m.type === "job.heartbeat")
 
 describe("heartbeats", () => {
-  it.scoped("R10.3-1 a running job emits job.heartbeat at the negotiated interval with sequence, deadline_ms, state", () =>
+  it.scoped("R10.3-1 R10.3-4 R10.1-2 R4.3-5 a running job emits job.heartbeat at the negotiated interval with sequence, deadline_ms, state", () =>
     Effect.gen(function*() {
       const session = yield* open({ capabilities: { heartbeat_interval_seconds: 10 } })
       assert.strictEqual(session.capabilities.heartbeat_interval_seconds, 10)
@@ -51,7 +51,7 @@ describe("heartbeats", () => {
       yield* job.cancel()
     }).pipe(Effect.provide(server("fail"))))
 
-  it.scoped("R10.3-2 the watchdog fails a silent job with HEARTBEAT_LOST after two missed deadlines", () =>
+  it.scoped("R10.3-2 R10.3-3 the watchdog fails a silent job with HEARTBEAT_LOST after two missed deadlines", () =>
     Effect.gen(function*() {
       const session = yield* open()
       assert.strictEqual(session.capabilities.heartbeat_recovery, "fail")
@@ -82,7 +82,7 @@ describe("heartbeats", () => {
       yield* job.cancel()
     }).pipe(Effect.provide(server("fail"))))
 
-  it.scoped("R10.3-3 with heartbeat_recovery block, a silent job is blocked and resumes when liveness returns", () =>
+  it.scoped("R10.3-2 R10.3-3 with heartbeat_recovery block, a silent job is blocked and resumes when liveness returns", () =>
     Effect.gen(function*() {
       const resume = yield* Deferred.make<void>()
       const flaky = Tools.make({

@@ -49,7 +49,7 @@ const withServer = <A, E>(
 const terminal = (m: Decoded) => Client.terminalTypes.has(m.type)
 
 describe("jobs over WebSocket + SQLite", () => {
-  it.scopedLive("R6.3-1 R10.2-1 tool.invoke → job.accepted → job.started → progress → exactly one terminal", () =>
+  it.scopedLive("R6.3-1 R6.1.1-3 R4.2-4 R10.1-5 R10.2-1 tool.invoke → job.accepted → job.started → progress → exactly one terminal", () =>
     withServer(Effect.gen(function*() {
       const session = yield* open()
       const messages = yield* session.subscribe
@@ -71,7 +71,7 @@ describe("jobs over WebSocket + SQLite", () => {
       assert.strictEqual(types.filter((t) => Client.terminalTypes.has(t)).length, 1)
     })))
 
-  it.scopedLive("R17.3.1-1 the runtime reports tool.invocations, latency.ms and errors.total under the reserved names and units", () =>
+  it.scopedLive("R17.3.1-1 R18.1-1 R18.3-1 R18.2-3 the runtime reports tool.invocations, latency.ms and errors.total under the reserved names and units", () =>
     withServer(Effect.gen(function*() {
       const session = yield* open()
       const messages = yield* session.subscribe
@@ -111,7 +111,7 @@ describe("jobs over WebSocket + SQLite", () => {
       assert.strictEqual(new Set(jobs.map((j) => j.jobId)).size, 60)
     })))
 
-  it.scopedLive("R6.1.1-1 R6.4-1 a retransmitted message id is not executed twice; it gets the same answers", () =>
+  it.scopedLive("R6.1.1-1 R6.1.1-2 R6.4-2 a retransmitted message id is not executed twice; it gets the same answers", () =>
     Effect.gen(function*() {
       const counter = yield* makeCounter
       yield* withServer(Effect.gen(function*() {
@@ -130,7 +130,7 @@ describe("jobs over WebSocket + SQLite", () => {
       }), { tools: [counter.tool] })
     }))
 
-  it.scopedLive("R6.4-3 the same idempotency_key from a new connection returns the same job and outcome without running again", () =>
+  it.scopedLive("R6.4-5 R6.4-6 the same idempotency_key from a new connection returns the same job and outcome without running again", () =>
     Effect.gen(function*() {
       const counter = yield* makeCounter
       yield* withServer(Effect.gen(function*() {
@@ -151,7 +151,7 @@ describe("jobs over WebSocket + SQLite", () => {
       }), { tools: [counter.tool] })
     }))
 
-  it.scopedLive("R6.4-4 R10.2-2 idempotency keys and message ids survive a runtime restart on the same db file", () =>
+  it.scopedLive("R4.3-1 R6.4-5 R6.1.1-2 R10.2-2 idempotency keys and message ids survive a runtime restart on the same db file", () =>
     Effect.gen(function*() {
       const counter = yield* makeCounter
       const db = dbFile()
@@ -187,7 +187,7 @@ describe("jobs over WebSocket + SQLite", () => {
       assert.strictEqual(yield* Ref.get(counter.count), 2)
     }))
 
-  it.scopedLive("R10.4-1 R10.4-3 cancel of a running job: cancel.accepted, then job.cancelled", () =>
+  it.scopedLive("R10.4-1 R10.4-2 R10.4-3 R10.1-4 R4.3-4 cancel of a running job: cancel.accepted, then job.cancelled", () =>
     withServer(Effect.gen(function*() {
       const session = yield* open()
       const job = yield* session.invoke("sleep", { ms: 60_000 })
@@ -219,7 +219,7 @@ describe("jobs over WebSocket + SQLite", () => {
       yield* running.cancel()
     })))
 
-  it.scopedLive("R10.4-5 a handler that ignores cancellation past deadline_ms is abandoned: job.failed ABORTED", () =>
+  it.scopedLive("R10.4-6 R10.4-7 a handler that ignores cancellation past deadline_ms is abandoned: job.failed ABORTED", () =>
     withServer(Effect.gen(function*() {
       const session = yield* open()
       const job = yield* session.invoke("stubborn", { ms: 1500 })
@@ -231,7 +231,7 @@ describe("jobs over WebSocket + SQLite", () => {
       assert.strictEqual(events.filter(terminal).length, 1)
     })))
 
-  it.scopedLive("R10.5-1 interrupt: the job blocks on a human.input.request and resumes on the answer", () =>
+  it.scopedLive("R10.5-1 R12.1-1 R12.4-1 interrupt: the job blocks on a human.input.request and resumes on the answer", () =>
     withServer(Effect.gen(function*() {
       const session = yield* open({ capabilities: { interrupt: true } })
       assert.isTrue(session.capabilities.interrupt === true)
@@ -272,7 +272,7 @@ describe("jobs over WebSocket + SQLite", () => {
       assert.strictEqual(types.at(-1), "job.cancelled")
     })))
 
-  it.scopedLive("R4.6-1 a tool invocation before session.accepted is never executed", () =>
+  it.scopedLive("R4.6-1 R8.1-2 a tool invocation before session.accepted is never executed", () =>
     Effect.gen(function*() {
       const counter = yield* makeCounter
       yield* withServer(Effect.gen(function*() {
@@ -288,7 +288,7 @@ describe("jobs over WebSocket + SQLite", () => {
       }), { tools: [counter.tool] })
     }))
 
-  it.scopedLive("tool.invoke of an unknown tool or with bad arguments is nacked before any job exists", () =>
+  it.scopedLive("R6.3-3 tool.invoke of an unknown tool or with bad arguments is nacked before any job exists", () =>
     withServer(Effect.gen(function*() {
       const session = yield* open()
       const unknown = yield* Effect.flip(session.invoke("no_such_tool"))

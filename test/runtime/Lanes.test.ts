@@ -8,7 +8,7 @@ const drain = <A>(lanes: ReturnType<typeof make<A>>) => {
 }
 
 describe("outbound priority lanes", () => {
-  it("R6.5-1 higher priorities are served first across jobs", () => {
+  it("R6.5-2 higher priorities are served first across jobs", () => {
     const lanes = make<string>()
     lanes.push("low-a", "low", "job-a")
     lanes.push("normal-b", "normal", "job-b")
@@ -17,7 +17,7 @@ describe("outbound priority lanes", () => {
     assert.deepStrictEqual(drain(lanes), ["critical-c", "high-d", "normal-b", "low-a"])
   })
 
-  it("R6.5-3 never reorders within one job or stream, whatever the priorities", () => {
+  it("R6.5-4 never reorders within one job or stream, whatever the priorities", () => {
     const lanes = make<string>()
     lanes.push("job1-progress", "normal", "job-1")
     lanes.push("job2-progress", "normal", "job-2")
@@ -29,7 +29,7 @@ describe("outbound priority lanes", () => {
     assert.isBelow(out.indexOf("stream-chunk-1"), out.indexOf("stream-chunk-2"))
   })
 
-  it("R6.5-1 a fairness floor serves a waiting low lane after a run of higher ones", () => {
+  it("R6.5-2 a fairness floor serves a waiting low lane after a run of higher ones", () => {
     const lanes = make<string>()
     lanes.push("low", "low", undefined)
     for (let i = 0; i < 3 * FAIRNESS_FLOOR; i++) lanes.push(`high-${i}`, "high", undefined)

@@ -21,7 +21,7 @@ const gatedConnection = Effect.gen(function*() {
 })
 
 describe("outbound path", () => {
-  it.scoped("R6.5-1 R6.5-4 serves higher priorities first across jobs, never reorders within a job", () =>
+  it.scoped("R6.5-1 R6.5-2 R6.5-4 serves higher priorities first across jobs, never reorders within a job", () =>
     Effect.gen(function*() {
       const { connection, open, written } = yield* gatedConnection
       const outbound = yield* Outbound.make(connection)
