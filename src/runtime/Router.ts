@@ -110,6 +110,8 @@ export const makeRoutes = ({ humanInput, jobs }: RouteServices): RouteTable => (
       // §10.4: a cancelled session ends with session.evicted, its jobs cancelled
       : Effect.gen(function*() {
         yield* outbound.emit("cancel.accepted", { target: "session", target_id: session.id }, { correlation_id: message.id })
+        // the answer goes out before the (critical) eviction could overtake it
+        yield* outbound.flush
         yield* jobs.release(owner, "cancel")
         yield* session.evict("CANCELLED", message.payload.reason ?? "the session was cancelled")
       }),
