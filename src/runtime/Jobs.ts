@@ -198,10 +198,15 @@ export const make = Effect.gen(function*() {
     release: (owner, mode) =>
       Effect.forEach([...live.values()].filter((j) => j.sessionId === owner.sessionId || j.sinks.has(owner.sink)), (job) =>
         Effect.suspend(() => {
-          job.sinks.delete(owner.sink)
-          if (mode === "detach" || job.sessionId !== owner.sessionId || job.finished || !job.tool.cancellable) return Effect.void
+          const detach = Effect.sync(() => job.sinks.delete(owner.sink))
+          if (mode === "detach" || job.sessionId !== owner.sessionId || job.finished || !job.tool.cancellable) return detach
           job.cancelRequest ??= { reason: "session closed", source: "client" }
-          return FiberMap.remove(fibers, job.id).pipe(Effect.timeout(settings.cancelDeadline), Effect.catchAll(() => abandon(job)))
+          // the closing session still hears the terminal event, then lets go
+          return FiberMap.remove(fibers, job.id).pipe(
+            Effect.timeout(settings.cancelDeadline),
+            Effect.catchAll(() => abandon(job)),
+            Effect.zipRight(detach)
+          )
         }), { discard: true })
   })
 

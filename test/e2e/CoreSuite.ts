@@ -229,7 +229,7 @@ export const coreSuite = (server: (options?: Parameters<typeof coreServer>[1]) =
       assert.strictEqual((yield* read.next).type, "pong")
     })))
 
-  it.scopedLive("R7-1 R7-2 R10.5-2 capabilities are the intersection; absent means false; the interval is the smaller", () =>
+  it.scopedLive("R7-1 R7-2 R10.5-2 R11.3-6 capabilities are the intersection; absent means false; the interval is the smaller", () =>
     withServer(Effect.gen(function*() {
       const session = yield* Effect.flatMap(dial, (c) => Client.connect(c, {
         credentials: { scheme: "bearer", token: "good-token" },
@@ -240,6 +240,7 @@ export const coreSuite = (server: (options?: Parameters<typeof coreServer>[1]) =
       assert.strictEqual(session.capabilities.interrupt, true)
       assert.strictEqual(session.capabilities.anonymous, false)
       assert.strictEqual(session.capabilities.heartbeat_interval_seconds, 10)
+      assert.deepStrictEqual(session.capabilities.binary_encoding, ["base64"], "the encodings the runtime supports are advertised")
       const plain = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: { scheme: "bearer", token: "good-token" } }))
       assert.strictEqual(plain.capabilities.durable_jobs, false, "the client did not offer it")
     })))

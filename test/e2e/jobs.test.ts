@@ -4,13 +4,14 @@
  * connections and restarts), cancellation, interrupts, metrics.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, type Layer, Option, Ref, Stream } from "effect"
+import { Effect, type Layer, Option, Ref, Schedule, Stream } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { encodeUnchecked, type Decoded } from "../../src/protocol/Message.js"
 import * as Tools from "../../src/runtime/Tools.js"
+import { EventLog } from "../../src/store/EventLog.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
 import { collectUntil, dial, field, makeCounter, open, serverLayer, TOKEN, webSocket } from "../support/Harness.js"
 import * as Client from "../../src/client/Client.js"
@@ -61,6 +62,7 @@ describe("jobs over WebSocket + SQLite", () => {
       const jobId = seen[0]?.job_id
       assert.isDefined(jobId)
       assert.isTrue(seen.every((m) => m.job_id === jobId), "every job event carries job_id")
+      assert.isTrue(seen.every((m) => m.causation_id === invokeId), "and names the invoke as its cause")
       assert.isBelow(types.indexOf("job.started"), types.indexOf("job.progress"))
       const progress = seen.filter((m) => m.type === "job.progress")
       assert.deepStrictEqual(progress.map((p) => [field(p, "current"), field(p, "total")]), [[1, 3], [2, 3], [3, 3]])
@@ -130,7 +132,7 @@ describe("jobs over WebSocket + SQLite", () => {
       }), { tools: [counter.tool] })
     }))
 
-  it.scopedLive("R6.4-5 R6.4-6 the same idempotency_key from a new connection returns the same job and outcome without running again", () =>
+  it.scopedLive("R6.4-3 R6.4-4 R6.4-5 R6.4-6 the same idempotency_key from a new connection returns the same job and outcome without running again", () =>
     Effect.gen(function*() {
       const counter = yield* makeCounter
       yield* withServer(Effect.gen(function*() {
@@ -254,7 +256,7 @@ describe("jobs over WebSocket + SQLite", () => {
       assert.deepStrictEqual(yield* job.outcome, { count: 4 })
     })))
 
-  it.scopedLive("R10.5-1 an interrupted job ends on cancel, and its stale prompt is withdrawn", () =>
+  it.scopedLive("R10.5-1 R12.3-4 an interrupted job ends on cancel, and its stale prompt is withdrawn", () =>
     withServer(Effect.gen(function*() {
       const session = yield* open()
       const job = yield* session.invoke("ticker", { count: 1000, interval_ms: 50 })
@@ -295,5 +297,85 @@ describe("jobs over WebSocket + SQLite", () => {
       assert.strictEqual(unknown._tag === "ArcpError" ? unknown.code : unknown._tag, "NOT_FOUND")
       const bad = yield* Effect.flip(session.invoke("ticker", { count: "many" }))
       assert.strictEqual(bad._tag === "ArcpError" ? bad.code : bad._tag, "INVALID_ARGUMENT")
+    })))
+})
+
+describe("the tool context and session close", () => {
+  const reporter = Tools.make({
+    name: "reporter",
+    parameters: Tools.AnyArguments,
+    handler: (_, ctx) =>
+      Effect.gen(function*() {
+        yield* ctx.log("info", "starting", { step: 1 })
+        yield* ctx.metric("tokens.used", 1432, "tokens", { kind: "input" })
+        yield* ctx.metric("arcpx.acme.cache_hit_ratio", 0.75, "ratio")
+        const refused = yield* Effect.either(ctx.metric("cache_hit_ratio", 0.75, "ratio"))
+        const checkpoint = yield* ctx.checkpoint({ page: 3 })
+        return { refused: refused._tag === "Left" ? refused.left.code : "accepted", checkpoint }
+      })
+  })
+
+  it.scopedLive("R4.2-3 R4.2-5 R10.1-3 R10.2-3 R17.3.1-2 R17.3.1-3 handlers log, report metrics (namespaced if not standard) and checkpoint", () =>
+    withServer(Effect.gen(function*() {
+      const session = yield* open()
+      const job = yield* session.invoke("reporter", {})
+      const events = yield* job.events.pipe(Stream.runCollect, Effect.map((c) => [...c]))
+      const outcome = yield* job.outcome
+      assert.deepInclude(outcome, { refused: "INVALID_ARGUMENT" })
+      const log = events.find((m) => m.type === "log")
+      assert.deepStrictEqual(log?.payload, { level: "info", message: "starting", attributes: { step: 1 } })
+      const names = events.filter((m) => m.type === "metric").map((m) => field(m, "name"))
+      assert.includeMembers(names, ["tokens.used", "arcpx.acme.cache_hit_ratio"])
+      assert.notInclude(names, "cache_hit_ratio")
+      const checkpoint = events.find((m) => m.type === "job.checkpoint")
+      assert.deepStrictEqual(field(checkpoint, "snapshot"), { page: 3 })
+      const record = yield* Effect.flatMap(EventLog, (log) => log.getJob(job.jobId))
+      assert.isTrue(Option.isSome(record))
+      if (Option.isSome(record)) {
+        assert.strictEqual(record.value.checkpoint_id, field(checkpoint, "checkpoint_id"))
+        assert.strictEqual(record.value.state, "completed")
+      }
+    }), { tools: [reporter] }))
+
+  it.scopedLive("R10.2-2 R10.2-5 a cancelled job's record keeps its state and cancellation reason", () =>
+    withServer(Effect.gen(function*() {
+      const session = yield* open()
+      const job = yield* session.invoke("sleep", { ms: 60_000 })
+      yield* job.cancel({ reason: "user_aborted" })
+      yield* Effect.flip(job.outcome)
+      const record = yield* Effect.flatMap(EventLog, (log) => log.getJob(job.jobId))
+      assert.isTrue(Option.isSome(record))
+      if (Option.isSome(record)) assert.deepInclude(record.value, { state: "cancelled", cancel_reason: "user_aborted" })
+    })))
+
+  it.scopedLive("R9-9 session.close cancels open jobs by default, or detaches them to run on", () =>
+    withServer(Effect.gen(function*() {
+      const first = yield* open()
+      const cancelled = yield* first.invoke("sleep", { ms: 60_000 })
+      yield* first.close({ reason: "done" })
+      const cancelledEvents = yield* cancelled.events.pipe(Stream.runCollect, Effect.map((c) => [...c]))
+      assert.strictEqual(cancelledEvents.at(-1)?.type, "job.cancelled")
+
+      const second = yield* open()
+      const detached = yield* second.invoke("sleep", { ms: 300 }, { idempotency_key: "detached-sleep" })
+      yield* second.close({ dispose_jobs: "detach" })
+      // the detached job finishes on its own; its outcome is there for whoever asks with the same key
+      const third = yield* open()
+      const again = yield* third.invoke("sleep", { ms: 300 }, { idempotency_key: "detached-sleep" })
+      assert.strictEqual(again.jobId, detached.jobId)
+      // poll the record (bounded) until the detached job has ended
+      const record = yield* Effect.flatMap(EventLog, (log) => log.getJob(detached.jobId)).pipe(
+        Effect.filterOrFail((r) => Option.isSome(r) && r.value.terminal !== undefined),
+        Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 })
+      )
+      assert.strictEqual(Option.isSome(record) ? record.value.state : "missing", "completed")
+    })))
+
+  it.scopedLive("R10.6-3 scheduling is advertised false and job.schedule is nacked UNIMPLEMENTED", () =>
+    withServer(Effect.gen(function*() {
+      const session = yield* open({ capabilities: { scheduled_jobs: true } })
+      assert.strictEqual(session.capabilities.scheduled_jobs, false)
+      const error = yield* Effect.flip(session.request("job.schedule", { job: { type: "tool.invoke", payload: { tool: "echo" } }, when: { after: 60 } }))
+      assert.strictEqual(error._tag === "ArcpError" ? error.code : error._tag, "UNIMPLEMENTED")
     })))
 })

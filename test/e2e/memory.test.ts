@@ -16,7 +16,7 @@ describe("runtime core over memory", () => {
 describe("session timers (TestClock)", () => {
   const server = (runtime: Parameters<typeof coreServer>[1]) => coreServer(Memory.layer(), runtime)
 
-  it.scoped("R8.4-1 R8.4-2 before the lease ends the runtime asks to re-authenticate; the client answers and stays", () =>
+  it.scoped("R8.4-1 R8.4-2 R9-2 R9-5 before the lease ends the runtime asks to re-authenticate; the client answers and stays", () =>
     Effect.gen(function*() {
       const session = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: { scheme: "bearer", token: "good-token" } }))
       const messages = yield* session.subscribe

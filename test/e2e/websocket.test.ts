@@ -3,6 +3,6 @@ import { describe } from "@effect/vitest"
 import * as WebSocket from "../../src/transport/WebSocket.js"
 import { coreServer, coreSuite } from "./CoreSuite.js"
 
-describe("runtime core over WebSocket", () => {
+describe("R4.1-2 runtime core over WebSocket", () => {
   coreSuite((options) => coreServer(WebSocket.layer({ port: 0, maxFrameBytes: options?.runtime?.maxFrameBytes }), options))
 })

@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { negotiate } from "../../src/protocol/Capabilities.js"
 
 describe("capability negotiation", () => {
-  it("R7-1 R7-2 booleans are the AND of both sides, and absent means false on either side", () => {
+  it("R4.4-3 R7-1 R7-2 booleans are the AND of both sides, and absent means false on either side", () => {
     const { capabilities } = negotiate(
       { streaming: true, durable_jobs: true, artifacts: true, interrupt: false },
       { streaming: true, durable_jobs: false, interrupt: true, subscriptions: true }

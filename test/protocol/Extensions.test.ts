@@ -4,7 +4,7 @@ import { Either } from "effect"
 import { classifyUnknownType, isExtensionName, isExtensionType, isNamespaced, validateExtensionName, validateFieldName } from "../../src/protocol/Extensions.js"
 
 describe("extensions", () => {
-  it("R21.1-1 arcpx.<vendor>.<name>.v<n> and reverse-DNS names are namespaced; core-prefixed names are not", () => {
+  it("R4.7-1 R21.1-1 arcpx.<vendor>.<name>.v<n> and reverse-DNS names are namespaced; core-prefixed names are not", () => {
     assert.isTrue(isExtensionName("arcpx.acme.deploy.v1"))
     assert.isTrue(isExtensionName("arcpx.example.v1"))
     assert.isTrue(isExtensionName("com.acme.workflow.v2"))
@@ -23,7 +23,7 @@ describe("extensions", () => {
     assert.isTrue(Either.isLeft(validateFieldName("tenant")))
   })
 
-  it("R21.3-1 R21.3-2 R21.2-2 the unknown-type rules of §21.3", () => {
+  it("R4.7-2 R21.3-1 R21.3-2 R21.2-2 the unknown-type rules of §21.3", () => {
     const none = { advertised: [], optional: false }
     assert.deepInclude(classifyUnknownType("job.teleport", none), { _tag: "Nack", code: "UNIMPLEMENTED" })
     assert.deepInclude(classifyUnknownType("arcpx.acme.deploy.v1", none), { _tag: "Nack", code: "UNIMPLEMENTED" })

@@ -27,9 +27,10 @@ export const serverLayer = <E>(options: {
     Layer.provideMerge(Runtime.layer(options.runtime ?? {})),
     Layer.provide(Layer.mergeAll(
       Auth.layer({ audience: "arcp://runtime", bearer: new Map([[TOKEN, PRINCIPAL], ["other-token", "bob"]]) }),
-      options.eventLog ?? MemoryEventLog.layer,
       Tools.layer([...DemoTools.all, ...(options.tools ?? [])])
     )),
+    // the log stays visible to tests, which read job records from it
+    Layer.provideMerge(options.eventLog ?? MemoryEventLog.layer),
     Layer.provideMerge(options.transport),
     Layer.provide(Logger.minimumLogLevel(LogLevel.None))
   )

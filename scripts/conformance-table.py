@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Regenerates the table of CONFORMANCE.md from the digest, the STATUS map below and the test titles.
+
+Run it after changing a status or adding tests: `python3 scripts/conformance-table.py > CONFORMANCE.md`.
+Tests are found by the requirement ids in their titles; test/conformance.test.ts checks the result.
+"""
+import os, re
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+# id -> (status, note). Ids not listed are "not yet" with the note of their section in NOT_BUILT.
+STATUS = {
+  "R4.1-1": ("done", ""), "R4.1-2": ("done", ""),
+  "R4.2-3": ("done", "ToolContext.log"), "R4.2-4": ("done", "ToolContext.progress"), "R4.2-5": ("done", "ToolContext.checkpoint emits job.checkpoint"),
+  "R4.3-1": ("done", "SQLite event log and job records"), "R4.3-4": ("done", ""), "R4.3-5": ("done", ""),
+  "R4.4-1": ("done", ""), "R4.4-2": ("done", "the arcp field is required and must be major.minor"), "R4.4-3": ("done", ""),
+  "R4.6-1": ("done", ""), "R4.6-2": ("done", ""), "R4.7-1": ("done", ""), "R4.7-2": ("done", ""),
+  "R6.1-1": ("done", ""), "R6.1.1-1": ("done", ""), "R6.1.1-2": ("done", "dedup by (principal, id), also across connections and restarts"), "R6.1.1-3": ("done", ""),
+  "R6.2-1": ("done", ""), "R6.3-1": ("done", ""), "R6.3-3": ("done", ""),
+  "R6.4-2": ("done", ""), "R6.4-3": ("partial", "idempotency keys make repeated commands safe; tools themselves are the author's"),
+  "R6.4-4": ("done", "the client takes an idempotency_key per invoke"), "R6.4-5": ("done", "24 h horizon, configurable"), "R6.4-6": ("done", ""),
+  "R6.5-1": ("done", ""), "R6.5-2": ("done", "outbound priority lanes with a fairness floor of 8"), "R6.5-4": ("done", ""),
+  "R7-1": ("done", ""), "R7-2": ("done", ""), "R7-3": ("done", ""),
+  "R8.1-1": ("done", "the client exposes a session only after session.accepted"), "R8.1-2": ("done", ""),
+  "R8.2-1": ("done", "schema-level; mtls itself answers UNIMPLEMENTED"), "R8.2-3": ("done", ""),
+  "R8.3-1": ("done", ""), "R8.3-2": ("done", ""), "R8.4-1": ("done", ""), "R8.4-2": ("done", ""),
+  "R8.5-1": ("done", "idle eviction"), "R8.5-2": ("done", ""),
+  "R9-2": ("done", "sessions keep principal, negotiated capabilities and lease"), "R9-5": ("done", "re-authentication keeps the principal"),
+  "R9-9": ("done", "dispose_jobs cancel (default) or detach; a dropped connection detaches"),
+  "R10.1-2": ("done", ""), "R10.1-3": ("partial", "checkpoints are recorded; checkpoint.create/restore are not built"), "R10.1-4": ("done", ""), "R10.1-5": ("done", ""),
+  "R10.2-1": ("done", ""), "R10.2-2": ("done", "written at acceptance, blocking, checkpoints and the terminal"), "R10.2-3": ("done", ""), "R10.2-5": ("done", ""),
+  "R10.3-1": ("done", ""), "R10.3-2": ("done", ""), "R10.3-3": ("done", ""), "R10.3-4": ("done", ""),
+  "R10.4-1": ("done", "fiber interruption within deadline_ms (default 5 s)"), "R10.4-2": ("done", ""), "R10.4-3": ("done", ""), "R10.4-5": ("done", ""),
+  "R10.4-6": ("done", "the fiber is abandoned"), "R10.4-7": ("done", ""),
+  "R10.5-1": ("done", "pausing is cooperative: handlers pause at their next ToolContext call"), "R10.5-2": ("done", "advertised true, and honoured"),
+  "R10.6-2": ("done", "schema"), "R10.6-3": ("done", ""),
+  "R11.1-1": ("partial", "schema only; streams are not built"),
+  "R11.3-6": ("done", "base64 only: no binary streams yet"),
+  "R12.1-1": ("done", "Ajv"), "R12.3-1": ("partial", "first answer wins; one channel only (no fan-out yet)"), "R12.3-2": ("partial", "responded_by is kept in the event log; no audit view"),
+  "R12.3-4": ("partial", "human.input.cancelled when the job stops waiting; no multi-channel relay"),
+  "R12.4-1": ("done", ""), "R12.4-2": ("done", ""), "R12.4-3": ("done", ""), "R12.4-4": ("done", "the blocked job fails DEADLINE_EXCEEDED"),
+  "R13.2-1": ("partial", "schema only; subscriptions are not built"),
+  "R14-2": ("partial", "schema only; handoff is not built"),
+  "R15.1-1": ("partial", "schema only; the permission flow is not built"),
+  "R16.3-1": ("partial", "schema only; artifacts are not built and no retention is advertised"),
+  "R17.3.1-1": ("done", ""), "R17.3.1-2": ("done", ""), "R17.3.1-3": ("done", ""),
+  "R18.1-1": ("done", ""), "R18.2-1": ("done", ""), "R18.2-2": ("done", ""), "R18.2-3": ("done", ""), "R18.3-1": ("done", ""),
+  "R21.1-1": ("done", ""), "R21.1-2": ("done", "refused unless --allow-experimental-extensions (RuntimeConfig)"), "R21.2-1": ("done", ""), "R21.2-2": ("done", ""),
+  "R21.3-1": ("done", ""), "R21.3-2": ("done", ""), "R21.3-3": ("done", ""),
+  "R22-1": ("done", "WebSocket and stdio"),
+}
+
+NOT_BUILT = {
+  "2": "informative: nothing to implement",
+  "4.1": "only stdio, WebSocket and in-memory transports are built",
+  "4.2": "streams and events from tools are not built yet",
+  "4.3": "jobs are not recovered or resumed after a restart; no scheduling yet",
+  "6.3": "workflows are not built",
+  "6.4": "no redelivery or resume yet",
+  "6.5": "no backpressure shedding or rate limiting yet",
+  "8.2": "oauth2 answers UNIMPLEMENTED",
+  "8.5": "evictions send allow_resume: false: no resume yet",
+  "9": "durable sessions and resume are not built",
+  "10.1": "no retries",
+  "10.2": "retry_count is always 0: no retries",
+  "10.4": "streams are not built",
+  "10.5": "client-side fallback not built",
+  "10.6": "scheduling is not built (advertised false)",
+  "11": "streams are not built",
+  "11.1": "streams are not built",
+  "11.2": "backpressure is not built",
+  "11.3": "binary streams and sidecar frames are not built",
+  "11.4": "reasoning streams are not built",
+  "12.3": "multi-channel fan-out is not built",
+  "13.1": "subscriptions are not built", "13.2": "subscriptions are not built", "13.3": "subscriptions are not built", "13.4": "subscriptions are not built",
+  "14": "delegation is not built",
+  "15.2": "no sandboxing", "15.4": "the permission flow is not built", "15.5": "leases are not built", "15.6": "trust elevation is not built",
+  "16.1": "artifacts are not built", "16.2": "artifacts are not built", "16.3": "artifacts are not built",
+  "17.1": "trace ids are carried from the invoke but not minted; no span ids",
+  "18.3": "the client does not retry",
+  "19": "resume is not built",
+  "20": "no MCP bridge",
+  "21.4": "no promoted extensions exist",
+  "22": "no sidecar frames yet",
+}
+
+digest = re.findall(r'^- \*\*(R([0-9.]+)-[0-9]+)\*\* \((MUST NOT|MUST|SHOULD NOT|SHOULD|MAY)\) ', open(os.path.join(ROOT, "RFC-0001-v2.md")).read(), re.M)
+
+titles = []
+for dirpath, _, files in os.walk(os.path.join(ROOT, "test")):
+    for f in sorted(files):
+        if f.endswith(".ts") and f != "conformance.test.ts":
+            text = open(os.path.join(dirpath, f)).read()
+            titles += [m.group(2) for m in re.finditer(r'\b(?:it|test|describe)(?:\.\w+)*\(\s*(["\'`])((?:\\.|(?!\1).)*)\1', text)]
+
+def names(title, rid):
+    return re.search(r'(^|[^\w.-])' + re.escape(rid) + r'(?![\d.])', title) is not None
+
+print("""# Conformance
+
+Every requirement of our digest [RFC-0001-v2.md](RFC-0001-v2.md), with its status in this build and
+the tests that prove it. `done`: built, and proven by the tests named. `partial`: part of it is built
+(the note says what is missing), proven as far as it goes. `not yet`: not built (the note says why).
+`npm test` runs `test/conformance.test.ts`, which fails if this table and the digest disagree on ids,
+if a `done` or `partial` requirement has no test whose title names it, or if a test cited here does
+not exist. The table is regenerated by `python3 scripts/conformance-table.py > CONFORMANCE.md`.
+
+| Requirement | Keyword | Status | Tests / notes |
+|---|---|---|---|""")
+counts = {"done": 0, "partial": 0, "not yet": 0}
+for rid, section, keyword in digest:
+    status, note = STATUS.get(rid, ("not yet", NOT_BUILT.get(section, "not built yet")))
+    counts[status] += 1
+    cited = [t for t in titles if names(t, rid) and "`" not in t and "|" not in t][:3] if status != "not yet" else []
+    cell = "; ".join(f"`{t}`" for t in cited)
+    if note:
+        cell = f"{cell} — {note}" if cell else note
+    print(f"| {rid} | {keyword} | {status} | {cell or '—'} |")
+print(f"\n{counts['done']} done, {counts['partial']} partial, {counts['not yet']} not yet, of {len(digest)} requirements.")
