@@ -83,12 +83,13 @@ const toStored = (r: typeof EventRow.Type): StoredEvent => ({
   json: r.body
 })
 
-const toJob = (r: typeof JobRow.Type): JobRecord => ({
-  ...r,
-  checkpoint_id: orUndefined(r.checkpoint_id),
-  cancel_reason: orUndefined(r.cancel_reason),
-  idempotency_key: orUndefined(r.idempotency_key),
-  terminal: orUndefined(r.terminal)
+/** Nullable columns become absent fields (not `undefined` ones), as the records were written. */
+const toJob = ({ cancel_reason, checkpoint_id, idempotency_key, terminal, ...rest }: typeof JobRow.Type): JobRecord => ({
+  ...rest,
+  ...(checkpoint_id !== null ? { checkpoint_id } : {}),
+  ...(cancel_reason !== null ? { cancel_reason } : {}),
+  ...(idempotency_key !== null ? { idempotency_key } : {}),
+  ...(terminal !== null ? { terminal } : {})
 })
 
 type Op =
@@ -100,6 +101,9 @@ type Op =
 /** Most operations one transaction takes. */
 const BATCH = 1000
 
+/** Rows per INSERT statement: 10 columns each stays well under SQLite's 32,766 bound parameters. */
+const ROWS_PER_INSERT = 500
+
 const failure = (reason: "Write" | "Read") => (cause: unknown) =>
   new EventLogError({ reason, message: cause instanceof Error ? cause.message : String(cause), cause })
 
@@ -109,9 +113,11 @@ export const make = (options: Options) =>
     yield* sql.unsafe(`PRAGMA synchronous = ${options.synchronous ?? "FULL"}`).pipe(Effect.mapError(failure("Write")))
     const queue = yield* Queue.unbounded<Op>()
 
-    /** One multi-row INSERT for a run of envelopes (far cheaper than one statement each). */
-    const insertEvents = (direction: "in" | "out", envelopes: ReadonlyArray<LoggedEnvelope>) =>
-      envelopes.length === 0 ? Effect.void : sql`INSERT INTO events ${
+    /** Multi-row INSERTs for a run of envelopes (far cheaper than one statement each), in chunks under SQLite's bound-parameter limit. */
+    const insertEvents = (direction: "in" | "out", envelopes: ReadonlyArray<LoggedEnvelope>): Effect.Effect<void, SqlError> =>
+      envelopes.length > ROWS_PER_INSERT
+        ? Effect.zipRight(insertEvents(direction, envelopes.slice(0, ROWS_PER_INSERT)), insertEvents(direction, envelopes.slice(ROWS_PER_INSERT)))
+        : envelopes.length === 0 ? Effect.void : sql`INSERT INTO events ${
         sql.insert(envelopes.map((e) => ({
           direction,
           session_id: e.session_id,
@@ -174,11 +180,40 @@ export const make = (options: Options) =>
       }
     }
 
+    /**
+     * Runs a batch in order, merging each run of consecutive outbound appends
+     * (from any sessions) into one multi-row INSERT: statements, not rows, are
+     * what cost here (bench/eventlog).
+     */
+    const executeAll = (ops: Iterable<Op>) =>
+      Effect.gen(function*() {
+        const completions: Array<() => Effect.Effect<boolean>> = []
+        let run: Array<Extract<Op, { readonly _tag: "Outbound" }>> = []
+        const flushRun = Effect.suspend(() => {
+          const pending = run
+          run = []
+          if (pending.length === 0) return Effect.void
+          return insertEvents("out", pending.flatMap((op) => op.envelopes)).pipe(
+            Effect.tap(() => Effect.sync(() => { for (const op of pending) completions.push(() => Deferred.succeed(op.done, undefined)) }))
+          )
+        })
+        for (const op of ops) {
+          if (op._tag === "Outbound") {
+            run.push(op)
+            continue
+          }
+          yield* flushRun
+          completions.push(yield* execute(op))
+        }
+        yield* flushRun
+        return completions
+      })
+
     // the writer: one transaction per batch of whatever is waiting (group commit)
     yield* Effect.gen(function*() {
       while (true) {
         const ops = yield* Queue.takeBetween(queue, 1, BATCH)
-        yield* sql.withTransaction(Effect.forEach(ops, execute)).pipe(
+        yield* sql.withTransaction(executeAll(ops)).pipe(
           Effect.matchEffect({
             onSuccess: (completions) => Effect.forEach(completions, (complete) => complete(), { discard: true }),
             onFailure: (e) => Effect.forEach(ops, (op) => fail(op, failure("Write")(e)), { discard: true })

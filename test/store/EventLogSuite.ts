@@ -1,0 +1,87 @@
+/** The EventLog contract, run against each backend (memory, SQLite). */
+import { assert, it } from "@effect/vitest"
+import { Effect, type Layer, Option } from "effect"
+import { EventLog, type EventLogError, type JobRecord, type LoggedEnvelope } from "../../src/store/EventLog.js"
+
+export const envelope = (id: string, extra: Partial<LoggedEnvelope> = {}): LoggedEnvelope => ({
+  id,
+  type: "job.progress",
+  session_id: "sess_1",
+  timestamp: "2026-05-09T13:00:00Z",
+  json: JSON.stringify({ id }),
+  ...extra
+})
+
+export const job = (id: string, extra: Partial<JobRecord> = {}): JobRecord => ({
+  job_id: id,
+  session_id: "sess_1",
+  principal: "alice",
+  tool: "echo",
+  command_id: "msg_cmd",
+  state: "accepted",
+  retry_count: 0,
+  created_at: 1,
+  updated_at: 1,
+  ...extra
+})
+
+export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>) => {
+  const withLog = <A, E>(body: Effect.Effect<A, E, EventLog>) => Effect.provide(body, layer())
+
+  it.effect("R4.3-1 appends keep their order across directions, with increasing positions", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.recordInbound("alice", [envelope("m1", { type: "tool.invoke" })])
+      yield* log.recordOutbound([envelope("m2", { correlation_id: "m1" }), envelope("m3")])
+      yield* log.recordOutbound([envelope("m4", { session_id: "sess_2" })])
+      const events = yield* log.replaySession("sess_1", 0)
+      assert.deepStrictEqual(events.map((e) => [e.id, e.direction]), [["m1", "in"], ["m2", "out"], ["m3", "out"]])
+      const seqs = events.map((e) => e.seq)
+      assert.deepStrictEqual(seqs, [...seqs].sort((a, b) => a - b))
+      assert.deepStrictEqual((yield* log.replaySession("sess_1", seqs[0] ?? 0)).map((e) => e.id), ["m2", "m3"])
+      assert.deepStrictEqual((yield* log.answersTo("m1")).map((e) => e.id), ["m2"])
+    })))
+
+  it.effect("R6.4-2 R6.1.1-2 an inbound id is New once per principal, then Duplicate", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      const first = yield* log.recordInbound("alice", [envelope("a1"), envelope("a2")])
+      const again = yield* log.recordInbound("alice", [envelope("a2"), envelope("a3")])
+      const bob = yield* log.recordInbound("bob", [envelope("a1")])
+      assert.deepStrictEqual(first.map((v) => v._tag), ["New", "New"])
+      assert.deepStrictEqual(again.map((v) => v._tag), ["Duplicate", "New"])
+      assert.deepStrictEqual(bob.map((v) => v._tag), ["New"])
+    })))
+
+  it.effect("R6.4-5 an idempotency key is claimed once within its horizon, and again after it", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      const claim = (job_id: string, now: number) => log.claimIdempotencyKey({ principal: "alice", key: "k", job_id, now, expiresAt: now + 1000 })
+      assert.deepStrictEqual(yield* claim("job_1", 0), { _tag: "Claimed" })
+      assert.deepStrictEqual(yield* claim("job_2", 500), { _tag: "Existing", job_id: "job_1" })
+      assert.deepStrictEqual(yield* claim("job_3", 1500), { _tag: "Claimed" })
+      assert.deepStrictEqual(yield* log.claimIdempotencyKey({ principal: "bob", key: "k", job_id: "job_4", now: 0, expiresAt: 10 }), { _tag: "Claimed" })
+    })))
+
+  it.effect("R10.2-2 R10.2-3 R10.2-5 job records round-trip and update in place", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      assert.isTrue(Option.isNone(yield* log.getJob("job_x")))
+      yield* log.saveJob(job("job_x"))
+      yield* log.saveJob(job("job_x", { state: "cancelled", checkpoint_id: "chk_1", cancel_reason: "user_aborted", terminal: "{}", updated_at: 2 }))
+      const stored = yield* log.getJob("job_x")
+      assert.deepStrictEqual(Option.getOrUndefined(stored), job("job_x", { state: "cancelled", checkpoint_id: "chk_1", cancel_reason: "user_aborted", terminal: "{}", updated_at: 2 }))
+    })))
+
+  it.effect("concurrent appends all land, and large batches too", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => i), (i) => log.recordOutbound([envelope(`c${i}`, { session_id: "sess_c" })]), {
+        concurrency: "unbounded",
+        discard: true
+      })
+      yield* log.recordOutbound(Array.from({ length: 2000 }, (_, i) => envelope(`b${i}`, { session_id: "sess_b" })))
+      assert.strictEqual((yield* log.replaySession("sess_c", 0)).length, 200)
+      assert.deepStrictEqual((yield* log.replaySession("sess_b", 0)).map((e) => e.id), Array.from({ length: 2000 }, (_, i) => `b${i}`))
+    })))
+}
