@@ -3,7 +3,7 @@
  * Effect. Every call is a Promise; streams are async iterators; failures
  * reject with the typed error (`ArcpError`, `ClientError`, `TransportError`).
  */
-import { Cause, Duration, Effect, Exit, Layer, type Schema, Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, Logger, LogLevel, type Schema, Scope, Stream } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import type { HeaderOptions } from "../protocol/Envelope.js"
 import type { MessageId, SessionId } from "../protocol/Ids.js"
@@ -13,7 +13,7 @@ import * as Server from "../runtime/Server.js"
 import { Sessions } from "../runtime/Sessions.js"
 import * as Tools from "../runtime/Tools.js"
 import type { Tool } from "../runtime/Tools.js"
-import type { LogLevel } from "../protocol/messages/Telemetry.js"
+import type { LogLevel as WireLogLevel } from "../protocol/messages/Telemetry.js"
 import { Acceptor } from "../transport/Transport.js"
 import * as WebSocket from "../transport/WebSocket.js"
 import * as Client from "./Client.js"
@@ -112,7 +112,7 @@ export interface PromiseToolContext {
   /** Aborted when the job is cancelled: pass it to fetch() and friends. */
   readonly signal: AbortSignal
   progress(progress: { readonly percent?: number; readonly message?: string; readonly current?: number; readonly total?: number }): Promise<void>
-  log(level: LogLevel, message: string, attributes?: Record<string, unknown>): Promise<void>
+  log(level: WireLogLevel, message: string, attributes?: Record<string, unknown>): Promise<void>
   metric(name: string, value: number, unit: string, dims?: Record<string, string | number | boolean>): Promise<void>
   heartbeat(): Promise<void>
   checkpoint(snapshot?: unknown): Promise<string>
@@ -172,15 +172,18 @@ export const createServer = async (
     /** SQLite file for the event log (default `:memory:`). */
     readonly db?: string
     readonly tools?: ReadonlyArray<Tool>
+    /** The least severe log level written (default "info"; "none" for silence). */
+    readonly logLevel?: "none" | "error" | "warning" | "info" | "debug"
   }
 ): Promise<PromiseServer> => {
   const scope = Effect.runSync(Scope.make())
-  const layer = Server.layer({
+  const levels = { none: LogLevel.None, error: LogLevel.Error, warning: LogLevel.Warning, info: LogLevel.Info, debug: LogLevel.Debug } as const
+  const layer = Layer.provide(Server.layer({
     ...options,
     db: options.db ?? ":memory:",
     tools: options.tools ?? [],
     transport: { kind: "ws", host: options.host, port: options.port }
-  })
+  }), Logger.minimumLogLevel(levels[options.logLevel ?? "info"]))
   const context = await run(Layer.buildWithScope(layer, scope))
   const address = (await run(Effect.provide(Acceptor, context))).address
   return {

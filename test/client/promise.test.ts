@@ -18,7 +18,7 @@ describe("arcp/promise", () => {
       parameters: AnyArguments,
       handler: (_, ctx) => new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(new Error("aborted"))))
     })
-    const server = await createServer({ port: 0, auth: { bearer: new Map([["t", "alice"]]) }, tools: [add, wait] })
+    const server = await createServer({ port: 0, logLevel: "none", auth: { bearer: new Map([["t", "alice"]]) }, tools: [add, wait] })
     try {
       const session = await connect(server.address, { credentials: { scheme: "bearer", token: "t" } })
       assert.isAtLeast(await session.ping(), 0)

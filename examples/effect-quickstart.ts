@@ -1,0 +1,45 @@
+/**
+ * The Effect quickstart: a runtime with one typed tool on a WebSocket, a client
+ * that invokes it and prints the job's events and result. Run it with
+ * `node --import tsx examples/effect-quickstart.ts`.
+ */
+import { Console, Effect, Layer, Logger, LogLevel, Schema, Stream } from "effect"
+import * as Client from "../src/client/Client.js"
+import * as Auth from "../src/runtime/Auth.js"
+import * as Runtime from "../src/runtime/Runtime.js"
+import * as Tools from "../src/runtime/Tools.js"
+import * as MemoryEventLog from "../src/store/MemoryEventLog.js"
+import { Acceptor } from "../src/transport/Transport.js"
+import * as WebSocket from "../src/transport/WebSocket.js"
+
+const greet = Tools.make({
+  name: "greet",
+  parameters: Schema.Struct({ name: Schema.String }),
+  handler: ({ name }, ctx) =>
+    Effect.gen(function*() {
+      yield* ctx.progress({ percent: 50, message: "thinking" })
+      return { greeting: `hello ${name}` }
+    })
+})
+
+const Server = Runtime.serve.pipe(
+  Layer.provideMerge(Runtime.layer({ identity: { kind: "quickstart", version: "1.0.0" } })),
+  Layer.provide(Layer.mergeAll(
+    Auth.layer({ audience: "arcp://runtime", bearer: new Map([["secret", "alice"]]) }),
+    MemoryEventLog.layer,
+    Tools.layer([greet])
+  )),
+  Layer.provideMerge(WebSocket.layer({ port: 0 }))
+)
+
+const program = Effect.gen(function*() {
+  const { address } = yield* Acceptor
+  const connection = yield* WebSocket.connect(address)
+  const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: "secret" } })
+  yield* Console.log(`session ${session.id} with ${session.runtime.kind} ${session.runtime.version}`)
+  const job = yield* session.invoke("greet", { name: "ada" })
+  yield* Stream.runForEach(job.events, (event) => Console.log(`event ${event.type}`))
+  yield* Console.log(`result ${JSON.stringify(yield* job.outcome)}`)
+})
+
+Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(Server), Logger.withMinimumLogLevel(LogLevel.Warning)))

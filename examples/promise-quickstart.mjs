@@ -1,0 +1,20 @@
+// The Promise quickstart: no Effect in sight. Build first (`npm run build`), or run it through
+// tsx against the sources: `node --import tsx examples/promise-quickstart.mjs`.
+import { AnyArguments, connect, createServer, tool } from "../src/client/Promise.ts"
+
+const add = tool({
+  name: "add",
+  parameters: AnyArguments,
+  handler: async ({ a, b }, ctx) => {
+    await ctx.progress({ current: 1, total: 1 })
+    return Number(a) + Number(b)
+  }
+})
+
+const server = await createServer({ port: 0, logLevel: "warning", auth: { bearer: new Map([["secret", "alice"]]) }, tools: [add] })
+const session = await connect(server.address, { credentials: { scheme: "bearer", token: "secret" } })
+const job = await session.invoke("add", { a: 2, b: 3 })
+for await (const event of job.events) console.log(`event ${event.type}`)
+console.log(`result ${await job.result}`)
+await session.close()
+await server.close()

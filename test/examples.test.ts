@@ -1,0 +1,27 @@
+/** Every program under examples/ runs and prints what its comments promise. */
+import { assert, describe, it } from "@effect/vitest"
+import { execFile } from "node:child_process"
+import { join } from "node:path"
+
+const root = join(import.meta.dirname, "..")
+const run = (file: string) =>
+  new Promise<{ code: number; stdout: string }>((resolve) => {
+    execFile("node", ["--import", "tsx", join(root, "examples", file)], { cwd: root }, (error, stdout) =>
+      resolve({ code: error === null ? 0 : 1, stdout }))
+  })
+
+describe("examples", () => {
+  it("effect-quickstart invokes a typed tool and prints its events and result", async () => {
+    const { code, stdout } = await run("effect-quickstart.ts")
+    assert.strictEqual(code, 0)
+    assert.include(stdout, "event job.progress")
+    assert.include(stdout, 'result {"greeting":"hello ada"}')
+  }, 30_000)
+
+  it("promise-quickstart runs a Promise tool through arcp/promise", async () => {
+    const { code, stdout } = await run("promise-quickstart.mjs")
+    assert.strictEqual(code, 0)
+    assert.include(stdout, "event tool.result")
+    assert.include(stdout, "result 5")
+  }, 30_000)
+})
