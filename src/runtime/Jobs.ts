@@ -113,11 +113,14 @@ export const make = Effect.gen(function*() {
           retryCount: 0
         }
         live.set(id, job)
-        yield* log.saveJob(toRecord(job, now)).pipe(Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot record the job: ${e.message}`)))
-        yield* deliver(job, log, yield* envelope(job, "job.accepted", { job_id: id, accepted_at: fromMillis(now) }, { correlation_id: message.id }))
-        // §17.3.1: one tool.invocations per tool.invoke the runtime accepts
-        yield* deliver(job, log, yield* envelope(job, "metric", { name: "tool.invocations", value: 1, unit: "count", dims: { tool: tool.name } }))
-        yield* FiberMap.run(fibers, id, runJob({
+        // acceptance happens on the job's own fiber: the connection goes on reading while the record commits
+        const accept = Effect.gen(function*() {
+          yield* log.saveJob(toRecord(job, now)).pipe(Effect.catchAll((e) => Effect.logError(`cannot record job ${id}`, e)))
+          yield* deliver(job, log, yield* envelope(job, "job.accepted", { job_id: id, accepted_at: fromMillis(now) }, { correlation_id: message.id }))
+          // §17.3.1: one tool.invocations per tool.invoke the runtime accepts
+          yield* deliver(job, log, yield* envelope(job, "metric", { name: "tool.invocations", value: 1, unit: "count", dims: { tool: tool.name } }))
+        })
+        yield* FiberMap.run(fibers, id, Effect.zipRight(accept, runJob({
           job,
           handler,
           log,
@@ -125,7 +128,7 @@ export const make = Effect.gen(function*() {
           settings,
           onEnd: Effect.sync(() => live.delete(id)),
           abort: Effect.asVoid(FiberSet.run(background, FiberMap.remove(fibers, id)))
-        }))
+        })))
       }),
 
     cancel: (message, owner) =>
