@@ -124,10 +124,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         }
         const ctx = { session, outbound, close, owner: sessionOwner }
         if (isCore(message)) {
-          return yield* dispatch(deps.routes, message, ctx).pipe(
-            Effect.catchAll((error) => nack(outbound, error, message.id)),
-            Effect.annotateLogs({ session_id: session.id })
-          )
+          return yield* dispatch(deps.routes, message, ctx).pipe(Effect.catchAll((error) => nack(outbound, error, message.id)))
         }
         const decision = classifyUnknownType(message.type, {
           advertised: session.capabilities.extensions ?? [],

@@ -67,6 +67,8 @@ const accept = (
     yield* ctx.sessions.register(session)
     yield* Effect.addFinalizer(() => ctx.sessions.unregister(id))
     yield* ctx.outbound.setDefaults({ session_id: id })
+    // every later log line of this connection names the session
+    yield* Effect.annotateLogsScoped({ session_id: id })
     const expiresAt = LiveSession.leaseEnd(yield* Clock.currentTimeMillis, ctx.settings, principal)
     yield* ctx.outbound.emit("session.accepted", {
       session_id: id,
