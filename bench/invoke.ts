@@ -121,8 +121,10 @@ const bareWs = async (inFlight: number) => {
 
 const main = async () => {
   console.log(`bench/invoke (${SECONDS} s per row; client and server share one Node process)`)
-  const baseline = [await bareWs(1), await bareWs(64)]
-  for (const synchronous of ["NORMAL", "FULL"] as const) {
+  // BENCH_BASELINE=0 skips the bare ws rows; BENCH_SYNC=NORMAL|FULL runs one durability mode (for profiling)
+  const baseline = process.env["BENCH_BASELINE"] === "0" ? [1, 1] : [await bareWs(1), await bareWs(64)]
+  const modes = (["NORMAL", "FULL"] as const).filter((mode) => (process.env["BENCH_SYNC"] ?? mode) === mode)
+  for (const synchronous of modes) {
     const rates = await Effect.runPromise(arcp(synchronous).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
     rates.forEach((rate, i) => console.log(`  → ${((rate / (baseline[i] ?? 1)) * 100).toFixed(1)}% of bare ws at ${i === 0 ? 1 : 64} in flight`))
   }

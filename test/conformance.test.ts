@@ -8,10 +8,40 @@ import { join, resolve } from "node:path"
 
 const root = resolve(import.meta.dirname, "..")
 const read = (path: string) => readFileSync(join(root, path), "utf8")
-const keywords = ["MUST NOT", "MUST", "SHOULD NOT", "SHOULD", "MAY"] as const
 
-const digest = [...read("RFC-0001-v2.md").matchAll(/^- \*\*(R[0-9.]+-[0-9]+)\*\* \((MUST NOT|MUST|SHOULD NOT|SHOULD|MAY)\) (.+)$/gm)]
-  .map(([, id = "", keyword = ""]) => ({ id, keyword }))
+/** Each requirement of the digest with its keyword, the section its id names and the `## §` heading it sits under. */
+const digest = (() => {
+  const out: Array<{ id: string; keyword: string; section: string; heading: string }> = []
+  let heading = ""
+  for (const line of read("RFC-0001-v2.md").split("\n")) {
+    const h = /^## §([0-9.]+) /.exec(line)
+    if (h !== null) heading = h[1] ?? ""
+    const r = /^- \*\*(R([0-9.]+)-[0-9]+)\*\* \((MUST NOT|MUST|SHOULD NOT|SHOULD|MAY)\) (.+)$/.exec(line)
+    if (r !== null) out.push({ id: r[1] ?? "", section: r[2] ?? "", keyword: r[3] ?? "", heading })
+  }
+  return out
+})()
+
+/** The RFC itself (the authority) sits beside the clone in ../shared; CI always has it, so it is required. */
+const rfcPath = resolve(root, "..", "shared", "spec", "RFC-0001-v2.md")
+
+/** The bolded keywords of the RFC, counted per "section keyword" (the deepest numbered heading above them). */
+const rfcKeywords = (text: string): Map<string, number> => {
+  const counts = new Map<string, number>()
+  let section = ""
+  for (const line of text.split("\n")) {
+    const h = /^#{2,4} ([0-9]+(?:\.[0-9]+)*)\.? /.exec(line)
+    if (h !== null) {
+      section = h[1] ?? ""
+      continue
+    }
+    for (const m of line.matchAll(/\*\*(MUST NOT|MUST|SHOULD NOT|SHOULD|MAY)\*\*/g)) {
+      const key = `${section} ${m[1] ?? ""}`
+      counts.set(key, (counts.get(key) ?? 0) + 1)
+    }
+  }
+  return counts
+}
 
 const rows = [...read("CONFORMANCE.md").matchAll(/^\| (R[0-9.]+-[0-9]+) \| ([A-Z ]+?) \| ([a-z ]+?) \| (.*) \|$/gm)]
   .map(([, id = "", keyword = "", status = "", tests = ""]) => ({ id, keyword, status, tests }))
@@ -33,17 +63,38 @@ const titles = testFiles(join(root, "test"))
 const names = (title: string, id: string) => new RegExp(`(^|[^\\w.-])${id.replace(/\./g, "\\.")}(?![\\d.])`).test(title)
 
 describe("conformance bookkeeping", () => {
-  it("the digest has unique ids and at least one requirement per bolded keyword of the RFC", () => {
+  it("the digest has unique ids, each under the heading of its own section", () => {
     const ids = digest.map((r) => r.id)
     assert.strictEqual(new Set(ids).size, ids.length, "duplicate requirement ids")
     assert.isAtLeast(digest.length, 138)
-    const rfc = resolve(root, "..", "shared", "spec", "RFC-0001-v2.md")
-    if (!existsSync(rfc)) return // the RFC lives beside the repo; without it only the digest is checked
-    const text = readFileSync(rfc, "utf8")
-    for (const keyword of keywords) {
-      const inRfc = [...text.matchAll(/\*\*(MUST NOT|MUST|SHOULD NOT|SHOULD|MAY)\*\*/g)].filter((m) => m[1] === keyword).length
-      const inDigest = digest.filter((r) => r.keyword === keyword).length
-      assert.isAtLeast(inDigest, inRfc, `${keyword}: the RFC has ${inRfc}, the digest ${inDigest}`)
+    assert.deepStrictEqual(digest.filter((r) => r.section !== r.heading).map((r) => `${r.id} under §${r.heading}`), [])
+  })
+
+  it("the RFC is present beside the clone (../shared/spec/RFC-0001-v2.md)", () => {
+    assert.isTrue(existsSync(rfcPath), `missing ${rfcPath}: clone the shared repository beside this one`)
+  })
+
+  it("every RFC section has at least one requirement per bolded keyword, keyword by keyword", () => {
+    const inRfc = rfcKeywords(readFileSync(rfcPath, "utf8"))
+    assert.isAtLeast(inRfc.size, 50, "the RFC's keywords were not found")
+    const inDigest = new Map<string, number>()
+    for (const r of digest) inDigest.set(`${r.section} ${r.keyword}`, (inDigest.get(`${r.section} ${r.keyword}`) ?? 0) + 1)
+    const short = [...inRfc].filter(([key, n]) => (inDigest.get(key) ?? 0) < n)
+      .map(([key, n]) => `§${key}: the RFC has ${n}, the digest ${inDigest.get(key) ?? 0}`)
+    assert.deepStrictEqual(short, [])
+    // and no requirement claims a section or keyword the RFC does not have there
+    const phantom = [...inDigest.keys()].filter((key) => !inRfc.has(key))
+    assert.deepStrictEqual(phantom, [], "digest sections/keywords with no bolded keyword in the RFC")
+  })
+
+  it("the digest's Counts table gives the RFC's and the digest's true counts per keyword", () => {
+    const inRfc = rfcKeywords(readFileSync(rfcPath, "utf8"))
+    const table = [...read("RFC-0001-v2.md").matchAll(/^\| (MUST NOT|MUST|SHOULD NOT|SHOULD|MAY|total) \| ([0-9]+) \| ([0-9]+) \|$/gm)]
+    assert.isAtLeast(table.length, 5)
+    for (const [, keyword = "", rfc = "", here = ""] of table) {
+      const rfcCount = [...inRfc].filter(([key]) => keyword === "total" || key.endsWith(` ${keyword}`)).reduce((a, [, n]) => a + n, 0)
+      const digestCount = digest.filter((r) => keyword === "total" || r.keyword === keyword).length
+      assert.deepStrictEqual([Number(rfc), Number(here)], [rfcCount, digestCount], keyword)
     }
   })
 

@@ -1,10 +1,11 @@
-/** `arcp serve`: runs the runtime over WebSocket or stdio until SIGINT/SIGTERM. */
+/** `arcp serve`: runs the runtime over WebSocket or stdio until SIGINT/SIGTERM (or, for stdio, the end of stdin). */
 import { Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Config, Console, Effect, Option } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 import { resolve } from "node:path"
+import * as Runtime from "../runtime/Runtime.js"
 import * as Server from "../runtime/Server.js"
 import { Acceptor } from "../transport/Transport.js"
 import * as DemoTools from "./demoTools.js"
@@ -29,7 +30,11 @@ const options = {
   maxFrameBytes: env(Options.integer("max-frame-bytes"), Config.integer("ARCP_MAX_FRAME_BYTES")).pipe(Options.withDefault(1024 * 1024)),
   idleTimeout: env(Options.integer("idle-timeout"), Config.integer("ARCP_IDLE_TIMEOUT")).pipe(Options.withDefault(300), Options.withDescription("seconds without traffic before a session is evicted [ARCP_IDLE_TIMEOUT]")),
   fingerprint: env(Options.text("fingerprint"), Config.string("ARCP_FINGERPRINT")).pipe(Options.optional),
-  noDemoTools: Options.boolean("no-demo-tools").pipe(Options.withDescription("leave out the demo tools (echo, ticker, sleep, stubborn, fail)"))
+  heartbeatInterval: env(Options.integer("heartbeat-interval"), Config.integer("ARCP_HEARTBEAT_INTERVAL")).pipe(Options.withDefault(30), Options.withDescription("seconds between job heartbeats offered to clients (§10.3) [ARCP_HEARTBEAT_INTERVAL]")),
+  heartbeatRecovery: env(Options.choice("heartbeat-recovery", ["fail", "block"]), Config.literal("fail", "block")("ARCP_HEARTBEAT_RECOVERY")).pipe(Options.withDefault("fail" as const), Options.withDescription("after 2 missed liveness deadlines: fail the job (HEARTBEAT_LOST) or block it (§10.3) [ARCP_HEARTBEAT_RECOVERY]")),
+  idempotencyHorizon: env(Options.integer("idempotency-horizon"), Config.integer("ARCP_IDEMPOTENCY_HORIZON")).pipe(Options.withDefault(86_400), Options.withDescription("seconds an idempotency_key is remembered (§6.4) [ARCP_IDEMPOTENCY_HORIZON]")),
+  cancelDeadline: env(Options.integer("cancel-deadline-ms"), Config.integer("ARCP_CANCEL_DEADLINE_MS")).pipe(Options.withDefault(5000), Options.withDescription("ms a cancelled job has to stop when cancel names no deadline_ms, before it ends ABORTED (§10.4) [ARCP_CANCEL_DEADLINE_MS]")),
+  noDemoTools: Options.boolean("no-demo-tools").pipe(Options.withDescription("leave out the demo tools (echo, ticker, stream, sleep, stubborn, fail)"))
 }
 
 const parseBearer = (entries: ReadonlyArray<string>) =>
@@ -62,6 +67,10 @@ export const serve = Command.make("serve", options, (o) =>
       audience: o.jwtAudience,
       maxFrameBytes: o.maxFrameBytes,
       idleTimeout: `${o.idleTimeout} seconds`,
+      heartbeatIntervalSeconds: o.heartbeatInterval,
+      heartbeatRecovery: o.heartbeatRecovery,
+      idempotencyHorizon: `${o.idempotencyHorizon} seconds`,
+      cancelDeadline: `${o.cancelDeadline} millis`,
       auth: {
         bearer,
         jwtSecret: Option.getOrUndefined(o.jwtSecret),
@@ -84,6 +93,8 @@ export const serve = Command.make("serve", options, (o) =>
       if (o.transport === "ws") {
         yield* say(`try it:  npx arcp send --url ${acceptor.address} --token ${devToken ?? "<token>"} --type ping`)
       }
+      // stdio serves one connection: when stdin ends the server is done; a socket server runs until a signal
+      if (o.transport === "stdio") return yield* (yield* Runtime.Serving).stopped
       return yield* Effect.never
     }).pipe(Effect.provide(server))
   })

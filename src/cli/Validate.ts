@@ -2,12 +2,13 @@
  * `arcp validate`: checks a transcript of envelopes (one JSON per line, or one
  * JSON document holding an envelope or an array of them) and reports each one.
  */
+import type { PlatformError } from "@effect/platform/Error"
 import { Either } from "effect"
 import { isOptional } from "../protocol/Envelope.js"
 import { classifyUnknownType, validateFieldName } from "../protocol/Extensions.js"
 import { decode, type DecodeError } from "../protocol/Message.js"
 
-/** The verdict on one envelope: its line (1-based) and either its type or the error. */
+/** The verdict on one envelope: its line (1-based; 0 when the input itself could not be read) and either its type or the error. */
 export type Verdict =
   | { readonly _tag: "Ok"; readonly line: number; readonly type: string }
   | { readonly _tag: "Invalid"; readonly line: number; readonly code: string; readonly path: string; readonly reason: string }
@@ -73,3 +74,13 @@ export const validateText = (text: string, options: { readonly allowExperimental
 /** The line `arcp validate` prints for a verdict. */
 export const formatVerdict = (v: Verdict): string =>
   v._tag === "Ok" ? `ok ${v.type}` : `error ${v.line} ${v.code} ${v.path === "" ? "(root)" : v.path}: ${v.reason}`
+
+/**
+ * The one verdict when the transcript cannot be read at all (missing, unreadable, a directory):
+ * line 0, the file as the path, the canonical code closest to the cause.
+ */
+export const unreadable = (file: string, error: PlatformError): Verdict => {
+  if (error._tag === "SystemError" && error.reason === "NotFound") return invalid(0, "NOT_FOUND", file, "no such file")
+  if (error._tag === "SystemError" && error.reason === "PermissionDenied") return invalid(0, "PERMISSION_DENIED", file, "permission denied")
+  return invalid(0, "INVALID_ARGUMENT", file, `cannot read: ${error.description ?? error.message}`)
+}

@@ -1,6 +1,6 @@
 /**
  * The demo tools of `arcp serve` (on unless `--no-demo-tools`): something for
- * users and black-box tests to run — echo, ticker, sleep, stubborn, fail.
+ * users and black-box tests to run — echo, ticker, stream, sleep, stubborn, fail.
  */
 import { Duration, Effect, Schema } from "effect"
 import { ArcpError, CanonicalCode, NamespacedCode } from "../protocol/Errors.js"
@@ -32,6 +32,36 @@ export const ticker = Tools.make({
     })
 })
 
+/**
+ * `stream {chunks, interval_ms?, kind?}`: a text (or thought) stream of `chunks`
+ * chunks, then stream.close; the result is `{chunks}`, the number written. A
+ * client may cancel the stream alone (§10.4): the tool stops writing and still returns.
+ */
+export const stream = Tools.make({
+  name: "stream",
+  description: "Streams chunks text chunks, interval_ms apart, then closes the stream",
+  parameters: Schema.Struct({
+    chunks: Schema.Number.pipe(Schema.int(), Schema.between(0, 100_000)),
+    interval_ms: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative())),
+    kind: Schema.optional(Schema.Literal("text", "thought"))
+  }),
+  handler: ({ chunks, interval_ms, kind }, ctx) =>
+    Effect.gen(function*() {
+      const writer = yield* ctx.stream({ kind: kind ?? "text", content_type: "text/plain" })
+      let written = 0
+      yield* Effect.gen(function*() {
+        for (let n = 1; n <= chunks; n++) {
+          if (interval_ms !== undefined && interval_ms > 0) yield* Effect.sleep(Duration.millis(interval_ms))
+          yield* writer.write(`chunk ${n} of ${chunks}\n`)
+          written = n
+        }
+        yield* writer.close()
+        // the client cancelled the stream, not the job: stop writing and finish normally
+      }).pipe(Effect.catchIf((e) => e.code === "CANCELLED", () => Effect.void))
+      return { chunks: written }
+    })
+})
+
 /** `sleep {ms}`: waits (cancellable), then `{slept}`. */
 export const sleep = Tools.make({
   name: "sleep",
@@ -60,4 +90,4 @@ export const fail = Tools.make({
 })
 
 /** Every demo tool. */
-export const all: ReadonlyArray<Tools.Tool> = [echo, ticker, sleep, stubborn, fail]
+export const all: ReadonlyArray<Tools.Tool> = [echo, ticker, stream, sleep, stubborn, fail]

@@ -6,7 +6,7 @@ import { Console, Effect, Logger, LogLevel, Stream } from "effect"
 import { ARCP_VERSION } from "../protocol/Envelope.js"
 import { ExitCode, send, setExitCode } from "./Send.js"
 import { serve } from "./Serve.js"
-import { formatVerdict, validateText } from "./Validate.js"
+import { formatVerdict, unreadable, validateText } from "./Validate.js"
 import { VERSION } from "./Version.js"
 
 const version = Command.make("version", {}, () => Console.log(`arcp ${VERSION} (ARCP protocol ${ARCP_VERSION})`)).pipe(
@@ -34,7 +34,11 @@ const validate = Command.make(
   },
   ({ allowExperimental, file }) =>
     Effect.gen(function*() {
-      const verdicts = validateText(yield* readInput(file), { allowExperimental })
+      // an unreadable file is one verdict line too, not a stack trace
+      const verdicts = yield* readInput(file).pipe(
+        Effect.map((text) => validateText(text, { allowExperimental })),
+        Effect.catchAll((error) => Effect.succeed([unreadable(file, error)]))
+      )
       for (const v of verdicts) yield* Console.log(formatVerdict(v))
       if (verdicts.some((v) => v._tag === "Invalid")) return yield* new ExitCode({ code: 1 })
     }).pipe(Effect.catchTag("ExitCode", setExitCode))

@@ -258,6 +258,9 @@ export const connect = (
     const accepted: Message<"session.accepted"> = reply
     const { runtime } = accepted.payload
     if (options.pinFingerprint !== undefined && runtime.fingerprint !== options.pinFingerprint) {
+      // the runtime did accept us: close the session politely (it frees its state at once), then hang up
+      yield* Ref.set(sessionId, Option.some(accepted.payload.session_id))
+      yield* request("session.close", { reason: "runtime fingerprint mismatch" }).pipe(Effect.timeout("5 seconds"), Effect.ignore)
       yield* connection.close
       return yield* new ClientError({
         reason: "FingerprintMismatch",

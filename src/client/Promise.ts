@@ -6,6 +6,7 @@
 import { Cause, Duration, Effect, Exit, Layer, Logger, LogLevel, type Schema, Scope, Stream } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import type { HeaderOptions } from "../protocol/Envelope.js"
+import type { ArcpError as WireError } from "../protocol/Errors.js"
 import type { MessageId, SessionId } from "../protocol/Ids.js"
 import type { Decoded, MessageType, PayloadOf } from "../protocol/Message.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
@@ -14,8 +15,9 @@ import { Sessions } from "../runtime/Sessions.js"
 import * as Tools from "../runtime/Tools.js"
 import type { Tool } from "../runtime/Tools.js"
 import type { LogLevel as WireLogLevel } from "../protocol/messages/Telemetry.js"
-import { Acceptor } from "../transport/Transport.js"
-import * as WebSocket from "../transport/WebSocket.js"
+import * as Stdio from "../transport/Stdio.js"
+import { Acceptor, type Connection } from "../transport/Transport.js"
+import * as ArcpClient from "./ArcpClient.js"
 import * as Client from "./Client.js"
 
 export { ArcpError } from "../protocol/Errors.js"
@@ -59,14 +61,21 @@ export interface PromiseSession {
   close(): Promise<void>
 }
 
-/** Connects over WebSocket and opens a session. */
+/** Where the runtime is: a WebSocket URL, an open `Connection` (a memory pair...), or a pair of pipes (a child's stdout/stdin). */
+export type Target = string | Connection | Stdio.Options
+
+/** Opens the transport of `target` in the current scope. */
+const dial = (target: Target) =>
+  typeof target === "string" || "incoming" in target ? ArcpClient.dial(target) : Stdio.make(target)
+
+/** Connects (over WebSocket for a URL, stdio for pipes, or the given connection) and opens a session. */
 export const connect = async (
-  url: string,
+  target: Target,
   options: Client.ConnectOptions
 ): Promise<PromiseSession> => {
   const scope = Effect.runSync(Scope.make())
   const session = await run(
-    Effect.flatMap(WebSocket.connect(url), (connection) => Client.connect(connection, options)).pipe(Scope.extend(scope))
+    Effect.flatMap(dial(target), (connection) => Client.connect(connection, options)).pipe(Scope.extend(scope))
   ).catch(async (e: unknown) => {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     throw e
@@ -119,6 +128,27 @@ export interface PromiseToolContext {
   askHuman(request: { readonly prompt: string; readonly responseSchema: Record<string, unknown>; readonly default?: unknown; readonly expiresInSeconds?: number }): Promise<unknown>
 }
 
+/**
+ * A Promise handler as an effect. Interruption aborts its signal, then waits
+ * for the promise to settle: a handler that ignores the signal keeps its job
+ * running, so the runtime's cancellation deadline (ABORTED, §10.4) applies.
+ */
+const fromAbortable = (start: (signal: AbortSignal) => Promise<unknown>): Effect.Effect<unknown, WireError> =>
+  Effect.async<unknown, WireError>((resume, signal) => {
+    let promise: Promise<unknown>
+    try {
+      promise = Promise.resolve(start(signal))
+    } catch (e) {
+      resume(Effect.fail(Tools.fromPromiseFailure(e)))
+      return
+    }
+    const settled = promise.then(
+      (value) => resume(Effect.succeed(value)),
+      (e: unknown) => resume(Effect.fail(Tools.fromPromiseFailure(e)))
+    )
+    return Effect.promise(() => settled)
+  })
+
 /** Arguments schema accepting any JSON object, for `tool({ parameters: AnyArguments, ... })`. */
 export const AnyArguments = Tools.AnyArguments
 
@@ -138,8 +168,7 @@ export const tool = <A, I>(definition: {
     ...(definition.cancellable !== undefined ? { cancellable: definition.cancellable } : {}),
     ...(definition.liveness !== undefined ? { liveness: definition.liveness } : {}),
     handler: (args, ctx) =>
-      Effect.tryPromise({
-        try: (signal) =>
+      fromAbortable((signal) =>
           definition.handler(args, {
             jobId: ctx.jobId,
             sessionId: ctx.sessionId,
@@ -151,9 +180,7 @@ export const tool = <A, I>(definition: {
             heartbeat: () => run(ctx.heartbeat),
             checkpoint: (snapshot) => run(ctx.checkpoint(snapshot)),
             askHuman: (request) => run(ctx.askHuman(request))
-          }),
-        catch: Tools.fromPromiseFailure
-      })
+          }))
   })
 
 export interface PromiseServer {

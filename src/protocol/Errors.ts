@@ -50,7 +50,13 @@ export const NamespacedCode = Schema.String.pipe(
  * `canonicalize` to interpret it.
  */
 export const ErrorCode = Schema.Union(CanonicalCode, Schema.Literal("RATE_LIMITED"), NamespacedCode).annotations({
-  identifier: "ErrorCode"
+  identifier: "ErrorCode",
+  // one line instead of one "Expected ..." per alternative; `override` replaces the union's inner messages
+  message: (issue) => ({
+    message: `Expected a canonical error code (${canonicalCodes.slice(0, 4).join(", ")}, ...) or a namespaced code ` +
+      `(arcpx.<vendor>.<NAME>), actual ${JSON.stringify(issue.actual)}`,
+    override: true
+  })
 })
 export type ErrorCode = typeof ErrorCode.Type
 

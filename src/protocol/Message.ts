@@ -57,11 +57,53 @@ export const isCore = (message: Decoded): message is Message => isMessageType(me
 /** Narrows to one core type. */
 export const is = <T extends MessageType>(type: T) => (message: Decoded): message is Message<T> => message.type === type
 
-/** The full envelope schema of one core type. */
-export const schemaOf = <T extends MessageType>(type: T) =>
-  Schema.Struct({ ...headerFields, type: Schema.Literal(type), payload: payloads[type] }).annotations({
-    identifier: type
-  })
+/** The envelope fields §6.1.1 marks "conditional". */
+export type ConditionalField = "job_id" | "stream_id" | "subscription_id"
+
+/**
+ * The types that must carry a conditional envelope field (§6.1.1, WIRE correlation rules): job
+ * lifecycle events name their job, stream events their stream, subscription deliveries their
+ * subscription. `job.accepted` carries its job id in the payload. `session_id` ("required once a
+ * session exists") depends on connection state, so the Connection checks it, not the codec.
+ */
+export const requiredFields: { readonly [K in MessageType]?: ConditionalField } = {
+  "job.started": "job_id",
+  "job.progress": "job_id",
+  "job.heartbeat": "job_id",
+  "job.checkpoint": "job_id",
+  "job.completed": "job_id",
+  "job.failed": "job_id",
+  "job.cancelled": "job_id",
+  "stream.open": "stream_id",
+  "stream.chunk": "stream_id",
+  "stream.close": "stream_id",
+  "stream.error": "stream_id",
+  "subscribe.event": "subscription_id"
+}
+
+/** The envelope struct of one core type, without the conditional-field check. */
+const envelopeOf = <T extends MessageType>(type: T) =>
+  Schema.Struct({ ...headerFields, type: Schema.Literal(type), payload: payloads[type] })
+
+/** Checks that an envelope of `type` carries the conditional field its type requires. */
+const checkConditional = (type: MessageType) => {
+  const required: ConditionalField | undefined = requiredFields[type]
+  return (m: { readonly [K in ConditionalField]?: unknown }): true | Issue =>
+    required === undefined || m[required] !== undefined ||
+    { path: required, message: `is missing: a ${type} envelope carries ${required} (§6.1.1)` }
+}
+
+/** The full envelope schema of one core type, with its conditional field required. */
+export const schemaOf = <T extends MessageType>(type: T) => {
+  const check = checkConditional(type)
+  return envelopeOf(type).pipe(
+    Schema.filter((m) => {
+      const r = check(m)
+      return r === true || { path: [r.path], message: r.message }
+    }),
+    Schema.annotations({ identifier: type })
+  )
+}
 
 /** Every core message as one `Schema.Union` (for tools that want a single schema; the codec does not use it). */
 export const MessageUnion = Schema.Union(...messageTypes.map(schemaOf))
@@ -137,6 +179,17 @@ const readString = (u: unknown, key: string): string | undefined => {
   return typeof v === "string" ? v : undefined
 }
 
+/** A JSON object: not an array, not null, not a class instance. */
+const isPlainObject = (u: unknown): boolean => {
+  if (typeof u !== "object" || u === null) return false
+  const proto: unknown = Object.getPrototypeOf(u)
+  return proto === Object.prototype || proto === null
+}
+
+/** How a non-object payload is named in the error. */
+const describeValue = (u: unknown): string =>
+  Array.isArray(u) ? "an array" : typeof u === "object" && u !== null ? "a non-plain object" : JSON.stringify(u) ?? String(u)
+
 /** Decodes an already-parsed JSON value into a message. */
 export const decode = (u: unknown): Either.Either<Decoded, DecodeError> => {
   const type = readString(u, "type")
@@ -146,11 +199,13 @@ export const decode = (u: unknown): Either.Either<Decoded, DecodeError> => {
     const id = readString(u, "id")
     return { ...(id !== undefined ? { id } : {}), ...(type !== undefined ? { type } : {}) }
   }
+  // every payload is a JSON object (WIRE); `Schema.Struct({})` alone would let "s", 5 or [] through
+  const payload = typeof u === "object" && u !== null ? Reflect.get(u, "payload") : undefined
+  if (payload !== undefined && !isPlainObject(payload)) {
+    const issues = [{ path: "payload", message: `Expected a JSON object, actual ${describeValue(payload)}` }]
+    return Either.left(new DecodeError({ reason: known !== undefined ? "Payload" : "Envelope", ...context(), issues }))
+  }
   if (known !== undefined) {
-    // a payload is a JSON object (WIRE); `Schema.Struct({})` alone would let an array through
-    if (Array.isArray(Reflect.get(Object(u), "payload"))) {
-      return Either.left(new DecodeError({ reason: "Payload", ...context(), issues: [{ path: "payload", message: "Expected a JSON object, actual an array" }] }))
-    }
     const result = known(u)
     if (Either.isRight(result)) return Either.right(result.right)
     const issues = issuesOf(result.left)
@@ -193,7 +248,9 @@ export const decodeJson = (text: string): Either.Either<Decoded, DecodeError> =>
 export const decodeWithUnion = Schema.decodeUnknownEither(MessageUnion, options)
 
 type Encoder = (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
-const encoders = new Map<string, Encoder>(messageTypes.map((t): [string, Encoder] => [t, Schema.encodeUnknownEither(schemaOf(t))]))
+// encoding through the refinement of `schemaOf` validates the struct twice (about 2x slower):
+// encode with the bare struct, and check the conditional field by hand in `encode`
+const encoders = new Map<string, Encoder>(messageTypes.map((t): [string, Encoder] => [t, Schema.encodeUnknownEither(envelopeOf(t))]))
 const encodeEnvelope = Schema.encodeUnknownEither(Envelope)
 
 /**
@@ -201,6 +258,10 @@ const encodeEnvelope = Schema.encodeUnknownEither(Envelope)
  * so nothing malformed leaves. Fails with the same `DecodeError` shape.
  */
 export const encode = (message: Decoded): Either.Either<string, DecodeError> => {
+  const conditional = isMessageType(message.type) ? checkConditional(message.type)(message) : true
+  if (conditional !== true) {
+    return Either.left(new DecodeError({ reason: "Envelope", id: message.id, type: message.type, issues: [conditional] }))
+  }
   const encoder = encoders.get(message.type)
   const result: Either.Either<unknown, ParseResult.ParseError> = encoder !== undefined
     ? encoder(message)

@@ -4,7 +4,7 @@
  * `none` (only when allowed AND negotiated). `mtls` and `oauth2` are not built
  * and answer UNIMPLEMENTED.
  */
-import { Clock, Context, Effect, Layer, Option } from "effect"
+import { Clock, Context, Effect, Either, Layer, Option } from "effect"
 import * as jose from "jose"
 import { createHash, createPublicKey, randomBytes, timingSafeEqual } from "node:crypto"
 import { ArcpError } from "../protocol/Errors.js"
@@ -91,7 +91,31 @@ const ASYMMETRIC_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "
 
 type VerifyKey = Parameters<typeof jose.jwtVerify>[1]
 
-/** Verifies a JWT: pinned algorithms per key kind (no `none`, no HS/RS confusion), `aud`, exp/nbf on the Effect clock. */
+/** A failed verification, ranked by how much it says about the token (a claim failure beats a wrong key). */
+interface JwtFailure {
+  readonly rank: number
+  readonly error: ArcpError
+}
+
+/** Maps a jose failure at the edge: its stable code, plus the claim and reason when a claim failed. */
+const jwtFailure = (e: unknown): JwtFailure => {
+  if (!(e instanceof jose.errors.JOSEError)) return { rank: 0, error: unauthenticated("signed_jwt rejected: invalid token") }
+  const claim = "claim" in e && typeof e.claim === "string" ? ` ("${e.claim}" ${"reason" in e ? String(e.reason) : "invalid"})` : ""
+  const rank = e.code === "ERR_JWT_EXPIRED" || e.code === "ERR_JWT_CLAIM_VALIDATION_FAILED" ? 3
+    : e.code === "ERR_JWS_SIGNATURE_VERIFICATION_FAILED" || e.code === "ERR_JWKS_NO_MATCHING_KEY" ? 1
+    : 2
+  return { rank, error: unauthenticated(`signed_jwt rejected: ${e.code}${claim}`) }
+}
+
+/** The `alg` of a compact JWS header, or undefined when the token is not one. */
+const algorithmOf = (token: string): string | undefined =>
+  Either.getOrUndefined(Either.try(() => jose.decodeProtectedHeader(token).alg))
+
+/**
+ * Verifies a JWT: only keys whose pinned algorithms include the header's `alg`
+ * are tried (no `none`, no HS/RS confusion); `aud`; exp/nbf on the Effect clock.
+ * When several keys are tried, the most telling failure is reported.
+ */
 const makeJwtVerifier = (options: JwtOptions, audience: string) => {
   const keys: Array<{ readonly key: VerifyKey; readonly algorithms: ReadonlyArray<string> }> = []
   if (options.secret !== undefined) keys.push({ key: new TextEncoder().encode(options.secret), algorithms: HMAC_ALGS })
@@ -111,8 +135,7 @@ const makeJwtVerifier = (options: JwtOptions, audience: string) => {
     return Effect.tryPromise({
       // jose's overloads split on the key kind (a key, or a JWKS lookup function)
       try: () => (typeof key === "function" ? jose.jwtVerify(token, key, verifyOptions) : jose.jwtVerify(token, key, verifyOptions)),
-      catch: (e) =>
-        unauthenticated(`signed_jwt rejected: ${e instanceof jose.errors.JOSEError ? e.code : "invalid token"}`)
+      catch: jwtFailure
     })
   }
 
@@ -120,17 +143,23 @@ const makeJwtVerifier = (options: JwtOptions, audience: string) => {
     Effect.gen(function*() {
       if (token === undefined || token === "") return yield* unauthenticated("signed_jwt requires a token")
       if (keys.length === 0) return yield* unauthenticated("signed_jwt is not enabled on this runtime")
+      const alg = algorithmOf(token)
+      if (alg === undefined) return yield* unauthenticated("signed_jwt rejected: not a signed JWT")
+      const candidates = keys.filter((entry) => entry.algorithms.includes(alg))
+      if (candidates.length === 0) return yield* unauthenticated(`signed_jwt rejected: algorithm ${alg} is not accepted by this runtime`)
       const now = yield* Clock.currentTimeMillis
-      const first = keys[0]
-      let result = first === undefined ? yield* unauthenticated("no key") : yield* Effect.either(verifyWith(token, first, now))
-      for (const entry of keys.slice(1)) {
-        if (result._tag === "Right") break
-        result = yield* Effect.either(verifyWith(token, entry, now))
+      let best: JwtFailure | undefined
+      for (const entry of candidates) {
+        const result = yield* Effect.either(verifyWith(token, entry, now))
+        if (result._tag === "Left") {
+          if (best === undefined || result.left.rank > best.rank) best = result.left
+          continue
+        }
+        const { payload } = result.right
+        if (typeof payload.sub !== "string" || payload.sub === "") return yield* unauthenticated("signed_jwt has no sub claim")
+        return { payload, principal: { id: payload.sub, scheme: "signed_jwt" as const, expiresAt: payload.exp !== undefined ? payload.exp * 1000 : undefined } }
       }
-      if (result._tag === "Left") return yield* result.left
-      const { payload } = result.right
-      if (typeof payload.sub !== "string" || payload.sub === "") return yield* unauthenticated("signed_jwt has no sub claim")
-      return { payload, principal: { id: payload.sub, scheme: "signed_jwt" as const, expiresAt: payload.exp !== undefined ? payload.exp * 1000 : undefined } }
+      return yield* (best?.error ?? unauthenticated("signed_jwt rejected"))
     })
 }
 

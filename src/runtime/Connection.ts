@@ -29,6 +29,8 @@ export interface Dependencies {
   readonly log: Context.Tag.Service<typeof EventLog>
   readonly jobs: Context.Tag.Service<typeof Jobs>
   readonly routes: RouteTable
+  /** Completes when the runtime shuts down: an open session is then evicted UNAVAILABLE, a handshake closed. */
+  readonly shutdown: Effect.Effect<void>
 }
 
 /** The fields the event log indexes, from an envelope and its JSON. */
@@ -70,6 +72,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       settings,
       authenticator: deps.authenticator,
       sessions: deps.sessions,
+      log,
       outbound,
       close
     }
@@ -87,6 +90,13 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       Effect.forkScoped
     )
 
+    // a shutting-down runtime tells an open session why it goes (its jobs are then detached below, as for a drop)
+    yield* deps.shutdown.pipe(
+      Effect.zipRight(Ref.get(phase)),
+      Effect.flatMap((p) => p._tag === "Open" ? p.session.evict("UNAVAILABLE", "the runtime is shutting down") : close),
+      Effect.forkScoped
+    )
+
     let owner: Owner | undefined
     const ownerOf = (session: LiveSession) =>
       Effect.gen(function*() {
@@ -100,16 +110,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         return owner
       })
 
-    /** §6.4: a message id seen before is not executed again; it gets the answers the first one got. */
-    const replayAnswers = (message: Decoded, session: LiveSession) =>
-      Effect.gen(function*() {
-        const answers = yield* log.answersTo(message.id)
-        for (const answer of answers) {
-          const previous = decodeJson(answer.json)
-          if (Either.isRight(previous)) yield* outbound.send({ ...previous.right, session_id: session.id })
-        }
-        yield* Effect.logInfo(`duplicate message ${message.id} not executed again; replayed ${answers.length} answers`)
-      }).pipe(Effect.catchAll((e) => Effect.logError(`cannot replay the answers to ${message.id}`, e)))
+    /** §6.4: a message id seen before is not executed again; it gets the answers the first one got (and its job's events). */
+    const replayAnswers = (message: Decoded, sessionOwner: Owner) => deps.jobs.replay(message.id, sessionOwner)
 
     const dropBeforeAcceptance = (what: string) =>
       Effect.logWarning(`dropped before session.accepted (§8.1): ${what}`)
@@ -155,7 +157,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         for (let i = 0; i < batch.length; i++) {
           const entry = batch[i]
           if (entry === undefined) continue
-          if (verdicts.right[i]?._tag === "Duplicate") yield* replayAnswers(entry.message, session)
+          if (verdicts.right[i]?._tag === "Duplicate") yield* replayAnswers(entry.message, sessionOwner)
           else yield* handleAccepted(session, sessionOwner, entry.message)
         }
       })
@@ -195,7 +197,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             if (Either.isRight(decoded)) return yield* onMessage(decoded.right)
             const error = decoded.left
             const open = (yield* Ref.get(phase))._tag === "Open"
-            if (error.reason !== "UnknownType") return yield* nack(outbound, decodeFailure(error), error.id)
+            // malformed JSON has no parsed id: read it from the text, as for an oversized frame
+            if (error.reason !== "UnknownType") return yield* nack(outbound, decodeFailure(error), error.id ?? ID_IN_HEAD.exec(frame.text)?.[1])
             if (!open) return yield* dropBeforeAcceptance(error.type ?? "?")
             const decision = classifyUnknownType(error.type ?? "", { advertised: [], optional: false })
             const code = decision._tag === "Nack" ? decision.code : "UNIMPLEMENTED"

@@ -2,19 +2,44 @@
  * The four-message handshake (RFC §8.1): `session.open` → `session.challenge`
  * or `session.accepted`; `session.authenticate` → accepted or rejected.
  * Capabilities are negotiated here (§7); failures become `session.rejected`.
+ * The handshake is logged, credentials redacted, under the new session id once there is one.
  */
-import { Clock, Effect, type Scope } from "effect"
+import { Clock, Effect, Either, type Scope } from "effect"
 import { negotiate, type Capabilities } from "../protocol/Capabilities.js"
+import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
-import { type ChallengeId, makeChallengeId, makeSessionId, type MessageId } from "../protocol/Ids.js"
-import type { Message } from "../protocol/Message.js"
+import { validateExtensionName } from "../protocol/Extensions.js"
+import { type ChallengeId, makeChallengeId, makeSessionId, type MessageId, type SessionId } from "../protocol/Ids.js"
+import { type Decoded, encodeUnchecked, type Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
+import type { EventLog } from "../store/EventLog.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
 import * as LiveSession from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
 import { type Settings, supportedCapabilities } from "./RuntimeConfig.js"
 import type { Sessions } from "./Sessions.js"
 import type { Context } from "effect"
+
+/** A handshake envelope (credentials redacted), kept until the session id it is logged under exists. */
+export interface Exchanged {
+  readonly direction: "in" | "out"
+  readonly envelope: Decoded
+  readonly json: string
+}
+
+/** What stands in the log for a credential: the log file outlives the secrecy of a token. */
+const REDACTED = "[redacted]"
+
+const openForLog = (message: Message<"session.open">): Exchanged => {
+  const { auth } = message.payload
+  const envelope: Decoded = auth.token === undefined ? message : { ...message, payload: { ...message.payload, auth: { ...auth, token: REDACTED } } }
+  return { direction: "in", envelope, json: encodeUnchecked(envelope) }
+}
+
+const authenticateForLog = (message: Message<"session.authenticate">): Exchanged => {
+  const envelope: Decoded = { ...message, payload: { ...message.payload, response: REDACTED } }
+  return { direction: "in", envelope, json: encodeUnchecked(envelope) }
+}
 
 /** Where a connection stands in the handshake. */
 export type Phase =
@@ -24,6 +49,8 @@ export type Phase =
     readonly challengeId: ChallengeId
     readonly challenge: Challenge
     readonly capabilities: Capabilities
+    /** session.open and session.challenge, for the log. */
+    readonly transcript: ReadonlyArray<Exchanged>
   }
   | { readonly _tag: "Open"; readonly session: LiveSession.LiveSession }
   | { readonly _tag: "Closed" }
@@ -32,6 +59,7 @@ export interface HandshakeContext {
   readonly settings: Settings
   readonly authenticator: Context.Tag.Service<typeof Authenticator>
   readonly sessions: Context.Tag.Service<typeof Sessions>
+  readonly log: Context.Tag.Service<typeof EventLog>
   readonly outbound: Outbound
   /** Flushes and closes the connection. */
   readonly close: Effect.Effect<void>
@@ -47,14 +75,30 @@ const reject = (ctx: HandshakeContext, error: ArcpError, correlationId: MessageI
     Effect.as({ _tag: "Closed" } as const)
   )
 
+/**
+ * Logs the handshake under the new session, in wire order, before it is
+ * answered: inbound messages are committed before they take effect.
+ */
+const record = (ctx: HandshakeContext, principal: string, sessionId: SessionId, transcript: ReadonlyArray<Exchanged>) =>
+  Effect.forEach(transcript, ({ direction, envelope, json }) => {
+    const logged = [{ ...envelope, session_id: sessionId, json }]
+    return direction === "in" ? ctx.log.recordInbound(principal, logged) : ctx.log.recordOutbound(logged)
+  }, { discard: true })
+
 const accept = (
   ctx: HandshakeContext,
   principal: Principal,
   capabilities: Capabilities,
-  correlationId: MessageId
+  correlationId: MessageId,
+  transcript: ReadonlyArray<Exchanged>
 ): Effect.Effect<Phase, never, Scope.Scope> =>
   Effect.gen(function*() {
     const id = yield* makeSessionId
+    const recorded = yield* record(ctx, principal.id, id, transcript).pipe(Effect.either)
+    if (Either.isLeft(recorded)) {
+      // not recorded, so not accepted: UNAVAILABLE is retryable
+      return yield* reject(ctx, ArcpError.of("UNAVAILABLE", `cannot record the handshake: ${recorded.left.message}`), correlationId)
+    }
     const session = yield* LiveSession.start({
       id,
       principal,
@@ -92,6 +136,19 @@ export const open = (
     if (message.arcp.split(".")[0] !== SUPPORTED_MAJOR) {
       return yield* reject(ctx, ArcpError.of("UNIMPLEMENTED", `protocol version ${message.arcp} is not supported (this runtime speaks 1.x)`), message.id)
     }
+    // §21.1: bare x- names are for transport-internal experiments; a long-lived runtime refuses them
+    const refused = (offered.extensions ?? []).flatMap((name) =>
+      Either.isLeft(validateExtensionName(name, { allowExperimental: ctx.settings.allowExperimentalExtensions })) ? [name] : []
+    )
+    if (refused.length > 0) {
+      return yield* reject(
+        ctx,
+        ArcpError.of("INVALID_ARGUMENT", `capabilities.extensions names bare x- extensions, refused here (§21.1): ${refused.join(", ")}`, {
+          details: { refused }
+        }),
+        message.id
+      )
+    }
     const supported = supportedCapabilities(ctx.settings, { anonymous: ctx.authenticator.allowsAnonymous })
     const { capabilities, unsupported } = negotiate(offered, supported, offered.required ?? [])
     if (unsupported.length > 0) {
@@ -109,13 +166,16 @@ export const open = (
       anonymousNegotiated: capabilities.anonymous === true
     }).pipe(Effect.either)
     if (step._tag === "Left") return yield* reject(ctx, step.left, message.id)
-    if (step.right._tag === "Accept") return yield* accept(ctx, step.right.principal, capabilities, message.id)
+    const opened = openForLog(message)
+    if (step.right._tag === "Accept") return yield* accept(ctx, step.right.principal, capabilities, message.id, [opened])
     const { challenge } = step.right
     const challengeId = yield* makeChallengeId
-    yield* ctx.outbound.emit("session.challenge", { challenge_id: challengeId, type: challenge.type, params: challenge.params }, {
+    const asked = yield* makeEnvelope("session.challenge", { challenge_id: challengeId, type: challenge.type, params: challenge.params }, {
       correlation_id: message.id
     })
-    return { _tag: "Challenged", challengeId, challenge, capabilities } as const
+    yield* ctx.outbound.send(asked)
+    const transcript: ReadonlyArray<Exchanged> = [opened, { direction: "out", envelope: asked, json: encodeUnchecked(asked) }]
+    return { _tag: "Challenged", challengeId, challenge, capabilities, transcript } as const
   })
 
 /** Handles `session.authenticate` answering the pending challenge. */
@@ -129,6 +189,7 @@ export const authenticate = (
     : phase.challenge.verify(message.payload.response).pipe(
       Effect.matchEffect({
         onFailure: (error) => reject(ctx, error, message.id),
-        onSuccess: (principal) => accept(ctx, principal, phase.capabilities, message.id)
+        onSuccess: (principal) =>
+          accept(ctx, principal, phase.capabilities, message.id, [...phase.transcript, authenticateForLog(message)])
       })
     )

@@ -3,7 +3,7 @@
  * the job id, the invoke's trace id and causation id (WIRE "correlation
  * rules"), and exactly one terminal event is ever emitted (§6.3, §10.2).
  */
-import { type Deferred, Effect, type Fiber, type Option } from "effect"
+import { Clock, type Deferred, Effect, type Fiber, type Option } from "effect"
 import { type HeaderOptions, make as makeEnvelope, type Priority } from "../protocol/Envelope.js"
 import type { JobId, MessageId, SessionId, TraceId } from "../protocol/Ids.js"
 import { type Decoded, encodeUnchecked, type MessageType, type PayloadOf } from "../protocol/Message.js"
@@ -37,7 +37,8 @@ export interface Job {
   readonly idempotencyKey: string | undefined
   readonly acceptedAt: number
   readonly heartbeatIntervalMs: number
-  readonly sinks: Set<Sink>
+  /** The sessions watching it: each one's own sink → what delivers to it (see `attach`). */
+  readonly sinks: Map<Sink, Sink>
   state: JobState
   startedAt: number | undefined
   finished: boolean
@@ -52,7 +53,26 @@ export interface Job {
   watchdogBlocked: boolean
   heartbeatSequence: number
   checkpointId: string | undefined
+  /** Always 0: retries are not built (docs/decisions.md); kept so the record's column means something later. */
   retryCount: number
+  /** job.accepted has gone out: a job stopped before that still announces itself before its terminal. */
+  announced: boolean
+  /** tool.invocations has been reported (once per job, also for a job stopped before it started). */
+  counted: boolean
+  /** The last envelopes delivered (at most RECENT): a retransmitted invoke gets those the log may not hold yet. */
+  readonly recent: Array<Decoded>
+}
+
+/** How many delivered envelopes a live job keeps for replays. */
+export const RECENT = 128
+
+/**
+ * Makes `owner` a watcher of the job. A session other than the job's own gets
+ * its events re-addressed to it (its `session_id`), as replays are.
+ */
+export const attach = (job: Job, owner: Owner): void => {
+  if (job.sinks.has(owner.sink)) return
+  job.sinks.set(owner.sink, owner.sessionId === job.sessionId ? owner.sink : (e) => owner.sink({ ...e, session_id: owner.sessionId }))
 }
 
 /** Moves the job to `to` when legal; returns whether it moved. */
@@ -61,6 +81,16 @@ export const transition = (job: Job, to: JobState): boolean => {
   job.state = to
   return true
 }
+
+/**
+ * Moves the job to `to` when legal and stages its record (§10.2: the last
+ * known state), without waiting for the commit; returns whether it moved.
+ */
+export const moveTo = (job: Job, log: Context.Tag.Service<typeof EventLog>, to: JobState): Effect.Effect<boolean> =>
+  Effect.suspend(() => {
+    if (!transition(job, to)) return Effect.succeed(false)
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => log.stageJob(toRecord(job, now))).pipe(Effect.as(true))
+  })
 
 /** The §10.2 record of the job. */
 export const toRecord = (job: Job, now: number, terminal?: string): JobRecord => ({
@@ -95,8 +125,12 @@ export const envelope = <T extends MessageType>(job: Job, type: T, payload: Payl
  * the log only, so a later resume can replay it.
  */
 export const deliver = (job: Job, log: Context.Tag.Service<typeof EventLog>, env: Decoded): Effect.Effect<void> =>
-  job.sinks.size > 0
-    ? Effect.forEach(job.sinks, (sink) => sink(env), { discard: true })
-    : log.recordOutbound([{ ...env, session_id: job.sessionId, json: encodeUnchecked(env) }]).pipe(
-      Effect.catchAll((e) => Effect.logError(`cannot log an event of detached job ${job.id}`, e))
-    )
+  Effect.suspend(() => {
+    job.recent.push(env)
+    if (job.recent.length > 2 * RECENT) job.recent.splice(0, job.recent.length - RECENT)
+    return job.sinks.size > 0
+      ? Effect.forEach(job.sinks.values(), (sink) => sink(env), { discard: true })
+      : log.recordOutbound([{ ...env, session_id: job.sessionId, json: encodeUnchecked(env) }]).pipe(
+        Effect.catchAll((e) => Effect.logError(`cannot log an event of detached job ${job.id}`, e))
+      )
+  })

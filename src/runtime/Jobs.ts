@@ -5,17 +5,26 @@
  * keys return the earlier outcome instead of running twice.
  */
 import { Clock, Context, Deferred, Duration, Effect, Either, FiberMap, FiberSet, Layer, Option } from "effect"
-import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
+import { ArcpError } from "../protocol/Errors.js"
 import { make as makeEnvelope } from "../protocol/Envelope.js"
-import { JobId, makeJobId } from "../protocol/Ids.js"
-import { decodeJson, encodeUnchecked, type Message } from "../protocol/Message.js"
+import { JobId, makeJobId, type MessageId } from "../protocol/Ids.js"
+import { decodeJson, type Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import { EventLog } from "../store/EventLog.js"
 import { HumanInput } from "./HumanInput.js"
-import { deliver, envelope, type Job, type Owner, toRecord, transition } from "./Job.js"
+import { cancelled, emit, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
+import { replay } from "./internal/Replay.js"
+import { attach, envelope, type Job, moveTo, type Owner } from "./Job.js"
 import { runJob } from "./JobRunner.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
+import { Streams } from "./Streams.js"
 import { ToolRegistry } from "./Tools.js"
+
+/** How a session lets go of its jobs: the closer's reason and deadline, when it gave them. */
+export interface ReleaseOptions {
+  readonly reason?: string | undefined
+  readonly deadline_ms?: number | undefined
+}
 
 export class Jobs extends Context.Tag("arcp/Jobs")<Jobs, {
   /** Accepts and starts a job (or returns the earlier outcome of the same idempotency key); NOT_FOUND / INVALID_ARGUMENT before acceptance. */
@@ -24,8 +33,19 @@ export class Jobs extends Context.Tag("arcp/Jobs")<Jobs, {
   readonly cancel: (message: Message<"cancel">, owner: Owner) => Effect.Effect<void, ArcpError>
   /** Blocks the job on a human answer (§10.5); answered with `ack`. */
   readonly interrupt: (message: Message<"interrupt">, owner: Owner) => Effect.Effect<void, ArcpError>
-  /** A session is going away: cancel its jobs or detach them (they run on, logged, for a later resume). */
-  readonly release: (owner: Owner, mode: "cancel" | "detach") => Effect.Effect<void>
+  /**
+   * Answers a retransmitted message id without running it again (§6.4): what
+   * answered it, the events of the job it started, and the rest of a live job.
+   */
+  readonly replay: (messageId: MessageId, owner: Owner) => Effect.Effect<void>
+  /**
+   * A session is going away. "detach": its jobs run on, logged, for a later
+   * resume. "cancel": its jobs are cancelled together, each ending with its
+   * terminal (ABORTED past the deadline) before this completes; a job that
+   * cannot be cancelled runs to completion detached, and the closer is told
+   * with a `log` warn event (§9, §10.4).
+   */
+  readonly release: (owner: Owner, mode: "cancel" | "detach", options?: ReleaseOptions) => Effect.Effect<void>
 }>() {}
 
 export const make = Effect.gen(function*() {
@@ -33,21 +53,26 @@ export const make = Effect.gen(function*() {
   const log = yield* EventLog
   const tools = yield* ToolRegistry
   const humanInput = yield* HumanInput
+  const streams = yield* Streams
   const fibers = yield* FiberMap.make<string>()
   // cancellation waits and interrupt answers: they live as long as the runtime, not as the request
   const background = yield* FiberSet.make()
   const live = new Map<string, Job>()
   const horizonMs = Duration.toMillis(settings.idempotencyHorizon)
+  const finish = (job: Job, terminal: Terminal) => finishWith({ log, streams }, job, terminal)
+  const deadlineOf = (ms: number | undefined) => (ms === undefined ? settings.cancelDeadline : Duration.millis(ms))
 
   /** Replays the outcome of the job that holds an idempotency key (§6.4): same job id, its terminal if ended, its live events otherwise. */
   const replayOutcome = (jobId: string, message: Message<"tool.invoke">, owner: Owner) =>
     Effect.gen(function*() {
       const record = yield* log.getJob(jobId).pipe(Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot read job ${jobId}: ${e.message}`)))
-      if (Option.isNone(record)) return yield* ArcpError.of("INTERNAL", `idempotency key names job ${jobId}, which has no record`)
-      const header = { session_id: owner.sessionId, job_id: JobId.make(record.value.job_id), correlation_id: message.id, causation_id: message.id }
-      const accepted = yield* makeEnvelope("job.accepted", { job_id: header.job_id, accepted_at: fromMillis(record.value.created_at) }, header)
-      yield* owner.sink(accepted)
-      const terminal = record.value.terminal
+      const job = live.get(jobId)
+      // a job still in acceptance has no record yet
+      const createdAt = Option.isSome(record) ? record.value.created_at : job?.acceptedAt
+      if (createdAt === undefined) return yield* ArcpError.of("INTERNAL", `idempotency key names job ${jobId}, which has no record`)
+      const header = { session_id: owner.sessionId, job_id: JobId.make(jobId), correlation_id: message.id, causation_id: message.id }
+      yield* owner.sink(yield* makeEnvelope("job.accepted", { job_id: header.job_id, accepted_at: fromMillis(createdAt) }, header))
+      const terminal = Option.isSome(record) ? record.value.terminal : undefined
       if (terminal !== undefined) {
         const stored = decodeJson(terminal)
         // the earlier terminal, re-addressed to this command (a new envelope id, same type and payload)
@@ -57,8 +82,7 @@ export const make = Effect.gen(function*() {
         }
         return
       }
-      const job = live.get(jobId)
-      if (job !== undefined && job.principal === owner.principal) job.sinks.add(owner.sink)
+      if (job !== undefined && job.principal === owner.principal) attach(job, owner)
     })
 
   const refuse = (message: Message<"cancel">, owner: Owner, reason: "not_cancellable" | "already_terminal" | "not_found") =>
@@ -69,6 +93,41 @@ export const make = Effect.gen(function*() {
       }),
       owner.sink
     )
+
+  /**
+   * Interrupts the job's fiber and waits up to `deadline` for it to stop;
+   * past that the job ends ABORTED and its fiber is left to finish on its own
+   * (§10.4). A fiber interrupted before it ran left no terminal: it ends here.
+   */
+  const stop = (job: Job, deadline: Duration.Duration) =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.option(FiberMap.get(fibers, job.id))
+      if (Option.isSome(fiber)) {
+        const f = fiber.value
+        const stopped = yield* f.interruptAsFork(f.id()).pipe(Effect.zipRight(f.await), Effect.timeout(deadline), Effect.option)
+        if (Option.isNone(stopped)) {
+          return yield* finish(job, failed({ code: "ABORTED", message: "the job did not stop within the cancellation deadline; it was abandoned" }))
+        }
+      }
+      yield* finish(job, cancelled(job))
+    }).pipe(Effect.ensuring(Effect.sync(() => live.delete(job.id))))
+
+  /** §9: a job that cannot be cancelled is completed, detached; the closer hears why it did not end. */
+  const runOnDetached = (job: Job, owner: Owner) =>
+    Effect.gen(function*() {
+      const where = job.idempotencyKey !== undefined ? "the job record and its idempotency_key" : "the job record"
+      const message = `job ${job.id} cannot be cancelled: it runs to completion detached; its outcome stays in ${where}`
+      yield* Effect.logInfo(message)
+      yield* owner.sink(yield* envelope(job, "log", { level: "warn", message, attributes: { reason: "not_cancellable" } }))
+    })
+
+  /** An interrupt nobody answered in time fails the job (§12.4). */
+  const expireInterrupt = (job: Job) =>
+    Effect.suspend(() => {
+      // this very fiber was the pending answer: nothing left to withdraw
+      job.interruptAnswer = undefined
+      return finish(job, failed({ code: "DEADLINE_EXCEEDED", message: "the interrupt was not answered before it expired" }))
+    }).pipe(Effect.zipRight(FiberMap.remove(fibers, job.id)), Effect.ensuring(Effect.sync(() => live.delete(job.id))))
 
   return Jobs.of({
     invoke: (message, owner) =>
@@ -98,7 +157,7 @@ export const make = Effect.gen(function*() {
           idempotencyKey: key,
           acceptedAt: now,
           heartbeatIntervalMs: owner.heartbeatIntervalSeconds * 1000,
-          sinks: new Set([owner.sink]),
+          sinks: new Map([[owner.sink, owner.sink]]),
           state: "accepted",
           startedAt: undefined,
           finished: false,
@@ -110,31 +169,29 @@ export const make = Effect.gen(function*() {
           watchdogBlocked: false,
           heartbeatSequence: 0,
           checkpointId: undefined,
-          retryCount: 0
+          retryCount: 0,
+          announced: false,
+          counted: false,
+          recent: []
         }
         live.set(id, job)
         // acceptance happens on the job's own fiber: the connection goes on reading while the record commits
-        const accept = Effect.gen(function*() {
-          yield* log.saveJob(toRecord(job, now)).pipe(Effect.catchAll((e) => Effect.logError(`cannot record job ${id}`, e)))
-          yield* deliver(job, log, yield* envelope(job, "job.accepted", { job_id: id, accepted_at: fromMillis(now) }, { correlation_id: message.id }))
-          // §17.3.1: one tool.invocations per tool.invoke the runtime accepts
-          yield* deliver(job, log, yield* envelope(job, "metric", { name: "tool.invocations", value: 1, unit: "count", dims: { tool: tool.name } }))
-        })
-        yield* FiberMap.run(fibers, id, Effect.zipRight(accept, runJob({
+        yield* FiberMap.run(fibers, id, runJob({
           job,
           handler,
           log,
           humanInput,
+          streams,
           settings,
           onEnd: Effect.sync(() => live.delete(id)),
           abort: Effect.asVoid(FiberSet.run(background, FiberMap.remove(fibers, id)))
-        })))
+        }))
       }),
 
     cancel: (message, owner) =>
       Effect.gen(function*() {
         const { target, target_id } = message.payload
-        if (target !== "job") return yield* refuse(message, owner, "not_found") // streams: none is open; sessions: routed before
+        if (target !== "job") return yield* refuse(message, owner, "not_found") // streams and sessions are routed elsewhere (Router)
         const job = live.get(target_id)
         if (job === undefined || job.principal !== owner.principal) {
           const record = yield* log.getJob(target_id).pipe(Effect.orElseSucceed(() => Option.none()))
@@ -143,16 +200,11 @@ export const make = Effect.gen(function*() {
         }
         if (job.finished) return yield* refuse(message, owner, "already_terminal")
         if (!job.tool.cancellable) return yield* refuse(message, owner, "not_cancellable")
-        yield* owner.sink(yield* makeEnvelope("cancel.accepted", { target, target_id }, { session_id: owner.sessionId, job_id: job.id, correlation_id: message.id }))
+        const header = { session_id: owner.sessionId, job_id: job.id, correlation_id: message.id }
+        yield* owner.sink(yield* makeEnvelope("cancel.accepted", { target, target_id }, header))
         if (job.cancelRequest !== undefined) return
         job.cancelRequest = { reason: message.payload.reason, source: "client" }
-        const deadline = Duration.millis(message.payload.deadline_ms ?? Duration.toMillis(settings.cancelDeadline))
-        yield* FiberMap.get(fibers, job.id).pipe(
-          Effect.flatMap((fiber) => Effect.timeout(fiber.interruptAsFork(fiber.id()).pipe(Effect.zipRight(fiber.await)), deadline)),
-          Effect.catchTag("TimeoutException", () => abandon(job)),
-          Effect.catchTag("NoSuchElementException", () => Effect.void),
-          FiberSet.run(background)
-        )
+        yield* FiberSet.run(background, stop(job, deadlineOf(message.payload.deadline_ms)))
       }),
 
     interrupt: (message, owner) =>
@@ -170,14 +222,9 @@ export const make = Effect.gen(function*() {
         if (job.gate !== undefined) return // already waiting for guidance
         const gate = yield* Deferred.make<void>()
         job.gate = gate
-        if (transition(job, "blocked")) yield* log.saveJob(toRecord(job, yield* Clock.currentTimeMillis)).pipe(Effect.ignore)
+        yield* moveTo(job, log, "blocked")
         job.interruptAnswer = yield* humanInput.ask({
-          emit: (type, payload, header) =>
-            Effect.gen(function*() {
-              const env = yield* envelope(job, type, payload, { causation_id: message.id, ...header })
-              yield* deliver(job, log, env)
-              return env.id
-            }),
+          emit: (type, payload, header) => emit(log, job, type, payload, { causation_id: message.id, ...header }),
           principal: job.principal,
           prompt: message.payload.prompt ?? "The job was interrupted. Answer to resume it, with optional guidance.",
           responseSchema: { type: "object", properties: { guidance: { type: "string" } } },
@@ -191,51 +238,26 @@ export const make = Effect.gen(function*() {
                 const guidance = typeof value === "object" && value !== null ? Reflect.get(value, "guidance") : undefined
                 job.guidance = typeof guidance === "string" ? Option.some(guidance) : job.guidance
                 job.gate = undefined
-                transition(job, "running")
-              }).pipe(Effect.zipRight(Deferred.succeed(gate, undefined)))
+                job.interruptAnswer = undefined
+              }).pipe(Effect.zipRight(moveTo(job, log, "running")), Effect.zipRight(Deferred.succeed(gate, undefined)))
           }),
           FiberSet.run(background)
         )
       }),
 
-    release: (owner, mode) =>
+    replay: (messageId, owner) => replay({ log, live }, messageId, owner),
+
+    release: (owner, mode, options = {}) =>
       Effect.forEach([...live.values()].filter((j) => j.sessionId === owner.sessionId || j.sinks.has(owner.sink)), (job) =>
         Effect.suspend(() => {
           const detach = Effect.sync(() => job.sinks.delete(owner.sink))
-          if (mode === "detach" || job.sessionId !== owner.sessionId || job.finished || !job.tool.cancellable) return detach
-          job.cancelRequest ??= { reason: "session closed", source: "client" }
+          if (mode === "detach" || job.sessionId !== owner.sessionId || job.finished) return detach
+          if (!job.tool.cancellable) return Effect.zipRight(runOnDetached(job, owner), detach)
+          job.cancelRequest ??= { reason: options.reason ?? "session closed", source: "client" }
           // the closing session still hears the terminal event, then lets go
-          return FiberMap.remove(fibers, job.id).pipe(
-            Effect.timeout(settings.cancelDeadline),
-            Effect.catchAll(() => abandon(job)),
-            Effect.zipRight(detach)
-          )
-        }), { discard: true })
+          return Effect.zipRight(stop(job, deadlineOf(options.deadline_ms)), detach)
+        }), { concurrency: "unbounded", discard: true })
   })
-
-  /** A cancelled job that did not stop within its deadline ends ABORTED; its fiber is left to finish on its own (§10.4). */
-  function abandon(job: Job) {
-    return finishFailed(job, { code: "ABORTED", message: "the job did not stop within the cancellation deadline; it was abandoned" })
-  }
-
-  /** An interrupt nobody answered in time fails the job (§12.4). */
-  function expireInterrupt(job: Job) {
-    return finishFailed(job, { code: "DEADLINE_EXCEEDED", message: "the interrupt was not answered before it expired" }).pipe(
-      Effect.zipRight(FiberMap.remove(fibers, job.id))
-    )
-  }
-
-  function finishFailed(job: Job, error: ErrorPayload) {
-    return Effect.gen(function*() {
-      if (job.finished) return
-      job.finished = true
-      job.state = "failed"
-      const env = yield* envelope(job, "job.failed", { ...error, retryable: false }, { priority: "critical" })
-      yield* log.saveJob(toRecord(job, yield* Clock.currentTimeMillis, encodeUnchecked(env))).pipe(Effect.ignore)
-      yield* deliver(job, log, env)
-      live.delete(job.id)
-    })
-  }
 })
 
-export const layer: Layer.Layer<Jobs, never, RuntimeConfig | EventLog | ToolRegistry | HumanInput> = Layer.scoped(Jobs, make)
+export const layer: Layer.Layer<Jobs, never, RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams> = Layer.scoped(Jobs, make)

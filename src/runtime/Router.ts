@@ -11,6 +11,7 @@ import type { Owner } from "./Job.js"
 import type { Jobs } from "./Jobs.js"
 import type { LiveSession } from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
+import type { Streams } from "./Streams.js"
 import type { Context } from "effect"
 
 /** What a handler may use: the session, the connection's outbound path, and the session as jobs see it. */
@@ -26,6 +27,7 @@ export interface RouteContext {
 export interface RouteServices {
   readonly jobs: Context.Tag.Service<typeof Jobs>
   readonly humanInput: Context.Tag.Service<typeof HumanInput>
+  readonly streams: Context.Tag.Service<typeof Streams>
 }
 
 /** A handler; an `ArcpError` failure is answered with `nack` (correlation_id = the message id). */
@@ -50,7 +52,7 @@ export const notImplemented = (message: { readonly type: string }): Effect.Effec
 const ignore = (): Effect.Effect<void> => Effect.void
 
 /** The route table of this runtime: session control, jobs, interrupts and human input; the rest refused or not built. */
-export const makeRoutes = ({ humanInput, jobs }: RouteServices): RouteTable => ({
+export const makeRoutes = ({ humanInput, jobs, streams }: RouteServices): RouteTable => ({
   // session control
   "session.open": () => Effect.fail(ArcpError.of("FAILED_PRECONDITION", "the session is already open")),
   "session.authenticate": (message, { session }) =>
@@ -103,16 +105,21 @@ export const makeRoutes = ({ humanInput, jobs }: RouteServices): RouteTable => (
   "artifact.ref": runtimeOnly,
   // not built yet (the matching capabilities are advertised false)
   cancel: (message, { outbound, owner, session }) =>
-    message.payload.target !== "session"
+    message.payload.target === "stream"
+      ? streams.cancel(message, owner)
+      : message.payload.target !== "session"
       ? jobs.cancel(message, owner)
       : message.payload.target_id !== session.id
-      ? outbound.emit("cancel.refused", { ...message.payload, reason: "not_found" }, { correlation_id: message.id })
-      // §10.4: a cancelled session ends with session.evicted, its jobs cancelled
+      ? outbound.emit("cancel.refused", { target: "session", target_id: message.payload.target_id, reason: "not_found" }, { correlation_id: message.id })
+      // §10.4: a cancelled session ends with session.evicted, after its jobs' terminals
       : Effect.gen(function*() {
         yield* outbound.emit("cancel.accepted", { target: "session", target_id: session.id }, { correlation_id: message.id })
         // the answer goes out before the (critical) eviction could overtake it
         yield* outbound.flush
-        yield* jobs.release(owner, "cancel")
+        // all at once, each within the cancel's deadline_ms, with its reason
+        yield* jobs.release(owner, "cancel", { reason: message.payload.reason, deadline_ms: message.payload.deadline_ms })
+        // the terminals go out first: one queued behind its job's lower-priority events could be overtaken
+        yield* outbound.flush
         yield* session.evict("CANCELLED", message.payload.reason ?? "the session was cancelled")
       }),
   interrupt: (message, { owner }) => jobs.interrupt(message, owner),

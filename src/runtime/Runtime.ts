@@ -3,7 +3,7 @@
  * the session registry and the connection loop; `serve` runs it on whatever
  * transport provides the `Acceptor` (WebSocket, stdio, memory).
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Deferred, Effect, HashSet, Layer, Ref } from "effect"
 import { EventLog } from "../store/EventLog.js"
 import { Acceptor, type Connection } from "../transport/Transport.js"
 import { Authenticator } from "./Auth.js"
@@ -13,6 +13,7 @@ import * as Jobs from "./Jobs.js"
 import { makeRoutes } from "./Router.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
 import * as Sessions from "./Sessions.js"
+import * as Streams from "./Streams.js"
 import type { ToolRegistry } from "./Tools.js"
 
 /** The runtime: serves connections. */
@@ -20,29 +21,63 @@ export class ArcpRuntime extends Context.Tag("arcp/ArcpRuntime")<ArcpRuntime, {
   /** Runs the protocol on one connection until it closes. Never fails. */
   readonly handle: (connection: Connection) => Effect.Effect<void>
   readonly settings: RuntimeConfig.Settings
+  /**
+   * Ends every connection gracefully: open sessions get `session.evicted`
+   * UNAVAILABLE (§8.5) and their jobs are detached as for a dropped connection;
+   * completes when every connection being handled has finished.
+   */
+  readonly shutdown: Effect.Effect<void>
+}>() {}
+
+/** A running server (`serve`): `stopped` completes when its acceptor stops (for stdio, when the input ends). */
+export class Serving extends Context.Tag("arcp/Serving")<Serving, {
+  readonly stopped: Effect.Effect<void>
 }>() {}
 
 /** Builds the runtime from its services. */
 export const make = Effect.gen(function*() {
     const settings = yield* RuntimeConfig.RuntimeConfig
     const jobs = yield* Jobs.Jobs
+    const stopping = yield* Deferred.make<void>()
+    // one Deferred per connection being handled, completed when its loop has finished
+    const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())
     const deps: ConnectionLoop.Dependencies = {
       settings,
       authenticator: yield* Authenticator,
       sessions: yield* Sessions.Sessions,
       log: yield* EventLog,
       jobs,
-      routes: makeRoutes({ jobs, humanInput: yield* HumanInput.HumanInput })
+      routes: makeRoutes({ jobs, humanInput: yield* HumanInput.HumanInput, streams: yield* Streams.Streams }),
+      shutdown: Deferred.await(stopping)
     }
-    return ArcpRuntime.of({ settings, handle: (connection) => ConnectionLoop.serve(deps, connection) })
+    const handle = (connection: Connection) =>
+      Effect.acquireUseRelease(
+        Effect.tap(Deferred.make<void>(), (done) => Ref.update(active, HashSet.add(done))),
+        () => ConnectionLoop.serve(deps, connection),
+        (done) => Ref.update(active, HashSet.remove(done)).pipe(Effect.zipRight(Deferred.succeed(done, undefined)))
+      )
+    const shutdown = Effect.gen(function*() {
+      yield* Deferred.succeed(stopping, undefined)
+      const open = yield* Ref.get(active)
+      yield* Effect.logInfo(`shutting down: ending ${HashSet.size(open)} connection(s)`)
+      yield* Effect.forEach(open, Deferred.await, { discard: true }).pipe(
+        Effect.timeoutTo({
+          duration: "10 seconds",
+          onSuccess: () => Effect.void,
+          onTimeout: () => Effect.logWarning("shutdown: some connections did not end within 10 s; they are cut")
+        }),
+        Effect.flatten
+      )
+    })
+    return ArcpRuntime.of({ settings, handle, shutdown })
   })
 
 /** What the runtime exposes besides itself, for embedding apps and tests. */
-export type Provided = ArcpRuntime | Sessions.Sessions | RuntimeConfig.RuntimeConfig | Jobs.Jobs | HumanInput.HumanInput
+export type Provided = ArcpRuntime | Sessions.Sessions | RuntimeConfig.RuntimeConfig | Jobs.Jobs | HumanInput.HumanInput | Streams.Streams
 
 /**
- * The runtime with its config, session registry, jobs and human-input
- * services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
+ * The runtime with its config, session registry, jobs, streams and
+ * human-input services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
  * (`SqliteEventLog.layer` or `MemoryEventLog.layer`) and a `ToolRegistry` (`Tools.layer`).
  */
 export const layer = (
@@ -50,18 +85,28 @@ export const layer = (
 ): Layer.Layer<Provided, never, Authenticator | EventLog | ToolRegistry> =>
   Layer.effect(ArcpRuntime, make).pipe(
     Layer.provideMerge(Jobs.layer),
-    Layer.provideMerge(Layer.mergeAll(Sessions.layer, RuntimeConfig.layer(options), HumanInput.layer))
+    Layer.provideMerge(Layer.mergeAll(Sessions.layer, RuntimeConfig.layer(options), HumanInput.layer, Streams.layer))
   )
 
-/** Runs the runtime on the provided transport for the life of the layer. */
-export const serve: Layer.Layer<never, never, ArcpRuntime | Acceptor> = Layer.scopedDiscard(
+/**
+ * Runs the runtime on the provided transport for the life of the layer.
+ * Closing the layer shuts down gracefully (`ArcpRuntime.shutdown`) before the
+ * transport stops.
+ */
+export const serve: Layer.Layer<Serving, never, ArcpRuntime | Acceptor> = Layer.scoped(
+  Serving,
   Effect.gen(function*() {
     const runtime = yield* ArcpRuntime
     const acceptor = yield* Acceptor
+    const stopped = yield* Deferred.make<void>()
     yield* Effect.logInfo(`arcp runtime listening on ${acceptor.address}`)
     yield* acceptor.run(runtime.handle).pipe(
       Effect.catchAllCause((cause) => Effect.logError("acceptor stopped", cause)),
+      Effect.ensuring(Deferred.succeed(stopped, undefined)),
       Effect.forkScoped
     )
+    // finalizers run last-added first: the sessions are told before the acceptor fiber is interrupted
+    yield* Effect.addFinalizer(() => runtime.shutdown)
+    return Serving.of({ stopped: Deferred.await(stopped) })
   })
 )

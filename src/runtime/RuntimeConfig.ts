@@ -89,6 +89,9 @@ export const supportedCapabilities = (settings: Settings, options: { readonly an
   durable_jobs: true,
   // interrupts block the job on a human.input.request (§10.5)
   interrupt: true,
+  // tools stream through ToolContext.stream; binary chunks go base64 in the envelope (§11, §11.3)
+  streaming: true,
+  binary_streams: true,
   anonymous: options.anonymous,
   heartbeat_interval_seconds: settings.heartbeatIntervalSeconds,
   heartbeat_recovery: settings.heartbeatRecovery,

@@ -63,8 +63,8 @@ const transportLayer = (options: Options): Layer.Layer<Acceptor, TransportError>
 /** The event log for `db`: SQLite on a file, or in memory for `:memory:`. */
 export const eventLogLayer = (db: string) => (db === ":memory:" ? MemoryEventLog.layer : SqliteEventLog.layer({ filename: db }))
 
-/** The whole server as a Layer: it serves for as long as the layer lives. */
-export const layer = (options: Options): Layer.Layer<Runtime.Provided | Acceptor, TransportError | EventLogError> =>
+/** The whole server as a Layer: it serves for as long as the layer lives, and shuts down gracefully when it closes. */
+export const layer = (options: Options): Layer.Layer<Runtime.Provided | Runtime.Serving | Acceptor, TransportError | EventLogError> =>
   Runtime.serve.pipe(
     Layer.provideMerge(Runtime.layer(options)),
     Layer.provide(Layer.mergeAll(

@@ -1,12 +1,14 @@
 /**
  * Tools (RFC §6.3, §10): a registry users fill with typed handlers, and the
  * `ToolContext` each handler gets to report progress, logs, metrics,
- * liveness and checkpoints, and to ask a human.
+ * liveness and checkpoints, to stream (§11), and to ask a human.
  */
 import { Context, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import type { CheckpointId, JobId, SessionId } from "../protocol/Ids.js"
+import type { StreamKind } from "../protocol/messages/Streaming.js"
 import type { LogLevel } from "../protocol/messages/Telemetry.js"
+import type { StreamOptions, StreamWriter } from "./Streams.js"
 
 /** What a handler can do while it runs. Every call is also a pause point: it waits while an interrupt is pending (§10.5). */
 export interface ToolContext {
@@ -35,6 +37,12 @@ export interface ToolContext {
   readonly checkpoint: (snapshot?: unknown) => Effect.Effect<CheckpointId>
   /** Waits while an interrupt is pending; returns the guidance of the last interrupt, if any. */
   readonly pausePoint: Effect.Effect<Option.Option<string>>
+  /**
+   * Opens a stream of `kind` (§11.1) tied to this job and returns its writer. A stream
+   * still open when the job ends is closed (success) or errored before the job's terminal.
+   * FAILED_PRECONDITION once the job has ended.
+   */
+  readonly stream: <K extends StreamKind>(options: StreamOptions<K>) => Effect.Effect<StreamWriter<K>, ArcpError>
   /**
    * Asks a human for input validated by `responseSchema` (JSON Schema), moving
    * the job to `blocked` until the answer (§12.1). Fails DEADLINE_EXCEEDED on expiry.

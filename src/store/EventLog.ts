@@ -77,6 +77,11 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
   readonly recordOutbound: (envelopes: ReadonlyArray<LoggedEnvelope>) => Effect.Effect<void, EventLogError>
   /** The envelopes the runtime sent answering message `id` (correlation_id = id), in log order. */
   readonly answersTo: (id: string) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
+  /**
+   * The envelopes the runtime sent carrying `job_id` = `jobId`, in log order, one row per session
+   * it went to (so an envelope id may repeat: callers dedup by id).
+   */
+  readonly jobEvents: (jobId: string) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
   /** Every envelope of a session after position `afterSeq` (0 = from the start), in order. */
   readonly replaySession: (sessionId: string, afterSeq: number) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
   /**
@@ -86,7 +91,14 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
   readonly claimIdempotencyKey: (
     claim: { readonly principal: string; readonly key: string; readonly job_id: string; readonly now: number; readonly expiresAt: number }
   ) => Effect.Effect<Claim, EventLogError>
-  /** Inserts or replaces a job record. */
+  /** Inserts or replaces a job record; completes once it is committed. */
   readonly saveJob: (job: JobRecord) => Effect.Effect<void, EventLogError>
+  /**
+   * Queues a job record write without waiting for its commit: for state
+   * transitions nobody waits on. Writes of one job land in call order (with
+   * `saveJob` too), and a later one in the same commit supersedes an earlier
+   * one, so they cost little. A failed write is logged by the log.
+   */
+  readonly stageJob: (job: JobRecord) => Effect.Effect<void>
   readonly getJob: (jobId: string) => Effect.Effect<Option.Option<JobRecord>, EventLogError>
 }>() {}

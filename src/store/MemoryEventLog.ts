@@ -22,6 +22,7 @@ export const make = Effect.sync(() => {
       ),
     recordOutbound: (envelopes) => Effect.sync(() => { for (const e of envelopes) append({ ...e, direction: "out" }) }),
     answersTo: (id) => Effect.sync(() => events.filter((e) => e.direction === "out" && e.correlation_id === id)),
+    jobEvents: (jobId) => Effect.sync(() => events.filter((e) => e.direction === "out" && e.job_id === jobId)),
     replaySession: (sessionId, afterSeq) => Effect.sync(() => events.filter((e) => e.session_id === sessionId && e.seq > afterSeq)),
     claimIdempotencyKey: ({ expiresAt, job_id, key, now, principal }) =>
       Effect.sync(() => {
@@ -32,6 +33,7 @@ export const make = Effect.sync(() => {
         return { _tag: "Claimed" } as const
       }),
     saveJob: (job) => Effect.sync(() => { jobs.set(job.job_id, job) }),
+    stageJob: (job) => Effect.sync(() => { jobs.set(job.job_id, job) }),
     getJob: (jobId) => Effect.sync(() => Option.fromNullable(jobs.get(jobId)))
   })
 })

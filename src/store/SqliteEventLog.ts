@@ -96,7 +96,8 @@ type Op =
   | { readonly _tag: "Inbound"; readonly principal: string; readonly envelopes: ReadonlyArray<LoggedEnvelope>; readonly done: Deferred.Deferred<ReadonlyArray<Inbound>, EventLogError> }
   | { readonly _tag: "Outbound"; readonly envelopes: ReadonlyArray<LoggedEnvelope>; readonly done: Deferred.Deferred<void, EventLogError> }
   | { readonly _tag: "Claim"; readonly claim: Parameters<EventLog["Type"]["claimIdempotencyKey"]>[0]; readonly done: Deferred.Deferred<Claim, EventLogError> }
-  | { readonly _tag: "SaveJob"; readonly job: JobRecord; readonly done: Deferred.Deferred<void, EventLogError> }
+  /** `done` is absent for staged writes: nobody waits, a failure is logged. */
+  | { readonly _tag: "SaveJob"; readonly job: JobRecord; readonly done: Deferred.Deferred<void, EventLogError> | undefined }
 
 /** Most operations one transaction takes. */
 const BATCH = 1000
@@ -132,18 +133,28 @@ export const make = (options: Options) =>
         })))
       }`.pipe(Effect.asVoid)
 
+    /** Claims message ids for `principal`; RETURNING names the ids that were not there before. */
+    const insertInbound = (principal: string, envelopes: ReadonlyArray<LoggedEnvelope>): Effect.Effect<ReadonlyArray<unknown>, SqlError> =>
+      envelopes.length > ROWS_PER_INSERT
+        ? Effect.zipWith(
+          insertInbound(principal, envelopes.slice(0, ROWS_PER_INSERT)),
+          insertInbound(principal, envelopes.slice(ROWS_PER_INSERT)),
+          (a, b) => [...a, ...b]
+        )
+        : sql`INSERT OR IGNORE INTO inbound ${sql.insert(envelopes.map((e) => ({ principal, message_id: e.id })))} RETURNING message_id`.pipe(
+          Effect.map((rows) => rows.map((row) => row["message_id"]))
+        )
+
     /** Runs one operation inside the batch's transaction; completes its caller afterwards. */
-    const execute = (op: Op) =>
+    const execute = (op: Op, superseded: boolean) =>
       Effect.gen(function*() {
         switch (op._tag) {
           case "Inbound": {
-            // the ids RETURNING gives back are the new ones; the rest were seen before (§6.4)
-            const inserted = yield* sql`INSERT OR IGNORE INTO inbound ${
-              sql.insert(op.envelopes.map((e) => ({ principal: op.principal, message_id: e.id })))
-            } RETURNING message_id`
-            const fresh = new Set(inserted.map((row) => row["message_id"]))
-            yield* insertEvents("in", op.envelopes.filter((e) => fresh.has(e.id)))
-            const verdicts = op.envelopes.map((e): Inbound => (fresh.has(e.id) ? { _tag: "New" } : { _tag: "Duplicate" }))
+            // RETURNING gives each new id once: its first occurrence is New, any later copy in the
+            // same batch is a Duplicate like an id seen in an earlier batch (§6.4)
+            const fresh = new Set(yield* insertInbound(op.principal, op.envelopes))
+            const verdicts = op.envelopes.map((e): Inbound => (fresh.delete(e.id) ? { _tag: "New" } : { _tag: "Duplicate" }))
+            yield* insertEvents("in", op.envelopes.filter((_, i) => verdicts[i]?._tag === "New"))
             return () => Deferred.succeed(op.done, verdicts)
           }
           case "Outbound":
@@ -158,12 +169,16 @@ export const make = (options: Options) =>
             return () => Deferred.succeed(op.done, { _tag: "Claimed" } as const)
           }
           case "SaveJob": {
+            const done = op.done
+            const complete = () => (done === undefined ? Effect.succeed(true) : Deferred.succeed(done, undefined))
+            // a later write of the same job in this transaction replaces this one anyway
+            if (superseded) return complete
             const j = op.job
             yield* sql`INSERT OR REPLACE INTO jobs (job_id, session_id, principal, tool, command_id, state, checkpoint_id,
               retry_count, cancel_reason, idempotency_key, terminal, created_at, updated_at)
               VALUES (${j.job_id}, ${j.session_id}, ${j.principal}, ${j.tool}, ${j.command_id}, ${j.state}, ${j.checkpoint_id ?? null},
               ${j.retry_count}, ${j.cancel_reason ?? null}, ${j.idempotency_key ?? null}, ${j.terminal ?? null}, ${j.created_at}, ${j.updated_at})`
-            return () => Deferred.succeed(op.done, undefined)
+            return complete
           }
         }
       })
@@ -175,8 +190,11 @@ export const make = (options: Options) =>
         case "Claim":
           return Deferred.fail(op.done, error)
         case "Outbound":
-        case "SaveJob":
           return Deferred.fail(op.done, error)
+        case "SaveJob":
+          return op.done !== undefined
+            ? Deferred.fail(op.done, error)
+            : Effect.as(Effect.logError(`cannot record job ${op.job.job_id}`, error), true)
       }
     }
 
@@ -188,6 +206,9 @@ export const make = (options: Options) =>
     const executeAll = (ops: Iterable<Op>) =>
       Effect.gen(function*() {
         const completions: Array<() => Effect.Effect<boolean>> = []
+        // the last write of each job in this batch: earlier ones need no statement
+        const lastSave = new Map<string, Op>()
+        for (const op of ops) if (op._tag === "SaveJob") lastSave.set(op.job.job_id, op)
         let run: Array<Extract<Op, { readonly _tag: "Outbound" }>> = []
         const flushRun = Effect.suspend(() => {
           const pending = run
@@ -203,7 +224,7 @@ export const make = (options: Options) =>
             continue
           }
           yield* flushRun
-          completions.push(yield* execute(op))
+          completions.push(yield* execute(op, op._tag === "SaveJob" && lastSave.get(op.job.job_id) !== op))
         }
         yield* flushRun
         return completions
@@ -233,10 +254,12 @@ export const make = (options: Options) =>
         envelopes.length === 0 ? Effect.succeed([]) : submit<ReadonlyArray<Inbound>>((done) => ({ _tag: "Inbound", principal, envelopes, done })),
       recordOutbound: (envelopes) =>
         envelopes.length === 0 ? Effect.void : submit<void>((done) => ({ _tag: "Outbound", envelopes, done })),
+      jobEvents: (jobId) => events(sql`SELECT * FROM events WHERE job_id = ${jobId} AND direction = 'out' ORDER BY seq`),
       answersTo: (id) => events(sql`SELECT * FROM events WHERE correlation_id = ${id} AND direction = 'out' ORDER BY seq`),
       replaySession: (sessionId, afterSeq) => events(sql`SELECT * FROM events WHERE session_id = ${sessionId} AND seq > ${afterSeq} ORDER BY seq`),
       claimIdempotencyKey: (claim) => submit<Claim>((done) => ({ _tag: "Claim", claim, done })),
       saveJob: (job) => submit<void>((done) => ({ _tag: "SaveJob", job, done })),
+      stageJob: (job) => Queue.offer(queue, { _tag: "SaveJob", job, done: undefined }).pipe(Effect.asVoid),
       getJob: (jobId) =>
         sql`SELECT * FROM jobs WHERE job_id = ${jobId}`.pipe(
           Effect.flatMap(Schema.decodeUnknown(Schema.Array(JobRow))),

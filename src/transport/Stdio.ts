@@ -106,6 +106,8 @@ export const make = (options: Options): Effect.Effect<Connection, never, Scope.S
           input.off("end", onEnd)
           input.off("close", onEnd)
           input.off("error", onError)
+          // a flowing stdin keeps the process alive: stop reading so `arcp serve` can exit once the connection is over
+          input.pause()
         })
     )
     return {

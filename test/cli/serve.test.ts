@@ -1,10 +1,11 @@
 /** `arcp serve` and `arcp send` as real processes: the README's promise. */
 import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
-import { join } from "node:path"
-
-const root = join(import.meta.dirname, "..", "..")
-const bin = join(root, "bin", "arcp.js")
+import * as Client from "../../src/client/Client.js"
+import * as WebSocket from "../../src/transport/WebSocket.js"
+import { bin, exitOf, root, spawnServe } from "../support/Child.js"
+import { collectUntil } from "../support/Harness.js"
 
 const send = (args: ReadonlyArray<string>) =>
   new Promise<{ code: number; stdout: string }>((resolve) => {
@@ -49,4 +50,60 @@ describe("arcp serve + arcp send", () => {
       assert.strictEqual(await exited, 0)
     }
   }, 60_000)
+})
+
+describe("arcp serve shutdown", () => {
+  /** `arcp serve` on a free port, killed with the scope if still running; resolves once it prints its address. */
+  const serveWs = Effect.gen(function*() {
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() => spawn("node", [bin, "serve", "--port", "0", "--db", ":memory:", "--bearer", "tok=alice"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })),
+      (c) => Effect.sync(() => c.kill("SIGKILL"))
+    )
+    child.stderr.resume() // logs: drained, not read
+    const address = yield* Effect.async<string, Error>((resume) => {
+      let out = ""
+      const onData = (chunk: Buffer) => {
+        out += chunk.toString()
+        const match = /serving on (ws:\/\/[^\s]+)/.exec(out)
+        if (match?.[1] !== undefined) resume(Effect.succeed(match[1]))
+      }
+      const onExit = (code: number | null) => resume(Effect.fail(new Error(`serve exited early with ${code}: ${out}`)))
+      child.stdout.on("data", onData)
+      child.once("exit", onExit)
+      return Effect.sync(() => {
+        child.stdout.off("data", onData)
+        child.off("exit", onExit)
+      })
+    })
+    return { child, address }
+  })
+
+  it.scopedLive("R8.5-1 R8.5-2 SIGTERM evicts connected sessions with session.evicted UNAVAILABLE before the socket closes, then exits 0", () =>
+    Effect.gen(function*() {
+      const { address, child } = yield* serveWs
+      const exited = exitOf(child)
+      const sessions = yield* Effect.forEach([1, 2], () =>
+        Effect.flatMap(WebSocket.connect(address), (c) => Client.connect(c, { credentials: { scheme: "bearer", token: "tok" } })))
+      const evictions = yield* Effect.forEach(sessions, (s) =>
+        Effect.flatMap(s.subscribe, (messages) => Effect.fork(collectUntil(messages, (m) => m.type === "session.evicted"))))
+      child.kill("SIGTERM")
+      for (const [i, session] of sessions.entries()) {
+        const ended = yield* session.ended
+        assert.deepStrictEqual([ended.reason, ended.code], ["Evicted", "UNAVAILABLE"])
+        const fiber = evictions[i]
+        const evicted = fiber === undefined ? undefined : (yield* Fiber.join(fiber)).at(-1)
+        assert.deepStrictEqual(evicted?.payload, { reason: "UNAVAILABLE", message: "the runtime is shutting down", allow_resume: false })
+      }
+      assert.strictEqual(yield* exited, 0)
+    }), 60_000)
+
+  it.scopedLive("R22-1 arcp serve --transport stdio exits 0 when its stdin closes", () =>
+    Effect.gen(function*() {
+      const child = yield* spawnServe(["--bearer", "tok=alice"])
+      // a session first, so the server is surely serving when its input ends
+      const session = yield* Client.connect(child.connection, { credentials: { scheme: "bearer", token: "tok" } })
+      yield* session.ping
+      child.process.stdin.end()
+      assert.strictEqual(yield* child.exited, 0, child.stderr())
+    }), 60_000)
 })

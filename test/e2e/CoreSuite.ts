@@ -1,78 +1,32 @@
 /**
- * The runtime-core contract (RFC §4.6, §7, §8, §21.3), as one suite run over
- * each transport: the handshake and its rejections, the pre-acceptance gate,
- * bad frames, unknown types, negotiation, pinning, close and isolation.
+ * The runtime-core contract (RFC §4.6, §7, §8, §21), as one suite run over
+ * each transport — memory, WebSocket, and stdio to a spawned `arcp serve`: the
+ * handshake and its rejections, the pre-acceptance gate, bad frames, unknown
+ * types, negotiation, pinning, close. In-process targets add `SessionSuite`.
  */
 import { assert, it } from "@effect/vitest"
-import { Effect, Either, Layer, Logger, LogLevel, Queue, type Scope, Stream } from "effect"
+import { Effect, Either, type Layer, type Scope } from "effect"
 import * as jose from "jose"
-import { createPrivateKey, generateKeyPairSync } from "node:crypto"
+import { createPrivateKey } from "node:crypto"
 import * as Client from "../../src/client/Client.js"
 import { jwtSigner } from "../../src/client/Credentials.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
-import { type Decoded, decodeJson, encodeUnchecked } from "../../src/protocol/Message.js"
-import * as Auth from "../../src/runtime/Auth.js"
-import * as Runtime from "../../src/runtime/Runtime.js"
-import type * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
-import * as Tools from "../../src/runtime/Tools.js"
-import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
-import type { Acceptor, Connection } from "../../src/transport/Transport.js"
-import { dial, field } from "../support/Harness.js"
+import { encodeUnchecked } from "../../src/protocol/Message.js"
+import { AUDIENCE, FINGERPRINT, IDENTITY, type InProcess, rawSession, reader, rsa, SECRET, sign, type SuiteOptions } from "../support/CoreServer.js"
+import { dial, type Dialer, spy } from "../support/Dialer.js"
+import { field } from "../support/Harness.js"
+import { sessionSuite } from "./SessionSuite.js"
 
-export const SECRET = "0123456789abcdef0123456789abcdef"
-export const AUDIENCE = "arcp://runtime"
-export const FINGERPRINT = "sha256:test-runtime"
-export const rsa = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } })
-
-/** A server on `transport` with bearer, HS256 JWT (nonce challenge on request) and optional anonymous access. */
-export const coreServer = <E>(transport: Layer.Layer<Acceptor, E>, options: {
-  readonly runtime?: RuntimeConfig.Options
-  readonly auth?: Partial<Auth.Options>
-} = {}) =>
-  Runtime.serve.pipe(
-    Layer.provideMerge(Runtime.layer({ identity: { kind: "arcp-test", version: "9.9.9", fingerprint: FINGERPRINT }, ...options.runtime })),
-    Layer.provide(Layer.mergeAll(
-      Auth.layer({ audience: AUDIENCE, bearer: new Map([["good-token", "alice"]]), jwt: { secret: SECRET }, ...options.auth }),
-      MemoryEventLog.layer,
-      Tools.layer([])
-    )),
-    Layer.provideMerge(transport),
-    Layer.provide(Logger.minimumLogLevel(LogLevel.None))
-  )
-
-const sign = (claims: jose.JWTPayload, options: { readonly audience?: string; readonly expires?: string } = {}) =>
-  Effect.promise(() =>
-    new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setSubject("agent-1").setAudience(options.audience ?? AUDIENCE)
-      .setIssuedAt().setExpirationTime(options.expires ?? "5m").sign(new TextEncoder().encode(SECRET)))
+/** Where the suite runs: how to start a server for some options and dial it. */
+export interface Target {
+  readonly server: (options?: SuiteOptions) => Layer.Layer<Dialer, unknown>
+  /** The same server in this process, exposing its services (timers under TestClock, the event log). Absent for a child process. */
+  readonly inProcess?: ((options?: SuiteOptions) => Layer.Layer<Dialer | InProcess, unknown>) | undefined
+  /** Per-test timeout in ms (spawning children is slow). */
+  readonly timeout?: number | undefined
+}
 
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
-
-/** Reads decoded messages off a raw connection. */
-export const reader = (connection: Connection) =>
-  Effect.gen(function*() {
-    const queue = yield* Queue.unbounded<Decoded>()
-    yield* connection.incoming.pipe(
-      Stream.runForEach((frame) => {
-        if (frame._tag !== "Text") return Effect.void
-        const decoded = decodeJson(frame.text)
-        return Either.isRight(decoded) ? Queue.offer(queue, decoded.right) : Effect.void
-      }),
-      Effect.ignore,
-      Effect.forkScoped
-    )
-    return { next: Queue.take(queue), queue }
-  })
-
-/** Opens a session on a raw connection by hand, returning the reader and the session id. */
-export const rawSession = (connection: Connection, capabilities: Record<string, unknown> = {}) =>
-  Effect.gen(function*() {
-    const read = yield* reader(connection)
-    const open = yield* makeEnvelope("session.open", { auth: { scheme: "bearer", token: "good-token" }, client: { kind: "raw", version: "1" }, capabilities })
-    yield* connection.send(encodeUnchecked(open))
-    const accepted = yield* read.next
-    assert.strictEqual(accepted.type, "session.accepted")
-    return { read, accepted }
-  })
 
 const codeOf = (error: unknown) =>
   typeof error === "object" && error !== null && "code" in error ? String(error.code) : typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "?"
@@ -81,29 +35,36 @@ const codeOf = (error: unknown) =>
 const attempt = (credentials: Client.ConnectOptions["credentials"], capabilities: Client.ConnectOptions["capabilities"] = {}) =>
   Effect.flatMap(dial, (connection) => Client.connect(connection, { credentials, capabilities })).pipe(Effect.either)
 
-type ServerLayer = Layer.Layer<Acceptor | Runtime.Provided, unknown>
+const bearer = { scheme: "bearer", token: "good-token" } as const
 
-/** The suite, against a server built by `server` (the transport decides how clients dial). */
-export const coreSuite = (server: (options?: Parameters<typeof coreServer>[1]) => ServerLayer) => {
-  const withServer = <A, E>(body: Effect.Effect<A, E, Acceptor | Scope.Scope | Runtime.Provided>, options?: Parameters<typeof coreServer>[1]) =>
-    Effect.provide(body, server(options))
+/** Registers the suite against `target`. */
+export const coreSuite = (target: Target) => {
+  const timeout = target.timeout ?? 20_000
+  const withServer = <A, E>(body: Effect.Effect<A, E, Dialer | Scope.Scope>, options?: SuiteOptions) =>
+    Effect.provide(body, target.server(options))
 
   it.scopedLive("R7-1 R8.3-1 R8.2-3 direct accept: session.accepted with session id, runtime identity, capabilities, lease", () =>
     withServer(Effect.gen(function*() {
       const connection = yield* dial
-      const { accepted } = yield* rawSession(connection, { durable_jobs: true })
+      const { accepted, open } = yield* rawSession(connection, { durable_jobs: true })
       assert.isString(field(accepted, "session_id"))
-      assert.deepStrictEqual(field(accepted, "runtime"), { kind: "arcp-test", version: "9.9.9", fingerprint: FINGERPRINT, trust_level: "trusted" })
+      assert.deepStrictEqual(field(accepted, "runtime"), IDENTITY)
       assert.isString(Reflect.get(Object(field(accepted, "lease")), "expires_at"))
       assert.isTrue(Reflect.get(Object(field(accepted, "capabilities")), "durable_jobs"))
-      assert.isDefined(accepted.correlation_id)
-    })))
+      assert.strictEqual(accepted.correlation_id, open.id)
+    })), timeout)
 
-  it.scopedLive("R8.1-1 challenge path: signed_jwt with a nonce challenge, answered with a signed nonce", () =>
+  it.scopedLive("R8.1-1 challenge path: a jwt_nonce challenge answered with a signed nonce; the client sends nothing else before acceptance", () =>
     withServer(Effect.gen(function*() {
       const signer = jwtSigner({ subject: "agent-1", secret: SECRET })
-      const session = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: { scheme: "signed_jwt", signer } }))
-      assert.isString(session.id)
+      const watched = spy(yield* dial)
+      const session = yield* Client.connect(watched.connection, { credentials: { scheme: "signed_jwt", signer } })
+      yield* session.ping
+      const acceptedAt = watched.seen.findIndex((s) => s.direction === "in" && s.type === "session.accepted")
+      assert.isAbove(acceptedAt, 0)
+      const before = watched.seen.slice(0, acceptedAt)
+      assert.deepStrictEqual(before.map((s) => `${s.direction} ${s.type}`), ["out session.open", "in session.challenge", "out session.authenticate"])
+      assert.include(watched.seen.slice(acceptedAt).map((s) => s.type), "ping", "ordinary traffic only after acceptance")
       // a wrong nonce is rejected
       const connection = yield* dial
       const read = yield* reader(connection)
@@ -117,27 +78,26 @@ export const coreSuite = (server: (options?: Parameters<typeof coreServer>[1]) =
       const verdict = yield* read.next
       assert.strictEqual(verdict.type, "session.rejected")
       assert.strictEqual(field(verdict, "code"), "UNAUTHENTICATED")
-    }), { auth: { jwt: { secret: SECRET, requireNonce: true } } }))
+    }), { jwt: "nonce" }), timeout)
 
-  it.scopedLive("R4.6-2 R8.2-3 R7-3 rejections carry the right code", () =>
+  it.scopedLive("R4.6-2 R8.2-3 R7-3 rejections carry the right code: wrong token, expired JWT, wrong audience, alg none, none not negotiated, unmet requirement, mtls, oauth2", () =>
     withServer(Effect.gen(function*() {
       const expired = yield* sign({}, { expires: "-1m" })
       const wrongAudience = yield* sign({}, { audience: "arcp://somebody-else" })
       const unsigned = `${base64url({ alg: "none", typ: "JWT" })}.${base64url({ sub: "agent-1", aud: AUDIENCE })}.`
-      const cases: ReadonlyArray<readonly [string, Effect.Effect<Either.Either<unknown, unknown>, never, Acceptor | Scope.Scope>, string]> = [
-        ["wrong bearer token", attempt({ scheme: "bearer", token: "nope" }).pipe(Effect.orDie), "UNAUTHENTICATED"],
-        ["expired JWT", attempt({ scheme: "signed_jwt", token: expired }).pipe(Effect.orDie), "UNAUTHENTICATED"],
-        ["wrong audience", attempt({ scheme: "signed_jwt", token: wrongAudience }).pipe(Effect.orDie), "UNAUTHENTICATED"],
-        ["alg none", attempt({ scheme: "signed_jwt", token: unsigned }).pipe(Effect.orDie), "UNAUTHENTICATED"],
-        ["none without anonymous negotiated", attempt({ scheme: "none" }).pipe(Effect.orDie), "UNAUTHENTICATED"],
-        ["required but unsupported", attempt({ scheme: "bearer", token: "good-token" }, { required: ["streaming"] }).pipe(Effect.orDie), "UNIMPLEMENTED"]
+      const cases: ReadonlyArray<readonly [string, Effect.Effect<Either.Either<unknown, unknown>, unknown, Dialer | Scope.Scope>, string]> = [
+        ["wrong bearer token", attempt({ scheme: "bearer", token: "nope" }), "UNAUTHENTICATED"],
+        ["expired JWT", attempt({ scheme: "signed_jwt", token: expired }), "UNAUTHENTICATED"],
+        ["wrong audience", attempt({ scheme: "signed_jwt", token: wrongAudience }), "UNAUTHENTICATED"],
+        ["alg none", attempt({ scheme: "signed_jwt", token: unsigned }), "UNAUTHENTICATED"],
+        ["none without anonymous negotiated", attempt({ scheme: "none" }), "UNAUTHENTICATED"],
+        ["required but unsupported", attempt(bearer, { required: ["subscriptions"] }), "UNIMPLEMENTED"]
       ]
       for (const [name, run, code] of cases) {
         const result = yield* run
         assert.isTrue(Either.isLeft(result), name)
         if (Either.isLeft(result)) assert.strictEqual(codeOf(result.left), code, name)
       }
-      // mtls / oauth2 for real: a raw open
       for (const scheme of ["mtls", "oauth2"] as const) {
         const connection = yield* dial
         const read = yield* reader(connection)
@@ -146,7 +106,7 @@ export const coreSuite = (server: (options?: Parameters<typeof coreServer>[1]) =
         assert.strictEqual(verdict.type, "session.rejected", scheme)
         assert.strictEqual(field(verdict, "code"), "UNIMPLEMENTED", scheme)
       }
-    })))
+    })), timeout * 2)
 
   it.scopedLive("R4.6-2 R8.2-3 anonymous is accepted only when the runtime allows it AND the client negotiates it", () =>
     withServer(Effect.gen(function*() {
@@ -154,7 +114,7 @@ export const coreSuite = (server: (options?: Parameters<typeof coreServer>[1]) =
       assert.strictEqual(Either.isLeft(without) ? codeOf(without.left) : "accepted", "UNAUTHENTICATED")
       const withIt = yield* attempt({ scheme: "none" }, { anonymous: true })
       assert.isTrue(Either.isRight(withIt))
-    }), { auth: { allowAnonymous: true } }))
+    }), { allowAnonymous: true }), timeout)
 
   it.scopedLive("R8.2-3 HS/RS key confusion: a runtime holding an RSA public key refuses an HS256 token signed with that key's text", () =>
     withServer(Effect.gen(function*() {
@@ -168,7 +128,7 @@ export const coreSuite = (server: (options?: Parameters<typeof coreServer>[1]) =
         new jose.SignJWT({}).setProtectedHeader({ alg: "RS256" }).setSubject("agent-rs").setAudience(AUDIENCE).setExpirationTime("5m")
           .sign(createPrivateKey(rsa.privateKey)))
       assert.isTrue(Either.isRight(yield* attempt({ scheme: "signed_jwt", token: genuine })))
-    }), { auth: { jwt: { publicKey: rsa.publicKey } } }))
+    }), { jwt: "rsa" }), timeout)
 
   it.scopedLive("R4.6-1 R8.1-2 traffic before session.accepted is dropped, never executed; the handshake still works", () =>
     withServer(Effect.gen(function*() {
@@ -185,9 +145,9 @@ export const coreSuite = (server: (options?: Parameters<typeof coreServer>[1]) =
       const pong = yield* read.next
       assert.strictEqual(pong.type, "pong")
       assert.strictEqual(pong.correlation_id, ping.id)
-    })))
+    })), timeout)
 
-  it.scopedLive("R21.3-3 R6.3-3 malformed JSON, a bad envelope and an oversized frame are nacked and the session lives on", () =>
+  it.scopedLive("R21.3-3 R6.3-3 malformed JSON, a bad envelope and an oversized frame are nacked (with the id when readable) and the session lives on", () =>
     withServer(Effect.gen(function*() {
       const connection = yield* dial
       const { read } = yield* rawSession(connection)
@@ -195,6 +155,10 @@ export const coreSuite = (server: (options?: Parameters<typeof coreServer>[1]) =
       const malformed = yield* read.next
       assert.strictEqual(malformed.type, "nack")
       assert.strictEqual(field(malformed, "code"), "INVALID_ARGUMENT")
+      assert.isUndefined(malformed.correlation_id, "no id to name")
+      yield* connection.send(`{"arcp":"1.0","id":"msg_broken_1","type":"ping","payload":{`)
+      const broken = yield* read.next
+      assert.deepStrictEqual([broken.type, field(broken, "code"), broken.correlation_id, field(broken, "ack_for")], ["nack", "INVALID_ARGUMENT", "msg_broken_1", "msg_broken_1"])
       yield* connection.send(JSON.stringify({ arcp: "1.0", id: "msg_bad_1", timestamp: "2026-05-09T13:00:00Z", type: "cancel", payload: { target: "moon" } }))
       const bad = yield* read.next
       assert.strictEqual(bad.type, "nack")
@@ -208,7 +172,7 @@ export const coreSuite = (server: (options?: Parameters<typeof coreServer>[1]) =
       const ping = yield* makeEnvelope("ping", {})
       yield* connection.send(encodeUnchecked(ping))
       assert.strictEqual((yield* read.next).type, "pong")
-    }), { runtime: { maxFrameBytes: 4096 } }))
+    }), { maxFrameBytes: 4096 }), timeout)
 
   it.scopedLive("R21.3-1 R21.3-2 R21.2-2 R21.1-2 unknown types: core prefix nacked UNIMPLEMENTED, optional extension dropped, others nacked", () =>
     withServer(Effect.gen(function*() {
@@ -227,37 +191,49 @@ export const coreSuite = (server: (options?: Parameters<typeof coreServer>[1]) =
       assert.deepStrictEqual([experimental.type, field(experimental, "code")], ["nack", "INVALID_ARGUMENT"])
       yield* send({ id: "msg_u5", type: "ping" })
       assert.strictEqual((yield* read.next).type, "pong")
-    })))
+    })), timeout)
+
+  it.scopedLive("R21.1-2 a session.open naming a bare x- extension in capabilities.extensions is rejected INVALID_ARGUMENT", () =>
+    withServer(Effect.gen(function*() {
+      const result = yield* attempt(bearer, { extensions: ["x-acme-debug", "arcpx.acme.deploy.v1"] })
+      assert.isTrue(Either.isLeft(result))
+      if (Either.isLeft(result)) {
+        assert.strictEqual(codeOf(result.left), "INVALID_ARGUMENT")
+        assert.match(String(Reflect.get(Object(result.left), "message")), /x-acme-debug/)
+      }
+    })), timeout)
 
   it.scopedLive("R7-1 R7-2 R10.5-2 R11.3-6 capabilities are the intersection; absent means false; the interval is the smaller", () =>
     withServer(Effect.gen(function*() {
       const session = yield* Effect.flatMap(dial, (c) => Client.connect(c, {
-        credentials: { scheme: "bearer", token: "good-token" },
-        capabilities: { streaming: true, durable_jobs: true, interrupt: true, heartbeat_interval_seconds: 10 }
+        credentials: bearer,
+        capabilities: { subscriptions: true, durable_jobs: true, interrupt: true, heartbeat_interval_seconds: 10 }
       }))
-      assert.strictEqual(session.capabilities.streaming, false, "not supported by this runtime")
+      assert.strictEqual(session.capabilities.subscriptions, false, "not supported by this runtime")
       assert.strictEqual(session.capabilities.durable_jobs, true)
       assert.strictEqual(session.capabilities.interrupt, true)
       assert.strictEqual(session.capabilities.anonymous, false)
       assert.strictEqual(session.capabilities.heartbeat_interval_seconds, 10)
       assert.deepStrictEqual(session.capabilities.binary_encoding, ["base64"], "the encodings the runtime supports are advertised")
-      const plain = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: { scheme: "bearer", token: "good-token" } }))
+      const plain = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: bearer }))
       assert.strictEqual(plain.capabilities.durable_jobs, false, "the client did not offer it")
-    })))
+    })), timeout)
 
-  it.scopedLive("R8.3-2 a pinned fingerprint refuses a different runtime", () =>
+  it.scopedLive("R8.3-2 a pinned fingerprint refuses a different runtime: the client closes the session politely and fails FingerprintMismatch", () =>
     withServer(Effect.gen(function*() {
-      const wrong = yield* Effect.flatMap(dial, (c) =>
-        Client.connect(c, { credentials: { scheme: "bearer", token: "good-token" }, pinFingerprint: "sha256:someone-else" })).pipe(Effect.flip)
+      const watched = spy(yield* dial)
+      const wrong = yield* Client.connect(watched.connection, { credentials: bearer, pinFingerprint: "sha256:someone-else" }).pipe(Effect.flip)
       assert.strictEqual(wrong._tag === "ClientError" ? wrong.reason : wrong._tag, "FingerprintMismatch")
-      const right = yield* Effect.flatMap(dial, (c) =>
-        Client.connect(c, { credentials: { scheme: "bearer", token: "good-token" }, pinFingerprint: FINGERPRINT }))
+      const close = watched.seen.find((s) => s.direction === "out" && s.type === "session.close")
+      assert.isDefined(close, "session.close was sent before hanging up")
+      assert.isTrue(watched.seen.some((s) => s.direction === "in" && s.type === "ack" && s.correlationId === close?.id), "the runtime acknowledged the close")
+      const right = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: bearer, pinFingerprint: FINGERPRINT }))
       assert.isString(right.id)
-    })))
+    })), timeout)
 
   it.scopedLive("R9-9 R21.3-3 session.close is acknowledged and ends the connection; other sessions carry on", () =>
     withServer(Effect.gen(function*() {
-      const other = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: { scheme: "bearer", token: "good-token" } }))
+      const other = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: bearer }))
       const connection = yield* dial
       const { read } = yield* rawSession(connection)
       // garbage on one session does not disturb the other
@@ -269,7 +245,7 @@ export const coreSuite = (server: (options?: Parameters<typeof coreServer>[1]) =
       const ack = yield* read.next
       assert.deepStrictEqual([ack.type, ack.correlation_id], ["ack", close.id])
       yield* other.ping
-    })))
+    })), timeout)
 
   it.scopedLive("R10.4-5 cancel of the session itself ends it with session.evicted CANCELLED", () =>
     withServer(Effect.gen(function*() {
@@ -280,5 +256,7 @@ export const coreSuite = (server: (options?: Parameters<typeof coreServer>[1]) =
       assert.strictEqual((yield* read.next).type, "cancel.accepted")
       const evicted = yield* read.next
       assert.deepStrictEqual([evicted.type, field(evicted, "reason")], ["session.evicted", "CANCELLED"])
-    })))
+    })), timeout)
+
+  if (target.inProcess !== undefined) sessionSuite(target.inProcess)
 }

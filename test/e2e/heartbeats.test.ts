@@ -1,8 +1,9 @@
 /** Heartbeats and the liveness watchdog (RFC §10.3), driven by TestClock over the memory transport. */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Schedule, Stream, TestClock } from "effect"
+import { Deferred, Effect, Fiber, Option, Schedule, Stream, TestClock } from "effect"
 import type { Decoded } from "../../src/protocol/Message.js"
 import * as Tools from "../../src/runtime/Tools.js"
+import { EventLog } from "../../src/store/EventLog.js"
 import { field, memory, open, serverLayer } from "../support/Harness.js"
 
 const silent = Tools.make({
@@ -82,9 +83,10 @@ describe("heartbeats", () => {
       yield* job.cancel()
     }).pipe(Effect.provide(server("fail"))))
 
-  it.scoped("R10.3-2 R10.3-3 with heartbeat_recovery block, a silent job is blocked and resumes when liveness returns", () =>
+  it.scoped("R10.3-2 R10.3-3 R10.2-2 with heartbeat_recovery block, a silent job is blocked and runs again when liveness returns", () =>
     Effect.gen(function*() {
       const resume = yield* Deferred.make<void>()
+      const done = yield* Deferred.make<void>()
       const flaky = Tools.make({
         name: "flaky",
         liveness: "reported",
@@ -93,7 +95,8 @@ describe("heartbeats", () => {
           Effect.gen(function*() {
             yield* ctx.heartbeat
             yield* Deferred.await(resume)
-            yield* ctx.heartbeat
+            // alive again: reports every 5 s until told to finish
+            yield* Deferred.await(done).pipe(Effect.raceFirst(ctx.heartbeat.pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.zipRight(Effect.never))))
             return "recovered"
           })
       })
@@ -102,11 +105,22 @@ describe("heartbeats", () => {
         assert.strictEqual(session.capabilities.heartbeat_recovery, "block")
         const job = yield* session.invoke("flaky", {})
         const { seen } = yield* watch(job.events)
+        const state = Effect.flatMap(EventLog, (log) => log.getJob(job.jobId)).pipe(Effect.map((r) => Option.getOrUndefined(r)?.state))
         yield* TestClock.adjust("20 seconds")
         yield* Effect.yieldNow()
         assert.deepStrictEqual(heartbeats(seen).map((m) => field(m, "state")), ["blocked"])
+        assert.strictEqual(yield* state, "blocked")
         yield* Deferred.succeed(resume, undefined)
+        // the next heartbeat, and the record, say running again
+        for (let i = 0; i < 100 && heartbeats(seen).length < 2; i++) {
+          yield* TestClock.adjust("5 seconds")
+          yield* Effect.yieldNow()
+        }
+        assert.deepStrictEqual(heartbeats(seen).map((m) => field(m, "state")), ["blocked", "running"])
+        assert.strictEqual(yield* state, "running")
+        yield* Deferred.succeed(done, undefined)
         assert.strictEqual(yield* job.outcome, "recovered")
+        assert.strictEqual(yield* state, "completed")
       }).pipe(Effect.provide(server("block", [flaky])))
     }))
 })

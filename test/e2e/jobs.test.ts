@@ -10,6 +10,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { encodeUnchecked, type Decoded } from "../../src/protocol/Message.js"
+import * as PromiseApi from "../../src/client/Promise.js"
 import * as Tools from "../../src/runtime/Tools.js"
 import { EventLog } from "../../src/store/EventLog.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
@@ -203,7 +204,7 @@ describe("jobs over WebSocket + SQLite", () => {
       assert.strictEqual(error._tag === "ArcpError" ? error.code : error._tag, "CANCELLED")
     })))
 
-  it.scopedLive("R10.4-2 cancel is refused: already_terminal, not_found, not_cancellable", () =>
+  it.scopedLive("R10.4-8 cancel is refused: already_terminal, not_found, not_cancellable", () =>
     withServer(Effect.gen(function*() {
       const session = yield* open()
       const done = yield* session.invoke("echo", {})
@@ -232,6 +233,31 @@ describe("jobs over WebSocket + SQLite", () => {
       assert.strictEqual(field(last, "code"), "ABORTED")
       assert.strictEqual(events.filter(terminal).length, 1)
     })))
+
+  it.scopedLive("R10.4-6 R10.4-7 a Promise handler (arcp/promise) that ignores its AbortSignal is escalated to ABORTED after deadline_ms", () =>
+    Effect.gen(function*() {
+      let aborted = false
+      let settle: (value: unknown) => void = () => undefined
+      const deaf = PromiseApi.tool({
+        name: "deaf_promise",
+        parameters: PromiseApi.AnyArguments,
+        handler: (_, ctx) => {
+          ctx.signal.addEventListener("abort", () => { aborted = true })
+          return new Promise((resolve) => { settle = resolve })
+        }
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => settle("late")))
+      yield* withServer(Effect.gen(function*() {
+        const session = yield* open()
+        const job = yield* session.invoke("deaf_promise", {})
+        yield* job.events.pipe(Stream.filter((m) => m.type === "job.started"), Stream.runHead)
+        assert.strictEqual((yield* job.cancel({ deadline_ms: 300 })).type, "cancel.accepted")
+        const events = yield* job.events.pipe(Stream.runCollect, Effect.map((c) => [...c]))
+        assert.isTrue(aborted, "the handler's signal was aborted")
+        assert.deepStrictEqual(events.filter(terminal).map((m) => [m.type, field(m, "code")]), [["job.failed", "ABORTED"]])
+        settle("late") // settling afterwards changes nothing: the job has its one terminal
+      }), { tools: [deaf] })
+    }))
 
   it.scopedLive("R10.5-1 R12.1-1 R12.4-1 interrupt: the job blocks on a human.input.request and resumes on the answer", () =>
     withServer(Effect.gen(function*() {

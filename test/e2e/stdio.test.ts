@@ -1,59 +1,35 @@
-/** The runtime over real stdio pipes to a spawned `arcp serve --transport stdio`. */
+/** The core suite over real stdio pipes to spawned `arcp serve --transport stdio` children, plus stdio specifics. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { spawn } from "node:child_process"
-import { join } from "node:path"
 import * as Client from "../../src/client/Client.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { encodeUnchecked } from "../../src/protocol/Message.js"
-import * as Stdio from "../../src/transport/Stdio.js"
-import { field } from "../support/Harness.js"
-import { rawSession } from "./CoreSuite.js"
+import { dialer, spawnServe } from "../support/Child.js"
+import { cliArgs, rawSession } from "../support/CoreServer.js"
+import { coreSuite } from "./CoreSuite.js"
 
-const root = join(import.meta.dirname, "..", "..")
+describe("R4.1-1 R22-1 runtime core over stdio (child process)", () => {
+  // each connection is its own child: stdio serves exactly one (about 1.5 s per spawn on an idle machine)
+  coreSuite({ server: (options) => dialer(cliArgs(options)), timeout: 60_000 })
 
-/** A child `arcp serve --transport stdio` and a connection over its pipes; killed with the scope. */
-const spawnServer = Effect.gen(function*() {
-  const child = yield* Effect.acquireRelease(
-    Effect.sync(() =>
-      spawn("node", [join(root, "bin", "arcp.js"), "serve", "--transport", "stdio", "--bearer", "good-token=alice", "--db", ":memory:", "--max-frame-bytes", "4096"], {
-        cwd: root,
-        stdio: ["pipe", "pipe", "ignore"]
-      })),
-    (c) => Effect.sync(() => c.kill("SIGTERM"))
-  )
-  return yield* Stdio.make({ input: child.stdout, output: child.stdin, label: "child stdio" })
-})
-
-describe("runtime over stdio (child process)", () => {
-  it.scopedLive("R4.1-1 R22-1 R8.1-2 handshake, pre-acceptance drop, ping, bad frames and a job over stdio pipes", () =>
+  it.scopedLive("R22-3 a tool runs over the pipes: job events and its result travel as text frames", () =>
     Effect.gen(function*() {
-      const connection = yield* spawnServer
-      yield* connection.send(encodeUnchecked(yield* makeEnvelope("ping", {}))) // before acceptance: dropped
+      const { connection } = yield* spawnServe(["--bearer", "good-token=alice"])
       const { read } = yield* rawSession(connection)
-      yield* connection.send("{ malformed")
-      const nack = yield* read.next
-      assert.deepStrictEqual([nack.type, field(nack, "code")], ["nack", "INVALID_ARGUMENT"])
-      yield* connection.send(JSON.stringify({ arcp: "1.0", id: "msg_big", timestamp: "2026-05-09T13:00:00Z", type: "ping", payload: { pad: "y".repeat(10_000) } }))
-      const big = yield* read.next
-      assert.deepStrictEqual([big.type, big.correlation_id], ["nack", "msg_big"])
-      yield* connection.send(JSON.stringify({ arcp: "1.0", id: "msg_u", timestamp: "2026-05-09T13:00:00Z", type: "job.teleport", payload: {} }))
-      assert.strictEqual(field(yield* read.next, "code"), "UNIMPLEMENTED")
-      const ping = yield* makeEnvelope("ping", {})
-      yield* connection.send(encodeUnchecked(ping))
-      const pong = yield* read.next
-      assert.deepStrictEqual([pong.type, pong.correlation_id], ["pong", ping.id])
       const invoke = yield* makeEnvelope("tool.invoke", { tool: "echo", arguments: { via: "stdio" } })
       yield* connection.send(encodeUnchecked(invoke))
       let last = yield* read.next
+      assert.strictEqual(last.type, "job.accepted")
       while (last.type !== "tool.result") last = yield* read.next
-      assert.deepStrictEqual(last.payload, { value: { via: "stdio" } })
-    }), { timeout: 30_000 })
+      assert.deepStrictEqual([last.correlation_id, last.payload], [invoke.id, { value: { via: "stdio" } }])
+    }), 60_000)
 
-  it.scopedLive("R4.6-1 a wrong token over stdio is rejected UNAUTHENTICATED", () =>
+  it.scopedLive("R8.5-1 R8.5-2 an idle session is evicted in real time (--idle-timeout 1), and the child then exits 0", () =>
     Effect.gen(function*() {
-      const connection = yield* spawnServer
-      const error = yield* Effect.flip(Client.connect(connection, { credentials: { scheme: "bearer", token: "wrong" } }))
-      assert.strictEqual(error._tag === "ArcpError" ? error.code : error._tag, "UNAUTHENTICATED")
-    }), { timeout: 30_000 })
+      const child = yield* spawnServe(["--bearer", "good-token=alice", "--idle-timeout", "1"])
+      const session = yield* Client.connect(child.connection, { credentials: { scheme: "bearer", token: "good-token" } })
+      const ended = yield* session.ended
+      assert.deepStrictEqual([ended.reason, ended.code], ["Evicted", "DEADLINE_EXCEEDED"])
+      assert.strictEqual(yield* child.exited, 0, child.stderr())
+    }), 60_000)
 })

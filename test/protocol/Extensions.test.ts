@@ -4,7 +4,7 @@ import { Either } from "effect"
 import { classifyUnknownType, isExtensionName, isExtensionType, isNamespaced, validateExtensionName, validateFieldName } from "../../src/protocol/Extensions.js"
 
 describe("extensions", () => {
-  it("R4.7-1 R21.1-1 arcpx.<vendor>.<name>.v<n> and reverse-DNS names are namespaced; core-prefixed names are not", () => {
+  it("R4.7-1 R21.1-1 R21.1-3 arcpx.<vendor>.<name>.v<n> and reverse-DNS names are namespaced; core-prefixed names are not", () => {
     assert.isTrue(isExtensionName("arcpx.acme.deploy.v1"))
     assert.isTrue(isExtensionName("arcpx.example.v1"))
     assert.isTrue(isExtensionName("com.acme.workflow.v2"))

@@ -2,14 +2,36 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Schema } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
-import { join } from "node:path"
+import { join, resolve } from "node:path"
+import { isDeepStrictEqual } from "node:util"
 import { Capabilities } from "../../src/protocol/Capabilities.js"
 import { make } from "../../src/protocol/Envelope.js"
 import { ArtifactRef } from "../../src/protocol/messages/Artifacts.js"
-import { decode, decodeJson, decodeWithUnion, encode, encodeUnchecked, isCore, messageTypes } from "../../src/protocol/Message.js"
+import { decode, decodeJson, decodeWithUnion, encode, encodeUnchecked, isCore, isMessageType, messageTypes, requiredFields } from "../../src/protocol/Message.js"
 import { samples } from "../fixtures/samples.js"
 
 const header = { arcp: "1.0", id: "msg_01JTEST", timestamp: "2026-05-07T21:30:00Z" }
+
+/** The RFC (authority) lives beside the clone, in ../shared; CI always has it there. */
+const rfcPath = resolve(import.meta.dirname, "..", "..", "..", "shared", "spec", "RFC-0001-v2.md")
+
+/** Every ```json block of the RFC, parsed, with the number of the section it sits in. */
+const rfcExamples = (): ReadonlyArray<{ readonly section: string; readonly example: Record<string, unknown> }> => {
+  const out: Array<{ section: string; example: Record<string, unknown> }> = []
+  let section = ""
+  let block: Array<string> | undefined
+  for (const line of readFileSync(rfcPath, "utf8").split("\n")) {
+    const heading = /^#{2,4} ([0-9]+(?:\.[0-9]+)*)\.? /.exec(line)
+    if (heading !== null) section = heading[1] ?? ""
+    else if (block === undefined && line.trim() === "```json") block = []
+    else if (block !== undefined && line.trim() === "```") {
+      const example: Record<string, unknown> = JSON.parse(block.join("\n"))
+      out.push({ section, example })
+      block = undefined
+    } else block?.push(line)
+  }
+  return out
+}
 
 describe("message codec", () => {
   it("R4.4-1 R6.1-1 knows all 66 core message types of §6.2", () => {
@@ -20,7 +42,8 @@ describe("message codec", () => {
   it.effect("R4.4-1 R4.4-2 every core type round-trips: decode(encode(m)) = m and the JSON is stable", () =>
     Effect.gen(function*() {
       for (const type of messageTypes) {
-        const message = yield* make(type, samples[type], { trace_id: undefined })
+        const field = requiredFields[type]
+        const message = yield* make(type, samples[type], { trace_id: undefined, ...(field === undefined ? {} : { [field]: "x_1" }) })
         const text = Either.getOrThrow(encode(message))
         const decoded = decodeJson(text)
         assert.isTrue(Either.isRight(decoded), `${type}: ${Either.isLeft(decoded) ? decoded.left.message : ""}`)
@@ -35,26 +58,44 @@ describe("message codec", () => {
       }
     }))
 
-  it("R4.4-1 every JSON example of the RFC decodes (arcp, id, timestamp filled where the example omits them)", () => {
-    const dir = join(import.meta.dirname, "..", "fixtures", "rfc")
-    const files = readdirSync(dir).filter((f) => f.endsWith(".json"))
-    assert.isAtLeast(files.length, 27)
-    for (const file of files) {
-      const example: Record<string, unknown> = JSON.parse(readFileSync(join(dir, file), "utf8"))
-      if (file.endsWith("-capabilities.json")) {
-        assert.isTrue(Either.isRight(Schema.decodeUnknownEither(Capabilities)(example["capabilities"])), file)
+  it("R4.4-1 every JSON example of the RFC decodes (arcp, id, timestamp and the conditional field filled where the fragment omits them)", () => {
+    const examples = rfcExamples()
+    assert.strictEqual(examples.length, 27, "the RFC's ```json blocks")
+    for (const { section, example } of examples) {
+      const where = `§${section} ${String(example["type"] ?? Object.keys(example)[0])}`
+      if (example["capabilities"] !== undefined && example["type"] === undefined) {
+        assert.isTrue(Either.isRight(Schema.decodeUnknownEither(Capabilities)(example["capabilities"])), where)
         continue
       }
-      if (file.endsWith("-artifact.ref.json") && example["type"] === undefined) {
-        assert.isTrue(Either.isRight(Schema.decodeUnknownEither(ArtifactRef)(example)), file)
+      if (example["type"] === undefined) {
+        // §16.1 shows a bare artifact reference, the value that stands in for a payload field
+        assert.isTrue(Either.isRight(Schema.decodeUnknownEither(ArtifactRef)(example)), where)
         continue
       }
-      const result = decode({ ...header, ...example })
-      assert.isTrue(Either.isRight(result), `${file}: ${Either.isLeft(result) ? result.left.message : ""}`)
+      // RFC examples are fragments: they leave out required header fields, so fill them
+      const type = String(example["type"])
+      const field = isMessageType(type) ? requiredFields[type] : undefined
+      const result = decode({ ...header, ...(field !== undefined ? { [field]: "x_1" } : {}), ...example })
+      assert.isTrue(Either.isRight(result), `${where}: ${Either.isLeft(result) ? result.left.message : ""}`)
     }
   })
 
-  it("R6.2-1 R21.1-1 namespaced extension types decode as extension messages", () => {
+  it("R4.4-1 test/fixtures/rfc holds exactly the RFC's JSON examples, unchanged", () => {
+    const dir = join(import.meta.dirname, "..", "fixtures", "rfc")
+    const fixtures = readdirSync(dir).filter((f) => f.endsWith(".json"))
+      .map((file) => {
+        const value: unknown = JSON.parse(readFileSync(join(dir, file), "utf8"))
+        return { file, value }
+      })
+    const examples = rfcExamples()
+    const unmatched = examples.filter((e) => !fixtures.some((f) => isDeepStrictEqual(f.value, e.example)))
+      .map((e) => `§${e.section} ${JSON.stringify(e.example).slice(0, 60)}`)
+    assert.deepStrictEqual(unmatched, [], "RFC examples with no identical fixture (the RFC changed?)")
+    const stale = fixtures.filter((f) => !examples.some((e) => isDeepStrictEqual(f.value, e.example))).map((f) => f.file)
+    assert.deepStrictEqual(stale, [], "fixtures that are no longer an RFC example")
+  })
+
+  it("R6.2-1 R21.1-1 R21.1-3 namespaced extension types decode as extension messages", () => {
     for (const type of ["arcpx.acme.deploy.v1", "com.acme.workflow.v2.step"]) {
       const result = decode({ ...header, type, payload: { anything: [1, 2] } })
       assert.isTrue(Either.isRight(result), type)

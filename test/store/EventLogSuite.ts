@@ -53,6 +53,46 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
       assert.deepStrictEqual(bob.map((v) => v._tag), ["New"])
     })))
 
+  it.effect("R6.4-2 R6.1.1-2 a repeated id inside one batch runs once: the first copy is New, the others Duplicate", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      assert.deepStrictEqual((yield* log.recordInbound("alice", [envelope("x1"), envelope("x1")])).map((v) => v._tag), ["New", "Duplicate"])
+      const interleaved = yield* log.recordInbound("alice", [envelope("y1"), envelope("y2"), envelope("y1"), envelope("x1"), envelope("y2")])
+      assert.deepStrictEqual(interleaved.map((v) => v._tag), ["New", "New", "Duplicate", "Duplicate", "Duplicate"])
+      // the same id from two batches committed together: still exactly one New
+      const together = yield* Effect.all([log.recordInbound("alice", [envelope("z1")]), log.recordInbound("alice", [envelope("z1")])], {
+        concurrency: "unbounded"
+      })
+      assert.deepStrictEqual(together.flatMap((v) => v.map((x) => x._tag)).sort(), ["Duplicate", "New"])
+      // only first copies are logged
+      assert.deepStrictEqual((yield* log.replaySession("sess_1", 0)).map((e) => e.id), ["x1", "y1", "y2", "z1"])
+    })))
+
+  it.effect("R6.4-2 jobEvents lists what was sent for one job, in order", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.recordInbound("alice", [envelope("j0", { job_id: "job_a" })])
+      yield* log.recordOutbound([envelope("j1", { job_id: "job_a" }), envelope("j2", { job_id: "job_b" })])
+      yield* log.recordOutbound([envelope("j3", { job_id: "job_a", session_id: "sess_2" })])
+      assert.deepStrictEqual((yield* log.jobEvents("job_a")).map((e) => [e.id, e.session_id]), [["j1", "sess_1"], ["j3", "sess_2"]])
+      assert.deepStrictEqual(yield* log.jobEvents("job_none"), [])
+    })))
+
+  it.effect("R10.2-2 staged job writes land in call order; the last one wins", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.stageJob(job("job_s", { state: "accepted" }))
+      yield* log.stageJob(job("job_s", { state: "running", updated_at: 2 }))
+      yield* log.stageJob(job("job_t", { state: "blocked" }))
+      // an awaited write after staged ones commits them too, in order
+      yield* log.saveJob(job("job_u"))
+      assert.strictEqual(Option.getOrUndefined(yield* log.getJob("job_s"))?.state, "running")
+      assert.strictEqual(Option.getOrUndefined(yield* log.getJob("job_t"))?.state, "blocked")
+      yield* log.stageJob(job("job_s", { state: "completed", terminal: "{}", updated_at: 3 }))
+      yield* log.saveJob(job("job_s", { state: "cancelled", updated_at: 4 }))
+      assert.strictEqual(Option.getOrUndefined(yield* log.getJob("job_s"))?.state, "cancelled")
+    })))
+
   it.effect("R6.4-5 an idempotency key is claimed once within its horizon, and again after it", () =>
     withLog(Effect.gen(function*() {
       const log = yield* EventLog
@@ -81,6 +121,8 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
         discard: true
       })
       yield* log.recordOutbound(Array.from({ length: 2000 }, (_, i) => envelope(`b${i}`, { session_id: "sess_b" })))
+      const burst = yield* log.recordInbound("alice", Array.from({ length: 1200 }, (_, i) => envelope(`in${i % 1100}`, { session_id: "sess_in" })))
+      assert.deepStrictEqual(burst.map((v) => v._tag), Array.from({ length: 1200 }, (_, i) => (i < 1100 ? "New" : "Duplicate")))
       assert.strictEqual((yield* log.replaySession("sess_c", 0)).length, 200)
       assert.deepStrictEqual((yield* log.replaySession("sess_b", 0)).map((e) => e.id), Array.from({ length: 2000 }, (_, i) => `b${i}`))
     })))

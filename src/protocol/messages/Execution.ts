@@ -48,10 +48,47 @@ export const JobCancelled = Schema.Struct({
   source: Schema.optional(Schema.Literal("client", "runtime", "policy", "timeout"))
 })
 
+const FREQUENCIES = ["SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"]
+const RRULE_PARTS = new Set([
+  "FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY", "BYYEARDAY",
+  "BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST"
+])
+
+/**
+ * The structure of an RFC 5545 §3.3.10 recurrence rule (an optional `RRULE:` prefix, then
+ * `NAME=VALUE` parts): known part names, each once, a valid `FREQ`, positive `COUNT` and
+ * `INTERVAL`, not both `COUNT` and `UNTIL`. Part values are not parsed further.
+ */
+export const checkRrule = (rule: string): true | string => {
+  const parts = rule.replace(/^RRULE:/i, "").split(";").map((p) => p.split("="))
+  const seen = new Map<string, string>()
+  for (const [name = "", value, ...extra] of parts) {
+    const key = name.toUpperCase()
+    if (!RRULE_PARTS.has(key) || value === undefined || value === "" || extra.length > 0) return `"${name}" is not an RRULE part`
+    if (seen.has(key)) return `${key} appears twice`
+    seen.set(key, value)
+  }
+  const freq = seen.get("FREQ")
+  if (freq === undefined || !FREQUENCIES.includes(freq.toUpperCase())) return `FREQ must be one of ${FREQUENCIES.join(", ")}`
+  for (const key of ["COUNT", "INTERVAL"]) {
+    const v = seen.get(key)
+    if (v !== undefined && !/^[1-9][0-9]*$/.test(v)) return `${key} must be a positive integer`
+  }
+  return !(seen.has("COUNT") && seen.has("UNTIL")) || "COUNT and UNTIL must not both be set"
+}
+
+/** An RFC 5545 recurrence rule, e.g. `FREQ=DAILY;BYHOUR=6`. */
+export const Rrule = Schema.String.pipe(
+  Schema.filter((s) => {
+    const r = checkRrule(s)
+    return r === true || `Expected an RFC 5545 RRULE: ${r}`
+  }, { identifier: "Rrule" })
+)
+
 /** `when` of `job.schedule` names exactly one of `at`, `every` (an RFC 5545 RRULE) or `after` (seconds) (§10.6). */
 export const ScheduleWhen = Schema.Struct({
   at: Schema.optional(Timestamp),
-  every: Schema.optional(NonEmptyString),
+  every: Schema.optional(Rrule),
   after: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
 }).pipe(
   Schema.filter((w) =>

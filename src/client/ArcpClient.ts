@@ -1,0 +1,39 @@
+/**
+ * `ArcpClient`, the client's entry point: `connect` reaches a runtime over a
+ * WebSocket URL or any `Connection` (a stdio child's pipes, a memory pair),
+ * runs the handshake (§8.1–§8.3) and yields a scoped `Session`; `layer`
+ * provides that session as the `ArcpSession` service.
+ */
+import { Effect, Layer, type Scope } from "effect"
+import type { ArcpError } from "../protocol/Errors.js"
+import type { Connection, TransportError } from "../transport/Transport.js"
+import * as WebSocket from "../transport/WebSocket.js"
+import { ArcpSession, type ClientError, connect as handshake, type ConnectOptions, type Session } from "./Client.js"
+
+export { ArcpSession, ClientError, terminalTypes } from "./Client.js"
+export type { ConnectOptions, InvokeOptions, JobHandle, Session } from "./Client.js"
+
+/** Where a runtime is: a `ws://` / `wss://` URL, an open `Connection`, or an effect that opens one. */
+export type Target<E = never, R = never> = string | Connection | Effect.Effect<Connection, E, R>
+
+/** Opens the transport of `target`; a URL is dialled as a WebSocket, closed with the scope. */
+export const dial = <E = never, R = never>(target: Target<E, R>): Effect.Effect<Connection, E | TransportError, R | Scope.Scope> =>
+  typeof target === "string" ? WebSocket.connect(target) : Effect.isEffect(target) ? target : Effect.succeed(target)
+
+/**
+ * Connects to a runtime and opens a session, closed with the scope. Fails with
+ * the runtime's `session.rejected` as an `ArcpError`, a `ClientError`
+ * (fingerprint mismatch, timeout, closed) or the transport's `TransportError`.
+ */
+export const connect = <E = never, R = never>(
+  target: Target<E, R>,
+  options: ConnectOptions
+): Effect.Effect<Session, ArcpError | ClientError | TransportError | E, R | Scope.Scope> =>
+  Effect.flatMap(dial(target), (connection) => handshake(connection, options))
+
+/** The session as the `ArcpSession` service, open for the life of the layer. */
+export const layer = <E = never, R = never>(
+  target: Target<E, R>,
+  options: ConnectOptions
+): Layer.Layer<ArcpSession, ArcpError | ClientError | TransportError | E, Exclude<R, Scope.Scope>> =>
+  Layer.scoped(ArcpSession, connect(target, options))

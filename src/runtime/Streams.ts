@@ -1,0 +1,249 @@
+/**
+ * Streams (RFC §11, §10.4): the streams a job's handler opens through its
+ * `ToolContext`, emitted on the job's own outbound path (stream.open, ordered
+ * stream.chunk, one terminal stream.close or stream.error), and `cancel` of a stream.
+ */
+import { Context, Effect, Either, Encoding, Layer } from "effect"
+import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
+import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
+import { makeStreamId, type SessionId, type StreamId } from "../protocol/Ids.js"
+import type { Message, PayloadOf } from "../protocol/Message.js"
+import type { StreamKind } from "../protocol/messages/Streaming.js"
+import { EventLog } from "../store/EventLog.js"
+import { deliver, envelope, type Job, type Owner } from "./Job.js"
+
+/** What `write` takes for each kind of §11.1: bytes for binary, text for text, a thought (§11.4), JSON otherwise. */
+export interface ChunkOf {
+  readonly text: string
+  readonly binary: Uint8Array
+  /** A plain string is an unredacted `assistant_thought`; redacted reasoning still sends a chunk (§11.4). */
+  readonly thought: string | { readonly content: string; readonly redacted?: boolean | undefined }
+  readonly event: unknown
+  readonly log: unknown
+  readonly metric: unknown
+}
+
+/** How a handler opens a stream (`ctx.stream`). */
+export interface StreamOptions<K extends StreamKind> {
+  readonly kind: K
+  /** Sent on stream.open; binary streams default to application/octet-stream, carried by every chunk (§11.3). */
+  readonly content_type?: string | undefined
+}
+
+/**
+ * The handler's end of one stream. After the stream's terminal (its own
+ * close/fail, a client `cancel`, the job's end) every call fails: CANCELLED
+ * when the client cancelled it, FAILED_PRECONDITION otherwise. The job itself
+ * is not cancelled with its stream.
+ */
+export interface StreamWriter<K extends StreamKind> {
+  readonly id: StreamId
+  readonly kind: K
+  /** One stream.chunk with the next `sequence` (0, 1, ...); binary chunks are base64 (§11.3). */
+  readonly write: (chunk: ChunkOf[K]) => Effect.Effect<void, ArcpError>
+  /** stream.close with `total_chunks`. */
+  readonly close: (reason?: string) => Effect.Effect<void, ArcpError>
+  /** stream.error with the error's payload. */
+  readonly fail: (error: ArcpError) => Effect.Effect<void, ArcpError>
+}
+
+export class Streams extends Context.Tag("arcp/Streams")<Streams, {
+  /**
+   * Sends stream.open for `job` and returns the writer (`pausePoint` runs before
+   * each of its calls, §10.5); FAILED_PRECONDITION once the job has ended.
+   */
+  readonly open: <K extends StreamKind>(
+    job: Job,
+    options: StreamOptions<K>,
+    pausePoint: Effect.Effect<unknown>
+  ) => Effect.Effect<StreamWriter<K>, ArcpError>
+  /** Answers a stream `cancel`: cancel.accepted then stream.error CANCELLED, or cancel.refused (§10.4). */
+  readonly cancel: (message: Message<"cancel">, owner: Owner) => Effect.Effect<void>
+  /** Ends the job's open streams before its terminal: stream.close on success, stream.error with `error` otherwise. */
+  readonly endJob: (job: Job, error?: ErrorPayload) => Effect.Effect<void>
+}>() {}
+
+const OCTETS = "application/octet-stream"
+
+/** How many ended stream ids are remembered, so a late cancel is refused already_terminal rather than not_found. */
+const REMEMBERED_ENDED = 4096
+
+interface OpenStream {
+  readonly id: StreamId
+  readonly job: Job
+  readonly kind: StreamKind
+  readonly contentType: string | undefined
+  readonly lock: Effect.Semaphore
+  sequence: number
+  ended: "closed" | "failed" | "cancelled" | undefined
+}
+
+type ChunkBody = Omit<PayloadOf<"stream.chunk">, "sequence">
+
+/** The kind-specific fields of a chunk; INVALID_ARGUMENT when the value does not fit the kind. */
+const bodyOf = (stream: OpenStream, chunk: unknown): Either.Either<ChunkBody, ArcpError> => {
+  const misfit = Either.left(ArcpError.of("INVALID_ARGUMENT", `that chunk does not fit a ${stream.kind} stream`))
+  switch (stream.kind) {
+    case "text":
+      return typeof chunk === "string" ? Either.right({ data: chunk }) : misfit
+    case "binary":
+      return chunk instanceof Uint8Array
+        ? Either.right({ data: Encoding.encodeBase64(chunk), encoding: "base64", content_type: stream.contentType ?? OCTETS })
+        : misfit
+    case "thought": {
+      if (typeof chunk === "string") return Either.right({ role: "assistant_thought", content: chunk, redacted: false })
+      const content: unknown = typeof chunk === "object" && chunk !== null ? Reflect.get(chunk, "content") : undefined
+      const redacted: unknown = typeof chunk === "object" && chunk !== null ? Reflect.get(chunk, "redacted") : undefined
+      return typeof content === "string"
+        ? Either.right({ role: "assistant_thought", content, redacted: redacted === true })
+        : misfit
+    }
+    case "event":
+      return chunk === undefined ? misfit : Either.right({ event: chunk })
+    case "log":
+      return chunk === undefined ? misfit : Either.right({ log: chunk })
+    case "metric":
+      return chunk === undefined ? misfit : Either.right({ metric: chunk })
+  }
+}
+
+export const make = Effect.gen(function*() {
+  const log = yield* EventLog
+  const live = new Map<string, OpenStream>()
+  // ended stream id -> the session of its job, oldest first
+  const ended = new Map<string, SessionId>()
+
+  /** A client may cancel the streams it can see: its session's, or those of a job it watches as the same principal. */
+  const visible = (stream: OpenStream, owner: Owner) =>
+    stream.job.sessionId === owner.sessionId ||
+    (stream.job.principal === owner.principal && stream.job.sinks.has(owner.sink))
+
+  const emit = <T extends "stream.open" | "stream.chunk" | "stream.close" | "stream.error">(
+    stream: OpenStream,
+    type: T,
+    payload: PayloadOf<T>,
+    header: HeaderOptions = {}
+  ) =>
+    Effect.flatMap(
+      envelope(stream.job, type, payload, { stream_id: stream.id, ...header }),
+      (env) => deliver(stream.job, log, env)
+    )
+
+  /** Marks the stream ended and emits its one terminal event; call under its lock, while it is open. */
+  const terminate = <T extends "stream.close" | "stream.error">(
+    stream: OpenStream,
+    how: "closed" | "failed" | "cancelled",
+    type: T,
+    payload: PayloadOf<T>,
+    header: HeaderOptions = {}
+  ) =>
+    Effect.suspend(() => {
+      stream.ended = how
+      live.delete(stream.id)
+      ended.set(stream.id, stream.job.sessionId)
+      for (const oldest of ended.keys()) {
+        if (ended.size <= REMEMBERED_ENDED) break
+        ended.delete(oldest)
+      }
+      return emit(stream, type, payload, { priority: "critical", ...header })
+    })
+
+  /** Runs `body` under the stream's lock while it is open, so nothing follows its terminal; fails once it has ended. */
+  const whileOpen = (stream: OpenStream, body: Effect.Effect<void, ArcpError>) =>
+    stream.lock.withPermits(1)(Effect.suspend(() => {
+      if (stream.ended === undefined) return body
+      const details = { stream_id: stream.id }
+      return Effect.fail(stream.ended === "cancelled"
+        ? ArcpError.of("CANCELLED", `stream ${stream.id} was cancelled by the client`, { details })
+        : ArcpError.of("FAILED_PRECONDITION", `stream ${stream.id} has ended`, { details }))
+    }))
+
+  const refuse = (message: Message<"cancel">, owner: Owner, reason: "already_terminal" | "not_found") =>
+    Effect.flatMap(
+      makeEnvelope("cancel.refused", { target: message.payload.target, target_id: message.payload.target_id, reason }, {
+        session_id: owner.sessionId,
+        correlation_id: message.id
+      }),
+      owner.sink
+    )
+
+  return Streams.of({
+    open: <K extends StreamKind>(job: Job, options: StreamOptions<K>, pausePoint: Effect.Effect<unknown>) =>
+      Effect.gen(function*() {
+        const kind: StreamKind = options.kind
+        const contentType = options.content_type ?? (kind === "binary" ? OCTETS : undefined)
+        const id = yield* makeStreamId
+        const stream: OpenStream = { id, job, kind, contentType, lock: yield* Effect.makeSemaphore(1), sequence: 0, ended: undefined }
+        // registered and announced under its lock: the job's end either comes first (refused) or finds it announced
+        yield* stream.lock.withPermits(1)(Effect.suspend(() => {
+          if (job.finished) {
+            return Effect.fail(ArcpError.of("FAILED_PRECONDITION", `job ${job.id} has ended; no stream can be opened`))
+          }
+          live.set(stream.id, stream)
+          return emit(stream, "stream.open", {
+            kind,
+            ...(contentType !== undefined ? { content_type: contentType } : {}),
+            ...(kind === "binary" ? { encoding: "base64" } : kind === "text" || kind === "thought" ? { encoding: "utf-8" } : {}),
+            related_job_id: job.id
+          })
+        }))
+        const writer: StreamWriter<K> = {
+          id: stream.id,
+          kind: options.kind,
+          write: (chunk) =>
+            Effect.zipRight(pausePoint, whileOpen(stream, Effect.gen(function*() {
+              const body = yield* bodyOf(stream, chunk)
+              const sequence = stream.sequence
+              stream.sequence += 1
+              yield* emit(stream, "stream.chunk", { sequence, ...body })
+            }))),
+          close: (reason) =>
+            Effect.zipRight(pausePoint, whileOpen(stream, Effect.suspend(() => {
+              const payload = { total_chunks: stream.sequence, ...(reason !== undefined ? { reason } : {}) }
+              return terminate(stream, "closed", "stream.close", payload)
+            }))),
+          fail: (error) =>
+            Effect.zipRight(pausePoint, whileOpen(stream, terminate(stream, "failed", "stream.error", error.toPayload())))
+        }
+        return writer
+      }),
+
+    cancel: Effect.fn("Streams.cancel")(function*(message: Message<"cancel">, owner: Owner) {
+      const { reason, target_id } = message.payload
+      const stream = live.get(target_id)
+      if (stream === undefined || !visible(stream, owner)) {
+        const seen = ended.get(target_id) === owner.sessionId
+        return yield* refuse(message, owner, seen ? "already_terminal" : "not_found")
+      }
+      // the check, the answer and the terminal under the stream's lock: no chunk or close can slip between them
+      const accepted = yield* stream.lock.withPermits(1)(Effect.gen(function*() {
+        if (stream.ended !== undefined) return false
+        yield* owner.sink(yield* makeEnvelope("cancel.accepted", { target: "stream", target_id }, {
+          session_id: owner.sessionId,
+          job_id: stream.job.id,
+          stream_id: stream.id,
+          correlation_id: message.id
+        }))
+        const text = reason === undefined ? "the stream was cancelled" : `the stream was cancelled: ${reason}`
+        yield* terminate(stream, "cancelled", "stream.error", { code: "CANCELLED", message: text, retryable: false }, {
+          causation_id: message.id
+        })
+        return true
+      }))
+      if (!accepted) yield* refuse(message, owner, "already_terminal")
+    }),
+
+    endJob: (job, error) =>
+      Effect.suspend(() =>
+        Effect.forEach([...live.values()].filter((s) => s.job === job), (stream) =>
+          stream.lock.withPermits(1)(Effect.suspend(() => {
+            if (stream.ended !== undefined) return Effect.void
+            return error === undefined
+              ? terminate(stream, "closed", "stream.close", { total_chunks: stream.sequence, reason: "job completed" })
+              : terminate(stream, "failed", "stream.error", { ...error, retryable: false })
+          })), { discard: true }))
+  })
+})
+
+/** The stream registry of a runtime; it needs the `EventLog` that detached jobs' events go to. */
+export const layer: Layer.Layer<Streams, never, EventLog> = Layer.effect(Streams, make)

@@ -1,0 +1,117 @@
+/**
+ * How a job ends (RFC §6.3, §10.2, §17.3.1): whichever way it ends — the
+ * handler returns or fails, it is cancelled, or the runtime gives up on it —
+ * it gets the runtime metrics, its streams are ended, its record is saved and
+ * exactly one terminal event goes out.
+ */
+import { Clock, type Context, Effect, Fiber } from "effect"
+import type { HeaderOptions } from "../../protocol/Envelope.js"
+import type { ErrorPayload } from "../../protocol/Errors.js"
+import type { MessageId } from "../../protocol/Ids.js"
+import { encodeUnchecked, type MessageType, type PayloadOf } from "../../protocol/Message.js"
+import { fromMillis } from "../../protocol/Timestamp.js"
+import type { EventLog } from "../../store/EventLog.js"
+import { deliver, envelope, type Job, toRecord } from "../Job.js"
+import type { Streams } from "../Streams.js"
+
+/** The terminal event of a job and the state it leaves the job in. */
+export type Terminal =
+  | { readonly type: "tool.result"; readonly payload: PayloadOf<"tool.result">; readonly state: "completed" }
+  | { readonly type: "tool.error" | "job.failed"; readonly payload: ErrorPayload; readonly state: "failed" }
+  | { readonly type: "job.cancelled"; readonly payload: PayloadOf<"job.cancelled">; readonly state: "cancelled" }
+
+/** What ending a job touches. */
+export interface Ending {
+  readonly log: Context.Tag.Service<typeof EventLog>
+  readonly streams: Context.Tag.Service<typeof Streams>
+}
+
+/** Emits one job event (to its sinks, or the log when detached) and returns its id. */
+export const emit = <T extends MessageType>(
+  log: Ending["log"],
+  job: Job,
+  type: T,
+  payload: PayloadOf<T>,
+  header: HeaderOptions = {}
+): Effect.Effect<MessageId> =>
+  Effect.flatMap(envelope(job, type, payload, header), (env) => Effect.as(deliver(job, log, env), env.id))
+
+/** `job.accepted`, answering the invoke; once. */
+export const announce = (log: Ending["log"], job: Job): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (job.announced) return Effect.void
+    job.announced = true
+    return emit(log, job, "job.accepted", { job_id: job.id, accepted_at: fromMillis(job.acceptedAt) }, { correlation_id: job.commandId })
+  })
+
+/** §17.3.1: one `tool.invocations` per accepted invoke, after job.started (or before the terminal of a job that never started). */
+export const count = (log: Ending["log"], job: Job): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (job.counted) return Effect.void
+    job.counted = true
+    return emit(log, job, "metric", { name: "tool.invocations", value: 1, unit: "count", dims: { tool: job.tool.name } })
+  })
+
+/** The error a job's open streams end with (§11): none on success. */
+const streamError = (terminal: Terminal): ErrorPayload | undefined =>
+  terminal.state === "completed"
+    ? undefined
+    : terminal.state === "cancelled"
+    ? { code: "CANCELLED", message: "the job was cancelled" }
+    : { code: terminal.payload.code, message: `the job failed: ${terminal.payload.message}` }
+
+/**
+ * Ends the job with `terminal` unless it has ended already (a late handler, an
+ * abandoned fiber): withdraws a pending interrupt prompt, ends its streams,
+ * reports latency.ms (and errors.total on failure), saves the record with the
+ * terminal, then delivers it.
+ */
+export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const { log } = ending
+    if (job.finished) return
+    // a pending interrupt prompt is withdrawn (human.input.cancelled) before the terminal event
+    const pending = job.interruptAnswer
+    if (pending !== undefined) {
+      job.interruptAnswer = undefined
+      yield* Fiber.interrupt(pending)
+    }
+    if (job.finished) return
+    job.finished = true
+    job.state = terminal.state
+    yield* announce(log, job)
+    yield* ending.streams.endJob(job, streamError(terminal))
+    yield* count(log, job)
+    const end = yield* Clock.currentTimeMillis
+    const started = job.startedAt ?? end
+    const metric = (name: string, value: number, unit: string, dims: Record<string, string>) =>
+      emit(log, job, "metric", { name, value, unit, dims })
+    yield* metric("latency.ms", started - job.acceptedAt, "ms", { phase: "queue", tool: job.tool.name })
+    yield* metric("latency.ms", end - started, "ms", { phase: "exec", tool: job.tool.name })
+    yield* metric("latency.ms", end - job.acceptedAt, "ms", { phase: "total", tool: job.tool.name })
+    if (terminal.state === "failed") yield* metric("errors.total", 1, "count", { code: terminal.payload.code, tool: job.tool.name })
+    const correlated = terminal.type === "tool.result" || terminal.type === "tool.error"
+    const env = yield* envelope(job, terminal.type, terminal.payload, {
+      priority: "critical",
+      ...(correlated ? { correlation_id: job.commandId } : {})
+    })
+    yield* log.saveJob(toRecord(job, end, encodeUnchecked(env))).pipe(Effect.catchAll((e) => Effect.logError(`cannot record job ${job.id}`, e)))
+    yield* deliver(job, log, env)
+  })
+
+/** The terminal of a cancelled job: its cancel request's reason and source. */
+export const cancelled = (job: Job): Terminal => ({
+  type: "job.cancelled",
+  payload: {
+    ...(job.cancelRequest?.reason !== undefined ? { reason: job.cancelRequest.reason } : {}),
+    source: job.cancelRequest?.source ?? "runtime"
+  },
+  state: "cancelled"
+})
+
+/** The terminal of a job the runtime ended (ABORTED, HEARTBEAT_LOST, an expired interrupt): not retryable. */
+export const failed = (error: Omit<ErrorPayload, "retryable">): Terminal => ({
+  type: "job.failed",
+  payload: { ...error, retryable: false },
+  state: "failed"
+})

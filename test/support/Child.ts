@@ -1,0 +1,68 @@
+/** `arcp serve --transport stdio` as a child process: the runtime over real pipes, as a client would spawn it. */
+import { Effect, Layer, type Scope } from "effect"
+import { type ChildProcess, type ChildProcessByStdio, spawn } from "node:child_process"
+import { join } from "node:path"
+import type { Readable, Writable } from "node:stream"
+import * as Stdio from "../../src/transport/Stdio.js"
+import type { Connection } from "../../src/transport/Transport.js"
+import { Dialer } from "./Dialer.js"
+
+export const root = join(import.meta.dirname, "..", "..")
+export const bin = join(root, "bin", "arcp.js")
+
+type Process = ChildProcessByStdio<Writable, Readable, Readable>
+
+/** A spawned server and the connection over its pipes. */
+export interface Child {
+  readonly process: Process
+  readonly connection: Connection
+  /** Completes with the exit code (null when killed by a signal) once the process has ended. */
+  readonly exited: Effect.Effect<number | null>
+  /** What the child wrote to stderr so far (its logs), for failure messages. */
+  readonly stderr: () => string
+}
+
+/** Waits for `child` to exit, also when it already has. */
+export const exitOf = (child: ChildProcess): Effect.Effect<number | null> =>
+  Effect.async<number | null>((resume) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(child.exitCode))
+    const onExit = (code: number | null) => resume(Effect.succeed(code))
+    child.once("exit", onExit)
+    return Effect.sync(() => child.off("exit", onExit))
+  })
+
+const logs = new WeakMap<Process, { text: string }>()
+
+/** Starts `arcp serve --transport stdio --db :memory:` with `args`; its stderr is drained and its tail kept. */
+const start = (args: ReadonlyArray<string>): Process => {
+  const child = spawn("node", [bin, "serve", "--transport", "stdio", "--db", ":memory:", ...args], { cwd: root, stdio: ["pipe", "pipe", "pipe"] })
+  const log = { text: "" }
+  logs.set(child, log)
+  // drained so a chatty child never blocks on a full pipe
+  child.stderr.on("data", (chunk: Buffer) => {
+    log.text = (log.text + chunk.toString()).slice(-8192)
+  })
+  return child
+}
+
+/** Takes charge of a started child: with the scope its stdin is closed (a graceful stop), and it is killed if still running 10 s later. */
+const attach = (started: Process): Effect.Effect<Child, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const child = yield* Effect.acquireRelease(Effect.succeed(started), (c) =>
+      Effect.sync(() => c.stdin.end()).pipe(
+        Effect.zipRight(exitOf(c)),
+        Effect.timeout("10 seconds"),
+        Effect.catchAll(() => Effect.sync(() => c.kill("SIGKILL"))),
+        Effect.asVoid
+      ))
+    const connection = yield* Stdio.make({ input: child.stdout, output: child.stdin, label: `arcp serve #${child.pid ?? "?"}` })
+    return { process: child, connection, exited: exitOf(child), stderr: () => logs.get(child)?.text ?? "" }
+  })
+
+/** Spawns `arcp serve --transport stdio --db :memory:` with `args`, stopped with the scope. */
+export const spawnServe = (args: ReadonlyArray<string>): Effect.Effect<Child, never, Scope.Scope> =>
+  Effect.suspend(() => attach(start(args)))
+
+/** A dialer that spawns a fresh child per connection: stdio serves exactly one, so children cannot be shared. */
+export const dialer = (args: ReadonlyArray<string>): Layer.Layer<Dialer> =>
+  Layer.succeed(Dialer, Dialer.of({ dial: Effect.map(spawnServe(args), (child) => child.connection) }))
