@@ -2,7 +2,8 @@
  * Jobs (RFC §6.3, §6.4, §10): `tool.invoke` runs the tool as a fiber in a
  * FiberMap keyed by job id; `cancel` interrupts it (ABORTED past the
  * deadline); `interrupt` blocks it on a human answer; logical idempotency
- * keys return the earlier outcome instead of running twice.
+ * keys return the earlier outcome instead of running twice. Jobs an earlier
+ * runtime left unfinished are ended at construction (internal/Lost).
  */
 import { Clock, Context, Deferred, Duration, Effect, Either, FiberMap, FiberSet, Layer, Option } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
@@ -10,9 +11,10 @@ import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { JobId, makeJobId, type MessageId } from "../protocol/Ids.js"
 import { decodeJson, type Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
-import { EventLog } from "../store/EventLog.js"
+import { EventLog, type EventLogError } from "../store/EventLog.js"
 import { HumanInput } from "./HumanInput.js"
 import { cancelled, emit, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
+import { endAllLost, endLost } from "./internal/Lost.js"
 import { replay } from "./internal/Replay.js"
 import { attach, envelope, type Job, moveTo, type Owner } from "./Job.js"
 import { runJob } from "./JobRunner.js"
@@ -61,18 +63,26 @@ export const make = Effect.gen(function*() {
   const horizonMs = Duration.toMillis(settings.idempotencyHorizon)
   const finish = (job: Job, terminal: Terminal) => finishWith({ log, streams }, job, terminal)
   const deadlineOf = (ms: number | undefined) => (ms === undefined ? settings.cancelDeadline : Duration.millis(ms))
+  // jobs an earlier runtime left running are ended before any session can ask for them (they are not resumed)
+  yield* endAllLost(log)
 
   /** Replays the outcome of the job that holds an idempotency key (§6.4): same job id, its terminal if ended, its live events otherwise. */
   const replayOutcome = (jobId: string, message: Message<"tool.invoke">, owner: Owner) =>
     Effect.gen(function*() {
-      const record = yield* log.getJob(jobId).pipe(Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot read job ${jobId}: ${e.message}`)))
+      const unavailable = (e: EventLogError) => ArcpError.of("UNAVAILABLE", `cannot read job ${jobId}: ${e.message}`)
+      // looked up before the read: a job that ends meanwhile commits its terminal before it leaves `live`
+      const wasLive = live.has(jobId)
+      const record = yield* log.getJob(jobId).pipe(Effect.mapError(unavailable))
       const job = live.get(jobId)
       // a job still in acceptance has no record yet
       const createdAt = Option.isSome(record) ? record.value.created_at : job?.acceptedAt
       if (createdAt === undefined) return yield* ArcpError.of("INTERNAL", `idempotency key names job ${jobId}, which has no record`)
+      // a record that never ended, of a job not running here, was lost (the sweep at start could not end it)
+      const terminal = Option.isNone(record)
+        ? undefined
+        : record.value.terminal ?? (wasLive ? undefined : yield* endLost(log, record.value).pipe(Effect.mapError(unavailable)))
       const header = { session_id: owner.sessionId, job_id: JobId.make(jobId), correlation_id: message.id, causation_id: message.id }
       yield* owner.sink(yield* makeEnvelope("job.accepted", { job_id: header.job_id, accepted_at: fromMillis(createdAt) }, header))
-      const terminal = Option.isSome(record) ? record.value.terminal : undefined
       if (terminal !== undefined) {
         const stored = decodeJson(terminal)
         // the earlier terminal, re-addressed to this command (a new envelope id, same type and payload)

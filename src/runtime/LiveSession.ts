@@ -4,7 +4,6 @@
  */
 import { Clock, Deferred, Duration, Effect, Fiber, Option, Ref, type Scope } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
-import type { CanonicalCode } from "../protocol/Errors.js"
 import { type ChallengeId, makeChallengeId, type SessionId } from "../protocol/Ids.js"
 import type { Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
@@ -12,7 +11,7 @@ import type { Authenticator, Challenge, Principal } from "./Auth.js"
 import type { Context } from "effect"
 import type { Outbound } from "./Outbound.js"
 import type { Settings } from "./RuntimeConfig.js"
-import type { SessionHandle } from "./Sessions.js"
+import type { EvictionReason, SessionHandle } from "./Sessions.js"
 
 export interface LiveSession extends SessionHandle {
   /** Records inbound activity (resets the idle timer). */
@@ -56,12 +55,12 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
     const scope = yield* Effect.scope
     let evicted = false
 
-    const evict = (code: CanonicalCode, message: string) =>
+    const evict = (reason: EvictionReason, message: string) =>
       Effect.suspend(() => {
         if (evicted) return Effect.void
         evicted = true
-        return outbound.emit("session.evicted", { reason: code, message, allow_resume: false }, { priority: "critical" })
-          .pipe(Effect.zipRight(Effect.logInfo(`session evicted: ${code} ${message}`)), Effect.zipRight(params.close))
+        return outbound.emit("session.evicted", { reason, message, allow_resume: false }, { priority: "critical" })
+          .pipe(Effect.zipRight(Effect.logInfo(`session evicted: ${reason} ${message}`)), Effect.zipRight(params.close))
       })
 
     const extendLease = (who: Principal) =>

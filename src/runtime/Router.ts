@@ -120,7 +120,8 @@ export const makeRoutes = ({ humanInput, jobs, streams }: RouteServices): RouteT
         yield* jobs.release(owner, "cancel", { reason: message.payload.reason, deadline_ms: message.payload.deadline_ms })
         // the terminals go out first: one queued behind its job's lower-priority events could be overtaken
         yield* outbound.flush
-        yield* session.evict("CANCELLED", message.payload.reason ?? "the session was cancelled")
+        // §10.4 spells this reason in lower case, unlike the canonical codes of other evictions (§8.5)
+        yield* session.evict("cancelled", message.payload.reason ?? "the session was cancelled")
       }),
   interrupt: (message, { owner }) => jobs.interrupt(message, owner),
   resume: notImplemented,

@@ -8,6 +8,12 @@ import { ArcpError, type CanonicalCode } from "../protocol/Errors.js"
 import type { SessionId } from "../protocol/Ids.js"
 import type { Principal } from "./Auth.js"
 
+/**
+ * The `reason` of a `session.evicted`: a canonical code (§8.5), or `cancelled`
+ * for a session ended by its own cancel, the spelling §10.4 requires there.
+ */
+export type EvictionReason = CanonicalCode | "cancelled"
+
 /** What the registry knows of a session, and how to act on it. */
 export interface SessionHandle {
   readonly id: SessionId
@@ -15,8 +21,8 @@ export interface SessionHandle {
   readonly capabilities: Capabilities
   /** Sends `session.refresh`; the client must re-authenticate within the deadline or is evicted (§8.4). */
   readonly refresh: (reason: string) => Effect.Effect<void>
-  /** Sends `session.evicted` with a canonical code and closes the connection (§8.5). */
-  readonly evict: (code: CanonicalCode, message: string) => Effect.Effect<void>
+  /** Sends `session.evicted` with `reason` and closes the connection (§8.5, §10.4). */
+  readonly evict: (reason: EvictionReason, message: string) => Effect.Effect<void>
 }
 
 export class Sessions extends Context.Tag("arcp/Sessions")<Sessions, {

@@ -101,4 +101,9 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
    */
   readonly stageJob: (job: JobRecord) => Effect.Effect<void>
   readonly getJob: (jobId: string) => Effect.Effect<Option.Option<JobRecord>, EventLogError>
+  /**
+   * The job records with no terminal (jobs that never ended), oldest first: at startup, the jobs
+   * an earlier runtime was running when it stopped. Reads what is committed.
+   */
+  readonly unfinishedJobs: Effect.Effect<ReadonlyArray<JobRecord>, EventLogError>
 }>() {}

@@ -34,7 +34,10 @@ export const make = Effect.sync(() => {
       }),
     saveJob: (job) => Effect.sync(() => { jobs.set(job.job_id, job) }),
     stageJob: (job) => Effect.sync(() => { jobs.set(job.job_id, job) }),
-    getJob: (jobId) => Effect.sync(() => Option.fromNullable(jobs.get(jobId)))
+    getJob: (jobId) => Effect.sync(() => Option.fromNullable(jobs.get(jobId))),
+    unfinishedJobs: Effect.sync(() =>
+      [...jobs.values()].filter((j) => j.terminal === undefined)
+        .sort((a, b) => a.created_at - b.created_at || (a.job_id < b.job_id ? -1 : a.job_id > b.job_id ? 1 : 0)))
   })
 })
 

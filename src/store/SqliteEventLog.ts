@@ -265,7 +265,12 @@ export const make = (options: Options) =>
           Effect.flatMap(Schema.decodeUnknown(Schema.Array(JobRow))),
           Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toJob)),
           Effect.mapError(failure("Read"))
-        )
+        ),
+      unfinishedJobs: sql`SELECT * FROM jobs WHERE terminal IS NULL ORDER BY created_at, job_id`.pipe(
+        Effect.flatMap(Schema.decodeUnknown(Schema.Array(JobRow))),
+        Effect.map((rows) => rows.map(toJob)),
+        Effect.mapError(failure("Read"))
+      )
     })
   })
 

@@ -181,6 +181,7 @@ describe("session cancel", () => {
         assert.deepStrictEqual(ends.map((m) => m.job_id).sort(), [sleeper.jobId, ...stubborn.map((j) => j.jobId)].sort())
         assert.isTrue(ends.every((m) => accepted < seen.indexOf(m) && seen.indexOf(m) < evicted), "cancel.accepted, every terminal, then session.evicted")
         assert.deepStrictEqual(ends.find((m) => m.job_id === sleeper.jobId)?.payload, { reason: "shutting down", source: "client" })
+        assert.deepStrictEqual(seen[evicted]?.payload, { reason: "cancelled", message: "shutting down", allow_resume: false })
         assert.deepStrictEqual(ends.filter((m) => m.job_id !== sleeper.jobId).map((m) => [m.type, field(m, "code")]), [["job.failed", "ABORTED"], ["job.failed", "ABORTED"]])
       }).pipe(Effect.ensuring(Deferred.succeed(free, undefined)), Effect.provide(serverLayer({ transport: memory, tools: [deaf] })))
     }))

@@ -4,7 +4,7 @@
  * connections and restarts), cancellation, interrupts, metrics.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, type Layer, Option, Ref, Schedule, Stream } from "effect"
+import { Clock, Effect, Layer, Option, Ref, Schedule, Stream } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -30,10 +30,25 @@ const notCancellable = Tools.make({
   handler: () => Effect.sleep("200 millis")
 })
 
-/** Runs `body` against a WebSocket server on a fresh SQLite file (or the given one). */
+/**
+ * The SQLite log of a process that dies once `crashed` is set: no write reaches the file after
+ * that (what a kill -9 leaves), though the process goes on tearing down.
+ */
+const crashable = (file: string, crashed: Ref.Ref<boolean>) =>
+  Layer.effect(EventLog, Effect.map(EventLog, (log) => {
+    const unlessCrashed = <E>(write: Effect.Effect<void, E>) => Effect.flatMap(Ref.get(crashed), (dead) => (dead ? Effect.void : write))
+    return EventLog.of({
+      ...log,
+      recordOutbound: (envelopes) => unlessCrashed(log.recordOutbound(envelopes)),
+      saveJob: (job) => unlessCrashed(log.saveJob(job)),
+      stageJob: (job) => unlessCrashed(log.stageJob(job))
+    })
+  })).pipe(Layer.provide(SqliteEventLog.layer({ filename: file })))
+
+/** Runs `body` against a WebSocket server on a fresh SQLite file (or the given one, in a process that may crash). */
 const withServer = <A, E>(
   body: Effect.Effect<A, E, Scope.Scope | Layer.Layer.Success<ReturnType<typeof serverLayer>>>,
-  options: { readonly file?: string; readonly tools?: ReadonlyArray<Tools.Tool> } = {}
+  options: { readonly file?: string; readonly tools?: ReadonlyArray<Tools.Tool>; readonly crashed?: Ref.Ref<boolean> } = {}
 ) =>
   Effect.gen(function*() {
     const db = options.file === undefined ? dbFile() : undefined
@@ -42,7 +57,7 @@ const withServer = <A, E>(
     return yield* body.pipe(
       Effect.provide(serverLayer({
         transport: webSocket,
-        eventLog: SqliteEventLog.layer({ filename: file }),
+        eventLog: options.crashed === undefined ? SqliteEventLog.layer({ filename: file }) : crashable(file, options.crashed),
         tools: [notCancellable, ...(options.tools ?? [])]
       }))
     )
@@ -188,6 +203,95 @@ describe("jobs over WebSocket + SQLite", () => {
         assert.strictEqual(before.answers.length, 2)
       }), { file: db.file, tools: [counter.tool] }))
       assert.strictEqual(yield* Ref.get(counter.count), 2)
+    }))
+
+  it.scopedLive("R10.2-1 R6.4-6 R6.4-2 a job running when the runtime died ends job.failed ABORTED at the next start; its idempotency key and message id replay that", () =>
+    Effect.gen(function*() {
+      const db = dbFile()
+      yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
+      const crashed = yield* Ref.make(false)
+      const invoke = yield* makeEnvelope("tool.invoke", { tool: "sleep", arguments: { ms: 600_000 } }, { idempotency_key: "lost-report" })
+      const jobId = yield* Effect.scoped(withServer(Effect.gen(function*() {
+        const connection = yield* dial
+        const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
+        const messages = yield* session.subscribe
+        yield* connection.send(encodeUnchecked({ ...invoke, session_id: session.id }))
+        // up to tool.invocations, right after job.started: each is committed before it is sent
+        const running = (yield* collectUntil(messages, (m) => m.type === "metric")).at(-1)
+        assert.isDefined(running?.job_id)
+        yield* Ref.set(crashed, true) // the process dies here: its teardown writes nothing more
+        return running?.job_id ?? ""
+      }), { file: db.file, crashed }))
+      // the dead runtime left the record unfinished
+      const left = yield* Effect.provide(Effect.flatMap(EventLog, (log) => log.getJob(jobId)), SqliteEventLog.layer({ filename: db.file }))
+      assert.deepStrictEqual(Option.map(left, (r) => [r.state, r.terminal]), Option.some(["running", undefined]))
+      yield* Effect.scoped(withServer(Effect.gen(function*() {
+        // ended as the runtime started, before anyone asked
+        const record = yield* Effect.flatMap(EventLog, (log) => log.getJob(jobId))
+        assert.strictEqual(Option.getOrUndefined(record)?.state, "failed")
+        const connection = yield* dial
+        const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
+        const messages = yield* session.subscribe
+        // the same idempotency key, in a new command: the same job, then its terminal
+        const repeat = yield* makeEnvelope("tool.invoke", { tool: "sleep", arguments: { ms: 600_000 } }, { session_id: session.id, idempotency_key: "lost-report" })
+        yield* connection.send(encodeUnchecked(repeat))
+        const answers = yield* collectUntil(messages, terminal)
+        assert.deepStrictEqual(answers.map((m) => [m.type, m.job_id, m.correlation_id]), [["job.accepted", jobId, repeat.id], ["job.failed", jobId, repeat.id]])
+        assert.deepStrictEqual(answers[1]?.payload, { code: "ABORTED", message: "the runtime stopped while the job ran; it was not resumed", retryable: false })
+        // the original message id again: its answers and its job's events, ending with that terminal
+        yield* connection.send(encodeUnchecked({ ...invoke, session_id: session.id }))
+        const replayed = yield* collectUntil(messages, terminal)
+        assert.deepStrictEqual(replayed.map((m) => m.type), ["job.accepted", "job.started", "metric", "job.failed"])
+        assert.isTrue(replayed.every((m) => m.job_id === jobId && m.causation_id === invoke.id))
+        assert.deepStrictEqual(replayed.at(-1)?.payload, answers[1]?.payload)
+      }), { file: db.file }))
+    }))
+
+  it.scopedLive("R10.2-1 R6.4-6 a repeated key whose record never ended, and whose job runs nowhere here, ends it job.failed ABORTED instead of waiting", () =>
+    withServer(Effect.gen(function*() {
+      // written behind the running runtime's back: its start-up sweep never saw this record
+      const log = yield* EventLog
+      const now = yield* Clock.currentTimeMillis
+      yield* log.claimIdempotencyKey({ principal: "alice", key: "orphan", job_id: "job_orphan", now, expiresAt: now + 60_000 })
+      yield* log.saveJob({
+        job_id: "job_orphan",
+        session_id: "sess_gone",
+        principal: "alice",
+        tool: "sleep",
+        command_id: "msg_gone",
+        state: "running",
+        retry_count: 0,
+        idempotency_key: "orphan",
+        created_at: now,
+        updated_at: now
+      })
+      const session = yield* open()
+      const messages = yield* session.subscribe
+      const repeat = yield* session.send("tool.invoke", { tool: "sleep", arguments: { ms: 600_000 } }, { idempotency_key: "orphan" })
+      const answers = yield* collectUntil(messages, terminal)
+      assert.deepStrictEqual(answers.map((m) => [m.type, m.job_id, m.correlation_id]), [["job.accepted", "job_orphan", repeat], ["job.failed", "job_orphan", repeat]])
+      assert.strictEqual(field(answers[1], "code"), "ABORTED")
+      const record = Option.getOrUndefined(yield* log.getJob("job_orphan"))
+      assert.deepStrictEqual([record?.state, record?.terminal !== undefined], ["failed", true])
+    })))
+
+  it.scopedLive("R10.2-1 R6.4-6 a job running at a graceful stop ends job.cancelled (source runtime); after a restart its key replays that", () =>
+    Effect.gen(function*() {
+      const db = dbFile()
+      yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
+      const jobId = yield* Effect.scoped(withServer(Effect.gen(function*() {
+        const session = yield* open()
+        const job = yield* session.invoke("sleep", { ms: 600_000 }, { idempotency_key: "stopped-report" })
+        yield* job.events.pipe(Stream.filter((m) => m.type === "job.started"), Stream.runHead)
+        return job.jobId
+      }), { file: db.file }))
+      yield* Effect.scoped(withServer(Effect.gen(function*() {
+        const session = yield* open()
+        const again = yield* session.invoke("sleep", { ms: 600_000 }, { idempotency_key: "stopped-report" })
+        assert.strictEqual(again.jobId, jobId)
+        const end = yield* again.events.pipe(Stream.filter(terminal), Stream.runHead)
+        assert.deepStrictEqual(Option.map(end, (m) => [m.type, m.payload]), Option.some(["job.cancelled", { source: "runtime" }]))
+      }), { file: db.file }))
     }))
 
   it.scopedLive("R10.4-1 R10.4-2 R10.4-3 R10.1-4 R4.3-4 cancel of a running job: cancel.accepted, then job.cancelled", () =>

@@ -113,6 +113,23 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
       assert.deepStrictEqual(Option.getOrUndefined(stored), job("job_x", { state: "cancelled", checkpoint_id: "chk_1", cancel_reason: "user_aborted", terminal: "{}", updated_at: 2 }))
     })))
 
+  it.effect("R10.2-2 R10.2-1 unfinishedJobs lists the job records with no terminal, oldest first, and drops a job once it ends", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      assert.deepStrictEqual(yield* log.unfinishedJobs, [])
+      yield* log.saveJob(job("job_late", { state: "running", created_at: 5 }))
+      yield* log.saveJob(job("job_done", { state: "completed", terminal: "{}", created_at: 1 }))
+      yield* log.saveJob(job("job_b", { state: "blocked", created_at: 2 }))
+      yield* log.saveJob(job("job_a", { idempotency_key: "k", created_at: 2 }))
+      assert.deepStrictEqual(yield* log.unfinishedJobs, [
+        job("job_a", { idempotency_key: "k", created_at: 2 }),
+        job("job_b", { state: "blocked", created_at: 2 }),
+        job("job_late", { state: "running", created_at: 5 })
+      ])
+      yield* log.saveJob(job("job_b", { state: "failed", terminal: "{}", created_at: 2, updated_at: 3 }))
+      assert.deepStrictEqual((yield* log.unfinishedJobs).map((j) => j.job_id), ["job_a", "job_late"])
+    })))
+
   it.effect("concurrent appends all land, and large batches too", () =>
     withLog(Effect.gen(function*() {
       const log = yield* EventLog

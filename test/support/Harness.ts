@@ -51,9 +51,46 @@ export const open = (options: Partial<Client.ConnectOptions> = {}) =>
 export const field = (message: Decoded | undefined, key: string): unknown =>
   message === undefined ? undefined : Reflect.get(message.payload, key)
 
-/** Collects messages from a subscription until `until` matches (inclusive). */
-export const collectUntil = (messages: Stream.Stream<Decoded>, until: (m: Decoded) => boolean) =>
-  messages.pipe(Stream.takeUntil(until), Stream.runCollect, Effect.map((c) => [...c]))
+/**
+ * Messages a read pulled from a subscription but did not use, by subscription: a pull takes a whole
+ * chunk off the subscription's queue, so what follows the match is kept here for the next read.
+ */
+const unread = new WeakMap<Stream.Stream<Decoded>, Array<Decoded>>()
+
+/**
+ * Collects messages from a subscription until `until` matches (inclusive), or until it ends.
+ * Repeated calls on the same subscription see every message once, in order (one reader at a time).
+ */
+export const collectUntil = (messages: Stream.Stream<Decoded>, until: (m: Decoded) => boolean): Effect.Effect<Array<Decoded>> =>
+  Effect.scoped(Effect.gen(function*() {
+    const buffer = unread.get(messages) ?? []
+    unread.set(messages, buffer)
+    const seen: Array<Decoded> = []
+    // takes buffered messages one at a time; true once one matches (the rest stay buffered)
+    const scan = Effect.sync(() => {
+      for (let m = buffer.shift(); m !== undefined; m = buffer.shift()) {
+        seen.push(m)
+        if (until(m)) return true
+      }
+      return false
+    })
+    if (yield* scan) return seen
+    const pull = yield* Stream.toPull(messages)
+    while (true) {
+      // a pulled chunk is buffered before an interruption can drop it; the subscription never fails: a failed pull is its end
+      const more = yield* Effect.uninterruptibleMask((restore) =>
+        Effect.map(Effect.option(restore(pull)), Option.match({
+          onNone: () => false,
+          onSome: (chunk) => {
+            buffer.push(...chunk)
+            return true
+          }
+        }))
+      )
+      if (!more) return seen
+      if (yield* scan) return seen
+    }
+  }))
 
 /** A tool that counts its executions, to prove a command ran once. */
 export const makeCounter = Effect.map(Ref.make(0), (count) => ({
