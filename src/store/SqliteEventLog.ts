@@ -2,15 +2,22 @@
  * The event log on SQLite (the default backend): embedded migrations, WAL,
  * and group commit — every write goes through one writer fiber that commits
  * whatever is waiting in one transaction, so order and durability hold while
- * commits are amortized across sessions.
+ * commits are amortized across sessions. Migrations and reads use @effect/sql;
+ * the writes use their own connection with prepared statements (internal/SqliteWriter).
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Migrator from "@effect/sql/Migrator"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { NodeContext } from "@effect/platform-node"
-import { Deferred, Effect, Layer, Option, Queue, Schema } from "effect"
-import { type Claim, EventLog, EventLogError, type Inbound, type JobRecord, type LoggedEnvelope, type StoredEvent } from "./EventLog.js"
+import { Chunk, Deferred, Effect, Either, Layer, Option, Queue, Schema } from "effect"
+import { type Claim, EventLog, EventLogError, type Inbound, type JobRecord, type StoredEvent } from "./EventLog.js"
+import * as SqliteWriter from "./internal/SqliteWriter.js"
+import type { Write, WriteResult } from "./internal/SqliteWriter.js"
+
+// the writer returns one result per write; these read the two kinds that carry one
+const isVerdicts = (r: WriteResult): r is ReadonlyArray<Inbound> => Array.isArray(r)
+const isClaim = (r: WriteResult): r is Claim => r !== undefined && !Array.isArray(r)
 
 export interface Options {
   readonly filename: string
@@ -92,174 +99,69 @@ const toJob = ({ cancel_reason, checkpoint_id, idempotency_key, terminal, ...res
   ...(terminal !== null ? { terminal } : {})
 })
 
-type Op =
-  | { readonly _tag: "Inbound"; readonly principal: string; readonly envelopes: ReadonlyArray<LoggedEnvelope>; readonly done: Deferred.Deferred<ReadonlyArray<Inbound>, EventLogError> }
-  | { readonly _tag: "Outbound"; readonly envelopes: ReadonlyArray<LoggedEnvelope>; readonly done: Deferred.Deferred<void, EventLogError> }
-  | { readonly _tag: "Claim"; readonly claim: Parameters<EventLog["Type"]["claimIdempotencyKey"]>[0]; readonly done: Deferred.Deferred<Claim, EventLogError> }
-  /** `done` is absent for staged writes: nobody waits, a failure is logged. */
-  | { readonly _tag: "SaveJob"; readonly job: JobRecord; readonly done: Deferred.Deferred<void, EventLogError> | undefined }
+/** A write waiting for the group commit, and what to do with its outcome. */
+interface Pending {
+  readonly write: Write
+  readonly settle: (outcome: Either.Either<WriteResult, EventLogError>) => Effect.Effect<unknown>
+}
 
-/** Most operations one transaction takes. */
+/** Most writes one transaction takes. */
 const BATCH = 1000
 
-/** Rows per INSERT statement: 10 columns each stays well under SQLite's 32,766 bound parameters. */
-const ROWS_PER_INSERT = 500
-
-const failure = (reason: "Write" | "Read") => (cause: unknown) =>
+const failure = (reason: "Write" | "Read" | "Open") => (cause: unknown) =>
   new EventLogError({ reason, message: cause instanceof Error ? cause.message : String(cause), cause })
 
 export const make = (options: Options) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    yield* sql.unsafe(`PRAGMA synchronous = ${options.synchronous ?? "FULL"}`).pipe(Effect.mapError(failure("Write")))
-    const queue = yield* Queue.unbounded<Op>()
+    const writer = yield* Effect.acquireRelease(
+      Effect.try({ try: () => SqliteWriter.open(options.filename, options.synchronous ?? "FULL"), catch: failure("Open") }),
+      (w) => Effect.sync(() => w.close())
+    )
+    const queue = yield* Queue.unbounded<Pending>()
 
-    /** Multi-row INSERTs for a run of envelopes (far cheaper than one statement each), in chunks under SQLite's bound-parameter limit. */
-    const insertEvents = (direction: "in" | "out", envelopes: ReadonlyArray<LoggedEnvelope>): Effect.Effect<void, SqlError> =>
-      envelopes.length > ROWS_PER_INSERT
-        ? Effect.zipRight(insertEvents(direction, envelopes.slice(0, ROWS_PER_INSERT)), insertEvents(direction, envelopes.slice(ROWS_PER_INSERT)))
-        : envelopes.length === 0 ? Effect.void : sql`INSERT INTO events ${
-        sql.insert(envelopes.map((e) => ({
-          direction,
-          session_id: e.session_id,
-          message_id: e.id,
-          type: e.type,
-          job_id: e.job_id ?? null,
-          stream_id: e.stream_id ?? null,
-          trace_id: e.trace_id ?? null,
-          correlation_id: e.correlation_id ?? null,
-          timestamp: e.timestamp,
-          body: e.json
-        })))
-      }`.pipe(Effect.asVoid)
-
-    /** Claims message ids for `principal`; RETURNING names the ids that were not there before. */
-    const insertInbound = (principal: string, envelopes: ReadonlyArray<LoggedEnvelope>): Effect.Effect<ReadonlyArray<unknown>, SqlError> =>
-      envelopes.length > ROWS_PER_INSERT
-        ? Effect.zipWith(
-          insertInbound(principal, envelopes.slice(0, ROWS_PER_INSERT)),
-          insertInbound(principal, envelopes.slice(ROWS_PER_INSERT)),
-          (a, b) => [...a, ...b]
-        )
-        : sql`INSERT OR IGNORE INTO inbound ${sql.insert(envelopes.map((e) => ({ principal, message_id: e.id })))} RETURNING message_id`.pipe(
-          Effect.map((rows) => rows.map((row) => row["message_id"]))
-        )
-
-    /** Runs one operation inside the batch's transaction; completes its caller afterwards. */
-    const execute = (op: Op, superseded: boolean) =>
-      Effect.gen(function*() {
-        switch (op._tag) {
-          case "Inbound": {
-            // RETURNING gives each new id once: its first occurrence is New, any later copy in the
-            // same batch is a Duplicate like an id seen in an earlier batch (§6.4)
-            const fresh = new Set(yield* insertInbound(op.principal, op.envelopes))
-            const verdicts = op.envelopes.map((e): Inbound => (fresh.delete(e.id) ? { _tag: "New" } : { _tag: "Duplicate" }))
-            yield* insertEvents("in", op.envelopes.filter((_, i) => verdicts[i]?._tag === "New"))
-            return () => Deferred.succeed(op.done, verdicts)
-          }
-          case "Outbound":
-            yield* insertEvents("out", op.envelopes)
-            return () => Deferred.succeed(op.done, undefined)
-          case "Claim": {
-            const { expiresAt, job_id, key, now, principal } = op.claim
-            const held = yield* sql`SELECT job_id FROM idempotency WHERE principal = ${principal} AND key = ${key} AND expires_at > ${now}`
-            const existing = held[0]?.["job_id"]
-            if (typeof existing === "string") return () => Deferred.succeed(op.done, { _tag: "Existing", job_id: existing } as const)
-            yield* sql`INSERT OR REPLACE INTO idempotency (principal, key, job_id, expires_at) VALUES (${principal}, ${key}, ${job_id}, ${expiresAt})`
-            return () => Deferred.succeed(op.done, { _tag: "Claimed" } as const)
-          }
-          case "SaveJob": {
-            const done = op.done
-            const complete = () => (done === undefined ? Effect.succeed(true) : Deferred.succeed(done, undefined))
-            // a later write of the same job in this transaction replaces this one anyway
-            if (superseded) return complete
-            const j = op.job
-            yield* sql`INSERT OR REPLACE INTO jobs (job_id, session_id, principal, tool, command_id, state, checkpoint_id,
-              retry_count, cancel_reason, idempotency_key, terminal, created_at, updated_at)
-              VALUES (${j.job_id}, ${j.session_id}, ${j.principal}, ${j.tool}, ${j.command_id}, ${j.state}, ${j.checkpoint_id ?? null},
-              ${j.retry_count}, ${j.cancel_reason ?? null}, ${j.idempotency_key ?? null}, ${j.terminal ?? null}, ${j.created_at}, ${j.updated_at})`
-            return complete
-          }
-        }
-      })
-
-    const fail = (op: Op, error: EventLogError): Effect.Effect<boolean> => {
-      switch (op._tag) {
-        case "Inbound":
-          return Deferred.fail(op.done, error)
-        case "Claim":
-          return Deferred.fail(op.done, error)
-        case "Outbound":
-          return Deferred.fail(op.done, error)
-        case "SaveJob":
-          return op.done !== undefined
-            ? Deferred.fail(op.done, error)
-            : Effect.as(Effect.logError(`cannot record job ${op.job.job_id}`, error), true)
-      }
-    }
-
-    /**
-     * Runs a batch in order, merging each run of consecutive outbound appends
-     * (from any sessions) into one multi-row INSERT: statements, not rows, are
-     * what cost here (bench/eventlog).
-     */
-    const executeAll = (ops: Iterable<Op>) =>
-      Effect.gen(function*() {
-        const completions: Array<() => Effect.Effect<boolean>> = []
-        // the last write of each job in this batch: earlier ones need no statement
-        const lastSave = new Map<string, Op>()
-        for (const op of ops) if (op._tag === "SaveJob") lastSave.set(op.job.job_id, op)
-        let run: Array<Extract<Op, { readonly _tag: "Outbound" }>> = []
-        const flushRun = Effect.suspend(() => {
-          const pending = run
-          run = []
-          if (pending.length === 0) return Effect.void
-          return insertEvents("out", pending.flatMap((op) => op.envelopes)).pipe(
-            Effect.tap(() => Effect.sync(() => { for (const op of pending) completions.push(() => Deferred.succeed(op.done, undefined)) }))
-          )
-        })
-        for (const op of ops) {
-          if (op._tag === "Outbound") {
-            run.push(op)
-            continue
-          }
-          yield* flushRun
-          completions.push(yield* execute(op, op._tag === "SaveJob" && lastSave.get(op.job.job_id) !== op))
-        }
-        yield* flushRun
-        return completions
-      })
-
-    // the writer: one transaction per batch of whatever is waiting (group commit)
+    // the writer: one transaction per batch of whatever is waiting (group commit), then the callers are completed
     yield* Effect.gen(function*() {
       while (true) {
-        const ops = yield* Queue.takeBetween(queue, 1, BATCH)
-        yield* sql.withTransaction(executeAll(ops)).pipe(
-          Effect.matchEffect({
-            onSuccess: (completions) => Effect.forEach(completions, (complete) => complete(), { discard: true }),
-            onFailure: (e) => Effect.forEach(ops, (op) => fail(op, failure("Write")(e)), { discard: true })
-          })
-        )
+        const batch = yield* Queue.takeBetween(queue, 1, BATCH)
+        const writes = Chunk.toReadonlyArray(Chunk.map(batch, (p) => p.write))
+        const committed = yield* Effect.either(Effect.try({ try: () => writer.commit(writes), catch: failure("Write") }))
+        let i = 0
+        for (const pending of batch) {
+          yield* pending.settle(Either.map(committed, (results) => results[i]))
+          i++
+        }
       }
     }).pipe(Effect.forkScoped)
 
-    const submit = <A>(make: (done: Deferred.Deferred<A, EventLogError>) => Op) =>
-      Effect.flatMap(Deferred.make<A, EventLogError>(), (done) => Effect.zipRight(Queue.offer(queue, make(done)), Deferred.await(done)))
+    /** Queues `write` for the next group commit and waits for its result, read by `pick`. */
+    const submit = <A>(write: Write, pick: (result: WriteResult) => A) =>
+      Effect.flatMap(Deferred.make<A, EventLogError>(), (done) =>
+        Effect.zipRight(
+          Queue.offer(queue, { write, settle: (outcome) => Deferred.complete(done, Either.map(outcome, pick)) }),
+          Deferred.await(done)
+        ))
+    const none = () => undefined
 
     const events = (query: Effect.Effect<ReadonlyArray<unknown>, SqlError>) =>
       query.pipe(Effect.flatMap(Schema.decodeUnknown(Schema.Array(EventRow))), Effect.map((rows) => rows.map(toStored)), Effect.mapError(failure("Read")))
 
     return EventLog.of({
       recordInbound: (principal, envelopes) =>
-        envelopes.length === 0 ? Effect.succeed([]) : submit<ReadonlyArray<Inbound>>((done) => ({ _tag: "Inbound", principal, envelopes, done })),
+        envelopes.length === 0 ? Effect.succeed([]) : submit({ _tag: "Inbound", principal, envelopes }, (r): ReadonlyArray<Inbound> => (isVerdicts(r) ? r : [])),
       recordOutbound: (envelopes) =>
-        envelopes.length === 0 ? Effect.void : submit<void>((done) => ({ _tag: "Outbound", envelopes, done })),
+        envelopes.length === 0 ? Effect.void : submit({ _tag: "Outbound", envelopes }, none),
       jobEvents: (jobId) => events(sql`SELECT * FROM events WHERE job_id = ${jobId} AND direction = 'out' ORDER BY seq`),
       answersTo: (id) => events(sql`SELECT * FROM events WHERE correlation_id = ${id} AND direction = 'out' ORDER BY seq`),
       replaySession: (sessionId, afterSeq) => events(sql`SELECT * FROM events WHERE session_id = ${sessionId} AND seq > ${afterSeq} ORDER BY seq`),
-      claimIdempotencyKey: (claim) => submit<Claim>((done) => ({ _tag: "Claim", claim, done })),
-      saveJob: (job) => submit<void>((done) => ({ _tag: "SaveJob", job, done })),
-      stageJob: (job) => Queue.offer(queue, { _tag: "SaveJob", job, done: undefined }).pipe(Effect.asVoid),
+      claimIdempotencyKey: (claim) => submit({ _tag: "Claim", ...claim }, (r): Claim => (isClaim(r) ? r : { _tag: "Claimed" })),
+      saveJob: (job) => submit({ _tag: "SaveJob", job }, none),
+      stageJob: (job) =>
+        Queue.offer(queue, {
+          write: { _tag: "SaveJob", job },
+          // nobody waits on a staged write: a failure is logged
+          settle: (outcome) => Either.isLeft(outcome) ? Effect.logError(`cannot record job ${job.job_id}`, outcome.left) : Effect.void
+        }).pipe(Effect.asVoid),
       getJob: (jobId) =>
         sql`SELECT * FROM jobs WHERE job_id = ${jobId}`.pipe(
           Effect.flatMap(Schema.decodeUnknown(Schema.Array(JobRow))),
@@ -274,9 +176,11 @@ export const make = (options: Options) =>
     })
   })
 
-/** The SQLite event log on `filename` (created and migrated as needed). */
+/** The SQLite event log on `filename` (created and migrated as needed). A file is needed: `:memory:` is refused (use MemoryEventLog). */
 export const layer = (options: Options): Layer.Layer<EventLog, EventLogError> =>
-  Layer.scoped(EventLog, make(options)).pipe(
+  options.filename === ":memory:" || options.filename === ""
+    ? Layer.fail(new EventLogError({ reason: "Open", message: "the SQLite event log needs a file; use MemoryEventLog for an in-memory log" }))
+    : Layer.scoped(EventLog, make(options)).pipe(
     Layer.provide(SqliteMigrator.layer({ loader: migrations }).pipe(Layer.provide(NodeContext.layer))),
     Layer.provide(SqliteClient.layer({ filename: options.filename })),
     Layer.mapError((cause) => new EventLogError({ reason: "Open", message: `cannot open the event log ${options.filename}: ${cause.message}`, cause }))
