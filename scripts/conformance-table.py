@@ -91,7 +91,7 @@ NOT_BUILT = {
   "12.3": "multi-channel fan-out is not built",
   "13.1": "subscriptions are not built", "13.2": "subscriptions are not built", "13.3": "subscriptions are not built", "13.4": "subscriptions are not built",
   "14": "delegation is not built",
-  "15.2": "no sandboxing", "15.4": "the permission flow is not built", "15.5": "leases are not built", "15.6": "trust elevation is not built",
+  "15.2": "no sandboxing", "15.4": "the permission flow is not built: ToolContext.requestPermission fails UNIMPLEMENTED", "15.5": "leases are not built", "15.6": "trust elevation is not built",
   "16.1": "artifacts are not built", "16.2": "artifacts are not built", "16.3": "artifacts are not built",
   "17.1": "trace ids are carried from the invoke but not minted; no span ids",
   "18.3": "the client does not retry",

@@ -3,13 +3,15 @@
  * runtime answers it with as JSON lines (exit 1 on a nack or rejection).
  */
 import { Command, Options } from "@effect/cli"
-import { Config, Console, Data, Duration, Effect, Option, Schema, Stream } from "effect"
+import { Config, Console, Data, Duration, Effect, Option, Stream } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
-import { encodeUnchecked, isMessageType, type MessageType, payloads, type PayloadOf } from "../protocol/Message.js"
+import { encodeUnchecked, isMessageType, type MessageType, type PayloadOf } from "../protocol/Message.js"
+import { decodePayload } from "../protocol/PayloadDecoder.js"
 import * as Client from "../client/Client.js"
 import type { Credentials } from "../client/Credentials.js"
 import { jwtSigner } from "../client/Credentials.js"
 import * as WebSocket from "../transport/WebSocket.js"
+import { VERSION } from "./Version.js"
 
 /** Ends the process with a status code; the command already printed why. */
 export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
@@ -52,26 +54,24 @@ const credentialsOf = (o: {
 const parseJson = (text: string, flag: string) =>
   Effect.try({ try: (): unknown => JSON.parse(text), catch: () => ArcpError.of("INVALID_ARGUMENT", `${flag} is not valid JSON`) })
 
-/** Decodes `--payload` against the type's schema, so a typo is reported before anything is sent. */
-const payloadFor = <T extends MessageType>(type: T, json: string) =>
-  Schema.decodeUnknown(Schema.parseJson(payloads[type]))(json).pipe(
-    Effect.mapError((e) => ArcpError.of("INVALID_ARGUMENT", `--payload for ${type}: ${e.message}`))
-  ) as Effect.Effect<PayloadOf<T>, ArcpError> // the schema of `type` decodes exactly PayloadOf<type>
+/** Decodes a payload given by `flag` against the type's schema, so a typo is reported before anything is sent. */
+const payloadFor = <T extends MessageType>(type: T, input: unknown, flag: string) =>
+  decodePayload(type, input).pipe(Effect.mapError((e) => ArcpError.of("INVALID_ARGUMENT", `${flag} for ${type}: ${e.message}`)))
 
 export const send = Command.make("send", options, (o) =>
   Effect.gen(function*() {
     const toolCall = Option.isSome(o.tool)
-      ? yield* Effect.map(payloadFor("tool.invoke", JSON.stringify({ tool: o.tool.value, arguments: yield* parseJson(o.args, "--args") })), (p) => Option.some(p))
+      ? Option.some(yield* payloadFor("tool.invoke", { tool: o.tool.value, arguments: yield* parseJson(o.args, "--args") }, "--tool/--args"))
       : Option.none<PayloadOf<"tool.invoke">>()
     if (!isMessageType(o.type)) return yield* ArcpError.of("INVALID_ARGUMENT", `unknown message type "${o.type}"`)
     const type = o.type
-    const payload = Option.isNone(toolCall) ? yield* payloadFor(type, o.payload) : undefined
+    const payload = Option.isNone(toolCall) ? yield* payloadFor(type, yield* parseJson(o.payload, "--payload"), "--payload") : undefined
     const connection = yield* WebSocket.connect(o.url)
     const session = yield* Client.connect(connection, {
       credentials: credentialsOf(o),
       capabilities: o.anonymous ? { anonymous: true } : {},
       pinFingerprint: Option.getOrUndefined(o.pin),
-      client: { kind: "arcp-cli", version: "0.1.0" }
+      client: { kind: "arcp-cli", version: VERSION }
     })
     const messages = yield* session.subscribe
     const id = Option.isSome(toolCall)

@@ -9,11 +9,14 @@ import type { HeaderOptions } from "../protocol/Envelope.js"
 import type { ArcpError as WireError } from "../protocol/Errors.js"
 import type { MessageId, SessionId } from "../protocol/Ids.js"
 import type { Decoded, MessageType, PayloadOf } from "../protocol/Message.js"
+import type { PermissionGrant } from "../protocol/messages/Permissions.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
+import type { StreamKind } from "../protocol/messages/Streaming.js"
 import * as Server from "../runtime/Server.js"
 import { Sessions } from "../runtime/Sessions.js"
+import type { ChunkOf, StreamOptions, StreamWriter } from "../runtime/Streams.js"
 import * as Tools from "../runtime/Tools.js"
-import type { Tool } from "../runtime/Tools.js"
+import type { PermissionAsk, Tool } from "../runtime/Tools.js"
 import type { LogLevel as WireLogLevel } from "../protocol/messages/Telemetry.js"
 import * as Stdio from "../transport/Stdio.js"
 import { Acceptor, type Connection } from "../transport/Transport.js"
@@ -24,6 +27,7 @@ export { ArcpError } from "../protocol/Errors.js"
 export { ClientError } from "./Client.js"
 export { jwtSigner } from "./Credentials.js"
 export type { Credentials } from "./Credentials.js"
+export type { PermissionAsk } from "../runtime/Tools.js"
 
 /** Runs an effect, rejecting with its typed failure (not a FiberFailure wrapper). */
 const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
@@ -126,7 +130,28 @@ export interface PromiseToolContext {
   heartbeat(): Promise<void>
   checkpoint(snapshot?: unknown): Promise<string>
   askHuman(request: { readonly prompt: string; readonly responseSchema: Record<string, unknown>; readonly default?: unknown; readonly expiresInSeconds?: number }): Promise<unknown>
+  /** Opens a stream (§11.1) tied to the job; see `ToolContext.stream`. */
+  stream<K extends StreamKind>(options: StreamOptions<K>): Promise<PromiseStreamWriter<K>>
+  /** Not built yet: always rejects with `ArcpError` UNIMPLEMENTED (see `ToolContext.requestPermission`). */
+  requestPermission(request: PermissionAsk): Promise<typeof PermissionGrant.Type>
 }
+
+/** `StreamWriter` as Promises: each call rejects with the writer's `ArcpError` (FAILED_PRECONDITION or CANCELLED once ended). */
+export interface PromiseStreamWriter<K extends StreamKind> {
+  readonly id: string
+  readonly kind: K
+  write(chunk: ChunkOf[K]): Promise<void>
+  close(reason?: string): Promise<void>
+  fail(error: WireError): Promise<void>
+}
+
+const promiseWriter = <K extends StreamKind>(writer: StreamWriter<K>): PromiseStreamWriter<K> => ({
+  id: writer.id,
+  kind: writer.kind,
+  write: (chunk) => run(writer.write(chunk)),
+  close: (reason) => run(writer.close(reason)),
+  fail: (error) => run(writer.fail(error))
+})
 
 /**
  * A Promise handler as an effect. Interruption aborts its signal, then waits
@@ -179,7 +204,9 @@ export const tool = <A, I>(definition: {
             metric: (name, value, unit, dims) => run(ctx.metric(name, value, unit, dims)),
             heartbeat: () => run(ctx.heartbeat),
             checkpoint: (snapshot) => run(ctx.checkpoint(snapshot)),
-            askHuman: (request) => run(ctx.askHuman(request))
+            askHuman: (request) => run(ctx.askHuman(request)),
+            stream: (options) => run(Effect.map(ctx.stream(options), promiseWriter)),
+            requestPermission: (request) => run(ctx.requestPermission(request))
           }))
   })
 

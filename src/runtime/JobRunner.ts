@@ -100,7 +100,10 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
           expiresInSeconds: request.expiresInSeconds ?? Duration.toSeconds(settings.interruptExpiry)
         }).pipe(Effect.ensuring(moveTo(job, log, "running")))
         return answer.value
-      })
+      }),
+    // honest seam: no permission.request until §15.4 is built (docs/decisions.md)
+    requestPermission: () =>
+      Effect.zipRight(pausePoint, Effect.fail(ArcpError.of("UNIMPLEMENTED", "permissions are not built yet")))
   }
 
   /** Heartbeats at the negotiated interval (§10.3); for self-reporting tools, only while they report, and the watchdog. */

@@ -103,7 +103,6 @@ export const makeRoutes = ({ humanInput, jobs, streams }: RouteServices): RouteT
   "subscribe.event": runtimeOnly,
   "subscribe.closed": runtimeOnly,
   "artifact.ref": runtimeOnly,
-  // not built yet (the matching capabilities are advertised false)
   cancel: (message, { outbound, owner, session }) =>
     message.payload.target === "stream"
       ? streams.cancel(message, owner)
@@ -124,11 +123,12 @@ export const makeRoutes = ({ humanInput, jobs, streams }: RouteServices): RouteT
         yield* session.evict("cancelled", message.payload.reason ?? "the session was cancelled")
       }),
   interrupt: (message, { owner }) => jobs.interrupt(message, owner),
+  "tool.invoke": (message, { owner }) => jobs.invoke(message, owner),
+  // not built yet, from here on except human.input.response (the matching capabilities are advertised false)
   resume: notImplemented,
   backpressure: notImplemented,
   "checkpoint.create": notImplemented,
   "checkpoint.restore": notImplemented,
-  "tool.invoke": (message, { owner }) => jobs.invoke(message, owner),
   "job.schedule": notImplemented,
   "workflow.start": notImplemented,
   "agent.delegate": notImplemented,

@@ -1,11 +1,13 @@
 /**
  * Tools (RFC §6.3, §10): a registry users fill with typed handlers, and the
  * `ToolContext` each handler gets to report progress, logs, metrics,
- * liveness and checkpoints, to stream (§11), and to ask a human.
+ * liveness and checkpoints, to stream (§11), to ask a human, and (not built
+ * yet) to ask for a permission (§15.4).
  */
 import { Context, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import type { CheckpointId, JobId, SessionId } from "../protocol/Ids.js"
+import type { PermissionGrant } from "../protocol/messages/Permissions.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
 import type { LogLevel } from "../protocol/messages/Telemetry.js"
 import type { StreamOptions, StreamWriter } from "./Streams.js"
@@ -53,6 +55,22 @@ export interface ToolContext {
     readonly default?: unknown
     readonly expiresInSeconds?: number
   }) => Effect.Effect<unknown, ArcpError>
+  /**
+   * The seam for the permission challenge of §15.4: `permission` on `resource` for
+   * `operation` (the fields of `permission.request`), resolving with the grant.
+   * Not built yet: always fails UNIMPLEMENTED, sends nothing and leaves the job's
+   * state alone, so a handler that lets the failure through ends tool.error UNIMPLEMENTED.
+   */
+  readonly requestPermission: (request: PermissionAsk) => Effect.Effect<typeof PermissionGrant.Type, ArcpError>
+}
+
+/** What `requestPermission` asks for: the `permission.request` payload of §15.4, camelCased like `askHuman`'s. */
+export interface PermissionAsk {
+  readonly permission: string
+  readonly resource: string
+  readonly operation: string
+  readonly reason?: string | undefined
+  readonly requestedLeaseSeconds?: number | undefined
 }
 
 /** A registered tool: argument decoding happens before the job is accepted. */
