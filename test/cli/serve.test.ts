@@ -1,10 +1,10 @@
 /** `arcp serve` and `arcp send` as real processes: the README's promise. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import * as Client from "../../src/client/Client.js"
 import * as WebSocket from "../../src/transport/WebSocket.js"
-import { bin, exitOf, root, spawnServe } from "../support/Child.js"
+import { bin, exitOf, root, serveWs, spawnServe } from "../support/Child.js"
 import { collectUntil } from "../support/Harness.js"
 
 const send = (args: ReadonlyArray<string>) =>
@@ -14,18 +14,8 @@ const send = (args: ReadonlyArray<string>) =>
     })
   })
 
-/** Starts `arcp serve` on a free port and resolves with its address once it prints it. */
-const serve = (args: ReadonlyArray<string>) =>
-  new Promise<{ child: ChildProcess; address: string }>((resolve, reject) => {
-    const child = spawn("node", [bin, "serve", "--port", "0", "--db", ":memory:", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
-    let out = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString()
-      const match = /serving on (ws:\/\/[^\s]+)/.exec(out)
-      if (match?.[1] !== undefined) resolve({ child, address: match[1] })
-    })
-    child.once("exit", (code) => reject(new Error(`serve exited early with ${code}: ${out}`)))
-  })
+/** `arcp serve` on a free port with an in-memory log. */
+const serve = (args: ReadonlyArray<string>) => serveWs(["--db", ":memory:", ...args])
 
 describe("arcp serve + arcp send", () => {
   it("R4.1-2 a ping and a tool through the CLI; a wrong token fails; SIGTERM stops the server cleanly", async () => {

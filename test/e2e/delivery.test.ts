@@ -6,7 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, type Layer, Option, Ref, Schedule, type Scope, Stream, TestClock } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -17,9 +17,9 @@ import { type Decoded, encodeUnchecked } from "../../src/protocol/Message.js"
 import { EventLog } from "../../src/store/EventLog.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
 import * as Tools from "../../src/runtime/Tools.js"
+import { serveWs } from "../support/Child.js"
 import { collectUntil, dial, field, makeCounter, memory, open, serverLayer, TOKEN, webSocket } from "../support/Harness.js"
 
-const root = join(import.meta.dirname, "..", "..")
 const terminal = (m: Decoded) => Client.terminalTypes.has(m.type)
 
 const tempDir = () => {
@@ -229,22 +229,8 @@ describe("priority", () => {
     })), 30_000)
 })
 
-/** Starts `arcp serve` on a free port with `args` (and `env`); resolves once it prints its address. */
-const serve = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  new Promise<{ child: ChildProcess; address: string }>((resolve, reject) => {
-    const child = spawn("node", [join(root, "bin", "arcp.js"), "serve", "--port", "0", "--bearer", "tok=alice", ...args], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let out = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString()
-      const match = /serving on (ws:\/\/[^\s]+)/.exec(out)
-      if (match?.[1] !== undefined) resolve({ child, address: match[1] })
-    })
-    child.once("exit", (code) => reject(new Error(`serve exited early with ${code}: ${out}`)))
-  })
+/** `arcp serve` on a free port with the test's bearer token, `args` and `env`. */
+const serve = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => serveWs(["--bearer", "tok=alice", ...args], env)
 
 const stop = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => {

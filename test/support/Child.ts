@@ -31,6 +31,19 @@ export const exitOf = (child: ChildProcess): Effect.Effect<number | null> =>
     return Effect.sync(() => child.off("exit", onExit))
   })
 
+/** Starts `arcp serve` (WebSocket, port 0) with `args` and `env`; resolves with its address once it prints it. */
+export const serveWs = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  new Promise<{ child: ChildProcess; address: string }>((resolve, reject) => {
+    const child = spawn("node", [bin, "serve", "--port", "0", ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+      const match = /serving on (ws:\/\/[^\s]+)/.exec(out)
+      if (match?.[1] !== undefined) resolve({ child, address: match[1] })
+    })
+    child.once("exit", (code) => reject(new Error(`serve exited early with ${code}: ${out}`)))
+  })
+
 const logs = new WeakMap<Process, { text: string }>()
 
 /** Starts `arcp serve --transport stdio --db :memory:` with `args`; its stderr is drained and its tail kept. */
