@@ -11,7 +11,7 @@ import * as Client from "../client/Client.js"
 import type { Credentials } from "../client/Credentials.js"
 import { jwtSigner } from "../client/Credentials.js"
 import * as WebSocket from "../transport/WebSocket.js"
-import { VERSION } from "./Version.js"
+import { VERSION } from "../Version.js"
 
 /** Ends the process with a status code; the command already printed why. */
 export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}

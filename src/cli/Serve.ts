@@ -9,7 +9,7 @@ import * as Runtime from "../runtime/Runtime.js"
 import * as Server from "../runtime/Server.js"
 import { Acceptor } from "../transport/Transport.js"
 import * as DemoTools from "./demoTools.js"
-import { VERSION } from "./Version.js"
+import { VERSION } from "../Version.js"
 
 const env = <A>(options: Options.Options<A>, config: Config.Config<A>) => options.pipe(Options.withFallbackConfig(config))
 

@@ -7,7 +7,7 @@ import { ARCP_VERSION } from "../protocol/Envelope.js"
 import { ExitCode, send, setExitCode } from "./Send.js"
 import { serve } from "./Serve.js"
 import { formatVerdict, unreadable, validateText } from "./Validate.js"
-import { VERSION } from "./Version.js"
+import { VERSION } from "../Version.js"
 
 const version = Command.make("version", {}, () => Console.log(`arcp ${VERSION} (ARCP protocol ${ARCP_VERSION})`)).pipe(
   Command.withDescription("Print the package and protocol versions")

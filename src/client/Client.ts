@@ -13,6 +13,7 @@ import { type Decoded, decodeJson, encodeUnchecked, isCore, type Message, type M
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import type { Connection } from "../transport/Transport.js"
 import { answerChallenge, type Credentials, openToken } from "./Credentials.js"
+import { VERSION } from "../Version.js"
 
 /** A client-side failure: the session ended, the runtime is not the pinned one, or an answer never came. */
 export class ClientError extends Schema.TaggedError<ClientError>()("ClientError", {
@@ -263,7 +264,7 @@ export const connect = (
     const token = yield* openToken(credentials)
     let reply = yield* request("session.open", {
       auth: { scheme: credentials.scheme, ...(token !== undefined ? { token } : {}) },
-      client: options.client ?? { kind: "arcp-client", version: "0.1.0" },
+      client: options.client ?? { kind: "arcp-client", version: VERSION },
       capabilities: options.capabilities ?? {}
     })
     while (isCore(reply) && reply.type === "session.challenge") {

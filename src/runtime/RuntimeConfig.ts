@@ -6,6 +6,7 @@ import { Context, Duration, Layer } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../transport/Transport.js"
+import { VERSION } from "../Version.js"
 
 export interface Options {
   /** Who the runtime says it is in `session.accepted`. */
@@ -62,7 +63,7 @@ export class RuntimeConfig extends Context.Tag("arcp/RuntimeConfig")<RuntimeConf
 export const resolve = (options: Options = {}): Settings => ({
   identity: {
     kind: options.identity?.kind ?? "arcp",
-    version: options.identity?.version ?? "0.1.0",
+    version: options.identity?.version ?? VERSION,
     ...(options.identity?.fingerprint !== undefined ? { fingerprint: options.identity.fingerprint } : {}),
     trust_level: options.identity?.trust_level ?? "trusted"
   },
