@@ -12,6 +12,7 @@ import { checkMetric } from "../protocol/messages/Telemetry.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { EventLog } from "../store/EventLog.js"
 import type { HumanInput } from "./HumanInput.js"
+import type { Heartbeats } from "./internal/Heartbeats.js"
 import { announce, cancelled, count, emit as emitFor, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import { type Job, moveTo, toRecord } from "./Job.js"
 import type { Settings } from "./RuntimeConfig.js"
@@ -25,10 +26,14 @@ export interface RunParams {
   readonly humanInput: Context.Tag.Service<typeof HumanInput>
   readonly streams: Context.Tag.Service<typeof Streams>
   readonly settings: Settings
+  /** The runtime's heartbeat scheduler: the job is registered while it runs. */
+  readonly heartbeats: Heartbeats
   /** Runs once the job has ended, whatever the way. */
   readonly onEnd: Effect.Effect<void>
-  /** Interrupts this job's fiber without waiting for it (the watchdog's verdict must not wait on a deaf handler). */
+  /** Interrupts this job's fiber and waits for it to stop. */
   readonly abort: Effect.Effect<void>
+  /** Runs an effect on the runtime's background fibers, without waiting for it. */
+  readonly background: (effect: Effect.Effect<void>) => Effect.Effect<void>
 }
 
 /** N of §10.3: consecutive missed heartbeat deadlines before the watchdog acts. */
@@ -106,27 +111,39 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
       Effect.zipRight(pausePoint, Effect.fail(ArcpError.of("UNIMPLEMENTED", "permissions are not built yet")))
   }
 
-  /** Heartbeats at the negotiated interval (§10.3); for self-reporting tools, only while they report, and the watchdog. */
-  const heartbeats = Effect.gen(function*() {
-    const intervalMs = job.heartbeatIntervalMs
-    while (!job.finished) {
-      yield* Effect.sleep(Duration.millis(intervalMs))
-      if (job.finished) return
-      const silentMs = (yield* Clock.currentTimeMillis) - job.lastLiveness
-      if (job.tool.liveness === "reported" && silentMs >= MISSED_DEADLINES * intervalMs && job.state !== "blocked") {
+  /** One job.heartbeat. Sinks only queue it; a detached job's awaits the log, so the scheduler does not wait for that. */
+  const vouch = Effect.suspend(() => {
+    job.heartbeatSequence += 1
+    const beat = Effect.asVoid(emit("job.heartbeat", { sequence: job.heartbeatSequence, deadline_ms: job.heartbeatIntervalMs, state: job.state }))
+    return Effect.as(job.sinks.size > 0 ? beat : params.background(beat), true)
+  })
+
+  /**
+   * One heartbeat deadline (§10.3), run by the runtime's scheduler at the
+   * negotiated interval from the start: a heartbeat, for self-reporting tools
+   * only while they report, and the watchdog. `false` ends the schedule.
+   */
+  const tick = (now: number): Effect.Effect<boolean> =>
+    Effect.suspend(() => {
+      if (job.finished) return Effect.succeed(false)
+      const intervalMs = job.heartbeatIntervalMs
+      const silentMs = now - job.lastLiveness
+      const reported = job.tool.liveness === "reported"
+      if (reported && silentMs >= MISSED_DEADLINES * intervalMs && job.state !== "blocked") {
         if (settings.heartbeatRecovery === "fail") {
           const message = `no liveness for ${silentMs} ms (${MISSED_DEADLINES} missed heartbeat deadlines)`
-          yield* finish(failed({ code: "HEARTBEAT_LOST", message }))
-          return yield* params.abort
+          // ended off the scheduler: a deaf handler must not hold up other jobs' heartbeats
+          return Effect.as(params.background(Effect.zipRight(finish(failed({ code: "HEARTBEAT_LOST", message })), params.abort)), false)
         }
-        if (yield* moveTo(job, log, "blocked")) job.watchdogBlocked = true
-      } else if (job.tool.liveness === "reported" && silentMs >= intervalMs && !job.watchdogBlocked) {
-        continue // a missed deadline: nothing to vouch for
+        return Effect.flatMap(moveTo(job, log, "blocked"), (moved) => {
+          if (moved) job.watchdogBlocked = true
+          return vouch
+        })
       }
-      job.heartbeatSequence += 1
-      yield* emit("job.heartbeat", { sequence: job.heartbeatSequence, deadline_ms: intervalMs, state: job.state })
-    }
-  })
+      // a missed deadline: nothing to vouch for
+      if (reported && silentMs >= intervalMs && !job.watchdogBlocked) return Effect.succeed(true)
+      return vouch
+    })
 
   /**
    * The record, then job.accepted. Staged, not awaited: it commits no later than job.accepted
@@ -143,7 +160,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     // WIRE order: accepted → started → events (the runtime's metric included)
     yield* emit("job.started", { job_id: job.id, started_at: fromMillis(startedAt) })
     yield* count(log, job)
-    yield* Effect.forkScoped(heartbeats)
+    yield* params.heartbeats.register(job, startedAt + job.heartbeatIntervalMs, job.heartbeatIntervalMs, tick)
     const outcome = yield* Effect.exit(params.handler(ctx))
     yield* Exit.match(outcome, {
       onSuccess: (value) => finish({ type: "tool.result", payload: value === undefined ? {} : { value }, state: "completed" }),
@@ -152,7 +169,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
         return finish({ type: "tool.error", payload: failure.toPayload(), state: "failed" })
       }
     })
-  }).pipe(Effect.scoped)
+  }).pipe(Effect.ensuring(params.heartbeats.unregister(job)))
 
   return Effect.uninterruptibleMask((restore) =>
     accept.pipe(

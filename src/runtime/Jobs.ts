@@ -14,6 +14,7 @@ import { fromMillis } from "../protocol/Timestamp.js"
 import { EventLog, type EventLogError } from "../store/EventLog.js"
 import { HumanInput } from "./HumanInput.js"
 import { cancelled, emit, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
+import * as Heartbeats from "./internal/Heartbeats.js"
 import { endAllLost, endLost } from "./internal/Lost.js"
 import { replay } from "./internal/Replay.js"
 import { attach, envelope, type Job, moveTo, type Owner } from "./Job.js"
@@ -59,6 +60,9 @@ export const make = Effect.gen(function*() {
   const fibers = yield* FiberMap.make<string>()
   // cancellation waits and interrupt answers: they live as long as the runtime, not as the request
   const background = yield* FiberSet.make()
+  // one heartbeat scheduler for every job, not a fiber per job (§10.3)
+  const heartbeats = yield* Heartbeats.make
+  const inBackground = (effect: Effect.Effect<void>) => Effect.asVoid(FiberSet.run(background, effect))
   const live = new Map<string, Job>()
   const horizonMs = Duration.toMillis(settings.idempotencyHorizon)
   const finish = (job: Job, terminal: Terminal) => finishWith({ log, streams }, job, terminal)
@@ -193,8 +197,10 @@ export const make = Effect.gen(function*() {
           humanInput,
           streams,
           settings,
+          heartbeats,
           onEnd: Effect.sync(() => live.delete(id)),
-          abort: Effect.asVoid(FiberSet.run(background, FiberMap.remove(fibers, id)))
+          abort: FiberMap.remove(fibers, id),
+          background: inBackground
         }))
       }),
 
