@@ -32,9 +32,30 @@ const id = (prefix: string): string => {
 }
 
 let clock = Date.parse("2025-06-01T12:00:00.000Z")
-const timestamp = (): string => new Date((clock += Math.floor(random() * 40))).toISOString()
+const timestamp = (): string => new Date(clock += Math.floor(random() * 40)).toISOString()
 
-const WORDS = ["the", "agent", "reads", "file", "config", "and", "writes", "a", "patch", "for", "module", "test", "result", "passes", "with", "output", "stream", "token", "runtime", "job"]
+const WORDS = [
+  "the",
+  "agent",
+  "reads",
+  "file",
+  "config",
+  "and",
+  "writes",
+  "a",
+  "patch",
+  "for",
+  "module",
+  "test",
+  "result",
+  "passes",
+  "with",
+  "output",
+  "stream",
+  "token",
+  "runtime",
+  "job"
+]
 const text = (bytes: number): string => {
   let s = ""
   while (s.length < bytes) s += `${pick(WORDS)} `
@@ -64,7 +85,13 @@ const toolInvoke = () => {
     idempotency_key: id("idem"),
     payload: {
       tool: pick(["fs.search", "fs.read", "shell.run", "http.fetch"]),
-      arguments: { query: `${pick(WORDS)}/*.ts`, page: Math.floor(random() * 10), limit: 50, recursive: true, exclude: ["node_modules", "dist"] }
+      arguments: {
+        query: `${pick(WORDS)}/*.ts`,
+        page: Math.floor(random() * 10),
+        limit: 50,
+        recursive: true,
+        exclude: ["node_modules", "dist"]
+      }
     }
   }
 }
@@ -101,7 +128,10 @@ const subscribeEvent = () => ({
 })
 
 const makers = [toolInvoke, jobProgress, streamChunk, subscribeEvent]
-const frames: ReadonlyArray<string> = Array.from({ length: FRAMES }, (_, i) => JSON.stringify(makers[i % makers.length]!()))
+const frames: ReadonlyArray<string> = Array.from(
+  { length: FRAMES },
+  (_, i) => JSON.stringify(makers[i % makers.length]!())
+)
 const parsed: ReadonlyArray<unknown> = frames.map((f) => JSON.parse(f))
 
 // Every frame must decode (both ways) and encode, or the timings mean nothing.
@@ -130,15 +160,26 @@ const measure = <A>(name: string, n: number, items: ReadonlyArray<A>, op: (item:
   if (sink < n) throw new Error(`bench/codec: ${name} returned undefined`)
   const rate = (n / elapsed) * 1000
   console.log(
-    `${name.padEnd(44)} ${rate.toFixed(0).padStart(10)} env/s ${((elapsed * 1000) / n).toFixed(3).padStart(9)} µs/env   (n=${n}, ${(elapsed / 1000).toFixed(2)} s)`
+    `${name.padEnd(44)} ${rate.toFixed(0).padStart(10)} env/s ${
+      ((elapsed * 1000) / n).toFixed(3).padStart(9)
+    } µs/env   (n=${n}, ${(elapsed / 1000).toFixed(2)} s)`
   )
   return rate
 }
 
 // n per row chosen so each row takes ~1-2 s on a 2-core machine (schema rows ~5 µs, JSON rows ~1 µs).
-console.log(`bench/codec (${FRAMES} distinct frames, ${(frames.reduce((s, f) => s + f.length, 0) / FRAMES).toFixed(0)} bytes average)`)
+console.log(
+  `bench/codec (${FRAMES} distinct frames, ${
+    (frames.reduce((s, f) => s + f.length, 0) / FRAMES).toFixed(0)
+  } bytes average)`
+)
 const lookup = measure("decode+validate, lookup by type", 300_000, frames, Message.decodeJson)
-const union = measure("decode+validate, Schema.Union (JSON.parse)", 300_000, frames, (f) => Message.decodeWithUnion(JSON.parse(f)))
+const union = measure(
+  "decode+validate, Schema.Union (JSON.parse)",
+  300_000,
+  frames,
+  (f) => Message.decodeWithUnion(JSON.parse(f))
+)
 measure("encode, validated", 250_000, messages, Message.encode)
 measure("encode, unchecked (JSON.stringify)", 1_500_000, messages, Message.encodeUnchecked)
 measure("baseline: JSON.parse", 1_500_000, frames, (f) => JSON.parse(f))

@@ -14,11 +14,18 @@ import { Acceptor } from "../src/transport/Transport.js"
 import * as WebSocket from "../src/transport/WebSocket.js"
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 3)
-const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
 
 const server = Runtime.serve.pipe(
   Layer.provideMerge(Runtime.layer({})),
-  Layer.provide(Layer.mergeAll(Auth.layer({ audience: "arcp://runtime", bearer: new Map([["bench", "bench"]]) }), MemoryEventLog.layer, Tools.layer([]))),
+  Layer.provide(
+    Layer.mergeAll(
+      Auth.layer({ audience: "arcp://runtime", bearer: new Map([["bench", "bench"]]) }),
+      MemoryEventLog.layer,
+      Tools.layer([])
+    )
+  ),
   Layer.provideMerge(WebSocket.layer({ port: 0 }))
 )
 
@@ -46,7 +53,9 @@ const program = Effect.gen(function*() {
     latencies.sort((a, b) => a - b)
     console.log(
       `handshakes, ${concurrency} at once`.padEnd(26) +
-        `${((latencies.length / elapsed) * 1000).toFixed(0).padStart(7)} /s   p50 ${percentile(latencies, 0.5).toFixed(2)} ms   p99 ${percentile(latencies, 0.99).toFixed(2)} ms   (n=${latencies.length})`
+        `${((latencies.length / elapsed) * 1000).toFixed(0).padStart(7)} /s   p50 ${
+          percentile(latencies, 0.5).toFixed(2)
+        } ms   p99 ${percentile(latencies, 0.99).toFixed(2)} ms   (n=${latencies.length})`
     )
   }
 })

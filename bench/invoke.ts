@@ -10,8 +10,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { WebSocket as WsClient, WebSocketServer } from "ws"
-import * as Client from "../src/client/Client.js"
 import * as DemoTools from "../src/cli/demoTools.js"
+import * as Client from "../src/client/Client.js"
 import * as Auth from "../src/runtime/Auth.js"
 import * as Runtime from "../src/runtime/Runtime.js"
 import * as Tools from "../src/runtime/Tools.js"
@@ -21,13 +21,16 @@ import * as WebSocket from "../src/transport/WebSocket.js"
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 4)
 
-const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
 
 const report = (name: string, latencies: Array<number>, elapsedMs: number) => {
   latencies.sort((a, b) => a - b)
   const rate = (latencies.length / elapsedMs) * 1000
   console.log(
-    `${name.padEnd(34)} ${rate.toFixed(0).padStart(8)} ops/s   p50 ${percentile(latencies, 0.5).toFixed(3)} ms   p99 ${percentile(latencies, 0.99).toFixed(3)} ms   (n=${latencies.length})`
+    `${name.padEnd(34)} ${rate.toFixed(0).padStart(8)} ops/s   p50 ${percentile(latencies, 0.5).toFixed(3)} ms   p99 ${
+      percentile(latencies, 0.99).toFixed(3)
+    } ms   (n=${latencies.length})`
   )
   return rate
 }
@@ -66,7 +69,9 @@ const arcp = (synchronous: "FULL" | "NORMAL") =>
       const acceptor = yield* Acceptor
       const connection = yield* WebSocket.connect(acceptor.address)
       const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: "bench" } })
-      const invoke = Effect.scoped(Effect.flatMap(session.invoke("echo", { query: "*.ts", page: 1 }), (job) => job.outcome))
+      const invoke = Effect.scoped(
+        Effect.flatMap(session.invoke("echo", { query: "*.ts", page: 1 }), (job) => job.outcome)
+      )
       yield* loadEffect(invoke, 8) // warm-up
       const out: Array<number> = []
       for (const inFlight of [1, 64]) {
@@ -92,7 +97,13 @@ const bareWs = async (inFlight: number) => {
     const id: unknown = JSON.parse(data.toString()).n
     if (typeof id === "number") pending.get(id)?.()
   })
-  const frame = JSON.stringify({ arcp: "1.0", id: "msg_01JABCDEFGHJKMNPQRSTVWXYZ0", type: "tool.invoke", timestamp: new Date().toISOString(), payload: { tool: "echo", arguments: { query: "*.ts", page: 1 } } })
+  const frame = JSON.stringify({
+    arcp: "1.0",
+    id: "msg_01JABCDEFGHJKMNPQRSTVWXYZ0",
+    type: "tool.invoke",
+    timestamp: new Date().toISOString(),
+    payload: { tool: "echo", arguments: { query: "*.ts", page: 1 } }
+  })
   let next = 0
   const once = () =>
     new Promise<void>((resolve) => {
@@ -126,7 +137,9 @@ const main = async () => {
   const modes = (["NORMAL", "FULL"] as const).filter((mode) => (process.env["BENCH_SYNC"] ?? mode) === mode)
   for (const synchronous of modes) {
     const rates = await Effect.runPromise(arcp(synchronous).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
-    rates.forEach((rate, i) => console.log(`  → ${((rate / (baseline[i] ?? 1)) * 100).toFixed(1)}% of bare ws at ${i === 0 ? 1 : 64} in flight`))
+    rates.forEach((rate, i) =>
+      console.log(`  → ${((rate / (baseline[i] ?? 1)) * 100).toFixed(1)}% of bare ws at ${i === 0 ? 1 : 64} in flight`)
+    )
   }
 }
 

@@ -8,10 +8,10 @@
  */
 import { Effect, Logger, LogLevel } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
+import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import type { AddressInfo } from "node:net"
 import { WebSocket as Ws, WebSocketServer } from "ws"
 import * as Client from "../src/client/Client.js"
 import * as MemoryEventLog from "../src/store/MemoryEventLog.js"
@@ -36,11 +36,18 @@ const rawClient = (address: string, inFlight: number) =>
     let start = 0
     const send = () => {
       sent++
-      ws.send(`{"arcp":"1.0","id":"${nextId("msg")}","type":"tool.invoke","timestamp":"${now()}","payload":{"tool":"echo","arguments":{"a":1}}}`)
+      ws.send(
+        `{"arcp":"1.0","id":"${
+          nextId("msg")
+        }","type":"tool.invoke","timestamp":"${now()}","payload":{"tool":"echo","arguments":{"a":1}}}`
+      )
     }
     ws.on("open", () =>
       ws.send(JSON.stringify({
-        arcp: "1.0", id: nextId("msg"), type: "session.open", timestamp: now(),
+        arcp: "1.0",
+        id: nextId("msg"),
+        type: "session.open",
+        timestamp: now(),
         payload: { client: { kind: "bench", version: "1" }, auth: { scheme: "bearer", token: TOKEN }, capabilities: {} }
       })))
     ws.on("message", (data) => {
@@ -63,10 +70,13 @@ const serverOnly = (log: "memory" | "sqlite", inFlight: number) =>
   Effect.gen(function*() {
     const dir = mkdtempSync(join(tmpdir(), "arcp-split-"))
     yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
-    const eventLog = log === "sqlite" ? SqliteEventLog.layer({ filename: join(dir, "split.db"), synchronous: "NORMAL" }) : MemoryEventLog.layer
-    const { elapsed, n } = yield* Effect.flatMap(Acceptor, (acceptor) => Effect.promise(() => rawClient(acceptor.address, inFlight))).pipe(
-      Effect.provide(serverLayer({ transport: WebSocket.layer({ port: 0 }), eventLog }))
-    )
+    const eventLog = log === "sqlite"
+      ? SqliteEventLog.layer({ filename: join(dir, "split.db"), synchronous: "NORMAL" })
+      : MemoryEventLog.layer
+    const { elapsed, n } = yield* Effect.flatMap(Acceptor, (acceptor) =>
+      Effect.promise(() => rawClient(acceptor.address, inFlight))).pipe(
+        Effect.provide(serverLayer({ transport: WebSocket.layer({ port: 0 }), eventLog }))
+      )
     print(`server only, ${log} log, ${inFlight} in flight`, n, elapsed)
   }).pipe(Effect.scoped)
 
@@ -77,17 +87,34 @@ const scriptedRuntime = () => {
     socket.on("message", (data) => {
       const m: { id: string; type: string; payload: { arguments?: unknown } } = JSON.parse(data.toString())
       const send = (type: string, payload: object, extra: object = {}) =>
-        socket.send(JSON.stringify({ arcp: "1.0", id: nextId("msg"), type, timestamp: now(), session_id: "sess_bench", ...extra, payload }))
+        socket.send(
+          JSON.stringify({
+            arcp: "1.0",
+            id: nextId("msg"),
+            type,
+            timestamp: now(),
+            session_id: "sess_bench",
+            ...extra,
+            payload
+          })
+        )
       if (m.type === "session.open") {
         const runtime = { kind: "scripted", version: "1", fingerprint: "sha256:00", trust_level: "trusted" }
-        return send("session.accepted", { session_id: "sess_bench", runtime, capabilities: {}, lease: { expires_at: "2099-01-01T00:00:00Z" } }, { correlation_id: m.id })
+        return send("session.accepted", {
+          session_id: "sess_bench",
+          runtime,
+          capabilities: {},
+          lease: { expires_at: "2099-01-01T00:00:00Z" }
+        }, { correlation_id: m.id })
       }
       if (m.type !== "tool.invoke") return
       const job = { job_id: nextId("job") }
       send("job.accepted", { ...job, accepted_at: now() }, { ...job, correlation_id: m.id })
       send("job.started", { ...job, started_at: now() }, job)
       send("metric", { name: "tool.invocations", value: 1, unit: "count", dims: { tool: "echo" } }, job)
-      for (const phase of ["queue", "exec", "total"]) send("metric", { name: "latency.ms", value: 1, unit: "ms", dims: { phase, tool: "echo" } }, job)
+      for (const phase of ["queue", "exec", "total"]) {
+        send("metric", { name: "latency.ms", value: 1, unit: "ms", dims: { phase, tool: "echo" } }, job)
+      }
       send("tool.result", { value: m.payload.arguments }, { ...job, correlation_id: m.id })
     }))
   return wss

@@ -56,7 +56,9 @@ const testFiles = (dir: string): Array<string> =>
 const titles = testFiles(join(root, "test"))
   .filter((file) => !file.endsWith("conformance.test.ts"))
   .flatMap((file) =>
-    [...readFileSync(file, "utf8").matchAll(/\b(?:it|test|describe)(?:\.\w+)*\(\s*(["'`])((?:\\.|(?!\1).)*)\1/g)].map((m) => m[2] ?? "")
+    [...readFileSync(file, "utf8").matchAll(/\b(?:it|test|describe)(?:\.\w+)*\(\s*(["'`])((?:\\.|(?!\1).)*)\1/g)].map((
+      m
+    ) => m[2] ?? "")
   )
 
 /** True when `title` names `id` as a whole token (R10.4-1 does not match inside R10.4-12). */
@@ -78,7 +80,9 @@ describe("conformance bookkeeping", () => {
     const inRfc = rfcKeywords(readFileSync(rfcPath, "utf8"))
     assert.isAtLeast(inRfc.size, 50, "the RFC's keywords were not found")
     const inDigest = new Map<string, number>()
-    for (const r of digest) inDigest.set(`${r.section} ${r.keyword}`, (inDigest.get(`${r.section} ${r.keyword}`) ?? 0) + 1)
+    for (const r of digest) {
+      inDigest.set(`${r.section} ${r.keyword}`, (inDigest.get(`${r.section} ${r.keyword}`) ?? 0) + 1)
+    }
     const short = [...inRfc].filter(([key, n]) => (inDigest.get(key) ?? 0) < n)
       .map(([key, n]) => `§${key}: the RFC has ${n}, the digest ${inDigest.get(key) ?? 0}`)
     assert.deepStrictEqual(short, [])
@@ -89,10 +93,17 @@ describe("conformance bookkeeping", () => {
 
   it("the digest's Counts table gives the RFC's and the digest's true counts per keyword", () => {
     const inRfc = rfcKeywords(readFileSync(rfcPath, "utf8"))
-    const table = [...read("RFC-0001-v2.md").matchAll(/^\| (MUST NOT|MUST|SHOULD NOT|SHOULD|MAY|total) \| ([0-9]+) \| ([0-9]+) \|$/gm)]
+    const table = [
+      ...read("RFC-0001-v2.md").matchAll(
+        /^\| (MUST NOT|MUST|SHOULD NOT|SHOULD|MAY|total) \| ([0-9]+) \| ([0-9]+) \|$/gm
+      )
+    ]
     assert.isAtLeast(table.length, 5)
     for (const [, keyword = "", rfc = "", here = ""] of table) {
-      const rfcCount = [...inRfc].filter(([key]) => keyword === "total" || key.endsWith(` ${keyword}`)).reduce((a, [, n]) => a + n, 0)
+      const rfcCount = [...inRfc].filter(([key]) => keyword === "total" || key.endsWith(` ${keyword}`)).reduce(
+        (a, [, n]) => a + n,
+        0
+      )
       const digestCount = digest.filter((r) => keyword === "total" || r.keyword === keyword).length
       assert.deepStrictEqual([Number(rfc), Number(here)], [rfcCount, digestCount], keyword)
     }

@@ -15,7 +15,7 @@ describe("examples", () => {
     const { code, stdout } = await run("effect-quickstart.ts")
     assert.strictEqual(code, 0)
     assert.include(stdout, "event job.progress")
-    assert.include(stdout, 'result {"greeting":"hello ada"}')
+    assert.include(stdout, "result {\"greeting\":\"hello ada\"}")
   }, 30_000)
 
   it("promise-quickstart runs a Promise tool through arcp/promise", async () => {

@@ -4,12 +4,12 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Config, Console, Data, Duration, Effect, Option, Stream } from "effect"
-import { ArcpError } from "../protocol/Errors.js"
-import { encodeUnchecked, isMessageType, type MessageType, type PayloadOf } from "../protocol/Message.js"
-import { decodePayload } from "../protocol/PayloadDecoder.js"
 import * as Client from "../client/Client.js"
 import type { Credentials } from "../client/Credentials.js"
 import { jwtSigner } from "../client/Credentials.js"
+import { ArcpError } from "../protocol/Errors.js"
+import { encodeUnchecked, isMessageType, type MessageType, type PayloadOf } from "../protocol/Message.js"
+import { decodePayload } from "../protocol/PayloadDecoder.js"
 import * as WebSocket from "../transport/WebSocket.js"
 import { VERSION } from "../Version.js"
 
@@ -17,24 +17,60 @@ import { VERSION } from "../Version.js"
 export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
 
 /** Sets the process exit status from an `ExitCode` (the CLI edge; use with `Effect.catchTag("ExitCode", ...)`). */
-export const setExitCode = (e: ExitCode): Effect.Effect<void> => Effect.sync(() => { process.exitCode = e.code })
+export const setExitCode = (e: ExitCode): Effect.Effect<void> =>
+  Effect.sync(() => {
+    process.exitCode = e.code
+  })
 
-const env = <A>(options: Options.Options<A>, config: Config.Config<A>) => options.pipe(Options.withFallbackConfig(config))
+const env = <A>(options: Options.Options<A>, config: Config.Config<A>) =>
+  options.pipe(Options.withFallbackConfig(config))
 
 const options = {
-  url: env(Options.text("url"), Config.string("ARCP_URL")).pipe(Options.withDefault("ws://127.0.0.1:7777"), Options.withDescription("[ARCP_URL]")),
-  token: env(Options.text("token"), Config.string("ARCP_TOKEN")).pipe(Options.optional, Options.withDescription("bearer token [ARCP_TOKEN]")),
-  jwtSecret: env(Options.text("jwt-secret"), Config.string("ARCP_JWT_SECRET")).pipe(Options.optional, Options.withDescription("sign a signed_jwt with this HS256 secret [ARCP_JWT_SECRET]")),
-  subject: Options.text("subject").pipe(Options.withDefault("arcp-cli"), Options.withDescription("JWT subject when signing")),
-  audience: Options.text("audience").pipe(Options.withDefault("arcp://runtime"), Options.withDescription("JWT audience when signing")),
-  anonymous: Options.boolean("anonymous").pipe(Options.withDescription("scheme none, negotiating capabilities.anonymous")),
-  pin: Options.text("pin").pipe(Options.optional, Options.withDescription("refuse a runtime whose fingerprint differs")),
-  tool: Options.text("tool").pipe(Options.optional, Options.withDescription("invoke this tool and print the job's messages until its terminal event")),
-  args: Options.text("args").pipe(Options.withDefault("{}"), Options.withDescription("the tool's arguments, as JSON (with --tool)")),
-  idempotencyKey: Options.text("idempotency-key").pipe(Options.optional, Options.withDescription("logical idempotency key (with --tool)")),
+  url: env(Options.text("url"), Config.string("ARCP_URL")).pipe(
+    Options.withDefault("ws://127.0.0.1:7777"),
+    Options.withDescription("[ARCP_URL]")
+  ),
+  token: env(Options.text("token"), Config.string("ARCP_TOKEN")).pipe(
+    Options.optional,
+    Options.withDescription("bearer token [ARCP_TOKEN]")
+  ),
+  jwtSecret: env(Options.text("jwt-secret"), Config.string("ARCP_JWT_SECRET")).pipe(
+    Options.optional,
+    Options.withDescription("sign a signed_jwt with this HS256 secret [ARCP_JWT_SECRET]")
+  ),
+  subject: Options.text("subject").pipe(
+    Options.withDefault("arcp-cli"),
+    Options.withDescription("JWT subject when signing")
+  ),
+  audience: Options.text("audience").pipe(
+    Options.withDefault("arcp://runtime"),
+    Options.withDescription("JWT audience when signing")
+  ),
+  anonymous: Options.boolean("anonymous").pipe(
+    Options.withDescription("scheme none, negotiating capabilities.anonymous")
+  ),
+  pin: Options.text("pin").pipe(
+    Options.optional,
+    Options.withDescription("refuse a runtime whose fingerprint differs")
+  ),
+  tool: Options.text("tool").pipe(
+    Options.optional,
+    Options.withDescription("invoke this tool and print the job's messages until its terminal event")
+  ),
+  args: Options.text("args").pipe(
+    Options.withDefault("{}"),
+    Options.withDescription("the tool's arguments, as JSON (with --tool)")
+  ),
+  idempotencyKey: Options.text("idempotency-key").pipe(
+    Options.optional,
+    Options.withDescription("logical idempotency key (with --tool)")
+  ),
   type: Options.text("type").pipe(Options.withDefault("ping"), Options.withDescription("the message type to send")),
   payload: Options.text("payload").pipe(Options.withDefault("{}"), Options.withDescription("the payload, as JSON")),
-  wait: Options.integer("wait").pipe(Options.withDefault(10_000), Options.withDescription("milliseconds to wait for answers"))
+  wait: Options.integer("wait").pipe(
+    Options.withDefault(10_000),
+    Options.withDescription("milliseconds to wait for answers")
+  )
 }
 
 const credentialsOf = (o: {
@@ -46,26 +82,43 @@ const credentialsOf = (o: {
 }): Credentials => {
   if (Option.isSome(o.token)) return { scheme: "bearer", token: o.token.value }
   if (Option.isSome(o.jwtSecret)) {
-    return { scheme: "signed_jwt", audience: o.audience, signer: jwtSigner({ subject: o.subject, secret: o.jwtSecret.value }) }
+    return {
+      scheme: "signed_jwt",
+      audience: o.audience,
+      signer: jwtSigner({ subject: o.subject, secret: o.jwtSecret.value })
+    }
   }
   return { scheme: "none" }
 }
 
 const parseJson = (text: string, flag: string) =>
-  Effect.try({ try: (): unknown => JSON.parse(text), catch: () => ArcpError.of("INVALID_ARGUMENT", `${flag} is not valid JSON`) })
+  Effect.try({
+    try: (): unknown => JSON.parse(text),
+    catch: () => ArcpError.of("INVALID_ARGUMENT", `${flag} is not valid JSON`)
+  })
 
 /** Decodes a payload given by `flag` against the type's schema, so a typo is reported before anything is sent. */
 const payloadFor = <T extends MessageType>(type: T, input: unknown, flag: string) =>
-  decodePayload(type, input).pipe(Effect.mapError((e) => ArcpError.of("INVALID_ARGUMENT", `${flag} for ${type}: ${e.message}`)))
+  decodePayload(type, input).pipe(
+    Effect.mapError((e) => ArcpError.of("INVALID_ARGUMENT", `${flag} for ${type}: ${e.message}`))
+  )
 
 export const send = Command.make("send", options, (o) =>
   Effect.gen(function*() {
     const toolCall = Option.isSome(o.tool)
-      ? Option.some(yield* payloadFor("tool.invoke", { tool: o.tool.value, arguments: yield* parseJson(o.args, "--args") }, "--tool/--args"))
+      ? Option.some(
+        yield* payloadFor(
+          "tool.invoke",
+          { tool: o.tool.value, arguments: yield* parseJson(o.args, "--args") },
+          "--tool/--args"
+        )
+      )
       : Option.none<PayloadOf<"tool.invoke">>()
     if (!isMessageType(o.type)) return yield* ArcpError.of("INVALID_ARGUMENT", `unknown message type "${o.type}"`)
     const type = o.type
-    const payload = Option.isNone(toolCall) ? yield* payloadFor(type, yield* parseJson(o.payload, "--payload"), "--payload") : undefined
+    const payload = Option.isNone(toolCall)
+      ? yield* payloadFor(type, yield* parseJson(o.payload, "--payload"), "--payload")
+      : undefined
     const connection = yield* WebSocket.connect(o.url)
     const session = yield* Client.connect(connection, {
       credentials: credentialsOf(o),
@@ -75,13 +128,23 @@ export const send = Command.make("send", options, (o) =>
     })
     const messages = yield* session.subscribe
     const id = Option.isSome(toolCall)
-      ? yield* session.send("tool.invoke", toolCall.value, Option.isSome(o.idempotencyKey) ? { idempotency_key: o.idempotencyKey.value } : {})
-      : payload !== undefined ? yield* session.send(type, payload) : yield* ArcpError.of("INTERNAL", "no payload")
+      ? yield* session.send(
+        "tool.invoke",
+        toolCall.value,
+        Option.isSome(o.idempotencyKey) ? { idempotency_key: o.idempotencyKey.value } : {}
+      )
+      : payload !== undefined
+      ? yield* session.send(type, payload)
+      : yield* ArcpError.of("INTERNAL", "no payload")
     // a plain message: its one answer; a tool call: the job's messages up to its terminal event
     let jobId: string | undefined
     const answers = yield* messages.pipe(
       Stream.filter((m) => m.correlation_id === id || (jobId !== undefined && m.job_id === jobId)),
-      Stream.tap((m) => Effect.sync(() => { if (m.type === "job.accepted") jobId = m.job_id })),
+      Stream.tap((m) =>
+        Effect.sync(() => {
+          if (m.type === "job.accepted") jobId = m.job_id
+        })
+      ),
       Stream.takeUntil((m) => Option.isNone(toolCall) || m.type === "nack" || Client.terminalTypes.has(m.type)),
       Stream.tap((m) => Console.log(encodeUnchecked(m))),
       Stream.interruptWhen(Effect.sleep(Duration.millis(o.wait))),
@@ -95,10 +158,12 @@ export const send = Command.make("send", options, (o) =>
   }).pipe(
     Effect.scoped,
     Effect.catchTags({
-      ArcpError: (e) => Console.error(`error ${e.code}: ${e.message}`).pipe(Effect.zipRight(Effect.fail(new ExitCode({ code: 1 })))),
-      ClientError: (e) => Console.error(`error ${e.reason}: ${e.message}`).pipe(Effect.zipRight(Effect.fail(new ExitCode({ code: 1 })))),
-      TransportError: (e) => Console.error(`cannot connect: ${e.message}`).pipe(Effect.zipRight(Effect.fail(new ExitCode({ code: 1 }))))
+      ArcpError: (e) =>
+        Console.error(`error ${e.code}: ${e.message}`).pipe(Effect.zipRight(Effect.fail(new ExitCode({ code: 1 })))),
+      ClientError: (e) =>
+        Console.error(`error ${e.reason}: ${e.message}`).pipe(Effect.zipRight(Effect.fail(new ExitCode({ code: 1 })))),
+      TransportError: (e) =>
+        Console.error(`cannot connect: ${e.message}`).pipe(Effect.zipRight(Effect.fail(new ExitCode({ code: 1 }))))
     }),
     Effect.catchTag("ExitCode", setExitCode)
-  )
-).pipe(Command.withDescription("Send one message to a runtime and print its answers as JSON lines"))
+  )).pipe(Command.withDescription("Send one message to a runtime and print its answers as JSON lines"))

@@ -11,7 +11,13 @@ import { decode, type DecodeError } from "../protocol/Message.js"
 /** The verdict on one envelope: its line (1-based; 0 when the input itself could not be read) and either its type or the error. */
 export type Verdict =
   | { readonly _tag: "Ok"; readonly line: number; readonly type: string }
-  | { readonly _tag: "Invalid"; readonly line: number; readonly code: string; readonly path: string; readonly reason: string }
+  | {
+    readonly _tag: "Invalid"
+    readonly line: number
+    readonly code: string
+    readonly path: string
+    readonly reason: string
+  }
 
 /** The canonical code a receiver answers a bad frame with (§18.2, §21.3). */
 const codeOf = (error: DecodeError, optional: boolean): string => {
@@ -46,7 +52,10 @@ const judge = (value: unknown, line: number, allowExperimental: boolean): Verdic
   })
 
 /** Judges every envelope of `text`. */
-export const validateText = (text: string, options: { readonly allowExperimental?: boolean } = {}): ReadonlyArray<Verdict> => {
+export const validateText = (
+  text: string,
+  options: { readonly allowExperimental?: boolean } = {}
+): ReadonlyArray<Verdict> => {
   const allowExperimental = options.allowExperimental === true
   try {
     const document: unknown = JSON.parse(text)
@@ -63,7 +72,9 @@ export const validateText = (text: string, options: { readonly allowExperimental
     try {
       value = JSON.parse(raw)
     } catch (e) {
-      verdicts.push(invalid(i + 1, "INVALID_ARGUMENT", "(root)", `malformed JSON: ${e instanceof Error ? e.message : String(e)}`))
+      verdicts.push(
+        invalid(i + 1, "INVALID_ARGUMENT", "(root)", `malformed JSON: ${e instanceof Error ? e.message : String(e)}`)
+      )
       return
     }
     verdicts.push(judge(value, i + 1, allowExperimental))
@@ -81,6 +92,8 @@ export const formatVerdict = (v: Verdict): string =>
  */
 export const unreadable = (file: string, error: PlatformError): Verdict => {
   if (error._tag === "SystemError" && error.reason === "NotFound") return invalid(0, "NOT_FOUND", file, "no such file")
-  if (error._tag === "SystemError" && error.reason === "PermissionDenied") return invalid(0, "PERMISSION_DENIED", file, "permission denied")
+  if (error._tag === "SystemError" && error.reason === "PermissionDenied") {
+    return invalid(0, "PERMISSION_DENIED", file, "permission denied")
+  }
   return invalid(0, "INVALID_ARGUMENT", file, `cannot read: ${error.description ?? error.message}`)
 }

@@ -4,10 +4,10 @@ import { FileSystem } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Logger, LogLevel, Stream } from "effect"
 import { ARCP_VERSION } from "../protocol/Envelope.js"
+import { VERSION } from "../Version.js"
 import { ExitCode, send, setExitCode } from "./Send.js"
 import { serve } from "./Serve.js"
 import { formatVerdict, unreadable, validateText } from "./Validate.js"
-import { VERSION } from "../Version.js"
 
 const version = Command.make("version", {}, () => Console.log(`arcp ${VERSION} (ARCP protocol ${ARCP_VERSION})`)).pipe(
   Command.withDescription("Print the package and protocol versions")
@@ -27,7 +27,10 @@ const readInput = (file: string) =>
 const validate = Command.make(
   "validate",
   {
-    file: Args.text({ name: "FILE" }).pipe(Args.withDefault("-"), Args.withDescription("A transcript file, or - for stdin")),
+    file: Args.text({ name: "FILE" }).pipe(
+      Args.withDefault("-"),
+      Args.withDescription("A transcript file, or - for stdin")
+    ),
     allowExperimental: Options.boolean("allow-experimental").pipe(
       Options.withDescription("Accept bare x- extension keys (transport-internal experiments)")
     )
@@ -42,7 +45,9 @@ const validate = Command.make(
       for (const v of verdicts) yield* Console.log(formatVerdict(v))
       if (verdicts.some((v) => v._tag === "Invalid")) return yield* new ExitCode({ code: 1 })
     }).pipe(Effect.catchTag("ExitCode", setExitCode))
-).pipe(Command.withDescription("Check envelopes: prints `ok <type>` or `error <line> <CODE> <path>: <reason>` per envelope"))
+).pipe(
+  Command.withDescription("Check envelopes: prints `ok <type>` or `error <line> <CODE> <path>: <reason>` per envelope")
+)
 
 const arcp = Command.make("arcp").pipe(Command.withSubcommands([serve, send, validate, version]))
 

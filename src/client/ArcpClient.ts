@@ -17,7 +17,9 @@ export type { ConnectOptions, InvokeOptions, JobHandle, Session } from "./Client
 export type Target<E = never, R = never> = string | Connection | Effect.Effect<Connection, E, R>
 
 /** Opens the transport of `target`; a URL is dialled as a WebSocket, closed with the scope. */
-export const dial = <E = never, R = never>(target: Target<E, R>): Effect.Effect<Connection, E | TransportError, R | Scope.Scope> =>
+export const dial = <E = never, R = never>(
+  target: Target<E, R>
+): Effect.Effect<Connection, E | TransportError, R | Scope.Scope> =>
   typeof target === "string" ? WebSocket.connect(target) : Effect.isEffect(target) ? target : Effect.succeed(target)
 
 /**

@@ -3,17 +3,39 @@
  * challenges, pinning the runtime fingerprint, §8.1–§8.3) and yields a scoped
  * `Session` whose methods are Effects and Streams with typed errors.
  */
-import { Clock, Context, Deferred, Duration, Effect, Either, Mailbox, Option, PubSub, Ref, Schema, type Scope, Stream } from "effect"
+import {
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Mailbox,
+  Option,
+  PubSub,
+  Ref,
+  Schema,
+  type Scope,
+  Stream
+} from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
 import { type JobId, type MessageId, type SessionId, TraceId } from "../protocol/Ids.js"
-import { now } from "../protocol/Timestamp.js"
-import { type Decoded, decodeJson, encodeUnchecked, isCore, type Message, type MessageType, type PayloadOf } from "../protocol/Message.js"
+import {
+  type Decoded,
+  decodeJson,
+  encodeUnchecked,
+  isCore,
+  type Message,
+  type MessageType,
+  type PayloadOf
+} from "../protocol/Message.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
+import { now } from "../protocol/Timestamp.js"
 import type { Connection } from "../transport/Transport.js"
-import { answerChallenge, type Credentials, openToken } from "./Credentials.js"
 import { VERSION } from "../Version.js"
+import { answerChallenge, type Credentials, openToken } from "./Credentials.js"
 
 /** A client-side failure: the session ended, the runtime is not the pinned one, or an answer never came. */
 export class ClientError extends Schema.TaggedError<ClientError>()("ClientError", {
@@ -24,7 +46,12 @@ export class ClientError extends Schema.TaggedError<ClientError>()("ClientError"
 
 export interface ConnectOptions {
   readonly credentials: Credentials
-  readonly client?: { readonly kind: string; readonly version: string; readonly fingerprint?: string; readonly principal?: string } | undefined
+  readonly client?: {
+    readonly kind: string
+    readonly version: string
+    readonly fingerprint?: string
+    readonly principal?: string
+  } | undefined
   readonly capabilities?: Capabilities | undefined
   /** Refuse the session unless the runtime's fingerprint equals this (§8.3). */
   readonly pinFingerprint?: string | undefined
@@ -33,7 +60,13 @@ export interface ConnectOptions {
 }
 
 /** The terminal event types of a job (§6.3). */
-export const terminalTypes: ReadonlySet<string> = new Set(["tool.result", "tool.error", "job.completed", "job.failed", "job.cancelled"])
+export const terminalTypes: ReadonlySet<string> = new Set([
+  "tool.result",
+  "tool.error",
+  "job.completed",
+  "job.failed",
+  "job.cancelled"
+])
 
 /** A job started by `invoke`. */
 export interface JobHandle {
@@ -43,7 +76,9 @@ export interface JobHandle {
   /** The result value; a `tool.error`/`job.failed` fails with its ArcpError, `job.cancelled` with CANCELLED. */
   readonly outcome: Effect.Effect<unknown, ArcpError | ClientError>
   /** Asks the runtime to cancel the job: the `cancel.accepted` or `cancel.refused` answer (§10.4). */
-  readonly cancel: (options?: { readonly reason?: string; readonly deadline_ms?: number }) => Effect.Effect<Decoded, ArcpError | ClientError>
+  readonly cancel: (
+    options?: { readonly reason?: string; readonly deadline_ms?: number }
+  ) => Effect.Effect<Decoded, ArcpError | ClientError>
   /** Asks the job to pause for guidance (§10.5); it answers with a human.input.request on `events`. */
   readonly interrupt: (prompt?: string) => Effect.Effect<void, ArcpError | ClientError>
 }
@@ -65,7 +100,11 @@ export interface Session {
    */
   readonly subscribe: Effect.Effect<Stream.Stream<Decoded>, never, Scope.Scope>
   /** Sends a message; returns its id. */
-  readonly send: <T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions) => Effect.Effect<MessageId, ClientError>
+  readonly send: <T extends MessageType>(
+    type: T,
+    payload: PayloadOf<T>,
+    options?: HeaderOptions
+  ) => Effect.Effect<MessageId, ClientError>
   /** Sends a message and waits for the first reply correlated to it; a `nack` fails with its `ArcpError`. */
   readonly request: <T extends MessageType>(
     type: T,
@@ -73,13 +112,23 @@ export interface Session {
     options?: HeaderOptions
   ) => Effect.Effect<Decoded, ArcpError | ClientError>
   /** Invokes a tool as a job (§6.3); fails with the nack's ArcpError when the runtime does not accept it. */
-  readonly invoke: (tool: string, args?: Record<string, unknown>, options?: InvokeOptions) => Effect.Effect<JobHandle, ArcpError | ClientError, Scope.Scope>
+  readonly invoke: (
+    tool: string,
+    args?: Record<string, unknown>,
+    options?: InvokeOptions
+  ) => Effect.Effect<JobHandle, ArcpError | ClientError, Scope.Scope>
   /** Answers a `human.input.request` (§12.1); fails INVALID_ARGUMENT when the value fails its schema. */
-  readonly respond: (requestId: MessageId, value: unknown, respondedBy?: string) => Effect.Effect<void, ArcpError | ClientError>
+  readonly respond: (
+    requestId: MessageId,
+    value: unknown,
+    respondedBy?: string
+  ) => Effect.Effect<void, ArcpError | ClientError>
   /** Round trip to the runtime. */
   readonly ping: Effect.Effect<Duration.Duration, ArcpError | ClientError>
   /** Closes the session gracefully (§9). */
-  readonly close: (options?: { readonly reason?: string; readonly dispose_jobs?: "cancel" | "detach" }) => Effect.Effect<void>
+  readonly close: (
+    options?: { readonly reason?: string; readonly dispose_jobs?: "cancel" | "detach" }
+  ) => Effect.Effect<void>
   /** Completes when the session ends, with the reason (eviction or close). */
   readonly ended: Effect.Effect<ClientError>
 }
@@ -98,14 +147,20 @@ export const connect = (
     const timeout = Duration.decode(options.timeout ?? "30 seconds")
     const inbound = yield* PubSub.unbounded<Decoded>()
     // requests awaiting their first correlated answer, with their deadlines (see the sweeper below)
-    const pending = new Map<string, { readonly answer: Deferred.Deferred<Decoded, ArcpError | ClientError>; readonly deadline: number }>()
+    const pending = new Map<
+      string,
+      { readonly answer: Deferred.Deferred<Decoded, ArcpError | ClientError>; readonly deadline: number }
+    >()
     const ended = yield* Deferred.make<ClientError>()
     const sessionId = yield* Ref.make(Option.none<SessionId>())
 
     const write = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
       Effect.gen(function*() {
         const sid = yield* Ref.get(sessionId)
-        const envelope = yield* makeEnvelope(type, payload, { ...(Option.isSome(sid) ? { session_id: sid.value } : {}), ...header })
+        const envelope = yield* makeEnvelope(type, payload, {
+          ...(Option.isSome(sid) ? { session_id: sid.value } : {}),
+          ...header
+        })
         yield* connection.send(encodeUnchecked(envelope)).pipe(
           Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))
         )
@@ -145,7 +200,10 @@ export const connect = (
         case "job.failed":
           return Deferred.fail(sink.outcome, errorOf(m.payload))
         case "job.cancelled":
-          return Deferred.fail(sink.outcome, ArcpError.of("CANCELLED", m.payload.reason ?? `job cancelled (${m.payload.source ?? "unknown source"})`))
+          return Deferred.fail(
+            sink.outcome,
+            ArcpError.of("CANCELLED", m.payload.reason ?? `job cancelled (${m.payload.source ?? "unknown source"})`)
+          )
         default:
           return Effect.succeed(false)
       }
@@ -195,7 +253,13 @@ export const connect = (
             )
           }
           if (message.type === "session.evicted") {
-            yield* end(new ClientError({ reason: "Evicted", message: message.payload.message ?? message.payload.reason, code: message.payload.reason }))
+            yield* end(
+              new ClientError({
+                reason: "Evicted",
+                message: message.payload.message ?? message.payload.reason,
+                code: message.payload.reason
+              })
+            )
           }
         }
         yield* PubSub.publish(inbound, message)
@@ -233,7 +297,10 @@ export const connect = (
         for (const [id, request] of pending) {
           if (request.deadline > now) continue
           pending.delete(id)
-          yield* Deferred.fail(request.answer, new ClientError({ reason: "Timeout", message: `no answer to ${id} within ${Duration.format(timeout)}` }))
+          yield* Deferred.fail(
+            request.answer,
+            new ClientError({ reason: "Timeout", message: `no answer to ${id} within ${Duration.format(timeout)}` })
+          )
         }
       }
     }).pipe(Effect.forkScoped)
@@ -251,7 +318,9 @@ export const connect = (
       Effect.gen(function*() {
         const answer = yield* expect(envelope.id)
         const sid = yield* Ref.get(sessionId)
-        yield* connection.send(encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })).pipe(
+        yield* connection.send(
+          encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
+        ).pipe(
           Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))
         )
         return yield* answer
@@ -281,22 +350,32 @@ export const connect = (
     if (options.pinFingerprint !== undefined && runtime.fingerprint !== options.pinFingerprint) {
       // the runtime did accept us: close the session politely (it frees its state at once), then hang up
       yield* Ref.set(sessionId, Option.some(accepted.payload.session_id))
-      yield* request("session.close", { reason: "runtime fingerprint mismatch" }).pipe(Effect.timeout("5 seconds"), Effect.ignore)
+      yield* request("session.close", { reason: "runtime fingerprint mismatch" }).pipe(
+        Effect.timeout("5 seconds"),
+        Effect.ignore
+      )
       yield* connection.close
       return yield* new ClientError({
         reason: "FingerprintMismatch",
-        message: `runtime fingerprint ${runtime.fingerprint ?? "(none)"} does not match the pinned ${options.pinFingerprint}`
+        message: `runtime fingerprint ${
+          runtime.fingerprint ?? "(none)"
+        } does not match the pinned ${options.pinFingerprint}`
       })
     }
     yield* Ref.set(sessionId, Option.some(accepted.payload.session_id))
 
     const subscribe = Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue))
 
-
     const invoke = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
       Effect.gen(function*() {
-        const sink: JobSink = { events: yield* Mailbox.make<Decoded>(), outcome: yield* Deferred.make<unknown, ArcpError | ClientError>() }
-        const envelope = yield* makeEnvelope("tool.invoke", { tool, ...(args !== undefined ? { arguments: args } : {}) }, {
+        const sink: JobSink = {
+          events: yield* Mailbox.make<Decoded>(),
+          outcome: yield* Deferred.make<unknown, ArcpError | ClientError>()
+        }
+        const envelope = yield* makeEnvelope("tool.invoke", {
+          tool,
+          ...(args !== undefined ? { arguments: args } : {})
+        }, {
           ...(invokeOptions.idempotency_key !== undefined ? { idempotency_key: invokeOptions.idempotency_key } : {}),
           ...(invokeOptions.priority !== undefined ? { priority: invokeOptions.priority } : {}),
           ...(invokeOptions.trace_id !== undefined ? { trace_id: TraceId.make(invokeOptions.trace_id) } : {})
@@ -315,7 +394,10 @@ export const connect = (
           events: Mailbox.toStream(sink.events),
           outcome: Deferred.await(sink.outcome),
           cancel: (cancelOptions = {}) => request("cancel", { target: "job", target_id: jobId, ...cancelOptions }),
-          interrupt: (prompt) => Effect.asVoid(request("interrupt", { target: "job", target_id: jobId, ...(prompt !== undefined ? { prompt } : {}) }))
+          interrupt: (prompt) =>
+            Effect.asVoid(
+              request("interrupt", { target: "job", target_id: jobId, ...(prompt !== undefined ? { prompt } : {}) })
+            )
         }
         return handle
       })
@@ -328,7 +410,11 @@ export const connect = (
       invoke,
       respond: (requestId, value, respondedBy = "arcp-client") =>
         Effect.flatMap(now, (responded_at) =>
-          Effect.asVoid(request("human.input.response", { value, responded_by: respondedBy, responded_at }, { correlation_id: requestId }))),
+          Effect.asVoid(
+            request("human.input.response", { value, responded_by: respondedBy, responded_at }, {
+              correlation_id: requestId
+            })
+          )),
       send: (type, payload, header) => write(type, payload, header),
       request,
       ping: Effect.gen(function*() {

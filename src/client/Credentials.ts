@@ -5,11 +5,18 @@ import { createPrivateKey } from "node:crypto"
 import { ArcpError } from "../protocol/Errors.js"
 
 /** Signs a JWT proving key possession for a `jwt_nonce` challenge (and for `signed_jwt` opens). */
-export type JwtSigner = (claims: { readonly audience: string; readonly nonce?: string | undefined }) => Effect.Effect<string, ArcpError>
+export type JwtSigner = (
+  claims: { readonly audience: string; readonly nonce?: string | undefined }
+) => Effect.Effect<string, ArcpError>
 
 export type Credentials =
   | { readonly scheme: "bearer"; readonly token: string }
-  | { readonly scheme: "signed_jwt"; readonly token?: string | undefined; readonly signer?: JwtSigner | undefined; readonly audience?: string | undefined }
+  | {
+    readonly scheme: "signed_jwt"
+    readonly token?: string | undefined
+    readonly signer?: JwtSigner | undefined
+    readonly audience?: string | undefined
+  }
   | { readonly scheme: "none" }
 
 /**
@@ -67,7 +74,9 @@ export const answerChallenge = (
       const nonce = param(params, "nonce")
       const audience = param(params, "audience")
       if (credentials.scheme !== "signed_jwt" || credentials.signer === undefined) {
-        return Effect.fail(ArcpError.of("UNAUTHENTICATED", "the runtime asked for a signed nonce; this client has no JWT signer"))
+        return Effect.fail(
+          ArcpError.of("UNAUTHENTICATED", "the runtime asked for a signed nonce; this client has no JWT signer")
+        )
       }
       if (nonce === undefined || audience === undefined) {
         return Effect.fail(ArcpError.of("INVALID_ARGUMENT", "jwt_nonce challenge without nonce or audience"))
@@ -84,6 +93,8 @@ export const openToken = (credentials: Credentials): Effect.Effect<string | unde
   if (credentials.scheme === "bearer") return Effect.succeed(credentials.token)
   if (credentials.scheme === "none") return Effect.succeed(undefined)
   if (credentials.token !== undefined) return Effect.succeed(credentials.token)
-  if (credentials.signer !== undefined && credentials.audience !== undefined) return credentials.signer({ audience: credentials.audience })
+  if (credentials.signer !== undefined && credentials.audience !== undefined) {
+    return credentials.signer({ audience: credentials.audience })
+  }
   return Effect.succeed(undefined) // the runtime will challenge
 }

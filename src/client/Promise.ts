@@ -12,22 +12,22 @@ import type { Decoded, MessageType, PayloadOf } from "../protocol/Message.js"
 import type { PermissionGrant } from "../protocol/messages/Permissions.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
+import type { LogLevel as WireLogLevel } from "../protocol/messages/Telemetry.js"
 import * as Server from "../runtime/Server.js"
 import { Sessions } from "../runtime/Sessions.js"
 import type { ChunkOf, StreamOptions, StreamWriter } from "../runtime/Streams.js"
 import * as Tools from "../runtime/Tools.js"
 import type { PermissionAsk, Tool } from "../runtime/Tools.js"
-import type { LogLevel as WireLogLevel } from "../protocol/messages/Telemetry.js"
 import * as Stdio from "../transport/Stdio.js"
 import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as ArcpClient from "./ArcpClient.js"
 import * as Client from "./Client.js"
 
 export { ArcpError } from "../protocol/Errors.js"
+export type { PermissionAsk } from "../runtime/Tools.js"
 export { ClientError } from "./Client.js"
 export { jwtSigner } from "./Credentials.js"
 export type { Credentials } from "./Credentials.js"
-export type { PermissionAsk } from "../runtime/Tools.js"
 
 /** Runs an effect, rejecting with its typed failure (not a FiberFailure wrapper). */
 const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
@@ -124,12 +124,26 @@ export interface PromiseToolContext {
   readonly principal: string
   /** Aborted when the job is cancelled: pass it to fetch() and friends. */
   readonly signal: AbortSignal
-  progress(progress: { readonly percent?: number; readonly message?: string; readonly current?: number; readonly total?: number }): Promise<void>
+  progress(
+    progress: {
+      readonly percent?: number
+      readonly message?: string
+      readonly current?: number
+      readonly total?: number
+    }
+  ): Promise<void>
   log(level: WireLogLevel, message: string, attributes?: Record<string, unknown>): Promise<void>
   metric(name: string, value: number, unit: string, dims?: Record<string, string | number | boolean>): Promise<void>
   heartbeat(): Promise<void>
   checkpoint(snapshot?: unknown): Promise<string>
-  askHuman(request: { readonly prompt: string; readonly responseSchema: Record<string, unknown>; readonly default?: unknown; readonly expiresInSeconds?: number }): Promise<unknown>
+  askHuman(
+    request: {
+      readonly prompt: string
+      readonly responseSchema: Record<string, unknown>
+      readonly default?: unknown
+      readonly expiresInSeconds?: number
+    }
+  ): Promise<unknown>
   /** Opens a stream (§11.1) tied to the job; see `ToolContext.stream`. */
   stream<K extends StreamKind>(options: StreamOptions<K>): Promise<PromiseStreamWriter<K>>
   /** Not built yet: always rejects with `ArcpError` UNIMPLEMENTED (see `ToolContext.requestPermission`). */
@@ -194,20 +208,21 @@ export const tool = <A, I>(definition: {
     ...(definition.liveness !== undefined ? { liveness: definition.liveness } : {}),
     handler: (args, ctx) =>
       fromAbortable((signal) =>
-          definition.handler(args, {
-            jobId: ctx.jobId,
-            sessionId: ctx.sessionId,
-            principal: ctx.principal,
-            signal,
-            progress: (p) => run(ctx.progress(p)),
-            log: (level, message, attributes) => run(ctx.log(level, message, attributes)),
-            metric: (name, value, unit, dims) => run(ctx.metric(name, value, unit, dims)),
-            heartbeat: () => run(ctx.heartbeat),
-            checkpoint: (snapshot) => run(ctx.checkpoint(snapshot)),
-            askHuman: (request) => run(ctx.askHuman(request)),
-            stream: (options) => run(Effect.map(ctx.stream(options), promiseWriter)),
-            requestPermission: (request) => run(ctx.requestPermission(request))
-          }))
+        definition.handler(args, {
+          jobId: ctx.jobId,
+          sessionId: ctx.sessionId,
+          principal: ctx.principal,
+          signal,
+          progress: (p) => run(ctx.progress(p)),
+          log: (level, message, attributes) => run(ctx.log(level, message, attributes)),
+          metric: (name, value, unit, dims) => run(ctx.metric(name, value, unit, dims)),
+          heartbeat: () => run(ctx.heartbeat),
+          checkpoint: (snapshot) => run(ctx.checkpoint(snapshot)),
+          askHuman: (request) => run(ctx.askHuman(request)),
+          stream: (options) => run(Effect.map(ctx.stream(options), promiseWriter)),
+          requestPermission: (request) => run(ctx.requestPermission(request))
+        })
+      )
   })
 
 export interface PromiseServer {
@@ -231,18 +246,28 @@ export const createServer = async (
   }
 ): Promise<PromiseServer> => {
   const scope = Effect.runSync(Scope.make())
-  const levels = { none: LogLevel.None, error: LogLevel.Error, warning: LogLevel.Warning, info: LogLevel.Info, debug: LogLevel.Debug } as const
-  const layer = Layer.provide(Server.layer({
-    ...options,
-    db: options.db ?? ":memory:",
-    tools: options.tools ?? [],
-    transport: { kind: "ws", host: options.host, port: options.port }
-  }), Logger.minimumLogLevel(levels[options.logLevel ?? "info"]))
+  const levels = {
+    none: LogLevel.None,
+    error: LogLevel.Error,
+    warning: LogLevel.Warning,
+    info: LogLevel.Info,
+    debug: LogLevel.Debug
+  } as const
+  const layer = Layer.provide(
+    Server.layer({
+      ...options,
+      db: options.db ?? ":memory:",
+      tools: options.tools ?? [],
+      transport: { kind: "ws", host: options.host, port: options.port }
+    }),
+    Logger.minimumLogLevel(levels[options.logLevel ?? "info"])
+  )
   const context = await run(Layer.buildWithScope(layer, scope))
   const address = (await run(Effect.provide(Acceptor, context))).address
   return {
     address,
-    sessionCount: () => run(Effect.provide(Effect.flatMap(Sessions, (s) => Effect.map(s.list, (l) => l.length)), context)),
+    sessionCount: () =>
+      run(Effect.provide(Effect.flatMap(Sessions, (s) => Effect.map(s.list, (l) => l.length)), context)),
     close: () => run(Scope.close(scope, Exit.void))
   }
 }

@@ -4,26 +4,20 @@
  */
 import { Effect, Schema } from "effect"
 import { validateFieldName } from "./Extensions.js"
-import {
-  JobId,
-  makeMessageId,
-  MessageId,
-  SessionId,
-  SpanId,
-  StreamId,
-  SubscriptionId,
-  TraceId
-} from "./Ids.js"
+import { JobId, makeMessageId, MessageId, SessionId, SpanId, StreamId, SubscriptionId, TraceId } from "./Ids.js"
 import { now, Timestamp } from "./Timestamp.js"
 
 /** The protocol version this implementation speaks. */
 export const ARCP_VERSION = "1.0"
 
 /** `major.minor`; compatibility of the major version is the session's concern, not the schema's. */
-export const ProtocolVersion = Schema.String.pipe(Schema.pattern(/^[0-9]+\.[0-9]+$/), Schema.annotations({
-  identifier: "ProtocolVersion",
-  message: () => "Expected a protocol version such as \"1.0\""
-}))
+export const ProtocolVersion = Schema.String.pipe(
+  Schema.pattern(/^[0-9]+\.[0-9]+$/),
+  Schema.annotations({
+    identifier: "ProtocolVersion",
+    message: () => "Expected a protocol version such as \"1.0\""
+  })
+)
 
 /** §6.5 priorities, in increasing order. */
 export const priorities = ["low", "normal", "high", "critical"] as const
@@ -99,8 +93,9 @@ export const priorityOf = (envelope: { readonly priority?: Priority | undefined 
   envelope.priority ?? "normal"
 
 /** True when the sender marked the message droppable if unknown (§21.3). */
-export const isOptional = (envelope: { readonly extensions?: { readonly [k: string]: unknown } | undefined }): boolean =>
-  envelope.extensions?.["optional"] === true
+export const isOptional = (
+  envelope: { readonly extensions?: { readonly [k: string]: unknown } | undefined }
+): boolean => envelope.extensions?.["optional"] === true
 
 /**
  * Builds an envelope of `type` with `payload`, minting `id` and reading

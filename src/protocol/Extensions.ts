@@ -9,9 +9,31 @@ import { Either } from "effect"
  * "core-prefixed": if we do not know it we answer UNIMPLEMENTED (§21.3).
  */
 export const corePrefixes: ReadonlySet<string> = new Set([
-  "session", "ping", "pong", "ack", "nack", "cancel", "interrupt", "resume", "backpressure", "checkpoint",
-  "tool", "job", "workflow", "agent", "stream", "human", "permission", "lease", "subscribe", "unsubscribe",
-  "artifact", "event", "log", "metric", "trace"
+  "session",
+  "ping",
+  "pong",
+  "ack",
+  "nack",
+  "cancel",
+  "interrupt",
+  "resume",
+  "backpressure",
+  "checkpoint",
+  "tool",
+  "job",
+  "workflow",
+  "agent",
+  "stream",
+  "human",
+  "permission",
+  "lease",
+  "subscribe",
+  "unsubscribe",
+  "artifact",
+  "event",
+  "log",
+  "metric",
+  "trace"
 ])
 
 const LABEL = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/
@@ -42,7 +64,8 @@ export const isReverseDnsName = (name: string): boolean => {
 export const isNamespaced = (name: string): boolean => isArcpxName(name) || isReverseDnsName(name)
 
 /** True for a versioned extension name (`arcpx.example.v1`, `com.acme.workflow.v2`): what `capabilities.extensions` lists. */
-export const isExtensionName = (name: string): boolean => isNamespaced(name) && VERSION.test(name.slice(name.lastIndexOf(".") + 1))
+export const isExtensionName = (name: string): boolean =>
+  isNamespaced(name) && VERSION.test(name.slice(name.lastIndexOf(".") + 1))
 
 /**
  * True for an extension message type: namespaced, with a version label after

@@ -96,10 +96,13 @@ const nextRandomPart = (ms: number, r1: number, r2: number): string => {
 }
 
 /** A ULID-shaped string (26 chars) from the Effect `Clock` and `Random`. */
-export const ulid: Effect.Effect<string> = Effect.flatMap(Clock.currentTimeMillis, (ms) =>
-  Effect.randomWith((random) =>
-    Effect.zipWith(random.next, random.next, (r1, r2) => encodeTime(ms) + nextRandomPart(ms, r1, r2))
-  ))
+export const ulid: Effect.Effect<string> = Effect.flatMap(
+  Clock.currentTimeMillis,
+  (ms) =>
+    Effect.randomWith((random) =>
+      Effect.zipWith(random.next, random.next, (r1, r2) => encodeTime(ms) + nextRandomPart(ms, r1, r2))
+    )
+)
 
 const generator = <A>(prefix: string, brand: (s: string) => A): Effect.Effect<A> =>
   Effect.map(ulid, (u) => brand(`${prefix}_${u}`))

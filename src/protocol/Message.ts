@@ -4,7 +4,7 @@
  * name the type and the failing path. Namespaced types decode as extension messages.
  */
 import { Either, ParseResult, Schema } from "effect"
-import { Envelope, headerFields, type Header } from "./Envelope.js"
+import { Envelope, type Header, headerFields } from "./Envelope.js"
 import { isExtensionType } from "./Extensions.js"
 import * as Artifacts from "./messages/Artifacts.js"
 import * as Control from "./messages/Control.js"
@@ -188,7 +188,11 @@ const isPlainObject = (u: unknown): boolean => {
 
 /** How a non-object payload is named in the error. */
 const describeValue = (u: unknown): string =>
-  Array.isArray(u) ? "an array" : typeof u === "object" && u !== null ? "a non-plain object" : JSON.stringify(u) ?? String(u)
+  Array.isArray(u)
+    ? "an array"
+    : typeof u === "object" && u !== null
+    ? "a non-plain object"
+    : JSON.stringify(u) ?? String(u)
 
 /** Decodes an already-parsed JSON value into a message. */
 export const decode = (u: unknown): Either.Either<Decoded, DecodeError> => {
@@ -250,7 +254,9 @@ export const decodeWithUnion = Schema.decodeUnknownEither(MessageUnion, options)
 type Encoder = (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
 // encoding through the refinement of `schemaOf` validates the struct twice (about 2x slower):
 // encode with the bare struct, and check the conditional field by hand in `encode`
-const encoders = new Map<string, Encoder>(messageTypes.map((t): [string, Encoder] => [t, Schema.encodeUnknownEither(envelopeOf(t))]))
+const encoders = new Map<string, Encoder>(
+  messageTypes.map((t): [string, Encoder] => [t, Schema.encodeUnknownEither(envelopeOf(t))])
+)
 const encodeEnvelope = Schema.encodeUnknownEither(Envelope)
 
 /**
@@ -260,14 +266,17 @@ const encodeEnvelope = Schema.encodeUnknownEither(Envelope)
 export const encode = (message: Decoded): Either.Either<string, DecodeError> => {
   const conditional = isMessageType(message.type) ? checkConditional(message.type)(message) : true
   if (conditional !== true) {
-    return Either.left(new DecodeError({ reason: "Envelope", id: message.id, type: message.type, issues: [conditional] }))
+    return Either.left(
+      new DecodeError({ reason: "Envelope", id: message.id, type: message.type, issues: [conditional] })
+    )
   }
   const encoder = encoders.get(message.type)
   const result: Either.Either<unknown, ParseResult.ParseError> = encoder !== undefined
     ? encoder(message)
     : encodeEnvelope(message)
   return Either.match(result, {
-    onLeft: (e) => Either.left(new DecodeError({ reason: "Payload", id: message.id, type: message.type, issues: issuesOf(e) })),
+    onLeft: (e) =>
+      Either.left(new DecodeError({ reason: "Payload", id: message.id, type: message.type, issues: issuesOf(e) })),
     onRight: (json) => Either.right(JSON.stringify(json))
   })
 }

@@ -9,8 +9,12 @@ import { type MessageType, type PayloadOf, payloads } from "./Message.js"
  * `payloads`, typed as a mapped type: indexing it with a generic `T` yields a
  * schema of `PayloadOf<T>` rather than the union of every payload (checked per key here).
  */
-const schemas: { readonly [K in MessageType]: Schema.Schema<PayloadOf<K>, Schema.Schema.Encoded<(typeof payloads)[K]>> } = payloads
+const schemas: {
+  readonly [K in MessageType]: Schema.Schema<PayloadOf<K>, Schema.Schema.Encoded<(typeof payloads)[K]>>
+} = payloads
 
 /** Decodes `input` as the payload of `type`, reporting every failing field. */
-export const decodePayload = <T extends MessageType>(type: T, input: unknown): Effect.Effect<PayloadOf<T>, ParseResult.ParseError> =>
-  Schema.decodeUnknown(schemas[type], { errors: "all" })(input)
+export const decodePayload = <T extends MessageType>(
+  type: T,
+  input: unknown
+): Effect.Effect<PayloadOf<T>, ParseResult.ParseError> => Schema.decodeUnknown(schemas[type], { errors: "all" })(input)

@@ -99,10 +99,16 @@ interface JwtFailure {
 
 /** Maps a jose failure at the edge: its stable code, plus the claim and reason when a claim failed. */
 const jwtFailure = (e: unknown): JwtFailure => {
-  if (!(e instanceof jose.errors.JOSEError)) return { rank: 0, error: unauthenticated("signed_jwt rejected: invalid token") }
-  const claim = "claim" in e && typeof e.claim === "string" ? ` ("${e.claim}" ${"reason" in e ? String(e.reason) : "invalid"})` : ""
-  const rank = e.code === "ERR_JWT_EXPIRED" || e.code === "ERR_JWT_CLAIM_VALIDATION_FAILED" ? 3
-    : e.code === "ERR_JWS_SIGNATURE_VERIFICATION_FAILED" || e.code === "ERR_JWKS_NO_MATCHING_KEY" ? 1
+  if (!(e instanceof jose.errors.JOSEError)) {
+    return { rank: 0, error: unauthenticated("signed_jwt rejected: invalid token") }
+  }
+  const claim = "claim" in e && typeof e.claim === "string"
+    ? ` ("${e.claim}" ${"reason" in e ? String(e.reason) : "invalid"})`
+    : ""
+  const rank = e.code === "ERR_JWT_EXPIRED" || e.code === "ERR_JWT_CLAIM_VALIDATION_FAILED" ?
+    3
+    : e.code === "ERR_JWS_SIGNATURE_VERIFICATION_FAILED" || e.code === "ERR_JWKS_NO_MATCHING_KEY" ?
+    1
     : 2
   return { rank, error: unauthenticated(`signed_jwt rejected: ${e.code}${claim}`) }
 }
@@ -119,7 +125,9 @@ const algorithmOf = (token: string): string | undefined =>
 const makeJwtVerifier = (options: JwtOptions, audience: string) => {
   const keys: Array<{ readonly key: VerifyKey; readonly algorithms: ReadonlyArray<string> }> = []
   if (options.secret !== undefined) keys.push({ key: new TextEncoder().encode(options.secret), algorithms: HMAC_ALGS })
-  if (options.publicKey !== undefined) keys.push({ key: createPublicKey(options.publicKey), algorithms: ASYMMETRIC_ALGS })
+  if (options.publicKey !== undefined) {
+    keys.push({ key: createPublicKey(options.publicKey), algorithms: ASYMMETRIC_ALGS })
+  }
   if (options.jwks !== undefined) keys.push({ key: jose.createLocalJWKSet(options.jwks), algorithms: ASYMMETRIC_ALGS })
   const tolerance = options.clockToleranceSeconds ?? 5
 
@@ -134,7 +142,9 @@ const makeJwtVerifier = (options: JwtOptions, audience: string) => {
     const { key } = entry
     return Effect.tryPromise({
       // jose's overloads split on the key kind (a key, or a JWKS lookup function)
-      try: () => (typeof key === "function" ? jose.jwtVerify(token, key, verifyOptions) : jose.jwtVerify(token, key, verifyOptions)),
+      try: () => (typeof key === "function"
+        ? jose.jwtVerify(token, key, verifyOptions)
+        : jose.jwtVerify(token, key, verifyOptions)),
       catch: jwtFailure
     })
   }
@@ -146,7 +156,9 @@ const makeJwtVerifier = (options: JwtOptions, audience: string) => {
       const alg = algorithmOf(token)
       if (alg === undefined) return yield* unauthenticated("signed_jwt rejected: not a signed JWT")
       const candidates = keys.filter((entry) => entry.algorithms.includes(alg))
-      if (candidates.length === 0) return yield* unauthenticated(`signed_jwt rejected: algorithm ${alg} is not accepted by this runtime`)
+      if (candidates.length === 0) {
+        return yield* unauthenticated(`signed_jwt rejected: algorithm ${alg} is not accepted by this runtime`)
+      }
       const now = yield* Clock.currentTimeMillis
       let best: JwtFailure | undefined
       for (const entry of candidates) {
@@ -156,8 +168,17 @@ const makeJwtVerifier = (options: JwtOptions, audience: string) => {
           continue
         }
         const { payload } = result.right
-        if (typeof payload.sub !== "string" || payload.sub === "") return yield* unauthenticated("signed_jwt has no sub claim")
-        return { payload, principal: { id: payload.sub, scheme: "signed_jwt" as const, expiresAt: payload.exp !== undefined ? payload.exp * 1000 : undefined } }
+        if (typeof payload.sub !== "string" || payload.sub === "") {
+          return yield* unauthenticated("signed_jwt has no sub claim")
+        }
+        return {
+          payload,
+          principal: {
+            id: payload.sub,
+            scheme: "signed_jwt" as const,
+            expiresAt: payload.exp !== undefined ? payload.exp * 1000 : undefined
+          }
+        }
       }
       return yield* (best?.error ?? unauthenticated("signed_jwt rejected"))
     })
@@ -187,7 +208,9 @@ export const make = (options: Options): Context.Tag.Service<Authenticator> => {
           if (jwt === undefined) return yield* unauthenticated("signed_jwt is not enabled on this runtime")
           const { payload, principal } = yield* jwt(tokenOf(response))
           if (payload["nonce"] !== nonce) return yield* unauthenticated("the signed nonce does not match the challenge")
-          if (sameAs !== undefined && sameAs.id !== principal.id) return yield* unauthenticated("re-authenticated as a different principal")
+          if (sameAs !== undefined && sameAs.id !== principal.id) {
+            return yield* unauthenticated("re-authenticated as a different principal")
+          }
           return principal
         })
     }
@@ -225,7 +248,9 @@ export const make = (options: Options): Context.Tag.Service<Authenticator> => {
             : Effect.fail(unauthenticated("anonymous sessions are refused: capabilities.anonymous was not negotiated"))
         case "mtls":
         case "oauth2":
-          return Effect.fail(ArcpError.of("UNIMPLEMENTED", `the ${offer.scheme} scheme is not implemented by this runtime`))
+          return Effect.fail(
+            ArcpError.of("UNIMPLEMENTED", `the ${offer.scheme} scheme is not implemented by this runtime`)
+          )
       }
     },
     refresh: (principal) => {

@@ -4,12 +4,12 @@
  * frame with a nack while the session carries on.
  */
 import { type Chunk, type Context, Deferred, Effect, Either, Option, Ref, Schema, type Scope, Stream } from "effect"
+import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
 import { isOptional } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { classifyUnknownType, validateFieldName } from "../protocol/Extensions.js"
 import { MessageId } from "../protocol/Ids.js"
-import { type DecodeError, type Decoded, decodeJson, isCore } from "../protocol/Message.js"
-import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
+import { type Decoded, type DecodeError, decodeJson, isCore } from "../protocol/Message.js"
 import type { EventLog } from "../store/EventLog.js"
 import type { Connection, Incoming } from "../transport/Transport.js"
 import type { Authenticator } from "./Auth.js"
@@ -60,7 +60,9 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     const outbound = yield* Outbound.make(connection, (batch) =>
       log.recordOutbound(batch.flatMap(({ envelope, json }) =>
         envelope.session_id === undefined ? [] : [logged(envelope, envelope.session_id, json)]
-      )).pipe(Effect.catchAll((e) => Effect.logError("cannot record outbound envelopes", e))))
+      )).pipe(Effect.catchAll((e) =>
+        Effect.logError("cannot record outbound envelopes", e)
+      )))
     const closed = yield* Deferred.make<void>()
     const close = outbound.flush.pipe(
       Effect.zipRight(connection.close),
@@ -93,7 +95,9 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // a shutting-down runtime tells an open session why it goes (its jobs are then detached below, as for a drop)
     yield* deps.shutdown.pipe(
       Effect.zipRight(Ref.get(phase)),
-      Effect.flatMap((p) => p._tag === "Open" ? p.session.evict("UNAVAILABLE", "the runtime is shutting down") : close),
+      Effect.flatMap((p) =>
+        p._tag === "Open" ? p.session.evict("UNAVAILABLE", "the runtime is shutting down") : close
+      ),
       Effect.forkScoped
     )
 
@@ -105,7 +109,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
           sessionId: session.id,
           principal: (yield* session.principal).id,
           sink: outbound.send,
-          heartbeatIntervalSeconds: session.capabilities.heartbeat_interval_seconds ?? DEFAULT_HEARTBEAT_INTERVAL_SECONDS
+          heartbeatIntervalSeconds: session.capabilities.heartbeat_interval_seconds ??
+            DEFAULT_HEARTBEAT_INTERVAL_SECONDS
         }
         return owner
       })
@@ -113,8 +118,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     /** §6.4: a message id seen before is not executed again; it gets the answers the first one got (and its job's events). */
     const replayAnswers = (message: Decoded, sessionOwner: Owner) => deps.jobs.replay(message.id, sessionOwner)
 
-    const dropBeforeAcceptance = (what: string) =>
-      Effect.logWarning(`dropped before session.accepted (§8.1): ${what}`)
+    const dropBeforeAcceptance = (what: string) => Effect.logWarning(`dropped before session.accepted (§8.1): ${what}`)
 
     /** Handles one message of an open session (already recorded, not a duplicate). */
     const handleAccepted = (session: LiveSession, sessionOwner: Owner, message: Decoded): Effect.Effect<void> =>
@@ -122,11 +126,15 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         yield* session.touch
         for (const key of Object.keys(message.extensions ?? {})) {
           const verdict = validateFieldName(key, { allowExperimental: settings.allowExperimentalExtensions })
-          if (Either.isLeft(verdict)) return yield* nack(outbound, ArcpError.of("INVALID_ARGUMENT", verdict.left), message.id)
+          if (Either.isLeft(verdict)) {
+            return yield* nack(outbound, ArcpError.of("INVALID_ARGUMENT", verdict.left), message.id)
+          }
         }
         const ctx = { session, outbound, close, owner: sessionOwner }
         if (isCore(message)) {
-          return yield* dispatch(deps.routes, message, ctx).pipe(Effect.catchAll((error) => nack(outbound, error, message.id)))
+          return yield* dispatch(deps.routes, message, ctx).pipe(Effect.catchAll((error) =>
+            nack(outbound, error, message.id)
+          ))
         }
         const decision = classifyUnknownType(message.type, {
           advertised: session.capabilities.extensions ?? [],
@@ -144,11 +152,17 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       }).pipe(Effect.catchAllCause((cause) => Effect.logError("failed to handle a message", cause)))
 
     /** Records a run of accepted messages in one log commit, then handles them in order, skipping duplicates. */
-    const handleBatch = (session: LiveSession, batch: ReadonlyArray<{ readonly message: Decoded; readonly json: string }>) =>
+    const handleBatch = (
+      session: LiveSession,
+      batch: ReadonlyArray<{ readonly message: Decoded; readonly json: string }>
+    ) =>
       Effect.gen(function*() {
         if (batch.length === 0) return
         const sessionOwner = yield* ownerOf(session)
-        const verdicts = yield* log.recordInbound(sessionOwner.principal, batch.map(({ json, message }) => logged(message, session.id, json))).pipe(Effect.either)
+        const verdicts = yield* log.recordInbound(
+          sessionOwner.principal,
+          batch.map(({ json, message }) => logged(message, session.id, json))
+        ).pipe(Effect.either)
         if (Either.isLeft(verdicts)) {
           // not recorded, so not executed: the client may retry (UNAVAILABLE is retryable)
           const error = ArcpError.of("UNAVAILABLE", `cannot record the message: ${verdicts.left.message}`)
@@ -170,7 +184,9 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             if (!isCore(message) || message.type !== "session.open") return yield* dropBeforeAcceptance(message.type)
             return yield* Ref.set(phase, yield* Handshake.open(handshake, message))
           case "Challenged":
-            if (!isCore(message) || message.type !== "session.authenticate") return yield* dropBeforeAcceptance(message.type)
+            if (!isCore(message) || message.type !== "session.authenticate") {
+              return yield* dropBeforeAcceptance(message.type)
+            }
             return yield* Ref.set(phase, yield* Handshake.authenticate(handshake, current, message))
           case "Closed":
             return
@@ -185,24 +201,40 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
           case "TooLarge":
             return yield* nack(
               outbound,
-              ArcpError.of("INVALID_ARGUMENT", `frame of ${frame.bytes} bytes exceeds the ${settings.maxFrameBytes}-byte limit`, {
-                details: { frame_bytes: frame.bytes, max_frame_bytes: settings.maxFrameBytes }
-              }),
+              ArcpError.of(
+                "INVALID_ARGUMENT",
+                `frame of ${frame.bytes} bytes exceeds the ${settings.maxFrameBytes}-byte limit`,
+                {
+                  details: { frame_bytes: frame.bytes, max_frame_bytes: settings.maxFrameBytes }
+                }
+              ),
               ID_IN_HEAD.exec(frame.head)?.[1]
             )
           case "Binary":
-            return yield* nack(outbound, ArcpError.of("INVALID_ARGUMENT", "unexpected binary frame (no sidecar stream is open)"), undefined)
+            return yield* nack(
+              outbound,
+              ArcpError.of("INVALID_ARGUMENT", "unexpected binary frame (no sidecar stream is open)"),
+              undefined
+            )
           case "Text": {
             if (decoded === undefined) return
             if (Either.isRight(decoded)) return yield* onMessage(decoded.right)
             const error = decoded.left
             const open = (yield* Ref.get(phase))._tag === "Open"
             // malformed JSON has no parsed id: read it from the text, as for an oversized frame
-            if (error.reason !== "UnknownType") return yield* nack(outbound, decodeFailure(error), error.id ?? ID_IN_HEAD.exec(frame.text)?.[1])
-            if (!open) return yield* dropBeforeAcceptance(error.type ?? "?")
+            if (error.reason !== "UnknownType") {
+              return yield* nack(outbound, decodeFailure(error), error.id ?? ID_IN_HEAD.exec(frame.text)?.[1])
+            }
+            if (!open) {
+              return yield* dropBeforeAcceptance(error.type ?? "?")
+            }
             const decision = classifyUnknownType(error.type ?? "", { advertised: [], optional: false })
             const code = decision._tag === "Nack" ? decision.code : "UNIMPLEMENTED"
-            return yield* nack(outbound, ArcpError.of(code, decision._tag === "Nack" ? decision.message : error.message), error.id)
+            return yield* nack(
+              outbound,
+              ArcpError.of(code, decision._tag === "Nack" ? decision.message : error.message),
+              error.id
+            )
           }
         }
       }).pipe(

@@ -5,7 +5,8 @@
  * The handshake is logged, credentials redacted, under the new session id once there is one.
  */
 import { Clock, Effect, Either, type Scope } from "effect"
-import { negotiate, type Capabilities } from "../protocol/Capabilities.js"
+import type { Context } from "effect"
+import { type Capabilities, negotiate } from "../protocol/Capabilities.js"
 import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { validateExtensionName } from "../protocol/Extensions.js"
@@ -18,7 +19,6 @@ import * as LiveSession from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
 import { type Settings, supportedCapabilities } from "./RuntimeConfig.js"
 import type { Sessions } from "./Sessions.js"
-import type { Context } from "effect"
 
 /** A handshake envelope (credentials redacted), kept until the session id it is logged under exists. */
 export interface Exchanged {
@@ -32,7 +32,9 @@ const REDACTED = "[redacted]"
 
 const openForLog = (message: Message<"session.open">): Exchanged => {
   const { auth } = message.payload
-  const envelope: Decoded = auth.token === undefined ? message : { ...message, payload: { ...message.payload, auth: { ...auth, token: REDACTED } } }
+  const envelope: Decoded = auth.token === undefined
+    ? message
+    : { ...message, payload: { ...message.payload, auth: { ...auth, token: REDACTED } } }
   return { direction: "in", envelope, json: encodeUnchecked(envelope) }
 }
 
@@ -69,11 +71,12 @@ export interface HandshakeContext {
 const SUPPORTED_MAJOR = "1"
 
 const reject = (ctx: HandshakeContext, error: ArcpError, correlationId: MessageId): Effect.Effect<Phase> =>
-  ctx.outbound.emit("session.rejected", error.toPayload(), { correlation_id: correlationId, priority: "critical" }).pipe(
-    Effect.zipRight(Effect.logInfo(`session rejected: ${error.code} ${error.message}`)),
-    Effect.zipRight(ctx.close),
-    Effect.as({ _tag: "Closed" } as const)
-  )
+  ctx.outbound.emit("session.rejected", error.toPayload(), { correlation_id: correlationId, priority: "critical" })
+    .pipe(
+      Effect.zipRight(Effect.logInfo(`session rejected: ${error.code} ${error.message}`)),
+      Effect.zipRight(ctx.close),
+      Effect.as({ _tag: "Closed" } as const)
+    )
 
 /**
  * Logs the handshake under the new session, in wire order, before it is
@@ -97,7 +100,11 @@ const accept = (
     const recorded = yield* record(ctx, principal.id, id, transcript).pipe(Effect.either)
     if (Either.isLeft(recorded)) {
       // not recorded, so not accepted: UNAVAILABLE is retryable
-      return yield* reject(ctx, ArcpError.of("UNAVAILABLE", `cannot record the handshake: ${recorded.left.message}`), correlationId)
+      return yield* reject(
+        ctx,
+        ArcpError.of("UNAVAILABLE", `cannot record the handshake: ${recorded.left.message}`),
+        correlationId
+      )
     }
     const session = yield* LiveSession.start({
       id,
@@ -134,18 +141,28 @@ export const open = (
   Effect.gen(function*() {
     const { auth, capabilities: offered } = message.payload
     if (message.arcp.split(".")[0] !== SUPPORTED_MAJOR) {
-      return yield* reject(ctx, ArcpError.of("UNIMPLEMENTED", `protocol version ${message.arcp} is not supported (this runtime speaks 1.x)`), message.id)
+      return yield* reject(
+        ctx,
+        ArcpError.of("UNIMPLEMENTED", `protocol version ${message.arcp} is not supported (this runtime speaks 1.x)`),
+        message.id
+      )
     }
     // §21.1: bare x- names are for transport-internal experiments; a long-lived runtime refuses them
     const refused = (offered.extensions ?? []).flatMap((name) =>
-      Either.isLeft(validateExtensionName(name, { allowExperimental: ctx.settings.allowExperimentalExtensions })) ? [name] : []
+      Either.isLeft(validateExtensionName(name, { allowExperimental: ctx.settings.allowExperimentalExtensions }))
+        ? [name]
+        : []
     )
     if (refused.length > 0) {
       return yield* reject(
         ctx,
-        ArcpError.of("INVALID_ARGUMENT", `capabilities.extensions names bare x- extensions, refused here (§21.1): ${refused.join(", ")}`, {
-          details: { refused }
-        }),
+        ArcpError.of(
+          "INVALID_ARGUMENT",
+          `capabilities.extensions names bare x- extensions, refused here (§21.1): ${refused.join(", ")}`,
+          {
+            details: { refused }
+          }
+        ),
         message.id
       )
     }
@@ -167,14 +184,24 @@ export const open = (
     }).pipe(Effect.either)
     if (step._tag === "Left") return yield* reject(ctx, step.left, message.id)
     const opened = openForLog(message)
-    if (step.right._tag === "Accept") return yield* accept(ctx, step.right.principal, capabilities, message.id, [opened])
+    if (step.right._tag === "Accept") {
+      return yield* accept(ctx, step.right.principal, capabilities, message.id, [opened])
+    }
     const { challenge } = step.right
     const challengeId = yield* makeChallengeId
-    const asked = yield* makeEnvelope("session.challenge", { challenge_id: challengeId, type: challenge.type, params: challenge.params }, {
+    const asked = yield* makeEnvelope("session.challenge", {
+      challenge_id: challengeId,
+      type: challenge.type,
+      params: challenge.params
+    }, {
       correlation_id: message.id
     })
     yield* ctx.outbound.send(asked)
-    const transcript: ReadonlyArray<Exchanged> = [opened, { direction: "out", envelope: asked, json: encodeUnchecked(asked) }]
+    const transcript: ReadonlyArray<Exchanged> = [opened, {
+      direction: "out",
+      envelope: asked,
+      json: encodeUnchecked(asked)
+    }]
     return { _tag: "Challenged", challengeId, challenge, capabilities, transcript } as const
   })
 

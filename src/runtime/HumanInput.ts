@@ -11,7 +11,11 @@ import type { Message, MessageType, PayloadOf } from "../protocol/Message.js"
 import { fromMillis, now } from "../protocol/Timestamp.js"
 
 /** Emits one envelope on the requesting job's behalf and returns its id. */
-export type Emit = <T extends MessageType>(type: T, payload: PayloadOf<T>, header?: { readonly correlation_id?: MessageId; readonly priority?: "critical" }) => Effect.Effect<MessageId>
+export type Emit = <T extends MessageType>(
+  type: T,
+  payload: PayloadOf<T>,
+  header?: { readonly correlation_id?: MessageId; readonly priority?: "critical" }
+) => Effect.Effect<MessageId>
 
 export interface Answer {
   readonly value: unknown
@@ -51,7 +55,11 @@ export const make = Effect.sync(() => {
   const compile = (schema: Record<string, unknown>) =>
     Effect.try({
       try: () => ajv.compile(schema),
-      catch: (e) => ArcpError.of("INVALID_ARGUMENT", `response_schema is not a valid JSON Schema: ${e instanceof Error ? e.message : String(e)}`)
+      catch: (e) =>
+        ArcpError.of(
+          "INVALID_ARGUMENT",
+          `response_schema is not a valid JSON Schema: ${e instanceof Error ? e.message : String(e)}`
+        )
     })
 
   const settle = (id: string) =>
@@ -77,20 +85,35 @@ export const make = Effect.sync(() => {
         const expire = Effect.gen(function*() {
           yield* settle(id)
           if (request.default !== undefined) {
-            yield* request.emit("human.input.response", { value: request.default, responded_by: "default", responded_at: yield* now }, { correlation_id: id })
+            yield* request.emit("human.input.response", {
+              value: request.default,
+              responded_by: "default",
+              responded_at: yield* now
+            }, { correlation_id: id })
             return { value: request.default, responded_by: "default" }
           }
-          yield* request.emit("human.input.cancelled", { code: "DEADLINE_EXCEEDED", message: "no answer before expires_at" }, { correlation_id: id })
+          yield* request.emit("human.input.cancelled", {
+            code: "DEADLINE_EXCEEDED",
+            message: "no answer before expires_at"
+          }, { correlation_id: id })
           return yield* ArcpError.of("DEADLINE_EXCEEDED", "the human input request expired")
         })
 
         return yield* Deferred.await(answer).pipe(
-          Effect.raceFirst(Effect.sleep(Duration.millis(request.expiresInSeconds * 1000)).pipe(Effect.zipRight(expire))),
+          Effect.raceFirst(
+            Effect.sleep(Duration.millis(request.expiresInSeconds * 1000)).pipe(Effect.zipRight(expire))
+          ),
           Effect.onInterrupt(() =>
             Effect.suspend(() =>
               pending.has(id)
                 // clear the stale prompt on every channel (§12.3)
-                ? settle(id).pipe(Effect.zipRight(request.emit("human.input.cancelled", { code: "CANCELLED", message: "the job no longer waits" }, { correlation_id: id })))
+                ? settle(id).pipe(
+                  Effect.zipRight(
+                    request.emit("human.input.cancelled", { code: "CANCELLED", message: "the job no longer waits" }, {
+                      correlation_id: id
+                    })
+                  )
+                )
                 : Effect.void
             )
           )
@@ -99,20 +122,31 @@ export const make = Effect.sync(() => {
     respond: (message, principal) =>
       Effect.gen(function*() {
         const id = message.correlation_id
-        if (id === undefined) return yield* ArcpError.of("INVALID_ARGUMENT", "human.input.response needs correlation_id = the request id")
+        if (id === undefined) {
+          return yield* ArcpError.of("INVALID_ARGUMENT", "human.input.response needs correlation_id = the request id")
+        }
         const request = pending.get(id)
         if (request === undefined || request.principal !== principal) {
           // first answer wins (§12.3): later answers to a settled request are ignored
-          if (resolved.has(id)) return yield* Effect.logDebug(`ignored a late answer to ${id}`)
+          if (resolved.has(id)) {
+            return yield* Effect.logDebug(`ignored a late answer to ${id}`)
+          }
           return yield* ArcpError.of("NOT_FOUND", `no pending human input request ${id}`)
         }
         if (!request.validate(message.payload.value)) {
-          return yield* ArcpError.of("INVALID_ARGUMENT", `value does not match response_schema: ${ajv.errorsText(request.validate.errors)}`, {
-            details: { errors: request.validate.errors ?? [] }
-          })
+          return yield* ArcpError.of(
+            "INVALID_ARGUMENT",
+            `value does not match response_schema: ${ajv.errorsText(request.validate.errors)}`,
+            {
+              details: { errors: request.validate.errors ?? [] }
+            }
+          )
         }
         yield* settle(id)
-        yield* Deferred.succeed(request.answer, { value: message.payload.value, responded_by: message.payload.responded_by })
+        yield* Deferred.succeed(request.answer, {
+          value: message.payload.value,
+          responded_by: message.payload.responded_by
+        })
       })
   })
 })

@@ -4,6 +4,7 @@
  * rules"), and exactly one terminal event is ever emitted (§6.3, §10.2).
  */
 import { Clock, type Deferred, Effect, type Fiber, type Option } from "effect"
+import type { Context } from "effect"
 import { type HeaderOptions, make as makeEnvelope, type Priority } from "../protocol/Envelope.js"
 import type { JobId, MessageId, SessionId, TraceId } from "../protocol/Ids.js"
 import { type Decoded, encodeUnchecked, type MessageType, type PayloadOf } from "../protocol/Message.js"
@@ -11,7 +12,6 @@ import type { JobState } from "../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../store/EventLog.js"
 import { canTransition } from "./JobState.js"
 import type { Tool } from "./Tools.js"
-import type { Context } from "effect"
 
 /** Where a job's events go: the outbound path of a session that watches it. */
 export type Sink = (envelope: Decoded) => Effect.Effect<void>
@@ -42,7 +42,9 @@ export interface Job {
   state: JobState
   startedAt: number | undefined
   finished: boolean
-  cancelRequest: { readonly reason: string | undefined; readonly source: "client" | "runtime" | "policy" | "timeout" } | undefined
+  cancelRequest:
+    | { readonly reason: string | undefined; readonly source: "client" | "runtime" | "policy" | "timeout" }
+    | undefined
   /** Set while an interrupt is pending: pause points wait for it (§10.5). */
   gate: Deferred.Deferred<void> | undefined
   /** The fiber waiting for the interrupt's answer; interrupted (withdrawing the prompt) when the job ends first. */
@@ -72,7 +74,10 @@ export const RECENT = 128
  */
 export const attach = (job: Job, owner: Owner): void => {
   if (job.sinks.has(owner.sink)) return
-  job.sinks.set(owner.sink, owner.sessionId === job.sessionId ? owner.sink : (e) => owner.sink({ ...e, session_id: owner.sessionId }))
+  job.sinks.set(
+    owner.sink,
+    owner.sessionId === job.sessionId ? owner.sink : (e) => owner.sink({ ...e, session_id: owner.sessionId })
+  )
 }
 
 /** Moves the job to `to` when legal; returns whether it moved. */

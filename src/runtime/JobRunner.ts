@@ -12,8 +12,16 @@ import { checkMetric } from "../protocol/messages/Telemetry.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { EventLog } from "../store/EventLog.js"
 import type { HumanInput } from "./HumanInput.js"
+import {
+  announce,
+  cancelled,
+  count,
+  emit as emitFor,
+  failed,
+  finish as finishWith,
+  type Terminal
+} from "./internal/Finish.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
-import { announce, cancelled, count, emit as emitFor, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import { type Job, moveTo, toRecord } from "./Job.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Streams } from "./Streams.js"
@@ -46,7 +54,8 @@ const MISSED_DEADLINES = 2
  */
 export const runJob = (params: RunParams): Effect.Effect<void> => {
   const { job, log, settings } = params
-  const emit = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) => emitFor(log, job, type, payload, header)
+  const emit = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
+    emitFor(log, job, type, payload, header)
   const finish = (terminal: Terminal) => finishWith({ log, streams: params.streams }, job, terminal)
   // awaited: the checkpoint id is durable before the handler goes on
   const save = Effect.flatMap(Clock.currentTimeMillis, (now) => log.saveJob(toRecord(job, now))).pipe(
@@ -59,14 +68,17 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
 
   /** Job events from the handler: after any pause, and never after the terminal. */
   const event = <T extends MessageType>(type: T, payload: PayloadOf<T>) =>
-    pausePoint.pipe(Effect.zipRight(Effect.suspend(() => (job.finished ? Effect.void : Effect.asVoid(emit(type, payload))))))
+    pausePoint.pipe(
+      Effect.zipRight(Effect.suspend(() => (job.finished ? Effect.void : Effect.asVoid(emit(type, payload)))))
+    )
 
   const ctx: ToolContext = {
     jobId: job.id,
     sessionId: job.sessionId,
     principal: job.principal,
     progress: (p) => event("job.progress", p),
-    log: (level, message, attributes) => event("log", { level, message, ...(attributes !== undefined ? { attributes } : {}) }),
+    log: (level, message, attributes) =>
+      event("log", { level, message, ...(attributes !== undefined ? { attributes } : {}) }),
     metric: (name, value, unit, dims) => {
       const verdict = checkMetric({ name, unit, dims })
       return verdict === true
@@ -114,7 +126,9 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
   /** One job.heartbeat. Sinks only queue it; a detached job's awaits the log, so the scheduler does not wait for that. */
   const vouch = Effect.suspend(() => {
     job.heartbeatSequence += 1
-    const beat = Effect.asVoid(emit("job.heartbeat", { sequence: job.heartbeatSequence, deadline_ms: job.heartbeatIntervalMs, state: job.state }))
+    const beat = Effect.asVoid(
+      emit("job.heartbeat", { sequence: job.heartbeatSequence, deadline_ms: job.heartbeatIntervalMs, state: job.state })
+    )
     return Effect.as(job.sinks.size > 0 ? beat : params.background(beat), true)
   })
 
@@ -133,7 +147,10 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
         if (settings.heartbeatRecovery === "fail") {
           const message = `no liveness for ${silentMs} ms (${MISSED_DEADLINES} missed heartbeat deadlines)`
           // ended off the scheduler: a deaf handler must not hold up other jobs' heartbeats
-          return Effect.as(params.background(Effect.zipRight(finish(failed({ code: "HEARTBEAT_LOST", message })), params.abort)), false)
+          return Effect.as(
+            params.background(Effect.zipRight(finish(failed({ code: "HEARTBEAT_LOST", message })), params.abort)),
+            false
+          )
         }
         return Effect.flatMap(moveTo(job, log, "blocked"), (moved) => {
           if (moved) job.watchdogBlocked = true
@@ -163,7 +180,8 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     yield* params.heartbeats.register(job, startedAt + job.heartbeatIntervalMs, job.heartbeatIntervalMs, tick)
     const outcome = yield* Effect.exit(params.handler(ctx))
     yield* Exit.match(outcome, {
-      onSuccess: (value) => finish({ type: "tool.result", payload: value === undefined ? {} : { value }, state: "completed" }),
+      onSuccess: (value) =>
+        finish({ type: "tool.result", payload: value === undefined ? {} : { value }, state: "completed" }),
       onFailure: (cause) => {
         const failure = cause._tag === "Fail" ? cause.error : ArcpError.of("INTERNAL", "the tool failed unexpectedly")
         return finish({ type: "tool.error", payload: failure.toPayload(), state: "failed" })

@@ -6,8 +6,8 @@
  * runtime left unfinished are ended at construction (internal/Lost).
  */
 import { Clock, Context, Deferred, Duration, Effect, Either, FiberMap, FiberSet, Layer, Option } from "effect"
-import { ArcpError } from "../protocol/Errors.js"
 import { make as makeEnvelope } from "../protocol/Envelope.js"
+import { ArcpError } from "../protocol/Errors.js"
 import { JobId, makeJobId, type MessageId } from "../protocol/Ids.js"
 import { decodeJson, type Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
@@ -80,26 +80,48 @@ export const make = Effect.gen(function*() {
       const job = live.get(jobId)
       // a job still in acceptance has no record yet
       const createdAt = Option.isSome(record) ? record.value.created_at : job?.acceptedAt
-      if (createdAt === undefined) return yield* ArcpError.of("INTERNAL", `idempotency key names job ${jobId}, which has no record`)
+      if (createdAt === undefined) {
+        return yield* ArcpError.of("INTERNAL", `idempotency key names job ${jobId}, which has no record`)
+      }
       // a record that never ended, of a job not running here, was lost (the sweep at start could not end it)
       const terminal = Option.isNone(record)
         ? undefined
-        : record.value.terminal ?? (wasLive ? undefined : yield* endLost(log, record.value).pipe(Effect.mapError(unavailable)))
-      const header = { session_id: owner.sessionId, job_id: JobId.make(jobId), correlation_id: message.id, causation_id: message.id }
-      yield* owner.sink(yield* makeEnvelope("job.accepted", { job_id: header.job_id, accepted_at: fromMillis(createdAt) }, header))
+        : record.value.terminal ??
+          (wasLive ? undefined : yield* endLost(log, record.value).pipe(Effect.mapError(unavailable)))
+      const header = {
+        session_id: owner.sessionId,
+        job_id: JobId.make(jobId),
+        correlation_id: message.id,
+        causation_id: message.id
+      }
+      yield* owner.sink(
+        yield* makeEnvelope("job.accepted", { job_id: header.job_id, accepted_at: fromMillis(createdAt) }, header)
+      )
       if (terminal !== undefined) {
         const stored = decodeJson(terminal)
         // the earlier terminal, re-addressed to this command (a new envelope id, same type and payload)
         if (Either.isRight(stored)) {
           const fresh = yield* makeEnvelope(stored.right.type, {}, header)
-          yield* owner.sink({ ...stored.right, ...header, id: fresh.id, timestamp: fresh.timestamp, priority: "critical" })
+          yield* owner.sink({
+            ...stored.right,
+            ...header,
+            id: fresh.id,
+            timestamp: fresh.timestamp,
+            priority: "critical"
+          })
         }
         return
       }
-      if (job !== undefined && job.principal === owner.principal) attach(job, owner)
+      if (job !== undefined && job.principal === owner.principal) {
+        attach(job, owner)
+      }
     })
 
-  const refuse = (message: Message<"cancel">, owner: Owner, reason: "not_cancellable" | "already_terminal" | "not_found") =>
+  const refuse = (
+    message: Message<"cancel">,
+    owner: Owner,
+    reason: "not_cancellable" | "already_terminal" | "not_found"
+  ) =>
     Effect.flatMap(
       makeEnvelope("cancel.refused", { target: message.payload.target, target_id: message.payload.target_id, reason }, {
         session_id: owner.sessionId,
@@ -118,9 +140,19 @@ export const make = Effect.gen(function*() {
       const fiber = yield* Effect.option(FiberMap.get(fibers, job.id))
       if (Option.isSome(fiber)) {
         const f = fiber.value
-        const stopped = yield* f.interruptAsFork(f.id()).pipe(Effect.zipRight(f.await), Effect.timeout(deadline), Effect.option)
+        const stopped = yield* f.interruptAsFork(f.id()).pipe(
+          Effect.zipRight(f.await),
+          Effect.timeout(deadline),
+          Effect.option
+        )
         if (Option.isNone(stopped)) {
-          return yield* finish(job, failed({ code: "ABORTED", message: "the job did not stop within the cancellation deadline; it was abandoned" }))
+          return yield* finish(
+            job,
+            failed({
+              code: "ABORTED",
+              message: "the job did not stop within the cancellation deadline; it was abandoned"
+            })
+          )
         }
       }
       yield* finish(job, cancelled(job))
@@ -132,7 +164,9 @@ export const make = Effect.gen(function*() {
       const where = job.idempotencyKey !== undefined ? "the job record and its idempotency_key" : "the job record"
       const message = `job ${job.id} cannot be cancelled: it runs to completion detached; its outcome stays in ${where}`
       yield* Effect.logInfo(message)
-      yield* owner.sink(yield* envelope(job, "log", { level: "warn", message, attributes: { reason: "not_cancellable" } }))
+      yield* owner.sink(
+        yield* envelope(job, "log", { level: "warn", message, attributes: { reason: "not_cancellable" } })
+      )
     })
 
   /** An interrupt nobody answered in time fails the job (§12.4). */
@@ -140,7 +174,10 @@ export const make = Effect.gen(function*() {
     Effect.suspend(() => {
       // this very fiber was the pending answer: nothing left to withdraw
       job.interruptAnswer = undefined
-      return finish(job, failed({ code: "DEADLINE_EXCEEDED", message: "the interrupt was not answered before it expired" }))
+      return finish(
+        job,
+        failed({ code: "DEADLINE_EXCEEDED", message: "the interrupt was not answered before it expired" })
+      )
     }).pipe(Effect.zipRight(FiberMap.remove(fibers, job.id)), Effect.ensuring(Effect.sync(() => live.delete(job.id))))
 
   return Jobs.of({
@@ -150,12 +187,21 @@ export const make = Effect.gen(function*() {
           onNone: () => Effect.fail(ArcpError.of("NOT_FOUND", `no tool named "${message.payload.tool}"`)),
           onSome: Effect.succeed
         })
-        const handler = yield* Either.match(tool.prepare(message.payload.arguments), { onLeft: Effect.fail, onRight: Effect.succeed })
+        const handler = yield* Either.match(tool.prepare(message.payload.arguments), {
+          onLeft: Effect.fail,
+          onRight: Effect.succeed
+        })
         const id = yield* makeJobId
         const now = yield* Clock.currentTimeMillis
         const key = message.idempotency_key
         if (key !== undefined) {
-          const claim = yield* log.claimIdempotencyKey({ principal: owner.principal, key, job_id: id, now, expiresAt: now + horizonMs }).pipe(
+          const claim = yield* log.claimIdempotencyKey({
+            principal: owner.principal,
+            key,
+            job_id: id,
+            now,
+            expiresAt: now + horizonMs
+          }).pipe(
             Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot record the idempotency key: ${e.message}`))
           )
           if (claim._tag === "Existing") return yield* replayOutcome(claim.job_id, message, owner)
@@ -190,18 +236,22 @@ export const make = Effect.gen(function*() {
         }
         live.set(id, job)
         // acceptance happens on the job's own fiber: the connection goes on reading while the record commits
-        yield* FiberMap.run(fibers, id, runJob({
-          job,
-          handler,
-          log,
-          humanInput,
-          streams,
-          settings,
-          heartbeats,
-          onEnd: Effect.sync(() => live.delete(id)),
-          abort: FiberMap.remove(fibers, id),
-          background: inBackground
-        }))
+        yield* FiberMap.run(
+          fibers,
+          id,
+          runJob({
+            job,
+            handler,
+            log,
+            humanInput,
+            streams,
+            settings,
+            heartbeats,
+            onEnd: Effect.sync(() => live.delete(id)),
+            abort: FiberMap.remove(fibers, id),
+            background: inBackground
+          })
+        )
       }),
 
     cancel: (message, owner) =>
@@ -211,7 +261,8 @@ export const make = Effect.gen(function*() {
         const job = live.get(target_id)
         if (job === undefined || job.principal !== owner.principal) {
           const record = yield* log.getJob(target_id).pipe(Effect.orElseSucceed(() => Option.none()))
-          const ended = Option.isSome(record) && record.value.principal === owner.principal && record.value.terminal !== undefined
+          const ended = Option.isSome(record) && record.value.principal === owner.principal &&
+            record.value.terminal !== undefined
           return yield* refuse(message, owner, ended ? "already_terminal" : "not_found")
         }
         if (job.finished) return yield* refuse(message, owner, "already_terminal")
@@ -228,13 +279,19 @@ export const make = Effect.gen(function*() {
         const { target, target_id } = message.payload
         if (target !== "job") return yield* ArcpError.of("INVALID_ARGUMENT", "only jobs can be interrupted")
         const job = live.get(target_id)
-        if (job === undefined || job.principal !== owner.principal) return yield* ArcpError.of("NOT_FOUND", `no live job ${target_id}`)
-        if (job.finished) return yield* ArcpError.of("FAILED_PRECONDITION", `job ${target_id} has ended`)
-        yield* owner.sink(yield* makeEnvelope("ack", { ack_for: message.id, received_at: fromMillis(yield* Clock.currentTimeMillis) }, {
-          session_id: owner.sessionId,
-          job_id: job.id,
-          correlation_id: message.id
-        }))
+        if (job === undefined || job.principal !== owner.principal) {
+          return yield* ArcpError.of("NOT_FOUND", `no live job ${target_id}`)
+        }
+        if (job.finished) {
+          return yield* ArcpError.of("FAILED_PRECONDITION", `job ${target_id} has ended`)
+        }
+        yield* owner.sink(
+          yield* makeEnvelope("ack", { ack_for: message.id, received_at: fromMillis(yield* Clock.currentTimeMillis) }, {
+            session_id: owner.sessionId,
+            job_id: job.id,
+            correlation_id: message.id
+          })
+        )
         if (job.gate !== undefined) return // already waiting for guidance
         const gate = yield* Deferred.make<void>()
         job.gate = gate
@@ -251,7 +308,9 @@ export const make = Effect.gen(function*() {
             onSuccess: (answer) =>
               Effect.sync(() => {
                 const value: unknown = answer.value
-                const guidance = typeof value === "object" && value !== null ? Reflect.get(value, "guidance") : undefined
+                const guidance = typeof value === "object" && value !== null
+                  ? Reflect.get(value, "guidance")
+                  : undefined
                 job.guidance = typeof guidance === "string" ? Option.some(guidance) : job.guidance
                 job.gate = undefined
                 job.interruptAnswer = undefined
@@ -264,16 +323,21 @@ export const make = Effect.gen(function*() {
     replay: (messageId, owner) => replay({ log, live }, messageId, owner),
 
     release: (owner, mode, options = {}) =>
-      Effect.forEach([...live.values()].filter((j) => j.sessionId === owner.sessionId || j.sinks.has(owner.sink)), (job) =>
-        Effect.suspend(() => {
-          const detach = Effect.sync(() => job.sinks.delete(owner.sink))
-          if (mode === "detach" || job.sessionId !== owner.sessionId || job.finished) return detach
-          if (!job.tool.cancellable) return Effect.zipRight(runOnDetached(job, owner), detach)
-          job.cancelRequest ??= { reason: options.reason ?? "session closed", source: "client" }
-          // the closing session still hears the terminal event, then lets go
-          return Effect.zipRight(stop(job, deadlineOf(options.deadline_ms)), detach)
-        }), { concurrency: "unbounded", discard: true })
+      Effect.forEach(
+        [...live.values()].filter((j) => j.sessionId === owner.sessionId || j.sinks.has(owner.sink)),
+        (job) =>
+          Effect.suspend(() => {
+            const detach = Effect.sync(() => job.sinks.delete(owner.sink))
+            if (mode === "detach" || job.sessionId !== owner.sessionId || job.finished) return detach
+            if (!job.tool.cancellable) return Effect.zipRight(runOnDetached(job, owner), detach)
+            job.cancelRequest ??= { reason: options.reason ?? "session closed", source: "client" }
+            // the closing session still hears the terminal event, then lets go
+            return Effect.zipRight(stop(job, deadlineOf(options.deadline_ms)), detach)
+          }),
+        { concurrency: "unbounded", discard: true }
+      )
   })
 })
 
-export const layer: Layer.Layer<Jobs, never, RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams> = Layer.scoped(Jobs, make)
+export const layer: Layer.Layer<Jobs, never, RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams> = Layer
+  .scoped(Jobs, make)

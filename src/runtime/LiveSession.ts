@@ -3,12 +3,12 @@
  * it triggers (§8.4), idle eviction (§8.5), and eviction itself.
  */
 import { Clock, Deferred, Duration, Effect, Fiber, Option, Ref, type Scope } from "effect"
+import type { Context } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { type ChallengeId, makeChallengeId, type SessionId } from "../protocol/Ids.js"
 import type { Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
-import type { Context } from "effect"
 import type { Outbound } from "./Outbound.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { EvictionReason, SessionHandle } from "./Sessions.js"

@@ -21,7 +21,9 @@ export interface Outbound {
 }
 
 /** Records a batch of envelopes (with their JSON) before they are written; failures are the recorder's to log. */
-export type Recorder = (batch: ReadonlyArray<{ readonly envelope: Decoded; readonly json: string }>) => Effect.Effect<void>
+export type Recorder = (
+  batch: ReadonlyArray<{ readonly envelope: Decoded; readonly json: string }>
+) => Effect.Effect<void>
 
 /** How many envelopes the writer takes per round (one log batch). */
 const BATCH = 256
@@ -57,7 +59,9 @@ export const make = (connection: Connection, record?: Recorder): Effect.Effect<O
         yield* Queue.take(wake)
         while (lanes.size() > 0) {
           const batch: Array<Decoded> = []
-          for (let next = lanes.pop(); next !== undefined; next = batch.length < BATCH ? lanes.pop() : undefined) batch.push(next)
+          for (let next = lanes.pop(); next !== undefined; next = batch.length < BATCH ? lanes.pop() : undefined) {
+            batch.push(next)
+          }
           yield* writeBatch(batch)
         }
         const waiters = drained
@@ -82,6 +86,9 @@ export const make = (connection: Connection, record?: Recorder): Effect.Effect<O
         })
         yield* Deferred.await(done)
       }),
-      setDefaults: (next) => Effect.sync(() => { defaults = next })
+      setDefaults: (next) =>
+        Effect.sync(() => {
+          defaults = next
+        })
     }
   })

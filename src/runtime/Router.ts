@@ -3,6 +3,7 @@
  * new type does not compile until it is routed or explicitly refused.
  */
 import { Effect } from "effect"
+import type { Context } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import type { Message, MessageType } from "../protocol/Message.js"
 import { now } from "../protocol/Timestamp.js"
@@ -12,7 +13,6 @@ import type { Jobs } from "./Jobs.js"
 import type { LiveSession } from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
 import type { Streams } from "./Streams.js"
-import type { Context } from "effect"
 
 /** What a handler may use: the session, the connection's outbound path, and the session as jobs see it. */
 export interface RouteContext {
@@ -56,8 +56,13 @@ export const makeRoutes = ({ humanInput, jobs, streams }: RouteServices): RouteT
   // session control
   "session.open": () => Effect.fail(ArcpError.of("FAILED_PRECONDITION", "the session is already open")),
   "session.authenticate": (message, { session }) =>
-    Effect.flatMap(session.answerRefresh(message), (matched) =>
-      matched ? Effect.void : Effect.fail(ArcpError.of("FAILED_PRECONDITION", "no re-authentication with that challenge is pending"))),
+    Effect.flatMap(
+      session.answerRefresh(message),
+      (matched) =>
+        matched
+          ? Effect.void
+          : Effect.fail(ArcpError.of("FAILED_PRECONDITION", "no re-authentication with that challenge is pending"))
+    ),
   "session.close": (message, { close, outbound, owner }) =>
     Effect.gen(function*() {
       // §9: open jobs are cancelled (default) or detached for a later resume, as the closer asks
@@ -66,8 +71,10 @@ export const makeRoutes = ({ humanInput, jobs, streams }: RouteServices): RouteT
       yield* close
     }),
   ping: (message, { outbound }) =>
-    Effect.flatMap(now, (received_at) =>
-      outbound.emit("pong", { ack_for: message.id, received_at }, { correlation_id: message.id })),
+    Effect.flatMap(
+      now,
+      (received_at) => outbound.emit("pong", { ack_for: message.id, received_at }, { correlation_id: message.id })
+    ),
   // the client's own acknowledgements need no answer
   pong: ignore,
   ack: ignore,
@@ -109,14 +116,23 @@ export const makeRoutes = ({ humanInput, jobs, streams }: RouteServices): RouteT
       : message.payload.target !== "session"
       ? jobs.cancel(message, owner)
       : message.payload.target_id !== session.id
-      ? outbound.emit("cancel.refused", { target: "session", target_id: message.payload.target_id, reason: "not_found" }, { correlation_id: message.id })
+      ? outbound.emit("cancel.refused", {
+        target: "session",
+        target_id: message.payload.target_id,
+        reason: "not_found"
+      }, { correlation_id: message.id })
       // §10.4: a cancelled session ends with session.evicted, after its jobs' terminals
       : Effect.gen(function*() {
-        yield* outbound.emit("cancel.accepted", { target: "session", target_id: session.id }, { correlation_id: message.id })
+        yield* outbound.emit("cancel.accepted", { target: "session", target_id: session.id }, {
+          correlation_id: message.id
+        })
         // the answer goes out before the (critical) eviction could overtake it
         yield* outbound.flush
         // all at once, each within the cancel's deadline_ms, with its reason
-        yield* jobs.release(owner, "cancel", { reason: message.payload.reason, deadline_ms: message.payload.deadline_ms })
+        yield* jobs.release(owner, "cancel", {
+          reason: message.payload.reason,
+          deadline_ms: message.payload.deadline_ms
+        })
         // the terminals go out first: one queued behind its job's lower-priority events could be overtaken
         yield* outbound.flush
         // §10.4 spells this reason in lower case, unlike the canonical codes of other evictions (§8.5)
@@ -141,7 +157,9 @@ export const makeRoutes = ({ humanInput, jobs, streams }: RouteServices): RouteT
   "human.input.response": (message, { outbound, owner }) =>
     humanInput.respond(message, owner.principal).pipe(
       Effect.zipRight(now),
-      Effect.flatMap((received_at) => outbound.emit("ack", { ack_for: message.id, received_at }, { correlation_id: message.id }))
+      Effect.flatMap((received_at) =>
+        outbound.emit("ack", { ack_for: message.id, received_at }, { correlation_id: message.id })
+      )
     ),
   "human.choice.response": notImplemented,
   "permission.grant": notImplemented,

@@ -36,44 +36,50 @@ export class Serving extends Context.Tag("arcp/Serving")<Serving, {
 
 /** Builds the runtime from its services. */
 export const make = Effect.gen(function*() {
-    const settings = yield* RuntimeConfig.RuntimeConfig
-    const jobs = yield* Jobs.Jobs
-    const stopping = yield* Deferred.make<void>()
-    // one Deferred per connection being handled, completed when its loop has finished
-    const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())
-    const deps: ConnectionLoop.Dependencies = {
-      settings,
-      authenticator: yield* Authenticator,
-      sessions: yield* Sessions.Sessions,
-      log: yield* EventLog,
-      jobs,
-      routes: makeRoutes({ jobs, humanInput: yield* HumanInput.HumanInput, streams: yield* Streams.Streams }),
-      shutdown: Deferred.await(stopping)
-    }
-    const handle = (connection: Connection) =>
-      Effect.acquireUseRelease(
-        Effect.tap(Deferred.make<void>(), (done) => Ref.update(active, HashSet.add(done))),
-        () => ConnectionLoop.serve(deps, connection),
-        (done) => Ref.update(active, HashSet.remove(done)).pipe(Effect.zipRight(Deferred.succeed(done, undefined)))
-      )
-    const shutdown = Effect.gen(function*() {
-      yield* Deferred.succeed(stopping, undefined)
-      const open = yield* Ref.get(active)
-      yield* Effect.logInfo(`shutting down: ending ${HashSet.size(open)} connection(s)`)
-      yield* Effect.forEach(open, Deferred.await, { discard: true }).pipe(
-        Effect.timeoutTo({
-          duration: "10 seconds",
-          onSuccess: () => Effect.void,
-          onTimeout: () => Effect.logWarning("shutdown: some connections did not end within 10 s; they are cut")
-        }),
-        Effect.flatten
-      )
-    })
-    return ArcpRuntime.of({ settings, handle, shutdown })
+  const settings = yield* RuntimeConfig.RuntimeConfig
+  const jobs = yield* Jobs.Jobs
+  const stopping = yield* Deferred.make<void>()
+  // one Deferred per connection being handled, completed when its loop has finished
+  const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())
+  const deps: ConnectionLoop.Dependencies = {
+    settings,
+    authenticator: yield* Authenticator,
+    sessions: yield* Sessions.Sessions,
+    log: yield* EventLog,
+    jobs,
+    routes: makeRoutes({ jobs, humanInput: yield* HumanInput.HumanInput, streams: yield* Streams.Streams }),
+    shutdown: Deferred.await(stopping)
+  }
+  const handle = (connection: Connection) =>
+    Effect.acquireUseRelease(
+      Effect.tap(Deferred.make<void>(), (done) => Ref.update(active, HashSet.add(done))),
+      () => ConnectionLoop.serve(deps, connection),
+      (done) => Ref.update(active, HashSet.remove(done)).pipe(Effect.zipRight(Deferred.succeed(done, undefined)))
+    )
+  const shutdown = Effect.gen(function*() {
+    yield* Deferred.succeed(stopping, undefined)
+    const open = yield* Ref.get(active)
+    yield* Effect.logInfo(`shutting down: ending ${HashSet.size(open)} connection(s)`)
+    yield* Effect.forEach(open, Deferred.await, { discard: true }).pipe(
+      Effect.timeoutTo({
+        duration: "10 seconds",
+        onSuccess: () => Effect.void,
+        onTimeout: () => Effect.logWarning("shutdown: some connections did not end within 10 s; they are cut")
+      }),
+      Effect.flatten
+    )
   })
+  return ArcpRuntime.of({ settings, handle, shutdown })
+})
 
 /** What the runtime exposes besides itself, for embedding apps and tests. */
-export type Provided = ArcpRuntime | Sessions.Sessions | RuntimeConfig.RuntimeConfig | Jobs.Jobs | HumanInput.HumanInput | Streams.Streams
+export type Provided =
+  | ArcpRuntime
+  | Sessions.Sessions
+  | RuntimeConfig.RuntimeConfig
+  | Jobs.Jobs
+  | HumanInput.HumanInput
+  | Streams.Streams
 
 /**
  * The runtime with its config, session registry, jobs, streams and

@@ -82,7 +82,8 @@ export const resolve = (options: Options = {}): Settings => ({
   interruptExpiry: Duration.decode(options.interruptExpiry ?? "1 hour")
 })
 
-export const layer = (options: Options = {}): Layer.Layer<RuntimeConfig> => Layer.succeed(RuntimeConfig, resolve(options))
+export const layer = (options: Options = {}): Layer.Layer<RuntimeConfig> =>
+  Layer.succeed(RuntimeConfig, resolve(options))
 
 /** The capabilities this build supports: only what is implemented is advertised (§7). */
 export const supportedCapabilities = (settings: Settings, options: { readonly anonymous: boolean }): Capabilities => ({

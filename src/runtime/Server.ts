@@ -4,9 +4,9 @@
  */
 import { Layer } from "effect"
 import type { JSONWebKeySet } from "jose"
+import type { EventLogError } from "../store/EventLog.js"
 import * as MemoryEventLog from "../store/MemoryEventLog.js"
 import * as SqliteEventLog from "../store/SqliteEventLog.js"
-import type { EventLogError } from "../store/EventLog.js"
 import * as Stdio from "../transport/Stdio.js"
 import type { Acceptor, TransportError } from "../transport/Transport.js"
 import * as WebSocket from "../transport/WebSocket.js"
@@ -57,14 +57,26 @@ export const authLayer = (auth: AuthOptions, audience: string): Layer.Layer<Auth
 
 const transportLayer = (options: Options): Layer.Layer<Acceptor, TransportError> =>
   options.transport.kind === "ws"
-    ? WebSocket.layer({ host: options.transport.host, port: options.transport.port, maxFrameBytes: options.maxFrameBytes })
-    : Stdio.layer({ input: options.transport.input, output: options.transport.output, maxFrameBytes: options.maxFrameBytes })
+    ? WebSocket.layer({
+      host: options.transport.host,
+      port: options.transport.port,
+      maxFrameBytes: options.maxFrameBytes
+    })
+    : Stdio.layer({
+      input: options.transport.input,
+      output: options.transport.output,
+      maxFrameBytes: options.maxFrameBytes
+    })
 
 /** The event log for `db`: SQLite on a file, or in memory for `:memory:`. */
-export const eventLogLayer = (db: string) => (db === ":memory:" ? MemoryEventLog.layer : SqliteEventLog.layer({ filename: db }))
+export const eventLogLayer = (
+  db: string
+) => (db === ":memory:" ? MemoryEventLog.layer : SqliteEventLog.layer({ filename: db }))
 
 /** The whole server as a Layer: it serves for as long as the layer lives, and shuts down gracefully when it closes. */
-export const layer = (options: Options): Layer.Layer<Runtime.Provided | Runtime.Serving | Acceptor, TransportError | EventLogError> =>
+export const layer = (
+  options: Options
+): Layer.Layer<Runtime.Provided | Runtime.Serving | Acceptor, TransportError | EventLogError> =>
   Runtime.serve.pipe(
     Layer.provideMerge(Runtime.layer(options)),
     Layer.provide(Layer.mergeAll(

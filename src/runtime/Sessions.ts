@@ -40,10 +40,13 @@ export const make = Effect.gen(function*() {
   const live = yield* Ref.make(new Map<SessionId, SessionHandle>())
   const get = (id: SessionId) => Effect.map(Ref.get(live), (m) => Option.fromNullable(m.get(id)))
   const require = (id: SessionId) =>
-    Effect.flatMap(get(id), Option.match({
-      onNone: () => Effect.fail(ArcpError.of("NOT_FOUND", `session ${id} is not live on this runtime`)),
-      onSome: Effect.succeed
-    }))
+    Effect.flatMap(
+      get(id),
+      Option.match({
+        onNone: () => Effect.fail(ArcpError.of("NOT_FOUND", `session ${id} is not live on this runtime`)),
+        onSome: Effect.succeed
+      })
+    )
   return Sessions.of({
     register: (handle) => Ref.update(live, (m) => new Map(m).set(handle.id, handle)),
     unregister: (id) =>

@@ -88,7 +88,11 @@ const bodyOf = (stream: OpenStream, chunk: unknown): Either.Either<ChunkBody, Ar
       return typeof chunk === "string" ? Either.right({ data: chunk }) : misfit
     case "binary":
       return chunk instanceof Uint8Array
-        ? Either.right({ data: Encoding.encodeBase64(chunk), encoding: "base64", content_type: stream.contentType ?? OCTETS })
+        ? Either.right({
+          data: Encoding.encodeBase64(chunk),
+          encoding: "base64",
+          content_type: stream.contentType ?? OCTETS
+        })
         : misfit
     case "thought": {
       if (typeof chunk === "string") return Either.right({ role: "assistant_thought", content: chunk, redacted: false })
@@ -153,9 +157,11 @@ export const make = Effect.gen(function*() {
     stream.lock.withPermits(1)(Effect.suspend(() => {
       if (stream.ended === undefined) return body
       const details = { stream_id: stream.id }
-      return Effect.fail(stream.ended === "cancelled"
-        ? ArcpError.of("CANCELLED", `stream ${stream.id} was cancelled by the client`, { details })
-        : ArcpError.of("FAILED_PRECONDITION", `stream ${stream.id} has ended`, { details }))
+      return Effect.fail(
+        stream.ended === "cancelled"
+          ? ArcpError.of("CANCELLED", `stream ${stream.id} was cancelled by the client`, { details })
+          : ArcpError.of("FAILED_PRECONDITION", `stream ${stream.id} has ended`, { details })
+      )
     }))
 
   const refuse = (message: Message<"cancel">, owner: Owner, reason: "already_terminal" | "not_found") =>
@@ -173,7 +179,15 @@ export const make = Effect.gen(function*() {
         const kind: StreamKind = options.kind
         const contentType = options.content_type ?? (kind === "binary" ? OCTETS : undefined)
         const id = yield* makeStreamId
-        const stream: OpenStream = { id, job, kind, contentType, lock: yield* Effect.makeSemaphore(1), sequence: 0, ended: undefined }
+        const stream: OpenStream = {
+          id,
+          job,
+          kind,
+          contentType,
+          lock: yield* Effect.makeSemaphore(1),
+          sequence: 0,
+          ended: undefined
+        }
         // registered and announced under its lock: the job's end either comes first (refused) or finds it announced
         yield* stream.lock.withPermits(1)(Effect.suspend(() => {
           if (job.finished) {
@@ -183,7 +197,11 @@ export const make = Effect.gen(function*() {
           return emit(stream, "stream.open", {
             kind,
             ...(contentType !== undefined ? { content_type: contentType } : {}),
-            ...(kind === "binary" ? { encoding: "base64" } : kind === "text" || kind === "thought" ? { encoding: "utf-8" } : {}),
+            ...(kind === "binary"
+              ? { encoding: "base64" }
+              : kind === "text" || kind === "thought"
+              ? { encoding: "utf-8" }
+              : {}),
             related_job_id: job.id
           })
         }))
@@ -191,19 +209,34 @@ export const make = Effect.gen(function*() {
           id: stream.id,
           kind: options.kind,
           write: (chunk) =>
-            Effect.zipRight(pausePoint, whileOpen(stream, Effect.gen(function*() {
-              const body = yield* bodyOf(stream, chunk)
-              const sequence = stream.sequence
-              stream.sequence += 1
-              yield* emit(stream, "stream.chunk", { sequence, ...body })
-            }))),
+            Effect.zipRight(
+              pausePoint,
+              whileOpen(
+                stream,
+                Effect.gen(function*() {
+                  const body = yield* bodyOf(stream, chunk)
+                  const sequence = stream.sequence
+                  stream.sequence += 1
+                  yield* emit(stream, "stream.chunk", { sequence, ...body })
+                })
+              )
+            ),
           close: (reason) =>
-            Effect.zipRight(pausePoint, whileOpen(stream, Effect.suspend(() => {
-              const payload = { total_chunks: stream.sequence, ...(reason !== undefined ? { reason } : {}) }
-              return terminate(stream, "closed", "stream.close", payload)
-            }))),
+            Effect.zipRight(
+              pausePoint,
+              whileOpen(
+                stream,
+                Effect.suspend(() => {
+                  const payload = { total_chunks: stream.sequence, ...(reason !== undefined ? { reason } : {}) }
+                  return terminate(stream, "closed", "stream.close", payload)
+                })
+              )
+            ),
           fail: (error) =>
-            Effect.zipRight(pausePoint, whileOpen(stream, terminate(stream, "failed", "stream.error", error.toPayload())))
+            Effect.zipRight(
+              pausePoint,
+              whileOpen(stream, terminate(stream, "failed", "stream.error", error.toPayload()))
+            )
         }
         return writer
       }),
@@ -218,12 +251,14 @@ export const make = Effect.gen(function*() {
       // the check, the answer and the terminal under the stream's lock: no chunk or close can slip between them
       const accepted = yield* stream.lock.withPermits(1)(Effect.gen(function*() {
         if (stream.ended !== undefined) return false
-        yield* owner.sink(yield* makeEnvelope("cancel.accepted", { target: "stream", target_id }, {
-          session_id: owner.sessionId,
-          job_id: stream.job.id,
-          stream_id: stream.id,
-          correlation_id: message.id
-        }))
+        yield* owner.sink(
+          yield* makeEnvelope("cancel.accepted", { target: "stream", target_id }, {
+            session_id: owner.sessionId,
+            job_id: stream.job.id,
+            stream_id: stream.id,
+            correlation_id: message.id
+          })
+        )
         const text = reason === undefined ? "the stream was cancelled" : `the stream was cancelled: ${reason}`
         yield* terminate(stream, "cancelled", "stream.error", { code: "CANCELLED", message: text, retryable: false }, {
           causation_id: message.id
@@ -235,13 +270,21 @@ export const make = Effect.gen(function*() {
 
     endJob: (job, error) =>
       Effect.suspend(() =>
-        Effect.forEach([...live.values()].filter((s) => s.job === job), (stream) =>
-          stream.lock.withPermits(1)(Effect.suspend(() => {
-            if (stream.ended !== undefined) return Effect.void
-            return error === undefined
-              ? terminate(stream, "closed", "stream.close", { total_chunks: stream.sequence, reason: "job completed" })
-              : terminate(stream, "failed", "stream.error", { ...error, retryable: false })
-          })), { discard: true }))
+        Effect.forEach(
+          [...live.values()].filter((s) => s.job === job),
+          (stream) =>
+            stream.lock.withPermits(1)(Effect.suspend(() => {
+              if (stream.ended !== undefined) return Effect.void
+              return error === undefined
+                ? terminate(stream, "closed", "stream.close", {
+                  total_chunks: stream.sequence,
+                  reason: "job completed"
+                })
+                : terminate(stream, "failed", "stream.error", { ...error, retryable: false })
+            })),
+          { discard: true }
+        )
+      )
   })
 })
 

@@ -4,7 +4,8 @@
  * liveness and checkpoints, to stream (§11), to ask a human, and (not built
  * yet) to ask for a permission (§15.4).
  */
-import { Context, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
+import type { Effect } from "effect"
+import { Context, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import type { CheckpointId, JobId, SessionId } from "../protocol/Ids.js"
 import type { PermissionGrant } from "../protocol/messages/Permissions.js"
@@ -103,7 +104,12 @@ export const make = <A, I>(definition: {
     prepare: (args) =>
       Either.match(decode(args ?? {}), {
         onLeft: (e) =>
-          Either.left(ArcpError.of("INVALID_ARGUMENT", `arguments of ${definition.name}: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)),
+          Either.left(
+            ArcpError.of(
+              "INVALID_ARGUMENT",
+              `arguments of ${definition.name}: ${ParseResult.TreeFormatter.formatErrorSync(e)}`
+            )
+          ),
         onRight: (decoded) => Either.right((ctx: ToolContext) => definition.handler(decoded, ctx))
       })
   }

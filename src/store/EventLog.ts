@@ -68,7 +68,10 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
    * ids are globally unique, so a repeat is a retransmit — also after a
    * reconnect or a restart (§6.4). A batch is committed as one transaction.
    */
-  readonly recordInbound: (principal: string, envelopes: ReadonlyArray<LoggedEnvelope>) => Effect.Effect<ReadonlyArray<Inbound>, EventLogError>
+  readonly recordInbound: (
+    principal: string,
+    envelopes: ReadonlyArray<LoggedEnvelope>
+  ) => Effect.Effect<ReadonlyArray<Inbound>, EventLogError>
   /**
    * Records envelopes the runtime sent, in order. Writes from every session are
    * grouped into one transaction per round (group commit); the effect completes
@@ -83,13 +86,22 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
    */
   readonly jobEvents: (jobId: string) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
   /** Every envelope of a session after position `afterSeq` (0 = from the start), in order. */
-  readonly replaySession: (sessionId: string, afterSeq: number) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
+  readonly replaySession: (
+    sessionId: string,
+    afterSeq: number
+  ) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
   /**
    * Claims `(principal, key)` for a new job until `expiresAt` (epoch ms). An
    * unexpired claim by an earlier command wins; an expired one is replaced.
    */
   readonly claimIdempotencyKey: (
-    claim: { readonly principal: string; readonly key: string; readonly job_id: string; readonly now: number; readonly expiresAt: number }
+    claim: {
+      readonly principal: string
+      readonly key: string
+      readonly job_id: string
+      readonly now: number
+      readonly expiresAt: number
+    }
   ) => Effect.Effect<Claim, EventLogError>
   /** Inserts or replaces a job record; completes once it is committed. */
   readonly saveJob: (job: JobRecord) => Effect.Effect<void, EventLogError>

@@ -20,10 +20,14 @@ export const make = Effect.sync(() => {
           return { _tag: "New" } as const
         })
       ),
-    recordOutbound: (envelopes) => Effect.sync(() => { for (const e of envelopes) append({ ...e, direction: "out" }) }),
+    recordOutbound: (envelopes) =>
+      Effect.sync(() => {
+        for (const e of envelopes) append({ ...e, direction: "out" })
+      }),
     answersTo: (id) => Effect.sync(() => events.filter((e) => e.direction === "out" && e.correlation_id === id)),
     jobEvents: (jobId) => Effect.sync(() => events.filter((e) => e.direction === "out" && e.job_id === jobId)),
-    replaySession: (sessionId, afterSeq) => Effect.sync(() => events.filter((e) => e.session_id === sessionId && e.seq > afterSeq)),
+    replaySession: (sessionId, afterSeq) =>
+      Effect.sync(() => events.filter((e) => e.session_id === sessionId && e.seq > afterSeq)),
     claimIdempotencyKey: ({ expiresAt, job_id, key, now, principal }) =>
       Effect.sync(() => {
         const k = `${principal}\u0000${key}`
@@ -32,12 +36,19 @@ export const make = Effect.sync(() => {
         claims.set(k, { job_id, expiresAt })
         return { _tag: "Claimed" } as const
       }),
-    saveJob: (job) => Effect.sync(() => { jobs.set(job.job_id, job) }),
-    stageJob: (job) => Effect.sync(() => { jobs.set(job.job_id, job) }),
+    saveJob: (job) =>
+      Effect.sync(() => {
+        jobs.set(job.job_id, job)
+      }),
+    stageJob: (job) =>
+      Effect.sync(() => {
+        jobs.set(job.job_id, job)
+      }),
     getJob: (jobId) => Effect.sync(() => Option.fromNullable(jobs.get(jobId))),
     unfinishedJobs: Effect.sync(() =>
       [...jobs.values()].filter((j) => j.terminal === undefined)
-        .sort((a, b) => a.created_at - b.created_at || (a.job_id < b.job_id ? -1 : a.job_id > b.job_id ? 1 : 0)))
+        .sort((a, b) => a.created_at - b.created_at || (a.job_id < b.job_id ? -1 : a.job_id > b.job_id ? 1 : 0))
+    )
   })
 })
 

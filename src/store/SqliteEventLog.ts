@@ -5,11 +5,11 @@
  * commits are amortized across sessions. Migrations and reads use @effect/sql;
  * the writes use their own connection with prepared statements (internal/SqliteWriter).
  */
-import { SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
-import * as Migrator from "@effect/sql/Migrator"
-import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { NodeContext } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
+import * as Migrator from "@effect/sql/Migrator"
+import type { SqlError } from "@effect/sql/SqlError"
 import { Chunk, Deferred, Effect, Either, Layer, Option, Queue, Schema } from "effect"
 import { type Claim, EventLog, EventLogError, type Inbound, type JobRecord, type StoredEvent } from "./EventLog.js"
 import * as SqliteWriter from "./internal/SqliteWriter.js"
@@ -91,7 +91,9 @@ const toStored = (r: typeof EventRow.Type): StoredEvent => ({
 })
 
 /** Nullable columns become absent fields (not `undefined` ones), as the records were written. */
-const toJob = ({ cancel_reason, checkpoint_id, idempotency_key, terminal, ...rest }: typeof JobRow.Type): JobRecord => ({
+const toJob = (
+  { cancel_reason, checkpoint_id, idempotency_key, terminal, ...rest }: typeof JobRow.Type
+): JobRecord => ({
   ...rest,
   ...(checkpoint_id !== null ? { checkpoint_id } : {}),
   ...(cancel_reason !== null ? { cancel_reason } : {}),
@@ -115,7 +117,10 @@ export const make = (options: Options) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const writer = yield* Effect.acquireRelease(
-      Effect.try({ try: () => SqliteWriter.open(options.filename, options.synchronous ?? "FULL"), catch: failure("Open") }),
+      Effect.try({
+        try: () => SqliteWriter.open(options.filename, options.synchronous ?? "FULL"),
+        catch: failure("Open")
+      }),
       (w) => Effect.sync(() => w.close())
     )
     const queue = yield* Queue.unbounded<Pending>()
@@ -125,7 +130,9 @@ export const make = (options: Options) =>
       while (true) {
         const batch = yield* Queue.takeBetween(queue, 1, BATCH)
         const writes = Chunk.toReadonlyArray(Chunk.map(batch, (p) => p.write))
-        const committed = yield* Effect.either(Effect.try({ try: () => writer.commit(writes), catch: failure("Write") }))
+        const committed = yield* Effect.either(
+          Effect.try({ try: () => writer.commit(writes), catch: failure("Write") })
+        )
         let i = 0
         for (const pending of batch) {
           yield* pending.settle(Either.map(committed, (results) => results[i]))
@@ -144,23 +151,34 @@ export const make = (options: Options) =>
     const none = () => undefined
 
     const events = (query: Effect.Effect<ReadonlyArray<unknown>, SqlError>) =>
-      query.pipe(Effect.flatMap(Schema.decodeUnknown(Schema.Array(EventRow))), Effect.map((rows) => rows.map(toStored)), Effect.mapError(failure("Read")))
+      query.pipe(
+        Effect.flatMap(Schema.decodeUnknown(Schema.Array(EventRow))),
+        Effect.map((rows) => rows.map(toStored)),
+        Effect.mapError(failure("Read"))
+      )
 
     return EventLog.of({
       recordInbound: (principal, envelopes) =>
-        envelopes.length === 0 ? Effect.succeed([]) : submit({ _tag: "Inbound", principal, envelopes }, (r): ReadonlyArray<Inbound> => (isVerdicts(r) ? r : [])),
+        envelopes.length === 0
+          ? Effect.succeed([])
+          : submit({ _tag: "Inbound", principal, envelopes }, (r): ReadonlyArray<Inbound> => (isVerdicts(r) ? r : [])),
       recordOutbound: (envelopes) =>
         envelopes.length === 0 ? Effect.void : submit({ _tag: "Outbound", envelopes }, none),
-      jobEvents: (jobId) => events(sql`SELECT * FROM events WHERE job_id = ${jobId} AND direction = 'out' ORDER BY seq`),
-      answersTo: (id) => events(sql`SELECT * FROM events WHERE correlation_id = ${id} AND direction = 'out' ORDER BY seq`),
-      replaySession: (sessionId, afterSeq) => events(sql`SELECT * FROM events WHERE session_id = ${sessionId} AND seq > ${afterSeq} ORDER BY seq`),
-      claimIdempotencyKey: (claim) => submit({ _tag: "Claim", ...claim }, (r): Claim => (isClaim(r) ? r : { _tag: "Claimed" })),
+      jobEvents: (jobId) =>
+        events(sql`SELECT * FROM events WHERE job_id = ${jobId} AND direction = 'out' ORDER BY seq`),
+      answersTo: (id) =>
+        events(sql`SELECT * FROM events WHERE correlation_id = ${id} AND direction = 'out' ORDER BY seq`),
+      replaySession: (sessionId, afterSeq) =>
+        events(sql`SELECT * FROM events WHERE session_id = ${sessionId} AND seq > ${afterSeq} ORDER BY seq`),
+      claimIdempotencyKey: (claim) =>
+        submit({ _tag: "Claim", ...claim }, (r): Claim => (isClaim(r) ? r : { _tag: "Claimed" })),
       saveJob: (job) => submit({ _tag: "SaveJob", job }, none),
       stageJob: (job) =>
         Queue.offer(queue, {
           write: { _tag: "SaveJob", job },
           // nobody waits on a staged write: a failure is logged
-          settle: (outcome) => Either.isLeft(outcome) ? Effect.logError(`cannot record job ${job.job_id}`, outcome.left) : Effect.void
+          settle: (outcome) =>
+            Either.isLeft(outcome) ? Effect.logError(`cannot record job ${job.job_id}`, outcome.left) : Effect.void
         }).pipe(Effect.asVoid),
       getJob: (jobId) =>
         sql`SELECT * FROM jobs WHERE job_id = ${jobId}`.pipe(
@@ -179,9 +197,20 @@ export const make = (options: Options) =>
 /** The SQLite event log on `filename` (created and migrated as needed). A file is needed: `:memory:` is refused (use MemoryEventLog). */
 export const layer = (options: Options): Layer.Layer<EventLog, EventLogError> =>
   options.filename === ":memory:" || options.filename === ""
-    ? Layer.fail(new EventLogError({ reason: "Open", message: "the SQLite event log needs a file; use MemoryEventLog for an in-memory log" }))
+    ? Layer.fail(
+      new EventLogError({
+        reason: "Open",
+        message: "the SQLite event log needs a file; use MemoryEventLog for an in-memory log"
+      })
+    )
     : Layer.scoped(EventLog, make(options)).pipe(
-    Layer.provide(SqliteMigrator.layer({ loader: migrations }).pipe(Layer.provide(NodeContext.layer))),
-    Layer.provide(SqliteClient.layer({ filename: options.filename })),
-    Layer.mapError((cause) => new EventLogError({ reason: "Open", message: `cannot open the event log ${options.filename}: ${cause.message}`, cause }))
-  )
+      Layer.provide(SqliteMigrator.layer({ loader: migrations }).pipe(Layer.provide(NodeContext.layer))),
+      Layer.provide(SqliteClient.layer({ filename: options.filename })),
+      Layer.mapError((cause) =>
+        new EventLogError({
+          reason: "Open",
+          message: `cannot open the event log ${options.filename}: ${cause.message}`,
+          cause
+        })
+      )
+    )

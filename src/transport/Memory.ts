@@ -3,7 +3,15 @@
  * for embedding a runtime next to its client. Same frame-size rule as the others.
  */
 import { Context, Effect, FiberSet, Layer, Mailbox, Queue, type Scope } from "effect"
-import { Acceptor, type Connection, DEFAULT_MAX_FRAME_BYTES, type Incoming, textFrame, binaryFrame, TransportError } from "./Transport.js"
+import {
+  Acceptor,
+  binaryFrame,
+  type Connection,
+  DEFAULT_MAX_FRAME_BYTES,
+  type Incoming,
+  textFrame,
+  TransportError
+} from "./Transport.js"
 
 const closed = new TransportError({ reason: "Closed", message: "memory connection is closed" })
 
@@ -17,7 +25,11 @@ export const makePair = (
     const b = yield* Mailbox.make<Incoming, TransportError>()
     const close = Effect.zipRight(a.end, b.end).pipe(Effect.asVoid)
     yield* Effect.addFinalizer(() => close)
-    const end = (label: string, inbox: Mailbox.Mailbox<Incoming, TransportError>, peer: Mailbox.Mailbox<Incoming, TransportError>): Connection => ({
+    const end = (
+      label: string,
+      inbox: Mailbox.Mailbox<Incoming, TransportError>,
+      peer: Mailbox.Mailbox<Incoming, TransportError>
+    ): Connection => ({
       label,
       binary: true,
       incoming: Mailbox.toStream(inbox),
@@ -39,7 +51,9 @@ export class MemoryNetwork extends Context.Tag("arcp/MemoryNetwork")<MemoryNetwo
 }>() {}
 
 /** An in-memory acceptor plus the `MemoryNetwork` clients dial it with. */
-export const layer = (options: { readonly maxFrameBytes?: number | undefined } = {}): Layer.Layer<Acceptor | MemoryNetwork> =>
+export const layer = (
+  options: { readonly maxFrameBytes?: number | undefined } = {}
+): Layer.Layer<Acceptor | MemoryNetwork> =>
   Layer.effectContext(
     Effect.gen(function*() {
       const pending = yield* Queue.unbounded<Connection>()

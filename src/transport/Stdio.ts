@@ -6,7 +6,14 @@
  */
 import { Effect, Exit, Layer, Mailbox, type Scope } from "effect"
 import type { Readable, Writable } from "node:stream"
-import { Acceptor, type Connection, DEFAULT_MAX_FRAME_BYTES, headOf, type Incoming, TransportError } from "./Transport.js"
+import {
+  Acceptor,
+  type Connection,
+  DEFAULT_MAX_FRAME_BYTES,
+  headOf,
+  type Incoming,
+  TransportError
+} from "./Transport.js"
 
 export interface Options {
   readonly input: Readable
@@ -117,7 +124,9 @@ export const make = (options: Options): Effect.Effect<Connection, never, Scope.S
       send: (frame) =>
         typeof frame === "string"
           ? writeLine(output, `${frame}\n`)
-          : Effect.fail(new TransportError({ reason: "Unsupported", message: "stdio carries text frames only (use base64)" })),
+          : Effect.fail(
+            new TransportError({ reason: "Unsupported", message: "stdio carries text frames only (use base64)" })
+          ),
       close: Effect.sync(() => {
         if (!output.writableEnded) output.end()
       })

@@ -3,7 +3,8 @@
  * `send`; an `Acceptor` hands each new connection to a handler. Transports
  * (WebSocket, stdio, memory) implement both; the runtime only sees these.
  */
-import { Context, Effect, Schema, Stream } from "effect"
+import type { Effect, Stream } from "effect"
+import { Context, Schema } from "effect"
 
 /** One incoming frame. Oversized frames are reported, not delivered, so the connection lives on. */
 export type Incoming =

@@ -3,10 +3,18 @@
  * and a client `connect`. Text frames carry envelopes; binary frames stay
  * available for sidecar data (§11.3).
  */
-import * as Socket from "@effect/platform/Socket"
 import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
+import * as Socket from "@effect/platform/Socket"
 import { Deferred, Effect, Layer, Mailbox, type Scope } from "effect"
-import { Acceptor, binaryFrame, type Connection, DEFAULT_MAX_FRAME_BYTES, type Incoming, textFrame, TransportError } from "./Transport.js"
+import {
+  Acceptor,
+  binaryFrame,
+  type Connection,
+  DEFAULT_MAX_FRAME_BYTES,
+  type Incoming,
+  textFrame,
+  TransportError
+} from "./Transport.js"
 
 export interface ServerOptions {
   readonly host?: string | undefined
@@ -26,7 +34,11 @@ const HARD_CAP_FACTOR = 16
 export const fromSocket = (
   socket: Socket.Socket,
   options: { readonly label: string; readonly maxFrameBytes: number }
-): Effect.Effect<{ readonly connection: Connection; readonly opened: Effect.Effect<void, TransportError> }, never, Scope.Scope> =>
+): Effect.Effect<
+  { readonly connection: Connection; readonly opened: Effect.Effect<void, TransportError> },
+  never,
+  Scope.Scope
+> =>
   Effect.gen(function*() {
     const mailbox = yield* Mailbox.make<Incoming, TransportError>()
     const opened = yield* Deferred.make<void, TransportError>()
@@ -42,7 +54,9 @@ export const fromSocket = (
           return Effect.zipRight(Deferred.fail(opened, error), mailbox.fail(error))
         }
       }),
-      Effect.ensuring(Effect.zipRight(Deferred.fail(opened, new TransportError({ reason: "Closed", message: "closed" })), mailbox.end)),
+      Effect.ensuring(
+        Effect.zipRight(Deferred.fail(opened, new TransportError({ reason: "Closed", message: "closed" })), mailbox.end)
+      ),
       Effect.forkScoped
     )
     const connection: Connection = {
@@ -51,7 +65,9 @@ export const fromSocket = (
       incoming: Mailbox.toStream(mailbox),
       send: (frame) =>
         write(frame).pipe(
-          Effect.mapError((cause) => new TransportError({ reason: "Write", message: `${options.label}: ${cause.message}`, cause }))
+          Effect.mapError((cause) =>
+            new TransportError({ reason: "Write", message: `${options.label}: ${cause.message}`, cause })
+          )
         ),
       close: write(new Socket.CloseEvent(1000, "closed")).pipe(Effect.ignore)
     }
@@ -68,7 +84,9 @@ const listen = (options: ServerOptions) =>
       ...(options.path !== undefined ? { path: options.path } : {}),
       maxPayload: maxFrameBytes * HARD_CAP_FACTOR,
       perMessageDeflate: false
-    }).pipe(Effect.mapError((cause) => new TransportError({ reason: "Open", message: `cannot listen: ${cause.message}`, cause })))
+    }).pipe(Effect.mapError((cause) =>
+      new TransportError({ reason: "Open", message: `cannot listen: ${cause.message}`, cause })
+    ))
     const address = server.address
     const port = address._tag === "TcpAddress" ? address.port : 0
     let next = 0
@@ -77,7 +95,9 @@ const listen = (options: ServerOptions) =>
       run: (handler) =>
         server.run((socket) =>
           fromSocket(socket, { label: `ws#${++next}`, maxFrameBytes }).pipe(
-            Effect.flatMap(({ connection }) => handler(connection)),
+            Effect.flatMap(({ connection }) =>
+              handler(connection)
+            ),
             Effect.scoped
           )
         ).pipe(Effect.mapError((cause) => new TransportError({ reason: "Read", message: cause.message, cause })))

@@ -25,12 +25,25 @@ describe("arcp serve + arcp send", () => {
       assert.strictEqual(ping.code, 0)
       const lines = ping.stdout.trim().split("\n").map((l) => JSON.parse(l))
       assert.deepStrictEqual(lines.map((m) => m.type), ["pong"])
-      const tool = await send(["--url", address, "--token", "tok", "--tool", "echo", "--args", '{"hello":"world"}'])
+      const tool = await send(["--url", address, "--token", "tok", "--tool", "echo", "--args", "{\"hello\":\"world\"}"])
       assert.strictEqual(tool.code, 0)
       const events = tool.stdout.trim().split("\n").map((l) => JSON.parse(l))
       assert.strictEqual(events[0].type, "job.accepted")
-      assert.deepStrictEqual(events.at(-1), { ...events.at(-1), type: "tool.result", payload: { value: { hello: "world" } } })
-      const failing = await send(["--url", address, "--token", "tok", "--tool", "fail", "--args", '{"code":"NOT_FOUND"}'])
+      assert.deepStrictEqual(events.at(-1), {
+        ...events.at(-1),
+        type: "tool.result",
+        payload: { value: { hello: "world" } }
+      })
+      const failing = await send([
+        "--url",
+        address,
+        "--token",
+        "tok",
+        "--tool",
+        "fail",
+        "--args",
+        "{\"code\":\"NOT_FOUND\"}"
+      ])
       assert.strictEqual(failing.code, 1)
       const wrong = await send(["--url", address, "--token", "nope", "--type", "ping"])
       assert.strictEqual(wrong.code, 1)
@@ -46,7 +59,12 @@ describe("arcp serve shutdown", () => {
   /** `arcp serve` on a free port, killed with the scope if still running; resolves once it prints its address. */
   const serveWs = Effect.gen(function*() {
     const child = yield* Effect.acquireRelease(
-      Effect.sync(() => spawn("node", [bin, "serve", "--port", "0", "--db", ":memory:", "--bearer", "tok=alice"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })),
+      Effect.sync(() =>
+        spawn("node", [bin, "serve", "--port", "0", "--db", ":memory:", "--bearer", "tok=alice"], {
+          cwd: root,
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+      ),
       (c) => Effect.sync(() => c.kill("SIGKILL"))
     )
     child.stderr.resume() // logs: drained, not read
@@ -68,24 +86,35 @@ describe("arcp serve shutdown", () => {
     return { child, address }
   })
 
-  it.scopedLive("R8.5-1 R8.5-2 SIGTERM evicts connected sessions with session.evicted UNAVAILABLE before the socket closes, then exits 0", () =>
-    Effect.gen(function*() {
-      const { address, child } = yield* serveWs
-      const exited = exitOf(child)
-      const sessions = yield* Effect.forEach([1, 2], () =>
-        Effect.flatMap(WebSocket.connect(address), (c) => Client.connect(c, { credentials: { scheme: "bearer", token: "tok" } })))
-      const evictions = yield* Effect.forEach(sessions, (s) =>
-        Effect.flatMap(s.subscribe, (messages) => Effect.fork(collectUntil(messages, (m) => m.type === "session.evicted"))))
-      child.kill("SIGTERM")
-      for (const [i, session] of sessions.entries()) {
-        const ended = yield* session.ended
-        assert.deepStrictEqual([ended.reason, ended.code], ["Evicted", "UNAVAILABLE"])
-        const fiber = evictions[i]
-        const evicted = fiber === undefined ? undefined : (yield* Fiber.join(fiber)).at(-1)
-        assert.deepStrictEqual(evicted?.payload, { reason: "UNAVAILABLE", message: "the runtime is shutting down", allow_resume: false })
-      }
-      assert.strictEqual(yield* exited, 0)
-    }), 60_000)
+  it.scopedLive(
+    "R8.5-1 R8.5-2 SIGTERM evicts connected sessions with session.evicted UNAVAILABLE before the socket closes, then exits 0",
+    () =>
+      Effect.gen(function*() {
+        const { address, child } = yield* serveWs
+        const exited = exitOf(child)
+        const sessions = yield* Effect.forEach([1, 2], () =>
+          Effect.flatMap(WebSocket.connect(address), (c) =>
+            Client.connect(c, { credentials: { scheme: "bearer", token: "tok" } })))
+        const evictions = yield* Effect.forEach(sessions, (s) =>
+          Effect.flatMap(s.subscribe, (messages) =>
+            Effect.fork(collectUntil(messages, (m) =>
+              m.type === "session.evicted"))))
+        child.kill("SIGTERM")
+        for (const [i, session] of sessions.entries()) {
+          const ended = yield* session.ended
+          assert.deepStrictEqual([ended.reason, ended.code], ["Evicted", "UNAVAILABLE"])
+          const fiber = evictions[i]
+          const evicted = fiber === undefined ? undefined : (yield* Fiber.join(fiber)).at(-1)
+          assert.deepStrictEqual(evicted?.payload, {
+            reason: "UNAVAILABLE",
+            message: "the runtime is shutting down",
+            allow_resume: false
+          })
+        }
+        assert.strictEqual(yield* exited, 0)
+      }),
+    60_000
+  )
 
   it.scopedLive("R22-1 arcp serve --transport stdio exits 0 when its stdin closes", () =>
     Effect.gen(function*() {

@@ -33,7 +33,8 @@ describe("ArcpClient", () => {
 
   it.scoped("R8.1-1 a refused session fails the layer with the runtime's ArcpError", () =>
     Effect.gen(function*() {
-      const failed = yield* Layer.build(ArcpClient.layer(dial, { credentials: { scheme: "bearer", token: "wrong" } })).pipe(Effect.flip)
+      const failed = yield* Layer.build(ArcpClient.layer(dial, { credentials: { scheme: "bearer", token: "wrong" } }))
+        .pipe(Effect.flip)
       assert.strictEqual(failed._tag === "ArcpError" ? failed.code : failed._tag, "UNAUTHENTICATED")
     }).pipe(Effect.provide(coreServer(Memory.layer()))))
 })

@@ -22,7 +22,8 @@ const silentRuntime = (connection: Connection) =>
           lease: { expires_at: "2099-01-01T00:00:00Z" }
         }, { correlation_id: decoded.right.id })
         yield* connection.send(encodeUnchecked(accepted))
-      })),
+      })
+    ),
     Effect.ignore
   )
 
@@ -31,7 +32,10 @@ describe("Client", () => {
     Effect.gen(function*() {
       const [client, server] = yield* Memory.makePair()
       yield* Effect.forkScoped(silentRuntime(server))
-      const session = yield* Client.connect(client, { credentials: { scheme: "bearer", token: "t" }, timeout: "5 seconds" })
+      const session = yield* Client.connect(client, {
+        credentials: { scheme: "bearer", token: "t" },
+        timeout: "5 seconds"
+      })
       const ping = yield* Effect.fork(Effect.flip(session.ping))
       yield* TestClock.adjust("4 seconds")
       assert.isNull(yield* Fiber.poll(ping).pipe(Effect.map((o) => (o._tag === "Some" ? "done" : null))))

@@ -16,9 +16,15 @@ describe("arcp/promise", () => {
     const wait = tool({
       name: "wait",
       parameters: AnyArguments,
-      handler: (_, ctx) => new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(new Error("aborted"))))
+      handler: (_, ctx) =>
+        new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(new Error("aborted"))))
     })
-    const server = await createServer({ port: 0, logLevel: "none", auth: { bearer: new Map([["t", "alice"]]) }, tools: [add, wait] })
+    const server = await createServer({
+      port: 0,
+      logLevel: "none",
+      auth: { bearer: new Map([["t", "alice"]]) },
+      tools: [add, wait]
+    })
     try {
       const session = await connect(server.address, { credentials: { scheme: "bearer", token: "t" } })
       assert.isAtLeast(await session.ping(), 0)
@@ -41,7 +47,10 @@ describe("arcp/promise", () => {
       const cancelled = await waiting.result.then(() => undefined, (e: unknown) => e)
       assert.strictEqual(cancelled instanceof ArcpError ? cancelled.code : "", "CANCELLED")
 
-      const rejected = await connect(server.address, { credentials: { scheme: "bearer", token: "wrong" } }).then(() => undefined, (e: unknown) => e)
+      const rejected = await connect(server.address, { credentials: { scheme: "bearer", token: "wrong" } }).then(
+        () => undefined,
+        (e: unknown) => e
+      )
       assert.strictEqual(rejected instanceof ArcpError ? rejected.code : "", "UNAUTHENTICATED")
       await session.close()
     } finally {
@@ -49,39 +58,65 @@ describe("arcp/promise", () => {
     }
   }, 20_000)
 
-  it("R4.2-1 R11.1-1 a Promise handler streams text chunks through ctx.stream; requestPermission rejects UNIMPLEMENTED", async () => {
-    const story = tool({
-      name: "story",
-      parameters: AnyArguments,
-      handler: async (_, ctx) => {
-        const text = await ctx.stream({ kind: "text", content_type: "text/plain" })
-        await text.write("once ")
-        await text.write("upon ")
-        await text.write("a time")
-        await text.close("done")
-        const late = await text.write("!").then(() => "written", (e: unknown) => (e instanceof ArcpError ? e.code : String(e)))
-        const permission = await ctx.requestPermission({ permission: "fs.write", resource: "file:/tmp/story", operation: "write" })
-          .then(() => "granted", (e: unknown) => (e instanceof ArcpError ? e.code : String(e)))
-        return { late, permission }
+  it(
+    "R4.2-1 R11.1-1 a Promise handler streams text chunks through ctx.stream; requestPermission rejects UNIMPLEMENTED",
+    async () => {
+      const story = tool({
+        name: "story",
+        parameters: AnyArguments,
+        handler: async (_, ctx) => {
+          const text = await ctx.stream({ kind: "text", content_type: "text/plain" })
+          await text.write("once ")
+          await text.write("upon ")
+          await text.write("a time")
+          await text.close("done")
+          const late = await text.write("!").then(
+            () => "written",
+            (e: unknown) => (e instanceof ArcpError ? e.code : String(e))
+          )
+          const permission = await ctx.requestPermission({
+            permission: "fs.write",
+            resource: "file:/tmp/story",
+            operation: "write"
+          })
+            .then(() => "granted", (e: unknown) => (e instanceof ArcpError ? e.code : String(e)))
+          return { late, permission }
+        }
+      })
+      const server = await createServer({
+        port: 0,
+        logLevel: "none",
+        auth: { bearer: new Map([["t", "alice"]]) },
+        tools: [story]
+      })
+      try {
+        const session = await connect(server.address, { credentials: { scheme: "bearer", token: "t" } })
+        const job = await session.invoke("story")
+        const streamed: Array<{ readonly type: string; readonly payload: unknown }> = []
+        for await (const event of job.events) {
+          if (event.type.startsWith("stream.")) {
+            streamed.push({ type: event.type, payload: event.payload })
+          }
+        }
+        assert.deepStrictEqual(await job.result, { late: "FAILED_PRECONDITION", permission: "UNIMPLEMENTED" })
+        assert.deepStrictEqual(streamed.map((m) => m.type), [
+          "stream.open",
+          "stream.chunk",
+          "stream.chunk",
+          "stream.chunk",
+          "stream.close"
+        ])
+        assert.deepInclude(streamed[0]?.payload, { kind: "text", content_type: "text/plain" })
+        assert.deepStrictEqual(
+          streamed.slice(1, 4).map((m) => m.payload),
+          [{ sequence: 0, data: "once " }, { sequence: 1, data: "upon " }, { sequence: 2, data: "a time" }]
+        )
+        assert.deepInclude(streamed[4]?.payload, { reason: "done", total_chunks: 3 })
+        await session.close()
+      } finally {
+        await server.close()
       }
-    })
-    const server = await createServer({ port: 0, logLevel: "none", auth: { bearer: new Map([["t", "alice"]]) }, tools: [story] })
-    try {
-      const session = await connect(server.address, { credentials: { scheme: "bearer", token: "t" } })
-      const job = await session.invoke("story")
-      const streamed: Array<{ readonly type: string; readonly payload: unknown }> = []
-      for await (const event of job.events) if (event.type.startsWith("stream.")) streamed.push({ type: event.type, payload: event.payload })
-      assert.deepStrictEqual(await job.result, { late: "FAILED_PRECONDITION", permission: "UNIMPLEMENTED" })
-      assert.deepStrictEqual(streamed.map((m) => m.type), ["stream.open", "stream.chunk", "stream.chunk", "stream.chunk", "stream.close"])
-      assert.deepInclude(streamed[0]?.payload, { kind: "text", content_type: "text/plain" })
-      assert.deepStrictEqual(
-        streamed.slice(1, 4).map((m) => m.payload),
-        [{ sequence: 0, data: "once " }, { sequence: 1, data: "upon " }, { sequence: 2, data: "a time" }]
-      )
-      assert.deepInclude(streamed[4]?.payload, { reason: "done", total_chunks: 3 })
-      await session.close()
-    } finally {
-      await server.close()
-    }
-  }, 20_000)
+    },
+    20_000
+  )
 })

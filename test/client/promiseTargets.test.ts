@@ -9,20 +9,29 @@ import { coreServer } from "../support/CoreServer.js"
 import { dial } from "../support/Dialer.js"
 
 describe("arcp/promise connect targets", () => {
-  it("R4.1-1 R22-1 connects over the stdio pipes of a spawned arcp serve; closing the session ends the child", async () => {
-    const child = spawn("node", [bin, "serve", "--transport", "stdio", "--db", ":memory:", "--bearer", "t=alice"], { cwd: root, stdio: ["pipe", "pipe", "ignore"] })
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-    try {
-      const session = await connect({ input: child.stdout, output: child.stdin }, { credentials: { scheme: "bearer", token: "t" } })
-      assert.isAtLeast(await session.ping(), 0)
-      const job = await session.invoke("echo", { via: "pipes" })
-      assert.deepStrictEqual(await job.result, { via: "pipes" })
-      await session.close()
-      assert.strictEqual(await exited, 0, "stdio serves one connection: the child exits when it ends")
-    } finally {
-      child.kill()
-    }
-  }, 60_000)
+  it(
+    "R4.1-1 R22-1 connects over the stdio pipes of a spawned arcp serve; closing the session ends the child",
+    async () => {
+      const child = spawn("node", [bin, "serve", "--transport", "stdio", "--db", ":memory:", "--bearer", "t=alice"], {
+        cwd: root,
+        stdio: ["pipe", "pipe", "ignore"]
+      })
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+      try {
+        const session = await connect({ input: child.stdout, output: child.stdin }, {
+          credentials: { scheme: "bearer", token: "t" }
+        })
+        assert.isAtLeast(await session.ping(), 0)
+        const job = await session.invoke("echo", { via: "pipes" })
+        assert.deepStrictEqual(await job.result, { via: "pipes" })
+        await session.close()
+        assert.strictEqual(await exited, 0, "stdio serves one connection: the child exits when it ends")
+      } finally {
+        child.kill()
+      }
+    },
+    60_000
+  )
 
   it("R8.1-1 connects over an in-memory Connection of an embedded runtime", async () => {
     const scope = Effect.runSync(Scope.make())

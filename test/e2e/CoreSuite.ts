@@ -12,7 +12,18 @@ import * as Client from "../../src/client/Client.js"
 import { jwtSigner } from "../../src/client/Credentials.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { encodeUnchecked } from "../../src/protocol/Message.js"
-import { AUDIENCE, FINGERPRINT, IDENTITY, type InProcess, rawSession, reader, rsa, SECRET, sign, type SuiteOptions } from "../support/CoreServer.js"
+import {
+  AUDIENCE,
+  FINGERPRINT,
+  IDENTITY,
+  type InProcess,
+  rawSession,
+  reader,
+  rsa,
+  SECRET,
+  sign,
+  type SuiteOptions
+} from "../support/CoreServer.js"
 import { dial, type Dialer, spy } from "../support/Dialer.js"
 import { field } from "../support/Harness.js"
 import { sessionSuite } from "./SessionSuite.js"
@@ -29,11 +40,17 @@ export interface Target {
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
 
 const codeOf = (error: unknown) =>
-  typeof error === "object" && error !== null && "code" in error ? String(error.code) : typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "?"
+  typeof error === "object" && error !== null && "code" in error
+    ? String(error.code)
+    : typeof error === "object" && error !== null && "_tag" in error
+    ? String(error._tag)
+    : "?"
 
 /** Connects a client with the given credentials and capabilities (failures come back as values). */
-const attempt = (credentials: Client.ConnectOptions["credentials"], capabilities: Client.ConnectOptions["capabilities"] = {}) =>
-  Effect.flatMap(dial, (connection) => Client.connect(connection, { credentials, capabilities })).pipe(Effect.either)
+const attempt = (
+  credentials: Client.ConnectOptions["credentials"],
+  capabilities: Client.ConnectOptions["capabilities"] = {}
+) => Effect.flatMap(dial, (connection) => Client.connect(connection, { credentials, capabilities })).pipe(Effect.either)
 
 const bearer = { scheme: "bearer", token: "good-token" } as const
 
@@ -43,220 +60,368 @@ export const coreSuite = (target: Target) => {
   const withServer = <A, E>(body: Effect.Effect<A, E, Dialer | Scope.Scope>, options?: SuiteOptions) =>
     Effect.provide(body, target.server(options))
 
-  it.scopedLive("R7-1 R8.3-1 R8.2-3 direct accept: session.accepted with session id, runtime identity, capabilities, lease", () =>
-    withServer(Effect.gen(function*() {
-      const connection = yield* dial
-      const { accepted, open } = yield* rawSession(connection, { durable_jobs: true })
-      assert.isString(field(accepted, "session_id"))
-      assert.deepStrictEqual(field(accepted, "runtime"), IDENTITY)
-      assert.isString(Reflect.get(Object(field(accepted, "lease")), "expires_at"))
-      assert.isTrue(Reflect.get(Object(field(accepted, "capabilities")), "durable_jobs"))
-      assert.strictEqual(accepted.correlation_id, open.id)
-    })), timeout)
+  it.scopedLive(
+    "R7-1 R8.3-1 R8.2-3 direct accept: session.accepted with session id, runtime identity, capabilities, lease",
+    () =>
+      withServer(Effect.gen(function*() {
+        const connection = yield* dial
+        const { accepted, open } = yield* rawSession(connection, { durable_jobs: true })
+        assert.isString(field(accepted, "session_id"))
+        assert.deepStrictEqual(field(accepted, "runtime"), IDENTITY)
+        assert.isString(Reflect.get(Object(field(accepted, "lease")), "expires_at"))
+        assert.isTrue(Reflect.get(Object(field(accepted, "capabilities")), "durable_jobs"))
+        assert.strictEqual(accepted.correlation_id, open.id)
+      })),
+    timeout
+  )
 
-  it.scopedLive("R8.1-1 challenge path: a jwt_nonce challenge answered with a signed nonce; the client sends nothing else before acceptance", () =>
-    withServer(Effect.gen(function*() {
-      const signer = jwtSigner({ subject: "agent-1", secret: SECRET })
-      const watched = spy(yield* dial)
-      const session = yield* Client.connect(watched.connection, { credentials: { scheme: "signed_jwt", signer } })
-      yield* session.ping
-      const acceptedAt = watched.seen.findIndex((s) => s.direction === "in" && s.type === "session.accepted")
-      assert.isAbove(acceptedAt, 0)
-      const before = watched.seen.slice(0, acceptedAt)
-      assert.deepStrictEqual(before.map((s) => `${s.direction} ${s.type}`), ["out session.open", "in session.challenge", "out session.authenticate"])
-      assert.include(watched.seen.slice(acceptedAt).map((s) => s.type), "ping", "ordinary traffic only after acceptance")
-      // a wrong nonce is rejected
-      const connection = yield* dial
-      const read = yield* reader(connection)
-      yield* connection.send(encodeUnchecked(yield* makeEnvelope("session.open", { auth: { scheme: "signed_jwt" }, client: { kind: "raw", version: "1" }, capabilities: {} })))
-      const challenge = yield* read.next
-      assert.strictEqual(challenge.type, "session.challenge")
-      assert.strictEqual(field(challenge, "type"), "jwt_nonce")
-      const challenge_id = field(challenge, "challenge_id")
-      const token = yield* sign({ nonce: "not-the-nonce" })
-      yield* connection.send(encodeUnchecked(yield* makeEnvelope("session.authenticate", { challenge_id: String(challenge_id) as never, response: { token } })))
-      const verdict = yield* read.next
-      assert.strictEqual(verdict.type, "session.rejected")
-      assert.strictEqual(field(verdict, "code"), "UNAUTHENTICATED")
-    }), { jwt: "nonce" }), timeout)
+  it.scopedLive(
+    "R8.1-1 challenge path: a jwt_nonce challenge answered with a signed nonce; the client sends nothing else before acceptance",
+    () =>
+      withServer(
+        Effect.gen(function*() {
+          const signer = jwtSigner({ subject: "agent-1", secret: SECRET })
+          const watched = spy(yield* dial)
+          const session = yield* Client.connect(watched.connection, { credentials: { scheme: "signed_jwt", signer } })
+          yield* session.ping
+          const acceptedAt = watched.seen.findIndex((s) => s.direction === "in" && s.type === "session.accepted")
+          assert.isAbove(acceptedAt, 0)
+          const before = watched.seen.slice(0, acceptedAt)
+          assert.deepStrictEqual(before.map((s) => `${s.direction} ${s.type}`), [
+            "out session.open",
+            "in session.challenge",
+            "out session.authenticate"
+          ])
+          assert.include(
+            watched.seen.slice(acceptedAt).map((s) => s.type),
+            "ping",
+            "ordinary traffic only after acceptance"
+          )
+          // a wrong nonce is rejected
+          const connection = yield* dial
+          const read = yield* reader(connection)
+          yield* connection.send(
+            encodeUnchecked(
+              yield* makeEnvelope("session.open", {
+                auth: { scheme: "signed_jwt" },
+                client: { kind: "raw", version: "1" },
+                capabilities: {}
+              })
+            )
+          )
+          const challenge = yield* read.next
+          assert.strictEqual(challenge.type, "session.challenge")
+          assert.strictEqual(field(challenge, "type"), "jwt_nonce")
+          const challenge_id = field(challenge, "challenge_id")
+          const token = yield* sign({ nonce: "not-the-nonce" })
+          yield* connection.send(
+            encodeUnchecked(
+              yield* makeEnvelope("session.authenticate", {
+                challenge_id: String(challenge_id) as never,
+                response: { token }
+              })
+            )
+          )
+          const verdict = yield* read.next
+          assert.strictEqual(verdict.type, "session.rejected")
+          assert.strictEqual(field(verdict, "code"), "UNAUTHENTICATED")
+        }),
+        { jwt: "nonce" }
+      ),
+    timeout
+  )
 
-  it.scopedLive("R4.6-2 R8.2-3 R7-3 rejections carry the right code: wrong token, expired JWT, wrong audience, alg none, none not negotiated, unmet requirement, mtls, oauth2", () =>
-    withServer(Effect.gen(function*() {
-      const expired = yield* sign({}, { expires: "-1m" })
-      const wrongAudience = yield* sign({}, { audience: "arcp://somebody-else" })
-      const unsigned = `${base64url({ alg: "none", typ: "JWT" })}.${base64url({ sub: "agent-1", aud: AUDIENCE })}.`
-      const cases: ReadonlyArray<readonly [string, Effect.Effect<Either.Either<unknown, unknown>, unknown, Dialer | Scope.Scope>, string]> = [
-        ["wrong bearer token", attempt({ scheme: "bearer", token: "nope" }), "UNAUTHENTICATED"],
-        ["expired JWT", attempt({ scheme: "signed_jwt", token: expired }), "UNAUTHENTICATED"],
-        ["wrong audience", attempt({ scheme: "signed_jwt", token: wrongAudience }), "UNAUTHENTICATED"],
-        ["alg none", attempt({ scheme: "signed_jwt", token: unsigned }), "UNAUTHENTICATED"],
-        ["none without anonymous negotiated", attempt({ scheme: "none" }), "UNAUTHENTICATED"],
-        ["required but unsupported", attempt(bearer, { required: ["subscriptions"] }), "UNIMPLEMENTED"]
-      ]
-      for (const [name, run, code] of cases) {
-        const result = yield* run
-        assert.isTrue(Either.isLeft(result), name)
-        if (Either.isLeft(result)) assert.strictEqual(codeOf(result.left), code, name)
-      }
-      for (const scheme of ["mtls", "oauth2"] as const) {
+  it.scopedLive(
+    "R4.6-2 R8.2-3 R7-3 rejections carry the right code: wrong token, expired JWT, wrong audience, alg none, none not negotiated, unmet requirement, mtls, oauth2",
+    () =>
+      withServer(Effect.gen(function*() {
+        const expired = yield* sign({}, { expires: "-1m" })
+        const wrongAudience = yield* sign({}, { audience: "arcp://somebody-else" })
+        const unsigned = `${base64url({ alg: "none", typ: "JWT" })}.${base64url({ sub: "agent-1", aud: AUDIENCE })}.`
+        const cases: ReadonlyArray<
+          readonly [string, Effect.Effect<Either.Either<unknown, unknown>, unknown, Dialer | Scope.Scope>, string]
+        > = [
+          ["wrong bearer token", attempt({ scheme: "bearer", token: "nope" }), "UNAUTHENTICATED"],
+          ["expired JWT", attempt({ scheme: "signed_jwt", token: expired }), "UNAUTHENTICATED"],
+          ["wrong audience", attempt({ scheme: "signed_jwt", token: wrongAudience }), "UNAUTHENTICATED"],
+          ["alg none", attempt({ scheme: "signed_jwt", token: unsigned }), "UNAUTHENTICATED"],
+          ["none without anonymous negotiated", attempt({ scheme: "none" }), "UNAUTHENTICATED"],
+          ["required but unsupported", attempt(bearer, { required: ["subscriptions"] }), "UNIMPLEMENTED"]
+        ]
+        for (const [name, run, code] of cases) {
+          const result = yield* run
+          assert.isTrue(Either.isLeft(result), name)
+          if (Either.isLeft(result)) assert.strictEqual(codeOf(result.left), code, name)
+        }
+        for (const scheme of ["mtls", "oauth2"] as const) {
+          const connection = yield* dial
+          const read = yield* reader(connection)
+          yield* connection.send(
+            encodeUnchecked(
+              yield* makeEnvelope("session.open", {
+                auth: { scheme, token: "t" },
+                client: { kind: "raw", version: "1", fingerprint: "sha256:c" },
+                capabilities: {}
+              })
+            )
+          )
+          const verdict = yield* read.next
+          assert.strictEqual(verdict.type, "session.rejected", scheme)
+          assert.strictEqual(field(verdict, "code"), "UNIMPLEMENTED", scheme)
+        }
+      })),
+    timeout * 2
+  )
+
+  it.scopedLive(
+    "R4.6-2 R8.2-3 anonymous is accepted only when the runtime allows it AND the client negotiates it",
+    () =>
+      withServer(
+        Effect.gen(function*() {
+          const without = yield* attempt({ scheme: "none" })
+          assert.strictEqual(Either.isLeft(without) ? codeOf(without.left) : "accepted", "UNAUTHENTICATED")
+          const withIt = yield* attempt({ scheme: "none" }, { anonymous: true })
+          assert.isTrue(Either.isRight(withIt))
+        }),
+        { allowAnonymous: true }
+      ),
+    timeout
+  )
+
+  it.scopedLive(
+    "R8.2-3 HS/RS key confusion: a runtime holding an RSA public key refuses an HS256 token signed with that key's text",
+    () =>
+      withServer(
+        Effect.gen(function*() {
+          const forged = yield* Effect.promise(() =>
+            new jose.SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("mallory").setAudience(AUDIENCE)
+              .setExpirationTime("5m")
+              .sign(new TextEncoder().encode(rsa.publicKey))
+          )
+          const result = yield* attempt({ scheme: "signed_jwt", token: forged })
+          assert.strictEqual(Either.isLeft(result) ? codeOf(result.left) : "accepted", "UNAUTHENTICATED")
+          // the genuine RS256 token is accepted
+          const genuine = yield* Effect.promise(() =>
+            new jose.SignJWT({}).setProtectedHeader({ alg: "RS256" }).setSubject("agent-rs").setAudience(AUDIENCE)
+              .setExpirationTime("5m")
+              .sign(createPrivateKey(rsa.privateKey))
+          )
+          assert.isTrue(Either.isRight(yield* attempt({ scheme: "signed_jwt", token: genuine })))
+        }),
+        { jwt: "rsa" }
+      ),
+    timeout
+  )
+
+  it.scopedLive(
+    "R4.6-1 R8.1-2 traffic before session.accepted is dropped, never executed; the handshake still works",
+    () =>
+      withServer(Effect.gen(function*() {
         const connection = yield* dial
         const read = yield* reader(connection)
-        yield* connection.send(encodeUnchecked(yield* makeEnvelope("session.open", { auth: { scheme, token: "t" }, client: { kind: "raw", version: "1", fingerprint: "sha256:c" }, capabilities: {} })))
-        const verdict = yield* read.next
-        assert.strictEqual(verdict.type, "session.rejected", scheme)
-        assert.strictEqual(field(verdict, "code"), "UNIMPLEMENTED", scheme)
-      }
-    })), timeout * 2)
+        yield* connection.send(encodeUnchecked(yield* makeEnvelope("ping", {})))
+        yield* connection.send(encodeUnchecked(yield* makeEnvelope("tool.invoke", { tool: "echo" })))
+        const open = yield* makeEnvelope("session.open", {
+          auth: { scheme: "bearer", token: "good-token" },
+          client: { kind: "raw", version: "1" },
+          capabilities: {}
+        })
+        yield* connection.send(encodeUnchecked(open))
+        const first = yield* read.next
+        assert.strictEqual(first.type, "session.accepted", "no pong and no job answer came before acceptance")
+        const ping = yield* makeEnvelope("ping", {})
+        yield* connection.send(encodeUnchecked(ping))
+        const pong = yield* read.next
+        assert.strictEqual(pong.type, "pong")
+        assert.strictEqual(pong.correlation_id, ping.id)
+      })),
+    timeout
+  )
 
-  it.scopedLive("R4.6-2 R8.2-3 anonymous is accepted only when the runtime allows it AND the client negotiates it", () =>
-    withServer(Effect.gen(function*() {
-      const without = yield* attempt({ scheme: "none" })
-      assert.strictEqual(Either.isLeft(without) ? codeOf(without.left) : "accepted", "UNAUTHENTICATED")
-      const withIt = yield* attempt({ scheme: "none" }, { anonymous: true })
-      assert.isTrue(Either.isRight(withIt))
-    }), { allowAnonymous: true }), timeout)
+  it.scopedLive(
+    "R21.3-3 R6.3-3 malformed JSON, a bad envelope and an oversized frame are nacked (with the id when readable) and the session lives on",
+    () =>
+      withServer(
+        Effect.gen(function*() {
+          const connection = yield* dial
+          const { read } = yield* rawSession(connection)
+          yield* connection.send("{ this is not json")
+          const malformed = yield* read.next
+          assert.strictEqual(malformed.type, "nack")
+          assert.strictEqual(field(malformed, "code"), "INVALID_ARGUMENT")
+          assert.isUndefined(malformed.correlation_id, "no id to name")
+          yield* connection.send(`{"arcp":"1.0","id":"msg_broken_1","type":"ping","payload":{`)
+          const broken = yield* read.next
+          assert.deepStrictEqual(
+            [broken.type, field(broken, "code"), broken.correlation_id, field(broken, "ack_for")],
+            ["nack", "INVALID_ARGUMENT", "msg_broken_1", "msg_broken_1"]
+          )
+          yield* connection.send(
+            JSON.stringify({
+              arcp: "1.0",
+              id: "msg_bad_1",
+              timestamp: "2026-05-09T13:00:00Z",
+              type: "cancel",
+              payload: { target: "moon" }
+            })
+          )
+          const bad = yield* read.next
+          assert.strictEqual(bad.type, "nack")
+          assert.strictEqual(bad.correlation_id, "msg_bad_1")
+          assert.match(String(field(bad, "message")), /payload\.target/)
+          yield* connection.send(
+            JSON.stringify({
+              arcp: "1.0",
+              id: "msg_big_1",
+              timestamp: "2026-05-09T13:00:00Z",
+              type: "ping",
+              payload: { pad: "x".repeat(8192) }
+            })
+          )
+          const big = yield* read.next
+          assert.strictEqual(big.type, "nack")
+          assert.strictEqual(field(big, "code"), "INVALID_ARGUMENT")
+          assert.strictEqual(big.correlation_id, "msg_big_1")
+          const ping = yield* makeEnvelope("ping", {})
+          yield* connection.send(encodeUnchecked(ping))
+          assert.strictEqual((yield* read.next).type, "pong")
+        }),
+        { maxFrameBytes: 4096 }
+      ),
+    timeout
+  )
 
-  it.scopedLive("R8.2-3 HS/RS key confusion: a runtime holding an RSA public key refuses an HS256 token signed with that key's text", () =>
-    withServer(Effect.gen(function*() {
-      const forged = yield* Effect.promise(() =>
-        new jose.SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("mallory").setAudience(AUDIENCE).setExpirationTime("5m")
-          .sign(new TextEncoder().encode(rsa.publicKey)))
-      const result = yield* attempt({ scheme: "signed_jwt", token: forged })
-      assert.strictEqual(Either.isLeft(result) ? codeOf(result.left) : "accepted", "UNAUTHENTICATED")
-      // the genuine RS256 token is accepted
-      const genuine = yield* Effect.promise(() =>
-        new jose.SignJWT({}).setProtectedHeader({ alg: "RS256" }).setSubject("agent-rs").setAudience(AUDIENCE).setExpirationTime("5m")
-          .sign(createPrivateKey(rsa.privateKey)))
-      assert.isTrue(Either.isRight(yield* attempt({ scheme: "signed_jwt", token: genuine })))
-    }), { jwt: "rsa" }), timeout)
+  it.scopedLive(
+    "R21.3-1 R21.3-2 R21.2-2 R21.1-2 unknown types: core prefix nacked UNIMPLEMENTED, optional extension dropped, others nacked",
+    () =>
+      withServer(Effect.gen(function*() {
+        const connection = yield* dial
+        const { read } = yield* rawSession(connection)
+        const send = (value: Record<string, unknown>) =>
+          connection.send(JSON.stringify({ arcp: "1.0", timestamp: "2026-05-09T13:00:00Z", payload: {}, ...value }))
+        yield* send({ id: "msg_u1", type: "job.teleport" })
+        const core = yield* read.next
+        assert.deepStrictEqual([core.type, field(core, "code"), core.correlation_id], [
+          "nack",
+          "UNIMPLEMENTED",
+          "msg_u1"
+        ])
+        yield* send({ id: "msg_u2", type: "arcpx.acme.deploy.v1", extensions: { optional: true } })
+        yield* send({ id: "msg_u3", type: "arcpx.acme.deploy.v1" })
+        const extension = yield* read.next
+        assert.deepStrictEqual([extension.type, field(extension, "code"), extension.correlation_id], [
+          "nack",
+          "UNIMPLEMENTED",
+          "msg_u3"
+        ], "the optional one was dropped silently")
+        yield* send({ id: "msg_u4", type: "ping", extensions: { "x-debug": true } })
+        const experimental = yield* read.next
+        assert.deepStrictEqual([experimental.type, field(experimental, "code")], ["nack", "INVALID_ARGUMENT"])
+        yield* send({ id: "msg_u5", type: "ping" })
+        assert.strictEqual((yield* read.next).type, "pong")
+      })),
+    timeout
+  )
 
-  it.scopedLive("R4.6-1 R8.1-2 traffic before session.accepted is dropped, never executed; the handshake still works", () =>
-    withServer(Effect.gen(function*() {
-      const connection = yield* dial
-      const read = yield* reader(connection)
-      yield* connection.send(encodeUnchecked(yield* makeEnvelope("ping", {})))
-      yield* connection.send(encodeUnchecked(yield* makeEnvelope("tool.invoke", { tool: "echo" })))
-      const open = yield* makeEnvelope("session.open", { auth: { scheme: "bearer", token: "good-token" }, client: { kind: "raw", version: "1" }, capabilities: {} })
-      yield* connection.send(encodeUnchecked(open))
-      const first = yield* read.next
-      assert.strictEqual(first.type, "session.accepted", "no pong and no job answer came before acceptance")
-      const ping = yield* makeEnvelope("ping", {})
-      yield* connection.send(encodeUnchecked(ping))
-      const pong = yield* read.next
-      assert.strictEqual(pong.type, "pong")
-      assert.strictEqual(pong.correlation_id, ping.id)
-    })), timeout)
+  it.scopedLive(
+    "R21.1-2 a session.open naming a bare x- extension in capabilities.extensions is rejected INVALID_ARGUMENT",
+    () =>
+      withServer(Effect.gen(function*() {
+        const result = yield* attempt(bearer, { extensions: ["x-acme-debug", "arcpx.acme.deploy.v1"] })
+        assert.isTrue(Either.isLeft(result))
+        if (Either.isLeft(result)) {
+          assert.strictEqual(codeOf(result.left), "INVALID_ARGUMENT")
+          assert.match(String(Reflect.get(Object(result.left), "message")), /x-acme-debug/)
+        }
+      })),
+    timeout
+  )
 
-  it.scopedLive("R21.3-3 R6.3-3 malformed JSON, a bad envelope and an oversized frame are nacked (with the id when readable) and the session lives on", () =>
-    withServer(Effect.gen(function*() {
-      const connection = yield* dial
-      const { read } = yield* rawSession(connection)
-      yield* connection.send("{ this is not json")
-      const malformed = yield* read.next
-      assert.strictEqual(malformed.type, "nack")
-      assert.strictEqual(field(malformed, "code"), "INVALID_ARGUMENT")
-      assert.isUndefined(malformed.correlation_id, "no id to name")
-      yield* connection.send(`{"arcp":"1.0","id":"msg_broken_1","type":"ping","payload":{`)
-      const broken = yield* read.next
-      assert.deepStrictEqual([broken.type, field(broken, "code"), broken.correlation_id, field(broken, "ack_for")], ["nack", "INVALID_ARGUMENT", "msg_broken_1", "msg_broken_1"])
-      yield* connection.send(JSON.stringify({ arcp: "1.0", id: "msg_bad_1", timestamp: "2026-05-09T13:00:00Z", type: "cancel", payload: { target: "moon" } }))
-      const bad = yield* read.next
-      assert.strictEqual(bad.type, "nack")
-      assert.strictEqual(bad.correlation_id, "msg_bad_1")
-      assert.match(String(field(bad, "message")), /payload\.target/)
-      yield* connection.send(JSON.stringify({ arcp: "1.0", id: "msg_big_1", timestamp: "2026-05-09T13:00:00Z", type: "ping", payload: { pad: "x".repeat(8192) } }))
-      const big = yield* read.next
-      assert.strictEqual(big.type, "nack")
-      assert.strictEqual(field(big, "code"), "INVALID_ARGUMENT")
-      assert.strictEqual(big.correlation_id, "msg_big_1")
-      const ping = yield* makeEnvelope("ping", {})
-      yield* connection.send(encodeUnchecked(ping))
-      assert.strictEqual((yield* read.next).type, "pong")
-    }), { maxFrameBytes: 4096 }), timeout)
+  it.scopedLive(
+    "R7-1 R7-2 R10.5-2 R11.3-6 capabilities are the intersection; absent means false; the interval is the smaller",
+    () =>
+      withServer(Effect.gen(function*() {
+        const session = yield* Effect.flatMap(dial, (c) =>
+          Client.connect(c, {
+            credentials: bearer,
+            capabilities: { subscriptions: true, durable_jobs: true, interrupt: true, heartbeat_interval_seconds: 10 }
+          }))
+        assert.strictEqual(session.capabilities.subscriptions, false, "not supported by this runtime")
+        assert.strictEqual(session.capabilities.durable_jobs, true)
+        assert.strictEqual(session.capabilities.interrupt, true)
+        assert.strictEqual(session.capabilities.anonymous, false)
+        assert.strictEqual(session.capabilities.heartbeat_interval_seconds, 10)
+        assert.deepStrictEqual(
+          session.capabilities.binary_encoding,
+          ["base64"],
+          "the encodings the runtime supports are advertised"
+        )
+        const plain = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: bearer }))
+        assert.strictEqual(plain.capabilities.durable_jobs, false, "the client did not offer it")
+      })),
+    timeout
+  )
 
-  it.scopedLive("R21.3-1 R21.3-2 R21.2-2 R21.1-2 unknown types: core prefix nacked UNIMPLEMENTED, optional extension dropped, others nacked", () =>
-    withServer(Effect.gen(function*() {
-      const connection = yield* dial
-      const { read } = yield* rawSession(connection)
-      const send = (value: Record<string, unknown>) => connection.send(JSON.stringify({ arcp: "1.0", timestamp: "2026-05-09T13:00:00Z", payload: {}, ...value }))
-      yield* send({ id: "msg_u1", type: "job.teleport" })
-      const core = yield* read.next
-      assert.deepStrictEqual([core.type, field(core, "code"), core.correlation_id], ["nack", "UNIMPLEMENTED", "msg_u1"])
-      yield* send({ id: "msg_u2", type: "arcpx.acme.deploy.v1", extensions: { optional: true } })
-      yield* send({ id: "msg_u3", type: "arcpx.acme.deploy.v1" })
-      const extension = yield* read.next
-      assert.deepStrictEqual([extension.type, field(extension, "code"), extension.correlation_id], ["nack", "UNIMPLEMENTED", "msg_u3"], "the optional one was dropped silently")
-      yield* send({ id: "msg_u4", type: "ping", extensions: { "x-debug": true } })
-      const experimental = yield* read.next
-      assert.deepStrictEqual([experimental.type, field(experimental, "code")], ["nack", "INVALID_ARGUMENT"])
-      yield* send({ id: "msg_u5", type: "ping" })
-      assert.strictEqual((yield* read.next).type, "pong")
-    })), timeout)
+  it.scopedLive(
+    "R8.3-2 a pinned fingerprint refuses a different runtime: the client closes the session politely and fails FingerprintMismatch",
+    () =>
+      withServer(Effect.gen(function*() {
+        const watched = spy(yield* dial)
+        const wrong = yield* Client.connect(watched.connection, {
+          credentials: bearer,
+          pinFingerprint: "sha256:someone-else"
+        }).pipe(Effect.flip)
+        assert.strictEqual(wrong._tag === "ClientError" ? wrong.reason : wrong._tag, "FingerprintMismatch")
+        const close = watched.seen.find((s) => s.direction === "out" && s.type === "session.close")
+        assert.isDefined(close, "session.close was sent before hanging up")
+        assert.isTrue(
+          watched.seen.some((s) => s.direction === "in" && s.type === "ack" && s.correlationId === close?.id),
+          "the runtime acknowledged the close"
+        )
+        const right = yield* Effect.flatMap(dial, (c) =>
+          Client.connect(c, { credentials: bearer, pinFingerprint: FINGERPRINT }))
+        assert.isString(right.id)
+      })),
+    timeout
+  )
 
-  it.scopedLive("R21.1-2 a session.open naming a bare x- extension in capabilities.extensions is rejected INVALID_ARGUMENT", () =>
-    withServer(Effect.gen(function*() {
-      const result = yield* attempt(bearer, { extensions: ["x-acme-debug", "arcpx.acme.deploy.v1"] })
-      assert.isTrue(Either.isLeft(result))
-      if (Either.isLeft(result)) {
-        assert.strictEqual(codeOf(result.left), "INVALID_ARGUMENT")
-        assert.match(String(Reflect.get(Object(result.left), "message")), /x-acme-debug/)
-      }
-    })), timeout)
+  it.scopedLive(
+    "R9-9 R21.3-3 session.close is acknowledged and ends the connection; other sessions carry on",
+    () =>
+      withServer(Effect.gen(function*() {
+        const other = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: bearer }))
+        const connection = yield* dial
+        const { read } = yield* rawSession(connection)
+        // garbage on one session does not disturb the other
+        yield* connection.send("garbage")
+        assert.strictEqual((yield* read.next).type, "nack")
+        yield* other.ping
+        const close = yield* makeEnvelope("session.close", { reason: "done" })
+        yield* connection.send(encodeUnchecked(close))
+        const ack = yield* read.next
+        assert.deepStrictEqual([ack.type, ack.correlation_id], ["ack", close.id])
+        yield* other.ping
+      })),
+    timeout
+  )
 
-  it.scopedLive("R7-1 R7-2 R10.5-2 R11.3-6 capabilities are the intersection; absent means false; the interval is the smaller", () =>
-    withServer(Effect.gen(function*() {
-      const session = yield* Effect.flatMap(dial, (c) => Client.connect(c, {
-        credentials: bearer,
-        capabilities: { subscriptions: true, durable_jobs: true, interrupt: true, heartbeat_interval_seconds: 10 }
-      }))
-      assert.strictEqual(session.capabilities.subscriptions, false, "not supported by this runtime")
-      assert.strictEqual(session.capabilities.durable_jobs, true)
-      assert.strictEqual(session.capabilities.interrupt, true)
-      assert.strictEqual(session.capabilities.anonymous, false)
-      assert.strictEqual(session.capabilities.heartbeat_interval_seconds, 10)
-      assert.deepStrictEqual(session.capabilities.binary_encoding, ["base64"], "the encodings the runtime supports are advertised")
-      const plain = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: bearer }))
-      assert.strictEqual(plain.capabilities.durable_jobs, false, "the client did not offer it")
-    })), timeout)
-
-  it.scopedLive("R8.3-2 a pinned fingerprint refuses a different runtime: the client closes the session politely and fails FingerprintMismatch", () =>
-    withServer(Effect.gen(function*() {
-      const watched = spy(yield* dial)
-      const wrong = yield* Client.connect(watched.connection, { credentials: bearer, pinFingerprint: "sha256:someone-else" }).pipe(Effect.flip)
-      assert.strictEqual(wrong._tag === "ClientError" ? wrong.reason : wrong._tag, "FingerprintMismatch")
-      const close = watched.seen.find((s) => s.direction === "out" && s.type === "session.close")
-      assert.isDefined(close, "session.close was sent before hanging up")
-      assert.isTrue(watched.seen.some((s) => s.direction === "in" && s.type === "ack" && s.correlationId === close?.id), "the runtime acknowledged the close")
-      const right = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: bearer, pinFingerprint: FINGERPRINT }))
-      assert.isString(right.id)
-    })), timeout)
-
-  it.scopedLive("R9-9 R21.3-3 session.close is acknowledged and ends the connection; other sessions carry on", () =>
-    withServer(Effect.gen(function*() {
-      const other = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: bearer }))
-      const connection = yield* dial
-      const { read } = yield* rawSession(connection)
-      // garbage on one session does not disturb the other
-      yield* connection.send("garbage")
-      assert.strictEqual((yield* read.next).type, "nack")
-      yield* other.ping
-      const close = yield* makeEnvelope("session.close", { reason: "done" })
-      yield* connection.send(encodeUnchecked(close))
-      const ack = yield* read.next
-      assert.deepStrictEqual([ack.type, ack.correlation_id], ["ack", close.id])
-      yield* other.ping
-    })), timeout)
-
-  it.scopedLive("R10.4-5 cancel of the session itself ends it with session.evicted, reason cancelled (§10.4's spelling)", () =>
-    withServer(Effect.gen(function*() {
-      const connection = yield* dial
-      const { accepted, read } = yield* rawSession(connection)
-      const cancel = yield* makeEnvelope("cancel", { target: "session", target_id: String(field(accepted, "session_id")) })
-      yield* connection.send(encodeUnchecked(cancel))
-      assert.strictEqual((yield* read.next).type, "cancel.accepted")
-      const evicted = yield* read.next
-      assert.deepStrictEqual([evicted.type, field(evicted, "reason")], ["session.evicted", "cancelled"])
-    })), timeout)
+  it.scopedLive(
+    "R10.4-5 cancel of the session itself ends it with session.evicted, reason cancelled (§10.4's spelling)",
+    () =>
+      withServer(Effect.gen(function*() {
+        const connection = yield* dial
+        const { accepted, read } = yield* rawSession(connection)
+        const cancel = yield* makeEnvelope("cancel", {
+          target: "session",
+          target_id: String(field(accepted, "session_id"))
+        })
+        yield* connection.send(encodeUnchecked(cancel))
+        assert.strictEqual((yield* read.next).type, "cancel.accepted")
+        const evicted = yield* read.next
+        assert.deepStrictEqual([evicted.type, field(evicted, "reason")], ["session.evicted", "cancelled"])
+      })),
+    timeout
+  )
 
   if (target.inProcess !== undefined) sessionSuite(target.inProcess)
 }

@@ -32,7 +32,11 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
       assert.deepStrictEqual(types.filter((t) => t.startsWith("session.")), ["session.refresh", "session.accepted"])
       yield* TestClock.adjust("60 seconds")
       yield* session.ping // past the first lease: the renewed one holds
-    }).pipe(Effect.provide(server({ runtime: { sessionLease: "10 minutes", refreshDeadline: "30 seconds", idleTimeout: "1 hour" } }))))
+    }).pipe(
+      Effect.provide(
+        server({ runtime: { sessionLease: "10 minutes", refreshDeadline: "30 seconds", idleTimeout: "1 hour" } })
+      )
+    ))
 
   it.scoped("R8.4-2 R8.5-2 a client that cannot re-authenticate is evicted with UNAUTHENTICATED after the deadline", () =>
     Effect.gen(function*() {
@@ -80,18 +84,34 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
       })
       yield* connection.send(encodeUnchecked(hello))
       const accepted = yield* read.next
-      assert.deepStrictEqual(Reflect.get(Object(field(accepted, "capabilities")), "extensions"), ["arcpx.acme.deploy.v1"])
+      assert.deepStrictEqual(Reflect.get(Object(field(accepted, "capabilities")), "extensions"), [
+        "arcpx.acme.deploy.v1"
+      ])
       // supported by the runtime but not negotiated on this session: UNIMPLEMENTED, as for an unknown one
-      yield* connection.send(JSON.stringify({ arcp: "1.0", id: "msg_cache", timestamp: "2026-05-09T13:00:00Z", type: "arcpx.acme.cache.v1", payload: {} }))
+      yield* connection.send(
+        JSON.stringify({
+          arcp: "1.0",
+          id: "msg_cache",
+          timestamp: "2026-05-09T13:00:00Z",
+          type: "arcpx.acme.cache.v1",
+          payload: {}
+        })
+      )
       const refused = yield* read.next
-      assert.deepStrictEqual([refused.type, field(refused, "code"), refused.correlation_id], ["nack", "UNIMPLEMENTED", "msg_cache"])
+      assert.deepStrictEqual([refused.type, field(refused, "code"), refused.correlation_id], [
+        "nack",
+        "UNIMPLEMENTED",
+        "msg_cache"
+      ])
       const plain = yield* open()
       assert.deepStrictEqual(plain.capabilities.extensions, [], "a client offering none gets none")
     }).pipe(Effect.provide(server({ runtime: { extensions: ["arcpx.acme.deploy.v1", "arcpx.acme.cache.v1"] } }))))
 
   it.scoped("R9-2 the handshake (open, challenge, authenticate, accepted) is in the session's event log, in wire order, credentials redacted", () =>
     Effect.gen(function*() {
-      const session = yield* open({ credentials: { scheme: "signed_jwt", signer: jwtSigner({ subject: "agent-1", secret: SECRET }) } })
+      const session = yield* open({
+        credentials: { scheme: "signed_jwt", signer: jwtSigner({ subject: "agent-1", secret: SECRET }) }
+      })
       const log = yield* EventLog
       const events = yield* log.replaySession(session.id, 0)
       assert.deepStrictEqual(
@@ -100,7 +120,10 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
       )
       assert.isTrue(events.every((e) => e.session_id === session.id))
       // credentials never reach the log
-      assert.strictEqual(Reflect.get(Object(Reflect.get(JSON.parse(events[2]?.json ?? "{}"), "payload")), "response"), "[redacted]")
+      assert.strictEqual(
+        Reflect.get(Object(Reflect.get(JSON.parse(events[2]?.json ?? "{}"), "payload")), "response"),
+        "[redacted]"
+      )
       const direct = yield* open()
       const [opened] = yield* log.replaySession(direct.id, 0)
       assert.strictEqual(opened?.type, "session.open")
@@ -125,8 +148,14 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(server(), scope)
       const sessions = yield* Effect.provide(Effect.all([open(), open()]), context)
-      const evictions = yield* Effect.forEach(sessions, (s) =>
-        Effect.flatMap(s.subscribe, (messages) => Effect.fork(collectUntil(messages, (m) => m.type === "session.evicted"))))
+      const evictions = yield* Effect.forEach(
+        sessions,
+        (s) =>
+          Effect.flatMap(
+            s.subscribe,
+            (messages) => Effect.fork(collectUntil(messages, (m) => m.type === "session.evicted"))
+          )
+      )
       yield* Scope.close(scope, Exit.void)
       for (const [i, session] of sessions.entries()) {
         const ended = yield* session.ended

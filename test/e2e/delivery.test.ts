@@ -14,11 +14,21 @@ import * as Client from "../../src/client/Client.js"
 import { connect as connectPromise } from "../../src/client/Promise.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { type Decoded, encodeUnchecked } from "../../src/protocol/Message.js"
+import * as Tools from "../../src/runtime/Tools.js"
 import { EventLog } from "../../src/store/EventLog.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
-import * as Tools from "../../src/runtime/Tools.js"
 import { serveWs } from "../support/Child.js"
-import { collectUntil, dial, field, makeCounter, memory, open, serverLayer, TOKEN, webSocket } from "../support/Harness.js"
+import {
+  collectUntil,
+  dial,
+  field,
+  makeCounter,
+  memory,
+  open,
+  serverLayer,
+  TOKEN,
+  webSocket
+} from "../support/Harness.js"
 
 const terminal = (m: Decoded) => Client.terminalTypes.has(m.type)
 
@@ -35,7 +45,11 @@ const withServer = <A, E>(
   Effect.gen(function*() {
     const db = tempDir()
     yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
-    return yield* body.pipe(Effect.provide(serverLayer({ transport: webSocket, eventLog: SqliteEventLog.layer({ filename: db.file }), tools })))
+    return yield* body.pipe(
+      Effect.provide(
+        serverLayer({ transport: webSocket, eventLog: SqliteEventLog.layer({ filename: db.file }), tools })
+      )
+    )
   })
 
 /** A raw connection with an open session: frames are sent exactly as given. */
@@ -43,7 +57,12 @@ const rawSession = Effect.gen(function*() {
   const connection = yield* dial
   const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
   const messages = yield* session.subscribe
-  return { connection, session, messages, sendRaw: (envelope: Decoded) => connection.send(encodeUnchecked({ ...envelope, session_id: session.id })) }
+  return {
+    connection,
+    session,
+    messages,
+    sendRaw: (envelope: Decoded) => connection.send(encodeUnchecked({ ...envelope, session_id: session.id }))
+  }
 })
 
 /** The envelopes of one job, once per id (replays repeat ids), in arrival order. */
@@ -69,16 +88,19 @@ describe("retransmits", () => {
   it.scopedLive("R6.4-2 R6.1.1-2 one tool.invoke sent twice back-to-back runs one job", () =>
     Effect.gen(function*() {
       const counter = yield* makeCounter
-      yield* withServer(Effect.gen(function*() {
-        const { messages, sendRaw, session } = yield* rawSession
-        const invoke = yield* makeEnvelope("tool.invoke", { tool: "count", arguments: {} })
-        yield* sendRaw(invoke)
-        yield* sendRaw(invoke)
-        const seen = yield* collectUntil(messages, terminal)
-        yield* session.ping // both copies have been handled by now
-        assert.strictEqual(yield* Ref.get(counter.count), 1)
-        assert.strictEqual(new Set(seen.filter((m) => m.type === "job.accepted").map((m) => m.job_id)).size, 1)
-      }), [counter.tool])
+      yield* withServer(
+        Effect.gen(function*() {
+          const { messages, sendRaw, session } = yield* rawSession
+          const invoke = yield* makeEnvelope("tool.invoke", { tool: "count", arguments: {} })
+          yield* sendRaw(invoke)
+          yield* sendRaw(invoke)
+          const seen = yield* collectUntil(messages, terminal)
+          yield* session.ping // both copies have been handled by now
+          assert.strictEqual(yield* Ref.get(counter.count), 1)
+          assert.strictEqual(new Set(seen.filter((m) => m.type === "job.accepted").map((m) => m.job_id)).size, 1)
+        }),
+        [counter.tool]
+      )
     }))
 
   it.scopedLive("R6.4-2 R10.4-3 a retransmitted invoke of a cancelled job replays all its events, job.cancelled included", () =>
@@ -109,7 +131,16 @@ describe("retransmits", () => {
       yield* b.sendRaw(invoke)
       const onB = ofJob(yield* collectUntil(b.messages, terminal), firstProgress?.job_id)
       assert.strictEqual(onB[0]?.type, "job.accepted")
-      assert.deepStrictEqual(onB.filter((m) => m.type === "job.progress").map((m) => field(m, "current")), [1, 2, 3, 4, 5, 6, 7, 8])
+      assert.deepStrictEqual(onB.filter((m) => m.type === "job.progress").map((m) => field(m, "current")), [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        8
+      ])
       assert.deepStrictEqual(onB.filter(terminal).map((m) => m.type), ["tool.result"])
       assert.isTrue(onB.every((m) => m.session_id === b.session.id))
     })))
@@ -150,13 +181,20 @@ describe("session cancel", () => {
     Effect.gen(function*() {
       // "deaf" ignores cancellation until the test lets it go (an abandoned fiber must not outlive the test)
       const free = yield* Deferred.make<void>()
-      const deaf = Tools.make({ name: "deaf", parameters: Tools.AnyArguments, handler: () => Effect.uninterruptible(Deferred.await(free)) })
+      const deaf = Tools.make({
+        name: "deaf",
+        parameters: Tools.AnyArguments,
+        handler: () => Effect.uninterruptible(Deferred.await(free))
+      })
       yield* Effect.gen(function*() {
         const session = yield* open()
         const messages = yield* session.subscribe
         const sleeper = yield* session.invoke("sleep", { ms: 600_000 })
         const stubborn = yield* Effect.forEach([0, 1], () => session.invoke("deaf", {}))
-        yield* Effect.forEach([sleeper, ...stubborn], (j) => j.events.pipe(Stream.filter((m) => m.type === "job.started"), Stream.runHead))
+        yield* Effect.forEach(
+          [sleeper, ...stubborn],
+          (j) => j.events.pipe(Stream.filter((m) => m.type === "job.started"), Stream.runHead)
+        )
         const seen: Array<Decoded> = []
         const collecting = yield* messages.pipe(
           Stream.tap((m) => Effect.sync(() => seen.push(m))),
@@ -164,7 +202,12 @@ describe("session cancel", () => {
           Stream.runDrain,
           Effect.fork
         )
-        yield* session.send("cancel", { target: "session", target_id: session.id, reason: "shutting down", deadline_ms: 200 })
+        yield* session.send("cancel", {
+          target: "session",
+          target_id: session.id,
+          reason: "shutting down",
+          deadline_ms: 200
+        })
         // time passes in small steps until the eviction: it must come right after the one 200 ms deadline
         let moved = 0
         while (!seen.some((m) => m.type === "session.evicted") && moved < 60_000) {
@@ -178,12 +221,31 @@ describe("session cancel", () => {
         const evicted = types.indexOf("session.evicted")
         const accepted = types.indexOf("cancel.accepted")
         const ends = seen.filter(terminal)
-        assert.deepStrictEqual(ends.map((m) => m.job_id).sort(), [sleeper.jobId, ...stubborn.map((j) => j.jobId)].sort())
-        assert.isTrue(ends.every((m) => accepted < seen.indexOf(m) && seen.indexOf(m) < evicted), "cancel.accepted, every terminal, then session.evicted")
-        assert.deepStrictEqual(ends.find((m) => m.job_id === sleeper.jobId)?.payload, { reason: "shutting down", source: "client" })
-        assert.deepStrictEqual(seen[evicted]?.payload, { reason: "cancelled", message: "shutting down", allow_resume: false })
-        assert.deepStrictEqual(ends.filter((m) => m.job_id !== sleeper.jobId).map((m) => [m.type, field(m, "code")]), [["job.failed", "ABORTED"], ["job.failed", "ABORTED"]])
-      }).pipe(Effect.ensuring(Deferred.succeed(free, undefined)), Effect.provide(serverLayer({ transport: memory, tools: [deaf] })))
+        assert.deepStrictEqual(
+          ends.map((m) => m.job_id).sort(),
+          [sleeper.jobId, ...stubborn.map((j) => j.jobId)].sort()
+        )
+        assert.isTrue(
+          ends.every((m) => accepted < seen.indexOf(m) && seen.indexOf(m) < evicted),
+          "cancel.accepted, every terminal, then session.evicted"
+        )
+        assert.deepStrictEqual(ends.find((m) => m.job_id === sleeper.jobId)?.payload, {
+          reason: "shutting down",
+          source: "client"
+        })
+        assert.deepStrictEqual(seen[evicted]?.payload, {
+          reason: "cancelled",
+          message: "shutting down",
+          allow_resume: false
+        })
+        assert.deepStrictEqual(ends.filter((m) => m.job_id !== sleeper.jobId).map((m) => [m.type, field(m, "code")]), [[
+          "job.failed",
+          "ABORTED"
+        ], ["job.failed", "ABORTED"]])
+      }).pipe(
+        Effect.ensuring(Deferred.succeed(free, undefined)),
+        Effect.provide(serverLayer({ transport: memory, tools: [deaf] }))
+      )
     }))
 
   it.scoped("R10.4-8 cancel of another session id is refused not_found", () =>
@@ -196,41 +258,66 @@ describe("session cancel", () => {
 })
 
 describe("priority", () => {
-  it.scopedLive("R6.5-2 R6.5-4 a high-priority job overtakes a low-priority flood invoked just before it; each job's own events keep their order", () =>
-    withServer(Effect.gen(function*() {
-      const { messages, sendRaw } = yield* rawSession
-      const seen: Array<Decoded> = []
-      let ends = 0
-      // one reader for everything (a second run of the stream could drop the rest of a chunk)
-      const reader = yield* messages.pipe(
-        Stream.tap((m) => Effect.sync(() => { seen.push(m); if (terminal(m)) ends++ })),
-        Stream.takeUntil(() => ends === 2),
-        Stream.runDrain,
-        Effect.fork
-      )
-      const flood = yield* makeEnvelope("tool.invoke", { tool: "ticker", arguments: { count: 20_000 } }, { priority: "low" })
-      const urgent = yield* makeEnvelope("tool.invoke", { tool: "echo", arguments: { now: true } }, { priority: "high" })
-      yield* sendRaw(flood)
-      yield* sendRaw(urgent)
-      yield* reader.await
-      const jobOf = (invoke: Decoded) => seen.find((m) => m.type === "job.accepted" && m.correlation_id === invoke.id)?.job_id
-      const floodJob = jobOf(flood)
-      const urgentJob = jobOf(urgent)
-      const urgentEnd = seen.findIndex((m) => m.job_id === urgentJob && terminal(m))
-      const floodProgress = seen.filter((m) => m.job_id === floodJob && m.type === "job.progress")
-      // the urgent job ended while most of the earlier flood was still queued behind it
-      assert.isAbove(urgentEnd, 0)
-      assert.isAbove(seen.slice(urgentEnd).filter((m) => m.job_id === floodJob && m.type === "job.progress").length, 10_000)
-      // never reordered within a job
-      assert.deepStrictEqual(floodProgress.map((m) => field(m, "current")), Array.from({ length: 20_000 }, (_, i) => i + 1))
-      assert.strictEqual(seen.filter((m) => m.job_id === floodJob).at(-1)?.type, "tool.result")
-      const urgentTypes = seen.filter((m) => m.job_id === urgentJob).map((m) => m.type)
-      assert.deepStrictEqual([urgentTypes[0], urgentTypes[1], urgentTypes.at(-1)], ["job.accepted", "job.started", "tool.result"])
-    })), 30_000)
+  it.scopedLive(
+    "R6.5-2 R6.5-4 a high-priority job overtakes a low-priority flood invoked just before it; each job's own events keep their order",
+    () =>
+      withServer(Effect.gen(function*() {
+        const { messages, sendRaw } = yield* rawSession
+        const seen: Array<Decoded> = []
+        let ends = 0
+        // one reader for everything (a second run of the stream could drop the rest of a chunk)
+        const reader = yield* messages.pipe(
+          Stream.tap((m) =>
+            Effect.sync(() => {
+              seen.push(m)
+              if (terminal(m)) ends++
+            })
+          ),
+          Stream.takeUntil(() => ends === 2),
+          Stream.runDrain,
+          Effect.fork
+        )
+        const flood = yield* makeEnvelope("tool.invoke", { tool: "ticker", arguments: { count: 20_000 } }, {
+          priority: "low"
+        })
+        const urgent = yield* makeEnvelope("tool.invoke", { tool: "echo", arguments: { now: true } }, {
+          priority: "high"
+        })
+        yield* sendRaw(flood)
+        yield* sendRaw(urgent)
+        yield* reader.await
+        const jobOf = (invoke: Decoded) =>
+          seen.find((m) => m.type === "job.accepted" && m.correlation_id === invoke.id)?.job_id
+        const floodJob = jobOf(flood)
+        const urgentJob = jobOf(urgent)
+        const urgentEnd = seen.findIndex((m) => m.job_id === urgentJob && terminal(m))
+        const floodProgress = seen.filter((m) => m.job_id === floodJob && m.type === "job.progress")
+        // the urgent job ended while most of the earlier flood was still queued behind it
+        assert.isAbove(urgentEnd, 0)
+        assert.isAbove(
+          seen.slice(urgentEnd).filter((m) => m.job_id === floodJob && m.type === "job.progress").length,
+          10_000
+        )
+        // never reordered within a job
+        assert.deepStrictEqual(
+          floodProgress.map((m) => field(m, "current")),
+          Array.from({ length: 20_000 }, (_, i) => i + 1)
+        )
+        assert.strictEqual(seen.filter((m) => m.job_id === floodJob).at(-1)?.type, "tool.result")
+        const urgentTypes = seen.filter((m) => m.job_id === urgentJob).map((m) => m.type)
+        assert.deepStrictEqual([urgentTypes[0], urgentTypes[1], urgentTypes.at(-1)], [
+          "job.accepted",
+          "job.started",
+          "tool.result"
+        ])
+      })),
+    30_000
+  )
 })
 
 /** `arcp serve` on a free port with the test's bearer token, `args` and `env`. */
-const serve = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => serveWs(["--bearer", "tok=alice", ...args], env)
+const serve = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  serveWs(["--bearer", "tok=alice", ...args], env)
 
 const stop = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => {
@@ -239,49 +326,57 @@ const stop = (child: ChildProcess) =>
   })
 
 describe("arcp serve across a restart", () => {
-  it("R6.4-5 R6.4-6 R4.3-1 an idempotency_key repeated after a real restart on the same --db returns the same job and outcome; settings come from flags and ARCP_* variables", async () => {
-    const db = tempDir()
-    const credentials = { scheme: "bearer", token: "tok" } as const
-    try {
-      const first = await serve(["--db", db.file, "--heartbeat-interval", "7"])
-      let before: { jobId: string; result: unknown }
+  it(
+    "R6.4-5 R6.4-6 R4.3-1 an idempotency_key repeated after a real restart on the same --db returns the same job and outcome; settings come from flags and ARCP_* variables",
+    async () => {
+      const db = tempDir()
+      const credentials = { scheme: "bearer", token: "tok" } as const
       try {
-        const session = await connectPromise(first.address, { credentials })
-        assert.strictEqual(session.capabilities.heartbeat_interval_seconds, 7)
-        assert.strictEqual(session.capabilities.heartbeat_recovery, "fail")
-        const job = await session.invoke("echo", { order: 4812 }, { idempotency_key: "refund-ord_4812" })
-        before = { jobId: job.jobId, result: await job.result }
-        await session.close()
-      } finally {
-        assert.strictEqual(await stop(first.child), 0)
-      }
+        const first = await serve(["--db", db.file, "--heartbeat-interval", "7"])
+        let before: { jobId: string; result: unknown }
+        try {
+          const session = await connectPromise(first.address, { credentials })
+          assert.strictEqual(session.capabilities.heartbeat_interval_seconds, 7)
+          assert.strictEqual(session.capabilities.heartbeat_recovery, "fail")
+          const job = await session.invoke("echo", { order: 4812 }, { idempotency_key: "refund-ord_4812" })
+          before = { jobId: job.jobId, result: await job.result }
+          await session.close()
+        } finally {
+          assert.strictEqual(await stop(first.child), 0)
+        }
 
-      const second = await serve(["--db", db.file], { ARCP_HEARTBEAT_RECOVERY: "block", ARCP_CANCEL_DEADLINE_MS: "100", ARCP_IDEMPOTENCY_HORIZON: "0" })
-      try {
-        const session = await connectPromise(second.address, { credentials })
-        assert.strictEqual(session.capabilities.heartbeat_recovery, "block")
-        const again = await session.invoke("echo", { order: 4812 }, { idempotency_key: "refund-ord_4812" })
-        assert.strictEqual(again.jobId, before.jobId)
-        assert.deepStrictEqual(await again.result, before.result)
-        const types: Array<string> = []
-        for await (const event of again.events) types.push(event.type)
-        assert.deepStrictEqual(types, ["tool.result"]) // the earlier outcome, not a new run
-        // a horizon of 0 s: a key claimed now is forgotten at once
-        const short1 = await session.invoke("echo", {}, { idempotency_key: "short" })
-        const short2 = await session.invoke("echo", {}, { idempotency_key: "short" })
-        assert.notStrictEqual(short1.jobId, short2.jobId)
-        // the default cancel deadline (100 ms) applies to a cancel naming none: ABORTED long before the 3 s sleep ends
-        const stubborn = await session.invoke("stubborn", { ms: 3000 })
-        for await (const event of stubborn.events) if (event.type === "job.started") break
-        await stubborn.cancel()
-        const ended = await stubborn.result.then(() => undefined, (e: unknown) => e)
-        assert.strictEqual(ended instanceof Error ? Reflect.get(ended, "code") : ended, "ABORTED")
-        await session.close()
+        const second = await serve(["--db", db.file], {
+          ARCP_HEARTBEAT_RECOVERY: "block",
+          ARCP_CANCEL_DEADLINE_MS: "100",
+          ARCP_IDEMPOTENCY_HORIZON: "0"
+        })
+        try {
+          const session = await connectPromise(second.address, { credentials })
+          assert.strictEqual(session.capabilities.heartbeat_recovery, "block")
+          const again = await session.invoke("echo", { order: 4812 }, { idempotency_key: "refund-ord_4812" })
+          assert.strictEqual(again.jobId, before.jobId)
+          assert.deepStrictEqual(await again.result, before.result)
+          const types: Array<string> = []
+          for await (const event of again.events) types.push(event.type)
+          assert.deepStrictEqual(types, ["tool.result"]) // the earlier outcome, not a new run
+          // a horizon of 0 s: a key claimed now is forgotten at once
+          const short1 = await session.invoke("echo", {}, { idempotency_key: "short" })
+          const short2 = await session.invoke("echo", {}, { idempotency_key: "short" })
+          assert.notStrictEqual(short1.jobId, short2.jobId)
+          // the default cancel deadline (100 ms) applies to a cancel naming none: ABORTED long before the 3 s sleep ends
+          const stubborn = await session.invoke("stubborn", { ms: 3000 })
+          for await (const event of stubborn.events) if (event.type === "job.started") break
+          await stubborn.cancel()
+          const ended = await stubborn.result.then(() => undefined, (e: unknown) => e)
+          assert.strictEqual(ended instanceof Error ? Reflect.get(ended, "code") : ended, "ABORTED")
+          await session.close()
+        } finally {
+          assert.strictEqual(await stop(second.child), 0)
+        }
       } finally {
-        assert.strictEqual(await stop(second.child), 0)
+        db.cleanup()
       }
-    } finally {
-      db.cleanup()
-    }
-  }, 60_000)
+    },
+    60_000
+  )
 })

@@ -21,7 +21,11 @@ const diligent = Tools.make({
 })
 
 const server = (recovery: "fail" | "block", tools: ReadonlyArray<Tools.Tool> = []) =>
-  serverLayer({ transport: memory, runtime: { heartbeatIntervalSeconds: 10, heartbeatRecovery: recovery }, tools: [silent, diligent, ...tools] })
+  serverLayer({
+    transport: memory,
+    runtime: { heartbeatIntervalSeconds: 10, heartbeatRecovery: recovery },
+    tools: [silent, diligent, ...tools]
+  })
 
 /** Starts collecting a job's events in the background; `take(n)` waits for the first n. */
 const watch = (events: Stream.Stream<Decoded>) =>
@@ -96,7 +100,11 @@ describe("heartbeats", () => {
             yield* ctx.heartbeat
             yield* Deferred.await(resume)
             // alive again: reports every 5 s until told to finish
-            yield* Deferred.await(done).pipe(Effect.raceFirst(ctx.heartbeat.pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.zipRight(Effect.never))))
+            yield* Deferred.await(done).pipe(
+              Effect.raceFirst(
+                ctx.heartbeat.pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.zipRight(Effect.never))
+              )
+            )
             return "recovered"
           })
       })
@@ -105,7 +113,9 @@ describe("heartbeats", () => {
         assert.strictEqual(session.capabilities.heartbeat_recovery, "block")
         const job = yield* session.invoke("flaky", {})
         const { seen } = yield* watch(job.events)
-        const state = Effect.flatMap(EventLog, (log) => log.getJob(job.jobId)).pipe(Effect.map((r) => Option.getOrUndefined(r)?.state))
+        const state = Effect.flatMap(EventLog, (log) => log.getJob(job.jobId)).pipe(
+          Effect.map((r) => Option.getOrUndefined(r)?.state)
+        )
         yield* TestClock.adjust("20 seconds")
         yield* Effect.yieldNow()
         assert.deepStrictEqual(heartbeats(seen).map((m) => field(m, "state")), ["blocked"])

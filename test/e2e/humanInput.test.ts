@@ -11,7 +11,11 @@ const ask = Tools.make({
   handler: (args, ctx) =>
     ctx.askHuman({
       prompt: "Which branch?",
-      responseSchema: { type: "object", properties: { branch: { type: "string", minLength: 1 } }, required: ["branch"] },
+      responseSchema: {
+        type: "object",
+        properties: { branch: { type: "string", minLength: 1 } },
+        required: ["branch"]
+      },
       ...(args["default"] !== undefined ? { default: args["default"] } : {}),
       expiresInSeconds: 60
     })

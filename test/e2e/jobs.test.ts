@@ -5,18 +5,18 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Layer, Option, Ref, Schedule, Stream } from "effect"
+import type { Scope } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
-import { encodeUnchecked, type Decoded } from "../../src/protocol/Message.js"
+import * as Client from "../../src/client/Client.js"
 import * as PromiseApi from "../../src/client/Promise.js"
+import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
+import { type Decoded, encodeUnchecked } from "../../src/protocol/Message.js"
 import * as Tools from "../../src/runtime/Tools.js"
 import { EventLog } from "../../src/store/EventLog.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
 import { collectUntil, dial, field, makeCounter, open, serverLayer, TOKEN, webSocket } from "../support/Harness.js"
-import * as Client from "../../src/client/Client.js"
-import type { Scope } from "effect"
 
 const dbFile = () => {
   const dir = mkdtempSync(join(tmpdir(), "arcp-jobs-"))
@@ -35,20 +35,25 @@ const notCancellable = Tools.make({
  * that (what a kill -9 leaves), though the process goes on tearing down.
  */
 const crashable = (file: string, crashed: Ref.Ref<boolean>) =>
-  Layer.effect(EventLog, Effect.map(EventLog, (log) => {
-    const unlessCrashed = <E>(write: Effect.Effect<void, E>) => Effect.flatMap(Ref.get(crashed), (dead) => (dead ? Effect.void : write))
-    return EventLog.of({
-      ...log,
-      recordOutbound: (envelopes) => unlessCrashed(log.recordOutbound(envelopes)),
-      saveJob: (job) => unlessCrashed(log.saveJob(job)),
-      stageJob: (job) => unlessCrashed(log.stageJob(job))
+  Layer.effect(
+    EventLog,
+    Effect.map(EventLog, (log) => {
+      const unlessCrashed = <E>(write: Effect.Effect<void, E>) =>
+        Effect.flatMap(Ref.get(crashed), (dead) => (dead ? Effect.void : write))
+      return EventLog.of({
+        ...log,
+        recordOutbound: (envelopes) => unlessCrashed(log.recordOutbound(envelopes)),
+        saveJob: (job) => unlessCrashed(log.saveJob(job)),
+        stageJob: (job) => unlessCrashed(log.stageJob(job))
+      })
     })
-  })).pipe(Layer.provide(SqliteEventLog.layer({ filename: file })))
+  ).pipe(Layer.provide(SqliteEventLog.layer({ filename: file })))
 
 /** Runs `body` against a WebSocket server on a fresh SQLite file (or the given one, in a process that may crash). */
 const withServer = <A, E>(
   body: Effect.Effect<A, E, Scope.Scope | Layer.Layer.Success<ReturnType<typeof serverLayer>>>,
-  options: { readonly file?: string; readonly tools?: ReadonlyArray<Tools.Tool>; readonly crashed?: Ref.Ref<boolean> } = {}
+  options: { readonly file?: string; readonly tools?: ReadonlyArray<Tools.Tool>; readonly crashed?: Ref.Ref<boolean> } =
+    {}
 ) =>
   Effect.gen(function*() {
     const db = options.file === undefined ? dbFile() : undefined
@@ -57,7 +62,9 @@ const withServer = <A, E>(
     return yield* body.pipe(
       Effect.provide(serverLayer({
         transport: webSocket,
-        eventLog: options.crashed === undefined ? SqliteEventLog.layer({ filename: file }) : crashable(file, options.crashed),
+        eventLog: options.crashed === undefined
+          ? SqliteEventLog.layer({ filename: file })
+          : crashable(file, options.crashed),
         tools: [notCancellable, ...(options.tools ?? [])]
       }))
     )
@@ -97,7 +104,10 @@ describe("jobs over WebSocket + SQLite", () => {
       const seen = yield* collectUntil(messages, terminal)
       const metrics = seen.filter((m) => m.type === "metric")
       const byName = (name: string) => metrics.filter((m) => field(m, "name") === name)
-      assert.deepStrictEqual(byName("tool.invocations").map((m) => [field(m, "value"), field(m, "unit")]), [[1, "count"]])
+      assert.deepStrictEqual(byName("tool.invocations").map((m) => [field(m, "value"), field(m, "unit")]), [[
+        1,
+        "count"
+      ]])
       const phases = byName("latency.ms").map((m) => {
         assert.strictEqual(field(m, "unit"), "ms")
         const dims = field(m, "dims")
@@ -118,13 +128,23 @@ describe("jobs over WebSocket + SQLite", () => {
     withServer(Effect.gen(function*() {
       const session = yield* open()
       const jobs = yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), (i) =>
-        session.invoke(i % 3 === 0 ? "echo" : i % 3 === 1 ? "ticker" : "sleep", i % 3 === 0 ? { i } : i % 3 === 1 ? { count: 5 } : { ms: 5000 }), {
+        session.invoke(
+          i % 3 === 0 ? "echo" : i % 3 === 1 ? "ticker" : "sleep",
+          i % 3 === 0 ? { i } : i % 3 === 1 ? { count: 5 } : { ms: 5000 }
+        ), {
         concurrency: "unbounded"
       })
       // cancel the sleepers: every job must still end exactly once
-      yield* Effect.forEach(jobs.filter((_, i) => i % 3 === 2), (j) => j.cancel(), { concurrency: "unbounded" })
-      const terminals = yield* Effect.forEach(jobs, (j) =>
-        j.events.pipe(Stream.filter(terminal), Stream.runCollect, Effect.map((c) => c.length)), { concurrency: "unbounded" })
+      yield* Effect.forEach(
+        jobs.filter((_, i) => i % 3 === 2),
+        (j) => j.cancel(),
+        { concurrency: "unbounded" }
+      )
+      const terminals = yield* Effect.forEach(
+        jobs,
+        (j) => j.events.pipe(Stream.filter(terminal), Stream.runCollect, Effect.map((c) => c.length)),
+        { concurrency: "unbounded" }
+      )
       assert.deepStrictEqual(terminals, jobs.map(() => 1))
       assert.strictEqual(new Set(jobs.map((j) => j.jobId)).size, 60)
     })))
@@ -132,41 +152,52 @@ describe("jobs over WebSocket + SQLite", () => {
   it.scopedLive("R6.1.1-1 R6.1.1-2 R6.4-2 a retransmitted message id is not executed twice; it gets the same answers", () =>
     Effect.gen(function*() {
       const counter = yield* makeCounter
-      yield* withServer(Effect.gen(function*() {
-        const connection = yield* dial
-        const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
-        const messages = yield* session.subscribe
-        const invoke = yield* makeEnvelope("tool.invoke", { tool: "count", arguments: {} }, { session_id: session.id })
-        yield* connection.send(encodeUnchecked(invoke))
-        const first = yield* collectUntil(messages, terminal)
-        yield* connection.send(encodeUnchecked(invoke)) // the same id again: a retransmit
-        const replayed = yield* collectUntil(messages, terminal)
-        assert.strictEqual(yield* Ref.get(counter.count), 1)
-        const answers = (ms: ReadonlyArray<Decoded>) => ms.filter((m) => m.correlation_id === invoke.id)
-        assert.deepStrictEqual(answers(replayed).map((m) => [m.id, m.type]), answers(first).map((m) => [m.id, m.type]))
-        assert.deepStrictEqual(answers(replayed).map((m) => m.type), ["job.accepted", "tool.result"])
-      }), { tools: [counter.tool] })
+      yield* withServer(
+        Effect.gen(function*() {
+          const connection = yield* dial
+          const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
+          const messages = yield* session.subscribe
+          const invoke = yield* makeEnvelope("tool.invoke", { tool: "count", arguments: {} }, {
+            session_id: session.id
+          })
+          yield* connection.send(encodeUnchecked(invoke))
+          const first = yield* collectUntil(messages, terminal)
+          yield* connection.send(encodeUnchecked(invoke)) // the same id again: a retransmit
+          const replayed = yield* collectUntil(messages, terminal)
+          assert.strictEqual(yield* Ref.get(counter.count), 1)
+          const answers = (ms: ReadonlyArray<Decoded>) => ms.filter((m) => m.correlation_id === invoke.id)
+          assert.deepStrictEqual(
+            answers(replayed).map((m) => [m.id, m.type]),
+            answers(first).map((m) => [m.id, m.type])
+          )
+          assert.deepStrictEqual(answers(replayed).map((m) => m.type), ["job.accepted", "tool.result"])
+        }),
+        { tools: [counter.tool] }
+      )
     }))
 
   it.scopedLive("R6.4-3 R6.4-4 R6.4-5 R6.4-6 the same idempotency_key from a new connection returns the same job and outcome without running again", () =>
     Effect.gen(function*() {
       const counter = yield* makeCounter
-      yield* withServer(Effect.gen(function*() {
-        const a = yield* open()
-        const first = yield* a.invoke("count", {}, { idempotency_key: "refund-ord_4812" })
-        const firstOutcome = yield* first.outcome
-        const b = yield* open()
-        const second = yield* b.invoke("count", {}, { idempotency_key: "refund-ord_4812" })
-        assert.strictEqual(second.jobId, first.jobId)
-        assert.deepStrictEqual(yield* second.outcome, firstOutcome)
-        assert.strictEqual(yield* Ref.get(counter.count), 1)
-        // another principal's identical key is its own command
-        const bob = yield* open({ credentials: { scheme: "bearer", token: "other-token" } })
-        const third = yield* bob.invoke("count", {}, { idempotency_key: "refund-ord_4812" })
-        assert.notStrictEqual(third.jobId, first.jobId)
-        yield* third.outcome
-        assert.strictEqual(yield* Ref.get(counter.count), 2)
-      }), { tools: [counter.tool] })
+      yield* withServer(
+        Effect.gen(function*() {
+          const a = yield* open()
+          const first = yield* a.invoke("count", {}, { idempotency_key: "refund-ord_4812" })
+          const firstOutcome = yield* first.outcome
+          const b = yield* open()
+          const second = yield* b.invoke("count", {}, { idempotency_key: "refund-ord_4812" })
+          assert.strictEqual(second.jobId, first.jobId)
+          assert.deepStrictEqual(yield* second.outcome, firstOutcome)
+          assert.strictEqual(yield* Ref.get(counter.count), 1)
+          // another principal's identical key is its own command
+          const bob = yield* open({ credentials: { scheme: "bearer", token: "other-token" } })
+          const third = yield* bob.invoke("count", {}, { idempotency_key: "refund-ord_4812" })
+          assert.notStrictEqual(third.jobId, first.jobId)
+          yield* third.outcome
+          assert.strictEqual(yield* Ref.get(counter.count), 2)
+        }),
+        { tools: [counter.tool] }
+      )
     }))
 
   it.scopedLive("R4.3-1 R6.4-5 R6.1.1-2 R10.2-2 idempotency keys and message ids survive a runtime restart on the same db file", () =>
@@ -175,33 +206,46 @@ describe("jobs over WebSocket + SQLite", () => {
       const db = dbFile()
       yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
       const retransmitted = yield* makeEnvelope("tool.invoke", { tool: "count", arguments: {} })
-      const before = yield* Effect.scoped(withServer(Effect.gen(function*() {
-        const session = yield* open()
-        const job = yield* session.invoke("count", {}, { idempotency_key: "nightly-report" })
-        const outcome = yield* job.outcome
-        const connection = yield* dial
-        const raw = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
-        const messages = yield* raw.subscribe
-        yield* connection.send(encodeUnchecked({ ...retransmitted, session_id: raw.id }))
-        const answers = yield* collectUntil(messages, terminal)
-        return { jobId: job.jobId, outcome, answers: answers.filter((m) => m.correlation_id === retransmitted.id).map((m) => m.id) }
-      }), { file: db.file, tools: [counter.tool] }))
+      const before = yield* Effect.scoped(withServer(
+        Effect.gen(function*() {
+          const session = yield* open()
+          const job = yield* session.invoke("count", {}, { idempotency_key: "nightly-report" })
+          const outcome = yield* job.outcome
+          const connection = yield* dial
+          const raw = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
+          const messages = yield* raw.subscribe
+          yield* connection.send(encodeUnchecked({ ...retransmitted, session_id: raw.id }))
+          const answers = yield* collectUntil(messages, terminal)
+          return {
+            jobId: job.jobId,
+            outcome,
+            answers: answers.filter((m) => m.correlation_id === retransmitted.id).map((m) => m.id)
+          }
+        }),
+        { file: db.file, tools: [counter.tool] }
+      ))
       assert.strictEqual(yield* Ref.get(counter.count), 2)
-      yield* Effect.scoped(withServer(Effect.gen(function*() {
-        const session = yield* open()
-        const again = yield* session.invoke("count", {}, { idempotency_key: "nightly-report" })
-        assert.strictEqual(again.jobId, before.jobId)
-        assert.deepStrictEqual(yield* again.outcome, before.outcome)
-        // the same message id, after the restart and on a new session: answered as before, not run
-        const connection = yield* dial
-        const raw = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
-        const messages = yield* raw.subscribe
-        yield* connection.send(encodeUnchecked({ ...retransmitted, session_id: raw.id }))
-        const answers = yield* collectUntil(messages, terminal)
-        // the very envelopes answered before (same ids), not a new execution
-        assert.deepStrictEqual(answers.filter((m) => m.correlation_id === retransmitted.id).map((m) => m.id), before.answers)
-        assert.strictEqual(before.answers.length, 2)
-      }), { file: db.file, tools: [counter.tool] }))
+      yield* Effect.scoped(withServer(
+        Effect.gen(function*() {
+          const session = yield* open()
+          const again = yield* session.invoke("count", {}, { idempotency_key: "nightly-report" })
+          assert.strictEqual(again.jobId, before.jobId)
+          assert.deepStrictEqual(yield* again.outcome, before.outcome)
+          // the same message id, after the restart and on a new session: answered as before, not run
+          const connection = yield* dial
+          const raw = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
+          const messages = yield* raw.subscribe
+          yield* connection.send(encodeUnchecked({ ...retransmitted, session_id: raw.id }))
+          const answers = yield* collectUntil(messages, terminal)
+          // the very envelopes answered before (same ids), not a new execution
+          assert.deepStrictEqual(
+            answers.filter((m) => m.correlation_id === retransmitted.id).map((m) => m.id),
+            before.answers
+          )
+          assert.strictEqual(before.answers.length, 2)
+        }),
+        { file: db.file, tools: [counter.tool] }
+      ))
       assert.strictEqual(yield* Ref.get(counter.count), 2)
     }))
 
@@ -210,41 +254,63 @@ describe("jobs over WebSocket + SQLite", () => {
       const db = dbFile()
       yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
       const crashed = yield* Ref.make(false)
-      const invoke = yield* makeEnvelope("tool.invoke", { tool: "sleep", arguments: { ms: 600_000 } }, { idempotency_key: "lost-report" })
-      const jobId = yield* Effect.scoped(withServer(Effect.gen(function*() {
-        const connection = yield* dial
-        const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
-        const messages = yield* session.subscribe
-        yield* connection.send(encodeUnchecked({ ...invoke, session_id: session.id }))
-        // up to tool.invocations, right after job.started: each is committed before it is sent
-        const running = (yield* collectUntil(messages, (m) => m.type === "metric")).at(-1)
-        assert.isDefined(running?.job_id)
-        yield* Ref.set(crashed, true) // the process dies here: its teardown writes nothing more
-        return running?.job_id ?? ""
-      }), { file: db.file, crashed }))
+      const invoke = yield* makeEnvelope("tool.invoke", { tool: "sleep", arguments: { ms: 600_000 } }, {
+        idempotency_key: "lost-report"
+      })
+      const jobId = yield* Effect.scoped(withServer(
+        Effect.gen(function*() {
+          const connection = yield* dial
+          const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
+          const messages = yield* session.subscribe
+          yield* connection.send(encodeUnchecked({ ...invoke, session_id: session.id }))
+          // up to tool.invocations, right after job.started: each is committed before it is sent
+          const running = (yield* collectUntil(messages, (m) => m.type === "metric")).at(-1)
+          assert.isDefined(running?.job_id)
+          yield* Ref.set(crashed, true) // the process dies here: its teardown writes nothing more
+          return running?.job_id ?? ""
+        }),
+        { file: db.file, crashed }
+      ))
       // the dead runtime left the record unfinished
-      const left = yield* Effect.provide(Effect.flatMap(EventLog, (log) => log.getJob(jobId)), SqliteEventLog.layer({ filename: db.file }))
+      const left = yield* Effect.provide(
+        Effect.flatMap(EventLog, (log) => log.getJob(jobId)),
+        SqliteEventLog.layer({ filename: db.file })
+      )
       assert.deepStrictEqual(Option.map(left, (r) => [r.state, r.terminal]), Option.some(["running", undefined]))
-      yield* Effect.scoped(withServer(Effect.gen(function*() {
-        // ended as the runtime started, before anyone asked
-        const record = yield* Effect.flatMap(EventLog, (log) => log.getJob(jobId))
-        assert.strictEqual(Option.getOrUndefined(record)?.state, "failed")
-        const connection = yield* dial
-        const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
-        const messages = yield* session.subscribe
-        // the same idempotency key, in a new command: the same job, then its terminal
-        const repeat = yield* makeEnvelope("tool.invoke", { tool: "sleep", arguments: { ms: 600_000 } }, { session_id: session.id, idempotency_key: "lost-report" })
-        yield* connection.send(encodeUnchecked(repeat))
-        const answers = yield* collectUntil(messages, terminal)
-        assert.deepStrictEqual(answers.map((m) => [m.type, m.job_id, m.correlation_id]), [["job.accepted", jobId, repeat.id], ["job.failed", jobId, repeat.id]])
-        assert.deepStrictEqual(answers[1]?.payload, { code: "ABORTED", message: "the runtime stopped while the job ran; it was not resumed", retryable: false })
-        // the original message id again: its answers and its job's events, ending with that terminal
-        yield* connection.send(encodeUnchecked({ ...invoke, session_id: session.id }))
-        const replayed = yield* collectUntil(messages, terminal)
-        assert.deepStrictEqual(replayed.map((m) => m.type), ["job.accepted", "job.started", "metric", "job.failed"])
-        assert.isTrue(replayed.every((m) => m.job_id === jobId && m.causation_id === invoke.id))
-        assert.deepStrictEqual(replayed.at(-1)?.payload, answers[1]?.payload)
-      }), { file: db.file }))
+      yield* Effect.scoped(withServer(
+        Effect.gen(function*() {
+          // ended as the runtime started, before anyone asked
+          const record = yield* Effect.flatMap(EventLog, (log) => log.getJob(jobId))
+          assert.strictEqual(Option.getOrUndefined(record)?.state, "failed")
+          const connection = yield* dial
+          const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
+          const messages = yield* session.subscribe
+          // the same idempotency key, in a new command: the same job, then its terminal
+          const repeat = yield* makeEnvelope("tool.invoke", { tool: "sleep", arguments: { ms: 600_000 } }, {
+            session_id: session.id,
+            idempotency_key: "lost-report"
+          })
+          yield* connection.send(encodeUnchecked(repeat))
+          const answers = yield* collectUntil(messages, terminal)
+          assert.deepStrictEqual(answers.map((m) => [m.type, m.job_id, m.correlation_id]), [[
+            "job.accepted",
+            jobId,
+            repeat.id
+          ], ["job.failed", jobId, repeat.id]])
+          assert.deepStrictEqual(answers[1]?.payload, {
+            code: "ABORTED",
+            message: "the runtime stopped while the job ran; it was not resumed",
+            retryable: false
+          })
+          // the original message id again: its answers and its job's events, ending with that terminal
+          yield* connection.send(encodeUnchecked({ ...invoke, session_id: session.id }))
+          const replayed = yield* collectUntil(messages, terminal)
+          assert.deepStrictEqual(replayed.map((m) => m.type), ["job.accepted", "job.started", "metric", "job.failed"])
+          assert.isTrue(replayed.every((m) => m.job_id === jobId && m.causation_id === invoke.id))
+          assert.deepStrictEqual(replayed.at(-1)?.payload, answers[1]?.payload)
+        }),
+        { file: db.file }
+      ))
     }))
 
   it.scopedLive("R10.2-1 R6.4-6 a repeated key whose record never ended, and whose job runs nowhere here, ends it job.failed ABORTED instead of waiting", () =>
@@ -252,7 +318,13 @@ describe("jobs over WebSocket + SQLite", () => {
       // written behind the running runtime's back: its start-up sweep never saw this record
       const log = yield* EventLog
       const now = yield* Clock.currentTimeMillis
-      yield* log.claimIdempotencyKey({ principal: "alice", key: "orphan", job_id: "job_orphan", now, expiresAt: now + 60_000 })
+      yield* log.claimIdempotencyKey({
+        principal: "alice",
+        key: "orphan",
+        job_id: "job_orphan",
+        now,
+        expiresAt: now + 60_000
+      })
       yield* log.saveJob({
         job_id: "job_orphan",
         session_id: "sess_gone",
@@ -267,9 +339,15 @@ describe("jobs over WebSocket + SQLite", () => {
       })
       const session = yield* open()
       const messages = yield* session.subscribe
-      const repeat = yield* session.send("tool.invoke", { tool: "sleep", arguments: { ms: 600_000 } }, { idempotency_key: "orphan" })
+      const repeat = yield* session.send("tool.invoke", { tool: "sleep", arguments: { ms: 600_000 } }, {
+        idempotency_key: "orphan"
+      })
       const answers = yield* collectUntil(messages, terminal)
-      assert.deepStrictEqual(answers.map((m) => [m.type, m.job_id, m.correlation_id]), [["job.accepted", "job_orphan", repeat], ["job.failed", "job_orphan", repeat]])
+      assert.deepStrictEqual(answers.map((m) => [m.type, m.job_id, m.correlation_id]), [[
+        "job.accepted",
+        "job_orphan",
+        repeat
+      ], ["job.failed", "job_orphan", repeat]])
       assert.strictEqual(field(answers[1], "code"), "ABORTED")
       const record = Option.getOrUndefined(yield* log.getJob("job_orphan"))
       assert.deepStrictEqual([record?.state, record?.terminal !== undefined], ["failed", true])
@@ -279,19 +357,28 @@ describe("jobs over WebSocket + SQLite", () => {
     Effect.gen(function*() {
       const db = dbFile()
       yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
-      const jobId = yield* Effect.scoped(withServer(Effect.gen(function*() {
-        const session = yield* open()
-        const job = yield* session.invoke("sleep", { ms: 600_000 }, { idempotency_key: "stopped-report" })
-        yield* job.events.pipe(Stream.filter((m) => m.type === "job.started"), Stream.runHead)
-        return job.jobId
-      }), { file: db.file }))
-      yield* Effect.scoped(withServer(Effect.gen(function*() {
-        const session = yield* open()
-        const again = yield* session.invoke("sleep", { ms: 600_000 }, { idempotency_key: "stopped-report" })
-        assert.strictEqual(again.jobId, jobId)
-        const end = yield* again.events.pipe(Stream.filter(terminal), Stream.runHead)
-        assert.deepStrictEqual(Option.map(end, (m) => [m.type, m.payload]), Option.some(["job.cancelled", { source: "runtime" }]))
-      }), { file: db.file }))
+      const jobId = yield* Effect.scoped(withServer(
+        Effect.gen(function*() {
+          const session = yield* open()
+          const job = yield* session.invoke("sleep", { ms: 600_000 }, { idempotency_key: "stopped-report" })
+          yield* job.events.pipe(Stream.filter((m) => m.type === "job.started"), Stream.runHead)
+          return job.jobId
+        }),
+        { file: db.file }
+      ))
+      yield* Effect.scoped(withServer(
+        Effect.gen(function*() {
+          const session = yield* open()
+          const again = yield* session.invoke("sleep", { ms: 600_000 }, { idempotency_key: "stopped-report" })
+          assert.strictEqual(again.jobId, jobId)
+          const end = yield* again.events.pipe(Stream.filter(terminal), Stream.runHead)
+          assert.deepStrictEqual(
+            Option.map(end, (m) => [m.type, m.payload]),
+            Option.some(["job.cancelled", { source: "runtime" }])
+          )
+        }),
+        { file: db.file }
+      ))
     }))
 
   it.scopedLive("R10.4-1 R10.4-2 R10.4-3 R10.1-4 R4.3-4 cancel of a running job: cancel.accepted, then job.cancelled", () =>
@@ -315,14 +402,20 @@ describe("jobs over WebSocket + SQLite", () => {
       yield* done.outcome
       const refused = (m: Decoded) => (m.type === "cancel.refused" ? field(m, "reason") : m.type)
       assert.strictEqual(refused(yield* done.cancel()), "already_terminal")
-      assert.strictEqual(refused(yield* session.request("cancel", { target: "job", target_id: "job_nope" })), "not_found")
+      assert.strictEqual(
+        refused(yield* session.request("cancel", { target: "job", target_id: "job_nope" })),
+        "not_found"
+      )
       const critical = yield* session.invoke("critical_section", {})
       assert.strictEqual(refused(yield* critical.cancel()), "not_cancellable")
       yield* critical.outcome
       // another principal cannot see, let alone cancel, this session's jobs
       const running = yield* session.invoke("sleep", { ms: 60_000 })
       const bob = yield* open({ credentials: { scheme: "bearer", token: "other-token" } })
-      assert.strictEqual(refused(yield* bob.request("cancel", { target: "job", target_id: running.jobId })), "not_found")
+      assert.strictEqual(
+        refused(yield* bob.request("cancel", { target: "job", target_id: running.jobId })),
+        "not_found"
+      )
       yield* running.cancel()
     })))
 
@@ -346,21 +439,31 @@ describe("jobs over WebSocket + SQLite", () => {
         name: "deaf_promise",
         parameters: PromiseApi.AnyArguments,
         handler: (_, ctx) => {
-          ctx.signal.addEventListener("abort", () => { aborted = true })
-          return new Promise((resolve) => { settle = resolve })
+          ctx.signal.addEventListener("abort", () => {
+            aborted = true
+          })
+          return new Promise((resolve) => {
+            settle = resolve
+          })
         }
       })
       yield* Effect.addFinalizer(() => Effect.sync(() => settle("late")))
-      yield* withServer(Effect.gen(function*() {
-        const session = yield* open()
-        const job = yield* session.invoke("deaf_promise", {})
-        yield* job.events.pipe(Stream.filter((m) => m.type === "job.started"), Stream.runHead)
-        assert.strictEqual((yield* job.cancel({ deadline_ms: 300 })).type, "cancel.accepted")
-        const events = yield* job.events.pipe(Stream.runCollect, Effect.map((c) => [...c]))
-        assert.isTrue(aborted, "the handler's signal was aborted")
-        assert.deepStrictEqual(events.filter(terminal).map((m) => [m.type, field(m, "code")]), [["job.failed", "ABORTED"]])
-        settle("late") // settling afterwards changes nothing: the job has its one terminal
-      }), { tools: [deaf] })
+      yield* withServer(
+        Effect.gen(function*() {
+          const session = yield* open()
+          const job = yield* session.invoke("deaf_promise", {})
+          yield* job.events.pipe(Stream.filter((m) => m.type === "job.started"), Stream.runHead)
+          assert.strictEqual((yield* job.cancel({ deadline_ms: 300 })).type, "cancel.accepted")
+          const events = yield* job.events.pipe(Stream.runCollect, Effect.map((c) => [...c]))
+          assert.isTrue(aborted, "the handler's signal was aborted")
+          assert.deepStrictEqual(events.filter(terminal).map((m) => [m.type, field(m, "code")]), [[
+            "job.failed",
+            "ABORTED"
+          ]])
+          settle("late") // settling afterwards changes nothing: the job has its one terminal
+        }),
+        { tools: [deaf] }
+      )
     }))
 
   it.scopedLive("R10.5-1 R12.1-1 R12.4-1 interrupt: the job blocks on a human.input.request and resumes on the answer", () =>
@@ -407,17 +510,20 @@ describe("jobs over WebSocket + SQLite", () => {
   it.scopedLive("R4.6-1 R8.1-2 a tool invocation before session.accepted is never executed", () =>
     Effect.gen(function*() {
       const counter = yield* makeCounter
-      yield* withServer(Effect.gen(function*() {
-        const connection = yield* dial
-        const early = yield* makeEnvelope("tool.invoke", { tool: "count", arguments: {} })
-        yield* connection.send(encodeUnchecked(early))
-        const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
-        yield* session.ping
-        assert.strictEqual(yield* Ref.get(counter.count), 0)
-        const job = yield* session.invoke("count", {})
-        yield* job.outcome
-        assert.strictEqual(yield* Ref.get(counter.count), 1)
-      }), { tools: [counter.tool] })
+      yield* withServer(
+        Effect.gen(function*() {
+          const connection = yield* dial
+          const early = yield* makeEnvelope("tool.invoke", { tool: "count", arguments: {} })
+          yield* connection.send(encodeUnchecked(early))
+          const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
+          yield* session.ping
+          assert.strictEqual(yield* Ref.get(counter.count), 0)
+          const job = yield* session.invoke("count", {})
+          yield* job.outcome
+          assert.strictEqual(yield* Ref.get(counter.count), 1)
+        }),
+        { tools: [counter.tool] }
+      )
     }))
 
   it.scopedLive("R6.3-3 tool.invoke of an unknown tool or with bad arguments is nacked before any job exists", () =>
@@ -446,26 +552,29 @@ describe("the tool context and session close", () => {
   })
 
   it.scopedLive("R4.2-3 R4.2-5 R10.1-3 R10.2-3 R17.3.1-2 R17.3.1-3 handlers log, report metrics (namespaced if not standard) and checkpoint", () =>
-    withServer(Effect.gen(function*() {
-      const session = yield* open()
-      const job = yield* session.invoke("reporter", {})
-      const events = yield* job.events.pipe(Stream.runCollect, Effect.map((c) => [...c]))
-      const outcome = yield* job.outcome
-      assert.deepInclude(outcome, { refused: "INVALID_ARGUMENT" })
-      const log = events.find((m) => m.type === "log")
-      assert.deepStrictEqual(log?.payload, { level: "info", message: "starting", attributes: { step: 1 } })
-      const names = events.filter((m) => m.type === "metric").map((m) => field(m, "name"))
-      assert.includeMembers(names, ["tokens.used", "arcpx.acme.cache_hit_ratio"])
-      assert.notInclude(names, "cache_hit_ratio")
-      const checkpoint = events.find((m) => m.type === "job.checkpoint")
-      assert.deepStrictEqual(field(checkpoint, "snapshot"), { page: 3 })
-      const record = yield* Effect.flatMap(EventLog, (log) => log.getJob(job.jobId))
-      assert.isTrue(Option.isSome(record))
-      if (Option.isSome(record)) {
-        assert.strictEqual(record.value.checkpoint_id, field(checkpoint, "checkpoint_id"))
-        assert.strictEqual(record.value.state, "completed")
-      }
-    }), { tools: [reporter] }))
+    withServer(
+      Effect.gen(function*() {
+        const session = yield* open()
+        const job = yield* session.invoke("reporter", {})
+        const events = yield* job.events.pipe(Stream.runCollect, Effect.map((c) => [...c]))
+        const outcome = yield* job.outcome
+        assert.deepInclude(outcome, { refused: "INVALID_ARGUMENT" })
+        const log = events.find((m) => m.type === "log")
+        assert.deepStrictEqual(log?.payload, { level: "info", message: "starting", attributes: { step: 1 } })
+        const names = events.filter((m) => m.type === "metric").map((m) => field(m, "name"))
+        assert.includeMembers(names, ["tokens.used", "arcpx.acme.cache_hit_ratio"])
+        assert.notInclude(names, "cache_hit_ratio")
+        const checkpoint = events.find((m) => m.type === "job.checkpoint")
+        assert.deepStrictEqual(field(checkpoint, "snapshot"), { page: 3 })
+        const record = yield* Effect.flatMap(EventLog, (log) => log.getJob(job.jobId))
+        assert.isTrue(Option.isSome(record))
+        if (Option.isSome(record)) {
+          assert.strictEqual(record.value.checkpoint_id, field(checkpoint, "checkpoint_id"))
+          assert.strictEqual(record.value.state, "completed")
+        }
+      }),
+      { tools: [reporter] }
+    ))
 
   it.scopedLive("R10.2-2 R10.2-5 a cancelled job's record keeps its state and cancellation reason", () =>
     withServer(Effect.gen(function*() {
@@ -505,7 +614,12 @@ describe("the tool context and session close", () => {
     withServer(Effect.gen(function*() {
       const session = yield* open({ capabilities: { scheduled_jobs: true } })
       assert.strictEqual(session.capabilities.scheduled_jobs, false)
-      const error = yield* Effect.flip(session.request("job.schedule", { job: { type: "tool.invoke", payload: { tool: "echo" } }, when: { after: 60 } }))
+      const error = yield* Effect.flip(
+        session.request("job.schedule", {
+          job: { type: "tool.invoke", payload: { tool: "echo" } },
+          when: { after: 60 }
+        })
+      )
       assert.strictEqual(error._tag === "ArcpError" ? error.code : error._tag, "UNIMPLEMENTED")
     })))
 })

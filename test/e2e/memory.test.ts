@@ -8,7 +8,8 @@ import { coreServer, rawSession, type SuiteOptions } from "../support/CoreServer
 import { dial } from "../support/Dialer.js"
 import { coreSuite } from "./CoreSuite.js"
 
-const server = (options: SuiteOptions = {}) => coreServer(Memory.layer({ maxFrameBytes: options.maxFrameBytes }), options)
+const server = (options: SuiteOptions = {}) =>
+  coreServer(Memory.layer({ maxFrameBytes: options.maxFrameBytes }), options)
 
 describe("runtime core over memory", () => {
   coreSuite({ server, inProcess: server })

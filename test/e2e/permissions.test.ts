@@ -1,9 +1,9 @@
 /** The permission seam of ToolContext (RFC §15.4): not built yet, and says so with the canonical code. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
+import * as Client from "../../src/client/Client.js"
 import * as Tools from "../../src/runtime/Tools.js"
 import { collectUntil, field, memory, open, serverLayer } from "../support/Harness.js"
-import * as Client from "../../src/client/Client.js"
 
 /** Asks for a refund permission; reports what the ask answered when `catch` is set, else lets the failure end the job. */
 const refund = Tools.make({
@@ -18,7 +18,10 @@ const refund = Tools.make({
       requestedLeaseSeconds: 300
     })
     return args["catch"] === true
-      ? Effect.map(Effect.either(ask), (e) => (Either.isLeft(e) ? { code: e.left.code, message: e.left.message } : "granted"))
+      ? Effect.map(
+        Effect.either(ask),
+        (e) => (Either.isLeft(e) ? { code: e.left.code, message: e.left.message } : "granted")
+      )
       : ask
   }
 })

@@ -42,7 +42,10 @@ const makeProbe = Effect.map(Deferred.make<void>(), (gate) => ({
         yield* Deferred.await(gate)
         const write = yield* Effect.either(writer.write("after"))
         const close = yield* Effect.either(writer.close())
-        return { write: Either.isLeft(write) ? write.left.code : "ok", close: Either.isLeft(close) ? close.left.code : "ok" }
+        return {
+          write: Either.isLeft(write) ? write.left.code : "ok",
+          close: Either.isLeft(close) ? close.left.code : "ok"
+        }
       })
   })
 }))
@@ -93,7 +96,12 @@ describe("streams (memory, TestClock)", () => {
       const job = yield* session.invoke("stream", { chunks: 3, interval_ms: 1000 })
       const { seen, until } = yield* follow(job.events)
       const opened = yield* until(ofType("stream.open"))
-      assert.deepStrictEqual(opened.payload, { kind: "text", content_type: "text/plain", encoding: "utf-8", related_job_id: job.jobId })
+      assert.deepStrictEqual(opened.payload, {
+        kind: "text",
+        content_type: "text/plain",
+        encoding: "utf-8",
+        related_job_id: job.jobId
+      })
       for (let sequence = 0; sequence < 3; sequence++) {
         yield* TestClock.adjust("1 second")
         const chunk = yield* until(ofType("stream.chunk"))
@@ -101,8 +109,18 @@ describe("streams (memory, TestClock)", () => {
       }
       yield* until(terminal)
       const types = seen.filter((m) => m.type.startsWith("stream.") || terminal(m)).map((m) => m.type)
-      assert.deepStrictEqual(types, ["stream.open", "stream.chunk", "stream.chunk", "stream.chunk", "stream.close", "tool.result"])
-      assert.isTrue(streamEvents(seen).every((m) => m.stream_id === opened.stream_id && m.job_id === job.jobId), "every stream event carries stream_id and job_id")
+      assert.deepStrictEqual(types, [
+        "stream.open",
+        "stream.chunk",
+        "stream.chunk",
+        "stream.chunk",
+        "stream.close",
+        "tool.result"
+      ])
+      assert.isTrue(
+        streamEvents(seen).every((m) => m.stream_id === opened.stream_id && m.job_id === job.jobId),
+        "every stream event carries stream_id and job_id"
+      )
       assert.deepStrictEqual(seen.find(ofType("stream.close"))?.payload, { total_chunks: 3 })
       assert.deepStrictEqual(seen.at(-1)?.payload, { value: { chunks: 3 } })
     }).pipe(Effect.provide(server())))
@@ -116,7 +134,9 @@ describe("streams (memory, TestClock)", () => {
       const opens = seen.filter(ofType("stream.open"))
       assert.deepStrictEqual(opens.map((m) => field(m, "kind")), ["text", "binary", "event"])
       assert.strictEqual(new Set(opens.map((m) => m.stream_id)).size, 3)
-      const [text, binary, event] = opens.map((o) => streamEvents(seen).filter((m) => m.stream_id === o.stream_id && m.type === "stream.chunk"))
+      const [text, binary, event] = opens.map((o) =>
+        streamEvents(seen).filter((m) => m.stream_id === o.stream_id && m.type === "stream.chunk")
+      )
       assert.deepStrictEqual(text?.map((m) => m.payload), [{ sequence: 0, data: "a" }, { sequence: 1, data: "b" }])
       assert.deepStrictEqual(binary?.map((m) => m.payload), [
         { sequence: 0, data: "AAEC/w==", encoding: "base64", content_type: "image/png" },
@@ -125,9 +145,14 @@ describe("streams (memory, TestClock)", () => {
       assert.deepStrictEqual(event?.map((m) => m.payload), [{ sequence: 0, event: { step: 1 } }])
       assert.deepStrictEqual(field(opens[1], "encoding"), "base64")
       // interleaved on the wire: the streams share the job's ordered lane
-      const chunkOrder = seen.filter(ofType("stream.chunk")).map((m) => opens.findIndex((o) => o.stream_id === m.stream_id))
+      const chunkOrder = seen.filter(ofType("stream.chunk")).map((m) =>
+        opens.findIndex((o) => o.stream_id === m.stream_id)
+      )
       assert.deepStrictEqual(chunkOrder, [0, 1, 2, 0, 1])
-      assert.deepStrictEqual(seen.filter(ofType("stream.close")).map((m) => m.payload), [{ total_chunks: 2 }, { total_chunks: 2, reason: "done" }, { total_chunks: 1 }])
+      assert.deepStrictEqual(seen.filter(ofType("stream.close")).map((m) => m.payload), [{ total_chunks: 2 }, {
+        total_chunks: 2,
+        reason: "done"
+      }, { total_chunks: 1 }])
     }).pipe(Effect.provide(server())))
 
   it.scoped("R11.4-1 R11.4-2 R4.2-6 thought chunks are structured; redacted reasoning is still emitted with redacted: true", () =>
@@ -138,7 +163,12 @@ describe("streams (memory, TestClock)", () => {
       yield* until(terminal)
       assert.strictEqual(field(seen.find(ofType("stream.open")), "kind"), "thought")
       assert.deepStrictEqual(seen.filter(ofType("stream.chunk")).map((m) => m.payload), [
-        { sequence: 0, role: "assistant_thought", content: "Considering whether to read the config first", redacted: false },
+        {
+          sequence: 0,
+          role: "assistant_thought",
+          content: "Considering whether to read the config first",
+          redacted: false
+        },
         { sequence: 1, role: "assistant_thought", content: "", redacted: true }
       ])
     }).pipe(Effect.provide(server())))
@@ -166,7 +196,12 @@ describe("streams (memory, TestClock)", () => {
       assert.deepStrictEqual(end.payload, { value: { chunks: 2 } })
       const types = seen.map((m) => m.type)
       assert.isBelow(types.indexOf("cancel.accepted"), types.indexOf("stream.error"))
-      assert.deepStrictEqual(streamEvents(seen).map((m) => m.type), ["stream.open", "stream.chunk", "stream.chunk", "stream.error"])
+      assert.deepStrictEqual(streamEvents(seen).map((m) => m.type), [
+        "stream.open",
+        "stream.chunk",
+        "stream.chunk",
+        "stream.error"
+      ])
     }).pipe(Effect.provide(server())))
 
   it.scoped("R10.4-4 after a stream cancel the handler's writes and close fail CANCELLED, and it decides how its job ends", () =>
@@ -198,16 +233,32 @@ describe("streams (memory, TestClock)", () => {
         const finished = yield* follow(done.events)
         const closed = yield* finished.until(ofType("stream.close"))
         yield* finished.until(terminal)
-        assert.deepStrictEqual(refusal(yield* cancelStream(session, closed.stream_id ?? "")), ["cancel.refused", "already_terminal"])
+        assert.deepStrictEqual(refusal(yield* cancelStream(session, closed.stream_id ?? "")), [
+          "cancel.refused",
+          "already_terminal"
+        ])
 
         const live = yield* session.invoke("probe", {})
         const opened = yield* (yield* follow(live.events)).until(ofType("stream.open"))
         const sameUser = yield* open()
         const bob = yield* open({ credentials: { scheme: "bearer", token: "other-token" } })
-        assert.deepStrictEqual(refusal(yield* cancelStream(sameUser, opened.stream_id ?? "")), ["cancel.refused", "not_found"])
-        assert.deepStrictEqual(refusal(yield* cancelStream(bob, opened.stream_id ?? "")), ["cancel.refused", "not_found"])
-        assert.strictEqual((yield* cancelStream(session, opened.stream_id ?? "")).type, "cancel.accepted", "still open for its owner")
-        assert.deepStrictEqual(refusal(yield* cancelStream(session, opened.stream_id ?? "")), ["cancel.refused", "already_terminal"])
+        assert.deepStrictEqual(refusal(yield* cancelStream(sameUser, opened.stream_id ?? "")), [
+          "cancel.refused",
+          "not_found"
+        ])
+        assert.deepStrictEqual(refusal(yield* cancelStream(bob, opened.stream_id ?? "")), [
+          "cancel.refused",
+          "not_found"
+        ])
+        assert.strictEqual(
+          (yield* cancelStream(session, opened.stream_id ?? "")).type,
+          "cancel.accepted",
+          "still open for its owner"
+        )
+        assert.deepStrictEqual(refusal(yield* cancelStream(session, opened.stream_id ?? "")), [
+          "cancel.refused",
+          "already_terminal"
+        ])
         yield* Deferred.succeed(probe.gate, undefined)
         yield* live.outcome
       }).pipe(Effect.provide(server([probe.tool])))
@@ -253,31 +304,36 @@ describe("streams (memory, TestClock)", () => {
 })
 
 describe("streams over WebSocket", () => {
-  const withWs = <A, E>(tools: ReadonlyArray<Tools.Tool>, body: Effect.Effect<A, E, Scope.Scope | Layer.Layer.Success<ReturnType<typeof serverLayer>>>) =>
-    body.pipe(Effect.provide(serverLayer({ transport: webSocket, tools: [mixed, ...tools] })))
+  const withWs = <A, E>(
+    tools: ReadonlyArray<Tools.Tool>,
+    body: Effect.Effect<A, E, Scope.Scope | Layer.Layer.Success<ReturnType<typeof serverLayer>>>
+  ) => body.pipe(Effect.provide(serverLayer({ transport: webSocket, tools: [mixed, ...tools] })))
 
   it.scopedLive("R11-1 R11.3-1 R11.3-5 R10.4-2 R10.4-4 text and base64 binary chunks, then a stream cancel answered and ended with stream.error CANCELLED", () =>
     Effect.gen(function*() {
       const probe = yield* makeProbe
-      yield* withWs([probe.tool], Effect.gen(function*() {
-        const session = yield* open()
-        const mixedJob = yield* session.invoke("mixed", { close: true })
-        const mixedEvents = yield* follow(mixedJob.events)
-        yield* mixedEvents.until(terminal)
-        const binary = mixedEvents.seen.filter((m) => m.type === "stream.chunk" && field(m, "encoding") === "base64")
-        assert.deepStrictEqual(binary.map((m) => field(m, "data")), ["AAEC/w==", "aGk="])
+      yield* withWs(
+        [probe.tool],
+        Effect.gen(function*() {
+          const session = yield* open()
+          const mixedJob = yield* session.invoke("mixed", { close: true })
+          const mixedEvents = yield* follow(mixedJob.events)
+          yield* mixedEvents.until(terminal)
+          const binary = mixedEvents.seen.filter((m) => m.type === "stream.chunk" && field(m, "encoding") === "base64")
+          assert.deepStrictEqual(binary.map((m) => field(m, "data")), ["AAEC/w==", "aGk="])
 
-        const job = yield* session.invoke("probe", {})
-        const { seen, until } = yield* follow(job.events)
-        const opened = yield* until(ofType("stream.open"))
-        yield* until(ofType("stream.chunk"))
-        const answer = yield* cancelStream(session, opened.stream_id ?? "")
-        assert.strictEqual(answer.type, "cancel.accepted")
-        assert.strictEqual(field(yield* until(ofType("stream.error")), "code"), "CANCELLED")
-        yield* Deferred.succeed(probe.gate, undefined)
-        const end = yield* until(terminal)
-        assert.deepStrictEqual(end.payload, { value: { write: "CANCELLED", close: "CANCELLED" } })
-        assert.deepStrictEqual(streamEvents(seen).map((m) => m.type), ["stream.open", "stream.chunk", "stream.error"])
-      }))
+          const job = yield* session.invoke("probe", {})
+          const { seen, until } = yield* follow(job.events)
+          const opened = yield* until(ofType("stream.open"))
+          yield* until(ofType("stream.chunk"))
+          const answer = yield* cancelStream(session, opened.stream_id ?? "")
+          assert.strictEqual(answer.type, "cancel.accepted")
+          assert.strictEqual(field(yield* until(ofType("stream.error")), "code"), "CANCELLED")
+          yield* Deferred.succeed(probe.gate, undefined)
+          const end = yield* until(terminal)
+          assert.deepStrictEqual(end.payload, { value: { write: "CANCELLED", close: "CANCELLED" } })
+          assert.deepStrictEqual(streamEvents(seen).map((m) => m.type), ["stream.open", "stream.chunk", "stream.error"])
+        })
+      )
     }))
 })

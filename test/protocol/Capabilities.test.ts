@@ -17,10 +17,18 @@ describe("capability negotiation", () => {
 
   it("R10.3-1 R10.3-3 R11.3-6 the heartbeat interval is the smaller one (30 by default); recovery and encodings as the runtime says", () => {
     assert.strictEqual(negotiate({}, {}).capabilities.heartbeat_interval_seconds, 30)
-    assert.strictEqual(negotiate({ heartbeat_interval_seconds: 10 }, { heartbeat_interval_seconds: 20 }).capabilities.heartbeat_interval_seconds, 10)
+    assert.strictEqual(
+      negotiate({ heartbeat_interval_seconds: 10 }, { heartbeat_interval_seconds: 20 }).capabilities
+        .heartbeat_interval_seconds,
+      10
+    )
     const { capabilities } = negotiate(
       { binary_encoding: ["base64", "sidecar"] },
-      { heartbeat_recovery: "block", binary_encoding: ["base64"], artifact_retention: { default_seconds: 60, max_seconds: 3600 } }
+      {
+        heartbeat_recovery: "block",
+        binary_encoding: ["base64"],
+        artifact_retention: { default_seconds: 60, max_seconds: 3600 }
+      }
     )
     assert.strictEqual(capabilities.heartbeat_recovery, "block")
     assert.deepStrictEqual(capabilities.binary_encoding, ["base64"])
@@ -36,7 +44,9 @@ describe("capability negotiation", () => {
   })
 
   it("R7-3 required features and extensions that did not survive are reported", () => {
-    const result = negotiate({ streaming: true, required: ["streaming", "arcpx.example.v1"] }, { streaming: false }, ["durable_jobs"])
+    const result = negotiate({ streaming: true, required: ["streaming", "arcpx.example.v1"] }, { streaming: false }, [
+      "durable_jobs"
+    ])
     assert.deepStrictEqual([...result.unsupported].sort(), ["arcpx.example.v1", "durable_jobs", "streaming"])
     assert.deepStrictEqual(negotiate({ streaming: true, required: ["streaming"] }, { streaming: true }).unsupported, [])
   })

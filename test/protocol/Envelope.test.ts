@@ -36,21 +36,28 @@ describe("envelope", () => {
 
   it("R6.5-1 priority is one of low, normal, high, critical and defaults to normal", () => {
     assert.deepStrictEqual(pathsOf({ ...valid, priority: "urgent" }), ["priority"])
-    for (const p of ["low", "normal", "high", "critical"]) assert.deepStrictEqual(pathsOf({ ...valid, priority: p }), [])
+    for (const p of ["low", "normal", "high", "critical"]) {
+      assert.deepStrictEqual(pathsOf({ ...valid, priority: p }), [])
+    }
     assert.strictEqual(priorityOf({}), "normal")
     assert.strictEqual(priorityOf({ priority: "high" }), "high")
   })
 
   it("R21.1-1 R21.1-3 extension keys are namespaced; extensions.optional is a boolean", () => {
     assert.deepStrictEqual(pathsOf({ ...valid, extensions: { foo: 1 } }), ["extensions.foo"])
-    assert.deepStrictEqual(pathsOf({ ...valid, extensions: { "arcpx.acme.trace.v1": { a: 1 }, "com.acme.tenant.v2": "t" } }), [])
+    assert.deepStrictEqual(
+      pathsOf({ ...valid, extensions: { "arcpx.acme.trace.v1": { a: 1 }, "com.acme.tenant.v2": "t" } }),
+      []
+    )
     assert.deepStrictEqual(pathsOf({ ...valid, extensions: { optional: "yes" } }), ["extensions.optional"])
     assert.isTrue(isOptional({ extensions: { optional: true } }))
     assert.isFalse(isOptional({}))
   })
 
   it("R6.1-1 the payload is a JSON object; optional header fields keep their types", () => {
-    for (const payload of [[], "s", 5, true, null]) assert.deepStrictEqual(pathsOf({ ...valid, payload }), ["payload"], JSON.stringify(payload))
+    for (const payload of [[], "s", 5, true, null]) {
+      assert.deepStrictEqual(pathsOf({ ...valid, payload }), ["payload"], JSON.stringify(payload))
+    }
     assert.deepStrictEqual(pathsOf({ ...valid, type: "arcpx.acme.deploy.v1", payload: "s" }), ["payload"])
     assert.deepStrictEqual(pathsOf({ ...valid, session_id: 5 }), ["session_id"])
     assert.deepStrictEqual(pathsOf({ ...valid, correlation_id: "" }), ["correlation_id"])
@@ -65,16 +72,32 @@ describe("envelope", () => {
       assert.deepStrictEqual(pathsOf({ ...message, [field]: "x_1" }), [], `${type} with ${field}`)
     }
     assert.sameMembers(Object.keys(requiredFields), [
-      "job.started", "job.progress", "job.heartbeat", "job.checkpoint", "job.completed", "job.failed", "job.cancelled",
-      "stream.open", "stream.chunk", "stream.close", "stream.error", "subscribe.event"
+      "job.started",
+      "job.progress",
+      "job.heartbeat",
+      "job.checkpoint",
+      "job.completed",
+      "job.failed",
+      "job.cancelled",
+      "stream.open",
+      "stream.chunk",
+      "stream.close",
+      "stream.error",
+      "subscribe.event"
     ])
     // nothing malformed leaves either: encode checks the field too
     const unsent = encode({ ...valid, id: MessageId.make("msg_1"), type: "job.progress", payload: { percent: 1 } })
     assert.isTrue(Either.isLeft(unsent) && unsent.left.issues[0]?.path === "job_id")
     const missing = decode({ ...valid, type: "stream.chunk", payload: { data: "hi" } })
-    assert.isTrue(Either.isLeft(missing) && missing.left.reason === "Envelope" && /^stream\.chunk: stream_id: is missing/.test(missing.left.message))
+    assert.isTrue(
+      Either.isLeft(missing) && missing.left.reason === "Envelope" &&
+        /^stream\.chunk: stream_id: is missing/.test(missing.left.message)
+    )
     // replies that name the job in their payload or correlation_id need no envelope job_id
-    assert.deepStrictEqual(pathsOf({ ...valid, type: "job.accepted", payload: { job_id: "job_1", accepted_at: valid.timestamp } }), [])
+    assert.deepStrictEqual(
+      pathsOf({ ...valid, type: "job.accepted", payload: { job_id: "job_1", accepted_at: valid.timestamp } }),
+      []
+    )
     assert.deepStrictEqual(pathsOf({ ...valid, type: "tool.result", payload: { value: 1 } }), [])
   })
 

@@ -1,12 +1,25 @@
 /** The error model of §18: 21 canonical codes, the alias, namespaced codes, retryability, the wire payload. */
 import { assert, describe, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
-import { ArcpError, canonicalCodes, canonicalize, ErrorCode, ErrorPayload, isRetryable } from "../../src/protocol/Errors.js"
+import {
+  ArcpError,
+  canonicalCodes,
+  canonicalize,
+  ErrorCode,
+  ErrorPayload,
+  isRetryable
+} from "../../src/protocol/Errors.js"
 
 describe("errors", () => {
   it("R18.2-1 there are exactly the 21 canonical codes of §18.2", () => {
     assert.strictEqual(canonicalCodes.length, 21)
-    assert.includeMembers([...canonicalCodes], ["OK", "HEARTBEAT_LOST", "LEASE_EXPIRED", "LEASE_REVOKED", "BACKPRESSURE_OVERFLOW"])
+    assert.includeMembers([...canonicalCodes], [
+      "OK",
+      "HEARTBEAT_LOST",
+      "LEASE_EXPIRED",
+      "LEASE_REVOKED",
+      "BACKPRESSURE_OVERFLOW"
+    ])
   })
 
   it("R18.2-1 R18.2-2 RATE_LIMITED is accepted as RESOURCE_EXHAUSTED; namespaced codes pass, unknown bare codes do not", () => {
@@ -18,8 +31,21 @@ describe("errors", () => {
   })
 
   it("R18.3-1 R18.2-3 the default retryable table of §18.3", () => {
-    for (const code of ["RESOURCE_EXHAUSTED", "RATE_LIMITED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "ABORTED"]) assert.isTrue(isRetryable(code), code)
-    for (const code of ["INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "FAILED_PRECONDITION", "UNIMPLEMENTED", "UNAUTHENTICATED", "DATA_LOSS"]) {
+    for (
+      const code of ["RESOURCE_EXHAUSTED", "RATE_LIMITED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "ABORTED"]
+    ) assert.isTrue(isRetryable(code), code)
+    for (
+      const code of [
+        "INVALID_ARGUMENT",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "FAILED_PRECONDITION",
+        "UNIMPLEMENTED",
+        "UNAUTHENTICATED",
+        "DATA_LOSS"
+      ]
+    ) {
       assert.isFalse(isRetryable(code), code)
     }
     assert.isFalse(isRetryable("arcpx.acme.QUOTA_EXCEEDED"))

@@ -1,7 +1,14 @@
 /** Extension naming (§21.1) and unknown-type handling (§21.3). */
 import { assert, describe, it } from "@effect/vitest"
 import { Either } from "effect"
-import { classifyUnknownType, isExtensionName, isExtensionType, isNamespaced, validateExtensionName, validateFieldName } from "../../src/protocol/Extensions.js"
+import {
+  classifyUnknownType,
+  isExtensionName,
+  isExtensionType,
+  isNamespaced,
+  validateExtensionName,
+  validateFieldName
+} from "../../src/protocol/Extensions.js"
 
 describe("extensions", () => {
   it("R4.7-1 R21.1-1 R21.1-3 arcpx.<vendor>.<name>.v<n> and reverse-DNS names are namespaced; core-prefixed names are not", () => {
@@ -27,8 +34,13 @@ describe("extensions", () => {
     const none = { advertised: [], optional: false }
     assert.deepInclude(classifyUnknownType("job.teleport", none), { _tag: "Nack", code: "UNIMPLEMENTED" })
     assert.deepInclude(classifyUnknownType("arcpx.acme.deploy.v1", none), { _tag: "Nack", code: "UNIMPLEMENTED" })
-    assert.deepStrictEqual(classifyUnknownType("arcpx.acme.deploy.v1", { advertised: [], optional: true }), { _tag: "Drop" })
-    assert.deepStrictEqual(classifyUnknownType("arcpx.acme.deploy.v1.started", { advertised: ["arcpx.acme.deploy.v1"], optional: false }), { _tag: "Route" })
+    assert.deepStrictEqual(classifyUnknownType("arcpx.acme.deploy.v1", { advertised: [], optional: true }), {
+      _tag: "Drop"
+    })
+    assert.deepStrictEqual(
+      classifyUnknownType("arcpx.acme.deploy.v1.started", { advertised: ["arcpx.acme.deploy.v1"], optional: false }),
+      { _tag: "Route" }
+    )
     assert.deepInclude(classifyUnknownType("frobnicate", none), { _tag: "Nack", code: "INVALID_ARGUMENT" })
   })
 })

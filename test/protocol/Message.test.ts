@@ -6,8 +6,18 @@ import { join, resolve } from "node:path"
 import { isDeepStrictEqual } from "node:util"
 import { Capabilities } from "../../src/protocol/Capabilities.js"
 import { make } from "../../src/protocol/Envelope.js"
+import {
+  decode,
+  decodeJson,
+  decodeWithUnion,
+  encode,
+  encodeUnchecked,
+  isCore,
+  isMessageType,
+  messageTypes,
+  requiredFields
+} from "../../src/protocol/Message.js"
 import { ArtifactRef } from "../../src/protocol/messages/Artifacts.js"
-import { decode, decodeJson, decodeWithUnion, encode, encodeUnchecked, isCore, isMessageType, messageTypes, requiredFields } from "../../src/protocol/Message.js"
 import { samples } from "../fixtures/samples.js"
 
 const header = { arcp: "1.0", id: "msg_01JTEST", timestamp: "2026-05-07T21:30:00Z" }
@@ -43,7 +53,10 @@ describe("message codec", () => {
     Effect.gen(function*() {
       for (const type of messageTypes) {
         const field = requiredFields[type]
-        const message = yield* make(type, samples[type], { trace_id: undefined, ...(field === undefined ? {} : { [field]: "x_1" }) })
+        const message = yield* make(type, samples[type], {
+          trace_id: undefined,
+          ...(field === undefined ? {} : { [field]: "x_1" })
+        })
         const text = Either.getOrThrow(encode(message))
         const decoded = decodeJson(text)
         assert.isTrue(Either.isRight(decoded), `${type}: ${Either.isLeft(decoded) ? decoded.left.message : ""}`)
@@ -91,7 +104,9 @@ describe("message codec", () => {
     const unmatched = examples.filter((e) => !fixtures.some((f) => isDeepStrictEqual(f.value, e.example)))
       .map((e) => `§${e.section} ${JSON.stringify(e.example).slice(0, 60)}`)
     assert.deepStrictEqual(unmatched, [], "RFC examples with no identical fixture (the RFC changed?)")
-    const stale = fixtures.filter((f) => !examples.some((e) => isDeepStrictEqual(f.value, e.example))).map((f) => f.file)
+    const stale = fixtures.filter((f) => !examples.some((e) => isDeepStrictEqual(f.value, e.example))).map((f) =>
+      f.file
+    )
     assert.deepStrictEqual(stale, [], "fixtures that are no longer an RFC example")
   })
 

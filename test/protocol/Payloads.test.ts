@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Either } from "effect"
-import { decode, messageTypes, type MessageType } from "../../src/protocol/Message.js"
+import { decode, type MessageType, messageTypes } from "../../src/protocol/Message.js"
 import { samples } from "../fixtures/samples.js"
 
 /** A full header: the conditional fields are set, so only the payload can fail. */
@@ -48,12 +48,24 @@ const job = { type: "tool.invoke", payload: {} }
 const session: ReadonlyArray<Case> = [
   ["session.open", { ...open, auth: { scheme: "kerberos" } }, "payload.auth.scheme"],
   ["session.open", { ...open, client: { version: "1" } }, "payload.client.kind"],
-  ["session.open", { ...open, auth: { scheme: "mtls" }, client: { kind: "cli", version: "1" } }, "payload.client.fingerprint"],
+  [
+    "session.open",
+    { ...open, auth: { scheme: "mtls" }, client: { kind: "cli", version: "1" } },
+    "payload.client.fingerprint"
+  ],
   ["session.open", { ...open, capabilities: { streaming: "yes" } }, "payload.capabilities.streaming"],
   ["session.challenge", { type: "jwt_nonce" }, "payload.challenge_id"],
   ["session.authenticate", { challenge_id: "chal_1" }, "payload.response"],
-  ["session.accepted", { ...samples["session.accepted"], runtime: { kind: "arcp", version: "1", trust_level: "god" } }, "payload.runtime.trust_level"],
-  ["session.accepted", { ...samples["session.accepted"], lease: { expires_at: "2026-13-01T00:00:00Z" } }, "payload.lease.expires_at"],
+  [
+    "session.accepted",
+    { ...samples["session.accepted"], runtime: { kind: "arcp", version: "1", trust_level: "god" } },
+    "payload.runtime.trust_level"
+  ],
+  [
+    "session.accepted",
+    { ...samples["session.accepted"], lease: { expires_at: "2026-13-01T00:00:00Z" } },
+    "payload.lease.expires_at"
+  ],
   ["session.unauthenticated", {}, "payload.reason"],
   ["session.rejected", { code: "NOPE", message: "m" }, "payload.code"],
   ["session.refresh", { reason: "lease", deadline_ms: -1 }, "payload.deadline_ms"],
@@ -118,7 +130,11 @@ const human: ReadonlyArray<Case> = [
   ["human.input.request", noExpiry, "payload.expires_at"],
   ["human.input.response", { responded_by: "x", responded_at: at }, "payload.value"],
   ["human.choice.request", { ...choice, default: "retry" }, "payload.default"],
-  ["human.choice.request", { ...choice, options: [{ id: "a", label: "A" }, { id: "a", label: "B" }], default: "a" }, "payload.options"],
+  [
+    "human.choice.request",
+    { ...choice, options: [{ id: "a", label: "A" }, { id: "a", label: "B" }], default: "a" },
+    "payload.options"
+  ],
   ["human.choice.request", { ...choice, options: [] }, "payload.options[0]"],
   ["human.choice.response", { choice_id: "", responded_by: "x", responded_at: at }, "payload.choice_id"],
   ["human.input.cancelled", { code: "NOPE" }, "payload.code"]
@@ -162,7 +178,18 @@ const telemetry: ReadonlyArray<Case> = [
   ["trace.span", { name: "x", span_id: "s", start_time: "later" }, "payload.start_time"]
 ]
 
-const table = [...session, ...control, ...execution, ...agents, ...streaming, ...human, ...permissions, ...subscriptions, ...artifacts, ...telemetry]
+const table = [
+  ...session,
+  ...control,
+  ...execution,
+  ...agents,
+  ...streaming,
+  ...human,
+  ...permissions,
+  ...subscriptions,
+  ...artifacts,
+  ...telemetry
+]
 
 describe("payload schemas reject bad payloads, naming the path", () => {
   it("R4.4-1 the table has a negative case for every core message type", () => {
@@ -172,16 +199,26 @@ describe("payload schemas reject bad payloads, naming the path", () => {
 
   it("R4.4-1 every type refuses a payload that is not a JSON object, naming the payload path", () => {
     for (const type of messageTypes) {
-      for (const payload of ["s", 5, true, null, [], [1]]) assert.strictEqual(firstPath(type, payload), "payload", `${type} ${JSON.stringify(payload)}`)
+      for (const payload of ["s", 5, true, null, [], [1]]) {
+        assert.strictEqual(firstPath(type, payload), "payload", `${type} ${JSON.stringify(payload)}`)
+      }
     }
   })
 
   it("R4.4-1 R8.2-1 session: auth scheme, client kind, mtls needs a fingerprint, evicted reason, refresh deadline", () => {
     check(session)
-    assert.strictEqual(firstPath("session.open", { ...open, auth: { scheme: "mtls" }, client: { kind: "cli", version: "1", fingerprint: "sha256:x" } }), "ok")
+    assert.strictEqual(
+      firstPath("session.open", {
+        ...open,
+        auth: { scheme: "mtls" },
+        client: { kind: "cli", version: "1", fingerprint: "sha256:x" }
+      }),
+      "ok"
+    )
   })
 
-  it("R10.4-8 control: cancel target, cancel.refused reason, pong fields, nack needs code and message", () => check(control))
+  it("R10.4-8 control: cancel target, cancel.refused reason, pong fields, nack needs code and message", () =>
+    check(control))
 
   it("R10.6-2 R10.3-1 execution: progress range, heartbeat state, schedule names exactly one of at/every/after, result xor ref", () => {
     check(execution)
@@ -193,24 +230,40 @@ describe("payload schemas reject bad payloads, naming the path", () => {
   })
 
   it("R10.6-2 R10.6-4 R10.6-5 job.schedule: when is exactly one of at (an RFC 3339 time), every (an RRULE), after (seconds)", () => {
-    for (const when of [{ at: "2026-05-09T13:00:00Z" }, { every: "FREQ=DAILY;BYHOUR=6" }, { every: "RRULE:FREQ=WEEKLY;BYDAY=MO,WE;COUNT=4" }, { after: 30 }]) {
+    for (
+      const when of [{ at: "2026-05-09T13:00:00Z" }, { every: "FREQ=DAILY;BYHOUR=6" }, {
+        every: "RRULE:FREQ=WEEKLY;BYDAY=MO,WE;COUNT=4"
+      }, { after: 30 }]
+    ) {
       assert.strictEqual(firstPath("job.schedule", { job, when }), "ok", JSON.stringify(when))
     }
     for (const when of [{ at: "2026-05-09T13:00:00Z", every: "FREQ=DAILY" }, { every: "FREQ=DAILY", after: 5 }, {}]) {
       assert.strictEqual(firstPath("job.schedule", { job, when }), "payload.when", JSON.stringify(when))
     }
-    for (const every of ["FREQ=FORTNIGHTLY", "BYHOUR=6", "FREQ=DAILY;FREQ=WEEKLY", "FREQ=DAILY;COUNT=2;UNTIL=20260601T000000Z", "FREQ=DAILY;COUNT=0", "FREQ=DAILY;COLOR=blue"]) {
+    for (
+      const every of [
+        "FREQ=FORTNIGHTLY",
+        "BYHOUR=6",
+        "FREQ=DAILY;FREQ=WEEKLY",
+        "FREQ=DAILY;COUNT=2;UNTIL=20260601T000000Z",
+        "FREQ=DAILY;COUNT=0",
+        "FREQ=DAILY;COLOR=blue"
+      ]
+    ) {
       assert.strictEqual(firstPath("job.schedule", { job, when: { every } }), "payload.when.every", every)
     }
   })
 
   it("R11.1-1 streaming: stream.open declares a kind; chunk fields keep their types", () => check(streaming))
 
-  it("R12.4-1 human: requests carry expires_at, responses a value, choices unique ids and a known default", () => check(human))
+  it("R12.4-1 human: requests carry expires_at, responses a value, choices unique ids and a known default", () =>
+    check(human))
 
-  it("R15.1-1 permissions and leases: explicit permission, resource and operation; positive lease seconds", () => check(permissions))
+  it("R15.1-1 permissions and leases: explicit permission, resource and operation; positive lease seconds", () =>
+    check(permissions))
 
-  it("R13.2-1 subscriptions: filter fields are arrays, min_priority a priority; subscribe.event wraps an envelope", () => check(subscriptions))
+  it("R13.2-1 subscriptions: filter fields are arrays, min_priority a priority; subscribe.event wraps an envelope", () =>
+    check(subscriptions))
 
   it("R16.3-1 artifacts: data is base64, size a non-negative integer", () => check(artifacts))
 
@@ -224,7 +277,10 @@ describe("payload schemas reject bad payloads, naming the path", () => {
     assert.strictEqual(firstPath("tool.error", { code: "OOPS", message: "m" }), "payload.code")
     assert.strictEqual(firstPath("tool.error", { code: "RATE_LIMITED", message: "m" }), "ok")
     assert.strictEqual(firstPath("tool.error", { code: "arcpx.acme.QUOTA_EXCEEDED", message: "m" }), "ok")
-    assert.strictEqual(firstPath("job.failed", { code: "INTERNAL", message: "m", cause: { code: "BAD", message: "inner" } }), "payload.cause.code")
+    assert.strictEqual(
+      firstPath("job.failed", { code: "INTERNAL", message: "m", cause: { code: "BAD", message: "inner" } }),
+      "payload.cause.code"
+    )
   })
 
   it("R18.1-1 a bad error code is reported in one readable line", () => {
@@ -233,11 +289,15 @@ describe("payload schemas reject bad payloads, naming the path", () => {
     if (Either.isLeft(result)) {
       assert.deepStrictEqual(result.left.issues, [{
         path: "payload.code",
-        message: "Expected a canonical error code (OK, CANCELLED, UNKNOWN, INVALID_ARGUMENT, ...) or a namespaced code (arcpx.<vendor>.<NAME>), actual \"NOPE\""
+        message:
+          "Expected a canonical error code (OK, CANCELLED, UNKNOWN, INVALID_ARGUMENT, ...) or a namespaced code (arcpx.<vendor>.<NAME>), actual \"NOPE\""
       }])
     }
     const numeric = decode({ ...header, type: "human.input.cancelled", payload: { code: 3 } })
     assert.isTrue(Either.isLeft(numeric) && numeric.left.issues.length === 1 && !numeric.left.message.includes("\n"))
-    assert.match(Either.isLeft(numeric) ? numeric.left.message : "", /^human\.input\.cancelled: payload\.code: Expected a canonical error code .* actual 3$/)
+    assert.match(
+      Either.isLeft(numeric) ? numeric.left.message : "",
+      /^human\.input\.cancelled: payload\.code: Expected a canonical error code .* actual 3$/
+    )
   })
 })

@@ -9,8 +9,16 @@ const SECRET = "0123456789abcdef0123456789abcdef"
 const AUDIENCE = "arcp://runtime"
 /** The test's "now", in seconds: every token is dated against it and TestClock is set to it. */
 const NOW = 1_800_000_000
-const rsa = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } })
-const other = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } })
+const rsa = generateKeyPairSync("rsa", {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: "spki", format: "pem" },
+  privateKeyEncoding: { type: "pkcs8", format: "pem" }
+})
+const other = generateKeyPairSync("rsa", {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: "spki", format: "pem" },
+  privateKeyEncoding: { type: "pkcs8", format: "pem" }
+})
 
 interface Claims {
   readonly sub?: string | undefined
@@ -21,7 +29,10 @@ interface Claims {
 }
 
 /** Signs `claims` (defaults: sub agent-1, our audience, issued now, expiring in 5 min) with HS256 or RS256. */
-const sign = (claims: Claims = {}, key: { readonly alg: "HS256" | "RS256"; readonly with?: string | undefined; readonly kid?: string } = { alg: "HS256" }) =>
+const sign = (
+  claims: Claims = {},
+  key: { readonly alg: "HS256" | "RS256"; readonly with?: string | undefined; readonly kid?: string } = { alg: "HS256" }
+) =>
   Effect.promise(() => {
     const body = { sub: "agent-1", aud: AUDIENCE, iat: NOW, exp: NOW + 300, ...claims }
     const jwt = new jose.SignJWT(Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)))
@@ -34,7 +45,10 @@ const sign = (claims: Claims = {}, key: { readonly alg: "HS256" | "RS256"; reado
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
 
 /** Runs `body` against an authenticator built from `options`, with the clock at NOW. */
-const withAuth = <A, E>(options: Partial<Auth.Options>, body: (auth: Auth.Authenticator["Type"]) => Effect.Effect<A, E>) =>
+const withAuth = <A, E>(
+  options: Partial<Auth.Options>,
+  body: (auth: Auth.Authenticator["Type"]) => Effect.Effect<A, E>
+) =>
   Effect.gen(function*() {
     yield* TestClock.setTime(NOW * 1000)
     return yield* body(yield* Auth.Authenticator)
@@ -49,42 +63,58 @@ interface Verdict {
 }
 
 /** The principal of an accepted offer, the challenge asked, or the failure's code and message. */
-const verdict = (step: Effect.Effect<Auth.AuthStep, { readonly code: string; readonly message: string }>): Effect.Effect<Verdict> =>
+const verdict = (
+  step: Effect.Effect<Auth.AuthStep, { readonly code: string; readonly message: string }>
+): Effect.Effect<Verdict> =>
   Effect.match(step, {
     onFailure: (e): Verdict => ({ code: e.code, message: e.message }),
-    onSuccess: (s): Verdict => (s._tag === "Accept" ? { principal: s.principal.id, expiresAt: s.principal.expiresAt } : { challenge: s.challenge.type })
+    onSuccess: (s): Verdict => (s._tag === "Accept"
+      ? { principal: s.principal.id, expiresAt: s.principal.expiresAt }
+      : { challenge: s.challenge.type })
   })
 
-const jwt = (auth: Auth.Authenticator["Type"], token: string) => verdict(auth.begin({ scheme: "signed_jwt", token, anonymousNegotiated: false }))
+const jwt = (auth: Auth.Authenticator["Type"], token: string) =>
+  verdict(auth.begin({ scheme: "signed_jwt", token, anonymousNegotiated: false }))
 
 describe("Authenticator", () => {
   it.effect("R4.6-1 bearer: each token of the table maps to its principal; wrong, empty, prefixed and missing tokens are refused", () =>
-    withAuth({ bearer: new Map([["token-a", "alice"], ["token-b", "bob"], ["a-much-longer-token-c", "carol"]]) }, (auth) =>
-      Effect.gen(function*() {
-        const begin = (token: string | undefined) => verdict(auth.begin({ scheme: "bearer", token, anonymousNegotiated: false }))
-        assert.deepStrictEqual(yield* begin("token-a"), { principal: "alice", expiresAt: undefined })
-        assert.deepStrictEqual(yield* begin("token-b"), { principal: "bob", expiresAt: undefined })
-        assert.deepStrictEqual(yield* begin("a-much-longer-token-c"), { principal: "carol", expiresAt: undefined })
-        for (const token of ["token-", "token-a ", "TOKEN-A", "", undefined]) {
-          assert.strictEqual((yield* begin(token)).code, "UNAUTHENTICATED", String(token))
-        }
-        // no table: the scheme is off
-        const off = yield* verdict(Auth.make({ audience: AUDIENCE }).begin({ scheme: "bearer", token: "token-a", anonymousNegotiated: false }))
-        assert.strictEqual(off.code, "UNAUTHENTICATED")
-      })))
+    withAuth(
+      { bearer: new Map([["token-a", "alice"], ["token-b", "bob"], ["a-much-longer-token-c", "carol"]]) },
+      (auth) =>
+        Effect.gen(function*() {
+          const begin = (token: string | undefined) =>
+            verdict(auth.begin({ scheme: "bearer", token, anonymousNegotiated: false }))
+          assert.deepStrictEqual(yield* begin("token-a"), { principal: "alice", expiresAt: undefined })
+          assert.deepStrictEqual(yield* begin("token-b"), { principal: "bob", expiresAt: undefined })
+          assert.deepStrictEqual(yield* begin("a-much-longer-token-c"), { principal: "carol", expiresAt: undefined })
+          for (const token of ["token-", "token-a ", "TOKEN-A", "", undefined]) {
+            assert.strictEqual((yield* begin(token)).code, "UNAUTHENTICATED", String(token))
+          }
+          // no table: the scheme is off
+          const off = yield* verdict(
+            Auth.make({ audience: AUDIENCE }).begin({ scheme: "bearer", token: "token-a", anonymousNegotiated: false })
+          )
+          assert.strictEqual(off.code, "UNAUTHENTICATED")
+        })
+    ))
 
   it.effect("R4.6-1 signed_jwt HS256: sub is the principal and exp bounds the lease", () =>
     withAuth({ jwt: { secret: SECRET } }, (auth) =>
       Effect.gen(function*() {
         assert.deepStrictEqual(yield* jwt(auth, yield* sign()), { principal: "agent-1", expiresAt: (NOW + 300) * 1000 })
         assert.match(String((yield* jwt(auth, yield* sign({ sub: "" }))).message), /sub/)
-        assert.strictEqual((yield* jwt(auth, yield* sign({}, { alg: "HS256", with: "another-secret-another-secret!!" }))).code, "UNAUTHENTICATED")
+        assert.strictEqual(
+          (yield* jwt(auth, yield* sign({}, { alg: "HS256", with: "another-secret-another-secret!!" }))).code,
+          "UNAUTHENTICATED"
+        )
       })))
 
   it.effect("R4.6-1 signed_jwt RS256 with a PEM public key, and with a JWKS (matched by kid)", () =>
     Effect.gen(function*() {
-      const pem = yield* withAuth({ jwt: { publicKey: rsa.publicKey } }, (auth) =>
-        Effect.flatMap(sign({}, { alg: "RS256" }), (token) => jwt(auth, token)))
+      const pem = yield* withAuth(
+        { jwt: { publicKey: rsa.publicKey } },
+        (auth) => Effect.flatMap(sign({}, { alg: "RS256" }), (token) => jwt(auth, token))
+      )
       assert.strictEqual(pem.principal, "agent-1")
       const jwk = yield* Effect.promise(() => jose.exportJWK(createPublicKey(rsa.publicKey)))
       const jwks = { keys: [{ ...jwk, kid: "k1", alg: "RS256", use: "sig" }] }
@@ -120,7 +150,9 @@ describe("Authenticator", () => {
   it.effect("R4.6-1 alg none and HS/RS key confusion are refused before any key is tried", () =>
     withAuth({ jwt: { publicKey: rsa.publicKey } }, (auth) =>
       Effect.gen(function*() {
-        const unsigned = `${base64url({ alg: "none", typ: "JWT" })}.${base64url({ sub: "agent-1", aud: AUDIENCE, exp: NOW + 60 })}.`
+        const unsigned = `${base64url({ alg: "none", typ: "JWT" })}.${
+          base64url({ sub: "agent-1", aud: AUDIENCE, exp: NOW + 60 })
+        }.`
         const none = yield* jwt(auth, unsigned)
         assert.strictEqual(none.code, "UNAUTHENTICATED")
         assert.match(String(none.message), /none/)
@@ -146,12 +178,19 @@ describe("Authenticator", () => {
     }))
 
   it.effect("R18.2-1 mtls and oauth2, not built, answer the canonical UNIMPLEMENTED", () =>
-    withAuth({ bearer: new Map([["t", "alice"]]), jwt: { secret: SECRET }, allowAnonymous: true }, (auth) =>
-      Effect.gen(function*() {
-        for (const scheme of ["mtls", "oauth2"] as const) {
-          assert.strictEqual((yield* verdict(auth.begin({ scheme, token: "t", anonymousNegotiated: true }))).code, "UNIMPLEMENTED", scheme)
-        }
-      })))
+    withAuth(
+      { bearer: new Map([["t", "alice"]]), jwt: { secret: SECRET }, allowAnonymous: true },
+      (auth) =>
+        Effect.gen(function*() {
+          for (const scheme of ["mtls", "oauth2"] as const) {
+            assert.strictEqual(
+              (yield* verdict(auth.begin({ scheme, token: "t", anonymousNegotiated: true }))).code,
+              "UNIMPLEMENTED",
+              scheme
+            )
+          }
+        })
+    ))
 
   it.effect("R8.1-1 jwt_nonce: the signed nonce proves key possession; a wrong nonce or a token without one is refused", () =>
     withAuth({ jwt: { secret: SECRET, requireNonce: true } }, (auth) =>
@@ -167,21 +206,31 @@ describe("Authenticator", () => {
         assert.strictEqual(yield* verify(yield* sign({ nonce: "something-else" })), "UNAUTHENTICATED")
         assert.strictEqual(yield* verify(yield* sign()), "UNAUTHENTICATED")
         assert.strictEqual(yield* verify(yield* sign({ nonce })), "agent-1")
-        assert.strictEqual(yield* Effect.match(step.challenge.verify("no token"), { onFailure: (e) => e.code, onSuccess: () => "accepted" }), "UNAUTHENTICATED")
+        assert.strictEqual(
+          yield* Effect.match(step.challenge.verify("no token"), {
+            onFailure: (e) => e.code,
+            onSuccess: () => "accepted"
+          }),
+          "UNAUTHENTICATED"
+        )
       })))
 
   it.effect("R8.4-1 R8.4-2 R9-5 refresh challenges: bearer_token for bearer, jwt_nonce for JWT, none for anonymous; another principal is refused", () =>
-    withAuth({ bearer: new Map([["token-a", "alice"], ["token-b", "bob"]]), jwt: { secret: SECRET } }, (auth) =>
-      Effect.gen(function*() {
-        const bearer = yield* auth.refresh({ id: "alice", scheme: "bearer" })
-        assert.isTrue(Option.isSome(bearer))
-        if (Option.isNone(bearer)) return
-        assert.strictEqual(bearer.value.type, "bearer_token")
-        const answer = (token: string) => Effect.match(bearer.value.verify({ token }), { onFailure: (e) => e.code, onSuccess: (p) => p.id })
-        assert.strictEqual(yield* answer("token-a"), "alice")
-        assert.strictEqual(yield* answer("token-b"), "UNAUTHENTICATED", "re-authenticating as bob is refused")
-        const signed = yield* auth.refresh({ id: "agent-1", scheme: "signed_jwt" })
-        assert.strictEqual(Option.map(signed, (c) => c.type).pipe(Option.getOrUndefined), "jwt_nonce")
-        assert.isTrue(Option.isNone(yield* auth.refresh({ id: "anonymous", scheme: "none" })))
-      })))
+    withAuth(
+      { bearer: new Map([["token-a", "alice"], ["token-b", "bob"]]), jwt: { secret: SECRET } },
+      (auth) =>
+        Effect.gen(function*() {
+          const bearer = yield* auth.refresh({ id: "alice", scheme: "bearer" })
+          assert.isTrue(Option.isSome(bearer))
+          if (Option.isNone(bearer)) return
+          assert.strictEqual(bearer.value.type, "bearer_token")
+          const answer = (token: string) =>
+            Effect.match(bearer.value.verify({ token }), { onFailure: (e) => e.code, onSuccess: (p) => p.id })
+          assert.strictEqual(yield* answer("token-a"), "alice")
+          assert.strictEqual(yield* answer("token-b"), "UNAUTHENTICATED", "re-authenticating as bob is refused")
+          const signed = yield* auth.refresh({ id: "agent-1", scheme: "signed_jwt" })
+          assert.strictEqual(Option.map(signed, (c) => c.type).pipe(Option.getOrUndefined), "jwt_nonce")
+          assert.isTrue(Option.isNone(yield* auth.refresh({ id: "anonymous", scheme: "none" })))
+        })
+    ))
 })

@@ -23,7 +23,8 @@ describe("heartbeat scheduler", () => {
     Effect.gen(function*() {
       const scheduler = yield* Heartbeats.make
       const ticks: Array<string> = []
-      const record = (name: string) => (now: number) => Effect.sync(() => ticks.push(`${name}@${now}`)).pipe(Effect.as(true))
+      const record = (name: string) => (now: number) =>
+        Effect.sync(() => ticks.push(`${name}@${now}`)).pipe(Effect.as(true))
       const slow = {}
       const fast = {}
       yield* scheduler.register(slow, 10_000, 10_000, record("slow"))
@@ -31,7 +32,16 @@ describe("heartbeat scheduler", () => {
       // registered while the worker sleeps until 10 s: its first deadline (5 s) is earlier
       yield* scheduler.register(fast, 5_000, 3_000, record("fast"))
       yield* advance(19)
-      assert.deepStrictEqual(ticks, ["fast@5000", "fast@8000", "slow@10000", "fast@11000", "fast@14000", "fast@17000", "slow@20000", "fast@20000"])
+      assert.deepStrictEqual(ticks, [
+        "fast@5000",
+        "fast@8000",
+        "slow@10000",
+        "fast@11000",
+        "fast@14000",
+        "fast@17000",
+        "slow@20000",
+        "fast@20000"
+      ])
     }))
 
   it.scoped("a job stops ticking when it unregisters or its tick answers false; an idle scheduler starts again", () =>
@@ -40,14 +50,29 @@ describe("heartbeat scheduler", () => {
       const ticks: Array<string> = []
       const a = {}
       const b = {}
-      yield* scheduler.register(a, 1_000, 1_000, (now) => Effect.sync(() => ticks.push(`a@${now}`)).pipe(Effect.as(now < 3_000)))
-      yield* scheduler.register(b, 2_000, 2_000, (now) => Effect.sync(() => ticks.push(`b@${now}`)).pipe(Effect.as(true)))
+      yield* scheduler.register(
+        a,
+        1_000,
+        1_000,
+        (now) => Effect.sync(() => ticks.push(`a@${now}`)).pipe(Effect.as(now < 3_000))
+      )
+      yield* scheduler.register(
+        b,
+        2_000,
+        2_000,
+        (now) => Effect.sync(() => ticks.push(`b@${now}`)).pipe(Effect.as(true))
+      )
       yield* advance(4)
       yield* scheduler.unregister(b)
       yield* advance(6)
       assert.deepStrictEqual(ticks, ["a@1000", "b@2000", "a@2000", "a@3000", "b@4000"])
       // nothing registered: the worker has ended; a new registration starts one
-      yield* scheduler.register(a, 12_000, 1_000, (now) => Effect.sync(() => ticks.push(`a@${now}`)).pipe(Effect.as(false)))
+      yield* scheduler.register(
+        a,
+        12_000,
+        1_000,
+        (now) => Effect.sync(() => ticks.push(`a@${now}`)).pipe(Effect.as(false))
+      )
       yield* advance(3)
       assert.deepStrictEqual(ticks.slice(5), ["a@12000"])
     }))

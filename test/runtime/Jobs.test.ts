@@ -28,21 +28,26 @@ const makeGated = Effect.map(Deferred.make<void>(), (go) => ({
   tool: Tools.make({
     name: "gated",
     parameters: Tools.AnyArguments,
-    handler: (_, ctx) => ctx.pausePoint.pipe(Effect.zipRight(Deferred.await(go)), Effect.zipRight(ctx.pausePoint), Effect.as("done"))
+    handler: (_, ctx) =>
+      ctx.pausePoint.pipe(Effect.zipRight(Deferred.await(go)), Effect.zipRight(ctx.pausePoint), Effect.as("done"))
   })
 }))
 
 /** A tool that ignores cancellation until `free` completes (a stubborn handler the test can let go of). */
 const makeDeaf = Effect.map(Deferred.make<void>(), (free) => ({
   free,
-  tool: Tools.make({ name: "deaf", parameters: Tools.AnyArguments, handler: () => Effect.uninterruptible(Deferred.await(free)) })
+  tool: Tools.make({
+    name: "deaf",
+    parameters: Tools.AnyArguments,
+    handler: () => Effect.uninterruptible(Deferred.await(free))
+  })
 }))
 
 /** Moves the clock in `step`s until `effect` completes (the waits it races may not be registered yet); returns its value and the time moved. */
 const advanceUntil = <A, E, R>(effect: Effect.Effect<A, E, R>, stepMs: number) =>
   Effect.gen(function*() {
     const fiber = yield* Effect.fork(effect)
-    for (let moved = 0; ; moved += stepMs) {
+    for (let moved = 0;; moved += stepMs) {
       for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
       const done = yield* Fiber.poll(fiber)
       if (Option.isSome(done)) return { value: yield* done.value, moved }
@@ -52,14 +57,26 @@ const advanceUntil = <A, E, R>(effect: Effect.Effect<A, E, R>, stepMs: number) =
 
 const services = (tools: ReadonlyArray<Tools.Tool>) =>
   Jobs.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(RuntimeConfig.layer({}), Tools.layer([...DemoTools.all, ...tools]), HumanInput.layer, Streams.layer)),
+    Layer.provideMerge(
+      Layer.mergeAll(
+        RuntimeConfig.layer({}),
+        Tools.layer([...DemoTools.all, ...tools]),
+        HumanInput.layer,
+        Streams.layer
+      )
+    ),
     Layer.provideMerge(MemoryEventLog.layer)
   )
 
 /** A session as Jobs sees it: everything sent to it lands in a queue. */
 const makeOwner = Effect.gen(function*() {
   const inbox = yield* Queue.unbounded<Decoded>()
-  const owner: Owner = { sessionId: SessionId.make("sess_test"), principal: "alice", sink: (e) => Queue.offer(inbox, e), heartbeatIntervalSeconds: 30 }
+  const owner: Owner = {
+    sessionId: SessionId.make("sess_test"),
+    principal: "alice",
+    sink: (e) => Queue.offer(inbox, e),
+    heartbeatIntervalSeconds: 30
+  }
   const seen: Array<Decoded> = []
   /** Takes messages until one matches (inclusive); all taken are kept in `seen`. */
   const until = (match: (m: Decoded) => boolean) =>
@@ -74,14 +91,21 @@ const makeOwner = Effect.gen(function*() {
 })
 
 const invoke = (tool: string, args: Record<string, unknown> = {}) =>
-  makeEnvelope("tool.invoke", { tool, arguments: args }, { session_id: SessionId.make("sess_test") }) satisfies Effect.Effect<Message<"tool.invoke">>
+  makeEnvelope("tool.invoke", { tool, arguments: args }, {
+    session_id: SessionId.make("sess_test")
+  }) satisfies Effect.Effect<Message<"tool.invoke">>
 
 const cancelOf = (jobId: string, deadline_ms?: number) =>
-  makeEnvelope("cancel", { target: "job" as const, target_id: jobId, ...(deadline_ms !== undefined ? { deadline_ms } : {}) }, {
+  makeEnvelope("cancel", {
+    target: "job" as const,
+    target_id: jobId,
+    ...(deadline_ms !== undefined ? { deadline_ms } : {})
+  }, {
     session_id: SessionId.make("sess_test")
   }) satisfies Effect.Effect<Message<"cancel">>
 
-const recordOf = (jobId: string | undefined) => Effect.flatMap(EventLog, (log) => log.getJob(jobId ?? "none")).pipe(Effect.map(Option.getOrUndefined))
+const recordOf = (jobId: string | undefined) =>
+  Effect.flatMap(EventLog, (log) => log.getJob(jobId ?? "none")).pipe(Effect.map(Option.getOrUndefined))
 
 /** Lets background fibers run until `check` holds (bounded: no clock involved). */
 const eventually = (check: Effect.Effect<boolean, unknown, EventLog>) =>
@@ -152,7 +176,13 @@ describe("Jobs", () => {
         assert.strictEqual(last.type, "job.failed")
         assert.strictEqual(Reflect.get(last.payload, "code"), "ABORTED")
         const metrics = seen.filter((m) => m.type === "metric")
-        assert.deepStrictEqual(metrics.map(metricName), ["tool.invocations", "latency.ms", "latency.ms", "latency.ms", "errors.total"])
+        assert.deepStrictEqual(metrics.map(metricName), [
+          "tool.invocations",
+          "latency.ms",
+          "latency.ms",
+          "latency.ms",
+          "errors.total"
+        ])
         assert.deepInclude(Reflect.get(metrics[4]?.payload ?? {}, "dims"), { code: "ABORTED", tool: "deaf" })
         assert.strictEqual((yield* recordOf(last.job_id))?.state, "failed")
       }).pipe(Effect.ensuring(Deferred.succeed(deaf.free, undefined)), Effect.provide(services([deaf.tool])))
@@ -169,11 +199,17 @@ describe("Jobs", () => {
         const started = yield* until((m) => m.type === "job.started")
         const jobId = started.job_id ?? ""
         assert.strictEqual((yield* recordOf(jobId))?.state, "running")
-        const interrupt = yield* makeEnvelope("interrupt", { target: "job" as const, target_id: jobId }, { session_id: owner.sessionId })
+        const interrupt = yield* makeEnvelope("interrupt", { target: "job" as const, target_id: jobId }, {
+          session_id: owner.sessionId
+        })
         yield* jobs.interrupt(interrupt, owner)
         const request = yield* until((m) => m.type === "human.input.request")
         assert.strictEqual((yield* recordOf(jobId))?.state, "blocked")
-        const answer = yield* makeEnvelope("human.input.response", { value: { guidance: "go on" }, responded_by: "alice", responded_at: "2026-05-09T13:00:00Z" }, {
+        const answer = yield* makeEnvelope("human.input.response", {
+          value: { guidance: "go on" },
+          responded_by: "alice",
+          responded_at: "2026-05-09T13:00:00Z"
+        }, {
           session_id: owner.sessionId,
           correlation_id: request.id
         })
@@ -198,13 +234,19 @@ describe("Jobs", () => {
         yield* jobs.invoke(yield* invoke("sleep", { ms: 60_000 }), owner)
         for (let started = 0; started < 3; started++) yield* until((m) => m.type === "job.started")
         // both deaf jobs share the one 200 ms deadline (one after the other would take 400 ms)
-        const { moved } = yield* advanceUntil(jobs.release(owner, "cancel", { reason: "user_aborted", deadline_ms: 200 }), 100)
+        const { moved } = yield* advanceUntil(
+          jobs.release(owner, "cancel", { reason: "user_aborted", deadline_ms: 200 }),
+          100
+        )
         assert.isAtLeast(moved, 200)
         assert.isBelow(moved, 400)
         yield* Effect.forEach([0, 1, 2], () => until((m) => terminalTypes.has(m.type)), { discard: true })
         const terminals = seen.filter((m) => terminalTypes.has(m.type))
         assert.deepStrictEqual(terminals.map((m) => m.type).sort(), ["job.cancelled", "job.failed", "job.failed"])
-        assert.deepStrictEqual(seen.find((m) => m.type === "job.cancelled")?.payload, { reason: "user_aborted", source: "client" })
+        assert.deepStrictEqual(seen.find((m) => m.type === "job.cancelled")?.payload, {
+          reason: "user_aborted",
+          source: "client"
+        })
         for (const t of terminals) assert.strictEqual((yield* recordOf(t.job_id))?.cancel_reason, "user_aborted")
       }).pipe(Effect.ensuring(Deferred.succeed(deaf.free, undefined)), Effect.provide(services([deaf.tool])))
     }))
@@ -212,7 +254,12 @@ describe("Jobs", () => {
   it.scoped("R9-9 closing a session detaches a job that cannot be cancelled, tells the closer, and the job completes", () =>
     Effect.gen(function*() {
       const gated = yield* makeGated
-      const critical = Tools.make({ name: "critical", parameters: Tools.AnyArguments, cancellable: false, handler: () => Effect.as(Deferred.await(gated.go), "kept") })
+      const critical = Tools.make({
+        name: "critical",
+        parameters: Tools.AnyArguments,
+        cancellable: false,
+        handler: () => Effect.as(Deferred.await(gated.go), "kept")
+      })
       yield* Effect.gen(function*() {
         const jobs = yield* Jobs.Jobs
         const { owner, until } = yield* makeOwner

@@ -14,7 +14,10 @@ const gatedConnection = Effect.gen(function*() {
     label: "gated",
     binary: false,
     incoming: Stream.empty,
-    send: (frame) => Deferred.await(open).pipe(Effect.zipRight(Effect.sync(() => { written.push(String(frame)) }))),
+    send: (frame) =>
+      Deferred.await(open).pipe(Effect.zipRight(Effect.sync(() => {
+        written.push(String(frame))
+      }))),
     close: Effect.void
   }
   return { connection, open, written }

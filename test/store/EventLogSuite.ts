@@ -56,11 +56,23 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
   it.effect("R6.4-2 R6.1.1-2 a repeated id inside one batch runs once: the first copy is New, the others Duplicate", () =>
     withLog(Effect.gen(function*() {
       const log = yield* EventLog
-      assert.deepStrictEqual((yield* log.recordInbound("alice", [envelope("x1"), envelope("x1")])).map((v) => v._tag), ["New", "Duplicate"])
-      const interleaved = yield* log.recordInbound("alice", [envelope("y1"), envelope("y2"), envelope("y1"), envelope("x1"), envelope("y2")])
+      assert.deepStrictEqual((yield* log.recordInbound("alice", [envelope("x1"), envelope("x1")])).map((v) => v._tag), [
+        "New",
+        "Duplicate"
+      ])
+      const interleaved = yield* log.recordInbound("alice", [
+        envelope("y1"),
+        envelope("y2"),
+        envelope("y1"),
+        envelope("x1"),
+        envelope("y2")
+      ])
       assert.deepStrictEqual(interleaved.map((v) => v._tag), ["New", "New", "Duplicate", "Duplicate", "Duplicate"])
       // the same id from two batches committed together: still exactly one New
-      const together = yield* Effect.all([log.recordInbound("alice", [envelope("z1")]), log.recordInbound("alice", [envelope("z1")])], {
+      const together = yield* Effect.all([
+        log.recordInbound("alice", [envelope("z1")]),
+        log.recordInbound("alice", [envelope("z1")])
+      ], {
         concurrency: "unbounded"
       })
       assert.deepStrictEqual(together.flatMap((v) => v.map((x) => x._tag)).sort(), ["Duplicate", "New"])
@@ -74,7 +86,10 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
       yield* log.recordInbound("alice", [envelope("j0", { job_id: "job_a" })])
       yield* log.recordOutbound([envelope("j1", { job_id: "job_a" }), envelope("j2", { job_id: "job_b" })])
       yield* log.recordOutbound([envelope("j3", { job_id: "job_a", session_id: "sess_2" })])
-      assert.deepStrictEqual((yield* log.jobEvents("job_a")).map((e) => [e.id, e.session_id]), [["j1", "sess_1"], ["j3", "sess_2"]])
+      assert.deepStrictEqual((yield* log.jobEvents("job_a")).map((e) => [e.id, e.session_id]), [["j1", "sess_1"], [
+        "j3",
+        "sess_2"
+      ]])
       assert.deepStrictEqual(yield* log.jobEvents("job_none"), [])
     })))
 
@@ -96,11 +111,15 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
   it.effect("R6.4-5 an idempotency key is claimed once within its horizon, and again after it", () =>
     withLog(Effect.gen(function*() {
       const log = yield* EventLog
-      const claim = (job_id: string, now: number) => log.claimIdempotencyKey({ principal: "alice", key: "k", job_id, now, expiresAt: now + 1000 })
+      const claim = (job_id: string, now: number) =>
+        log.claimIdempotencyKey({ principal: "alice", key: "k", job_id, now, expiresAt: now + 1000 })
       assert.deepStrictEqual(yield* claim("job_1", 0), { _tag: "Claimed" })
       assert.deepStrictEqual(yield* claim("job_2", 500), { _tag: "Existing", job_id: "job_1" })
       assert.deepStrictEqual(yield* claim("job_3", 1500), { _tag: "Claimed" })
-      assert.deepStrictEqual(yield* log.claimIdempotencyKey({ principal: "bob", key: "k", job_id: "job_4", now: 0, expiresAt: 10 }), { _tag: "Claimed" })
+      assert.deepStrictEqual(
+        yield* log.claimIdempotencyKey({ principal: "bob", key: "k", job_id: "job_4", now: 0, expiresAt: 10 }),
+        { _tag: "Claimed" }
+      )
     })))
 
   it.effect("R10.2-2 R10.2-3 R10.2-5 job records round-trip and update in place", () =>
@@ -108,9 +127,26 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
       const log = yield* EventLog
       assert.isTrue(Option.isNone(yield* log.getJob("job_x")))
       yield* log.saveJob(job("job_x"))
-      yield* log.saveJob(job("job_x", { state: "cancelled", checkpoint_id: "chk_1", cancel_reason: "user_aborted", terminal: "{}", updated_at: 2 }))
+      yield* log.saveJob(
+        job("job_x", {
+          state: "cancelled",
+          checkpoint_id: "chk_1",
+          cancel_reason: "user_aborted",
+          terminal: "{}",
+          updated_at: 2
+        })
+      )
       const stored = yield* log.getJob("job_x")
-      assert.deepStrictEqual(Option.getOrUndefined(stored), job("job_x", { state: "cancelled", checkpoint_id: "chk_1", cancel_reason: "user_aborted", terminal: "{}", updated_at: 2 }))
+      assert.deepStrictEqual(
+        Option.getOrUndefined(stored),
+        job("job_x", {
+          state: "cancelled",
+          checkpoint_id: "chk_1",
+          cancel_reason: "user_aborted",
+          terminal: "{}",
+          updated_at: 2
+        })
+      )
     })))
 
   it.effect("R10.2-2 R10.2-1 unfinishedJobs lists the job records with no terminal, oldest first, and drops a job once it ends", () =>
@@ -133,14 +169,26 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
   it.effect("concurrent appends all land, and large batches too", () =>
     withLog(Effect.gen(function*() {
       const log = yield* EventLog
-      yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => i), (i) => log.recordOutbound([envelope(`c${i}`, { session_id: "sess_c" })]), {
+      yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => i), (i) =>
+        log.recordOutbound([envelope(`c${i}`, { session_id: "sess_c" })]), {
         concurrency: "unbounded",
         discard: true
       })
-      yield* log.recordOutbound(Array.from({ length: 2000 }, (_, i) => envelope(`b${i}`, { session_id: "sess_b" })))
-      const burst = yield* log.recordInbound("alice", Array.from({ length: 1200 }, (_, i) => envelope(`in${i % 1100}`, { session_id: "sess_in" })))
-      assert.deepStrictEqual(burst.map((v) => v._tag), Array.from({ length: 1200 }, (_, i) => (i < 1100 ? "New" : "Duplicate")))
+      yield* log.recordOutbound(Array.from({ length: 2000 }, (_, i) =>
+        envelope(`b${i}`, { session_id: "sess_b" })))
+      const burst = yield* log.recordInbound(
+        "alice",
+        Array.from({ length: 1200 }, (_, i) =>
+          envelope(`in${i % 1100}`, { session_id: "sess_in" }))
+      )
+      assert.deepStrictEqual(
+        burst.map((v) => v._tag),
+        Array.from({ length: 1200 }, (_, i) => (i < 1100 ? "New" : "Duplicate"))
+      )
       assert.strictEqual((yield* log.replaySession("sess_c", 0)).length, 200)
-      assert.deepStrictEqual((yield* log.replaySession("sess_b", 0)).map((e) => e.id), Array.from({ length: 2000 }, (_, i) => `b${i}`))
+      assert.deepStrictEqual(
+        (yield* log.replaySession("sess_b", 0)).map((e) => e.id),
+        Array.from({ length: 2000 }, (_, i) => `b${i}`)
+      )
     })))
 }

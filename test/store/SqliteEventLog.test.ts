@@ -25,10 +25,19 @@ describe("SqliteEventLog", () => {
       yield* Effect.gen(function*() {
         const log = yield* EventLog
         assert.deepStrictEqual((yield* log.recordInbound("alice", [envelope("r1")])).map((v) => v._tag), ["Duplicate"])
-        assert.deepStrictEqual(yield* log.claimIdempotencyKey({ principal: "alice", key: "k", job_id: "job_other", now: 5, expiresAt: 10_000 }), {
-          _tag: "Existing",
-          job_id: "job_r"
-        })
+        assert.deepStrictEqual(
+          yield* log.claimIdempotencyKey({
+            principal: "alice",
+            key: "k",
+            job_id: "job_other",
+            now: 5,
+            expiresAt: 10_000
+          }),
+          {
+            _tag: "Existing",
+            job_id: "job_r"
+          }
+        )
         assert.strictEqual(Option.getOrUndefined(yield* log.getJob("job_r"))?.terminal, "{\"done\":true}")
         assert.strictEqual((yield* log.replaySession("sess_1", 0)).length, 1)
       }).pipe(Effect.provide(SqliteEventLog.layer({ filename: file })))

@@ -34,7 +34,11 @@ export const exitOf = (child: ChildProcess): Effect.Effect<number | null> =>
 /** Starts `arcp serve` (WebSocket, port 0) with `args` and `env`; resolves with its address once it prints it. */
 export const serveWs = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   new Promise<{ child: ChildProcess; address: string }>((resolve, reject) => {
-    const child = spawn("node", [bin, "serve", "--port", "0", ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn("node", [bin, "serve", "--port", "0", ...args], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
     let out = ""
     child.stdout.on("data", (chunk: Buffer) => {
       out += chunk.toString()
@@ -48,7 +52,10 @@ const logs = new WeakMap<Process, { text: string }>()
 
 /** Starts `arcp serve --transport stdio --db :memory:` with `args`; its stderr is drained and its tail kept. */
 const start = (args: ReadonlyArray<string>): Process => {
-  const child = spawn("node", [bin, "serve", "--transport", "stdio", "--db", ":memory:", ...args], { cwd: root, stdio: ["pipe", "pipe", "pipe"] })
+  const child = spawn("node", [bin, "serve", "--transport", "stdio", "--db", ":memory:", ...args], {
+    cwd: root,
+    stdio: ["pipe", "pipe", "pipe"]
+  })
   const log = { text: "" }
   logs.set(child, log)
   // drained so a chatty child never blocks on a full pipe
@@ -68,7 +75,11 @@ const attach = (started: Process): Effect.Effect<Child, never, Scope.Scope> =>
         Effect.catchAll(() => Effect.sync(() => c.kill("SIGKILL"))),
         Effect.asVoid
       ))
-    const connection = yield* Stdio.make({ input: child.stdout, output: child.stdin, label: `arcp serve #${child.pid ?? "?"}` })
+    const connection = yield* Stdio.make({
+      input: child.stdout,
+      output: child.stdin,
+      label: `arcp serve #${child.pid ?? "?"}`
+    })
     return { process: child, connection, exited: exitOf(child), stderr: () => logs.get(child)?.text ?? "" }
   })
 

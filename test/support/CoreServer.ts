@@ -10,7 +10,6 @@ import { generateKeyPairSync } from "node:crypto"
 import { rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { VERSION } from "../../src/Version.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { type Decoded, decodeJson, encodeUnchecked } from "../../src/protocol/Message.js"
 import * as Auth from "../../src/runtime/Auth.js"
@@ -20,6 +19,7 @@ import * as Tools from "../../src/runtime/Tools.js"
 import type { EventLog } from "../../src/store/EventLog.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import type { Acceptor, Connection } from "../../src/transport/Transport.js"
+import { VERSION } from "../../src/Version.js"
 import { type Dialer, fromAcceptor } from "./Dialer.js"
 
 export const SECRET = "0123456789abcdef0123456789abcdef"
@@ -27,7 +27,11 @@ export const AUDIENCE = "arcp://runtime"
 export const FINGERPRINT = "sha256:test-runtime"
 /** What `session.accepted` says the runtime is, in process and as `arcp serve --fingerprint`. */
 export const IDENTITY = { kind: "arcp", version: VERSION, fingerprint: FINGERPRINT, trust_level: "trusted" }
-export const rsa = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } })
+export const rsa = generateKeyPairSync("rsa", {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: "spki", format: "pem" },
+  privateKeyEncoding: { type: "pkcs8", format: "pem" }
+})
 
 /** How the suite's server is set up; every field maps to an `arcp serve` flag except `runtime`. */
 export interface SuiteOptions {
@@ -48,7 +52,10 @@ const jwtOptions = (jwt: SuiteOptions["jwt"]): Auth.JwtOptions =>
   jwt === "rsa" ? { publicKey: rsa.publicKey } : { secret: SECRET, requireNonce: jwt === "nonce" }
 
 /** The suite's server in this process on `transport`: bearer `good-token` = alice, JWT per `options`, no tools. */
-export const coreServer = <E>(transport: Layer.Layer<Acceptor, E>, options: SuiteOptions = {}): Layer.Layer<Dialer | InProcess, E> =>
+export const coreServer = <E>(
+  transport: Layer.Layer<Acceptor, E>,
+  options: SuiteOptions = {}
+): Layer.Layer<Dialer | InProcess, E> =>
   Runtime.serve.pipe(
     Layer.provideMerge(Runtime.layer({
       identity: { kind: IDENTITY.kind, version: IDENTITY.version, fingerprint: FINGERPRINT },
@@ -85,8 +92,10 @@ const rsaPublicKeyFile = () => {
 
 /** The same server as `arcp serve` flags. */
 export const cliArgs = (options: SuiteOptions = {}): ReadonlyArray<string> => [
-  "--bearer", "good-token=alice",
-  "--fingerprint", FINGERPRINT,
+  "--bearer",
+  "good-token=alice",
+  "--fingerprint",
+  FINGERPRINT,
   "--no-demo-tools",
   ...(options.jwt === "rsa" ? ["--jwt-public-key", rsaPublicKeyFile()] : ["--jwt-secret", SECRET]),
   ...(options.jwt === "nonce" ? ["--jwt-require-nonce"] : []),
@@ -96,10 +105,16 @@ export const cliArgs = (options: SuiteOptions = {}): ReadonlyArray<string> => [
 ]
 
 /** Signs an HS256 JWT for agent-1 with the suite's secret. */
-export const sign = (claims: jose.JWTPayload, options: { readonly audience?: string; readonly expires?: string } = {}) =>
+export const sign = (
+  claims: jose.JWTPayload,
+  options: { readonly audience?: string; readonly expires?: string } = {}
+) =>
   Effect.promise(() =>
-    new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setSubject("agent-1").setAudience(options.audience ?? AUDIENCE)
-      .setIssuedAt().setExpirationTime(options.expires ?? "5m").sign(new TextEncoder().encode(SECRET)))
+    new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setSubject("agent-1").setAudience(
+      options.audience ?? AUDIENCE
+    )
+      .setIssuedAt().setExpirationTime(options.expires ?? "5m").sign(new TextEncoder().encode(SECRET))
+  )
 
 /** Reads decoded messages off a raw connection. */
 export const reader = (connection: Connection) =>
@@ -121,7 +136,11 @@ export const reader = (connection: Connection) =>
 export const rawSession = (connection: Connection, capabilities: Record<string, unknown> = {}) =>
   Effect.gen(function*() {
     const read = yield* reader(connection)
-    const open = yield* makeEnvelope("session.open", { auth: { scheme: "bearer", token: "good-token" }, client: { kind: "raw", version: "1" }, capabilities })
+    const open = yield* makeEnvelope("session.open", {
+      auth: { scheme: "bearer", token: "good-token" },
+      client: { kind: "raw", version: "1" },
+      capabilities
+    })
     yield* connection.send(encodeUnchecked(open))
     const accepted = yield* read.next
     assert.strictEqual(accepted.type, "session.accepted")

@@ -3,7 +3,7 @@
  * (memory or WebSocket) or a spawned `arcp serve --transport stdio` child.
  * Also a spy that records the frames a connection sends and receives.
  */
-import { Context, Effect, Layer, Option, Stream, type Scope } from "effect"
+import { Context, Effect, Layer, Option, type Scope, Stream } from "effect"
 import { decodeJson } from "../../src/protocol/Message.js"
 import * as Memory from "../../src/transport/Memory.js"
 import { Acceptor, type Connection, type TransportError } from "../../src/transport/Transport.js"
@@ -15,7 +15,10 @@ export class Dialer extends Context.Tag("test/Dialer")<Dialer, {
 }>() {}
 
 /** Dials the server under test. */
-export const dial: Effect.Effect<Connection, TransportError, Dialer | Scope.Scope> = Effect.flatMap(Dialer, (d) => d.dial)
+export const dial: Effect.Effect<Connection, TransportError, Dialer | Scope.Scope> = Effect.flatMap(
+  Dialer,
+  (d) => d.dial
+)
 
 /** Dials the in-process acceptor: its memory network when it has one, else its WebSocket address. */
 export const fromAcceptor: Layer.Layer<Dialer, never, Acceptor> = Layer.effect(
@@ -43,7 +46,9 @@ const describeFrame = (direction: Seen["direction"], text: string): Seen => {
 }
 
 /** Wraps a connection so that every text frame it sends or receives is recorded, in the order seen. */
-export const spy = (connection: Connection): { readonly connection: Connection; readonly seen: ReadonlyArray<Seen> } => {
+export const spy = (
+  connection: Connection
+): { readonly connection: Connection; readonly seen: ReadonlyArray<Seen> } => {
   const seen: Array<Seen> = []
   return {
     seen,

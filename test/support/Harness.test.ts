@@ -10,7 +10,9 @@ const subscription = Effect.gen(function*() {
   const hub = yield* PubSub.unbounded<Decoded>()
   const messages = Stream.fromQueue(yield* PubSub.subscribe(hub))
   const publish = (...types: ReadonlyArray<"ping" | "pong">) =>
-    Effect.forEach(types, (type) => Effect.flatMap(makeEnvelope(type, {}), (m) => PubSub.publish(hub, m)), { discard: true })
+    Effect.forEach(types, (type) => Effect.flatMap(makeEnvelope(type, {}), (m) => PubSub.publish(hub, m)), {
+      discard: true
+    })
   return { hub, messages, publish }
 })
 

@@ -1,7 +1,7 @@
 /** Builds servers and clients for the black-box tests: any transport, any event log. */
-import { Effect, Layer, Logger, LogLevel, Option, Ref, Stream, type Scope } from "effect"
-import * as Client from "../../src/client/Client.js"
+import { Effect, Layer, Logger, LogLevel, Option, Ref, type Scope, Stream } from "effect"
 import * as DemoTools from "../../src/cli/demoTools.js"
+import * as Client from "../../src/client/Client.js"
 import type { Decoded } from "../../src/protocol/Message.js"
 import * as Auth from "../../src/runtime/Auth.js"
 import * as Runtime from "../../src/runtime/Runtime.js"
@@ -44,8 +44,10 @@ export const dial: Effect.Effect<Connection, TransportError, Scope.Scope | Accep
 
 /** Dials and opens a session as the test principal. */
 export const open = (options: Partial<Client.ConnectOptions> = {}) =>
-  Effect.flatMap(dial, (connection) =>
-    Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN }, ...options }))
+  Effect.flatMap(
+    dial,
+    (connection) => Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN }, ...options })
+  )
 
 /** A payload field, read without assuming the payload's type. */
 export const field = (message: Decoded | undefined, key: string): unknown =>
@@ -61,7 +63,10 @@ const unread = new WeakMap<Stream.Stream<Decoded>, Array<Decoded>>()
  * Collects messages from a subscription until `until` matches (inclusive), or until it ends.
  * Repeated calls on the same subscription see every message once, in order (one reader at a time).
  */
-export const collectUntil = (messages: Stream.Stream<Decoded>, until: (m: Decoded) => boolean): Effect.Effect<Array<Decoded>> =>
+export const collectUntil = (
+  messages: Stream.Stream<Decoded>,
+  until: (m: Decoded) => boolean
+): Effect.Effect<Array<Decoded>> =>
   Effect.scoped(Effect.gen(function*() {
     const buffer = unread.get(messages) ?? []
     unread.set(messages, buffer)
@@ -79,13 +84,16 @@ export const collectUntil = (messages: Stream.Stream<Decoded>, until: (m: Decode
     while (true) {
       // a pulled chunk is buffered before an interruption can drop it; the subscription never fails: a failed pull is its end
       const more = yield* Effect.uninterruptibleMask((restore) =>
-        Effect.map(Effect.option(restore(pull)), Option.match({
-          onNone: () => false,
-          onSome: (chunk) => {
-            buffer.push(...chunk)
-            return true
-          }
-        }))
+        Effect.map(
+          Effect.option(restore(pull)),
+          Option.match({
+            onNone: () => false,
+            onSome: (chunk) => {
+              buffer.push(...chunk)
+              return true
+            }
+          })
+        )
       )
       if (!more) return seen
       if (yield* scan) return seen

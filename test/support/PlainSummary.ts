@@ -19,7 +19,8 @@ export default class PlainSummary implements Reporter {
     const totals = { passed: 0, failed: 0, skipped: 0 }
     count(files, totals)
     // an error outside any test (a file that fails to load) is a failure too
-    const failed = totals.failed + errors.length + files.filter((file) => file.result?.state === "fail" && file.tasks.length === 0).length
+    const failed = totals.failed + errors.length +
+      files.filter((file) => file.result?.state === "fail" && file.tasks.length === 0).length
     process.stdout.write(`\nTests: ${totals.passed} passed, ${failed} failed, ${totals.skipped} skipped\n`)
   }
 }

@@ -15,7 +15,16 @@ export const NonNegativeInt = Schema.Number.pipe(Schema.int(), Schema.nonNegativ
 export const PositiveInt = Schema.Number.pipe(Schema.int(), Schema.positive())
 
 /** The states of a job (§10.2). */
-export const jobStates = ["accepted", "queued", "running", "blocked", "paused", "completed", "failed", "cancelled"] as const
+export const jobStates = [
+  "accepted",
+  "queued",
+  "running",
+  "blocked",
+  "paused",
+  "completed",
+  "failed",
+  "cancelled"
+] as const
 export const JobState = Schema.Literal(...jobStates)
 export type JobState = typeof JobState.Type
 
@@ -29,6 +38,5 @@ export type CancelTarget = typeof CancelTarget.Type
 
 /** Exactly one of the keys may be present: a reusable filter for "value or ref, never both" payloads. */
 export const atMostOneOf =
-  <K extends string>(...keys: ReadonlyArray<K>) =>
-  (value: { readonly [P in K]?: unknown }): true | string =>
+  <K extends string>(...keys: ReadonlyArray<K>) => (value: { readonly [P in K]?: unknown }): true | string =>
     keys.filter((k) => value[k] !== undefined).length <= 1 || `at most one of ${keys.join(", ")} may be set`

@@ -50,8 +50,20 @@ export const JobCancelled = Schema.Struct({
 
 const FREQUENCIES = ["SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"]
 const RRULE_PARTS = new Set([
-  "FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY", "BYYEARDAY",
-  "BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST"
+  "FREQ",
+  "UNTIL",
+  "COUNT",
+  "INTERVAL",
+  "BYSECOND",
+  "BYMINUTE",
+  "BYHOUR",
+  "BYDAY",
+  "BYMONTHDAY",
+  "BYYEARDAY",
+  "BYWEEKNO",
+  "BYMONTH",
+  "BYSETPOS",
+  "WKST"
 ])
 
 /**
@@ -64,12 +76,16 @@ export const checkRrule = (rule: string): true | string => {
   const seen = new Map<string, string>()
   for (const [name = "", value, ...extra] of parts) {
     const key = name.toUpperCase()
-    if (!RRULE_PARTS.has(key) || value === undefined || value === "" || extra.length > 0) return `"${name}" is not an RRULE part`
+    if (!RRULE_PARTS.has(key) || value === undefined || value === "" || extra.length > 0) {
+      return `"${name}" is not an RRULE part`
+    }
     if (seen.has(key)) return `${key} appears twice`
     seen.set(key, value)
   }
   const freq = seen.get("FREQ")
-  if (freq === undefined || !FREQUENCIES.includes(freq.toUpperCase())) return `FREQ must be one of ${FREQUENCIES.join(", ")}`
+  if (freq === undefined || !FREQUENCIES.includes(freq.toUpperCase())) {
+    return `FREQ must be one of ${FREQUENCIES.join(", ")}`
+  }
   for (const key of ["COUNT", "INTERVAL"]) {
     const v = seen.get(key)
     if (v !== undefined && !/^[1-9][0-9]*$/.test(v)) return `${key} must be a positive integer`
@@ -92,7 +108,8 @@ export const ScheduleWhen = Schema.Struct({
   after: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
 }).pipe(
   Schema.filter((w) =>
-    [w.at, w.every, w.after].filter((v) => v !== undefined).length === 1 || "exactly one of at, every, after is required"
+    [w.at, w.every, w.after].filter((v) => v !== undefined).length === 1 ||
+    "exactly one of at, every, after is required"
   )
 )
 

@@ -61,7 +61,9 @@ export const Metric = Schema.Struct({
   name: NonEmptyString,
   value: Schema.Number,
   unit: NonEmptyString,
-  dims: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Union(Schema.String, Schema.Number, Schema.Boolean) }))
+  dims: Schema.optional(
+    Schema.Record({ key: Schema.String, value: Schema.Union(Schema.String, Schema.Number, Schema.Boolean) })
+  )
 }).pipe(Schema.filter(checkMetric))
 
 export const TraceSpan = Schema.Struct({

@@ -41,7 +41,9 @@ export const announce = (log: Ending["log"], job: Job): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (job.announced) return Effect.void
     job.announced = true
-    return emit(log, job, "job.accepted", { job_id: job.id, accepted_at: fromMillis(job.acceptedAt) }, { correlation_id: job.commandId })
+    return emit(log, job, "job.accepted", { job_id: job.id, accepted_at: fromMillis(job.acceptedAt) }, {
+      correlation_id: job.commandId
+    })
   })
 
 /** §17.3.1: one `tool.invocations` per accepted invoke, after job.started (or before the terminal of a job that never started). */
@@ -49,7 +51,12 @@ export const count = (log: Ending["log"], job: Job): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (job.counted) return Effect.void
     job.counted = true
-    return emit(log, job, "metric", { name: "tool.invocations", value: 1, unit: "count", dims: { tool: job.tool.name } })
+    return emit(log, job, "metric", {
+      name: "tool.invocations",
+      value: 1,
+      unit: "count",
+      dims: { tool: job.tool.name }
+    })
   })
 
 /** The error a job's open streams end with (§11): none on success. */
@@ -89,13 +96,17 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
     yield* metric("latency.ms", started - job.acceptedAt, "ms", { phase: "queue", tool: job.tool.name })
     yield* metric("latency.ms", end - started, "ms", { phase: "exec", tool: job.tool.name })
     yield* metric("latency.ms", end - job.acceptedAt, "ms", { phase: "total", tool: job.tool.name })
-    if (terminal.state === "failed") yield* metric("errors.total", 1, "count", { code: terminal.payload.code, tool: job.tool.name })
+    if (terminal.state === "failed") {
+      yield* metric("errors.total", 1, "count", { code: terminal.payload.code, tool: job.tool.name })
+    }
     const correlated = terminal.type === "tool.result" || terminal.type === "tool.error"
     const env = yield* envelope(job, terminal.type, terminal.payload, {
       priority: "critical",
       ...(correlated ? { correlation_id: job.commandId } : {})
     })
-    yield* log.saveJob(toRecord(job, end, encodeUnchecked(env))).pipe(Effect.catchAll((e) => Effect.logError(`cannot record job ${job.id}`, e)))
+    yield* log.saveJob(toRecord(job, end, encodeUnchecked(env))).pipe(
+      Effect.catchAll((e) => Effect.logError(`cannot record job ${job.id}`, e))
+    )
     yield* deliver(job, log, env)
   })
 

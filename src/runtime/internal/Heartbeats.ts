@@ -98,7 +98,9 @@ export const make: Effect.Effect<Heartbeats, never, Scope.Scope> = Effect.map(Ef
       Effect.flatMap((fiber) => {
         // interrupting a worker that has already ended is harmless
         if (mine === generation) sleeper = fiber
-        return previous === undefined ? Effect.void : Effect.flatMap(Effect.fiberId, (id) => previous.interruptAsFork(id))
+        return previous === undefined
+          ? Effect.void
+          : Effect.flatMap(Effect.fiberId, (id) => previous.interruptAsFork(id))
       })
     )
   })

@@ -7,10 +7,10 @@
  */
 import { Clock, type Context, Effect } from "effect"
 import { make as makeEnvelope } from "../../protocol/Envelope.js"
+import type { ErrorPayload } from "../../protocol/Errors.js"
 import { JobId, MessageId, SessionId, TraceId } from "../../protocol/Ids.js"
 import { encodeUnchecked } from "../../protocol/Message.js"
 import type { JobState } from "../../protocol/messages/Common.js"
-import type { ErrorPayload } from "../../protocol/Errors.js"
 import type { EventLog, EventLogError, JobRecord } from "../../store/EventLog.js"
 
 /** The `job.failed` payload of a lost job: hard termination, and not retryable (its tool may have run in part). */
@@ -35,13 +35,21 @@ const endStates: ReadonlyMap<string, JobState> = new Map([
  * built like the job's own events (job id, causation = the invoke, its trace
  * id), saved in the record, then logged among the job's events.
  */
-export const endLost = (log: Context.Tag.Service<typeof EventLog>, record: JobRecord): Effect.Effect<string, EventLogError> =>
+export const endLost = (
+  log: Context.Tag.Service<typeof EventLog>,
+  record: JobRecord
+): Effect.Effect<string, EventLogError> =>
   Effect.gen(function*() {
     const events = yield* log.jobEvents(record.job_id)
     const now = yield* Clock.currentTimeMillis
     const sent = events.find((e) => endStates.has(e.type))
     if (sent !== undefined) {
-      yield* log.saveJob({ ...record, state: endStates.get(sent.type) ?? "failed", terminal: sent.json, updated_at: now })
+      yield* log.saveJob({
+        ...record,
+        state: endStates.get(sent.type) ?? "failed",
+        terminal: sent.json,
+        updated_at: now
+      })
       return sent.json
     }
     const traceId = events.find((e) => e.trace_id !== undefined)?.trace_id
@@ -68,5 +76,9 @@ export const endAllLost = (log: Context.Tag.Service<typeof EventLog>): Effect.Ef
   Effect.gen(function*() {
     const lost = yield* log.unfinishedJobs
     yield* Effect.forEach(lost, (record) => endLost(log, record), { discard: true })
-    if (lost.length > 0) yield* Effect.logWarning(`${lost.length} job(s) left unfinished by an earlier runtime were ended: ${lostError.message}`)
+    if (lost.length > 0) {
+      yield* Effect.logWarning(
+        `${lost.length} job(s) left unfinished by an earlier runtime were ended: ${lostError.message}`
+      )
+    }
   }).pipe(Effect.catchAll((e) => Effect.logError("cannot end the jobs an earlier runtime left unfinished", e)))

@@ -4,7 +4,7 @@
  * the job's events so far — and, while the job lives, the rest as it goes.
  */
 import { type Context, Effect, Either } from "effect"
-import { decodeJson, type Decoded } from "../../protocol/Message.js"
+import { type Decoded, decodeJson } from "../../protocol/Message.js"
 import type { EventLog, StoredEvent } from "../../store/EventLog.js"
 import { attach, type Job, type Owner } from "../Job.js"
 
@@ -15,10 +15,17 @@ export interface ReplayContext {
 }
 
 /** The job a message started: named by the job.accepted that answered it, or a live job still in acceptance. */
-const jobOf = (ctx: ReplayContext, messageId: string, owner: Owner, answers: ReadonlyArray<StoredEvent>): string | undefined => {
+const jobOf = (
+  ctx: ReplayContext,
+  messageId: string,
+  owner: Owner,
+  answers: ReadonlyArray<StoredEvent>
+): string | undefined => {
   const accepted = answers.find((a) => a.type === "job.accepted" && a.job_id !== undefined)
   if (accepted?.job_id !== undefined) return accepted.job_id
-  for (const job of ctx.live.values()) if (job.commandId === messageId && job.principal === owner.principal) return job.id
+  for (const job of ctx.live.values()) {
+    if (job.commandId === messageId && job.principal === owner.principal) return job.id
+  }
   return undefined
 }
 

@@ -12,7 +12,14 @@ import type { Claim, Inbound, JobRecord, LoggedEnvelope } from "../EventLog.js"
 export type Write =
   | { readonly _tag: "Inbound"; readonly principal: string; readonly envelopes: ReadonlyArray<LoggedEnvelope> }
   | { readonly _tag: "Outbound"; readonly envelopes: ReadonlyArray<LoggedEnvelope> }
-  | { readonly _tag: "Claim"; readonly principal: string; readonly key: string; readonly job_id: string; readonly now: number; readonly expiresAt: number }
+  | {
+    readonly _tag: "Claim"
+    readonly principal: string
+    readonly key: string
+    readonly job_id: string
+    readonly now: number
+    readonly expiresAt: number
+  }
   | { readonly _tag: "SaveJob"; readonly job: JobRecord }
 
 export type WriteResult = ReadonlyArray<Inbound> | Claim | undefined
@@ -39,8 +46,11 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
     )
     const claimMessage = db.prepare("INSERT OR IGNORE INTO inbound (principal, message_id) VALUES (?, ?)")
-    const heldKey = db.prepare("SELECT job_id FROM idempotency WHERE principal = ? AND key = ? AND expires_at > ?").pluck()
-    const holdKey = db.prepare("INSERT OR REPLACE INTO idempotency (principal, key, job_id, expires_at) VALUES (?, ?, ?, ?)")
+    const heldKey = db.prepare("SELECT job_id FROM idempotency WHERE principal = ? AND key = ? AND expires_at > ?")
+      .pluck()
+    const holdKey = db.prepare(
+      "INSERT OR REPLACE INTO idempotency (principal, key, job_id, expires_at) VALUES (?, ?, ?, ?)"
+    )
     const saveJob = db.prepare(
       `INSERT OR REPLACE INTO jobs (job_id, session_id, principal, tool, command_id, state, checkpoint_id,
         retry_count, cancel_reason, idempotency_key, terminal, created_at, updated_at)
@@ -48,8 +58,18 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
     )
 
     const append = (direction: "in" | "out", e: LoggedEnvelope) =>
-      insertEvent.run(direction, e.session_id, e.id, e.type, e.job_id ?? null, e.stream_id ?? null, e.trace_id ?? null,
-        e.correlation_id ?? null, e.timestamp, e.json)
+      insertEvent.run(
+        direction,
+        e.session_id,
+        e.id,
+        e.type,
+        e.job_id ?? null,
+        e.stream_id ?? null,
+        e.trace_id ?? null,
+        e.correlation_id ?? null,
+        e.timestamp,
+        e.json
+      )
 
     const apply = (write: Write, superseded: boolean): WriteResult => {
       switch (write._tag) {
@@ -73,8 +93,21 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
           // a later write of the same job in this transaction replaces this one anyway
           if (superseded) return undefined
           const j = write.job
-          saveJob.run(j.job_id, j.session_id, j.principal, j.tool, j.command_id, j.state, j.checkpoint_id ?? null, j.retry_count,
-            j.cancel_reason ?? null, j.idempotency_key ?? null, j.terminal ?? null, j.created_at, j.updated_at)
+          saveJob.run(
+            j.job_id,
+            j.session_id,
+            j.principal,
+            j.tool,
+            j.command_id,
+            j.state,
+            j.checkpoint_id ?? null,
+            j.retry_count,
+            j.cancel_reason ?? null,
+            j.idempotency_key ?? null,
+            j.terminal ?? null,
+            j.created_at,
+            j.updated_at
+          )
           return undefined
         }
       }
