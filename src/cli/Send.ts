@@ -12,6 +12,7 @@ import { encodeUnchecked, isMessageType, type MessageType, type PayloadOf } from
 import { decodePayload } from "../protocol/PayloadDecoder.js"
 import * as WebSocket from "../transport/WebSocket.js"
 import { VERSION } from "../Version.js"
+import * as Settings from "./Settings.js"
 
 /** Ends the process with a status code; the command already printed why. */
 export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
@@ -22,22 +23,13 @@ export const setExitCode = (e: ExitCode): Effect.Effect<void> =>
     process.exitCode = e.code
   })
 
-const env = <A>(options: Options.Options<A>, config: Config.Config<A>) =>
-  options.pipe(Options.withFallbackConfig(config))
-
 const options = {
-  url: env(Options.text("url"), Config.string("ARCP_URL")).pipe(
+  url: Settings.withEnv(Options.text("url"), Config.string("ARCP_URL")).pipe(
     Options.withDefault("ws://127.0.0.1:7777"),
     Options.withDescription("[ARCP_URL]")
   ),
-  token: env(Options.text("token"), Config.string("ARCP_TOKEN")).pipe(
-    Options.optional,
-    Options.withDescription("bearer token [ARCP_TOKEN]")
-  ),
-  jwtSecret: env(Options.text("jwt-secret"), Config.string("ARCP_JWT_SECRET")).pipe(
-    Options.optional,
-    Options.withDescription("sign a signed_jwt with this HS256 secret [ARCP_JWT_SECRET]")
-  ),
+  token: Settings.optionalText("token", "ARCP_TOKEN", "bearer token"),
+  jwtSecret: Settings.optionalText("jwt-secret", "ARCP_JWT_SECRET", "sign a signed_jwt with this HS256 secret"),
   subject: Options.text("subject").pipe(
     Options.withDefault("arcp-cli"),
     Options.withDescription("JWT subject when signing")

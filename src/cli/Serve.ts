@@ -10,93 +10,89 @@ import * as Server from "../runtime/Server.js"
 import { Acceptor } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
 import * as DemoTools from "./demoTools.js"
-
-const env = <A>(options: Options.Options<A>, config: Config.Config<A>) =>
-  options.pipe(Options.withFallbackConfig(config))
+import * as Settings from "./Settings.js"
 
 const options = {
-  transport: env(Options.choice("transport", ["ws", "stdio"]), Config.literal("ws", "stdio")("ARCP_TRANSPORT")).pipe(
+  transport: Settings.withEnv(
+    Options.choice("transport", ["ws", "stdio"]),
+    Config.literal("ws", "stdio")("ARCP_TRANSPORT")
+  ).pipe(
     Options.withDefault("ws" as const),
     Options.withDescription(
       "ws (WebSocket server) or stdio (newline-delimited JSON on stdin/stdout; serves one client) (default ws) [ARCP_TRANSPORT]"
     )
   ),
-  host: env(Options.text("host"), Config.string("ARCP_HOST")).pipe(
-    Options.withDefault("127.0.0.1"),
-    Options.withDescription("address the WebSocket server listens on (default 127.0.0.1) [ARCP_HOST]")
-  ),
-  port: env(Options.integer("port"), Config.integer("ARCP_PORT")).pipe(
-    Options.withDefault(7777),
-    Options.withDescription("WebSocket port; 0 picks a free one (default 7777) [ARCP_PORT]")
-  ),
-  db: env(Options.text("db"), Config.string("ARCP_DB")).pipe(
-    Options.withDefault("arcp.db"),
-    Options.withDescription("SQLite file of the event log; :memory: keeps nothing (default arcp.db) [ARCP_DB]")
-  ),
+  host: Settings.text("host", "ARCP_HOST", "127.0.0.1", "address the WebSocket server listens on"),
+  port: Settings.integer("port", "ARCP_PORT", 7777, "WebSocket port; 0 picks a free one"),
+  db: Settings.text("db", "ARCP_DB", "arcp.db", "SQLite file of the event log; :memory: keeps nothing"),
   bearer: Options.text("bearer").pipe(
     Options.repeated,
     Options.withDescription(
       "TOKEN=PRINCIPAL: accept bearer TOKEN for PRINCIPAL; repeatable (default none; with no scheme configured a development token is minted) [ARCP_BEARER, comma-separated]"
     )
   ),
-  jwtSecret: env(Options.text("jwt-secret"), Config.string("ARCP_JWT_SECRET")).pipe(
-    Options.optional,
-    Options.withDescription("HS256/384/512 secret verifying signed_jwt (default none) [ARCP_JWT_SECRET]")
+  jwtSecret: Settings.optionalText(
+    "jwt-secret",
+    "ARCP_JWT_SECRET",
+    "HS256/384/512 secret verifying signed_jwt (default none)"
   ),
-  jwtPublicKey: env(Options.text("jwt-public-key"), Config.string("ARCP_JWT_PUBLIC_KEY")).pipe(
-    Options.optional,
-    Options.withDescription("PEM public key or JWKS file verifying signed_jwt (default none) [ARCP_JWT_PUBLIC_KEY]")
+  jwtPublicKey: Settings.optionalText(
+    "jwt-public-key",
+    "ARCP_JWT_PUBLIC_KEY",
+    "PEM public key or JWKS file verifying signed_jwt (default none)"
   ),
-  jwtAudience: env(Options.text("jwt-audience"), Config.string("ARCP_JWT_AUDIENCE")).pipe(
-    Options.withDefault("arcp://runtime"),
-    Options.withDescription("the runtime identity a JWT's aud must equal (default arcp://runtime) [ARCP_JWT_AUDIENCE]")
+  jwtAudience: Settings.text(
+    "jwt-audience",
+    "ARCP_JWT_AUDIENCE",
+    "arcp://runtime",
+    "the runtime identity a JWT's aud must equal"
   ),
   jwtRequireNonce: Options.boolean("jwt-require-nonce").pipe(
     Options.withDescription("challenge every signed_jwt session to sign a fresh nonce (default off; no env var)")
   ),
-  allowAnonymous: env(Options.boolean("allow-anonymous"), Config.boolean("ARCP_ALLOW_ANONYMOUS")).pipe(
+  allowAnonymous: Settings.withEnv(Options.boolean("allow-anonymous"), Config.boolean("ARCP_ALLOW_ANONYMOUS")).pipe(
     Options.withDefault(false),
     Options.withDescription(
       "allow scheme none when the client negotiates capabilities.anonymous (default off) [ARCP_ALLOW_ANONYMOUS]"
     )
   ),
-  maxFrameBytes: env(Options.integer("max-frame-bytes"), Config.integer("ARCP_MAX_FRAME_BYTES")).pipe(
-    Options.withDefault(1024 * 1024),
-    Options.withDescription(
-      "largest inbound frame in bytes; larger ones are nacked (default 1048576) [ARCP_MAX_FRAME_BYTES]"
-    )
+  maxFrameBytes: Settings.integer(
+    "max-frame-bytes",
+    "ARCP_MAX_FRAME_BYTES",
+    1024 * 1024,
+    "largest inbound frame in bytes; larger ones are nacked"
   ),
-  idleTimeout: env(Options.integer("idle-timeout"), Config.integer("ARCP_IDLE_TIMEOUT")).pipe(
-    Options.withDefault(300),
-    Options.withDescription(
-      "seconds without traffic before a session is evicted (§8.5) (default 300) [ARCP_IDLE_TIMEOUT]"
-    )
+  idleTimeout: Settings.integer(
+    "idle-timeout",
+    "ARCP_IDLE_TIMEOUT",
+    300,
+    "seconds without traffic before a session is evicted (§8.5)"
   ),
-  sessionLease: env(Options.integer("session-lease"), Config.integer("ARCP_SESSION_LEASE")).pipe(
-    Options.withDefault(3600),
-    Options.withDescription(
-      "seconds a session's lease runs; --refresh-deadline before its end the client must re-authenticate (§8.4) (default 3600) [ARCP_SESSION_LEASE]"
-    )
+  sessionLease: Settings.integer(
+    "session-lease",
+    "ARCP_SESSION_LEASE",
+    3600,
+    "seconds a session's lease runs; --refresh-deadline before its end the client must re-authenticate (§8.4)"
   ),
-  refreshDeadline: env(Options.integer("refresh-deadline"), Config.integer("ARCP_REFRESH_DEADLINE")).pipe(
-    Options.withDefault(30),
-    Options.withDescription(
-      "seconds a client has to answer session.refresh before it is evicted UNAUTHENTICATED; less than --session-lease (§8.4) (default 30) [ARCP_REFRESH_DEADLINE]"
-    )
+  refreshDeadline: Settings.integer(
+    "refresh-deadline",
+    "ARCP_REFRESH_DEADLINE",
+    30,
+    "seconds a client has to answer session.refresh before it is evicted UNAUTHENTICATED; less than --session-lease (§8.4)"
   ),
-  fingerprint: env(Options.text("fingerprint"), Config.string("ARCP_FINGERPRINT")).pipe(
+  fingerprint: Settings.withEnv(Options.text("fingerprint"), Config.string("ARCP_FINGERPRINT")).pipe(
     Options.optional,
     Options.withDescription(
       "runtime fingerprint sent in session.accepted (§8.3) (default sha256 of host name and --db path) [ARCP_FINGERPRINT]"
     )
   ),
-  heartbeatInterval: env(Options.integer("heartbeat-interval"), Config.integer("ARCP_HEARTBEAT_INTERVAL")).pipe(
-    Options.withDefault(30),
-    Options.withDescription(
-      "seconds between job heartbeats offered to clients (§10.3) (default 30) [ARCP_HEARTBEAT_INTERVAL]"
-    )
+  heartbeatInterval: Settings.integer(
+    "heartbeat-interval",
+    "ARCP_HEARTBEAT_INTERVAL",
+    30,
+    "seconds between job heartbeats offered to clients (§10.3)"
   ),
-  heartbeatRecovery: env(
+  heartbeatRecovery: Settings.withEnv(
     Options.choice("heartbeat-recovery", ["fail", "block"]),
     Config.literal("fail", "block")("ARCP_HEARTBEAT_RECOVERY")
   ).pipe(
@@ -105,17 +101,17 @@ const options = {
       "after 2 missed liveness deadlines: fail the job (HEARTBEAT_LOST) or block it (§10.3) (default fail) [ARCP_HEARTBEAT_RECOVERY]"
     )
   ),
-  idempotencyHorizon: env(Options.integer("idempotency-horizon"), Config.integer("ARCP_IDEMPOTENCY_HORIZON")).pipe(
-    Options.withDefault(86_400),
-    Options.withDescription(
-      "seconds an idempotency_key is remembered (§6.4) (default 86400) [ARCP_IDEMPOTENCY_HORIZON]"
-    )
+  idempotencyHorizon: Settings.integer(
+    "idempotency-horizon",
+    "ARCP_IDEMPOTENCY_HORIZON",
+    86_400,
+    "seconds an idempotency_key is remembered (§6.4)"
   ),
-  cancelDeadline: env(Options.integer("cancel-deadline-ms"), Config.integer("ARCP_CANCEL_DEADLINE_MS")).pipe(
-    Options.withDefault(5000),
-    Options.withDescription(
-      "ms a cancelled job has to stop when cancel names no deadline_ms, before it ends ABORTED (§10.4) (default 5000) [ARCP_CANCEL_DEADLINE_MS]"
-    )
+  cancelDeadline: Settings.integer(
+    "cancel-deadline-ms",
+    "ARCP_CANCEL_DEADLINE_MS",
+    5000,
+    "ms a cancelled job has to stop when cancel names no deadline_ms, before it ends ABORTED (§10.4)"
   ),
   noDemoTools: Options.boolean("no-demo-tools").pipe(
     Options.withDescription(

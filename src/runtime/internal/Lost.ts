@@ -1,7 +1,7 @@
 /**
  * Jobs lost when an earlier runtime stopped (RFC §10.2, §6.4): a job record
  * that never ended, with no job running for it here, is ended and its terminal
- * recorded as any terminal is, so a repeat of its idempotency key or message
+ * recorded like every other terminal, so a repeat of its idempotency key or message
  * id replays an outcome instead of waiting forever. Jobs are not resumed
  * (docs/decisions.md).
  */
