@@ -347,9 +347,9 @@ export const connect = (
     if (reply.type === "session.rejected") return yield* errorOf(reply.payload)
     const accepted: Message<"session.accepted"> = reply
     const { runtime } = accepted.payload
+    yield* Ref.set(sessionId, Option.some(accepted.payload.session_id))
     if (options.pinFingerprint !== undefined && runtime.fingerprint !== options.pinFingerprint) {
       // the runtime did accept us: close the session politely (it frees its state at once), then hang up
-      yield* Ref.set(sessionId, Option.some(accepted.payload.session_id))
       yield* request("session.close", { reason: "runtime fingerprint mismatch" }).pipe(
         Effect.timeout("5 seconds"),
         Effect.ignore
@@ -362,7 +362,6 @@ export const connect = (
         } does not match the pinned ${options.pinFingerprint}`
       })
     }
-    yield* Ref.set(sessionId, Option.some(accepted.payload.session_id))
 
     const subscribe = Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue))
 

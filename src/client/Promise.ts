@@ -21,7 +21,7 @@ import type { PermissionAsk, Tool } from "../runtime/Tools.js"
 import * as Stdio from "../transport/Stdio.js"
 import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as ArcpClient from "./ArcpClient.js"
-import * as Client from "./Client.js"
+import type * as Client from "./Client.js"
 
 export { ArcpError } from "../protocol/Errors.js"
 export type { PermissionAsk } from "../runtime/Tools.js"
@@ -68,10 +68,6 @@ export interface PromiseSession {
 /** Where the runtime is: a WebSocket URL, an open `Connection` (a memory pair...), or a pair of pipes (a child's stdout/stdin). */
 export type Target = string | Connection | Stdio.Options
 
-/** Opens the transport of `target` in the current scope. */
-const dial = (target: Target) =>
-  typeof target === "string" || "incoming" in target ? ArcpClient.dial(target) : Stdio.make(target)
-
 /** Connects (over WebSocket for a URL, stdio for pipes, or the given connection) and opens a session. */
 export const connect = async (
   target: Target,
@@ -79,7 +75,9 @@ export const connect = async (
 ): Promise<PromiseSession> => {
   const scope = Effect.runSync(Scope.make())
   const session = await run(
-    Effect.flatMap(dial(target), (connection) => Client.connect(connection, options)).pipe(Scope.extend(scope))
+    ArcpClient.connect(typeof target === "string" || "incoming" in target ? target : Stdio.make(target), options).pipe(
+      Scope.extend(scope)
+    )
   ).catch(async (e: unknown) => {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     throw e

@@ -116,7 +116,6 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       })
 
     /** §6.4: a message id seen before is not executed again; it gets the answers the first one got (and its job's events). */
-    const replayAnswers = (message: Decoded, sessionOwner: Owner) => deps.jobs.replay(message.id, sessionOwner)
 
     const dropBeforeAcceptance = (what: string) => Effect.logWarning(`dropped before session.accepted (§8.1): ${what}`)
 
@@ -171,7 +170,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         for (let i = 0; i < batch.length; i++) {
           const entry = batch[i]
           if (entry === undefined) continue
-          if (verdicts.right[i]?._tag === "Duplicate") yield* replayAnswers(entry.message, sessionOwner)
+          if (verdicts.right[i]?._tag === "Duplicate") yield* deps.jobs.replay(entry.message.id, sessionOwner)
           else yield* handleAccepted(session, sessionOwner, entry.message)
         }
       })

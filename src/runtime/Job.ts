@@ -7,7 +7,7 @@ import { Clock, type Deferred, Effect, type Fiber, type Option } from "effect"
 import type { Context } from "effect"
 import { type HeaderOptions, make as makeEnvelope, type Priority } from "../protocol/Envelope.js"
 import type { JobId, MessageId, SessionId, TraceId } from "../protocol/Ids.js"
-import { type Decoded, encodeUnchecked, type MessageType, type PayloadOf } from "../protocol/Message.js"
+import { type Decoded, encodeUnchecked, type Message, type MessageType, type PayloadOf } from "../protocol/Message.js"
 import type { JobState } from "../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../store/EventLog.js"
 import { canTransition } from "./JobState.js"
@@ -139,3 +139,27 @@ export const deliver = (job: Job, log: Context.Tag.Service<typeof EventLog>, env
         Effect.catchAll((e) => Effect.logError(`cannot log an event of detached job ${job.id}`, e))
       )
   })
+
+/** Emits one job event (to its sinks, or the log when detached) and returns its id. */
+export const emit = <T extends MessageType>(
+  log: Context.Tag.Service<typeof EventLog>,
+  job: Job,
+  type: T,
+  payload: PayloadOf<T>,
+  header: HeaderOptions = {}
+): Effect.Effect<MessageId> =>
+  Effect.flatMap(envelope(job, type, payload, header), (env) => Effect.as(deliver(job, log, env), env.id))
+
+/** Answers a `cancel` the runtime will not carry out (§10.4), to the asking session. */
+export const refuseCancel = (
+  message: Message<"cancel">,
+  owner: Owner,
+  reason: "not_cancellable" | "already_terminal" | "not_found"
+): Effect.Effect<void> =>
+  Effect.flatMap(
+    makeEnvelope("cancel.refused", { target: message.payload.target, target_id: message.payload.target_id, reason }, {
+      session_id: owner.sessionId,
+      correlation_id: message.id
+    }),
+    owner.sink
+  )

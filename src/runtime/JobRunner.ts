@@ -12,17 +12,9 @@ import { checkMetric } from "../protocol/messages/Telemetry.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { EventLog } from "../store/EventLog.js"
 import type { HumanInput } from "./HumanInput.js"
-import {
-  announce,
-  cancelled,
-  count,
-  emit as emitFor,
-  failed,
-  finish as finishWith,
-  type Terminal
-} from "./internal/Finish.js"
+import { announce, cancelled, count, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
-import { type Job, moveTo, toRecord } from "./Job.js"
+import { emit as emitFor, type Job, moveTo, toRecord } from "./Job.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Streams } from "./Streams.js"
 import type { ToolContext } from "./Tools.js"

@@ -13,11 +13,11 @@ import { decodeJson, type Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import { EventLog, type EventLogError } from "../store/EventLog.js"
 import { HumanInput } from "./HumanInput.js"
-import { cancelled, emit, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
+import { cancelled, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import * as Heartbeats from "./internal/Heartbeats.js"
 import { endAllLost, endLost } from "./internal/Lost.js"
 import { replay } from "./internal/Replay.js"
-import { attach, envelope, type Job, moveTo, type Owner } from "./Job.js"
+import { attach, emit, envelope, type Job, moveTo, type Owner, refuseCancel } from "./Job.js"
 import { runJob } from "./JobRunner.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 import { Streams } from "./Streams.js"
@@ -116,19 +116,6 @@ export const make = Effect.gen(function*() {
         attach(job, owner)
       }
     })
-
-  const refuse = (
-    message: Message<"cancel">,
-    owner: Owner,
-    reason: "not_cancellable" | "already_terminal" | "not_found"
-  ) =>
-    Effect.flatMap(
-      makeEnvelope("cancel.refused", { target: message.payload.target, target_id: message.payload.target_id, reason }, {
-        session_id: owner.sessionId,
-        correlation_id: message.id
-      }),
-      owner.sink
-    )
 
   /**
    * Interrupts the job's fiber and waits up to `deadline` for it to stop;
@@ -257,16 +244,16 @@ export const make = Effect.gen(function*() {
     cancel: (message, owner) =>
       Effect.gen(function*() {
         const { target, target_id } = message.payload
-        if (target !== "job") return yield* refuse(message, owner, "not_found") // streams and sessions are routed elsewhere (Router)
+        if (target !== "job") return yield* refuseCancel(message, owner, "not_found") // streams and sessions are routed elsewhere (Router)
         const job = live.get(target_id)
         if (job === undefined || job.principal !== owner.principal) {
           const record = yield* log.getJob(target_id).pipe(Effect.orElseSucceed(() => Option.none()))
           const ended = Option.isSome(record) && record.value.principal === owner.principal &&
             record.value.terminal !== undefined
-          return yield* refuse(message, owner, ended ? "already_terminal" : "not_found")
+          return yield* refuseCancel(message, owner, ended ? "already_terminal" : "not_found")
         }
-        if (job.finished) return yield* refuse(message, owner, "already_terminal")
-        if (!job.tool.cancellable) return yield* refuse(message, owner, "not_cancellable")
+        if (job.finished) return yield* refuseCancel(message, owner, "already_terminal")
+        if (!job.tool.cancellable) return yield* refuseCancel(message, owner, "not_cancellable")
         const header = { session_id: owner.sessionId, job_id: job.id, correlation_id: message.id }
         yield* owner.sink(yield* makeEnvelope("cancel.accepted", { target, target_id }, header))
         if (job.cancelRequest !== undefined) return

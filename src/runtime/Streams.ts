@@ -10,7 +10,7 @@ import { makeStreamId, type SessionId, type StreamId } from "../protocol/Ids.js"
 import type { Message, PayloadOf } from "../protocol/Message.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
 import { EventLog } from "../store/EventLog.js"
-import { deliver, envelope, type Job, type Owner } from "./Job.js"
+import { emit as emitJobEvent, type Job, type Owner, refuseCancel } from "./Job.js"
 
 /** What `write` takes for each kind of §11.1: bytes for binary, text for text, a thought (§11.4), JSON otherwise. */
 export interface ChunkOf {
@@ -114,6 +114,8 @@ const bodyOf = (stream: OpenStream, chunk: unknown): Either.Either<ChunkBody, Ar
 export const make = Effect.gen(function*() {
   const log = yield* EventLog
   const live = new Map<string, OpenStream>()
+  // the open streams of each job, so ending a job touches only its own
+  const byJob = new Map<Job, Set<OpenStream>>()
   // ended stream id -> the session of its job, oldest first
   const ended = new Map<string, SessionId>()
 
@@ -127,11 +129,7 @@ export const make = Effect.gen(function*() {
     type: T,
     payload: PayloadOf<T>,
     header: HeaderOptions = {}
-  ) =>
-    Effect.flatMap(
-      envelope(stream.job, type, payload, { stream_id: stream.id, ...header }),
-      (env) => deliver(stream.job, log, env)
-    )
+  ) => Effect.asVoid(emitJobEvent(log, stream.job, type, payload, { stream_id: stream.id, ...header }))
 
   /** Marks the stream ended and emits its one terminal event; call under its lock, while it is open. */
   const terminate = <T extends "stream.close" | "stream.error">(
@@ -144,6 +142,9 @@ export const make = Effect.gen(function*() {
     Effect.suspend(() => {
       stream.ended = how
       live.delete(stream.id)
+      const mine = byJob.get(stream.job)
+      mine?.delete(stream)
+      if (mine?.size === 0) byJob.delete(stream.job)
       ended.set(stream.id, stream.job.sessionId)
       for (const oldest of ended.keys()) {
         if (ended.size <= REMEMBERED_ENDED) break
@@ -163,15 +164,6 @@ export const make = Effect.gen(function*() {
           : ArcpError.of("FAILED_PRECONDITION", `stream ${stream.id} has ended`, { details })
       )
     }))
-
-  const refuse = (message: Message<"cancel">, owner: Owner, reason: "already_terminal" | "not_found") =>
-    Effect.flatMap(
-      makeEnvelope("cancel.refused", { target: message.payload.target, target_id: message.payload.target_id, reason }, {
-        session_id: owner.sessionId,
-        correlation_id: message.id
-      }),
-      owner.sink
-    )
 
   return Streams.of({
     open: <K extends StreamKind>(job: Job, options: StreamOptions<K>, pausePoint: Effect.Effect<unknown>) =>
@@ -194,6 +186,9 @@ export const make = Effect.gen(function*() {
             return Effect.fail(ArcpError.of("FAILED_PRECONDITION", `job ${job.id} has ended; no stream can be opened`))
           }
           live.set(stream.id, stream)
+          const mine = byJob.get(job)
+          if (mine === undefined) byJob.set(job, new Set([stream]))
+          else mine.add(stream)
           return emit(stream, "stream.open", {
             kind,
             ...(contentType !== undefined ? { content_type: contentType } : {}),
@@ -246,7 +241,7 @@ export const make = Effect.gen(function*() {
       const stream = live.get(target_id)
       if (stream === undefined || !visible(stream, owner)) {
         const seen = ended.get(target_id) === owner.sessionId
-        return yield* refuse(message, owner, seen ? "already_terminal" : "not_found")
+        return yield* refuseCancel(message, owner, seen ? "already_terminal" : "not_found")
       }
       // the check, the answer and the terminal under the stream's lock: no chunk or close can slip between them
       const accepted = yield* stream.lock.withPermits(1)(Effect.gen(function*() {
@@ -265,13 +260,13 @@ export const make = Effect.gen(function*() {
         })
         return true
       }))
-      if (!accepted) yield* refuse(message, owner, "already_terminal")
+      if (!accepted) yield* refuseCancel(message, owner, "already_terminal")
     }),
 
     endJob: (job, error) =>
       Effect.suspend(() =>
         Effect.forEach(
-          [...live.values()].filter((s) => s.job === job),
+          [...(byJob.get(job) ?? [])],
           (stream) =>
             stream.lock.withPermits(1)(Effect.suspend(() => {
               if (stream.ended !== undefined) return Effect.void

@@ -8,6 +8,10 @@ export const make = Effect.sync(() => {
   const claims = new Map<string, { readonly job_id: string; readonly expiresAt: number }>()
   const jobs = new Map<string, JobRecord>()
   const append = (envelope: Omit<StoredEvent, "seq">) => events.push({ ...envelope, seq: events.length + 1 })
+  const saveJob = (job: JobRecord) =>
+    Effect.sync(() => {
+      jobs.set(job.job_id, job)
+    })
 
   return EventLog.of({
     recordInbound: (principal, envelopes) =>
@@ -36,14 +40,9 @@ export const make = Effect.sync(() => {
         claims.set(k, { job_id, expiresAt })
         return { _tag: "Claimed" } as const
       }),
-    saveJob: (job) =>
-      Effect.sync(() => {
-        jobs.set(job.job_id, job)
-      }),
-    stageJob: (job) =>
-      Effect.sync(() => {
-        jobs.set(job.job_id, job)
-      }),
+    saveJob,
+    // nothing to batch in memory: a staged write is a write
+    stageJob: saveJob,
     getJob: (jobId) => Effect.sync(() => Option.fromNullable(jobs.get(jobId))),
     unfinishedJobs: Effect.sync(() =>
       [...jobs.values()].filter((j) => j.terminal === undefined)

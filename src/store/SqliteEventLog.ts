@@ -141,14 +141,37 @@ export const make = (options: Options) =>
       }
     }).pipe(Effect.forkScoped)
 
-    /** Queues `write` for the next group commit and waits for its result, read by `pick`. */
-    const submit = <A>(write: Write, pick: (result: WriteResult) => A) =>
+    /**
+     * Queues `write` for the next group commit and waits for its result, read by `pick`. The writer
+     * returns the result kind of each write, so a `None` from `pick` is a defect, not a default.
+     */
+    const submit = <A>(write: Write, pick: (result: WriteResult) => Option.Option<A>) =>
       Effect.flatMap(Deferred.make<A, EventLogError>(), (done) =>
         Effect.zipRight(
-          Queue.offer(queue, { write, settle: (outcome) => Deferred.complete(done, Either.map(outcome, pick)) }),
+          Queue.offer(queue, {
+            write,
+            settle: (outcome) =>
+              Deferred.complete(
+                done,
+                Either.isLeft(outcome) ? Effect.fail(outcome.left) : Option.match(pick(outcome.right), {
+                  onNone: () => Effect.dieMessage(`the SQLite writer returned no result for a ${write._tag} write`),
+                  onSome: Effect.succeed
+                })
+              )
+          }),
           Deferred.await(done)
         ))
-    const none = () => undefined
+    const none = () => Option.some(undefined)
+
+    const jobs = <A>(
+      query: Effect.Effect<ReadonlyArray<unknown>, SqlError>,
+      read: (rows: ReadonlyArray<JobRecord>) => A
+    ) =>
+      query.pipe(
+        Effect.flatMap(Schema.decodeUnknown(Schema.Array(JobRow))),
+        Effect.map((rows) => read(rows.map(toJob))),
+        Effect.mapError(failure("Read"))
+      )
 
     const events = (query: Effect.Effect<ReadonlyArray<unknown>, SqlError>) =>
       query.pipe(
@@ -161,7 +184,7 @@ export const make = (options: Options) =>
       recordInbound: (principal, envelopes) =>
         envelopes.length === 0
           ? Effect.succeed([])
-          : submit({ _tag: "Inbound", principal, envelopes }, (r): ReadonlyArray<Inbound> => (isVerdicts(r) ? r : [])),
+          : submit({ _tag: "Inbound", principal, envelopes }, (r) => (isVerdicts(r) ? Option.some(r) : Option.none())),
       recordOutbound: (envelopes) =>
         envelopes.length === 0 ? Effect.void : submit({ _tag: "Outbound", envelopes }, none),
       jobEvents: (jobId) =>
@@ -171,7 +194,7 @@ export const make = (options: Options) =>
       replaySession: (sessionId, afterSeq) =>
         events(sql`SELECT * FROM events WHERE session_id = ${sessionId} AND seq > ${afterSeq} ORDER BY seq`),
       claimIdempotencyKey: (claim) =>
-        submit({ _tag: "Claim", ...claim }, (r): Claim => (isClaim(r) ? r : { _tag: "Claimed" })),
+        submit({ _tag: "Claim", ...claim }, (r) => (isClaim(r) ? Option.some(r) : Option.none())),
       saveJob: (job) => submit({ _tag: "SaveJob", job }, none),
       stageJob: (job) =>
         Queue.offer(queue, {
@@ -180,17 +203,8 @@ export const make = (options: Options) =>
           settle: (outcome) =>
             Either.isLeft(outcome) ? Effect.logError(`cannot record job ${job.job_id}`, outcome.left) : Effect.void
         }).pipe(Effect.asVoid),
-      getJob: (jobId) =>
-        sql`SELECT * FROM jobs WHERE job_id = ${jobId}`.pipe(
-          Effect.flatMap(Schema.decodeUnknown(Schema.Array(JobRow))),
-          Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toJob)),
-          Effect.mapError(failure("Read"))
-        ),
-      unfinishedJobs: sql`SELECT * FROM jobs WHERE terminal IS NULL ORDER BY created_at, job_id`.pipe(
-        Effect.flatMap(Schema.decodeUnknown(Schema.Array(JobRow))),
-        Effect.map((rows) => rows.map(toJob)),
-        Effect.mapError(failure("Read"))
-      )
+      getJob: (jobId) => jobs(sql`SELECT * FROM jobs WHERE job_id = ${jobId}`, (rows) => Option.fromNullable(rows[0])),
+      unfinishedJobs: jobs(sql`SELECT * FROM jobs WHERE terminal IS NULL ORDER BY created_at, job_id`, (rows) => rows)
     })
   })
 

@@ -5,13 +5,11 @@
  * exactly one terminal event goes out.
  */
 import { Clock, type Context, Effect, Fiber } from "effect"
-import type { HeaderOptions } from "../../protocol/Envelope.js"
 import type { ErrorPayload } from "../../protocol/Errors.js"
-import type { MessageId } from "../../protocol/Ids.js"
-import { encodeUnchecked, type MessageType, type PayloadOf } from "../../protocol/Message.js"
+import { encodeUnchecked, type PayloadOf } from "../../protocol/Message.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
 import type { EventLog } from "../../store/EventLog.js"
-import { deliver, envelope, type Job, toRecord } from "../Job.js"
+import { deliver, emit, envelope, type Job, toRecord } from "../Job.js"
 import type { Streams } from "../Streams.js"
 
 /** The terminal event of a job and the state it leaves the job in. */
@@ -20,21 +18,19 @@ export type Terminal =
   | { readonly type: "tool.error" | "job.failed"; readonly payload: ErrorPayload; readonly state: "failed" }
   | { readonly type: "job.cancelled"; readonly payload: PayloadOf<"job.cancelled">; readonly state: "cancelled" }
 
+/** The state each terminal event type leaves a job in. */
+export const terminalStates: ReadonlyMap<string, Terminal["state"]> = new Map<Terminal["type"], Terminal["state"]>([
+  ["tool.result", "completed"],
+  ["tool.error", "failed"],
+  ["job.failed", "failed"],
+  ["job.cancelled", "cancelled"]
+])
+
 /** What ending a job touches. */
 export interface Ending {
   readonly log: Context.Tag.Service<typeof EventLog>
   readonly streams: Context.Tag.Service<typeof Streams>
 }
-
-/** Emits one job event (to its sinks, or the log when detached) and returns its id. */
-export const emit = <T extends MessageType>(
-  log: Ending["log"],
-  job: Job,
-  type: T,
-  payload: PayloadOf<T>,
-  header: HeaderOptions = {}
-): Effect.Effect<MessageId> =>
-  Effect.flatMap(envelope(job, type, payload, header), (env) => Effect.as(deliver(job, log, env), env.id))
 
 /** `job.accepted`, answering the invoke; once. */
 export const announce = (log: Ending["log"], job: Job): Effect.Effect<void> =>

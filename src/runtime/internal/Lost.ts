@@ -10,8 +10,8 @@ import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import type { ErrorPayload } from "../../protocol/Errors.js"
 import { JobId, MessageId, SessionId, TraceId } from "../../protocol/Ids.js"
 import { encodeUnchecked } from "../../protocol/Message.js"
-import type { JobState } from "../../protocol/messages/Common.js"
 import type { EventLog, EventLogError, JobRecord } from "../../store/EventLog.js"
+import { terminalStates } from "./Finish.js"
 
 /** The `job.failed` payload of a lost job: hard termination, and not retryable (its tool may have run in part). */
 export const lostError: ErrorPayload = {
@@ -19,14 +19,6 @@ export const lostError: ErrorPayload = {
   message: "the runtime stopped while the job ran; it was not resumed",
   retryable: false
 }
-
-/** The state each terminal event leaves a job in. */
-const endStates: ReadonlyMap<string, JobState> = new Map([
-  ["tool.result", "completed"],
-  ["tool.error", "failed"],
-  ["job.failed", "failed"],
-  ["job.cancelled", "cancelled"]
-])
 
 /**
  * Ends one lost job and returns its terminal's JSON. A terminal the job's
@@ -42,14 +34,10 @@ export const endLost = (
   Effect.gen(function*() {
     const events = yield* log.jobEvents(record.job_id)
     const now = yield* Clock.currentTimeMillis
-    const sent = events.find((e) => endStates.has(e.type))
-    if (sent !== undefined) {
-      yield* log.saveJob({
-        ...record,
-        state: endStates.get(sent.type) ?? "failed",
-        terminal: sent.json,
-        updated_at: now
-      })
+    for (const sent of events) {
+      const state = terminalStates.get(sent.type)
+      if (state === undefined) continue
+      yield* log.saveJob({ ...record, state, terminal: sent.json, updated_at: now })
       return sent.json
     }
     const traceId = events.find((e) => e.trace_id !== undefined)?.trace_id
