@@ -220,6 +220,7 @@ describe("session cancel", () => {
         const types = seen.map((m) => m.type)
         const evicted = types.indexOf("session.evicted")
         const accepted = types.indexOf("cancel.accepted")
+        assert.isAtLeast(accepted, 0, "cancel.accepted was sent")
         const ends = seen.filter(terminal)
         assert.deepStrictEqual(
           ends.map((m) => m.job_id).sort(),

@@ -51,8 +51,11 @@ describe("heartbeats", () => {
       const beats = heartbeats(seen)
       assert.deepStrictEqual(beats.map((m) => field(m, "sequence")), [1, 2, 3])
       assert.isTrue(beats.every((m) => field(m, "deadline_ms") === 10_000 && field(m, "state") === "running"))
-      // heartbeats are not progress (§10.3)
+      // heartbeats are not progress (§10.3): no progress events, and no progress fields in a heartbeat
       assert.isFalse(seen.some((m) => m.type === "job.progress"))
+      for (const beat of beats) {
+        assert.deepStrictEqual(Object.keys(beat.payload).sort(), ["deadline_ms", "sequence", "state"])
+      }
       yield* job.cancel()
     }).pipe(Effect.provide(server("fail"))))
 
