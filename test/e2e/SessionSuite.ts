@@ -5,7 +5,7 @@
  * and graceful shutdown. Run by `coreSuite` over memory and WebSocket.
  */
 import { assert, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Schedule, Scope, TestClock } from "effect"
+import { Effect, Exit, Fiber, Layer, Option, Schedule, Scope, TestClock } from "effect"
 import * as Client from "../../src/client/Client.js"
 import { jwtSigner } from "../../src/client/Credentials.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
@@ -45,8 +45,19 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
       const messages = yield* session.subscribe
       const refreshed = yield* Effect.fork(collectUntil(messages, (m) => m.type === "session.refresh"))
       yield* (yield* Sessions).refresh(session.id, "policy")
-      yield* Fiber.join(refreshed)
-      yield* TestClock.adjust("31 seconds")
+      const refresh = (yield* Fiber.join(refreshed)).at(-1)
+      assert.deepStrictEqual([field(refresh, "reason"), field(refresh, "deadline_ms")], ["policy", 30_000])
+      const evicted = yield* Effect.fork(collectUntil(messages, (m) => m.type === "session.evicted"))
+      const endedEarly = yield* Effect.fork(session.ended)
+      // just before the deadline the session is still live
+      yield* TestClock.adjust("29999 millis")
+      yield* session.ping
+      assert.isTrue(Option.isNone(yield* Fiber.poll(evicted)), "no session.evicted before the deadline")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(endedEarly)), "the session has not ended before the deadline")
+      // past it: evicted
+      yield* TestClock.adjust("2 millis")
+      const eviction = (yield* Fiber.join(evicted)).at(-1)
+      assert.strictEqual(field(eviction, "reason"), "UNAUTHENTICATED")
       const ended = yield* session.ended
       assert.strictEqual(ended.reason, "Evicted")
       assert.strictEqual(ended.code, "UNAUTHENTICATED")

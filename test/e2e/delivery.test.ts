@@ -26,6 +26,7 @@ import {
   memory,
   open,
   serverLayer,
+  terminalsUntilQuiet,
   TOKEN,
   webSocket
 } from "../support/Harness.js"
@@ -108,7 +109,8 @@ describe("retransmits", () => {
       const { messages, sendRaw, session } = yield* rawSession
       const invoke = yield* makeEnvelope("tool.invoke", { tool: "sleep", arguments: { ms: 60_000 } })
       yield* sendRaw(invoke)
-      const started = (yield* collectUntil(messages, (m) => m.type === "job.started")).at(-1)
+      const upToStart = yield* collectUntil(messages, (m) => m.type === "job.started")
+      const started = upToStart.at(-1)
       yield* session.request("cancel", { target: "job", target_id: started?.job_id ?? "" })
       const first = yield* collectUntil(messages, terminal)
       yield* sendRaw(invoke)
@@ -119,6 +121,8 @@ describe("retransmits", () => {
       assert.includeMembers(replayedIds, [started?.id ?? "", first.at(-1)?.id ?? ""])
       assert.strictEqual(replayed.at(-1)?.id, first.at(-1)?.id)
       assert.strictEqual(ofJob(replayed, started?.job_id)[0]?.type, "job.accepted")
+      // all of them, in order: every envelope of the job the first delivery carried (its cancel.accepted too)
+      assert.deepStrictEqual(replayedIds, ofJob([...upToStart, ...first], started?.job_id).map((m) => m.id))
     })))
 
   it.scopedLive("R6.4-2 R6.4-1 a retransmit from another connection while the job runs gets its events so far, then the rest", () =>
@@ -164,13 +168,19 @@ describe("jobs stopped during acceptance", () => {
 
   it.scopedLive("R10.4-2 R10.4-3 a cancel sent the moment job.accepted arrives gets cancel.accepted and one job.cancelled", () =>
     withServer(Effect.gen(function*() {
-      const { messages, sendRaw } = yield* rawSession
+      const { messages, sendRaw, session } = yield* rawSession
       yield* sendRaw(yield* makeEnvelope("tool.invoke", { tool: "sleep", arguments: { ms: 60_000 } }))
-      const accepted = (yield* collectUntil(messages, (m) => m.type === "job.accepted")).at(-1)
+      const upToAccepted = yield* collectUntil(messages, (m) => m.type === "job.accepted")
+      const accepted = upToAccepted.at(-1)
       yield* sendRaw(yield* makeEnvelope("cancel", { target: "job" as const, target_id: accepted?.job_id ?? "" }))
       const seen = yield* collectUntil(messages, terminal)
       assert.include(seen.map((m) => m.type), "cancel.accepted")
       assert.deepStrictEqual(seen.filter(terminal).map((m) => m.type), ["job.cancelled"])
+      // and no other terminal after it, up to a later ping's pong
+      assert.deepStrictEqual(
+        yield* terminalsUntilQuiet(session, messages, [accepted?.job_id], [...upToAccepted, ...seen]),
+        [1]
+      )
     })))
 })
 

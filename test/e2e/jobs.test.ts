@@ -16,7 +16,17 @@ import { type Decoded, encodeUnchecked } from "../../src/protocol/Message.js"
 import * as Tools from "../../src/runtime/Tools.js"
 import { EventLog } from "../../src/store/EventLog.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
-import { collectUntil, dial, field, makeCounter, open, serverLayer, TOKEN, webSocket } from "../support/Harness.js"
+import {
+  collectUntil,
+  dial,
+  field,
+  makeCounter,
+  open,
+  serverLayer,
+  terminalsUntilQuiet,
+  TOKEN,
+  webSocket
+} from "../support/Harness.js"
 
 const dbFile = () => {
   const dir = mkdtempSync(join(tmpdir(), "arcp-jobs-"))
@@ -94,6 +104,8 @@ describe("jobs over WebSocket + SQLite", () => {
       assert.strictEqual(last?.correlation_id, invokeId)
       assert.deepStrictEqual(last?.payload, { value: { count: 3 } })
       assert.strictEqual(types.filter((t) => Client.terminalTypes.has(t)).length, 1)
+      // and none after it: everything the runtime sent up to a later ping's pong
+      assert.deepStrictEqual(yield* terminalsUntilQuiet(session, messages, [jobId], seen), [1])
     })))
 
   it.scopedLive("R17.3.1-1 R18.1-1 R18.3-1 R18.2-3 the runtime reports tool.invocations, latency.ms and errors.total under the reserved names and units", () =>
@@ -127,6 +139,7 @@ describe("jobs over WebSocket + SQLite", () => {
   it.scopedLive("R10.2-1 exactly one terminal per job with 60 jobs at once", () =>
     withServer(Effect.gen(function*() {
       const session = yield* open()
+      const messages = yield* session.subscribe
       const jobs = yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), (i) =>
         session.invoke(
           i % 3 === 0 ? "echo" : i % 3 === 1 ? "ticker" : "sleep",
@@ -147,6 +160,8 @@ describe("jobs over WebSocket + SQLite", () => {
       )
       assert.deepStrictEqual(terminals, jobs.map(() => 1))
       assert.strictEqual(new Set(jobs.map((j) => j.jobId)).size, 60)
+      // a job's events end at its first terminal; the session-wide stream, up to a later ping's pong, shows any other
+      assert.deepStrictEqual(yield* terminalsUntilQuiet(session, messages, jobs.map((j) => j.jobId)), jobs.map(() => 1))
     })))
 
   it.scopedLive("R6.1.1-1 R6.1.1-2 R6.4-2 a retransmitted message id is not executed twice; it gets the same answers", () =>
@@ -422,6 +437,7 @@ describe("jobs over WebSocket + SQLite", () => {
   it.scopedLive("R10.4-6 R10.4-7 a handler that ignores cancellation past deadline_ms is abandoned: job.failed ABORTED", () =>
     withServer(Effect.gen(function*() {
       const session = yield* open()
+      const messages = yield* session.subscribe
       const job = yield* session.invoke("stubborn", { ms: 1500 })
       assert.strictEqual((yield* job.cancel({ deadline_ms: 100 })).type, "cancel.accepted")
       const events = yield* job.events.pipe(Stream.runCollect, Effect.map((c) => [...c]))
@@ -429,6 +445,7 @@ describe("jobs over WebSocket + SQLite", () => {
       assert.strictEqual(last?.type, "job.failed")
       assert.strictEqual(field(last, "code"), "ABORTED")
       assert.strictEqual(events.filter(terminal).length, 1)
+      assert.deepStrictEqual(yield* terminalsUntilQuiet(session, messages, [job.jobId]), [1])
     })))
 
   it.scopedLive("R10.4-6 R10.4-7 a Promise handler (arcp/promise) that ignores its AbortSignal is escalated to ABORTED after deadline_ms", () =>
@@ -451,6 +468,7 @@ describe("jobs over WebSocket + SQLite", () => {
       yield* withServer(
         Effect.gen(function*() {
           const session = yield* open()
+          const messages = yield* session.subscribe
           const job = yield* session.invoke("deaf_promise", {})
           yield* job.events.pipe(Stream.filter((m) => m.type === "job.started"), Stream.runHead)
           assert.strictEqual((yield* job.cancel({ deadline_ms: 300 })).type, "cancel.accepted")
@@ -461,6 +479,7 @@ describe("jobs over WebSocket + SQLite", () => {
             "ABORTED"
           ]])
           settle("late") // settling afterwards changes nothing: the job has its one terminal
+          assert.deepStrictEqual(yield* terminalsUntilQuiet(session, messages, [job.jobId]), [1])
         }),
         { tools: [deaf] }
       )

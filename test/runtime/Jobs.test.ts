@@ -5,7 +5,7 @@
  * cancelled together within the cancel's deadline.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Option, Queue, TestClock } from "effect"
+import { Deferred, Effect, Fiber, Layer, Option, Queue, Supervisor, TestClock } from "effect"
 import * as DemoTools from "../../src/cli/demoTools.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { JobId, SessionId } from "../../src/protocol/Ids.js"
@@ -90,6 +90,30 @@ const makeOwner = Effect.gen(function*() {
   return { owner, seen, until, inbox }
 })
 
+/**
+ * Tracks the fibers the effects passed to `run` start (a job's fiber, a cancel's background wait,
+ * and what they start); `terminals` waits until all of them have ended, then drains the inbox and
+ * counts the job's terminals over `seen` and the drained rest: nothing can follow once they ended.
+ * The clock moves meanwhile: the heartbeat scheduler a job started ends at its next deadline.
+ */
+const makeWatch = Effect.gen(function*() {
+  const supervisor = yield* Supervisor.track
+  const settled = Effect.gen(function*() {
+    for (let fibers = yield* supervisor.value; fibers.length > 0; fibers = yield* supervisor.value) {
+      yield* Fiber.awaitAll(fibers)
+    }
+  })
+  return {
+    run: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.supervised(effect, supervisor),
+    terminals: (inbox: Queue.Queue<Decoded>, seen: ReadonlyArray<Decoded>, jobId: string | undefined) =>
+      Effect.gen(function*() {
+        yield* advanceUntil(settled, 1000)
+        const all = [...seen, ...(yield* Queue.takeAll(inbox))]
+        return all.filter((m) => m.job_id !== undefined && m.job_id === jobId && terminalTypes.has(m.type)).length
+      })
+  }
+})
+
 const invoke = (tool: string, args: Record<string, unknown> = {}) =>
   makeEnvelope("tool.invoke", { tool, arguments: args }, {
     session_id: SessionId.make("sess_test")
@@ -121,11 +145,12 @@ describe("Jobs", () => {
   it.scoped("R10.2-1 R9-9 a job released before its fiber ran still ends exactly once: job.accepted, then job.cancelled", () =>
     Effect.gen(function*() {
       const jobs = yield* Jobs.Jobs
-      const { owner, seen, until } = yield* makeOwner
+      const { inbox, owner, seen, until } = yield* makeOwner
+      const watch = yield* makeWatch
       // the close arrives in the same burst as the invoke: nothing yields in between, so the
       // interrupt reaches the job during its acceptance
-      yield* jobs.invoke(yield* invoke("sleep", { ms: 60_000 }), owner)
-      yield* jobs.release(owner, "cancel", { reason: "closing" })
+      yield* watch.run(jobs.invoke(yield* invoke("sleep", { ms: 60_000 }), owner))
+      yield* watch.run(jobs.release(owner, "cancel", { reason: "closing" }))
       yield* until((m) => terminalTypes.has(m.type))
       const types = seen.map((m) => m.type)
       assert.strictEqual(types[0], "job.accepted")
@@ -135,20 +160,24 @@ describe("Jobs", () => {
       const record = yield* recordOf(seen[0]?.job_id)
       assert.deepInclude(record, { state: "cancelled", cancel_reason: "closing" })
       assert.isDefined(record?.terminal)
+      // and nothing after it: once the job's fibers have ended, the inbox holds no second terminal
+      assert.strictEqual(yield* watch.terminals(inbox, seen, seen[0]?.job_id), 1)
     }).pipe(Effect.provide(services([]))))
 
   it.scoped("R10.4-2 R10.4-3 a cancel right after job.accepted ends the job with job.cancelled", () =>
     Effect.gen(function*() {
       const jobs = yield* Jobs.Jobs
-      const { owner, seen, until } = yield* makeOwner
-      yield* jobs.invoke(yield* invoke("sleep", { ms: 60_000 }), owner)
+      const { inbox, owner, seen, until } = yield* makeOwner
+      const watch = yield* makeWatch
+      yield* watch.run(jobs.invoke(yield* invoke("sleep", { ms: 60_000 }), owner))
       const accepted = yield* until((m) => m.type === "job.accepted")
-      yield* jobs.cancel(yield* cancelOf(accepted.job_id ?? ""), owner)
+      yield* watch.run(jobs.cancel(yield* cancelOf(accepted.job_id ?? ""), owner))
       yield* until((m) => terminalTypes.has(m.type))
       const types = seen.map((m) => m.type)
       assert.include(types, "cancel.accepted")
       assert.strictEqual(types.filter((t) => terminalTypes.has(t)).length, 1)
       assert.strictEqual(types.at(-1), "job.cancelled")
+      assert.strictEqual(yield* watch.terminals(inbox, seen, accepted.job_id), 1)
     }).pipe(Effect.provide(services([]))))
 
   it.scoped("R6.3-1 R17.3.1-1 job.accepted, job.started, then tool.invocations: the runtime metric follows the WIRE order", () =>

@@ -4,7 +4,7 @@
  * `arcp serve --transport stdio` (`cliArgs`). Plus raw-connection helpers.
  */
 import { assert } from "@effect/vitest"
-import { Effect, Either, Layer, Logger, LogLevel, Queue, Stream } from "effect"
+import { Deferred, Effect, Either, Layer, Logger, LogLevel, Queue, type Scope, Stream } from "effect"
 import * as jose from "jose"
 import { generateKeyPairSync } from "node:crypto"
 import { rmSync, writeFileSync } from "node:fs"
@@ -21,6 +21,7 @@ import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import type { Acceptor, Connection } from "../../src/transport/Transport.js"
 import { VERSION } from "../../src/Version.js"
 import { type Dialer, fromAcceptor } from "./Dialer.js"
+import { field } from "./Harness.js"
 
 export const SECRET = "0123456789abcdef0123456789abcdef"
 export const AUDIENCE = "arcp://runtime"
@@ -116,10 +117,19 @@ export const sign = (
       .setIssuedAt().setExpirationTime(options.expires ?? "5m").sign(new TextEncoder().encode(SECRET))
   )
 
+/** What `reader` gives: the next decoded message, the queue behind it, and when the incoming stream ended. */
+export interface Read {
+  readonly next: Effect.Effect<Decoded>
+  readonly queue: Queue.Queue<Decoded>
+  /** Completes once the connection's incoming stream has ended (closed or failed): the far side hung up. */
+  readonly ended: Deferred.Deferred<void>
+}
+
 /** Reads decoded messages off a raw connection. */
-export const reader = (connection: Connection) =>
+export const reader = (connection: Connection): Effect.Effect<Read, never, Scope.Scope> =>
   Effect.gen(function*() {
     const queue = yield* Queue.unbounded<Decoded>()
+    const ended = yield* Deferred.make<void>()
     yield* connection.incoming.pipe(
       Stream.runForEach((frame) => {
         if (frame._tag !== "Text") return Effect.void
@@ -127,9 +137,29 @@ export const reader = (connection: Connection) =>
         return Either.isRight(decoded) ? Queue.offer(queue, decoded.right) : Effect.void
       }),
       Effect.ignore,
+      // only a stream that ran out marks the end; the scope interrupting the reader does not
+      Effect.zipRight(Deferred.succeed(ended, undefined)),
       Effect.forkScoped
     )
-    return { next: Queue.take(queue), queue }
+    return { next: Queue.take(queue), queue, ended }
+  })
+
+/** Builds an envelope and sends it on a raw connection, returning it (for its id). */
+export const sendEnvelope = (connection: Connection, envelope: Effect.Effect<Decoded>) =>
+  Effect.tap(envelope, (message) => connection.send(encodeUnchecked(message)))
+
+/** Sends a hand-written frame: `fields` over a minimal envelope (protocol version, a fixed timestamp, empty payload). */
+export const sendRaw = (connection: Connection, fields: Record<string, unknown>) =>
+  connection.send(JSON.stringify({ arcp: "1.0", timestamp: "2026-05-09T13:00:00Z", payload: {}, ...fields }))
+
+/** Reads the next message and asserts it is a nack with `code` (and, when given, answering `correlationId`). */
+export const expectNack = (read: Read, code: string, correlationId?: string) =>
+  Effect.map(read.next, (message) => {
+    assert.deepStrictEqual(
+      [message.type, field(message, "code"), ...(correlationId === undefined ? [] : [message.correlation_id])],
+      ["nack", code, ...(correlationId === undefined ? [] : [correlationId])]
+    )
+    return message
   })
 
 /** Opens a session on a raw connection by hand, returning the reader and the session.accepted. */

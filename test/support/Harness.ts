@@ -100,6 +100,37 @@ export const collectUntil = (
     }
   }))
 
+/**
+ * Every message of `messages` up to the pong of a ping sent now (inclusive). The runtime answers
+ * the ping after what it had already queued (terminals go out ahead of it), so anything a job
+ * still had to send, such as a repeated terminal, is read before the pong.
+ */
+export const untilPong = (
+  session: Client.Session,
+  messages: Stream.Stream<Decoded>
+): Effect.Effect<Array<Decoded>, Client.ClientError> =>
+  Effect.flatMap(
+    session.send("ping", {}),
+    (pingId) => collectUntil(messages, (m) => m.type === "pong" && m.correlation_id === pingId)
+  )
+
+/**
+ * How many terminals each of `jobIds` got: reads `messages` up to a ping's pong, then counts over
+ * `before` (what the test read already) and that; each envelope counts, repeated ids included.
+ */
+export const terminalsUntilQuiet = (
+  session: Client.Session,
+  messages: Stream.Stream<Decoded>,
+  jobIds: ReadonlyArray<string | undefined>,
+  before: ReadonlyArray<Decoded> = []
+): Effect.Effect<Array<number>, Client.ClientError> =>
+  Effect.map(untilPong(session, messages), (after) => {
+    const all = [...before, ...after]
+    return jobIds.map((jobId) =>
+      all.filter((m) => m.job_id !== undefined && m.job_id === jobId && Client.terminalTypes.has(m.type)).length
+    )
+  })
+
 /** A tool that counts its executions, to prove a command ran once. */
 export const makeCounter = Effect.map(Ref.make(0), (count) => ({
   count,
