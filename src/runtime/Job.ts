@@ -10,6 +10,7 @@ import type { JobId, MessageId, SessionId, TraceId } from "../protocol/Ids.js"
 import { type Decoded, encodeUnchecked, type Message, type MessageType, type PayloadOf } from "../protocol/Message.js"
 import type { JobState } from "../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../store/EventLog.js"
+import { EVENTS_PER_TURN, yieldToEventLoop } from "./internal/Fairness.js"
 import { canTransition } from "./JobState.js"
 import type { Tool } from "./Tools.js"
 
@@ -21,6 +22,8 @@ export interface Owner {
   readonly sessionId: SessionId
   readonly principal: string
   readonly sink: Sink
+  /** Suspends while the session's outbound buffer is full (absent: never). */
+  readonly room?: Effect.Effect<void> | undefined
   /** The negotiated `heartbeat_interval_seconds` (§10.3). */
   readonly heartbeatIntervalSeconds: number
 }
@@ -37,8 +40,10 @@ export interface Job {
   readonly idempotencyKey: string | undefined
   readonly acceptedAt: number
   readonly heartbeatIntervalMs: number
-  /** The sessions watching it: each one's own sink → what delivers to it (see `attach`). */
-  readonly sinks: Map<Sink, Sink>
+  /** The sessions watching it: each one's own sink → how to deliver to it and wait for its room (see `attach`). */
+  readonly sinks: Map<Sink, Watcher>
+  /** The job's own events since it last let the event loop turn (internal/Fairness). */
+  sinceTurn: number
   state: JobState
   startedAt: number | undefined
   finished: boolean
@@ -65,6 +70,18 @@ export interface Job {
   readonly recent: Array<Decoded>
 }
 
+/** One session watching a job. */
+export interface Watcher {
+  readonly deliver: Sink
+  readonly room: Effect.Effect<void> | undefined
+}
+
+/** The watcher entry of `owner` for a job of session `sessionId`. */
+export const watcherOf = (owner: Owner, sessionId: SessionId): Watcher => ({
+  deliver: owner.sessionId === sessionId ? owner.sink : (e) => owner.sink({ ...e, session_id: owner.sessionId }),
+  room: owner.room
+})
+
 /** How many delivered envelopes a live job keeps for replays. */
 export const RECENT = 128
 
@@ -74,11 +91,25 @@ export const RECENT = 128
  */
 export const attach = (job: Job, owner: Owner): void => {
   if (job.sinks.has(owner.sink)) return
-  job.sinks.set(
-    owner.sink,
-    owner.sessionId === job.sessionId ? owner.sink : (e) => owner.sink({ ...e, session_id: owner.sessionId })
-  )
+  job.sinks.set(owner.sink, watcherOf(owner, job.sessionId))
 }
+
+/**
+ * Before each of the handler's own events (progress, log, metric, stream
+ * chunks): waits until every watching session has room in its outbound
+ * buffer — the tool slows to its slowest reader, nothing is dropped — and
+ * lets the event loop turn every few events (internal/Fairness).
+ */
+export const awaitRoom = (job: Job): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    job.sinceTurn += 1
+    const turn = job.sinceTurn >= EVENTS_PER_TURN
+    if (turn) job.sinceTurn = 0
+    const rooms: Array<Effect.Effect<void>> = []
+    for (const watcher of job.sinks.values()) if (watcher.room !== undefined) rooms.push(watcher.room)
+    const wait = rooms.length === 0 ? Effect.void : Effect.forEach(rooms, (room) => room, { discard: true })
+    return turn ? Effect.zipRight(yieldToEventLoop, wait) : wait
+  })
 
 /** Moves the job to `to` when legal; returns whether it moved. */
 export const transition = (job: Job, to: JobState): boolean => {
@@ -134,7 +165,7 @@ export const deliver = (job: Job, log: Context.Tag.Service<typeof EventLog>, env
     job.recent.push(env)
     if (job.recent.length > 2 * RECENT) job.recent.splice(0, job.recent.length - RECENT)
     return job.sinks.size > 0
-      ? Effect.forEach(job.sinks.values(), (sink) => sink(env), { discard: true })
+      ? Effect.forEach(job.sinks.values(), (watcher) => watcher.deliver(env), { discard: true })
       : log.recordOutbound([{ ...env, session_id: job.sessionId, json: encodeUnchecked(env) }]).pipe(
         Effect.catchAll((e) => Effect.logError(`cannot log an event of detached job ${job.id}`, e))
       )

@@ -17,7 +17,7 @@ import { cancelled, failed, finish as finishWith, type Terminal } from "./intern
 import * as Heartbeats from "./internal/Heartbeats.js"
 import { endAllLost, endLost } from "./internal/Lost.js"
 import { replay } from "./internal/Replay.js"
-import { attach, emit, envelope, type Job, moveTo, type Owner, refuseCancel } from "./Job.js"
+import { attach, emit, envelope, type Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
 import { runJob } from "./JobRunner.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 import { Streams } from "./Streams.js"
@@ -64,6 +64,31 @@ export const make = Effect.gen(function*() {
   const heartbeats = yield* Heartbeats.make
   const inBackground = (effect: Effect.Effect<void>) => Effect.asVoid(FiberSet.run(background, effect))
   const live = new Map<string, Job>()
+  // live jobs per session, for --max-jobs-per-session; a session's invokes are handled one at a time, so check-then-add holds
+  const running = new Map<string, number>()
+  const track = (job: Job) => {
+    live.set(job.id, job)
+    running.set(job.sessionId, (running.get(job.sessionId) ?? 0) + 1)
+  }
+  const forget = (id: string) => {
+    const job = live.get(id)
+    if (job === undefined || !live.delete(id)) return
+    const left = (running.get(job.sessionId) ?? 1) - 1
+    if (left <= 0) running.delete(job.sessionId)
+    else running.set(job.sessionId, left)
+  }
+  const admit = (owner: Owner) =>
+    Effect.suspend(() => {
+      const count = running.get(owner.sessionId) ?? 0
+      if (count < settings.maxJobsPerSession) return Effect.void
+      return Effect.fail(
+        ArcpError.of(
+          "RESOURCE_EXHAUSTED",
+          `this session already runs ${count} jobs, the limit (--max-jobs-per-session); invoke again when one has ended`,
+          { details: { running: count, max_jobs_per_session: settings.maxJobsPerSession } }
+        )
+      )
+    })
   const horizonMs = Duration.toMillis(settings.idempotencyHorizon)
   const finish = (job: Job, terminal: Terminal) => finishWith({ log, streams }, job, terminal)
   const deadlineOf = (ms: number | undefined) => (ms === undefined ? settings.cancelDeadline : Duration.millis(ms))
@@ -143,7 +168,7 @@ export const make = Effect.gen(function*() {
         }
       }
       yield* finish(job, cancelled(job))
-    }).pipe(Effect.ensuring(Effect.sync(() => live.delete(job.id))))
+    }).pipe(Effect.ensuring(Effect.sync(() => forget(job.id))))
 
   /** §9: a job that cannot be cancelled is completed, detached; the closer hears why it did not end. */
   const runOnDetached = (job: Job, owner: Owner) =>
@@ -165,7 +190,7 @@ export const make = Effect.gen(function*() {
         job,
         failed({ code: "DEADLINE_EXCEEDED", message: "the interrupt was not answered before it expired" })
       )
-    }).pipe(Effect.zipRight(FiberMap.remove(fibers, job.id)), Effect.ensuring(Effect.sync(() => live.delete(job.id))))
+    }).pipe(Effect.zipRight(FiberMap.remove(fibers, job.id)), Effect.ensuring(Effect.sync(() => forget(job.id))))
 
   return Jobs.of({
     invoke: (message, owner) =>
@@ -178,6 +203,8 @@ export const make = Effect.gen(function*() {
           onLeft: Effect.fail,
           onRight: Effect.succeed
         })
+        // refused before the key is claimed: a key is never bound to a job that did not run
+        yield* admit(owner)
         const id = yield* makeJobId
         const now = yield* Clock.currentTimeMillis
         const key = message.idempotency_key
@@ -204,7 +231,8 @@ export const make = Effect.gen(function*() {
           idempotencyKey: key,
           acceptedAt: now,
           heartbeatIntervalMs: owner.heartbeatIntervalSeconds * 1000,
-          sinks: new Map([[owner.sink, owner.sink]]),
+          sinks: new Map([[owner.sink, watcherOf(owner, owner.sessionId)]]),
+          sinceTurn: 0,
           state: "accepted",
           startedAt: undefined,
           finished: false,
@@ -221,7 +249,7 @@ export const make = Effect.gen(function*() {
           counted: false,
           recent: []
         }
-        live.set(id, job)
+        track(job)
         // acceptance happens on the job's own fiber: the connection goes on reading while the record commits
         yield* FiberMap.run(
           fibers,
@@ -234,7 +262,7 @@ export const make = Effect.gen(function*() {
             streams,
             settings,
             heartbeats,
-            onEnd: Effect.sync(() => live.delete(id)),
+            onEnd: Effect.sync(() => forget(id)),
             abort: FiberMap.remove(fibers, id),
             background: inBackground
           })
@@ -272,6 +300,8 @@ export const make = Effect.gen(function*() {
         if (job.finished) {
           return yield* ArcpError.of("FAILED_PRECONDITION", `job ${target_id} has ended`)
         }
+        // an interrupt that would open a prompt past --max-pending-human is refused, not acked
+        if (job.gate === undefined) yield* humanInput.admit(job.sessionId)
         yield* owner.sink(
           yield* makeEnvelope("ack", { ack_for: message.id, received_at: fromMillis(yield* Clock.currentTimeMillis) }, {
             session_id: owner.sessionId,
@@ -286,6 +316,7 @@ export const make = Effect.gen(function*() {
         job.interruptAnswer = yield* humanInput.ask({
           emit: (type, payload, header) => emit(log, job, type, payload, { causation_id: message.id, ...header }),
           principal: job.principal,
+          sessionId: job.sessionId,
           prompt: message.payload.prompt ?? "The job was interrupted. Answer to resume it, with optional guidance.",
           responseSchema: { type: "object", properties: { guidance: { type: "string" } } },
           expiresInSeconds: Duration.toSeconds(settings.interruptExpiry)
