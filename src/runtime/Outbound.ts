@@ -130,10 +130,13 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       return Effect.forEach(ready, (w) => Deferred.succeed(w, undefined), { discard: true })
     })
 
+    const scope = yield* Effect.scope
+    // the reactions end the session, which flushes this path: they run on their own fiber, never the writer's
+    const react = (effect: Effect.Effect<void>) => Effect.asVoid(Effect.forkIn(effect, scope))
     const stall = Effect.suspend(() => {
       if (stalled || onStall === undefined) return Effect.void
       stalled = true
-      return onStall
+      return react(onStall)
     })
 
     /** Started when the buffer fills: the peer must take something within each `stallTimeout`. */
@@ -149,7 +152,6 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     }).pipe(Effect.ensuring(Effect.sync(() => {
       watchdog = false
     })))
-    const scope = yield* Effect.scope
     const noteFull = Effect.suspend(() => {
       if (!full() || watchdog || !Duration.isFinite(stallTimeout)) return Effect.void
       watchdog = true
@@ -161,7 +163,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         if (sealed) return Effect.void
         sealed = true
         return Effect.logError("cannot record outbound envelopes: the session ends", error).pipe(
-          Effect.zipRight(onRecordFailure?.(error) ?? Effect.void),
+          Effect.zipRight(onRecordFailure === undefined ? Effect.void : react(onRecordFailure(error))),
           Effect.zipRight(wakeProducers)
         )
       })
