@@ -67,7 +67,7 @@ describe("backpressure", () => {
   } as const
 
   it.scoped(
-    "R11.2-1 R8.5-1 R18.2-1 a client that stops reading: jobs suspend within the buffer, a stream overflows, the session is evicted; nothing is dropped",
+    "R11-2 R8.5-1 R8.5-2 R18.2-1 a client that stops reading: jobs suspend within the buffer, a stream overflows, the session is evicted; nothing is dropped",
     () =>
       Effect.gen(function*() {
         const connection = yield* dial
@@ -124,7 +124,7 @@ describe("backpressure", () => {
   )
 
   it.scopedLive(
-    "R11.2-1 over a real WebSocket a paused reader holds a 100k ticker within the buffer; resumed, it gets every event",
+    "R11-2 R4.1-2 over a real WebSocket a paused reader holds a 100k ticker within the buffer; resumed, it gets every event",
     () =>
       Effect.gen(function*() {
         const { address } = yield* Acceptor

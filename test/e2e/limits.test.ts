@@ -8,7 +8,7 @@ const codeOf = (result: Either.Either<unknown, ArcpError | { readonly _tag: stri
   Either.isLeft(result) && "code" in result.left ? result.left.code : undefined
 
 describe("limits", () => {
-  it.scoped("R8.5-1 sessions past --max-sessions are rejected RESOURCE_EXHAUSTED; a freed slot is taken again", () =>
+  it.scoped("R8.5-1 R18.2-1 sessions past --max-sessions are rejected RESOURCE_EXHAUSTED; a freed slot is taken again", () =>
     Effect.gen(function*() {
       const first = yield* open()
       const refused = yield* Effect.either(Effect.scoped(open()))
@@ -18,7 +18,7 @@ describe("limits", () => {
       yield* Effect.scoped(Effect.flatMap(open(), (session) => session.ping))
     }).pipe(Effect.provide(serverLayer({ transport: memory, runtime: { maxSessions: 1 } }))))
 
-  it.scoped("R10-1 invokes past --max-jobs-per-session are refused RESOURCE_EXHAUSTED until a job ends", () =>
+  it.scoped("R18.2-1 invokes past --max-jobs-per-session are refused RESOURCE_EXHAUSTED until a job ends", () =>
     Effect.gen(function*() {
       const session = yield* open()
       const running = yield* session.invoke("sleep", { ms: 60_000 })
@@ -32,7 +32,7 @@ describe("limits", () => {
       assert.deepStrictEqual(yield* after.outcome, { n: 3 })
     }).pipe(Effect.provide(serverLayer({ transport: memory, runtime: { maxJobsPerSession: 1 } }))))
 
-  it.scoped("R12-1 interrupts past --max-pending-human are refused RESOURCE_EXHAUSTED", () =>
+  it.scoped("R18.2-1 interrupts past --max-pending-human are refused RESOURCE_EXHAUSTED", () =>
     Effect.gen(function*() {
       const session = yield* open()
       const first = yield* session.invoke("sleep", { ms: 60_000 })

@@ -76,7 +76,7 @@ describe("outbound path", () => {
       until: (u) => u.waiting > 0 && u.transportBytes >= limits.maxBytes / 2
     })
 
-  it.scopedLive("R11.2-1 a full buffer holds the producer back (bounded) until the peer reads; nothing is dropped", () =>
+  it.scopedLive("R11-2 a full buffer holds the producer back (bounded) until the peer reads; nothing is dropped", () =>
     Effect.gen(function*() {
       const [client, server] = yield* Memory.makePair()
       const outbound = yield* Outbound.make(server, { limits: { ...limits, stallTimeout: "1 hour" } })
