@@ -5,6 +5,7 @@
  * one that has stopped reading; and the server's RSS with a paused reader, with the default buffer
  * and with the buffer made effectively unbounded (the baseline). Prints numbers; asserts nothing.
  */
+import Database from "better-sqlite3"
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -16,6 +17,7 @@ import { WebSocket } from "ws"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 4)
+const RSS_SECONDS = Number(process.env["BENCH_RSS_SECONDS"] ?? 20)
 const TICKERS = 4
 const COUNT = 100_000
 
@@ -29,7 +31,7 @@ process.once("exit", () => rmSync(dbDir, { recursive: true, force: true }))
 let servers = 0
 
 const serve = (args: ReadonlyArray<string>) =>
-  new Promise<{ child: ChildProcess; address: string }>((resolve, reject) => {
+  new Promise<{ child: ChildProcess; address: string; db: string }>((resolve, reject) => {
     const db = join(dbDir, `arcp-${++servers}.db`)
     const child = spawn(
       process.execPath,
@@ -40,7 +42,7 @@ const serve = (args: ReadonlyArray<string>) =>
     child.stdout?.on("data", (chunk: Buffer) => {
       out += chunk.toString()
       const match = /serving on (ws:\/\/\S+)/.exec(out)
-      if (match?.[1] !== undefined) resolve({ child, address: match[1] })
+      if (match?.[1] !== undefined) resolve({ child, address: match[1], db })
     })
     child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${out}`)))
   })
@@ -163,24 +165,34 @@ const phase = async (label: string, args: ReadonlyArray<string>, load: (address:
   await stop(child)
 }
 
-/** RSS of a server whose one client stopped reading while `n` tickers run, sampled for SECONDS. */
+/**
+ * RSS of a server whose one client stopped reading while `n` tickers run: sampled until the tickers
+ * have ended (read from the server's SQLite log) or RSS_SECONDS have passed; also how many of their
+ * events the server produced (recorded) by then.
+ */
 const pausedRss = async (args: ReadonlyArray<string>, n: number) => {
-  const { address, child } = await serve(args)
+  const { address, child, db } = await serve(args)
   const pid = child.pid ?? 0
   await sleep(500)
   const before = rssMb(pid)
   const s = await open(address)
   s.ws.pause()
   tickers(s, n)
+  const log = new Database(db, { readonly: true, fileMustExist: true })
+  const count = (sql: string) => Number(Object.values(log.prepare(sql).get() ?? {})[0] ?? 0)
   let peak = before
-  const end = performance.now() + SECONDS * 2000
-  while (performance.now() < end) {
-    await sleep(100)
+  const start = performance.now()
+  while (performance.now() - start < RSS_SECONDS * 1000) {
+    await sleep(200)
     peak = Math.max(peak, rssMb(pid))
+    if (count("SELECT count(*) FROM jobs WHERE terminal IS NOT NULL") >= n) break
   }
+  const events = count("SELECT count(*) FROM events WHERE type = 'job.progress'")
+  const seconds = (performance.now() - start) / 1000
+  log.close()
   s.ws.terminate()
   await stop(child)
-  return { before, peak }
+  return { before, peak, events, seconds }
 }
 
 console.log(`bench/fairness (${SECONDS} s per row; server: arcp serve in a child process, SQLite log)`)
@@ -200,15 +212,22 @@ await phase(`${TICKERS} x ticker 100k, paused client`, [], async (address) => {
   return () => s.ws.terminate()
 })
 
-const bounded = await pausedRss([], TICKERS)
-const one = await pausedRss([], 1)
-const unbounded = await pausedRss(["--max-outbound-bytes", "2000000000", "--max-outbound-envelopes", "100000000"], 1)
-const delta = (r: { before: number; peak: number }) => `${(r.peak - r.before).toFixed(0).padStart(4)} MB`
-console.log(
-  `server RSS growth, paused reader (${SECONDS * 2} s): ${TICKERS} tickers, default 4 MiB buffer ${
-    delta(bounded)
-  }; 1 ticker ${delta(one)}; 1 ticker, buffer unbounded (baseline) ${delta(unbounded)}; ratio ${
-    ((one.peak - one.before) / Math.max(1, unbounded.peak - unbounded.before)).toFixed(2)
-  }`
-)
+const unboundedArgs = ["--max-outbound-bytes", "2000000000", "--max-outbound-envelopes", "100000000"]
+const rows: Array<[string, Awaited<ReturnType<typeof pausedRss>>]> = [
+  [`${TICKERS} tickers, default buffer (4 MiB)`, await pausedRss([], TICKERS)],
+  ["1 ticker, default buffer (4 MiB)", await pausedRss([], 1)],
+  ["1 ticker, buffer unbounded (baseline)", await pausedRss(unboundedArgs, 1)]
+]
+console.log("server RSS, paused reader:")
+for (const [label, r] of rows) {
+  console.log(
+    `  ${label.padEnd(38)} +${(r.peak - r.before).toFixed(0).padStart(4)} MB over ${r.before.toFixed(0)} MB, ${
+      String(r.events).padStart(6)
+    } events produced in ${r.seconds.toFixed(0)} s`
+  )
+}
+const growth = (r: Awaited<ReturnType<typeof pausedRss>>) => Math.max(1, r.peak - r.before)
+const [, one] = rows[1]!
+const [, unbounded] = rows[2]!
+console.log(`  ratio bounded / unbounded growth, 1 ticker: ${(growth(one) / growth(unbounded)).toFixed(2)}`)
 process.exit(0)
