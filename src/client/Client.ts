@@ -172,7 +172,7 @@ export const connect = (
         yield* Deferred.succeed(ended, error)
         for (const p of pending.values()) yield* Deferred.fail(p.answer, error)
         pending.clear()
-        for (const sink of [...watched.values(), ...awaitingAcceptance.values()]) {
+        for (const sink of [...[...watched.values()].flatMap((m) => [...m.values()]), ...awaitingAcceptance.values()]) {
           yield* Deferred.fail(sink.outcome, error)
           yield* sink.events.end
         }
@@ -185,10 +185,11 @@ export const connect = (
       readonly events: Mailbox.Mailbox<Decoded>
       readonly outcome: Deferred.Deferred<unknown, ArcpError | ClientError>
     }
-    // invokes awaiting job.accepted (by invoke id), and accepted jobs (by job id): the reader routes
-    // job events straight to their job, registering it as soon as job.accepted is read
+    // invokes awaiting job.accepted (by invoke id), and accepted jobs (by job id, then invoke id: invokes that
+    // repeat an idempotency key share the job): the reader routes job events straight to their handles,
+    // registering one as soon as its job.accepted is read
     const awaitingAcceptance = new Map<string, JobSink>()
-    const watched = new Map<string, JobSink>()
+    const watched = new Map<string, Map<string, JobSink>>()
 
     const settle = (sink: JobSink, m: Message) => {
       switch (m.type) {
@@ -209,24 +210,42 @@ export const connect = (
       }
     }
 
+    /**
+     * A job's events go to every handle on it; its terminal settles the handle of the invoke it is
+     * correlated to (each repeat of an idempotency key gets its own, §6.4), or, uncorrelated (job.failed,
+     * job.cancelled of the job's own invoke), every handle still waiting: they all share its outcome.
+     */
     const routeToJob = (message: Decoded) =>
       Effect.gen(function*() {
-        if (message.type === "job.accepted" && message.correlation_id !== undefined && message.job_id !== undefined) {
+        const jobId = message.job_id
+        if (jobId === undefined) return
+        if (message.type === "job.accepted" && message.correlation_id !== undefined) {
           const sink = awaitingAcceptance.get(message.correlation_id)
           if (sink !== undefined) {
             awaitingAcceptance.delete(message.correlation_id)
-            watched.set(message.job_id, sink)
+            const handles = watched.get(jobId) ?? new Map<string, JobSink>()
+            handles.set(message.correlation_id, sink)
+            watched.set(jobId, handles)
             return
           }
         }
-        const sink = message.job_id === undefined ? undefined : watched.get(message.job_id)
-        if (sink === undefined) return
-        yield* sink.events.offer(message)
-        if (isCore(message)) yield* settle(sink, message)
-        if (terminalTypes.has(message.type) && message.job_id !== undefined) {
-          watched.delete(message.job_id)
+        const handles = watched.get(jobId)
+        if (handles === undefined) return
+        if (!terminalTypes.has(message.type)) {
+          for (const sink of handles.values()) yield* sink.events.offer(message)
+          return
+        }
+        const correlation = message.correlation_id
+        const settled = correlation === undefined ? [...handles.keys()] : handles.has(correlation) ? [correlation] : []
+        for (const invokeId of settled) {
+          const sink = handles.get(invokeId)
+          if (sink === undefined) continue
+          handles.delete(invokeId)
+          yield* sink.events.offer(message)
+          if (isCore(message)) yield* settle(sink, message)
           yield* sink.events.end
         }
+        if (handles.size === 0) watched.delete(jobId)
       })
 
     const credentials = options.credentials
@@ -387,7 +406,13 @@ export const connect = (
           return yield* new ClientError({ reason: "Closed", message: `expected job.accepted, got ${reply.type}` })
         }
         const jobId = reply.payload.job_id
-        yield* Effect.addFinalizer(() => Effect.sync(() => watched.delete(jobId)))
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            const handles = watched.get(jobId)
+            handles?.delete(envelope.id)
+            if (handles?.size === 0) watched.delete(jobId)
+          })
+        )
         const handle: JobHandle = {
           jobId,
           events: Mailbox.toStream(sink.events),

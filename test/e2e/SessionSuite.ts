@@ -103,6 +103,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
         JSON.stringify({
           arcp: "1.0",
           id: "msg_cache",
+          session_id: accepted.session_id,
           timestamp: "2026-05-09T13:00:00Z",
           type: "arcpx.acme.cache.v1",
           payload: {}
