@@ -183,7 +183,7 @@ describe("a key reused for a different command (§6.4)", () => {
 })
 
 describe("a repeat is answered as itself (§6.3, §6.4)", () => {
-  it.scopedLive("R6.4-6 R6.3-1 while the job runs, each repeat (same connection or another session) gets one job.accepted and one terminal correlated to its own id", () =>
+  it.scopedLive("R6.4-6 R6.3-1 R6.1.1-3 while the job runs, each repeat (same connection or another session) gets one job.accepted and one terminal correlated to its own id", () =>
     Effect.gen(function*() {
       const gated = yield* makeGate
       yield* withServer(
@@ -401,7 +401,7 @@ describe("the clients settle every handle of a repeated key (§6.4)", () => {
 })
 
 describe("the envelope session_id once the session is open (§6.1.1)", () => {
-  it.scopedLive("R6.1.1-4 a message with no session_id or another session's is refused INVALID_ARGUMENT, not run and not recorded; resume may name another session; the session carries on", () =>
+  it.scopedLive("R6.1-1 R6.3-3 a message with no session_id or another session's is refused INVALID_ARGUMENT, not run and not recorded; resume may name another session; the session carries on", () =>
     Effect.gen(function*() {
       const counter = yield* makeCounter
       yield* withServer(
@@ -449,7 +449,7 @@ describe("the envelope session_id once the session is open (§6.1.1)", () => {
       )
     }))
 
-  it.scopedLive("R6.1.1-4 the bundled client sends session_id on every message after acceptance", () =>
+  it.scopedLive("R6.1-1 the bundled client sends session_id on every message after acceptance", () =>
     withServer(Effect.gen(function*() {
       const watched = spy(yield* dial)
       const session = yield* Client.connect(watched.connection, { credentials: { scheme: "bearer", token: TOKEN } })
