@@ -78,7 +78,8 @@ export const make = Effect.gen(function*() {
     log,
     jobOf: (jobId) => live.get(jobId) ?? claiming.get(jobId),
     background: inBackground,
-    waiting: new Map()
+    waiting: new Map(),
+    waitingPerJob: new Map()
   }
 
   /**

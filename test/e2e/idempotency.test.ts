@@ -16,7 +16,9 @@ import * as PromiseApi from "../../src/client/Promise.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { ArcpError } from "../../src/protocol/Errors.js"
 import { type Decoded, encodeUnchecked } from "../../src/protocol/Message.js"
+import { MAX_WAITING_REPEATS } from "../../src/runtime/internal/Repeats.js"
 import * as Tools from "../../src/runtime/Tools.js"
+import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
 import { spy } from "../support/Dialer.js"
 import {
@@ -48,7 +50,8 @@ const withServer = <A, E>(
     return yield* body.pipe(
       Effect.provide(serverLayer({
         transport: webSocket,
-        eventLog: SqliteEventLog.layer({ filename: file ?? db?.file ?? "" }),
+        // "memory": for a thousand keyed invokes on one connection, each awaiting its own durable claim on SQLite
+        eventLog: file === "memory" ? MemoryEventLog.layer : SqliteEventLog.layer({ filename: file ?? db?.file ?? "" }),
         tools
       }))
     )
@@ -316,6 +319,48 @@ describe("a repeat is answered as itself (§6.3, §6.4)", () => {
         [gated.tool]
       )
     }))
+  it.scopedLive(
+    "R6.4-6 repeats waiting on one running job are bounded: past 1024 a repeat is refused RESOURCE_EXHAUSTED; the others are all answered",
+    () =>
+      Effect.gen(function*() {
+        const gated = yield* makeGate
+        yield* withServer(
+          Effect.gen(function*() {
+            const { messages, sendRaw, session } = yield* rawSession
+            const invoke = () =>
+              makeEnvelope("tool.invoke", { tool: "gated", arguments: {} }, { idempotency_key: "k-many" })
+            const first = yield* invoke()
+            yield* sendRaw(first)
+            const jobId = (yield* collectUntil(messages, (m) => m.type === "job.accepted")).at(-1)?.job_id
+            const repeats: Array<Decoded> = []
+            for (let i = 0; i <= MAX_WAITING_REPEATS; i++) repeats.push(yield* invoke())
+            for (const repeat of repeats) yield* sendRaw(repeat)
+            const last = repeats.at(-1)?.id
+            const upToLast = yield* collectUntil(messages, (m) => m.correlation_id === last)
+            const refusal = upToLast.at(-1)
+            assert.deepStrictEqual([refusal?.type, field(refusal, "code")], ["nack", "RESOURCE_EXHAUSTED"])
+            assert.strictEqual(upToLast.filter((m) => m.type === "job.accepted").length, MAX_WAITING_REPEATS)
+            yield* gated.release
+            const answered = new Set<string>()
+            yield* collectUntil(messages, (m) => {
+              if (isTerminal(m) && m.correlation_id !== undefined) answered.add(m.correlation_id)
+              return answered.size === MAX_WAITING_REPEATS + 1
+            })
+            assert.isFalse(answered.has(last ?? ""), "the refused repeat got no terminal")
+            assert.isTrue(answered.has(first.id))
+            // once the job has ended, a repeat is answered at once again
+            const after = yield* invoke()
+            yield* sendRaw(after)
+            const late = yield* collectUntil(messages, (m) => isTerminal(m) && m.correlation_id === after.id)
+            assert.strictEqual(late.at(-1)?.job_id, jobId)
+            yield* untilPong(session, messages)
+          }),
+          [gated.tool],
+          "memory"
+        )
+      }),
+    30_000
+  )
 })
 
 describe("the clients settle every handle of a repeated key (§6.4)", () => {

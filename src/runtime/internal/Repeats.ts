@@ -52,7 +52,12 @@ export interface RepeatContext {
    * session that last asked (a retransmit from a new connection retargets it).
    */
   readonly waiting: Map<string, Owner>
+  /** How many repeats wait on each running job (bounded by MAX_WAITING_REPEATS). */
+  readonly waitingPerJob: Map<string, number>
 }
+
+/** Most repeats one running job answers when it ends; past that a repeat is refused RESOURCE_EXHAUSTED. */
+export const MAX_WAITING_REPEATS = 1024
 
 /** The header of an answer to the repeat `commandId`, for `owner`'s session. */
 const headerFor = (jobId: string, commandId: MessageId, owner: Owner) => ({
@@ -84,6 +89,12 @@ const follow = (ctx: RepeatContext, job: Job, commandId: MessageId, owner: Owner
     // the job's other events reach this session too; its terminal comes as this command's own answer
     if (job.principal === owner.principal) attachFiltered(job, owner, (e) => !isTerminal(e))
     if (waiter) return Effect.void
+    const count = (delta: number) => {
+      const n = (ctx.waitingPerJob.get(job.id) ?? 0) + delta
+      if (n === 0) ctx.waitingPerJob.delete(job.id)
+      else ctx.waitingPerJob.set(job.id, n)
+    }
+    count(1)
     return ctx.background(
       Deferred.await(job.ended).pipe(
         Effect.flatMap((terminal) => {
@@ -93,7 +104,10 @@ const follow = (ctx: RepeatContext, job: Job, commandId: MessageId, owner: Owner
             ? Effect.void
             : Effect.flatMap(terminalFor(terminal, job.id, commandId, target), target.sink)
         }),
-        Effect.ensuring(Effect.sync(() => ctx.waiting.delete(key)))
+        Effect.ensuring(Effect.sync(() => {
+          ctx.waiting.delete(key)
+          count(-1)
+        }))
       )
     )
   })
@@ -123,6 +137,14 @@ export const answerRepeat = (
     // a job still in memory is read there: it leaves memory only once its terminal is recorded
     const job = ctx.jobOf(jobId)
     if (job !== undefined) {
+      const waiting = ctx.waitingPerJob.get(jobId) ?? 0
+      if (waiting >= MAX_WAITING_REPEATS && !ctx.waiting.has(`${owner.principal}\u0000${commandId}`)) {
+        return yield* ArcpError.of(
+          "RESOURCE_EXHAUSTED",
+          `job ${jobId} already has ${waiting} repeats waiting for its outcome; repeat the command once it has ended`,
+          { retryable: true }
+        )
+      }
       yield* accept(job.acceptedAt)
       return yield* follow(ctx, job, commandId, owner)
     }
