@@ -89,14 +89,25 @@ const filteredSinks = new WeakSet<Sink>()
 /**
  * Makes `owner` a watcher of the events `keep` accepts (a repeated command
  * watches everything but the job's own terminal, answered separately), unless
- * it watches the job already.
+ * it watches the job already. What it holds back goes to `onHeldBack`.
  */
-export const attachFiltered = (job: Job, owner: Owner, keep: (envelope: Decoded) => boolean): void => {
+export const attachFiltered = (
+  job: Job,
+  owner: Owner,
+  keep: (envelope: Decoded) => boolean,
+  onHeldBack: (envelope: Decoded) => Effect.Effect<void>
+): void => {
   if (job.sinks.has(owner.sink)) return
   const deliverTo = readdressed(job, owner)
-  const filtered: Sink = (e) => (keep(e) ? deliverTo(e) : Effect.void)
+  const filtered: Sink = (e) => (keep(e) ? deliverTo(e) : onHeldBack(e))
   filteredSinks.add(filtered)
   job.sinks.set(owner.sink, filtered)
+}
+
+/** Whether some session receives all the job's events; if none does, what filtered watchers hold back is only logged. */
+export const watchedInFull = (job: Job): boolean => {
+  for (const sink of job.sinks.values()) if (!filteredSinks.has(sink)) return true
+  return false
 }
 
 /** Whether `owner` receives all the job's events (not only those of a filtered attachment). */

@@ -319,6 +319,40 @@ describe("a repeat is answered as itself (§6.3, §6.4)", () => {
         [gated.tool]
       )
     }))
+  it.scopedLive("R6.4-6 R6.4-2 a repeat watching a job whose own session went away: the job's terminal is still logged, so a retransmit of the first invoke replays it", () =>
+    Effect.gen(function*() {
+      const gated = yield* makeGate
+      yield* withServer(
+        Effect.gen(function*() {
+          const a = yield* rawSession
+          const first = yield* makeEnvelope("tool.invoke", { tool: "gated", arguments: {} }, {
+            idempotency_key: "k-orphaned"
+          })
+          yield* a.sendRaw(first)
+          const jobId = (yield* collectUntil(a.messages, (m) => m.type === "job.accepted")).at(-1)?.job_id
+          yield* a.session.close({ dispose_jobs: "detach" })
+          const b = yield* rawSession
+          const repeat = yield* b.session.send("tool.invoke", { tool: "gated", arguments: {} }, {
+            idempotency_key: "k-orphaned"
+          })
+          yield* collectUntil(b.messages, (m) => m.type === "job.accepted")
+          yield* gated.release
+          const onB = yield* collectUntil(b.messages, isTerminal)
+          onB.push(...yield* untilPong(b.session, b.messages))
+          assert.deepStrictEqual(terminalsOf(onB, jobId).map((t) => t.correlation_id), [repeat])
+          // the first invoke, retransmitted from a new session, replays the job's events, its own terminal included
+          const c = yield* rawSession
+          yield* c.sendRaw(first)
+          const replayed = yield* collectUntil(c.messages, isTerminal)
+          assert.deepStrictEqual(terminalsOf(replayed, jobId).map((t) => [t.type, t.correlation_id]), [[
+            "tool.result",
+            first.id
+          ]])
+        }),
+        [gated.tool]
+      )
+    }))
+
   it.scopedLive(
     "R6.4-6 repeats waiting on one running job are bounded: past 1024 a repeat is refused RESOURCE_EXHAUSTED; the others are all answered",
     () =>

@@ -12,10 +12,10 @@ import { createHash } from "node:crypto"
 import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import { ArcpError } from "../../protocol/Errors.js"
 import { JobId, type MessageId } from "../../protocol/Ids.js"
-import { type Decoded, decodeJson } from "../../protocol/Message.js"
+import { type Decoded, decodeJson, encodeUnchecked } from "../../protocol/Message.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
 import type { EventLog, EventLogError } from "../../store/EventLog.js"
-import { attachFiltered, type Job, type Owner } from "../Job.js"
+import { attachFiltered, type Job, type Owner, watchedInFull } from "../Job.js"
 import { terminalStates } from "./Finish.js"
 import { endLost } from "./Lost.js"
 
@@ -80,6 +80,19 @@ const terminalFor = (terminal: Decoded, jobId: string, commandId: MessageId, own
 /** Whether an envelope is a job's terminal event. */
 export const isTerminal = (envelope: { readonly type: string }): boolean => terminalStates.has(envelope.type)
 
+/**
+ * The job's terminal, held back from a repeat's session: a job no session watches in full (its own
+ * session went away) still logs it, as a detached job does, so a retransmit of its invoke replays it.
+ */
+const logUnlessWatched = (ctx: RepeatContext, job: Job) => (terminal: Decoded) =>
+  Effect.suspend(() => {
+    // several repeats' sessions hold the same envelope back: it is logged once
+    if (watchedInFull(job) || heldBackLogged.has(terminal)) return Effect.void
+    heldBackLogged.add(terminal)
+    return ctx.log.recordOutbound([{ ...terminal, session_id: job.sessionId, json: encodeUnchecked(terminal) }])
+  }).pipe(Effect.catchAll((e) => Effect.logError(`cannot log the terminal of job ${job.id}`, e)))
+const heldBackLogged = new WeakSet<Decoded>()
+
 /** Answers the repeat with the terminal of a running job once it has one (a waiter in the background). */
 const follow = (ctx: RepeatContext, job: Job, commandId: MessageId, owner: Owner) =>
   Effect.suspend(() => {
@@ -87,7 +100,7 @@ const follow = (ctx: RepeatContext, job: Job, commandId: MessageId, owner: Owner
     const waiter = ctx.waiting.has(key)
     ctx.waiting.set(key, owner)
     // the job's other events reach this session too; its terminal comes as this command's own answer
-    if (job.principal === owner.principal) attachFiltered(job, owner, (e) => !isTerminal(e))
+    if (job.principal === owner.principal) attachFiltered(job, owner, (e) => !isTerminal(e), logUnlessWatched(ctx, job))
     if (waiter) return Effect.void
     const count = (delta: number) => {
       const n = (ctx.waitingPerJob.get(job.id) ?? 0) + delta
