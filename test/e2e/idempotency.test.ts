@@ -431,6 +431,29 @@ describe("the clients settle every handle of a repeated key (§6.4)", () => {
       )
     }))
 
+  it.scopedLive("R6.4-4 R6.4-6 twenty sessions invoking one key at once: one run, one job id, every handle settles with its outcome", () =>
+    Effect.gen(function*() {
+      const gated = yield* makeGate
+      yield* withServer(
+        Effect.gen(function*() {
+          const sessions = yield* Effect.all(Array.from({ length: 20 }, () => open()), { concurrency: "unbounded" })
+          const handles = yield* Effect.all(
+            sessions.map((s) => s.invoke("gated", { burst: true }, { idempotency_key: "k-burst" })),
+            { concurrency: "unbounded" }
+          )
+          assert.strictEqual(new Set(handles.map((h) => h.jobId)).size, 1)
+          yield* gated.release
+          const outcomes = yield* Effect.all(handles.map((h) => h.outcome), { concurrency: "unbounded" })
+          assert.deepStrictEqual(
+            new Set(outcomes.map((o) => JSON.stringify(o))),
+            new Set(["{\"released\":{\"burst\":true}}"])
+          )
+          assert.strictEqual(yield* Ref.get(gated.runs), 1)
+        }),
+        [gated.tool]
+      )
+    }))
+
   it(
     "R6.4-4 Promise adapter: two invokes with one key on one client both resolve, while the job is still running when the second returns",
     async () => {
