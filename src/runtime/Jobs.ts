@@ -3,8 +3,8 @@
  * FiberMap keyed by job id; `cancel` interrupts it (ABORTED past the
  * deadline); `interrupt` blocks it on a human answer; a repeated logical
  * idempotency key is answered with the earlier outcome instead of running
- * twice (internal/Repeats). Jobs an earlier
- * runtime left unfinished are ended at construction (internal/Lost).
+ * twice (internal/Repeats). Jobs an earlier runtime left unfinished are
+ * ended at construction (internal/Lost).
  */
 import { Clock, Context, Deferred, Duration, Effect, Either, FiberMap, FiberSet, Layer, Option } from "effect"
 import { make as makeEnvelope } from "../protocol/Envelope.js"
