@@ -4,6 +4,7 @@
  */
 import { Context, Duration, Layer } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
+import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
@@ -37,6 +38,14 @@ export interface Options {
   readonly cancelDeadline?: Duration.DurationInput | undefined
   /** How long an interrupt's human input request stays open (§10.5, §12.4; default 1 h). */
   readonly interruptExpiry?: Duration.DurationInput | undefined
+  /** How long a `permission.request` waits for its answer before the ask fails PERMISSION_DENIED (§15.4; default 5 min). */
+  readonly permissionRequestTimeout?: Duration.DurationInput | undefined
+  /** The lease a grant gets when neither the request nor the grant names one (§15.5; default 5 min). */
+  readonly defaultLeaseDuration?: Duration.DurationInput | undefined
+  /** The longest lease a grant or `lease.refresh` can get (§15.5; default 1 h). */
+  readonly maxLeaseDuration?: Duration.DurationInput | undefined
+  /** The trust level of a session whose credentials name none (§15.3; default trusted; anonymous sessions are untrusted). */
+  readonly defaultTrustLevel?: TrustLevel | undefined
 }
 
 export interface Settings {
@@ -54,6 +63,10 @@ export interface Settings {
   readonly idempotencyHorizon: Duration.Duration
   readonly cancelDeadline: Duration.Duration
   readonly interruptExpiry: Duration.Duration
+  readonly permissionRequestTimeout: Duration.Duration
+  readonly defaultLeaseDuration: Duration.Duration
+  readonly maxLeaseDuration: Duration.Duration
+  readonly defaultTrustLevel: TrustLevel
 }
 
 /** The resolved settings of the runtime. */
@@ -79,7 +92,11 @@ export const resolve = (options: Options = {}): Settings => ({
   heartbeatRecovery: options.heartbeatRecovery ?? "fail",
   idempotencyHorizon: Duration.decode(options.idempotencyHorizon ?? "24 hours"),
   cancelDeadline: Duration.decode(options.cancelDeadline ?? "5 seconds"),
-  interruptExpiry: Duration.decode(options.interruptExpiry ?? "1 hour")
+  interruptExpiry: Duration.decode(options.interruptExpiry ?? "1 hour"),
+  permissionRequestTimeout: Duration.decode(options.permissionRequestTimeout ?? "5 minutes"),
+  defaultLeaseDuration: Duration.decode(options.defaultLeaseDuration ?? "5 minutes"),
+  maxLeaseDuration: Duration.decode(options.maxLeaseDuration ?? "1 hour"),
+  defaultTrustLevel: options.defaultTrustLevel ?? "trusted"
 })
 
 export const layer = (options: Options = {}): Layer.Layer<RuntimeConfig> =>
@@ -91,6 +108,8 @@ export const supportedCapabilities = (settings: Settings, options: { readonly an
   durable_jobs: true,
   // interrupts block the job on a human.input.request (§10.5)
   interrupt: true,
+  // tools ask humans (input and choice requests, §12); sent only to sessions that negotiated it
+  human_input: true,
   // tools stream through ToolContext.stream; binary chunks go base64 in the envelope (§11, §11.3)
   streaming: true,
   binary_streams: true,

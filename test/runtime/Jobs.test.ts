@@ -10,6 +10,7 @@ import * as DemoTools from "../../src/cli/demoTools.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { JobId, SessionId } from "../../src/protocol/Ids.js"
 import type { Decoded, Message } from "../../src/protocol/Message.js"
+import * as Permissions from "../../src/runtime/permissions/Permissions.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
 import type { Owner } from "../../src/runtime/Job.js"
 import * as Jobs from "../../src/runtime/Jobs.js"
@@ -65,6 +66,7 @@ const services = (tools: ReadonlyArray<Tools.Tool>) =>
         Streams.layer
       )
     ),
+    Layer.provideMerge(Permissions.layer.pipe(Layer.provide(RuntimeConfig.layer({})))),
     Layer.provideMerge(MemoryEventLog.layer)
   )
 
@@ -75,7 +77,9 @@ const makeOwner = Effect.gen(function*() {
     sessionId: SessionId.make("sess_test"),
     principal: "alice",
     sink: (e) => Queue.offer(inbox, e),
-    heartbeatIntervalSeconds: 30
+    heartbeatIntervalSeconds: 30,
+    trustLevel: "trusted",
+    humanInput: true
   }
   const seen: Array<Decoded> = []
   /** Takes messages until one matches (inclusive); all taken are kept in `seen`. */
