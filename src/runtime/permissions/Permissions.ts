@@ -148,6 +148,13 @@ export const make = Effect.gen(function*() {
   return Permissions.of({
     request: (requester, ask) =>
       Effect.gen(function*() {
+        if (ask.permission === "" || ask.resource === "" || ask.operation === "") {
+          return yield* ArcpError.of("INVALID_ARGUMENT", "a permission request names a permission, resource and operation")
+        }
+        const wanted = ask.requestedLeaseSeconds
+        if (wanted !== undefined && !(Number.isInteger(wanted) && wanted > 0)) {
+          return yield* ArcpError.of("INVALID_ARGUMENT", "requested_lease_seconds must be a positive integer")
+        }
         const covering = yield* leases.covering(requester.principal, ask)
         if (Option.isSome(covering)) return covering.value
         const decision = yield* policy.decide({
