@@ -105,7 +105,12 @@ export const guarded = Tools.make({
   }),
   handler: ({ operation, permission, resource }, ctx) =>
     Effect.map(
-      ctx.requestPermission({ permission, resource, operation, reason: `the guarded demo tool asks for ${permission}` }),
+      ctx.requestPermission({
+        permission,
+        resource,
+        operation,
+        reason: `the guarded demo tool asks for ${permission}`
+      }),
       (lease) => ({ ...lease })
     )
 })

@@ -407,8 +407,11 @@ export const connect = (
         const pong = yield* expect(probe.id)
         yield* Effect.forEach([envelope, probe], (e) =>
           Effect.flatMap(Ref.get(sessionId), (sid) =>
-            connection.send(encodeUnchecked({ ...e, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) }))
-          ).pipe(Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))), {
+            connection.send(encodeUnchecked({ ...e, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) }))).pipe(
+              Effect.mapError((e) =>
+                new ClientError({ reason: "Transport", message: e.message })
+              )
+            ), {
           discard: true
         })
         yield* Effect.raceFirst(answer, pong)
@@ -440,7 +443,11 @@ export const connect = (
         })
         // registered before sending: the reader attaches the job when its job.accepted arrives
         awaitingAcceptance.set(envelope.id, sink)
-        yield* Effect.addFinalizer(() => Effect.sync(() => awaitingAcceptance.delete(envelope.id)))
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() =>
+            awaitingAcceptance.delete(envelope.id)
+          )
+        )
         const reply = yield* sendAndAwait(envelope)
         if (!isCore(reply) || reply.type !== "job.accepted") {
           return yield* new ClientError({ reason: "Closed", message: `expected job.accepted, got ${reply.type}` })
@@ -494,7 +501,8 @@ export const connect = (
       deny: (asked, reason) =>
         Effect.flatMap(
           permissionScope(asked),
-          (scope) => taken("permission.deny", { ...scope, reason }, { correlation_id: asked.id })
+          (scope) =>
+            taken("permission.deny", { ...scope, reason }, { correlation_id: asked.id })
         ),
       refreshLease: (leaseId, seconds) =>
         Effect.gen(function*() {
@@ -504,7 +512,8 @@ export const connect = (
           }
           return reply.payload
         }),
-      send: (type, payload, header) => write(type, payload, header),
+      send: (type, payload, header) =>
+        write(type, payload, header),
       request,
       ping: Effect.gen(function*() {
         const start = yield* Clock.currentTimeMillis

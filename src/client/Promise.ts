@@ -25,7 +25,10 @@ import * as ArcpClient from "./ArcpClient.js"
 import type * as Client from "./Client.js"
 
 export { ArcpError } from "../protocol/Errors.js"
-export type { PermissionDecision as PolicyDecision, PermissionQuestion } from "../runtime/permissions/PermissionPolicy.js"
+export type {
+  PermissionDecision as PolicyDecision,
+  PermissionQuestion
+} from "../runtime/permissions/PermissionPolicy.js"
 export type { PromiseDecision } from "../runtime/permissions/PermissionPolicy.js"
 export type { Lease, PermissionAsk } from "../runtime/Tools.js"
 export { ClientError } from "./Client.js"

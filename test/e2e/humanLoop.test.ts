@@ -26,7 +26,12 @@ describe("human input over WebSocket", () => {
       const session = yield* open()
       assert.isFalse(session.capabilities.human_input === true)
       assert.isTrue((yield* open(human)).capabilities.human_input === true, "advertised, and negotiated when offered")
-      for (const [tool, args] of [["ask", { prompt: "Which branch?" }], ["choose", { prompt: "?", options: ["a"] }]] as const) {
+      for (
+        const [tool, args] of [["ask", { prompt: "Which branch?" }], ["choose", {
+          prompt: "?",
+          options: ["a"]
+        }]] as const
+      ) {
         const job = yield* session.invoke(tool, args)
         const events = yield* collectUntil(job.events, (m) => Client.terminalTypes.has(m.type))
         assert.isFalse(events.some((m) => m.type.startsWith("human.")), `${tool} sent nothing to the human`)
@@ -65,7 +70,11 @@ describe("human input over WebSocket", () => {
   it.scoped("R12.4-3 ask: with no answer before expires_in_ms the default is the result", () =>
     Effect.gen(function*() {
       const session = yield* open(human)
-      const job = yield* session.invoke("ask", { prompt: "Ship it?", expires_in_ms: 1000, default: { answer: "later" } })
+      const job = yield* session.invoke("ask", {
+        prompt: "Ship it?",
+        expires_in_ms: 1000,
+        default: { answer: "later" }
+      })
       yield* collectUntil(job.events, (m) => m.type === "human.input.request")
       yield* TestClock.adjust("1 second")
       assert.deepStrictEqual(yield* job.outcome, { answer: "later" })

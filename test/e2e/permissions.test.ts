@@ -5,6 +5,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Logger, LogLevel, Option, TestClock } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as DemoTools from "../../src/cli/demoTools.js"
 import * as Client from "../../src/client/Client.js"
 import { toMillis } from "../../src/protocol/Timestamp.js"
@@ -17,9 +20,6 @@ import * as Tools from "../../src/runtime/Tools.js"
 import { EventLog } from "../../src/store/EventLog.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { collectUntil, dial, field, webSocket } from "../support/Harness.js"
 
 /** `use {lease_id}`: an operation under a lease: it checks the lease first (R15.5-1). */
@@ -37,7 +37,10 @@ const vault = Tools.make({
   handler: () => Effect.succeed({ opened: true })
 })
 
-const tokens = new Map([["alice-token", "alice"], ["bob-token", "bob"], ["root-token", "root"], ["guest-token", "guest"]])
+const tokens = new Map([["alice-token", "alice"], ["bob-token", "bob"], ["root-token", "root"], [
+  "guest-token",
+  "guest"
+]])
 
 const server = (
   options: { readonly runtime?: RuntimeConfig.Options; readonly log?: Layer.Layer<EventLog, unknown> } = {}
@@ -255,23 +258,27 @@ describe("permissions and leases over WebSocket", () => {
       const dir = mkdtempSync(join(tmpdir(), "arcp-leases-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
       const log = SqliteEventLog.layer({ filename: join(dir, "arcp.db") })
-      const leaseId = yield* Effect.scoped(Effect.gen(function*() {
-        const lease = yield* Effect.scoped(Effect.gen(function*() {
-          const first = yield* connectAs("alice-token")
-          const { request } = yield* askFor(first)
-          return yield* first.grant(request)
-        }))
-        // a new connection, a new session of the same principal
-        const second = yield* connectAs("alice-token")
-        assert.deepStrictEqual(yield* (yield* second.invoke("guarded", guardedArgs)).outcome, { ...lease })
-        return lease.lease_id
-      }).pipe(Effect.provide(server({ log }))))
-      yield* Effect.scoped(Effect.gen(function*() {
-        const session = yield* connectAs("alice-token")
-        const outcome = yield* (yield* session.invoke("guarded", guardedArgs)).outcome
-        assert.strictEqual(Reflect.get(Object(outcome), "lease_id"), leaseId)
-        assert.strictEqual((yield* session.refreshLease(leaseId, 60)).lease_id, leaseId)
-      }).pipe(Effect.provide(server({ log }))))
+      const leaseId = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const lease = yield* Effect.scoped(Effect.gen(function*() {
+            const first = yield* connectAs("alice-token")
+            const { request } = yield* askFor(first)
+            return yield* first.grant(request)
+          }))
+          // a new connection, a new session of the same principal
+          const second = yield* connectAs("alice-token")
+          assert.deepStrictEqual(yield* (yield* second.invoke("guarded", guardedArgs)).outcome, { ...lease })
+          return lease.lease_id
+        }).pipe(Effect.provide(server({ log })))
+      )
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          const session = yield* connectAs("alice-token")
+          const outcome = yield* (yield* session.invoke("guarded", guardedArgs)).outcome
+          assert.strictEqual(Reflect.get(Object(outcome), "lease_id"), leaseId)
+          assert.strictEqual((yield* session.refreshLease(leaseId, 60)).lease_id, leaseId)
+        }).pipe(Effect.provide(server({ log })))
+      )
     }))
 
   it.scoped("R15.4-5 a PermissionPolicy provided to the runtime grants or denies without asking the client", () =>

@@ -41,7 +41,10 @@ describe("Leases", () => {
       yield* leases.revoke(lease.lease_id, "operator")
       assert.strictEqual(yield* Queue.take(told), "operator")
       assert.include((yield* Effect.flip(leases.check(lease.lease_id, "alice"))).message, "revoked: operator")
-      assert.strictEqual((yield* Effect.flip(leases.refresh(lease.lease_id, "alice", 60, {}))).code, "PERMISSION_DENIED")
+      assert.strictEqual(
+        (yield* Effect.flip(leases.refresh(lease.lease_id, "alice", 60, {}))).code,
+        "PERMISSION_DENIED"
+      )
       assert.strictEqual((yield* Effect.flip(leases.revoke(lease.lease_id, "again"))).code, "NOT_FOUND")
     }).pipe(Effect.provide(MemoryEventLog.layer)))
 

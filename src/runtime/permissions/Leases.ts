@@ -112,7 +112,8 @@ export const make = (log: Context.Tag.Service<typeof EventLog>) =>
         const now = yield* Clock.currentTimeMillis
         const held = live.get(leaseId)
         if (held !== undefined && held.record.principal === principal && held.record.expires_at > now) return held
-        const record = held?.record ?? Option.getOrUndefined(yield* log.getLease(leaseId).pipe(Effect.orElseSucceed(Option.none)))
+        const record = held?.record ??
+          Option.getOrUndefined(yield* log.getLease(leaseId).pipe(Effect.orElseSucceed(Option.none)))
         if (record === undefined || record.principal !== principal) {
           return yield* ArcpError.of("NOT_FOUND", `no lease ${leaseId}`)
         }
@@ -123,14 +124,16 @@ export const make = (log: Context.Tag.Service<typeof EventLog>) =>
 
     return {
       /** Creates, stores and arms a lease of `seconds`. */
-      grant: (input: LeaseScope & {
-        readonly principal: string
-        readonly sessionId: string
-        readonly jobId?: string | undefined
-        readonly grantedBy?: string | undefined
-        readonly seconds: number
-        readonly holder: Holder
-      }): Effect.Effect<Lease, ArcpError> =>
+      grant: (
+        input: LeaseScope & {
+          readonly principal: string
+          readonly sessionId: string
+          readonly jobId?: string | undefined
+          readonly grantedBy?: string | undefined
+          readonly seconds: number
+          readonly holder: Holder
+        }
+      ): Effect.Effect<Lease, ArcpError> =>
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
           const record: LeaseRecord = {
@@ -164,7 +167,9 @@ export const make = (log: Context.Tag.Service<typeof EventLog>) =>
         }),
 
       /** The highest level `principal` is elevated to by a live `trust.elevate.<level>` lease, with that lease. */
-      elevation: (principal: string): Effect.Effect<Option.Option<{ readonly level: TrustLevel; readonly lease: Lease }>> =>
+      elevation: (
+        principal: string
+      ): Effect.Effect<Option.Option<{ readonly level: TrustLevel; readonly lease: Lease }>> =>
         Effect.map(Clock.currentTimeMillis, (now) => {
           let best: { readonly level: TrustLevel; readonly lease: Lease } | undefined
           for (const { record } of live.values()) {
@@ -182,7 +187,8 @@ export const make = (log: Context.Tag.Service<typeof EventLog>) =>
         Effect.map(
           Effect.catchIf(lookup(leaseId, principal), (e) => e.code === "NOT_FOUND", () =>
             denied(`no lease ${leaseId} is held`, leaseId)),
-          (held) => toLease(held.record)
+          (held) =>
+            toLease(held.record)
         ),
 
       /** Extends a live lease to now + `seconds` (never shortens it); the holder becomes `holder`. */

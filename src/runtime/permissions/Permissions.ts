@@ -53,13 +53,23 @@ export class Permissions extends Context.Tag("arcp/Permissions")<Permissions, {
   /** The lease when `principal` holds it live; PERMISSION_DENIED once expired or revoked (R15.5-1). */
   readonly check: (leaseId: string, principal: string) => Effect.Effect<Lease, ArcpError>
   /** The highest trust level a live `trust.elevate.<level>` lease of `principal` gives, if any (§15.6). */
-  readonly elevation: (principal: string) => Effect.Effect<Option.Option<{ readonly level: TrustLevel; readonly lease: Lease }>>
+  readonly elevation: (
+    principal: string
+  ) => Effect.Effect<Option.Option<{ readonly level: TrustLevel; readonly lease: Lease }>>
   /** `permission.grant` answering a pending request (correlation_id): the lease, `lease.granted`, the job resumes. */
-  readonly grant: (message: Message<"permission.grant">, owner: Owner, sessionLeaseEnd: Effect.Effect<number>) => Effect.Effect<void, ArcpError>
+  readonly grant: (
+    message: Message<"permission.grant">,
+    owner: Owner,
+    sessionLeaseEnd: Effect.Effect<number>
+  ) => Effect.Effect<void, ArcpError>
   /** `permission.deny`: the pending ask fails PERMISSION_DENIED with the reason. */
   readonly deny: (message: Message<"permission.deny">, owner: Owner) => Effect.Effect<void, ArcpError>
   /** `lease.refresh` → `lease.extended`, capped at the maximum lease; the refreshing session becomes the holder. */
-  readonly refresh: (message: Message<"lease.refresh">, owner: Owner, sessionLeaseEnd: Effect.Effect<number>) => Effect.Effect<void, ArcpError>
+  readonly refresh: (
+    message: Message<"lease.refresh">,
+    owner: Owner,
+    sessionLeaseEnd: Effect.Effect<number>
+  ) => Effect.Effect<void, ArcpError>
   /** Revokes a live lease (an operator's act): `lease.revoked` to its holder. NOT_FOUND when none lives. */
   readonly revoke: (leaseId: string, reason: string) => Effect.Effect<void, ArcpError>
 }>() {}
@@ -149,7 +159,10 @@ export const make = Effect.gen(function*() {
     request: (requester, ask) =>
       Effect.gen(function*() {
         if (ask.permission === "" || ask.resource === "" || ask.operation === "") {
-          return yield* ArcpError.of("INVALID_ARGUMENT", "a permission request names a permission, resource and operation")
+          return yield* ArcpError.of(
+            "INVALID_ARGUMENT",
+            "a permission request names a permission, resource and operation"
+          )
         }
         const wanted = ask.requestedLeaseSeconds
         if (wanted !== undefined && !(Number.isInteger(wanted) && wanted > 0)) {
