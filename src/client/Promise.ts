@@ -269,7 +269,7 @@ export interface PromiseServer {
 
 /** Starts a WebSocket server (see `Server.Options` for auth and limits). */
 export const createServer = async (
-  options: Omit<Server.Options, "transport" | "db" | "tools"> & {
+  options: Omit<Server.Options, "transport" | "db" | "tools" | "permissionPolicy"> & {
     readonly host?: string
     readonly port?: number
     /** SQLite file for the event log (default `:memory:`). */

@@ -98,24 +98,28 @@ describe("human input over WebSocket", () => {
       assert.deepStrictEqual(yield* job.outcome, { choice_id: "skip" })
     }).pipe(Effect.provide(server)))
 
-  it.scoped("R10.5-1 R10.3-1 an interrupt blocks a sleeping job at once: human.input.request while the handler sleeps, heartbeats say blocked, the answer resumes it", () =>
-    Effect.gen(function*() {
-      const session = yield* open(human)
-      const job = yield* session.invoke("sleep", { ms: 600_000 })
-      yield* collectUntil(job.events, (m) => m.type === "job.started")
-      yield* job.interrupt("Stop and ask first")
-      const request = (yield* collectUntil(job.events, (m) => m.type === "human.input.request")).at(-1)
-      if (request === undefined) return yield* Effect.dieMessage("no human.input.request")
-      assert.strictEqual(field(request, "prompt"), "Stop and ask first")
-      assert.strictEqual(yield* stateOf(job.jobId), "blocked")
-      yield* TestClock.adjust("30 seconds")
-      const beat = (yield* collectUntil(job.events, (m) => m.type === "job.heartbeat")).at(-1)
-      assert.strictEqual(field(beat, "state"), "blocked")
-      yield* session.respond(request.id, { guidance: "go on" })
-      yield* TestClock.adjust("30 seconds")
-      const after = (yield* collectUntil(job.events, (m) => m.type === "job.heartbeat")).at(-1)
-      assert.strictEqual(field(after, "state"), "running")
-      yield* TestClock.adjust("600 seconds")
-      assert.deepStrictEqual(yield* job.outcome, { slept: 600_000 })
-    }).pipe(Effect.provide(server)))
+  it.scoped(
+    "R10.5-1 R10.3-1 an interrupt blocks a sleeping job at once: human.input.request while the handler sleeps, heartbeats say blocked, the answer resumes it",
+    () =>
+      Effect.gen(function*() {
+        const session = yield* open(human)
+        const job = yield* session.invoke("sleep", { ms: 70_000 })
+        yield* collectUntil(job.events, (m) => m.type === "job.started")
+        yield* job.interrupt("Stop and ask first")
+        const request = (yield* collectUntil(job.events, (m) => m.type === "human.input.request")).at(-1)
+        if (request === undefined) return yield* Effect.dieMessage("no human.input.request")
+        assert.strictEqual(field(request, "prompt"), "Stop and ask first")
+        assert.strictEqual(yield* stateOf(job.jobId), "blocked")
+        yield* TestClock.adjust("30 seconds")
+        const beat = (yield* collectUntil(job.events, (m) => m.type === "job.heartbeat")).at(-1)
+        assert.strictEqual(field(beat, "state"), "blocked")
+        yield* session.respond(request.id, { guidance: "go on" })
+        yield* TestClock.adjust("30 seconds")
+        const after = (yield* collectUntil(job.events, (m) => m.type === "job.heartbeat")).at(-1)
+        assert.strictEqual(field(after, "state"), "running")
+        yield* TestClock.adjust("10 seconds")
+        assert.deepStrictEqual(yield* job.outcome, { slept: 70_000 })
+      }).pipe(Effect.provide(server)),
+    20_000
+  )
 })

@@ -127,17 +127,21 @@ describe("permissions and leases over WebSocket", () => {
       assert.include(error.message, "refunds need a manager")
     }).pipe(Effect.provide(server())))
 
-  it.scoped("R15.4-5 an unanswered permission.request expires after the documented deadline (5 min): PERMISSION_DENIED", () =>
-    Effect.gen(function*() {
-      const session = yield* connectAs("alice-token")
-      const { job } = yield* askFor(session)
-      yield* TestClock.adjust("299 seconds")
-      assert.strictEqual(yield* stateOf(job.jobId), "blocked")
-      yield* TestClock.adjust("1 second")
-      const error = yield* Effect.flip(job.outcome)
-      assert.strictEqual(code(error), "PERMISSION_DENIED")
-      assert.include(error.message, "in time")
-    }).pipe(Effect.provide(server())))
+  it.scoped(
+    "R15.4-5 an unanswered permission.request expires after the documented deadline (5 min): PERMISSION_DENIED",
+    () =>
+      Effect.gen(function*() {
+        const session = yield* connectAs("alice-token")
+        const { job } = yield* askFor(session)
+        yield* TestClock.adjust("299 seconds")
+        assert.strictEqual(yield* stateOf(job.jobId), "blocked")
+        yield* TestClock.adjust("1 second")
+        const error = yield* Effect.flip(job.outcome)
+        assert.strictEqual(code(error), "PERMISSION_DENIED")
+        assert.include(error.message, "in time")
+      }).pipe(Effect.provide(server())),
+    20_000
+  )
 
   it.scoped("R15.4-1 a covering grant answers later requests of the same scope at once, and a resource pattern covers what it prefixes", () =>
     Effect.gen(function*() {
@@ -167,26 +171,32 @@ describe("permissions and leases over WebSocket", () => {
       assert.strictEqual(code(refused), "INVALID_ARGUMENT")
     }).pipe(Effect.provide(server())))
 
-  it.scoped("R15.5-1 refresh extends a lease (capped at the maximum); after expiry a use and a refresh fail PERMISSION_DENIED", () =>
-    Effect.gen(function*() {
-      const session = yield* connectAs("alice-token")
-      const { request } = yield* askFor(session)
-      const lease = yield* session.grant(request)
-      const extended = yield* session.refreshLease(lease.lease_id, 7200)
-      assert.strictEqual(extended.lease_id, lease.lease_id)
-      assert.strictEqual(toMillis(extended.expires_at), 600_000, "capped at the 600 s maximum")
-      assert.deepStrictEqual(yield* (yield* session.invoke("use", { lease_id: lease.lease_id })).outcome, {
-        used: lease.lease_id
-      })
-      yield* TestClock.adjust("601 seconds")
-      const late = yield* Effect.flip((yield* session.invoke("use", { lease_id: lease.lease_id })).outcome)
-      assert.strictEqual(code(late), "PERMISSION_DENIED")
-      assert.include(late.message, "expired")
-      const refresh = yield* Effect.flip(session.refreshLease(lease.lease_id, 60))
-      assert.strictEqual(code(refresh), "PERMISSION_DENIED")
-      // an expired lease covers nothing: the next request asks again
-      yield* askFor(session)
-    }).pipe(Effect.provide(server())))
+  it.scoped(
+    "R15.5-1 refresh extends a lease (capped at the maximum); after expiry a use and a refresh fail PERMISSION_DENIED",
+    () =>
+      Effect.gen(function*() {
+        const session = yield* connectAs("alice-token")
+        const { request } = yield* askFor(session)
+        const lease = yield* session.grant(request)
+        assert.strictEqual(toMillis(lease.expires_at), 60_000, "the 5 min default, capped at the 60 s maximum")
+        yield* TestClock.adjust("30 seconds")
+        const extended = yield* session.refreshLease(lease.lease_id, 7200)
+        assert.strictEqual(extended.lease_id, lease.lease_id)
+        assert.strictEqual(toMillis(extended.expires_at), 90_000, "now + the 60 s maximum")
+        assert.deepStrictEqual(yield* (yield* session.invoke("use", { lease_id: lease.lease_id })).outcome, {
+          used: lease.lease_id
+        })
+        yield* TestClock.adjust("61 seconds")
+        const late = yield* Effect.flip((yield* session.invoke("use", { lease_id: lease.lease_id })).outcome)
+        assert.strictEqual(code(late), "PERMISSION_DENIED")
+        assert.include(late.message, "expired")
+        const refresh = yield* Effect.flip(session.refreshLease(lease.lease_id, 60))
+        assert.strictEqual(code(refresh), "PERMISSION_DENIED")
+        // an expired lease covers nothing: the next request asks again
+        yield* askFor(session)
+      }).pipe(Effect.provide(server({ runtime: { maxLeaseDuration: "60 seconds" } }))),
+    20_000
+  )
 
   it.scoped("R15.5-1 an operator revokes a lease: lease.revoked with the reason; a use after it fails PERMISSION_DENIED", () =>
     Effect.gen(function*() {
@@ -217,7 +227,7 @@ describe("permissions and leases over WebSocket", () => {
       yield* job.outcome
     }).pipe(Effect.provide(server())))
 
-  it.scoped("R15.3-1 trust levels come from the credentials and are reported in session.accepted; an invoke below a tool's level is refused PERMISSION_DENIED naming it", () =>
+  it.scoped("R18.2-1 trust levels (§15.3) come from the credentials and are reported in session.accepted; an invoke below a tool's level is refused PERMISSION_DENIED naming it", () =>
     Effect.gen(function*() {
       const alice = yield* connectAs("alice-token")
       const root = yield* connectAs("root-token")
@@ -233,25 +243,29 @@ describe("permissions and leases over WebSocket", () => {
       assert.deepStrictEqual(yield* (yield* root.invoke("vault", {})).outcome, { opened: true })
     }).pipe(Effect.provide(server())))
 
-  it.scoped("R15.6-1 R15.6-2 elevation through trust.elevate.privileged: lease-scoped, audited with a log and a metric event", () =>
-    Effect.gen(function*() {
-      const alice = yield* connectAs("alice-token")
-      const { job, request } = yield* askFor(alice, {
-        permission: "trust.elevate.privileged",
-        resource: "session",
-        operation: "elevate"
-      })
-      const lease = yield* alice.grant(request)
-      const events = yield* collectUntil(job.events, (m) => Client.terminalTypes.has(m.type))
-      const log = events.find((m) => m.type === "log" && String(field(m, "message")).includes("elevated"))
-      assert.include(String(field(log, "message")), "from trusted to privileged")
-      const metric = events.find((m) => m.type === "metric" && field(m, "name") === "arcpx.arcp.trust.elevations")
-      assert.deepStrictEqual(field(metric, "dims"), { from: "trusted", to: "privileged" })
-      assert.deepStrictEqual(yield* (yield* alice.invoke("vault", {})).outcome, { opened: true })
-      // the elevation ends with its lease
-      yield* TestClock.adjust(`${(toMillis(lease.expires_at) / 1000) + 1} seconds`)
-      assert.strictEqual(code(yield* Effect.flip(alice.invoke("vault", {}))), "PERMISSION_DENIED")
-    }).pipe(Effect.provide(server())))
+  it.scoped(
+    "R15.6-1 R15.6-2 elevation through trust.elevate.privileged: lease-scoped, audited with a log and a metric event",
+    () =>
+      Effect.gen(function*() {
+        const alice = yield* connectAs("alice-token")
+        const { job, request } = yield* askFor(alice, {
+          permission: "trust.elevate.privileged",
+          resource: "session",
+          operation: "elevate"
+        })
+        const lease = yield* alice.grant(request)
+        const events = yield* collectUntil(job.events, (m) => Client.terminalTypes.has(m.type))
+        const log = events.find((m) => m.type === "log" && String(field(m, "message")).includes("elevated"))
+        assert.include(String(field(log, "message")), "from trusted to privileged")
+        const metric = events.find((m) => m.type === "metric" && field(m, "name") === "arcpx.arcp.trust.elevations")
+        assert.deepStrictEqual(field(metric, "dims"), { from: "trusted", to: "privileged" })
+        assert.deepStrictEqual(yield* (yield* alice.invoke("vault", {})).outcome, { opened: true })
+        // the elevation ends with its lease
+        yield* TestClock.adjust(`${(toMillis(lease.expires_at) / 1000) + 1} seconds`)
+        assert.strictEqual(code(yield* Effect.flip(alice.invoke("vault", {}))), "PERMISSION_DENIED")
+      }).pipe(Effect.provide(server())),
+    20_000
+  )
 
   it.scoped("R15.5-1 R4.3-1 leases are in the store: after a reconnect, and after a restart on the same SQLite file, the lease still covers and refreshes", () =>
     Effect.gen(function*() {
