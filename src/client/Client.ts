@@ -21,7 +21,7 @@ import {
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
-import { type JobId, LeaseId, type MessageId, type SessionId, TraceId } from "../protocol/Ids.js"
+import { type JobId, type MessageId, type SessionId, TraceId } from "../protocol/Ids.js"
 import {
   type Decoded,
   decodeJson,
@@ -33,9 +33,9 @@ import {
 } from "../protocol/Message.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
-import { now } from "../protocol/Timestamp.js"
 import type { Connection } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
+import * as Answers from "./Answers.js"
 import { answerChallenge, type Credentials, openToken } from "./Credentials.js"
 
 /** A client-side failure: the session ended, the runtime is not the pinned one, or an answer never came. */
@@ -90,8 +90,8 @@ export interface InvokeOptions {
   readonly trace_id?: string
 }
 
-/** An open session. */
-export interface Session {
+/** An open session; it answers the runtime's human and permission requests through `Answers`. */
+export interface Session extends Answers.Answers<ClientError> {
   readonly id: SessionId
   readonly runtime: RuntimeIdentity
   readonly capabilities: Capabilities
@@ -120,38 +120,6 @@ export interface Session {
     args?: Record<string, unknown>,
     options?: InvokeOptions
   ) => Effect.Effect<JobHandle, ArcpError | ClientError, Scope.Scope>
-  /**
-   * Answers a `human.input.request` (§12.1). Completes once the runtime has taken the answer
-   * (its ack, or the pong of a ping sent right behind it when the runtime sends no ack);
-   * fails with the nack's error: INVALID_ARGUMENT when the value fails its schema, NOT_FOUND
-   * when the request is no longer pending.
-   */
-  readonly respond: (
-    requestId: MessageId,
-    value: unknown,
-    respondedBy?: string
-  ) => Effect.Effect<void, ArcpError | ClientError>
-  /** Answers a `human.choice.request` (§12.2) with an option id; completes and fails as `respond`. */
-  readonly respondChoice: (
-    requestId: MessageId,
-    choiceId: string,
-    respondedBy?: string
-  ) => Effect.Effect<void, ArcpError | ClientError>
-  /**
-   * Grants a `permission.request` (§15.4), by default exactly what it asked for; `resource` may
-   * widen it to a pattern such as `order:*`. Resolves with the `lease.granted` payload.
-   */
-  readonly grant: (
-    request: Decoded,
-    options?: { readonly resource?: string; readonly expires_at?: string; readonly granted_by?: string }
-  ) => Effect.Effect<PayloadOf<"lease.granted">, ArcpError | ClientError>
-  /** Denies a `permission.request`: the tool's ask fails PERMISSION_DENIED with `reason`. */
-  readonly deny: (request: Decoded, reason: string) => Effect.Effect<void, ArcpError | ClientError>
-  /** Asks to extend a lease (`lease.refresh`); resolves with the `lease.extended` payload (§15.5). */
-  readonly refreshLease: (
-    leaseId: string,
-    seconds: number
-  ) => Effect.Effect<PayloadOf<"lease.extended">, ArcpError | ClientError>
   /** Round trip to the runtime. */
   readonly ping: Effect.Effect<Duration.Duration, ArcpError | ClientError>
   /** Closes the session gracefully (§9). */
@@ -394,39 +362,6 @@ export const connect = (
 
     const subscribe = Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue))
 
-    /**
-     * Sends a message the RFC gives no reply to and completes once the runtime has taken it: a
-     * correlated ack, or else the pong of a ping sent right behind it (the runtime handles a
-     * connection's messages in order, so a refusal would have come first); a nack fails.
-     */
-    const taken = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions) =>
-      Effect.gen(function*() {
-        const envelope = yield* makeEnvelope(type, payload, header)
-        const probe = yield* makeEnvelope("ping", {})
-        const answer = yield* expect(envelope.id)
-        const pong = yield* expect(probe.id)
-        yield* Effect.forEach([envelope, probe], (e) =>
-          Effect.flatMap(Ref.get(sessionId), (sid) =>
-            connection.send(encodeUnchecked({ ...e, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) }))).pipe(
-              Effect.mapError((e) =>
-                new ClientError({ reason: "Transport", message: e.message })
-              )
-            ), {
-          discard: true
-        })
-        yield* Effect.raceFirst(answer, pong)
-      })
-
-    /** The permission, resource and operation of a `permission.request`. */
-    const permissionScope = (asked: Decoded) =>
-      isCore(asked) && asked.type === "permission.request"
-        ? Effect.succeed({
-          permission: asked.payload.permission,
-          resource: asked.payload.resource,
-          operation: asked.payload.operation
-        })
-        : Effect.fail(ArcpError.of("INVALID_ARGUMENT", `expected a permission.request, got ${asked.type}`))
-
     const invoke = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
       Effect.gen(function*() {
         const sink: JobSink = {
@@ -443,11 +378,7 @@ export const connect = (
         })
         // registered before sending: the reader attaches the job when its job.accepted arrives
         awaitingAcceptance.set(envelope.id, sink)
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() =>
-            awaitingAcceptance.delete(envelope.id)
-          )
-        )
+        yield* Effect.addFinalizer(() => Effect.sync(() => awaitingAcceptance.delete(envelope.id)))
         const reply = yield* sendAndAwait(envelope)
         if (!isCore(reply) || reply.type !== "job.accepted") {
           return yield* new ClientError({ reason: "Closed", message: `expected job.accepted, got ${reply.type}` })
@@ -474,46 +405,18 @@ export const connect = (
       trustLevel: accepted.payload.trust_level,
       subscribe,
       invoke,
-      respond: (requestId, value, respondedBy = "arcp-client") =>
-        Effect.flatMap(now, (responded_at) =>
-          taken("human.input.response", { value, responded_by: respondedBy, responded_at }, {
-            correlation_id: requestId
-          })),
-      respondChoice: (requestId, choiceId, respondedBy = "arcp-client") =>
-        Effect.flatMap(now, (responded_at) =>
-          taken("human.choice.response", { choice_id: choiceId, responded_by: respondedBy, responded_at }, {
-            correlation_id: requestId
-          })),
-      grant: (asked, grantOptions = {}) =>
-        Effect.gen(function*() {
-          const scope = yield* permissionScope(asked)
-          const reply = yield* request("permission.grant", {
-            ...scope,
-            ...(grantOptions.resource !== undefined ? { resource: grantOptions.resource } : {}),
-            ...(grantOptions.expires_at !== undefined ? { expires_at: grantOptions.expires_at } : {}),
-            ...(grantOptions.granted_by !== undefined ? { granted_by: grantOptions.granted_by } : {})
-          }, { correlation_id: asked.id })
-          if (!isCore(reply) || reply.type !== "lease.granted") {
-            return yield* new ClientError({ reason: "Closed", message: `expected lease.granted, got ${reply.type}` })
-          }
-          return reply.payload
-        }),
-      deny: (asked, reason) =>
-        Effect.flatMap(
-          permissionScope(asked),
-          (scope) =>
-            taken("permission.deny", { ...scope, reason }, { correlation_id: asked.id })
-        ),
-      refreshLease: (leaseId, seconds) =>
-        Effect.gen(function*() {
-          const reply = yield* request("lease.refresh", { lease_id: LeaseId.make(leaseId), requested_seconds: seconds })
-          if (!isCore(reply) || reply.type !== "lease.extended") {
-            return yield* new ClientError({ reason: "Closed", message: `expected lease.extended, got ${reply.type}` })
-          }
-          return reply.payload
-        }),
-      send: (type, payload, header) =>
-        write(type, payload, header),
+      ...Answers.make<ClientError>({
+        request,
+        expect,
+        send: (envelope) =>
+          Effect.flatMap(Ref.get(sessionId), (sid) =>
+            connection.send(
+              encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
+            )).pipe(Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))),
+        unexpected: (expected, got) =>
+          new ClientError({ reason: "Closed", message: `expected ${expected}, got ${got.type}` })
+      }),
+      send: (type, payload, header) => write(type, payload, header),
       request,
       ping: Effect.gen(function*() {
         const start = yield* Clock.currentTimeMillis

@@ -224,7 +224,8 @@ export const make = Effect.gen(function*() {
         if (wanted !== undefined && wanted < 1) {
           return yield* ArcpError.of("INVALID_ARGUMENT", "the grant's expires_at is not in the future")
         }
-        pending.delete(id)
+        // taken now: a second answer racing this one (another connection) finds nothing pending
+        if (!pending.delete(id)) return yield* ArcpError.of("NOT_FOUND", `no pending permission request ${id}`)
         const lease = yield* leases.grant({
           permission: granted.permission,
           resource: granted.resource,
