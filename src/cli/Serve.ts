@@ -151,7 +151,7 @@ const parseBearer = (entries: ReadonlyArray<string>) =>
   })
 
 /** `PRINCIPAL[:TRUST]`: a trailing `:level` naming a trust level is the principal's trust; otherwise part of its name. */
-const splitTrust = (principal: string): readonly [string, Trust.TrustLevel | undefined] => {
+export const splitTrust = (principal: string): readonly [string, Trust.TrustLevel | undefined] => {
   const colon = principal.lastIndexOf(":")
   const level = colon > 0 ? Trust.parse(principal.slice(colon + 1)) : undefined
   return level === undefined ? [principal, undefined] : [principal.slice(0, colon), level]
