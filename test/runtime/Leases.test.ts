@@ -85,4 +85,13 @@ describe("Leases", () => {
     assert.isFalse(Leases.covers({ ...scope, operation: "read" }, scope))
     assert.isFalse(Leases.covers({ ...scope, permission: "email.read" }, scope))
   })
+
+  it.scoped("R15.5-1 one principal holds at most MAX_LEASES live leases: the next grant is RESOURCE_EXHAUSTED, others are unaffected", () =>
+    Effect.gen(function*() {
+      const leases = yield* Leases.make(yield* EventLog)
+      for (let i = 0; i < Leases.MAX_LEASES; i++) yield* grantOne(leases)
+      assert.strictEqual((yield* Effect.flip(grantOne(leases))).code, "RESOURCE_EXHAUSTED")
+      const bob = yield* leases.grant({ ...scope, principal: "bob", sessionId: "sess_2", seconds: 60, holder: {} })
+      assert.strictEqual(bob.permission, scope.permission)
+    }).pipe(Effect.provide(MemoryEventLog.layer)))
 })

@@ -49,6 +49,9 @@ export const toLease = (record: LeaseRecord): Lease => ({
   expires_at: fromMillis(record.expires_at)
 })
 
+/** Most live leases one principal may hold: the index is in memory. */
+export const MAX_LEASES = 1000
+
 interface Held {
   record: LeaseRecord
   holder: Holder
@@ -135,6 +138,14 @@ export const make = (log: Context.Tag.Service<typeof EventLog>) =>
         }
       ): Effect.Effect<Lease, ArcpError> =>
         Effect.gen(function*() {
+          let holding = 0
+          for (const l of live.values()) if (l.record.principal === input.principal) holding++
+          if (holding >= MAX_LEASES) {
+            return yield* ArcpError.of(
+              "RESOURCE_EXHAUSTED",
+              `${input.principal} already holds ${MAX_LEASES} live leases; let some expire or revoke them first`
+            )
+          }
           const now = yield* Clock.currentTimeMillis
           const record: LeaseRecord = {
             lease_id: yield* makeLeaseId,
