@@ -50,8 +50,13 @@ const migrations = Migrator.fromRecord({
       tool TEXT NOT NULL, command_id TEXT NOT NULL, state TEXT NOT NULL, checkpoint_id TEXT, retry_count INTEGER NOT NULL,
       cancel_reason TEXT, idempotency_key TEXT, terminal TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`
   }),
-  // numbered after the issue that added it, so parallel branches do not collide
-  "0011_leases": Effect.gen(function*() {
+  // what each idempotency key's command asked for, so a reuse for another command is refused (docs/decisions.md)
+  "0002_idempotency_digest": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE idempotency ADD COLUMN digest TEXT`
+  }),
+  // permission leases (§15.5), so they outlive a connection and a restart
+  "0003_leases": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`CREATE TABLE leases (lease_id TEXT PRIMARY KEY, principal TEXT NOT NULL, session_id TEXT NOT NULL,
       job_id TEXT, permission TEXT NOT NULL, resource TEXT NOT NULL, operation TEXT NOT NULL, granted_by TEXT,
