@@ -34,7 +34,7 @@ describe("limits", () => {
 
   it.scoped("R18.2-1 interrupts past --max-pending-human are refused RESOURCE_EXHAUSTED", () =>
     Effect.gen(function*() {
-      const session = yield* open()
+      const session = yield* open({ capabilities: { human_input: true } })
       const first = yield* session.invoke("sleep", { ms: 60_000 })
       const second = yield* session.invoke("sleep", { ms: 60_000 })
       yield* first.interrupt("first prompt")
