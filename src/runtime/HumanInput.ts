@@ -47,108 +47,124 @@ export class HumanInput extends Context.Tag("arcp/HumanInput")<HumanInput, {
   readonly respond: (message: Message<"human.input.response">, principal: string) => Effect.Effect<void, ArcpError>
 }>() {}
 
-export const make = Effect.sync(() => {
-  const ajv = new Ajv({ allErrors: true, strict: false })
-  const pending = new Map<string, Pending>()
-  const resolved = new Set<string>()
+/** How many settled request ids are remembered (oldest forgotten first), so late answers are ignored quietly. */
+export const REMEMBERED_SETTLED = 4096
 
-  const compile = (schema: Record<string, unknown>) =>
-    Effect.try({
-      try: () => ajv.compile(schema),
-      catch: (e) =>
-        ArcpError.of(
-          "INVALID_ARGUMENT",
-          `response_schema is not a valid JSON Schema: ${e instanceof Error ? e.message : String(e)}`
-        )
-    })
+/** The service; `remembered` bounds the settled request ids kept (a late answer past that is NOT_FOUND). */
+export const makeWith = (options: { readonly remembered?: number } = {}) =>
+  Effect.sync(() => {
+    const remembered = options.remembered ?? REMEMBERED_SETTLED
+    const ajv = new Ajv({ allErrors: true, strict: false })
+    const pending = new Map<string, Pending>()
+    // settled request id -> the principal it was asked of, oldest first (bounded: it would grow with every request)
+    const settled = new Map<string, string>()
 
-  const settle = (id: string) =>
-    Effect.sync(() => {
-      pending.delete(id)
-      resolved.add(id)
-    })
+    const compile = (schema: Record<string, unknown>) =>
+      Effect.try({
+        try: () => ajv.compile(schema),
+        catch: (e) =>
+          ArcpError.of(
+            "INVALID_ARGUMENT",
+            `response_schema is not a valid JSON Schema: ${e instanceof Error ? e.message : String(e)}`
+          )
+      })
 
-  return HumanInput.of({
-    ask: (request) =>
-      Effect.gen(function*() {
-        const validate = yield* compile(request.responseSchema)
-        const answer = yield* Deferred.make<Answer, ArcpError>()
-        const expiresAtMs = (yield* Clock.currentTimeMillis) + request.expiresInSeconds * 1000
-        const id = yield* request.emit("human.input.request", {
-          prompt: request.prompt,
-          response_schema: request.responseSchema,
-          ...(request.default !== undefined ? { default: request.default } : {}),
-          expires_at: fromMillis(expiresAtMs)
-        }, { priority: "critical" })
-        yield* Effect.sync(() => pending.set(id, { principal: request.principal, validate, answer }))
+    const settle = (id: string) =>
+      Effect.sync(() => {
+        const request = pending.get(id)
+        pending.delete(id)
+        if (request === undefined) return
+        settled.set(id, request.principal)
+        for (const oldest of settled.keys()) {
+          if (settled.size <= remembered) break
+          settled.delete(oldest)
+        }
+      })
 
-        const expire = Effect.gen(function*() {
-          yield* settle(id)
-          if (request.default !== undefined) {
-            yield* request.emit("human.input.response", {
-              value: request.default,
-              responded_by: "default",
-              responded_at: yield* now
+    return HumanInput.of({
+      ask: (request) =>
+        Effect.gen(function*() {
+          const validate = yield* compile(request.responseSchema)
+          const answer = yield* Deferred.make<Answer, ArcpError>()
+          const expiresAtMs = (yield* Clock.currentTimeMillis) + request.expiresInSeconds * 1000
+          const id = yield* request.emit("human.input.request", {
+            prompt: request.prompt,
+            response_schema: request.responseSchema,
+            ...(request.default !== undefined ? { default: request.default } : {}),
+            expires_at: fromMillis(expiresAtMs)
+          }, { priority: "critical" })
+          yield* Effect.sync(() => pending.set(id, { principal: request.principal, validate, answer }))
+
+          const expire = Effect.gen(function*() {
+            yield* settle(id)
+            if (request.default !== undefined) {
+              yield* request.emit("human.input.response", {
+                value: request.default,
+                responded_by: "default",
+                responded_at: yield* now
+              }, { correlation_id: id })
+              return { value: request.default, responded_by: "default" }
+            }
+            yield* request.emit("human.input.cancelled", {
+              code: "DEADLINE_EXCEEDED",
+              message: "no answer before expires_at"
             }, { correlation_id: id })
-            return { value: request.default, responded_by: "default" }
-          }
-          yield* request.emit("human.input.cancelled", {
-            code: "DEADLINE_EXCEEDED",
-            message: "no answer before expires_at"
-          }, { correlation_id: id })
-          return yield* ArcpError.of("DEADLINE_EXCEEDED", "the human input request expired")
-        })
+            return yield* ArcpError.of("DEADLINE_EXCEEDED", "the human input request expired")
+          })
 
-        return yield* Deferred.await(answer).pipe(
-          Effect.raceFirst(
-            Effect.sleep(Duration.millis(request.expiresInSeconds * 1000)).pipe(Effect.zipRight(expire))
-          ),
-          Effect.onInterrupt(() =>
-            Effect.suspend(() =>
-              pending.has(id)
-                // clear the stale prompt on every channel (§12.3)
-                ? settle(id).pipe(
-                  Effect.zipRight(
-                    request.emit("human.input.cancelled", { code: "CANCELLED", message: "the job no longer waits" }, {
-                      correlation_id: id
-                    })
+          return yield* Deferred.await(answer).pipe(
+            Effect.raceFirst(
+              Effect.sleep(Duration.millis(request.expiresInSeconds * 1000)).pipe(Effect.zipRight(expire))
+            ),
+            Effect.onInterrupt(() =>
+              Effect.suspend(() =>
+                pending.has(id)
+                  // clear the stale prompt on every channel (§12.3)
+                  ? settle(id).pipe(
+                    Effect.zipRight(
+                      request.emit("human.input.cancelled", { code: "CANCELLED", message: "the job no longer waits" }, {
+                        correlation_id: id
+                      })
+                    )
                   )
-                )
-                : Effect.void
+                  : Effect.void
+              )
             )
           )
-        )
-      }),
-    respond: (message, principal) =>
-      Effect.gen(function*() {
-        const id = message.correlation_id
-        if (id === undefined) {
-          return yield* ArcpError.of("INVALID_ARGUMENT", "human.input.response needs correlation_id = the request id")
-        }
-        const request = pending.get(id)
-        if (request === undefined || request.principal !== principal) {
-          // first answer wins (§12.3): later answers to a settled request are ignored
-          if (resolved.has(id)) {
-            return yield* Effect.logDebug(`ignored a late answer to ${id}`)
+        }),
+      respond: (message, principal) =>
+        Effect.gen(function*() {
+          const id = message.correlation_id
+          if (id === undefined) {
+            return yield* ArcpError.of("INVALID_ARGUMENT", "human.input.response needs correlation_id = the request id")
           }
-          return yield* ArcpError.of("NOT_FOUND", `no pending human input request ${id}`)
-        }
-        if (!request.validate(message.payload.value)) {
-          return yield* ArcpError.of(
-            "INVALID_ARGUMENT",
-            `value does not match response_schema: ${ajv.errorsText(request.validate.errors)}`,
-            {
-              details: { errors: request.validate.errors ?? [] }
+          const request = pending.get(id)
+          if (request === undefined || request.principal !== principal) {
+            // first answer wins (§12.3): the asked principal's later answers to a settled request are ignored;
+            // anyone else learns nothing about another principal's requests
+            if (settled.get(id) === principal) {
+              return yield* Effect.logDebug(`ignored a late answer to ${id}`)
             }
-          )
-        }
-        yield* settle(id)
-        yield* Deferred.succeed(request.answer, {
-          value: message.payload.value,
-          responded_by: message.payload.responded_by
+            return yield* ArcpError.of("NOT_FOUND", `no pending human input request ${id}`)
+          }
+          if (!request.validate(message.payload.value)) {
+            return yield* ArcpError.of(
+              "INVALID_ARGUMENT",
+              `value does not match response_schema: ${ajv.errorsText(request.validate.errors)}`,
+              {
+                details: { errors: request.validate.errors ?? [] }
+              }
+            )
+          }
+          yield* settle(id)
+          yield* Deferred.succeed(request.answer, {
+            value: message.payload.value,
+            responded_by: message.payload.responded_by
+          })
         })
-      })
+    })
   })
-})
+
+export const make = makeWith()
 
 export const layer: Layer.Layer<HumanInput> = Layer.effect(HumanInput, make)

@@ -64,6 +64,15 @@ export const make = Effect.gen(function*() {
   const heartbeats = yield* Heartbeats.make
   const inBackground = (effect: Effect.Effect<void>) => Effect.asVoid(FiberSet.run(background, effect))
   const live = new Map<string, Job>()
+  /** The live job `jobId` as `principal` may see it: only its own principal's sessions may (one check, here). */
+  const liveFor = (principal: string, jobId: string): Job | undefined => {
+    const job = live.get(jobId)
+    return job !== undefined && job.principal === principal ? job : undefined
+  }
+  const liveOf = (principal: string) => [...live.values()].filter((job) => job.principal === principal)
+  /** The record of job `jobId` as `principal` may see it: only its own principal may. */
+  const recordFor = (principal: string, jobId: string) =>
+    Effect.map(log.getJob(jobId), Option.filter((record) => record.principal === principal))
   const horizonMs = Duration.toMillis(settings.idempotencyHorizon)
   const finish = (job: Job, terminal: Terminal) => finishWith({ log, streams }, job, terminal)
   const deadlineOf = (ms: number | undefined) => (ms === undefined ? settings.cancelDeadline : Duration.millis(ms))
@@ -76,8 +85,8 @@ export const make = Effect.gen(function*() {
       const unavailable = (e: EventLogError) => ArcpError.of("UNAVAILABLE", `cannot read job ${jobId}: ${e.message}`)
       // looked up before the read: a job that ends meanwhile commits its terminal before it leaves `live`
       const wasLive = live.has(jobId)
-      const record = yield* log.getJob(jobId).pipe(Effect.mapError(unavailable))
-      const job = live.get(jobId)
+      const record = yield* recordFor(owner.principal, jobId).pipe(Effect.mapError(unavailable))
+      const job = liveFor(owner.principal, jobId)
       // a job still in acceptance has no record yet
       const createdAt = Option.isSome(record) ? record.value.created_at : job?.acceptedAt
       if (createdAt === undefined) {
@@ -112,9 +121,7 @@ export const make = Effect.gen(function*() {
         }
         return
       }
-      if (job !== undefined && job.principal === owner.principal) {
-        attach(job, owner)
-      }
+      if (job !== undefined) attach(job, owner)
     })
 
   /**
@@ -245,11 +252,10 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const { target, target_id } = message.payload
         if (target !== "job") return yield* refuseCancel(message, owner, "not_found") // streams and sessions are routed elsewhere (Router)
-        const job = live.get(target_id)
-        if (job === undefined || job.principal !== owner.principal) {
-          const record = yield* log.getJob(target_id).pipe(Effect.orElseSucceed(() => Option.none()))
-          const ended = Option.isSome(record) && record.value.principal === owner.principal &&
-            record.value.terminal !== undefined
+        const job = liveFor(owner.principal, target_id)
+        if (job === undefined) {
+          const record = yield* recordFor(owner.principal, target_id).pipe(Effect.orElseSucceed(() => Option.none()))
+          const ended = Option.isSome(record) && record.value.terminal !== undefined
           return yield* refuseCancel(message, owner, ended ? "already_terminal" : "not_found")
         }
         if (job.finished) return yield* refuseCancel(message, owner, "already_terminal")
@@ -265,8 +271,8 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const { target, target_id } = message.payload
         if (target !== "job") return yield* ArcpError.of("INVALID_ARGUMENT", "only jobs can be interrupted")
-        const job = live.get(target_id)
-        if (job === undefined || job.principal !== owner.principal) {
+        const job = liveFor(owner.principal, target_id)
+        if (job === undefined) {
           return yield* ArcpError.of("NOT_FOUND", `no live job ${target_id}`)
         }
         if (job.finished) {
@@ -307,7 +313,7 @@ export const make = Effect.gen(function*() {
         )
       }),
 
-    replay: (messageId, owner) => replay({ log, live }, messageId, owner),
+    replay: (messageId, owner) => replay({ log, liveFor, liveOf }, messageId, owner),
 
     release: (owner, mode, options = {}) =>
       Effect.forEach(

@@ -124,7 +124,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
         credentials: { scheme: "signed_jwt", signer: jwtSigner({ subject: "agent-1", secret: SECRET }) }
       })
       const log = yield* EventLog
-      const events = yield* log.replaySession(session.id, 0)
+      const events = yield* log.replaySession("agent-1", session.id, 0)
       assert.deepStrictEqual(
         events.slice(0, 4).map((e) => `${e.direction} ${e.type}`),
         ["in session.open", "out session.challenge", "in session.authenticate", "out session.accepted"]
@@ -136,7 +136,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
         "[redacted]"
       )
       const direct = yield* open()
-      const [opened] = yield* log.replaySession(direct.id, 0)
+      const [opened] = yield* log.replaySession("alice", direct.id, 0)
       assert.strictEqual(opened?.type, "session.open")
       assert.notInclude(opened?.json ?? "", "good-token")
     }).pipe(Effect.provide(server({ jwt: "nonce" }))))

@@ -10,8 +10,10 @@ import { attach, type Job, type Owner } from "../Job.js"
 
 export interface ReplayContext {
   readonly log: Context.Tag.Service<typeof EventLog>
-  /** The live jobs by id. */
-  readonly live: ReadonlyMap<string, Job>
+  /** The live job of that id, when the principal may see it. */
+  readonly liveFor: (principal: string, jobId: string) => Job | undefined
+  /** The live jobs the principal may see, to find one still in acceptance. */
+  readonly liveOf: (principal: string) => Iterable<Job>
 }
 
 /** The job a message started: named by the job.accepted that answered it, or a live job still in acceptance. */
@@ -23,8 +25,8 @@ const jobOf = (
 ): string | undefined => {
   const accepted = answers.find((a) => a.type === "job.accepted" && a.job_id !== undefined)
   if (accepted?.job_id !== undefined) return accepted.job_id
-  for (const job of ctx.live.values()) {
-    if (job.commandId === messageId && job.principal === owner.principal) return job.id
+  for (const job of ctx.liveOf(owner.principal)) {
+    if (job.commandId === messageId) return job.id
   }
   return undefined
 }
@@ -38,9 +40,9 @@ const jobOf = (
  */
 export const replay = (ctx: ReplayContext, messageId: string, owner: Owner): Effect.Effect<void> =>
   Effect.gen(function*() {
-    const answers = yield* ctx.log.answersTo(messageId)
+    const answers = yield* ctx.log.answersTo(owner.principal, messageId)
     const jobId = jobOf(ctx, messageId, owner, answers)
-    const history = jobId === undefined ? [] : yield* ctx.log.jobEvents(jobId)
+    const history = jobId === undefined ? [] : yield* ctx.log.jobEvents(owner.principal, jobId)
     const seen = new Set<string>()
     const send = (envelope: Decoded) => owner.sink({ ...envelope, session_id: owner.sessionId })
     const rows = [...answers, ...history].sort((a, b) => a.seq - b.seq)
@@ -50,8 +52,8 @@ export const replay = (ctx: ReplayContext, messageId: string, owner: Owner): Eff
       const previous = decodeJson(row.json)
       if (Either.isRight(previous)) yield* send(previous.right)
     }
-    const job = jobId === undefined ? undefined : ctx.live.get(jobId)
-    if (job !== undefined && job.principal === owner.principal && !job.sinks.has(owner.sink)) {
+    const job = jobId === undefined ? undefined : ctx.liveFor(owner.principal, jobId)
+    if (job !== undefined && !job.sinks.has(owner.sink)) {
       // sends what the log lacked, until nothing is missing; then attaches in the same step
       const catchUp: Effect.Effect<void> = Effect.suspend(() => {
         const missing = job.recent.filter((e) => !seen.has(e.id))
