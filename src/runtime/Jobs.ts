@@ -74,7 +74,8 @@ export const make = Effect.gen(function*() {
   const recordFor = (principal: string, jobId: string) =>
     Effect.map(log.getJob(jobId), Option.filter((record) => record.principal === principal))
   const horizonMs = Duration.toMillis(settings.idempotencyHorizon)
-  const finish = (job: Job, terminal: Terminal) => finishWith({ log, streams }, job, terminal)
+  const finish = (job: Job, terminal: Terminal) =>
+    finishWith({ log, streams, maxJsonDepth: settings.maxJsonDepth }, job, terminal)
   const deadlineOf = (ms: number | undefined) => (ms === undefined ? settings.cancelDeadline : Duration.millis(ms))
   // jobs an earlier runtime left running are ended before any session can ask for them (they are not resumed)
   yield* endAllLost(log)

@@ -3,9 +3,9 @@
  * services hand it envelopes; one writer fiber takes them by priority (§6.5),
  * records each batch in the event log, then encodes and writes them.
  */
-import { Deferred, Effect, Queue, type Scope } from "effect"
+import { Deferred, Effect, Either, Queue, type Scope } from "effect"
 import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../protocol/Envelope.js"
-import { type Decoded, encodeUnchecked, type MessageType, type PayloadOf } from "../protocol/Message.js"
+import { type Decoded, type MessageType, type PayloadOf, tryEncode } from "../protocol/Message.js"
 import type { Connection } from "../transport/Transport.js"
 import * as Lanes from "./internal/Lanes.js"
 
@@ -40,7 +40,13 @@ export const make = (connection: Connection, record?: Recorder): Effect.Effect<O
 
     const writeBatch = (envelopes: ReadonlyArray<Decoded>) =>
       Effect.gen(function*() {
-        const frames = envelopes.map((envelope) => ({ envelope, json: encodeUnchecked(envelope) }))
+        // an envelope JSON cannot hold (a tool's value: too deep, cyclic) is dropped, never the writer with it
+        const frames: Array<{ readonly envelope: Decoded; readonly json: string }> = []
+        for (const envelope of envelopes) {
+          const json = tryEncode(envelope)
+          if (Either.isRight(json)) frames.push({ envelope, json: json.right })
+          else yield* Effect.logError(`dropped an unencodable ${envelope.type} (${envelope.id}): ${json.left}`)
+        }
         if (record !== undefined) yield* record(frames)
         for (const frame of frames) {
           if (broken) return
