@@ -283,7 +283,7 @@ export const coreSuite = (target: Target) => {
   )
 
   it.scopedLive(
-    "issue 7: JSON nesting past the limit (64) — the whole frame, the id, a payload — is nacked INVALID_ARGUMENT before and after session.open; the session lives on",
+    "R21.3-3 R6.3-3 JSON nesting past the limit (64) — the whole frame, the id, a payload — is nacked INVALID_ARGUMENT before and after session.open; the session lives on",
     () =>
       withServer(Effect.gen(function*() {
         const deep = (levels: number) => "[".repeat(levels) + "]".repeat(levels)
@@ -336,7 +336,7 @@ export const coreSuite = (target: Target) => {
   )
 
   it.scopedLive(
-    "issue 7: a major version this runtime does not speak (9.9) is refused naming 1.0 — session.rejected on open, nack afterwards; a later 1.x minor is served",
+    "R4.4-2 a major version this runtime does not speak (9.9) is refused naming 1.0 — session.rejected on open, nack afterwards; a later 1.x minor is served",
     () =>
       withServer(Effect.gen(function*() {
         const refused = yield* dial

@@ -63,7 +63,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
       assert.strictEqual(ended.code, "UNAUTHENTICATED")
     }).pipe(Effect.provide(server({ runtime: { refreshDeadline: "30 seconds" } }))))
 
-  it.scoped("issue 7: a re-authentication naming a different principal is refused: evicted UNAUTHENTICATED", () =>
+  it.scoped("R8.4-2 R9-5 a re-authentication naming a different principal is refused: evicted UNAUTHENTICATED", () =>
     Effect.gen(function*() {
       // signs as agent-1 for the open, then as agent-2 for the refresh
       let signed = 0

@@ -40,7 +40,7 @@ const session = Effect.gen(function*() {
 const terminal = (m: Decoded) => Client.terminalTypes.has(m.type)
 
 describe("a 10,000-deep argument to echo", () => {
-  it.scopedLive("is refused INVALID_ARGUMENT under the default limit: nothing runs, the session answers ping", () =>
+  it.scopedLive("R6.3-3 is refused INVALID_ARGUMENT under the default limit: nothing runs, the session answers ping", () =>
     withServer(Effect.gen(function*() {
       const { connection, messages, session: s } = yield* session
       yield* connection.send(deepInvoke("msg_deep_echo", s.id))
@@ -50,7 +50,7 @@ describe("a 10,000-deep argument to echo", () => {
       assert.isFalse(after.some((m) => m.type === "job.accepted"), "nothing was executed")
     })))
 
-  it.scopedLive("accepted under a raised limit, ends once with tool.error INTERNAL naming the reason; recorded", () =>
+  it.scopedLive("R10.2-1 accepted under a raised limit, ends once with tool.error INTERNAL naming the reason; recorded", () =>
     withServer(
       Effect.gen(function*() {
         const { connection, messages, session: s } = yield* session

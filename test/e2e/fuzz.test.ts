@@ -195,7 +195,7 @@ const sendAndPing = (
 
 describe("fuzzed frames over the memory transport", () => {
   it.live.prop(
-    "no defect, the session answers ping, and nothing refused runs (before and after the handshake)",
+    "R21.3-3 R8.1-2 no defect, the session answers ping, and nothing refused runs (before and after the handshake)",
     [frames, frames],
     ([before, after]) =>
       Effect.scoped(Effect.gen(function*() {

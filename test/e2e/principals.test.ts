@@ -70,7 +70,7 @@ const assertNothingOf = (seen: ReadonlyArray<Decoded>, jobId: string | undefined
 }
 
 describe("two principals", () => {
-  it.scopedLive("a message id alice used, sent twice by bob, replays only bob's own answers (the ended job)", () =>
+  it.scopedLive("R6.4-2 R6.1.1-2 a message id alice used, sent twice by bob, replays only bob's own answers (the ended job)", () =>
     withServer(Effect.gen(function*() {
       const alice = yield* sessionAs(TOKEN)
       const bob = yield* sessionAs(BOB_TOKEN)
@@ -91,7 +91,7 @@ describe("two principals", () => {
       assertNothingOf(bobSaw, jobId)
     })))
 
-  it.scopedLive("the same with alice's job still running: bob gets none of its events, now or later", () =>
+  it.scopedLive("R6.4-2 the same with alice's job still running: bob gets none of its events, now or later", () =>
     withServer(Effect.gen(function*() {
       const alice = yield* sessionAs(TOKEN)
       const bob = yield* sessionAs(BOB_TOKEN)
@@ -123,7 +123,7 @@ describe("two principals", () => {
       assertNothingOf(bobSaw, jobId)
     })))
 
-  it.scopedLive("an idempotency key alice holds is a fresh key for bob (ended and running jobs)", () =>
+  it.scopedLive("R6.4-5 an idempotency key alice holds is a fresh key for bob (ended and running jobs)", () =>
     withServer(Effect.gen(function*() {
       const alice = yield* sessionAs(TOKEN)
       const bob = yield* sessionAs(BOB_TOKEN)
@@ -143,7 +143,7 @@ describe("two principals", () => {
       assert.strictEqual(field(yield* running.cancel(), "target_id"), running.jobId)
     })))
 
-  it.scopedLive("bob cannot cancel or interrupt alice's job, nor cancel her stream: not_found, as for no such job", () =>
+  it.scopedLive("R10.4-8 bob cannot cancel or interrupt alice's job, nor cancel her stream: not_found, as for no such job", () =>
     withServer(Effect.gen(function*() {
       const alice = yield* sessionAs(TOKEN)
       const bob = yield* sessionAs(BOB_TOKEN)
@@ -170,7 +170,7 @@ describe("two principals", () => {
       assertNothingOf(yield* untilPong(bob.session, bob.messages), job.jobId)
     })))
 
-  it.scopedLive("bob cannot answer alice's human input request, before or after she answered", () =>
+  it.scopedLive("R12.3-1 bob cannot answer alice's human input request, before or after she answered", () =>
     withServer(Effect.gen(function*() {
       const alice = yield* sessionAs(TOKEN)
       const bob = yield* sessionAs(BOB_TOKEN)

@@ -51,7 +51,7 @@ describe("ids", () => {
       assert.strictEqual(timeOf(later), Date.parse("2026-05-09T13:00:00.001Z"))
     }))
 
-  it.effect("issue 7: session, challenge, job, lease (and other resource) ids come from node:crypto, not the seeded Random", () =>
+  it.effect("R6.1.1-1 session, challenge, job, lease (and other resource) ids come from node:crypto, not the seeded Random", () =>
     Effect.gen(function*() {
       // the same seed at two instants: message ids repeat their random part (the seed drives them) ...
       const draw = Effect.suspend(() =>
@@ -74,7 +74,7 @@ describe("ids", () => {
       }
     }))
 
-  it.effect("issue 7: secure ids minted in one millisecond are fresh draws, not an increment of the previous one", () =>
+  it.effect("R6.1.1-1 secure ids minted in one millisecond are fresh draws, not an increment of the previous one", () =>
     Effect.gen(function*() {
       const ids = yield* Effect.replicateEffect(makeSessionId, 1000)
       assert.strictEqual(new Set(ids.map(randomPart)).size, 1000)

@@ -344,7 +344,7 @@ describe("Jobs", () => {
       assert.strictEqual(Reflect.get(refused.payload, "reason"), "not_found")
     }).pipe(Effect.provide(services([]))))
 
-  it.scoped("issue 7: a tool failing inside Effect.all with concurrency (a Parallel cause) ends with its own error, not INTERNAL", () =>
+  it.scoped("R18.2-1 a tool failing inside Effect.all with concurrency (a Parallel cause) ends with its own error, not INTERNAL", () =>
     Effect.gen(function*() {
       const jobs = yield* Jobs.Jobs
       const { owner, seen, until } = yield* makeOwner
@@ -362,7 +362,7 @@ describe("Jobs", () => {
     }).pipe(Effect.provide(services([parallel]))))
 
   for (const [name, value] of unencodable) {
-    it.scoped(`issue 7: a result that cannot be sent (${name}) ends the job once, tool.error INTERNAL with the reason, recorded`, () =>
+    it.scoped(`R10.2-1 a result that cannot be sent (${name}) ends the job once, tool.error INTERNAL with the reason, recorded`, () =>
       Effect.gen(function*() {
         const jobs = yield* Jobs.Jobs
         const { inbox, owner, seen, until } = yield* makeOwner

@@ -57,14 +57,14 @@ const refreshAnsweredAs = (principal: string) =>
   })
 
 describe("LiveSession re-authentication", () => {
-  it.scoped("issue 7: the same principal is renewed with a fresh session.accepted", () =>
+  it.scoped("R8.4-2 the same principal is renewed with a fresh session.accepted", () =>
     Effect.gen(function*() {
       // rawSession opens with bearer token "good-token": the lax authenticator calls that principal "good-token"
       const answer = yield* refreshAnsweredAs("good-token")
       assert.strictEqual(answer.type, "session.accepted")
     }).pipe(Effect.provide(server)))
 
-  it.scoped("issue 7: a different principal is refused: session.evicted UNAUTHENTICATED, no session.accepted", () =>
+  it.scoped("R8.4-2 R9-5 a different principal is refused: session.evicted UNAUTHENTICATED, no session.accepted", () =>
     Effect.gen(function*() {
       const answer = yield* refreshAnsweredAs("mallory")
       assert.deepStrictEqual([answer.type, field(answer, "reason")], ["session.evicted", "UNAUTHENTICATED"])
