@@ -150,9 +150,10 @@ export const makeWith = (options: { readonly remembered?: number } = {}) =>
           if (!request.validate(message.payload.value)) {
             return yield* ArcpError.of(
               "INVALID_ARGUMENT",
-              `value does not match response_schema: ${ajv.errorsText(request.validate.errors)}`,
+              // bounded: allErrors reports one error per failing element, however many there are
+              `value does not match response_schema: ${ajv.errorsText(request.validate.errors).slice(0, 1000)}`,
               {
-                details: { errors: request.validate.errors ?? [] }
+                details: { errors: (request.validate.errors ?? []).slice(0, 16) }
               }
             )
           }
