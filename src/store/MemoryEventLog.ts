@@ -8,7 +8,7 @@ export const make = Effect.sync(() => {
   // session id -> its principal: set by the first inbound envelope of the session
   const owners = new Map<string, string>()
   const visible = (principal: string) => (e: StoredEvent) => owners.get(e.session_id) === principal
-  const claims = new Map<string, { readonly job_id: string; readonly expiresAt: number }>()
+  const claims = new Map<string, { readonly job_id: string; readonly digest: string; readonly expiresAt: number }>()
   const jobs = new Map<string, JobRecord>()
   const append = (envelope: Omit<StoredEvent, "seq">) => events.push({ ...envelope, seq: events.length + 1 })
   const saveJob = (job: JobRecord) =>
@@ -42,12 +42,14 @@ export const make = Effect.sync(() => {
       Effect.sync(() =>
         owners.get(sessionId) === principal ? events.filter((e) => e.session_id === sessionId && e.seq > afterSeq) : []
       ),
-    claimIdempotencyKey: ({ expiresAt, job_id, key, now, principal }) =>
+    claimIdempotencyKey: ({ digest, expiresAt, job_id, key, now, principal }) =>
       Effect.sync(() => {
         const k = `${principal}\u0000${key}`
         const held = claims.get(k)
-        if (held !== undefined && held.expiresAt > now) return { _tag: "Existing", job_id: held.job_id } as const
-        claims.set(k, { job_id, expiresAt })
+        if (held !== undefined && held.expiresAt > now) {
+          return { _tag: "Existing", job_id: held.job_id, digest: held.digest } as const
+        }
+        claims.set(k, { job_id, digest, expiresAt })
         return { _tag: "Claimed" } as const
       }),
     saveJob,

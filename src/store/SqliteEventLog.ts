@@ -42,8 +42,13 @@ const migrations = Migrator.fromRecord({
       tool TEXT NOT NULL, command_id TEXT NOT NULL, state TEXT NOT NULL, checkpoint_id TEXT, retry_count INTEGER NOT NULL,
       cancel_reason TEXT, idempotency_key TEXT, terminal TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`
   }),
+  // what each idempotency key's command asked for, so a reuse for another command is refused (docs/decisions.md)
+  "0002_idempotency_digest": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE idempotency ADD COLUMN digest TEXT`
+  }),
   // whose each session is: reads of events are confined to the asking principal's sessions
-  "0002_session_owners": Effect.gen(function*() {
+  "0003_session_owners": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`CREATE TABLE sessions (session_id TEXT PRIMARY KEY, principal TEXT NOT NULL) WITHOUT ROWID`
     // older logs: the sessions that started jobs are known; others stay nobody's (their events are not replayed)

@@ -5,7 +5,7 @@ import { execFile, spawn } from "node:child_process"
 import * as Client from "../../src/client/Client.js"
 import * as WebSocket from "../../src/transport/WebSocket.js"
 import { bin, exitOf, root, serveWs, spawnServe } from "../support/Child.js"
-import { expectNack, rawSession, sendRaw } from "../support/CoreServer.js"
+import { expectNack, rawSession } from "../support/CoreServer.js"
 import { collectUntil, field } from "../support/Harness.js"
 
 const send = (args: ReadonlyArray<string>) =>
@@ -66,11 +66,11 @@ describe("arcp serve --max-json-depth", () => {
         )
         yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
         const connection = yield* WebSocket.connect(address)
-        const { read } = yield* rawSession(connection)
+        const { read, sendRaw } = yield* rawSession(connection)
         const nested = (levels: number) => "[".repeat(levels) + "]".repeat(levels)
-        yield* sendRaw(connection, { id: "msg_ok", type: "ping", payload: { a: JSON.parse(nested(6)) } })
+        yield* sendRaw({ id: "msg_ok", type: "ping", payload: { a: JSON.parse(nested(6)) } })
         assert.strictEqual((yield* read.next).type, "pong")
-        yield* sendRaw(connection, { id: "msg_deep", type: "ping", payload: { a: JSON.parse(nested(7)) } })
+        yield* sendRaw({ id: "msg_deep", type: "ping", payload: { a: JSON.parse(nested(7)) } })
         const nack = yield* expectNack(read, "INVALID_ARGUMENT", "msg_deep")
         assert.match(String(field(nack, "message")), /deeper than 8 levels/)
         const refused = yield* Effect.promise(() =>

@@ -11,6 +11,7 @@ import { createPrivateKey } from "node:crypto"
 import * as Client from "../../src/client/Client.js"
 import { jwtSigner } from "../../src/client/Credentials.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
+import { SessionId } from "../../src/protocol/Ids.js"
 import {
   AUDIENCE,
   expectNack,
@@ -230,7 +231,8 @@ export const coreSuite = (target: Target) => {
         )
         const first = yield* read.next
         assert.strictEqual(first.type, "session.accepted", "no pong and no job answer came before acceptance")
-        const ping = yield* sendEnvelope(connection, makeEnvelope("ping", {}))
+        const ping = yield* sendRaw(connection, { id: "msg_after_accept", type: "ping", session_id: first.session_id })
+          .pipe(Effect.as({ id: "msg_after_accept" }))
         const pong = yield* read.next
         assert.strictEqual(pong.type, "pong")
         assert.strictEqual(pong.correlation_id, ping.id)
@@ -244,7 +246,7 @@ export const coreSuite = (target: Target) => {
       withServer(
         Effect.gen(function*() {
           const connection = yield* dial
-          const { read } = yield* rawSession(connection)
+          const { read, send, sessionId } = yield* rawSession(connection)
           yield* connection.send("{ this is not json")
           const malformed = yield* expectNack(read, "INVALID_ARGUMENT")
           assert.isUndefined(malformed.correlation_id, "no id to name")
@@ -255,6 +257,7 @@ export const coreSuite = (target: Target) => {
             JSON.stringify({
               arcp: "1.0",
               id: "msg_bad_1",
+              session_id: sessionId,
               timestamp: "2026-05-09T13:00:00Z",
               type: "cancel",
               payload: { target: "moon" }
@@ -268,13 +271,14 @@ export const coreSuite = (target: Target) => {
             JSON.stringify({
               arcp: "1.0",
               id: "msg_big_1",
+              session_id: sessionId,
               timestamp: "2026-05-09T13:00:00Z",
               type: "ping",
               payload: { pad: "x".repeat(8192) }
             })
           )
           yield* expectNack(read, "INVALID_ARGUMENT", "msg_big_1")
-          yield* sendEnvelope(connection, makeEnvelope("ping", {}))
+          yield* send(makeEnvelope("ping", {}))
           assert.strictEqual((yield* read.next).type, "pong")
         }),
         { maxFrameBytes: 4096 }
@@ -303,21 +307,23 @@ export const coreSuite = (target: Target) => {
             capabilities: {}
           })
         )
-        assert.strictEqual((yield* read.next).type, "session.accepted")
+        const accepted = yield* read.next
+        assert.strictEqual(accepted.type, "session.accepted")
+        const sessionId = String(field(accepted, "session_id"))
         // after it: the same, and a readable id is named
         yield* connection.send(deep(5000))
         yield* expectNack(read, "INVALID_ARGUMENT")
         yield* connection.send(`{"arcp":"1.0","id":${deep(5000)},"type":"ping","timestamp":"2026-05-09T13:00:00Z"}`)
         yield* expectNack(read, "INVALID_ARGUMENT")
         yield* connection.send(
-          `{"arcp":"1.0","id":"msg_deep_1","type":"ping","timestamp":"2026-05-09T13:00:00Z","payload":{"a":${
+          `{"arcp":"1.0","id":"msg_deep_1","type":"ping","session_id":"${sessionId}","timestamp":"2026-05-09T13:00:00Z","payload":{"a":${
             deep(65)
           }}}`
         )
         yield* expectNack(read, "INVALID_ARGUMENT", "msg_deep_1")
         // 64 levels exactly (the envelope, the payload and 62 more) is within the limit
         yield* connection.send(
-          `{"arcp":"1.0","id":"msg_deep_2","type":"ping","timestamp":"2026-05-09T13:00:00Z","payload":{"a":${
+          `{"arcp":"1.0","id":"msg_deep_2","type":"ping","session_id":"${sessionId}","timestamp":"2026-05-09T13:00:00Z","payload":{"a":${
             deep(62)
           }}}`
         )
@@ -329,7 +335,7 @@ export const coreSuite = (target: Target) => {
         )
         const wide = yield* expectNack(read, "INVALID_ARGUMENT")
         assert.isBelow(JSON.stringify(wide).length, 4096)
-        yield* sendEnvelope(connection, makeEnvelope("ping", {}))
+        yield* sendEnvelope(connection, makeEnvelope("ping", {}, { session_id: SessionId.make(sessionId) }))
         assert.strictEqual((yield* read.next).type, "pong")
       })),
     timeout
@@ -358,12 +364,12 @@ export const coreSuite = (target: Target) => {
           "msg_v1"
         ])
         assert.match(String(field(rejected, "message")), /9\.9 is not supported: this runtime speaks ARCP 1\.0/)
-        const connection = yield* dial
-        const { read } = yield* rawSession(connection)
-        yield* sendRaw(connection, { arcp: "9.9", id: "msg_v2", type: "ping" })
+        const session = yield* rawSession(yield* dial)
+        const read = session.read
+        yield* session.sendRaw({ arcp: "9.9", id: "msg_v2", type: "ping" })
         const nack = yield* expectNack(read, "UNIMPLEMENTED", "msg_v2")
         assert.match(String(field(nack, "message")), /ARCP 1\.0/)
-        yield* sendRaw(connection, { arcp: "1.7", id: "msg_v3", type: "ping" })
+        yield* session.sendRaw({ arcp: "1.7", id: "msg_v3", type: "ping" })
         const pong = yield* read.next
         assert.deepStrictEqual([pong.type, pong.correlation_id, pong.arcp], ["pong", "msg_v3", "1.0"])
       })),
@@ -375,8 +381,7 @@ export const coreSuite = (target: Target) => {
     () =>
       withServer(Effect.gen(function*() {
         const connection = yield* dial
-        const { read } = yield* rawSession(connection)
-        const send = (value: Record<string, unknown>) => sendRaw(connection, value)
+        const { read, sendRaw: send } = yield* rawSession(connection)
         yield* send({ id: "msg_u1", type: "job.teleport" })
         yield* expectNack(read, "UNIMPLEMENTED", "msg_u1")
         yield* send({ id: "msg_u2", type: "arcpx.acme.deploy.v1", extensions: { optional: true } })
@@ -459,13 +464,13 @@ export const coreSuite = (target: Target) => {
       withServer(Effect.gen(function*() {
         const other = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: bearer }))
         const connection = yield* dial
-        const { read } = yield* rawSession(connection)
+        const { read, send } = yield* rawSession(connection)
         // garbage on one session does not disturb the other
         yield* connection.send("garbage")
         assert.strictEqual((yield* read.next).type, "nack")
         yield* other.ping
         assert.isFalse(yield* Deferred.isDone(read.ended), "the connection is open before the close")
-        const close = yield* sendEnvelope(connection, makeEnvelope("session.close", { reason: "done" }))
+        const close = yield* send(makeEnvelope("session.close", { reason: "done" }))
         const ack = yield* read.next
         assert.deepStrictEqual([ack.type, ack.correlation_id], ["ack", close.id])
         // the runtime hangs up: the incoming stream ends (generous: over stdio the child must wind down)
@@ -482,9 +487,8 @@ export const coreSuite = (target: Target) => {
     () =>
       withServer(Effect.gen(function*() {
         const connection = yield* dial
-        const { accepted, read } = yield* rawSession(connection)
-        yield* sendEnvelope(
-          connection,
+        const { accepted, read, send } = yield* rawSession(connection)
+        yield* send(
           makeEnvelope("cancel", {
             target: "session",
             target_id: String(field(accepted, "session_id"))

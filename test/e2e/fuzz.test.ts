@@ -104,6 +104,7 @@ const frame = (index: number): fc.Arbitrary<string> =>
           const base: Record<string, unknown> = {
             arcp: "1.0",
             id: `msg_fuzz_${index}`,
+            session_id: SESSION,
             timestamp: "2026-05-09T13:00:00Z",
             ...template
           }
@@ -130,15 +131,19 @@ const frames = fc.integer({ min: 1, max: 30 }).chain((n) => fc.tuple(...Array.fr
     })
   )
 
-/** True when the runtime should run this frame: a well-formed tool.invoke of `count`, in a version it speaks. */
-const runnable = (text: string): string | undefined => {
+/** Stands for the session's id in generated frames; replaced when they are sent (mutations may spoil it). */
+const SESSION = "__session__"
+
+/** True when the runtime should run this frame: a well-formed tool.invoke of `count` of this session, in a version it speaks. */
+const runnable = (text: string, sessionId: string): string | undefined => {
   const decoded = decodeJson(text, { maxDepth: 64 })
   if (Either.isLeft(decoded)) return undefined
   const m = decoded.right
   const extensionsOk = Object.keys(m.extensions ?? {}).every((k) =>
     Either.isRight(validateFieldName(k, { allowExperimental: false }))
   )
-  return m.type === "tool.invoke" && speaksVersion(m.arcp) && extensionsOk && field(m, "tool") === "count"
+  return m.type === "tool.invoke" && speaksVersion(m.arcp) && extensionsOk && field(m, "tool") === "count" &&
+      m.session_id === sessionId
     ? m.id
     : undefined
 }
@@ -224,8 +229,10 @@ describe("fuzzed frames over the memory transport", () => {
           assert.deepStrictEqual(early.filter((m) => m.type !== "nack").map((m) => m.type), [], "only nacks before")
           assert.strictEqual(yield* Ref.get(server.runs), 0, "nothing ran before session.accepted")
           // after it
-          const seen = yield* sendAndPing(connection, read, after, accepted.session_id)
-          const runnableIds = new Set(after.flatMap((t) => runnable(t) ?? []))
+          const sessionId = String(field(accepted, "session_id"))
+          const sent = after.map((text) => text.replaceAll(SESSION, sessionId))
+          const seen = yield* sendAndPing(connection, read, sent, sessionId)
+          const runnableIds = new Set(sent.flatMap((t) => runnable(t, sessionId) ?? []))
           const jobs = seen.filter((m) => m.type === "job.accepted")
           for (const job of jobs) {
             assert.isTrue(

@@ -361,29 +361,31 @@ describe("Jobs", () => {
       )
     }).pipe(Effect.provide(services([parallel]))))
 
-  for (const [name, value] of unencodable) {
-    it.scoped(`R10.2-1 a result that cannot be sent (${name}) ends the job once, tool.error INTERNAL with the reason, recorded`, () =>
-      Effect.gen(function*() {
-        const jobs = yield* Jobs.Jobs
-        const { inbox, owner, seen, until } = yield* makeOwner
-        const watch = yield* makeWatch
-        yield* watch.run(jobs.invoke(yield* invoke("returns", { which: name }), owner))
-        const terminal = yield* until((m) => terminalTypes.has(m.type))
-        assert.strictEqual(terminal.type, "tool.error")
-        assert.strictEqual(Reflect.get(terminal.payload, "code"), "INTERNAL")
-        assert.include(String(Reflect.get(terminal.payload, "message")), "cannot be sent")
-        assert.strictEqual(terminal.correlation_id, seen[0]?.correlation_id)
-        assert.deepInclude(
-          seen.filter((m) => metricName(m) === "errors.total").map((m) => Reflect.get(m.payload, "dims")),
-          {
-            code: "INTERNAL",
-            tool: "returns"
-          }
-        )
-        const record = yield* recordOf(terminal.job_id)
-        assert.strictEqual(record?.state, "failed")
-        assert.include(record?.terminal ?? "", "INTERNAL")
-        assert.strictEqual(yield* watch.terminals(inbox, seen, terminal.job_id), 1)
-      }).pipe(Effect.provide(services([returns(value)]))))
-  }
+  describe("R10.2-1 a result that cannot be sent ends the job once: tool.error INTERNAL with the reason, recorded", () => {
+    for (const [name, value] of unencodable) {
+      it.scoped(name, () =>
+        Effect.gen(function*() {
+          const jobs = yield* Jobs.Jobs
+          const { inbox, owner, seen, until } = yield* makeOwner
+          const watch = yield* makeWatch
+          yield* watch.run(jobs.invoke(yield* invoke("returns", { which: name }), owner))
+          const terminal = yield* until((m) => terminalTypes.has(m.type))
+          assert.strictEqual(terminal.type, "tool.error")
+          assert.strictEqual(Reflect.get(terminal.payload, "code"), "INTERNAL")
+          assert.include(String(Reflect.get(terminal.payload, "message")), "cannot be sent")
+          assert.strictEqual(terminal.correlation_id, seen[0]?.correlation_id)
+          assert.deepInclude(
+            seen.filter((m) => metricName(m) === "errors.total").map((m) => Reflect.get(m.payload, "dims")),
+            {
+              code: "INTERNAL",
+              tool: "returns"
+            }
+          )
+          const record = yield* recordOf(terminal.job_id)
+          assert.strictEqual(record?.state, "failed")
+          assert.include(record?.terminal ?? "", "INTERNAL")
+          assert.strictEqual(yield* watch.terminals(inbox, seen, terminal.job_id), 1)
+        }).pipe(Effect.provide(services([returns(value)]))))
+    }
+  })
 })

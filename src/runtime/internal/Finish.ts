@@ -4,7 +4,7 @@
  * it gets the runtime metrics, its streams are ended, its record is saved and
  * exactly one terminal event goes out.
  */
-import { Clock, type Context, Effect, Either, Fiber } from "effect"
+import { Clock, type Context, Deferred, Effect, Either, Fiber } from "effect"
 import type { ErrorPayload } from "../../protocol/Errors.js"
 import { exceedsDepth } from "../../protocol/JsonDepth.js"
 import { type Decoded, encodeUnchecked, type PayloadOf, tryEncode } from "../../protocol/Message.js"
@@ -122,6 +122,8 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
       Effect.catchAll((e) => Effect.logError(`cannot record job ${job.id}`, e))
     )
     yield* deliver(job, log, env)
+    // repeats of the command (same idempotency key) are answered with this terminal (internal/Repeats)
+    yield* Deferred.succeed(job.ended, env)
   })
 
 /** The JSON of a terminal envelope, or why it cannot be sent (not representable, or nested past the limit). */
