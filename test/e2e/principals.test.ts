@@ -47,7 +47,10 @@ const withServer = <A, E>(
 const sessionAs = (token: string) =>
   Effect.gen(function*() {
     const connection = yield* dial
-    const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token } })
+    const session = yield* Client.connect(connection, {
+      credentials: { scheme: "bearer", token },
+      capabilities: { human_input: true }
+    })
     const messages = yield* session.subscribe
     return {
       session,

@@ -4,6 +4,7 @@ import { Effect, Fiber } from "effect"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { makeMessageId, type MessageId } from "../../src/protocol/Ids.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
+import * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 
 const answer = (requestId: MessageId) =>
   makeEnvelope("human.input.response", {
@@ -41,5 +42,5 @@ describe("HumanInput", () => {
       assert.strictEqual(forgotten.code, "NOT_FOUND")
       const stranger = yield* Effect.flip(service.respond(yield* answer(newest), "bob"))
       assert.strictEqual(stranger.code, "NOT_FOUND")
-    }))
+    }).pipe(Effect.provide(RuntimeConfig.layer())))
 })
