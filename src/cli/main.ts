@@ -3,13 +3,12 @@ import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Logger, LogLevel, Stream } from "effect"
-import { ARCP_VERSION } from "../protocol/Envelope.js"
-import { VERSION } from "../Version.js"
+import { VERSION, versionLine } from "../Version.js"
 import { ExitCode, send, setExitCode } from "./Send.js"
 import { serve } from "./Serve.js"
 import { formatVerdict, unreadable, validateText } from "./Validate.js"
 
-const version = Command.make("version", {}, () => Console.log(`arcp ${VERSION} (ARCP protocol ${ARCP_VERSION})`)).pipe(
+const version = Command.make("version", {}, () => Console.log(versionLine())).pipe(
   Command.withDescription("Print the package and protocol versions")
 )
 
