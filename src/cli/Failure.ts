@@ -27,6 +27,18 @@ export const codeOf = (error: unknown, pattern = /^E[A-Z]+$/, depth = 0): string
   return undefined
 }
 
+/** The message at the bottom of `error`'s cause chain: the one that says what actually happened. */
+export const rootMessage = (error: unknown): string => {
+  let message = error instanceof Error ? error.message : String(error)
+  let current: unknown = error
+  for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
+    const inner: unknown = Reflect.get(current, "cause") ?? Reflect.get(current, "error")
+    if (inner instanceof Error && inner.message !== "") message = inner.message
+    current = inner
+  }
+  return message
+}
+
 /** Every failure and defect of `cause`, outermost first. */
 export const errorsOf = (cause: Cause.Cause<unknown>): ReadonlyArray<unknown> => [
   ...Cause.failures(cause),

@@ -13,7 +13,7 @@ import { decodePayload } from "../protocol/PayloadDecoder.js"
 import type { TransportError } from "../transport/Transport.js"
 import * as WebSocket from "../transport/WebSocket.js"
 import { VERSION } from "../Version.js"
-import { codeOf } from "./Failure.js"
+import { codeOf, rootMessage } from "./Failure.js"
 import * as Settings from "./Settings.js"
 
 /** Ends the process with a status code; the command already printed why. */
@@ -105,7 +105,7 @@ const cannotConnect = (url: string, e: TransportError) => {
     case "ETIMEDOUT":
       return `no answer from ${url}: check --url (or ARCP_URL) and the network`
     default:
-      return `cannot connect to ${url}: ${e.message}`
+      return `cannot connect to ${url}: ${rootMessage(e)}`
   }
 }
 

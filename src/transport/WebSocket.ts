@@ -138,9 +138,13 @@ export const connect = (
     let ws: globalThis.WebSocket | undefined
     const socket = yield* Socket.fromWebSocket(
       Effect.acquireRelease(
-        Effect.sync(() => {
-          ws = construct(url)
-          return ws
+        Effect.try({
+          try: () => {
+            ws = construct(url)
+            return ws
+          },
+          // a malformed URL throws in the constructor
+          catch: (cause) => new Socket.SocketGenericError({ reason: "Open", cause })
         }),
         (opened) => Effect.sync(() => opened.close(1000))
       ),
