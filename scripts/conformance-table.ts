@@ -24,7 +24,10 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R4.3-1": ["done", "SQLite event log and job records"],
   "R4.3-4": ["done", ""],
   "R4.3-5": ["done", ""],
-  "R4.3-2": ["not yet", "a job lost when the runtime died is ended job.failed ABORTED at the next start, not recovered"],
+  "R4.3-2": [
+    "not yet",
+    "a job lost when the runtime died is ended job.failed ABORTED at the next start, not recovered"
+  ],
   "R4.3-3": ["not yet", "jobs are not resumed after a restart; see docs/decisions.md"],
   "R4.4-1": ["done", ""],
   "R4.4-2": ["done", "the arcp field is required and must be major.minor"],
@@ -33,25 +36,46 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R4.6-2": ["done", ""],
   "R4.7-1": ["done", ""],
   "R4.7-2": ["done", ""],
-  "R6.1-1": ["done", "once the session is open, a session_id missing or naming another session is nacked INVALID_ARGUMENT (resume excepted); the bundled clients always send it"],
+  "R6.1-1": [
+    "done",
+    "once the session is open, a session_id missing or naming another session is nacked INVALID_ARGUMENT (resume excepted); the bundled clients always send it"
+  ],
   "R6.1.1-1": ["done", ""],
   "R6.1.1-2": ["done", "dedup by (principal, id), also across connections and restarts"],
   "R6.1.1-3": ["done", "a repeated idempotency key is answered with its own correlation_id and causation_id"],
   "R6.2-1": ["done", ""],
   "R6.3-1": ["done", ""],
-  "R6.3-3": ["done", "also a key reused for another command (ALREADY_EXISTS) and a wrong envelope session_id (INVALID_ARGUMENT)"],
-  "R6.4-2": ["done", "also a second copy inside one burst; a duplicate replays its answers and its job's events (a repeated idempotency key: its own answers only)"],
+  "R6.3-3": [
+    "done",
+    "also a key reused for another command (ALREADY_EXISTS) and a wrong envelope session_id (INVALID_ARGUMENT)"
+  ],
+  "R6.4-2": [
+    "done",
+    "also a second copy inside one burst; a duplicate replays its answers and its job's events (a repeated idempotency key: its own answers only)"
+  ],
   "R6.4-3": ["partial", "idempotency keys make repeated commands safe; tools themselves are the author's"],
-  "R6.4-4": ["done", "the client takes an idempotency_key per invoke; every handle of a repeated key settles, also while the job runs"],
-  "R6.4-5": ["done", "24 h horizon, configurable; stored with a digest of (tool, canonical arguments): another command under the key is refused ALREADY_EXISTS"],
-  "R6.4-6": ["done", "each repeat gets one job.accepted and one terminal correlated to its own id (same job_id and outcome), while the job runs or after it ended"],
+  "R6.4-4": [
+    "done",
+    "the client takes an idempotency_key per invoke; every handle of a repeated key settles, also while the job runs"
+  ],
+  "R6.4-5": [
+    "done",
+    "24 h horizon, configurable; stored with a digest of (tool, canonical arguments): another command under the key is refused ALREADY_EXISTS"
+  ],
+  "R6.4-6": [
+    "done",
+    "each repeat gets one job.accepted and one terminal correlated to its own id (same job_id and outcome), while the job runs or after it ended"
+  ],
   "R6.5-1": ["done", ""],
   "R6.5-2": ["done", "outbound priority lanes with a fairness floor of 8"],
   "R6.5-4": ["done", ""],
   "R7-1": ["done", ""],
   "R7-2": ["done", ""],
   "R7-3": ["done", ""],
-  "R8.1-1": ["done", "the client sends only session.open / session.authenticate before session.accepted (its frames are recorded in the test)"],
+  "R8.1-1": [
+    "done",
+    "the client sends only session.open / session.authenticate before session.accepted (its frames are recorded in the test)"
+  ],
   "R8.1-2": ["done", ""],
   "R8.2-1": ["done", "schema-level; mtls itself answers UNIMPLEMENTED"],
   "R8.2-3": ["done", ""],
@@ -63,13 +87,19 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R8.5-2": ["done", "except a session cancel, whose reason is 'cancelled' per \u00a710.4"],
   "R9-2": ["done", "sessions keep principal, negotiated capabilities and lease"],
   "R9-5": ["done", "re-authentication keeps the principal"],
-  "R9-9": ["done", "dispose_jobs cancel (default, all at once) or detach; a job that cannot be cancelled completes detached and the closer gets a warn log; a dropped connection detaches"],
+  "R9-9": [
+    "done",
+    "dispose_jobs cancel (default, all at once) or detach; a job that cannot be cancelled completes detached and the closer gets a warn log; a dropped connection detaches"
+  ],
   "R10.1-2": ["done", ""],
   "R10.1-3": ["partial", "checkpoints are recorded; checkpoint.create/restore are not built"],
   "R10.1-4": ["done", ""],
   "R10.1-5": ["done", ""],
   "R10.2-1": ["done", ""],
-  "R10.2-2": ["done", "every state change: checkpoints and the terminal awaited; accepted/running/blocked staged into the next group commit"],
+  "R10.2-2": [
+    "done",
+    "every state change: checkpoints and the terminal awaited; accepted/running/blocked staged into the next group commit"
+  ],
   "R10.2-4": ["partial", "the record has retry_count, always 0: retries are not built"],
   "R10.2-3": ["done", ""],
   "R10.2-5": ["done", ""],
@@ -77,11 +107,17 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R10.3-2": ["done", ""],
   "R10.3-3": ["done", ""],
   "R10.3-4": ["done", ""],
-  "R10.4-1": ["done", "fiber interruption within deadline_ms (default 5 s, --cancel-deadline-ms); a session cancel gives all its jobs its deadline at once"],
+  "R10.4-1": [
+    "done",
+    "fiber interruption within deadline_ms (default 5 s, --cancel-deadline-ms); a session cancel gives all its jobs its deadline at once"
+  ],
   "R10.4-2": ["done", ""],
   "R10.4-3": ["done", ""],
   "R10.4-4": ["done", "the job runs on; the handler's writer fails CANCELLED"],
-  "R10.4-5": ["done", "reason 'cancelled' as \u00a710.4 spells it (other evictions carry canonical codes); see docs/decisions.md"],
+  "R10.4-5": [
+    "done",
+    "reason 'cancelled' as \u00a710.4 spells it (other evictions carry canonical codes); see docs/decisions.md"
+  ],
   "R10.4-6": ["done", "the fiber is abandoned"],
   "R10.4-7": ["done", ""],
   "R10.4-8": ["done", ""],
@@ -89,13 +125,19 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R10.5-2": ["done", "advertised true, and honoured"],
   "R10.6-2": ["done", "schema; scheduling itself is not built (R10.6-3)"],
   "R10.6-3": ["done", ""],
-  "R10.6-4": ["done", "schema: the RRULE's structure is checked (known parts, FREQ, COUNT/INTERVAL, not COUNT with UNTIL), not expanded"],
+  "R10.6-4": [
+    "done",
+    "schema: the RRULE's structure is checked (known parts, FREQ, COUNT/INTERVAL, not COUNT with UNTIL), not expanded"
+  ],
   "R10.6-5": ["done", "schema"],
   "R11-1": ["done", "a job may hold several streams; they share its ordered lane"],
   "R11-2": ["not yet", "no backpressure: backpressure messages answer UNIMPLEMENTED; no stream acks"],
   "R11.1-1": ["done", ""],
   "R11.1-2": ["not yet", "the client hands every stream event to the app, which decides"],
-  "R11.1-3": ["not yet", "the runtime receives no streams and the client does not interpret kinds (Streaming.effectiveKind exists)"],
+  "R11.1-3": [
+    "not yet",
+    "the runtime receives no streams and the client does not interpret kinds (Streaming.effectiveKind exists)"
+  ],
   "R11.3-1": ["done", "application/octet-stream unless the tool names a type"],
   "R11.3-2": ["not yet", "chunks carry no sha256"],
   "R11.3-3": ["not yet", "sidecar frames are not built"],
@@ -127,13 +169,16 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R18.3-1": ["done", ""],
   "R21.1-1": ["done", ""],
   "R21.1-3": ["done", ""],
-  "R21.1-2": ["done", "x- envelope keys are nacked and x- names in capabilities.extensions reject the session, unless allowExperimentalExtensions (RuntimeConfig)"],
+  "R21.1-2": [
+    "done",
+    "x- envelope keys are nacked and x- names in capabilities.extensions reject the session, unless allowExperimentalExtensions (RuntimeConfig)"
+  ],
   "R21.2-1": ["done", "session.accepted lists the negotiated extensions (the intersection)"],
   "R21.2-2": ["done", ""],
   "R21.3-1": ["done", ""],
   "R21.3-2": ["done", ""],
   "R21.3-3": ["done", ""],
-  "R22-1": ["done", "WebSocket and stdio"],
+  "R22-1": ["done", "WebSocket and stdio"]
 }
 
 /** Why a section is not built, for its requirements missing from STATUS. */
@@ -176,7 +221,7 @@ const NOT_BUILT: Record<string, string> = {
   "19": "resume is not built",
   "20": "no MCP bridge",
   "21.4": "no promoted extensions exist",
-  "22": "no sidecar frames yet",
+  "22": "no sidecar frames yet"
 }
 
 const read = (path: string) => readFileSync(join(root, path), "utf8")

@@ -3,7 +3,8 @@
  * (a runtime served over stdio). Effect's default logger writes through the current Console, so with this
  * Console in place neither a log line nor a tool's `Console.log` can slip in between the frames.
  */
-import { Console, Effect, Layer } from "effect"
+import type { Layer } from "effect"
+import { Console, Effect } from "effect"
 import { Console as NodeConsole } from "node:console"
 
 /** A Node console over stderr only; the `unsafe` side of the Effect Console below. */
@@ -20,7 +21,9 @@ export const stderrConsole: Console.Console = {
   dirxml: (...args) => Effect.sync(() => unsafe.dirxml(...args)),
   error: (...args) => Effect.sync(() => unsafe.error(...args)),
   group: (options) =>
-    Effect.sync(() => options?.collapsed === true ? unsafe.groupCollapsed(options.label) : unsafe.group(options?.label)),
+    Effect.sync(() =>
+      options?.collapsed === true ? unsafe.groupCollapsed(options.label) : unsafe.group(options?.label)
+    ),
   groupEnd: Effect.sync(() => unsafe.groupEnd()),
   info: (...args) => Effect.sync(() => unsafe.info(...args)),
   log: (...args) => Effect.sync(() => unsafe.log(...args)),
