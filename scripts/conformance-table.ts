@@ -83,7 +83,10 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R8.3-2": ["done", ""],
   "R8.4-1": ["done", ""],
   "R8.4-2": ["done", ""],
-  "R8.5-1": ["done", "idle eviction; every session on shutdown (UNAVAILABLE)"],
+  "R8.5-1": [
+    "done",
+    "idle eviction; every session on shutdown (UNAVAILABLE); a reader stalled past --stalled-reader-timeout (BACKPRESSURE_OVERFLOW); a log that cannot record (UNAVAILABLE); --max-sessions refusals"
+  ],
   "R8.5-2": ["done", "except a session cancel, whose reason is 'cancelled' per \u00a710.4"],
   "R9-2": ["done", "sessions keep principal, negotiated capabilities and lease"],
   "R9-5": ["done", "re-authentication keeps the principal"],
@@ -121,7 +124,10 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R10.4-6": ["done", "the fiber is abandoned"],
   "R10.4-7": ["done", ""],
   "R10.4-8": ["done", ""],
-  "R10.5-1": ["done", "pausing is cooperative: handlers pause at their next ToolContext call"],
+  "R10.5-1": [
+    "done",
+    "the job is blocked and the request sent at once, whatever the handler is doing; its next ToolContext call waits for the answer or cancel; needs human_input negotiated"
+  ],
   "R10.5-2": ["done", "advertised true, and honoured"],
   "R10.6-2": ["done", "schema; scheduling itself is not built (R10.6-3)"],
   "R10.6-3": ["done", ""],
@@ -131,7 +137,10 @@ const STATUS: Record<string, readonly [Status, string]> = {
   ],
   "R10.6-5": ["done", "schema"],
   "R11-1": ["done", "a job may hold several streams; they share its ordered lane"],
-  "R11-2": ["not yet", "no backpressure: backpressure messages answer UNIMPLEMENTED; no stream acks"],
+  "R11-2": [
+    "partial",
+    "the runtime's own flow control: a stream's writer waits for room in its reader's bounded buffer and past --backpressure-timeout the stream ends BACKPRESSURE_OVERFLOW; a client's backpressure message answers UNIMPLEMENTED; no stream acks"
+  ],
   "R11.1-1": ["done", ""],
   "R11.1-2": ["not yet", "the client hands every stream event to the app, which decides"],
   "R11.1-3": [
@@ -157,7 +166,30 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R12.4-4": ["done", "the blocked job fails DEADLINE_EXCEEDED"],
   "R13.2-1": ["partial", "schema only; subscriptions are not built"],
   "R14-2": ["partial", "schema only; handoff is not built"],
-  "R15.1-1": ["partial", "schema only; the permission flow is not built"],
+  "R15.1-1": ["done", "ToolContext.requestPermission names permission, resource and operation"],
+  "R15.4-1": [
+    "done",
+    "a live lease of the principal covering permission, operation and resource (exact, or a resource pattern ending in *) answers without a prompt"
+  ],
+  "R15.4-2": [
+    "done",
+    "leases carry permission, resource, operation and expires_at; default 5 min, capped by --max-lease"
+  ],
+  "R15.4-3": ["done", "permission.request carries the job id; the job record reads blocked"],
+  "R15.4-4": ["done", "permission.grant / permission.deny correlated to the request; another principal gets NOT_FOUND"],
+  "R15.4-5": [
+    "done",
+    "PermissionPolicy (grant, deny, ask) decides first; unanswered requests expire after --permission-timeout (5 min)"
+  ],
+  "R15.5-1": [
+    "done",
+    "lease.granted, lease.refresh / lease.extended (capped), lease.revoked (operator, or the session lease ended unrenewed); ToolContext.checkLease; leases stored in the event log"
+  ],
+  "R15.6-1": [
+    "done",
+    "trust.elevate.<level> through the same flow; a live elevation lease lifts the session's level for tool minimums"
+  ],
+  "R15.6-2": ["done", "a log and an arcpx.arcp.trust.elevations metric event on the job that asked"],
   "R16.3-1": ["partial", "schema only; artifacts are not built and no retention is advertised"],
   "R17.3.1-1": ["done", ""],
   "R17.3.1-2": ["done", ""],
@@ -189,7 +221,8 @@ const NOT_BUILT: Record<string, string> = {
   "4.3": "jobs are not recovered or resumed after a restart; no scheduling yet",
   "6.3": "workflows are not built",
   "6.4": "no redelivery or resume yet",
-  "6.5": "no backpressure shedding or rate limiting yet",
+  "6.5":
+    "nothing is shed: a full outbound buffer suspends a job's own events (bounded, docs/decisions.md); no rate limiting of critical traffic",
   "8.2": "oauth2 answers UNIMPLEMENTED",
   "8.5": "evictions send allow_resume: false: no resume yet",
   "9": "durable sessions and resume are not built",
@@ -200,7 +233,8 @@ const NOT_BUILT: Record<string, string> = {
   "10.6": "scheduling is not built (advertised false)",
   "11": "streams are not built",
   "11.1": "streams are not built",
-  "11.2": "backpressure is not built",
+  "11.2":
+    "backpressure messages are not built (a client's answers UNIMPLEMENTED); the runtime's own flow control is the bounded outbound buffer (R11-2)",
   "11.3": "binary streams and sidecar frames are not built",
   "11.4": "reasoning streams are not built",
   "12.3": "multi-channel fan-out is not built",
@@ -210,9 +244,9 @@ const NOT_BUILT: Record<string, string> = {
   "13.4": "subscriptions are not built",
   "14": "delegation is not built",
   "15.2": "no sandboxing",
-  "15.4": "the permission flow is not built: ToolContext.requestPermission fails UNIMPLEMENTED",
-  "15.5": "leases are not built",
-  "15.6": "trust elevation is not built",
+  "15.4": "",
+  "15.5": "",
+  "15.6": "",
   "16.1": "artifacts are not built",
   "16.2": "artifacts are not built",
   "16.3": "artifacts are not built",

@@ -44,5 +44,14 @@ describe("examples", () => {
       assert.include(stdout, "event tool.result")
       assert.include(stdout, "result 5")
     }, 90_000)
+
+    it(`permission-refund asks permission before a pretend refund; the Promise client approves (${mode})`, async () => {
+      const { code, stderr, stdout } = await run("permission-refund.mjs", mode)
+      assert.strictEqual(code, 0, stderr)
+      assert.include(stdout, "asked: payment.refund.create on order:ord_4812")
+      assert.include(stdout, "granted payment.refund.create on order:ord_4812")
+      assert.include(stdout, "event lease.granted")
+      assert.include(stdout, "result {\"order\":\"ord_4812\",\"refunded\":25}")
+    }, 90_000)
   }
 })

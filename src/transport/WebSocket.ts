@@ -73,6 +73,8 @@ export const fromSocket = (
       label: options.label,
       binary: true,
       incoming: Mailbox.toStream(mailbox),
+      // what this end still holds for the peer (the runtime's outbound budget counts it)
+      buffered: () => raw()?.bufferedAmount ?? 0,
       send: (frame) =>
         Effect.suspend(() => {
           const ws = raw()
