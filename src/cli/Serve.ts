@@ -13,6 +13,8 @@ import * as Server from "../runtime/Server.js"
 import { Acceptor } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
 import * as DemoTools from "./demoTools.js"
+import { usage } from "./Failure.js"
+import { checkDb, explainStartFailure, validPort } from "./ServeFailure.js"
 import * as Settings from "./Settings.js"
 
 const options = {
@@ -26,7 +28,7 @@ const options = {
     )
   ),
   host: Settings.text("host", "ARCP_HOST", "127.0.0.1", "address the WebSocket server listens on"),
-  port: Settings.integer("port", "ARCP_PORT", 7777, "WebSocket port; 0 picks a free one"),
+  port: validPort(Settings.integer("port", "ARCP_PORT", 7777, "WebSocket port; 0 picks a free one"), "--port"),
   db: Settings.text("db", "ARCP_DB", "arcp.db", "SQLite file of the event log; :memory: keeps nothing"),
   bearer: Options.text("bearer").pipe(
     Options.repeated,
@@ -54,7 +56,6 @@ const options = {
     Options.withDescription("challenge every signed_jwt session to sign a fresh nonce (default off; no env var)")
   ),
   allowAnonymous: Settings.withEnv(Options.boolean("allow-anonymous"), Config.boolean("ARCP_ALLOW_ANONYMOUS")).pipe(
-    Options.withDefault(false),
     Options.withDescription(
       "allow scheme none when the client negotiates capabilities.anonymous (default off) [ARCP_ALLOW_ANONYMOUS]"
     )
@@ -196,7 +197,7 @@ const parseBearer = (entries: ReadonlyArray<string>) =>
   Effect.forEach(entries, (entry) => {
     const eq = entry.indexOf("=")
     return eq <= 0 || eq === entry.length - 1
-      ? Effect.fail(new Error(`--bearer expects TOKEN=PRINCIPAL, got "${entry}"`))
+      ? Effect.fail(usage(`--bearer expects TOKEN=PRINCIPAL, got "${entry}"`))
       : Effect.succeed([entry.slice(0, eq), entry.slice(eq + 1)] as const)
   })
 
@@ -223,10 +224,8 @@ export const serve = Command.make("serve", options, (o) =>
     )
     // the refresh is sent --refresh-deadline before the lease ends: a deadline as long as the lease would refresh at once, forever
     if (o.refreshDeadline < 1 || o.sessionLease <= o.refreshDeadline) {
-      return yield* Effect.fail(
-        new Error(
-          `--refresh-deadline (${o.refreshDeadline}) must be at least 1 and less than --session-lease (${o.sessionLease})`
-        )
+      return yield* usage(
+        `--refresh-deadline (${o.refreshDeadline}) must be at least 1 and less than --session-lease (${o.sessionLease})`
       )
     }
     // a session.open alone nests 4 levels (envelope, payload, capabilities, extensions)
@@ -243,9 +242,16 @@ export const serve = Command.make("serve", options, (o) =>
       "--max-pending-human": o.maxPendingHuman
     }
     for (const [flag, value] of Object.entries(limits)) {
-      if (value < 1) return yield* Effect.fail(new Error(`${flag} must be at least 1, got ${value}`))
+      if (value < 1) return yield* usage(`${flag} must be at least 1, got ${value}`)
     }
-    const jwtPublicKey = Option.isSome(o.jwtPublicKey) ? yield* fs.readFileString(o.jwtPublicKey.value) : undefined
+    yield* checkDb(o.db)
+    const jwtPublicKey = Option.isSome(o.jwtPublicKey)
+      ? yield* fs.readFileString(o.jwtPublicKey.value).pipe(
+        Effect.mapError(() =>
+          usage(`--jwt-public-key ${o.jwtPublicKey.pipe(Option.getOrElse(() => ""))} cannot be read`)
+        )
+      )
+      : undefined
     const jwks = jwtPublicKey?.trimStart().startsWith("{") ? JSON.parse(jwtPublicKey) : undefined
     const anyAuth = bearer.size > 0 || Option.isSome(o.jwtSecret) || jwtPublicKey !== undefined || o.allowAnonymous
     // no credentials configured: mint a development token rather than run a server nobody can use
@@ -311,5 +317,12 @@ export const serve = Command.make("serve", options, (o) =>
       // stdio serves one connection: when stdin ends the server is done; a socket server runs until a signal
       if (o.transport === "stdio") return yield* (yield* Runtime.Serving).stopped
       return yield* Effect.never
-    }).pipe(Effect.provide(server))
+    }).pipe(
+      Effect.provide(server),
+      // a taken port or an unusable --db: one sentence, not the error three causes deep
+      Effect.catchAllCause((cause): Effect.Effect<never, unknown> => {
+        const explained = explainStartFailure(cause, o)
+        return explained === undefined ? Effect.failCause(cause) : Effect.fail(explained)
+      })
+    )
   })).pipe(Command.withDescription("Run the ARCP runtime (WebSocket on 127.0.0.1:7777 by default, or stdio)"))

@@ -5,13 +5,14 @@
  * for a permission (§15.4).
  */
 import type { Effect } from "effect"
-import { Context, Either, Layer, Option, ParseResult, Schema } from "effect"
+import { Context, Either, Layer, Option, Schema } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import type { CheckpointId, JobId, SessionId } from "../protocol/Ids.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { LeaseGranted } from "../protocol/messages/Permissions.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
 import type { LogLevel } from "../protocol/messages/Telemetry.js"
+import { describeParseError } from "./internal/Issues.js"
 import type { StreamOptions, StreamWriter } from "./Streams.js"
 
 /** What a handler can do while it runs. Every call is also a pause point: it waits while an interrupt is pending (§10.5). */
@@ -130,7 +131,7 @@ export const make = <A, I>(definition: {
             ArcpError.of(
               "INVALID_ARGUMENT",
               // clipped: the offending value is never echoed whole
-              `arguments of ${definition.name}: ${ParseResult.TreeFormatter.formatErrorSync(e).slice(0, 1000)}`
+              `arguments of ${definition.name}: ${describeParseError(e).slice(0, 1000)}`
             )
           ),
         onRight: (decoded) => Either.right((ctx: ToolContext) => definition.handler(decoded, ctx))

@@ -6,6 +6,7 @@
  */
 import { Effect, Exit, Layer, Mailbox, type Scope } from "effect"
 import type { Readable, Writable } from "node:stream"
+import * as StderrConsole from "./StderrConsole.js"
 import {
   Acceptor,
   type Connection,
@@ -133,12 +134,19 @@ export const make = (options: Options): Effect.Effect<Connection, never, Scope.S
     }
   })
 
-/** An acceptor that serves exactly one connection over the given pair (the process's stdio for `arcp serve`). */
+/**
+ * An acceptor that serves exactly one connection over the given pair (the process's stdio for `arcp
+ * serve`). The layer also routes the Effect Console, and so the default logger, to stderr: a runtime
+ * served over stdout must never write a log line between its frames.
+ */
 export const layer = (options: Options): Layer.Layer<Acceptor> =>
-  Layer.succeed(
-    Acceptor,
-    Acceptor.of({
-      address: options.label ?? "stdio",
-      run: (handler) => make(options).pipe(Effect.flatMap(handler), Effect.scoped)
-    })
+  Layer.merge(
+    Layer.succeed(
+      Acceptor,
+      Acceptor.of({
+        address: options.label ?? "stdio",
+        run: (handler) => make(options).pipe(Effect.flatMap(handler), Effect.scoped)
+      })
+    ),
+    StderrConsole.layer
   )

@@ -30,17 +30,20 @@ export interface ServerOptions {
  */
 const HARD_CAP_FACTOR = 16
 
-const bufferedOf = (raw: globalThis.WebSocket) => () => raw.bufferedAmount
+/** `WebSocket.OPEN`: the only state in which a frame can be sent. */
+const OPEN = 1
 
-/** Adapts a platform `Socket` to a `Connection`; the socket runs until the scope closes. */
+/**
+ * Adapts a platform `Socket` to a `Connection`; the socket runs until the scope closes.
+ *
+ * Frames are written straight to the underlying WebSocket (`raw`), not through the platform's writer:
+ * that writer waits for the socket to be open, so once the peer has closed (or vanished) a send or a
+ * close would wait forever. Here a send after the end fails at once (`Closed`) and a close is a no-op.
+ */
 export const fromSocket = (
   socket: Socket.Socket,
-  options: {
-    readonly label: string
-    readonly maxFrameBytes: number
-    /** The socket underneath, when known: its `bufferedAmount` is what this end holds for the peer. */
-    readonly raw?: globalThis.WebSocket | undefined
-  }
+  raw: () => globalThis.WebSocket | undefined,
+  options: { readonly label: string; readonly maxFrameBytes: number }
 ): Effect.Effect<
   { readonly connection: Connection; readonly opened: Effect.Effect<void, TransportError> },
   never,
@@ -49,7 +52,6 @@ export const fromSocket = (
   Effect.gen(function*() {
     const mailbox = yield* Mailbox.make<Incoming, TransportError>()
     const opened = yield* Deferred.make<void, TransportError>()
-    const write = yield* socket.writer
     const max = options.maxFrameBytes
     yield* socket.runRaw((data) => {
       mailbox.unsafeOffer(typeof data === "string" ? textFrame(data, max) : binaryFrame(data, max))
@@ -66,18 +68,27 @@ export const fromSocket = (
       ),
       Effect.forkScoped
     )
+    const closed = new TransportError({ reason: "Closed", message: `${options.label}: the connection is closed` })
     const connection: Connection = {
       label: options.label,
       binary: true,
       incoming: Mailbox.toStream(mailbox),
-      ...(options.raw !== undefined ? { buffered: bufferedOf(options.raw) } : {}),
+      // what this end still holds for the peer (the runtime's outbound budget counts it)
+      buffered: () => raw()?.bufferedAmount ?? 0,
       send: (frame) =>
-        write(frame).pipe(
-          Effect.mapError((cause) =>
-            new TransportError({ reason: "Write", message: `${options.label}: ${cause.message}`, cause })
-          )
-        ),
-      close: write(new Socket.CloseEvent(1000, "closed")).pipe(Effect.ignore)
+        Effect.suspend(() => {
+          const ws = raw()
+          if (ws === undefined || ws.readyState !== OPEN) return Effect.fail(closed)
+          return Effect.try({
+            try: () => ws.send(frame),
+            catch: (cause) =>
+              new TransportError({ reason: "Write", message: `${options.label}: ${String(cause)}`, cause })
+          })
+        }),
+      close: Effect.sync(() => {
+        const ws = raw()
+        if (ws !== undefined && ws.readyState <= OPEN) ws.close(1000, "closed")
+      })
     }
     return { connection, opened: Deferred.await(opened) }
   })
@@ -102,14 +113,13 @@ const listen = (options: ServerOptions) =>
       address: `ws://${host}:${port}${options.path ?? ""}`,
       run: (handler) =>
         server.run((socket) =>
-          // the platform server hands each connection's `ws` over in the handler's context
+          // the server hands each handler its raw WebSocket as a service
           Effect.serviceOption(Socket.WebSocket).pipe(
-            Effect.flatMap((raw) =>
-              fromSocket(socket, { label: `ws#${++next}`, maxFrameBytes, raw: Option.getOrUndefined(raw) })
+            Effect.flatMap((ws) =>
+              fromSocket(socket, () =>
+                Option.getOrUndefined(ws), { label: `ws#${++next}`, maxFrameBytes })
             ),
-            Effect.flatMap(({ connection }) =>
-              handler(connection)
-            ),
+            Effect.flatMap(({ connection }) => handler(connection)),
             Effect.scoped
           )
         ).pipe(Effect.mapError((cause) => new TransportError({ reason: "Read", message: cause.message, cause })))
@@ -126,8 +136,23 @@ export const connect = (
   options: { readonly maxFrameBytes?: number | undefined; readonly openTimeout?: number | undefined } = {}
 ): Effect.Effect<Connection, TransportError, Scope.Scope> =>
   Effect.gen(function*() {
-    const socket = yield* Socket.makeWebSocket(url, { openTimeout: options.openTimeout ?? 10_000 })
-    const { connection, opened } = yield* fromSocket(socket, {
+    const construct = yield* Socket.WebSocketConstructor
+    let ws: globalThis.WebSocket | undefined
+    const socket = yield* Socket.fromWebSocket(
+      Effect.acquireRelease(
+        Effect.try({
+          try: () => {
+            ws = construct(url)
+            return ws
+          },
+          // a malformed URL throws in the constructor
+          catch: (cause) => new Socket.SocketGenericError({ reason: "Open", cause })
+        }),
+        (opened) => Effect.sync(() => opened.close(1000))
+      ),
+      { openTimeout: options.openTimeout ?? 10_000 }
+    )
+    const { connection, opened } = yield* fromSocket(socket, () => ws, {
       label: url,
       maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * HARD_CAP_FACTOR
     })
