@@ -4,13 +4,13 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Config, Console, Data, Duration, Effect, Option, Stream } from "effect"
+import { dialUrl } from "../client/ArcpClient.js"
 import * as Client from "../client/Client.js"
 import type { Credentials } from "../client/Credentials.js"
 import { jwtSigner } from "../client/Credentials.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { encodeUnchecked, isMessageType, type MessageType, type PayloadOf } from "../protocol/Message.js"
 import { decodePayload } from "../protocol/PayloadDecoder.js"
-import * as WebSocket from "../transport/WebSocket.js"
 import { VERSION } from "../Version.js"
 import * as Settings from "./Settings.js"
 
@@ -26,7 +26,9 @@ export const setExitCode = (e: ExitCode): Effect.Effect<void> =>
 const options = {
   url: Settings.withEnv(Options.text("url"), Config.string("ARCP_URL")).pipe(
     Options.withDefault("ws://127.0.0.1:7777"),
-    Options.withDescription("[ARCP_URL]")
+    Options.withDescription(
+      "the runtime: ws:// or wss:// (WebSocket), unix:///path (Unix socket), http:// (h2c) or https:// (HTTP/2) [ARCP_URL]"
+    )
   ),
   token: Settings.optionalText("token", "ARCP_TOKEN", "bearer token"),
   jwtSecret: Settings.optionalText("jwt-secret", "ARCP_JWT_SECRET", "sign a signed_jwt with this HS256 secret"),
@@ -111,7 +113,7 @@ export const send = Command.make("send", options, (o) =>
     const payload = Option.isNone(toolCall)
       ? yield* payloadFor(type, yield* parseJson(o.payload, "--payload"), "--payload")
       : undefined
-    const connection = yield* WebSocket.connect(o.url)
+    const connection = yield* dialUrl(o.url)
     const session = yield* Client.connect(connection, {
       credentials: credentialsOf(o),
       capabilities: o.anonymous ? { anonymous: true } : {},

@@ -65,10 +65,10 @@ export interface PromiseSession {
   close(): Promise<void>
 }
 
-/** Where the runtime is: a WebSocket URL, an open `Connection` (a memory pair...), or a pair of pipes (a child's stdout/stdin). */
+/** Where the runtime is: a URL (ws://, wss://, unix:///path, http:// h2c, https:// HTTP/2), an open `Connection` (a memory pair...), or a pair of pipes (a child's stdout/stdin). */
 export type Target = string | Connection | Stdio.Options
 
-/** Connects (over WebSocket for a URL, stdio for pipes, or the given connection) and opens a session. */
+/** Connects (by the URL's scheme for a URL, stdio for pipes, or the given connection) and opens a session. */
 export const connect = async (
   target: Target,
   options: Client.ConnectOptions
