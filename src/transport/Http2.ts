@@ -51,8 +51,21 @@ const finish = (stream: http2.Http2Stream): Effect.Effect<void> =>
     }))
   )
 
+/**
+ * A connection over one stream. As a socket without half-open support, when
+ * the peer ends its half we end ours: a connection is over when either side
+ * is done, and neither waits on the other to notice.
+ */
 const fromStream = (stream: http2.Http2Stream, label: string, maxFrameBytes: number) =>
-  Effect.acquireRelease(Effect.succeed(stream), finish).pipe(
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      stream.once("end", () => {
+        if (!stream.writableEnded) stream.end()
+      })
+      return stream
+    }),
+    finish
+  ).pipe(
     Effect.zipRight(Lines.make({ input: stream, output: stream, label, maxFrameBytes }))
   )
 
