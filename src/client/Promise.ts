@@ -224,18 +224,20 @@ export const tool = <A, I>(definition: {
   })
 
 export interface PromiseServer {
-  /** `ws://host:port` */
+  /** `ws://host:port` (for several transports, their addresses separated by spaces) */
   readonly address: string
   /** How many sessions are live. */
   sessionCount(): Promise<number>
   close(): Promise<void>
 }
 
-/** Starts a WebSocket server (see `Server.Options` for auth and limits). */
+/** Starts a server, WebSocket unless `transport` says otherwise (see `Server.Options` for auth and limits). */
 export const createServer = async (
   options: Omit<Server.Options, "transport" | "db" | "tools"> & {
     readonly host?: string
     readonly port?: number
+    /** Where to serve instead of WebSocket on host:port: one transport or several (`Server.TransportOptions`). */
+    readonly transport?: Server.Options["transport"]
     /** SQLite file for the event log (default `:memory:`). */
     readonly db?: string
     readonly tools?: ReadonlyArray<Tool>
@@ -256,7 +258,7 @@ export const createServer = async (
       ...options,
       db: options.db ?? ":memory:",
       tools: options.tools ?? [],
-      transport: { kind: "ws", host: options.host, port: options.port }
+      transport: options.transport ?? { kind: "ws", host: options.host, port: options.port }
     }),
     Logger.minimumLogLevel(levels[options.logLevel ?? "info"])
   )
