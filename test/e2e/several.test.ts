@@ -24,7 +24,7 @@ const server = () =>
 
 const bearer = { credentials: { scheme: "bearer", token: "tok" } } as const
 
-describe("R4.1-2 R4.1-3 R4.1-5 several transports serve one runtime", () => {
+describe("R4.1-3 R4.1-5 several transports serve one runtime", () => {
   it.scopedLive(
     "sessions over ws, unix and http2 share the session registry and the event log (an idempotency key claimed over one is honoured over another)",
     () =>
