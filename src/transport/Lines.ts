@@ -67,18 +67,39 @@ export const makeLineSplitter = (maxFrameBytes: number, emit: (frame: Incoming) 
   }
 }
 
-/** Writes one line, waiting for `drain` when the stream asks for backpressure. */
+/**
+ * Writes one line. While the stream's buffer is below its high-water mark the
+ * write completes at once (a failed write destroys the stream, so the next
+ * one fails `Closed` and the input ends); above it, it waits for `drain`, or
+ * for the write's failure.
+ */
 export const writeLine = (output: Writable, line: string, label: string): Effect.Effect<void, TransportError> =>
-  Effect.async<void, TransportError>((resume) => {
+  Effect.suspend(() => {
     if (output.destroyed || output.writableEnded) {
-      resume(Effect.fail(new TransportError({ reason: "Closed", message: `${label}: output is closed` })))
-      return
+      return Effect.fail(new TransportError({ reason: "Closed", message: `${label}: output is closed` }))
     }
+    // listeners are in place before the write, so neither outcome can be missed
+    let outcome: Effect.Effect<void, TransportError> | undefined
+    let wake: ((outcome: Effect.Effect<void, TransportError>) => void) | undefined
+    const settle = (result: Effect.Effect<void, TransportError>) => {
+      if (outcome !== undefined) return
+      outcome = result
+      output.off("drain", onDrain)
+      wake?.(result)
+    }
+    const onDrain = () => settle(Effect.void)
+    output.once("drain", onDrain)
     const ok = output.write(line, (error) => {
-      if (error) resume(Effect.fail(new TransportError({ reason: "Write", message: error.message, cause: error })))
-      else if (ok) resume(Effect.void)
+      if (error) settle(Effect.fail(new TransportError({ reason: "Write", message: error.message, cause: error })))
     })
-    if (!ok) output.once("drain", () => resume(Effect.void))
+    if (ok) {
+      output.off("drain", onDrain)
+      return Effect.void
+    }
+    return Effect.async<void, TransportError>((resume) => {
+      if (outcome !== undefined) return resume(outcome)
+      wake = resume
+    })
   })
 
 /** A connection over a readable/writable pair; listeners are removed when the scope closes. */
