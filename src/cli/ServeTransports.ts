@@ -51,8 +51,7 @@ export interface Flags {
   readonly tlsKey: Option.Option<string>
 }
 
-const isLoopback = (host: string) =>
-  host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host)
+const isLoopback = (host: string) => host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host)
 
 const fail = (message: string) => Effect.fail(new Error(message))
 

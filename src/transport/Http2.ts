@@ -127,7 +127,8 @@ const serve = (options: ServerOptions) =>
     )
     server.on("error", () => undefined)
     const scheme = options.tls === undefined ? "http" : "https"
-    return Acceptor.of({ address: `${scheme}://${host}:${port}`, run: accepting.run })
+    const hostInUrl = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host // IPv6 literals are bracketed
+    return Acceptor.of({ address: `${scheme}://${hostInUrl}:${port}`, run: accepting.run })
   })
 
 /** An HTTP/2 server on `host:port` (127.0.0.1:7778 by default; port 0 picks a free one). */
