@@ -6,7 +6,7 @@
  * travels base64 in the envelope (R22-3). TLS (`https://`) with a certificate
  * and key, or cleartext h2c (`http://`) for loopback and tests.
  */
-import { Effect, Layer, type Scope } from "effect"
+import { type Duration, Effect, Layer, type Scope } from "effect"
 import * as http2 from "node:http2"
 import * as Accepting from "./internal/Accepting.js"
 import * as Lines from "./Lines.js"
@@ -139,6 +139,8 @@ export interface ConnectOptions {
   readonly maxFrameBytes?: number | undefined
   /** Extra trusted certificates (PEM), e.g. a self-signed server's own. */
   readonly ca?: string | Buffer | undefined
+  /** How long connecting may take (default 10 s, as for WebSocket). */
+  readonly openTimeout?: Duration.DurationInput | undefined
 }
 
 /** Opens the HTTP/2 connection to `origin`, closed with the scope. */
@@ -156,7 +158,9 @@ const openSession = (origin: string, ca: ConnectOptions["ca"]) =>
         session.on("error", () => undefined) // later failures end the stream, which the connection reports
         resume(Effect.succeed(session))
       })
-    }),
+      // given up (the open timeout): nothing is left half-open
+      return Effect.sync(() => session.destroy())
+    }).pipe(Effect.interruptible),
     (session) => Effect.sync(() => session.close())
   )
 
@@ -180,6 +184,7 @@ const openStream = (session: http2.ClientHttp2Session, url: string, path: string
       if (status === 200) resume(Effect.succeed(stream))
       else fail(`the server answered HTTP ${status ?? "?"} (is it an ARCP runtime serving HTTP/2 on ${path}?)`)
     })
+    return Effect.sync(() => stream.close(http2.constants.NGHTTP2_CANCEL))
   })
 
 /** Connects to an HTTP/2 runtime at `http://host:port` (h2c) or `https://host:port`; lives as long as the scope. */
@@ -196,4 +201,9 @@ export const connect = (
     const session = yield* openSession(parsed.origin, options.ca)
     const stream = yield* openStream(session, url, path)
     return yield* fromStream(stream, url, options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * 16)
-  })
+  }).pipe(
+    Effect.timeoutFail({
+      duration: options.openTimeout ?? "10 seconds",
+      onTimeout: () => openError(`${url}: no HTTP/2 answer within the open timeout`)
+    })
+  )

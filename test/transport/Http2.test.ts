@@ -2,6 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Stream } from "effect"
 import * as http2 from "node:http2"
+import * as net from "node:net"
 import * as ArcpClient from "../../src/client/ArcpClient.js"
 import * as Tools from "../../src/runtime/Tools.js"
 import * as Http2 from "../../src/transport/Http2.js"
@@ -86,6 +87,22 @@ describe("R4.1-3 HTTP/2 transport", () => {
         }), { concurrency: "unbounded" })
       assert.strictEqual(new Set(ids).size, 8)
     }).pipe(Effect.provide(serverLayer({ transport: Http2.layer({ port: 0 }) }))))
+
+  it.scopedLive("a peer that accepts TCP but never speaks HTTP/2 fails the connect at the open timeout", () =>
+    Effect.gen(function*() {
+      const silent = yield* Effect.acquireRelease(
+        Effect.async<net.Server>((resume) => {
+          const server = net.createServer(() => undefined)
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.sync(() => server.close())
+      )
+      const address = silent.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const failed = yield* Effect.flip(Http2.connect(`http://127.0.0.1:${port}`, { openTimeout: "300 millis" }))
+      assert.strictEqual(failed.reason, "Open")
+      assert.match(failed.message, /no HTTP\/2 answer/)
+    }))
 
   describe.runIf(hasOpenssl)("over TLS (needs the openssl binary to mint a throwaway certificate)", () => {
     const tls = hasOpenssl ? selfSigned() : { cert: "", key: "" }
