@@ -6,6 +6,7 @@ import { createHash, randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 import { resolve } from "node:path"
 import * as Runtime from "../runtime/Runtime.js"
+import { DEFAULT_LIMITS } from "../runtime/RuntimeConfig.js"
 import * as Server from "../runtime/Server.js"
 import * as Combined from "../transport/Combined.js"
 import { Acceptor } from "../transport/Transport.js"
@@ -107,6 +108,48 @@ const options = {
     5000,
     "ms a cancelled job has to stop when cancel names no deadline_ms, before it ends ABORTED (§10.4)"
   ),
+  maxOutboundBytes: Settings.integer(
+    "max-outbound-bytes",
+    "ARCP_MAX_OUTBOUND_BYTES",
+    DEFAULT_LIMITS.maxOutboundBytes,
+    "bytes a connection may hold for its client (queued plus unread by the socket); a job's progress, log and stream calls then wait"
+  ),
+  maxOutboundEnvelopes: Settings.integer(
+    "max-outbound-envelopes",
+    "ARCP_MAX_OUTBOUND_ENVELOPES",
+    DEFAULT_LIMITS.maxOutboundEnvelopes,
+    "envelopes a connection may queue for its client; a job's progress, log and stream calls then wait"
+  ),
+  backpressureTimeout: Settings.integer(
+    "backpressure-timeout",
+    "ARCP_BACKPRESSURE_TIMEOUT",
+    DEFAULT_LIMITS.backpressureTimeoutSeconds,
+    "seconds a stream chunk waits for room before the stream ends BACKPRESSURE_OVERFLOW (§11.2)"
+  ),
+  stalledReaderTimeout: Settings.integer(
+    "stalled-reader-timeout",
+    "ARCP_STALLED_READER_TIMEOUT",
+    DEFAULT_LIMITS.stalledReaderTimeoutSeconds,
+    "seconds a session may read nothing while its buffer is full before it is evicted BACKPRESSURE_OVERFLOW (§8.5)"
+  ),
+  maxSessions: Settings.integer(
+    "max-sessions",
+    "ARCP_MAX_SESSIONS",
+    DEFAULT_LIMITS.maxSessions,
+    "open sessions per runtime; more are rejected RESOURCE_EXHAUSTED"
+  ),
+  maxJobsPerSession: Settings.integer(
+    "max-jobs-per-session",
+    "ARCP_MAX_JOBS_PER_SESSION",
+    DEFAULT_LIMITS.maxJobsPerSession,
+    "running jobs per session; more invokes are refused RESOURCE_EXHAUSTED"
+  ),
+  maxPendingHuman: Settings.integer(
+    "max-pending-human",
+    "ARCP_MAX_PENDING_HUMAN",
+    DEFAULT_LIMITS.maxPendingHuman,
+    "pending human input requests per session; more are refused RESOURCE_EXHAUSTED"
+  ),
   noDemoTools: Options.boolean("no-demo-tools").pipe(
     Options.withDescription(
       "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail (default off; no env var)"
@@ -137,6 +180,18 @@ export const serve = Command.make("serve", options, (o) =>
         )
       )
     }
+    const limits = {
+      "--max-outbound-bytes": o.maxOutboundBytes,
+      "--max-outbound-envelopes": o.maxOutboundEnvelopes,
+      "--backpressure-timeout": o.backpressureTimeout,
+      "--stalled-reader-timeout": o.stalledReaderTimeout,
+      "--max-sessions": o.maxSessions,
+      "--max-jobs-per-session": o.maxJobsPerSession,
+      "--max-pending-human": o.maxPendingHuman
+    }
+    for (const [flag, value] of Object.entries(limits)) {
+      if (value < 1) return yield* Effect.fail(new Error(`${flag} must be at least 1, got ${value}`))
+    }
     const jwtPublicKey = Option.isSome(o.jwtPublicKey) ? yield* fs.readFileString(o.jwtPublicKey.value) : undefined
     const jwks = jwtPublicKey?.trimStart().startsWith("{") ? JSON.parse(jwtPublicKey) : undefined
     const anyAuth = bearer.size > 0 || Option.isSome(o.jwtSecret) || jwtPublicKey !== undefined || o.allowAnonymous
@@ -164,6 +219,13 @@ export const serve = Command.make("serve", options, (o) =>
       heartbeatRecovery: o.heartbeatRecovery,
       idempotencyHorizon: `${o.idempotencyHorizon} seconds`,
       cancelDeadline: `${o.cancelDeadline} millis`,
+      maxOutboundBytes: o.maxOutboundBytes,
+      maxOutboundEnvelopes: o.maxOutboundEnvelopes,
+      backpressureTimeout: `${o.backpressureTimeout} seconds`,
+      stalledReaderTimeout: `${o.stalledReaderTimeout} seconds`,
+      maxSessions: o.maxSessions,
+      maxJobsPerSession: o.maxJobsPerSession,
+      maxPendingHuman: o.maxPendingHuman,
       auth: {
         bearer,
         jwtSecret: Option.getOrUndefined(o.jwtSecret),

@@ -96,6 +96,9 @@ const accept = (
   transcript: ReadonlyArray<Exchanged>
 ): Effect.Effect<Phase, never, Scope.Scope> =>
   Effect.gen(function*() {
+    // --max-sessions: refused before anything is recorded (register checks again, atomically)
+    const room = yield* Effect.either(ctx.sessions.admit)
+    if (Either.isLeft(room)) return yield* reject(ctx, room.left, correlationId)
     const id = yield* makeSessionId
     const recorded = yield* record(ctx, principal.id, id, transcript).pipe(Effect.either)
     if (Either.isLeft(recorded)) {
@@ -115,7 +118,8 @@ const accept = (
       outbound: ctx.outbound,
       close: ctx.close
     })
-    yield* ctx.sessions.register(session)
+    const registered = yield* Effect.either(ctx.sessions.register(session))
+    if (Either.isLeft(registered)) return yield* reject(ctx, registered.left, correlationId)
     yield* Effect.addFinalizer(() => ctx.sessions.unregister(id))
     yield* ctx.outbound.setDefaults({ session_id: id })
     // every later log line of this connection names the session

@@ -9,6 +9,7 @@ import { ArcpError } from "../protocol/Errors.js"
 import type { MessageId } from "../protocol/Ids.js"
 import type { Message, MessageType, PayloadOf } from "../protocol/Message.js"
 import { fromMillis, now } from "../protocol/Timestamp.js"
+import { RuntimeConfig } from "./RuntimeConfig.js"
 
 /** Emits one envelope on the requesting job's behalf and returns its id. */
 export type Emit = <T extends MessageType>(
@@ -24,6 +25,7 @@ export interface Answer {
 
 interface Pending {
   readonly principal: string
+  readonly sessionId: string | undefined
   readonly validate: ValidateFunction
   readonly answer: Deferred.Deferred<Answer, ArcpError>
 }
@@ -38,6 +40,8 @@ export class HumanInput extends Context.Tag("arcp/HumanInput")<HumanInput, {
   readonly ask: (request: {
     readonly emit: Emit
     readonly principal: string
+    /** The session the request counts against (--max-pending-human); RESOURCE_EXHAUSTED past the limit. */
+    readonly sessionId?: string | undefined
     readonly prompt: string
     readonly responseSchema: Record<string, unknown>
     readonly default?: unknown
@@ -45,9 +49,12 @@ export class HumanInput extends Context.Tag("arcp/HumanInput")<HumanInput, {
   }) => Effect.Effect<Answer, ArcpError>
   /** Handles a `human.input.response`: INVALID_ARGUMENT if it fails the schema, NOT_FOUND if no such request is pending. */
   readonly respond: (message: Message<"human.input.response">, principal: string) => Effect.Effect<void, ArcpError>
+  /** RESOURCE_EXHAUSTED when `sessionId` already has the most pending requests allowed (checked again by `ask`). */
+  readonly admit: (sessionId: string) => Effect.Effect<void, ArcpError>
 }>() {}
 
-export const make = Effect.sync(() => {
+export const make = Effect.gen(function*() {
+  const { maxPendingHuman } = yield* RuntimeConfig
   const ajv = new Ajv({ allErrors: true, strict: false })
   const pending = new Map<string, Pending>()
   const resolved = new Set<string>()
@@ -62,15 +69,36 @@ export const make = Effect.sync(() => {
         )
     })
 
+  // pending requests per session, for --max-pending-human
+  const perSession = new Map<string, number>()
+  const admit = (sessionId: string | undefined) =>
+    Effect.suspend(() => {
+      const count = sessionId === undefined ? 0 : perSession.get(sessionId) ?? 0
+      if (count < maxPendingHuman) return Effect.void
+      return Effect.fail(
+        ArcpError.of(
+          "RESOURCE_EXHAUSTED",
+          `this session already has ${count} pending human input requests, the limit (--max-pending-human)`,
+          { details: { pending: count, max_pending_human: maxPendingHuman } }
+        )
+      )
+    })
+
   const settle = (id: string) =>
     Effect.sync(() => {
-      pending.delete(id)
+      const request = pending.get(id)
+      if (request !== undefined && pending.delete(id) && request.sessionId !== undefined) {
+        const left = (perSession.get(request.sessionId) ?? 1) - 1
+        if (left <= 0) perSession.delete(request.sessionId)
+        else perSession.set(request.sessionId, left)
+      }
       resolved.add(id)
     })
 
   return HumanInput.of({
     ask: (request) =>
       Effect.gen(function*() {
+        yield* admit(request.sessionId)
         const validate = yield* compile(request.responseSchema)
         const answer = yield* Deferred.make<Answer, ArcpError>()
         const expiresAtMs = (yield* Clock.currentTimeMillis) + request.expiresInSeconds * 1000
@@ -80,7 +108,12 @@ export const make = Effect.sync(() => {
           ...(request.default !== undefined ? { default: request.default } : {}),
           expires_at: fromMillis(expiresAtMs)
         }, { priority: "critical" })
-        yield* Effect.sync(() => pending.set(id, { principal: request.principal, validate, answer }))
+        yield* Effect.sync(() => {
+          pending.set(id, { principal: request.principal, sessionId: request.sessionId, validate, answer })
+          if (request.sessionId !== undefined) {
+            perSession.set(request.sessionId, (perSession.get(request.sessionId) ?? 0) + 1)
+          }
+        })
 
         const expire = Effect.gen(function*() {
           yield* settle(id)
@@ -147,8 +180,9 @@ export const make = Effect.sync(() => {
           value: message.payload.value,
           responded_by: message.payload.responded_by
         })
-      })
+      }),
+    admit
   })
 })
 
-export const layer: Layer.Layer<HumanInput> = Layer.effect(HumanInput, make)
+export const layer: Layer.Layer<HumanInput, never, RuntimeConfig> = Layer.effect(HumanInput, make)

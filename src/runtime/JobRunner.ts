@@ -14,7 +14,7 @@ import type { EventLog } from "../store/EventLog.js"
 import type { HumanInput } from "./HumanInput.js"
 import { announce, cancelled, count, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
-import { emit as emitFor, type Job, moveTo, toRecord } from "./Job.js"
+import { awaitRoom, emit as emitFor, type Job, moveTo, toRecord } from "./Job.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Streams } from "./Streams.js"
 import type { ToolContext } from "./Tools.js"
@@ -58,9 +58,10 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     job.gate === undefined ? Effect.void : Deferred.await(job.gate)
   ).pipe(Effect.map(() => job.guidance))
 
-  /** Job events from the handler: after any pause, and never after the terminal. */
+  /** Job events from the handler: after any pause, once its readers have room, and never after the terminal. */
   const event = <T extends MessageType>(type: T, payload: PayloadOf<T>) =>
     pausePoint.pipe(
+      Effect.zipRight(awaitRoom(job)),
       Effect.zipRight(Effect.suspend(() => (job.finished ? Effect.void : Effect.asVoid(emit(type, payload)))))
     )
 
@@ -99,10 +100,12 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     askHuman: (request) =>
       Effect.gen(function*() {
         yield* pausePoint
+        yield* awaitRoom(job)
         yield* moveTo(job, log, "blocked")
         const answer = yield* params.humanInput.ask({
           emit,
           principal: job.principal,
+          sessionId: job.sessionId,
           prompt: request.prompt,
           responseSchema: request.responseSchema,
           ...(request.default !== undefined ? { default: request.default } : {}),

@@ -91,7 +91,8 @@ export const layer = (
 ): Layer.Layer<Provided, never, Authenticator | EventLog | ToolRegistry> =>
   Layer.effect(ArcpRuntime, make).pipe(
     Layer.provideMerge(Jobs.layer),
-    Layer.provideMerge(Layer.mergeAll(Sessions.layer, RuntimeConfig.layer(options), HumanInput.layer, Streams.layer))
+    Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
+    Layer.provideMerge(RuntimeConfig.layer(options))
   )
 
 /**

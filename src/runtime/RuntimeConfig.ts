@@ -37,6 +37,20 @@ export interface Options {
   readonly cancelDeadline?: Duration.DurationInput | undefined
   /** How long an interrupt's human input request stays open (§10.5, §12.4; default 1 h). */
   readonly interruptExpiry?: Duration.DurationInput | undefined
+  /** A connection's outbound buffer, in bytes, counting what its transport holds (default 4 MiB). */
+  readonly maxOutboundBytes?: number | undefined
+  /** A connection's outbound buffer, in queued envelopes (default 4096). */
+  readonly maxOutboundEnvelopes?: number | undefined
+  /** How long a stream chunk waits for room before the stream ends BACKPRESSURE_OVERFLOW (§11.2; default 10 s). */
+  readonly backpressureTimeout?: Duration.DurationInput | undefined
+  /** A session whose buffer stays full with nothing read for this long is evicted BACKPRESSURE_OVERFLOW (default 30 s). */
+  readonly stalledReaderTimeout?: Duration.DurationInput | undefined
+  /** Open sessions per runtime; more are rejected RESOURCE_EXHAUSTED (default 4096). */
+  readonly maxSessions?: number | undefined
+  /** Running jobs per session; more invokes are refused RESOURCE_EXHAUSTED (default 256). */
+  readonly maxJobsPerSession?: number | undefined
+  /** Pending human input requests per session; more are refused RESOURCE_EXHAUSTED (default 64). */
+  readonly maxPendingHuman?: number | undefined
 }
 
 export interface Settings {
@@ -54,7 +68,25 @@ export interface Settings {
   readonly idempotencyHorizon: Duration.Duration
   readonly cancelDeadline: Duration.Duration
   readonly interruptExpiry: Duration.Duration
+  readonly maxOutboundBytes: number
+  readonly maxOutboundEnvelopes: number
+  readonly backpressureTimeout: Duration.Duration
+  readonly stalledReaderTimeout: Duration.Duration
+  readonly maxSessions: number
+  readonly maxJobsPerSession: number
+  readonly maxPendingHuman: number
 }
+
+/** The defaults of the load limits (README "Limits"). */
+export const DEFAULT_LIMITS = {
+  maxOutboundBytes: 4 * 1024 * 1024,
+  maxOutboundEnvelopes: 4096,
+  backpressureTimeoutSeconds: 10,
+  stalledReaderTimeoutSeconds: 30,
+  maxSessions: 4096,
+  maxJobsPerSession: 256,
+  maxPendingHuman: 64
+} as const
 
 /** The resolved settings of the runtime. */
 export class RuntimeConfig extends Context.Tag("arcp/RuntimeConfig")<RuntimeConfig, Settings>() {}
@@ -79,7 +111,18 @@ export const resolve = (options: Options = {}): Settings => ({
   heartbeatRecovery: options.heartbeatRecovery ?? "fail",
   idempotencyHorizon: Duration.decode(options.idempotencyHorizon ?? "24 hours"),
   cancelDeadline: Duration.decode(options.cancelDeadline ?? "5 seconds"),
-  interruptExpiry: Duration.decode(options.interruptExpiry ?? "1 hour")
+  interruptExpiry: Duration.decode(options.interruptExpiry ?? "1 hour"),
+  maxOutboundBytes: options.maxOutboundBytes ?? DEFAULT_LIMITS.maxOutboundBytes,
+  maxOutboundEnvelopes: options.maxOutboundEnvelopes ?? DEFAULT_LIMITS.maxOutboundEnvelopes,
+  backpressureTimeout: Duration.decode(
+    options.backpressureTimeout ?? Duration.seconds(DEFAULT_LIMITS.backpressureTimeoutSeconds)
+  ),
+  stalledReaderTimeout: Duration.decode(
+    options.stalledReaderTimeout ?? Duration.seconds(DEFAULT_LIMITS.stalledReaderTimeoutSeconds)
+  ),
+  maxSessions: options.maxSessions ?? DEFAULT_LIMITS.maxSessions,
+  maxJobsPerSession: options.maxJobsPerSession ?? DEFAULT_LIMITS.maxJobsPerSession,
+  maxPendingHuman: options.maxPendingHuman ?? DEFAULT_LIMITS.maxPendingHuman
 })
 
 export const layer = (options: Options = {}): Layer.Layer<RuntimeConfig> =>

@@ -59,12 +59,12 @@ const services = (tools: ReadonlyArray<Tools.Tool>) =>
   Jobs.layer.pipe(
     Layer.provideMerge(
       Layer.mergeAll(
-        RuntimeConfig.layer({}),
         Tools.layer([...DemoTools.all, ...tools]),
         HumanInput.layer,
         Streams.layer
       )
     ),
+    Layer.provideMerge(RuntimeConfig.layer({})),
     Layer.provideMerge(MemoryEventLog.layer)
   )
 
