@@ -138,6 +138,8 @@ export const make = (options: Options): Effect.Effect<Connection, never, Scope.S
       label,
       binary: false,
       incoming: Mailbox.toStream(mailbox),
+      // what a write left in the stream's buffer (up to its high-water mark, see writeLine): counted by the outbound budget
+      buffered: () => output.writableLength,
       send: (frame) =>
         typeof frame === "string"
           ? writeLine(output, `${frame}\n`, label)
