@@ -5,6 +5,7 @@ import { Config, Console, Effect, Option } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 import { resolve } from "node:path"
+import * as Trust from "../runtime/permissions/Trust.js"
 import * as Runtime from "../runtime/Runtime.js"
 import { DEFAULT_LIMITS } from "../runtime/RuntimeConfig.js"
 import * as Server from "../runtime/Server.js"
@@ -23,7 +24,7 @@ const options = {
   bearer: Options.text("bearer").pipe(
     Options.repeated,
     Options.withDescription(
-      "TOKEN=PRINCIPAL: accept bearer TOKEN for PRINCIPAL; repeatable (default none; with no scheme configured a development token is minted) [ARCP_BEARER, comma-separated]"
+      "TOKEN=PRINCIPAL[:TRUST]: accept bearer TOKEN for PRINCIPAL, at trust level TRUST (untrusted, constrained, trusted, privileged; default --default-trust); repeatable (default none; with no scheme configured a development token is minted) [ARCP_BEARER, comma-separated]"
     )
   ),
   jwtSecret: Settings.optionalText(
@@ -150,9 +151,30 @@ const options = {
     DEFAULT_LIMITS.maxPendingHuman,
     "pending human input requests per session; more are refused RESOURCE_EXHAUSTED"
   ),
+  defaultTrust: Settings.withEnv(
+    Options.choice("default-trust", Trust.levels),
+    Config.literal(...Trust.levels)("ARCP_DEFAULT_TRUST")
+  ).pipe(
+    Options.withDefault("trusted" as const),
+    Options.withDescription(
+      "trust level of sessions whose credentials name none; anonymous sessions are untrusted (§15.3) (default trusted) [ARCP_DEFAULT_TRUST]"
+    )
+  ),
+  permissionTimeout: Settings.integer(
+    "permission-timeout",
+    "ARCP_PERMISSION_TIMEOUT",
+    300,
+    "seconds a permission.request waits for grant or deny before the tool's ask fails PERMISSION_DENIED (§15.4)"
+  ),
+  maxLease: Settings.integer(
+    "max-lease",
+    "ARCP_MAX_LEASE",
+    3600,
+    "seconds a permission lease can run, on grant or lease.refresh (§15.5)"
+  ),
   noDemoTools: Options.boolean("no-demo-tools").pipe(
     Options.withDescription(
-      "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail (default off; no env var)"
+      "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail, guarded, ask, choose (default off; no env var)"
     )
   )
 }
@@ -165,13 +187,27 @@ const parseBearer = (entries: ReadonlyArray<string>) =>
       : Effect.succeed([entry.slice(0, eq), entry.slice(eq + 1)] as const)
   })
 
+/** `PRINCIPAL[:TRUST]`: a trailing `:level` naming a trust level is the principal's trust; otherwise part of its name. */
+export const splitTrust = (principal: string): readonly [string, Trust.TrustLevel | undefined] => {
+  const colon = principal.lastIndexOf(":")
+  const level = colon > 0 ? Trust.parse(principal.slice(colon + 1)) : undefined
+  return level === undefined ? [principal, undefined] : [principal.slice(0, colon), level]
+}
+
 export const serve = Command.make("serve", options, (o) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const fromEnv = (yield* Config.string("ARCP_BEARER").pipe(Config.withDefault(""))).split(",").filter((s) =>
       s !== ""
     )
-    const bearer = new Map(yield* parseBearer([...o.bearer, ...fromEnv]))
+    const trustLevels = new Map<string, Trust.TrustLevel>()
+    const bearer = new Map(
+      (yield* parseBearer([...o.bearer, ...fromEnv])).map(([token, entry]) => {
+        const [principal, level] = splitTrust(entry)
+        if (level !== undefined) trustLevels.set(principal, level)
+        return [token, principal] as const
+      })
+    )
     // the refresh is sent --refresh-deadline before the lease ends: a deadline as long as the lease would refresh at once, forever
     if (o.refreshDeadline < 1 || o.sessionLease <= o.refreshDeadline) {
       return yield* Effect.fail(
@@ -226,8 +262,12 @@ export const serve = Command.make("serve", options, (o) =>
       maxSessions: o.maxSessions,
       maxJobsPerSession: o.maxJobsPerSession,
       maxPendingHuman: o.maxPendingHuman,
+      defaultTrustLevel: o.defaultTrust,
+      permissionRequestTimeout: `${o.permissionTimeout} seconds`,
+      maxLeaseDuration: `${o.maxLease} seconds`,
       auth: {
         bearer,
+        trustLevels,
         jwtSecret: Option.getOrUndefined(o.jwtSecret),
         jwtPublicKey: jwks === undefined ? jwtPublicKey : undefined,
         jwks,

@@ -30,6 +30,7 @@ import type { Owner } from "./Job.js"
 import type { Jobs } from "./Jobs.js"
 import type { LiveSession } from "./LiveSession.js"
 import * as Outbound from "./Outbound.js"
+import { trustOf } from "./permissions/Trust.js"
 import { dispatch, type RouteTable } from "./Router.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Sessions } from "./Sessions.js"
@@ -164,13 +165,16 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     const ownerOf = (session: LiveSession) =>
       Effect.gen(function*() {
         if (owner !== undefined) return owner
+        const principal = yield* session.principal
         owner = {
           sessionId: session.id,
-          principal: (yield* session.principal).id,
+          principal: principal.id,
           sink: outbound.send,
           room: outbound.room,
           heartbeatIntervalSeconds: session.capabilities.heartbeat_interval_seconds ??
-            DEFAULT_HEARTBEAT_INTERVAL_SECONDS
+            DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
+          trustLevel: trustOf(principal, settings),
+          humanInput: session.capabilities.human_input === true
         }
         return owner
       })

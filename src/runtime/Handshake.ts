@@ -17,6 +17,7 @@ import type { EventLog } from "../store/EventLog.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
 import * as LiveSession from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
+import { trustOf } from "./permissions/Trust.js"
 import { type Settings, supportedCapabilities } from "./RuntimeConfig.js"
 import type { Sessions } from "./Sessions.js"
 
@@ -129,7 +130,8 @@ const accept = (
       session_id: id,
       runtime: ctx.settings.identity,
       capabilities,
-      lease: { expires_at: fromMillis(expiresAt) }
+      lease: { expires_at: fromMillis(expiresAt) },
+      trust_level: trustOf(principal, ctx.settings)
     }, { correlation_id: correlationId })
     yield* Effect.logInfo(`session accepted for ${principal.id} (${principal.scheme})`).pipe(
       Effect.annotateLogs({ session_id: id })

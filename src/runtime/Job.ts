@@ -8,7 +8,7 @@ import type { Context } from "effect"
 import { type HeaderOptions, make as makeEnvelope, type Priority } from "../protocol/Envelope.js"
 import type { JobId, MessageId, SessionId, TraceId } from "../protocol/Ids.js"
 import { type Decoded, encodeUnchecked, type Message, type MessageType, type PayloadOf } from "../protocol/Message.js"
-import type { JobState } from "../protocol/messages/Common.js"
+import type { JobState, TrustLevel } from "../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../store/EventLog.js"
 import { EVENTS_PER_TURN, yieldToEventLoop } from "./internal/Fairness.js"
 import { canTransition } from "./JobState.js"
@@ -26,6 +26,10 @@ export interface Owner {
   readonly room?: Effect.Effect<void> | undefined
   /** The negotiated `heartbeat_interval_seconds` (§10.3). */
   readonly heartbeatIntervalSeconds: number
+  /** The session's trust level (§15.3), from its credentials. */
+  readonly trustLevel: TrustLevel
+  /** Whether the session negotiated `human_input` (§12): no human request is sent to it otherwise. */
+  readonly humanInput: boolean
 }
 
 /** The mutable state of a live job; touched only inside `Effect.sync` by the Jobs service and the job's fiber. */
@@ -40,6 +44,9 @@ export interface Job {
   readonly idempotencyKey: string | undefined
   readonly acceptedAt: number
   readonly heartbeatIntervalMs: number
+  /** The trust level and human_input of the session that started it. */
+  readonly trustLevel: TrustLevel
+  readonly humanInput: boolean
   /** The sessions watching it: each one's own sink → how to deliver to it and wait for its room (see `attach`). */
   readonly sinks: Map<Sink, Watcher>
   /** The job's own events since it last let the event loop turn (internal/Fairness). */

@@ -21,9 +21,11 @@ import { answerRepeat, commandDigest, keyReused, type RepeatContext } from "./in
 import { replay } from "./internal/Replay.js"
 import { emit, envelope, type Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
 import { runJob } from "./JobRunner.js"
+import { Permissions } from "./permissions/Permissions.js"
+import { atLeast } from "./permissions/Trust.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 import { Streams } from "./Streams.js"
-import { ToolRegistry } from "./Tools.js"
+import { type Tool, ToolRegistry } from "./Tools.js"
 
 /** How a session lets go of its jobs: the closer's reason and deadline, when it gave them. */
 export interface ReleaseOptions {
@@ -59,6 +61,7 @@ export const make = Effect.gen(function*() {
   const tools = yield* ToolRegistry
   const humanInput = yield* HumanInput
   const streams = yield* Streams
+  const permissions = yield* Permissions
   const fibers = yield* FiberMap.make<string>()
   // cancellation waits and interrupt answers: they live as long as the runtime, not as the request
   const background = yield* FiberSet.make()
@@ -157,6 +160,27 @@ export const make = Effect.gen(function*() {
       )
     }).pipe(Effect.zipRight(FiberMap.remove(fibers, job.id)), Effect.ensuring(Effect.sync(() => forget(job.id))))
 
+  /**
+   * §15.3: a tool that needs more trust than the session has is refused, naming the level,
+   * unless a live `trust.elevate.<level>` lease of the principal lifts it high enough (§15.6).
+   */
+  const checkTrust = (tool: Tool, owner: Owner) =>
+    Effect.gen(function*() {
+      const needed = tool.minimumTrust
+      if (needed === undefined || atLeast(owner.trustLevel, needed)) return
+      const elevated = yield* permissions.elevation(owner.principal)
+      if (Option.isSome(elevated) && atLeast(elevated.value.level, needed)) {
+        return yield* Effect.logInfo(
+          `${owner.principal} invokes ${tool.name} (needs ${needed}) under elevation lease ${elevated.value.lease.lease_id}`
+        )
+      }
+      return yield* ArcpError.of(
+        "PERMISSION_DENIED",
+        `tool "${tool.name}" needs trust level ${needed}; this session is ${owner.trustLevel}`,
+        { details: { required_trust_level: needed, trust_level: owner.trustLevel } }
+      )
+    })
+
   return Jobs.of({
     invoke: (message, owner) =>
       Effect.gen(function*() {
@@ -168,6 +192,7 @@ export const make = Effect.gen(function*() {
           onLeft: Effect.fail,
           onRight: Effect.succeed
         })
+        yield* checkTrust(tool, owner)
         // refused before the key is claimed: a key is never bound to a job that did not run
         yield* admit(owner)
         const id = yield* makeJobId
@@ -184,6 +209,8 @@ export const make = Effect.gen(function*() {
           idempotencyKey: key,
           acceptedAt: now,
           heartbeatIntervalMs: owner.heartbeatIntervalSeconds * 1000,
+          trustLevel: owner.trustLevel,
+          humanInput: owner.humanInput,
           sinks: new Map([[owner.sink, watcherOf(owner, owner.sessionId)]]),
           sinceTurn: 0,
           state: "accepted",
@@ -235,6 +262,7 @@ export const make = Effect.gen(function*() {
             log,
             humanInput,
             streams,
+            permissions,
             settings,
             heartbeats,
             onEnd: Effect.sync(() => forget(id)),
@@ -274,6 +302,13 @@ export const make = Effect.gen(function*() {
         }
         if (job.finished) {
           return yield* ArcpError.of("FAILED_PRECONDITION", `job ${target_id} has ended`)
+        }
+        // §12: the interrupt's human.input.request goes to the job's session, which must have negotiated human_input
+        if (!job.humanInput) {
+          return yield* ArcpError.of(
+            "FAILED_PRECONDITION",
+            "the job's session did not negotiate capabilities.human_input, so it cannot be asked for guidance"
+          )
         }
         // an interrupt that would open a prompt past --max-pending-human is refused, not acked
         if (job.gate === undefined) yield* humanInput.admit(job.sessionId)
@@ -344,5 +379,8 @@ export const make = Effect.gen(function*() {
   })
 })
 
-export const layer: Layer.Layer<Jobs, never, RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams> = Layer
-  .scoped(Jobs, make)
+export const layer: Layer.Layer<
+  Jobs,
+  never,
+  RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams | Permissions
+> = Layer.scoped(Jobs, make)

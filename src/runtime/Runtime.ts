@@ -10,6 +10,7 @@ import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
+import * as Permissions from "./permissions/Permissions.js"
 import { makeRoutes } from "./Router.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
 import * as Sessions from "./Sessions.js"
@@ -47,7 +48,12 @@ export const make = Effect.gen(function*() {
     sessions: yield* Sessions.Sessions,
     log: yield* EventLog,
     jobs,
-    routes: makeRoutes({ jobs, humanInput: yield* HumanInput.HumanInput, streams: yield* Streams.Streams }),
+    routes: makeRoutes({
+      jobs,
+      humanInput: yield* HumanInput.HumanInput,
+      streams: yield* Streams.Streams,
+      permissions: yield* Permissions.Permissions
+    }),
     shutdown: Deferred.await(stopping)
   }
   const handle = (connection: Connection) =>
@@ -80,17 +86,20 @@ export type Provided =
   | Jobs.Jobs
   | HumanInput.HumanInput
   | Streams.Streams
+  | Permissions.Permissions
 
 /**
- * The runtime with its config, session registry, jobs, streams and
- * human-input services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
+ * The runtime with its config, session registry, jobs, streams, human-input
+ * and permission services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
  * (`SqliteEventLog.layer` or `MemoryEventLog.layer`) and a `ToolRegistry` (`Tools.layer`).
+ * A `PermissionPolicy` provided to it decides permission requests; without one the client is asked.
  */
 export const layer = (
   options: RuntimeConfig.Options = {}
 ): Layer.Layer<Provided, never, Authenticator | EventLog | ToolRegistry> =>
   Layer.effect(ArcpRuntime, make).pipe(
     Layer.provideMerge(Jobs.layer),
+    Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
     Layer.provideMerge(RuntimeConfig.layer(options))
   )

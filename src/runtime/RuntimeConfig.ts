@@ -4,6 +4,7 @@
  */
 import { Context, Duration, Layer } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
+import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
@@ -51,6 +52,14 @@ export interface Options {
   readonly maxJobsPerSession?: number | undefined
   /** Pending human input requests per session; more are refused RESOURCE_EXHAUSTED (default 64). */
   readonly maxPendingHuman?: number | undefined
+  /** How long a `permission.request` waits for its answer before the ask fails PERMISSION_DENIED (§15.4; default 5 min). */
+  readonly permissionRequestTimeout?: Duration.DurationInput | undefined
+  /** The lease a grant gets when neither the request nor the grant names one (§15.5; default 5 min). */
+  readonly defaultLeaseDuration?: Duration.DurationInput | undefined
+  /** The longest lease a grant or `lease.refresh` can get (§15.5; default 1 h). */
+  readonly maxLeaseDuration?: Duration.DurationInput | undefined
+  /** The trust level of a session whose credentials name none (§15.3; default trusted; anonymous sessions are untrusted). */
+  readonly defaultTrustLevel?: TrustLevel | undefined
 }
 
 export interface Settings {
@@ -75,6 +84,10 @@ export interface Settings {
   readonly maxSessions: number
   readonly maxJobsPerSession: number
   readonly maxPendingHuman: number
+  readonly permissionRequestTimeout: Duration.Duration
+  readonly defaultLeaseDuration: Duration.Duration
+  readonly maxLeaseDuration: Duration.Duration
+  readonly defaultTrustLevel: TrustLevel
 }
 
 /** The defaults of the load limits (README "Limits"). */
@@ -122,7 +135,11 @@ export const resolve = (options: Options = {}): Settings => ({
   ),
   maxSessions: options.maxSessions ?? DEFAULT_LIMITS.maxSessions,
   maxJobsPerSession: options.maxJobsPerSession ?? DEFAULT_LIMITS.maxJobsPerSession,
-  maxPendingHuman: options.maxPendingHuman ?? DEFAULT_LIMITS.maxPendingHuman
+  maxPendingHuman: options.maxPendingHuman ?? DEFAULT_LIMITS.maxPendingHuman,
+  permissionRequestTimeout: Duration.decode(options.permissionRequestTimeout ?? "5 minutes"),
+  defaultLeaseDuration: Duration.decode(options.defaultLeaseDuration ?? "5 minutes"),
+  maxLeaseDuration: Duration.decode(options.maxLeaseDuration ?? "1 hour"),
+  defaultTrustLevel: options.defaultTrustLevel ?? "trusted"
 })
 
 export const layer = (options: Options = {}): Layer.Layer<RuntimeConfig> =>
@@ -134,6 +151,8 @@ export const supportedCapabilities = (settings: Settings, options: { readonly an
   durable_jobs: true,
   // interrupts block the job on a human.input.request (§10.5)
   interrupt: true,
+  // tools ask humans (input and choice requests, §12); sent only to sessions that negotiated it
+  human_input: true,
   // tools stream through ToolContext.stream; binary chunks go base64 in the envelope (§11, §11.3)
   streaming: true,
   binary_streams: true,
