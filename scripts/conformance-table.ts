@@ -216,7 +216,19 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R21.3-1": ["done", ""],
   "R21.3-2": ["done", ""],
   "R21.3-3": ["done", ""],
-  "R22-1": ["done", "WebSocket and stdio"]
+  "R4.1-3": ["done", "h2c and TLS; one POST /arcp stream per session, newline-delimited JSON both ways"],
+  "R4.1-5": ["done", "owner-only socket file, stale files replaced, removed on shutdown"],
+  "R4.1-6": [
+    "partial",
+    "Windows named pipes use the same node:net server as Unix sockets, but only Unix sockets are exercised (the tests run on Linux)"
+  ],
+  "R4.1-4": ["not yet", "Node 20 has no stable QUIC API; see docs/decisions.md"],
+  "R4.1-7": ["not yet", "message queues belong to the scale-out work"],
+  "R22-1": ["done", "WebSocket, stdio, Unix sockets and HTTP/2"],
+  "R22-3": [
+    "done",
+    "stdio, Unix sockets and HTTP/2 are line-framed text: binary is base64 in the envelope, bytes are refused"
+  ]
 }
 
 /** Why a section is not built, for its requirements missing from STATUS. */

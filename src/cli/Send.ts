@@ -4,6 +4,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Console, Data, Duration, Effect, Option, Stream } from "effect"
+import { dialUrl } from "../client/ArcpClient.js"
 import * as Client from "../client/Client.js"
 import type { Credentials } from "../client/Credentials.js"
 import { jwtSigner } from "../client/Credentials.js"
@@ -11,7 +12,6 @@ import { ArcpError } from "../protocol/Errors.js"
 import { encodeUnchecked, isMessageType, type MessageType, type PayloadOf } from "../protocol/Message.js"
 import { decodePayload } from "../protocol/PayloadDecoder.js"
 import type { TransportError } from "../transport/Transport.js"
-import * as WebSocket from "../transport/WebSocket.js"
 import { VERSION } from "../Version.js"
 import { codeOf, rootMessage } from "./Failure.js"
 import * as Settings from "./Settings.js"
@@ -26,7 +26,12 @@ export const setExitCode = (e: ExitCode): Effect.Effect<void> =>
   })
 
 const options = {
-  url: Settings.text("url", "ARCP_URL", "ws://127.0.0.1:7777", "the runtime's WebSocket URL"),
+  url: Settings.text(
+    "url",
+    "ARCP_URL",
+    "ws://127.0.0.1:7777",
+    "the runtime: ws:// or wss:// (WebSocket), unix:///path (Unix socket), http:// (h2c) or https:// (HTTP/2)"
+  ),
   token: Settings.optionalText("token", "ARCP_TOKEN", "bearer token"),
   jwtSecret: Settings.optionalText("jwt-secret", "ARCP_JWT_SECRET", "sign a signed_jwt with this HS256 secret"),
   subject: Options.text("subject").pipe(
@@ -143,7 +148,7 @@ export const send = Command.make("send", options, (o) =>
         "arcp: no credentials: pass --token or set ARCP_TOKEN (or --jwt-secret to sign a JWT, or --anonymous where the runtime allows it)"
       ).pipe(Effect.zipRight(new ExitCode({ code: 2 })))
     }
-    const connection = yield* WebSocket.connect(o.url)
+    const connection = yield* dialUrl(o.url)
     const session = yield* Client.connect(connection, {
       credentials,
       capabilities: o.anonymous ? { anonymous: true } : {},

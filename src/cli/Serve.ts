@@ -1,4 +1,4 @@
-/** `arcp serve`: runs the runtime over WebSocket or stdio until SIGINT/SIGTERM (or, for stdio, the end of stdin). */
+/** `arcp serve`: runs the runtime over WebSocket, stdio, a Unix socket or HTTP/2 (or several) until SIGINT/SIGTERM (or, for stdio, the end of stdin). */
 import { Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Config, Console, Effect, Option } from "effect"
@@ -10,24 +10,18 @@ import * as Trust from "../runtime/permissions/Trust.js"
 import * as Runtime from "../runtime/Runtime.js"
 import { DEFAULT_LIMITS } from "../runtime/RuntimeConfig.js"
 import * as Server from "../runtime/Server.js"
+import * as Combined from "../transport/Combined.js"
 import { Acceptor } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
 import * as DemoTools from "./demoTools.js"
 import { usage } from "./Failure.js"
 import { checkDb, explainStartFailure, validPort } from "./ServeFailure.js"
+import * as ServeTransports from "./ServeTransports.js"
 import * as Settings from "./Settings.js"
 
 const options = {
-  transport: Settings.withEnv(
-    Options.choice("transport", ["ws", "stdio"]),
-    Config.literal("ws", "stdio")("ARCP_TRANSPORT")
-  ).pipe(
-    Options.withDefault("ws" as const),
-    Options.withDescription(
-      "ws (WebSocket server) or stdio (newline-delimited JSON on stdin/stdout; serves one client) (default ws) [ARCP_TRANSPORT]"
-    )
-  ),
-  host: Settings.text("host", "ARCP_HOST", "127.0.0.1", "address the WebSocket server listens on"),
+  ...ServeTransports.options,
+  host: Settings.text("host", "ARCP_HOST", "127.0.0.1", "address the WebSocket and HTTP/2 servers listen on"),
   port: validPort(Settings.integer("port", "ARCP_PORT", 7777, "WebSocket port; 0 picks a free one"), "--port"),
   db: Settings.text("db", "ARCP_DB", "arcp.db", "SQLite file of the event log; :memory: keeps nothing"),
   bearer: Options.text("bearer").pipe(
@@ -257,7 +251,9 @@ export const serve = Command.make("serve", options, (o) =>
     // no credentials configured: mint a development token rather than run a server nobody can use
     const devToken = anyAuth ? undefined : randomBytes(18).toString("base64url")
     if (devToken !== undefined) bearer.set(devToken, "dev")
-    const say = o.transport === "stdio" ? Console.error : Console.log
+    const transports = yield* ServeTransports.resolve(o, { input: process.stdin, output: process.stdout })
+    const stdio = transports.some((t) => t.kind === "stdio")
+    const say = stdio ? Console.error : Console.log
     const fingerprint = Option.getOrElse(
       o.fingerprint,
       () => `sha256:${createHash("sha256").update(`${hostname()}:${resolve(o.db)}`).digest("hex")}`
@@ -296,9 +292,7 @@ export const serve = Command.make("serve", options, (o) =>
         jwtRequireNonce: o.jwtRequireNonce,
         allowAnonymous: o.allowAnonymous
       },
-      transport: o.transport === "ws"
-        ? { kind: "ws", host: o.host, port: o.port }
-        : { kind: "stdio", input: process.stdin, output: process.stdout }
+      transport: transports
     })
 
     yield* Effect.gen(function*() {
@@ -311,11 +305,13 @@ export const serve = Command.make("serve", options, (o) =>
           `no credentials configured: generated a development bearer token for principal "dev":\n  ${devToken}`
         )
       }
-      if (o.transport === "ws") {
-        yield* say(`try it:  npx arcp send --url ${acceptor.address} --token ${devToken ?? "<token>"} --type ping`)
+      if (!stdio) {
+        for (const address of Combined.addressesOf(acceptor.address)) {
+          yield* say(`try it:  npx arcp send --url ${address} --token ${devToken ?? "<token>"} --type ping`)
+        }
       }
       // stdio serves one connection: when stdin ends the server is done; a socket server runs until a signal
-      if (o.transport === "stdio") return yield* (yield* Runtime.Serving).stopped
+      if (stdio) return yield* (yield* Runtime.Serving).stopped
       return yield* Effect.never
     }).pipe(
       Effect.provide(server),
@@ -325,4 +321,6 @@ export const serve = Command.make("serve", options, (o) =>
         return explained === undefined ? Effect.failCause(cause) : Effect.fail(explained)
       })
     )
-  })).pipe(Command.withDescription("Run the ARCP runtime (WebSocket on 127.0.0.1:7777 by default, or stdio)"))
+  })).pipe(Command.withDescription(
+    "Run the ARCP runtime (WebSocket on 127.0.0.1:7777 by default; or stdio, a Unix socket, HTTP/2, or several at once)"
+  ))

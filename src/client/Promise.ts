@@ -120,10 +120,10 @@ export interface PromiseSession extends AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void>
 }
 
-/** Where the runtime is: a WebSocket URL, an open `Connection` (a memory pair...), or a pair of pipes (a child's stdout/stdin). */
+/** Where the runtime is: a URL (ws://, wss://, unix:///path, http:// h2c, https:// HTTP/2), an open `Connection` (a memory pair...), or a pair of pipes (a child's stdout/stdin). */
 export type Target = string | Connection | Stdio.Options
 
-/** Connects (over WebSocket for a URL, stdio for pipes, or the given connection) and opens a session. */
+/** Connects (by the URL's scheme for a URL, stdio for pipes, or the given connection) and opens a session. */
 export const connect = async (
   target: Target,
   options: PromiseConnectOptions
@@ -336,18 +336,20 @@ export const tool = <A, I = A>(definition: {
 }
 
 export interface PromiseServer {
-  /** `ws://host:port` */
+  /** `ws://host:port` (for several transports, their addresses separated by spaces) */
   readonly address: string
   /** How many sessions are live. */
   sessionCount(): Promise<number>
   close(): Promise<void>
 }
 
-/** Starts a WebSocket server (see `Server.Options` for auth and limits). */
+/** Starts a server, WebSocket unless `transport` says otherwise (see `Server.Options` for auth and limits). */
 export const createServer = async (
   options: Omit<Server.Options, "transport" | "db" | "tools" | "permissionPolicy"> & {
     readonly host?: string
     readonly port?: number
+    /** Where to serve instead of WebSocket on host:port: one transport or several (`Server.TransportOptions`). */
+    readonly transport?: Server.Options["transport"]
     /** SQLite file for the event log (default `:memory:`). */
     readonly db?: string
     readonly tools?: ReadonlyArray<Tool>
@@ -377,7 +379,7 @@ export const createServer = async (
         : PermissionPolicy.fromPromise(options.permissionPolicy),
       db: options.db ?? ":memory:",
       tools: options.tools ?? [],
-      transport: { kind: "ws", host: options.host, port: options.port }
+      transport: options.transport ?? { kind: "ws", host: options.host, port: options.port }
     }),
     Logger.minimumLogLevel(levels[options.logLevel ?? "info"])
   )

@@ -8,8 +8,11 @@ import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { EventLogError } from "../store/EventLog.js"
 import * as MemoryEventLog from "../store/MemoryEventLog.js"
 import * as SqliteEventLog from "../store/SqliteEventLog.js"
+import * as Combined from "../transport/Combined.js"
+import * as Http2 from "../transport/Http2.js"
 import * as Stdio from "../transport/Stdio.js"
 import type { Acceptor, TransportError } from "../transport/Transport.js"
+import * as UnixSocket from "../transport/UnixSocket.js"
 import * as WebSocket from "../transport/WebSocket.js"
 import * as Auth from "./Auth.js"
 import * as PermissionPolicy from "./permissions/PermissionPolicy.js"
@@ -32,10 +35,18 @@ export interface AuthOptions {
 export type TransportOptions =
   | { readonly kind: "ws"; readonly host?: string | undefined; readonly port?: number | undefined }
   | { readonly kind: "stdio"; readonly input: Stdio.Options["input"]; readonly output: Stdio.Options["output"] }
+  | { readonly kind: "unix"; readonly path: string; readonly mode?: number | undefined }
+  | {
+    readonly kind: "http2"
+    readonly host?: string | undefined
+    readonly port?: number | undefined
+    readonly tls?: Http2.ServerOptions["tls"]
+  }
 
 export interface Options extends RuntimeConfig.Options {
   readonly auth: AuthOptions
-  readonly transport: TransportOptions
+  /** One transport, or several serving the same runtime at once. */
+  readonly transport: TransportOptions | ReadonlyArray<TransportOptions>
   /** The SQLite event log file; `:memory:` keeps the log in memory (nothing survives a restart). */
   readonly db: string
   readonly tools: ReadonlyArray<Tools.Tool>
@@ -62,18 +73,25 @@ export const authLayer = (auth: AuthOptions, audience: string): Layer.Layer<Auth
       : {})
   })
 
-const transportLayer = (options: Options): Layer.Layer<Acceptor, TransportError> =>
-  options.transport.kind === "ws"
-    ? WebSocket.layer({
-      host: options.transport.host,
-      port: options.transport.port,
-      maxFrameBytes: options.maxFrameBytes
-    })
-    : Stdio.layer({
-      input: options.transport.input,
-      output: options.transport.output,
-      maxFrameBytes: options.maxFrameBytes
-    })
+const oneTransport = (transport: TransportOptions, maxFrameBytes: number | undefined) => {
+  switch (transport.kind) {
+    case "ws":
+      return WebSocket.layer({ host: transport.host, port: transport.port, maxFrameBytes })
+    case "stdio":
+      return Stdio.layer({ input: transport.input, output: transport.output, maxFrameBytes })
+    case "unix":
+      return UnixSocket.layer({ path: transport.path, mode: transport.mode, maxFrameBytes })
+    case "http2":
+      return Http2.layer({ host: transport.host, port: transport.port, tls: transport.tls, maxFrameBytes })
+  }
+}
+
+const isSeveral = (t: Options["transport"]): t is ReadonlyArray<TransportOptions> => Array.isArray(t)
+
+const transportLayer = ({ maxFrameBytes, transport }: Options): Layer.Layer<Acceptor, TransportError> =>
+  isSeveral(transport)
+    ? Combined.layer(transport.map((t) => oneTransport(t, maxFrameBytes)))
+    : oneTransport(transport, maxFrameBytes)
 
 /** The event log for `db`: SQLite on a file, or in memory for `:memory:`. */
 export const eventLogLayer = (
