@@ -9,6 +9,7 @@ import * as Auth from "../src/runtime/Auth.js"
 import * as Runtime from "../src/runtime/Runtime.js"
 import * as Tools from "../src/runtime/Tools.js"
 import * as MemoryEventLog from "../src/store/MemoryEventLog.js"
+import * as MemoryArtifactStore from "../src/store/MemoryArtifactStore.js"
 import { Acceptor } from "../src/transport/Transport.js"
 import * as WebSocket from "../src/transport/WebSocket.js"
 
@@ -27,6 +28,7 @@ const Server = Runtime.serve.pipe(
   Layer.provide(Layer.mergeAll(
     Auth.layer({ audience: "arcp://runtime", bearer: new Map([["secret", "alice"]]) }),
     MemoryEventLog.layer,
+    MemoryArtifactStore.layer,
     Tools.layer([greet])
   )),
   Layer.provideMerge(WebSocket.layer({ port: 0 }))

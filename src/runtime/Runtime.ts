@@ -4,8 +4,10 @@
  * transport provides the `Acceptor` (WebSocket, stdio, memory).
  */
 import { Context, Deferred, Effect, HashSet, Layer, Ref } from "effect"
+import type { ArtifactStore } from "../store/ArtifactStore.js"
 import { EventLog } from "../store/EventLog.js"
 import { Acceptor, type Connection } from "../transport/Transport.js"
+import * as Artifacts from "./artifacts/Artifacts.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
 import * as HumanInput from "./HumanInput.js"
@@ -47,7 +49,13 @@ export const make = Effect.gen(function*() {
     sessions: yield* Sessions.Sessions,
     log: yield* EventLog,
     jobs,
-    routes: makeRoutes({ jobs, humanInput: yield* HumanInput.HumanInput, streams: yield* Streams.Streams }),
+    routes: makeRoutes({
+      jobs,
+      humanInput: yield* HumanInput.HumanInput,
+      streams: yield* Streams.Streams,
+      artifacts: yield* Artifacts.Artifacts,
+      maxFrameBytes: settings.maxFrameBytes
+    }),
     shutdown: Deferred.await(stopping)
   }
   const handle = (connection: Connection) =>
@@ -80,17 +88,20 @@ export type Provided =
   | Jobs.Jobs
   | HumanInput.HumanInput
   | Streams.Streams
+  | Artifacts.Artifacts
 
 /**
  * The runtime with its config, session registry, jobs, streams and
- * human-input services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
- * (`SqliteEventLog.layer` or `MemoryEventLog.layer`) and a `ToolRegistry` (`Tools.layer`).
+ * human-input and artifacts services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
+ * (`SqliteEventLog.layer` or `MemoryEventLog.layer`), an `ArtifactStore` (`FileArtifactStore.layer`
+ * or `MemoryArtifactStore.layer`) and a `ToolRegistry` (`Tools.layer`).
  */
 export const layer = (
   options: RuntimeConfig.Options = {}
-): Layer.Layer<Provided, never, Authenticator | EventLog | ToolRegistry> =>
+): Layer.Layer<Provided, never, Authenticator | EventLog | ArtifactStore | ToolRegistry> =>
   Layer.effect(ArcpRuntime, make).pipe(
     Layer.provideMerge(Jobs.layer),
+    Layer.provideMerge(Artifacts.layer),
     Layer.provideMerge(Layer.mergeAll(Sessions.layer, RuntimeConfig.layer(options), HumanInput.layer, Streams.layer))
   )
 

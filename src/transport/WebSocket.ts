@@ -5,7 +5,7 @@
  */
 import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
 import * as Socket from "@effect/platform/Socket"
-import { Deferred, Effect, Layer, Mailbox, type Scope } from "effect"
+import { Deferred, Effect, Layer, Mailbox, Option, type Scope, Stream } from "effect"
 import {
   Acceptor,
   binaryFrame,
@@ -30,10 +30,25 @@ export interface ServerOptions {
  */
 const HARD_CAP_FACTOR = 16
 
-/** Adapts a platform `Socket` to a `Connection`; the socket runs until the scope closes. */
+/** Bytes a socket may buffer for sending before `drain` makes a sender wait (sidecar transfers). */
+const SEND_HIGH_WATER = 1024 * 1024
+/** Binary bytes read but not yet taken by the connection before reading pauses (and resumes below half). */
+const READ_HIGH_WATER = 4 * 1024 * 1024
+
+/** Calls `ws`'s `pause()` / `resume()` when it has them (the `ws` package does; browsers' WebSocket does not). */
+const flowControl = (raw: globalThis.WebSocket, method: "pause" | "resume") => {
+  const fn: unknown = Reflect.get(raw, method)
+  if (typeof fn === "function") Reflect.apply(fn, raw, [])
+}
+
+/**
+ * Adapts a platform `Socket` to a `Connection`; the socket runs until the scope closes.
+ * With the underlying WebSocket (`raw`), sends can wait for its buffer to drain and
+ * reading pauses while too many binary bytes wait to be taken: bounded memory both ways.
+ */
 export const fromSocket = (
   socket: Socket.Socket,
-  options: { readonly label: string; readonly maxFrameBytes: number }
+  options: { readonly label: string; readonly maxFrameBytes: number; readonly raw?: (() => globalThis.WebSocket | undefined) | undefined }
 ): Effect.Effect<
   { readonly connection: Connection; readonly opened: Effect.Effect<void, TransportError> },
   never,
@@ -44,8 +59,20 @@ export const fromSocket = (
     const opened = yield* Deferred.make<void, TransportError>()
     const write = yield* socket.writer
     const max = options.maxFrameBytes
+    // the server hands the socket's WebSocket in the handler's context; a client socket creates it when it runs
+    const served = Option.getOrUndefined(yield* Effect.serviceOption(Socket.WebSocket))
+    const rawOf = options.raw ?? (() => served)
+    let unread = 0
+    let paused = false
     yield* socket.runRaw((data) => {
-      mailbox.unsafeOffer(typeof data === "string" ? textFrame(data, max) : binaryFrame(data, max))
+      if (typeof data === "string") return void mailbox.unsafeOffer(textFrame(data, max))
+      unread += data.byteLength
+      const raw = rawOf()
+      if (raw !== undefined && !paused && unread > READ_HIGH_WATER) {
+        paused = true
+        flowControl(raw, "pause")
+      }
+      mailbox.unsafeOffer(binaryFrame(data, max))
     }, { onOpen: Deferred.succeed(opened, undefined) }).pipe(
       Effect.matchEffect({
         onSuccess: () => mailbox.end,
@@ -62,14 +89,29 @@ export const fromSocket = (
     const connection: Connection = {
       label: options.label,
       binary: true,
-      incoming: Mailbox.toStream(mailbox),
+      incoming: Mailbox.toStream(mailbox).pipe(Stream.tap((frame) =>
+        Effect.sync(() => {
+          if (frame._tag !== "Binary") return
+          unread -= frame.data.byteLength
+          const raw = rawOf()
+          if (raw !== undefined && paused && unread < READ_HIGH_WATER / 2) {
+            paused = false
+            flowControl(raw, "resume")
+          }
+        })
+      )),
       send: (frame) =>
         write(frame).pipe(
           Effect.mapError((cause) =>
             new TransportError({ reason: "Write", message: `${options.label}: ${cause.message}`, cause })
           )
         ),
-      close: write(new Socket.CloseEvent(1000, "closed")).pipe(Effect.ignore)
+      close: write(new Socket.CloseEvent(1000, "closed")).pipe(Effect.ignore),
+      drain: Effect.sleep("1 millis").pipe(
+        Effect.repeat({ until: () => (rawOf()?.bufferedAmount ?? 0) <= SEND_HIGH_WATER }),
+        Effect.when(() => (rawOf()?.bufferedAmount ?? 0) > SEND_HIGH_WATER),
+        Effect.asVoid
+      )
     }
     return { connection, opened: Deferred.await(opened) }
   })
@@ -114,10 +156,16 @@ export const connect = (
   options: { readonly maxFrameBytes?: number | undefined; readonly openTimeout?: number | undefined } = {}
 ): Effect.Effect<Connection, TransportError, Scope.Scope> =>
   Effect.gen(function*() {
-    const socket = yield* Socket.makeWebSocket(url, { openTimeout: options.openTimeout ?? 10_000 })
+    // the WebSocket the platform constructs, kept for flow control (drain, pause)
+    const construct = yield* Socket.WebSocketConstructor
+    let raw: globalThis.WebSocket | undefined
+    const socket = yield* Socket.makeWebSocket(url, { openTimeout: options.openTimeout ?? 10_000 }).pipe(
+      Effect.provideService(Socket.WebSocketConstructor, (u, protocols) => (raw = construct(u, protocols)))
+    )
     const { connection, opened } = yield* fromSocket(socket, {
       label: url,
-      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * HARD_CAP_FACTOR
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * HARD_CAP_FACTOR,
+      raw: () => raw
     })
     yield* opened
     return connection

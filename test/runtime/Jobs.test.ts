@@ -18,6 +18,8 @@ import * as Streams from "../../src/runtime/Streams.js"
 import * as Tools from "../../src/runtime/Tools.js"
 import { EventLog } from "../../src/store/EventLog.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
+import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
+import * as Artifacts from "../../src/runtime/artifacts/Artifacts.js"
 
 const terminalTypes = new Set(["tool.result", "tool.error", "job.failed", "job.cancelled"])
 const metricName = (m: Decoded) => (m.type === "metric" ? `${Reflect.get(m.payload, "name")}` : undefined)
@@ -62,7 +64,8 @@ const services = (tools: ReadonlyArray<Tools.Tool>) =>
         RuntimeConfig.layer({}),
         Tools.layer([...DemoTools.all, ...tools]),
         HumanInput.layer,
-        Streams.layer
+        Streams.layer,
+        Artifacts.layer.pipe(Layer.provide(Layer.merge(RuntimeConfig.layer({}), MemoryArtifactStore.layer)))
       )
     ),
     Layer.provideMerge(MemoryEventLog.layer)
