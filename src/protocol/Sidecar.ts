@@ -5,7 +5,9 @@
  *
  *   byte 0        flags: low 4 bits = kind (1 = transfer keyed by a message id:
  *                 an artifact.put upload or the answer to an artifact.fetch;
- *                 2 = binary stream chunk keyed by stream_id); 0x80 = last frame
+ *                 2 = binary stream chunk keyed by stream_id); 0x80 = last frame;
+ *                 0x40 = abort (with 0x80: the sender gives up, the receiver drops
+ *                 what it got); other bits 0
  *   byte 1        K, the key's length in bytes (1..255)
  *   bytes 2..2+K  the key, UTF-8 (the message id, or the stream id)
  *   4 bytes       sequence, unsigned big-endian (frame index of a transfer,
@@ -22,11 +24,14 @@ export interface SidecarFrame {
   readonly sequence: number
   /** The last frame of its transfer (or of its stream chunk). */
   readonly final: boolean
+  /** The sender gave up: the receiver fails the transfer and keeps nothing. */
+  readonly aborted?: boolean | undefined
   readonly payload: Uint8Array
 }
 
 const KINDS: Record<SidecarKind, number> = { transfer: 1, stream: 2 }
 const FINAL = 0x80
+const ABORT = 0x40
 const MAX_KEY = 255
 const encoder = new TextEncoder()
 const decoder = new TextDecoder("utf-8", { fatal: true })
@@ -39,7 +44,7 @@ export const encode = (frame: SidecarFrame): Uint8Array => {
   const key = encoder.encode(frame.key)
   if (key.byteLength === 0 || key.byteLength > MAX_KEY) throw new RangeError("sidecar key must be 1..255 bytes")
   const out = new Uint8Array(2 + key.byteLength + 4 + frame.payload.byteLength)
-  out[0] = KINDS[frame.kind] | (frame.final ? FINAL : 0)
+  out[0] = KINDS[frame.kind] | (frame.final ? FINAL : 0) | (frame.aborted === true ? ABORT : 0)
   out[1] = key.byteLength
   out.set(key, 2)
   new DataView(out.buffer).setUint32(2 + key.byteLength, frame.sequence >>> 0)
@@ -53,7 +58,7 @@ export const decode = (bytes: Uint8Array): SidecarFrame | string => {
   const flags = bytes[0] ?? 0
   const kindBits = flags & 0x0f
   const kind: SidecarKind | undefined = kindBits === 1 ? "transfer" : kindBits === 2 ? "stream" : undefined
-  if (kind === undefined || (flags & 0x70) !== 0) return `unknown sidecar frame kind 0x${flags.toString(16)}`
+  if (kind === undefined || (flags & 0x30) !== 0) return `unknown sidecar frame kind 0x${flags.toString(16)}`
   const keyLength = bytes[1] ?? 0
   if (keyLength === 0 || bytes.byteLength < 6 + keyLength) return "binary frame too short for its sidecar key"
   let key: string
@@ -68,6 +73,7 @@ export const decode = (bytes: Uint8Array): SidecarFrame | string => {
     key,
     sequence: view.getUint32(2 + keyLength),
     final: (flags & FINAL) !== 0,
+    aborted: (flags & ABORT) !== 0,
     payload: bytes.subarray(6 + keyLength)
   }
 }
