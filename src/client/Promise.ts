@@ -3,12 +3,13 @@
  * Effect. Every call is a Promise; streams are async iterators; failures
  * reject with the typed error (`ArcpError`, `ClientError`, `TransportError`).
  */
-import { Cause, Duration, Effect, Exit, Layer, Logger, LogLevel, type Schema, Scope, Stream } from "effect"
+import { Cause, Chunk, Duration, Effect, Exit, Layer, Logger, LogLevel, type Schema, Scope, Stream } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import type { HeaderOptions } from "../protocol/Envelope.js"
 import type { ArcpError as WireError } from "../protocol/Errors.js"
 import type { MessageId, SessionId } from "../protocol/Ids.js"
 import type { Decoded, MessageType, PayloadOf } from "../protocol/Message.js"
+import type { ArtifactRef } from "../protocol/messages/Artifacts.js"
 import type { PermissionGrant } from "../protocol/messages/Permissions.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
@@ -21,13 +22,27 @@ import type { PermissionAsk, Tool } from "../runtime/Tools.js"
 import * as Stdio from "../transport/Stdio.js"
 import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as ArcpClient from "./ArcpClient.js"
+import type { FetchArtifactOptions, PutArtifactOptions } from "./ClientArtifacts.js"
 import type * as Client from "./Client.js"
 
 export { ArcpError } from "../protocol/Errors.js"
 export type { PermissionAsk } from "../runtime/Tools.js"
+export type { ArtifactRef } from "../protocol/messages/Artifacts.js"
 export { ClientError } from "./Client.js"
+export type { FetchArtifactOptions, PutArtifactOptions } from "./ClientArtifacts.js"
 export { jwtSigner } from "./Credentials.js"
 export type { Credentials } from "./Credentials.js"
+
+/** Bytes for an artifact: all at once, a web `ReadableStream`, or any async iterable (a Node stream, a generator). */
+export type ByteSource = Uint8Array | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>
+
+/** A `ByteSource` as a Stream; the source's own failure is the stream's error. */
+const byteStream = (data: ByteSource): Stream.Stream<Uint8Array, unknown> =>
+  data instanceof Uint8Array
+    ? Stream.succeed(data)
+    : Symbol.asyncIterator in data
+    ? Stream.fromAsyncIterable(data, (e) => e)
+    : Stream.fromReadableStream(() => data, (e) => e)
 
 /** Runs an effect, rejecting with its typed failure (not a FiberFailure wrapper). */
 const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
@@ -62,6 +77,15 @@ export interface PromiseSession {
   ping(): Promise<number>
   /** Every message from now on, until the session closes or the iterator is returned. */
   messages(): AsyncIterable<Decoded>
+  /**
+   * Uploads an artifact (§16.2) — sidecar frames on WebSocket, base64 otherwise — and resolves with its
+   * ref; rejects with the runtime's `ArcpError` (RESOURCE_EXHAUSTED, DATA_LOSS...) or the source's error.
+   */
+  putArtifact(data: ByteSource, options: PutArtifactOptions): Promise<ArtifactRef>
+  /** The artifact's bytes as an async iterable (fetched as it is iterated; rejects NOT_FOUND when gone). */
+  fetchArtifact(artifact: ArtifactRef | string, options?: FetchArtifactOptions): AsyncIterable<Uint8Array>
+  /** The artifact's bytes, all of them (for small artifacts). */
+  fetchArtifactBytes(artifact: ArtifactRef | string, options?: FetchArtifactOptions): Promise<Uint8Array>
   close(): Promise<void>
 }
 
@@ -111,7 +135,14 @@ export const connect = async (
       )
       return Stream.toAsyncIterable(stream)
     },
-    close: () => run(session.close().pipe(Effect.zipRight(Scope.close(scope, Exit.void))))
+    close: () => run(session.close().pipe(Effect.zipRight(Scope.close(scope, Exit.void)))),
+    putArtifact: (data, putOptions) => run(session.putArtifact(byteStream(data), putOptions)),
+    fetchArtifact: (artifact, fetchOptions) => Stream.toAsyncIterable(session.fetchArtifact(artifact, fetchOptions)),
+    fetchArtifactBytes: (artifact, fetchOptions) =>
+      run(Effect.map(
+        Stream.runCollect(session.fetchArtifact(artifact, fetchOptions)),
+        (chunks) => new Uint8Array(Buffer.concat(Chunk.toReadonlyArray(chunks)))
+      ))
   }
 }
 
@@ -146,6 +177,8 @@ export interface PromiseToolContext {
   stream<K extends StreamKind>(options: StreamOptions<K>): Promise<PromiseStreamWriter<K>>
   /** Not built yet: always rejects with `ArcpError` UNIMPLEMENTED (see `ToolContext.requestPermission`). */
   requestPermission(request: PermissionAsk): Promise<typeof PermissionGrant.Type>
+  /** Stores bytes as an artifact of the job's session (see `ToolContext.putArtifact`); resolves with its ref. */
+  putArtifact(data: ByteSource, mediaType: string, options?: { readonly ttlSeconds?: number }): Promise<ArtifactRef>
 }
 
 /** `StreamWriter` as Promises: each call rejects with the writer's `ArcpError` (FAILED_PRECONDITION or CANCELLED once ended). */
@@ -218,7 +251,13 @@ export const tool = <A, I>(definition: {
           checkpoint: (snapshot) => run(ctx.checkpoint(snapshot)),
           askHuman: (request) => run(ctx.askHuman(request)),
           stream: (options) => run(Effect.map(ctx.stream(options), promiseWriter)),
-          requestPermission: (request) => run(ctx.requestPermission(request))
+          requestPermission: (request) => run(ctx.requestPermission(request)),
+          putArtifact: (data, mediaType, putOptions) =>
+            run(ctx.putArtifact(
+              byteStream(data).pipe(Stream.mapError((e) => Tools.fromPromiseFailure(e))),
+              mediaType,
+              putOptions
+            ))
         })
       )
   })

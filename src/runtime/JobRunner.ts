@@ -3,7 +3,7 @@
  * its `ToolContext` → exactly one terminal, however the fiber is stopped;
  * heartbeats and the liveness watchdog (§10.3).
  */
-import { Clock, type Context, Deferred, Duration, Effect, Exit, type Option } from "effect"
+import { Clock, type Context, Deferred, Duration, Effect, Exit, type Option, Stream } from "effect"
 import type { HeaderOptions } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { makeCheckpointId } from "../protocol/Ids.js"
@@ -11,13 +11,14 @@ import type { MessageType, PayloadOf } from "../protocol/Message.js"
 import { checkMetric } from "../protocol/messages/Telemetry.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { EventLog } from "../store/EventLog.js"
+import type { Artifacts } from "./artifacts/Artifacts.js"
 import type { HumanInput } from "./HumanInput.js"
 import { announce, cancelled, count, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
 import { emit as emitFor, type Job, moveTo, toRecord } from "./Job.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Streams } from "./Streams.js"
-import type { ToolContext } from "./Tools.js"
+import { ResultRef, type ToolContext } from "./Tools.js"
 
 export interface RunParams {
   readonly job: Job
@@ -25,6 +26,7 @@ export interface RunParams {
   readonly log: Context.Tag.Service<typeof EventLog>
   readonly humanInput: Context.Tag.Service<typeof HumanInput>
   readonly streams: Context.Tag.Service<typeof Streams>
+  readonly artifacts: Context.Tag.Service<typeof Artifacts>
   readonly settings: Settings
   /** The runtime's heartbeat scheduler: the job is registered while it runs. */
   readonly heartbeats: Heartbeats
@@ -112,7 +114,16 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
       }),
     // honest seam: no permission.request until §15.4 is built (docs/decisions.md)
     requestPermission: () =>
-      Effect.zipRight(pausePoint, Effect.fail(ArcpError.of("UNIMPLEMENTED", "permissions are not built yet")))
+      Effect.zipRight(pausePoint, Effect.fail(ArcpError.of("UNIMPLEMENTED", "permissions are not built yet"))),
+    putArtifact: (data, mediaType, options) =>
+      Effect.zipRight(
+        pausePoint,
+        params.artifacts.put(
+          { principal: job.principal, sessionId: job.sessionId },
+          { mediaType, ttlSeconds: options?.ttlSeconds },
+          data instanceof Uint8Array ? Stream.succeed(data) : data
+        )
+      )
   }
 
   /** One job.heartbeat. Sinks only queue it; a detached job's awaits the log, so the scheduler does not wait for that. */
@@ -173,7 +184,11 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     const outcome = yield* Effect.exit(params.handler(ctx))
     yield* Exit.match(outcome, {
       onSuccess: (value) =>
-        finish({ type: "tool.result", payload: value === undefined ? {} : { value }, state: "completed" }),
+        finish({
+          type: "tool.result",
+          payload: value instanceof ResultRef ? { result_ref: value.ref } : value === undefined ? {} : { value },
+          state: "completed"
+        }),
       onFailure: (cause) => {
         const failure = cause._tag === "Fail" ? cause.error : ArcpError.of("INTERNAL", "the tool failed unexpectedly")
         return finish({ type: "tool.error", payload: failure.toPayload(), state: "failed" })

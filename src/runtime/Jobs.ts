@@ -12,6 +12,7 @@ import { JobId, makeJobId, type MessageId } from "../protocol/Ids.js"
 import { decodeJson, type Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import { EventLog, type EventLogError } from "../store/EventLog.js"
+import { Artifacts } from "./artifacts/Artifacts.js"
 import { HumanInput } from "./HumanInput.js"
 import { cancelled, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import * as Heartbeats from "./internal/Heartbeats.js"
@@ -57,6 +58,7 @@ export const make = Effect.gen(function*() {
   const tools = yield* ToolRegistry
   const humanInput = yield* HumanInput
   const streams = yield* Streams
+  const artifacts = yield* Artifacts
   const fibers = yield* FiberMap.make<string>()
   // cancellation waits and interrupt answers: they live as long as the runtime, not as the request
   const background = yield* FiberSet.make()
@@ -232,6 +234,7 @@ export const make = Effect.gen(function*() {
             log,
             humanInput,
             streams,
+            artifacts,
             settings,
             heartbeats,
             onEnd: Effect.sync(() => live.delete(id)),
@@ -326,5 +329,9 @@ export const make = Effect.gen(function*() {
   })
 })
 
-export const layer: Layer.Layer<Jobs, never, RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams> = Layer
+export const layer: Layer.Layer<
+  Jobs,
+  never,
+  RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams | Artifacts
+> = Layer
   .scoped(Jobs, make)

@@ -97,13 +97,13 @@ describe("artifacts over WebSocket", () => {
           media_type: "x/y",
           data: Encoding.encodeBase64(bytes),
           sha256: "00".repeat(32)
-        }).pipe(Effect.provide(server())), 60_000)
+        }))
         assert.strictEqual(inline._tag === "ArcpError" ? inline.code : inline._tag, "DATA_LOSS")
         const size = yield* Effect.flip(session.request("artifact.put", {
           media_type: "x/y",
           data: Encoding.encodeBase64(bytes),
           size: 999
-        }).pipe(Effect.provide(server())), 60_000)
+        }))
         assert.strictEqual(size._tag === "ArcpError" ? size.code : size._tag, "DATA_LOSS")
       }).pipe(Effect.provide(server())), 60_000)
 
