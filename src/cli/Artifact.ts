@@ -146,4 +146,3 @@ export const artifact = Command.make("artifact").pipe(
   Command.withSubcommands([put, get]),
   Command.withDescription("Upload (put) or download (get) artifacts")
 )
-

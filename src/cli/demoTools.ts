@@ -105,8 +105,10 @@ export const makeArtifact = Tools.make({
     media_type: Schema.optional(Schema.String.pipe(Schema.minLength(1)))
   }),
   handler: ({ media_type, size }, ctx) => {
-    const chunks = Stream.unfold(size, (left) =>
-      left > 0 ? Option.some([Math.min(left, ARTIFACT_CHUNK), left - ARTIFACT_CHUNK] as const) : Option.none())
+    const chunks = Stream.unfold(
+      size,
+      (left) => left > 0 ? Option.some([Math.min(left, ARTIFACT_CHUNK), left - ARTIFACT_CHUNK] as const) : Option.none()
+    )
     const bytes = Stream.mapEffect(chunks, (n) => Effect.sync(() => new Uint8Array(randomBytes(n))))
     return Effect.map(ctx.putArtifact(bytes, media_type ?? "application/octet-stream"), Tools.resultRef)
   }

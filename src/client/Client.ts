@@ -297,15 +297,19 @@ export const connect = (
             : Effect.flatMap(inbox.accept(sidecar), (outcome) =>
               outcome === "delivered" ? Effect.void : Effect.logDebug(`ignored a sidecar frame for ${sidecar.key}`))
         }
-        if (frame._tag !== "Text") return Effect.logDebug(`ignored ${frame._tag} frame`)
+        if (frame._tag !== "Text") {
+          return Effect.logDebug(`ignored ${frame._tag} frame`)
+        }
         const decoded = decodeJson(frame.text)
         return Either.isRight(decoded)
           ? onMessage(decoded.right)
           : Effect.logWarning(`undecodable message from the runtime: ${decoded.left.message}`)
       }),
       Effect.matchEffect({
-        onFailure: (e) => end(new ClientError({ reason: "Transport", message: e.message })),
-        onSuccess: () => end(new ClientError({ reason: "Closed", message: "the connection closed" }))
+        onFailure: (e) =>
+          end(new ClientError({ reason: "Transport", message: e.message })),
+        onSuccess: () =>
+          end(new ClientError({ reason: "Closed", message: "the connection closed" }))
       }),
       Effect.forkScoped
     )

@@ -64,7 +64,11 @@ const tally = <E>(bytes: Stream.Stream<Uint8Array, E>) => {
   }
 }
 
-const mismatch = (what: string, totals: { size: number; sha256: string }, ref: { readonly size?: number | undefined; readonly sha256?: string | undefined }) =>
+const mismatch = (
+  what: string,
+  totals: { size: number; sha256: string },
+  ref: { readonly size?: number | undefined; readonly sha256?: string | undefined }
+) =>
   (ref.size !== undefined && ref.size !== totals.size) ||
     (ref.sha256 !== undefined && ref.sha256.toLowerCase() !== totals.sha256)
     ? Effect.fail(

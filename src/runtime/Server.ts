@@ -80,8 +80,7 @@ export const eventLogLayer = (
 ) => (db === ":memory:" ? MemoryEventLog.layer : SqliteEventLog.layer({ filename: db }))
 
 /** The default artifacts directory of an event-log file: `arcp.db` → `arcp.artifacts` beside it. */
-export const defaultArtifactsDir = (db: string): string =>
-  join(dirname(db), `${basename(db, extname(db))}.artifacts`)
+export const defaultArtifactsDir = (db: string): string => join(dirname(db), `${basename(db, extname(db))}.artifacts`)
 
 /** The artifact store for `db`: files (records in `db`) or, for `:memory:`, memory. */
 export const artifactStoreLayer = (

@@ -96,13 +96,15 @@ export const make = (options: Options) =>
         const { expectedSha256: _sha, expectedSize: _size, maxBytes: _max, ...fields } = request
         const record: ArtifactRecord = { ...fields, ...written }
         const target = pathOf(written.sha256)
-        yield* lock.withPermits(1)(Effect.gen(function*() {
-          yield* fs.makeDirectory(join(options.directory, written.sha256.slice(0, 2)), { recursive: true })
-          // same bytes already stored: the existing file serves both records
-          if (yield* fs.exists(target)) yield* fs.remove(temp)
-          else yield* fs.rename(temp, target)
-          yield* sql`INSERT INTO artifacts ${sql.insert({ ...record })}`
-        }).pipe(Effect.mapError(failure("Write"))))
+        yield* lock.withPermits(1)(
+          Effect.gen(function*() {
+            yield* fs.makeDirectory(join(options.directory, written.sha256.slice(0, 2)), { recursive: true })
+            // same bytes already stored: the existing file serves both records
+            if (yield* fs.exists(target)) yield* fs.remove(temp)
+            else yield* fs.rename(temp, target)
+            yield* sql`INSERT INTO artifacts ${sql.insert({ ...record })}`
+          }).pipe(Effect.mapError(failure("Write")))
+        )
         return record
       })
 

@@ -17,8 +17,7 @@ export const make = Effect.sync(() => {
         return record
       }),
     get: (id) => Effect.sync(() => Option.map(Option.fromNullable(artifacts.get(id)), (a) => a.record)),
-    read: (record) =>
-      Stream.suspend(() => Stream.fromIterable(artifacts.get(record.artifact_id)?.chunks ?? [])),
+    read: (record) => Stream.suspend(() => Stream.fromIterable(artifacts.get(record.artifact_id)?.chunks ?? [])),
     delete: (id) => Effect.sync(() => artifacts.delete(id)),
     expired: (now) =>
       Effect.sync(() => [...artifacts.values()].map((a) => a.record).filter((r) => r.expires_at <= now)),

@@ -48,7 +48,11 @@ const flowControl = (raw: globalThis.WebSocket, method: "pause" | "resume") => {
  */
 export const fromSocket = (
   socket: Socket.Socket,
-  options: { readonly label: string; readonly maxFrameBytes: number; readonly raw?: (() => globalThis.WebSocket | undefined) | undefined }
+  options: {
+    readonly label: string
+    readonly maxFrameBytes: number
+    readonly raw?: (() => globalThis.WebSocket | undefined) | undefined
+  }
 ): Effect.Effect<
   { readonly connection: Connection; readonly opened: Effect.Effect<void, TransportError> },
   never,

@@ -10,6 +10,7 @@ import * as DemoTools from "../../src/cli/demoTools.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { JobId, SessionId } from "../../src/protocol/Ids.js"
 import type { Decoded, Message } from "../../src/protocol/Message.js"
+import * as Artifacts from "../../src/runtime/artifacts/Artifacts.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
 import type { Owner } from "../../src/runtime/Job.js"
 import * as Jobs from "../../src/runtime/Jobs.js"
@@ -17,9 +18,8 @@ import * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import * as Streams from "../../src/runtime/Streams.js"
 import * as Tools from "../../src/runtime/Tools.js"
 import { EventLog } from "../../src/store/EventLog.js"
-import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
-import * as Artifacts from "../../src/runtime/artifacts/Artifacts.js"
+import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 
 const terminalTypes = new Set(["tool.result", "tool.error", "job.failed", "job.cancelled"])
 const metricName = (m: Decoded) => (m.type === "metric" ? `${Reflect.get(m.payload, "name")}` : undefined)

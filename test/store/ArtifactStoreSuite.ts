@@ -25,8 +25,9 @@ export const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).
 
 /** The bytes in chunks of `chunk` bytes. */
 export const chunked = (bytes: Uint8Array, chunk = 65_536): Stream.Stream<Uint8Array> =>
-  Stream.fromIterable(Array.from({ length: Math.ceil(bytes.byteLength / chunk) }, (_, i) =>
-    bytes.subarray(i * chunk, (i + 1) * chunk)))
+  Stream.fromIterable(
+    Array.from({ length: Math.ceil(bytes.byteLength / chunk) }, (_, i) => bytes.subarray(i * chunk, (i + 1) * chunk))
+  )
 
 const concat = (chunks: ReadonlyArray<Uint8Array>) => new Uint8Array(Buffer.concat(chunks))
 
@@ -38,7 +39,10 @@ export const artifactStoreSuite = (layer: () => Layer.Layer<ArtifactStore, Artif
       withStore(Effect.gen(function*() {
         const store = yield* ArtifactStore
         const bytes = bytesOf(size)
-        const record = yield* store.put(request("art_a", { expectedSize: size, expectedSha256: sha256(bytes) }), chunked(bytes))
+        const record = yield* store.put(
+          request("art_a", { expectedSize: size, expectedSha256: sha256(bytes) }),
+          chunked(bytes)
+        )
         assert.strictEqual(record.size, size)
         assert.strictEqual(record.sha256, sha256(bytes))
         const back = concat(Chunk.toReadonlyArray(yield* Stream.runCollect(store.read(record))))
@@ -51,7 +55,9 @@ export const artifactStoreSuite = (layer: () => Layer.Layer<ArtifactStore, Artif
     withStore(Effect.gen(function*() {
       const store = yield* ArtifactStore
       const bytes = bytesOf(1000)
-      const digest = yield* Effect.flip(store.put(request("art_d", { expectedSha256: "00".repeat(32) }), chunked(bytes)))
+      const digest = yield* Effect.flip(
+        store.put(request("art_d", { expectedSha256: "00".repeat(32) }), chunked(bytes))
+      )
       assert.strictEqual(digest.reason, "DigestMismatch")
       const size = yield* Effect.flip(store.put(request("art_s", { expectedSize: 999 }), chunked(bytes)))
       assert.strictEqual(size.reason, "SizeMismatch")

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Option, Stream } from "effect"
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
+import { Chunk, Effect, Fiber, Option, Queue, Schedule, Stream } from "effect"
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ArtifactStore } from "../../src/store/ArtifactStore.js"
@@ -32,6 +32,35 @@ describe("FileArtifactStore", () => {
         const back = Buffer.concat(Chunk.toReadonlyArray(yield* Stream.runCollect(store.read(record.value))))
         assert.strictEqual(sha256(back), sha256(bytes))
         assert.deepStrictEqual(readdirSync(join(dir, "artifacts", ".tmp")), [])
+      }).pipe(Effect.provide(FileArtifactStore.layer(options(dir))))
+    }))
+
+  it.scopedLive("R16.2-9 a put is written to disk as its bytes arrive, never held whole", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      yield* Effect.gen(function*() {
+        const store = yield* ArtifactStore
+        // a source the test feeds by hand: each offer waits until the store has taken the chunk before
+        const chunks = yield* Queue.bounded<Uint8Array>(1)
+        const source = Stream.fromQueue(chunks).pipe(Stream.takeWhile((c) => c.byteLength > 0))
+        const put = yield* Effect.fork(store.put(request("art_flow"), source))
+        const onDisk = Effect.sync(() =>
+          readdirSync(join(dir, "artifacts", ".tmp")).reduce(
+            (sum, name) => sum + statSync(join(dir, "artifacts", ".tmp", name)).size,
+            0
+          )
+        )
+        for (let i = 1; i <= 8; i++) yield* Queue.offer(chunks, bytesOf(256 * 1024, i))
+        // before the source has ended, what it gave is already in the file (a store that buffered would show 0)
+        yield* onDisk.pipe(
+          Effect.repeat({ until: (n) => n >= 7 * 256 * 1024, schedule: Schedule.spaced("5 millis") }),
+          Effect.timeout("20 seconds")
+        )
+        assert.isAtLeast(yield* onDisk, 7 * 256 * 1024)
+        yield* Queue.offer(chunks, new Uint8Array(0))
+        const record = yield* Fiber.join(put)
+        assert.strictEqual(record.size, 8 * 256 * 1024)
       }).pipe(Effect.provide(FileArtifactStore.layer(options(dir))))
     }))
 

@@ -23,7 +23,9 @@ export const ArtifactRef = Schema.Struct({
 export type ArtifactRef = typeof ArtifactRef.Type
 
 /** Lower-case or upper-case hex of a SHA-256 digest. */
-export const Sha256Hex = Schema.String.pipe(Schema.pattern(/^[0-9a-fA-F]{64}$/, { message: () => "Expected a sha256 hex digest" }))
+export const Sha256Hex = Schema.String.pipe(
+  Schema.pattern(/^[0-9a-fA-F]{64}$/, { message: () => "Expected a sha256 hex digest" })
+)
 
 /**
  * An upload, or the runtime's answer to a fetch (§16.2). `data` carries the bytes

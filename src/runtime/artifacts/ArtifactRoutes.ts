@@ -54,39 +54,45 @@ export const put = (artifacts: Service) => (message: Message<"artifact.put">, ct
     yield* answer(yield* artifacts.put(owner, options, Stream.succeed(bytes.right)))
   })
 
-export const fetch = (artifacts: Service, maxFrameBytes: number) =>
-(message: Message<"artifact.fetch">, ctx: RouteContext) =>
-  Effect.gen(function*() {
-    const opened = yield* artifacts.open(ctx.owner.principal, message.payload.artifact_id)
-    const { ref } = opened
-    const described = {
-      artifact_id: ref.artifact_id,
-      media_type: ref.media_type,
-      size: ref.size,
-      ...(ref.sha256 !== undefined ? { sha256: ref.sha256 } : {})
-    }
-    if (message.payload.encoding === "sidecar") {
-      if (!ctx.sidecar.binary) {
-        return yield* ArcpError.of("INVALID_ARGUMENT", "this transport has no binary frames: fetch with base64")
+export const fetch =
+  (artifacts: Service, maxFrameBytes: number) => (message: Message<"artifact.fetch">, ctx: RouteContext) =>
+    Effect.gen(function*() {
+      const opened = yield* artifacts.open(ctx.owner.principal, message.payload.artifact_id)
+      const { ref } = opened
+      const described = {
+        artifact_id: ref.artifact_id,
+        media_type: ref.media_type,
+        size: ref.size,
+        ...(ref.sha256 !== undefined ? { sha256: ref.sha256 } : {})
       }
-      return yield* ctx.sidecar.fork(Effect.gen(function*() {
-        yield* ctx.outbound.emit("artifact.put", { ...described, encoding: "sidecar" }, { correlation_id: message.id })
-        // the announcement goes out before its frames
-        yield* ctx.outbound.flush
-        yield* ctx.sidecar.transmit(message.id, opened.bytes)
-      }).pipe(Effect.catchAll((error) => nack(ctx, message, error))))
-    }
-    if (Math.ceil(ref.size / 3) * 4 + ENVELOPE_ROOM > maxFrameBytes) {
-      return yield* ArcpError.of(
-        "RESOURCE_EXHAUSTED",
-        `artifact ${ref.artifact_id} (${ref.size} bytes) is too large to send inline in one frame; ` +
-          "fetch it with encoding \"sidecar\" over WebSocket"
-      )
-    }
-    const chunks = yield* Stream.runCollect(opened.bytes)
-    const data = Encoding.encodeBase64(Buffer.concat(Chunk.toReadonlyArray(chunks)))
-    yield* ctx.outbound.emit("artifact.put", { ...described, data, encoding: "base64" }, { correlation_id: message.id })
-  })
+      if (message.payload.encoding === "sidecar") {
+        if (!ctx.sidecar.binary) {
+          return yield* ArcpError.of("INVALID_ARGUMENT", "this transport has no binary frames: fetch with base64")
+        }
+        return yield* ctx.sidecar.fork(
+          Effect.gen(function*() {
+            yield* ctx.outbound.emit("artifact.put", { ...described, encoding: "sidecar" }, {
+              correlation_id: message.id
+            })
+            // the announcement goes out before its frames
+            yield* ctx.outbound.flush
+            yield* ctx.sidecar.transmit(message.id, opened.bytes)
+          }).pipe(Effect.catchAll((error) => nack(ctx, message, error)))
+        )
+      }
+      if (Math.ceil(ref.size / 3) * 4 + ENVELOPE_ROOM > maxFrameBytes) {
+        return yield* ArcpError.of(
+          "RESOURCE_EXHAUSTED",
+          `artifact ${ref.artifact_id} (${ref.size} bytes) is too large to send inline in one frame; ` +
+            "fetch it with encoding \"sidecar\" over WebSocket"
+        )
+      }
+      const chunks = yield* Stream.runCollect(opened.bytes)
+      const data = Encoding.encodeBase64(Buffer.concat(Chunk.toReadonlyArray(chunks)))
+      yield* ctx.outbound.emit("artifact.put", { ...described, data, encoding: "base64" }, {
+        correlation_id: message.id
+      })
+    })
 
 export const release = (artifacts: Service) => (message: Message<"artifact.release">, ctx: RouteContext) =>
   Effect.gen(function*() {

@@ -93,7 +93,10 @@ export const make = Effect.gen(function*() {
   const admit = (principal: string, size: number | undefined) =>
     admission.withPermits(1)(Effect.gen(function*() {
       if (size !== undefined && size > maxBytes) {
-        return yield* ArcpError.of("RESOURCE_EXHAUSTED", `the artifact (${size} bytes) exceeds the ${maxBytes}-byte limit`)
+        return yield* ArcpError.of(
+          "RESOURCE_EXHAUSTED",
+          `the artifact (${size} bytes) exceeds the ${maxBytes}-byte limit`
+        )
       }
       const used = (yield* Effect.mapError(store.usage(principal), storage)) + (reserved.get(principal) ?? 0)
       const room = quota - used
@@ -165,11 +168,11 @@ export const make = Effect.gen(function*() {
     Effect.catchAll((e) => Effect.as(Effect.logWarning("artifact retention sweep failed", e), 0))
   )
 
-  // the retention schedule (§16.3): a sweep at start (artifacts that expired while we were down), then every interval
-  yield* sweep.pipe(
-    Effect.repeat(Schedule.spaced(Duration.max(settings.artifactSweepInterval, Duration.millis(1)))),
-    Effect.forkScoped
-  )
+  // the retention schedule (§16.3): what expired while the runtime was down goes before anyone is served, then a
+  // sweep every interval on a scoped fiber
+  yield* sweep
+  const interval = Duration.max(settings.artifactSweepInterval, Duration.millis(1))
+  yield* sweep.pipe(Effect.repeat(Schedule.spaced(interval)), Effect.delay(interval), Effect.forkScoped)
 
   return Artifacts.of({
     put,
