@@ -24,4 +24,13 @@ describe("examples", () => {
     assert.include(stdout, "event tool.result")
     assert.include(stdout, "result 5")
   }, 30_000)
+
+  it("artifacts uploads, runs a tool that stores its output, and streams both back", async () => {
+    const { code, stdout } = await run("artifacts.mjs")
+    assert.strictEqual(code, 0)
+    assert.include(stdout, "binary encodings base64,sidecar")
+    assert.include(stdout, "put 3145728 bytes")
+    assert.include(stdout, "fetched sha256 matches true")
+    assert.include(stdout, "tool artifact text/plain 8893 bytes, last line \"line 1000\"")
+  }, 60_000)
 })
