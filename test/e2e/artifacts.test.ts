@@ -28,7 +28,7 @@ describe("artifacts over WebSocket", () => {
       ]] as const
     ) {
       it.scopedLive(
-        `R16.2-1 put and fetch ${size} bytes as ${encoding}: same bytes, size and sha256`,
+        `R16.2-1 R16.2-2 R11.3-3 R22-2 put and fetch ${size} bytes as ${encoding}: same bytes, size and sha256`,
         () =>
           Effect.gen(function*() {
             const session = yield* open()
@@ -47,11 +47,12 @@ describe("artifacts over WebSocket", () => {
       )
     }
 
-    it.scopedLive("R16.2-2 a streamed put of unknown length goes as sidecar frames", () =>
+    it.scopedLive("R16.2-1 R16.3-1 R11.3-3 R11.3-6 R22-2 a streamed put of unknown length goes as sidecar frames", () =>
       Effect.gen(function*() {
         const session = yield* open()
         assert.deepStrictEqual(session.capabilities.binary_encoding, ["base64", "sidecar"])
         assert.strictEqual(session.capabilities.artifacts, true)
+        assert.deepStrictEqual(session.capabilities.artifact_retention, { default_seconds: 86_400, max_seconds: 604_800 })
         const bytes = bytesOf(3 * 1024 * 1024 + 17)
         const ref = yield* session.putArtifact(chunked(bytes, 100_000), { mediaType: "application/octet-stream" })
         assert.strictEqual(ref.sha256, sha256(bytes))
@@ -59,7 +60,7 @@ describe("artifacts over WebSocket", () => {
       }).pipe(Effect.provide(server())), 60_000)
 
     it.scopedLive(
-      "R16.3-4 another principal's fetch and release are NOT_FOUND; release ends the artifact",
+      "R16.2-2 R16.2-3 another principal's fetch and release are NOT_FOUND; release ends the artifact",
       () =>
         Effect.gen(function*() {
           const alice = yield* open()
@@ -87,7 +88,7 @@ describe("artifacts over WebSocket", () => {
     )
 
     it.scopedLive(
-      "R16.2-6 quotas: past the per-artifact limit or the principal's total, RESOURCE_EXHAUSTED",
+      "R16.2-1 quotas: past the per-artifact limit or the principal's total, RESOURCE_EXHAUSTED",
       () =>
         Effect.gen(function*() {
           const session = yield* open({ credentials: { scheme: "bearer", token: "other-token" } })
@@ -111,7 +112,7 @@ describe("artifacts over WebSocket", () => {
     )
 
     it.scopedLive(
-      "R16.2-7 a declared sha256 or size that the bytes miss fails DATA_LOSS and stores nothing",
+      "R16.2-1 a declared sha256 or size that the bytes miss fails DATA_LOSS and stores nothing",
       () =>
         Effect.gen(function*() {
           const session = yield* open()
@@ -133,7 +134,7 @@ describe("artifacts over WebSocket", () => {
     )
 
     it.scopedLive(
-      "R11.3-1 stray, gapped and truncated sidecar frames are refused; nothing half-stored; the session lives",
+      "R11.3-3 R22-2 stray, gapped and truncated sidecar frames are refused; nothing half-stored; the session lives",
       () =>
         Effect.gen(function*() {
           const acceptor = yield* Acceptor

@@ -72,7 +72,7 @@ const session = (address: string) =>
 
 describe("artifacts through a spawned server", () => {
   it.scopedLive(
-    "R16.2-8 100 MB put and fetch stream through; server peak RSS grows less than the artifact",
+    "R16.3-3 R22-2 100 MB put and fetch stream through; server peak RSS grows less than the artifact",
     () =>
       Effect.gen(function*() {
         const dir = mkdtempSync(join(tmpdir(), "arcp-big-"))
@@ -109,7 +109,7 @@ describe("artifacts through a spawned server", () => {
   )
 
   it.scopedLive(
-    "R16.3-3 artifacts survive a server restart; make_artifact returns {result_ref}",
+    "R16.3-3 R16.1-1 artifacts survive a server restart; make_artifact returns {result_ref}",
     () =>
       Effect.gen(function*() {
         const dir = mkdtempSync(join(tmpdir(), "arcp-restart-"))
@@ -143,7 +143,7 @@ describe("artifacts through a spawned server", () => {
   )
 
   it.scopedLive(
-    "R11.3-2 over stdio only base64 is offered; a small artifact still goes inline",
+    "R11.3-5 R22-3 over stdio only base64 is offered; a small artifact still goes inline",
     () =>
       Effect.gen(function*() {
         const child = yield* spawnServe(["--bearer", "t=alice"])

@@ -22,7 +22,7 @@ const owner = { principal: "alice", sessionId: "sess_1" }
 const code = (e: { readonly code?: string; readonly _tag: string }) => e.code ?? e._tag
 
 describe("Artifacts", () => {
-  it.effect("R16.3-1 the retention schedule removes an artifact once it expires; its fetch is then NOT_FOUND", () =>
+  it.effect("R16.3-1 R16.3-2 the retention schedule removes an artifact once it expires; its fetch is then NOT_FOUND", () =>
     Effect.gen(function*() {
       const artifacts = yield* Artifacts
       const store = yield* ArtifactStore
@@ -51,7 +51,7 @@ describe("Artifacts", () => {
       assert.strictEqual((yield* artifacts.open("alice", long.artifact_id)).ref.size, 1)
     }).pipe(Effect.provide(service(MemoryArtifactStore.layer))))
 
-  it.effect("R16.3-4 release removes at once; another principal's release or fetch is NOT_FOUND", () =>
+  it.effect("R16.2-3 release removes at once; another principal's release or fetch is NOT_FOUND", () =>
     Effect.gen(function*() {
       const artifacts = yield* Artifacts
       const ref = yield* artifacts.put(owner, { mediaType: "x/y" }, chunked(bytesOf(10)))
@@ -62,7 +62,7 @@ describe("Artifacts", () => {
       assert.strictEqual(code(yield* Effect.flip(artifacts.release("alice", ref.artifact_id))), "NOT_FOUND")
     }).pipe(Effect.provide(service(MemoryArtifactStore.layer))))
 
-  it.scoped("R16.3-3 artifacts on disk survive a restart, and expiry still applies after it", () =>
+  it.scoped("R16.3-2 R16.3-3 artifacts on disk survive a restart, and expiry still applies after it", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "arcp-artifacts-restart-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))

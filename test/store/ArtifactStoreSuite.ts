@@ -35,7 +35,7 @@ export const artifactStoreSuite = (layer: () => Layer.Layer<ArtifactStore, Artif
   const withStore = <A, E>(body: Effect.Effect<A, E, ArtifactStore>) => Effect.provide(body, layer())
 
   for (const size of [0, 1, 300_000]) {
-    it.effect(`R16.2-1 a put of ${size} bytes reads back the same bytes, size and sha256`, () =>
+    it.effect(`R16.3-3 a put of ${size} bytes reads back the same bytes, size and sha256`, () =>
       withStore(Effect.gen(function*() {
         const store = yield* ArtifactStore
         const bytes = bytesOf(size)
@@ -51,7 +51,7 @@ export const artifactStoreSuite = (layer: () => Layer.Layer<ArtifactStore, Artif
       })))
   }
 
-  it.effect("R16.2-2 a wrong declared sha256 or size stores nothing", () =>
+  it.effect("R16.2-1 R16.3-3 a wrong declared sha256 or size stores nothing", () =>
     withStore(Effect.gen(function*() {
       const store = yield* ArtifactStore
       const bytes = bytesOf(1000)
@@ -66,7 +66,7 @@ export const artifactStoreSuite = (layer: () => Layer.Layer<ArtifactStore, Artif
       assert.strictEqual(yield* store.usage("alice"), 0)
     })))
 
-  it.effect("R16.2-3 more bytes than the limit fail TooLarge and store nothing", () =>
+  it.effect("R16.2-1 more bytes than the limit fail TooLarge and store nothing", () =>
     withStore(Effect.gen(function*() {
       const store = yield* ArtifactStore
       const error = yield* Effect.flip(store.put(request("art_big", { maxBytes: 100 }), chunked(bytesOf(1000), 60)))
@@ -74,7 +74,7 @@ export const artifactStoreSuite = (layer: () => Layer.Layer<ArtifactStore, Artif
       assert.isTrue(Option.isNone(yield* store.get("art_big")))
     })))
 
-  it.effect("R16.2-4 a stream that fails midway stores nothing and passes its error on", () =>
+  it.effect("R16.2-1 a stream that fails midway stores nothing and passes its error on", () =>
     withStore(Effect.gen(function*() {
       const store = yield* ArtifactStore
       const broken = Stream.concat(chunked(bytesOf(1000)), Stream.fail("cut" as const))
@@ -82,7 +82,7 @@ export const artifactStoreSuite = (layer: () => Layer.Layer<ArtifactStore, Artif
       assert.isTrue(Option.isNone(yield* store.get("art_cut")))
     })))
 
-  it.effect("R16.3-1 delete removes the record; identical bytes stored twice survive one delete", () =>
+  it.effect("R16.2-3 delete removes the record; identical bytes stored twice survive one delete", () =>
     withStore(Effect.gen(function*() {
       const store = yield* ArtifactStore
       const bytes = bytesOf(5000)

@@ -35,7 +35,7 @@ describe("FileArtifactStore", () => {
       }).pipe(Effect.provide(FileArtifactStore.layer(options(dir))))
     }))
 
-  it.scopedLive("R16.2-9 a put is written to disk as its bytes arrive, never held whole", () =>
+  it.scopedLive("R16.3-3 a put is written to disk as its bytes arrive, never held whole", () =>
     Effect.gen(function*() {
       const dir = tempDir()
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
@@ -64,7 +64,7 @@ describe("FileArtifactStore", () => {
       }).pipe(Effect.provide(FileArtifactStore.layer(options(dir))))
     }))
 
-  it.scoped("R16.2-5 a failed put leaves no file behind; a delete removes the bytes from disk", () =>
+  it.scoped("R16.2-1 R16.3-3 a failed put leaves no file behind; a delete removes the bytes from disk", () =>
     Effect.gen(function*() {
       const dir = tempDir()
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
