@@ -67,7 +67,10 @@ wss.on("connection", (ws) => {
 
 const bare = Effect.promise(() =>
   new Promise<{ up: number; down: number }>((resolve, reject) => {
-    const child = spawn(process.execPath, ["-e", bareServer], { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] })
+    const child = spawn(process.execPath, ["-e", bareServer], {
+      cwd: process.cwd(),
+      stdio: ["ignore", "pipe", "inherit"]
+    })
     child.stdout.once("data", (chunk: Buffer) => {
       const port = /port (\d+)/.exec(chunk.toString())?.[1]
       const ws = new Ws(`ws://127.0.0.1:${port}`, { perMessageDeflate: false })
@@ -144,10 +147,11 @@ const main = Effect.gen(function*() {
   const count = Math.max(1, Math.floor(SIZE / INLINE / 8))
   const inlinePut = yield* timed(Effect.forEach(
     Array.from({ length: count }),
-    () => session.putArtifact(new Uint8Array(INLINE), {
-      mediaType: "application/octet-stream",
-      encoding: "base64"
-    })
+    () =>
+      session.putArtifact(new Uint8Array(INLINE), {
+        mediaType: "application/octet-stream",
+        encoding: "base64"
+      })
   ))
   print(`artifact.put, base64 inline (${count} x 512 KiB)`, count * INLINE, inlinePut.ms, bareUp)
   const inlineFetch = yield* timed(Effect.forEach(

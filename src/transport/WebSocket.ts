@@ -6,6 +6,7 @@
 import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
 import * as Socket from "@effect/platform/Socket"
 import { Deferred, Effect, Layer, Mailbox, Option, type Scope, Stream } from "effect"
+import { EventEmitter } from "node:events"
 import {
   Acceptor,
   binaryFrame,
@@ -40,6 +41,33 @@ const flowControl = (raw: globalThis.WebSocket, method: "pause" | "resume") => {
   const fn: unknown = Reflect.get(raw, method)
   if (typeof fn === "function") Reflect.apply(fn, raw, [])
 }
+
+/**
+ * Completes once `raw` has at most SEND_HIGH_WATER bytes buffered: on the `drain` event of the
+ * socket beneath `ws` when it can be reached, else by polling every millisecond.
+ */
+const drained = (raw: globalThis.WebSocket): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (raw.bufferedAmount <= SEND_HIGH_WATER) return resume(Effect.void)
+    const socket: unknown = Reflect.get(raw, "_socket")
+    if (!(socket instanceof EventEmitter)) return resume(Effect.zipRight(Effect.sleep("1 millis"), drained(raw)))
+    const stop = () => {
+      socket.off("drain", onDrain)
+      socket.off("close", onClose)
+    }
+    // a closed socket has nothing left to drain: the next send reports the failure
+    const onClose = () => {
+      stop()
+      resume(Effect.void)
+    }
+    const onDrain = () => {
+      stop()
+      resume(drained(raw))
+    }
+    socket.on("drain", onDrain)
+    socket.on("close", onClose)
+    return Effect.sync(stop)
+  })
 
 /**
  * Adapts a platform `Socket` to a `Connection`; the socket runs until the scope closes.
@@ -111,11 +139,10 @@ export const fromSocket = (
           )
         ),
       close: write(new Socket.CloseEvent(1000, "closed")).pipe(Effect.ignore),
-      drain: Effect.sleep("1 millis").pipe(
-        Effect.repeat({ until: () => (rawOf()?.bufferedAmount ?? 0) <= SEND_HIGH_WATER }),
-        Effect.when(() => (rawOf()?.bufferedAmount ?? 0) > SEND_HIGH_WATER),
-        Effect.asVoid
-      )
+      drain: Effect.suspend(() => {
+        const raw = rawOf()
+        return raw === undefined ? Effect.void : drained(raw)
+      })
     }
     return { connection, opened: Deferred.await(opened) }
   })

@@ -47,17 +47,24 @@ describe("artifacts over WebSocket", () => {
       )
     }
 
-    it.scopedLive("R16.2-1 R16.3-1 R11.3-3 R11.3-6 R22-2 a streamed put of unknown length goes as sidecar frames", () =>
-      Effect.gen(function*() {
-        const session = yield* open()
-        assert.deepStrictEqual(session.capabilities.binary_encoding, ["base64", "sidecar"])
-        assert.strictEqual(session.capabilities.artifacts, true)
-        assert.deepStrictEqual(session.capabilities.artifact_retention, { default_seconds: 86_400, max_seconds: 604_800 })
-        const bytes = bytesOf(3 * 1024 * 1024 + 17)
-        const ref = yield* session.putArtifact(chunked(bytes, 100_000), { mediaType: "application/octet-stream" })
-        assert.strictEqual(ref.sha256, sha256(bytes))
-        assert.strictEqual(sha256(yield* collect(session.fetchArtifact(ref.artifact_id))), sha256(bytes))
-      }).pipe(Effect.provide(server())), 60_000)
+    it.scopedLive(
+      "R16.2-1 R16.3-1 R11.3-3 R11.3-6 R22-2 a streamed put of unknown length goes as sidecar frames",
+      () =>
+        Effect.gen(function*() {
+          const session = yield* open()
+          assert.deepStrictEqual(session.capabilities.binary_encoding, ["base64", "sidecar"])
+          assert.strictEqual(session.capabilities.artifacts, true)
+          assert.deepStrictEqual(session.capabilities.artifact_retention, {
+            default_seconds: 86_400,
+            max_seconds: 604_800
+          })
+          const bytes = bytesOf(3 * 1024 * 1024 + 17)
+          const ref = yield* session.putArtifact(chunked(bytes, 100_000), { mediaType: "application/octet-stream" })
+          assert.strictEqual(ref.sha256, sha256(bytes))
+          assert.strictEqual(sha256(yield* collect(session.fetchArtifact(ref.artifact_id))), sha256(bytes))
+        }).pipe(Effect.provide(server())),
+      60_000
+    )
 
     it.scopedLive(
       "R16.2-2 R16.2-3 another principal's fetch and release are NOT_FOUND; release ends the artifact",
