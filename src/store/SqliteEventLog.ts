@@ -41,6 +41,11 @@ const migrations = Migrator.fromRecord({
     yield* sql`CREATE TABLE jobs (job_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, principal TEXT NOT NULL,
       tool TEXT NOT NULL, command_id TEXT NOT NULL, state TEXT NOT NULL, checkpoint_id TEXT, retry_count INTEGER NOT NULL,
       cancel_reason TEXT, idempotency_key TEXT, terminal TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`
+  }),
+  // what each idempotency key's command asked for, so a reuse for another command is refused (docs/decisions.md)
+  "0002_idempotency_digest": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE idempotency ADD COLUMN digest TEXT`
   })
 })
 
