@@ -42,6 +42,8 @@ interface Transfer {
 
 /** Frames one transfer may have waiting before the connection's reader waits (4 × 256 KiB). */
 const QUEUED_FRAMES = 4
+/** Transfers one connection may have open at once; more are refused RESOURCE_EXHAUSTED. */
+const MAX_OPEN = 32
 /** Keys of ended transfers remembered, so their late frames are dropped quietly. */
 const REMEMBERED = 256
 const EMPTY = new Uint8Array(0)
@@ -69,6 +71,9 @@ export const makeInbox = (options: { readonly idleTimeout?: Duration.DurationInp
           return yield* ArcpError.of("INVALID_ARGUMENT", "a sidecar transfer's key must be 1 to 255 bytes")
         }
         if (open.has(key)) return yield* ArcpError.of("INVALID_ARGUMENT", `a transfer keyed ${key} is already open`)
+        if (open.size >= MAX_OPEN) {
+          return yield* ArcpError.of("RESOURCE_EXHAUSTED", `${MAX_OPEN} sidecar transfers are already open on this connection`)
+        }
         const transfer: Transfer = {
           queue: yield* Queue.bounded<Item>(QUEUED_FRAMES),
           gone: yield* Deferred.make<void>(),

@@ -177,6 +177,11 @@ describe("artifacts over WebSocket", () => {
           )
           const [short] = yield* collectUntil(messages, (m) => m.correlation_id === shortId)
           assert.strictEqual(field(short, "code"), "DATA_LOSS")
+          // open transfers are bounded per connection
+          for (let i = 0; i < 32; i++) yield* session.send("artifact.put", { media_type: "x/y", encoding: "sidecar" })
+          const overId = yield* session.send("artifact.put", { media_type: "x/y", encoding: "sidecar" })
+          const [over] = yield* collectUntil(messages, (m) => m.correlation_id === overId)
+          assert.strictEqual(field(over, "code"), "RESOURCE_EXHAUSTED")
           yield* session.ping
         }).pipe(Effect.provide(server())),
       60_000
