@@ -72,7 +72,10 @@ export const makeInbox = (options: { readonly idleTimeout?: Duration.DurationInp
         }
         if (open.has(key)) return yield* ArcpError.of("INVALID_ARGUMENT", `a transfer keyed ${key} is already open`)
         if (open.size >= MAX_OPEN) {
-          return yield* ArcpError.of("RESOURCE_EXHAUSTED", `${MAX_OPEN} sidecar transfers are already open on this connection`)
+          return yield* ArcpError.of(
+            "RESOURCE_EXHAUSTED",
+            `${MAX_OPEN} sidecar transfers are already open on this connection`
+          )
         }
         const transfer: Transfer = {
           queue: yield* Queue.bounded<Item>(QUEUED_FRAMES),
