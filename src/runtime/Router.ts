@@ -15,6 +15,7 @@ import type { Owner } from "./Job.js"
 import type { Jobs } from "./Jobs.js"
 import type { LiveSession } from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
+import type { Permissions } from "./permissions/Permissions.js"
 import type { Streams } from "./Streams.js"
 
 /** What a handler may use: the session, the connection's outbound path, and the session as jobs see it. */
@@ -36,6 +37,7 @@ export interface RouteServices {
   readonly artifacts: Context.Tag.Service<typeof Artifacts>
   /** The largest frame the runtime accepts, the bound of an inline artifact.fetch answer. */
   readonly maxFrameBytes: number
+  readonly permissions: Context.Tag.Service<typeof Permissions>
 }
 
 /** A handler; an `ArcpError` failure is answered with `nack` (correlation_id = the message id). */
@@ -60,7 +62,9 @@ export const notImplemented = (message: { readonly type: string }): Effect.Effec
 const ignore = (): Effect.Effect<void> => Effect.void
 
 /** The route table of this runtime: session control, jobs, interrupts and human input; the rest refused or not built. */
-export const makeRoutes = ({ artifacts, humanInput, jobs, maxFrameBytes, streams }: RouteServices): RouteTable => ({
+export const makeRoutes = (
+  { artifacts, humanInput, jobs, maxFrameBytes, permissions, streams }: RouteServices
+): RouteTable => ({
   // session control
   "session.open": () => Effect.fail(ArcpError.of("FAILED_PRECONDITION", "the session is already open")),
   "session.authenticate": (message, { session }) =>
@@ -169,10 +173,23 @@ export const makeRoutes = ({ artifacts, humanInput, jobs, maxFrameBytes, streams
         outbound.emit("ack", { ack_for: message.id, received_at }, { correlation_id: message.id })
       )
     ),
-  "human.choice.response": notImplemented,
-  "permission.grant": notImplemented,
-  "permission.deny": notImplemented,
-  "lease.refresh": notImplemented,
+  "human.choice.response": (message, { outbound, owner }) =>
+    humanInput.respondChoice(message, owner.principal).pipe(
+      Effect.zipRight(now),
+      Effect.flatMap((received_at) =>
+        outbound.emit("ack", { ack_for: message.id, received_at }, { correlation_id: message.id })
+      )
+    ),
+  // §15.4, §15.5: lease.granted answers a grant and lease.extended a refresh; a deny is acknowledged
+  "permission.grant": (message, { owner, session }) => permissions.grant(message, owner, session.leaseExpiresAt),
+  "permission.deny": (message, { outbound, owner }) =>
+    permissions.deny(message, owner).pipe(
+      Effect.zipRight(now),
+      Effect.flatMap((received_at) =>
+        outbound.emit("ack", { ack_for: message.id, received_at }, { correlation_id: message.id })
+      )
+    ),
+  "lease.refresh": (message, { owner, session }) => permissions.refresh(message, owner, session.leaseExpiresAt),
   subscribe: notImplemented,
   unsubscribe: notImplemented,
   "artifact.put": ArtifactRoutes.put(artifacts),

@@ -12,6 +12,7 @@ import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
+import * as Permissions from "./permissions/Permissions.js"
 import { makeRoutes } from "./Router.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
 import * as Sessions from "./Sessions.js"
@@ -54,7 +55,8 @@ export const make = Effect.gen(function*() {
       humanInput: yield* HumanInput.HumanInput,
       streams: yield* Streams.Streams,
       artifacts: yield* Artifacts.Artifacts,
-      maxFrameBytes: settings.maxFrameBytes
+      maxFrameBytes: settings.maxFrameBytes,
+      permissions: yield* Permissions.Permissions
     }),
     shutdown: Deferred.await(stopping)
   }
@@ -88,21 +90,25 @@ export type Provided =
   | Jobs.Jobs
   | HumanInput.HumanInput
   | Streams.Streams
+  | Permissions.Permissions
   | Artifacts.Artifacts
 
 /**
- * The runtime with its config, session registry, jobs, streams and
- * human-input and artifacts services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
+ * The runtime with its config, session registry, jobs, streams, human-input,
+ * permission and artifacts services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
  * (`SqliteEventLog.layer` or `MemoryEventLog.layer`), an `ArtifactStore` (`FileArtifactStore.layer`
  * or `MemoryArtifactStore.layer`) and a `ToolRegistry` (`Tools.layer`).
+ * A `PermissionPolicy` provided to it decides permission requests; without one the client is asked.
  */
 export const layer = (
   options: RuntimeConfig.Options = {}
 ): Layer.Layer<Provided, never, Authenticator | EventLog | ArtifactStore | ToolRegistry> =>
   Layer.effect(ArcpRuntime, make).pipe(
     Layer.provideMerge(Jobs.layer),
+    Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer),
-    Layer.provideMerge(Layer.mergeAll(Sessions.layer, RuntimeConfig.layer(options), HumanInput.layer, Streams.layer))
+    Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
+    Layer.provideMerge(RuntimeConfig.layer(options))
   )
 
 /**

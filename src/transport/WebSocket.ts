@@ -31,6 +31,8 @@ export interface ServerOptions {
  */
 const HARD_CAP_FACTOR = 16
 
+const bufferedOf = (raw: globalThis.WebSocket) => () => raw.bufferedAmount
+
 /** Bytes a socket may buffer for sending before `drain` makes a sender wait (sidecar transfers). */
 const SEND_HIGH_WATER = 1024 * 1024
 /** Binary bytes read but not yet taken by the connection before reading pauses (and resumes below half). */
@@ -71,15 +73,18 @@ const drained = (raw: globalThis.WebSocket): Effect.Effect<void> =>
 
 /**
  * Adapts a platform `Socket` to a `Connection`; the socket runs until the scope closes.
- * With the underlying WebSocket (`raw`), sends can wait for its buffer to drain and
- * reading pauses while too many binary bytes wait to be taken: bounded memory both ways.
+ * With the underlying WebSocket, sends can wait for its buffer to drain and reading
+ * pauses while too many binary bytes wait to be taken: bounded memory both ways.
  */
 export const fromSocket = (
   socket: Socket.Socket,
   options: {
     readonly label: string
     readonly maxFrameBytes: number
-    readonly raw?: (() => globalThis.WebSocket | undefined) | undefined
+    /** The socket underneath, when known: its `bufferedAmount` is what this end holds for the peer. */
+    readonly raw?: globalThis.WebSocket | undefined
+    /** For a client socket, whose WebSocket is created when it runs: reads it then. */
+    readonly rawOf?: (() => globalThis.WebSocket | undefined) | undefined
   }
 ): Effect.Effect<
   { readonly connection: Connection; readonly opened: Effect.Effect<void, TransportError> },
@@ -91,9 +96,7 @@ export const fromSocket = (
     const opened = yield* Deferred.make<void, TransportError>()
     const write = yield* socket.writer
     const max = options.maxFrameBytes
-    // the server hands the socket's WebSocket in the handler's context; a client socket creates it when it runs
-    const served = Option.getOrUndefined(yield* Effect.serviceOption(Socket.WebSocket))
-    const rawOf = options.raw ?? (() => served)
+    const rawOf = options.rawOf ?? (() => options.raw)
     let unread = 0
     let paused = false
     yield* socket.runRaw((data) => {
@@ -132,6 +135,7 @@ export const fromSocket = (
           }
         })
       )),
+      ...(options.raw !== undefined ? { buffered: bufferedOf(options.raw) } : {}),
       send: (frame) =>
         write(frame).pipe(
           Effect.mapError((cause) =>
@@ -167,7 +171,11 @@ const listen = (options: ServerOptions) =>
       address: `ws://${host}:${port}${options.path ?? ""}`,
       run: (handler) =>
         server.run((socket) =>
-          fromSocket(socket, { label: `ws#${++next}`, maxFrameBytes }).pipe(
+          // the platform server hands each connection's `ws` over in the handler's context
+          Effect.serviceOption(Socket.WebSocket).pipe(
+            Effect.flatMap((raw) =>
+              fromSocket(socket, { label: `ws#${++next}`, maxFrameBytes, raw: Option.getOrUndefined(raw) })
+            ),
             Effect.flatMap(({ connection }) =>
               handler(connection)
             ),
@@ -196,7 +204,7 @@ export const connect = (
     const { connection, opened } = yield* fromSocket(socket, {
       label: url,
       maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * HARD_CAP_FACTOR,
-      raw: () => raw
+      rawOf: () => raw
     })
     yield* opened
     return connection

@@ -14,6 +14,7 @@ import * as Artifacts from "../../src/runtime/artifacts/Artifacts.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
 import type { Owner } from "../../src/runtime/Job.js"
 import * as Jobs from "../../src/runtime/Jobs.js"
+import * as Permissions from "../../src/runtime/permissions/Permissions.js"
 import * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import * as Streams from "../../src/runtime/Streams.js"
 import * as Tools from "../../src/runtime/Tools.js"
@@ -61,13 +62,14 @@ const services = (tools: ReadonlyArray<Tools.Tool>) =>
   Jobs.layer.pipe(
     Layer.provideMerge(
       Layer.mergeAll(
-        RuntimeConfig.layer({}),
         Tools.layer([...DemoTools.all, ...tools]),
         HumanInput.layer,
         Streams.layer,
         Artifacts.layer.pipe(Layer.provide(Layer.merge(RuntimeConfig.layer({}), MemoryArtifactStore.layer)))
       )
     ),
+    Layer.provideMerge(Permissions.layer),
+    Layer.provideMerge(RuntimeConfig.layer({})),
     Layer.provideMerge(MemoryEventLog.layer)
   )
 
@@ -78,7 +80,9 @@ const makeOwner = Effect.gen(function*() {
     sessionId: SessionId.make("sess_test"),
     principal: "alice",
     sink: (e) => Queue.offer(inbox, e),
-    heartbeatIntervalSeconds: 30
+    heartbeatIntervalSeconds: 30,
+    trustLevel: "trusted",
+    humanInput: true
   }
   const seen: Array<Decoded> = []
   /** Takes messages until one matches (inclusive); all taken are kept in `seen`. */
