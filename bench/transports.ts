@@ -17,6 +17,7 @@ import * as Client from "../src/client/Client.js"
 import * as Auth from "../src/runtime/Auth.js"
 import * as Runtime from "../src/runtime/Runtime.js"
 import * as Tools from "../src/runtime/Tools.js"
+import * as MemoryArtifactStore from "../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../src/store/MemoryEventLog.js"
 import * as Http2 from "../src/transport/Http2.js"
 import * as Memory from "../src/transport/Memory.js"
@@ -115,6 +116,7 @@ const measure = (c: Case, quiet = false) =>
         Layer.provide(Layer.mergeAll(
           Auth.layer({ audience: "arcp://runtime", bearer: new Map([["bench", "bench"]]) }),
           MemoryEventLog.layer,
+          MemoryArtifactStore.layer,
           Tools.layer(DemoTools.all)
         )),
         Layer.provideMerge(c.transport)

@@ -4,7 +4,7 @@
  * with `node --import tsx examples/effect-quickstart.ts` (against the sources, through tsconfig's paths)
  * or, after `npm run build`, against the built package.
  */
-import { ArcpClient, Auth, MemoryEventLog, Runtime, Tools, Transport, WebSocket } from "arcp"
+import { ArcpClient, Auth, MemoryArtifactStore, MemoryEventLog, Runtime, Tools, Transport, WebSocket } from "arcp"
 import { Console, Effect, Layer, Logger, LogLevel, Schema, Stream } from "effect"
 
 const greet = Tools.make({
@@ -22,6 +22,7 @@ const Server = Runtime.serve.pipe(
   Layer.provide(Layer.mergeAll(
     Auth.layer({ audience: "arcp://runtime", bearer: new Map([["secret", "alice"]]) }),
     MemoryEventLog.layer,
+    MemoryArtifactStore.layer,
     Tools.layer([greet])
   )),
   Layer.provideMerge(WebSocket.layer({ port: 0 }))

@@ -155,10 +155,16 @@ const STATUS: Record<string, readonly [Status, string]> = {
   ],
   "R11.3-1": ["done", "application/octet-stream unless the tool names a type"],
   "R11.3-2": ["not yet", "chunks carry no sha256"],
-  "R11.3-3": ["not yet", "sidecar frames are not built"],
-  "R11.3-4": ["not yet", "sidecar frames are not built; a client's binary frame is nacked"],
-  "R11.3-5": ["done", "every transport uses base64"],
-  "R11.3-6": ["done", "base64 only: sidecar frames are not built"],
+  "R11.3-3": [
+    "partial",
+    "sidecar frames carry artifact puts and fetches (header in docs/decisions.md); binary stream chunks still go base64"
+  ],
+  "R11.3-4": [
+    "not yet",
+    "binary stream chunks are sent base64, never as sidecar frames; artifact transfers match frames by message id and sequence"
+  ],
+  "R11.3-5": ["done", "stdio offers base64 only"],
+  "R11.3-6": ["done", "[base64, sidecar] on WebSocket, [base64] on stdio"],
   "R11.4-1": ["done", ""],
   "R11.4-2": ["done", "redacting is the tool's call: write({ content, redacted: true })"],
   "R11.4-3": ["not yet", "subscriptions are not built; the client hands thought streams to the app"],
@@ -196,7 +202,7 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "trust.elevate.<level> through the same flow; a live elevation lease lifts the session's level for tool minimums"
   ],
   "R15.6-2": ["done", "a log and an arcpx.arcp.trust.elevations metric event on the job that asked"],
-  "R16.3-1": ["partial", "schema only; artifacts are not built and no retention is advertised"],
+  "R16.3-1": ["done", "from --artifact-ttl / --artifact-max-ttl"],
   "R17.3.1-1": ["done", ""],
   "R17.3.1-2": ["done", ""],
   "R17.3.1-3": ["done", ""],
@@ -225,10 +231,14 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R4.1-4": ["not yet", "Node 20 has no stable QUIC API; see docs/decisions.md"],
   "R4.1-7": ["not yet", "message queues belong to the scale-out work"],
   "R22-1": ["done", "WebSocket, stdio, Unix sockets and HTTP/2"],
-  "R22-3": [
-    "done",
-    "stdio, Unix sockets and HTTP/2 are line-framed text: binary is base64 in the envelope, bytes are refused"
-  ]
+  "R22-3": ["done", ""],
+  "R16.1-1": ["done", "ToolContext.putArtifact; Tools.resultRef puts the ref in the terminal's result_ref"],
+  "R16.2-1": ["done", "inline base64 or sidecar frames keyed to the put's id"],
+  "R16.2-2": ["done", "inline (one frame) or sidecar frames; no redirect URI"],
+  "R16.2-3": ["done", "released artifacts are removed at once"],
+  "R16.3-2": ["done", "a retention sweep at start and every minute; fetch checks expiry itself"],
+  "R16.3-3": ["done", "content-addressed files beside the SQLite file by default; memory with --db :memory:"],
+  "R22-2": ["partial", "WebSocket carries artifacts as sidecar frames; binary streams are still base64"]
 }
 
 /** Why a section is not built, for its requirements missing from STATUS. */

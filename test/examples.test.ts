@@ -53,5 +53,14 @@ describe("examples", () => {
       assert.include(stdout, "event lease.granted")
       assert.include(stdout, "result {\"order\":\"ord_4812\",\"refunded\":25}")
     }, 90_000)
+
+    it(`artifacts uploads, runs a tool that stores its output, and streams both back (${mode})`, async () => {
+      const { code, stderr, stdout } = await run("artifacts.mjs", mode)
+      assert.strictEqual(code, 0, stderr)
+      assert.include(stdout, "binary encodings base64,sidecar")
+      assert.include(stdout, "put 3145728 bytes")
+      assert.include(stdout, "fetched sha256 matches true")
+      assert.include(stdout, "tool artifact text/plain 8893 bytes, last line \"line 1000\"")
+    }, 90_000)
   }
 })

@@ -71,7 +71,8 @@ const options = {
   )
 }
 
-const credentialsOf = (o: {
+/** The credentials the connection flags name: a bearer token, a JWT signed with a secret, or none. */
+export const credentialsOf = (o: {
   readonly token: Option.Option<string>
   readonly jwtSecret: Option.Option<string>
   readonly subject: string

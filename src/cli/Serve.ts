@@ -117,6 +117,35 @@ const options = {
     5000,
     "ms a cancelled job has to stop when cancel names no deadline_ms, before it ends ABORTED (§10.4)"
   ),
+  artifactsDir: Settings.optionalText(
+    "artifacts-dir",
+    "ARCP_ARTIFACTS_DIR",
+    "directory of artifact bytes (default <db name>.artifacts beside --db; unused with --db :memory:)"
+  ),
+  artifactTtl: Settings.integer(
+    "artifact-ttl",
+    "ARCP_ARTIFACT_TTL",
+    86_400,
+    "seconds an artifact lives when its put names no ttl_seconds (artifact_retention.default_seconds, §16.3)"
+  ),
+  artifactMaxTtl: Settings.integer(
+    "artifact-max-ttl",
+    "ARCP_ARTIFACT_MAX_TTL",
+    604_800,
+    "longest ttl_seconds a put may ask for (artifact_retention.max_seconds, §16.3)"
+  ),
+  maxArtifactBytes: Settings.integer(
+    "max-artifact-bytes",
+    "ARCP_MAX_ARTIFACT_BYTES",
+    1024 ** 3,
+    "largest artifact accepted; larger puts get RESOURCE_EXHAUSTED"
+  ),
+  artifactQuotaBytes: Settings.integer(
+    "artifact-quota-bytes",
+    "ARCP_ARTIFACT_QUOTA_BYTES",
+    10 * 1024 ** 3,
+    "artifact bytes one principal may hold; past it puts get RESOURCE_EXHAUSTED"
+  ),
   maxOutboundBytes: Settings.integer(
     "max-outbound-bytes",
     "ARCP_MAX_OUTBOUND_BYTES",
@@ -182,7 +211,7 @@ const options = {
   ),
   noDemoTools: Options.boolean("no-demo-tools").pipe(
     Options.withDescription(
-      "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail, guarded, ask, choose (default off; no env var)"
+      "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail, guarded, ask, choose, make_artifact (default off; no env var)"
     )
   )
 }
@@ -224,7 +253,12 @@ export const serve = Command.make("serve", options, (o) =>
     }
     // a session.open alone nests 4 levels (envelope, payload, capabilities, extensions)
     if (o.maxJsonDepth < 4) {
-      return yield* Effect.fail(new Error(`--max-json-depth (${o.maxJsonDepth}) must be at least 4`))
+      return yield* usage(`--max-json-depth (${o.maxJsonDepth}) must be at least 4`)
+    }
+    if (o.artifactTtl < 1 || o.artifactMaxTtl < o.artifactTtl) {
+      return yield* usage(
+        `--artifact-ttl (${o.artifactTtl}) must be at least 1 and at most --artifact-max-ttl (${o.artifactMaxTtl})`
+      )
     }
     const limits = {
       "--max-outbound-bytes": o.maxOutboundBytes,
@@ -273,6 +307,10 @@ export const serve = Command.make("serve", options, (o) =>
       heartbeatRecovery: o.heartbeatRecovery,
       idempotencyHorizon: `${o.idempotencyHorizon} seconds`,
       cancelDeadline: `${o.cancelDeadline} millis`,
+      artifactsDir: Option.getOrUndefined(o.artifactsDir),
+      artifactRetention: { defaultSeconds: o.artifactTtl, maxSeconds: o.artifactMaxTtl },
+      maxArtifactBytes: o.maxArtifactBytes,
+      artifactQuotaBytes: o.artifactQuotaBytes,
       maxOutboundBytes: o.maxOutboundBytes,
       maxOutboundEnvelopes: o.maxOutboundEnvelopes,
       backpressureTimeout: `${o.backpressureTimeout} seconds`,

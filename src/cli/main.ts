@@ -1,10 +1,11 @@
-/** The `arcp` command line: `serve`, `send`, `validate`, `version`. */
+/** The `arcp` command line: `serve`, `send`, `artifact`, `validate`, `version`. */
 import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Logger, LogLevel, Stream } from "effect"
 import { stripVTControlCharacters } from "node:util"
 import { VERSION, versionLine } from "../Version.js"
+import { artifact } from "./Artifact.js"
 import { report } from "./Failure.js"
 import { ExitCode, send, setExitCode } from "./Send.js"
 import { serve } from "./Serve.js"
@@ -50,7 +51,7 @@ const validate = Command.make(
   Command.withDescription("Check envelopes: prints `ok <type>` or `error <line> <CODE> <path>: <reason>` per envelope")
 )
 
-const arcp = Command.make("arcp").pipe(Command.withSubcommands([serve, send, validate, version]))
+const arcp = Command.make("arcp").pipe(Command.withSubcommands([serve, send, artifact, validate, version]))
 
 const cli = Command.run(arcp, { name: "arcp", version: VERSION })
 

@@ -3,12 +3,13 @@
  * Effect. Every call is a Promise; streams are async iterators; failures
  * reject with the typed error (`ArcpError`, `ClientError`, `TransportError`).
  */
-import { Cause, Duration, Effect, Either, Exit, Layer, Logger, LogLevel, Schema, Scope, Stream } from "effect"
+import { Cause, Chunk, Duration, Effect, Either, Exit, Layer, Logger, LogLevel, Schema, Scope, Stream } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import type { HeaderOptions } from "../protocol/Envelope.js"
 import { ArcpError, type ArcpError as WireError } from "../protocol/Errors.js"
 import type { MessageId, SessionId } from "../protocol/Ids.js"
 import type { Decoded, MessageType, PayloadOf } from "../protocol/Message.js"
+import type { ArtifactRef } from "../protocol/messages/Artifacts.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
 import type { LogLevel as WireLogLevel } from "../protocol/messages/Telemetry.js"
@@ -23,9 +24,11 @@ import * as Stdio from "../transport/Stdio.js"
 import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as ArcpClient from "./ArcpClient.js"
 import type * as Client from "./Client.js"
+import type { FetchArtifactOptions, PutArtifactOptions } from "./ClientArtifacts.js"
 import { type Parameters, validator } from "./Parameters.js"
 
 export { ArcpError } from "../protocol/Errors.js"
+export type { ArtifactRef } from "../protocol/messages/Artifacts.js"
 export type {
   PermissionDecision as PolicyDecision,
   PermissionQuestion
@@ -34,10 +37,22 @@ export type { PromiseDecision } from "../runtime/permissions/PermissionPolicy.js
 export type { Lease, PermissionAsk } from "../runtime/Tools.js"
 export { TransportError } from "../transport/Transport.js"
 export { ClientError } from "./Client.js"
+export type { FetchArtifactOptions, PutArtifactOptions } from "./ClientArtifacts.js"
 export { jwtSigner } from "./Credentials.js"
 export type { Credentials } from "./Credentials.js"
 export { jsonSchema } from "./Parameters.js"
 export type { JsonSchema, Parameters, StandardSchemaV1 } from "./Parameters.js"
+
+/** Bytes for an artifact: all at once, a web `ReadableStream`, or any async iterable (a Node stream, a generator). */
+export type ByteSource = Uint8Array | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>
+
+/** A `ByteSource` as a Stream; the source's own failure is the stream's error. */
+const byteStream = (data: ByteSource): Stream.Stream<Uint8Array, unknown> =>
+  data instanceof Uint8Array
+    ? Stream.succeed(data)
+    : Symbol.asyncIterator in data
+    ? Stream.fromAsyncIterable(data, (e) => e)
+    : Stream.fromReadableStream(() => data, (e) => e)
 
 /**
  * Runs an effect, rejecting with its typed failure (not a FiberFailure wrapper). An aborted `signal`
@@ -114,6 +129,15 @@ export interface PromiseSession extends AsyncDisposable {
   ping(): Promise<number>
   /** Every message from now on, until the session closes or the iterator is returned. */
   messages(): AsyncIterable<Decoded>
+  /**
+   * Uploads an artifact (§16.2) — sidecar frames on WebSocket, base64 otherwise — and resolves with its
+   * ref; rejects with the runtime's `ArcpError` (RESOURCE_EXHAUSTED, DATA_LOSS...) or the source's error.
+   */
+  putArtifact(data: ByteSource, options: PutArtifactOptions): Promise<ArtifactRef>
+  /** The artifact's bytes as an async iterable (fetched as it is iterated; rejects NOT_FOUND when gone). */
+  fetchArtifact(artifact: ArtifactRef | string, options?: FetchArtifactOptions): AsyncIterable<Uint8Array>
+  /** The artifact's bytes, all of them (for small artifacts). */
+  fetchArtifactBytes(artifact: ArtifactRef | string, options?: FetchArtifactOptions): Promise<Uint8Array>
   /** Closes the session (§9) and its connection; completes also when the runtime has already gone. */
   close(): Promise<void>
   /** `close()`, for `await using`. */
@@ -188,7 +212,14 @@ export const connect = async (
       return Stream.toAsyncIterable(stream)
     },
     close,
-    [Symbol.asyncDispose]: close
+    [Symbol.asyncDispose]: close,
+    putArtifact: (data, putOptions) => run(session.putArtifact(byteStream(data), putOptions)),
+    fetchArtifact: (artifact, fetchOptions) => Stream.toAsyncIterable(session.fetchArtifact(artifact, fetchOptions)),
+    fetchArtifactBytes: (artifact, fetchOptions) =>
+      run(Effect.map(
+        Stream.runCollect(session.fetchArtifact(artifact, fetchOptions)),
+        (chunks) => new Uint8Array(Buffer.concat(Chunk.toReadonlyArray(chunks)))
+      ))
   }
 }
 
@@ -240,6 +271,8 @@ export interface PromiseToolContext {
   requestPermission(request: PermissionAsk): Promise<Lease>
   /** Checks a lease before using it: rejects PERMISSION_DENIED once it expired or was revoked. */
   checkLease(leaseId: string): Promise<Lease>
+  /** Stores bytes as an artifact of the job's session (see `ToolContext.putArtifact`); resolves with its ref. */
+  putArtifact(data: ByteSource, mediaType: string, options?: { readonly ttlSeconds?: number }): Promise<ArtifactRef>
 }
 
 /** `StreamWriter` as Promises: each call rejects with the writer's `ArcpError` (FAILED_PRECONDITION or CANCELLED once ended). */
@@ -313,7 +346,13 @@ export const tool = <A, I = A>(definition: {
         stream: (options) => run(Effect.map(ctx.stream(options), promiseWriter)),
         askChoice: (request) => run(ctx.askChoice(request)),
         requestPermission: (request) => run(ctx.requestPermission(request)),
-        checkLease: (leaseId) => run(ctx.checkLease(leaseId))
+        checkLease: (leaseId) => run(ctx.checkLease(leaseId)),
+        putArtifact: (data, mediaType, putOptions) =>
+          run(ctx.putArtifact(
+            byteStream(data).pipe(Stream.mapError((e) => Tools.fromPromiseFailure(e))),
+            mediaType,
+            putOptions
+          ))
       })
     )
   // Tools.make gives the defaults; the arguments are checked by `check`, whatever kind of schema it wraps

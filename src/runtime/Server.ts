@@ -4,8 +4,12 @@
  */
 import { type Context, Layer } from "effect"
 import type { JSONWebKeySet } from "jose"
+import { basename, dirname, extname, join } from "node:path"
 import type { TrustLevel } from "../protocol/messages/Common.js"
+import type { ArtifactStore, ArtifactStoreError } from "../store/ArtifactStore.js"
 import type { EventLogError } from "../store/EventLog.js"
+import * as FileArtifactStore from "../store/FileArtifactStore.js"
+import * as MemoryArtifactStore from "../store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../store/MemoryEventLog.js"
 import * as SqliteEventLog from "../store/SqliteEventLog.js"
 import * as Combined from "../transport/Combined.js"
@@ -49,6 +53,8 @@ export interface Options extends RuntimeConfig.Options {
   readonly transport: TransportOptions | ReadonlyArray<TransportOptions>
   /** The SQLite event log file; `:memory:` keeps the log in memory (nothing survives a restart). */
   readonly db: string
+  /** Where artifact bytes go (default: `<db name>.artifacts/` next to `db`); unused with `db` `:memory:`. */
+  readonly artifactsDir?: string | undefined
   readonly tools: ReadonlyArray<Tools.Tool>
   /** Decides permission requests before the client is asked (default: always ask the client). */
   readonly permissionPolicy?: Context.Tag.Service<PermissionPolicy.PermissionPolicy> | undefined
@@ -98,15 +104,28 @@ export const eventLogLayer = (
   db: string
 ) => (db === ":memory:" ? MemoryEventLog.layer : SqliteEventLog.layer({ filename: db }))
 
+/** The default artifacts directory of an event-log file: `arcp.db` → `arcp.artifacts` beside it. */
+export const defaultArtifactsDir = (db: string): string => join(dirname(db), `${basename(db, extname(db))}.artifacts`)
+
+/** The artifact store for `db`: files (records in `db`) or, for `:memory:`, memory. */
+export const artifactStoreLayer = (
+  db: string,
+  artifactsDir?: string | undefined
+): Layer.Layer<ArtifactStore, ArtifactStoreError> =>
+  db === ":memory:"
+    ? MemoryArtifactStore.layer
+    : FileArtifactStore.layer({ directory: artifactsDir ?? defaultArtifactsDir(db), filename: db })
+
 /** The whole server as a Layer: it serves for as long as the layer lives, and shuts down gracefully when it closes. */
 export const layer = (
   options: Options
-): Layer.Layer<Runtime.Provided | Runtime.Serving | Acceptor, TransportError | EventLogError> =>
+): Layer.Layer<Runtime.Provided | Runtime.Serving | Acceptor, TransportError | EventLogError | ArtifactStoreError> =>
   Runtime.serve.pipe(
     Layer.provideMerge(Runtime.layer(options)),
     Layer.provide(Layer.mergeAll(
       authLayer(options.auth, options.audience ?? "arcp://runtime"),
       eventLogLayer(options.db),
+      artifactStoreLayer(options.db, options.artifactsDir),
       Tools.layer(options.tools),
       options.permissionPolicy === undefined
         ? Layer.empty
