@@ -120,6 +120,8 @@ export interface PromiseToolContext {
   readonly jobId: string
   readonly sessionId: string
   readonly principal: string
+  /** 1 for the first attempt; 2, 3... when the tool's `retry` policy re-runs the job (§10.1). */
+  readonly attempt: number
   /** Aborted when the job is cancelled: pass it to fetch() and friends. */
   readonly signal: AbortSignal
   progress(
@@ -196,6 +198,8 @@ export const tool = <A, I>(definition: {
   readonly parameters: Schema.Schema<A, I>
   readonly cancellable?: boolean
   readonly liveness?: "runtime" | "reported"
+  /** Re-runs the handler after failures with retryable codes (see `Tools.RetryPolicy`). */
+  readonly retry?: Tools.RetryPolicy
   readonly handler: (args: A, ctx: PromiseToolContext) => Promise<unknown>
 }): Tool =>
   Tools.make({
@@ -204,12 +208,14 @@ export const tool = <A, I>(definition: {
     parameters: definition.parameters,
     ...(definition.cancellable !== undefined ? { cancellable: definition.cancellable } : {}),
     ...(definition.liveness !== undefined ? { liveness: definition.liveness } : {}),
+    ...(definition.retry !== undefined ? { retry: definition.retry } : {}),
     handler: (args, ctx) =>
       fromAbortable((signal) =>
         definition.handler(args, {
           jobId: ctx.jobId,
           sessionId: ctx.sessionId,
           principal: ctx.principal,
+          attempt: ctx.attempt,
           signal,
           progress: (p) => run(ctx.progress(p)),
           log: (level, message, attributes) => run(ctx.log(level, message, attributes)),

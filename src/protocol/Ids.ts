@@ -47,7 +47,8 @@ export const prefixes = {
   checkpoint: "chk",
   challenge: "chal",
   trace: "trace",
-  span: "span"
+  span: "span",
+  schedule: "sch"
 } as const
 
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ" // Crockford base32, as ULID
@@ -119,6 +120,8 @@ export const makeCheckpointId = generator(prefixes.checkpoint, CheckpointId.make
 export const makeChallengeId = generator(prefixes.challenge, ChallengeId.make)
 export const makeTraceId = generator(prefixes.trace, TraceId.make)
 export const makeSpanId = generator(prefixes.span, SpanId.make)
+/** Schedules (§10.6) are named by a `sch_` id, carried where a job id goes (job.accepted, cancel). */
+export const makeScheduleId = generator(prefixes.schedule, JobId.make)
 
 /** True when `id` was minted with the given kind's prefix. */
 export const hasPrefix = (id: string, kind: keyof typeof prefixes): boolean => id.startsWith(`${prefixes[kind]}_`)

@@ -37,6 +37,8 @@ export interface Job {
   readonly idempotencyKey: string | undefined
   readonly acceptedAt: number
   readonly heartbeatIntervalMs: number
+  /** The schedule whose firing this job is (§10.6): it then ends job.completed / job.failed (WIRE). */
+  readonly scheduleId?: string | undefined
   /** The sessions watching it: each one's own sink → what delivers to it (see `attach`). */
   readonly sinks: Map<Sink, Sink>
   state: JobState
@@ -55,7 +57,7 @@ export interface Job {
   watchdogBlocked: boolean
   heartbeatSequence: number
   checkpointId: string | undefined
-  /** Always 0: retries are not built (docs/decisions.md); kept so the record's column means something later. */
+  /** How many times the handler was re-run under the tool's retry policy (§10.2). */
   retryCount: number
   /** job.accepted has gone out: a job stopped before that still announces itself before its terminal. */
   announced: boolean

@@ -11,13 +11,18 @@ import type { CheckpointId, JobId, SessionId } from "../protocol/Ids.js"
 import type { PermissionGrant } from "../protocol/messages/Permissions.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
 import type { LogLevel } from "../protocol/messages/Telemetry.js"
+import type { RetryPolicy } from "./internal/Retry.js"
 import type { StreamOptions, StreamWriter } from "./Streams.js"
+
+export type { RetryPolicy } from "./internal/Retry.js"
 
 /** What a handler can do while it runs. Every call is also a pause point: it waits while an interrupt is pending (§10.5). */
 export interface ToolContext {
   readonly jobId: JobId
   readonly sessionId: SessionId
   readonly principal: string
+  /** Which attempt of the job this is: 1, then 2, 3... when the tool's retry policy re-runs it (§10.1). */
+  readonly attempt: number
   /** `job.progress` (§10.1); separate from heartbeats (§10.3). */
   readonly progress: (progress: {
     readonly percent?: number
@@ -82,6 +87,8 @@ export interface Tool {
   readonly cancellable: boolean
   /** "runtime": the runtime heartbeats for it; "reported": it must call `ctx.heartbeat` (the watchdog watches). */
   readonly liveness: "runtime" | "reported"
+  /** Re-runs the handler, under the same job id, after failures with retryable codes (§10.1, §18.3). */
+  readonly retry?: RetryPolicy | undefined
   /** Decodes the arguments; the handler to run, or INVALID_ARGUMENT. */
   readonly prepare: (args: unknown) => Either.Either<(ctx: ToolContext) => Effect.Effect<unknown, ArcpError>, ArcpError>
 }
@@ -94,6 +101,7 @@ export const make = <A, I>(definition: {
   readonly handler: (args: A, ctx: ToolContext) => Effect.Effect<unknown, ArcpError>
   readonly cancellable?: boolean
   readonly liveness?: "runtime" | "reported"
+  readonly retry?: RetryPolicy
 }): Tool => {
   const decode = Schema.decodeUnknownEither(definition.parameters, { errors: "all" })
   return {
@@ -101,6 +109,7 @@ export const make = <A, I>(definition: {
     description: definition.description,
     cancellable: definition.cancellable ?? true,
     liveness: definition.liveness ?? "runtime",
+    ...(definition.retry !== undefined ? { retry: definition.retry } : {}),
     prepare: (args) =>
       Either.match(decode(args ?? {}), {
         onLeft: (e) =>

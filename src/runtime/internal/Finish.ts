@@ -15,12 +15,14 @@ import type { Streams } from "../Streams.js"
 /** The terminal event of a job and the state it leaves the job in. */
 export type Terminal =
   | { readonly type: "tool.result"; readonly payload: PayloadOf<"tool.result">; readonly state: "completed" }
+  | { readonly type: "job.completed"; readonly payload: PayloadOf<"job.completed">; readonly state: "completed" }
   | { readonly type: "tool.error" | "job.failed"; readonly payload: ErrorPayload; readonly state: "failed" }
   | { readonly type: "job.cancelled"; readonly payload: PayloadOf<"job.cancelled">; readonly state: "cancelled" }
 
 /** The state each terminal event type leaves a job in. */
 export const terminalStates: ReadonlyMap<string, Terminal["state"]> = new Map<Terminal["type"], Terminal["state"]>([
   ["tool.result", "completed"],
+  ["job.completed", "completed"],
   ["tool.error", "failed"],
   ["job.failed", "failed"],
   ["job.cancelled", "cancelled"]
@@ -105,6 +107,19 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
     )
     yield* deliver(job, log, env)
   })
+
+/**
+ * A scheduled firing ends as WIRE says jobs started by a schedule end: `job.completed` /
+ * `job.failed` (nobody invoked it, so there is no tool.invoke to answer); others are unchanged.
+ */
+export const forJob = (job: Job, terminal: Terminal): Terminal => {
+  if (job.scheduleId === undefined) return terminal
+  if (terminal.type === "tool.result") {
+    const { value } = terminal.payload
+    return { type: "job.completed", payload: value === undefined ? {} : { result: value }, state: "completed" }
+  }
+  return terminal.type === "tool.error" ? { ...terminal, type: "job.failed" } : terminal
+}
 
 /** The terminal of a cancelled job: its cancel request's reason and source. */
 export const cancelled = (job: Job): Terminal => ({
