@@ -13,6 +13,8 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Chunk, Deferred, Effect, Either, Layer, Option, Queue, Schema } from "effect"
 import { type Claim, EventLog, EventLogError, type Inbound, type JobRecord, type StoredEvent } from "./EventLog.js"
 import * as SqliteWriter from "./internal/SqliteWriter.js"
+import type { ScheduleStore } from "./ScheduleStore.js"
+import * as SqliteScheduleStore from "./SqliteScheduleStore.js"
 import type { Write, WriteResult } from "./internal/SqliteWriter.js"
 
 // the writer returns one result per write; these read the two kinds that carry one
@@ -41,7 +43,8 @@ const migrations = Migrator.fromRecord({
     yield* sql`CREATE TABLE jobs (job_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, principal TEXT NOT NULL,
       tool TEXT NOT NULL, command_id TEXT NOT NULL, state TEXT NOT NULL, checkpoint_id TEXT, retry_count INTEGER NOT NULL,
       cancel_reason TEXT, idempotency_key TEXT, terminal TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`
-  })
+  }),
+  "0002_schedules": SqliteScheduleStore.migration
 })
 
 const Nullable = Schema.NullOr(Schema.String)
@@ -208,8 +211,11 @@ export const make = (options: Options) =>
     })
   })
 
-/** The SQLite event log on `filename` (created and migrated as needed). A file is needed: `:memory:` is refused (use MemoryEventLog). */
-export const layer = (options: Options): Layer.Layer<EventLog, EventLogError> =>
+/**
+ * The SQLite event log on `filename` (created and migrated as needed), with the schedule store
+ * in the same file. A file is needed: `:memory:` is refused (use MemoryEventLog).
+ */
+export const layer = (options: Options): Layer.Layer<EventLog | ScheduleStore, EventLogError> =>
   options.filename === ":memory:" || options.filename === ""
     ? Layer.fail(
       new EventLogError({
@@ -217,7 +223,7 @@ export const layer = (options: Options): Layer.Layer<EventLog, EventLogError> =>
         message: "the SQLite event log needs a file; use MemoryEventLog for an in-memory log"
       })
     )
-    : Layer.scoped(EventLog, make(options)).pipe(
+    : Layer.merge(Layer.scoped(EventLog, make(options)), SqliteScheduleStore.layer).pipe(
       Layer.provide(SqliteMigrator.layer({ loader: migrations }).pipe(Layer.provide(NodeContext.layer))),
       Layer.provide(SqliteClient.layer({ filename: options.filename })),
       Layer.mapError((cause) =>
