@@ -29,9 +29,21 @@ export interface ReleaseOptions {
   readonly deadline_ms?: number | undefined
 }
 
+/** A job a schedule starts (§10.6): linked to it, and watched by its session only while that session lives. */
+export interface Firing {
+  readonly scheduleId: string
+  /** No session to deliver to: the job's events go to the log only (its session_id is still the schedule's). */
+  readonly detached: boolean
+  /** Told the new job's id once it is started. */
+  readonly started: (jobId: JobId) => Effect.Effect<void>
+}
+
 export class Jobs extends Context.Tag("arcp/Jobs")<Jobs, {
-  /** Accepts and starts a job (or returns the earlier outcome of the same idempotency key); NOT_FOUND / INVALID_ARGUMENT before acceptance. */
-  readonly invoke: (message: Message<"tool.invoke">, owner: Owner) => Effect.Effect<void, ArcpError>
+  /**
+   * Accepts and starts a job (or returns the earlier outcome of the same idempotency key); NOT_FOUND / INVALID_ARGUMENT
+   * before acceptance. With `firing`, the job is a schedule's firing (the schedule's command stands for the invoke).
+   */
+  readonly invoke: (message: Message<"tool.invoke">, owner: Owner, firing?: Firing) => Effect.Effect<void, ArcpError>
   /** Answers a job `cancel` with cancel.accepted or cancel.refused (§10.4). */
   readonly cancel: (message: Message<"cancel">, owner: Owner) => Effect.Effect<void, ArcpError>
   /** Blocks the job on a human answer (§10.5); answered with `ack`. */
@@ -168,7 +180,7 @@ export const make = Effect.gen(function*() {
     }).pipe(Effect.zipRight(FiberMap.remove(fibers, job.id)), Effect.ensuring(Effect.sync(() => live.delete(job.id))))
 
   return Jobs.of({
-    invoke: (message, owner) =>
+    invoke: (message, owner, firing) =>
       Effect.gen(function*() {
         const tool = yield* Option.match(tools.get(message.payload.tool), {
           onNone: () => Effect.fail(ArcpError.of("NOT_FOUND", `no tool named "${message.payload.tool}"`)),
@@ -204,7 +216,8 @@ export const make = Effect.gen(function*() {
           idempotencyKey: key,
           acceptedAt: now,
           heartbeatIntervalMs: owner.heartbeatIntervalSeconds * 1000,
-          sinks: new Map([[owner.sink, owner.sink]]),
+          scheduleId: firing?.scheduleId,
+          sinks: firing?.detached === true ? new Map() : new Map([[owner.sink, owner.sink]]),
           state: "accepted",
           startedAt: undefined,
           finished: false,
@@ -239,6 +252,7 @@ export const make = Effect.gen(function*() {
             background: inBackground
           })
         )
+        if (firing !== undefined) yield* firing.started(id)
       }),
 
     cancel: (message, owner) =>

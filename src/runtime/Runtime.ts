@@ -5,12 +5,14 @@
  */
 import { Context, Deferred, Effect, HashSet, Layer, Ref } from "effect"
 import { EventLog } from "../store/EventLog.js"
+import type { ScheduleStore } from "../store/ScheduleStore.js"
 import { Acceptor, type Connection } from "../transport/Transport.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
-import { makeRoutes } from "./Router.js"
+import { makeExtensionRoutes, makeRoutes } from "./Router.js"
+import * as Scheduler from "./scheduler/Scheduler.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
 import * as Sessions from "./Sessions.js"
 import * as Streams from "./Streams.js"
@@ -38,6 +40,7 @@ export class Serving extends Context.Tag("arcp/Serving")<Serving, {
 export const make = Effect.gen(function*() {
   const settings = yield* RuntimeConfig.RuntimeConfig
   const jobs = yield* Jobs.Jobs
+  const scheduler = yield* Scheduler.Scheduler
   const stopping = yield* Deferred.make<void>()
   // one Deferred per connection being handled, completed when its loop has finished
   const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())
@@ -47,7 +50,13 @@ export const make = Effect.gen(function*() {
     sessions: yield* Sessions.Sessions,
     log: yield* EventLog,
     jobs,
-    routes: makeRoutes({ jobs, humanInput: yield* HumanInput.HumanInput, streams: yield* Streams.Streams }),
+    routes: makeRoutes({
+      jobs,
+      humanInput: yield* HumanInput.HumanInput,
+      streams: yield* Streams.Streams,
+      scheduler
+    }),
+    extensionRoutes: makeExtensionRoutes({ scheduler }),
     shutdown: Deferred.await(stopping)
   }
   const handle = (connection: Connection) =>
@@ -80,16 +89,19 @@ export type Provided =
   | Jobs.Jobs
   | HumanInput.HumanInput
   | Streams.Streams
+  | Scheduler.Scheduler
 
 /**
  * The runtime with its config, session registry, jobs, streams and
- * human-input services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
- * (`SqliteEventLog.layer` or `MemoryEventLog.layer`) and a `ToolRegistry` (`Tools.layer`).
+ * human-input services and the scheduler. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
+ * and a `ScheduleStore` (`SqliteEventLog.layer` or `MemoryEventLog.layer` provide both) and a
+ * `ToolRegistry` (`Tools.layer`).
  */
 export const layer = (
   options: RuntimeConfig.Options = {}
-): Layer.Layer<Provided, never, Authenticator | EventLog | ToolRegistry> =>
+): Layer.Layer<Provided, never, Authenticator | EventLog | ScheduleStore | ToolRegistry> =>
   Layer.effect(ArcpRuntime, make).pipe(
+    Layer.provideMerge(Scheduler.layer),
     Layer.provideMerge(Jobs.layer),
     Layer.provideMerge(Layer.mergeAll(Sessions.layer, RuntimeConfig.layer(options), HumanInput.layer, Streams.layer))
   )

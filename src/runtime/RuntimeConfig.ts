@@ -8,6 +8,9 @@ import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
 
+/** Our extension (§21) listing a principal's schedules: `arcpx.arcp.schedules.v1.list` → `.listed`. */
+export const SCHEDULES_EXTENSION = "arcpx.arcp.schedules.v1"
+
 export interface Options {
   /** Who the runtime says it is in `session.accepted`. */
   readonly identity?: Partial<RuntimeIdentity> | undefined
@@ -37,6 +40,10 @@ export interface Options {
   readonly cancelDeadline?: Duration.DurationInput | undefined
   /** How long an interrupt's human input request stays open (§10.5, §12.4; default 1 h). */
   readonly interruptExpiry?: Duration.DurationInput | undefined
+  /** The shortest time between two firings of a recurring schedule (§10.6; default 60 s). */
+  readonly scheduleMinInterval?: Duration.DurationInput | undefined
+  /** Most active schedules one principal may have (§10.6; default 1000; more: RESOURCE_EXHAUSTED). */
+  readonly maxSchedulesPerPrincipal?: number | undefined
 }
 
 export interface Settings {
@@ -54,6 +61,8 @@ export interface Settings {
   readonly idempotencyHorizon: Duration.Duration
   readonly cancelDeadline: Duration.Duration
   readonly interruptExpiry: Duration.Duration
+  readonly scheduleMinInterval: Duration.Duration
+  readonly maxSchedulesPerPrincipal: number
 }
 
 /** The resolved settings of the runtime. */
@@ -68,7 +77,8 @@ export const resolve = (options: Options = {}): Settings => ({
     trust_level: options.identity?.trust_level ?? "trusted"
   },
   audience: options.audience ?? "arcp://runtime",
-  extensions: options.extensions ?? [],
+  // the schedule listing extension is built in (see scheduler/Scheduler.ts)
+  extensions: [...new Set([...(options.extensions ?? []), SCHEDULES_EXTENSION])],
   maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
   handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "30 seconds"),
   idleTimeout: Duration.decode(options.idleTimeout ?? "5 minutes"),
@@ -79,7 +89,9 @@ export const resolve = (options: Options = {}): Settings => ({
   heartbeatRecovery: options.heartbeatRecovery ?? "fail",
   idempotencyHorizon: Duration.decode(options.idempotencyHorizon ?? "24 hours"),
   cancelDeadline: Duration.decode(options.cancelDeadline ?? "5 seconds"),
-  interruptExpiry: Duration.decode(options.interruptExpiry ?? "1 hour")
+  interruptExpiry: Duration.decode(options.interruptExpiry ?? "1 hour"),
+  scheduleMinInterval: Duration.decode(options.scheduleMinInterval ?? "60 seconds"),
+  maxSchedulesPerPrincipal: options.maxSchedulesPerPrincipal ?? 1000
 })
 
 export const layer = (options: Options = {}): Layer.Layer<RuntimeConfig> =>
@@ -94,6 +106,8 @@ export const supportedCapabilities = (settings: Settings, options: { readonly an
   // tools stream through ToolContext.stream; binary chunks go base64 in the envelope (§11, §11.3)
   streaming: true,
   binary_streams: true,
+  // job.schedule: at / after / every (RRULE), durable across restarts (§10.6, scheduler/Scheduler.ts)
+  scheduled_jobs: true,
   anonymous: options.anonymous,
   heartbeat_interval_seconds: settings.heartbeatIntervalSeconds,
   heartbeat_recovery: settings.heartbeatRecovery,
