@@ -31,6 +31,7 @@ import {
   type MessageType,
   type PayloadOf
 } from "../protocol/Message.js"
+import { SCHEDULES_LIST } from "../protocol/messages/Execution.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import { now } from "../protocol/Timestamp.js"
 import type { Connection } from "../transport/Transport.js"
@@ -89,6 +90,28 @@ export interface InvokeOptions {
   readonly trace_id?: string
 }
 
+/** When a schedule fires (§10.6): exactly one of an RFC 3339 `at`, `after` seconds, or an RFC 5545 `every`. */
+export type ScheduleWhen = PayloadOf<"job.schedule">["when"]
+
+export interface ScheduleOptions {
+  /** Firings missed while the runtime was down: one runs at its start (`run_once`, the default) or they are skipped. */
+  readonly missed?: "run_once" | "skip"
+  readonly idempotency_key?: string
+  readonly trace_id?: string
+}
+
+/** A schedule accepted by the runtime. */
+export interface ScheduleHandle {
+  /** The schedule's id (`sch_...`), as `job.accepted` named it; `cancel` targets it. */
+  readonly scheduleId: JobId
+  /** The id of the `job.schedule` message: every event of every firing names it as its `causation_id`. */
+  readonly commandId: MessageId
+  /** The events of its firings delivered to this session (each firing a job: job.accepted .. its terminal). */
+  readonly firings: Stream.Stream<Decoded>
+  /** Cancels the schedule (no more firings): the `cancel.accepted` or `cancel.refused` answer. */
+  readonly cancel: Effect.Effect<Decoded, ArcpError | ClientError>
+}
+
 /** An open session. */
 export interface Session {
   readonly id: SessionId
@@ -117,6 +140,21 @@ export interface Session {
     args?: Record<string, unknown>,
     options?: InvokeOptions
   ) => Effect.Effect<JobHandle, ArcpError | ClientError, Scope.Scope>
+  /**
+   * Schedules `tool` with `args` (§10.6); fails with the nack's ArcpError (INVALID_ARGUMENT with the reason)
+   * when the runtime refuses the schedule. Its firings are watched for the life of the scope.
+   */
+  readonly schedule: (
+    tool: string,
+    args: Record<string, unknown> | undefined,
+    when: ScheduleWhen,
+    options?: ScheduleOptions
+  ) => Effect.Effect<ScheduleHandle, ArcpError | ClientError, Scope.Scope>
+  /**
+   * The principal's active schedules (the `arcpx.arcp.schedules.v1.list` extension, which the session
+   * must have negotiated in `capabilities.extensions`): the `schedules` of the answer.
+   */
+  readonly listSchedules: Effect.Effect<ReadonlyArray<unknown>, ArcpError | ClientError>
   /** Answers a `human.input.request` (§12.1); fails INVALID_ARGUMENT when the value fails its schema. */
   readonly respond: (
     requestId: MessageId,
@@ -401,12 +439,56 @@ export const connect = (
         return handle
       })
 
+    const schedule = (
+      tool: string,
+      args: Record<string, unknown> | undefined,
+      when: ScheduleWhen,
+      scheduleOptions: ScheduleOptions = {}
+    ) =>
+      Effect.gen(function*() {
+        const envelope = yield* makeEnvelope("job.schedule", {
+          job: { type: "tool.invoke", payload: { tool, ...(args !== undefined ? { arguments: args } : {}) } },
+          when,
+          ...(scheduleOptions.missed !== undefined ? { missed: scheduleOptions.missed } : {})
+        }, {
+          ...(scheduleOptions.idempotency_key !== undefined
+            ? { idempotency_key: scheduleOptions.idempotency_key }
+            : {}),
+          ...(scheduleOptions.trace_id !== undefined ? { trace_id: TraceId.make(scheduleOptions.trace_id) } : {})
+        })
+        // subscribed before sending: a firing may follow the answer at once
+        const messages = yield* subscribe
+        const reply = yield* sendAndAwait(envelope)
+        if (!isCore(reply) || reply.type !== "job.accepted") {
+          return yield* new ClientError({ reason: "Closed", message: `expected job.accepted, got ${reply.type}` })
+        }
+        const scheduleId = reply.payload.job_id
+        const handle: ScheduleHandle = {
+          scheduleId,
+          commandId: envelope.id,
+          firings: messages.pipe(
+            Stream.filter((m) => m.causation_id === envelope.id && m.job_id !== undefined && m.job_id !== scheduleId)
+          ),
+          cancel: request("cancel", { target: "job", target_id: scheduleId })
+        }
+        return handle
+      })
+
+    const listSchedules = Effect.flatMap(makeEnvelope(SCHEDULES_LIST, {}), sendAndAwait).pipe(
+      Effect.map((answer) => {
+        const schedules: unknown = Reflect.get(answer.payload, "schedules")
+        return Array.isArray(schedules) ? schedules : []
+      })
+    )
+
     const session: Session = {
       id: accepted.payload.session_id,
       runtime,
       capabilities: accepted.payload.capabilities,
       subscribe,
       invoke,
+      schedule,
+      listSchedules,
       respond: (requestId, value, respondedBy = "arcp-client") =>
         Effect.flatMap(now, (responded_at) =>
           Effect.asVoid(

@@ -48,6 +48,17 @@ export interface PromiseJob {
   interrupt(prompt?: string): Promise<void>
 }
 
+/** A schedule accepted by the runtime. */
+export interface PromiseSchedule {
+  readonly scheduleId: string
+  /** The `job.schedule` message id: the `causation_id` of every firing's events. */
+  readonly commandId: string
+  /** The events of its firings delivered to this session, until the session closes. */
+  readonly firings: AsyncIterable<Decoded>
+  /** `cancel.accepted` or `cancel.refused`. */
+  cancel(): Promise<Decoded>
+}
+
 export interface PromiseSession {
   readonly id: SessionId
   readonly runtime: RuntimeIdentity
@@ -56,6 +67,15 @@ export interface PromiseSession {
   request<T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions): Promise<Decoded>
   /** Invokes a tool as a job; rejects with the nack's `ArcpError` when the runtime refuses it. */
   invoke(tool: string, args?: Record<string, unknown>, options?: Client.InvokeOptions): Promise<PromiseJob>
+  /** Schedules a tool (§10.6); rejects with the nack's `ArcpError` (INVALID_ARGUMENT with the reason) when refused. */
+  schedule(
+    tool: string,
+    args: Record<string, unknown> | undefined,
+    when: Client.ScheduleWhen,
+    options?: Client.ScheduleOptions
+  ): Promise<PromiseSchedule>
+  /** The principal's active schedules (needs `arcpx.arcp.schedules.v1` in `capabilities.extensions`). */
+  listSchedules(): Promise<ReadonlyArray<unknown>>
   /** Answers a `human.input.request`. */
   respond(requestId: MessageId, value: unknown, respondedBy?: string): Promise<void>
   /** Round-trip time in milliseconds. */
@@ -102,6 +122,16 @@ export const connect = async (
         interrupt: (prompt) => run(job.interrupt(prompt))
       }
     },
+    schedule: async (tool, args, when, scheduleOptions) => {
+      const handle = await run(Scope.extend(session.schedule(tool, args, when, scheduleOptions), scope))
+      return {
+        scheduleId: handle.scheduleId,
+        commandId: handle.commandId,
+        firings: Stream.toAsyncIterable(handle.firings.pipe(Stream.interruptWhen(session.ended))),
+        cancel: () => run(handle.cancel)
+      }
+    },
+    listSchedules: () => run(session.listSchedules),
     respond: (requestId, value, respondedBy) => run(session.respond(requestId, value, respondedBy)),
     messages: () => {
       const iteratorScope = Effect.runSync(Scope.make())

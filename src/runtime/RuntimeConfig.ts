@@ -4,12 +4,10 @@
  */
 import { Context, Duration, Layer } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
+import { SCHEDULES_EXTENSION } from "../protocol/messages/Execution.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
-
-/** Our extension (§21) listing a principal's schedules: `arcpx.arcp.schedules.v1.list` → `.listed`. */
-export const SCHEDULES_EXTENSION = "arcpx.arcp.schedules.v1"
 
 export interface Options {
   /** Who the runtime says it is in `session.accepted`. */

@@ -13,9 +13,9 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Chunk, Deferred, Effect, Either, Layer, Option, Queue, Schema } from "effect"
 import { type Claim, EventLog, EventLogError, type Inbound, type JobRecord, type StoredEvent } from "./EventLog.js"
 import * as SqliteWriter from "./internal/SqliteWriter.js"
+import type { Write, WriteResult } from "./internal/SqliteWriter.js"
 import type { ScheduleStore } from "./ScheduleStore.js"
 import * as SqliteScheduleStore from "./SqliteScheduleStore.js"
-import type { Write, WriteResult } from "./internal/SqliteWriter.js"
 
 // the writer returns one result per write; these read the two kinds that carry one
 const isVerdicts = (r: WriteResult): r is ReadonlyArray<Inbound> => Array.isArray(r)

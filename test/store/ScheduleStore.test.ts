@@ -73,7 +73,10 @@ describe("SqliteScheduleStore on a file", () => {
       const dir = tempDir()
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
       const layer = () => SqliteEventLog.layer({ filename: join(dir, "events.db") })
-      yield* Effect.provide(Effect.flatMap(ScheduleStore, (s) => s.save(schedule("sch_kept", { next_fire_at: 42 }))), layer())
+      yield* Effect.provide(
+        Effect.flatMap(ScheduleStore, (s) => s.save(schedule("sch_kept", { next_fire_at: 42 }))),
+        layer()
+      )
       const again = yield* Effect.provide(Effect.flatMap(ScheduleStore, (s) => s.active), layer())
       assert.deepStrictEqual(again.map((s) => [s.schedule_id, s.next_fire_at]), [["sch_kept", 42]])
     }))

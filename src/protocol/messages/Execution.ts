@@ -137,6 +137,11 @@ export const ScheduleWhen = Schema.Struct({
   )
 )
 
+/** Our extension (§21) that lists a principal's schedules: `<name>.list` (payload `{}`) answered by `<name>.listed`. */
+export const SCHEDULES_EXTENSION = "arcpx.arcp.schedules.v1"
+export const SCHEDULES_LIST = `${SCHEDULES_EXTENSION}.list`
+export const SCHEDULES_LISTED = `${SCHEDULES_EXTENSION}.listed`
+
 /** What a schedule does with firings missed while the runtime was down: run one at start, or skip them. */
 export const MissedFirings = Schema.Literal("run_once", "skip")
 

@@ -13,19 +13,24 @@ import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import { ArcpError } from "../../protocol/Errors.js"
 import { hasPrefix, type JobId, makeScheduleId, MessageId, SessionId, TraceId } from "../../protocol/Ids.js"
 import type { ExtensionMessage, Message } from "../../protocol/Message.js"
-import { ScheduleWhen, ToolInvoke } from "../../protocol/messages/Execution.js"
+import { SCHEDULES_LIST, SCHEDULES_LISTED, ScheduleWhen, ToolInvoke } from "../../protocol/messages/Execution.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
-import { type MissedPolicy, type ScheduleRecord, ScheduleStore, type ScheduleStoreError } from "../../store/ScheduleStore.js"
+import {
+  type MissedPolicy,
+  type ScheduleRecord,
+  ScheduleStore,
+  type ScheduleStoreError
+} from "../../store/ScheduleStore.js"
 import { type Owner, refuseCancel } from "../Job.js"
 import { Jobs } from "../Jobs.js"
-import { RuntimeConfig, SCHEDULES_EXTENSION } from "../RuntimeConfig.js"
+import { RuntimeConfig } from "../RuntimeConfig.js"
 import { Sessions } from "../Sessions.js"
 import { ToolRegistry } from "../Tools.js"
 import { type Plan, plan } from "./When.js"
 
 /** The extension message that lists the asking principal's active schedules, and its answer. */
-export const LIST_TYPE = `${SCHEDULES_EXTENSION}.list`
-export const LISTED_TYPE = `${SCHEDULES_EXTENSION}.listed`
+export const LIST_TYPE = SCHEDULES_LIST
+export const LISTED_TYPE = SCHEDULES_LISTED
 
 /** The longest single sleep: JS timers cannot wait past ~24.8 days, and a shorter wait re-reads the clock. */
 const MAX_SLEEP = Duration.hours(24)
@@ -135,7 +140,9 @@ export const make = Effect.gen(function*() {
             started = id
           })
       }).pipe(
-        Effect.catchAll((e) => Effect.logWarning(`schedule ${record.schedule_id}: its firing was refused: ${e.message}`))
+        Effect.catchAll((e) =>
+          Effect.logWarning(`schedule ${record.schedule_id}: its firing was refused: ${e.message}`)
+        )
       )
       return started
     })
@@ -152,7 +159,9 @@ export const make = Effect.gen(function*() {
       updated_at: now
     }
     return Effect.as(
-      store.save(updated).pipe(Effect.catchAll((e) => Effect.logError(`cannot record schedule ${record.schedule_id}`, e))),
+      store.save(updated).pipe(
+        Effect.catchAll((e) => Effect.logError(`cannot record schedule ${record.schedule_id}`, e))
+      ),
       updated
     )
   }
@@ -199,7 +208,13 @@ export const make = Effect.gen(function*() {
     Effect.catchAll((e) => Effect.logError("cannot read the schedules to re-arm", e))
   )
 
-  const answer = (owner: Owner, message: { readonly id: MessageId }, type: "job.accepted", scheduleId: JobId, at: number) =>
+  const answer = (
+    owner: Owner,
+    message: { readonly id: MessageId },
+    type: "job.accepted",
+    scheduleId: JobId,
+    at: number
+  ) =>
     Effect.flatMap(
       makeEnvelope(type, { job_id: scheduleId, accepted_at: fromMillis(at) }, {
         session_id: owner.sessionId,
