@@ -14,9 +14,20 @@ export const make = Effect.sync(() => {
       }),
     get: (id) => Effect.sync(() => Option.fromNullable(records.get(id))),
     listActive: (principal) => Effect.sync(() => activeOf(principal)),
-    countActive: (principal) => Effect.sync(() => activeOf(principal).length),
+    countActive: (principal) =>
+      Effect.sync(() => {
+        let n = 0
+        for (const r of records.values()) if (r.state === "active" && r.principal === principal) n++
+        return n
+      }),
     active: Effect.sync(() => activeOf()),
-    earliest: Effect.sync(() => Option.fromNullable(activeOf()[0]))
+    earliest: Effect.sync(() => {
+      let soonest: ScheduleRecord | undefined
+      for (const r of records.values()) {
+        if (r.state === "active" && (soonest === undefined || bySoonest(r, soonest) < 0)) soonest = r
+      }
+      return Option.fromNullable(soonest)
+    })
   })
 })
 

@@ -3,12 +3,13 @@
  * answered `job.accepted` naming the schedule (`sch_` id); each firing is a
  * normal job (its own job id, job.accepted .. job.completed/failed/cancelled)
  * whose events name the `job.schedule` message as their causation, delivered to
- * the scheduling session while it lives and logged under it always. Every
- * schedule waits on its own scoped fiber (Effect sleeps, so TestClock drives
- * them); the store keeps each one's next firing, so a restart re-arms them and
- * applies the schedule's missed-firing policy.
+ * the scheduling session while it lives and logged under it always. One
+ * scoped timer fiber waits (Effect sleeps, so TestClock drives it) for the
+ * soonest firing of every armed schedule (a Timeline heap); the store keeps each
+ * one's next firing, so a restart re-arms them and applies the schedule's
+ * missed-firing policy.
  */
-import { Clock, Context, Duration, Effect, Either, FiberMap, Layer, Option, ParseResult, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Either, Layer, Option, ParseResult, Queue, Schema } from "effect"
 import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import { ArcpError } from "../../protocol/Errors.js"
 import { hasPrefix, type JobId, makeScheduleId, MessageId, SessionId, TraceId } from "../../protocol/Ids.js"
@@ -26,6 +27,7 @@ import { Jobs } from "../Jobs.js"
 import { RuntimeConfig } from "../RuntimeConfig.js"
 import { Sessions } from "../Sessions.js"
 import { ToolRegistry } from "../Tools.js"
+import * as Timeline from "./Timeline.js"
 import { type Plan, plan } from "./When.js"
 
 /** The extension message that lists the asking principal's active schedules, and its answer. */
@@ -75,7 +77,13 @@ export const make = Effect.gen(function*() {
   const sessions = yield* Sessions
   const settings = yield* RuntimeConfig
   const tools = yield* ToolRegistry
-  const armed = yield* FiberMap.make<string>()
+  // the armed schedules: their records by id, and their next firings in order
+  const armed = new Map<string, ScheduleRecord>()
+  const timeline = Timeline.make()
+  // tells the timer fiber a schedule was armed (it may fire sooner than what it waits for)
+  const wake = yield* Queue.sliding<void>(1)
+  // a firing (with its record update) and a cancel never interleave
+  const lock = yield* Effect.makeSemaphore(1)
   // the sessions that scheduled something here, by id: firings go to them while they live
   const owners = new Map<string, Owner>()
   const minIntervalMs = Duration.toMillis(settings.scheduleMinInterval)
@@ -86,16 +94,6 @@ export const make = Effect.gen(function*() {
       Either.mapLeft(decodeStoredWhen(record.when), () => "its stored when is unreadable"),
       (when) => Either.map(plan(when, record.created_at, 0), (p) => p.plan)
     )
-
-  /** Sleeps until `at` (epoch ms) in bounded steps, re-reading the clock after each. */
-  const sleepUntil = (at: number): Effect.Effect<void> =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      now >= at
-        ? Effect.void
-        : Effect.zipRight(
-          Effect.sleep(Duration.min(Duration.millis(at - now), MAX_SLEEP)),
-          Effect.suspend(() => sleepUntil(at))
-        ))
 
   /** The session to deliver a firing to: the scheduling one while it is live here, else none (detached). */
   const ownerFor = (record: ScheduleRecord) =>
@@ -166,23 +164,49 @@ export const make = Effect.gen(function*() {
     )
   }
 
-  /** The schedule's fiber: sleep until its next firing, fire, store the next one; until it has none. */
-  const run = (first: ScheduleRecord, p: Plan): Effect.Effect<void> =>
-    Effect.gen(function*() {
-      let record = first
-      while (record.state === "active" && record.next_fire_at !== undefined) {
-        yield* sleepUntil(record.next_fire_at)
-        // a firing and its record are one step: a cancel waits for it, so the record never misses a started job
-        record = yield* Effect.uninterruptible(Effect.gen(function*() {
-          const jobId = yield* fire(record)
-          const now = yield* Clock.currentTimeMillis
-          // firings missed while this fiber was held up are skipped, not run in a burst
-          return yield* advance(record, p.next(Math.max(now, record.next_fire_at ?? now)), now, jobId)
-        }))
-      }
+  /** Arms an active schedule for its next firing. */
+  const arm = (record: ScheduleRecord) =>
+    Effect.suspend(() => {
+      if (record.state !== "active" || record.next_fire_at === undefined) return Effect.void
+      armed.set(record.schedule_id, record)
+      timeline.arm(record.schedule_id, record.next_fire_at)
+      return Queue.offer(wake, undefined)
     })
 
-  const arm = (record: ScheduleRecord, p: Plan) => FiberMap.run(armed, record.schedule_id, run(record, p))
+  /** Fires every schedule due at `now`, each then re-armed for its next firing (missed ones in between skipped). */
+  const fireDue = (now: number): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      for (let due = timeline.takeDue(now); due !== undefined; due = timeline.takeDue(now)) {
+        const record = armed.get(due.id)
+        armed.delete(due.id)
+        if (record === undefined) continue
+        const p = planOf(record)
+        const jobId = yield* fire(record)
+        const next = Either.isRight(p) ? p.right.next(Math.max(now, due.at)) : undefined
+        yield* arm(yield* advance(record, next, now, jobId))
+      }
+    }).pipe(Effect.catchAllCause((cause) => Effect.logError("a schedule's firing failed", cause)))
+
+  /**
+   * The timer fiber: sleeps until the soonest firing (in steps of at most a day: JS timers
+   * cannot wait longer than ~24.8 days) or until a schedule is armed, then fires what is due.
+   */
+  yield* Effect.gen(function*() {
+    while (true) {
+      const next = timeline.peek()
+      if (next === undefined) {
+        yield* Queue.take(wake)
+        continue
+      }
+      const now = yield* Clock.currentTimeMillis
+      if (next.at > now) {
+        yield* Effect.raceFirst(Effect.sleep(Duration.min(Duration.millis(next.at - now), MAX_SLEEP)), Queue.take(wake))
+        continue
+      }
+      // a firing and its record update are one step, also when the runtime stops
+      yield* lock.withPermits(1)(Effect.uninterruptible(fireDue(now)))
+    }
+  }).pipe(Effect.forkScoped)
 
   /**
    * A schedule found at start: firings it missed while the runtime was down run once now
@@ -194,14 +218,14 @@ export const make = Effect.gen(function*() {
       if (Either.isLeft(p)) return yield* Effect.logError(`schedule ${record.schedule_id}: ${p.left}`)
       const now = yield* Clock.currentTimeMillis
       const due = record.next_fire_at
-      if (due === undefined || due >= now) return yield* arm(record, p.right)
+      if (due === undefined || due >= now) return yield* arm(record)
       const next = p.right.next(now)
       const policy: MissedPolicy = record.missed
       yield* Effect.logInfo(`schedule ${record.schedule_id} missed a firing while the runtime was down: ${policy}`)
       const advanced = policy === "run_once"
         ? yield* Effect.flatMap(fire(record), (jobId) => advance(record, next, now, jobId))
         : yield* advance(record, next, now)
-      yield* arm(advanced, p.right)
+      yield* arm(advanced)
     })
 
   yield* Effect.flatMap(store.active, Effect.forEach(resume, { discard: true })).pipe(
@@ -270,7 +294,7 @@ export const make = Effect.gen(function*() {
         owners.set(owner.sessionId, owner)
         // answered before it is armed, so the answer precedes any firing (after: 0 fires at once)
         yield* answer(owner, message, "job.accepted", id, now)
-        yield* arm(record, planned.right.plan)
+        yield* arm(record)
       }),
 
     cancel: (message, owner) =>
@@ -281,15 +305,17 @@ export const make = Effect.gen(function*() {
           return yield* refuseCancel(message, owner, "not_found")
         }
         if (found.value.state !== "active") return yield* refuseCancel(message, owner, "already_terminal")
-        // waits for a firing in progress to be recorded, then stops the fiber
-        yield* FiberMap.remove(armed, id)
-        const latest = yield* Effect.mapError(store.get(id), unavailable)
-        const record = Option.getOrElse(latest, () => found.value)
-        const { next_fire_at: _, ...rest } = record
-        yield* Effect.mapError(
-          store.save({ ...rest, state: "cancelled", updated_at: yield* Clock.currentTimeMillis }),
-          unavailable
-        )
+        // after a firing in progress has been recorded, so its record update cannot undo the cancel
+        yield* lock.withPermits(1)(Effect.gen(function*() {
+          const record = armed.get(id) ?? found.value
+          armed.delete(id)
+          timeline.disarm(id)
+          const { next_fire_at: _, ...rest } = record
+          yield* Effect.mapError(
+            store.save({ ...rest, state: "cancelled", updated_at: yield* Clock.currentTimeMillis }),
+            unavailable
+          )
+        }))
         yield* Effect.flatMap(
           makeEnvelope("cancel.accepted", { target: message.payload.target, target_id: id }, {
             session_id: owner.sessionId,

@@ -63,7 +63,8 @@ const parseRecurrence = (text: string, acceptedAt: number): Either.Either<Recurr
   }
   try {
     const options = rrule.RRule.parseString(ruleLine)
-    return Either.right({ rule: new rrule.RRule({ ...options, dtstart: new Date(dtstart) }), zone })
+    // no cache: rrule would otherwise keep every query's answer for the life of the schedule
+    return Either.right({ rule: new rrule.RRule({ ...options, dtstart: new Date(dtstart) }, true), zone })
   } catch (e) {
     return Either.left(`not a valid RRULE: ${e instanceof Error ? e.message : String(e)}`)
   }
@@ -107,7 +108,7 @@ export const plan = (
     const first = p.next(acceptedAt - 1)
     if (first === undefined) return Either.left("the RRULE never fires after now (its UNTIL or COUNT has passed)")
     let previous = first
-    for (let i = 0; i < PROBE; i++) {
+    for (let i = 0; i < (minIntervalMs > 0 ? PROBE : 0); i++) {
       const following = p.next(previous)
       if (following === undefined) break
       if (following - previous < minIntervalMs) {
