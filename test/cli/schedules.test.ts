@@ -63,7 +63,16 @@ describe("arcp send --schedule and a restart", () => {
         assert.strictEqual(answer.type, "job.accepted")
         recurring = String(answer.payload.job_id)
         assert.match(recurring, /^sch_/)
-        const after = await send(["--url", first.address, "--token", "tok", "--schedule", "{\"after\":2}", "--tool", "echo"])
+        const after = await send([
+          "--url",
+          first.address,
+          "--token",
+          "tok",
+          "--schedule",
+          "{\"after\":2}",
+          "--tool",
+          "echo"
+        ])
         assert.strictEqual(after.code, 0, after.stderr)
         soon = String(JSON.parse(after.stdout.trim()).payload.job_id)
       } finally {

@@ -182,7 +182,8 @@ export const make = Effect.gen(function*() {
         if (record === undefined) continue
         const p = planOf(record)
         const jobId = yield* fire(record)
-        const next = Either.isRight(p) ? p.right.next(Math.max(now, due.at)) : undefined
+        // expanded from the firing just made, not from the rule's start
+        const next = Either.isRight(p) ? p.right.next(Math.max(now, due.at), due.at) : undefined
         yield* arm(yield* advance(record, next, now, jobId))
       }
     }).pipe(Effect.catchAllCause((cause) => Effect.logError("a schedule's firing failed", cause)))
@@ -219,7 +220,7 @@ export const make = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const due = record.next_fire_at
       if (due === undefined || due >= now) return yield* arm(record)
-      const next = p.right.next(now)
+      const next = p.right.next(now, due)
       const policy: MissedPolicy = record.missed
       yield* Effect.logInfo(`schedule ${record.schedule_id} missed a firing while the runtime was down: ${policy}`)
       const advanced = policy === "run_once"
