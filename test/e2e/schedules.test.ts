@@ -53,7 +53,7 @@ const refusal = (session: Client.Session, when: Client.ScheduleWhen, tool = "ech
     Effect.map((e) => (e._tag === "ArcpError" ? [e.code, e.message] : [e._tag, e.message]))
   )
 
-describe("scheduled jobs", () => {
+describe("scheduled jobs", { timeout: 30_000 }, () => {
   it.scoped("R10.6-1 R10.6-3 scheduled_jobs is advertised; after: the answer names the schedule, one firing is a normal job caused by it", () =>
     Effect.gen(function*() {
       const session = yield* open({ capabilities: { scheduled_jobs: true } })

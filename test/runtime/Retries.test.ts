@@ -90,7 +90,7 @@ const makeFailing = (error: ArcpError, retry: Tools.RetryPolicy) =>
     })
   }))
 
-describe("retries", () => {
+describe("retries", { timeout: 30_000 }, () => {
   it.scoped("R10.1-1 R10.2-4 flaky {fail_times: 2} is retried with backoff under one job id: tool.result {attempts: 3}, retry_count 2 persisted, each retry a log event", () =>
     Effect.gen(function*() {
       const jobs = yield* Jobs.Jobs

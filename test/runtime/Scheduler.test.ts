@@ -94,7 +94,7 @@ describe("Scheduler", () => {
       const log = yield* EventLog
       const lastJob = done.at(-1)?.job_id ?? ""
       assert.deepStrictEqual(Option.map(yield* log.getJob(lastJob), (j) => j.state), Option.some("completed"))
-    }).pipe(Effect.provide(services)))
+    }).pipe(Effect.provide(services)), 30_000)
 
   it.scoped("R10.6-1 a year of monthly firings; once the session is gone they run detached, logged under it", () =>
     Effect.gen(function*() {
@@ -116,5 +116,5 @@ describe("Scheduler", () => {
         e.type === "job.completed"
       )
       assert.strictEqual(logged.length, 11, "Mar 1 2026 .. Jan 1 2027, in the log under the scheduling session")
-    }).pipe(Effect.provide(services)))
+    }).pipe(Effect.provide(services)), 30_000)
 })
