@@ -18,6 +18,20 @@ describe("examples", () => {
     assert.include(stdout, "result {\"greeting\":\"hello ada\"}")
   }, 30_000)
 
+  it(
+    "R10.1-1 R10.6-1 scheduled-retries retries a failing tool under one job, then schedules it and sees its firing",
+    async () => {
+      const { code, stdout } = await run("scheduled-retries.ts")
+      assert.strictEqual(code, 0)
+      assert.include(stdout, "scheduled_jobs true")
+      assert.include(stdout, "retry attempt 1 of 4 failed with UNAVAILABLE")
+      assert.include(stdout, "retry attempt 2 of 4 failed with UNAVAILABLE")
+      assert.include(stdout, "result {\"key\":\"ada\",\"value\":\"ADA\",\"attempt\":3}")
+      assert.include(stdout, "fired {\"result\":{\"key\":\"grace\",\"value\":\"GRACE\",\"attempt\":1}}")
+    },
+    30_000
+  )
+
   it("promise-quickstart runs a Promise tool through arcp/promise", async () => {
     const { code, stdout } = await run("promise-quickstart.mjs")
     assert.strictEqual(code, 0)
