@@ -15,13 +15,13 @@ import {
   PubSub,
   Ref,
   Schema,
-  type Scope,
+  Scope,
   Stream
 } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
-import { type JobId, type MessageId, type SessionId, TraceId } from "../protocol/Ids.js"
+import { type JobId, type MessageId, type SessionId, TraceId, ulid } from "../protocol/Ids.js"
 import {
   type Decoded,
   decodeJson,
@@ -84,7 +84,24 @@ export interface JobHandle {
   readonly interrupt: (prompt?: string) => Effect.Effect<void, ArcpError | ClientError>
 }
 
+/** How a client retries an invoke (§18.3); see `InvokeOptions.retry`. */
+export interface ClientRetry {
+  /** Most attempts in all, the first included. */
+  readonly attempts: number
+  /** The first delay (default 200 ms), doubled each time; an error's details.retry_after_seconds is a floor. */
+  readonly backoff?: Duration.DurationInput
+}
+
 export interface InvokeOptions {
+  /**
+   * Retries what is retryable: an invoke the runtime refused with a retryable code (UNAVAILABLE,
+   * RESOURCE_EXHAUSTED...) is sent again with the same `idempotency_key` (one is minted when none is
+   * given), so a retry after a lost answer never runs the intent twice; a job that ends with a
+   * retryable error is invoked again under `<key>#retry-<n>`, a key of its own (the runtime answers a
+   * repeated key with the earlier outcome). `outcome` is the last attempt's; `jobId` and `events`
+   * are the first job's.
+   */
+  readonly retry?: ClientRetry
   readonly idempotency_key?: string
   readonly priority?: "low" | "normal" | "high" | "critical"
   readonly trace_id?: string
@@ -403,7 +420,7 @@ export const connect = (
 
     const subscribe = Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue))
 
-    const invoke = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
+    const invokeOnce = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
       Effect.gen(function*() {
         const sink: JobSink = {
           events: yield* Mailbox.make<Decoded>(),
@@ -437,6 +454,52 @@ export const connect = (
             )
         }
         return handle
+      })
+
+    /** The client's retries (`InvokeOptions.retry`) around `invokeOnce`. */
+    const invoke = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
+      Effect.gen(function*() {
+        const policy = invokeOptions.retry
+        if (policy === undefined || policy.attempts <= 1) return yield* invokeOnce(tool, args, invokeOptions)
+        const scope = yield* Effect.scope
+        const key = invokeOptions.idempotency_key ?? `retry_${yield* ulid}`
+        const initial = Duration.toMillis(Duration.decode(policy.backoff ?? "200 millis"))
+        const pause = (attempt: number, error: ArcpError) => {
+          const floor = error.details?.retry_after_seconds
+          const ms = Math.max(initial * 2 ** (attempt - 1), typeof floor === "number" ? floor * 1000 : 0)
+          return Effect.sleep(Duration.millis(ms))
+        }
+        const retryable = (e: ArcpError | ClientError): e is ArcpError => e._tag === "ArcpError" && e.isRetryable
+        let attempt = 1
+        /** Sends the invoke under `k` until accepted, while the refusal is retryable and attempts remain. */
+        const accepted = (k: string): Effect.Effect<JobHandle, ArcpError | ClientError> =>
+          invokeOnce(tool, args, { ...invokeOptions, idempotency_key: k }).pipe(
+            Scope.extend(scope),
+            Effect.catchIf(
+              (e): e is ArcpError => retryable(e) && attempt < policy.attempts,
+              (e) =>
+                Effect.suspend(() => {
+                  attempt += 1
+                  return Effect.zipRight(pause(attempt - 1, e), accepted(k))
+                })
+            )
+          )
+        const first = yield* accepted(key)
+        const outcome = Effect.gen(function*() {
+          let handle = first
+          let rerun = 0
+          while (true) {
+            const result = yield* Effect.either(handle.outcome)
+            if (Either.isRight(result)) return result.right
+            const error = result.left
+            if (!retryable(error) || attempt >= policy.attempts) return yield* Effect.fail(error)
+            attempt += 1
+            rerun += 1
+            yield* pause(attempt - 1, error)
+            handle = yield* accepted(`${key}#retry-${rerun}`)
+          }
+        })
+        return { ...first, outcome }
       })
 
     const schedule = (
