@@ -115,7 +115,7 @@ const options = {
   ),
   noDemoTools: Options.boolean("no-demo-tools").pipe(
     Options.withDescription(
-      "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail (default off; no env var)"
+      "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail, flaky (default off; no env var)"
     )
   )
 }

@@ -22,7 +22,7 @@ const makeFlakyUpstream = (down: number, code: "UNAVAILABLE" | "INVALID_ARGUMENT
   }))
 
 describe("client retries", () => {
-  it.scopedLive("R18.3-2 R10.1-1 a job ending with a retryable error is invoked again under a key of its own; the outcome is the last attempt's", () =>
+  it.scopedLive("R10.1-1 R6.4-4 a job ending with a retryable error is invoked again under a key of its own; the outcome is the last attempt's", () =>
     Effect.gen(function*() {
       const upstream = yield* makeFlakyUpstream(2)
       yield* Effect.gen(function*() {
@@ -44,7 +44,7 @@ describe("client retries", () => {
       }).pipe(Effect.provide(serverLayer({ transport: memory, tools: [upstream.tool] })))
     }))
 
-  it.scopedLive("R18.3-2 attempts are bounded, and a code that is not retryable is not retried", () =>
+  it.scopedLive("R10.1-1 client retries: attempts are bounded, and a code that is not retryable is not retried", () =>
     Effect.gen(function*() {
       const always = yield* makeFlakyUpstream(100)
       yield* Effect.gen(function*() {

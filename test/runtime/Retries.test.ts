@@ -141,7 +141,7 @@ describe("retries", { timeout: 30_000 }, () => {
       assert.deepStrictEqual(Option.map(record, (r) => r.retry_count), Option.some(0))
     }).pipe(Effect.provide(services([]))))
 
-  it.scoped("R18.3-1 details.retry_after_seconds is a floor for the next attempt's delay", () =>
+  it.scoped("R18.3-2 details.retry_after_seconds is a floor for the next attempt's delay", () =>
     Effect.gen(function*() {
       const error = ArcpError.of("RESOURCE_EXHAUSTED", "slow down", { details: { retry_after_seconds: 5 } })
       const failing = yield* makeFailing(error, { attempts: 2, backoff: { initial: "100 millis" } })

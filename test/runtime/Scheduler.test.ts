@@ -61,60 +61,68 @@ const advance = (span: `${number} days`) =>
   Effect.zipRight(TestClock.adjust(span), Effect.repeatN(Effect.yieldNow(), 10))
 
 describe("Scheduler", () => {
-  it.scoped("R10.6-4 R4.3-6 four months of daily firings in a time zone, across DST, each a job of its own; TestClock drives them", () =>
-    Effect.gen(function*() {
-      yield* TestClock.setTime(Date.UTC(2026, 0, 1))
-      const scheduler = yield* Scheduler.Scheduler
-      const { inbox, owner } = yield* makeOwner
-      const message = yield* scheduleMessage({
-        every: "DTSTART;TZID=Europe/Paris:20260101T060000\nRRULE:FREQ=DAILY;COUNT=120"
-      })
-      yield* scheduler.schedule(message, owner)
-      const answer = yield* Queue.take(inbox)
-      assert.strictEqual(answer.type, "job.accepted")
-      const scheduleId = String(answer.job_id ?? Reflect.get(answer.payload, "job_id"))
-      assert.match(scheduleId, /^sch_/)
-      yield* advance("125 days")
-      const all = yield* Queue.takeAll(inbox)
-      const started = [...all].filter((m) => m.type === "job.started").map((m) =>
-        String(Reflect.get(m.payload, "started_at"))
-      )
-      const done = [...all].filter((m) => m.type === "job.completed")
-      assert.strictEqual(started.length, 120)
-      assert.strictEqual(done.length, 120)
-      assert.strictEqual(new Set(done.map((m) => m.job_id)).size, 120, "every firing its own job")
-      assert.isTrue([...all].every((m) => m.causation_id === message.id), "every event names the job.schedule")
-      assert.strictEqual(started[0], "2026-01-01T05:00:00.000Z")
-      // Paris moves to summer time on 29 March: 06:00 there is 04:00 UTC from then on
-      assert.include(started, "2026-03-28T05:00:00.000Z")
-      assert.include(started, "2026-03-29T04:00:00.000Z")
-      assert.strictEqual(started.at(-1), "2026-04-30T04:00:00.000Z")
-      const record = yield* Effect.flatMap(ScheduleStore, (s) => s.get(scheduleId))
-      assert.deepStrictEqual(Option.map(record, (r) => [r.state, r.fire_count]), Option.some(["done", 120]))
-      const log = yield* EventLog
-      const lastJob = done.at(-1)?.job_id ?? ""
-      assert.deepStrictEqual(Option.map(yield* log.getJob(lastJob), (j) => j.state), Option.some("completed"))
-    }).pipe(Effect.provide(services)), 30_000)
+  it.scoped(
+    "R10.6-4 R4.3-6 four months of daily firings in a time zone, across DST, each a job of its own; TestClock drives them",
+    () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(Date.UTC(2026, 0, 1))
+        const scheduler = yield* Scheduler.Scheduler
+        const { inbox, owner } = yield* makeOwner
+        const message = yield* scheduleMessage({
+          every: "DTSTART;TZID=Europe/Paris:20260101T060000\nRRULE:FREQ=DAILY;COUNT=120"
+        })
+        yield* scheduler.schedule(message, owner)
+        const answer = yield* Queue.take(inbox)
+        assert.strictEqual(answer.type, "job.accepted")
+        const scheduleId = String(answer.job_id ?? Reflect.get(answer.payload, "job_id"))
+        assert.match(scheduleId, /^sch_/)
+        yield* advance("125 days")
+        const all = yield* Queue.takeAll(inbox)
+        const started = [...all].filter((m) => m.type === "job.started").map((m) =>
+          String(Reflect.get(m.payload, "started_at"))
+        )
+        const done = [...all].filter((m) => m.type === "job.completed")
+        assert.strictEqual(started.length, 120)
+        assert.strictEqual(done.length, 120)
+        assert.strictEqual(new Set(done.map((m) => m.job_id)).size, 120, "every firing its own job")
+        assert.isTrue([...all].every((m) => m.causation_id === message.id), "every event names the job.schedule")
+        assert.strictEqual(started[0], "2026-01-01T05:00:00.000Z")
+        // Paris moves to summer time on 29 March: 06:00 there is 04:00 UTC from then on
+        assert.include(started, "2026-03-28T05:00:00.000Z")
+        assert.include(started, "2026-03-29T04:00:00.000Z")
+        assert.strictEqual(started.at(-1), "2026-04-30T04:00:00.000Z")
+        const record = yield* Effect.flatMap(ScheduleStore, (s) => s.get(scheduleId))
+        assert.deepStrictEqual(Option.map(record, (r) => [r.state, r.fire_count]), Option.some(["done", 120]))
+        const log = yield* EventLog
+        const lastJob = done.at(-1)?.job_id ?? ""
+        assert.deepStrictEqual(Option.map(yield* log.getJob(lastJob), (j) => j.state), Option.some("completed"))
+      }).pipe(Effect.provide(services)),
+    30_000
+  )
 
-  it.scoped("R10.6-1 a year of monthly firings; once the session is gone they run detached, logged under it", () =>
-    Effect.gen(function*() {
-      yield* TestClock.setTime(Date.UTC(2026, 0, 1))
-      const scheduler = yield* Scheduler.Scheduler
-      const { inbox, owner, sessions } = yield* makeOwner
-      yield* scheduler.schedule(
-        yield* scheduleMessage({ every: "FREQ=MONTHLY;BYMONTHDAY=1;BYHOUR=3;BYMINUTE=0;BYSECOND=0" }),
-        owner
-      )
-      yield* Queue.take(inbox)
-      yield* advance("40 days")
-      const delivered = yield* Queue.takeAll(inbox)
-      assert.strictEqual([...delivered].filter((m) => m.type === "job.completed").length, 2, "Jan 1 and Feb 1")
-      yield* sessions.unregister(SESSION)
-      yield* advance("330 days")
-      assert.strictEqual((yield* Queue.takeAll(inbox)).length, 0, "nothing to a session that is gone")
-      const logged = (yield* Effect.flatMap(EventLog, (l) => l.replaySession(SESSION, 0))).filter((e) =>
-        e.type === "job.completed"
-      )
-      assert.strictEqual(logged.length, 11, "Mar 1 2026 .. Jan 1 2027, in the log under the scheduling session")
-    }).pipe(Effect.provide(services)), 30_000)
+  it.scoped(
+    "R10.6-1 a year of monthly firings; once the session is gone they run detached, logged under it",
+    () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(Date.UTC(2026, 0, 1))
+        const scheduler = yield* Scheduler.Scheduler
+        const { inbox, owner, sessions } = yield* makeOwner
+        yield* scheduler.schedule(
+          yield* scheduleMessage({ every: "FREQ=MONTHLY;BYMONTHDAY=1;BYHOUR=3;BYMINUTE=0;BYSECOND=0" }),
+          owner
+        )
+        yield* Queue.take(inbox)
+        yield* advance("40 days")
+        const delivered = yield* Queue.takeAll(inbox)
+        assert.strictEqual([...delivered].filter((m) => m.type === "job.completed").length, 2, "Jan 1 and Feb 1")
+        yield* sessions.unregister(SESSION)
+        yield* advance("330 days")
+        assert.strictEqual((yield* Queue.takeAll(inbox)).length, 0, "nothing to a session that is gone")
+        const logged = (yield* Effect.flatMap(EventLog, (l) => l.replaySession(SESSION, 0))).filter((e) =>
+          e.type === "job.completed"
+        )
+        assert.strictEqual(logged.length, 11, "Mar 1 2026 .. Jan 1 2027, in the log under the scheduling session")
+      }).pipe(Effect.provide(services)),
+    30_000
+  )
 })
