@@ -175,6 +175,18 @@ describe("scheduled jobs", { timeout: 30_000 }, () => {
       assert.strictEqual(error._tag === "ArcpError" ? error.code : error._tag, "UNIMPLEMENTED")
     }).pipe(Effect.provide(server())))
 
+  it.scoped("R6.4-6 R10.6-1 a job.schedule repeated with its idempotency_key names the same schedule and makes no other", () =>
+    Effect.gen(function*() {
+      const session = yield* open(withExtension)
+      const first = yield* session.schedule("echo", {}, { after: 600 }, { idempotency_key: "nightly-report" })
+      const other = yield* open(withExtension)
+      const again = yield* other.schedule("echo", {}, { after: 600 }, { idempotency_key: "nightly-report" })
+      assert.strictEqual(again.scheduleId, first.scheduleId)
+      assert.deepStrictEqual((yield* session.listSchedules).map((s) => Reflect.get(Object(s), "schedule_id")), [
+        first.scheduleId
+      ])
+    }).pipe(Effect.provide(server())))
+
   it.scoped("R10.6-1 R4.3-6 a firing after the scheduling session closed runs detached and is recorded under that session", () =>
     Effect.gen(function*() {
       const log = yield* EventLog

@@ -12,10 +12,11 @@
 import { Clock, Context, Duration, Effect, Either, Layer, Option, ParseResult, Queue, Schema } from "effect"
 import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import { ArcpError } from "../../protocol/Errors.js"
-import { hasPrefix, type JobId, makeScheduleId, MessageId, SessionId, TraceId } from "../../protocol/Ids.js"
+import { hasPrefix, JobId, makeScheduleId, MessageId, SessionId, TraceId } from "../../protocol/Ids.js"
 import type { ExtensionMessage, Message } from "../../protocol/Message.js"
 import { SCHEDULES_LIST, SCHEDULES_LISTED, ScheduleWhen, ToolInvoke } from "../../protocol/messages/Execution.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
+import { EventLog } from "../../store/EventLog.js"
 import {
   type MissedPolicy,
   type ScheduleRecord,
@@ -73,6 +74,7 @@ const describe = (r: ScheduleRecord) => ({
 
 export const make = Effect.gen(function*() {
   const store = yield* ScheduleStore
+  const log = yield* EventLog
   const jobs = yield* Jobs
   const sessions = yield* Sessions
   const settings = yield* RuntimeConfig
@@ -87,6 +89,16 @@ export const make = Effect.gen(function*() {
   // the sessions that scheduled something here, by id: firings go to them while they live
   const owners = new Map<string, Owner>()
   const minIntervalMs = Duration.toMillis(settings.scheduleMinInterval)
+
+  /** Forgets the sessions that are gone, once there are many: firings would find them gone anyway. */
+  const pruneOwners = Effect.suspend(() =>
+    owners.size < 256 ?
+      Effect.void :
+      Effect.forEach([...owners.keys()], (id) =>
+        Effect.map(sessions.get(SessionId.make(id)), (live) => {
+          if (Option.isNone(live)) owners.delete(id)
+        }), { discard: true })
+  )
 
   /** The plan of a stored schedule (no minimum interval: it was checked when the schedule was accepted). */
   const planOf = (record: ScheduleRecord): Either.Either<Plan, string> =>
@@ -276,6 +288,29 @@ export const make = Effect.gen(function*() {
           )
         }
         const id = yield* makeScheduleId
+        // §6.4: the same idempotency_key again names the schedule it made, rather than making another
+        const key = message.idempotency_key
+        if (key !== undefined) {
+          const claim = yield* log.claimIdempotencyKey({
+            principal: owner.principal,
+            key,
+            job_id: id,
+            now,
+            expiresAt: now + Duration.toMillis(settings.idempotencyHorizon)
+          }).pipe(
+            Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot record the idempotency key: ${e.message}`))
+          )
+          if (claim._tag === "Existing") {
+            const earlier = yield* Effect.mapError(store.get(claim.job_id), unavailable)
+            if (Option.isNone(earlier)) {
+              return yield* ArcpError.of(
+                "ALREADY_EXISTS",
+                `idempotency_key ${key} names ${claim.job_id}, not a schedule`
+              )
+            }
+            return yield* answer(owner, message, "job.accepted", JobId.make(claim.job_id), earlier.value.created_at)
+          }
+        }
         const record: ScheduleRecord = {
           schedule_id: id,
           principal: owner.principal,
@@ -292,6 +327,7 @@ export const make = Effect.gen(function*() {
           updated_at: now
         }
         yield* Effect.mapError(store.save(record), unavailable)
+        yield* pruneOwners
         owners.set(owner.sessionId, owner)
         // answered before it is armed, so the answer precedes any firing (after: 0 fires at once)
         yield* answer(owner, message, "job.accepted", id, now)
@@ -343,5 +379,5 @@ export const make = Effect.gen(function*() {
 export const layer: Layer.Layer<
   Scheduler,
   never,
-  ScheduleStore | Jobs | Sessions | RuntimeConfig | ToolRegistry
+  ScheduleStore | EventLog | Jobs | Sessions | RuntimeConfig | ToolRegistry
 > = Layer.scoped(Scheduler, make)
