@@ -11,7 +11,16 @@ import * as WebSocket from "../transport/WebSocket.js"
 import { ArcpSession, type ClientError, connect as handshake, type ConnectOptions, type Session } from "./Client.js"
 
 export { ArcpSession, ClientError, terminalTypes } from "./Client.js"
-export type { ConnectOptions, InvokeOptions, JobHandle, Session } from "./Client.js"
+export type {
+  ClientRetry,
+  ConnectOptions,
+  InvokeOptions,
+  JobHandle,
+  ScheduleHandle,
+  ScheduleOptions,
+  ScheduleWhen,
+  Session
+} from "./Client.js"
 
 /** Where a runtime is: a `ws://` / `wss://` URL, an open `Connection`, or an effect that opens one. */
 export type Target<E = never, R = never> = string | Connection | Effect.Effect<Connection, E, R>
