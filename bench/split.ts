@@ -34,12 +34,14 @@ const rawClient = (address: string, inFlight: number) =>
     let sent = 0
     let done = 0
     let start = 0
+    // every message after acceptance names the session (§6.1.1)
+    let sessionId = ""
     const send = () => {
       sent++
       ws.send(
         `{"arcp":"1.0","id":"${
           nextId("msg")
-        }","type":"tool.invoke","timestamp":"${now()}","payload":{"tool":"echo","arguments":{"a":1}}}`
+        }","type":"tool.invoke","session_id":"${sessionId}","timestamp":"${now()}","payload":{"tool":"echo","arguments":{"a":1}}}`
       )
     }
     ws.on("open", () =>
@@ -53,6 +55,7 @@ const rawClient = (address: string, inFlight: number) =>
     ws.on("message", (data) => {
       const text = data.toString()
       if (text.includes("\"session.accepted\"")) {
+        sessionId = /"session_id":"([^"]+)"/.exec(text)?.[1] ?? ""
         start = performance.now()
         for (let i = 0; i < inFlight; i++) send()
       } else if (text.includes("\"tool.result\"")) {

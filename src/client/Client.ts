@@ -37,6 +37,7 @@ import { now } from "../protocol/Timestamp.js"
 import type { Connection } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
 import { answerChallenge, type Credentials, openToken } from "./Credentials.js"
+import * as JobRouter from "./JobRouter.js"
 
 /** A client-side failure: the session ended, the runtime is not the pinned one, or an answer never came. */
 export class ClientError extends Schema.TaggedError<ClientError>()("ClientError", {
@@ -61,13 +62,7 @@ export interface ConnectOptions {
 }
 
 /** The terminal event types of a job (§6.3). */
-export const terminalTypes: ReadonlySet<string> = new Set([
-  "tool.result",
-  "tool.error",
-  "job.completed",
-  "job.failed",
-  "job.cancelled"
-])
+export const terminalTypes = JobRouter.terminalTypes
 
 /** A job started by `invoke`. */
 export interface JobHandle {
@@ -227,67 +222,16 @@ export const connect = (
         yield* Deferred.succeed(ended, error)
         for (const p of pending.values()) yield* Deferred.fail(p.answer, error)
         pending.clear()
-        for (const sink of [...watched.values(), ...awaitingAcceptance.values()]) {
-          yield* Deferred.fail(sink.outcome, error)
-          yield* sink.events.end
-        }
-        watched.clear()
-        awaitingAcceptance.clear()
+        yield* jobs.failAll(error)
       })
 
-    /** A job this client watches: its events and its outcome. */
-    interface JobSink {
-      readonly events: Mailbox.Mailbox<Decoded>
-      readonly outcome: Deferred.Deferred<unknown, ArcpError | ClientError>
-    }
-    // invokes awaiting job.accepted (by invoke id), and accepted jobs (by job id): the reader routes
-    // job events straight to their job, registering it as soon as job.accepted is read
-    const awaitingAcceptance = new Map<string, JobSink>()
-    const watched = new Map<string, JobSink>()
-
-    const settle = (sink: JobSink, m: Message) => {
-      switch (m.type) {
-        case "tool.result":
-          return Deferred.succeed(sink.outcome, m.payload.value ?? m.payload.result_ref)
-        case "job.completed":
-          return Deferred.succeed(sink.outcome, m.payload.result ?? m.payload.result_ref)
-        case "tool.error":
-        case "job.failed":
-          return Deferred.fail(sink.outcome, errorOf(m.payload))
-        case "job.cancelled":
-          return Deferred.fail(
-            sink.outcome,
-            ArcpError.of("CANCELLED", m.payload.reason ?? `job cancelled (${m.payload.source ?? "unknown source"})`)
-          )
-        default:
-          return Effect.succeed(false)
-      }
-    }
-
-    const routeToJob = (message: Decoded) =>
-      Effect.gen(function*() {
-        if (message.type === "job.accepted" && message.correlation_id !== undefined && message.job_id !== undefined) {
-          const sink = awaitingAcceptance.get(message.correlation_id)
-          if (sink !== undefined) {
-            awaitingAcceptance.delete(message.correlation_id)
-            watched.set(message.job_id, sink)
-            return
-          }
-        }
-        const sink = message.job_id === undefined ? undefined : watched.get(message.job_id)
-        if (sink === undefined) return
-        yield* sink.events.offer(message)
-        if (isCore(message)) yield* settle(sink, message)
-        if (terminalTypes.has(message.type) && message.job_id !== undefined) {
-          watched.delete(message.job_id)
-          yield* sink.events.end
-        }
-      })
+    // the invokes' job handles: job events are routed straight to them by the reader
+    const jobs = JobRouter.make<ClientError>()
 
     const credentials = options.credentials
     const onMessage = (message: Decoded) =>
       Effect.gen(function*() {
-        yield* routeToJob(message)
+        yield* jobs.route(message)
         const correlation = message.correlation_id
         if (correlation !== undefined) {
           const waiter = pending.get(correlation)
@@ -422,7 +366,7 @@ export const connect = (
 
     const invokeOnce = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
       Effect.gen(function*() {
-        const sink: JobSink = {
+        const sink: JobRouter.JobSink<ClientError> = {
           events: yield* Mailbox.make<Decoded>(),
           outcome: yield* Deferred.make<unknown, ArcpError | ClientError>()
         }
@@ -435,14 +379,14 @@ export const connect = (
           ...(invokeOptions.trace_id !== undefined ? { trace_id: TraceId.make(invokeOptions.trace_id) } : {})
         })
         // registered before sending: the reader attaches the job when its job.accepted arrives
-        awaitingAcceptance.set(envelope.id, sink)
-        yield* Effect.addFinalizer(() => Effect.sync(() => awaitingAcceptance.delete(envelope.id)))
+        jobs.expect(envelope.id, sink)
+        yield* Effect.addFinalizer(() => Effect.sync(() => jobs.forget(envelope.id)))
         const reply = yield* sendAndAwait(envelope)
         if (!isCore(reply) || reply.type !== "job.accepted") {
           return yield* new ClientError({ reason: "Closed", message: `expected job.accepted, got ${reply.type}` })
         }
         const jobId = reply.payload.job_id
-        yield* Effect.addFinalizer(() => Effect.sync(() => watched.delete(jobId)))
+        yield* Effect.addFinalizer(() => Effect.sync(() => jobs.forget(envelope.id, jobId)))
         const handle: JobHandle = {
           jobId,
           events: Mailbox.toStream(sink.events),

@@ -51,6 +51,29 @@ const nack = (outbound: Outbound.Outbound, error: ArcpError, rawId: string | und
   )
 }
 
+/**
+ * §6.1.1: once the session exists every message names it. A `session_id` that
+ * is missing or names another session is refused INVALID_ARGUMENT before the
+ * message is recorded, except on `resume`, whose envelope names the session it
+ * resumes (§19); subscription filters name sessions in their payload (§13).
+ */
+const wrongSession = (sessionId: string, message: Decoded): ArcpError | undefined => {
+  if (message.session_id === sessionId || message.type === "resume") return undefined
+  return message.session_id === undefined
+    ? ArcpError.of(
+      "INVALID_ARGUMENT",
+      `session_id is required once the session is open; this session is ${sessionId}`,
+      {
+        details: { reason: "session_id_missing" }
+      }
+    )
+    : ArcpError.of(
+      "INVALID_ARGUMENT",
+      `session_id ${message.session_id} does not name this connection's session ${sessionId}`,
+      { details: { reason: "session_id_mismatch" } }
+    )
+}
+
 const decodeFailure = (error: DecodeError): ArcpError =>
   ArcpError.of("INVALID_ARGUMENT", error.message, { details: { reason: error.reason, issues: error.issues } })
 
@@ -265,6 +288,15 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
           const decoded = frame._tag === "Text" ? decodeJson(frame.text) : undefined
           const current = yield* Ref.get(phase)
           if (current._tag === "Open" && frame._tag === "Text" && decoded !== undefined && Either.isRight(decoded)) {
+            const refusal = wrongSession(current.session.id, decoded.right)
+            if (refusal !== undefined) {
+              yield* flush
+              // a nack is not answered with a nack (no loop with a peer that nacks what it cannot place)
+              yield* decoded.right.type === "nack"
+                ? Effect.logWarning(`dropped a nack: ${refusal.message}`)
+                : nack(outbound, refusal, decoded.right.id)
+              continue
+            }
             runSession = current.session
             run.push({ message: decoded.right, json: frame.text })
             continue

@@ -65,6 +65,8 @@ export interface Job {
   counted: boolean
   /** The last envelopes delivered (at most RECENT): a retransmitted invoke gets those the log may not hold yet. */
   readonly recent: Array<Decoded>
+  /** Completed with the terminal envelope once it is recorded and delivered: repeats of the command wait on it. */
+  readonly ended: Deferred.Deferred<Decoded>
 }
 
 /** How many delivered envelopes a live job keeps for replays. */
@@ -75,11 +77,45 @@ export const RECENT = 128
  * its events re-addressed to it (its `session_id`), as replays are.
  */
 export const attach = (job: Job, owner: Owner): void => {
+  if (watches(job, owner)) return
+  job.sinks.set(owner.sink, readdressed(job, owner))
+}
+
+/** What delivers a job's events to `owner`: the owner's sink, re-addressed when it is another session. */
+const readdressed = (job: Job, owner: Owner): Sink =>
+  owner.sessionId === job.sessionId ? owner.sink : (e) => owner.sink({ ...e, session_id: owner.sessionId })
+
+/** Sinks attached with `attachFiltered`: a later `attach` of the same owner replaces them with a full one. */
+const filteredSinks = new WeakSet<Sink>()
+
+/**
+ * Makes `owner` a watcher of the events `keep` accepts (a repeated command
+ * watches everything but the job's own terminal, answered separately), unless
+ * it watches the job already. What it holds back goes to `onHeldBack`.
+ */
+export const attachFiltered = (
+  job: Job,
+  owner: Owner,
+  keep: (envelope: Decoded) => boolean,
+  onHeldBack: (envelope: Decoded) => Effect.Effect<void>
+): void => {
   if (job.sinks.has(owner.sink)) return
-  job.sinks.set(
-    owner.sink,
-    owner.sessionId === job.sessionId ? owner.sink : (e) => owner.sink({ ...e, session_id: owner.sessionId })
-  )
+  const deliverTo = readdressed(job, owner)
+  const filtered: Sink = (e) => (keep(e) ? deliverTo(e) : onHeldBack(e))
+  filteredSinks.add(filtered)
+  job.sinks.set(owner.sink, filtered)
+}
+
+/** Whether some session receives all the job's events; if none does, what filtered watchers hold back is only logged. */
+export const watchedInFull = (job: Job): boolean => {
+  for (const sink of job.sinks.values()) if (!filteredSinks.has(sink)) return true
+  return false
+}
+
+/** Whether `owner` receives all the job's events (not only those of a filtered attachment). */
+export const watches = (job: Job, owner: Owner): boolean => {
+  const sink = job.sinks.get(owner.sink)
+  return sink !== undefined && !filteredSinks.has(sink)
 }
 
 /** Moves the job to `to` when legal; returns whether it moved. */

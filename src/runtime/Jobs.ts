@@ -1,23 +1,25 @@
 /**
  * Jobs (RFC §6.3, §6.4, §10): `tool.invoke` runs the tool as a fiber in a
  * FiberMap keyed by job id; `cancel` interrupts it (ABORTED past the
- * deadline); `interrupt` blocks it on a human answer; logical idempotency
- * keys return the earlier outcome instead of running twice. Jobs an earlier
- * runtime left unfinished are ended at construction (internal/Lost).
+ * deadline); `interrupt` blocks it on a human answer; a repeated logical
+ * idempotency key is answered with the earlier outcome instead of running
+ * twice (internal/Repeats). Jobs an earlier runtime left unfinished are
+ * ended at construction (internal/Lost).
  */
 import { Clock, Context, Deferred, Duration, Effect, Either, FiberMap, FiberSet, Layer, Option } from "effect"
 import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
-import { JobId, makeJobId, type MessageId } from "../protocol/Ids.js"
-import { decodeJson, type Message } from "../protocol/Message.js"
+import { type JobId, makeJobId, type MessageId } from "../protocol/Ids.js"
+import type { Decoded, Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
-import { EventLog, type EventLogError } from "../store/EventLog.js"
+import { EventLog } from "../store/EventLog.js"
 import { HumanInput } from "./HumanInput.js"
 import { cancelled, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import * as Heartbeats from "./internal/Heartbeats.js"
-import { endAllLost, endLost } from "./internal/Lost.js"
+import { endAllLost } from "./internal/Lost.js"
+import { answerRepeat, commandDigest, keyReused, type RepeatContext } from "./internal/Repeats.js"
 import { replay } from "./internal/Replay.js"
-import { attach, emit, envelope, type Job, moveTo, type Owner, refuseCancel } from "./Job.js"
+import { emit, envelope, type Job, moveTo, type Owner, refuseCancel } from "./Job.js"
 import { runJob } from "./JobRunner.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 import { Streams } from "./Streams.js"
@@ -82,52 +84,15 @@ export const make = Effect.gen(function*() {
   // jobs an earlier runtime left running are ended before any session can ask for them (they are not resumed)
   yield* endAllLost(log)
 
-  /** Replays the outcome of the job that holds an idempotency key (§6.4): same job id, its terminal if ended, its live events otherwise. */
-  const replayOutcome = (jobId: string, message: Message<"tool.invoke">, owner: Owner) =>
-    Effect.gen(function*() {
-      const unavailable = (e: EventLogError) => ArcpError.of("UNAVAILABLE", `cannot read job ${jobId}: ${e.message}`)
-      // looked up before the read: a job that ends meanwhile commits its terminal before it leaves `live`
-      const wasLive = live.has(jobId)
-      const record = yield* log.getJob(jobId).pipe(Effect.mapError(unavailable))
-      const job = live.get(jobId)
-      // a job still in acceptance has no record yet
-      const createdAt = Option.isSome(record) ? record.value.created_at : job?.acceptedAt
-      if (createdAt === undefined) {
-        return yield* ArcpError.of("INTERNAL", `idempotency key names job ${jobId}, which has no record`)
-      }
-      // a record that never ended, of a job not running here, was lost (the sweep at start could not end it)
-      const terminal = Option.isNone(record)
-        ? undefined
-        : record.value.terminal ??
-          (wasLive ? undefined : yield* endLost(log, record.value).pipe(Effect.mapError(unavailable)))
-      const header = {
-        session_id: owner.sessionId,
-        job_id: JobId.make(jobId),
-        correlation_id: message.id,
-        causation_id: message.id
-      }
-      yield* owner.sink(
-        yield* makeEnvelope("job.accepted", { job_id: header.job_id, accepted_at: fromMillis(createdAt) }, header)
-      )
-      if (terminal !== undefined) {
-        const stored = decodeJson(terminal)
-        // the earlier terminal, re-addressed to this command (a new envelope id, same type and payload)
-        if (Either.isRight(stored)) {
-          const fresh = yield* makeEnvelope(stored.right.type, {}, header)
-          yield* owner.sink({
-            ...stored.right,
-            ...header,
-            id: fresh.id,
-            timestamp: fresh.timestamp,
-            priority: "critical"
-          })
-        }
-        return
-      }
-      if (job !== undefined && job.principal === owner.principal) {
-        attach(job, owner)
-      }
-    })
+  // jobs between building and winning their idempotency key: a repeat racing the claim finds them here
+  const claiming = new Map<string, Job>()
+  const repeats: RepeatContext = {
+    log,
+    jobOf: (jobId) => live.get(jobId) ?? claiming.get(jobId),
+    background: inBackground,
+    waiting: new Map(),
+    waitingPerJob: new Map()
+  }
 
   /**
    * Interrupts the job's fiber and waits up to `deadline` for it to stop;
@@ -193,18 +158,6 @@ export const make = Effect.gen(function*() {
         const id = yield* makeJobId
         const now = yield* Clock.currentTimeMillis
         const key = message.idempotency_key
-        if (key !== undefined) {
-          const claim = yield* log.claimIdempotencyKey({
-            principal: owner.principal,
-            key,
-            job_id: id,
-            now,
-            expiresAt: now + horizonMs
-          }).pipe(
-            Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot record the idempotency key: ${e.message}`))
-          )
-          if (claim._tag === "Existing") return yield* replayOutcome(claim.job_id, message, owner)
-        }
         const job: Job = {
           id,
           tool,
@@ -232,7 +185,29 @@ export const make = Effect.gen(function*() {
           retryCount: 0,
           announced: false,
           counted: false,
-          recent: []
+          recent: [],
+          ended: yield* Deferred.make<Decoded>()
+        }
+        if (key !== undefined) {
+          const digest = yield* commandDigest(tool.name, message.payload.arguments)
+          claiming.set(id, job)
+          const claim = yield* log.claimIdempotencyKey({
+            principal: owner.principal,
+            key,
+            job_id: id,
+            digest,
+            now,
+            expiresAt: now + horizonMs
+          }).pipe(
+            Effect.tap((c) => Effect.sync(() => c._tag === "Claimed" && live.set(id, job))),
+            Effect.ensuring(Effect.sync(() => claiming.delete(id))),
+            Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot record the idempotency key: ${e.message}`))
+          )
+          if (claim._tag === "Existing") {
+            // keys claimed before digests were stored carry none: they are answered as before
+            if (claim.digest !== undefined && claim.digest !== digest) return yield* keyReused(key)
+            return yield* answerRepeat(repeats, claim.job_id, message.id, owner, { accepted: true })
+          }
         }
         live.set(id, job)
         // acceptance happens on the job's own fiber: the connection goes on reading while the record commits
@@ -321,7 +296,16 @@ export const make = Effect.gen(function*() {
         )
       }),
 
-    replay: (messageId, owner) => replay({ log, live }, messageId, owner),
+    replay: (messageId, owner) =>
+      replay(
+        {
+          log,
+          live,
+          answerRepeat: (jobId, commandId) => answerRepeat(repeats, jobId, commandId, owner, { accepted: false })
+        },
+        messageId,
+        owner
+      ),
 
     release: (owner, mode, options = {}) =>
       Effect.forEach(
@@ -336,7 +320,10 @@ export const make = Effect.gen(function*() {
             return Effect.zipRight(stop(job, deadlineOf(options.deadline_ms)), detach)
           }),
         { concurrency: "unbounded", discard: true }
-      )
+      ).pipe(Effect.zipRight(Effect.sync(() => {
+        // its repeats still waiting for a terminal answer nobody: a retransmit from a new session asks again
+        for (const [key, waiter] of repeats.waiting) if (waiter.sink === owner.sink) repeats.waiting.delete(key)
+      })))
   })
 })
 

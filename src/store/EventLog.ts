@@ -58,8 +58,11 @@ export type Inbound =
 /** The outcome of claiming an idempotency key. */
 export type Claim =
   | { readonly _tag: "Claimed" }
-  /** The key is held (within its horizon) by an earlier command, which created `job_id`. */
-  | { readonly _tag: "Existing"; readonly job_id: string }
+  /**
+   * The key is held (within its horizon) by an earlier command, which created `job_id`; `digest` is
+   * the one stored with it (absent for keys claimed before digests were stored).
+   */
+  | { readonly _tag: "Existing"; readonly job_id: string; readonly digest?: string | undefined }
 
 export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
   /**
@@ -91,14 +94,16 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
     afterSeq: number
   ) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
   /**
-   * Claims `(principal, key)` for a new job until `expiresAt` (epoch ms). An
-   * unexpired claim by an earlier command wins; an expired one is replaced.
+   * Claims `(principal, key)` for a new job until `expiresAt` (epoch ms), storing
+   * `digest` (what the command asked for) with it. An unexpired claim by an
+   * earlier command wins and is returned with its digest; an expired one is replaced.
    */
   readonly claimIdempotencyKey: (
     claim: {
       readonly principal: string
       readonly key: string
       readonly job_id: string
+      readonly digest: string
       readonly now: number
       readonly expiresAt: number
     }

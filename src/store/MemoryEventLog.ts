@@ -7,7 +7,7 @@ import type { ScheduleStore } from "./ScheduleStore.js"
 export const make = Effect.sync(() => {
   const events: Array<StoredEvent> = []
   const inbound = new Set<string>()
-  const claims = new Map<string, { readonly job_id: string; readonly expiresAt: number }>()
+  const claims = new Map<string, { readonly job_id: string; readonly digest: string; readonly expiresAt: number }>()
   const jobs = new Map<string, JobRecord>()
   const append = (envelope: Omit<StoredEvent, "seq">) => events.push({ ...envelope, seq: events.length + 1 })
   const saveJob = (job: JobRecord) =>
@@ -34,12 +34,14 @@ export const make = Effect.sync(() => {
     jobEvents: (jobId) => Effect.sync(() => events.filter((e) => e.direction === "out" && e.job_id === jobId)),
     replaySession: (sessionId, afterSeq) =>
       Effect.sync(() => events.filter((e) => e.session_id === sessionId && e.seq > afterSeq)),
-    claimIdempotencyKey: ({ expiresAt, job_id, key, now, principal }) =>
+    claimIdempotencyKey: ({ digest, expiresAt, job_id, key, now, principal }) =>
       Effect.sync(() => {
         const k = `${principal}\u0000${key}`
         const held = claims.get(k)
-        if (held !== undefined && held.expiresAt > now) return { _tag: "Existing", job_id: held.job_id } as const
-        claims.set(k, { job_id, expiresAt })
+        if (held !== undefined && held.expiresAt > now) {
+          return { _tag: "Existing", job_id: held.job_id, digest: held.digest } as const
+        }
+        claims.set(k, { job_id, digest, expiresAt })
         return { _tag: "Claimed" } as const
       }),
     saveJob,

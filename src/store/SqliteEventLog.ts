@@ -44,7 +44,12 @@ const migrations = Migrator.fromRecord({
       tool TEXT NOT NULL, command_id TEXT NOT NULL, state TEXT NOT NULL, checkpoint_id TEXT, retry_count INTEGER NOT NULL,
       cancel_reason TEXT, idempotency_key TEXT, terminal TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`
   }),
-  "0002_schedules": SqliteScheduleStore.migration
+  // what each idempotency key's command asked for, so a reuse for another command is refused (docs/decisions.md)
+  "0002_idempotency_digest": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE idempotency ADD COLUMN digest TEXT`
+  }),
+  "0003_schedules": SqliteScheduleStore.migration
 })
 
 const Nullable = Schema.NullOr(Schema.String)

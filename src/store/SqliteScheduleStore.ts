@@ -1,6 +1,6 @@
 /**
  * The schedule store on SQLite: a `schedules` table in the event log's file
- * (migration 0002 of SqliteEventLog), indexed by (state, next_fire_at) so the
+ * (migration 0003 of SqliteEventLog), indexed by (state, next_fire_at) so the
  * next firing is one index probe. Writes are rare (a schedule, a firing, a
  * cancel): they go through @effect/sql, not the event log's group commit.
  */

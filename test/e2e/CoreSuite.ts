@@ -230,7 +230,8 @@ export const coreSuite = (target: Target) => {
         )
         const first = yield* read.next
         assert.strictEqual(first.type, "session.accepted", "no pong and no job answer came before acceptance")
-        const ping = yield* sendEnvelope(connection, makeEnvelope("ping", {}))
+        const ping = yield* sendRaw(connection, { id: "msg_after_accept", type: "ping", session_id: first.session_id })
+          .pipe(Effect.as({ id: "msg_after_accept" }))
         const pong = yield* read.next
         assert.strictEqual(pong.type, "pong")
         assert.strictEqual(pong.correlation_id, ping.id)
@@ -244,7 +245,7 @@ export const coreSuite = (target: Target) => {
       withServer(
         Effect.gen(function*() {
           const connection = yield* dial
-          const { read } = yield* rawSession(connection)
+          const { read, send, sessionId } = yield* rawSession(connection)
           yield* connection.send("{ this is not json")
           const malformed = yield* expectNack(read, "INVALID_ARGUMENT")
           assert.isUndefined(malformed.correlation_id, "no id to name")
@@ -255,6 +256,7 @@ export const coreSuite = (target: Target) => {
             JSON.stringify({
               arcp: "1.0",
               id: "msg_bad_1",
+              session_id: sessionId,
               timestamp: "2026-05-09T13:00:00Z",
               type: "cancel",
               payload: { target: "moon" }
@@ -268,13 +270,14 @@ export const coreSuite = (target: Target) => {
             JSON.stringify({
               arcp: "1.0",
               id: "msg_big_1",
+              session_id: sessionId,
               timestamp: "2026-05-09T13:00:00Z",
               type: "ping",
               payload: { pad: "x".repeat(8192) }
             })
           )
           yield* expectNack(read, "INVALID_ARGUMENT", "msg_big_1")
-          yield* sendEnvelope(connection, makeEnvelope("ping", {}))
+          yield* send(makeEnvelope("ping", {}))
           assert.strictEqual((yield* read.next).type, "pong")
         }),
         { maxFrameBytes: 4096 }
@@ -287,8 +290,7 @@ export const coreSuite = (target: Target) => {
     () =>
       withServer(Effect.gen(function*() {
         const connection = yield* dial
-        const { read } = yield* rawSession(connection)
-        const send = (value: Record<string, unknown>) => sendRaw(connection, value)
+        const { read, sendRaw: send } = yield* rawSession(connection)
         yield* send({ id: "msg_u1", type: "job.teleport" })
         yield* expectNack(read, "UNIMPLEMENTED", "msg_u1")
         yield* send({ id: "msg_u2", type: "arcpx.acme.deploy.v1", extensions: { optional: true } })
@@ -371,13 +373,13 @@ export const coreSuite = (target: Target) => {
       withServer(Effect.gen(function*() {
         const other = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: bearer }))
         const connection = yield* dial
-        const { read } = yield* rawSession(connection)
+        const { read, send } = yield* rawSession(connection)
         // garbage on one session does not disturb the other
         yield* connection.send("garbage")
         assert.strictEqual((yield* read.next).type, "nack")
         yield* other.ping
         assert.isFalse(yield* Deferred.isDone(read.ended), "the connection is open before the close")
-        const close = yield* sendEnvelope(connection, makeEnvelope("session.close", { reason: "done" }))
+        const close = yield* send(makeEnvelope("session.close", { reason: "done" }))
         const ack = yield* read.next
         assert.deepStrictEqual([ack.type, ack.correlation_id], ["ack", close.id])
         // the runtime hangs up: the incoming stream ends (generous: over stdio the child must wind down)
@@ -394,9 +396,8 @@ export const coreSuite = (target: Target) => {
     () =>
       withServer(Effect.gen(function*() {
         const connection = yield* dial
-        const { accepted, read } = yield* rawSession(connection)
-        yield* sendEnvelope(
-          connection,
+        const { accepted, read, send } = yield* rawSession(connection)
+        yield* send(
           makeEnvelope("cancel", {
             target: "session",
             target_id: String(field(accepted, "session_id"))

@@ -13,6 +13,7 @@ import * as Client from "../../src/client/Client.js"
 import * as PromiseApi from "../../src/client/Promise.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { type Decoded, encodeUnchecked } from "../../src/protocol/Message.js"
+import { commandDigest } from "../../src/runtime/internal/Repeats.js"
 import * as Tools from "../../src/runtime/Tools.js"
 import { EventLog } from "../../src/store/EventLog.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
@@ -337,6 +338,7 @@ describe("jobs over WebSocket + SQLite", () => {
         principal: "alice",
         key: "orphan",
         job_id: "job_orphan",
+        digest: yield* commandDigest("sleep", { ms: 600_000 }),
         now,
         expiresAt: now + 60_000
       })

@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect } from "effect"
 import * as Client from "../../src/client/Client.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
-import { encodeUnchecked, is } from "../../src/protocol/Message.js"
+import { is } from "../../src/protocol/Message.js"
 import { dialer, spawnServe } from "../support/Child.js"
 import { cliArgs, rawSession } from "../support/CoreServer.js"
 import { collectUntil, field } from "../support/Harness.js"
@@ -18,9 +18,8 @@ describe("R4.1-1 R22-1 runtime core over stdio (child process)", () => {
     () =>
       Effect.gen(function*() {
         const { connection } = yield* spawnServe(["--bearer", "good-token=alice"])
-        const { read } = yield* rawSession(connection)
-        const invoke = yield* makeEnvelope("tool.invoke", { tool: "echo", arguments: { via: "stdio" } })
-        yield* connection.send(encodeUnchecked(invoke))
+        const { read, send } = yield* rawSession(connection)
+        const invoke = yield* send(makeEnvelope("tool.invoke", { tool: "echo", arguments: { via: "stdio" } }))
         let last = yield* read.next
         assert.strictEqual(last.type, "job.accepted")
         while (last.type !== "tool.result") last = yield* read.next

@@ -111,15 +111,40 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
   it.effect("R6.4-5 an idempotency key is claimed once within its horizon, and again after it", () =>
     withLog(Effect.gen(function*() {
       const log = yield* EventLog
-      const claim = (job_id: string, now: number) =>
-        log.claimIdempotencyKey({ principal: "alice", key: "k", job_id, now, expiresAt: now + 1000 })
+      const claim = (job_id: string, now: number, digest = "sha256:a") =>
+        log.claimIdempotencyKey({ principal: "alice", key: "k", job_id, digest, now, expiresAt: now + 1000 })
       assert.deepStrictEqual(yield* claim("job_1", 0), { _tag: "Claimed" })
-      assert.deepStrictEqual(yield* claim("job_2", 500), { _tag: "Existing", job_id: "job_1" })
-      assert.deepStrictEqual(yield* claim("job_3", 1500), { _tag: "Claimed" })
+      assert.deepStrictEqual(yield* claim("job_2", 500), { _tag: "Existing", job_id: "job_1", digest: "sha256:a" })
+      assert.deepStrictEqual(yield* claim("job_3", 1500, "sha256:b"), { _tag: "Claimed" })
       assert.deepStrictEqual(
-        yield* log.claimIdempotencyKey({ principal: "bob", key: "k", job_id: "job_4", now: 0, expiresAt: 10 }),
+        yield* log.claimIdempotencyKey({
+          principal: "bob",
+          key: "k",
+          job_id: "job_4",
+          digest: "sha256:c",
+          now: 0,
+          expiresAt: 10
+        }),
         { _tag: "Claimed" }
       )
+    })))
+
+  it.effect("R6.4-5 a claim keeps the digest it was made with: a repeat reads the first command's, not its own", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      const claim = (job_id: string, digest: string) =>
+        log.claimIdempotencyKey({ principal: "alice", key: "refund", job_id, digest, now: 0, expiresAt: 1000 })
+      assert.deepStrictEqual(yield* claim("job_1", "sha256:echo"), { _tag: "Claimed" })
+      assert.deepStrictEqual(yield* claim("job_2", "sha256:sleep"), {
+        _tag: "Existing",
+        job_id: "job_1",
+        digest: "sha256:echo"
+      })
+      assert.deepStrictEqual(yield* claim("job_3", "sha256:echo"), {
+        _tag: "Existing",
+        job_id: "job_1",
+        digest: "sha256:echo"
+      })
     })))
 
   it.effect("R10.2-2 R10.2-3 R10.2-5 job records round-trip and update in place", () =>

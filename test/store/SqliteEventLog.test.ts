@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import Database from "better-sqlite3"
 import { Effect, Option } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -19,7 +20,14 @@ describe("SqliteEventLog", () => {
       yield* Effect.gen(function*() {
         const log = yield* EventLog
         yield* log.recordInbound("alice", [envelope("r1")])
-        yield* log.claimIdempotencyKey({ principal: "alice", key: "k", job_id: "job_r", now: 0, expiresAt: 10_000 })
+        yield* log.claimIdempotencyKey({
+          principal: "alice",
+          key: "k",
+          job_id: "job_r",
+          digest: "sha256:r",
+          now: 0,
+          expiresAt: 10_000
+        })
         yield* log.saveJob(job("job_r", { state: "completed", terminal: "{\"done\":true}" }))
       }).pipe(Effect.provide(SqliteEventLog.layer({ filename: file })))
       yield* Effect.gen(function*() {
@@ -30,16 +38,52 @@ describe("SqliteEventLog", () => {
             principal: "alice",
             key: "k",
             job_id: "job_other",
+            digest: "sha256:other",
             now: 5,
             expiresAt: 10_000
           }),
           {
             _tag: "Existing",
-            job_id: "job_r"
+            job_id: "job_r",
+            digest: "sha256:r"
           }
         )
         assert.strictEqual(Option.getOrUndefined(yield* log.getJob("job_r"))?.terminal, "{\"done\":true}")
         assert.strictEqual((yield* log.replaySession("sess_1", 0)).length, 1)
+      }).pipe(Effect.provide(SqliteEventLog.layer({ filename: file })))
+    }))
+
+  it.scoped("R6.4-5 migration 0002 adds digests to a log written before them: its keys replay without one, new keys store theirs", () =>
+    Effect.gen(function*() {
+      const file = tempFile()
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
+      // the idempotency table as migration 0001 left it, with one key claimed then
+      const old = new Database(file)
+      old.exec(`CREATE TABLE effect_sql_migrations (migration_id integer PRIMARY KEY NOT NULL,
+        created_at datetime NOT NULL DEFAULT current_timestamp, name VARCHAR(255) NOT NULL);
+        INSERT INTO effect_sql_migrations (migration_id, name) VALUES (1, 'event_log');
+        CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, direction TEXT NOT NULL, session_id TEXT NOT NULL,
+          message_id TEXT NOT NULL, type TEXT NOT NULL, job_id TEXT, stream_id TEXT, trace_id TEXT,
+          correlation_id TEXT, timestamp TEXT NOT NULL, body TEXT NOT NULL);
+        CREATE TABLE inbound (principal TEXT NOT NULL, message_id TEXT NOT NULL, PRIMARY KEY (principal, message_id)) WITHOUT ROWID;
+        CREATE TABLE idempotency (principal TEXT NOT NULL, key TEXT NOT NULL, job_id TEXT NOT NULL,
+          expires_at INTEGER NOT NULL, PRIMARY KEY (principal, key)) WITHOUT ROWID;
+        CREATE TABLE jobs (job_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, principal TEXT NOT NULL,
+          tool TEXT NOT NULL, command_id TEXT NOT NULL, state TEXT NOT NULL, checkpoint_id TEXT, retry_count INTEGER NOT NULL,
+          cancel_reason TEXT, idempotency_key TEXT, terminal TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+        INSERT INTO idempotency VALUES ('alice', 'old', 'job_old', 10000);`)
+      old.close()
+      yield* Effect.gen(function*() {
+        const log = yield* EventLog
+        const claim = (key: string, job_id: string, digest: string) =>
+          log.claimIdempotencyKey({ principal: "alice", key, job_id, digest, now: 5, expiresAt: 10_000 })
+        assert.deepStrictEqual(yield* claim("old", "job_x", "sha256:x"), { _tag: "Existing", job_id: "job_old" })
+        assert.deepStrictEqual(yield* claim("new", "job_new", "sha256:new"), { _tag: "Claimed" })
+        assert.deepStrictEqual(yield* claim("new", "job_y", "sha256:y"), {
+          _tag: "Existing",
+          job_id: "job_new",
+          digest: "sha256:new"
+        })
       }).pipe(Effect.provide(SqliteEventLog.layer({ filename: file })))
     }))
 })

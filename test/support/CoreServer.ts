@@ -11,6 +11,7 @@ import { rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
+import { SessionId } from "../../src/protocol/Ids.js"
 import { type Decoded, decodeJson, encodeUnchecked } from "../../src/protocol/Message.js"
 import * as Auth from "../../src/runtime/Auth.js"
 import * as Runtime from "../../src/runtime/Runtime.js"
@@ -174,5 +175,16 @@ export const rawSession = (connection: Connection, capabilities: Record<string, 
     yield* connection.send(encodeUnchecked(open))
     const accepted = yield* read.next
     assert.strictEqual(accepted.type, "session.accepted")
-    return { read, accepted, open }
+    const sessionId = String(field(accepted, "session_id"))
+    return {
+      read,
+      accepted,
+      open,
+      sessionId,
+      /** Sends an envelope of this session (its `session_id` set, §6.1.1). */
+      send: (envelope: Effect.Effect<Decoded>) =>
+        sendEnvelope(connection, Effect.map(envelope, (e) => ({ ...e, session_id: SessionId.make(sessionId) }))),
+      /** `sendRaw` with this session's `session_id`. */
+      sendRaw: (fields: Record<string, unknown>) => sendRaw(connection, { session_id: sessionId, ...fields })
+    }
   })

@@ -36,12 +36,19 @@ export interface Seen {
   readonly type: string
   readonly id: string | undefined
   readonly correlationId: string | undefined
+  readonly sessionId?: string | undefined
 }
 
 const describeFrame = (direction: Seen["direction"], text: string): Seen => {
   const decoded = decodeJson(text)
   return decoded._tag === "Right"
-    ? { direction, type: decoded.right.type, id: decoded.right.id, correlationId: decoded.right.correlation_id }
+    ? {
+      direction,
+      type: decoded.right.type,
+      id: decoded.right.id,
+      correlationId: decoded.right.correlation_id,
+      sessionId: decoded.right.session_id
+    }
     : { direction, type: "?", id: undefined, correlationId: undefined }
 }
 

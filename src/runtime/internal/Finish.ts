@@ -4,7 +4,7 @@
  * it gets the runtime metrics, its streams are ended, its record is saved and
  * exactly one terminal event goes out.
  */
-import { Clock, type Context, Effect, Fiber } from "effect"
+import { Clock, type Context, Deferred, Effect, Fiber } from "effect"
 import type { ErrorPayload } from "../../protocol/Errors.js"
 import { encodeUnchecked, type PayloadOf } from "../../protocol/Message.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
@@ -106,6 +106,8 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
       Effect.catchAll((e) => Effect.logError(`cannot record job ${job.id}`, e))
     )
     yield* deliver(job, log, env)
+    // repeats of the command (same idempotency key) are answered with this terminal (internal/Repeats)
+    yield* Deferred.succeed(job.ended, env)
   })
 
 /**

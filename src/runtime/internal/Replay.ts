@@ -3,16 +3,34 @@
  * the session gets what answered it the first time and, when that was a job,
  * the job's events so far — and, while the job lives, the rest as it goes.
  */
-import { type Context, Effect, Either } from "effect"
+import { type Context, Effect, Either, Option } from "effect"
+import type { ArcpError } from "../../protocol/Errors.js"
+import { MessageId } from "../../protocol/Ids.js"
 import { type Decoded, decodeJson } from "../../protocol/Message.js"
 import type { EventLog, StoredEvent } from "../../store/EventLog.js"
-import { attach, type Job, type Owner } from "../Job.js"
+import { attach, type Job, type Owner, watches } from "../Job.js"
+import { isTerminal } from "./Repeats.js"
 
 export interface ReplayContext {
   readonly log: Context.Tag.Service<typeof EventLog>
   /** The live jobs by id. */
   readonly live: ReadonlyMap<string, Job>
+  /** Sends a repeated command (same idempotency key) the terminal of the job it names, now or when it ends. */
+  readonly answerRepeat: (jobId: string, commandId: MessageId) => Effect.Effect<void, ArcpError>
 }
+
+/** Whether `messageId` created job `jobId` (rather than repeating the command that did, §6.4). */
+const created = (ctx: ReplayContext, jobId: string, messageId: string) =>
+  Effect.suspend(() => {
+    const job = ctx.live.get(jobId)
+    if (job !== undefined) return Effect.succeed(job.commandId === messageId)
+    return Effect.map(ctx.log.getJob(jobId), (r) => Option.isNone(r) || r.value.command_id === messageId)
+  })
+
+/** A job.accepted or terminal answering another command: a repeat's answers are its own, not the job's events. */
+const answersAnother = (row: StoredEvent, messageId: string) =>
+  row.correlation_id !== undefined && row.correlation_id !== messageId &&
+  (row.type === "job.accepted" || isTerminal(row))
 
 /** The job a message started: named by the job.accepted that answered it, or a live job still in acceptance. */
 const jobOf = (
@@ -40,7 +58,11 @@ export const replay = (ctx: ReplayContext, messageId: string, owner: Owner): Eff
   Effect.gen(function*() {
     const answers = yield* ctx.log.answersTo(messageId)
     const jobId = jobOf(ctx, messageId, owner, answers)
-    const history = jobId === undefined ? [] : yield* ctx.log.jobEvents(jobId)
+    // a repeated command replays only its own answers (plus its terminal, if it had none yet)
+    const repeat = jobId !== undefined && !(yield* created(ctx, jobId, messageId))
+    const history = jobId === undefined || repeat
+      ? []
+      : (yield* ctx.log.jobEvents(jobId)).filter((row) => !answersAnother(row, messageId))
     const seen = new Set<string>()
     const send = (envelope: Decoded) => owner.sink({ ...envelope, session_id: owner.sessionId })
     const rows = [...answers, ...history].sort((a, b) => a.seq - b.seq)
@@ -50,8 +72,9 @@ export const replay = (ctx: ReplayContext, messageId: string, owner: Owner): Eff
       const previous = decodeJson(row.json)
       if (Either.isRight(previous)) yield* send(previous.right)
     }
-    const job = jobId === undefined ? undefined : ctx.live.get(jobId)
-    if (job !== undefined && job.principal === owner.principal && !job.sinks.has(owner.sink)) {
+    if (repeat && !answers.some(isTerminal)) yield* ctx.answerRepeat(jobId, MessageId.make(messageId))
+    const job = jobId === undefined || repeat ? undefined : ctx.live.get(jobId)
+    if (job !== undefined && job.principal === owner.principal && !watches(job, owner)) {
       // sends what the log lacked, until nothing is missing; then attaches in the same step
       const catchUp: Effect.Effect<void> = Effect.suspend(() => {
         const missing = job.recent.filter((e) => !seen.has(e.id))

@@ -29,6 +29,7 @@ import { RuntimeConfig } from "../RuntimeConfig.js"
 import { Sessions } from "../Sessions.js"
 import { ToolRegistry } from "../Tools.js"
 import * as Timeline from "./Timeline.js"
+import { commandDigest, keyReused } from "../internal/Repeats.js"
 import { type Plan, plan } from "./When.js"
 
 /** The extension message that lists the asking principal's active schedules, and its answer. */
@@ -291,16 +292,24 @@ export const make = Effect.gen(function*() {
         // §6.4: the same idempotency_key again names the schedule it made, rather than making another
         const key = message.idempotency_key
         if (key !== undefined) {
+          // a schedule's command: its tool, arguments and when (a key reused for another command is refused)
+          const digest = yield* commandDigest(`job.schedule ${payload.right.tool}`, {
+            arguments: payload.right.arguments ?? {},
+            when,
+            missed: message.payload.missed ?? "run_once"
+          })
           const claim = yield* log.claimIdempotencyKey({
             principal: owner.principal,
             key,
             job_id: id,
+            digest,
             now,
             expiresAt: now + Duration.toMillis(settings.idempotencyHorizon)
           }).pipe(
             Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot record the idempotency key: ${e.message}`))
           )
           if (claim._tag === "Existing") {
+            if (claim.digest !== undefined && claim.digest !== digest) return yield* keyReused(key)
             const earlier = yield* Effect.mapError(store.get(claim.job_id), unavailable)
             if (Option.isNone(earlier)) {
               return yield* ArcpError.of(

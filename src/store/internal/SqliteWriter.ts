@@ -17,6 +17,7 @@ export type Write =
     readonly principal: string
     readonly key: string
     readonly job_id: string
+    readonly digest: string
     readonly now: number
     readonly expiresAt: number
   }
@@ -46,10 +47,11 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
     )
     const claimMessage = db.prepare("INSERT OR IGNORE INTO inbound (principal, message_id) VALUES (?, ?)")
-    const heldKey = db.prepare("SELECT job_id FROM idempotency WHERE principal = ? AND key = ? AND expires_at > ?")
-      .pluck()
+    const heldKey = db.prepare<[string, string, number], { job_id: string; digest: string | null }>(
+      "SELECT job_id, digest FROM idempotency WHERE principal = ? AND key = ? AND expires_at > ?"
+    )
     const holdKey = db.prepare(
-      "INSERT OR REPLACE INTO idempotency (principal, key, job_id, expires_at) VALUES (?, ?, ?, ?)"
+      "INSERT OR REPLACE INTO idempotency (principal, key, job_id, digest, expires_at) VALUES (?, ?, ?, ?, ?)"
     )
     const saveJob = db.prepare(
       `INSERT OR REPLACE INTO jobs (job_id, session_id, principal, tool, command_id, state, checkpoint_id,
@@ -84,9 +86,12 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
           for (const e of write.envelopes) append("out", e)
           return undefined
         case "Claim": {
-          const existing: unknown = heldKey.get(write.principal, write.key, write.now)
-          if (typeof existing === "string") return { _tag: "Existing", job_id: existing }
-          holdKey.run(write.principal, write.key, write.job_id, write.expiresAt)
+          const held = heldKey.get(write.principal, write.key, write.now)
+          if (held !== undefined) {
+            // a key claimed before digests were stored (migration 0002) has none: it is not compared
+            return { _tag: "Existing", job_id: held.job_id, ...(held.digest !== null ? { digest: held.digest } : {}) }
+          }
+          holdKey.run(write.principal, write.key, write.job_id, write.digest, write.expiresAt)
           return CLAIMED
         }
         case "SaveJob": {
