@@ -23,13 +23,13 @@ import {
   ScheduleStore,
   type ScheduleStoreError
 } from "../../store/ScheduleStore.js"
+import { commandDigest, keyReused } from "../internal/Repeats.js"
 import { type Owner, refuseCancel } from "../Job.js"
 import { Jobs } from "../Jobs.js"
 import { RuntimeConfig } from "../RuntimeConfig.js"
 import { Sessions } from "../Sessions.js"
 import { ToolRegistry } from "../Tools.js"
 import * as Timeline from "./Timeline.js"
-import { commandDigest, keyReused } from "../internal/Repeats.js"
 import { type Plan, plan } from "./When.js"
 
 /** The extension message that lists the asking principal's active schedules, and its answer. */
