@@ -16,7 +16,9 @@ import * as DemoTools from "../src/cli/demoTools.js"
 import { make as makeEnvelope } from "../src/protocol/Envelope.js"
 import { SessionId } from "../src/protocol/Ids.js"
 import * as HumanInput from "../src/runtime/HumanInput.js"
+import type { Owner } from "../src/runtime/Job.js"
 import * as Jobs from "../src/runtime/Jobs.js"
+import * as Permissions from "../src/runtime/permissions/Permissions.js"
 import * as RuntimeConfig from "../src/runtime/RuntimeConfig.js"
 import * as Scheduler from "../src/runtime/scheduler/Scheduler.js"
 import { plan } from "../src/runtime/scheduler/When.js"
@@ -54,15 +56,16 @@ const record = (i: number, now: number): ScheduleRecord => ({
 
 const services = Scheduler.layer.pipe(
   Layer.provideMerge(Jobs.layer),
+  Layer.provideMerge(Permissions.layer),
   Layer.provideMerge(
     Layer.mergeAll(
-      RuntimeConfig.layer({ maxSchedulesPerPrincipal: N }),
       Tools.layer(DemoTools.all),
       HumanInput.layer,
       Streams.layer,
       Sessions.layer
     )
   ),
+  Layer.provideMerge(RuntimeConfig.layer({ maxSchedulesPerPrincipal: N })),
   Layer.provideMerge(MemoryEventLog.layer)
 )
 
@@ -74,11 +77,13 @@ const memory = Effect.gen(function*() {
   for (let i = 0; i < N; i++) yield* store.save(record(i, now))
   const stored = heap() - before
   const scheduler = yield* Scheduler.Scheduler
-  const owner = {
+  const owner: Owner = {
     sessionId: SessionId.make("sess_bench"),
     principal: "bench",
     sink: () => Effect.void,
-    heartbeatIntervalSeconds: 30
+    heartbeatIntervalSeconds: 30,
+    trustLevel: "trusted",
+    humanInput: false
   }
   const armedBefore = heap()
   const start = performance.now()

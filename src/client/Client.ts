@@ -31,11 +31,12 @@ import {
   type MessageType,
   type PayloadOf
 } from "../protocol/Message.js"
+import type { TrustLevel } from "../protocol/messages/Common.js"
 import { SCHEDULES_LIST } from "../protocol/messages/Execution.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
-import { now } from "../protocol/Timestamp.js"
 import type { Connection } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
+import * as Answers from "./Answers.js"
 import { answerChallenge, type Credentials, openToken } from "./Credentials.js"
 import * as JobRouter from "./JobRouter.js"
 
@@ -124,11 +125,13 @@ export interface ScheduleHandle {
   readonly cancel: Effect.Effect<Decoded, ArcpError | ClientError>
 }
 
-/** An open session. */
-export interface Session {
+/** An open session; it answers the runtime's human and permission requests through `Answers`. */
+export interface Session extends Answers.Answers<ClientError> {
   readonly id: SessionId
   readonly runtime: RuntimeIdentity
   readonly capabilities: Capabilities
+  /** The session's trust level as the runtime reported it in session.accepted (§15.3), when it did. */
+  readonly trustLevel: TrustLevel | undefined
   /**
    * Subscribes now (in the caller's scope) to every message the runtime sends
    * from this point; subscribe before sending whatever the messages answer.
@@ -167,12 +170,6 @@ export interface Session {
    * must have negotiated in `capabilities.extensions`): the `schedules` of the answer.
    */
   readonly listSchedules: Effect.Effect<ReadonlyArray<unknown>, ArcpError | ClientError>
-  /** Answers a `human.input.request` (§12.1); fails INVALID_ARGUMENT when the value fails its schema. */
-  readonly respond: (
-    requestId: MessageId,
-    value: unknown,
-    respondedBy?: string
-  ) => Effect.Effect<void, ArcpError | ClientError>
   /** Round trip to the runtime. */
   readonly ping: Effect.Effect<Duration.Duration, ArcpError | ClientError>
   /** Closes the session gracefully (§9). */
@@ -492,17 +489,22 @@ export const connect = (
       id: accepted.payload.session_id,
       runtime,
       capabilities: accepted.payload.capabilities,
+      trustLevel: accepted.payload.trust_level,
       subscribe,
       invoke,
       schedule,
       listSchedules,
-      respond: (requestId, value, respondedBy = "arcp-client") =>
-        Effect.flatMap(now, (responded_at) =>
-          Effect.asVoid(
-            request("human.input.response", { value, responded_by: respondedBy, responded_at }, {
-              correlation_id: requestId
-            })
-          )),
+      ...Answers.make<ClientError>({
+        request,
+        expect,
+        send: (envelope) =>
+          Effect.flatMap(Ref.get(sessionId), (sid) =>
+            connection.send(
+              encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
+            )).pipe(Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))),
+        unexpected: (expected, got) =>
+          new ClientError({ reason: "Closed", message: `expected ${expected}, got ${got.type}` })
+      }),
       send: (type, payload, header) => write(type, payload, header),
       request,
       ping: Effect.gen(function*() {

@@ -11,6 +11,7 @@ import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
+import * as Permissions from "./permissions/Permissions.js"
 import { makeExtensionRoutes, makeRoutes } from "./Router.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
 import * as Scheduler from "./scheduler/Scheduler.js"
@@ -54,6 +55,7 @@ export const make = Effect.gen(function*() {
       jobs,
       humanInput: yield* HumanInput.HumanInput,
       streams: yield* Streams.Streams,
+      permissions: yield* Permissions.Permissions,
       scheduler
     }),
     extensionRoutes: makeExtensionRoutes({ scheduler }),
@@ -90,12 +92,14 @@ export type Provided =
   | HumanInput.HumanInput
   | Streams.Streams
   | Scheduler.Scheduler
+  | Permissions.Permissions
 
 /**
- * The runtime with its config, session registry, jobs, streams and
- * human-input services and the scheduler. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
+ * The runtime with its config, session registry, jobs, streams, human-input
+ * and permission services and the scheduler. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
  * and a `ScheduleStore` (`SqliteEventLog.layer` or `MemoryEventLog.layer` provide both) and a
  * `ToolRegistry` (`Tools.layer`).
+ * A `PermissionPolicy` provided to it decides permission requests; without one the client is asked.
  */
 export const layer = (
   options: RuntimeConfig.Options = {}
@@ -103,7 +107,9 @@ export const layer = (
   Layer.effect(ArcpRuntime, make).pipe(
     Layer.provideMerge(Scheduler.layer),
     Layer.provideMerge(Jobs.layer),
-    Layer.provideMerge(Layer.mergeAll(Sessions.layer, RuntimeConfig.layer(options), HumanInput.layer, Streams.layer))
+    Layer.provideMerge(Permissions.layer),
+    Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
+    Layer.provideMerge(RuntimeConfig.layer(options))
   )
 
 /**

@@ -4,6 +4,7 @@
  * the event log's file, memory), both provided by the event-log layers.
  */
 import { Context, type Effect, type Option, Schema } from "effect"
+import type { TrustLevel } from "../protocol/messages/Common.js"
 
 /** A storage failure of the schedule store; callers answer UNAVAILABLE. */
 export class ScheduleStoreError extends Schema.TaggedError<ScheduleStoreError>()("ScheduleStoreError", {
@@ -37,6 +38,8 @@ export interface ScheduleRecord {
   /** The job of its latest firing. */
   readonly last_job_id?: string | undefined
   readonly trace_id?: string | undefined
+  /** The scheduling session's trust level (§15.3): a firing with no live session runs at it. */
+  readonly trust_level?: TrustLevel | undefined
   readonly created_at: number
   readonly updated_at: number
 }

@@ -1,12 +1,13 @@
 /**
  * The schedule store on SQLite: a `schedules` table in the event log's file
- * (migration 0003 of SqliteEventLog), indexed by (state, next_fire_at) so the
+ * (migration 0004 of SqliteEventLog), indexed by (state, next_fire_at) so the
  * next firing is one index probe. Writes are rare (a schedule, a firing, a
  * cancel): they go through @effect/sql, not the event log's group commit.
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Layer, Option, Schema } from "effect"
+import { TrustLevel } from "../protocol/messages/Common.js"
 import { type ScheduleRecord, ScheduleStore, ScheduleStoreError } from "./ScheduleStore.js"
 
 /** The migration that creates the table (run by SqliteEventLog's migrator). */
@@ -15,7 +16,7 @@ export const migration = Effect.gen(function*() {
   yield* sql`CREATE TABLE schedules (schedule_id TEXT PRIMARY KEY, principal TEXT NOT NULL, session_id TEXT NOT NULL,
     command_id TEXT NOT NULL, job TEXT NOT NULL, "when" TEXT NOT NULL, missed TEXT NOT NULL, state TEXT NOT NULL,
     next_fire_at INTEGER, fire_count INTEGER NOT NULL, last_job_id TEXT, trace_id TEXT,
-    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`
+    trust_level TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`
   yield* sql`CREATE INDEX schedules_due ON schedules (state, next_fire_at)`
   yield* sql`CREATE INDEX schedules_principal ON schedules (principal, state)`
 })
@@ -34,13 +35,15 @@ const Row = Schema.Struct({
   fire_count: Schema.Number,
   last_job_id: Nullable,
   trace_id: Nullable,
+  trust_level: Schema.NullOr(TrustLevel),
   created_at: Schema.Number,
   updated_at: Schema.Number
 })
 
 /** Null columns become absent fields, as the records were written. */
-const toRecord = ({ last_job_id, next_fire_at, trace_id, ...rest }: typeof Row.Type): ScheduleRecord => ({
+const toRecord = ({ last_job_id, next_fire_at, trace_id, trust_level, ...rest }: typeof Row.Type): ScheduleRecord => ({
   ...rest,
+  ...(trust_level !== null ? { trust_level } : {}),
   ...(next_fire_at !== null ? { next_fire_at } : {}),
   ...(last_job_id !== null ? { last_job_id } : {}),
   ...(trace_id !== null ? { trace_id } : {})
@@ -62,10 +65,10 @@ export const make = Effect.gen(function*() {
   return ScheduleStore.of({
     save: (r) =>
       sql`INSERT OR REPLACE INTO schedules (schedule_id, principal, session_id, command_id, job, "when", missed, state,
-        next_fire_at, fire_count, last_job_id, trace_id, created_at, updated_at)
+        next_fire_at, fire_count, last_job_id, trace_id, trust_level, created_at, updated_at)
         VALUES (${r.schedule_id}, ${r.principal}, ${r.session_id}, ${r.command_id}, ${r.job}, ${r.when}, ${r.missed},
         ${r.state}, ${r.next_fire_at ?? null}, ${r.fire_count}, ${r.last_job_id ?? null}, ${r.trace_id ?? null},
-        ${r.created_at}, ${r.updated_at})`.pipe(Effect.asVoid, Effect.mapError(failure("Write"))),
+        ${r.trust_level ?? null}, ${r.created_at}, ${r.updated_at})`.pipe(Effect.asVoid, Effect.mapError(failure("Write"))),
     get: (id) =>
       Effect.map(read(sql`SELECT * FROM schedules WHERE schedule_id = ${id}`), (rows) => Option.fromNullable(rows[0])),
     listActive: (principal) =>

@@ -14,6 +14,7 @@ import type { Decoded, Message } from "../../src/protocol/Message.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
 import type { Owner } from "../../src/runtime/Job.js"
 import * as Jobs from "../../src/runtime/Jobs.js"
+import * as Permissions from "../../src/runtime/permissions/Permissions.js"
 import * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import * as Streams from "../../src/runtime/Streams.js"
 import * as Tools from "../../src/runtime/Tools.js"
@@ -28,12 +29,13 @@ const services = (tools: ReadonlyArray<Tools.Tool>) =>
   Jobs.layer.pipe(
     Layer.provideMerge(
       Layer.mergeAll(
-        RuntimeConfig.layer({}),
         Tools.layer([...DemoTools.all, ...tools]),
         HumanInput.layer,
         Streams.layer
       )
     ),
+    Layer.provideMerge(Permissions.layer),
+    Layer.provideMerge(RuntimeConfig.layer({})),
     Layer.provideMerge(MemoryEventLog.layer)
   )
 
@@ -44,7 +46,9 @@ const makeOwner = Effect.gen(function*() {
     sessionId: SESSION,
     principal: "alice",
     sink: (e) => Queue.offer(inbox, e),
-    heartbeatIntervalSeconds: 3600
+    heartbeatIntervalSeconds: 3600,
+    trustLevel: "trusted",
+    humanInput: true
   }
   const seen: Array<Decoded> = []
   const until = (match: (m: Decoded) => boolean) =>

@@ -12,6 +12,7 @@ import type { Decoded } from "../../src/protocol/Message.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
 import type { Owner } from "../../src/runtime/Job.js"
 import * as Jobs from "../../src/runtime/Jobs.js"
+import * as Permissions from "../../src/runtime/permissions/Permissions.js"
 import * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import * as Scheduler from "../../src/runtime/scheduler/Scheduler.js"
 import * as Sessions from "../../src/runtime/Sessions.js"
@@ -25,9 +26,11 @@ const SESSION = SessionId.make("sess_sched")
 
 const services = Scheduler.layer.pipe(
   Layer.provideMerge(Jobs.layer),
+  Layer.provideMerge(Permissions.layer),
   Layer.provideMerge(
-    Layer.mergeAll(RuntimeConfig.layer({}), Tools.layer(DemoTools.all), HumanInput.layer, Streams.layer, Sessions.layer)
+    Layer.mergeAll(Tools.layer(DemoTools.all), HumanInput.layer, Streams.layer, Sessions.layer)
   ),
+  Layer.provideMerge(RuntimeConfig.layer({})),
   Layer.provideMerge(MemoryEventLog.layer)
 )
 
@@ -40,13 +43,19 @@ const makeOwner = Effect.gen(function*() {
     principal: Effect.succeed({ id: "alice", scheme: "bearer" }),
     capabilities: {},
     refresh: () => Effect.void,
-    evict: () => Effect.void
+    evict: () => Effect.void,
+    buffer: {
+      usage: Effect.succeed({ envelopes: 0, bytes: 0, transportBytes: 0, waiting: 0 }),
+      backedUp: Effect.never
+    }
   })
   const owner: Owner = {
     sessionId: SESSION,
     principal: "alice",
     sink: (e) => Queue.offer(inbox, e),
-    heartbeatIntervalSeconds: 3600
+    heartbeatIntervalSeconds: 3600,
+    trustLevel: "trusted",
+    humanInput: true
   }
   return { owner, inbox, sessions }
 })

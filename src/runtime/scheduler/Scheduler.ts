@@ -134,7 +134,11 @@ export const make = Effect.gen(function*() {
         sessionId: SessionId.make(record.session_id),
         principal: record.principal,
         sink: () => Effect.void,
-        heartbeatIntervalSeconds: settings.heartbeatIntervalSeconds
+        heartbeatIntervalSeconds: settings.heartbeatIntervalSeconds,
+        // the scheduling session's level; a record without one runs at the least (fail closed)
+        trustLevel: record.trust_level ?? "untrusted",
+        // nobody to ask: a human request of a detached firing fails rather than waits
+        humanInput: false
       }
       // the schedule's command stands for the invoke: each event of the firing names it as its causation
       const base = yield* makeEnvelope("tool.invoke", job.right.payload, {
@@ -332,6 +336,7 @@ export const make = Effect.gen(function*() {
           next_fire_at: planned.right.first,
           fire_count: 0,
           ...(message.trace_id !== undefined ? { trace_id: message.trace_id } : {}),
+          trust_level: owner.trustLevel,
           created_at: now,
           updated_at: now
         }
