@@ -1,6 +1,6 @@
 /**
  * The schedule store on SQLite: a `schedules` table in the event log's file
- * (migration 0004 of SqliteEventLog), indexed by (state, next_fire_at) so the
+ * (migration 0005 of SqliteEventLog), indexed by (state, next_fire_at) so the
  * next firing is one index probe. Writes are rare (a schedule, a firing, a
  * cancel): they go through @effect/sql, not the event log's group commit.
  */
@@ -68,7 +68,10 @@ export const make = Effect.gen(function*() {
         next_fire_at, fire_count, last_job_id, trace_id, trust_level, created_at, updated_at)
         VALUES (${r.schedule_id}, ${r.principal}, ${r.session_id}, ${r.command_id}, ${r.job}, ${r.when}, ${r.missed},
         ${r.state}, ${r.next_fire_at ?? null}, ${r.fire_count}, ${r.last_job_id ?? null}, ${r.trace_id ?? null},
-        ${r.trust_level ?? null}, ${r.created_at}, ${r.updated_at})`.pipe(Effect.asVoid, Effect.mapError(failure("Write"))),
+        ${r.trust_level ?? null}, ${r.created_at}, ${r.updated_at})`.pipe(
+        Effect.asVoid,
+        Effect.mapError(failure("Write"))
+      ),
     get: (id) =>
       Effect.map(read(sql`SELECT * FROM schedules WHERE schedule_id = ${id}`), (rows) => Option.fromNullable(rows[0])),
     listActive: (principal) =>

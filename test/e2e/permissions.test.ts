@@ -44,7 +44,8 @@ const tokens = new Map([["alice-token", "alice"], ["bob-token", "bob"], ["root-t
 ]])
 
 const server = (
-  options: { readonly runtime?: RuntimeConfig.Options; readonly log?: Layer.Layer<EventLog | ScheduleStore, unknown> } = {}
+  options: { readonly runtime?: RuntimeConfig.Options; readonly log?: Layer.Layer<EventLog | ScheduleStore, unknown> } =
+    {}
 ) =>
   Runtime.serve.pipe(
     Layer.provideMerge(Runtime.layer({ maxLeaseDuration: "600 seconds", idleTimeout: "2 hours", ...options.runtime })),

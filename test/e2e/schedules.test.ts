@@ -15,7 +15,7 @@ import { SCHEDULES_EXTENSION } from "../../src/protocol/messages/Execution.js"
 import { EventLog } from "../../src/store/EventLog.js"
 import { ScheduleStore } from "../../src/store/ScheduleStore.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
-import { field, memory, open, serverLayer } from "../support/Harness.js"
+import { field, memory, open, PRINCIPAL, serverLayer } from "../support/Harness.js"
 
 const JAN_1 = Date.UTC(2026, 0, 1)
 /** Long enough that no session is evicted or asked to re-authenticate while months go by. */
@@ -97,11 +97,14 @@ describe("scheduled jobs", { timeout: 30_000 }, () => {
         Option.map(record, (r) => [r.state, r.command_id]),
         Option.some(["completed", schedule.commandId])
       )
-      assert.deepStrictEqual((yield* log.jobEvents(jobId)).map((e) => e.type).filter((t) => t.startsWith("job.")), [
-        "job.accepted",
-        "job.started",
-        "job.completed"
-      ])
+      assert.deepStrictEqual(
+        (yield* log.jobEvents(PRINCIPAL, jobId)).map((e) => e.type).filter((t) => t.startsWith("job.")),
+        [
+          "job.accepted",
+          "job.started",
+          "job.completed"
+        ]
+      )
     }).pipe(Effect.provide(server())))
 
   it.scoped("R10.6-2 R10.6-4 bad schedules are refused INVALID_ARGUMENT with the reason", () =>
@@ -197,7 +200,7 @@ describe("scheduled jobs", { timeout: 30_000 }, () => {
         return { sessionId: session.id, schedule }
       }))
       yield* advance("60 seconds")
-      const events = yield* log.replaySession(first.sessionId, 0)
+      const events = yield* log.replaySession(PRINCIPAL, first.sessionId, 0)
       const firing = events.filter((e) =>
         e.direction === "out" && e.job_id !== undefined &&
         e.job_id !== first.schedule.scheduleId

@@ -9,6 +9,7 @@ import * as DemoTools from "../../src/cli/demoTools.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { SessionId } from "../../src/protocol/Ids.js"
 import type { Decoded } from "../../src/protocol/Message.js"
+import type { TrustLevel } from "../../src/protocol/messages/Common.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
 import type { Owner } from "../../src/runtime/Job.js"
 import * as Jobs from "../../src/runtime/Jobs.js"
@@ -24,11 +25,19 @@ import { ScheduleStore } from "../../src/store/ScheduleStore.js"
 
 const SESSION = SessionId.make("sess_sched")
 
+/** A tool only privileged sessions may run (§15.3). */
+const vault = Tools.make({
+  name: "vault",
+  parameters: Tools.AnyArguments,
+  minimumTrust: "privileged",
+  handler: () => Effect.succeed({ opened: true })
+})
+
 const services = Scheduler.layer.pipe(
   Layer.provideMerge(Jobs.layer),
   Layer.provideMerge(Permissions.layer),
   Layer.provideMerge(
-    Layer.mergeAll(Tools.layer(DemoTools.all), HumanInput.layer, Streams.layer, Sessions.layer)
+    Layer.mergeAll(Tools.layer([...DemoTools.all, vault]), HumanInput.layer, Streams.layer, Sessions.layer)
   ),
   Layer.provideMerge(RuntimeConfig.layer({})),
   Layer.provideMerge(MemoryEventLog.layer)
@@ -116,10 +125,17 @@ describe("Scheduler", () => {
         yield* TestClock.setTime(Date.UTC(2026, 0, 1))
         const scheduler = yield* Scheduler.Scheduler
         const { inbox, owner, sessions } = yield* makeOwner
-        yield* scheduler.schedule(
-          yield* scheduleMessage({ every: "FREQ=MONTHLY;BYMONTHDAY=1;BYHOUR=3;BYMINUTE=0;BYSECOND=0" }),
-          owner
-        )
+        const message = yield* scheduleMessage({ every: "FREQ=MONTHLY;BYMONTHDAY=1;BYHOUR=3;BYMINUTE=0;BYSECOND=0" })
+        // as the connection does: the session's first inbound envelope makes it alice's in the log
+        yield* Effect.flatMap(EventLog, (l) =>
+          l.recordInbound("alice", [{
+            id: message.id,
+            type: message.type,
+            session_id: SESSION,
+            timestamp: message.timestamp,
+            json: JSON.stringify(message)
+          }]))
+        yield* scheduler.schedule(message, owner)
         yield* Queue.take(inbox)
         yield* advance("40 days")
         const delivered = yield* Queue.takeAll(inbox)
@@ -127,10 +143,36 @@ describe("Scheduler", () => {
         yield* sessions.unregister(SESSION)
         yield* advance("330 days")
         assert.strictEqual((yield* Queue.takeAll(inbox)).length, 0, "nothing to a session that is gone")
-        const logged = (yield* Effect.flatMap(EventLog, (l) => l.replaySession(SESSION, 0))).filter((e) =>
+        const logged = (yield* Effect.flatMap(EventLog, (l) => l.replaySession("alice", SESSION, 0))).filter((e) =>
           e.type === "job.completed"
         )
         assert.strictEqual(logged.length, 11, "Mar 1 2026 .. Jan 1 2027, in the log under the scheduling session")
+      }).pipe(Effect.provide(services)),
+    30_000
+  )
+
+  it.scoped(
+    "R10.6-1 a detached firing runs at the scheduling session's trust level (stored with the schedule)",
+    () =>
+      Effect.gen(function*() {
+        const scheduler = yield* Scheduler.Scheduler
+        const store = yield* ScheduleStore
+        const { inbox, owner, sessions } = yield* makeOwner
+        const scheduleAs = (trustLevel: TrustLevel) =>
+          Effect.gen(function*() {
+            yield* scheduler.schedule(yield* scheduleMessage({ after: 60 }, "vault"), { ...owner, trustLevel })
+            const accepted = yield* Queue.take(inbox)
+            assert.strictEqual(accepted.type, "job.accepted")
+            return String(Reflect.get(accepted.payload, "job_id"))
+          })
+        const privileged = yield* scheduleAs("privileged")
+        const constrained = yield* scheduleAs("constrained")
+        // the session goes before the firings: they run detached, with no session to take a level from
+        yield* sessions.unregister(SESSION)
+        yield* advance("1 days")
+        const fired = (id: string) => Effect.map(store.get(id), (r) => Option.getOrUndefined(r)?.fire_count)
+        assert.strictEqual(yield* fired(privileged), 1, "the privileged session's schedule runs the privileged tool")
+        assert.strictEqual(yield* fired(constrained), 0, "a constrained session's schedule cannot run it detached")
       }).pipe(Effect.provide(services)),
     30_000
   )
