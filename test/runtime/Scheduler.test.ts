@@ -42,7 +42,8 @@ const services = Scheduler.layer.pipe(
   Layer.provideMerge(
     Layer.mergeAll(Tools.layer([...DemoTools.all, vault]), HumanInput.layer, Streams.layer, Sessions.layer)
   ),
-  Layer.provideMerge(RuntimeConfig.layer({})),
+  // the artifact retention sweep is a timer too: jumping the TestClock to 2026 would run it every minute since 1970
+  Layer.provideMerge(RuntimeConfig.layer({ artifactSweepInterval: "36500 days" })),
   Layer.provideMerge(MemoryEventLog.layer)
 )
 
