@@ -11,6 +11,7 @@ import type { MessageId, SessionId } from "../protocol/Ids.js"
 import type { Decoded, MessageType, PayloadOf } from "../protocol/Message.js"
 import type { PermissionGrant } from "../protocol/messages/Permissions.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
+import type { ToolDescription } from "../protocol/extensions/ToolDiscovery.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
 import type { LogLevel as WireLogLevel } from "../protocol/messages/Telemetry.js"
 import * as Server from "../runtime/Server.js"
@@ -24,6 +25,7 @@ import * as ArcpClient from "./ArcpClient.js"
 import type * as Client from "./Client.js"
 
 export { ArcpError } from "../protocol/Errors.js"
+export type { ToolDescription } from "../protocol/extensions/ToolDiscovery.js"
 export type { PermissionAsk } from "../runtime/Tools.js"
 export { ClientError } from "./Client.js"
 export { jwtSigner } from "./Credentials.js"
@@ -58,6 +60,8 @@ export interface PromiseSession {
   invoke(tool: string, args?: Record<string, unknown>, options?: Client.InvokeOptions): Promise<PromiseJob>
   /** Answers a `human.input.request`. */
   respond(requestId: MessageId, value: unknown, respondedBy?: string): Promise<void>
+  /** The tools this principal may invoke (extension `arcpx.arcp.tools.v1`). */
+  tools(options?: { readonly prefix?: string }): Promise<ReadonlyArray<ToolDescription>>
   /** Round-trip time in milliseconds. */
   ping(): Promise<number>
   /** Every message from now on, until the session closes or the iterator is returned. */
@@ -89,6 +93,7 @@ export const connect = async (
     send: (type, payload, header) => run(session.send(type, payload, header)),
     request: (type, payload, header) => run(session.request(type, payload, header)),
     ping: () => run(Effect.map(session.ping, Duration.toMillis)),
+    tools: (listOptions) => run(session.tools(listOptions)),
     invoke: async (tool, args, invokeOptions) => {
       // the job's resources live with the session
       const job = await run(Scope.extend(session.invoke(tool, args, invokeOptions), scope))
@@ -196,10 +201,15 @@ export const tool = <A, I>(definition: {
   readonly parameters: Schema.Schema<A, I>
   readonly cancellable?: boolean
   readonly liveness?: "runtime" | "reported"
+  /** JSON Schemas published by tool discovery (`arguments` defaults to the one generated from `parameters`). */
+  readonly argumentsSchema?: Record<string, unknown>
+  readonly resultSchema?: Record<string, unknown>
   readonly handler: (args: A, ctx: PromiseToolContext) => Promise<unknown>
 }): Tool =>
   Tools.make({
     name: definition.name,
+    ...(definition.argumentsSchema !== undefined ? { argumentsSchema: definition.argumentsSchema } : {}),
+    ...(definition.resultSchema !== undefined ? { resultSchema: definition.resultSchema } : {}),
     ...(definition.description !== undefined ? { description: definition.description } : {}),
     parameters: definition.parameters,
     ...(definition.cancellable !== undefined ? { cancellable: definition.cancellable } : {}),

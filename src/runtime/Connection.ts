@@ -13,6 +13,7 @@ import { type Decoded, type DecodeError, decodeJson, isCore } from "../protocol/
 import type { EventLog } from "../store/EventLog.js"
 import type { Connection, Incoming } from "../transport/Transport.js"
 import type { Authenticator } from "./Auth.js"
+import { type ExtensionTable, handlerFor } from "./extensions/Handlers.js"
 import * as Handshake from "./Handshake.js"
 import type { Owner } from "./Job.js"
 import type { Jobs } from "./Jobs.js"
@@ -29,6 +30,8 @@ export interface Dependencies {
   readonly log: Context.Tag.Service<typeof EventLog>
   readonly jobs: Context.Tag.Service<typeof Jobs>
   readonly routes: RouteTable
+  /** Handlers of the extensions this runtime implements (§21.2); an advertised one without a handler is UNIMPLEMENTED. */
+  readonly extensions?: ExtensionTable | undefined
   /** Completes when the runtime shuts down: an open session is then evicted UNAVAILABLE, a handshake closed. */
   readonly shutdown: Effect.Effect<void>
 }
@@ -167,9 +170,13 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             return yield* Effect.logDebug(`dropped optional extension message ${message.type} (§21.3)`)
           case "Nack":
             return yield* nack(outbound, ArcpError.of(decision.code, decision.message), message.id)
-          case "Route":
-            // advertised extensions get handlers with the extension API; none is registered in this build
-            return yield* nack(outbound, ArcpError.of("UNIMPLEMENTED", `no handler for ${message.type}`), message.id)
+          case "Route": {
+            const handler = handlerFor(deps.extensions ?? [], message.type)
+            if (handler === undefined) {
+              return yield* nack(outbound, ArcpError.of("UNIMPLEMENTED", `no handler for ${message.type}`), message.id)
+            }
+            return yield* handler.handle(message, ctx).pipe(Effect.catchAll((error) => nack(outbound, error, message.id)))
+          }
         }
       }).pipe(Effect.catchAllCause((cause) => Effect.logError("failed to handle a message", cause)))
 

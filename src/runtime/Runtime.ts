@@ -14,7 +14,8 @@ import { makeRoutes } from "./Router.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
 import * as Sessions from "./Sessions.js"
 import * as Streams from "./Streams.js"
-import type { ToolRegistry } from "./Tools.js"
+import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
+import { ToolRegistry } from "./Tools.js"
 
 /** The runtime: serves connections. */
 export class ArcpRuntime extends Context.Tag("arcp/ArcpRuntime")<ArcpRuntime, {
@@ -38,6 +39,7 @@ export class Serving extends Context.Tag("arcp/Serving")<Serving, {
 export const make = Effect.gen(function*() {
   const settings = yield* RuntimeConfig.RuntimeConfig
   const jobs = yield* Jobs.Jobs
+  const tools = yield* ToolRegistry
   const stopping = yield* Deferred.make<void>()
   // one Deferred per connection being handled, completed when its loop has finished
   const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())
@@ -48,7 +50,8 @@ export const make = Effect.gen(function*() {
     log: yield* EventLog,
     jobs,
     routes: makeRoutes({ jobs, humanInput: yield* HumanInput.HumanInput, streams: yield* Streams.Streams }),
-    shutdown: Deferred.await(stopping)
+    shutdown: Deferred.await(stopping),
+    extensions: [ToolDiscovery.handler(() => tools.list)]
   }
   const handle = (connection: Connection) =>
     Effect.acquireUseRelease(

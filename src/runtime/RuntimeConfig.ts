@@ -4,6 +4,7 @@
  */
 import { Context, Duration, Layer } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
+import { TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
@@ -13,7 +14,7 @@ export interface Options {
   readonly identity?: Partial<RuntimeIdentity> | undefined
   /** The audience a `signed_jwt` must name (§8.2); defaults to `arcp://runtime`. */
   readonly audience?: string | undefined
-  /** Extension names this runtime implements (§21.2). */
+  /** Extension names this runtime implements (§21.2), besides the built-in `arcpx.arcp.tools.v1`. */
   readonly extensions?: ReadonlyArray<string> | undefined
   /** Largest inbound frame; larger ones are answered with a nack (default 1 MiB). */
   readonly maxFrameBytes?: number | undefined
@@ -68,7 +69,8 @@ export const resolve = (options: Options = {}): Settings => ({
     trust_level: options.identity?.trust_level ?? "trusted"
   },
   audience: options.audience ?? "arcp://runtime",
-  extensions: options.extensions ?? [],
+  // tool discovery is built in: always advertised (its handler is in Runtime.make)
+  extensions: [...new Set([TOOLS_EXTENSION, ...(options.extensions ?? [])])],
   maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
   handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "30 seconds"),
   idleTimeout: Duration.decode(options.idleTimeout ?? "5 minutes"),

@@ -5,7 +5,7 @@
  * yet) to ask for a permission (§15.4).
  */
 import type { Effect } from "effect"
-import { Context, Either, Layer, Option, ParseResult, Schema } from "effect"
+import { Context, Either, JSONSchema, Layer, Option, ParseResult, Schema } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import type { CheckpointId, JobId, SessionId } from "../protocol/Ids.js"
 import type { PermissionGrant } from "../protocol/messages/Permissions.js"
@@ -82,6 +82,10 @@ export interface Tool {
   readonly cancellable: boolean
   /** "runtime": the runtime heartbeats for it; "reported": it must call `ctx.heartbeat` (the watchdog watches). */
   readonly liveness: "runtime" | "reported"
+  /** JSON Schema of the arguments, for discovery (`arcpx.arcp.tools.v1`); absent: any JSON object. */
+  readonly argumentsSchema?: Record<string, unknown> | undefined
+  /** JSON Schema of the result value, when the tool declares one. */
+  readonly resultSchema?: Record<string, unknown> | undefined
   /** Decodes the arguments; the handler to run, or INVALID_ARGUMENT. */
   readonly prepare: (args: unknown) => Either.Either<(ctx: ToolContext) => Effect.Effect<unknown, ArcpError>, ArcpError>
 }
@@ -94,11 +98,20 @@ export const make = <A, I>(definition: {
   readonly handler: (args: A, ctx: ToolContext) => Effect.Effect<unknown, ArcpError>
   readonly cancellable?: boolean
   readonly liveness?: "runtime" | "reported"
+  /** The result's schema, published by discovery (not enforced). */
+  readonly result?: Schema.Schema.Any
+  /** A JSON Schema of the arguments to publish instead of the one generated from `parameters`. */
+  readonly argumentsSchema?: Record<string, unknown>
+  /** A JSON Schema of the result to publish (wins over `result`). */
+  readonly resultSchema?: Record<string, unknown>
 }): Tool => {
   const decode = Schema.decodeUnknownEither(definition.parameters, { errors: "all" })
   return {
     name: definition.name,
     description: definition.description,
+    argumentsSchema: definition.argumentsSchema ?? jsonSchemaOf(definition.parameters),
+    resultSchema: definition.resultSchema ??
+      (definition.result !== undefined ? jsonSchemaOf(definition.result) : undefined),
     cancellable: definition.cancellable ?? true,
     liveness: definition.liveness ?? "runtime",
     prepare: (args) =>
@@ -112,6 +125,18 @@ export const make = <A, I>(definition: {
           ),
         onRight: (decoded) => Either.right((ctx: ToolContext) => definition.handler(decoded, ctx))
       })
+  }
+}
+
+/**
+ * The JSON Schema of an Effect Schema (its encoded side, what travels on the wire), or
+ * undefined when the schema has no JSON Schema form (a declaration without the annotation).
+ */
+export const jsonSchemaOf = (schema: Schema.Schema.Any): Record<string, unknown> | undefined => {
+  try {
+    return { ...JSONSchema.make(schema) }
+  } catch {
+    return undefined
   }
 }
 
