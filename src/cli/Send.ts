@@ -65,7 +65,7 @@ const options = {
   )
 }
 
-const credentialsOf = (o: {
+export const credentialsOf = (o: {
   readonly token: Option.Option<string>
   readonly jwtSecret: Option.Option<string>
   readonly subject: string

@@ -7,6 +7,7 @@ import { ARCP_VERSION } from "../protocol/Envelope.js"
 import { VERSION } from "../Version.js"
 import { ExitCode, send, setExitCode } from "./Send.js"
 import { serve } from "./Serve.js"
+import { tools } from "./ToolsCommand.js"
 import { formatVerdict, unreadable, validateText } from "./Validate.js"
 
 const version = Command.make("version", {}, () => Console.log(`arcp ${VERSION} (ARCP protocol ${ARCP_VERSION})`)).pipe(
@@ -49,7 +50,7 @@ const validate = Command.make(
   Command.withDescription("Check envelopes: prints `ok <type>` or `error <line> <CODE> <path>: <reason>` per envelope")
 )
 
-const arcp = Command.make("arcp").pipe(Command.withSubcommands([serve, send, validate, version]))
+const arcp = Command.make("arcp").pipe(Command.withSubcommands([serve, send, tools, validate, version]))
 
 const cli = Command.run(arcp, { name: "arcp", version: VERSION })
 
