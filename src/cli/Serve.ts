@@ -1,10 +1,11 @@
 /** `arcp serve`: runs the runtime over WebSocket or stdio until SIGINT/SIGTERM (or, for stdio, the end of stdin). */
 import { Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Config, Console, Effect, Option } from "effect"
+import { Config, Console, Effect, Either, Option } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 import { resolve } from "node:path"
+import * as McpSpec from "../mcp/Spec.js"
 import * as Runtime from "../runtime/Runtime.js"
 import * as Server from "../runtime/Server.js"
 import { Acceptor } from "../transport/Transport.js"
@@ -113,6 +114,12 @@ const options = {
     5000,
     "ms a cancelled job has to stop when cancel names no deadline_ms, before it ends ABORTED (§10.4)"
   ),
+  mcp: Options.text("mcp").pipe(
+    Options.repeated,
+    Options.withDescription(
+      "NAME=COMMAND... (a stdio MCP server) or NAME=https://... (streamable HTTP): offer its tools as NAME.tool; repeatable (default none; no env var)"
+    )
+  ),
   noDemoTools: Options.boolean("no-demo-tools").pipe(
     Options.withDescription(
       "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail (default off; no env var)"
@@ -135,6 +142,7 @@ export const serve = Command.make("serve", options, (o) =>
       s !== ""
     )
     const bearer = new Map(yield* parseBearer([...o.bearer, ...fromEnv]))
+    const mcp = yield* Effect.forEach(o.mcp, (entry) => Either.mapLeft(McpSpec.parse(entry), (m) => new Error(m)))
     // the refresh is sent --refresh-deadline before the lease ends: a deadline as long as the lease would refresh at once, forever
     if (o.refreshDeadline < 1 || o.sessionLease <= o.refreshDeadline) {
       return yield* Effect.fail(
@@ -158,6 +166,7 @@ export const serve = Command.make("serve", options, (o) =>
     const server = Server.layer({
       db: o.db,
       tools: o.noDemoTools ? [] : DemoTools.all,
+      mcp,
       identity: { kind: "arcp", version: VERSION, fingerprint },
       audience: o.jwtAudience,
       maxFrameBytes: o.maxFrameBytes,

@@ -6,6 +6,7 @@ import { Console, Effect, Logger, LogLevel, Stream } from "effect"
 import { ARCP_VERSION } from "../protocol/Envelope.js"
 import { VERSION } from "../Version.js"
 import { ExitCode, send, setExitCode } from "./Send.js"
+import { mcp } from "./McpCommand.js"
 import { serve } from "./Serve.js"
 import { tools } from "./ToolsCommand.js"
 import { formatVerdict, unreadable, validateText } from "./Validate.js"
@@ -50,7 +51,7 @@ const validate = Command.make(
   Command.withDescription("Check envelopes: prints `ok <type>` or `error <line> <CODE> <path>: <reason>` per envelope")
 )
 
-const arcp = Command.make("arcp").pipe(Command.withSubcommands([serve, send, tools, validate, version]))
+const arcp = Command.make("arcp").pipe(Command.withSubcommands([serve, send, tools, mcp, validate, version]))
 
 const cli = Command.run(arcp, { name: "arcp", version: VERSION })
 

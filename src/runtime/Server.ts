@@ -13,6 +13,8 @@ import * as WebSocket from "../transport/WebSocket.js"
 import * as Auth from "./Auth.js"
 import * as Runtime from "./Runtime.js"
 import type * as RuntimeConfig from "./RuntimeConfig.js"
+import * as McpTools from "../mcp/McpTools.js"
+import type { McpServerSpec } from "../mcp/Spec.js"
 import * as Tools from "./Tools.js"
 
 export interface AuthOptions {
@@ -35,6 +37,8 @@ export interface Options extends RuntimeConfig.Options {
   /** The SQLite event log file; `:memory:` keeps the log in memory (nothing survives a restart). */
   readonly db: string
   readonly tools: ReadonlyArray<Tools.Tool>
+  /** MCP servers whose tools are offered as `NAME.tool` (supervised for the life of the server). */
+  readonly mcp?: ReadonlyArray<McpServerSpec> | undefined
 }
 
 /** The authenticator layer for the given options (audience = the runtime identity). */
@@ -82,7 +86,9 @@ export const layer = (
     Layer.provide(Layer.mergeAll(
       authLayer(options.auth, options.audience ?? "arcp://runtime"),
       eventLogLayer(options.db),
-      Tools.layer(options.tools)
+      options.mcp !== undefined && options.mcp.length > 0
+        ? McpTools.registry({ tools: options.tools, servers: options.mcp })
+        : Tools.layer(options.tools)
     )),
     Layer.provideMerge(transportLayer(options))
   )
