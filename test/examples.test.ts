@@ -24,4 +24,20 @@ describe("examples", () => {
     assert.include(stdout, "event tool.result")
     assert.include(stdout, "result 5")
   }, 30_000)
+
+  it("mcp-tools wraps a stdio MCP server: its tool is discovered as hello.say and runs as a job", async () => {
+    const { code, stdout } = await run("mcp-tools.ts")
+    assert.strictEqual(code, 0)
+    assert.include(stdout, "tool hello.say: Greets someone")
+    assert.include(stdout, "event tool.result")
+    assert.include(stdout, "result \"hello ada\"")
+  }, 30_000)
+
+  it("mcp-host serves a runtime's tools to an MCP client, with progress", async () => {
+    const { code, stdout } = await run("mcp-host.ts")
+    assert.strictEqual(code, 0)
+    assert.include(stdout, "mcp tools count")
+    assert.include(stdout, "mcp progress 1/3")
+    assert.include(stdout, "mcp result {\"counted\":3}")
+  }, 30_000)
 })

@@ -36,7 +36,13 @@ export const mcp = Command.make("mcp", options, (o) =>
       capabilities: o.anonymous ? { anonymous: true, human_input: true } : { human_input: true },
       client: { kind: "arcp-mcp", version: VERSION }
     })
-    yield* McpHost.serve(session, new StdioServerTransport())
+    // the SDK's stdio transport does not notice the host closing our stdin: that ends the server too
+    const stdinEnded = Effect.async<void>((resume) => {
+      const done = () => resume(Effect.void)
+      process.stdin.once("end", done)
+      process.stdin.once("close", done)
+    })
+    yield* Effect.raceFirst(McpHost.serve(session, new StdioServerTransport()), stdinEnded)
     yield* session.close({ dispose_jobs: "cancel" })
   }).pipe(
     Effect.scoped,

@@ -122,9 +122,7 @@ export const serve = (session: Session, transport: Transport): Effect.Effect<voi
           return yield* Effect.ignore(job.cancel({ reason: "human input is not available through this MCP host" }))
         }
         const { requestedSchema, unwrap } = elicitationSchema(isRecord(schema) ? schema : {})
-        const answer = yield* Effect.tryPromise(() =>
-          server.elicitInput({ message: prompt, requestedSchema })
-        )
+        const answer = yield* Effect.tryPromise(() => server.elicitInput({ message: prompt, requestedSchema }))
         if (answer.action !== "accept" || answer.content === undefined) {
           refusals.push(`the user did not answer ("${answer.action}")`)
           return yield* Effect.ignore(job.cancel({ reason: `the user chose ${answer.action}` }))
@@ -147,7 +145,8 @@ export const serve = (session: Session, transport: Transport): Effect.Effect<voi
               : Effect.fail(e)
           )
         )
-        const onAbort = () => Runtime.runFork(runtime)(Effect.ignore(job.cancel({ reason: "cancelled by the MCP client" })))
+        const onAbort = () =>
+          Runtime.runFork(runtime)(Effect.ignore(job.cancel({ reason: "cancelled by the MCP client" })))
         extra.signal.addEventListener("abort", onAbort, { once: true })
         yield* Effect.addFinalizer(() => Effect.sync(() => extra.signal.removeEventListener("abort", onAbort)))
         const refusals: Array<string> = []

@@ -96,7 +96,9 @@ const bridge = (supervised: Supervised, mcpTool: McpTool, timeout: number): Tool
   prepare: (raw) => {
     const args = raw ?? {}
     if (typeof args !== "object" || Array.isArray(args)) {
-      return Either.left(ArcpError.of("INVALID_ARGUMENT", `arguments of ${supervised.spec.name}.${mcpTool.name}: expected an object`))
+      return Either.left(
+        ArcpError.of("INVALID_ARGUMENT", `arguments of ${supervised.spec.name}.${mcpTool.name}: expected an object`)
+      )
     }
     const validate = validatorOf(mcpTool)
     if (validate !== undefined && !validate(args)) {

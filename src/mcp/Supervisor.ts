@@ -25,7 +25,11 @@ export interface Link {
   readonly progress: (token: string, onProgress: (p: Progress) => void) => () => void
 }
 
-export type Progress = { readonly progress: number; readonly total?: number | undefined; readonly message?: string | undefined }
+export type Progress = {
+  readonly progress: number
+  readonly total?: number | undefined
+  readonly message?: string | undefined
+}
 
 export interface Supervised {
   readonly spec: McpServerSpec
@@ -111,9 +115,12 @@ export const supervise = (
       yield* Effect.logInfo(`mcp ${spec.name}: connected, ${lastTools.size} tool(s)`)
       yield* Deferred.succeed(firstAttempt, undefined)
       yield* Deferred.await(closed)
-    }).pipe(Effect.scoped, Effect.ensuring(Effect.sync(() => {
-      link = Option.none()
-    })))
+    }).pipe(
+      Effect.scoped,
+      Effect.ensuring(Effect.sync(() => {
+        link = Option.none()
+      }))
+    )
 
     yield* Effect.gen(function*() {
       let failures = 0

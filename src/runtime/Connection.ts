@@ -175,7 +175,9 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             if (handler === undefined) {
               return yield* nack(outbound, ArcpError.of("UNIMPLEMENTED", `no handler for ${message.type}`), message.id)
             }
-            return yield* handler.handle(message, ctx).pipe(Effect.catchAll((error) => nack(outbound, error, message.id)))
+            return yield* handler.handle(message, ctx).pipe(
+              Effect.catchAll((error) => nack(outbound, error, message.id))
+            )
           }
         }
       }).pipe(Effect.catchAllCause((cause) => Effect.logError("failed to handle a message", cause)))

@@ -4,6 +4,8 @@
  */
 import { Layer } from "effect"
 import type { JSONWebKeySet } from "jose"
+import * as McpTools from "../mcp/McpTools.js"
+import type { McpServerSpec } from "../mcp/Spec.js"
 import type { EventLogError } from "../store/EventLog.js"
 import * as MemoryEventLog from "../store/MemoryEventLog.js"
 import * as SqliteEventLog from "../store/SqliteEventLog.js"
@@ -13,8 +15,6 @@ import * as WebSocket from "../transport/WebSocket.js"
 import * as Auth from "./Auth.js"
 import * as Runtime from "./Runtime.js"
 import type * as RuntimeConfig from "./RuntimeConfig.js"
-import * as McpTools from "../mcp/McpTools.js"
-import type { McpServerSpec } from "../mcp/Spec.js"
 import * as Tools from "./Tools.js"
 
 export interface AuthOptions {

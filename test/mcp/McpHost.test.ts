@@ -50,58 +50,73 @@ const hosted = (elicitation: boolean) =>
 const withServer = Effect.provide(serverLayer({ transport: Memory.layer(), tools: [greet] }))
 
 describe("ARCP tools as an MCP server", () => {
-  it.scopedLive("lists the runtime's tools; a call runs as a job with progress; MCP cancellation cancels the job", () =>
-    Effect.gen(function*() {
-      const { client, session } = yield* hosted(false)
-      const { tools } = yield* Effect.promise(() => client.listTools())
-      const ticker = tools.find((t) => t.name === "ticker")
-      assert.isDefined(ticker)
-      assert.deepStrictEqual(ticker?.inputSchema.required, ["count"])
+  it.scopedLive(
+    "lists the runtime's tools; a call runs as a job with progress; MCP cancellation cancels the job",
+    () =>
+      Effect.gen(function*() {
+        const { client, session } = yield* hosted(false)
+        const { tools } = yield* Effect.promise(() => client.listTools())
+        const ticker = tools.find((t) => t.name === "ticker")
+        assert.isDefined(ticker)
+        assert.deepStrictEqual(ticker?.inputSchema.required, ["count"])
 
-      const progress: Array<number> = []
-      const result = yield* Effect.promise(() =>
-        client.callTool({ name: "ticker", arguments: { count: 3, interval_ms: 5 } }, undefined, {
-          onprogress: (p) => progress.push(p.progress)
-        })
-      )
-      assert.deepStrictEqual(result.structuredContent, { count: 3 })
-      // the SDK may drop the last notification when the answer follows it at once (it handles them a tick later)
-      assert.deepStrictEqual(progress.slice(0, 2), [1, 2])
+        const progress: Array<number> = []
+        const result = yield* Effect.promise(() =>
+          client.callTool({ name: "ticker", arguments: { count: 3, interval_ms: 5 } }, undefined, {
+            onprogress: (p) => progress.push(p.progress)
+          })
+        )
+        assert.deepStrictEqual(result.structuredContent, { count: 3 })
+        // the SDK may drop the last notification when the answer follows it at once (it handles them a tick later)
+        assert.deepStrictEqual(progress.slice(0, 2), [1, 2])
 
-      const failed = yield* Effect.promise(() =>
-        client.callTool({ name: "fail", arguments: { code: "PERMISSION_DENIED", message: "no" } })
-      )
-      assert.isTrue(failed.isError)
-      assert.deepStrictEqual(failed.content, [{ type: "text", text: "PERMISSION_DENIED: no" }])
-      const unknown = yield* Effect.promise(() => client.callTool({ name: "nope" }).then(() => "", (e) => String(e)))
-      assert.include(unknown, "no tool named")
+        const failed = yield* Effect.promise(() =>
+          client.callTool({ name: "fail", arguments: { code: "PERMISSION_DENIED", message: "no" } })
+        )
+        assert.isTrue(failed.isError)
+        assert.deepStrictEqual(failed.content, [{ type: "text", text: "PERMISSION_DENIED: no" }])
+        const unknown = yield* Effect.promise(() => client.callTool({ name: "nope" }).then(() => "", (e) => String(e)))
+        assert.include(unknown, "no tool named")
 
-      const messages = yield* session.subscribe
-      const abort = new AbortController()
-      const call = client.callTool({ name: "ticker", arguments: { count: 100000, interval_ms: 10 } }, undefined, {
-        signal: abort.signal,
-        onprogress: () => abort.abort("enough")
-      }).then(() => "answered", () => "aborted")
-      const seen = yield* collectUntil(messages, (m) => m.type === "job.cancelled")
-      assert.strictEqual(seen.at(-1)?.type, "job.cancelled")
-      assert.strictEqual(yield* Effect.promise(() => call), "aborted")
-    }).pipe(withServer), 30_000)
+        const messages = yield* session.subscribe
+        const abort = new AbortController()
+        const call = client.callTool({ name: "ticker", arguments: { count: 100000, interval_ms: 10 } }, undefined, {
+          signal: abort.signal,
+          onprogress: () => abort.abort("enough")
+        }).then(() => "answered", () => "aborted")
+        const seen = yield* collectUntil(messages, (m) => m.type === "job.cancelled")
+        assert.strictEqual(seen.at(-1)?.type, "job.cancelled")
+        assert.strictEqual(yield* Effect.promise(() => call), "aborted")
+      }).pipe(withServer),
+    30_000
+  )
 
-  it.scopedLive("human input goes through elicitation where the host supports it, and is refused clearly where not", () =>
-    Effect.gen(function*() {
-      const { client } = yield* hosted(true)
-      const answered = yield* Effect.promise(() => client.callTool({ name: "greet", arguments: {} }))
-      assert.deepStrictEqual(answered.structuredContent, { greeting: "hello ada" })
+  it.scopedLive(
+    "human input goes through elicitation where the host supports it, and is refused clearly where not",
+    () =>
+      Effect.gen(function*() {
+        const { client } = yield* hosted(true)
+        const answered = yield* Effect.promise(() => client.callTool({ name: "greet", arguments: {} }))
+        assert.deepStrictEqual(answered.structuredContent, { greeting: "hello ada" })
 
-      const plain = yield* hosted(false)
-      const refused = yield* Effect.promise(() => plain.client.callTool({ name: "greet", arguments: {} }))
-      assert.isTrue(refused.isError)
-      assert.include(JSON.stringify(refused.content), "this MCP host does not support elicitation")
-    }).pipe(withServer), 30_000)
+        const plain = yield* hosted(false)
+        const refused = yield* Effect.promise(() => plain.client.callTool({ name: "greet", arguments: {} }))
+        assert.isTrue(refused.isError)
+        assert.include(JSON.stringify(refused.content), "this MCP host does not support elicitation")
+      }).pipe(withServer),
+    30_000
+  )
 
   it("`arcp mcp` (spawned by the SDK's client) serves `arcp serve --mcp` tools: MCP → ARCP → MCP", async () => {
     const fixture = join(root, "test", "fixtures", "mcp", "server.mjs")
-    const { address, child } = await serveWs(["--db", ":memory:", "--bearer", "tok=alice", "--mcp", `fix=node ${fixture}`])
+    const { address, child } = await serveWs([
+      "--db",
+      ":memory:",
+      "--bearer",
+      "tok=alice",
+      "--mcp",
+      `fix=node ${fixture}`
+    ])
     const client = new McpClient({ name: "test-host", version: "1.0.0" })
     try {
       await client.connect(
