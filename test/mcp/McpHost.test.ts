@@ -5,6 +5,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
 import { Effect, Schema } from "effect"
+import { execFile } from "node:child_process"
 import { join } from "node:path"
 import * as McpHost from "../../src/mcp/McpHost.js"
 import * as Tools from "../../src/runtime/Tools.js"
@@ -128,6 +129,17 @@ describe("ARCP tools as an MCP server", () => {
       assert.deepStrictEqual(ticker.structuredContent, { count: 2 })
       const fast = await client.callTool({ name: "fix.fast", arguments: { text: "round trip" } })
       assert.strictEqual(Reflect.get(Object(fast.structuredContent), "text"), "fast: round trip")
+      // and `arcp tools` prints what discovery lists
+      const listed = await new Promise<string>((resolve, reject) =>
+        execFile(
+          "node",
+          [bin, "tools", "--url", address, "--token", "tok", "--prefix", "fix."],
+          { cwd: root },
+          (e, out) => e === null ? resolve(out) : reject(e)
+        )
+      )
+      assert.match(listed, /^fix\.fast {2}Answers at once with its text\n {2}arguments: \{"type":"object"/)
+      assert.include(listed, "fix.slow  Reports progress once per step; cancellable")
     } finally {
       await client.close()
       const exited = new Promise((resolve) => child.once("exit", resolve))
