@@ -65,6 +65,8 @@ STATUS = {
   "R21.1-1": ("done", ""), "R21.1-3": ("done", ""), "R21.1-2": ("done", "x- envelope keys are nacked and x- names in capabilities.extensions reject the session, unless allowExperimentalExtensions (RuntimeConfig)"), "R21.2-1": ("done", "session.accepted lists the negotiated extensions (the intersection)"), "R21.2-2": ("done", ""),
   "R21.3-1": ("done", ""), "R21.3-2": ("done", ""), "R21.3-3": ("done", ""),
   "R22-1": ("done", "WebSocket and stdio"),
+  "R20-1": ("done", "MCP servers (stdio, streamable HTTP) as ARCP tools NAME.tool: arcp serve --mcp / McpTools.registry; and arcp mcp serves ARCP tools to MCP hosts"),
+  "R20-2": ("not yet", "MCP resources are not bridged yet (planned as artifacts / kind event streams; docs/decisions.md)"),
 }
 
 NOT_BUILT = {
@@ -96,7 +98,7 @@ NOT_BUILT = {
   "17.1": "trace ids are carried from the invoke but not minted; no span ids",
   "18.3": "the client does not retry",
   "19": "resume is not built",
-  "20": "no MCP bridge",
+  "20": "MCP resources are not bridged yet",
   "21.4": "no promoted extensions exist",
   "22": "no sidecar frames yet",
 }

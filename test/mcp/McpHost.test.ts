@@ -52,7 +52,7 @@ const withServer = Effect.provide(serverLayer({ transport: Memory.layer(), tools
 
 describe("ARCP tools as an MCP server", () => {
   it.scopedLive(
-    "lists the runtime's tools; a call runs as a job with progress; MCP cancellation cancels the job",
+    "R20-1 lists the runtime's tools; a call runs as a job with progress; MCP cancellation cancels the job",
     () =>
       Effect.gen(function*() {
         const { client, session } = yield* hosted(false)

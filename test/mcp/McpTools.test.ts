@@ -38,7 +38,7 @@ const terminal = (m: { readonly type: string }) => Client.terminalTypes.has(m.ty
 
 describe("MCP servers as ARCP tools", () => {
   it.scopedLive(
-    "discovery lists NAME.tool with the MCP input schema; calls give results, progress and errors",
+    "R20-1 discovery lists NAME.tool with the MCP input schema; calls give results, progress and errors",
     () =>
       Effect.gen(function*() {
         const session = yield* open()
@@ -92,7 +92,7 @@ describe("MCP servers as ARCP tools", () => {
   )
 
   it.scopedLive(
-    "ARCP cancel reaches the MCP server as a cancellation; the job ends cancelled",
+    "R20-1 ARCP cancel reaches the MCP server as a cancellation; the job ends cancelled",
     () =>
       Effect.gen(function*() {
         const cancelledThere = yield* Deferred.make<void>()
@@ -118,7 +118,7 @@ describe("MCP servers as ARCP tools", () => {
   )
 
   it.scopedLive(
-    "a server that is down answers UNAVAILABLE (retryable); a crashed one is restarted",
+    "R20-1 a server that is down answers UNAVAILABLE (retryable); a crashed one is restarted",
     () =>
       Effect.gen(function*() {
         const session = yield* open()

@@ -51,7 +51,7 @@ const raw = (extensions: ReadonlyArray<string>) =>
   })
 
 describe("tool discovery (arcpx.arcp.tools.v1)", () => {
-  it.scoped("R21.2 lists every tool with its argument schema from the Effect Schema, its result schema, cancellable and liveness", () =>
+  it.scoped("lists every tool with its argument schema from the Effect Schema, its result schema, cancellable and liveness", () =>
     Effect.gen(function*() {
       const session = yield* open()
       assert.include(session.capabilities.extensions ?? [], TOOLS_EXTENSION, "negotiated by default")
@@ -73,7 +73,7 @@ describe("tool discovery (arcpx.arcp.tools.v1)", () => {
       assert.deepStrictEqual((yield* session.tools({ prefix: "st" })).map((t) => t.name), ["stream", "stubborn"])
     }).pipe(withServer))
 
-  it.scoped("R18 an unknown tool's NOT_FOUND names the way to list the tools", () =>
+  it.scoped("an unknown tool's NOT_FOUND names the way to list the tools", () =>
     Effect.gen(function*() {
       const session = yield* open()
       const error = (yield* Effect.flip(session.invoke("nope"))) as ArcpError
@@ -81,7 +81,7 @@ describe("tool discovery (arcpx.arcp.tools.v1)", () => {
       assert.include(error.message, LIST_TYPE)
     }).pipe(withServer))
 
-  it.scoped("R21.3 the raw exchange: listed is correlated; bad payloads, unknown sub-types and un-negotiated use are nacked", () =>
+  it.scoped("R21.2-2 R21.3-2 the raw exchange: listed is correlated; bad payloads, unknown sub-types and un-negotiated use are nacked", () =>
     Effect.gen(function*() {
       const { read, send } = yield* raw([TOOLS_EXTENSION])
       yield* send({ id: "msg_list", type: LIST_TYPE, payload: { prefix: "echo" } })
