@@ -9,7 +9,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { ProgressNotificationSchema, type Tool as McpTool } from "@modelcontextprotocol/sdk/types.js"
-import { Deferred, Duration, Effect, Option, Runtime, type Scope } from "effect"
+import { Cause, Deferred, Duration, Effect, Option, Runtime, type Scope } from "effect"
 import { VERSION } from "../Version.js"
 import type { McpServerSpec } from "./Spec.js"
 
@@ -73,6 +73,13 @@ const pipeStderr = (transport: Transport, log: (line: string) => void) => {
   })
 }
 
+/** One line saying why a start failed. */
+const reason = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.squash(cause)
+  const inner = error instanceof Error && error.cause instanceof Error ? error.cause : error
+  return inner instanceof Error ? inner.message : String(inner)
+}
+
 /** Starts supervising `spec` in the current scope; returns once the first attempt ended (or timed out). */
 export const supervise = (
   spec: McpServerSpec,
@@ -129,11 +136,8 @@ export const supervise = (
         yield* Deferred.succeed(firstAttempt, undefined)
         failures = exit._tag === "Success" ? 0 : failures + 1
         const delay = Duration.min(Duration.times(initial, 2 ** Math.min(failures, 16)), max)
-        yield* Effect.logWarning(
-          `mcp ${spec.name}: ${
-            exit._tag === "Success" ? "the server stopped" : "cannot start the server"
-          }; restarting in ${Duration.format(delay)}`
-        )
+        const why = exit._tag === "Success" ? "the server stopped" : `cannot start the server (${reason(exit.cause)})`
+        yield* Effect.logWarning(`mcp ${spec.name}: ${why}; restarting in ${Duration.format(delay)}`)
         yield* Effect.sleep(delay)
       }
     }).pipe(Effect.annotateLogs({ mcp: spec.name }), Effect.forkScoped)
