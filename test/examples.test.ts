@@ -40,4 +40,13 @@ describe("examples", () => {
     assert.include(stdout, "mcp progress 1/3")
     assert.include(stdout, "mcp result {\"counted\":3}")
   }, 30_000)
+
+  it("permission-refund asks permission before a pretend refund; the Promise client approves", async () => {
+    const { code, stdout } = await run("permission-refund.mjs")
+    assert.strictEqual(code, 0)
+    assert.include(stdout, "asked: payment.refund.create on order:ord_4812")
+    assert.include(stdout, "granted payment.refund.create on order:ord_4812")
+    assert.include(stdout, "event lease.granted")
+    assert.include(stdout, "result {\"order\":\"ord_4812\",\"refunded\":25}")
+  }, 30_000)
 })

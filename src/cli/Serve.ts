@@ -6,7 +6,9 @@ import { createHash, randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 import { resolve } from "node:path"
 import * as McpSpec from "../mcp/Spec.js"
+import * as Trust from "../runtime/permissions/Trust.js"
 import * as Runtime from "../runtime/Runtime.js"
+import { DEFAULT_LIMITS } from "../runtime/RuntimeConfig.js"
 import * as Server from "../runtime/Server.js"
 import { Acceptor } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
@@ -29,7 +31,7 @@ const options = {
   bearer: Options.text("bearer").pipe(
     Options.repeated,
     Options.withDescription(
-      "TOKEN=PRINCIPAL: accept bearer TOKEN for PRINCIPAL; repeatable (default none; with no scheme configured a development token is minted) [ARCP_BEARER, comma-separated]"
+      "TOKEN=PRINCIPAL[:TRUST]: accept bearer TOKEN for PRINCIPAL, at trust level TRUST (untrusted, constrained, trusted, privileged; default --default-trust); repeatable (default none; with no scheme configured a development token is minted) [ARCP_BEARER, comma-separated]"
     )
   ),
   jwtSecret: Settings.optionalText(
@@ -120,9 +122,72 @@ const options = {
       "NAME=COMMAND... (a stdio MCP server) or NAME=https://... (streamable HTTP): offer its tools as NAME.tool; repeatable (default none; no env var)"
     )
   ),
+  maxOutboundBytes: Settings.integer(
+    "max-outbound-bytes",
+    "ARCP_MAX_OUTBOUND_BYTES",
+    DEFAULT_LIMITS.maxOutboundBytes,
+    "bytes a connection may hold for its client (queued plus unread by the socket); a job's progress, log and stream calls then wait"
+  ),
+  maxOutboundEnvelopes: Settings.integer(
+    "max-outbound-envelopes",
+    "ARCP_MAX_OUTBOUND_ENVELOPES",
+    DEFAULT_LIMITS.maxOutboundEnvelopes,
+    "envelopes a connection may queue for its client; a job's progress, log and stream calls then wait"
+  ),
+  backpressureTimeout: Settings.integer(
+    "backpressure-timeout",
+    "ARCP_BACKPRESSURE_TIMEOUT",
+    DEFAULT_LIMITS.backpressureTimeoutSeconds,
+    "seconds a stream chunk waits for room before the stream ends BACKPRESSURE_OVERFLOW (§11.2)"
+  ),
+  stalledReaderTimeout: Settings.integer(
+    "stalled-reader-timeout",
+    "ARCP_STALLED_READER_TIMEOUT",
+    DEFAULT_LIMITS.stalledReaderTimeoutSeconds,
+    "seconds a session may read nothing while its buffer is full before it is evicted BACKPRESSURE_OVERFLOW (§8.5)"
+  ),
+  maxSessions: Settings.integer(
+    "max-sessions",
+    "ARCP_MAX_SESSIONS",
+    DEFAULT_LIMITS.maxSessions,
+    "open sessions per runtime; more are rejected RESOURCE_EXHAUSTED"
+  ),
+  maxJobsPerSession: Settings.integer(
+    "max-jobs-per-session",
+    "ARCP_MAX_JOBS_PER_SESSION",
+    DEFAULT_LIMITS.maxJobsPerSession,
+    "running jobs per session; more invokes are refused RESOURCE_EXHAUSTED"
+  ),
+  maxPendingHuman: Settings.integer(
+    "max-pending-human",
+    "ARCP_MAX_PENDING_HUMAN",
+    DEFAULT_LIMITS.maxPendingHuman,
+    "pending human input requests per session; more are refused RESOURCE_EXHAUSTED"
+  ),
+  defaultTrust: Settings.withEnv(
+    Options.choice("default-trust", Trust.levels),
+    Config.literal(...Trust.levels)("ARCP_DEFAULT_TRUST")
+  ).pipe(
+    Options.withDefault("trusted" as const),
+    Options.withDescription(
+      "trust level of sessions whose credentials name none; anonymous sessions are untrusted (§15.3) (default trusted) [ARCP_DEFAULT_TRUST]"
+    )
+  ),
+  permissionTimeout: Settings.integer(
+    "permission-timeout",
+    "ARCP_PERMISSION_TIMEOUT",
+    300,
+    "seconds a permission.request waits for grant or deny before the tool's ask fails PERMISSION_DENIED (§15.4)"
+  ),
+  maxLease: Settings.integer(
+    "max-lease",
+    "ARCP_MAX_LEASE",
+    3600,
+    "seconds a permission lease can run, on grant or lease.refresh (§15.5)"
+  ),
   noDemoTools: Options.boolean("no-demo-tools").pipe(
     Options.withDescription(
-      "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail (default off; no env var)"
+      "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail, guarded, ask, choose (default off; no env var)"
     )
   )
 }
@@ -135,13 +200,27 @@ const parseBearer = (entries: ReadonlyArray<string>) =>
       : Effect.succeed([entry.slice(0, eq), entry.slice(eq + 1)] as const)
   })
 
+/** `PRINCIPAL[:TRUST]`: a trailing `:level` naming a trust level is the principal's trust; otherwise part of its name. */
+export const splitTrust = (principal: string): readonly [string, Trust.TrustLevel | undefined] => {
+  const colon = principal.lastIndexOf(":")
+  const level = colon > 0 ? Trust.parse(principal.slice(colon + 1)) : undefined
+  return level === undefined ? [principal, undefined] : [principal.slice(0, colon), level]
+}
+
 export const serve = Command.make("serve", options, (o) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const fromEnv = (yield* Config.string("ARCP_BEARER").pipe(Config.withDefault(""))).split(",").filter((s) =>
       s !== ""
     )
-    const bearer = new Map(yield* parseBearer([...o.bearer, ...fromEnv]))
+    const trustLevels = new Map<string, Trust.TrustLevel>()
+    const bearer = new Map(
+      (yield* parseBearer([...o.bearer, ...fromEnv])).map(([token, entry]) => {
+        const [principal, level] = splitTrust(entry)
+        if (level !== undefined) trustLevels.set(principal, level)
+        return [token, principal] as const
+      })
+    )
     const mcp = yield* Effect.forEach(o.mcp, (entry) => Either.mapLeft(McpSpec.parse(entry), (m) => new Error(m)))
     // the refresh is sent --refresh-deadline before the lease ends: a deadline as long as the lease would refresh at once, forever
     if (o.refreshDeadline < 1 || o.sessionLease <= o.refreshDeadline) {
@@ -150,6 +229,18 @@ export const serve = Command.make("serve", options, (o) =>
           `--refresh-deadline (${o.refreshDeadline}) must be at least 1 and less than --session-lease (${o.sessionLease})`
         )
       )
+    }
+    const limits = {
+      "--max-outbound-bytes": o.maxOutboundBytes,
+      "--max-outbound-envelopes": o.maxOutboundEnvelopes,
+      "--backpressure-timeout": o.backpressureTimeout,
+      "--stalled-reader-timeout": o.stalledReaderTimeout,
+      "--max-sessions": o.maxSessions,
+      "--max-jobs-per-session": o.maxJobsPerSession,
+      "--max-pending-human": o.maxPendingHuman
+    }
+    for (const [flag, value] of Object.entries(limits)) {
+      if (value < 1) return yield* Effect.fail(new Error(`${flag} must be at least 1, got ${value}`))
     }
     const jwtPublicKey = Option.isSome(o.jwtPublicKey) ? yield* fs.readFileString(o.jwtPublicKey.value) : undefined
     const jwks = jwtPublicKey?.trimStart().startsWith("{") ? JSON.parse(jwtPublicKey) : undefined
@@ -177,8 +268,19 @@ export const serve = Command.make("serve", options, (o) =>
       heartbeatRecovery: o.heartbeatRecovery,
       idempotencyHorizon: `${o.idempotencyHorizon} seconds`,
       cancelDeadline: `${o.cancelDeadline} millis`,
+      maxOutboundBytes: o.maxOutboundBytes,
+      maxOutboundEnvelopes: o.maxOutboundEnvelopes,
+      backpressureTimeout: `${o.backpressureTimeout} seconds`,
+      stalledReaderTimeout: `${o.stalledReaderTimeout} seconds`,
+      maxSessions: o.maxSessions,
+      maxJobsPerSession: o.maxJobsPerSession,
+      maxPendingHuman: o.maxPendingHuman,
+      defaultTrustLevel: o.defaultTrust,
+      permissionRequestTimeout: `${o.permissionTimeout} seconds`,
+      maxLeaseDuration: `${o.maxLease} seconds`,
       auth: {
         bearer,
+        trustLevels,
         jwtSecret: Option.getOrUndefined(o.jwtSecret),
         jwtPublicKey: jwks === undefined ? jwtPublicKey : undefined,
         jwks,

@@ -1,6 +1,7 @@
 /**
  * The demo tools of `arcp serve` (on unless `--no-demo-tools`): something for
- * users and black-box tests to run — echo, ticker, stream, sleep, stubborn, fail.
+ * users and black-box tests to run — echo, ticker, stream, sleep, stubborn, fail,
+ * guarded (a permission), ask and choose (a human).
  */
 import { Duration, Effect, Schema } from "effect"
 import { ArcpError, CanonicalCode, NamespacedCode } from "../protocol/Errors.js"
@@ -89,5 +90,72 @@ export const fail = Tools.make({
   handler: ({ code, message }) => Effect.fail(ArcpError.of(code, message ?? `failed with ${code} on request`))
 })
 
+/**
+ * `guarded {permission, resource, operation}`: asks for that permission (§15.4);
+ * on grant the result is `{lease_id, permission, resource, operation, expires_at}`,
+ * on deny (or no answer in time) the job fails PERMISSION_DENIED.
+ */
+export const guarded = Tools.make({
+  name: "guarded",
+  description: "Asks for a permission; returns the lease on grant, fails PERMISSION_DENIED on deny",
+  parameters: Schema.Struct({
+    permission: Schema.NonEmptyString,
+    resource: Schema.NonEmptyString,
+    operation: Schema.NonEmptyString
+  }),
+  handler: ({ operation, permission, resource }, ctx) =>
+    Effect.map(
+      ctx.requestPermission({
+        permission,
+        resource,
+        operation,
+        reason: `the guarded demo tool asks for ${permission}`
+      }),
+      (lease) => ({ ...lease })
+    )
+})
+
+/**
+ * `ask {prompt, expires_in_ms?, default?}`: a `human.input.request` whose answer must be an object
+ * with a non-empty string `answer`, expiring after `expires_in_ms` (default 30 s); the result is the answer value.
+ */
+export const ask = Tools.make({
+  name: "ask",
+  description: "Asks a human for {answer}; returns the response value",
+  parameters: Schema.Struct({
+    prompt: Schema.String,
+    expires_in_ms: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.positive())),
+    default: Schema.optional(Schema.Unknown)
+  }),
+  handler: ({ default: fallback, expires_in_ms, prompt }, ctx) =>
+    ctx.askHuman({
+      prompt,
+      responseSchema: {
+        type: "object",
+        properties: { answer: { type: "string", minLength: 1 } },
+        required: ["answer"]
+      },
+      ...(fallback !== undefined ? { default: fallback } : {}),
+      expiresInSeconds: (expires_in_ms ?? 30_000) / 1000
+    })
+})
+
+/** `choose {prompt, options: [ids]}`: a `human.choice.request` with those option ids; the result is `{choice_id}`. */
+export const choose = Tools.make({
+  name: "choose",
+  description: "Asks a human to pick one of the option ids; returns {choice_id}",
+  parameters: Schema.Struct({
+    prompt: Schema.String,
+    options: Schema.NonEmptyArray(Schema.NonEmptyString).pipe(
+      Schema.filter((ids) => new Set(ids).size === ids.length || "option ids must be unique")
+    )
+  }),
+  handler: ({ options, prompt }, ctx) =>
+    Effect.map(
+      ctx.askChoice({ prompt, options: options.map((id) => ({ id })), expiresInSeconds: 30 }),
+      (choice_id) => ({ choice_id })
+    )
+})
+
 /** Every demo tool. */
-export const all: ReadonlyArray<Tools.Tool> = [echo, ticker, stream, sleep, stubborn, fail]
+export const all: ReadonlyArray<Tools.Tool> = [echo, ticker, stream, sleep, stubborn, fail, guarded, ask, choose]

@@ -39,10 +39,11 @@ import {
   type MessageType,
   type PayloadOf
 } from "../protocol/Message.js"
+import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
-import { now } from "../protocol/Timestamp.js"
 import type { Connection } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
+import * as Answers from "./Answers.js"
 import { answerChallenge, type Credentials, openToken } from "./Credentials.js"
 import * as JobRouter from "./JobRouter.js"
 
@@ -92,11 +93,13 @@ export interface InvokeOptions {
   readonly trace_id?: string
 }
 
-/** An open session. */
-export interface Session {
+/** An open session; it answers the runtime's human and permission requests through `Answers`. */
+export interface Session extends Answers.Answers<ClientError> {
   readonly id: SessionId
   readonly runtime: RuntimeIdentity
   readonly capabilities: Capabilities
+  /** The session's trust level as the runtime reported it in session.accepted (§15.3), when it did. */
+  readonly trustLevel: TrustLevel | undefined
   /**
    * Subscribes now (in the caller's scope) to every message the runtime sends
    * from this point; subscribe before sending whatever the messages answer.
@@ -120,12 +123,6 @@ export interface Session {
     args?: Record<string, unknown>,
     options?: InvokeOptions
   ) => Effect.Effect<JobHandle, ArcpError | ClientError, Scope.Scope>
-  /** Answers a `human.input.request` (§12.1); fails INVALID_ARGUMENT when the value fails its schema. */
-  readonly respond: (
-    requestId: MessageId,
-    value: unknown,
-    respondedBy?: string
-  ) => Effect.Effect<void, ArcpError | ClientError>
   /**
    * The tools this principal may invoke (extension `arcpx.arcp.tools.v1`, offered by
    * default); UNIMPLEMENTED when the session did not negotiate the extension.
@@ -367,15 +364,20 @@ export const connect = (
       id: accepted.payload.session_id,
       runtime,
       capabilities: accepted.payload.capabilities,
+      trustLevel: accepted.payload.trust_level,
       subscribe,
       invoke,
-      respond: (requestId, value, respondedBy = "arcp-client") =>
-        Effect.flatMap(now, (responded_at) =>
-          Effect.asVoid(
-            request("human.input.response", { value, responded_by: respondedBy, responded_at }, {
-              correlation_id: requestId
-            })
-          )),
+      ...Answers.make<ClientError>({
+        request,
+        expect,
+        send: (envelope) =>
+          Effect.flatMap(Ref.get(sessionId), (sid) =>
+            connection.send(
+              encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
+            )).pipe(Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))),
+        unexpected: (expected, got) =>
+          new ClientError({ reason: "Closed", message: `expected ${expected}, got ${got.type}` })
+      }),
       send: (type, payload, header) => write(type, payload, header),
       tools: (listOptions = {}) =>
         Effect.gen(function*() {

@@ -10,15 +10,16 @@ import type { ArcpError as WireError } from "../protocol/Errors.js"
 import type { ToolDescription } from "../protocol/extensions/ToolDiscovery.js"
 import type { MessageId, SessionId } from "../protocol/Ids.js"
 import type { Decoded, MessageType, PayloadOf } from "../protocol/Message.js"
-import type { PermissionGrant } from "../protocol/messages/Permissions.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
 import type { LogLevel as WireLogLevel } from "../protocol/messages/Telemetry.js"
+import * as PermissionPolicy from "../runtime/permissions/PermissionPolicy.js"
+import type { PermissionQuestion, PromiseDecision } from "../runtime/permissions/PermissionPolicy.js"
 import * as Server from "../runtime/Server.js"
 import { Sessions } from "../runtime/Sessions.js"
 import type { ChunkOf, StreamOptions, StreamWriter } from "../runtime/Streams.js"
 import * as Tools from "../runtime/Tools.js"
-import type { PermissionAsk, Tool } from "../runtime/Tools.js"
+import type { Lease, PermissionAsk, Tool } from "../runtime/Tools.js"
 import * as Stdio from "../transport/Stdio.js"
 import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as ArcpClient from "./ArcpClient.js"
@@ -26,7 +27,12 @@ import type * as Client from "./Client.js"
 
 export { ArcpError } from "../protocol/Errors.js"
 export type { ToolDescription } from "../protocol/extensions/ToolDiscovery.js"
-export type { PermissionAsk } from "../runtime/Tools.js"
+export type {
+  PermissionDecision as PolicyDecision,
+  PermissionQuestion
+} from "../runtime/permissions/PermissionPolicy.js"
+export type { PromiseDecision } from "../runtime/permissions/PermissionPolicy.js"
+export type { Lease, PermissionAsk } from "../runtime/Tools.js"
 export { ClientError } from "./Client.js"
 export { jwtSigner } from "./Credentials.js"
 export type { Credentials } from "./Credentials.js"
@@ -54,14 +60,27 @@ export interface PromiseSession {
   readonly id: SessionId
   readonly runtime: RuntimeIdentity
   readonly capabilities: Capabilities
+  /** The session's trust level from session.accepted (§15.3). */
+  readonly trustLevel: string | undefined
   send<T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions): Promise<MessageId>
   request<T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions): Promise<Decoded>
   /** Invokes a tool as a job; rejects with the nack's `ArcpError` when the runtime refuses it. */
   invoke(tool: string, args?: Record<string, unknown>, options?: Client.InvokeOptions): Promise<PromiseJob>
-  /** Answers a `human.input.request`. */
+  /** Answers a `human.input.request`: resolves once the runtime took it, rejects with its nack (see `Session.respond`). */
   respond(requestId: MessageId, value: unknown, respondedBy?: string): Promise<void>
   /** The tools this principal may invoke (extension `arcpx.arcp.tools.v1`). */
   tools(options?: { readonly prefix?: string }): Promise<ReadonlyArray<ToolDescription>>
+  /** Answers a `human.choice.request` with an option id. */
+  respondChoice(requestId: MessageId, choiceId: string, respondedBy?: string): Promise<void>
+  /** Grants a `permission.request` (optionally widened to a resource pattern); resolves with the `lease.granted` payload. */
+  grant(
+    request: Decoded,
+    options?: { readonly resource?: string; readonly expires_at?: string; readonly granted_by?: string }
+  ): Promise<PayloadOf<"lease.granted">>
+  /** Denies a `permission.request`. */
+  deny(request: Decoded, reason: string): Promise<void>
+  /** Extends a lease; resolves with the `lease.extended` payload. */
+  refreshLease(leaseId: string, seconds: number): Promise<PayloadOf<"lease.extended">>
   /** Round-trip time in milliseconds. */
   ping(): Promise<number>
   /** Every message from now on, until the session closes or the iterator is returned. */
@@ -90,6 +109,7 @@ export const connect = async (
     id: session.id,
     runtime: session.runtime,
     capabilities: session.capabilities,
+    trustLevel: session.trustLevel,
     send: (type, payload, header) => run(session.send(type, payload, header)),
     request: (type, payload, header) => run(session.request(type, payload, header)),
     ping: () => run(Effect.map(session.ping, Duration.toMillis)),
@@ -108,6 +128,10 @@ export const connect = async (
       }
     },
     respond: (requestId, value, respondedBy) => run(session.respond(requestId, value, respondedBy)),
+    respondChoice: (requestId, choiceId, respondedBy) => run(session.respondChoice(requestId, choiceId, respondedBy)),
+    grant: (request, grantOptions) => run(session.grant(request, grantOptions)),
+    deny: (request, reason) => run(session.deny(request, reason)),
+    refreshLease: (leaseId, seconds) => run(session.refreshLease(leaseId, seconds)),
     messages: () => {
       const iteratorScope = Effect.runSync(Scope.make())
       const stream = Effect.runSync(Scope.extend(session.subscribe, iteratorScope)).pipe(
@@ -149,8 +173,18 @@ export interface PromiseToolContext {
   ): Promise<unknown>
   /** Opens a stream (§11.1) tied to the job; see `ToolContext.stream`. */
   stream<K extends StreamKind>(options: StreamOptions<K>): Promise<PromiseStreamWriter<K>>
-  /** Not built yet: always rejects with `ArcpError` UNIMPLEMENTED (see `ToolContext.requestPermission`). */
-  requestPermission(request: PermissionAsk): Promise<typeof PermissionGrant.Type>
+  askChoice(
+    request: {
+      readonly prompt: string
+      readonly options: ReadonlyArray<{ readonly id: string; readonly label?: string; readonly description?: string }>
+      readonly default?: string
+      readonly expiresInSeconds?: number
+    }
+  ): Promise<string>
+  /** Asks for a permission (see `ToolContext.requestPermission`): the lease, or rejects PERMISSION_DENIED. */
+  requestPermission(request: PermissionAsk): Promise<Lease>
+  /** Checks a lease before using it: rejects PERMISSION_DENIED once it expired or was revoked. */
+  checkLease(leaseId: string): Promise<Lease>
 }
 
 /** `StreamWriter` as Promises: each call rejects with the writer's `ArcpError` (FAILED_PRECONDITION or CANCELLED once ended). */
@@ -228,7 +262,9 @@ export const tool = <A, I>(definition: {
           checkpoint: (snapshot) => run(ctx.checkpoint(snapshot)),
           askHuman: (request) => run(ctx.askHuman(request)),
           stream: (options) => run(Effect.map(ctx.stream(options), promiseWriter)),
-          requestPermission: (request) => run(ctx.requestPermission(request))
+          askChoice: (request) => run(ctx.askChoice(request)),
+          requestPermission: (request) => run(ctx.requestPermission(request)),
+          checkLease: (leaseId) => run(ctx.checkLease(leaseId))
         })
       )
   })
@@ -243,7 +279,7 @@ export interface PromiseServer {
 
 /** Starts a WebSocket server (see `Server.Options` for auth and limits). */
 export const createServer = async (
-  options: Omit<Server.Options, "transport" | "db" | "tools"> & {
+  options: Omit<Server.Options, "transport" | "db" | "tools" | "permissionPolicy"> & {
     readonly host?: string
     readonly port?: number
     /** SQLite file for the event log (default `:memory:`). */
@@ -251,6 +287,12 @@ export const createServer = async (
     readonly tools?: ReadonlyArray<Tool>
     /** The least severe log level written (default "info"; "none" for silence). */
     readonly logLevel?: "none" | "error" | "warning" | "info" | "debug"
+    /**
+     * Decides each permission request (§15.4) before the client is asked: "grant", "deny",
+     * "ask" (ask the client, the default without a policy), or an object with a lease length
+     * or a reason. A policy that throws denies.
+     */
+    readonly permissionPolicy?: (question: PermissionQuestion) => Promise<PromiseDecision>
   }
 ): Promise<PromiseServer> => {
   const scope = Effect.runSync(Scope.make())
@@ -264,6 +306,9 @@ export const createServer = async (
   const layer = Layer.provide(
     Server.layer({
       ...options,
+      permissionPolicy: options.permissionPolicy === undefined
+        ? undefined
+        : PermissionPolicy.fromPromise(options.permissionPolicy),
       db: options.db ?? ":memory:",
       tools: options.tools ?? [],
       transport: { kind: "ws", host: options.host, port: options.port }

@@ -135,6 +135,28 @@ export const serve = (session: Session, transport: Transport): Effect.Effect<voi
         )
       ))
 
+    /** Asks the user to allow a permission.request of the job (elicitation), or denies it when nobody can be asked. */
+    const askPermission = (request: Decoded, refusals: Array<string>) =>
+      Effect.gen(function*() {
+        const field = (key: string) => String(Reflect.get(request.payload, key) ?? "")
+        const what = `${field("permission")} on ${field("resource")} (${field("operation")})`
+        if (server.getClientCapabilities()?.elicitation === undefined) {
+          refusals.push(`the tool asked for permission ${what} and this MCP host does not support elicitation`)
+          return yield* session.deny(request, "no one can grant it: the MCP host does not support elicitation")
+        }
+        const reason = field("reason")
+        const answer = yield* Effect.tryPromise(() =>
+          server.elicitInput({
+            message: `Allow ${what}?${reason === "" ? "" : ` ${reason}`}`,
+            requestedSchema: { type: "object", properties: { allow: { type: "boolean" } }, required: ["allow"] }
+          })
+        )
+        if (answer.action === "accept" && answer.content?.["allow"] === true) {
+          return yield* Effect.asVoid(session.grant(request, { granted_by: "mcp-elicitation" }))
+        }
+        yield* session.deny(request, `the user did not allow it (${answer.action})`)
+      }).pipe(Effect.catchAll((e) => Effect.sync(() => refusals.push(`cannot ask for permission: ${e.message}`))))
+
     server.setRequestHandler(CallToolRequestSchema, async (request, extra: Extra) => {
       const token = request.params._meta?.progressToken
       const call = Effect.gen(function*() {
@@ -153,6 +175,7 @@ export const serve = (session: Session, transport: Transport): Effect.Effect<voi
         yield* job.events.pipe(
           Stream.runForEach((event) => {
             if (event.type === "human.input.request") return askHuman(job, event, refusals)
+            if (event.type === "permission.request") return askPermission(event, refusals)
             if (event.type !== "job.progress" || token === undefined) return Effect.void
             const current = Reflect.get(event.payload, "current")
             const percent = Reflect.get(event.payload, "percent")
@@ -178,7 +201,7 @@ export const serve = (session: Session, transport: Transport): Effect.Effect<voi
         return yield* job.outcome.pipe(
           Effect.map(success),
           Effect.catchAll((e) =>
-            Effect.succeed(failure(refusals.length > 0 ? { code: "CANCELLED", message: refusals.join("; ") } : e))
+            Effect.succeed(failure(refusals.length > 0 ? { code: e.code, message: refusals.join("; ") } : e))
           )
         )
       })

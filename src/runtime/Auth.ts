@@ -8,13 +8,17 @@ import { Clock, Context, Effect, Either, Layer, Option } from "effect"
 import * as jose from "jose"
 import { createHash, createPublicKey, randomBytes, timingSafeEqual } from "node:crypto"
 import { ArcpError } from "../protocol/Errors.js"
+import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { AuthScheme } from "../protocol/messages/Session.js"
+import { parse as parseTrust } from "./permissions/Trust.js"
 
 /** An authenticated party. `expiresAt` (epoch ms) bounds the session lease when the credential expires. */
 export interface Principal {
   readonly id: string
   readonly scheme: AuthScheme
   readonly expiresAt?: number | undefined
+  /** The trust level the credentials carry (§15.3): a configured level of the principal, or a JWT's `trust_level` claim. */
+  readonly trustLevel?: TrustLevel | undefined
 }
 
 /** A challenge to send, and how to check its answer (§8.1 steps 2–4). */
@@ -62,6 +66,8 @@ export interface JwtOptions {
 export interface Options {
   /** Bearer tokens and the principal each one stands for. */
   readonly bearer?: ReadonlyMap<string, string> | undefined
+  /** Trust levels of principals (§15.3), e.g. from `--bearer TOKEN=PRINCIPAL:privileged`; a JWT's claim wins. */
+  readonly trustLevels?: ReadonlyMap<string, TrustLevel> | undefined
   readonly jwt?: JwtOptions | undefined
   readonly allowAnonymous?: boolean | undefined
   /** The JWT audience: the runtime identity (§8.2). */
@@ -73,7 +79,7 @@ const unauthenticated = (message: string) => ArcpError.of("UNAUTHENTICATED", mes
 const digest = (s: string): Buffer => createHash("sha256").update(s).digest()
 
 /** Looks a token up comparing against every entry in constant time (no early exit, equal-length digests). */
-const makeBearer = (tokens: ReadonlyMap<string, string>) => {
+const makeBearer = (tokens: ReadonlyMap<string, string>, trust: ReadonlyMap<string, TrustLevel>) => {
   const table = [...tokens].map(([token, principal]) => ({ hash: digest(token), principal }))
   return (token: string | undefined): Effect.Effect<Principal, ArcpError> =>
     Effect.suspend(() => {
@@ -82,7 +88,7 @@ const makeBearer = (tokens: ReadonlyMap<string, string>) => {
       for (const entry of table) if (timingSafeEqual(entry.hash, hash) && token !== undefined) found = entry.principal
       return found === undefined
         ? Effect.fail(unauthenticated("bearer token not recognised"))
-        : Effect.succeed({ id: found, scheme: "bearer" as const })
+        : Effect.succeed({ id: found, scheme: "bearer" as const, trustLevel: trust.get(found) })
     })
 }
 
@@ -122,7 +128,7 @@ const algorithmOf = (token: string): string | undefined =>
  * are tried (no `none`, no HS/RS confusion); `aud`; exp/nbf on the Effect clock.
  * When several keys are tried, the most telling failure is reported.
  */
-const makeJwtVerifier = (options: JwtOptions, audience: string) => {
+const makeJwtVerifier = (options: JwtOptions, audience: string, trust: ReadonlyMap<string, TrustLevel>) => {
   const keys: Array<{ readonly key: VerifyKey; readonly algorithms: ReadonlyArray<string> }> = []
   if (options.secret !== undefined) keys.push({ key: new TextEncoder().encode(options.secret), algorithms: HMAC_ALGS })
   if (options.publicKey !== undefined) {
@@ -176,7 +182,8 @@ const makeJwtVerifier = (options: JwtOptions, audience: string) => {
           principal: {
             id: payload.sub,
             scheme: "signed_jwt" as const,
-            expiresAt: payload.exp !== undefined ? payload.exp * 1000 : undefined
+            expiresAt: payload.exp !== undefined ? payload.exp * 1000 : undefined,
+            trustLevel: parseTrust(payload["trust_level"]) ?? trust.get(payload.sub)
           }
         }
       }
@@ -193,8 +200,9 @@ const tokenOf = (response: unknown): string | undefined => {
 
 /** Builds the authenticator from its options. */
 export const make = (options: Options): Context.Tag.Service<Authenticator> => {
-  const bearer = options.bearer !== undefined && options.bearer.size > 0 ? makeBearer(options.bearer) : undefined
-  const jwt = options.jwt !== undefined ? makeJwtVerifier(options.jwt, options.audience) : undefined
+  const trust = options.trustLevels ?? new Map<string, TrustLevel>()
+  const bearer = options.bearer !== undefined && options.bearer.size > 0 ? makeBearer(options.bearer, trust) : undefined
+  const jwt = options.jwt !== undefined ? makeJwtVerifier(options.jwt, options.audience, trust) : undefined
   const allowsAnonymous = options.allowAnonymous === true
 
   /** Nonce challenge (proof of key possession): sign a JWT carrying the nonce, `aud` = the runtime. */

@@ -3,7 +3,19 @@
  * (§8.1), apply the unknown-type rules (§21.3), route it, and answer every bad
  * frame with a nack while the session carries on.
  */
-import { type Chunk, type Context, Deferred, Effect, Either, Option, Ref, Schema, type Scope, Stream } from "effect"
+import {
+  type Chunk,
+  type Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Option,
+  Ref,
+  Schema,
+  type Scope,
+  Stream
+} from "effect"
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
 import { isOptional } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
@@ -19,6 +31,7 @@ import type { Owner } from "./Job.js"
 import type { Jobs } from "./Jobs.js"
 import type { LiveSession } from "./LiveSession.js"
 import * as Outbound from "./Outbound.js"
+import { trustOf } from "./permissions/Trust.js"
 import { dispatch, type RouteTable } from "./Router.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Sessions } from "./Sessions.js"
@@ -40,6 +53,9 @@ export interface Dependencies {
 const logged = (envelope: Decoded, sessionId: string, json: string) => ({ ...envelope, session_id: sessionId, json })
 
 const readMessageId = Schema.decodeUnknownOption(MessageId)
+
+/** How long closing waits for the peer to take what is queued before the socket is closed anyway. */
+const CLOSE_GRACE = Duration.seconds(5)
 const ID_IN_HEAD = /"id"\s*:\s*"((?:[^"\\]|\\.){1,256})"/
 
 /** Sends a nack; `correlation_id` and `ack_for` name the offending message when its id could be read. */
@@ -82,20 +98,37 @@ const decodeFailure = (error: DecodeError): ArcpError =>
 export const serve = (deps: Dependencies, connection: Connection): Effect.Effect<void> =>
   Effect.gen(function*() {
     const { log, settings } = deps
-    // every envelope of a session goes to the log before the socket; handshake traffic has no session yet
-    const outbound = yield* Outbound.make(connection, (batch) =>
-      log.recordOutbound(batch.flatMap(({ envelope, json }) =>
-        envelope.session_id === undefined ? [] : [logged(envelope, envelope.session_id, json)]
-      )).pipe(Effect.catchAll((e) =>
-        Effect.logError("cannot record outbound envelopes", e)
-      )))
+    const phase = yield* Ref.make<Handshake.Phase>({ _tag: "AwaitingOpen" })
+    /** Ends the session for `reason` (§8.5), or the connection when no session is open. */
+    const endWith = (reason: "UNAVAILABLE" | "BACKPRESSURE_OVERFLOW", message: string) =>
+      Effect.flatMap(Ref.get(phase), (p) => (p._tag === "Open" ? p.session.evict(reason, message) : close))
+    const outbound: Outbound.Outbound = yield* Outbound.make(connection, {
+      // every envelope of a session goes to the log before the socket; handshake traffic has no session yet
+      record: (batch) =>
+        log.recordOutbound(batch.flatMap(({ envelope, json }) =>
+          envelope.session_id === undefined ? [] : [logged(envelope, envelope.session_id, json)]
+        )),
+      limits: {
+        maxBytes: settings.maxOutboundBytes,
+        maxEnvelopes: settings.maxOutboundEnvelopes,
+        stallTimeout: settings.stalledReaderTimeout
+      },
+      // durable before the client sees it: what cannot be recorded is not sent, and the session ends (retryable)
+      onRecordFailure: (error) =>
+        endWith("UNAVAILABLE", `the runtime cannot record this session: ${error.message}`),
+      onStall: endWith(
+        "BACKPRESSURE_OVERFLOW",
+        `the client read nothing for ${Duration.format(settings.stalledReaderTimeout)} while its buffer was full`
+      )
+    })
     const closed = yield* Deferred.make<void>()
-    const close = outbound.flush.pipe(
+    // a peer that reads nothing cannot hold the close up: what it did not take in time is in the log
+    const close = outbound.drain.pipe(
+      Effect.timeoutTo({ duration: CLOSE_GRACE, onSuccess: () => Effect.void, onTimeout: () => Effect.void }),
       Effect.zipRight(connection.close),
       Effect.zipRight(Deferred.succeed(closed, undefined)),
       Effect.asVoid
     )
-    const phase = yield* Ref.make<Handshake.Phase>({ _tag: "AwaitingOpen" })
     const handshake: Handshake.HandshakeContext = {
       settings,
       authenticator: deps.authenticator,
@@ -121,22 +154,30 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // a shutting-down runtime tells an open session why it goes (its jobs are then detached below, as for a drop)
     yield* deps.shutdown.pipe(
       Effect.zipRight(Ref.get(phase)),
-      Effect.flatMap((p) =>
-        p._tag === "Open" ? p.session.evict("UNAVAILABLE", "the runtime is shutting down") : close
-      ),
+      Effect.flatMap((p) => p._tag === "Open" ? p.session.evict("UNAVAILABLE", "the runtime is shutting down") : close),
       Effect.forkScoped
     )
 
     let owner: Owner | undefined
+    // however the connection ends — closed, dropped, or its fiber interrupted — its jobs are detached: they run
+    // on, their later events go to the log and can be picked up again (§8.5). Runs before the outbound path
+    // closes (finalizers run last-added first), which then records what it still held.
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => (owner === undefined ? Effect.void : deps.jobs.release(owner, "detach")))
+    )
     const ownerOf = (session: LiveSession) =>
       Effect.gen(function*() {
         if (owner !== undefined) return owner
+        const principal = yield* session.principal
         owner = {
           sessionId: session.id,
-          principal: (yield* session.principal).id,
+          principal: principal.id,
           sink: outbound.send,
+          room: outbound.room,
           heartbeatIntervalSeconds: session.capabilities.heartbeat_interval_seconds ??
-            DEFAULT_HEARTBEAT_INTERVAL_SECONDS
+            DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
+          trustLevel: trustOf(principal, settings),
+          humanInput: session.capabilities.human_input === true
         }
         return owner
       })
@@ -317,8 +358,6 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       Effect.raceFirst(Deferred.await(closed))
     )
     yield* Ref.set(phase, { _tag: "Closed" })
-    // a dropped connection detaches its jobs: they run on and can be picked up again (§8.5)
-    if (owner !== undefined) yield* deps.jobs.release(owner, "detach")
   }).pipe(
     Effect.scoped,
     Effect.annotateLogs({ connection: connection.label }),

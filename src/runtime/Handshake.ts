@@ -17,6 +17,7 @@ import type { EventLog } from "../store/EventLog.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
 import * as LiveSession from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
+import { trustOf } from "./permissions/Trust.js"
 import { type Settings, supportedCapabilities } from "./RuntimeConfig.js"
 import type { Sessions } from "./Sessions.js"
 
@@ -96,6 +97,9 @@ const accept = (
   transcript: ReadonlyArray<Exchanged>
 ): Effect.Effect<Phase, never, Scope.Scope> =>
   Effect.gen(function*() {
+    // --max-sessions: refused before anything is recorded (register checks again, atomically)
+    const room = yield* Effect.either(ctx.sessions.admit)
+    if (Either.isLeft(room)) return yield* reject(ctx, room.left, correlationId)
     const id = yield* makeSessionId
     const recorded = yield* record(ctx, principal.id, id, transcript).pipe(Effect.either)
     if (Either.isLeft(recorded)) {
@@ -115,7 +119,8 @@ const accept = (
       outbound: ctx.outbound,
       close: ctx.close
     })
-    yield* ctx.sessions.register(session)
+    const registered = yield* Effect.either(ctx.sessions.register(session))
+    if (Either.isLeft(registered)) return yield* reject(ctx, registered.left, correlationId)
     yield* Effect.addFinalizer(() => ctx.sessions.unregister(id))
     yield* ctx.outbound.setDefaults({ session_id: id })
     // every later log line of this connection names the session
@@ -125,7 +130,8 @@ const accept = (
       session_id: id,
       runtime: ctx.settings.identity,
       capabilities,
-      lease: { expires_at: fromMillis(expiresAt) }
+      lease: { expires_at: fromMillis(expiresAt) },
+      trust_level: trustOf(principal, ctx.settings)
     }, { correlation_id: correlationId })
     yield* Effect.logInfo(`session accepted for ${principal.id} (${principal.scheme})`).pipe(
       Effect.annotateLogs({ session_id: id })

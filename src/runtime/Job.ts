@@ -8,8 +8,9 @@ import type { Context } from "effect"
 import { type HeaderOptions, make as makeEnvelope, type Priority } from "../protocol/Envelope.js"
 import type { JobId, MessageId, SessionId, TraceId } from "../protocol/Ids.js"
 import { type Decoded, encodeUnchecked, type Message, type MessageType, type PayloadOf } from "../protocol/Message.js"
-import type { JobState } from "../protocol/messages/Common.js"
+import type { JobState, TrustLevel } from "../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../store/EventLog.js"
+import { EVENTS_PER_TURN, yieldToEventLoop } from "./internal/Fairness.js"
 import { canTransition } from "./JobState.js"
 import type { Tool } from "./Tools.js"
 
@@ -21,8 +22,14 @@ export interface Owner {
   readonly sessionId: SessionId
   readonly principal: string
   readonly sink: Sink
+  /** Suspends while the session's outbound buffer is full (absent: never). */
+  readonly room?: Effect.Effect<void> | undefined
   /** The negotiated `heartbeat_interval_seconds` (§10.3). */
   readonly heartbeatIntervalSeconds: number
+  /** The session's trust level (§15.3), from its credentials. */
+  readonly trustLevel: TrustLevel
+  /** Whether the session negotiated `human_input` (§12): no human request is sent to it otherwise. */
+  readonly humanInput: boolean
 }
 
 /** The mutable state of a live job; touched only inside `Effect.sync` by the Jobs service and the job's fiber. */
@@ -37,8 +44,13 @@ export interface Job {
   readonly idempotencyKey: string | undefined
   readonly acceptedAt: number
   readonly heartbeatIntervalMs: number
-  /** The sessions watching it: each one's own sink → what delivers to it (see `attach`). */
-  readonly sinks: Map<Sink, Sink>
+  /** The trust level and human_input of the session that started it. */
+  readonly trustLevel: TrustLevel
+  readonly humanInput: boolean
+  /** The sessions watching it: each one's own sink → how to deliver to it and wait for its room (see `attach`). */
+  readonly sinks: Map<Sink, Watcher>
+  /** The job's own events since it last let the event loop turn (internal/Fairness). */
+  sinceTurn: number
   state: JobState
   startedAt: number | undefined
   finished: boolean
@@ -67,6 +79,18 @@ export interface Job {
   readonly ended: Deferred.Deferred<Decoded>
 }
 
+/** One session watching a job. */
+export interface Watcher {
+  readonly deliver: Sink
+  readonly room: Effect.Effect<void> | undefined
+}
+
+/** The watcher entry of `owner` for a job of session `sessionId`. */
+export const watcherOf = (owner: Owner, sessionId: SessionId): Watcher => ({
+  deliver: owner.sessionId === sessionId ? owner.sink : (e) => owner.sink({ ...e, session_id: owner.sessionId }),
+  room: owner.room
+})
+
 /** How many delivered envelopes a live job keeps for replays. */
 export const RECENT = 128
 
@@ -76,7 +100,7 @@ export const RECENT = 128
  */
 export const attach = (job: Job, owner: Owner): void => {
   if (watches(job, owner)) return
-  job.sinks.set(owner.sink, readdressed(job, owner))
+  job.sinks.set(owner.sink, { deliver: readdressed(job, owner), room: owner.room })
 }
 
 /** What delivers a job's events to `owner`: the owner's sink, re-addressed when it is another session. */
@@ -84,7 +108,7 @@ const readdressed = (job: Job, owner: Owner): Sink =>
   owner.sessionId === job.sessionId ? owner.sink : (e) => owner.sink({ ...e, session_id: owner.sessionId })
 
 /** Sinks attached with `attachFiltered`: a later `attach` of the same owner replaces them with a full one. */
-const filteredSinks = new WeakSet<Sink>()
+const filteredSinks = new WeakSet<Watcher>()
 
 /**
  * Makes `owner` a watcher of the events `keep` accepts (a repeated command
@@ -100,21 +124,39 @@ export const attachFiltered = (
   if (job.sinks.has(owner.sink)) return
   const deliverTo = readdressed(job, owner)
   const filtered: Sink = (e) => (keep(e) ? deliverTo(e) : onHeldBack(e))
-  filteredSinks.add(filtered)
-  job.sinks.set(owner.sink, filtered)
+  const watcher: Watcher = { deliver: filtered, room: owner.room }
+  filteredSinks.add(watcher)
+  job.sinks.set(owner.sink, watcher)
 }
 
 /** Whether some session receives all the job's events; if none does, what filtered watchers hold back is only logged. */
 export const watchedInFull = (job: Job): boolean => {
-  for (const sink of job.sinks.values()) if (!filteredSinks.has(sink)) return true
+  for (const watcher of job.sinks.values()) if (!filteredSinks.has(watcher)) return true
   return false
 }
 
 /** Whether `owner` receives all the job's events (not only those of a filtered attachment). */
 export const watches = (job: Job, owner: Owner): boolean => {
-  const sink = job.sinks.get(owner.sink)
-  return sink !== undefined && !filteredSinks.has(sink)
+  const watcher = job.sinks.get(owner.sink)
+  return watcher !== undefined && !filteredSinks.has(watcher)
 }
+
+/**
+ * Before each of the handler's own events (progress, log, metric, stream
+ * chunks): waits until every watching session has room in its outbound
+ * buffer — the tool slows to its slowest reader, nothing is dropped — and
+ * lets the event loop turn every few events (internal/Fairness).
+ */
+export const awaitRoom = (job: Job): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    job.sinceTurn += 1
+    const turn = job.sinceTurn >= EVENTS_PER_TURN
+    if (turn) job.sinceTurn = 0
+    const rooms: Array<Effect.Effect<void>> = []
+    for (const watcher of job.sinks.values()) if (watcher.room !== undefined) rooms.push(watcher.room)
+    const wait = rooms.length === 0 ? Effect.void : Effect.forEach(rooms, (room) => room, { discard: true })
+    return turn ? Effect.zipRight(yieldToEventLoop, wait) : wait
+  })
 
 /** Moves the job to `to` when legal; returns whether it moved. */
 export const transition = (job: Job, to: JobState): boolean => {
@@ -170,7 +212,7 @@ export const deliver = (job: Job, log: Context.Tag.Service<typeof EventLog>, env
     job.recent.push(env)
     if (job.recent.length > 2 * RECENT) job.recent.splice(0, job.recent.length - RECENT)
     return job.sinks.size > 0
-      ? Effect.forEach(job.sinks.values(), (sink) => sink(env), { discard: true })
+      ? Effect.forEach(job.sinks.values(), (watcher) => watcher.deliver(env), { discard: true })
       : log.recordOutbound([{ ...env, session_id: job.sessionId, json: encodeUnchecked(env) }]).pipe(
         Effect.catchAll((e) => Effect.logError(`cannot log an event of detached job ${job.id}`, e))
       )

@@ -14,7 +14,8 @@ import type { EventLog } from "../store/EventLog.js"
 import type { HumanInput } from "./HumanInput.js"
 import { announce, cancelled, count, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
-import { emit as emitFor, type Job, moveTo, toRecord } from "./Job.js"
+import { awaitRoom, emit as emitFor, type Job, moveTo, toRecord } from "./Job.js"
+import type { Permissions } from "./permissions/Permissions.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Streams } from "./Streams.js"
 import type { ToolContext } from "./Tools.js"
@@ -25,6 +26,7 @@ export interface RunParams {
   readonly log: Context.Tag.Service<typeof EventLog>
   readonly humanInput: Context.Tag.Service<typeof HumanInput>
   readonly streams: Context.Tag.Service<typeof Streams>
+  readonly permissions: Context.Tag.Service<typeof Permissions>
   readonly settings: Settings
   /** The runtime's heartbeat scheduler: the job is registered while it runs. */
   readonly heartbeats: Heartbeats
@@ -58,11 +60,25 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     job.gate === undefined ? Effect.void : Deferred.await(job.gate)
   ).pipe(Effect.map(() => job.guidance))
 
-  /** Job events from the handler: after any pause, and never after the terminal. */
+  /** Job events from the handler: after any pause, once its readers have room, and never after the terminal. */
   const event = <T extends MessageType>(type: T, payload: PayloadOf<T>) =>
     pausePoint.pipe(
+      Effect.zipRight(awaitRoom(job)),
       Effect.zipRight(Effect.suspend(() => (job.finished ? Effect.void : Effect.asVoid(emit(type, payload)))))
     )
+
+  /** Back to running after a wait, unless an interrupt holds the job (its answer resumes it) or it has ended. */
+  const unblock = Effect.suspend(() =>
+    job.gate !== undefined || job.finished ? Effect.void : Effect.asVoid(moveTo(job, log, "running"))
+  )
+
+  /** §12: no human request goes to a session that did not negotiate human_input. */
+  const humanInputNegotiated = job.humanInput ? Effect.void : Effect.fail(
+    ArcpError.of(
+      "FAILED_PRECONDITION",
+      "the session did not negotiate capabilities.human_input, so no human request can be sent to it"
+    )
+  )
 
   const ctx: ToolContext = {
     jobId: job.id,
@@ -99,20 +115,52 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     askHuman: (request) =>
       Effect.gen(function*() {
         yield* pausePoint
+        yield* humanInputNegotiated
+        yield* awaitRoom(job)
         yield* moveTo(job, log, "blocked")
         const answer = yield* params.humanInput.ask({
           emit,
           principal: job.principal,
+          sessionId: job.sessionId,
           prompt: request.prompt,
           responseSchema: request.responseSchema,
           ...(request.default !== undefined ? { default: request.default } : {}),
           expiresInSeconds: request.expiresInSeconds ?? Duration.toSeconds(settings.interruptExpiry)
-        }).pipe(Effect.ensuring(moveTo(job, log, "running")))
+        }).pipe(Effect.ensuring(unblock))
         return answer.value
       }),
-    // honest seam: no permission.request until §15.4 is built (docs/decisions.md)
-    requestPermission: () =>
-      Effect.zipRight(pausePoint, Effect.fail(ArcpError.of("UNIMPLEMENTED", "permissions are not built yet")))
+    askChoice: (request) =>
+      Effect.gen(function*() {
+        yield* pausePoint
+        yield* humanInputNegotiated
+        yield* awaitRoom(job)
+        yield* moveTo(job, log, "blocked")
+        const answer = yield* params.humanInput.choose({
+          emit,
+          principal: job.principal,
+          sessionId: job.sessionId,
+          prompt: request.prompt,
+          options: request.options,
+          default: request.default,
+          expiresInSeconds: request.expiresInSeconds ?? Duration.toSeconds(settings.interruptExpiry)
+        }).pipe(Effect.ensuring(unblock))
+        return typeof answer.value === "string" ? answer.value : String(answer.value)
+      }),
+    requestPermission: (request) =>
+      Effect.zipRight(
+        pausePoint,
+        params.permissions.request({
+          principal: job.principal,
+          sessionId: job.sessionId,
+          jobId: job.id,
+          tool: job.tool.name,
+          trustLevel: job.trustLevel,
+          emit,
+          block: Effect.asVoid(moveTo(job, log, "blocked")),
+          unblock
+        }, request)
+      ),
+    checkLease: (leaseId) => Effect.zipRight(pausePoint, params.permissions.check(leaseId, job.principal))
   }
 
   /** One job.heartbeat. Sinks only queue it; a detached job's awaits the log, so the scheduler does not wait for that. */

@@ -20,11 +20,13 @@ import * as Heartbeats from "./internal/Heartbeats.js"
 import { endAllLost } from "./internal/Lost.js"
 import { answerRepeat, commandDigest, keyReused, type RepeatContext } from "./internal/Repeats.js"
 import { replay } from "./internal/Replay.js"
-import { emit, envelope, type Job, moveTo, type Owner, refuseCancel } from "./Job.js"
+import { emit, envelope, type Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
 import { runJob } from "./JobRunner.js"
+import { Permissions } from "./permissions/Permissions.js"
+import { atLeast } from "./permissions/Trust.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 import { Streams } from "./Streams.js"
-import { ToolRegistry } from "./Tools.js"
+import { type Tool, ToolRegistry } from "./Tools.js"
 
 /** How a session lets go of its jobs: the closer's reason and deadline, when it gave them. */
 export interface ReleaseOptions {
@@ -60,6 +62,7 @@ export const make = Effect.gen(function*() {
   const tools = yield* ToolRegistry
   const humanInput = yield* HumanInput
   const streams = yield* Streams
+  const permissions = yield* Permissions
   const fibers = yield* FiberMap.make<string>()
   // cancellation waits and interrupt answers: they live as long as the runtime, not as the request
   const background = yield* FiberSet.make()
@@ -67,6 +70,31 @@ export const make = Effect.gen(function*() {
   const heartbeats = yield* Heartbeats.make
   const inBackground = (effect: Effect.Effect<void>) => Effect.asVoid(FiberSet.run(background, effect))
   const live = new Map<string, Job>()
+  // live jobs per session, for --max-jobs-per-session; a session's invokes are handled one at a time, so check-then-add holds
+  const running = new Map<string, number>()
+  const track = (job: Job) => {
+    live.set(job.id, job)
+    running.set(job.sessionId, (running.get(job.sessionId) ?? 0) + 1)
+  }
+  const forget = (id: string) => {
+    const job = live.get(id)
+    if (job === undefined || !live.delete(id)) return
+    const left = (running.get(job.sessionId) ?? 1) - 1
+    if (left <= 0) running.delete(job.sessionId)
+    else running.set(job.sessionId, left)
+  }
+  const admit = (owner: Owner) =>
+    Effect.suspend(() => {
+      const count = running.get(owner.sessionId) ?? 0
+      if (count < settings.maxJobsPerSession) return Effect.void
+      return Effect.fail(
+        ArcpError.of(
+          "RESOURCE_EXHAUSTED",
+          `this session already runs ${count} jobs, the limit (--max-jobs-per-session); invoke again when one has ended`,
+          { details: { running: count, max_jobs_per_session: settings.maxJobsPerSession } }
+        )
+      )
+    })
   const horizonMs = Duration.toMillis(settings.idempotencyHorizon)
   const finish = (job: Job, terminal: Terminal) => finishWith({ log, streams }, job, terminal)
   const deadlineOf = (ms: number | undefined) => (ms === undefined ? settings.cancelDeadline : Duration.millis(ms))
@@ -109,7 +137,7 @@ export const make = Effect.gen(function*() {
         }
       }
       yield* finish(job, cancelled(job))
-    }).pipe(Effect.ensuring(Effect.sync(() => live.delete(job.id))))
+    }).pipe(Effect.ensuring(Effect.sync(() => forget(job.id))))
 
   /** §9: a job that cannot be cancelled is completed, detached; the closer hears why it did not end. */
   const runOnDetached = (job: Job, owner: Owner) =>
@@ -131,7 +159,28 @@ export const make = Effect.gen(function*() {
         job,
         failed({ code: "DEADLINE_EXCEEDED", message: "the interrupt was not answered before it expired" })
       )
-    }).pipe(Effect.zipRight(FiberMap.remove(fibers, job.id)), Effect.ensuring(Effect.sync(() => live.delete(job.id))))
+    }).pipe(Effect.zipRight(FiberMap.remove(fibers, job.id)), Effect.ensuring(Effect.sync(() => forget(job.id))))
+
+  /**
+   * §15.3: a tool that needs more trust than the session has is refused, naming the level,
+   * unless a live `trust.elevate.<level>` lease of the principal lifts it high enough (§15.6).
+   */
+  const checkTrust = (tool: Tool, owner: Owner) =>
+    Effect.gen(function*() {
+      const needed = tool.minimumTrust
+      if (needed === undefined || atLeast(owner.trustLevel, needed)) return
+      const elevated = yield* permissions.elevation(owner.principal)
+      if (Option.isSome(elevated) && atLeast(elevated.value.level, needed)) {
+        return yield* Effect.logInfo(
+          `${owner.principal} invokes ${tool.name} (needs ${needed}) under elevation lease ${elevated.value.lease.lease_id}`
+        )
+      }
+      return yield* ArcpError.of(
+        "PERMISSION_DENIED",
+        `tool "${tool.name}" needs trust level ${needed}; this session is ${owner.trustLevel}`,
+        { details: { required_trust_level: needed, trust_level: owner.trustLevel } }
+      )
+    })
 
   return Jobs.of({
     invoke: (message, owner) =>
@@ -149,6 +198,9 @@ export const make = Effect.gen(function*() {
           onLeft: Effect.fail,
           onRight: Effect.succeed
         })
+        yield* checkTrust(tool, owner)
+        // refused before the key is claimed: a key is never bound to a job that did not run
+        yield* admit(owner)
         const id = yield* makeJobId
         const now = yield* Clock.currentTimeMillis
         const key = message.idempotency_key
@@ -163,7 +215,10 @@ export const make = Effect.gen(function*() {
           idempotencyKey: key,
           acceptedAt: now,
           heartbeatIntervalMs: owner.heartbeatIntervalSeconds * 1000,
-          sinks: new Map([[owner.sink, owner.sink]]),
+          trustLevel: owner.trustLevel,
+          humanInput: owner.humanInput,
+          sinks: new Map([[owner.sink, watcherOf(owner, owner.sessionId)]]),
+          sinceTurn: 0,
           state: "accepted",
           startedAt: undefined,
           finished: false,
@@ -202,7 +257,7 @@ export const make = Effect.gen(function*() {
             return yield* answerRepeat(repeats, claim.job_id, message.id, owner, { accepted: true })
           }
         }
-        live.set(id, job)
+        track(job)
         // acceptance happens on the job's own fiber: the connection goes on reading while the record commits
         yield* FiberMap.run(
           fibers,
@@ -213,9 +268,10 @@ export const make = Effect.gen(function*() {
             log,
             humanInput,
             streams,
+            permissions,
             settings,
             heartbeats,
-            onEnd: Effect.sync(() => live.delete(id)),
+            onEnd: Effect.sync(() => forget(id)),
             abort: FiberMap.remove(fibers, id),
             background: inBackground
           })
@@ -253,6 +309,15 @@ export const make = Effect.gen(function*() {
         if (job.finished) {
           return yield* ArcpError.of("FAILED_PRECONDITION", `job ${target_id} has ended`)
         }
+        // §12: the interrupt's human.input.request goes to the job's session, which must have negotiated human_input
+        if (!job.humanInput) {
+          return yield* ArcpError.of(
+            "FAILED_PRECONDITION",
+            "the job's session did not negotiate capabilities.human_input, so it cannot be asked for guidance"
+          )
+        }
+        // an interrupt that would open a prompt past --max-pending-human is refused, not acked
+        if (job.gate === undefined) yield* humanInput.admit(job.sessionId)
         yield* owner.sink(
           yield* makeEnvelope("ack", { ack_for: message.id, received_at: fromMillis(yield* Clock.currentTimeMillis) }, {
             session_id: owner.sessionId,
@@ -267,6 +332,7 @@ export const make = Effect.gen(function*() {
         job.interruptAnswer = yield* humanInput.ask({
           emit: (type, payload, header) => emit(log, job, type, payload, { causation_id: message.id, ...header }),
           principal: job.principal,
+          sessionId: job.sessionId,
           prompt: message.payload.prompt ?? "The job was interrupted. Answer to resume it, with optional guidance.",
           responseSchema: { type: "object", properties: { guidance: { type: "string" } } },
           expiresInSeconds: Duration.toSeconds(settings.interruptExpiry)
@@ -319,5 +385,8 @@ export const make = Effect.gen(function*() {
   })
 })
 
-export const layer: Layer.Layer<Jobs, never, RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams> = Layer
-  .scoped(Jobs, make)
+export const layer: Layer.Layer<
+  Jobs,
+  never,
+  RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams | Permissions
+> = Layer.scoped(Jobs, make)

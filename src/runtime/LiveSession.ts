@@ -151,6 +151,7 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
       evict,
       touch: Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.set(lastActivity, now)),
       answerRefresh,
-      leaseExpiresAt: Ref.get(leaseExpiresAt)
+      leaseExpiresAt: Ref.get(leaseExpiresAt),
+      buffer: { usage: outbound.usage, backedUp: outbound.backedUp }
     }
   })

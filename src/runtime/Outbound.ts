@@ -2,48 +2,187 @@
  * The one outbound path of a connection (ARCHITECTURE "data flows one way"):
  * services hand it envelopes; one writer fiber takes them by priority (§6.5),
  * records each batch in the event log, then encodes and writes them.
+ *
+ * The buffer is bounded (bytes and envelopes, counting what the transport
+ * still holds): a job's own events wait for `room`, so a tool slows down to
+ * its reader's pace and nothing is dropped; a peer that takes nothing while
+ * the buffer is full is reported through `onStall`. A failed recording seals
+ * the path: nothing more is written but the farewell (`session.evicted`).
  */
-import { Deferred, Effect, Queue, type Scope } from "effect"
+import { Deferred, Duration, Effect, Fiber, FiberId, Queue, type Scope } from "effect"
 import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../protocol/Envelope.js"
 import { type Decoded, encodeUnchecked, type MessageType, type PayloadOf } from "../protocol/Message.js"
 import type { Connection } from "../transport/Transport.js"
 import * as Lanes from "./internal/Lanes.js"
 
+/** What the buffer holds, for limits, tests and benchmarks. */
+export interface Usage {
+  /** Envelopes queued here, not yet handed to the transport. */
+  readonly envelopes: number
+  /** Their bytes plus those the transport holds for the peer (the figure the byte limit applies to). */
+  readonly bytes: number
+  /** Of `bytes`, what the transport holds. */
+  readonly transportBytes: number
+  /** Producers suspended until there is room. */
+  readonly waiting: number
+}
+
 export interface Outbound {
-  /** Queues an envelope for writing; never blocks on the socket. */
+  /** Queues an envelope for writing; never waits (answers, terminals, heartbeats). */
   readonly send: (envelope: Decoded) => Effect.Effect<void>
   /** Builds an envelope (id, timestamp, the header defaults) and queues it. */
   readonly emit: <T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions) => Effect.Effect<void>
+  /** Suspends while the buffer is full; a job awaits it before each of its own events. */
+  readonly room: Effect.Effect<void>
   /** Completes when everything queued before it has been written (or the connection is gone). */
   readonly flush: Effect.Effect<void>
+  /** Like flush, but writes past the transport's share of the budget: the connection is about to close. */
+  readonly drain: Effect.Effect<void>
   /** Sets header fields stamped on every later envelope (the session id, once accepted). */
   readonly setDefaults: (defaults: HeaderOptions) => Effect.Effect<void>
+  readonly usage: Effect.Effect<Usage>
+  /** Completes when a producer waits for room, now or next (tests and benchmarks watch for it). */
+  readonly backedUp: Effect.Effect<void>
 }
 
-/** Records a batch of envelopes (with their JSON) before they are written; failures are the recorder's to log. */
+/** Records a batch of envelopes (with their JSON) before they are written; a failure seals the path. */
 export type Recorder = (
   batch: ReadonlyArray<{ readonly envelope: Decoded; readonly json: string }>
-) => Effect.Effect<void>
+) => Effect.Effect<void, { readonly message: string }>
+
+export interface Limits {
+  readonly maxBytes: number
+  readonly maxEnvelopes: number
+  /** The buffer full with nothing taken by the peer for this long: `onStall`. */
+  readonly stallTimeout: Duration.DurationInput
+}
+
+export interface Options {
+  readonly record?: Recorder | undefined
+  readonly limits?: Limits | undefined
+  /** Recording failed: nothing more is written except `session.evicted`; this says goodbye. Runs once. */
+  readonly onRecordFailure?: ((error: { readonly message: string }) => Effect.Effect<void>) | undefined
+  /** The peer read nothing for `stallTimeout` with the buffer full, or answers alone overran it twice. Runs once. */
+  readonly onStall?: Effect.Effect<void> | undefined
+}
+
+/** Unbounded, for tools and tests that build an outbound path by hand. */
+export const UNBOUNDED: Limits = {
+  maxBytes: Number.POSITIVE_INFINITY,
+  maxEnvelopes: Number.POSITIVE_INFINITY,
+  stallTimeout: Duration.infinity
+}
 
 /** How many envelopes the writer takes per round (one log batch). */
 const BATCH = 256
 
-/** Starts the writer for `connection`; it stops with the scope. */
-export const make = (connection: Connection, record?: Recorder): Effect.Effect<Outbound, never, Scope.Scope> =>
+/**
+ * How often a writer held back by a full transport looks again (transports report no drain event):
+ * soon at first, then backing off to the longest gap, so a peer that has stopped reading costs little.
+ */
+const POLL_FIRST_MS = 1
+const POLL_LONGEST_MS = 500
+
+/** The one envelope type written after recording failed: the client learns why the session ends. */
+const FAREWELL = "session.evicted"
+
+interface Queued {
+  readonly envelope: Decoded
+  readonly json: string
+  readonly bytes: number
+}
+
+/** Starts the writer for `connection`; it stops with the scope, and what it still held is recorded then. */
+export const make = (connection: Connection, options: Options = {}): Effect.Effect<Outbound, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const lanes = Lanes.make<Decoded>()
+    const { onRecordFailure, onStall, record } = options
+    const limits = options.limits ?? UNBOUNDED
+    const stallTimeout = Duration.decode(limits.stallTimeout)
+    const lanes = Lanes.make<Queued>()
     const wake = yield* Queue.sliding<void>(1)
     // flush callers wait for the writer to find the lanes empty
     let drained: Array<Deferred.Deferred<void>> = []
+    // producers waiting for room, woken together once there is some
+    let waiters: Array<Deferred.Deferred<void>> = []
+    // those waiting to see a producer wait (backedUp)
+    let watchers: Array<Deferred.Deferred<void>> = []
     let defaults: HeaderOptions = {}
+    let queuedBytes = 0
+    // bytes handed to the transport, and of those, how many it reported taken by the peer
+    let handed = 0
     let broken = false
+    let sealed = false
+    let closed = false
+    let draining = false
+    let stalled = false
+    let watchdog = false
 
-    const writeBatch = (envelopes: ReadonlyArray<Decoded>) =>
+    const transportBytes = () => Math.max(0, connection.buffered?.() ?? 0)
+    const taken = () => handed - transportBytes()
+    const bytes = () => queuedBytes + transportBytes()
+    const full = () => lanes.size() >= limits.maxEnvelopes || bytes() >= limits.maxBytes
+    const transportFull = () => !draining && transportBytes() >= limits.maxBytes
+
+    const wakeProducers = Effect.suspend(() => {
+      if (waiters.length === 0 || (full() && !closed && !broken && !sealed)) return Effect.void
+      const ready = waiters
+      waiters = []
+      return Effect.forEach(ready, (w) => Deferred.succeed(w, undefined), { discard: true })
+    })
+
+    const scope = yield* Effect.scope
+    // the reactions end the session, which flushes this path: they run on their own fiber, never the writer's
+    const react = (effect: Effect.Effect<void>) => Effect.asVoid(Effect.forkIn(effect, scope))
+    const stall = Effect.suspend(() => {
+      if (stalled || onStall === undefined) return Effect.void
+      stalled = true
+      return react(onStall)
+    })
+
+    /** Started when the buffer fills: the peer must take something within each `stallTimeout`. */
+    const watch = Effect.gen(function*() {
+      let mark = taken()
+      while (full() && !closed) {
+        yield* Effect.sleep(stallTimeout)
+        if (!full() || closed) break
+        const now = taken()
+        if (now === mark) return yield* stall
+        mark = now
+      }
+    }).pipe(Effect.ensuring(Effect.sync(() => {
+      watchdog = false
+    })))
+    const noteFull = Effect.suspend(() => {
+      if (!full() || watchdog || !Duration.isFinite(stallTimeout)) return Effect.void
+      watchdog = true
+      return Effect.asVoid(Effect.forkIn(watch, scope))
+    })
+
+    const sealWith = (error: { readonly message: string }) =>
+      Effect.suspend(() => {
+        if (sealed) return Effect.void
+        sealed = true
+        return Effect.logError("cannot record outbound envelopes: the session ends", error).pipe(
+          Effect.zipRight(onRecordFailure === undefined ? Effect.void : react(onRecordFailure(error))),
+          Effect.zipRight(wakeProducers)
+        )
+      })
+
+    /** Records a batch (fail closed: unrecorded, only the farewell goes out); returns what may be written. */
+    const prepare = (batch: ReadonlyArray<Queued>) =>
       Effect.gen(function*() {
-        const frames = envelopes.map((envelope) => ({ envelope, json: encodeUnchecked(envelope) }))
-        if (record !== undefined) yield* record(frames)
+        if (!sealed && record !== undefined) {
+          const recorded = yield* Effect.either(record(batch))
+          if (recorded._tag === "Left") yield* sealWith(recorded.left)
+        }
+        return sealed ? batch.filter((q) => q.envelope.type === FAREWELL) : batch
+      })
+
+    const write = (frames: ReadonlyArray<Queued>) =>
+      Effect.gen(function*() {
         for (const frame of frames) {
           if (broken) return
+          handed += frame.bytes
           yield* connection.send(frame.json).pipe(
             Effect.catchAll((error) => {
               // the peer is gone: nothing more can be written; the read side ends the connection
@@ -54,41 +193,129 @@ export const make = (connection: Connection, record?: Recorder): Effect.Effect<O
         }
       })
 
-    yield* Effect.gen(function*() {
+    const take = () => {
+      const batch: Array<Queued> = []
+      for (let next = lanes.pop(); next !== undefined; next = batch.length < BATCH ? lanes.pop() : undefined) {
+        batch.push(next)
+        queuedBytes -= next.bytes
+      }
+      return batch
+    }
+
+    const settleFlushes = Effect.suspend(() => {
+      if (lanes.size() > 0 && !broken) return Effect.void
+      const done = drained
+      drained = []
+      return Effect.forEach(done, (d) => Deferred.succeed(d, undefined), { discard: true })
+    })
+
+    const writer = yield* Effect.gen(function*() {
       while (true) {
         yield* Queue.take(wake)
-        while (lanes.size() > 0) {
-          const batch: Array<Decoded> = []
-          for (let next = lanes.pop(); next !== undefined; next = batch.length < BATCH ? lanes.pop() : undefined) {
-            batch.push(next)
+        let pollMs = POLL_FIRST_MS
+        while (true) {
+          if (lanes.size() > 0 && (broken || !transportFull())) {
+            pollMs = POLL_FIRST_MS
+            // taken and recorded in one step: an interruption cannot lose a batch between the two (a
+            // broken connection's envelopes are still recorded, for a resume); the writes may be interrupted
+            yield* write(yield* Effect.uninterruptible(Effect.suspend(() => prepare(take()))))
+            yield* wakeProducers
+            continue
           }
-          yield* writeBatch(batch)
+          yield* wakeProducers
+          yield* settleFlushes
+          if (lanes.size() === 0 && waiters.length === 0) break
+          if (broken) break
+          // the transport holds its share: look again shortly (the peer may be reading)
+          yield* Effect.sleep(Duration.millis(pollMs))
+          pollMs = Math.min(POLL_LONGEST_MS, pollMs * 2)
         }
-        const waiters = drained
-        drained = []
-        for (const done of waiters) yield* Deferred.succeed(done, undefined)
+        yield* settleFlushes
       }
     }).pipe(Effect.forkScoped)
 
-    const send = (envelope: Decoded) =>
-      Effect.sync(() => {
-        lanes.push(envelope, priorityOf(envelope), envelope.job_id ?? envelope.stream_id)
-        Queue.unsafeOffer(wake, undefined)
+    // on close, what is still queued goes to the log (a job's events reach a resume, §8.5), not to the wire
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        closed = true
+        yield* Fiber.interrupt(writer)
+        const rest: Array<Queued> = []
+        for (let batch = take(); batch.length > 0; batch = take()) rest.push(...batch)
+        if (rest.length > 0 && record !== undefined && !sealed) {
+          yield* record(rest).pipe(Effect.catchAll((e) => Effect.logError("cannot record unsent envelopes", e)))
+        }
+        yield* wakeProducers
+        yield* settleFlushes
       })
-    return {
-      send,
-      emit: (type, payload, options) => Effect.flatMap(makeEnvelope(type, payload, { ...defaults, ...options }), send),
-      flush: Effect.gen(function*() {
+    )
+
+    const send = (envelope: Decoded): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const json = encodeUnchecked(envelope)
+        if (closed) {
+          // the connection is gone: a late event goes where a detached job's go
+          if (record === undefined || sealed || envelope.session_id === undefined) return Effect.void
+          return record([{ envelope, json }]).pipe(
+            Effect.catchAll((e) => Effect.logError("cannot record an envelope after close", e))
+          )
+        }
+        const bytes = Buffer.byteLength(json)
+        lanes.push({ envelope, json, bytes }, priorityOf(envelope), envelope.job_id ?? envelope.stream_id)
+        queuedBytes += bytes
+        Queue.unsafeOffer(wake, undefined)
+        // answers alone (never held back) overrunning twice the budget: the peer reads nothing
+        if (lanes.size() >= 2 * limits.maxEnvelopes || queuedBytes >= 2 * limits.maxBytes) return stall
+        return noteFull
+      })
+
+    const room: Effect.Effect<void> = Effect.suspend(() => {
+      if (!full() || closed || broken || sealed) return Effect.void
+      return Effect.gen(function*() {
+        const ready = yield* Deferred.make<void>()
+        waiters.push(ready)
+        const told = watchers
+        watchers = []
+        for (const w of told) yield* Deferred.succeed(w, undefined)
+        yield* noteFull
+        // the writer looks at the transport while anyone waits
+        Queue.unsafeOffer(wake, undefined)
+        yield* Deferred.await(ready)
+      })
+    })
+
+    const flushWith = (past: boolean) =>
+      Effect.gen(function*() {
         const done = yield* Deferred.make<void>()
         yield* Effect.sync(() => {
+          if (past) draining = true
+          if (closed) return Deferred.unsafeDone(done, Effect.void)
           drained.push(done)
           Queue.unsafeOffer(wake, undefined)
         })
         yield* Deferred.await(done)
-      }),
+      })
+
+    return {
+      send,
+      emit: (type, payload, options) => Effect.flatMap(makeEnvelope(type, payload, { ...defaults, ...options }), send),
+      room,
+      flush: flushWith(false),
+      drain: flushWith(true),
       setDefaults: (next) =>
         Effect.sync(() => {
           defaults = next
-        })
+        }),
+      usage: Effect.sync(() => ({
+        envelopes: lanes.size(),
+        bytes: bytes(),
+        transportBytes: transportBytes(),
+        waiting: waiters.length
+      })),
+      backedUp: Effect.suspend(() => {
+        if (waiters.length > 0) return Effect.void
+        const seen = Deferred.unsafeMake<void>(FiberId.none)
+        watchers.push(seen)
+        return Deferred.await(seen)
+      })
     }
   })

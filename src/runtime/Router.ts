@@ -12,6 +12,7 @@ import type { Owner } from "./Job.js"
 import type { Jobs } from "./Jobs.js"
 import type { LiveSession } from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
+import type { Permissions } from "./permissions/Permissions.js"
 import type { Streams } from "./Streams.js"
 
 /** What a handler may use: the session, the connection's outbound path, and the session as jobs see it. */
@@ -28,6 +29,7 @@ export interface RouteServices {
   readonly jobs: Context.Tag.Service<typeof Jobs>
   readonly humanInput: Context.Tag.Service<typeof HumanInput>
   readonly streams: Context.Tag.Service<typeof Streams>
+  readonly permissions: Context.Tag.Service<typeof Permissions>
 }
 
 /** A handler; an `ArcpError` failure is answered with `nack` (correlation_id = the message id). */
@@ -52,7 +54,7 @@ export const notImplemented = (message: { readonly type: string }): Effect.Effec
 const ignore = (): Effect.Effect<void> => Effect.void
 
 /** The route table of this runtime: session control, jobs, interrupts and human input; the rest refused or not built. */
-export const makeRoutes = ({ humanInput, jobs, streams }: RouteServices): RouteTable => ({
+export const makeRoutes = ({ humanInput, jobs, permissions, streams }: RouteServices): RouteTable => ({
   // session control
   "session.open": () => Effect.fail(ArcpError.of("FAILED_PRECONDITION", "the session is already open")),
   "session.authenticate": (message, { session }) =>
@@ -161,10 +163,23 @@ export const makeRoutes = ({ humanInput, jobs, streams }: RouteServices): RouteT
         outbound.emit("ack", { ack_for: message.id, received_at }, { correlation_id: message.id })
       )
     ),
-  "human.choice.response": notImplemented,
-  "permission.grant": notImplemented,
-  "permission.deny": notImplemented,
-  "lease.refresh": notImplemented,
+  "human.choice.response": (message, { outbound, owner }) =>
+    humanInput.respondChoice(message, owner.principal).pipe(
+      Effect.zipRight(now),
+      Effect.flatMap((received_at) =>
+        outbound.emit("ack", { ack_for: message.id, received_at }, { correlation_id: message.id })
+      )
+    ),
+  // §15.4, §15.5: lease.granted answers a grant and lease.extended a refresh; a deny is acknowledged
+  "permission.grant": (message, { owner, session }) => permissions.grant(message, owner, session.leaseExpiresAt),
+  "permission.deny": (message, { outbound, owner }) =>
+    permissions.deny(message, owner).pipe(
+      Effect.zipRight(now),
+      Effect.flatMap((received_at) =>
+        outbound.emit("ack", { ack_for: message.id, received_at }, { correlation_id: message.id })
+      )
+    ),
+  "lease.refresh": (message, { owner, session }) => permissions.refresh(message, owner, session.leaseExpiresAt),
   subscribe: notImplemented,
   unsubscribe: notImplemented,
   "artifact.put": notImplemented,

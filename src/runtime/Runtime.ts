@@ -11,6 +11,7 @@ import * as ConnectionLoop from "./Connection.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
+import * as Permissions from "./permissions/Permissions.js"
 import { makeRoutes } from "./Router.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
 import * as Sessions from "./Sessions.js"
@@ -40,6 +41,7 @@ export const make = Effect.gen(function*() {
   const settings = yield* RuntimeConfig.RuntimeConfig
   const jobs = yield* Jobs.Jobs
   const tools = yield* ToolRegistry
+  const permissions = yield* Permissions.Permissions
   const stopping = yield* Deferred.make<void>()
   // one Deferred per connection being handled, completed when its loop has finished
   const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())
@@ -49,9 +51,14 @@ export const make = Effect.gen(function*() {
     sessions: yield* Sessions.Sessions,
     log: yield* EventLog,
     jobs,
-    routes: makeRoutes({ jobs, humanInput: yield* HumanInput.HumanInput, streams: yield* Streams.Streams }),
+    routes: makeRoutes({
+      jobs,
+      humanInput: yield* HumanInput.HumanInput,
+      streams: yield* Streams.Streams,
+      permissions
+    }),
     shutdown: Deferred.await(stopping),
-    extensions: [ToolDiscovery.handler(() => tools.list)]
+    extensions: [ToolDiscovery.handler(() => tools.list, permissions.elevation)]
   }
   const handle = (connection: Connection) =>
     Effect.acquireUseRelease(
@@ -83,18 +90,22 @@ export type Provided =
   | Jobs.Jobs
   | HumanInput.HumanInput
   | Streams.Streams
+  | Permissions.Permissions
 
 /**
- * The runtime with its config, session registry, jobs, streams and
- * human-input services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
+ * The runtime with its config, session registry, jobs, streams, human-input
+ * and permission services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
  * (`SqliteEventLog.layer` or `MemoryEventLog.layer`) and a `ToolRegistry` (`Tools.layer`).
+ * A `PermissionPolicy` provided to it decides permission requests; without one the client is asked.
  */
 export const layer = (
   options: RuntimeConfig.Options = {}
 ): Layer.Layer<Provided, never, Authenticator | EventLog | ToolRegistry> =>
   Layer.effect(ArcpRuntime, make).pipe(
     Layer.provideMerge(Jobs.layer),
-    Layer.provideMerge(Layer.mergeAll(Sessions.layer, RuntimeConfig.layer(options), HumanInput.layer, Streams.layer))
+    Layer.provideMerge(Permissions.layer),
+    Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
+    Layer.provideMerge(RuntimeConfig.layer(options))
   )
 
 /**

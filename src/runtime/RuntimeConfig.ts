@@ -5,6 +5,7 @@
 import { Context, Duration, Layer } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
+import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
@@ -38,6 +39,28 @@ export interface Options {
   readonly cancelDeadline?: Duration.DurationInput | undefined
   /** How long an interrupt's human input request stays open (§10.5, §12.4; default 1 h). */
   readonly interruptExpiry?: Duration.DurationInput | undefined
+  /** A connection's outbound buffer, in bytes, counting what its transport holds (default 4 MiB). */
+  readonly maxOutboundBytes?: number | undefined
+  /** A connection's outbound buffer, in queued envelopes (default 4096). */
+  readonly maxOutboundEnvelopes?: number | undefined
+  /** How long a stream chunk waits for room before the stream ends BACKPRESSURE_OVERFLOW (§11.2; default 10 s). */
+  readonly backpressureTimeout?: Duration.DurationInput | undefined
+  /** A session whose buffer stays full with nothing read for this long is evicted BACKPRESSURE_OVERFLOW (default 30 s). */
+  readonly stalledReaderTimeout?: Duration.DurationInput | undefined
+  /** Open sessions per runtime; more are rejected RESOURCE_EXHAUSTED (default 4096). */
+  readonly maxSessions?: number | undefined
+  /** Running jobs per session; more invokes are refused RESOURCE_EXHAUSTED (default 256). */
+  readonly maxJobsPerSession?: number | undefined
+  /** Pending human input requests per session; more are refused RESOURCE_EXHAUSTED (default 64). */
+  readonly maxPendingHuman?: number | undefined
+  /** How long a `permission.request` waits for its answer before the ask fails PERMISSION_DENIED (§15.4; default 5 min). */
+  readonly permissionRequestTimeout?: Duration.DurationInput | undefined
+  /** The lease a grant gets when neither the request nor the grant names one (§15.5; default 5 min). */
+  readonly defaultLeaseDuration?: Duration.DurationInput | undefined
+  /** The longest lease a grant or `lease.refresh` can get (§15.5; default 1 h). */
+  readonly maxLeaseDuration?: Duration.DurationInput | undefined
+  /** The trust level of a session whose credentials name none (§15.3; default trusted; anonymous sessions are untrusted). */
+  readonly defaultTrustLevel?: TrustLevel | undefined
 }
 
 export interface Settings {
@@ -55,7 +78,29 @@ export interface Settings {
   readonly idempotencyHorizon: Duration.Duration
   readonly cancelDeadline: Duration.Duration
   readonly interruptExpiry: Duration.Duration
+  readonly maxOutboundBytes: number
+  readonly maxOutboundEnvelopes: number
+  readonly backpressureTimeout: Duration.Duration
+  readonly stalledReaderTimeout: Duration.Duration
+  readonly maxSessions: number
+  readonly maxJobsPerSession: number
+  readonly maxPendingHuman: number
+  readonly permissionRequestTimeout: Duration.Duration
+  readonly defaultLeaseDuration: Duration.Duration
+  readonly maxLeaseDuration: Duration.Duration
+  readonly defaultTrustLevel: TrustLevel
 }
+
+/** The defaults of the load limits (README "Limits"). */
+export const DEFAULT_LIMITS = {
+  maxOutboundBytes: 4 * 1024 * 1024,
+  maxOutboundEnvelopes: 4096,
+  backpressureTimeoutSeconds: 10,
+  stalledReaderTimeoutSeconds: 30,
+  maxSessions: 4096,
+  maxJobsPerSession: 256,
+  maxPendingHuman: 64
+} as const
 
 /** The resolved settings of the runtime. */
 export class RuntimeConfig extends Context.Tag("arcp/RuntimeConfig")<RuntimeConfig, Settings>() {}
@@ -81,7 +126,22 @@ export const resolve = (options: Options = {}): Settings => ({
   heartbeatRecovery: options.heartbeatRecovery ?? "fail",
   idempotencyHorizon: Duration.decode(options.idempotencyHorizon ?? "24 hours"),
   cancelDeadline: Duration.decode(options.cancelDeadline ?? "5 seconds"),
-  interruptExpiry: Duration.decode(options.interruptExpiry ?? "1 hour")
+  interruptExpiry: Duration.decode(options.interruptExpiry ?? "1 hour"),
+  maxOutboundBytes: options.maxOutboundBytes ?? DEFAULT_LIMITS.maxOutboundBytes,
+  maxOutboundEnvelopes: options.maxOutboundEnvelopes ?? DEFAULT_LIMITS.maxOutboundEnvelopes,
+  backpressureTimeout: Duration.decode(
+    options.backpressureTimeout ?? Duration.seconds(DEFAULT_LIMITS.backpressureTimeoutSeconds)
+  ),
+  stalledReaderTimeout: Duration.decode(
+    options.stalledReaderTimeout ?? Duration.seconds(DEFAULT_LIMITS.stalledReaderTimeoutSeconds)
+  ),
+  maxSessions: options.maxSessions ?? DEFAULT_LIMITS.maxSessions,
+  maxJobsPerSession: options.maxJobsPerSession ?? DEFAULT_LIMITS.maxJobsPerSession,
+  maxPendingHuman: options.maxPendingHuman ?? DEFAULT_LIMITS.maxPendingHuman,
+  permissionRequestTimeout: Duration.decode(options.permissionRequestTimeout ?? "5 minutes"),
+  defaultLeaseDuration: Duration.decode(options.defaultLeaseDuration ?? "5 minutes"),
+  maxLeaseDuration: Duration.decode(options.maxLeaseDuration ?? "1 hour"),
+  defaultTrustLevel: options.defaultTrustLevel ?? "trusted"
 })
 
 export const layer = (options: Options = {}): Layer.Layer<RuntimeConfig> =>
@@ -93,6 +153,8 @@ export const supportedCapabilities = (settings: Settings, options: { readonly an
   durable_jobs: true,
   // interrupts block the job on a human.input.request (§10.5)
   interrupt: true,
+  // tools ask humans (input and choice requests, §12); sent only to sessions that negotiated it
+  human_input: true,
   // tools stream through ToolContext.stream; binary chunks go base64 in the envelope (§11, §11.3)
   streaming: true,
   binary_streams: true,

@@ -2,10 +2,11 @@
  * A ready-made server: runtime + authenticator + a transport, from one plain
  * options object. What `arcp serve` and `arcp/promise`'s `createServer` use.
  */
-import { Layer } from "effect"
+import { type Context, Layer } from "effect"
 import type { JSONWebKeySet } from "jose"
 import * as McpTools from "../mcp/McpTools.js"
 import type { McpServerSpec } from "../mcp/Spec.js"
+import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { EventLogError } from "../store/EventLog.js"
 import * as MemoryEventLog from "../store/MemoryEventLog.js"
 import * as SqliteEventLog from "../store/SqliteEventLog.js"
@@ -13,6 +14,7 @@ import * as Stdio from "../transport/Stdio.js"
 import type { Acceptor, TransportError } from "../transport/Transport.js"
 import * as WebSocket from "../transport/WebSocket.js"
 import * as Auth from "./Auth.js"
+import * as PermissionPolicy from "./permissions/PermissionPolicy.js"
 import * as Runtime from "./Runtime.js"
 import type * as RuntimeConfig from "./RuntimeConfig.js"
 import * as Tools from "./Tools.js"
@@ -20,6 +22,8 @@ import * as Tools from "./Tools.js"
 export interface AuthOptions {
   /** token → principal */
   readonly bearer?: ReadonlyMap<string, string> | undefined
+  /** principal → trust level (§15.3), for bearer principals (and JWT subjects without a trust_level claim) */
+  readonly trustLevels?: ReadonlyMap<string, TrustLevel> | undefined
   readonly jwtSecret?: string | undefined
   readonly jwtPublicKey?: string | undefined
   readonly jwks?: JSONWebKeySet | undefined
@@ -39,6 +43,8 @@ export interface Options extends RuntimeConfig.Options {
   readonly tools: ReadonlyArray<Tools.Tool>
   /** MCP servers whose tools are offered as `NAME.tool` (supervised for the life of the server). */
   readonly mcp?: ReadonlyArray<McpServerSpec> | undefined
+  /** Decides permission requests before the client is asked (default: always ask the client). */
+  readonly permissionPolicy?: Context.Tag.Service<PermissionPolicy.PermissionPolicy> | undefined
 }
 
 /** The authenticator layer for the given options (audience = the runtime identity). */
@@ -46,6 +52,7 @@ export const authLayer = (auth: AuthOptions, audience: string): Layer.Layer<Auth
   Auth.layer({
     audience,
     bearer: auth.bearer,
+    trustLevels: auth.trustLevels,
     allowAnonymous: auth.allowAnonymous,
     ...(auth.jwtSecret !== undefined || auth.jwtPublicKey !== undefined || auth.jwks !== undefined
       ? {
@@ -88,7 +95,10 @@ export const layer = (
       eventLogLayer(options.db),
       options.mcp !== undefined && options.mcp.length > 0
         ? McpTools.registry({ tools: options.tools, servers: options.mcp })
-        : Tools.layer(options.tools)
+        : Tools.layer(options.tools),
+      options.permissionPolicy === undefined
+        ? Layer.empty
+        : Layer.succeed(PermissionPolicy.PermissionPolicy, options.permissionPolicy)
     )),
     Layer.provideMerge(transportLayer(options))
   )

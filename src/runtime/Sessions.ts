@@ -7,6 +7,8 @@ import type { Capabilities } from "../protocol/Capabilities.js"
 import { ArcpError, type CanonicalCode } from "../protocol/Errors.js"
 import type { SessionId } from "../protocol/Ids.js"
 import type { Principal } from "./Auth.js"
+import type { Outbound } from "./Outbound.js"
+import { RuntimeConfig } from "./RuntimeConfig.js"
 
 /**
  * The `reason` of a `session.evicted`: a canonical code (§8.5), or `cancelled`
@@ -23,10 +25,15 @@ export interface SessionHandle {
   readonly refresh: (reason: string) => Effect.Effect<void>
   /** Sends `session.evicted` with `reason` and closes the connection (§8.5, §10.4). */
   readonly evict: (reason: EvictionReason, message: string) => Effect.Effect<void>
+  /** Its connection's outbound buffer: what it holds, and when a producer first had to wait (tests, benchmarks). */
+  readonly buffer: Pick<Outbound, "usage" | "backedUp">
 }
 
 export class Sessions extends Context.Tag("arcp/Sessions")<Sessions, {
-  readonly register: (handle: SessionHandle) => Effect.Effect<void>
+  /** Adds a live session; RESOURCE_EXHAUSTED when the runtime already has --max-sessions. */
+  readonly register: (handle: SessionHandle) => Effect.Effect<void, ArcpError>
+  /** RESOURCE_EXHAUSTED when no further session would fit (checked again, atomically, by `register`). */
+  readonly admit: Effect.Effect<void, ArcpError>
   readonly unregister: (id: SessionId) => Effect.Effect<void>
   readonly get: (id: SessionId) => Effect.Effect<Option.Option<SessionHandle>>
   readonly list: Effect.Effect<ReadonlyArray<SessionHandle>>
@@ -37,7 +44,14 @@ export class Sessions extends Context.Tag("arcp/Sessions")<Sessions, {
 }>() {}
 
 export const make = Effect.gen(function*() {
+  const { maxSessions } = yield* RuntimeConfig
   const live = yield* Ref.make(new Map<SessionId, SessionHandle>())
+  const full = (count: number) =>
+    ArcpError.of(
+      "RESOURCE_EXHAUSTED",
+      `the runtime serves ${count} sessions, its limit (--max-sessions); try again later`,
+      { details: { sessions: count, max_sessions: maxSessions } }
+    )
   const get = (id: SessionId) => Effect.map(Ref.get(live), (m) => Option.fromNullable(m.get(id)))
   const require = (id: SessionId) =>
     Effect.flatMap(
@@ -48,7 +62,14 @@ export const make = Effect.gen(function*() {
       })
     )
   return Sessions.of({
-    register: (handle) => Ref.update(live, (m) => new Map(m).set(handle.id, handle)),
+    register: (handle) =>
+      Effect.flatten(
+        Ref.modify(live, (m): readonly [Effect.Effect<void, ArcpError>, Map<SessionId, SessionHandle>] =>
+          m.size >= maxSessions && !m.has(handle.id)
+            ? [Effect.fail(full(m.size)), m] as const
+            : [Effect.void, new Map(m).set(handle.id, handle)] as const)
+      ),
+    admit: Effect.flatMap(Ref.get(live), (m) => (m.size >= maxSessions ? Effect.fail(full(m.size)) : Effect.void)),
     unregister: (id) =>
       Ref.update(live, (m) => {
         const next = new Map(m)
@@ -62,4 +83,4 @@ export const make = Effect.gen(function*() {
   })
 })
 
-export const layer: Layer.Layer<Sessions> = Layer.effect(Sessions, make)
+export const layer: Layer.Layer<Sessions, never, RuntimeConfig> = Layer.effect(Sessions, make)

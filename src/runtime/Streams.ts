@@ -10,7 +10,8 @@ import { makeStreamId, type SessionId, type StreamId } from "../protocol/Ids.js"
 import type { Message, PayloadOf } from "../protocol/Message.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
 import { EventLog } from "../store/EventLog.js"
-import { emit as emitJobEvent, type Job, type Owner, refuseCancel } from "./Job.js"
+import { awaitRoom, emit as emitJobEvent, type Job, type Owner, refuseCancel } from "./Job.js"
+import { RuntimeConfig } from "./RuntimeConfig.js"
 
 /** What `write` takes for each kind of §11.1: bytes for binary, text for text, a thought (§11.4), JSON otherwise. */
 export interface ChunkOf {
@@ -75,7 +76,7 @@ interface OpenStream {
   readonly contentType: string | undefined
   readonly lock: Effect.Semaphore
   sequence: number
-  ended: "closed" | "failed" | "cancelled" | undefined
+  ended: "closed" | "failed" | "cancelled" | "overflowed" | undefined
 }
 
 type ChunkBody = Omit<PayloadOf<"stream.chunk">, "sequence">
@@ -111,8 +112,17 @@ const bodyOf = (stream: OpenStream, chunk: unknown): Either.Either<ChunkBody, Ar
   }
 }
 
+/** What a stream whose reader took nothing for --backpressure-timeout ends with (§11.2, §18). */
+const overflowError = (stream: OpenStream) =>
+  ArcpError.of(
+    "BACKPRESSURE_OVERFLOW",
+    `stream ${stream.id} was dropped: its reader's buffer had no room for a chunk within the backpressure timeout`,
+    { details: { stream_id: stream.id } }
+  )
+
 export const make = Effect.gen(function*() {
   const log = yield* EventLog
+  const { backpressureTimeout } = yield* RuntimeConfig
   const live = new Map<string, OpenStream>()
   // the open streams of each job, so ending a job touches only its own
   const byJob = new Map<Job, Set<OpenStream>>()
@@ -134,7 +144,7 @@ export const make = Effect.gen(function*() {
   /** Marks the stream ended and emits its one terminal event; call under its lock, while it is open. */
   const terminate = <T extends "stream.close" | "stream.error">(
     stream: OpenStream,
-    how: "closed" | "failed" | "cancelled",
+    how: "closed" | "failed" | "cancelled" | "overflowed",
     type: T,
     payload: PayloadOf<T>,
     header: HeaderOptions = {}
@@ -161,9 +171,34 @@ export const make = Effect.gen(function*() {
       return Effect.fail(
         stream.ended === "cancelled"
           ? ArcpError.of("CANCELLED", `stream ${stream.id} was cancelled by the client`, { details })
+          : stream.ended === "overflowed"
+          ? overflowError(stream)
           : ArcpError.of("FAILED_PRECONDITION", `stream ${stream.id} has ended`, { details })
       )
     }))
+
+  /**
+   * Waits for room for the next chunk (§11.2: the writer slows down); past
+   * --backpressure-timeout the stream is dropped with stream.error
+   * BACKPRESSURE_OVERFLOW and the write fails with it.
+   */
+  const roomFor = (stream: OpenStream): Effect.Effect<void, ArcpError> =>
+    awaitRoom(stream.job).pipe(
+      Effect.timeoutTo({
+        duration: backpressureTimeout,
+        onSuccess: () => Effect.void,
+        onTimeout: () =>
+          stream.lock.withPermits(1)(Effect.suspend(() =>
+            stream.ended !== undefined
+              ? Effect.void
+              : terminate(stream, "overflowed", "stream.error", {
+                ...overflowError(stream).toPayload(),
+                retryable: false
+              })
+          )).pipe(Effect.zipRight(Effect.fail(overflowError(stream))))
+      }),
+      Effect.flatten
+    )
 
   return Streams.of({
     open: <K extends StreamKind>(job: Job, options: StreamOptions<K>, pausePoint: Effect.Effect<unknown>) =>
@@ -180,6 +215,7 @@ export const make = Effect.gen(function*() {
           sequence: 0,
           ended: undefined
         }
+        yield* awaitRoom(job)
         // registered and announced under its lock: the job's end either comes first (refused) or finds it announced
         yield* stream.lock.withPermits(1)(Effect.suspend(() => {
           if (job.finished) {
@@ -206,15 +242,16 @@ export const make = Effect.gen(function*() {
           write: (chunk) =>
             Effect.zipRight(
               pausePoint,
-              whileOpen(
-                stream,
-                Effect.gen(function*() {
-                  const body = yield* bodyOf(stream, chunk)
-                  const sequence = stream.sequence
-                  stream.sequence += 1
-                  yield* emit(stream, "stream.chunk", { sequence, ...body })
-                })
-              )
+              Effect.flatMap(roomFor(stream), () =>
+                whileOpen(
+                  stream,
+                  Effect.gen(function*() {
+                    const body = yield* bodyOf(stream, chunk)
+                    const sequence = stream.sequence
+                    stream.sequence += 1
+                    yield* emit(stream, "stream.chunk", { sequence, ...body })
+                  })
+                ))
             ),
           close: (reason) =>
             Effect.zipRight(
@@ -284,4 +321,4 @@ export const make = Effect.gen(function*() {
 })
 
 /** The stream registry of a runtime; it needs the `EventLog` that detached jobs' events go to. */
-export const layer: Layer.Layer<Streams, never, EventLog> = Layer.effect(Streams, make)
+export const layer: Layer.Layer<Streams, never, EventLog | RuntimeConfig> = Layer.effect(Streams, make)

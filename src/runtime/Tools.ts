@@ -1,14 +1,15 @@
 /**
  * Tools (RFC §6.3, §10): a registry users fill with typed handlers, and the
  * `ToolContext` each handler gets to report progress, logs, metrics,
- * liveness and checkpoints, to stream (§11), to ask a human, and (not built
- * yet) to ask for a permission (§15.4).
+ * liveness and checkpoints, to stream (§11), to ask a human (§12), and to ask
+ * for a permission (§15.4).
  */
 import type { Effect } from "effect"
 import { Context, Either, JSONSchema, Layer, Option, ParseResult, Schema } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import type { CheckpointId, JobId, SessionId } from "../protocol/Ids.js"
-import type { PermissionGrant } from "../protocol/messages/Permissions.js"
+import type { TrustLevel } from "../protocol/messages/Common.js"
+import type { LeaseGranted } from "../protocol/messages/Permissions.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
 import type { LogLevel } from "../protocol/messages/Telemetry.js"
 import type { StreamOptions, StreamWriter } from "./Streams.js"
@@ -57,13 +58,30 @@ export interface ToolContext {
     readonly expiresInSeconds?: number
   }) => Effect.Effect<unknown, ArcpError>
   /**
-   * The seam for the permission challenge of §15.4: `permission` on `resource` for
-   * `operation` (the fields of `permission.request`), resolving with the grant.
-   * Not built yet: always fails UNIMPLEMENTED, sends nothing and leaves the job's
-   * state alone, so a handler that lets the failure through ends tool.error UNIMPLEMENTED.
+   * Asks a human to pick one of `options` (`human.choice.request`, §12.2), moving
+   * the job to `blocked` until the answer; resolves with the chosen option id.
+   * Fails as `askHuman` does.
    */
-  readonly requestPermission: (request: PermissionAsk) => Effect.Effect<typeof PermissionGrant.Type, ArcpError>
+  readonly askChoice: (request: {
+    readonly prompt: string
+    readonly options: ReadonlyArray<{ readonly id: string; readonly label?: string; readonly description?: string }>
+    readonly default?: string
+    readonly expiresInSeconds?: number
+  }) => Effect.Effect<string, ArcpError>
+  /**
+   * The permission challenge of §15.4: `permission` on `resource` for `operation`.
+   * Resolves with a lease at once when the principal holds a covering one, else
+   * as the runtime's policy decides — by default the job is `blocked` on a
+   * `permission.request` until the client grants (the lease) or denies
+   * (PERMISSION_DENIED, as is an unanswered request past its deadline).
+   */
+  readonly requestPermission: (request: PermissionAsk) => Effect.Effect<Lease, ArcpError>
+  /** Checks a lease before an operation under it: PERMISSION_DENIED once it expired or was revoked (R15.5-1). */
+  readonly checkLease: (leaseId: string) => Effect.Effect<Lease, ArcpError>
 }
+
+/** A granted lease (the `lease.granted` payload, §15.5). */
+export type Lease = typeof LeaseGranted.Type
 
 /** What `requestPermission` asks for: the `permission.request` payload of §15.4, camelCased like `askHuman`'s. */
 export interface PermissionAsk {
@@ -86,6 +104,8 @@ export interface Tool {
   readonly argumentsSchema?: Record<string, unknown> | undefined
   /** JSON Schema of the result value, when the tool declares one. */
   readonly resultSchema?: Record<string, unknown> | undefined
+  /** The least trust level a session needs to invoke it (§15.3); an invoke below it is refused PERMISSION_DENIED. */
+  readonly minimumTrust?: TrustLevel | undefined
   /** Decodes the arguments; the handler to run, or INVALID_ARGUMENT. */
   readonly prepare: (args: unknown) => Either.Either<(ctx: ToolContext) => Effect.Effect<unknown, ArcpError>, ArcpError>
 }
@@ -104,6 +124,7 @@ export const make = <A, I>(definition: {
   readonly argumentsSchema?: Record<string, unknown>
   /** A JSON Schema of the result to publish (wins over `result`). */
   readonly resultSchema?: Record<string, unknown>
+  readonly minimumTrust?: TrustLevel
 }): Tool => {
   const decode = Schema.decodeUnknownEither(definition.parameters, { errors: "all" })
   return {
@@ -114,6 +135,7 @@ export const make = <A, I>(definition: {
       (definition.result !== undefined ? jsonSchemaOf(definition.result) : undefined),
     cancellable: definition.cancellable ?? true,
     liveness: definition.liveness ?? "runtime",
+    minimumTrust: definition.minimumTrust,
     prepare: (args) =>
       Either.match(decode(args ?? {}), {
         onLeft: (e) =>

@@ -49,6 +49,25 @@ export interface JobRecord {
   readonly updated_at: number
 }
 
+/**
+ * A permission lease (§15.5): who holds it, what it covers and until when (epoch ms).
+ * `revoked` is the reason once the grantor revoked it; an expired lease is simply past `expires_at`.
+ */
+export interface LeaseRecord {
+  readonly lease_id: string
+  readonly principal: string
+  /** The session it was granted in (its job's). */
+  readonly session_id: string
+  readonly job_id?: string | undefined
+  readonly permission: string
+  readonly resource: string
+  readonly operation: string
+  readonly granted_by?: string | undefined
+  readonly expires_at: number
+  readonly revoked?: string | undefined
+  readonly created_at: number
+}
+
 /** The outcome of recording an inbound message. */
 export type Inbound =
   | { readonly _tag: "New" }
@@ -123,4 +142,9 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
    * an earlier runtime was running when it stopped. Reads what is committed.
    */
   readonly unfinishedJobs: Effect.Effect<ReadonlyArray<JobRecord>, EventLogError>
+  /** Inserts or replaces a lease (§15.5); completes once it is committed. */
+  readonly saveLease: (lease: LeaseRecord) => Effect.Effect<void, EventLogError>
+  readonly getLease: (leaseId: string) => Effect.Effect<Option.Option<LeaseRecord>, EventLogError>
+  /** The leases neither revoked nor expired at `now` (epoch ms), oldest first: what a restarted runtime re-arms. */
+  readonly liveLeases: (now: number) => Effect.Effect<ReadonlyArray<LeaseRecord>, EventLogError>
 }>() {}

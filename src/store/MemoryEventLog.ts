@@ -1,12 +1,13 @@
 /** The event log in memory: the test double of the `EventLog` contract (nothing survives the process). */
 import { Effect, Layer, Option } from "effect"
-import { EventLog, type JobRecord, type StoredEvent } from "./EventLog.js"
+import { EventLog, type JobRecord, type LeaseRecord, type StoredEvent } from "./EventLog.js"
 
 export const make = Effect.sync(() => {
   const events: Array<StoredEvent> = []
   const inbound = new Set<string>()
   const claims = new Map<string, { readonly job_id: string; readonly digest: string; readonly expiresAt: number }>()
   const jobs = new Map<string, JobRecord>()
+  const leases = new Map<string, LeaseRecord>()
   const append = (envelope: Omit<StoredEvent, "seq">) => events.push({ ...envelope, seq: events.length + 1 })
   const saveJob = (job: JobRecord) =>
     Effect.sync(() => {
@@ -49,7 +50,17 @@ export const make = Effect.sync(() => {
     unfinishedJobs: Effect.sync(() =>
       [...jobs.values()].filter((j) => j.terminal === undefined)
         .sort((a, b) => a.created_at - b.created_at || (a.job_id < b.job_id ? -1 : a.job_id > b.job_id ? 1 : 0))
-    )
+    ),
+    saveLease: (lease) =>
+      Effect.sync(() => {
+        leases.set(lease.lease_id, lease)
+      }),
+    getLease: (leaseId) => Effect.sync(() => Option.fromNullable(leases.get(leaseId))),
+    liveLeases: (now) =>
+      Effect.sync(() =>
+        [...leases.values()].filter((l) => l.revoked === undefined && l.expires_at > now)
+          .sort((a, b) => a.created_at - b.created_at || (a.lease_id < b.lease_id ? -1 : 1))
+      )
   })
 })
 

@@ -11,7 +11,15 @@ import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import * as Migrator from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Chunk, Deferred, Effect, Either, Layer, Option, Queue, Schema } from "effect"
-import { type Claim, EventLog, EventLogError, type Inbound, type JobRecord, type StoredEvent } from "./EventLog.js"
+import {
+  type Claim,
+  EventLog,
+  EventLogError,
+  type Inbound,
+  type JobRecord,
+  type LeaseRecord,
+  type StoredEvent
+} from "./EventLog.js"
 import * as SqliteWriter from "./internal/SqliteWriter.js"
 import type { Write, WriteResult } from "./internal/SqliteWriter.js"
 
@@ -46,6 +54,14 @@ const migrations = Migrator.fromRecord({
   "0002_idempotency_digest": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`ALTER TABLE idempotency ADD COLUMN digest TEXT`
+  }),
+  // permission leases (§15.5), so they outlive a connection and a restart
+  "0003_leases": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE leases (lease_id TEXT PRIMARY KEY, principal TEXT NOT NULL, session_id TEXT NOT NULL,
+      job_id TEXT, permission TEXT NOT NULL, resource TEXT NOT NULL, operation TEXT NOT NULL, granted_by TEXT,
+      expires_at INTEGER NOT NULL, revoked TEXT, created_at INTEGER NOT NULL)`
+    yield* sql`CREATE INDEX leases_live ON leases (expires_at) WHERE revoked IS NULL`
   })
 })
 
@@ -77,6 +93,28 @@ const JobRow = Schema.Struct({
   terminal: Nullable,
   created_at: Schema.Number,
   updated_at: Schema.Number
+})
+
+const LeaseRow = Schema.Struct({
+  lease_id: Schema.String,
+  principal: Schema.String,
+  session_id: Schema.String,
+  job_id: Nullable,
+  permission: Schema.String,
+  resource: Schema.String,
+  operation: Schema.String,
+  granted_by: Nullable,
+  expires_at: Schema.Number,
+  revoked: Nullable,
+  created_at: Schema.Number
+})
+
+/** Nullable columns become absent fields, as the leases were written. */
+const toLease = ({ granted_by, job_id, revoked, ...rest }: typeof LeaseRow.Type): LeaseRecord => ({
+  ...rest,
+  ...(job_id !== null ? { job_id } : {}),
+  ...(granted_by !== null ? { granted_by } : {}),
+  ...(revoked !== null ? { revoked } : {})
 })
 
 const orUndefined = (v: string | null): string | undefined => v ?? undefined
@@ -185,6 +223,16 @@ export const make = (options: Options) =>
         Effect.mapError(failure("Read"))
       )
 
+    const leases = <A>(
+      query: Effect.Effect<ReadonlyArray<unknown>, SqlError>,
+      read: (rows: ReadonlyArray<LeaseRecord>) => A
+    ) =>
+      query.pipe(
+        Effect.flatMap(Schema.decodeUnknown(Schema.Array(LeaseRow))),
+        Effect.map((rows) => read(rows.map(toLease))),
+        Effect.mapError(failure("Read"))
+      )
+
     return EventLog.of({
       recordInbound: (principal, envelopes) =>
         envelopes.length === 0
@@ -209,7 +257,15 @@ export const make = (options: Options) =>
             Either.isLeft(outcome) ? Effect.logError(`cannot record job ${job.job_id}`, outcome.left) : Effect.void
         }).pipe(Effect.asVoid),
       getJob: (jobId) => jobs(sql`SELECT * FROM jobs WHERE job_id = ${jobId}`, (rows) => Option.fromNullable(rows[0])),
-      unfinishedJobs: jobs(sql`SELECT * FROM jobs WHERE terminal IS NULL ORDER BY created_at, job_id`, (rows) => rows)
+      unfinishedJobs: jobs(sql`SELECT * FROM jobs WHERE terminal IS NULL ORDER BY created_at, job_id`, (rows) => rows),
+      saveLease: (lease) => submit({ _tag: "SaveLease", lease }, none),
+      getLease: (leaseId) =>
+        leases(sql`SELECT * FROM leases WHERE lease_id = ${leaseId}`, (rows) => Option.fromNullable(rows[0])),
+      liveLeases: (now) =>
+        leases(
+          sql`SELECT * FROM leases WHERE revoked IS NULL AND expires_at > ${now} ORDER BY created_at, lease_id`,
+          (rows) => rows
+        )
     })
   })
 

@@ -2,7 +2,7 @@
  * In-memory transport: paired connections inside one process, for tests and
  * for embedding a runtime next to its client. Same frame-size rule as the others.
  */
-import { Context, Effect, FiberSet, Layer, Mailbox, Queue, type Scope } from "effect"
+import { Context, Effect, FiberSet, Layer, Mailbox, Queue, type Scope, Stream } from "effect"
 import {
   Acceptor,
   binaryFrame,
@@ -12,6 +12,9 @@ import {
   textFrame,
   TransportError
 } from "./Transport.js"
+
+const frameBytes = (frame: Incoming) =>
+  frame._tag === "Text" ? Buffer.byteLength(frame.text) : frame._tag === "Binary" ? frame.data.byteLength : frame.bytes
 
 const closed = new TransportError({ reason: "Closed", message: "memory connection is closed" })
 
@@ -25,24 +28,33 @@ export const makePair = (
     const b = yield* Mailbox.make<Incoming, TransportError>()
     const close = Effect.zipRight(a.end, b.end).pipe(Effect.asVoid)
     yield* Effect.addFinalizer(() => close)
+    // bytes each side sent that the other has not read yet: what a paused reader leaves in memory
+    const unread = { a: 0, b: 0 }
     const end = (
       label: string,
       inbox: Mailbox.Mailbox<Incoming, TransportError>,
-      peer: Mailbox.Mailbox<Incoming, TransportError>
+      peer: Mailbox.Mailbox<Incoming, TransportError>,
+      mine: "a" | "b",
+      theirs: "a" | "b"
     ): Connection => ({
       label,
       binary: true,
-      incoming: Mailbox.toStream(inbox),
+      incoming: Mailbox.toStream(inbox).pipe(Stream.mapChunks((chunk) => {
+        for (const frame of chunk) unread[theirs] -= frameBytes(frame)
+        return chunk
+      })),
       send: (frame) =>
-        Effect.suspend(() =>
-          peer.unsafeOffer(typeof frame === "string" ? textFrame(frame, max) : binaryFrame(frame, max))
-            ? Effect.void
-            : Effect.fail(closed)
-        ),
+        Effect.suspend(() => {
+          const incoming = typeof frame === "string" ? textFrame(frame, max) : binaryFrame(frame, max)
+          if (!peer.unsafeOffer(incoming)) return Effect.fail(closed)
+          unread[mine] += frameBytes(incoming)
+          return Effect.void
+        }),
+      buffered: () => unread[mine],
       close
     })
     const label = options.label ?? "memory"
-    return [end(`${label}:client`, a, b), end(`${label}:server`, b, a)] as const
+    return [end(`${label}:client`, a, b, "a", "b"), end(`${label}:server`, b, a, "b", "a")] as const
   })
 
 /** Dials the in-memory acceptor: each `connect` yields the client end of a new pair. */

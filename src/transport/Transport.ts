@@ -27,6 +27,12 @@ export interface Connection {
   readonly binary: boolean
   readonly incoming: Stream.Stream<Incoming, TransportError>
   readonly send: (frame: string | Uint8Array) => Effect.Effect<void, TransportError>
+  /**
+   * Bytes sent but not yet taken by the peer, that the transport holds in memory (a WebSocket's
+   * `bufferedAmount`). The runtime's outbound budget counts them; absent means the transport
+   * holds nothing itself (its `send` waits instead).
+   */
+  readonly buffered?: (() => number) | undefined
   /** Closes the connection; idempotent. */
   readonly close: Effect.Effect<void>
 }

@@ -5,7 +5,7 @@
  */
 import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
 import * as Socket from "@effect/platform/Socket"
-import { Deferred, Effect, Layer, Mailbox, type Scope } from "effect"
+import { Deferred, Effect, Layer, Mailbox, Option, type Scope } from "effect"
 import {
   Acceptor,
   binaryFrame,
@@ -30,10 +30,17 @@ export interface ServerOptions {
  */
 const HARD_CAP_FACTOR = 16
 
+const bufferedOf = (raw: globalThis.WebSocket) => () => raw.bufferedAmount
+
 /** Adapts a platform `Socket` to a `Connection`; the socket runs until the scope closes. */
 export const fromSocket = (
   socket: Socket.Socket,
-  options: { readonly label: string; readonly maxFrameBytes: number }
+  options: {
+    readonly label: string
+    readonly maxFrameBytes: number
+    /** The socket underneath, when known: its `bufferedAmount` is what this end holds for the peer. */
+    readonly raw?: globalThis.WebSocket | undefined
+  }
 ): Effect.Effect<
   { readonly connection: Connection; readonly opened: Effect.Effect<void, TransportError> },
   never,
@@ -63,6 +70,7 @@ export const fromSocket = (
       label: options.label,
       binary: true,
       incoming: Mailbox.toStream(mailbox),
+      ...(options.raw !== undefined ? { buffered: bufferedOf(options.raw) } : {}),
       send: (frame) =>
         write(frame).pipe(
           Effect.mapError((cause) =>
@@ -94,7 +102,11 @@ const listen = (options: ServerOptions) =>
       address: `ws://${host}:${port}${options.path ?? ""}`,
       run: (handler) =>
         server.run((socket) =>
-          fromSocket(socket, { label: `ws#${++next}`, maxFrameBytes }).pipe(
+          // the platform server hands each connection's `ws` over in the handler's context
+          Effect.serviceOption(Socket.WebSocket).pipe(
+            Effect.flatMap((raw) =>
+              fromSocket(socket, { label: `ws#${++next}`, maxFrameBytes, raw: Option.getOrUndefined(raw) })
+            ),
             Effect.flatMap(({ connection }) =>
               handler(connection)
             ),

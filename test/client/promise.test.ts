@@ -59,7 +59,7 @@ describe("arcp/promise", () => {
   }, 20_000)
 
   it(
-    "R4.2-1 R11.1-1 a Promise handler streams text chunks through ctx.stream; requestPermission rejects UNIMPLEMENTED",
+    "R4.2-1 R11.1-1 R15.4-5 a Promise handler streams text chunks through ctx.stream; createServer's plain async permission policy grants and denies",
     async () => {
       const story = tool({
         name: "story",
@@ -80,14 +80,21 @@ describe("arcp/promise", () => {
             operation: "write"
           })
             .then(() => "granted", (e: unknown) => (e instanceof ArcpError ? e.code : String(e)))
-          return { late, permission }
+          const read = await ctx.requestPermission({
+            permission: "fs.read",
+            resource: "file:/tmp/story",
+            operation: "read"
+          })
+          return { late, permission, read: read.permission }
         }
       })
       const server = await createServer({
         port: 0,
         logLevel: "none",
         auth: { bearer: new Map([["t", "alice"]]) },
-        tools: [story]
+        tools: [story],
+        permissionPolicy: async (question) =>
+          question.permission === "fs.read" ? "grant" : { decision: "deny", reason: "no writes here" }
       })
       try {
         const session = await connect(server.address, { credentials: { scheme: "bearer", token: "t" } })
@@ -98,7 +105,11 @@ describe("arcp/promise", () => {
             streamed.push({ type: event.type, payload: event.payload })
           }
         }
-        assert.deepStrictEqual(await job.result, { late: "FAILED_PRECONDITION", permission: "UNIMPLEMENTED" })
+        assert.deepStrictEqual(await job.result, {
+          late: "FAILED_PRECONDITION",
+          permission: "PERMISSION_DENIED",
+          read: "fs.read"
+        })
         assert.deepStrictEqual(streamed.map((m) => m.type), [
           "stream.open",
           "stream.chunk",

@@ -33,7 +33,7 @@ const collect = (events: Stream.Stream<Decoded>) =>
 describe("human input", () => {
   it.scoped("R12.4-1 R12.1-1 R12.3-1 R12.3-2 a request carries expires_at; the first valid answer wins; later answers are ignored", () =>
     Effect.gen(function*() {
-      const session = yield* open()
+      const session = yield* open({ capabilities: { human_input: true } })
       const job = yield* session.invoke("ask", {})
       const { seen } = yield* collect(job.events)
       yield* TestClock.adjust("1 second")
@@ -50,7 +50,7 @@ describe("human input", () => {
 
   it.scoped("R12.4-2 R12.4-4 an unanswered request expires: human.input.cancelled DEADLINE_EXCEEDED and the job fails", () =>
     Effect.gen(function*() {
-      const session = yield* open()
+      const session = yield* open({ capabilities: { human_input: true } })
       const job = yield* session.invoke("ask", {})
       const { fiber, seen } = yield* collect(job.events)
       yield* TestClock.adjust("61 seconds")
@@ -63,7 +63,7 @@ describe("human input", () => {
 
   it.scoped("R12.4-3 with a default, expiry synthesizes a response from \"default\" and the job goes on", () =>
     Effect.gen(function*() {
-      const session = yield* open()
+      const session = yield* open({ capabilities: { human_input: true } })
       const job = yield* session.invoke("ask", { default: { branch: "fix/auto" } })
       const { fiber, seen } = yield* collect(job.events)
       yield* TestClock.adjust("61 seconds")

@@ -489,7 +489,7 @@ describe("jobs over WebSocket + SQLite", () => {
 
   it.scopedLive("R10.5-1 R12.1-1 R12.4-1 interrupt: the job blocks on a human.input.request and resumes on the answer", () =>
     withServer(Effect.gen(function*() {
-      const session = yield* open({ capabilities: { interrupt: true } })
+      const session = yield* open({ capabilities: { interrupt: true, human_input: true } })
       assert.isTrue(session.capabilities.interrupt === true)
       const job = yield* session.invoke("ticker", { count: 4, interval_ms: 100 })
       yield* job.interrupt("Stop and ask before touching production tables.")
@@ -512,7 +512,7 @@ describe("jobs over WebSocket + SQLite", () => {
 
   it.scopedLive("R10.5-1 R12.3-4 an interrupted job ends on cancel, and its stale prompt is withdrawn", () =>
     withServer(Effect.gen(function*() {
-      const session = yield* open()
+      const session = yield* open({ capabilities: { human_input: true } })
       const job = yield* session.invoke("ticker", { count: 1000, interval_ms: 50 })
       yield* job.interrupt()
       const seen: Array<Decoded> = []

@@ -28,27 +28,39 @@ const greet = Tools.make({
     )
 })
 
+/** Asks permission to refund, then refunds. */
+const refund = Tools.make({
+  name: "refund",
+  parameters: Schema.Struct({ order: Schema.String }),
+  handler: ({ order }, ctx) =>
+    Effect.as(
+      ctx.requestPermission({ permission: "payment.refund", resource: `order:${order}`, operation: "create" }),
+      { refunded: true }
+    )
+})
+
 /** An SDK client connected to `McpHost.serve` over the in-memory pair, on a session of the test runtime. */
 const hosted = (elicitation: boolean) =>
   Effect.gen(function*() {
-    const session = yield* open()
+    // like `arcp mcp`, the session negotiates human input: its tools may ask
+    const session = yield* open({ capabilities: { human_input: true } })
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
     yield* Effect.forkScoped(McpHost.serve(session, serverSide))
     const client = new McpClient({ name: "test-host", version: "1.0.0" }, {
       capabilities: elicitation ? { elicitation: {} } : {}
     })
     if (elicitation) {
-      client.setRequestHandler(ElicitRequestSchema, async (request) => {
-        assert.strictEqual(request.params.message, "Your name?")
-        return { action: "accept", content: { name: "ada" } }
-      })
+      client.setRequestHandler(ElicitRequestSchema, async (request) =>
+        request.params.message === "Your name?"
+          ? { action: "accept", content: { name: "ada" } }
+          : { action: "accept", content: { allow: request.params.message.startsWith("Allow payment.refund") } })
     }
     yield* Effect.acquireRelease(Effect.promise(() => client.connect(clientSide)), () =>
       Effect.promise(() => client.close()))
     return { client, session }
   })
 
-const withServer = Effect.provide(serverLayer({ transport: Memory.layer(), tools: [greet] }))
+const withServer = Effect.provide(serverLayer({ transport: Memory.layer(), tools: [greet, refund] }))
 
 describe("ARCP tools as an MCP server", () => {
   it.scopedLive(
@@ -93,7 +105,7 @@ describe("ARCP tools as an MCP server", () => {
   )
 
   it.scopedLive(
-    "human input goes through elicitation where the host supports it, and is refused clearly where not",
+    "human input and permission requests go through elicitation where the host supports it, and are refused clearly where not",
     () =>
       Effect.gen(function*() {
         const { client } = yield* hosted(true)
@@ -104,6 +116,15 @@ describe("ARCP tools as an MCP server", () => {
         const refused = yield* Effect.promise(() => plain.client.callTool({ name: "greet", arguments: {} }))
         assert.isTrue(refused.isError)
         assert.include(JSON.stringify(refused.content), "this MCP host does not support elicitation")
+
+        const granted = yield* Effect.promise(() => client.callTool({ name: "refund", arguments: { order: "1" } }))
+        assert.deepStrictEqual(granted.structuredContent, { refunded: true })
+        const denied = yield* Effect.promise(() => plain.client.callTool({ name: "refund", arguments: { order: "2" } }))
+        assert.isTrue(denied.isError)
+        assert.include(
+          JSON.stringify(denied.content),
+          "PERMISSION_DENIED: the tool asked for permission payment.refund"
+        )
       }).pipe(withServer),
     30_000
   )

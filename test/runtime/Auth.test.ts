@@ -26,6 +26,7 @@ interface Claims {
   readonly exp?: number | undefined
   readonly nbf?: number | undefined
   readonly nonce?: string | undefined
+  readonly trust_level?: string | undefined
 }
 
 /** Signs `claims` (defaults: sub agent-1, our audience, issued now, expiring in 5 min) with HS256 or RS256. */
@@ -231,6 +232,31 @@ describe("Authenticator", () => {
           const signed = yield* auth.refresh({ id: "agent-1", scheme: "signed_jwt" })
           assert.strictEqual(Option.map(signed, (c) => c.type).pipe(Option.getOrUndefined), "jwt_nonce")
           assert.isTrue(Option.isNone(yield* auth.refresh({ id: "anonymous", scheme: "none" })))
+        })
+    ))
+
+  it.effect("R4.6-1 trust levels (§15.3): a bearer principal's configured level, a JWT's trust_level claim (an unknown one is ignored)", () =>
+    withAuth(
+      {
+        bearer: new Map([["token-a", "alice"], ["token-r", "root"]]),
+        trustLevels: new Map([["root", "privileged"], ["agent-1", "constrained"]]),
+        jwt: { secret: SECRET }
+      },
+      (auth) =>
+        Effect.gen(function*() {
+          const trust = (step: Effect.Effect<Auth.AuthStep, unknown>) =>
+            Effect.map(step, (s) => (s._tag === "Accept" ? s.principal.trustLevel : "challenged"))
+          const bearer = (token: string) => auth.begin({ scheme: "bearer", token, anonymousNegotiated: false })
+          const signed = (token: string) => auth.begin({ scheme: "signed_jwt", token, anonymousNegotiated: false })
+          assert.strictEqual(
+            yield* trust(bearer("token-a")),
+            undefined,
+            "none configured: the runtime's default applies"
+          )
+          assert.strictEqual(yield* trust(bearer("token-r")), "privileged")
+          assert.strictEqual(yield* trust(signed(yield* sign({ trust_level: "untrusted" }))), "untrusted")
+          assert.strictEqual(yield* trust(signed(yield* sign({ trust_level: "root" }))), "constrained")
+          assert.strictEqual(yield* trust(signed(yield* sign())), "constrained")
         })
     ))
 })

@@ -13,6 +13,7 @@ import type { Decoded, Message } from "../../src/protocol/Message.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
 import type { Owner } from "../../src/runtime/Job.js"
 import * as Jobs from "../../src/runtime/Jobs.js"
+import * as Permissions from "../../src/runtime/permissions/Permissions.js"
 import * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import * as Streams from "../../src/runtime/Streams.js"
 import * as Tools from "../../src/runtime/Tools.js"
@@ -59,12 +60,13 @@ const services = (tools: ReadonlyArray<Tools.Tool>) =>
   Jobs.layer.pipe(
     Layer.provideMerge(
       Layer.mergeAll(
-        RuntimeConfig.layer({}),
         Tools.layer([...DemoTools.all, ...tools]),
         HumanInput.layer,
         Streams.layer
       )
     ),
+    Layer.provideMerge(Permissions.layer),
+    Layer.provideMerge(RuntimeConfig.layer({})),
     Layer.provideMerge(MemoryEventLog.layer)
   )
 
@@ -75,7 +77,9 @@ const makeOwner = Effect.gen(function*() {
     sessionId: SessionId.make("sess_test"),
     principal: "alice",
     sink: (e) => Queue.offer(inbox, e),
-    heartbeatIntervalSeconds: 30
+    heartbeatIntervalSeconds: 30,
+    trustLevel: "trusted",
+    humanInput: true
   }
   const seen: Array<Decoded> = []
   /** Takes messages until one matches (inclusive); all taken are kept in `seen`. */

@@ -1,9 +1,10 @@
 /** The outbound path: priority across jobs, FIFO within a job, flush (RFC §6.5). */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Stream } from "effect"
+import { Chunk, Deferred, Effect, Fiber, Option, Stream, TestClock } from "effect"
 import type { Priority } from "../../src/protocol/Envelope.js"
 import { JobId } from "../../src/protocol/Ids.js"
 import * as Outbound from "../../src/runtime/Outbound.js"
+import * as Memory from "../../src/transport/Memory.js"
 import type { Connection } from "../../src/transport/Transport.js"
 
 /** A connection that holds every write until `open` completes. */
@@ -46,15 +47,114 @@ describe("outbound path", () => {
     Effect.gen(function*() {
       const { connection, open, written } = yield* gatedConnection
       const recorded: Array<string> = []
-      const outbound = yield* Outbound.make(connection, (batch) =>
-        Effect.sync(() => {
-          assert.strictEqual(written.length + batch.length, recorded.length + batch.length)
-          for (const { json } of batch) recorded.push(json)
-        }))
+      const outbound = yield* Outbound.make(connection, {
+        record: (batch) =>
+          Effect.sync(() => {
+            assert.strictEqual(written.length + batch.length, recorded.length + batch.length)
+            for (const { json } of batch) recorded.push(json)
+          })
+      })
       yield* Deferred.succeed(open, undefined)
       for (let i = 0; i < 50; i++) yield* outbound.emit("event.emit", { name: `e${i}` })
       yield* outbound.flush
       assert.deepStrictEqual(recorded, written)
       assert.strictEqual(written.length, 50)
+    }))
+
+  const limits = { maxBytes: 8_000, maxEnvelopes: 10, stallTimeout: "30 seconds" } as const
+  /** A producer that waits for room before each of `count` events, as a job does. */
+  const produce = (outbound: Outbound.Outbound, count: number) =>
+    Effect.forEach(
+      Array.from({ length: count }, (_, i) => i),
+      (i) => Effect.zipRight(outbound.room, outbound.emit("event.emit", { name: `e${i}` })),
+      { discard: true }
+    )
+
+  /** Waits until a producer waits for room with the transport full: nothing moves until the peer reads. */
+  const stuck = (outbound: Outbound.Outbound) =>
+    Effect.repeat(Effect.zipRight(outbound.backedUp, outbound.usage), {
+      until: (u) => u.waiting > 0 && u.transportBytes >= limits.maxBytes / 2
+    })
+
+  it.scopedLive("R11-2 a full buffer holds the producer back (bounded) until the peer reads; nothing is dropped", () =>
+    Effect.gen(function*() {
+      const [client, server] = yield* Memory.makePair()
+      const outbound = yield* Outbound.make(server, { limits: { ...limits, stallTimeout: "1 hour" } })
+      const producer = yield* Effect.fork(produce(outbound, 200))
+      const usage = yield* stuck(outbound)
+      assert.isAtLeast(usage.waiting, 1)
+      assert.isAtMost(usage.envelopes, limits.maxEnvelopes)
+      // the transport's unread bytes count too: the whole buffer stays within the limit plus one envelope
+      assert.isAtMost(usage.bytes, limits.maxBytes + 200)
+      assert.isTrue(Option.isNone(yield* Fiber.poll(producer)), "the producer is suspended")
+      // the peer reads: every event arrives, in order
+      const frames = yield* client.incoming.pipe(Stream.take(200), Stream.runCollect)
+      const names = Chunk.toReadonlyArray(frames).map((
+        f
+      ) => (f._tag === "Text" ? JSON.parse(f.text).payload.name : "?"))
+      assert.deepStrictEqual(names, Array.from({ length: 200 }, (_, i) => `e${i}`))
+      yield* Fiber.join(producer)
+    }))
+
+  it.scoped("a peer that takes nothing for the stall timeout is reported, once", () =>
+    Effect.gen(function*() {
+      const [, server] = yield* Memory.makePair()
+      const stalled = yield* Deferred.make<void>()
+      let reports = 0
+      const outbound = yield* Outbound.make(server, {
+        limits,
+        onStall: Effect.suspend(() => {
+          reports++
+          return Deferred.succeed(stalled, undefined)
+        })
+      })
+      yield* Effect.fork(produce(outbound, 200))
+      yield* outbound.backedUp
+      yield* TestClock.adjust("29 seconds")
+      assert.isFalse(yield* Deferred.isDone(stalled), "not before the stall timeout")
+      yield* TestClock.adjust("2 seconds")
+      yield* Deferred.await(stalled)
+      yield* TestClock.adjust("60 seconds")
+      assert.strictEqual(reports, 1)
+    }))
+
+  it.scoped("R6.4-1 a recording that fails seals the path: nothing unrecorded is written but session.evicted", () =>
+    Effect.gen(function*() {
+      const { connection, open, written } = yield* gatedConnection
+      yield* Deferred.succeed(open, undefined)
+      const failed = yield* Deferred.make<string>()
+      let healthy = true
+      const outbound = yield* Outbound.make(connection, {
+        record: () => (healthy ? Effect.void : Effect.fail({ message: "disk full" })),
+        onRecordFailure: (e) => Deferred.succeed(failed, e.message)
+      })
+      yield* outbound.emit("event.emit", { name: "before" })
+      yield* outbound.flush
+      healthy = false
+      yield* outbound.emit("event.emit", { name: "lost" })
+      assert.strictEqual(yield* Deferred.await(failed), "disk full")
+      yield* outbound.emit("event.emit", { name: "after" })
+      yield* outbound.emit("session.evicted", { reason: "UNAVAILABLE", message: "cannot record", allow_resume: false })
+      yield* outbound.flush
+      assert.deepStrictEqual(written.map((frame) => JSON.parse(frame).type), ["event.emit", "session.evicted"])
+      assert.strictEqual(JSON.parse(written[0] ?? "{}").payload.name, "before")
+    }))
+
+  it.effect("what is still queued when the connection closes is recorded, not lost", () =>
+    Effect.gen(function*() {
+      const recorded: Array<string> = []
+      yield* Effect.scoped(Effect.gen(function*() {
+        // the peer never takes a frame: the writer is stuck on the first one
+        const { connection } = yield* gatedConnection
+        const outbound = yield* Outbound.make(connection, {
+          record: (batch) => Effect.sync(() => batch.forEach(({ json }) => recorded.push(json)))
+        })
+        for (let i = 0; i < 10; i++) yield* outbound.emit("event.emit", { name: `e${i}` })
+        yield* Effect.yieldNow()
+      }))
+      assert.deepStrictEqual(
+        recorded.map((json) => JSON.parse(json).payload.name),
+        Array.from({ length: 10 }, (_, i) => `e${i}`)
+      )
     }))
 })

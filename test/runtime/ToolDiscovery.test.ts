@@ -25,7 +25,15 @@ const given = PromiseClient.tool({
   handler: async () => "ok"
 })
 
-const withServer = Effect.provide(serverLayer({ transport: Memory.layer(), tools: [typed, given] }))
+const graded = (name: string, minimumTrust: "constrained" | "privileged") =>
+  Tools.make({ name, minimumTrust, parameters: Schema.Struct({}), handler: () => Effect.succeed(name) })
+
+const withServer = Effect.provide(
+  serverLayer({
+    transport: Memory.layer(),
+    tools: [typed, given, graded("reader", "constrained"), graded("vault", "privileged")]
+  })
+)
 
 /** A session opened by hand, offering `extensions`. */
 const raw = (extensions: ReadonlyArray<string>) =>
@@ -51,7 +59,7 @@ const raw = (extensions: ReadonlyArray<string>) =>
   })
 
 describe("tool discovery (arcpx.arcp.tools.v1)", () => {
-  it.scoped("lists every tool with its argument schema from the Effect Schema, its result schema, cancellable and liveness", () =>
+  it.scoped("lists the tools the session may invoke with their argument schema from the Effect Schema, its result schema, cancellable and liveness", () =>
     Effect.gen(function*() {
       const session = yield* open()
       assert.include(session.capabilities.extensions ?? [], TOOLS_EXTENSION, "negotiated by default")
@@ -71,6 +79,9 @@ describe("tool discovery (arcpx.arcp.tools.v1)", () => {
       })
       assert.deepStrictEqual(promiseTool?.result_schema, { type: "string" })
       assert.deepStrictEqual((yield* session.tools({ prefix: "st" })).map((t) => t.name), ["stream", "stubborn"])
+      // §15.3: only what this (trusted) session may invoke, with the level each needs
+      assert.strictEqual(tools.find((t) => t.name === "reader")?.trust_level, "constrained")
+      assert.isUndefined(tools.find((t) => t.name === "vault"), "a privileged tool is not listed to a trusted session")
     }).pipe(withServer))
 
   it.scoped("an unknown tool's NOT_FOUND names the way to list the tools", () =>

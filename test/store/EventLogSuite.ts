@@ -1,7 +1,13 @@
 /** The EventLog contract, run against each backend (memory, SQLite). */
 import { assert, it } from "@effect/vitest"
 import { Effect, type Layer, Option } from "effect"
-import { EventLog, type EventLogError, type JobRecord, type LoggedEnvelope } from "../../src/store/EventLog.js"
+import {
+  EventLog,
+  type EventLogError,
+  type JobRecord,
+  type LeaseRecord,
+  type LoggedEnvelope
+} from "../../src/store/EventLog.js"
 
 export const envelope = (id: string, extra: Partial<LoggedEnvelope> = {}): LoggedEnvelope => ({
   id,
@@ -22,6 +28,18 @@ export const job = (id: string, extra: Partial<JobRecord> = {}): JobRecord => ({
   retry_count: 0,
   created_at: 1,
   updated_at: 1,
+  ...extra
+})
+
+export const lease = (id: string, extra: Partial<LeaseRecord> = {}): LeaseRecord => ({
+  lease_id: id,
+  principal: "alice",
+  session_id: "sess_1",
+  permission: "payment.refund.create",
+  resource: "order:1",
+  operation: "refund",
+  expires_at: 1000,
+  created_at: 1,
   ...extra
 })
 
@@ -215,5 +233,22 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
         (yield* log.replaySession("sess_b", 0)).map((e) => e.id),
         Array.from({ length: 2000 }, (_, i) => `b${i}`)
       )
+    })))
+
+  it.effect("R15.5-1 leases are stored, replaced on save, and live ones listed (not revoked, not expired), oldest first", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.saveLease(lease("lease_a", { job_id: "job_1", granted_by: "ops" }))
+      yield* log.saveLease(lease("lease_b", { created_at: 2, expires_at: 500 }))
+      yield* log.saveLease(lease("lease_c", { created_at: 3 }))
+      yield* log.saveLease(lease("lease_c", { created_at: 3, revoked: "operator" }))
+      assert.deepStrictEqual(
+        Option.getOrUndefined(yield* log.getLease("lease_a")),
+        lease("lease_a", { job_id: "job_1", granted_by: "ops" })
+      )
+      assert.strictEqual(Option.getOrUndefined(yield* log.getLease("lease_c"))?.revoked, "operator")
+      assert.isTrue(Option.isNone(yield* log.getLease("lease_none")))
+      assert.deepStrictEqual((yield* log.liveLeases(0)).map((l) => l.lease_id), ["lease_a", "lease_b"])
+      assert.deepStrictEqual((yield* log.liveLeases(500)).map((l) => l.lease_id), ["lease_a"])
     })))
 }

@@ -34,7 +34,7 @@ export const ToolDescription = Schema.Struct({
   cancellable: Schema.Boolean,
   /** "runtime": the runtime heartbeats for it; "reported": the tool reports its own liveness (§10.3). */
   liveness: Schema.Literal("runtime", "reported"),
-  /** The trust level the tool needs, when the runtime grades tools (absent: any authenticated principal). */
+  /** The least trust level a session needs to invoke the tool (§15.3); absent: any session. */
   trust_level: Schema.optional(Schema.String),
   /** Permissions (§15) the tool may ask for while it runs. */
   permissions: Schema.optional(Schema.Array(Schema.String))

@@ -54,7 +54,9 @@ export const SessionAccepted = Schema.Struct({
   session_id: SessionId,
   runtime: RuntimeIdentity,
   capabilities: Capabilities,
-  lease: Schema.optional(Schema.Struct({ expires_at: Timestamp }))
+  lease: Schema.optional(Schema.Struct({ expires_at: Timestamp })),
+  /** Our addition: the session's own trust level (§15.3); `runtime.trust_level` is the runtime's. */
+  trust_level: Schema.optional(TrustLevel)
 })
 
 export const SessionUnauthenticated = Schema.Struct({ reason: Schema.String })

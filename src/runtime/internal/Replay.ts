@@ -64,7 +64,9 @@ export const replay = (ctx: ReplayContext, messageId: string, owner: Owner): Eff
       ? []
       : (yield* ctx.log.jobEvents(jobId)).filter((row) => !answersAnother(row, messageId))
     const seen = new Set<string>()
-    const send = (envelope: Decoded) => owner.sink({ ...envelope, session_id: owner.sessionId })
+    // a long history waits for room in the session's buffer, as a job's own events do
+    const send = (envelope: Decoded) =>
+      Effect.zipRight(owner.room ?? Effect.void, owner.sink({ ...envelope, session_id: owner.sessionId }))
     const rows = [...answers, ...history].sort((a, b) => a.seq - b.seq)
     for (const row of rows) {
       if (seen.has(row.id)) continue // one row per session it went to

@@ -6,7 +6,7 @@
  * than the commit itself; reads and migrations stay on @effect/sql.
  */
 import Database from "better-sqlite3"
-import type { Claim, Inbound, JobRecord, LoggedEnvelope } from "../EventLog.js"
+import type { Claim, Inbound, JobRecord, LeaseRecord, LoggedEnvelope } from "../EventLog.js"
 
 /** One write the group commit takes. Results come back in the same order. */
 export type Write =
@@ -22,6 +22,7 @@ export type Write =
     readonly expiresAt: number
   }
   | { readonly _tag: "SaveJob"; readonly job: JobRecord }
+  | { readonly _tag: "SaveLease"; readonly lease: LeaseRecord }
 
 export type WriteResult = ReadonlyArray<Inbound> | Claim | undefined
 
@@ -57,6 +58,10 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
       `INSERT OR REPLACE INTO jobs (job_id, session_id, principal, tool, command_id, state, checkpoint_id,
         retry_count, cancel_reason, idempotency_key, terminal, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+    )
+    const saveLease = db.prepare(
+      `INSERT OR REPLACE INTO leases (lease_id, principal, session_id, job_id, permission, resource, operation,
+        granted_by, expires_at, revoked, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
     )
 
     const append = (direction: "in" | "out", e: LoggedEnvelope) =>
@@ -112,6 +117,23 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
             j.terminal ?? null,
             j.created_at,
             j.updated_at
+          )
+          return undefined
+        }
+        case "SaveLease": {
+          const l = write.lease
+          saveLease.run(
+            l.lease_id,
+            l.principal,
+            l.session_id,
+            l.job_id ?? null,
+            l.permission,
+            l.resource,
+            l.operation,
+            l.granted_by ?? null,
+            l.expires_at,
+            l.revoked ?? null,
+            l.created_at
           )
           return undefined
         }
