@@ -6,6 +6,7 @@ import { createHash, randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 import { resolve } from "node:path"
 import * as McpSpec from "../mcp/Spec.js"
+import { DEFAULT_MAX_JSON_DEPTH } from "../protocol/JsonDepth.js"
 import * as Trust from "../runtime/permissions/Trust.js"
 import * as Runtime from "../runtime/Runtime.js"
 import { DEFAULT_LIMITS } from "../runtime/RuntimeConfig.js"
@@ -64,6 +65,12 @@ const options = {
     "ARCP_MAX_FRAME_BYTES",
     1024 * 1024,
     "largest inbound frame in bytes; larger ones are nacked"
+  ),
+  maxJsonDepth: Settings.integer(
+    "max-json-depth",
+    "ARCP_MAX_JSON_DEPTH",
+    DEFAULT_MAX_JSON_DEPTH,
+    "deepest JSON nesting accepted in a frame (the envelope is level 1); deeper frames are nacked INVALID_ARGUMENT"
   ),
   idleTimeout: Settings.integer(
     "idle-timeout",
@@ -230,6 +237,10 @@ export const serve = Command.make("serve", options, (o) =>
         )
       )
     }
+    // a session.open alone nests 4 levels (envelope, payload, capabilities, extensions)
+    if (o.maxJsonDepth < 4) {
+      return yield* Effect.fail(new Error(`--max-json-depth (${o.maxJsonDepth}) must be at least 4`))
+    }
     const limits = {
       "--max-outbound-bytes": o.maxOutboundBytes,
       "--max-outbound-envelopes": o.maxOutboundEnvelopes,
@@ -261,6 +272,7 @@ export const serve = Command.make("serve", options, (o) =>
       identity: { kind: "arcp", version: VERSION, fingerprint },
       audience: o.jwtAudience,
       maxFrameBytes: o.maxFrameBytes,
+      maxJsonDepth: o.maxJsonDepth,
       idleTimeout: `${o.idleTimeout} seconds`,
       sessionLease: `${o.sessionLease} seconds`,
       refreshDeadline: `${o.refreshDeadline} seconds`,

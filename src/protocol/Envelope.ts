@@ -10,6 +10,12 @@ import { now, Timestamp } from "./Timestamp.js"
 /** The protocol version this implementation speaks. */
 export const ARCP_VERSION = "1.0"
 
+/** The major version this implementation speaks: any `1.x` is understood (a later minor only adds). */
+export const ARCP_MAJOR = ARCP_VERSION.split(".")[0] ?? ARCP_VERSION
+
+/** True when a message's `arcp` version is one this implementation speaks (same major version). */
+export const speaksVersion = (version: string): boolean => version.split(".")[0] === ARCP_MAJOR
+
 /** `major.minor`; compatibility of the major version is the session's concern, not the schema's. */
 export const ProtocolVersion = Schema.String.pipe(
   Schema.pattern(/^[0-9]+\.[0-9]+$/),

@@ -1,8 +1,13 @@
 /**
  * Branded identifiers and their generators (RFC §6.1.1). Ids minted here are
- * `<prefix>_<ulid>`: unique, and lexicographically sortable by creation time.
+ * `<prefix>_<ulid>`: unique, and sortable by creation time. Ids that name a
+ * session or grant access (sessions, challenges, jobs, leases, ...) take their
+ * random part from node:crypto, fresh for each id; message, trace and span ids
+ * from the Effect `Random`, monotonic within a millisecond (cheap, and knowing
+ * one grants nothing: dedup is per principal).
  */
 import { Clock, Effect, Schema } from "effect"
+import { randomFillSync } from "node:crypto"
 
 /**
  * A branded id schema. On decode any non-empty string of at most 256 chars is
@@ -95,7 +100,44 @@ const nextRandomPart = (ms: number, r1: number, r2: number): string => {
   return out
 }
 
-/** A ULID-shaped string (26 chars) from the Effect `Clock` and `Random`. */
+/** Random bytes drawn from node:crypto a pool at a time (one system call per 409 ids). */
+const pool = new Uint8Array(4096)
+let poolOffset = pool.length
+
+/** Eight base32 digits from 40 bits (5 bytes of the pool from `at`). */
+const encode40 = (at: number): string => {
+  let n = 0
+  for (let i = 0; i < 5; i++) n = n * 256 + (pool[at + i] ?? 0)
+  let out = ""
+  for (let i = 0; i < 8; i++) {
+    out = ALPHABET.charAt(n % 32) + out
+    n = Math.floor(n / 32)
+  }
+  return out
+}
+
+/** 80 fresh random bits from node:crypto as 16 base32 digits. */
+const cryptoRandomPart = (): string => {
+  if (poolOffset + 10 > pool.length) {
+    randomFillSync(pool)
+    poolOffset = 0
+  }
+  const at = poolOffset
+  poolOffset += 10
+  return encode40(at) + encode40(at + 5)
+}
+
+/**
+ * A ULID-shaped string (26 chars): the Effect `Clock`'s time and 80 random
+ * bits from node:crypto, fresh for every id (no monotonic increment, which
+ * would let one id predict the next): unguessable; sorted by millisecond only.
+ */
+export const secureUlid: Effect.Effect<string> = Effect.map(
+  Clock.currentTimeMillis,
+  (ms) => encodeTime(ms) + cryptoRandomPart()
+)
+
+/** A ULID-shaped string (26 chars) from the Effect `Clock` and `Random`, monotonic within a millisecond. */
 export const ulid: Effect.Effect<string> = Effect.flatMap(
   Clock.currentTimeMillis,
   (ms) =>
@@ -104,19 +146,24 @@ export const ulid: Effect.Effect<string> = Effect.flatMap(
     )
 )
 
-const generator = <A>(prefix: string, brand: (s: string) => A): Effect.Effect<A> =>
-  Effect.map(ulid, (u) => brand(`${prefix}_${u}`))
+const generator = <A>(
+  prefix: string,
+  brand: (s: string) => A,
+  source: Effect.Effect<string> = ulid
+): Effect.Effect<A> => Effect.map(source, (u) => brand(`${prefix}_${u}`))
 
 // The generated strings satisfy the schemas by construction (non-empty, < 256 chars).
-export const makeSessionId = generator(prefixes.session, SessionId.make)
+// They name a session or something that can be acted on: unguessable (node:crypto).
+export const makeSessionId = generator(prefixes.session, SessionId.make, secureUlid)
+export const makeJobId = generator(prefixes.job, JobId.make, secureUlid)
+export const makeStreamId = generator(prefixes.stream, StreamId.make, secureUlid)
+export const makeSubscriptionId = generator(prefixes.subscription, SubscriptionId.make, secureUlid)
+export const makeLeaseId = generator(prefixes.lease, LeaseId.make, secureUlid)
+export const makeArtifactId = generator(prefixes.artifact, ArtifactId.make, secureUlid)
+export const makeCheckpointId = generator(prefixes.checkpoint, CheckpointId.make, secureUlid)
+export const makeChallengeId = generator(prefixes.challenge, ChallengeId.make, secureUlid)
+// Labels: cheap and monotonic (Effect Random); knowing one grants nothing.
 export const makeMessageId = generator(prefixes.message, MessageId.make)
-export const makeJobId = generator(prefixes.job, JobId.make)
-export const makeStreamId = generator(prefixes.stream, StreamId.make)
-export const makeSubscriptionId = generator(prefixes.subscription, SubscriptionId.make)
-export const makeLeaseId = generator(prefixes.lease, LeaseId.make)
-export const makeArtifactId = generator(prefixes.artifact, ArtifactId.make)
-export const makeCheckpointId = generator(prefixes.checkpoint, CheckpointId.make)
-export const makeChallengeId = generator(prefixes.challenge, ChallengeId.make)
 export const makeTraceId = generator(prefixes.trace, TraceId.make)
 export const makeSpanId = generator(prefixes.span, SpanId.make)
 

@@ -6,6 +6,7 @@
 import { Either, ParseResult, Schema } from "effect"
 import { Envelope, type Header, headerFields } from "./Envelope.js"
 import { isExtensionType } from "./Extensions.js"
+import { exceedsDepth } from "./JsonDepth.js"
 import * as Artifacts from "./messages/Artifacts.js"
 import * as Control from "./messages/Control.js"
 import * as Execution from "./messages/Execution.js"
@@ -116,11 +117,11 @@ export interface Issue {
 
 /**
  * A frame that is not a valid message. `reason` tells the Connection how to
- * answer: `Json` and `Envelope`/`Payload` → nack INVALID_ARGUMENT; `UnknownType`
- * → the §21.3 rules. `id` and `type` are filled when they could be read.
+ * answer: `Json`, `TooDeep` and `Envelope`/`Payload` → nack INVALID_ARGUMENT;
+ * `UnknownType` → the §21.3 rules. `id` and `type` are filled when they could be read.
  */
 export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError", {
-  reason: Schema.Literal("Json", "Envelope", "Payload", "UnknownType"),
+  reason: Schema.Literal("Json", "TooDeep", "Envelope", "Payload", "UnknownType"),
   id: Schema.optional(Schema.String),
   type: Schema.optional(Schema.String),
   issues: Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String }))
@@ -138,12 +139,21 @@ const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
 
 const LITERAL_MISMATCH = /^Expected (".*"|undefined), actual (.*)$/s
 
+/** Most issues a decode error reports, and most characters of each: the offending value is never echoed whole. */
+const MAX_ISSUES = 16
+const MAX_ISSUE_CHARS = 240
+
+const clip = (text: string): string => (text.length <= MAX_ISSUE_CHARS ? text : `${text.slice(0, MAX_ISSUE_CHARS)}…`)
+
 /**
  * One issue per path, readable: a failed optional literal union reports every
  * alternative ("Expected \"low\"", ..., "Expected undefined"); fold those into
- * one "Expected one of ..." line.
+ * one "Expected one of ..." line. Bounded: at most MAX_ISSUES issues, each clipped.
  */
-const issuesOf = (error: ParseResult.ParseError): ReadonlyArray<Issue> => {
+const issuesOf = (error: ParseResult.ParseError): ReadonlyArray<Issue> =>
+  foldIssues(error).slice(0, MAX_ISSUES).map((i) => ({ path: clip(i.path), message: clip(i.message) }))
+
+const foldIssues = (error: ParseResult.ParseError): ReadonlyArray<Issue> => {
   const byPath = new Map<string, Array<string>>()
   for (const i of ParseResult.ArrayFormatter.formatErrorSync(error)) {
     const path = formatPath(i.path)
@@ -231,8 +241,19 @@ export const decode = (u: unknown): Either.Either<Decoded, DecodeError> => {
   })
 }
 
-/** Decodes one JSON text frame into a message. */
-export const decodeJson = (text: string): Either.Either<Decoded, DecodeError> => {
+/**
+ * Decodes one JSON text frame into a message. With `maxDepth`, text nesting
+ * deeper than that is refused before it is parsed (`TooDeep`): nothing
+ * recursive ever sees it.
+ */
+export const decodeJson = (
+  text: string,
+  options: { readonly maxDepth?: number | undefined } = {}
+): Either.Either<Decoded, DecodeError> => {
+  if (options.maxDepth !== undefined && exceedsDepth(text, options.maxDepth)) {
+    const message = `JSON nests deeper than ${options.maxDepth} levels (the limit of this runtime)`
+    return Either.left(new DecodeError({ reason: "TooDeep", issues: [{ path: "", message }] }))
+  }
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
@@ -283,3 +304,16 @@ export const encode = (message: Decoded): Either.Either<string, DecodeError> => 
 
 /** Encodes without validation: for messages this process built from typed values (they are valid by construction). */
 export const encodeUnchecked = (message: Decoded): string => JSON.stringify(message)
+
+/**
+ * Encodes without validation and never throws: a message carrying what JSON
+ * cannot hold (nesting too deep for the stack, a cycle, a BigInt) is a Left
+ * with the reason. For envelopes that carry values a tool produced.
+ */
+export const tryEncode = (message: Decoded): Either.Either<string, string> => {
+  try {
+    return Either.right(JSON.stringify(message))
+  } catch (e) {
+    return Either.left(e instanceof Error ? e.message.slice(0, 200) : "not representable as JSON")
+  }
+}

@@ -17,7 +17,7 @@ import {
   Stream
 } from "effect"
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
-import { isOptional } from "../protocol/Envelope.js"
+import { isOptional, speaksVersion } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { classifyUnknownType, validateFieldName } from "../protocol/Extensions.js"
 import { MessageId } from "../protocol/Ids.js"
@@ -190,6 +190,10 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     const handleAccepted = (session: LiveSession, sessionOwner: Owner, message: Decoded): Effect.Effect<void> =>
       Effect.gen(function*() {
         yield* session.touch
+        // a major version this runtime does not speak is refused, naming the one it does (minor 1.x versions pass)
+        if (!speaksVersion(message.arcp)) {
+          return yield* nack(outbound, Handshake.unsupportedVersion(message.arcp), message.id)
+        }
         for (const key of Object.keys(message.extensions ?? {})) {
           const verdict = validateFieldName(key, { allowExperimental: settings.allowExperimentalExtensions })
           if (Either.isLeft(verdict)) {
@@ -329,7 +333,10 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
           return runSession === undefined ? Effect.void : handleBatch(runSession, batch)
         })
         for (const frame of frames) {
-          const decoded = frame._tag === "Text" ? decodeJson(frame.text) : undefined
+          // nesting is measured on the text, before anything recursive (parse errors, schemas) can see it
+          const decoded = frame._tag === "Text"
+            ? decodeJson(frame.text, { maxDepth: settings.maxJsonDepth })
+            : undefined
           const current = yield* Ref.get(phase)
           if (current._tag === "Open" && frame._tag === "Text" && decoded !== undefined && Either.isRight(decoded)) {
             const refusal = wrongSession(current.session.id, decoded.right)

@@ -7,7 +7,7 @@
 import { Clock, Effect, Either, type Scope } from "effect"
 import type { Context } from "effect"
 import { type Capabilities, negotiate } from "../protocol/Capabilities.js"
-import { make as makeEnvelope } from "../protocol/Envelope.js"
+import { ARCP_MAJOR, ARCP_VERSION, make as makeEnvelope, speaksVersion } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { validateExtensionName } from "../protocol/Extensions.js"
 import { type ChallengeId, makeChallengeId, makeSessionId, type MessageId, type SessionId } from "../protocol/Ids.js"
@@ -68,8 +68,13 @@ export interface HandshakeContext {
   readonly close: Effect.Effect<void>
 }
 
-/** The protocol major version this runtime speaks. */
-const SUPPORTED_MAJOR = "1"
+/** The refusal of a protocol version this runtime does not speak: session.rejected on open, nack afterwards. */
+export const unsupportedVersion = (version: string): ArcpError =>
+  ArcpError.of(
+    "UNIMPLEMENTED",
+    `protocol version ${version} is not supported: this runtime speaks ARCP ${ARCP_VERSION} (any ${ARCP_MAJOR}.x)`,
+    { details: { supported: ARCP_VERSION } }
+  )
 
 const reject = (ctx: HandshakeContext, error: ArcpError, correlationId: MessageId): Effect.Effect<Phase> =>
   ctx.outbound.emit("session.rejected", error.toPayload(), { correlation_id: correlationId, priority: "critical" })
@@ -146,13 +151,7 @@ export const open = (
 ): Effect.Effect<Phase, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { auth, capabilities: offered } = message.payload
-    if (message.arcp.split(".")[0] !== SUPPORTED_MAJOR) {
-      return yield* reject(
-        ctx,
-        ArcpError.of("UNIMPLEMENTED", `protocol version ${message.arcp} is not supported (this runtime speaks 1.x)`),
-        message.id
-      )
-    }
+    if (!speaksVersion(message.arcp)) return yield* reject(ctx, unsupportedVersion(message.arcp), message.id)
     // §21.1: bare x- names are for transport-internal experiments; a long-lived runtime refuses them
     const refused = (offered.extensions ?? []).flatMap((name) =>
       Either.isLeft(validateExtensionName(name, { allowExperimental: ctx.settings.allowExperimentalExtensions }))
@@ -217,7 +216,9 @@ export const authenticate = (
   phase: Extract<Phase, { readonly _tag: "Challenged" }>,
   message: Message<"session.authenticate">
 ): Effect.Effect<Phase, never, Scope.Scope> =>
-  message.payload.challenge_id !== phase.challengeId
+  !speaksVersion(message.arcp)
+    ? reject(ctx, unsupportedVersion(message.arcp), message.id)
+    : message.payload.challenge_id !== phase.challengeId
     ? reject(ctx, ArcpError.of("UNAUTHENTICATED", "the answer names a different challenge"), message.id)
     : phase.challenge.verify(message.payload.response).pipe(
       Effect.matchEffect({

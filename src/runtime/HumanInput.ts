@@ -72,222 +72,238 @@ export class HumanInput extends Context.Tag("arcp/HumanInput")<HumanInput, {
   readonly admit: (sessionId: string) => Effect.Effect<void, ArcpError>
 }>() {}
 
-export const make = Effect.gen(function*() {
-  const { maxPendingHuman } = yield* RuntimeConfig
-  const ajv = new Ajv({ allErrors: true, strict: false })
-  const pending = new Map<string, Pending>()
-  const resolved = new Set<string>()
+/** How many settled request ids are remembered (oldest forgotten first), so late answers are ignored quietly. */
+export const REMEMBERED_SETTLED = 4096
 
-  const compile = (schema: Record<string, unknown>) =>
-    Effect.try({
-      try: () => ajv.compile(schema),
-      catch: (e) =>
-        ArcpError.of(
-          "INVALID_ARGUMENT",
-          `response_schema is not a valid JSON Schema: ${e instanceof Error ? e.message : String(e)}`
-        )
-    })
+/** The service; `remembered` bounds the settled request ids kept (a late answer past that is NOT_FOUND). */
+export const makeWith = (options: { readonly remembered?: number } = {}) =>
+  Effect.gen(function*() {
+    const { maxPendingHuman } = yield* RuntimeConfig
+    const remembered = options.remembered ?? REMEMBERED_SETTLED
+    const ajv = new Ajv({ allErrors: true, strict: false })
+    const pending = new Map<string, Pending>()
+    // settled request id -> the principal it was asked of, oldest first (bounded: it would grow with every request)
+    const settled = new Map<string, string>()
 
-  // pending requests per session, for --max-pending-human
-  const perSession = new Map<string, number>()
-  const admit = (sessionId: string | undefined) =>
-    Effect.suspend(() => {
-      const count = sessionId === undefined ? 0 : perSession.get(sessionId) ?? 0
-      if (count < maxPendingHuman) return Effect.void
-      return Effect.fail(
-        ArcpError.of(
-          "RESOURCE_EXHAUSTED",
-          `this session already has ${count} pending human input requests, the limit (--max-pending-human)`,
-          { details: { pending: count, max_pending_human: maxPendingHuman } }
-        )
-      )
-    })
-
-  const settle = (id: string) =>
-    Effect.sync(() => {
-      const request = pending.get(id)
-      if (request !== undefined && pending.delete(id) && request.sessionId !== undefined) {
-        const left = (perSession.get(request.sessionId) ?? 1) - 1
-        if (left <= 0) perSession.delete(request.sessionId)
-        else perSession.set(request.sessionId, left)
-      }
-      resolved.add(id)
-    })
-
-  /**
-   * Sends a request (`send`, given its expires_at) and waits for the first valid
-   * answer; on expiry the default (`synthesize`) or DEADLINE_EXCEEDED; when the
-   * waiter is interrupted the request is withdrawn.
-   */
-  const pose = (request: {
-    readonly emit: Emit
-    readonly principal: string
-    readonly sessionId: string | undefined
-    readonly kind: Pending["kind"]
-    readonly refuse: Pending["refuse"]
-    readonly send: (expiresAt: string) => Effect.Effect<MessageId>
-    readonly synthesize: ((id: MessageId) => Effect.Effect<Answer>) | undefined
-    readonly expiresInSeconds: number
-  }) =>
-    Effect.gen(function*() {
-      yield* admit(request.sessionId)
-      const answer = yield* Deferred.make<Answer, ArcpError>()
-      const expiresAtMs = (yield* Clock.currentTimeMillis) + request.expiresInSeconds * 1000
-      const id = yield* request.send(fromMillis(expiresAtMs))
-      yield* Effect.sync(() => {
-        pending.set(id, {
-          principal: request.principal,
-          sessionId: request.sessionId,
-          kind: request.kind,
-          refuse: request.refuse,
-          answer
-        })
-        if (request.sessionId !== undefined) {
-          perSession.set(request.sessionId, (perSession.get(request.sessionId) ?? 0) + 1)
-        }
+    const compile = (schema: Record<string, unknown>) =>
+      Effect.try({
+        try: () => ajv.compile(schema),
+        catch: (e) =>
+          ArcpError.of(
+            "INVALID_ARGUMENT",
+            `response_schema is not a valid JSON Schema: ${e instanceof Error ? e.message : String(e)}`
+          )
       })
 
-      const expire = Effect.gen(function*() {
-        yield* settle(id)
-        if (request.synthesize !== undefined) return yield* request.synthesize(id)
-        yield* request.emit("human.input.cancelled", {
-          code: "DEADLINE_EXCEEDED",
-          message: "no answer before expires_at"
-        }, { correlation_id: id })
-        return yield* ArcpError.of("DEADLINE_EXCEEDED", "the human input request expired")
-      })
-
-      return yield* Deferred.await(answer).pipe(
-        Effect.raceFirst(
-          Effect.sleep(Duration.millis(request.expiresInSeconds * 1000)).pipe(Effect.zipRight(expire))
-        ),
-        Effect.onInterrupt(() =>
-          Effect.suspend(() =>
-            pending.has(id)
-              // clear the stale prompt on every channel (§12.3)
-              ? settle(id).pipe(
-                Effect.zipRight(
-                  request.emit("human.input.cancelled", { code: "CANCELLED", message: "the job no longer waits" }, {
-                    correlation_id: id
-                  })
-                )
-              )
-              : Effect.void
+    // pending requests per session, for --max-pending-human
+    const perSession = new Map<string, number>()
+    const admit = (sessionId: string | undefined) =>
+      Effect.suspend(() => {
+        const count = sessionId === undefined ? 0 : perSession.get(sessionId) ?? 0
+        if (count < maxPendingHuman) return Effect.void
+        return Effect.fail(
+          ArcpError.of(
+            "RESOURCE_EXHAUSTED",
+            `this session already has ${count} pending human input requests, the limit (--max-pending-human)`,
+            { details: { pending: count, max_pending_human: maxPendingHuman } }
           )
         )
-      )
-    })
+      })
 
-  /** The pending request of `kind` a response answers, or why none: NOT_FOUND, or nothing for a late answer. */
-  const answered = (id: MessageId | undefined, principal: string, kind: Pending["kind"]) =>
-    Effect.gen(function*() {
-      if (id === undefined) {
-        return yield* ArcpError.of("INVALID_ARGUMENT", "a human response needs correlation_id = the request id")
-      }
-      const request = pending.get(id)
-      if (request === undefined || request.principal !== principal || request.kind !== kind) {
-        // first answer wins (§12.3): later answers to a settled request are ignored
-        if (resolved.has(id)) {
-          yield* Effect.logDebug(`ignored a late answer to ${id}`)
-          return undefined
+    const settle = (id: string) =>
+      Effect.sync(() => {
+        const request = pending.get(id)
+        if (request !== undefined && pending.delete(id) && request.sessionId !== undefined) {
+          const left = (perSession.get(request.sessionId) ?? 1) - 1
+          if (left <= 0) perSession.delete(request.sessionId)
+          else perSession.set(request.sessionId, left)
         }
-        return yield* ArcpError.of("NOT_FOUND", `no pending human ${kind} request ${id}`)
-      }
-      return [id, request] as const
-    })
+        if (request === undefined) return
+        settled.set(id, request.principal)
+        for (const oldest of settled.keys()) {
+          if (settled.size <= remembered) break
+          settled.delete(oldest)
+        }
+      })
 
-  const accept = (id: MessageId | undefined, principal: string, kind: Pending["kind"], answer: Answer) =>
-    Effect.gen(function*() {
-      const found = yield* answered(id, principal, kind)
-      if (found === undefined) return
-      const refused = found[1].refuse(answer.value)
-      if (refused !== undefined) return yield* refused
-      yield* settle(found[0])
-      yield* Deferred.succeed(found[1].answer, answer)
-    })
+    /**
+     * Sends a request (`send`, given its expires_at) and waits for the first valid
+     * answer; on expiry the default (`synthesize`) or DEADLINE_EXCEEDED; when the
+     * waiter is interrupted the request is withdrawn.
+     */
+    const pose = (request: {
+      readonly emit: Emit
+      readonly principal: string
+      readonly sessionId: string | undefined
+      readonly kind: Pending["kind"]
+      readonly refuse: Pending["refuse"]
+      readonly send: (expiresAt: string) => Effect.Effect<MessageId>
+      readonly synthesize: ((id: MessageId) => Effect.Effect<Answer>) | undefined
+      readonly expiresInSeconds: number
+    }) =>
+      Effect.gen(function*() {
+        yield* admit(request.sessionId)
+        const answer = yield* Deferred.make<Answer, ArcpError>()
+        const expiresAtMs = (yield* Clock.currentTimeMillis) + request.expiresInSeconds * 1000
+        const id = yield* request.send(fromMillis(expiresAtMs))
+        yield* Effect.sync(() => {
+          pending.set(id, {
+            principal: request.principal,
+            sessionId: request.sessionId,
+            kind: request.kind,
+            refuse: request.refuse,
+            answer
+          })
+          if (request.sessionId !== undefined) {
+            perSession.set(request.sessionId, (perSession.get(request.sessionId) ?? 0) + 1)
+          }
+        })
 
-  return HumanInput.of({
-    ask: (request) =>
-      Effect.flatMap(compile(request.responseSchema), (validate) =>
-        pose({
+        const expire = Effect.gen(function*() {
+          yield* settle(id)
+          if (request.synthesize !== undefined) return yield* request.synthesize(id)
+          yield* request.emit("human.input.cancelled", {
+            code: "DEADLINE_EXCEEDED",
+            message: "no answer before expires_at"
+          }, { correlation_id: id })
+          return yield* ArcpError.of("DEADLINE_EXCEEDED", "the human input request expired")
+        })
+
+        return yield* Deferred.await(answer).pipe(
+          Effect.raceFirst(
+            Effect.sleep(Duration.millis(request.expiresInSeconds * 1000)).pipe(Effect.zipRight(expire))
+          ),
+          Effect.onInterrupt(() =>
+            Effect.suspend(() =>
+              pending.has(id)
+                // clear the stale prompt on every channel (§12.3)
+                ? settle(id).pipe(
+                  Effect.zipRight(
+                    request.emit("human.input.cancelled", { code: "CANCELLED", message: "the job no longer waits" }, {
+                      correlation_id: id
+                    })
+                  )
+                )
+                : Effect.void
+            )
+          )
+        )
+      })
+
+    /** The pending request of `kind` a response answers, or why none: NOT_FOUND, or nothing for a late answer. */
+    const answered = (id: MessageId | undefined, principal: string, kind: Pending["kind"]) =>
+      Effect.gen(function*() {
+        if (id === undefined) {
+          return yield* ArcpError.of("INVALID_ARGUMENT", "a human response needs correlation_id = the request id")
+        }
+        const request = pending.get(id)
+        if (request === undefined || request.principal !== principal || request.kind !== kind) {
+          // first answer wins (§12.3): the asked principal's later answers to a settled request are ignored;
+          // anyone else learns nothing about another principal's requests
+          if (settled.get(id) === principal) {
+            yield* Effect.logDebug(`ignored a late answer to ${id}`)
+            return undefined
+          }
+          return yield* ArcpError.of("NOT_FOUND", `no pending human ${kind} request ${id}`)
+        }
+        return [id, request] as const
+      })
+
+    const accept = (id: MessageId | undefined, principal: string, kind: Pending["kind"], answer: Answer) =>
+      Effect.gen(function*() {
+        const found = yield* answered(id, principal, kind)
+        if (found === undefined) return
+        const refused = found[1].refuse(answer.value)
+        if (refused !== undefined) return yield* refused
+        yield* settle(found[0])
+        yield* Deferred.succeed(found[1].answer, answer)
+      })
+
+    return HumanInput.of({
+      ask: (request) =>
+        Effect.flatMap(compile(request.responseSchema), (validate) =>
+          pose({
+            emit: request.emit,
+            principal: request.principal,
+            sessionId: request.sessionId,
+            kind: "input",
+            refuse: (value) =>
+              validate(value) ? undefined : ArcpError.of(
+                "INVALID_ARGUMENT",
+                // bounded: allErrors reports one error per failing element, however many there are
+                `value does not match response_schema: ${ajv.errorsText(validate.errors).slice(0, 1000)}`,
+                { details: { errors: (validate.errors ?? []).slice(0, 16) } }
+              ),
+            send: (expires_at) =>
+              request.emit("human.input.request", {
+                prompt: request.prompt,
+                response_schema: request.responseSchema,
+                ...(request.default !== undefined ? { default: request.default } : {}),
+                expires_at
+              }, { priority: "critical" }),
+            synthesize: request.default === undefined ? undefined : (id) =>
+              Effect.gen(function*() {
+                yield* request.emit("human.input.response", {
+                  value: request.default,
+                  responded_by: "default",
+                  responded_at: yield* now
+                }, { correlation_id: id })
+                return { value: request.default, responded_by: "default" }
+              }),
+            expiresInSeconds: request.expiresInSeconds
+          })),
+      choose: (request) => {
+        const ids = request.options.map((o) => o.id)
+        const chosen = request.default
+        const listed = request.options.map((o) => ({
+          id: o.id,
+          label: o.label ?? o.id,
+          ...(o.description !== undefined ? { description: o.description } : {})
+        }))
+        const first = listed[0]
+        if (first === undefined) return Effect.fail(ArcpError.of("INVALID_ARGUMENT", "a choice needs options"))
+        return pose({
           emit: request.emit,
           principal: request.principal,
           sessionId: request.sessionId,
-          kind: "input",
+          kind: "choice",
           refuse: (value) =>
-            validate(value) ? undefined : ArcpError.of(
-              "INVALID_ARGUMENT",
-              `value does not match response_schema: ${ajv.errorsText(validate.errors)}`,
-              { details: { errors: validate.errors ?? [] } }
-            ),
+            typeof value === "string" && ids.includes(value)
+              ? undefined
+              : ArcpError.of("INVALID_ARGUMENT", `choice_id must be one of ${ids.join(", ")}`),
           send: (expires_at) =>
-            request.emit("human.input.request", {
+            request.emit("human.choice.request", {
               prompt: request.prompt,
-              response_schema: request.responseSchema,
-              ...(request.default !== undefined ? { default: request.default } : {}),
-              expires_at
+              options: [first, ...listed.slice(1)],
+              expires_at,
+              ...(chosen !== undefined ? { default: chosen } : {})
             }, { priority: "critical" }),
-          synthesize: request.default === undefined ? undefined : (id) =>
+          synthesize: chosen === undefined ? undefined : (id) =>
             Effect.gen(function*() {
-              yield* request.emit("human.input.response", {
-                value: request.default,
+              yield* request.emit("human.choice.response", {
+                choice_id: chosen,
                 responded_by: "default",
                 responded_at: yield* now
               }, { correlation_id: id })
-              return { value: request.default, responded_by: "default" }
+              return { value: chosen, responded_by: "default" }
             }),
           expiresInSeconds: request.expiresInSeconds
-        })),
-    choose: (request) => {
-      const ids = request.options.map((o) => o.id)
-      const chosen = request.default
-      const listed = request.options.map((o) => ({
-        id: o.id,
-        label: o.label ?? o.id,
-        ...(o.description !== undefined ? { description: o.description } : {})
-      }))
-      const first = listed[0]
-      if (first === undefined) return Effect.fail(ArcpError.of("INVALID_ARGUMENT", "a choice needs options"))
-      return pose({
-        emit: request.emit,
-        principal: request.principal,
-        sessionId: request.sessionId,
-        kind: "choice",
-        refuse: (value) =>
-          typeof value === "string" && ids.includes(value)
-            ? undefined
-            : ArcpError.of("INVALID_ARGUMENT", `choice_id must be one of ${ids.join(", ")}`),
-        send: (expires_at) =>
-          request.emit("human.choice.request", {
-            prompt: request.prompt,
-            options: [first, ...listed.slice(1)],
-            expires_at,
-            ...(chosen !== undefined ? { default: chosen } : {})
-          }, { priority: "critical" }),
-        synthesize: chosen === undefined ? undefined : (id) =>
-          Effect.gen(function*() {
-            yield* request.emit("human.choice.response", {
-              choice_id: chosen,
-              responded_by: "default",
-              responded_at: yield* now
-            }, { correlation_id: id })
-            return { value: chosen, responded_by: "default" }
-          }),
-        expiresInSeconds: request.expiresInSeconds
-      })
-    },
-    respond: (message, principal) =>
-      accept(message.correlation_id, principal, "input", {
-        value: message.payload.value,
-        responded_by: message.payload.responded_by
-      }),
-    respondChoice: (message, principal) =>
-      accept(message.correlation_id, principal, "choice", {
-        value: message.payload.choice_id,
-        responded_by: message.payload.responded_by
-      }),
-    admit
+        })
+      },
+      respond: (message, principal) =>
+        accept(message.correlation_id, principal, "input", {
+          value: message.payload.value,
+          responded_by: message.payload.responded_by
+        }),
+      respondChoice: (message, principal) =>
+        accept(message.correlation_id, principal, "choice", {
+          value: message.payload.choice_id,
+          responded_by: message.payload.responded_by
+        }),
+      admit
+    })
   })
-})
+
+export const make = makeWith()
 
 export const layer: Layer.Layer<HumanInput, never, RuntimeConfig> = Layer.effect(HumanInput, make)

@@ -3,11 +3,11 @@
  * the job id, the invoke's trace id and causation id (WIRE "correlation
  * rules"), and exactly one terminal event is ever emitted (§6.3, §10.2).
  */
-import { Clock, type Deferred, Effect, type Fiber, type Option } from "effect"
+import { Clock, type Deferred, Effect, Either, type Fiber, type Option } from "effect"
 import type { Context } from "effect"
 import { type HeaderOptions, make as makeEnvelope, type Priority } from "../protocol/Envelope.js"
 import type { JobId, MessageId, SessionId, TraceId } from "../protocol/Ids.js"
-import { type Decoded, encodeUnchecked, type Message, type MessageType, type PayloadOf } from "../protocol/Message.js"
+import { type Decoded, type Message, type MessageType, type PayloadOf, tryEncode } from "../protocol/Message.js"
 import type { JobState, TrustLevel } from "../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../store/EventLog.js"
 import { EVENTS_PER_TURN, yieldToEventLoop } from "./internal/Fairness.js"
@@ -211,9 +211,13 @@ export const deliver = (job: Job, log: Context.Tag.Service<typeof EventLog>, env
   Effect.suspend(() => {
     job.recent.push(env)
     if (job.recent.length > 2 * RECENT) job.recent.splice(0, job.recent.length - RECENT)
-    return job.sinks.size > 0
-      ? Effect.forEach(job.sinks.values(), (watcher) => watcher.deliver(env), { discard: true })
-      : log.recordOutbound([{ ...env, session_id: job.sessionId, json: encodeUnchecked(env) }]).pipe(
+    if (job.sinks.size > 0) {
+      return Effect.forEach(job.sinks.values(), (watcher) => watcher.deliver(env), { discard: true })
+    }
+    const json = tryEncode(env)
+    return Either.isLeft(json)
+      ? Effect.logError(`cannot log an unencodable ${env.type} of detached job ${job.id}: ${json.left}`)
+      : log.recordOutbound([{ ...env, session_id: job.sessionId, json: json.right }]).pipe(
         Effect.catchAll((e) => Effect.logError(`cannot log an event of detached job ${job.id}`, e))
       )
   })

@@ -3,7 +3,7 @@
  * its `ToolContext` → exactly one terminal, however the fiber is stopped;
  * heartbeats and the liveness watchdog (§10.3).
  */
-import { Clock, type Context, Deferred, Duration, Effect, Exit, type Option } from "effect"
+import { Cause, Clock, type Context, Deferred, Duration, Effect, Exit, Option } from "effect"
 import type { HeaderOptions } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { makeCheckpointId } from "../protocol/Ids.js"
@@ -50,7 +50,8 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
   const { job, log, settings } = params
   const emit = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
     emitFor(log, job, type, payload, header)
-  const finish = (terminal: Terminal) => finishWith({ log, streams: params.streams }, job, terminal)
+  const finish = (terminal: Terminal) =>
+    finishWith({ log, streams: params.streams, maxJsonDepth: settings.maxJsonDepth }, job, terminal)
   // awaited: the checkpoint id is durable before the handler goes on
   const save = Effect.flatMap(Clock.currentTimeMillis, (now) => log.saveJob(toRecord(job, now))).pipe(
     Effect.catchAll((e) => Effect.logError(`cannot record job ${job.id}`, e))
@@ -223,7 +224,11 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
       onSuccess: (value) =>
         finish({ type: "tool.result", payload: value === undefined ? {} : { value }, state: "completed" }),
       onFailure: (cause) => {
-        const failure = cause._tag === "Fail" ? cause.error : ArcpError.of("INTERNAL", "the tool failed unexpectedly")
+        // the tool's own error wherever it sits in the cause (Effect.all with concurrency gives a Parallel cause)
+        const failure = Option.getOrElse(
+          Cause.failureOption(cause),
+          () => ArcpError.of("INTERNAL", "the tool failed unexpectedly")
+        )
         return finish({ type: "tool.error", payload: failure.toPayload(), state: "failed" })
       }
     })

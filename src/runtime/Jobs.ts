@@ -70,6 +70,15 @@ export const make = Effect.gen(function*() {
   const heartbeats = yield* Heartbeats.make
   const inBackground = (effect: Effect.Effect<void>) => Effect.asVoid(FiberSet.run(background, effect))
   const live = new Map<string, Job>()
+  /** The live job `jobId` as `principal` may see it: only its own principal's sessions may (one check, here). */
+  const liveFor = (principal: string, jobId: string): Job | undefined => {
+    const job = live.get(jobId)
+    return job !== undefined && job.principal === principal ? job : undefined
+  }
+  const liveOf = (principal: string) => [...live.values()].filter((job) => job.principal === principal)
+  /** The record of job `jobId` as `principal` may see it: only its own principal may. */
+  const recordFor = (principal: string, jobId: string) =>
+    Effect.map(log.getJob(jobId), Option.filter((record) => record.principal === principal))
   // live jobs per session, for --max-jobs-per-session; a session's invokes are handled one at a time, so check-then-add holds
   const running = new Map<string, number>()
   const track = (job: Job) => {
@@ -96,7 +105,8 @@ export const make = Effect.gen(function*() {
       )
     })
   const horizonMs = Duration.toMillis(settings.idempotencyHorizon)
-  const finish = (job: Job, terminal: Terminal) => finishWith({ log, streams }, job, terminal)
+  const finish = (job: Job, terminal: Terminal) =>
+    finishWith({ log, streams, maxJsonDepth: settings.maxJsonDepth }, job, terminal)
   const deadlineOf = (ms: number | undefined) => (ms === undefined ? settings.cancelDeadline : Duration.millis(ms))
   // jobs an earlier runtime left running are ended before any session can ask for them (they are not resumed)
   yield* endAllLost(log)
@@ -105,7 +115,11 @@ export const make = Effect.gen(function*() {
   const claiming = new Map<string, Job>()
   const repeats: RepeatContext = {
     log,
-    jobOf: (jobId) => live.get(jobId) ?? claiming.get(jobId),
+    jobOf: (principal, jobId) => {
+      const job = live.get(jobId) ?? claiming.get(jobId)
+      return job !== undefined && job.principal === principal ? job : undefined
+    },
+    recordFor,
     background: inBackground,
     waiting: new Map(),
     waitingPerJob: new Map()
@@ -282,11 +296,10 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const { target, target_id } = message.payload
         if (target !== "job") return yield* refuseCancel(message, owner, "not_found") // streams and sessions are routed elsewhere (Router)
-        const job = live.get(target_id)
-        if (job === undefined || job.principal !== owner.principal) {
-          const record = yield* log.getJob(target_id).pipe(Effect.orElseSucceed(() => Option.none()))
-          const ended = Option.isSome(record) && record.value.principal === owner.principal &&
-            record.value.terminal !== undefined
+        const job = liveFor(owner.principal, target_id)
+        if (job === undefined) {
+          const record = yield* recordFor(owner.principal, target_id).pipe(Effect.orElseSucceed(() => Option.none()))
+          const ended = Option.isSome(record) && record.value.terminal !== undefined
           return yield* refuseCancel(message, owner, ended ? "already_terminal" : "not_found")
         }
         if (job.finished) return yield* refuseCancel(message, owner, "already_terminal")
@@ -302,8 +315,8 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const { target, target_id } = message.payload
         if (target !== "job") return yield* ArcpError.of("INVALID_ARGUMENT", "only jobs can be interrupted")
-        const job = live.get(target_id)
-        if (job === undefined || job.principal !== owner.principal) {
+        const job = liveFor(owner.principal, target_id)
+        if (job === undefined) {
           return yield* ArcpError.of("NOT_FOUND", `no live job ${target_id}`)
         }
         if (job.finished) {
@@ -358,7 +371,9 @@ export const make = Effect.gen(function*() {
       replay(
         {
           log,
-          live,
+          liveFor,
+          liveOf,
+          recordFor,
           answerRepeat: (jobId, commandId) => answerRepeat(repeats, jobId, commandId, owner, { accepted: false })
         },
         messageId,

@@ -102,6 +102,13 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
             onFailure: (e) => evict("UNAUTHENTICATED", e.message),
             onSuccess: (who) =>
               Effect.gen(function*() {
+                // a session keeps its principal: everything it owns and may see was granted to that one
+                if (who.id !== (yield* Ref.get(principal)).id) {
+                  return yield* evict(
+                    "UNAUTHENTICATED",
+                    "re-authentication named a different principal; a session cannot change its principal"
+                  )
+                }
                 yield* Ref.set(principal, who)
                 yield* extendLease(who)
                 // a fresh session.accepted carries the renewed lease (our choice; the RFC leaves the answer open)

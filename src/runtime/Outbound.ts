@@ -9,9 +9,9 @@
  * the buffer is full is reported through `onStall`. A failed recording seals
  * the path: nothing more is written but the farewell (`session.evicted`).
  */
-import { Deferred, Duration, Effect, Fiber, FiberId, Queue, type Scope } from "effect"
+import { Deferred, Duration, Effect, Either, Fiber, FiberId, Queue, type Scope } from "effect"
 import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../protocol/Envelope.js"
-import { type Decoded, encodeUnchecked, type MessageType, type PayloadOf } from "../protocol/Message.js"
+import { type Decoded, type MessageType, type PayloadOf, tryEncode } from "../protocol/Message.js"
 import type { Connection } from "../transport/Transport.js"
 import * as Lanes from "./internal/Lanes.js"
 
@@ -251,7 +251,12 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
 
     const send = (envelope: Decoded): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const json = encodeUnchecked(envelope)
+        // an envelope JSON cannot hold (a tool's value: too deep, cyclic) is dropped, never its sender with it
+        const encoded = tryEncode(envelope)
+        if (Either.isLeft(encoded)) {
+          return Effect.logError(`dropped an unencodable ${envelope.type} (${envelope.id}): ${encoded.left}`)
+        }
+        const json = encoded.right
         if (closed) {
           // the connection is gone: a late event goes where a detached job's go
           if (record === undefined || sealed || envelope.session_id === undefined) return Effect.void

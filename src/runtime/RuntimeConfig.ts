@@ -5,6 +5,7 @@
 import { Context, Duration, Layer } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
+import { DEFAULT_MAX_JSON_DEPTH } from "../protocol/JsonDepth.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../transport/Transport.js"
@@ -19,6 +20,8 @@ export interface Options {
   readonly extensions?: ReadonlyArray<string> | undefined
   /** Largest inbound frame; larger ones are answered with a nack (default 1 MiB). */
   readonly maxFrameBytes?: number | undefined
+  /** Deepest JSON nesting accepted in a frame (the envelope is level 1); deeper ones are nacked (default 64). */
+  readonly maxJsonDepth?: number | undefined
   /** A connection that has not completed the handshake by then is closed (default 30 s). */
   readonly handshakeTimeout?: Duration.DurationInput | undefined
   /** A session with no inbound traffic for this long is evicted (default 5 min). */
@@ -68,6 +71,7 @@ export interface Settings {
   readonly audience: string
   readonly extensions: ReadonlyArray<string>
   readonly maxFrameBytes: number
+  readonly maxJsonDepth: number
   readonly handshakeTimeout: Duration.Duration
   readonly idleTimeout: Duration.Duration
   readonly sessionLease: Duration.Duration
@@ -117,6 +121,7 @@ export const resolve = (options: Options = {}): Settings => ({
   // tool discovery is built in: always advertised (its handler is in Runtime.make)
   extensions: [...new Set([TOOLS_EXTENSION, ...(options.extensions ?? [])])],
   maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+  maxJsonDepth: options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
   handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "30 seconds"),
   idleTimeout: Duration.decode(options.idleTimeout ?? "5 minutes"),
   sessionLease: Duration.decode(options.sessionLease ?? "1 hour"),

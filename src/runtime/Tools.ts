@@ -142,7 +142,8 @@ export const make = <A, I>(definition: {
           Either.left(
             ArcpError.of(
               "INVALID_ARGUMENT",
-              `arguments of ${definition.name}: ${ParseResult.TreeFormatter.formatErrorSync(e)}`
+              // clipped: the offending value is never echoed whole
+              `arguments of ${definition.name}: ${ParseResult.TreeFormatter.formatErrorSync(e).slice(0, 1000)}`
             )
           ),
         onRight: (decoded) => Either.right((ctx: ToolContext) => definition.handler(decoded, ctx))

@@ -2,6 +2,13 @@
  * The durable record (RFC §6.4, §10.2): every envelope a session sends or
  * accepts, in order; inbound dedup by message id; logical idempotency keys;
  * and the job records. One contract, two backends (SQLite, memory).
+ *
+ * Visibility: a session belongs to the principal under which its inbound
+ * messages are recorded (its `session.open` is the first). Every read of
+ * envelopes takes the asking principal and returns only envelopes that went
+ * to, or came from, sessions of that principal: replays (duplicates, repeated
+ * idempotency keys, later resume and subscription backfill) go through these
+ * reads, so no caller can show one principal another's events.
  */
 import { Context, type Effect, type Option, Schema } from "effect"
 
@@ -89,6 +96,7 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
    * one verdict per envelope, in order. Dedup is per (principal, message id):
    * ids are globally unique, so a repeat is a retransmit — also after a
    * reconnect or a restart (§6.4). A batch is committed as one transaction.
+   * The first envelope recorded for a session makes it `principal`'s for good.
    */
   readonly recordInbound: (
     principal: string,
@@ -100,15 +108,22 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
    * when the transaction holding them is committed.
    */
   readonly recordOutbound: (envelopes: ReadonlyArray<LoggedEnvelope>) => Effect.Effect<void, EventLogError>
-  /** The envelopes the runtime sent answering message `id` (correlation_id = id), in log order. */
-  readonly answersTo: (id: string) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
   /**
-   * The envelopes the runtime sent carrying `job_id` = `jobId`, in log order, one row per session
-   * it went to (so an envelope id may repeat: callers dedup by id).
+   * The envelopes the runtime sent answering message `id` (correlation_id = id) to sessions of
+   * `principal`, in log order.
    */
-  readonly jobEvents: (jobId: string) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
-  /** Every envelope of a session after position `afterSeq` (0 = from the start), in order. */
+  readonly answersTo: (principal: string, id: string) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
+  /**
+   * The envelopes the runtime sent carrying `job_id` = `jobId` to sessions of `principal`, in log
+   * order, one row per session it went to (so an envelope id may repeat: callers dedup by id).
+   */
+  readonly jobEvents: (principal: string, jobId: string) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
+  /**
+   * Every envelope of a session after position `afterSeq` (0 = from the start), in order; nothing
+   * when the session is not `principal`'s.
+   */
   readonly replaySession: (
+    principal: string,
     sessionId: string,
     afterSeq: number
   ) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>

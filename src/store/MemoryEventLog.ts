@@ -5,6 +5,9 @@ import { EventLog, type JobRecord, type LeaseRecord, type StoredEvent } from "./
 export const make = Effect.sync(() => {
   const events: Array<StoredEvent> = []
   const inbound = new Set<string>()
+  // session id -> its principal: set by the first inbound envelope of the session
+  const owners = new Map<string, string>()
+  const visible = (principal: string) => (e: StoredEvent) => owners.get(e.session_id) === principal
   const claims = new Map<string, { readonly job_id: string; readonly digest: string; readonly expiresAt: number }>()
   const jobs = new Map<string, JobRecord>()
   const leases = new Map<string, LeaseRecord>()
@@ -19,6 +22,7 @@ export const make = Effect.sync(() => {
       Effect.sync(() =>
         envelopes.map((envelope) => {
           const key = `${principal}\u0000${envelope.id}`
+          if (!owners.has(envelope.session_id)) owners.set(envelope.session_id, principal)
           if (inbound.has(key)) return { _tag: "Duplicate" } as const
           inbound.add(key)
           append({ ...envelope, direction: "in" })
@@ -29,10 +33,16 @@ export const make = Effect.sync(() => {
       Effect.sync(() => {
         for (const e of envelopes) append({ ...e, direction: "out" })
       }),
-    answersTo: (id) => Effect.sync(() => events.filter((e) => e.direction === "out" && e.correlation_id === id)),
-    jobEvents: (jobId) => Effect.sync(() => events.filter((e) => e.direction === "out" && e.job_id === jobId)),
-    replaySession: (sessionId, afterSeq) =>
-      Effect.sync(() => events.filter((e) => e.session_id === sessionId && e.seq > afterSeq)),
+    answersTo: (principal, id) =>
+      Effect.sync(() =>
+        events.filter((e) => e.direction === "out" && e.correlation_id === id).filter(visible(principal))
+      ),
+    jobEvents: (principal, jobId) =>
+      Effect.sync(() => events.filter((e) => e.direction === "out" && e.job_id === jobId).filter(visible(principal))),
+    replaySession: (principal, sessionId, afterSeq) =>
+      Effect.sync(() =>
+        owners.get(sessionId) === principal ? events.filter((e) => e.session_id === sessionId && e.seq > afterSeq) : []
+      ),
     claimIdempotencyKey: ({ digest, expiresAt, job_id, key, now, principal }) =>
       Effect.sync(() => {
         const k = `${principal}\u0000${key}`

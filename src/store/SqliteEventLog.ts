@@ -62,6 +62,13 @@ const migrations = Migrator.fromRecord({
       job_id TEXT, permission TEXT NOT NULL, resource TEXT NOT NULL, operation TEXT NOT NULL, granted_by TEXT,
       expires_at INTEGER NOT NULL, revoked TEXT, created_at INTEGER NOT NULL)`
     yield* sql`CREATE INDEX leases_live ON leases (expires_at) WHERE revoked IS NULL`
+  }),
+  // whose each session is: reads of events are confined to the asking principal's sessions
+  "0004_session_owners": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE sessions (session_id TEXT PRIMARY KEY, principal TEXT NOT NULL) WITHOUT ROWID`
+    // older logs: the sessions that started jobs are known; others stay nobody's (their events are not replayed)
+    yield* sql`INSERT OR IGNORE INTO sessions (session_id, principal) SELECT session_id, principal FROM jobs`
   })
 })
 
@@ -240,12 +247,15 @@ export const make = (options: Options) =>
           : submit({ _tag: "Inbound", principal, envelopes }, (r) => (isVerdicts(r) ? Option.some(r) : Option.none())),
       recordOutbound: (envelopes) =>
         envelopes.length === 0 ? Effect.void : submit({ _tag: "Outbound", envelopes }, none),
-      jobEvents: (jobId) =>
-        events(sql`SELECT * FROM events WHERE job_id = ${jobId} AND direction = 'out' ORDER BY seq`),
-      answersTo: (id) =>
-        events(sql`SELECT * FROM events WHERE correlation_id = ${id} AND direction = 'out' ORDER BY seq`),
-      replaySession: (sessionId, afterSeq) =>
-        events(sql`SELECT * FROM events WHERE session_id = ${sessionId} AND seq > ${afterSeq} ORDER BY seq`),
+      jobEvents: (principal, jobId) =>
+        events(sql`SELECT e.* FROM events e JOIN sessions s ON s.session_id = e.session_id
+          WHERE e.job_id = ${jobId} AND e.direction = 'out' AND s.principal = ${principal} ORDER BY e.seq`),
+      answersTo: (principal, id) =>
+        events(sql`SELECT e.* FROM events e JOIN sessions s ON s.session_id = e.session_id
+          WHERE e.correlation_id = ${id} AND e.direction = 'out' AND s.principal = ${principal} ORDER BY e.seq`),
+      replaySession: (principal, sessionId, afterSeq) =>
+        events(sql`SELECT e.* FROM events e JOIN sessions s ON s.session_id = e.session_id
+          WHERE e.session_id = ${sessionId} AND s.principal = ${principal} AND e.seq > ${afterSeq} ORDER BY e.seq`),
       claimIdempotencyKey: (claim) =>
         submit({ _tag: "Claim", ...claim }, (r) => (isClaim(r) ? Option.some(r) : Option.none())),
       saveJob: (job) => submit({ _tag: "SaveJob", job }, none),

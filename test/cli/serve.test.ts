@@ -5,7 +5,8 @@ import { execFile, spawn } from "node:child_process"
 import * as Client from "../../src/client/Client.js"
 import * as WebSocket from "../../src/transport/WebSocket.js"
 import { bin, exitOf, root, serveWs, spawnServe } from "../support/Child.js"
-import { collectUntil } from "../support/Harness.js"
+import { expectNack, rawSession } from "../support/CoreServer.js"
+import { collectUntil, field } from "../support/Harness.js"
 
 const send = (args: ReadonlyArray<string>) =>
   new Promise<{ code: number; stdout: string }>((resolve) => {
@@ -53,6 +54,45 @@ describe("arcp serve + arcp send", () => {
       assert.strictEqual(await exited, 0)
     }
   }, 60_000)
+})
+
+describe("arcp serve --max-json-depth", () => {
+  it.scopedLive(
+    "R6.3-3 the flag sets the nesting limit (nack names it); a limit below 4 is refused, saying why",
+    () =>
+      Effect.gen(function*() {
+        const { address, child } = yield* Effect.promise(() =>
+          serve(["--bearer", "good-token=alice", "--max-json-depth", "8"])
+        )
+        yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+        const connection = yield* WebSocket.connect(address)
+        const { read, sendRaw } = yield* rawSession(connection)
+        const nested = (levels: number) => "[".repeat(levels) + "]".repeat(levels)
+        yield* sendRaw({ id: "msg_ok", type: "ping", payload: { a: JSON.parse(nested(6)) } })
+        assert.strictEqual((yield* read.next).type, "pong")
+        yield* sendRaw({ id: "msg_deep", type: "ping", payload: { a: JSON.parse(nested(7)) } })
+        const nack = yield* expectNack(read, "INVALID_ARGUMENT", "msg_deep")
+        assert.match(String(field(nack, "message")), /deeper than 8 levels/)
+        const refused = yield* Effect.promise(() =>
+          new Promise<{ code: number | null; output: string }>((resolve) => {
+            execFile(
+              "node",
+              [bin, "serve", "--db", ":memory:", "--max-json-depth", "2"],
+              { cwd: root },
+              (error, stdout, stderr) => {
+                resolve({
+                  code: error === null ? 0 : typeof error.code === "number" ? error.code : 1,
+                  output: stdout + stderr
+                })
+              }
+            )
+          })
+        )
+        assert.notStrictEqual(refused.code, 0)
+        assert.include(refused.output, "--max-json-depth (2) must be at least 4")
+      }),
+    60_000
+  )
 })
 
 describe("arcp serve shutdown", () => {

@@ -11,6 +11,7 @@ import { createPrivateKey } from "node:crypto"
 import * as Client from "../../src/client/Client.js"
 import { jwtSigner } from "../../src/client/Credentials.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
+import { SessionId } from "../../src/protocol/Ids.js"
 import {
   AUDIENCE,
   expectNack,
@@ -282,6 +283,96 @@ export const coreSuite = (target: Target) => {
         }),
         { maxFrameBytes: 4096 }
       ),
+    timeout
+  )
+
+  it.scopedLive(
+    "R21.3-3 R6.3-3 JSON nesting past the limit (64) — the whole frame, the id, a payload — is nacked INVALID_ARGUMENT before and after session.open; the session lives on",
+    () =>
+      withServer(Effect.gen(function*() {
+        const deep = (levels: number) => "[".repeat(levels) + "]".repeat(levels)
+        const connection = yield* dial
+        const read = yield* reader(connection)
+        // before session.open: ~10 KB, 5,000 levels, as the whole frame and as the id
+        yield* connection.send(deep(5000))
+        const whole = yield* expectNack(read, "INVALID_ARGUMENT")
+        assert.match(String(field(whole, "message")), /deeper than 64 levels/)
+        yield* connection.send(`{"arcp":"1.0","id":${deep(5000)},"type":"ping","timestamp":"2026-05-09T13:00:00Z"}`)
+        yield* expectNack(read, "INVALID_ARGUMENT")
+        yield* sendEnvelope(
+          connection,
+          makeEnvelope("session.open", {
+            auth: { scheme: "bearer", token: "good-token" },
+            client: { kind: "raw", version: "1" },
+            capabilities: {}
+          })
+        )
+        const accepted = yield* read.next
+        assert.strictEqual(accepted.type, "session.accepted")
+        const sessionId = String(field(accepted, "session_id"))
+        // after it: the same, and a readable id is named
+        yield* connection.send(deep(5000))
+        yield* expectNack(read, "INVALID_ARGUMENT")
+        yield* connection.send(`{"arcp":"1.0","id":${deep(5000)},"type":"ping","timestamp":"2026-05-09T13:00:00Z"}`)
+        yield* expectNack(read, "INVALID_ARGUMENT")
+        yield* connection.send(
+          `{"arcp":"1.0","id":"msg_deep_1","type":"ping","session_id":"${sessionId}","timestamp":"2026-05-09T13:00:00Z","payload":{"a":${
+            deep(65)
+          }}}`
+        )
+        yield* expectNack(read, "INVALID_ARGUMENT", "msg_deep_1")
+        // 64 levels exactly (the envelope, the payload and 62 more) is within the limit
+        yield* connection.send(
+          `{"arcp":"1.0","id":"msg_deep_2","type":"ping","session_id":"${sessionId}","timestamp":"2026-05-09T13:00:00Z","payload":{"a":${
+            deep(62)
+          }}}`
+        )
+        const pong = yield* read.next
+        assert.deepStrictEqual([pong.type, pong.correlation_id], ["pong", "msg_deep_2"])
+        // a huge but shallow id is refused with a short answer: no error path echoes it whole
+        yield* connection.send(
+          `{"arcp":"1.0","id":[${"1,".repeat(100_000)}1],"type":"ping","timestamp":"2026-05-09T13:00:00Z","payload":{}}`
+        )
+        const wide = yield* expectNack(read, "INVALID_ARGUMENT")
+        assert.isBelow(JSON.stringify(wide).length, 4096)
+        yield* sendEnvelope(connection, makeEnvelope("ping", {}, { session_id: SessionId.make(sessionId) }))
+        assert.strictEqual((yield* read.next).type, "pong")
+      })),
+    timeout
+  )
+
+  it.scopedLive(
+    "R4.4-2 a major version this runtime does not speak (9.9) is refused naming 1.0 — session.rejected on open, nack afterwards; a later 1.x minor is served",
+    () =>
+      withServer(Effect.gen(function*() {
+        const refused = yield* dial
+        const early = yield* reader(refused)
+        yield* sendRaw(refused, {
+          arcp: "9.9",
+          id: "msg_v1",
+          type: "session.open",
+          payload: {
+            auth: { scheme: "bearer", token: "good-token" },
+            client: { kind: "raw", version: "1" },
+            capabilities: {}
+          }
+        })
+        const rejected = yield* early.next
+        assert.deepStrictEqual([rejected.type, field(rejected, "code"), rejected.correlation_id], [
+          "session.rejected",
+          "UNIMPLEMENTED",
+          "msg_v1"
+        ])
+        assert.match(String(field(rejected, "message")), /9\.9 is not supported: this runtime speaks ARCP 1\.0/)
+        const session = yield* rawSession(yield* dial)
+        const read = session.read
+        yield* session.sendRaw({ arcp: "9.9", id: "msg_v2", type: "ping" })
+        const nack = yield* expectNack(read, "UNIMPLEMENTED", "msg_v2")
+        assert.match(String(field(nack, "message")), /ARCP 1\.0/)
+        yield* session.sendRaw({ arcp: "1.7", id: "msg_v3", type: "ping" })
+        const pong = yield* read.next
+        assert.deepStrictEqual([pong.type, pong.correlation_id, pong.arcp], ["pong", "msg_v3", "1.0"])
+      })),
     timeout
   )
 

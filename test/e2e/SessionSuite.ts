@@ -7,7 +7,7 @@
 import { assert, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Option, Schedule, Scope, TestClock } from "effect"
 import * as Client from "../../src/client/Client.js"
-import { jwtSigner } from "../../src/client/Credentials.js"
+import { type JwtSigner, jwtSigner } from "../../src/client/Credentials.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { encodeUnchecked } from "../../src/protocol/Message.js"
 import { Sessions } from "../../src/runtime/Sessions.js"
@@ -66,6 +66,23 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
       assert.strictEqual(ended.reason, "Evicted")
       assert.strictEqual(ended.code, "UNAUTHENTICATED")
     }).pipe(Effect.provide(server({ runtime: { refreshDeadline: "30 seconds" } }))))
+
+  it.scoped("R8.4-2 R9-5 a re-authentication naming a different principal is refused: evicted UNAUTHENTICATED", () =>
+    Effect.gen(function*() {
+      // signs as agent-1 for the open, then as agent-2 for the refresh
+      let signed = 0
+      const switching: JwtSigner = (claims) =>
+        jwtSigner({ subject: signed++ === 0 ? "agent-1" : "agent-2", secret: SECRET })(claims)
+      const session = yield* open({ credentials: { scheme: "signed_jwt", signer: switching } })
+      const messages = yield* session.subscribe
+      const seen = yield* Effect.fork(collectUntil(messages, (m) => m.type === "session.evicted"))
+      yield* (yield* Sessions).refresh(session.id, "policy")
+      const evicted = (yield* Fiber.join(seen)).at(-1)
+      assert.strictEqual(field(evicted, "reason"), "UNAUTHENTICATED")
+      assert.include(String(field(evicted, "message")), "different principal")
+      assert.strictEqual(signed, 2, "the refresh was answered, by the other principal")
+      assert.strictEqual((yield* session.ended).code, "UNAUTHENTICATED")
+    }).pipe(Effect.provide(server({ jwt: "nonce" }))))
 
   it.scoped("R8.5-1 R8.5-2 an idle session is evicted with DEADLINE_EXCEEDED; traffic resets the timer", () =>
     Effect.gen(function*() {
@@ -131,7 +148,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
         credentials: { scheme: "signed_jwt", signer: jwtSigner({ subject: "agent-1", secret: SECRET }) }
       })
       const log = yield* EventLog
-      const events = yield* log.replaySession(session.id, 0)
+      const events = yield* log.replaySession("agent-1", session.id, 0)
       assert.deepStrictEqual(
         events.slice(0, 4).map((e) => `${e.direction} ${e.type}`),
         ["in session.open", "out session.challenge", "in session.authenticate", "out session.accepted"]
@@ -143,7 +160,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
         "[redacted]"
       )
       const direct = yield* open()
-      const [opened] = yield* log.replaySession(direct.id, 0)
+      const [opened] = yield* log.replaySession("alice", direct.id, 0)
       assert.strictEqual(opened?.type, "session.open")
       assert.notInclude(opened?.json ?? "", "good-token")
     }).pipe(Effect.provide(server({ jwt: "nonce" }))))

@@ -8,6 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Option, Queue, Supervisor, TestClock } from "effect"
 import * as DemoTools from "../../src/cli/demoTools.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
+import { ArcpError } from "../../src/protocol/Errors.js"
 import { JobId, SessionId } from "../../src/protocol/Ids.js"
 import type { Decoded, Message } from "../../src/protocol/Message.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
@@ -55,6 +56,36 @@ const advanceUntil = <A, E, R>(effect: Effect.Effect<A, E, R>, stepMs: number) =
       yield* TestClock.adjust(`${stepMs} millis`)
     }
   })
+
+/** `parallel`: two branches run concurrently and one fails with its own error (a Parallel cause). */
+const parallel = Tools.make({
+  name: "parallel",
+  parameters: Tools.AnyArguments,
+  handler: () =>
+    Effect.all([Effect.never, Effect.fail(ArcpError.of("NOT_FOUND", "branch b found nothing"))], {
+      concurrency: "unbounded"
+    })
+})
+
+const deep = (levels: number): unknown => {
+  let value: unknown = "bottom"
+  for (let i = 0; i < levels; i++) value = [value]
+  return value
+}
+const cyclic: Record<string, unknown> = { name: "loop" }
+cyclic["self"] = cyclic
+
+/** Results JSON cannot carry: too deep for the stack, deeper than the limit, a cycle, a BigInt. */
+const unencodable: ReadonlyArray<readonly [string, unknown]> = [
+  ["10,000 levels deep", deep(10_000)],
+  ["100 levels deep, past the 64 limit", deep(100)],
+  ["a cycle", cyclic],
+  ["a BigInt", { n: 1n }]
+]
+
+/** `returns`: returns the value it was built with (whatever its arguments). */
+const returns = (value: unknown) =>
+  Tools.make({ name: "returns", parameters: Tools.AnyArguments, handler: () => Effect.succeed(value) })
 
 const services = (tools: ReadonlyArray<Tools.Tool>) =>
   Jobs.layer.pipe(
@@ -316,4 +347,49 @@ describe("Jobs", () => {
       const refused = yield* until((m) => m.type === "cancel.refused")
       assert.strictEqual(Reflect.get(refused.payload, "reason"), "not_found")
     }).pipe(Effect.provide(services([]))))
+
+  it.scoped("R18.2-1 a tool failing inside Effect.all with concurrency (a Parallel cause) ends with its own error, not INTERNAL", () =>
+    Effect.gen(function*() {
+      const jobs = yield* Jobs.Jobs
+      const { owner, seen, until } = yield* makeOwner
+      yield* jobs.invoke(yield* invoke("parallel"), owner)
+      const terminal = yield* until((m) => terminalTypes.has(m.type))
+      assert.strictEqual(terminal.type, "tool.error")
+      assert.deepInclude(terminal.payload, { code: "NOT_FOUND", message: "branch b found nothing" })
+      assert.deepInclude(
+        seen.filter((m) => metricName(m) === "errors.total").map((m) => Reflect.get(m.payload, "dims")),
+        {
+          code: "NOT_FOUND",
+          tool: "parallel"
+        }
+      )
+    }).pipe(Effect.provide(services([parallel]))))
+
+  describe("R10.2-1 a result that cannot be sent ends the job once: tool.error INTERNAL with the reason, recorded", () => {
+    for (const [name, value] of unencodable) {
+      it.scoped(name, () =>
+        Effect.gen(function*() {
+          const jobs = yield* Jobs.Jobs
+          const { inbox, owner, seen, until } = yield* makeOwner
+          const watch = yield* makeWatch
+          yield* watch.run(jobs.invoke(yield* invoke("returns", { which: name }), owner))
+          const terminal = yield* until((m) => terminalTypes.has(m.type))
+          assert.strictEqual(terminal.type, "tool.error")
+          assert.strictEqual(Reflect.get(terminal.payload, "code"), "INTERNAL")
+          assert.include(String(Reflect.get(terminal.payload, "message")), "cannot be sent")
+          assert.strictEqual(terminal.correlation_id, seen[0]?.correlation_id)
+          assert.deepInclude(
+            seen.filter((m) => metricName(m) === "errors.total").map((m) => Reflect.get(m.payload, "dims")),
+            {
+              code: "INTERNAL",
+              tool: "returns"
+            }
+          )
+          const record = yield* recordOf(terminal.job_id)
+          assert.strictEqual(record?.state, "failed")
+          assert.include(record?.terminal ?? "", "INTERNAL")
+          assert.strictEqual(yield* watch.terminals(inbox, seen, terminal.job_id), 1)
+        }).pipe(Effect.provide(services([returns(value)]))))
+    }
+  })
 })

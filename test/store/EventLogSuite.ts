@@ -52,12 +52,12 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
       yield* log.recordInbound("alice", [envelope("m1", { type: "tool.invoke" })])
       yield* log.recordOutbound([envelope("m2", { correlation_id: "m1" }), envelope("m3")])
       yield* log.recordOutbound([envelope("m4", { session_id: "sess_2" })])
-      const events = yield* log.replaySession("sess_1", 0)
+      const events = yield* log.replaySession("alice", "sess_1", 0)
       assert.deepStrictEqual(events.map((e) => [e.id, e.direction]), [["m1", "in"], ["m2", "out"], ["m3", "out"]])
       const seqs = events.map((e) => e.seq)
       assert.deepStrictEqual(seqs, [...seqs].sort((a, b) => a - b))
-      assert.deepStrictEqual((yield* log.replaySession("sess_1", seqs[0] ?? 0)).map((e) => e.id), ["m2", "m3"])
-      assert.deepStrictEqual((yield* log.answersTo("m1")).map((e) => e.id), ["m2"])
+      assert.deepStrictEqual((yield* log.replaySession("alice", "sess_1", seqs[0] ?? 0)).map((e) => e.id), ["m2", "m3"])
+      assert.deepStrictEqual((yield* log.answersTo("alice", "m1")).map((e) => e.id), ["m2"])
     })))
 
   it.effect("R6.4-2 R6.1.1-2 an inbound id is New once per principal, then Duplicate", () =>
@@ -95,20 +95,50 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
       })
       assert.deepStrictEqual(together.flatMap((v) => v.map((x) => x._tag)).sort(), ["Duplicate", "New"])
       // only first copies are logged
-      assert.deepStrictEqual((yield* log.replaySession("sess_1", 0)).map((e) => e.id), ["x1", "y1", "y2", "z1"])
+      assert.deepStrictEqual((yield* log.replaySession("alice", "sess_1", 0)).map((e) => e.id), [
+        "x1",
+        "y1",
+        "y2",
+        "z1"
+      ])
     })))
 
   it.effect("R6.4-2 jobEvents lists what was sent for one job, in order", () =>
     withLog(Effect.gen(function*() {
       const log = yield* EventLog
       yield* log.recordInbound("alice", [envelope("j0", { job_id: "job_a" })])
+      yield* log.recordInbound("alice", [envelope("j00", { session_id: "sess_2" })])
       yield* log.recordOutbound([envelope("j1", { job_id: "job_a" }), envelope("j2", { job_id: "job_b" })])
       yield* log.recordOutbound([envelope("j3", { job_id: "job_a", session_id: "sess_2" })])
-      assert.deepStrictEqual((yield* log.jobEvents("job_a")).map((e) => [e.id, e.session_id]), [["j1", "sess_1"], [
-        "j3",
-        "sess_2"
-      ]])
-      assert.deepStrictEqual(yield* log.jobEvents("job_none"), [])
+      assert.deepStrictEqual((yield* log.jobEvents("alice", "job_a")).map((e) => [e.id, e.session_id]), [
+        ["j1", "sess_1"],
+        ["j3", "sess_2"]
+      ])
+      assert.deepStrictEqual(yield* log.jobEvents("alice", "job_none"), [])
+    })))
+
+  it.effect("R6.4-2 reads return only what went to the asking principal's sessions", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      // alice's session sess_a and bob's sess_b both used message id X
+      yield* log.recordInbound("alice", [envelope("X", { session_id: "sess_a", type: "tool.invoke" })])
+      yield* log.recordInbound("bob", [envelope("X", { session_id: "sess_b", type: "ping" })])
+      yield* log.recordOutbound([
+        envelope("acc", { session_id: "sess_a", type: "job.accepted", job_id: "job_a", correlation_id: "X" }),
+        envelope("res", { session_id: "sess_a", type: "tool.result", job_id: "job_a", correlation_id: "X" }),
+        envelope("pong", { session_id: "sess_b", type: "pong", correlation_id: "X" })
+      ])
+      // a later inbound under another principal does not take a session over
+      yield* log.recordInbound("bob", [envelope("hijack", { session_id: "sess_a" })])
+      assert.deepStrictEqual((yield* log.answersTo("bob", "X")).map((e) => e.id), ["pong"])
+      assert.deepStrictEqual((yield* log.answersTo("alice", "X")).map((e) => e.id), ["acc", "res"])
+      assert.deepStrictEqual(yield* log.jobEvents("bob", "job_a"), [])
+      assert.deepStrictEqual((yield* log.jobEvents("alice", "job_a")).map((e) => e.id), ["acc", "res"])
+      assert.deepStrictEqual(yield* log.replaySession("bob", "sess_a", 0), [])
+      assert.deepStrictEqual(yield* log.answersTo("carol", "X"), [])
+      // a session nobody opened is nobody's
+      yield* log.recordOutbound([envelope("stray", { session_id: "sess_z", correlation_id: "X" })])
+      assert.deepStrictEqual(yield* log.replaySession("alice", "sess_z", 0), [])
     })))
 
   it.effect("R10.2-2 staged job writes land in call order; the last one wins", () =>
@@ -228,9 +258,11 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
         burst.map((v) => v._tag),
         Array.from({ length: 1200 }, (_, i) => (i < 1100 ? "New" : "Duplicate"))
       )
-      assert.strictEqual((yield* log.replaySession("sess_c", 0)).length, 200)
+      yield* log.recordInbound("alice", [envelope("open_c", { session_id: "sess_c" })])
+      yield* log.recordInbound("alice", [envelope("open_b", { session_id: "sess_b" })])
+      assert.strictEqual((yield* log.replaySession("alice", "sess_c", 0)).length, 201)
       assert.deepStrictEqual(
-        (yield* log.replaySession("sess_b", 0)).map((e) => e.id),
+        (yield* log.replaySession("alice", "sess_b", 0)).slice(0, 2000).map((e) => e.id),
         Array.from({ length: 2000 }, (_, i) => `b${i}`)
       )
     })))

@@ -49,7 +49,7 @@ describe("SqliteEventLog", () => {
           }
         )
         assert.strictEqual(Option.getOrUndefined(yield* log.getJob("job_r"))?.terminal, "{\"done\":true}")
-        assert.strictEqual((yield* log.replaySession("sess_1", 0)).length, 1)
+        assert.strictEqual((yield* log.replaySession("alice", "sess_1", 0)).length, 1)
       }).pipe(Effect.provide(SqliteEventLog.layer({ filename: file })))
     }))
 

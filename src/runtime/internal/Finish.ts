@@ -4,9 +4,10 @@
  * it gets the runtime metrics, its streams are ended, its record is saved and
  * exactly one terminal event goes out.
  */
-import { Clock, type Context, Deferred, Effect, Fiber } from "effect"
+import { Clock, type Context, Deferred, Effect, Either, Fiber } from "effect"
 import type { ErrorPayload } from "../../protocol/Errors.js"
-import { encodeUnchecked, type PayloadOf } from "../../protocol/Message.js"
+import { exceedsDepth } from "../../protocol/JsonDepth.js"
+import { type Decoded, encodeUnchecked, type PayloadOf, tryEncode } from "../../protocol/Message.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
 import type { EventLog } from "../../store/EventLog.js"
 import { deliver, emit, envelope, type Job, toRecord } from "../Job.js"
@@ -30,6 +31,8 @@ export const terminalStates: ReadonlyMap<string, Terminal["state"]> = new Map<Te
 export interface Ending {
   readonly log: Context.Tag.Service<typeof EventLog>
   readonly streams: Context.Tag.Service<typeof Streams>
+  /** The runtime's JSON nesting limit: a terminal deeper than it is not sent (a peer with the same limit would refuse it). */
+  readonly maxJsonDepth: number
 }
 
 /** `job.accepted`, answering the invoke; once. */
@@ -96,17 +99,42 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
       yield* metric("errors.total", 1, "count", { code: terminal.payload.code, tool: job.tool.name })
     }
     const correlated = terminal.type === "tool.result" || terminal.type === "tool.error"
-    const env = yield* envelope(job, terminal.type, terminal.payload, {
-      priority: "critical",
-      ...(correlated ? { correlation_id: job.commandId } : {})
-    })
-    yield* log.saveJob(toRecord(job, end, encodeUnchecked(env))).pipe(
+    const header = { priority: "critical", ...(correlated ? { correlation_id: job.commandId } : {}) } as const
+    let env: Decoded = yield* envelope(job, terminal.type, terminal.payload, header)
+    const checked = encodable(env, ending.maxJsonDepth)
+    let json: string
+    if (Either.isRight(checked)) json = checked.right
+    else {
+      // the outcome a tool produced cannot travel: the job still ends, once, with the reason
+      yield* Effect.logError(`job ${job.id}: its terminal ${terminal.type} cannot be sent: ${checked.left}`)
+      if (terminal.state !== "failed") {
+        yield* metric("errors.total", 1, "count", { code: "INTERNAL", tool: job.tool.name })
+      }
+      job.state = "failed"
+      env = yield* envelope(job, "tool.error", {
+        code: "INTERNAL",
+        message: `the job's ${terminal.type === "tool.result" ? "result" : "outcome"} cannot be sent: ${checked.left}`,
+        retryable: false
+      }, { priority: "critical", correlation_id: job.commandId })
+      json = encodeUnchecked(env)
+    }
+    yield* log.saveJob(toRecord(job, end, json)).pipe(
       Effect.catchAll((e) => Effect.logError(`cannot record job ${job.id}`, e))
     )
     yield* deliver(job, log, env)
     // repeats of the command (same idempotency key) are answered with this terminal (internal/Repeats)
     yield* Deferred.succeed(job.ended, env)
   })
+
+/** The JSON of a terminal envelope, or why it cannot be sent (not representable, or nested past the limit). */
+const encodable = (env: Decoded, maxJsonDepth: number): Either.Either<string, string> =>
+  Either.flatMap(
+    tryEncode(env),
+    (json) =>
+      exceedsDepth(json, maxJsonDepth)
+        ? Either.left(`it nests deeper than ${maxJsonDepth} levels (--max-json-depth)`)
+        : Either.right(json)
+  )
 
 /** The terminal of a cancelled job: its cancel request's reason and source. */
 export const cancelled = (job: Job): Terminal => ({

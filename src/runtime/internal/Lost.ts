@@ -32,7 +32,7 @@ export const endLost = (
   record: JobRecord
 ): Effect.Effect<string, EventLogError> =>
   Effect.gen(function*() {
-    const events = yield* log.jobEvents(record.job_id)
+    const events = yield* log.jobEvents(record.principal, record.job_id)
     const now = yield* Clock.currentTimeMillis
     for (const sent of events) {
       const state = terminalStates.get(sent.type)

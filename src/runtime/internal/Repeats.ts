@@ -14,7 +14,7 @@ import { ArcpError } from "../../protocol/Errors.js"
 import { JobId, type MessageId } from "../../protocol/Ids.js"
 import { type Decoded, decodeJson, encodeUnchecked } from "../../protocol/Message.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
-import type { EventLog, EventLogError } from "../../store/EventLog.js"
+import type { EventLog, EventLogError, JobRecord } from "../../store/EventLog.js"
 import { attachFiltered, type Job, type Owner, watchedInFull } from "../Job.js"
 import { terminalStates } from "./Finish.js"
 import { endLost } from "./Lost.js"
@@ -42,8 +42,10 @@ export const keyReused = (key: string): ArcpError =>
 
 export interface RepeatContext {
   readonly log: Context.Tag.Service<typeof EventLog>
-  /** The jobs of this runtime that have not left memory yet: running, or claiming their key. */
-  readonly jobOf: (jobId: string) => Job | undefined
+  /** The jobs of this runtime that have not left memory yet (running, or claiming their key), as `principal` may see them. */
+  readonly jobOf: (principal: string, jobId: string) => Job | undefined
+  /** The record of job `jobId`, when `principal` may see it. */
+  readonly recordFor: (principal: string, jobId: string) => Effect.Effect<Option.Option<JobRecord>, EventLogError>
   /** Runs a waiter for a running job's terminal, for as long as the runtime lives. */
   readonly background: (effect: Effect.Effect<void>) => Effect.Effect<void>
   /**
@@ -148,7 +150,7 @@ export const answerRepeat = (
         )
         : Effect.void
     // a job still in memory is read there: it leaves memory only once its terminal is recorded
-    const job = ctx.jobOf(jobId)
+    const job = ctx.jobOf(owner.principal, jobId)
     if (job !== undefined) {
       const waiting = ctx.waitingPerJob.get(jobId) ?? 0
       if (waiting >= MAX_WAITING_REPEATS && !ctx.waiting.has(`${owner.principal}\u0000${commandId}`)) {
@@ -162,7 +164,7 @@ export const answerRepeat = (
       return yield* follow(ctx, job, commandId, owner)
     }
     const unavailable = (e: EventLogError) => ArcpError.of("UNAVAILABLE", `cannot read job ${jobId}: ${e.message}`)
-    const record = yield* ctx.log.getJob(jobId).pipe(Effect.mapError(unavailable))
+    const record = yield* ctx.recordFor(owner.principal, jobId).pipe(Effect.mapError(unavailable))
     if (Option.isNone(record)) {
       return yield* ArcpError.of("INTERNAL", `idempotency key names job ${jobId}, which has no record`)
     }

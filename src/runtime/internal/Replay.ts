@@ -7,24 +7,31 @@ import { type Context, Effect, Either, Option } from "effect"
 import type { ArcpError } from "../../protocol/Errors.js"
 import { MessageId } from "../../protocol/Ids.js"
 import { type Decoded, decodeJson } from "../../protocol/Message.js"
-import type { EventLog, StoredEvent } from "../../store/EventLog.js"
+import type { EventLog, EventLogError, JobRecord, StoredEvent } from "../../store/EventLog.js"
 import { attach, type Job, type Owner, watches } from "../Job.js"
 import { isTerminal } from "./Repeats.js"
 
 export interface ReplayContext {
   readonly log: Context.Tag.Service<typeof EventLog>
-  /** The live jobs by id. */
-  readonly live: ReadonlyMap<string, Job>
+  /** The live job of that id, when the principal may see it. */
+  readonly liveFor: (principal: string, jobId: string) => Job | undefined
+  /** The live jobs the principal may see, to find one still in acceptance. */
+  readonly liveOf: (principal: string) => Iterable<Job>
+  /** The record of job `jobId`, when the principal may see it. */
+  readonly recordFor: (principal: string, jobId: string) => Effect.Effect<Option.Option<JobRecord>, EventLogError>
   /** Sends a repeated command (same idempotency key) the terminal of the job it names, now or when it ends. */
   readonly answerRepeat: (jobId: string, commandId: MessageId) => Effect.Effect<void, ArcpError>
 }
 
 /** Whether `messageId` created job `jobId` (rather than repeating the command that did, §6.4). */
-const created = (ctx: ReplayContext, jobId: string, messageId: string) =>
+const created = (ctx: ReplayContext, jobId: string, messageId: string, owner: Owner) =>
   Effect.suspend(() => {
-    const job = ctx.live.get(jobId)
+    const job = ctx.liveFor(owner.principal, jobId)
     if (job !== undefined) return Effect.succeed(job.commandId === messageId)
-    return Effect.map(ctx.log.getJob(jobId), (r) => Option.isNone(r) || r.value.command_id === messageId)
+    return Effect.map(
+      ctx.recordFor(owner.principal, jobId),
+      (r) => Option.isNone(r) || r.value.command_id === messageId
+    )
   })
 
 /** A job.accepted or terminal answering another command: a repeat's answers are its own, not the job's events. */
@@ -41,8 +48,8 @@ const jobOf = (
 ): string | undefined => {
   const accepted = answers.find((a) => a.type === "job.accepted" && a.job_id !== undefined)
   if (accepted?.job_id !== undefined) return accepted.job_id
-  for (const job of ctx.live.values()) {
-    if (job.commandId === messageId && job.principal === owner.principal) return job.id
+  for (const job of ctx.liveOf(owner.principal)) {
+    if (job.commandId === messageId) return job.id
   }
   return undefined
 }
@@ -56,13 +63,14 @@ const jobOf = (
  */
 export const replay = (ctx: ReplayContext, messageId: string, owner: Owner): Effect.Effect<void> =>
   Effect.gen(function*() {
-    const answers = yield* ctx.log.answersTo(messageId)
+    // every read takes the asking principal: another principal's answers and job events are never seen
+    const answers = yield* ctx.log.answersTo(owner.principal, messageId)
     const jobId = jobOf(ctx, messageId, owner, answers)
     // a repeated command replays only its own answers (plus its terminal, if it had none yet)
-    const repeat = jobId !== undefined && !(yield* created(ctx, jobId, messageId))
+    const repeat = jobId !== undefined && !(yield* created(ctx, jobId, messageId, owner))
     const history = jobId === undefined || repeat
       ? []
-      : (yield* ctx.log.jobEvents(jobId)).filter((row) => !answersAnother(row, messageId))
+      : (yield* ctx.log.jobEvents(owner.principal, jobId)).filter((row) => !answersAnother(row, messageId))
     const seen = new Set<string>()
     // a long history waits for room in the session's buffer, as a job's own events do
     const send = (envelope: Decoded) =>
@@ -75,8 +83,8 @@ export const replay = (ctx: ReplayContext, messageId: string, owner: Owner): Eff
       if (Either.isRight(previous)) yield* send(previous.right)
     }
     if (repeat && !answers.some(isTerminal)) yield* ctx.answerRepeat(jobId, MessageId.make(messageId))
-    const job = jobId === undefined || repeat ? undefined : ctx.live.get(jobId)
-    if (job !== undefined && job.principal === owner.principal && !watches(job, owner)) {
+    const job = jobId === undefined || repeat ? undefined : ctx.liveFor(owner.principal, jobId)
+    if (job !== undefined && !watches(job, owner)) {
       // sends what the log lacked, until nothing is missing; then attaches in the same step
       const catchUp: Effect.Effect<void> = Effect.suspend(() => {
         const missing = job.recent.filter((e) => !seen.has(e.id))

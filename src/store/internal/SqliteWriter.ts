@@ -48,6 +48,8 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
     )
     const claimMessage = db.prepare("INSERT OR IGNORE INTO inbound (principal, message_id) VALUES (?, ?)")
+    // the first principal recorded for a session owns it (reads are confined to the owner's sessions)
+    const ownSession = db.prepare("INSERT OR IGNORE INTO sessions (session_id, principal) VALUES (?, ?)")
     const heldKey = db.prepare<[string, string, number], { job_id: string; digest: string | null }>(
       "SELECT job_id, digest FROM idempotency WHERE principal = ? AND key = ? AND expires_at > ?"
     )
@@ -80,13 +82,17 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
 
     const apply = (write: Write, superseded: boolean): WriteResult => {
       switch (write._tag) {
-        case "Inbound":
+        case "Inbound": {
+          for (const sessionId of new Set(write.envelopes.map((e) => e.session_id))) {
+            ownSession.run(sessionId, write.principal)
+          }
           // the first copy of an id is New; any later one, in this batch or before, is a Duplicate (§6.4)
           return write.envelopes.map((e) => {
             if (claimMessage.run(write.principal, e.id).changes === 0) return DUPLICATE
             append("in", e)
             return NEW
           })
+        }
         case "Outbound":
           for (const e of write.envelopes) append("out", e)
           return undefined
