@@ -4,7 +4,7 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", ".scratch/", "test/fixtures/"] },
+  { ignores: ["node_modules/", "dist/", "docs/api/", ".scratch/", "test/fixtures/"] },
   {
     files: ["**/*.ts"],
     languageOptions: { parser: tseslint.parser },

@@ -9,6 +9,7 @@ import * as Client from "../src/client/Client.js"
 import * as Auth from "../src/runtime/Auth.js"
 import * as Runtime from "../src/runtime/Runtime.js"
 import * as Tools from "../src/runtime/Tools.js"
+import * as MemoryArtifactStore from "../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../src/store/MemoryEventLog.js"
 import { Acceptor } from "../src/transport/Transport.js"
 import * as WebSocket from "../src/transport/WebSocket.js"
@@ -23,6 +24,7 @@ const server = Runtime.serve.pipe(
     Layer.mergeAll(
       Auth.layer({ audience: "arcp://runtime", bearer: new Map([["bench", "bench"]]) }),
       MemoryEventLog.layer,
+      MemoryArtifactStore.layer,
       Tools.layer([])
     )
   ),

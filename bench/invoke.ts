@@ -15,6 +15,7 @@ import * as Client from "../src/client/Client.js"
 import * as Auth from "../src/runtime/Auth.js"
 import * as Runtime from "../src/runtime/Runtime.js"
 import * as Tools from "../src/runtime/Tools.js"
+import * as MemoryArtifactStore from "../src/store/MemoryArtifactStore.js"
 import * as SqliteEventLog from "../src/store/SqliteEventLog.js"
 import { Acceptor } from "../src/transport/Transport.js"
 import * as WebSocket from "../src/transport/WebSocket.js"
@@ -61,6 +62,7 @@ const arcp = (synchronous: "FULL" | "NORMAL") =>
       Layer.provide(Layer.mergeAll(
         Auth.layer({ audience: "arcp://runtime", bearer: new Map([["bench", "bench"]]) }),
         SqliteEventLog.layer({ filename: join(dir, "bench.db"), synchronous }),
+        MemoryArtifactStore.layer,
         Tools.layer(DemoTools.all)
       )),
       Layer.provideMerge(WebSocket.layer({ port: 0 }))

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The `arcp` command: runs the TypeScript sources through tsx's loader.
-import { register } from "tsx/esm/api"
+// The `arcp` command: runs the compiled, bundled CLI (dist/arcp.mjs). `npm ci` builds it (the `prepare`
+// script), as does `npm run build`; the published package ships it built.
+import { existsSync } from "node:fs"
 
 // A reader that stops early (`arcp validate big.jsonl | head`) is not an error.
 process.stdout.on("error", (e) => {
@@ -8,5 +9,15 @@ process.stdout.on("error", (e) => {
   throw e
 })
 
-register()
-await import("../src/cli/main.ts")
+const cli = new URL("../dist/arcp.mjs", import.meta.url)
+if (!existsSync(cli)) {
+  console.error("arcp is not built yet: run `npm run build` in its folder (`npm ci` does it too).")
+  process.exit(1)
+}
+// `arcp version` answers from one small module, without loading the CLI
+if (process.argv.length === 3 && process.argv[2] === "version") {
+  const { versionLine } = await import("../dist/Version.js")
+  console.log(versionLine())
+} else {
+  await import(cli.href)
+}

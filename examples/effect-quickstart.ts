@@ -1,16 +1,11 @@
 /**
- * The Effect quickstart: a runtime with one typed tool on a WebSocket, a client
- * that invokes it and prints the job's events and result. Run it with
- * `node --import tsx examples/effect-quickstart.ts`.
+ * The Effect quickstart: a runtime with one typed tool on a WebSocket, a client that invokes it and
+ * prints the job's events and result. It imports the package by name, as an application would: run it
+ * with `node --import tsx examples/effect-quickstart.ts` (against the sources, through tsconfig's paths)
+ * or, after `npm run build`, against the built package.
  */
+import { ArcpClient, Auth, MemoryArtifactStore, MemoryEventLog, Runtime, Tools, Transport, WebSocket } from "arcp"
 import { Console, Effect, Layer, Logger, LogLevel, Schema, Stream } from "effect"
-import * as Client from "../src/client/Client.js"
-import * as Auth from "../src/runtime/Auth.js"
-import * as Runtime from "../src/runtime/Runtime.js"
-import * as Tools from "../src/runtime/Tools.js"
-import * as MemoryEventLog from "../src/store/MemoryEventLog.js"
-import { Acceptor } from "../src/transport/Transport.js"
-import * as WebSocket from "../src/transport/WebSocket.js"
 
 const greet = Tools.make({
   name: "greet",
@@ -27,15 +22,15 @@ const Server = Runtime.serve.pipe(
   Layer.provide(Layer.mergeAll(
     Auth.layer({ audience: "arcp://runtime", bearer: new Map([["secret", "alice"]]) }),
     MemoryEventLog.layer,
+    MemoryArtifactStore.layer,
     Tools.layer([greet])
   )),
   Layer.provideMerge(WebSocket.layer({ port: 0 }))
 )
 
 const program = Effect.gen(function*() {
-  const { address } = yield* Acceptor
-  const connection = yield* WebSocket.connect(address)
-  const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: "secret" } })
+  const { address } = yield* Transport.Acceptor
+  const session = yield* ArcpClient.connect(address, { credentials: { scheme: "bearer", token: "secret" } })
   yield* Console.log(`session ${session.id} with ${session.runtime.kind} ${session.runtime.version}`)
   const job = yield* session.invoke("greet", { name: "ada" })
   yield* Stream.runForEach(job.events, (event) => Console.log(`event ${event.type}`))

@@ -14,6 +14,7 @@ import * as McpHost from "../src/mcp/McpHost.js"
 import * as Auth from "../src/runtime/Auth.js"
 import * as Runtime from "../src/runtime/Runtime.js"
 import * as Tools from "../src/runtime/Tools.js"
+import * as MemoryArtifactStore from "../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../src/store/MemoryEventLog.js"
 import { Acceptor } from "../src/transport/Transport.js"
 import * as WebSocket from "../src/transport/WebSocket.js"
@@ -37,6 +38,7 @@ const Server = Runtime.serve.pipe(
   Layer.provide(Layer.mergeAll(
     Auth.layer({ audience: "arcp://runtime", bearer: new Map([["secret", "alice"]]) }),
     MemoryEventLog.layer,
+    MemoryArtifactStore.layer,
     Tools.layer([count])
   )),
   Layer.provideMerge(WebSocket.layer({ port: 0 }))

@@ -10,6 +10,7 @@ import * as Client from "../src/client/Client.js"
 import * as McpTools from "../src/mcp/McpTools.js"
 import * as Auth from "../src/runtime/Auth.js"
 import * as Runtime from "../src/runtime/Runtime.js"
+import * as MemoryArtifactStore from "../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../src/store/MemoryEventLog.js"
 import { Acceptor } from "../src/transport/Transport.js"
 import * as WebSocket from "../src/transport/WebSocket.js"
@@ -21,6 +22,7 @@ const Server = Runtime.serve.pipe(
   Layer.provide(Layer.mergeAll(
     Auth.layer({ audience: "arcp://runtime", bearer: new Map([["secret", "alice"]]) }),
     MemoryEventLog.layer,
+    MemoryArtifactStore.layer,
     // the MCP server is started with the runtime, supervised, and stopped with it
     McpTools.registry({ servers: [{ _tag: "Stdio", name: "hello", command: process.execPath, args: [hello] }] })
   )),

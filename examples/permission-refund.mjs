@@ -1,6 +1,6 @@
 // A pretend refund tool that asks permission before it acts (RFC §15.4), and a Promise client that
-// approves. Run it with `node --import tsx examples/permission-refund.mjs`.
-import { AnyArguments, connect, createServer, tool } from "../src/client/Promise.ts"
+// approves. Run it with `node examples/permission-refund.mjs` (the built package) or `node --import tsx examples/permission-refund.mjs` (the sources).
+import { AnyArguments, connect, createServer, tool } from "arcp/promise"
 
 const refund = tool({
   name: "refund",

@@ -1,6 +1,7 @@
-// The Promise quickstart: no Effect in sight. Build first (`npm run build`), or run it through
-// tsx against the sources: `node --import tsx examples/promise-quickstart.mjs`.
-import { AnyArguments, connect, createServer, tool } from "../src/client/Promise.ts"
+// The Promise quickstart: no Effect in sight. It imports the package by name, as an application would:
+// `node examples/promise-quickstart.mjs` runs the built package (npm ci builds it), and
+// `node --import tsx examples/promise-quickstart.mjs` the sources (through tsconfig's paths).
+import { AnyArguments, connect, createServer, tool } from "arcp/promise"
 
 const add = tool({
   name: "add",

@@ -30,9 +30,15 @@ const options = {
 
 export const mcp = Command.make("mcp", options, (o) =>
   Effect.gen(function*() {
+    const credentials = credentialsOf(o)
+    if (credentials === undefined) {
+      return yield* Console.error(
+        "arcp: no credentials: pass --token or set ARCP_TOKEN (or --jwt-secret to sign a JWT, or --anonymous where the runtime allows it)"
+      ).pipe(Effect.zipRight(new ExitCode({ code: 2 })))
+    }
     const connection = yield* WebSocket.connect(o.url)
     const session = yield* Client.connect(connection, {
-      credentials: credentialsOf(o),
+      credentials,
       capabilities: o.anonymous ? { anonymous: true, human_input: true } : { human_input: true },
       client: { kind: "arcp-mcp", version: VERSION }
     })

@@ -3,15 +3,17 @@
  * runtime answers it with as JSON lines (exit 1 on a nack or rejection).
  */
 import { Command, Options } from "@effect/cli"
-import { Config, Console, Data, Duration, Effect, Option, Stream } from "effect"
+import { Console, Data, Duration, Effect, Option, Stream } from "effect"
+import { dialUrl } from "../client/ArcpClient.js"
 import * as Client from "../client/Client.js"
 import type { Credentials } from "../client/Credentials.js"
 import { jwtSigner } from "../client/Credentials.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { encodeUnchecked, isMessageType, type MessageType, type PayloadOf } from "../protocol/Message.js"
 import { decodePayload } from "../protocol/PayloadDecoder.js"
-import * as WebSocket from "../transport/WebSocket.js"
+import type { TransportError } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
+import { codeOf, rootMessage } from "./Failure.js"
 import * as Settings from "./Settings.js"
 
 /** Ends the process with a status code; the command already printed why. */
@@ -24,9 +26,11 @@ export const setExitCode = (e: ExitCode): Effect.Effect<void> =>
   })
 
 const options = {
-  url: Settings.withEnv(Options.text("url"), Config.string("ARCP_URL")).pipe(
-    Options.withDefault("ws://127.0.0.1:7777"),
-    Options.withDescription("[ARCP_URL]")
+  url: Settings.text(
+    "url",
+    "ARCP_URL",
+    "ws://127.0.0.1:7777",
+    "the runtime: ws:// or wss:// (WebSocket), unix:///path (Unix socket), http:// (h2c) or https:// (HTTP/2)"
   ),
   token: Settings.optionalText("token", "ARCP_TOKEN", "bearer token"),
   jwtSecret: Settings.optionalText("jwt-secret", "ARCP_JWT_SECRET", "sign a signed_jwt with this HS256 secret"),
@@ -61,26 +65,54 @@ const options = {
   payload: Options.text("payload").pipe(Options.withDefault("{}"), Options.withDescription("the payload, as JSON")),
   wait: Options.integer("wait").pipe(
     Options.withDefault(10_000),
-    Options.withDescription("milliseconds to wait for answers")
+    Options.withDescription(
+      "milliseconds to wait for the answer (with --tool: for the job's terminal event; a job still running then is left running, detached, and the exit status is 1) (default 10000)"
+    )
   )
 }
 
+/** The credentials the connection flags name: a bearer token, a JWT signed with a secret, or none. */
 export const credentialsOf = (o: {
   readonly token: Option.Option<string>
   readonly jwtSecret: Option.Option<string>
   readonly subject: string
   readonly audience: string
   readonly anonymous: boolean
-}): Credentials => {
-  if (Option.isSome(o.token)) return { scheme: "bearer", token: o.token.value }
-  if (Option.isSome(o.jwtSecret)) {
+}): Credentials | undefined => {
+  // an empty variable (ARCP_TOKEN=) counts as unset
+  if (Option.isSome(o.token) && o.token.value !== "") return { scheme: "bearer", token: o.token.value }
+  if (Option.isSome(o.jwtSecret) && o.jwtSecret.value !== "") {
     return {
       scheme: "signed_jwt",
       audience: o.audience,
       signer: jwtSigner({ subject: o.subject, secret: o.jwtSecret.value })
     }
   }
-  return { scheme: "none" }
+  if (o.anonymous) return { scheme: "none" }
+  return undefined
+}
+
+/** ` CODE: message` of a nack's or a failed job's payload, for the closing sentence on stderr. */
+const describeFailure = (payload: unknown): string => {
+  if (typeof payload !== "object" || payload === null) return ""
+  const code: unknown = Reflect.get(payload, "code") ?? Reflect.get(payload, "reason")
+  const message: unknown = Reflect.get(payload, "message")
+  return `${typeof code === "string" ? ` ${code}` : ""}${typeof message === "string" ? `: ${message}` : ""}`
+}
+
+/** Why a connection could not be made, for a person: the usual causes named, with what to check. */
+const cannotConnect = (url: string, e: TransportError) => {
+  switch (codeOf(e)) {
+    case "ECONNREFUSED":
+      return `connection refused at ${url}: is \`arcp serve\` running there? (set the address with --url or ARCP_URL)`
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `cannot find the host of ${url}: check --url (or ARCP_URL)`
+    case "ETIMEDOUT":
+      return `no answer from ${url}: check --url (or ARCP_URL) and the network`
+    default:
+      return `cannot connect to ${url}: ${rootMessage(e)}`
+  }
 }
 
 const parseJson = (text: string, flag: string) =>
@@ -111,9 +143,15 @@ export const send = Command.make("send", options, (o) =>
     const payload = Option.isNone(toolCall)
       ? yield* payloadFor(type, yield* parseJson(o.payload, "--payload"), "--payload")
       : undefined
-    const connection = yield* WebSocket.connect(o.url)
+    const credentials = credentialsOf(o)
+    if (credentials === undefined) {
+      return yield* Console.error(
+        "arcp: no credentials: pass --token or set ARCP_TOKEN (or --jwt-secret to sign a JWT, or --anonymous where the runtime allows it)"
+      ).pipe(Effect.zipRight(new ExitCode({ code: 2 })))
+    }
+    const connection = yield* dialUrl(o.url)
     const session = yield* Client.connect(connection, {
-      credentials: credentialsOf(o),
+      credentials,
       capabilities: o.anonymous ? { anonymous: true } : {},
       pinFingerprint: Option.getOrUndefined(o.pin),
       client: { kind: "arcp-cli", version: VERSION }
@@ -142,10 +180,20 @@ export const send = Command.make("send", options, (o) =>
       Stream.interruptWhen(Effect.sleep(Duration.millis(o.wait))),
       Stream.runCollect
     )
-    yield* session.close()
     const last = [...answers].at(-1)
+    // --wait ran out on a job that is still running: leave it running (detached), and say so
+    const running = jobId !== undefined && last !== undefined && last.type !== "nack" &&
+      !Client.terminalTypes.has(last.type)
+    yield* session.close(running ? { dispose_jobs: "detach" } : {})
+    if (running) {
+      yield* Console.error(
+        `arcp: job ${jobId} is still running after --wait ${o.wait} ms; it carries on, detached, on the runtime`
+      )
+      return yield* new ExitCode({ code: 1 })
+    }
     const failed = last === undefined || ["nack", "tool.error", "job.failed", "job.cancelled"].includes(last.type)
-    if (last === undefined) yield* Console.error(`no answer within ${o.wait} ms`)
+    if (last === undefined) yield* Console.error(`arcp: no answer within --wait ${o.wait} ms`)
+    else if (failed) yield* Console.error(`arcp: ${last.type}${describeFailure(last.payload)}`)
     if (failed) return yield* new ExitCode({ code: 1 })
   }).pipe(
     Effect.scoped,
@@ -155,7 +203,7 @@ export const send = Command.make("send", options, (o) =>
       ClientError: (e) =>
         Console.error(`error ${e.reason}: ${e.message}`).pipe(Effect.zipRight(Effect.fail(new ExitCode({ code: 1 })))),
       TransportError: (e) =>
-        Console.error(`cannot connect: ${e.message}`).pipe(Effect.zipRight(Effect.fail(new ExitCode({ code: 1 }))))
+        Console.error(`arcp: ${cannotConnect(o.url, e)}`).pipe(Effect.zipRight(Effect.fail(new ExitCode({ code: 1 }))))
     }),
     Effect.catchTag("ExitCode", setExitCode)
   )).pipe(Command.withDescription("Send one message to a runtime and print its answers as JSON lines"))

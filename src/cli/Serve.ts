@@ -1,4 +1,4 @@
-/** `arcp serve`: runs the runtime over WebSocket or stdio until SIGINT/SIGTERM (or, for stdio, the end of stdin). */
+/** `arcp serve`: runs the runtime over WebSocket, stdio, a Unix socket or HTTP/2 (or several) until SIGINT/SIGTERM (or, for stdio, the end of stdin). */
 import { Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Config, Console, Effect, Either, Option } from "effect"
@@ -11,23 +11,19 @@ import * as Trust from "../runtime/permissions/Trust.js"
 import * as Runtime from "../runtime/Runtime.js"
 import { DEFAULT_LIMITS } from "../runtime/RuntimeConfig.js"
 import * as Server from "../runtime/Server.js"
+import * as Combined from "../transport/Combined.js"
 import { Acceptor } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
 import * as DemoTools from "./demoTools.js"
+import { usage } from "./Failure.js"
+import { checkDb, explainStartFailure, validPort } from "./ServeFailure.js"
+import * as ServeTransports from "./ServeTransports.js"
 import * as Settings from "./Settings.js"
 
 const options = {
-  transport: Settings.withEnv(
-    Options.choice("transport", ["ws", "stdio"]),
-    Config.literal("ws", "stdio")("ARCP_TRANSPORT")
-  ).pipe(
-    Options.withDefault("ws" as const),
-    Options.withDescription(
-      "ws (WebSocket server) or stdio (newline-delimited JSON on stdin/stdout; serves one client) (default ws) [ARCP_TRANSPORT]"
-    )
-  ),
-  host: Settings.text("host", "ARCP_HOST", "127.0.0.1", "address the WebSocket server listens on"),
-  port: Settings.integer("port", "ARCP_PORT", 7777, "WebSocket port; 0 picks a free one"),
+  ...ServeTransports.options,
+  host: Settings.text("host", "ARCP_HOST", "127.0.0.1", "address the WebSocket and HTTP/2 servers listen on"),
+  port: validPort(Settings.integer("port", "ARCP_PORT", 7777, "WebSocket port; 0 picks a free one"), "--port"),
   db: Settings.text("db", "ARCP_DB", "arcp.db", "SQLite file of the event log; :memory: keeps nothing"),
   bearer: Options.text("bearer").pipe(
     Options.repeated,
@@ -55,7 +51,6 @@ const options = {
     Options.withDescription("challenge every signed_jwt session to sign a fresh nonce (default off; no env var)")
   ),
   allowAnonymous: Settings.withEnv(Options.boolean("allow-anonymous"), Config.boolean("ARCP_ALLOW_ANONYMOUS")).pipe(
-    Options.withDefault(false),
     Options.withDescription(
       "allow scheme none when the client negotiates capabilities.anonymous (default off) [ARCP_ALLOW_ANONYMOUS]"
     )
@@ -129,6 +124,35 @@ const options = {
       "NAME=COMMAND... (a stdio MCP server) or NAME=https://... (streamable HTTP): offer its tools as NAME.tool; repeatable (default none; no env var)"
     )
   ),
+  artifactsDir: Settings.optionalText(
+    "artifacts-dir",
+    "ARCP_ARTIFACTS_DIR",
+    "directory of artifact bytes (default <db name>.artifacts beside --db; unused with --db :memory:)"
+  ),
+  artifactTtl: Settings.integer(
+    "artifact-ttl",
+    "ARCP_ARTIFACT_TTL",
+    86_400,
+    "seconds an artifact lives when its put names no ttl_seconds (artifact_retention.default_seconds, §16.3)"
+  ),
+  artifactMaxTtl: Settings.integer(
+    "artifact-max-ttl",
+    "ARCP_ARTIFACT_MAX_TTL",
+    604_800,
+    "longest ttl_seconds a put may ask for (artifact_retention.max_seconds, §16.3)"
+  ),
+  maxArtifactBytes: Settings.integer(
+    "max-artifact-bytes",
+    "ARCP_MAX_ARTIFACT_BYTES",
+    1024 ** 3,
+    "largest artifact accepted; larger puts get RESOURCE_EXHAUSTED"
+  ),
+  artifactQuotaBytes: Settings.integer(
+    "artifact-quota-bytes",
+    "ARCP_ARTIFACT_QUOTA_BYTES",
+    10 * 1024 ** 3,
+    "artifact bytes one principal may hold; past it puts get RESOURCE_EXHAUSTED"
+  ),
   maxOutboundBytes: Settings.integer(
     "max-outbound-bytes",
     "ARCP_MAX_OUTBOUND_BYTES",
@@ -194,7 +218,7 @@ const options = {
   ),
   noDemoTools: Options.boolean("no-demo-tools").pipe(
     Options.withDescription(
-      "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail, guarded, ask, choose (default off; no env var)"
+      "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail, guarded, ask, choose, make_artifact (default off; no env var)"
     )
   )
 }
@@ -203,7 +227,7 @@ const parseBearer = (entries: ReadonlyArray<string>) =>
   Effect.forEach(entries, (entry) => {
     const eq = entry.indexOf("=")
     return eq <= 0 || eq === entry.length - 1
-      ? Effect.fail(new Error(`--bearer expects TOKEN=PRINCIPAL, got "${entry}"`))
+      ? Effect.fail(usage(`--bearer expects TOKEN=PRINCIPAL, got "${entry}"`))
       : Effect.succeed([entry.slice(0, eq), entry.slice(eq + 1)] as const)
   })
 
@@ -231,15 +255,18 @@ export const serve = Command.make("serve", options, (o) =>
     const mcp = yield* Effect.forEach(o.mcp, (entry) => Either.mapLeft(McpSpec.parse(entry), (m) => new Error(m)))
     // the refresh is sent --refresh-deadline before the lease ends: a deadline as long as the lease would refresh at once, forever
     if (o.refreshDeadline < 1 || o.sessionLease <= o.refreshDeadline) {
-      return yield* Effect.fail(
-        new Error(
-          `--refresh-deadline (${o.refreshDeadline}) must be at least 1 and less than --session-lease (${o.sessionLease})`
-        )
+      return yield* usage(
+        `--refresh-deadline (${o.refreshDeadline}) must be at least 1 and less than --session-lease (${o.sessionLease})`
       )
     }
     // a session.open alone nests 4 levels (envelope, payload, capabilities, extensions)
     if (o.maxJsonDepth < 4) {
-      return yield* Effect.fail(new Error(`--max-json-depth (${o.maxJsonDepth}) must be at least 4`))
+      return yield* usage(`--max-json-depth (${o.maxJsonDepth}) must be at least 4`)
+    }
+    if (o.artifactTtl < 1 || o.artifactMaxTtl < o.artifactTtl) {
+      return yield* usage(
+        `--artifact-ttl (${o.artifactTtl}) must be at least 1 and at most --artifact-max-ttl (${o.artifactMaxTtl})`
+      )
     }
     const limits = {
       "--max-outbound-bytes": o.maxOutboundBytes,
@@ -251,15 +278,24 @@ export const serve = Command.make("serve", options, (o) =>
       "--max-pending-human": o.maxPendingHuman
     }
     for (const [flag, value] of Object.entries(limits)) {
-      if (value < 1) return yield* Effect.fail(new Error(`${flag} must be at least 1, got ${value}`))
+      if (value < 1) return yield* usage(`${flag} must be at least 1, got ${value}`)
     }
-    const jwtPublicKey = Option.isSome(o.jwtPublicKey) ? yield* fs.readFileString(o.jwtPublicKey.value) : undefined
+    yield* checkDb(o.db)
+    const jwtPublicKey = Option.isSome(o.jwtPublicKey)
+      ? yield* fs.readFileString(o.jwtPublicKey.value).pipe(
+        Effect.mapError(() =>
+          usage(`--jwt-public-key ${o.jwtPublicKey.pipe(Option.getOrElse(() => ""))} cannot be read`)
+        )
+      )
+      : undefined
     const jwks = jwtPublicKey?.trimStart().startsWith("{") ? JSON.parse(jwtPublicKey) : undefined
     const anyAuth = bearer.size > 0 || Option.isSome(o.jwtSecret) || jwtPublicKey !== undefined || o.allowAnonymous
     // no credentials configured: mint a development token rather than run a server nobody can use
     const devToken = anyAuth ? undefined : randomBytes(18).toString("base64url")
     if (devToken !== undefined) bearer.set(devToken, "dev")
-    const say = o.transport === "stdio" ? Console.error : Console.log
+    const transports = yield* ServeTransports.resolve(o, { input: process.stdin, output: process.stdout })
+    const stdio = transports.some((t) => t.kind === "stdio")
+    const say = stdio ? Console.error : Console.log
     const fingerprint = Option.getOrElse(
       o.fingerprint,
       () => `sha256:${createHash("sha256").update(`${hostname()}:${resolve(o.db)}`).digest("hex")}`
@@ -280,6 +316,10 @@ export const serve = Command.make("serve", options, (o) =>
       heartbeatRecovery: o.heartbeatRecovery,
       idempotencyHorizon: `${o.idempotencyHorizon} seconds`,
       cancelDeadline: `${o.cancelDeadline} millis`,
+      artifactsDir: Option.getOrUndefined(o.artifactsDir),
+      artifactRetention: { defaultSeconds: o.artifactTtl, maxSeconds: o.artifactMaxTtl },
+      maxArtifactBytes: o.maxArtifactBytes,
+      artifactQuotaBytes: o.artifactQuotaBytes,
       maxOutboundBytes: o.maxOutboundBytes,
       maxOutboundEnvelopes: o.maxOutboundEnvelopes,
       backpressureTimeout: `${o.backpressureTimeout} seconds`,
@@ -299,9 +339,7 @@ export const serve = Command.make("serve", options, (o) =>
         jwtRequireNonce: o.jwtRequireNonce,
         allowAnonymous: o.allowAnonymous
       },
-      transport: o.transport === "ws"
-        ? { kind: "ws", host: o.host, port: o.port }
-        : { kind: "stdio", input: process.stdin, output: process.stdout }
+      transport: transports
     })
 
     yield* Effect.gen(function*() {
@@ -314,11 +352,22 @@ export const serve = Command.make("serve", options, (o) =>
           `no credentials configured: generated a development bearer token for principal "dev":\n  ${devToken}`
         )
       }
-      if (o.transport === "ws") {
-        yield* say(`try it:  npx arcp send --url ${acceptor.address} --token ${devToken ?? "<token>"} --type ping`)
+      if (!stdio) {
+        for (const address of Combined.addressesOf(acceptor.address)) {
+          yield* say(`try it:  npx arcp send --url ${address} --token ${devToken ?? "<token>"} --type ping`)
+        }
       }
       // stdio serves one connection: when stdin ends the server is done; a socket server runs until a signal
-      if (o.transport === "stdio") return yield* (yield* Runtime.Serving).stopped
+      if (stdio) return yield* (yield* Runtime.Serving).stopped
       return yield* Effect.never
-    }).pipe(Effect.provide(server))
-  })).pipe(Command.withDescription("Run the ARCP runtime (WebSocket on 127.0.0.1:7777 by default, or stdio)"))
+    }).pipe(
+      Effect.provide(server),
+      // a taken port or an unusable --db: one sentence, not the error three causes deep
+      Effect.catchAllCause((cause): Effect.Effect<never, unknown> => {
+        const explained = explainStartFailure(cause, o)
+        return explained === undefined ? Effect.failCause(cause) : Effect.fail(explained)
+      })
+    )
+  })).pipe(Command.withDescription(
+    "Run the ARCP runtime (WebSocket on 127.0.0.1:7777 by default; or stdio, a Unix socket, HTTP/2, or several at once)"
+  ))

@@ -3,7 +3,8 @@
  * users and black-box tests to run — echo, ticker, stream, sleep, stubborn, fail,
  * guarded (a permission), ask and choose (a human).
  */
-import { Duration, Effect, Schema } from "effect"
+import { Duration, Effect, Option, Schema, Stream } from "effect"
+import { randomBytes } from "node:crypto"
 import { ArcpError, CanonicalCode, NamespacedCode } from "../protocol/Errors.js"
 import * as Tools from "../runtime/Tools.js"
 
@@ -90,6 +91,30 @@ export const fail = Tools.make({
   handler: ({ code, message }) => Effect.fail(ArcpError.of(code, message ?? `failed with ${code} on request`))
 })
 
+/** How many bytes `make_artifact` generates at a time: the artifact is streamed, never held whole. */
+const ARTIFACT_CHUNK = 256 * 1024
+
+/**
+ * `make_artifact {size, media_type?}`: stores `size` pseudo-random bytes as an artifact
+ * (media type application/octet-stream by default) and ends with `tool.result {result_ref}` (§16.1).
+ */
+export const makeArtifact = Tools.make({
+  name: "make_artifact",
+  description: "Stores size pseudo-random bytes as an artifact and returns {result_ref}",
+  parameters: Schema.Struct({
+    size: Schema.Number.pipe(Schema.int(), Schema.nonNegative()),
+    media_type: Schema.optional(Schema.String.pipe(Schema.minLength(1)))
+  }),
+  handler: ({ media_type, size }, ctx) => {
+    const chunks = Stream.unfold(
+      size,
+      (left) => left > 0 ? Option.some([Math.min(left, ARTIFACT_CHUNK), left - ARTIFACT_CHUNK] as const) : Option.none()
+    )
+    const bytes = Stream.mapEffect(chunks, (n) => Effect.sync(() => new Uint8Array(randomBytes(n))))
+    return Effect.map(ctx.putArtifact(bytes, media_type ?? "application/octet-stream"), Tools.resultRef)
+  }
+})
+
 /**
  * `guarded {permission, resource, operation}`: asks for that permission (§15.4);
  * on grant the result is `{lease_id, permission, resource, operation, expires_at}`,
@@ -158,4 +183,15 @@ export const choose = Tools.make({
 })
 
 /** Every demo tool. */
-export const all: ReadonlyArray<Tools.Tool> = [echo, ticker, stream, sleep, stubborn, fail, guarded, ask, choose]
+export const all: ReadonlyArray<Tools.Tool> = [
+  echo,
+  ticker,
+  stream,
+  sleep,
+  stubborn,
+  fail,
+  guarded,
+  ask,
+  choose,
+  makeArtifact
+]

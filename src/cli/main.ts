@@ -1,17 +1,19 @@
-/** The `arcp` command line: `serve`, `send`, `validate`, `version`. */
+/** The `arcp` command line: `serve`, `send`, `artifact`, `validate`, `version`. */
 import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Logger, LogLevel, Stream } from "effect"
-import { ARCP_VERSION } from "../protocol/Envelope.js"
-import { VERSION } from "../Version.js"
+import { Cause, Console, Effect, Logger, LogLevel, Stream } from "effect"
+import { stripVTControlCharacters } from "node:util"
+import { VERSION, versionLine } from "../Version.js"
+import { artifact } from "./Artifact.js"
+import { report } from "./Failure.js"
 import { mcp } from "./McpCommand.js"
 import { ExitCode, send, setExitCode } from "./Send.js"
 import { serve } from "./Serve.js"
 import { tools } from "./ToolsCommand.js"
 import { formatVerdict, unreadable, validateText } from "./Validate.js"
 
-const version = Command.make("version", {}, () => Console.log(`arcp ${VERSION} (ARCP protocol ${ARCP_VERSION})`)).pipe(
+const version = Command.make("version", {}, () => Console.log(versionLine())).pipe(
   Command.withDescription("Print the package and protocol versions")
 )
 
@@ -51,16 +53,28 @@ const validate = Command.make(
   Command.withDescription("Check envelopes: prints `ok <type>` or `error <line> <CODE> <path>: <reason>` per envelope")
 )
 
-const arcp = Command.make("arcp").pipe(Command.withSubcommands([serve, send, tools, mcp, validate, version]))
+const arcp = Command.make("arcp").pipe(Command.withSubcommands([serve, send, tools, mcp, artifact, validate, version]))
 
 const cli = Command.run(arcp, { name: "arcp", version: VERSION })
 
 // logs go to stderr: stdout carries protocol frames (stdio transport) or command output
 const logger = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true, colors: false }))
 
-cli(process.argv).pipe(
+/** Colours only for a terminal that wants them: help and errors piped to a file or another program are plain text. */
+const colours = (stream: NodeJS.WriteStream) => stream.isTTY === true && process.env["NO_COLOR"] === undefined
+const plain = (keep: boolean) => (arg: unknown) => keep || typeof arg !== "string" ? arg : stripVTControlCharacters(arg)
+
+const program = cli(process.argv).pipe(
+  // the one place a failed command is explained (Failure.report): no error logging by runMain
+  Effect.catchAllCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : report(cause)),
   Effect.provide(NodeContext.layer),
   Effect.provide(logger),
-  Logger.withMinimumLogLevel(process.env["ARCP_LOG_LEVEL"] === "debug" ? LogLevel.Debug : LogLevel.Info),
-  NodeRuntime.runMain({ disablePrettyLogger: true })
+  Logger.withMinimumLogLevel(process.env["ARCP_LOG_LEVEL"] === "debug" ? LogLevel.Debug : LogLevel.Info)
 )
+
+Effect.flatMap(Effect.console, (console) =>
+  Effect.withConsole(program, {
+    ...console,
+    log: (...args) => console.log(...args.map(plain(colours(process.stdout)))),
+    error: (...args) => console.error(...args.map(plain(colours(process.stderr))))
+  })).pipe(NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true }))

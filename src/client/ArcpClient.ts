@@ -1,26 +1,53 @@
 /**
  * `ArcpClient`, the client's entry point: `connect` reaches a runtime over a
- * WebSocket URL or any `Connection` (a stdio child's pipes, a memory pair),
+ * URL (WebSocket, Unix socket, HTTP/2) or any `Connection` (a stdio child's pipes, a memory pair),
  * runs the handshake (§8.1–§8.3) and yields a scoped `Session`; `layer`
  * provides that session as the `ArcpSession` service.
  */
 import { Effect, Layer, type Scope } from "effect"
 import type { ArcpError } from "../protocol/Errors.js"
-import type { Connection, TransportError } from "../transport/Transport.js"
+import * as Http2 from "../transport/Http2.js"
+import { type Connection, TransportError } from "../transport/Transport.js"
+import * as UnixSocket from "../transport/UnixSocket.js"
 import * as WebSocket from "../transport/WebSocket.js"
 import { ArcpSession, type ClientError, connect as handshake, type ConnectOptions, type Session } from "./Client.js"
 
 export { ArcpSession, ClientError, terminalTypes } from "./Client.js"
 export type { ConnectOptions, InvokeOptions, JobHandle, Session } from "./Client.js"
 
-/** Where a runtime is: a `ws://` / `wss://` URL, an open `Connection`, or an effect that opens one. */
+/**
+ * Where a runtime is: a URL (`ws://` / `wss://` WebSocket, `unix:///path` Unix socket or named pipe,
+ * `http://` h2c / `https://` HTTP/2), an open `Connection`, or an effect that opens one.
+ */
 export type Target<E = never, R = never> = string | Connection | Effect.Effect<Connection, E, R>
 
-/** Opens the transport of `target`; a URL is dialled as a WebSocket, closed with the scope. */
+/** Opens the transport a URL names by its scheme, closed with the scope. */
+export const dialUrl = (url: string): Effect.Effect<Connection, TransportError, Scope.Scope> => {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()
+  switch (scheme) {
+    case "ws":
+    case "wss":
+      return WebSocket.connect(url)
+    case "unix":
+      return UnixSocket.connect(url)
+    case "http":
+    case "https":
+      return Http2.connect(url)
+    default:
+      return Effect.fail(
+        new TransportError({
+          reason: "Unsupported",
+          message: `cannot dial "${url}": use a ws://, wss://, unix://, http:// (h2c) or https:// (HTTP/2) URL`
+        })
+      )
+  }
+}
+
+/** Opens the transport of `target`; a URL is dialled by its scheme (`dialUrl`), closed with the scope. */
 export const dial = <E = never, R = never>(
   target: Target<E, R>
 ): Effect.Effect<Connection, E | TransportError, R | Scope.Scope> =>
-  typeof target === "string" ? WebSocket.connect(target) : Effect.isEffect(target) ? target : Effect.succeed(target)
+  typeof target === "string" ? dialUrl(target) : Effect.isEffect(target) ? target : Effect.succeed(target)
 
 /**
  * Connects to a runtime and opens a session, closed with the scope. Fails with

@@ -10,6 +10,7 @@ import {
   Duration,
   Effect,
   Either,
+  Fiber,
   Mailbox,
   Option,
   PubSub,
@@ -39,11 +40,15 @@ import {
   type MessageType,
   type PayloadOf
 } from "../protocol/Message.js"
+import type { ArtifactRef } from "../protocol/messages/Artifacts.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
+import { decode as decodeSidecar } from "../protocol/Sidecar.js"
+import { makeInbox } from "../transport/SidecarTransfers.js"
 import type { Connection } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
 import * as Answers from "./Answers.js"
+import * as ClientArtifacts from "./ClientArtifacts.js"
 import { answerChallenge, type Credentials, openToken } from "./Credentials.js"
 import * as JobRouter from "./JobRouter.js"
 
@@ -130,6 +135,19 @@ export interface Session extends Answers.Answers<ClientError> {
   readonly tools: (options?: ListRequest) => Effect.Effect<ReadonlyArray<ToolDescription>, ArcpError | ClientError>
   /** Round trip to the runtime. */
   readonly ping: Effect.Effect<Duration.Duration, ArcpError | ClientError>
+  /**
+   * Uploads an artifact (§16.2): as sidecar frames where the transport and runtime offer them,
+   * else inline base64 (one frame). The ref is checked against the bytes sent (DATA_LOSS otherwise).
+   */
+  readonly putArtifact: <E = never>(
+    data: Uint8Array | Stream.Stream<Uint8Array, E>,
+    options: ClientArtifacts.PutArtifactOptions
+  ) => Effect.Effect<ArtifactRef, ArcpError | ClientError | E>
+  /** The bytes of an artifact, fetched when the stream runs; NOT_FOUND when it is gone or not yours (§16.3). */
+  readonly fetchArtifact: (
+    artifact: ArtifactRef | string,
+    options?: ClientArtifacts.FetchArtifactOptions
+  ) => Stream.Stream<Uint8Array, ArcpError | ClientError>
   /** Closes the session gracefully (§9). */
   readonly close: (
     options?: { readonly reason?: string; readonly dispose_jobs?: "cancel" | "detach" }
@@ -158,6 +176,8 @@ export const connect = (
       { readonly answer: Deferred.Deferred<Decoded, ArcpError | ClientError>; readonly deadline: number }
     >()
     const ended = yield* Deferred.make<ClientError>()
+    // artifact bytes arriving as sidecar frames, keyed by the fetch's id (§16.2)
+    const inbox = yield* makeInbox()
     const sessionId = yield* Ref.make(Option.none<SessionId>())
 
     const write = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
@@ -190,6 +210,8 @@ export const connect = (
         yield* jobs.route(message)
         const correlation = message.correlation_id
         if (correlation !== undefined) {
+          // a nack after a fetch was answered: its sidecar transfer failed midway
+          if (isCore(message) && message.type === "nack") yield* inbox.fail(correlation, errorOf(message.payload))
           const waiter = pending.get(correlation)
           if (waiter !== undefined) {
             pending.delete(correlation)
@@ -223,15 +245,26 @@ export const connect = (
     // the reader: one fiber, in order
     yield* connection.incoming.pipe(
       Stream.runForEach((frame) => {
-        if (frame._tag !== "Text") return Effect.logDebug(`ignored ${frame._tag} frame`)
+        if (frame._tag === "Binary") {
+          const sidecar = decodeSidecar(frame.data)
+          return typeof sidecar === "string"
+            ? Effect.logWarning(`ignored a binary frame: ${sidecar}`)
+            : Effect.flatMap(inbox.accept(sidecar), (outcome) =>
+              outcome === "delivered" ? Effect.void : Effect.logDebug(`ignored a sidecar frame for ${sidecar.key}`))
+        }
+        if (frame._tag !== "Text") {
+          return Effect.logDebug(`ignored ${frame._tag} frame`)
+        }
         const decoded = decodeJson(frame.text)
         return Either.isRight(decoded)
           ? onMessage(decoded.right)
           : Effect.logWarning(`undecodable message from the runtime: ${decoded.left.message}`)
       }),
       Effect.matchEffect({
-        onFailure: (e) => end(new ClientError({ reason: "Transport", message: e.message })),
-        onSuccess: () => end(new ClientError({ reason: "Closed", message: "the connection closed" }))
+        onFailure: (e) =>
+          end(new ClientError({ reason: "Transport", message: e.message })),
+        onSuccess: () =>
+          end(new ClientError({ reason: "Closed", message: "the connection closed" }))
       }),
       Effect.forkScoped
     )
@@ -284,13 +317,46 @@ export const connect = (
     const request = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
       Effect.flatMap(makeEnvelope(type, payload, header), sendAndAwait)
 
+    /**
+     * Sends `envelope`, then runs `during` (sidecar frames) while its answer may already come; the
+     * answer's deadline starts once `during` is done, so a long upload is not cut short.
+     */
+    const exchange = (envelope: Decoded, during: Effect.Effect<void, ArcpError | ClientError>) =>
+      Effect.gen(function*() {
+        const answer = yield* expect(envelope.id)
+        const entry = pending.get(envelope.id)
+        if (entry !== undefined) pending.set(envelope.id, { ...entry, deadline: Number.POSITIVE_INFINITY })
+        const sid = yield* Ref.get(sessionId)
+        yield* connection.send(
+          encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
+        ).pipe(Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message })))
+        const sender = yield* Effect.fork(
+          Effect.tap(during, () =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.sync(() => {
+                const waiting = pending.get(envelope.id)
+                if (waiting !== undefined) {
+                  pending.set(envelope.id, { ...waiting, deadline: now + Duration.toMillis(timeout) })
+                }
+              })))
+        )
+        // a sender that fails first (its source, the socket) ends the wait with its own error
+        const sent = Effect.flatMap(Fiber.join(sender), () => Effect.never)
+        const reply = yield* Effect.raceFirst(answer, sent)
+        yield* Fiber.interrupt(sender)
+        return reply
+      })
+
     // the handshake (§8.1)
     const token = yield* openToken(credentials)
     let reply = yield* request("session.open", {
       auth: { scheme: credentials.scheme, ...(token !== undefined ? { token } : {}) },
       client: options.client ?? { kind: "arcp-client", version: VERSION },
-      // tool discovery is offered unless the caller names its own extensions
+      // what this client implements, unless the caller says otherwise: artifacts, sidecar frames where the
+      // transport has them, and tool discovery
       capabilities: {
+        artifacts: true,
+        binary_encoding: connection.binary ? ["base64", "sidecar"] : ["base64"],
         ...options.capabilities,
         extensions: options.capabilities?.extensions ?? [TOOLS_EXTENSION]
       }
@@ -360,6 +426,14 @@ export const connect = (
         return handle
       })
 
+    const artifactDeps: ClientArtifacts.ArtifactDeps = {
+      connection,
+      capabilities: accepted.payload.capabilities,
+      inbox,
+      exchange,
+      clientError: (reason, message) => new ClientError({ reason, message })
+    }
+
     const session: Session = {
       id: accepted.payload.session_id,
       runtime,
@@ -405,7 +479,9 @@ export const connect = (
           Effect.ignore,
           Effect.zipRight(connection.close)
         ),
-      ended: Deferred.await(ended)
+      ended: Deferred.await(ended),
+      putArtifact: (data, putOptions) => ClientArtifacts.put(artifactDeps, data, putOptions),
+      fetchArtifact: (artifact, fetchOptions) => ClientArtifacts.fetch(artifactDeps, artifact, fetchOptions)
     }
     return session
   })

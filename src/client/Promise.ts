@@ -3,13 +3,14 @@
  * Effect. Every call is a Promise; streams are async iterators; failures
  * reject with the typed error (`ArcpError`, `ClientError`, `TransportError`).
  */
-import { Cause, Duration, Effect, Exit, Layer, Logger, LogLevel, type Schema, Scope, Stream } from "effect"
+import { Cause, Chunk, Duration, Effect, Either, Exit, Layer, Logger, LogLevel, Schema, Scope, Stream } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import type { HeaderOptions } from "../protocol/Envelope.js"
-import type { ArcpError as WireError } from "../protocol/Errors.js"
+import { ArcpError, type ArcpError as WireError } from "../protocol/Errors.js"
 import type { ToolDescription } from "../protocol/extensions/ToolDiscovery.js"
 import type { MessageId, SessionId } from "../protocol/Ids.js"
 import type { Decoded, MessageType, PayloadOf } from "../protocol/Message.js"
+import type { ArtifactRef } from "../protocol/messages/Artifacts.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
 import type { LogLevel as WireLogLevel } from "../protocol/messages/Telemetry.js"
@@ -24,23 +25,45 @@ import * as Stdio from "../transport/Stdio.js"
 import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as ArcpClient from "./ArcpClient.js"
 import type * as Client from "./Client.js"
+import type { FetchArtifactOptions, PutArtifactOptions } from "./ClientArtifacts.js"
+import { type Parameters, validator } from "./Parameters.js"
 
 export { ArcpError } from "../protocol/Errors.js"
 export type { ToolDescription } from "../protocol/extensions/ToolDiscovery.js"
+export type { ArtifactRef } from "../protocol/messages/Artifacts.js"
 export type {
   PermissionDecision as PolicyDecision,
   PermissionQuestion
 } from "../runtime/permissions/PermissionPolicy.js"
 export type { PromiseDecision } from "../runtime/permissions/PermissionPolicy.js"
 export type { Lease, PermissionAsk } from "../runtime/Tools.js"
+export { TransportError } from "../transport/Transport.js"
 export { ClientError } from "./Client.js"
+export type { FetchArtifactOptions, PutArtifactOptions } from "./ClientArtifacts.js"
 export { jwtSigner } from "./Credentials.js"
 export type { Credentials } from "./Credentials.js"
+export { jsonSchema } from "./Parameters.js"
+export type { JsonSchema, Parameters, StandardSchemaV1 } from "./Parameters.js"
 
-/** Runs an effect, rejecting with its typed failure (not a FiberFailure wrapper). */
-const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
-  Effect.runPromiseExit(effect).then((exit) => {
+/** Bytes for an artifact: all at once, a web `ReadableStream`, or any async iterable (a Node stream, a generator). */
+export type ByteSource = Uint8Array | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>
+
+/** A `ByteSource` as a Stream; the source's own failure is the stream's error. */
+const byteStream = (data: ByteSource): Stream.Stream<Uint8Array, unknown> =>
+  data instanceof Uint8Array
+    ? Stream.succeed(data)
+    : Symbol.asyncIterator in data
+    ? Stream.fromAsyncIterable(data, (e) => e)
+    : Stream.fromReadableStream(() => data, (e) => e)
+
+/**
+ * Runs an effect, rejecting with its typed failure (not a FiberFailure wrapper). An aborted `signal`
+ * interrupts it, and the promise rejects with the signal's reason (an `AbortError`, as `fetch` does).
+ */
+const run = <A, E>(effect: Effect.Effect<A, E>, signal?: AbortSignal): Promise<A> =>
+  Effect.runPromiseExit(effect, signal !== undefined ? { signal } : undefined).then((exit) => {
     if (Exit.isSuccess(exit)) return exit.value
+    if (signal?.aborted === true && Cause.isInterruptedOnly(exit.cause)) throw signal.reason
     throw Cause.squash(exit.cause)
   })
 
@@ -51,12 +74,37 @@ export interface PromiseJob {
   readonly events: AsyncIterable<Decoded>
   /** The result value; rejects with the job's `ArcpError` (CANCELLED when cancelled). */
   readonly result: Promise<unknown>
-  /** The runtime's answer: `cancel.accepted` or `cancel.refused`. */
-  cancel(options?: { readonly reason?: string; readonly deadline_ms?: number }): Promise<Decoded>
+  /** The runtime's answer: `cancel.accepted` or `cancel.refused`; `deadlineMs` bounds the job's wind-down (§10.4). */
+  cancel(options?: { readonly reason?: string; readonly deadlineMs?: number }): Promise<Decoded>
   interrupt(prompt?: string): Promise<void>
 }
 
-export interface PromiseSession {
+/** Options of `invoke`, in the conventions of Promise libraries: camelCase, milliseconds, an AbortSignal. */
+export interface PromiseInvokeOptions {
+  /** Makes the invoke safe to repeat: the runtime answers a repeat with the first job (§6.4). */
+  readonly idempotencyKey?: string
+  readonly priority?: "low" | "normal" | "high" | "critical"
+  readonly traceId?: string
+  /**
+   * Aborting it before the job is accepted rejects `invoke` with the signal's reason; after, it asks
+   * the runtime to cancel the job, whose `result` then rejects with CANCELLED.
+   */
+  readonly signal?: AbortSignal
+}
+
+/** Options of `connect`: the Effect client's, with the reply timeout in milliseconds and an AbortSignal. */
+export interface PromiseConnectOptions extends Omit<Client.ConnectOptions, "timeout"> {
+  /** How long to wait for the handshake and for each reply, in milliseconds (default 30000). */
+  readonly timeoutMs?: number
+  /** Aborting it gives up connecting: `connect` rejects with the signal's reason. */
+  readonly signal?: AbortSignal
+}
+
+/**
+ * An open session. Close it when done (`await session.close()`, or `await using session = await
+ * connect(...)`): an open session keeps its connection, and so the Node process, alive.
+ */
+export interface PromiseSession extends AsyncDisposable {
   readonly id: SessionId
   readonly runtime: RuntimeIdentity
   readonly capabilities: Capabilities
@@ -65,7 +113,7 @@ export interface PromiseSession {
   send<T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions): Promise<MessageId>
   request<T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions): Promise<Decoded>
   /** Invokes a tool as a job; rejects with the nack's `ArcpError` when the runtime refuses it. */
-  invoke(tool: string, args?: Record<string, unknown>, options?: Client.InvokeOptions): Promise<PromiseJob>
+  invoke(tool: string, args?: Record<string, unknown>, options?: PromiseInvokeOptions): Promise<PromiseJob>
   /** Answers a `human.input.request`: resolves once the runtime took it, rejects with its nack (see `Session.respond`). */
   respond(requestId: MessageId, value: unknown, respondedBy?: string): Promise<void>
   /** The tools this principal may invoke (extension `arcpx.arcp.tools.v1`). */
@@ -85,26 +133,42 @@ export interface PromiseSession {
   ping(): Promise<number>
   /** Every message from now on, until the session closes or the iterator is returned. */
   messages(): AsyncIterable<Decoded>
+  /**
+   * Uploads an artifact (§16.2) — sidecar frames on WebSocket, base64 otherwise — and resolves with its
+   * ref; rejects with the runtime's `ArcpError` (RESOURCE_EXHAUSTED, DATA_LOSS...) or the source's error.
+   */
+  putArtifact(data: ByteSource, options: PutArtifactOptions): Promise<ArtifactRef>
+  /** The artifact's bytes as an async iterable (fetched as it is iterated; rejects NOT_FOUND when gone). */
+  fetchArtifact(artifact: ArtifactRef | string, options?: FetchArtifactOptions): AsyncIterable<Uint8Array>
+  /** The artifact's bytes, all of them (for small artifacts). */
+  fetchArtifactBytes(artifact: ArtifactRef | string, options?: FetchArtifactOptions): Promise<Uint8Array>
+  /** Closes the session (§9) and its connection; completes also when the runtime has already gone. */
   close(): Promise<void>
+  /** `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>
 }
 
-/** Where the runtime is: a WebSocket URL, an open `Connection` (a memory pair...), or a pair of pipes (a child's stdout/stdin). */
+/** Where the runtime is: a URL (ws://, wss://, unix:///path, http:// h2c, https:// HTTP/2), an open `Connection` (a memory pair...), or a pair of pipes (a child's stdout/stdin). */
 export type Target = string | Connection | Stdio.Options
 
-/** Connects (over WebSocket for a URL, stdio for pipes, or the given connection) and opens a session. */
+/** Connects (by the URL's scheme for a URL, stdio for pipes, or the given connection) and opens a session. */
 export const connect = async (
   target: Target,
-  options: Client.ConnectOptions
+  options: PromiseConnectOptions
 ): Promise<PromiseSession> => {
+  const { signal, timeoutMs, ...rest } = options
+  signal?.throwIfAborted()
   const scope = Effect.runSync(Scope.make())
+  const clientOptions: Client.ConnectOptions = { ...rest, ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}) }
   const session = await run(
-    ArcpClient.connect(typeof target === "string" || "incoming" in target ? target : Stdio.make(target), options).pipe(
-      Scope.extend(scope)
-    )
+    ArcpClient.connect(typeof target === "string" || "incoming" in target ? target : Stdio.make(target), clientOptions)
+      .pipe(Scope.extend(scope)),
+    signal
   ).catch(async (e: unknown) => {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     throw e
   })
+  const close = () => run(session.close().pipe(Effect.zipRight(Scope.close(scope, Exit.void))))
   return {
     id: session.id,
     runtime: session.runtime,
@@ -114,16 +178,28 @@ export const connect = async (
     request: (type, payload, header) => run(session.request(type, payload, header)),
     ping: () => run(Effect.map(session.ping, Duration.toMillis)),
     tools: (listOptions) => run(session.tools(listOptions)),
-    invoke: async (tool, args, invokeOptions) => {
+    invoke: async (tool, args, invokeOptions = {}) => {
+      const { signal } = invokeOptions
+      signal?.throwIfAborted()
       // the job's resources live with the session
-      const job = await run(Scope.extend(session.invoke(tool, args, invokeOptions), scope))
+      const job = await run(Scope.extend(session.invoke(tool, args, toInvokeOptions(invokeOptions)), scope), signal)
+      const cancel = (cancelOptions: { readonly reason?: string; readonly deadlineMs?: number } = {}) =>
+        run(job.cancel({
+          ...(cancelOptions.reason !== undefined ? { reason: cancelOptions.reason } : {}),
+          ...(cancelOptions.deadlineMs !== undefined ? { deadline_ms: cancelOptions.deadlineMs } : {})
+        }))
       const result = run(job.outcome)
       result.catch(() => undefined) // callers who only iterate events must not see an unhandled rejection
+      if (signal !== undefined) {
+        const onAbort = () => void cancel({ reason: "aborted" }).catch(() => undefined)
+        signal.addEventListener("abort", onAbort, { once: true })
+        void result.finally(() => signal.removeEventListener("abort", onAbort)).catch(() => undefined)
+      }
       return {
         jobId: job.jobId,
         events: Stream.toAsyncIterable(job.events),
         result,
-        cancel: (cancelOptions) => run(job.cancel(cancelOptions)),
+        cancel,
         interrupt: (prompt) => run(job.interrupt(prompt))
       }
     },
@@ -140,9 +216,24 @@ export const connect = async (
       )
       return Stream.toAsyncIterable(stream)
     },
-    close: () => run(session.close().pipe(Effect.zipRight(Scope.close(scope, Exit.void))))
+    close,
+    [Symbol.asyncDispose]: close,
+    putArtifact: (data, putOptions) => run(session.putArtifact(byteStream(data), putOptions)),
+    fetchArtifact: (artifact, fetchOptions) => Stream.toAsyncIterable(session.fetchArtifact(artifact, fetchOptions)),
+    fetchArtifactBytes: (artifact, fetchOptions) =>
+      run(Effect.map(
+        Stream.runCollect(session.fetchArtifact(artifact, fetchOptions)),
+        (chunks) => new Uint8Array(Buffer.concat(Chunk.toReadonlyArray(chunks)))
+      ))
   }
 }
+
+/** The Effect client's invoke options from the Promise adapter's camelCase ones. */
+const toInvokeOptions = (options: PromiseInvokeOptions): Client.InvokeOptions => ({
+  ...(options.idempotencyKey !== undefined ? { idempotency_key: options.idempotencyKey } : {}),
+  ...(options.priority !== undefined ? { priority: options.priority } : {}),
+  ...(options.traceId !== undefined ? { trace_id: options.traceId } : {})
+})
 
 /** What a Promise-based tool handler gets: the `ToolContext` as Promises, plus an AbortSignal fired on cancellation. */
 export interface PromiseToolContext {
@@ -185,6 +276,8 @@ export interface PromiseToolContext {
   requestPermission(request: PermissionAsk): Promise<Lease>
   /** Checks a lease before using it: rejects PERMISSION_DENIED once it expired or was revoked. */
   checkLease(leaseId: string): Promise<Lease>
+  /** Stores bytes as an artifact of the job's session (see `ToolContext.putArtifact`); resolves with its ref. */
+  putArtifact(data: ByteSource, mediaType: string, options?: { readonly ttlSeconds?: number }): Promise<ArtifactRef>
 }
 
 /** `StreamWriter` as Promises: each call rejects with the writer's `ArcpError` (FAILED_PRECONDITION or CANCELLED once ended). */
@@ -228,60 +321,84 @@ const fromAbortable = (start: (signal: AbortSignal) => Promise<unknown>): Effect
 /** Arguments schema accepting any JSON object, for `tool({ parameters: AnyArguments, ... })`. */
 export const AnyArguments = Tools.AnyArguments
 
-/** Defines a tool with an async handler; `parameters` (an effect/Schema) decodes its arguments before the job is accepted. */
-export const tool = <A, I>(definition: {
+/**
+ * Defines a tool with an async handler. `parameters` checks its arguments before the job is accepted
+ * (a mismatch is answered INVALID_ARGUMENT with a sentence per field): an Effect Schema, any Standard
+ * Schema v1 validator (zod, valibot, arktype...), or a JSON Schema through `jsonSchema({...})`.
+ */
+export const tool = <A, I = A>(definition: {
   readonly name: string
   readonly description?: string
-  readonly parameters: Schema.Schema<A, I>
+  readonly parameters: Parameters<A, I>
   readonly cancellable?: boolean
   readonly liveness?: "runtime" | "reported"
   /** JSON Schemas published by tool discovery (`arguments` defaults to the one generated from `parameters`). */
   readonly argumentsSchema?: Record<string, unknown>
   readonly resultSchema?: Record<string, unknown>
   readonly handler: (args: A, ctx: PromiseToolContext) => Promise<unknown>
-}): Tool =>
-  Tools.make({
+}): Tool => {
+  const check = validator(definition.parameters)
+  const handle = (args: A, ctx: Tools.ToolContext) =>
+    fromAbortable((signal) =>
+      definition.handler(args, {
+        jobId: ctx.jobId,
+        sessionId: ctx.sessionId,
+        principal: ctx.principal,
+        signal,
+        progress: (p) => run(ctx.progress(p)),
+        log: (level, message, attributes) => run(ctx.log(level, message, attributes)),
+        metric: (name, value, unit, dims) => run(ctx.metric(name, value, unit, dims)),
+        heartbeat: () => run(ctx.heartbeat),
+        checkpoint: (snapshot) => run(ctx.checkpoint(snapshot)),
+        askHuman: (request) => run(ctx.askHuman(request)),
+        stream: (options) => run(Effect.map(ctx.stream(options), promiseWriter)),
+        askChoice: (request) => run(ctx.askChoice(request)),
+        requestPermission: (request) => run(ctx.requestPermission(request)),
+        checkLease: (leaseId) => run(ctx.checkLease(leaseId)),
+        putArtifact: (data, mediaType, putOptions) =>
+          run(ctx.putArtifact(
+            byteStream(data).pipe(Stream.mapError((e) => Tools.fromPromiseFailure(e))),
+            mediaType,
+            putOptions
+          ))
+      })
+    )
+  // Tools.make gives the defaults; the arguments are checked by `check`, whatever kind of schema it wraps
+  const base = Tools.make({
     name: definition.name,
     ...(definition.argumentsSchema !== undefined ? { argumentsSchema: definition.argumentsSchema } : {}),
     ...(definition.resultSchema !== undefined ? { resultSchema: definition.resultSchema } : {}),
     ...(definition.description !== undefined ? { description: definition.description } : {}),
-    parameters: definition.parameters,
+    parameters: Schema.Unknown,
     ...(definition.cancellable !== undefined ? { cancellable: definition.cancellable } : {}),
     ...(definition.liveness !== undefined ? { liveness: definition.liveness } : {}),
-    handler: (args, ctx) =>
-      fromAbortable((signal) =>
-        definition.handler(args, {
-          jobId: ctx.jobId,
-          sessionId: ctx.sessionId,
-          principal: ctx.principal,
-          signal,
-          progress: (p) => run(ctx.progress(p)),
-          log: (level, message, attributes) => run(ctx.log(level, message, attributes)),
-          metric: (name, value, unit, dims) => run(ctx.metric(name, value, unit, dims)),
-          heartbeat: () => run(ctx.heartbeat),
-          checkpoint: (snapshot) => run(ctx.checkpoint(snapshot)),
-          askHuman: (request) => run(ctx.askHuman(request)),
-          stream: (options) => run(Effect.map(ctx.stream(options), promiseWriter)),
-          askChoice: (request) => run(ctx.askChoice(request)),
-          requestPermission: (request) => run(ctx.requestPermission(request)),
-          checkLease: (leaseId) => run(ctx.checkLease(leaseId))
-        })
-      )
+    handler: () => Effect.fail(ArcpError.of("INTERNAL", "unreachable: prepare is replaced below"))
   })
+  return {
+    ...base,
+    prepare: (args) =>
+      Either.match(check(args ?? {}), {
+        onLeft: (reason) => Either.left(ArcpError.of("INVALID_ARGUMENT", `arguments of ${definition.name}: ${reason}`)),
+        onRight: (decoded) => Either.right((ctx: Tools.ToolContext) => handle(decoded, ctx))
+      })
+  }
+}
 
 export interface PromiseServer {
-  /** `ws://host:port` */
+  /** `ws://host:port` (for several transports, their addresses separated by spaces) */
   readonly address: string
   /** How many sessions are live. */
   sessionCount(): Promise<number>
   close(): Promise<void>
 }
 
-/** Starts a WebSocket server (see `Server.Options` for auth and limits). */
+/** Starts a server, WebSocket unless `transport` says otherwise (see `Server.Options` for auth and limits). */
 export const createServer = async (
   options: Omit<Server.Options, "transport" | "db" | "tools" | "permissionPolicy"> & {
     readonly host?: string
     readonly port?: number
+    /** Where to serve instead of WebSocket on host:port: one transport or several (`Server.TransportOptions`). */
+    readonly transport?: Server.Options["transport"]
     /** SQLite file for the event log (default `:memory:`). */
     readonly db?: string
     readonly tools?: ReadonlyArray<Tool>
@@ -311,7 +428,7 @@ export const createServer = async (
         : PermissionPolicy.fromPromise(options.permissionPolicy),
       db: options.db ?? ":memory:",
       tools: options.tools ?? [],
-      transport: { kind: "ws", host: options.host, port: options.port }
+      transport: options.transport ?? { kind: "ws", host: options.host, port: options.port }
     }),
     Logger.minimumLogLevel(levels[options.logLevel ?? "info"])
   )

@@ -3,12 +3,13 @@
  * constructor that fills `arcp`, `id` and `timestamp`.
  */
 import { Effect, Schema } from "effect"
+import { ARCP_VERSION } from "../Version.js"
 import { validateFieldName } from "./Extensions.js"
 import { JobId, makeMessageId, MessageId, SessionId, SpanId, StreamId, SubscriptionId, TraceId } from "./Ids.js"
 import { now, Timestamp } from "./Timestamp.js"
 
-/** The protocol version this implementation speaks. */
-export const ARCP_VERSION = "1.0"
+/** The protocol version this implementation speaks (defined beside the package version). */
+export { ARCP_VERSION }
 
 /** The major version this implementation speaks: any `1.x` is understood (a later minor only adds). */
 export const ARCP_MAJOR = ARCP_VERSION.split(".")[0] ?? ARCP_VERSION

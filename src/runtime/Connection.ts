@@ -24,6 +24,7 @@ import { MessageId } from "../protocol/Ids.js"
 import { type Decoded, type DecodeError, decodeJson, isCore } from "../protocol/Message.js"
 import type { EventLog } from "../store/EventLog.js"
 import type { Connection, Incoming } from "../transport/Transport.js"
+import * as Sidecar from "./artifacts/Sidecar.js"
 import type { Authenticator } from "./Auth.js"
 import { type ExtensionTable, handlerFor } from "./extensions/Handlers.js"
 import * as Handshake from "./Handshake.js"
@@ -121,6 +122,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         `the client read nothing for ${Duration.format(settings.stalledReaderTimeout)} while its buffer was full`
       )
     })
+    const sidecar = yield* Sidecar.make(connection, outbound)
     const closed = yield* Deferred.make<void>()
     // a peer that reads nothing cannot hold the close up: what it did not take in time is in the log
     const close = outbound.drain.pipe(
@@ -135,7 +137,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       sessions: deps.sessions,
       log,
       outbound,
-      close
+      close,
+      binary: connection.binary
     }
 
     // a connection that never completes the handshake is not kept forever
@@ -200,7 +203,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             return yield* nack(outbound, ArcpError.of("INVALID_ARGUMENT", verdict.left), message.id)
           }
         }
-        const ctx = { session, outbound, close, owner: sessionOwner }
+        const ctx = { session, outbound, close, owner: sessionOwner, sidecar }
         if (isCore(message)) {
           return yield* dispatch(deps.routes, message, ctx).pipe(Effect.catchAll((error) =>
             nack(outbound, error, message.id)
@@ -287,6 +290,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
               ID_IN_HEAD.exec(frame.head)?.[1]
             )
           case "Binary":
+            // sidecar frames belong to an announced transfer of an open session (§11.3, §16.2)
+            if ((yield* Ref.get(phase))._tag === "Open") return yield* sidecar.deliver(frame.data)
             return yield* nack(
               outbound,
               ArcpError.of("INVALID_ARGUMENT", "unexpected binary frame (no sidecar stream is open)"),

@@ -66,6 +66,8 @@ export interface HandshakeContext {
   readonly outbound: Outbound
   /** Flushes and closes the connection. */
   readonly close: Effect.Effect<void>
+  /** The transport has native binary frames: sidecar encoding is offered (§11.3). */
+  readonly binary?: boolean | undefined
 }
 
 /** The refusal of a protocol version this runtime does not speak: session.rejected on open, nack afterwards. */
@@ -171,7 +173,10 @@ export const open = (
         message.id
       )
     }
-    const supported = supportedCapabilities(ctx.settings, { anonymous: ctx.authenticator.allowsAnonymous })
+    const supported = supportedCapabilities(ctx.settings, {
+      anonymous: ctx.authenticator.allowsAnonymous,
+      binary: ctx.binary
+    })
     const { capabilities, unsupported } = negotiate(offered, supported, offered.required ?? [])
     if (unsupported.length > 0) {
       return yield* reject(

@@ -3,7 +3,7 @@
  * its `ToolContext` → exactly one terminal, however the fiber is stopped;
  * heartbeats and the liveness watchdog (§10.3).
  */
-import { Cause, Clock, type Context, Deferred, Duration, Effect, Exit, Option } from "effect"
+import { Cause, Clock, type Context, Deferred, Duration, Effect, Exit, Option, Stream } from "effect"
 import type { HeaderOptions } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { makeCheckpointId } from "../protocol/Ids.js"
@@ -11,6 +11,7 @@ import type { MessageType, PayloadOf } from "../protocol/Message.js"
 import { checkMetric } from "../protocol/messages/Telemetry.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { EventLog } from "../store/EventLog.js"
+import type { Artifacts } from "./artifacts/Artifacts.js"
 import type { HumanInput } from "./HumanInput.js"
 import { announce, cancelled, count, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
@@ -18,7 +19,7 @@ import { awaitRoom, emit as emitFor, type Job, moveTo, toRecord } from "./Job.js
 import type { Permissions } from "./permissions/Permissions.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Streams } from "./Streams.js"
-import type { ToolContext } from "./Tools.js"
+import { ResultRef, type ToolContext } from "./Tools.js"
 
 export interface RunParams {
   readonly job: Job
@@ -26,6 +27,7 @@ export interface RunParams {
   readonly log: Context.Tag.Service<typeof EventLog>
   readonly humanInput: Context.Tag.Service<typeof HumanInput>
   readonly streams: Context.Tag.Service<typeof Streams>
+  readonly artifacts: Context.Tag.Service<typeof Artifacts>
   readonly permissions: Context.Tag.Service<typeof Permissions>
   readonly settings: Settings
   /** The runtime's heartbeat scheduler: the job is registered while it runs. */
@@ -161,7 +163,16 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
           unblock
         }, request)
       ),
-    checkLease: (leaseId) => Effect.zipRight(pausePoint, params.permissions.check(leaseId, job.principal))
+    checkLease: (leaseId) => Effect.zipRight(pausePoint, params.permissions.check(leaseId, job.principal)),
+    putArtifact: (data, mediaType, options) =>
+      Effect.zipRight(
+        pausePoint,
+        params.artifacts.put(
+          { principal: job.principal, sessionId: job.sessionId },
+          { mediaType, ttlSeconds: options?.ttlSeconds },
+          data instanceof Uint8Array ? Stream.succeed(data) : data
+        )
+      )
   }
 
   /** One job.heartbeat. Sinks only queue it; a detached job's awaits the log, so the scheduler does not wait for that. */
@@ -222,7 +233,11 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     const outcome = yield* Effect.exit(params.handler(ctx))
     yield* Exit.match(outcome, {
       onSuccess: (value) =>
-        finish({ type: "tool.result", payload: value === undefined ? {} : { value }, state: "completed" }),
+        finish({
+          type: "tool.result",
+          payload: value instanceof ResultRef ? { result_ref: value.ref } : value === undefined ? {} : { value },
+          state: "completed"
+        }),
       onFailure: (cause) => {
         // the tool's own error wherever it sits in the cause (Effect.all with concurrency gives a Parallel cause)
         const failure = Option.getOrElse(

@@ -14,6 +14,7 @@ import { makeJobId, type MessageId } from "../protocol/Ids.js"
 import type { Decoded, Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import { EventLog } from "../store/EventLog.js"
+import { Artifacts } from "./artifacts/Artifacts.js"
 import { HumanInput } from "./HumanInput.js"
 import { cancelled, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import * as Heartbeats from "./internal/Heartbeats.js"
@@ -62,6 +63,7 @@ export const make = Effect.gen(function*() {
   const tools = yield* ToolRegistry
   const humanInput = yield* HumanInput
   const streams = yield* Streams
+  const artifacts = yield* Artifacts
   const permissions = yield* Permissions
   const fibers = yield* FiberMap.make<string>()
   // cancellation waits and interrupt answers: they live as long as the runtime, not as the request
@@ -282,6 +284,7 @@ export const make = Effect.gen(function*() {
             log,
             humanInput,
             streams,
+            artifacts,
             permissions,
             settings,
             heartbeats,
@@ -403,5 +406,5 @@ export const make = Effect.gen(function*() {
 export const layer: Layer.Layer<
   Jobs,
   never,
-  RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams | Permissions
+  RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams | Permissions | Artifacts
 > = Layer.scoped(Jobs, make)

@@ -10,6 +10,7 @@ import type { Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
 import type { Outbound } from "./Outbound.js"
+import { trustOf } from "./permissions/Trust.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { EvictionReason, SessionHandle } from "./Sessions.js"
 
@@ -116,7 +117,8 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
                   session_id: params.id,
                   runtime: settings.identity,
                   capabilities: params.capabilities,
-                  lease: { expires_at: fromMillis(yield* Ref.get(leaseExpiresAt)) }
+                  lease: { expires_at: fromMillis(yield* Ref.get(leaseExpiresAt)) },
+                  trust_level: trustOf(who, settings)
                 }, { correlation_id: message.id })
               })
           })

@@ -7,6 +7,9 @@ import type { Context } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import type { Message, MessageType } from "../protocol/Message.js"
 import { now } from "../protocol/Timestamp.js"
+import * as ArtifactRoutes from "./artifacts/ArtifactRoutes.js"
+import type { Artifacts } from "./artifacts/Artifacts.js"
+import type { Sidecar } from "./artifacts/Sidecar.js"
 import type { HumanInput } from "./HumanInput.js"
 import type { Owner } from "./Job.js"
 import type { Jobs } from "./Jobs.js"
@@ -22,6 +25,8 @@ export interface RouteContext {
   readonly owner: Owner
   /** Flushes and closes the connection. */
   readonly close: Effect.Effect<void>
+  /** The connection's binary sidecar frames (§11.3, §16.2). */
+  readonly sidecar: Sidecar
 }
 
 /** The services the routes call. */
@@ -29,6 +34,9 @@ export interface RouteServices {
   readonly jobs: Context.Tag.Service<typeof Jobs>
   readonly humanInput: Context.Tag.Service<typeof HumanInput>
   readonly streams: Context.Tag.Service<typeof Streams>
+  readonly artifacts: Context.Tag.Service<typeof Artifacts>
+  /** The largest frame the runtime accepts, the bound of an inline artifact.fetch answer. */
+  readonly maxFrameBytes: number
   readonly permissions: Context.Tag.Service<typeof Permissions>
 }
 
@@ -54,7 +62,9 @@ export const notImplemented = (message: { readonly type: string }): Effect.Effec
 const ignore = (): Effect.Effect<void> => Effect.void
 
 /** The route table of this runtime: session control, jobs, interrupts and human input; the rest refused or not built. */
-export const makeRoutes = ({ humanInput, jobs, permissions, streams }: RouteServices): RouteTable => ({
+export const makeRoutes = (
+  { artifacts, humanInput, jobs, maxFrameBytes, permissions, streams }: RouteServices
+): RouteTable => ({
   // session control
   "session.open": () => Effect.fail(ArcpError.of("FAILED_PRECONDITION", "the session is already open")),
   "session.authenticate": (message, { session }) =>
@@ -182,9 +192,9 @@ export const makeRoutes = ({ humanInput, jobs, permissions, streams }: RouteServ
   "lease.refresh": (message, { owner, session }) => permissions.refresh(message, owner, session.leaseExpiresAt),
   subscribe: notImplemented,
   unsubscribe: notImplemented,
-  "artifact.put": notImplemented,
-  "artifact.fetch": notImplemented,
-  "artifact.release": notImplemented,
+  "artifact.put": ArtifactRoutes.put(artifacts),
+  "artifact.fetch": ArtifactRoutes.fetch(artifacts, maxFrameBytes),
+  "artifact.release": ArtifactRoutes.release(artifacts),
   "event.emit": notImplemented,
   log: notImplemented,
   metric: notImplemented,

@@ -4,8 +4,10 @@
  * transport provides the `Acceptor` (WebSocket, stdio, memory).
  */
 import { Context, Deferred, Effect, HashSet, Layer, Ref } from "effect"
+import type { ArtifactStore } from "../store/ArtifactStore.js"
 import { EventLog } from "../store/EventLog.js"
 import { Acceptor, type Connection } from "../transport/Transport.js"
+import * as Artifacts from "./artifacts/Artifacts.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
@@ -55,6 +57,8 @@ export const make = Effect.gen(function*() {
       jobs,
       humanInput: yield* HumanInput.HumanInput,
       streams: yield* Streams.Streams,
+      artifacts: yield* Artifacts.Artifacts,
+      maxFrameBytes: settings.maxFrameBytes,
       permissions
     }),
     shutdown: Deferred.await(stopping),
@@ -91,19 +95,22 @@ export type Provided =
   | HumanInput.HumanInput
   | Streams.Streams
   | Permissions.Permissions
+  | Artifacts.Artifacts
 
 /**
- * The runtime with its config, session registry, jobs, streams, human-input
- * and permission services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
- * (`SqliteEventLog.layer` or `MemoryEventLog.layer`) and a `ToolRegistry` (`Tools.layer`).
+ * The runtime with its config, session registry, jobs, streams, human-input,
+ * permission and artifacts services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
+ * (`SqliteEventLog.layer` or `MemoryEventLog.layer`), an `ArtifactStore` (`FileArtifactStore.layer`
+ * or `MemoryArtifactStore.layer`) and a `ToolRegistry` (`Tools.layer`).
  * A `PermissionPolicy` provided to it decides permission requests; without one the client is asked.
  */
 export const layer = (
   options: RuntimeConfig.Options = {}
-): Layer.Layer<Provided, never, Authenticator | EventLog | ToolRegistry> =>
+): Layer.Layer<Provided, never, Authenticator | EventLog | ArtifactStore | ToolRegistry> =>
   Layer.effect(ArcpRuntime, make).pipe(
     Layer.provideMerge(Jobs.layer),
     Layer.provideMerge(Permissions.layer),
+    Layer.provideMerge(Artifacts.layer),
     Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
     Layer.provideMerge(RuntimeConfig.layer(options))
   )

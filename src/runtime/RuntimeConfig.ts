@@ -42,6 +42,14 @@ export interface Options {
   readonly cancelDeadline?: Duration.DurationInput | undefined
   /** How long an interrupt's human input request stays open (§10.5, §12.4; default 1 h). */
   readonly interruptExpiry?: Duration.DurationInput | undefined
+  /** Artifact retention advertised and applied (§16.3): default and longest lifetime in seconds (1 day, 7 days). */
+  readonly artifactRetention?: { readonly defaultSeconds: number; readonly maxSeconds: number } | undefined
+  /** Largest artifact accepted, in bytes (default 1 GiB); larger puts are refused RESOURCE_EXHAUSTED. */
+  readonly maxArtifactBytes?: number | undefined
+  /** Total artifact bytes one principal may hold (default 10 GiB); RESOURCE_EXHAUSTED past it. */
+  readonly artifactQuotaBytes?: number | undefined
+  /** How often expired artifacts are removed from the store (default 60 s). */
+  readonly artifactSweepInterval?: Duration.DurationInput | undefined
   /** A connection's outbound buffer, in bytes, counting what its transport holds (default 4 MiB). */
   readonly maxOutboundBytes?: number | undefined
   /** A connection's outbound buffer, in queued envelopes (default 4096). */
@@ -82,6 +90,10 @@ export interface Settings {
   readonly idempotencyHorizon: Duration.Duration
   readonly cancelDeadline: Duration.Duration
   readonly interruptExpiry: Duration.Duration
+  readonly artifactRetention: { readonly defaultSeconds: number; readonly maxSeconds: number }
+  readonly maxArtifactBytes: number
+  readonly artifactQuotaBytes: number
+  readonly artifactSweepInterval: Duration.Duration
   readonly maxOutboundBytes: number
   readonly maxOutboundEnvelopes: number
   readonly backpressureTimeout: Duration.Duration
@@ -132,6 +144,10 @@ export const resolve = (options: Options = {}): Settings => ({
   idempotencyHorizon: Duration.decode(options.idempotencyHorizon ?? "24 hours"),
   cancelDeadline: Duration.decode(options.cancelDeadline ?? "5 seconds"),
   interruptExpiry: Duration.decode(options.interruptExpiry ?? "1 hour"),
+  artifactRetention: options.artifactRetention ?? { defaultSeconds: 86_400, maxSeconds: 7 * 86_400 },
+  maxArtifactBytes: options.maxArtifactBytes ?? 1024 ** 3,
+  artifactQuotaBytes: options.artifactQuotaBytes ?? 10 * 1024 ** 3,
+  artifactSweepInterval: Duration.decode(options.artifactSweepInterval ?? "60 seconds"),
   maxOutboundBytes: options.maxOutboundBytes ?? DEFAULT_LIMITS.maxOutboundBytes,
   maxOutboundEnvelopes: options.maxOutboundEnvelopes ?? DEFAULT_LIMITS.maxOutboundEnvelopes,
   backpressureTimeout: Duration.decode(
@@ -153,7 +169,10 @@ export const layer = (options: Options = {}): Layer.Layer<RuntimeConfig> =>
   Layer.succeed(RuntimeConfig, resolve(options))
 
 /** The capabilities this build supports: only what is implemented is advertised (§7). */
-export const supportedCapabilities = (settings: Settings, options: { readonly anonymous: boolean }): Capabilities => ({
+export const supportedCapabilities = (
+  settings: Settings,
+  options: { readonly anonymous: boolean; readonly binary?: boolean | undefined }
+): Capabilities => ({
   // jobs are recorded in the event log and survive a dropped connection (§10.1)
   durable_jobs: true,
   // interrupts block the job on a human.input.request (§10.5)
@@ -166,6 +185,13 @@ export const supportedCapabilities = (settings: Settings, options: { readonly an
   anonymous: options.anonymous,
   heartbeat_interval_seconds: settings.heartbeatIntervalSeconds,
   heartbeat_recovery: settings.heartbeatRecovery,
-  binary_encoding: ["base64"],
+  // sidecar frames need a transport with native binary frames (WebSocket); stdio is base64 only (§11.3, §22)
+  binary_encoding: options.binary === true ? ["base64", "sidecar"] : ["base64"],
+  // artifact.put/fetch/release with the retention policy of §16.3
+  artifacts: true,
+  artifact_retention: {
+    default_seconds: settings.artifactRetention.defaultSeconds,
+    max_seconds: settings.artifactRetention.maxSeconds
+  },
   extensions: settings.extensions
 })

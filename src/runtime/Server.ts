@@ -4,14 +4,21 @@
  */
 import { type Context, Layer } from "effect"
 import type { JSONWebKeySet } from "jose"
+import { basename, dirname, extname, join } from "node:path"
 import * as McpTools from "../mcp/McpTools.js"
 import type { McpServerSpec } from "../mcp/Spec.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
+import type { ArtifactStore, ArtifactStoreError } from "../store/ArtifactStore.js"
 import type { EventLogError } from "../store/EventLog.js"
+import * as FileArtifactStore from "../store/FileArtifactStore.js"
+import * as MemoryArtifactStore from "../store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../store/MemoryEventLog.js"
 import * as SqliteEventLog from "../store/SqliteEventLog.js"
+import * as Combined from "../transport/Combined.js"
+import * as Http2 from "../transport/Http2.js"
 import * as Stdio from "../transport/Stdio.js"
 import type { Acceptor, TransportError } from "../transport/Transport.js"
+import * as UnixSocket from "../transport/UnixSocket.js"
 import * as WebSocket from "../transport/WebSocket.js"
 import * as Auth from "./Auth.js"
 import * as PermissionPolicy from "./permissions/PermissionPolicy.js"
@@ -34,12 +41,22 @@ export interface AuthOptions {
 export type TransportOptions =
   | { readonly kind: "ws"; readonly host?: string | undefined; readonly port?: number | undefined }
   | { readonly kind: "stdio"; readonly input: Stdio.Options["input"]; readonly output: Stdio.Options["output"] }
+  | { readonly kind: "unix"; readonly path: string; readonly mode?: number | undefined }
+  | {
+    readonly kind: "http2"
+    readonly host?: string | undefined
+    readonly port?: number | undefined
+    readonly tls?: Http2.ServerOptions["tls"]
+  }
 
 export interface Options extends RuntimeConfig.Options {
   readonly auth: AuthOptions
-  readonly transport: TransportOptions
+  /** One transport, or several serving the same runtime at once. */
+  readonly transport: TransportOptions | ReadonlyArray<TransportOptions>
   /** The SQLite event log file; `:memory:` keeps the log in memory (nothing survives a restart). */
   readonly db: string
+  /** Where artifact bytes go (default: `<db name>.artifacts/` next to `db`); unused with `db` `:memory:`. */
+  readonly artifactsDir?: string | undefined
   readonly tools: ReadonlyArray<Tools.Tool>
   /** MCP servers whose tools are offered as `NAME.tool` (supervised for the life of the server). */
   readonly mcp?: ReadonlyArray<McpServerSpec> | undefined
@@ -66,33 +83,53 @@ export const authLayer = (auth: AuthOptions, audience: string): Layer.Layer<Auth
       : {})
   })
 
-const transportLayer = (options: Options): Layer.Layer<Acceptor, TransportError> =>
-  options.transport.kind === "ws"
-    ? WebSocket.layer({
-      host: options.transport.host,
-      port: options.transport.port,
-      maxFrameBytes: options.maxFrameBytes
-    })
-    : Stdio.layer({
-      input: options.transport.input,
-      output: options.transport.output,
-      maxFrameBytes: options.maxFrameBytes
-    })
+const oneTransport = (transport: TransportOptions, maxFrameBytes: number | undefined) => {
+  switch (transport.kind) {
+    case "ws":
+      return WebSocket.layer({ host: transport.host, port: transport.port, maxFrameBytes })
+    case "stdio":
+      return Stdio.layer({ input: transport.input, output: transport.output, maxFrameBytes })
+    case "unix":
+      return UnixSocket.layer({ path: transport.path, mode: transport.mode, maxFrameBytes })
+    case "http2":
+      return Http2.layer({ host: transport.host, port: transport.port, tls: transport.tls, maxFrameBytes })
+  }
+}
+
+const isSeveral = (t: Options["transport"]): t is ReadonlyArray<TransportOptions> => Array.isArray(t)
+
+const transportLayer = ({ maxFrameBytes, transport }: Options): Layer.Layer<Acceptor, TransportError> =>
+  isSeveral(transport)
+    ? Combined.layer(transport.map((t) => oneTransport(t, maxFrameBytes)))
+    : oneTransport(transport, maxFrameBytes)
 
 /** The event log for `db`: SQLite on a file, or in memory for `:memory:`. */
 export const eventLogLayer = (
   db: string
 ) => (db === ":memory:" ? MemoryEventLog.layer : SqliteEventLog.layer({ filename: db }))
 
+/** The default artifacts directory of an event-log file: `arcp.db` → `arcp.artifacts` beside it. */
+export const defaultArtifactsDir = (db: string): string => join(dirname(db), `${basename(db, extname(db))}.artifacts`)
+
+/** The artifact store for `db`: files (records in `db`) or, for `:memory:`, memory. */
+export const artifactStoreLayer = (
+  db: string,
+  artifactsDir?: string | undefined
+): Layer.Layer<ArtifactStore, ArtifactStoreError> =>
+  db === ":memory:"
+    ? MemoryArtifactStore.layer
+    : FileArtifactStore.layer({ directory: artifactsDir ?? defaultArtifactsDir(db), filename: db })
+
 /** The whole server as a Layer: it serves for as long as the layer lives, and shuts down gracefully when it closes. */
 export const layer = (
   options: Options
-): Layer.Layer<Runtime.Provided | Runtime.Serving | Acceptor, TransportError | EventLogError> =>
+): Layer.Layer<Runtime.Provided | Runtime.Serving | Acceptor, TransportError | EventLogError | ArtifactStoreError> =>
   Runtime.serve.pipe(
     Layer.provideMerge(Runtime.layer(options)),
     Layer.provide(Layer.mergeAll(
       authLayer(options.auth, options.audience ?? "arcp://runtime"),
       eventLogLayer(options.db),
+      artifactStoreLayer(options.db, options.artifactsDir),
       options.mcp !== undefined && options.mcp.length > 0
         ? McpTools.registry({ tools: options.tools, servers: options.mcp })
         : Tools.layer(options.tools),

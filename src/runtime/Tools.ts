@@ -4,14 +4,16 @@
  * liveness and checkpoints, to stream (§11), to ask a human (§12), and to ask
  * for a permission (§15.4).
  */
-import type { Effect } from "effect"
-import { Context, Either, JSONSchema, Layer, Option, ParseResult, Schema } from "effect"
+import type { Effect, Stream } from "effect"
+import { Context, Either, JSONSchema, Layer, Option, Schema } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import type { CheckpointId, JobId, SessionId } from "../protocol/Ids.js"
+import type { ArtifactRef } from "../protocol/messages/Artifacts.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { LeaseGranted } from "../protocol/messages/Permissions.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
 import type { LogLevel } from "../protocol/messages/Telemetry.js"
+import { describeParseError } from "./internal/Issues.js"
 import type { StreamOptions, StreamWriter } from "./Streams.js"
 
 /** What a handler can do while it runs. Every call is also a pause point: it waits while an interrupt is pending (§10.5). */
@@ -78,10 +80,29 @@ export interface ToolContext {
   readonly requestPermission: (request: PermissionAsk) => Effect.Effect<Lease, ArcpError>
   /** Checks a lease before an operation under it: PERMISSION_DENIED once it expired or was revoked (R15.5-1). */
   readonly checkLease: (leaseId: string) => Effect.Effect<Lease, ArcpError>
+  /**
+   * Stores bytes (or a byte stream, never held whole) as an artifact of this job's
+   * session and principal (§16) and returns its ref, to place in the result — as
+   * `value`, or as the terminal's `result_ref` by returning `resultRef(ref)`.
+   * RESOURCE_EXHAUSTED past the size limit or quota.
+   */
+  readonly putArtifact: (
+    data: Uint8Array | Stream.Stream<Uint8Array, ArcpError>,
+    mediaType: string,
+    options?: { readonly ttlSeconds?: number | undefined }
+  ) => Effect.Effect<ArtifactRef, ArcpError>
 }
 
 /** A granted lease (the `lease.granted` payload, §15.5). */
 export type Lease = typeof LeaseGranted.Type
+
+/** A handler's result carried as the terminal's `result_ref` (§16.1, tool.result `{result_ref}`), not `value`. */
+export class ResultRef {
+  constructor(readonly ref: ArtifactRef) {}
+}
+
+/** Returns `ref` as the job's `result_ref`. */
+export const resultRef = (ref: ArtifactRef): ResultRef => new ResultRef(ref)
 
 /** What `requestPermission` asks for: the `permission.request` payload of §15.4, camelCased like `askHuman`'s. */
 export interface PermissionAsk {
@@ -143,7 +164,7 @@ export const make = <A, I>(definition: {
             ArcpError.of(
               "INVALID_ARGUMENT",
               // clipped: the offending value is never echoed whole
-              `arguments of ${definition.name}: ${ParseResult.TreeFormatter.formatErrorSync(e).slice(0, 1000)}`
+              `arguments of ${definition.name}: ${describeParseError(e).slice(0, 1000)}`
             )
           ),
         onRight: (decoded) => Either.right((ctx: ToolContext) => definition.handler(decoded, ctx))

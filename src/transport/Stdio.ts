@@ -1,19 +1,14 @@
 /**
- * stdio transport (RFC §22, mandatory): newline-delimited JSON over any
- * readable/writable pair — the process's own stdin/stdout for `arcp serve
+ * stdio transport (RFC §22, mandatory): newline-delimited JSON (`Lines`) over
+ * any readable/writable pair — the process's own stdin/stdout for `arcp serve
  * --transport stdio`, or a child's pipes for a client. Text frames only, so
  * binary data travels base64 in the envelope (§11.3).
  */
-import { Effect, Exit, Layer, Mailbox, type Scope } from "effect"
+import { Effect, Layer, type Scope } from "effect"
 import type { Readable, Writable } from "node:stream"
-import {
-  Acceptor,
-  type Connection,
-  DEFAULT_MAX_FRAME_BYTES,
-  headOf,
-  type Incoming,
-  TransportError
-} from "./Transport.js"
+import * as Lines from "./Lines.js"
+import * as StderrConsole from "./StderrConsole.js"
+import { Acceptor, type Connection } from "./Transport.js"
 
 export interface Options {
   readonly input: Readable
@@ -22,123 +17,23 @@ export interface Options {
   readonly label?: string | undefined
 }
 
-const NEWLINE = 0x0a
-
-/**
- * Splits a byte stream into lines without ever holding more than the limit:
- * past it, the rest of the line is counted and dropped, and one `TooLarge` is
- * reported when its newline arrives.
- */
-const makeLineSplitter = (maxFrameBytes: number, emit: (frame: Incoming) => void) => {
-  let parts: Array<Buffer> = []
-  let size = 0
-  let oversize: { bytes: number; head: string } | undefined
-
-  const endLine = () => {
-    if (oversize !== undefined) {
-      emit({ _tag: "TooLarge", bytes: oversize.bytes, head: oversize.head })
-      oversize = undefined
-    } else {
-      const text = Buffer.concat(parts, size).toString("utf8").replace(/\r$/, "")
-      if (text.trim().length > 0) emit({ _tag: "Text", text })
-    }
-    parts = []
-    size = 0
-  }
-  const append = (chunk: Buffer) => {
-    if (oversize !== undefined) {
-      oversize.bytes += chunk.length
-      return
-    }
-    parts.push(chunk)
-    size += chunk.length
-    if (size > maxFrameBytes) {
-      oversize = { bytes: size, head: headOf(Buffer.concat(parts, size)) }
-      parts = []
-      size = 0
-    }
-  }
-  return (chunk: Buffer) => {
-    let start = 0
-    let nl = chunk.indexOf(NEWLINE, start)
-    while (nl !== -1) {
-      append(chunk.subarray(start, nl))
-      endLine()
-      start = nl + 1
-      nl = chunk.indexOf(NEWLINE, start)
-    }
-    if (start < chunk.length) append(chunk.subarray(start))
-  }
-}
-
-/** Writes one line, waiting for `drain` when the stream asks for backpressure. */
-const writeLine = (output: Writable, line: string): Effect.Effect<void, TransportError> =>
-  Effect.async<void, TransportError>((resume) => {
-    if (output.destroyed || output.writableEnded) {
-      resume(Effect.fail(new TransportError({ reason: "Closed", message: "stdio output is closed" })))
-      return
-    }
-    const ok = output.write(line, (error) => {
-      if (error) resume(Effect.fail(new TransportError({ reason: "Write", message: error.message, cause: error })))
-      else if (ok) resume(Effect.void)
-    })
-    if (!ok) output.once("drain", () => resume(Effect.void))
-  })
-
 /** A connection over a readable/writable pair; listeners are removed when the scope closes. */
 export const make = (options: Options): Effect.Effect<Connection, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const mailbox = yield* Mailbox.make<Incoming, TransportError>()
-    const { input, output } = options
-    const split = makeLineSplitter(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, (f) => {
-      mailbox.unsafeOffer(f)
-    })
-    const onData = (chunk: Buffer | string) => split(typeof chunk === "string" ? Buffer.from(chunk) : chunk)
-    const onEnd = () => {
-      mailbox.unsafeDone(Exit.void)
-    }
-    const onError = (error: Error) => {
-      mailbox.unsafeDone(Exit.fail(new TransportError({ reason: "Read", message: error.message, cause: error })))
-    }
-    yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        input.on("data", onData)
-        input.once("end", onEnd)
-        input.once("close", onEnd)
-        input.once("error", onError)
-      }),
-      () =>
-        Effect.sync(() => {
-          input.off("data", onData)
-          input.off("end", onEnd)
-          input.off("close", onEnd)
-          input.off("error", onError)
-          // a flowing stdin keeps the process alive: stop reading so `arcp serve` can exit once the connection is over
-          input.pause()
-        })
-    )
-    return {
-      label: options.label ?? "stdio",
-      binary: false,
-      incoming: Mailbox.toStream(mailbox),
-      send: (frame) =>
-        typeof frame === "string"
-          ? writeLine(output, `${frame}\n`)
-          : Effect.fail(
-            new TransportError({ reason: "Unsupported", message: "stdio carries text frames only (use base64)" })
-          ),
-      close: Effect.sync(() => {
-        if (!output.writableEnded) output.end()
-      })
-    }
-  })
+  Lines.make({ ...options, label: options.label ?? "stdio" })
 
-/** An acceptor that serves exactly one connection over the given pair (the process's stdio for `arcp serve`). */
+/**
+ * An acceptor that serves exactly one connection over the given pair (the process's stdio for `arcp
+ * serve`). The layer also routes the Effect Console, and so the default logger, to stderr: a runtime
+ * served over stdout must never write a log line between its frames.
+ */
 export const layer = (options: Options): Layer.Layer<Acceptor> =>
-  Layer.succeed(
-    Acceptor,
-    Acceptor.of({
-      address: options.label ?? "stdio",
-      run: (handler) => make(options).pipe(Effect.flatMap(handler), Effect.scoped)
-    })
+  Layer.merge(
+    Layer.succeed(
+      Acceptor,
+      Acceptor.of({
+        address: options.label ?? "stdio",
+        run: (handler) => make(options).pipe(Effect.flatMap(handler), Effect.scoped)
+      })
+    ),
+    StderrConsole.layer
   )

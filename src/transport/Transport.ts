@@ -35,6 +35,12 @@ export interface Connection {
   readonly buffered?: (() => number) | undefined
   /** Closes the connection; idempotent. */
   readonly close: Effect.Effect<void>
+  /**
+   * Completes once the transport's send buffer is below its high-water mark, so a
+   * sender of many frames (sidecar transfers) never queues more than that in memory.
+   * Absent: the transport does not buffer (or cannot tell).
+   */
+  readonly drain?: Effect.Effect<void> | undefined
 }
 
 /**

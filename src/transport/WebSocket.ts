@@ -5,7 +5,8 @@
  */
 import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
 import * as Socket from "@effect/platform/Socket"
-import { Deferred, Effect, Layer, Mailbox, Option, type Scope } from "effect"
+import { Deferred, Effect, Layer, Mailbox, Option, type Scope, Stream } from "effect"
+import { EventEmitter } from "node:events"
 import {
   Acceptor,
   binaryFrame,
@@ -30,17 +31,60 @@ export interface ServerOptions {
  */
 const HARD_CAP_FACTOR = 16
 
-const bufferedOf = (raw: globalThis.WebSocket) => () => raw.bufferedAmount
+/** `WebSocket.OPEN`: the only state in which a frame can be sent. */
+const OPEN = 1
 
-/** Adapts a platform `Socket` to a `Connection`; the socket runs until the scope closes. */
+/** Bytes a socket may buffer for sending before `drain` makes a sender wait (sidecar transfers). */
+const SEND_HIGH_WATER = 1024 * 1024
+/** Binary bytes read but not yet taken by the connection before reading pauses (and resumes below half). */
+const READ_HIGH_WATER = 4 * 1024 * 1024
+
+/** Calls `ws`'s `pause()` / `resume()` when it has them (the `ws` package does; browsers' WebSocket does not). */
+const flowControl = (raw: globalThis.WebSocket, method: "pause" | "resume") => {
+  const fn: unknown = Reflect.get(raw, method)
+  if (typeof fn === "function") Reflect.apply(fn, raw, [])
+}
+
+/**
+ * Completes once `raw` has at most SEND_HIGH_WATER bytes buffered: on the `drain` event of the
+ * socket beneath `ws` when it can be reached, else by polling every millisecond.
+ */
+const drained = (raw: globalThis.WebSocket): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (raw.bufferedAmount <= SEND_HIGH_WATER) return resume(Effect.void)
+    const socket: unknown = Reflect.get(raw, "_socket")
+    if (!(socket instanceof EventEmitter)) return resume(Effect.zipRight(Effect.sleep("1 millis"), drained(raw)))
+    const stop = () => {
+      socket.off("drain", onDrain)
+      socket.off("close", onClose)
+    }
+    // a closed socket has nothing left to drain: the next send reports the failure
+    const onClose = () => {
+      stop()
+      resume(Effect.void)
+    }
+    const onDrain = () => {
+      stop()
+      resume(drained(raw))
+    }
+    socket.on("drain", onDrain)
+    socket.on("close", onClose)
+    return Effect.sync(stop)
+  })
+
+/**
+ * Adapts a platform `Socket` to a `Connection`; the socket runs until the scope closes.
+ *
+ * Frames are written straight to the underlying WebSocket (`raw`), not through the platform's writer:
+ * that writer waits for the socket to be open, so once the peer has closed (or vanished) a send or a
+ * close would wait forever. Here a send after the end fails at once (`Closed`) and a close is a no-op.
+ * With the underlying WebSocket, sends can wait for its buffer to drain (`drain`) and reading pauses
+ * while too many binary bytes wait to be taken: bounded memory both ways.
+ */
 export const fromSocket = (
   socket: Socket.Socket,
-  options: {
-    readonly label: string
-    readonly maxFrameBytes: number
-    /** The socket underneath, when known: its `bufferedAmount` is what this end holds for the peer. */
-    readonly raw?: globalThis.WebSocket | undefined
-  }
+  raw: () => globalThis.WebSocket | undefined,
+  options: { readonly label: string; readonly maxFrameBytes: number }
 ): Effect.Effect<
   { readonly connection: Connection; readonly opened: Effect.Effect<void, TransportError> },
   never,
@@ -49,10 +93,18 @@ export const fromSocket = (
   Effect.gen(function*() {
     const mailbox = yield* Mailbox.make<Incoming, TransportError>()
     const opened = yield* Deferred.make<void, TransportError>()
-    const write = yield* socket.writer
     const max = options.maxFrameBytes
+    let unread = 0
+    let paused = false
     yield* socket.runRaw((data) => {
-      mailbox.unsafeOffer(typeof data === "string" ? textFrame(data, max) : binaryFrame(data, max))
+      if (typeof data === "string") return void mailbox.unsafeOffer(textFrame(data, max))
+      unread += data.byteLength
+      const ws = raw()
+      if (ws !== undefined && !paused && unread > READ_HIGH_WATER) {
+        paused = true
+        flowControl(ws, "pause")
+      }
+      mailbox.unsafeOffer(binaryFrame(data, max))
     }, { onOpen: Deferred.succeed(opened, undefined) }).pipe(
       Effect.matchEffect({
         onSuccess: () => mailbox.end,
@@ -66,18 +118,41 @@ export const fromSocket = (
       ),
       Effect.forkScoped
     )
+    const closed = new TransportError({ reason: "Closed", message: `${options.label}: the connection is closed` })
     const connection: Connection = {
       label: options.label,
       binary: true,
-      incoming: Mailbox.toStream(mailbox),
-      ...(options.raw !== undefined ? { buffered: bufferedOf(options.raw) } : {}),
+      incoming: Mailbox.toStream(mailbox).pipe(Stream.tap((frame) =>
+        Effect.sync(() => {
+          if (frame._tag !== "Binary") return
+          unread -= frame.data.byteLength
+          const ws = raw()
+          if (ws !== undefined && paused && unread < READ_HIGH_WATER / 2) {
+            paused = false
+            flowControl(ws, "resume")
+          }
+        })
+      )),
+      // what this end still holds for the peer (the runtime's outbound budget counts it)
+      buffered: () => raw()?.bufferedAmount ?? 0,
       send: (frame) =>
-        write(frame).pipe(
-          Effect.mapError((cause) =>
-            new TransportError({ reason: "Write", message: `${options.label}: ${cause.message}`, cause })
-          )
-        ),
-      close: write(new Socket.CloseEvent(1000, "closed")).pipe(Effect.ignore)
+        Effect.suspend(() => {
+          const ws = raw()
+          if (ws === undefined || ws.readyState !== OPEN) return Effect.fail(closed)
+          return Effect.try({
+            try: () => ws.send(frame),
+            catch: (cause) =>
+              new TransportError({ reason: "Write", message: `${options.label}: ${String(cause)}`, cause })
+          })
+        }),
+      close: Effect.sync(() => {
+        const ws = raw()
+        if (ws !== undefined && ws.readyState <= OPEN) ws.close(1000, "closed")
+      }),
+      drain: Effect.suspend(() => {
+        const ws = raw()
+        return ws === undefined ? Effect.void : drained(ws)
+      })
     }
     return { connection, opened: Deferred.await(opened) }
   })
@@ -102,14 +177,13 @@ const listen = (options: ServerOptions) =>
       address: `ws://${host}:${port}${options.path ?? ""}`,
       run: (handler) =>
         server.run((socket) =>
-          // the platform server hands each connection's `ws` over in the handler's context
+          // the server hands each handler its raw WebSocket as a service
           Effect.serviceOption(Socket.WebSocket).pipe(
-            Effect.flatMap((raw) =>
-              fromSocket(socket, { label: `ws#${++next}`, maxFrameBytes, raw: Option.getOrUndefined(raw) })
+            Effect.flatMap((ws) =>
+              fromSocket(socket, () =>
+                Option.getOrUndefined(ws), { label: `ws#${++next}`, maxFrameBytes })
             ),
-            Effect.flatMap(({ connection }) =>
-              handler(connection)
-            ),
+            Effect.flatMap(({ connection }) => handler(connection)),
             Effect.scoped
           )
         ).pipe(Effect.mapError((cause) => new TransportError({ reason: "Read", message: cause.message, cause })))
@@ -126,8 +200,23 @@ export const connect = (
   options: { readonly maxFrameBytes?: number | undefined; readonly openTimeout?: number | undefined } = {}
 ): Effect.Effect<Connection, TransportError, Scope.Scope> =>
   Effect.gen(function*() {
-    const socket = yield* Socket.makeWebSocket(url, { openTimeout: options.openTimeout ?? 10_000 })
-    const { connection, opened } = yield* fromSocket(socket, {
+    const construct = yield* Socket.WebSocketConstructor
+    let ws: globalThis.WebSocket | undefined
+    const socket = yield* Socket.fromWebSocket(
+      Effect.acquireRelease(
+        Effect.try({
+          try: () => {
+            ws = construct(url)
+            return ws
+          },
+          // a malformed URL throws in the constructor
+          catch: (cause) => new Socket.SocketGenericError({ reason: "Open", cause })
+        }),
+        (opened) => Effect.sync(() => opened.close(1000))
+      ),
+      { openTimeout: options.openTimeout ?? 10_000 }
+    )
+    const { connection, opened } = yield* fromSocket(socket, () => ws, {
       label: url,
       maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * HARD_CAP_FACTOR
     })

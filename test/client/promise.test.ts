@@ -130,4 +130,45 @@ describe("arcp/promise", () => {
     },
     20_000
   )
+
+  it(
+    "R16.2-1 putArtifact takes a Uint8Array, a ReadableStream or an async iterable; fetchArtifact streams it back",
+    async () => {
+      const server = await createServer({ port: 0, logLevel: "none", auth: { bearer: new Map([["t", "alice"]]) } })
+      try {
+        const session = await connect(server.address, { credentials: { scheme: "bearer", token: "t" } })
+        const bytes = new Uint8Array(700_000).map((_, i) => i & 0xff)
+        const fromBytes = await session.putArtifact(bytes, { mediaType: "x/y" })
+        const fromWeb = await session.putArtifact(
+          new ReadableStream<Uint8Array>({
+            start: (controller) => {
+              controller.enqueue(bytes.subarray(0, 300_000))
+              controller.enqueue(bytes.subarray(300_000))
+              controller.close()
+            }
+          }),
+          { mediaType: "x/y" }
+        )
+        async function* pieces() {
+          yield bytes.subarray(0, 1)
+          yield bytes.subarray(1)
+        }
+        const fromIterable = await session.putArtifact(pieces(), { mediaType: "x/y", encoding: "base64" })
+        for (const ref of [fromBytes, fromWeb, fromIterable]) {
+          assert.strictEqual(ref.size, bytes.length)
+          assert.strictEqual(ref.sha256, fromBytes.sha256)
+          const chunks: Array<Uint8Array> = []
+          for await (const chunk of session.fetchArtifact(ref)) chunks.push(chunk)
+          assert.deepStrictEqual(new Uint8Array(Buffer.concat(chunks)), bytes)
+        }
+        const gone = await session.fetchArtifactBytes("art_none").then(() => undefined, (e: unknown) => e)
+        assert.instanceOf(gone, ArcpError)
+        assert.strictEqual(gone instanceof ArcpError ? gone.code : undefined, "NOT_FOUND")
+        await session.close()
+      } finally {
+        await server.close()
+      }
+    },
+    60_000
+  )
 })

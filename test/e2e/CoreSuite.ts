@@ -417,7 +417,13 @@ export const coreSuite = (target: Target) => {
         const session = yield* Effect.flatMap(dial, (c) =>
           Client.connect(c, {
             credentials: bearer,
-            capabilities: { subscriptions: true, durable_jobs: true, interrupt: true, heartbeat_interval_seconds: 10 }
+            capabilities: {
+              subscriptions: true,
+              durable_jobs: true,
+              interrupt: true,
+              heartbeat_interval_seconds: 10,
+              binary_encoding: ["base64"]
+            }
           }))
         assert.strictEqual(session.capabilities.subscriptions, false, "not supported by this runtime")
         assert.strictEqual(session.capabilities.durable_jobs, true)
@@ -427,7 +433,7 @@ export const coreSuite = (target: Target) => {
         assert.deepStrictEqual(
           session.capabilities.binary_encoding,
           ["base64"],
-          "the encodings the runtime supports are advertised"
+          "the encodings both sides support"
         )
         const plain = yield* Effect.flatMap(dial, (c) => Client.connect(c, { credentials: bearer }))
         assert.strictEqual(plain.capabilities.durable_jobs, false, "the client did not offer it")

@@ -30,8 +30,12 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
         const messages = yield* session.subscribe
         const seen = yield* Effect.fork(collectUntil(messages, (m) => m.type === "session.accepted"))
         yield* TestClock.adjust("570 seconds")
-        const types = (yield* Fiber.join(seen)).map((m) => m.type)
+        const received = yield* Fiber.join(seen)
+        const types = received.map((m) => m.type)
         assert.deepStrictEqual(types.filter((t) => t.startsWith("session.")), ["session.refresh", "session.accepted"])
+        const renewed = received.find((m) => m.type === "session.accepted")
+        // §15.3: the renewed session.accepted still reports the session's trust level
+        assert.strictEqual(renewed?.type === "session.accepted" ? renewed.payload.trust_level : undefined, "trusted")
         yield* TestClock.adjust("60 seconds")
         yield* session.ping // past the first lease: the renewed one holds
       }).pipe(

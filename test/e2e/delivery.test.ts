@@ -349,7 +349,7 @@ describe("arcp serve across a restart", () => {
           const session = await connectPromise(first.address, { credentials })
           assert.strictEqual(session.capabilities.heartbeat_interval_seconds, 7)
           assert.strictEqual(session.capabilities.heartbeat_recovery, "fail")
-          const job = await session.invoke("echo", { order: 4812 }, { idempotency_key: "refund-ord_4812" })
+          const job = await session.invoke("echo", { order: 4812 }, { idempotencyKey: "refund-ord_4812" })
           before = { jobId: job.jobId, result: await job.result }
           await session.close()
         } finally {
@@ -364,15 +364,15 @@ describe("arcp serve across a restart", () => {
         try {
           const session = await connectPromise(second.address, { credentials })
           assert.strictEqual(session.capabilities.heartbeat_recovery, "block")
-          const again = await session.invoke("echo", { order: 4812 }, { idempotency_key: "refund-ord_4812" })
+          const again = await session.invoke("echo", { order: 4812 }, { idempotencyKey: "refund-ord_4812" })
           assert.strictEqual(again.jobId, before.jobId)
           assert.deepStrictEqual(await again.result, before.result)
           const types: Array<string> = []
           for await (const event of again.events) types.push(event.type)
           assert.deepStrictEqual(types, ["tool.result"]) // the earlier outcome, not a new run
           // a horizon of 0 s: a key claimed now is forgotten at once
-          const short1 = await session.invoke("echo", {}, { idempotency_key: "short" })
-          const short2 = await session.invoke("echo", {}, { idempotency_key: "short" })
+          const short1 = await session.invoke("echo", {}, { idempotencyKey: "short" })
+          const short2 = await session.invoke("echo", {}, { idempotencyKey: "short" })
           assert.notStrictEqual(short1.jobId, short2.jobId)
           // the default cancel deadline (100 ms) applies to a cancel naming none: ABORTED long before the 3 s sleep ends
           const stubborn = await session.invoke("stubborn", { ms: 3000 })

@@ -16,6 +16,7 @@ import { type Decoded, decodeJson, encodeUnchecked } from "../../src/protocol/Me
 import * as Auth from "../../src/runtime/Auth.js"
 import * as Runtime from "../../src/runtime/Runtime.js"
 import * as Tools from "../../src/runtime/Tools.js"
+import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import * as Memory from "../../src/transport/Memory.js"
 import { reader } from "../support/CoreServer.js"
@@ -167,7 +168,8 @@ const makeServer = Effect.gen(function*() {
     Layer.provide(Layer.mergeAll(
       Auth.layer({ audience: "arcp://runtime", bearer: new Map([["fuzz-token", "fuzzer"]]) }),
       Tools.layer([count]),
-      MemoryEventLog.layer
+      MemoryEventLog.layer,
+      MemoryArtifactStore.layer
     )),
     Layer.provideMerge(Memory.layer()),
     Layer.provide(Logger.replace(Logger.defaultLogger, keeper))

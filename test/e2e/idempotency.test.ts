@@ -479,8 +479,8 @@ describe("the clients settle every handle of a repeated key (§6.4)", () => {
       })
       try {
         const session = await PromiseApi.connect(server.address, { credentials: { scheme: "bearer", token: "t" } })
-        const first = await session.invoke("gated", { v: 1 }, { idempotency_key: "k-promise" })
-        const second = await session.invoke("gated", { v: 1 }, { idempotency_key: "k-promise" })
+        const first = await session.invoke("gated", { v: 1 }, { idempotencyKey: "k-promise" })
+        const second = await session.invoke("gated", { v: 1 }, { idempotencyKey: "k-promise" })
         assert.strictEqual(second.jobId, first.jobId)
         assert.strictEqual(runs, 1, "the job is running, once")
         release()
@@ -488,7 +488,7 @@ describe("the clients settle every handle of a repeated key (§6.4)", () => {
           { released: { v: 1 } },
           { released: { v: 1 } }
         ])
-        const refused = await session.invoke("gated", { v: 2 }, { idempotency_key: "k-promise" }).then(
+        const refused = await session.invoke("gated", { v: 2 }, { idempotencyKey: "k-promise" }).then(
           () => undefined,
           (e: unknown) => e
         )

@@ -163,7 +163,7 @@ describe("jobs over WebSocket + SQLite", () => {
       assert.strictEqual(new Set(jobs.map((j) => j.jobId)).size, 60)
       // a job's events end at its first terminal; the session-wide stream, up to a later ping's pong, shows any other
       assert.deepStrictEqual(yield* terminalsUntilQuiet(session, messages, jobs.map((j) => j.jobId)), jobs.map(() => 1))
-    })))
+    })), 30_000) // about 5 s on a loaded machine
 
   it.scopedLive("R6.1.1-1 R6.1.1-2 R6.4-2 a retransmitted message id is not executed twice; it gets the same answers", () =>
     Effect.gen(function*() {

@@ -18,6 +18,7 @@ import * as Runtime from "../../src/runtime/Runtime.js"
 import type * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import * as Tools from "../../src/runtime/Tools.js"
 import { EventLog } from "../../src/store/EventLog.js"
+import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
 import { collectUntil, dial, field, webSocket } from "../support/Harness.js"
@@ -56,6 +57,7 @@ const server = (
       Tools.layer([...DemoTools.all, use, vault])
     )),
     Layer.provideMerge(options.log ?? MemoryEventLog.layer),
+    Layer.provideMerge(MemoryArtifactStore.layer),
     Layer.provideMerge(webSocket),
     Layer.provide(Logger.minimumLogLevel(LogLevel.None))
   )

@@ -11,6 +11,7 @@ import * as McpTools from "../../src/mcp/McpTools.js"
 import * as McpSpec from "../../src/mcp/Spec.js"
 import * as Auth from "../../src/runtime/Auth.js"
 import * as Runtime from "../../src/runtime/Runtime.js"
+import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import * as Memory from "../../src/transport/Memory.js"
 import { open, TOKEN } from "../support/Harness.js"
@@ -53,6 +54,8 @@ describe("MCP over streamable HTTP", () => {
           Layer.provideMerge(Runtime.layer({})),
           Layer.provide(Layer.mergeAll(
             Auth.layer({ audience: "arcp://runtime", bearer: new Map([[TOKEN, "alice"]]) }),
+            MemoryArtifactStore.layer,
+            MemoryArtifactStore.layer,
             McpTools.registry({ servers: [spec.right] })
           )),
           Layer.provideMerge(MemoryEventLog.layer),

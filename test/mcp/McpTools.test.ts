@@ -9,6 +9,7 @@ import type { McpServerSpec } from "../../src/mcp/Spec.js"
 import type { ArcpError } from "../../src/protocol/Errors.js"
 import * as Auth from "../../src/runtime/Auth.js"
 import * as Runtime from "../../src/runtime/Runtime.js"
+import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import * as Memory from "../../src/transport/Memory.js"
 import { collectUntil, field, open, TOKEN } from "../support/Harness.js"
@@ -26,6 +27,7 @@ const server = (
     Layer.provideMerge(Runtime.layer({})),
     Layer.provide(Layer.mergeAll(
       Auth.layer({ audience: "arcp://runtime", bearer: new Map([[TOKEN, "alice"]]) }),
+      MemoryArtifactStore.layer,
       McpTools.registry({ tools: DemoTools.all, servers, ...options })
     )),
     Layer.provideMerge(MemoryEventLog.layer),

@@ -11,6 +11,7 @@ import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { ArcpError } from "../../src/protocol/Errors.js"
 import { JobId, SessionId } from "../../src/protocol/Ids.js"
 import type { Decoded, Message } from "../../src/protocol/Message.js"
+import * as Artifacts from "../../src/runtime/artifacts/Artifacts.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
 import type { Owner } from "../../src/runtime/Job.js"
 import * as Jobs from "../../src/runtime/Jobs.js"
@@ -19,6 +20,7 @@ import * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import * as Streams from "../../src/runtime/Streams.js"
 import * as Tools from "../../src/runtime/Tools.js"
 import { EventLog } from "../../src/store/EventLog.js"
+import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 
 const terminalTypes = new Set(["tool.result", "tool.error", "job.failed", "job.cancelled"])
@@ -93,7 +95,8 @@ const services = (tools: ReadonlyArray<Tools.Tool>) =>
       Layer.mergeAll(
         Tools.layer([...DemoTools.all, ...tools]),
         HumanInput.layer,
-        Streams.layer
+        Streams.layer,
+        Artifacts.layer.pipe(Layer.provide(Layer.merge(RuntimeConfig.layer({}), MemoryArtifactStore.layer)))
       )
     ),
     Layer.provideMerge(Permissions.layer),

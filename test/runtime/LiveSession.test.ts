@@ -13,6 +13,7 @@ import { Authenticator } from "../../src/runtime/Auth.js"
 import * as Runtime from "../../src/runtime/Runtime.js"
 import { Sessions } from "../../src/runtime/Sessions.js"
 import * as Tools from "../../src/runtime/Tools.js"
+import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import * as Memory from "../../src/transport/Memory.js"
 import { rawSession } from "../support/CoreServer.js"
@@ -35,7 +36,7 @@ const lax = Layer.succeed(
 
 const server = Runtime.serve.pipe(
   Layer.provideMerge(Runtime.layer()),
-  Layer.provide(Layer.mergeAll(lax, Tools.layer([]), MemoryEventLog.layer)),
+  Layer.provide(Layer.mergeAll(lax, Tools.layer([]), MemoryEventLog.layer, MemoryArtifactStore.layer)),
   Layer.provideMerge(Memory.layer()),
   Layer.provide(Logger.minimumLogLevel(LogLevel.None))
 )

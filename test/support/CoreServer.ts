@@ -18,6 +18,7 @@ import * as Runtime from "../../src/runtime/Runtime.js"
 import type * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import * as Tools from "../../src/runtime/Tools.js"
 import type { EventLog } from "../../src/store/EventLog.js"
+import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import type { Acceptor, Connection } from "../../src/transport/Transport.js"
 import { VERSION } from "../../src/Version.js"
@@ -75,6 +76,7 @@ export const coreServer = <E>(
       Tools.layer([])
     )),
     Layer.provideMerge(MemoryEventLog.layer),
+    Layer.provideMerge(MemoryArtifactStore.layer),
     Layer.provideMerge(transport),
     (server) => fromAcceptor.pipe(Layer.provideMerge(server)),
     Layer.provide(Logger.minimumLogLevel(LogLevel.None))

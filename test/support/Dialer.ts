@@ -1,13 +1,13 @@
 /**
  * How a black-box test reaches the server under test: an in-process acceptor
- * (memory or WebSocket) or a spawned `arcp serve --transport stdio` child.
+ * (memory, WebSocket, Unix socket, HTTP/2) or a spawned `arcp serve --transport stdio` child.
  * Also a spy that records the frames a connection sends and receives.
  */
 import { Context, Effect, Layer, Option, type Scope, Stream } from "effect"
+import { dialUrl } from "../../src/client/ArcpClient.js"
 import { decodeJson } from "../../src/protocol/Message.js"
 import * as Memory from "../../src/transport/Memory.js"
 import { Acceptor, type Connection, type TransportError } from "../../src/transport/Transport.js"
-import * as WebSocket from "../../src/transport/WebSocket.js"
 
 /** Opens a new client connection to the server under test. */
 export class Dialer extends Context.Tag("test/Dialer")<Dialer, {
@@ -20,13 +20,13 @@ export const dial: Effect.Effect<Connection, TransportError, Dialer | Scope.Scop
   (d) => d.dial
 )
 
-/** Dials the in-process acceptor: its memory network when it has one, else its WebSocket address. */
+/** Dials the in-process acceptor: its memory network when it has one, else its address (ws://, unix://, http://). */
 export const fromAcceptor: Layer.Layer<Dialer, never, Acceptor> = Layer.effect(
   Dialer,
   Effect.gen(function*() {
     const acceptor = yield* Acceptor
     const network = yield* Effect.serviceOption(Memory.MemoryNetwork)
-    return Dialer.of({ dial: Option.isSome(network) ? network.value.connect : WebSocket.connect(acceptor.address) })
+    return Dialer.of({ dial: Option.isSome(network) ? network.value.connect : dialUrl(acceptor.address) })
   })
 )
 

@@ -7,7 +7,9 @@ import * as Auth from "../../src/runtime/Auth.js"
 import * as Runtime from "../../src/runtime/Runtime.js"
 import type * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import * as Tools from "../../src/runtime/Tools.js"
+import type { ArtifactStore, ArtifactStoreError } from "../../src/store/ArtifactStore.js"
 import type { EventLog, EventLogError } from "../../src/store/EventLog.js"
+import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import * as Memory from "../../src/transport/Memory.js"
 import { Acceptor, type Connection, type TransportError } from "../../src/transport/Transport.js"
@@ -20,6 +22,7 @@ export const PRINCIPAL = "alice"
 export const serverLayer = <E>(options: {
   readonly transport: Layer.Layer<Acceptor, E>
   readonly eventLog?: Layer.Layer<EventLog, EventLogError>
+  readonly artifactStore?: Layer.Layer<ArtifactStore, ArtifactStoreError>
   readonly runtime?: RuntimeConfig.Options
   readonly tools?: ReadonlyArray<Tools.Tool>
 }) =>
@@ -31,6 +34,7 @@ export const serverLayer = <E>(options: {
     )),
     // the log stays visible to tests, which read job records from it
     Layer.provideMerge(options.eventLog ?? MemoryEventLog.layer),
+    Layer.provideMerge(options.artifactStore ?? MemoryArtifactStore.layer),
     Layer.provideMerge(options.transport),
     Layer.provide(Logger.minimumLogLevel(LogLevel.None))
   )

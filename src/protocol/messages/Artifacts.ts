@@ -22,15 +22,32 @@ export const ArtifactRef = Schema.Struct({
 }).annotations({ identifier: "ArtifactRef" })
 export type ArtifactRef = typeof ArtifactRef.Type
 
+/** Lower-case or upper-case hex of a SHA-256 digest. */
+export const Sha256Hex = Schema.String.pipe(
+  Schema.pattern(/^[0-9a-fA-F]{64}$/, { message: () => "Expected a sha256 hex digest" })
+)
+
+/**
+ * An upload, or the runtime's answer to a fetch (§16.2). `data` carries the bytes
+ * inline; with `encoding: "sidecar"` they follow as binary frames keyed to this
+ * message's id (docs/decisions.md). `size` and `sha256` are our additions: when
+ * given, the bytes must match them (DATA_LOSS otherwise).
+ */
 export const ArtifactPut = Schema.Struct({
   artifact_id: Schema.optional(ArtifactId),
   media_type: NonEmptyString,
   data: Schema.optional(Base64),
   encoding: Schema.optional(Schema.Literal("base64", "sidecar")),
-  ttl_seconds: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
+  ttl_seconds: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
+  size: Schema.optional(NonNegativeInt),
+  sha256: Schema.optional(Sha256Hex)
 })
 
-export const ArtifactFetch = Schema.Struct({ artifact_id: ArtifactId })
+/** `encoding` (our addition) asks for the bytes inline (`base64`, the default) or as sidecar frames. */
+export const ArtifactFetch = Schema.Struct({
+  artifact_id: ArtifactId,
+  encoding: Schema.optional(Schema.Literal("base64", "sidecar"))
+})
 
 export const ArtifactRelease = Schema.Struct({ artifact_id: ArtifactId })
 

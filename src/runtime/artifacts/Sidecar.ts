@@ -1,0 +1,76 @@
+/**
+ * Sidecar binary frames on one runtime connection (RFC §11.3, §16.2): frames
+ * of an upload announced by an `artifact.put` go to its transfer (in order, with
+ * backpressure on the socket's reader); frames nobody announced are refused with
+ * a nack; outgoing transfers (fetch answers) are sent with drain between frames.
+ */
+import { Effect, FiberSet, Option, Schema, type Scope, type Stream } from "effect"
+import { ArcpError } from "../../protocol/Errors.js"
+import { MessageId } from "../../protocol/Ids.js"
+import * as Frame from "../../protocol/Sidecar.js"
+import { type Expected, makeInbox, transmit } from "../../transport/SidecarTransfers.js"
+import type { Connection } from "../../transport/Transport.js"
+import type { Outbound } from "../Outbound.js"
+
+export interface Sidecar {
+  /** The transport carries binary frames (WebSocket); false means base64 only. */
+  readonly binary: boolean
+  /** Announces an upload keyed by the put's message id (see `SidecarTransfers.Inbox.expect`). */
+  readonly expect: (key: string) => Effect.Effect<Expected, ArcpError>
+  /** Handles one incoming binary frame of the open session. */
+  readonly deliver: (data: Uint8Array) => Effect.Effect<void>
+  /** Sends `bytes` to the peer as frames keyed to `key`, the last one marked final. */
+  readonly transmit: (key: string, bytes: Stream.Stream<Uint8Array, ArcpError>) => Effect.Effect<void, ArcpError>
+  /** Runs `effect` in the background for as long as the connection lives. */
+  readonly fork: (effect: Effect.Effect<void>) => Effect.Effect<void>
+}
+
+const readMessageId = Schema.decodeUnknownOption(MessageId)
+
+/** The sidecar of `connection`; its transfers end with the scope. */
+export const make = (connection: Connection, outbound: Outbound): Effect.Effect<Sidecar, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const inbox = yield* makeInbox()
+    const fibers = yield* FiberSet.make()
+
+    const refuse = (message: string, key?: string) => {
+      const id = readMessageId(key)
+      return outbound.emit(
+        "nack",
+        {
+          ...ArcpError.of("INVALID_ARGUMENT", message).toPayload(),
+          ...(Option.isSome(id) ? { ack_for: id.value } : {})
+        },
+        Option.isSome(id) ? { correlation_id: id.value } : {}
+      )
+    }
+
+    const deliver = (data: Uint8Array) =>
+      Effect.gen(function*() {
+        const frame = Frame.decode(data)
+        if (typeof frame === "string") return yield* refuse(`${frame} (docs/decisions.md, sidecar frames)`)
+        if (frame.kind !== "transfer") {
+          return yield* refuse("binary stream chunks from a client are not accepted: streams are the runtime's")
+        }
+        const outcome = yield* inbox.accept(frame)
+        if (outcome === "late") return yield* Effect.logDebug(`dropped a late sidecar frame of ${frame.key}`)
+        if (outcome === "unknown") {
+          return yield* refuse(`binary frame for ${frame.key}, which no artifact.put announced`, frame.key)
+        }
+      })
+
+    return {
+      binary: connection.binary,
+      expect: (key) =>
+        connection.binary
+          ? inbox.expect(key)
+          : Effect.fail(ArcpError.of("INVALID_ARGUMENT", "this transport has no binary frames: send the data base64")),
+      deliver,
+      transmit: (key, bytes) =>
+        transmit(connection, key, bytes).pipe(
+          Effect.catchTag("TransportError", (e) =>
+            Effect.fail(ArcpError.of("UNAVAILABLE", `cannot send sidecar frames: ${e.message}`)))
+        ),
+      fork: (effect) => Effect.asVoid(FiberSet.run(fibers, effect))
+    }
+  })
