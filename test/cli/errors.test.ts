@@ -188,7 +188,8 @@ describe("arcp --help", () => {
       }
       const send = (await arcp(["send", "--help"])).stdout
       const block = (flag: string) => send.split(/\n(?=\S)/).find((b) => b.startsWith(`--${flag} `)) ?? ""
-      assert.include(block("url"), "the runtime's WebSocket URL (default ws://127.0.0.1:7777) [ARCP_URL]")
+      assert.include(block("url"), "(default ws://127.0.0.1:7777) [ARCP_URL]")
+      assert.include(block("url"), "unix:///path (Unix socket)")
       assert.include(block("wait"), "(default 10000)")
       const serve = (await arcp(["serve", "--help"])).stdout
       for (const flagBlock of serve.split(/\n(?=\S)/)) {
