@@ -235,6 +235,14 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R4.1-7": ["not yet", "message queues belong to the scale-out work"],
   "R22-1": ["done", "WebSocket, stdio, Unix sockets and HTTP/2"],
   "R22-3": ["done", ""],
+  "R20-1": [
+    "done",
+    "MCP servers (stdio, streamable HTTP) as ARCP tools NAME.tool: arcp serve --mcp / McpTools.registry; and arcp mcp serves ARCP tools to MCP hosts"
+  ],
+  "R20-2": [
+    "not yet",
+    "MCP resources are not bridged yet (planned as artifacts / kind event streams; docs/decisions.md)"
+  ],
   "R16.1-1": ["done", "ToolContext.putArtifact; Tools.resultRef puts the ref in the terminal's result_ref"],
   "R16.2-1": ["done", "inline base64 or sidecar frames keyed to the put's id"],
   "R16.2-2": ["done", "inline (one frame) or sidecar frames; no redirect URI"],
@@ -297,7 +305,7 @@ const NOT_BUILT: Record<string, string> = {
   "17.1": "trace ids are carried from the invoke but not minted; no span ids",
   "18.3": "the client does not retry",
   "19": "resume is not built",
-  "20": "no MCP bridge",
+  "20": "MCP resources are not bridged yet",
   "21.4": "no promoted extensions exist",
   "22": "no sidecar frames yet"
 }

@@ -1,9 +1,13 @@
 /** The public surface of arcp: each module as a namespace. */
 export * as ArcpClient from "./client/ArcpClient.js"
+export * as McpHost from "./mcp/McpHost.js"
+export * as McpTools from "./mcp/McpTools.js"
+export * as McpSpec from "./mcp/Spec.js"
 export * as Capabilities from "./protocol/Capabilities.js"
 export * as Envelope from "./protocol/Envelope.js"
 export * as Errors from "./protocol/Errors.js"
 export * as Extensions from "./protocol/Extensions.js"
+export * as ToolDiscovery from "./protocol/extensions/ToolDiscovery.js"
 export * as Ids from "./protocol/Ids.js"
 export * as Message from "./protocol/Message.js"
 export * as Artifacts from "./protocol/messages/Artifacts.js"

@@ -59,6 +59,26 @@ describe("examples", () => {
       90_000
     )
 
+    it(
+      `mcp-tools wraps a stdio MCP server: its tool is discovered as hello.say and runs as a job (${mode})`,
+      async () => {
+        const { code, stderr, stdout } = await run("mcp-tools.ts", mode)
+        assert.strictEqual(code, 0, stderr)
+        assert.include(stdout, "tool hello.say: Greets someone")
+        assert.include(stdout, "event tool.result")
+        assert.include(stdout, "result \"hello ada\"")
+      },
+      90_000
+    )
+
+    it(`mcp-host serves a runtime's tools to an MCP client, with progress (${mode})`, async () => {
+      const { code, stderr, stdout } = await run("mcp-host.ts", mode)
+      assert.strictEqual(code, 0, stderr)
+      assert.include(stdout, "mcp tools count")
+      assert.include(stdout, "mcp progress 1/3")
+      assert.include(stdout, "mcp result {\"counted\":3}")
+    }, 90_000)
+
     it(`permission-refund asks permission before a pretend refund; the Promise client approves (${mode})`, async () => {
       const { code, stderr, stdout } = await run("permission-refund.mjs", mode)
       assert.strictEqual(code, 0, stderr)

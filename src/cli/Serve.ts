@@ -1,10 +1,11 @@
 /** `arcp serve`: runs the runtime over WebSocket, stdio, a Unix socket or HTTP/2 (or several) until SIGINT/SIGTERM (or, for stdio, the end of stdin). */
 import { Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Config, Console, Effect, Option } from "effect"
+import { Config, Console, Effect, Either, Option } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 import { resolve } from "node:path"
+import * as McpSpec from "../mcp/Spec.js"
 import { DEFAULT_MAX_JSON_DEPTH } from "../protocol/JsonDepth.js"
 import * as Trust from "../runtime/permissions/Trust.js"
 import * as Runtime from "../runtime/Runtime.js"
@@ -116,6 +117,12 @@ const options = {
     "ARCP_CANCEL_DEADLINE_MS",
     5000,
     "ms a cancelled job has to stop when cancel names no deadline_ms, before it ends ABORTED (§10.4)"
+  ),
+  mcp: Options.text("mcp").pipe(
+    Options.repeated,
+    Options.withDescription(
+      "NAME=COMMAND... (a stdio MCP server) or NAME=https://... (streamable HTTP): offer its tools as NAME.tool; repeatable (default none; no env var)"
+    )
   ),
   artifactsDir: Settings.optionalText(
     "artifacts-dir",
@@ -245,6 +252,7 @@ export const serve = Command.make("serve", options, (o) =>
         return [token, principal] as const
       })
     )
+    const mcp = yield* Effect.forEach(o.mcp, (entry) => Either.mapLeft(McpSpec.parse(entry), (m) => new Error(m)))
     // the refresh is sent --refresh-deadline before the lease ends: a deadline as long as the lease would refresh at once, forever
     if (o.refreshDeadline < 1 || o.sessionLease <= o.refreshDeadline) {
       return yield* usage(
@@ -296,6 +304,7 @@ export const serve = Command.make("serve", options, (o) =>
     const server = Server.layer({
       db: o.db,
       tools: o.noDemoTools ? [] : DemoTools.all,
+      mcp,
       identity: { kind: "arcp", version: VERSION, fingerprint },
       audience: o.jwtAudience,
       maxFrameBytes: o.maxFrameBytes,

@@ -7,8 +7,10 @@ import { stripVTControlCharacters } from "node:util"
 import { VERSION, versionLine } from "../Version.js"
 import { artifact } from "./Artifact.js"
 import { report } from "./Failure.js"
+import { mcp } from "./McpCommand.js"
 import { ExitCode, send, setExitCode } from "./Send.js"
 import { serve } from "./Serve.js"
+import { tools } from "./ToolsCommand.js"
 import { formatVerdict, unreadable, validateText } from "./Validate.js"
 
 const version = Command.make("version", {}, () => Console.log(versionLine())).pipe(
@@ -51,7 +53,7 @@ const validate = Command.make(
   Command.withDescription("Check envelopes: prints `ok <type>` or `error <line> <CODE> <path>: <reason>` per envelope")
 )
 
-const arcp = Command.make("arcp").pipe(Command.withSubcommands([serve, send, artifact, validate, version]))
+const arcp = Command.make("arcp").pipe(Command.withSubcommands([serve, send, tools, mcp, artifact, validate, version]))
 
 const cli = Command.run(arcp, { name: "arcp", version: VERSION })
 

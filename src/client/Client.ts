@@ -22,6 +22,14 @@ import {
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
+import {
+  LIST_TYPE,
+  LISTED_TYPE,
+  ListedPayload,
+  type ListRequest,
+  type ToolDescription,
+  TOOLS_EXTENSION
+} from "../protocol/extensions/ToolDiscovery.js"
 import { type JobId, type MessageId, type SessionId, TraceId, ulid } from "../protocol/Ids.js"
 import {
   type Decoded,
@@ -175,6 +183,11 @@ export interface Session extends Answers.Answers<ClientError> {
    * must have negotiated in `capabilities.extensions`): the `schedules` of the answer.
    */
   readonly listSchedules: Effect.Effect<ReadonlyArray<unknown>, ArcpError | ClientError>
+  /**
+   * The tools this principal may invoke (extension `arcpx.arcp.tools.v1`, offered by
+   * default); UNIMPLEMENTED when the session did not negotiate the extension.
+   */
+  readonly tools: (options?: ListRequest) => Effect.Effect<ReadonlyArray<ToolDescription>, ArcpError | ClientError>
   /** Round trip to the runtime. */
   readonly ping: Effect.Effect<Duration.Duration, ArcpError | ClientError>
   /**
@@ -202,6 +215,7 @@ export interface Session extends Answers.Answers<ClientError> {
 export class ArcpSession extends Context.Tag("arcp/Session")<ArcpSession, Session>() {}
 
 const errorOf = (payload: ErrorPayload) => ArcpError.fromPayload(payload)
+const decodeListed = Schema.decodeUnknown(ListedPayload)
 
 /** Runs the handshake on `connection` and returns the open session (closed with the scope). */
 export const connect = (
@@ -393,11 +407,13 @@ export const connect = (
     let reply = yield* request("session.open", {
       auth: { scheme: credentials.scheme, ...(token !== undefined ? { token } : {}) },
       client: options.client ?? { kind: "arcp-client", version: VERSION },
-      // what this client implements, unless the caller says otherwise: artifacts, and sidecar frames where the transport has them
+      // what this client implements, unless the caller says otherwise: artifacts, sidecar frames where the
+      // transport has them, and tool discovery
       capabilities: {
         artifacts: true,
         binary_encoding: connection.binary ? ["base64", "sidecar"] : ["base64"],
-        ...options.capabilities
+        ...options.capabilities,
+        extensions: options.capabilities?.extensions ?? [TOOLS_EXTENSION]
       }
     })
     while (isCore(reply) && reply.type === "session.challenge") {
@@ -581,6 +597,20 @@ export const connect = (
           new ClientError({ reason: "Closed", message: `expected ${expected}, got ${got.type}` })
       }),
       send: (type, payload, header) => write(type, payload, header),
+      tools: (listOptions = {}) =>
+        Effect.gen(function*() {
+          if (!(accepted.payload.capabilities.extensions ?? []).includes(TOOLS_EXTENSION)) {
+            return yield* ArcpError.of("UNIMPLEMENTED", `the session did not negotiate ${TOOLS_EXTENSION}`)
+          }
+          const reply = yield* Effect.flatMap(makeEnvelope(LIST_TYPE, listOptions), sendAndAwait)
+          if (reply.type !== LISTED_TYPE) {
+            return yield* new ClientError({ reason: "Closed", message: `expected ${LISTED_TYPE}, got ${reply.type}` })
+          }
+          return yield* decodeListed(reply.payload).pipe(
+            Effect.mapError((e) => ArcpError.of("INVALID_ARGUMENT", `malformed ${LISTED_TYPE}: ${e.message}`)),
+            Effect.map((listed) => listed.tools)
+          )
+        }),
       request,
       ping: Effect.gen(function*() {
         const start = yield* Clock.currentTimeMillis

@@ -7,6 +7,7 @@ import { Cause, Chunk, Duration, Effect, Either, Exit, Layer, Logger, LogLevel, 
 import type { Capabilities } from "../protocol/Capabilities.js"
 import type { HeaderOptions } from "../protocol/Envelope.js"
 import { ArcpError, type ArcpError as WireError } from "../protocol/Errors.js"
+import type { ToolDescription } from "../protocol/extensions/ToolDiscovery.js"
 import type { MessageId, SessionId } from "../protocol/Ids.js"
 import type { Decoded, MessageType, PayloadOf } from "../protocol/Message.js"
 import type { ArtifactRef } from "../protocol/messages/Artifacts.js"
@@ -28,6 +29,7 @@ import type { FetchArtifactOptions, PutArtifactOptions } from "./ClientArtifacts
 import { type Parameters, validator } from "./Parameters.js"
 
 export { ArcpError } from "../protocol/Errors.js"
+export type { ToolDescription } from "../protocol/extensions/ToolDiscovery.js"
 export type { ArtifactRef } from "../protocol/messages/Artifacts.js"
 export type {
   PermissionDecision as PolicyDecision,
@@ -139,6 +141,8 @@ export interface PromiseSession extends AsyncDisposable {
   listSchedules(): Promise<ReadonlyArray<unknown>>
   /** Answers a `human.input.request`: resolves once the runtime took it, rejects with its nack (see `Session.respond`). */
   respond(requestId: MessageId, value: unknown, respondedBy?: string): Promise<void>
+  /** The tools this principal may invoke (extension `arcpx.arcp.tools.v1`). */
+  tools(options?: { readonly prefix?: string }): Promise<ReadonlyArray<ToolDescription>>
   /** Answers a `human.choice.request` with an option id. */
   respondChoice(requestId: MessageId, choiceId: string, respondedBy?: string): Promise<void>
   /** Grants a `permission.request` (optionally widened to a resource pattern); resolves with the `lease.granted` payload. */
@@ -198,6 +202,7 @@ export const connect = async (
     send: (type, payload, header) => run(session.send(type, payload, header)),
     request: (type, payload, header) => run(session.request(type, payload, header)),
     ping: () => run(Effect.map(session.ping, Duration.toMillis)),
+    tools: (listOptions) => run(session.tools(listOptions)),
     invoke: async (tool, args, invokeOptions = {}) => {
       const { signal } = invokeOptions
       signal?.throwIfAborted()
@@ -374,6 +379,9 @@ export const tool = <A, I = A>(definition: {
   readonly liveness?: "runtime" | "reported"
   /** Re-runs the handler after failures with retryable codes (see `Tools.RetryPolicy`). */
   readonly retry?: Tools.RetryPolicy
+  /** JSON Schemas published by tool discovery (`arguments` defaults to the one generated from `parameters`). */
+  readonly argumentsSchema?: Record<string, unknown>
+  readonly resultSchema?: Record<string, unknown>
   readonly handler: (args: A, ctx: PromiseToolContext) => Promise<unknown>
 }): Tool => {
   const check = validator(definition.parameters)
@@ -406,6 +414,8 @@ export const tool = <A, I = A>(definition: {
   // Tools.make gives the defaults; the arguments are checked by `check`, whatever kind of schema it wraps
   const base = Tools.make({
     name: definition.name,
+    ...(definition.argumentsSchema !== undefined ? { argumentsSchema: definition.argumentsSchema } : {}),
+    ...(definition.resultSchema !== undefined ? { resultSchema: definition.resultSchema } : {}),
     ...(definition.description !== undefined ? { description: definition.description } : {}),
     parameters: Schema.Unknown,
     ...(definition.cancellable !== undefined ? { cancellable: definition.cancellable } : {}),

@@ -26,6 +26,7 @@ import type { EventLog } from "../store/EventLog.js"
 import type { Connection, Incoming } from "../transport/Transport.js"
 import * as Sidecar from "./artifacts/Sidecar.js"
 import type { Authenticator } from "./Auth.js"
+import { type ExtensionTable, handlerFor } from "./extensions/Handlers.js"
 import * as Handshake from "./Handshake.js"
 import type { Owner } from "./Job.js"
 import type { Jobs } from "./Jobs.js"
@@ -45,6 +46,8 @@ export interface Dependencies {
   readonly routes: RouteTable
   /** Handlers of the advertised extension types (§21.2), by type. */
   readonly extensionRoutes?: ReadonlyMap<string, ExtensionRoute> | undefined
+  /** Handlers of the extensions this runtime implements (§21.2); an advertised one without a handler is UNIMPLEMENTED. */
+  readonly extensions?: ExtensionTable | undefined
   /** Completes when the runtime shuts down: an open session is then evicted UNAVAILABLE, a handshake closed. */
   readonly shutdown: Effect.Effect<void>
 }
@@ -219,10 +222,16 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             return yield* nack(outbound, ArcpError.of(decision.code, decision.message), message.id)
           case "Route": {
             const route = deps.extensionRoutes?.get(message.type)
-            if (route === undefined) {
+            if (route !== undefined) {
+              return yield* route(message, ctx).pipe(Effect.catchAll((error) => nack(outbound, error, message.id)))
+            }
+            const handler = handlerFor(deps.extensions ?? [], message.type)
+            if (handler === undefined) {
               return yield* nack(outbound, ArcpError.of("UNIMPLEMENTED", `no handler for ${message.type}`), message.id)
             }
-            return yield* route(message, ctx).pipe(Effect.catchAll((error) => nack(outbound, error, message.id)))
+            return yield* handler.handle(message, ctx).pipe(
+              Effect.catchAll((error) => nack(outbound, error, message.id))
+            )
           }
         }
       }).pipe(Effect.catchAllCause((cause) => Effect.logError("failed to handle a message", cause)))

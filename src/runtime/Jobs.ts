@@ -9,6 +9,7 @@
 import { Clock, Context, Deferred, Duration, Effect, Either, FiberMap, FiberSet, Layer, Option } from "effect"
 import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
+import { LIST_TYPE, TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
 import { type JobId, makeJobId, type MessageId } from "../protocol/Ids.js"
 import type { Decoded, Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
@@ -213,7 +214,12 @@ export const make = Effect.gen(function*() {
     invoke: (message, owner, firing) =>
       Effect.gen(function*() {
         const tool = yield* Option.match(tools.get(message.payload.tool), {
-          onNone: () => Effect.fail(ArcpError.of("NOT_FOUND", `no tool named "${message.payload.tool}"`)),
+          onNone: () =>
+            Effect.fail(ArcpError.of(
+              "NOT_FOUND",
+              `no tool named "${message.payload.tool}" (list the tools with ${LIST_TYPE}, extension ${TOOLS_EXTENSION})`,
+              { details: { list_with: LIST_TYPE } }
+            )),
           onSome: Effect.succeed
         })
         const handler = yield* Either.match(tool.prepare(message.payload.arguments), {

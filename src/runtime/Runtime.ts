@@ -11,6 +11,7 @@ import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as Artifacts from "./artifacts/Artifacts.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
+import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
 import * as Permissions from "./permissions/Permissions.js"
@@ -19,7 +20,7 @@ import * as RuntimeConfig from "./RuntimeConfig.js"
 import * as Scheduler from "./scheduler/Scheduler.js"
 import * as Sessions from "./Sessions.js"
 import * as Streams from "./Streams.js"
-import type { ToolRegistry } from "./Tools.js"
+import { ToolRegistry } from "./Tools.js"
 
 /** The runtime: serves connections. */
 export class ArcpRuntime extends Context.Tag("arcp/ArcpRuntime")<ArcpRuntime, {
@@ -44,6 +45,8 @@ export const make = Effect.gen(function*() {
   const settings = yield* RuntimeConfig.RuntimeConfig
   const jobs = yield* Jobs.Jobs
   const scheduler = yield* Scheduler.Scheduler
+  const tools = yield* ToolRegistry
+  const permissions = yield* Permissions.Permissions
   const stopping = yield* Deferred.make<void>()
   // one Deferred per connection being handled, completed when its loop has finished
   const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())
@@ -59,11 +62,12 @@ export const make = Effect.gen(function*() {
       streams: yield* Streams.Streams,
       artifacts: yield* Artifacts.Artifacts,
       maxFrameBytes: settings.maxFrameBytes,
-      permissions: yield* Permissions.Permissions,
+      permissions,
       scheduler
     }),
     extensionRoutes: makeExtensionRoutes({ scheduler }),
-    shutdown: Deferred.await(stopping)
+    shutdown: Deferred.await(stopping),
+    extensions: [ToolDiscovery.handler(() => tools.list, permissions.elevation)]
   }
   const handle = (connection: Connection) =>
     Effect.acquireUseRelease(

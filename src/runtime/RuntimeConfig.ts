@@ -4,6 +4,7 @@
  */
 import { Context, Duration, Layer } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
+import { TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
 import { DEFAULT_MAX_JSON_DEPTH } from "../protocol/JsonDepth.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
 import { SCHEDULES_EXTENSION } from "../protocol/messages/Execution.js"
@@ -16,7 +17,7 @@ export interface Options {
   readonly identity?: Partial<RuntimeIdentity> | undefined
   /** The audience a `signed_jwt` must name (§8.2); defaults to `arcp://runtime`. */
   readonly audience?: string | undefined
-  /** Extension names this runtime implements (§21.2). */
+  /** Extension names this runtime implements (§21.2), besides the built-in `arcpx.arcp.tools.v1`. */
   readonly extensions?: ReadonlyArray<string> | undefined
   /** Largest inbound frame; larger ones are answered with a nack (default 1 MiB). */
   readonly maxFrameBytes?: number | undefined
@@ -136,8 +137,8 @@ export const resolve = (options: Options = {}): Settings => ({
     trust_level: options.identity?.trust_level ?? "trusted"
   },
   audience: options.audience ?? "arcp://runtime",
-  // the schedule listing extension is built in (see scheduler/Scheduler.ts)
-  extensions: [...new Set([...(options.extensions ?? []), SCHEDULES_EXTENSION])],
+  // tool discovery and the schedule listing are built in: always advertised (handlers in Runtime.make)
+  extensions: [...new Set([TOOLS_EXTENSION, ...(options.extensions ?? []), SCHEDULES_EXTENSION])],
   maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
   maxJsonDepth: options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
   handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "30 seconds"),

@@ -5,6 +5,8 @@
 import { type Context, Layer } from "effect"
 import type { JSONWebKeySet } from "jose"
 import { basename, dirname, extname, join } from "node:path"
+import * as McpTools from "../mcp/McpTools.js"
+import type { McpServerSpec } from "../mcp/Spec.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { ArtifactStore, ArtifactStoreError } from "../store/ArtifactStore.js"
 import type { EventLogError } from "../store/EventLog.js"
@@ -56,6 +58,8 @@ export interface Options extends RuntimeConfig.Options {
   /** Where artifact bytes go (default: `<db name>.artifacts/` next to `db`); unused with `db` `:memory:`. */
   readonly artifactsDir?: string | undefined
   readonly tools: ReadonlyArray<Tools.Tool>
+  /** MCP servers whose tools are offered as `NAME.tool` (supervised for the life of the server). */
+  readonly mcp?: ReadonlyArray<McpServerSpec> | undefined
   /** Decides permission requests before the client is asked (default: always ask the client). */
   readonly permissionPolicy?: Context.Tag.Service<PermissionPolicy.PermissionPolicy> | undefined
 }
@@ -126,7 +130,9 @@ export const layer = (
       authLayer(options.auth, options.audience ?? "arcp://runtime"),
       // one after the other: both migrate the same SQLite file, and two writers at once would meet SQLITE_BUSY
       artifactStoreLayer(options.db, options.artifactsDir).pipe(Layer.provideMerge(eventLogLayer(options.db))),
-      Tools.layer(options.tools),
+      options.mcp !== undefined && options.mcp.length > 0
+        ? McpTools.registry({ tools: options.tools, servers: options.mcp })
+        : Tools.layer(options.tools),
       options.permissionPolicy === undefined
         ? Layer.empty
         : Layer.succeed(PermissionPolicy.PermissionPolicy, options.permissionPolicy)

@@ -5,7 +5,7 @@
  * for a permission (§15.4).
  */
 import type { Effect, Stream } from "effect"
-import { Context, Either, Layer, Option, Schema } from "effect"
+import { Context, Either, JSONSchema, Layer, Option, Schema } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import type { CheckpointId, JobId, SessionId } from "../protocol/Ids.js"
 import type { ArtifactRef } from "../protocol/messages/Artifacts.js"
@@ -128,6 +128,10 @@ export interface Tool {
   readonly liveness: "runtime" | "reported"
   /** Re-runs the handler, under the same job id, after failures with retryable codes (§10.1, §18.3). */
   readonly retry?: RetryPolicy | undefined
+  /** JSON Schema of the arguments, for discovery (`arcpx.arcp.tools.v1`); absent: any JSON object. */
+  readonly argumentsSchema?: Record<string, unknown> | undefined
+  /** JSON Schema of the result value, when the tool declares one. */
+  readonly resultSchema?: Record<string, unknown> | undefined
   /** The least trust level a session needs to invoke it (§15.3); an invoke below it is refused PERMISSION_DENIED. */
   readonly minimumTrust?: TrustLevel | undefined
   /** Decodes the arguments; the handler to run, or INVALID_ARGUMENT. */
@@ -143,12 +147,21 @@ export const make = <A, I>(definition: {
   readonly cancellable?: boolean
   readonly liveness?: "runtime" | "reported"
   readonly retry?: RetryPolicy
+  /** The result's schema, published by discovery (not enforced). */
+  readonly result?: Schema.Schema.Any
+  /** A JSON Schema of the arguments to publish instead of the one generated from `parameters`. */
+  readonly argumentsSchema?: Record<string, unknown>
+  /** A JSON Schema of the result to publish (wins over `result`). */
+  readonly resultSchema?: Record<string, unknown>
   readonly minimumTrust?: TrustLevel
 }): Tool => {
   const decode = Schema.decodeUnknownEither(definition.parameters, { errors: "all" })
   return {
     name: definition.name,
     description: definition.description,
+    argumentsSchema: definition.argumentsSchema ?? jsonSchemaOf(definition.parameters),
+    resultSchema: definition.resultSchema ??
+      (definition.result !== undefined ? jsonSchemaOf(definition.result) : undefined),
     cancellable: definition.cancellable ?? true,
     liveness: definition.liveness ?? "runtime",
     ...(definition.retry !== undefined ? { retry: definition.retry } : {}),
@@ -165,6 +178,18 @@ export const make = <A, I>(definition: {
           ),
         onRight: (decoded) => Either.right((ctx: ToolContext) => definition.handler(decoded, ctx))
       })
+  }
+}
+
+/**
+ * The JSON Schema of an Effect Schema (its encoded side, what travels on the wire), or
+ * undefined when the schema has no JSON Schema form (a declaration without the annotation).
+ */
+export const jsonSchemaOf = (schema: Schema.Schema.Any): Record<string, unknown> | undefined => {
+  try {
+    return { ...JSONSchema.make(schema) }
+  } catch {
+    return undefined
   }
 }
 

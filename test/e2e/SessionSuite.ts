@@ -140,8 +140,10 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
         "UNIMPLEMENTED",
         "msg_cache"
       ])
-      const plain = yield* open()
+      const plain = yield* open({ capabilities: { extensions: [] } })
       assert.deepStrictEqual(plain.capabilities.extensions, [], "a client offering none gets none")
+      // the bundled client offers tool discovery unless told otherwise, and the runtime always has it
+      assert.deepStrictEqual((yield* open()).capabilities.extensions, ["arcpx.arcp.tools.v1"])
     }).pipe(Effect.provide(server({ runtime: { extensions: ["arcpx.acme.deploy.v1", "arcpx.acme.cache.v1"] } }))))
 
   it.scoped("R9-2 the handshake (open, challenge, authenticate, accepted) is in the session's event log, in wire order, credentials redacted", () =>
