@@ -8,16 +8,8 @@
  */
 import { Client as McpClient } from "@modelcontextprotocol/sdk/client/index.js"
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
+import { Auth, Client, McpHost, MemoryArtifactStore, MemoryEventLog, Runtime, Tools, Transport, WebSocket } from "arcp"
 import { Console, Duration, Effect, Layer, Logger, LogLevel, Schema } from "effect"
-import * as Client from "../src/client/Client.js"
-import * as McpHost from "../src/mcp/McpHost.js"
-import * as Auth from "../src/runtime/Auth.js"
-import * as Runtime from "../src/runtime/Runtime.js"
-import * as Tools from "../src/runtime/Tools.js"
-import * as MemoryArtifactStore from "../src/store/MemoryArtifactStore.js"
-import * as MemoryEventLog from "../src/store/MemoryEventLog.js"
-import { Acceptor } from "../src/transport/Transport.js"
-import * as WebSocket from "../src/transport/WebSocket.js"
 
 const count = Tools.make({
   name: "count",
@@ -45,7 +37,7 @@ const Server = Runtime.serve.pipe(
 )
 
 const program = Effect.gen(function*() {
-  const { address } = yield* Acceptor
+  const { address } = yield* Transport.Acceptor
   const session = yield* Client.connect(yield* WebSocket.connect(address), {
     credentials: { scheme: "bearer", token: "secret" }
   })

@@ -4,16 +4,9 @@
  * a client discovers its tool `hello.say` and runs it as an ARCP job.
  * Run it with `node --import tsx examples/mcp-tools.ts`.
  */
+import { Auth, Client, McpTools, MemoryArtifactStore, MemoryEventLog, Runtime, Transport, WebSocket } from "arcp"
 import { Console, Effect, Layer, Logger, LogLevel, Stream } from "effect"
 import { join } from "node:path"
-import * as Client from "../src/client/Client.js"
-import * as McpTools from "../src/mcp/McpTools.js"
-import * as Auth from "../src/runtime/Auth.js"
-import * as Runtime from "../src/runtime/Runtime.js"
-import * as MemoryArtifactStore from "../src/store/MemoryArtifactStore.js"
-import * as MemoryEventLog from "../src/store/MemoryEventLog.js"
-import { Acceptor } from "../src/transport/Transport.js"
-import * as WebSocket from "../src/transport/WebSocket.js"
 
 const hello = join(import.meta.dirname, "mcp", "hello-server.mjs")
 
@@ -30,7 +23,7 @@ const Server = Runtime.serve.pipe(
 )
 
 const program = Effect.gen(function*() {
-  const { address } = yield* Acceptor
+  const { address } = yield* Transport.Acceptor
   const session = yield* Client.connect(yield* WebSocket.connect(address), {
     credentials: { scheme: "bearer", token: "secret" }
   })
