@@ -158,7 +158,7 @@ describe("binary stream chunks as sidecar frames (WebSocket)", () => {
   )
 
   it.scopedLive(
-    "R11.3-4 a corrupted frame ends its stream with stream.error DATA_LOSS; the job and session carry on",
+    "R11.3-2 R11.3-4 a corrupted frame ends its stream with stream.error DATA_LOSS; the job and session carry on",
     () =>
       Effect.gen(function*() {
         // flips the last byte of the third binary frame (chunk 2)
