@@ -98,7 +98,7 @@ describe("arcp serve: errors", () => {
     assertOneSentence(await arcp(["serve", "--bogus"]), "Received unknown argument: '--bogus'", 2)
     assertOneSentence(
       await arcp(["sned"]),
-      "Invalid subcommand for arcp - use one of 'serve', 'send', 'validate', 'version'",
+      "Invalid subcommand for arcp - use one of 'serve', 'send', 'artifact', 'validate', 'version'",
       2
     )
   }, 60_000)
@@ -188,7 +188,8 @@ describe("arcp --help", () => {
       }
       const send = (await arcp(["send", "--help"])).stdout
       const block = (flag: string) => send.split(/\n(?=\S)/).find((b) => b.startsWith(`--${flag} `)) ?? ""
-      assert.include(block("url"), "the runtime's WebSocket URL (default ws://127.0.0.1:7777) [ARCP_URL]")
+      assert.include(block("url"), "(default ws://127.0.0.1:7777) [ARCP_URL]")
+      assert.include(block("url"), "unix:///path (Unix socket)")
       assert.include(block("wait"), "(default 10000)")
       const serve = (await arcp(["serve", "--help"])).stdout
       for (const flagBlock of serve.split(/\n(?=\S)/)) {
