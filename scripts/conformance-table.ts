@@ -109,7 +109,10 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "done",
     "every state change: checkpoints and the terminal awaited; accepted/running/blocked staged into the next group commit"
   ],
-  "R10.2-4": ["partial", "the record has retry_count, always 0: retries are not built"],
+  "R10.2-4": [
+    "done",
+    "retry_count counts the handler's re-runs under the tool's retry policy; written before each retry runs"
+  ],
   "R10.2-3": ["done", ""],
   "R10.2-5": ["done", ""],
   "R10.3-1": ["done", ""],
@@ -135,13 +138,13 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "the job is blocked and the request sent at once, whatever the handler is doing; its next ToolContext call waits for the answer or cancel; needs human_input negotiated"
   ],
   "R10.5-2": ["done", "advertised true, and honoured"],
-  "R10.6-2": ["done", "schema; scheduling itself is not built (R10.6-3)"],
-  "R10.6-3": ["done", ""],
+  "R10.6-2": ["done", "schema, then refusals with the reason (a past at)"],
+  "R10.6-3": ["done", "scheduling is built: scheduled_jobs is advertised true"],
   "R10.6-4": [
     "done",
-    "schema: the RRULE's structure is checked (known parts, FREQ, COUNT/INTERVAL, not COUNT with UNTIL), not expanded"
+    "expanded by the rrule library: DTSTART (TZID time zones), UNTIL, COUNT; refused when it never fires or fires more often than the minimum interval (60 s)"
   ],
-  "R10.6-5": ["done", "schema"],
+  "R10.6-5": ["done", "seconds from acceptance"],
   "R11-1": ["done", "a job may hold several streams; they share its ordered lane"],
   "R11-2": [
     "partial",
@@ -241,7 +244,20 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R22-2": [
     "done",
     "WebSocket carries artifacts and binary stream chunks as sidecar frames; client-to-runtime bytes are artifact puts (the runtime receives no streams)"
-  ]
+  ],
+  "R10.6-1": [
+    "done",
+    "Scheduler: answered job.accepted naming a sch_ id; firings are jobs caused by the job.schedule; cancel {target: job} of the schedule; listing extension arcpx.arcp.schedules.v1"
+  ],
+  "R4.3-6": [
+    "done",
+    "schedules and their next firing are in the store (SQLite or memory); a restart re-arms them; missed firings run once or are skipped, per schedule"
+  ],
+  "R10.1-1": [
+    "done",
+    "a tool's retry policy (attempts, backoff, codes) on Effect Schedule, under the same job id; clients retry on request"
+  ],
+  "R18.3-2": ["done", "runtime retries and client retries wait at least details.retry_after_seconds"]
 }
 
 /** Why a section is not built, for its requirements missing from STATUS. */

@@ -45,6 +45,20 @@ describe("examples", () => {
       assert.include(stdout, "result 5")
     }, 90_000)
 
+    it(
+      `R10.1-1 R10.6-1 scheduled-retries retries a failing tool under one job, then schedules it and sees its firing (${mode})`,
+      async () => {
+        const { code, stderr, stdout } = await run("scheduled-retries.ts", mode)
+        assert.strictEqual(code, 0, stderr)
+        assert.include(stdout, "scheduled_jobs true")
+        assert.include(stdout, "retry attempt 1 of 4 failed with UNAVAILABLE")
+        assert.include(stdout, "retry attempt 2 of 4 failed with UNAVAILABLE")
+        assert.include(stdout, "result {\"key\":\"ada\",\"value\":\"ADA\",\"attempt\":3}")
+        assert.include(stdout, "fired {\"result\":{\"key\":\"grace\",\"value\":\"GRACE\",\"attempt\":1}}")
+      },
+      90_000
+    )
+
     it(`permission-refund asks permission before a pretend refund; the Promise client approves (${mode})`, async () => {
       const { code, stderr, stdout } = await run("permission-refund.mjs", mode)
       assert.strictEqual(code, 0, stderr)

@@ -61,6 +61,12 @@ const options = {
     Options.optional,
     Options.withDescription("logical idempotency key (with --tool)")
   ),
+  schedule: Options.text("schedule").pipe(
+    Options.optional,
+    Options.withDescription(
+      "with --tool: schedule the call instead (job.schedule): a when as JSON, {\"at\":RFC 3339}, {\"after\":seconds} or {\"every\":RRULE}; prints the answer naming the schedule"
+    )
+  ),
   type: Options.text("type").pipe(Options.withDefault("ping"), Options.withDescription("the message type to send")),
   payload: Options.text("payload").pipe(Options.withDefault("{}"), Options.withDescription("the payload, as JSON")),
   wait: Options.integer("wait").pipe(
@@ -138,6 +144,16 @@ export const send = Command.make("send", options, (o) =>
         )
       )
       : Option.none<PayloadOf<"tool.invoke">>()
+    const scheduled = Option.isSome(o.schedule)
+      ? Option.isNone(toolCall)
+        ? yield* ArcpError.of("INVALID_ARGUMENT", "--schedule needs --tool (the call to schedule)")
+        : Option.some(
+          yield* payloadFor("job.schedule", {
+            job: { type: "tool.invoke", payload: toolCall.value },
+            when: yield* parseJson(o.schedule.value, "--schedule")
+          }, "--schedule")
+        )
+      : Option.none<PayloadOf<"job.schedule">>()
     if (!isMessageType(o.type)) return yield* ArcpError.of("INVALID_ARGUMENT", `unknown message type "${o.type}"`)
     const type = o.type
     const payload = Option.isNone(toolCall)
@@ -157,7 +173,13 @@ export const send = Command.make("send", options, (o) =>
       client: { kind: "arcp-cli", version: VERSION }
     })
     const messages = yield* session.subscribe
-    const id = Option.isSome(toolCall)
+    const id = Option.isSome(scheduled)
+      ? yield* session.send(
+        "job.schedule",
+        scheduled.value,
+        Option.isSome(o.idempotencyKey) ? { idempotency_key: o.idempotencyKey.value } : {}
+      )
+      : Option.isSome(toolCall)
       ? yield* session.send(
         "tool.invoke",
         toolCall.value,
@@ -166,16 +188,19 @@ export const send = Command.make("send", options, (o) =>
       : payload !== undefined
       ? yield* session.send(type, payload)
       : yield* ArcpError.of("INTERNAL", "no payload")
-    // a plain message: its one answer; a tool call: the job's messages up to its terminal event
+    // a plain message or a schedule: its one answer; a tool call: the job's messages up to its terminal event
     let jobId: string | undefined
     const answers = yield* messages.pipe(
       Stream.filter((m) => m.correlation_id === id || (jobId !== undefined && m.job_id === jobId)),
+      // a schedule's answer is its own: the firings that follow are jobs of their own, not printed here
       Stream.tap((m) =>
         Effect.sync(() => {
           if (m.type === "job.accepted") jobId = m.job_id
         })
       ),
-      Stream.takeUntil((m) => Option.isNone(toolCall) || m.type === "nack" || Client.terminalTypes.has(m.type)),
+      Stream.takeUntil((m) =>
+        Option.isNone(toolCall) || Option.isSome(scheduled) || m.type === "nack" || Client.terminalTypes.has(m.type)
+      ),
       Stream.tap((m) => Console.log(encodeUnchecked(m))),
       Stream.interruptWhen(Effect.sleep(Duration.millis(o.wait))),
       Stream.runCollect

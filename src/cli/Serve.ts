@@ -211,7 +211,7 @@ const options = {
   ),
   noDemoTools: Options.boolean("no-demo-tools").pipe(
     Options.withDescription(
-      "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail, guarded, ask, choose, make_artifact (default off; no env var)"
+      "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail, flaky, guarded, ask, choose, make_artifact (default off; no env var)"
     )
   )
 }

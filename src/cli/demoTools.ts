@@ -1,6 +1,6 @@
 /**
  * The demo tools of `arcp serve` (on unless `--no-demo-tools`): something for
- * users and black-box tests to run — echo, ticker, stream, sleep, stubborn, fail,
+ * users and black-box tests to run — echo, ticker, stream, sleep, stubborn, fail, flaky,
  * guarded (a permission), ask and choose (a human).
  */
 import { Duration, Effect, Option, Schema, Stream } from "effect"
@@ -116,6 +116,27 @@ export const makeArtifact = Tools.make({
 })
 
 /**
+ * `flaky {fail_times, code?}`: fails with `code` (default UNAVAILABLE) on the first `fail_times`
+ * attempts of a job, then returns `{attempts}`. Its retry policy allows 5 attempts, 100 ms backoff
+ * doubling: `fail_times: 2` ends in `{attempts: 3}` with retry_count 2 (§10.1, §18.3).
+ */
+export const flaky = Tools.make({
+  name: "flaky",
+  description: "Fails with code (default UNAVAILABLE) on its first fail_times attempts, then returns {attempts}",
+  parameters: Schema.Struct({
+    fail_times: Schema.Number.pipe(Schema.int(), Schema.between(0, 100)),
+    code: Schema.optional(Schema.Union(CanonicalCode, NamespacedCode))
+  }),
+  retry: { attempts: 5, backoff: { initial: "100 millis", factor: 2, max: "2 seconds" } },
+  handler: ({ code, fail_times }, ctx) =>
+    ctx.attempt <= fail_times
+      ? Effect.fail(
+        ArcpError.of(code ?? "UNAVAILABLE", `flaky: attempt ${ctx.attempt} of the first ${fail_times} fails`)
+      )
+      : Effect.succeed({ attempts: ctx.attempt })
+})
+
+/**
  * `guarded {permission, resource, operation}`: asks for that permission (§15.4);
  * on grant the result is `{lease_id, permission, resource, operation, expires_at}`,
  * on deny (or no answer in time) the job fails PERMISSION_DENIED.
@@ -190,6 +211,7 @@ export const all: ReadonlyArray<Tools.Tool> = [
   sleep,
   stubborn,
   fail,
+  flaky,
   guarded,
   ask,
   choose,

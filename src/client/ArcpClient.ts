@@ -13,7 +13,16 @@ import * as WebSocket from "../transport/WebSocket.js"
 import { ArcpSession, type ClientError, connect as handshake, type ConnectOptions, type Session } from "./Client.js"
 
 export { ArcpSession, ClientError, terminalTypes } from "./Client.js"
-export type { ConnectOptions, InvokeOptions, JobHandle, Session } from "./Client.js"
+export type {
+  ClientRetry,
+  ConnectOptions,
+  InvokeOptions,
+  JobHandle,
+  ScheduleHandle,
+  ScheduleOptions,
+  ScheduleWhen,
+  Session
+} from "./Client.js"
 
 /**
  * Where a runtime is: a URL (`ws://` / `wss://` WebSocket, `unix:///path` Unix socket or named pipe,

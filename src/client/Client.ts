@@ -16,13 +16,13 @@ import {
   PubSub,
   Ref,
   Schema,
-  type Scope,
+  Scope,
   Stream
 } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
-import { type JobId, type MessageId, type SessionId, TraceId } from "../protocol/Ids.js"
+import { type JobId, type MessageId, type SessionId, TraceId, ulid } from "../protocol/Ids.js"
 import {
   type Decoded,
   decodeJson,
@@ -34,6 +34,7 @@ import {
 } from "../protocol/Message.js"
 import type { ArtifactRef } from "../protocol/messages/Artifacts.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
+import { SCHEDULES_LIST } from "../protocol/messages/Execution.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import { decode as decodeSidecar } from "../protocol/Sidecar.js"
 import { makeInbox } from "../transport/SidecarTransfers.js"
@@ -88,10 +89,49 @@ export interface JobHandle {
   readonly interrupt: (prompt?: string) => Effect.Effect<void, ArcpError | ClientError>
 }
 
+/** How a client retries an invoke (§18.3); see `InvokeOptions.retry`. */
+export interface ClientRetry {
+  /** Most attempts in all, the first included. */
+  readonly attempts: number
+  /** The first delay (default 200 ms), doubled each time; an error's details.retry_after_seconds is a floor. */
+  readonly backoff?: Duration.DurationInput
+}
+
 export interface InvokeOptions {
+  /**
+   * Retries what is retryable: an invoke the runtime refused with a retryable code (UNAVAILABLE,
+   * RESOURCE_EXHAUSTED...) is sent again with the same `idempotency_key` (one is minted when none is
+   * given), so a retry after a lost answer never runs the intent twice; a job that ends with a
+   * retryable error is invoked again under `<key>#retry-<n>`, a key of its own (the runtime answers a
+   * repeated key with the earlier outcome). `outcome` is the last attempt's; `jobId` and `events`
+   * are the first job's.
+   */
+  readonly retry?: ClientRetry
   readonly idempotency_key?: string
   readonly priority?: "low" | "normal" | "high" | "critical"
   readonly trace_id?: string
+}
+
+/** When a schedule fires (§10.6): exactly one of an RFC 3339 `at`, `after` seconds, or an RFC 5545 `every`. */
+export type ScheduleWhen = PayloadOf<"job.schedule">["when"]
+
+export interface ScheduleOptions {
+  /** Firings missed while the runtime was down: one runs at its start (`run_once`, the default) or they are skipped. */
+  readonly missed?: "run_once" | "skip"
+  readonly idempotency_key?: string
+  readonly trace_id?: string
+}
+
+/** A schedule accepted by the runtime. */
+export interface ScheduleHandle {
+  /** The schedule's id (`sch_...`), as `job.accepted` named it; `cancel` targets it. */
+  readonly scheduleId: JobId
+  /** The id of the `job.schedule` message: every event of every firing names it as its `causation_id`. */
+  readonly commandId: MessageId
+  /** The events of its firings delivered to this session (each firing a job: job.accepted .. its terminal). */
+  readonly firings: Stream.Stream<Decoded>
+  /** Cancels the schedule (no more firings): the `cancel.accepted` or `cancel.refused` answer. */
+  readonly cancel: Effect.Effect<Decoded, ArcpError | ClientError>
 }
 
 /** An open session; it answers the runtime's human and permission requests through `Answers`. */
@@ -124,6 +164,21 @@ export interface Session extends Answers.Answers<ClientError> {
     args?: Record<string, unknown>,
     options?: InvokeOptions
   ) => Effect.Effect<JobHandle, ArcpError | ClientError, Scope.Scope>
+  /**
+   * Schedules `tool` with `args` (§10.6); fails with the nack's ArcpError (INVALID_ARGUMENT with the reason)
+   * when the runtime refuses the schedule. Its firings are watched for the life of the scope.
+   */
+  readonly schedule: (
+    tool: string,
+    args: Record<string, unknown> | undefined,
+    when: ScheduleWhen,
+    options?: ScheduleOptions
+  ) => Effect.Effect<ScheduleHandle, ArcpError | ClientError, Scope.Scope>
+  /**
+   * The principal's active schedules (the `arcpx.arcp.schedules.v1.list` extension, which the session
+   * must have negotiated in `capabilities.extensions`): the `schedules` of the answer.
+   */
+  readonly listSchedules: Effect.Effect<ReadonlyArray<unknown>, ArcpError | ClientError>
   /** Round trip to the runtime. */
   readonly ping: Effect.Effect<Duration.Duration, ArcpError | ClientError>
   /**
@@ -382,7 +437,7 @@ export const connect = (
 
     const subscribe = Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue))
 
-    const invoke = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
+    const invokeOnce = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
       Effect.gen(function*() {
         const sink: JobRouter.JobSink<ClientError> = {
           events: yield* Mailbox.make<Decoded>(),
@@ -425,6 +480,93 @@ export const connect = (
       exchange,
       clientError: (reason, message) => new ClientError({ reason, message })
     }
+    /** The client's retries (`InvokeOptions.retry`) around `invokeOnce`. */
+    const invoke = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
+      Effect.gen(function*() {
+        const policy = invokeOptions.retry
+        if (policy === undefined || policy.attempts <= 1) return yield* invokeOnce(tool, args, invokeOptions)
+        const scope = yield* Effect.scope
+        const key = invokeOptions.idempotency_key ?? `retry_${yield* ulid}`
+        const initial = Duration.toMillis(Duration.decode(policy.backoff ?? "200 millis"))
+        const pause = (attempt: number, error: ArcpError) => {
+          const floor = error.details?.retry_after_seconds
+          const ms = Math.max(initial * 2 ** (attempt - 1), typeof floor === "number" ? floor * 1000 : 0)
+          return Effect.sleep(Duration.millis(ms))
+        }
+        const retryable = (e: ArcpError | ClientError): e is ArcpError => e._tag === "ArcpError" && e.isRetryable
+        let attempt = 1
+        /** Sends the invoke under `k` until accepted, while the refusal is retryable and attempts remain. */
+        const accepted = (k: string): Effect.Effect<JobHandle, ArcpError | ClientError> =>
+          invokeOnce(tool, args, { ...invokeOptions, idempotency_key: k }).pipe(
+            Scope.extend(scope),
+            Effect.catchIf(
+              (e): e is ArcpError => retryable(e) && attempt < policy.attempts,
+              (e) =>
+                Effect.suspend(() => {
+                  attempt += 1
+                  return Effect.zipRight(pause(attempt - 1, e), accepted(k))
+                })
+            )
+          )
+        const first = yield* accepted(key)
+        const outcome = Effect.gen(function*() {
+          let handle = first
+          let rerun = 0
+          while (true) {
+            const result = yield* Effect.either(handle.outcome)
+            if (Either.isRight(result)) return result.right
+            const error = result.left
+            if (!retryable(error) || attempt >= policy.attempts) return yield* Effect.fail(error)
+            attempt += 1
+            rerun += 1
+            yield* pause(attempt - 1, error)
+            handle = yield* accepted(`${key}#retry-${rerun}`)
+          }
+        })
+        return { ...first, outcome }
+      })
+
+    const schedule = (
+      tool: string,
+      args: Record<string, unknown> | undefined,
+      when: ScheduleWhen,
+      scheduleOptions: ScheduleOptions = {}
+    ) =>
+      Effect.gen(function*() {
+        const envelope = yield* makeEnvelope("job.schedule", {
+          job: { type: "tool.invoke", payload: { tool, ...(args !== undefined ? { arguments: args } : {}) } },
+          when,
+          ...(scheduleOptions.missed !== undefined ? { missed: scheduleOptions.missed } : {})
+        }, {
+          ...(scheduleOptions.idempotency_key !== undefined
+            ? { idempotency_key: scheduleOptions.idempotency_key }
+            : {}),
+          ...(scheduleOptions.trace_id !== undefined ? { trace_id: TraceId.make(scheduleOptions.trace_id) } : {})
+        })
+        // subscribed before sending: a firing may follow the answer at once
+        const messages = yield* subscribe
+        const reply = yield* sendAndAwait(envelope)
+        if (!isCore(reply) || reply.type !== "job.accepted") {
+          return yield* new ClientError({ reason: "Closed", message: `expected job.accepted, got ${reply.type}` })
+        }
+        const scheduleId = reply.payload.job_id
+        const handle: ScheduleHandle = {
+          scheduleId,
+          commandId: envelope.id,
+          firings: messages.pipe(
+            Stream.filter((m) => m.causation_id === envelope.id && m.job_id !== undefined && m.job_id !== scheduleId)
+          ),
+          cancel: request("cancel", { target: "job", target_id: scheduleId })
+        }
+        return handle
+      })
+
+    const listSchedules = Effect.flatMap(makeEnvelope(SCHEDULES_LIST, {}), sendAndAwait).pipe(
+      Effect.map((answer) => {
+        const schedules: unknown = Reflect.get(answer.payload, "schedules")
+        return Array.isArray(schedules) ? schedules : []
+      })
+    )
 
     const session: Session = {
       id: accepted.payload.session_id,
@@ -433,6 +575,8 @@ export const connect = (
       trustLevel: accepted.payload.trust_level,
       subscribe,
       invoke,
+      schedule,
+      listSchedules,
       ...Answers.make<ClientError>({
         request,
         expect,

@@ -77,12 +77,28 @@ export interface PromiseJob {
   interrupt(prompt?: string): Promise<void>
 }
 
+/** A schedule accepted by the runtime. */
+export interface PromiseSchedule {
+  readonly scheduleId: string
+  /** The `job.schedule` message id: the `causation_id` of every firing's events. */
+  readonly commandId: string
+  /** The events of its firings delivered to this session, until the session closes. */
+  readonly firings: AsyncIterable<Decoded>
+  /** `cancel.accepted` or `cancel.refused`. */
+  cancel(): Promise<Decoded>
+}
+
 /** Options of `invoke`, in the conventions of Promise libraries: camelCase, milliseconds, an AbortSignal. */
 export interface PromiseInvokeOptions {
   /** Makes the invoke safe to repeat: the runtime answers a repeat with the first job (§6.4). */
   readonly idempotencyKey?: string
   readonly priority?: "low" | "normal" | "high" | "critical"
   readonly traceId?: string
+  /**
+   * Retries what is retryable (§18.3): `attempts` in all, the first `backoffMs` (default 200) doubled
+   * each time; a refused invoke is resent under the same idempotency key (see the Effect client's `retry`).
+   */
+  readonly retry?: { readonly attempts: number; readonly backoffMs?: number }
   /**
    * Aborting it before the job is accepted rejects `invoke` with the signal's reason; after, it asks
    * the runtime to cancel the job, whose `result` then rejects with CANCELLED.
@@ -112,6 +128,15 @@ export interface PromiseSession extends AsyncDisposable {
   request<T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions): Promise<Decoded>
   /** Invokes a tool as a job; rejects with the nack's `ArcpError` when the runtime refuses it. */
   invoke(tool: string, args?: Record<string, unknown>, options?: PromiseInvokeOptions): Promise<PromiseJob>
+  /** Schedules a tool (§10.6); rejects with the nack's `ArcpError` (INVALID_ARGUMENT with the reason) when refused. */
+  schedule(
+    tool: string,
+    args: Record<string, unknown> | undefined,
+    when: Client.ScheduleWhen,
+    options?: Client.ScheduleOptions
+  ): Promise<PromiseSchedule>
+  /** The principal's active schedules (needs `arcpx.arcp.schedules.v1` in `capabilities.extensions`). */
+  listSchedules(): Promise<ReadonlyArray<unknown>>
   /** Answers a `human.input.request`: resolves once the runtime took it, rejects with its nack (see `Session.respond`). */
   respond(requestId: MessageId, value: unknown, respondedBy?: string): Promise<void>
   /** Answers a `human.choice.request` with an option id. */
@@ -198,6 +223,16 @@ export const connect = async (
         interrupt: (prompt) => run(job.interrupt(prompt))
       }
     },
+    schedule: async (tool, args, when, scheduleOptions) => {
+      const handle = await run(Scope.extend(session.schedule(tool, args, when, scheduleOptions), scope))
+      return {
+        scheduleId: handle.scheduleId,
+        commandId: handle.commandId,
+        firings: Stream.toAsyncIterable(handle.firings.pipe(Stream.interruptWhen(session.ended))),
+        cancel: () => run(handle.cancel)
+      }
+    },
+    listSchedules: () => run(session.listSchedules),
     respond: (requestId, value, respondedBy) => run(session.respond(requestId, value, respondedBy)),
     respondChoice: (requestId, choiceId, respondedBy) => run(session.respondChoice(requestId, choiceId, respondedBy)),
     grant: (request, grantOptions) => run(session.grant(request, grantOptions)),
@@ -227,7 +262,15 @@ export const connect = async (
 const toInvokeOptions = (options: PromiseInvokeOptions): Client.InvokeOptions => ({
   ...(options.idempotencyKey !== undefined ? { idempotency_key: options.idempotencyKey } : {}),
   ...(options.priority !== undefined ? { priority: options.priority } : {}),
-  ...(options.traceId !== undefined ? { trace_id: options.traceId } : {})
+  ...(options.traceId !== undefined ? { trace_id: options.traceId } : {}),
+  ...(options.retry !== undefined
+    ? {
+      retry: {
+        attempts: options.retry.attempts,
+        ...(options.retry.backoffMs !== undefined ? { backoff: Duration.millis(options.retry.backoffMs) } : {})
+      }
+    }
+    : {})
 })
 
 /** What a Promise-based tool handler gets: the `ToolContext` as Promises, plus an AbortSignal fired on cancellation. */
@@ -235,6 +278,8 @@ export interface PromiseToolContext {
   readonly jobId: string
   readonly sessionId: string
   readonly principal: string
+  /** 1 for the first attempt; 2, 3... when the tool's `retry` policy re-runs the job (§10.1). */
+  readonly attempt: number
   /** Aborted when the job is cancelled: pass it to fetch() and friends. */
   readonly signal: AbortSignal
   progress(
@@ -327,6 +372,8 @@ export const tool = <A, I = A>(definition: {
   readonly parameters: Parameters<A, I>
   readonly cancellable?: boolean
   readonly liveness?: "runtime" | "reported"
+  /** Re-runs the handler after failures with retryable codes (see `Tools.RetryPolicy`). */
+  readonly retry?: Tools.RetryPolicy
   readonly handler: (args: A, ctx: PromiseToolContext) => Promise<unknown>
 }): Tool => {
   const check = validator(definition.parameters)
@@ -336,6 +383,7 @@ export const tool = <A, I = A>(definition: {
         jobId: ctx.jobId,
         sessionId: ctx.sessionId,
         principal: ctx.principal,
+        attempt: ctx.attempt,
         signal,
         progress: (p) => run(ctx.progress(p)),
         log: (level, message, attributes) => run(ctx.log(level, message, attributes)),
@@ -362,6 +410,7 @@ export const tool = <A, I = A>(definition: {
     parameters: Schema.Unknown,
     ...(definition.cancellable !== undefined ? { cancellable: definition.cancellable } : {}),
     ...(definition.liveness !== undefined ? { liveness: definition.liveness } : {}),
+    ...(definition.retry !== undefined ? { retry: definition.retry } : {}),
     handler: () => Effect.fail(ArcpError.of("INTERNAL", "unreachable: prepare is replaced below"))
   })
   return {

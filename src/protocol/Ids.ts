@@ -52,7 +52,8 @@ export const prefixes = {
   checkpoint: "chk",
   challenge: "chal",
   trace: "trace",
-  span: "span"
+  span: "span",
+  schedule: "sch"
 } as const
 
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ" // Crockford base32, as ULID
@@ -166,6 +167,8 @@ export const makeChallengeId = generator(prefixes.challenge, ChallengeId.make, s
 export const makeMessageId = generator(prefixes.message, MessageId.make)
 export const makeTraceId = generator(prefixes.trace, TraceId.make)
 export const makeSpanId = generator(prefixes.span, SpanId.make)
+/** Schedules (§10.6) are named by a `sch_` id, carried where a job id goes (job.accepted, cancel). */
+export const makeScheduleId = generator(prefixes.schedule, JobId.make)
 
 /** True when `id` was minted with the given kind's prefix. */
 export const hasPrefix = (id: string, kind: keyof typeof prefixes): boolean => id.startsWith(`${prefixes[kind]}_`)

@@ -32,7 +32,7 @@ import type { Jobs } from "./Jobs.js"
 import type { LiveSession } from "./LiveSession.js"
 import * as Outbound from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
-import { dispatch, type RouteTable } from "./Router.js"
+import { dispatch, type ExtensionRoute, type RouteTable } from "./Router.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Sessions } from "./Sessions.js"
 
@@ -43,6 +43,8 @@ export interface Dependencies {
   readonly log: Context.Tag.Service<typeof EventLog>
   readonly jobs: Context.Tag.Service<typeof Jobs>
   readonly routes: RouteTable
+  /** Handlers of the advertised extension types (§21.2), by type. */
+  readonly extensionRoutes?: ReadonlyMap<string, ExtensionRoute> | undefined
   /** Completes when the runtime shuts down: an open session is then evicted UNAVAILABLE, a handshake closed. */
   readonly shutdown: Effect.Effect<void>
 }
@@ -215,9 +217,13 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             return yield* Effect.logDebug(`dropped optional extension message ${message.type} (§21.3)`)
           case "Nack":
             return yield* nack(outbound, ArcpError.of(decision.code, decision.message), message.id)
-          case "Route":
-            // advertised extensions get handlers with the extension API; none is registered in this build
-            return yield* nack(outbound, ArcpError.of("UNIMPLEMENTED", `no handler for ${message.type}`), message.id)
+          case "Route": {
+            const route = deps.extensionRoutes?.get(message.type)
+            if (route === undefined) {
+              return yield* nack(outbound, ArcpError.of("UNIMPLEMENTED", `no handler for ${message.type}`), message.id)
+            }
+            return yield* route(message, ctx).pipe(Effect.catchAll((error) => nack(outbound, error, message.id)))
+          }
         }
       }).pipe(Effect.catchAllCause((cause) => Effect.logError("failed to handle a message", cause)))
 

@@ -44,6 +44,8 @@ export interface Job {
   readonly idempotencyKey: string | undefined
   readonly acceptedAt: number
   readonly heartbeatIntervalMs: number
+  /** The schedule whose firing this job is (§10.6): it then ends job.completed / job.failed (WIRE). */
+  readonly scheduleId?: string | undefined
   /** The trust level and human_input of the session that started it. */
   readonly trustLevel: TrustLevel
   readonly humanInput: boolean
@@ -67,7 +69,7 @@ export interface Job {
   watchdogBlocked: boolean
   heartbeatSequence: number
   checkpointId: string | undefined
-  /** Always 0: retries are not built (docs/decisions.md); kept so the record's column means something later. */
+  /** How many times the handler was re-run under the tool's retry policy (§10.2). */
   retryCount: number
   /** job.accepted has gone out: a job stopped before that still announces itself before its terminal. */
   announced: boolean

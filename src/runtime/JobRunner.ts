@@ -13,8 +13,9 @@ import { fromMillis } from "../protocol/Timestamp.js"
 import type { EventLog } from "../store/EventLog.js"
 import type { Artifacts } from "./artifacts/Artifacts.js"
 import type { HumanInput } from "./HumanInput.js"
-import { announce, cancelled, count, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
+import { announce, cancelled, count, failed, finish as finishWith, forJob, type Terminal } from "./internal/Finish.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
+import { retrying } from "./internal/Retry.js"
 import { awaitRoom, emit as emitFor, type Job, moveTo, toRecord } from "./Job.js"
 import type { Permissions } from "./permissions/Permissions.js"
 import type { Settings } from "./RuntimeConfig.js"
@@ -53,7 +54,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
   const emit = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
     emitFor(log, job, type, payload, header)
   const finish = (terminal: Terminal) =>
-    finishWith({ log, streams: params.streams, maxJsonDepth: settings.maxJsonDepth }, job, terminal)
+    finishWith({ log, streams: params.streams, maxJsonDepth: settings.maxJsonDepth }, job, forJob(job, terminal))
   // awaited: the checkpoint id is durable before the handler goes on
   const save = Effect.flatMap(Clock.currentTimeMillis, (now) => log.saveJob(toRecord(job, now))).pipe(
     Effect.catchAll((e) => Effect.logError(`cannot record job ${job.id}`, e))
@@ -87,6 +88,9 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     jobId: job.id,
     sessionId: job.sessionId,
     principal: job.principal,
+    get attempt() {
+      return job.retryCount + 1
+    },
     progress: (p) => event("job.progress", p),
     log: (level, message, attributes) =>
       event("log", { level, message, ...(attributes !== undefined ? { attributes } : {}) }),
@@ -214,6 +218,31 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
       return vouch
     })
 
+  /** §10.2: the retry count is persisted before the attempt it counts runs. */
+  const retryStarts = Effect.suspend(() => {
+    job.retryCount += 1
+    return save
+  })
+
+  /** Each retry is visible to the job's watchers: a `log` warn event with the code and the backoff. */
+  const announceRetry = (error: ArcpError, delay: Duration.Duration) =>
+    Effect.suspend(() => {
+      const attempts = job.tool.retry?.attempts ?? 1
+      const ms = Duration.toMillis(delay)
+      return event("log", {
+        level: "warn",
+        message: `attempt ${job.retryCount + 1} of ${attempts} failed with ${error.code}: ${error.message}; ` +
+          `retrying in ${ms} ms`,
+        attributes: {
+          reason: "retry",
+          code: error.code,
+          attempt: job.retryCount + 1,
+          retry_count: job.retryCount + 1,
+          delay_ms: ms
+        }
+      })
+    })
+
   /**
    * The record, then job.accepted. Staged, not awaited: it commits no later than job.accepted
    * (recorded through the same writer after it), and usually in one statement with `running`.
@@ -230,7 +259,13 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     yield* emit("job.started", { job_id: job.id, started_at: fromMillis(startedAt) })
     yield* count(log, job)
     yield* params.heartbeats.register(job, startedAt + job.heartbeatIntervalMs, job.heartbeatIntervalMs, tick)
-    const outcome = yield* Effect.exit(params.handler(ctx))
+    const outcome = yield* Effect.exit(retrying({
+      policy: job.tool.retry,
+      attempt: Effect.suspend(() => params.handler(ctx)),
+      beforeRetry: retryStarts,
+      proceed: () => !job.finished,
+      onRetry: announceRetry
+    }))
     yield* Exit.match(outcome, {
       onSuccess: (value) =>
         finish({

@@ -9,7 +9,7 @@
 import { Clock, Context, Deferred, Duration, Effect, Either, FiberMap, FiberSet, Layer, Option } from "effect"
 import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
-import { makeJobId, type MessageId } from "../protocol/Ids.js"
+import { type JobId, makeJobId, type MessageId } from "../protocol/Ids.js"
 import type { Decoded, Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import { EventLog } from "../store/EventLog.js"
@@ -34,9 +34,21 @@ export interface ReleaseOptions {
   readonly deadline_ms?: number | undefined
 }
 
+/** A job a schedule starts (§10.6): linked to it, and watched by its session only while that session lives. */
+export interface Firing {
+  readonly scheduleId: string
+  /** No session to deliver to: the job's events go to the log only (its session_id is still the schedule's). */
+  readonly detached: boolean
+  /** Told the new job's id once it is started. */
+  readonly started: (jobId: JobId) => Effect.Effect<void>
+}
+
 export class Jobs extends Context.Tag("arcp/Jobs")<Jobs, {
-  /** Accepts and starts a job (or returns the earlier outcome of the same idempotency key); NOT_FOUND / INVALID_ARGUMENT before acceptance. */
-  readonly invoke: (message: Message<"tool.invoke">, owner: Owner) => Effect.Effect<void, ArcpError>
+  /**
+   * Accepts and starts a job (or returns the earlier outcome of the same idempotency key); NOT_FOUND / INVALID_ARGUMENT
+   * before acceptance. With `firing`, the job is a schedule's firing (the schedule's command stands for the invoke).
+   */
+  readonly invoke: (message: Message<"tool.invoke">, owner: Owner, firing?: Firing) => Effect.Effect<void, ArcpError>
   /** Answers a job `cancel` with cancel.accepted or cancel.refused (§10.4). */
   readonly cancel: (message: Message<"cancel">, owner: Owner) => Effect.Effect<void, ArcpError>
   /** Blocks the job on a human answer (§10.5); answered with `ack`. */
@@ -198,7 +210,7 @@ export const make = Effect.gen(function*() {
     })
 
   return Jobs.of({
-    invoke: (message, owner) =>
+    invoke: (message, owner, firing) =>
       Effect.gen(function*() {
         const tool = yield* Option.match(tools.get(message.payload.tool), {
           onNone: () => Effect.fail(ArcpError.of("NOT_FOUND", `no tool named "${message.payload.tool}"`)),
@@ -225,9 +237,10 @@ export const make = Effect.gen(function*() {
           idempotencyKey: key,
           acceptedAt: now,
           heartbeatIntervalMs: owner.heartbeatIntervalSeconds * 1000,
+          scheduleId: firing?.scheduleId,
           trustLevel: owner.trustLevel,
           humanInput: owner.humanInput,
-          sinks: new Map([[owner.sink, watcherOf(owner, owner.sessionId)]]),
+          sinks: firing?.detached === true ? new Map() : new Map([[owner.sink, watcherOf(owner, owner.sessionId)]]),
           sinceTurn: 0,
           state: "accepted",
           startedAt: undefined,
@@ -287,6 +300,7 @@ export const make = Effect.gen(function*() {
             background: inBackground
           })
         )
+        if (firing !== undefined) yield* firing.started(id)
       }),
 
     cancel: (message, owner) =>

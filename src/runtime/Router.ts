@@ -5,7 +5,7 @@
 import { Effect } from "effect"
 import type { Context } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
-import type { Message, MessageType } from "../protocol/Message.js"
+import type { ExtensionMessage, Message, MessageType } from "../protocol/Message.js"
 import { now } from "../protocol/Timestamp.js"
 import * as ArtifactRoutes from "./artifacts/ArtifactRoutes.js"
 import type { Artifacts } from "./artifacts/Artifacts.js"
@@ -16,6 +16,7 @@ import type { Jobs } from "./Jobs.js"
 import type { LiveSession } from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
 import type { Permissions } from "./permissions/Permissions.js"
+import { LIST_TYPE, type Scheduler } from "./scheduler/Scheduler.js"
 import type { Streams } from "./Streams.js"
 
 /** What a handler may use: the session, the connection's outbound path, and the session as jobs see it. */
@@ -38,12 +39,21 @@ export interface RouteServices {
   /** The largest frame the runtime accepts, the bound of an inline artifact.fetch answer. */
   readonly maxFrameBytes: number
   readonly permissions: Context.Tag.Service<typeof Permissions>
+  readonly scheduler: Context.Tag.Service<typeof Scheduler>
 }
 
 /** A handler; an `ArcpError` failure is answered with `nack` (correlation_id = the message id). */
 export type Route<K extends MessageType> = (message: Message<K>, ctx: RouteContext) => Effect.Effect<void, ArcpError>
 
 export type RouteTable = { readonly [K in MessageType]: Route<K> }
+
+/** A handler of an extension message type this runtime advertises (§21.2); failures are nacked like core ones. */
+export type ExtensionRoute = (message: ExtensionMessage, ctx: RouteContext) => Effect.Effect<void, ArcpError>
+
+/** The extension types this runtime handles, by type. */
+export const makeExtensionRoutes = (
+  { scheduler }: Pick<RouteServices, "scheduler">
+): ReadonlyMap<string, ExtensionRoute> => new Map([[LIST_TYPE, (message, { owner }) => scheduler.list(message, owner)]])
 
 /** Calls the route of `message.type`. */
 export const dispatch = <K extends MessageType>(table: RouteTable, message: Message<K>, ctx: RouteContext) => {
@@ -63,7 +73,7 @@ const ignore = (): Effect.Effect<void> => Effect.void
 
 /** The route table of this runtime: session control, jobs, interrupts and human input; the rest refused or not built. */
 export const makeRoutes = (
-  { artifacts, humanInput, jobs, maxFrameBytes, permissions, streams }: RouteServices
+  { artifacts, humanInput, jobs, maxFrameBytes, permissions, scheduler, streams }: RouteServices
 ): RouteTable => ({
   // session control
   "session.open": () => Effect.fail(ArcpError.of("FAILED_PRECONDITION", "the session is already open")),
@@ -125,6 +135,9 @@ export const makeRoutes = (
   cancel: (message, { outbound, owner, session }) =>
     message.payload.target === "stream"
       ? streams.cancel(message, owner)
+      // a schedule is cancelled as the job it was accepted as (its sch_ id came in job.accepted)
+      : message.payload.target === "job" && scheduler.isSchedule(message.payload.target_id)
+      ? scheduler.cancel(message, owner)
       : message.payload.target !== "session"
       ? jobs.cancel(message, owner)
       : message.payload.target_id !== session.id
@@ -152,12 +165,12 @@ export const makeRoutes = (
       }),
   interrupt: (message, { owner }) => jobs.interrupt(message, owner),
   "tool.invoke": (message, { owner }) => jobs.invoke(message, owner),
+  "job.schedule": (message, { owner }) => scheduler.schedule(message, owner),
   // not built yet, from here on except human.input.response (the matching capabilities are advertised false)
   resume: notImplemented,
   backpressure: notImplemented,
   "checkpoint.create": notImplemented,
   "checkpoint.restore": notImplemented,
-  "job.schedule": notImplemented,
   "workflow.start": notImplemented,
   "agent.delegate": notImplemented,
   "agent.handoff": notImplemented,

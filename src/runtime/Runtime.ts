@@ -6,6 +6,7 @@
 import { Context, Deferred, Effect, HashSet, Layer, Ref } from "effect"
 import type { ArtifactStore } from "../store/ArtifactStore.js"
 import { EventLog } from "../store/EventLog.js"
+import type { ScheduleStore } from "../store/ScheduleStore.js"
 import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as Artifacts from "./artifacts/Artifacts.js"
 import { Authenticator } from "./Auth.js"
@@ -13,8 +14,9 @@ import * as ConnectionLoop from "./Connection.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
 import * as Permissions from "./permissions/Permissions.js"
-import { makeRoutes } from "./Router.js"
+import { makeExtensionRoutes, makeRoutes } from "./Router.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
+import * as Scheduler from "./scheduler/Scheduler.js"
 import * as Sessions from "./Sessions.js"
 import * as Streams from "./Streams.js"
 import type { ToolRegistry } from "./Tools.js"
@@ -41,6 +43,7 @@ export class Serving extends Context.Tag("arcp/Serving")<Serving, {
 export const make = Effect.gen(function*() {
   const settings = yield* RuntimeConfig.RuntimeConfig
   const jobs = yield* Jobs.Jobs
+  const scheduler = yield* Scheduler.Scheduler
   const stopping = yield* Deferred.make<void>()
   // one Deferred per connection being handled, completed when its loop has finished
   const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())
@@ -56,8 +59,10 @@ export const make = Effect.gen(function*() {
       streams: yield* Streams.Streams,
       artifacts: yield* Artifacts.Artifacts,
       maxFrameBytes: settings.maxFrameBytes,
-      permissions: yield* Permissions.Permissions
+      permissions: yield* Permissions.Permissions,
+      scheduler
     }),
+    extensionRoutes: makeExtensionRoutes({ scheduler }),
     shutdown: Deferred.await(stopping)
   }
   const handle = (connection: Connection) =>
@@ -90,20 +95,23 @@ export type Provided =
   | Jobs.Jobs
   | HumanInput.HumanInput
   | Streams.Streams
+  | Scheduler.Scheduler
   | Permissions.Permissions
   | Artifacts.Artifacts
 
 /**
  * The runtime with its config, session registry, jobs, streams, human-input,
- * permission and artifacts services. It needs an `Authenticator` (`Auth.layer`), an `EventLog`
- * (`SqliteEventLog.layer` or `MemoryEventLog.layer`), an `ArtifactStore` (`FileArtifactStore.layer`
- * or `MemoryArtifactStore.layer`) and a `ToolRegistry` (`Tools.layer`).
+ * permission and artifacts services and the scheduler. It needs an `Authenticator` (`Auth.layer`),
+ * an `EventLog` and a `ScheduleStore` (`SqliteEventLog.layer` or `MemoryEventLog.layer` provide both),
+ * an `ArtifactStore` (`FileArtifactStore.layer` or `MemoryArtifactStore.layer`) and a `ToolRegistry`
+ * (`Tools.layer`).
  * A `PermissionPolicy` provided to it decides permission requests; without one the client is asked.
  */
 export const layer = (
   options: RuntimeConfig.Options = {}
-): Layer.Layer<Provided, never, Authenticator | EventLog | ArtifactStore | ToolRegistry> =>
+): Layer.Layer<Provided, never, Authenticator | EventLog | ScheduleStore | ArtifactStore | ToolRegistry> =>
   Layer.effect(ArcpRuntime, make).pipe(
+    Layer.provideMerge(Scheduler.layer),
     Layer.provideMerge(Jobs.layer),
     Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer),

@@ -6,6 +6,7 @@ import { Context, Duration, Layer } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { DEFAULT_MAX_JSON_DEPTH } from "../protocol/JsonDepth.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
+import { SCHEDULES_EXTENSION } from "../protocol/messages/Execution.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
@@ -49,6 +50,10 @@ export interface Options {
   readonly artifactQuotaBytes?: number | undefined
   /** How often expired artifacts are removed from the store (default 60 s). */
   readonly artifactSweepInterval?: Duration.DurationInput | undefined
+  /** The shortest time between two firings of a recurring schedule (§10.6; default 60 s). */
+  readonly scheduleMinInterval?: Duration.DurationInput | undefined
+  /** Most active schedules one principal may have (§10.6; default 1000; more: RESOURCE_EXHAUSTED). */
+  readonly maxSchedulesPerPrincipal?: number | undefined
   /** A connection's outbound buffer, in bytes, counting what its transport holds (default 4 MiB). */
   readonly maxOutboundBytes?: number | undefined
   /** A connection's outbound buffer, in queued envelopes (default 4096). */
@@ -93,6 +98,8 @@ export interface Settings {
   readonly maxArtifactBytes: number
   readonly artifactQuotaBytes: number
   readonly artifactSweepInterval: Duration.Duration
+  readonly scheduleMinInterval: Duration.Duration
+  readonly maxSchedulesPerPrincipal: number
   readonly maxOutboundBytes: number
   readonly maxOutboundEnvelopes: number
   readonly backpressureTimeout: Duration.Duration
@@ -129,7 +136,8 @@ export const resolve = (options: Options = {}): Settings => ({
     trust_level: options.identity?.trust_level ?? "trusted"
   },
   audience: options.audience ?? "arcp://runtime",
-  extensions: options.extensions ?? [],
+  // the schedule listing extension is built in (see scheduler/Scheduler.ts)
+  extensions: [...new Set([...(options.extensions ?? []), SCHEDULES_EXTENSION])],
   maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
   maxJsonDepth: options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
   handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "30 seconds"),
@@ -146,6 +154,8 @@ export const resolve = (options: Options = {}): Settings => ({
   maxArtifactBytes: options.maxArtifactBytes ?? 1024 ** 3,
   artifactQuotaBytes: options.artifactQuotaBytes ?? 10 * 1024 ** 3,
   artifactSweepInterval: Duration.decode(options.artifactSweepInterval ?? "60 seconds"),
+  scheduleMinInterval: Duration.decode(options.scheduleMinInterval ?? "60 seconds"),
+  maxSchedulesPerPrincipal: options.maxSchedulesPerPrincipal ?? 1000,
   maxOutboundBytes: options.maxOutboundBytes ?? DEFAULT_LIMITS.maxOutboundBytes,
   maxOutboundEnvelopes: options.maxOutboundEnvelopes ?? DEFAULT_LIMITS.maxOutboundEnvelopes,
   backpressureTimeout: Duration.decode(
@@ -180,6 +190,8 @@ export const supportedCapabilities = (
   // tools stream through ToolContext.stream; binary chunks go base64 in the envelope (§11, §11.3)
   streaming: true,
   binary_streams: true,
+  // job.schedule: at / after / every (RRULE), durable across restarts (§10.6, scheduler/Scheduler.ts)
+  scheduled_jobs: true,
   anonymous: options.anonymous,
   heartbeat_interval_seconds: settings.heartbeatIntervalSeconds,
   heartbeat_recovery: settings.heartbeatRecovery,

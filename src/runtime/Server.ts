@@ -124,8 +124,8 @@ export const layer = (
     Layer.provideMerge(Runtime.layer(options)),
     Layer.provide(Layer.mergeAll(
       authLayer(options.auth, options.audience ?? "arcp://runtime"),
-      eventLogLayer(options.db),
-      artifactStoreLayer(options.db, options.artifactsDir),
+      // one after the other: both migrate the same SQLite file, and two writers at once would meet SQLITE_BUSY
+      artifactStoreLayer(options.db, options.artifactsDir).pipe(Layer.provideMerge(eventLogLayer(options.db))),
       Tools.layer(options.tools),
       options.permissionPolicy === undefined
         ? Layer.empty

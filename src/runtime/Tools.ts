@@ -14,13 +14,18 @@ import type { LeaseGranted } from "../protocol/messages/Permissions.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
 import type { LogLevel } from "../protocol/messages/Telemetry.js"
 import { describeParseError } from "./internal/Issues.js"
+import type { RetryPolicy } from "./internal/Retry.js"
 import type { StreamOptions, StreamWriter } from "./Streams.js"
+
+export type { RetryPolicy } from "./internal/Retry.js"
 
 /** What a handler can do while it runs. Every call is also a pause point: it waits while an interrupt is pending (§10.5). */
 export interface ToolContext {
   readonly jobId: JobId
   readonly sessionId: SessionId
   readonly principal: string
+  /** Which attempt of the job this is: 1, then 2, 3... when the tool's retry policy re-runs it (§10.1). */
+  readonly attempt: number
   /** `job.progress` (§10.1); separate from heartbeats (§10.3). */
   readonly progress: (progress: {
     readonly percent?: number
@@ -121,6 +126,8 @@ export interface Tool {
   readonly cancellable: boolean
   /** "runtime": the runtime heartbeats for it; "reported": it must call `ctx.heartbeat` (the watchdog watches). */
   readonly liveness: "runtime" | "reported"
+  /** Re-runs the handler, under the same job id, after failures with retryable codes (§10.1, §18.3). */
+  readonly retry?: RetryPolicy | undefined
   /** The least trust level a session needs to invoke it (§15.3); an invoke below it is refused PERMISSION_DENIED. */
   readonly minimumTrust?: TrustLevel | undefined
   /** Decodes the arguments; the handler to run, or INVALID_ARGUMENT. */
@@ -135,6 +142,7 @@ export const make = <A, I>(definition: {
   readonly handler: (args: A, ctx: ToolContext) => Effect.Effect<unknown, ArcpError>
   readonly cancellable?: boolean
   readonly liveness?: "runtime" | "reported"
+  readonly retry?: RetryPolicy
   readonly minimumTrust?: TrustLevel
 }): Tool => {
   const decode = Schema.decodeUnknownEither(definition.parameters, { errors: "all" })
@@ -143,6 +151,7 @@ export const make = <A, I>(definition: {
     description: definition.description,
     cancellable: definition.cancellable ?? true,
     liveness: definition.liveness ?? "runtime",
+    ...(definition.retry !== undefined ? { retry: definition.retry } : {}),
     minimumTrust: definition.minimumTrust,
     prepare: (args) =>
       Either.match(decode(args ?? {}), {

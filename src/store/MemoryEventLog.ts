@@ -1,6 +1,8 @@
 /** The event log in memory: the test double of the `EventLog` contract (nothing survives the process). */
 import { Effect, Layer, Option } from "effect"
 import { EventLog, type JobRecord, type LeaseRecord, type StoredEvent } from "./EventLog.js"
+import * as MemoryScheduleStore from "./MemoryScheduleStore.js"
+import type { ScheduleStore } from "./ScheduleStore.js"
 
 export const make = Effect.sync(() => {
   const events: Array<StoredEvent> = []
@@ -74,5 +76,8 @@ export const make = Effect.sync(() => {
   })
 })
 
-/** A fresh, empty in-memory log. */
-export const layer: Layer.Layer<EventLog> = Layer.effect(EventLog, make)
+/** A fresh, empty in-memory log, with an in-memory schedule store beside it. */
+export const layer: Layer.Layer<EventLog | ScheduleStore> = Layer.merge(
+  Layer.effect(EventLog, make),
+  MemoryScheduleStore.layer
+)

@@ -22,6 +22,8 @@ import {
 } from "./EventLog.js"
 import * as SqliteWriter from "./internal/SqliteWriter.js"
 import type { Write, WriteResult } from "./internal/SqliteWriter.js"
+import type { ScheduleStore } from "./ScheduleStore.js"
+import * as SqliteScheduleStore from "./SqliteScheduleStore.js"
 
 // the writer returns one result per write; these read the two kinds that carry one
 const isVerdicts = (r: WriteResult): r is ReadonlyArray<Inbound> => Array.isArray(r)
@@ -69,7 +71,8 @@ const migrations = Migrator.fromRecord({
     yield* sql`CREATE TABLE sessions (session_id TEXT PRIMARY KEY, principal TEXT NOT NULL) WITHOUT ROWID`
     // older logs: the sessions that started jobs are known; others stay nobody's (their events are not replayed)
     yield* sql`INSERT OR IGNORE INTO sessions (session_id, principal) SELECT session_id, principal FROM jobs`
-  })
+  }),
+  "0005_schedules": SqliteScheduleStore.migration
 })
 
 const Nullable = Schema.NullOr(Schema.String)
@@ -279,8 +282,11 @@ export const make = (options: Options) =>
     })
   })
 
-/** The SQLite event log on `filename` (created and migrated as needed). A file is needed: `:memory:` is refused (use MemoryEventLog). */
-export const layer = (options: Options): Layer.Layer<EventLog, EventLogError> =>
+/**
+ * The SQLite event log on `filename` (created and migrated as needed), with the schedule store
+ * in the same file. A file is needed: `:memory:` is refused (use MemoryEventLog).
+ */
+export const layer = (options: Options): Layer.Layer<EventLog | ScheduleStore, EventLogError> =>
   options.filename === ":memory:" || options.filename === ""
     ? Layer.fail(
       new EventLogError({
@@ -288,7 +294,7 @@ export const layer = (options: Options): Layer.Layer<EventLog, EventLogError> =>
         message: "the SQLite event log needs a file; use MemoryEventLog for an in-memory log"
       })
     )
-    : Layer.scoped(EventLog, make(options)).pipe(
+    : Layer.merge(Layer.scoped(EventLog, make(options)), SqliteScheduleStore.layer).pipe(
       Layer.provide(SqliteMigrator.layer({ loader: migrations }).pipe(Layer.provide(NodeContext.layer))),
       Layer.provide(SqliteClient.layer({ filename: options.filename })),
       Layer.mapError((cause) =>

@@ -58,7 +58,7 @@ const crashable = (file: string, crashed: Ref.Ref<boolean>) =>
         stageJob: (job) => unlessCrashed(log.stageJob(job))
       })
     })
-  ).pipe(Layer.provide(SqliteEventLog.layer({ filename: file })))
+  ).pipe(Layer.provideMerge(SqliteEventLog.layer({ filename: file })))
 
 /** Runs `body` against a WebSocket server on a fresh SQLite file (or the given one, in a process that may crash). */
 const withServer = <A, E>(
@@ -629,18 +629,5 @@ describe("the tool context and session close", () => {
         Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 })
       )
       assert.strictEqual(Option.isSome(record) ? record.value.state : "missing", "completed")
-    })))
-
-  it.scopedLive("R10.6-3 scheduling is advertised false and job.schedule is nacked UNIMPLEMENTED", () =>
-    withServer(Effect.gen(function*() {
-      const session = yield* open({ capabilities: { scheduled_jobs: true } })
-      assert.strictEqual(session.capabilities.scheduled_jobs, false)
-      const error = yield* Effect.flip(
-        session.request("job.schedule", {
-          job: { type: "tool.invoke", payload: { tool: "echo" } },
-          when: { after: 60 }
-        })
-      )
-      assert.strictEqual(error._tag === "ArcpError" ? error.code : error._tag, "UNIMPLEMENTED")
     })))
 })

@@ -13,6 +13,7 @@ import { ArcpRuntime } from "../../src/runtime/Runtime.js"
 import * as Tools from "../../src/runtime/Tools.js"
 import { EventLog, EventLogError, type LoggedEnvelope } from "../../src/store/EventLog.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
+import * as MemoryScheduleStore from "../../src/store/MemoryScheduleStore.js"
 import * as Memory from "../../src/transport/Memory.js"
 import type { Connection } from "../../src/transport/Transport.js"
 import { reader } from "../support/CoreServer.js"
@@ -30,7 +31,7 @@ const flakyLog = (state: { failing: boolean }, recorded: Queue.Queue<LoggedEnvel
             ? Effect.fail(new EventLogError({ reason: "Write", message: "disk full" }))
             : Effect.tap(log.recordOutbound(envelopes), () => Queue.offerAll(recorded, envelopes))
       }))
-  ).pipe(Layer.provide(MemoryEventLog.layer))
+  ).pipe(Layer.provide(MemoryEventLog.layer), Layer.merge(MemoryScheduleStore.layer))
 
 const openRaw = (connection: Connection) =>
   Effect.gen(function*() {

@@ -20,6 +20,7 @@ import * as Tools from "../../src/runtime/Tools.js"
 import { EventLog } from "../../src/store/EventLog.js"
 import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
+import type { ScheduleStore } from "../../src/store/ScheduleStore.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
 import { collectUntil, dial, field, webSocket } from "../support/Harness.js"
 
@@ -44,7 +45,8 @@ const tokens = new Map([["alice-token", "alice"], ["bob-token", "bob"], ["root-t
 ]])
 
 const server = (
-  options: { readonly runtime?: RuntimeConfig.Options; readonly log?: Layer.Layer<EventLog, unknown> } = {}
+  options: { readonly runtime?: RuntimeConfig.Options; readonly log?: Layer.Layer<EventLog | ScheduleStore, unknown> } =
+    {}
 ) =>
   Runtime.serve.pipe(
     Layer.provideMerge(Runtime.layer({ maxLeaseDuration: "600 seconds", idleTimeout: "2 hours", ...options.runtime })),

@@ -11,6 +11,7 @@ import type { ArtifactStore, ArtifactStoreError } from "../../src/store/Artifact
 import type { EventLog, EventLogError } from "../../src/store/EventLog.js"
 import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
+import type { ScheduleStore } from "../../src/store/ScheduleStore.js"
 import * as Memory from "../../src/transport/Memory.js"
 import { Acceptor, type Connection, type TransportError } from "../../src/transport/Transport.js"
 import * as WebSocket from "../../src/transport/WebSocket.js"
@@ -21,7 +22,8 @@ export const PRINCIPAL = "alice"
 /** The runtime with demo tools plus `extra`, bearer auth, on the given log and transport. */
 export const serverLayer = <E>(options: {
   readonly transport: Layer.Layer<Acceptor, E>
-  readonly eventLog?: Layer.Layer<EventLog, EventLogError>
+  /** The event log and the schedule store beside it (both event-log layers provide the two). */
+  readonly eventLog?: Layer.Layer<EventLog | ScheduleStore, EventLogError>
   readonly artifactStore?: Layer.Layer<ArtifactStore, ArtifactStoreError>
   readonly runtime?: RuntimeConfig.Options
   readonly tools?: ReadonlyArray<Tools.Tool>

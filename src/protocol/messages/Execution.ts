@@ -71,7 +71,7 @@ const RRULE_PARTS = new Set([
  * `NAME=VALUE` parts): known part names, each once, a valid `FREQ`, positive `COUNT` and
  * `INTERVAL`, not both `COUNT` and `UNTIL`. Part values are not parsed further.
  */
-export const checkRrule = (rule: string): true | string => {
+const checkRuleLine = (rule: string): true | string => {
   const parts = rule.replace(/^RRULE:/i, "").split(";").map((p) => p.split("="))
   const seen = new Map<string, string>()
   for (const [name = "", value, ...extra] of parts) {
@@ -91,6 +91,30 @@ export const checkRrule = (rule: string): true | string => {
     if (v !== undefined && !/^[1-9][0-9]*$/.test(v)) return `${key} must be a positive integer`
   }
   return !(seen.has("COUNT") && seen.has("UNTIL")) || "COUNT and UNTIL must not both be set"
+}
+
+/** `DTSTART:20260101T060000Z`, `DTSTART:20260101T060000` (floating: UTC) or `DTSTART;TZID=Europe/Paris:20260101T060000`. */
+const DTSTART = /^DTSTART(;TZID=[A-Za-z0-9_+\-/]+)?:[0-9]{8}T[0-9]{6}Z?$/i
+
+/**
+ * The structure of an RFC 5545 recurrence: a rule line (see `checkRuleLine`), optionally
+ * with one `DTSTART` line before it (RFC 5545 §3.8.2.4, a `TZID` parameter for time zones),
+ * separated by a line break. The rule is expanded by the scheduler, which also refuses rules
+ * that never fire or fire too often.
+ */
+export const checkRrule = (rule: string): true | string => {
+  const lines = rule.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "")
+  const starts = lines.filter((l) => /^DTSTART[;:]/i.test(l))
+  const rules = lines.filter((l) => !/^DTSTART[;:]/i.test(l))
+  if (starts.length > 1) return "DTSTART appears twice"
+  const start = starts[0]
+  if (start !== undefined && !DTSTART.test(start)) {
+    return `"${start}" is not a DTSTART line (DTSTART[;TZID=zone]:YYYYMMDDTHHMMSS[Z])`
+  }
+  const [line, ...more] = rules
+  if (line === undefined) return "the RRULE line is missing"
+  if (more.length > 0) return "only one RRULE line (and one DTSTART line) is supported"
+  return checkRuleLine(line)
 }
 
 /** An RFC 5545 recurrence rule, e.g. `FREQ=DAILY;BYHOUR=6`. */
@@ -113,9 +137,19 @@ export const ScheduleWhen = Schema.Struct({
   )
 )
 
+/** Our extension (§21) that lists a principal's schedules: `<name>.list` (payload `{}`) answered by `<name>.listed`. */
+export const SCHEDULES_EXTENSION = "arcpx.arcp.schedules.v1"
+export const SCHEDULES_LIST = `${SCHEDULES_EXTENSION}.list`
+export const SCHEDULES_LISTED = `${SCHEDULES_EXTENSION}.listed`
+
+/** What a schedule does with firings missed while the runtime was down: run one at start, or skip them. */
+export const MissedFirings = Schema.Literal("run_once", "skip")
+
+/** `missed` is our addition (ignored by peers; default `run_once`): see docs/decisions.md. */
 export const JobSchedule = Schema.Struct({
   job: Schema.Struct({ type: NonEmptyString, payload: JsonObject }),
-  when: ScheduleWhen
+  when: ScheduleWhen,
+  missed: Schema.optional(MissedFirings)
 })
 
 export const WorkflowStart = Schema.Struct({ workflow: NonEmptyString, inputs: Schema.optional(JsonObject) })

@@ -16,12 +16,14 @@ import type { Streams } from "../Streams.js"
 /** The terminal event of a job and the state it leaves the job in. */
 export type Terminal =
   | { readonly type: "tool.result"; readonly payload: PayloadOf<"tool.result">; readonly state: "completed" }
+  | { readonly type: "job.completed"; readonly payload: PayloadOf<"job.completed">; readonly state: "completed" }
   | { readonly type: "tool.error" | "job.failed"; readonly payload: ErrorPayload; readonly state: "failed" }
   | { readonly type: "job.cancelled"; readonly payload: PayloadOf<"job.cancelled">; readonly state: "cancelled" }
 
 /** The state each terminal event type leaves a job in. */
 export const terminalStates: ReadonlyMap<string, Terminal["state"]> = new Map<Terminal["type"], Terminal["state"]>([
   ["tool.result", "completed"],
+  ["job.completed", "completed"],
   ["tool.error", "failed"],
   ["job.failed", "failed"],
   ["job.cancelled", "cancelled"]
@@ -125,6 +127,19 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
     // repeats of the command (same idempotency key) are answered with this terminal (internal/Repeats)
     yield* Deferred.succeed(job.ended, env)
   })
+
+/**
+ * A scheduled firing ends as WIRE says jobs started by a schedule end: `job.completed` /
+ * `job.failed` (nobody invoked it, so there is no tool.invoke to answer); others are unchanged.
+ */
+export const forJob = (job: Job, terminal: Terminal): Terminal => {
+  if (job.scheduleId === undefined) return terminal
+  if (terminal.type === "tool.result") {
+    const { value } = terminal.payload
+    return { type: "job.completed", payload: value === undefined ? {} : { result: value }, state: "completed" }
+  }
+  return terminal.type === "tool.error" ? { ...terminal, type: "job.failed" } : terminal
+}
 
 /** The JSON of a terminal envelope, or why it cannot be sent (not representable, or nested past the limit). */
 const encodable = (env: Decoded, maxJsonDepth: number): Either.Either<string, string> =>
