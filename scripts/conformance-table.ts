@@ -157,14 +157,14 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "the runtime receives no streams and the client does not interpret kinds (Streaming.effectiveKind exists)"
   ],
   "R11.3-1": ["done", "application/octet-stream unless the tool names a type"],
-  "R11.3-2": ["not yet", "chunks carry no sha256"],
+  "R11.3-2": ["partial", "sidecar chunks carry sha256 (and size), checked by the client; base64 chunks carry none"],
   "R11.3-3": [
-    "partial",
-    "sidecar frames carry artifact puts and fetches (header in docs/decisions.md); binary stream chunks still go base64"
+    "done",
+    "sidecar frames carry artifact puts and fetches and, on WebSocket sessions that negotiated sidecar, binary stream chunks (header in docs/decisions.md)"
   ],
   "R11.3-4": [
-    "not yet",
-    "binary stream chunks are sent base64, never as sidecar frames; artifact transfers match frames by message id and sequence"
+    "done",
+    "the client holds a sidecar chunk until its frames (keyed by stream_id and sequence) arrive; missing, short or corrupt data ends the stream DATA_LOSS"
   ],
   "R11.3-5": ["done", "stdio offers base64 only"],
   "R11.3-6": ["done", "[base64, sidecar] on WebSocket, [base64] on stdio"],
@@ -249,7 +249,10 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R16.2-3": ["done", "released artifacts are removed at once"],
   "R16.3-2": ["done", "a retention sweep at start and every minute; fetch checks expiry itself"],
   "R16.3-3": ["done", "content-addressed files beside the SQLite file by default; memory with --db :memory:"],
-  "R22-2": ["partial", "WebSocket carries artifacts as sidecar frames; binary streams are still base64"],
+  "R22-2": [
+    "done",
+    "WebSocket carries artifacts and binary stream chunks as sidecar frames; client-to-runtime bytes are artifact puts (the runtime receives no streams)"
+  ],
   "R10.6-1": [
     "done",
     "Scheduler: answered job.accepted naming a sch_ id; firings are jobs caused by the job.schedule; cancel {target: job} of the schedule; listing extension arcpx.arcp.schedules.v1"

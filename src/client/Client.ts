@@ -52,6 +52,7 @@ import * as Answers from "./Answers.js"
 import * as ClientArtifacts from "./ClientArtifacts.js"
 import { answerChallenge, type Credentials, openToken } from "./Credentials.js"
 import * as JobRouter from "./JobRouter.js"
+import * as StreamChunks from "./StreamChunks.js"
 
 /** A client-side failure: the session ended, the runtime is not the pinned one, or an answer never came. */
 export class ClientError extends Schema.TaggedError<ClientError>()("ClientError", {
@@ -77,6 +78,9 @@ export interface ConnectOptions {
 
 /** The terminal event types of a job (§6.3). */
 export const terminalTypes = JobRouter.terminalTypes
+
+/** The bytes of a binary `stream.chunk`, however it travelled (base64 or sidecar frames, §11.3). */
+export const chunkBytes = StreamChunks.chunkBytes
 
 /** A job started by `invoke`. */
 export interface JobHandle {
@@ -297,22 +301,26 @@ export const connect = (
         yield* PubSub.publish(inbound, message)
       })
 
+    // binary stream chunks arriving as sidecar frames, reassembled in order (§11.3)
+    const chunks = StreamChunks.makeAssembler()
+    const handOn = (messages: ReadonlyArray<Decoded>) => Effect.forEach(messages, onMessage, { discard: true })
+
     // the reader: one fiber, in order
     yield* connection.incoming.pipe(
       Stream.runForEach((frame) => {
         if (frame._tag === "Binary") {
           const sidecar = decodeSidecar(frame.data)
-          return typeof sidecar === "string"
-            ? Effect.logWarning(`ignored a binary frame: ${sidecar}`)
-            : Effect.flatMap(inbox.accept(sidecar), (outcome) =>
-              outcome === "delivered" ? Effect.void : Effect.logDebug(`ignored a sidecar frame for ${sidecar.key}`))
+          if (typeof sidecar === "string") return Effect.logWarning(`ignored a binary frame: ${sidecar}`)
+          if (sidecar.kind === "stream") return Effect.flatMap(chunks.onFrame(sidecar), handOn)
+          return Effect.flatMap(inbox.accept(sidecar), (outcome) =>
+            outcome === "delivered" ? Effect.void : Effect.logDebug(`ignored a sidecar frame for ${sidecar.key}`))
         }
         if (frame._tag !== "Text") {
           return Effect.logDebug(`ignored ${frame._tag} frame`)
         }
         const decoded = decodeJson(frame.text)
         return Either.isRight(decoded)
-          ? onMessage(decoded.right)
+          ? Effect.flatMap(chunks.onMessage(decoded.right), handOn)
           : Effect.logWarning(`undecodable message from the runtime: ${decoded.left.message}`)
       }),
       Effect.matchEffect({

@@ -38,7 +38,7 @@ export type {
 export type { PromiseDecision } from "../runtime/permissions/PermissionPolicy.js"
 export type { Lease, PermissionAsk } from "../runtime/Tools.js"
 export { TransportError } from "../transport/Transport.js"
-export { ClientError } from "./Client.js"
+export { chunkBytes, ClientError } from "./Client.js"
 export type { FetchArtifactOptions, PutArtifactOptions } from "./ClientArtifacts.js"
 export { jwtSigner } from "./Credentials.js"
 export type { Credentials } from "./Credentials.js"

@@ -130,6 +130,8 @@ const accept = (
     if (Either.isLeft(registered)) return yield* reject(ctx, registered.left, correlationId)
     yield* Effect.addFinalizer(() => ctx.sessions.unregister(id))
     yield* ctx.outbound.setDefaults({ session_id: id })
+    // binary stream chunks go as sidecar frames when both ends agreed on them (§11.3)
+    if (ctx.binary && (capabilities.binary_encoding ?? []).includes("sidecar")) yield* ctx.outbound.useSidecarChunks
     // every later log line of this connection names the session
     yield* Effect.annotateLogsScoped({ session_id: id })
     const expiresAt = LiveSession.leaseEnd(yield* Clock.currentTimeMillis, ctx.settings, principal)

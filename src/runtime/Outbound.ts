@@ -14,6 +14,7 @@ import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../protoco
 import { type Decoded, type MessageType, type PayloadOf, tryEncode } from "../protocol/Message.js"
 import type { Connection } from "../transport/Transport.js"
 import * as Lanes from "./internal/Lanes.js"
+import { toSidecar } from "./internal/SidecarChunks.js"
 
 /** What the buffer holds, for limits, tests and benchmarks. */
 export interface Usage {
@@ -38,6 +39,11 @@ export interface Outbound {
   readonly flush: Effect.Effect<void>
   /** Like flush, but writes past the transport's share of the budget: the connection is about to close. */
   readonly drain: Effect.Effect<void>
+  /**
+   * From now on binary stream chunks are written as sidecar frames (the session negotiated `sidecar`,
+   * §11.3); the log still records them base64, so a replay to any transport reads them.
+   */
+  readonly useSidecarChunks: Effect.Effect<void>
   /** Sets header fields stamped on every later envelope (the session id, once accepted). */
   readonly setDefaults: (defaults: HeaderOptions) => Effect.Effect<void>
   readonly usage: Effect.Effect<Usage>
@@ -116,6 +122,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     let draining = false
     let stalled = false
     let watchdog = false
+    let sidecarChunks = false
 
     const transportBytes = () => Math.max(0, connection.buffered?.() ?? 0)
     const taken = () => handed - transportBytes()
@@ -183,7 +190,11 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         for (const frame of frames) {
           if (broken) return
           handed += frame.bytes
-          yield* connection.send(frame.json).pipe(
+          const sidecar = sidecarChunks && connection.binary ? toSidecar(frame.envelope) : undefined
+          const sent = sidecar === undefined
+            ? connection.send(frame.json)
+            : Effect.forEach([sidecar.json, ...sidecar.frames], connection.send, { discard: true })
+          yield* sent.pipe(
             Effect.catchAll((error) => {
               // the peer is gone: nothing more can be written; the read side ends the connection
               broken = true
@@ -306,6 +317,9 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       room,
       flush: flushWith(false),
       drain: flushWith(true),
+      useSidecarChunks: Effect.sync(() => {
+        sidecarChunks = true
+      }),
       setDefaults: (next) =>
         Effect.sync(() => {
           defaults = next

@@ -1,9 +1,48 @@
 /** The Promise adapter (`arcp/promise`): server, session, jobs as Promises and async iterators, Promise tools. */
 import { assert, describe, it } from "@effect/vitest"
 import { Schema } from "effect"
-import { AnyArguments, ArcpError, connect, createServer, tool } from "../../src/client/Promise.js"
+import { createHash } from "node:crypto"
+import { AnyArguments, ArcpError, chunkBytes, connect, createServer, tool } from "../../src/client/Promise.js"
 
 describe("arcp/promise", () => {
+  it("R11.3-4 binary stream chunks reach a Promise client over WebSocket as sidecar frames, bytes intact", async () => {
+    const bytes = new Uint8Array(1024 * 1024).map((_, i) => (i * 31 + (i >> 8)) & 0xff)
+    const blob = tool({
+      name: "blob",
+      parameters: AnyArguments,
+      handler: async (_, ctx) => {
+        const stream = await ctx.stream({ kind: "binary" })
+        for (let offset = 0; offset < bytes.byteLength; offset += 256 * 1024) {
+          await stream.write(bytes.subarray(offset, offset + 256 * 1024))
+        }
+        await stream.close()
+        return "done"
+      }
+    })
+    const server = await createServer({
+      port: 0,
+      logLevel: "none",
+      auth: { bearer: new Map([["t", "alice"]]) },
+      tools: [blob]
+    })
+    try {
+      const session = await connect(server.address, { credentials: { scheme: "bearer", token: "t" } })
+      assert.deepStrictEqual(session.capabilities.binary_encoding, ["base64", "sidecar"])
+      const job = await session.invoke("blob", {})
+      const parts: Array<Uint8Array> = []
+      for await (const event of job.events) {
+        const part = chunkBytes(event)
+        if (part !== undefined) parts.push(part)
+      }
+      assert.strictEqual(parts.length, 4)
+      const digest = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
+      assert.strictEqual(digest(Buffer.concat(parts)), digest(bytes))
+      await session.close()
+    } finally {
+      await server.close()
+    }
+  }, 20_000)
+
   it("connects, pings, runs a Promise tool with progress, and rejects with typed errors", async () => {
     const add = tool({
       name: "add",

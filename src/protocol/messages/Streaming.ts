@@ -31,6 +31,8 @@ export const StreamChunk = Schema.Struct({
   content_type: Schema.optional(Schema.String),
   encoding: Schema.optional(Schema.Literal("utf-8", "base64", "sidecar")),
   sha256: Schema.optional(Schema.String),
+  /** For sidecar chunks (our addition): the chunk's byte length, carried by the binary frames that follow. */
+  size: Schema.optional(NonNegativeInt),
   /** For sidecar chunks: how many binary frames follow this envelope (§11.3). */
   frames: Schema.optional(NonNegativeInt),
   event: Schema.optional(JsonValue),
