@@ -5,30 +5,14 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Config, Console, Data, Effect, Option, Stream } from "effect"
-import * as Client from "../client/Client.js"
-import * as WebSocket from "../transport/WebSocket.js"
-import { VERSION } from "../Version.js"
-import { credentialsOf, ExitCode, setExitCode } from "./Send.js"
-import * as Settings from "./Settings.js"
+import { Console, Data, Effect, Option, Stream } from "effect"
+import * as Connect from "./Connect.js"
+import { ExitCode, setExitCode } from "./Send.js"
 
 /** A local problem (an unreadable file), said in one sentence. */
 class CliError extends Data.TaggedError("CliError")<{ readonly message: string }> {}
 
-const connectionOptions = {
-  url: Settings.withEnv(Options.text("url"), Config.string("ARCP_URL")).pipe(
-    Options.withDefault("ws://127.0.0.1:7777"),
-    Options.withDescription("[ARCP_URL]")
-  ),
-  token: Settings.optionalText("token", "ARCP_TOKEN", "bearer token"),
-  jwtSecret: Settings.optionalText("jwt-secret", "ARCP_JWT_SECRET", "sign a signed_jwt with this HS256 secret"),
-  subject: Options.text("subject").pipe(Options.withDefault("arcp-cli"), Options.withDescription("JWT subject")),
-  audience: Options.text("audience").pipe(
-    Options.withDefault("arcp://runtime"),
-    Options.withDescription("JWT audience")
-  ),
-  anonymous: Options.boolean("anonymous").pipe(Options.withDescription("scheme none"))
-}
+const connectionOptions = Connect.options("arcp-cli")
 
 /** A progress line on stderr when it is a terminal, redrawn at most once per percent; nothing when piped. */
 const progress = (label: string, total: number | undefined) => {
@@ -80,21 +64,7 @@ const run = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A,
     Effect.catchTag("ExitCode", setExitCode)
   )
 
-const open = (o: Parameters<typeof credentialsOf>[0] & { readonly url: string }) =>
-  Effect.gen(function*() {
-    const credentials = credentialsOf(o)
-    if (credentials === undefined) {
-      return yield* Console.error(
-        "arcp: no credentials: pass --token or set ARCP_TOKEN (or --jwt-secret to sign a JWT, or --anonymous where the runtime allows it)"
-      ).pipe(Effect.zipRight(new ExitCode({ code: 2 })))
-    }
-    const connection = yield* WebSocket.connect(o.url)
-    return yield* Client.connect(connection, {
-      credentials,
-      capabilities: o.anonymous ? { anonymous: true } : {},
-      client: { kind: "arcp-cli", version: VERSION }
-    })
-  })
+const open = (o: Parameters<typeof Connect.open>[0]) => Connect.open(o, { kind: "arcp-cli" })
 
 const put = Command.make("put", {
   ...connectionOptions,
