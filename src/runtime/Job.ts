@@ -40,6 +40,10 @@ export interface Job {
   readonly sessionId: SessionId
   readonly commandId: MessageId
   readonly traceId: TraceId | undefined
+  /** The job's span (§17.1): the parent of its events' spans, also when they are sent from outside its fiber. */
+  readonly spanId?: string | undefined
+  /** Ends with job.completed / job.failed rather than tool.result / tool.error (delegated and workflow jobs). */
+  readonly endsAsJob?: boolean | undefined
   readonly priority: Priority | undefined
   readonly idempotencyKey: string | undefined
   readonly acceptedAt: number
@@ -203,7 +207,7 @@ export const envelope = <T extends MessageType>(job: Job, type: T, payload: Payl
     ...(job.traceId !== undefined ? { trace_id: job.traceId } : {}),
     ...(job.priority !== undefined ? { priority: job.priority } : {}),
     ...header
-  })
+  }, job.spanId)
 
 /**
  * Sends an envelope to every sink; with no sink (a detached job) it goes to

@@ -21,6 +21,7 @@ import type { Permissions } from "./permissions/Permissions.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Streams } from "./Streams.js"
 import { ResultRef, type ToolContext } from "./Tools.js"
+import { tracedContext } from "./tracing/ToolSpans.js"
 
 export interface RunParams {
   readonly job: Job
@@ -84,7 +85,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     )
   )
 
-  const ctx: ToolContext = {
+  const ctx: ToolContext = tracedContext({
     jobId: job.id,
     sessionId: job.sessionId,
     principal: job.principal,
@@ -177,7 +178,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
           data instanceof Uint8Array ? Stream.succeed(data) : data
         )
       )
-  }
+  })
 
   /** One job.heartbeat. Sinks only queue it; a detached job's awaits the log, so the scheduler does not wait for that. */
   const vouch = Effect.suspend(() => {

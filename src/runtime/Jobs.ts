@@ -10,7 +10,7 @@ import { Clock, Context, Deferred, Duration, Effect, Either, FiberMap, FiberSet,
 import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { LIST_TYPE, TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
-import { type JobId, makeJobId, type MessageId } from "../protocol/Ids.js"
+import { type JobId, makeJobId, type MessageId, TraceId } from "../protocol/Ids.js"
 import type { Decoded, Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import { EventLog } from "../store/EventLog.js"
@@ -28,6 +28,7 @@ import { atLeast } from "./permissions/Trust.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 import { Streams } from "./Streams.js"
 import { type Tool, ToolRegistry } from "./Tools.js"
+import * as Spans from "./tracing/Spans.js"
 
 /** How a session lets go of its jobs: the closer's reason and deadline, when it gave them. */
 export interface ReleaseOptions {
@@ -44,12 +45,25 @@ export interface Firing {
   readonly started: (jobId: JobId) => Effect.Effect<void>
 }
 
+/** How a job started by something other than a client's tool.invoke runs (delegation, workflows). */
+export interface StartOptions {
+  /** The tool to run instead of the registry's tool named in the message (a workflow's own body). */
+  readonly tool?: Tool | undefined
+  /** End with job.completed / job.failed, as jobs not started by tool.invoke do (WIRE). */
+  readonly endsAsJob?: boolean | undefined
+}
+
 export class Jobs extends Context.Tag("arcp/Jobs")<Jobs, {
   /**
    * Accepts and starts a job (or returns the earlier outcome of the same idempotency key); NOT_FOUND / INVALID_ARGUMENT
    * before acceptance. With `firing`, the job is a schedule's firing (the schedule's command stands for the invoke).
    */
-  readonly invoke: (message: Message<"tool.invoke">, owner: Owner, firing?: Firing) => Effect.Effect<void, ArcpError>
+  readonly invoke: (
+    message: Message<"tool.invoke">,
+    owner: Owner,
+    firing?: Firing,
+    start?: StartOptions
+  ) => Effect.Effect<void, ArcpError>
   /** Answers a job `cancel` with cancel.accepted or cancel.refused (§10.4). */
   readonly cancel: (message: Message<"cancel">, owner: Owner) => Effect.Effect<void, ArcpError>
   /** Blocks the job on a human answer (§10.5); answered with `ack`. */
@@ -211,17 +225,20 @@ export const make = Effect.gen(function*() {
     })
 
   return Jobs.of({
-    invoke: (message, owner, firing) =>
+    invoke: (message, owner, firing, start) =>
       Effect.gen(function*() {
-        const tool = yield* Option.match(tools.get(message.payload.tool), {
-          onNone: () =>
-            Effect.fail(ArcpError.of(
-              "NOT_FOUND",
-              `no tool named "${message.payload.tool}" (list the tools with ${LIST_TYPE}, extension ${TOOLS_EXTENSION})`,
-              { details: { list_with: LIST_TYPE } }
-            )),
-          onSome: Effect.succeed
-        })
+        const tool = yield* Option.match(
+          start?.tool !== undefined ? Option.some(start.tool) : tools.get(message.payload.tool),
+          {
+            onNone: () =>
+              Effect.fail(ArcpError.of(
+                "NOT_FOUND",
+                `no tool named "${message.payload.tool}" (list the tools with ${LIST_TYPE}, extension ${TOOLS_EXTENSION})`,
+                { details: { list_with: LIST_TYPE } }
+              )),
+            onSome: Effect.succeed
+          }
+        )
         const handler = yield* Either.match(tool.prepare(message.payload.arguments), {
           onLeft: Effect.fail,
           onRight: Effect.succeed
@@ -231,6 +248,10 @@ export const make = Effect.gen(function*() {
         yield* admit(owner)
         const id = yield* makeJobId
         const now = yield* Clock.currentTimeMillis
+        // §17.1: the job's span, a child of the command's; its events are children of it (Spans, Job.envelope)
+        const span = yield* Effect.makeSpan(`arcp job ${tool.name}`, {
+          attributes: { "arcp.job_id": id, "arcp.session_id": owner.sessionId, "arcp.tool": tool.name }
+        })
         const key = message.idempotency_key
         const job: Job = {
           id,
@@ -238,7 +259,10 @@ export const make = Effect.gen(function*() {
           principal: owner.principal,
           sessionId: owner.sessionId,
           commandId: message.id,
-          traceId: message.trace_id,
+          // a sender's trace id is kept as given; otherwise the span's (minted for the session, see Connection)
+          traceId: message.trace_id ?? TraceId.make(span.traceId, true),
+          spanId: span.spanId,
+          endsAsJob: start?.endsAsJob,
           priority: message.priority,
           idempotencyKey: key,
           acceptedAt: now,
@@ -304,7 +328,7 @@ export const make = Effect.gen(function*() {
             onEnd: Effect.sync(() => forget(id)),
             abort: FiberMap.remove(fibers, id),
             background: inBackground
-          })
+          }).pipe(Spans.within(span))
         )
         if (firing !== undefined) yield* firing.started(id)
       }),

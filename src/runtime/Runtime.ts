@@ -21,6 +21,7 @@ import * as Scheduler from "./scheduler/Scheduler.js"
 import * as Sessions from "./Sessions.js"
 import * as Streams from "./Streams.js"
 import { ToolRegistry } from "./Tools.js"
+import * as TracedLog from "./tracing/TracedLog.js"
 
 /** The runtime: serves connections. */
 export class ArcpRuntime extends Context.Tag("arcp/ArcpRuntime")<ArcpRuntime, {
@@ -120,7 +121,9 @@ export const layer = (
     Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer),
     Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
-    Layer.provideMerge(RuntimeConfig.layer(options))
+    Layer.provideMerge(RuntimeConfig.layer(options)),
+    // the log's awaited writes as spans (§17.1)
+    Layer.provide(TracedLog.layer)
   )
 
 /**

@@ -11,6 +11,7 @@ import { SCHEDULES_EXTENSION } from "../protocol/messages/Execution.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
+import { TRACE_EXTENSION } from "./tracing/SpanFeed.js"
 
 export interface Options {
   /** Who the runtime says it is in `session.accepted`. */
@@ -138,7 +139,7 @@ export const resolve = (options: Options = {}): Settings => ({
   },
   audience: options.audience ?? "arcp://runtime",
   // tool discovery and the schedule listing are built in: always advertised (handlers in Runtime.make)
-  extensions: [...new Set([TOOLS_EXTENSION, ...(options.extensions ?? []), SCHEDULES_EXTENSION])],
+  extensions: [...new Set([TOOLS_EXTENSION, ...(options.extensions ?? []), SCHEDULES_EXTENSION, TRACE_EXTENSION])],
   maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
   maxJsonDepth: options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
   handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "30 seconds"),
