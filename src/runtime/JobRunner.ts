@@ -12,6 +12,7 @@ import { checkMetric } from "../protocol/messages/Telemetry.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { EventLog } from "../store/EventLog.js"
 import type { Artifacts } from "./artifacts/Artifacts.js"
+import type { Remotes } from "./delegation/Remotes.js"
 import type { HumanInput } from "./HumanInput.js"
 import { announce, cancelled, count, failed, finish as finishWith, forJob, type Terminal } from "./internal/Finish.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
@@ -40,6 +41,8 @@ export interface RunParams {
   readonly abort: Effect.Effect<void>
   /** Runs an effect on the runtime's background fibers, without waiting for it. */
   readonly background: (effect: Effect.Effect<void>) => Effect.Effect<void>
+  /** The peer runtimes `ctx.delegate` reaches (§14), when the runtime has them. */
+  readonly remotes: Option.Option<Context.Tag.Service<typeof Remotes>>
 }
 
 /** N of §10.3: consecutive missed heartbeat deadlines before the watchdog acts. */
@@ -177,6 +180,15 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
           { mediaType, ttlSeconds: options?.ttlSeconds },
           data instanceof Uint8Array ? Stream.succeed(data) : data
         )
+      ),
+    delegate: (request) =>
+      Effect.zipRight(
+        pausePoint,
+        Option.match(params.remotes, {
+          onNone: () =>
+            Effect.fail(ArcpError.of("FAILED_PRECONDITION", "this runtime has no remote runtimes configured")),
+          onSome: (remotes) => remotes.delegate(request)
+        })
       )
   })
 

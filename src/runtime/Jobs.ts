@@ -15,13 +15,14 @@ import type { Decoded, Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import { EventLog } from "../store/EventLog.js"
 import { Artifacts } from "./artifacts/Artifacts.js"
+import { Remotes } from "./delegation/Remotes.js"
 import { HumanInput } from "./HumanInput.js"
 import { cancelled, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import * as Heartbeats from "./internal/Heartbeats.js"
 import { endAllLost } from "./internal/Lost.js"
 import { answerRepeat, commandDigest, keyReused, type RepeatContext } from "./internal/Repeats.js"
 import { replay } from "./internal/Replay.js"
-import { emit, envelope, type Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
+import { attach, emit, envelope, type Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
 import { runJob } from "./JobRunner.js"
 import { Permissions } from "./permissions/Permissions.js"
 import { atLeast } from "./permissions/Trust.js"
@@ -81,6 +82,14 @@ export class Jobs extends Context.Tag("arcp/Jobs")<Jobs, {
    * with a `log` warn event (§9, §10.4).
    */
   readonly release: (owner: Owner, mode: "cancel" | "detach", options?: ReleaseOptions) => Effect.Effect<void>
+  /**
+   * A handoff (§14): `owner`'s session takes over the live jobs of its principal named by `jobId`, or
+   * all those of session `sessionId`; their later events go to it. Returns how many it took.
+   */
+  readonly adopt: (
+    owner: Owner,
+    target: { readonly jobId?: string | undefined; readonly sessionId?: string | undefined }
+  ) => Effect.Effect<number>
 }>() {}
 
 export const make = Effect.gen(function*() {
@@ -91,6 +100,7 @@ export const make = Effect.gen(function*() {
   const streams = yield* Streams
   const artifacts = yield* Artifacts
   const permissions = yield* Permissions
+  const remotes = yield* Effect.serviceOption(Remotes)
   const fibers = yield* FiberMap.make<string>()
   // cancellation waits and interrupt answers: they live as long as the runtime, not as the request
   const background = yield* FiberSet.make()
@@ -327,7 +337,8 @@ export const make = Effect.gen(function*() {
             heartbeats,
             onEnd: Effect.sync(() => forget(id)),
             abort: FiberMap.remove(fibers, id),
-            background: inBackground
+            background: inBackground,
+            remotes
           }).pipe(Spans.within(span))
         )
         if (firing !== undefined) yield* firing.started(id)
@@ -420,6 +431,16 @@ export const make = Effect.gen(function*() {
         messageId,
         owner
       ),
+
+    adopt: (owner, target) =>
+      Effect.sync(() => {
+        const taken = [...live.values()].filter((job) =>
+          job.principal === owner.principal && !job.finished &&
+          (job.id === target.jobId || (target.sessionId !== undefined && job.sessionId === target.sessionId))
+        )
+        for (const job of taken) attach(job, owner)
+        return taken.length
+      }),
 
     release: (owner, mode, options = {}) =>
       Effect.forEach(

@@ -12,8 +12,11 @@ import * as Artifacts from "./artifacts/Artifacts.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
+import * as Receive from "./delegation/Receive.js"
+import * as Remotes from "./delegation/Remotes.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
+import { PermissionPolicy } from "./permissions/PermissionPolicy.js"
 import * as Permissions from "./permissions/Permissions.js"
 import { makeExtensionRoutes, makeRoutes } from "./Router.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
@@ -22,6 +25,7 @@ import * as Sessions from "./Sessions.js"
 import * as Streams from "./Streams.js"
 import { ToolRegistry } from "./Tools.js"
 import * as TracedLog from "./tracing/TracedLog.js"
+import * as Workflows from "./workflows/Workflows.js"
 
 /** The runtime: serves connections. */
 export class ArcpRuntime extends Context.Tag("arcp/ArcpRuntime")<ArcpRuntime, {
@@ -49,6 +53,12 @@ export const make = Effect.gen(function*() {
   const tools = yield* ToolRegistry
   const permissions = yield* Permissions.Permissions
   const stopping = yield* Deferred.make<void>()
+  const receive: Receive.ReceiveServices = {
+    jobs,
+    tools,
+    settings,
+    policy: yield* Effect.serviceOption(PermissionPolicy)
+  }
   // one Deferred per connection being handled, completed when its loop has finished
   const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())
   const deps: ConnectionLoop.Dependencies = {
@@ -64,7 +74,12 @@ export const make = Effect.gen(function*() {
       artifacts: yield* Artifacts.Artifacts,
       maxFrameBytes: settings.maxFrameBytes,
       permissions,
-      scheduler
+      scheduler,
+      coordination: {
+        delegate: Receive.delegate(receive),
+        handoff: Receive.handoff(receive),
+        workflowStart: Workflows.start({ jobs, tools })
+      }
     }),
     extensionRoutes: makeExtensionRoutes({ scheduler }),
     shutdown: Deferred.await(stopping),
@@ -118,6 +133,7 @@ export const layer = (
   Layer.effect(ArcpRuntime, make).pipe(
     Layer.provideMerge(Scheduler.layer),
     Layer.provideMerge(Jobs.layer),
+    Layer.provideMerge(Remotes.layer),
     Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer),
     Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),

@@ -29,5 +29,6 @@ export const tracedContext = (ctx: ToolContext): ToolContext => ({
   askChoice: (request) => call("ask_choice")(ctx.askChoice(request)),
   requestPermission: (request) => call("request_permission")(ctx.requestPermission(request)),
   checkLease: (leaseId) => call("check_lease")(ctx.checkLease(leaseId)),
-  putArtifact: (data, mediaType, options) => call("put_artifact")(ctx.putArtifact(data, mediaType, options))
+  putArtifact: (data, mediaType, options) => call("put_artifact")(ctx.putArtifact(data, mediaType, options)),
+  delegate: (request) => call("delegate")(ctx.delegate(request))
 })
