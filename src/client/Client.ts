@@ -502,7 +502,11 @@ export const connect = (
 
     const invokeOnce = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
       Effect.flatMap(
-        makeEnvelope("tool.invoke", { tool, ...(args !== undefined ? { arguments: args } : {}) }, headerOf(invokeOptions)),
+        makeEnvelope(
+          "tool.invoke",
+          { tool, ...(args !== undefined ? { arguments: args } : {}) },
+          headerOf(invokeOptions)
+        ),
         startJob
       )
 

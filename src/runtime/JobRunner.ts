@@ -187,7 +187,14 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
         Option.match(params.remotes, {
           onNone: () =>
             Effect.fail(ArcpError.of("FAILED_PRECONDITION", "this runtime has no remote runtimes configured")),
-          onSome: (remotes) => remotes.delegate(request)
+          // the delegated job's id is recorded on this job: where its work went (§14)
+          onSome: (remotes) =>
+            remotes.delegate(request, (remoteJobId) =>
+              event("log", {
+                level: "info",
+                message: `delegated to ${request.remote}/${request.target} as job ${remoteJobId}`,
+                attributes: { reason: "delegated", remote: request.remote, remote_job_id: remoteJobId }
+              }))
         })
       )
   })

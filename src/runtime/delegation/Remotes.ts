@@ -7,7 +7,8 @@
  * stays in the caller's trace (R17.1-3): the client's envelopes take their
  * trace from the current span, and `context.trace_id` names it too.
  */
-import { Context, Duration, Effect, Layer, Option, Schema, Tracer } from "effect"
+import type { Duration } from "effect"
+import { Context, Effect, Layer, Option, Schema, Tracer } from "effect"
 import { dialUrl } from "../../client/ArcpClient.js"
 import * as Client from "../../client/Client.js"
 import { ArcpError } from "../../protocol/Errors.js"
@@ -23,7 +24,10 @@ export const Remote = Schema.Struct({
 export type Remote = typeof Remote.Type
 
 /** The remotes file of `arcp serve --remotes`: `{ "<name>": { url, token?, fingerprint? } }`. */
-export const RemotesFile = Schema.Record({ key: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_.-]{1,64}$/)), value: Remote })
+export const RemotesFile = Schema.Record({
+  key: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_.-]{1,64}$/)),
+  value: Remote
+})
 
 /** What a tool asks for with `ctx.delegate`. */
 export interface DelegateRequest {
@@ -43,7 +47,10 @@ export interface DelegateRequest {
 export class Remotes extends Context.Tag("arcp/Remotes")<Remotes, {
   readonly names: ReadonlyArray<string>
   /** Runs the request on its remote; its result, or the remote's error (UNAVAILABLE when it cannot be reached). */
-  readonly delegate: (request: DelegateRequest) => Effect.Effect<unknown, ArcpError>
+  readonly delegate: (
+    request: DelegateRequest,
+    onAccepted?: (remoteJobId: string) => Effect.Effect<void>
+  ) => Effect.Effect<unknown, ArcpError>
 }>() {}
 
 const unreachable = (name: string, message: string) =>
@@ -56,7 +63,7 @@ export const make = (
 ): Context.Tag.Service<typeof Remotes> =>
   Remotes.of({
     names: [...remotes.keys()],
-    delegate: (request) =>
+    delegate: (request, onAccepted) =>
       Effect.gen(function*() {
         const remote = remotes.get(request.remote)
         if (remote === undefined) {
@@ -88,6 +95,7 @@ export const make = (
             ...(request.sharedMemoryRef !== undefined ? { shared_memory_ref: request.sharedMemoryRef } : {})
           }
         }).pipe(Effect.mapError((e) => (e._tag === "ClientError" ? unreachable(request.remote, e.message) : e)))
+        if (onAccepted !== undefined) yield* onAccepted(job.jobId)
         return yield* job.outcome.pipe(
           Effect.mapError((e) => (e._tag === "ClientError" ? unreachable(request.remote, e.message) : e)),
           // cancelled here: the delegated job is cancelled there, and given its deadline to end
@@ -113,7 +121,9 @@ export const parse = (text: string): Effect.Effect<ReadonlyMap<string, Remote>, 
   Effect.try({ try: (): unknown => JSON.parse(text), catch: () => "it is not JSON" }).pipe(
     Effect.flatMap((json) =>
       Schema.decodeUnknown(RemotesFile)(json).pipe(
-        Effect.mapError(() => "expected { \"<name>\": { \"url\": \"ws://...\", \"token\"?: \"...\", \"fingerprint\"?: \"sha256:...\" } }")
+        Effect.mapError(() =>
+          "expected { \"<name>\": { \"url\": \"ws://...\", \"token\"?: \"...\", \"fingerprint\"?: \"sha256:...\" } }"
+        )
       )
     ),
     Effect.map((record) => new Map(Object.entries(record)))

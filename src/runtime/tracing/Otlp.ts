@@ -17,6 +17,8 @@ export interface OtlpOptions {
   readonly serviceVersion?: string | undefined
 }
 
+const nonEmpty = (s: string | undefined) => (s === undefined || s === "" ? undefined : s)
+
 /** The traces URL of a base endpoint. */
 export const tracesUrl = (endpoint: string): string =>
   /\/v1\/traces\/?$/.test(endpoint) ? endpoint : `${endpoint.replace(/\/+$/, "")}/v1/traces`
@@ -37,7 +39,7 @@ export const layerWith = (
     (NodeSdk) =>
       Layer.discard(NodeSdk.layer(() => ({
         resource: {
-          serviceName: options.serviceName ?? "arcp",
+          serviceName: options.serviceName ?? nonEmpty(process.env["OTEL_SERVICE_NAME"]) ?? "arcp",
           ...(options.serviceVersion !== undefined ? { serviceVersion: options.serviceVersion } : {})
         },
         spanProcessor: processor

@@ -17,8 +17,10 @@ const referenceOf = (value: unknown): string | undefined => {
 const referencesIn = (value: unknown, into: Array<string> = []): Array<string> => {
   const ref = referenceOf(value)
   if (ref !== undefined) into.push(ref)
-  else if (Array.isArray(value)) for (const item of value) referencesIn(item, into)
-  else if (typeof value === "object" && value !== null) for (const item of Object.values(value)) referencesIn(item, into)
+  else if (Array.isArray(value)) { for (const item of value) referencesIn(item, into) }
+  else if (typeof value === "object" && value !== null) {
+    for (const item of Object.values(value)) referencesIn(item, into)
+  }
   return into
 }
 

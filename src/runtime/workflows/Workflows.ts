@@ -141,38 +141,39 @@ const body = (
   })
 
 /** `workflow.start`: checked whole before it is accepted (unknown tools, bad references), then run as a job. */
-export const start = (services: WorkflowServices) =>
-(message: Message<"workflow.start">, { owner }: RouteContext): Effect.Effect<void, ArcpError> =>
-  Effect.gen(function*() {
-    const { inputs = {}, steps, workflow } = message.payload
-    if (steps === undefined) {
-      return yield* ArcpError.of(
-        "NOT_FOUND",
-        `no workflow named "${workflow}" is declared on this runtime; send its steps in the payload (docs/decisions.md)`
-      )
-    }
-    const seen = new Set<string>()
-    for (const step of steps) {
-      if (seen.has(step.id)) return yield* ArcpError.of("INVALID_ARGUMENT", `step id "${step.id}" is used twice`)
-      if (Option.isNone(services.tools.get(step.tool))) {
-        return yield* ArcpError.of("NOT_FOUND", `step "${step.id}" names no tool of this runtime: "${step.tool}"`, {
-          details: { step: step.id, tool: step.tool }
-        })
+export const start =
+  (services: WorkflowServices) =>
+  (message: Message<"workflow.start">, { owner }: RouteContext): Effect.Effect<void, ArcpError> =>
+    Effect.gen(function*() {
+      const { inputs = {}, steps, workflow } = message.payload
+      if (steps === undefined) {
+        return yield* ArcpError.of(
+          "NOT_FOUND",
+          `no workflow named "${workflow}" is declared on this runtime; send its steps in the payload (docs/decisions.md)`
+        )
       }
-      yield* checkReferences(step.arguments ?? {}, step.id, seen)
-      seen.add(step.id)
-    }
-    const parent: Tool = {
-      name: `workflow.${workflow}`,
-      description: `workflow ${workflow}`,
-      cancellable: true,
-      liveness: "runtime",
-      prepare: () => Either.right(body(services, owner, workflow, steps, inputs, message.id))
-    }
-    const invoke: Message<"tool.invoke"> = {
-      ...message,
-      type: "tool.invoke",
-      payload: { tool: parent.name, arguments: inputs }
-    }
-    yield* services.jobs.invoke(invoke, owner, undefined, { tool: parent, endsAsJob: true })
-  })
+      const seen = new Set<string>()
+      for (const step of steps) {
+        if (seen.has(step.id)) return yield* ArcpError.of("INVALID_ARGUMENT", `step id "${step.id}" is used twice`)
+        if (Option.isNone(services.tools.get(step.tool))) {
+          return yield* ArcpError.of("NOT_FOUND", `step "${step.id}" names no tool of this runtime: "${step.tool}"`, {
+            details: { step: step.id, tool: step.tool }
+          })
+        }
+        yield* checkReferences(step.arguments ?? {}, step.id, seen)
+        seen.add(step.id)
+      }
+      const parent: Tool = {
+        name: `workflow.${workflow}`,
+        description: `workflow ${workflow}`,
+        cancellable: true,
+        liveness: "runtime",
+        prepare: () => Either.right(body(services, owner, workflow, steps, inputs, message.id))
+      }
+      const invoke: Message<"tool.invoke"> = {
+        ...message,
+        type: "tool.invoke",
+        payload: { tool: parent.name, arguments: inputs }
+      }
+      yield* services.jobs.invoke(invoke, owner, undefined, { tool: parent, endsAsJob: true })
+    })
