@@ -128,7 +128,7 @@ describe("delegation (§14)", () => {
 
   // live clock: the handed-off job's sleep must really end
   it.live(
-    "R14-3 a handoff must name the receiving runtime: another identity is refused PERMISSION_DENIED",
+    "R14-2 a handoff must name the receiving runtime: another identity is refused PERMISSION_DENIED",
     () =>
       Effect.gen(function*() {
         const { b } = yield* twoRuntimes

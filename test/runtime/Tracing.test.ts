@@ -89,7 +89,7 @@ describe("tracing (§17.1)", () => {
       }
     }).pipe(Effect.provide(server)))
 
-  it.scoped("R6.2 a session that negotiated arcpx.arcp.trace.v1 gets trace.span for its job, others do not", () =>
+  it.scoped("a session that negotiated arcpx.arcp.trace.v1 gets trace.span for its job, others do not", () =>
     Effect.gen(function*() {
       const traced = yield* open({ capabilities: { extensions: [TRACE_EXTENSION] } })
       assert.include(traced.capabilities.extensions ?? [], TRACE_EXTENSION)
