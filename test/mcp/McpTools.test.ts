@@ -55,6 +55,7 @@ describe("MCP servers as ARCP tools", () => {
           "fix.picture",
           "fix.crash",
           "fix.stubborn",
+          "fix.grow",
           "fix.touch",
           "fix.resources.list",
           "fix.resources.read",
@@ -213,6 +214,24 @@ describe("MCP servers as ARCP tools", () => {
           if (line.includes("unsubscribed fixture://pixel")) Deferred.unsafeDone(unsubscribed, Effect.void)
         })))
       }),
+    30_000
+  )
+
+  it.scopedLive(
+    "R20-1 a server whose tool list changes is listed again: discovery and invoke see the new tool",
+    () =>
+      Effect.gen(function*() {
+        const session = yield* open()
+        assert.isFalse((yield* session.tools({ prefix: "fix.extra" })).length > 0)
+        yield* Effect.flatMap(session.invoke("fix.grow", {}), (j) => j.outcome)
+        const listed = yield* session.tools({ prefix: "fix.extra" }).pipe(
+          Effect.filterOrFail((tools) => tools.length > 0),
+          Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 })
+        )
+        assert.deepStrictEqual(listed.map((t) => [t.name, t.description]), [["fix.extra", "Added by grow"]])
+        const extra = yield* Effect.flatMap(session.invoke("fix.extra", {}), (j) => j.outcome)
+        assert.strictEqual(Reflect.get(Object(extra), "text"), "extra")
+      }).pipe(Effect.provide(server([fixtureSpec("fix")]))),
     30_000
   )
 
