@@ -28,6 +28,11 @@ export interface Options extends SupervisorOptions {
    * deadline leaves the job ABORTED.
    */
   readonly cancelQuiet?: Duration.DurationInput | undefined
+  /**
+   * Longest the bridge listens for the server to go quiet after a cancel (default 15 s): past it
+   * the call is let go (a runtime shutting down waits no longer than this for such a call).
+   */
+  readonly cancelListen?: Duration.DurationInput | undefined
 }
 
 /** Progress notifications waiting to become `job.progress` (the oldest are dropped past this). */
@@ -167,7 +172,7 @@ export const registry = (options: Options): Layer.Layer<ToolRegistry> =>
       const settings: Settings = {
         timeout,
         cancelQuiet: Duration.decode(options.cancelQuiet ?? "200 millis"),
-        drainCap: Duration.millis(timeout)
+        drainCap: Duration.decode(options.cancelListen ?? "15 seconds")
       }
       const servers = yield* Effect.forEach(options.servers, (spec) => supervise(spec, options), {
         concurrency: "unbounded"
