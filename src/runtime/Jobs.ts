@@ -6,7 +6,7 @@
  * twice (internal/Repeats). Jobs an earlier runtime left unfinished are
  * ended at construction (internal/Lost).
  */
-import { Clock, Context, Deferred, Duration, Effect, Either, FiberMap, FiberSet, Layer, Option } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Either, Exit, FiberMap, FiberSet, Layer, Option } from "effect"
 import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { LIST_TYPE, TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
@@ -260,6 +260,7 @@ export const make = Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         // §17.1: the job's span, a child of the command's; its events are children of it (Spans, Job.envelope)
         const span = yield* Effect.makeSpan(`arcp job ${tool.name}`, {
+          captureStackTrace: false,
           attributes: { "arcp.job_id": id, "arcp.session_id": owner.sessionId, "arcp.tool": tool.name }
         })
         const key = message.idempotency_key
@@ -315,6 +316,8 @@ export const make = Effect.gen(function*() {
             Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot record the idempotency key: ${e.message}`))
           )
           if (claim._tag === "Existing") {
+            // answered by the earlier job: this one never runs
+            yield* Spans.endSpan(span, Exit.void)
             // keys claimed before digests were stored carry none: they are answered as before
             if (claim.digest !== undefined && claim.digest !== digest) return yield* keyReused(key)
             return yield* answerRepeat(repeats, claim.job_id, message.id, owner, { accepted: true })

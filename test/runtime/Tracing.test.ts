@@ -48,7 +48,7 @@ describe("tracing (§17.1)", () => {
       }
       const spans = exported().filter((s) => s.traceId === traceId)
       const names = spans.map((s) => s.name)
-      for (const name of ["arcp session.open", "arcp tool.invoke", "arcp job ticker", "arcp tool.progress"]) {
+      for (const name of ["arcp session.open", "arcp tool.invoke", "arcp job ticker"]) {
         assert.include(names, name)
       }
       assert.isTrue(names.some((n) => n.startsWith("arcp log.")), `a log commit span in ${names.join(", ")}`)
@@ -57,9 +57,7 @@ describe("tracing (§17.1)", () => {
       const started = seen.find((m) => m.type === "job.started")
       assert.strictEqual(started?.parent_span_id, job?.spanId)
       const progress = seen.find((m) => m.type === "job.progress")
-      const call = spans.find((s) => s.spanId === progress?.parent_span_id)
-      assert.strictEqual(call?.name, "arcp tool.progress")
-      assert.strictEqual(call?.parent, job?.spanId)
+      assert.strictEqual(progress?.parent_span_id, job?.spanId)
     }).pipe(Effect.provide(server)))
 
   it.scoped("R17.1-1 a peer that sends no trace ids gets them minted: its commands join its session's trace", () =>

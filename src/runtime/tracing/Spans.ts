@@ -53,7 +53,8 @@ export const within = (span: Tracer.Span) => <A, E, R>(effect: Effect.Effect<A, 
 export const traced =
   (name: string, options: Tracer.SpanOptions = {}) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.flatMap(Effect.makeSpan(name, options), (span) => within(span)(effect))
+    // no stack trace per span: an Error per tool call would cost more than the call (a ticker's progress)
+    Effect.flatMap(Effect.makeSpan(name, { captureStackTrace: false, ...options }), (span) => within(span)(effect))
 
 /** Like `traced`, but only inside an existing trace: work with no parent (a background batch) is not traced. */
 export const tracedIfParent =
