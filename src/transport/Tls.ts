@@ -119,10 +119,15 @@ interface Rotatable {
 
 /** Serves each new material of `tls.reloads` for the life of the scope; new connections get it, open ones keep theirs. */
 export const rotate = (server: Rotatable, tls: ServerTls | undefined): Effect.Effect<void, never, Scope.Scope> =>
-  tls?.reloads === undefined ? Effect.void : Stream.runForEach(tls.reloads, (material) =>
-    Effect.try(() => server.setSecureContext(secureContextOptions(material))).pipe(
-      Effect.zipRight(Effect.logInfo("TLS certificate reloaded")),
-      Effect.catchAll((e) =>
-        Effect.logWarning(`the new TLS certificate was refused, the previous one is kept: ${String(e.error)}`)
-      )
-    )).pipe(Effect.forkScoped, Effect.asVoid)
+  tls?.reloads === undefined ?
+    Effect.void :
+    Stream.runForEach(
+      tls.reloads,
+      (material) =>
+        Effect.try(() => server.setSecureContext(secureContextOptions(material))).pipe(
+          Effect.zipRight(Effect.logInfo("TLS certificate reloaded")),
+          Effect.catchAll((e) =>
+            Effect.logWarning(`the new TLS certificate was refused, the previous one is kept: ${String(e.error)}`)
+          )
+        )
+    ).pipe(Effect.forkScoped, Effect.asVoid)

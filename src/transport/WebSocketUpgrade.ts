@@ -9,9 +9,9 @@ import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
 import { WebSocketServer } from "ws"
 import * as Accepting from "./internal/Accepting.js"
+import { fromSocket } from "./internal/WebSocketConnection.js"
 import { peerOf } from "./Tls.js"
 import type { Acceptor, Connection } from "./Transport.js"
-import { fromSocket } from "./internal/WebSocketConnection.js"
 
 /** Frames above the limit are answered by the runtime; only those above this multiple make `ws` close (1009). */
 export const HARD_CAP_FACTOR = 16
