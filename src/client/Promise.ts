@@ -442,7 +442,7 @@ export interface PromiseServer {
   close(): Promise<void>
 }
 
-/** Options of `createServer`. 
+/** Options of `createServer`. */
 export type CreateServerOptions = Omit<Server.Options, "transport" | "db" | "tools" | "permissionPolicy"> & {
   readonly host?: string
   readonly port?: number
