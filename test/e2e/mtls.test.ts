@@ -52,8 +52,11 @@ const openMtls = (tls: Tls.ClientTls, fingerprint?: string) =>
 
 const alice = () => ({ ca: pki?.ca.cert, cert: pki?.alice.cert, key: pki?.alice.key })
 
-const principals = Effect.flatMap(Sessions, (s) =>
-  Effect.flatMap(s.list, (list) => Effect.forEach(list, (h) => Effect.map(h.principal, (p) => `${p.scheme}:${p.id}`))))
+const principals = Effect.flatMap(
+  Sessions,
+  (s) =>
+    Effect.flatMap(s.list, (list) => Effect.forEach(list, (h) => Effect.map(h.principal, (p) => `${p.scheme}:${p.id}`)))
+)
 
 describe.runIf(hasOpenssl)("R8.2-1 mtls over real TLS sockets (needs openssl)", () => {
   it.scopedLive("R8.2-1 wss://: a verified client certificate and its fingerprint open a session as the CN", () =>
