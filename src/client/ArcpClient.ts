@@ -67,8 +67,11 @@ export const dial = <E = never, R = never>(
 /** For mtls, `client.fingerprint` names the client certificate (§8.2): filled in from `tls.cert` unless given. */
 const withCertificateFingerprint = (options: ConnectOptions): Effect.Effect<ConnectOptions, ArcpError> => {
   const cert = options.tls?.cert
-  if (options.credentials.scheme !== "mtls" || cert === undefined || options.client?.fingerprint !== undefined) {
-    return Effect.succeed(options)
+  if (options.credentials.scheme !== "mtls" || options.client?.fingerprint !== undefined) return Effect.succeed(options)
+  if (cert === undefined) {
+    return Effect.fail(
+      ArcpError.of("INVALID_ARGUMENT", "the mtls scheme needs tls.cert and tls.key, the client certificate to present")
+    )
   }
   return Effect.try({
     try: () => ({

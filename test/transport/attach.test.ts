@@ -28,29 +28,33 @@ const firstWord = (url: string) =>
   })
 
 describe("attach on an application's server", () => {
-  it("R4.1-2 sessions on its path; other upgrades and requests stay the application's; close leaves the server", async () => {
-    const { app, base } = await listening()
-    // the application's own WebSocket endpoint, on another path
-    const own = new WebSocketServer({ noServer: true })
-    app.on("upgrade", (request, socket, head) => {
-      if (request.url === "/chat") own.handleUpgrade(request, socket, head, (ws) => ws.send("chat says hi"))
-    })
-    const arcp = await attach(app, { path: "/arcp", logLevel: "none", auth: { bearer: new Map([["t", "alice"]]) } })
-    try {
-      const session = await connect(`ws://${base}/arcp`, { credentials: { scheme: "bearer", token: "t" } })
-      assert.match(session.id, /^sess_/)
+  it(
+    "R4.1-2 sessions on its path; other upgrades and requests stay the application's; close leaves the server",
+    async () => {
+      const { app, base } = await listening()
+      // the application's own WebSocket endpoint, on another path
+      const own = new WebSocketServer({ noServer: true })
+      app.on("upgrade", (request, socket, head) => {
+        if (request.url === "/chat") own.handleUpgrade(request, socket, head, (ws) => ws.send("chat says hi"))
+      })
+      const arcp = await attach(app, { path: "/arcp", logLevel: "none", auth: { bearer: new Map([["t", "alice"]]) } })
+      try {
+        const session = await connect(`ws://${base}/arcp`, { credentials: { scheme: "bearer", token: "t" } })
+        assert.match(session.id, /^sess_/)
+        assert.strictEqual(await firstWord(`ws://${base}/chat`), "chat says hi")
+        assert.strictEqual(await (await fetch(`http://${base}/anything`)).text(), "app")
+        await session.close()
+      } finally {
+        await arcp.close()
+      }
+      // the runtime is gone from the server, the application is not
+      assert.strictEqual(app.listenerCount("upgrade"), 1)
+      assert.strictEqual(await (await fetch(`http://${base}/still`)).text(), "app")
       assert.strictEqual(await firstWord(`ws://${base}/chat`), "chat says hi")
-      assert.strictEqual(await (await fetch(`http://${base}/anything`)).text(), "app")
-      await session.close()
-    } finally {
-      await arcp.close()
-    }
-    // the runtime is gone from the server, the application is not
-    assert.strictEqual(app.listenerCount("upgrade"), 1)
-    assert.strictEqual(await (await fetch(`http://${base}/still`)).text(), "app")
-    assert.strictEqual(await firstWord(`ws://${base}/chat`), "chat says hi")
-    own.close()
-    app.closeAllConnections()
-    await new Promise((resolve) => app.close(resolve))
-  }, 30_000)
+      own.close()
+      app.closeAllConnections()
+      await new Promise((resolve) => app.close(resolve))
+    },
+    30_000
+  )
 })
