@@ -7,6 +7,7 @@ import { Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Config, Effect, Option, Stream } from "effect"
 import type { Readable, Writable } from "node:stream"
+import { createSecureContext } from "node:tls"
 import type { TransportOptions } from "../runtime/Server.js"
 import type { ServerTls, TlsMaterial } from "../transport/Tls.js"
 import * as Settings from "./Settings.js"
@@ -120,6 +121,16 @@ const tlsOf = (fs: FileSystem.FileSystem, flags: Flags): Effect.Effect<ServerTls
       return yield* fail("--tls-client-cert needs --tls-ca, the CA file client certificates must chain to")
     }
     const material = yield* readMaterial(fs, flags.tlsCert.value, flags.tlsKey.value, ca)
+    // checked now, so that a wrong file is one sentence rather than a failure deep in the server's start
+    yield* Effect.try({
+      try: () => createSecureContext(material),
+      catch: (e) =>
+        new Error(
+          `--tls-cert/--tls-key${Option.isSome(ca) ? "/--tls-ca" : ""} cannot be used (${
+            e instanceof Error ? e.message : String(e)
+          }): give PEM files of a certificate, its private key${Option.isSome(ca) ? " and the CA" : ""}`
+        )
+    })
     return {
       ...material,
       ...(Option.isSome(clientCert) ? { clientCertificate: clientCert.value } : {}),
