@@ -23,7 +23,7 @@ import * as Heartbeats from "./internal/Heartbeats.js"
 import { endAllLost } from "./internal/Lost.js"
 import { answerRepeat, commandDigest, keyReused, type RepeatContext } from "./internal/Repeats.js"
 import { replay } from "./internal/Replay.js"
-import { emit, envelope, type Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
+import { emit, envelope, hasEnded, type Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
 import { runJob } from "./JobRunner.js"
 import { Permissions } from "./permissions/Permissions.js"
 import { atLeast } from "./permissions/Trust.js"
@@ -273,7 +273,6 @@ export const make = Effect.gen(function*() {
           sinceTurn: 0,
           state: "accepted",
           startedAt: undefined,
-          finished: false,
           cancelRequest: undefined,
           gate: undefined,
           interruptAnswer: undefined,
@@ -341,7 +340,7 @@ export const make = Effect.gen(function*() {
           const ended = Option.isSome(record) && record.value.terminal !== undefined
           return yield* refuseCancel(message, owner, ended ? "already_terminal" : "not_found")
         }
-        if (job.finished) return yield* refuseCancel(message, owner, "already_terminal")
+        if (hasEnded(job)) return yield* refuseCancel(message, owner, "already_terminal")
         if (!job.tool.cancellable) return yield* refuseCancel(message, owner, "not_cancellable")
         const header = { session_id: owner.sessionId, job_id: job.id, correlation_id: message.id }
         yield* owner.sink(yield* makeEnvelope("cancel.accepted", { target, target_id }, header))
@@ -358,7 +357,7 @@ export const make = Effect.gen(function*() {
         if (job === undefined) {
           return yield* ArcpError.of("NOT_FOUND", `no live job ${target_id}`)
         }
-        if (job.finished) {
+        if (hasEnded(job)) {
           return yield* ArcpError.of("FAILED_PRECONDITION", `job ${target_id} has ended`)
         }
         // §12: the interrupt's human.input.request goes to the job's session, which must have negotiated human_input
@@ -429,7 +428,7 @@ export const make = Effect.gen(function*() {
             const detach = Effect.sync(() => {
               if (job.watcher?.sessionId === owner.sessionId) job.watcher = undefined
             })
-            if (mode === "detach" || job.finished) return detach
+            if (mode === "detach" || hasEnded(job)) return detach
             if (!job.tool.cancellable) return Effect.zipRight(runOnDetached(job, owner), detach)
             job.cancelRequest ??= { reason: options.reason ?? "session closed", source: "client" }
             // the closing session still hears the terminal event, then lets go
