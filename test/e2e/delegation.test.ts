@@ -80,8 +80,8 @@ describe("delegation (§14)", () => {
         assert.strictEqual(record.value.principal, PRINCIPAL)
         assert.strictEqual(record.value.state, "completed")
         // what B recorded on its job: inherited only what its policy grants
-        const events = yield* logB.jobEvents(PRINCIPAL, remoteJob)
-        const note = events.map((e) => JSON.parse(e.json)).find((e) => e.type === "log")
+        const events = yield* logB.read({ job_id: [remoteJob], direction: "out" })
+        const note = events.map((e) => JSON.parse(e.json)).find((e: { type: string }) => e.type === "log")
         assert.deepStrictEqual(note?.payload.attributes.permissions_inherited, ["filesystem.read"])
         assert.deepStrictEqual(note?.payload.attributes.permissions_refused, ["net.fetch"])
         assert.strictEqual(note?.trace_id, traceId)
