@@ -464,7 +464,14 @@ export const make = Effect.gen(function*() {
           (job.id === target.jobId || (target.sessionId !== undefined && job.sessionId === target.sessionId))
         )
         // the handing session becomes the job's watcher: its later events go there
-        for (const job of taken) job.watcher = watcherOf(owner)
+        // (re-addressed: every envelope a session receives names that session, §6.1.1)
+        for (const job of taken) {
+          job.watcher = {
+            sessionId: owner.sessionId,
+            deliver: (e) => owner.sink({ ...e, session_id: owner.sessionId }),
+            room: owner.room
+          }
+        }
         return taken.length
       }),
 
