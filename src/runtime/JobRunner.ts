@@ -91,6 +91,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     get attempt() {
       return job.retryCount + 1
     },
+    restored: job.restored,
     progress: (p) => event("job.progress", p),
     log: (level, message, attributes) =>
       event("log", { level, message, ...(attributes !== undefined ? { attributes } : {}) }),
@@ -114,7 +115,9 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
         const id = yield* makeCheckpointId
         job.checkpointId = id
         yield* event("job.checkpoint", { checkpoint_id: id, ...(snapshot !== undefined ? { snapshot } : {}) })
-        yield* save
+        // staged, not awaited: the job.checkpoint event in the log is what a restart resumes from (§4.3),
+        // and it is committed before any later event of the job
+        yield* Effect.flatMap(Clock.currentTimeMillis, (now) => log.stageJob(toRecord(job, now)))
         return id
       }),
     pausePoint,
@@ -256,7 +259,13 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     job.startedAt = startedAt
     yield* moveTo(job, log, "running")
     // WIRE order: accepted → started → events (the runtime's metric included)
-    yield* emit("job.started", { job_id: job.id, started_at: fromMillis(startedAt) })
+    // a job started again after a restart names the checkpoint it continues from (docs/decisions.md)
+    const from = job.restored?.checkpointId
+    yield* emit("job.started", {
+      job_id: job.id,
+      started_at: fromMillis(startedAt),
+      ...(from !== undefined ? { checkpoint_id: from } : {})
+    })
     yield* count(log, job)
     yield* params.heartbeats.register(job, startedAt + job.heartbeatIntervalMs, job.heartbeatIntervalMs, tick)
     const outcome = yield* Effect.exit(retrying({

@@ -13,12 +13,15 @@ import { LIST_TYPE, TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery
 import { type JobId, makeJobId, type MessageId } from "../protocol/Ids.js"
 import type { Decoded, Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
-import { EventLog } from "../store/EventLog.js"
+import { EventLog, type JobRecord } from "../store/EventLog.js"
 import { Artifacts } from "./artifacts/Artifacts.js"
+import { RuntimeInstance } from "./durable/Instance.js"
+import * as Instance from "./durable/Instance.js"
+import { recoverAll } from "./durable/Recovery.js"
+import { restoredJob } from "./durable/Restart.js"
 import { HumanInput } from "./HumanInput.js"
 import { cancelled, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import * as Heartbeats from "./internal/Heartbeats.js"
-import { endAllLost } from "./internal/Lost.js"
 import { answerRepeat, commandDigest, keyReused, type RepeatContext } from "./internal/Repeats.js"
 import { replay } from "./internal/Replay.js"
 import { emit, envelope, type Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
@@ -27,7 +30,7 @@ import { Permissions } from "./permissions/Permissions.js"
 import { atLeast } from "./permissions/Trust.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 import { Streams } from "./Streams.js"
-import { type Tool, ToolRegistry } from "./Tools.js"
+import { type Restored, type Tool, type ToolContext, ToolRegistry } from "./Tools.js"
 
 /** How a session lets go of its jobs: the closer's reason and deadline, when it gave them. */
 export interface ReleaseOptions {
@@ -77,6 +80,7 @@ export const make = Effect.gen(function*() {
   const streams = yield* Streams
   const artifacts = yield* Artifacts
   const permissions = yield* Permissions
+  const instance = yield* RuntimeInstance
   const fibers = yield* FiberMap.make<string>()
   // cancellation waits and interrupt answers: they live as long as the runtime, not as the request
   const background = yield* FiberSet.make()
@@ -122,8 +126,6 @@ export const make = Effect.gen(function*() {
   const finish = (job: Job, terminal: Terminal) =>
     finishWith({ log, streams, maxJsonDepth: settings.maxJsonDepth }, job, terminal)
   const deadlineOf = (ms: number | undefined) => (ms === undefined ? settings.cancelDeadline : Duration.millis(ms))
-  // jobs an earlier runtime left running are ended before any session can ask for them (they are not resumed)
-  yield* endAllLost(log)
 
   // jobs between building and winning their idempotency key: a repeat racing the claim finds them here
   const claiming = new Map<string, Job>()
@@ -210,6 +212,45 @@ export const make = Effect.gen(function*() {
       )
     })
 
+  /** Tracks the job and runs it on its own fiber: acceptance there, so the connection goes on reading meanwhile. */
+  const start = (job: Job, handler: (ctx: ToolContext) => Effect.Effect<unknown, ArcpError>) =>
+    Effect.suspend(() => {
+      track(job)
+      return FiberMap.run(
+        fibers,
+        job.id,
+        runJob({
+          job,
+          handler,
+          log,
+          humanInput,
+          streams,
+          artifacts,
+          permissions,
+          settings,
+          heartbeats,
+          onEnd: Effect.sync(() => forget(job.id)),
+          abort: FiberMap.remove(fibers, job.id),
+          background: inBackground
+        })
+      )
+    })
+
+  /** A job an earlier runtime left running, started again from its checkpoint (§4.3), under its id. */
+  const restart = (
+    record: JobRecord,
+    tool: Tool,
+    handler: (ctx: ToolContext) => Effect.Effect<unknown, ArcpError>,
+    restored: Restored
+  ) =>
+    Effect.flatMap(
+      restoredJob({ log, settings, instanceId: instance.id }, record, tool, restored),
+      (job) => start(job, handler)
+    )
+
+  // jobs an earlier runtime left running: resumed from their checkpoints or ended, before any session asks for them
+  yield* recoverAll({ log, instance, tools, restart })
+
   return Jobs.of({
     invoke: (message, owner, firing) =>
       Effect.gen(function*() {
@@ -255,6 +296,9 @@ export const make = Effect.gen(function*() {
           gate: undefined,
           interruptAnswer: undefined,
           guidance: Option.none(),
+          instanceId: instance.id,
+          // kept for tools that can resume after a restart (§4.3)
+          argumentsJson: tool.resume !== undefined ? JSON.stringify(message.payload.arguments ?? {}) : undefined,
           lastLiveness: now,
           watchdogBlocked: false,
           heartbeatSequence: 0,
@@ -286,26 +330,7 @@ export const make = Effect.gen(function*() {
             return yield* answerRepeat(repeats, claim.job_id, message.id, owner, { accepted: true })
           }
         }
-        track(job)
-        // acceptance happens on the job's own fiber: the connection goes on reading while the record commits
-        yield* FiberMap.run(
-          fibers,
-          id,
-          runJob({
-            job,
-            handler,
-            log,
-            humanInput,
-            streams,
-            artifacts,
-            permissions,
-            settings,
-            heartbeats,
-            onEnd: Effect.sync(() => forget(id)),
-            abort: FiberMap.remove(fibers, id),
-            background: inBackground
-          })
-        )
+        yield* start(job, handler)
         if (firing !== undefined) yield* firing.started(id)
       }),
 
@@ -417,8 +442,9 @@ export const make = Effect.gen(function*() {
   })
 })
 
+/** The jobs service, with this runtime's instance record (which it also provides). */
 export const layer: Layer.Layer<
-  Jobs,
+  Jobs | RuntimeInstance,
   never,
   RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams | Permissions | Artifacts
-> = Layer.scoped(Jobs, make)
+> = Layer.scoped(Jobs, make).pipe(Layer.provideMerge(Instance.layer))

@@ -77,6 +77,13 @@ export interface Options {
   readonly maxLeaseDuration?: Duration.DurationInput | undefined
   /** The trust level of a session whose credentials name none (§15.3; default trusted; anonymous sessions are untrusted). */
   readonly defaultTrustLevel?: TrustLevel | undefined
+  /**
+   * How long a session whose connection went may be taken back with its `session_id` (§9, §19;
+   * default 15 min); 0 turns durable sessions off (evictions then say allow_resume false).
+   */
+  readonly resumeWindow?: Duration.DurationInput | undefined
+  /** How far back a `resume` may replay (§19; default 24 h): an older `after_message_id` is answered DATA_LOSS. */
+  readonly replayRetention?: Duration.DurationInput | undefined
 }
 
 export interface Settings {
@@ -112,6 +119,8 @@ export interface Settings {
   readonly defaultLeaseDuration: Duration.Duration
   readonly maxLeaseDuration: Duration.Duration
   readonly defaultTrustLevel: TrustLevel
+  readonly resumeWindow: Duration.Duration
+  readonly replayRetention: Duration.Duration
 }
 
 /** The defaults of the load limits (README "Limits"). */
@@ -171,7 +180,9 @@ export const resolve = (options: Options = {}): Settings => ({
   permissionRequestTimeout: Duration.decode(options.permissionRequestTimeout ?? "5 minutes"),
   defaultLeaseDuration: Duration.decode(options.defaultLeaseDuration ?? "5 minutes"),
   maxLeaseDuration: Duration.decode(options.maxLeaseDuration ?? "1 hour"),
-  defaultTrustLevel: options.defaultTrustLevel ?? "trusted"
+  defaultTrustLevel: options.defaultTrustLevel ?? "trusted",
+  resumeWindow: Duration.decode(options.resumeWindow ?? "15 minutes"),
+  replayRetention: Duration.decode(options.replayRetention ?? "24 hours")
 })
 
 export const layer = (options: Options = {}): Layer.Layer<RuntimeConfig> =>

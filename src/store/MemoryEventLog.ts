@@ -1,6 +1,13 @@
 /** The event log in memory: the test double of the `EventLog` contract (nothing survives the process). */
 import { Effect, Layer, Option } from "effect"
-import { EventLog, type JobRecord, type LeaseRecord, type StoredEvent } from "./EventLog.js"
+import {
+  EventLog,
+  type InstanceRecord,
+  type JobRecord,
+  type LeaseRecord,
+  type SessionRecord,
+  type StoredEvent
+} from "./EventLog.js"
 import * as MemoryScheduleStore from "./MemoryScheduleStore.js"
 import type { ScheduleStore } from "./ScheduleStore.js"
 
@@ -13,6 +20,8 @@ export const make = Effect.sync(() => {
   const claims = new Map<string, { readonly job_id: string; readonly digest: string; readonly expiresAt: number }>()
   const jobs = new Map<string, JobRecord>()
   const leases = new Map<string, LeaseRecord>()
+  const sessions = new Map<string, SessionRecord>()
+  const instances = new Map<string, InstanceRecord>()
   const append = (envelope: Omit<StoredEvent, "seq">) => events.push({ ...envelope, seq: events.length + 1 })
   const saveJob = (job: JobRecord) =>
     Effect.sync(() => {
@@ -72,7 +81,35 @@ export const make = Effect.sync(() => {
       Effect.sync(() =>
         [...leases.values()].filter((l) => l.revoked === undefined && l.expires_at > now)
           .sort((a, b) => a.created_at - b.created_at || (a.lease_id < b.lease_id ? -1 : 1))
-      )
+      ),
+    saveSession: (session) =>
+      Effect.sync(() => {
+        sessions.set(session.session_id, session)
+      }),
+    getSession: (sessionId) => Effect.sync(() => Option.fromNullable(sessions.get(sessionId))),
+    claimJob: (jobId, previous, instanceId) =>
+      Effect.sync(() => {
+        const record = jobs.get(jobId)
+        if (record === undefined || record.terminal !== undefined || record.instance_id !== previous) return false
+        jobs.set(jobId, { ...record, instance_id: instanceId })
+        return true
+      }),
+    saveInstance: (instance) =>
+      Effect.sync(() => {
+        instances.set(instance.instance_id, instance)
+      }),
+    instances: Effect.sync(() => [...instances.values()].sort((a, b) => a.started_at - b.started_at)),
+    positionOf: (principal, sessionId, messageId) =>
+      Effect.sync(() =>
+        Option.fromNullable(
+          events.find((e) => e.session_id === sessionId && e.id === messageId && visible(principal)(e))
+        )
+      ),
+    lastPosition: (sessionId) =>
+      Effect.sync(() => {
+        for (let i = events.length - 1; i >= 0; i--) if (events[i]?.session_id === sessionId) return events[i]?.seq ?? 0
+        return 0
+      })
   })
 })
 

@@ -1,0 +1,81 @@
+/**
+ * This runtime process as the store knows it (RFC §4.3): an id, recorded with
+ * its host and pid and renewed while it runs, so that several runtimes on one
+ * store do not fight over jobs — a starting runtime takes over only the jobs
+ * whose owner is gone (stopped, silent too long, or a dead process on this host).
+ */
+import { Clock, Context, Duration, Effect, Layer } from "effect"
+import { hostname } from "node:os"
+import { ulid } from "../../protocol/Ids.js"
+import { EventLog, type InstanceRecord } from "../../store/EventLog.js"
+
+/** How often the instance record is renewed. */
+export const HEARTBEAT = Duration.seconds(10)
+/** An instance silent for this long is gone, wherever it runs. */
+export const STALE_AFTER = Duration.seconds(30)
+
+export class RuntimeInstance extends Context.Tag("arcp/RuntimeInstance")<RuntimeInstance, {
+  /** This runtime's id (`rt_<ULID>`), recorded on the jobs and sessions it holds. */
+  readonly id: string
+  /** Whether the instance `instanceId` is gone (no record counts as gone); never this one. */
+  readonly isGone: (instanceId: string | undefined) => Effect.Effect<boolean>
+}>() {}
+
+/** Whether process `pid` exists on this host (EPERM: it exists, owned by someone else). */
+const processAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return error instanceof Error && "code" in error && error.code === "EPERM"
+  }
+}
+
+/** Whether `record` no longer runs, seen at `now` from `host`. */
+export const gone = (record: InstanceRecord, now: number, host: string): boolean =>
+  record.stopped_at !== undefined ||
+  record.heartbeat_at + Duration.toMillis(STALE_AFTER) < now ||
+  (record.host === host && record.pid !== process.pid && !processAlive(record.pid))
+
+export const make = Effect.gen(function*() {
+  const log = yield* EventLog
+  const id = `rt_${yield* ulid}`
+  const host = hostname()
+  const startedAt = yield* Clock.currentTimeMillis
+  const record = (now: number, stopped?: number): InstanceRecord => ({
+    instance_id: id,
+    host,
+    pid: process.pid,
+    started_at: startedAt,
+    heartbeat_at: now,
+    ...(stopped !== undefined ? { stopped_at: stopped } : {})
+  })
+  // a store that cannot record the instance still serves: its jobs then look ownerless to other runtimes
+  const save = (r: InstanceRecord) =>
+    log.saveInstance(r).pipe(Effect.catchAll((e) => Effect.logWarning(`cannot record runtime instance ${id}`, e)))
+  yield* save(record(startedAt))
+  yield* Effect.addFinalizer(() => Effect.flatMap(Clock.currentTimeMillis, (now) => save(record(now, now))))
+  yield* Effect.sleep(HEARTBEAT).pipe(
+    Effect.zipRight(Effect.flatMap(Clock.currentTimeMillis, (now) => save(record(now)))),
+    Effect.forever,
+    Effect.forkScoped
+  )
+  return RuntimeInstance.of({
+    id,
+    isGone: (instanceId) =>
+      instanceId === id ?
+        Effect.succeed(false) :
+        instanceId === undefined ?
+        Effect.succeed(true) :
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const known = (yield* log.instances).find((r) => r.instance_id === instanceId)
+          return known === undefined || gone(known, now, host)
+        }).pipe(
+          // unreadable: leave the job alone (taking over a live runtime's job would run it twice)
+          Effect.catchAll((e) => Effect.as(Effect.logWarning("cannot read the runtime instances", e), false))
+        )
+  })
+})
+
+export const layer: Layer.Layer<RuntimeInstance, never, EventLog> = Layer.scoped(RuntimeInstance, make)
