@@ -50,6 +50,8 @@ export interface Dependencies {
   readonly extensions?: ExtensionTable | undefined
   /** Completes when the runtime shuts down: an open session is then evicted UNAVAILABLE, a handshake closed. */
   readonly shutdown: Effect.Effect<void>
+  /** This runtime's instance id (§4.3): sessions are recorded durable under it (§9); absent: they are not. */
+  readonly instanceId?: string | undefined
 }
 
 /** The fields the event log indexes, from an envelope and its JSON. */
@@ -140,7 +142,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       log,
       outbound,
       close,
-      binary: connection.binary
+      binary: connection.binary,
+      durable: deps.instanceId === undefined ? undefined : { log, settings, instanceId: deps.instanceId }
     }
 
     // a connection that never completes the handshake is not kept forever

@@ -85,10 +85,13 @@ export const makeRoutes = (
           ? Effect.void
           : Effect.fail(ArcpError.of("FAILED_PRECONDITION", "no re-authentication with that challenge is pending"))
     ),
-  "session.close": (message, { close, outbound, owner }) =>
+  "session.close": (message, { close, outbound, owner, session }) =>
     Effect.gen(function*() {
-      // §9: open jobs are cancelled (default) or detached for a later resume, as the closer asks
-      yield* jobs.release(owner, message.payload.dispose_jobs ?? "cancel")
+      // §9: open jobs are cancelled (default) or detached for a later resume, as the closer asks;
+      // detached, the session stays resumable for the resume window, else it ends for good
+      const dispose = message.payload.dispose_jobs ?? "cancel"
+      if (dispose === "cancel") yield* session.markClosed
+      yield* jobs.release(owner, dispose)
       yield* outbound.emit("ack", { ack_for: message.id, received_at: yield* now }, { correlation_id: message.id })
       yield* close
     }),

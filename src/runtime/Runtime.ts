@@ -11,6 +11,7 @@ import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as Artifacts from "./artifacts/Artifacts.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
+import { RuntimeInstance } from "./durable/Instance.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
@@ -67,6 +68,7 @@ export const make = Effect.gen(function*() {
     }),
     extensionRoutes: makeExtensionRoutes({ scheduler }),
     shutdown: Deferred.await(stopping),
+    instanceId: (yield* RuntimeInstance).id,
     extensions: [ToolDiscovery.handler(() => tools.list, permissions.elevation)]
   }
   const handle = (connection: Connection) =>
