@@ -9,7 +9,7 @@ import { type Context, Effect, Either } from "effect"
 import type { ArcpError } from "../../protocol/Errors.js"
 import { CheckpointId } from "../../protocol/Ids.js"
 import { decodeJson } from "../../protocol/Message.js"
-import type { EventLog, JobRecord, StoredEvent } from "../../store/EventLog.js"
+import { type EventLog, type JobRecord, readAll, type StoredEvent } from "../../store/EventLog.js"
 import { terminalStates } from "../internal/Finish.js"
 import { endLost } from "../internal/Lost.js"
 import type { Restored, Tool, ToolContext, ToolRegistry } from "../Tools.js"
@@ -86,7 +86,7 @@ const recover = (ctx: RecoveryContext, record: JobRecord) =>
     if (!(yield* ctx.log.claimJob(record.job_id, record.instance_id, ctx.instance.id))) {
       return "taken by another runtime" as const
     }
-    const rows = yield* ctx.log.jobEvents(record.principal, record.job_id)
+    const rows = yield* readAll(ctx.log, { job_id: [record.job_id], direction: "out" })
     const resumer = resumerOf(ctx, record)
     // a job whose terminal is logged already ended (only its record lagged): endLost keeps that outcome
     if (resumer === undefined || rows.some((r) => terminalStates.has(r.type))) {
