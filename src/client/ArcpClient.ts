@@ -23,6 +23,7 @@ export type {
   ScheduleWhen,
   Session
 } from "./Client.js"
+export type { ReconnectPolicy } from "./Reconnect.js"
 
 /**
  * Where a runtime is: a URL (`ws://` / `wss://` WebSocket, `unix:///path` Unix socket or named pipe,
@@ -67,7 +68,11 @@ export const connect = <E = never, R = never>(
   target: Target<E, R>,
   options: ConnectOptions
 ): Effect.Effect<Session, ArcpError | ClientError | TransportError | E, R | Scope.Scope> =>
-  Effect.flatMap(dial(target), (connection) => handshake(connection, options))
+  // a URL can be dialled again: the session then reconnects on its own when the transport drops
+  Effect.flatMap(
+    dial(target),
+    (connection) => handshake(connection, options, typeof target === "string" ? dialUrl(target) : undefined)
+  )
 
 /** The session as the `ArcpSession` service, open for the life of the layer. */
 export const layer = <E = never, R = never>(
