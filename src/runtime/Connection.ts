@@ -110,16 +110,24 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     const phase = yield* Ref.make<Handshake.Phase>({ _tag: "AwaitingOpen" })
     // whose the session is, once the handshake knows: published envelopes carry it (visibility)
     let principalId = ""
+    const scope = yield* Effect.scope
+    // the envelopes this connection recorded (and so writes itself): a resume's follower skips them (§19)
+    const mine = new WeakSet<object>()
+    const recordedHere = (envelope: object) => mine.has(envelope)
     /** Ends the session for `reason` (§8.5), or the connection when no session is open. */
     const endWith = (reason: "UNAVAILABLE" | "BACKPRESSURE_OVERFLOW", message: string) =>
       Effect.flatMap(Ref.get(phase), (p) => (p._tag === "Open" ? p.session.evict(reason, message) : close))
+    const remember = <A extends object>(envelope: A): A => {
+      mine.add(envelope)
+      return envelope
+    }
     const outbound: Outbound.Outbound = yield* Outbound.make(connection, {
       // every envelope of a session goes to the log before the socket; handshake traffic has no session yet
       record: (batch) =>
         Effect.asVoid(deps.recorder.record(batch.flatMap(({ envelope, json }) =>
           envelope.session_id === undefined || isRelayed(envelope)
             ? []
-            : [{ envelope, sessionId: envelope.session_id, principal: principalId, json }]
+            : [{ envelope: remember(envelope), sessionId: envelope.session_id, principal: principalId, json }]
         ))),
       limits: {
         maxBytes: settings.maxOutboundBytes,
@@ -221,7 +229,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             return yield* nack(outbound, ArcpError.of("INVALID_ARGUMENT", verdict.left), message.id)
           }
         }
-        const ctx = { session, outbound, close, owner: sessionOwner, sidecar }
+        const ctx = { session, outbound, close, owner: sessionOwner, sidecar, scope, recordedHere }
         if (isCore(message)) {
           return yield* dispatch(deps.routes, message, ctx).pipe(Effect.catchAll((error) =>
             nack(outbound, error, message.id)

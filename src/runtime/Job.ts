@@ -10,6 +10,7 @@ import type { JobId, MessageId, SessionId, TraceId } from "../protocol/Ids.js"
 import { type Decoded, type Message, type MessageType, type PayloadOf, tryEncode } from "../protocol/Message.js"
 import type { JobState, TrustLevel } from "../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../store/EventLog.js"
+import type { Recorder } from "./events/Recorder.js"
 import { EVENTS_PER_TURN, yieldToEventLoop } from "./internal/Fairness.js"
 import { canTransition } from "./JobState.js"
 import type { Restored, Tool } from "./Tools.js"
@@ -55,6 +56,11 @@ export interface Job {
   readonly argumentsJson?: string | undefined
   /** Set when it runs again after a restart, from a checkpoint (§4.3). */
   readonly restored?: Restored | undefined
+  /**
+   * Records (then publishes) its events while no session watches it, so that a resumed session
+   * following its feed gets them live (§19); absent: they go to the log only.
+   */
+  readonly recorder?: Context.Tag.Service<typeof Recorder> | undefined
   /** The sessions watching it: each one's own sink → how to deliver to it and wait for its room (see `attach`). */
   readonly sinks: Map<Sink, Watcher>
   /** The job's own events since it last let the event loop turn (internal/Fairness). */
@@ -227,9 +233,13 @@ export const deliver = (job: Job, log: Context.Tag.Service<typeof EventLog>, env
     const json = tryEncode(env)
     return Either.isLeft(json)
       ? Effect.logError(`cannot log an unencodable ${env.type} of detached job ${job.id}: ${json.left}`)
-      : log.recordOutbound([{ ...env, session_id: job.sessionId, json: json.right }]).pipe(
-        Effect.catchAll((e) => Effect.logError(`cannot log an event of detached job ${job.id}`, e))
-      )
+      : (job.recorder !== undefined
+        ? Effect.asVoid(
+          job.recorder.record([{ envelope: env, sessionId: job.sessionId, principal: job.principal, json: json.right }])
+        )
+        : Effect.asVoid(log.recordOutbound([{ ...env, session_id: job.sessionId, json: json.right }]))).pipe(
+          Effect.catchAll((e) => Effect.logError(`cannot log an event of detached job ${job.id}`, e))
+        )
   })
 
 /** Emits one job event (to its sinks, or the log when detached) and returns its id. */

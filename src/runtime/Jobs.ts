@@ -19,6 +19,7 @@ import { RuntimeInstance } from "./durable/Instance.js"
 import * as Instance from "./durable/Instance.js"
 import { recoverAll } from "./durable/Recovery.js"
 import { restoredJob } from "./durable/Restart.js"
+import { Recorder } from "./events/Recorder.js"
 import { HumanInput } from "./HumanInput.js"
 import { cancelled, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import * as Heartbeats from "./internal/Heartbeats.js"
@@ -81,6 +82,8 @@ export const make = Effect.gen(function*() {
   const artifacts = yield* Artifacts
   const permissions = yield* Permissions
   const instance = yield* RuntimeInstance
+  // detached jobs' events are recorded and published, for resumed sessions following them (§19)
+  const recorder = Option.getOrUndefined(yield* Effect.serviceOption(Recorder))
   const fibers = yield* FiberMap.make<string>()
   // cancellation waits and interrupt answers: they live as long as the runtime, not as the request
   const background = yield* FiberSet.make()
@@ -244,7 +247,7 @@ export const make = Effect.gen(function*() {
     restored: Restored
   ) =>
     Effect.flatMap(
-      restoredJob({ log, settings, instanceId: instance.id }, record, tool, restored),
+      restoredJob({ log, settings, instanceId: instance.id, recorder }, record, tool, restored),
       (job) => start(job, handler)
     )
 
@@ -297,6 +300,7 @@ export const make = Effect.gen(function*() {
           interruptAnswer: undefined,
           guidance: Option.none(),
           instanceId: instance.id,
+          recorder,
           // kept for tools that can resume after a restart (§4.3)
           argumentsJson: tool.resume !== undefined ? JSON.stringify(message.payload.arguments ?? {}) : undefined,
           lastLiveness: now,

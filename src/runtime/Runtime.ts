@@ -14,7 +14,7 @@ import * as ConnectionLoop from "./Connection.js"
 import { RuntimeInstance } from "./durable/Instance.js"
 import type * as EventBus from "./events/EventBus.js"
 import * as Events from "./events/Events.js"
-import type * as Feed from "./events/Feed.js"
+import * as Feed from "./events/Feed.js"
 import * as Recorder from "./events/Recorder.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
@@ -69,7 +69,8 @@ export const make = Effect.gen(function*() {
       artifacts: yield* Artifacts.Artifacts,
       maxFrameBytes: settings.maxFrameBytes,
       permissions,
-      scheduler
+      scheduler,
+      resume: { log: yield* EventLog, feed: yield* Feed.Feed, settings }
     }),
     extensionRoutes: makeExtensionRoutes({ scheduler }),
     shutdown: Deferred.await(stopping),

@@ -9,6 +9,7 @@ import { JobId, MessageId, SessionId } from "../../protocol/Ids.js"
 import type { Decoded } from "../../protocol/Message.js"
 import { TrustLevel } from "../../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../../store/EventLog.js"
+import type { Recorder } from "../events/Recorder.js"
 import type { Job } from "../Job.js"
 import type { Settings } from "../RuntimeConfig.js"
 import type { Restored, Tool } from "../Tools.js"
@@ -20,6 +21,7 @@ export interface RestartContext {
   readonly log: Context.Tag.Service<typeof EventLog>
   readonly settings: Settings
   readonly instanceId: string
+  readonly recorder?: Context.Tag.Service<typeof Recorder> | undefined
 }
 
 /** Builds the job of `record` to run again from `restored`. */
@@ -64,6 +66,7 @@ export const restoredJob = (
       interruptAnswer: undefined,
       guidance: Option.none(),
       instanceId: ctx.instanceId,
+      recorder: ctx.recorder,
       argumentsJson: record.arguments,
       restored,
       lastLiveness: now,
