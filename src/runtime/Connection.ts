@@ -63,6 +63,9 @@ const logged = (envelope: Decoded, sessionId: string, json: string) => ({ ...env
 
 const readMessageId = Schema.decodeUnknownOption(MessageId)
 
+/** How many ids of the envelopes it recorded a connection keeps, for a resume's backfill to skip. */
+const RECORDED_IDS = 1024
+
 /** How long closing waits for the peer to take what is queued before the socket is closed anyway. */
 const CLOSE_GRACE = Duration.seconds(5)
 const ID_IN_HEAD = /"id"\s*:\s*"((?:[^"\\]|\\.){1,256})"/
@@ -111,14 +114,22 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // whose the session is, once the handshake knows: published envelopes carry it (visibility)
     let principalId = ""
     const scope = yield* Effect.scope
-    // the envelopes this connection recorded (and so writes itself): a resume's follower skips them (§19)
+    // the envelopes this connection recorded (and so writes itself): a resume's follower skips them (§19).
+    // Live ones arrive as the same objects; a backfill decodes the log afresh, so the latest ids are kept too
+    // (a resume comes right after the take-back: by then the connection has recorded only a few)
     const mine = new WeakSet<object>()
-    const recordedHere = (envelope: object) => mine.has(envelope)
+    const mineIds = new Set<string>()
+    const recordedHere = (envelope: { readonly id: string }) => mine.has(envelope) || mineIds.has(envelope.id)
     /** Ends the session for `reason` (§8.5), or the connection when no session is open. */
     const endWith = (reason: "UNAVAILABLE" | "BACKPRESSURE_OVERFLOW", message: string) =>
       Effect.flatMap(Ref.get(phase), (p) => (p._tag === "Open" ? p.session.evict(reason, message) : close))
-    const remember = <A extends object>(envelope: A): A => {
+    const remember = <A extends { readonly id: string }>(envelope: A): A => {
       mine.add(envelope)
+      mineIds.add(envelope.id)
+      if (mineIds.size > RECORDED_IDS) {
+        const oldest = mineIds.values().next()
+        if (oldest.done !== true) mineIds.delete(oldest.value)
+      }
       return envelope
     }
     const outbound: Outbound.Outbound = yield* Outbound.make(connection, {

@@ -32,7 +32,7 @@ export interface RouteContext {
   /** The connection's scope: what a handler starts for the life of the connection (a resume's follower). */
   readonly scope: Scope.Scope
   /** Whether this connection recorded the envelope (wrote it itself). */
-  readonly recordedHere: (envelope: object) => boolean
+  readonly recordedHere: (envelope: { readonly id: string }) => boolean
 }
 
 /** The services the routes call. */

@@ -52,132 +52,149 @@ const withServer = async (
 }
 
 describe("resume over a real WebSocket", () => {
-  it("R19-1 R9-1 a dropped socket mid-job: the session is taken back and resumed, no gap, no duplicate, same ids", async () => {
-    await withServer([], async ({ args, port, url }) => {
-      const server = await serveOn(port, args)
-      try {
-        const first = await RawWs.open(url)
-        const accepted = await first.handshake("tok-a")
-        assert.strictEqual(accepted.type, "session.accepted")
-        const sessionId = String(accepted.payload.session_id)
-        const invoke = first.send("tool.invoke", { tool: "ticker", arguments: { count: 20, interval_ms: 40 } }, {
-          session_id: sessionId
-        })
-        await first.next((m) => m.type === "job.progress" && tickOf(m) >= 4)
-        first.terminate()
-        await first.closed
-        const seenBefore = [...first.received]
-        const last = seenBefore[seenBefore.length - 1]
-        assert.isDefined(last)
+  it(
+    "R19-1 R9-1 a dropped socket mid-job: the session is taken back and resumed, no gap, no duplicate, same ids",
+    async () => {
+      await withServer([], async ({ args, port, url }) => {
+        const server = await serveOn(port, args)
+        try {
+          const first = await RawWs.open(url)
+          const accepted = await first.handshake("tok-a")
+          assert.strictEqual(accepted.type, "session.accepted")
+          const sessionId = String(accepted.payload.session_id)
+          const invoke = first.send("tool.invoke", { tool: "ticker", arguments: { count: 20, interval_ms: 40 } }, {
+            session_id: sessionId
+          })
+          await first.next((m) => m.type === "job.progress" && tickOf(m) >= 4)
+          first.terminate()
+          await first.closed
+          const seenBefore = [...first.received]
+          const last = seenBefore[seenBefore.length - 1]
+          assert.isDefined(last)
 
-        const second = await RawWs.open(url)
-        const back = await second.handshake("tok-a", sessionId)
-        assert.deepStrictEqual([back.type, back.payload.session_id], ["session.accepted", sessionId])
-        const resume = second.send("resume", { after_message_id: last?.id }, { session_id: sessionId })
-        const ack = await second.next((m) => m.correlation_id === resume)
-        assert.strictEqual(ack.type, "ack")
-        const result = await second.next((m) => m.type === "tool.result" && m.correlation_id === invoke)
-        assert.deepStrictEqual(result.payload.value, { count: 20 })
-        second.close()
+          const second = await RawWs.open(url)
+          const back = await second.handshake("tok-a", sessionId)
+          assert.deepStrictEqual([back.type, back.payload.session_id], ["session.accepted", sessionId])
+          const resume = second.send("resume", { after_message_id: last?.id }, { session_id: sessionId })
+          const ack = await second.next((m) => m.correlation_id === resume)
+          assert.strictEqual(ack.type, "ack")
+          const result = await second.next((m) => m.type === "tool.result" && m.correlation_id === invoke)
+          assert.deepStrictEqual(result.payload.value, { count: 20 })
+          second.close()
 
-        const after = second.received.filter((m) => m.correlation_id !== back.correlation_id && m.id !== ack.id)
-        const all = [...seenBefore, ...after]
-        const ids = all.map((m) => m.id)
-        assert.strictEqual(new Set(ids).size, ids.length, "no envelope twice")
-        const jobId = result.job_id
-        const ticks = all.filter((m) => m.type === "job.progress" && m.job_id === jobId).map(tickOf)
-        assert.deepStrictEqual(ticks, Array.from({ length: 20 }, (_, i) => i + 1), "every tick once, in order")
-        assert.isTrue(after.every((m) => m.session_id === sessionId), "the same session")
-      } finally {
-        await stop(server)
-      }
-    })
-  }, 120_000)
-
-  it("R4.3-2 R4.3-3 R19-1 kill -9 mid-job, restart on the same --db: the ticker resumes from its checkpoint, every tick once", async () => {
-    await withServer([], async ({ args, port, url }) => {
-      const before = await serveOn(port, args)
-      const first = await RawWs.open(url)
-      const sessionId = String((await first.handshake("tok-a")).payload.session_id)
-      const invoke = first.send("tool.invoke", { tool: "ticker", arguments: { count: 15, interval_ms: 60 } }, {
-        session_id: sessionId
+          const all = [...seenBefore, ...second.received]
+          const ids = all.map((m) => m.id)
+          const twice = all.filter((m, i) => ids.indexOf(m.id) !== i).map((m) => m.type)
+          assert.deepStrictEqual(twice, [], "no envelope twice")
+          const jobId = result.job_id
+          const ticks = all.filter((m) => m.type === "job.progress" && m.job_id === jobId).map(tickOf)
+          assert.deepStrictEqual(ticks, Array.from({ length: 20 }, (_, i) => i + 1), "every tick once, in order")
+          assert.isTrue(second.received.every((m) => m.session_id === sessionId), "the same session")
+        } finally {
+          await stop(server)
+        }
       })
-      await first.next((m) => m.type === "job.progress" && tickOf(m) >= 5)
-      await stop(before, "SIGKILL")
-      await first.closed
-      const last = first.received[first.received.length - 1]
+    },
+    120_000
+  )
 
-      const after = await serveOn(port, args)
-      try {
-        const second = await RawWs.open(url)
-        const back = await second.handshake("tok-a", sessionId)
-        assert.deepStrictEqual([back.type, back.payload.session_id], ["session.accepted", sessionId])
-        second.send("resume", { after_message_id: last?.id }, { session_id: sessionId })
-        const result = await second.next((m) => m.type === "tool.result" && m.correlation_id === invoke)
-        assert.deepStrictEqual(result.payload.value, { count: 15 })
-        second.close()
-        const all = [...first.received, ...second.received]
-        const ids = all.map((m) => m.id)
-        assert.strictEqual(new Set(ids).size, ids.length, "no envelope twice")
-        const ticks = all.filter((m) => m.type === "job.progress" && m.job_id === result.job_id).map(tickOf)
-        assert.deepStrictEqual(ticks, Array.from({ length: 15 }, (_, i) => i + 1), "every tick once, in order")
-        const started = all.filter((m) => m.type === "job.started" && m.job_id === result.job_id)
-        assert.strictEqual(started.length, 2, "job.started again after the restart")
-        assert.match(String(started[1]?.payload.checkpoint_id), /^chk_/, "naming the checkpoint it continues from")
-      } finally {
-        await stop(after)
-      }
-    })
-  }, 120_000)
-
-  it("R9-2 another principal cannot take a session back, and learns nothing (same answer as an unknown id)", async () => {
-    await withServer([], async ({ args, port, url }) => {
-      const server = await serveOn(port, args)
-      try {
-        const alice = await RawWs.open(url)
-        const sessionId = String((await alice.handshake("tok-a")).payload.session_id)
-        alice.terminate()
-        const bob = await RawWs.open(url)
-        const refused = await bob.handshake("tok-b", sessionId)
-        const stranger = await RawWs.open(url)
-        const unknown = await stranger.handshake("tok-b", "sess_01JZZZZZZZZZZZZZZZZZZZZZZZ")
-        assert.deepStrictEqual([refused.type, refused.payload.code], ["session.rejected", "PERMISSION_DENIED"])
-        assert.deepStrictEqual([unknown.type, unknown.payload.code], ["session.rejected", "PERMISSION_DENIED"])
-        assert.strictEqual(
-          String(refused.payload.message).replace(sessionId, "X"),
-          String(unknown.payload.message).replace("sess_01JZZZZZZZZZZZZZZZZZZZZZZZ", "X")
-        )
-        // alice still can
-        const again = await RawWs.open(url)
-        assert.strictEqual((await again.handshake("tok-a", sessionId)).type, "session.accepted")
-        again.close()
-      } finally {
-        await stop(server)
-      }
-    })
-  }, 120_000)
-
-  it("R19-2 an unknown after_message_id, or one past the replay retention, is answered DATA_LOSS; the session goes on", async () => {
-    await withServer(["--replay-retention", "0"], async ({ args, port, url }) => {
-      const server = await serveOn(port, args)
-      try {
-        const ws = await RawWs.open(url)
-        const accepted = await ws.handshake("tok-a")
-        const sessionId = String(accepted.payload.session_id)
-        const old = ws.send("resume", { after_message_id: accepted.id }, { session_id: sessionId })
-        const tooOld = await ws.next((m) => m.correlation_id === old)
-        assert.deepStrictEqual([tooOld.type, tooOld.payload.code], ["nack", "DATA_LOSS"])
-        const unknown = ws.send("resume", { after_message_id: "msg_01JZZZZZZZZZZZZZZZZZZZZZZZ" }, {
+  it(
+    "R4.3-2 R4.3-3 R19-1 kill -9 mid-job, restart on the same --db: the ticker resumes from its checkpoint, every tick once",
+    async () => {
+      await withServer([], async ({ args, port, url }) => {
+        const before = await serveOn(port, args)
+        const first = await RawWs.open(url)
+        const sessionId = String((await first.handshake("tok-a")).payload.session_id)
+        const invoke = first.send("tool.invoke", { tool: "ticker", arguments: { count: 15, interval_ms: 60 } }, {
           session_id: sessionId
         })
-        const lost = await ws.next((m) => m.correlation_id === unknown)
-        assert.deepStrictEqual([lost.type, lost.payload.code], ["nack", "DATA_LOSS"])
-        const ping = ws.send("ping", {}, { session_id: sessionId })
-        assert.strictEqual((await ws.next((m) => m.correlation_id === ping)).type, "pong")
-        ws.close()
-      } finally {
-        await stop(server)
-      }
-    })
-  }, 120_000)
+        await first.next((m) => m.type === "job.progress" && tickOf(m) >= 5)
+        await stop(before, "SIGKILL")
+        await first.closed
+        const last = first.received[first.received.length - 1]
+
+        const after = await serveOn(port, args)
+        try {
+          const second = await RawWs.open(url)
+          const back = await second.handshake("tok-a", sessionId)
+          assert.deepStrictEqual([back.type, back.payload.session_id], ["session.accepted", sessionId])
+          second.send("resume", { after_message_id: last?.id }, { session_id: sessionId })
+          const result = await second.next((m) => m.type === "tool.result" && m.correlation_id === invoke)
+          assert.deepStrictEqual(result.payload.value, { count: 15 })
+          second.close()
+          const all = [...first.received, ...second.received]
+          const ids = all.map((m) => m.id)
+          const twice = all.filter((m, i) => ids.indexOf(m.id) !== i).map((m) => m.type)
+          assert.deepStrictEqual(twice, [], "no envelope twice")
+          const ticks = all.filter((m) => m.type === "job.progress" && m.job_id === result.job_id).map(tickOf)
+          assert.deepStrictEqual(ticks, Array.from({ length: 15 }, (_, i) => i + 1), "every tick once, in order")
+          const started = all.filter((m) => m.type === "job.started" && m.job_id === result.job_id)
+          assert.strictEqual(started.length, 2, "job.started again after the restart")
+          assert.match(String(started[1]?.payload.checkpoint_id), /^chk_/, "naming the checkpoint it continues from")
+        } finally {
+          await stop(after)
+        }
+      })
+    },
+    120_000
+  )
+
+  it(
+    "R9-2 another principal cannot take a session back, and learns nothing (same answer as an unknown id)",
+    async () => {
+      await withServer([], async ({ args, port, url }) => {
+        const server = await serveOn(port, args)
+        try {
+          const alice = await RawWs.open(url)
+          const sessionId = String((await alice.handshake("tok-a")).payload.session_id)
+          alice.terminate()
+          const bob = await RawWs.open(url)
+          const refused = await bob.handshake("tok-b", sessionId)
+          const stranger = await RawWs.open(url)
+          const unknown = await stranger.handshake("tok-b", "sess_01JZZZZZZZZZZZZZZZZZZZZZZZ")
+          assert.deepStrictEqual([refused.type, refused.payload.code], ["session.rejected", "PERMISSION_DENIED"])
+          assert.deepStrictEqual([unknown.type, unknown.payload.code], ["session.rejected", "PERMISSION_DENIED"])
+          assert.strictEqual(
+            String(refused.payload.message).replace(sessionId, "X"),
+            String(unknown.payload.message).replace("sess_01JZZZZZZZZZZZZZZZZZZZZZZZ", "X")
+          )
+          // alice still can
+          const again = await RawWs.open(url)
+          assert.strictEqual((await again.handshake("tok-a", sessionId)).type, "session.accepted")
+          again.close()
+        } finally {
+          await stop(server)
+        }
+      })
+    },
+    120_000
+  )
+
+  it(
+    "R19-2 an unknown after_message_id, or one past the replay retention, is answered DATA_LOSS; the session goes on",
+    async () => {
+      await withServer(["--replay-retention", "0"], async ({ args, port, url }) => {
+        const server = await serveOn(port, args)
+        try {
+          const ws = await RawWs.open(url)
+          const accepted = await ws.handshake("tok-a")
+          const sessionId = String(accepted.payload.session_id)
+          const old = ws.send("resume", { after_message_id: accepted.id }, { session_id: sessionId })
+          const tooOld = await ws.next((m) => m.correlation_id === old)
+          assert.deepStrictEqual([tooOld.type, tooOld.payload.code], ["nack", "DATA_LOSS"])
+          const unknown = ws.send("resume", { after_message_id: "msg_01JZZZZZZZZZZZZZZZZZZZZZZZ" }, {
+            session_id: sessionId
+          })
+          const lost = await ws.next((m) => m.correlation_id === unknown)
+          assert.deepStrictEqual([lost.type, lost.payload.code], ["nack", "DATA_LOSS"])
+          const ping = ws.send("ping", {}, { session_id: sessionId })
+          assert.strictEqual((await ws.next((m) => m.correlation_id === ping)).type, "pong")
+          ws.close()
+        } finally {
+          await stop(server)
+        }
+      })
+    },
+    120_000
+  )
 })

@@ -31,7 +31,7 @@ export interface ResumeConnection {
   /** The connection's scope: the follower lives as long as the connection. */
   readonly scope: Scope.Scope
   /** Whether this connection recorded the envelope itself (and so wrote it already): not forwarded twice. */
-  readonly recordedHere: (envelope: object) => boolean
+  readonly recordedHere: (envelope: { readonly id: string }) => boolean
 }
 
 const dataLoss = (message: string, details: Record<string, unknown>) => ArcpError.of("DATA_LOSS", message, { details })
