@@ -540,17 +540,20 @@ export const connect = (
      * Takes the session back on a freshly dialled transport and resumes it after the last message
      * seen (§19): fails with the runtime's refusal (DATA_LOSS when it cannot replay from there).
      */
-    const takeBack = Effect.gen(function*() {
-      yield* handshake(false)
-      const resume = yield* makeEnvelope("resume", lastSeen === undefined ? {} : { after_message_id: lastSeen })
-      yield* sendAndAwait(resume, false)
-    })
+    const takeBack = (after: MessageId | undefined) =>
+      Effect.gen(function*() {
+        yield* handshake(false)
+        const resume = yield* makeEnvelope("resume", after === undefined ? {} : { after_message_id: after })
+        yield* sendAndAwait(resume, false)
+      })
 
     /** Dials until a transport takes the session back; the scope of the new transport, or why it gave up. */
     const reconnect = (rules: ReconnectPolicy, dial: Effect.Effect<Connection, unknown, Scope.Scope>) =>
       Effect.gen(function*() {
         const attempts = Math.max(1, rules.attempts ?? DEFAULT_POLICY.attempts)
         let last = "the connection dropped"
+        // the last message of the lost transport: later handshakes' answers are new messages, after what was missed
+        const after = lastSeen
         for (let attempt = 1; attempt <= attempts && !closing; attempt++) {
           yield* Effect.sleep(yield* delayBefore(rules, attempt))
           const scope = yield* Scope.fork(sessionScope, ExecutionStrategy.sequential)
@@ -562,7 +565,7 @@ export const connect = (
           }
           current = dialled.right
           reader = yield* Effect.forkIn(readFrom(current), sessionScope)
-          const resumed = yield* Effect.either(takeBack)
+          const resumed = yield* Effect.either(takeBack(after))
           if (Either.isRight(resumed)) {
             yield* Effect.logInfo(`reconnected and resumed session after ${attempt} attempt(s)`)
             return scope

@@ -197,4 +197,61 @@ describe("resume over a real WebSocket", () => {
     },
     120_000
   )
+
+  it(
+    "R18.3-1 R4.3-2 `arcp send --tool` survives a server restart mid-job: it reconnects, resumes, and prints every tick once",
+    async () => {
+      await withServer([], async ({ args, port, url }) => {
+        const before = await serveOn(port, args)
+        let after: ChildProcess | undefined
+        try {
+          const send = spawn("node", [
+            bin,
+            "send",
+            "--url",
+            url,
+            "--token",
+            "tok-a",
+            "--tool",
+            "ticker",
+            "--args",
+            JSON.stringify({ count: 12, interval_ms: 80 }),
+            "--wait",
+            "60000"
+          ], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+          let stdout = ""
+          let stderr = ""
+          const exited = new Promise<number | null>((resolve) => send.once("exit", resolve))
+          send.stderr.on("data", (chunk: Buffer) => {
+            stderr += chunk.toString()
+          })
+          const fourth = new Promise<void>((resolve) => {
+            send.stdout.on("data", (chunk: Buffer) => {
+              stdout += chunk.toString()
+              if (/"current":4\b/.test(stdout)) resolve()
+            })
+          })
+          await fourth
+          await stop(before, "SIGKILL")
+          after = await serveOn(port, args)
+          assert.strictEqual(await exited, 0, stderr)
+          const lines = stdout.trim().split("\n").map((l): Received => JSON.parse(l))
+          const ids = lines.map((m) => m.id)
+          assert.strictEqual(new Set(ids).size, ids.length, "no line twice")
+          const ticks = lines.filter((m) => m.type === "job.progress").map(tickOf)
+          assert.deepStrictEqual(
+            ticks,
+            Array.from({ length: 12 }, (_, i) => i + 1),
+            lines.map((m) => `${m.type}:${String(m.payload.current ?? m.payload.checkpoint_id ?? "")}`).join(" ") +
+              stderr
+          )
+          assert.strictEqual(lines.at(-1)?.type, "tool.result")
+        } finally {
+          await stop(before, "SIGKILL")
+          if (after !== undefined) await stop(after)
+        }
+      })
+    },
+    120_000
+  )
 })
