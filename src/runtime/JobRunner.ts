@@ -52,7 +52,7 @@ const MISSED_DEADLINES = 2
 export const runJob = (params: RunParams): Effect.Effect<void> => {
   const { job, log, settings } = params
   const emit = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
-    emitFor(log, job, type, payload, header)
+    emitFor(job, type, payload, header)
   const finish = (terminal: Terminal) =>
     finishWith({ log, streams: params.streams, maxJsonDepth: settings.maxJsonDepth }, job, forJob(job, terminal))
   // awaited: the checkpoint id is durable before the handler goes on
@@ -188,7 +188,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     const beat = Effect.asVoid(
       emit("job.heartbeat", { sequence: job.heartbeatSequence, deadline_ms: job.heartbeatIntervalMs, state: job.state })
     )
-    return Effect.as(job.sinks.size > 0 ? beat : params.background(beat), true)
+    return Effect.as(job.watcher !== undefined ? beat : params.background(beat), true)
   })
 
   /**
@@ -251,7 +251,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
    * (recorded through the same writer after it), and usually in one statement with `running`.
    */
   const accept = Effect.flatMap(Clock.currentTimeMillis, (now) => log.stageJob(toRecord(job, now))).pipe(
-    Effect.zipRight(announce(log, job))
+    Effect.zipRight(announce(job))
   )
 
   const run = Effect.gen(function*() {
@@ -266,7 +266,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
       started_at: fromMillis(startedAt),
       ...(from !== undefined ? { checkpoint_id: from } : {})
     })
-    yield* count(log, job)
+    yield* count(job)
     yield* params.heartbeats.register(job, startedAt + job.heartbeatIntervalMs, job.heartbeatIntervalMs, tick)
     const outcome = yield* Effect.exit(retrying({
       policy: job.tool.retry,

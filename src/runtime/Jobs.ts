@@ -11,7 +11,7 @@ import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { LIST_TYPE, TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
 import { type JobId, makeJobId, type MessageId } from "../protocol/Ids.js"
-import type { Decoded, Message } from "../protocol/Message.js"
+import { type Decoded, type Message, tryEncode } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import { EventLog, type JobRecord } from "../store/EventLog.js"
 import { Artifacts } from "./artifacts/Artifacts.js"
@@ -19,6 +19,7 @@ import { RuntimeInstance } from "./durable/Instance.js"
 import * as Instance from "./durable/Instance.js"
 import { recoverAll } from "./durable/Recovery.js"
 import { restoredJob } from "./durable/Restart.js"
+import { Feed } from "./events/Feed.js"
 import { Recorder } from "./events/Recorder.js"
 import { HumanInput } from "./HumanInput.js"
 import { cancelled, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
@@ -82,8 +83,8 @@ export const make = Effect.gen(function*() {
   const artifacts = yield* Artifacts
   const permissions = yield* Permissions
   const instance = yield* RuntimeInstance
-  // detached jobs' events are recorded and published, for resumed sessions following them (§19)
-  const recorder = Option.getOrUndefined(yield* Effect.serviceOption(Recorder))
+  const recorder = yield* Recorder
+  const feed = yield* Feed
   const fibers = yield* FiberMap.make<string>()
   // cancellation waits and interrupt answers: they live as long as the runtime, not as the request
   const background = yield* FiberSet.make()
@@ -134,6 +135,8 @@ export const make = Effect.gen(function*() {
   const claiming = new Map<string, Job>()
   const repeats: RepeatContext = {
     log,
+    recorder,
+    feed,
     jobOf: (principal, jobId) => {
       const job = live.get(jobId) ?? claiming.get(jobId)
       return job !== undefined && job.principal === principal ? job : undefined
@@ -215,6 +218,18 @@ export const make = Effect.gen(function*() {
       )
     })
 
+  /** How a job records (then publishes) its events while no session of its own is connected. */
+  const recordDetached = (sessionId: string, principal: string, id: string) => (env: Decoded) =>
+    Effect.suspend(() => {
+      const json = tryEncode(env)
+      return Either.isLeft(json)
+        ? Effect.logError(`cannot record an unencodable ${env.type} of detached job ${id}: ${json.left}`)
+        : recorder.record([{ envelope: env, sessionId, principal, json: json.right }])
+    }).pipe(
+      Effect.asVoid,
+      Effect.catchAll((e) => Effect.logError(`cannot record an event of detached job ${id}`, e))
+    )
+
   /** Tracks the job and runs it on its own fiber: acceptance there, so the connection goes on reading meanwhile. */
   const start = (job: Job, handler: (ctx: ToolContext) => Effect.Effect<unknown, ArcpError>) =>
     Effect.suspend(() => {
@@ -247,12 +262,23 @@ export const make = Effect.gen(function*() {
     restored: Restored
   ) =>
     Effect.flatMap(
-      restoredJob({ log, settings, instanceId: instance.id, recorder }, record, tool, restored),
+      restoredJob(
+        {
+          log,
+          settings,
+          instanceId: instance.id,
+          record: recordDetached(record.session_id, record.principal, record.job_id),
+          followersRoom: feed.room({ sessionId: record.session_id, principal: record.principal, jobId: record.job_id })
+        },
+        record,
+        tool,
+        restored
+      ),
       (job) => start(job, handler)
     )
 
   // jobs an earlier runtime left running: resumed from their checkpoints or ended, before any session asks for them
-  yield* recoverAll({ log, instance, tools, restart })
+  yield* recoverAll({ log, recorder, instance, tools, restart })
 
   return Jobs.of({
     invoke: (message, owner, firing) =>
@@ -290,7 +316,10 @@ export const make = Effect.gen(function*() {
           scheduleId: firing?.scheduleId,
           trustLevel: owner.trustLevel,
           humanInput: owner.humanInput,
-          sinks: firing?.detached === true ? new Map() : new Map([[owner.sink, watcherOf(owner, owner.sessionId)]]),
+          watcher: firing?.detached === true ? undefined : watcherOf(owner),
+          record: recordDetached(owner.sessionId, owner.principal, id),
+          followersRoom: feed.room({ sessionId: owner.sessionId, principal: owner.principal, jobId: id }),
+          followers: new Set(),
           sinceTurn: 0,
           state: "accepted",
           startedAt: undefined,
@@ -300,7 +329,6 @@ export const make = Effect.gen(function*() {
           interruptAnswer: undefined,
           guidance: Option.none(),
           instanceId: instance.id,
-          recorder,
           // kept for tools that can resume after a restart (§4.3)
           argumentsJson: tool.resume !== undefined ? JSON.stringify(message.payload.arguments ?? {}) : undefined,
           lastLiveness: now,
@@ -310,7 +338,6 @@ export const make = Effect.gen(function*() {
           retryCount: 0,
           announced: false,
           counted: false,
-          recent: [],
           ended: yield* Deferred.make<Decoded>()
         }
         if (key !== undefined) {
@@ -389,7 +416,7 @@ export const make = Effect.gen(function*() {
         job.gate = gate
         yield* moveTo(job, log, "blocked")
         job.interruptAnswer = yield* humanInput.ask({
-          emit: (type, payload, header) => emit(log, job, type, payload, { causation_id: message.id, ...header }),
+          emit: (type, payload, header) => emit(job, type, payload, { causation_id: message.id, ...header }),
           principal: job.principal,
           sessionId: job.sessionId,
           prompt: message.payload.prompt ?? "The job was interrupted. Answer to resume it, with optional guidance.",
@@ -416,7 +443,8 @@ export const make = Effect.gen(function*() {
     replay: (messageId, owner) =>
       replay(
         {
-          log,
+          feed,
+          background: inBackground,
           liveFor,
           liveOf,
           recordFor,
@@ -428,11 +456,16 @@ export const make = Effect.gen(function*() {
 
     release: (owner, mode, options = {}) =>
       Effect.forEach(
-        [...live.values()].filter((j) => j.sessionId === owner.sessionId || j.sinks.has(owner.sink)),
+        // its own jobs; what it follows of others' jobs ends with its connection's scope (internal/Watch)
+        [...live.values()].filter((j) => j.sessionId === owner.sessionId),
         (job) =>
           Effect.suspend(() => {
-            const detach = Effect.sync(() => job.sinks.delete(owner.sink))
-            if (mode === "detach" || job.sessionId !== owner.sessionId || job.finished) return detach
+            // only this connection's hold: a connection that took the session back (§9) keeps its own
+            const detach = Effect.sync(() => {
+              if (job.watcher?.deliver === owner.sink) job.watcher = undefined
+            })
+            const theirs = job.watcher !== undefined && job.watcher.deliver !== owner.sink
+            if (mode === "detach" || job.finished || theirs) return detach
             if (!job.tool.cancellable) return Effect.zipRight(runOnDetached(job, owner), detach)
             job.cancelRequest ??= { reason: options.reason ?? "session closed", source: "client" }
             // the closing session still hears the terminal event, then lets go
@@ -450,5 +483,5 @@ export const make = Effect.gen(function*() {
 export const layer: Layer.Layer<
   Jobs | RuntimeInstance,
   never,
-  RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams | Permissions | Artifacts
+  RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams | Permissions | Artifacts | Recorder | Feed
 > = Layer.scoped(Jobs, make).pipe(Layer.provideMerge(Instance.layer))

@@ -9,7 +9,6 @@ import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
 import { makeStreamId, type SessionId, type StreamId } from "../protocol/Ids.js"
 import type { Message, PayloadOf } from "../protocol/Message.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
-import { EventLog } from "../store/EventLog.js"
 import { awaitRoom, emit as emitJobEvent, type Job, type Owner, refuseCancel } from "./Job.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 
@@ -121,7 +120,6 @@ const overflowError = (stream: OpenStream) =>
   )
 
 export const make = Effect.gen(function*() {
-  const log = yield* EventLog
   const { backpressureTimeout } = yield* RuntimeConfig
   const live = new Map<string, OpenStream>()
   // the open streams of each job, so ending a job touches only its own
@@ -132,14 +130,14 @@ export const make = Effect.gen(function*() {
   /** A client may cancel the streams it can see: its session's, or those of a job it watches as the same principal. */
   const visible = (stream: OpenStream, owner: Owner) =>
     stream.job.sessionId === owner.sessionId ||
-    (stream.job.principal === owner.principal && stream.job.sinks.has(owner.sink))
+    (stream.job.principal === owner.principal && stream.job.followers.has(owner.sessionId))
 
   const emit = <T extends "stream.open" | "stream.chunk" | "stream.close" | "stream.error">(
     stream: OpenStream,
     type: T,
     payload: PayloadOf<T>,
     header: HeaderOptions = {}
-  ) => Effect.asVoid(emitJobEvent(log, stream.job, type, payload, { stream_id: stream.id, ...header }))
+  ) => Effect.asVoid(emitJobEvent(stream.job, type, payload, { stream_id: stream.id, ...header }))
 
   /** Marks the stream ended and emits its one terminal event; call under its lock, while it is open. */
   const terminate = <T extends "stream.close" | "stream.error">(
@@ -320,5 +318,5 @@ export const make = Effect.gen(function*() {
   })
 })
 
-/** The stream registry of a runtime; it needs the `EventLog` that detached jobs' events go to. */
-export const layer: Layer.Layer<Streams, never, EventLog | RuntimeConfig> = Layer.effect(Streams, make)
+/** The stream registry of a runtime. */
+export const layer: Layer.Layer<Streams, never, RuntimeConfig> = Layer.effect(Streams, make)

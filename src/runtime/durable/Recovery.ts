@@ -10,6 +10,7 @@ import type { ArcpError } from "../../protocol/Errors.js"
 import { CheckpointId } from "../../protocol/Ids.js"
 import { decodeJson } from "../../protocol/Message.js"
 import { type EventLog, type JobRecord, readAll, type StoredEvent } from "../../store/EventLog.js"
+import type { Recorder } from "../events/Recorder.js"
 import { terminalStates } from "../internal/Finish.js"
 import { endLost } from "../internal/Lost.js"
 import type { Restored, Tool, ToolContext, ToolRegistry } from "../Tools.js"
@@ -17,6 +18,7 @@ import type { RuntimeInstance } from "./Instance.js"
 
 export interface RecoveryContext {
   readonly log: Context.Tag.Service<typeof EventLog>
+  readonly recorder: Context.Tag.Service<typeof Recorder>
   readonly instance: Context.Tag.Service<typeof RuntimeInstance>
   readonly tools: Context.Tag.Service<typeof ToolRegistry>
   /** Runs the job of `record` again, under its id, with `handler` (Jobs wires it like an invoked job). */
@@ -90,7 +92,7 @@ const recover = (ctx: RecoveryContext, record: JobRecord) =>
     const resumer = resumerOf(ctx, record)
     // a job whose terminal is logged already ended (only its record lagged): endLost keeps that outcome
     if (resumer === undefined || rows.some((r) => terminalStates.has(r.type))) {
-      yield* endLost(ctx.log, record)
+      yield* endLost(ctx.log, ctx.recorder, record)
       return "ended" as const
     }
     yield* ctx.restart(record, resumer.tool, resumer.handler, restoredFrom(rows, record.session_id))

@@ -9,7 +9,6 @@ import { JobId, MessageId, SessionId } from "../../protocol/Ids.js"
 import type { Decoded } from "../../protocol/Message.js"
 import { TrustLevel } from "../../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../../store/EventLog.js"
-import type { Recorder } from "../events/Recorder.js"
 import type { Job } from "../Job.js"
 import type { Settings } from "../RuntimeConfig.js"
 import type { Restored, Tool } from "../Tools.js"
@@ -21,7 +20,10 @@ export interface RestartContext {
   readonly log: Context.Tag.Service<typeof EventLog>
   readonly settings: Settings
   readonly instanceId: string
-  readonly recorder?: Context.Tag.Service<typeof Recorder> | undefined
+  /** How it records its events while detached. */
+  readonly record: Job["record"]
+  /** What it waits for before each event: the room of the sessions following it. */
+  readonly followersRoom: Job["followersRoom"]
 }
 
 /** Builds the job of `record` to run again from `restored`. */
@@ -56,7 +58,11 @@ export const restoredJob = (
         () => "untrusted" as const
       ),
       humanInput: Option.match(negotiated, { onNone: () => false, onSome: (c) => c.human_input === true }),
-      sinks: new Map(),
+      // detached until its session comes back and follows its feed (§19)
+      watcher: undefined,
+      record: ctx.record,
+      followersRoom: ctx.followersRoom,
+      followers: new Set(),
       sinceTurn: 0,
       state: "accepted",
       startedAt: undefined,
@@ -66,7 +72,6 @@ export const restoredJob = (
       interruptAnswer: undefined,
       guidance: Option.none(),
       instanceId: ctx.instanceId,
-      recorder: ctx.recorder,
       argumentsJson: record.arguments,
       restored,
       lastLiveness: now,
@@ -77,7 +82,6 @@ export const restoredJob = (
       // job.accepted and tool.invocations went out in its first run
       announced: true,
       counted: true,
-      recent: [],
       ended: yield* Deferred.make<Decoded>()
     } satisfies Job
   })

@@ -29,6 +29,9 @@ export const terminalStates: ReadonlyMap<string, Terminal["state"]> = new Map<Te
   ["job.cancelled", "cancelled"]
 ])
 
+/** Whether an envelope is a job's terminal event. */
+export const isTerminal = (envelope: { readonly type: string }): boolean => terminalStates.has(envelope.type)
+
 /** What ending a job touches. */
 export interface Ending {
   readonly log: Context.Tag.Service<typeof EventLog>
@@ -38,21 +41,21 @@ export interface Ending {
 }
 
 /** `job.accepted`, answering the invoke; once. */
-export const announce = (log: Ending["log"], job: Job): Effect.Effect<void> =>
+export const announce = (job: Job): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (job.announced) return Effect.void
     job.announced = true
-    return emit(log, job, "job.accepted", { job_id: job.id, accepted_at: fromMillis(job.acceptedAt) }, {
+    return emit(job, "job.accepted", { job_id: job.id, accepted_at: fromMillis(job.acceptedAt) }, {
       correlation_id: job.commandId
     })
   })
 
 /** §17.3.1: one `tool.invocations` per accepted invoke, after job.started (or before the terminal of a job that never started). */
-export const count = (log: Ending["log"], job: Job): Effect.Effect<void> =>
+export const count = (job: Job): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (job.counted) return Effect.void
     job.counted = true
-    return emit(log, job, "metric", {
+    return emit(job, "metric", {
       name: "tool.invocations",
       value: 1,
       unit: "count",
@@ -87,13 +90,13 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
     if (job.finished) return
     job.finished = true
     job.state = terminal.state
-    yield* announce(log, job)
+    yield* announce(job)
     yield* ending.streams.endJob(job, streamError(terminal))
-    yield* count(log, job)
+    yield* count(job)
     const end = yield* Clock.currentTimeMillis
     const started = job.startedAt ?? end
     const metric = (name: string, value: number, unit: string, dims: Record<string, string>) =>
-      emit(log, job, "metric", { name, value, unit, dims })
+      emit(job, "metric", { name, value, unit, dims })
     yield* metric("latency.ms", started - job.acceptedAt, "ms", { phase: "queue", tool: job.tool.name })
     yield* metric("latency.ms", end - started, "ms", { phase: "exec", tool: job.tool.name })
     yield* metric("latency.ms", end - job.acceptedAt, "ms", { phase: "total", tool: job.tool.name })
@@ -123,7 +126,7 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
     yield* log.saveJob(toRecord(job, end, json)).pipe(
       Effect.catchAll((e) => Effect.logError(`cannot record job ${job.id}`, e))
     )
-    yield* deliver(job, log, env)
+    yield* deliver(job, env)
     // repeats of the command (same idempotency key) are answered with this terminal (internal/Repeats)
     yield* Deferred.succeed(job.ended, env)
   })
