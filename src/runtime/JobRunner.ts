@@ -39,6 +39,11 @@ export interface RunParams {
   readonly abort: Effect.Effect<void>
   /** Runs an effect on the runtime's background fibers, without waiting for it. */
   readonly background: (effect: Effect.Effect<void>) => Effect.Effect<void>
+  /**
+   * True while the runtime shuts down: a job whose tool can resume is then left unfinished (no
+   * terminal) for the next start to take over from its checkpoint (§4.3), not ended cancelled.
+   */
+  readonly stopping?: (() => boolean) | undefined
 }
 
 /** N of §10.3: consecutive missed heartbeat deadlines before the watchdog acts. */
@@ -297,7 +302,11 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     accept.pipe(
       // an interrupt that came during acceptance takes effect here, before job.started
       Effect.zipRight(restore(run)),
-      Effect.onInterrupt(() => finish(cancelled(job))),
+      Effect.onInterrupt(() =>
+        params.stopping?.() === true && job.tool.resume !== undefined && job.argumentsJson !== undefined
+          ? Effect.logInfo(`job ${job.id} left for the next start to resume from its checkpoint`)
+          : finish(cancelled(job))
+      ),
       Effect.ensuring(params.onEnd)
     )
   )

@@ -86,6 +86,13 @@ export const make = Effect.gen(function*() {
   const recorder = yield* Recorder
   const feed = yield* Feed
   const fibers = yield* FiberMap.make<string>()
+  // added after the fiber map, so set before its fibers are interrupted at shutdown (finalizers run in reverse)
+  let stopping = false
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      stopping = true
+    })
+  )
   // cancellation waits and interrupt answers: they live as long as the runtime, not as the request
   const background = yield* FiberSet.make()
   // one heartbeat scheduler for every job, not a fiber per job (§10.3)
@@ -249,7 +256,8 @@ export const make = Effect.gen(function*() {
           heartbeats,
           onEnd: Effect.sync(() => forget(job.id)),
           abort: FiberMap.remove(fibers, job.id),
-          background: inBackground
+          background: inBackground,
+          stopping: () => stopping
         })
       )
     })
