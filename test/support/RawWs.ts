@@ -47,9 +47,12 @@ export class RawWs {
 
   /** The first message (from `from` on) passing `match`, once it has arrived. */
   async next(match: (m: Received) => boolean, from = 0): Promise<Received> {
+    let at = from
     while (true) {
-      const found = this.received.slice(from).find(match)
-      if (found !== undefined) return found
+      for (; at < this.received.length; at++) {
+        const m = this.received[at]
+        if (m !== undefined && match(m)) return m
+      }
       await new Promise<void>((wake) => this.waiters.push(wake))
     }
   }
