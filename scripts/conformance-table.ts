@@ -96,6 +96,10 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "done",
     "idle eviction; every session on shutdown (UNAVAILABLE); a reader stalled past --stalled-reader-timeout (BACKPRESSURE_OVERFLOW); a log that cannot record (UNAVAILABLE); --max-sessions refusals"
   ],
+  "R8.5-3": [
+    "partial",
+    "an evicted session whose eviction allows resume is taken back under its own session_id and its jobs followed (resume); not under a new session"
+  ],
   "R8.5-2": ["done", "except a session cancel, whose reason is 'cancelled' per \u00a710.4"],
   "R9-2": ["done", "sessions keep principal, negotiated capabilities and lease"],
   "R9-3": [

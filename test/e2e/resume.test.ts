@@ -53,7 +53,7 @@ const withServer = async (
 
 describe("resume over a real WebSocket", () => {
   it(
-    "R19-1 R9-1 a dropped socket mid-job: the session is taken back and resumed, no gap, no duplicate, same ids",
+    "R9-3 R9-8 R19-1 R19-3 a dropped socket mid-job: the session is taken back and resumed, no gap, no duplicate, same ids",
     async () => {
       await withServer([], async ({ args, port, url }) => {
         const server = await serveOn(port, args)
@@ -99,7 +99,7 @@ describe("resume over a real WebSocket", () => {
   )
 
   it(
-    "R4.3-2 R4.3-3 R19-1 kill -9 mid-job, restart on the same --db: the ticker resumes from its checkpoint, every tick once",
+    "R4.3-2 R4.3-3 R19-3 kill -9 mid-job, restart on the same --db: the ticker resumes from its checkpoint, every tick once",
     async () => {
       await withServer([], async ({ args, port, url }) => {
         const before = await serveOn(port, args)
@@ -140,7 +140,7 @@ describe("resume over a real WebSocket", () => {
   )
 
   it(
-    "R9-2 another principal cannot take a session back, and learns nothing (same answer as an unknown id)",
+    "R9-3 R9-5 another principal cannot take a session back, and learns nothing (same answer as an unknown id)",
     async () => {
       await withServer([], async ({ args, port, url }) => {
         const server = await serveOn(port, args)
@@ -171,7 +171,7 @@ describe("resume over a real WebSocket", () => {
   )
 
   it(
-    "R19-2 an unknown after_message_id, or one past the replay retention, is answered DATA_LOSS; the session goes on",
+    "R19-2 R19-4 an unknown after_message_id, or one past the replay retention, is answered DATA_LOSS; the session goes on",
     async () => {
       await withServer(["--replay-retention", "0"], async ({ args, port, url }) => {
         const server = await serveOn(port, args)
@@ -199,7 +199,7 @@ describe("resume over a real WebSocket", () => {
   )
 
   it(
-    "R18.3-1 R4.3-2 `arcp send --tool` survives a server restart mid-job: it reconnects, resumes, and prints every tick once",
+    "R19-1 R18.3-1 R4.3-2 `arcp send --tool` survives a server restart mid-job: it reconnects, resumes, and prints every tick once",
     async () => {
       await withServer([], async ({ args, port, url }) => {
         const before = await serveOn(port, args)
