@@ -54,7 +54,7 @@ import * as Answers from "./Answers.js"
 import * as ClientArtifacts from "./ClientArtifacts.js"
 import { answerChallenge, type Credentials, openToken } from "./Credentials.js"
 import * as JobRouter from "./JobRouter.js"
-import { DEFAULT_POLICY, delayBefore, makeSeen, type ReconnectPolicy } from "./Reconnect.js"
+import { DEFAULT_POLICY, delayBefore, type ReconnectPolicy } from "./Reconnect.js"
 import * as StreamChunks from "./StreamChunks.js"
 
 /** A client-side failure: the session ended, the runtime is not the pinned one, or an answer never came. */
@@ -249,7 +249,6 @@ export const connect = (
     // false once the runtime ended the session for good (an eviction that does not allow a resume)
     let resumable = true
     let lastSeen: MessageId | undefined
-    const seen = makeSeen()
     const transportError = (e: { readonly message: string }) =>
       new ClientError({ reason: "Transport", message: e.message })
     /** Sends a frame on the current transport, once it is up. */
@@ -307,8 +306,6 @@ export const connect = (
     const credentials = options.credentials
     const onMessage = (message: Decoded) =>
       Effect.gen(function*() {
-        // a message already handed on (a replay overlapping what came before the drop) is not handed on twice
-        if (!seen.add(message.id)) return
         if (message.session_id !== undefined) lastSeen = message.id
         yield* jobs.route(message)
         const correlation = message.correlation_id

@@ -25,23 +25,3 @@ export const delayBefore = (policy: ReconnectPolicy, attempt: number): Effect.Ef
     const backoff = Math.min(max, initial * 2 ** Math.max(0, attempt - 1))
     return Duration.millis(Math.round(backoff / 2 + r * (backoff / 2)))
   })
-
-/** How many ids the client remembers to drop a message it already handed on (a replay overlapping a retransmit). */
-export const REMEMBERED_IDS = 4096
-
-/** A bounded set of recently seen message ids, oldest forgotten first. */
-export const makeSeen = () => {
-  const ids = new Set<string>()
-  return {
-    /** Records `id`; false when it was seen already. */
-    add: (id: string): boolean => {
-      if (ids.has(id)) return false
-      ids.add(id)
-      if (ids.size > REMEMBERED_IDS) {
-        const oldest = ids.values().next()
-        if (oldest.done !== true) ids.delete(oldest.value)
-      }
-      return true
-    }
-  }
-}

@@ -87,6 +87,12 @@ const following = new WeakSet<LiveSession>()
 export const resume = (services: ResumeServices, message: Message<"resume">, conn: ResumeConnection) =>
   Effect.gen(function*() {
     const { outbound, session } = conn
+    if (message.session_id !== undefined && message.session_id !== session.id) {
+      return yield* ArcpError.of(
+        "FAILED_PRECONDITION",
+        `this connection holds session ${session.id}; take session ${message.session_id} back with session.open naming it, then resume`
+      )
+    }
     if (following.has(session)) {
       return yield* ArcpError.of("FAILED_PRECONDITION", "this connection has resumed its session already")
     }
