@@ -11,7 +11,7 @@ import type { Decoded, Message, MessageType, PayloadOf } from "../protocol/Messa
 import type { JobState, TrustLevel } from "../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../store/EventLog.js"
 import { EVENTS_PER_TURN, yieldToEventLoop } from "./internal/Fairness.js"
-import { canTransition } from "./JobState.js"
+import { canTransition, isTerminal } from "./JobState.js"
 import type { Restored, Tool } from "./Tools.js"
 
 /** Where a job's events go: the outbound path of a session that watches it. */
@@ -70,9 +70,9 @@ export interface Job {
   readonly followers: Set<string>
   /** The job's own events since it last let the event loop turn (internal/Fairness). */
   sinceTurn: number
+  /** Its §10.2 state; a terminal state means it has ended (`hasEnded`): moved only by `transition` and `endAs`. */
   state: JobState
   startedAt: number | undefined
-  finished: boolean
   cancelRequest:
     | { readonly reason: string | undefined; readonly source: "client" | "runtime" | "policy" | "timeout" }
     | undefined
@@ -125,6 +125,14 @@ export const awaitRoom = (job: Job): Effect.Effect<void> =>
     const wait = own === undefined ? job.followersRoom : Effect.zipRight(own, job.followersRoom)
     return turn ? Effect.zipRight(yieldToEventLoop, wait) : wait
   })
+
+/** Whether the job has ended: its state is terminal (no separate flag). */
+export const hasEnded = (job: Job): boolean => isTerminal(job.state)
+
+/** Puts the job in its terminal state (its end, or a correction of it: a result that cannot be sent fails). */
+export const endAs = (job: Job, state: "completed" | "failed" | "cancelled"): void => {
+  job.state = state
+}
 
 /** Moves the job to `to` when legal; returns whether it moved. */
 export const transition = (job: Job, to: JobState): boolean => {

@@ -16,7 +16,7 @@ import type { HumanInput } from "./HumanInput.js"
 import { announce, cancelled, count, failed, finish as finishWith, forJob, type Terminal } from "./internal/Finish.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
 import { retrying } from "./internal/Retry.js"
-import { awaitRoom, emit as emitFor, type Job, moveTo, toRecord } from "./Job.js"
+import { awaitRoom, emit as emitFor, hasEnded, type Job, moveTo, toRecord } from "./Job.js"
 import type { Permissions } from "./permissions/Permissions.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Streams } from "./Streams.js"
@@ -73,12 +73,12 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
   const event = <T extends MessageType>(type: T, payload: PayloadOf<T>) =>
     pausePoint.pipe(
       Effect.zipRight(awaitRoom(job)),
-      Effect.zipRight(Effect.suspend(() => (job.finished ? Effect.void : Effect.asVoid(emit(type, payload)))))
+      Effect.zipRight(Effect.suspend(() => (hasEnded(job) ? Effect.void : Effect.asVoid(emit(type, payload)))))
     )
 
   /** Back to running after a wait, unless an interrupt holds the job (its answer resumes it) or it has ended. */
   const unblock = Effect.suspend(() =>
-    job.gate !== undefined || job.finished ? Effect.void : Effect.asVoid(moveTo(job, log, "running"))
+    job.gate !== undefined || hasEnded(job) ? Effect.void : Effect.asVoid(moveTo(job, log, "running"))
   )
 
   /** §12: no human request goes to a session that did not negotiate human_input. */
@@ -203,7 +203,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
    */
   const tick = (now: number): Effect.Effect<boolean> =>
     Effect.suspend(() => {
-      if (job.finished) return Effect.succeed(false)
+      if (hasEnded(job)) return Effect.succeed(false)
       const intervalMs = job.heartbeatIntervalMs
       const silentMs = now - job.lastLiveness
       const reported = job.tool.liveness === "reported"
@@ -277,7 +277,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
       policy: job.tool.retry,
       attempt: Effect.suspend(() => params.handler(ctx)),
       beforeRetry: retryStarts,
-      proceed: () => !job.finished,
+      proceed: () => !hasEnded(job),
       onRetry: announceRetry
     }))
     yield* Exit.match(outcome, {

@@ -26,7 +26,7 @@ import { cancelled, failed, finish as finishWith, type Terminal } from "./intern
 import * as Heartbeats from "./internal/Heartbeats.js"
 import { answerRepeat, commandDigest, keyReused, type RepeatContext } from "./internal/Repeats.js"
 import { replay } from "./internal/Replay.js"
-import { emit, envelope, type Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
+import { emit, envelope, hasEnded, type Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
 import { runJob } from "./JobRunner.js"
 import { Permissions } from "./permissions/Permissions.js"
 import { atLeast } from "./permissions/Trust.js"
@@ -331,7 +331,6 @@ export const make = Effect.gen(function*() {
           sinceTurn: 0,
           state: "accepted",
           startedAt: undefined,
-          finished: false,
           cancelRequest: undefined,
           gate: undefined,
           interruptAnswer: undefined,
@@ -383,7 +382,7 @@ export const make = Effect.gen(function*() {
           const ended = Option.isSome(record) && record.value.terminal !== undefined
           return yield* refuseCancel(message, owner, ended ? "already_terminal" : "not_found")
         }
-        if (job.finished) return yield* refuseCancel(message, owner, "already_terminal")
+        if (hasEnded(job)) return yield* refuseCancel(message, owner, "already_terminal")
         if (!job.tool.cancellable) return yield* refuseCancel(message, owner, "not_cancellable")
         const header = { session_id: owner.sessionId, job_id: job.id, correlation_id: message.id }
         yield* owner.sink(yield* makeEnvelope("cancel.accepted", { target, target_id }, header))
@@ -400,7 +399,7 @@ export const make = Effect.gen(function*() {
         if (job === undefined) {
           return yield* ArcpError.of("NOT_FOUND", `no live job ${target_id}`)
         }
-        if (job.finished) {
+        if (hasEnded(job)) {
           return yield* ArcpError.of("FAILED_PRECONDITION", `job ${target_id} has ended`)
         }
         // §12: the interrupt's human.input.request goes to the job's session, which must have negotiated human_input
@@ -473,7 +472,7 @@ export const make = Effect.gen(function*() {
               if (job.watcher?.deliver === owner.sink) job.watcher = undefined
             })
             const theirs = job.watcher !== undefined && job.watcher.deliver !== owner.sink
-            if (mode === "detach" || job.finished || theirs) return detach
+            if (mode === "detach" || hasEnded(job) || theirs) return detach
             if (!job.tool.cancellable) return Effect.zipRight(runOnDetached(job, owner), detach)
             job.cancelRequest ??= { reason: options.reason ?? "session closed", source: "client" }
             // the closing session still hears the terminal event, then lets go

@@ -66,7 +66,6 @@ export const restoredJob = (
       sinceTurn: 0,
       state: "accepted",
       startedAt: undefined,
-      finished: false,
       cancelRequest: undefined,
       gate: undefined,
       interruptAnswer: undefined,

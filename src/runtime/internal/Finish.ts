@@ -10,7 +10,7 @@ import { exceedsDepth } from "../../protocol/JsonDepth.js"
 import { type Decoded, encodeUnchecked, type PayloadOf, tryEncode } from "../../protocol/Message.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
 import type { EventLog } from "../../store/EventLog.js"
-import { deliver, emit, envelope, type Job, toRecord } from "../Job.js"
+import { deliver, emit, endAs, envelope, hasEnded, type Job, toRecord } from "../Job.js"
 import type { Streams } from "../Streams.js"
 
 /** The terminal event of a job and the state it leaves the job in. */
@@ -80,16 +80,15 @@ const streamError = (terminal: Terminal): ErrorPayload | undefined =>
 export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Effect<void> =>
   Effect.gen(function*() {
     const { log } = ending
-    if (job.finished) return
+    if (hasEnded(job)) return
     // a pending interrupt prompt is withdrawn (human.input.cancelled) before the terminal event
     const pending = job.interruptAnswer
     if (pending !== undefined) {
       job.interruptAnswer = undefined
       yield* Fiber.interrupt(pending)
     }
-    if (job.finished) return
-    job.finished = true
-    job.state = terminal.state
+    if (hasEnded(job)) return
+    endAs(job, terminal.state)
     yield* announce(job)
     yield* ending.streams.endJob(job, streamError(terminal))
     yield* count(job)
@@ -115,7 +114,7 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
       if (terminal.state !== "failed") {
         yield* metric("errors.total", 1, "count", { code: "INTERNAL", tool: job.tool.name })
       }
-      job.state = "failed"
+      endAs(job, "failed")
       env = yield* envelope(job, "tool.error", {
         code: "INTERNAL",
         message: `the job's ${terminal.type === "tool.result" ? "result" : "outcome"} cannot be sent: ${checked.left}`,
