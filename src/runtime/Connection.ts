@@ -176,7 +176,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       outbound,
       close,
       binary: connection.binary,
-      durable: deps.instanceId === undefined ? undefined : { log, settings, instanceId: deps.instanceId }
+      durable: deps.instanceId === undefined ? undefined : { log, settings, instanceId: deps.instanceId },
+      peer: connection.peer
     }
 
     // a connection that never completes the handshake is not kept forever
