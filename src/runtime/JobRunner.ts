@@ -120,9 +120,8 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
         const id = yield* makeCheckpointId
         job.checkpointId = id
         yield* event("job.checkpoint", { checkpoint_id: id, ...(snapshot !== undefined ? { snapshot } : {}) })
-        // staged, not awaited: the job.checkpoint event in the log is what a restart resumes from (§4.3),
-        // and it is committed before any later event of the job
-        yield* Effect.flatMap(Clock.currentTimeMillis, (now) => log.stageJob(toRecord(job, now)))
+        // the job.checkpoint event in the log is what a restart resumes from (§4.3), committed before any
+        // later event of the job; the record takes the id with its next write (state, retry, terminal)
         return id
       }),
     pausePoint,
