@@ -1,18 +1,15 @@
 /**
  * This runtime process as the store knows it (RFC §4.3): an id, recorded with
- * its host and pid and renewed while it runs, so that several runtimes on one
- * store do not fight over jobs — a starting runtime takes over only the jobs
- * whose owner is gone (stopped, silent too long, or a dead process on this host).
+ * its host and pid, so that several runtimes on one store do not fight over
+ * jobs — a starting runtime takes over only the jobs whose owner is gone: it
+ * recorded its stop, or it ran on this host and its process no longer exists.
+ * An instance on another host that died without a word is not judged gone
+ * (no heartbeat yet: docs/decisions.md).
  */
-import { Clock, Context, Duration, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
 import { hostname } from "node:os"
 import { ulid } from "../../protocol/Ids.js"
 import { EventLog, type InstanceRecord } from "../../store/EventLog.js"
-
-/** How often the instance record is renewed. */
-export const HEARTBEAT = Duration.seconds(10)
-/** An instance silent for this long is gone, wherever it runs. */
-export const STALE_AFTER = Duration.seconds(30)
 
 export class RuntimeInstance extends Context.Tag("arcp/RuntimeInstance")<RuntimeInstance, {
   /** This runtime's id (`rt_<ULID>`), recorded on the jobs and sessions it holds. */
@@ -32,9 +29,8 @@ const processAlive = (pid: number): boolean => {
 }
 
 /** Whether `record` no longer runs, seen at `now` from `host`. */
-export const gone = (record: InstanceRecord, now: number, host: string): boolean =>
+export const gone = (record: InstanceRecord, host: string): boolean =>
   record.stopped_at !== undefined ||
-  record.heartbeat_at + Duration.toMillis(STALE_AFTER) < now ||
   (record.host === host && record.pid !== process.pid && !processAlive(record.pid))
 
 export const make = Effect.gen(function*() {
@@ -55,11 +51,6 @@ export const make = Effect.gen(function*() {
     log.saveInstance(r).pipe(Effect.catchAll((e) => Effect.logWarning(`cannot record runtime instance ${id}`, e)))
   yield* save(record(startedAt))
   yield* Effect.addFinalizer(() => Effect.flatMap(Clock.currentTimeMillis, (now) => save(record(now, now))))
-  yield* Effect.sleep(HEARTBEAT).pipe(
-    Effect.zipRight(Effect.flatMap(Clock.currentTimeMillis, (now) => save(record(now)))),
-    Effect.forever,
-    Effect.forkScoped
-  )
   return RuntimeInstance.of({
     id,
     isGone: (instanceId) =>
@@ -68,9 +59,8 @@ export const make = Effect.gen(function*() {
         instanceId === undefined ?
         Effect.succeed(true) :
         Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
           const known = (yield* log.instances).find((r) => r.instance_id === instanceId)
-          return known === undefined || gone(known, now, host)
+          return known === undefined || gone(known, host)
         }).pipe(
           // unreadable: leave the job alone (taking over a live runtime's job would run it twice)
           Effect.catchAll((e) => Effect.as(Effect.logWarning("cannot read the runtime instances", e), false))
