@@ -100,10 +100,6 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "done",
     "idle eviction; every session on shutdown (UNAVAILABLE); a reader stalled past --stalled-reader-timeout (BACKPRESSURE_OVERFLOW); a log that cannot record (UNAVAILABLE); --max-sessions refusals"
   ],
-  "R8.5-3": [
-    "partial",
-    "an evicted session whose eviction allows resume is taken back under its own session_id and its jobs followed (resume); not under a new session"
-  ],
   "R8.5-2": ["done", "except a session cancel, whose reason is 'cancelled' per \u00a710.4"],
   "R9-2": ["done", "sessions keep principal, negotiated capabilities and lease"],
   "R9-3": [
@@ -302,7 +298,7 @@ const NOT_BUILT: Record<string, string> = {
   "6.5":
     "nothing is shed: a full outbound buffer suspends a job's own events (bounded, docs/decisions.md); no rate limiting of critical traffic",
   "8.2": "oauth2 answers UNIMPLEMENTED",
-  "8.5": "",
+  "8.5": "an evicted session's jobs are followed again by taking the session back (resume), not under a new session",
   "9": "",
   "10.1": "no retries",
   "10.2": "retry_count is always 0: no retries",
