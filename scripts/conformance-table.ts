@@ -25,10 +25,13 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R4.3-4": ["done", ""],
   "R4.3-5": ["done", ""],
   "R4.3-2": [
-    "not yet",
-    "a job lost when the runtime died is ended job.failed ABORTED at the next start, not recovered"
+    "done",
+    "a job lost when its runtime died is taken over at the next start, but only when its owner instance is gone (stopped, silent, or a dead pid on this host): resumed or ended ABORTED"
   ],
-  "R4.3-3": ["not yet", "jobs are not resumed after a restart; see docs/decisions.md"],
+  "R4.3-3": [
+    "done",
+    "a tool with a resume policy (Tools.make resume) runs again under its job id from its last job.checkpoint, told what it delivered since (ToolContext.restored); others end ABORTED"
+  ],
   "R4.4-1": ["done", ""],
   "R4.4-2": [
     "done",
@@ -103,6 +106,11 @@ const STATUS: Record<string, readonly [Status, string]> = {
   ],
   "R8.5-2": ["done", "except a session cancel, whose reason is 'cancelled' per \u00a710.4"],
   "R9-2": ["done", "sessions keep principal, negotiated capabilities and lease"],
+  "R9-3": [
+    "done",
+    "a session outlives its connection (and a restart) for --resume-window; session.open naming its session_id takes it back, its own principal only"
+  ],
+  "R9-8": ["done", "the clients send resume {after_message_id} after reconnecting"],
   "R9-5": ["done", "re-authentication keeps the principal"],
   "R9-9": [
     "done",
@@ -286,7 +294,14 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "done",
     "a tool's retry policy (attempts, backoff, codes) on Effect Schedule, under the same job id; clients retry on request"
   ],
-  "R18.3-2": ["done", "runtime retries and client retries wait at least details.retry_after_seconds"]
+  "R18.3-2": ["done", "runtime retries and client retries wait at least details.retry_after_seconds"],
+  "R19-1": [
+    "done",
+    "the Effect client and the Promise adapter reconnect (bounded exponential backoff with jitter) and resume; arcp send too"
+  ],
+  "R19-2": ["done", "resume {after_message_id} or {checkpoint_id}; job_id narrows it"],
+  "R19-3": ["done", "the session's envelopes after the point, original order and ids, then live (Feed.follow)"],
+  "R19-4": ["done", "an unknown point, or one past --replay-retention, is answered DATA_LOSS; the session goes on"]
 }
 
 /** Why a section is not built, for its requirements missing from STATUS. */
@@ -294,14 +309,14 @@ const NOT_BUILT: Record<string, string> = {
   "2": "informative: nothing to implement",
   "4.1": "only stdio, WebSocket and in-memory transports are built",
   "4.2": "streams and events from tools are not built yet",
-  "4.3": "jobs are not recovered or resumed after a restart; no scheduling yet",
+  "4.3": "",
   "6.3": "not built",
   "6.4": "no redelivery or resume yet",
   "6.5":
     "nothing is shed: a full outbound buffer suspends a job's own events (bounded, docs/decisions.md); no rate limiting of critical traffic",
   "8.2": "oauth2 answers UNIMPLEMENTED",
-  "8.5": "evictions send allow_resume: false: no resume yet",
-  "9": "durable sessions and resume are not built",
+  "8.5": "an evicted session's jobs are followed again by taking the session back (resume), not under a new session",
+  "9": "",
   "10.1": "no retries",
   "10.2": "retry_count is always 0: no retries",
   "10.4": "streams are not built",
@@ -328,7 +343,7 @@ const NOT_BUILT: Record<string, string> = {
   "16.3": "artifacts are not built",
   "17.1": "not built",
   "18.3": "the client does not retry",
-  "19": "resume is not built",
+  "19": "checkpoint snapshots restored on request (checkpoint.restore) and subscription resumption are not built",
   "20": "MCP resources are not bridged yet",
   "21.4": "no promoted extensions exist",
   "22": "no sidecar frames yet"

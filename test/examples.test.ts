@@ -116,6 +116,18 @@ describe("examples", () => {
       assert.include(stdout, "result {\"order\":\"ord_4812\",\"refunded\":25}")
     }, 90_000)
 
+    it(
+      `R19-1 resume-after-drop: the connection is cut mid-job, the client resumes, every tick arrives once (${mode})`,
+      async () => {
+        const { code, stderr, stdout } = await run("resume-after-drop.mjs", mode)
+        assert.strictEqual(code, 0, stderr)
+        assert.include(stdout, "cutting the connection")
+        assert.include(stdout, "ticks 1,2,3,4,5,6,7,8,9,10")
+        assert.include(stdout, "result {\"counted\":10}")
+      },
+      90_000
+    )
+
     it(`artifacts uploads, runs a tool that stores its output, and streams both back (${mode})`, async () => {
       const { code, stderr, stdout } = await run("artifacts.mjs", mode)
       assert.strictEqual(code, 0, stderr)

@@ -67,6 +67,11 @@ const options = {
       "with --tool: schedule the call instead (job.schedule): a when as JSON, {\"at\":RFC 3339}, {\"after\":seconds} or {\"every\":RRULE}; prints the answer naming the schedule"
     )
   ),
+  noReconnect: Options.boolean("no-reconnect").pipe(
+    Options.withDescription(
+      "do not reconnect when the connection drops (by default the session is taken back and resumed, §19)"
+    )
+  ),
   type: Options.text("type").pipe(Options.withDefault("ping"), Options.withDescription("the message type to send")),
   payload: Options.text("payload").pipe(Options.withDefault("{}"), Options.withDescription("the payload, as JSON")),
   wait: Options.integer("wait").pipe(
@@ -170,8 +175,9 @@ export const send = Command.make("send", options, (o) =>
       credentials,
       capabilities: o.anonymous ? { anonymous: true } : {},
       pinFingerprint: Option.getOrUndefined(o.pin),
-      client: { kind: "arcp-cli", version: VERSION }
-    })
+      client: { kind: "arcp-cli", version: VERSION },
+      ...(o.noReconnect ? { reconnect: false as const } : {})
+    }, dialUrl(o.url))
     const messages = yield* session.subscribe
     const id = Option.isSome(scheduled)
       ? yield* session.send(

@@ -76,6 +76,18 @@ const options = {
     300,
     "seconds without traffic before a session is evicted (§8.5)"
   ),
+  resumeWindow: Settings.integer(
+    "resume-window",
+    "ARCP_RESUME_WINDOW",
+    900,
+    "seconds a session whose connection went may be taken back with its session_id and resumed (§9, §19); 0: sessions end with their connection"
+  ),
+  replayRetention: Settings.integer(
+    "replay-retention",
+    "ARCP_REPLAY_RETENTION",
+    86_400,
+    "seconds back a resume may replay; an older after_message_id is answered DATA_LOSS (§19)"
+  ),
   sessionLease: Settings.integer(
     "session-lease",
     "ARCP_SESSION_LEASE",
@@ -344,6 +356,8 @@ export const serve = Command.make("serve", options, (o) =>
       maxFrameBytes: o.maxFrameBytes,
       maxJsonDepth: o.maxJsonDepth,
       idleTimeout: `${o.idleTimeout} seconds`,
+      resumeWindow: `${o.resumeWindow} seconds`,
+      replayRetention: `${o.replayRetention} seconds`,
       sessionLease: `${o.sessionLease} seconds`,
       refreshDeadline: `${o.refreshDeadline} seconds`,
       heartbeatIntervalSeconds: o.heartbeatInterval,

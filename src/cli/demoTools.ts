@@ -16,19 +16,42 @@ export const echo = Tools.make({
   handler: (args) => Effect.succeed(args)
 })
 
-/** `ticker {count, interval_ms?}`: `count` progress events (current/total), then `{count}`. */
+/** The last tick a resumed ticker delivered: its checkpoint's, or a later tick logged after it. */
+const lastTick = (restored: Tools.Restored | undefined): number => {
+  if (restored === undefined) return 0
+  const snapshot: unknown = restored.snapshot
+  let last = typeof snapshot === "object" && snapshot !== null && typeof Reflect.get(snapshot, "current") === "number"
+    ? Number(Reflect.get(snapshot, "current"))
+    : 0
+  for (const event of restored.since) {
+    const current: unknown = event.type === "job.progress" && typeof event.payload === "object" &&
+        event.payload !== null
+      ? Reflect.get(event.payload, "current")
+      : undefined
+    if (typeof current === "number" && current > last) last = current
+  }
+  return last
+}
+
+/**
+ * `ticker {count, interval_ms?}`: `count` progress events (current/total), each followed by a
+ * checkpoint `{current}`, then `{count}`. Resumable (§4.3): after a restart it goes on after the
+ * last tick it delivered, so every tick arrives exactly once.
+ */
 export const ticker = Tools.make({
   name: "ticker",
-  description: "Emits count job.progress events, interval_ms apart",
+  description: "Emits count job.progress events, interval_ms apart, with a checkpoint after each; resumable",
   parameters: Schema.Struct({
     count: Schema.Number.pipe(Schema.int(), Schema.between(0, 100_000)),
     interval_ms: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative()))
   }),
+  resume: "rerun",
   handler: ({ count, interval_ms }, ctx) =>
     Effect.gen(function*() {
-      for (let current = 1; current <= count; current++) {
+      for (let current = lastTick(ctx.restored) + 1; current <= count; current++) {
         if (interval_ms !== undefined && interval_ms > 0) yield* Effect.sleep(Duration.millis(interval_ms))
         yield* ctx.progress({ current, total: count, percent: count === 0 ? 100 : Math.round((current / count) * 100) })
+        yield* ctx.checkpoint({ current })
       }
       return { count }
     })

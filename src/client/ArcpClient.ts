@@ -25,6 +25,7 @@ export type {
   ScheduleWhen,
   Session
 } from "./Client.js"
+export type { ReconnectPolicy } from "./Reconnect.js"
 
 /**
  * Where a runtime is: a URL (`ws://` / `wss://` WebSocket, `unix:///path` Unix socket or named pipe,
@@ -91,9 +92,15 @@ export const connect = <E = never, R = never>(
   target: Target<E, R>,
   options: ConnectOptions
 ): Effect.Effect<Session, ArcpError | ClientError | TransportError | E, R | Scope.Scope> =>
+  // a URL can be dialled again: the session then reconnects on its own when the transport drops
   Effect.flatMap(
     withCertificateFingerprint(options),
-    (resolved) => Effect.flatMap(dial(target, resolved), (connection) => handshake(connection, resolved))
+    (resolved) =>
+      Effect.flatMap(
+        dial(target, resolved),
+        (connection) =>
+          handshake(connection, resolved, typeof target === "string" ? dialUrl(target, resolved) : undefined)
+      )
   )
 
 /** The session as the `ArcpSession` service, open for the life of the layer. */

@@ -10,6 +10,8 @@ import {
   Duration,
   Effect,
   Either,
+  ExecutionStrategy,
+  Exit,
   Fiber,
   Mailbox,
   Option,
@@ -53,11 +55,12 @@ import * as Answers from "./Answers.js"
 import * as ClientArtifacts from "./ClientArtifacts.js"
 import { answerChallenge, type Credentials, openToken } from "./Credentials.js"
 import * as JobRouter from "./JobRouter.js"
+import { DEFAULT_POLICY, delayBefore, type ReconnectPolicy } from "./Reconnect.js"
 import * as StreamChunks from "./StreamChunks.js"
 
 /** A client-side failure: the session ended, the runtime is not the pinned one, or an answer never came. */
 export class ClientError extends Schema.TaggedError<ClientError>()("ClientError", {
-  reason: Schema.Literal("Closed", "Evicted", "FingerprintMismatch", "Timeout", "Transport"),
+  reason: Schema.Literal("Closed", "Evicted", "FingerprintMismatch", "Timeout", "Transport", "DataLoss"),
   message: Schema.String,
   code: Schema.optional(Schema.String)
 }) {}
@@ -75,6 +78,13 @@ export interface ConnectOptions {
   readonly pinFingerprint?: string | undefined
   /** How long to wait for the handshake and for replies (default 30 s). */
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * Reconnecting when the transport drops (§18.3, §19): backoff with jitter, then the same session
+   * taken back and resumed after the last message seen. On by default when the client can dial again
+   * (a URL target); `false` turns it off. A resume the runtime cannot serve ends the session with a
+   * `ClientError` of reason `DataLoss` (code DATA_LOSS).
+   */
+  readonly reconnect?: ReconnectPolicy | false | undefined
   /** For `wss://` and `https://` URLs: CAs to trust, and a client certificate and key (mutual TLS, scheme `mtls`). */
   readonly tls?: ClientTls | undefined
 }
@@ -262,12 +272,44 @@ export class ArcpSession extends Context.Tag("arcp/Session")<ArcpSession, Sessio
 const errorOf = (payload: ErrorPayload) => ArcpError.fromPayload(payload)
 const decodeListed = Schema.decodeUnknown(ListedPayload)
 
-/** Runs the handshake on `connection` and returns the open session (closed with the scope). */
+/**
+ * Runs the handshake on `connection` and returns the open session (closed with the scope). With
+ * `redial`, a dropped transport is replaced by a new one and the session resumed (`options.reconnect`).
+ */
 export const connect = (
   connection: Connection,
-  options: ConnectOptions
+  options: ConnectOptions,
+  redial?: Effect.Effect<Connection, unknown, Scope.Scope>
 ): Effect.Effect<Session, ArcpError | ClientError, Scope.Scope> =>
   Effect.gen(function*() {
+    // the transport in use: replaced when a dropped one is redialled (see the supervisor below)
+    let current = connection
+    // while reconnecting, application sends wait; the handshake of the new transport goes past
+    const up = yield* Effect.makeLatch(true)
+    let closing = false
+    // false once the runtime ended the session for good (an eviction that does not allow a resume)
+    let resumable = true
+    let lastSeen: MessageId | undefined
+    const transportError = (e: { readonly message: string }) =>
+      new ClientError({ reason: "Transport", message: e.message })
+    /** Sends a frame on the current transport, once it is up. */
+    const sendFrame = (frame: string | Uint8Array) =>
+      Effect.zipRight(up.await, Effect.suspend(() => current.send(frame))).pipe(Effect.mapError(transportError))
+    /** Sends a frame at once, reconnecting or not (the new transport's own handshake). */
+    const sendNow = (frame: string) => Effect.suspend(() => current.send(frame)).pipe(Effect.mapError(transportError))
+    // what the artifact code sees: whichever transport is current
+    const live: Connection = {
+      get label() {
+        return current.label
+      },
+      get binary() {
+        return current.binary
+      },
+      incoming: Stream.suspend(() => current.incoming),
+      send: (frame) => Effect.zipRight(up.await, Effect.suspend(() => current.send(frame))),
+      close: Effect.suspend(() => current.close),
+      drain: Effect.suspend(() => current.drain ?? Effect.void)
+    }
     const timeout = Duration.decode(options.timeout ?? "30 seconds")
     const inbound = yield* PubSub.unbounded<Decoded>()
     // requests awaiting their first correlated answer, with their deadlines (see the sweeper below)
@@ -287,9 +329,7 @@ export const connect = (
           ...(Option.isSome(sid) ? { session_id: sid.value } : {}),
           ...header
         })
-        yield* connection.send(encodeUnchecked(envelope)).pipe(
-          Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))
-        )
+        yield* sendFrame(encodeUnchecked(envelope))
         return envelope.id
       })
 
@@ -307,6 +347,7 @@ export const connect = (
     const credentials = options.credentials
     const onMessage = (message: Decoded) =>
       Effect.gen(function*() {
+        if (message.session_id !== undefined) lastSeen = message.id
         yield* jobs.route(message)
         const correlation = message.correlation_id
         if (correlation !== undefined) {
@@ -330,6 +371,11 @@ export const connect = (
             )
           }
           if (message.type === "session.evicted") {
+            // a runtime going down for a restart lets us come back: the supervisor reconnects
+            if (message.payload.allow_resume === true && message.payload.reason === "UNAVAILABLE" && canRedial) {
+              return yield* PubSub.publish(inbound, message)
+            }
+            resumable = false
             yield* end(
               new ClientError({
                 reason: "Evicted",
@@ -346,32 +392,59 @@ export const connect = (
     const chunks = StreamChunks.makeAssembler()
     const handOn = (messages: ReadonlyArray<Decoded>) => Effect.forEach(messages, onMessage, { discard: true })
 
-    // the reader: one fiber, in order
-    yield* connection.incoming.pipe(
-      Stream.runForEach((frame) => {
-        if (frame._tag === "Binary") {
-          const sidecar = decodeSidecar(frame.data)
-          if (typeof sidecar === "string") return Effect.logWarning(`ignored a binary frame: ${sidecar}`)
-          if (sidecar.kind === "stream") return Effect.flatMap(chunks.onFrame(sidecar), handOn)
-          return Effect.flatMap(inbox.accept(sidecar), (outcome) =>
-            outcome === "delivered" ? Effect.void : Effect.logDebug(`ignored a sidecar frame for ${sidecar.key}`))
+    /** Reads one transport's frames, in order, until it ends. */
+    const readFrom = (conn: Connection) =>
+      conn.incoming.pipe(
+        Stream.runForEach((frame) => {
+          if (frame._tag === "Binary") {
+            const sidecar = decodeSidecar(frame.data)
+            if (typeof sidecar === "string") return Effect.logWarning(`ignored a binary frame: ${sidecar}`)
+            if (sidecar.kind === "stream") return Effect.flatMap(chunks.onFrame(sidecar), handOn)
+            return Effect.flatMap(
+              inbox.accept(sidecar),
+              (outcome) =>
+                outcome === "delivered" ? Effect.void : Effect.logDebug(`ignored a sidecar frame for ${sidecar.key}`)
+            )
+          }
+          if (frame._tag !== "Text") {
+            return Effect.logDebug(`ignored ${frame._tag} frame`)
+          }
+          const decoded = decodeJson(frame.text)
+          return Either.isRight(decoded)
+            ? Effect.flatMap(chunks.onMessage(decoded.right), handOn)
+            : Effect.logWarning(`undecodable message from the runtime: ${decoded.left.message}`)
+        }),
+        Effect.match({
+          onFailure: (e) => new ClientError({ reason: "Transport", message: e.message }),
+          onSuccess: () => new ClientError({ reason: "Closed", message: "the connection closed" })
+        })
+      )
+
+    const policy = options.reconnect === false ? undefined : (options.reconnect ?? {})
+    const canRedial = redial !== undefined && policy !== undefined
+    const sessionScope = yield* Effect.scope
+    // the reader of the first transport; the supervisor replaces it when a redialled one takes over
+    let reader = yield* Effect.forkIn(readFrom(connection), sessionScope)
+    // set once the session is open and everything the supervisor uses is in place
+    let established = false
+    // the supervisor: when the transport ends, the session ends — or, once established and with a policy,
+    // comes back on a new one
+    yield* Effect.gen(function*() {
+      let held: Scope.CloseableScope | undefined
+      while (true) {
+        const reason = yield* Fiber.join(reader)
+        if (!established || closing || !resumable || redial === undefined || policy === undefined) {
+          return yield* end(reason)
         }
-        if (frame._tag !== "Text") {
-          return Effect.logDebug(`ignored ${frame._tag} frame`)
-        }
-        const decoded = decodeJson(frame.text)
-        return Either.isRight(decoded)
-          ? Effect.flatMap(chunks.onMessage(decoded.right), handOn)
-          : Effect.logWarning(`undecodable message from the runtime: ${decoded.left.message}`)
-      }),
-      Effect.matchEffect({
-        onFailure: (e) =>
-          end(new ClientError({ reason: "Transport", message: e.message })),
-        onSuccess: () =>
-          end(new ClientError({ reason: "Closed", message: "the connection closed" }))
-      }),
-      Effect.forkScoped
-    )
+        yield* up.close
+        if (held !== undefined) yield* Scope.close(held, Exit.void)
+        yield* Effect.logInfo(`transport lost (${reason.message}); reconnecting`)
+        const outcome = yield* Effect.either(reconnect(policy, redial))
+        yield* up.open
+        if (Either.isLeft(outcome)) return yield* end(outcome.left)
+        held = outcome.right
+      }
+    }).pipe(Effect.forkIn(sessionScope))
 
     /**
      * One sweeper fails requests whose answer is overdue, rather than a timeout race per request:
@@ -405,16 +478,16 @@ export const connect = (
         return Deferred.await(answer).pipe(Effect.ensuring(Effect.sync(() => pending.delete(id))))
       })
 
-    /** Sends a prepared envelope and waits for its first correlated answer (registered before sending). */
-    const sendAndAwait = (envelope: Decoded) =>
+    /**
+     * Sends a prepared envelope and waits for its first correlated answer (registered before sending);
+     * `gated` false: at once, even while reconnecting (the new transport's handshake).
+     */
+    const sendAndAwait = (envelope: Decoded, gated = true) =>
       Effect.gen(function*() {
         const answer = yield* expect(envelope.id)
         const sid = yield* Ref.get(sessionId)
-        yield* connection.send(
-          encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
-        ).pipe(
-          Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))
-        )
+        const text = encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
+        yield* gated ? sendFrame(text) : sendNow(text)
         return yield* answer
       })
 
@@ -431,9 +504,7 @@ export const connect = (
         const entry = pending.get(envelope.id)
         if (entry !== undefined) pending.set(envelope.id, { ...entry, deadline: Number.POSITIVE_INFINITY })
         const sid = yield* Ref.get(sessionId)
-        yield* connection.send(
-          encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
-        ).pipe(Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message })))
+        yield* sendFrame(encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) }))
         const sender = yield* Effect.fork(
           Effect.tap(during, () =>
             Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -451,32 +522,42 @@ export const connect = (
         return reply
       })
 
-    // the handshake (§8.1)
-    const token = yield* openToken(credentials)
-    let reply = yield* request("session.open", {
-      auth: { scheme: credentials.scheme, ...(token !== undefined ? { token } : {}) },
-      client: options.client ?? { kind: "arcp-client", version: VERSION },
-      // what this client implements, unless the caller says otherwise: artifacts, sidecar frames where the
-      // transport has them, and tool discovery
-      capabilities: {
-        artifacts: true,
-        agent_delegation: true,
-        agent_handoff: true,
-        workflows: true,
-        binary_encoding: connection.binary ? ["base64", "sidecar"] : ["base64"],
-        ...options.capabilities,
-        extensions: options.capabilities?.extensions ?? [TOOLS_EXTENSION]
-      }
-    })
-    while (isCore(reply) && reply.type === "session.challenge") {
-      const { challenge_id, params, type } = reply.payload
-      const response = yield* answerChallenge(credentials, type, params)
-      reply = yield* request("session.authenticate", { challenge_id, response })
-    }
-    if (!isCore(reply) || (reply.type !== "session.accepted" && reply.type !== "session.rejected")) {
-      return yield* new ClientError({ reason: "Closed", message: `unexpected handshake answer ${reply.type}` })
-    }
-    if (reply.type === "session.rejected") return yield* errorOf(reply.payload)
+    /**
+     * The handshake (§8.1) on the current transport: session.open (naming the session once there is
+     * one, to take it back, §9), the challenges, then session.accepted; a rejection fails with its error.
+     */
+    const handshake = (gated: boolean) =>
+      Effect.gen(function*() {
+        const ask = <T extends MessageType>(type: T, payload: PayloadOf<T>) =>
+          Effect.flatMap(makeEnvelope(type, payload), (envelope) => sendAndAwait(envelope, gated))
+        const token = yield* openToken(credentials)
+        let reply = yield* ask("session.open", {
+          auth: { scheme: credentials.scheme, ...(token !== undefined ? { token } : {}) },
+          client: options.client ?? { kind: "arcp-client", version: VERSION },
+          // what this client implements, unless the caller says otherwise: artifacts, sidecar frames where the
+          // transport has them, and tool discovery
+          capabilities: {
+            artifacts: true,
+            agent_delegation: true,
+            agent_handoff: true,
+            workflows: true,
+            binary_encoding: current.binary ? ["base64", "sidecar"] : ["base64"],
+            ...options.capabilities,
+            extensions: options.capabilities?.extensions ?? [TOOLS_EXTENSION]
+          }
+        })
+        while (isCore(reply) && reply.type === "session.challenge") {
+          const { challenge_id, params, type } = reply.payload
+          const response = yield* answerChallenge(credentials, type, params)
+          reply = yield* ask("session.authenticate", { challenge_id, response })
+        }
+        if (!isCore(reply) || (reply.type !== "session.accepted" && reply.type !== "session.rejected")) {
+          return yield* new ClientError({ reason: "Closed", message: `unexpected handshake answer ${reply.type}` })
+        }
+        if (reply.type === "session.rejected") return yield* errorOf(reply.payload)
+        return reply
+      })
+    const reply = yield* handshake(true)
     const accepted: Message<"session.accepted"> = reply
     const { runtime } = accepted.payload
     yield* Ref.set(sessionId, Option.some(accepted.payload.session_id))
@@ -486,6 +567,7 @@ export const connect = (
         Effect.timeout("5 seconds"),
         Effect.ignore
       )
+      closing = true
       yield* connection.close
       return yield* new ClientError({
         reason: "FingerprintMismatch",
@@ -494,6 +576,58 @@ export const connect = (
         } does not match the pinned ${options.pinFingerprint}`
       })
     }
+
+    /**
+     * Takes the session back on a freshly dialled transport and resumes it after the last message
+     * seen (§19): fails with the runtime's refusal (DATA_LOSS when it cannot replay from there).
+     */
+    const takeBack = (after: MessageId | undefined) =>
+      Effect.gen(function*() {
+        yield* handshake(false)
+        const resume = yield* makeEnvelope("resume", after === undefined ? {} : { after_message_id: after })
+        yield* sendAndAwait(resume, false)
+      })
+
+    /** Dials until a transport takes the session back; the scope of the new transport, or why it gave up. */
+    const reconnect = (rules: ReconnectPolicy, dial: Effect.Effect<Connection, unknown, Scope.Scope>) =>
+      Effect.gen(function*() {
+        const attempts = Math.max(1, rules.attempts ?? DEFAULT_POLICY.attempts)
+        let last = "the connection dropped"
+        // the last message of the lost transport: later handshakes' answers are new messages, after what was missed
+        const after = lastSeen
+        for (let attempt = 1; attempt <= attempts && !closing; attempt++) {
+          yield* Effect.sleep(yield* delayBefore(rules, attempt))
+          const scope = yield* Scope.fork(sessionScope, ExecutionStrategy.sequential)
+          const dialled = yield* Effect.either(Scope.extend(dial, scope))
+          if (Either.isLeft(dialled)) {
+            last = dialled.left instanceof Error ? dialled.left.message : String(dialled.left)
+            yield* Scope.close(scope, Exit.void)
+            continue
+          }
+          current = dialled.right
+          reader = yield* Effect.forkIn(readFrom(current), sessionScope)
+          const resumed = yield* Effect.either(takeBack(after))
+          if (Either.isRight(resumed)) {
+            yield* Effect.logInfo(`reconnected and resumed session after ${attempt} attempt(s)`)
+            return scope
+          }
+          yield* Scope.close(scope, Exit.void)
+          const error = resumed.left
+          // the runtime answered: it will not take the session back (DATA_LOSS, PERMISSION_DENIED...)
+          if (error._tag === "ArcpError") {
+            return yield* new ClientError({
+              reason: error.code === "DATA_LOSS" ? "DataLoss" : "Closed",
+              message: `cannot resume the session: ${error.message}`,
+              code: error.code
+            })
+          }
+          last = error.message
+        }
+        return yield* new ClientError({
+          reason: "Transport",
+          message: `the connection dropped and ${attempts} reconnection attempt(s) failed: ${last}`
+        })
+      })
 
     const subscribe = Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue))
 
@@ -543,7 +677,7 @@ export const connect = (
       })
 
     const artifactDeps: ClientArtifacts.ArtifactDeps = {
-      connection,
+      connection: live,
       capabilities: accepted.payload.capabilities,
       inbox,
       exchange,
@@ -671,10 +805,11 @@ export const connect = (
         request,
         expect,
         send: (envelope) =>
-          Effect.flatMap(Ref.get(sessionId), (sid) =>
-            connection.send(
-              encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
-            )).pipe(Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))),
+          Effect.flatMap(
+            Ref.get(sessionId),
+            (sid) =>
+              sendFrame(encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) }))
+          ),
         unexpected: (expected, got) =>
           new ClientError({ reason: "Closed", message: `expected ${expected}, got ${got.type}` })
       }),
@@ -700,14 +835,18 @@ export const connect = (
         return Duration.millis((yield* Clock.currentTimeMillis) - start)
       }),
       close: (closeOptions = {}) =>
-        request("session.close", closeOptions).pipe(
+        Effect.sync(() => {
+          closing = true
+        }).pipe(
+          Effect.zipRight(request("session.close", closeOptions)),
           Effect.timeout("5 seconds"),
           Effect.ignore,
-          Effect.zipRight(connection.close)
+          Effect.zipRight(Effect.suspend(() => current.close))
         ),
       ended: Deferred.await(ended),
       putArtifact: (data, putOptions) => ClientArtifacts.put(artifactDeps, data, putOptions),
       fetchArtifact: (artifact, fetchOptions) => ClientArtifacts.fetch(artifactDeps, artifact, fetchOptions)
     }
+    established = true
     return session
   })

@@ -57,12 +57,17 @@ export interface Dependencies {
   readonly extensions?: ExtensionTable | undefined
   /** Completes when the runtime shuts down: an open session is then evicted UNAVAILABLE, a handshake closed. */
   readonly shutdown: Effect.Effect<void>
+  /** This runtime's instance id (§4.3): sessions are recorded durable under it (§9); absent: they are not. */
+  readonly instanceId?: string | undefined
 }
 
 /** The fields the event log indexes, from an envelope and its JSON. */
 const logged = (envelope: Decoded, sessionId: string, json: string) => ({ ...envelope, session_id: sessionId, json })
 
 const readMessageId = Schema.decodeUnknownOption(MessageId)
+
+/** How many ids of the envelopes it recorded a connection keeps, for a resume's backfill to skip. */
+const RECORDED_IDS = 1024
 
 /** How long closing waits for the peer to take what is queued before the socket is closed anyway. */
 const CLOSE_GRACE = Duration.seconds(5)
@@ -112,16 +117,32 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     const connectionScope = yield* Effect.scope
     // whose the session is, once the handshake knows: published envelopes carry it (visibility)
     let principalId = ""
+    const scope = yield* Effect.scope
+    // the envelopes this connection recorded (and so writes itself): a resume's follower skips them (§19).
+    // Live ones arrive as the same objects; a backfill decodes the log afresh, so the latest ids are kept too
+    // (a resume comes right after the take-back: by then the connection has recorded only a few)
+    const mine = new WeakSet<object>()
+    const mineIds = new Set<string>()
+    const recordedHere = (envelope: { readonly id: string }) => mine.has(envelope) || mineIds.has(envelope.id)
     /** Ends the session for `reason` (§8.5), or the connection when no session is open. */
     const endWith = (reason: "UNAVAILABLE" | "BACKPRESSURE_OVERFLOW", message: string) =>
       Effect.flatMap(Ref.get(phase), (p) => (p._tag === "Open" ? p.session.evict(reason, message) : close))
+    const remember = <A extends { readonly id: string }>(envelope: A): A => {
+      mine.add(envelope)
+      mineIds.add(envelope.id)
+      if (mineIds.size > RECORDED_IDS) {
+        const oldest = mineIds.values().next()
+        if (oldest.done !== true) mineIds.delete(oldest.value)
+      }
+      return envelope
+    }
     const outbound: Outbound.Outbound = yield* Outbound.make(connection, {
       // every envelope of a session goes to the log before the socket; handshake traffic has no session yet
       record: (batch) =>
         Effect.asVoid(deps.recorder.record(batch.flatMap(({ envelope, json }) =>
           envelope.session_id === undefined || isRelayed(envelope)
             ? []
-            : [{ envelope, sessionId: envelope.session_id, principal: principalId, json }]
+            : [{ envelope: remember(envelope), sessionId: envelope.session_id, principal: principalId, json }]
         ))),
       limits: {
         maxBytes: settings.maxOutboundBytes,
@@ -164,6 +185,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       outbound,
       close,
       binary: connection.binary,
+      durable: deps.instanceId === undefined ? undefined : { log, settings, instanceId: deps.instanceId },
       peer: connection.peer
     }
 
@@ -230,7 +252,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             return yield* nack(outbound, ArcpError.of("INVALID_ARGUMENT", verdict.left), message.id)
           }
         }
-        const ctx = { session, outbound, close, owner: sessionOwner, sidecar }
+        const ctx = { session, outbound, close, owner: sessionOwner, sidecar, scope, recordedHere }
         if (isCore(message)) {
           return yield* dispatch(deps.routes, message, ctx).pipe(Effect.catchAll((error) =>
             nack(outbound, error, message.id)

@@ -4,7 +4,7 @@
  * Capabilities are negotiated here (§7); failures become `session.rejected`.
  * The handshake is logged, credentials redacted, under the new session id once there is one.
  */
-import { Clock, Effect, Either, type Scope } from "effect"
+import { Clock, Effect, Either, Option, type Scope } from "effect"
 import type { Context } from "effect"
 import { type Capabilities, negotiate } from "../protocol/Capabilities.js"
 import { ARCP_MAJOR, ARCP_VERSION, make as makeEnvelope, speaksVersion } from "../protocol/Envelope.js"
@@ -16,6 +16,8 @@ import { fromMillis } from "../protocol/Timestamp.js"
 import type { EventLog } from "../store/EventLog.js"
 import type { Peer } from "../transport/Tls.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
+import * as DurableSessions from "./durable/DurableSessions.js"
+import type { DurableContext } from "./durable/DurableSessions.js"
 import type { Recorder } from "./events/Recorder.js"
 import * as LiveSession from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
@@ -54,6 +56,8 @@ export type Phase =
     readonly challengeId: ChallengeId
     readonly challenge: Challenge
     readonly capabilities: Capabilities
+    /** The earlier session that session.open named, to take back (§9). */
+    readonly resumes: SessionId | undefined
     /** session.open and session.challenge, for the log. */
     readonly transcript: ReadonlyArray<Exchanged>
   }
@@ -74,6 +78,8 @@ export interface HandshakeContext {
   readonly close: Effect.Effect<void>
   /** The transport has native binary frames: sidecar encoding is offered (§11.3). */
   readonly binary?: boolean | undefined
+  /** Durable sessions (§9): where sessions are recorded, so a later connection can take them back. */
+  readonly durable?: DurableContext | undefined
   /** What the transport proved about the peer (its verified TLS client certificate, for mtls). */
   readonly peer?: Peer | undefined
 }
@@ -106,18 +112,36 @@ const record = (ctx: HandshakeContext, principal: string, sessionId: SessionId, 
       : Effect.asVoid(ctx.recorder.record([{ envelope, sessionId, principal, json }]))
   }, { discard: true })
 
+/**
+ * The session a `session.open` naming `resumes` takes back (§9): allowed for its own principal
+ * within the resume window; a live connection still holding it here is evicted first.
+ */
+const takeBack = (ctx: HandshakeContext, principal: Principal, resumes: SessionId) =>
+  Effect.gen(function*() {
+    if (ctx.durable === undefined) {
+      return yield* ArcpError.of("FAILED_PRECONDITION", "this runtime keeps no sessions past their connection")
+    }
+    const record = yield* DurableSessions.takeBack(ctx.durable, resumes, principal.id)
+    const holder = yield* ctx.sessions.get(resumes)
+    if (Option.isSome(holder)) yield* holder.value.evict("ABORTED", "the session was taken over by a new connection")
+    return record
+  })
+
 const accept = (
   ctx: HandshakeContext,
   principal: Principal,
   capabilities: Capabilities,
   correlationId: MessageId,
-  transcript: ReadonlyArray<Exchanged>
+  transcript: ReadonlyArray<Exchanged>,
+  resumes: SessionId | undefined
 ): Effect.Effect<Phase, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const taken = resumes === undefined ? undefined : yield* Effect.either(takeBack(ctx, principal, resumes))
+    if (taken !== undefined && Either.isLeft(taken)) return yield* reject(ctx, taken.left, correlationId)
     // --max-sessions: refused before anything is recorded (register checks again, atomically)
     const room = yield* Effect.either(ctx.sessions.admit)
     if (Either.isLeft(room)) return yield* reject(ctx, room.left, correlationId)
-    const id = yield* makeSessionId
+    const id = resumes ?? (yield* makeSessionId)
     yield* ctx.opened(principal.id)
     const recorded = yield* record(ctx, principal.id, id, transcript).pipe(Effect.either)
     if (Either.isLeft(recorded)) {
@@ -128,6 +152,20 @@ const accept = (
         correlationId
       )
     }
+    const now = yield* Clock.currentTimeMillis
+    const expiresAt = LiveSession.leaseEnd(now, ctx.settings, principal)
+    const createdAt = taken !== undefined && Either.isRight(taken) ? taken.right.created_at : now
+    if (ctx.durable !== undefined && DurableSessions.enabled(ctx.settings)) {
+      const held = yield* Effect.either(DurableSessions.attach(ctx.durable, {
+        sessionId: id,
+        principal: principal.id,
+        capabilities,
+        leaseExpiresAt: expiresAt,
+        trustLevel: trustOf(principal, ctx.settings),
+        createdAt
+      }))
+      if (Either.isLeft(held)) return yield* reject(ctx, held.left, correlationId)
+    }
     const session = yield* LiveSession.start({
       id,
       principal,
@@ -135,17 +173,19 @@ const accept = (
       settings: ctx.settings,
       authenticator: ctx.authenticator,
       outbound: ctx.outbound,
-      close: ctx.close
+      close: ctx.close,
+      durable: ctx.durable !== undefined && DurableSessions.enabled(ctx.settings)
+        ? { ctx: ctx.durable, createdAt }
+        : undefined
     })
     const registered = yield* Effect.either(ctx.sessions.register(session))
     if (Either.isLeft(registered)) return yield* reject(ctx, registered.left, correlationId)
-    yield* Effect.addFinalizer(() => ctx.sessions.unregister(id))
+    yield* Effect.addFinalizer(() => ctx.sessions.unregister(id, session))
     yield* ctx.outbound.setDefaults({ session_id: id })
     // binary stream chunks go as sidecar frames when both ends agreed on them (§11.3)
     if (ctx.binary && (capabilities.binary_encoding ?? []).includes("sidecar")) yield* ctx.outbound.useSidecarChunks
     // every later log line of this connection names the session
     yield* Effect.annotateLogsScoped({ session_id: id })
-    const expiresAt = LiveSession.leaseEnd(yield* Clock.currentTimeMillis, ctx.settings, principal)
     yield* ctx.outbound.emit("session.accepted", {
       session_id: id,
       runtime: ctx.settings.identity,
@@ -153,9 +193,9 @@ const accept = (
       lease: { expires_at: fromMillis(expiresAt) },
       trust_level: trustOf(principal, ctx.settings)
     }, { correlation_id: correlationId })
-    yield* Effect.logInfo(`session accepted for ${principal.id} (${principal.scheme})`).pipe(
-      Effect.annotateLogs({ session_id: id })
-    )
+    yield* Effect.logInfo(
+      `session ${resumes === undefined ? "accepted" : "taken back"} for ${principal.id} (${principal.scheme})`
+    ).pipe(Effect.annotateLogs({ session_id: id }))
     return { _tag: "Open", session } as const
   })
 
@@ -210,7 +250,7 @@ export const open = (
     if (step._tag === "Left") return yield* reject(ctx, step.left, message.id)
     const opened = openForLog(message)
     if (step.right._tag === "Accept") {
-      return yield* accept(ctx, step.right.principal, capabilities, message.id, [opened])
+      return yield* accept(ctx, step.right.principal, capabilities, message.id, [opened], message.session_id)
     }
     const { challenge } = step.right
     const challengeId = yield* makeChallengeId
@@ -227,7 +267,14 @@ export const open = (
       envelope: asked,
       json: encodeUnchecked(asked)
     }]
-    return { _tag: "Challenged", challengeId, challenge, capabilities, transcript } as const
+    return {
+      _tag: "Challenged",
+      challengeId,
+      challenge,
+      capabilities,
+      resumes: message.session_id,
+      transcript
+    } as const
   })
 
 /** Handles `session.authenticate` answering the pending challenge. */
@@ -244,6 +291,13 @@ export const authenticate = (
       Effect.matchEffect({
         onFailure: (error) => reject(ctx, error, message.id),
         onSuccess: (principal) =>
-          accept(ctx, principal, phase.capabilities, message.id, [...phase.transcript, authenticateForLog(message)])
+          accept(
+            ctx,
+            principal,
+            phase.capabilities,
+            message.id,
+            [...phase.transcript, authenticateForLog(message)],
+            phase.resumes
+          )
       })
     )

@@ -12,7 +12,7 @@ import type { JobState, TrustLevel } from "../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../store/EventLog.js"
 import { EVENTS_PER_TURN, yieldToEventLoop } from "./internal/Fairness.js"
 import { canTransition, isTerminal } from "./JobState.js"
-import type { Tool } from "./Tools.js"
+import type { Restored, Tool } from "./Tools.js"
 
 /** Where a job's events go: the outbound path of a session that watches it. */
 export type Sink = (envelope: Decoded) => Effect.Effect<void>
@@ -55,6 +55,12 @@ export interface Job {
   /** The trust level and human_input of the session that started it. */
   readonly trustLevel: TrustLevel
   readonly humanInput: boolean
+  /** The runtime instance running it (§4.3), recorded so other runtimes on the store leave it alone. */
+  readonly instanceId?: string | undefined
+  /** The JSON of its arguments, kept for tools that resume after a restart (§4.3). */
+  readonly argumentsJson?: string | undefined
+  /** Set when it runs again after a restart, from a checkpoint (§4.3). */
+  readonly restored?: Restored | undefined
   /**
    * Its own session, while that session is connected: its events go to that session's outbound path,
    * which records them (then publishes them) before writing them. Detached (undefined): `record`.
@@ -163,7 +169,9 @@ export const toRecord = (job: Job, now: number, terminal?: string): JobRecord =>
   idempotency_key: job.idempotencyKey,
   terminal,
   created_at: job.acceptedAt,
-  updated_at: now
+  updated_at: now,
+  instance_id: job.instanceId,
+  arguments: job.argumentsJson
 })
 
 /** Builds a job event (job id, trace id, causation = the command) without sending it. */

@@ -43,6 +43,11 @@ export interface RunParams {
   readonly background: (effect: Effect.Effect<void>) => Effect.Effect<void>
   /** The peer runtimes `ctx.delegate` reaches (§14), when the runtime has them. */
   readonly remotes: Option.Option<Context.Tag.Service<typeof Remotes>>
+  /**
+   * True while the runtime shuts down: a job whose tool can resume is then left unfinished (no
+   * terminal) for the next start to take over from its checkpoint (§4.3), not ended cancelled.
+   */
+  readonly stopping?: (() => boolean) | undefined
 }
 
 /** N of §10.3: consecutive missed heartbeat deadlines before the watchdog acts. */
@@ -95,6 +100,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     get attempt() {
       return job.retryCount + 1
     },
+    restored: job.restored,
     progress: (p) => event("job.progress", p),
     log: (level, message, attributes) =>
       event("log", { level, message, ...(attributes !== undefined ? { attributes } : {}) }),
@@ -118,7 +124,8 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
         const id = yield* makeCheckpointId
         job.checkpointId = id
         yield* event("job.checkpoint", { checkpoint_id: id, ...(snapshot !== undefined ? { snapshot } : {}) })
-        yield* save
+        // the job.checkpoint event in the log is what a restart resumes from (§4.3), committed before any
+        // later event of the job; the record takes the id with its next write (state, retry, terminal)
         return id
       }),
     pausePoint,
@@ -276,7 +283,13 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     job.startedAt = startedAt
     yield* moveTo(job, log, "running")
     // WIRE order: accepted → started → events (the runtime's metric included)
-    yield* emit("job.started", { job_id: job.id, started_at: fromMillis(startedAt) })
+    // a job started again after a restart names the checkpoint it continues from (docs/decisions.md)
+    const from = job.restored?.checkpointId
+    yield* emit("job.started", {
+      job_id: job.id,
+      started_at: fromMillis(startedAt),
+      ...(from !== undefined ? { checkpoint_id: from } : {})
+    })
     yield* count(job)
     yield* params.heartbeats.register(job, startedAt + job.heartbeatIntervalMs, job.heartbeatIntervalMs, tick)
     const outcome = yield* Effect.exit(retrying({
@@ -308,7 +321,11 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     accept.pipe(
       // an interrupt that came during acceptance takes effect here, before job.started
       Effect.zipRight(restore(run)),
-      Effect.onInterrupt(() => finish(cancelled(job))),
+      Effect.onInterrupt(() =>
+        params.stopping?.() === true && job.tool.resume !== undefined && job.argumentsJson !== undefined
+          ? Effect.logInfo(`job ${job.id} left for the next start to resume from its checkpoint`)
+          : finish(cancelled(job))
+      ),
       Effect.ensuring(params.onEnd)
     )
   )

@@ -6,22 +6,38 @@
  * twice (internal/Repeats). Jobs an earlier runtime left unfinished are
  * ended at construction (internal/Lost).
  */
-import { Clock, Context, Deferred, Duration, Effect, Either, Exit, FiberMap, FiberSet, Layer, Option } from "effect"
+import {
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  FiberMap,
+  FiberSet,
+  Layer,
+  Option,
+  type Tracer
+} from "effect"
 import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { LIST_TYPE, TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
 import { type JobId, makeJobId, type MessageId, TraceId } from "../protocol/Ids.js"
 import { type Decoded, type Message, tryEncode } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
-import { EventLog } from "../store/EventLog.js"
+import { EventLog, type JobRecord } from "../store/EventLog.js"
 import { Artifacts } from "./artifacts/Artifacts.js"
 import { Remotes } from "./delegation/Remotes.js"
+import { RuntimeInstance } from "./durable/Instance.js"
+import * as Instance from "./durable/Instance.js"
+import { recoverAll } from "./durable/Recovery.js"
+import { restoredJob } from "./durable/Restart.js"
 import { Feed } from "./events/Feed.js"
 import { Recorder } from "./events/Recorder.js"
 import { HumanInput } from "./HumanInput.js"
 import { cancelled, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import * as Heartbeats from "./internal/Heartbeats.js"
-import { endAllLost } from "./internal/Lost.js"
 import { answerRepeat, commandDigest, keyReused, type RepeatContext } from "./internal/Repeats.js"
 import { replay } from "./internal/Replay.js"
 import { emit, envelope, hasEnded, type Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
@@ -30,7 +46,7 @@ import { Permissions } from "./permissions/Permissions.js"
 import { atLeast } from "./permissions/Trust.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 import { Streams } from "./Streams.js"
-import { type Tool, ToolRegistry } from "./Tools.js"
+import { type Restored, type Tool, type ToolContext, ToolRegistry } from "./Tools.js"
 import * as Spans from "./tracing/Spans.js"
 
 /** How a session lets go of its jobs: the closer's reason and deadline, when it gave them. */
@@ -103,9 +119,17 @@ export const make = Effect.gen(function*() {
   const artifacts = yield* Artifacts
   const permissions = yield* Permissions
   const remotes = yield* Effect.serviceOption(Remotes)
+  const instance = yield* RuntimeInstance
   const recorder = yield* Recorder
   const feed = yield* Feed
   const fibers = yield* FiberMap.make<string>()
+  // added after the fiber map, so set before its fibers are interrupted at shutdown (finalizers run in reverse)
+  let stopping = false
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      stopping = true
+    })
+  )
   // cancellation waits and interrupt answers: they live as long as the runtime, not as the request
   const background = yield* FiberSet.make()
   // one heartbeat scheduler for every job, not a fiber per job (§10.3)
@@ -150,8 +174,6 @@ export const make = Effect.gen(function*() {
   const finish = (job: Job, terminal: Terminal) =>
     finishWith({ log, streams, maxJsonDepth: settings.maxJsonDepth }, job, terminal)
   const deadlineOf = (ms: number | undefined) => (ms === undefined ? settings.cancelDeadline : Duration.millis(ms))
-  // jobs an earlier runtime left running are ended before any session can ask for them (they are not resumed)
-  yield* endAllLost(log, recorder)
 
   // jobs between building and winning their idempotency key: a repeat racing the claim finds them here
   const claiming = new Map<string, Job>()
@@ -240,6 +262,71 @@ export const make = Effect.gen(function*() {
       )
     })
 
+  /** How a job records (then publishes) its events while no session of its own is connected. */
+  const recordDetached = (sessionId: string, principal: string, id: string) => (env: Decoded) =>
+    Effect.suspend(() => {
+      const json = tryEncode(env)
+      return Either.isLeft(json)
+        ? Effect.logError(`cannot record an unencodable ${env.type} of detached job ${id}: ${json.left}`)
+        : recorder.record([{ envelope: env, sessionId, principal, json: json.right }])
+    }).pipe(
+      Effect.asVoid,
+      Effect.catchAll((e) => Effect.logError(`cannot record an event of detached job ${id}`, e))
+    )
+
+  /** Tracks the job and runs it on its own fiber: acceptance there, so the connection goes on reading meanwhile. */
+  const launch = (
+    job: Job,
+    handler: (ctx: ToolContext) => Effect.Effect<unknown, ArcpError>,
+    span?: Tracer.Span | undefined
+  ) =>
+    Effect.suspend(() => {
+      track(job)
+      const run = runJob({
+        job,
+        handler,
+        log,
+        humanInput,
+        streams,
+        artifacts,
+        permissions,
+        settings,
+        heartbeats,
+        onEnd: Effect.sync(() => forget(job.id)),
+        abort: FiberMap.remove(fibers, job.id),
+        background: inBackground,
+        stopping: () => stopping,
+        remotes
+      })
+      return FiberMap.run(fibers, job.id, span === undefined ? run : Spans.within(span)(run))
+    })
+
+  /** A job an earlier runtime left running, started again from its checkpoint (§4.3), under its id. */
+  const restart = (
+    record: JobRecord,
+    tool: Tool,
+    handler: (ctx: ToolContext) => Effect.Effect<unknown, ArcpError>,
+    restored: Restored
+  ) =>
+    Effect.flatMap(
+      restoredJob(
+        {
+          log,
+          settings,
+          instanceId: instance.id,
+          record: recordDetached(record.session_id, record.principal, record.job_id),
+          followersRoom: feed.room({ sessionId: record.session_id, principal: record.principal, jobId: record.job_id })
+        },
+        record,
+        tool,
+        restored
+      ),
+      (job) => launch(job, handler)
+    )
+
+  // jobs an earlier runtime left running: resumed from their checkpoints or ended, before any session asks for them
+  yield* recoverAll({ log, recorder, instance, tools, restart })
+
   return Jobs.of({
     invoke: (message, owner, firing, start) =>
       Effect.gen(function*() {
@@ -288,21 +375,7 @@ export const make = Effect.gen(function*() {
           trustLevel: owner.trustLevel,
           humanInput: owner.humanInput,
           watcher: firing?.detached === true ? undefined : watcherOf(owner),
-          record: (env) =>
-            Effect.suspend(() => {
-              const json = tryEncode(env)
-              return Either.isLeft(json)
-                ? Effect.logError(`cannot record an unencodable ${env.type} of detached job ${id}: ${json.left}`)
-                : recorder.record([{
-                  envelope: env,
-                  sessionId: owner.sessionId,
-                  principal: owner.principal,
-                  json: json.right
-                }])
-            }).pipe(
-              Effect.asVoid,
-              Effect.catchAll((e) => Effect.logError(`cannot record an event of detached job ${id}`, e))
-            ),
+          record: recordDetached(owner.sessionId, owner.principal, id),
           followersRoom: feed.room({ sessionId: owner.sessionId, principal: owner.principal, jobId: id }),
           followers: new Set(),
           sinceTurn: 0,
@@ -312,6 +385,9 @@ export const make = Effect.gen(function*() {
           gate: undefined,
           interruptAnswer: undefined,
           guidance: Option.none(),
+          instanceId: instance.id,
+          // kept for tools that can resume after a restart (§4.3)
+          argumentsJson: tool.resume !== undefined ? JSON.stringify(message.payload.arguments ?? {}) : undefined,
           lastLiveness: now,
           watchdogBlocked: false,
           heartbeatSequence: 0,
@@ -344,27 +420,7 @@ export const make = Effect.gen(function*() {
             return yield* answerRepeat(repeats, claim.job_id, message.id, owner, { accepted: true })
           }
         }
-        track(job)
-        // acceptance happens on the job's own fiber: the connection goes on reading while the record commits
-        yield* FiberMap.run(
-          fibers,
-          id,
-          runJob({
-            job,
-            handler,
-            log,
-            humanInput,
-            streams,
-            artifacts,
-            permissions,
-            settings,
-            heartbeats,
-            onEnd: Effect.sync(() => forget(id)),
-            abort: FiberMap.remove(fibers, id),
-            background: inBackground,
-            remotes
-          }).pipe(Spans.within(span))
-        )
+        yield* launch(job, handler, span)
         if (firing !== undefined) yield* firing.started(id)
       }),
 
@@ -481,10 +537,12 @@ export const make = Effect.gen(function*() {
         [...live.values()].filter((j) => j.sessionId === owner.sessionId),
         (job) =>
           Effect.suspend(() => {
+            // only this connection's hold: a connection that took the session back (§9) keeps its own
             const detach = Effect.sync(() => {
-              if (job.watcher?.sessionId === owner.sessionId) job.watcher = undefined
+              if (job.watcher?.deliver === owner.sink) job.watcher = undefined
             })
-            if (mode === "detach" || hasEnded(job)) return detach
+            const theirs = job.watcher !== undefined && job.watcher.deliver !== owner.sink
+            if (mode === "detach" || hasEnded(job) || theirs) return detach
             if (!job.tool.cancellable) return Effect.zipRight(runOnDetached(job, owner), detach)
             job.cancelRequest ??= { reason: options.reason ?? "session closed", source: "client" }
             // the closing session still hears the terminal event, then lets go
@@ -498,8 +556,9 @@ export const make = Effect.gen(function*() {
   })
 })
 
+/** The jobs service, with this runtime's instance record (which it also provides). */
 export const layer: Layer.Layer<
-  Jobs,
+  Jobs | RuntimeInstance,
   never,
   RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams | Permissions | Artifacts | Recorder | Feed
-> = Layer.scoped(Jobs, make)
+> = Layer.scoped(Jobs, make).pipe(Layer.provideMerge(Instance.layer))

@@ -9,6 +9,7 @@ import { type ChallengeId, makeChallengeId, type SessionId } from "../protocol/I
 import type { Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
+import { type DurableContext, release, resumableAfter } from "./durable/DurableSessions.js"
 import type { Outbound } from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
 import type { Settings } from "./RuntimeConfig.js"
@@ -21,6 +22,8 @@ export interface LiveSession extends SessionHandle {
   readonly answerRefresh: (message: Message<"session.authenticate">) => Effect.Effect<boolean>
   /** When the current lease ends (epoch ms). */
   readonly leaseExpiresAt: Effect.Effect<number>
+  /** The session ends with its connection, not resumable (`session.close`, §9). */
+  readonly markClosed: Effect.Effect<void>
 }
 
 interface PendingRefresh {
@@ -39,6 +42,8 @@ export interface Params {
   readonly outbound: Outbound
   /** Ends the connection (after flushing what was queued). */
   readonly close: Effect.Effect<void>
+  /** Durable sessions (§9): where the session is recorded as let go when the connection ends. */
+  readonly durable?: { readonly ctx: DurableContext; readonly createdAt: number } | undefined
 }
 
 /** The lease end: the configured lease, cut short by the credential's own expiry. */
@@ -55,12 +60,36 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
     const pending = yield* Ref.make(Option.none<PendingRefresh>())
     const scope = yield* Effect.scope
     let evicted = false
+    // set when the session ends for good: its record then says closed, not resumable
+    let closed = false
+    const { durable } = params
+    if (durable !== undefined) {
+      // runs when the connection's scope closes, however it ends
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function*() {
+          const who = yield* Ref.get(principal)
+          yield* release(durable.ctx, {
+            sessionId: params.id,
+            principal: who.id,
+            capabilities: params.capabilities,
+            leaseExpiresAt: yield* Ref.get(leaseExpiresAt),
+            trustLevel: trustOf(who, settings),
+            createdAt: durable.createdAt
+          }, closed)
+        })
+      )
+    }
 
     const evict = (reason: EvictionReason, message: string) =>
       Effect.suspend(() => {
         if (evicted) return Effect.void
         evicted = true
-        return outbound.emit("session.evicted", { reason, message, allow_resume: false }, { priority: "critical" })
+        // §8.5: the client may take the session back after evictions that do not end it for cause
+        const allowResume = durable !== undefined && resumableAfter(settings, reason)
+        if (!allowResume) closed = true
+        return outbound.emit("session.evicted", { reason, message, allow_resume: allowResume }, {
+          priority: "critical"
+        })
           .pipe(Effect.zipRight(Effect.logInfo(`session evicted: ${reason} ${message}`)), Effect.zipRight(params.close))
       })
 
@@ -161,6 +190,9 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
       touch: Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.set(lastActivity, now)),
       answerRefresh,
       leaseExpiresAt: Ref.get(leaseExpiresAt),
+      markClosed: Effect.sync(() => {
+        closed = true
+      }),
       buffer: { usage: outbound.usage, backedUp: outbound.backedUp }
     }
   })

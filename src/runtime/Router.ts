@@ -2,7 +2,7 @@
  * The route table: every core message type maps to exactly one handler, so a
  * new type does not compile until it is routed or explicitly refused.
  */
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import type { Context } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import type { ExtensionMessage, Message, MessageType } from "../protocol/Message.js"
@@ -10,6 +10,7 @@ import { now } from "../protocol/Timestamp.js"
 import * as ArtifactRoutes from "./artifacts/ArtifactRoutes.js"
 import type { Artifacts } from "./artifacts/Artifacts.js"
 import type { Sidecar } from "./artifacts/Sidecar.js"
+import { resume, type ResumeServices } from "./durable/Resume.js"
 import type { HumanInput } from "./HumanInput.js"
 import type { Owner } from "./Job.js"
 import type { Jobs } from "./Jobs.js"
@@ -28,6 +29,10 @@ export interface RouteContext {
   readonly close: Effect.Effect<void>
   /** The connection's binary sidecar frames (§11.3, §16.2). */
   readonly sidecar: Sidecar
+  /** The connection's scope: what a handler starts for the life of the connection (a resume's follower). */
+  readonly scope: Scope.Scope
+  /** Whether this connection recorded the envelope (wrote it itself). */
+  readonly recordedHere: (envelope: { readonly id: string }) => boolean
 }
 
 /** The services the routes call. */
@@ -46,6 +51,8 @@ export interface RouteServices {
     readonly handoff: Route<"agent.handoff">
     readonly workflowStart: Route<"workflow.start">
   } | undefined
+  /** The event log, the feed and the settings `resume` replays with (§19). */
+  readonly resume: ResumeServices
 }
 
 /** A handler; an `ArcpError` failure is answered with `nack` (correlation_id = the message id). */
@@ -79,7 +86,8 @@ const ignore = (): Effect.Effect<void> => Effect.void
 
 /** The route table of this runtime: session control, jobs, interrupts and human input; the rest refused or not built. */
 export const makeRoutes = (
-  { artifacts, coordination, humanInput, jobs, maxFrameBytes, permissions, scheduler, streams }: RouteServices
+  { artifacts, coordination, humanInput, jobs, maxFrameBytes, permissions, resume: resumeServices, scheduler, streams }:
+    RouteServices
 ): RouteTable => ({
   // session control
   "session.open": () => Effect.fail(ArcpError.of("FAILED_PRECONDITION", "the session is already open")),
@@ -91,10 +99,13 @@ export const makeRoutes = (
           ? Effect.void
           : Effect.fail(ArcpError.of("FAILED_PRECONDITION", "no re-authentication with that challenge is pending"))
     ),
-  "session.close": (message, { close, outbound, owner }) =>
+  "session.close": (message, { close, outbound, owner, session }) =>
     Effect.gen(function*() {
-      // §9: open jobs are cancelled (default) or detached for a later resume, as the closer asks
-      yield* jobs.release(owner, message.payload.dispose_jobs ?? "cancel")
+      // §9: open jobs are cancelled (default) or detached for a later resume, as the closer asks;
+      // detached, the session stays resumable for the resume window, else it ends for good
+      const dispose = message.payload.dispose_jobs ?? "cancel"
+      if (dispose === "cancel") yield* session.markClosed
+      yield* jobs.release(owner, dispose)
       yield* outbound.emit("ack", { ack_for: message.id, received_at: yield* now }, { correlation_id: message.id })
       yield* close
     }),
@@ -173,7 +184,7 @@ export const makeRoutes = (
   "tool.invoke": (message, { owner }) => jobs.invoke(message, owner),
   "job.schedule": (message, { owner }) => scheduler.schedule(message, owner),
   // not built yet, from here on except human.input.response (the matching capabilities are advertised false)
-  resume: notImplemented,
+  resume: (message, ctx) => resume(resumeServices, message, ctx),
   backpressure: notImplemented,
   "checkpoint.create": notImplemented,
   "checkpoint.restore": notImplemented,

@@ -13,9 +13,10 @@ import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
 import * as Receive from "./delegation/Receive.js"
 import * as Remotes from "./delegation/Remotes.js"
+import { RuntimeInstance } from "./durable/Instance.js"
 import type * as EventBus from "./events/EventBus.js"
 import * as Events from "./events/Events.js"
-import type * as Feed from "./events/Feed.js"
+import * as Feed from "./events/Feed.js"
 import * as Recorder from "./events/Recorder.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
@@ -84,10 +85,12 @@ export const make = Effect.gen(function*() {
         delegate: Receive.delegate(receive),
         handoff: Receive.handoff(receive),
         workflowStart: Workflows.start({ jobs, tools })
-      }
+      },
+      resume: { log: yield* EventLog, feed: yield* Feed.Feed, settings }
     }),
     extensionRoutes: makeExtensionRoutes({ scheduler }),
     shutdown: Deferred.await(stopping),
+    instanceId: (yield* RuntimeInstance).id,
     extensions: [ToolDiscovery.handler(() => tools.list, permissions.elevation)]
   }
   const handle = (connection: Connection) =>

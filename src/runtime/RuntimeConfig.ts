@@ -81,6 +81,13 @@ export interface Options {
   readonly defaultTrustLevel?: TrustLevel | undefined
   /** Peer runtimes a tool may delegate to with `ctx.delegate` (§14), by name (default none). */
   readonly remotes?: ReadonlyMap<string, Remote> | undefined
+  /**
+   * How long a session whose connection went may be taken back with its `session_id` (§9, §19;
+   * default 15 min); 0 turns durable sessions off (evictions then say allow_resume false).
+   */
+  readonly resumeWindow?: Duration.DurationInput | undefined
+  /** How far back a `resume` may replay (§19; default 24 h): an older `after_message_id` is answered DATA_LOSS. */
+  readonly replayRetention?: Duration.DurationInput | undefined
 }
 
 export interface Settings {
@@ -117,6 +124,8 @@ export interface Settings {
   readonly maxLeaseDuration: Duration.Duration
   readonly defaultTrustLevel: TrustLevel
   readonly remotes: ReadonlyMap<string, Remote>
+  readonly resumeWindow: Duration.Duration
+  readonly replayRetention: Duration.Duration
 }
 
 /** The defaults of the load limits (README "Limits"). */
@@ -177,7 +186,9 @@ export const resolve = (options: Options = {}): Settings => ({
   defaultLeaseDuration: Duration.decode(options.defaultLeaseDuration ?? "5 minutes"),
   maxLeaseDuration: Duration.decode(options.maxLeaseDuration ?? "1 hour"),
   defaultTrustLevel: options.defaultTrustLevel ?? "trusted",
-  remotes: options.remotes ?? new Map()
+  remotes: options.remotes ?? new Map(),
+  resumeWindow: Duration.decode(options.resumeWindow ?? "15 minutes"),
+  replayRetention: Duration.decode(options.replayRetention ?? "24 hours")
 })
 
 export const layer = (options: Options = {}): Layer.Layer<RuntimeConfig> =>

@@ -34,7 +34,8 @@ export class Sessions extends Context.Tag("arcp/Sessions")<Sessions, {
   readonly register: (handle: SessionHandle) => Effect.Effect<void, ArcpError>
   /** RESOURCE_EXHAUSTED when no further session would fit (checked again, atomically, by `register`). */
   readonly admit: Effect.Effect<void, ArcpError>
-  readonly unregister: (id: SessionId) => Effect.Effect<void>
+  /** Removes a session; with `handle`, only while that handle is the one registered (a take-back replaced it). */
+  readonly unregister: (id: SessionId, handle?: SessionHandle) => Effect.Effect<void>
   readonly get: (id: SessionId) => Effect.Effect<Option.Option<SessionHandle>>
   readonly list: Effect.Effect<ReadonlyArray<SessionHandle>>
   /** Asks a live session to re-authenticate; NOT_FOUND when it is not live here. */
@@ -70,8 +71,9 @@ export const make = Effect.gen(function*() {
             : [Effect.void, new Map(m).set(handle.id, handle)] as const)
       ),
     admit: Effect.flatMap(Ref.get(live), (m) => (m.size >= maxSessions ? Effect.fail(full(m.size)) : Effect.void)),
-    unregister: (id) =>
+    unregister: (id, handle) =>
       Ref.update(live, (m) => {
+        if (handle !== undefined && m.get(id) !== handle) return m
         const next = new Map(m)
         next.delete(id)
         return next

@@ -61,6 +61,11 @@ export interface ToolContext {
   readonly principal: string
   /** Which attempt of the job this is: 1, then 2, 3... when the tool's retry policy re-runs it (§10.1). */
   readonly attempt: number
+  /**
+   * Set when the job runs again after a runtime restart (§4.3, a tool with `resume`): the checkpoint
+   * it continues from and what it delivered after that checkpoint (not to be sent twice).
+   */
+  readonly restored?: Restored | undefined
   /** `job.progress` (§10.1); separate from heartbeats (§10.3). */
   readonly progress: (progress: {
     readonly percent?: number
@@ -139,6 +144,16 @@ export interface ToolContext {
   readonly delegate: (request: DelegateRequest) => Effect.Effect<unknown, ArcpError>
 }
 
+/** Where a job resumed after a restart continues from (§4.3, §19). */
+export interface Restored {
+  /** Its last checkpoint (`ToolContext.checkpoint`), when it wrote one: it runs from the start otherwise. */
+  readonly checkpointId: CheckpointId | undefined
+  /** That checkpoint's snapshot. */
+  readonly snapshot: unknown
+  /** The job's events the log holds after that checkpoint, in order: already delivered, not to repeat. */
+  readonly since: ReadonlyArray<{ readonly type: string; readonly payload: unknown }>
+}
+
 /** A granted lease (the `lease.granted` payload, §15.5). */
 export type Lease = typeof LeaseGranted.Type
 
@@ -175,6 +190,11 @@ export interface Tool {
   readonly resultSchema?: Record<string, unknown> | undefined
   /** The least trust level a session needs to invoke it (§15.3); an invoke below it is refused PERMISSION_DENIED. */
   readonly minimumTrust?: TrustLevel | undefined
+  /**
+   * Present when its jobs continue after a runtime restart (§4.3): decodes the stored arguments into
+   * what runs from the checkpoint in `ctx.restored`. Absent: such a job ends ABORTED.
+   */
+  readonly resume?: Tool["prepare"] | undefined
   /** Decodes the arguments; the handler to run, or INVALID_ARGUMENT. */
   readonly prepare: (args: unknown) => Either.Either<(ctx: ToolContext) => Effect.Effect<unknown, ArcpError>, ArcpError>
 }
@@ -195,8 +215,31 @@ export const make = <A, I>(definition: {
   /** A JSON Schema of the result to publish (wins over `result`). */
   readonly resultSchema?: Record<string, unknown>
   readonly minimumTrust?: TrustLevel
+  /**
+   * How a job continues after a runtime restart (§4.3): "rerun" runs `handler` again with
+   * `ctx.restored` set (it skips what its checkpoint says is done); a function is a resume handler of its own.
+   */
+  readonly resume?: "rerun" | ((args: A, restored: Restored, ctx: ToolContext) => Effect.Effect<unknown, ArcpError>)
 }): Tool => {
   const decode = Schema.decodeUnknownEither(definition.parameters, { errors: "all" })
+  const { resume } = definition
+  const prepare: Tool["prepare"] = (args) =>
+    Either.match(decode(args ?? {}), {
+      onLeft: (e) =>
+        Either.left(
+          ArcpError.of(
+            "INVALID_ARGUMENT",
+            // clipped: the offending value is never echoed whole
+            `arguments of ${definition.name}: ${describeParseError(e).slice(0, 1000)}`
+          )
+        ),
+      onRight: (decoded) =>
+        Either.right((ctx: ToolContext) =>
+          typeof resume === "function" && ctx.restored !== undefined
+            ? resume(decoded, ctx.restored, ctx)
+            : definition.handler(decoded, ctx)
+        )
+    })
   return {
     name: definition.name,
     description: definition.description,
@@ -207,18 +250,8 @@ export const make = <A, I>(definition: {
     liveness: definition.liveness ?? "runtime",
     ...(definition.retry !== undefined ? { retry: definition.retry } : {}),
     minimumTrust: definition.minimumTrust,
-    prepare: (args) =>
-      Either.match(decode(args ?? {}), {
-        onLeft: (e) =>
-          Either.left(
-            ArcpError.of(
-              "INVALID_ARGUMENT",
-              // clipped: the offending value is never echoed whole
-              `arguments of ${definition.name}: ${describeParseError(e).slice(0, 1000)}`
-            )
-          ),
-        onRight: (decoded) => Either.right((ctx: ToolContext) => definition.handler(decoded, ctx))
-      })
+    ...(resume !== undefined ? { resume: prepare } : {}),
+    prepare
   }
 }
 

@@ -94,6 +94,47 @@ export interface JobRecord {
   readonly terminal?: string | undefined
   readonly created_at: number
   readonly updated_at: number
+  /** The runtime instance running it (§4.3): a starting runtime takes over only jobs whose owner is gone. */
+  readonly instance_id?: string | undefined
+  /** The JSON of its arguments, so a resumable tool can be run again from its checkpoint after a restart. */
+  readonly arguments?: string | undefined
+}
+
+/**
+ * A durable session (§9, §19): what a reconnecting client takes back with the
+ * same `session_id`, also after a restart of the runtime.
+ */
+export interface SessionRecord {
+  readonly session_id: string
+  readonly principal: string
+  /** The negotiated capabilities, as JSON. */
+  readonly capabilities: string
+  /** When its lease ends (epoch ms). */
+  readonly lease_expires_at: number
+  /** The log position of the last envelope recorded for it when its connection went (0: none). */
+  readonly last_position: number
+  /** "attached": a connection holds it; "detached": resumable until `resume_until`; "closed": for good. */
+  readonly state: "attached" | "detached" | "closed"
+  /** Until when a detached session may be taken back (epoch ms). */
+  readonly resume_until?: number | undefined
+  /** The runtime instance that last held it. */
+  readonly instance_id: string
+  /** The session's trust level (§15.3): a job of it resumed after a restart runs at it. */
+  readonly trust_level?: string | undefined
+  readonly created_at: number
+  readonly updated_at: number
+}
+
+/** One runtime process using the store (§4.3): jobs it owns are left alone while it is alive. */
+export interface InstanceRecord {
+  readonly instance_id: string
+  readonly host: string
+  readonly pid: number
+  readonly started_at: number
+  /** Renewed while it runs (epoch ms). */
+  readonly heartbeat_at: number
+  /** Set when it stopped cleanly. */
+  readonly stopped_at?: number | undefined
 }
 
 /**
@@ -190,6 +231,32 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
   readonly getLease: (leaseId: string) => Effect.Effect<Option.Option<LeaseRecord>, EventLogError>
   /** The leases neither revoked nor expired at `now` (epoch ms), oldest first: what a restarted runtime re-arms. */
   readonly liveLeases: (now: number) => Effect.Effect<ReadonlyArray<LeaseRecord>, EventLogError>
+  /** Inserts or replaces a durable session record (§9); completes once it is committed. */
+  readonly saveSession: (session: SessionRecord) => Effect.Effect<void, EventLogError>
+  readonly getSession: (sessionId: string) => Effect.Effect<Option.Option<SessionRecord>, EventLogError>
+  /**
+   * Makes `instanceId` the owner of unfinished job `jobId` if `previous` (undefined: none) still owns
+   * it: true when this call took it. Two runtimes taking over one lost job: one wins (§4.3).
+   */
+  readonly claimJob: (
+    jobId: string,
+    previous: string | undefined,
+    instanceId: string
+  ) => Effect.Effect<boolean, EventLogError>
+  /** Inserts or replaces a runtime instance record; completes once it is committed. */
+  readonly saveInstance: (instance: InstanceRecord) => Effect.Effect<void, EventLogError>
+  /** Every runtime instance that recorded itself, oldest first. */
+  readonly instances: Effect.Effect<ReadonlyArray<InstanceRecord>, EventLogError>
+  /**
+   * Where message `messageId` sits in session `sessionId`'s events (its first row): what a
+   * `resume {after_message_id}` starts after (§19). Who may ask is the runtime's to judge.
+   */
+  readonly positionOf: (
+    sessionId: string,
+    messageId: string
+  ) => Effect.Effect<Option.Option<StoredEvent>, EventLogError>
+  /** The position of the last event recorded for session `sessionId` (0: none). */
+  readonly lastPosition: (sessionId: string) => Effect.Effect<number, EventLogError>
 }>() {}
 
 /**

@@ -2,11 +2,13 @@
 import { Effect, Layer, Option } from "effect"
 import {
   EventLog,
+  type InstanceRecord,
   type JobRecord,
   type LeaseRecord,
   type LoggedEnvelope,
   matchesQuery,
   pageSize,
+  type SessionRecord,
   type StoredEvent
 } from "./EventLog.js"
 import * as MemoryScheduleStore from "./MemoryScheduleStore.js"
@@ -20,6 +22,8 @@ export const make = Effect.sync(() => {
   const claims = new Map<string, { readonly job_id: string; readonly digest: string; readonly expiresAt: number }>()
   const jobs = new Map<string, JobRecord>()
   const leases = new Map<string, LeaseRecord>()
+  const sessions = new Map<string, SessionRecord>()
+  const instances = new Map<string, InstanceRecord>()
   const append = (envelope: LoggedEnvelope, direction: "in" | "out") => {
     const position = events.length + 1
     events.push({ ...envelope, direction, position })
@@ -85,7 +89,37 @@ export const make = Effect.sync(() => {
       Effect.sync(() =>
         [...leases.values()].filter((l) => l.revoked === undefined && l.expires_at > now)
           .sort((a, b) => a.created_at - b.created_at || (a.lease_id < b.lease_id ? -1 : 1))
-      )
+      ),
+    saveSession: (session) =>
+      Effect.sync(() => {
+        sessions.set(session.session_id, session)
+      }),
+    getSession: (sessionId) => Effect.sync(() => Option.fromNullable(sessions.get(sessionId))),
+    claimJob: (jobId, previous, instanceId) =>
+      Effect.sync(() => {
+        const record = jobs.get(jobId)
+        if (record === undefined || record.terminal !== undefined || record.instance_id !== previous) return false
+        jobs.set(jobId, { ...record, instance_id: instanceId })
+        return true
+      }),
+    saveInstance: (instance) =>
+      Effect.sync(() => {
+        instances.set(instance.instance_id, instance)
+      }),
+    instances: Effect.sync(() => [...instances.values()].sort((a, b) => a.started_at - b.started_at)),
+    positionOf: (sessionId, messageId) =>
+      Effect.sync(() => {
+        const found = events.find((e) => e.session_id === sessionId && e.id === messageId)
+        return found === undefined ? Option.none() : Option.some(withOwner(found))
+      }),
+    lastPosition: (sessionId) =>
+      Effect.sync(() => {
+        for (let i = events.length - 1; i >= 0; i--) {
+          const e = events[i]
+          if (e?.session_id === sessionId) return e.position
+        }
+        return 0
+      })
   })
 })
 

@@ -16,9 +16,11 @@ import {
   EventLog,
   EventLogError,
   type Inbound,
+  type InstanceRecord,
   type JobRecord,
   type LeaseRecord,
   pageSize,
+  type SessionRecord,
   type StoredEvent
 } from "./EventLog.js"
 import * as SqliteWriter from "./internal/SqliteWriter.js"
@@ -31,7 +33,7 @@ const isVerdicts = (r: WriteResult): r is ReadonlyArray<Inbound> =>
   Array.isArray(r) && r.every((v) => typeof v === "object")
 const isPositions = (r: WriteResult): r is ReadonlyArray<number> =>
   Array.isArray(r) && r.every((v) => typeof v === "number")
-const isClaim = (r: WriteResult): r is Claim => r !== undefined && !Array.isArray(r)
+const isClaim = (r: WriteResult): r is Claim => typeof r === "object" && !Array.isArray(r)
 
 export interface Options {
   readonly filename: string
@@ -88,6 +90,19 @@ const migrations = Migrator.fromRecord({
     yield* sql`CREATE INDEX events_job_seq ON events (job_id, seq) WHERE job_id IS NOT NULL`
     yield* sql`CREATE INDEX events_stream ON events (stream_id, seq) WHERE stream_id IS NOT NULL`
     yield* sql`CREATE INDEX events_trace ON events (trace_id, seq) WHERE trace_id IS NOT NULL`
+  }),
+  // durable sessions (§9, §19), runtime instances and the jobs they own (§4.3)
+  "0007_durable_sessions": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE durable_sessions (session_id TEXT PRIMARY KEY, principal TEXT NOT NULL,
+      capabilities TEXT NOT NULL, lease_expires_at INTEGER NOT NULL, last_position INTEGER NOT NULL,
+      state TEXT NOT NULL, resume_until INTEGER, instance_id TEXT NOT NULL, trust_level TEXT, created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL) WITHOUT ROWID`
+    yield* sql`CREATE TABLE runtime_instances (instance_id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
+      started_at INTEGER NOT NULL, heartbeat_at INTEGER NOT NULL, stopped_at INTEGER) WITHOUT ROWID`
+    yield* sql`ALTER TABLE jobs ADD COLUMN instance_id TEXT`
+    yield* sql`ALTER TABLE jobs ADD COLUMN arguments TEXT`
+    yield* sql`CREATE INDEX events_session_message ON events (session_id, message_id)`
   })
 })
 
@@ -119,7 +134,32 @@ const JobRow = Schema.Struct({
   idempotency_key: Nullable,
   terminal: Nullable,
   created_at: Schema.Number,
+  updated_at: Schema.Number,
+  instance_id: Nullable,
+  arguments: Nullable
+})
+
+const SessionRow = Schema.Struct({
+  session_id: Schema.String,
+  principal: Schema.String,
+  capabilities: Schema.String,
+  lease_expires_at: Schema.Number,
+  last_position: Schema.Number,
+  state: Schema.Literal("attached", "detached", "closed"),
+  resume_until: Schema.NullOr(Schema.Number),
+  instance_id: Schema.String,
+  trust_level: Nullable,
+  created_at: Schema.Number,
   updated_at: Schema.Number
+})
+
+const InstanceRow = Schema.Struct({
+  instance_id: Schema.String,
+  host: Schema.String,
+  pid: Schema.Number,
+  started_at: Schema.Number,
+  heartbeat_at: Schema.Number,
+  stopped_at: Schema.NullOr(Schema.Number)
 })
 
 const LeaseRow = Schema.Struct({
@@ -163,13 +203,26 @@ const toStored = (r: typeof EventRow.Type): StoredEvent => ({
 
 /** Nullable columns become absent fields (not `undefined` ones), as the records were written. */
 const toJob = (
-  { cancel_reason, checkpoint_id, idempotency_key, terminal, ...rest }: typeof JobRow.Type
+  { arguments: args, cancel_reason, checkpoint_id, idempotency_key, instance_id, terminal, ...rest }: typeof JobRow.Type
 ): JobRecord => ({
   ...rest,
+  ...(instance_id !== null ? { instance_id } : {}),
+  ...(args !== null ? { arguments: args } : {}),
   ...(checkpoint_id !== null ? { checkpoint_id } : {}),
   ...(cancel_reason !== null ? { cancel_reason } : {}),
   ...(idempotency_key !== null ? { idempotency_key } : {}),
   ...(terminal !== null ? { terminal } : {})
+})
+
+const toSession = ({ resume_until, trust_level, ...rest }: typeof SessionRow.Type): SessionRecord => ({
+  ...rest,
+  ...(trust_level !== null ? { trust_level } : {}),
+  ...(resume_until !== null ? { resume_until } : {})
+})
+
+const toInstance = ({ stopped_at, ...rest }: typeof InstanceRow.Type): InstanceRecord => ({
+  ...rest,
+  ...(stopped_at !== null ? { stopped_at } : {})
 })
 
 /** A write waiting for the group commit, and what to do with its outcome. */
@@ -315,6 +368,37 @@ export const make = (options: Options) =>
         leases(
           sql`SELECT * FROM leases WHERE revoked IS NULL AND expires_at > ${now} ORDER BY created_at, lease_id`,
           (rows) => rows
+        ),
+      saveSession: (session) => submit({ _tag: "SaveSession", session }, none),
+      getSession: (sessionId) =>
+        sql`SELECT * FROM durable_sessions WHERE session_id = ${sessionId}`.pipe(
+          Effect.flatMap(Schema.decodeUnknown(Schema.Array(SessionRow))),
+          Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toSession)),
+          Effect.mapError(failure("Read"))
+        ),
+      claimJob: (job_id, previous, instance_id) =>
+        submit(
+          { _tag: "ClaimJob", job_id, previous, instance_id },
+          (r) => (typeof r === "boolean" ? Option.some(r) : Option.none())
+        ),
+      saveInstance: (instance) => submit({ _tag: "SaveInstance", instance }, none),
+      instances: sql`SELECT * FROM runtime_instances ORDER BY started_at, instance_id`.pipe(
+        Effect.flatMap(Schema.decodeUnknown(Schema.Array(InstanceRow))),
+        Effect.map((rows) => rows.map(toInstance)),
+        Effect.mapError(failure("Read"))
+      ),
+      positionOf: (sessionId, messageId) =>
+        Effect.map(
+          events(sql`SELECT e.*, s.principal AS principal FROM events e
+            LEFT JOIN sessions s ON s.session_id = e.session_id
+            WHERE e.session_id = ${sessionId} AND e.message_id = ${messageId} ORDER BY e.seq LIMIT 1`),
+          (rows) => Option.fromNullable(rows[0])
+        ),
+      lastPosition: (sessionId) =>
+        sql`SELECT COALESCE(MAX(seq), 0) AS n FROM events WHERE session_id = ${sessionId}`.pipe(
+          Effect.flatMap(Schema.decodeUnknown(Schema.Tuple(Schema.Struct({ n: Schema.Number })))),
+          Effect.map(([row]) => row.n),
+          Effect.mapError(failure("Read"))
         )
     })
   })

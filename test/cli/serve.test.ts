@@ -148,7 +148,8 @@ describe("arcp serve shutdown", () => {
           assert.deepStrictEqual(evicted?.payload, {
             reason: "UNAVAILABLE",
             message: "the runtime is shutting down",
-            allow_resume: false
+            // the session may be taken back once the runtime is up again (§9)
+            allow_resume: true
           })
         }
         assert.strictEqual(yield* exited, 0)

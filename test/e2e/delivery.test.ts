@@ -322,7 +322,8 @@ describe("priority", () => {
           "tool.result"
         ])
       })),
-    30_000
+    // the ticker checkpoints every tick: the flood is 40,000 events
+    60_000
   )
 })
 

@@ -18,7 +18,12 @@ export const ToolError = Schema.Struct(errorFields)
 
 export const JobAccepted = Schema.Struct({ job_id: JobId, accepted_at: Timestamp })
 
-export const JobStarted = Schema.Struct({ job_id: JobId, started_at: Timestamp })
+/** `checkpoint_id`: a job started again after a restart names the checkpoint it continues from (docs/decisions.md). */
+export const JobStarted = Schema.Struct({
+  job_id: JobId,
+  started_at: Timestamp,
+  checkpoint_id: Schema.optional(CheckpointId)
+})
 
 export const JobProgress = Schema.Struct({
   percent: Schema.optional(Schema.Number.pipe(Schema.between(0, 100))),

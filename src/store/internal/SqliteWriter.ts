@@ -6,7 +6,15 @@
  * than the commit itself; reads and migrations stay on @effect/sql.
  */
 import Database from "better-sqlite3"
-import type { Claim, Inbound, JobRecord, LeaseRecord, LoggedEnvelope } from "../EventLog.js"
+import type {
+  Claim,
+  Inbound,
+  InstanceRecord,
+  JobRecord,
+  LeaseRecord,
+  LoggedEnvelope,
+  SessionRecord
+} from "../EventLog.js"
 
 /** One write the group commit takes. Results come back in the same order. */
 export type Write =
@@ -23,9 +31,17 @@ export type Write =
   }
   | { readonly _tag: "SaveJob"; readonly job: JobRecord }
   | { readonly _tag: "SaveLease"; readonly lease: LeaseRecord }
+  | { readonly _tag: "SaveSession"; readonly session: SessionRecord }
+  | { readonly _tag: "SaveInstance"; readonly instance: InstanceRecord }
+  | {
+    readonly _tag: "ClaimJob"
+    readonly job_id: string
+    readonly previous: string | undefined
+    readonly instance_id: string
+  }
 
-/** Verdicts for Inbound, positions for Outbound, the claim for Claim, nothing for the others. */
-export type WriteResult = ReadonlyArray<Inbound> | ReadonlyArray<number> | Claim | undefined
+/** Verdicts for Inbound, positions for Outbound, the claim for Claim, a flag for ClaimJob, nothing for the others. */
+export type WriteResult = ReadonlyArray<Inbound> | ReadonlyArray<number> | Claim | boolean | undefined
 
 export interface SqliteWriter {
   /** Commits `writes` in one transaction (all or nothing); throws what SQLite throws. */
@@ -59,8 +75,19 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
     )
     const saveJob = db.prepare(
       `INSERT OR REPLACE INTO jobs (job_id, session_id, principal, tool, command_id, state, checkpoint_id,
-        retry_count, cancel_reason, idempotency_key, terminal, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+        retry_count, cancel_reason, idempotency_key, terminal, created_at, updated_at, instance_id, arguments)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+    )
+    const saveSession = db.prepare(
+      `INSERT OR REPLACE INTO durable_sessions (session_id, principal, capabilities, lease_expires_at, last_position,
+        state, resume_until, instance_id, trust_level, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+    )
+    const claimJob = db.prepare(
+      "UPDATE jobs SET instance_id = ? WHERE job_id = ? AND terminal IS NULL AND instance_id IS ?"
+    )
+    const saveInstance = db.prepare(
+      `INSERT OR REPLACE INTO runtime_instances (instance_id, host, pid, started_at, heartbeat_at, stopped_at)
+       VALUES (?, ?, ?, ?, ?, ?)`
     )
     const saveLease = db.prepare(
       `INSERT OR REPLACE INTO leases (lease_id, principal, session_id, job_id, permission, resource, operation,
@@ -124,8 +151,34 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
             j.idempotency_key ?? null,
             j.terminal ?? null,
             j.created_at,
-            j.updated_at
+            j.updated_at,
+            j.instance_id ?? null,
+            j.arguments ?? null
           )
+          return undefined
+        }
+        case "SaveSession": {
+          const r = write.session
+          saveSession.run(
+            r.session_id,
+            r.principal,
+            r.capabilities,
+            r.lease_expires_at,
+            r.last_position,
+            r.state,
+            r.resume_until ?? null,
+            r.instance_id,
+            r.trust_level ?? null,
+            r.created_at,
+            r.updated_at
+          )
+          return undefined
+        }
+        case "ClaimJob":
+          return claimJob.run(write.instance_id, write.job_id, write.previous ?? null).changes > 0
+        case "SaveInstance": {
+          const i = write.instance
+          saveInstance.run(i.instance_id, i.host, i.pid, i.started_at, i.heartbeat_at, i.stopped_at ?? null)
           return undefined
         }
         case "SaveLease": {

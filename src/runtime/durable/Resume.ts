@@ -1,0 +1,134 @@
+/**
+ * `resume` (RFC §19): the session's envelopes after `after_message_id` (or a
+ * job checkpoint), replayed in their original order with their original ids,
+ * then live, through `Feed.follow` — one follower from that position, so
+ * there is no gap and no duplicate at the boundary. An id the log does not
+ * hold for this session, or one older than the replay retention, is answered
+ * DATA_LOSS rather than a partial replay. `job_id` narrows it to one job;
+ * `include_open_streams: false` leaves stream events out.
+ */
+import { Clock, type Context, Duration, Effect, Either, Option, Scope } from "effect"
+import { ArcpError } from "../../protocol/Errors.js"
+import { decodeJson, type Message } from "../../protocol/Message.js"
+import { now as nowStamp, toMillis } from "../../protocol/Timestamp.js"
+import { type EventLog, readAll } from "../../store/EventLog.js"
+import type { Feed, FeedClosed, FeedItem } from "../events/Feed.js"
+import { relay } from "../events/Relayed.js"
+import type { LiveSession } from "../LiveSession.js"
+import type { Outbound } from "../Outbound.js"
+import type { Settings } from "../RuntimeConfig.js"
+
+export interface ResumeServices {
+  readonly log: Context.Tag.Service<typeof EventLog>
+  readonly feed: Context.Tag.Service<typeof Feed>
+  readonly settings: Settings
+}
+
+/** What the resuming connection offers. */
+export interface ResumeConnection {
+  readonly session: LiveSession
+  readonly outbound: Outbound
+  /** The connection's scope: the follower lives as long as the connection. */
+  readonly scope: Scope.Scope
+  /** Whether this connection recorded the envelope itself (and so wrote it already): not forwarded twice. */
+  readonly recordedHere: (envelope: { readonly id: string }) => boolean
+}
+
+const dataLoss = (message: string, details: Record<string, unknown>) => ArcpError.of("DATA_LOSS", message, { details })
+
+/** The position to replay after: the named message's, or the named checkpoint's; DATA_LOSS when unknown or too old. */
+const startOf = (services: ResumeServices, sessionId: string, message: Message<"resume">) =>
+  Effect.gen(function*() {
+    const { after_message_id, checkpoint_id } = message.payload
+    const retentionMs = Duration.toMillis(services.settings.replayRetention)
+    const unreadable = (e: { readonly message: string }) =>
+      ArcpError.of("UNAVAILABLE", `cannot read the event log: ${e.message}`)
+    let row: { readonly position: number; readonly timestamp: string } | undefined
+    if (after_message_id !== undefined) {
+      const found = yield* services.log.positionOf(sessionId, after_message_id).pipe(Effect.mapError(unreadable))
+      if (Option.isNone(found)) {
+        return yield* dataLoss(
+          `after_message_id ${after_message_id} is not in this session's log (unknown, or past the replay retention)`,
+          { after_message_id, retention_seconds: retentionMs / 1000 }
+        )
+      }
+      row = found.value
+    } else if (checkpoint_id !== undefined) {
+      const checkpoints = yield* readAll(services.log, {
+        session_id: [sessionId],
+        types: ["job.checkpoint"],
+        direction: "out",
+        ...(message.job_id !== undefined ? { job_id: [message.job_id] } : {})
+      }).pipe(Effect.mapError(unreadable))
+      row = checkpoints.find((r) => {
+        const decoded = decodeJson(r.json)
+        return Either.isRight(decoded) && Reflect.get(decoded.right.payload, "checkpoint_id") === checkpoint_id
+      })
+      if (row === undefined) {
+        return yield* dataLoss(`checkpoint ${checkpoint_id} is not in this session's log`, { checkpoint_id })
+      }
+    }
+    if (row === undefined && retentionMs > 0) return 0 // the whole session
+    const age = row === undefined ? 0 : (yield* Clock.currentTimeMillis) - toMillis(row.timestamp)
+    // a retention of 0 turns replay off: every resume point is past it
+    if (row === undefined || retentionMs === 0 || age > retentionMs) {
+      return yield* dataLoss(
+        `the resume point is ${Math.round(age / 1000)} s old, past the replay retention of ${retentionMs / 1000} s`,
+        { retention_seconds: retentionMs / 1000 }
+      )
+    }
+    return row.position
+  })
+
+/** Sessions resumed on their connection: one follower per connection. */
+const following = new WeakSet<LiveSession>()
+
+/** Handles `resume`: validates, acknowledges, then forwards the session's feed from the resume point on. */
+export const resume = (services: ResumeServices, message: Message<"resume">, conn: ResumeConnection) =>
+  Effect.gen(function*() {
+    const { outbound, session } = conn
+    if (message.session_id !== undefined && message.session_id !== session.id) {
+      return yield* ArcpError.of(
+        "FAILED_PRECONDITION",
+        `this connection holds session ${session.id}; take session ${message.session_id} back with session.open naming it, then resume`
+      )
+    }
+    if (following.has(session)) {
+      return yield* ArcpError.of("FAILED_PRECONDITION", "this connection has resumed its session already")
+    }
+    const after = yield* startOf(services, session.id, message)
+    following.add(session)
+    const principal = (yield* session.principal).id
+    const withStreams = message.payload.include_open_streams !== false
+    // the answer first: what follows is the replay, then live events
+    yield* outbound.emit("ack", { ack_for: message.id, received_at: yield* nowStamp }, { correlation_id: message.id })
+    const follower = yield* services.feed.follow({
+      filter: { session_id: [session.id], ...(message.job_id !== undefined ? { job_id: [message.job_id] } : {}) },
+      after,
+      viewer: { principal },
+      overflow: "suspend",
+      room: outbound.room
+    }).pipe(Scope.extend(conn.scope))
+    const forward = (item: FeedItem) =>
+      Effect.gen(function*() {
+        if (item._tag === "CaughtUp") return yield* Effect.logInfo(`resume: replayed up to position ${item.position}`)
+        const { envelope } = item.event
+        // what this connection sent itself (its own answers, jobs it watches) went out already
+        if (conn.recordedHere(envelope)) return
+        if (!withStreams && envelope.stream_id !== undefined) return
+        yield* outbound.room
+        yield* outbound.send(relay(envelope, session.id))
+      })
+    const ended = (e: FeedClosed) =>
+      session.evict(
+        e.reason === "Overflow" ? "BACKPRESSURE_OVERFLOW" : "UNAVAILABLE",
+        `the resumed session's feed stopped: ${e.message}`
+      )
+    yield* follower.take.pipe(
+      Effect.flatMap((items) => Effect.forEach(items, forward, { discard: true })),
+      Effect.forever,
+      Effect.catchAll(ended),
+      Effect.forkIn(conn.scope)
+    )
+    yield* Effect.logInfo(`session ${session.id} resumed after position ${after}`)
+  })
