@@ -30,6 +30,8 @@ export interface Owner {
   readonly trustLevel: TrustLevel
   /** Whether the session negotiated `human_input` (§12): no human request is sent to it otherwise. */
   readonly humanInput: boolean
+  /** Whether the session negotiated `arcpx.arcp.metrics.v1`: the runtime's per-job metrics as events (absent: no). */
+  readonly metrics?: boolean | undefined
 }
 
 /** The mutable state of a live job; touched only inside `Effect.sync` by the Jobs service and the job's fiber. */
@@ -49,6 +51,8 @@ export interface Job {
   /** The trust level and human_input of the session that started it. */
   readonly trustLevel: TrustLevel
   readonly humanInput: boolean
+  /** The runtime's §17.3.1 metrics of this job go out as events (its session asked: `arcpx.arcp.metrics.v1`). */
+  readonly metrics: boolean
   /** The sessions watching it: each one's own sink → how to deliver to it and wait for its room (see `attach`). */
   readonly sinks: Map<Sink, Watcher>
   /** The job's own events since it last let the event loop turn (internal/Fairness). */

@@ -246,6 +246,7 @@ export const make = Effect.gen(function*() {
           scheduleId: firing?.scheduleId,
           trustLevel: owner.trustLevel,
           humanInput: owner.humanInput,
+          metrics: owner.metrics === true,
           sinks: firing?.detached === true ? new Map() : new Map([[owner.sink, watcherOf(owner, owner.sessionId)]]),
           sinceTurn: 0,
           state: "accepted",

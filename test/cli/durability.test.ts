@@ -16,7 +16,7 @@ import { bin, exitOf, root, serveWs } from "../support/Child.js"
 describe("arcp serve --durability", () => {
   for (const mode of [[], ["--durability", "full"], ["--durability", "normal"]]) {
     it.scopedLive(
-      `R6.4-5 ${mode.join(" ") || "default (normal)"}: a result the client received is in the log after SIGKILL`,
+      `R4.3-1 ${mode.join(" ") || "default (normal)"}: a result the client received is in the log after SIGKILL`,
       () =>
         Effect.gen(function*() {
           const dir = mkdtempSync(join(tmpdir(), "arcp-durability-"))
