@@ -2,11 +2,11 @@
  * The canonical envelope (RFC §6.1): its 18 fields with their rules, and a
  * constructor that fills `arcp`, `id` and `timestamp`.
  */
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import { ARCP_VERSION } from "../Version.js"
 import { validateFieldName } from "./Extensions.js"
-import { JobId, makeMessageId, MessageId, SessionId, SpanId, StreamId, SubscriptionId, TraceId } from "./Ids.js"
-import { now, Timestamp } from "./Timestamp.js"
+import { JobId, MessageId, messageIdAt, SessionId, SpanId, StreamId, SubscriptionId, TraceId } from "./Ids.js"
+import { fromMillis, Timestamp } from "./Timestamp.js"
 
 /** The protocol version this implementation speaks (defined beside the package version). */
 export { ARCP_VERSION }
@@ -113,11 +113,12 @@ export const make = <const T extends string, P>(
   payload: P,
   options: HeaderOptions = {}
 ): Effect.Effect<Header & { readonly type: T; readonly payload: P }> =>
-  Effect.zipWith(makeMessageId, now, (id, timestamp) => ({
-    arcp: ARCP_VERSION,
-    id,
-    timestamp,
-    ...options,
-    type,
-    payload
-  }))
+  Effect.flatMap(Clock.currentTimeMillis, (ms) =>
+    Effect.map(messageIdAt(ms), (id) => ({
+      arcp: ARCP_VERSION,
+      id,
+      timestamp: fromMillis(ms),
+      ...options,
+      type,
+      payload
+    })))
