@@ -105,9 +105,13 @@ const runLoad = (server: Server, load: Record<string, unknown>): Result => {
   ], {
     cwd: root,
     encoding: "utf8",
-    maxBuffer: 256 * 1024 * 1024
+    maxBuffer: 256 * 1024 * 1024,
+    timeout: (SECONDS + 60) * 1000 // a server that stops answering fails its row instead of hanging the run
   })
-  if (child.status !== 0) throw new Error(`${server.name}: ${child.stderr.trim()}`)
+  if (child.status !== 0) {
+    console.error(`  ${server.name}: ${child.error?.message ?? child.stderr.trim()}`)
+    return { rate: Number.NaN, p50: 0, p99: 0, note: "failed" }
+  }
   const { elapsedMs, events, latencies } = JSON.parse(child.stdout.trim().split("\n").at(-1) ?? "{}") as {
     latencies: Array<number>
     elapsedMs: number
