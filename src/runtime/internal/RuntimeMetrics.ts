@@ -5,7 +5,10 @@
  */
 import { Effect, Metric, MetricBoundaries } from "effect"
 
-export const invocations = Metric.counter("tool.invocations", { description: "accepted tool invocations", incremental: true })
+export const invocations = Metric.counter("tool.invocations", {
+  description: "accepted tool invocations",
+  incremental: true
+})
 export const errors = Metric.counter("errors.total", { description: "jobs that failed, by code", incremental: true })
 export const latency = Metric.histogram(
   "latency.ms",
@@ -14,8 +17,7 @@ export const latency = Metric.histogram(
 )
 
 /** One accepted invoke of `tool`. */
-export const invoked = (tool: string): Effect.Effect<void> =>
-  Metric.increment(Metric.tagged(invocations, "tool", tool))
+export const invoked = (tool: string): Effect.Effect<void> => Metric.increment(Metric.tagged(invocations, "tool", tool))
 
 /** A job of `tool` ended: its three latencies. */
 export const ended = (
