@@ -5,7 +5,7 @@
  * commits are amortized across sessions. Migrations and reads use @effect/sql;
  * the writes use their own connection with prepared statements (internal/SqliteWriter).
  */
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import * as Migrator from "@effect/sql/Migrator"

@@ -3,7 +3,8 @@
  * and a client `connect`. Text frames carry envelopes; binary frames stay
  * available for sidecar data (§11.3).
  */
-import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Socket from "@effect/platform/Socket"
 import { Deferred, Effect, Layer, Mailbox, Option, type Scope, Stream } from "effect"
 import { EventEmitter } from "node:events"
