@@ -141,7 +141,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       log,
       outbound,
       close,
-      binary: connection.binary
+      binary: connection.binary,
+      peer: connection.peer
     }
 
     // a connection that never completes the handshake is not kept forever
