@@ -73,7 +73,7 @@ const makeCorker = () => {
     corked = undefined
     socket?.uncork()
   }
-  return (raw: globalThis.WebSocket) => {
+  const cork = (raw: globalThis.WebSocket) => {
     if (corked !== undefined) return
     const socket = tcpOf(raw)
     if (socket === undefined || socket.destroyed) return
@@ -81,6 +81,8 @@ const makeCorker = () => {
     socket.cork()
     setImmediate(uncork)
   }
+  // `flush` writes what is corked now: before a close, so the last frames (an eviction) go out first
+  return { cork, flush: uncork }
 }
 
 /**
@@ -130,7 +132,9 @@ export const fromSocket = (
       Effect.forkScoped
     )
     const closed = new TransportError({ reason: "Closed", message: `${options.label}: the connection is closed` })
-    const cork = makeCorker()
+    const { cork, flush } = makeCorker()
+    // whatever ends this connection, the frames already sent leave before the socket does
+    yield* Effect.addFinalizer(() => Effect.sync(flush))
     const connection: Connection = {
       label: options.label,
       binary: true,
@@ -161,6 +165,7 @@ export const fromSocket = (
           })
         }),
       close: Effect.sync(() => {
+        flush()
         const ws = raw()
         if (ws !== undefined && ws.readyState <= OPEN) ws.close(1000, "closed")
       }),
