@@ -8,6 +8,7 @@ import type * as Socket from "@effect/platform/Socket"
 import { Deferred, Effect, Mailbox, type Scope, Stream } from "effect"
 import { EventEmitter } from "node:events"
 import { Duplex } from "node:stream"
+import { TLSSocket } from "node:tls"
 import { binaryFrame, type Connection, type Incoming, textFrame, TransportError } from "../Transport.js"
 
 /** `WebSocket.OPEN`: the only state in which a frame can be sent. */
@@ -76,7 +77,8 @@ const makeCorker = () => {
   const cork = (raw: globalThis.WebSocket) => {
     if (corked !== undefined) return
     const socket = tcpOf(raw)
-    if (socket === undefined || socket.destroyed) return
+    // TLS sockets are not corked: a wss:// shutdown destroys them without a close, which would drop the corked frames
+    if (socket === undefined || socket.destroyed || socket instanceof TLSSocket) return
     corked = socket
     socket.cork()
     setImmediate(uncork)
