@@ -1,7 +1,8 @@
 /**
  * bench/run: runs every bench module (bench/*.ts but this one), in name order,
  * each in its own `node --import tsx` process so one bench's JIT and heap state
- * do not colour the next. Exits non-zero if any bench does.
+ * do not colour the next. Exits non-zero if any bench does. Names given on the command line
+ * (`npm run bench -- sidebyside invoke`) run only those benches.
  */
 import { spawnSync } from "node:child_process"
 import { readdirSync } from "node:fs"
@@ -10,7 +11,11 @@ import { fileURLToPath } from "node:url"
 
 const dir = dirname(fileURLToPath(import.meta.url))
 const self = basename(fileURLToPath(import.meta.url))
-const benches = readdirSync(dir).filter((f) => f.endsWith(".ts") && f !== self).sort()
+const wanted = process.argv.slice(2).map((name) => name.replace(/\.ts$/, ""))
+const benches = readdirSync(dir)
+  .filter((f) => f.endsWith(".ts") && f !== self)
+  .filter((f) => wanted.length === 0 || wanted.includes(f.replace(/\.ts$/, "")))
+  .sort()
 
 let failed = 0
 for (const file of benches) {

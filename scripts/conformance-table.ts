@@ -235,7 +235,10 @@ const STATUS: Record<string, readonly [Status, string]> = {
   ],
   "R15.6-2": ["done", "a log and an arcpx.arcp.trust.elevations metric event on the job that asked"],
   "R16.3-1": ["done", "from --artifact-ttl / --artifact-max-ttl"],
-  "R17.3.1-1": ["done", ""],
+  "R17.3.1-1": [
+    "done",
+    "as metric events to sessions that negotiate arcpx.arcp.metrics.v1; aggregated under the same names otherwise"
+  ],
   "R17.3.1-2": ["done", ""],
   "R17.3.1-3": ["done", ""],
   "R18.1-1": ["done", ""],

@@ -28,6 +28,15 @@ const options = {
   host: Settings.text("host", "ARCP_HOST", "127.0.0.1", "address the WebSocket and HTTP/2 servers listen on"),
   port: validPort(Settings.integer("port", "ARCP_PORT", 7777, "WebSocket port; 0 picks a free one"), "--port"),
   db: Settings.text("db", "ARCP_DB", "arcp.db", "SQLite file of the event log; :memory: keeps nothing"),
+  durability: Settings.withEnv(
+    Options.choice("durability", ["normal", "full"]),
+    Config.literal("normal", "full")("ARCP_DURABILITY")
+  ).pipe(
+    Options.withDefault("normal" as const),
+    Options.withDescription(
+      "normal: a commit survives a killed process, the last ones may be lost on power failure (WAL, synchronous=NORMAL); full: an fsync per group commit; either way an event is logged before it is sent (default normal) [ARCP_DURABILITY]"
+    )
+  ),
   bearer: Options.text("bearer").pipe(
     Options.repeated,
     Options.withDescription(
@@ -349,6 +358,7 @@ export const serve = Command.make("serve", options, (o) =>
       remotes,
       otlp: { endpoint: Option.getOrUndefined(o.otlpEndpoint), serviceVersion: VERSION },
       db: o.db,
+      durability: o.durability,
       tools: o.noDemoTools ? [] : DemoTools.all,
       mcp,
       identity: { kind: "arcp", version: VERSION, fingerprint },

@@ -1,7 +1,8 @@
 /** The `arcp` command line: `serve`, `send`, `artifact`, `validate`, `version`. */
 import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Logger, LogLevel, Stream } from "effect"
 import { stripVTControlCharacters } from "node:util"
 import { VERSION, versionLine } from "../Version.js"

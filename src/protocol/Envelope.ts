@@ -2,11 +2,11 @@
  * The canonical envelope (RFC §6.1): its 18 fields with their rules, and a
  * constructor that fills `arcp`, `id` and `timestamp`.
  */
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import { ARCP_VERSION } from "../Version.js"
 import { validateFieldName } from "./Extensions.js"
-import { JobId, makeMessageId, MessageId, SessionId, SpanId, StreamId, SubscriptionId, TraceId } from "./Ids.js"
-import { now, Timestamp } from "./Timestamp.js"
+import { JobId, MessageId, messageIdAt, SessionId, SpanId, StreamId, SubscriptionId, TraceId } from "./Ids.js"
+import { fromMillis, Timestamp } from "./Timestamp.js"
 import { currentSpan, traceFields } from "./TraceContext.js"
 
 /** The protocol version this implementation speaks (defined beside the package version). */
@@ -118,18 +118,19 @@ export const make = <const T extends string, P>(
   options: HeaderOptions = {},
   fallbackParent?: string
 ): Effect.Effect<Header & { readonly type: T; readonly payload: P }> =>
-  Effect.zipWith(Effect.zip(makeMessageId, now), currentSpan, ([id, timestamp], span) => {
-    const trace = traceFields(options, span, fallbackParent)
-    return {
-      arcp: ARCP_VERSION,
-      id,
-      timestamp,
-      ...options,
-      // validated by construction (hex of fixed length), so the brand is applied without re-checking
-      trace_id: TraceId.make(trace.trace_id, true),
-      span_id: SpanId.make(trace.span_id, true),
-      ...(trace.parent_span_id !== undefined ? { parent_span_id: SpanId.make(trace.parent_span_id, true) } : {}),
-      type,
-      payload
-    }
-  })
+  Effect.flatMap(Clock.currentTimeMillis, (ms) =>
+    Effect.zipWith(messageIdAt(ms), currentSpan, (id, span) => {
+      const trace = traceFields(options, span, fallbackParent)
+      return {
+        arcp: ARCP_VERSION,
+        id,
+        timestamp: fromMillis(ms),
+        ...options,
+        // validated by construction (hex of fixed length), so the brand is applied without re-checking
+        trace_id: TraceId.make(trace.trace_id, true),
+        span_id: SpanId.make(trace.span_id, true),
+        ...(trace.parent_span_id !== undefined ? { parent_span_id: SpanId.make(trace.parent_span_id, true) } : {}),
+        type,
+        payload
+      }
+    }))

@@ -59,9 +59,15 @@ export const prefixes = {
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ" // Crockford base32, as ULID
 
 // Monotonic state: within one millisecond the random part is incremented, so
-// ids minted by this process sort in creation order even at sub-ms rates.
+// ids minted by this process sort in creation order even at sub-ms rates. The
+// time prefix and the random part's high half are encoded once per millisecond;
+// an id within it costs an increment and an 8-digit encoding.
 let lastTime = -1
-const lastRandom: Array<number> = new Array<number>(16).fill(0)
+let timePrefix = ""
+let randomHigh = "" // 8 base32 digits (40 bits), fixed within the millisecond
+let randomLow = 0 // the low 40 bits, incremented per id
+
+const LOW_LIMIT = 2 ** 40
 
 const encodeTime = (ms: number): string => {
   let out = ""
@@ -73,32 +79,33 @@ const encodeTime = (ms: number): string => {
   return out
 }
 
-const nextRandomPart = (ms: number, r1: number, r2: number): string => {
-  if (ms === lastTime) {
-    // increment the previous random digits (base 32, carry to the left)
-    for (let i = 15; i >= 0; i--) {
-      const digit = (lastRandom[i] ?? 0) + 1
-      if (digit < 32) {
-        lastRandom[i] = digit
-        break
-      }
-      lastRandom[i] = 0
-    }
-  } else {
-    lastTime = ms
-    // 40 bits from each of two uniform draws
-    let a = Math.floor(r1 * 2 ** 40)
-    let b = Math.floor(r2 * 2 ** 40)
-    for (let i = 7; i >= 0; i--) {
-      lastRandom[i] = a % 32
-      a = Math.floor(a / 32)
-      lastRandom[i + 8] = b % 32
-      b = Math.floor(b / 32)
-    }
-  }
+/** Eight base32 digits of a number below 2^40. */
+const digits8 = (value: number): string => {
+  let n = value
   let out = ""
-  for (let i = 0; i < 16; i++) out += ALPHABET.charAt(lastRandom[i] ?? 0)
+  for (let i = 0; i < 8; i++) {
+    out = ALPHABET.charAt(n % 32) + out
+    n = Math.floor(n / 32)
+  }
   return out
+}
+
+/** The next monotonic id of millisecond `ms` (its random part seeded by `r1`, `r2` when the millisecond is new). */
+const monotonicAt = (ms: number, r1: number, r2: number): string => {
+  if (ms !== lastTime) {
+    lastTime = ms
+    timePrefix = encodeTime(ms)
+    // 40 bits from each of two uniform draws
+    randomHigh = digits8(Math.floor(r1 * LOW_LIMIT))
+    randomLow = Math.floor(r2 * LOW_LIMIT)
+  } else if (++randomLow >= LOW_LIMIT) {
+    // the low half overflowed (2^40 ids in one millisecond): carry into the high half
+    randomLow = 0
+    let high = 0
+    for (let i = 0; i < 8; i++) high = high * 32 + ALPHABET.indexOf(randomHigh.charAt(i))
+    randomHigh = digits8((high + 1) % LOW_LIMIT)
+  }
+  return timePrefix + randomHigh + digits8(randomLow)
 }
 
 /** Random bytes drawn from node:crypto a pool at a time (one system call per 409 ids). */
@@ -138,22 +145,26 @@ export const secureUlid: Effect.Effect<string> = Effect.map(
   (ms) => encodeTime(ms) + cryptoRandomPart()
 )
 
-/** A ULID-shaped string (26 chars) from the Effect `Clock` and `Random`, monotonic within a millisecond. */
-export const ulid: Effect.Effect<string> = Effect.flatMap(
-  Clock.currentTimeMillis,
-  (ms) =>
-    Effect.randomWith((random) =>
-      Effect.zipWith(random.next, random.next, (r1, r2) => encodeTime(ms) + nextRandomPart(ms, r1, r2))
-    )
-)
+/** The next monotonic ULID of millisecond `ms`; `Random` is drawn only when the millisecond is new. */
+export const ulidAt = (ms: number): Effect.Effect<string> =>
+  ms === lastTime
+    ? Effect.succeed(monotonicAt(ms, 0, 0)) // computed here: no other fiber runs in between
+    : Effect.randomWith((random) => Effect.zipWith(random.next, random.next, (r1, r2) => monotonicAt(ms, r1, r2)))
 
+/** A ULID-shaped string (26 chars) from the Effect `Clock` and `Random`, monotonic within a millisecond. */
+export const ulid: Effect.Effect<string> = Effect.flatMap(Clock.currentTimeMillis, ulidAt)
+
+/** A message id for millisecond `ms` (the caller read the Clock once for the id and the timestamp). */
+export const messageIdAt = (ms: number): Effect.Effect<MessageId> =>
+  Effect.map(ulidAt(ms), (u) => MessageId.make(`${prefixes.message}_${u}`, { disableValidation: true }))
+
+// the generated strings satisfy the schemas by construction (non-empty, < 256 chars): not validated again
 const generator = <A>(
   prefix: string,
-  brand: (s: string) => A,
+  brand: (s: string, options: { readonly disableValidation: true }) => A,
   source: Effect.Effect<string> = ulid
-): Effect.Effect<A> => Effect.map(source, (u) => brand(`${prefix}_${u}`))
+): Effect.Effect<A> => Effect.map(source, (u) => brand(`${prefix}_${u}`, { disableValidation: true }))
 
-// The generated strings satisfy the schemas by construction (non-empty, < 256 chars).
 // They name a session or something that can be acted on: unguessable (node:crypto).
 export const makeSessionId = generator(prefixes.session, SessionId.make, secureUlid)
 export const makeJobId = generator(prefixes.job, JobId.make, secureUlid)

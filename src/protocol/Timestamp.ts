@@ -36,8 +36,17 @@ export const Timestamp = Schema.String.pipe(
 )
 export type Timestamp = typeof Timestamp.Type
 
-/** Formats epoch milliseconds as an RFC 3339 UTC timestamp. */
-export const fromMillis = (ms: number): Timestamp => new Date(ms).toISOString()
+let cachedMs = Number.NaN
+let cachedText = ""
+
+/** Formats epoch milliseconds as an RFC 3339 UTC timestamp (the last one is kept: envelopes come in bursts). */
+export const fromMillis = (ms: number): Timestamp => {
+  if (ms !== cachedMs) {
+    cachedText = new Date(ms).toISOString()
+    cachedMs = ms
+  }
+  return cachedText
+}
 
 /** The current time, read from the Effect `Clock` (so `TestClock` controls it). */
 export const now: Effect.Effect<Timestamp> = Effect.map(Clock.currentTimeMillis, fromMillis)

@@ -21,6 +21,7 @@ import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
 import { isOptional, speaksVersion } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { classifyUnknownType, validateFieldName } from "../protocol/Extensions.js"
+import { METRICS_EXTENSION } from "../protocol/extensions/Metrics.js"
 import { MessageId } from "../protocol/Ids.js"
 import { type Decoded, type DecodeError, decodeJson, isCore } from "../protocol/Message.js"
 import type { EventLog } from "../store/EventLog.js"
@@ -229,7 +230,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
           trustLevel: trustOf(principal, settings),
           humanInput: session.capabilities.human_input === true,
-          scope: connectionScope
+          scope: connectionScope,
+          metrics: session.capabilities.extensions?.includes(METRICS_EXTENSION) === true
         }
         return owner
       })

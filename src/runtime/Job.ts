@@ -32,6 +32,8 @@ export interface Owner {
   readonly humanInput: boolean
   /** The connection's scope: what follows a job for this session ends with it (absent: with the job). */
   readonly scope?: Scope.Scope | undefined
+  /** Whether the session negotiated `arcpx.arcp.metrics.v1`: the runtime's per-job metrics as events (absent: no). */
+  readonly metrics?: boolean | undefined
 }
 
 /** The mutable state of a live job; touched only inside `Effect.sync` by the Jobs service and the job's fiber. */
@@ -72,6 +74,8 @@ export interface Job {
   readonly followersRoom: Effect.Effect<void>
   /** Other sessions following its events through the Feed (a retransmit, a repeated key): they may cancel its streams. */
   readonly followers: Set<string>
+  /** The runtime's §17.3.1 metrics of this job go out as events (its session asked: `arcpx.arcp.metrics.v1`). */
+  readonly metrics: boolean
   /** The job's own events since it last let the event loop turn (internal/Fairness). */
   sinceTurn: number
   /** Its §10.2 state; a terminal state means it has ended (`hasEnded`): moved only by `transition` and `endAs`. */

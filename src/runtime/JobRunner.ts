@@ -85,11 +85,13 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     job.gate !== undefined || hasEnded(job) ? Effect.void : Effect.asVoid(moveTo(job, log, "running"))
   )
 
-  /** §12: no human request goes to a session that did not negotiate human_input. */
-  const humanInputNegotiated = job.humanInput ? Effect.void : Effect.fail(
-    ArcpError.of(
-      "FAILED_PRECONDITION",
-      "the session did not negotiate capabilities.human_input, so no human request can be sent to it"
+  /** §12: no human request goes to a session that did not negotiate human_input (the error built only when asked). */
+  const humanInputNegotiated = Effect.suspend(() =>
+    job.humanInput ? Effect.void : Effect.fail(
+      ArcpError.of(
+        "FAILED_PRECONDITION",
+        "the session did not negotiate capabilities.human_input, so no human request can be sent to it"
+      )
     )
   )
 

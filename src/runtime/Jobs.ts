@@ -378,6 +378,7 @@ export const make = Effect.gen(function*() {
           record: recordDetached(owner.sessionId, owner.principal, id),
           followersRoom: feed.room({ sessionId: owner.sessionId, principal: owner.principal, jobId: id }),
           followers: new Set(),
+          metrics: owner.metrics === true,
           sinceTurn: 0,
           state: "accepted",
           startedAt: undefined,

@@ -4,6 +4,7 @@
  */
 import { Context, Duration, Layer } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
+import { METRICS_EXTENSION } from "../protocol/extensions/Metrics.js"
 import { TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
 import { DEFAULT_MAX_JSON_DEPTH } from "../protocol/JsonDepth.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
@@ -151,8 +152,16 @@ export const resolve = (options: Options = {}): Settings => ({
     trust_level: options.identity?.trust_level ?? "trusted"
   },
   audience: options.audience ?? "arcp://runtime",
-  // tool discovery and the schedule listing are built in: always advertised (handlers in Runtime.make)
-  extensions: [...new Set([TOOLS_EXTENSION, ...(options.extensions ?? []), SCHEDULES_EXTENSION, TRACE_EXTENSION])],
+  // tool discovery, the schedule listing and per-job runtime metrics are built in: always advertised
+  extensions: [
+    ...new Set([
+      TOOLS_EXTENSION,
+      ...(options.extensions ?? []),
+      SCHEDULES_EXTENSION,
+      METRICS_EXTENSION,
+      TRACE_EXTENSION
+    ])
+  ],
   maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
   maxJsonDepth: options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
   handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "30 seconds"),

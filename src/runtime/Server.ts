@@ -73,6 +73,8 @@ export interface Options extends RuntimeConfig.Options {
   readonly transport: TransportOptions | ReadonlyArray<TransportOptions>
   /** The SQLite event log file; `:memory:` keeps the log in memory (nothing survives a restart). */
   readonly db: string
+  /** `normal` (default): WAL + synchronous=NORMAL; `full`: an fsync per group commit. Ignored for `:memory:`. */
+  readonly durability?: Durability | undefined
   /** Where artifact bytes go (default: `<db name>.artifacts/` next to `db`); unused with `db` `:memory:`. */
   readonly artifactsDir?: string | undefined
   readonly tools: ReadonlyArray<Tools.Tool>
@@ -133,10 +135,14 @@ const transportLayer = ({ maxFrameBytes, transport }: Options): Layer.Layer<Acce
     ? Combined.layer(transport.map((t) => oneTransport(t, maxFrameBytes)))
     : oneTransport(transport, maxFrameBytes)
 
+/** How hard a SQLite commit is made durable (`normal`: survives a killed process; `full`: an fsync per commit). */
+export type Durability = "normal" | "full"
+
 /** The event log for `db`: SQLite on a file, or in memory for `:memory:`. */
-export const eventLogLayer = (
-  db: string
-) => (db === ":memory:" ? MemoryEventLog.layer : SqliteEventLog.layer({ filename: db }))
+export const eventLogLayer = (db: string, durability: Durability = "normal") =>
+  db === ":memory:"
+    ? MemoryEventLog.layer
+    : SqliteEventLog.layer({ filename: db, synchronous: durability === "full" ? "FULL" : "NORMAL" })
 
 /** The default artifacts directory of an event-log file: `arcp.db` → `arcp.artifacts` beside it. */
 export const defaultArtifactsDir = (db: string): string => join(dirname(db), `${basename(db, extname(db))}.artifacts`)
@@ -159,7 +165,9 @@ export const layer = (
     Layer.provide(Layer.mergeAll(
       authLayer(options.auth, options.audience ?? "arcp://runtime"),
       // one after the other: both migrate the same SQLite file, and two writers at once would meet SQLITE_BUSY
-      artifactStoreLayer(options.db, options.artifactsDir).pipe(Layer.provideMerge(eventLogLayer(options.db))),
+      artifactStoreLayer(options.db, options.artifactsDir).pipe(
+        Layer.provideMerge(eventLogLayer(options.db, options.durability))
+      ),
       options.mcp !== undefined && options.mcp.length > 0
         ? McpTools.registry({ tools: options.tools, servers: options.mcp })
         : Tools.layer(options.tools),

@@ -5,7 +5,7 @@
  * commits are amortized across sessions. Migrations and reads use @effect/sql;
  * the writes use their own connection with prepared statements (internal/SqliteWriter).
  */
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import * as Migrator from "@effect/sql/Migrator"
@@ -37,7 +37,11 @@ const isClaim = (r: WriteResult): r is Claim => typeof r === "object" && !Array.
 
 export interface Options {
   readonly filename: string
-  /** `FULL` (default): each commit is synced; `NORMAL`: survives a process crash, may lose the last commits on power loss. */
+  /**
+   * `NORMAL` (default, WAL): a commit survives the process being killed; the last commits before a power
+   * loss or an OS crash may be lost. `FULL`: every group commit waits for an fsync, surviving those too.
+   * Either way an envelope is committed before it is written to the client.
+   */
   readonly synchronous?: "FULL" | "NORMAL" | undefined
 }
 
@@ -242,7 +246,7 @@ export const make = (options: Options) =>
     const sql = yield* SqlClient.SqlClient
     const writer = yield* Effect.acquireRelease(
       Effect.try({
-        try: () => SqliteWriter.open(options.filename, options.synchronous ?? "FULL"),
+        try: () => SqliteWriter.open(options.filename, options.synchronous ?? "NORMAL"),
         catch: failure("Open")
       }),
       (w) => Effect.sync(() => w.close())

@@ -12,6 +12,7 @@ import { join } from "node:path"
 import * as Client from "../../src/client/Client.js"
 import * as PromiseApi from "../../src/client/Promise.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
+import { METRICS_EXTENSION } from "../../src/protocol/extensions/Metrics.js"
 import { type Decoded, encodeUnchecked } from "../../src/protocol/Message.js"
 import { commandDigest } from "../../src/runtime/internal/Repeats.js"
 import * as Tools from "../../src/runtime/Tools.js"
@@ -82,6 +83,8 @@ const withServer = <A, E>(
   })
 
 const terminal = (m: Decoded) => Client.terminalTypes.has(m.type)
+/** Session options asking for the runtime's per-job metrics as events (arcpx.arcp.metrics.v1). */
+const withMetrics = { capabilities: { extensions: [METRICS_EXTENSION] } }
 
 describe("jobs over WebSocket + SQLite", () => {
   it.scopedLive("R6.3-1 R6.1.1-3 R4.2-4 R10.1-5 R10.2-1 tool.invoke → job.accepted → job.started → progress → exactly one terminal", () =>
@@ -111,7 +114,7 @@ describe("jobs over WebSocket + SQLite", () => {
 
   it.scopedLive("R17.3.1-1 R18.1-1 R18.3-1 R18.2-3 the runtime reports tool.invocations, latency.ms and errors.total under the reserved names and units", () =>
     withServer(Effect.gen(function*() {
-      const session = yield* open()
+      const session = yield* open(withMetrics)
       const messages = yield* session.subscribe
       yield* session.send("tool.invoke", { tool: "fail", arguments: { code: "UNAVAILABLE", message: "down" } })
       const seen = yield* collectUntil(messages, terminal)
@@ -276,7 +279,10 @@ describe("jobs over WebSocket + SQLite", () => {
       const jobId = yield* Effect.scoped(withServer(
         Effect.gen(function*() {
           const connection = yield* dial
-          const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
+          const session = yield* Client.connect(connection, {
+            credentials: { scheme: "bearer", token: TOKEN },
+            ...withMetrics
+          })
           const messages = yield* session.subscribe
           yield* connection.send(encodeUnchecked({ ...invoke, session_id: session.id }))
           // up to tool.invocations, right after job.started: each is committed before it is sent

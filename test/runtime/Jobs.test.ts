@@ -5,7 +5,7 @@
  * cancelled together within the cancel's deadline.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Option, Queue, Supervisor, TestClock } from "effect"
+import { Deferred, Effect, Fiber, Layer, Metric, Option, Queue, Supervisor, TestClock } from "effect"
 import * as DemoTools from "../../src/cli/demoTools.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { ArcpError } from "../../src/protocol/Errors.js"
@@ -14,6 +14,7 @@ import type { Decoded, Message } from "../../src/protocol/Message.js"
 import * as Artifacts from "../../src/runtime/artifacts/Artifacts.js"
 import * as Events from "../../src/runtime/events/Events.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
+import * as RuntimeMetrics from "../../src/runtime/internal/RuntimeMetrics.js"
 import type { Owner } from "../../src/runtime/Job.js"
 import * as Jobs from "../../src/runtime/Jobs.js"
 import * as Permissions from "../../src/runtime/permissions/Permissions.js"
@@ -106,29 +107,32 @@ const services = (tools: ReadonlyArray<Tools.Tool>) =>
     Layer.provideMerge(MemoryEventLog.layer)
   )
 
-/** A session as Jobs sees it: everything sent to it lands in a queue. */
-const makeOwner = Effect.gen(function*() {
-  const inbox = yield* Queue.unbounded<Decoded>()
-  const owner: Owner = {
-    sessionId: SessionId.make("sess_test"),
-    principal: "alice",
-    sink: (e) => Queue.offer(inbox, e),
-    heartbeatIntervalSeconds: 30,
-    trustLevel: "trusted",
-    humanInput: true
-  }
-  const seen: Array<Decoded> = []
-  /** Takes messages until one matches (inclusive); all taken are kept in `seen`. */
-  const until = (match: (m: Decoded) => boolean) =>
-    Effect.gen(function*() {
-      while (true) {
-        const m = yield* Queue.take(inbox)
-        seen.push(m)
-        if (match(m)) return m
-      }
-    })
-  return { owner, seen, until, inbox }
-})
+/** A session as Jobs sees it: everything sent to it lands in a queue. It asked for the runtime's metrics unless `metrics` is false. */
+const makeOwnerWith = (metrics: boolean) =>
+  Effect.gen(function*() {
+    const inbox = yield* Queue.unbounded<Decoded>()
+    const owner: Owner = {
+      sessionId: SessionId.make("sess_test"),
+      principal: "alice",
+      sink: (e) => Queue.offer(inbox, e),
+      heartbeatIntervalSeconds: 30,
+      trustLevel: "trusted",
+      humanInput: true,
+      metrics
+    }
+    const seen: Array<Decoded> = []
+    /** Takes messages until one matches (inclusive); all taken are kept in `seen`. */
+    const until = (match: (m: Decoded) => boolean) =>
+      Effect.gen(function*() {
+        while (true) {
+          const m = yield* Queue.take(inbox)
+          seen.push(m)
+          if (match(m)) return m
+        }
+      })
+    return { owner, seen, until, inbox }
+  })
+const makeOwner = makeOwnerWith(true)
 
 /**
  * Tracks the fibers the effects passed to `run` start (a job's fiber, a cancel's background wait,
@@ -229,6 +233,27 @@ describe("Jobs", () => {
       const order = seen.map((m) => metricName(m) ?? m.type)
       assert.deepStrictEqual(order.slice(0, 3), ["job.accepted", "job.started", "tool.invocations"])
       assert.deepStrictEqual(order.slice(3), ["latency.ms", "latency.ms", "latency.ms", "tool.result"])
+    }).pipe(Effect.provide(services([]))))
+
+  it.scoped("R17.3.1-1 a session that did not ask for the runtime's metrics gets none as events; they are aggregated instead", () =>
+    Effect.gen(function*() {
+      const jobs = yield* Jobs.Jobs
+      const invocations = Metric.tagged(RuntimeMetrics.invocations, "tool", "echo")
+      const exec = Metric.tagged(Metric.tagged(RuntimeMetrics.latency, "tool", "echo"), "phase", "exec")
+      const before = yield* Metric.value(invocations)
+      const execBefore = yield* Metric.value(exec)
+      const { owner, seen, until } = yield* makeOwnerWith(false)
+      yield* jobs.invoke(yield* invoke("echo", { a: 1 }), owner)
+      yield* until((m) => terminalTypes.has(m.type))
+      assert.deepStrictEqual(seen.map((m) => m.type), ["job.accepted", "job.started", "tool.result"])
+      assert.strictEqual((yield* Metric.value(invocations)).count, before.count + 1)
+      assert.strictEqual((yield* Metric.value(exec)).count, execBefore.count + 1)
+      // and a session that asked still gets them, from the same runtime
+      const asked = yield* makeOwnerWith(true)
+      yield* jobs.invoke(yield* invoke("echo", { a: 2 }), asked.owner)
+      yield* asked.until((m) => terminalTypes.has(m.type))
+      assert.strictEqual(asked.seen.filter((m) => m.type === "metric").length, 4)
+      assert.strictEqual((yield* Metric.value(invocations)).count, before.count + 2)
     }).pipe(Effect.provide(services([]))))
 
   it.scoped("R10.4-7 R17.3.1-1 an abandoned job (ABORTED) reports latency.ms and errors.total before its terminal", () =>

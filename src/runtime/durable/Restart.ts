@@ -60,6 +60,8 @@ export const restoredJob = (
       humanInput: Option.match(negotiated, { onNone: () => false, onSome: (c) => c.human_input === true }),
       // detached until its session comes back and follows its feed (§19)
       watcher: undefined,
+      // no session has asked for its metric events yet (they are aggregated all the same)
+      metrics: false,
       record: ctx.record,
       followersRoom: ctx.followersRoom,
       followers: new Set(),

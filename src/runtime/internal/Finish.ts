@@ -12,6 +12,7 @@ import { fromMillis } from "../../protocol/Timestamp.js"
 import type { EventLog } from "../../store/EventLog.js"
 import { deliver, emit, endAs, envelope, hasEnded, type Job, toRecord } from "../Job.js"
 import type { Streams } from "../Streams.js"
+import * as RuntimeMetrics from "./RuntimeMetrics.js"
 
 /** The terminal event of a job and the state it leaves the job in. */
 export type Terminal =
@@ -50,17 +51,25 @@ export const announce = (job: Job): Effect.Effect<void> =>
     })
   })
 
-/** §17.3.1: one `tool.invocations` per accepted invoke, after job.started (or before the terminal of a job that never started). */
+/**
+ * §17.3.1: one `tool.invocations` per accepted invoke, after job.started (or before the terminal of a job that
+ * never started): aggregated always, an event only for a session that negotiated `arcpx.arcp.metrics.v1`.
+ */
 export const count = (job: Job): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (job.counted) return Effect.void
     job.counted = true
-    return emit(job, "metric", {
-      name: "tool.invocations",
-      value: 1,
-      unit: "count",
-      dims: { tool: job.tool.name }
-    })
+    const aggregated = RuntimeMetrics.invoked(job.tool.name)
+    if (!job.metrics) return aggregated
+    return Effect.zipRight(
+      aggregated,
+      emit(job, "metric", {
+        name: "tool.invocations",
+        value: 1,
+        unit: "count",
+        dims: { tool: job.tool.name }
+      })
+    )
   })
 
 /** The error a job's open streams end with (§11): none on success. */
@@ -74,7 +83,8 @@ const streamError = (terminal: Terminal): ErrorPayload | undefined =>
 /**
  * Ends the job with `terminal` unless it has ended already (a late handler, an
  * abandoned fiber): withdraws a pending interrupt prompt, ends its streams,
- * reports latency.ms (and errors.total on failure), saves the record with the
+ * reports latency.ms (and errors.total on failure; as events only to a session that asked for the
+ * runtime's metrics, aggregated always), saves the record with the
  * terminal, then delivers it.
  */
 export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Effect<void> =>
@@ -95,10 +105,13 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
     const end = yield* Clock.currentTimeMillis
     const started = job.startedAt ?? end
     const metric = (name: string, value: number, unit: string, dims: Record<string, string>) =>
-      emit(job, "metric", { name, value, unit, dims })
-    yield* metric("latency.ms", started - job.acceptedAt, "ms", { phase: "queue", tool: job.tool.name })
-    yield* metric("latency.ms", end - started, "ms", { phase: "exec", tool: job.tool.name })
-    yield* metric("latency.ms", end - job.acceptedAt, "ms", { phase: "total", tool: job.tool.name })
+      job.metrics ? emit(job, "metric", { name, value, unit, dims }) : Effect.void
+    const phases = { queue: started - job.acceptedAt, exec: end - started, total: end - job.acceptedAt }
+    yield* RuntimeMetrics.ended(job.tool.name, phases)
+    if (terminal.state === "failed") yield* RuntimeMetrics.failed(job.tool.name, terminal.payload.code)
+    yield* metric("latency.ms", phases.queue, "ms", { phase: "queue", tool: job.tool.name })
+    yield* metric("latency.ms", phases.exec, "ms", { phase: "exec", tool: job.tool.name })
+    yield* metric("latency.ms", phases.total, "ms", { phase: "total", tool: job.tool.name })
     if (terminal.state === "failed") {
       yield* metric("errors.total", 1, "count", { code: terminal.payload.code, tool: job.tool.name })
     }
@@ -112,6 +125,7 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
       // the outcome a tool produced cannot travel: the job still ends, once, with the reason
       yield* Effect.logError(`job ${job.id}: its terminal ${terminal.type} cannot be sent: ${checked.left}`)
       if (terminal.state !== "failed") {
+        yield* RuntimeMetrics.failed(job.tool.name, "INTERNAL")
         yield* metric("errors.total", 1, "count", { code: "INTERNAL", tool: job.tool.name })
       }
       endAs(job, "failed")

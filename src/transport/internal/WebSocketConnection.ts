@@ -7,6 +7,8 @@
 import type * as Socket from "@effect/platform/Socket"
 import { Deferred, Effect, Mailbox, type Scope, Stream } from "effect"
 import { EventEmitter } from "node:events"
+import { Duplex } from "node:stream"
+import { TLSSocket } from "node:tls"
 import { binaryFrame, type Connection, type Incoming, textFrame, TransportError } from "../Transport.js"
 
 /** `WebSocket.OPEN`: the only state in which a frame can be sent. */
@@ -50,6 +52,41 @@ const drained = (raw: globalThis.WebSocket): Effect.Effect<void> =>
     return Effect.sync(stop)
   })
 
+/** What waiting for the open of a connection that has closed fails with: one error, not a stack per connection. */
+const closedBeforeOpen = new TransportError({ reason: "Closed", message: "closed" })
+
+/** The TCP socket beneath a `ws` WebSocket, when it can be reached (the `ws` package keeps it as `_socket`). */
+const tcpOf = (raw: globalThis.WebSocket): Duplex | undefined => {
+  const socket: unknown = Reflect.get(raw, "_socket")
+  return socket instanceof Duplex ? socket : undefined
+}
+
+/**
+ * Frames sent in one turn of the event loop leave in one system call: the first send of a turn corks the
+ * TCP socket, and it is uncorked once the turn's other work (the other envelopes of the batch, other
+ * jobs' events) has run. Each frame was one `writev` before, a large share of an echo's CPU time. Not a
+ * timer: `setImmediate` runs right after this turn's I/O, so nothing waits on the clock.
+ */
+const makeCorker = () => {
+  let corked: Duplex | undefined
+  const uncork = () => {
+    const socket = corked
+    corked = undefined
+    socket?.uncork()
+  }
+  const cork = (raw: globalThis.WebSocket) => {
+    if (corked !== undefined) return
+    const socket = tcpOf(raw)
+    // TLS sockets are not corked: a wss:// shutdown destroys them without a close, which would drop the corked frames
+    if (socket === undefined || socket.destroyed || socket instanceof TLSSocket) return
+    corked = socket
+    socket.cork()
+    setImmediate(uncork)
+  }
+  // `flush` writes what is corked now: before a close, so the last frames (an eviction) go out first
+  return { cork, flush: uncork }
+}
+
 /**
  * Adapts a platform `Socket` to a `Connection`; the socket runs until the scope closes.
  *
@@ -92,11 +129,14 @@ export const fromSocket = (
         }
       }),
       Effect.ensuring(
-        Effect.zipRight(Deferred.fail(opened, new TransportError({ reason: "Closed", message: "closed" })), mailbox.end)
+        Effect.zipRight(Deferred.fail(opened, closedBeforeOpen), mailbox.end)
       ),
       Effect.forkScoped
     )
     const closed = new TransportError({ reason: "Closed", message: `${options.label}: the connection is closed` })
+    const { cork, flush } = makeCorker()
+    // whatever ends this connection, the frames already sent leave before the socket does
+    yield* Effect.addFinalizer(() => Effect.sync(flush))
     const connection: Connection = {
       label: options.label,
       binary: true,
@@ -118,12 +158,16 @@ export const fromSocket = (
           const ws = raw()
           if (ws === undefined || ws.readyState !== OPEN) return Effect.fail(closed)
           return Effect.try({
-            try: () => ws.send(frame),
+            try: () => {
+              cork(ws)
+              ws.send(frame)
+            },
             catch: (cause) =>
               new TransportError({ reason: "Write", message: `${options.label}: ${String(cause)}`, cause })
           })
         }),
       close: Effect.sync(() => {
+        flush()
         const ws = raw()
         if (ws !== undefined && ws.readyState <= OPEN) ws.close(1000, "closed")
       }),

@@ -1,0 +1,270 @@
+/**
+ * bench/sidebyside: arcp against the reference TypeScript SDK (the "peer"), same loads, same load generator,
+ * interleaved in one run, so the ratios hold even on a busy machine. Each server runs in its own process
+ * (`arcp serve` from bin/arcp.js, the peer from serve-peer.sh) and the load generator in another
+ * (bench/support/loadgen.ts, bare `ws` + JSON), as a user's would. Without the peer (CI, a fresh clone)
+ * the same rows print for arcp alone.
+ *
+ * The peer is found at $ARCP_PEER (the serve-peer.sh script) or ../shared/peers/serve-peer.sh next to the
+ * repository or its worktree folder; $ARCP_PEER_DIR is the peer's install cache, passed through.
+ * BENCH_SECONDS (default 3) per row and server; BENCH_MODES picks arcp's stores (default
+ * `default,full,memory`: SQLite file WAL + synchronous=NORMAL, `--durability full`, `--db :memory:`);
+ * BENCH_ROUNDS repeats the load rows with the servers' order swapped.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join, resolve } from "node:path"
+import { performance } from "node:perf_hooks"
+import { fileURLToPath } from "node:url"
+import buildDist from "../test/support/BuildOnce.js"
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..")
+const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 3)
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 1)
+const MODES = (process.env["BENCH_MODES"] ?? "default,full,memory").split(",").filter((m) => m !== "")
+const TOKEN = "tok"
+const IDLE_SESSIONS = 1000
+
+interface Server {
+  readonly name: string
+  readonly url: string
+  readonly pid: number
+  readonly startMs: number
+  readonly child: ChildProcess
+}
+
+const peerScript = (): string | undefined =>
+  [
+    process.env["ARCP_PEER"],
+    join(root, "..", "shared", "peers", "serve-peer.sh"),
+    join(root, "..", "..", "shared", "peers", "serve-peer.sh")
+  ].find((path) => path !== undefined && existsSync(path))
+
+/** Spawns a server in its own process group and resolves once it prints the URL it listens on. */
+const start = (name: string, command: string, args: Array<string>, pattern: RegExp, timeoutMs: number) =>
+  new Promise<Server>((resolvePromise, reject) => {
+    const t0 = performance.now()
+    const child = spawn(command, args, { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    const timer = setTimeout(() => reject(new Error(`${name} did not start in ${timeoutMs} ms: ${out}`)), timeoutMs)
+    const onData = (data: Buffer) => {
+      out += data.toString()
+      const match = pattern.exec(out)
+      if (match?.[1] !== undefined) {
+        clearTimeout(timer)
+        child.stdout?.removeAllListeners("data")
+        child.stdout?.resume()
+        child.stderr?.resume()
+        resolvePromise({ name, url: match[1], pid: child.pid ?? 0, startMs: performance.now() - t0, child })
+      }
+    }
+    child.stdout?.on("data", onData)
+    child.stderr?.on("data", onData)
+    child.once("exit", (code) => reject(new Error(`${name} exited with ${code}: ${out}`)))
+  })
+
+const stop = (server: Server) => {
+  try {
+    process.kill(-server.pid, "SIGTERM")
+  } catch {
+    // already gone
+  }
+}
+
+/** RSS of a process and all its descendants, in bytes (Linux /proc; undefined elsewhere). */
+const treeRss = (pid: number): number | undefined => {
+  if (!existsSync(`/proc/${pid}/status`)) return undefined
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+  let total = Number(rss?.[1] ?? 0) * 1024
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const children = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim()
+    for (const child of children === "" ? [] : children.split(" ")) total += treeRss(Number(child)) ?? 0
+  }
+  return total
+}
+
+interface Result {
+  readonly rate: number
+  readonly p50: number
+  readonly p99: number
+  readonly note?: string
+}
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
+
+/** Runs one load in a fresh load-generator process against `server`. */
+const runLoad = (server: Server, load: Record<string, unknown>): Result => {
+  const description = JSON.stringify({ url: server.url, token: TOKEN, seconds: SECONDS, ...load })
+  const child = spawnSync(process.execPath, [
+    "--import",
+    "tsx",
+    join(root, "bench", "support", "loadgen.ts"),
+    description
+  ], {
+    cwd: root,
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024,
+    timeout: (SECONDS + 60) * 1000 // a server that stops answering fails its row instead of hanging the run
+  })
+  if (child.status !== 0) {
+    console.error(`  ${server.name}: ${child.error?.message ?? child.stderr.trim()}`)
+    return { rate: Number.NaN, p50: 0, p99: 0, note: "failed" }
+  }
+  const { elapsedMs, events, latencies } = JSON.parse(child.stdout.trim().split("\n").at(-1) ?? "{}") as {
+    latencies: Array<number>
+    elapsedMs: number
+    events?: number
+  }
+  latencies.sort((a, b) => a - b)
+  const count = events ?? latencies.length
+  return { rate: (count / elapsedMs) * 1000, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) }
+}
+
+/** Server RSS growth per session with IDLE_SESSIONS sessions open and idle. */
+const idleMemory = async (server: Server): Promise<Result> => {
+  const before = treeRss(server.pid)
+  if (before === undefined) return { rate: Number.NaN, p50: 0, p99: 0, note: "no /proc" }
+  const description = JSON.stringify({
+    url: server.url,
+    token: TOKEN,
+    seconds: 0,
+    kind: "idle",
+    sessions: IDLE_SESSIONS
+  })
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(root, "bench", "support", "loadgen.ts"), description],
+    {
+      cwd: root,
+      stdio: ["pipe", "pipe", "inherit"]
+    }
+  )
+  await new Promise<void>((resolvePromise, reject) => {
+    child.stdout.once("data", () => resolvePromise())
+    child.once("exit", (code) => reject(new Error(`${server.name}: idle sessions exited with ${code}`)))
+  })
+  await new Promise((r) => setTimeout(r, 1500))
+  const after = treeRss(server.pid) ?? before
+  child.stdin.end()
+  await new Promise((r) => child.once("exit", r))
+  return { rate: (after - before) / IDLE_SESSIONS / 1024, p50: 0, p99: 0 }
+}
+
+const timeVersion = (): Result => {
+  const times: Array<number> = []
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now()
+    spawnSync(process.execPath, [join(root, "bin", "arcp.js"), "version"], { stdio: "ignore" })
+    times.push(performance.now() - t)
+  }
+  times.sort((a, b) => a - b)
+  return { rate: percentile(times, 0.5), p50: 0, p99: 0 }
+}
+
+interface Row {
+  readonly name: string
+  readonly unit: string
+  /** true when a larger number is better (rates); false for times and memory */
+  readonly higher: boolean
+  readonly latency: boolean
+  readonly cells: Map<string, Array<Result>>
+}
+
+const rows: Array<Row> = []
+const row = (name: string, unit: string, higher = true, latency = false): Row => {
+  const made: Row = { name, unit, higher, latency, cells: new Map() }
+  rows.push(made)
+  return made
+}
+const put = (target: Row, server: string, result: Result) =>
+  target.cells.set(server, [...(target.cells.get(server) ?? []), result])
+
+const fmt = (n: number) => n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2)
+const median = (results: ReadonlyArray<Result>): Result | undefined =>
+  [...results].sort((a, b) => a.rate - b.rate)[Math.floor(results.length / 2)]
+const cell = (target: Row, server: string) => {
+  const result = median(target.cells.get(server) ?? [])
+  if (result === undefined || Number.isNaN(result.rate)) return "—"
+  return `${fmt(result.rate)} ${target.unit}${
+    target.latency ? ` (p50 ${fmt(result.p50)}, p99 ${fmt(result.p99)} ms)` : ""
+  }`
+}
+
+const main = async () => {
+  buildDist() // the spawned `arcp serve` runs dist/: make sure it is today's source
+  const dir = mkdtempSync(join(tmpdir(), "arcp-sidebyside-"))
+  const servers: Array<Server> = []
+  const startup = row("server start until listening", "ms", false)
+  const memory = row(`memory per idle session (${IDLE_SESSIONS} held)`, "KB", false)
+  try {
+    for (const mode of MODES) {
+      const args = [join(root, "bin", "arcp.js"), "serve", "--port", "0", "--bearer", `${TOKEN}=alice`]
+      args.push("--db", mode === "memory" ? ":memory:" : join(dir, `${mode}.db`))
+      if (mode === "full") args.push("--durability", "full")
+      const server = await start(`arcp ${mode}`, process.execPath, args, /serving on (ws:\/\/\S+)/, 60_000)
+      servers.push(server)
+      put(startup, server.name, { rate: server.startMs, p50: 0, p99: 0 })
+    }
+    const script = peerScript()
+    if (script !== undefined) {
+      const peer = await start("peer", script, ["--port", "0"], /peer listening on (ws:\/\/\S+)/, 600_000)
+      servers.push(peer)
+      put(startup, peer.name, { rate: peer.startMs, p50: 0, p99: 0 })
+    }
+    const names = servers.map((s) => s.name)
+    console.log(
+      `bench/sidebyside (${SECONDS} s per row and server, ${ROUNDS} round(s)): ${names.join(", ")}${
+        script === undefined ? " (peer not found: set ARCP_PEER to its serve-peer.sh for ratios)" : ""
+      }`
+    )
+    for (const server of servers) put(memory, server.name, await idleMemory(server))
+
+    const loads: Array<[Row, Record<string, unknown>]> = [
+      [row("echo, 1 in flight", "/s", true, true), { kind: "echo", inFlight: 1 }],
+      [row("echo, 64 in flight, 1 connection", "/s", true, true), { kind: "echo", inFlight: 64 }],
+      [row("echo, 8 connections × 16", "/s", true, true), { kind: "echo", inFlight: 16, connections: 8 }],
+      [row("handshakes (connect, open, accepted, close)", "/s", true, true), { kind: "handshake" }],
+      [row("ticker events (1,000 progress per job)", "ev/s"), { kind: "ticker", count: 1000 }]
+    ]
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? servers : [...servers].reverse()
+      for (const [target, load] of loads) {
+        for (const server of order) {
+          const result = runLoad(server, load)
+          put(target, server.name, result)
+          console.log(
+            `  ${target.name.padEnd(44)} ${server.name.padEnd(13)} ${
+              cell({ ...target, cells: new Map([[server.name, [result]]]) }, server.name)
+            }`
+          )
+        }
+      }
+    }
+    put(row("`arcp version`", "ms", false), "arcp default", timeVersion())
+
+    // the table, markdown, arcp's default store against the peer
+    const base = names.find((n) => n === "arcp default") ?? names[0] ?? ""
+    const hasPeer = names.includes("peer")
+    console.log()
+    console.log(`| load | ${names.join(" | ")} |${hasPeer ? ` ${base} / peer |` : ""}`)
+    console.log(`|---|${names.map(() => "---|").join("")}${hasPeer ? "---|" : ""}`)
+    for (const target of rows) {
+      const a = median(target.cells.get(base) ?? [])
+      const b = median(target.cells.get("peer") ?? [])
+      const ratio = a !== undefined && b !== undefined && a.rate > 0 && b.rate > 0
+        ? `${(target.higher ? a.rate / b.rate : b.rate / a.rate).toFixed(2)}×`
+        : "—"
+      console.log(
+        `| ${target.name} | ${names.map((n) => cell(target, n)).join(" | ")} |${hasPeer ? ` ${ratio} |` : ""}`
+      )
+    }
+    if (hasPeer) console.log("(ratio: how many times better arcp is; above 1 arcp wins, for times and memory too)")
+  } finally {
+    servers.forEach(stop)
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+await main()
