@@ -168,7 +168,8 @@ export const makeRoutes = (
   "job.schedule": (message, { owner }) => scheduler.schedule(message, owner),
   // not built yet, from here on except human.input.response (the matching capabilities are advertised false)
   resume: notImplemented,
-  backpressure: notImplemented,
+  // §11.2: a signal, not a request: nothing answers it unless it names a stream this session cannot see
+  backpressure: (message, { owner }) => streams.backpressure(message, owner),
   "checkpoint.create": notImplemented,
   "checkpoint.restore": notImplemented,
   "workflow.start": notImplemented,
