@@ -11,6 +11,7 @@ import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as Artifacts from "./artifacts/Artifacts.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
+import * as HumanAudience from "./events/HumanAudience.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
@@ -120,7 +121,7 @@ export const layer = (
     Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer),
     Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
-    Layer.provideMerge(RuntimeConfig.layer(options))
+    Layer.provideMerge(Layer.merge(RuntimeConfig.layer(options), HumanAudience.layer))
   )
 
 /**
