@@ -93,7 +93,7 @@ const reject = (ctx: HandshakeContext, error: ArcpError, correlationId: MessageI
 const record = (ctx: HandshakeContext, principal: string, sessionId: SessionId, transcript: ReadonlyArray<Exchanged>) =>
   Effect.forEach(transcript, ({ direction, envelope, json }) => {
     const logged = [{ ...envelope, session_id: sessionId, json }]
-    return direction === "in" ? ctx.log.recordInbound(principal, logged) : ctx.log.recordOutbound(logged)
+    return direction === "in" ? ctx.log.recordInbound(principal, logged) : Effect.asVoid(ctx.log.recordOutbound(logged))
   }, { discard: true })
 
 const accept = (
