@@ -35,6 +35,7 @@ import * as Outbound from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
 import { dispatch, type ExtensionRoute, type RouteTable } from "./Router.js"
 import type { Settings } from "./RuntimeConfig.js"
+import type { Subscriptions } from "./events/Subscriptions.js"
 import type { Sessions } from "./Sessions.js"
 
 export interface Dependencies {
@@ -50,6 +51,8 @@ export interface Dependencies {
   readonly extensions?: ExtensionTable | undefined
   /** Completes when the runtime shuts down: an open session is then evicted UNAVAILABLE, a handshake closed. */
   readonly shutdown: Effect.Effect<void>
+  /** The session's subscriptions (§13): closed with the reason on eviction, stopped when the connection ends. */
+  readonly subscriptions?: Pick<Context.Tag.Service<typeof Subscriptions>, "endSession"> | undefined
 }
 
 /** The fields the event log indexes, from an envelope and its JSON. */
@@ -140,7 +143,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       log,
       outbound,
       close,
-      binary: connection.binary
+      binary: connection.binary,
+      onEvict: (sessionId, reason) => deps.subscriptions?.endSession(sessionId, reason) ?? Effect.void
     }
 
     // a connection that never completes the handshake is not kept forever
@@ -168,7 +172,12 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // on, their later events go to the log and can be picked up again (§8.5). Runs before the outbound path
     // closes (finalizers run last-added first), which then records what it still held.
     yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => (owner === undefined ? Effect.void : deps.jobs.release(owner, "detach")))
+      Effect.suspend(() =>
+        owner === undefined ? Effect.void : Effect.zipRight(
+          deps.subscriptions?.endSession(owner.sessionId) ?? Effect.void,
+          deps.jobs.release(owner, "detach")
+        )
+      )
     )
     const ownerOf = (session: LiveSession) =>
       Effect.gen(function*() {

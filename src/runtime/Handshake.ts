@@ -19,7 +19,7 @@ import * as LiveSession from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
 import { type Settings, supportedCapabilities } from "./RuntimeConfig.js"
-import type { Sessions } from "./Sessions.js"
+import type { EvictionReason, Sessions } from "./Sessions.js"
 
 /** A handshake envelope (credentials redacted), kept until the session id it is logged under exists. */
 export interface Exchanged {
@@ -68,6 +68,8 @@ export interface HandshakeContext {
   readonly close: Effect.Effect<void>
   /** The transport has native binary frames: sidecar encoding is offered (§11.3). */
   readonly binary?: boolean | undefined
+  /** Runs when the session is evicted, before `session.evicted` (its subscriptions get `subscribe.closed`, §13.4). */
+  readonly onEvict?: ((sessionId: SessionId, reason: EvictionReason) => Effect.Effect<void>) | undefined
 }
 
 /** The refusal of a protocol version this runtime does not speak: session.rejected on open, nack afterwards. */
@@ -124,7 +126,8 @@ const accept = (
       settings: ctx.settings,
       authenticator: ctx.authenticator,
       outbound: ctx.outbound,
-      close: ctx.close
+      close: ctx.close,
+      onEvict: ctx.onEvict === undefined ? undefined : (reason) => ctx.onEvict?.(id, reason) ?? Effect.void
     })
     const registered = yield* Effect.either(ctx.sessions.register(session))
     if (Either.isLeft(registered)) return yield* reject(ctx, registered.left, correlationId)

@@ -11,7 +11,9 @@ import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as Artifacts from "./artifacts/Artifacts.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
+import * as Events from "./events/Events.js"
 import * as HumanAudience from "./events/HumanAudience.js"
+import * as Subscriptions from "./events/Subscriptions.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
@@ -48,6 +50,7 @@ export const make = Effect.gen(function*() {
   const scheduler = yield* Scheduler.Scheduler
   const tools = yield* ToolRegistry
   const permissions = yield* Permissions.Permissions
+  const subscriptions = yield* Subscriptions.Subscriptions
   const stopping = yield* Deferred.make<void>()
   // one Deferred per connection being handled, completed when its loop has finished
   const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())
@@ -64,10 +67,12 @@ export const make = Effect.gen(function*() {
       artifacts: yield* Artifacts.Artifacts,
       maxFrameBytes: settings.maxFrameBytes,
       permissions,
-      scheduler
+      scheduler,
+      subscriptions
     }),
     extensionRoutes: makeExtensionRoutes({ scheduler }),
     shutdown: Deferred.await(stopping),
+    subscriptions,
     extensions: [ToolDiscovery.handler(() => tools.list, permissions.elevation)]
   }
   const handle = (connection: Connection) =>
@@ -103,6 +108,7 @@ export type Provided =
   | Scheduler.Scheduler
   | Permissions.Permissions
   | Artifacts.Artifacts
+  | Subscriptions.Subscriptions
 
 /**
  * The runtime with its config, session registry, jobs, streams, human-input,
@@ -116,12 +122,13 @@ export const layer = (
   options: RuntimeConfig.Options = {}
 ): Layer.Layer<Provided, never, Authenticator | EventLog | ScheduleStore | ArtifactStore | ToolRegistry> =>
   Layer.effect(ArcpRuntime, make).pipe(
+    Layer.provideMerge(Subscriptions.layer),
     Layer.provideMerge(Scheduler.layer),
     Layer.provideMerge(Jobs.layer),
     Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer),
     Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
-    Layer.provideMerge(Layer.merge(RuntimeConfig.layer(options), HumanAudience.layer))
+    Layer.provideMerge(Layer.mergeAll(RuntimeConfig.layer(options), HumanAudience.layer, Events.layer))
   )
 
 /**

@@ -88,6 +88,11 @@ const migrations = Migrator.fromRecord({
     yield* sql`CREATE INDEX events_job_seq ON events (job_id, seq) WHERE job_id IS NOT NULL`
     yield* sql`CREATE INDEX events_stream ON events (stream_id, seq) WHERE stream_id IS NOT NULL`
     yield* sql`CREATE INDEX events_trace ON events (trace_id, seq) WHERE trace_id IS NOT NULL`
+  }),
+  // a subscription's since.after_message_id (§13.3) is found by its message id
+  "0008_events_by_message_id": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE INDEX events_message ON events (message_id)`
   })
 })
 
@@ -272,6 +277,7 @@ export const make = (options: Options) =>
           : submit({ _tag: "Outbound", envelopes }, (r) => (isPositions(r) ? Option.some(r) : Option.none())),
       read: (query) => {
         const lists = [
+          ["e.message_id", query.id],
           ["e.session_id", query.session_id],
           ["e.job_id", query.job_id],
           ["e.stream_id", query.stream_id],
