@@ -15,6 +15,7 @@ import { type Decoded, encodeUnchecked, type Message } from "../protocol/Message
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { EventLog } from "../store/EventLog.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
+import type { Recorder } from "./events/Recorder.js"
 import * as LiveSession from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
@@ -63,6 +64,10 @@ export interface HandshakeContext {
   readonly authenticator: Context.Tag.Service<typeof Authenticator>
   readonly sessions: Context.Tag.Service<typeof Sessions>
   readonly log: Context.Tag.Service<typeof EventLog>
+  /** Records (then publishes) the handshake's outbound envelopes once the session exists. */
+  readonly recorder: Context.Tag.Service<typeof Recorder>
+  /** Told the principal of the session about to be accepted, before anything of it is recorded. */
+  readonly opened: (principal: string) => Effect.Effect<void>
   readonly outbound: Outbound
   /** Flushes and closes the connection. */
   readonly close: Effect.Effect<void>
@@ -95,7 +100,9 @@ const reject = (ctx: HandshakeContext, error: ArcpError, correlationId: MessageI
 const record = (ctx: HandshakeContext, principal: string, sessionId: SessionId, transcript: ReadonlyArray<Exchanged>) =>
   Effect.forEach(transcript, ({ direction, envelope, json }) => {
     const logged = [{ ...envelope, session_id: sessionId, json }]
-    return direction === "in" ? ctx.log.recordInbound(principal, logged) : Effect.asVoid(ctx.log.recordOutbound(logged))
+    return direction === "in"
+      ? ctx.log.recordInbound(principal, logged)
+      : Effect.asVoid(ctx.recorder.record([{ envelope, sessionId, principal, json }]))
   }, { discard: true })
 
 const accept = (
@@ -110,6 +117,7 @@ const accept = (
     const room = yield* Effect.either(ctx.sessions.admit)
     if (Either.isLeft(room)) return yield* reject(ctx, room.left, correlationId)
     const id = yield* makeSessionId
+    yield* ctx.opened(principal.id)
     const recorded = yield* record(ctx, principal.id, id, transcript).pipe(Effect.either)
     if (Either.isLeft(recorded)) {
       // not recorded, so not accepted: UNAVAILABLE is retryable

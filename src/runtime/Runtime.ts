@@ -11,8 +11,11 @@ import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as Artifacts from "./artifacts/Artifacts.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
+import type * as EventBus from "./events/EventBus.js"
 import * as Events from "./events/Events.js"
+import type * as Feed from "./events/Feed.js"
 import * as HumanAudience from "./events/HumanAudience.js"
+import * as Recorder from "./events/Recorder.js"
 import * as Subscriptions from "./events/Subscriptions.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
@@ -59,6 +62,7 @@ export const make = Effect.gen(function*() {
     authenticator: yield* Authenticator,
     sessions: yield* Sessions.Sessions,
     log: yield* EventLog,
+    recorder: yield* Recorder.Recorder,
     jobs,
     routes: makeRoutes({
       jobs,
@@ -108,11 +112,14 @@ export type Provided =
   | Scheduler.Scheduler
   | Permissions.Permissions
   | Artifacts.Artifacts
+  | EventBus.EventBus
+  | Feed.Feed
+  | Recorder.Recorder
   | Subscriptions.Subscriptions
 
 /**
  * The runtime with its config, session registry, jobs, streams, human-input,
- * permission and artifacts services and the scheduler. It needs an `Authenticator` (`Auth.layer`),
+ * permission and artifacts services, the scheduler and the event path (EventBus, Recorder, Feed). It needs an `Authenticator` (`Auth.layer`),
  * an `EventLog` and a `ScheduleStore` (`SqliteEventLog.layer` or `MemoryEventLog.layer` provide both),
  * an `ArtifactStore` (`FileArtifactStore.layer` or `MemoryArtifactStore.layer`) and a `ToolRegistry`
  * (`Tools.layer`).
@@ -128,7 +135,8 @@ export const layer = (
     Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer),
     Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
-    Layer.provideMerge(Layer.mergeAll(RuntimeConfig.layer(options), HumanAudience.layer, Events.layer))
+    Layer.provideMerge(Layer.merge(RuntimeConfig.layer(options), HumanAudience.layer)),
+    Layer.provideMerge(Events.layer)
   )
 
 /**

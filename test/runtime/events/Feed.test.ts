@@ -17,6 +17,7 @@ import { Recorder } from "../../../src/runtime/events/Recorder.js"
 import { EventLog, EventLogError } from "../../../src/store/EventLog.js"
 import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
 import * as SqliteEventLog from "../../../src/store/SqliteEventLog.js"
+import { memory, open, PRINCIPAL, serverLayer } from "../../support/Harness.js"
 
 const memoryLayer = Events.layer.pipe(Layer.provideMerge(MemoryEventLog.layer))
 
@@ -235,4 +236,36 @@ describe("Feed", () => {
         Effect.provide(Events.layer.pipe(Layer.provideMerge(SqliteEventLog.layer({ filename: join(dir, "e.db") }))))
       )
     }))
+})
+
+describe("Feed in a running runtime", () => {
+  it.scoped("R4.3-1 a session's envelopes are recorded then published: a follower of its principal sees its job, others do not", () =>
+    Effect.gen(function*() {
+      const feed = yield* Feed
+      const alice = yield* feed.follow({
+        filter: { types: ["job.accepted", "tool.result"] },
+        after: "live",
+        viewer: { principal: PRINCIPAL },
+        overflow: "fail"
+      })
+      const bob = yield* feed.follow({ filter: {}, after: "live", viewer: { principal: "bob" }, overflow: "fail" })
+      const session = yield* open()
+      const handle = yield* session.invoke("echo", { text: "hi" })
+      yield* handle.outcome
+      const items = yield* takeEvents(alice, 2)
+      assert.deepStrictEqual(
+        items.flatMap((i) => (i._tag === "Event" ? [[i.event.envelope.type, i.event.sessionId]] : [])),
+        [["job.accepted", session.id], ["tool.result", session.id]]
+      )
+      assert.strictEqual(yield* bob.size, 0)
+      // the same, read back from the log after the fact
+      const backfilled = yield* feed.follow({
+        filter: { session_id: [session.id], types: ["tool.result"] },
+        after: 0,
+        viewer: { principal: PRINCIPAL },
+        overflow: "fail"
+      })
+      const [first] = yield* takeEvents(backfilled, 1)
+      assert.strictEqual(first?._tag === "Event" ? first.event.envelope.type : undefined, "tool.result")
+    }).pipe(Effect.provide(serverLayer({ transport: memory }))))
 })
