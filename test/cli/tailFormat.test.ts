@@ -5,14 +5,15 @@ import { filterOf } from "../../src/cli/Tail.js"
 import { line } from "../../src/cli/TailFormat.js"
 import type { Decoded } from "../../src/protocol/Message.js"
 
-const event = (type: string, payload: Record<string, unknown>, header: Partial<Decoded> = {}): Decoded => ({
-  arcp: "1.0",
-  id: "msg_1",
-  timestamp: "2026-11-29T12:00:01.250Z",
-  type,
-  payload,
-  ...header
-}) as Decoded
+const event = (type: string, payload: Record<string, unknown>, header: Partial<Decoded> = {}): Decoded =>
+  ({
+    arcp: "1.0",
+    id: "msg_1",
+    timestamp: "2026-11-29T12:00:01.250Z",
+    type,
+    payload,
+    ...header
+  }) as Decoded
 
 describe("arcp tail", () => {
   it("prints one readable line per event: time, type, ids, the gist", () => {
@@ -24,7 +25,10 @@ describe("arcp tail", () => {
       line(event("stream.chunk", { sequence: 2, role: "assistant_thought", content: "", redacted: true })),
       "12:00:01.250 stream.chunk #2 [redacted] \"\""
     )
-    assert.strictEqual(line(event("tool.error", { code: "NOT_FOUND", message: "gone" })), "12:00:01.250 tool.error NOT_FOUND: gone")
+    assert.strictEqual(
+      line(event("tool.error", { code: "NOT_FOUND", message: "gone" })),
+      "12:00:01.250 tool.error NOT_FOUND: gone"
+    )
     const long = line(event("log", { level: "info", message: "x".repeat(500) }))
     assert.isAtMost(long.length, 200)
     assert.notInclude(line(event("log", { level: "warn", message: "a\nb" })), "\n")
