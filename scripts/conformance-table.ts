@@ -203,10 +203,16 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "visibility decided once in Feed: own principal's sessions, plus an operator's observer grant (--observer, JWT arcp_observe)"
   ],
   "R13.2-1": ["done", "plus exclude_kinds (our addition)"],
-  "R13.2-2": ["done", "a named session or job not observable (or unknown) is PERMISSION_DENIED; an open filter is narrowed"],
+  "R13.2-2": [
+    "done",
+    "a named session or job not observable (or unknown) is PERMISSION_DENIED; an open filter is narrowed"
+  ],
   "R13.3-1": ["done", "since.after_message_id, or since {} from the start"],
   "R13.4-1": ["done", "answered with ack"],
-  "R13.4-2": ["done", "on eviction (its reason, e.g. UNAUTHENTICATED), queue overflow (BACKPRESSURE_OVERFLOW), log failure"],
+  "R13.4-2": [
+    "done",
+    "on eviction (its reason, e.g. UNAUTHENTICATED), queue overflow (BACKPRESSURE_OVERFLOW), log failure"
+  ],
   "R14-2": ["partial", "schema only; handoff is not built"],
   "R15.1-1": ["done", "ToolContext.requestPermission names permission, resource and operation"],
   "R15.4-1": [
