@@ -109,6 +109,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
   Effect.gen(function*() {
     const { log, settings } = deps
     const phase = yield* Ref.make<Handshake.Phase>({ _tag: "AwaitingOpen" })
+    const connectionScope = yield* Effect.scope
     // whose the session is, once the handshake knows: published envelopes carry it (visibility)
     let principalId = ""
     /** Ends the session for `reason` (§8.5), or the connection when no session is open. */
@@ -204,7 +205,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
           heartbeatIntervalSeconds: session.capabilities.heartbeat_interval_seconds ??
             DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
           trustLevel: trustOf(principal, settings),
-          humanInput: session.capabilities.human_input === true
+          humanInput: session.capabilities.human_input === true,
+          scope: connectionScope
         }
         return owner
       })

@@ -11,6 +11,7 @@ import { SessionId } from "../../src/protocol/Ids.js"
 import type { Decoded } from "../../src/protocol/Message.js"
 import type { TrustLevel } from "../../src/protocol/messages/Common.js"
 import * as Artifacts from "../../src/runtime/artifacts/Artifacts.js"
+import * as Events from "../../src/runtime/events/Events.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
 import type { Owner } from "../../src/runtime/Job.js"
 import * as Jobs from "../../src/runtime/Jobs.js"
@@ -44,6 +45,7 @@ const services = Scheduler.layer.pipe(
   ),
   // the artifact retention sweep is a timer too: jumping the TestClock to 2026 would run it every minute since 1970
   Layer.provideMerge(RuntimeConfig.layer({ artifactSweepInterval: "36500 days" })),
+  Layer.provideMerge(Events.layer),
   Layer.provideMerge(MemoryEventLog.layer)
 )
 

@@ -18,7 +18,14 @@
  */
 import { Chunk, Context, Deferred, Effect, Either, FiberId, Layer, Schema, type Scope, Stream } from "effect"
 import { decodeJson } from "../../protocol/Message.js"
-import { EventLog, MAX_PAGE, type StoredEvent } from "../../store/EventLog.js"
+import {
+  EventLog,
+  type EventLogError,
+  type EventQuery,
+  MAX_PAGE,
+  readAll,
+  type StoredEvent
+} from "../../store/EventLog.js"
 import { EventBus, type Published } from "./EventBus.js"
 
 /** Which events a follower wants: AND across the fields given, OR within one. */
@@ -27,6 +34,8 @@ export interface Filter {
   readonly job_id?: ReadonlyArray<string> | undefined
   readonly stream_id?: ReadonlyArray<string> | undefined
   readonly trace_id?: ReadonlyArray<string> | undefined
+  /** The answers to these message ids. */
+  readonly correlation_id?: ReadonlyArray<string> | undefined
   readonly types?: ReadonlyArray<string> | undefined
 }
 
@@ -85,6 +94,12 @@ export interface Target {
 export class Feed extends Context.Tag("arcp/Feed")<Feed, {
   /** Starts following for the life of the scope (the backfill runs on its own fiber; read errors close the follower). */
   readonly follow: (options: FollowOptions) => Effect.Effect<Follower, never, Scope.Scope>
+  /** What is committed now (after `after`, default 0) that the viewer may see, in order: a backfill with no live part. */
+  readonly history: (
+    filter: Filter,
+    viewer: Viewer,
+    after?: number
+  ) => Effect.Effect<ReadonlyArray<Published>, EventLogError>
   /** Suspends until every "suspend" follower that would receive an event of `target` has room. */
   readonly room: (target: Target) => Effect.Effect<void>
 }>() {}
@@ -102,7 +117,7 @@ const within = (allowed: ReadonlyArray<string> | undefined, value: string | unde
 export const matches = (filter: Filter, event: Published): boolean =>
   within(filter.session_id, event.sessionId) && within(filter.job_id, event.envelope.job_id) &&
   within(filter.stream_id, event.envelope.stream_id) && within(filter.trace_id, event.envelope.trace_id) &&
-  within(filter.types, event.envelope.type)
+  within(filter.correlation_id, event.envelope.correlation_id) && within(filter.types, event.envelope.type)
 
 /** Whether an event of `target` could pass a filter (its type is not known yet). */
 const couldMatch = (filter: Filter, target: Target) =>
@@ -121,6 +136,19 @@ const fromStored = (row: StoredEvent): Published | undefined => {
     json: row.json
   }
 }
+
+/** The log query of a filter: outbound envelopes only (what the runtime sent), a page after `after`. */
+const queryOf = (filter: Filter, after: number, limit: number): EventQuery => ({
+  session_id: filter.session_id,
+  job_id: filter.job_id,
+  stream_id: filter.stream_id,
+  trace_id: filter.trace_id,
+  correlation_id: filter.correlation_id,
+  types: filter.types,
+  direction: "out",
+  after,
+  limit
+})
 
 interface Registered {
   readonly options: FollowOptions
@@ -201,16 +229,7 @@ export const make = Effect.gen(function*() {
           last = Math.max(0, options.after)
           // page by page, each item waiting for room: a backfill never overflows, it goes at the reader's pace
           while (closed === undefined) {
-            const page = yield* log.read({
-              session_id: filter.session_id,
-              job_id: filter.job_id,
-              stream_id: filter.stream_id,
-              trace_id: filter.trace_id,
-              types: filter.types,
-              direction: "out",
-              after: last,
-              limit: PAGE
-            })
+            const page = yield* log.read(queryOf(filter, last, PAGE))
             for (const row of page) {
               last = row.position
               const event = fromStored(row)
@@ -270,7 +289,14 @@ export const make = Effect.gen(function*() {
       return waits.length === 0 ? Effect.void : Effect.forEach(waits, (w) => w, { discard: true })
     })
 
-  return Feed.of({ follow, room })
+  const history = (filter: Filter, viewer: Viewer, after = 0) =>
+    Effect.map(readAll(log, queryOf(filter, after, MAX_PAGE)), (rows) =>
+      rows.flatMap((row) => {
+        const event = fromStored(row)
+        return event !== undefined && visible(viewer, event.principal, event.sessionId) ? [event] : []
+      }))
+
+  return Feed.of({ follow, history, room })
 })
 
 /** Rows per backfill read. */
