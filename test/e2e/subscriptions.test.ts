@@ -92,7 +92,7 @@ const watch = (events: Stream.Stream<Decoded>) =>
 const untilTerminal = (stream: Stream.Stream<Decoded, unknown>) =>
   stream.pipe(Stream.takeUntil(terminal), Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
 
-describe("subscriptions (§13) over WebSocket", () => {
+describe("subscriptions (§13) over WebSocket", { timeout: 60_000 }, () => {
   for (const log of ["memory", "sqlite"] as const) {
     it.scopedLive(
       `R13.1-1 R13.3-1 (${log}) backfill, the marker, then live: nothing lost or repeated while a ticker runs`,
