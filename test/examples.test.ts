@@ -72,6 +72,19 @@ describe("examples", () => {
       90_000
     )
 
+    for (const framework of ["node-http", "express", "fastify", "hono"]) {
+      it(
+        `mount-${framework} mounts arcp on the application's own server at /arcp; its routes carry on (${mode})`,
+        async () => {
+          const { code, stderr, stdout } = await run(`mount-${framework}.mjs`, mode)
+          assert.strictEqual(code, 0, stderr)
+          assert.include(stdout, `result "HELLO FROM ${framework.toUpperCase().replace("-", ":")}"`)
+          assert.match(stdout, /says ok|answers \/health/)
+        },
+        90_000
+      )
+    }
+
     it(`mcp-host serves a runtime's tools to an MCP client, with progress (${mode})`, async () => {
       const { code, stderr, stdout } = await run("mcp-host.ts", mode)
       assert.strictEqual(code, 0, stderr)

@@ -158,7 +158,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       outbound,
       close,
       binary: connection.binary,
-      onEvict: (sessionId, reason) => deps.subscriptions?.endSession(sessionId, reason) ?? Effect.void
+      onEvict: (sessionId, reason) => deps.subscriptions?.endSession(sessionId, reason) ?? Effect.void,
+      peer: connection.peer
     }
 
     // a connection that never completes the handshake is not kept forever

@@ -14,6 +14,7 @@ import { type ChallengeId, makeChallengeId, makeSessionId, type MessageId, type 
 import { type Decoded, encodeUnchecked, type Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { EventLog } from "../store/EventLog.js"
+import type { Peer } from "../transport/Tls.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
 import type { Recorder } from "./events/Recorder.js"
 import * as LiveSession from "./LiveSession.js"
@@ -75,6 +76,8 @@ export interface HandshakeContext {
   readonly binary?: boolean | undefined
   /** Runs when the session is evicted, before `session.evicted` (its subscriptions get `subscribe.closed`, §13.4). */
   readonly onEvict?: ((sessionId: SessionId, reason: EvictionReason) => Effect.Effect<void>) | undefined
+  /** What the transport proved about the peer (its verified TLS client certificate, for mtls). */
+  readonly peer?: Peer | undefined
 }
 
 /** The refusal of a protocol version this runtime does not speak: session.rejected on open, nack afterwards. */
@@ -203,7 +206,9 @@ export const open = (
     const step = yield* ctx.authenticator.begin({
       scheme: auth.scheme,
       token: auth.token,
-      anonymousNegotiated: capabilities.anonymous === true
+      anonymousNegotiated: capabilities.anonymous === true,
+      fingerprint: message.payload.client.fingerprint,
+      peer: ctx.peer
     }).pipe(Effect.either)
     if (step._tag === "Left") return yield* reject(ctx, step.left, message.id)
     const opened = openForLog(message)
