@@ -178,7 +178,7 @@ export const send = Command.make("send", options, (o) =>
       client: { kind: "arcp-cli", version: VERSION },
       ...(o.noReconnect ? { reconnect: false as const } : {})
     }, dialUrl(o.url))
-    const messages = yield* session.subscribe
+    const messages = yield* session.messages
     const id = Option.isSome(scheduled)
       ? yield* session.send(
         "job.schedule",

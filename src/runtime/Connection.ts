@@ -30,6 +30,7 @@ import * as Sidecar from "./artifacts/Sidecar.js"
 import type { Authenticator } from "./Auth.js"
 import type { Recorder } from "./events/Recorder.js"
 import { isRelayed } from "./events/Relayed.js"
+import type { Subscriptions } from "./events/Subscriptions.js"
 import { type ExtensionTable, handlerFor } from "./extensions/Handlers.js"
 import * as Handshake from "./Handshake.js"
 import type { Owner } from "./Job.js"
@@ -60,6 +61,8 @@ export interface Dependencies {
   readonly shutdown: Effect.Effect<void>
   /** This runtime's instance id (§4.3): sessions are recorded durable under it (§9); absent: they are not. */
   readonly instanceId?: string | undefined
+  /** The session's subscriptions (§13): closed with the reason on eviction, stopped when the connection ends. */
+  readonly subscriptions?: Pick<Context.Tag.Service<typeof Subscriptions>, "endSession"> | undefined
 }
 
 /** The fields the event log indexes, from an envelope and its JSON. */
@@ -187,6 +190,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       close,
       binary: connection.binary,
       durable: deps.instanceId === undefined ? undefined : { log, settings, instanceId: deps.instanceId },
+      onEvict: (sessionId, reason) => deps.subscriptions?.endSession(sessionId, reason) ?? Effect.void,
       peer: connection.peer
     }
 
@@ -215,7 +219,12 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // on, their later events go to the log and can be picked up again (§8.5). Runs before the outbound path
     // closes (finalizers run last-added first), which then records what it still held.
     yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => (owner === undefined ? Effect.void : deps.jobs.release(owner, "detach")))
+      Effect.suspend(() =>
+        owner === undefined ? Effect.void : Effect.zipRight(
+          deps.subscriptions?.endSession(owner.sessionId) ?? Effect.void,
+          deps.jobs.release(owner, "detach")
+        )
+      )
     )
     const ownerOf = (session: LiveSession) =>
       Effect.gen(function*() {

@@ -23,7 +23,7 @@ import * as LiveSession from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
 import { type Settings, supportedCapabilities } from "./RuntimeConfig.js"
-import type { Sessions } from "./Sessions.js"
+import type { EvictionReason, Sessions } from "./Sessions.js"
 
 /** A handshake envelope (credentials redacted), kept until the session id it is logged under exists. */
 export interface Exchanged {
@@ -80,6 +80,8 @@ export interface HandshakeContext {
   readonly binary?: boolean | undefined
   /** Durable sessions (§9): where sessions are recorded, so a later connection can take them back. */
   readonly durable?: DurableContext | undefined
+  /** Runs when the session is evicted, before `session.evicted` (its subscriptions get `subscribe.closed`, §13.4). */
+  readonly onEvict?: ((sessionId: SessionId, reason: EvictionReason) => Effect.Effect<void>) | undefined
   /** What the transport proved about the peer (its verified TLS client certificate, for mtls). */
   readonly peer?: Peer | undefined
 }
@@ -176,7 +178,8 @@ const accept = (
       close: ctx.close,
       durable: ctx.durable !== undefined && DurableSessions.enabled(ctx.settings)
         ? { ctx: ctx.durable, createdAt }
-        : undefined
+        : undefined,
+      onEvict: ctx.onEvict === undefined ? undefined : (reason) => ctx.onEvict?.(id, reason) ?? Effect.void
     })
     const registered = yield* Effect.either(ctx.sessions.register(session))
     if (Either.isLeft(registered)) return yield* reject(ctx, registered.left, correlationId)

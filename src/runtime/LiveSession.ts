@@ -44,6 +44,8 @@ export interface Params {
   readonly close: Effect.Effect<void>
   /** Durable sessions (§9): where the session is recorded as let go when the connection ends. */
   readonly durable?: { readonly ctx: DurableContext; readonly createdAt: number } | undefined
+  /** Runs before `session.evicted` goes out: the session's subscriptions are closed with the reason (§13.4). */
+  readonly onEvict?: ((reason: EvictionReason) => Effect.Effect<void>) | undefined
 }
 
 /** The lease end: the configured lease, cut short by the credential's own expiry. */
@@ -87,9 +89,11 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
         // §8.5: the client may take the session back after evictions that do not end it for cause
         const allowResume = durable !== undefined && resumableAfter(settings, reason)
         if (!allowResume) closed = true
-        return outbound.emit("session.evicted", { reason, message, allow_resume: allowResume }, {
-          priority: "critical"
-        })
+        return (params.onEvict === undefined ? Effect.void : params.onEvict(reason)).pipe(
+          Effect.zipRight(
+            outbound.emit("session.evicted", { reason, message, allow_resume: allowResume }, { priority: "critical" })
+          )
+        )
           .pipe(Effect.zipRight(Effect.logInfo(`session evicted: ${reason} ${message}`)), Effect.zipRight(params.close))
       })
 

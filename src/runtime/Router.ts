@@ -11,6 +11,7 @@ import * as ArtifactRoutes from "./artifacts/ArtifactRoutes.js"
 import type { Artifacts } from "./artifacts/Artifacts.js"
 import type { Sidecar } from "./artifacts/Sidecar.js"
 import { resume, type ResumeServices } from "./durable/Resume.js"
+import type { Subscriber, Subscriptions } from "./events/Subscriptions.js"
 import type { HumanInput } from "./HumanInput.js"
 import type { Owner } from "./Job.js"
 import type { Jobs } from "./Jobs.js"
@@ -53,6 +54,8 @@ export interface RouteServices {
   } | undefined
   /** The event log, the feed and the settings `resume` replays with (§19). */
   readonly resume: ResumeServices
+  /** Subscriptions (§13); absent, subscribe is answered UNIMPLEMENTED. */
+  readonly subscriptions?: Context.Tag.Service<typeof Subscriptions> | undefined
 }
 
 /** A handler; an `ArcpError` failure is answered with `nack` (correlation_id = the message id). */
@@ -84,10 +87,32 @@ export const notImplemented = (message: { readonly type: string }): Effect.Effec
 
 const ignore = (): Effect.Effect<void> => Effect.void
 
+/**
+ * The connection's session as a subscriber: its id, its principal (with any observe grant) and its outbound
+ * path; FAILED_PRECONDITION when the session did not negotiate `subscriptions` (§7: both sides must).
+ */
+const subscriberOf = ({ outbound, session }: RouteContext): Effect.Effect<Subscriber, ArcpError> =>
+  session.capabilities.subscriptions !== true
+    ? Effect.fail(ArcpError.of(
+      "FAILED_PRECONDITION",
+      "this session did not negotiate capabilities.subscriptions; offer it in session.open to subscribe"
+    ))
+    : Effect.map(session.principal, (principal) => ({ sessionId: session.id, principal, outbound }))
+
 /** The route table of this runtime: session control, jobs, interrupts and human input; the rest refused or not built. */
 export const makeRoutes = (
-  { artifacts, coordination, humanInput, jobs, maxFrameBytes, permissions, resume: resumeServices, scheduler, streams }:
-    RouteServices
+  {
+    artifacts,
+    coordination,
+    humanInput,
+    jobs,
+    maxFrameBytes,
+    permissions,
+    resume: resumeServices,
+    scheduler,
+    streams,
+    subscriptions
+  }: RouteServices
 ): RouteTable => ({
   // session control
   "session.open": () => Effect.fail(ArcpError.of("FAILED_PRECONDITION", "the session is already open")),
@@ -185,7 +210,8 @@ export const makeRoutes = (
   "job.schedule": (message, { owner }) => scheduler.schedule(message, owner),
   // not built yet, from here on except human.input.response (the matching capabilities are advertised false)
   resume: (message, ctx) => resume(resumeServices, message, ctx),
-  backpressure: notImplemented,
+  // §11.2: a signal, not a request: nothing answers it unless it names a stream this session cannot see
+  backpressure: (message, { owner }) => streams.backpressure(message, owner),
   "checkpoint.create": notImplemented,
   "checkpoint.restore": notImplemented,
   "workflow.start": coordination?.workflowStart ?? notImplemented,
@@ -220,8 +246,15 @@ export const makeRoutes = (
       )
     ),
   "lease.refresh": (message, { owner, session }) => permissions.refresh(message, owner, session.leaseExpiresAt),
-  subscribe: notImplemented,
-  unsubscribe: notImplemented,
+  // §13: observers on any connection of an authorized principal
+  subscribe: (message, ctx) =>
+    subscriptions === undefined
+      ? notImplemented(message)
+      : Effect.flatMap(subscriberOf(ctx), (subscriber) => subscriptions.subscribe(message, subscriber)),
+  unsubscribe: (message, ctx) =>
+    subscriptions === undefined
+      ? notImplemented(message)
+      : Effect.flatMap(subscriberOf(ctx), (subscriber) => subscriptions.unsubscribe(message, subscriber)),
   "artifact.put": ArtifactRoutes.put(artifacts),
   "artifact.fetch": ArtifactRoutes.fetch(artifacts, maxFrameBytes),
   "artifact.release": ArtifactRoutes.release(artifacts),

@@ -17,7 +17,9 @@ import { RuntimeInstance } from "./durable/Instance.js"
 import type * as EventBus from "./events/EventBus.js"
 import * as Events from "./events/Events.js"
 import * as Feed from "./events/Feed.js"
+import * as HumanAudience from "./events/HumanAudience.js"
 import * as Recorder from "./events/Recorder.js"
+import * as Subscriptions from "./events/Subscriptions.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
@@ -57,6 +59,7 @@ export const make = Effect.gen(function*() {
   const scheduler = yield* Scheduler.Scheduler
   const tools = yield* ToolRegistry
   const permissions = yield* Permissions.Permissions
+  const subscriptions = yield* Subscriptions.Subscriptions
   const stopping = yield* Deferred.make<void>()
   const receive: Receive.ReceiveServices = {
     jobs,
@@ -86,11 +89,13 @@ export const make = Effect.gen(function*() {
         handoff: Receive.handoff(receive),
         workflowStart: Workflows.start({ jobs, tools })
       },
-      resume: { log: yield* EventLog, feed: yield* Feed.Feed, settings }
+      resume: { log: yield* EventLog, feed: yield* Feed.Feed, settings },
+      subscriptions
     }),
     extensionRoutes: makeExtensionRoutes({ scheduler }),
     shutdown: Deferred.await(stopping),
     instanceId: (yield* RuntimeInstance).id,
+    subscriptions,
     extensions: [ToolDiscovery.handler(() => tools.list, permissions.elevation)]
   }
   const handle = (connection: Connection) =>
@@ -129,6 +134,7 @@ export type Provided =
   | EventBus.EventBus
   | Feed.Feed
   | Recorder.Recorder
+  | Subscriptions.Subscriptions
 
 /**
  * The runtime with its config, session registry, jobs, streams, human-input,
@@ -142,13 +148,14 @@ export const layer = (
   options: RuntimeConfig.Options = {}
 ): Layer.Layer<Provided, never, Authenticator | EventLog | ScheduleStore | ArtifactStore | ToolRegistry> =>
   Layer.effect(ArcpRuntime, make).pipe(
+    Layer.provideMerge(Subscriptions.layer),
     Layer.provideMerge(Scheduler.layer),
     Layer.provideMerge(Jobs.layer),
     Layer.provideMerge(Remotes.layer),
     Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer),
     Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
-    Layer.provideMerge(RuntimeConfig.layer(options)),
+    Layer.provideMerge(Layer.merge(RuntimeConfig.layer(options), HumanAudience.layer)),
     Layer.provideMerge(Events.layer),
     // the log's awaited writes as spans (§17.1)
     Layer.provide(TracedLog.layer)

@@ -25,6 +25,7 @@ import type { UpgradeSource } from "../transport/WebSocketUpgrade.js"
 import * as Auth from "./Auth.js"
 import type * as Mtls from "./auth/Mtls.js"
 import type * as OAuth2 from "./auth/OAuth2.js"
+import type { ObserveGrant } from "./events/Observation.js"
 import * as PermissionPolicy from "./permissions/PermissionPolicy.js"
 import * as Runtime from "./Runtime.js"
 import type * as RuntimeConfig from "./RuntimeConfig.js"
@@ -36,6 +37,8 @@ export interface AuthOptions {
   readonly bearer?: ReadonlyMap<string, string> | undefined
   /** principal → trust level (§15.3), for bearer principals (and JWT subjects without a trust_level claim) */
   readonly trustLevels?: ReadonlyMap<string, TrustLevel> | undefined
+  /** principal → whose sessions it may observe besides its own (§13): "*" or a list of principals */
+  readonly observers?: ReadonlyMap<string, ObserveGrant> | undefined
   readonly jwtSecret?: string | undefined
   readonly jwtPublicKey?: string | undefined
   readonly jwks?: JSONWebKeySet | undefined
@@ -92,6 +95,7 @@ export const authLayer = (auth: AuthOptions, audience: string): Layer.Layer<Auth
     audience,
     bearer: auth.bearer,
     trustLevels: auth.trustLevels,
+    observers: auth.observers,
     allowAnonymous: auth.allowAnonymous,
     mtls: auth.mtls,
     oauth2: auth.oauth2,

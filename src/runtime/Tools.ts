@@ -35,6 +35,11 @@ export interface StreamOptions<K extends StreamKind> {
   readonly kind: K
   /** Sent on stream.open; binary streams default to application/octet-stream, carried by every chunk (§11.3). */
   readonly content_type?: string | undefined
+  /**
+   * For thought streams (§11.4): the reasoning is redacted. Every chunk still goes out, with
+   * `redacted: true` and empty `content` — or, given a function, the summary it makes of the content.
+   */
+  readonly redact?: boolean | ((content: string) => string) | undefined
 }
 
 /**

@@ -51,6 +51,8 @@ export interface StoredEvent extends LoggedEnvelope {
  * shorter than the limit is the last one.
  */
 export interface EventQuery {
+  /** Message ids (a subscription's `since.after_message_id` is looked up by its id). */
+  readonly id?: ReadonlyArray<string> | undefined
   readonly session_id?: ReadonlyArray<string> | undefined
   readonly job_id?: ReadonlyArray<string> | undefined
   readonly stream_id?: ReadonlyArray<string> | undefined
@@ -71,7 +73,7 @@ export const pageSize = (query: EventQuery): number =>
 
 /** Whether a row passes a query's field filters (not `after`/`limit`): the memory log's reading of `EventQuery`. */
 export const matchesQuery = (query: EventQuery, e: StoredEvent): boolean =>
-  within(query.session_id, e.session_id) && within(query.job_id, e.job_id) &&
+  within(query.id, e.id) && within(query.session_id, e.session_id) && within(query.job_id, e.job_id) &&
   within(query.stream_id, e.stream_id) && within(query.trace_id, e.trace_id) &&
   within(query.correlation_id, e.correlation_id) && within(query.types, e.type) &&
   (query.direction === undefined || query.direction === e.direction)

@@ -107,6 +107,11 @@ const migrations = Migrator.fromRecord({
     yield* sql`ALTER TABLE jobs ADD COLUMN instance_id TEXT`
     yield* sql`ALTER TABLE jobs ADD COLUMN arguments TEXT`
     yield* sql`CREATE INDEX events_session_message ON events (session_id, message_id)`
+  }),
+  // a subscription's since.after_message_id (§13.3) is found by its message id
+  "0008_events_by_message_id": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE INDEX events_message ON events (message_id)`
   })
 })
 
@@ -329,6 +334,7 @@ export const make = (options: Options) =>
           : submit({ _tag: "Outbound", envelopes }, (r) => (isPositions(r) ? Option.some(r) : Option.none())),
       read: (query) => {
         const lists = [
+          ["e.message_id", query.id],
           ["e.session_id", query.session_id],
           ["e.job_id", query.job_id],
           ["e.stream_id", query.stream_id],

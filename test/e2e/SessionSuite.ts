@@ -27,7 +27,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
     () =>
       Effect.gen(function*() {
         const session = yield* open()
-        const messages = yield* session.subscribe
+        const messages = yield* session.messages
         const seen = yield* Effect.fork(collectUntil(messages, (m) => m.type === "session.accepted"))
         yield* TestClock.adjust("570 seconds")
         const received = yield* Fiber.join(seen)
@@ -50,7 +50,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
     Effect.gen(function*() {
       // a token but no signer: the nonce challenge of the refresh cannot be answered
       const session = yield* open({ credentials: { scheme: "signed_jwt", token: yield* sign({}, { expires: "2h" }) } })
-      const messages = yield* session.subscribe
+      const messages = yield* session.messages
       const refreshed = yield* Effect.fork(collectUntil(messages, (m) => m.type === "session.refresh"))
       yield* (yield* Sessions).refresh(session.id, "policy")
       const refresh = (yield* Fiber.join(refreshed)).at(-1)
@@ -78,7 +78,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
       const switching: JwtSigner = (claims) =>
         jwtSigner({ subject: signed++ === 0 ? "agent-1" : "agent-2", secret: SECRET })(claims)
       const session = yield* open({ credentials: { scheme: "signed_jwt", signer: switching } })
-      const messages = yield* session.subscribe
+      const messages = yield* session.messages
       const seen = yield* Effect.fork(collectUntil(messages, (m) => m.type === "session.evicted"))
       yield* (yield* Sessions).refresh(session.id, "policy")
       const evicted = (yield* Fiber.join(seen)).at(-1)
@@ -191,7 +191,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
         sessions,
         (s) =>
           Effect.flatMap(
-            s.subscribe,
+            s.messages,
             (messages) => Effect.fork(collectUntil(messages, (m) => m.type === "session.evicted"))
           )
       )

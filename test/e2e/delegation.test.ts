@@ -141,7 +141,7 @@ describe("delegation (§14)", () => {
           )
           // addressed to B, it moves the named job of this principal to this session
           const other = yield* open()
-          const events = yield* other.subscribe
+          const events = yield* other.messages
           const job = yield* session.invoke("sleep", { ms: 1500 })
           yield* other.handoff({ kind: "arcp", fingerprint: "sha256:b" }, { job_id: job.jobId, reason: "desk change" })
           const seen = yield* events.pipe(Stream.filter((e) => e.job_id === job.jobId), Stream.take(1), Stream.runHead)

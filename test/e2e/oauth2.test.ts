@@ -185,7 +185,7 @@ describe("R8.2-2 oauth2 against a local authorization server", () => {
                 token: yield* Effect.promise(() => as.jwt({ sub: "ada", scope: "files" }))
               }
             })
-            const messages = yield* withFiles.subscribe
+            const messages = yield* withFiles.messages
             const job = yield* withFiles.invoke("guarded", {
               permission: "fs.write",
               resource: "file:/tmp/x",

@@ -15,7 +15,7 @@ describe("workflows (§6.3)", () => {
     Effect.gen(function*() {
       const session = yield* open()
       assert.isTrue(session.capabilities.workflows)
-      const events = yield* session.subscribe
+      const events = yield* session.messages
       const job = yield* session.startWorkflow("greet", {
         inputs: { name: "ada" },
         steps: [
@@ -61,7 +61,7 @@ describe("workflows (§6.3)", () => {
   it.scoped("R10.4-1 cancelling the workflow cancels its running step", () =>
     Effect.gen(function*() {
       const session = yield* open()
-      const events = yield* session.subscribe
+      const events = yield* session.messages
       const job = yield* session.startWorkflow("slow", {
         steps: [{ id: "wait", tool: "sleep", arguments: { ms: 60_000 } }]
       })

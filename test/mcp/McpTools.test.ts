@@ -71,7 +71,7 @@ describe("MCP servers as ARCP tools", () => {
         const fast = yield* session.invoke("fix.fast", { text: "hi" })
         assert.deepStrictEqual(yield* fast.outcome, { content: [{ type: "text", text: "fast: hi" }], text: "fast: hi" })
 
-        const messages = yield* session.subscribe
+        const messages = yield* session.messages
         const slow = yield* session.invoke("fix.slow", { steps: 3, ms: 5 })
         const seen = yield* collectUntil(messages, (m) => m.job_id === slow.jobId && terminal(m))
         const progress = seen.filter((m) => m.job_id === slow.jobId && m.type === "job.progress")
@@ -118,7 +118,7 @@ describe("MCP servers as ARCP tools", () => {
         const started = yield* Deferred.make<void>()
         yield* Effect.gen(function*() {
           const session = yield* open()
-          const messages = yield* session.subscribe
+          const messages = yield* session.messages
           const slow = yield* session.invoke("fix.slow", { steps: 1000, ms: 20 })
           yield* collectUntil(messages, (m) => m.job_id === slow.jobId && m.type === "job.progress")
           const answer = yield* slow.cancel({ reason: "enough" })
@@ -141,7 +141,7 @@ describe("MCP servers as ARCP tools", () => {
     () =>
       Effect.gen(function*() {
         const session = yield* open()
-        const messages = yield* session.subscribe
+        const messages = yield* session.messages
         const stubborn = yield* session.invoke("fix.stubborn", { ms: 4000 })
         yield* collectUntil(messages, (m) => m.job_id === stubborn.jobId && m.type === "job.progress")
         const answer = yield* stubborn.cancel({ reason: "stop", deadline_ms: 1500 })
@@ -187,7 +187,7 @@ describe("MCP servers as ARCP tools", () => {
           )
           assert.include(missing.message, "no resource fixture://nope")
 
-          const messages = yield* session.subscribe
+          const messages = yield* session.messages
           const watch = yield* session.invoke("fix.resources.subscribe", { uri: "fixture://pixel", read: true })
           const chunkOf = (m: { readonly job_id?: string | undefined; readonly type: string }) =>
             m.job_id === watch.jobId && m.type === "stream.chunk"

@@ -36,7 +36,7 @@ describe("tracing (§17.1)", () => {
       const traceId = yield* Effect.gen(function*() {
         const span = yield* Effect.currentSpan
         const session = yield* open()
-        const events = yield* session.subscribe
+        const events = yield* session.messages
         const job = yield* session.invoke("ticker", { count: 2 })
         yield* job.outcome
         seen.push(...(yield* collectUntil(events, (m) => m.type === "tool.result")))
@@ -91,7 +91,7 @@ describe("tracing (§17.1)", () => {
     Effect.gen(function*() {
       const traced = yield* open({ capabilities: { extensions: [TRACE_EXTENSION] } })
       assert.include(traced.capabilities.extensions ?? [], TRACE_EXTENSION)
-      const events = yield* traced.subscribe
+      const events = yield* traced.messages
       const job = yield* traced.invoke("echo", { a: 1 })
       yield* job.outcome
       const spans = yield* collectUntil(
@@ -105,7 +105,7 @@ describe("tracing (§17.1)", () => {
       assert.strictEqual(Reflect.get(jobSpan?.payload ?? {}, "span_id"), result?.parent_span_id)
 
       const plain = yield* open()
-      const plainEvents = yield* plain.subscribe
+      const plainEvents = yield* plain.messages
       yield* (yield* plain.invoke("echo", {})).outcome
       yield* plain.ping
       const received = yield* plainEvents.pipe(Stream.takeUntil((m) => m.type === "pong"), Stream.runCollect)
