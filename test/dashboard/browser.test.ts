@@ -1,0 +1,179 @@
+/**
+ * The observer dashboard in a real browser: `arcp serve` (the real command, a real SQLite file) serves the
+ * page, playwright-core drives Debian's Chromium through it. Skipped, saying why, when no Chromium is installed.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { type Browser, chromium, type Page } from "playwright-core"
+import { connect, type PromiseSession } from "../../src/client/Promise.js"
+import { chromiumPath, noBrowserReason, screenshotDir, serve, type Served, stop } from "./support.js"
+
+if (chromiumPath === undefined) console.warn(noBrowserReason)
+
+const ALICE = "alice-token"
+const BOB = "bob-token"
+
+describe.skipIf(chromiumPath === undefined)("dashboard in Chromium", () => {
+  let browser: Browser
+  let served: Served | undefined
+  let dir: string
+  const shots = screenshotDir()
+
+  const start = (ports: { readonly ws: number; readonly dashboard: number } = { ws: 0, dashboard: 0 }) =>
+    serve([
+      "--port",
+      String(ports.ws),
+      "--dashboard-port",
+      String(ports.dashboard),
+      "--db",
+      join(dir, "arcp.db"),
+      "--bearer",
+      `${ALICE}=alice`,
+      "--bearer",
+      `${BOB}=bob`
+    ])
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "arcp-dashboard-"))
+    served = await start()
+    browser = await chromium.launch({ executablePath: chromiumPath ?? "", args: ["--no-sandbox"] })
+  }, 60_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await stop(served)
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  /** A page signed in with `token` through the sign-in form. */
+  const signIn = async (token: string, viewport = { width: 1280, height: 800 }): Promise<Page> => {
+    const page = await browser.newPage({ viewport })
+    page.setDefaultTimeout(10_000)
+    await page.goto(served?.dashboard ?? "")
+    await page.getByTestId("signin").waitFor()
+    await page.fill("input[name=token]", token)
+    await page.click("button[type=submit]")
+    await page.locator("[data-status=open]").waitFor()
+    return page
+  }
+
+  /** Starts a tool from the page's Run view; resolves with the new job's row. */
+  const run = async (page: Page, tool: string, args: object) => {
+    await page.getByTestId("tab-run").click()
+    await page.fill("input[name=tool]", tool)
+    await page.fill("textarea[name=arguments]", JSON.stringify(args))
+    await page.click("[data-testid=run] button[type=submit]")
+    await page.getByTestId("job-list").waitFor()
+  }
+
+  it("signs in with a token and shows the session; a wrong token is refused with the runtime's reason", async () => {
+    const page = await browser.newPage()
+    await page.goto(served?.dashboard ?? "")
+    await page.getByTestId("signin").waitFor()
+    await page.screenshot({ path: join(shots, "sign-in.png") })
+    await page.fill("input[name=token]", "not-a-token")
+    await page.click("button[type=submit]")
+    const refused = page.locator("[data-status=refused]")
+    await refused.waitFor()
+    assert.match(await refused.innerText(), /refused/)
+    await page.close()
+
+    const alice = await signIn(ALICE)
+    assert.include(await alice.getByTestId("status").innerText(), "connected")
+    await alice.getByTestId("tab-sessions").click()
+    await alice.locator("[data-testid^=session-sess_]").first().waitFor()
+    await alice.close()
+  }, 30_000)
+
+  it("a ticker's progress bar reaches 100 % and the job completes", async () => {
+    const page = await signIn(ALICE)
+    await run(page, "ticker", { count: 5, interval_ms: 100 })
+    const row = page.locator("[data-testid^=job-job_]").first()
+    await page.locator("[data-testid^=job-job_][data-state=completed]").first().waitFor()
+    const bar = row.locator("[role=progressbar]")
+    assert.strictEqual(await bar.getAttribute("aria-valuenow"), "100")
+    assert.include(await page.getByTestId("timeline").innerText(), "job.progress")
+    await page.screenshot({ path: join(shots, "jobs.png") })
+    await page.close()
+  }, 30_000)
+
+  it(
+    "answers a human input request with the form generated from its response_schema; the job finishes with the answer",
+    async () => {
+      const page = await signIn(ALICE)
+      await run(page, "ask", { prompt: "Which colour?" })
+      const form = page.getByTestId("human-form")
+      await form.waitFor()
+      assert.include(await form.innerText(), "Which colour?")
+      await page.screenshot({ path: join(shots, "human-input.png") })
+      // the runtime checks the answer against the schema (minLength 1): an empty one is refused, in the form
+      await form.locator("input[name=answer]").fill("")
+      await form.locator("button[type=submit]").click()
+      await form.locator(".error").waitFor()
+      await form.locator("input[name=answer]").fill("teal")
+      await form.locator("button[type=submit]").click()
+      await page.locator("[data-testid^=job-job_][data-state=completed]").first().waitFor()
+      assert.include(await page.getByTestId("job-result").innerText(), "teal")
+      assert.strictEqual(await page.getByTestId("pending").count(), 0)
+      await page.close()
+    },
+    30_000
+  )
+
+  it("cancels a sleep from the job's detail", async () => {
+    const page = await signIn(ALICE)
+    await run(page, "sleep", { ms: 600_000 })
+    await page.locator("[data-testid^=job-job_][data-state=running]").first().waitFor()
+    await page.getByTestId("cancel").click()
+    await page.locator("[data-testid^=job-job_][data-state=cancelled]").first().waitFor()
+    assert.strictEqual(await page.getByTestId("job-state").innerText(), "cancelled")
+    await page.close()
+  }, 30_000)
+
+  it("another principal's session and jobs stay hidden", async () => {
+    const alice: PromiseSession = await connect(served?.address ?? "", {
+      credentials: { scheme: "bearer", token: ALICE }
+    })
+    try {
+      const job = await alice.invoke("sleep", { ms: 600_000 })
+      const page = await signIn(BOB)
+      await page.getByTestId("tab-sessions").click()
+      await page.locator("[data-testid^=session-sess_]").first().waitFor()
+      // bob sees his own session only: alice's (with its running job) is not his to observe
+      const rows = page.locator("[data-testid^=session-sess_]")
+      assert.strictEqual(await rows.count(), 1)
+      assert.include(await rows.first().innerText(), "this page")
+      await page.getByTestId("tab-jobs").click()
+      assert.strictEqual(await page.locator(`[data-testid=job-${job.jobId}]`).count(), 0)
+      await job.cancel()
+      await page.close()
+    } finally {
+      await alice.close()
+    }
+  }, 30_000)
+
+  it("reads well on a phone-sized screen", async () => {
+    const page = await signIn(ALICE, { width: 390, height: 844 })
+    await run(page, "ticker", { count: 3, interval_ms: 50 })
+    await page.locator("[data-testid^=job-job_][data-state=completed]").first().waitFor()
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+    assert.isAtMost(overflow, 0)
+    await page.screenshot({ path: join(shots, "phone.png") })
+    await page.close()
+  }, 30_000)
+
+  it("reconnects by itself after the runtime restarts", async () => {
+    const page = await signIn(ALICE)
+    const first = await page.getByTestId("status").getAttribute("data-status")
+    assert.strictEqual(first, "open")
+    const ws = Number(new URL(served?.address ?? "").port)
+    const dashboard = Number(new URL(served?.dashboard ?? "").port)
+    await stop(served)
+    await page.locator("[data-status=retrying], [data-status=connecting]").first().waitFor()
+    served = await start({ ws, dashboard })
+    await page.locator("[data-status=open]").waitFor({ timeout: 20_000 })
+    await page.close()
+  }, 60_000)
+})
