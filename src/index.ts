@@ -56,4 +56,6 @@ export * as UnixSocket from "./transport/UnixSocket.js"
 export * as WebSocket from "./transport/WebSocket.js"
 /** The client's session and handshake module; `ArcpClient` is the entry point built on it. */
 export * as Client from "./client/Client.js"
+/** `session.subscribe` helpers: the end-of-backfill marker, the filter and since types (§13). */
 export * as Credentials from "./client/Credentials.js"
+export * as Subscription from "./client/Subscription.js"

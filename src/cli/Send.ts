@@ -172,7 +172,7 @@ export const send = Command.make("send", options, (o) =>
       pinFingerprint: Option.getOrUndefined(o.pin),
       client: { kind: "arcp-cli", version: VERSION }
     })
-    const messages = yield* session.subscribe
+    const messages = yield* session.messages
     const id = Option.isSome(scheduled)
       ? yield* session.send(
         "job.schedule",

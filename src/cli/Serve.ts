@@ -7,6 +7,7 @@ import { hostname } from "node:os"
 import { resolve } from "node:path"
 import * as McpSpec from "../mcp/Spec.js"
 import { DEFAULT_MAX_JSON_DEPTH } from "../protocol/JsonDepth.js"
+import * as Observation from "../runtime/events/Observation.js"
 import * as Trust from "../runtime/permissions/Trust.js"
 import * as Runtime from "../runtime/Runtime.js"
 import { DEFAULT_LIMITS } from "../runtime/RuntimeConfig.js"
@@ -31,6 +32,12 @@ const options = {
     Options.repeated,
     Options.withDescription(
       "TOKEN=PRINCIPAL[:TRUST]: accept bearer TOKEN for PRINCIPAL, at trust level TRUST (untrusted, constrained, trusted, privileged; default --default-trust); repeatable (default none; with no scheme configured a development token is minted) [ARCP_BEARER, comma-separated]"
+    )
+  ),
+  observer: Options.text("observer").pipe(
+    Options.repeated,
+    Options.withDescription(
+      "PRINCIPAL[=OWNER,OWNER]: let PRINCIPAL subscribe to (observe, read-only) the sessions of every principal, or of those OWNERs; a JWT grants the same with its arcp_observe claim (\"*\" or a list); repeatable (default: each principal observes only its own sessions) [ARCP_OBSERVERS, semicolon-separated]"
     )
   ),
   jwtSecret: Settings.optionalText(
@@ -254,6 +261,14 @@ export const serve = Command.make("serve", options, (o) =>
         return [token, principal] as const
       })
     )
+    const observerEntries = (yield* Config.string("ARCP_OBSERVERS").pipe(Config.withDefault(""))).split(";")
+      .filter((s) => s.trim() !== "")
+    const observers = new Map(
+      yield* Effect.forEach([...o.observer, ...observerEntries], (entry) => {
+        const parsed = Observation.parseFlag(entry)
+        return typeof parsed === "string" ? Effect.fail(usage(parsed)) : Effect.succeed(parsed)
+      })
+    )
     const mcp = yield* Effect.forEach(o.mcp, (entry) => Either.mapLeft(McpSpec.parse(entry), (m) => new Error(m)))
     // the refresh is sent --refresh-deadline before the lease ends: a deadline as long as the lease would refresh at once, forever
     if (o.refreshDeadline < 1 || o.sessionLease <= o.refreshDeadline) {
@@ -335,6 +350,7 @@ export const serve = Command.make("serve", options, (o) =>
       auth: {
         bearer,
         trustLevels,
+        observers,
         jwtSecret: Option.getOrUndefined(o.jwtSecret),
         jwtPublicKey: jwks === undefined ? jwtPublicKey : undefined,
         jwks,

@@ -34,35 +34,72 @@ export const ticker = Tools.make({
     })
 })
 
+/** The stream kinds `stream` writes: text and log lines, thought chunks, binary bytes. */
+const DemoStreamKind = Schema.Literal("text", "log", "thought", "binary")
+
 /**
- * `stream {chunks, interval_ms?, kind?}`: a text (or thought) stream of `chunks`
- * chunks, then stream.close; the result is `{chunks}`, the number written. A
- * client may cancel the stream alone (§10.4): the tool stops writing and still returns.
+ * `stream {kind, chunks: [string...], interval_ms?}`: opens a stream of `kind` and sends one
+ * stream.chunk per string, `interval_ms` apart — text and log: the string as `data` (a log chunk
+ * also carries it as `log`); thought: a structured chunk with `redacted: false` (§11.4); binary: the
+ * string's UTF-8 bytes, base64 with a `content_type` (§11.3) — then closes the stream and returns
+ * `{chunks: <count>}`. `chunks` may also be a count (`"chunk N of M"` lines, for load tests) and
+ * `kind` defaults to text. A client may cancel the stream alone (§10.4): the tool stops writing and
+ * still returns the count written.
  */
 export const stream = Tools.make({
   name: "stream",
-  description: "Streams chunks text chunks, interval_ms apart, then closes the stream",
+  description:
+    "Sends one stream.chunk of kind (text, log, thought, binary) per string of chunks, then closes the stream",
   parameters: Schema.Struct({
-    chunks: Schema.Number.pipe(Schema.int(), Schema.between(0, 100_000)),
-    interval_ms: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative())),
-    kind: Schema.optional(Schema.Literal("text", "thought"))
+    kind: Schema.optional(DemoStreamKind),
+    chunks: Schema.Union(
+      Schema.Array(Schema.String).pipe(Schema.maxItems(100_000)),
+      Schema.Number.pipe(Schema.int(), Schema.between(0, 100_000))
+    ),
+    interval_ms: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative()))
   }),
   handler: ({ chunks, interval_ms, kind }, ctx) =>
     Effect.gen(function*() {
-      const writer = yield* ctx.stream({ kind: kind ?? "text", content_type: "text/plain" })
+      const total = typeof chunks === "number" ? chunks : chunks.length
+      const textOf = (n: number) => typeof chunks === "number" ? `chunk ${n + 1} of ${total}\n` : chunks[n] ?? ""
+      const send = yield* openDemoStream(ctx, kind ?? "text")
       let written = 0
       yield* Effect.gen(function*() {
-        for (let n = 1; n <= chunks; n++) {
+        for (let n = 0; n < total; n++) {
           if (interval_ms !== undefined && interval_ms > 0) yield* Effect.sleep(Duration.millis(interval_ms))
-          yield* writer.write(`chunk ${n} of ${chunks}\n`)
-          written = n
+          yield* send.write(textOf(n))
+          written = n + 1
         }
-        yield* writer.close()
+        yield* send.close
         // the client cancelled the stream, not the job: stop writing and finish normally
       }).pipe(Effect.catchIf((e) => e.code === "CANCELLED", () => Effect.void))
       return { chunks: written }
     })
 })
+
+/** Opens the demo stream of `kind`; its `write` takes the chunk's string. */
+const openDemoStream = (ctx: Tools.ToolContext, kind: typeof DemoStreamKind.Type) =>
+  Effect.gen(function*() {
+    switch (kind) {
+      case "binary": {
+        const writer = yield* ctx.stream({ kind: "binary", content_type: "application/octet-stream" })
+        const bytes = new TextEncoder()
+        return { write: (s: string) => writer.write(bytes.encode(s)), close: writer.close() }
+      }
+      case "log": {
+        const writer = yield* ctx.stream({ kind: "log", content_type: "text/plain" })
+        return { write: (s: string) => writer.write(s), close: writer.close() }
+      }
+      case "thought": {
+        const writer = yield* ctx.stream({ kind: "thought", content_type: "text/plain" })
+        return { write: (s: string) => writer.write({ content: s, redacted: false }), close: writer.close() }
+      }
+      case "text": {
+        const writer = yield* ctx.stream({ kind: "text", content_type: "text/plain" })
+        return { write: (s: string) => writer.write(s), close: writer.close() }
+      }
+    }
+  })
 
 /** `sleep {ms}`: waits (cancellable), then `{slept}`. */
 export const sleep = Tools.make({

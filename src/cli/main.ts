@@ -10,6 +10,7 @@ import { report } from "./Failure.js"
 import { mcp } from "./McpCommand.js"
 import { ExitCode, send, setExitCode } from "./Send.js"
 import { serve } from "./Serve.js"
+import { tail } from "./Tail.js"
 import { tools } from "./ToolsCommand.js"
 import { formatVerdict, unreadable, validateText } from "./Validate.js"
 
@@ -53,7 +54,9 @@ const validate = Command.make(
   Command.withDescription("Check envelopes: prints `ok <type>` or `error <line> <CODE> <path>: <reason>` per envelope")
 )
 
-const arcp = Command.make("arcp").pipe(Command.withSubcommands([serve, send, tools, mcp, artifact, validate, version]))
+const arcp = Command.make("arcp").pipe(
+  Command.withSubcommands([serve, send, tail, tools, mcp, artifact, validate, version])
+)
 
 const cli = Command.run(arcp, { name: "arcp", version: VERSION })
 

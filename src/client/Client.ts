@@ -53,6 +53,7 @@ import * as ClientArtifacts from "./ClientArtifacts.js"
 import { answerChallenge, type Credentials, openToken } from "./Credentials.js"
 import * as JobRouter from "./JobRouter.js"
 import * as StreamChunks from "./StreamChunks.js"
+import * as Subscription from "./Subscription.js"
 
 /** A client-side failure: the session ended, the runtime is not the pinned one, or an answer never came. */
 export class ClientError extends Schema.TaggedError<ClientError>()("ClientError", {
@@ -150,10 +151,22 @@ export interface Session extends Answers.Answers<ClientError> {
   /** The session's trust level as the runtime reported it in session.accepted (§15.3), when it did. */
   readonly trustLevel: TrustLevel | undefined
   /**
-   * Subscribes now (in the caller's scope) to every message the runtime sends
-   * from this point; subscribe before sending whatever the messages answer.
+   * Every message the runtime sends to this session from this point, subscribed now (in the
+   * caller's scope); subscribe before sending whatever the messages answer.
    */
-  readonly subscribe: Effect.Effect<Stream.Stream<Decoded>, never, Scope.Scope>
+  readonly messages: Effect.Effect<Stream.Stream<Decoded>, never, Scope.Scope>
+  /**
+   * Observes events (§13) matching `filter` — of this principal's sessions, or wider when the
+   * operator granted it: with `since`, the backfill after that message, a
+   * `subscription.backfill_complete` marker (`Subscription.isBackfillComplete`), then live events,
+   * each the original envelope. Fails PERMISSION_DENIED for a filter beyond what may be observed,
+   * and with the reason's code when the runtime closes it (BACKPRESSURE_OVERFLOW, eviction).
+   * Stopping the stream unsubscribes.
+   */
+  readonly subscribe: (
+    filter: Subscription.SubscriptionFilter,
+    since?: Subscription.SubscribeSince
+  ) => Stream.Stream<Decoded, ArcpError | ClientError>
   /** Sends a message; returns its id. */
   readonly send: <T extends MessageType>(
     type: T,
@@ -451,7 +464,7 @@ export const connect = (
       })
     }
 
-    const subscribe = Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue))
+    const messages = Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue))
 
     const invokeOnce = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
       Effect.gen(function*() {
@@ -560,7 +573,7 @@ export const connect = (
           ...(scheduleOptions.trace_id !== undefined ? { trace_id: TraceId.make(scheduleOptions.trace_id) } : {})
         })
         // subscribed before sending: a firing may follow the answer at once
-        const messages = yield* subscribe
+        const firings = yield* messages
         const reply = yield* sendAndAwait(envelope)
         if (!isCore(reply) || reply.type !== "job.accepted") {
           return yield* new ClientError({ reason: "Closed", message: `expected job.accepted, got ${reply.type}` })
@@ -569,7 +582,7 @@ export const connect = (
         const handle: ScheduleHandle = {
           scheduleId,
           commandId: envelope.id,
-          firings: messages.pipe(
+          firings: firings.pipe(
             Stream.filter((m) => m.causation_id === envelope.id && m.job_id !== undefined && m.job_id !== scheduleId)
           ),
           cancel: request("cancel", { target: "job", target_id: scheduleId })
@@ -589,7 +602,23 @@ export const connect = (
       runtime,
       capabilities: accepted.payload.capabilities,
       trustLevel: accepted.payload.trust_level,
-      subscribe,
+      messages,
+      subscribe: (filter, since) =>
+        Subscription.subscribe(
+          {
+            messages,
+            sendAndAwait,
+            send: (envelope) =>
+              Effect.flatMap(Ref.get(sessionId), (sid) =>
+                connection.send(
+                  encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
+                )).pipe(Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))),
+            unexpected: (expected, got) =>
+              new ClientError({ reason: "Closed", message: `expected ${expected}, got ${got.type}` })
+          },
+          filter,
+          since
+        ),
       invoke,
       schedule,
       listSchedules,

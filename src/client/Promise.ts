@@ -27,6 +27,7 @@ import * as ArcpClient from "./ArcpClient.js"
 import type * as Client from "./Client.js"
 import type { FetchArtifactOptions, PutArtifactOptions } from "./ClientArtifacts.js"
 import { type Parameters, validator } from "./Parameters.js"
+import type { SubscribeSince, SubscriptionFilter } from "./Subscription.js"
 
 export { ArcpError } from "../protocol/Errors.js"
 export type { ToolDescription } from "../protocol/extensions/ToolDiscovery.js"
@@ -44,6 +45,8 @@ export { jwtSigner } from "./Credentials.js"
 export type { Credentials } from "./Credentials.js"
 export { jsonSchema } from "./Parameters.js"
 export type { JsonSchema, Parameters, StandardSchemaV1 } from "./Parameters.js"
+export { isBackfillComplete } from "./Subscription.js"
+export type { SubscribeSince, SubscriptionFilter } from "./Subscription.js"
 
 /** Bytes for an artifact: all at once, a web `ReadableStream`, or any async iterable (a Node stream, a generator). */
 export type ByteSource = Uint8Array | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>
@@ -159,6 +162,13 @@ export interface PromiseSession extends AsyncDisposable {
   /** Every message from now on, until the session closes or the iterator is returned. */
   messages(): AsyncIterable<Decoded>
   /**
+   * Observes events matching `filter` (§13): with `since.after_message_id`, the backfill, then the
+   * `subscription.backfill_complete` marker (`isBackfillComplete`), then live events; each item is the
+   * original envelope. The iteration throws the runtime's `ArcpError` (PERMISSION_DENIED,
+   * BACKPRESSURE_OVERFLOW...); returning from it (break) unsubscribes.
+   */
+  subscribe(filter: SubscriptionFilter, since?: SubscribeSince): AsyncIterable<Decoded>
+  /**
    * Uploads an artifact (§16.2) — sidecar frames on WebSocket, base64 otherwise — and resolves with its
    * ref; rejects with the runtime's `ArcpError` (RESOURCE_EXHAUSTED, DATA_LOSS...) or the source's error.
    */
@@ -245,12 +255,14 @@ export const connect = async (
     refreshLease: (leaseId, seconds) => run(session.refreshLease(leaseId, seconds)),
     messages: () => {
       const iteratorScope = Effect.runSync(Scope.make())
-      const stream = Effect.runSync(Scope.extend(session.subscribe, iteratorScope)).pipe(
+      const stream = Effect.runSync(Scope.extend(session.messages, iteratorScope)).pipe(
         Stream.interruptWhen(session.ended),
         Stream.ensuring(Scope.close(iteratorScope, Exit.void))
       )
       return Stream.toAsyncIterable(stream)
     },
+    subscribe: (filter, since) =>
+      Stream.toAsyncIterable(session.subscribe(filter, since).pipe(Stream.interruptWhen(session.ended))),
     close,
     [Symbol.asyncDispose]: close,
     putArtifact: (data, putOptions) => run(session.putArtifact(byteStream(data), putOptions)),

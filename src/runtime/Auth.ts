@@ -10,6 +10,7 @@ import { createHash, createPublicKey, randomBytes, timingSafeEqual } from "node:
 import { ArcpError } from "../protocol/Errors.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { AuthScheme } from "../protocol/messages/Session.js"
+import { OBSERVE_CLAIM, type ObserveGrant, parseClaim as parseObserve } from "./events/Observation.js"
 import { parse as parseTrust } from "./permissions/Trust.js"
 
 /** An authenticated party. `expiresAt` (epoch ms) bounds the session lease when the credential expires. */
@@ -19,6 +20,8 @@ export interface Principal {
   readonly expiresAt?: number | undefined
   /** The trust level the credentials carry (§15.3): a configured level of the principal, or a JWT's `trust_level` claim. */
   readonly trustLevel?: TrustLevel | undefined
+  /** Whose sessions it may observe besides its own (§13): an operator's `--observer` grant or a JWT's `arcp_observe`. */
+  readonly observes?: ObserveGrant | undefined
 }
 
 /** A challenge to send, and how to check its answer (§8.1 steps 2–4). */
@@ -68,6 +71,8 @@ export interface Options {
   readonly bearer?: ReadonlyMap<string, string> | undefined
   /** Trust levels of principals (§15.3), e.g. from `--bearer TOKEN=PRINCIPAL:privileged`; a JWT's claim wins. */
   readonly trustLevels?: ReadonlyMap<string, TrustLevel> | undefined
+  /** Observe grants of principals (§13), e.g. from `--observer auditor`; a JWT's `arcp_observe` claim wins. */
+  readonly observers?: ReadonlyMap<string, ObserveGrant> | undefined
   readonly jwt?: JwtOptions | undefined
   readonly allowAnonymous?: boolean | undefined
   /** The JWT audience: the runtime identity (§8.2). */
@@ -79,7 +84,11 @@ const unauthenticated = (message: string) => ArcpError.of("UNAUTHENTICATED", mes
 const digest = (s: string): Buffer => createHash("sha256").update(s).digest()
 
 /** Looks a token up comparing against every entry in constant time (no early exit, equal-length digests). */
-const makeBearer = (tokens: ReadonlyMap<string, string>, trust: ReadonlyMap<string, TrustLevel>) => {
+const makeBearer = (
+  tokens: ReadonlyMap<string, string>,
+  trust: ReadonlyMap<string, TrustLevel>,
+  observers: ReadonlyMap<string, ObserveGrant>
+) => {
   const table = [...tokens].map(([token, principal]) => ({ hash: digest(token), principal }))
   return (token: string | undefined): Effect.Effect<Principal, ArcpError> =>
     Effect.suspend(() => {
@@ -88,7 +97,12 @@ const makeBearer = (tokens: ReadonlyMap<string, string>, trust: ReadonlyMap<stri
       for (const entry of table) if (timingSafeEqual(entry.hash, hash) && token !== undefined) found = entry.principal
       return found === undefined
         ? Effect.fail(unauthenticated("bearer token not recognised"))
-        : Effect.succeed({ id: found, scheme: "bearer" as const, trustLevel: trust.get(found) })
+        : Effect.succeed({
+          id: found,
+          scheme: "bearer" as const,
+          trustLevel: trust.get(found),
+          observes: observers.get(found)
+        })
     })
 }
 
@@ -128,7 +142,12 @@ const algorithmOf = (token: string): string | undefined =>
  * are tried (no `none`, no HS/RS confusion); `aud`; exp/nbf on the Effect clock.
  * When several keys are tried, the most telling failure is reported.
  */
-const makeJwtVerifier = (options: JwtOptions, audience: string, trust: ReadonlyMap<string, TrustLevel>) => {
+const makeJwtVerifier = (
+  options: JwtOptions,
+  audience: string,
+  trust: ReadonlyMap<string, TrustLevel>,
+  observers: ReadonlyMap<string, ObserveGrant>
+) => {
   const keys: Array<{ readonly key: VerifyKey; readonly algorithms: ReadonlyArray<string> }> = []
   if (options.secret !== undefined) keys.push({ key: new TextEncoder().encode(options.secret), algorithms: HMAC_ALGS })
   if (options.publicKey !== undefined) {
@@ -183,7 +202,8 @@ const makeJwtVerifier = (options: JwtOptions, audience: string, trust: ReadonlyM
             id: payload.sub,
             scheme: "signed_jwt" as const,
             expiresAt: payload.exp !== undefined ? payload.exp * 1000 : undefined,
-            trustLevel: parseTrust(payload["trust_level"]) ?? trust.get(payload.sub)
+            trustLevel: parseTrust(payload["trust_level"]) ?? trust.get(payload.sub),
+            observes: parseObserve(payload[OBSERVE_CLAIM]) ?? observers.get(payload.sub)
           }
         }
       }
@@ -201,8 +221,11 @@ const tokenOf = (response: unknown): string | undefined => {
 /** Builds the authenticator from its options. */
 export const make = (options: Options): Context.Tag.Service<Authenticator> => {
   const trust = options.trustLevels ?? new Map<string, TrustLevel>()
-  const bearer = options.bearer !== undefined && options.bearer.size > 0 ? makeBearer(options.bearer, trust) : undefined
-  const jwt = options.jwt !== undefined ? makeJwtVerifier(options.jwt, options.audience, trust) : undefined
+  const observers = options.observers ?? new Map<string, ObserveGrant>()
+  const bearer = options.bearer !== undefined && options.bearer.size > 0
+    ? makeBearer(options.bearer, trust, observers)
+    : undefined
+  const jwt = options.jwt !== undefined ? makeJwtVerifier(options.jwt, options.audience, trust, observers) : undefined
   const allowsAnonymous = options.allowAnonymous === true
 
   /** Nonce challenge (proof of key possession): sign a JWT carrying the nonce, `aud` = the runtime. */

@@ -26,6 +26,8 @@ import type { EventLog } from "../store/EventLog.js"
 import type { Connection, Incoming } from "../transport/Transport.js"
 import * as Sidecar from "./artifacts/Sidecar.js"
 import type { Authenticator } from "./Auth.js"
+import type { Recorder } from "./events/Recorder.js"
+import { isRelayed } from "./events/Relayed.js"
 import { type ExtensionTable, handlerFor } from "./extensions/Handlers.js"
 import * as Handshake from "./Handshake.js"
 import type { Owner } from "./Job.js"
@@ -35,6 +37,7 @@ import * as Outbound from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
 import { dispatch, type ExtensionRoute, type RouteTable } from "./Router.js"
 import type { Settings } from "./RuntimeConfig.js"
+import type { Subscriptions } from "./events/Subscriptions.js"
 import type { Sessions } from "./Sessions.js"
 
 export interface Dependencies {
@@ -42,6 +45,8 @@ export interface Dependencies {
   readonly authenticator: Context.Tag.Service<typeof Authenticator>
   readonly sessions: Context.Tag.Service<typeof Sessions>
   readonly log: Context.Tag.Service<typeof EventLog>
+  /** The one recorder of outbound envelopes (commit, then publish on the event bus). */
+  readonly recorder: Context.Tag.Service<typeof Recorder>
   readonly jobs: Context.Tag.Service<typeof Jobs>
   readonly routes: RouteTable
   /** Handlers of the advertised extension types (§21.2), by type. */
@@ -50,6 +55,8 @@ export interface Dependencies {
   readonly extensions?: ExtensionTable | undefined
   /** Completes when the runtime shuts down: an open session is then evicted UNAVAILABLE, a handshake closed. */
   readonly shutdown: Effect.Effect<void>
+  /** The session's subscriptions (§13): closed with the reason on eviction, stopped when the connection ends. */
+  readonly subscriptions?: Pick<Context.Tag.Service<typeof Subscriptions>, "endSession"> | undefined
 }
 
 /** The fields the event log indexes, from an envelope and its JSON. */
@@ -102,15 +109,19 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
   Effect.gen(function*() {
     const { log, settings } = deps
     const phase = yield* Ref.make<Handshake.Phase>({ _tag: "AwaitingOpen" })
+    // whose the session is, once the handshake knows: published envelopes carry it (visibility)
+    let principalId = ""
     /** Ends the session for `reason` (§8.5), or the connection when no session is open. */
     const endWith = (reason: "UNAVAILABLE" | "BACKPRESSURE_OVERFLOW", message: string) =>
       Effect.flatMap(Ref.get(phase), (p) => (p._tag === "Open" ? p.session.evict(reason, message) : close))
     const outbound: Outbound.Outbound = yield* Outbound.make(connection, {
       // every envelope of a session goes to the log before the socket; handshake traffic has no session yet
       record: (batch) =>
-        log.recordOutbound(batch.flatMap(({ envelope, json }) =>
-          envelope.session_id === undefined ? [] : [logged(envelope, envelope.session_id, json)]
-        )),
+        Effect.asVoid(deps.recorder.record(batch.flatMap(({ envelope, json }) =>
+          envelope.session_id === undefined || isRelayed(envelope)
+            ? []
+            : [{ envelope, sessionId: envelope.session_id, principal: principalId, json }]
+        ))),
       limits: {
         maxBytes: settings.maxOutboundBytes,
         maxEnvelopes: settings.maxOutboundEnvelopes,
@@ -138,9 +149,15 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       authenticator: deps.authenticator,
       sessions: deps.sessions,
       log,
+      recorder: deps.recorder,
+      opened: (principal) =>
+        Effect.sync(() => {
+          principalId = principal
+        }),
       outbound,
       close,
-      binary: connection.binary
+      binary: connection.binary,
+      onEvict: (sessionId, reason) => deps.subscriptions?.endSession(sessionId, reason) ?? Effect.void
     }
 
     // a connection that never completes the handshake is not kept forever
@@ -168,7 +185,12 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // on, their later events go to the log and can be picked up again (§8.5). Runs before the outbound path
     // closes (finalizers run last-added first), which then records what it still held.
     yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => (owner === undefined ? Effect.void : deps.jobs.release(owner, "detach")))
+      Effect.suspend(() =>
+        owner === undefined ? Effect.void : Effect.zipRight(
+          deps.subscriptions?.endSession(owner.sessionId) ?? Effect.void,
+          deps.jobs.release(owner, "detach")
+        )
+      )
     )
     const ownerOf = (session: LiveSession) =>
       Effect.gen(function*() {

@@ -15,11 +15,12 @@ import { type Decoded, encodeUnchecked, type Message } from "../protocol/Message
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { EventLog } from "../store/EventLog.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
+import type { Recorder } from "./events/Recorder.js"
 import * as LiveSession from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
 import { type Settings, supportedCapabilities } from "./RuntimeConfig.js"
-import type { Sessions } from "./Sessions.js"
+import type { EvictionReason, Sessions } from "./Sessions.js"
 
 /** A handshake envelope (credentials redacted), kept until the session id it is logged under exists. */
 export interface Exchanged {
@@ -63,11 +64,17 @@ export interface HandshakeContext {
   readonly authenticator: Context.Tag.Service<typeof Authenticator>
   readonly sessions: Context.Tag.Service<typeof Sessions>
   readonly log: Context.Tag.Service<typeof EventLog>
+  /** Records (then publishes) the handshake's outbound envelopes once the session exists. */
+  readonly recorder: Context.Tag.Service<typeof Recorder>
+  /** Told the principal of the session about to be accepted, before anything of it is recorded. */
+  readonly opened: (principal: string) => Effect.Effect<void>
   readonly outbound: Outbound
   /** Flushes and closes the connection. */
   readonly close: Effect.Effect<void>
   /** The transport has native binary frames: sidecar encoding is offered (§11.3). */
   readonly binary?: boolean | undefined
+  /** Runs when the session is evicted, before `session.evicted` (its subscriptions get `subscribe.closed`, §13.4). */
+  readonly onEvict?: ((sessionId: SessionId, reason: EvictionReason) => Effect.Effect<void>) | undefined
 }
 
 /** The refusal of a protocol version this runtime does not speak: session.rejected on open, nack afterwards. */
@@ -93,7 +100,9 @@ const reject = (ctx: HandshakeContext, error: ArcpError, correlationId: MessageI
 const record = (ctx: HandshakeContext, principal: string, sessionId: SessionId, transcript: ReadonlyArray<Exchanged>) =>
   Effect.forEach(transcript, ({ direction, envelope, json }) => {
     const logged = [{ ...envelope, session_id: sessionId, json }]
-    return direction === "in" ? ctx.log.recordInbound(principal, logged) : ctx.log.recordOutbound(logged)
+    return direction === "in"
+      ? ctx.log.recordInbound(principal, logged)
+      : Effect.asVoid(ctx.recorder.record([{ envelope, sessionId, principal, json }]))
   }, { discard: true })
 
 const accept = (
@@ -108,6 +117,7 @@ const accept = (
     const room = yield* Effect.either(ctx.sessions.admit)
     if (Either.isLeft(room)) return yield* reject(ctx, room.left, correlationId)
     const id = yield* makeSessionId
+    yield* ctx.opened(principal.id)
     const recorded = yield* record(ctx, principal.id, id, transcript).pipe(Effect.either)
     if (Either.isLeft(recorded)) {
       // not recorded, so not accepted: UNAVAILABLE is retryable
@@ -124,7 +134,8 @@ const accept = (
       settings: ctx.settings,
       authenticator: ctx.authenticator,
       outbound: ctx.outbound,
-      close: ctx.close
+      close: ctx.close,
+      onEvict: ctx.onEvict === undefined ? undefined : (reason) => ctx.onEvict?.(id, reason) ?? Effect.void
     })
     const registered = yield* Effect.either(ctx.sessions.register(session))
     if (Either.isLeft(registered)) return yield* reject(ctx, registered.left, correlationId)

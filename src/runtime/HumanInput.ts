@@ -2,21 +2,29 @@
  * Human-in-the-loop requests (RFC §12): pending `human.input.request`s and
  * `human.choice.request`s, answers validated against their JSON Schema (Ajv)
  * or option ids, first valid answer wins, and expiry with the default or
- * DEADLINE_EXCEEDED.
+ * DEADLINE_EXCEEDED. A request seen on several channels (another session of
+ * the principal answering, subscriptions observing the job) has its winning
+ * answer announced on the job and `human.input.cancelled` sent to clear the
+ * other channels' prompts (§12.3).
  */
 import { Ajv } from "ajv"
-import { Clock, Context, Deferred, Duration, Effect, Layer } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Option } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import type { MessageId } from "../protocol/Ids.js"
 import type { Message, MessageType, PayloadOf } from "../protocol/Message.js"
 import { fromMillis, now } from "../protocol/Timestamp.js"
+import { HumanAudience } from "./events/HumanAudience.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 
 /** Emits one envelope on the requesting job's behalf and returns its id. */
 export type Emit = <T extends MessageType>(
   type: T,
   payload: PayloadOf<T>,
-  header?: { readonly correlation_id?: MessageId; readonly priority?: "critical" }
+  header?: {
+    readonly correlation_id?: MessageId
+    readonly causation_id?: MessageId
+    readonly priority?: "critical"
+  }
 ) => Effect.Effect<MessageId>
 
 export interface Answer {
@@ -28,6 +36,7 @@ interface Pending {
   readonly principal: string
   readonly sessionId: string | undefined
   readonly kind: "input" | "choice"
+  readonly emit: Emit
   /** Why an answer is refused (INVALID_ARGUMENT), or undefined when it is acceptable. */
   readonly refuse: (value: unknown) => ArcpError | undefined
   readonly answer: Deferred.Deferred<Answer, ArcpError>
@@ -61,7 +70,10 @@ export class HumanInput extends Context.Tag("arcp/HumanInput")<HumanInput, {
     readonly default?: string | undefined
     readonly expiresInSeconds: number
   }) => Effect.Effect<Answer, ArcpError>
-  /** Handles a `human.input.response`: INVALID_ARGUMENT if it fails the schema, NOT_FOUND if no such request is pending. */
+  /**
+   * Handles a `human.input.response` from any session of the asked principal: INVALID_ARGUMENT if it
+   * fails the schema, NOT_FOUND if no such request is pending; a later answer to a settled one is ignored.
+   */
   readonly respond: (message: Message<"human.input.response">, principal: string) => Effect.Effect<void, ArcpError>
   /** Handles a `human.choice.response`: INVALID_ARGUMENT for an unknown option, NOT_FOUND if no such request is pending. */
   readonly respondChoice: (
@@ -79,6 +91,8 @@ export const REMEMBERED_SETTLED = 4096
 export const makeWith = (options: { readonly remembered?: number } = {}) =>
   Effect.gen(function*() {
     const { maxPendingHuman } = yield* RuntimeConfig
+    // optional: without it (a HumanInput on its own) only an answer from another session counts as fanned out
+    const audience = yield* Effect.serviceOption(HumanAudience)
     const remembered = options.remembered ?? REMEMBERED_SETTLED
     const ajv = new Ajv({ allErrors: true, strict: false })
     const pending = new Map<string, Pending>()
@@ -151,6 +165,7 @@ export const makeWith = (options: { readonly remembered?: number } = {}) =>
             principal: request.principal,
             sessionId: request.sessionId,
             kind: request.kind,
+            emit: request.emit,
             refuse: request.refuse,
             answer
           })
@@ -209,14 +224,52 @@ export const makeWith = (options: { readonly remembered?: number } = {}) =>
         return [id, request] as const
       })
 
-    const accept = (id: MessageId | undefined, principal: string, kind: Pending["kind"], answer: Answer) =>
+    /**
+     * §12.3: when the request reached more than its job's session — answered from another session, or
+     * delivered to observers — the job records who answered (a response with `responded_by`, caused by
+     * the answer) and then clears every other channel's prompt with `human.input.cancelled`.
+     */
+    const announce = (
+      id: MessageId,
+      request: Pending,
+      message: { readonly id: MessageId; readonly session_id?: string | undefined },
+      answer: Answer & { readonly responded_at: string }
+    ) =>
       Effect.gen(function*() {
-        const found = yield* answered(id, principal, kind)
+        const elsewhere = message.session_id !== undefined && message.session_id !== request.sessionId
+        const observed = Option.isSome(audience) && (yield* audience.value.fannedOut(id))
+        if (!elsewhere && !observed) return
+        const header = { correlation_id: id, causation_id: message.id }
+        const { responded_at, responded_by, value } = answer
+        if (request.kind === "input") {
+          yield* request.emit("human.input.response", { value, responded_by, responded_at }, header)
+        } else if (typeof value === "string") {
+          yield* request.emit("human.choice.response", { choice_id: value, responded_by, responded_at }, header)
+        }
+        yield* request.emit("human.input.cancelled", {
+          code: "CANCELLED",
+          message: `answered by ${responded_by} on another channel`
+        }, header)
+      })
+
+    const accept = (
+      message: {
+        readonly id: MessageId
+        readonly correlation_id?: MessageId | undefined
+        readonly session_id?: string | undefined
+      },
+      principal: string,
+      kind: Pending["kind"],
+      answer: Answer & { readonly responded_at: string }
+    ) =>
+      Effect.gen(function*() {
+        const found = yield* answered(message.correlation_id, principal, kind)
         if (found === undefined) return
         const refused = found[1].refuse(answer.value)
         if (refused !== undefined) return yield* refused
         yield* settle(found[0])
         yield* Deferred.succeed(found[1].answer, answer)
+        yield* announce(found[0], found[1], message, answer)
       })
 
     return HumanInput.of({
@@ -291,14 +344,16 @@ export const makeWith = (options: { readonly remembered?: number } = {}) =>
         })
       },
       respond: (message, principal) =>
-        accept(message.correlation_id, principal, "input", {
+        accept(message, principal, "input", {
           value: message.payload.value,
-          responded_by: message.payload.responded_by
+          responded_by: message.payload.responded_by,
+          responded_at: message.payload.responded_at
         }),
       respondChoice: (message, principal) =>
-        accept(message.correlation_id, principal, "choice", {
+        accept(message, principal, "choice", {
           value: message.payload.choice_id,
-          responded_by: message.payload.responded_by
+          responded_by: message.payload.responded_by,
+          responded_at: message.payload.responded_at
         }),
       admit
     })
@@ -306,4 +361,5 @@ export const makeWith = (options: { readonly remembered?: number } = {}) =>
 
 export const make = makeWith()
 
+/** The service; with a `HumanAudience` beside it, requests delivered to subscriptions count as fanned out (§12.3). */
 export const layer: Layer.Layer<HumanInput, never, RuntimeConfig> = Layer.effect(HumanInput, make)

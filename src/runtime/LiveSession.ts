@@ -39,6 +39,8 @@ export interface Params {
   readonly outbound: Outbound
   /** Ends the connection (after flushing what was queued). */
   readonly close: Effect.Effect<void>
+  /** Runs before `session.evicted` goes out: the session's subscriptions are closed with the reason (§13.4). */
+  readonly onEvict?: ((reason: EvictionReason) => Effect.Effect<void>) | undefined
 }
 
 /** The lease end: the configured lease, cut short by the credential's own expiry. */
@@ -60,7 +62,11 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
       Effect.suspend(() => {
         if (evicted) return Effect.void
         evicted = true
-        return outbound.emit("session.evicted", { reason, message, allow_resume: false }, { priority: "critical" })
+        return (params.onEvict === undefined ? Effect.void : params.onEvict(reason)).pipe(
+          Effect.zipRight(
+            outbound.emit("session.evicted", { reason, message, allow_resume: false }, { priority: "critical" })
+          )
+        )
           .pipe(Effect.zipRight(Effect.logInfo(`session evicted: ${reason} ${message}`)), Effect.zipRight(params.close))
       })
 

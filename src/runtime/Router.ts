@@ -18,6 +18,7 @@ import type { Outbound } from "./Outbound.js"
 import type { Permissions } from "./permissions/Permissions.js"
 import { LIST_TYPE, type Scheduler } from "./scheduler/Scheduler.js"
 import type { Streams } from "./Streams.js"
+import type { Subscriber, Subscriptions } from "./events/Subscriptions.js"
 
 /** What a handler may use: the session, the connection's outbound path, and the session as jobs see it. */
 export interface RouteContext {
@@ -40,6 +41,8 @@ export interface RouteServices {
   readonly maxFrameBytes: number
   readonly permissions: Context.Tag.Service<typeof Permissions>
   readonly scheduler: Context.Tag.Service<typeof Scheduler>
+  /** Subscriptions (§13); absent, subscribe is answered UNIMPLEMENTED. */
+  readonly subscriptions?: Context.Tag.Service<typeof Subscriptions> | undefined
 }
 
 /** A handler; an `ArcpError` failure is answered with `nack` (correlation_id = the message id). */
@@ -71,9 +74,13 @@ export const notImplemented = (message: { readonly type: string }): Effect.Effec
 
 const ignore = (): Effect.Effect<void> => Effect.void
 
+/** The connection's session as a subscriber: its id, its principal (with any observe grant) and its outbound path. */
+const subscriberOf = ({ outbound, session }: RouteContext): Effect.Effect<Subscriber> =>
+  Effect.map(session.principal, (principal) => ({ sessionId: session.id, principal, outbound }))
+
 /** The route table of this runtime: session control, jobs, interrupts and human input; the rest refused or not built. */
 export const makeRoutes = (
-  { artifacts, humanInput, jobs, maxFrameBytes, permissions, scheduler, streams }: RouteServices
+  { artifacts, humanInput, jobs, maxFrameBytes, permissions, scheduler, streams, subscriptions }: RouteServices
 ): RouteTable => ({
   // session control
   "session.open": () => Effect.fail(ArcpError.of("FAILED_PRECONDITION", "the session is already open")),
@@ -168,7 +175,8 @@ export const makeRoutes = (
   "job.schedule": (message, { owner }) => scheduler.schedule(message, owner),
   // not built yet, from here on except human.input.response (the matching capabilities are advertised false)
   resume: notImplemented,
-  backpressure: notImplemented,
+  // §11.2: a signal, not a request: nothing answers it unless it names a stream this session cannot see
+  backpressure: (message, { owner }) => streams.backpressure(message, owner),
   "checkpoint.create": notImplemented,
   "checkpoint.restore": notImplemented,
   "workflow.start": notImplemented,
@@ -203,8 +211,15 @@ export const makeRoutes = (
       )
     ),
   "lease.refresh": (message, { owner, session }) => permissions.refresh(message, owner, session.leaseExpiresAt),
-  subscribe: notImplemented,
-  unsubscribe: notImplemented,
+  // §13: observers on any connection of an authorized principal
+  subscribe: (message, ctx) =>
+    subscriptions === undefined
+      ? notImplemented(message)
+      : Effect.flatMap(subscriberOf(ctx), (subscriber) => subscriptions.subscribe(message, subscriber)),
+  unsubscribe: (message, ctx) =>
+    subscriptions === undefined
+      ? notImplemented(message)
+      : Effect.flatMap(subscriberOf(ctx), (subscriber) => subscriptions.unsubscribe(message, subscriber)),
   "artifact.put": ArtifactRoutes.put(artifacts),
   "artifact.fetch": ArtifactRoutes.fetch(artifacts, maxFrameBytes),
   "artifact.release": ArtifactRoutes.release(artifacts),

@@ -11,6 +11,12 @@ import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as Artifacts from "./artifacts/Artifacts.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
+import type * as EventBus from "./events/EventBus.js"
+import * as Events from "./events/Events.js"
+import type * as Feed from "./events/Feed.js"
+import * as HumanAudience from "./events/HumanAudience.js"
+import * as Recorder from "./events/Recorder.js"
+import * as Subscriptions from "./events/Subscriptions.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
@@ -47,6 +53,7 @@ export const make = Effect.gen(function*() {
   const scheduler = yield* Scheduler.Scheduler
   const tools = yield* ToolRegistry
   const permissions = yield* Permissions.Permissions
+  const subscriptions = yield* Subscriptions.Subscriptions
   const stopping = yield* Deferred.make<void>()
   // one Deferred per connection being handled, completed when its loop has finished
   const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())
@@ -55,6 +62,7 @@ export const make = Effect.gen(function*() {
     authenticator: yield* Authenticator,
     sessions: yield* Sessions.Sessions,
     log: yield* EventLog,
+    recorder: yield* Recorder.Recorder,
     jobs,
     routes: makeRoutes({
       jobs,
@@ -63,10 +71,12 @@ export const make = Effect.gen(function*() {
       artifacts: yield* Artifacts.Artifacts,
       maxFrameBytes: settings.maxFrameBytes,
       permissions,
-      scheduler
+      scheduler,
+      subscriptions
     }),
     extensionRoutes: makeExtensionRoutes({ scheduler }),
     shutdown: Deferred.await(stopping),
+    subscriptions,
     extensions: [ToolDiscovery.handler(() => tools.list, permissions.elevation)]
   }
   const handle = (connection: Connection) =>
@@ -102,10 +112,14 @@ export type Provided =
   | Scheduler.Scheduler
   | Permissions.Permissions
   | Artifacts.Artifacts
+  | EventBus.EventBus
+  | Feed.Feed
+  | Recorder.Recorder
+  | Subscriptions.Subscriptions
 
 /**
  * The runtime with its config, session registry, jobs, streams, human-input,
- * permission and artifacts services and the scheduler. It needs an `Authenticator` (`Auth.layer`),
+ * permission and artifacts services, the scheduler and the event path (EventBus, Recorder, Feed). It needs an `Authenticator` (`Auth.layer`),
  * an `EventLog` and a `ScheduleStore` (`SqliteEventLog.layer` or `MemoryEventLog.layer` provide both),
  * an `ArtifactStore` (`FileArtifactStore.layer` or `MemoryArtifactStore.layer`) and a `ToolRegistry`
  * (`Tools.layer`).
@@ -115,12 +129,14 @@ export const layer = (
   options: RuntimeConfig.Options = {}
 ): Layer.Layer<Provided, never, Authenticator | EventLog | ScheduleStore | ArtifactStore | ToolRegistry> =>
   Layer.effect(ArcpRuntime, make).pipe(
+    Layer.provideMerge(Subscriptions.layer),
     Layer.provideMerge(Scheduler.layer),
     Layer.provideMerge(Jobs.layer),
     Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer),
     Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
-    Layer.provideMerge(RuntimeConfig.layer(options))
+    Layer.provideMerge(Layer.merge(RuntimeConfig.layer(options), HumanAudience.layer)),
+    Layer.provideMerge(Events.layer)
   )
 
 /**

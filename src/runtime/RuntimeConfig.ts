@@ -69,6 +69,13 @@ export interface Options {
   readonly maxJobsPerSession?: number | undefined
   /** Pending human input requests per session; more are refused RESOURCE_EXHAUSTED (default 64). */
   readonly maxPendingHuman?: number | undefined
+  /** Open subscriptions per session (§13; default 32); more are refused RESOURCE_EXHAUSTED. */
+  readonly maxSubscriptionsPerSession?: number | undefined
+  /**
+   * Events one subscription may have waiting for its reader (default 1024): past it the subscription is
+   * closed with `subscribe.closed` BACKPRESSURE_OVERFLOW (§13.4) rather than hold the producers back.
+   */
+  readonly subscriptionQueue?: number | undefined
   /** How long a `permission.request` waits for its answer before the ask fails PERMISSION_DENIED (§15.4; default 5 min). */
   readonly permissionRequestTimeout?: Duration.DurationInput | undefined
   /** The lease a grant gets when neither the request nor the grant names one (§15.5; default 5 min). */
@@ -108,6 +115,8 @@ export interface Settings {
   readonly maxSessions: number
   readonly maxJobsPerSession: number
   readonly maxPendingHuman: number
+  readonly maxSubscriptionsPerSession: number
+  readonly subscriptionQueue: number
   readonly permissionRequestTimeout: Duration.Duration
   readonly defaultLeaseDuration: Duration.Duration
   readonly maxLeaseDuration: Duration.Duration
@@ -122,7 +131,9 @@ export const DEFAULT_LIMITS = {
   stalledReaderTimeoutSeconds: 30,
   maxSessions: 4096,
   maxJobsPerSession: 256,
-  maxPendingHuman: 64
+  maxPendingHuman: 64,
+  maxSubscriptionsPerSession: 32,
+  subscriptionQueue: 1024
 } as const
 
 /** The resolved settings of the runtime. */
@@ -168,6 +179,8 @@ export const resolve = (options: Options = {}): Settings => ({
   maxSessions: options.maxSessions ?? DEFAULT_LIMITS.maxSessions,
   maxJobsPerSession: options.maxJobsPerSession ?? DEFAULT_LIMITS.maxJobsPerSession,
   maxPendingHuman: options.maxPendingHuman ?? DEFAULT_LIMITS.maxPendingHuman,
+  maxSubscriptionsPerSession: options.maxSubscriptionsPerSession ?? DEFAULT_LIMITS.maxSubscriptionsPerSession,
+  subscriptionQueue: options.subscriptionQueue ?? DEFAULT_LIMITS.subscriptionQueue,
   permissionRequestTimeout: Duration.decode(options.permissionRequestTimeout ?? "5 minutes"),
   defaultLeaseDuration: Duration.decode(options.defaultLeaseDuration ?? "5 minutes"),
   maxLeaseDuration: Duration.decode(options.maxLeaseDuration ?? "1 hour"),

@@ -21,6 +21,7 @@ import type { Acceptor, TransportError } from "../transport/Transport.js"
 import * as UnixSocket from "../transport/UnixSocket.js"
 import * as WebSocket from "../transport/WebSocket.js"
 import * as Auth from "./Auth.js"
+import type { ObserveGrant } from "./events/Observation.js"
 import * as PermissionPolicy from "./permissions/PermissionPolicy.js"
 import * as Runtime from "./Runtime.js"
 import type * as RuntimeConfig from "./RuntimeConfig.js"
@@ -31,6 +32,8 @@ export interface AuthOptions {
   readonly bearer?: ReadonlyMap<string, string> | undefined
   /** principal → trust level (§15.3), for bearer principals (and JWT subjects without a trust_level claim) */
   readonly trustLevels?: ReadonlyMap<string, TrustLevel> | undefined
+  /** principal → whose sessions it may observe besides its own (§13): "*" or a list of principals */
+  readonly observers?: ReadonlyMap<string, ObserveGrant> | undefined
   readonly jwtSecret?: string | undefined
   readonly jwtPublicKey?: string | undefined
   readonly jwks?: JSONWebKeySet | undefined
@@ -70,6 +73,7 @@ export const authLayer = (auth: AuthOptions, audience: string): Layer.Layer<Auth
     audience,
     bearer: auth.bearer,
     trustLevels: auth.trustLevels,
+    observers: auth.observers,
     allowAnonymous: auth.allowAnonymous,
     ...(auth.jwtSecret !== undefined || auth.jwtPublicKey !== undefined || auth.jwks !== undefined
       ? {

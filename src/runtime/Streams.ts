@@ -3,7 +3,7 @@
  * `ToolContext`, emitted on the job's own outbound path (stream.open, ordered
  * stream.chunk, one terminal stream.close or stream.error), and `cancel` of a stream.
  */
-import { Context, Effect, Either, Encoding, Layer } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Either, Encoding, Layer } from "effect"
 import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
 import { makeStreamId, type SessionId, type StreamId } from "../protocol/Ids.js"
@@ -29,6 +29,11 @@ export interface StreamOptions<K extends StreamKind> {
   readonly kind: K
   /** Sent on stream.open; binary streams default to application/octet-stream, carried by every chunk (§11.3). */
   readonly content_type?: string | undefined
+  /**
+   * For thought streams (§11.4): the reasoning is redacted. Every chunk still goes out, with
+   * `redacted: true` and empty `content` — or, given a function, the summary it makes of the content.
+   */
+  readonly redact?: boolean | ((content: string) => string) | undefined
 }
 
 /**
@@ -62,7 +67,25 @@ export class Streams extends Context.Tag("arcp/Streams")<Streams, {
   readonly cancel: (message: Message<"cancel">, owner: Owner) => Effect.Effect<void>
   /** Ends the job's open streams before its terminal: stream.close on success, stream.error with `error` otherwise. */
   readonly endJob: (job: Job, error?: ErrorPayload) => Effect.Effect<void>
+  /**
+   * A client's `backpressure` (§11.2): with the envelope's `stream_id`, that stream's writer is paced
+   * to `desired_rate_per_second` (0, or `buffer_remaining_bytes` 0 without a rate: paused until the
+   * next backpressure); without one, every stream of the session's jobs below `high` priority is
+   * (lower priority is slowed first, §6.5). A message with neither field lifts the pace.
+   * NOT_FOUND when the stream is not one this session can see.
+   */
+  readonly backpressure: (message: Message<"backpressure">, owner: Owner) => Effect.Effect<void, ArcpError>
+  /** The kind of a stream that is open now (what subscription filters need for chunks, §11.4). */
+  readonly kindOf: (streamId: string) => StreamKind | undefined
 }>() {}
+
+/** How a client asked a stream's writer to slow down (§11.2). */
+interface Pace {
+  /** Chunks per second; 0 pauses until the next backpressure message. */
+  readonly ratePerSecond: number
+  /** Completed when a later backpressure message replaces this pace. */
+  readonly replaced: Deferred.Deferred<void>
+}
 
 const OCTETS = "application/octet-stream"
 
@@ -75,8 +98,12 @@ interface OpenStream {
   readonly kind: StreamKind
   readonly contentType: string | undefined
   readonly lock: Effect.Semaphore
+  readonly redact: StreamOptions<StreamKind>["redact"]
   sequence: number
   ended: "closed" | "failed" | "cancelled" | "overflowed" | undefined
+  pace: Pace | undefined
+  /** When (epoch ms) the next chunk may go under the current pace. */
+  nextChunkAt: number
 }
 
 type ChunkBody = Omit<PayloadOf<"stream.chunk">, "sequence">
@@ -96,17 +123,33 @@ const bodyOf = (stream: OpenStream, chunk: unknown): Either.Either<ChunkBody, Ar
         })
         : misfit
     case "thought": {
-      if (typeof chunk === "string") return Either.right({ role: "assistant_thought", content: chunk, redacted: false })
-      const content: unknown = typeof chunk === "object" && chunk !== null ? Reflect.get(chunk, "content") : undefined
+      const content: unknown = typeof chunk === "string"
+        ? chunk
+        : typeof chunk === "object" && chunk !== null
+        ? Reflect.get(chunk, "content")
+        : undefined
       const redacted: unknown = typeof chunk === "object" && chunk !== null ? Reflect.get(chunk, "redacted") : undefined
-      return typeof content === "string"
-        ? Either.right({ role: "assistant_thought", content, redacted: redacted === true })
-        : misfit
+      if (typeof content !== "string") return misfit
+      // §11.4: redacted reasoning still goes out as a chunk, empty or summarized
+      const { redact } = stream
+      if (redact === undefined || redact === false) {
+        return Either.right({ role: "assistant_thought", content, redacted: redacted === true })
+      }
+      return Either.right({
+        role: "assistant_thought",
+        content: typeof redact === "function" ? redact(content) : "",
+        redacted: true
+      })
     }
     case "event":
       return chunk === undefined ? misfit : Either.right({ event: chunk })
     case "log":
-      return chunk === undefined ? misfit : Either.right({ log: chunk })
+      // a log line given as text travels as `data`, like a text chunk, and as WIRE's `log`
+      return chunk === undefined
+        ? misfit
+        : typeof chunk === "string"
+        ? Either.right({ data: chunk, log: chunk })
+        : Either.right({ log: chunk })
     case "metric":
       return chunk === undefined ? misfit : Either.right({ metric: chunk })
   }
@@ -160,7 +203,12 @@ export const make = Effect.gen(function*() {
         if (ended.size <= REMEMBERED_ENDED) break
         ended.delete(oldest)
       }
-      return emit(stream, type, payload, { priority: "critical", ...header })
+      // a writer paused by the client's backpressure wakes up to find the stream ended
+      const paused = stream.pace
+      stream.pace = undefined
+      return emit(stream, type, payload, { priority: "critical", ...header }).pipe(
+        Effect.zipRight(paused === undefined ? Effect.void : Deferred.succeed(paused.replaced, undefined))
+      )
     })
 
   /** Runs `body` under the stream's lock while it is open, so nothing follows its terminal; fails once it has ended. */
@@ -200,7 +248,62 @@ export const make = Effect.gen(function*() {
       Effect.flatten
     )
 
+  /** Waits until the stream's pace lets its next chunk go (§11.2); a replaced pace is looked at afresh. */
+  const paced = (stream: OpenStream): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      while (stream.pace !== undefined && stream.ended === undefined) {
+        const pace = stream.pace
+        if (pace.ratePerSecond <= 0) {
+          yield* Deferred.await(pace.replaced)
+          continue
+        }
+        const now = yield* Clock.currentTimeMillis
+        const wait = stream.nextChunkAt - now
+        if (wait > 0) {
+          const replaced = yield* Effect.raceFirst(
+            Effect.as(Effect.sleep(Duration.millis(wait)), false),
+            Effect.as(Deferred.await(pace.replaced), true)
+          )
+          if (replaced) continue
+        }
+        stream.nextChunkAt = Math.max(now, stream.nextChunkAt) + 1000 / pace.ratePerSecond
+        return
+      }
+    })
+
+  /** Sets (or lifts, with `rate` undefined) the pace of `stream`, waking a writer waiting under the old one. */
+  const setPace = (stream: OpenStream, rate: number | undefined) =>
+    Effect.gen(function*() {
+      const previous = stream.pace
+      stream.pace = rate === undefined ? undefined : { ratePerSecond: rate, replaced: yield* Deferred.make<void>() }
+      if (previous !== undefined) yield* Deferred.succeed(previous.replaced, undefined)
+    })
+
   return Streams.of({
+    kindOf: (streamId) => live.get(streamId)?.kind,
+
+    backpressure: Effect.fn("Streams.backpressure")(function*(message: Message<"backpressure">, owner: Owner) {
+      const { buffer_remaining_bytes, desired_rate_per_second } = message.payload
+      const rate = desired_rate_per_second ?? (buffer_remaining_bytes === 0 ? 0 : undefined)
+      const streamId = message.stream_id
+      if (streamId !== undefined) {
+        const stream = live.get(streamId)
+        if (stream === undefined || !visible(stream, owner)) {
+          return yield* ArcpError.of("NOT_FOUND", `no open stream ${streamId} in this session`, {
+            details: { stream_id: streamId }
+          })
+        }
+        return yield* setPace(stream, rate)
+      }
+      // session-wide: the lower-priority streams are slowed; high and critical ones keep their pace
+      for (const stream of live.values()) {
+        if (stream.job.sessionId !== owner.sessionId) continue
+        const priority = stream.job.priority ?? "normal"
+        if (priority === "high" || priority === "critical") continue
+        yield* setPace(stream, rate)
+      }
+    }),
+
     open: <K extends StreamKind>(job: Job, options: StreamOptions<K>, pausePoint: Effect.Effect<unknown>) =>
       Effect.gen(function*() {
         const kind: StreamKind = options.kind
@@ -212,8 +315,11 @@ export const make = Effect.gen(function*() {
           kind,
           contentType,
           lock: yield* Effect.makeSemaphore(1),
+          redact: options.redact,
           sequence: 0,
-          ended: undefined
+          ended: undefined,
+          pace: undefined,
+          nextChunkAt: 0
         }
         yield* awaitRoom(job)
         // registered and announced under its lock: the job's end either comes first (refused) or finds it announced
@@ -241,7 +347,7 @@ export const make = Effect.gen(function*() {
           kind: options.kind,
           write: (chunk) =>
             Effect.zipRight(
-              pausePoint,
+              Effect.zipRight(pausePoint, paced(stream)),
               Effect.flatMap(roomFor(stream), () =>
                 whileOpen(
                   stream,

@@ -136,7 +136,7 @@ describe("arcp serve shutdown", () => {
           Effect.flatMap(WebSocket.connect(address), (c) =>
             Client.connect(c, { credentials: { scheme: "bearer", token: "tok" } })))
         const evictions = yield* Effect.forEach(sessions, (s) =>
-          Effect.flatMap(s.subscribe, (messages) =>
+          Effect.flatMap(s.messages, (messages) =>
             Effect.fork(collectUntil(messages, (m) =>
               m.type === "session.evicted"))))
         child.kill("SIGTERM")

@@ -11,7 +11,7 @@ import { type JwtSigner, jwtSigner } from "../../src/client/Credentials.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { encodeUnchecked } from "../../src/protocol/Message.js"
 import { Sessions } from "../../src/runtime/Sessions.js"
-import { EventLog } from "../../src/store/EventLog.js"
+import { EventLog, readAll } from "../../src/store/EventLog.js"
 import { type InProcess, reader, SECRET, sign, type SuiteOptions } from "../support/CoreServer.js"
 import { dial, type Dialer } from "../support/Dialer.js"
 import { collectUntil, field } from "../support/Harness.js"
@@ -27,7 +27,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
     () =>
       Effect.gen(function*() {
         const session = yield* open()
-        const messages = yield* session.subscribe
+        const messages = yield* session.messages
         const seen = yield* Effect.fork(collectUntil(messages, (m) => m.type === "session.accepted"))
         yield* TestClock.adjust("570 seconds")
         const received = yield* Fiber.join(seen)
@@ -50,7 +50,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
     Effect.gen(function*() {
       // a token but no signer: the nonce challenge of the refresh cannot be answered
       const session = yield* open({ credentials: { scheme: "signed_jwt", token: yield* sign({}, { expires: "2h" }) } })
-      const messages = yield* session.subscribe
+      const messages = yield* session.messages
       const refreshed = yield* Effect.fork(collectUntil(messages, (m) => m.type === "session.refresh"))
       yield* (yield* Sessions).refresh(session.id, "policy")
       const refresh = (yield* Fiber.join(refreshed)).at(-1)
@@ -78,7 +78,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
       const switching: JwtSigner = (claims) =>
         jwtSigner({ subject: signed++ === 0 ? "agent-1" : "agent-2", secret: SECRET })(claims)
       const session = yield* open({ credentials: { scheme: "signed_jwt", signer: switching } })
-      const messages = yield* session.subscribe
+      const messages = yield* session.messages
       const seen = yield* Effect.fork(collectUntil(messages, (m) => m.type === "session.evicted"))
       yield* (yield* Sessions).refresh(session.id, "policy")
       const evicted = (yield* Fiber.join(seen)).at(-1)
@@ -152,7 +152,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
         credentials: { scheme: "signed_jwt", signer: jwtSigner({ subject: "agent-1", secret: SECRET }) }
       })
       const log = yield* EventLog
-      const events = yield* log.replaySession("agent-1", session.id, 0)
+      const events = yield* readAll(log, { session_id: [session.id] })
       assert.deepStrictEqual(
         events.slice(0, 4).map((e) => `${e.direction} ${e.type}`),
         ["in session.open", "out session.challenge", "in session.authenticate", "out session.accepted"]
@@ -164,7 +164,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
         "[redacted]"
       )
       const direct = yield* open()
-      const [opened] = yield* log.replaySession("alice", direct.id, 0)
+      const [opened] = yield* readAll(log, { session_id: [direct.id] })
       assert.strictEqual(opened?.type, "session.open")
       assert.notInclude(opened?.json ?? "", "good-token")
     }).pipe(Effect.provide(server({ jwt: "nonce" }))))
@@ -191,7 +191,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
         sessions,
         (s) =>
           Effect.flatMap(
-            s.subscribe,
+            s.messages,
             (messages) => Effect.fork(collectUntil(messages, (m) => m.type === "session.evicted"))
           )
       )

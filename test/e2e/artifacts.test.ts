@@ -147,7 +147,7 @@ describe("artifacts over WebSocket", () => {
           const acceptor = yield* Acceptor
           const connection = yield* WebSocket.connect(acceptor.address)
           const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: "test-token" } })
-          const messages = yield* session.subscribe
+          const messages = yield* session.messages
           // a frame nobody announced
           yield* connection.send(
             encodeFrame({ kind: "transfer", key: "msg_stray", sequence: 0, final: true, payload: bytesOf(5) })

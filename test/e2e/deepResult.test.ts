@@ -34,7 +34,7 @@ const withServer = <A, E, R>(body: Effect.Effect<A, E, R>, maxJsonDepth?: number
 const session = Effect.gen(function*() {
   const connection = yield* dial
   const opened = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
-  return { connection, session: opened, messages: yield* opened.subscribe }
+  return { connection, session: opened, messages: yield* opened.messages }
 })
 
 const terminal = (m: Decoded) => Client.terminalTypes.has(m.type)

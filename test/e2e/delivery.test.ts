@@ -57,7 +57,7 @@ const withServer = <A, E>(
 const rawSession = Effect.gen(function*() {
   const connection = yield* dial
   const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
-  const messages = yield* session.subscribe
+  const messages = yield* session.messages
   return {
     connection,
     session,
@@ -198,7 +198,7 @@ describe("session cancel", () => {
       })
       yield* Effect.gen(function*() {
         const session = yield* open()
-        const messages = yield* session.subscribe
+        const messages = yield* session.messages
         const sleeper = yield* session.invoke("sleep", { ms: 600_000 })
         const stubborn = yield* Effect.forEach([0, 1], () => session.invoke("deaf", {}))
         yield* Effect.forEach(

@@ -74,7 +74,7 @@ const makeGate = Effect.gen(function*() {
 const rawSession = Effect.gen(function*() {
   const connection = yield* dial
   const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
-  const messages = yield* session.subscribe
+  const messages = yield* session.messages
   return {
     connection,
     session,
@@ -136,7 +136,7 @@ describe("a key reused for a different command (§6.4)", () => {
           }
           assert.strictEqual(yield* Ref.get(counter.count), 1, "nothing ran for the refused commands")
           // the nack names the refused invoke
-          const messages = yield* session.subscribe
+          const messages = yield* session.messages
           const refused = yield* session.send("tool.invoke", { tool: "sleep", arguments: { ms: 1 } }, {
             idempotency_key: "refund"
           })

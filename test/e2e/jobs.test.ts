@@ -49,13 +49,13 @@ const crashable = (file: string, crashed: Ref.Ref<boolean>) =>
   Layer.effect(
     EventLog,
     Effect.map(EventLog, (log) => {
-      const unlessCrashed = <E>(write: Effect.Effect<void, E>) =>
-        Effect.flatMap(Ref.get(crashed), (dead) => (dead ? Effect.void : write))
+      const unlessCrashed = <A, E>(write: Effect.Effect<A, E>, otherwise: A) =>
+        Effect.flatMap(Ref.get(crashed), (dead) => (dead ? Effect.succeed(otherwise) : write))
       return EventLog.of({
         ...log,
-        recordOutbound: (envelopes) => unlessCrashed(log.recordOutbound(envelopes)),
-        saveJob: (job) => unlessCrashed(log.saveJob(job)),
-        stageJob: (job) => unlessCrashed(log.stageJob(job))
+        recordOutbound: (envelopes) => unlessCrashed(log.recordOutbound(envelopes), []),
+        saveJob: (job) => unlessCrashed(log.saveJob(job), undefined),
+        stageJob: (job) => unlessCrashed(log.stageJob(job), undefined)
       })
     })
   ).pipe(Layer.provideMerge(SqliteEventLog.layer({ filename: file })))
@@ -87,7 +87,7 @@ describe("jobs over WebSocket + SQLite", () => {
   it.scopedLive("R6.3-1 R6.1.1-3 R4.2-4 R10.1-5 R10.2-1 tool.invoke → job.accepted → job.started → progress → exactly one terminal", () =>
     withServer(Effect.gen(function*() {
       const session = yield* open()
-      const messages = yield* session.subscribe
+      const messages = yield* session.messages
       const invokeId = yield* session.send("tool.invoke", { tool: "ticker", arguments: { count: 3 } })
       const seen = yield* collectUntil(messages, terminal)
       const types = seen.map((m) => m.type)
@@ -112,7 +112,7 @@ describe("jobs over WebSocket + SQLite", () => {
   it.scopedLive("R17.3.1-1 R18.1-1 R18.3-1 R18.2-3 the runtime reports tool.invocations, latency.ms and errors.total under the reserved names and units", () =>
     withServer(Effect.gen(function*() {
       const session = yield* open()
-      const messages = yield* session.subscribe
+      const messages = yield* session.messages
       yield* session.send("tool.invoke", { tool: "fail", arguments: { code: "UNAVAILABLE", message: "down" } })
       const seen = yield* collectUntil(messages, terminal)
       const metrics = seen.filter((m) => m.type === "metric")
@@ -140,7 +140,7 @@ describe("jobs over WebSocket + SQLite", () => {
   it.scopedLive("R10.2-1 exactly one terminal per job with 60 jobs at once", () =>
     withServer(Effect.gen(function*() {
       const session = yield* open()
-      const messages = yield* session.subscribe
+      const messages = yield* session.messages
       const jobs = yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), (i) =>
         session.invoke(
           i % 3 === 0 ? "echo" : i % 3 === 1 ? "ticker" : "sleep",
@@ -172,7 +172,7 @@ describe("jobs over WebSocket + SQLite", () => {
         Effect.gen(function*() {
           const connection = yield* dial
           const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
-          const messages = yield* session.subscribe
+          const messages = yield* session.messages
           const invoke = yield* makeEnvelope("tool.invoke", { tool: "count", arguments: {} }, {
             session_id: session.id
           })
@@ -229,7 +229,7 @@ describe("jobs over WebSocket + SQLite", () => {
           const outcome = yield* job.outcome
           const connection = yield* dial
           const raw = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
-          const messages = yield* raw.subscribe
+          const messages = yield* raw.messages
           yield* connection.send(encodeUnchecked({ ...retransmitted, session_id: raw.id }))
           const answers = yield* collectUntil(messages, terminal)
           return {
@@ -250,7 +250,7 @@ describe("jobs over WebSocket + SQLite", () => {
           // the same message id, after the restart and on a new session: answered as before, not run
           const connection = yield* dial
           const raw = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
-          const messages = yield* raw.subscribe
+          const messages = yield* raw.messages
           yield* connection.send(encodeUnchecked({ ...retransmitted, session_id: raw.id }))
           const answers = yield* collectUntil(messages, terminal)
           // the very envelopes answered before (same ids), not a new execution
@@ -277,7 +277,7 @@ describe("jobs over WebSocket + SQLite", () => {
         Effect.gen(function*() {
           const connection = yield* dial
           const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
-          const messages = yield* session.subscribe
+          const messages = yield* session.messages
           yield* connection.send(encodeUnchecked({ ...invoke, session_id: session.id }))
           // up to tool.invocations, right after job.started: each is committed before it is sent
           const running = (yield* collectUntil(messages, (m) => m.type === "metric")).at(-1)
@@ -300,7 +300,7 @@ describe("jobs over WebSocket + SQLite", () => {
           assert.strictEqual(Option.getOrUndefined(record)?.state, "failed")
           const connection = yield* dial
           const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: TOKEN } })
-          const messages = yield* session.subscribe
+          const messages = yield* session.messages
           // the same idempotency key, in a new command: the same job, then its terminal
           const repeat = yield* makeEnvelope("tool.invoke", { tool: "sleep", arguments: { ms: 600_000 } }, {
             session_id: session.id,
@@ -355,7 +355,7 @@ describe("jobs over WebSocket + SQLite", () => {
         updated_at: now
       })
       const session = yield* open()
-      const messages = yield* session.subscribe
+      const messages = yield* session.messages
       const repeat = yield* session.send("tool.invoke", { tool: "sleep", arguments: { ms: 600_000 } }, {
         idempotency_key: "orphan"
       })
@@ -439,7 +439,7 @@ describe("jobs over WebSocket + SQLite", () => {
   it.scopedLive("R10.4-6 R10.4-7 a handler that ignores cancellation past deadline_ms is abandoned: job.failed ABORTED", () =>
     withServer(Effect.gen(function*() {
       const session = yield* open()
-      const messages = yield* session.subscribe
+      const messages = yield* session.messages
       const job = yield* session.invoke("stubborn", { ms: 1500 })
       assert.strictEqual((yield* job.cancel({ deadline_ms: 100 })).type, "cancel.accepted")
       const events = yield* job.events.pipe(Stream.runCollect, Effect.map((c) => [...c]))
@@ -470,7 +470,7 @@ describe("jobs over WebSocket + SQLite", () => {
       yield* withServer(
         Effect.gen(function*() {
           const session = yield* open()
-          const messages = yield* session.subscribe
+          const messages = yield* session.messages
           const job = yield* session.invoke("deaf_promise", {})
           yield* job.events.pipe(Stream.filter((m) => m.type === "job.started"), Stream.runHead)
           assert.strictEqual((yield* job.cancel({ deadline_ms: 300 })).type, "cancel.accepted")

@@ -205,7 +205,7 @@ describe("permissions and leases over WebSocket", () => {
   it.scoped("R15.5-1 an operator revokes a lease: lease.revoked with the reason; a use after it fails PERMISSION_DENIED", () =>
     Effect.gen(function*() {
       const session = yield* connectAs("alice-token")
-      const messages = yield* session.subscribe
+      const messages = yield* session.messages
       const { request } = yield* askFor(session)
       const lease = yield* session.grant(request)
       yield* (yield* Permissions).revoke(lease.lease_id, "operator: fraud review")

@@ -51,7 +51,7 @@ const sessionAs = (token: string) =>
       credentials: { scheme: "bearer", token },
       capabilities: { human_input: true }
     })
-    const messages = yield* session.subscribe
+    const messages = yield* session.messages
     return {
       session,
       messages,

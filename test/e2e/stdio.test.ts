@@ -78,7 +78,7 @@ describe("R4.1-1 R22-1 runtime core over stdio (child process)", () => {
         const session = yield* Client.connect(child.connection, {
           credentials: { scheme: "bearer", token: "good-token" }
         })
-        const messages = yield* session.subscribe
+        const messages = yield* session.messages
         let renewals = 0
         const seen = yield* collectUntil(messages, (m) => m.type === "session.accepted" && ++renewals === 2)
         const sessionTypes = seen.map((m) => m.type).filter((t) => t.startsWith("session."))

@@ -91,7 +91,7 @@ describe("ARCP tools as an MCP server", () => {
         const unknown = yield* Effect.promise(() => client.callTool({ name: "nope" }).then(() => "", (e) => String(e)))
         assert.include(unknown, "no tool named")
 
-        const messages = yield* session.subscribe
+        const messages = yield* session.messages
         const abort = new AbortController()
         const call = client.callTool({ name: "ticker", arguments: { count: 100000, interval_ms: 10 } }, undefined, {
           signal: abort.signal,

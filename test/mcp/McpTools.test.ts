@@ -62,7 +62,7 @@ describe("MCP servers as ARCP tools", () => {
         const fast = yield* session.invoke("fix.fast", { text: "hi" })
         assert.deepStrictEqual(yield* fast.outcome, { content: [{ type: "text", text: "fast: hi" }], text: "fast: hi" })
 
-        const messages = yield* session.subscribe
+        const messages = yield* session.messages
         const slow = yield* session.invoke("fix.slow", { steps: 3, ms: 5 })
         const seen = yield* collectUntil(messages, (m) => m.job_id === slow.jobId && terminal(m))
         const progress = seen.filter((m) => m.job_id === slow.jobId && m.type === "job.progress")
@@ -101,7 +101,7 @@ describe("MCP servers as ARCP tools", () => {
         const started = yield* Deferred.make<void>()
         yield* Effect.gen(function*() {
           const session = yield* open()
-          const messages = yield* session.subscribe
+          const messages = yield* session.messages
           const slow = yield* session.invoke("fix.slow", { steps: 1000, ms: 20 })
           yield* collectUntil(messages, (m) => m.job_id === slow.jobId && m.type === "job.progress")
           const answer = yield* slow.cancel({ reason: "enough" })

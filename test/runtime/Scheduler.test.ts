@@ -20,7 +20,7 @@ import * as Scheduler from "../../src/runtime/scheduler/Scheduler.js"
 import * as Sessions from "../../src/runtime/Sessions.js"
 import * as Streams from "../../src/runtime/Streams.js"
 import * as Tools from "../../src/runtime/Tools.js"
-import { EventLog } from "../../src/store/EventLog.js"
+import { EventLog, readAll } from "../../src/store/EventLog.js"
 import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import { ScheduleStore } from "../../src/store/ScheduleStore.js"
@@ -147,7 +147,7 @@ describe("Scheduler", () => {
         yield* sessions.unregister(SESSION)
         yield* advance("330 days")
         assert.strictEqual((yield* Queue.takeAll(inbox)).length, 0, "nothing to a session that is gone")
-        const logged = (yield* Effect.flatMap(EventLog, (l) => l.replaySession("alice", SESSION, 0))).filter((e) =>
+        const logged = (yield* Effect.flatMap(EventLog, (l) => readAll(l, { session_id: [SESSION] }))).filter((e) =>
           e.type === "job.completed"
         )
         assert.strictEqual(logged.length, 11, "Mar 1 2026 .. Jan 1 2027, in the log under the scheduling session")

@@ -5,7 +5,7 @@ import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import type { Decoded } from "../../src/protocol/Message.js"
 import { collectUntil } from "./Harness.js"
 
-/** A subscription shaped like `Client.subscribe`: a stream over a PubSub queue, pulled a chunk at a time. */
+/** A subscription shaped like `Client.messages`: a stream over a PubSub queue, pulled a chunk at a time. */
 const subscription = Effect.gen(function*() {
   const hub = yield* PubSub.unbounded<Decoded>()
   const messages = Stream.fromQueue(yield* PubSub.subscribe(hub))

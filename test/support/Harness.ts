@@ -27,11 +27,17 @@ export const serverLayer = <E>(options: {
   readonly artifactStore?: Layer.Layer<ArtifactStore, ArtifactStoreError>
   readonly runtime?: RuntimeConfig.Options
   readonly tools?: ReadonlyArray<Tools.Tool>
+  /** Extra bearer tokens (token → principal) and observe grants, beside alice's and bob's. */
+  readonly auth?: Pick<Auth.Options, "bearer" | "observers"> | undefined
 }) =>
   Runtime.serve.pipe(
     Layer.provideMerge(Runtime.layer(options.runtime ?? {})),
     Layer.provide(Layer.mergeAll(
-      Auth.layer({ audience: "arcp://runtime", bearer: new Map([[TOKEN, PRINCIPAL], ["other-token", "bob"]]) }),
+      Auth.layer({
+        audience: "arcp://runtime",
+        bearer: new Map([[TOKEN, PRINCIPAL], ["other-token", "bob"], ...(options.auth?.bearer ?? [])]),
+        observers: options.auth?.observers
+      }),
       Tools.layer([...DemoTools.all, ...(options.tools ?? [])])
     )),
     // the log stays visible to tests, which read job records from it

@@ -13,7 +13,12 @@ export const SubscriptionFilter = Schema.Struct({
   stream_id: Schema.optional(Ids),
   trace_id: Schema.optional(Ids),
   types: Schema.optional(Ids),
-  min_priority: Schema.optional(Priority)
+  min_priority: Schema.optional(Priority),
+  /**
+   * Our addition (peers ignore it): leave out the events of streams of these kinds (§11.4 lets an observer
+   * suppress `thought` reasoning); the stream's open, chunks and terminal all go.
+   */
+  exclude_kinds: Schema.optional(Ids)
 })
 export type SubscriptionFilter = typeof SubscriptionFilter.Type
 

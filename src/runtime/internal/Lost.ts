@@ -10,7 +10,7 @@ import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import type { ErrorPayload } from "../../protocol/Errors.js"
 import { JobId, MessageId, SessionId, TraceId } from "../../protocol/Ids.js"
 import { encodeUnchecked } from "../../protocol/Message.js"
-import type { EventLog, EventLogError, JobRecord } from "../../store/EventLog.js"
+import { type EventLog, type EventLogError, type JobRecord, readAll } from "../../store/EventLog.js"
 import { terminalStates } from "./Finish.js"
 
 /** The `job.failed` payload of a lost job: hard termination, and not retryable (its tool may have run in part). */
@@ -32,7 +32,7 @@ export const endLost = (
   record: JobRecord
 ): Effect.Effect<string, EventLogError> =>
   Effect.gen(function*() {
-    const events = yield* log.jobEvents(record.principal, record.job_id)
+    const events = yield* readAll(log, { job_id: [record.job_id], direction: "out" })
     const now = yield* Clock.currentTimeMillis
     for (const sent of events) {
       const state = terminalStates.get(sent.type)

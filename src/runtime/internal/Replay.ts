@@ -7,7 +7,7 @@ import { type Context, Effect, Either, Option } from "effect"
 import type { ArcpError } from "../../protocol/Errors.js"
 import { MessageId } from "../../protocol/Ids.js"
 import { type Decoded, decodeJson } from "../../protocol/Message.js"
-import type { EventLog, EventLogError, JobRecord, StoredEvent } from "../../store/EventLog.js"
+import { type EventLog, type EventLogError, type JobRecord, readAll, type StoredEvent } from "../../store/EventLog.js"
 import { attach, type Job, type Owner, watches } from "../Job.js"
 import { isTerminal } from "./Repeats.js"
 
@@ -64,18 +64,21 @@ const jobOf = (
 export const replay = (ctx: ReplayContext, messageId: string, owner: Owner): Effect.Effect<void> =>
   Effect.gen(function*() {
     // every read takes the asking principal: another principal's answers and job events are never seen
-    const answers = yield* ctx.log.answersTo(owner.principal, messageId)
+    const mine = (row: StoredEvent) => row.principal === owner.principal
+    const answers = (yield* readAll(ctx.log, { correlation_id: [messageId], direction: "out" })).filter(mine)
     const jobId = jobOf(ctx, messageId, owner, answers)
     // a repeated command replays only its own answers (plus its terminal, if it had none yet)
     const repeat = jobId !== undefined && !(yield* created(ctx, jobId, messageId, owner))
     const history = jobId === undefined || repeat
       ? []
-      : (yield* ctx.log.jobEvents(owner.principal, jobId)).filter((row) => !answersAnother(row, messageId))
+      : (yield* readAll(ctx.log, { job_id: [jobId], direction: "out" })).filter(mine).filter((row) =>
+        !answersAnother(row, messageId)
+      )
     const seen = new Set<string>()
     // a long history waits for room in the session's buffer, as a job's own events do
     const send = (envelope: Decoded) =>
       Effect.zipRight(owner.room ?? Effect.void, owner.sink({ ...envelope, session_id: owner.sessionId }))
-    const rows = [...answers, ...history].sort((a, b) => a.seq - b.seq)
+    const rows = [...answers, ...history].sort((a, b) => a.position - b.position)
     for (const row of rows) {
       if (seen.has(row.id)) continue // one row per session it went to
       seen.add(row.id)
