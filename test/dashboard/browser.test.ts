@@ -7,13 +7,14 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Browser, chromium, type Page } from "playwright-core"
-import { connect, type PromiseSession } from "../../src/client/Promise.js"
+import { connect } from "../../src/client/Promise.js"
 import { chromiumPath, noBrowserReason, screenshotDir, serve, type Served, stop } from "./support.js"
 
 if (chromiumPath === undefined) console.warn(noBrowserReason)
 
 const ALICE = "alice-token"
 const BOB = "bob-token"
+const CAROL = "carol-token"
 
 describe.skipIf(chromiumPath === undefined)("dashboard in Chromium", () => {
   let browser: Browser
@@ -32,7 +33,12 @@ describe.skipIf(chromiumPath === undefined)("dashboard in Chromium", () => {
       "--bearer",
       `${ALICE}=alice`,
       "--bearer",
-      `${BOB}=bob`
+      `${BOB}=bob`,
+      "--bearer",
+      `${CAROL}=carol`,
+      // carol is an observer principal: she may see every session (§13)
+      "--observer",
+      "carol"
     ])
 
   beforeAll(async () => {
@@ -58,6 +64,13 @@ describe.skipIf(chromiumPath === undefined)("dashboard in Chromium", () => {
     await page.locator("[data-status=open]").waitFor()
     return page
   }
+
+  /** A test client of principal alice, as any program would connect. */
+  const aliceClient = () =>
+    connect(served?.address ?? "", {
+      credentials: { scheme: "bearer", token: ALICE },
+      capabilities: { human_input: true }
+    })
 
   /** Starts a tool from the page's Run view; resolves with the new job's row. */
   const run = async (page: Page, tool: string, args: object) => {
@@ -87,36 +100,57 @@ describe.skipIf(chromiumPath === undefined)("dashboard in Chromium", () => {
     await alice.close()
   }, 30_000)
 
-  it("a ticker's progress bar reaches 100 % and the job completes", async () => {
+  it(
+    "a ticker started by a test client: the page sees it through its subscription, progress reaching 100 %",
+    async () => {
+      const page = await signIn(ALICE)
+      const client = await aliceClient()
+      try {
+        const job = await client.invoke("ticker", { count: 5, interval_ms: 100 })
+        const row = page.getByTestId(`job-${job.jobId}`)
+        await page.locator(`[data-testid=job-${job.jobId}][data-state=completed]`).waitFor()
+        assert.strictEqual(await row.locator("[role=progressbar]").getAttribute("aria-valuenow"), "100")
+        await row.click()
+        assert.include(await page.getByTestId("timeline").innerText(), "job.progress")
+        await page.screenshot({ path: join(shots, "jobs.png") })
+      } finally {
+        await client.close()
+      }
+      await page.close()
+    },
+    30_000
+  )
+
+  it("a job started from the page's Run view shows its progress too", async () => {
     const page = await signIn(ALICE)
-    await run(page, "ticker", { count: 5, interval_ms: 100 })
-    const row = page.locator("[data-testid^=job-job_]").first()
+    await run(page, "ticker", { count: 3, interval_ms: 50 })
     await page.locator("[data-testid^=job-job_][data-state=completed]").first().waitFor()
-    const bar = row.locator("[role=progressbar]")
-    assert.strictEqual(await bar.getAttribute("aria-valuenow"), "100")
-    assert.include(await page.getByTestId("timeline").innerText(), "job.progress")
-    await page.screenshot({ path: join(shots, "jobs.png") })
     await page.close()
   }, 30_000)
 
   it(
-    "answers a human input request with the form generated from its response_schema; the job finishes with the answer",
+    "answers a test client's human input request with the form generated from its response_schema; the job finishes with the answer",
     async () => {
       const page = await signIn(ALICE)
-      await run(page, "ask", { prompt: "Which colour?" })
-      const form = page.getByTestId("human-form")
-      await form.waitFor()
-      assert.include(await form.innerText(), "Which colour?")
-      await page.screenshot({ path: join(shots, "human-input.png") })
-      // the runtime checks the answer against the schema (minLength 1): an empty one is refused, in the form
-      await form.locator("input[name=answer]").fill("")
-      await form.locator("button[type=submit]").click()
-      await form.locator(".error").waitFor()
-      await form.locator("input[name=answer]").fill("teal")
-      await form.locator("button[type=submit]").click()
-      await page.locator("[data-testid^=job-job_][data-state=completed]").first().waitFor()
-      assert.include(await page.getByTestId("job-result").innerText(), "teal")
-      assert.strictEqual(await page.getByTestId("pending").count(), 0)
+      const client = await aliceClient()
+      try {
+        const job = await client.invoke("ask", { prompt: "Which colour?" })
+        const form = page.getByTestId("human-form")
+        await form.waitFor()
+        assert.include(await form.innerText(), "Which colour?")
+        await page.screenshot({ path: join(shots, "human-input.png") })
+        // the runtime checks the answer against the schema (minLength 1): an empty one is refused, in the form
+        await form.locator("[name=answer]").fill("")
+        await form.locator("button[type=submit]").click()
+        await form.locator(".error").waitFor()
+        await form.locator("[name=answer]").fill("teal")
+        await form.locator("button[type=submit]").click()
+        assert.deepStrictEqual(await job.result, { answer: "teal" })
+        await page.locator(`[data-testid=job-${job.jobId}][data-state=completed]`).waitFor()
+        await page.getByTestId("pending").waitFor({ state: "detached" })
+      } finally {
+        await client.close()
+      }
       await page.close()
     },
     30_000
@@ -132,25 +166,29 @@ describe.skipIf(chromiumPath === undefined)("dashboard in Chromium", () => {
     await page.close()
   }, 30_000)
 
-  it("another principal's session and jobs stay hidden", async () => {
-    const alice: PromiseSession = await connect(served?.address ?? "", {
-      credentials: { scheme: "bearer", token: ALICE }
-    })
+  it("another principal's session and jobs stay hidden; an observer principal sees them", async () => {
+    const client = await aliceClient()
     try {
-      const job = await alice.invoke("sleep", { ms: 600_000 })
-      const page = await signIn(BOB)
-      await page.getByTestId("tab-sessions").click()
-      await page.locator("[data-testid^=session-sess_]").first().waitFor()
+      const job = await client.invoke("sleep", { ms: 600_000 })
+      const carol = await signIn(CAROL)
+      await carol.getByTestId(`job-${job.jobId}`).waitFor()
+      const bob = await signIn(BOB)
+      await bob.getByTestId("tab-sessions").click()
+      await bob.locator("[data-testid^=session-sess_]").first().waitFor()
       // bob sees his own session only: alice's (with its running job) is not his to observe
-      const rows = page.locator("[data-testid^=session-sess_]")
+      const rows = bob.locator("[data-testid^=session-sess_]")
       assert.strictEqual(await rows.count(), 1)
       assert.include(await rows.first().innerText(), "this page")
-      await page.getByTestId("tab-jobs").click()
-      assert.strictEqual(await page.locator(`[data-testid=job-${job.jobId}]`).count(), 0)
+      await bob.getByTestId("tab-jobs").click()
+      assert.strictEqual(await bob.locator(`[data-testid=job-${job.jobId}]`).count(), 0)
       await job.cancel()
-      await page.close()
+      await carol.locator(`[data-testid=job-${job.jobId}][data-state=cancelled]`).waitFor()
+      await carol.getByTestId("tab-sessions").click()
+      await carol.screenshot({ path: join(shots, "sessions.png") })
+      await carol.close()
+      await bob.close()
     } finally {
-      await alice.close()
+      await client.close()
     }
   }, 30_000)
 

@@ -107,9 +107,15 @@ export class Dashboard {
   async subscribe(filter: SubscriptionFilter): Promise<void> {
     const after = this.model.lastEventId
     try {
+      // the first time from the start of what the log holds (backfill, then live); after a reconnect, from
+      // the last event seen; when the runtime no longer has that one (a fresh log), from the start again
       const reply = await this.wire.request("subscribe", {
         filter,
-        ...(after !== undefined ? { since: { after_message_id: MessageId.make(after) } } : {})
+        since: after !== undefined ? { after_message_id: MessageId.make(after) } : {}
+      }).catch((e: unknown) => {
+        if (after === undefined || !(e instanceof WireError) || e.code !== "NOT_FOUND") throw e
+        this.model.lastEventId = undefined
+        return this.wire.request("subscribe", { filter, since: {} })
       })
       if (isCore(reply) && reply.type === "subscribe.accepted") this.subscription = reply.payload.subscription_id
       this.changed()
