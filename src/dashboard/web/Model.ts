@@ -132,11 +132,19 @@ export const empty = (): Model => ({
 const terminal: ReadonlyArray<JobState> = ["completed", "failed", "cancelled"]
 export const isTerminal = (state: JobState): boolean => terminal.includes(state)
 
-/** Drops the oldest entries of a map past `limit` (maps iterate in insertion order). */
+/**
+ * Drops the oldest entries of a map past `limit` (maps iterate in insertion order), those `keep` spares
+ * last: the bound holds even when every entry would be kept.
+ */
 const bound = <K, V>(map: Map<K, V>, limit: number, keep: (v: V) => boolean = () => false) => {
+  if (map.size <= limit) return
   for (const [key, value] of map) {
     if (map.size <= limit) return
     if (!keep(value)) map.delete(key)
+  }
+  for (const key of map.keys()) {
+    if (map.size <= limit) return
+    map.delete(key)
   }
 }
 
