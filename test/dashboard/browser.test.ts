@@ -3,7 +3,7 @@
  * page, playwright-core drives Debian's Chromium through it. Skipped, saying why, when no Chromium is installed.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Browser, chromium, type Page } from "playwright-core"
@@ -191,6 +191,50 @@ describe.skipIf(chromiumPath === undefined)("dashboard in Chromium", () => {
       await client.close()
     }
   }, 30_000)
+
+  it("lists an artifact a job made and downloads its bytes", async () => {
+    const page = await signIn(ALICE)
+    const client = await aliceClient()
+    try {
+      const job = await client.invoke("make_artifact", { size: 3000, media_type: "text/plain" })
+      await job.result
+      await page.locator(`[data-testid=job-${job.jobId}][data-state=completed]`).waitFor()
+      await page.getByTestId("tab-artifacts").click()
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.getByTestId("artifacts").locator("button").first().click()
+      ])
+      const path = await download.path()
+      assert.strictEqual(statSync(path).size, 3000)
+      await page.screenshot({ path: join(shots, "artifacts.png") })
+    } finally {
+      await client.close()
+    }
+    await page.close()
+  }, 30_000)
+
+  it("hundreds of jobs: the list renders only the rows in view", async () => {
+    const page = await signIn(ALICE)
+    const client = await aliceClient()
+    try {
+      const jobs = []
+      for (let batch = 0; batch < 8; batch++) {
+        const started = await Promise.all(Array.from({ length: 50 }, (_, i) => client.invoke("echo", { i })))
+        await Promise.all(started.map((j) => j.result))
+        jobs.push(...started)
+      }
+      await page.getByText("400 jobs", { exact: false }).first().waitFor({ timeout: 20_000 })
+      const rendered = await page.locator("[data-testid^=job-job_]").count()
+      assert.isAtMost(rendered, 60)
+      assert.isAtLeast(rendered, 5)
+      // scrolling to the end shows the oldest job
+      await page.getByTestId("job-list").evaluate((el) => (el.scrollTop = el.scrollHeight))
+      await page.getByTestId(`job-${jobs[0]?.jobId ?? ""}`).waitFor()
+    } finally {
+      await client.close()
+    }
+    await page.close()
+  }, 90_000)
 
   it("reads well on a phone-sized screen", async () => {
     const page = await signIn(ALICE, { width: 390, height: 844 })
