@@ -88,6 +88,25 @@ describe("examples", () => {
       assert.include(stdout, "result {\"order\":\"ord_4812\",\"refunded\":25}")
     }, 90_000)
 
+    it(`R13.1-1 R13.3-1 observe-job runs a job on one connection and watches it from another (${mode})`, async () => {
+      const { code, stderr, stdout } = await run("observe-job.mjs", mode)
+      assert.strictEqual(code, 0, stderr)
+      assert.include(stdout, "worker result {\"counted\":3}")
+      assert.include(
+        stdout,
+        [
+          "watcher job 1 job.progress 1/3",
+          "watcher job 1 job.progress 2/3",
+          "watcher job 1 job.progress 3/3",
+          "watcher job 1 tool.result {\"counted\":3}",
+          "watcher --- backfill complete, live from here ---",
+          "watcher job 2 job.progress 1/2",
+          "watcher job 2 job.progress 2/2",
+          "watcher job 2 tool.result {\"counted\":2}"
+        ].join("\n")
+      )
+    }, 90_000)
+
     it(`artifacts uploads, runs a tool that stores its output, and streams both back (${mode})`, async () => {
       const { code, stderr, stdout } = await run("artifacts.mjs", mode)
       assert.strictEqual(code, 0, stderr)

@@ -428,10 +428,11 @@ export const connect = (
     let reply = yield* request("session.open", {
       auth: { scheme: credentials.scheme, ...(token !== undefined ? { token } : {}) },
       client: options.client ?? { kind: "arcp-client", version: VERSION },
-      // what this client implements, unless the caller says otherwise: artifacts, sidecar frames where the
-      // transport has them, and tool discovery
+      // what this client implements, unless the caller says otherwise: artifacts, subscriptions, sidecar
+      // frames where the transport has them, and tool discovery
       capabilities: {
         artifacts: true,
+        subscriptions: true,
         binary_encoding: connection.binary ? ["base64", "sidecar"] : ["base64"],
         ...options.capabilities,
         extensions: options.capabilities?.extensions ?? [TOOLS_EXTENSION]

@@ -12,7 +12,10 @@ import { BACKFILL_COMPLETE, type SubscriptionFilter } from "../protocol/messages
 
 export type { SubscriptionFilter } from "../protocol/messages/Subscriptions.js"
 
-/** Where a subscription starts: after a message id (backfill from the log, §13.3); absent, live only. */
+/**
+ * Where a subscription starts (§13.3): after a message id, or (`{}`) from the start of the log, both
+ * backfilled and followed by the end-of-backfill marker; no `since` at all: live events only.
+ */
 export interface SubscribeSince {
   readonly after_message_id?: string | undefined
 }
@@ -57,9 +60,10 @@ export const subscribe = <E>(
     const messages = yield* deps.messages
     const request = yield* makeEnvelope("subscribe", {
       filter,
-      ...(since?.after_message_id !== undefined
-        ? { since: { after_message_id: MessageId.make(since.after_message_id) } }
-        : {})
+      // `since` with no message id backfills from the start of what the subscriber may see
+      ...(since === undefined ? {} : {
+        since: since.after_message_id === undefined ? {} : { after_message_id: MessageId.make(since.after_message_id) }
+      })
     })
     const reply = yield* deps.sendAndAwait(request)
     if (!isCore(reply) || reply.type !== "subscribe.accepted") {

@@ -10,6 +10,7 @@ import { now } from "../protocol/Timestamp.js"
 import * as ArtifactRoutes from "./artifacts/ArtifactRoutes.js"
 import type { Artifacts } from "./artifacts/Artifacts.js"
 import type { Sidecar } from "./artifacts/Sidecar.js"
+import type { Subscriber, Subscriptions } from "./events/Subscriptions.js"
 import type { HumanInput } from "./HumanInput.js"
 import type { Owner } from "./Job.js"
 import type { Jobs } from "./Jobs.js"
@@ -18,7 +19,6 @@ import type { Outbound } from "./Outbound.js"
 import type { Permissions } from "./permissions/Permissions.js"
 import { LIST_TYPE, type Scheduler } from "./scheduler/Scheduler.js"
 import type { Streams } from "./Streams.js"
-import type { Subscriber, Subscriptions } from "./events/Subscriptions.js"
 
 /** What a handler may use: the session, the connection's outbound path, and the session as jobs see it. */
 export interface RouteContext {
@@ -74,9 +74,17 @@ export const notImplemented = (message: { readonly type: string }): Effect.Effec
 
 const ignore = (): Effect.Effect<void> => Effect.void
 
-/** The connection's session as a subscriber: its id, its principal (with any observe grant) and its outbound path. */
-const subscriberOf = ({ outbound, session }: RouteContext): Effect.Effect<Subscriber> =>
-  Effect.map(session.principal, (principal) => ({ sessionId: session.id, principal, outbound }))
+/**
+ * The connection's session as a subscriber: its id, its principal (with any observe grant) and its outbound
+ * path; FAILED_PRECONDITION when the session did not negotiate `subscriptions` (§7: both sides must).
+ */
+const subscriberOf = ({ outbound, session }: RouteContext): Effect.Effect<Subscriber, ArcpError> =>
+  session.capabilities.subscriptions !== true
+    ? Effect.fail(ArcpError.of(
+      "FAILED_PRECONDITION",
+      "this session did not negotiate capabilities.subscriptions; offer it in session.open to subscribe"
+    ))
+    : Effect.map(session.principal, (principal) => ({ sessionId: session.id, principal, outbound }))
 
 /** The route table of this runtime: session control, jobs, interrupts and human input; the rest refused or not built. */
 export const makeRoutes = (

@@ -206,6 +206,8 @@ export const supportedCapabilities = (
   binary_streams: true,
   // job.schedule: at / after / every (RRULE), durable across restarts (§10.6, scheduler/Scheduler.ts)
   scheduled_jobs: true,
+  // subscribe / unsubscribe with filters, observer grants, backfill and its marker (§13, events/Subscriptions.ts)
+  subscriptions: true,
   anonymous: options.anonymous,
   heartbeat_interval_seconds: settings.heartbeatIntervalSeconds,
   heartbeat_recovery: settings.heartbeatRecovery,

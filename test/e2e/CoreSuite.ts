@@ -147,7 +147,7 @@ export const coreSuite = (target: Target) => {
           ["wrong audience", attempt({ scheme: "signed_jwt", token: wrongAudience }), "UNAUTHENTICATED"],
           ["alg none", attempt({ scheme: "signed_jwt", token: unsigned }), "UNAUTHENTICATED"],
           ["none without anonymous negotiated", attempt({ scheme: "none" }), "UNAUTHENTICATED"],
-          ["required but unsupported", attempt(bearer, { required: ["subscriptions"] }), "UNIMPLEMENTED"]
+          ["required but unsupported", attempt(bearer, { required: ["arcpx.nobody.v1"] }), "UNIMPLEMENTED"]
         ]
         for (const [name, run, code] of cases) {
           const result = yield* run
@@ -425,7 +425,7 @@ export const coreSuite = (target: Target) => {
               binary_encoding: ["base64"]
             }
           }))
-        assert.strictEqual(session.capabilities.subscriptions, false, "not supported by this runtime")
+        assert.strictEqual(session.capabilities.subscriptions, true, "offered by both sides")
         assert.strictEqual(session.capabilities.durable_jobs, true)
         assert.strictEqual(session.capabilities.interrupt, true)
         assert.strictEqual(session.capabilities.anonymous, false)

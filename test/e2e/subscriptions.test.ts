@@ -170,7 +170,9 @@ describe("subscriptions (§13) over WebSocket", () => {
           code(yield* Effect.flip(Stream.runDrain(watcher.subscribe({ session_id: [alice.id] })))),
           "PERMISSION_DENIED"
         )
-        const seen = yield* watch(auditor.subscribe({ session_id: [alice.id], types: ["tool.result"] }).pipe(Stream.orDie))
+        const seen = yield* watch(
+          auditor.subscribe({ session_id: [alice.id], types: ["tool.result"] }).pipe(Stream.orDie)
+        )
         yield* auditor.ping
         const job = yield* alice.invoke("echo", { audited: true })
         yield* untilTerminal(job.events)
@@ -201,6 +203,18 @@ describe("subscriptions (§13) over WebSocket", () => {
         const pong = yield* session.ping
         assert.isDefined(pong)
         assert.isFalse(after.some((m) => m.type === "subscribe.event"), "nothing delivered after unsubscribe")
+      })
+    ))
+
+  it.scopedLive("R7-1 a session that did not negotiate subscriptions is refused FAILED_PRECONDITION", () =>
+    withServer(
+      "memory",
+      Effect.gen(function*() {
+        const session = yield* open({ capabilities: { subscriptions: false } })
+        assert.isFalse(session.capabilities.subscriptions === true)
+        const refused = yield* Effect.flip(session.request("subscribe", { filter: {} }))
+        assert.strictEqual(code(refused), "FAILED_PRECONDITION")
+        assert.isTrue((yield* open()).capabilities.subscriptions === true, "advertised, and negotiated when offered")
       })
     ))
 
@@ -317,55 +331,61 @@ const pausable = (connection: Connection) =>
   })
 
 describe("subscriptions (§13), bounded", () => {
-  it.scoped("R13.4-2 a subscriber that stops reading is closed BACKPRESSURE_OVERFLOW; the producer is not held back", () =>
-    Effect.gen(function*() {
-      const connection = yield* dial
-      const reader = yield* pausable(connection)
-      const send = (envelope: Decoded) => connection.send(encodeUnchecked(envelope))
-      yield* send(
-        yield* makeEnvelope("session.open", {
-          auth: { scheme: "bearer", token: TOKEN },
-          client: { kind: "raw", version: "1" },
-          capabilities: {}
+  it.scoped(
+    "R13.4-2 a subscriber that stops reading is closed BACKPRESSURE_OVERFLOW; the producer is not held back",
+    () =>
+      Effect.gen(function*() {
+        const connection = yield* dial
+        const reader = yield* pausable(connection)
+        const send = (envelope: Decoded) => connection.send(encodeUnchecked(envelope))
+        yield* send(
+          yield* makeEnvelope("session.open", {
+            auth: { scheme: "bearer", token: TOKEN },
+            client: { kind: "raw", version: "1" },
+            capabilities: { subscriptions: true }
+          })
+        )
+        const sessionId = SessionId.make(
+          (yield* reader.until((m) => m.type === "session.accepted")).at(-1)?.session_id ?? ""
+        )
+        yield* send(
+          yield* makeEnvelope("subscribe", { filter: { types: ["job.progress"] } }, { session_id: sessionId })
+        )
+        const accepted = (yield* reader.until((m) => m.type === "subscribe.accepted")).at(-1)
+        yield* reader.pause
+        const producer = yield* open()
+        const job = yield* producer.invoke("ticker", { count: 1000 })
+        // the producer finishes: a stalled observer does not hold it back
+        assert.deepStrictEqual(yield* job.outcome, { count: 1000 })
+        yield* reader.resume
+        const seen = yield* reader.until((m) => m.type === "subscribe.closed")
+        const closed = seen.at(-1)
+        assert.deepStrictEqual(closed?.payload, {
+          subscription_id: field(accepted, "subscription_id"),
+          reason: "BACKPRESSURE_OVERFLOW"
         })
-      )
-      const sessionId = SessionId.make(
-        (yield* reader.until((m) => m.type === "session.accepted")).at(-1)?.session_id ?? ""
-      )
-      yield* send(yield* makeEnvelope("subscribe", { filter: { types: ["job.progress"] } }, { session_id: sessionId }))
-      const accepted = (yield* reader.until((m) => m.type === "subscribe.accepted")).at(-1)
-      yield* reader.pause
-      const producer = yield* open()
-      const job = yield* producer.invoke("ticker", { count: 3000 })
-      // the producer finishes: a stalled observer does not hold it back
-      assert.deepStrictEqual(yield* job.outcome, { count: 3000 })
-      yield* reader.resume
-      const seen = yield* reader.until((m) => m.type === "subscribe.closed")
-      const closed = seen.at(-1)
-      assert.deepStrictEqual(closed?.payload, {
-        subscription_id: field(accepted, "subscription_id"),
-        reason: "BACKPRESSURE_OVERFLOW"
-      })
-      // what was delivered before is in order, with no gap
-      const currents = seen.filter((m) => m.type === "subscribe.event").map((m) =>
-        Reflect.get(Reflect.get(m.payload, "event").payload, "current")
-      )
-      assert.isAbove(currents.length, 0)
-      assert.isBelow(currents.length, 3000)
-      assert.deepStrictEqual(currents, currents.map((_, i) => i + 1))
-      // the session itself lives on
-      const ping = yield* makeEnvelope("ping", {}, { session_id: sessionId })
-      yield* send(ping)
-      yield* reader.until((m) => m.type === "pong" && m.correlation_id === ping.id)
-    }).pipe(
-      Effect.provide(serverLayer({
-        transport: memory,
-        runtime: {
-          subscriptionQueue: 8,
-          maxOutboundEnvelopes: 16,
-          maxOutboundBytes: 16 * 1024,
-          stalledReaderTimeout: "1 hour"
-        }
-      }))
-    ))
+        // what was delivered before is in order, with no gap
+        const currents = seen.filter((m) => m.type === "subscribe.event").map((m) =>
+          Reflect.get(Reflect.get(m.payload, "event").payload, "current")
+        )
+        assert.isAbove(currents.length, 0)
+        assert.isBelow(currents.length, 1000)
+        assert.deepStrictEqual(currents, currents.map((_, i) => i + 1))
+        // the session itself lives on
+        const ping = yield* makeEnvelope("ping", {}, { session_id: sessionId })
+        yield* send(ping)
+        yield* reader.until((m) => m.type === "pong" && m.correlation_id === ping.id)
+      }).pipe(
+        Effect.provide(serverLayer({
+          transport: memory,
+          runtime: {
+            subscriptionQueue: 8,
+            maxOutboundEnvelopes: 16,
+            maxOutboundBytes: 16 * 1024,
+            stalledReaderTimeout: "1 hour"
+          }
+        }))
+      ),
+    30_000
+  )
 })

@@ -7,8 +7,8 @@
  * expiry, overflow of the subscription's bounded queue, or a log failure.
  */
 import { Context, Effect, Exit, Layer, Option, Scope, Stream } from "effect"
-import { ArcpError } from "../../protocol/Errors.js"
 import { make as makeEnvelope } from "../../protocol/Envelope.js"
+import { ArcpError } from "../../protocol/Errors.js"
 import { makeSubscriptionId, SessionId, type SubscriptionId } from "../../protocol/Ids.js"
 import type { Decoded, Message } from "../../protocol/Message.js"
 import { BACKFILL_COMPLETE, type SubscriptionFilter } from "../../protocol/messages/Subscriptions.js"
@@ -204,6 +204,7 @@ export const make = Effect.gen(function*() {
           if (!live.has(id)) return
           yield* forget(id, subscriber.sessionId)
           yield* subscriber.outbound.emit("subscribe.closed", { subscription_id: id, reason: reasonOf(closed) }, {
+            subscription_id: id,
             priority: "critical"
           })
           // the follower's own scope is closed from outside it: this fiber lives in it
@@ -220,6 +221,7 @@ export const make = Effect.gen(function*() {
       yield* Scope.close(subscription.scope, Exit.void)
       if (reason !== undefined) {
         yield* subscription.subscriber.outbound.emit("subscribe.closed", { subscription_id: subscription.id, reason }, {
+          subscription_id: subscription.id,
           priority: "critical"
         })
       }
