@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Browser, chromium, type Page } from "playwright-core"
-import { connect } from "../../src/client/Promise.js"
+import { ArcpError, connect } from "../../src/client/Promise.js"
 import { chromiumPath, noBrowserReason, screenshotDir, serve, type Served, stop } from "./support.js"
 
 if (chromiumPath === undefined) console.warn(noBrowserReason)
@@ -156,6 +156,37 @@ describe.skipIf(chromiumPath === undefined)("dashboard in Chromium", () => {
     30_000
   )
 
+  it("answers a choice request with its buttons, and grants and denies permission requests", async () => {
+    const page = await signIn(ALICE)
+    const client = await aliceClient()
+    try {
+      const choice = await client.invoke("choose", { prompt: "Deploy where?", options: ["staging", "production"] })
+      const choices = page.getByTestId("pending-choice")
+      await choices.waitFor()
+      await choices.getByRole("button", { name: "staging" }).click()
+      assert.deepStrictEqual(await choice.result, { choice_id: "staging" })
+
+      const scope = { permission: "fs.write", operation: "write" }
+      const granted = await client.invoke("guarded", { ...scope, resource: "file:/tmp/a" })
+      await page.getByTestId("pending-permission").waitFor()
+      assert.include(await page.getByTestId("pending-permission").innerText(), "file:/tmp/a")
+      await page.screenshot({ path: join(shots, "permission.png") })
+      await page.getByTestId("pending-permission").getByRole("button", { name: "Grant" }).click()
+      const lease: unknown = await granted.result
+      assert.include(JSON.stringify(lease), "file:/tmp/a")
+
+      const denied = await client.invoke("guarded", { ...scope, resource: "file:/etc/passwd" })
+      await page.getByTestId("pending-permission").getByRole("button", { name: "Deny" }).click()
+      const refusal: unknown = await denied.result.then(() => undefined, (e: unknown) => e)
+      assert.instanceOf(refusal, ArcpError)
+      assert.strictEqual(refusal instanceof ArcpError ? refusal.code : undefined, "PERMISSION_DENIED")
+      await page.locator(`[data-testid=job-${denied.jobId}][data-state=failed]`).waitFor()
+    } finally {
+      await client.close()
+    }
+    await page.close()
+  }, 30_000)
+
   it("cancels a sleep from the job's detail", async () => {
     const page = await signIn(ALICE)
     await run(page, "sleep", { ms: 600_000 })
@@ -223,13 +254,19 @@ describe.skipIf(chromiumPath === undefined)("dashboard in Chromium", () => {
         await Promise.all(started.map((j) => j.result))
         jobs.push(...started)
       }
-      await page.getByText("400 jobs", { exact: false }).first().waitFor({ timeout: 20_000 })
+      // the newest job is at the top; the count includes the jobs of earlier tests (the subscription's backfill)
+      await page.locator(`[data-testid=job-${jobs[jobs.length - 1]?.jobId ?? ""}][data-state=completed]`).waitFor({
+        timeout: 20_000
+      })
+      const counted = Number(/(\d+) jobs/.exec(await page.locator(".filters").innerText())?.[1])
+      assert.isAtLeast(counted, 400)
       const rendered = await page.locator("[data-testid^=job-job_]").count()
       assert.isAtMost(rendered, 60)
       assert.isAtLeast(rendered, 5)
-      // scrolling to the end shows the oldest job
+      // scrolled to the end, the rows at the top leave the DOM and the count stays small
       await page.getByTestId("job-list").evaluate((el) => (el.scrollTop = el.scrollHeight))
-      await page.getByTestId(`job-${jobs[0]?.jobId ?? ""}`).waitFor()
+      await page.getByTestId(`job-${jobs[jobs.length - 1]?.jobId ?? ""}`).waitFor({ state: "detached" })
+      assert.isAtMost(await page.locator("[data-testid^=job-job_]").count(), 60)
     } finally {
       await client.close()
     }

@@ -28,9 +28,9 @@ export function SessionsView({ dashboard }: { readonly dashboard: Dashboard }) {
                 {s.closed && <span class="tag">closed</span>}
               </div>
               <div class="muted">
-                {s.principal ?? "principal ?"} · {s.transport ?? "transport ?"} · trust {s.trustLevel ?? "?"} · {s.jobs}
-                {" "}
-                jobs · lease {s.leaseExpiresAt !== undefined ? clock(s.leaseExpiresAt) : "?"} · seen {clock(s.lastSeen)}
+                {s.principal ?? (s.own ? "you" : "principal ?")} · {s.transport ?? "transport ?"} · trust{" "}
+                {s.trustLevel ?? "?"} · {s.jobs} jobs · lease{" "}
+                {s.leaseExpiresAt !== undefined ? clock(s.leaseExpiresAt) : "?"} · seen {clock(s.lastSeen)}
               </div>
               <div class="caps muted">{flags.join(" ")}</div>
             </div>
