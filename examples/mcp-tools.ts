@@ -1,7 +1,8 @@
 /**
  * MCP servers as ARCP tools: a runtime wraps the stdio MCP server
  * examples/mcp/hello-server.mjs (the same as `arcp serve --mcp hello=node examples/mcp/hello-server.mjs`);
- * a client discovers its tool `hello.say` and runs it as an ARCP job.
+ * a client discovers its tool `hello.say` and runs it as an ARCP job, then reads the MCP resource
+ * hello://motd through `hello.resources.read`: its contents come back as an artifact (§20).
  * Run it with `node --import tsx examples/mcp-tools.ts`.
  */
 import { Auth, Client, McpTools, MemoryArtifactStore, MemoryEventLog, Runtime, Transport, WebSocket } from "arcp"
@@ -34,6 +35,11 @@ const program = Effect.gen(function*() {
   yield* Stream.runForEach(job.events, (event) => Console.log(`event ${event.type}`))
   const result = yield* job.outcome
   yield* Console.log(`result ${JSON.stringify(Reflect.get(Object(result), "text"))}`)
+
+  const read = yield* Effect.flatMap(session.invoke("hello.resources.read", { uri: "hello://motd" }), (j) => j.outcome)
+  const [motd] = Reflect.get(Object(read), "contents")
+  const bytes = yield* Stream.runCollect(session.fetchArtifact(motd.artifact))
+  yield* Console.log(`resource ${motd.uri} as artifact: ${Buffer.concat([...bytes]).toString()}`)
 })
 
 Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(Server), Logger.withMinimumLogLevel(LogLevel.Warning)))

@@ -60,13 +60,14 @@ describe("examples", () => {
     )
 
     it(
-      `mcp-tools wraps a stdio MCP server: its tool is discovered as hello.say and runs as a job (${mode})`,
+      `mcp-tools wraps a stdio MCP server: its tool is discovered as hello.say and runs as a job, its resource is read as an artifact (${mode})`,
       async () => {
         const { code, stderr, stdout } = await run("mcp-tools.ts", mode)
         assert.strictEqual(code, 0, stderr)
         assert.include(stdout, "tool hello.say: Greets someone")
         assert.include(stdout, "event tool.result")
         assert.include(stdout, "result \"hello ada\"")
+        assert.include(stdout, "resource hello://motd as artifact: keep your MCP tools, gain jobs")
       },
       90_000
     )

@@ -1,10 +1,16 @@
 #!/usr/bin/env node
-// A one-tool MCP server (official SDK, stdio) for examples/mcp-tools.ts: `say {name}` greets.
+// A one-tool MCP server (official SDK, stdio) for examples/mcp-tools.ts: `say {name}` greets,
+// and one resource, hello://motd (text).
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
-import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+import {
+  CallToolRequestSchema,
+  ListResourcesRequestSchema,
+  ListToolsRequestSchema,
+  ReadResourceRequestSchema
+} from "@modelcontextprotocol/sdk/types.js"
 
-const server = new Server({ name: "hello", version: "1.0.0" }, { capabilities: { tools: {} } })
+const server = new Server({ name: "hello", version: "1.0.0" }, { capabilities: { tools: {}, resources: {} } })
 server.setRequestHandler(ListToolsRequestSchema, async () => ({
   tools: [{
     name: "say",
@@ -14,5 +20,11 @@ server.setRequestHandler(ListToolsRequestSchema, async () => ({
 }))
 server.setRequestHandler(CallToolRequestSchema, async (request) => ({
   content: [{ type: "text", text: `hello ${request.params.arguments?.name}` }]
+}))
+server.setRequestHandler(ListResourcesRequestSchema, async () => ({
+  resources: [{ uri: "hello://motd", name: "motd", mimeType: "text/plain" }]
+}))
+server.setRequestHandler(ReadResourceRequestSchema, async (request) => ({
+  contents: [{ uri: request.params.uri, mimeType: "text/plain", text: "keep your MCP tools, gain jobs" }]
 }))
 await server.connect(new StdioServerTransport())

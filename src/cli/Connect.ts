@@ -1,9 +1,9 @@
 /** The connection flags and the session opening shared by the commands that talk to a runtime (artifact, tools, mcp). */
 import { Options } from "@effect/cli"
 import { Config, Console, Effect } from "effect"
+import { dialUrl } from "../client/ArcpClient.js"
 import * as Client from "../client/Client.js"
 import type { Capabilities } from "../protocol/Capabilities.js"
-import * as WebSocket from "../transport/WebSocket.js"
 import { VERSION } from "../Version.js"
 import { credentialsOf, ExitCode } from "./Send.js"
 import * as Settings from "./Settings.js"
@@ -12,7 +12,9 @@ import * as Settings from "./Settings.js"
 export const options = (subject: string) => ({
   url: Settings.withEnv(Options.text("url"), Config.string("ARCP_URL")).pipe(
     Options.withDefault("ws://127.0.0.1:7777"),
-    Options.withDescription("the ARCP runtime's WebSocket URL [ARCP_URL]")
+    Options.withDescription(
+      "the runtime: ws:// or wss:// (WebSocket), unix:///path (Unix socket), http:// (h2c) or https:// (HTTP/2) [ARCP_URL]"
+    )
   ),
   token: Settings.optionalText("token", "ARCP_TOKEN", "bearer token"),
   jwtSecret: Settings.optionalText("jwt-secret", "ARCP_JWT_SECRET", "sign a signed_jwt with this HS256 secret"),
@@ -39,7 +41,8 @@ export const open = (
         "arcp: no credentials: pass --token or set ARCP_TOKEN (or --jwt-secret to sign a JWT, or --anonymous where the runtime allows it)"
       ).pipe(Effect.zipRight(new ExitCode({ code: 2 })))
     }
-    const connection = yield* WebSocket.connect(o.url)
+    // every scheme the client dials, as `arcp send` does
+    const connection = yield* dialUrl(o.url)
     return yield* Client.connect(connection, {
       credentials,
       capabilities: { ...client.capabilities, ...(o.anonymous ? { anonymous: true } : {}) },

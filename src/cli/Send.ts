@@ -107,7 +107,7 @@ const describeFailure = (payload: unknown): string => {
 }
 
 /** Why a connection could not be made, for a person: the usual causes named, with what to check. */
-const cannotConnect = (url: string, e: TransportError) => {
+export const cannotConnect = (url: string, e: TransportError) => {
   switch (codeOf(e)) {
     case "ECONNREFUSED":
       return `connection refused at ${url}: is \`arcp serve\` running there? (set the address with --url or ARCP_URL)`

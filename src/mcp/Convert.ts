@@ -3,7 +3,9 @@
  * content blocks to a tool result, MCP progress to `job.progress`.
  */
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js"
+import { Effect, Either, Encoding } from "effect"
 import { ArcpError, type CanonicalCode } from "../protocol/Errors.js"
+import type { ArtifactRef } from "../protocol/messages/Artifacts.js"
 
 const codes: ReadonlyMap<number, CanonicalCode> = new Map([
   [ErrorCode.InvalidParams, "INVALID_ARGUMENT"],
@@ -54,25 +56,93 @@ const textOf = (content: ReadonlyArray<Record<string, unknown>>): string =>
   content.flatMap((block) => block["type"] === "text" && typeof block["text"] === "string" ? [block["text"]] : [])
     .join("\n")
 
+/** Stores bytes as an artifact of the job (`ToolContext.putArtifact`). */
+export type PutArtifact = (bytes: Uint8Array, mediaType: string) => Effect.Effect<ArtifactRef, ArcpError>
+
+const OCTETS = "application/octet-stream"
+
+/** Base64 from the MCP server as bytes; a server sending something else is at fault (INTERNAL). */
+const bytesOf = (server: string, base64: unknown): Either.Either<Uint8Array, ArcpError> =>
+  Either.mapLeft(
+    Encoding.decodeBase64(typeof base64 === "string" ? base64 : ""),
+    () => ArcpError.of("INTERNAL", `MCP server "${server}" sent binary content that is not base64`)
+  )
+
+const withoutKey = (record: Readonly<Record<string, unknown>>, key: string): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(record).filter(([k]) => k !== key))
+
 /**
- * The ARCP result of a successful call: `content` (the MCP blocks as they came:
- * text inline, images/audio/blobs base64 inline), `text` (the text blocks
- * joined), and `structured` (structuredContent) when the server gave it.
+ * One content block with its bytes moved to an artifact (§16): an image or audio block's
+ * `data`, an embedded resource's `blob`, become `artifact` (the ref); text stays inline.
  */
-export const toResult = (result: McpCallResult): Record<string, unknown> => {
-  const content = result.content ?? []
-  return {
-    content,
-    text: textOf(content),
-    ...(result.structuredContent !== undefined ? { structured: result.structuredContent } : {})
-  }
-}
+const storeBlock = (server: string, block: Record<string, unknown>, put: PutArtifact) =>
+  Effect.gen(function*() {
+    if ((block["type"] === "image" || block["type"] === "audio") && "data" in block) {
+      const bytes = yield* bytesOf(server, block["data"])
+      const mediaType = typeof block["mimeType"] === "string" ? block["mimeType"] : OCTETS
+      return { ...withoutKey(block, "data"), artifact: yield* put(bytes, mediaType) }
+    }
+    const resource = block["resource"]
+    if (block["type"] === "resource" && isRecord(resource) && "blob" in resource) {
+      return { ...block, resource: yield* storeResourceContents(server, resource, put, false) }
+    }
+    return block
+  })
+
+/**
+ * One MCP resource contents item (`{uri, mimeType?, text | blob}`) with its bytes in an
+ * artifact: always a blob; a text too when `text` is true (a resource read, §20).
+ */
+export const storeResourceContents = (
+  server: string,
+  contents: Readonly<Record<string, unknown>>,
+  put: PutArtifact,
+  text: boolean
+): Effect.Effect<Record<string, unknown>, ArcpError> =>
+  Effect.gen(function*() {
+    const declared = typeof contents["mimeType"] === "string" ? contents["mimeType"] : undefined
+    if ("blob" in contents) {
+      const bytes = yield* bytesOf(server, contents["blob"])
+      return { ...withoutKey(contents, "blob"), artifact: yield* put(bytes, declared ?? OCTETS) }
+    }
+    if (text && typeof contents["text"] === "string") {
+      const bytes = new TextEncoder().encode(contents["text"])
+      return { ...withoutKey(contents, "text"), artifact: yield* put(bytes, declared ?? "text/plain; charset=utf-8") }
+    }
+    return { ...contents }
+  })
+
+/**
+ * The ARCP result of a successful call: `content` (the MCP blocks, text inline, the bytes of
+ * images, audio and embedded blobs stored as artifacts and replaced by their ref in
+ * `artifact`), `text` (the text blocks joined), and `structured` (structuredContent) when given.
+ */
+export const toResult = (
+  server: string,
+  result: McpCallResult,
+  put: PutArtifact
+): Effect.Effect<Record<string, unknown>, ArcpError> =>
+  Effect.gen(function*() {
+    const raw = result.content ?? []
+    const content = yield* Effect.forEach(raw, (block) => storeBlock(server, block, put))
+    return {
+      content,
+      text: textOf(raw),
+      ...(result.structuredContent !== undefined ? { structured: result.structuredContent } : {})
+    }
+  })
+
+/** A block for an error's details: binary data left out (its size said instead), so details stay small. */
+const summarize = (block: Record<string, unknown>): Record<string, unknown> =>
+  typeof block["data"] === "string"
+    ? { ...withoutKey(block, "data"), omitted_base64_chars: block["data"].length }
+    : block
 
 /** A tool-level failure (`isError: true`): UNKNOWN (the tool said it failed, not why), with its content. */
 export const toolError = (server: string, tool: string, result: McpCallResult): ArcpError => {
   const text = textOf(result.content ?? [])
   return ArcpError.of("UNKNOWN", `${server}.${tool} failed${text === "" ? "" : `: ${text}`}`, {
-    details: { mcp_content: result.content ?? [] }
+    details: { mcp_content: (result.content ?? []).map(summarize) }
   })
 }
 

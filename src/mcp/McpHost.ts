@@ -135,6 +135,46 @@ export const serve = (session: Session, transport: Transport): Effect.Effect<voi
         )
       ))
 
+    /** Puts a human.choice.request to the user as an elicitation with one enum field `choice`, or refuses it. */
+    const askChoice = (job: JobHandle, request: Decoded, refusals: Array<string>) =>
+      Effect.gen(function*() {
+        const prompt = String(Reflect.get(request.payload, "prompt") ?? "")
+        const raw: unknown = Reflect.get(request.payload, "options")
+        const options = Array.isArray(raw) ? raw.filter(isRecord) : []
+        if (server.getClientCapabilities()?.elicitation === undefined) {
+          refusals.push(`the tool asked for a choice ("${prompt}") and this MCP host does not support elicitation`)
+          return yield* Effect.ignore(job.cancel({ reason: "human input is not available through this MCP host" }))
+        }
+        const ids = options.map((o) => String(o["id"]))
+        const answer = yield* Effect.tryPromise(() =>
+          server.elicitInput({
+            message: prompt,
+            requestedSchema: {
+              type: "object",
+              properties: {
+                choice: {
+                  type: "string",
+                  enum: ids,
+                  enumNames: options.map((o) => typeof o["label"] === "string" ? o["label"] : String(o["id"]))
+                }
+              },
+              required: ["choice"]
+            }
+          })
+        )
+        const choice = answer.content?.["choice"]
+        if (answer.action !== "accept" || typeof choice !== "string" || !ids.includes(choice)) {
+          refusals.push(`the user did not choose ("${answer.action}")`)
+          return yield* Effect.ignore(job.cancel({ reason: `the user chose ${answer.action}` }))
+        }
+        yield* session.respondChoice(request.id, choice, "mcp-elicitation")
+      }).pipe(Effect.catchAll((e) =>
+        Effect.zipRight(
+          Effect.sync(() => refusals.push(`cannot ask the user: ${e.message}`)),
+          Effect.ignore(job.cancel({ reason: "human input failed" }))
+        )
+      ))
+
     /** Asks the user to allow a permission.request of the job (elicitation), or denies it when nobody can be asked. */
     const askPermission = (request: Decoded, refusals: Array<string>) =>
       Effect.gen(function*() {
@@ -176,6 +216,7 @@ export const serve = (session: Session, transport: Transport): Effect.Effect<voi
           Stream.runForEach((event) => {
             if (event.type === "human.input.request") return askHuman(job, event, refusals)
             if (event.type === "permission.request") return askPermission(event, refusals)
+            if (event.type === "human.choice.request") return askChoice(job, event, refusals)
             if (event.type !== "job.progress" || token === undefined) return Effect.void
             const current = Reflect.get(event.payload, "current")
             const percent = Reflect.get(event.payload, "percent")

@@ -2,14 +2,17 @@
  * MCP servers as ARCP tools (§20): each tool `t` of the MCP server `NAME`
  * becomes the ARCP tool `NAME.t`, with the MCP input schema as its argument
  * schema. A call runs as an ARCP job: MCP progress → `job.progress`, ARCP
- * cancel → MCP cancellation, MCP errors → canonical codes, content → result.
+ * cancel → MCP cancellation (ABORTED when the server keeps at it past the
+ * deadline), MCP errors → canonical codes, content → result (bytes as
+ * artifacts). MCP resources are tools too (McpResources).
  */
 import type { Tool as McpTool } from "@modelcontextprotocol/sdk/types.js"
 import { Ajv, type ValidateFunction } from "ajv"
-import { Effect, Either, Fiber, Layer, Option, Queue, Runtime } from "effect"
+import { Chunk, Duration, Effect, Either, Fiber, Layer, Option, Queue } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import { type Tool, type ToolContext, ToolRegistry } from "../runtime/Tools.js"
 import { fromMcpFailure, readCallResult, toolError, toProgress, toResult } from "./Convert.js"
+import { resourceTools } from "./McpResources.js"
 import type { McpServerSpec } from "./Spec.js"
 import { supervise, type Supervised, type SupervisorOptions } from "./Supervisor.js"
 
@@ -19,6 +22,17 @@ export interface Options extends SupervisorOptions {
   readonly servers: ReadonlyArray<McpServerSpec>
   /** Longest an MCP call may run (default 1 h; ARCP deadlines still apply). */
   readonly callTimeoutMs?: number | undefined
+  /**
+   * After an ARCP cancel, how long the server must stay silent about the call for the job
+   * to end `cancelled` (default 200 ms); a server still reporting progress at the cancel's
+   * deadline leaves the job ABORTED.
+   */
+  readonly cancelQuiet?: Duration.DurationInput | undefined
+  /**
+   * Longest the bridge listens for the server to go quiet after a cancel (default 15 s): past it
+   * the call is let go (a runtime shutting down waits no longer than this for such a call).
+   */
+  readonly cancelListen?: Duration.DurationInput | undefined
 }
 
 /** Progress notifications waiting to become `job.progress` (the oldest are dropped past this). */
@@ -42,20 +56,38 @@ const validatorOf = (tool: McpTool): ValidateFunction | undefined => {
 const down = (server: string) =>
   ArcpError.of("UNAVAILABLE", `MCP server "${server}" is down (it is being restarted); retry later`)
 
+/**
+ * After an ARCP cancel the bridge waits until the server has said nothing about the call
+ * for `quiet`: MCP cancellation is fire-and-forget, and progress that keeps coming is the
+ * one sign that the server ignores it. A server still reporting past the cancel's deadline
+ * leaves the job ABORTED (§10.4); the wait itself gives up after `cap`.
+ */
+const untilQuiet = (activity: Queue.Queue<void>, quiet: Duration.Duration, cap: Duration.Duration) =>
+  Effect.gen(function*() {
+    // sleeps and looks, rather than racing a take against a timer: this runs while the fiber is
+    // being interrupted (uninterruptible), where a race's loser could never be stopped
+    yield* Queue.takeAll(activity)
+    const rounds = Math.max(1, Math.ceil(Duration.toMillis(cap) / Math.max(1, Duration.toMillis(quiet))))
+    for (let round = 0; round < rounds; round++) {
+      yield* Effect.sleep(quiet)
+      if (Chunk.isEmpty(yield* Queue.takeAll(activity))) return
+    }
+  })
+
 /** Runs one MCP call for a job: progress streams to the job in order; interruption (ARCP cancel) aborts the call. */
 const call = (
   supervised: Supervised,
   tool: string,
   args: Record<string, unknown>,
   ctx: ToolContext,
-  timeout: number
+  settings: Settings
 ) =>
   Effect.gen(function*() {
     const server = supervised.spec.name
     const link = supervised.current()
     if (Option.isNone(link)) return yield* down(server)
-    const runtime = yield* Effect.runtime<never>()
     const progress = yield* Queue.sliding<ReturnType<typeof toProgress> | undefined>(PROGRESS_BUFFER)
+    const activity = yield* Queue.sliding<void>(1)
     const forward = yield* Effect.gen(function*() {
       for (let next = yield* Queue.take(progress); next !== undefined; next = yield* Queue.take(progress)) {
         yield* ctx.progress(next)
@@ -66,27 +98,41 @@ const call = (
     const token = `arcp-${ctx.jobId}`
     const result = yield* Effect.acquireUseRelease(
       Effect.sync(() =>
-        link.value.progress(token, (p) => Runtime.runSync(runtime)(Queue.offer(progress, toProgress(p))))
+        link.value.progress(token, (p) => {
+          progress.unsafeOffer(toProgress(p))
+          activity.unsafeOffer(undefined)
+        })
       ),
       () =>
         Effect.tryPromise({
           try: (signal) =>
             link.value.client.callTool({ name: tool, arguments: args, _meta: { progressToken: token } }, undefined, {
               signal,
-              timeout
+              timeout: settings.timeout
             }),
           catch: (e) => fromMcpFailure(server, e)
-        }),
+        }).pipe(
+          Effect.onInterrupt(() =>
+            Effect.zipRight(Fiber.interrupt(forward), untilQuiet(activity, settings.cancelQuiet, settings.drainCap))
+          )
+        ),
       (unroute) => Effect.sync(unroute)
-    ).pipe(Effect.map(readCallResult), Effect.onInterrupt(() => Fiber.interrupt(forward)))
+    ).pipe(Effect.map(readCallResult))
     yield* Queue.offer(progress, undefined)
     yield* Fiber.join(forward)
     if (result.isError === true) return yield* toolError(server, tool, result)
-    return toResult(result)
+    return yield* toResult(server, result, (bytes, mediaType) => ctx.putArtifact(bytes, mediaType))
   })
 
+/** How calls run: their timeout, and how cancellation is confirmed. */
+interface Settings {
+  readonly timeout: number
+  readonly cancelQuiet: Duration.Duration
+  readonly drainCap: Duration.Duration
+}
+
 /** The ARCP tool for MCP tool `mcpTool` of `supervised`. */
-const bridge = (supervised: Supervised, mcpTool: McpTool, timeout: number): Tool => ({
+const bridge = (supervised: Supervised, mcpTool: McpTool, settings: Settings): Tool => ({
   name: `${supervised.spec.name}.${mcpTool.name}`,
   description: mcpTool.description,
   cancellable: true,
@@ -108,7 +154,7 @@ const bridge = (supervised: Supervised, mcpTool: McpTool, timeout: number): Tool
       ))
     }
     const record: Record<string, unknown> = { ...args }
-    return Either.right((ctx: ToolContext) => call(supervised, mcpTool.name, record, ctx, timeout))
+    return Either.right((ctx: ToolContext) => call(supervised, mcpTool.name, record, ctx, settings))
   }
 })
 
@@ -123,6 +169,11 @@ export const registry = (options: Options): Layer.Layer<ToolRegistry> =>
     Effect.gen(function*() {
       const own = new Map((options.tools ?? []).map((t) => [t.name, t]))
       const timeout = options.callTimeoutMs ?? 3_600_000
+      const settings: Settings = {
+        timeout,
+        cancelQuiet: Duration.decode(options.cancelQuiet ?? "200 millis"),
+        drainCap: Duration.decode(options.cancelListen ?? "15 seconds")
+      }
       const servers = yield* Effect.forEach(options.servers, (spec) => supervise(spec, options), {
         concurrency: "unbounded"
       })
@@ -130,7 +181,7 @@ export const registry = (options: Options): Layer.Layer<ToolRegistry> =>
       const toolOf = (supervised: Supervised, mcpTool: McpTool) => {
         const existing = bridged.get(mcpTool)
         if (existing !== undefined) return existing
-        const made = bridge(supervised, mcpTool, timeout)
+        const made = bridge(supervised, mcpTool, settings)
         bridged.set(mcpTool, made)
         return made
       }
@@ -149,15 +200,22 @@ export const registry = (options: Options): Layer.Layer<ToolRegistry> =>
           const link = supervised.current()
           if (Option.isNone(link)) return Option.some(unavailable(name, supervised.spec.name))
           const mcpTool = link.value.tools.get(name.slice(supervised.spec.name.length + 1))
-          return mcpTool === undefined ? Option.none() : Option.some(toolOf(supervised, mcpTool))
+          if (mcpTool !== undefined) return Option.some(toolOf(supervised, mcpTool))
+          return Option.fromNullable(resourceTools(supervised).find((t) => t.name === name))
         },
         // read on each use: the MCP servers' tools are those of their latest listing
         get list() {
           return [
             ...own.values(),
-            ...servers.flatMap((s) =>
-              [...s.lastTools().values()].filter((t) => !own.has(`${s.spec.name}.${t.name}`)).map((t) => toolOf(s, t))
-            )
+            ...servers.flatMap((s) => {
+              const bridgedTools = [...s.lastTools().values()].filter((t) => !own.has(`${s.spec.name}.${t.name}`))
+                .map((t) => toolOf(s, t))
+              const taken = new Set(bridgedTools.map((t) => t.name))
+              return [
+                ...bridgedTools,
+                ...resourceTools(s).filter((t) => !own.has(t.name) && !taken.has(t.name))
+              ]
+            })
           ]
         }
       })

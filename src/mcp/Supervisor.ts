@@ -8,7 +8,13 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
-import { ProgressNotificationSchema, type Tool as McpTool } from "@modelcontextprotocol/sdk/types.js"
+import {
+  ProgressNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+  type ServerCapabilities,
+  type Tool as McpTool,
+  ToolListChangedNotificationSchema
+} from "@modelcontextprotocol/sdk/types.js"
 import { Cause, Deferred, Duration, Effect, Option, Runtime, type Scope } from "effect"
 import { VERSION } from "../Version.js"
 import type { McpServerSpec } from "./Spec.js"
@@ -23,6 +29,12 @@ export interface Link {
    * arrives just before the answer (the SDK handles notifications a microtask later).
    */
   readonly progress: (token: string, onProgress: (p: Progress) => void) => () => void
+  /** What the server said it can do at initialization (resources, subscribe, ...). */
+  readonly capabilities: ServerCapabilities
+  /** Routes `notifications/resources/updated` for `uri` to `onUpdated` until the returned function is called. */
+  readonly resourceUpdates: (uri: string, onUpdated: () => void) => () => void
+  /** Completes when this connection has ended (the server stopped or is being restarted). */
+  readonly closed: Effect.Effect<void>
 }
 
 export type Progress = {
@@ -37,6 +49,8 @@ export interface Supervised {
   readonly current: () => Option.Option<Link>
   /** The tools of the last successful listing (kept while the server is down, so they stay discoverable). */
   readonly lastTools: () => ReadonlyMap<string, McpTool>
+  /** The capabilities of the last successful start (kept while the server is down, like `lastTools`). */
+  readonly lastCapabilities: () => ServerCapabilities
 }
 
 export interface SupervisorOptions {
@@ -50,6 +64,23 @@ export interface SupervisorOptions {
 
 /** Longest stderr line copied into the log (the rest is cut: a chatty server cannot flood it). */
 const MAX_LOG_LINE = 4096
+
+/** Most `tools/list` pages read per listing (a server paging forever cannot hold the start up). */
+const MAX_TOOL_PAGES = 100
+
+/** All pages of `tools/list`. */
+const listAllTools = (client: Client) =>
+  Effect.gen(function*() {
+    const tools: Array<McpTool> = []
+    let cursor: string | undefined
+    for (let page = 0; page < MAX_TOOL_PAGES; page++) {
+      const listed = yield* Effect.tryPromise(() => client.listTools(cursor === undefined ? {} : { cursor }))
+      tools.push(...listed.tools)
+      cursor = listed.nextCursor
+      if (cursor === undefined) break
+    }
+    return new Map(tools.map((t) => [t.name, t]))
+  })
 
 const transportOf = (spec: McpServerSpec): Transport =>
   spec._tag === "Http"
@@ -90,6 +121,7 @@ export const supervise = (
     const runLog = Runtime.runFork(runtime)
     let link = Option.none<Link>()
     let lastTools: ReadonlyMap<string, McpTool> = new Map()
+    let lastCapabilities: ServerCapabilities = {}
     const firstAttempt = yield* Deferred.make<void>()
     const initial = Duration.decode(options.initialBackoff ?? "250 millis")
     const max = Duration.decode(options.maxBackoff ?? "30 seconds")
@@ -112,13 +144,44 @@ export const supervise = (
           routes.delete(token)
         }
       }
+      const watchers = new Map<string, Set<() => void>>()
+      client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+        for (const onUpdated of watchers.get(n.params.uri) ?? []) onUpdated()
+      })
+      const resourceUpdates = (uri: string, onUpdated: () => void) => {
+        const set = watchers.get(uri) ?? new Set()
+        watchers.set(uri, set.add(onUpdated))
+        return () => {
+          set.delete(onUpdated)
+          if (set.size === 0) watchers.delete(uri)
+        }
+      }
       yield* Effect.acquireRelease(
         Effect.tryPromise(() => client.connect(transport)),
         () => Effect.promise(() => client.close().catch(() => undefined))
       )
-      const listed = yield* Effect.tryPromise(() => client.listTools())
-      lastTools = new Map(listed.tools.map((t) => [t.name, t]))
-      link = Option.some({ client, tools: lastTools, progress })
+      lastCapabilities = client.getServerCapabilities() ?? {}
+      const capabilities = lastCapabilities
+      const relist = Effect.gen(function*() {
+        const tools = yield* listAllTools(client)
+        if (yield* Deferred.isDone(closed)) return
+        lastTools = tools
+        link = Option.some({
+          client,
+          tools: lastTools,
+          progress,
+          capabilities,
+          resourceUpdates,
+          closed: Deferred.await(closed)
+        })
+      })
+      yield* relist
+      // a server whose tools change says so: they are listed again
+      client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+        runLog(relist.pipe(
+          Effect.catchAll((e) => Effect.logWarning(`mcp ${spec.name}: cannot list the changed tools (${String(e)})`))
+        ))
+      })
       yield* Effect.logInfo(`mcp ${spec.name}: connected, ${lastTools.size} tool(s)`)
       yield* Deferred.succeed(firstAttempt, undefined)
       yield* Deferred.await(closed)
@@ -150,5 +213,5 @@ export const supervise = (
       }),
       Effect.flatten
     )
-    return { spec, current: () => link, lastTools: () => lastTools }
+    return { spec, current: () => link, lastTools: () => lastTools, lastCapabilities: () => lastCapabilities }
   })

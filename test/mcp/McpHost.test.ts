@@ -28,6 +28,17 @@ const greet = Tools.make({
     )
 })
 
+/** Asks a human to pick an option, then says which. */
+const pick = Tools.make({
+  name: "pick",
+  parameters: Schema.Struct({}),
+  handler: (_, ctx) =>
+    Effect.map(
+      ctx.askChoice({ prompt: "Pick one", options: [{ id: "a", label: "Apples" }, { id: "b", label: "Bananas" }] }),
+      (picked) => ({ picked })
+    )
+})
+
 /** Asks permission to refund, then refunds. */
 const refund = Tools.make({
   name: "refund",
@@ -53,6 +64,8 @@ const hosted = (elicitation: boolean) =>
       client.setRequestHandler(ElicitRequestSchema, async (request) =>
         request.params.message === "Your name?"
           ? { action: "accept", content: { name: "ada" } }
+          : request.params.message === "Pick one"
+          ? { action: "accept", content: { choice: "b" } }
           : { action: "accept", content: { allow: request.params.message.startsWith("Allow payment.refund") } })
     }
     yield* Effect.acquireRelease(Effect.promise(() => client.connect(clientSide)), () =>
@@ -60,7 +73,7 @@ const hosted = (elicitation: boolean) =>
     return { client, session }
   })
 
-const withServer = Effect.provide(serverLayer({ transport: Memory.layer(), tools: [greet, refund] }))
+const withServer = Effect.provide(serverLayer({ transport: Memory.layer(), tools: [greet, refund, pick] }))
 
 describe("ARCP tools as an MCP server", () => {
   it.scopedLive(
@@ -105,7 +118,7 @@ describe("ARCP tools as an MCP server", () => {
   )
 
   it.scopedLive(
-    "human input and permission requests go through elicitation where the host supports it, and are refused clearly where not",
+    "human input, choice and permission requests go through elicitation where the host supports it, and are refused clearly where not",
     () =>
       Effect.gen(function*() {
         const { client } = yield* hosted(true)
@@ -116,6 +129,15 @@ describe("ARCP tools as an MCP server", () => {
         const refused = yield* Effect.promise(() => plain.client.callTool({ name: "greet", arguments: {} }))
         assert.isTrue(refused.isError)
         assert.include(JSON.stringify(refused.content), "this MCP host does not support elicitation")
+
+        const picked = yield* Effect.promise(() => client.callTool({ name: "pick", arguments: {} }))
+        assert.deepStrictEqual(picked.structuredContent, { picked: "b" })
+        const unpicked = yield* Effect.promise(() => plain.client.callTool({ name: "pick", arguments: {} }))
+        assert.isTrue(unpicked.isError)
+        assert.include(
+          JSON.stringify(unpicked.content),
+          "asked for a choice (\\\"Pick one\\\") and this MCP host does not support elicitation"
+        )
 
         const granted = yield* Effect.promise(() => client.callTool({ name: "refund", arguments: { order: "1" } }))
         assert.deepStrictEqual(granted.structuredContent, { refunded: true })

@@ -1,6 +1,6 @@
 /** MCP servers as ARCP tools: the SDK fixture server (a real child process on stdio) driven over ARCP. */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Layer, Logger, LogLevel, Schedule } from "effect"
+import { Deferred, Effect, Layer, Logger, LogLevel, Schedule, Stream } from "effect"
 import { join } from "node:path"
 import * as DemoTools from "../../src/cli/demoTools.js"
 import * as Client from "../../src/client/Client.js"
@@ -38,6 +38,9 @@ const server = (
 
 const terminal = (m: { readonly type: string }) => Client.terminalTypes.has(m.type)
 
+/** The fixture's 1-pixel PNG, base64. */
+const PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
 describe("MCP servers as ARCP tools", () => {
   it.scopedLive(
     "R20-1 discovery lists NAME.tool with the MCP input schema; calls give results, progress and errors",
@@ -50,7 +53,13 @@ describe("MCP servers as ARCP tools", () => {
           "fix.slow",
           "fix.fail",
           "fix.picture",
-          "fix.crash"
+          "fix.crash",
+          "fix.stubborn",
+          "fix.grow",
+          "fix.touch",
+          "fix.resources.list",
+          "fix.resources.read",
+          "fix.resources.subscribe"
         ])
         assert.deepStrictEqual(tools[0]?.arguments_schema, {
           type: "object",
@@ -80,10 +89,18 @@ describe("MCP servers as ARCP tools", () => {
         const protocol = yield* session.invoke("fix.fail", { protocol: true, message: "nope" })
         assert.strictEqual(Reflect.get(yield* Effect.flip(protocol.outcome), "code"), "INVALID_ARGUMENT")
 
+        // text inline; the image's bytes and the embedded blob are artifacts of the job
         const picture = yield* Effect.flatMap(session.invoke("fix.picture", {}), (j) => j.outcome)
-        const block = Reflect.get(Object(picture), "content")[0]
-        assert.strictEqual(block.type, "image")
-        assert.strictEqual(block.mimeType, "image/png")
+        const [image, text, embedded] = Reflect.get(Object(picture), "content")
+        assert.deepStrictEqual([image.type, image.mimeType, image.data], ["image", "image/png", undefined])
+        assert.deepStrictEqual(text, { type: "text", text: "a pixel" })
+        assert.strictEqual(Reflect.get(Object(picture), "text"), "a pixel")
+        for (const ref of [image.artifact, embedded.resource.artifact]) {
+          assert.strictEqual(ref.media_type, "image/png")
+          const bytes = yield* Stream.runCollect(session.fetchArtifact(ref))
+          assert.strictEqual(Buffer.concat([...bytes]).toString("base64"), PIXEL)
+        }
+        assert.deepStrictEqual([embedded.resource.uri, embedded.resource.blob], ["fixture://pixel", undefined])
 
         const refused = yield* Effect.flip(session.invoke("fix.fast", { text: 5 }))
         assert.strictEqual(Reflect.get(refused, "code"), "INVALID_ARGUMENT")
@@ -116,6 +133,105 @@ describe("MCP servers as ARCP tools", () => {
         })))
         assert.isTrue(yield* Deferred.isDone(started), "the server's stderr is in the runtime's log")
       }),
+    30_000
+  )
+
+  it.scopedLive(
+    "R20-1 R10.4-6 R10.4-7 a server that ignores the MCP cancellation past deadline_ms leaves the job ABORTED",
+    () =>
+      Effect.gen(function*() {
+        const session = yield* open()
+        const messages = yield* session.subscribe
+        const stubborn = yield* session.invoke("fix.stubborn", { ms: 4000 })
+        yield* collectUntil(messages, (m) => m.job_id === stubborn.jobId && m.type === "job.progress")
+        const answer = yield* stubborn.cancel({ reason: "stop", deadline_ms: 1500 })
+        assert.strictEqual(answer.type, "cancel.accepted")
+        const error = yield* Effect.flip(stubborn.outcome)
+        assert.strictEqual(Reflect.get(error, "code"), "ABORTED")
+        // a server that honours it (fix.slow stops at once) goes quiet: cancelled within the same deadline
+        const slow = yield* session.invoke("fix.slow", { steps: 1000, ms: 20 })
+        yield* collectUntil(messages, (m) => m.job_id === slow.jobId && m.type === "job.progress")
+        yield* slow.cancel({ reason: "stop", deadline_ms: 1500 })
+        assert.strictEqual(Reflect.get(yield* Effect.flip(slow.outcome), "code"), "CANCELLED")
+      }).pipe(Effect.provide(server([fixtureSpec("fix")], undefined, { cancelQuiet: "400 millis" }))),
+    30_000
+  )
+
+  it.scopedLive(
+    "R20-2 MCP resources: listed, read into artifacts, and watched as a kind event stream until cancelled",
+    () =>
+      Effect.gen(function*() {
+        const unsubscribed = yield* Deferred.make<void>()
+        yield* Effect.gen(function*() {
+          const session = yield* open()
+          const listed = yield* Effect.flatMap(session.invoke("fix.resources.list", {}), (j) => j.outcome)
+          assert.deepStrictEqual(
+            Reflect.get(Object(listed), "resources").map((r: { uri: string }) => r.uri),
+            ["fixture://greeting", "fixture://pixel"]
+          )
+
+          const read = yield* Effect.flatMap(
+            session.invoke("fix.resources.read", { uri: "fixture://greeting" }),
+            (j) => j.outcome
+          )
+          const [greeting] = Reflect.get(Object(read), "contents")
+          assert.deepStrictEqual([greeting.uri, greeting.text, greeting.artifact.media_type], [
+            "fixture://greeting",
+            undefined,
+            "text/plain"
+          ])
+          const text = yield* Stream.runCollect(session.fetchArtifact(greeting.artifact))
+          assert.strictEqual(Buffer.concat([...text]).toString(), "hello from the fixture")
+          const missing = yield* Effect.flip(
+            Effect.flatMap(session.invoke("fix.resources.read", { uri: "fixture://nope" }), (j) => j.outcome)
+          )
+          assert.include(missing.message, "no resource fixture://nope")
+
+          const messages = yield* session.subscribe
+          const watch = yield* session.invoke("fix.resources.subscribe", { uri: "fixture://pixel", read: true })
+          const chunkOf = (m: { readonly job_id?: string | undefined; readonly type: string }) =>
+            m.job_id === watch.jobId && m.type === "stream.chunk"
+          const opened = yield* collectUntil(messages, chunkOf)
+          const streamOpen = opened.find((m) => m.job_id === watch.jobId && m.type === "stream.open")
+          assert.deepStrictEqual([field(streamOpen, "kind"), field(streamOpen, "content_type")], [
+            "event",
+            "application/json"
+          ])
+          assert.deepStrictEqual(field(opened.at(-1), "event"), { event: "subscribed", uri: "fixture://pixel" })
+          yield* Effect.flatMap(session.invoke("fix.touch", { uri: "fixture://pixel" }), (j) => j.outcome)
+          const updated = field((yield* collectUntil(messages, chunkOf)).at(-1), "event")
+          assert.strictEqual(Reflect.get(Object(updated), "event"), "updated")
+          assert.strictEqual(Reflect.get(Object(updated), "change"), 1)
+          const [pixel] = Reflect.get(Object(updated), "contents")
+          assert.strictEqual(pixel.artifact.media_type, "image/png")
+          const bytes = yield* Stream.runCollect(session.fetchArtifact(pixel.artifact))
+          assert.strictEqual(Buffer.concat([...bytes]).toString("base64"), PIXEL)
+
+          yield* watch.cancel({ reason: "enough" })
+          assert.strictEqual(Reflect.get(yield* Effect.flip(watch.outcome), "code"), "CANCELLED")
+          yield* Deferred.await(unsubscribed)
+        }).pipe(Effect.provide(server([fixtureSpec("fix")], (line) => {
+          if (line.includes("unsubscribed fixture://pixel")) Deferred.unsafeDone(unsubscribed, Effect.void)
+        })))
+      }),
+    30_000
+  )
+
+  it.scopedLive(
+    "R20-1 a server whose tool list changes is listed again: discovery and invoke see the new tool",
+    () =>
+      Effect.gen(function*() {
+        const session = yield* open()
+        assert.isFalse((yield* session.tools({ prefix: "fix.extra" })).length > 0)
+        yield* Effect.flatMap(session.invoke("fix.grow", {}), (j) => j.outcome)
+        const listed = yield* session.tools({ prefix: "fix.extra" }).pipe(
+          Effect.filterOrFail((tools) => tools.length > 0),
+          Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 })
+        )
+        assert.deepStrictEqual(listed.map((t) => [t.name, t.description]), [["fix.extra", "Added by grow"]])
+        const extra = yield* Effect.flatMap(session.invoke("fix.extra", {}), (j) => j.outcome)
+        assert.strictEqual(Reflect.get(Object(extra), "text"), "extra")
+      }).pipe(Effect.provide(server([fixtureSpec("fix")]))),
     30_000
   )
 
