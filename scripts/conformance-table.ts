@@ -147,8 +147,17 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R10.6-5": ["done", "seconds from acceptance"],
   "R11-1": ["done", "a job may hold several streams; they share its ordered lane"],
   "R11-2": [
+    "done",
+    "a stream's writer waits for room in its reader's bounded buffer (past --backpressure-timeout the stream ends BACKPRESSURE_OVERFLOW), and a client's backpressure message paces it (R11.2-*); no stream acks"
+  ],
+  "R11.2-1": ["done", "with stream_id: that stream; without: the session's streams below high priority"],
+  "R11.2-2": [
+    "done",
+    "the writer is paced to desired_rate_per_second (0, or buffer_remaining_bytes 0 alone: paused until the next backpressure)"
+  ],
+  "R11.2-3": [
     "partial",
-    "the runtime's own flow control: a stream's writer waits for room in its reader's bounded buffer and past --backpressure-timeout the stream ends BACKPRESSURE_OVERFLOW; a client's backpressure message answers UNIMPLEMENTED; no stream acks"
+    "a session-wide backpressure slows low and normal streams, not high or critical ones; nothing is dropped (events are durable), lower priority is slowed, not shed"
   ],
   "R11.1-1": ["done", ""],
   "R11.1-2": ["not yet", "the client hands every stream event to the app, which decides"],
@@ -169,17 +178,41 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R11.3-5": ["done", "stdio offers base64 only"],
   "R11.3-6": ["done", "[base64, sidecar] on WebSocket, [base64] on stdio"],
   "R11.4-1": ["done", ""],
-  "R11.4-2": ["done", "redacting is the tool's call: write({ content, redacted: true })"],
-  "R11.4-3": ["not yet", "subscriptions are not built; the client hands thought streams to the app"],
+  "R11.4-2": [
+    "done",
+    "ctx.stream({ kind: \"thought\", redact: true | summarize }) or write({ content, redacted: true }); observers see exactly the redacted chunks"
+  ],
+  "R11.4-3": ["done", "the subscription filter's exclude_kinds: [\"thought\"] (our addition; arcp tail --no-thoughts)"],
   "R12.1-1": ["done", "Ajv"],
-  "R12.3-1": ["partial", "first answer wins; one channel only (no fan-out yet)"],
-  "R12.3-2": ["partial", "responded_by is kept in the event log; no audit view"],
-  "R12.3-4": ["partial", "human.input.cancelled when the job stops waiting; no multi-channel relay"],
+  "R12.3-1": ["done", "first valid answer from any session of the principal wins; later ones are ignored"],
+  "R12.3-2": [
+    "done",
+    "the answer is logged with its responded_by; when fanned out, the job also records a response naming responded_by"
+  ],
+  "R12.3-3": [
+    "done",
+    "the request reaches the job's session and every subscription observing it; when it went to more than one channel the resolution is announced on the job"
+  ],
+  "R12.3-4": ["done", "human.input.cancelled (CANCELLED, naming who answered) clears the other channels' prompts"],
   "R12.4-1": ["done", ""],
   "R12.4-2": ["done", ""],
   "R12.4-3": ["done", ""],
   "R12.4-4": ["done", "the blocked job fails DEADLINE_EXCEEDED"],
-  "R13.2-1": ["partial", "schema only; subscriptions are not built"],
+  "R13.1-1": [
+    "done",
+    "visibility decided once in Feed: own principal's sessions, plus an operator's observer grant (--observer, JWT arcp_observe)"
+  ],
+  "R13.2-1": ["done", "plus exclude_kinds (our addition)"],
+  "R13.2-2": [
+    "done",
+    "a named session or job not observable (or unknown) is PERMISSION_DENIED; an open filter is narrowed"
+  ],
+  "R13.3-1": ["done", "since.after_message_id, or since {} from the start"],
+  "R13.4-1": ["done", "answered with ack"],
+  "R13.4-2": [
+    "done",
+    "on eviction (its reason, e.g. UNAUTHENTICATED), queue overflow (BACKPRESSURE_OVERFLOW), log failure"
+  ],
   "R14-2": ["partial", "schema only; handoff is not built"],
   "R15.1-1": ["done", "ToolContext.requestPermission names permission, resource and operation"],
   "R15.4-1": [

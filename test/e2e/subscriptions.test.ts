@@ -235,7 +235,7 @@ describe("subscriptions (§13) over WebSocket", () => {
       })
     ))
 
-  it.scopedLive("R12.3-3 R12.3-1 R12.3-2 a human request reaches every observing channel; the first answer wins, recorded with responded_by; the others are cleared", () =>
+  it.scopedLive("R12.3-3 R12.3-4 R12.3-1 R12.3-2 a human request reaches every observing channel; the first answer wins, recorded with responded_by; the others are cleared", () =>
     withServer(
       "memory",
       Effect.gen(function*() {

@@ -141,7 +141,7 @@ describe("MCP servers as ARCP tools", () => {
     () =>
       Effect.gen(function*() {
         const session = yield* open()
-        const messages = yield* session.subscribe
+        const messages = yield* session.messages
         const stubborn = yield* session.invoke("fix.stubborn", { ms: 4000 })
         yield* collectUntil(messages, (m) => m.job_id === stubborn.jobId && m.type === "job.progress")
         const answer = yield* stubborn.cancel({ reason: "stop", deadline_ms: 1500 })
@@ -187,7 +187,7 @@ describe("MCP servers as ARCP tools", () => {
           )
           assert.include(missing.message, "no resource fixture://nope")
 
-          const messages = yield* session.subscribe
+          const messages = yield* session.messages
           const watch = yield* session.invoke("fix.resources.subscribe", { uri: "fixture://pixel", read: true })
           const chunkOf = (m: { readonly job_id?: string | undefined; readonly type: string }) =>
             m.job_id === watch.jobId && m.type === "stream.chunk"
