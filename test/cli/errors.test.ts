@@ -98,7 +98,7 @@ describe("arcp serve: errors", () => {
     assertOneSentence(await arcp(["serve", "--bogus"]), "Received unknown argument: '--bogus'", 2)
     assertOneSentence(
       await arcp(["sned"]),
-      "Invalid subcommand for arcp - use one of 'serve', 'send', 'tools', 'mcp', 'artifact', 'validate', 'version'",
+      "Invalid subcommand for arcp - use one of 'serve', 'send', 'tail', 'tools', 'mcp', 'artifact', 'validate', 'version'",
       2
     )
   }, 60_000)

@@ -4,7 +4,7 @@
  * It is a thin layer over the protocol module itself, not a second copy of it: envelopes are built by
  * `Envelope.make`, validated on the way out by `Message.encode` and decoded on the way in by
  * `Message.decodeJson`, the same schemas the runtime uses. When the socket drops (the runtime restarted,
- * the laptop slept) it opens a new session with the same credentials, backing off up to 10 s, and tells the
+ * the laptop slept) it opens a new session with the same credentials, backing off up to 5 s, and tells the
  * page (`onReady`) so it can subscribe again from the last event it saw. A refused sign-in is not retried.
  */
 import { Effect, Either } from "effect"
@@ -46,7 +46,7 @@ export class WireError extends Error {
 
 /** Most replies awaited at once (every pending request holds a callback). */
 const MAX_PENDING = 256
-const MAX_BACKOFF_MS = 10_000
+const MAX_BACKOFF_MS = 5_000
 
 /** Reads the error fields a nack, session.rejected or tool.error carries. */
 const errorOf = (message: Decoded): WireError => {
