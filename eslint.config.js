@@ -6,7 +6,7 @@ import tseslint from "typescript-eslint"
 export default tseslint.config(
   { ignores: ["node_modules/", "dist/", "docs/api/", ".scratch/", "test/fixtures/"] },
   {
-    files: ["**/*.ts"],
+    files: ["**/*.ts", "**/*.tsx"],
     languageOptions: { parser: tseslint.parser },
     plugins: { "@effect": effect, "@typescript-eslint": tseslint.plugin },
     rules: {

@@ -54,7 +54,10 @@ describe("the npm package", () => {
           "dist/index.js",
           "dist/index.d.ts",
           "dist/client/Promise.js",
-          "dist/client/Promise.d.ts"
+          "dist/client/Promise.d.ts",
+          "dist/web/index.html",
+          "dist/web/app.js",
+          "dist/web/app.css"
         ]
       ) assert.include(files, required)
       const stray = files.filter((f) =>

@@ -19,6 +19,7 @@ import { VERSION } from "../Version.js"
 import * as DemoTools from "./demoTools.js"
 import { CliError, usage } from "./Failure.js"
 import * as ServeAuth from "./ServeAuth.js"
+import * as ServeDashboard from "./ServeDashboard.js"
 import { checkDb, explainStartFailure, validPort } from "./ServeFailure.js"
 import * as ServeTransports from "./ServeTransports.js"
 import * as Settings from "./Settings.js"
@@ -26,6 +27,7 @@ import * as Settings from "./Settings.js"
 const options = {
   ...ServeTransports.options,
   ...ServeAuth.options,
+  ...ServeDashboard.options,
   host: Settings.text("host", "ARCP_HOST", "127.0.0.1", "address the WebSocket and HTTP/2 servers listen on"),
   port: validPort(Settings.integer("port", "ARCP_PORT", 7777, "WebSocket port; 0 picks a free one"), "--port"),
   db: Settings.text("db", "ARCP_DB", "arcp.db", "SQLite file of the event log; :memory: keeps nothing"),
@@ -432,11 +434,13 @@ export const serve = Command.make("serve", options, (o) =>
         for (const address of Combined.addressesOf(acceptor.address)) {
           yield* say(`try it:  npx arcp send --url ${address} --token ${devToken ?? "<token>"} --type ping`)
         }
+        yield* ServeDashboard.start(o, acceptor.address, devToken, say)
       }
       // stdio serves one connection: when stdin ends the server is done; a socket server runs until a signal
       if (stdio) return yield* (yield* Runtime.Serving).stopped
       return yield* Effect.never
     }).pipe(
+      Effect.scoped,
       Effect.provide(server),
       // a taken port or an unusable --db: one sentence, not the error three causes deep
       Effect.catchAllCause((cause): Effect.Effect<never, unknown> => {

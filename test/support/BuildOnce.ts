@@ -17,12 +17,21 @@ const newest = (path: string): number =>
 
 /** The oldest of the build's outputs, or 0 when one is missing. */
 const builtAt = (): number => {
-  const outputs = ["arcp.mjs", "index.js", "client/Promise.js", "Version.js"].map((f) => join(root, "dist", f))
+  const outputs = ["arcp.mjs", "index.js", "client/Promise.js", "Version.js", "web/app.js"].map((f) =>
+    join(root, "dist", f)
+  )
   return outputs.every(existsSync) ? Math.min(...outputs.map((f) => statSync(f).mtimeMs)) : 0
 }
 
 export default function setup(): void {
-  const inputs = ["src", "package.json", "tsconfig.json", "tsconfig.build.json", "scripts/bundle-cli.ts"]
+  const inputs = [
+    "src",
+    "package.json",
+    "tsconfig.json",
+    "tsconfig.build.json",
+    "scripts/bundle-cli.ts",
+    "scripts/bundle-dashboard.ts"
+  ]
   const changed = Math.max(...inputs.map((p) => newest(join(root, p))))
   if (builtAt() >= changed) return
   execFileSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] })
