@@ -51,6 +51,10 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R6.1.1-3": ["done", "a repeated idempotency key is answered with its own correlation_id and causation_id"],
   "R6.2-1": ["done", ""],
   "R6.3-1": ["done", ""],
+  "R6.3-2": [
+    "done",
+    "workflow.start runs inline steps as child jobs; workflow.complete, then job.completed (docs/decisions.md)"
+  ],
   "R6.3-3": [
     "done",
     "also a key reused for another command (ALREADY_EXISTS) and a wrong envelope session_id (INVALID_ARGUMENT)"
@@ -184,7 +188,20 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R12.4-3": ["done", ""],
   "R12.4-4": ["done", "the blocked job fails DEADLINE_EXCEEDED"],
   "R13.2-1": ["partial", "schema only; subscriptions are not built"],
-  "R14-2": ["partial", "schema only; handoff is not built"],
+  "R14-1": [
+    "done",
+    "ctx.delegate sends agent.delegate over the project's client; its envelopes and context.trace_id carry the delegating job's trace"
+  ],
+  "R14-2": [
+    "done",
+    "the receiver compares to_runtime's kind and fingerprint with its own identity; another is refused PERMISSION_DENIED"
+  ],
+  "R17.1-1": [
+    "done",
+    "W3C ids from the Effect span the envelope is sent in; minted at session.open when the peer sends none"
+  ],
+  "R17.1-2": ["done", "every envelope its own span id, parent_span_id the operation's span"],
+  "R17.1-3": ["done", "one trace across two runtimes, on the wire and in the exported spans"],
   "R15.1-1": ["done", "ToolContext.requestPermission names permission, resource and operation"],
   "R15.4-1": [
     "done",
@@ -278,7 +295,7 @@ const NOT_BUILT: Record<string, string> = {
   "4.1": "only stdio, WebSocket and in-memory transports are built",
   "4.2": "streams and events from tools are not built yet",
   "4.3": "jobs are not recovered or resumed after a restart; no scheduling yet",
-  "6.3": "workflows are not built",
+  "6.3": "not built",
   "6.4": "no redelivery or resume yet",
   "6.5":
     "nothing is shed: a full outbound buffer suspends a job's own events (bounded, docs/decisions.md); no rate limiting of critical traffic",
@@ -301,7 +318,7 @@ const NOT_BUILT: Record<string, string> = {
   "13.2": "subscriptions are not built",
   "13.3": "subscriptions are not built",
   "13.4": "subscriptions are not built",
-  "14": "delegation is not built",
+  "14": "not built",
   "15.2": "no sandboxing",
   "15.4": "",
   "15.5": "",
@@ -309,7 +326,7 @@ const NOT_BUILT: Record<string, string> = {
   "16.1": "artifacts are not built",
   "16.2": "artifacts are not built",
   "16.3": "artifacts are not built",
-  "17.1": "trace ids are carried from the invoke but not minted; no span ids",
+  "17.1": "not built",
   "18.3": "the client does not retry",
   "19": "resume is not built",
   "20": "MCP resources are not bridged yet",

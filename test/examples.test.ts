@@ -72,6 +72,20 @@ describe("examples", () => {
       90_000
     )
 
+    it(
+      `R14-1 R14-2 R17.1-3 delegation: two arcp serve processes, A delegates to B, cancel propagates, B refuses a foreign handoff, one trace (${mode})`,
+      async () => {
+        const { code, stderr, stdout } = await run("delegation.ts", mode)
+        assert.strictEqual(code, 0, stderr)
+        assert.include(stdout, "delegated result {\"greeting\":\"hi\"}")
+        assert.include(stdout, "A's job CANCELLED")
+        assert.include(stdout, "B's delegated job: cancel.refused already_terminal")
+        assert.include(stdout, "handoff to runtime-c refused: PERMISSION_DENIED")
+        assert.include(stdout, "handoff to runtime-b accepted")
+        assert.include(stdout, "one trace across runtime-a and runtime-b: true")
+      },
+      90_000
+    )
     for (const framework of ["node-http", "express", "fastify", "hono"]) {
       it(
         `mount-${framework} mounts arcp on the application's own server at /arcp; its routes carry on (${mode})`,

@@ -7,6 +7,7 @@ import { hostname } from "node:os"
 import { resolve } from "node:path"
 import * as McpSpec from "../mcp/Spec.js"
 import { DEFAULT_MAX_JSON_DEPTH } from "../protocol/JsonDepth.js"
+import * as Remotes from "../runtime/delegation/Remotes.js"
 import * as Trust from "../runtime/permissions/Trust.js"
 import * as Runtime from "../runtime/Runtime.js"
 import { DEFAULT_LIMITS } from "../runtime/RuntimeConfig.js"
@@ -220,7 +221,18 @@ const options = {
   ),
   noDemoTools: Options.boolean("no-demo-tools").pipe(
     Options.withDescription(
-      "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail, flaky, guarded, ask, choose, make_artifact (default off; no env var)"
+      "leave out the demo tools echo, ticker, stream, sleep, stubborn, fail, flaky, guarded, ask, choose, make_artifact, delegate (default off; no env var)"
+    )
+  ),
+  remotes: Settings.optionalText(
+    "remotes",
+    "ARCP_REMOTES",
+    "JSON file naming the peer runtimes tools may delegate to (§14): {\"NAME\": {\"url\", \"token\"?, \"fingerprint\"?}} (default none)"
+  ),
+  otlpEndpoint: Options.text("otlp-endpoint").pipe(
+    Options.optional,
+    Options.withDescription(
+      "export spans over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318; /v1/traces is added) (default off; the standard OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT also turn it on)"
     )
   )
 }
@@ -309,7 +321,21 @@ export const serve = Command.make("serve", options, (o) =>
       () => `sha256:${createHash("sha256").update(`${hostname()}:${resolve(o.db)}`).digest("hex")}`
     )
 
+    const remotes = Option.isSome(o.remotes)
+      ? yield* fs.readFileString(o.remotes.value).pipe(
+        Effect.mapError(() => usage(`--remotes ${o.remotes.pipe(Option.getOrElse(() => ""))} cannot be read`)),
+        Effect.flatMap((text) =>
+          Effect.mapError(
+            Remotes.parse(text),
+            (why) => usage(`--remotes ${Option.getOrElse(o.remotes, () => "")}: ${why}`)
+          )
+        )
+      )
+      : undefined
+
     const server = Server.layer({
+      remotes,
+      otlp: { endpoint: Option.getOrUndefined(o.otlpEndpoint), serviceVersion: VERSION },
       db: o.db,
       tools: o.noDemoTools ? [] : DemoTools.all,
       mcp,

@@ -203,6 +203,31 @@ export const choose = Tools.make({
     )
 })
 
+/**
+ * `delegate {remote, target, task?, arguments?, permissions_inherited?}`: delegates to the configured
+ * remote runtime (`arcp serve --remotes`) with `agent.delegate` (§14); the result is the delegated job's.
+ * Cancelling it cancels the delegated job.
+ */
+export const delegate = Tools.make({
+  name: "delegate",
+  description: "Delegates a task to a tool of a configured remote runtime; returns its result",
+  parameters: Schema.Struct({
+    remote: Schema.String,
+    target: Schema.String,
+    task: Schema.optional(Schema.String),
+    arguments: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+    permissions_inherited: Schema.optional(Schema.Array(Schema.String))
+  }),
+  handler: (args, ctx) =>
+    ctx.delegate({
+      remote: args.remote,
+      target: args.target,
+      task: args.task ?? `run ${args.target}`,
+      arguments: args.arguments,
+      permissionsInherited: args.permissions_inherited
+    })
+})
+
 /** Every demo tool. */
 export const all: ReadonlyArray<Tools.Tool> = [
   echo,
@@ -215,5 +240,6 @@ export const all: ReadonlyArray<Tools.Tool> = [
   guarded,
   ask,
   choose,
-  makeArtifact
+  makeArtifact,
+  delegate
 ]

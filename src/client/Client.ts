@@ -123,6 +123,18 @@ export interface InvokeOptions {
   readonly trace_id?: string
 }
 
+/** What `delegate` sends besides the target and task. */
+export interface DelegateOptions extends Omit<InvokeOptions, "retry"> {
+  readonly arguments?: Record<string, unknown>
+  readonly context?: PayloadOf<"agent.delegate">["context"]
+}
+
+/** What `startWorkflow` sends besides the workflow's name. */
+export interface WorkflowOptions extends Omit<InvokeOptions, "retry"> {
+  readonly inputs?: Record<string, unknown>
+  readonly steps?: PayloadOf<"workflow.start">["steps"]
+}
+
 /** When a schedule fires (§10.6): exactly one of an RFC 3339 `at`, `after` seconds, or an RFC 5545 `every`. */
 export type ScheduleWhen = PayloadOf<"job.schedule">["when"]
 
@@ -175,6 +187,32 @@ export interface Session extends Answers.Answers<ClientError> {
     args?: Record<string, unknown>,
     options?: InvokeOptions
   ) => Effect.Effect<JobHandle, ArcpError | ClientError, Scope.Scope>
+  /**
+   * Delegates `task` to `target` (a tool or agent the runtime hosts) with `agent.delegate` (§14): a job
+   * like an invoke's, ending job.completed / job.failed / job.cancelled. `arguments` are what the target
+   * runs with (default `{task}`); `context.trace_id` defaults to the envelope's (R17.1-3).
+   */
+  readonly delegate: (
+    target: string,
+    task: string,
+    options?: DelegateOptions
+  ) => Effect.Effect<JobHandle, ArcpError | ClientError, Scope.Scope>
+  /**
+   * Starts a workflow (`workflow.start`): a parent job whose steps run as child jobs; it ends with
+   * `workflow.complete` then job.completed `{outputs}`, or job.failed naming the failed step (docs/decisions.md).
+   */
+  readonly startWorkflow: (
+    workflow: string,
+    options?: WorkflowOptions
+  ) => Effect.Effect<JobHandle, ArcpError | ClientError, Scope.Scope>
+  /**
+   * Hands a job or this session over to the runtime (§14): `toRuntime` must be this runtime's identity
+   * (its kind and fingerprint), or it is refused PERMISSION_DENIED.
+   */
+  readonly handoff: (
+    toRuntime: PayloadOf<"agent.handoff">["to_runtime"],
+    options?: Omit<PayloadOf<"agent.handoff">, "to_runtime">
+  ) => Effect.Effect<void, ArcpError | ClientError>
   /**
    * Schedules `tool` with `args` (§10.6); fails with the nack's ArcpError (INVALID_ARGUMENT with the reason)
    * when the runtime refuses the schedule. Its firings are watched for the life of the scope.
@@ -422,6 +460,9 @@ export const connect = (
       // transport has them, and tool discovery
       capabilities: {
         artifacts: true,
+        agent_delegation: true,
+        agent_handoff: true,
+        workflows: true,
         binary_encoding: connection.binary ? ["base64", "sidecar"] : ["base64"],
         ...options.capabilities,
         extensions: options.capabilities?.extensions ?? [TOOLS_EXTENSION]
@@ -456,20 +497,29 @@ export const connect = (
 
     const subscribe = Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue))
 
+    const headerOf = (invokeOptions: InvokeOptions): HeaderOptions => ({
+      ...(invokeOptions.idempotency_key !== undefined ? { idempotency_key: invokeOptions.idempotency_key } : {}),
+      ...(invokeOptions.priority !== undefined ? { priority: invokeOptions.priority } : {}),
+      ...(invokeOptions.trace_id !== undefined ? { trace_id: TraceId.make(invokeOptions.trace_id) } : {})
+    })
+
     const invokeOnce = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
+      Effect.flatMap(
+        makeEnvelope(
+          "tool.invoke",
+          { tool, ...(args !== undefined ? { arguments: args } : {}) },
+          headerOf(invokeOptions)
+        ),
+        startJob
+      )
+
+    /** Sends a command that starts a job (tool.invoke, agent.delegate, workflow.start) and tracks the job. */
+    const startJob = (envelope: Decoded) =>
       Effect.gen(function*() {
         const sink: JobRouter.JobSink<ClientError> = {
           events: yield* Mailbox.make<Decoded>(),
           outcome: yield* Deferred.make<unknown, ArcpError | ClientError>()
         }
-        const envelope = yield* makeEnvelope("tool.invoke", {
-          tool,
-          ...(args !== undefined ? { arguments: args } : {})
-        }, {
-          ...(invokeOptions.idempotency_key !== undefined ? { idempotency_key: invokeOptions.idempotency_key } : {}),
-          ...(invokeOptions.priority !== undefined ? { priority: invokeOptions.priority } : {}),
-          ...(invokeOptions.trace_id !== undefined ? { trace_id: TraceId.make(invokeOptions.trace_id) } : {})
-        })
         // registered before sending: the reader attaches the job when its job.accepted arrives
         jobs.expect(envelope.id, sink)
         yield* Effect.addFinalizer(() => Effect.sync(() => jobs.forget(envelope.id)))
@@ -596,6 +646,27 @@ export const connect = (
       invoke,
       schedule,
       listSchedules,
+      delegate: (target, task, delegateOptions = {}) =>
+        Effect.flatMap(
+          makeEnvelope("agent.delegate", {
+            target,
+            task,
+            ...(delegateOptions.arguments !== undefined ? { arguments: delegateOptions.arguments } : {}),
+            ...(delegateOptions.context !== undefined ? { context: delegateOptions.context } : {})
+          }, headerOf(delegateOptions)),
+          startJob
+        ),
+      startWorkflow: (workflow, workflowOptions = {}) =>
+        Effect.flatMap(
+          makeEnvelope("workflow.start", {
+            workflow,
+            ...(workflowOptions.inputs !== undefined ? { inputs: workflowOptions.inputs } : {}),
+            ...(workflowOptions.steps !== undefined ? { steps: workflowOptions.steps } : {})
+          }, headerOf(workflowOptions)),
+          startJob
+        ),
+      handoff: (toRuntime, handoffOptions = {}) =>
+        Effect.asVoid(request("agent.handoff", { to_runtime: toRuntime, ...handoffOptions })),
       ...Answers.make<ClientError>({
         request,
         expect,

@@ -5,7 +5,10 @@
 import { Schema } from "effect"
 import { isExtensionName } from "./Extensions.js"
 
-/** The boolean feature flags of §7 (plus `interrupt` §10.5 and `anonymous` §4.6). */
+/**
+ * The boolean feature flags of §7 (plus `interrupt` §10.5 and `anonymous` §4.6, and our
+ * `agent_delegation` §14 and `workflows` §6.3, ignored by peers that do not know them).
+ */
 export const featureFlags = [
   "streaming",
   "durable_jobs",
@@ -17,7 +20,9 @@ export const featureFlags = [
   "subscriptions",
   "scheduled_jobs",
   "interrupt",
-  "anonymous"
+  "anonymous",
+  "agent_delegation",
+  "workflows"
 ] as const
 export type FeatureFlag = (typeof featureFlags)[number]
 
@@ -38,6 +43,8 @@ export const Capabilities = Schema.Struct({
   scheduled_jobs: Schema.optional(Schema.Boolean),
   interrupt: Schema.optional(Schema.Boolean),
   anonymous: Schema.optional(Schema.Boolean),
+  agent_delegation: Schema.optional(Schema.Boolean),
+  workflows: Schema.optional(Schema.Boolean),
   heartbeat_interval_seconds: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.positive())),
   heartbeat_recovery: Schema.optional(Schema.Literal("fail", "block")),
   binary_encoding: Schema.optional(Schema.Array(Schema.Literal("base64", "sidecar"))),

@@ -7,6 +7,7 @@ import { ARCP_VERSION } from "../Version.js"
 import { validateFieldName } from "./Extensions.js"
 import { JobId, makeMessageId, MessageId, SessionId, SpanId, StreamId, SubscriptionId, TraceId } from "./Ids.js"
 import { now, Timestamp } from "./Timestamp.js"
+import { currentSpan, traceFields } from "./TraceContext.js"
 
 /** The protocol version this implementation speaks (defined beside the package version). */
 export { ARCP_VERSION }
@@ -106,18 +107,29 @@ export const isOptional = (
 
 /**
  * Builds an envelope of `type` with `payload`, minting `id` and reading
- * `timestamp` from the Clock. Header options are copied as given.
+ * `timestamp` from the Clock. Header options are copied as given. Every
+ * envelope carries `trace_id` and `span_id` (§17.1): kept when given, else
+ * taken from the current span (see `TraceContext.traceFields`); `fallbackParent`
+ * is the parent span when the caller runs outside the operation's span.
  */
 export const make = <const T extends string, P>(
   type: T,
   payload: P,
-  options: HeaderOptions = {}
+  options: HeaderOptions = {},
+  fallbackParent?: string
 ): Effect.Effect<Header & { readonly type: T; readonly payload: P }> =>
-  Effect.zipWith(makeMessageId, now, (id, timestamp) => ({
-    arcp: ARCP_VERSION,
-    id,
-    timestamp,
-    ...options,
-    type,
-    payload
-  }))
+  Effect.zipWith(Effect.zip(makeMessageId, now), currentSpan, ([id, timestamp], span) => {
+    const trace = traceFields(options, span, fallbackParent)
+    return {
+      arcp: ARCP_VERSION,
+      id,
+      timestamp,
+      ...options,
+      // validated by construction (hex of fixed length), so the brand is applied without re-checking
+      trace_id: TraceId.make(trace.trace_id, true),
+      span_id: SpanId.make(trace.span_id, true),
+      ...(trace.parent_span_id !== undefined ? { parent_span_id: SpanId.make(trace.parent_span_id, true) } : {}),
+      type,
+      payload
+    }
+  })

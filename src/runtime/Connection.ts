@@ -14,7 +14,8 @@ import {
   Ref,
   Schema,
   type Scope,
-  Stream
+  Stream,
+  type Tracer
 } from "effect"
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
 import { isOptional, speaksVersion } from "../protocol/Envelope.js"
@@ -38,6 +39,8 @@ import { trustOf } from "./permissions/Trust.js"
 import { dispatch, type ExtensionRoute, type RouteTable } from "./Router.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Sessions } from "./Sessions.js"
+import * as SpanFeed from "./tracing/SpanFeed.js"
+import * as Spans from "./tracing/Spans.js"
 
 export interface Dependencies {
   readonly settings: Settings
@@ -134,6 +137,12 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       )
     })
     const sidecar = yield* Sidecar.make(connection, outbound)
+    // §17.1: the session's spans, sent as trace.span once it negotiates them (tracing/SpanFeed)
+    const feed = SpanFeed.make(outbound.emit)
+    yield* Effect.addFinalizer(() => feed.disable)
+    yield* Effect.locallyScoped(Spans.spanListener, Option.some(feed.listener))
+    /** The handshake's span: messages that name no trace of their own join the session's trace. */
+    let sessionSpan: Tracer.AnySpan | undefined
     const closed = yield* Deferred.make<void>()
     // a peer that reads nothing cannot hold the close up: what it did not take in time is in the log
     const close = outbound.drain.pipe(
@@ -250,7 +259,14 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             )
           }
         }
-      }).pipe(Effect.catchAllCause((cause) => Effect.logError("failed to handle a message", cause)))
+      }).pipe(
+        Spans.traced(`arcp ${message.type}`, {
+          kind: "server",
+          parent: Spans.parentOf(message, sessionSpan),
+          attributes: { "arcp.message_id": message.id, "arcp.session_id": session.id }
+        }),
+        Effect.catchAllCause((cause) => Effect.logError("failed to handle a message", cause))
+      )
 
     /** Records a run of accepted messages in one log commit, then handles them in order, skipping duplicates. */
     const handleBatch = (
@@ -263,7 +279,10 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         const verdicts = yield* log.recordInbound(
           sessionOwner.principal,
           batch.map(({ json, message }) => logged(message, session.id, json))
-        ).pipe(Effect.either)
+        ).pipe(
+          Spans.traced("arcp log.record_inbound", { parent: sessionSpan, attributes: { "arcp.count": batch.length } }),
+          Effect.either
+        )
         if (Either.isLeft(verdicts)) {
           // not recorded, so not executed: the client may retry (UNAVAILABLE is retryable)
           const error = ArcpError.of("UNAVAILABLE", `cannot record the message: ${verdicts.left.message}`)
@@ -277,18 +296,39 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         }
       })
 
+    /** A handshake step as a span (the session's root); a session that asked for trace.span is fed from here. */
+    const handshakeSpan = <R>(message: Decoded, step: Effect.Effect<Handshake.Phase, never, R>) =>
+      Effect.gen(function*() {
+        const span = yield* Effect.currentSpan.pipe(Effect.orDie)
+        sessionSpan = span
+        const next = yield* step
+        if (next._tag === "Open") {
+          span.attribute("arcp.session_id", next.session.id)
+          if ((next.session.capabilities.extensions ?? []).includes(SpanFeed.TRACE_EXTENSION)) yield* feed.enable
+        }
+        return next
+      }).pipe(Spans.traced(`arcp ${message.type}`, {
+        kind: "server",
+        parent: Spans.parentOf(message, undefined),
+        root: message.trace_id === undefined,
+        attributes: { "arcp.message_id": message.id }
+      }))
+
     const onMessage = (message: Decoded): Effect.Effect<void, never, Scope.Scope> =>
       Effect.gen(function*() {
         const current = yield* Ref.get(phase)
         switch (current._tag) {
           case "AwaitingOpen":
             if (!isCore(message) || message.type !== "session.open") return yield* dropBeforeAcceptance(message.type)
-            return yield* Ref.set(phase, yield* Handshake.open(handshake, message))
+            return yield* Ref.set(phase, yield* handshakeSpan(message, Handshake.open(handshake, message)))
           case "Challenged":
             if (!isCore(message) || message.type !== "session.authenticate") {
               return yield* dropBeforeAcceptance(message.type)
             }
-            return yield* Ref.set(phase, yield* Handshake.authenticate(handshake, current, message))
+            return yield* Ref.set(
+              phase,
+              yield* handshakeSpan(message, Handshake.authenticate(handshake, current, message))
+            )
           case "Closed":
             return
           case "Open":

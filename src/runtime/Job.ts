@@ -42,6 +42,10 @@ export interface Job {
   readonly sessionId: SessionId
   readonly commandId: MessageId
   readonly traceId: TraceId | undefined
+  /** The job's span (§17.1): the parent of its events' spans, also when they are sent from outside its fiber. */
+  readonly spanId?: string | undefined
+  /** Ends with job.completed / job.failed rather than tool.result / tool.error (delegated and workflow jobs). */
+  readonly endsAsJob?: boolean | undefined
   readonly priority: Priority | undefined
   readonly idempotencyKey: string | undefined
   readonly acceptedAt: number
@@ -171,7 +175,7 @@ export const envelope = <T extends MessageType>(job: Job, type: T, payload: Payl
     ...(job.traceId !== undefined ? { trace_id: job.traceId } : {}),
     ...(job.priority !== undefined ? { priority: job.priority } : {}),
     ...header
-  })
+  }, job.spanId)
 
 /**
  * Sends a job event on its one road: to its own session's outbound path

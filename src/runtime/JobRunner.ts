@@ -12,6 +12,7 @@ import { checkMetric } from "../protocol/messages/Telemetry.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { EventLog } from "../store/EventLog.js"
 import type { Artifacts } from "./artifacts/Artifacts.js"
+import type { Remotes } from "./delegation/Remotes.js"
 import type { HumanInput } from "./HumanInput.js"
 import { announce, cancelled, count, failed, finish as finishWith, forJob, type Terminal } from "./internal/Finish.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
@@ -21,6 +22,7 @@ import type { Permissions } from "./permissions/Permissions.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Streams } from "./Streams.js"
 import { ResultRef, type ToolContext } from "./Tools.js"
+import { tracedContext } from "./tracing/ToolSpans.js"
 
 export interface RunParams {
   readonly job: Job
@@ -39,6 +41,8 @@ export interface RunParams {
   readonly abort: Effect.Effect<void>
   /** Runs an effect on the runtime's background fibers, without waiting for it. */
   readonly background: (effect: Effect.Effect<void>) => Effect.Effect<void>
+  /** The peer runtimes `ctx.delegate` reaches (§14), when the runtime has them. */
+  readonly remotes: Option.Option<Context.Tag.Service<typeof Remotes>>
 }
 
 /** N of §10.3: consecutive missed heartbeat deadlines before the watchdog acts. */
@@ -84,7 +88,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     )
   )
 
-  const ctx: ToolContext = {
+  const ctx: ToolContext = tracedContext({
     jobId: job.id,
     sessionId: job.sessionId,
     principal: job.principal,
@@ -176,8 +180,24 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
           { mediaType, ttlSeconds: options?.ttlSeconds },
           data instanceof Uint8Array ? Stream.succeed(data) : data
         )
+      ),
+    delegate: (request) =>
+      Effect.zipRight(
+        pausePoint,
+        Option.match(params.remotes, {
+          onNone: () =>
+            Effect.fail(ArcpError.of("FAILED_PRECONDITION", "this runtime has no remote runtimes configured")),
+          // the delegated job's id is recorded on this job: where its work went (§14)
+          onSome: (remotes) =>
+            remotes.delegate(request, (remoteJobId) =>
+              event("log", {
+                level: "info",
+                message: `delegated to ${request.remote}/${request.target} as job ${remoteJobId}`,
+                attributes: { reason: "delegated", remote: request.remote, remote_job_id: remoteJobId }
+              }))
+        })
       )
-  }
+  })
 
   /** One job.heartbeat. Sinks only queue it; a detached job's awaits the log, so the scheduler does not wait for that. */
   const vouch = Effect.suspend(() => {

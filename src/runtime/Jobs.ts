@@ -6,15 +6,16 @@
  * twice (internal/Repeats). Jobs an earlier runtime left unfinished are
  * ended at construction (internal/Lost).
  */
-import { Clock, Context, Deferred, Duration, Effect, Either, FiberMap, FiberSet, Layer, Option } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Either, Exit, FiberMap, FiberSet, Layer, Option } from "effect"
 import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { LIST_TYPE, TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
-import { type JobId, makeJobId, type MessageId } from "../protocol/Ids.js"
+import { type JobId, makeJobId, type MessageId, TraceId } from "../protocol/Ids.js"
 import { type Decoded, type Message, tryEncode } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import { EventLog } from "../store/EventLog.js"
 import { Artifacts } from "./artifacts/Artifacts.js"
+import { Remotes } from "./delegation/Remotes.js"
 import { Feed } from "./events/Feed.js"
 import { Recorder } from "./events/Recorder.js"
 import { HumanInput } from "./HumanInput.js"
@@ -30,6 +31,7 @@ import { atLeast } from "./permissions/Trust.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 import { Streams } from "./Streams.js"
 import { type Tool, ToolRegistry } from "./Tools.js"
+import * as Spans from "./tracing/Spans.js"
 
 /** How a session lets go of its jobs: the closer's reason and deadline, when it gave them. */
 export interface ReleaseOptions {
@@ -46,12 +48,25 @@ export interface Firing {
   readonly started: (jobId: JobId) => Effect.Effect<void>
 }
 
+/** How a job started by something other than a client's tool.invoke runs (delegation, workflows). */
+export interface StartOptions {
+  /** The tool to run instead of the registry's tool named in the message (a workflow's own body). */
+  readonly tool?: Tool | undefined
+  /** End with job.completed / job.failed, as jobs not started by tool.invoke do (WIRE). */
+  readonly endsAsJob?: boolean | undefined
+}
+
 export class Jobs extends Context.Tag("arcp/Jobs")<Jobs, {
   /**
    * Accepts and starts a job (or returns the earlier outcome of the same idempotency key); NOT_FOUND / INVALID_ARGUMENT
    * before acceptance. With `firing`, the job is a schedule's firing (the schedule's command stands for the invoke).
    */
-  readonly invoke: (message: Message<"tool.invoke">, owner: Owner, firing?: Firing) => Effect.Effect<void, ArcpError>
+  readonly invoke: (
+    message: Message<"tool.invoke">,
+    owner: Owner,
+    firing?: Firing,
+    start?: StartOptions
+  ) => Effect.Effect<void, ArcpError>
   /** Answers a job `cancel` with cancel.accepted or cancel.refused (§10.4). */
   readonly cancel: (message: Message<"cancel">, owner: Owner) => Effect.Effect<void, ArcpError>
   /** Blocks the job on a human answer (§10.5); answered with `ack`. */
@@ -69,6 +84,14 @@ export class Jobs extends Context.Tag("arcp/Jobs")<Jobs, {
    * with a `log` warn event (§9, §10.4).
    */
   readonly release: (owner: Owner, mode: "cancel" | "detach", options?: ReleaseOptions) => Effect.Effect<void>
+  /**
+   * A handoff (§14): `owner`'s session takes over the live jobs of its principal named by `jobId`, or
+   * all those of session `sessionId`; their later events go to it. Returns how many it took.
+   */
+  readonly adopt: (
+    owner: Owner,
+    target: { readonly jobId?: string | undefined; readonly sessionId?: string | undefined }
+  ) => Effect.Effect<number>
 }>() {}
 
 export const make = Effect.gen(function*() {
@@ -79,6 +102,7 @@ export const make = Effect.gen(function*() {
   const streams = yield* Streams
   const artifacts = yield* Artifacts
   const permissions = yield* Permissions
+  const remotes = yield* Effect.serviceOption(Remotes)
   const recorder = yield* Recorder
   const feed = yield* Feed
   const fibers = yield* FiberMap.make<string>()
@@ -217,17 +241,20 @@ export const make = Effect.gen(function*() {
     })
 
   return Jobs.of({
-    invoke: (message, owner, firing) =>
+    invoke: (message, owner, firing, start) =>
       Effect.gen(function*() {
-        const tool = yield* Option.match(tools.get(message.payload.tool), {
-          onNone: () =>
-            Effect.fail(ArcpError.of(
-              "NOT_FOUND",
-              `no tool named "${message.payload.tool}" (list the tools with ${LIST_TYPE}, extension ${TOOLS_EXTENSION})`,
-              { details: { list_with: LIST_TYPE } }
-            )),
-          onSome: Effect.succeed
-        })
+        const tool = yield* Option.match(
+          start?.tool !== undefined ? Option.some(start.tool) : tools.get(message.payload.tool),
+          {
+            onNone: () =>
+              Effect.fail(ArcpError.of(
+                "NOT_FOUND",
+                `no tool named "${message.payload.tool}" (list the tools with ${LIST_TYPE}, extension ${TOOLS_EXTENSION})`,
+                { details: { list_with: LIST_TYPE } }
+              )),
+            onSome: Effect.succeed
+          }
+        )
         const handler = yield* Either.match(tool.prepare(message.payload.arguments), {
           onLeft: Effect.fail,
           onRight: Effect.succeed
@@ -237,6 +264,11 @@ export const make = Effect.gen(function*() {
         yield* admit(owner)
         const id = yield* makeJobId
         const now = yield* Clock.currentTimeMillis
+        // §17.1: the job's span, a child of the command's; its events are children of it (Spans, Job.envelope)
+        const span = yield* Effect.makeSpan(`arcp job ${tool.name}`, {
+          captureStackTrace: false,
+          attributes: { "arcp.job_id": id, "arcp.session_id": owner.sessionId, "arcp.tool": tool.name }
+        })
         const key = message.idempotency_key
         const job: Job = {
           id,
@@ -244,7 +276,10 @@ export const make = Effect.gen(function*() {
           principal: owner.principal,
           sessionId: owner.sessionId,
           commandId: message.id,
-          traceId: message.trace_id,
+          // a sender's trace id is kept as given; otherwise the span's (minted for the session, see Connection)
+          traceId: message.trace_id ?? TraceId.make(span.traceId, true),
+          spanId: span.spanId,
+          endsAsJob: start?.endsAsJob,
           priority: message.priority,
           idempotencyKey: key,
           acceptedAt: now,
@@ -302,6 +337,8 @@ export const make = Effect.gen(function*() {
             Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot record the idempotency key: ${e.message}`))
           )
           if (claim._tag === "Existing") {
+            // answered by the earlier job: this one never runs
+            yield* Spans.endSpan(span, Exit.void)
             // keys claimed before digests were stored carry none: they are answered as before
             if (claim.digest !== undefined && claim.digest !== digest) return yield* keyReused(key)
             return yield* answerRepeat(repeats, claim.job_id, message.id, owner, { accepted: true })
@@ -324,8 +361,9 @@ export const make = Effect.gen(function*() {
             heartbeats,
             onEnd: Effect.sync(() => forget(id)),
             abort: FiberMap.remove(fibers, id),
-            background: inBackground
-          })
+            background: inBackground,
+            remotes
+          }).pipe(Spans.within(span))
         )
         if (firing !== undefined) yield* firing.started(id)
       }),
@@ -418,6 +456,24 @@ export const make = Effect.gen(function*() {
         messageId,
         owner
       ),
+
+    adopt: (owner, target) =>
+      Effect.sync(() => {
+        const taken = [...live.values()].filter((job) =>
+          job.principal === owner.principal && !hasEnded(job) &&
+          (job.id === target.jobId || (target.sessionId !== undefined && job.sessionId === target.sessionId))
+        )
+        // the handing session becomes the job's watcher: its later events go there
+        // (re-addressed: every envelope a session receives names that session, §6.1.1)
+        for (const job of taken) {
+          job.watcher = {
+            sessionId: owner.sessionId,
+            deliver: (e) => owner.sink({ ...e, session_id: owner.sessionId }),
+            room: owner.room
+          }
+        }
+        return taken.length
+      }),
 
     release: (owner, mode, options = {}) =>
       Effect.forEach(

@@ -40,6 +40,12 @@ export interface RouteServices {
   readonly maxFrameBytes: number
   readonly permissions: Context.Tag.Service<typeof Permissions>
   readonly scheduler: Context.Tag.Service<typeof Scheduler>
+  /** Delegation, handoff (§14) and workflows (delegation/Receive, workflows/Workflows); absent: UNIMPLEMENTED. */
+  readonly coordination?: {
+    readonly delegate: Route<"agent.delegate">
+    readonly handoff: Route<"agent.handoff">
+    readonly workflowStart: Route<"workflow.start">
+  } | undefined
 }
 
 /** A handler; an `ArcpError` failure is answered with `nack` (correlation_id = the message id). */
@@ -73,7 +79,7 @@ const ignore = (): Effect.Effect<void> => Effect.void
 
 /** The route table of this runtime: session control, jobs, interrupts and human input; the rest refused or not built. */
 export const makeRoutes = (
-  { artifacts, humanInput, jobs, maxFrameBytes, permissions, scheduler, streams }: RouteServices
+  { artifacts, coordination, humanInput, jobs, maxFrameBytes, permissions, scheduler, streams }: RouteServices
 ): RouteTable => ({
   // session control
   "session.open": () => Effect.fail(ArcpError.of("FAILED_PRECONDITION", "the session is already open")),
@@ -171,9 +177,9 @@ export const makeRoutes = (
   backpressure: notImplemented,
   "checkpoint.create": notImplemented,
   "checkpoint.restore": notImplemented,
-  "workflow.start": notImplemented,
-  "agent.delegate": notImplemented,
-  "agent.handoff": notImplemented,
+  "workflow.start": coordination?.workflowStart ?? notImplemented,
+  "agent.delegate": coordination?.delegate ?? notImplemented,
+  "agent.handoff": coordination?.handoff ?? notImplemented,
   "stream.open": notImplemented,
   "stream.chunk": notImplemented,
   "stream.close": notImplemented,

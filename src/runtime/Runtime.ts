@@ -11,6 +11,8 @@ import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as Artifacts from "./artifacts/Artifacts.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
+import * as Receive from "./delegation/Receive.js"
+import * as Remotes from "./delegation/Remotes.js"
 import type * as EventBus from "./events/EventBus.js"
 import * as Events from "./events/Events.js"
 import type * as Feed from "./events/Feed.js"
@@ -18,6 +20,7 @@ import * as Recorder from "./events/Recorder.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
+import { PermissionPolicy } from "./permissions/PermissionPolicy.js"
 import * as Permissions from "./permissions/Permissions.js"
 import { makeExtensionRoutes, makeRoutes } from "./Router.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
@@ -25,6 +28,8 @@ import * as Scheduler from "./scheduler/Scheduler.js"
 import * as Sessions from "./Sessions.js"
 import * as Streams from "./Streams.js"
 import { ToolRegistry } from "./Tools.js"
+import * as TracedLog from "./tracing/TracedLog.js"
+import * as Workflows from "./workflows/Workflows.js"
 
 /** The runtime: serves connections. */
 export class ArcpRuntime extends Context.Tag("arcp/ArcpRuntime")<ArcpRuntime, {
@@ -52,6 +57,12 @@ export const make = Effect.gen(function*() {
   const tools = yield* ToolRegistry
   const permissions = yield* Permissions.Permissions
   const stopping = yield* Deferred.make<void>()
+  const receive: Receive.ReceiveServices = {
+    jobs,
+    tools,
+    settings,
+    policy: yield* Effect.serviceOption(PermissionPolicy)
+  }
   // one Deferred per connection being handled, completed when its loop has finished
   const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())
   const deps: ConnectionLoop.Dependencies = {
@@ -68,7 +79,12 @@ export const make = Effect.gen(function*() {
       artifacts: yield* Artifacts.Artifacts,
       maxFrameBytes: settings.maxFrameBytes,
       permissions,
-      scheduler
+      scheduler,
+      coordination: {
+        delegate: Receive.delegate(receive),
+        handoff: Receive.handoff(receive),
+        workflowStart: Workflows.start({ jobs, tools })
+      }
     }),
     extensionRoutes: makeExtensionRoutes({ scheduler }),
     shutdown: Deferred.await(stopping),
@@ -125,11 +141,14 @@ export const layer = (
   Layer.effect(ArcpRuntime, make).pipe(
     Layer.provideMerge(Scheduler.layer),
     Layer.provideMerge(Jobs.layer),
+    Layer.provideMerge(Remotes.layer),
     Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer),
     Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
     Layer.provideMerge(RuntimeConfig.layer(options)),
-    Layer.provideMerge(Events.layer)
+    Layer.provideMerge(Events.layer),
+    // the log's awaited writes as spans (§17.1)
+    Layer.provide(TracedLog.layer)
   )
 
 /**

@@ -11,6 +11,8 @@ import { SCHEDULES_EXTENSION } from "../protocol/messages/Execution.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
+import type { Remote } from "./delegation/Remotes.js"
+import { TRACE_EXTENSION } from "./tracing/SpanFeed.js"
 
 export interface Options {
   /** Who the runtime says it is in `session.accepted`. */
@@ -77,6 +79,8 @@ export interface Options {
   readonly maxLeaseDuration?: Duration.DurationInput | undefined
   /** The trust level of a session whose credentials name none (§15.3; default trusted; anonymous sessions are untrusted). */
   readonly defaultTrustLevel?: TrustLevel | undefined
+  /** Peer runtimes a tool may delegate to with `ctx.delegate` (§14), by name (default none). */
+  readonly remotes?: ReadonlyMap<string, Remote> | undefined
 }
 
 export interface Settings {
@@ -112,6 +116,7 @@ export interface Settings {
   readonly defaultLeaseDuration: Duration.Duration
   readonly maxLeaseDuration: Duration.Duration
   readonly defaultTrustLevel: TrustLevel
+  readonly remotes: ReadonlyMap<string, Remote>
 }
 
 /** The defaults of the load limits (README "Limits"). */
@@ -138,7 +143,7 @@ export const resolve = (options: Options = {}): Settings => ({
   },
   audience: options.audience ?? "arcp://runtime",
   // tool discovery and the schedule listing are built in: always advertised (handlers in Runtime.make)
-  extensions: [...new Set([TOOLS_EXTENSION, ...(options.extensions ?? []), SCHEDULES_EXTENSION])],
+  extensions: [...new Set([TOOLS_EXTENSION, ...(options.extensions ?? []), SCHEDULES_EXTENSION, TRACE_EXTENSION])],
   maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
   maxJsonDepth: options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
   handshakeTimeout: Duration.decode(options.handshakeTimeout ?? "30 seconds"),
@@ -171,7 +176,8 @@ export const resolve = (options: Options = {}): Settings => ({
   permissionRequestTimeout: Duration.decode(options.permissionRequestTimeout ?? "5 minutes"),
   defaultLeaseDuration: Duration.decode(options.defaultLeaseDuration ?? "5 minutes"),
   maxLeaseDuration: Duration.decode(options.maxLeaseDuration ?? "1 hour"),
-  defaultTrustLevel: options.defaultTrustLevel ?? "trusted"
+  defaultTrustLevel: options.defaultTrustLevel ?? "trusted",
+  remotes: options.remotes ?? new Map()
 })
 
 export const layer = (options: Options = {}): Layer.Layer<RuntimeConfig> =>
@@ -194,6 +200,11 @@ export const supportedCapabilities = (
   // job.schedule: at / after / every (RRULE), durable across restarts (§10.6, scheduler/Scheduler.ts)
   scheduled_jobs: true,
   anonymous: options.anonymous,
+  // agent.delegate runs a hosted tool as a job; agent.handoff is verified against this identity (§14, delegation/)
+  agent_delegation: true,
+  agent_handoff: true,
+  // workflow.start runs inline steps as child jobs (§6.3, workflows/)
+  workflows: true,
   heartbeat_interval_seconds: settings.heartbeatIntervalSeconds,
   heartbeat_recovery: settings.heartbeatRecovery,
   // sidecar frames need a transport with native binary frames (WebSocket); stdio is base64 only (§11.3, §22)

@@ -29,6 +29,7 @@ import * as PermissionPolicy from "./permissions/PermissionPolicy.js"
 import * as Runtime from "./Runtime.js"
 import type * as RuntimeConfig from "./RuntimeConfig.js"
 import * as Tools from "./Tools.js"
+import * as Otlp from "./tracing/Otlp.js"
 
 export interface AuthOptions {
   /** token → principal */
@@ -79,6 +80,8 @@ export interface Options extends RuntimeConfig.Options {
   readonly mcp?: ReadonlyArray<McpServerSpec> | undefined
   /** Decides permission requests before the client is asked (default: always ask the client). */
   readonly permissionPolicy?: Context.Tag.Service<PermissionPolicy.PermissionPolicy> | undefined
+  /** OTLP span export (§17.1): on with an endpoint or the standard OTEL_EXPORTER_OTLP_* variables; off otherwise. */
+  readonly otlp?: Otlp.OtlpOptions | undefined
 }
 
 /** The authenticator layer for the given options (audience = the runtime identity). */
@@ -164,5 +167,7 @@ export const layer = (
         ? Layer.empty
         : Layer.succeed(PermissionPolicy.PermissionPolicy, options.permissionPolicy)
     )),
-    Layer.provideMerge(transportLayer(options))
+    Layer.provideMerge(transportLayer(options)),
+    // the tracer is set before anything runs, and flushes last (spans of the shutdown included)
+    Layer.provide(Otlp.layer(options.otlp))
   )

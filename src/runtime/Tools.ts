@@ -13,6 +13,7 @@ import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { LeaseGranted } from "../protocol/messages/Permissions.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
 import type { LogLevel } from "../protocol/messages/Telemetry.js"
+import type { DelegateRequest } from "./delegation/Remotes.js"
 import { describeParseError } from "./internal/Issues.js"
 import type { RetryPolicy } from "./internal/Retry.js"
 
@@ -130,6 +131,12 @@ export interface ToolContext {
     mediaType: string,
     options?: { readonly ttlSeconds?: number | undefined }
   ) => Effect.Effect<ArtifactRef, ArcpError>
+  /**
+   * Delegates work to a configured peer runtime (`agent.delegate`, §14) and returns its result, or
+   * fails with its error (UNAVAILABLE when it cannot be reached, NOT_FOUND for an unknown remote).
+   * Cancelling this job cancels the delegated one; both stay in one trace (§17.1).
+   */
+  readonly delegate: (request: DelegateRequest) => Effect.Effect<unknown, ArcpError>
 }
 
 /** A granted lease (the `lease.granted` payload, §15.5). */

@@ -152,13 +152,32 @@ export const JobSchedule = Schema.Struct({
   missed: Schema.optional(MissedFirings)
 })
 
-export const WorkflowStart = Schema.Struct({ workflow: NonEmptyString, inputs: Schema.optional(JsonObject) })
+/**
+ * One step of an inline workflow (our shape, docs/decisions.md): a tool and its arguments, in which any
+ * `{"$from": "inputs.<path>"}` or `{"$from": "steps.<id>.output[.<path>]"}` is replaced by that value.
+ */
+export const WorkflowStep = Schema.Struct({
+  id: NonEmptyString.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/)),
+  tool: NonEmptyString,
+  arguments: Schema.optional(JsonObject),
+  /** What a failure of this step does: end the workflow (default) or record it and go on. */
+  on_failure: Schema.optional(Schema.Literal("fail", "continue"))
+})
+
+/** `workflow` names it; `steps` (our addition, ignored by peers that do not know it) declares it inline. */
+export const WorkflowStart = Schema.Struct({
+  workflow: NonEmptyString,
+  inputs: Schema.optional(JsonObject),
+  steps: Schema.optional(Schema.Array(WorkflowStep).pipe(Schema.minItems(1), Schema.maxItems(64)))
+})
 
 export const WorkflowComplete = Schema.Struct({ outputs: Schema.optional(JsonValue) })
 
 export const AgentDelegate = Schema.Struct({
   target: NonEmptyString,
   task: Schema.String,
+  /** Our addition: the arguments the target runs with (default `{task}`). */
+  arguments: Schema.optional(JsonObject),
   context: Schema.optional(
     Schema.Struct({
       trace_id: Schema.optional(Schema.String),

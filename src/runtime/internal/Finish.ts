@@ -135,7 +135,7 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
  * `job.failed` (nobody invoked it, so there is no tool.invoke to answer); others are unchanged.
  */
 export const forJob = (job: Job, terminal: Terminal): Terminal => {
-  if (job.scheduleId === undefined) return terminal
+  if (job.scheduleId === undefined && job.endsAsJob !== true) return terminal
   if (terminal.type === "tool.result") {
     const { value } = terminal.payload
     return { type: "job.completed", payload: value === undefined ? {} : { result: value }, state: "completed" }

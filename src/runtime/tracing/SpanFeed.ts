@@ -1,0 +1,79 @@
+/**
+ * `trace.span` messages (RFC §6.2, §17.1): a session that negotiated the
+ * `arcpx.arcp.trace.v1` extension is sent each span of its own work when the
+ * span ends (handshake, commands, jobs, tool calls, log commits), so a client
+ * without an OTLP collector can still draw the tree. Off (one flag check per
+ * span) for every other session.
+ */
+import { Effect, Exit, Option, type Tracer } from "effect"
+import type { HeaderOptions } from "../../protocol/Envelope.js"
+import { SpanId, TraceId } from "../../protocol/Ids.js"
+import type { MessageType, PayloadOf } from "../../protocol/Message.js"
+import { fromMillis } from "../../protocol/Timestamp.js"
+import type { SpanListener } from "./Spans.js"
+
+/** The extension a client lists in `capabilities.extensions` to be sent `trace.span` messages. */
+export const TRACE_EXTENSION = "arcpx.arcp.trace.v1"
+
+type Emit = <T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions) => Effect.Effect<void>
+
+/** A session's feed: its listener (always installed) sends only once `enable` was called and until `disable`. */
+export interface SpanFeed {
+  readonly listener: SpanListener
+  readonly enable: Effect.Effect<void>
+  readonly disable: Effect.Effect<void>
+}
+
+const toJson = (value: unknown): string | number | boolean =>
+  typeof value === "string" || typeof value === "boolean" || (typeof value === "number" && Number.isFinite(value))
+    ? value
+    : String(value)
+
+const millis = (nanos: bigint): number => Number(nanos / 1_000_000n)
+
+/** The `trace.span` payload of an ended span. */
+export const payloadOf = (
+  span: Tracer.Span,
+  endNanos: bigint,
+  exit: Exit.Exit<unknown, unknown>
+): PayloadOf<"trace.span"> => {
+  const attributes: Record<string, string | number | boolean> = {}
+  for (const [key, value] of span.attributes) attributes[key] = toJson(value)
+  const parent = Option.getOrUndefined(span.parent)
+  return {
+    name: span.name,
+    span_id: span.spanId,
+    ...(parent !== undefined ? { parent_span_id: parent.spanId } : {}),
+    start_time: fromMillis(millis(span.status.startTime)),
+    end_time: fromMillis(millis(endNanos)),
+    attributes,
+    status: Exit.isSuccess(exit)
+      ? "ok"
+      : { code: "error", message: Exit.isInterrupted(exit) ? "interrupted" : "failed" }
+  }
+}
+
+/** A feed that sends through `emit` (the session's outbound path). */
+export const make = (emit: Emit): SpanFeed => {
+  let on = false
+  return {
+    listener: (span, end, exit) =>
+      Effect.suspend(() => {
+        if (!on) return Effect.void
+        const payload = payloadOf(span, end, exit)
+        const parent = payload.parent_span_id
+        return emit("trace.span", payload, {
+          trace_id: TraceId.make(span.traceId, true),
+          span_id: SpanId.make(span.spanId, true),
+          ...(parent !== undefined ? { parent_span_id: SpanId.make(parent, true) } : {}),
+          priority: "low"
+        })
+      }),
+    enable: Effect.sync(() => {
+      on = true
+    }),
+    disable: Effect.sync(() => {
+      on = false
+    })
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The runtime's work as Effect tracer spans (RFC §17.1): a span per received
+ * command (its parent the sender's `trace_id`/`span_id`, else the session's
+ * handshake), per job, per tool call and per log commit. Envelopes take their
+ * ids from the span they are sent in (`Envelope.make`), so the wire and the
+ * trace agree. Ended spans are also handed to the fiber's `SpanFeed`
+ * listener, which turns them into `trace.span` messages for a session that
+ * asked for them.
+ */
+import { Clock, Effect, type Exit, FiberRef, Option, Tracer } from "effect"
+import { mintSpanId } from "../../protocol/TraceContext.js"
+
+/** Told about each span of this module that ends in a fiber where it is set (see `SpanFeed`). */
+export type SpanListener = (
+  span: Tracer.Span,
+  endNanos: bigint,
+  exit: Exit.Exit<unknown, unknown>
+) => Effect.Effect<void>
+
+/** The listener of the current fiber; inherited by the fibers it forks (a session's jobs). */
+export const spanListener: FiberRef.FiberRef<Option.Option<SpanListener>> = FiberRef.unsafeMake(Option.none())
+
+/** Where the span of a received message hangs: the sender's trace when it named one, else `fallback`. */
+export const parentOf = (
+  message: { readonly trace_id?: string | undefined; readonly span_id?: string | undefined },
+  fallback: Tracer.AnySpan | undefined
+): Tracer.AnySpan | undefined =>
+  message.trace_id === undefined ? fallback : Tracer.externalSpan({
+    traceId: message.trace_id,
+    // a sender that named a trace but no span: a stand-in parent keeps the trace id
+    spanId: message.span_id ?? mintSpanId(),
+    sampled: true
+  })
+
+const report = (span: Tracer.Span, exit: Exit.Exit<unknown, unknown>) =>
+  Effect.flatMap(FiberRef.get(spanListener), (listener) =>
+    Option.isNone(listener)
+      ? Effect.void
+      : Effect.flatMap(Clock.currentTimeNanos, (end) => listener.value(span, end, exit)))
+
+/** Ends `span` and reports it to the fiber's listener. */
+export const endSpan = (span: Tracer.Span, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+  Effect.zipRight(
+    report(span, exit),
+    Effect.flatMap(Clock.currentTimeNanos, (end) => Effect.sync(() => span.end(end, exit)))
+  )
+
+/** Runs `effect` as the child operation `span` (already made) and ends it with the effect's outcome. */
+export const within = (span: Tracer.Span) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  effect.pipe(Effect.withParentSpan(span), Effect.onExit((exit) => endSpan(span, exit)))
+
+/** `effect` in a new span `name` (child of the current one, or of `options.parent`), reported when it ends. */
+export const traced =
+  (name: string, options: Tracer.SpanOptions = {}) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    // no stack trace per span: an Error per tool call would cost more than the call (a ticker's progress)
+    Effect.flatMap(Effect.makeSpan(name, { captureStackTrace: false, ...options }), (span) => within(span)(effect))
+
+/** Like `traced`, but only inside an existing trace: work with no parent (a background batch) is not traced. */
+export const tracedIfParent =
+  (name: string, attributes?: Record<string, unknown>) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.flatMap(
+      Effect.serviceOption(Tracer.ParentSpan),
+      (parent) => Option.isNone(parent) ? effect : traced(name, { attributes })(effect)
+    )

@@ -1,0 +1,159 @@
+/**
+ * Delegation between two runtimes over real WebSockets (§14, §17.1): A's tool
+ * delegates to B through the project's client; the result comes back; the
+ * delegated job runs as A's principal on B, keeps the trace (one joined trace
+ * in a shared in-memory exporter), inherits only what B's policy grants;
+ * cancelling A's job cancels B's; B refuses a handoff addressed elsewhere.
+ * (Two real `arcp serve` processes: examples/delegation.ts, run by examples.test.ts.)
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import { Context, Effect, Either, Layer, Option, Stream } from "effect"
+import { JobId } from "../../src/protocol/Ids.js"
+import * as PermissionPolicy from "../../src/runtime/permissions/PermissionPolicy.js"
+import * as Otlp from "../../src/runtime/tracing/Otlp.js"
+import { EventLog } from "../../src/store/EventLog.js"
+import { Acceptor } from "../../src/transport/Transport.js"
+import * as WebSocket from "../../src/transport/WebSocket.js"
+import { open, PRINCIPAL, serverLayer, TOKEN } from "../support/Harness.js"
+
+const exporter = new InMemorySpanExporter()
+const tracer = Otlp.layerWith(new SimpleSpanProcessor(exporter))
+
+/** B: grants filesystem.read at once and nothing else; its log stays readable by the test. */
+const runtimeB = serverLayer({
+  transport: WebSocket.layer({ port: 0 }),
+  runtime: { identity: { kind: "arcp", fingerprint: "sha256:b" } }
+}).pipe(
+  Layer.provide(PermissionPolicy.layer((q) =>
+    Effect.succeed(
+      q.permission === "filesystem.read" ? { _tag: "Grant" } : { _tag: "Deny", reason: "not here" }
+    )
+  )),
+  Layer.provide(tracer)
+)
+
+/** Builds B, then A knowing B as remote "b"; the test talks to A. */
+const twoRuntimes = Effect.gen(function*() {
+  const b = yield* Layer.build(runtimeB)
+  const address = Context.get(b, Acceptor).address
+  const a = serverLayer({
+    transport: WebSocket.layer({ port: 0 }),
+    runtime: {
+      identity: { kind: "arcp", fingerprint: "sha256:a" },
+      remotes: new Map([["b", { url: address, token: TOKEN, fingerprint: "sha256:b" }]])
+    }
+  }).pipe(Layer.provide(tracer))
+  return { a, b, logB: Context.get(b, EventLog) }
+})
+
+const remoteJobOf = (events: Stream.Stream<{ readonly type: string; readonly payload: object }>) =>
+  events.pipe(
+    Stream.filter((e) => e.type === "log"),
+    Stream.map((e) => Reflect.get(Reflect.get(e.payload, "attributes") ?? {}, "remote_job_id")),
+    Stream.filter((id): id is string => typeof id === "string"),
+    Stream.runHead,
+    Effect.map(Option.getOrThrow)
+  )
+
+describe("delegation (§14)", () => {
+  it.scoped("R14-1 R17.1-3 A's tool delegates to B: the result comes back, in one trace, as A's principal on B", () =>
+    Effect.gen(function*() {
+      exporter.reset()
+      const { a, logB } = yield* twoRuntimes
+      yield* Effect.gen(function*() {
+        const session = yield* open()
+        assert.isTrue(session.capabilities.agent_delegation)
+        const job = yield* session.invoke("delegate", {
+          remote: "b",
+          target: "echo",
+          arguments: { n: 1 },
+          permissions_inherited: ["filesystem.read", "net.fetch"]
+        })
+        const remoteJob = yield* remoteJobOf(job.events)
+        assert.deepStrictEqual(yield* job.outcome, { n: 1 })
+        const traceId = (yield* Effect.currentSpan).traceId
+        // B's delegated job: A's principal (the token A presents), ended job.completed
+        const record = yield* logB.getJob(remoteJob)
+        assert.isTrue(Option.isSome(record))
+        if (Option.isNone(record)) return
+        assert.strictEqual(record.value.principal, PRINCIPAL)
+        assert.strictEqual(record.value.state, "completed")
+        // what B recorded on its job: inherited only what its policy grants
+        const events = yield* logB.read({ job_id: [remoteJob], direction: "out" })
+        const note = events.map((e) => JSON.parse(e.json)).find((e: { type: string }) => e.type === "log")
+        assert.deepStrictEqual(note?.payload.attributes.permissions_inherited, ["filesystem.read"])
+        assert.deepStrictEqual(note?.payload.attributes.permissions_refused, ["net.fetch"])
+        assert.strictEqual(note?.trace_id, traceId)
+        // one trace: the client's request, A's job and B's job
+        const names = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId).map((s) => s.name)
+        for (const name of ["arcp job delegate", "arcp agent.delegate", "arcp job echo"]) assert.include(names, name)
+      }).pipe(Effect.withSpan("client request"), Effect.provide(a))
+    }))
+
+  it.scoped("R10.4-1 cancelling the delegating job cancels the delegated one", () =>
+    Effect.gen(function*() {
+      const { a, logB } = yield* twoRuntimes
+      yield* Effect.gen(function*() {
+        const session = yield* open()
+        const job = yield* session.invoke("delegate", { remote: "b", target: "sleep", arguments: { ms: 60_000 } })
+        const remoteJob = yield* remoteJobOf(job.events)
+        yield* job.cancel({ reason: "stop" })
+        const outcome = yield* Effect.either(job.outcome)
+        assert.isTrue(Either.isLeft(outcome) && outcome.left._tag === "ArcpError" && outcome.left.code === "CANCELLED")
+        const record = yield* logB.getJob(remoteJob)
+        assert.strictEqual(Option.getOrUndefined(record)?.state, "cancelled")
+      }).pipe(Effect.provide(a))
+    }))
+
+  it.scoped("unknown remotes and unknown targets fail the delegating job with a clear error", () =>
+    Effect.gen(function*() {
+      const { a } = yield* twoRuntimes
+      yield* Effect.gen(function*() {
+        const session = yield* open()
+        const noRemote = yield* Effect.either(
+          (yield* session.invoke("delegate", { remote: "z", target: "echo" })).outcome
+        )
+        assert.isTrue(
+          Either.isLeft(noRemote) && noRemote.left._tag === "ArcpError" && noRemote.left.code === "NOT_FOUND"
+        )
+        const noTarget = yield* Effect.either(
+          (yield* session.invoke("delegate", { remote: "b", target: "nothing" })).outcome
+        )
+        assert.isTrue(
+          Either.isLeft(noTarget) && noTarget.left._tag === "ArcpError" && noTarget.left.code === "NOT_FOUND"
+        )
+      }).pipe(Effect.provide(a))
+    }))
+
+  // live clock: the handed-off job's sleep must really end
+  it.live(
+    "R14-2 a handoff must name the receiving runtime: another identity is refused PERMISSION_DENIED",
+    () =>
+      Effect.gen(function*() {
+        const { b } = yield* twoRuntimes
+        yield* Effect.gen(function*() {
+          const session = yield* open()
+          assert.isTrue(session.capabilities.agent_handoff)
+          const foreign = yield* Effect.either(session.handoff({ kind: "arcp", fingerprint: "sha256:c" }))
+          assert.isTrue(
+            Either.isLeft(foreign) && foreign.left._tag === "ArcpError" && foreign.left.code === "PERMISSION_DENIED"
+          )
+          // addressed to B, it moves the named job of this principal to this session
+          const other = yield* open()
+          const events = yield* other.subscribe
+          const job = yield* session.invoke("sleep", { ms: 1500 })
+          yield* other.handoff({ kind: "arcp", fingerprint: "sha256:b" }, { job_id: job.jobId, reason: "desk change" })
+          const seen = yield* events.pipe(Stream.filter((e) => e.job_id === job.jobId), Stream.take(1), Stream.runHead)
+          assert.strictEqual(Option.getOrUndefined(seen)?.session_id, other.id)
+          const missing = yield* Effect.either(
+            other.handoff({ kind: "arcp", fingerprint: "sha256:b" }, { job_id: JobId.make("job_nope") })
+          )
+          assert.isTrue(
+            Either.isLeft(missing) && missing.left._tag === "ArcpError" && missing.left.code === "NOT_FOUND"
+          )
+        }).pipe(Effect.provide(Layer.succeedContext(b)))
+      }).pipe(Effect.scoped),
+    20_000
+  )
+})
