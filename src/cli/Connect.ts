@@ -1,14 +1,23 @@
-/** The connection flags and the session opening shared by the commands that talk to a runtime (artifact, tools, mcp). */
+/**
+ * The connection flags and the session opening shared by the commands that talk to a runtime (send, artifact,
+ * tools, mcp): credentials, and the TLS files of a wss:// or https:// runtime.
+ */
 import { Options } from "@effect/cli"
-import { Config, Console, Effect } from "effect"
-import { dialUrl } from "../client/ArcpClient.js"
-import * as Client from "../client/Client.js"
+import { FileSystem } from "@effect/platform"
+import { Config, Console, Effect, Option } from "effect"
+import { createSecureContext } from "node:tls"
+import * as ArcpClient from "../client/ArcpClient.js"
 import type { Capabilities } from "../protocol/Capabilities.js"
+import type { ClientTls } from "../transport/Tls.js"
 import { VERSION } from "../Version.js"
+import { CliError, usage } from "./Failure.js"
 import { credentialsOf, ExitCode } from "./Send.js"
 import * as Settings from "./Settings.js"
 
-/** `--url`, `--token`, `--jwt-secret` (`--subject`, `--audience`) and `--anonymous`; `subject` is the JWT's default subject. */
+/**
+ * `--url`, `--token`, `--jwt-secret` (`--subject`, `--audience`), `--anonymous` and the TLS files
+ * (`--tls-ca`, `--tls-cert`, `--tls-key`); `subject` is the JWT's default subject.
+ */
 export const options = (subject: string) => ({
   url: Settings.withEnv(Options.text("url"), Config.string("ARCP_URL")).pipe(
     Options.withDefault("ws://127.0.0.1:7777"),
@@ -23,30 +32,91 @@ export const options = (subject: string) => ({
     Options.withDefault("arcp://runtime"),
     Options.withDescription("JWT audience when signing")
   ),
-  anonymous: Options.boolean("anonymous").pipe(Options.withDescription("scheme none (capabilities.anonymous)"))
+  anonymous: Options.boolean("anonymous").pipe(Options.withDescription("scheme none (capabilities.anonymous)")),
+  ...Settings.clientTls
 })
 
+/** The TLS flags, as `Settings.clientTls` declares them. */
+export interface TlsFlags {
+  readonly tlsCa: Option.Option<string>
+  readonly tlsCert: Option.Option<string>
+  readonly tlsKey: Option.Option<string>
+}
+
+const given = (flag: Option.Option<string>) => Option.filter(flag, (value) => value !== "")
+
+const readPem = (fs: FileSystem.FileSystem, flag: string, file: string) =>
+  fs.readFileString(file).pipe(
+    Effect.mapError(() => new CliError({ message: `cannot read ${flag} ${file}: check the path and its permissions` }))
+  )
+
+// Node ignores a CA file that is not PEM: said here, rather than as an untrusted runtime later
+const readCa = (fs: FileSystem.FileSystem, file: string) =>
+  Effect.filterOrFail(
+    readPem(fs, "--tls-ca", file),
+    (pem) => pem.includes("-----BEGIN CERTIFICATE-----"),
+    () => new CliError({ message: `--tls-ca ${file} holds no PEM certificate: give the CA's certificate file` })
+  )
+
 /**
- * Opens a session with the command's credentials (exit 2 with one sentence when there are none); the
- * session lives as long as the scope.
+ * The CA to trust and the client certificate to present, read from the files the flags name (undefined
+ * when none is given); checked now, so a wrong or mismatched file is one sentence before any dialling.
+ */
+export const tlsOf = (o: TlsFlags): Effect.Effect<ClientTls | undefined, CliError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const [caFile, certFile, keyFile] = [given(o.tlsCa), given(o.tlsCert), given(o.tlsKey)]
+    if (Option.isSome(certFile) !== Option.isSome(keyFile)) {
+      return yield* usage("--tls-cert and --tls-key go together: the client certificate and its private key")
+    }
+    if (Option.isNone(caFile) && Option.isNone(certFile)) return undefined
+    const fs = yield* FileSystem.FileSystem
+    const ca = Option.isSome(caFile) ? yield* readCa(fs, caFile.value) : undefined
+    const cert = Option.isSome(certFile) ? yield* readPem(fs, "--tls-cert", certFile.value) : undefined
+    const key = Option.isSome(keyFile) ? yield* readPem(fs, "--tls-key", keyFile.value) : undefined
+    // the same check Node makes when dialling, whose failure would otherwise surface as a transport error
+    yield* Effect.try({
+      try: () => createSecureContext({ ca, cert, key }),
+      catch: (e) =>
+        new CliError({
+          message: `--tls-cert/--tls-key cannot be used (${
+            e instanceof Error ? e.message : String(e)
+          }): give a PEM certificate and the private key that belongs to it`
+        })
+    })
+    return { ca, cert, key }
+  })
+
+/**
+ * Opens a session with the command's credentials (exit 2 with one sentence when there are none) over
+ * the URL's transport, with the TLS files of the flags; the session lives as long as the scope.
  */
 export const open = (
-  o: Parameters<typeof credentialsOf>[0] & { readonly url: string },
-  client: { readonly kind: string; readonly capabilities?: Capabilities }
+  o: Parameters<typeof credentialsOf>[0] & TlsFlags & { readonly url: string },
+  client: {
+    readonly kind: string
+    readonly capabilities?: Capabilities
+    /** Refuse a runtime whose fingerprint differs (`--pin`). */
+    readonly pinFingerprint?: string | undefined
+    /** Do not take the session back when the connection drops (`--no-reconnect`). */
+    readonly reconnect?: false | undefined
+  }
 ) =>
   Effect.gen(function*() {
+    const tls = yield* tlsOf(o)
     const credentials = credentialsOf(o)
     if (credentials === undefined) {
       return yield* Console.error(
-        "arcp: no credentials: pass --token or set ARCP_TOKEN (or --jwt-secret to sign a JWT, or --anonymous where the runtime allows it)"
+        "arcp: no credentials: pass --token or set ARCP_TOKEN (or --jwt-secret to sign a JWT, --tls-cert with --tls-key for mtls, or --anonymous where the runtime allows it)"
       ).pipe(Effect.zipRight(new ExitCode({ code: 2 })))
     }
-    // every scheme the client dials, as `arcp send` does
-    const connection = yield* dialUrl(o.url)
-    return yield* Client.connect(connection, {
+    // every scheme the client dials; for mtls, client.fingerprint is filled in from the certificate
+    return yield* ArcpClient.connect(o.url, {
       credentials,
       capabilities: { ...client.capabilities, ...(o.anonymous ? { anonymous: true } : {}) },
-      client: { kind: client.kind, version: VERSION }
+      pinFingerprint: client.pinFingerprint,
+      client: { kind: client.kind, version: VERSION },
+      tls,
+      ...(client.reconnect === false ? { reconnect: false as const } : {})
     })
   })
 

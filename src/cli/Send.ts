@@ -4,7 +4,6 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Console, Data, Duration, Effect, Option, Stream } from "effect"
-import { dialUrl } from "../client/ArcpClient.js"
 import * as Client from "../client/Client.js"
 import type { Credentials } from "../client/Credentials.js"
 import { jwtSigner } from "../client/Credentials.js"
@@ -12,7 +11,8 @@ import { ArcpError } from "../protocol/Errors.js"
 import { encodeUnchecked, isMessageType, type MessageType, type PayloadOf } from "../protocol/Message.js"
 import { decodePayload } from "../protocol/PayloadDecoder.js"
 import type { TransportError } from "../transport/Transport.js"
-import { VERSION } from "../Version.js"
+// Connect imports this module too: used here only inside the command, never while modules load
+import * as Connect from "./Connect.js"
 import { codeOf, rootMessage } from "./Failure.js"
 import * as Settings from "./Settings.js"
 
@@ -45,6 +45,7 @@ const options = {
   anonymous: Options.boolean("anonymous").pipe(
     Options.withDescription("scheme none, negotiating capabilities.anonymous")
   ),
+  ...Settings.clientTls,
   pin: Options.text("pin").pipe(
     Options.optional,
     Options.withDescription("refuse a runtime whose fingerprint differs")
@@ -82,13 +83,17 @@ const options = {
   )
 }
 
-/** The credentials the connection flags name: a bearer token, a JWT signed with a secret, or none. */
+/**
+ * The credentials the connection flags name: a bearer token, a JWT signed with a secret, none, or else
+ * the client certificate (`--tls-cert`, scheme mtls).
+ */
 export const credentialsOf = (o: {
   readonly token: Option.Option<string>
   readonly jwtSecret: Option.Option<string>
   readonly subject: string
   readonly audience: string
   readonly anonymous: boolean
+  readonly tlsCert?: Option.Option<string> | undefined
 }): Credentials | undefined => {
   // an empty variable (ARCP_TOKEN=) counts as unset
   if (Option.isSome(o.token) && o.token.value !== "") return { scheme: "bearer", token: o.token.value }
@@ -100,6 +105,7 @@ export const credentialsOf = (o: {
     }
   }
   if (o.anonymous) return { scheme: "none" }
+  if (o.tlsCert !== undefined && Option.isSome(o.tlsCert) && o.tlsCert.value !== "") return { scheme: "mtls" }
   return undefined
 }
 
@@ -111,8 +117,17 @@ const describeFailure = (payload: unknown): string => {
   return `${typeof code === "string" ? ` ${code}` : ""}${typeof message === "string" ? `: ${message}` : ""}`
 }
 
+/** Node's codes for a server certificate it cannot verify (unknown CA, self-signed, expired, wrong host). */
+const untrustedCertificate =
+  /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_\w+|CERT_\w+|ERR_TLS_CERT_ALTNAME_INVALID)$/
+
 /** Why a connection could not be made, for a person: the usual causes named, with what to check. */
 export const cannotConnect = (url: string, e: TransportError) => {
+  if (codeOf(e, untrustedCertificate) !== undefined) {
+    return `the certificate of ${url} is not trusted (${
+      rootMessage(e)
+    }): pass its CA with --tls-ca FILE (or NODE_EXTRA_CA_CERTS), or check --url`
+  }
   switch (codeOf(e)) {
     case "ECONNREFUSED":
       return `connection refused at ${url}: is \`arcp serve\` running there? (set the address with --url or ARCP_URL)`
@@ -164,20 +179,11 @@ export const send = Command.make("send", options, (o) =>
     const payload = Option.isNone(toolCall)
       ? yield* payloadFor(type, yield* parseJson(o.payload, "--payload"), "--payload")
       : undefined
-    const credentials = credentialsOf(o)
-    if (credentials === undefined) {
-      return yield* Console.error(
-        "arcp: no credentials: pass --token or set ARCP_TOKEN (or --jwt-secret to sign a JWT, or --anonymous where the runtime allows it)"
-      ).pipe(Effect.zipRight(new ExitCode({ code: 2 })))
-    }
-    const connection = yield* dialUrl(o.url)
-    const session = yield* Client.connect(connection, {
-      credentials,
-      capabilities: o.anonymous ? { anonymous: true } : {},
+    const session = yield* Connect.open(o, {
+      kind: "arcp-cli",
       pinFingerprint: Option.getOrUndefined(o.pin),
-      client: { kind: "arcp-cli", version: VERSION },
       ...(o.noReconnect ? { reconnect: false as const } : {})
-    }, dialUrl(o.url))
+    })
     const messages = yield* session.messages
     const id = Option.isSome(scheduled)
       ? yield* session.send(

@@ -109,7 +109,7 @@ describe("arcp send: errors", () => {
     const run = await arcp(["send", "--url", "ws://127.0.0.1:9"], { ARCP_TOKEN: "" })
     assertOneSentence(
       run,
-      "arcp: no credentials: pass --token or set ARCP_TOKEN (or --jwt-secret to sign a JWT, or --anonymous where the runtime allows it)",
+      "arcp: no credentials: pass --token or set ARCP_TOKEN (or --jwt-secret to sign a JWT, --tls-cert with --tls-key for mtls, or --anonymous where the runtime allows it)",
       2
     )
   }, 60_000)
