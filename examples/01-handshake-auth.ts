@@ -7,7 +7,7 @@
  * Run it: node --import tsx examples/01-handshake-auth.ts
  */
 import { ArcpClient, Credentials, Server, Transport } from "arcp"
-import { Console, Effect, Layer, Logger, LogLevel } from "effect"
+import { Console, Effect, Logger, LogLevel } from "effect"
 
 const jwtSecret = "an HMAC secret of at least 32 bytes, shared with the client"
 
@@ -23,7 +23,9 @@ const program = Effect.gen(function*() {
 
   // 1. a bearer token: session.open carries it, session.accepted answers
   const alice = yield* ArcpClient.connect(address, { credentials: { scheme: "bearer", token: "s3cret" } })
-  yield* Console.log(`bearer: session ${alice.id} on ${alice.runtime.kind}, heartbeat every ${alice.capabilities.heartbeat_interval_seconds} s`)
+  yield* Console.log(
+    `bearer: session ${alice.id} on ${alice.runtime.kind}, heartbeat every ${alice.capabilities.heartbeat_interval_seconds} s`
+  )
 
   // 2. a signed JWT: the runtime answers session.open with session.challenge {type: "jwt_nonce"}, and the
   //    client signs a fresh JWT carrying that nonce (the bundled client does it; we log it to show it)
@@ -33,7 +35,11 @@ const program = Effect.gen(function*() {
       scheme: "signed_jwt",
       signer: (claims) =>
         Effect.zipRight(
-          Console.log(`challenge jwt_nonce for ${claims.audience}: signing nonce ${claims.nonce === undefined ? "none" : "received"}`),
+          Console.log(
+            `challenge jwt_nonce for ${claims.audience}: signing nonce ${
+              claims.nonce === undefined ? "none" : "received"
+            }`
+          ),
           sign(claims)
         )
     }
