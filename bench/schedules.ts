@@ -16,6 +16,7 @@ import * as DemoTools from "../src/cli/demoTools.js"
 import { make as makeEnvelope } from "../src/protocol/Envelope.js"
 import { SessionId } from "../src/protocol/Ids.js"
 import * as Artifacts from "../src/runtime/artifacts/Artifacts.js"
+import * as Events from "../src/runtime/events/Events.js"
 import * as HumanInput from "../src/runtime/HumanInput.js"
 import type { Owner } from "../src/runtime/Job.js"
 import * as Jobs from "../src/runtime/Jobs.js"
@@ -69,6 +70,7 @@ const services = Scheduler.layer.pipe(
     )
   ),
   Layer.provideMerge(RuntimeConfig.layer({ maxSchedulesPerPrincipal: N })),
+  Layer.provideMerge(Events.layer),
   Layer.provideMerge(MemoryEventLog.layer)
 )
 

@@ -83,7 +83,11 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "the client sends only session.open / session.authenticate before session.accepted (its frames are recorded in the test)"
   ],
   "R8.1-2": ["done", ""],
-  "R8.2-1": ["done", "schema-level; mtls itself answers UNIMPLEMENTED"],
+  "R8.2-1": [
+    "done",
+    "all five schemes; mtls from the TLS-verified client certificate (wss://, https://), client.fingerprint = sha256: of its DER"
+  ],
+  "R8.2-2": ["done", "oauth2: JWT access tokens against a JWKS, or RFC 7662 introspection (cached, bounded)"],
   "R8.2-3": ["done", ""],
   "R8.3-1": ["done", ""],
   "R8.3-2": ["done", ""],
@@ -233,7 +237,7 @@ const STATUS: Record<string, readonly [Status, string]> = {
   ],
   "R4.1-4": ["not yet", "Node 20 has no stable QUIC API; see docs/decisions.md"],
   "R4.1-7": ["not yet", "message queues belong to the scale-out work"],
-  "R22-1": ["done", "WebSocket, stdio, Unix sockets and HTTP/2"],
+  "R22-1": ["done", "WebSocket (ws://, wss://, or mounted on an application's server), stdio, Unix sockets and HTTP/2"],
   "R22-3": ["done", ""],
   "R20-1": [
     "done",

@@ -151,6 +151,11 @@ const examples: ReadonlyArray<readonly [file: string, teaches: string, expected:
       "resource hello://motd as artifact: keep your MCP tools, gain jobs"
     ]
   ],
+  ...(["node-http", "express", "fastify", "hono"] as const).map((framework) =>
+    [`mount-${framework}.mjs`, "mounts arcp on the application's own server at /arcp; its routes carry on", [
+      `result "HELLO FROM ${framework.toUpperCase().replace("-", ":")}"`
+    ]] as const
+  ),
   ["14-mcp-host.ts", "serves a runtime's tools to an MCP client, with progress", [
     "mcp tools count",
     "mcp progress 1/3",

@@ -15,13 +15,15 @@ import * as Combined from "../transport/Combined.js"
 import { Acceptor } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
 import * as DemoTools from "./demoTools.js"
-import { usage } from "./Failure.js"
+import { CliError, usage } from "./Failure.js"
+import * as ServeAuth from "./ServeAuth.js"
 import { checkDb, explainStartFailure, validPort } from "./ServeFailure.js"
 import * as ServeTransports from "./ServeTransports.js"
 import * as Settings from "./Settings.js"
 
 const options = {
   ...ServeTransports.options,
+  ...ServeAuth.options,
   host: Settings.text("host", "ARCP_HOST", "127.0.0.1", "address the WebSocket and HTTP/2 servers listen on"),
   port: validPort(Settings.integer("port", "ARCP_PORT", 7777, "WebSocket port; 0 picks a free one"), "--port"),
   db: Settings.text("db", "ARCP_DB", "arcp.db", "SQLite file of the event log; :memory: keeps nothing"),
@@ -289,11 +291,17 @@ export const serve = Command.make("serve", options, (o) =>
       )
       : undefined
     const jwks = jwtPublicKey?.trimStart().startsWith("{") ? JSON.parse(jwtPublicKey) : undefined
-    const anyAuth = bearer.size > 0 || Option.isSome(o.jwtSecret) || jwtPublicKey !== undefined || o.allowAnonymous
+    // a mistake in the flags is one sentence, not an unexpected failure
+    const sentence = (e: Error) => new CliError({ message: e.message })
+    const enterprise = yield* ServeAuth.resolve(o, o.jwtAudience).pipe(Effect.mapError(sentence))
+    const anyAuth = bearer.size > 0 || Option.isSome(o.jwtSecret) || jwtPublicKey !== undefined || o.allowAnonymous ||
+      enterprise.mtls !== undefined || enterprise.oauth2 !== undefined
     // no credentials configured: mint a development token rather than run a server nobody can use
     const devToken = anyAuth ? undefined : randomBytes(18).toString("base64url")
     if (devToken !== undefined) bearer.set(devToken, "dev")
-    const transports = yield* ServeTransports.resolve(o, { input: process.stdin, output: process.stdout })
+    const transports = yield* ServeTransports.resolve(o, { input: process.stdin, output: process.stdout }).pipe(
+      Effect.mapError(sentence)
+    )
     const stdio = transports.some((t) => t.kind === "stdio")
     const say = stdio ? Console.error : Console.log
     const fingerprint = Option.getOrElse(
@@ -337,7 +345,9 @@ export const serve = Command.make("serve", options, (o) =>
         jwtPublicKey: jwks === undefined ? jwtPublicKey : undefined,
         jwks,
         jwtRequireNonce: o.jwtRequireNonce,
-        allowAnonymous: o.allowAnonymous
+        allowAnonymous: o.allowAnonymous,
+        mtls: enterprise.mtls,
+        oauth2: enterprise.oauth2
       },
       transport: transports
     })

@@ -3,10 +3,13 @@
  * http2, or several comma-separated) and the settings of each, turned into
  * the server's transport options with one clear sentence per mistake.
  */
+import { Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Effect, Option } from "effect"
+import { Config, Effect, Option, Stream } from "effect"
 import type { Readable, Writable } from "node:stream"
+import { createSecureContext } from "node:tls"
 import type { TransportOptions } from "../runtime/Server.js"
+import type { ServerTls, TlsMaterial } from "../transport/Tls.js"
 import * as Settings from "./Settings.js"
 
 const KINDS = ["ws", "stdio", "unix", "http2"] as const
@@ -35,9 +38,23 @@ export const options = {
   tlsCert: Settings.optionalText(
     "tls-cert",
     "ARCP_TLS_CERT",
-    "PEM certificate file: HTTP/2 over TLS (https://), with --tls-key; without both, cleartext h2c on a loopback host only"
+    "PEM certificate file: wss:// and HTTP/2 over TLS (https://), with --tls-key; re-read on SIGHUP; without both, ws:// and cleartext h2c (loopback hosts only)"
   ),
-  tlsKey: Settings.optionalText("tls-key", "ARCP_TLS_KEY", "PEM private key file of --tls-cert")
+  tlsKey: Settings.optionalText("tls-key", "ARCP_TLS_KEY", "PEM private key file of --tls-cert"),
+  tlsCa: Settings.optionalText(
+    "tls-ca",
+    "ARCP_TLS_CA",
+    "PEM file of the CAs client certificates must chain to (with --tls-client-cert)"
+  ),
+  tlsClientCert: Settings.withEnv(
+    Options.choice("tls-client-cert", ["require", "request"]),
+    Config.literal("require", "request")("ARCP_TLS_CLIENT_CERT")
+  ).pipe(
+    Options.optional,
+    Options.withDescription(
+      "ask TLS clients for a certificate (auth scheme mtls): require (no verified certificate, no connection) or request (sessions decide) (default neither) [ARCP_TLS_CLIENT_CERT]"
+    )
+  )
 }
 
 export interface Flags {
@@ -49,6 +66,8 @@ export interface Flags {
   readonly http2Port: number
   readonly tlsCert: Option.Option<string>
   readonly tlsKey: Option.Option<string>
+  readonly tlsCa?: Option.Option<string> | undefined
+  readonly tlsClientCert?: Option.Option<"require" | "request"> | undefined
 }
 
 const isLoopback = (host: string) => host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host)
@@ -57,6 +76,67 @@ const fail = (message: string) => Effect.fail(new Error(message))
 
 const readPem = (fs: FileSystem.FileSystem, flag: string, file: string) =>
   fs.readFileString(file).pipe(Effect.mapError(() => new Error(`cannot read ${flag} ${file}: check the path`)))
+
+/** The certificate, key and CA files, read now. */
+const readMaterial = (fs: FileSystem.FileSystem, cert: string, key: string, ca: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const material: TlsMaterial = {
+      cert: yield* readPem(fs, "--tls-cert", cert),
+      key: yield* readPem(fs, "--tls-key", key),
+      ...(Option.isSome(ca) ? { ca: yield* readPem(fs, "--tls-ca", ca.value) } : {})
+    }
+    return material
+  })
+
+/** Each SIGHUP: the files read again (rotation without a restart); unreadable ones are logged and skipped. */
+const reloadsOnSighup = (fs: FileSystem.FileSystem, cert: string, key: string, ca: Option.Option<string>) =>
+  Stream.async<void>((emit) => {
+    const onHangup = () => void emit.single(undefined)
+    process.on("SIGHUP", onHangup)
+    return Effect.sync(() => process.off("SIGHUP", onHangup))
+  }).pipe(
+    Stream.mapEffect(() =>
+      readMaterial(fs, cert, key, ca).pipe(
+        Effect.tapError((e) => Effect.logWarning(`SIGHUP: the TLS files were not reloaded: ${e.message}`)),
+        Effect.option
+      )
+    ),
+    Stream.filterMap((material) => material)
+  )
+
+/** The server TLS settings of the flags, or undefined for cleartext; one sentence per mistake. */
+const tlsOf = (fs: FileSystem.FileSystem, flags: Flags): Effect.Effect<ServerTls | undefined, Error> =>
+  Effect.gen(function*() {
+    const ca = flags.tlsCa ?? Option.none()
+    const clientCert = flags.tlsClientCert ?? Option.none()
+    if (Option.isNone(flags.tlsCert) || Option.isNone(flags.tlsKey)) {
+      if (Option.isSome(ca) || Option.isSome(clientCert)) {
+        return yield* fail(
+          "--tls-ca and --tls-client-cert need --tls-cert and --tls-key (client certificates travel over TLS)"
+        )
+      }
+      return undefined
+    }
+    if (Option.isSome(clientCert) && Option.isNone(ca)) {
+      return yield* fail("--tls-client-cert needs --tls-ca, the CA file client certificates must chain to")
+    }
+    const material = yield* readMaterial(fs, flags.tlsCert.value, flags.tlsKey.value, ca)
+    // checked now, so that a wrong file is one sentence rather than a failure deep in the server's start
+    yield* Effect.try({
+      try: () => createSecureContext(material),
+      catch: (e) =>
+        new Error(
+          `--tls-cert/--tls-key${Option.isSome(ca) ? "/--tls-ca" : ""} cannot be used (${
+            e instanceof Error ? e.message : String(e)
+          }): give PEM files of a certificate, its private key${Option.isSome(ca) ? " and the CA" : ""}`
+        )
+    })
+    return {
+      ...material,
+      ...(Option.isSome(clientCert) ? { clientCertificate: clientCert.value } : {}),
+      reloads: reloadsOnSighup(fs, flags.tlsCert.value, flags.tlsKey.value, ca)
+    }
+  })
 
 /** The kinds `--transport` names, in order and without repeats; stdio only alone. */
 export const kindsOf = (flag: string): Effect.Effect<ReadonlyArray<Kind>, Error> => {
@@ -83,19 +163,14 @@ export const resolve = (
     if (Option.isSome(flags.tlsCert) !== Option.isSome(flags.tlsKey)) {
       return yield* fail("--tls-cert and --tls-key go together: give both, or neither for cleartext")
     }
-    const tls = Option.isSome(flags.tlsCert) && Option.isSome(flags.tlsKey)
-      ? {
-        cert: yield* readPem(fs, "--tls-cert", flags.tlsCert.value),
-        key: yield* readPem(fs, "--tls-key", flags.tlsKey.value)
-      }
-      : undefined
-    if (tls !== undefined && !kinds.includes("http2")) {
-      return yield* fail("--tls-cert/--tls-key secure --transport http2 only (wss is not built yet)")
+    const tls = yield* tlsOf(fs, flags)
+    if (tls !== undefined && !kinds.includes("http2") && !kinds.includes("ws")) {
+      return yield* fail("--tls-cert/--tls-key secure --transport ws (wss://) and http2 only")
     }
     return yield* Effect.forEach(kinds, (kind): Effect.Effect<TransportOptions, Error> => {
       switch (kind) {
         case "ws":
-          return Effect.succeed({ kind, host: flags.host, port: flags.port })
+          return Effect.succeed({ kind, host: flags.host, port: flags.port, ...(tls !== undefined ? { tls } : {}) })
         case "stdio":
           return Effect.succeed({ kind, input: stdio.input, output: stdio.output })
         case "unix": {

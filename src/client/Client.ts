@@ -48,6 +48,7 @@ import { SCHEDULES_LIST } from "../protocol/messages/Execution.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import { decode as decodeSidecar } from "../protocol/Sidecar.js"
 import { makeInbox } from "../transport/SidecarTransfers.js"
+import type { ClientTls } from "../transport/Tls.js"
 import type { Connection } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
 import * as Answers from "./Answers.js"
@@ -76,6 +77,8 @@ export interface ConnectOptions {
   readonly pinFingerprint?: string | undefined
   /** How long to wait for the handshake and for replies (default 30 s). */
   readonly timeout?: Duration.DurationInput | undefined
+  /** For `wss://` and `https://` URLs: CAs to trust, and a client certificate and key (mutual TLS, scheme `mtls`). */
+  readonly tls?: ClientTls | undefined
 }
 
 /** The terminal event types of a job (§6.3). */

@@ -18,6 +18,14 @@ export type Credentials =
     readonly audience?: string | undefined
   }
   | { readonly scheme: "none" }
+  /** The client certificate of the connection (`tls.cert` of the connect options) is the credential (§8.2). */
+  | { readonly scheme: "mtls" }
+  /** An OAuth 2.0 access token; `refresh` gives a fresh one when the runtime asks to re-authenticate (§8.4). */
+  | {
+    readonly scheme: "oauth2"
+    readonly token: string
+    readonly refresh?: (() => Effect.Effect<string, ArcpError>) | undefined
+  }
 
 /**
  * A signer from a key: an HMAC secret (HS256) or a PEM private key (with its
@@ -70,6 +78,12 @@ export const answerChallenge = (
       return credentials.scheme === "bearer"
         ? Effect.succeed({ token: credentials.token })
         : Effect.fail(ArcpError.of("UNAUTHENTICATED", "the runtime asked for a bearer token this client does not hold"))
+    case "oauth2_token":
+      return credentials.scheme === "oauth2"
+        ? Effect.map(credentials.refresh?.() ?? Effect.succeed(credentials.token), (token) => ({ token }))
+        : Effect.fail(
+          ArcpError.of("UNAUTHENTICATED", "the runtime asked for an OAuth 2.0 token this client does not hold")
+        )
     case "jwt_nonce": {
       const nonce = param(params, "nonce")
       const audience = param(params, "audience")
@@ -90,8 +104,8 @@ export const answerChallenge = (
 
 /** The token to put in `session.open`: given, or signed fresh for the audience. */
 export const openToken = (credentials: Credentials): Effect.Effect<string | undefined, ArcpError> => {
-  if (credentials.scheme === "bearer") return Effect.succeed(credentials.token)
-  if (credentials.scheme === "none") return Effect.succeed(undefined)
+  if (credentials.scheme === "bearer" || credentials.scheme === "oauth2") return Effect.succeed(credentials.token)
+  if (credentials.scheme === "none" || credentials.scheme === "mtls") return Effect.succeed(undefined)
   if (credentials.token !== undefined) return Effect.succeed(credentials.token)
   if (credentials.signer !== undefined && credentials.audience !== undefined) {
     return credentials.signer({ audience: credentials.audience })

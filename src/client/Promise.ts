@@ -37,6 +37,7 @@ import * as Tools from "../runtime/Tools.js"
 import type { Lease, PermissionAsk, Tool } from "../runtime/Tools.js"
 import * as Stdio from "../transport/Stdio.js"
 import { Acceptor, type Connection } from "../transport/Transport.js"
+import type { UpgradeSource } from "../transport/WebSocketUpgrade.js"
 import * as ArcpClient from "./ArcpClient.js"
 import type * as Client from "./Client.js"
 import type { FetchArtifactOptions, PutArtifactOptions } from "./ClientArtifacts.js"
@@ -465,25 +466,28 @@ export interface PromiseServer {
   close(): Promise<void>
 }
 
+/** Options of `createServer`. */
+export type CreateServerOptions = Omit<Server.Options, "transport" | "db" | "tools" | "permissionPolicy"> & {
+  readonly host?: string
+  readonly port?: number
+  /** Where to serve instead of WebSocket on host:port: one transport or several (`Server.TransportOptions`). */
+  readonly transport?: Server.Options["transport"]
+  /** SQLite file for the event log (default `:memory:`). */
+  readonly db?: string
+  readonly tools?: ReadonlyArray<Tool>
+  /** The least severe log level written (default "info"; "none" for silence). */
+  readonly logLevel?: "none" | "error" | "warning" | "info" | "debug"
+  /**
+   * Decides each permission request (§15.4) before the client is asked: "grant", "deny",
+   * "ask" (ask the client, the default without a policy), or an object with a lease length
+   * or a reason. A policy that throws denies.
+   */
+  readonly permissionPolicy?: (question: PermissionQuestion) => Promise<PromiseDecision>
+}
+
 /** Starts a server, WebSocket unless `transport` says otherwise (see `Server.Options` for auth and limits). */
 export const createServer = async (
-  options: Omit<Server.Options, "transport" | "db" | "tools" | "permissionPolicy"> & {
-    readonly host?: string
-    readonly port?: number
-    /** Where to serve instead of WebSocket on host:port: one transport or several (`Server.TransportOptions`). */
-    readonly transport?: Server.Options["transport"]
-    /** SQLite file for the event log (default `:memory:`). */
-    readonly db?: string
-    readonly tools?: ReadonlyArray<Tool>
-    /** The least severe log level written (default "info"; "none" for silence). */
-    readonly logLevel?: "none" | "error" | "warning" | "info" | "debug"
-    /**
-     * Decides each permission request (§15.4) before the client is asked: "grant", "deny",
-     * "ask" (ask the client, the default without a policy), or an object with a lease length
-     * or a reason. A policy that throws denies.
-     */
-    readonly permissionPolicy?: (question: PermissionQuestion) => Promise<PromiseDecision>
-  }
+  options: CreateServerOptions
 ): Promise<PromiseServer> => {
   const scope = Effect.runSync(Scope.make())
   const levels = {
@@ -513,4 +517,24 @@ export const createServer = async (
       run(Effect.provide(Effect.flatMap(Sessions, (s) => Effect.map(s.list, (l) => l.length)), context)),
     close: () => run(Scope.close(scope, Exit.void))
   }
+}
+
+/** Options of `attach`: `createServer`'s, without its own port. */
+export type AttachOptions = Omit<CreateServerOptions, "transport" | "host" | "port"> & {
+  /** The request path WebSocket clients connect to, e.g. "/arcp"; other upgrades are left to the application. */
+  readonly path: string
+}
+
+/**
+ * Mounts a runtime on an HTTP(S) server the application already runs, instead of a port of its own:
+ * WebSocket upgrades of `path` become ARCP sessions. Takes a `node:http`/`node:https` server, what
+ * Express's `app.listen()` or `@hono/node-server`'s `serve()` return, or a Fastify instance (its
+ * `server`). `close()` ends the runtime and its sessions; the application's server keeps running.
+ */
+export const attach = (
+  server: UpgradeSource | { readonly server: UpgradeSource },
+  options: AttachOptions
+): Promise<PromiseServer> => {
+  const source = "server" in server ? server.server : server
+  return createServer({ ...options, transport: { kind: "attach", server: source, path: options.path } })
 }

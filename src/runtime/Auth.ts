@@ -1,8 +1,8 @@
 /**
  * Authenticators (RFC §4.6, §8.2): `bearer` (token table, constant-time),
  * `signed_jwt` (jose; HS secret, public key or JWKS; optional nonce challenge),
- * `none` (only when allowed AND negotiated). `mtls` and `oauth2` are not built
- * and answer UNIMPLEMENTED.
+ * `none` (only when allowed AND negotiated), `mtls` (the verified client certificate
+ * of the connection, `auth/Mtls`) and `oauth2` (JWKS or introspection, `auth/OAuth2`).
  */
 import { Clock, Context, Effect, Either, Layer, Option } from "effect"
 import * as jose from "jose"
@@ -10,6 +10,9 @@ import { createHash, createPublicKey, randomBytes, timingSafeEqual } from "node:
 import { ArcpError } from "../protocol/Errors.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { AuthScheme } from "../protocol/messages/Session.js"
+import type { Peer } from "../transport/Tls.js"
+import * as Mtls from "./auth/Mtls.js"
+import * as OAuth2 from "./auth/OAuth2.js"
 import { parse as parseTrust } from "./permissions/Trust.js"
 
 /** An authenticated party. `expiresAt` (epoch ms) bounds the session lease when the credential expires. */
@@ -19,6 +22,8 @@ export interface Principal {
   readonly expiresAt?: number | undefined
   /** The trust level the credentials carry (§15.3): a configured level of the principal, or a JWT's `trust_level` claim. */
   readonly trustLevel?: TrustLevel | undefined
+  /** Permissions the credentials hold without asking (§15.4), e.g. from an OAuth 2.0 token's scopes. */
+  readonly permissions?: ReadonlyArray<string> | undefined
 }
 
 /** A challenge to send, and how to check its answer (§8.1 steps 2–4). */
@@ -37,6 +42,10 @@ export interface Offer {
   readonly scheme: AuthScheme
   readonly token?: string | undefined
   readonly anonymousNegotiated: boolean
+  /** `client.fingerprint` of session.open (mtls: it must name the connection's certificate). */
+  readonly fingerprint?: string | undefined
+  /** What the transport proved about the peer (its verified TLS client certificate). */
+  readonly peer?: Peer | undefined
 }
 
 /** Decides who a peer is. Fails with UNAUTHENTICATED (bad credentials) or UNIMPLEMENTED (scheme not built). */
@@ -47,6 +56,8 @@ export class Authenticator extends Context.Tag("arcp/Authenticator")<Authenticat
   readonly refresh: (principal: Principal) => Effect.Effect<Option.Option<Challenge>, ArcpError>
   /** Whether the runtime allows anonymous sessions at all (advertised as `capabilities.anonymous`). */
   readonly allowsAnonymous: boolean
+  /** The schemes this runtime accepts (named in the rejection of any other). */
+  readonly schemes?: ReadonlyArray<AuthScheme> | undefined
 }>() {}
 
 export interface JwtOptions {
@@ -70,6 +81,10 @@ export interface Options {
   readonly trustLevels?: ReadonlyMap<string, TrustLevel> | undefined
   readonly jwt?: JwtOptions | undefined
   readonly allowAnonymous?: boolean | undefined
+  /** Accept `mtls` sessions: the principal from the connection's verified client certificate. */
+  readonly mtls?: Mtls.MtlsOptions | undefined
+  /** Accept `oauth2` access tokens (JWKS and/or introspection). */
+  readonly oauth2?: OAuth2.OAuth2Options | undefined
   /** The JWT audience: the runtime identity (§8.2). */
   readonly audience: string
 }
@@ -204,6 +219,28 @@ export const make = (options: Options): Context.Tag.Service<Authenticator> => {
   const bearer = options.bearer !== undefined && options.bearer.size > 0 ? makeBearer(options.bearer, trust) : undefined
   const jwt = options.jwt !== undefined ? makeJwtVerifier(options.jwt, options.audience, trust) : undefined
   const allowsAnonymous = options.allowAnonymous === true
+  const oauth2 = options.oauth2 !== undefined ? OAuth2.make(options.oauth2, options.audience) : undefined
+  const oauth2Principal = (token: string | undefined) =>
+    Effect.map(
+      oauth2 === undefined ? Effect.fail(unauthenticated("oauth2 is not enabled on this runtime")) : oauth2(token),
+      (info): Principal => {
+        const grants = OAuth2.grantsOf(options.oauth2 ?? {}, info.scopes)
+        return {
+          id: info.subject,
+          scheme: "oauth2",
+          expiresAt: info.expiresAt,
+          trustLevel: grants.trustLevel ?? trust.get(info.subject),
+          permissions: grants.permissions
+        }
+      }
+    )
+  const schemes: ReadonlyArray<AuthScheme> = [
+    ...(bearer !== undefined ? ["bearer" as const] : []),
+    ...(jwt !== undefined ? ["signed_jwt" as const] : []),
+    ...(options.mtls !== undefined ? ["mtls" as const] : []),
+    ...(oauth2 !== undefined ? ["oauth2" as const] : []),
+    ...(allowsAnonymous ? ["none" as const] : [])
+  ]
 
   /** Nonce challenge (proof of key possession): sign a JWT carrying the nonce, `aud` = the runtime. */
   const nonceChallenge = (sameAs?: Principal): Challenge => {
@@ -236,16 +273,37 @@ export const make = (options: Options): Context.Tag.Service<Authenticator> => {
       })
   })
 
+  /** The offer names a scheme this runtime does not take: say which it does. */
+  const notEnabled = (scheme: AuthScheme) =>
+    ArcpError.of(
+      "UNAUTHENTICATED",
+      `${scheme} is not enabled on this runtime; it accepts ${schemes.length === 0 ? "no scheme" : schemes.join(", ")}`,
+      { details: { schemes } }
+    )
+
+  /** A fresh OAuth 2.0 access token, for the same principal. */
+  const oauth2Challenge = (sameAs: Principal): Challenge => ({
+    type: "oauth2_token",
+    params: {},
+    verify: (response) =>
+      Effect.gen(function*() {
+        const principal = yield* oauth2Principal(tokenOf(response))
+        if (principal.id !== sameAs.id) return yield* unauthenticated("re-authenticated as a different principal")
+        return principal
+      })
+  })
+
   return Authenticator.of({
     allowsAnonymous,
+    schemes,
     begin: (offer) => {
       switch (offer.scheme) {
         case "bearer":
           return bearer === undefined
-            ? Effect.fail(unauthenticated("bearer is not enabled on this runtime"))
+            ? Effect.fail(notEnabled("bearer"))
             : Effect.map(bearer(offer.token), (principal): AuthStep => ({ _tag: "Accept", principal }))
         case "signed_jwt":
-          if (jwt === undefined) return Effect.fail(unauthenticated("signed_jwt is not enabled on this runtime"))
+          if (jwt === undefined) return Effect.fail(notEnabled("signed_jwt"))
           return options.jwt?.requireNonce === true || offer.token === undefined
             ? Effect.succeed({ _tag: "Challenge", challenge: nonceChallenge() })
             : Effect.map(jwt(offer.token), ({ principal }): AuthStep => ({ _tag: "Accept", principal }))
@@ -255,10 +313,14 @@ export const make = (options: Options): Context.Tag.Service<Authenticator> => {
             ? Effect.succeed({ _tag: "Accept", principal: { id: "anonymous", scheme: "none" } })
             : Effect.fail(unauthenticated("anonymous sessions are refused: capabilities.anonymous was not negotiated"))
         case "mtls":
-        case "oauth2":
-          return Effect.fail(
-            ArcpError.of("UNIMPLEMENTED", `the ${offer.scheme} scheme is not implemented by this runtime`)
+          if (options.mtls === undefined) return Effect.fail(notEnabled("mtls"))
+          return Effect.map(
+            Mtls.verify(options.mtls, trust, offer),
+            (principal): AuthStep => ({ _tag: "Accept", principal })
           )
+        case "oauth2":
+          if (oauth2 === undefined) return Effect.fail(notEnabled("oauth2"))
+          return Effect.map(oauth2Principal(offer.token), (principal): AuthStep => ({ _tag: "Accept", principal }))
       }
     },
     refresh: (principal) => {
@@ -267,6 +329,8 @@ export const make = (options: Options): Context.Tag.Service<Authenticator> => {
           return Effect.succeed(Option.some(bearerChallenge(principal)))
         case "signed_jwt":
           return Effect.succeed(Option.some(nonceChallenge(principal)))
+        case "oauth2":
+          return Effect.succeed(Option.some(oauth2Challenge(principal)))
         default:
           return Effect.succeed(Option.none())
       }

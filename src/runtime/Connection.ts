@@ -26,6 +26,8 @@ import type { EventLog } from "../store/EventLog.js"
 import type { Connection, Incoming } from "../transport/Transport.js"
 import * as Sidecar from "./artifacts/Sidecar.js"
 import type { Authenticator } from "./Auth.js"
+import type { Recorder } from "./events/Recorder.js"
+import { isRelayed } from "./events/Relayed.js"
 import { type ExtensionTable, handlerFor } from "./extensions/Handlers.js"
 import * as Handshake from "./Handshake.js"
 import type { Owner } from "./Job.js"
@@ -42,6 +44,8 @@ export interface Dependencies {
   readonly authenticator: Context.Tag.Service<typeof Authenticator>
   readonly sessions: Context.Tag.Service<typeof Sessions>
   readonly log: Context.Tag.Service<typeof EventLog>
+  /** The one recorder of outbound envelopes (commit, then publish on the event bus). */
+  readonly recorder: Context.Tag.Service<typeof Recorder>
   readonly jobs: Context.Tag.Service<typeof Jobs>
   readonly routes: RouteTable
   /** Handlers of the advertised extension types (§21.2), by type. */
@@ -102,15 +106,20 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
   Effect.gen(function*() {
     const { log, settings } = deps
     const phase = yield* Ref.make<Handshake.Phase>({ _tag: "AwaitingOpen" })
+    const connectionScope = yield* Effect.scope
+    // whose the session is, once the handshake knows: published envelopes carry it (visibility)
+    let principalId = ""
     /** Ends the session for `reason` (§8.5), or the connection when no session is open. */
     const endWith = (reason: "UNAVAILABLE" | "BACKPRESSURE_OVERFLOW", message: string) =>
       Effect.flatMap(Ref.get(phase), (p) => (p._tag === "Open" ? p.session.evict(reason, message) : close))
     const outbound: Outbound.Outbound = yield* Outbound.make(connection, {
       // every envelope of a session goes to the log before the socket; handshake traffic has no session yet
       record: (batch) =>
-        log.recordOutbound(batch.flatMap(({ envelope, json }) =>
-          envelope.session_id === undefined ? [] : [logged(envelope, envelope.session_id, json)]
-        )),
+        Effect.asVoid(deps.recorder.record(batch.flatMap(({ envelope, json }) =>
+          envelope.session_id === undefined || isRelayed(envelope)
+            ? []
+            : [{ envelope, sessionId: envelope.session_id, principal: principalId, json }]
+        ))),
       limits: {
         maxBytes: settings.maxOutboundBytes,
         maxEnvelopes: settings.maxOutboundEnvelopes,
@@ -138,9 +147,15 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       authenticator: deps.authenticator,
       sessions: deps.sessions,
       log,
+      recorder: deps.recorder,
+      opened: (principal) =>
+        Effect.sync(() => {
+          principalId = principal
+        }),
       outbound,
       close,
-      binary: connection.binary
+      binary: connection.binary,
+      peer: connection.peer
     }
 
     // a connection that never completes the handshake is not kept forever
@@ -182,7 +197,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
           heartbeatIntervalSeconds: session.capabilities.heartbeat_interval_seconds ??
             DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
           trustLevel: trustOf(principal, settings),
-          humanInput: session.capabilities.human_input === true
+          humanInput: session.capabilities.human_input === true,
+          scope: connectionScope
         }
         return owner
       })

@@ -14,7 +14,9 @@ import { type ChallengeId, makeChallengeId, makeSessionId, type MessageId, type 
 import { type Decoded, encodeUnchecked, type Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { EventLog } from "../store/EventLog.js"
+import type { Peer } from "../transport/Tls.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
+import type { Recorder } from "./events/Recorder.js"
 import * as LiveSession from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
@@ -63,11 +65,17 @@ export interface HandshakeContext {
   readonly authenticator: Context.Tag.Service<typeof Authenticator>
   readonly sessions: Context.Tag.Service<typeof Sessions>
   readonly log: Context.Tag.Service<typeof EventLog>
+  /** Records (then publishes) the handshake's outbound envelopes once the session exists. */
+  readonly recorder: Context.Tag.Service<typeof Recorder>
+  /** Told the principal of the session about to be accepted, before anything of it is recorded. */
+  readonly opened: (principal: string) => Effect.Effect<void>
   readonly outbound: Outbound
   /** Flushes and closes the connection. */
   readonly close: Effect.Effect<void>
   /** The transport has native binary frames: sidecar encoding is offered (§11.3). */
   readonly binary?: boolean | undefined
+  /** What the transport proved about the peer (its verified TLS client certificate, for mtls). */
+  readonly peer?: Peer | undefined
 }
 
 /** The refusal of a protocol version this runtime does not speak: session.rejected on open, nack afterwards. */
@@ -93,7 +101,9 @@ const reject = (ctx: HandshakeContext, error: ArcpError, correlationId: MessageI
 const record = (ctx: HandshakeContext, principal: string, sessionId: SessionId, transcript: ReadonlyArray<Exchanged>) =>
   Effect.forEach(transcript, ({ direction, envelope, json }) => {
     const logged = [{ ...envelope, session_id: sessionId, json }]
-    return direction === "in" ? ctx.log.recordInbound(principal, logged) : ctx.log.recordOutbound(logged)
+    return direction === "in"
+      ? ctx.log.recordInbound(principal, logged)
+      : Effect.asVoid(ctx.recorder.record([{ envelope, sessionId, principal, json }]))
   }, { discard: true })
 
 const accept = (
@@ -108,6 +118,7 @@ const accept = (
     const room = yield* Effect.either(ctx.sessions.admit)
     if (Either.isLeft(room)) return yield* reject(ctx, room.left, correlationId)
     const id = yield* makeSessionId
+    yield* ctx.opened(principal.id)
     const recorded = yield* record(ctx, principal.id, id, transcript).pipe(Effect.either)
     if (Either.isLeft(recorded)) {
       // not recorded, so not accepted: UNAVAILABLE is retryable
@@ -192,7 +203,9 @@ export const open = (
     const step = yield* ctx.authenticator.begin({
       scheme: auth.scheme,
       token: auth.token,
-      anonymousNegotiated: capabilities.anonymous === true
+      anonymousNegotiated: capabilities.anonymous === true,
+      fingerprint: message.payload.client.fingerprint,
+      peer: ctx.peer
     }).pipe(Effect.either)
     if (step._tag === "Left") return yield* reject(ctx, step.left, message.id)
     const opened = openForLog(message)

@@ -3,15 +3,15 @@
  * the job id, the invoke's trace id and causation id (WIRE "correlation
  * rules"), and exactly one terminal event is ever emitted (§6.3, §10.2).
  */
-import { Clock, type Deferred, Effect, Either, type Fiber, type Option } from "effect"
-import type { Context } from "effect"
+import { Clock, type Deferred, Effect, type Fiber, type Option } from "effect"
+import type { Context, Scope } from "effect"
 import { type HeaderOptions, make as makeEnvelope, type Priority } from "../protocol/Envelope.js"
 import type { JobId, MessageId, SessionId, TraceId } from "../protocol/Ids.js"
-import { type Decoded, type Message, type MessageType, type PayloadOf, tryEncode } from "../protocol/Message.js"
+import type { Decoded, Message, MessageType, PayloadOf } from "../protocol/Message.js"
 import type { JobState, TrustLevel } from "../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../store/EventLog.js"
 import { EVENTS_PER_TURN, yieldToEventLoop } from "./internal/Fairness.js"
-import { canTransition } from "./JobState.js"
+import { canTransition, isTerminal } from "./JobState.js"
 import type { Tool } from "./Tools.js"
 
 /** Where a job's events go: the outbound path of a session that watches it. */
@@ -30,6 +30,8 @@ export interface Owner {
   readonly trustLevel: TrustLevel
   /** Whether the session negotiated `human_input` (§12): no human request is sent to it otherwise. */
   readonly humanInput: boolean
+  /** The connection's scope: what follows a job for this session ends with it (absent: with the job). */
+  readonly scope?: Scope.Scope | undefined
 }
 
 /** The mutable state of a live job; touched only inside `Effect.sync` by the Jobs service and the job's fiber. */
@@ -49,13 +51,22 @@ export interface Job {
   /** The trust level and human_input of the session that started it. */
   readonly trustLevel: TrustLevel
   readonly humanInput: boolean
-  /** The sessions watching it: each one's own sink → how to deliver to it and wait for its room (see `attach`). */
-  readonly sinks: Map<Sink, Watcher>
+  /**
+   * Its own session, while that session is connected: its events go to that session's outbound path,
+   * which records them (then publishes them) before writing them. Detached (undefined): `record`.
+   */
+  watcher: Watcher | undefined
+  /** Records (then publishes) an event when no session of its own is connected (a detached job). */
+  readonly record: (envelope: Decoded) => Effect.Effect<void>
+  /** Waits until every other reader following the job through the Feed has room (see `awaitRoom`). */
+  readonly followersRoom: Effect.Effect<void>
+  /** Other sessions following its events through the Feed (a retransmit, a repeated key): they may cancel its streams. */
+  readonly followers: Set<string>
   /** The job's own events since it last let the event loop turn (internal/Fairness). */
   sinceTurn: number
+  /** Its §10.2 state; a terminal state means it has ended (`hasEnded`): moved only by `transition` and `endAs`. */
   state: JobState
   startedAt: number | undefined
-  finished: boolean
   cancelRequest:
     | { readonly reason: string | undefined; readonly source: "client" | "runtime" | "policy" | "timeout" }
     | undefined
@@ -75,73 +86,23 @@ export interface Job {
   announced: boolean
   /** tool.invocations has been reported (once per job, also for a job stopped before it started). */
   counted: boolean
-  /** The last envelopes delivered (at most RECENT): a retransmitted invoke gets those the log may not hold yet. */
-  readonly recent: Array<Decoded>
   /** Completed with the terminal envelope once it is recorded and delivered: repeats of the command wait on it. */
   readonly ended: Deferred.Deferred<Decoded>
 }
 
-/** One session watching a job. */
+/** The job's own session, watching it. */
 export interface Watcher {
+  readonly sessionId: SessionId
   readonly deliver: Sink
   readonly room: Effect.Effect<void> | undefined
 }
 
-/** The watcher entry of `owner` for a job of session `sessionId`. */
-export const watcherOf = (owner: Owner, sessionId: SessionId): Watcher => ({
-  deliver: owner.sessionId === sessionId ? owner.sink : (e) => owner.sink({ ...e, session_id: owner.sessionId }),
+/** The watcher entry of the session `owner` (which started the job). */
+export const watcherOf = (owner: Owner): Watcher => ({
+  sessionId: owner.sessionId,
+  deliver: owner.sink,
   room: owner.room
 })
-
-/** How many delivered envelopes a live job keeps for replays. */
-export const RECENT = 128
-
-/**
- * Makes `owner` a watcher of the job. A session other than the job's own gets
- * its events re-addressed to it (its `session_id`), as replays are.
- */
-export const attach = (job: Job, owner: Owner): void => {
-  if (watches(job, owner)) return
-  job.sinks.set(owner.sink, { deliver: readdressed(job, owner), room: owner.room })
-}
-
-/** What delivers a job's events to `owner`: the owner's sink, re-addressed when it is another session. */
-const readdressed = (job: Job, owner: Owner): Sink =>
-  owner.sessionId === job.sessionId ? owner.sink : (e) => owner.sink({ ...e, session_id: owner.sessionId })
-
-/** Sinks attached with `attachFiltered`: a later `attach` of the same owner replaces them with a full one. */
-const filteredSinks = new WeakSet<Watcher>()
-
-/**
- * Makes `owner` a watcher of the events `keep` accepts (a repeated command
- * watches everything but the job's own terminal, answered separately), unless
- * it watches the job already. What it holds back goes to `onHeldBack`.
- */
-export const attachFiltered = (
-  job: Job,
-  owner: Owner,
-  keep: (envelope: Decoded) => boolean,
-  onHeldBack: (envelope: Decoded) => Effect.Effect<void>
-): void => {
-  if (job.sinks.has(owner.sink)) return
-  const deliverTo = readdressed(job, owner)
-  const filtered: Sink = (e) => (keep(e) ? deliverTo(e) : onHeldBack(e))
-  const watcher: Watcher = { deliver: filtered, room: owner.room }
-  filteredSinks.add(watcher)
-  job.sinks.set(owner.sink, watcher)
-}
-
-/** Whether some session receives all the job's events; if none does, what filtered watchers hold back is only logged. */
-export const watchedInFull = (job: Job): boolean => {
-  for (const watcher of job.sinks.values()) if (!filteredSinks.has(watcher)) return true
-  return false
-}
-
-/** Whether `owner` receives all the job's events (not only those of a filtered attachment). */
-export const watches = (job: Job, owner: Owner): boolean => {
-  const watcher = job.sinks.get(owner.sink)
-  return watcher !== undefined && !filteredSinks.has(watcher)
-}
 
 /**
  * Before each of the handler's own events (progress, log, metric, stream
@@ -154,11 +115,18 @@ export const awaitRoom = (job: Job): Effect.Effect<void> =>
     job.sinceTurn += 1
     const turn = job.sinceTurn >= EVENTS_PER_TURN
     if (turn) job.sinceTurn = 0
-    const rooms: Array<Effect.Effect<void>> = []
-    for (const watcher of job.sinks.values()) if (watcher.room !== undefined) rooms.push(watcher.room)
-    const wait = rooms.length === 0 ? Effect.void : Effect.forEach(rooms, (room) => room, { discard: true })
+    const own = job.watcher?.room
+    const wait = own === undefined ? job.followersRoom : Effect.zipRight(own, job.followersRoom)
     return turn ? Effect.zipRight(yieldToEventLoop, wait) : wait
   })
+
+/** Whether the job has ended: its state is terminal (no separate flag). */
+export const hasEnded = (job: Job): boolean => isTerminal(job.state)
+
+/** Puts the job in its terminal state (its end, or a correction of it: a result that cannot be sent fails). */
+export const endAs = (job: Job, state: "completed" | "failed" | "cancelled"): void => {
+  job.state = state
+}
 
 /** Moves the job to `to` when legal; returns whether it moved. */
 export const transition = (job: Job, to: JobState): boolean => {
@@ -206,33 +174,22 @@ export const envelope = <T extends MessageType>(job: Job, type: T, payload: Payl
   })
 
 /**
- * Sends an envelope to every sink; with no sink (a detached job) it goes to
- * the log only, so a later resume can replay it.
+ * Sends a job event on its one road: to its own session's outbound path
+ * (recorded there, then published and written) or, detached, straight to the
+ * recorder. Other sessions following the job read it from the Feed once it
+ * is committed.
  */
-export const deliver = (job: Job, log: Context.Tag.Service<typeof EventLog>, env: Decoded): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    job.recent.push(env)
-    if (job.recent.length > 2 * RECENT) job.recent.splice(0, job.recent.length - RECENT)
-    if (job.sinks.size > 0) {
-      return Effect.forEach(job.sinks.values(), (watcher) => watcher.deliver(env), { discard: true })
-    }
-    const json = tryEncode(env)
-    return Either.isLeft(json)
-      ? Effect.logError(`cannot log an unencodable ${env.type} of detached job ${job.id}: ${json.left}`)
-      : log.recordOutbound([{ ...env, session_id: job.sessionId, json: json.right }]).pipe(
-        Effect.catchAll((e) => Effect.logError(`cannot log an event of detached job ${job.id}`, e))
-      )
-  })
+export const deliver = (job: Job, env: Decoded): Effect.Effect<void> =>
+  Effect.suspend(() => (job.watcher !== undefined ? job.watcher.deliver(env) : job.record(env)))
 
-/** Emits one job event (to its sinks, or the log when detached) and returns its id. */
+/** Emits one job event (see `deliver`) and returns its id. */
 export const emit = <T extends MessageType>(
-  log: Context.Tag.Service<typeof EventLog>,
   job: Job,
   type: T,
   payload: PayloadOf<T>,
   header: HeaderOptions = {}
 ): Effect.Effect<MessageId> =>
-  Effect.flatMap(envelope(job, type, payload, header), (env) => Effect.as(deliver(job, log, env), env.id))
+  Effect.flatMap(envelope(job, type, payload, header), (env) => Effect.as(deliver(job, env), env.id))
 
 /** Answers a `cancel` the runtime will not carry out (§10.4), to the asking session. */
 export const refuseCancel = (

@@ -16,7 +16,7 @@ import type { HumanInput } from "./HumanInput.js"
 import { announce, cancelled, count, failed, finish as finishWith, forJob, type Terminal } from "./internal/Finish.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
 import { retrying } from "./internal/Retry.js"
-import { awaitRoom, emit as emitFor, type Job, moveTo, toRecord } from "./Job.js"
+import { awaitRoom, emit as emitFor, hasEnded, type Job, moveTo, toRecord } from "./Job.js"
 import type { Permissions } from "./permissions/Permissions.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Streams } from "./Streams.js"
@@ -52,7 +52,7 @@ const MISSED_DEADLINES = 2
 export const runJob = (params: RunParams): Effect.Effect<void> => {
   const { job, log, settings } = params
   const emit = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
-    emitFor(log, job, type, payload, header)
+    emitFor(job, type, payload, header)
   const finish = (terminal: Terminal) =>
     finishWith({ log, streams: params.streams, maxJsonDepth: settings.maxJsonDepth }, job, forJob(job, terminal))
   // awaited: the checkpoint id is durable before the handler goes on
@@ -68,12 +68,12 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
   const event = <T extends MessageType>(type: T, payload: PayloadOf<T>) =>
     pausePoint.pipe(
       Effect.zipRight(awaitRoom(job)),
-      Effect.zipRight(Effect.suspend(() => (job.finished ? Effect.void : Effect.asVoid(emit(type, payload)))))
+      Effect.zipRight(Effect.suspend(() => (hasEnded(job) ? Effect.void : Effect.asVoid(emit(type, payload)))))
     )
 
   /** Back to running after a wait, unless an interrupt holds the job (its answer resumes it) or it has ended. */
   const unblock = Effect.suspend(() =>
-    job.gate !== undefined || job.finished ? Effect.void : Effect.asVoid(moveTo(job, log, "running"))
+    job.gate !== undefined || hasEnded(job) ? Effect.void : Effect.asVoid(moveTo(job, log, "running"))
   )
 
   /** §12: no human request goes to a session that did not negotiate human_input. */
@@ -185,7 +185,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     const beat = Effect.asVoid(
       emit("job.heartbeat", { sequence: job.heartbeatSequence, deadline_ms: job.heartbeatIntervalMs, state: job.state })
     )
-    return Effect.as(job.sinks.size > 0 ? beat : params.background(beat), true)
+    return Effect.as(job.watcher !== undefined ? beat : params.background(beat), true)
   })
 
   /**
@@ -195,7 +195,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
    */
   const tick = (now: number): Effect.Effect<boolean> =>
     Effect.suspend(() => {
-      if (job.finished) return Effect.succeed(false)
+      if (hasEnded(job)) return Effect.succeed(false)
       const intervalMs = job.heartbeatIntervalMs
       const silentMs = now - job.lastLiveness
       const reported = job.tool.liveness === "reported"
@@ -248,7 +248,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
    * (recorded through the same writer after it), and usually in one statement with `running`.
    */
   const accept = Effect.flatMap(Clock.currentTimeMillis, (now) => log.stageJob(toRecord(job, now))).pipe(
-    Effect.zipRight(announce(log, job))
+    Effect.zipRight(announce(job))
   )
 
   const run = Effect.gen(function*() {
@@ -257,13 +257,13 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     yield* moveTo(job, log, "running")
     // WIRE order: accepted → started → events (the runtime's metric included)
     yield* emit("job.started", { job_id: job.id, started_at: fromMillis(startedAt) })
-    yield* count(log, job)
+    yield* count(job)
     yield* params.heartbeats.register(job, startedAt + job.heartbeatIntervalMs, job.heartbeatIntervalMs, tick)
     const outcome = yield* Effect.exit(retrying({
       policy: job.tool.retry,
       attempt: Effect.suspend(() => params.handler(ctx)),
       beforeRetry: retryStarts,
-      proceed: () => !job.finished,
+      proceed: () => !hasEnded(job),
       onRetry: announceRetry
     }))
     yield* Exit.match(outcome, {

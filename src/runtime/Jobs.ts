@@ -11,17 +11,19 @@ import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { LIST_TYPE, TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
 import { type JobId, makeJobId, type MessageId } from "../protocol/Ids.js"
-import type { Decoded, Message } from "../protocol/Message.js"
+import { type Decoded, type Message, tryEncode } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import { EventLog } from "../store/EventLog.js"
 import { Artifacts } from "./artifacts/Artifacts.js"
+import { Feed } from "./events/Feed.js"
+import { Recorder } from "./events/Recorder.js"
 import { HumanInput } from "./HumanInput.js"
 import { cancelled, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import * as Heartbeats from "./internal/Heartbeats.js"
 import { endAllLost } from "./internal/Lost.js"
 import { answerRepeat, commandDigest, keyReused, type RepeatContext } from "./internal/Repeats.js"
 import { replay } from "./internal/Replay.js"
-import { emit, envelope, type Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
+import { emit, envelope, hasEnded, type Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
 import { runJob } from "./JobRunner.js"
 import { Permissions } from "./permissions/Permissions.js"
 import { atLeast } from "./permissions/Trust.js"
@@ -77,6 +79,8 @@ export const make = Effect.gen(function*() {
   const streams = yield* Streams
   const artifacts = yield* Artifacts
   const permissions = yield* Permissions
+  const recorder = yield* Recorder
+  const feed = yield* Feed
   const fibers = yield* FiberMap.make<string>()
   // cancellation waits and interrupt answers: they live as long as the runtime, not as the request
   const background = yield* FiberSet.make()
@@ -123,12 +127,14 @@ export const make = Effect.gen(function*() {
     finishWith({ log, streams, maxJsonDepth: settings.maxJsonDepth }, job, terminal)
   const deadlineOf = (ms: number | undefined) => (ms === undefined ? settings.cancelDeadline : Duration.millis(ms))
   // jobs an earlier runtime left running are ended before any session can ask for them (they are not resumed)
-  yield* endAllLost(log)
+  yield* endAllLost(log, recorder)
 
   // jobs between building and winning their idempotency key: a repeat racing the claim finds them here
   const claiming = new Map<string, Job>()
   const repeats: RepeatContext = {
     log,
+    recorder,
+    feed,
     jobOf: (principal, jobId) => {
       const job = live.get(jobId) ?? claiming.get(jobId)
       return job !== undefined && job.principal === principal ? job : undefined
@@ -246,11 +252,27 @@ export const make = Effect.gen(function*() {
           scheduleId: firing?.scheduleId,
           trustLevel: owner.trustLevel,
           humanInput: owner.humanInput,
-          sinks: firing?.detached === true ? new Map() : new Map([[owner.sink, watcherOf(owner, owner.sessionId)]]),
+          watcher: firing?.detached === true ? undefined : watcherOf(owner),
+          record: (env) =>
+            Effect.suspend(() => {
+              const json = tryEncode(env)
+              return Either.isLeft(json)
+                ? Effect.logError(`cannot record an unencodable ${env.type} of detached job ${id}: ${json.left}`)
+                : recorder.record([{
+                  envelope: env,
+                  sessionId: owner.sessionId,
+                  principal: owner.principal,
+                  json: json.right
+                }])
+            }).pipe(
+              Effect.asVoid,
+              Effect.catchAll((e) => Effect.logError(`cannot record an event of detached job ${id}`, e))
+            ),
+          followersRoom: feed.room({ sessionId: owner.sessionId, principal: owner.principal, jobId: id }),
+          followers: new Set(),
           sinceTurn: 0,
           state: "accepted",
           startedAt: undefined,
-          finished: false,
           cancelRequest: undefined,
           gate: undefined,
           interruptAnswer: undefined,
@@ -262,7 +284,6 @@ export const make = Effect.gen(function*() {
           retryCount: 0,
           announced: false,
           counted: false,
-          recent: [],
           ended: yield* Deferred.make<Decoded>()
         }
         if (key !== undefined) {
@@ -319,7 +340,7 @@ export const make = Effect.gen(function*() {
           const ended = Option.isSome(record) && record.value.terminal !== undefined
           return yield* refuseCancel(message, owner, ended ? "already_terminal" : "not_found")
         }
-        if (job.finished) return yield* refuseCancel(message, owner, "already_terminal")
+        if (hasEnded(job)) return yield* refuseCancel(message, owner, "already_terminal")
         if (!job.tool.cancellable) return yield* refuseCancel(message, owner, "not_cancellable")
         const header = { session_id: owner.sessionId, job_id: job.id, correlation_id: message.id }
         yield* owner.sink(yield* makeEnvelope("cancel.accepted", { target, target_id }, header))
@@ -336,7 +357,7 @@ export const make = Effect.gen(function*() {
         if (job === undefined) {
           return yield* ArcpError.of("NOT_FOUND", `no live job ${target_id}`)
         }
-        if (job.finished) {
+        if (hasEnded(job)) {
           return yield* ArcpError.of("FAILED_PRECONDITION", `job ${target_id} has ended`)
         }
         // §12: the interrupt's human.input.request goes to the job's session, which must have negotiated human_input
@@ -360,7 +381,7 @@ export const make = Effect.gen(function*() {
         job.gate = gate
         yield* moveTo(job, log, "blocked")
         job.interruptAnswer = yield* humanInput.ask({
-          emit: (type, payload, header) => emit(log, job, type, payload, { causation_id: message.id, ...header }),
+          emit: (type, payload, header) => emit(job, type, payload, { causation_id: message.id, ...header }),
           principal: job.principal,
           sessionId: job.sessionId,
           prompt: message.payload.prompt ?? "The job was interrupted. Answer to resume it, with optional guidance.",
@@ -387,7 +408,8 @@ export const make = Effect.gen(function*() {
     replay: (messageId, owner) =>
       replay(
         {
-          log,
+          feed,
+          background: inBackground,
           liveFor,
           liveOf,
           recordFor,
@@ -399,11 +421,14 @@ export const make = Effect.gen(function*() {
 
     release: (owner, mode, options = {}) =>
       Effect.forEach(
-        [...live.values()].filter((j) => j.sessionId === owner.sessionId || j.sinks.has(owner.sink)),
+        // its own jobs; what it follows of others' jobs ends with its connection's scope (internal/Watch)
+        [...live.values()].filter((j) => j.sessionId === owner.sessionId),
         (job) =>
           Effect.suspend(() => {
-            const detach = Effect.sync(() => job.sinks.delete(owner.sink))
-            if (mode === "detach" || job.sessionId !== owner.sessionId || job.finished) return detach
+            const detach = Effect.sync(() => {
+              if (job.watcher?.sessionId === owner.sessionId) job.watcher = undefined
+            })
+            if (mode === "detach" || hasEnded(job)) return detach
             if (!job.tool.cancellable) return Effect.zipRight(runOnDetached(job, owner), detach)
             job.cancelRequest ??= { reason: options.reason ?? "session closed", source: "client" }
             // the closing session still hears the terminal event, then lets go
@@ -420,5 +445,5 @@ export const make = Effect.gen(function*() {
 export const layer: Layer.Layer<
   Jobs,
   never,
-  RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams | Permissions | Artifacts
+  RuntimeConfig | EventLog | ToolRegistry | HumanInput | Streams | Permissions | Artifacts | Recorder | Feed
 > = Layer.scoped(Jobs, make)

@@ -11,6 +11,10 @@ import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as Artifacts from "./artifacts/Artifacts.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
+import type * as EventBus from "./events/EventBus.js"
+import * as Events from "./events/Events.js"
+import type * as Feed from "./events/Feed.js"
+import * as Recorder from "./events/Recorder.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
@@ -55,6 +59,7 @@ export const make = Effect.gen(function*() {
     authenticator: yield* Authenticator,
     sessions: yield* Sessions.Sessions,
     log: yield* EventLog,
+    recorder: yield* Recorder.Recorder,
     jobs,
     routes: makeRoutes({
       jobs,
@@ -102,10 +107,13 @@ export type Provided =
   | Scheduler.Scheduler
   | Permissions.Permissions
   | Artifacts.Artifacts
+  | EventBus.EventBus
+  | Feed.Feed
+  | Recorder.Recorder
 
 /**
  * The runtime with its config, session registry, jobs, streams, human-input,
- * permission and artifacts services and the scheduler. It needs an `Authenticator` (`Auth.layer`),
+ * permission and artifacts services, the scheduler and the event path (EventBus, Recorder, Feed). It needs an `Authenticator` (`Auth.layer`),
  * an `EventLog` and a `ScheduleStore` (`SqliteEventLog.layer` or `MemoryEventLog.layer` provide both),
  * an `ArtifactStore` (`FileArtifactStore.layer` or `MemoryArtifactStore.layer`) and a `ToolRegistry`
  * (`Tools.layer`).
@@ -120,7 +128,8 @@ export const layer = (
     Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer),
     Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
-    Layer.provideMerge(RuntimeConfig.layer(options))
+    Layer.provideMerge(RuntimeConfig.layer(options)),
+    Layer.provideMerge(Events.layer)
   )
 
 /**

@@ -17,10 +17,14 @@ import * as SqliteEventLog from "../store/SqliteEventLog.js"
 import * as Combined from "../transport/Combined.js"
 import * as Http2 from "../transport/Http2.js"
 import * as Stdio from "../transport/Stdio.js"
+import type * as Tls from "../transport/Tls.js"
 import type { Acceptor, TransportError } from "../transport/Transport.js"
 import * as UnixSocket from "../transport/UnixSocket.js"
 import * as WebSocket from "../transport/WebSocket.js"
+import type { UpgradeSource } from "../transport/WebSocketUpgrade.js"
 import * as Auth from "./Auth.js"
+import type * as Mtls from "./auth/Mtls.js"
+import type * as OAuth2 from "./auth/OAuth2.js"
 import * as PermissionPolicy from "./permissions/PermissionPolicy.js"
 import * as Runtime from "./Runtime.js"
 import type * as RuntimeConfig from "./RuntimeConfig.js"
@@ -36,10 +40,23 @@ export interface AuthOptions {
   readonly jwks?: JSONWebKeySet | undefined
   readonly jwtRequireNonce?: boolean | undefined
   readonly allowAnonymous?: boolean | undefined
+  /** Accept `mtls`: the principal from the verified client certificate (needs a TLS transport asking for one). */
+  readonly mtls?: Mtls.MtlsOptions | undefined
+  /** Accept `oauth2` access tokens: JWTs against a JWKS, or introspection (RFC 7662). */
+  readonly oauth2?: OAuth2.OAuth2Options | undefined
 }
 
 export type TransportOptions =
-  | { readonly kind: "ws"; readonly host?: string | undefined; readonly port?: number | undefined }
+  | {
+    readonly kind: "ws"
+    readonly host?: string | undefined
+    readonly port?: number | undefined
+    readonly path?: string | undefined
+    /** `wss://`: certificate, key, and client certificates when asked for. */
+    readonly tls?: Tls.ServerTls | undefined
+  }
+  /** WebSocket upgrades of `path` on an application's own HTTP(S) server (`attach`). */
+  | { readonly kind: "attach"; readonly server: UpgradeSource; readonly path: string }
   | { readonly kind: "stdio"; readonly input: Stdio.Options["input"]; readonly output: Stdio.Options["output"] }
   | { readonly kind: "unix"; readonly path: string; readonly mode?: number | undefined }
   | {
@@ -71,6 +88,8 @@ export const authLayer = (auth: AuthOptions, audience: string): Layer.Layer<Auth
     bearer: auth.bearer,
     trustLevels: auth.trustLevels,
     allowAnonymous: auth.allowAnonymous,
+    mtls: auth.mtls,
+    oauth2: auth.oauth2,
     ...(auth.jwtSecret !== undefined || auth.jwtPublicKey !== undefined || auth.jwks !== undefined
       ? {
         jwt: {
@@ -86,7 +105,15 @@ export const authLayer = (auth: AuthOptions, audience: string): Layer.Layer<Auth
 const oneTransport = (transport: TransportOptions, maxFrameBytes: number | undefined) => {
   switch (transport.kind) {
     case "ws":
-      return WebSocket.layer({ host: transport.host, port: transport.port, maxFrameBytes })
+      return WebSocket.layer({
+        host: transport.host,
+        port: transport.port,
+        path: transport.path,
+        tls: transport.tls,
+        maxFrameBytes
+      })
+    case "attach":
+      return WebSocket.attachLayer(transport.server, { path: transport.path, maxFrameBytes })
     case "stdio":
       return Stdio.layer({ input: transport.input, output: transport.output, maxFrameBytes })
     case "unix":

@@ -9,44 +9,12 @@ import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
 import { makeStreamId, type SessionId, type StreamId } from "../protocol/Ids.js"
 import type { Message, PayloadOf } from "../protocol/Message.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
-import { EventLog } from "../store/EventLog.js"
-import { awaitRoom, emit as emitJobEvent, type Job, type Owner, refuseCancel } from "./Job.js"
+import { awaitRoom, emit as emitJobEvent, hasEnded, type Job, type Owner, refuseCancel } from "./Job.js"
+import type { StreamOptions, StreamWriter } from "./Tools.js"
+
+// the stream types live next to ToolContext (Tools), which hands them to handlers
+export type { ChunkOf, StreamOptions, StreamWriter } from "./Tools.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
-
-/** What `write` takes for each kind of §11.1: bytes for binary, text for text, a thought (§11.4), JSON otherwise. */
-export interface ChunkOf {
-  readonly text: string
-  readonly binary: Uint8Array
-  /** A plain string is an unredacted `assistant_thought`; redacted reasoning still sends a chunk (§11.4). */
-  readonly thought: string | { readonly content: string; readonly redacted?: boolean | undefined }
-  readonly event: unknown
-  readonly log: unknown
-  readonly metric: unknown
-}
-
-/** How a handler opens a stream (`ctx.stream`). */
-export interface StreamOptions<K extends StreamKind> {
-  readonly kind: K
-  /** Sent on stream.open; binary streams default to application/octet-stream, carried by every chunk (§11.3). */
-  readonly content_type?: string | undefined
-}
-
-/**
- * The handler's end of one stream. After the stream's terminal (its own
- * close/fail, a client `cancel`, the job's end) every call fails: CANCELLED
- * when the client cancelled it, FAILED_PRECONDITION otherwise. The job itself
- * is not cancelled with its stream.
- */
-export interface StreamWriter<K extends StreamKind> {
-  readonly id: StreamId
-  readonly kind: K
-  /** One stream.chunk with the next `sequence` (0, 1, ...); binary chunks are base64 (§11.3). */
-  readonly write: (chunk: ChunkOf[K]) => Effect.Effect<void, ArcpError>
-  /** stream.close with `total_chunks`. */
-  readonly close: (reason?: string) => Effect.Effect<void, ArcpError>
-  /** stream.error with the error's payload. */
-  readonly fail: (error: ArcpError) => Effect.Effect<void, ArcpError>
-}
 
 export class Streams extends Context.Tag("arcp/Streams")<Streams, {
   /**
@@ -121,7 +89,6 @@ const overflowError = (stream: OpenStream) =>
   )
 
 export const make = Effect.gen(function*() {
-  const log = yield* EventLog
   const { backpressureTimeout } = yield* RuntimeConfig
   const live = new Map<string, OpenStream>()
   // the open streams of each job, so ending a job touches only its own
@@ -132,14 +99,14 @@ export const make = Effect.gen(function*() {
   /** A client may cancel the streams it can see: its session's, or those of a job it watches as the same principal. */
   const visible = (stream: OpenStream, owner: Owner) =>
     stream.job.sessionId === owner.sessionId ||
-    (stream.job.principal === owner.principal && stream.job.sinks.has(owner.sink))
+    (stream.job.principal === owner.principal && stream.job.followers.has(owner.sessionId))
 
   const emit = <T extends "stream.open" | "stream.chunk" | "stream.close" | "stream.error">(
     stream: OpenStream,
     type: T,
     payload: PayloadOf<T>,
     header: HeaderOptions = {}
-  ) => Effect.asVoid(emitJobEvent(log, stream.job, type, payload, { stream_id: stream.id, ...header }))
+  ) => Effect.asVoid(emitJobEvent(stream.job, type, payload, { stream_id: stream.id, ...header }))
 
   /** Marks the stream ended and emits its one terminal event; call under its lock, while it is open. */
   const terminate = <T extends "stream.close" | "stream.error">(
@@ -218,7 +185,7 @@ export const make = Effect.gen(function*() {
         yield* awaitRoom(job)
         // registered and announced under its lock: the job's end either comes first (refused) or finds it announced
         yield* stream.lock.withPermits(1)(Effect.suspend(() => {
-          if (job.finished) {
+          if (hasEnded(job)) {
             return Effect.fail(ArcpError.of("FAILED_PRECONDITION", `job ${job.id} has ended; no stream can be opened`))
           }
           live.set(stream.id, stream)
@@ -320,5 +287,5 @@ export const make = Effect.gen(function*() {
   })
 })
 
-/** The stream registry of a runtime; it needs the `EventLog` that detached jobs' events go to. */
-export const layer: Layer.Layer<Streams, never, EventLog | RuntimeConfig> = Layer.effect(Streams, make)
+/** The stream registry of a runtime. */
+export const layer: Layer.Layer<Streams, never, RuntimeConfig> = Layer.effect(Streams, make)

@@ -7,7 +7,7 @@
 import type { Effect, Stream } from "effect"
 import { Context, Either, JSONSchema, Layer, Option, Schema } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
-import type { CheckpointId, JobId, SessionId } from "../protocol/Ids.js"
+import type { CheckpointId, JobId, SessionId, StreamId } from "../protocol/Ids.js"
 import type { ArtifactRef } from "../protocol/messages/Artifacts.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { LeaseGranted } from "../protocol/messages/Permissions.js"
@@ -15,9 +15,43 @@ import type { StreamKind } from "../protocol/messages/Streaming.js"
 import type { LogLevel } from "../protocol/messages/Telemetry.js"
 import { describeParseError } from "./internal/Issues.js"
 import type { RetryPolicy } from "./internal/Retry.js"
-import type { StreamOptions, StreamWriter } from "./Streams.js"
 
 export type { RetryPolicy } from "./internal/Retry.js"
+
+/** What `write` takes for each kind of §11.1: bytes for binary, text for text, a thought (§11.4), JSON otherwise. */
+export interface ChunkOf {
+  readonly text: string
+  readonly binary: Uint8Array
+  /** A plain string is an unredacted `assistant_thought`; redacted reasoning still sends a chunk (§11.4). */
+  readonly thought: string | { readonly content: string; readonly redacted?: boolean | undefined }
+  readonly event: unknown
+  readonly log: unknown
+  readonly metric: unknown
+}
+
+/** How a handler opens a stream (`ctx.stream`). */
+export interface StreamOptions<K extends StreamKind> {
+  readonly kind: K
+  /** Sent on stream.open; binary streams default to application/octet-stream, carried by every chunk (§11.3). */
+  readonly content_type?: string | undefined
+}
+
+/**
+ * The handler's end of one stream. After the stream's terminal (its own
+ * close/fail, a client `cancel`, the job's end) every call fails: CANCELLED
+ * when the client cancelled it, FAILED_PRECONDITION otherwise. The job itself
+ * is not cancelled with its stream.
+ */
+export interface StreamWriter<K extends StreamKind> {
+  readonly id: StreamId
+  readonly kind: K
+  /** One stream.chunk with the next `sequence` (0, 1, ...); binary chunks are base64 (§11.3). */
+  readonly write: (chunk: ChunkOf[K]) => Effect.Effect<void, ArcpError>
+  /** stream.close with `total_chunks`. */
+  readonly close: (reason?: string) => Effect.Effect<void, ArcpError>
+  /** stream.error with the error's payload. */
+  readonly fail: (error: ArcpError) => Effect.Effect<void, ArcpError>
+}
 
 /** What a handler can do while it runs. Every call is also a pause point: it waits while an interrupt is pending (§10.5). */
 export interface ToolContext {

@@ -3,14 +3,17 @@
  * accepts, in order; inbound dedup by message id; logical idempotency keys;
  * and the job records. One contract, two backends (SQLite, memory).
  *
+ * Positions: every recorded envelope gets a position, strictly increasing in
+ * commit order, returned by `recordOutbound`. The read side is one paged query
+ * (`read`: a filter, after a position, a limit). Each envelope is stored once,
+ * under the session it was addressed to: a by-job read never repeats an id.
+ *
  * Visibility: a session belongs to the principal under which its inbound
- * messages are recorded (its `session.open` is the first). Every read of
- * envelopes takes the asking principal and returns only envelopes that went
- * to, or came from, sessions of that principal: replays (duplicates, repeated
- * idempotency keys, later resume and subscription backfill) go through these
- * reads, so no caller can show one principal another's events.
+ * messages are recorded (its `session.open` is the first); each stored event
+ * carries that owner. The log does not judge who may read what: the runtime's
+ * `Feed` (runtime/events) is the one place that does, for every reader.
  */
-import { Context, type Effect, type Option, Schema } from "effect"
+import { Context, Effect, type Option, Schema } from "effect"
 
 /** A storage failure. Callers treat it as INTERNAL; it never reaches the wire as-is. */
 export class EventLogError extends Schema.TaggedError<EventLogError>()("EventLogError", {
@@ -33,11 +36,48 @@ export interface LoggedEnvelope {
   readonly json: string
 }
 
-/** One stored row, with its position in the log (strictly increasing in append order). */
+/** One stored row, with its position in the log (strictly increasing in commit order). */
 export interface StoredEvent extends LoggedEnvelope {
-  readonly seq: number
+  readonly position: number
   readonly direction: "in" | "out"
+  /** The principal owning the row's session; absent for a session nobody opened. */
+  readonly principal?: string | undefined
 }
+
+/**
+ * The one read of envelopes: AND across the fields given, OR within one
+ * (a list); rows after position `after` (exclusive, 0 = from the start), in
+ * position order, at most `limit` (default and ceiling `MAX_PAGE`). A page
+ * shorter than the limit is the last one.
+ */
+export interface EventQuery {
+  readonly session_id?: ReadonlyArray<string> | undefined
+  readonly job_id?: ReadonlyArray<string> | undefined
+  readonly stream_id?: ReadonlyArray<string> | undefined
+  readonly trace_id?: ReadonlyArray<string> | undefined
+  readonly correlation_id?: ReadonlyArray<string> | undefined
+  readonly types?: ReadonlyArray<string> | undefined
+  readonly direction?: "in" | "out" | undefined
+  readonly after?: number | undefined
+  readonly limit?: number | undefined
+}
+
+/** The largest page `read` returns. */
+export const MAX_PAGE = 1000
+
+/** The page size of a query: its limit, within 1..MAX_PAGE. */
+export const pageSize = (query: EventQuery): number =>
+  Math.max(1, Math.min(MAX_PAGE, Math.floor(query.limit ?? MAX_PAGE)))
+
+/** Whether a row passes a query's field filters (not `after`/`limit`): the memory log's reading of `EventQuery`. */
+export const matchesQuery = (query: EventQuery, e: StoredEvent): boolean =>
+  within(query.session_id, e.session_id) && within(query.job_id, e.job_id) &&
+  within(query.stream_id, e.stream_id) && within(query.trace_id, e.trace_id) &&
+  within(query.correlation_id, e.correlation_id) && within(query.types, e.type) &&
+  (query.direction === undefined || query.direction === e.direction)
+
+const within = (allowed: ReadonlyArray<string> | undefined, value: string | undefined) =>
+  allowed === undefined || (value !== undefined && allowed.includes(value))
 
 /** The §10.2 job record. `terminal` is the JSON of the terminal envelope once the job has ended. */
 export interface JobRecord {
@@ -103,30 +143,18 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
     envelopes: ReadonlyArray<LoggedEnvelope>
   ) => Effect.Effect<ReadonlyArray<Inbound>, EventLogError>
   /**
-   * Records envelopes the runtime sent, in order. Writes from every session are
-   * grouped into one transaction per round (group commit); the effect completes
-   * when the transaction holding them is committed.
+   * Records envelopes the runtime sent, in order, and returns their positions.
+   * Writes from every session are grouped into one transaction per round
+   * (group commit); the effect completes when the transaction holding them is
+   * committed. Record through the runtime's `Recorder`, which then publishes them.
    */
-  readonly recordOutbound: (envelopes: ReadonlyArray<LoggedEnvelope>) => Effect.Effect<void, EventLogError>
-  /**
-   * The envelopes the runtime sent answering message `id` (correlation_id = id) to sessions of
-   * `principal`, in log order.
-   */
-  readonly answersTo: (principal: string, id: string) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
-  /**
-   * The envelopes the runtime sent carrying `job_id` = `jobId` to sessions of `principal`, in log
-   * order, one row per session it went to (so an envelope id may repeat: callers dedup by id).
-   */
-  readonly jobEvents: (principal: string, jobId: string) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
-  /**
-   * Every envelope of a session after position `afterSeq` (0 = from the start), in order; nothing
-   * when the session is not `principal`'s.
-   */
-  readonly replaySession: (
-    principal: string,
-    sessionId: string,
-    afterSeq: number
-  ) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
+  readonly recordOutbound: (
+    envelopes: ReadonlyArray<LoggedEnvelope>
+  ) => Effect.Effect<ReadonlyArray<number>, EventLogError>
+  /** One page of recorded envelopes (see `EventQuery`); nothing is checked against a reader here. */
+  readonly read: (query: EventQuery) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
+  /** The position of the last committed envelope (0 when none). */
+  readonly head: Effect.Effect<number, EventLogError>
   /**
    * Claims `(principal, key)` for a new job until `expiresAt` (epoch ms), storing
    * `digest` (what the command asked for) with it. An unexpired claim by an
@@ -163,3 +191,23 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
   /** The leases neither revoked nor expired at `now` (epoch ms), oldest first: what a restarted runtime re-arms. */
   readonly liveLeases: (now: number) => Effect.Effect<ReadonlyArray<LeaseRecord>, EventLogError>
 }>() {}
+
+/**
+ * Every row of a query, reading page after page (for the runtime's own
+ * bounded reads and tests; readers that page at their own pace use `Feed`).
+ */
+export const readAll = (
+  log: Context.Tag.Service<typeof EventLog>,
+  query: EventQuery
+): Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError> =>
+  Effect.gen(function*() {
+    const rows: Array<StoredEvent> = []
+    let after = query.after ?? 0
+    while (true) {
+      const page = yield* log.read({ ...query, after, limit: MAX_PAGE })
+      rows.push(...page)
+      const last = page[page.length - 1]
+      if (last === undefined || page.length < MAX_PAGE) return rows
+      after = last.position
+    }
+  })

@@ -1,19 +1,31 @@
 /** The event log in memory: the test double of the `EventLog` contract (nothing survives the process). */
 import { Effect, Layer, Option } from "effect"
-import { EventLog, type JobRecord, type LeaseRecord, type StoredEvent } from "./EventLog.js"
+import {
+  EventLog,
+  type JobRecord,
+  type LeaseRecord,
+  type LoggedEnvelope,
+  matchesQuery,
+  pageSize,
+  type StoredEvent
+} from "./EventLog.js"
 import * as MemoryScheduleStore from "./MemoryScheduleStore.js"
 import type { ScheduleStore } from "./ScheduleStore.js"
 
 export const make = Effect.sync(() => {
-  const events: Array<StoredEvent> = []
+  const events: Array<Omit<StoredEvent, "principal">> = []
   const inbound = new Set<string>()
   // session id -> its principal: set by the first inbound envelope of the session
   const owners = new Map<string, string>()
-  const visible = (principal: string) => (e: StoredEvent) => owners.get(e.session_id) === principal
   const claims = new Map<string, { readonly job_id: string; readonly digest: string; readonly expiresAt: number }>()
   const jobs = new Map<string, JobRecord>()
   const leases = new Map<string, LeaseRecord>()
-  const append = (envelope: Omit<StoredEvent, "seq">) => events.push({ ...envelope, seq: events.length + 1 })
+  const append = (envelope: LoggedEnvelope, direction: "in" | "out") => {
+    const position = events.length + 1
+    events.push({ ...envelope, direction, position })
+    return position
+  }
+  const withOwner = (e: Omit<StoredEvent, "principal">): StoredEvent => ({ ...e, principal: owners.get(e.session_id) })
   const saveJob = (job: JobRecord) =>
     Effect.sync(() => {
       jobs.set(job.job_id, job)
@@ -27,24 +39,25 @@ export const make = Effect.sync(() => {
           if (!owners.has(envelope.session_id)) owners.set(envelope.session_id, principal)
           if (inbound.has(key)) return { _tag: "Duplicate" } as const
           inbound.add(key)
-          append({ ...envelope, direction: "in" })
+          append(envelope, "in")
           return { _tag: "New" } as const
         })
       ),
-    recordOutbound: (envelopes) =>
+    recordOutbound: (envelopes) => Effect.sync(() => envelopes.map((e) => append(e, "out"))),
+    read: (query) =>
       Effect.sync(() => {
-        for (const e of envelopes) append({ ...e, direction: "out" })
+        const page: Array<StoredEvent> = []
+        const limit = pageSize(query)
+        // positions are 1-based indexes: start right after `after`
+        for (let i = Math.max(0, query.after ?? 0); i < events.length && page.length < limit; i++) {
+          const e = events[i]
+          if (e === undefined) continue
+          const row = withOwner(e)
+          if (matchesQuery(query, row)) page.push(row)
+        }
+        return page
       }),
-    answersTo: (principal, id) =>
-      Effect.sync(() =>
-        events.filter((e) => e.direction === "out" && e.correlation_id === id).filter(visible(principal))
-      ),
-    jobEvents: (principal, jobId) =>
-      Effect.sync(() => events.filter((e) => e.direction === "out" && e.job_id === jobId).filter(visible(principal))),
-    replaySession: (principal, sessionId, afterSeq) =>
-      Effect.sync(() =>
-        owners.get(sessionId) === principal ? events.filter((e) => e.session_id === sessionId && e.seq > afterSeq) : []
-      ),
+    head: Effect.sync(() => events.length),
     claimIdempotencyKey: ({ digest, expiresAt, job_id, key, now, principal }) =>
       Effect.sync(() => {
         const k = `${principal}\u0000${key}`

@@ -18,6 +18,7 @@ import {
   type Inbound,
   type JobRecord,
   type LeaseRecord,
+  pageSize,
   type StoredEvent
 } from "./EventLog.js"
 import * as SqliteWriter from "./internal/SqliteWriter.js"
@@ -26,7 +27,10 @@ import type { ScheduleStore } from "./ScheduleStore.js"
 import * as SqliteScheduleStore from "./SqliteScheduleStore.js"
 
 // the writer returns one result per write; these read the two kinds that carry one
-const isVerdicts = (r: WriteResult): r is ReadonlyArray<Inbound> => Array.isArray(r)
+const isVerdicts = (r: WriteResult): r is ReadonlyArray<Inbound> =>
+  Array.isArray(r) && r.every((v) => typeof v === "object")
+const isPositions = (r: WriteResult): r is ReadonlyArray<number> =>
+  Array.isArray(r) && r.every((v) => typeof v === "number")
 const isClaim = (r: WriteResult): r is Claim => r !== undefined && !Array.isArray(r)
 
 export interface Options {
@@ -72,7 +76,19 @@ const migrations = Migrator.fromRecord({
     // older logs: the sessions that started jobs are known; others stay nobody's (their events are not replayed)
     yield* sql`INSERT OR IGNORE INTO sessions (session_id, principal) SELECT session_id, principal FROM jobs`
   }),
-  "0005_schedules": SqliteScheduleStore.migration
+  "0005_schedules": SqliteScheduleStore.migration,
+  // the one paged read (EventLog.read): indexes for its filters; an envelope stored once per id (older
+  // logs held a re-addressed copy per extra session it went to: marked, and skipped by reads)
+  "0006_event_reads": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE events ADD COLUMN copy INTEGER NOT NULL DEFAULT 0`
+    yield* sql`UPDATE events SET copy = 1 WHERE direction = 'out' AND seq NOT IN
+      (SELECT MIN(seq) FROM events WHERE direction = 'out' GROUP BY message_id)`
+    yield* sql`DROP INDEX IF EXISTS events_job`
+    yield* sql`CREATE INDEX events_job_seq ON events (job_id, seq) WHERE job_id IS NOT NULL`
+    yield* sql`CREATE INDEX events_stream ON events (stream_id, seq) WHERE stream_id IS NOT NULL`
+    yield* sql`CREATE INDEX events_trace ON events (trace_id, seq) WHERE trace_id IS NOT NULL`
+  })
 })
 
 const Nullable = Schema.NullOr(Schema.String)
@@ -87,7 +103,8 @@ const EventRow = Schema.Struct({
   trace_id: Nullable,
   correlation_id: Nullable,
   timestamp: Schema.String,
-  body: Schema.String
+  body: Schema.String,
+  principal: Nullable
 })
 const JobRow = Schema.Struct({
   job_id: Schema.String,
@@ -130,7 +147,8 @@ const toLease = ({ granted_by, job_id, revoked, ...rest }: typeof LeaseRow.Type)
 const orUndefined = (v: string | null): string | undefined => v ?? undefined
 
 const toStored = (r: typeof EventRow.Type): StoredEvent => ({
-  seq: r.seq,
+  position: r.seq,
+  principal: orUndefined(r.principal),
   direction: r.direction,
   session_id: r.session_id,
   id: r.message_id,
@@ -249,16 +267,35 @@ export const make = (options: Options) =>
           ? Effect.succeed([])
           : submit({ _tag: "Inbound", principal, envelopes }, (r) => (isVerdicts(r) ? Option.some(r) : Option.none())),
       recordOutbound: (envelopes) =>
-        envelopes.length === 0 ? Effect.void : submit({ _tag: "Outbound", envelopes }, none),
-      jobEvents: (principal, jobId) =>
-        events(sql`SELECT e.* FROM events e JOIN sessions s ON s.session_id = e.session_id
-          WHERE e.job_id = ${jobId} AND e.direction = 'out' AND s.principal = ${principal} ORDER BY e.seq`),
-      answersTo: (principal, id) =>
-        events(sql`SELECT e.* FROM events e JOIN sessions s ON s.session_id = e.session_id
-          WHERE e.correlation_id = ${id} AND e.direction = 'out' AND s.principal = ${principal} ORDER BY e.seq`),
-      replaySession: (principal, sessionId, afterSeq) =>
-        events(sql`SELECT e.* FROM events e JOIN sessions s ON s.session_id = e.session_id
-          WHERE e.session_id = ${sessionId} AND s.principal = ${principal} AND e.seq > ${afterSeq} ORDER BY e.seq`),
+        envelopes.length === 0
+          ? Effect.succeed([])
+          : submit({ _tag: "Outbound", envelopes }, (r) => (isPositions(r) ? Option.some(r) : Option.none())),
+      read: (query) => {
+        const lists = [
+          ["e.session_id", query.session_id],
+          ["e.job_id", query.job_id],
+          ["e.stream_id", query.stream_id],
+          ["e.trace_id", query.trace_id],
+          ["e.correlation_id", query.correlation_id],
+          ["e.type", query.types]
+        ] as const
+        // an empty list allows nothing
+        if (lists.some(([, values]) => values !== undefined && values.length === 0)) return Effect.succeed([])
+        const clauses = [
+          sql`e.seq > ${Math.max(0, query.after ?? 0)}`,
+          sql`e.copy = 0`,
+          ...(query.direction !== undefined ? [sql`e.direction = ${query.direction}`] : []),
+          ...lists.flatMap(([column, values]) => (values === undefined ? [] : [sql.in(column, values)]))
+        ]
+        return events(sql`SELECT e.*, s.principal AS principal FROM events e
+          LEFT JOIN sessions s ON s.session_id = e.session_id
+          WHERE ${sql.and(clauses)} ORDER BY e.seq LIMIT ${pageSize(query)}`)
+      },
+      head: sql`SELECT COALESCE(MAX(seq), 0) AS head FROM events`.pipe(
+        Effect.flatMap(Schema.decodeUnknown(Schema.Tuple(Schema.Struct({ head: Schema.Number })))),
+        Effect.map(([row]) => row.head),
+        Effect.mapError(failure("Read"))
+      ),
       claimIdempotencyKey: (claim) =>
         submit({ _tag: "Claim", ...claim }, (r) => (isClaim(r) ? Option.some(r) : Option.none())),
       saveJob: (job) => submit({ _tag: "SaveJob", job }, none),

@@ -10,6 +10,7 @@ import { type Duration, Effect, Layer, type Scope } from "effect"
 import * as http2 from "node:http2"
 import * as Accepting from "./internal/Accepting.js"
 import * as Lines from "./Lines.js"
+import * as Tls from "./Tls.js"
 import { Acceptor, type Connection, DEFAULT_MAX_FRAME_BYTES, TransportError } from "./Transport.js"
 
 /** The request path a session's stream is opened on (a URL with its own path overrides it on the client). */
@@ -21,8 +22,8 @@ export const CONTENT_TYPE = "application/x-ndjson"
 export interface ServerOptions {
   readonly host?: string | undefined
   readonly port?: number | undefined
-  /** PEM certificate and key: serve `https://` (h2 over TLS); without them, cleartext h2c on `http://`. */
-  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer } | undefined
+  /** PEM certificate and key: serve `https://` (h2 over TLS, client certificates when asked); without them, cleartext h2c on `http://`. */
+  readonly tls?: Tls.ServerTls | undefined
   readonly path?: string | undefined
   readonly maxFrameBytes?: number | undefined
 }
@@ -81,13 +82,18 @@ const serve = (options: ServerOptions) =>
     const path = options.path ?? DEFAULT_PATH
     const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     const settings = { maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION }
-    const server = options.tls === undefined
-      ? http2.createServer({ settings })
-      : http2.createSecureServer({ settings, cert: options.tls.cert, key: options.tls.key, allowHTTP1: false })
+    const secure = options.tls === undefined
+      ? undefined
+      : http2.createSecureServer({ settings, ...Tls.serverOptions(options.tls), allowHTTP1: false })
+    const server = secure ?? http2.createServer({ settings })
     const sessions = new Set<http2.ServerHttp2Session>()
     let next = 0
     const accepting = yield* Accepting.make<http2.ServerHttp2Stream>({
-      open: (stream) => fromStream(stream, `http2#${++next}`, maxFrameBytes),
+      open: (stream) =>
+        Effect.map(
+          fromStream(stream, `http2#${++next}`, maxFrameBytes),
+          (connection): Connection => ({ ...connection, peer: Tls.peerOf(stream.session?.socket) })
+        ),
       refuse: (stream) => stream.close(http2.constants.NGHTTP2_REFUSED_STREAM)
     })
     server.on("session", (session) => {
@@ -126,6 +132,7 @@ const serve = (options: ServerOptions) =>
         )
     )
     server.on("error", () => undefined)
+    if (secure !== undefined) yield* Tls.rotate(secure, options.tls)
     const scheme = options.tls === undefined ? "http" : "https"
     const hostInUrl = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host // IPv6 literals are bracketed
     return Acceptor.of({ address: `${scheme}://${hostInUrl}:${port}`, run: accepting.run })
@@ -139,15 +146,20 @@ export interface ConnectOptions {
   readonly maxFrameBytes?: number | undefined
   /** Extra trusted certificates (PEM), e.g. a self-signed server's own. */
   readonly ca?: string | Buffer | undefined
+  /** CAs to trust and a client certificate and key (mutual TLS); `ca` above adds to these. */
+  readonly tls?: Tls.ClientTls | undefined
   /** How long connecting may take (default 10 s, as for WebSocket). */
   readonly openTimeout?: Duration.DurationInput | undefined
 }
 
 /** Opens the HTTP/2 connection to `origin`, closed with the scope. */
-const openSession = (origin: string, ca: ConnectOptions["ca"]) =>
+const openSession = (origin: string, options: ConnectOptions) =>
   Effect.acquireRelease(
     Effect.async<http2.ClientHttp2Session, TransportError>((resume) => {
-      const session = http2.connect(origin, ca === undefined ? {} : { ca })
+      const session = http2.connect(origin, {
+        ...Tls.clientOptions(options.tls),
+        ...(options.ca === undefined ? {} : { ca: options.ca })
+      })
       const onError = (error: Error) => {
         session.destroy()
         resume(Effect.fail(openError(`cannot connect to ${origin}: ${error.message}`, error)))
@@ -198,7 +210,7 @@ export const connect = (
       catch: (e) => openError(`not a URL: ${url}`, e)
     })
     const path = parsed.pathname === "/" || parsed.pathname === "" ? DEFAULT_PATH : parsed.pathname
-    const session = yield* openSession(parsed.origin, options.ca)
+    const session = yield* openSession(parsed.origin, options)
     const stream = yield* openStream(session, url, path)
     return yield* fromStream(stream, url, options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * 16)
   }).pipe(

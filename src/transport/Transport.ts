@@ -5,6 +5,7 @@
  */
 import type { Effect, Stream } from "effect"
 import { Context, Schema } from "effect"
+import type { Peer } from "./Tls.js"
 
 /** One incoming frame. Oversized frames are reported, not delivered, so the connection lives on. */
 export type Incoming =
@@ -41,6 +42,8 @@ export interface Connection {
    * Absent: the transport does not buffer (or cannot tell).
    */
   readonly drain?: Effect.Effect<void> | undefined
+  /** What the transport proved about the peer (a verified TLS client certificate, for mtls §8.2). */
+  readonly peer?: Peer | undefined
 }
 
 /**

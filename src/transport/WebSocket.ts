@@ -1,213 +1,138 @@
 /**
- * WebSocket transport (RFC §22, mandatory): a listening server (an `Acceptor`)
- * and a client `connect`. Text frames carry envelopes; binary frames stay
- * available for sidecar data (§11.3).
+ * WebSocket transport (RFC §22, mandatory): a listening server (an `Acceptor`), `ws://` or, with
+ * a certificate, `wss://` (client certificates asked for when configured), and a client `connect`.
+ * Text frames carry envelopes; binary frames carry sidecar data (§11.3). The server takes the
+ * upgrade requests of its own HTTP(S) server through `WebSocketUpgrade`, as `attach` does on an
+ * application's server.
  */
-import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
 import * as Socket from "@effect/platform/Socket"
-import { Deferred, Effect, Layer, Mailbox, Option, type Scope, Stream } from "effect"
-import { EventEmitter } from "node:events"
-import {
-  Acceptor,
-  binaryFrame,
-  type Connection,
-  DEFAULT_MAX_FRAME_BYTES,
-  type Incoming,
-  textFrame,
-  TransportError
-} from "./Transport.js"
+import { Effect, Layer, type Scope } from "effect"
+import * as http from "node:http"
+import * as https from "node:https"
+import { WebSocket as WsClient } from "ws"
+import { fromSocket } from "./internal/WebSocketConnection.js"
+import * as Tls from "./Tls.js"
+import { Acceptor, type Connection, DEFAULT_MAX_FRAME_BYTES, TransportError } from "./Transport.js"
+import * as WebSocketUpgrade from "./WebSocketUpgrade.js"
+
+export { fromSocket }
 
 export interface ServerOptions {
   readonly host?: string | undefined
   readonly port?: number | undefined
   readonly path?: string | undefined
   readonly maxFrameBytes?: number | undefined
+  /** Serve `wss://` with this certificate (and ask for client certificates when configured). */
+  readonly tls?: Tls.ServerTls | undefined
 }
 
-/**
- * Frames above `maxFrameBytes` are answered by the runtime and the connection
- * lives on; only frames above this multiple of it make `ws` close the socket
- * (1009), so a hostile peer cannot make us buffer without bound.
- */
-const HARD_CAP_FACTOR = 16
+const openError = (message: string, cause?: unknown) =>
+  new TransportError({ reason: "Open", message, ...(cause === undefined ? {} : { cause }) })
 
-/** `WebSocket.OPEN`: the only state in which a frame can be sent. */
-const OPEN = 1
-
-/** Bytes a socket may buffer for sending before `drain` makes a sender wait (sidecar transfers). */
-const SEND_HIGH_WATER = 1024 * 1024
-/** Binary bytes read but not yet taken by the connection before reading pauses (and resumes below half). */
-const READ_HIGH_WATER = 4 * 1024 * 1024
-
-/** Calls `ws`'s `pause()` / `resume()` when it has them (the `ws` package does; browsers' WebSocket does not). */
-const flowControl = (raw: globalThis.WebSocket, method: "pause" | "resume") => {
-  const fn: unknown = Reflect.get(raw, method)
-  if (typeof fn === "function") Reflect.apply(fn, raw, [])
+/** Plain HTTP requests to a WebSocket-only server are told what it speaks. */
+const answerPlainRequest = (_request: http.IncomingMessage, response: http.ServerResponse) => {
+  response.writeHead(426, { "content-type": "text/plain", upgrade: "websocket", connection: "Upgrade" })
+  response.end("this is an ARCP runtime: connect with a WebSocket client\n")
 }
 
-/**
- * Completes once `raw` has at most SEND_HIGH_WATER bytes buffered: on the `drain` event of the
- * socket beneath `ws` when it can be reached, else by polling every millisecond.
- */
-const drained = (raw: globalThis.WebSocket): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
-    if (raw.bufferedAmount <= SEND_HIGH_WATER) return resume(Effect.void)
-    const socket: unknown = Reflect.get(raw, "_socket")
-    if (!(socket instanceof EventEmitter)) return resume(Effect.zipRight(Effect.sleep("1 millis"), drained(raw)))
-    const stop = () => {
-      socket.off("drain", onDrain)
-      socket.off("close", onClose)
-    }
-    // a closed socket has nothing left to drain: the next send reports the failure
-    const onClose = () => {
-      stop()
-      resume(Effect.void)
-    }
-    const onDrain = () => {
-      stop()
-      resume(drained(raw))
-    }
-    socket.on("drain", onDrain)
-    socket.on("close", onClose)
-    return Effect.sync(stop)
-  })
-
-/**
- * Adapts a platform `Socket` to a `Connection`; the socket runs until the scope closes.
- *
- * Frames are written straight to the underlying WebSocket (`raw`), not through the platform's writer:
- * that writer waits for the socket to be open, so once the peer has closed (or vanished) a send or a
- * close would wait forever. Here a send after the end fails at once (`Closed`) and a close is a no-op.
- * With the underlying WebSocket, sends can wait for its buffer to drain (`drain`) and reading pauses
- * while too many binary bytes wait to be taken: bounded memory both ways.
- */
-export const fromSocket = (
-  socket: Socket.Socket,
-  raw: () => globalThis.WebSocket | undefined,
-  options: { readonly label: string; readonly maxFrameBytes: number }
-): Effect.Effect<
-  { readonly connection: Connection; readonly opened: Effect.Effect<void, TransportError> },
-  never,
-  Scope.Scope
-> =>
-  Effect.gen(function*() {
-    const mailbox = yield* Mailbox.make<Incoming, TransportError>()
-    const opened = yield* Deferred.make<void, TransportError>()
-    const max = options.maxFrameBytes
-    let unread = 0
-    let paused = false
-    yield* socket.runRaw((data) => {
-      if (typeof data === "string") return void mailbox.unsafeOffer(textFrame(data, max))
-      unread += data.byteLength
-      const ws = raw()
-      if (ws !== undefined && !paused && unread > READ_HIGH_WATER) {
-        paused = true
-        flowControl(ws, "pause")
-      }
-      mailbox.unsafeOffer(binaryFrame(data, max))
-    }, { onOpen: Deferred.succeed(opened, undefined) }).pipe(
-      Effect.matchEffect({
-        onSuccess: () => mailbox.end,
-        onFailure: (cause) => {
-          const error = new TransportError({ reason: "Read", message: `${options.label}: ${cause.message}`, cause })
-          return Effect.zipRight(Deferred.fail(opened, error), mailbox.fail(error))
-        }
-      }),
-      Effect.ensuring(
-        Effect.zipRight(Deferred.fail(opened, new TransportError({ reason: "Closed", message: "closed" })), mailbox.end)
-      ),
-      Effect.forkScoped
-    )
-    const closed = new TransportError({ reason: "Closed", message: `${options.label}: the connection is closed` })
-    const connection: Connection = {
-      label: options.label,
-      binary: true,
-      incoming: Mailbox.toStream(mailbox).pipe(Stream.tap((frame) =>
-        Effect.sync(() => {
-          if (frame._tag !== "Binary") return
-          unread -= frame.data.byteLength
-          const ws = raw()
-          if (ws !== undefined && paused && unread < READ_HIGH_WATER / 2) {
-            paused = false
-            flowControl(ws, "resume")
-          }
-        })
-      )),
-      // what this end still holds for the peer (the runtime's outbound budget counts it)
-      buffered: () => raw()?.bufferedAmount ?? 0,
-      send: (frame) =>
-        Effect.suspend(() => {
-          const ws = raw()
-          if (ws === undefined || ws.readyState !== OPEN) return Effect.fail(closed)
-          return Effect.try({
-            try: () => ws.send(frame),
-            catch: (cause) =>
-              new TransportError({ reason: "Write", message: `${options.label}: ${String(cause)}`, cause })
-          })
-        }),
-      close: Effect.sync(() => {
-        const ws = raw()
-        if (ws !== undefined && ws.readyState <= OPEN) ws.close(1000, "closed")
-      }),
-      drain: Effect.suspend(() => {
-        const ws = raw()
-        return ws === undefined ? Effect.void : drained(ws)
+/** Starts `server` listening on host:port for the life of the scope; its port. */
+export const listenScoped = (
+  server: http.Server,
+  host: string,
+  port: number
+): Effect.Effect<number, TransportError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<number, TransportError>((resume) => {
+      const onError = (error: Error) => resume(Effect.fail(openError(`cannot listen: ${error.message}`, error)))
+      server.once("error", onError)
+      server.listen(port, host, () => {
+        server.off("error", onError)
+        server.on("error", () => undefined)
+        const address = server.address()
+        resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
       })
-    }
-    return { connection, opened: Deferred.await(opened) }
-  })
+    }),
+    () =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+        server.closeAllConnections()
+      })
+  )
 
 const listen = (options: ServerOptions) =>
   Effect.gen(function*() {
     const host = options.host ?? "127.0.0.1"
     const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
-    const server = yield* NodeSocketServer.makeWebSocket({
-      host,
-      port: options.port ?? 7777,
-      ...(options.path !== undefined ? { path: options.path } : {}),
-      maxPayload: maxFrameBytes * HARD_CAP_FACTOR,
-      perMessageDeflate: false
-    }).pipe(Effect.mapError((cause) =>
-      new TransportError({ reason: "Open", message: `cannot listen: ${cause.message}`, cause })
-    ))
-    const address = server.address
-    const port = address._tag === "TcpAddress" ? address.port : 0
-    let next = 0
-    return Acceptor.of({
-      address: `ws://${host}:${port}${options.path ?? ""}`,
-      run: (handler) =>
-        server.run((socket) =>
-          // the server hands each handler its raw WebSocket as a service
-          Effect.serviceOption(Socket.WebSocket).pipe(
-            Effect.flatMap((ws) =>
-              fromSocket(socket, () =>
-                Option.getOrUndefined(ws), { label: `ws#${++next}`, maxFrameBytes })
-            ),
-            Effect.flatMap(({ connection }) => handler(connection)),
-            Effect.scoped
-          )
-        ).pipe(Effect.mapError((cause) => new TransportError({ reason: "Read", message: cause.message, cause })))
-    })
+    const tls = options.tls
+    const server = tls === undefined
+      ? http.createServer(answerPlainRequest)
+      : https.createServer(Tls.serverOptions(tls), answerPlainRequest)
+    // a client whose TLS handshake fails (no or a bad certificate under `require`) is that client's end
+    server.on("tlsClientError", () => undefined)
+    const scheme = tls === undefined ? "ws" : "wss"
+    const upgrader = yield* WebSocketUpgrade.make({ path: options.path, maxFrameBytes, label: scheme })
+    yield* WebSocketUpgrade.listenOn(server, upgrader, true)
+    const port = yield* listenScoped(server, host, options.port ?? 7777)
+    // before the server closes (which waits for its sockets): its upgraded sockets go first
+    yield* Effect.addFinalizer(() => upgrader.closeAll)
+    if (server instanceof https.Server) yield* Tls.rotate(server, tls)
+    const hostInUrl = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host // IPv6 literals are bracketed
+    return Acceptor.of({ address: `${scheme}://${hostInUrl}:${port}${options.path ?? ""}`, run: upgrader.run })
   })
 
-/** A WebSocket server on `host:port` (127.0.0.1:7777 by default; port 0 picks a free one). */
+/** A WebSocket server on `host:port` (127.0.0.1:7777 by default; port 0 picks a free one), `wss://` with `tls`. */
 export const layer = (options: ServerOptions = {}): Layer.Layer<Acceptor, TransportError> =>
   Layer.scoped(Acceptor, listen(options))
+
+/**
+ * The runtime's WebSocket endpoint on an application's own HTTP(S) server (`node:http`, `node:https`,
+ * Express's `app.listen()`, Fastify's `fastify.server`, `@hono/node-server`'s `serve()`): upgrades of
+ * `path` are ARCP sessions, others are left to the application. The server is the application's: it is
+ * not closed with the layer; the listener is removed and the sessions closed.
+ */
+export const attachLayer = (
+  server: WebSocketUpgrade.UpgradeSource,
+  options: { readonly path: string; readonly maxFrameBytes?: number | undefined; readonly address?: string }
+): Layer.Layer<Acceptor> =>
+  Layer.scoped(
+    Acceptor,
+    Effect.gen(function*() {
+      const upgrader = yield* WebSocketUpgrade.make({
+        path: options.path,
+        maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+        label: "attached"
+      })
+      yield* WebSocketUpgrade.listenOn(server, upgrader, false)
+      return Acceptor.of({ address: options.address ?? `attached:${options.path}`, run: upgrader.run })
+    })
+  )
+
+export interface ConnectOptions {
+  readonly maxFrameBytes?: number | undefined
+  readonly openTimeout?: number | undefined
+  /** For `wss://`: CAs to trust, and a client certificate and key (mutual TLS). */
+  readonly tls?: Tls.ClientTls | undefined
+}
+
+/** `ws`'s client socket, read through the standard WebSocket API the platform's Socket uses. */
+const isWebSocket = (value: unknown): value is globalThis.WebSocket =>
+  typeof value === "object" && value !== null && "send" in value && "readyState" in value
 
 /** Connects to a WebSocket server; the connection lives as long as the scope. */
 export const connect = (
   url: string,
-  options: { readonly maxFrameBytes?: number | undefined; readonly openTimeout?: number | undefined } = {}
+  options: ConnectOptions = {}
 ): Effect.Effect<Connection, TransportError, Scope.Scope> =>
   Effect.gen(function*() {
-    const construct = yield* Socket.WebSocketConstructor
     let ws: globalThis.WebSocket | undefined
     const socket = yield* Socket.fromWebSocket(
       Effect.acquireRelease(
         Effect.try({
           try: () => {
-            ws = construct(url)
-            return ws
+            const created: unknown = new WsClient(url, { ...Tls.clientOptions(options.tls), perMessageDeflate: false })
+            if (!isWebSocket(created)) throw new Error("not a WebSocket")
+            ws = created
+            return created
           },
           // a malformed URL throws in the constructor
           catch: (cause) => new Socket.SocketGenericError({ reason: "Open", cause })
@@ -218,8 +143,8 @@ export const connect = (
     )
     const { connection, opened } = yield* fromSocket(socket, () => ws, {
       label: url,
-      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * HARD_CAP_FACTOR
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * WebSocketUpgrade.HARD_CAP_FACTOR
     })
     yield* opened
     return connection
-  }).pipe(Effect.provide(NodeSocket.layerWebSocketConstructor))
+  })

@@ -55,19 +55,53 @@ describe("arcp serve --transport flags", () => {
     }))
 
   it.effect.runIf(hasOpenssl)(
-    "TLS files are read for http2 (on any host), and refused for a transport they cannot secure",
+    "TLS files are read for ws (wss://) and http2 (on any host), and refused for a transport they cannot secure",
     () =>
       Effect.gen(function*() {
         const tls = selfSigned()
         const withTls = { tlsCert: Option.some(tls.certFile), tlsKey: Option.some(tls.keyFile) }
-        const served = Either.getOrThrow(yield* resolve({ transport: "http2", host: "0.0.0.0", ...withTls }))
-        assert.deepStrictEqual(served, [{
-          kind: "http2",
-          host: "0.0.0.0",
-          port: 7778,
-          tls: { cert: tls.cert, key: tls.key }
-        }])
-        assert.match(yield* refusal({ transport: "ws", ...withTls }), /secure --transport http2 only/)
+        const served = Either.getOrThrow(yield* resolve({ transport: "ws,http2", host: "0.0.0.0", ...withTls }))
+        assert.deepStrictEqual(served.map((t) => t.kind), ["ws", "http2"])
+        for (const t of served) {
+          const secured = "tls" in t ? t.tls : undefined
+          assert.deepStrictEqual([secured?.cert, secured?.key, secured?.clientCertificate], [
+            tls.cert,
+            tls.key,
+            undefined
+          ])
+          assert.isDefined(secured?.reloads, "re-read on SIGHUP")
+        }
+        assert.match(
+          yield* refusal({ transport: "unix", socket: Option.some("/tmp/x.sock"), ...withTls }),
+          /secure --transport ws \(wss:\/\/\) and http2 only/
+        )
+      })
+  )
+
+  it.effect.runIf(hasOpenssl)(
+    "client certificates: --tls-ca and --tls-client-cert, each mistake one sentence",
+    () =>
+      Effect.gen(function*() {
+        const tls = selfSigned()
+        const withTls = { tlsCert: Option.some(tls.certFile), tlsKey: Option.some(tls.keyFile) }
+        const asked = Either.getOrThrow(
+          yield* resolve({
+            ...withTls,
+            tlsCa: Option.some(tls.certFile),
+            tlsClientCert: Option.some("request")
+          })
+        )
+        const secured = asked[0] !== undefined && "tls" in asked[0] ? asked[0].tls : undefined
+        assert.deepStrictEqual([secured?.ca, secured?.clientCertificate], [tls.cert, "request"])
+        assert.match(
+          yield* refusal({ ...withTls, tlsClientCert: Option.some("require") }),
+          /--tls-client-cert needs --tls-ca/
+        )
+        assert.match(yield* refusal({ tlsClientCert: Option.some("require") }), /need --tls-cert and --tls-key/)
+        assert.match(
+          yield* refusal({ ...withTls, tlsCa: Option.some("/nope/ca.pem"), tlsClientCert: Option.some("require") }),
+          /cannot read --tls-ca \/nope\/ca.pem/
+        )
       })
   )
 })

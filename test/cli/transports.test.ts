@@ -37,7 +37,7 @@ const stop = async (child: ChildProcess) => {
 
 describe("arcp serve over several transports", () => {
   it.runIf(hasOpenssl)(
-    "R4.1-3 R4.1-5 ws, a Unix socket and HTTP/2 over TLS at once; arcp send reaches each; SIGTERM removes the socket",
+    "R4.1-3 R4.1-5 wss, a Unix socket and HTTP/2 over TLS at once; arcp send reaches each; SIGTERM removes the socket",
     async () => {
       const path = socketPath()
       const tls = selfSigned()
@@ -58,7 +58,7 @@ describe("arcp serve over several transports", () => {
         "tok=alice"
       ])
       try {
-        assert.deepStrictEqual(addresses.map((a) => a.split(":")[0]), ["ws", "unix", "https"])
+        assert.deepStrictEqual(addresses.map((a) => a.split(":")[0]), ["wss", "unix", "https"])
         assert.strictEqual(lstatSync(path).mode & 0o777, 0o600, "owner-only by default")
         const sent = await Promise.all(
           addresses.map((url) =>

@@ -11,7 +11,7 @@ import { type JwtSigner, jwtSigner } from "../../src/client/Credentials.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { encodeUnchecked } from "../../src/protocol/Message.js"
 import { Sessions } from "../../src/runtime/Sessions.js"
-import { EventLog } from "../../src/store/EventLog.js"
+import { EventLog, readAll } from "../../src/store/EventLog.js"
 import { type InProcess, reader, SECRET, sign, type SuiteOptions } from "../support/CoreServer.js"
 import { dial, type Dialer } from "../support/Dialer.js"
 import { collectUntil, field } from "../support/Harness.js"
@@ -152,7 +152,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
         credentials: { scheme: "signed_jwt", signer: jwtSigner({ subject: "agent-1", secret: SECRET }) }
       })
       const log = yield* EventLog
-      const events = yield* log.replaySession("agent-1", session.id, 0)
+      const events = yield* readAll(log, { session_id: [session.id] })
       assert.deepStrictEqual(
         events.slice(0, 4).map((e) => `${e.direction} ${e.type}`),
         ["in session.open", "out session.challenge", "in session.authenticate", "out session.accepted"]
@@ -164,7 +164,7 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
         "[redacted]"
       )
       const direct = yield* open()
-      const [opened] = yield* log.replaySession("alice", direct.id, 0)
+      const [opened] = yield* readAll(log, { session_id: [direct.id] })
       assert.strictEqual(opened?.type, "session.open")
       assert.notInclude(opened?.json ?? "", "good-token")
     }).pipe(Effect.provide(server({ jwt: "nonce" }))))

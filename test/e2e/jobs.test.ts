@@ -49,13 +49,13 @@ const crashable = (file: string, crashed: Ref.Ref<boolean>) =>
   Layer.effect(
     EventLog,
     Effect.map(EventLog, (log) => {
-      const unlessCrashed = <E>(write: Effect.Effect<void, E>) =>
-        Effect.flatMap(Ref.get(crashed), (dead) => (dead ? Effect.void : write))
+      const unlessCrashed = <A, E>(write: Effect.Effect<A, E>, otherwise: A) =>
+        Effect.flatMap(Ref.get(crashed), (dead) => (dead ? Effect.succeed(otherwise) : write))
       return EventLog.of({
         ...log,
-        recordOutbound: (envelopes) => unlessCrashed(log.recordOutbound(envelopes)),
-        saveJob: (job) => unlessCrashed(log.saveJob(job)),
-        stageJob: (job) => unlessCrashed(log.stageJob(job))
+        recordOutbound: (envelopes) => unlessCrashed(log.recordOutbound(envelopes), []),
+        saveJob: (job) => unlessCrashed(log.saveJob(job), undefined),
+        stageJob: (job) => unlessCrashed(log.stageJob(job), undefined)
       })
     })
   ).pipe(Layer.provideMerge(SqliteEventLog.layer({ filename: file })))

@@ -12,10 +12,10 @@ import { join } from "node:path"
 import type * as Client from "../../src/client/Client.js"
 import type { Decoded } from "../../src/protocol/Message.js"
 import { SCHEDULES_EXTENSION } from "../../src/protocol/messages/Execution.js"
-import { EventLog } from "../../src/store/EventLog.js"
+import { EventLog, readAll } from "../../src/store/EventLog.js"
 import { ScheduleStore } from "../../src/store/ScheduleStore.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
-import { field, memory, open, PRINCIPAL, serverLayer } from "../support/Harness.js"
+import { field, memory, open, serverLayer } from "../support/Harness.js"
 
 const JAN_1 = Date.UTC(2026, 0, 1)
 /** Long enough that no session is evicted or asked to re-authenticate while months go by. */
@@ -99,7 +99,9 @@ describe("scheduled jobs", { timeout: 30_000 }, () => {
         Option.some(["completed", schedule.commandId])
       )
       assert.deepStrictEqual(
-        (yield* log.jobEvents(PRINCIPAL, jobId)).map((e) => e.type).filter((t) => t.startsWith("job.")),
+        (yield* readAll(log, { job_id: [jobId], direction: "out" })).map((e) => e.type).filter((t) =>
+          t.startsWith("job.")
+        ),
         [
           "job.accepted",
           "job.started",
@@ -201,7 +203,7 @@ describe("scheduled jobs", { timeout: 30_000 }, () => {
         return { sessionId: session.id, schedule }
       }))
       yield* advance("60 seconds")
-      const events = yield* log.replaySession(PRINCIPAL, first.sessionId, 0)
+      const events = yield* readAll(log, { session_id: [first.sessionId] })
       const firing = events.filter((e) =>
         e.direction === "out" && e.job_id !== undefined &&
         e.job_id !== first.schedule.scheduleId

@@ -178,17 +178,15 @@ describe("Authenticator", () => {
       assert.isFalse(Auth.make({ audience: AUDIENCE }).allowsAnonymous)
     }))
 
-  it.effect("R18.2-1 mtls and oauth2, not built, answer the canonical UNIMPLEMENTED", () =>
+  it.effect("R8.2-3 mtls and oauth2 not configured are refused UNAUTHENTICATED, naming the schemes accepted", () =>
     withAuth(
       { bearer: new Map([["t", "alice"]]), jwt: { secret: SECRET }, allowAnonymous: true },
       (auth) =>
         Effect.gen(function*() {
           for (const scheme of ["mtls", "oauth2"] as const) {
-            assert.strictEqual(
-              (yield* verdict(auth.begin({ scheme, token: "t", anonymousNegotiated: true }))).code,
-              "UNIMPLEMENTED",
-              scheme
-            )
+            const refused = yield* verdict(auth.begin({ scheme, token: "t", anonymousNegotiated: true }))
+            assert.strictEqual(refused.code, "UNAUTHENTICATED", scheme)
+            assert.include(refused.message, "it accepts bearer, signed_jwt, none", scheme)
           }
         })
     ))

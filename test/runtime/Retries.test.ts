@@ -12,6 +12,7 @@ import { ArcpError } from "../../src/protocol/Errors.js"
 import { SessionId } from "../../src/protocol/Ids.js"
 import type { Decoded, Message } from "../../src/protocol/Message.js"
 import * as Artifacts from "../../src/runtime/artifacts/Artifacts.js"
+import * as Events from "../../src/runtime/events/Events.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
 import type { Owner } from "../../src/runtime/Job.js"
 import * as Jobs from "../../src/runtime/Jobs.js"
@@ -39,6 +40,7 @@ const services = (tools: ReadonlyArray<Tools.Tool>) =>
     Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer.pipe(Layer.provide(MemoryArtifactStore.layer))),
     Layer.provideMerge(RuntimeConfig.layer({})),
+    Layer.provideMerge(Events.layer),
     Layer.provideMerge(MemoryEventLog.layer)
   )
 

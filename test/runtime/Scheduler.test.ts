@@ -11,6 +11,7 @@ import { SessionId } from "../../src/protocol/Ids.js"
 import type { Decoded } from "../../src/protocol/Message.js"
 import type { TrustLevel } from "../../src/protocol/messages/Common.js"
 import * as Artifacts from "../../src/runtime/artifacts/Artifacts.js"
+import * as Events from "../../src/runtime/events/Events.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
 import type { Owner } from "../../src/runtime/Job.js"
 import * as Jobs from "../../src/runtime/Jobs.js"
@@ -20,7 +21,7 @@ import * as Scheduler from "../../src/runtime/scheduler/Scheduler.js"
 import * as Sessions from "../../src/runtime/Sessions.js"
 import * as Streams from "../../src/runtime/Streams.js"
 import * as Tools from "../../src/runtime/Tools.js"
-import { EventLog } from "../../src/store/EventLog.js"
+import { EventLog, readAll } from "../../src/store/EventLog.js"
 import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import { ScheduleStore } from "../../src/store/ScheduleStore.js"
@@ -44,6 +45,7 @@ const services = Scheduler.layer.pipe(
   ),
   // the artifact retention sweep is a timer too: jumping the TestClock to 2026 would run it every minute since 1970
   Layer.provideMerge(RuntimeConfig.layer({ artifactSweepInterval: "36500 days" })),
+  Layer.provideMerge(Events.layer),
   Layer.provideMerge(MemoryEventLog.layer)
 )
 
@@ -147,7 +149,7 @@ describe("Scheduler", () => {
         yield* sessions.unregister(SESSION)
         yield* advance("330 days")
         assert.strictEqual((yield* Queue.takeAll(inbox)).length, 0, "nothing to a session that is gone")
-        const logged = (yield* Effect.flatMap(EventLog, (l) => l.replaySession("alice", SESSION, 0))).filter((e) =>
+        const logged = (yield* Effect.flatMap(EventLog, (l) => readAll(l, { session_id: [SESSION] }))).filter((e) =>
           e.type === "job.completed"
         )
         assert.strictEqual(logged.length, 11, "Mar 1 2026 .. Jan 1 2027, in the log under the scheduling session")

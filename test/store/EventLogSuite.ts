@@ -6,7 +6,8 @@ import {
   type EventLogError,
   type JobRecord,
   type LeaseRecord,
-  type LoggedEnvelope
+  type LoggedEnvelope,
+  readAll
 } from "../../src/store/EventLog.js"
 
 export const envelope = (id: string, extra: Partial<LoggedEnvelope> = {}): LoggedEnvelope => ({
@@ -46,18 +47,46 @@ export const lease = (id: string, extra: Partial<LeaseRecord> = {}): LeaseRecord
 export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>) => {
   const withLog = <A, E>(body: Effect.Effect<A, E, EventLog>) => Effect.provide(body, layer())
 
-  it.effect("R4.3-1 appends keep their order across directions, with increasing positions", () =>
+  it.effect("R4.3-1 appends keep their order across directions; outbound records return increasing positions", () =>
     withLog(Effect.gen(function*() {
       const log = yield* EventLog
+      assert.strictEqual(yield* log.head, 0)
       yield* log.recordInbound("alice", [envelope("m1", { type: "tool.invoke" })])
-      yield* log.recordOutbound([envelope("m2", { correlation_id: "m1" }), envelope("m3")])
-      yield* log.recordOutbound([envelope("m4", { session_id: "sess_2" })])
-      const events = yield* log.replaySession("alice", "sess_1", 0)
+      const positions = yield* log.recordOutbound([envelope("m2", { correlation_id: "m1" }), envelope("m3")])
+      const later = yield* log.recordOutbound([envelope("m4", { session_id: "sess_2" })])
+      assert.strictEqual(positions.length, 2)
+      assert.isTrue((positions[0] ?? 0) < (positions[1] ?? 0) && (positions[1] ?? 0) < (later[0] ?? 0))
+      assert.strictEqual(yield* log.head, later[0])
+      const events = yield* readAll(log, { session_id: ["sess_1"] })
       assert.deepStrictEqual(events.map((e) => [e.id, e.direction]), [["m1", "in"], ["m2", "out"], ["m3", "out"]])
-      const seqs = events.map((e) => e.seq)
-      assert.deepStrictEqual(seqs, [...seqs].sort((a, b) => a - b))
-      assert.deepStrictEqual((yield* log.replaySession("alice", "sess_1", seqs[0] ?? 0)).map((e) => e.id), ["m2", "m3"])
-      assert.deepStrictEqual((yield* log.answersTo("alice", "m1")).map((e) => e.id), ["m2"])
+      assert.deepStrictEqual(events.slice(1).map((e) => e.position), [...positions])
+      assert.deepStrictEqual(
+        (yield* log.read({ session_id: ["sess_1"], after: events[0]?.position ?? 0 })).map((e) => e.id),
+        ["m2", "m3"]
+      )
+      assert.deepStrictEqual((yield* log.read({ correlation_id: ["m1"], direction: "out" })).map((e) => e.id), ["m2"])
+    })))
+
+  it.effect("R4.3-1 read: AND across fields, OR within one, after a position, paged by limit", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.recordOutbound([
+        envelope("p1", { job_id: "job_a", type: "job.progress", trace_id: "t1" }),
+        envelope("p2", { job_id: "job_b", type: "log", stream_id: "str_1" }),
+        envelope("p3", { job_id: "job_a", type: "log", session_id: "sess_2" }),
+        envelope("p4", { job_id: "job_c", type: "job.progress", trace_id: "t2" })
+      ])
+      const ids = (rows: ReadonlyArray<{ readonly id: string }>) => rows.map((r) => r.id)
+      assert.deepStrictEqual(ids(yield* log.read({ job_id: ["job_a", "job_c"] })), ["p1", "p3", "p4"])
+      assert.deepStrictEqual(ids(yield* log.read({ job_id: ["job_a", "job_c"], types: ["log"] })), ["p3"])
+      assert.deepStrictEqual(ids(yield* log.read({ stream_id: ["str_1"] })), ["p2"])
+      assert.deepStrictEqual(ids(yield* log.read({ trace_id: ["t2", "t9"] })), ["p4"])
+      assert.deepStrictEqual(ids(yield* log.read({ session_id: ["sess_1"], types: ["job.progress"] })), ["p1", "p4"])
+      assert.deepStrictEqual(ids(yield* log.read({ job_id: [] })), [], "an empty list allows nothing")
+      const first = yield* log.read({ limit: 2 })
+      assert.deepStrictEqual(ids(first), ["p1", "p2"])
+      assert.deepStrictEqual(ids(yield* log.read({ limit: 2, after: first[1]?.position ?? 0 })), ["p3", "p4"])
+      assert.deepStrictEqual(ids(yield* readAll(log, {})), ["p1", "p2", "p3", "p4"])
     })))
 
   it.effect("R6.4-2 R6.1.1-2 an inbound id is New once per principal, then Duplicate", () =>
@@ -95,7 +124,7 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
       })
       assert.deepStrictEqual(together.flatMap((v) => v.map((x) => x._tag)).sort(), ["Duplicate", "New"])
       // only first copies are logged
-      assert.deepStrictEqual((yield* log.replaySession("alice", "sess_1", 0)).map((e) => e.id), [
+      assert.deepStrictEqual((yield* readAll(log, { session_id: ["sess_1"] })).map((e) => e.id), [
         "x1",
         "y1",
         "y2",
@@ -103,21 +132,21 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
       ])
     })))
 
-  it.effect("R6.4-2 jobEvents lists what was sent for one job, in order", () =>
+  it.effect("R6.4-2 a by-job read lists what was sent for one job, in order, each envelope once", () =>
     withLog(Effect.gen(function*() {
       const log = yield* EventLog
       yield* log.recordInbound("alice", [envelope("j0", { job_id: "job_a" })])
       yield* log.recordInbound("alice", [envelope("j00", { session_id: "sess_2" })])
       yield* log.recordOutbound([envelope("j1", { job_id: "job_a" }), envelope("j2", { job_id: "job_b" })])
       yield* log.recordOutbound([envelope("j3", { job_id: "job_a", session_id: "sess_2" })])
-      assert.deepStrictEqual((yield* log.jobEvents("alice", "job_a")).map((e) => [e.id, e.session_id]), [
-        ["j1", "sess_1"],
-        ["j3", "sess_2"]
-      ])
-      assert.deepStrictEqual(yield* log.jobEvents("alice", "job_none"), [])
+      assert.deepStrictEqual(
+        (yield* readAll(log, { job_id: ["job_a"], direction: "out" })).map((e) => [e.id, e.session_id]),
+        [["j1", "sess_1"], ["j3", "sess_2"]]
+      )
+      assert.deepStrictEqual(yield* readAll(log, { job_id: ["job_none"] }), [])
     })))
 
-  it.effect("R6.4-2 reads return only what went to the asking principal's sessions", () =>
+  it.effect("R6.4-2 each row carries its session's owner; a later inbound of another principal does not take a session over", () =>
     withLog(Effect.gen(function*() {
       const log = yield* EventLog
       // alice's session sess_a and bob's sess_b both used message id X
@@ -125,20 +154,18 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
       yield* log.recordInbound("bob", [envelope("X", { session_id: "sess_b", type: "ping" })])
       yield* log.recordOutbound([
         envelope("acc", { session_id: "sess_a", type: "job.accepted", job_id: "job_a", correlation_id: "X" }),
-        envelope("res", { session_id: "sess_a", type: "tool.result", job_id: "job_a", correlation_id: "X" }),
         envelope("pong", { session_id: "sess_b", type: "pong", correlation_id: "X" })
       ])
-      // a later inbound under another principal does not take a session over
       yield* log.recordInbound("bob", [envelope("hijack", { session_id: "sess_a" })])
-      assert.deepStrictEqual((yield* log.answersTo("bob", "X")).map((e) => e.id), ["pong"])
-      assert.deepStrictEqual((yield* log.answersTo("alice", "X")).map((e) => e.id), ["acc", "res"])
-      assert.deepStrictEqual(yield* log.jobEvents("bob", "job_a"), [])
-      assert.deepStrictEqual((yield* log.jobEvents("alice", "job_a")).map((e) => e.id), ["acc", "res"])
-      assert.deepStrictEqual(yield* log.replaySession("bob", "sess_a", 0), [])
-      assert.deepStrictEqual(yield* log.answersTo("carol", "X"), [])
-      // a session nobody opened is nobody's
       yield* log.recordOutbound([envelope("stray", { session_id: "sess_z", correlation_id: "X" })])
-      assert.deepStrictEqual(yield* log.replaySession("alice", "sess_z", 0), [])
+      assert.deepStrictEqual(
+        (yield* log.read({ correlation_id: ["X"], direction: "out" })).map((e) => [e.id, e.principal]),
+        [["acc", "alice"], ["pong", "bob"], ["stray", undefined]]
+      )
+      assert.deepStrictEqual(
+        (yield* log.read({ session_id: ["sess_a"], direction: "in" })).map((e) => [e.id, e.principal]),
+        [["X", "alice"], ["hijack", "alice"]]
+      )
     })))
 
   it.effect("R10.2-2 staged job writes land in call order; the last one wins", () =>
@@ -260,9 +287,9 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
       )
       yield* log.recordInbound("alice", [envelope("open_c", { session_id: "sess_c" })])
       yield* log.recordInbound("alice", [envelope("open_b", { session_id: "sess_b" })])
-      assert.strictEqual((yield* log.replaySession("alice", "sess_c", 0)).length, 201)
+      assert.strictEqual((yield* readAll(log, { session_id: ["sess_c"] })).length, 201)
       assert.deepStrictEqual(
-        (yield* log.replaySession("alice", "sess_b", 0)).slice(0, 2000).map((e) => e.id),
+        (yield* readAll(log, { session_id: ["sess_b"] })).slice(0, 2000).map((e) => e.id),
         Array.from({ length: 2000 }, (_, i) => `b${i}`)
       )
     })))

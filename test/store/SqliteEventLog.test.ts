@@ -4,7 +4,7 @@ import { Effect, Option } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { EventLog } from "../../src/store/EventLog.js"
+import { EventLog, readAll } from "../../src/store/EventLog.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
 import { envelope, eventLogSuite, job } from "./EventLogSuite.js"
 
@@ -49,7 +49,7 @@ describe("SqliteEventLog", () => {
           }
         )
         assert.strictEqual(Option.getOrUndefined(yield* log.getJob("job_r"))?.terminal, "{\"done\":true}")
-        assert.strictEqual((yield* log.replaySession("alice", "sess_1", 0)).length, 1)
+        assert.strictEqual((yield* readAll(log, { session_id: ["sess_1"] })).length, 1)
       }).pipe(Effect.provide(SqliteEventLog.layer({ filename: file })))
     }))
 

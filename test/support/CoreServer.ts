@@ -20,9 +20,10 @@ import * as Tools from "../../src/runtime/Tools.js"
 import type { EventLog } from "../../src/store/EventLog.js"
 import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
+import type { ClientTls } from "../../src/transport/Tls.js"
 import type { Acceptor, Connection } from "../../src/transport/Transport.js"
 import { VERSION } from "../../src/Version.js"
-import { type Dialer, fromAcceptor } from "./Dialer.js"
+import { type Dialer, fromAcceptorWith } from "./Dialer.js"
 import { field } from "./Harness.js"
 
 export const SECRET = "0123456789abcdef0123456789abcdef"
@@ -57,7 +58,9 @@ const jwtOptions = (jwt: SuiteOptions["jwt"]): Auth.JwtOptions =>
 /** The suite's server in this process on `transport`: bearer `good-token` = alice, JWT per `options`, no tools. */
 export const coreServer = <E>(
   transport: Layer.Layer<Acceptor, E>,
-  options: SuiteOptions = {}
+  options: SuiteOptions = {},
+  /** What the dialling client trusts and presents (wss://, https://). */
+  clientTls?: ClientTls
 ): Layer.Layer<Dialer | InProcess, E> =>
   Runtime.serve.pipe(
     Layer.provideMerge(Runtime.layer({
@@ -78,7 +81,7 @@ export const coreServer = <E>(
     Layer.provideMerge(MemoryEventLog.layer),
     Layer.provideMerge(MemoryArtifactStore.layer),
     Layer.provideMerge(transport),
-    (server) => fromAcceptor.pipe(Layer.provideMerge(server)),
+    (server) => fromAcceptorWith(clientTls).pipe(Layer.provideMerge(server)),
     Layer.provide(Logger.minimumLogLevel(LogLevel.None))
   )
 

@@ -7,6 +7,7 @@ import { Context, Effect, Layer, Option, type Scope, Stream } from "effect"
 import { dialUrl } from "../../src/client/ArcpClient.js"
 import { decodeJson } from "../../src/protocol/Message.js"
 import * as Memory from "../../src/transport/Memory.js"
+import type { ClientTls } from "../../src/transport/Tls.js"
 import { Acceptor, type Connection, type TransportError } from "../../src/transport/Transport.js"
 
 /** Opens a new client connection to the server under test. */
@@ -20,15 +21,18 @@ export const dial: Effect.Effect<Connection, TransportError, Dialer | Scope.Scop
   (d) => d.dial
 )
 
-/** Dials the in-process acceptor: its memory network when it has one, else its address (ws://, unix://, http://). */
-export const fromAcceptor: Layer.Layer<Dialer, never, Acceptor> = Layer.effect(
-  Dialer,
-  Effect.gen(function*() {
-    const acceptor = yield* Acceptor
-    const network = yield* Effect.serviceOption(Memory.MemoryNetwork)
-    return Dialer.of({ dial: Option.isSome(network) ? network.value.connect : dialUrl(acceptor.address) })
-  })
-)
+/** Dials the in-process acceptor: its memory network when it has one, else its address (ws://, wss://, unix://, http://). */
+export const fromAcceptorWith = (tls?: ClientTls): Layer.Layer<Dialer, never, Acceptor> =>
+  Layer.effect(
+    Dialer,
+    Effect.gen(function*() {
+      const acceptor = yield* Acceptor
+      const network = yield* Effect.serviceOption(Memory.MemoryNetwork)
+      return Dialer.of({ dial: Option.isSome(network) ? network.value.connect : dialUrl(acceptor.address, { tls }) })
+    })
+  )
+
+export const fromAcceptor: Layer.Layer<Dialer, never, Acceptor> = fromAcceptorWith()
 
 /** One frame seen by a spy: which way it went and its envelope type (`?` when it is not an envelope). */
 export interface Seen {

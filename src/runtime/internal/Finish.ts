@@ -10,7 +10,7 @@ import { exceedsDepth } from "../../protocol/JsonDepth.js"
 import { type Decoded, encodeUnchecked, type PayloadOf, tryEncode } from "../../protocol/Message.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
 import type { EventLog } from "../../store/EventLog.js"
-import { deliver, emit, envelope, type Job, toRecord } from "../Job.js"
+import { deliver, emit, endAs, envelope, hasEnded, type Job, toRecord } from "../Job.js"
 import type { Streams } from "../Streams.js"
 
 /** The terminal event of a job and the state it leaves the job in. */
@@ -29,6 +29,9 @@ export const terminalStates: ReadonlyMap<string, Terminal["state"]> = new Map<Te
   ["job.cancelled", "cancelled"]
 ])
 
+/** Whether an envelope is a job's terminal event. */
+export const isTerminal = (envelope: { readonly type: string }): boolean => terminalStates.has(envelope.type)
+
 /** What ending a job touches. */
 export interface Ending {
   readonly log: Context.Tag.Service<typeof EventLog>
@@ -38,21 +41,21 @@ export interface Ending {
 }
 
 /** `job.accepted`, answering the invoke; once. */
-export const announce = (log: Ending["log"], job: Job): Effect.Effect<void> =>
+export const announce = (job: Job): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (job.announced) return Effect.void
     job.announced = true
-    return emit(log, job, "job.accepted", { job_id: job.id, accepted_at: fromMillis(job.acceptedAt) }, {
+    return emit(job, "job.accepted", { job_id: job.id, accepted_at: fromMillis(job.acceptedAt) }, {
       correlation_id: job.commandId
     })
   })
 
 /** §17.3.1: one `tool.invocations` per accepted invoke, after job.started (or before the terminal of a job that never started). */
-export const count = (log: Ending["log"], job: Job): Effect.Effect<void> =>
+export const count = (job: Job): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (job.counted) return Effect.void
     job.counted = true
-    return emit(log, job, "metric", {
+    return emit(job, "metric", {
       name: "tool.invocations",
       value: 1,
       unit: "count",
@@ -77,23 +80,22 @@ const streamError = (terminal: Terminal): ErrorPayload | undefined =>
 export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Effect<void> =>
   Effect.gen(function*() {
     const { log } = ending
-    if (job.finished) return
+    if (hasEnded(job)) return
     // a pending interrupt prompt is withdrawn (human.input.cancelled) before the terminal event
     const pending = job.interruptAnswer
     if (pending !== undefined) {
       job.interruptAnswer = undefined
       yield* Fiber.interrupt(pending)
     }
-    if (job.finished) return
-    job.finished = true
-    job.state = terminal.state
-    yield* announce(log, job)
+    if (hasEnded(job)) return
+    endAs(job, terminal.state)
+    yield* announce(job)
     yield* ending.streams.endJob(job, streamError(terminal))
-    yield* count(log, job)
+    yield* count(job)
     const end = yield* Clock.currentTimeMillis
     const started = job.startedAt ?? end
     const metric = (name: string, value: number, unit: string, dims: Record<string, string>) =>
-      emit(log, job, "metric", { name, value, unit, dims })
+      emit(job, "metric", { name, value, unit, dims })
     yield* metric("latency.ms", started - job.acceptedAt, "ms", { phase: "queue", tool: job.tool.name })
     yield* metric("latency.ms", end - started, "ms", { phase: "exec", tool: job.tool.name })
     yield* metric("latency.ms", end - job.acceptedAt, "ms", { phase: "total", tool: job.tool.name })
@@ -112,7 +114,7 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
       if (terminal.state !== "failed") {
         yield* metric("errors.total", 1, "count", { code: "INTERNAL", tool: job.tool.name })
       }
-      job.state = "failed"
+      endAs(job, "failed")
       env = yield* envelope(job, "tool.error", {
         code: "INTERNAL",
         message: `the job's ${terminal.type === "tool.result" ? "result" : "outcome"} cannot be sent: ${checked.left}`,
@@ -123,7 +125,7 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
     yield* log.saveJob(toRecord(job, end, json)).pipe(
       Effect.catchAll((e) => Effect.logError(`cannot record job ${job.id}`, e))
     )
-    yield* deliver(job, log, env)
+    yield* deliver(job, env)
     // repeats of the command (same idempotency key) are answered with this terminal (internal/Repeats)
     yield* Deferred.succeed(job.ended, env)
   })

@@ -10,7 +10,8 @@ import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import type { ErrorPayload } from "../../protocol/Errors.js"
 import { JobId, MessageId, SessionId, TraceId } from "../../protocol/Ids.js"
 import { encodeUnchecked } from "../../protocol/Message.js"
-import type { EventLog, EventLogError, JobRecord } from "../../store/EventLog.js"
+import { type EventLog, type EventLogError, type JobRecord, readAll } from "../../store/EventLog.js"
+import type { Recorder } from "../events/Recorder.js"
 import { terminalStates } from "./Finish.js"
 
 /** The `job.failed` payload of a lost job: hard termination, and not retryable (its tool may have run in part). */
@@ -25,14 +26,15 @@ export const lostError: ErrorPayload = {
  * events already hold (sent, but its record write failed) is kept: the outcome
  * a client may have seen is never contradicted. Otherwise a `job.failed` with `lostError` is
  * built like the job's own events (job id, causation = the invoke, its trace
- * id), saved in the record, then logged among the job's events.
+ * id), saved in the record, then recorded (and published) among the job's events.
  */
 export const endLost = (
   log: Context.Tag.Service<typeof EventLog>,
+  recorder: Context.Tag.Service<typeof Recorder>,
   record: JobRecord
 ): Effect.Effect<string, EventLogError> =>
   Effect.gen(function*() {
-    const events = yield* log.jobEvents(record.principal, record.job_id)
+    const events = yield* readAll(log, { job_id: [record.job_id], direction: "out" })
     const now = yield* Clock.currentTimeMillis
     for (const sent of events) {
       const state = terminalStates.get(sent.type)
@@ -51,7 +53,7 @@ export const endLost = (
     })
     const json = encodeUnchecked(env)
     yield* log.saveJob({ ...record, state: "failed", terminal: json, updated_at: now })
-    yield* log.recordOutbound([{ ...env, session_id: sessionId, json }])
+    yield* recorder.record([{ envelope: env, sessionId, principal: record.principal, json }])
     return json
   })
 
@@ -60,10 +62,13 @@ export const endLost = (
  * starts, before any session can repeat their commands. A storage failure is
  * logged, not fatal: a repeat then ends the job it names (`endLost`).
  */
-export const endAllLost = (log: Context.Tag.Service<typeof EventLog>): Effect.Effect<void> =>
+export const endAllLost = (
+  log: Context.Tag.Service<typeof EventLog>,
+  recorder: Context.Tag.Service<typeof Recorder>
+): Effect.Effect<void> =>
   Effect.gen(function*() {
     const lost = yield* log.unfinishedJobs
-    yield* Effect.forEach(lost, (record) => endLost(log, record), { discard: true })
+    yield* Effect.forEach(lost, (record) => endLost(log, recorder, record), { discard: true })
     if (lost.length > 0) {
       yield* Effect.logWarning(
         `${lost.length} job(s) left unfinished by an earlier runtime were ended: ${lostError.message}`

@@ -12,12 +12,14 @@ import { createHash } from "node:crypto"
 import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import { ArcpError } from "../../protocol/Errors.js"
 import { JobId, type MessageId } from "../../protocol/Ids.js"
-import { type Decoded, decodeJson, encodeUnchecked } from "../../protocol/Message.js"
+import { type Decoded, decodeJson } from "../../protocol/Message.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
 import type { EventLog, EventLogError, JobRecord } from "../../store/EventLog.js"
-import { attachFiltered, type Job, type Owner, watchedInFull } from "../Job.js"
-import { terminalStates } from "./Finish.js"
+import type { Recorder } from "../events/Recorder.js"
+import type { Job, Owner } from "../Job.js"
+import { isTerminal } from "./Finish.js"
 import { endLost } from "./Lost.js"
+import { type WatchContext, watchJob } from "./Watch.js"
 
 /**
  * What a command asks for, as stored with its idempotency key: a SHA-256 of the
@@ -40,14 +42,13 @@ export const keyReused = (key: string): ArcpError =>
     { details: { idempotency_key: key } }
   )
 
-export interface RepeatContext {
+export interface RepeatContext extends WatchContext {
   readonly log: Context.Tag.Service<typeof EventLog>
+  readonly recorder: Context.Tag.Service<typeof Recorder>
   /** The jobs of this runtime that have not left memory yet (running, or claiming their key), as `principal` may see them. */
   readonly jobOf: (principal: string, jobId: string) => Job | undefined
   /** The record of job `jobId`, when `principal` may see it. */
   readonly recordFor: (principal: string, jobId: string) => Effect.Effect<Option.Option<JobRecord>, EventLogError>
-  /** Runs a waiter for a running job's terminal, for as long as the runtime lives. */
-  readonly background: (effect: Effect.Effect<void>) => Effect.Effect<void>
   /**
    * Repeats waiting for a running job's terminal, by principal and message id,
    * each with the session to answer: one waiter per repeat, which answers the
@@ -79,21 +80,7 @@ const terminalFor = (terminal: Decoded, jobId: string, commandId: MessageId, own
     priority: "critical"
   }))
 
-/** Whether an envelope is a job's terminal event. */
-export const isTerminal = (envelope: { readonly type: string }): boolean => terminalStates.has(envelope.type)
-
-/**
- * The job's terminal, held back from a repeat's session: a job no session watches in full (its own
- * session went away) still logs it, as a detached job does, so a retransmit of its invoke replays it.
- */
-const logUnlessWatched = (ctx: RepeatContext, job: Job) => (terminal: Decoded) =>
-  Effect.suspend(() => {
-    // several repeats' sessions hold the same envelope back: it is logged once
-    if (watchedInFull(job) || heldBackLogged.has(terminal)) return Effect.void
-    heldBackLogged.add(terminal)
-    return ctx.log.recordOutbound([{ ...terminal, session_id: job.sessionId, json: encodeUnchecked(terminal) }])
-  }).pipe(Effect.catchAll((e) => Effect.logError(`cannot log the terminal of job ${job.id}`, e)))
-const heldBackLogged = new WeakSet<Decoded>()
+export { isTerminal } from "./Finish.js"
 
 /** Answers the repeat with the terminal of a running job once it has one (a waiter in the background). */
 const follow = (ctx: RepeatContext, job: Job, commandId: MessageId, owner: Owner) =>
@@ -101,8 +88,6 @@ const follow = (ctx: RepeatContext, job: Job, commandId: MessageId, owner: Owner
     const key = `${owner.principal}\u0000${commandId}`
     const waiter = ctx.waiting.has(key)
     ctx.waiting.set(key, owner)
-    // the job's other events reach this session too; its terminal comes as this command's own answer
-    if (job.principal === owner.principal) attachFiltered(job, owner, (e) => !isTerminal(e), logUnlessWatched(ctx, job))
     if (waiter) return Effect.void
     const count = (delta: number) => {
       const n = (ctx.waitingPerJob.get(job.id) ?? 0) + delta
@@ -110,21 +95,28 @@ const follow = (ctx: RepeatContext, job: Job, commandId: MessageId, owner: Owner
       else ctx.waitingPerJob.set(job.id, n)
     }
     count(1)
-    return ctx.background(
-      Deferred.await(job.ended).pipe(
-        Effect.flatMap((terminal) => {
-          const target = ctx.waiting.get(key)
-          ctx.waiting.delete(key)
-          return target === undefined
-            ? Effect.void
-            : Effect.flatMap(terminalFor(terminal, job.id, commandId, target), target.sink)
-        }),
-        Effect.ensuring(Effect.sync(() => {
-          ctx.waiting.delete(key)
-          count(-1)
-        }))
-      )
-    )
+    // the job's other events reach this session too (from the Feed); its terminal comes as this command's own answer
+    const watch = job.principal === owner.principal
+      ? watchJob(ctx, owner, job.id, { commandId: job.commandId, live: job, after: "live", skip: isTerminal })
+      : Effect.succeed(Effect.void)
+    return Effect.flatMap(watch, (watched) =>
+      ctx.background(
+        Deferred.await(job.ended).pipe(
+          // the job's events this session follows come first, then its own terminal
+          Effect.zipLeft(watched),
+          Effect.flatMap((terminal) => {
+            const target = ctx.waiting.get(key)
+            ctx.waiting.delete(key)
+            return target === undefined
+              ? Effect.void
+              : Effect.flatMap(terminalFor(terminal, job.id, commandId, target), target.sink)
+          }),
+          Effect.ensuring(Effect.sync(() => {
+            ctx.waiting.delete(key)
+            count(-1)
+          }))
+        )
+      ))
   })
 
 /**
@@ -169,7 +161,8 @@ export const answerRepeat = (
       return yield* ArcpError.of("INTERNAL", `idempotency key names job ${jobId}, which has no record`)
     }
     // a record that never ended, of a job not running here, was lost (the sweep at start could not end it)
-    const terminal = record.value.terminal ?? (yield* endLost(ctx.log, record.value).pipe(Effect.mapError(unavailable)))
+    const terminal = record.value.terminal ??
+      (yield* endLost(ctx.log, ctx.recorder, record.value).pipe(Effect.mapError(unavailable)))
     yield* accept(record.value.created_at)
     const stored = decodeJson(terminal)
     if (Either.isRight(stored)) yield* Effect.flatMap(terminalFor(stored.right, jobId, commandId, owner), owner.sink)

@@ -2,17 +2,22 @@
  * Answers to a retransmitted message id (RFC §6.4): it is not executed again;
  * the session gets what answered it the first time and, when that was a job,
  * the job's events so far — and, while the job lives, the rest as it goes.
+ * Everything is read through the `Feed` (visibility checked there).
  */
-import { type Context, Effect, Either, Option } from "effect"
+import { Effect, Option } from "effect"
 import type { ArcpError } from "../../protocol/Errors.js"
 import { MessageId } from "../../protocol/Ids.js"
-import { type Decoded, decodeJson } from "../../protocol/Message.js"
-import type { EventLog, EventLogError, JobRecord, StoredEvent } from "../../store/EventLog.js"
-import { attach, type Job, type Owner, watches } from "../Job.js"
-import { isTerminal } from "./Repeats.js"
+import type { Decoded } from "../../protocol/Message.js"
+import type { EventLogError, JobRecord } from "../../store/EventLog.js"
+import type { Published } from "../events/EventBus.js"
+import type { Feed } from "../events/Feed.js"
+import { relay } from "../events/Relayed.js"
+import type { Job, Owner } from "../Job.js"
+import { isTerminal } from "./Finish.js"
+import { type WatchContext, watchJob } from "./Watch.js"
 
-export interface ReplayContext {
-  readonly log: Context.Tag.Service<typeof EventLog>
+export interface ReplayContext extends WatchContext {
+  readonly feed: Feed["Type"]
   /** The live job of that id, when the principal may see it. */
   readonly liveFor: (principal: string, jobId: string) => Job | undefined
   /** The live jobs the principal may see, to find one still in acceptance. */
@@ -35,19 +40,19 @@ const created = (ctx: ReplayContext, jobId: string, messageId: string, owner: Ow
   })
 
 /** A job.accepted or terminal answering another command: a repeat's answers are its own, not the job's events. */
-const answersAnother = (row: StoredEvent, messageId: string) =>
-  row.correlation_id !== undefined && row.correlation_id !== messageId &&
-  (row.type === "job.accepted" || isTerminal(row))
+const answersAnother = (envelope: Decoded, messageId: string) =>
+  envelope.correlation_id !== undefined && envelope.correlation_id !== messageId &&
+  (envelope.type === "job.accepted" || isTerminal(envelope))
 
 /** The job a message started: named by the job.accepted that answered it, or a live job still in acceptance. */
 const jobOf = (
   ctx: ReplayContext,
   messageId: string,
   owner: Owner,
-  answers: ReadonlyArray<StoredEvent>
+  answers: ReadonlyArray<Published>
 ): string | undefined => {
-  const accepted = answers.find((a) => a.type === "job.accepted" && a.job_id !== undefined)
-  if (accepted?.job_id !== undefined) return accepted.job_id
+  const accepted = answers.find((a) => a.envelope.type === "job.accepted" && a.envelope.job_id !== undefined)
+  if (accepted?.envelope.job_id !== undefined) return accepted.envelope.job_id
   for (const job of ctx.liveOf(owner.principal)) {
     if (job.commandId === messageId) return job.id
   }
@@ -55,47 +60,36 @@ const jobOf = (
 }
 
 /**
- * Replays, in log order and once per envelope id, the envelopes that answered
- * `messageId` and the events of the job it started, re-addressed to the
- * owner's session (same ids: a client dedups). A job still running gets the
- * session attached, after the events the log may not hold yet (still queued
- * on another connection), so nothing is missed or reordered.
+ * Replays, in log order and once per envelope id, what answered `messageId`
+ * — or, when it started a job, that job's events from the first, then live
+ * until its terminal — relayed to the owner's session (same ids: a client
+ * dedups).
  */
 export const replay = (ctx: ReplayContext, messageId: string, owner: Owner): Effect.Effect<void> =>
   Effect.gen(function*() {
-    // every read takes the asking principal: another principal's answers and job events are never seen
-    const answers = yield* ctx.log.answersTo(owner.principal, messageId)
+    const answers = yield* ctx.feed.history({ correlation_id: [messageId] }, { principal: owner.principal })
     const jobId = jobOf(ctx, messageId, owner, answers)
     // a repeated command replays only its own answers (plus its terminal, if it had none yet)
     const repeat = jobId !== undefined && !(yield* created(ctx, jobId, messageId, owner))
-    const history = jobId === undefined || repeat
-      ? []
-      : (yield* ctx.log.jobEvents(owner.principal, jobId)).filter((row) => !answersAnother(row, messageId))
+    if (jobId !== undefined && !repeat) {
+      return yield* Effect.asVoid(watchJob(ctx, owner, jobId, {
+        commandId: messageId,
+        live: ctx.liveFor(owner.principal, jobId),
+        after: 0,
+        skip: (envelope) => answersAnother(envelope, messageId)
+      }))
+    }
     const seen = new Set<string>()
-    // a long history waits for room in the session's buffer, as a job's own events do
-    const send = (envelope: Decoded) =>
-      Effect.zipRight(owner.room ?? Effect.void, owner.sink({ ...envelope, session_id: owner.sessionId }))
-    const rows = [...answers, ...history].sort((a, b) => a.seq - b.seq)
-    for (const row of rows) {
-      if (seen.has(row.id)) continue // one row per session it went to
-      seen.add(row.id)
-      const previous = decodeJson(row.json)
-      if (Either.isRight(previous)) yield* send(previous.right)
+    for (const { envelope } of answers) {
+      if (seen.has(envelope.id)) continue
+      seen.add(envelope.id)
+      // a long history waits for room in the session's buffer, as a job's own events do
+      yield* Effect.zipRight(owner.room ?? Effect.void, owner.sink(relay(envelope, owner.sessionId)))
     }
-    if (repeat && !answers.some(isTerminal)) yield* ctx.answerRepeat(jobId, MessageId.make(messageId))
-    const job = jobId === undefined || repeat ? undefined : ctx.liveFor(owner.principal, jobId)
-    if (job !== undefined && !watches(job, owner)) {
-      // sends what the log lacked, until nothing is missing; then attaches in the same step
-      const catchUp: Effect.Effect<void> = Effect.suspend(() => {
-        const missing = job.recent.filter((e) => !seen.has(e.id))
-        if (missing.length === 0) {
-          if (!job.finished) attach(job, owner)
-          return Effect.void
-        }
-        for (const e of missing) seen.add(e.id)
-        return Effect.zipRight(Effect.forEach(missing, send, { discard: true }), catchUp)
-      })
-      yield* catchUp
+    if (repeat && !answers.some((a) => isTerminal(a.envelope))) {
+      yield* ctx.answerRepeat(jobId, MessageId.make(messageId))
     }
-    yield* Effect.logInfo(`duplicate message ${messageId} not executed again; replayed ${seen.size} envelopes`)
-  }).pipe(Effect.catchAll((e) => Effect.logError(`cannot replay the answers to ${messageId}`, e)))
+  }).pipe(
+    Effect.zipRight(Effect.logInfo(`duplicate message ${messageId} not executed again; its answers were replayed`)),
+    Effect.catchAll((e) => Effect.logError(`cannot replay the answers to ${messageId}`, e))
+  )

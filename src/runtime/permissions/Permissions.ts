@@ -6,18 +6,19 @@
  * `permission.deny` or silence past the deadline fail the ask PERMISSION_DENIED.
  * Elevation (§15.6) is the synthetic `trust.elevate.<level>` permission.
  */
-import { Clock, Context, Deferred, Duration, Effect, Layer, Option } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Schema } from "effect"
 import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import { ArcpError } from "../../protocol/Errors.js"
-import type { MessageId } from "../../protocol/Ids.js"
+import { type MessageId, SessionId } from "../../protocol/Ids.js"
 import type { Message } from "../../protocol/Message.js"
 import { toMillis } from "../../protocol/Timestamp.js"
 import { EventLog } from "../../store/EventLog.js"
 import type { Emit } from "../HumanInput.js"
 import type { Owner } from "../Job.js"
 import { RuntimeConfig } from "../RuntimeConfig.js"
+import { Sessions } from "../Sessions.js"
 import { covers, type Holder, type Lease, type LeaseScope, make as makeLeases } from "./Leases.js"
-import { ask as askClient, PermissionPolicy } from "./PermissionPolicy.js"
+import { ask as askClient, type PermissionDecision, PermissionPolicy } from "./PermissionPolicy.js"
 import { elevationTarget, type TrustLevel } from "./Trust.js"
 
 /** The job asking, as the permission flow needs it. */
@@ -74,6 +75,14 @@ export class Permissions extends Context.Tag("arcp/Permissions")<Permissions, {
   readonly revoke: (leaseId: string, reason: string) => Effect.Effect<void, ArcpError>
 }>() {}
 
+/** Whether a held permission (`fs.read`, a prefix `fs.*`, or `*`) covers `permission`. */
+export const heldCovers = (held: ReadonlyArray<string>, permission: string): boolean =>
+  held.some((entry) =>
+    entry === permission || entry === "*" || (entry.endsWith(".*") && permission.startsWith(entry.slice(0, -1)))
+  )
+
+const isSessionId = Schema.is(SessionId)
+
 const denied = (message: string, details: Record<string, unknown>) =>
   ArcpError.of("PERMISSION_DENIED", message, { details })
 
@@ -86,6 +95,17 @@ export const make = Effect.gen(function*() {
   const log = yield* EventLog
   const policy = Option.getOrElse(yield* Effect.serviceOption(PermissionPolicy), () => askClient)
   const leases = yield* makeLeases(log)
+  const sessions = yield* Effect.serviceOption(Sessions)
+  /** The permissions the session's credentials hold without asking (an OAuth 2.0 token's scopes, §15). */
+  const heldBy = (sessionId: string) =>
+    Option.isNone(sessions) || !isSessionId(sessionId)
+      ? Effect.succeed<ReadonlyArray<string>>([])
+      : sessions.value.get(sessionId).pipe(
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.succeed<ReadonlyArray<string>>([]),
+          onSome: (session) => Effect.map(session.principal, (p) => p.permissions ?? [])
+        }))
+      )
   const pending = new Map<string, Pending>()
   const maxSeconds = Duration.toSeconds(settings.maxLeaseDuration)
   const seconds = (wanted: number | undefined) =>
@@ -170,7 +190,8 @@ export const make = Effect.gen(function*() {
         }
         const covering = yield* leases.covering(requester.principal, ask)
         if (Option.isSome(covering)) return covering.value
-        const decision = yield* policy.decide({
+        const held = heldCovers(yield* heldBy(requester.sessionId), ask.permission)
+        const decision: PermissionDecision = held ? { _tag: "Grant", grantedBy: "credentials" } : yield* policy.decide({
           principal: requester.principal,
           sessionId: requester.sessionId,
           jobId: requester.jobId,

@@ -24,7 +24,8 @@ export type Write =
   | { readonly _tag: "SaveJob"; readonly job: JobRecord }
   | { readonly _tag: "SaveLease"; readonly lease: LeaseRecord }
 
-export type WriteResult = ReadonlyArray<Inbound> | Claim | undefined
+/** Verdicts for Inbound, positions for Outbound, the claim for Claim, nothing for the others. */
+export type WriteResult = ReadonlyArray<Inbound> | ReadonlyArray<number> | Claim | undefined
 
 export interface SqliteWriter {
   /** Commits `writes` in one transaction (all or nothing); throws what SQLite throws. */
@@ -66,18 +67,20 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
         granted_by, expires_at, revoked, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
     )
 
-    const append = (direction: "in" | "out", e: LoggedEnvelope) =>
-      insertEvent.run(
-        direction,
-        e.session_id,
-        e.id,
-        e.type,
-        e.job_id ?? null,
-        e.stream_id ?? null,
-        e.trace_id ?? null,
-        e.correlation_id ?? null,
-        e.timestamp,
-        e.json
+    const append = (direction: "in" | "out", e: LoggedEnvelope): number =>
+      Number(
+        insertEvent.run(
+          direction,
+          e.session_id,
+          e.id,
+          e.type,
+          e.job_id ?? null,
+          e.stream_id ?? null,
+          e.trace_id ?? null,
+          e.correlation_id ?? null,
+          e.timestamp,
+          e.json
+        ).lastInsertRowid
       )
 
     const apply = (write: Write, superseded: boolean): WriteResult => {
@@ -94,8 +97,7 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
           })
         }
         case "Outbound":
-          for (const e of write.envelopes) append("out", e)
-          return undefined
+          return write.envelopes.map((e) => append("out", e))
         case "Claim": {
           const held = heldKey.get(write.principal, write.key, write.now)
           if (held !== undefined) {

@@ -1,0 +1,104 @@
+/**
+ * The one recorder of outbound envelopes (ARCHITECTURE "record, then
+ * publish"): every envelope the runtime sends to a session, whoever emits it,
+ * is committed to the `EventLog` here, which gives it a position, and only
+ * then published on the `EventBus`. One fiber does both, a batch at a time,
+ * so the bus carries batches in commit order and a position is never
+ * published before a smaller one.
+ */
+import { Chunk, Context, Deferred, Effect, Either, Layer, Queue } from "effect"
+import type { Decoded } from "../../protocol/Message.js"
+import { EventLog, type EventLogError } from "../../store/EventLog.js"
+import { EventBus, type Published } from "./EventBus.js"
+
+/** One envelope to record: addressed to a session (`session_id`), with its JSON and the session's principal. */
+export interface Entry {
+  readonly envelope: Decoded
+  readonly sessionId: string
+  readonly principal: string
+  readonly json: string
+}
+
+export class Recorder extends Context.Tag("arcp/Recorder")<Recorder, {
+  /**
+   * Commits `entries` (in order) and publishes them; returns their positions
+   * once both are done. A failed commit publishes nothing of the batch it was
+   * part of (the bus says `Unrecorded` for the sessions concerned) and fails here.
+   */
+  readonly record: (entries: ReadonlyArray<Entry>) => Effect.Effect<ReadonlyArray<number>, EventLogError>
+}>() {}
+
+interface Pending {
+  readonly entries: ReadonlyArray<Entry>
+  readonly done: Deferred.Deferred<ReadonlyArray<number>, EventLogError>
+}
+
+/** Most record calls one round takes (each round is one commit, then one publish). */
+const ROUND = 512
+
+export const make = Effect.gen(function*() {
+  const log = yield* EventLog
+  const bus = yield* EventBus
+  const queue = yield* Queue.unbounded<Pending>()
+
+  const round = (pending: ReadonlyArray<Pending>) =>
+    Effect.gen(function*() {
+      const entries = pending.flatMap((p) => p.entries)
+      const committed = yield* Effect.either(log.recordOutbound(entries.map((e) => ({
+        ...e.envelope,
+        session_id: e.sessionId,
+        json: e.json
+      }))))
+      if (Either.isLeft(committed)) {
+        const sessionIds = [...new Set(entries.map((e) => e.sessionId))]
+        yield* bus.publish({ _tag: "Unrecorded", sessionIds, message: committed.left.message })
+        return yield* Effect.forEach(pending, (p) => Deferred.fail(p.done, committed.left), { discard: true })
+      }
+      const positions = committed.right
+      const events: Array<Published> = entries.map((e, i) => ({
+        position: positions[i] ?? 0,
+        sessionId: e.sessionId,
+        principal: e.principal,
+        envelope: e.envelope,
+        json: e.json
+      }))
+      yield* bus.publish({ _tag: "Committed", events })
+      let offset = 0
+      for (const p of pending) {
+        yield* Deferred.succeed(p.done, positions.slice(offset, offset + p.entries.length))
+        offset += p.entries.length
+      }
+    })
+
+  let closed = false
+  // added before the fiber starts, so it runs after the fiber is stopped: what is still queued is recorded
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() => {
+      closed = true
+      return Effect.flatMap(Queue.takeAll(queue), (rest) =>
+        Chunk.isEmpty(rest) ? Effect.void : round(Chunk.toReadonlyArray(rest)))
+    })
+  )
+  yield* Effect.gen(function*() {
+    while (true) {
+      const batch = yield* Queue.takeBetween(queue, 1, ROUND)
+      // one round cannot be interrupted between the commit and the publish
+      yield* Effect.uninterruptible(round(Chunk.toReadonlyArray(batch)))
+    }
+  }).pipe(Effect.forkScoped)
+
+  return Recorder.of({
+    record: (entries) =>
+      entries.length === 0 ? Effect.succeed([]) : Effect.flatMap(
+        Deferred.make<ReadonlyArray<number>, EventLogError>(),
+        (done) =>
+          Effect.zipRight(
+            // once the runtime is closing there is no fiber to wait for: the caller records its own round
+            Effect.suspend(() => (closed ? round([{ entries, done }]) : Queue.offer(queue, { entries, done }))),
+            Deferred.await(done)
+          )
+      )
+  })
+})
+
+export const layer: Layer.Layer<Recorder, never, EventLog | EventBus> = Layer.scoped(Recorder, make)
