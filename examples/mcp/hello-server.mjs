@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// A one-tool MCP server (official SDK, stdio) for examples/mcp-tools.ts: `say {name}` greets,
+// A one-tool MCP server (official SDK, stdio) for examples/14-mcp-tools.ts: `say {name}` greets,
 // and one resource, hello://motd (text).
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"

@@ -24,6 +24,7 @@ import {
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
+import { isExtensionType } from "../protocol/Extensions.js"
 import {
   LIST_TYPE,
   LISTED_TYPE,
@@ -38,6 +39,7 @@ import {
   decodeJson,
   encodeUnchecked,
   isCore,
+  isMessageType,
   type Message,
   type MessageType,
   type PayloadOf
@@ -256,6 +258,22 @@ export interface Session extends Answers.Answers<ClientError> {
    * default); UNIMPLEMENTED when the session did not negotiate the extension.
    */
   readonly tools: (options?: ListRequest) => Effect.Effect<ReadonlyArray<ToolDescription>, ArcpError | ClientError>
+  /**
+   * Sends an extension message (§21): `type` an extension type (`arcpx.<vendor>.<name>.v<n>[.<sub>]` or
+   * reverse-DNS), `payload` a JSON object. With `optional: true` a runtime that did not negotiate the type drops
+   * it silently (§21.3); otherwise it answers `nack` UNIMPLEMENTED. Returns the message id.
+   */
+  readonly sendExtension: (
+    type: string,
+    payload: { readonly [key: string]: unknown },
+    options?: ExtensionOptions
+  ) => Effect.Effect<MessageId, ArcpError | ClientError>
+  /** Sends an extension message and waits for its first correlated reply; a `nack` fails with its ArcpError. */
+  readonly requestExtension: (
+    type: string,
+    payload: { readonly [key: string]: unknown },
+    options?: ExtensionOptions
+  ) => Effect.Effect<Decoded, ArcpError | ClientError>
   /** Round trip to the runtime. */
   readonly ping: Effect.Effect<Duration.Duration, ArcpError | ClientError>
   /**
@@ -277,6 +295,29 @@ export interface Session extends Answers.Answers<ClientError> {
   ) => Effect.Effect<void>
   /** Completes when the session ends, with the reason (eviction or close). */
   readonly ended: Effect.Effect<ClientError>
+}
+
+/** Header options of an extension message; `optional` marks it droppable by a runtime that does not know it (§21.3). */
+export interface ExtensionOptions extends HeaderOptions {
+  readonly optional?: boolean | undefined
+}
+
+/** The envelope of an extension message, refusing a core or unnamespaced type before anything is sent. */
+const extensionEnvelope = (
+  type: string,
+  payload: { readonly [key: string]: unknown },
+  options: ExtensionOptions = {}
+): Effect.Effect<Decoded, ArcpError> => {
+  const { optional, ...header } = options
+  return isMessageType(type)
+    ? Effect.fail(ArcpError.of("INVALID_ARGUMENT", `"${type}" is a core message type: use send or request`))
+    : !isExtensionType(type)
+    ? Effect.fail(ArcpError.of("INVALID_ARGUMENT", `"${type}" is not an extension type (arcpx.<vendor>.<name>.v<n>)`))
+    : makeEnvelope(
+      type,
+      payload,
+      optional === true ? { ...header, extensions: { ...header.extensions, optional } } : header
+    )
 }
 
 /** The current session, for Effect programs that take it from context. */
@@ -859,6 +900,17 @@ export const connect = (
           )
         }),
       request,
+      sendExtension: (type, payload, extensionOptions) =>
+        Effect.gen(function*() {
+          const envelope = yield* extensionEnvelope(type, payload, extensionOptions)
+          const sid = yield* Ref.get(sessionId)
+          yield* connection.send(
+            encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
+          ).pipe(Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message })))
+          return envelope.id
+        }),
+      requestExtension: (type, payload, extensionOptions) =>
+        Effect.flatMap(extensionEnvelope(type, payload, extensionOptions), sendAndAwait),
       ping: Effect.gen(function*() {
         const start = yield* Clock.currentTimeMillis
         yield* request("ping", {})

@@ -3,7 +3,21 @@
  * Effect. Every call is a Promise; streams are async iterators; failures
  * reject with the typed error (`ArcpError`, `ClientError`, `TransportError`).
  */
-import { Cause, Chunk, Duration, Effect, Either, Exit, Layer, Logger, LogLevel, Schema, Scope, Stream } from "effect"
+import {
+  Cause,
+  Chunk,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Layer,
+  Logger,
+  LogLevel,
+  Option,
+  Schema,
+  Scope,
+  Stream
+} from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import type { HeaderOptions } from "../protocol/Envelope.js"
 import { ArcpError, type ArcpError as WireError } from "../protocol/Errors.js"
@@ -158,6 +172,10 @@ export interface PromiseSession extends AsyncDisposable {
   deny(request: Decoded, reason: string): Promise<void>
   /** Extends a lease; resolves with the `lease.extended` payload. */
   refreshLease(leaseId: string, seconds: number): Promise<PayloadOf<"lease.extended">>
+  /** Sends an extension message (§21; `optional: true` lets a runtime that does not know it drop it); resolves with its id. */
+  sendExtension(type: string, payload: Record<string, unknown>, options?: Client.ExtensionOptions): Promise<MessageId>
+  /** Sends an extension message and resolves with its first correlated reply; rejects with a `nack`'s ArcpError. */
+  requestExtension(type: string, payload: Record<string, unknown>, options?: Client.ExtensionOptions): Promise<Decoded>
   /** Round-trip time in milliseconds. */
   ping(): Promise<number>
   /** Every message from now on, until the session closes or the iterator is returned. */
@@ -212,6 +230,9 @@ export const connect = async (
     trustLevel: session.trustLevel,
     send: (type, payload, header) => run(session.send(type, payload, header)),
     request: (type, payload, header) => run(session.request(type, payload, header)),
+    sendExtension: (type, payload, extensionOptions) => run(session.sendExtension(type, payload, extensionOptions)),
+    requestExtension: (type, payload, extensionOptions) =>
+      run(session.requestExtension(type, payload, extensionOptions)),
     ping: () => run(Effect.map(session.ping, Duration.toMillis)),
     tools: (listOptions) => run(session.tools(listOptions)),
     invoke: async (tool, args, invokeOptions = {}) => {
@@ -311,6 +332,8 @@ export interface PromiseToolContext {
   log(level: WireLogLevel, message: string, attributes?: Record<string, unknown>): Promise<void>
   metric(name: string, value: number, unit: string, dims?: Record<string, string | number | boolean>): Promise<void>
   heartbeat(): Promise<void>
+  /** Waits while an interrupt is pending (§10.5); resolves with the guidance of the last answered interrupt, if any. */
+  pausePoint(): Promise<string | undefined>
   checkpoint(snapshot?: unknown): Promise<string>
   askHuman(
     request: {
@@ -410,6 +433,7 @@ export const tool = <A, I = A>(definition: {
         log: (level, message, attributes) => run(ctx.log(level, message, attributes)),
         metric: (name, value, unit, dims) => run(ctx.metric(name, value, unit, dims)),
         heartbeat: () => run(ctx.heartbeat),
+        pausePoint: () => run(Effect.map(ctx.pausePoint, Option.getOrUndefined)),
         checkpoint: (snapshot) => run(ctx.checkpoint(snapshot)),
         askHuman: (request) => run(ctx.askHuman(request)),
         stream: (options) => run(Effect.map(ctx.stream(options), promiseWriter)),

@@ -4,7 +4,7 @@
  * delegated job runs as A's principal on B, keeps the trace (one joined trace
  * in a shared in-memory exporter), inherits only what B's policy grants;
  * cancelling A's job cancels B's; B refuses a handoff addressed elsewhere.
- * (Two real `arcp serve` processes: examples/delegation.ts, run by examples.test.ts.)
+ * (Two real `arcp serve` processes: examples/13-delegation.ts, run by examples.test.ts.)
  */
 import { assert, describe, it } from "@effect/vitest"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"

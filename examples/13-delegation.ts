@@ -3,7 +3,7 @@
  * `delegate` tool hands work to B (named in A's --remotes file) and gets the result back;
  * cancelling A's job cancels B's; B refuses a handoff addressed to a third runtime; and both
  * export their spans over OTLP to a collector stand-in in this process, where one trace id joins
- * the client's request, A's job and B's job. Run it with `node --import tsx examples/delegation.ts`
+ * the client's request, A's job and B's job. Run it with `node --import tsx examples/13-delegation.ts`
  * (against the sources) or, after `npm run build`, against the built package.
  */
 import { Client, Errors, WebSocket } from "arcp"

@@ -1,6 +1,6 @@
 // The Promise quickstart: no Effect in sight. It imports the package by name, as an application would:
-// `node examples/promise-quickstart.mjs` runs the built package (npm ci builds it), and
-// `node --import tsx examples/promise-quickstart.mjs` the sources (through tsconfig's paths).
+// `node examples/00-quickstart.mjs` runs the built package (npm ci builds it), and
+// `node --import tsx examples/00-quickstart.mjs` the sources (through tsconfig's paths).
 import { AnyArguments, connect, createServer, tool } from "arcp/promise"
 
 const add = tool({

@@ -1,5 +1,5 @@
 // A pretend refund tool that asks permission before it acts (RFC §15.4), and a Promise client that
-// approves. Run it with `node examples/permission-refund.mjs` (the built package) or `node --import tsx examples/permission-refund.mjs` (the sources).
+// approves. Run it with `node examples/08-permissions-leases.mjs` (the built package) or `node --import tsx examples/08-permissions-leases.mjs` (the sources).
 import { AnyArguments, connect, createServer, tool } from "arcp/promise"
 
 const refund = tool({

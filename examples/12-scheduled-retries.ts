@@ -2,7 +2,7 @@
  * Scheduled and retried jobs: a runtime whose `lookup` tool fails UNAVAILABLE twice and
  * declares a retry policy, so the job retries under one job id (a log event per retry) and
  * succeeds on attempt 3; then the same tool scheduled to run in one second, its firing a job of
- * its own ending job.completed. Run it with `node --import tsx examples/scheduled-retries.ts` (against the sources) or, after `npm run build`, against the built package.
+ * its own ending job.completed. Run it with `node --import tsx examples/12-scheduled-retries.ts` (against the sources) or, after `npm run build`, against the built package.
  */
 import { Auth, Client, Errors, MemoryArtifactStore, MemoryEventLog, Runtime, Tools, Transport, WebSocket } from "arcp"
 import { Console, Effect, Layer, Logger, LogLevel, Ref, Schema, Stream } from "effect"

@@ -1,6 +1,6 @@
 // Artifacts (RFC §16) with the Promise API: a client uploads 3 MB as sidecar frames over WebSocket,
 // a tool stores its own output as an artifact and returns its ref, and the client streams both back.
-// Run it with `node --import tsx examples/artifacts.mjs` (or against dist after `npm run build`).
+// Run it with `node --import tsx examples/10-artifacts.mjs` (or against dist after `npm run build`).
 import { createHash } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"

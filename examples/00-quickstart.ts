@@ -1,7 +1,7 @@
 /**
  * The Effect quickstart: a runtime with one typed tool on a WebSocket, a client that invokes it and
  * prints the job's events and result. It imports the package by name, as an application would: run it
- * with `node --import tsx examples/effect-quickstart.ts` (against the sources, through tsconfig's paths)
+ * with `node --import tsx examples/00-quickstart.ts` (against the sources, through tsconfig's paths)
  * or, after `npm run build`, against the built package.
  */
 import { ArcpClient, Auth, MemoryArtifactStore, MemoryEventLog, Runtime, Tools, Transport, WebSocket } from "arcp"

@@ -3,7 +3,7 @@
  * examples/mcp/hello-server.mjs (the same as `arcp serve --mcp hello=node examples/mcp/hello-server.mjs`);
  * a client discovers its tool `hello.say` and runs it as an ARCP job, then reads the MCP resource
  * hello://motd through `hello.resources.read`: its contents come back as an artifact (§20).
- * Run it with `node --import tsx examples/mcp-tools.ts`.
+ * Run it with `node --import tsx examples/14-mcp-tools.ts`.
  */
 import { Auth, Client, McpTools, MemoryArtifactStore, MemoryEventLog, Runtime, Transport, WebSocket } from "arcp"
 import { Console, Effect, Layer, Logger, LogLevel, Stream } from "effect"

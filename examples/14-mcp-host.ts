@@ -4,7 +4,7 @@
  * job whose progress arrives as MCP progress notifications. `arcp mcp --url
  * ws://... --token ...` does the same over stdio for any MCP host; here the
  * host is in-process (McpHost.serve on the SDK's in-memory transport).
- * Run it with `node --import tsx examples/mcp-host.ts`.
+ * Run it with `node --import tsx examples/14-mcp-host.ts`.
  */
 import { Client as McpClient } from "@modelcontextprotocol/sdk/client/index.js"
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"

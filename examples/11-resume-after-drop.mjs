@@ -1,4 +1,5 @@
 // Resume after a dropped connection (§19): the client reconnects on its own, takes its session back and
+// Run: node examples/11-resume-after-drop.mjs
 // resumes after the last message it saw, so the job's event stream goes on without a gap or a repeat.
 // A small TCP relay stands between client and runtime, so that the example can cut the connection mid-job
 // as a flaky network would.

@@ -1,6 +1,6 @@
 // One connection runs a job, another watches it (§13 subscriptions). The watcher is an operator granted
 // wider observation (`observers`, like `arcp serve --observer ops`): it subscribes to the worker's session,
-// gets what already happened (backfill), a marker, then the rest live. Run: node examples/observe-job.mjs
+// gets what already happened (backfill), a marker, then the rest live. Run: node examples/09-subscriptions.mjs
 import { AnyArguments, connect, createServer, isBackfillComplete, tool } from "arcp/promise"
 
 const count = tool({
