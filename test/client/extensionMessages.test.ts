@@ -26,7 +26,7 @@ describe("client extension messages", () => {
       const session = yield* connect
       const refused = yield* Effect.flip(session.requestExtension("arcpx.acme.audit.v1.note", { text: "hi" }))
       assert.strictEqual(codeOf(refused), "UNIMPLEMENTED")
-      const inbound = yield* session.subscribe
+      const inbound = yield* session.messages
       const id = yield* session.sendExtension("arcpx.acme.audit.v1.note", { text: "hi" }, { optional: true })
       yield* session.ping
       // answers come in order: anything said about the optional message came before the pong
