@@ -18,6 +18,8 @@ export const tracedContext = (ctx: ToolContext): ToolContext => ({
   get attempt() {
     return ctx.attempt
   },
+  // what a job resumed after a restart continues from (§4.3): a tool that resumes reads it
+  ...(ctx.restored !== undefined ? { restored: ctx.restored } : {}),
   // per-event calls are not spans: a span each cost a tenth of a 20k-event flood (their events hang off the job's)
   progress: ctx.progress,
   log: ctx.log,
