@@ -62,6 +62,8 @@ export * as Transport from "./transport/Transport.js"
 export * as UnixSocket from "./transport/UnixSocket.js"
 export * as WebSocket from "./transport/WebSocket.js"
 export * as WebSocketUpgrade from "./transport/WebSocketUpgrade.js"
+/** The observer dashboard on an application's own server (`attach`, scoped) or as a middleware (`handler`). */
+export * as DashboardMount from "./dashboard/DashboardMount.js"
 /** The client's session and handshake module; `ArcpClient` is the entry point built on it. */
 export * as Client from "./client/Client.js"
 /** `session.subscribe` helpers: the end-of-backfill marker, the filter and since types (§13). */

@@ -153,7 +153,8 @@ const examples: ReadonlyArray<readonly [file: string, teaches: string, expected:
   ],
   ...(["node-http", "express", "fastify", "hono"] as const).map((framework) =>
     [`mount-${framework}.mjs`, "mounts arcp on the application's own server at /arcp; its routes carry on", [
-      `result "HELLO FROM ${framework.toUpperCase().replace("-", ":")}"`
+      `result "HELLO FROM ${framework.toUpperCase().replace("-", ":")}"`,
+      ...(framework === "node-http" ? ["dashboard http://127.0.0.1:", "/dashboard/\n", "/arcp\n"] : [])
     ]] as const
   ),
   ["09-subscriptions.mjs", "R13.1-1 R13.3-1 runs a job on one connection and watches it from another", [

@@ -60,6 +60,7 @@ export { jwtSigner } from "./Credentials.js"
 export type { Credentials } from "./Credentials.js"
 export { jsonSchema } from "./Parameters.js"
 export type { JsonSchema, Parameters, StandardSchemaV1 } from "./Parameters.js"
+export * from "./PromiseDashboard.js"
 export { isBackfillComplete } from "./Subscription.js"
 export type { SubscribeSince, SubscriptionFilter } from "./Subscription.js"
 

@@ -32,7 +32,7 @@ export interface Dashboard {
   readonly port: number
 }
 
-interface Asset {
+export interface Asset {
   readonly type: string
   readonly body: Buffer
   readonly gzipped: Buffer
@@ -55,7 +55,7 @@ export const defaultAssets = (): string => {
   return candidates.find((dir) => existsSync(join(dir, "app.js"))) ?? join(here, "..", "..", "dist", "web")
 }
 
-const load = (dir: string): Effect.Effect<ReadonlyMap<string, Asset>, DashboardError> =>
+export const load = (dir: string): Effect.Effect<ReadonlyMap<string, Asset>, DashboardError> =>
   Effect.try({
     try: () => {
       const byFile = new Map<string, Buffer>()
@@ -97,15 +97,22 @@ const headersFor = (wsOrigin: string) => ({
   "cross-origin-opener-policy": "same-origin"
 })
 
-const handler = (assets: ReadonlyMap<string, Asset>, wsPort: number) => (req: IncomingMessage, res: ServerResponse) => {
-  const host = requestHost(req)
-  const wsUrl = `ws://${SAFE_HOST.test(host) ? host : "127.0.0.1"}:${wsPort}`
+/**
+ * Answers one request for the page: `path` is the request's path below wherever the page is served ("/",
+ * "/app.js", "/config.json"...), `wsUrl` the runtime's WebSocket the page's config names.
+ */
+export const respond = (
+  assets: ReadonlyMap<string, Asset>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  wsUrl: string
+): void => {
   const headers = headersFor(wsUrl)
   if (req.method !== "GET" && req.method !== "HEAD") {
     res.writeHead(405, { ...headers, allow: "GET, HEAD", "content-type": "text/plain" }).end("method not allowed\n")
     return
   }
-  const path = (req.url ?? "/").split("?")[0] ?? "/"
   if (path === "/config.json") {
     const body = JSON.stringify({ ws_url: wsUrl })
     res.writeHead(200, { ...headers, "content-type": "application/json", "cache-control": "no-store" })
@@ -128,6 +135,12 @@ const handler = (assets: ReadonlyMap<string, Asset>, wsPort: number) => (req: In
     ...(gzip ? { "content-encoding": "gzip" } : {})
   })
   res.end(req.method === "HEAD" ? undefined : body)
+}
+
+const handler = (assets: ReadonlyMap<string, Asset>, wsPort: number) => (req: IncomingMessage, res: ServerResponse) => {
+  const host = requestHost(req)
+  const wsUrl = `ws://${SAFE_HOST.test(host) ? host : "127.0.0.1"}:${wsPort}`
+  respond(assets, req, res, (req.url ?? "/").split("?")[0] ?? "/", wsUrl)
 }
 
 /** Starts the dashboard's HTTP server for the scope's lifetime. */
