@@ -1,18 +1,12 @@
 /** `arcp artifact put` / `get` as real processes: streamed up and down, plain output when piped, one-line errors. */
 import { assert, describe, it } from "@effect/vitest"
-import { execFile } from "node:child_process"
 import { createHash } from "node:crypto"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { bin, root, serveWs } from "../support/Child.js"
+import { runArcp, serveWs } from "../support/Child.js"
 
-const arcp = (args: ReadonlyArray<string>) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile("node", [bin, ...args], { cwd: root, maxBuffer: 1 << 24 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
-    })
-  })
+const arcp = runArcp
 
 describe("arcp artifact", () => {
   it("R16.2-1 put FILE prints the ref; get ID -o FILE writes the same bytes; errors are one sentence", async () => {

@@ -5,31 +5,18 @@
  * sentence. Needs the openssl binary (the throwaway PKI).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
-import { bin, root } from "../support/Child.js"
+import { bin, type CliRun, root, runArcp } from "../support/Child.js"
 import { hasOpenssl, makePki } from "../support/Pki.js"
 import { scratchDir } from "../support/Sockets.js"
 
-interface Run {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
+/** The CLI with no ARCP_TOKEN of the environment: each test names its own credentials. */
 const arcp = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  new Promise<Run>((resolve) => {
-    execFile(
-      "node",
-      [bin, ...args],
-      { cwd: root, env: { ...process.env, ARCP_TOKEN: "", ...env }, timeout: 60_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout, stderr })
-    )
-  })
+  runArcp(args, { ARCP_TOKEN: "", ...env })
 
 /** One line on stderr containing `text`, no stack frame or dumped cause, and the exit status. */
-const assertOneSentence = (run: Run, text: string, code = 1) => {
+const assertOneSentence = (run: CliRun, text: string, code = 1) => {
   assert.strictEqual(run.code, code, run.stderr)
   const lines = run.stderr.split("\n").filter((l) => l.trim() !== "")
   assert.strictEqual(lines.length, 1, run.stderr)

@@ -3,32 +3,16 @@
  * wrong and what to do, an exit status of 1 or 2, and never a stack trace or a dumped cause.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { execFile } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { bin, root, serveWs } from "../support/Child.js"
+import { type CliRun, runArcp, serveWs } from "../support/Child.js"
 
-interface Run {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const arcp = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  new Promise<Run>((resolve) => {
-    execFile(
-      "node",
-      [bin, ...args],
-      { cwd: root, env: { ...process.env, ...env }, timeout: 60_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout, stderr })
-    )
-  })
+const arcp = runArcp
 
 /** Exactly one sentence (the lines @effect/cli pads it with aside), no stack frame, no JSON, no Effect cause. */
-const assertOneSentence = (run: Run, sentence: string, code: number) => {
+const assertOneSentence = (run: CliRun, sentence: string, code: number) => {
   assert.strictEqual(run.code, code, run.stderr)
   const lines = run.stderr.split("\n").filter((l) => l.trim() !== "")
   assert.deepStrictEqual(lines, [sentence])

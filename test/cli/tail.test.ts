@@ -1,14 +1,9 @@
 /** `arcp tail` as a real process against `arcp serve` (§13): backfill, the marker line, live lines; refusals in one sentence. */
 import { assert, describe, it } from "@effect/vitest"
-import { execFile, spawn } from "node:child_process"
-import { bin, root, serveWs } from "../support/Child.js"
+import { spawn } from "node:child_process"
+import { bin, root, runArcp, serveWs } from "../support/Child.js"
 
-const cli = (args: ReadonlyArray<string>) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile("node", [bin, ...args], { cwd: root }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
-    })
-  })
+const cli = runArcp
 
 /** Starts `arcp tail`, collecting its stdout until `done` matches it; then stops it. */
 const tailUntil = (args: ReadonlyArray<string>, done: (out: string) => boolean) =>

@@ -1,39 +1,14 @@
 /** `arcp serve --transport ws,unix,http2` and `arcp send --url unix://... / https://...` as real processes. */
 import { assert, describe, it } from "@effect/vitest"
-import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { existsSync, lstatSync } from "node:fs"
-import { bin, root } from "../support/Child.js"
+import { runArcp, serveAddresses, stopChild } from "../support/Child.js"
 import { hasOpenssl, selfSigned, socketPath } from "../support/Sockets.js"
 
-const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile("node", [bin, ...args], { cwd: root, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
-    })
-  })
+const run = runArcp
 
-/** Starts `arcp serve` with `args`; resolves with the addresses it prints once it serves. */
-const serve = (args: ReadonlyArray<string>) =>
-  new Promise<{ child: ChildProcess; addresses: ReadonlyArray<string> }>((resolve, reject) => {
-    const child = spawn("node", [bin, "serve", "--db", ":memory:", ...args], {
-      cwd: root,
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let out = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString()
-      const match = /serving on (.+?) \(event log/.exec(out)
-      if (match?.[1] !== undefined) resolve({ child, addresses: match[1].split(" ") })
-    })
-    child.stderr.resume()
-    child.once("exit", (code) => reject(new Error(`serve exited early with ${code}: ${out}`)))
-  })
+const serve = serveAddresses
 
-const stop = async (child: ChildProcess) => {
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-  child.kill("SIGTERM")
-  return exited
-}
+const stop = stopChild
 
 describe("arcp serve over several transports", () => {
   it.runIf(hasOpenssl)(

@@ -8,45 +8,20 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js"
-import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
-import { bin, root } from "../support/Child.js"
+import { bin, root, runArcp, serveAddresses, stopChild } from "../support/Child.js"
 import { socketPath } from "../support/Sockets.js"
 
 const fixture = join(root, "test", "fixtures", "mcp", "server.mjs")
 
-const run = (args: ReadonlyArray<string>) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile("node", [bin, ...args], { cwd: root }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
-    })
-  })
+const run = runArcp
 
-/** `arcp serve` with `args`; resolves with the addresses it prints once it serves. */
-const serve = (args: ReadonlyArray<string>) =>
-  new Promise<{ child: ChildProcess; addresses: ReadonlyArray<string> }>((resolve, reject) => {
-    const child = spawn("node", [bin, "serve", "--db", ":memory:", ...args], {
-      cwd: root,
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let out = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString()
-      const match = /serving on (.+?) \(event log/.exec(out)
-      if (match?.[1] !== undefined) resolve({ child, addresses: match[1].split(" ") })
-    })
-    child.stderr.resume()
-    child.once("exit", (code) => reject(new Error(`serve exited early with ${code}: ${out}`)))
-  })
+const serve = serveAddresses
 
-const stop = (child: ChildProcess) => {
-  const exited = new Promise((resolve) => child.once("exit", resolve))
-  child.kill("SIGTERM")
-  return exited
-}
+const stop = stopChild
 
 /** An SDK MCP server with one tool `shout {text}` over streamable HTTP on a port of this process. */
 const httpMcpServer = async () => {

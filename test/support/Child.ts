@@ -1,6 +1,6 @@
 /** `arcp serve --transport stdio` as a child process: the runtime over real pipes, as a client would spawn it. */
 import { Effect, Layer, type Scope } from "effect"
-import { type ChildProcess, type ChildProcessByStdio, spawn } from "node:child_process"
+import { type ChildProcess, type ChildProcessByStdio, execFile, spawn } from "node:child_process"
 import { join } from "node:path"
 import type { Readable, Writable } from "node:stream"
 import * as Stdio from "../../src/transport/Stdio.js"
@@ -32,6 +32,49 @@ export const exitOf = (child: ChildProcess): Effect.Effect<number | null> =>
   })
 
 /** Starts `arcp serve` (WebSocket, port 0) with `args` and `env`; resolves with its address once it prints it. */
+/** What a finished `arcp` command left: its exit code (-1 when it was killed) and its output. */
+export interface CliRun {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs the `arcp` command to its end with `args` (and `env` over this process's environment). */
+export const runArcp = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  new Promise<CliRun>((resolve) => {
+    execFile(
+      "node",
+      [bin, ...args],
+      { cwd: root, env: { ...process.env, ...env }, timeout: 60_000, maxBuffer: 1 << 24 },
+      (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout, stderr })
+    )
+  })
+
+/** `arcp serve --db :memory:` with `args`; resolves with every address it prints once it serves. */
+export const serveAddresses = (args: ReadonlyArray<string>) =>
+  new Promise<{ child: ChildProcess; addresses: ReadonlyArray<string> }>((resolve, reject) => {
+    const child = spawn("node", [bin, "serve", "--db", ":memory:", ...args], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let out = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+      const match = /serving on (.+?) \(event log/.exec(out)
+      if (match?.[1] !== undefined) resolve({ child, addresses: match[1].split(" ") })
+    })
+    child.stderr.resume()
+    child.once("exit", (code) => reject(new Error(`serve exited early with ${code}: ${out}`)))
+  })
+
+/** Stops a spawned process with SIGTERM; resolves with its exit code. */
+export const stopChild = (child: ChildProcess) => {
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+  child.kill("SIGTERM")
+  return exited
+}
+
 export const serveWs = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   new Promise<{ child: ChildProcess; address: string }>((resolve, reject) => {
     const child = spawn("node", [bin, "serve", "--port", "0", ...args], {

@@ -12,21 +12,14 @@ const call = (name: string) => traced(`arcp tool.${name}`)
 
 /** `ctx` with each traced call wrapped in its span. */
 export const tracedContext = (ctx: ToolContext): ToolContext => ({
-  jobId: ctx.jobId,
-  sessionId: ctx.sessionId,
-  principal: ctx.principal,
+  // everything passes through as it is (so a field added to ToolContext cannot be lost here); only the
+  // calls worth a span are wrapped. Per-event calls (progress, log, metric) are not spans: a span each
+  // cost a tenth of a 20k-event flood (their events hang off the job's span).
+  ...ctx,
   get attempt() {
     return ctx.attempt
   },
-  // what a job resumed after a restart continues from (§4.3): a tool that resumes reads it
-  ...(ctx.restored !== undefined ? { restored: ctx.restored } : {}),
-  // per-event calls are not spans: a span each cost a tenth of a 20k-event flood (their events hang off the job's)
-  progress: ctx.progress,
-  log: ctx.log,
-  metric: ctx.metric,
-  heartbeat: ctx.heartbeat,
   checkpoint: (snapshot) => call("checkpoint")(ctx.checkpoint(snapshot)),
-  pausePoint: ctx.pausePoint,
   stream: (options) => call("stream")(ctx.stream(options)),
   askHuman: (request) => call("ask_human")(ctx.askHuman(request)),
   askChoice: (request) => call("ask_choice")(ctx.askChoice(request)),

@@ -49,7 +49,7 @@ const outcomeOf = (terminal: Decoded): StepOutcome => {
 const terminal = new Set(["tool.result", "tool.error", "job.completed", "job.failed", "job.cancelled"])
 
 /**
- * Runs one step as a child job of `owner`'s session: its events reach the session as any job's do;
+ * Runs one step as a child job of `owner`'s session: its events reach the session like those of any other job;
  * its terminal settles the step. Interrupted (the parent was cancelled), it cancels the step's job
  * and waits for it to end.
  */
