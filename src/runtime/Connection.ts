@@ -142,12 +142,18 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     }
     const outbound: Outbound.Outbound = yield* Outbound.make(connection, {
       // every envelope of a session goes to the log before the socket; handshake traffic has no session yet
-      record: (batch) =>
-        Effect.asVoid(deps.recorder.record(batch.flatMap(({ envelope, json }) =>
-          envelope.session_id === undefined || isRelayed(envelope)
-            ? []
-            : [{ envelope: remember(envelope), sessionId: envelope.session_id, principal: principalId, json }]
-        ))),
+      // (relayed copies were committed elsewhere and handed over by the bus already)
+      recordable: (envelope) => envelope.session_id !== undefined && !isRelayed(envelope),
+      // committed, then published; the bus hands the committed copies back to the writer (the inbox)
+      record: (batch, inbox) =>
+        Effect.asVoid(deps.recorder.record(
+          batch.flatMap(({ envelope, json }) =>
+            envelope.session_id === undefined
+              ? []
+              : [{ envelope: remember(envelope), sessionId: envelope.session_id, principal: principalId, json }]
+          ),
+          inbox
+        )),
       limits: {
         maxBytes: settings.maxOutboundBytes,
         maxEnvelopes: settings.maxOutboundEnvelopes,

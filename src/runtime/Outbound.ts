@@ -1,7 +1,12 @@
 /**
  * The one outbound path of a connection (ARCHITECTURE "data flows one way"):
- * services hand it envelopes; one writer fiber takes them by priority (§6.5),
- * records each batch in the event log, then encodes and writes them.
+ * services hand it envelopes; one writer fiber takes them by priority (§6.5)
+ * and hands each batch to the recorder, which commits it, publishes it on the
+ * event bus, and the bus hands the committed copies back to this connection's
+ * inbox; the writer writes what the bus handed it, in lane order. An envelope
+ * the bus did not hand back (its commit failed) is never written. Only what
+ * the log cannot hold goes straight out: handshake answers before a session
+ * exists, and relayed copies the bus already handed to a follower.
  *
  * The buffer is bounded (bytes and envelopes, counting what the transport
  * still holds): a job's own events wait for `room`, so a tool slows down to
@@ -51,9 +56,22 @@ export interface Outbound {
   readonly backedUp: Effect.Effect<void>
 }
 
-/** Records a batch of envelopes (with their JSON) before they are written; a failure seals the path. */
+/** An envelope with its JSON, as it is recorded and as the bus hands it back. */
+export interface Framed {
+  readonly envelope: Decoded
+  readonly json: string
+}
+
+/** Where the bus hands a connection the envelopes it committed (synchronously, before `record` completes). */
+export type Inbox = (events: ReadonlyArray<Framed>) => void
+
+/**
+ * Commits a batch and publishes it; the bus hands the committed copies to `inbox` before this completes.
+ * A failure seals the path.
+ */
 export type Recorder = (
-  batch: ReadonlyArray<{ readonly envelope: Decoded; readonly json: string }>
+  batch: ReadonlyArray<Framed>,
+  inbox: Inbox
 ) => Effect.Effect<void, { readonly message: string }>
 
 export interface Limits {
@@ -65,6 +83,8 @@ export interface Limits {
 
 export interface Options {
   readonly record?: Recorder | undefined
+  /** Which envelopes go through the recorder (default: all); the others are written as they are. */
+  readonly recordable?: ((envelope: Decoded) => boolean) | undefined
   readonly limits?: Limits | undefined
   /** Recording failed: nothing more is written except `session.evicted`; this says goodbye. Runs once. */
   readonly onRecordFailure?: ((error: { readonly message: string }) => Effect.Effect<void>) | undefined
@@ -92,6 +112,9 @@ const POLL_LONGEST_MS = 500
 /** The one envelope type written after recording failed: the client learns why the session ends. */
 const FAREWELL = "session.evicted"
 
+/** After close nothing is written: the bus's copies are not wanted. */
+const ignore: Inbox = () => undefined
+
 interface Queued {
   readonly envelope: Decoded
   readonly json: string
@@ -102,6 +125,7 @@ interface Queued {
 export const make = (connection: Connection, options: Options = {}): Effect.Effect<Outbound, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { onRecordFailure, onStall, record } = options
+    const recordable = options.recordable ?? (() => true)
     const limits = options.limits ?? UNBOUNDED
     const stallTimeout = Duration.decode(limits.stallTimeout)
     const lanes = Lanes.make<Queued>()
@@ -175,14 +199,35 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         )
       })
 
-    /** Records a batch (fail closed: unrecorded, only the farewell goes out); returns what may be written. */
+    /**
+     * Records a batch (fail closed: unrecorded, only the farewell goes out); returns what may be written:
+     * for a recorded envelope, the copy the bus handed back, in lane order.
+     */
     const prepare = (batch: ReadonlyArray<Queued>) =>
       Effect.gen(function*() {
-        if (!sealed && record !== undefined) {
-          const recorded = yield* Effect.either(record(batch))
-          if (recorded._tag === "Left") yield* sealWith(recorded.left)
+        if (sealed || record === undefined) return sealed ? batch.filter((q) => q.envelope.type === FAREWELL) : batch
+        const recorded = batch.map((q) => recordable(q.envelope))
+        const toRecord = batch.filter((_, i) => recorded[i])
+        if (toRecord.length === 0) return batch
+        const handed = new Map<Decoded, string>()
+        const committed = yield* Effect.either(record(toRecord, (events) => {
+          for (const event of events) handed.set(event.envelope, event.json)
+        }))
+        if (committed._tag === "Left") {
+          yield* sealWith(committed.left)
+          return batch.filter((q) => q.envelope.type === FAREWELL)
         }
-        return sealed ? batch.filter((q) => q.envelope.type === FAREWELL) : batch
+        const out: Array<Queued> = []
+        for (let i = 0; i < batch.length; i++) {
+          const q = batch[i]
+          if (q === undefined) continue
+          if (!recorded[i]) out.push(q)
+          else {
+            const json = handed.get(q.envelope)
+            if (json !== undefined) out.push(json === q.json ? q : { ...q, json })
+          }
+        }
+        return out
       })
 
     const write = (frames: ReadonlyArray<Queued>) =>
@@ -252,8 +297,9 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         yield* Fiber.interrupt(writer)
         const rest: Array<Queued> = []
         for (let batch = take(); batch.length > 0; batch = take()) rest.push(...batch)
-        if (rest.length > 0 && record !== undefined && !sealed) {
-          yield* record(rest).pipe(Effect.catchAll((e) => Effect.logError("cannot record unsent envelopes", e)))
+        const unsent = rest.filter((q) => recordable(q.envelope))
+        if (unsent.length > 0 && record !== undefined && !sealed) {
+          yield* record(unsent, ignore).pipe(Effect.catchAll((e) => Effect.logError("cannot record unsent envelopes", e)))
         }
         yield* wakeProducers
         yield* settleFlushes
@@ -270,8 +316,8 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         const json = encoded.right
         if (closed) {
           // the connection is gone: a late event goes where a detached job's go
-          if (record === undefined || sealed || envelope.session_id === undefined) return Effect.void
-          return record([{ envelope, json }]).pipe(
+          if (record === undefined || sealed || !recordable(envelope)) return Effect.void
+          return record([{ envelope, json }], ignore).pipe(
             Effect.catchAll((e) => Effect.logError("cannot record an envelope after close", e))
           )
         }

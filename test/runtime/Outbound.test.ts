@@ -2,7 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Fiber, Option, Stream, TestClock } from "effect"
 import type { Priority } from "../../src/protocol/Envelope.js"
-import { JobId } from "../../src/protocol/Ids.js"
+import { JobId, SessionId } from "../../src/protocol/Ids.js"
 import * as Outbound from "../../src/runtime/Outbound.js"
 import * as Memory from "../../src/transport/Memory.js"
 import type { Connection } from "../../src/transport/Transport.js"
@@ -43,22 +43,38 @@ describe("outbound path", () => {
       assert.deepStrictEqual(names, ["K1", "H1", "N1", "N2", "C1", "L1"])
     }))
 
-  it.scoped("the recorder sees every envelope before it is written", () =>
+  it.scoped("the recorder sees every envelope before it is written; the writer writes what the bus hands back", () =>
     Effect.gen(function*() {
       const { connection, open, written } = yield* gatedConnection
       const recorded: Array<string> = []
       const outbound = yield* Outbound.make(connection, {
-        record: (batch) =>
+        // the bus hands back every envelope but e3 (as if another reader had its commit fail): e3 is not written
+        record: (batch, inbox) =>
           Effect.sync(() => {
             assert.strictEqual(written.length + batch.length, recorded.length + batch.length)
             for (const { json } of batch) recorded.push(json)
+            inbox(batch.filter((e) => Reflect.get(e.envelope.payload, "name") !== "e3"))
           })
       })
       yield* Deferred.succeed(open, undefined)
       for (let i = 0; i < 50; i++) yield* outbound.emit("event.emit", { name: `e${i}` })
       yield* outbound.flush
-      assert.deepStrictEqual(recorded, written)
-      assert.strictEqual(written.length, 50)
+      assert.deepStrictEqual(recorded.filter((json) => !json.includes('"e3"')), written)
+      assert.strictEqual(written.length, 49)
+    }))
+
+  it.scoped("envelopes the recorder does not take (handshake answers, relayed copies) are written as they are", () =>
+    Effect.gen(function*() {
+      const { connection, open, written } = yield* gatedConnection
+      const outbound = yield* Outbound.make(connection, {
+        recordable: (envelope) => envelope.session_id !== undefined,
+        record: (batch, inbox) => Effect.sync(() => inbox(batch))
+      })
+      yield* Deferred.succeed(open, undefined)
+      yield* outbound.emit("event.emit", { name: "unrecorded" })
+      yield* outbound.emit("event.emit", { name: "recorded" }, { session_id: SessionId.make("sess_1") })
+      yield* outbound.flush
+      assert.deepStrictEqual(written.map((json) => JSON.parse(json).payload.name), ["unrecorded", "recorded"])
     }))
 
   const limits = { maxBytes: 8_000, maxEnvelopes: 10, stallTimeout: "30 seconds" } as const
@@ -125,7 +141,7 @@ describe("outbound path", () => {
       const failed = yield* Deferred.make<string>()
       let healthy = true
       const outbound = yield* Outbound.make(connection, {
-        record: () => (healthy ? Effect.void : Effect.fail({ message: "disk full" })),
+        record: (batch, inbox) => (healthy ? Effect.sync(() => inbox(batch)) : Effect.fail({ message: "disk full" })),
         onRecordFailure: (e) => Deferred.succeed(failed, e.message)
       })
       yield* outbound.emit("event.emit", { name: "before" })
@@ -147,7 +163,11 @@ describe("outbound path", () => {
         // the peer never takes a frame: the writer is stuck on the first one
         const { connection } = yield* gatedConnection
         const outbound = yield* Outbound.make(connection, {
-          record: (batch) => Effect.sync(() => batch.forEach(({ json }) => recorded.push(json)))
+          record: (batch, inbox) =>
+            Effect.sync(() => {
+              batch.forEach(({ json }) => recorded.push(json))
+              inbox(batch)
+            })
         })
         for (let i = 0; i < 10; i++) yield* outbound.emit("event.emit", { name: `e${i}` })
         yield* Effect.yieldNow()

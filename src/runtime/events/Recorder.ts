@@ -4,12 +4,18 @@
  * is committed to the `EventLog` here, which gives it a position, and only
  * then published on the `EventBus`. One fiber does both, a batch at a time,
  * so the bus carries batches in commit order and a position is never
- * published before a smaller one.
+ * published before a smaller one. In-process, right after the publish, the
+ * round hands each recording connection the committed copies of its own
+ * envelopes (its `inbox`, synchronously): that is what its writer writes,
+ * so nothing reaches a socket that was not committed and published first.
  */
 import { Chunk, Context, Deferred, Effect, Either, Layer, Queue } from "effect"
 import type { Decoded } from "../../protocol/Message.js"
 import { EventLog, type EventLogError } from "../../store/EventLog.js"
 import { EventBus, type Published } from "./EventBus.js"
+
+/** A recording connection's inbox: the bus hands it the committed copies of the envelopes it recorded. */
+export type Inbox = (events: ReadonlyArray<Published>) => void
 
 /** One envelope to record: addressed to a session (`session_id`), with its JSON and the session's principal. */
 export interface Entry {
@@ -24,13 +30,18 @@ export class Recorder extends Context.Tag("arcp/Recorder")<Recorder, {
    * Commits `entries` (in order) and publishes them; returns their positions
    * once both are done. A failed commit publishes nothing of the batch it was
    * part of (the bus says `Unrecorded` for the sessions concerned) and fails here.
+   * `inbox` is handed the published copies of `entries` right after the publish, before this completes.
    */
-  readonly record: (entries: ReadonlyArray<Entry>) => Effect.Effect<ReadonlyArray<number>, EventLogError>
+  readonly record: (
+    entries: ReadonlyArray<Entry>,
+    inbox?: Inbox
+  ) => Effect.Effect<ReadonlyArray<number>, EventLogError>
 }>() {}
 
 interface Pending {
   readonly entries: ReadonlyArray<Entry>
   readonly done: Deferred.Deferred<ReadonlyArray<number>, EventLogError>
+  readonly inbox: Inbox | undefined
 }
 
 /** Most record calls one round takes (each round is one commit, then one publish). */
@@ -65,8 +76,10 @@ export const make = Effect.gen(function*() {
       yield* bus.publish({ _tag: "Committed", events })
       let offset = 0
       for (const p of pending) {
-        yield* Deferred.succeed(p.done, positions.slice(offset, offset + p.entries.length))
-        offset += p.entries.length
+        const end = offset + p.entries.length
+        p.inbox?.(events.slice(offset, end))
+        yield* Deferred.succeed(p.done, positions.slice(offset, end))
+        offset = end
       }
     })
 
@@ -88,13 +101,13 @@ export const make = Effect.gen(function*() {
   }).pipe(Effect.forkScoped)
 
   return Recorder.of({
-    record: (entries) =>
+    record: (entries, inbox) =>
       entries.length === 0 ? Effect.succeed([]) : Effect.flatMap(
         Deferred.make<ReadonlyArray<number>, EventLogError>(),
         (done) =>
           Effect.zipRight(
             // once the runtime is closing there is no fiber to wait for: the caller records its own round
-            Effect.suspend(() => (closed ? round([{ entries, done }]) : Queue.offer(queue, { entries, done }))),
+            Effect.suspend(() => (closed ? round([{ entries, done, inbox }]) : Queue.offer(queue, { entries, done, inbox }))),
             Deferred.await(done)
           )
       )
