@@ -160,8 +160,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         stallTimeout: settings.stalledReaderTimeout
       },
       // durable before the client sees it: what cannot be recorded is not sent, and the session ends (retryable)
-      onRecordFailure: (error) =>
-        endWith("UNAVAILABLE", `the runtime cannot record this session: ${error.message}`),
+      onRecordFailure: (error) => endWith("UNAVAILABLE", `the runtime cannot record this session: ${error.message}`),
       onStall: endWith(
         "BACKPRESSURE_OVERFLOW",
         `the client read nothing for ${Duration.format(settings.stalledReaderTimeout)} while its buffer was full`
@@ -271,9 +270,9 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         }
         const ctx = { session, outbound, close, owner: sessionOwner, sidecar, scope, recordedHere }
         if (isCore(message)) {
-          return yield* dispatch(deps.routes, message, ctx).pipe(Effect.catchAll((error) =>
-            nack(outbound, error, message.id)
-          ))
+          return yield* dispatch(deps.routes, message, ctx).pipe(
+            Effect.catchAll((error) => nack(outbound, error, message.id))
+          )
         }
         const decision = classifyUnknownType(message.type, {
           advertised: session.capabilities.extensions ?? [],

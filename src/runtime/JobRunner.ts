@@ -114,17 +114,16 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     },
     heartbeat: Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.suspend(() => {
-        job.lastLiveness = now
         // liveness is back: a job the watchdog blocked runs again (and its record says so)
-        if (!job.watchdogBlocked || job.gate !== undefined) return Effect.void
+        if (!job.alive(now)) return Effect.void
         return Effect.map(moveTo(job, log, "running"), (moved) => {
-          if (moved) job.watchdogBlocked = false
+          if (moved) job.watchdog(false)
         })
       })),
     checkpoint: (snapshot) =>
       Effect.gen(function*() {
         const id = yield* makeCheckpointId
-        job.checkpointId = id
+        job.checkpointed(id)
         yield* event("job.checkpoint", { checkpoint_id: id, ...(snapshot !== undefined ? { snapshot } : {}) })
         // the job.checkpoint event in the log is what a restart resumes from (§4.3), committed before any
         // later event of the job; the record takes the id with its next write (state, retry, terminal)
@@ -210,9 +209,9 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
 
   /** One job.heartbeat. Sinks only queue it; a detached job's awaits the log, so the scheduler does not wait for that. */
   const vouch = Effect.suspend(() => {
-    job.heartbeatSequence += 1
+    const sequence = job.nextHeartbeat()
     const beat = Effect.asVoid(
-      emit("job.heartbeat", { sequence: job.heartbeatSequence, deadline_ms: job.heartbeatIntervalMs, state: job.state })
+      emit("job.heartbeat", { sequence, deadline_ms: job.heartbeatIntervalMs, state: job.state })
     )
     return Effect.as(job.watcher !== undefined ? beat : params.background(beat), true)
   })
@@ -238,7 +237,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
           )
         }
         return Effect.flatMap(moveTo(job, log, "blocked"), (moved) => {
-          if (moved) job.watchdogBlocked = true
+          if (moved) job.watchdog(true)
           return vouch
         })
       }
@@ -249,7 +248,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
 
   /** §10.2: the retry count is persisted before the attempt it counts runs. */
   const retryStarts = Effect.suspend(() => {
-    job.retryCount += 1
+    job.retried()
     return save
   })
 
@@ -282,7 +281,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
 
   const run = Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
-    job.startedAt = startedAt
+    job.started(startedAt)
     yield* moveTo(job, log, "running")
     // WIRE order: accepted → started → events (the runtime's metric included)
     // a job started again after a restart names the checkpoint it continues from (docs/decisions.md)

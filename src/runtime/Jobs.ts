@@ -40,7 +40,7 @@ import { cancelled, failed, finish as finishWith, type Terminal } from "./intern
 import * as Heartbeats from "./internal/Heartbeats.js"
 import { answerRepeat, commandDigest, keyReused, type RepeatContext } from "./internal/Repeats.js"
 import { replay } from "./internal/Replay.js"
-import { emit, envelope, hasEnded, type Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
+import { emit, envelope, hasEnded, Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
 import { runJob } from "./JobRunner.js"
 import { Permissions } from "./permissions/Permissions.js"
 import { atLeast } from "./permissions/Trust.js"
@@ -234,7 +234,7 @@ export const make = Effect.gen(function*() {
   const expireInterrupt = (job: Job) =>
     Effect.suspend(() => {
       // this very fiber was the pending answer: nothing left to withdraw
-      job.interruptAnswer = undefined
+      job.takeInterruptAnswer()
       return finish(
         job,
         failed({ code: "DEADLINE_EXCEEDED", message: "the interrupt was not answered before it expired" })
@@ -357,7 +357,7 @@ export const make = Effect.gen(function*() {
           attributes: { "arcp.job_id": id, "arcp.session_id": owner.sessionId, "arcp.tool": tool.name }
         })
         const key = message.idempotency_key
-        const job: Job = {
+        const job = new Job({
           id,
           tool,
           principal: owner.principal,
@@ -377,27 +377,13 @@ export const make = Effect.gen(function*() {
           watcher: firing?.detached === true ? undefined : watcherOf(owner),
           record: recordDetached(owner.sessionId, owner.principal, id),
           followersRoom: feed.room({ sessionId: owner.sessionId, principal: owner.principal, jobId: id }),
-          followers: new Set(),
           metrics: owner.metrics === true,
-          sinceTurn: 0,
-          state: "accepted",
-          startedAt: undefined,
-          cancelRequest: undefined,
-          gate: undefined,
-          interruptAnswer: undefined,
-          guidance: Option.none(),
           instanceId: instance.id,
           // kept for tools that can resume after a restart (§4.3)
           argumentsJson: tool.resume !== undefined ? JSON.stringify(message.payload.arguments ?? {}) : undefined,
-          lastLiveness: now,
-          watchdogBlocked: false,
-          heartbeatSequence: 0,
-          checkpointId: undefined,
-          retryCount: 0,
-          announced: false,
-          counted: false,
+          now,
           ended: yield* Deferred.make<Decoded>()
-        }
+        })
         if (key !== undefined) {
           const digest = yield* commandDigest(tool.name, message.payload.arguments)
           claiming.set(id, job)
@@ -439,8 +425,7 @@ export const make = Effect.gen(function*() {
         if (!job.tool.cancellable) return yield* refuseCancel(message, owner, "not_cancellable")
         const header = { session_id: owner.sessionId, job_id: job.id, correlation_id: message.id }
         yield* owner.sink(yield* makeEnvelope("cancel.accepted", { target, target_id }, header))
-        if (job.cancelRequest !== undefined) return
-        job.cancelRequest = { reason: message.payload.reason, source: "client" }
+        if (!job.requestCancel({ reason: message.payload.reason, source: "client" })) return
         yield* FiberSet.run(background, stop(job, deadlineOf(message.payload.deadline_ms)))
       }),
 
@@ -473,9 +458,9 @@ export const make = Effect.gen(function*() {
         )
         if (job.gate !== undefined) return // already waiting for guidance
         const gate = yield* Deferred.make<void>()
-        job.gate = gate
+        job.openInterrupt(gate)
         yield* moveTo(job, log, "blocked")
-        job.interruptAnswer = yield* humanInput.ask({
+        const answering = yield* humanInput.ask({
           emit: (type, payload, header) => emit(job, type, payload, { causation_id: message.id, ...header }),
           principal: job.principal,
           sessionId: job.sessionId,
@@ -491,13 +476,12 @@ export const make = Effect.gen(function*() {
                 const guidance = typeof value === "object" && value !== null
                   ? Reflect.get(value, "guidance")
                   : undefined
-                job.guidance = typeof guidance === "string" ? Option.some(guidance) : job.guidance
-                job.gate = undefined
-                job.interruptAnswer = undefined
+                job.interruptAnswered(typeof guidance === "string" ? guidance : undefined)
               }).pipe(Effect.zipRight(moveTo(job, log, "running")), Effect.zipRight(Deferred.succeed(gate, undefined)))
           }),
           FiberSet.run(background)
         )
+        job.awaitingAnswer(answering)
       }),
 
     replay: (messageId, owner) =>
@@ -523,11 +507,11 @@ export const make = Effect.gen(function*() {
         // the handing session becomes the job's watcher: its later events go there
         // (re-addressed: every envelope a session receives names that session, §6.1.1)
         for (const job of taken) {
-          job.watcher = {
+          job.watchBy({
             sessionId: owner.sessionId,
             deliver: (e) => owner.sink({ ...e, session_id: owner.sessionId }),
             room: owner.room
-          }
+          })
         }
         return taken.length
       }),
@@ -540,12 +524,12 @@ export const make = Effect.gen(function*() {
           Effect.suspend(() => {
             // only this connection's hold: a connection that took the session back (§9) keeps its own
             const detach = Effect.sync(() => {
-              if (job.watcher?.deliver === owner.sink) job.watcher = undefined
+              if (job.watcher?.deliver === owner.sink) job.watchBy(undefined)
             })
             const theirs = job.watcher !== undefined && job.watcher.deliver !== owner.sink
             if (mode === "detach" || hasEnded(job) || theirs) return detach
             if (!job.tool.cancellable) return Effect.zipRight(runOnDetached(job, owner), detach)
-            job.cancelRequest ??= { reason: options.reason ?? "session closed", source: "client" }
+            job.requestCancel({ reason: options.reason ?? "session closed", source: "client" })
             // the closing session still hears the terminal event, then lets go
             return Effect.zipRight(stop(job, deadlineOf(options.deadline_ms)), detach)
           }),

@@ -299,7 +299,9 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         for (let batch = take(); batch.length > 0; batch = take()) rest.push(...batch)
         const unsent = rest.filter((q) => recordable(q.envelope))
         if (unsent.length > 0 && record !== undefined && !sealed) {
-          yield* record(unsent, ignore).pipe(Effect.catchAll((e) => Effect.logError("cannot record unsent envelopes", e)))
+          yield* record(unsent, ignore).pipe(
+            Effect.catchAll((e) => Effect.logError("cannot record unsent envelopes", e))
+          )
         }
         yield* wakeProducers
         yield* settleFlushes

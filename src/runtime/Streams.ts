@@ -137,7 +137,7 @@ export const make = Effect.gen(function*() {
   /** A client may cancel the streams it can see: its session's, or those of a job it watches as the same principal. */
   const visible = (stream: OpenStream, owner: Owner) =>
     stream.job.sessionId === owner.sessionId ||
-    (stream.job.principal === owner.principal && stream.job.followers.has(owner.sessionId))
+    (stream.job.principal === owner.principal && stream.job.isFollowedBy(owner.sessionId))
 
   const emit = <T extends "stream.open" | "stream.chunk" | "stream.close" | "stream.error">(
     stream: OpenStream,

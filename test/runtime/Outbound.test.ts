@@ -59,7 +59,7 @@ describe("outbound path", () => {
       yield* Deferred.succeed(open, undefined)
       for (let i = 0; i < 50; i++) yield* outbound.emit("event.emit", { name: `e${i}` })
       yield* outbound.flush
-      assert.deepStrictEqual(recorded.filter((json) => !json.includes('"e3"')), written)
+      assert.deepStrictEqual(recorded.filter((json) => !json.includes("\"e3\"")), written)
       assert.strictEqual(written.length, 49)
     }))
 

@@ -9,7 +9,7 @@ import { JobId, MessageId, SessionId } from "../../protocol/Ids.js"
 import type { Decoded } from "../../protocol/Message.js"
 import { TrustLevel } from "../../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../../store/EventLog.js"
-import type { Job } from "../Job.js"
+import { Job } from "../Job.js"
 import type { Settings } from "../RuntimeConfig.js"
 import type { Restored, Tool } from "../Tools.js"
 
@@ -37,7 +37,7 @@ export const restoredJob = (
     const session = yield* ctx.log.getSession(record.session_id).pipe(Effect.orElseSucceed(() => Option.none()))
     const negotiated = Option.flatMap(session, (s) => decodeCapabilities(s.capabilities))
     const now = yield* Clock.currentTimeMillis
-    return {
+    return new Job({
       id: JobId.make(record.job_id),
       tool,
       principal: record.principal,
@@ -51,7 +51,6 @@ export const restoredJob = (
         onNone: () => ctx.settings.heartbeatIntervalSeconds,
         onSome: (c) => c.heartbeat_interval_seconds ?? ctx.settings.heartbeatIntervalSeconds
       }) * 1000,
-      scheduleId: undefined,
       // the level its session was admitted at; unknown: the least
       trustLevel: Option.getOrElse(
         Option.flatMap(session, (s) => decodeTrust(s.trust_level)),
@@ -64,25 +63,12 @@ export const restoredJob = (
       metrics: false,
       record: ctx.record,
       followersRoom: ctx.followersRoom,
-      followers: new Set(),
-      sinceTurn: 0,
-      state: "accepted",
-      startedAt: undefined,
-      cancelRequest: undefined,
-      gate: undefined,
-      interruptAnswer: undefined,
-      guidance: Option.none(),
       instanceId: ctx.instanceId,
       argumentsJson: record.arguments,
       restored,
-      lastLiveness: now,
-      watchdogBlocked: false,
-      heartbeatSequence: 0,
-      checkpointId: restored.checkpointId,
-      retryCount: record.retry_count,
+      now,
       // job.accepted and tool.invocations went out in its first run
-      announced: true,
-      counted: true,
+      resumed: { retryCount: record.retry_count, checkpointId: restored.checkpointId },
       ended: yield* Deferred.make<Decoded>()
-    } satisfies Job
+    })
   })

@@ -107,7 +107,9 @@ export const make = Effect.gen(function*() {
         (done) =>
           Effect.zipRight(
             // once the runtime is closing there is no fiber to wait for: the caller records its own round
-            Effect.suspend(() => (closed ? round([{ entries, done, inbox }]) : Queue.offer(queue, { entries, done, inbox }))),
+            Effect.suspend(
+              () => (closed ? round([{ entries, done, inbox }]) : Queue.offer(queue, { entries, done, inbox }))
+            ),
             Deferred.await(done)
           )
       )

@@ -10,7 +10,7 @@ import { exceedsDepth } from "../../protocol/JsonDepth.js"
 import { type Decoded, encodeUnchecked, type PayloadOf, tryEncode } from "../../protocol/Message.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
 import type { EventLog } from "../../store/EventLog.js"
-import { deliver, emit, endAs, envelope, hasEnded, type Job, toRecord } from "../Job.js"
+import { deliver, emit, envelope, hasEnded, type Job, toRecord } from "../Job.js"
 import type { Streams } from "../Streams.js"
 import * as RuntimeMetrics from "./RuntimeMetrics.js"
 
@@ -44,8 +44,7 @@ export interface Ending {
 /** `job.accepted`, answering the invoke; once. */
 export const announce = (job: Job): Effect.Effect<void> =>
   Effect.suspend(() => {
-    if (job.announced) return Effect.void
-    job.announced = true
+    if (!job.announce()) return Effect.void
     return emit(job, "job.accepted", { job_id: job.id, accepted_at: fromMillis(job.acceptedAt) }, {
       correlation_id: job.commandId
     })
@@ -57,8 +56,7 @@ export const announce = (job: Job): Effect.Effect<void> =>
  */
 export const count = (job: Job): Effect.Effect<void> =>
   Effect.suspend(() => {
-    if (job.counted) return Effect.void
-    job.counted = true
+    if (!job.count()) return Effect.void
     const aggregated = RuntimeMetrics.invoked(job.tool.name)
     if (!job.metrics) return aggregated
     return Effect.zipRight(
@@ -92,13 +90,10 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
     const { log } = ending
     if (hasEnded(job)) return
     // a pending interrupt prompt is withdrawn (human.input.cancelled) before the terminal event
-    const pending = job.interruptAnswer
-    if (pending !== undefined) {
-      job.interruptAnswer = undefined
-      yield* Fiber.interrupt(pending)
-    }
+    const pending = job.takeInterruptAnswer()
+    if (pending !== undefined) yield* Fiber.interrupt(pending)
     if (hasEnded(job)) return
-    endAs(job, terminal.state)
+    job.endAs(terminal.state)
     yield* announce(job)
     yield* ending.streams.endJob(job, streamError(terminal))
     yield* count(job)
@@ -128,7 +123,7 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
         yield* RuntimeMetrics.failed(job.tool.name, "INTERNAL")
         yield* metric("errors.total", 1, "count", { code: "INTERNAL", tool: job.tool.name })
       }
-      endAs(job, "failed")
+      job.endAs("failed")
       env = yield* envelope(job, "tool.error", {
         code: "INTERNAL",
         message: `the job's ${terminal.type === "tool.result" ? "result" : "outcome"} cannot be sent: ${checked.left}`,

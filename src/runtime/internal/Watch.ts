@@ -47,7 +47,7 @@ export const watchJob = (
     const { live } = options
     // the session gets the live events already (its own job, or it follows it): at most a replay of the past
     const liveAlready = live !== undefined &&
-      (live.followers.has(owner.sessionId) || (live.sessionId === owner.sessionId && live.watcher !== undefined))
+      (live.isFollowedBy(owner.sessionId) || (live.sessionId === owner.sessionId && live.watcher !== undefined))
     if (liveAlready && options.after === "live") return Effect.void
     const parent = owner.scope
     const scope = parent === undefined ? yield* Scope.make() : yield* Scope.fork(parent, ExecutionStrategy.sequential)
@@ -59,7 +59,7 @@ export const watchJob = (
       room: owner.room
     }).pipe(Scope.extend(scope))
     const following = live !== undefined && !liveAlready
-    if (following) live.followers.add(owner.sessionId)
+    if (following) live.follow(owner.sessionId, true)
     const seen = new Set<string>()
     let done = false
     let caughtUp = options.after === "live"
@@ -80,7 +80,7 @@ export const watchJob = (
     const takeSome = Effect.flatMap(follower.take, (items) => Effect.forEach(items, hand, { discard: true }))
     const over = yield* Deferred.make<void>()
     const end = Effect.suspend(() => {
-      if (following) live.followers.delete(owner.sessionId)
+      if (following) live.follow(owner.sessionId, false)
       return Scope.close(scope, Exit.void).pipe(Effect.zipRight(Deferred.succeed(over, undefined)))
     })
     // the backfill, here: a replay is answered before what follows it
