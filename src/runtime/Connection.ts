@@ -240,6 +240,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
           principal: principal.id,
           sink: outbound.send,
           room: outbound.room,
+          sheddingRoom: outbound.sheddingRoom,
           heartbeatIntervalSeconds: session.capabilities.heartbeat_interval_seconds ??
             DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
           trustLevel: trustOf(principal, settings),

@@ -11,6 +11,7 @@ import type { Decoded, Message, MessageType, PayloadOf } from "../protocol/Messa
 import type { JobState, TrustLevel } from "../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../store/EventLog.js"
 import { EVENTS_PER_TURN, yieldToEventLoop } from "./internal/Fairness.js"
+import { isSheddable } from "./internal/Shedding.js"
 import { canTransition, isTerminal } from "./JobState.js"
 import type { Restored, Tool } from "./Tools.js"
 
@@ -24,6 +25,8 @@ export interface Owner {
   readonly sink: Sink
   /** Suspends while the session's outbound buffer is full (absent: never). */
   readonly room?: Effect.Effect<void> | undefined
+  /** The room a sheddable event waits for (absent: `room`): it is shed rather than wait for the socket (§6.5). */
+  readonly sheddingRoom?: Effect.Effect<void> | undefined
   /** The negotiated `heartbeat_interval_seconds` (§10.3). */
   readonly heartbeatIntervalSeconds: number
   /** The session's trust level (§15.3), from its credentials. */
@@ -41,13 +44,15 @@ export interface Watcher {
   readonly sessionId: SessionId
   readonly deliver: Sink
   readonly room: Effect.Effect<void> | undefined
+  readonly sheddingRoom?: Effect.Effect<void> | undefined
 }
 
 /** The watcher entry of the session `owner` (which started the job). */
 export const watcherOf = (owner: Owner): Watcher => ({
   sessionId: owner.sessionId,
   deliver: owner.sink,
-  room: owner.room
+  room: owner.room,
+  sheddingRoom: owner.sheddingRoom
 })
 
 /** Why a job asked to be cancelled, and who asked. */
@@ -317,13 +322,19 @@ export class Job {
 /**
  * Before each of the handler's own events (progress, log, metric, stream
  * chunks): waits until every watching session has room in its outbound
- * buffer — the tool slows to its slowest reader, nothing is dropped — and
- * lets the event loop turn every few events (internal/Fairness).
+ * buffer — the tool slows to its slowest reader — and lets the event loop
+ * turn every few events (internal/Fairness). An event of `type` that may be
+ * shed (a low-priority job's progress, log, metric: internal/Shedding) does
+ * not wait for its own session's socket: a full buffer sheds it from the
+ * live delivery instead (it is still committed).
  */
-export const awaitRoom = (job: Job): Effect.Effect<void> =>
+export const awaitRoom = (job: Job, type?: string): Effect.Effect<void> =>
   Effect.suspend(() => {
     const turn = job.turn()
-    const own = job.watcher?.room
+    const watcher = job.watcher
+    const own = type !== undefined && isSheddable(type, job.priority)
+      ? watcher?.sheddingRoom ?? watcher?.room
+      : watcher?.room
     const wait = own === undefined ? job.followersRoom : Effect.zipRight(own, job.followersRoom)
     return turn ? Effect.zipRight(yieldToEventLoop, wait) : wait
   })

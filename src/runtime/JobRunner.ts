@@ -76,7 +76,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
   /** Job events from the handler: after any pause, once its readers have room, and never after the terminal. */
   const event = <T extends MessageType>(type: T, payload: PayloadOf<T>) =>
     pausePoint.pipe(
-      Effect.zipRight(awaitRoom(job)),
+      Effect.zipRight(awaitRoom(job, type)),
       Effect.zipRight(Effect.suspend(() => (hasEnded(job) ? Effect.void : Effect.asVoid(emit(type, payload)))))
     )
 

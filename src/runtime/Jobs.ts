@@ -510,7 +510,8 @@ export const make = Effect.gen(function*() {
           job.watchBy({
             sessionId: owner.sessionId,
             deliver: (e) => owner.sink({ ...e, session_id: owner.sessionId }),
-            room: owner.room
+            room: owner.room,
+            sheddingRoom: owner.sheddingRoom
           })
         }
         return taken.length

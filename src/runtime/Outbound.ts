@@ -1,29 +1,35 @@
 /**
  * The one outbound path of a connection (ARCHITECTURE "data flows one way"):
- * services hand it envelopes; one writer fiber takes them by priority (§6.5)
- * and hands each batch to the recorder, which commits it, publishes it on the
- * event bus, and the bus hands the committed copies back to this connection's
- * inbox; the writer writes what the bus handed it, in lane order. An envelope
- * the bus did not hand back (its commit failed) is never written. Only what
- * the log cannot hold goes straight out: handshake answers before a session
- * exists, and relayed copies the bus already handed to a follower.
+ * committed first, then published, then written. Services hand it envelopes;
+ * a recording fiber hands them, in order and a batch at a time, to the
+ * recorder, which commits them, publishes them on the event bus, and hands the
+ * committed copies back to this connection's inbox; those go into the priority
+ * lanes (§6.5), and a writer fiber writes what the lanes hold. An envelope the
+ * bus did not hand back (its commit failed) is never written. Only what the
+ * log cannot hold goes into the lanes directly: handshake answers before a
+ * session exists, and relayed copies the bus already handed to a follower.
  *
- * The buffer is bounded (bytes and envelopes, counting what the transport
- * still holds): a job's own events wait for `room`, so a tool slows down to
- * its reader's pace and nothing is dropped; a peer that takes nothing while
- * the buffer is full is reported through `onStall`. A failed recording seals
- * the path: nothing more is written but the farewell (`session.evicted`).
+ * The buffer is bounded (bytes and envelopes, counting what waits to be
+ * committed and what the transport still holds): a job's own events wait for
+ * `room`, so a tool slows down to its reader's pace; a peer that takes nothing
+ * while the buffer is full is reported through `onStall`. Under that pressure
+ * lower-priority traffic is shed first (§6.5, internal/Shedding): a `low`
+ * job.progress / log / metric is committed (the log, resume and subscription
+ * backfill have it) but not written, and its producer does not wait for the
+ * socket. A failed recording seals the path: nothing more is written but the
+ * farewell (`session.evicted`).
  */
 import { Deferred, Duration, Effect, Either, Fiber, FiberId, Queue, type Scope } from "effect"
 import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../protocol/Envelope.js"
 import { type Decoded, type MessageType, type PayloadOf, tryEncode } from "../protocol/Message.js"
 import type { Connection } from "../transport/Transport.js"
 import * as Lanes from "./internal/Lanes.js"
+import { sheddable } from "./internal/Shedding.js"
 import { toSidecar } from "./internal/SidecarChunks.js"
 
 /** What the buffer holds, for limits, tests and benchmarks. */
 export interface Usage {
-  /** Envelopes queued here, not yet handed to the transport. */
+  /** Envelopes queued here (waiting to be committed or written), not yet handed to the transport. */
   readonly envelopes: number
   /** Their bytes plus those the transport holds for the peer (the figure the byte limit applies to). */
   readonly bytes: number
@@ -31,6 +37,8 @@ export interface Usage {
   readonly transportBytes: number
   /** Producers suspended until there is room. */
   readonly waiting: number
+  /** Low-priority events committed but not written because the buffer was full (§6.5). */
+  readonly shed: number
 }
 
 export interface Outbound {
@@ -40,6 +48,11 @@ export interface Outbound {
   readonly emit: <T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions) => Effect.Effect<void>
   /** Suspends while the buffer is full; a job awaits it before each of its own events. */
   readonly room: Effect.Effect<void>
+  /**
+   * Room for an event that may be shed (a low-priority job's progress, log, metric): suspends only while
+   * the envelopes waiting to be committed fill the buffer; a full socket sheds the event instead.
+   */
+  readonly sheddingRoom: Effect.Effect<void>
   /** Completes when everything queued before it has been written (or the connection is gone). */
   readonly flush: Effect.Effect<void>
   /** Like flush, but writes past the transport's share of the budget: the connection is about to close. */
@@ -99,12 +112,14 @@ export const UNBOUNDED: Limits = {
   stallTimeout: Duration.infinity
 }
 
-/** How many envelopes the writer takes per round (one log batch). */
+/** How many envelopes one round takes (one log batch, one run of writes). */
 const BATCH = 256
 
 /**
  * How often a writer held back by a full transport looks again (transports report no drain event):
  * soon at first, then backing off to the longest gap, so a peer that has stopped reading costs little.
+ * These are Clock sleeps: under a TestClock a writer held back by its transport moves only when the
+ * test adjusts the clock.
  */
 const POLL_FIRST_MS = 1
 const POLL_LONGEST_MS = 500
@@ -112,34 +127,43 @@ const POLL_LONGEST_MS = 500
 /** The one envelope type written after recording failed: the client learns why the session ends. */
 const FAREWELL = "session.evicted"
 
-/** After close nothing is written: the bus's copies are not wanted. */
-const ignore: Inbox = () => undefined
-
-interface Queued {
-  readonly envelope: Decoded
-  readonly json: string
+interface Queued extends Framed {
   readonly bytes: number
 }
 
-/** Starts the writer for `connection`; it stops with the scope, and what it still held is recorded then. */
+interface Waiter {
+  readonly ready: Deferred.Deferred<void>
+  readonly shedding: boolean
+}
+
+/** Starts the path for `connection`; it stops with the scope, and what waited to be committed is committed then. */
 export const make = (connection: Connection, options: Options = {}): Effect.Effect<Outbound, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { onRecordFailure, onStall, record } = options
-    const recordable = options.recordable ?? (() => true)
+    const recordable = (envelope: Decoded) => record !== undefined && (options.recordable?.(envelope) ?? true)
     const limits = options.limits ?? UNBOUNDED
     const stallTimeout = Duration.decode(limits.stallTimeout)
+    // committed (or unrecordable) envelopes waiting to be written, by priority
     const lanes = Lanes.make<Queued>()
-    const wake = yield* Queue.sliding<void>(1)
-    // flush callers wait for the writer to find the lanes empty
+    // envelopes waiting to be committed, in send order; `committing` of them are with the recorder now
+    let pending: Array<Queued> = []
+    let committing = 0
+    let pendingBytes = 0
+    const wakeWriter = yield* Queue.sliding<void>(1)
+    const wakeRecorder = yield* Queue.sliding<void>(1)
+    // flush callers wait for both fibers to find nothing left
     let drained: Array<Deferred.Deferred<void>> = []
-    // producers waiting for room, woken together once there is some
-    let waiters: Array<Deferred.Deferred<void>> = []
+    // producers waiting for room, woken once there is some
+    let waiters: Array<Waiter> = []
     // those waiting to see a producer wait (backedUp)
     let watchers: Array<Deferred.Deferred<void>> = []
     let defaults: HeaderOptions = {}
     let queuedBytes = 0
     // bytes handed to the transport, and of those, how many it reported taken by the peer
     let handed = 0
+    let shed = 0
+    // envelopes the writer took and is writing now (a flush waits for them too)
+    let writing = 0
     let broken = false
     let sealed = false
     let closed = false
@@ -150,15 +174,22 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
 
     const transportBytes = () => Math.max(0, connection.buffered?.() ?? 0)
     const taken = () => handed - transportBytes()
-    const bytes = () => queuedBytes + transportBytes()
-    const full = () => lanes.size() >= limits.maxEnvelopes || bytes() >= limits.maxBytes
+    const envelopes = () => lanes.size() + pending.length + committing
+    const bytes = () => queuedBytes + pendingBytes + transportBytes()
+    const full = () => envelopes() >= limits.maxEnvelopes || bytes() >= limits.maxBytes
+    /** Only what waits to be committed fills it: a producer of sheddable events waits for nothing else. */
+    const commitFull = () => pending.length + committing >= limits.maxEnvelopes || pendingBytes >= limits.maxBytes
     const transportFull = () => !draining && transportBytes() >= limits.maxBytes
+    const gone = () => closed || broken || sealed
 
     const wakeProducers = Effect.suspend(() => {
-      if (waiters.length === 0 || (full() && !closed && !broken && !sealed)) return Effect.void
-      const ready = waiters
-      waiters = []
-      return Effect.forEach(ready, (w) => Deferred.succeed(w, undefined), { discard: true })
+      if (waiters.length === 0) return Effect.void
+      const still: Array<Waiter> = []
+      const ready: Array<Waiter> = []
+      for (const w of waiters) (gone() || !(w.shedding ? commitFull() : full()) ? ready : still).push(w)
+      if (ready.length === 0) return Effect.void
+      waiters = still
+      return Effect.forEach(ready, (w) => Deferred.succeed(w.ready, undefined), { discard: true })
     })
 
     const scope = yield* Effect.scope
@@ -199,36 +230,45 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         )
       })
 
-    /**
-     * Records a batch (fail closed: unrecorded, only the farewell goes out); returns what may be written:
-     * for a recorded envelope, the copy the bus handed back, in lane order.
-     */
-    const prepare = (batch: ReadonlyArray<Queued>) =>
-      Effect.gen(function*() {
-        if (sealed || record === undefined) return sealed ? batch.filter((q) => q.envelope.type === FAREWELL) : batch
-        const recorded = batch.map((q) => recordable(q.envelope))
-        const toRecord = batch.filter((_, i) => recorded[i])
-        if (toRecord.length === 0) return batch
-        const handed = new Map<Decoded, string>()
+    /** Into the lanes for writing — or, for a sheddable event while the socket side is full, shed. */
+    const enqueue = (q: Queued) => {
+      if (
+        sheddable(q.envelope) &&
+        (lanes.size() >= limits.maxEnvelopes || queuedBytes + transportBytes() >= limits.maxBytes)
+      ) {
+        shed += 1
+        return
+      }
+      lanes.push(q, priorityOf(q.envelope), q.envelope.job_id ?? q.envelope.stream_id)
+      queuedBytes += q.bytes
+    }
+
+    /** One round: commits a batch of pending envelopes, then queues the copies the bus handed back, in order. */
+    const commitRound = Effect.gen(function*() {
+      const batch = pending.slice(0, BATCH)
+      pending = pending.slice(batch.length)
+      committing = batch.length
+      const toRecord = batch.filter((q) => recordable(q.envelope))
+      const copies = new Map<Decoded, string>()
+      if (toRecord.length > 0 && !sealed && record !== undefined) {
         const committed = yield* Effect.either(record(toRecord, (events) => {
-          for (const event of events) handed.set(event.envelope, event.json)
+          for (const event of events) copies.set(event.envelope, event.json)
         }))
-        if (committed._tag === "Left") {
-          yield* sealWith(committed.left)
-          return batch.filter((q) => q.envelope.type === FAREWELL)
+        if (Either.isLeft(committed)) yield* sealWith(committed.left)
+      }
+      for (const q of batch) {
+        pendingBytes -= q.bytes
+        if (sealed) {
+          if (q.envelope.type === FAREWELL) enqueue(q)
+        } else if (!recordable(q.envelope)) enqueue(q)
+        else {
+          const json = copies.get(q.envelope)
+          if (json !== undefined) enqueue(json === q.json ? q : { ...q, json })
         }
-        const out: Array<Queued> = []
-        for (let i = 0; i < batch.length; i++) {
-          const q = batch[i]
-          if (q === undefined) continue
-          if (!recorded[i]) out.push(q)
-          else {
-            const json = handed.get(q.envelope)
-            if (json !== undefined) out.push(json === q.json ? q : { ...q, json })
-          }
-        }
-        return out
-      })
+      }
+      committing = 0
+      Queue.unsafeOffer(wakeWriter, undefined)
+    })
 
     const write = (frames: ReadonlyArray<Queued>) =>
       Effect.gen(function*() {
@@ -259,22 +299,37 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     }
 
     const settleFlushes = Effect.suspend(() => {
-      if (lanes.size() > 0 && !broken) return Effect.void
+      if (((envelopes() > 0 || writing > 0) && !broken) || drained.length === 0) return Effect.void
       const done = drained
       drained = []
       return Effect.forEach(done, (d) => Deferred.succeed(d, undefined), { discard: true })
     })
 
+    // committing does not wait for the socket: a slow reader delays writes, never the log
+    const recorder = yield* Effect.gen(function*() {
+      while (true) {
+        yield* Queue.take(wakeRecorder)
+        // a round cannot be interrupted between its commit and queueing what the bus handed back
+        while (pending.length > 0) {
+          yield* Effect.uninterruptible(commitRound)
+          yield* wakeProducers
+        }
+        yield* settleFlushes
+      }
+    }).pipe(Effect.forkScoped)
+
     const writer = yield* Effect.gen(function*() {
       while (true) {
-        yield* Queue.take(wake)
+        yield* Queue.take(wakeWriter)
         let pollMs = POLL_FIRST_MS
         while (true) {
           if (lanes.size() > 0 && (broken || !transportFull())) {
             pollMs = POLL_FIRST_MS
-            // taken and recorded in one step: an interruption cannot lose a batch between the two (a
-            // broken connection's envelopes are still recorded, for a resume); the writes may be interrupted
-            yield* write(yield* Effect.uninterruptible(Effect.suspend(() => prepare(take()))))
+            const batch = take()
+            writing = batch.length
+            yield* write(batch).pipe(Effect.ensuring(Effect.sync(() => {
+              writing = 0
+            })))
             yield* wakeProducers
             continue
           }
@@ -290,21 +345,24 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       }
     }).pipe(Effect.forkScoped)
 
-    // on close, what is still queued goes to the log (a job's events reach a resume, §8.5), not to the wire
+    // on close, what still waits to be committed goes to the log (a job's events reach a resume, §8.5)
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         closed = true
         yield* Fiber.interrupt(writer)
-        const rest: Array<Queued> = []
-        for (let batch = take(); batch.length > 0; batch = take()) rest.push(...batch)
-        const unsent = rest.filter((q) => recordable(q.envelope))
-        if (unsent.length > 0 && record !== undefined && !sealed) {
-          yield* record(unsent, ignore).pipe(
+        yield* Fiber.interrupt(recorder)
+        const rest = pending.filter((q) => recordable(q.envelope))
+        pending = []
+        pendingBytes = 0
+        if (rest.length > 0 && record !== undefined && !sealed) {
+          yield* record(rest, ignore).pipe(
             Effect.catchAll((e) => Effect.logError("cannot record unsent envelopes", e))
           )
         }
         yield* wakeProducers
-        yield* settleFlushes
+        const done = drained
+        drained = []
+        yield* Effect.forEach(done, (d) => Deferred.succeed(d, undefined), { discard: true })
       })
     )
 
@@ -323,29 +381,36 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
             Effect.catchAll((e) => Effect.logError("cannot record an envelope after close", e))
           )
         }
-        const bytes = Buffer.byteLength(json)
-        lanes.push({ envelope, json, bytes }, priorityOf(envelope), envelope.job_id ?? envelope.stream_id)
-        queuedBytes += bytes
-        Queue.unsafeOffer(wake, undefined)
+        const q: Queued = { envelope, json, bytes: Buffer.byteLength(json) }
+        if (pending.length === 0 && committing === 0 && !recordable(envelope)) {
+          // nothing to commit ahead of it: straight to the lanes (order kept)
+          if (!sealed || envelope.type === FAREWELL) enqueue(q)
+          Queue.unsafeOffer(wakeWriter, undefined)
+        } else {
+          pending.push(q)
+          pendingBytes += q.bytes
+          Queue.unsafeOffer(wakeRecorder, undefined)
+        }
         // answers alone (never held back) overrunning twice the budget: the peer reads nothing
-        if (lanes.size() >= 2 * limits.maxEnvelopes || queuedBytes >= 2 * limits.maxBytes) return stall
+        if (envelopes() >= 2 * limits.maxEnvelopes || queuedBytes + pendingBytes >= 2 * limits.maxBytes) return stall
         return noteFull
       })
 
-    const room: Effect.Effect<void> = Effect.suspend(() => {
-      if (!full() || closed || broken || sealed) return Effect.void
-      return Effect.gen(function*() {
-        const ready = yield* Deferred.make<void>()
-        waiters.push(ready)
-        const told = watchers
-        watchers = []
-        for (const w of told) yield* Deferred.succeed(w, undefined)
-        yield* noteFull
-        // the writer looks at the transport while anyone waits
-        Queue.unsafeOffer(wake, undefined)
-        yield* Deferred.await(ready)
+    const roomWhen = (shedding: boolean): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (gone() || !(shedding ? commitFull() : full())) return Effect.void
+        return Effect.gen(function*() {
+          const ready = yield* Deferred.make<void>()
+          waiters.push({ ready, shedding })
+          const told = watchers
+          watchers = []
+          for (const w of told) yield* Deferred.succeed(w, undefined)
+          yield* noteFull
+          // the writer looks at the transport while anyone waits
+          Queue.unsafeOffer(wakeWriter, undefined)
+          yield* Deferred.await(ready)
+        })
       })
-    })
 
     const flushWith = (past: boolean) =>
       Effect.gen(function*() {
@@ -354,7 +419,8 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           if (past) draining = true
           if (closed) return Deferred.unsafeDone(done, Effect.void)
           drained.push(done)
-          Queue.unsafeOffer(wake, undefined)
+          Queue.unsafeOffer(wakeRecorder, undefined)
+          Queue.unsafeOffer(wakeWriter, undefined)
         })
         yield* Deferred.await(done)
       })
@@ -362,7 +428,8 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     return {
       send,
       emit: (type, payload, options) => Effect.flatMap(makeEnvelope(type, payload, { ...defaults, ...options }), send),
-      room,
+      room: roomWhen(false),
+      sheddingRoom: roomWhen(true),
       flush: flushWith(false),
       drain: flushWith(true),
       useSidecarChunks: Effect.sync(() => {
@@ -373,10 +440,11 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           defaults = next
         }),
       usage: Effect.sync(() => ({
-        envelopes: lanes.size(),
+        envelopes: envelopes(),
         bytes: bytes(),
         transportBytes: transportBytes(),
-        waiting: waiters.length
+        waiting: waiters.length,
+        shed
       })),
       backedUp: Effect.suspend(() => {
         if (waiters.length > 0) return Effect.void
@@ -386,3 +454,6 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       })
     }
   })
+
+/** After close nothing is written: the bus's copies are not wanted. */
+const ignore: Inbox = () => undefined

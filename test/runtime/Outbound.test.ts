@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Fiber, Option, Stream, TestClock } from "effect"
 import type { Priority } from "../../src/protocol/Envelope.js"
 import { JobId, SessionId } from "../../src/protocol/Ids.js"
+import type { Decoded } from "../../src/protocol/Message.js"
 import * as Outbound from "../../src/runtime/Outbound.js"
 import * as Memory from "../../src/transport/Memory.js"
 import type { Connection } from "../../src/transport/Transport.js"
@@ -110,6 +111,49 @@ describe("outbound path", () => {
       ) => (f._tag === "Text" ? JSON.parse(f.text).payload.name : "?"))
       assert.deepStrictEqual(names, Array.from({ length: 200 }, (_, i) => `e${i}`))
       yield* Fiber.join(producer)
+    }))
+
+  it.scopedLive("R6.5-3 R6.5-5 R11.2-3 a full buffer sheds low-priority progress from the wire, never from the log; the rest waits and arrives", () =>
+    Effect.gen(function*() {
+      const [client, server] = yield* Memory.makePair()
+      const committed: Array<Decoded> = []
+      const outbound = yield* Outbound.make(server, {
+        limits: { ...limits, stallTimeout: "1 hour" },
+        record: (batch, inbox) =>
+          Effect.sync(() => {
+            for (const { envelope } of batch) committed.push(envelope)
+            inbox(batch)
+          })
+      })
+      const low = JobId.make("job_low")
+      // a low-priority job reporting progress in a tight loop, as a job does (waiting for shedding room only)
+      yield* Effect.forEach(Array.from({ length: 300 }, (_, i) => i), (i) =>
+        Effect.zipRight(
+          outbound.sheddingRoom,
+          outbound.emit("job.progress", { current: i }, { job_id: low, priority: "low" })
+        ), { discard: true })
+      const usage = yield* outbound.usage
+      assert.isAbove(usage.shed, 0, "the reader took nothing: progress was shed")
+      // a normal-priority producer is held back, never shed
+      const producer = yield* Effect.fork(produce(outbound, 50))
+      yield* stuck(outbound)
+      const frames = yield* client.incoming.pipe(
+        Stream.map((f) => (f._tag === "Text" ? JSON.parse(f.text) : {})),
+        Stream.takeUntil((m) => m.payload?.name === "e49"),
+        Stream.runCollect,
+        Effect.map(Chunk.toReadonlyArray)
+      )
+      yield* Fiber.join(producer)
+      const progress = frames.filter((m) => m.type === "job.progress").map((m) => m.payload.current)
+      const shed = (yield* outbound.usage).shed
+      assert.strictEqual(progress.length + shed, 300, "each progress is either written or counted as shed")
+      assert.deepStrictEqual(progress, [...progress].sort((a, b) => a - b), "what is written keeps its order")
+      assert.deepStrictEqual(
+        frames.filter((m) => m.type === "event.emit").map((m) => m.payload.name),
+        Array.from({ length: 50 }, (_, i) => `e${i}`)
+      )
+      // everything was committed: a resume or a subscription's backfill reads the shed events
+      assert.strictEqual(committed.filter((e) => e.type === "job.progress").length, 300)
     }))
 
   it.scoped("a peer that takes nothing for the stall timeout is reported, once", () =>
