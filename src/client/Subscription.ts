@@ -6,18 +6,20 @@
 import { Effect, Either, Option, type Scope, Stream } from "effect"
 import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError, isCanonical } from "../protocol/Errors.js"
-import { MessageId, type SubscriptionId } from "../protocol/Ids.js"
+import { CheckpointId, MessageId, type SubscriptionId } from "../protocol/Ids.js"
 import { decode, type Decoded, isCore } from "../protocol/Message.js"
 import { BACKFILL_COMPLETE, type SubscriptionFilter } from "../protocol/messages/Subscriptions.js"
 
 export type { SubscriptionFilter } from "../protocol/messages/Subscriptions.js"
 
 /**
- * Where a subscription starts (§13.3): after a message id, or (`{}`) from the start of the log, both
- * backfilled and followed by the end-of-backfill marker; no `since` at all: live events only.
+ * Where a subscription starts (§13.3): after a message id, after a checkpoint's `job.checkpoint` event, or
+ * (`{}`) from the start of the log, each backfilled and followed by the end-of-backfill marker; no `since`
+ * at all: live events only.
  */
 export interface SubscribeSince {
   readonly after_message_id?: string | undefined
+  readonly checkpoint_id?: string | undefined
 }
 
 /** Whether an observed event is the marker between backfill and live (§13.3). */
@@ -62,7 +64,10 @@ export const subscribe = <E>(
       filter,
       // `since` with no message id backfills from the start of what the subscriber may see
       ...(since === undefined ? {} : {
-        since: since.after_message_id === undefined ? {} : { after_message_id: MessageId.make(since.after_message_id) }
+        since: {
+          ...(since.after_message_id === undefined ? {} : { after_message_id: MessageId.make(since.after_message_id) }),
+          ...(since.checkpoint_id === undefined ? {} : { checkpoint_id: CheckpointId.make(since.checkpoint_id) })
+        }
       })
     })
     const reply = yield* deps.sendAndAwait(request)

@@ -37,6 +37,8 @@ export interface Usage {
   readonly transportBytes: number
   /** Producers suspended until there is room. */
   readonly waiting: number
+  /** Of `envelopes`, those still waiting to be committed (the rest wait for the socket). */
+  readonly uncommitted: number
   /** Low-priority events committed but not written because the buffer was full (§6.5). */
   readonly shed: number
 }
@@ -337,8 +339,9 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           yield* settleFlushes
           if (lanes.size() === 0 && waiters.length === 0) break
           if (broken) break
-          // the transport holds its share: look again shortly (the peer may be reading)
-          yield* Effect.sleep(Duration.millis(pollMs))
+          // the transport holds its share: look again shortly (the peer may be reading), or as soon as a
+          // commit queues something new
+          yield* Effect.race(Effect.sleep(Duration.millis(pollMs)), Queue.take(wakeWriter))
           pollMs = Math.min(POLL_LONGEST_MS, pollMs * 2)
         }
         yield* settleFlushes
@@ -444,6 +447,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         bytes: bytes(),
         transportBytes: transportBytes(),
         waiting: waiters.length,
+        uncommitted: pending.length + committing,
         shed
       })),
       backedUp: Effect.suspend(() => {

@@ -44,14 +44,17 @@ const pausableReader = (connection: Connection) =>
     return { queue, pause: latch.close, resume: latch.open, ended, until }
   })
 
-/** Waits until a job waits for room with the transport holding its share: nothing moves until the client reads. */
+/**
+ * Waits until a job waits for room with the transport holding its share and nothing left to commit (a commit
+ * in flight would still move its envelope on to the socket): nothing moves until the client reads.
+ */
 const stuck = (sessionId: string, waiting: number) =>
   Effect.gen(function*() {
     const handle = yield* Effect.flatMap(Sessions, (s) => s.get(SessionId.make(sessionId)))
     if (Option.isNone(handle)) return yield* Effect.dieMessage("no such session")
     const { buffer } = handle.value
     return yield* Effect.repeat(Effect.zipRight(buffer.backedUp, buffer.usage), {
-      until: (u) => u.waiting >= waiting && u.transportBytes > 0
+      until: (u) => u.waiting >= waiting && u.transportBytes > 0 && u.uncommitted === 0
     })
   })
 

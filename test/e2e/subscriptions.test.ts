@@ -12,7 +12,7 @@ import { join } from "node:path"
 import * as Client from "../../src/client/Client.js"
 import { isBackfillComplete } from "../../src/client/Subscription.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
-import { MessageId, SessionId, SubscriptionId } from "../../src/protocol/Ids.js"
+import { CheckpointId, MessageId, SessionId, SubscriptionId } from "../../src/protocol/Ids.js"
 import { type Decoded, decodeJson, encodeUnchecked } from "../../src/protocol/Message.js"
 import type { ObserveGrant } from "../../src/runtime/events/Observation.js"
 import type * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
@@ -127,6 +127,40 @@ describe("subscriptions (§13) over WebSocket", { timeout: 60_000 }, () => {
         )
     )
   }
+
+  it.scopedLive("R13.3-1 since.checkpoint_id backfills what followed that checkpoint; an unknown or unobservable one is NOT_FOUND", () =>
+    withServer(
+      "sqlite",
+      Effect.gen(function*() {
+        const runner = yield* open()
+        const job = yield* runner.invoke("ticker", { count: 6 })
+        const mine = yield* untilTerminal(job.events)
+        const checkpoint = mine.filter((m) => m.type === "job.checkpoint")[2]
+        const checkpointId = CheckpointId.make(String(field(checkpoint ?? mine[0], "checkpoint_id")))
+        const observer = yield* open()
+        const observed = yield* untilTerminal(
+          observer.subscribe({ job_id: [job.jobId] }, { checkpoint_id: checkpointId })
+        )
+        const at = mine.findIndex((m) => m.id === checkpoint?.id)
+        assert.deepStrictEqual(
+          observed.filter((m) => !isBackfillComplete(m)).map((m) => m.id),
+          mine.slice(at + 1).map((m) => m.id),
+          "exactly the events after the checkpoint, in order"
+        )
+        const unknown = yield* Effect.flip(
+          observer.request("subscribe", {
+            filter: {},
+            since: { checkpoint_id: CheckpointId.make("chk_01JUNKNOWN0000000000000000") }
+          })
+        )
+        assert.strictEqual(code(unknown), "NOT_FOUND")
+        const stranger = yield* as("bob-watcher-token")
+        const refused = yield* Effect.flip(
+          stranger.request("subscribe", { filter: {}, since: { checkpoint_id: checkpointId } })
+        )
+        assert.strictEqual(code(refused), "NOT_FOUND", "another principal's checkpoint is not told apart from none")
+      })
+    ))
 
   it.scopedLive("R13.1-1 R13.2-2 another principal is refused PERMISSION_DENIED and sees nothing of alice's sessions", () =>
     withServer(
@@ -331,7 +365,10 @@ const pausable = (connection: Connection) =>
   })
 
 describe("subscriptions (§13), bounded", () => {
-  // on the live clock: nothing here is a timer, and the delivery path after the reader resumes makes short waits
+  // On the live clock, by necessity: while the paused reader leaves the transport full, the connection's writer
+  // looks again every 1..500 ms on Effect's Clock (transports report no drain event, see Outbound's POLL_*).
+  // Under TestClock those sleeps never end unless the test adjusts the clock, so once the reader resumes the
+  // subscribe.closed queued behind them is never written and the test hangs; nothing here is a timer to control.
   it.scopedLive(
     "R13.4-2 a subscriber that stops reading is closed BACKPRESSURE_OVERFLOW; the producer is not held back",
     () =>

@@ -60,7 +60,7 @@ const makeOwner = Effect.gen(function*() {
     refresh: () => Effect.void,
     evict: () => Effect.void,
     buffer: {
-      usage: Effect.succeed({ envelopes: 0, bytes: 0, transportBytes: 0, waiting: 0, shed: 0 }),
+      usage: Effect.succeed({ envelopes: 0, bytes: 0, transportBytes: 0, waiting: 0, uncommitted: 0, shed: 0 }),
       backedUp: Effect.never
     }
   })

@@ -6,14 +6,14 @@
  * `unsubscribe`, and `subscribe.closed` with a reason on eviction, auth
  * expiry, overflow of the subscription's bounded queue, or a log failure.
  */
-import { Context, Effect, Exit, Layer, Option, Scope, Stream } from "effect"
+import { Context, Effect, Either, Exit, Layer, Option, Scope, Stream } from "effect"
 import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import { ArcpError } from "../../protocol/Errors.js"
 import { makeSubscriptionId, SessionId, type SubscriptionId } from "../../protocol/Ids.js"
-import type { Decoded, Message } from "../../protocol/Message.js"
+import { type Decoded, decodeJson, type Message } from "../../protocol/Message.js"
 import { BACKFILL_COMPLETE, type SubscriptionFilter } from "../../protocol/messages/Subscriptions.js"
 import { now } from "../../protocol/Timestamp.js"
-import { EventLog } from "../../store/EventLog.js"
+import { EventLog, MAX_PAGE, type StoredEvent } from "../../store/EventLog.js"
 import type { Principal } from "../Auth.js"
 import type { Outbound } from "../Outbound.js"
 import { RuntimeConfig } from "../RuntimeConfig.js"
@@ -110,21 +110,66 @@ export const make = Effect.gen(function*() {
       }
     })
 
-  /** The position `since` names: the log position of that message, when the subscriber may see it. */
+  /** A row of the log as the subscriber may see it (undefined: no such row, or not observable). */
+  const visibleRow = (rows: ReadonlyArray<StoredEvent>, principal: Principal) => {
+    const row = rows[0]
+    return row !== undefined && row.principal !== undefined && canObserve(observerOf(principal), row.principal)
+      ? row
+      : undefined
+  }
+
+  /**
+   * The position of checkpoint `checkpointId`: its `job.checkpoint` event, looked for among the checkpoints of
+   * the sessions / jobs the filter names (or all the subscriber may see), page by page.
+   */
+  const checkpointPosition = (checkpointId: string, filter: SubscriptionFilter, principal: Principal) =>
+    Effect.gen(function*() {
+      let after = 0
+      while (true) {
+        const page = yield* log.read({
+          types: ["job.checkpoint"],
+          direction: "out",
+          session_id: filter.session_id,
+          job_id: filter.job_id,
+          after,
+          limit: MAX_PAGE
+        }).pipe(Effect.mapError(unavailable))
+        for (const row of page) {
+          after = row.position
+          if (!row.json.includes(checkpointId)) continue
+          const envelope = decodeJson(row.json)
+          if (Either.isLeft(envelope) || Reflect.get(envelope.right.payload, "checkpoint_id") !== checkpointId) continue
+          return visibleRow([row], principal)?.position
+        }
+        if (page.length < MAX_PAGE) return undefined
+      }
+    })
+
+  /**
+   * The position `since` names: after the message `after_message_id`, or after the `job.checkpoint` event of
+   * `checkpoint_id` (both given: the message id wins); `since: {}` is the start of the log. NOT_FOUND when the
+   * subscriber may not see it (unknown and unobservable are not told apart).
+   */
   const startOf = (message: Message<"subscribe">, principal: Principal) =>
     Effect.gen(function*() {
       const since = message.payload.since
       if (since === undefined) return "live" as const
-      if (since.checkpoint_id !== undefined && since.after_message_id === undefined) {
-        return yield* ArcpError.of("UNIMPLEMENTED", "a subscription starts after a message id, not a checkpoint")
+      if (since.after_message_id !== undefined) {
+        const rows = yield* log.read({ id: [since.after_message_id], limit: 1 }).pipe(Effect.mapError(unavailable))
+        const row = visibleRow(rows, principal)
+        if (row === undefined) {
+          return yield* ArcpError.of("NOT_FOUND", `no message ${since.after_message_id} to start after`)
+        }
+        return row.position
       }
-      if (since.after_message_id === undefined) return 0
-      const rows = yield* log.read({ id: [since.after_message_id], limit: 1 }).pipe(Effect.mapError(unavailable))
-      const row = rows[0]
-      if (row === undefined || row.principal === undefined || !canObserve(observerOf(principal), row.principal)) {
-        return yield* ArcpError.of("NOT_FOUND", `no message ${since.after_message_id} to start after`)
+      if (since.checkpoint_id !== undefined) {
+        const position = yield* checkpointPosition(since.checkpoint_id, message.payload.filter, principal)
+        if (position === undefined) {
+          return yield* ArcpError.of("NOT_FOUND", `no checkpoint ${since.checkpoint_id} to start after`)
+        }
+        return position
       }
-      return row.position
+      return 0
     })
 
   const forget = (id: SubscriptionId, sessionId: SessionId) =>
