@@ -1,10 +1,10 @@
 /**
  * The one outbound path of a connection (ARCHITECTURE "data flows one way"):
  * committed first, then published, then written. Services hand it envelopes;
- * a recording fiber hands them, in order and a batch at a time, to the
- * recorder, which commits them, publishes them on the event bus, and hands the
- * committed copies back to this connection's inbox; those go into the priority
- * lanes (§6.5), and a writer fiber writes what the lanes hold. An envelope the
+ * its one fiber hands them, in order and a batch at a time, to the recorder,
+ * which commits them, publishes them on the event bus, and hands the
+ * committed copies back to this connection's inbox; those go into the
+ * priority lanes (§6.5), and the same fiber writes what the lanes hold. An envelope the
  * bus did not hand back (its commit failed) is never written. Only what the
  * log cannot hold goes into the lanes directly: handshake answers before a
  * session exists, and relayed copies the bus already handed to a follower.
@@ -151,8 +151,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     let pending: Array<Queued> = []
     let committing = 0
     let pendingBytes = 0
-    const wakeWriter = yield* Queue.sliding<void>(1)
-    const wakeRecorder = yield* Queue.sliding<void>(1)
+    const wake = yield* Queue.sliding<void>(1)
     // flush callers wait for both fibers to find nothing left
     let drained: Array<Deferred.Deferred<void>> = []
     // producers waiting for room, woken once there is some
@@ -269,7 +268,6 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         }
       }
       committing = 0
-      Queue.unsafeOffer(wakeWriter, undefined)
     })
 
     const write = (frames: ReadonlyArray<Queued>) =>
@@ -307,24 +305,16 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       return Effect.forEach(done, (d) => Deferred.succeed(d, undefined), { discard: true })
     })
 
-    // committing does not wait for the socket: a slow reader delays writes, never the log
-    const recorder = yield* Effect.gen(function*() {
-      while (true) {
-        yield* Queue.take(wakeRecorder)
-        // a round cannot be interrupted between its commit and queueing what the bus handed back
-        while (pending.length > 0) {
-          yield* Effect.uninterruptible(commitRound)
-          yield* wakeProducers
-        }
-        yield* settleFlushes
-      }
-    }).pipe(Effect.forkScoped)
-
+    // one fiber commits and writes, in turns: each round commits what waits (a slow reader never holds the
+    // log back: a full transport skips the writes, not the commits), then writes what the bus handed back
     const writer = yield* Effect.gen(function*() {
       while (true) {
-        yield* Queue.take(wakeWriter)
+        yield* Queue.take(wake)
         let pollMs = POLL_FIRST_MS
         while (true) {
+          const committed = pending.length > 0
+          // a round cannot be interrupted between its commit and queueing what the bus handed back
+          if (committed) yield* Effect.uninterruptible(commitRound)
           if (lanes.size() > 0 && (broken || !transportFull())) {
             pollMs = POLL_FIRST_MS
             const batch = take()
@@ -336,12 +326,13 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
             continue
           }
           yield* wakeProducers
+          if (committed) continue
           yield* settleFlushes
           if (lanes.size() === 0 && waiters.length === 0) break
           if (broken) break
-          // the transport holds its share: look again shortly (the peer may be reading), or as soon as a
-          // commit queues something new
-          yield* Effect.race(Effect.sleep(Duration.millis(pollMs)), Queue.take(wakeWriter))
+          // the transport holds its share: look again shortly (the peer may be reading), or as soon as
+          // something new is sent
+          yield* Effect.race(Effect.sleep(Duration.millis(pollMs)), Queue.take(wake))
           pollMs = Math.min(POLL_LONGEST_MS, pollMs * 2)
         }
         yield* settleFlushes
@@ -353,7 +344,6 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       Effect.gen(function*() {
         closed = true
         yield* Fiber.interrupt(writer)
-        yield* Fiber.interrupt(recorder)
         const rest = pending.filter((q) => recordable(q.envelope))
         pending = []
         pendingBytes = 0
@@ -388,11 +378,11 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         if (pending.length === 0 && committing === 0 && !recordable(envelope)) {
           // nothing to commit ahead of it: straight to the lanes (order kept)
           if (!sealed || envelope.type === FAREWELL) enqueue(q)
-          Queue.unsafeOffer(wakeWriter, undefined)
+          Queue.unsafeOffer(wake, undefined)
         } else {
           pending.push(q)
           pendingBytes += q.bytes
-          Queue.unsafeOffer(wakeRecorder, undefined)
+          Queue.unsafeOffer(wake, undefined)
         }
         // answers alone (never held back) overrunning twice the budget: the peer reads nothing
         if (envelopes() >= 2 * limits.maxEnvelopes || queuedBytes + pendingBytes >= 2 * limits.maxBytes) return stall
@@ -410,7 +400,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           for (const w of told) yield* Deferred.succeed(w, undefined)
           yield* noteFull
           // the writer looks at the transport while anyone waits
-          Queue.unsafeOffer(wakeWriter, undefined)
+          Queue.unsafeOffer(wake, undefined)
           yield* Deferred.await(ready)
         })
       })
@@ -422,8 +412,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           if (past) draining = true
           if (closed) return Deferred.unsafeDone(done, Effect.void)
           drained.push(done)
-          Queue.unsafeOffer(wakeRecorder, undefined)
-          Queue.unsafeOffer(wakeWriter, undefined)
+          Queue.unsafeOffer(wake, undefined)
         })
         yield* Deferred.await(done)
       })
