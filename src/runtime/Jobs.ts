@@ -25,7 +25,6 @@ import { ArcpError } from "../protocol/Errors.js"
 import { LIST_TYPE, TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
 import { type JobId, makeJobId, type MessageId, TraceId } from "../protocol/Ids.js"
 import { type Decoded, type Message, tryEncode } from "../protocol/Message.js"
-import { fromMillis } from "../protocol/Timestamp.js"
 import { EventLog, type JobRecord } from "../store/EventLog.js"
 import { Artifacts } from "./artifacts/Artifacts.js"
 import { Remotes } from "./delegation/Remotes.js"
@@ -38,12 +37,12 @@ import { Recorder } from "./events/Recorder.js"
 import { HumanInput } from "./HumanInput.js"
 import { cancelled, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import * as Heartbeats from "./internal/Heartbeats.js"
+import { checkTrust, interruptJob } from "./internal/Interrupt.js"
 import { answerRepeat, commandDigest, keyReused, type RepeatContext } from "./internal/Repeats.js"
 import { replay } from "./internal/Replay.js"
-import { emit, envelope, hasEnded, Job, moveTo, type Owner, refuseCancel, watcherOf } from "./Job.js"
+import { envelope, hasEnded, Job, type Owner, refuseCancel, watcherOf } from "./Job.js"
 import { runJob } from "./JobRunner.js"
 import { Permissions } from "./permissions/Permissions.js"
-import { atLeast } from "./permissions/Trust.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 import { Streams } from "./Streams.js"
 import { type Restored, type Tool, type ToolContext, ToolRegistry } from "./Tools.js"
@@ -241,27 +240,6 @@ export const make = Effect.gen(function*() {
       )
     }).pipe(Effect.zipRight(FiberMap.remove(fibers, job.id)), Effect.ensuring(Effect.sync(() => forget(job.id))))
 
-  /**
-   * §15.3: a tool that needs more trust than the session has is refused, naming the level,
-   * unless a live `trust.elevate.<level>` lease of the principal lifts it high enough (§15.6).
-   */
-  const checkTrust = (tool: Tool, owner: Owner) =>
-    Effect.gen(function*() {
-      const needed = tool.minimumTrust
-      if (needed === undefined || atLeast(owner.trustLevel, needed)) return
-      const elevated = yield* permissions.elevation(owner.principal)
-      if (Option.isSome(elevated) && atLeast(elevated.value.level, needed)) {
-        return yield* Effect.logInfo(
-          `${owner.principal} invokes ${tool.name} (needs ${needed}) under elevation lease ${elevated.value.lease.lease_id}`
-        )
-      }
-      return yield* ArcpError.of(
-        "PERMISSION_DENIED",
-        `tool "${tool.name}" needs trust level ${needed}; this session is ${owner.trustLevel}`,
-        { details: { required_trust_level: needed, trust_level: owner.trustLevel } }
-      )
-    })
-
   /** How a job records (then publishes) its events while no session of its own is connected. */
   const recordDetached = (sessionId: string, principal: string, id: string) => (env: Decoded) =>
     Effect.suspend(() => {
@@ -346,7 +324,7 @@ export const make = Effect.gen(function*() {
           onLeft: Effect.fail,
           onRight: Effect.succeed
         })
-        yield* checkTrust(tool, owner)
+        yield* checkTrust(permissions, tool, owner)
         // refused before the key is claimed: a key is never bound to a job that did not run
         yield* admit(owner)
         const id = yield* makeJobId
@@ -430,59 +408,11 @@ export const make = Effect.gen(function*() {
       }),
 
     interrupt: (message, owner) =>
-      Effect.gen(function*() {
-        const { target, target_id } = message.payload
-        if (target !== "job") return yield* ArcpError.of("INVALID_ARGUMENT", "only jobs can be interrupted")
-        const job = liveFor(owner.principal, target_id)
-        if (job === undefined) {
-          return yield* ArcpError.of("NOT_FOUND", `no live job ${target_id}`)
-        }
-        if (hasEnded(job)) {
-          return yield* ArcpError.of("FAILED_PRECONDITION", `job ${target_id} has ended`)
-        }
-        // §12: the interrupt's human.input.request goes to the job's session, which must have negotiated human_input
-        if (!job.humanInput) {
-          return yield* ArcpError.of(
-            "FAILED_PRECONDITION",
-            "the job's session did not negotiate capabilities.human_input, so it cannot be asked for guidance"
-          )
-        }
-        // an interrupt that would open a prompt past --max-pending-human is refused, not acked
-        if (job.gate === undefined) yield* humanInput.admit(job.sessionId)
-        yield* owner.sink(
-          yield* makeEnvelope("ack", { ack_for: message.id, received_at: fromMillis(yield* Clock.currentTimeMillis) }, {
-            session_id: owner.sessionId,
-            job_id: job.id,
-            correlation_id: message.id
-          })
-        )
-        if (job.gate !== undefined) return // already waiting for guidance
-        const gate = yield* Deferred.make<void>()
-        job.openInterrupt(gate)
-        yield* moveTo(job, log, "blocked")
-        const answering = yield* humanInput.ask({
-          emit: (type, payload, header) => emit(job, type, payload, { causation_id: message.id, ...header }),
-          principal: job.principal,
-          sessionId: job.sessionId,
-          prompt: message.payload.prompt ?? "The job was interrupted. Answer to resume it, with optional guidance.",
-          responseSchema: { type: "object", properties: { guidance: { type: "string" } } },
-          expiresInSeconds: Duration.toSeconds(settings.interruptExpiry)
-        }).pipe(
-          Effect.matchEffect({
-            onFailure: () => expireInterrupt(job),
-            onSuccess: (answer) =>
-              Effect.sync(() => {
-                const value: unknown = answer.value
-                const guidance = typeof value === "object" && value !== null
-                  ? Reflect.get(value, "guidance")
-                  : undefined
-                job.interruptAnswered(typeof guidance === "string" ? guidance : undefined)
-              }).pipe(Effect.zipRight(moveTo(job, log, "running")), Effect.zipRight(Deferred.succeed(gate, undefined)))
-          }),
-          FiberSet.run(background)
-        )
-        job.awaitingAnswer(answering)
-      }),
+      interruptJob(
+        { log, settings, humanInput, liveFor, answers: FiberSet.run(background), expire: expireInterrupt },
+        message,
+        owner
+      ),
 
     replay: (messageId, owner) =>
       replay(
