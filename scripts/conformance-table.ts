@@ -82,6 +82,10 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R6.5-1": ["done", ""],
   "R6.5-2": ["done", "outbound priority lanes with a fairness floor of 8"],
   "R6.5-4": ["done", ""],
+  "R6.5-3": [
+    "done",
+    "under a full outbound buffer low-priority job.progress / log / metric are shed from the live delivery (still committed: resume and subscription backfill read them); stream chunks, terminals, answers and normal+ traffic wait instead (docs/decisions.md Shedding)"
+  ],
   "R7-1": ["done", ""],
   "R7-2": ["done", ""],
   "R7-3": ["done", ""],
@@ -172,8 +176,8 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "the writer is paced to desired_rate_per_second (0, or buffer_remaining_bytes 0 alone: paused until the next backpressure)"
   ],
   "R11.2-3": [
-    "partial",
-    "a session-wide backpressure slows low and normal streams, not high or critical ones; nothing is dropped (events are durable), lower priority is slowed, not shed"
+    "done",
+    "a session-wide backpressure slows low and normal streams, not high or critical ones; a full buffer sheds low-priority progress/log/metric from the live delivery first (they stay in the log); stream chunks are slowed, never shed"
   ],
   "R11.1-1": ["done", ""],
   "R11.1-2": ["not yet", "the client hands every stream event to the app, which decides"],
@@ -223,11 +227,14 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "done",
     "a named session or job not observable (or unknown) is PERMISSION_DENIED; an open filter is narrowed"
   ],
-  "R13.3-1": ["done", "since.after_message_id, or since {} from the start"],
+  "R13.3-1": [
+    "done",
+    "since.after_message_id, since.checkpoint_id, or since {} from the start; no timestamp (docs/decisions.md)"
+  ],
   "R13.4-1": ["done", "answered with ack"],
   "R13.4-2": [
     "done",
-    "on eviction (its reason, e.g. UNAUTHENTICATED), queue overflow (BACKPRESSURE_OVERFLOW), log failure"
+    "on the subscribing session's eviction (its reason, e.g. UNAUTHENTICATED when its credential expires), queue overflow (BACKPRESSURE_OVERFLOW), log failure; not on an observed session's eviction (its feed goes on)"
   ],
   "R14-1": [
     "done",
@@ -349,7 +356,7 @@ const NOT_BUILT: Record<string, string> = {
   "6.3": "not built",
   "6.4": "no redelivery or resume yet",
   "6.5":
-    "nothing is shed: a full outbound buffer suspends a job's own events (bounded, docs/decisions.md); no rate limiting of critical traffic",
+    "no separate rate limit of a client's critical traffic (R6.5-5 is a MAY): inbound messages are bounded per connection like any other",
   "8.2": "oauth2 answers UNIMPLEMENTED",
   "8.5": "an evicted session's jobs are followed again by taking the session back (resume), not under a new session",
   "9": "",

@@ -113,7 +113,7 @@ describe("outbound path", () => {
       yield* Fiber.join(producer)
     }))
 
-  it.scopedLive("R6.5-3 R6.5-5 R11.2-3 a full buffer sheds low-priority progress from the wire, never from the log; the rest waits and arrives", () =>
+  it.scopedLive("R6.5-3 R11.2-3 a full buffer sheds low-priority progress from the wire, never from the log; the rest waits and arrives", () =>
     Effect.gen(function*() {
       const [client, server] = yield* Memory.makePair()
       const committed: Array<Decoded> = []
