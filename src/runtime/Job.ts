@@ -4,7 +4,7 @@
  * rules"), and exactly one terminal event is ever emitted (§6.3, §10.2).
  */
 import { Clock, type Deferred, Effect, type Fiber, Option } from "effect"
-import type { Context, Scope } from "effect"
+import type { Context } from "effect"
 import { type HeaderOptions, make as makeEnvelope, type Priority } from "../protocol/Envelope.js"
 import type { JobId, MessageId, SessionId, TraceId } from "../protocol/Ids.js"
 import type { Decoded, Message, MessageType, PayloadOf } from "../protocol/Message.js"
@@ -12,48 +12,12 @@ import type { JobState, TrustLevel } from "../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../store/EventLog.js"
 import { EVENTS_PER_TURN, yieldToEventLoop } from "./internal/Fairness.js"
 import { isSheddable } from "./internal/Shedding.js"
+import type { Owner, Watcher } from "./JobOwner.js"
 import { canTransition, isTerminal } from "./JobState.js"
 import type { Restored, Tool } from "./Tools.js"
 
-/** Where a job's events go: the outbound path of a session that watches it. */
-export type Sink = (envelope: Decoded) => Effect.Effect<void>
-
-/** Who started or watches a job. */
-export interface Owner {
-  readonly sessionId: SessionId
-  readonly principal: string
-  readonly sink: Sink
-  /** Suspends while the session's outbound buffer is full (absent: never). */
-  readonly room?: Effect.Effect<void> | undefined
-  /** The room a sheddable event waits for (absent: `room`): it is shed rather than wait for the socket (§6.5). */
-  readonly sheddingRoom?: Effect.Effect<void> | undefined
-  /** The negotiated `heartbeat_interval_seconds` (§10.3). */
-  readonly heartbeatIntervalSeconds: number
-  /** The session's trust level (§15.3), from its credentials. */
-  readonly trustLevel: TrustLevel
-  /** Whether the session negotiated `human_input` (§12): no human request is sent to it otherwise. */
-  readonly humanInput: boolean
-  /** The connection's scope: what follows a job for this session ends with it (absent: with the job). */
-  readonly scope?: Scope.Scope | undefined
-  /** Whether the session negotiated `arcpx.arcp.metrics.v1`: the runtime's per-job metrics as events (absent: no). */
-  readonly metrics?: boolean | undefined
-}
-
-/** The job's own session, watching it. */
-export interface Watcher {
-  readonly sessionId: SessionId
-  readonly deliver: Sink
-  readonly room: Effect.Effect<void> | undefined
-  readonly sheddingRoom?: Effect.Effect<void> | undefined
-}
-
-/** The watcher entry of the session `owner` (which started the job). */
-export const watcherOf = (owner: Owner): Watcher => ({
-  sessionId: owner.sessionId,
-  deliver: owner.sink,
-  room: owner.room,
-  sheddingRoom: owner.sheddingRoom
-})
+export type { Owner, Sink, Watcher } from "./JobOwner.js"
+export { watcherOf } from "./JobOwner.js"
 
 /** Why a job asked to be cancelled, and who asked. */
 export interface CancelRequest {

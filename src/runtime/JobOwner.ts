@@ -1,0 +1,49 @@
+/**
+ * Who a job belongs to and who watches it: the session that started it (its
+ * `Owner`, as the connection describes itself) and the watcher entry its
+ * events are delivered through.
+ */
+import type { Effect, Scope } from "effect"
+import type { SessionId } from "../protocol/Ids.js"
+import type { Decoded } from "../protocol/Message.js"
+import type { TrustLevel } from "../protocol/messages/Common.js"
+
+/** Where a job's events go: the outbound path of a session that watches it. */
+export type Sink = (envelope: Decoded) => Effect.Effect<void>
+
+/** Who started or watches a job. */
+export interface Owner {
+  readonly sessionId: SessionId
+  readonly principal: string
+  readonly sink: Sink
+  /** Suspends while the session's outbound buffer is full (absent: never). */
+  readonly room?: Effect.Effect<void> | undefined
+  /** The room a sheddable event waits for (absent: `room`): it is shed rather than wait for the socket (§6.5). */
+  readonly sheddingRoom?: Effect.Effect<void> | undefined
+  /** The negotiated `heartbeat_interval_seconds` (§10.3). */
+  readonly heartbeatIntervalSeconds: number
+  /** The session's trust level (§15.3), from its credentials. */
+  readonly trustLevel: TrustLevel
+  /** Whether the session negotiated `human_input` (§12): no human request is sent to it otherwise. */
+  readonly humanInput: boolean
+  /** The connection's scope: what follows a job for this session ends with it (absent: with the job). */
+  readonly scope?: Scope.Scope | undefined
+  /** Whether the session negotiated `arcpx.arcp.metrics.v1`: the runtime's per-job metrics as events (absent: no). */
+  readonly metrics?: boolean | undefined
+}
+
+/** The job's own session, watching it. */
+export interface Watcher {
+  readonly sessionId: SessionId
+  readonly deliver: Sink
+  readonly room: Effect.Effect<void> | undefined
+  readonly sheddingRoom?: Effect.Effect<void> | undefined
+}
+
+/** The watcher entry of the session `owner` (which started the job). */
+export const watcherOf = (owner: Owner): Watcher => ({
+  sessionId: owner.sessionId,
+  deliver: owner.sink,
+  room: owner.room,
+  sheddingRoom: owner.sheddingRoom
+})
