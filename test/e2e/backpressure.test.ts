@@ -5,12 +5,13 @@
  * handshakes and pings.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Either, Fiber, Option, Queue, Stream, TestClock } from "effect"
+import { Deferred, Effect, Either, Fiber, Option, Queue, Schema, Stream, TestClock } from "effect"
 import { WebSocket as RawWebSocket } from "ws"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { SessionId } from "../../src/protocol/Ids.js"
 import { type Decoded, decodeJson, encodeUnchecked } from "../../src/protocol/Message.js"
 import { Sessions } from "../../src/runtime/Sessions.js"
+import * as Tools from "../../src/runtime/Tools.js"
 import { EventLog } from "../../src/store/EventLog.js"
 import type { Connection } from "../../src/transport/Transport.js"
 import { Acceptor } from "../../src/transport/Transport.js"
@@ -57,6 +58,18 @@ const stuck = (sessionId: string, waiting: number) =>
       until: (u) => u.waiting >= waiting && u.transportBytes > 0 && u.uncommitted === 0
     })
   })
+
+/** A tool that only reports progress, `count` times. */
+const REPORTS = 3000
+const reporter = Tools.make({
+  name: "reporter",
+  parameters: Schema.Struct({ count: Schema.Number }),
+  handler: ({ count }, ctx) =>
+    Effect.gen(function*() {
+      for (let current = 1; current <= count; current++) yield* ctx.progress({ current, total: count })
+      return { count }
+    })
+})
 
 const progressOf = (messages: ReadonlyArray<Decoded>, jobId: string | undefined) =>
   messages.filter((m) => m.job_id === jobId && m.type === "job.progress").map((m) => field(m, "current"))
@@ -199,6 +212,52 @@ describe("backpressure", () => {
         assert.isTrue(Option.isNone(yield* Fiber.poll(outcome)), "the ticker was still running")
         yield* job.cancel()
       }).pipe(Effect.provide(serverLayer({ transport: webSocket }))),
+    60_000
+  )
+
+  it.scopedLive(
+    "R6.5-3 R11.2-3 a low-priority job's progress is shed from a stopped reader's wire, not from the log; the job is not held back",
+    () =>
+      Effect.gen(function*() {
+        const connection = yield* dial
+        const read = yield* pausableReader(connection)
+        const send = (envelope: Decoded) => connection.send(encodeUnchecked(envelope))
+        yield* send(
+          yield* makeEnvelope("session.open", {
+            auth: { scheme: "bearer", token: TOKEN },
+            client: { kind: "raw", version: "1" },
+            capabilities: {}
+          })
+        )
+        const sessionId = (yield* read.until((m) => m.type === "session.accepted")).session_id ?? ""
+        yield* read.pause
+        // the same principal watches for the result on another connection (live, results only)
+        const observer = yield* open()
+        const results = yield* observer.subscribe({ session_id: [sessionId], types: ["tool.result"] }).pipe(
+          Stream.toQueue()
+        )
+        const invoke = yield* makeEnvelope("tool.invoke", { tool: "reporter", arguments: { count: REPORTS } }, {
+          session_id: SessionId.make(sessionId),
+          priority: "low"
+        })
+        yield* send(invoke)
+        // the job ends while nobody reads: its progress did not wait for the socket
+        yield* Queue.take(results)
+        yield* read.resume
+        const seen: Array<Decoded> = []
+        while (seen.at(-1)?.type !== "tool.result") seen.push(yield* Queue.take(read.queue))
+        const result = seen[seen.length - 1] ?? (yield* Effect.dieMessage("no result"))
+        const written = progressOf(seen, result.job_id)
+        assert.isAbove(written.length, 0)
+        assert.isBelow(written.length, REPORTS, "some progress was shed")
+        assert.deepStrictEqual(written, [...written].sort((a, b) => Number(a) - Number(b)), "in order")
+        // every report is in the log: another session's subscription backfills all of them
+        const observed = yield* observer.subscribe({ job_id: [result.job_id ?? ""] }, {}).pipe(
+          Stream.takeUntil((m) => m.type === "tool.result"),
+          Stream.runCollect
+        )
+        assert.strictEqual(progressOf(Array.from(observed), result.job_id).length, REPORTS)
+      }).pipe(Effect.provide(serverLayer({ transport: memory, runtime: limits, tools: [reporter] }))),
     60_000
   )
 })
