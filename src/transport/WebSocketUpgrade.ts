@@ -3,13 +3,12 @@
  * (`ws://`, `wss://`) or an application's, on a path (`attach`). Each upgraded socket becomes a
  * `Connection` carrying what TLS proved about the peer (mtls, §8.2).
  */
-import * as Socket from "@effect/platform/Socket"
 import { type Context, Effect, type Scope } from "effect"
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
-import { WebSocketServer } from "ws"
+import { type WebSocket as Ws, WebSocketServer } from "ws"
 import * as Accepting from "./internal/Accepting.js"
-import { fromSocket } from "./internal/WebSocketConnection.js"
+import { fromWs } from "./internal/WebSocketConnection.js"
 import { peerOf } from "./Tls.js"
 import type { Acceptor, Connection } from "./Transport.js"
 
@@ -45,10 +44,6 @@ export const pathOf = (request: IncomingMessage): string => {
   return query < 0 ? url : url.slice(0, query)
 }
 
-/** `ws` hands a socket of its own class; the platform's Socket reads it through the standard WebSocket API. */
-const isWebSocket = (value: unknown): value is globalThis.WebSocket =>
-  typeof value === "object" && value !== null && "send" in value && "readyState" in value
-
 /** An upgrader for the life of the scope; closing the scope closes its connections. */
 export const make = (options: UpgradeOptions): Effect.Effect<Upgrader, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -70,24 +65,17 @@ export const make = (options: UpgradeOptions): Effect.Effect<Upgrader, never, Sc
       for (const client of wss.clients) client.terminate()
     })
     let next = 0
-    const open = ({ request, ws }: { readonly request: IncomingMessage; readonly ws: unknown }) =>
+    const open = ({ request, ws }: { readonly request: IncomingMessage; readonly ws: Ws }) =>
       Effect.gen(function*() {
-        const raw = isWebSocket(ws) ? ws : undefined
-        if (raw === undefined) return yield* Effect.die(new Error("ws handed over something that is not a WebSocket"))
-        const socket = yield* Socket.fromWebSocket(
-          Effect.acquireRelease(Effect.succeed(raw), (opened) => Effect.sync(() => opened.close()))
-        )
-        const { connection } = yield* fromSocket(socket, () => raw, {
+        const { connection } = yield* fromWs(ws, {
           label: `${options.label}#${++next}`,
           maxFrameBytes: options.maxFrameBytes
         })
         return { ...connection, peer: peerOf(request.socket) } satisfies Connection
       })
-    const accepting = yield* Accepting.make<{ readonly request: IncomingMessage; readonly ws: unknown }>({
+    const accepting = yield* Accepting.make<{ readonly request: IncomingMessage; readonly ws: Ws }>({
       open,
-      refuse: ({ ws }) => {
-        if (isWebSocket(ws)) ws.close(1013, "the runtime is busy; try again later")
-      }
+      refuse: ({ ws }) => ws.close(1013, "the runtime is busy; try again later")
     })
     return {
       handle: (request, socket, head) => {
