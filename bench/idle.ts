@@ -1,6 +1,6 @@
 /**
  * bench/idle: what one idle session costs the server. The server is `arcp serve`'s layers from the compiled
- * dist/ in its own plain-Node process (bench/support/idleServer.mjs, SQLite log in a temp file); the sessions
+ * dist/ in its own plain-Node process (bench/support/distServer.mjs, SQLite log in a temp file); the sessions
  * are opened by the side-by-side load generator in another (bare `ws`), so only the server's side is
  * counted. Prints the JS heap and RSS growth per session after a forced GC with IDLE_SESSIONS (default
  * 1000) held, and what is left once they close. `IDLE_SNAPSHOT=file` also writes a heap snapshot while
@@ -37,7 +37,7 @@ buildDist()
 const dir = mkdtempSync(join(tmpdir(), "arcp-idle-"))
 const server = spawn(process.execPath, [
   "--expose-gc",
-  join(root, "bench", "support", "idleServer.mjs"),
+  join(root, "bench", "support", "distServer.mjs"),
   join(dir, "idle.db")
 ], { cwd: root, stdio: ["pipe", "pipe", "inherit"] })
 try {

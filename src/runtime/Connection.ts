@@ -200,7 +200,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     }
 
     // a connection that never completes the handshake is not kept forever (the timer ends with the handshake)
-    const handshakeTimer = yield* Effect.sleep(settings.handshakeTimeout).pipe(
+    let handshakeTimer: Fiber.RuntimeFiber<void> | undefined = yield* Effect.sleep(settings.handshakeTimeout).pipe(
       Effect.zipRight(Ref.get(phase)),
       Effect.flatMap((p) =>
         p._tag === "Open" || p._tag === "Closed" ? Effect.void : outbound.emit(
@@ -357,7 +357,12 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     const settle = (next: Handshake.Phase) =>
       Effect.zipRight(
         Ref.set(phase, next),
-        next._tag === "Open" || next._tag === "Closed" ? Fiber.interruptFork(handshakeTimer) : Effect.void
+        Effect.suspend(() => {
+          const timer = handshakeTimer
+          if (timer === undefined || (next._tag !== "Open" && next._tag !== "Closed")) return Effect.void
+          handshakeTimer = undefined // a finished fiber still holds its state: not kept for the session's life
+          return Fiber.interruptFork(timer)
+        })
       )
 
     const onMessage = (message: Decoded): Effect.Effect<void, never, Scope.Scope> =>

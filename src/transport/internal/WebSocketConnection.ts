@@ -267,8 +267,10 @@ export const fromWs = (
         mailbox.unsafeDone(Exit.void)
       })
     )
-    // built when first needed: an ordinary close builds no error (nor its stack)
-    const closed = () => new TransportError({ reason: "Closed", message: `${label}: the connection is closed` })
+    // built once, when first needed: an ordinary close builds no error (nor its stack), later sends reuse it
+    let closedError: TransportError | undefined
+    const closed = () =>
+      closedError ??= new TransportError({ reason: "Closed", message: `${label}: the connection is closed` })
     const taken = (chunk: Chunk.Chunk<Incoming>) => {
       for (const frame of chunk) {
         if (frame._tag !== "Binary") continue
