@@ -169,7 +169,6 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     const sidecar = yield* Sidecar.make(connection, outbound)
     // §17.1: the session's spans, sent as trace.span once it negotiates them (tracing/SpanFeed)
     const feed = SpanFeed.make(outbound.emit)
-    yield* Effect.addFinalizer(() => feed.disable)
     yield* Effect.locallyScoped(Spans.spanListener, Option.some(feed.listener))
     /** The handshake's span: messages that name no trace of their own join the session's trace. */
     let sessionSpan: Tracer.AnySpan | undefined
@@ -224,11 +223,15 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // however the connection ends — closed, dropped, or its fiber interrupted — its jobs are detached: they run
     // on, their later events go to the log and can be picked up again (§8.5). Runs before the outbound path
     // closes (finalizers run last-added first), which then records what it still held.
+    // (one finalizer for the span feed too: each one a connection holds costs an idle session memory)
     yield* Effect.addFinalizer(() =>
-      Effect.suspend(() =>
-        owner === undefined ? Effect.void : Effect.zipRight(
-          deps.subscriptions?.endSession(owner.sessionId) ?? Effect.void,
-          deps.jobs.release(owner, "detach")
+      Effect.zipRight(
+        feed.disable,
+        Effect.suspend(() =>
+          owner === undefined ? Effect.void : Effect.zipRight(
+            deps.subscriptions?.endSession(owner.sessionId) ?? Effect.void,
+            deps.jobs.release(owner, "detach")
+          )
         )
       )
     )

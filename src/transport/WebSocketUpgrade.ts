@@ -9,7 +9,7 @@ import type { Duplex } from "node:stream"
 import { type WebSocket as Ws, WebSocketServer } from "ws"
 import * as Accepting from "./internal/Accepting.js"
 import { fromWs } from "./internal/WebSocketConnection.js"
-import { peerOf } from "./Tls.js"
+import { type Peer, peerOf } from "./Tls.js"
 import type { Acceptor, Connection } from "./Transport.js"
 
 /** Frames above the limit are answered by the runtime; only those above this multiple make `ws` close (1009). */
@@ -65,15 +65,16 @@ export const make = (options: UpgradeOptions): Effect.Effect<Upgrader, never, Sc
       for (const client of wss.clients) client.terminate()
     })
     let next = 0
-    const open = ({ request, ws }: { readonly request: IncomingMessage; readonly ws: Ws }) =>
+    // what a connection keeps of its upgrade: the socket and what TLS proved, not the request (headers and all)
+    const open = ({ peer, ws }: { readonly ws: Ws; readonly peer: Peer }) =>
       Effect.gen(function*() {
         const { connection } = yield* fromWs(ws, {
           label: `${options.label}#${++next}`,
           maxFrameBytes: options.maxFrameBytes
         })
-        return { ...connection, peer: peerOf(request.socket) } satisfies Connection
+        return { ...connection, peer } satisfies Connection
       })
-    const accepting = yield* Accepting.make<{ readonly request: IncomingMessage; readonly ws: Ws }>({
+    const accepting = yield* Accepting.make<{ readonly ws: Ws; readonly peer: Peer }>({
       open,
       refuse: ({ ws }) => ws.close(1013, "the runtime is busy; try again later")
     })
@@ -82,7 +83,7 @@ export const make = (options: UpgradeOptions): Effect.Effect<Upgrader, never, Sc
         if (options.path !== undefined && pathOf(request) !== options.path) return false
         // an error on the raw socket before the upgrade completes is that peer's end, not ours
         socket.on("error", () => undefined)
-        wss.handleUpgrade(request, socket, head, (ws) => accepting.offer({ request, ws }))
+        wss.handleUpgrade(request, socket, head, (ws) => accepting.offer({ ws, peer: peerOf(request.socket) }))
         return true
       },
       run: accepting.run,
