@@ -10,6 +10,7 @@ import {
   Duration,
   Effect,
   Either,
+  Fiber,
   Option,
   Ref,
   Schema,
@@ -57,8 +58,12 @@ export interface Dependencies {
   readonly extensionRoutes?: ReadonlyMap<string, ExtensionRoute> | undefined
   /** Handlers of the extensions this runtime implements (§21.2); an advertised one without a handler is UNIMPLEMENTED. */
   readonly extensions?: ExtensionTable | undefined
-  /** Completes when the runtime shuts down: an open session is then evicted UNAVAILABLE, a handshake closed. */
-  readonly shutdown: Effect.Effect<void>
+  /**
+   * Registers what this connection does when the runtime shuts down (an open session is evicted UNAVAILABLE,
+   * a handshake closed), for the life of the scope; the runtime runs it then (at once if already stopping).
+   * A registration rather than a fiber waiting per connection: idle sessions are many (issue 12).
+   */
+  readonly atShutdown: (goodbye: Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>
   /** This runtime's instance id (§4.3): sessions are recorded durable under it (§9); absent: they are not. */
   readonly instanceId?: string | undefined
   /** The session's subscriptions (§13): closed with the reason on eviction, stopped when the connection ends. */
@@ -169,7 +174,6 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     const sidecar = yield* Sidecar.make(connection, outbound)
     // §17.1: the session's spans, sent as trace.span once it negotiates them (tracing/SpanFeed)
     const feed = SpanFeed.make(outbound.emit)
-    yield* Effect.addFinalizer(() => feed.disable)
     yield* Effect.locallyScoped(Spans.spanListener, Option.some(feed.listener))
     /** The handshake's span: messages that name no trace of their own join the session's trace. */
     let sessionSpan: Tracer.AnySpan | undefined
@@ -199,8 +203,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       peer: connection.peer
     }
 
-    // a connection that never completes the handshake is not kept forever
-    yield* Effect.sleep(settings.handshakeTimeout).pipe(
+    // a connection that never completes the handshake is not kept forever (the timer ends with the handshake)
+    let handshakeTimer: Fiber.RuntimeFiber<void> | undefined = yield* Effect.sleep(settings.handshakeTimeout).pipe(
       Effect.zipRight(Ref.get(phase)),
       Effect.flatMap((p) =>
         p._tag === "Open" || p._tag === "Closed" ? Effect.void : outbound.emit(
@@ -213,21 +217,26 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     )
 
     // a shutting-down runtime tells an open session why it goes (its jobs are then detached below, as for a drop)
-    yield* deps.shutdown.pipe(
-      Effect.zipRight(Ref.get(phase)),
-      Effect.flatMap((p) => p._tag === "Open" ? p.session.evict("UNAVAILABLE", "the runtime is shutting down") : close),
-      Effect.forkScoped
+    yield* deps.atShutdown(
+      Effect.flatMap(
+        Ref.get(phase),
+        (p) => p._tag === "Open" ? p.session.evict("UNAVAILABLE", "the runtime is shutting down") : close
+      )
     )
 
     let owner: Owner | undefined
     // however the connection ends — closed, dropped, or its fiber interrupted — its jobs are detached: they run
     // on, their later events go to the log and can be picked up again (§8.5). Runs before the outbound path
     // closes (finalizers run last-added first), which then records what it still held.
+    // (one finalizer for the span feed too: each one a connection holds costs an idle session memory)
     yield* Effect.addFinalizer(() =>
-      Effect.suspend(() =>
-        owner === undefined ? Effect.void : Effect.zipRight(
-          deps.subscriptions?.endSession(owner.sessionId) ?? Effect.void,
-          deps.jobs.release(owner, "detach")
+      Effect.zipRight(
+        feed.disable,
+        Effect.suspend(() =>
+          owner === undefined ? Effect.void : Effect.zipRight(
+            deps.subscriptions?.endSession(owner.sessionId) ?? Effect.void,
+            deps.jobs.release(owner, "detach")
+          )
         )
       )
     )
@@ -353,21 +362,30 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         attributes: { "arcp.message_id": message.id }
       }))
 
+    /** The handshake's next phase; once it is over (open or closed) its timer goes. */
+    const settle = (next: Handshake.Phase) =>
+      Effect.zipRight(
+        Ref.set(phase, next),
+        Effect.suspend(() => {
+          const timer = handshakeTimer
+          if (timer === undefined || (next._tag !== "Open" && next._tag !== "Closed")) return Effect.void
+          handshakeTimer = undefined // a finished fiber still holds its state: not kept for the session's life
+          return Fiber.interruptFork(timer)
+        })
+      )
+
     const onMessage = (message: Decoded): Effect.Effect<void, never, Scope.Scope> =>
       Effect.gen(function*() {
         const current = yield* Ref.get(phase)
         switch (current._tag) {
           case "AwaitingOpen":
             if (!isCore(message) || message.type !== "session.open") return yield* dropBeforeAcceptance(message.type)
-            return yield* Ref.set(phase, yield* handshakeSpan(message, Handshake.open(handshake, message)))
+            return yield* settle(yield* handshakeSpan(message, Handshake.open(handshake, message)))
           case "Challenged":
             if (!isCore(message) || message.type !== "session.authenticate") {
               return yield* dropBeforeAcceptance(message.type)
             }
-            return yield* Ref.set(
-              phase,
-              yield* handshakeSpan(message, Handshake.authenticate(handshake, current, message))
-            )
+            return yield* settle(yield* handshakeSpan(message, Handshake.authenticate(handshake, current, message)))
           case "Closed":
             return
           case "Open":
@@ -464,12 +482,16 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         yield* flush
       })
 
-    yield* connection.incoming.pipe(
+    // the reader on its own fiber, this one waiting for the end: closing (ours) or the stream's (the peer's).
+    // Waited on rather than raced (a race forks both sides) or Stream.interruptWhen (a race per pull, 4x)
+    const reader = yield* connection.incoming.pipe(
       Stream.runForEachChunk(onChunk),
       Effect.catchAll((error) => Effect.logDebug(`connection ${connection.label} ended: ${error.message}`)),
-      // raced once rather than Stream.interruptWhen, which costs a race per pull (measured 4x)
-      Effect.raceFirst(Deferred.await(closed))
+      Effect.ensuring(Deferred.succeed(closed, undefined)),
+      Effect.fork
     )
+    yield* Deferred.await(closed)
+    yield* Fiber.interrupt(reader)
     yield* Ref.set(phase, { _tag: "Closed" })
   }).pipe(
     Effect.scoped,

@@ -145,7 +145,24 @@ const accept = (
     if (Either.isLeft(room)) return yield* reject(ctx, room.left, correlationId)
     const id = resumes ?? (yield* makeSessionId)
     yield* ctx.opened(principal.id)
-    const recorded = yield* record(ctx, principal.id, id, transcript).pipe(Effect.either)
+    const now = yield* Clock.currentTimeMillis
+    const expiresAt = LiveSession.leaseEnd(now, ctx.settings, principal)
+    const createdAt = taken !== undefined && Either.isRight(taken) ? taken.right.created_at : now
+    const durable = ctx.durable
+    // the transcript and the session record are written at once: one group commit, not one after the other
+    const [recorded, held] = yield* Effect.all([
+      Effect.either(record(ctx, principal.id, id, transcript)),
+      durable !== undefined && DurableSessions.enabled(ctx.settings)
+        ? Effect.either(DurableSessions.attach(durable, {
+          sessionId: id,
+          principal: principal.id,
+          capabilities,
+          leaseExpiresAt: expiresAt,
+          trustLevel: trustOf(principal, ctx.settings),
+          createdAt
+        }))
+        : Effect.succeed(Either.void)
+    ], { concurrency: 2 })
     if (Either.isLeft(recorded)) {
       // not recorded, so not accepted: UNAVAILABLE is retryable
       return yield* reject(
@@ -154,20 +171,7 @@ const accept = (
         correlationId
       )
     }
-    const now = yield* Clock.currentTimeMillis
-    const expiresAt = LiveSession.leaseEnd(now, ctx.settings, principal)
-    const createdAt = taken !== undefined && Either.isRight(taken) ? taken.right.created_at : now
-    if (ctx.durable !== undefined && DurableSessions.enabled(ctx.settings)) {
-      const held = yield* Effect.either(DurableSessions.attach(ctx.durable, {
-        sessionId: id,
-        principal: principal.id,
-        capabilities,
-        leaseExpiresAt: expiresAt,
-        trustLevel: trustOf(principal, ctx.settings),
-        createdAt
-      }))
-      if (Either.isLeft(held)) return yield* reject(ctx, held.left, correlationId)
-    }
+    if (Either.isLeft(held)) return yield* reject(ctx, held.left, correlationId)
     const session = yield* LiveSession.start({
       id,
       principal,

@@ -2,7 +2,7 @@
  * One accepted session on its connection: its lease and the re-authentication
  * it triggers (§8.4), idle eviction (§8.5), and eviction itself.
  */
-import { Clock, Deferred, Duration, Effect, Fiber, Option, Ref, type Scope } from "effect"
+import { Clock, Duration, Effect, Fiber, Option, Ref, type Scope } from "effect"
 import type { Context } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { type ChallengeId, makeChallengeId, type SessionId } from "../protocol/Ids.js"
@@ -30,7 +30,6 @@ interface PendingRefresh {
   readonly challengeId: ChallengeId
   readonly challenge: Challenge
   readonly deadline: Fiber.RuntimeFiber<void>
-  readonly settled: Deferred.Deferred<void>
 }
 
 export interface Params {
@@ -113,8 +112,7 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
           Effect.zipRight(evict("UNAUTHENTICATED", "re-authentication deadline passed")),
           Effect.forkIn(scope)
         )
-        const settled = yield* Deferred.make<void>()
-        yield* Ref.set(pending, Option.some({ challengeId, challenge: challenge.value, deadline, settled }))
+        yield* Ref.set(pending, Option.some({ challengeId, challenge: challenge.value, deadline }))
         yield* outbound.emit("session.refresh", {
           reason,
           deadline_ms: Duration.toMillis(settings.refreshDeadline),
@@ -128,7 +126,7 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
       Effect.gen(function*() {
         const current = yield* Ref.get(pending)
         if (Option.isNone(current) || current.value.challengeId !== message.payload.challenge_id) return false
-        const { challenge, deadline, settled } = current.value
+        const { challenge, deadline } = current.value
         yield* Fiber.interrupt(deadline)
         yield* Ref.set(pending, Option.none())
         yield* challenge.verify(message.payload.response).pipe(
@@ -156,34 +154,39 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
               })
           })
         )
-        yield* Deferred.succeed(settled, undefined)
+        if (!evicted) yield* rearm
         return true
       })
 
-    // idle eviction (§8.5): no inbound traffic for `idleTimeout`
+    // One timer fiber per session for both deadlines (an idle session held two: issue 12's memory per session).
+    // Idle eviction (§8.5): no inbound traffic for `idleTimeout`; lease renewal (§8.4): re-authentication is
+    // asked for `refreshDeadline` before the lease ends. While a refresh is pending only the idle deadline
+    // counts; its answer re-arms the timer for the renewed lease.
     const idleMs = Duration.toMillis(settings.idleTimeout)
-    yield* Effect.gen(function*() {
-      while (true) {
-        const remaining = (yield* Ref.get(lastActivity)) + idleMs - (yield* Clock.currentTimeMillis)
-        if (remaining <= 0) return yield* evict("DEADLINE_EXCEEDED", `idle for ${idleMs / 1000} s`)
-        yield* Effect.sleep(Duration.millis(remaining))
-      }
-    }).pipe(Effect.forkScoped)
-
-    // lease renewal (§8.4): ask for re-authentication `refreshDeadline` before the lease ends
     const leadMs = Duration.toMillis(settings.refreshDeadline)
-    yield* Effect.gen(function*() {
+    const timers: Effect.Effect<void> = Effect.gen(function*() {
       while (true) {
-        const wait = (yield* Ref.get(leaseExpiresAt)) - leadMs - (yield* Clock.currentTimeMillis)
-        if (wait > 0) {
-          yield* Effect.sleep(Duration.millis(wait))
+        const now = yield* Clock.currentTimeMillis
+        const idle = (yield* Ref.get(lastActivity)) + idleMs - now
+        if (idle <= 0) return yield* evict("DEADLINE_EXCEEDED", `idle for ${idleMs / 1000} s`)
+        const refreshing = Option.isSome(yield* Ref.get(pending))
+        const renew = refreshing ? Number.POSITIVE_INFINITY : (yield* Ref.get(leaseExpiresAt)) - leadMs - now
+        if (renew <= 0) {
+          yield* refresh("lease_expiring")
           continue
         }
-        yield* refresh("lease_expiring")
-        const current = yield* Ref.get(pending)
-        if (Option.isSome(current)) yield* Deferred.await(current.value.settled)
+        yield* Effect.sleep(Duration.millis(Math.min(idle, renew)))
       }
-    }).pipe(Effect.forkScoped)
+    })
+    let timer = yield* Effect.forkIn(timers, scope)
+    const rearm = Effect.suspend(() => Fiber.interrupt(timer)).pipe(
+      Effect.zipRight(Effect.forkIn(timers, scope)),
+      Effect.flatMap((next) =>
+        Effect.sync(() => {
+          timer = next
+        })
+      )
+    )
 
     return {
       id: params.id,

@@ -60,13 +60,15 @@ export const make = Effect.gen(function*() {
   const tools = yield* ToolRegistry
   const permissions = yield* Permissions.Permissions
   const subscriptions = yield* Subscriptions.Subscriptions
-  const stopping = yield* Deferred.make<void>()
   const receive: Receive.ReceiveServices = {
     jobs,
     tools,
     settings,
     policy: yield* Effect.serviceOption(PermissionPolicy)
   }
+  // what each connection does when the runtime shuts down (ConnectionLoop.Dependencies.atShutdown)
+  const goodbyes = new Set<Effect.Effect<void>>()
+  let stopped = false
   // one Deferred per connection being handled, completed when its loop has finished
   const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())
   const deps: ConnectionLoop.Dependencies = {
@@ -93,7 +95,14 @@ export const make = Effect.gen(function*() {
       subscriptions
     }),
     extensionRoutes: makeExtensionRoutes({ scheduler }),
-    shutdown: Deferred.await(stopping),
+    atShutdown: (goodbye) =>
+      Effect.acquireRelease(
+        // checked and added in one step: a shutdown cannot slip in between
+        Effect.suspend(() =>
+          stopped ? Effect.asVoid(Effect.forkDaemon(goodbye)) : Effect.sync(() => goodbyes.add(goodbye))
+        ),
+        () => Effect.sync(() => goodbyes.delete(goodbye))
+      ),
     instanceId: (yield* RuntimeInstance).id,
     subscriptions,
     extensions: [ToolDiscovery.handler(() => tools.list, permissions.elevation)]
@@ -105,7 +114,12 @@ export const make = Effect.gen(function*() {
       (done) => Ref.update(active, HashSet.remove(done)).pipe(Effect.zipRight(Deferred.succeed(done, undefined)))
     )
   const shutdown = Effect.gen(function*() {
-    yield* Deferred.succeed(stopping, undefined)
+    const farewells = yield* Effect.sync(() => {
+      stopped = true
+      return [...goodbyes]
+    })
+    // every connection's goodbye at once (an eviction waits up to the close grace for its reader)
+    yield* Effect.fork(Effect.forEach(farewells, (goodbye) => goodbye, { concurrency: "unbounded", discard: true }))
     const open = yield* Ref.get(active)
     yield* Effect.logInfo(`shutting down: ending ${HashSet.size(open)} connection(s)`)
     yield* Effect.forEach(open, Deferred.await, { discard: true }).pipe(

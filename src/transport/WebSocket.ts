@@ -5,12 +5,11 @@
  * upgrade requests of its own HTTP(S) server through `WebSocketUpgrade`, as `attach` does on an
  * application's server.
  */
-import * as Socket from "@effect/platform/Socket"
 import { Effect, Layer, type Scope } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
 import { WebSocket as WsClient } from "ws"
-import { fromSocket } from "./internal/WebSocketConnection.js"
+import { fromSocket, fromWs } from "./internal/WebSocketConnection.js"
 import * as Tls from "./Tls.js"
 import { Acceptor, type Connection, DEFAULT_MAX_FRAME_BYTES, TransportError } from "./Transport.js"
 import * as WebSocketUpgrade from "./WebSocketUpgrade.js"
@@ -114,36 +113,21 @@ export interface ConnectOptions {
   readonly tls?: Tls.ClientTls | undefined
 }
 
-/** `ws`'s client socket, read through the standard WebSocket API the platform's Socket uses. */
-const isWebSocket = (value: unknown): value is globalThis.WebSocket =>
-  typeof value === "object" && value !== null && "send" in value && "readyState" in value
-
 /** Connects to a WebSocket server; the connection lives as long as the scope. */
 export const connect = (
   url: string,
   options: ConnectOptions = {}
 ): Effect.Effect<Connection, TransportError, Scope.Scope> =>
   Effect.gen(function*() {
-    let ws: globalThis.WebSocket | undefined
-    const socket = yield* Socket.fromWebSocket(
-      Effect.acquireRelease(
-        Effect.try({
-          try: () => {
-            const created: unknown = new WsClient(url, { ...Tls.clientOptions(options.tls), perMessageDeflate: false })
-            if (!isWebSocket(created)) throw new Error("not a WebSocket")
-            ws = created
-            return created
-          },
-          // a malformed URL throws in the constructor
-          catch: (cause) => new Socket.SocketGenericError({ reason: "Open", cause })
-        }),
-        (opened) => Effect.sync(() => opened.close(1000))
-      ),
-      { openTimeout: options.openTimeout ?? 10_000 }
-    )
-    const { connection, opened } = yield* fromSocket(socket, () => ws, {
+    const ws = yield* Effect.try({
+      try: () => new WsClient(url, { ...Tls.clientOptions(options.tls), perMessageDeflate: false }),
+      // a malformed URL throws in the constructor
+      catch: (cause) => new TransportError({ reason: "Open", message: `${url}: ${String(cause)}`, cause })
+    })
+    const { connection, opened } = yield* fromWs(ws, {
       label: url,
-      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * WebSocketUpgrade.HARD_CAP_FACTOR
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * WebSocketUpgrade.HARD_CAP_FACTOR,
+      openTimeout: options.openTimeout ?? 10_000
     })
     yield* opened
     return connection

@@ -3,14 +3,13 @@
  * (`ws://`, `wss://`) or an application's, on a path (`attach`). Each upgraded socket becomes a
  * `Connection` carrying what TLS proved about the peer (mtls, §8.2).
  */
-import * as Socket from "@effect/platform/Socket"
 import { type Context, Effect, type Scope } from "effect"
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
-import { WebSocketServer } from "ws"
+import { type WebSocket as Ws, WebSocketServer } from "ws"
 import * as Accepting from "./internal/Accepting.js"
-import { fromSocket } from "./internal/WebSocketConnection.js"
-import { peerOf } from "./Tls.js"
+import { fromWs } from "./internal/WebSocketConnection.js"
+import { type Peer, peerOf } from "./Tls.js"
 import type { Acceptor, Connection } from "./Transport.js"
 
 /** Frames above the limit are answered by the runtime; only those above this multiple make `ws` close (1009). */
@@ -45,10 +44,6 @@ export const pathOf = (request: IncomingMessage): string => {
   return query < 0 ? url : url.slice(0, query)
 }
 
-/** `ws` hands a socket of its own class; the platform's Socket reads it through the standard WebSocket API. */
-const isWebSocket = (value: unknown): value is globalThis.WebSocket =>
-  typeof value === "object" && value !== null && "send" in value && "readyState" in value
-
 /** An upgrader for the life of the scope; closing the scope closes its connections. */
 export const make = (options: UpgradeOptions): Effect.Effect<Upgrader, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -70,31 +65,25 @@ export const make = (options: UpgradeOptions): Effect.Effect<Upgrader, never, Sc
       for (const client of wss.clients) client.terminate()
     })
     let next = 0
-    const open = ({ request, ws }: { readonly request: IncomingMessage; readonly ws: unknown }) =>
+    // what a connection keeps of its upgrade: the socket and what TLS proved, not the request (headers and all)
+    const open = ({ peer, ws }: { readonly ws: Ws; readonly peer: Peer }) =>
       Effect.gen(function*() {
-        const raw = isWebSocket(ws) ? ws : undefined
-        if (raw === undefined) return yield* Effect.die(new Error("ws handed over something that is not a WebSocket"))
-        const socket = yield* Socket.fromWebSocket(
-          Effect.acquireRelease(Effect.succeed(raw), (opened) => Effect.sync(() => opened.close()))
-        )
-        const { connection } = yield* fromSocket(socket, () => raw, {
+        const { connection } = yield* fromWs(ws, {
           label: `${options.label}#${++next}`,
           maxFrameBytes: options.maxFrameBytes
         })
-        return { ...connection, peer: peerOf(request.socket) } satisfies Connection
+        return { ...connection, peer } satisfies Connection
       })
-    const accepting = yield* Accepting.make<{ readonly request: IncomingMessage; readonly ws: unknown }>({
+    const accepting = yield* Accepting.make<{ readonly ws: Ws; readonly peer: Peer }>({
       open,
-      refuse: ({ ws }) => {
-        if (isWebSocket(ws)) ws.close(1013, "the runtime is busy; try again later")
-      }
+      refuse: ({ ws }) => ws.close(1013, "the runtime is busy; try again later")
     })
     return {
       handle: (request, socket, head) => {
         if (options.path !== undefined && pathOf(request) !== options.path) return false
         // an error on the raw socket before the upgrade completes is that peer's end, not ours
         socket.on("error", () => undefined)
-        wss.handleUpgrade(request, socket, head, (ws) => accepting.offer({ request, ws }))
+        wss.handleUpgrade(request, socket, head, (ws) => accepting.offer({ ws, peer: peerOf(request.socket) }))
         return true
       },
       run: accepting.run,

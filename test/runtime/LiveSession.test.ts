@@ -5,7 +5,7 @@
  * everything the session owns was granted to it).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { Effect, Layer, Logger, LogLevel, Option, TestClock } from "effect"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { SessionId } from "../../src/protocol/Ids.js"
 import { encodeUnchecked } from "../../src/protocol/Message.js"
@@ -41,6 +41,14 @@ const server = Runtime.serve.pipe(
   Layer.provide(Logger.minimumLogLevel(LogLevel.None))
 )
 
+/** Leases of 10 minutes, renewal asked 1 minute before the end, idle eviction after an hour. */
+const leased = Runtime.serve.pipe(
+  Layer.provideMerge(Runtime.layer({ sessionLease: "10 minutes", refreshDeadline: "1 minute", idleTimeout: "1 hour" })),
+  Layer.provide(Layer.mergeAll(lax, Tools.layer([]), MemoryEventLog.layer, MemoryArtifactStore.layer)),
+  Layer.provideMerge(Memory.layer()),
+  Layer.provide(Logger.minimumLogLevel(LogLevel.None))
+)
+
 const refreshAnsweredAs = (principal: string) =>
   Effect.gen(function*() {
     const connection = yield* Effect.flatMap(Memory.MemoryNetwork, (n) => n.connect)
@@ -71,4 +79,26 @@ describe("LiveSession re-authentication", () => {
       assert.deepStrictEqual([answer.type, field(answer, "reason")], ["session.evicted", "UNAUTHENTICATED"])
       assert.include(String(field(answer, "message")), "different principal")
     }).pipe(Effect.provide(server)))
+
+  it.scoped("R8.4-1 R8.4-2 one timer serves both deadlines: each renewed lease is asked for again before it ends", () =>
+    Effect.gen(function*() {
+      const connection = yield* Effect.flatMap(Memory.MemoryNetwork, (n) => n.connect)
+      const { accepted, read } = yield* rawSession(connection)
+      for (const round of [1, 2]) {
+        // the lease ends 10 minutes after it was granted: renewal is asked 1 minute before
+        yield* TestClock.adjust("9 minutes")
+        const refresh = yield* read.next
+        assert.deepStrictEqual([round, refresh.type, field(refresh, "reason")], [
+          round,
+          "session.refresh",
+          "lease_expiring"
+        ])
+        const answer = yield* makeEnvelope("session.authenticate", {
+          challenge_id: String(field(refresh, "challenge_id")),
+          response: "good-token"
+        }, { session_id: accepted.session_id })
+        yield* connection.send(encodeUnchecked(answer))
+        assert.strictEqual((yield* read.next).type, "session.accepted")
+      }
+    }).pipe(Effect.provide(leased)))
 })

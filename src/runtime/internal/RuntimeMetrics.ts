@@ -16,19 +16,46 @@ export const latency = Metric.histogram(
   "job latency in milliseconds, by phase (queue, exec, total)"
 )
 
+/**
+ * The tagged metrics of each tool, made once: `Metric.tagged` builds a new metric (and key) on every call,
+ * which cost every job its share of an echo's time. Bounded by the registered tools (names of jobs that ran).
+ */
+interface ToolMetrics {
+  readonly invocations: Metric.Metric.Counter<number>
+  readonly queue: Metric.Metric.Histogram<number>
+  readonly exec: Metric.Metric.Histogram<number>
+  readonly total: Metric.Metric.Histogram<number>
+}
+const byTool = new Map<string, ToolMetrics>()
+const metricsOf = (tool: string): ToolMetrics => {
+  let made = byTool.get(tool)
+  if (made === undefined) {
+    const timed = latency.pipe(Metric.tagged("tool", tool))
+    made = {
+      invocations: Metric.tagged(invocations, "tool", tool),
+      queue: timed.pipe(Metric.tagged("phase", "queue")),
+      exec: timed.pipe(Metric.tagged("phase", "exec")),
+      total: timed.pipe(Metric.tagged("phase", "total"))
+    }
+    byTool.set(tool, made)
+  }
+  return made
+}
+
 /** One accepted invoke of `tool`. */
-export const invoked = (tool: string): Effect.Effect<void> => Metric.increment(Metric.tagged(invocations, "tool", tool))
+export const invoked = (tool: string): Effect.Effect<void> => Metric.increment(metricsOf(tool).invocations)
 
 /** A job of `tool` ended: its three latencies. */
 export const ended = (
   tool: string,
   phases: { readonly queue: number; readonly exec: number; readonly total: number }
-): Effect.Effect<void> =>
-  Effect.all([
-    Metric.update(latency.pipe(Metric.tagged("tool", tool), Metric.tagged("phase", "queue")), phases.queue),
-    Metric.update(latency.pipe(Metric.tagged("tool", tool), Metric.tagged("phase", "exec")), phases.exec),
-    Metric.update(latency.pipe(Metric.tagged("tool", tool), Metric.tagged("phase", "total")), phases.total)
-  ], { discard: true })
+): Effect.Effect<void> => {
+  const metrics = metricsOf(tool)
+  return Effect.zipRight(
+    Metric.update(metrics.queue, phases.queue),
+    Effect.zipRight(Metric.update(metrics.exec, phases.exec), Metric.update(metrics.total, phases.total))
+  )
+}
 
 /** A job of `tool` failed with `code`. */
 export const failed = (tool: string, code: string): Effect.Effect<void> =>

@@ -5,13 +5,15 @@
  * (own port or attached to an application's server) and the client.
  */
 import type * as Socket from "@effect/platform/Socket"
-import { Deferred, Effect, Mailbox, type Scope, Stream } from "effect"
+import { type Chunk, Deferred, Duration, Effect, Exit, Mailbox, type Scope, Stream } from "effect"
 import { EventEmitter } from "node:events"
 import { Duplex } from "node:stream"
 import { TLSSocket } from "node:tls"
+import type { WebSocket as Ws } from "ws"
 import { binaryFrame, type Connection, type Incoming, textFrame, TransportError } from "../Transport.js"
 
-/** `WebSocket.OPEN`: the only state in which a frame can be sent. */
+/** `WebSocket.CONNECTING` and `OPEN`: a frame can be sent only in the latter. */
+const CONNECTING = 0
 const OPEN = 1
 
 /** Bytes a socket may buffer for sending before `drain` makes a sender wait (sidecar transfers). */
@@ -20,7 +22,7 @@ const SEND_HIGH_WATER = 1024 * 1024
 const READ_HIGH_WATER = 4 * 1024 * 1024
 
 /** Calls `ws`'s `pause()` / `resume()` when it has them (the `ws` package does; browsers' WebSocket does not). */
-const flowControl = (raw: globalThis.WebSocket, method: "pause" | "resume") => {
+const flowControl = (raw: object, method: "pause" | "resume") => {
   const fn: unknown = Reflect.get(raw, method)
   if (typeof fn === "function") Reflect.apply(fn, raw, [])
 }
@@ -29,7 +31,7 @@ const flowControl = (raw: globalThis.WebSocket, method: "pause" | "resume") => {
  * Completes once `raw` has at most SEND_HIGH_WATER bytes buffered: on the `drain` event of the
  * socket beneath `ws` when it can be reached, else by polling every millisecond.
  */
-const drained = (raw: globalThis.WebSocket): Effect.Effect<void> =>
+const drained = (raw: { readonly bufferedAmount: number }): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
     if (raw.bufferedAmount <= SEND_HIGH_WATER) return resume(Effect.void)
     const socket: unknown = Reflect.get(raw, "_socket")
@@ -56,7 +58,7 @@ const drained = (raw: globalThis.WebSocket): Effect.Effect<void> =>
 const closedBeforeOpen = new TransportError({ reason: "Closed", message: "closed" })
 
 /** The TCP socket beneath a `ws` WebSocket, when it can be reached (the `ws` package keeps it as `_socket`). */
-const tcpOf = (raw: globalThis.WebSocket): Duplex | undefined => {
+const tcpOf = (raw: object): Duplex | undefined => {
   const socket: unknown = Reflect.get(raw, "_socket")
   return socket instanceof Duplex ? socket : undefined
 }
@@ -74,7 +76,7 @@ const makeCorker = () => {
     corked = undefined
     socket?.uncork()
   }
-  const cork = (raw: globalThis.WebSocket) => {
+  const cork = (raw: object) => {
     if (corked !== undefined) return
     const socket = tcpOf(raw)
     // TLS sockets are not corked: a wss:// shutdown destroys them without a close, which would drop the corked frames
@@ -177,4 +179,136 @@ export const fromSocket = (
       })
     }
     return { connection, opened: Deferred.await(opened) }
+  })
+
+/** Close codes that end a connection cleanly (normal closure, or the peer simply gone): the stream ends. */
+const isCleanClose = (code: number) => code === 1000 || code === 1006
+
+/**
+ * A `ws` WebSocket as a `Connection`, straight on its events: no fiber, scope or latch per connection
+ * (an idle session's memory was mostly such machinery, issue 12). What `fromSocket` does, for the
+ * server's upgraded sockets and the client's: frames to a mailbox (binary ones flow-controlled), sends
+ * corked per turn, a send after the end fails `Closed` at once, and the scope's end closes the socket.
+ * A socket still connecting (the client) is awaited up to `openTimeout` by `opened`.
+ */
+export const fromWs = (
+  ws: Ws,
+  options: {
+    readonly label: string
+    readonly maxFrameBytes: number
+    readonly openTimeout?: Duration.DurationInput | undefined
+  }
+): Effect.Effect<
+  { readonly connection: Connection; readonly opened: Effect.Effect<void, TransportError> },
+  never,
+  Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const mailbox = yield* Mailbox.make<Incoming, TransportError>()
+    const max = options.maxFrameBytes
+    const { label } = options
+    let unread = 0
+    let paused = false
+    let opened: Deferred.Deferred<void, TransportError> | undefined
+    const onMessage = (data: Buffer | ArrayBuffer | Array<Buffer>, isBinary: boolean) => {
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)
+      if (!isBinary) return void mailbox.unsafeOffer(textFrame(bytes.toString("utf8"), max))
+      unread += bytes.byteLength
+      if (!paused && unread > READ_HIGH_WATER) {
+        paused = true
+        ws.pause()
+      }
+      mailbox.unsafeOffer(binaryFrame(bytes, max))
+    }
+    // the error listener stays: `ws` may still report one (an aborted connect) after we stopped listening
+    let ended = false
+    const stop = () => {
+      ended = true
+      ws.off("message", onMessage)
+      ws.off("close", onClose)
+      ws.off("open", onOpen)
+    }
+    const onClose = (code: number, reason: Buffer) => {
+      stop()
+      if (opened !== undefined) Deferred.unsafeDone(opened, Effect.fail(closedBeforeOpen))
+      if (isCleanClose(code)) return void mailbox.unsafeDone(Exit.void)
+      const message = `${label}: closed with code ${code}${reason.length > 0 ? ` (${reason.toString()})` : ""}`
+      mailbox.unsafeDone(Exit.fail(new TransportError({ reason: "Read", message })))
+    }
+    const onError = (cause: Error) => {
+      if (ended) return
+      stop()
+      const error = new TransportError({
+        reason: opened === undefined ? "Read" : "Open",
+        message: `${label}: ${cause.message}`,
+        cause
+      })
+      if (opened !== undefined) Deferred.unsafeDone(opened, Effect.fail(error))
+      mailbox.unsafeDone(Exit.fail(error))
+    }
+    const onOpen = () => {
+      if (opened !== undefined) Deferred.unsafeDone(opened, Effect.void)
+      opened = undefined
+    }
+    ws.on("message", onMessage)
+    ws.on("close", onClose)
+    ws.on("error", onError)
+    if (ws.readyState === CONNECTING) {
+      opened = yield* Deferred.make<void, TransportError>()
+      ws.once("open", onOpen)
+    }
+    const { cork, flush } = makeCorker()
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        // whatever ends this connection, the frames already sent leave before the socket does
+        flush()
+        stop()
+        if (ws.readyState <= OPEN) ws.close(1000)
+        mailbox.unsafeDone(Exit.void)
+      })
+    )
+    // built once, when first needed: an ordinary close builds no error (nor its stack), later sends reuse it
+    let closedError: TransportError | undefined
+    const closed = () =>
+      closedError ??= new TransportError({ reason: "Closed", message: `${label}: the connection is closed` })
+    const taken = (chunk: Chunk.Chunk<Incoming>) => {
+      for (const frame of chunk) {
+        if (frame._tag !== "Binary") continue
+        unread -= frame.data.byteLength
+        if (paused && unread < READ_HIGH_WATER / 2) {
+          paused = false
+          ws.resume()
+        }
+      }
+      return chunk
+    }
+    const connection: Connection = {
+      label,
+      binary: true,
+      incoming: Mailbox.toStream(mailbox).pipe(Stream.mapChunks(taken)),
+      buffered: () => ws.bufferedAmount,
+      send: (frame) =>
+        Effect.suspend(() => {
+          if (ws.readyState !== OPEN) return Effect.fail(closed())
+          return Effect.try({
+            try: () => {
+              cork(ws)
+              ws.send(frame)
+            },
+            catch: (cause) => new TransportError({ reason: "Write", message: `${label}: ${String(cause)}`, cause })
+          })
+        }),
+      close: Effect.sync(() => {
+        flush()
+        if (ws.readyState <= OPEN) ws.close(1000, "closed")
+      }),
+      drain: Effect.suspend(() => drained(ws))
+    }
+    const waitOpen = opened === undefined ? Effect.void : Deferred.await(opened).pipe(
+      Effect.timeoutFail({
+        duration: options.openTimeout ?? Duration.seconds(10),
+        onTimeout: () => new TransportError({ reason: "Open", message: `${label}: timed out waiting for the open` })
+      })
+    )
+    return { connection, opened: waitOpen }
   })
