@@ -23,7 +23,6 @@ import * as Subscriptions from "./events/Subscriptions.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
-import { PermissionPolicy } from "./permissions/PermissionPolicy.js"
 import * as Permissions from "./permissions/Permissions.js"
 import { makeExtensionRoutes, makeRoutes } from "./Router.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
@@ -65,7 +64,7 @@ export const make = Effect.gen(function*() {
     jobs,
     tools,
     settings,
-    policy: yield* Effect.serviceOption(PermissionPolicy)
+    permissions
   }
   // one Deferred per connection being handled, completed when its loop has finished
   const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())

@@ -20,14 +20,16 @@ import { open, PRINCIPAL, serverLayer, TOKEN } from "../support/Harness.js"
 const exporter = new InMemorySpanExporter()
 const tracer = Otlp.layerWith(new SimpleSpanProcessor(exporter))
 
-/** B: grants filesystem.read at once and nothing else; its log stays readable by the test. */
+/** B: grants filesystem.read when a delegator passes it on, and nothing else; its log stays readable by the test. */
 const runtimeB = serverLayer({
   transport: WebSocket.layer({ port: 0 }),
   runtime: { identity: { kind: "arcp", fingerprint: "sha256:b" } }
 }).pipe(
   Layer.provide(PermissionPolicy.layer((q) =>
     Effect.succeed(
-      q.permission === "filesystem.read" ? { _tag: "Grant" } : { _tag: "Deny", reason: "not here" }
+      q.permission === "filesystem.read" && q.reason?.startsWith("inherited") === true
+        ? { _tag: "Grant" }
+        : { _tag: "Deny", reason: "not here" }
     )
   )),
   Layer.provide(tracer)
@@ -89,6 +91,46 @@ describe("delegation (§14)", () => {
         const names = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId).map((s) => s.name)
         for (const name of ["arcp job delegate", "arcp agent.delegate", "arcp job echo"]) assert.include(names, name)
       }).pipe(Effect.withSpan("client request"), Effect.provide(a))
+    }))
+
+  it.scoped("R14-1 inherited permissions are leases of the delegated job on B, as far as B's policy grants", () =>
+    Effect.gen(function*() {
+      const { a, logB } = yield* twoRuntimes
+      yield* Effect.gen(function*() {
+        const session = yield* open()
+        const read = { permission: "filesystem.read", resource: "/srv/notes.txt", operation: "read" }
+        const job = yield* session.invoke("delegate", {
+          remote: "b",
+          target: "guarded",
+          arguments: read,
+          permissions_inherited: ["filesystem.read", "net.fetch"]
+        })
+        // B's guarded tool asks for filesystem.read: its inherited lease answers at once
+        const lease = yield* job.outcome
+        const leaseId = String(Reflect.get(Object(lease), "lease_id"))
+        assert.strictEqual(Reflect.get(Object(lease), "resource"), "*")
+        // ...and ends with the delegated job
+        const record = Option.getOrUndefined(yield* logB.getLease(leaseId))
+        assert.strictEqual(record?.revoked, "the delegated job ended")
+        assert.strictEqual(record?.granted_by, `delegation:${PRINCIPAL}`)
+        // net.fetch was passed on too, but B's policy denies it: not granted, the tool is refused
+        const fetch = yield* session.invoke("delegate", {
+          remote: "b",
+          target: "guarded",
+          arguments: { ...read, permission: "net.fetch" },
+          permissions_inherited: ["filesystem.read", "net.fetch"]
+        })
+        const refused = yield* Effect.either(fetch.outcome)
+        assert.isTrue(
+          Either.isLeft(refused) && refused.left._tag === "ArcpError" && refused.left.code === "PERMISSION_DENIED"
+        )
+        // and without a delegation, B's policy grants nothing: the inherited lease did not outlive its job
+        const direct = yield* session.invoke("delegate", { remote: "b", target: "guarded", arguments: read })
+        const denied = yield* Effect.either(direct.outcome)
+        assert.isTrue(
+          Either.isLeft(denied) && denied.left._tag === "ArcpError" && denied.left.code === "PERMISSION_DENIED"
+        )
+      }).pipe(Effect.provide(a))
     }))
 
   it.scoped("R10.4-1 cancelling the delegating job cancels the delegated one", () =>

@@ -13,8 +13,7 @@ import { TraceId } from "../../protocol/Ids.js"
 import type { Message } from "../../protocol/Message.js"
 import { now } from "../../protocol/Timestamp.js"
 import type { Jobs } from "../Jobs.js"
-import type { PermissionPolicy } from "../permissions/PermissionPolicy.js"
-import type { TrustLevel } from "../permissions/Trust.js"
+import type { Permissions } from "../permissions/Permissions.js"
 import type { RouteContext } from "../Router.js"
 import type { Settings } from "../RuntimeConfig.js"
 import type { Tool, ToolRegistry } from "../Tools.js"
@@ -23,50 +22,55 @@ export interface ReceiveServices {
   readonly jobs: Context.Tag.Service<typeof Jobs>
   readonly tools: Context.Tag.Service<typeof ToolRegistry>
   readonly settings: Settings
-  /** The runtime's permission policy: what it grants at once is what a delegator may pass on. */
-  readonly policy: Option.Option<Context.Tag.Service<typeof PermissionPolicy>>
+  /** Inherited permissions become leases of the delegated job, as far as the runtime's policy grants them. */
+  readonly permissions: Context.Tag.Service<typeof Permissions>
 }
 
-/** Which of `asked` this runtime's policy grants for `tool` to `principal`; without a policy, none. */
-const inheritable = (
-  services: ReceiveServices,
-  asked: ReadonlyArray<string>,
-  question: { readonly principal: string; readonly sessionId: string; readonly tool: Tool; readonly trust: TrustLevel }
-) =>
-  Effect.forEach(asked, (permission) =>
-    Option.match(services.policy, {
-      onNone: () => Effect.succeed([permission, false] as const),
-      onSome: (policy) =>
-        Effect.map(
-          policy.decide({
-            principal: question.principal,
-            sessionId: question.sessionId,
-            jobId: "",
-            tool: question.tool.name,
-            trustLevel: question.trust,
-            permission,
-            resource: "*",
-            operation: "*",
-            reason: "inherited by delegation"
-          }),
-          (decision) => [permission, decision._tag === "Grant"] as const
-        )
-    }))
+/** Most permissions one delegation may pass on. */
+export const MAX_INHERITED = 64
 
 /**
- * `tool` as a delegated job runs it: first a `log` event recording who delegated and what was
- * inherited, then the tool's own handler.
+ * `tool` as a delegated job runs it: the inherited permissions become leases bound to the job (as far
+ * as this runtime's policy grants them), a `log` event records who delegated and what was inherited,
+ * then the tool's own handler runs; its leases are revoked when it ends.
  */
 const delegated = (
+  services: ReceiveServices,
   tool: Tool,
-  note: { readonly message: string; readonly attributes: Record<string, unknown> }
+  from: { readonly owner: RouteContext["owner"]; readonly task: string; readonly asked: ReadonlyArray<string> },
+  extra: Record<string, unknown>
 ): Tool => ({
   ...tool,
   prepare: (args) =>
-    Either.map(
-      tool.prepare(args),
-      (handler) => (ctx) => Effect.zipRight(ctx.log("info", note.message, note.attributes), handler(ctx))
-    )
+    Either.map(tool.prepare(args), (handler) => (ctx) =>
+      Effect.acquireUseRelease(
+        services.permissions.inherit({
+          principal: ctx.principal,
+          sessionId: ctx.sessionId,
+          jobId: ctx.jobId,
+          tool: tool.name,
+          trustLevel: from.owner.trustLevel,
+          delegator: from.owner.principal
+        }, from.asked),
+        ({ granted, refused }) =>
+          Effect.zipRight(
+            ctx.log("info", `delegated by ${from.owner.principal}: ${from.task}`.slice(0, 500), {
+              reason: "delegated",
+              delegator: from.owner.principal,
+              permissions_inherited: granted.map((lease) => lease.permission),
+              inherited_leases: granted.map((lease) => lease.lease_id),
+              permissions_refused: refused,
+              ...extra
+            }),
+            handler(ctx)
+          ),
+        ({ granted }) =>
+          Effect.forEach(
+            granted,
+            (lease) => Effect.ignore(services.permissions.revoke(lease.lease_id, "the delegated job ended")),
+            { discard: true }
+          )
+      ))
 })
 
 /** `agent.delegate`: starts the delegated job, answered like an invoke (job.accepted, correlation = the message). */
@@ -83,14 +87,12 @@ export const delegate =
         onSome: Effect.succeed
       })
       const asked = context?.permissions_inherited ?? []
-      const verdicts = yield* inheritable(services, asked, {
-        principal: owner.principal,
-        sessionId: owner.sessionId,
-        tool,
-        trust: owner.trustLevel
-      })
-      const granted = verdicts.filter(([, ok]) => ok).map(([p]) => p)
-      const refused = verdicts.filter(([, ok]) => !ok).map(([p]) => p)
+      if (asked.length > MAX_INHERITED) {
+        return yield* ArcpError.of(
+          "RESOURCE_EXHAUSTED",
+          `a delegation may pass on at most ${MAX_INHERITED} permissions (this one names ${asked.length})`
+        )
+      }
       const traceId = message.trace_id ?? context?.trace_id
       const invoke: Message<"tool.invoke"> = {
         ...message,
@@ -100,15 +102,8 @@ export const delegate =
       }
       yield* services.jobs.invoke(invoke, owner, undefined, {
         endsAsJob: true,
-        tool: delegated(tool, {
-          message: `delegated by ${owner.principal}: ${task}`.slice(0, 500),
-          attributes: {
-            reason: "delegated",
-            delegator: owner.principal,
-            permissions_inherited: granted,
-            permissions_refused: refused,
-            ...(context?.shared_memory_ref !== undefined ? { shared_memory_ref: context.shared_memory_ref } : {})
-          }
+        tool: delegated(services, tool, { owner, task, asked }, {
+          ...(context?.shared_memory_ref !== undefined ? { shared_memory_ref: context.shared_memory_ref } : {})
         })
       })
     })
