@@ -30,6 +30,7 @@ import * as Scheduler from "./scheduler/Scheduler.js"
 import * as Sessions from "./Sessions.js"
 import * as Streams from "./Streams.js"
 import { ToolRegistry } from "./Tools.js"
+import * as SpanWatchers from "./tracing/SpanWatchers.js"
 import * as TracedLog from "./tracing/TracedLog.js"
 import * as Workflows from "./workflows/Workflows.js"
 
@@ -95,6 +96,7 @@ export const make = Effect.gen(function*() {
     shutdown: Deferred.await(stopping),
     instanceId: (yield* RuntimeInstance).id,
     subscriptions,
+    spanWatchers: yield* SpanWatchers.SpanWatchers,
     extensions: [ToolDiscovery.handler(() => tools.list, permissions.elevation)]
   }
   const handle = (connection: Connection) =>
@@ -148,6 +150,7 @@ export const layer = (
 ): Layer.Layer<Provided, never, Authenticator | EventLog | ScheduleStore | ArtifactStore | ToolRegistry> =>
   Layer.effect(ArcpRuntime, make).pipe(
     Layer.provideMerge(Subscriptions.layer),
+    Layer.provideMerge(SpanWatchers.layer),
     Layer.provideMerge(Scheduler.layer),
     Layer.provideMerge(Jobs.layer),
     Layer.provideMerge(Remotes.layer),
