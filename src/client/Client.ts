@@ -33,7 +33,7 @@ import {
   type ToolDescription,
   TOOLS_EXTENSION
 } from "../protocol/extensions/ToolDiscovery.js"
-import { type JobId, type MessageId, type SessionId, TraceId, ulid } from "../protocol/Ids.js"
+import { JobId, type MessageId, type SessionId, TraceId, ulid } from "../protocol/Ids.js"
 import {
   type Decoded,
   decodeJson,
@@ -238,6 +238,16 @@ export interface Session extends Answers.Answers<ClientError> {
     toRuntime: PayloadOf<"agent.handoff">["to_runtime"],
     options?: Omit<PayloadOf<"agent.handoff">, "to_runtime">
   ) => Effect.Effect<void, ArcpError | ClientError>
+  /**
+   * Hands a running job's work to this runtime (`agent.handoff` carrying `job`, our addition to §14):
+   * `toRuntime` must be this runtime's identity. The runtime runs it as a job of its own, from the
+   * checkpoint when the tool can resume; tracked like `delegate`.
+   */
+  readonly handOver: (
+    toRuntime: PayloadOf<"agent.handoff">["to_runtime"],
+    job: NonNullable<PayloadOf<"agent.handoff">["job"]>,
+    options?: Omit<InvokeOptions, "retry"> & { readonly job_id?: string; readonly reason?: string }
+  ) => Effect.Effect<JobHandle, ArcpError | ClientError, Scope.Scope>
   /**
    * Schedules `tool` with `args` (§10.6); fails with the nack's ArcpError (INVALID_ARGUMENT with the reason)
    * when the runtime refuses the schedule. Its firings are watched for the life of the scope.
@@ -868,6 +878,16 @@ export const connect = (
             ...(workflowOptions.inputs !== undefined ? { inputs: workflowOptions.inputs } : {}),
             ...(workflowOptions.steps !== undefined ? { steps: workflowOptions.steps } : {})
           }, headerOf(workflowOptions)),
+          startJob
+        ),
+      handOver: (toRuntime, job, handOverOptions = {}) =>
+        Effect.flatMap(
+          makeEnvelope("agent.handoff", {
+            to_runtime: toRuntime,
+            job,
+            ...(handOverOptions.job_id !== undefined ? { job_id: JobId.make(handOverOptions.job_id) } : {}),
+            ...(handOverOptions.reason !== undefined ? { reason: handOverOptions.reason } : {})
+          }, headerOf(handOverOptions)),
           startJob
         ),
       handoff: (toRuntime, handoffOptions = {}) =>

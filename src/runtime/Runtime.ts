@@ -11,6 +11,8 @@ import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as Artifacts from "./artifacts/Artifacts.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
+import * as Handoff from "./delegation/Handoff.js"
+import * as Handover from "./delegation/Handover.js"
 import * as Receive from "./delegation/Receive.js"
 import * as Remotes from "./delegation/Remotes.js"
 import { RuntimeInstance } from "./durable/Instance.js"
@@ -86,7 +88,11 @@ export const make = Effect.gen(function*() {
       scheduler,
       coordination: {
         delegate: Receive.delegate(receive),
-        handoff: Receive.handoff(receive),
+        handoff: Handoff.handoff({
+          ...receive,
+          handovers: yield* Handover.Handovers,
+          remotes: yield* Effect.serviceOption(Remotes.Remotes)
+        }),
         workflowStart: Workflows.start({ jobs, tools })
       },
       resume: { log: yield* EventLog, feed: yield* Feed.Feed, settings },
@@ -153,6 +159,7 @@ export const layer = (
     Layer.provideMerge(SpanWatchers.layer),
     Layer.provideMerge(Scheduler.layer),
     Layer.provideMerge(Jobs.layer),
+    Layer.provideMerge(Handover.layer),
     Layer.provideMerge(Remotes.layer),
     Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer),

@@ -8,7 +8,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Context, Effect, Either, Layer, Option, Stream } from "effect"
+import { Context, Effect, Either, Layer, Option, Queue, Stream } from "effect"
 import { JobId } from "../../src/protocol/Ids.js"
 import * as PermissionPolicy from "../../src/runtime/permissions/PermissionPolicy.js"
 import * as Otlp from "../../src/runtime/tracing/Otlp.js"
@@ -197,5 +197,61 @@ describe("delegation (§14)", () => {
         }).pipe(Effect.provide(Layer.succeedContext(b)))
       }).pipe(Effect.scoped),
     20_000
+  )
+
+  // live clock: the ticker really ticks on both runtimes
+  it.live(
+    "R14-2 a handoff to B moves A's running job there: it continues from its checkpoint, its outcome comes back",
+    () =>
+      Effect.gen(function*() {
+        const { a, logB } = yield* twoRuntimes
+        yield* Effect.gen(function*() {
+          const session = yield* open()
+          const job = yield* session.invoke("ticker", { count: 6, interval_ms: 150 })
+          const seen = yield* Queue.unbounded<{ readonly type: string; readonly payload: object }>()
+          yield* job.events.pipe(Stream.runForEach((e) => Queue.offer(seen, e)), Effect.forkScoped)
+          const onA: Array<{ readonly type: string; readonly payload: object }> = []
+          while (onA.filter((e) => e.type === "job.progress").length < 2) onA.push(yield* Queue.take(seen))
+          // A knows no runtime by a third fingerprint: refused, the job untouched
+          const foreign = yield* Effect.either(
+            session.handoff({ kind: "arcp", fingerprint: "sha256:c" }, { job_id: job.jobId })
+          )
+          assert.isTrue(
+            Either.isLeft(foreign) && foreign.left._tag === "ArcpError" && foreign.left.code === "PERMISSION_DENIED"
+          )
+          // addressed to B (A's remote "b"): answered once B has taken it
+          yield* session.handoff({ kind: "arcp", fingerprint: "sha256:b" }, {
+            job_id: job.jobId,
+            reason: "desk change"
+          })
+          assert.deepStrictEqual(yield* job.outcome, { count: 6 })
+          while (onA.at(-1)?.type !== "job.completed" && onA.at(-1)?.type !== "tool.result") {
+            onA.push(yield* Queue.take(seen))
+          }
+          const note = onA.find((e) => e.type === "log" && Reflect.get(e.payload, "message")?.startsWith("handed off"))
+          const attributes = Reflect.get(note?.payload ?? {}, "attributes")
+          const remoteJob = String(Reflect.get(attributes ?? {}, "remote_job_id"))
+          // on B: a job of A's principal, completed, whose ticks go on after A's last checkpoint
+          const record = Option.getOrUndefined(yield* logB.getJob(remoteJob))
+          assert.strictEqual(record?.principal, PRINCIPAL)
+          assert.strictEqual(record?.state, "completed")
+          const ticks = (events: ReadonlyArray<{ readonly type: string; readonly payload: object }>) =>
+            events.filter((e) => e.type === "job.progress").map((e) => Number(Reflect.get(e.payload, "current")))
+          const eventsB = (yield* logB.read({ job_id: [remoteJob], direction: "out" })).map((e) => JSON.parse(e.json))
+          const checkpointed = Number(Reflect.get(attributes ?? {}, "checkpoint_id") !== undefined)
+          assert.strictEqual(checkpointed, 1, "the handoff carried A's last checkpoint")
+          // every tick exactly once, across the two runtimes (A's before the handoff, B's after)
+          const all = [...ticks(onA), ...ticks(eventsB)]
+          assert.deepStrictEqual(all, [1, 2, 3, 4, 5, 6])
+          assert.isAbove(ticks(eventsB).length, 0, "B ran part of it")
+          assert.isAbove(ticks(eventsB)[0] ?? 0, 1, "B continued from the checkpoint")
+          // handed off once: a second handoff finds it running here no more
+          const again = yield* Effect.either(
+            session.handoff({ kind: "arcp", fingerprint: "sha256:b" }, { job_id: job.jobId })
+          )
+          assert.isTrue(Either.isLeft(again) && again.left._tag === "ArcpError" && again.left.code === "NOT_FOUND")
+        }).pipe(Effect.provide(a))
+      }).pipe(Effect.scoped),
+    30_000
   )
 })

@@ -1,22 +1,20 @@
 /**
- * Delegation and handoff (RFC §14), the receiving side. `agent.delegate` from
- * an authenticated peer becomes a job of this runtime (its principal the
+ * Delegation (RFC §14), the receiving side. `agent.delegate` from an
+ * authenticated peer becomes a job of this runtime (its principal the
  * delegator's), running the tool `target` names; it ends job.completed /
- * job.failed / job.cancelled. The permissions the delegator passes on are kept
- * only as far as this runtime's policy grants them. `agent.handoff` must name
- * this runtime's identity (kind and fingerprint, §8.3); one addressed to any
- * other is refused PERMISSION_DENIED.
+ * job.failed / job.cancelled. The permissions the delegator passes on become
+ * leases of that job only as far as this runtime's policy grants them.
+ * (`agent.handoff`: Handoff.ts.)
  */
 import { type Context, Effect, Either, Option } from "effect"
 import { ArcpError } from "../../protocol/Errors.js"
 import { TraceId } from "../../protocol/Ids.js"
 import type { Message } from "../../protocol/Message.js"
-import { now } from "../../protocol/Timestamp.js"
 import type { Jobs } from "../Jobs.js"
 import type { Permissions } from "../permissions/Permissions.js"
 import type { RouteContext } from "../Router.js"
 import type { Settings } from "../RuntimeConfig.js"
-import type { Tool, ToolRegistry } from "../Tools.js"
+import type { Restored, Tool, ToolRegistry } from "../Tools.js"
 
 export interface ReceiveServices {
   readonly jobs: Context.Tag.Service<typeof Jobs>
@@ -29,49 +27,58 @@ export interface ReceiveServices {
 /** Most permissions one delegation may pass on. */
 export const MAX_INHERITED = 64
 
+/** How a job came from a peer: who sent it, what it inherits, what its first `log` event says. */
+export interface Arrival {
+  readonly owner: RouteContext["owner"]
+  readonly asked: ReadonlyArray<string>
+  readonly message: string
+  readonly attributes: Record<string, unknown>
+  /** Where a handed-off job stood: a tool that can resume continues from there (§4.3). */
+  readonly restored?: Restored | undefined
+}
+
 /**
- * `tool` as a delegated job runs it: the inherited permissions become leases bound to the job (as far
- * as this runtime's policy grants them), a `log` event records who delegated and what was inherited,
- * then the tool's own handler runs; its leases are revoked when it ends.
+ * `tool` as a job a peer sent (delegated or handed off) runs it: the inherited permissions become
+ * leases bound to the job (as far as this runtime's policy grants them), a `log` event records who
+ * sent it and what was inherited, then the tool's own handler runs (its resume handler from
+ * `restored`); the leases are revoked when it ends.
  */
-const delegated = (
-  services: ReceiveServices,
-  tool: Tool,
-  from: { readonly owner: RouteContext["owner"]; readonly task: string; readonly asked: ReadonlyArray<string> },
-  extra: Record<string, unknown>
-): Tool => ({
-  ...tool,
-  prepare: (args) =>
-    Either.map(tool.prepare(args), (handler) => (ctx) =>
-      Effect.acquireUseRelease(
-        services.permissions.inherit({
-          principal: ctx.principal,
-          sessionId: ctx.sessionId,
-          jobId: ctx.jobId,
-          tool: tool.name,
-          trustLevel: from.owner.trustLevel,
-          delegator: from.owner.principal
-        }, from.asked),
-        ({ granted, refused }) =>
-          Effect.zipRight(
-            ctx.log("info", `delegated by ${from.owner.principal}: ${from.task}`.slice(0, 500), {
-              reason: "delegated",
-              delegator: from.owner.principal,
-              permissions_inherited: granted.map((lease) => lease.permission),
-              inherited_leases: granted.map((lease) => lease.lease_id),
-              permissions_refused: refused,
-              ...extra
-            }),
-            handler(ctx)
-          ),
-        ({ granted }) =>
-          Effect.forEach(
-            granted,
-            (lease) => Effect.ignore(services.permissions.revoke(lease.lease_id, "the delegated job ended")),
-            { discard: true }
-          )
-      ))
-})
+export const arrived = (services: Pick<ReceiveServices, "permissions">, tool: Tool, from: Arrival): Tool => {
+  const restored = from.restored
+  const prepare = restored !== undefined && tool.resume !== undefined ? tool.resume : tool.prepare
+  return {
+    ...tool,
+    prepare: (args) =>
+      Either.map(prepare(args), (handler) => (ctx) =>
+        Effect.acquireUseRelease(
+          services.permissions.inherit({
+            principal: ctx.principal,
+            sessionId: ctx.sessionId,
+            jobId: ctx.jobId,
+            tool: tool.name,
+            trustLevel: from.owner.trustLevel,
+            delegator: from.owner.principal
+          }, from.asked),
+          ({ granted, refused }) =>
+            Effect.zipRight(
+              ctx.log("info", from.message.slice(0, 500), {
+                delegator: from.owner.principal,
+                permissions_inherited: granted.map((lease) => lease.permission),
+                inherited_leases: granted.map((lease) => lease.lease_id),
+                permissions_refused: refused,
+                ...from.attributes
+              }),
+              handler(restored !== undefined ? { ...ctx, restored } : ctx)
+            ),
+          ({ granted }) =>
+            Effect.forEach(
+              granted,
+              (lease) => Effect.ignore(services.permissions.revoke(lease.lease_id, "the delegated job ended")),
+              { discard: true }
+            )
+        ))
+  }
+}
 
 /** `agent.delegate`: starts the delegated job, answered like an invoke (job.accepted, correlation = the message). */
 export const delegate =
@@ -102,36 +109,14 @@ export const delegate =
       }
       yield* services.jobs.invoke(invoke, owner, undefined, {
         endsAsJob: true,
-        tool: delegated(services, tool, { owner, task, asked }, {
-          ...(context?.shared_memory_ref !== undefined ? { shared_memory_ref: context.shared_memory_ref } : {})
+        tool: arrived(services, tool, {
+          owner,
+          asked,
+          message: `delegated by ${owner.principal}: ${task}`,
+          attributes: {
+            reason: "delegated",
+            ...(context?.shared_memory_ref !== undefined ? { shared_memory_ref: context.shared_memory_ref } : {})
+          }
         })
       })
-    })
-
-/** `agent.handoff`: verified against this runtime's identity, then the named job (or session's jobs) move here. */
-export const handoff =
-  (services: ReceiveServices) =>
-  (message: Message<"agent.handoff">, { outbound, owner }: RouteContext): Effect.Effect<void, ArcpError> =>
-    Effect.gen(function*() {
-      const me = services.settings.identity
-      const to = message.payload.to_runtime
-      if (to.kind !== me.kind || (me.fingerprint !== undefined && to.fingerprint !== me.fingerprint)) {
-        return yield* ArcpError.of(
-          "PERMISSION_DENIED",
-          `this handoff is addressed to runtime ${to.kind} ${to.fingerprint ?? "(no fingerprint)"}; ` +
-            `this runtime is ${me.kind} ${me.fingerprint ?? "(no fingerprint)"}`,
-          { details: { reason: "identity_mismatch", runtime: { kind: me.kind, fingerprint: me.fingerprint } } }
-        )
-      }
-      const { job_id, session_id } = message.payload
-      if (job_id !== undefined || session_id !== undefined) {
-        const taken = yield* services.jobs.adopt(owner, { jobId: job_id, sessionId: session_id })
-        if (taken === 0) {
-          return yield* ArcpError.of(
-            "NOT_FOUND",
-            `no live job of yours ${job_id !== undefined ? `named ${job_id}` : `in session ${session_id}`} to hand off`
-          )
-        }
-      }
-      yield* outbound.emit("ack", { ack_for: message.id, received_at: yield* now }, { correlation_id: message.id })
     })
