@@ -231,8 +231,10 @@ export interface Session extends Answers.Answers<ClientError> {
     options?: WorkflowOptions
   ) => Effect.Effect<JobHandle, ArcpError | ClientError, Scope.Scope>
   /**
-   * Hands a job or this session over to the runtime (§14): `toRuntime` must be this runtime's identity
-   * (its kind and fingerprint), or it is refused PERMISSION_DENIED.
+   * Hands a job or a session's running jobs over (§14). `toRuntime` names this runtime (the named live
+   * jobs of this principal move to this session) or one of its configured remotes by fingerprint (the
+   * running jobs continue there from their last checkpoint, their outcome still coming back here); any
+   * other identity is refused PERMISSION_DENIED.
    */
   readonly handoff: (
     toRuntime: PayloadOf<"agent.handoff">["to_runtime"],
