@@ -254,4 +254,33 @@ describe("delegation (§14)", () => {
       }).pipe(Effect.scoped),
     30_000
   )
+
+  it.live(
+    "R14-2 a session's handoff to B moves every running job of that session; each outcome comes back",
+    () =>
+      Effect.gen(function*() {
+        const { a, logB } = yield* twoRuntimes
+        yield* Effect.gen(function*() {
+          const session = yield* open()
+          const first = yield* session.invoke("ticker", { count: 4, interval_ms: 100 })
+          const second = yield* session.invoke("sleep", { ms: 400 })
+          const events = yield* Queue.unbounded<{ readonly type: string; readonly payload: object }>()
+          yield* first.events.pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
+          while ((yield* Queue.take(events)).type !== "job.progress") continue
+          yield* session.handoff({ kind: "arcp", fingerprint: "sha256:b" }, { session_id: session.id })
+          assert.deepStrictEqual(yield* first.outcome, { count: 4 })
+          yield* second.outcome
+          // both ran to their end on B
+          const onB = yield* logB.read({ direction: "out", types: ["log"] })
+          const handed = onB.map((e) => JSON.parse(e.json)).filter((e: { payload: { attributes?: object } }) =>
+            Reflect.get(e.payload.attributes ?? {}, "reason") === "handed_over"
+          )
+          assert.strictEqual(handed.length, 2)
+          for (const e of handed) {
+            assert.strictEqual(Option.getOrUndefined(yield* logB.getJob(e.job_id))?.state, "completed")
+          }
+        }).pipe(Effect.provide(a))
+      }).pipe(Effect.scoped),
+    30_000
+  )
 })
