@@ -283,4 +283,22 @@ describe("delegation (§14)", () => {
       }).pipe(Effect.scoped),
     30_000
   )
+
+  it.live("R10.4-1 cancelling a handed-off job cancels it on B", () =>
+    Effect.gen(function*() {
+      const { a, logB } = yield* twoRuntimes
+      yield* Effect.gen(function*() {
+        const session = yield* open()
+        const job = yield* session.invoke("sleep", { ms: 60_000 })
+        const events = yield* Queue.unbounded<{ readonly type: string; readonly payload: object }>()
+        yield* job.events.pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
+        while ((yield* Queue.take(events)).type !== "job.started") continue
+        yield* session.handoff({ kind: "arcp", fingerprint: "sha256:b" }, { job_id: job.jobId })
+        const remoteJob = yield* remoteJobOf(Stream.fromQueue(events))
+        yield* job.cancel({ reason: "stop" })
+        const outcome = yield* Effect.either(job.outcome)
+        assert.isTrue(Either.isLeft(outcome) && outcome.left._tag === "ArcpError" && outcome.left.code === "CANCELLED")
+        assert.strictEqual(Option.getOrUndefined(yield* logB.getJob(remoteJob))?.state, "cancelled")
+      }).pipe(Effect.provide(a))
+    }).pipe(Effect.scoped), 30_000)
 })
