@@ -201,7 +201,7 @@ describe("delegation (§14)", () => {
 
   // live clock: the ticker really ticks on both runtimes
   it.live(
-    "R14-2 a handoff to B moves A's running job there: it continues from its checkpoint, its outcome comes back",
+    "R14-2 R17.1-3 a handoff to B moves A's running job there: it continues from its checkpoint, in one trace, its outcome comes back",
     () =>
       Effect.gen(function*() {
         const { a, logB } = yield* twoRuntimes
@@ -245,6 +245,9 @@ describe("delegation (§14)", () => {
           assert.deepStrictEqual(all, [1, 2, 3, 4, 5, 6])
           assert.isAbove(ticks(eventsB).length, 0, "B ran part of it")
           assert.isAbove(ticks(eventsB)[0] ?? 0, 1, "B continued from the checkpoint")
+          // one trace: B's job keeps A's job's trace id (R17.1-3)
+          assert.isString(eventsB[0]?.trace_id)
+          assert.strictEqual(eventsB[0]?.trace_id, Reflect.get(onA[0] ?? {}, "trace_id"))
           // handed off once: a second handoff finds it running here no more
           const again = yield* Effect.either(
             session.handoff({ kind: "arcp", fingerprint: "sha256:b" }, { job_id: job.jobId })
