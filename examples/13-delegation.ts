@@ -1,13 +1,15 @@
 /**
  * Two runtimes working together (§14, §17.1): two real `arcp serve` processes, A and B. A's
  * `delegate` tool hands work to B (named in A's --remotes file) and gets the result back;
- * cancelling A's job cancels B's; B refuses a handoff addressed to a third runtime; and both
+ * cancelling A's job cancels B's; B refuses a handoff addressed to a third runtime; A hands a
+ * running ticker job to B, where it continues from its last checkpoint and whose result comes back
+ * through A; and both
  * export their spans over OTLP to a collector stand-in in this process, where one trace id joins
  * the client's request, A's job and B's job. Run it with `node --import tsx examples/13-delegation.ts`
  * (against the sources) or, after `npm run build`, against the built package.
  */
 import { Client, Errors, WebSocket } from "arcp"
-import { Console, Effect, Stream } from "effect"
+import { Console, Effect, Queue, Stream } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer, type IncomingMessage } from "node:http"
@@ -127,13 +129,43 @@ const main = async () => {
       const answer = yield* onB.request("cancel", { target: "job", target_id: remoteJobId })
       yield* Console.log(`B's delegated job: ${answer.type} ${String(Reflect.get(answer.payload, "reason") ?? "")}`)
 
-      // 3. B refuses a handoff addressed to another runtime, and accepts one addressed to itself
+      // 3. B refuses a handoff addressed to another runtime
       const refused = yield* Effect.flip(onB.handoff({ kind: "arcp", fingerprint: "sha256:runtime-c" }))
       yield* Console.log(
         `handoff to runtime-c refused: ${refused._tag === "ArcpError" ? refused.code : refused.reason}`
       )
-      yield* onB.handoff({ kind: "arcp", fingerprint: "sha256:runtime-b" })
-      yield* Console.log("handoff to runtime-b accepted")
+
+      // 4. A hands a running job to B (its remote, named by B's fingerprint): the job stops on A where it
+      // stands, continues on B from its last checkpoint, and its result comes back through A
+      const ticking = yield* session.invoke("ticker", { count: 5, interval_ms: 200 })
+      const events = yield* Queue.unbounded<{ readonly type: string; readonly payload: object }>()
+      yield* ticking.events.pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
+      for (let ticks = 0; ticks < 2;) if ((yield* Queue.take(events)).type === "job.progress") ticks++
+      const unknown = yield* Effect.flip(
+        session.handoff({ kind: "arcp", fingerprint: "sha256:runtime-c" }, { job_id: ticking.jobId })
+      )
+      yield* Console.log(
+        `A refuses to hand to runtime-c: ${unknown._tag === "ArcpError" ? unknown.code : unknown.reason}`
+      )
+      yield* session.handoff({ kind: "arcp", fingerprint: "sha256:runtime-b" }, {
+        job_id: ticking.jobId,
+        reason: "runtime-a is draining"
+      })
+      const moved = yield* ticking.outcome
+      let handedTo = ""
+      while (handedTo === "") {
+        const e = yield* Queue.take(events)
+        const attributes = e.type === "log" ? Reflect.get(e.payload, "attributes") : undefined
+        if (Reflect.get(attributes ?? {}, "reason") === "handed_off") {
+          handedTo = String(Reflect.get(attributes ?? {}, "remote_job_id"))
+        }
+      }
+      yield* Console.log(`handed-off job result ${JSON.stringify(moved)}`)
+      // it ran to its end on B, as A's job there
+      const onBAfter = yield* onB.request("cancel", { target: "job", target_id: handedTo })
+      yield* Console.log(
+        `B's handed-over job: ${onBAfter.type} ${String(Reflect.get(onBAfter.payload, "reason") ?? "")}`
+      )
 
       // the trace of this whole request: the client's span, A's spans and B's spans
       return (yield* Effect.currentSpan).traceId

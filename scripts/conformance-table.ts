@@ -238,11 +238,11 @@ const STATUS: Record<string, readonly [Status, string]> = {
   ],
   "R14-1": [
     "done",
-    "ctx.delegate sends agent.delegate over the project's client; its envelopes and context.trace_id carry the delegating job's trace"
+    "ctx.delegate sends agent.delegate over the project's client; its envelopes and context.trace_id carry the delegating job's trace; permissions_inherited become leases of the delegated job as far as the receiver's policy grants"
   ],
   "R14-2": [
     "done",
-    "the receiver compares to_runtime's kind and fingerprint with its own identity; another is refused PERMISSION_DENIED"
+    "the receiver compares to_runtime's kind and fingerprint with its own identity; another is refused PERMISSION_DENIED. A handoff to a configured remote moves running jobs there (tool, arguments, last checkpoint), the sender following them; the session itself stays with its runtime (docs/decisions.md)"
   ],
   "R17.1-1": [
     "done",
@@ -312,8 +312,8 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "MCP servers (stdio, streamable HTTP) as ARCP tools NAME.tool: arcp serve --mcp / McpTools.registry; and arcp mcp serves ARCP tools to MCP hosts"
   ],
   "R20-2": [
-    "not yet",
-    "MCP resources are not bridged yet (planned as artifacts / kind event streams; docs/decisions.md)"
+    "done",
+    "MCP resources as tools over artifacts and kind event streams: NAME.resources.list / .read (contents stored as artifacts) / .subscribe (a kind event stream of changes)"
   ],
   "R16.1-1": ["done", "ToolContext.putArtifact; Tools.resultRef puts the ref in the terminal's result_ref"],
   "R16.2-1": ["done", "inline base64 or sidecar frames keyed to the put's id"],
@@ -376,7 +376,6 @@ const NOT_BUILT: Record<string, string> = {
   "13.2": "subscriptions are not built",
   "13.3": "subscriptions are not built",
   "13.4": "subscriptions are not built",
-  "14": "not built",
   "15.2": "no sandboxing",
   "15.4": "",
   "15.5": "",
@@ -384,10 +383,8 @@ const NOT_BUILT: Record<string, string> = {
   "16.1": "artifacts are not built",
   "16.2": "artifacts are not built",
   "16.3": "artifacts are not built",
-  "17.1": "not built",
   "18.3": "the client does not retry",
   "19": "checkpoint snapshots restored on request (checkpoint.restore) and subscription resumption are not built",
-  "20": "MCP resources are not bridged yet",
   "21.4": "no promoted extensions exist",
   "22": "no sidecar frames yet"
 }

@@ -177,13 +177,15 @@ const examples: ReadonlyArray<readonly [file: string, teaches: string, expected:
   ]],
   [
     "13-delegation.ts",
-    "R14-1 R14-2 R17.1-3 two arcp serve processes: A delegates to B, cancel propagates, B refuses a foreign handoff, one trace",
+    "R14-1 R14-2 R17.1-3 two arcp serve processes: A delegates to B, cancel propagates, B refuses a foreign handoff, A hands a running job to B, one trace",
     [
       "delegated result {\"greeting\":\"hi\"}",
       "A's job CANCELLED",
       "B's delegated job: cancel.refused already_terminal",
       "handoff to runtime-c refused: PERMISSION_DENIED",
-      "handoff to runtime-b accepted",
+      "A refuses to hand to runtime-c: PERMISSION_DENIED",
+      "handed-off job result {\"count\":5}",
+      "B's handed-over job: cancel.refused already_terminal",
       "one trace across runtime-a and runtime-b: true"
     ]
   ],

@@ -33,7 +33,7 @@ import {
   type ToolDescription,
   TOOLS_EXTENSION
 } from "../protocol/extensions/ToolDiscovery.js"
-import { type JobId, type MessageId, type SessionId, TraceId, ulid } from "../protocol/Ids.js"
+import { JobId, type MessageId, type SessionId, TraceId, ulid } from "../protocol/Ids.js"
 import {
   type Decoded,
   decodeJson,
@@ -231,13 +231,25 @@ export interface Session extends Answers.Answers<ClientError> {
     options?: WorkflowOptions
   ) => Effect.Effect<JobHandle, ArcpError | ClientError, Scope.Scope>
   /**
-   * Hands a job or this session over to the runtime (§14): `toRuntime` must be this runtime's identity
-   * (its kind and fingerprint), or it is refused PERMISSION_DENIED.
+   * Hands a job or a session's running jobs over (§14). `toRuntime` names this runtime (the named live
+   * jobs of this principal move to this session) or one of its configured remotes by fingerprint (the
+   * running jobs continue there from their last checkpoint, their outcome still coming back here); any
+   * other identity is refused PERMISSION_DENIED.
    */
   readonly handoff: (
     toRuntime: PayloadOf<"agent.handoff">["to_runtime"],
     options?: Omit<PayloadOf<"agent.handoff">, "to_runtime">
   ) => Effect.Effect<void, ArcpError | ClientError>
+  /**
+   * Hands a running job's work to this runtime (`agent.handoff` carrying `job`, our addition to §14):
+   * `toRuntime` must be this runtime's identity. The runtime runs it as a job of its own, from the
+   * checkpoint when the tool can resume; tracked like `delegate`.
+   */
+  readonly handOver: (
+    toRuntime: PayloadOf<"agent.handoff">["to_runtime"],
+    job: NonNullable<PayloadOf<"agent.handoff">["job"]>,
+    options?: Omit<InvokeOptions, "retry"> & { readonly job_id?: string; readonly reason?: string }
+  ) => Effect.Effect<JobHandle, ArcpError | ClientError, Scope.Scope>
   /**
    * Schedules `tool` with `args` (§10.6); fails with the nack's ArcpError (INVALID_ARGUMENT with the reason)
    * when the runtime refuses the schedule. Its firings are watched for the life of the scope.
@@ -868,6 +880,16 @@ export const connect = (
             ...(workflowOptions.inputs !== undefined ? { inputs: workflowOptions.inputs } : {}),
             ...(workflowOptions.steps !== undefined ? { steps: workflowOptions.steps } : {})
           }, headerOf(workflowOptions)),
+          startJob
+        ),
+      handOver: (toRuntime, job, handOverOptions = {}) =>
+        Effect.flatMap(
+          makeEnvelope("agent.handoff", {
+            to_runtime: toRuntime,
+            job,
+            ...(handOverOptions.job_id !== undefined ? { job_id: JobId.make(handOverOptions.job_id) } : {}),
+            ...(handOverOptions.reason !== undefined ? { reason: handOverOptions.reason } : {})
+          }, headerOf(handOverOptions)),
           startJob
         ),
       handoff: (toRuntime, handoffOptions = {}) =>

@@ -19,12 +19,20 @@ import {
   type Tracer
 } from "effect"
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
-import { isOptional, speaksVersion } from "../protocol/Envelope.js"
+import { type HeaderOptions, isOptional, make as makeEnvelope, speaksVersion } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { classifyUnknownType, validateFieldName } from "../protocol/Extensions.js"
 import { METRICS_EXTENSION } from "../protocol/extensions/Metrics.js"
 import { MessageId } from "../protocol/Ids.js"
-import { type Decoded, type DecodeError, decodeJson, isCore } from "../protocol/Message.js"
+import {
+  type Decoded,
+  type DecodeError,
+  decodeJson,
+  isCore,
+  type MessageType,
+  type PayloadOf,
+  tryEncode
+} from "../protocol/Message.js"
 import type { EventLog } from "../store/EventLog.js"
 import type { Connection, Incoming } from "../transport/Transport.js"
 import * as Sidecar from "./artifacts/Sidecar.js"
@@ -44,6 +52,7 @@ import type { Settings } from "./RuntimeConfig.js"
 import type { Sessions } from "./Sessions.js"
 import * as SpanFeed from "./tracing/SpanFeed.js"
 import * as Spans from "./tracing/Spans.js"
+import type { SpanWatchers } from "./tracing/SpanWatchers.js"
 
 export interface Dependencies {
   readonly settings: Settings
@@ -68,6 +77,8 @@ export interface Dependencies {
   readonly instanceId?: string | undefined
   /** The session's subscriptions (§13): closed with the reason on eviction, stopped when the connection ends. */
   readonly subscriptions?: Pick<Context.Tag.Service<typeof Subscriptions>, "endSession"> | undefined
+  /** Subscriptions to trace.span (§13): while one lives, this session's spans are recorded for it. */
+  readonly spanWatchers?: Context.Tag.Service<typeof SpanWatchers> | undefined
 }
 
 /** The fields the event log indexes, from an envelope and its JSON. */
@@ -173,7 +184,23 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     })
     const sidecar = yield* Sidecar.make(connection, outbound)
     // §17.1: the session's spans, sent as trace.span once it negotiates them (tracing/SpanFeed)
-    const feed = SpanFeed.make(outbound.emit)
+    // a session that did not ask for them: recorded (not sent) for a subscription to trace.span (§13)
+    const recordOnly = <T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions) =>
+      Effect.gen(function*() {
+        const p = yield* Ref.get(phase)
+        if (p._tag !== "Open") return
+        const envelope = yield* makeEnvelope(type, payload, { ...options, session_id: p.session.id })
+        const json = tryEncode(envelope)
+        if (Either.isLeft(json)) return
+        yield* deps.recorder.record([
+          { envelope: remember(envelope), sessionId: p.session.id, principal: principalId, json: json.right }
+        ]).pipe(Effect.catchAll((e) => Effect.logWarning(`a span could not be recorded: ${e.message}`)))
+      })
+    const spanWatchers = deps.spanWatchers
+    const feed = SpanFeed.make(
+      outbound.emit,
+      spanWatchers === undefined ? undefined : { record: recordOnly, watched: spanWatchers.watched }
+    )
     yield* Effect.locallyScoped(Spans.spanListener, Option.some(feed.listener))
     /** The handshake's span: messages that name no trace of their own join the session's trace. */
     let sessionSpan: Tracer.AnySpan | undefined

@@ -27,6 +27,7 @@ import { type JobId, makeJobId, type MessageId, TraceId } from "../protocol/Ids.
 import { type Decoded, type Message, tryEncode } from "../protocol/Message.js"
 import { EventLog, type JobRecord } from "../store/EventLog.js"
 import { Artifacts } from "./artifacts/Artifacts.js"
+import { Handovers } from "./delegation/Handover.js"
 import { Remotes } from "./delegation/Remotes.js"
 import { RuntimeInstance } from "./durable/Instance.js"
 import * as Instance from "./durable/Instance.js"
@@ -117,7 +118,9 @@ export const make = Effect.gen(function*() {
   const streams = yield* Streams
   const artifacts = yield* Artifacts
   const permissions = yield* Permissions
+  const handovers = yield* Effect.serviceOption(Handovers)
   const remotes = yield* Effect.serviceOption(Remotes)
+  const handoffTargets = Option.isSome(remotes) && remotes.value.names.length > 0
   const instance = yield* RuntimeInstance
   const recorder = yield* Recorder
   const feed = yield* Feed
@@ -320,10 +323,15 @@ export const make = Effect.gen(function*() {
             onSome: Effect.succeed
           }
         )
-        const handler = yield* Either.match(tool.prepare(message.payload.arguments), {
+        const prepared = yield* Either.match(tool.prepare(message.payload.arguments), {
           onLeft: Effect.fail,
           onRight: Effect.succeed
         })
+        // a handoff (§14) may move the running handler to a peer runtime (delegation/Handover)
+        // (only with remotes configured: a job nobody can hand off runs without the extra fiber)
+        const handler = Option.isSome(handovers) && handoffTargets
+          ? handovers.value.handoverable(tool, message.payload.arguments, prepared)
+          : prepared
         yield* checkTrust(permissions, tool, owner)
         // refused before the key is claimed: a key is never bound to a job that did not run
         yield* admit(owner)

@@ -11,6 +11,8 @@ import { Acceptor, type Connection } from "../transport/Transport.js"
 import * as Artifacts from "./artifacts/Artifacts.js"
 import { Authenticator } from "./Auth.js"
 import * as ConnectionLoop from "./Connection.js"
+import * as Handoff from "./delegation/Handoff.js"
+import * as Handover from "./delegation/Handover.js"
 import * as Receive from "./delegation/Receive.js"
 import * as Remotes from "./delegation/Remotes.js"
 import { RuntimeInstance } from "./durable/Instance.js"
@@ -23,7 +25,6 @@ import * as Subscriptions from "./events/Subscriptions.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
 import * as Jobs from "./Jobs.js"
-import { PermissionPolicy } from "./permissions/PermissionPolicy.js"
 import * as Permissions from "./permissions/Permissions.js"
 import { makeExtensionRoutes, makeRoutes } from "./Router.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
@@ -31,6 +32,7 @@ import * as Scheduler from "./scheduler/Scheduler.js"
 import * as Sessions from "./Sessions.js"
 import * as Streams from "./Streams.js"
 import { ToolRegistry } from "./Tools.js"
+import * as SpanWatchers from "./tracing/SpanWatchers.js"
 import * as TracedLog from "./tracing/TracedLog.js"
 import * as Workflows from "./workflows/Workflows.js"
 
@@ -64,7 +66,7 @@ export const make = Effect.gen(function*() {
     jobs,
     tools,
     settings,
-    policy: yield* Effect.serviceOption(PermissionPolicy)
+    permissions
   }
   // what each connection does when the runtime shuts down (ConnectionLoop.Dependencies.atShutdown)
   const goodbyes = new Set<Effect.Effect<void>>()
@@ -88,7 +90,11 @@ export const make = Effect.gen(function*() {
       scheduler,
       coordination: {
         delegate: Receive.delegate(receive),
-        handoff: Receive.handoff(receive),
+        handoff: Handoff.handoff({
+          ...receive,
+          handovers: yield* Handover.Handovers,
+          remotes: yield* Effect.serviceOption(Remotes.Remotes)
+        }),
         workflowStart: Workflows.start({ jobs, tools })
       },
       resume: { log: yield* EventLog, feed: yield* Feed.Feed, settings },
@@ -105,6 +111,7 @@ export const make = Effect.gen(function*() {
       ),
     instanceId: (yield* RuntimeInstance).id,
     subscriptions,
+    spanWatchers: yield* SpanWatchers.SpanWatchers,
     extensions: [ToolDiscovery.handler(() => tools.list, permissions.elevation)]
   }
   const handle = (connection: Connection) =>
@@ -163,8 +170,10 @@ export const layer = (
 ): Layer.Layer<Provided, never, Authenticator | EventLog | ScheduleStore | ArtifactStore | ToolRegistry> =>
   Layer.effect(ArcpRuntime, make).pipe(
     Layer.provideMerge(Subscriptions.layer),
+    Layer.provideMerge(SpanWatchers.layer),
     Layer.provideMerge(Scheduler.layer),
     Layer.provideMerge(Jobs.layer),
+    Layer.provideMerge(Handover.layer),
     Layer.provideMerge(Remotes.layer),
     Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer),

@@ -235,7 +235,8 @@ export const supportedCapabilities = (
   // subscribe / unsubscribe with filters, observer grants, backfill and its marker (§13, events/Subscriptions.ts)
   subscriptions: true,
   anonymous: options.anonymous,
-  // agent.delegate runs a hosted tool as a job; agent.handoff is verified against this identity (§14, delegation/)
+  // agent.delegate runs a hosted tool as a job; agent.handoff is verified against this identity and moves running
+  // jobs' work to a configured remote or takes it in (§14, delegation/)
   agent_delegation: true,
   agent_handoff: true,
   // workflow.start runs inline steps as child jobs (§6.3, workflows/)

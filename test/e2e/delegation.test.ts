@@ -8,7 +8,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Context, Effect, Either, Layer, Option, Stream } from "effect"
+import { Context, Effect, Either, Layer, Option, Queue, Stream } from "effect"
 import { JobId } from "../../src/protocol/Ids.js"
 import * as PermissionPolicy from "../../src/runtime/permissions/PermissionPolicy.js"
 import * as Otlp from "../../src/runtime/tracing/Otlp.js"
@@ -20,14 +20,16 @@ import { open, PRINCIPAL, serverLayer, TOKEN } from "../support/Harness.js"
 const exporter = new InMemorySpanExporter()
 const tracer = Otlp.layerWith(new SimpleSpanProcessor(exporter))
 
-/** B: grants filesystem.read at once and nothing else; its log stays readable by the test. */
+/** B: grants filesystem.read when a delegator passes it on, and nothing else; its log stays readable by the test. */
 const runtimeB = serverLayer({
   transport: WebSocket.layer({ port: 0 }),
   runtime: { identity: { kind: "arcp", fingerprint: "sha256:b" } }
 }).pipe(
   Layer.provide(PermissionPolicy.layer((q) =>
     Effect.succeed(
-      q.permission === "filesystem.read" ? { _tag: "Grant" } : { _tag: "Deny", reason: "not here" }
+      q.permission === "filesystem.read" && q.reason?.startsWith("inherited") === true
+        ? { _tag: "Grant" }
+        : { _tag: "Deny", reason: "not here" }
     )
   )),
   Layer.provide(tracer)
@@ -89,6 +91,46 @@ describe("delegation (§14)", () => {
         const names = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId).map((s) => s.name)
         for (const name of ["arcp job delegate", "arcp agent.delegate", "arcp job echo"]) assert.include(names, name)
       }).pipe(Effect.withSpan("client request"), Effect.provide(a))
+    }))
+
+  it.scoped("R14-1 inherited permissions are leases of the delegated job on B, as far as B's policy grants", () =>
+    Effect.gen(function*() {
+      const { a, logB } = yield* twoRuntimes
+      yield* Effect.gen(function*() {
+        const session = yield* open()
+        const read = { permission: "filesystem.read", resource: "/srv/notes.txt", operation: "read" }
+        const job = yield* session.invoke("delegate", {
+          remote: "b",
+          target: "guarded",
+          arguments: read,
+          permissions_inherited: ["filesystem.read", "net.fetch"]
+        })
+        // B's guarded tool asks for filesystem.read: its inherited lease answers at once
+        const lease = yield* job.outcome
+        const leaseId = String(Reflect.get(Object(lease), "lease_id"))
+        assert.strictEqual(Reflect.get(Object(lease), "resource"), "*")
+        // ...and ends with the delegated job
+        const record = Option.getOrUndefined(yield* logB.getLease(leaseId))
+        assert.strictEqual(record?.revoked, "the delegated job ended")
+        assert.strictEqual(record?.granted_by, `delegation:${PRINCIPAL}`)
+        // net.fetch was passed on too, but B's policy denies it: not granted, the tool is refused
+        const fetch = yield* session.invoke("delegate", {
+          remote: "b",
+          target: "guarded",
+          arguments: { ...read, permission: "net.fetch" },
+          permissions_inherited: ["filesystem.read", "net.fetch"]
+        })
+        const refused = yield* Effect.either(fetch.outcome)
+        assert.isTrue(
+          Either.isLeft(refused) && refused.left._tag === "ArcpError" && refused.left.code === "PERMISSION_DENIED"
+        )
+        // and without a delegation, B's policy grants nothing: the inherited lease did not outlive its job
+        const direct = yield* session.invoke("delegate", { remote: "b", target: "guarded", arguments: read })
+        const denied = yield* Effect.either(direct.outcome)
+        assert.isTrue(
+          Either.isLeft(denied) && denied.left._tag === "ArcpError" && denied.left.code === "PERMISSION_DENIED"
+        )
+      }).pipe(Effect.provide(a))
     }))
 
   it.scoped("R10.4-1 cancelling the delegating job cancels the delegated one", () =>
@@ -156,4 +198,110 @@ describe("delegation (§14)", () => {
       }).pipe(Effect.scoped),
     20_000
   )
+
+  // live clock: the ticker really ticks on both runtimes
+  it.live(
+    "R14-2 R17.1-3 a handoff to B moves A's running job there: it continues from its checkpoint, in one trace, its outcome comes back",
+    () =>
+      Effect.gen(function*() {
+        const { a, logB } = yield* twoRuntimes
+        yield* Effect.gen(function*() {
+          const session = yield* open()
+          const job = yield* session.invoke("ticker", { count: 6, interval_ms: 150 })
+          const seen = yield* Queue.unbounded<{ readonly type: string; readonly payload: object }>()
+          yield* job.events.pipe(Stream.runForEach((e) => Queue.offer(seen, e)), Effect.forkScoped)
+          const onA: Array<{ readonly type: string; readonly payload: object }> = []
+          while (onA.filter((e) => e.type === "job.progress").length < 2) onA.push(yield* Queue.take(seen))
+          // A knows no runtime by a third fingerprint: refused, the job untouched
+          const foreign = yield* Effect.either(
+            session.handoff({ kind: "arcp", fingerprint: "sha256:c" }, { job_id: job.jobId })
+          )
+          assert.isTrue(
+            Either.isLeft(foreign) && foreign.left._tag === "ArcpError" && foreign.left.code === "PERMISSION_DENIED"
+          )
+          // addressed to B (A's remote "b"): answered once B has taken it
+          yield* session.handoff({ kind: "arcp", fingerprint: "sha256:b" }, {
+            job_id: job.jobId,
+            reason: "desk change"
+          })
+          assert.deepStrictEqual(yield* job.outcome, { count: 6 })
+          while (onA.at(-1)?.type !== "job.completed" && onA.at(-1)?.type !== "tool.result") {
+            onA.push(yield* Queue.take(seen))
+          }
+          const note = onA.find((e) => e.type === "log" && Reflect.get(e.payload, "message")?.startsWith("handed off"))
+          const attributes = Reflect.get(note?.payload ?? {}, "attributes")
+          const remoteJob = String(Reflect.get(attributes ?? {}, "remote_job_id"))
+          // on B: a job of A's principal, completed, whose ticks go on after A's last checkpoint
+          const record = Option.getOrUndefined(yield* logB.getJob(remoteJob))
+          assert.strictEqual(record?.principal, PRINCIPAL)
+          assert.strictEqual(record?.state, "completed")
+          const ticks = (events: ReadonlyArray<{ readonly type: string; readonly payload: object }>) =>
+            events.filter((e) => e.type === "job.progress").map((e) => Number(Reflect.get(e.payload, "current")))
+          const eventsB = (yield* logB.read({ job_id: [remoteJob], direction: "out" })).map((e) => JSON.parse(e.json))
+          const checkpointed = Number(Reflect.get(attributes ?? {}, "checkpoint_id") !== undefined)
+          assert.strictEqual(checkpointed, 1, "the handoff carried A's last checkpoint")
+          // every tick exactly once, across the two runtimes (A's before the handoff, B's after)
+          const all = [...ticks(onA), ...ticks(eventsB)]
+          assert.deepStrictEqual(all, [1, 2, 3, 4, 5, 6])
+          assert.isAbove(ticks(eventsB).length, 0, "B ran part of it")
+          assert.isAbove(ticks(eventsB)[0] ?? 0, 1, "B continued from the checkpoint")
+          // one trace: B's job keeps A's job's trace id (R17.1-3)
+          assert.isString(eventsB[0]?.trace_id)
+          assert.strictEqual(eventsB[0]?.trace_id, Reflect.get(onA[0] ?? {}, "trace_id"))
+          // handed off once: a second handoff finds it running here no more
+          const again = yield* Effect.either(
+            session.handoff({ kind: "arcp", fingerprint: "sha256:b" }, { job_id: job.jobId })
+          )
+          assert.isTrue(Either.isLeft(again) && again.left._tag === "ArcpError" && again.left.code === "NOT_FOUND")
+        }).pipe(Effect.provide(a))
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "R14-2 a session's handoff to B moves every running job of that session; each outcome comes back",
+    () =>
+      Effect.gen(function*() {
+        const { a, logB } = yield* twoRuntimes
+        yield* Effect.gen(function*() {
+          const session = yield* open()
+          const first = yield* session.invoke("ticker", { count: 4, interval_ms: 100 })
+          const second = yield* session.invoke("sleep", { ms: 400 })
+          const events = yield* Queue.unbounded<{ readonly type: string; readonly payload: object }>()
+          yield* first.events.pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
+          while ((yield* Queue.take(events)).type !== "job.progress") continue
+          yield* session.handoff({ kind: "arcp", fingerprint: "sha256:b" }, { session_id: session.id })
+          assert.deepStrictEqual(yield* first.outcome, { count: 4 })
+          yield* second.outcome
+          // both ran to their end on B
+          const onB = yield* logB.read({ direction: "out", types: ["log"] })
+          const handed = onB.map((e) => JSON.parse(e.json)).filter((e: { payload: { attributes?: object } }) =>
+            Reflect.get(e.payload.attributes ?? {}, "reason") === "handed_over"
+          )
+          assert.strictEqual(handed.length, 2)
+          for (const e of handed) {
+            assert.strictEqual(Option.getOrUndefined(yield* logB.getJob(e.job_id))?.state, "completed")
+          }
+        }).pipe(Effect.provide(a))
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live("R10.4-1 cancelling a handed-off job cancels it on B", () =>
+    Effect.gen(function*() {
+      const { a, logB } = yield* twoRuntimes
+      yield* Effect.gen(function*() {
+        const session = yield* open()
+        const job = yield* session.invoke("sleep", { ms: 60_000 })
+        const events = yield* Queue.unbounded<{ readonly type: string; readonly payload: object }>()
+        yield* job.events.pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
+        while ((yield* Queue.take(events)).type !== "job.started") continue
+        yield* session.handoff({ kind: "arcp", fingerprint: "sha256:b" }, { job_id: job.jobId })
+        const remoteJob = yield* remoteJobOf(Stream.fromQueue(events))
+        yield* job.cancel({ reason: "stop" })
+        const outcome = yield* Effect.either(job.outcome)
+        assert.isTrue(Either.isLeft(outcome) && outcome.left._tag === "ArcpError" && outcome.left.code === "CANCELLED")
+        assert.strictEqual(Option.getOrUndefined(yield* logB.getJob(remoteJob))?.state, "cancelled")
+      }).pipe(Effect.provide(a))
+    }).pipe(Effect.scoped), 30_000)
 })

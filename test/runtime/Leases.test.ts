@@ -1,8 +1,11 @@
 /** The lease lifecycle on TestClock (RFC §15.5): expiry, refresh, revocation when the session lease ends, reload. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Option, Queue, Ref, TestClock } from "effect"
+import { Effect, Either, Layer, Option, Queue, Ref, TestClock } from "effect"
 import { toMillis } from "../../src/protocol/Timestamp.js"
 import * as Leases from "../../src/runtime/permissions/Leases.js"
+import * as PermissionPolicy from "../../src/runtime/permissions/PermissionPolicy.js"
+import * as Permissions from "../../src/runtime/permissions/Permissions.js"
+import * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import { EventLog } from "../../src/store/EventLog.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 
@@ -94,4 +97,63 @@ describe("Leases", () => {
       const bob = yield* leases.grant({ ...scope, principal: "bob", sessionId: "sess_2", seconds: 60, holder: {} })
       assert.strictEqual(bob.permission, scope.permission)
     }).pipe(Effect.provide(MemoryEventLog.layer)))
+
+  it.scoped("R14-1 inherited permissions: leases of the delegated job only, as far as the receiver's policy grants", () =>
+    Effect.gen(function*() {
+      const permissions = yield* Permissions.Permissions
+      const heir = {
+        principal: "runtime-a",
+        sessionId: "sess_a",
+        jobId: "job_delegated",
+        tool: "guarded",
+        trustLevel: "trusted" as const,
+        delegator: "runtime-a"
+      }
+      const { granted, refused } = yield* permissions.inherit(heir, ["filesystem.read", "net.fetch", "email.send"])
+      // filesystem.read granted (any resource, any operation); net.fetch denied; email.send only askable
+      assert.deepStrictEqual(granted.map((l) => [l.permission, l.resource, l.operation]), [
+        ["filesystem.read", "*", "*"]
+      ])
+      assert.deepStrictEqual(refused, ["net.fetch", "email.send"])
+      const requester = (jobId: string) => ({
+        principal: "runtime-a",
+        sessionId: "sess_a",
+        jobId,
+        tool: "guarded",
+        trustLevel: "trusted" as const,
+        emit: () => Effect.dieMessage("nothing is emitted for a covered request"),
+        block: Effect.void,
+        unblock: Effect.void
+      })
+      const ask = { permission: "filesystem.read", resource: "/srv/report.txt", operation: "read" }
+      // the delegated job uses its inherited lease at once
+      const used = yield* permissions.request(requester("job_delegated"), ask)
+      assert.strictEqual(used.lease_id, granted[0]?.lease_id)
+      // another job of the same principal does not: the policy (deny outside delegation) answers it
+      const other = yield* Effect.either(permissions.request(requester("job_other"), ask))
+      assert.isTrue(Either.isLeft(other) && other.left.code === "PERMISSION_DENIED")
+      // nor does the delegated job get what was refused
+      const refusedAsk = yield* Effect.either(
+        permissions.request(requester("job_delegated"), { ...ask, permission: "net.fetch" })
+      )
+      assert.isTrue(Either.isLeft(refusedAsk) && refusedAsk.left.code === "PERMISSION_DENIED")
+    }).pipe(
+      Effect.provide(
+        Permissions.layer.pipe(
+          Layer.provide(
+            PermissionPolicy.layer((q) =>
+              Effect.succeed<PermissionPolicy.PermissionDecision>(
+                q.permission === "email.send"
+                  ? { _tag: "Ask" }
+                  : q.permission === "filesystem.read" && q.reason?.startsWith("inherited") === true
+                  ? { _tag: "Grant" }
+                  : { _tag: "Deny", reason: "not outside a delegation" }
+              )
+            )
+          ),
+          Layer.provide(RuntimeConfig.layer({})),
+          Layer.provide(MemoryEventLog.layer)
+        )
+      )
+    ))
 })

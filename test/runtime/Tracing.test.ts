@@ -7,7 +7,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer, Queue, Stream } from "effect"
 import type { Decoded } from "../../src/protocol/Message.js"
 import { isW3cSpanId, isW3cTraceId } from "../../src/protocol/TraceContext.js"
 import * as Otlp from "../../src/runtime/tracing/Otlp.js"
@@ -110,5 +110,32 @@ describe("tracing (§17.1)", () => {
       yield* plain.ping
       const received = yield* plainEvents.pipe(Stream.takeUntil((m) => m.type === "pong"), Stream.runCollect)
       assert.isFalse([...received].some((m) => m.type === "trace.span"))
+    }).pipe(Effect.provide(server)))
+
+  it.scoped("§13 a subscription to trace.span gets the spans of a session that did not ask for them; that session does not", () =>
+    Effect.gen(function*() {
+      const observer = yield* open()
+      const observed = yield* Queue.unbounded<Decoded>()
+      yield* observer.subscribe({ types: ["trace.span"] }, {}).pipe(
+        Stream.runForEach((m) => Queue.offer(observed, m)),
+        Effect.forkScoped
+      )
+      // the backfill marker: the subscription is live
+      while ((yield* Queue.take(observed)).type !== "event.emit") continue
+      const plain = yield* open()
+      const plainEvents = yield* plain.messages
+      const job = yield* plain.invoke("echo", { b: 2 })
+      yield* job.outcome
+      let span: Decoded | undefined
+      while (span === undefined) {
+        const next = yield* Queue.take(observed)
+        if (next.type === "trace.span" && Reflect.get(next.payload, "name") === "arcp job echo") span = next
+      }
+      assert.strictEqual(span.session_id, plain.id)
+      assert.isTrue(isW3cTraceId(span.trace_id ?? ""))
+      yield* plain.ping
+      const received = yield* plainEvents.pipe(Stream.takeUntil((m) => m.type === "pong"), Stream.runCollect)
+      assert.strictEqual([...received].find((m) => m.type === "tool.result")?.trace_id, span.trace_id)
+      assert.isFalse([...received].some((m) => m.type === "trace.span"), "not sent to the session itself")
     }).pipe(Effect.provide(server)))
 })

@@ -201,7 +201,19 @@ export const AgentHandoff = Schema.Struct({
   }),
   job_id: Schema.optional(JobId),
   session_id: Schema.optional(SessionId),
-  reason: Schema.optional(Schema.String)
+  reason: Schema.optional(Schema.String),
+  /**
+   * Our addition: the job's work itself, when a runtime hands a running job to a peer — the tool, its
+   * arguments and the last checkpoint it wrote; the receiver runs it as its own job from there.
+   */
+  job: Schema.optional(Schema.Struct({
+    tool: NonEmptyString,
+    arguments: Schema.optional(JsonObject),
+    checkpoint: Schema.optional(Schema.Struct({
+      checkpoint_id: NonEmptyString,
+      snapshot: Schema.optional(JsonValue)
+    }))
+  }))
 })
 
 export const payloads = {

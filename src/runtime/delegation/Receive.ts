@@ -1,73 +1,84 @@
 /**
- * Delegation and handoff (RFC §14), the receiving side. `agent.delegate` from
- * an authenticated peer becomes a job of this runtime (its principal the
+ * Delegation (RFC §14), the receiving side. `agent.delegate` from an
+ * authenticated peer becomes a job of this runtime (its principal the
  * delegator's), running the tool `target` names; it ends job.completed /
- * job.failed / job.cancelled. The permissions the delegator passes on are kept
- * only as far as this runtime's policy grants them. `agent.handoff` must name
- * this runtime's identity (kind and fingerprint, §8.3); one addressed to any
- * other is refused PERMISSION_DENIED.
+ * job.failed / job.cancelled. The permissions the delegator passes on become
+ * leases of that job only as far as this runtime's policy grants them.
+ * (`agent.handoff`: Handoff.ts.)
  */
 import { type Context, Effect, Either, Option } from "effect"
 import { ArcpError } from "../../protocol/Errors.js"
 import { TraceId } from "../../protocol/Ids.js"
 import type { Message } from "../../protocol/Message.js"
-import { now } from "../../protocol/Timestamp.js"
 import type { Jobs } from "../Jobs.js"
-import type { PermissionPolicy } from "../permissions/PermissionPolicy.js"
-import type { TrustLevel } from "../permissions/Trust.js"
+import type { Permissions } from "../permissions/Permissions.js"
 import type { RouteContext } from "../Router.js"
 import type { Settings } from "../RuntimeConfig.js"
-import type { Tool, ToolRegistry } from "../Tools.js"
+import type { Restored, Tool, ToolRegistry } from "../Tools.js"
 
 export interface ReceiveServices {
   readonly jobs: Context.Tag.Service<typeof Jobs>
   readonly tools: Context.Tag.Service<typeof ToolRegistry>
   readonly settings: Settings
-  /** The runtime's permission policy: what it grants at once is what a delegator may pass on. */
-  readonly policy: Option.Option<Context.Tag.Service<typeof PermissionPolicy>>
+  /** Inherited permissions become leases of the delegated job, as far as the runtime's policy grants them. */
+  readonly permissions: Context.Tag.Service<typeof Permissions>
 }
 
-/** Which of `asked` this runtime's policy grants for `tool` to `principal`; without a policy, none. */
-const inheritable = (
-  services: ReceiveServices,
-  asked: ReadonlyArray<string>,
-  question: { readonly principal: string; readonly sessionId: string; readonly tool: Tool; readonly trust: TrustLevel }
-) =>
-  Effect.forEach(asked, (permission) =>
-    Option.match(services.policy, {
-      onNone: () => Effect.succeed([permission, false] as const),
-      onSome: (policy) =>
-        Effect.map(
-          policy.decide({
-            principal: question.principal,
-            sessionId: question.sessionId,
-            jobId: "",
-            tool: question.tool.name,
-            trustLevel: question.trust,
-            permission,
-            resource: "*",
-            operation: "*",
-            reason: "inherited by delegation"
-          }),
-          (decision) => [permission, decision._tag === "Grant"] as const
-        )
-    }))
+/** Most permissions one delegation may pass on. */
+export const MAX_INHERITED = 64
+
+/** How a job came from a peer: who sent it, what it inherits, what its first `log` event says. */
+export interface Arrival {
+  readonly owner: RouteContext["owner"]
+  readonly asked: ReadonlyArray<string>
+  readonly message: string
+  readonly attributes: Record<string, unknown>
+  /** Where a handed-off job stood: a tool that can resume continues from there (§4.3). */
+  readonly restored?: Restored | undefined
+}
 
 /**
- * `tool` as a delegated job runs it: first a `log` event recording who delegated and what was
- * inherited, then the tool's own handler.
+ * `tool` as a job a peer sent (delegated or handed off) runs it: the inherited permissions become
+ * leases bound to the job (as far as this runtime's policy grants them), a `log` event records who
+ * sent it and what was inherited, then the tool's own handler runs (its resume handler from
+ * `restored`); the leases are revoked when it ends.
  */
-const delegated = (
-  tool: Tool,
-  note: { readonly message: string; readonly attributes: Record<string, unknown> }
-): Tool => ({
-  ...tool,
-  prepare: (args) =>
-    Either.map(
-      tool.prepare(args),
-      (handler) => (ctx) => Effect.zipRight(ctx.log("info", note.message, note.attributes), handler(ctx))
-    )
-})
+export const arrived = (services: Pick<ReceiveServices, "permissions">, tool: Tool, from: Arrival): Tool => {
+  const restored = from.restored
+  const prepare = restored !== undefined && tool.resume !== undefined ? tool.resume : tool.prepare
+  return {
+    ...tool,
+    prepare: (args) =>
+      Either.map(prepare(args), (handler) => (ctx) =>
+        Effect.acquireUseRelease(
+          services.permissions.inherit({
+            principal: ctx.principal,
+            sessionId: ctx.sessionId,
+            jobId: ctx.jobId,
+            tool: tool.name,
+            trustLevel: from.owner.trustLevel,
+            delegator: from.owner.principal
+          }, from.asked),
+          ({ granted, refused }) =>
+            Effect.zipRight(
+              ctx.log("info", from.message.slice(0, 500), {
+                delegator: from.owner.principal,
+                permissions_inherited: granted.map((lease) => lease.permission),
+                inherited_leases: granted.map((lease) => lease.lease_id),
+                permissions_refused: refused,
+                ...from.attributes
+              }),
+              handler(restored !== undefined ? { ...ctx, restored } : ctx)
+            ),
+          ({ granted }) =>
+            Effect.forEach(
+              granted,
+              (lease) => Effect.ignore(services.permissions.revoke(lease.lease_id, "the delegated job ended")),
+              { discard: true }
+            )
+        ))
+  }
+}
 
 /** `agent.delegate`: starts the delegated job, answered like an invoke (job.accepted, correlation = the message). */
 export const delegate =
@@ -83,14 +94,12 @@ export const delegate =
         onSome: Effect.succeed
       })
       const asked = context?.permissions_inherited ?? []
-      const verdicts = yield* inheritable(services, asked, {
-        principal: owner.principal,
-        sessionId: owner.sessionId,
-        tool,
-        trust: owner.trustLevel
-      })
-      const granted = verdicts.filter(([, ok]) => ok).map(([p]) => p)
-      const refused = verdicts.filter(([, ok]) => !ok).map(([p]) => p)
+      if (asked.length > MAX_INHERITED) {
+        return yield* ArcpError.of(
+          "RESOURCE_EXHAUSTED",
+          `a delegation may pass on at most ${MAX_INHERITED} permissions (this one names ${asked.length})`
+        )
+      }
       const traceId = message.trace_id ?? context?.trace_id
       const invoke: Message<"tool.invoke"> = {
         ...message,
@@ -100,43 +109,14 @@ export const delegate =
       }
       yield* services.jobs.invoke(invoke, owner, undefined, {
         endsAsJob: true,
-        tool: delegated(tool, {
-          message: `delegated by ${owner.principal}: ${task}`.slice(0, 500),
+        tool: arrived(services, tool, {
+          owner,
+          asked,
+          message: `delegated by ${owner.principal}: ${task}`,
           attributes: {
             reason: "delegated",
-            delegator: owner.principal,
-            permissions_inherited: granted,
-            permissions_refused: refused,
             ...(context?.shared_memory_ref !== undefined ? { shared_memory_ref: context.shared_memory_ref } : {})
           }
         })
       })
-    })
-
-/** `agent.handoff`: verified against this runtime's identity, then the named job (or session's jobs) move here. */
-export const handoff =
-  (services: ReceiveServices) =>
-  (message: Message<"agent.handoff">, { outbound, owner }: RouteContext): Effect.Effect<void, ArcpError> =>
-    Effect.gen(function*() {
-      const me = services.settings.identity
-      const to = message.payload.to_runtime
-      if (to.kind !== me.kind || (me.fingerprint !== undefined && to.fingerprint !== me.fingerprint)) {
-        return yield* ArcpError.of(
-          "PERMISSION_DENIED",
-          `this handoff is addressed to runtime ${to.kind} ${to.fingerprint ?? "(no fingerprint)"}; ` +
-            `this runtime is ${me.kind} ${me.fingerprint ?? "(no fingerprint)"}`,
-          { details: { reason: "identity_mismatch", runtime: { kind: me.kind, fingerprint: me.fingerprint } } }
-        )
-      }
-      const { job_id, session_id } = message.payload
-      if (job_id !== undefined || session_id !== undefined) {
-        const taken = yield* services.jobs.adopt(owner, { jobId: job_id, sessionId: session_id })
-        if (taken === 0) {
-          return yield* ArcpError.of(
-            "NOT_FOUND",
-            `no live job of yours ${job_id !== undefined ? `named ${job_id}` : `in session ${session_id}`} to hand off`
-          )
-        }
-      }
-      yield* outbound.emit("ack", { ack_for: message.id, received_at: yield* now }, { correlation_id: message.id })
     })

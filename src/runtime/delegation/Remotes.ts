@@ -7,11 +7,12 @@
  * stays in the caller's trace (R17.1-3): the client's envelopes take their
  * trace from the current span, and `context.trace_id` names it too.
  */
-import type { Duration } from "effect"
+import type { Duration, Scope } from "effect"
 import { Context, Effect, Layer, Option, Schema, Tracer } from "effect"
 import { dialUrl } from "../../client/ArcpClient.js"
 import * as Client from "../../client/Client.js"
 import { ArcpError } from "../../protocol/Errors.js"
+import type { PayloadOf } from "../../protocol/Message.js"
 import { VERSION } from "../../Version.js"
 import { RuntimeConfig } from "../RuntimeConfig.js"
 
@@ -51,39 +52,75 @@ export class Remotes extends Context.Tag("arcp/Remotes")<Remotes, {
     request: DelegateRequest,
     onAccepted?: (remoteJobId: string) => Effect.Effect<void>
   ) => Effect.Effect<unknown, ArcpError>
+  /** The remote pinned to `fingerprint`: the only runtimes this one hands work to (§14 handoff). */
+  readonly withFingerprint: (fingerprint: string | undefined) => Option.Option<string>
+  /**
+   * Hands `work` to remote `name` (`agent.handoff` addressed to `identity`, carrying the work) and
+   * follows the job it becomes there: its result or error; interrupting the caller cancels it.
+   */
+  readonly handOver: (
+    name: string,
+    identity: PayloadOf<"agent.handoff">["to_runtime"],
+    work: NonNullable<PayloadOf<"agent.handoff">["job"]> & { readonly reason?: string | undefined },
+    onAccepted?: (remoteJobId: string) => Effect.Effect<void>
+  ) => Effect.Effect<unknown, ArcpError>
 }>() {}
 
 const unreachable = (name: string, message: string) =>
   ArcpError.of("UNAVAILABLE", `remote runtime "${name}" cannot be reached: ${message}`, { details: { remote: name } })
 
+const notConfigured = (remotes: ReadonlyMap<string, Remote>, name: string) =>
+  ArcpError.of(
+    "NOT_FOUND",
+    `no remote runtime named "${name}" is configured (${
+      remotes.size === 0 ? "none are" : `known: ${[...remotes.keys()].join(", ")}`
+    })`,
+    { details: { remote: name } }
+  )
+
 /** The remotes service for `remotes`; `cancelDeadline` bounds the wait for a cancelled delegated job. */
 export const make = (
   remotes: ReadonlyMap<string, Remote>,
   options: { readonly cancelDeadline: Duration.Duration; readonly timeout?: Duration.DurationInput }
-): Context.Tag.Service<typeof Remotes> =>
-  Remotes.of({
+): Context.Tag.Service<typeof Remotes> => {
+  const asUnreachable = (name: string) => <A>(effect: Effect.Effect<A, ArcpError | Client.ClientError, Scope.Scope>) =>
+    Effect.mapError(effect, (e) => (e._tag === "ClientError" ? unreachable(name, e.message) : e))
+
+  /** A session to remote `name`, pinned to its fingerprint, for the scope. */
+  const sessionTo = (name: string) =>
+    Effect.gen(function*() {
+      const remote = remotes.get(name)
+      if (remote === undefined) return yield* notConfigured(remotes, name)
+      const connection = yield* dialUrl(remote.url).pipe(Effect.mapError((e) => unreachable(name, e.message)))
+      return yield* Client.connect(connection, {
+        credentials: remote.token !== undefined ? { scheme: "bearer", token: remote.token } : { scheme: "none" },
+        client: { kind: "arcp-runtime", version: VERSION },
+        ...(remote.fingerprint !== undefined ? { pinFingerprint: remote.fingerprint } : {}),
+        ...(options.timeout !== undefined ? { timeout: options.timeout } : {})
+      }).pipe(asUnreachable(name))
+    })
+
+  /** The remote job's outcome; interrupted, the remote job is cancelled and given its deadline to end. */
+  const follow = (name: string, job: Client.JobHandle, onAccepted?: (remoteJobId: string) => Effect.Effect<void>) =>
+    Effect.gen(function*() {
+      if (onAccepted !== undefined) yield* onAccepted(job.jobId)
+      return yield* job.outcome.pipe(
+        asUnreachable(name),
+        Effect.onInterrupt(() =>
+          job.cancel({ reason: "the delegating job was cancelled" }).pipe(
+            Effect.zipRight(Effect.ignore(job.outcome)),
+            Effect.timeout(options.cancelDeadline),
+            Effect.ignore
+          )
+        )
+      )
+    })
+
+  return Remotes.of({
     names: [...remotes.keys()],
     delegate: (request, onAccepted) =>
       Effect.gen(function*() {
-        const remote = remotes.get(request.remote)
-        if (remote === undefined) {
-          return yield* ArcpError.of(
-            "NOT_FOUND",
-            `no remote runtime named "${request.remote}" is configured (${
-              remotes.size === 0 ? "none are" : `known: ${[...remotes.keys()].join(", ")}`
-            })`,
-            { details: { remote: request.remote } }
-          )
-        }
-        const connection = yield* dialUrl(remote.url).pipe(
-          Effect.mapError((e) => unreachable(request.remote, e.message))
-        )
-        const session = yield* Client.connect(connection, {
-          credentials: remote.token !== undefined ? { scheme: "bearer", token: remote.token } : { scheme: "none" },
-          client: { kind: "arcp-runtime", version: VERSION },
-          ...(remote.fingerprint !== undefined ? { pinFingerprint: remote.fingerprint } : {}),
-          ...(options.timeout !== undefined ? { timeout: options.timeout } : {})
-        }).pipe(Effect.mapError((e) => (e._tag === "ClientError" ? unreachable(request.remote, e.message) : e)))
+        const session = yield* sessionTo(request.remote)
         const span = yield* Effect.serviceOption(Tracer.ParentSpan)
         const job = yield* session.delegate(request.target, request.task, {
           ...(request.arguments !== undefined ? { arguments: request.arguments } : {}),
@@ -94,21 +131,27 @@ export const make = (
               : {}),
             ...(request.sharedMemoryRef !== undefined ? { shared_memory_ref: request.sharedMemoryRef } : {})
           }
-        }).pipe(Effect.mapError((e) => (e._tag === "ClientError" ? unreachable(request.remote, e.message) : e)))
-        if (onAccepted !== undefined) yield* onAccepted(job.jobId)
-        return yield* job.outcome.pipe(
-          Effect.mapError((e) => (e._tag === "ClientError" ? unreachable(request.remote, e.message) : e)),
-          // cancelled here: the delegated job is cancelled there, and given its deadline to end
-          Effect.onInterrupt(() =>
-            job.cancel({ reason: "the delegating job was cancelled" }).pipe(
-              Effect.zipRight(Effect.ignore(job.outcome)),
-              Effect.timeout(options.cancelDeadline),
-              Effect.ignore
-            )
-          )
+        }).pipe(asUnreachable(request.remote))
+        return yield* follow(request.remote, job, onAccepted)
+      }).pipe(Effect.scoped, Effect.withSpan(`arcp delegate ${request.remote}/${request.target}`, { kind: "client" })),
+
+    withFingerprint: (fingerprint) => {
+      if (fingerprint === undefined) return Option.none()
+      for (const [name, remote] of remotes) if (remote.fingerprint === fingerprint) return Option.some(name)
+      return Option.none()
+    },
+
+    handOver: (name, identity, work, onAccepted) =>
+      Effect.gen(function*() {
+        const session = yield* sessionTo(name)
+        const { reason, ...job } = work
+        const handle = yield* session.handOver(identity, job, reason !== undefined ? { reason } : {}).pipe(
+          asUnreachable(name)
         )
-      }).pipe(Effect.scoped, Effect.withSpan(`arcp delegate ${request.remote}/${request.target}`, { kind: "client" }))
+        return yield* follow(name, handle, onAccepted)
+      }).pipe(Effect.scoped, Effect.withSpan(`arcp handoff ${name}/${work.tool}`, { kind: "client" }))
   })
+}
 
 /** The remotes of the runtime's settings. */
 export const layer: Layer.Layer<Remotes, never, RuntimeConfig> = Layer.effect(

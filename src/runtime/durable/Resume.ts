@@ -17,6 +17,7 @@ import { relay } from "../events/Relayed.js"
 import type { LiveSession } from "../LiveSession.js"
 import type { Outbound } from "../Outbound.js"
 import type { Settings } from "../RuntimeConfig.js"
+import { TRACE_EXTENSION } from "../tracing/SpanFeed.js"
 
 export interface ResumeServices {
   readonly log: Context.Tag.Service<typeof EventLog>
@@ -100,6 +101,7 @@ export const resume = (services: ResumeServices, message: Message<"resume">, con
     following.add(session)
     const principal = (yield* session.principal).id
     const withStreams = message.payload.include_open_streams !== false
+    const asksSpans = (session.capabilities.extensions ?? []).includes(TRACE_EXTENSION)
     // the answer first: what follows is the replay, then live events
     yield* outbound.emit("ack", { ack_for: message.id, received_at: yield* nowStamp }, { correlation_id: message.id })
     const follower = yield* services.feed.follow({
@@ -115,6 +117,8 @@ export const resume = (services: ResumeServices, message: Message<"resume">, con
         const { envelope } = item.event
         // what this connection sent itself (its own answers, jobs it watches) went out already
         if (conn.recordedHere(envelope)) return
+        // spans recorded for a subscription (tracing/SpanWatchers) are not this session's unless it asked
+        if (envelope.type === "trace.span" && !asksSpans) return
         if (!withStreams && envelope.stream_id !== undefined) return
         yield* outbound.room
         yield* outbound.send(relay(envelope, session.id))

@@ -19,6 +19,7 @@ import type { Outbound } from "../Outbound.js"
 import { RuntimeConfig } from "../RuntimeConfig.js"
 import { Sessions } from "../Sessions.js"
 import { Streams } from "../Streams.js"
+import { SPAN_TYPE, SpanWatchers } from "../tracing/SpanWatchers.js"
 import { Feed, type FeedClosed, type Viewer } from "./Feed.js"
 import * as Filter from "./Filter.js"
 import { HumanAudience } from "./HumanAudience.js"
@@ -72,6 +73,7 @@ export const make = Effect.gen(function*() {
   const audience = yield* HumanAudience
   const { maxSubscriptionsPerSession, subscriptionQueue } = yield* RuntimeConfig
   const serviceScope = yield* Effect.scope
+  const spanWatchers = yield* Effect.serviceOption(SpanWatchers)
   const live = new Map<SubscriptionId, Live>()
   const bySession = new Map<SessionId, Set<SubscriptionId>>()
   const unavailable = (e: { readonly message: string }) =>
@@ -236,6 +238,10 @@ export const make = Effect.gen(function*() {
       overflow: "fail",
       capacity: subscriptionQueue
     }).pipe(Scope.extend(scope))
+    // a subscription naming trace.span has every session's spans recorded while it lives (tracing/SpanWatchers)
+    if (Option.isSome(spanWatchers) && (filter.types ?? []).includes(SPAN_TYPE)) {
+      yield* spanWatchers.value.watch.pipe(Scope.extend(scope))
+    }
     yield* subscriber.outbound.emit("subscribe.accepted", { subscription_id: id }, { correlation_id: message.id })
     const matcher = Filter.make(filter, streams.kindOf)
     yield* follower.stream.pipe(

@@ -33,11 +33,12 @@ export interface Holder {
 }
 
 /**
- * True when a lease of `granted` covers `wanted`: same permission and operation,
- * and the same resource or a pattern ending in `*` that prefixes it (`order:*`).
+ * True when a lease of `granted` covers `wanted`: same permission, the same operation (or `*`, any),
+ * and the same resource or a pattern ending in `*` that prefixes it (`order:*`, `*`).
  */
 export const covers = (granted: LeaseScope, wanted: LeaseScope): boolean =>
-  granted.permission === wanted.permission && granted.operation === wanted.operation &&
+  granted.permission === wanted.permission &&
+  (granted.operation === wanted.operation || granted.operation === "*") &&
   (granted.resource === wanted.resource ||
     (granted.resource.endsWith("*") && wanted.resource.startsWith(granted.resource.slice(0, -1))))
 
@@ -48,6 +49,16 @@ export const toLease = (record: LeaseRecord): Lease => ({
   operation: record.operation,
   expires_at: fromMillis(record.expires_at)
 })
+
+/**
+ * `granted_by` of a lease inherited through delegation (§14): such a lease is bound to its job and
+ * covers nothing else the principal does (the binding is read back from the stored record).
+ */
+export const INHERITED_PREFIX = "delegation:"
+
+/** True when `record` may answer a request of job `jobId`: any lease, except one bound to another job. */
+const usableBy = (record: LeaseRecord, jobId: string | undefined): boolean =>
+  record.granted_by?.startsWith(INHERITED_PREFIX) !== true || record.job_id === jobId
 
 /** Most live leases one principal may hold: the index is in memory. */
 export const MAX_LEASES = 1000
@@ -166,11 +177,14 @@ export const make = (log: Context.Tag.Service<typeof EventLog>) =>
           return toLease(record)
         }),
 
-      /** A live lease of `principal` covering `wanted`, if any. */
-      covering: (principal: string, wanted: LeaseScope): Effect.Effect<Option.Option<Lease>> =>
+      /** A live lease of `principal` covering `wanted` that job `jobId` may use, if any. */
+      covering: (principal: string, wanted: LeaseScope, jobId?: string): Effect.Effect<Option.Option<Lease>> =>
         Effect.map(Clock.currentTimeMillis, (now) => {
           for (const { record } of live.values()) {
-            if (record.principal === principal && record.expires_at > now && covers(record, wanted)) {
+            if (
+              record.principal === principal && record.expires_at > now && covers(record, wanted) &&
+              usableBy(record, jobId)
+            ) {
               return Option.some(toLease(record))
             }
           }
@@ -185,7 +199,9 @@ export const make = (log: Context.Tag.Service<typeof EventLog>) =>
           let best: { readonly level: TrustLevel; readonly lease: Lease } | undefined
           for (const { record } of live.values()) {
             const level = elevationTarget(record.permission)
+            // an inherited lease is its job's alone: it elevates nobody
             if (level === undefined || record.principal !== principal || record.expires_at <= now) continue
+            if (!usableBy(record, undefined)) continue
             if (best === undefined || levels.indexOf(level) > levels.indexOf(best.level)) {
               best = { level, lease: toLease(record) }
             }

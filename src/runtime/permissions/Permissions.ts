@@ -17,7 +17,7 @@ import type { Emit } from "../HumanInput.js"
 import type { Owner } from "../Job.js"
 import { RuntimeConfig } from "../RuntimeConfig.js"
 import { Sessions } from "../Sessions.js"
-import { covers, type Holder, type Lease, type LeaseScope, make as makeLeases } from "./Leases.js"
+import { covers, type Holder, INHERITED_PREFIX, type Lease, type LeaseScope, make as makeLeases } from "./Leases.js"
 import { ask as askClient, type PermissionDecision, PermissionPolicy } from "./PermissionPolicy.js"
 import { elevationTarget, type TrustLevel } from "./Trust.js"
 
@@ -48,6 +48,16 @@ interface Pending {
   readonly answer: Deferred.Deferred<Lease, ArcpError>
 }
 
+/** The delegated job that inherits permissions (§14), and who passed them on. */
+export interface Heir {
+  readonly principal: string
+  readonly sessionId: string
+  readonly jobId: string
+  readonly tool: string
+  readonly trustLevel: TrustLevel
+  readonly delegator: string
+}
+
 export class Permissions extends Context.Tag("arcp/Permissions")<Permissions, {
   /** A lease for `ask`: a covering one, the policy's grant, or the client's; PERMISSION_DENIED on deny or expiry. */
   readonly request: (requester: Requester, ask: Ask) => Effect.Effect<Lease, ArcpError>
@@ -73,6 +83,15 @@ export class Permissions extends Context.Tag("arcp/Permissions")<Permissions, {
   ) => Effect.Effect<void, ArcpError>
   /** Revokes a live lease (an operator's act): `lease.revoked` to its holder. NOT_FOUND when none lives. */
   readonly revoke: (leaseId: string, reason: string) => Effect.Effect<void, ArcpError>
+  /**
+   * Permissions a delegator passes on (§14 `permissions_inherited`), each granted as a lease bound to
+   * the delegated job (any resource, any operation) when the credentials hold it or the policy grants
+   * it at once; the rest (denied, or only to be asked) are refused. Revoke the leases when the job ends.
+   */
+  readonly inherit: (
+    heir: Heir,
+    permissions: ReadonlyArray<string>
+  ) => Effect.Effect<{ readonly granted: ReadonlyArray<Lease>; readonly refused: ReadonlyArray<string> }>
 }>() {}
 
 /** Whether a held permission (`fs.read`, a prefix `fs.*`, or `*`) covers `permission`. */
@@ -188,7 +207,7 @@ export const make = Effect.gen(function*() {
         if (wanted !== undefined && !(Number.isInteger(wanted) && wanted > 0)) {
           return yield* ArcpError.of("INVALID_ARGUMENT", "requested_lease_seconds must be a positive integer")
         }
-        const covering = yield* leases.covering(requester.principal, ask)
+        const covering = yield* leases.covering(requester.principal, ask, requester.jobId)
         if (Option.isSome(covering)) return covering.value
         const held = heldCovers(yield* heldBy(requester.sessionId), ask.permission)
         const decision: PermissionDecision = held ? { _tag: "Grant", grantedBy: "credentials" } : yield* policy.decide({
@@ -294,7 +313,43 @@ export const make = Effect.gen(function*() {
         )
       }),
 
-    revoke: leases.revoke
+    revoke: leases.revoke,
+
+    inherit: (heir, asked) =>
+      Effect.gen(function*() {
+        const held = yield* heldBy(heir.sessionId)
+        const granted: Array<Lease> = []
+        const refused: Array<string> = []
+        for (const permission of new Set(asked)) {
+          const decision: PermissionDecision = heldCovers(held, permission)
+            ? { _tag: "Grant" }
+            : yield* policy.decide({
+              principal: heir.principal,
+              sessionId: heir.sessionId,
+              jobId: heir.jobId,
+              tool: heir.tool,
+              trustLevel: heir.trustLevel,
+              permission,
+              resource: "*",
+              operation: "*",
+              reason: `inherited by delegation from ${heir.delegator}`
+            })
+          const lease = decision._tag !== "Grant" || permission === "" ? undefined : yield* Effect.option(leases.grant({
+            permission,
+            resource: "*",
+            operation: "*",
+            principal: heir.principal,
+            sessionId: heir.sessionId,
+            jobId: heir.jobId,
+            grantedBy: `${INHERITED_PREFIX}${heir.delegator}`,
+            seconds: seconds(decision.leaseSeconds),
+            holder: {}
+          }))
+          if (lease !== undefined && Option.isSome(lease)) granted.push(lease.value)
+          else refused.push(permission)
+        }
+        return { granted, refused }
+      })
   })
 })
 

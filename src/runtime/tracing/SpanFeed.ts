@@ -2,8 +2,9 @@
  * `trace.span` messages (RFC §6.2, §17.1): a session that negotiated the
  * `arcpx.arcp.trace.v1` extension is sent each span of its own work when the
  * span ends (handshake, commands, jobs, tool calls, log commits), so a client
- * without an OTLP collector can still draw the tree. Off (one flag check per
- * span) for every other session.
+ * without an OTLP collector can still draw the tree. Every other session's
+ * spans are recorded (not sent) while a subscription to trace.span lives, so
+ * an observer can draw them; off (a flag and a counter check per span) else.
  */
 import { Effect, Exit, Option, type Tracer } from "effect"
 import type { HeaderOptions } from "../../protocol/Envelope.js"
@@ -53,16 +54,21 @@ export const payloadOf = (
   }
 }
 
-/** A feed that sends through `emit` (the session's outbound path). */
-export const make = (emit: Emit): SpanFeed => {
+/**
+ * A feed that sends through `emit` (the session's outbound path) once enabled; before that (the
+ * session did not ask), through `record` (to the log only, not the session) while `watched()` says a
+ * subscription to trace.span lives (§13).
+ */
+export const make = (emit: Emit, observed?: { readonly record: Emit; readonly watched: () => boolean }): SpanFeed => {
   let on = false
   return {
     listener: (span, end, exit) =>
       Effect.suspend(() => {
-        if (!on) return Effect.void
+        const send = on ? emit : observed?.watched() === true ? observed.record : undefined
+        if (send === undefined) return Effect.void
         const payload = payloadOf(span, end, exit)
         const parent = payload.parent_span_id
-        return emit("trace.span", payload, {
+        return send("trace.span", payload, {
           trace_id: TraceId.make(span.traceId, true),
           span_id: SpanId.make(span.spanId, true),
           ...(parent !== undefined ? { parent_span_id: SpanId.make(parent, true) } : {}),
