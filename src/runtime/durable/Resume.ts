@@ -94,7 +94,11 @@ const startOf = (
       }
       row = found.value
     } else if (checkpoint_id !== undefined) {
-      const checkpoints = yield* readAll(services.log, { ...replayed.filter, types: ["job.checkpoint"], direction: "out" })
+      const checkpoints = yield* readAll(services.log, {
+        ...replayed.filter,
+        types: ["job.checkpoint"],
+        direction: "out"
+      })
         .pipe(Effect.mapError(unreadable))
       row = checkpoints.find((r) => {
         const decoded = decodeJson(r.json)
