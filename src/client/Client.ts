@@ -187,7 +187,9 @@ export interface Session extends Answers.Answers<ClientError> {
    * operator granted it: with `since`, the backfill after that message, a
    * `subscription.backfill_complete` marker (`Subscription.isBackfillComplete`), then live events,
    * each the original envelope. Fails PERMISSION_DENIED for a filter beyond what may be observed,
-   * and with the reason's code when the runtime closes it (BACKPRESSURE_OVERFLOW, eviction).
+   * and with the reason's code when the runtime closes it (BACKPRESSURE_OVERFLOW, eviction); with the
+   * session's `ClientError` when the session ends (DataLoss, Evicted...; a `close()` just ends it).
+   * It survives a reconnect: resumed, it subscribes again after the last event it handed on.
    * Stopping the stream unsubscribes.
    */
   readonly subscribe: (
@@ -858,6 +860,9 @@ export const connect = (
           },
           filter,
           since
+        ).pipe(
+          // a session that ends (not closed by us) ends the subscription with why: DataLoss, Evicted...
+          Stream.interruptWhen(Effect.flatMap(Deferred.await(ended), (e) => closing ? Effect.void : Effect.fail(e)))
         ),
       invoke,
       schedule,

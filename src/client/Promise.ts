@@ -284,8 +284,7 @@ export const connect = async (
       )
       return Stream.toAsyncIterable(stream)
     },
-    subscribe: (filter, since) =>
-      Stream.toAsyncIterable(session.subscribe(filter, since).pipe(Stream.interruptWhen(session.ended))),
+    subscribe: (filter, since) => Stream.toAsyncIterable(session.subscribe(filter, since)),
     close,
     [Symbol.asyncDispose]: close,
     putArtifact: (data, putOptions) => run(session.putArtifact(byteStream(data), putOptions)),

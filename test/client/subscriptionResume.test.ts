@@ -5,7 +5,7 @@
  * event once, in order.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
+import { type Duration, Effect, Stream } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -17,14 +17,18 @@ import { type Relay, relayTo } from "../support/Relay.js"
 
 const credentials = { scheme: "bearer", token: "tok-a" } as const
 
-const withRuntime = async (body: (server: PromiseServer, relay: Relay) => Promise<void>) => {
+const withRuntime = async (
+  body: (server: PromiseServer, relay: Relay) => Promise<void>,
+  options: { readonly replayRetention?: Duration.DurationInput } = {}
+) => {
   const dir = mkdtempSync(join(tmpdir(), "arcp-sub-resume-"))
   const server = await createServer({
     port: 0,
     db: join(dir, "arcp.db"),
     logLevel: "none",
     auth: { bearer: new Map([["tok-a", "alice"]]) },
-    tools: [ticker]
+    tools: [ticker],
+    ...options
   })
   const relay = await relayTo(server.address)
   try {
@@ -135,6 +139,40 @@ describe("subscriptions across a reconnect", () => {
         assert.strictEqual(list.at(-1)?.type, "tool.result")
         assert.isAtLeast(relay.accepted(), 3, "it reconnected twice")
       }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it(
+    "R19-4 R19-1 a resume the runtime cannot serve (replay turned off) ends the session with ClientError DataLoss: the job's result and the subscription reject with it",
+    async () => {
+      await withRuntime(async (_server, relay) => {
+        const session = await connect(relay.url, { credentials, reconnect: { initialDelay: 20 } })
+        const job = await session.invoke("ticker", { count: 400, interval_ms: 20 })
+        const watching = (async () => {
+          for await (const _ of session.subscribe({ job_id: [job.jobId] })) {
+            // nothing to do: the stream ends with the session
+          }
+        })()
+        const result = job.result.then(() => undefined, (e: unknown) => e)
+        const watched = watching.then(() => undefined, (e: unknown) => e)
+        for await (const event of job.events) {
+          if (event.type === "job.progress") break
+        }
+        relay.cut()
+        const error = await result
+        assert.deepStrictEqual(
+          [
+            Reflect.get(Object(error), "_tag"),
+            Reflect.get(Object(error), "reason"),
+            Reflect.get(Object(error), "code")
+          ],
+          ["ClientError", "DataLoss", "DATA_LOSS"]
+        )
+        const stopped = await watched
+        assert.strictEqual(Reflect.get(Object(stopped), "reason"), "DataLoss")
+        await session.close()
+      }, { replayRetention: "0 seconds" })
+    },
     30_000
   )
 })
