@@ -5,7 +5,7 @@
  * event once, in order.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type Duration, Effect, Stream } from "effect"
+import { type Duration, Effect, Fiber, Stream } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -138,6 +138,52 @@ describe("subscriptions across a reconnect", () => {
         assert.deepStrictEqual(twice, [], "no event twice")
         assert.strictEqual(list.at(-1)?.type, "tool.result")
         assert.isAtLeast(relay.accepted(), 3, "it reconnected twice")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "R13.1-1 R19-1 Effect client: a live subscription cut before its first event misses nothing: it starts again after its own subscribe request",
+    () =>
+      Effect.gen(function*() {
+        const { relay, server } = yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const dir = mkdtempSync(join(tmpdir(), "arcp-sub-resume-"))
+            const server = await createServer({
+              port: 0,
+              db: join(dir, "arcp.db"),
+              logLevel: "none",
+              auth: { bearer: new Map([["tok-a", "alice"]]) },
+              tools: [ticker]
+            })
+            return { dir, server, relay: await relayTo(server.address) }
+          }),
+          ({ dir, relay, server }) =>
+            Effect.promise(async () => {
+              await relay.close()
+              await server.close()
+              rmSync(dir, { recursive: true, force: true })
+            })
+        )
+        const worker = yield* ArcpClient.connect(server.address, { credentials })
+        const watcher = yield* ArcpClient.connect(relay.url, { credentials, reconnect: { initialDelay: 20 } })
+        const answers = yield* watcher.messages
+        const accepted = yield* answers.pipe(
+          Stream.filter((m) => m.type === "subscribe.accepted"),
+          Stream.runHead,
+          Effect.fork
+        )
+        const watched = yield* watcher.subscribe({ session_id: [worker.id], types: ["job.progress", "tool.result"] })
+          .pipe(Stream.takeUntil((e) => e.type === "tool.result"), Stream.runCollect, Effect.fork)
+        yield* Fiber.join(accepted)
+        // cut while nothing was delivered; the job runs (and ends) while the watcher is away
+        relay.cut()
+        const job = yield* worker.invoke("ticker", { count: 10 })
+        yield* job.outcome
+        const { ticks, twice } = summary([...(yield* Fiber.join(watched))])
+        assert.deepStrictEqual(ticks, Array.from({ length: 10 }, (_, i) => i + 1), "every tick, from the first")
+        assert.deepStrictEqual(twice, [], "no event twice")
+        assert.isAtLeast(relay.accepted(), 2, "it reconnected")
       }).pipe(Effect.scoped),
     30_000
   )
