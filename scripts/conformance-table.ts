@@ -345,7 +345,7 @@ const STATUS: Record<string, readonly [Status, string]> = {
   ],
   "R19-1": [
     "done",
-    "the Effect client and the Promise adapter reconnect (bounded exponential backoff with jitter) and resume; arcp send too"
+    "the Effect client and the Promise adapter reconnect (bounded exponential backoff with jitter) and resume, their subscriptions subscribing again after the last event handed on; a resume refused DATA_LOSS is a typed ClientError; arcp send too"
   ],
   "R19-2": [
     "done",
