@@ -62,9 +62,17 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "done",
     "also a key reused for another command (ALREADY_EXISTS) and a wrong envelope session_id (INVALID_ARGUMENT)"
   ],
+  "R6.4-1": [
+    "done",
+    "a durable job's events are logged before they are sent; a client that lost them (dropped connection, runtime restart) gets each again by resume, the bundled clients resuming on their own (also their subscriptions); receivers dedup by id"
+  ],
   "R6.4-2": [
     "done",
     "also a second copy inside one burst; a duplicate replays its answers and its job's events (a repeated idempotency key: its own answers only)"
+  ],
+  "R6.4-7": [
+    "partial",
+    "the runtime's part: answers and job events carry correlation_id and causation_id, kept byte for byte by a replay; the bundled clients correlate answers and route job events by them but build no graph for the application"
   ],
   "R6.4-3": ["partial", "idempotency keys make repeated commands safe; tools themselves are the author's"],
   "R6.4-4": [
@@ -338,11 +346,18 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "a tool's retry policy (attempts, backoff, codes) on Effect Schedule, under the same job id; clients retry on request"
   ],
   "R18.3-2": ["done", "runtime retries and client retries wait at least details.retry_after_seconds"],
+  "R8.5-3": [
+    "done",
+    "an evicted session's jobs run on detached; a new session of the same principal takes one up with resume {job_id} (its events after the point, re-addressed, then live); a resumable eviction may also take the session back"
+  ],
   "R19-1": [
     "done",
-    "the Effect client and the Promise adapter reconnect (bounded exponential backoff with jitter) and resume; arcp send too"
+    "the Effect client and the Promise adapter reconnect (bounded exponential backoff with jitter) and resume, their subscriptions subscribing again after the last event handed on; a resume refused DATA_LOSS is a typed ClientError; arcp send too"
   ],
-  "R19-2": ["done", "resume {after_message_id} or {checkpoint_id}; job_id narrows it"],
+  "R19-2": [
+    "done",
+    "resume {after_message_id} or {checkpoint_id}; job_id narrows it (include_open_streams false leaves streams out); several non-overlapping resumes per connection"
+  ],
   "R19-3": ["done", "the session's envelopes after the point, original order and ids, then live (Feed.follow)"],
   "R19-4": ["done", "an unknown point, or one past --replay-retention, is answered DATA_LOSS; the session goes on"]
 }
@@ -354,11 +369,11 @@ const NOT_BUILT: Record<string, string> = {
   "4.2": "streams and events from tools are not built yet",
   "4.3": "",
   "6.3": "not built",
-  "6.4": "no redelivery or resume yet",
+  "6.4": "",
   "6.5":
     "no separate rate limit of a client's critical traffic (R6.5-5 is a MAY): inbound messages are bounded per connection like any other",
   "8.2": "oauth2 answers UNIMPLEMENTED",
-  "8.5": "an evicted session's jobs are followed again by taking the session back (resume), not under a new session",
+  "8.5": "",
   "9": "",
   "10.1": "no retries",
   "10.2": "retry_count is always 0: no retries",
@@ -384,7 +399,7 @@ const NOT_BUILT: Record<string, string> = {
   "16.2": "artifacts are not built",
   "16.3": "artifacts are not built",
   "18.3": "the client does not retry",
-  "19": "checkpoint snapshots restored on request (checkpoint.restore) and subscription resumption are not built",
+  "19": "checkpoint snapshots restored on request (checkpoint.restore) are not built",
   "21.4": "no promoted extensions exist",
   "22": "no sidecar frames yet"
 }

@@ -187,7 +187,9 @@ export interface Session extends Answers.Answers<ClientError> {
    * operator granted it: with `since`, the backfill after that message, a
    * `subscription.backfill_complete` marker (`Subscription.isBackfillComplete`), then live events,
    * each the original envelope. Fails PERMISSION_DENIED for a filter beyond what may be observed,
-   * and with the reason's code when the runtime closes it (BACKPRESSURE_OVERFLOW, eviction).
+   * and with the reason's code when the runtime closes it (BACKPRESSURE_OVERFLOW, eviction); with the
+   * session's `ClientError` when the session ends (DataLoss, Evicted...; a `close()` just ends it).
+   * It survives a reconnect: resumed, it subscribes again after the last event it handed on.
    * Stopping the stream unsubscribes.
    */
   readonly subscribe: (
@@ -377,7 +379,10 @@ export const connect = (
       drain: Effect.suspend(() => current.drain ?? Effect.void)
     }
     const timeout = Duration.decode(options.timeout ?? "30 seconds")
-    const inbound = yield* PubSub.unbounded<Decoded>()
+    // the session's messages, with a `Resumed` mark where a reconnect resumed it (seen only by subscriptions)
+    const inbound = yield* PubSub.unbounded<Decoded | Subscription.Resumed>()
+    // the id of the `resume` sent after a reconnect: its ack is where the mark goes, in message order
+    let resumeId: string | undefined
     // requests awaiting their first correlated answer, with their deadlines (see the sweeper below)
     const pending = new Map<
       string,
@@ -452,6 +457,10 @@ export const connect = (
           }
         }
         yield* PubSub.publish(inbound, message)
+        if (resumeId !== undefined && correlation === resumeId) {
+          resumeId = undefined
+          if (message.type === "ack") yield* PubSub.publish(inbound, Subscription.Resumed)
+        }
       })
 
     // binary stream chunks arriving as sidecar frames, reassembled in order (§11.3)
@@ -652,6 +661,7 @@ export const connect = (
       Effect.gen(function*() {
         yield* handshake(false)
         const resume = yield* makeEnvelope("resume", after === undefined ? {} : { after_message_id: after })
+        resumeId = resume.id
         yield* sendAndAwait(resume, false)
       })
 
@@ -696,7 +706,8 @@ export const connect = (
         })
       })
 
-    const messages = Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue))
+    const withMarks = Effect.map(PubSub.subscribe(inbound), (queue) => Stream.fromQueue(queue))
+    const messages = Effect.map(withMarks, Stream.filter(Subscription.isMessage))
 
     const headerOf = (invokeOptions: InvokeOptions): HeaderOptions => ({
       ...(invokeOptions.idempotency_key !== undefined ? { idempotency_key: invokeOptions.idempotency_key } : {}),
@@ -847,18 +858,23 @@ export const connect = (
       subscribe: (filter, since) =>
         Subscription.subscribe(
           {
-            messages,
+            messages: withMarks,
             sendAndAwait,
+            // on the transport in use (a reconnect replaces it)
             send: (envelope) =>
-              Effect.flatMap(Ref.get(sessionId), (sid) =>
-                connection.send(
-                  encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
-                )).pipe(Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))),
+              Effect.flatMap(
+                Ref.get(sessionId),
+                (sid) =>
+                  sendFrame(encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) }))
+              ),
             unexpected: (expected, got) =>
               new ClientError({ reason: "Closed", message: `expected ${expected}, got ${got.type}` })
           },
           filter,
           since
+        ).pipe(
+          // a session that ends (not closed by us) ends the subscription with why: DataLoss, Evicted...
+          Stream.interruptWhen(Effect.flatMap(Deferred.await(ended), (e) => closing ? Effect.void : Effect.fail(e)))
         ),
       invoke,
       schedule,

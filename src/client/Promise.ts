@@ -52,7 +52,7 @@ export type {
   PermissionQuestion
 } from "../runtime/permissions/PermissionPolicy.js"
 export type { PromiseDecision } from "../runtime/permissions/PermissionPolicy.js"
-export type { Lease, PermissionAsk } from "../runtime/Tools.js"
+export type { Lease, PermissionAsk, Restored } from "../runtime/Tools.js"
 export { TransportError } from "../transport/Transport.js"
 export { chunkBytes, ClientError } from "./Client.js"
 export type { FetchArtifactOptions, PutArtifactOptions } from "./ClientArtifacts.js"
@@ -284,8 +284,7 @@ export const connect = async (
       )
       return Stream.toAsyncIterable(stream)
     },
-    subscribe: (filter, since) =>
-      Stream.toAsyncIterable(session.subscribe(filter, since).pipe(Stream.interruptWhen(session.ended))),
+    subscribe: (filter, since) => Stream.toAsyncIterable(session.subscribe(filter, since)),
     close,
     [Symbol.asyncDispose]: close,
     putArtifact: (data, putOptions) => run(session.putArtifact(byteStream(data), putOptions)),
@@ -322,6 +321,11 @@ export interface PromiseToolContext {
   readonly attempt: number
   /** Aborted when the job is cancelled: pass it to fetch() and friends. */
   readonly signal: AbortSignal
+  /**
+   * Set when the job runs again after a runtime restart (§4.3, a tool with `resume`): its last checkpoint's
+   * snapshot and the events delivered since, so the handler goes on where it was.
+   */
+  readonly restored?: Tools.Restored | undefined
   progress(
     progress: {
       readonly percent?: number
@@ -420,16 +424,24 @@ export const tool = <A, I = A>(definition: {
   readonly argumentsSchema?: Record<string, unknown>
   readonly resultSchema?: Record<string, unknown>
   readonly handler: (args: A, ctx: PromiseToolContext) => Promise<unknown>
+  /**
+   * How its jobs continue after a runtime restart (§4.3): "rerun" calls `handler` again with `ctx.restored`
+   * set (it skips what its checkpoint says is done); a function is a resume handler of its own. Absent:
+   * such a job ends ABORTED.
+   */
+  readonly resume?: "rerun" | ((args: A, restored: Tools.Restored, ctx: PromiseToolContext) => Promise<unknown>)
 }): Tool => {
   const check = validator(definition.parameters)
+  const { resume } = definition
   const handle = (args: A, ctx: Tools.ToolContext) =>
-    fromAbortable((signal) =>
-      definition.handler(args, {
+    fromAbortable((signal) => {
+      const promiseCtx: PromiseToolContext = {
         jobId: ctx.jobId,
         sessionId: ctx.sessionId,
         principal: ctx.principal,
         attempt: ctx.attempt,
         signal,
+        ...(ctx.restored !== undefined ? { restored: ctx.restored } : {}),
         progress: (p) => run(ctx.progress(p)),
         log: (level, message, attributes) => run(ctx.log(level, message, attributes)),
         metric: (name, value, unit, dims) => run(ctx.metric(name, value, unit, dims)),
@@ -447,8 +459,11 @@ export const tool = <A, I = A>(definition: {
             mediaType,
             putOptions
           ))
-      })
-    )
+      }
+      return typeof resume === "function" && ctx.restored !== undefined
+        ? resume(args, ctx.restored, promiseCtx)
+        : definition.handler(args, promiseCtx)
+    })
   // Tools.make gives the defaults; the arguments are checked by `check`, whatever kind of schema it wraps
   const base = Tools.make({
     name: definition.name,
@@ -461,14 +476,12 @@ export const tool = <A, I = A>(definition: {
     ...(definition.retry !== undefined ? { retry: definition.retry } : {}),
     handler: () => Effect.fail(ArcpError.of("INTERNAL", "unreachable: prepare is replaced below"))
   })
-  return {
-    ...base,
-    prepare: (args) =>
-      Either.match(check(args ?? {}), {
-        onLeft: (reason) => Either.left(ArcpError.of("INVALID_ARGUMENT", `arguments of ${definition.name}: ${reason}`)),
-        onRight: (decoded) => Either.right((ctx: Tools.ToolContext) => handle(decoded, ctx))
-      })
-  }
+  const prepare: Tool["prepare"] = (args) =>
+    Either.match(check(args ?? {}), {
+      onLeft: (reason) => Either.left(ArcpError.of("INVALID_ARGUMENT", `arguments of ${definition.name}: ${reason}`)),
+      onRight: (decoded) => Either.right((ctx: Tools.ToolContext) => handle(decoded, ctx))
+    })
+  return { ...base, prepare, ...(resume !== undefined ? { resume: prepare } : {}) }
 }
 
 export interface PromiseServer {

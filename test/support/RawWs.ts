@@ -14,6 +14,8 @@ export interface Received {
   readonly session_id?: string
   readonly job_id?: string
   readonly correlation_id?: string
+  readonly causation_id?: string
+  readonly stream_id?: string
   readonly payload: Record<string, unknown>
 }
 

@@ -4,15 +4,19 @@
  * then live, through `Feed.follow` — one follower from that position, so
  * there is no gap and no duplicate at the boundary. An id the log does not
  * hold for this session, or one older than the replay retention, is answered
- * DATA_LOSS rather than a partial replay. `job_id` narrows it to one job;
- * `include_open_streams: false` leaves stream events out.
+ * DATA_LOSS rather than a partial replay. `job_id` narrows it to one job —
+ * also a job of another session of the same principal (one evicted for good:
+ * its jobs ran on detached, and a new session follows them, §8.5);
+ * `include_open_streams: false` leaves stream events out. A connection may
+ * resume several times as long as the resumes do not overlap (the whole
+ * session once, or each job once).
  */
 import { Clock, type Context, Duration, Effect, Either, Option, Scope } from "effect"
 import { ArcpError } from "../../protocol/Errors.js"
 import { decodeJson, type Message } from "../../protocol/Message.js"
 import { now as nowStamp, toMillis } from "../../protocol/Timestamp.js"
 import { type EventLog, readAll } from "../../store/EventLog.js"
-import type { Feed, FeedClosed, FeedItem } from "../events/Feed.js"
+import type { Feed, FeedClosed, FeedItem, Filter } from "../events/Feed.js"
 import { relay } from "../events/Relayed.js"
 import type { LiveSession } from "../LiveSession.js"
 import type { Outbound } from "../Outbound.js"
@@ -35,18 +39,54 @@ export interface ResumeConnection {
   readonly recordedHere: (envelope: { readonly id: string }) => boolean
 }
 
+const unreadable = (e: { readonly message: string }) =>
+  ArcpError.of("UNAVAILABLE", `cannot read the event log: ${e.message}`)
+
 const dataLoss = (message: string, details: Record<string, unknown>) => ArcpError.of("DATA_LOSS", message, { details })
 
+/**
+ * Whose events a resume replays: the whole session, or one job — of this session, or (§8.5) of another
+ * session of the same principal, e.g. one evicted for good, whose jobs ran on detached.
+ */
+interface Replayed {
+  readonly filter: Filter
+  /** The job it narrows to, if any. */
+  readonly jobId?: string | undefined
+}
+
+const scopeOf = (services: ResumeServices, sessionId: string, principal: string, message: Message<"resume">) =>
+  Effect.gen(function*() {
+    const jobId = message.job_id
+    if (jobId === undefined) return { filter: { session_id: [sessionId] } } satisfies Replayed
+    const job = yield* services.log.getJob(jobId).pipe(Effect.mapError(unreadable))
+    // another principal's job and an unknown one get the same answer: asking teaches nothing
+    if (Option.isNone(job) || job.value.principal !== principal) {
+      return yield* ArcpError.of("NOT_FOUND", `no job ${jobId} of this principal to resume`)
+    }
+    return { filter: { job_id: [jobId] }, jobId } satisfies Replayed
+  })
+
 /** The position to replay after: the named message's, or the named checkpoint's; DATA_LOSS when unknown or too old. */
-const startOf = (services: ResumeServices, sessionId: string, message: Message<"resume">) =>
+const startOf = (
+  services: ResumeServices,
+  sessionId: string,
+  principal: string,
+  replayed: Replayed,
+  message: Message<"resume">
+) =>
   Effect.gen(function*() {
     const { after_message_id, checkpoint_id } = message.payload
     const retentionMs = Duration.toMillis(services.settings.replayRetention)
-    const unreadable = (e: { readonly message: string }) =>
-      ArcpError.of("UNAVAILABLE", `cannot read the event log: ${e.message}`)
     let row: { readonly position: number; readonly timestamp: string } | undefined
     if (after_message_id !== undefined) {
-      const found = yield* services.log.positionOf(sessionId, after_message_id).pipe(Effect.mapError(unreadable))
+      // a job's resume may name what its client last saw in the job's own session (§8.5)
+      const found = replayed.jobId === undefined
+        ? yield* services.log.positionOf(sessionId, after_message_id).pipe(Effect.mapError(unreadable))
+        : Option.fromNullable(
+          (yield* services.log.read({ id: [after_message_id], limit: 1 }).pipe(Effect.mapError(unreadable))).find(
+            (r) => r.principal === principal
+          )
+        )
       if (Option.isNone(found)) {
         return yield* dataLoss(
           `after_message_id ${after_message_id} is not in this session's log (unknown, or past the replay retention)`,
@@ -56,17 +96,18 @@ const startOf = (services: ResumeServices, sessionId: string, message: Message<"
       row = found.value
     } else if (checkpoint_id !== undefined) {
       const checkpoints = yield* readAll(services.log, {
-        session_id: [sessionId],
+        ...replayed.filter,
         types: ["job.checkpoint"],
-        direction: "out",
-        ...(message.job_id !== undefined ? { job_id: [message.job_id] } : {})
-      }).pipe(Effect.mapError(unreadable))
+        direction: "out"
+      })
+        .pipe(Effect.mapError(unreadable))
       row = checkpoints.find((r) => {
         const decoded = decodeJson(r.json)
         return Either.isRight(decoded) && Reflect.get(decoded.right.payload, "checkpoint_id") === checkpoint_id
       })
       if (row === undefined) {
-        return yield* dataLoss(`checkpoint ${checkpoint_id} is not in this session's log`, { checkpoint_id })
+        const where = replayed.jobId === undefined ? "this session" : `job ${replayed.jobId}`
+        return yield* dataLoss(`checkpoint ${checkpoint_id} is not in the log of ${where}`, { checkpoint_id })
       }
     }
     if (row === undefined && retentionMs > 0) return 0 // the whole session
@@ -81,8 +122,31 @@ const startOf = (services: ResumeServices, sessionId: string, message: Message<"
     return row.position
   })
 
-/** Sessions resumed on their connection: one follower per connection. */
-const following = new WeakSet<LiveSession>()
+/**
+ * What each connection follows already. Resumes on one connection may not overlap, or the same envelope
+ * would go out twice: one of the whole session, or several, each of another job.
+ */
+const following = new WeakMap<LiveSession, { whole: boolean; readonly jobs: Set<string> }>()
+
+const overlapping = (session: LiveSession, jobId: string | undefined): string | undefined => {
+  const mine = following.get(session)
+  if (mine === undefined) return undefined
+  if (mine.whole) return "this connection follows its whole session already (resumed once)"
+  if (jobId === undefined && mine.jobs.size > 0) {
+    return `this connection follows job(s) ${
+      [...mine.jobs].join(", ")
+    } already: a whole-session resume would repeat their events; resume it on a new connection`
+  }
+  if (jobId !== undefined && mine.jobs.has(jobId)) return `this connection follows job ${jobId} already`
+  return undefined
+}
+
+const claim = (session: LiveSession, jobId: string | undefined) => {
+  const mine = following.get(session) ?? { whole: false, jobs: new Set<string>() }
+  if (jobId === undefined) mine.whole = true
+  else mine.jobs.add(jobId)
+  following.set(session, mine)
+}
 
 /** Handles `resume`: validates, acknowledges, then forwards the session's feed from the resume point on. */
 export const resume = (services: ResumeServices, message: Message<"resume">, conn: ResumeConnection) =>
@@ -94,18 +158,18 @@ export const resume = (services: ResumeServices, message: Message<"resume">, con
         `this connection holds session ${session.id}; take session ${message.session_id} back with session.open naming it, then resume`
       )
     }
-    if (following.has(session)) {
-      return yield* ArcpError.of("FAILED_PRECONDITION", "this connection has resumed its session already")
-    }
-    const after = yield* startOf(services, session.id, message)
-    following.add(session)
+    const busy = overlapping(session, message.job_id)
+    if (busy !== undefined) return yield* ArcpError.of("FAILED_PRECONDITION", busy)
     const principal = (yield* session.principal).id
+    const replayed = yield* scopeOf(services, session.id, principal, message)
+    const after = yield* startOf(services, session.id, principal, replayed, message)
+    claim(session, replayed.jobId)
     const withStreams = message.payload.include_open_streams !== false
     const asksSpans = (session.capabilities.extensions ?? []).includes(TRACE_EXTENSION)
     // the answer first: what follows is the replay, then live events
     yield* outbound.emit("ack", { ack_for: message.id, received_at: yield* nowStamp }, { correlation_id: message.id })
     const follower = yield* services.feed.follow({
-      filter: { session_id: [session.id], ...(message.job_id !== undefined ? { job_id: [message.job_id] } : {}) },
+      filter: replayed.filter,
       after,
       viewer: { principal },
       overflow: "suspend",
