@@ -86,7 +86,9 @@ export const subscribe = <E>(
           // `since` with no message id backfills from the start of what the subscriber may see
           ...(from === undefined ? {} : {
             since: {
-              ...(from.after_message_id === undefined ? {} : { after_message_id: MessageId.make(from.after_message_id) }),
+              ...(from.after_message_id === undefined
+                ? {}
+                : { after_message_id: MessageId.make(from.after_message_id) }),
               ...(from.checkpoint_id === undefined ? {} : { checkpoint_id: CheckpointId.make(from.checkpoint_id) })
             }
           })
