@@ -91,8 +91,8 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R6.5-2": ["done", "outbound priority lanes with a fairness floor of 8"],
   "R6.5-4": ["done", ""],
   "R6.5-3": [
-    "partial",
-    "under a full outbound buffer low-priority job.progress / log / metric are shed from the live delivery (still committed: resume and subscription backfill read them); stream chunks, terminals, answers and normal+ traffic wait instead; so over WebSocket and in-process; over stdio, Unix sockets and HTTP/2, once the stream's own buffer passes its high-water mark, low-priority producers are slowed rather than shed (docs/decisions.md Shedding)"
+    "done",
+    "under a full outbound buffer low-priority job.progress / log / metric are shed from the live delivery (still committed: resume and subscription backfill read them); stream chunks, terminals, answers and normal+ traffic wait instead (docs/decisions.md Shedding)"
   ],
   "R7-1": ["done", ""],
   "R7-2": ["done", ""],
@@ -184,8 +184,8 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "the writer is paced to desired_rate_per_second (0, or buffer_remaining_bytes 0 alone: paused until the next backpressure)"
   ],
   "R11.2-3": [
-    "partial",
-    "a session-wide backpressure slows low and normal streams, not high or critical ones; a full buffer sheds low-priority progress/log/metric from the live delivery first (they stay in the log; over stdio, Unix sockets and HTTP/2 only until the stream's own buffer passes its high-water mark, then they are slowed); stream chunks are slowed, never shed"
+    "done",
+    "a session-wide backpressure slows low and normal streams, not high or critical ones; a full buffer sheds low-priority progress/log/metric from the live delivery first (they stay in the log); stream chunks are slowed, never shed"
   ],
   "R11.1-1": ["done", ""],
   "R11.1-2": ["not yet", "the client hands every stream event to the app, which decides"],

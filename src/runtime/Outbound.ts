@@ -82,6 +82,8 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     let shed = 0
     // envelopes the writer took and is writing now (a flush waits for them too)
     let writing = 0
+    // a write running on its own fiber (transports whose send may wait)
+    let writeInFlight = false
     let broken = false
     let sealed = false
     let closed = false
@@ -232,18 +234,31 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           const committed = pending.length > 0
           // a round cannot be interrupted between its commit and queueing what the bus handed back
           if (committed) yield* Effect.uninterruptible(commitRound)
-          if (lanes.size() > 0 && (broken || !transportFull())) {
+          if (lanes.size() > 0 && !writeInFlight && (broken || !transportFull())) {
             pollMs = POLL_FIRST_MS
             const batch = take()
             writing = batch.length
-            yield* write(batch).pipe(Effect.ensuring(Effect.sync(() => {
+            const run = write(batch).pipe(Effect.ensuring(Effect.sync(() => {
               writing = 0
             })))
+            if (connection.sendWaits === true) {
+              // a send that may wait for the peer runs beside the commits: a stalled pipe never holds the log up
+              writeInFlight = true
+              yield* Effect.fork(run.pipe(Effect.ensuring(Effect.sync(() => {
+                writeInFlight = false
+                Queue.unsafeOffer(wake, undefined)
+              }))))
+            } else yield* run
             yield* wakeProducers
             continue
           }
           yield* wakeProducers
           if (committed) continue
+          if (writeInFlight) {
+            // the write ends, or something new is sent
+            yield* Queue.take(wake)
+            continue
+          }
           yield* settleFlushes
           if (lanes.size() === 0 && waiters.length === 0) break
           if (broken) break

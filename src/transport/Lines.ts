@@ -140,6 +140,8 @@ export const make = (options: Options): Effect.Effect<Connection, never, Scope.S
       incoming: Mailbox.toStream(mailbox),
       // what a write left in the stream's buffer (up to its high-water mark, see writeLine): counted by the outbound budget
       buffered: () => output.writableLength,
+      // a write past the stream's high-water mark waits for its drain (writeLine)
+      sendWaits: true,
       send: (frame) =>
         typeof frame === "string"
           ? writeLine(output, `${frame}\n`, label)

@@ -34,6 +34,11 @@ export interface Connection {
    * holds nothing itself (its `send` waits instead).
    */
   readonly buffered?: (() => number) | undefined
+  /**
+   * True when `send` may itself wait for the peer (a stream's drain past its high-water mark): the
+   * runtime's outbound path then writes on a fiber of its own, so its commits go on meanwhile.
+   */
+  readonly sendWaits?: boolean | undefined
   /** Closes the connection; idempotent. */
   readonly close: Effect.Effect<void>
   /**

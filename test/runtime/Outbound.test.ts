@@ -156,6 +156,33 @@ describe("outbound path", () => {
       assert.strictEqual(committed.filter((e) => e.type === "job.progress").length, 300)
     }))
 
+  it.scoped("R6.5-3 a transport whose send waits for the peer does not hold the commits up: low-priority progress is shed", () =>
+    Effect.gen(function*() {
+      const gated = yield* gatedConnection
+      // every send waits until `open`: a pipe whose reader stopped
+      const connection: Connection = { ...gated.connection, sendWaits: true }
+      let committed = 0
+      const outbound = yield* Outbound.make(connection, {
+        limits: { ...limits, stallTimeout: "1 hour" },
+        record: (batch, inbox) =>
+          Effect.sync(() => {
+            committed += batch.length
+            inbox(batch)
+          })
+      })
+      const low = JobId.make("job_low")
+      yield* Effect.forEach(Array.from({ length: 300 }, (_, i) => i), (i) =>
+        Effect.zipRight(
+          outbound.sheddingRoom,
+          outbound.emit("job.progress", { current: i }, { job_id: low, priority: "low" })
+        ), { discard: true })
+      yield* Deferred.succeed(gated.open, undefined)
+      yield* outbound.flush
+      assert.strictEqual(committed, 300, "all committed while the first write waited")
+      assert.isAbove((yield* outbound.usage).shed, 0)
+      assert.strictEqual(gated.written.length + (yield* outbound.usage).shed, 300)
+    }))
+
   it.scoped("a peer that takes nothing for the stall timeout is reported, once", () =>
     Effect.gen(function*() {
       const [, server] = yield* Memory.makePair()
