@@ -5,7 +5,7 @@
  * handshakes and pings.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Either, Fiber, Option, Queue, Schema, Stream, TestClock } from "effect"
+import { Chunk, Deferred, Effect, Either, Fiber, Option, Queue, Schema, Stream, Take, TestClock } from "effect"
 import { WebSocket as RawWebSocket } from "ws"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { SessionId } from "../../src/protocol/Ids.js"
@@ -242,7 +242,9 @@ describe("backpressure", () => {
         })
         yield* send(invoke)
         // the job ends while nobody reads: its progress did not wait for the socket
-        yield* Queue.take(results)
+        // (Stream.toQueue passes empty chunks on too: wait for the first delivery that holds an event)
+        let delivered = Chunk.empty<Decoded>()
+        while (Chunk.isEmpty(delivered)) delivered = yield* Effect.orDie(Take.done(yield* Queue.take(results)))
         yield* read.resume
         const seen: Array<Decoded> = []
         while (seen.at(-1)?.type !== "tool.result") seen.push(yield* Queue.take(read.queue))
