@@ -106,6 +106,19 @@ const options = {
     86_400,
     "seconds back a resume may replay; an older after_message_id is answered DATA_LOSS (§19)"
   ),
+  // several runtimes on one store (issue 17): the instance lease, and the takeover of gone runtimes
+  instanceHeartbeat: Settings.integer(
+    "instance-heartbeat",
+    "ARCP_INSTANCE_HEARTBEAT",
+    10,
+    "seconds between renewals of this runtime's lease in the store and sweeps for runtimes whose lease lapsed (their jobs and sessions are taken over); 0: no lease, no sweep"
+  ),
+  instanceLapse: Settings.integer(
+    "instance-lapse",
+    "ARCP_INSTANCE_LAPSE",
+    30,
+    "seconds past its last heartbeat after which a runtime counts as gone, wherever it runs (at least twice --instance-heartbeat)"
+  ),
   sessionLease: Settings.integer(
     "session-lease",
     "ARCP_SESSION_LEASE",
@@ -315,6 +328,11 @@ export const serve = Command.make("serve", options, (o) =>
     if (o.maxJsonDepth < 4) {
       return yield* usage(`--max-json-depth (${o.maxJsonDepth}) must be at least 4`)
     }
+    if (o.instanceHeartbeat < 0 || (o.instanceHeartbeat > 0 && o.instanceLapse < 2 * o.instanceHeartbeat)) {
+      return yield* usage(
+        `--instance-lapse (${o.instanceLapse}) must be at least twice --instance-heartbeat (${o.instanceHeartbeat}), which must not be negative`
+      )
+    }
     if (o.artifactTtl < 1 || o.artifactMaxTtl < o.artifactTtl) {
       return yield* usage(
         `--artifact-ttl (${o.artifactTtl}) must be at least 1 and at most --artifact-max-ttl (${o.artifactMaxTtl})`
@@ -385,6 +403,8 @@ export const serve = Command.make("serve", options, (o) =>
       idleTimeout: `${o.idleTimeout} seconds`,
       resumeWindow: `${o.resumeWindow} seconds`,
       replayRetention: `${o.replayRetention} seconds`,
+      instanceHeartbeat: `${o.instanceHeartbeat} seconds`,
+      instanceLapse: `${o.instanceLapse} seconds`,
       sessionLease: `${o.sessionLease} seconds`,
       refreshDeadline: `${o.refreshDeadline} seconds`,
       heartbeatIntervalSeconds: o.heartbeatInterval,

@@ -112,6 +112,12 @@ const migrations = Migrator.fromRecord({
   "0008_events_by_message_id": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`CREATE INDEX events_message ON events (message_id)`
+  }),
+  // runtime instances' liveness leases, and finding the sessions a gone instance held (issue 17)
+  "0010_instance_leases": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE runtime_instances ADD COLUMN lease_until INTEGER`
+    yield* sql`CREATE INDEX durable_sessions_instance ON durable_sessions (instance_id) WHERE state = 'attached'`
   })
 })
 
@@ -168,7 +174,8 @@ const InstanceRow = Schema.Struct({
   pid: Schema.Number,
   started_at: Schema.Number,
   heartbeat_at: Schema.Number,
-  stopped_at: Schema.NullOr(Schema.Number)
+  stopped_at: Schema.NullOr(Schema.Number),
+  lease_until: Schema.NullOr(Schema.Number)
 })
 
 const LeaseRow = Schema.Struct({
@@ -229,9 +236,10 @@ const toSession = ({ resume_until, trust_level, ...rest }: typeof SessionRow.Typ
   ...(resume_until !== null ? { resume_until } : {})
 })
 
-const toInstance = ({ stopped_at, ...rest }: typeof InstanceRow.Type): InstanceRecord => ({
+const toInstance = ({ lease_until, stopped_at, ...rest }: typeof InstanceRow.Type): InstanceRecord => ({
   ...rest,
-  ...(stopped_at !== null ? { stopped_at } : {})
+  ...(stopped_at !== null ? { stopped_at } : {}),
+  ...(lease_until !== null ? { lease_until } : {})
 })
 
 /** A write waiting for the group commit, and what to do with its outcome. */
@@ -392,6 +400,11 @@ export const make = (options: Options) =>
           (r) => (typeof r === "boolean" ? Option.some(r) : Option.none())
         ),
       saveInstance: (instance) => submit({ _tag: "SaveInstance", instance }, none),
+      detachSessions: (instance_id, resume_until, now) =>
+        submit(
+          { _tag: "DetachSessions", instance_id, resume_until, now },
+          (r) => (typeof r === "number" ? Option.some(r) : Option.none())
+        ),
       instances: sql`SELECT * FROM runtime_instances ORDER BY started_at, instance_id`.pipe(
         Effect.flatMap(Schema.decodeUnknown(Schema.Array(InstanceRow))),
         Effect.map((rows) => rows.map(toInstance)),
