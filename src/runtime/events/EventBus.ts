@@ -7,7 +7,7 @@
  * the log): a publish never waits for a subscriber, batches arrive in commit
  * order, and a subscriber hears only what was published after it subscribed.
  */
-import { Context, Effect, Layer, PubSub, type Queue, type Scope } from "effect"
+import { Context, Effect, Layer, Option, PubSub, type Queue, type Scope } from "effect"
 import type { Decoded } from "../../protocol/Message.js"
 
 /** One committed outbound envelope. */
@@ -45,4 +45,11 @@ export const make = Effect.map(PubSub.unbounded<BusMessage>(), (pubsub) =>
     subscribe: PubSub.subscribe(pubsub)
   }))
 
-export const layer: Layer.Layer<EventBus> = Layer.effect(EventBus, make)
+/**
+ * The bus provided beside the runtime (several runtimes on one store share one: PostgreSQL
+ * LISTEN/NOTIFY, or a test's), else the in-process one.
+ */
+export const layer: Layer.Layer<EventBus> = Layer.effect(
+  EventBus,
+  Effect.flatMap(Effect.serviceOption(EventBus), Option.match({ onNone: () => make, onSome: Effect.succeed }))
+)
