@@ -310,4 +310,52 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
       assert.deepStrictEqual((yield* log.liveLeases(0)).map((l) => l.lease_id), ["lease_a", "lease_b"])
       assert.deepStrictEqual((yield* log.liveLeases(500)).map((l) => l.lease_id), ["lease_a"])
     })))
+
+  it.effect("R4.3-2 claimJob: of several takers racing for one lost job exactly one wins; an ended job is nobody's", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.saveJob(job("job_lost", { instance_id: "rt_dead" }))
+      yield* log.saveJob(job("job_done", { instance_id: "rt_dead", terminal: "{}" }))
+      const wins = yield* Effect.all(
+        ["rt_b", "rt_c", "rt_d", "rt_e"].map((taker) => log.claimJob("job_lost", "rt_dead", taker)),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(wins.filter((w) => w).length, 1)
+      const owner = Option.getOrUndefined(yield* log.getJob("job_lost"))?.instance_id
+      assert.strictEqual(owner, ["rt_b", "rt_c", "rt_d", "rt_e"][wins.indexOf(true)])
+      assert.isFalse(yield* log.claimJob("job_lost", "rt_dead", "rt_f"), "its owner changed")
+      assert.isFalse(yield* log.claimJob("job_done", "rt_dead", "rt_b"), "it ended")
+    })))
+
+  it.effect("R4.3-1 instance leases round-trip; detachSessions frees only the attached sessions of that instance", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      const instance = { instance_id: "rt_a", host: "h", pid: 1, started_at: 1, heartbeat_at: 2 }
+      yield* log.saveInstance({ ...instance, lease_until: 32 })
+      yield* log.saveInstance({ ...instance, instance_id: "rt_b" })
+      assert.deepStrictEqual(yield* log.instances, [{ ...instance, lease_until: 32 }, {
+        ...instance,
+        instance_id: "rt_b"
+      }])
+      const session = (session_id: string, instance_id: string, state: "attached" | "detached" | "closed") => ({
+        session_id,
+        principal: "alice",
+        capabilities: "{}",
+        lease_expires_at: 100,
+        last_position: 0,
+        state,
+        instance_id,
+        created_at: 1,
+        updated_at: 1
+      })
+      yield* log.saveSession(session("sess_1", "rt_a", "attached"))
+      yield* log.saveSession(session("sess_2", "rt_a", "closed"))
+      yield* log.saveSession(session("sess_3", "rt_b", "attached"))
+      assert.strictEqual(yield* log.detachSessions("rt_a", 5000, 50), 1)
+      const freed = Option.getOrUndefined(yield* log.getSession("sess_1"))
+      assert.deepStrictEqual([freed?.state, freed?.resume_until, freed?.updated_at], ["detached", 5000, 50])
+      assert.strictEqual(Option.getOrUndefined(yield* log.getSession("sess_2"))?.state, "closed")
+      assert.strictEqual(Option.getOrUndefined(yield* log.getSession("sess_3"))?.state, "attached")
+      assert.strictEqual(yield* log.detachSessions("rt_a", 6000, 60), 0, "done once")
+    })))
 }
