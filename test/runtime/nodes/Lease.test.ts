@@ -11,7 +11,7 @@ import * as Instance from "../../../src/runtime/durable/Instance.js"
 import * as RuntimeConfig from "../../../src/runtime/RuntimeConfig.js"
 import { EventLog, readAll } from "../../../src/store/EventLog.js"
 import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
-import type { ScheduleStore } from "../../../src/store/ScheduleStore.js"
+import { ScheduleStore } from "../../../src/store/ScheduleStore.js"
 import * as Memory from "../../../src/transport/Memory.js"
 import { makeChannel, nodeBus } from "../../support/ClusterBus.js"
 import { serverLayer, TOKEN } from "../../support/Harness.js"
@@ -171,4 +171,30 @@ describe("takeover while running", () => {
         assert.strictEqual(Option.getOrUndefined(held)?.state, "detached", "resumable on any node")
       })
   )
+
+  it.scoped("R10.6-1 a schedule made on one node fires on the others after it is gone, each firing once across them", () =>
+    Effect.gen(function*() {
+      const store = yield* Layer.build(MemoryEventLog.layer)
+      const log = Context.get(store, EventLog)
+      const channel = yield* makeChannel
+      const a = yield* nodeOn(store, channel)
+      yield* nodeOn(store, channel)
+      const session = yield* Client.connect(yield* a.network.connect, {
+        credentials: { scheme: "bearer", token: TOKEN },
+        reconnect: false
+      })
+      const schedule = yield* session.schedule("echo", { n: 1 }, { every: "FREQ=MINUTELY;COUNT=3" })
+      // b arms it at its next sweep, c as it starts: both find the next two firings due
+      yield* nodeOn(store, channel)
+      yield* advance(30)
+      yield* a.kill
+      yield* advance(150)
+      const fired = yield* readAll(log, { types: ["job.completed"], direction: "out" })
+      assert.strictEqual(fired.length, 3, "three firings, each run once")
+      const record = yield* Context.get(store, ScheduleStore).get(schedule.scheduleId)
+      assert.deepStrictEqual(
+        [Option.getOrUndefined(record)?.fire_count, Option.getOrUndefined(record)?.state],
+        [3, "done"]
+      )
+    }))
 })
