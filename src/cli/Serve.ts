@@ -20,7 +20,7 @@ import * as DemoTools from "./demoTools.js"
 import { CliError, usage } from "./Failure.js"
 import * as ServeAuth from "./ServeAuth.js"
 import * as ServeDashboard from "./ServeDashboard.js"
-import { checkDb, explainStartFailure, validPort } from "./ServeFailure.js"
+import { explainStartFailure, resolveStore, validPort } from "./ServeFailure.js"
 import * as ServeTransports from "./ServeTransports.js"
 import * as Settings from "./Settings.js"
 
@@ -31,6 +31,11 @@ const options = {
   host: Settings.text("host", "ARCP_HOST", "127.0.0.1", "address the WebSocket and HTTP/2 servers listen on"),
   port: validPort(Settings.integer("port", "ARCP_PORT", 7777, "WebSocket port; 0 picks a free one"), "--port"),
   db: Settings.text("db", "ARCP_DB", "arcp.db", "SQLite file of the event log; :memory: keeps nothing"),
+  store: Settings.optionalText(
+    "store",
+    "ARCP_STORE",
+    "where the runtime keeps everything: postgres://USER:PASSWORD@HOST:PORT/DB (PostgreSQL, shareable by several runtimes; artifact bytes in --artifacts-dir, default ./arcp.artifacts) or an SQLite file as --db (default --db)"
+  ),
   durability: Settings.withEnv(
     Options.choice("durability", ["normal", "full"]),
     Config.literal("normal", "full")("ARCP_DURABILITY")
@@ -350,7 +355,7 @@ export const serve = Command.make("serve", options, (o) =>
     for (const [flag, value] of Object.entries(limits)) {
       if (value < 1) return yield* usage(`${flag} must be at least 1, got ${value}`)
     }
-    yield* checkDb(o.db)
+    const store = yield* resolveStore(o)
     const jwtPublicKey = Option.isSome(o.jwtPublicKey)
       ? yield* fs.readFileString(o.jwtPublicKey.value).pipe(
         Effect.mapError(() =>
@@ -374,7 +379,7 @@ export const serve = Command.make("serve", options, (o) =>
     const say = stdio ? Console.error : Console.log
     const fingerprint = Option.getOrElse(
       o.fingerprint,
-      () => `sha256:${createHash("sha256").update(`${hostname()}:${resolve(o.db)}`).digest("hex")}`
+      () => `sha256:${createHash("sha256").update(`${hostname()}:${store.url ?? resolve(store.db)}`).digest("hex")}`
     )
 
     const remotes = Option.isSome(o.remotes)
@@ -392,7 +397,8 @@ export const serve = Command.make("serve", options, (o) =>
     const server = Server.layer({
       remotes,
       otlp: { endpoint: Option.getOrUndefined(o.otlpEndpoint), serviceVersion: VERSION },
-      db: o.db,
+      db: store.db,
+      store: store.url,
       durability: o.durability,
       tools: o.noDemoTools ? [] : DemoTools.all,
       mcp,
@@ -443,7 +449,7 @@ export const serve = Command.make("serve", options, (o) =>
     yield* Effect.gen(function*() {
       const acceptor = yield* Acceptor
       yield* say(
-        `arcp ${VERSION} serving on ${acceptor.address} (event log ${o.db}, runtime fingerprint ${fingerprint})`
+        `arcp ${VERSION} serving on ${acceptor.address} (event log ${store.label}, runtime fingerprint ${fingerprint})`
       )
       if (devToken !== undefined) {
         yield* say(
@@ -464,7 +470,7 @@ export const serve = Command.make("serve", options, (o) =>
       Effect.provide(server),
       // a taken port or an unusable --db: one sentence, not the error three causes deep
       Effect.catchAllCause((cause): Effect.Effect<never, unknown> => {
-        const explained = explainStartFailure(cause, o)
+        const explained = explainStartFailure(cause, { ...o, ...store })
         return explained === undefined ? Effect.failCause(cause) : Effect.fail(explained)
       })
     )

@@ -7,16 +7,16 @@
  */
 import { Effect, Either, Layer, PubSub, Queue } from "effect"
 import { decodeJson } from "../../src/protocol/Message.js"
-import { type BusMessage, EventBus, type Published } from "../../src/runtime/events/EventBus.js"
+import { type BusMessage, type Published, SharedEventBus } from "../../src/runtime/events/EventBus.js"
 import { EventLog, MAX_PAGE } from "../../src/store/EventLog.js"
 
 /** The cluster's notification channel: one per test. */
 export const makeChannel = PubSub.unbounded<void>()
 
 /** One node's bus on `channel`: needs that node's view of the shared log. */
-export const nodeBus = (channel: PubSub.PubSub<void>): Layer.Layer<EventBus, never, EventLog> =>
+export const nodeBus = (channel: PubSub.PubSub<void>): Layer.Layer<SharedEventBus, never, EventLog> =>
   Layer.scoped(
-    EventBus,
+    SharedEventBus,
     Effect.gen(function*() {
       const log = yield* EventLog
       const local = yield* PubSub.unbounded<BusMessage>()
@@ -50,7 +50,7 @@ export const nodeBus = (channel: PubSub.PubSub<void>): Layer.Layer<EventBus, nev
         Effect.catchAll(() => Effect.void),
         Effect.forkScoped
       )
-      return EventBus.of({
+      return SharedEventBus.of({
         publish: (message) =>
           message._tag === "Committed" ? Effect.asVoid(PubSub.publish(channel, undefined)) : Effect.asVoid(
             PubSub.publish(local, message)

@@ -4,7 +4,7 @@ import * as DemoTools from "../../src/cli/demoTools.js"
 import * as Client from "../../src/client/Client.js"
 import type { Decoded } from "../../src/protocol/Message.js"
 import * as Auth from "../../src/runtime/Auth.js"
-import type { EventBus } from "../../src/runtime/events/EventBus.js"
+import type { SharedEventBus } from "../../src/runtime/events/EventBus.js"
 import * as Runtime from "../../src/runtime/Runtime.js"
 import type * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import * as Tools from "../../src/runtime/Tools.js"
@@ -31,7 +31,7 @@ export const serverLayer = <E>(options: {
   /** Extra bearer tokens (token → principal) and observe grants, beside alice's and bob's. */
   readonly auth?: Pick<Auth.Options, "bearer" | "observers"> | undefined
   /** The event bus, when several runtimes share the log (test/support/ClusterBus); else the in-process one. */
-  readonly bus?: Layer.Layer<EventBus, never, EventLog> | undefined
+  readonly bus?: Layer.Layer<SharedEventBus, never, EventLog> | undefined
 }) =>
   Runtime.serve.pipe(
     Layer.provideMerge(

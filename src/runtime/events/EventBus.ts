@@ -46,10 +46,13 @@ export const make = Effect.map(PubSub.unbounded<BusMessage>(), (pubsub) =>
   }))
 
 /**
- * The bus provided beside the runtime (several runtimes on one store share one: PostgreSQL
- * LISTEN/NOTIFY, or a test's), else the in-process one.
+ * The bus of a store shared by several runtimes (PostgreSQL's LISTEN/NOTIFY), provided by that store's
+ * layer beside the `EventLog`: when the runtime finds one, it is the runtime's `EventBus`.
  */
+export class SharedEventBus extends Context.Tag("arcp/SharedEventBus")<SharedEventBus, EventBus["Type"]>() {}
+
+/** The store's shared bus when it provides one (see `SharedEventBus`), otherwise the in-process bus. */
 export const layer: Layer.Layer<EventBus> = Layer.effect(
   EventBus,
-  Effect.flatMap(Effect.serviceOption(EventBus), Option.match({ onNone: () => make, onSome: Effect.succeed }))
+  Effect.flatMap(Effect.serviceOption(SharedEventBus), Option.match({ onNone: () => make, onSome: Effect.succeed }))
 )

@@ -141,7 +141,7 @@ const couldMatch = (filter: Filter, target: Target) =>
   within(filter.stream_id, target.streamId) && within(filter.trace_id, target.traceId)
 
 /** A stored row as the bus would have carried it (None when it no longer decodes or has no owner). */
-const fromStored = (row: StoredEvent): Published | undefined => {
+export const fromStored = (row: StoredEvent): Published | undefined => {
   const envelope = decodeJson(row.json)
   if (Either.isLeft(envelope) || row.principal === undefined) return undefined
   return {

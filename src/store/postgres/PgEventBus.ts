@@ -1,0 +1,146 @@
+/**
+ * The `EventBus` of runtimes sharing one PostgreSQL database, on LISTEN/NOTIFY. A notification carries
+ * only a position (the last one a commit took): the rows come from the log, so PostgreSQL's payload
+ * limit does not matter, and a listener that lost its connection catches up from the last position it
+ * delivered once it listens again.
+ *
+ * One pump per runtime delivers every committed outbound envelope, whoever wrote it, to the local
+ * subscribers in position order: it reads the log after the last position it delivered, woken by
+ * notifications (other runtimes' commits, and ours) and by this runtime's own publishes. Positions are
+ * commit-ordered (PgWriter), so a read after position P never misses a row that commits later below it.
+ * A local publish waits until the pump has delivered its batch (so, as with the in-process bus, what
+ * the recorder published is in the subscribers' queues when it returns), and its decoded envelopes are
+ * handed over as they are, not decoded again.
+ */
+import { Deferred, Effect, FiberId, PubSub, Queue, Schedule, type Scope } from "effect"
+import pg from "pg"
+import { type BusMessage, EventBus, type Published } from "../../runtime/events/EventBus.js"
+import { fromStored } from "../../runtime/events/Feed.js"
+import { EventLog, type EventLogError, MAX_PAGE } from "../EventLog.js"
+import { CHANNEL } from "./PgWriter.js"
+
+export interface Options {
+  /** The database's URL (the listener holds a connection of its own). */
+  readonly url: string
+  /** The name the listening connection shows in pg_stat_activity. */
+  readonly applicationName?: string | undefined
+}
+
+interface Waiter {
+  readonly upTo: number
+  readonly done: Deferred.Deferred<void>
+}
+
+export const make = (
+  options: Options
+): Effect.Effect<EventBus["Type"], EventLogError, EventLog | Scope.Scope> =>
+  Effect.gen(function*() {
+    const log = yield* EventLog
+    const pubsub = yield* PubSub.unbounded<BusMessage>()
+    // what the subscribers have been given: everything up to this position
+    let delivered = yield* log.head
+    // this runtime's own committed envelopes, by position, until the pump delivers them
+    const local = new Map<number, Published>()
+    let waiters: Array<Waiter> = []
+    const doorbell = yield* Queue.sliding<void>(1)
+
+    const release = () => {
+      const ready = waiters.filter((w) => w.upTo <= delivered)
+      if (ready.length === 0) return
+      waiters = waiters.filter((w) => w.upTo > delivered)
+      for (const w of ready) Deferred.unsafeDone(w.done, Effect.void)
+    }
+
+    /** Delivers every committed outbound row after `delivered`, page by page, in position order. */
+    const drain = Effect.gen(function*() {
+      while (true) {
+        const page = yield* log.read({ direction: "out", after: delivered, limit: MAX_PAGE })
+        const last = page[page.length - 1]
+        if (last === undefined) return
+        const events: Array<Published> = []
+        for (const row of page) {
+          const event = local.get(row.position) ?? fromStored(row)
+          local.delete(row.position)
+          if (event !== undefined) events.push(event)
+        }
+        delivered = last.position
+        if (events.length > 0) yield* PubSub.publish(pubsub, { _tag: "Committed", events })
+        release()
+        if (page.length < MAX_PAGE) return
+      }
+    })
+
+    yield* Effect.gen(function*() {
+      while (true) {
+        yield* Queue.take(doorbell)
+        yield* drain.pipe(
+          Effect.catchAll((e) =>
+            // the log cannot be read now: try again shortly (publishers wait meanwhile)
+            Effect.logWarning(`cannot read the event log for the event bus: ${e.message}`).pipe(
+              Effect.zipRight(Effect.sleep("1 second")),
+              Effect.zipRight(Queue.offer(doorbell, undefined))
+            )
+          )
+        )
+      }
+    }).pipe(Effect.forkScoped)
+
+    // one connection of its own, listening; on every (re)connection the pump catches up
+    const listenOnce = Effect.acquireRelease(
+      Effect.tryPromise(async () => {
+        const client = new pg.Client({
+          connectionString: options.url,
+          application_name: options.applicationName ?? "arcp-bus"
+        })
+        client.on("error", () => {})
+        await client.connect()
+        return client
+      }),
+      (client) => Effect.promise(() => client.end()).pipe(Effect.timeoutOption("1 second"))
+    ).pipe(
+      Effect.flatMap((client) =>
+        Effect.async<never, Error>((resume) => {
+          const onNotification = (message: pg.Notification) => {
+            if (message.channel === CHANNEL) Queue.unsafeOffer(doorbell, undefined)
+          }
+          const onError = (error: Error) => resume(Effect.fail(error))
+          const onEnd = () => resume(Effect.fail(new Error("the listening connection ended")))
+          client.on("notification", onNotification)
+          client.on("error", onError)
+          client.on("end", onEnd)
+          client.query(`LISTEN ${CHANNEL}`).then(() => Queue.unsafeOffer(doorbell, undefined), onError)
+          return Effect.sync(() => {
+            client.off("notification", onNotification)
+            client.off("error", onError)
+            client.off("end", onEnd)
+          })
+        })
+      ),
+      Effect.scoped
+    )
+    yield* listenOnce.pipe(
+      Effect.tapError((e) => Effect.logWarning(`the event bus lost its PostgreSQL connection: ${e.message}`)),
+      Effect.retry(Schedule.union(Schedule.exponential("100 millis"), Schedule.spaced("5 seconds"))),
+      Effect.forkScoped
+    )
+
+    return EventBus.of({
+      publish: (message) =>
+        message._tag === "Unrecorded"
+          // nothing of it is in the log: only this runtime's sessions are concerned
+          ? Effect.asVoid(PubSub.publish(pubsub, message))
+          : Effect.suspend(() => {
+            let upTo = 0
+            for (const event of message.events) {
+              if (event.position > delivered) local.set(event.position, event)
+              upTo = Math.max(upTo, event.position)
+            }
+            if (upTo <= delivered) return Effect.void
+            const done = Deferred.unsafeMake<void>(FiberId.none)
+            waiters.push({ upTo, done })
+            Queue.unsafeOffer(doorbell, undefined)
+            return Deferred.await(done)
+          }),
+      subscribe: PubSub.subscribe(pubsub)
+    })
+  })
