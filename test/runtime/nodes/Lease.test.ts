@@ -53,54 +53,62 @@ const recordOf = (log: Context.Tag.Service<typeof EventLog>, id: string) =>
   Effect.map(log.instances, (all) => all.find((r) => r.instance_id === id))
 
 describe("instance leases", () => {
-  it.scoped("R4.3-1 the lease is renewed every heartbeat; a silent instance is gone once it lapses, a stopped one at once", () =>
-    Effect.gen(function*() {
-      const log = yield* MemoryEventLog.make
-      const a = yield* instanceOn(log)
-      const b = yield* instanceOn(log)
-      const c = yield* instanceOn(log)
-      assert.strictEqual((yield* recordOf(log, a.instance.id))?.lease_until, 30_000)
-      yield* advance(10)
-      const renewed = yield* recordOf(log, a.instance.id)
-      assert.deepStrictEqual([renewed?.heartbeat_at, renewed?.lease_until], [10_000, 40_000])
-      assert.isFalse(yield* b.instance.isGone(a.instance.id))
+  it.scoped(
+    "R4.3-1 the lease is renewed every heartbeat; a silent instance is gone once it lapses, a stopped one at once",
+    () =>
+      Effect.gen(function*() {
+        const log = yield* MemoryEventLog.make
+        const a = yield* instanceOn(log)
+        const b = yield* instanceOn(log)
+        const c = yield* instanceOn(log)
+        assert.strictEqual((yield* recordOf(log, a.instance.id))?.lease_until, 30_000)
+        yield* advance(10)
+        const renewed = yield* recordOf(log, a.instance.id)
+        assert.deepStrictEqual([renewed?.heartbeat_at, renewed?.lease_until], [10_000, 40_000])
+        assert.isFalse(yield* b.instance.isGone(a.instance.id))
 
-      // a cut off: its renewals no longer land, and nothing records its stop
-      yield* a.kill
-      yield* advance(29)
-      assert.isFalse(yield* b.instance.isGone(a.instance.id), "its lease still runs (until 40 s)")
-      yield* advance(2)
-      assert.isTrue(yield* b.instance.isGone(a.instance.id), "lapsed")
-      assert.deepStrictEqual((yield* c.instance.gone).map((r) => r.instance_id), [a.instance.id])
-      assert.isFalse(yield* b.instance.isGone(c.instance.id), "c renews its lease")
+        // a cut off: its renewals no longer land, and nothing records its stop
+        yield* a.kill
+        yield* advance(29)
+        assert.isFalse(yield* b.instance.isGone(a.instance.id), "its lease still runs (until 40 s)")
+        yield* advance(2)
+        assert.isTrue(yield* b.instance.isGone(a.instance.id), "lapsed")
+        assert.deepStrictEqual((yield* c.instance.gone).map((r) => r.instance_id), [a.instance.id])
+        assert.isFalse(yield* b.instance.isGone(c.instance.id), "c renews its lease")
 
-      yield* b.stop
-      assert.isTrue(yield* c.instance.isGone(b.instance.id), "a recorded stop counts at once")
-      yield* c.stop
-    }))
+        yield* b.stop
+        assert.isTrue(yield* c.instance.isGone(b.instance.id), "a recorded stop counts at once")
+        yield* c.stop
+      }),
+    60_000
+  )
 
-  it.scoped("R4.3-1 an instance on another host counts as gone only by its lease; one without a lease never lapses", () =>
-    Effect.gen(function*() {
-      const log = yield* MemoryEventLog.make
-      const here = yield* instanceOn(log)
-      const quiet = yield* instanceOn(log, { instanceHeartbeat: 0 })
-      assert.isUndefined((yield* recordOf(log, quiet.instance.id))?.lease_until)
-      yield* log.saveInstance({
-        instance_id: "rt_far",
-        host: "another-host",
-        pid: 1,
-        started_at: 0,
-        heartbeat_at: 0,
-        lease_until: 30_000
-      })
-      yield* log.saveInstance({ instance_id: "rt_old", host: "another-host", pid: 1, started_at: 0, heartbeat_at: 0 })
-      assert.isFalse(yield* here.instance.isGone("rt_far"))
-      yield* advance(31)
-      assert.isTrue(yield* here.instance.isGone("rt_far"), "its lease lapsed, whatever its host")
-      assert.isFalse(yield* here.instance.isGone("rt_old"), "no lease: judged by its stop or pid only")
-      assert.isFalse(yield* here.instance.isGone(quiet.instance.id), "this process runs it")
-      assert.isTrue(yield* here.instance.isGone("rt_never_recorded"))
-    }))
+  it.scoped(
+    "R4.3-1 an instance on another host counts as gone only by its lease; one without a lease never lapses",
+    () =>
+      Effect.gen(function*() {
+        const log = yield* MemoryEventLog.make
+        const here = yield* instanceOn(log)
+        const quiet = yield* instanceOn(log, { instanceHeartbeat: 0 })
+        assert.isUndefined((yield* recordOf(log, quiet.instance.id))?.lease_until)
+        yield* log.saveInstance({
+          instance_id: "rt_far",
+          host: "another-host",
+          pid: 1,
+          started_at: 0,
+          heartbeat_at: 0,
+          lease_until: 30_000
+        })
+        yield* log.saveInstance({ instance_id: "rt_old", host: "another-host", pid: 1, started_at: 0, heartbeat_at: 0 })
+        assert.isFalse(yield* here.instance.isGone("rt_far"))
+        yield* advance(31)
+        assert.isTrue(yield* here.instance.isGone("rt_far"), "its lease lapsed, whatever its host")
+        assert.isFalse(yield* here.instance.isGone("rt_old"), "no lease: judged by its stop or pid only")
+        assert.isFalse(yield* here.instance.isGone(quiet.instance.id), "this process runs it")
+        assert.isTrue(yield* here.instance.isGone("rt_never_recorded"))
+      }),
+    60_000
+  )
 })
 
 /** A runtime on the shared store and channel, over the memory transport, in its own scope. */
@@ -169,32 +177,37 @@ describe("takeover while running", () => {
         assert.deepStrictEqual(rows.filter((r) => r.type === "tool.result").length, 1)
         const held = yield* log.getSession(sessionId)
         assert.strictEqual(Option.getOrUndefined(held)?.state, "detached", "resumable on any node")
-      })
+      }),
+    60_000
   )
 
-  it.scoped("R10.6-1 a schedule made on one node fires on the others after it is gone, each firing once across them", () =>
-    Effect.gen(function*() {
-      const store = yield* Layer.build(MemoryEventLog.layer)
-      const log = Context.get(store, EventLog)
-      const channel = yield* makeChannel
-      const a = yield* nodeOn(store, channel)
-      yield* nodeOn(store, channel)
-      const session = yield* Client.connect(yield* a.network.connect, {
-        credentials: { scheme: "bearer", token: TOKEN },
-        reconnect: false
-      })
-      const schedule = yield* session.schedule("echo", { n: 1 }, { every: "FREQ=MINUTELY;COUNT=3" })
-      // b arms it at its next sweep, c as it starts: both find the next two firings due
-      yield* nodeOn(store, channel)
-      yield* advance(30)
-      yield* a.kill
-      yield* advance(150)
-      const fired = yield* readAll(log, { types: ["job.completed"], direction: "out" })
-      assert.strictEqual(fired.length, 3, "three firings, each run once")
-      const record = yield* Context.get(store, ScheduleStore).get(schedule.scheduleId)
-      assert.deepStrictEqual(
-        [Option.getOrUndefined(record)?.fire_count, Option.getOrUndefined(record)?.state],
-        [3, "done"]
-      )
-    }))
+  it.scoped(
+    "R10.6-1 a schedule made on one node fires on the others after it is gone, each firing once across them",
+    () =>
+      Effect.gen(function*() {
+        const store = yield* Layer.build(MemoryEventLog.layer)
+        const log = Context.get(store, EventLog)
+        const channel = yield* makeChannel
+        const a = yield* nodeOn(store, channel)
+        yield* nodeOn(store, channel)
+        const session = yield* Client.connect(yield* a.network.connect, {
+          credentials: { scheme: "bearer", token: TOKEN },
+          reconnect: false
+        })
+        const schedule = yield* session.schedule("echo", { n: 1 }, { every: "FREQ=MINUTELY;COUNT=3" })
+        // b arms it at its next sweep, c as it starts: both find the next two firings due
+        yield* nodeOn(store, channel)
+        yield* advance(30)
+        yield* a.kill
+        yield* advance(150)
+        const fired = yield* readAll(log, { types: ["job.completed"], direction: "out" })
+        assert.strictEqual(fired.length, 3, "three firings, each run once")
+        const record = yield* Context.get(store, ScheduleStore).get(schedule.scheduleId)
+        assert.deepStrictEqual(
+          [Option.getOrUndefined(record)?.fire_count, Option.getOrUndefined(record)?.state],
+          [3, "done"]
+        )
+      }),
+    60_000
+  )
 })
