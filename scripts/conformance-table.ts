@@ -26,7 +26,7 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R4.3-5": ["done", ""],
   "R4.3-2": [
     "done",
-    "a job lost when its runtime died is taken over at the next start, but only when its owner instance is gone (stopped, silent, or a dead pid on this host): resumed or ended ABORTED"
+    "a job whose runtime is gone (stopped, its instance lease lapsed, or a dead pid on this host) is taken over exactly once, at the next start or by a running runtime's sweep on the same store: resumed from its checkpoint or ended ABORTED"
   ],
   "R4.3-3": [
     "done",

@@ -68,7 +68,7 @@ const assertExactlyOnce = (all: ReadonlyArray<Received>, jobId: string | undefin
 }
 
 describe.each(stores)("several runtimes on one $kind store", (kind) => {
-  it("a cancel sent to node B reaches the job running on node A; interrupt too", async () => {
+  it("R10.4-2 a cancel sent to node B reaches the job running on node A; interrupt too", async () => {
     await withNodes(kind, 2, async ([a, b]) => {
       if (a === undefined || b === undefined) return assert.fail("two nodes")
       const onA = await connect(a)
@@ -97,28 +97,32 @@ describe.each(stores)("several runtimes on one $kind store", (kind) => {
     })
   }, 60_000)
 
-  it("a session created on node A is resumed on node B while its job runs on A: no gap, no duplicate", async () => {
-    await withNodes(kind, 2, async ([a, b]) => {
-      if (a === undefined || b === undefined) return assert.fail("two nodes")
-      const first = await connect(a)
-      const invoke = first.ws.send("tool.invoke", { tool: "ticker", arguments: { count: 20, interval_ms: 25 } }, {
-        session_id: first.sessionId
-      })
-      await first.ws.next((m) => m.type === "job.progress" && tickOf(m) >= 4)
-      first.ws.terminate()
-      await first.ws.closed
-      const before = [...first.ws.received]
-      const last = before[before.length - 1]
+  it(
+    "R9-3 R19-3 a session created on node A is resumed on node B while its job runs on A: no gap, no duplicate",
+    async () => {
+      await withNodes(kind, 2, async ([a, b]) => {
+        if (a === undefined || b === undefined) return assert.fail("two nodes")
+        const first = await connect(a)
+        const invoke = first.ws.send("tool.invoke", { tool: "ticker", arguments: { count: 20, interval_ms: 25 } }, {
+          session_id: first.sessionId
+        })
+        await first.ws.next((m) => m.type === "job.progress" && tickOf(m) >= 4)
+        first.ws.terminate()
+        await first.ws.closed
+        const before = [...first.ws.received]
+        const last = before[before.length - 1]
 
-      const second = await connect(b, first.sessionId)
-      const resume = second.ws.send("resume", { after_message_id: last?.id }, { session_id: first.sessionId })
-      assert.strictEqual((await second.ws.next((m) => m.correlation_id === resume)).type, "ack")
-      const result = await second.ws.next((m) => m.type === "tool.result" && m.correlation_id === invoke)
-      assert.deepStrictEqual(result.payload.value, { count: 20 })
-      assertExactlyOnce([...before, ...second.ws.received], result.job_id, 20)
-      second.ws.close()
-    })
-  }, 60_000)
+        const second = await connect(b, first.sessionId)
+        const resume = second.ws.send("resume", { after_message_id: last?.id }, { session_id: first.sessionId })
+        assert.strictEqual((await second.ws.next((m) => m.correlation_id === resume)).type, "ack")
+        const result = await second.ws.next((m) => m.type === "tool.result" && m.correlation_id === invoke)
+        assert.deepStrictEqual(result.payload.value, { count: 20 })
+        assertExactlyOnce([...before, ...second.ws.received], result.job_id, 20)
+        second.ws.close()
+      })
+    },
+    60_000
+  )
 
   it("a subscription on node B sees the events produced on node A, in position order", async () => {
     await withNodes(kind, 2, async ([a, b]) => {
@@ -151,31 +155,35 @@ describe.each(stores)("several runtimes on one $kind store", (kind) => {
     })
   }, 60_000)
 
-  it("an idempotency key claimed on node A answers its repeat on node B with A's job; a message id too", async () => {
-    await withNodes(kind, 2, async ([a, b]) => {
-      if (a === undefined || b === undefined) return assert.fail("two nodes")
-      const onA = await connect(a)
-      const first = onA.ws.send("tool.invoke", { tool: "echo", arguments: { n: 1 } }, {
-        session_id: onA.sessionId,
-        idempotency_key: "k-cross"
+  it(
+    "R6.4-5 an idempotency key claimed on node A answers its repeat on node B with A's job; a message id too",
+    async () => {
+      await withNodes(kind, 2, async ([a, b]) => {
+        if (a === undefined || b === undefined) return assert.fail("two nodes")
+        const onA = await connect(a)
+        const first = onA.ws.send("tool.invoke", { tool: "echo", arguments: { n: 1 } }, {
+          session_id: onA.sessionId,
+          idempotency_key: "k-cross"
+        })
+        const result = await onA.ws.next((m) => m.type === "tool.result" && m.correlation_id === first)
+        const onB = await connect(b)
+        const repeat = onB.ws.send("tool.invoke", { tool: "echo", arguments: { n: 1 } }, {
+          session_id: onB.sessionId,
+          idempotency_key: "k-cross"
+        })
+        const answered = await onB.ws.next((m) => m.type === "tool.result" && m.correlation_id === repeat)
+        assert.strictEqual(answered.job_id, result.job_id, "the job that ran on A")
+        const jobs = await b.runtime.runPromise(Effect.flatMap(EventLog, (log) => log.unfinishedJobs))
+        assert.deepStrictEqual(jobs, [])
+        const log = await b.runtime.runPromise(EventLog)
+        const results = await Effect.runPromise(readAll(log, { types: ["tool.result"] }))
+        assert.deepStrictEqual([...new Set(results.map((r) => r.job_id))], [result.job_id], "one job ran, on A")
+        onA.ws.close()
+        onB.ws.close()
       })
-      const result = await onA.ws.next((m) => m.type === "tool.result" && m.correlation_id === first)
-      const onB = await connect(b)
-      const repeat = onB.ws.send("tool.invoke", { tool: "echo", arguments: { n: 1 } }, {
-        session_id: onB.sessionId,
-        idempotency_key: "k-cross"
-      })
-      const answered = await onB.ws.next((m) => m.type === "tool.result" && m.correlation_id === repeat)
-      assert.strictEqual(answered.job_id, result.job_id, "the job that ran on A")
-      const jobs = await b.runtime.runPromise(Effect.flatMap(EventLog, (log) => log.unfinishedJobs))
-      assert.deepStrictEqual(jobs, [])
-      const log = await b.runtime.runPromise(EventLog)
-      const results = await Effect.runPromise(readAll(log, { types: ["tool.result"] }))
-      assert.deepStrictEqual([...new Set(results.map((r) => r.job_id))], [result.job_id], "one job ran, on A")
-      onA.ws.close()
-      onB.ws.close()
-    })
-  }, 60_000)
+    },
+    60_000
+  )
 
   it(
     "kill -9 of the node running a resumable job: another node takes it over from its checkpoint, the session resumes there",
