@@ -186,7 +186,7 @@ describe.each(stores)("several runtimes on one $kind store", (kind) => {
   )
 
   it(
-    "kill -9 of the node running a resumable job: another node takes it over from its checkpoint, the session resumes there",
+    "R4.3-2 R4.3-3 kill -9 of the node running a resumable job: another node takes it over from its checkpoint, the session resumes there",
     async () => {
       await withNodes(kind, 3, async ([a, b, c]) => {
         if (a === undefined || b === undefined || c === undefined) return assert.fail("three nodes")
