@@ -72,14 +72,20 @@ interface Appended {
   readonly envelope: LoggedEnvelope
 }
 
-/** Commits `writes` in one transaction (all or nothing); one result per write, in order. */
+/**
+ * Commits `writes` in one transaction (all or nothing); one result per write, in order. Not `synchronous`:
+ * the commit returns once the server has it, before its WAL is flushed to disk (`synchronous_commit = off`):
+ * it survives this process being killed, not the database server crashing (as SQLite's NORMAL).
+ */
 export const commit = (
   sql: SqlClient.SqlClient,
-  writes: ReadonlyArray<Write>
+  writes: ReadonlyArray<Write>,
+  synchronous: boolean
 ): Effect.Effect<ReadonlyArray<WriteResult>, SqlError> =>
   sql.withTransaction(Effect.gen(function*() {
     const results: Array<WriteResult> = writes.map(() => undefined)
     const q = (text: string, params: ReadonlyArray<unknown>) => sql.unsafe<Record<string, unknown>>(text, params)
+    if (!synchronous) yield* q(`SET LOCAL synchronous_commit = off`, [])
 
     // inbound: the first principal recorded for a session owns it; the first copy of an id is New (§6.4)
     const owners = new Map<string, string>()

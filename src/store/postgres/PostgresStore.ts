@@ -25,6 +25,11 @@ export interface Options {
   readonly url: string
   /** Where artifact bytes go: for several runtimes, a directory they all reach (default `arcp.artifacts`). */
   readonly artifactsDir?: string | undefined
+  /**
+   * `normal` (default): a commit returns once the server has it (survives this runtime being killed, not a
+   * crash of the database server: `synchronous_commit = off`); `full`: once it is on the server's disk.
+   */
+  readonly durability?: "normal" | "full" | undefined
   /** Most pooled connections of this runtime (default 10), besides the bus's listening one. */
   readonly maxConnections?: number | undefined
 }
@@ -32,6 +37,9 @@ export interface Options {
 // BIGINT columns (positions, epoch-ms times, counts) read as numbers: they stay far below 2^53
 const types = new pg.TypeOverrides()
 types.setTypeParser(pg.types.builtins.INT8, Number)
+
+/** Where artifact bytes go by default, relative to the working directory. */
+export const DEFAULT_ARTIFACTS_DIR = "arcp.artifacts"
 
 /** The client of `url` (pooled), migrated. */
 export const clientLayer = (options: Options): Layer.Layer<SqlClient.SqlClient | PgClient.PgClient, EventLogError> =>
@@ -81,20 +89,32 @@ const artifactLayer = (directory: string): Layer.Layer<ArtifactStore, ArtifactSt
 
 /** The event log and the schedule store alone (no bus, no artifacts), as `SqliteEventLog.layer` gives them. */
 export const logLayer = (options: Options): Layer.Layer<EventLog | ScheduleStore, EventLogError> =>
-  Layer.merge(Layer.scoped(EventLog, PgEventLog.make), PgScheduleStore.layer).pipe(
+  Layer.merge(
+    Layer.scoped(EventLog, PgEventLog.make({ synchronous: options.durability === "full" })),
+    PgScheduleStore.layer
+  ).pipe(
     Layer.provide(clientLayer(options))
+  )
+
+/** The artifact store alone (records in `options.url`, bytes in `options.artifactsDir`). */
+export const artifactStoreLayer = (options: Options): Layer.Layer<ArtifactStore, ArtifactStoreError> =>
+  artifactLayer(options.artifactsDir ?? DEFAULT_ARTIFACTS_DIR).pipe(
+    Layer.provide(clientLayer(options)),
+    Layer.mapError((e) =>
+      e._tag === "ArtifactStoreError" ? e : new ArtifactStoreError({ reason: "Open", message: e.message, cause: e })
+    )
   )
 
 /** The whole store on `options.url`. */
 export const layer = (
   options: Options
 ): Layer.Layer<EventLog | ScheduleStore | ArtifactStore | SharedEventBus, EventLogError | ArtifactStoreError> => {
-  const log = Layer.scoped(EventLog, PgEventLog.make)
+  const log = Layer.scoped(EventLog, PgEventLog.make({ synchronous: options.durability === "full" }))
   const bus = Layer.scoped(SharedEventBus, PgEventBus.make({ url: options.url }))
   return Layer.mergeAll(
     bus,
     PgScheduleStore.layer,
-    artifactLayer(options.artifactsDir ?? "arcp.artifacts")
+    artifactLayer(options.artifactsDir ?? DEFAULT_ARTIFACTS_DIR)
   ).pipe(
     Layer.provideMerge(log),
     Layer.provide(clientLayer(options))
