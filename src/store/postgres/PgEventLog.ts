@@ -22,20 +22,15 @@ const codeOf = (e: unknown) =>
 const failure = (cause: unknown) =>
   new EventLogError({ reason: "Write", message: cause instanceof Error ? cause.message : String(cause), cause })
 
-/**
- * `synchronous` (durability full): a group commit returns once its WAL is on disk. Otherwise (normal)
- * once the server has it: it survives this runtime being killed, not the database server crashing.
- */
-export const make = (options: { readonly synchronous: boolean }) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const writes = yield* GroupCommit.make(
-      (group) =>
-        PgWriter.commit(sql, group, options.synchronous).pipe(
-          Effect.mapError(failure),
-          Effect.retry({ schedule: Schedule.recurs(3), while: retryable })
-        ),
-      "PostgreSQL"
-    )
-    return EventLog.of({ ...writes, ...SqlReads.make(sql, { skipCopies: false }) })
-  })
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const writes = yield* GroupCommit.make(
+    (group) =>
+      PgWriter.commit(sql, group).pipe(
+        Effect.mapError(failure),
+        Effect.retry({ schedule: Schedule.recurs(3), while: retryable })
+      ),
+    "PostgreSQL"
+  )
+  return EventLog.of({ ...writes, ...SqlReads.make(sql, { skipCopies: false }) })
+})

@@ -41,6 +41,18 @@ types.setTypeParser(pg.types.builtins.INT8, Number)
 /** Where artifact bytes go by default, relative to the working directory. */
 export const DEFAULT_ARTIFACTS_DIR = "arcp.artifacts"
 
+/**
+ * The URL with the session setting of `durability`: `normal` is `synchronous_commit = off` (a commit
+ * returns once the server has it, before its WAL is on disk), `full` the server's own setting.
+ */
+const withDurability = (url: string, durability: "normal" | "full"): string => {
+  if (durability === "full" || !URL.canParse(url)) return url
+  const u = new URL(url)
+  const given = u.searchParams.get("options")
+  u.searchParams.set("options", `${given === null ? "" : `${given} `}-c synchronous_commit=off`)
+  return u.toString()
+}
+
 /** The client of `url` (pooled), migrated. */
 export const clientLayer = (options: Options): Layer.Layer<SqlClient.SqlClient | PgClient.PgClient, EventLogError> =>
   // several runtimes starting together: the migrator's table lock orders them; creating its table may race once
@@ -48,7 +60,7 @@ export const clientLayer = (options: Options): Layer.Layer<SqlClient.SqlClient |
     Layer.retry(Schedule.recurs(2)),
     Layer.provide(NodeContext.layer),
     Layer.provideMerge(PgClient.layer({
-      url: Redacted.make(options.url),
+      url: Redacted.make(withDurability(options.url, options.durability ?? "normal")),
       types,
       maxConnections: options.maxConnections ?? 10,
       applicationName: "arcp"
@@ -90,7 +102,7 @@ const artifactLayer = (directory: string): Layer.Layer<ArtifactStore, ArtifactSt
 /** The event log and the schedule store alone (no bus, no artifacts), as `SqliteEventLog.layer` gives them. */
 export const logLayer = (options: Options): Layer.Layer<EventLog | ScheduleStore, EventLogError> =>
   Layer.merge(
-    Layer.scoped(EventLog, PgEventLog.make({ synchronous: options.durability === "full" })),
+    Layer.scoped(EventLog, PgEventLog.make),
     PgScheduleStore.layer
   ).pipe(
     Layer.provide(clientLayer(options))
@@ -109,7 +121,7 @@ export const artifactStoreLayer = (options: Options): Layer.Layer<ArtifactStore,
 export const layer = (
   options: Options
 ): Layer.Layer<EventLog | ScheduleStore | ArtifactStore | SharedEventBus, EventLogError | ArtifactStoreError> => {
-  const log = Layer.scoped(EventLog, PgEventLog.make({ synchronous: options.durability === "full" }))
+  const log = Layer.scoped(EventLog, PgEventLog.make)
   const bus = Layer.scoped(SharedEventBus, PgEventBus.make({ url: options.url }))
   return Layer.mergeAll(
     bus,
