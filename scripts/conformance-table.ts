@@ -21,7 +21,7 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R4.2-3": ["done", "ToolContext.log"],
   "R4.2-4": ["done", "ToolContext.progress"],
   "R4.2-5": ["done", "ToolContext.checkpoint emits job.checkpoint"],
-  "R4.3-1": ["done", "SQLite event log and job records"],
+  "R4.3-1": ["done", "event log and job records on SQLite (default) or PostgreSQL (--store postgres://)"],
   "R4.3-4": ["done", ""],
   "R4.3-5": ["done", ""],
   "R4.3-2": [
@@ -324,7 +324,7 @@ const STATUS: Record<string, readonly [Status, string]> = {
   ],
   "R4.3-6": [
     "done",
-    "schedules and their next firing are in the store (SQLite or memory); a restart re-arms them; missed firings run once or are skipped, per schedule"
+    "schedules and their next firing are in the store (SQLite, PostgreSQL or memory); a restart re-arms them; missed firings run once or are skipped, per schedule"
   ],
   "R10.1-1": [
     "done",

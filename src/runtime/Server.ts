@@ -83,7 +83,10 @@ export interface Options extends RuntimeConfig.Options {
    * artifact metadata and the event bus (LISTEN/NOTIFY), shareable by several runtimes.
    */
   readonly store?: string | undefined
-  /** `normal` (default): WAL + synchronous=NORMAL; `full`: an fsync per group commit. Ignored for `:memory:`. */
+  /**
+   * `normal` (default): WAL + synchronous=NORMAL (PostgreSQL: synchronous_commit off); `full`: an fsync per
+   * group commit (PostgreSQL: on). Ignored for `:memory:`.
+   */
   readonly durability?: Durability | undefined
   /**
    * Where artifact bytes go (default: `<db name>.artifacts/` next to `db`; `arcp.artifacts` with a PostgreSQL
@@ -190,7 +193,11 @@ export const storeLayer = (
             })
         }),
         (PostgresStore): Layer.Layer<EventLog | ScheduleStore | ArtifactStore, EventLogError | ArtifactStoreError> =>
-          PostgresStore.layer({ url: options.store ?? "", artifactsDir: options.artifactsDir })
+          PostgresStore.layer({
+            url: options.store ?? "",
+            artifactsDir: options.artifactsDir,
+            durability: options.durability
+          })
       )
     )
     // one after the other: both migrate the same SQLite file, and two writers at once would meet SQLITE_BUSY

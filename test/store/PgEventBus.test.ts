@@ -3,7 +3,7 @@
  * order; a listener that lost its connection catches up from its last position; a local publish
  * returns once its subscribers have it.
  */
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Queue } from "effect"
 import pg from "pg"
 import { decodeJson } from "../../src/protocol/Message.js"
@@ -11,14 +11,8 @@ import type { BusMessage, Published } from "../../src/runtime/events/EventBus.js
 import { EventLog } from "../../src/store/EventLog.js"
 import * as PgEventBus from "../../src/store/postgres/PgEventBus.js"
 import * as PostgresStore from "../../src/store/postgres/PostgresStore.js"
-import { type Cluster, pgUnavailable, startCluster } from "../support/Postgres.js"
+import { pgUnavailable, usePgCluster } from "../support/Postgres.js"
 import { envelope } from "./EventLogSuite.js"
-
-let cluster: Cluster | undefined
-const database = Effect.promise(() => {
-  if (cluster === undefined) throw new Error("the PostgreSQL cluster did not start")
-  return cluster.freshDatabase()
-})
 
 /** A "runtime": its own pool, log and bus on `url`; the bus's connection named `name`. */
 const runtime = (url: string, name: string) =>
@@ -56,10 +50,7 @@ const collect = (sub: Queue.Dequeue<BusMessage>, n: number) =>
   }).pipe(Effect.timeout("20 seconds"))
 
 describe.skipIf(pgUnavailable !== undefined)("PgEventBus", () => {
-  beforeAll(async () => {
-    cluster = await startCluster()
-  }, 60_000)
-  afterAll(() => cluster?.stop())
+  const { database } = usePgCluster()
 
   it.live(
     "R13-1 two runtimes on one database: each hears the other's commits, in position order, with their owner",

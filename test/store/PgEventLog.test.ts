@@ -1,24 +1,15 @@
 /** The EventLog contract on PostgreSQL (a throwaway cluster), and positions in commit order with concurrent writers. */
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { EventLog, type EventLogError } from "../../src/store/EventLog.js"
 import * as PostgresStore from "../../src/store/postgres/PostgresStore.js"
-import { type Cluster, pgUnavailable, startCluster } from "../support/Postgres.js"
+import { pgUnavailable, usePgCluster } from "../support/Postgres.js"
 import { envelope, eventLogSuite } from "./EventLogSuite.js"
 
-let cluster: Cluster | undefined
-const database = Effect.promise(() => {
-  if (cluster === undefined) throw new Error("the PostgreSQL cluster did not start")
-  return cluster.freshDatabase()
-})
-const freshLog = (): Layer.Layer<EventLog, EventLogError> =>
-  Layer.unwrapEffect(Effect.map(database, (url) => PostgresStore.logLayer({ url })))
-
 describe.skipIf(pgUnavailable !== undefined)("PgEventLog", () => {
-  beforeAll(async () => {
-    cluster = await startCluster()
-  }, 60_000)
-  afterAll(() => cluster?.stop())
+  const { database } = usePgCluster()
+  const freshLog = (): Layer.Layer<EventLog, EventLogError> =>
+    Layer.unwrapEffect(Effect.map(database, (url) => PostgresStore.logLayer({ url })))
 
   eventLogSuite(freshLog)
 

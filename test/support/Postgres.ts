@@ -5,6 +5,8 @@
  * `freshDatabase` creates an empty database on it, so every test starts from nothing. When neither is
  * available, `pgUnavailable` says why and the PostgreSQL suites skip, saying so.
  */
+import { afterAll, beforeAll } from "@effect/vitest"
+import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
@@ -119,4 +121,24 @@ export const startCluster = async (): Promise<Cluster> => {
       rmSync(dir, { recursive: true, force: true })
     }
   })
+}
+
+/**
+ * One cluster for the enclosing `describe` (started before its tests, stopped after them);
+ * `database` gives each test an empty database of its own.
+ */
+export const usePgCluster = () => {
+  let cluster: Cluster | undefined
+  beforeAll(async () => {
+    cluster = await startCluster()
+  }, 60_000)
+  afterAll(() => cluster?.stop())
+  const get = () => {
+    if (cluster === undefined) throw new Error("the PostgreSQL cluster did not start")
+    return cluster
+  }
+  return {
+    cluster: get,
+    database: Effect.promise(() => get().freshDatabase())
+  }
 }

@@ -8,7 +8,7 @@
  * takes positions after ours waits for our commit, and PostgreSQL makes a commit visible before it
  * releases the transaction's locks: when position P is visible, every position below it is too. The
  * positions are gapless (a rolled-back group returns its range with the row). `pg_notify` in the same
- * transaction tells listening runtimes the last position, delivered only if it commits.
+ * statement tells listening runtimes the last position, delivered only if the transaction commits.
  */
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -94,15 +94,17 @@ export const commit = (
     const fresh = new Set<string>()
     if (owners.size > 0) {
       const rows = [...owners].sort(byKey(([id]) => id))
-      yield* q(
-        `INSERT INTO sessions (session_id, principal) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`,
-        columns(rows, [([id]) => id, ([, principal]) => principal])
-      )
       const claims = [...keys.entries()].sort(byKey(([k]) => k)).map(([, pair]) => pair)
+      // one round trip: the owners, then the message ids (those inserted are the new ones)
       const inserted = yield* q(
-        `INSERT INTO inbound (principal, message_id) SELECT * FROM unnest($1::text[], $2::text[])
+        `WITH owners AS (INSERT INTO sessions (session_id, principal) SELECT * FROM unnest($1::text[], $2::text[])
+           ON CONFLICT DO NOTHING)
+         INSERT INTO inbound (principal, message_id) SELECT * FROM unnest($3::text[], $4::text[])
          ON CONFLICT DO NOTHING RETURNING principal, message_id`,
-        columns(claims, [([principal]) => principal, ([, id]) => id])
+        [
+          ...columns(rows, [([id]) => id, ([, principal]) => principal]),
+          ...columns(claims, [([principal]) => principal, ([, id]) => id])
+        ]
       )
       for (const r of inserted) fresh.add(`${String(r["principal"])}\u0000${String(r["message_id"])}`)
     }
@@ -263,35 +265,41 @@ export const commit = (
     }
     yield* flushJobs
 
-    // positions last: the sequencer row stays locked from here to the commit, as briefly as possible
+    // positions last, in one statement with the rows and the notification: the sequencer row stays locked
+    // from here to the commit, as briefly as possible
     if (appended.length > 0) {
-      const [row] = yield* q(`UPDATE arcp_sequencer SET last = last + $1 WHERE id = 1 RETURNING last`, [
-        appended.length
-      ])
-      const last = Number(row?.["last"])
-      const first = last - appended.length + 1
-      yield* q(
-        `INSERT INTO events (seq, direction, session_id, message_id, type, job_id, stream_id, trace_id, correlation_id,
-          timestamp, body) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-          $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`,
-        columns(appended.map((a, k) => [first + k, a] as const), [
-          ([seq]) => seq,
-          ([, a]) => a.direction,
-          ([, a]) => a.envelope.session_id,
-          ([, a]) => a.envelope.id,
-          ([, a]) => a.envelope.type,
-          ([, a]) => a.envelope.job_id ?? null,
-          ([, a]) => a.envelope.stream_id ?? null,
-          ([, a]) => a.envelope.trace_id ?? null,
-          ([, a]) => a.envelope.correlation_id ?? null,
-          ([, a]) => a.envelope.timestamp,
-          ([, a]) => a.envelope.json
-        ])
+      const [row] = yield* q(
+        `WITH taken AS (UPDATE arcp_sequencer SET last = last + $1 WHERE id = 1 RETURNING last),
+         rows AS (INSERT INTO events (seq, direction, session_id, message_id, type, job_id, stream_id, trace_id,
+             correlation_id, timestamp, body)
+           SELECT (SELECT last FROM taken) - $1 + u.n, u.direction, u.session_id, u.message_id, u.type, u.job_id,
+             u.stream_id, u.trace_id, u.correlation_id, u.timestamp, u.body
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+             $9::text[], $10::text[], $11::text[]) WITH ORDINALITY
+             AS u(direction, session_id, message_id, type, job_id, stream_id, trace_id, correlation_id, timestamp,
+               body, n))
+         SELECT last, CASE WHEN $12::boolean THEN pg_notify('${CHANNEL}', last::text) END AS notified FROM taken`,
+        [
+          appended.length,
+          ...columns(appended, [
+            (a) => a.direction,
+            (a) => a.envelope.session_id,
+            (a) => a.envelope.id,
+            (a) => a.envelope.type,
+            (a) => a.envelope.job_id ?? null,
+            (a) => a.envelope.stream_id ?? null,
+            (a) => a.envelope.trace_id ?? null,
+            (a) => a.envelope.correlation_id ?? null,
+            (a) => a.envelope.timestamp,
+            (a) => a.envelope.json
+          ]),
+          outboundAt.length > 0
+        ]
       )
+      const first = Number(row?.["last"]) - appended.length + 1
       for (const [index, offset, count] of outboundAt) {
         results[index] = Array.from({ length: count }, (_, k) => first + offset + k)
       }
-      if (outboundAt.length > 0) yield* q(`SELECT pg_notify($1, $2)`, [CHANNEL, String(last)])
     }
     for (const [index, , count] of outboundAt) if (count === 0) results[index] = []
     return results

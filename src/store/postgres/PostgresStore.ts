@@ -25,6 +25,11 @@ export interface Options {
   readonly url: string
   /** Where artifact bytes go: for several runtimes, a directory they all reach (default `arcp.artifacts`). */
   readonly artifactsDir?: string | undefined
+  /**
+   * `normal` (default): a commit returns once the server has it (survives this runtime being killed, not a
+   * crash of the database server: `synchronous_commit = off`); `full`: once it is on the server's disk.
+   */
+  readonly durability?: "normal" | "full" | undefined
   /** Most pooled connections of this runtime (default 10), besides the bus's listening one. */
   readonly maxConnections?: number | undefined
 }
@@ -33,6 +38,21 @@ export interface Options {
 const types = new pg.TypeOverrides()
 types.setTypeParser(pg.types.builtins.INT8, Number)
 
+/** Where artifact bytes go by default, relative to the working directory. */
+export const DEFAULT_ARTIFACTS_DIR = "arcp.artifacts"
+
+/**
+ * The URL with the session setting of `durability`: `normal` is `synchronous_commit = off` (a commit
+ * returns once the server has it, before its WAL is on disk), `full` the server's own setting.
+ */
+const withDurability = (url: string, durability: "normal" | "full"): string => {
+  if (durability === "full" || !URL.canParse(url)) return url
+  const u = new URL(url)
+  const given = u.searchParams.get("options")
+  u.searchParams.set("options", `${given === null ? "" : `${given} `}-c synchronous_commit=off`)
+  return u.toString()
+}
+
 /** The client of `url` (pooled), migrated. */
 export const clientLayer = (options: Options): Layer.Layer<SqlClient.SqlClient | PgClient.PgClient, EventLogError> =>
   // several runtimes starting together: the migrator's table lock orders them; creating its table may race once
@@ -40,7 +60,7 @@ export const clientLayer = (options: Options): Layer.Layer<SqlClient.SqlClient |
     Layer.retry(Schedule.recurs(2)),
     Layer.provide(NodeContext.layer),
     Layer.provideMerge(PgClient.layer({
-      url: Redacted.make(options.url),
+      url: Redacted.make(withDurability(options.url, options.durability ?? "normal")),
       types,
       maxConnections: options.maxConnections ?? 10,
       applicationName: "arcp"
@@ -81,8 +101,20 @@ const artifactLayer = (directory: string): Layer.Layer<ArtifactStore, ArtifactSt
 
 /** The event log and the schedule store alone (no bus, no artifacts), as `SqliteEventLog.layer` gives them. */
 export const logLayer = (options: Options): Layer.Layer<EventLog | ScheduleStore, EventLogError> =>
-  Layer.merge(Layer.scoped(EventLog, PgEventLog.make), PgScheduleStore.layer).pipe(
+  Layer.merge(
+    Layer.scoped(EventLog, PgEventLog.make),
+    PgScheduleStore.layer
+  ).pipe(
     Layer.provide(clientLayer(options))
+  )
+
+/** The artifact store alone (records in `options.url`, bytes in `options.artifactsDir`). */
+export const artifactStoreLayer = (options: Options): Layer.Layer<ArtifactStore, ArtifactStoreError> =>
+  artifactLayer(options.artifactsDir ?? DEFAULT_ARTIFACTS_DIR).pipe(
+    Layer.provide(clientLayer(options)),
+    Layer.mapError((e) =>
+      e._tag === "ArtifactStoreError" ? e : new ArtifactStoreError({ reason: "Open", message: e.message, cause: e })
+    )
   )
 
 /** The whole store on `options.url`. */
@@ -94,7 +126,7 @@ export const layer = (
   return Layer.mergeAll(
     bus,
     PgScheduleStore.layer,
-    artifactLayer(options.artifactsDir ?? "arcp.artifacts")
+    artifactLayer(options.artifactsDir ?? DEFAULT_ARTIFACTS_DIR)
   ).pipe(
     Layer.provideMerge(log),
     Layer.provide(clientLayer(options))
