@@ -10,7 +10,9 @@
  * commit-ordered (PgWriter), so a read after position P never misses a row that commits later below it.
  * A local publish waits until the pump has delivered its batch (so, as with the in-process bus, what
  * the recorder published is in the subscribers' queues when it returns), and its decoded envelopes are
- * handed over as they are, not decoded again.
+ * handed over as they are, not decoded again. When every position from the last delivered one to the
+ * batch is this runtime's own (its outbound batch, its inbound envelopes), the batch is delivered
+ * straight away: the log has nothing else there to read.
  */
 import { Deferred, Effect, FiberId, PubSub, Queue, Schedule, type Scope } from "effect"
 import pg from "pg"
@@ -24,6 +26,13 @@ export interface Options {
   readonly url: string
   /** The name the listening connection shows in pg_stat_activity. */
   readonly applicationName?: string | undefined
+  /**
+   * The positions this runtime's inbound envelopes took (filled by its `PgEventLog`, emptied here): with
+   * them, a local batch whose every position back to the last delivered one is this runtime's own is
+   * delivered without reading the log back (positions are gapless, so nothing of another runtime can be
+   * in between).
+   */
+  readonly localInbound?: Set<number> | undefined
 }
 
 interface Waiter {
@@ -43,6 +52,14 @@ export const make = (
     const local = new Map<number, Published>()
     let waiters: Array<Waiter> = []
     const doorbell = yield* Queue.sliding<void>(1)
+    const localInbound = options.localInbound ?? new Set<number>()
+
+    /** Moves `delivered` forward to `to`, forgetting what is now behind it. */
+    const advance = (to: number) => {
+      delivered = to
+      for (const p of localInbound) if (p <= to) localInbound.delete(p)
+      for (const p of local.keys()) if (p <= to) local.delete(p)
+    }
 
     const release = () => {
       const ready = waiters.filter((w) => w.upTo <= delivered)
@@ -59,11 +76,12 @@ export const make = (
         if (last === undefined) return
         const events: Array<Published> = []
         for (const row of page) {
+          // delivered meanwhile by a local publish (while this page was being read)
+          if (row.position <= delivered) continue
           const event = local.get(row.position) ?? fromStored(row)
-          local.delete(row.position)
           if (event !== undefined) events.push(event)
         }
-        delivered = last.position
+        if (last.position > delivered) advance(last.position)
         if (events.length > 0) yield* PubSub.publish(pubsub, { _tag: "Committed", events })
         release()
         if (page.length < MAX_PAGE) return
@@ -136,6 +154,21 @@ export const make = (
               upTo = Math.max(upTo, event.position)
             }
             if (upTo <= delivered) return Effect.void
+            // every position from the last delivered one up to this batch is ours: nothing to read back
+            let next = delivered + 1
+            const own: Array<Published> = []
+            while (next <= upTo) {
+              const event = local.get(next)
+              if (event !== undefined) own.push(event)
+              else if (!localInbound.has(next)) break
+              next++
+            }
+            if (next > upTo) {
+              advance(upTo)
+              return PubSub.publish(pubsub, { _tag: "Committed", events: own }).pipe(
+                Effect.zipRight(Effect.sync(release))
+              )
+            }
             const done = Deferred.unsafeMake<void>(FiberId.none)
             waiters.push({ upTo, done })
             Queue.unsafeOffer(doorbell, undefined)
