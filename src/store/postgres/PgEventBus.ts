@@ -68,22 +68,31 @@ export const make = (
       for (const w of ready) Deferred.unsafeDone(w.done, Effect.void)
     }
 
+    // moving `delivered` and publishing what it covers are one step: the pump and a local publish take turns
+    const delivering = yield* Effect.makeSemaphore(1)
+    const deliver = (to: number, events: ReadonlyArray<Published>) =>
+      Effect.suspend(() => {
+        advance(to)
+        return events.length === 0 ? Effect.void : PubSub.publish(pubsub, { _tag: "Committed", events })
+      }).pipe(Effect.zipRight(Effect.sync(release)))
+
     /** Delivers every committed outbound row after `delivered`, page by page, in position order. */
     const drain = Effect.gen(function*() {
       while (true) {
         const page = yield* log.read({ direction: "out", after: delivered, limit: MAX_PAGE })
         const last = page[page.length - 1]
         if (last === undefined) return
-        const events: Array<Published> = []
-        for (const row of page) {
-          // delivered meanwhile by a local publish (while this page was being read)
-          if (row.position <= delivered) continue
-          const event = local.get(row.position) ?? fromStored(row)
-          if (event !== undefined) events.push(event)
-        }
-        if (last.position > delivered) advance(last.position)
-        if (events.length > 0) yield* PubSub.publish(pubsub, { _tag: "Committed", events })
-        release()
+        yield* delivering.withPermits(1)(Effect.suspend(() => {
+          // what a local publish delivered while this page was being read is not delivered again
+          if (last.position <= delivered) return Effect.void
+          const events: Array<Published> = []
+          for (const row of page) {
+            if (row.position <= delivered) continue
+            const event = local.get(row.position) ?? fromStored(row)
+            if (event !== undefined) events.push(event)
+          }
+          return deliver(last.position, events)
+        }))
         if (page.length < MAX_PAGE) return
       }
     })
@@ -147,13 +156,13 @@ export const make = (
         message._tag === "Unrecorded"
           // nothing of it is in the log: only this runtime's sessions are concerned
           ? Effect.asVoid(PubSub.publish(pubsub, message))
-          : Effect.suspend(() => {
+          : delivering.withPermits(1)(Effect.suspend(() => {
             let upTo = 0
             for (const event of message.events) {
               if (event.position > delivered) local.set(event.position, event)
               upTo = Math.max(upTo, event.position)
             }
-            if (upTo <= delivered) return Effect.void
+            if (upTo <= delivered) return Effect.succeed(Effect.void)
             // every position from the last delivered one up to this batch is ours: nothing to read back
             let next = delivered + 1
             const own: Array<Published> = []
@@ -163,17 +172,13 @@ export const make = (
               else if (!localInbound.has(next)) break
               next++
             }
-            if (next > upTo) {
-              advance(upTo)
-              return PubSub.publish(pubsub, { _tag: "Committed", events: own }).pipe(
-                Effect.zipRight(Effect.sync(release))
-              )
-            }
+            if (next > upTo) return Effect.as(deliver(upTo, own), Effect.void)
             const done = Deferred.unsafeMake<void>(FiberId.none)
             waiters.push({ upTo, done })
             Queue.unsafeOffer(doorbell, undefined)
-            return Deferred.await(done)
-          }),
+            // waited for outside the turn, so the pump can take it
+            return Effect.succeed(Deferred.await(done))
+          })).pipe(Effect.flatten),
       subscribe: PubSub.subscribe(pubsub)
     })
   })
