@@ -8,19 +8,45 @@ import { Context, Effect, Layer, Queue } from "effect"
 import pg from "pg"
 import { decodeJson } from "../../src/protocol/Message.js"
 import type { BusMessage, Published } from "../../src/runtime/events/EventBus.js"
-import { EventLog } from "../../src/store/EventLog.js"
+import { EventLog, type LoggedEnvelope } from "../../src/store/EventLog.js"
 import * as PgEventBus from "../../src/store/postgres/PgEventBus.js"
+import * as PgEventLog from "../../src/store/postgres/PgEventLog.js"
 import * as PostgresStore from "../../src/store/postgres/PostgresStore.js"
 import { pgUnavailable, usePgCluster } from "../support/Postgres.js"
 import { envelope } from "./EventLogSuite.js"
 
-/** A "runtime": its own pool, log and bus on `url`; the bus's connection named `name`. */
+/** A "runtime": its own pool, log and bus on `url`, wired as PostgresStore wires them; the bus's connection named `name`. */
 const runtime = (url: string, name: string) =>
   Effect.gen(function*() {
-    const context = yield* Layer.build(PostgresStore.logLayer({ url, maxConnections: 2 }))
+    const localInbound = new Set<number>()
+    const context = yield* Layer.build(
+      Layer.scoped(EventLog, PgEventLog.make((positions) => positions.forEach((p) => localInbound.add(p)))).pipe(
+        Layer.provide(PostgresStore.clientLayer({ url, maxConnections: 2 }))
+      )
+    )
     const log = Context.get(context, EventLog)
-    const bus = yield* PgEventBus.make({ url, applicationName: name }).pipe(Effect.provideService(EventLog, log))
-    return { log, bus }
+    const bus = yield* PgEventBus.make({ url, applicationName: name, localInbound }).pipe(
+      Effect.provideService(EventLog, log)
+    )
+    /** What the recorder does: commit, then publish (decoded as the runtime has them). */
+    const record = (batch: ReadonlyArray<LoggedEnvelope>) =>
+      Effect.gen(function*() {
+        const positions = yield* log.recordOutbound(batch)
+        const events = batch.map((e, i): Published => {
+          const decoded = decodeJson(e.json)
+          if (decoded._tag === "Left") throw new Error("undecodable")
+          return {
+            position: positions[i] ?? 0,
+            sessionId: "sess_1",
+            principal: "alice",
+            envelope: decoded.right,
+            json: e.json
+          }
+        })
+        yield* bus.publish({ _tag: "Committed", events })
+        return events
+      })
+    return { log, bus, record }
   })
 
 /** Envelopes of a ping session owned by alice. */
@@ -113,24 +139,35 @@ describe.skipIf(pgUnavailable !== undefined)("PgEventBus", () => {
         const a = yield* runtime(url, "bus-local")
         yield* a.log.recordInbound("alice", [envelope("open", { type: "session.open" })])
         const sub = yield* a.bus.subscribe
-        const batch = pings("mine", 3)
-        const positions = yield* a.log.recordOutbound(batch)
-        const events: Array<Published> = batch.map((e, i) => {
-          const decoded = decodeJson(e.json)
-          if (decoded._tag === "Left") throw new Error("undecodable")
-          return {
-            position: positions[i] ?? 0,
-            sessionId: "sess_1",
-            principal: "alice",
-            envelope: decoded.right,
-            json: e.json
-          }
-        })
-        yield* a.bus.publish({ _tag: "Committed", events })
+        const events = yield* a.record(pings("mine", 3))
+        const positions = events.map((e) => e.position)
         const queued = yield* Queue.takeAll(sub)
         const delivered = [...queued].flatMap((m) => (m._tag === "Committed" ? m.events : []))
         assert.deepStrictEqual(delivered.map((e) => e.position), [...positions])
         assert.isTrue(delivered.every((e, i) => e === events[i]), "the publisher's own objects, not decoded again")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "R4.3-1 a runtime's own batches interleaved with its inbound and another runtime's commits: every outbound position once, in order",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* database
+        const a = yield* runtime(url, "bus-mixed-a")
+        const b = yield* runtime(url, "bus-mixed-b")
+        yield* a.log.recordInbound("alice", [envelope("open", { type: "session.open" })])
+        const sub = yield* a.bus.subscribe
+        const expected: Array<number> = []
+        for (let i = 0; i < 15; i++) {
+          // own inbound, own outbound (delivered straight away when nothing else is in between)...
+          yield* a.log.recordInbound("alice", [envelope(`in${i}`, { type: "ping" })])
+          expected.push(...(yield* a.record(pings(`a${i}_`, 2))).map((e) => e.position))
+          // ...and every third round another runtime's commit in between (read back from the log)
+          if (i % 3 === 0) expected.push(...(yield* b.log.recordOutbound(pings(`b${i}_`, 1))))
+        }
+        const heard = yield* collect(sub, expected.length)
+        assert.deepStrictEqual(heard.map((e) => e.position), expected.sort((x, y) => x - y))
       }).pipe(Effect.scoped),
     60_000
   )

@@ -10,7 +10,9 @@
  * commit-ordered (PgWriter), so a read after position P never misses a row that commits later below it.
  * A local publish waits until the pump has delivered its batch (so, as with the in-process bus, what
  * the recorder published is in the subscribers' queues when it returns), and its decoded envelopes are
- * handed over as they are, not decoded again.
+ * handed over as they are, not decoded again. When every position from the last delivered one to the
+ * batch is this runtime's own (its outbound batch, its inbound envelopes), the batch is delivered
+ * straight away: the log has nothing else there to read.
  */
 import { Deferred, Effect, FiberId, PubSub, Queue, Schedule, type Scope } from "effect"
 import pg from "pg"
@@ -24,6 +26,13 @@ export interface Options {
   readonly url: string
   /** The name the listening connection shows in pg_stat_activity. */
   readonly applicationName?: string | undefined
+  /**
+   * The positions this runtime's inbound envelopes took (filled by its `PgEventLog`, emptied here): with
+   * them, a local batch whose every position back to the last delivered one is this runtime's own is
+   * delivered without reading the log back (positions are gapless, so nothing of another runtime can be
+   * in between).
+   */
+  readonly localInbound?: Set<number> | undefined
 }
 
 interface Waiter {
@@ -43,6 +52,14 @@ export const make = (
     const local = new Map<number, Published>()
     let waiters: Array<Waiter> = []
     const doorbell = yield* Queue.sliding<void>(1)
+    const localInbound = options.localInbound ?? new Set<number>()
+
+    /** Moves `delivered` forward to `to`, forgetting what is now behind it. */
+    const advance = (to: number) => {
+      delivered = to
+      for (const p of localInbound) if (p <= to) localInbound.delete(p)
+      for (const p of local.keys()) if (p <= to) local.delete(p)
+    }
 
     const release = () => {
       const ready = waiters.filter((w) => w.upTo <= delivered)
@@ -51,21 +68,31 @@ export const make = (
       for (const w of ready) Deferred.unsafeDone(w.done, Effect.void)
     }
 
+    // moving `delivered` and publishing what it covers are one step: the pump and a local publish take turns
+    const delivering = yield* Effect.makeSemaphore(1)
+    const deliver = (to: number, events: ReadonlyArray<Published>) =>
+      Effect.suspend(() => {
+        advance(to)
+        return events.length === 0 ? Effect.void : PubSub.publish(pubsub, { _tag: "Committed", events })
+      }).pipe(Effect.zipRight(Effect.sync(release)))
+
     /** Delivers every committed outbound row after `delivered`, page by page, in position order. */
     const drain = Effect.gen(function*() {
       while (true) {
         const page = yield* log.read({ direction: "out", after: delivered, limit: MAX_PAGE })
         const last = page[page.length - 1]
         if (last === undefined) return
-        const events: Array<Published> = []
-        for (const row of page) {
-          const event = local.get(row.position) ?? fromStored(row)
-          local.delete(row.position)
-          if (event !== undefined) events.push(event)
-        }
-        delivered = last.position
-        if (events.length > 0) yield* PubSub.publish(pubsub, { _tag: "Committed", events })
-        release()
+        yield* delivering.withPermits(1)(Effect.suspend(() => {
+          // what a local publish delivered while this page was being read is not delivered again
+          if (last.position <= delivered) return Effect.void
+          const events: Array<Published> = []
+          for (const row of page) {
+            if (row.position <= delivered) continue
+            const event = local.get(row.position) ?? fromStored(row)
+            if (event !== undefined) events.push(event)
+          }
+          return deliver(last.position, events)
+        }))
         if (page.length < MAX_PAGE) return
       }
     })
@@ -129,18 +156,29 @@ export const make = (
         message._tag === "Unrecorded"
           // nothing of it is in the log: only this runtime's sessions are concerned
           ? Effect.asVoid(PubSub.publish(pubsub, message))
-          : Effect.suspend(() => {
+          : delivering.withPermits(1)(Effect.suspend(() => {
             let upTo = 0
             for (const event of message.events) {
               if (event.position > delivered) local.set(event.position, event)
               upTo = Math.max(upTo, event.position)
             }
-            if (upTo <= delivered) return Effect.void
+            if (upTo <= delivered) return Effect.succeed(Effect.void)
+            // every position from the last delivered one up to this batch is ours: nothing to read back
+            let next = delivered + 1
+            const own: Array<Published> = []
+            while (next <= upTo) {
+              const event = local.get(next)
+              if (event !== undefined) own.push(event)
+              else if (!localInbound.has(next)) break
+              next++
+            }
+            if (next > upTo) return Effect.as(deliver(upTo, own), Effect.void)
             const done = Deferred.unsafeMake<void>(FiberId.none)
             waiters.push({ upTo, done })
             Queue.unsafeOffer(doorbell, undefined)
-            return Deferred.await(done)
-          }),
+            // waited for outside the turn, so the pump can take it
+            return Effect.succeed(Deferred.await(done))
+          })).pipe(Effect.flatten),
       subscribe: PubSub.subscribe(pubsub)
     })
   })

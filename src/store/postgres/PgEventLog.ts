@@ -22,15 +22,24 @@ const codeOf = (e: unknown) =>
 const failure = (cause: unknown) =>
   new EventLogError({ reason: "Write", message: cause instanceof Error ? cause.message : String(cause), cause })
 
-export const make = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const writes = yield* GroupCommit.make(
-    (group) =>
-      PgWriter.commit(sql, group).pipe(
-        Effect.mapError(failure),
-        Effect.retry({ schedule: Schedule.recurs(3), while: retryable })
-      ),
-    "PostgreSQL"
-  )
-  return EventLog.of({ ...writes, ...SqlReads.make(sql, { skipCopies: false }) })
-})
+/**
+ * `onInbound` hears the positions this runtime's inbound envelopes took, once committed (the bus uses
+ * them to deliver its own outbound envelopes without reading the log back, see PgEventBus).
+ */
+export const make = (onInbound: (positions: ReadonlyArray<number>) => void = () => {}) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const writes = yield* GroupCommit.make(
+      (group) =>
+        PgWriter.commit(sql, group).pipe(
+          Effect.map(({ inbound, results }) => {
+            if (inbound.length > 0) onInbound(inbound)
+            return results
+          }),
+          Effect.mapError(failure),
+          Effect.retry({ schedule: Schedule.recurs(3), while: retryable })
+        ),
+      "PostgreSQL"
+    )
+    return EventLog.of({ ...writes, ...SqlReads.make(sql, { skipCopies: false }) })
+  })

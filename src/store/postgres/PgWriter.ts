@@ -72,11 +72,17 @@ interface Appended {
   readonly envelope: LoggedEnvelope
 }
 
-/** Commits `writes` in one transaction (all or nothing); one result per write, in order. */
+/** What a group commit did: one result per write, in order, and the positions its inbound envelopes took. */
+export interface Committed {
+  readonly results: ReadonlyArray<WriteResult>
+  readonly inbound: ReadonlyArray<number>
+}
+
+/** Commits `writes` in one transaction (all or nothing). */
 export const commit = (
   sql: SqlClient.SqlClient,
   writes: ReadonlyArray<Write>
-): Effect.Effect<ReadonlyArray<WriteResult>, SqlError> =>
+): Effect.Effect<Committed, SqlError> =>
   sql.withTransaction(Effect.gen(function*() {
     const results: Array<WriteResult> = writes.map(() => undefined)
     const q = (text: string, params: ReadonlyArray<unknown>) => sql.unsafe<Record<string, unknown>>(text, params)
@@ -116,6 +122,7 @@ export const commit = (
     })
 
     const appended: Array<Appended> = []
+    const inbound: Array<number> = []
     const outboundAt: Array<[number, number, number]> = []
     let pendingJobs: Array<Job> = []
     const flushJobs = Effect.suspend(() => {
@@ -300,7 +307,10 @@ export const commit = (
       for (const [index, offset, count] of outboundAt) {
         results[index] = Array.from({ length: count }, (_, k) => first + offset + k)
       }
+      appended.forEach((a, k) => {
+        if (a.direction === "in") inbound.push(first + k)
+      })
     }
     for (const [index, , count] of outboundAt) if (count === 0) results[index] = []
-    return results
+    return { results, inbound }
   }))

@@ -102,7 +102,7 @@ const artifactLayer = (directory: string): Layer.Layer<ArtifactStore, ArtifactSt
 /** The event log and the schedule store alone (no bus, no artifacts), as `SqliteEventLog.layer` gives them. */
 export const logLayer = (options: Options): Layer.Layer<EventLog | ScheduleStore, EventLogError> =>
   Layer.merge(
-    Layer.scoped(EventLog, PgEventLog.make),
+    Layer.scoped(EventLog, PgEventLog.make()),
     PgScheduleStore.layer
   ).pipe(
     Layer.provide(clientLayer(options))
@@ -121,14 +121,17 @@ export const artifactStoreLayer = (options: Options): Layer.Layer<ArtifactStore,
 export const layer = (
   options: Options
 ): Layer.Layer<EventLog | ScheduleStore | ArtifactStore | SharedEventBus, EventLogError | ArtifactStoreError> => {
-  const log = Layer.scoped(EventLog, PgEventLog.make)
-  const bus = Layer.scoped(SharedEventBus, PgEventBus.make({ url: options.url }))
+  // the positions this runtime's inbound envelopes took, from the log to the bus (see PgEventBus)
+  const logAndBus = Layer.unwrapEffect(Effect.sync(() => {
+    const localInbound = new Set<number>()
+    const log = Layer.scoped(EventLog, PgEventLog.make((positions) => positions.forEach((p) => localInbound.add(p))))
+    return Layer.scoped(SharedEventBus, PgEventBus.make({ url: options.url, localInbound })).pipe(
+      Layer.provideMerge(log)
+    )
+  }))
   return Layer.mergeAll(
-    bus,
+    logAndBus,
     PgScheduleStore.layer,
     artifactLayer(options.artifactsDir ?? DEFAULT_ARTIFACTS_DIR)
-  ).pipe(
-    Layer.provideMerge(log),
-    Layer.provide(clientLayer(options))
-  )
+  ).pipe(Layer.provide(clientLayer(options)))
 }
