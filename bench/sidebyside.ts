@@ -8,7 +8,8 @@
  * The peer is found at $ARCP_PEER (the serve-peer.sh script) or ../shared/peers/serve-peer.sh next to the
  * repository or its worktree folder; $ARCP_PEER_DIR is the peer's install cache, passed through.
  * BENCH_SECONDS (default 3) per row and server; BENCH_MODES picks arcp's stores (default
- * `default,full,memory`: SQLite file WAL + synchronous=NORMAL, `--durability full`, `--db :memory:`);
+ * `default,full,memory`: SQLite file WAL + synchronous=NORMAL, `--durability full`, `--db :memory:`; `postgres`
+ * adds `--store $ARCP_BENCH_PG_URL`, a PostgreSQL database the run may write to);
  * BENCH_ROUNDS repeats the load rows with the servers' order swapped.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
@@ -201,7 +202,14 @@ const main = async () => {
   try {
     for (const mode of MODES) {
       const args = [join(root, "bin", "arcp.js"), "serve", "--port", "0", "--bearer", `${TOKEN}=alice`]
-      args.push("--db", mode === "memory" ? ":memory:" : join(dir, `${mode}.db`))
+      if (mode === "postgres") {
+        const url = process.env["ARCP_BENCH_PG_URL"]
+        if (url === undefined) {
+          console.error("mode postgres needs ARCP_BENCH_PG_URL (a database the bench may write to): skipped")
+          continue
+        }
+        args.push("--store", url, "--artifacts-dir", join(dir, "pg.artifacts"))
+      } else args.push("--db", mode === "memory" ? ":memory:" : join(dir, `${mode}.db`))
       if (mode === "full") args.push("--durability", "full")
       const server = await start(`arcp ${mode}`, process.execPath, args, /serving on (ws:\/\/\S+)/, 60_000)
       servers.push(server)

@@ -21,12 +21,12 @@ const STATUS: Record<string, readonly [Status, string]> = {
   "R4.2-3": ["done", "ToolContext.log"],
   "R4.2-4": ["done", "ToolContext.progress"],
   "R4.2-5": ["done", "ToolContext.checkpoint emits job.checkpoint"],
-  "R4.3-1": ["done", "SQLite event log and job records"],
+  "R4.3-1": ["done", "event log and job records on SQLite (default) or PostgreSQL (--store postgres://)"],
   "R4.3-4": ["done", ""],
   "R4.3-5": ["done", ""],
   "R4.3-2": [
     "done",
-    "a job lost when its runtime died is taken over at the next start, but only when its owner instance is gone (stopped, silent, or a dead pid on this host): resumed or ended ABORTED"
+    "a job whose runtime is gone (stopped, its instance lease lapsed, or a dead pid on this host) is taken over exactly once, at the next start or by a running runtime's sweep on the same store: resumed from its checkpoint or ended ABORTED"
   ],
   "R4.3-3": [
     "done",
@@ -339,7 +339,7 @@ const STATUS: Record<string, readonly [Status, string]> = {
   ],
   "R4.3-6": [
     "done",
-    "schedules and their next firing are in the store (SQLite or memory); a restart re-arms them; missed firings run once or are skipped, per schedule"
+    "schedules and their next firing are in the store (SQLite, PostgreSQL or memory); a restart re-arms them; missed firings run once or are skipped, per schedule"
   ],
   "R10.1-1": [
     "done",

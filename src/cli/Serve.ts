@@ -20,7 +20,7 @@ import * as DemoTools from "./demoTools.js"
 import { CliError, usage } from "./Failure.js"
 import * as ServeAuth from "./ServeAuth.js"
 import * as ServeDashboard from "./ServeDashboard.js"
-import { checkDb, explainStartFailure, validPort } from "./ServeFailure.js"
+import { explainStartFailure, resolveStore, validPort } from "./ServeFailure.js"
 import * as ServeTransports from "./ServeTransports.js"
 import * as Settings from "./Settings.js"
 
@@ -31,6 +31,11 @@ const options = {
   host: Settings.text("host", "ARCP_HOST", "127.0.0.1", "address the WebSocket and HTTP/2 servers listen on"),
   port: validPort(Settings.integer("port", "ARCP_PORT", 7777, "WebSocket port; 0 picks a free one"), "--port"),
   db: Settings.text("db", "ARCP_DB", "arcp.db", "SQLite file of the event log; :memory: keeps nothing"),
+  store: Settings.optionalText(
+    "store",
+    "ARCP_STORE",
+    "where the runtime keeps everything: postgres://USER:PASSWORD@HOST:PORT/DB (PostgreSQL, shareable by several runtimes; artifact bytes in --artifacts-dir, default ./arcp.artifacts) or an SQLite file as --db (default --db)"
+  ),
   durability: Settings.withEnv(
     Options.choice("durability", ["normal", "full"]),
     Config.literal("normal", "full")("ARCP_DURABILITY")
@@ -105,6 +110,19 @@ const options = {
     "ARCP_REPLAY_RETENTION",
     86_400,
     "seconds back a resume may replay; an older after_message_id is answered DATA_LOSS (§19)"
+  ),
+  // several runtimes on one store (issue 17): the instance lease, and the takeover of gone runtimes
+  instanceHeartbeat: Settings.integer(
+    "instance-heartbeat",
+    "ARCP_INSTANCE_HEARTBEAT",
+    10,
+    "seconds between renewals of this runtime's lease in the store and sweeps for runtimes whose lease lapsed (their jobs and sessions are taken over); 0: no lease, no sweep"
+  ),
+  instanceLapse: Settings.integer(
+    "instance-lapse",
+    "ARCP_INSTANCE_LAPSE",
+    30,
+    "seconds past its last heartbeat after which a runtime counts as gone, wherever it runs (at least twice --instance-heartbeat)"
   ),
   sessionLease: Settings.integer(
     "session-lease",
@@ -315,6 +333,11 @@ export const serve = Command.make("serve", options, (o) =>
     if (o.maxJsonDepth < 4) {
       return yield* usage(`--max-json-depth (${o.maxJsonDepth}) must be at least 4`)
     }
+    if (o.instanceHeartbeat < 0 || (o.instanceHeartbeat > 0 && o.instanceLapse < 2 * o.instanceHeartbeat)) {
+      return yield* usage(
+        `--instance-lapse (${o.instanceLapse}) must be at least twice --instance-heartbeat (${o.instanceHeartbeat}), which must not be negative`
+      )
+    }
     if (o.artifactTtl < 1 || o.artifactMaxTtl < o.artifactTtl) {
       return yield* usage(
         `--artifact-ttl (${o.artifactTtl}) must be at least 1 and at most --artifact-max-ttl (${o.artifactMaxTtl})`
@@ -332,7 +355,7 @@ export const serve = Command.make("serve", options, (o) =>
     for (const [flag, value] of Object.entries(limits)) {
       if (value < 1) return yield* usage(`${flag} must be at least 1, got ${value}`)
     }
-    yield* checkDb(o.db)
+    const store = yield* resolveStore(o)
     const jwtPublicKey = Option.isSome(o.jwtPublicKey)
       ? yield* fs.readFileString(o.jwtPublicKey.value).pipe(
         Effect.mapError(() =>
@@ -356,7 +379,7 @@ export const serve = Command.make("serve", options, (o) =>
     const say = stdio ? Console.error : Console.log
     const fingerprint = Option.getOrElse(
       o.fingerprint,
-      () => `sha256:${createHash("sha256").update(`${hostname()}:${resolve(o.db)}`).digest("hex")}`
+      () => `sha256:${createHash("sha256").update(`${hostname()}:${store.url ?? resolve(store.db)}`).digest("hex")}`
     )
 
     const remotes = Option.isSome(o.remotes)
@@ -374,7 +397,8 @@ export const serve = Command.make("serve", options, (o) =>
     const server = Server.layer({
       remotes,
       otlp: { endpoint: Option.getOrUndefined(o.otlpEndpoint), serviceVersion: VERSION },
-      db: o.db,
+      db: store.db,
+      store: store.url,
       durability: o.durability,
       tools: o.noDemoTools ? [] : DemoTools.all,
       mcp,
@@ -385,6 +409,8 @@ export const serve = Command.make("serve", options, (o) =>
       idleTimeout: `${o.idleTimeout} seconds`,
       resumeWindow: `${o.resumeWindow} seconds`,
       replayRetention: `${o.replayRetention} seconds`,
+      instanceHeartbeat: `${o.instanceHeartbeat} seconds`,
+      instanceLapse: `${o.instanceLapse} seconds`,
       sessionLease: `${o.sessionLease} seconds`,
       refreshDeadline: `${o.refreshDeadline} seconds`,
       heartbeatIntervalSeconds: o.heartbeatInterval,
@@ -423,7 +449,7 @@ export const serve = Command.make("serve", options, (o) =>
     yield* Effect.gen(function*() {
       const acceptor = yield* Acceptor
       yield* say(
-        `arcp ${VERSION} serving on ${acceptor.address} (event log ${o.db}, runtime fingerprint ${fingerprint})`
+        `arcp ${VERSION} serving on ${acceptor.address} (event log ${store.label}, runtime fingerprint ${fingerprint})`
       )
       if (devToken !== undefined) {
         yield* say(
@@ -444,7 +470,7 @@ export const serve = Command.make("serve", options, (o) =>
       Effect.provide(server),
       // a taken port or an unusable --db: one sentence, not the error three causes deep
       Effect.catchAllCause((cause): Effect.Effect<never, unknown> => {
-        const explained = explainStartFailure(cause, o)
+        const explained = explainStartFailure(cause, { ...o, ...store })
         return explained === undefined ? Effect.failCause(cause) : Effect.fail(explained)
       })
     )

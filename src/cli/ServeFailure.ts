@@ -6,7 +6,9 @@ import { Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { type Cause, Effect, Option } from "effect"
 import { dirname } from "node:path"
-import { CliError, codeOf, errorsOf, usage } from "./Failure.js"
+import { EventLogError } from "../store/EventLog.js"
+import { displayUrl, isPostgresUrl } from "../store/postgres/Url.js"
+import { CliError, codeOf, errorsOf, rootMessage, usage } from "./Failure.js"
 
 /** A port option: an integer from 0 to 65535 (0 picks a free port), checked when the command line is read. */
 export const validPort = (option: Options.Options<number>, flag: string): Options.Options<number> =>
@@ -30,12 +32,48 @@ export const checkDb = (db: string): Effect.Effect<void, CliError, FileSystem.Fi
     }
   })
 
+/** Where `arcp serve` keeps its store: a PostgreSQL `url`, or the SQLite file `db`; `label` shows it (no password). */
+export interface Store {
+  readonly db: string
+  readonly url?: string | undefined
+  readonly label: string
+}
+
+/** `--store` (a PostgreSQL URL, or an SQLite file standing for --db) else `--db`, checked. */
+export const resolveStore = (
+  o: { readonly db: string; readonly store: Option.Option<string> }
+): Effect.Effect<Store, CliError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const given = Option.getOrUndefined(o.store)
+    if (given !== undefined && isPostgresUrl(given)) {
+      if (!URL.canParse(given)) {
+        return yield* usage(
+          `--store ${displayUrl(given)} is not a valid URL: write postgres://USER:PASSWORD@HOST:PORT/DB`
+        )
+      }
+      return { db: o.db, url: given, label: displayUrl(given) }
+    }
+    const db = given ?? o.db
+    yield* checkDb(db)
+    return { db, label: db }
+  })
+
 /** A start-up failure of `arcp serve` as a sentence, when it is one we know; otherwise the cause goes on unchanged. */
 export const explainStartFailure = (
   cause: Cause.Cause<unknown>,
-  o: { readonly host: string; readonly port: number; readonly db: string }
+  o: { readonly host: string; readonly port: number; readonly db: string; readonly url?: string | undefined }
 ): CliError | undefined => {
   const errors = errorsOf(cause)
+  if (o.url !== undefined) {
+    const opening = errors.find((e) => e instanceof EventLogError && e.reason === "Open")
+    if (opening !== undefined) {
+      return new CliError({
+        message: `cannot use the PostgreSQL store ${displayUrl(o.url)} (${
+          rootMessage(opening)
+        }): check the URL, that the server is running and that the database exists`
+      })
+    }
+  }
   const errno = errors.map((e) => codeOf(e)).find((c) => c !== undefined)
   const sqlite = errors.map((e) => codeOf(e, /^SQLITE_/)).find((c) => c !== undefined)
   switch (errno) {

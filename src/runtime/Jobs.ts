@@ -23,7 +23,7 @@ import {
 import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { LIST_TYPE, TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
-import { type JobId, makeJobId, type MessageId, TraceId } from "../protocol/Ids.js"
+import { type JobId, makeJobId, MessageId, TraceId } from "../protocol/Ids.js"
 import { type Decoded, type Message, tryEncode } from "../protocol/Message.js"
 import { EventLog, type JobRecord } from "../store/EventLog.js"
 import { Artifacts } from "./artifacts/Artifacts.js"
@@ -31,14 +31,16 @@ import { Handovers } from "./delegation/Handover.js"
 import { Remotes } from "./delegation/Remotes.js"
 import { RuntimeInstance } from "./durable/Instance.js"
 import * as Instance from "./durable/Instance.js"
+import * as JobControl from "./durable/JobControl.js"
 import { recoverAll } from "./durable/Recovery.js"
 import { restoredJob } from "./durable/Restart.js"
+import * as Takeover from "./durable/Takeover.js"
 import { Feed } from "./events/Feed.js"
 import { Recorder } from "./events/Recorder.js"
 import { HumanInput } from "./HumanInput.js"
 import { cancelled, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
 import * as Heartbeats from "./internal/Heartbeats.js"
-import { checkTrust, interruptJob } from "./internal/Interrupt.js"
+import { blockJob, checkTrust, interruptJob } from "./internal/Interrupt.js"
 import { answerRepeat, commandDigest, keyReused, type RepeatContext } from "./internal/Repeats.js"
 import { replay } from "./internal/Replay.js"
 import { envelope, hasEnded, Job, type Owner, refuseCancel, watcherOf } from "./Job.js"
@@ -282,6 +284,18 @@ export const make = Effect.gen(function*() {
       return FiberMap.run(fibers, job.id, span === undefined ? run : Spans.within(span)(run))
     })
 
+  const interrupts = {
+    log,
+    settings,
+    humanInput,
+    liveFor,
+    answers: FiberSet.run(background),
+    expire: (job: Job) => expireInterrupt(job)
+  }
+  /** Blocks a live job on a human answer (§10.5): the interrupt `messageId` asked for it, here or on another runtime. */
+  const block = (job: Job, messageId: MessageId, prompt: string | undefined) =>
+    blockJob(interrupts, job, messageId, prompt)
+
   /** A job an earlier runtime left running, started again from its checkpoint (§4.3), under its id. */
   const restart = (
     record: JobRecord,
@@ -305,8 +319,46 @@ export const make = Effect.gen(function*() {
       (job) => launch(job, handler)
     )
 
+  /** Cancels live job `jobId` for a cancel received elsewhere (JobControl) or recorded before a takeover. */
+  const cancelHere = (jobId: string, reason: string | undefined, deadlineMs: number | undefined) =>
+    Effect.suspend(() => {
+      const job = live.get(jobId)
+      if (job === undefined || hasEnded(job) || !job.tool.cancellable || job.cancelRequest !== undefined) {
+        return Effect.void
+      }
+      if (!job.requestCancel({ reason, source: "client" })) return Effect.void
+      return FiberSet.run(background, stop(job, deadlineOf(deadlineMs))).pipe(Effect.asVoid)
+    })
+  const elsewhere: JobControl.ElsewhereContext = {
+    log,
+    recorder,
+    cancellable: (name) => Option.exists(tools.get(name), (t) => t.cancellable)
+  }
+  /** The live record of a job another runtime runs, as `principal` may see it (None: not such a job). */
+  const runningElsewhere = (principal: string, jobId: string) =>
+    Effect.map(
+      recordFor(principal, jobId).pipe(Effect.orElseSucceed(() => Option.none<JobRecord>())),
+      Option.filter((r) => r.terminal === undefined && r.instance_id !== instance.id)
+    )
+
   // jobs an earlier runtime left running: resumed from their checkpoints or ended, before any session asks for them
-  yield* recoverAll({ log, recorder, instance, tools, restart })
+  const takeover: Takeover.TakeoverContext = { log, recorder, instance, tools, restart, cancel: cancelHere, settings }
+  const settled = new Set<string>()
+  yield* recoverAll(takeover)
+  yield* Takeover.settleAtStart(takeover, settled)
+  // then, while running: those of runtimes whose lease lapses, and what other runtimes ask of the jobs here
+  yield* Takeover.run(takeover, settled)
+  yield* JobControl.listen(feed, (request) =>
+    request.action === "cancel" ?
+      cancelHere(request.job_id, request.reason, request.deadline_ms) :
+      Effect.suspend(() => {
+        const job = live.get(request.job_id)
+        if (job === undefined || hasEnded(job) || !job.humanInput) return Effect.void
+        return (job.gate === undefined ? humanInput.admit(job.sessionId) : Effect.void).pipe(
+          Effect.zipRight(block(job, MessageId.make(request.message_id), request.prompt)),
+          Effect.catchAll((e) => Effect.logWarning(`cannot interrupt job ${job.id} for another runtime`, e))
+        )
+      }))
 
   return Jobs.of({
     invoke: (message, owner, firing, start) =>
@@ -403,6 +455,8 @@ export const make = Effect.gen(function*() {
         if (target !== "job") return yield* refuseCancel(message, owner, "not_found") // streams and sessions are routed elsewhere (Router)
         const job = liveFor(owner.principal, target_id)
         if (job === undefined) {
+          const running = yield* runningElsewhere(owner.principal, target_id)
+          if (Option.isSome(running)) return yield* JobControl.cancelElsewhere(elsewhere, running.value, message, owner)
           const record = yield* recordFor(owner.principal, target_id).pipe(Effect.orElseSucceed(() => Option.none()))
           const ended = Option.isSome(record) && record.value.terminal !== undefined
           return yield* refuseCancel(message, owner, ended ? "already_terminal" : "not_found")
@@ -416,11 +470,17 @@ export const make = Effect.gen(function*() {
       }),
 
     interrupt: (message, owner) =>
-      interruptJob(
-        { log, settings, humanInput, liveFor, answers: FiberSet.run(background), expire: expireInterrupt },
-        message,
-        owner
-      ),
+      Effect.gen(function*() {
+        const { target, target_id } = message.payload
+        // a job this runtime does not run may run on another one on the same store (issue 17)
+        if (target === "job" && liveFor(owner.principal, target_id) === undefined) {
+          const running = yield* runningElsewhere(owner.principal, target_id)
+          if (Option.isSome(running)) {
+            return yield* JobControl.interruptElsewhere(elsewhere, running.value, message, owner)
+          }
+        }
+        return yield* interruptJob(interrupts, message, owner)
+      }),
 
     replay: (messageId, owner) =>
       replay(

@@ -96,6 +96,14 @@ export interface Options {
   readonly resumeWindow?: Duration.DurationInput | undefined
   /** How far back a `resume` may replay (§19; default 24 h): an older `after_message_id` is answered DATA_LOSS. */
   readonly replayRetention?: Duration.DurationInput | undefined
+  /**
+   * How often this runtime renews its instance lease in the store and sweeps for instances whose lease
+   * lapsed, taking over their jobs and sessions (§4.3; default 10 s). 0: no lease (judged by its
+   * recorded stop or its pid only) and no sweep while running.
+   */
+  readonly instanceHeartbeat?: Duration.DurationInput | undefined
+  /** How long an instance lease lasts past its last heartbeat (default 30 s): past it, the instance is gone. */
+  readonly instanceLapse?: Duration.DurationInput | undefined
 }
 
 export interface Settings {
@@ -136,6 +144,8 @@ export interface Settings {
   readonly remotes: ReadonlyMap<string, Remote>
   readonly resumeWindow: Duration.Duration
   readonly replayRetention: Duration.Duration
+  readonly instanceHeartbeat: Duration.Duration
+  readonly instanceLapse: Duration.Duration
 }
 
 /** The defaults of the load limits (README "Limits"). */
@@ -210,7 +220,9 @@ export const resolve = (options: Options = {}): Settings => ({
   defaultTrustLevel: options.defaultTrustLevel ?? "trusted",
   remotes: options.remotes ?? new Map(),
   resumeWindow: Duration.decode(options.resumeWindow ?? "15 minutes"),
-  replayRetention: Duration.decode(options.replayRetention ?? "24 hours")
+  replayRetention: Duration.decode(options.replayRetention ?? "24 hours"),
+  instanceHeartbeat: Duration.decode(options.instanceHeartbeat ?? "10 seconds"),
+  instanceLapse: Duration.decode(options.instanceLapse ?? "30 seconds")
 })
 
 export const layer = (options: Options = {}): Layer.Layer<RuntimeConfig> =>

@@ -2,17 +2,19 @@
  * A ready-made server: runtime + authenticator + a transport, from one plain
  * options object. What `arcp serve` and `arcp/promise`'s `createServer` use.
  */
-import { type Context, Layer } from "effect"
+import { type Context, Effect, Layer } from "effect"
 import type { JSONWebKeySet } from "jose"
 import { basename, dirname, extname, join } from "node:path"
 import * as McpTools from "../mcp/McpTools.js"
 import type { McpServerSpec } from "../mcp/Spec.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { ArtifactStore, ArtifactStoreError } from "../store/ArtifactStore.js"
-import type { EventLogError } from "../store/EventLog.js"
+import { type EventLog, EventLogError } from "../store/EventLog.js"
 import * as FileArtifactStore from "../store/FileArtifactStore.js"
 import * as MemoryArtifactStore from "../store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../store/MemoryEventLog.js"
+import { isPostgresUrl } from "../store/postgres/Url.js"
+import type { ScheduleStore } from "../store/ScheduleStore.js"
 import * as SqliteEventLog from "../store/SqliteEventLog.js"
 import * as Combined from "../transport/Combined.js"
 import * as Http2 from "../transport/Http2.js"
@@ -76,9 +78,20 @@ export interface Options extends RuntimeConfig.Options {
   readonly transport: TransportOptions | ReadonlyArray<TransportOptions>
   /** The SQLite event log file; `:memory:` keeps the log in memory (nothing survives a restart). */
   readonly db: string
-  /** `normal` (default): WAL + synchronous=NORMAL; `full`: an fsync per group commit. Ignored for `:memory:`. */
+  /**
+   * A PostgreSQL URL (`postgres://...`): the whole store there instead of `db` — event log, records,
+   * artifact metadata and the event bus (LISTEN/NOTIFY), shareable by several runtimes.
+   */
+  readonly store?: string | undefined
+  /**
+   * `normal` (default): WAL + synchronous=NORMAL (PostgreSQL: synchronous_commit off); `full`: an fsync per
+   * group commit (PostgreSQL: on). Ignored for `:memory:`.
+   */
   readonly durability?: Durability | undefined
-  /** Where artifact bytes go (default: `<db name>.artifacts/` next to `db`); unused with `db` `:memory:`. */
+  /**
+   * Where artifact bytes go (default: `<db name>.artifacts/` next to `db`; `arcp.artifacts` with a PostgreSQL
+   * `store`, where several runtimes need one directory they all reach); unused with `db` `:memory:`.
+   */
   readonly artifactsDir?: string | undefined
   readonly tools: ReadonlyArray<Tools.Tool>
   /** MCP servers whose tools are offered as `NAME.tool` (supervised for the life of the server). */
@@ -160,6 +173,38 @@ export const artifactStoreLayer = (
     ? MemoryArtifactStore.layer
     : FileArtifactStore.layer({ directory: artifactsDir ?? defaultArtifactsDir(db), filename: db })
 
+/**
+ * The store of `options`: PostgreSQL when `store` is a PostgreSQL URL (its driver loaded only then),
+ * otherwise SQLite on `db` (or memory for `:memory:`).
+ */
+export const storeLayer = (
+  options: Pick<Options, "db" | "store" | "durability" | "artifactsDir">
+): Layer.Layer<EventLog | ScheduleStore | ArtifactStore, EventLogError | ArtifactStoreError> =>
+  options.store !== undefined && isPostgresUrl(options.store)
+    ? Layer.unwrapEffect(
+      Effect.map(
+        Effect.tryPromise({
+          try: () => import("../store/postgres/PostgresStore.js"),
+          catch: (cause) =>
+            new EventLogError({
+              reason: "Open",
+              message: "the PostgreSQL store needs the packages @effect/sql-pg and pg: install them beside arcp",
+              cause
+            })
+        }),
+        (PostgresStore): Layer.Layer<EventLog | ScheduleStore | ArtifactStore, EventLogError | ArtifactStoreError> =>
+          PostgresStore.layer({
+            url: options.store ?? "",
+            artifactsDir: options.artifactsDir,
+            durability: options.durability
+          })
+      )
+    )
+    // one after the other: both migrate the same SQLite file, and two writers at once would meet SQLITE_BUSY
+    : artifactStoreLayer(options.db, options.artifactsDir).pipe(
+      Layer.provideMerge(eventLogLayer(options.db, options.durability))
+    )
+
 /** The whole server as a Layer: it serves for as long as the layer lives, and shuts down gracefully when it closes. */
 export const layer = (
   options: Options
@@ -168,10 +213,7 @@ export const layer = (
     Layer.provideMerge(Runtime.layer(options)),
     Layer.provide(Layer.mergeAll(
       authLayer(options.auth, options.audience ?? "arcp://runtime"),
-      // one after the other: both migrate the same SQLite file, and two writers at once would meet SQLITE_BUSY
-      artifactStoreLayer(options.db, options.artifactsDir).pipe(
-        Layer.provideMerge(eventLogLayer(options.db, options.durability))
-      ),
+      storeLayer(options),
       options.mcp !== undefined && options.mcp.length > 0
         ? McpTools.registry({ tools: options.tools, servers: options.mcp })
         : Tools.layer(options.tools),

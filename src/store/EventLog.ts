@@ -137,6 +137,11 @@ export interface InstanceRecord {
   readonly heartbeat_at: number
   /** Set when it stopped cleanly. */
   readonly stopped_at?: number | undefined
+  /**
+   * Its liveness lease (epoch ms): renewed with each heartbeat; once past, the instance counts as gone
+   * wherever it runs. Absent: it does not heartbeat, and is judged by its recorded stop or its pid only.
+   */
+  readonly lease_until?: number | undefined
 }
 
 /**
@@ -249,6 +254,16 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
   readonly saveInstance: (instance: InstanceRecord) => Effect.Effect<void, EventLogError>
   /** Every runtime instance that recorded itself, oldest first. */
   readonly instances: Effect.Effect<ReadonlyArray<InstanceRecord>, EventLogError>
+  /**
+   * The sessions instance `instanceId` holds ("attached") become "detached", resumable until
+   * `resumeUntil` (epoch ms): what a runtime taking over a gone instance does for its sessions. One
+   * conditional update, so a session a connection took back meanwhile is left alone. Returns how many.
+   */
+  readonly detachSessions: (
+    instanceId: string,
+    resumeUntil: number,
+    now: number
+  ) => Effect.Effect<number, EventLogError>
   /**
    * Where message `messageId` sits in session `sessionId`'s events (its first row): what a
    * `resume {after_message_id}` starts after (§19). Who may ask is the runtime's to judge.

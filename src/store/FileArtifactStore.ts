@@ -10,7 +10,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import * as Migrator from "@effect/sql/Migrator"
-import { Effect, Layer, Option, Schema, Stream } from "effect"
+import { Clock, Effect, Layer, Option, Schema, Stream } from "effect"
 import { randomBytes } from "node:crypto"
 import { join } from "node:path"
 import { type ArtifactRecord, ArtifactStore, ArtifactStoreError, check, measure } from "./ArtifactStore.js"
@@ -22,7 +22,7 @@ export interface Options {
   readonly filename: string
 }
 
-const migrations = Migrator.fromRecord({
+export const migrations = Migrator.fromRecord({
   "0001_artifacts": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`CREATE TABLE artifacts (artifact_id TEXT PRIMARY KEY, principal TEXT NOT NULL, session_id TEXT NOT NULL,
@@ -56,16 +56,41 @@ const failure = (reason: "Open" | "Read" | "Write") => (cause: unknown) =>
 /** How much of a file one read chunk holds. */
 const READ_CHUNK = 256 * 1024
 
-export const make = (options: Options) =>
+/**
+ * How the records are kept beside the bytes: the default is this process alone on the directory. A
+ * store shared by several runtimes (PostgreSQL's) gives `exclusive` its own cross-process lock, and
+ * `shared` so that each process puts into a temporary folder of its own.
+ */
+export interface Sharing {
+  /** Runs `effect` with no other process renaming or unlinking the bytes of `sha256` meanwhile. */
+  readonly exclusive: <A>(
+    sha256: string,
+    effect: Effect.Effect<A, ArtifactStoreError>
+  ) => Effect.Effect<A, ArtifactStoreError>
+  readonly shared: boolean
+}
+
+/** Temporary files older than this, in a shared directory, are puts a crashed runtime never finished. */
+const STALE_TEMP_MS = 24 * 60 * 60 * 1000
+
+export const make = (options: Pick<Options, "directory">, sharing?: Sharing) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const sql = yield* SqlClient.SqlClient
-    const tmp = join(options.directory, ".tmp")
-    // temporary files are puts that never finished (a crash): nothing refers to them
-    yield* fs.remove(tmp, { recursive: true }).pipe(Effect.ignore)
+    const tmpRoot = join(options.directory, ".tmp")
+    const tmp = sharing?.shared === true ? join(tmpRoot, randomBytes(8).toString("hex")) : tmpRoot
+    // temporary files are puts that never finished (a crash): nothing refers to them (in a shared
+    // directory, other runtimes' puts are under way: only old leftovers go)
+    if (sharing?.shared === true) yield* removeStaleTemps(fs, tmpRoot)
+    else yield* fs.remove(tmp, { recursive: true }).pipe(Effect.ignore)
     yield* fs.makeDirectory(tmp, { recursive: true }).pipe(Effect.mapError(failure("Open")))
+    if (sharing?.shared === true) {
+      yield* Effect.addFinalizer(() => fs.remove(tmp, { recursive: true }).pipe(Effect.ignore))
+    }
     // renaming into place + recording, and unrecording + unlinking, must not interleave for one digest
-    const lock = yield* Effect.makeSemaphore(1)
+    const semaphore = yield* Effect.makeSemaphore(1)
+    const exclusive = <A>(sha256: string, effect: Effect.Effect<A, ArtifactStoreError>) =>
+      semaphore.withPermits(1)(sharing === undefined ? effect : sharing.exclusive(sha256, effect))
     const pathOf = (sha256: string) => join(options.directory, sha256.slice(0, 2), sha256)
 
     const rows = (query: Effect.Effect<ReadonlyArray<unknown>, unknown>) =>
@@ -96,7 +121,8 @@ export const make = (options: Options) =>
         const { expectedSha256: _sha, expectedSize: _size, maxBytes: _max, ...fields } = request
         const record: ArtifactRecord = { ...fields, ...written }
         const target = pathOf(written.sha256)
-        yield* lock.withPermits(1)(
+        yield* exclusive(
+          written.sha256,
           Effect.gen(function*() {
             yield* fs.makeDirectory(join(options.directory, written.sha256.slice(0, 2)), { recursive: true })
             // same bytes already stored: the existing file serves both records
@@ -131,27 +157,47 @@ export const make = (options: Options) =>
       read: (record) =>
         fs.stream(pathOf(record.sha256), { chunkSize: READ_CHUNK }).pipe(Stream.mapError(failure("Read"))),
       delete: (id) =>
-        lock.withPermits(1)(Effect.gen(function*() {
-          const found = yield* get(id)
-          if (Option.isNone(found)) return false
-          yield* sql`DELETE FROM artifacts WHERE artifact_id = ${id}`.pipe(Effect.mapError(failure("Write")))
-          const sharing = yield* rows(sql`SELECT * FROM artifacts WHERE sha256 = ${found.value.sha256} LIMIT 1`)
-          if (sharing.length === 0) {
-            yield* fs.remove(pathOf(found.value.sha256)).pipe(
-              Effect.catchAll((e) => Effect.logWarning(`cannot remove artifact bytes ${found.value.sha256}`, e))
-            )
-          }
-          return true
-        })),
+        Effect.flatMap(get(id), (found) =>
+          Option.isNone(found) ? Effect.succeed(false) : exclusive(
+            found.value.sha256,
+            Effect.gen(function*() {
+              const gone = yield* sql`DELETE FROM artifacts WHERE artifact_id = ${id} RETURNING artifact_id`.pipe(
+                Effect.mapError(failure("Write"))
+              )
+              // a delete racing this one got there first
+              if (gone.length === 0) return false
+              const others = yield* rows(sql`SELECT * FROM artifacts WHERE sha256 = ${found.value.sha256} LIMIT 1`)
+              if (others.length === 0) {
+                yield* fs.remove(pathOf(found.value.sha256)).pipe(
+                  Effect.catchAll((e) => Effect.logWarning(`cannot remove artifact bytes ${found.value.sha256}`, e))
+                )
+              }
+              return true
+            })
+          )),
       expired: (now) => rows(sql`SELECT * FROM artifacts WHERE expires_at <= ${now} ORDER BY expires_at`),
       usage: (principal) =>
-        sql`SELECT COALESCE(SUM(size), 0) AS total FROM artifacts WHERE principal = ${principal}`.pipe(
+        // CAST: PostgreSQL sums BIGINTs as NUMERIC
+        sql`SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS total FROM artifacts WHERE principal = ${principal}`.pipe(
           Effect.flatMap(Schema.decodeUnknown(Schema.Tuple(Schema.Struct({ total: Schema.Number })))),
           Effect.map(([row]) => row.total),
           Effect.mapError(failure("Read"))
         )
     })
   })
+
+/** Removes what a crashed runtime left in a shared temporary folder, once it is old enough to be no put under way. */
+const removeStaleTemps = (fs: FileSystem.FileSystem, root: string) =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const names = yield* fs.readDirectory(root, { recursive: true })
+    for (const name of names) {
+      const path = join(root, name)
+      const info = yield* fs.stat(path)
+      const modified = Option.getOrElse(info.mtime, () => new Date(now)).getTime()
+      if (info.type === "File" && now - modified > STALE_TEMP_MS) yield* fs.remove(path)
+    }
+  }).pipe(Effect.ignore)
 
 /** The file store on `directory`, its records in the SQLite file `filename` (created and migrated as needed). */
 export const layer = (options: Options): Layer.Layer<ArtifactStore, ArtifactStoreError> =>

@@ -107,6 +107,16 @@ export const make = Effect.sync(() => {
         instances.set(instance.instance_id, instance)
       }),
     instances: Effect.sync(() => [...instances.values()].sort((a, b) => a.started_at - b.started_at)),
+    detachSessions: (instanceId, resumeUntil, now) =>
+      Effect.sync(() => {
+        let count = 0
+        for (const s of sessions.values()) {
+          if (s.instance_id !== instanceId || s.state !== "attached") continue
+          sessions.set(s.session_id, { ...s, state: "detached", resume_until: resumeUntil, updated_at: now })
+          count++
+        }
+        return count
+      }),
     positionOf: (sessionId, messageId) =>
       Effect.sync(() => {
         const found = events.find((e) => e.session_id === sessionId && e.id === messageId)

@@ -9,31 +9,13 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import * as Migrator from "@effect/sql/Migrator"
-import type { SqlError } from "@effect/sql/SqlError"
-import { Chunk, Deferred, Effect, Either, Layer, Option, Queue, Schema } from "effect"
-import {
-  type Claim,
-  EventLog,
-  EventLogError,
-  type Inbound,
-  type InstanceRecord,
-  type JobRecord,
-  type LeaseRecord,
-  pageSize,
-  type SessionRecord,
-  type StoredEvent
-} from "./EventLog.js"
+import { Effect, Layer } from "effect"
+import { EventLog, EventLogError } from "./EventLog.js"
+import * as GroupCommit from "./internal/GroupCommit.js"
 import * as SqliteWriter from "./internal/SqliteWriter.js"
-import type { Write, WriteResult } from "./internal/SqliteWriter.js"
+import * as SqlReads from "./internal/SqlReads.js"
 import type { ScheduleStore } from "./ScheduleStore.js"
 import * as SqliteScheduleStore from "./SqliteScheduleStore.js"
-
-// the writer returns one result per write; these read the two kinds that carry one
-const isVerdicts = (r: WriteResult): r is ReadonlyArray<Inbound> =>
-  Array.isArray(r) && r.every((v) => typeof v === "object")
-const isPositions = (r: WriteResult): r is ReadonlyArray<number> =>
-  Array.isArray(r) && r.every((v) => typeof v === "number")
-const isClaim = (r: WriteResult): r is Claim => typeof r === "object" && !Array.isArray(r)
 
 export interface Options {
   readonly filename: string
@@ -112,136 +94,14 @@ const migrations = Migrator.fromRecord({
   "0008_events_by_message_id": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`CREATE INDEX events_message ON events (message_id)`
+  }),
+  // runtime instances' liveness leases, and finding the sessions a gone instance held (issue 17)
+  "0010_instance_leases": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE runtime_instances ADD COLUMN lease_until INTEGER`
+    yield* sql`CREATE INDEX durable_sessions_instance ON durable_sessions (instance_id) WHERE state = 'attached'`
   })
 })
-
-const Nullable = Schema.NullOr(Schema.String)
-const EventRow = Schema.Struct({
-  seq: Schema.Number,
-  direction: Schema.Literal("in", "out"),
-  session_id: Schema.String,
-  message_id: Schema.String,
-  type: Schema.String,
-  job_id: Nullable,
-  stream_id: Nullable,
-  trace_id: Nullable,
-  correlation_id: Nullable,
-  timestamp: Schema.String,
-  body: Schema.String,
-  principal: Nullable
-})
-const JobRow = Schema.Struct({
-  job_id: Schema.String,
-  session_id: Schema.String,
-  principal: Schema.String,
-  tool: Schema.String,
-  command_id: Schema.String,
-  state: Schema.String,
-  checkpoint_id: Nullable,
-  retry_count: Schema.Number,
-  cancel_reason: Nullable,
-  idempotency_key: Nullable,
-  terminal: Nullable,
-  created_at: Schema.Number,
-  updated_at: Schema.Number,
-  instance_id: Nullable,
-  arguments: Nullable
-})
-
-const SessionRow = Schema.Struct({
-  session_id: Schema.String,
-  principal: Schema.String,
-  capabilities: Schema.String,
-  lease_expires_at: Schema.Number,
-  last_position: Schema.Number,
-  state: Schema.Literal("attached", "detached", "closed"),
-  resume_until: Schema.NullOr(Schema.Number),
-  instance_id: Schema.String,
-  trust_level: Nullable,
-  created_at: Schema.Number,
-  updated_at: Schema.Number
-})
-
-const InstanceRow = Schema.Struct({
-  instance_id: Schema.String,
-  host: Schema.String,
-  pid: Schema.Number,
-  started_at: Schema.Number,
-  heartbeat_at: Schema.Number,
-  stopped_at: Schema.NullOr(Schema.Number)
-})
-
-const LeaseRow = Schema.Struct({
-  lease_id: Schema.String,
-  principal: Schema.String,
-  session_id: Schema.String,
-  job_id: Nullable,
-  permission: Schema.String,
-  resource: Schema.String,
-  operation: Schema.String,
-  granted_by: Nullable,
-  expires_at: Schema.Number,
-  revoked: Nullable,
-  created_at: Schema.Number
-})
-
-/** Nullable columns become absent fields, as the leases were written. */
-const toLease = ({ granted_by, job_id, revoked, ...rest }: typeof LeaseRow.Type): LeaseRecord => ({
-  ...rest,
-  ...(job_id !== null ? { job_id } : {}),
-  ...(granted_by !== null ? { granted_by } : {}),
-  ...(revoked !== null ? { revoked } : {})
-})
-
-const orUndefined = (v: string | null): string | undefined => v ?? undefined
-
-const toStored = (r: typeof EventRow.Type): StoredEvent => ({
-  position: r.seq,
-  principal: orUndefined(r.principal),
-  direction: r.direction,
-  session_id: r.session_id,
-  id: r.message_id,
-  type: r.type,
-  job_id: orUndefined(r.job_id),
-  stream_id: orUndefined(r.stream_id),
-  trace_id: orUndefined(r.trace_id),
-  correlation_id: orUndefined(r.correlation_id),
-  timestamp: r.timestamp,
-  json: r.body
-})
-
-/** Nullable columns become absent fields (not `undefined` ones), as the records were written. */
-const toJob = (
-  { arguments: args, cancel_reason, checkpoint_id, idempotency_key, instance_id, terminal, ...rest }: typeof JobRow.Type
-): JobRecord => ({
-  ...rest,
-  ...(instance_id !== null ? { instance_id } : {}),
-  ...(args !== null ? { arguments: args } : {}),
-  ...(checkpoint_id !== null ? { checkpoint_id } : {}),
-  ...(cancel_reason !== null ? { cancel_reason } : {}),
-  ...(idempotency_key !== null ? { idempotency_key } : {}),
-  ...(terminal !== null ? { terminal } : {})
-})
-
-const toSession = ({ resume_until, trust_level, ...rest }: typeof SessionRow.Type): SessionRecord => ({
-  ...rest,
-  ...(trust_level !== null ? { trust_level } : {}),
-  ...(resume_until !== null ? { resume_until } : {})
-})
-
-const toInstance = ({ stopped_at, ...rest }: typeof InstanceRow.Type): InstanceRecord => ({
-  ...rest,
-  ...(stopped_at !== null ? { stopped_at } : {})
-})
-
-/** A write waiting for the group commit, and what to do with its outcome. */
-interface Pending {
-  readonly write: Write
-  readonly settle: (outcome: Either.Either<WriteResult, EventLogError>) => Effect.Effect<unknown>
-}
-
-/** Most writes one transaction takes. */
-const BATCH = 1000
 
 const failure = (reason: "Write" | "Read" | "Open") => (cause: unknown) =>
   new EventLogError({ reason, message: cause instanceof Error ? cause.message : String(cause), cause })
@@ -256,161 +116,11 @@ export const make = (options: Options) =>
       }),
       (w) => Effect.sync(() => w.close())
     )
-    const queue = yield* Queue.unbounded<Pending>()
-
-    // the writer: one transaction per batch of whatever is waiting (group commit), then the callers are completed
-    yield* Effect.gen(function*() {
-      while (true) {
-        const batch = yield* Queue.takeBetween(queue, 1, BATCH)
-        const writes = Chunk.toReadonlyArray(Chunk.map(batch, (p) => p.write))
-        const committed = yield* Effect.either(
-          Effect.try({ try: () => writer.commit(writes), catch: failure("Write") })
-        )
-        let i = 0
-        for (const pending of batch) {
-          yield* pending.settle(Either.map(committed, (results) => results[i]))
-          i++
-        }
-      }
-    }).pipe(Effect.forkScoped)
-
-    /**
-     * Queues `write` for the next group commit and waits for its result, read by `pick`. The writer
-     * returns the result kind of each write, so a `None` from `pick` is a defect, not a default.
-     */
-    const submit = <A>(write: Write, pick: (result: WriteResult) => Option.Option<A>) =>
-      Effect.flatMap(Deferred.make<A, EventLogError>(), (done) =>
-        Effect.zipRight(
-          Queue.offer(queue, {
-            write,
-            settle: (outcome) =>
-              Deferred.complete(
-                done,
-                Either.isLeft(outcome) ? Effect.fail(outcome.left) : Option.match(pick(outcome.right), {
-                  onNone: () => Effect.dieMessage(`the SQLite writer returned no result for a ${write._tag} write`),
-                  onSome: Effect.succeed
-                })
-              )
-          }),
-          Deferred.await(done)
-        ))
-    const none = () => Option.some(undefined)
-
-    const jobs = <A>(
-      query: Effect.Effect<ReadonlyArray<unknown>, SqlError>,
-      read: (rows: ReadonlyArray<JobRecord>) => A
-    ) =>
-      query.pipe(
-        Effect.flatMap(Schema.decodeUnknown(Schema.Array(JobRow))),
-        Effect.map((rows) => read(rows.map(toJob))),
-        Effect.mapError(failure("Read"))
-      )
-
-    const events = (query: Effect.Effect<ReadonlyArray<unknown>, SqlError>) =>
-      query.pipe(
-        Effect.flatMap(Schema.decodeUnknown(Schema.Array(EventRow))),
-        Effect.map((rows) => rows.map(toStored)),
-        Effect.mapError(failure("Read"))
-      )
-
-    const leases = <A>(
-      query: Effect.Effect<ReadonlyArray<unknown>, SqlError>,
-      read: (rows: ReadonlyArray<LeaseRecord>) => A
-    ) =>
-      query.pipe(
-        Effect.flatMap(Schema.decodeUnknown(Schema.Array(LeaseRow))),
-        Effect.map((rows) => read(rows.map(toLease))),
-        Effect.mapError(failure("Read"))
-      )
-
-    return EventLog.of({
-      recordInbound: (principal, envelopes) =>
-        envelopes.length === 0
-          ? Effect.succeed([])
-          : submit({ _tag: "Inbound", principal, envelopes }, (r) => (isVerdicts(r) ? Option.some(r) : Option.none())),
-      recordOutbound: (envelopes) =>
-        envelopes.length === 0
-          ? Effect.succeed([])
-          : submit({ _tag: "Outbound", envelopes }, (r) => (isPositions(r) ? Option.some(r) : Option.none())),
-      read: (query) => {
-        const lists = [
-          ["e.message_id", query.id],
-          ["e.session_id", query.session_id],
-          ["e.job_id", query.job_id],
-          ["e.stream_id", query.stream_id],
-          ["e.trace_id", query.trace_id],
-          ["e.correlation_id", query.correlation_id],
-          ["e.type", query.types]
-        ] as const
-        // an empty list allows nothing
-        if (lists.some(([, values]) => values !== undefined && values.length === 0)) return Effect.succeed([])
-        const clauses = [
-          sql`e.seq > ${Math.max(0, query.after ?? 0)}`,
-          sql`e.copy = 0`,
-          ...(query.direction !== undefined ? [sql`e.direction = ${query.direction}`] : []),
-          ...lists.flatMap(([column, values]) => (values === undefined ? [] : [sql.in(column, values)]))
-        ]
-        return events(sql`SELECT e.*, s.principal AS principal FROM events e
-          LEFT JOIN sessions s ON s.session_id = e.session_id
-          WHERE ${sql.and(clauses)} ORDER BY e.seq LIMIT ${pageSize(query)}`)
-      },
-      head: sql`SELECT COALESCE(MAX(seq), 0) AS head FROM events`.pipe(
-        Effect.flatMap(Schema.decodeUnknown(Schema.Tuple(Schema.Struct({ head: Schema.Number })))),
-        Effect.map(([row]) => row.head),
-        Effect.mapError(failure("Read"))
-      ),
-      claimIdempotencyKey: (claim) =>
-        submit({ _tag: "Claim", ...claim }, (r) => (isClaim(r) ? Option.some(r) : Option.none())),
-      saveJob: (job) => submit({ _tag: "SaveJob", job }, none),
-      stageJob: (job) =>
-        Queue.offer(queue, {
-          write: { _tag: "SaveJob", job },
-          // nobody waits on a staged write: a failure is logged
-          settle: (outcome) =>
-            Either.isLeft(outcome) ? Effect.logError(`cannot record job ${job.job_id}`, outcome.left) : Effect.void
-        }).pipe(Effect.asVoid),
-      getJob: (jobId) => jobs(sql`SELECT * FROM jobs WHERE job_id = ${jobId}`, (rows) => Option.fromNullable(rows[0])),
-      unfinishedJobs: jobs(sql`SELECT * FROM jobs WHERE terminal IS NULL ORDER BY created_at, job_id`, (rows) => rows),
-      saveLease: (lease) => submit({ _tag: "SaveLease", lease }, none),
-      getLease: (leaseId) =>
-        leases(sql`SELECT * FROM leases WHERE lease_id = ${leaseId}`, (rows) => Option.fromNullable(rows[0])),
-      liveLeases: (now) =>
-        leases(
-          sql`SELECT * FROM leases WHERE revoked IS NULL AND expires_at > ${now} ORDER BY created_at, lease_id`,
-          (rows) => rows
-        ),
-      saveSession: (session) => submit({ _tag: "SaveSession", session }, none),
-      getSession: (sessionId) =>
-        sql`SELECT * FROM durable_sessions WHERE session_id = ${sessionId}`.pipe(
-          Effect.flatMap(Schema.decodeUnknown(Schema.Array(SessionRow))),
-          Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toSession)),
-          Effect.mapError(failure("Read"))
-        ),
-      claimJob: (job_id, previous, instance_id) =>
-        submit(
-          { _tag: "ClaimJob", job_id, previous, instance_id },
-          (r) => (typeof r === "boolean" ? Option.some(r) : Option.none())
-        ),
-      saveInstance: (instance) => submit({ _tag: "SaveInstance", instance }, none),
-      instances: sql`SELECT * FROM runtime_instances ORDER BY started_at, instance_id`.pipe(
-        Effect.flatMap(Schema.decodeUnknown(Schema.Array(InstanceRow))),
-        Effect.map((rows) => rows.map(toInstance)),
-        Effect.mapError(failure("Read"))
-      ),
-      positionOf: (sessionId, messageId) =>
-        Effect.map(
-          events(sql`SELECT e.*, s.principal AS principal FROM events e
-            LEFT JOIN sessions s ON s.session_id = e.session_id
-            WHERE e.session_id = ${sessionId} AND e.message_id = ${messageId} ORDER BY e.seq LIMIT 1`),
-          (rows) => Option.fromNullable(rows[0])
-        ),
-      lastPosition: (sessionId) =>
-        sql`SELECT COALESCE(MAX(seq), 0) AS n FROM events WHERE session_id = ${sessionId}`.pipe(
-          Effect.flatMap(Schema.decodeUnknown(Schema.Tuple(Schema.Struct({ n: Schema.Number })))),
-          Effect.map(([row]) => row.n),
-          Effect.mapError(failure("Read"))
-        )
-    })
+    const writes = yield* GroupCommit.make(
+      (group) => Effect.try({ try: () => writer.commit(group), catch: failure("Write") }),
+      "SQLite"
+    )
+    return EventLog.of({ ...writes, ...SqlReads.make(sql, { skipCopies: true }) })
   })
 
 /**

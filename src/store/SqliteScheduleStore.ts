@@ -49,29 +49,18 @@ const toRecord = ({ last_job_id, next_fire_at, trace_id, trust_level, ...rest }:
   ...(trace_id !== null ? { trace_id } : {})
 })
 
-const failure = (reason: "Write" | "Read") => (cause: unknown) =>
+export const failure = (reason: "Write" | "Read") => (cause: unknown) =>
   new ScheduleStoreError({ reason, message: cause instanceof Error ? cause.message : String(cause), cause })
 
-export const make = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  // the event log writes to this file from its own connection: wait for its lock rather than fail
-  yield* sql`PRAGMA busy_timeout = 5000`.pipe(Effect.orDie)
+/** The queries of the store but `save`, in SQL both backends run as it is. */
+export const reads = (sql: SqlClient.SqlClient): Omit<ScheduleStore["Type"], "save"> => {
   const read = (query: Effect.Effect<ReadonlyArray<unknown>, SqlError>) =>
     query.pipe(
       Effect.flatMap(Schema.decodeUnknown(Schema.Array(Row))),
       Effect.map((rows) => rows.map(toRecord)),
       Effect.mapError(failure("Read"))
     )
-  return ScheduleStore.of({
-    save: (r) =>
-      sql`INSERT OR REPLACE INTO schedules (schedule_id, principal, session_id, command_id, job, "when", missed, state,
-        next_fire_at, fire_count, last_job_id, trace_id, trust_level, created_at, updated_at)
-        VALUES (${r.schedule_id}, ${r.principal}, ${r.session_id}, ${r.command_id}, ${r.job}, ${r.when}, ${r.missed},
-        ${r.state}, ${r.next_fire_at ?? null}, ${r.fire_count}, ${r.last_job_id ?? null}, ${r.trace_id ?? null},
-        ${r.trust_level ?? null}, ${r.created_at}, ${r.updated_at})`.pipe(
-        Effect.asVoid,
-        Effect.mapError(failure("Write"))
-      ),
+  return {
     get: (id) =>
       Effect.map(read(sql`SELECT * FROM schedules WHERE schedule_id = ${id}`), (rows) => Option.fromNullable(rows[0])),
     listActive: (principal) =>
@@ -90,6 +79,24 @@ export const make = Effect.gen(function*() {
       read(sql`SELECT * FROM schedules WHERE state = 'active' ORDER BY next_fire_at, schedule_id LIMIT 1`),
       (rows) => Option.fromNullable(rows[0])
     )
+  }
+}
+
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  // the event log writes to this file from its own connection: wait for its lock rather than fail
+  yield* sql`PRAGMA busy_timeout = 5000`.pipe(Effect.orDie)
+  return ScheduleStore.of({
+    ...reads(sql),
+    save: (r) =>
+      sql`INSERT OR REPLACE INTO schedules (schedule_id, principal, session_id, command_id, job, "when", missed, state,
+        next_fire_at, fire_count, last_job_id, trace_id, trust_level, created_at, updated_at)
+        VALUES (${r.schedule_id}, ${r.principal}, ${r.session_id}, ${r.command_id}, ${r.job}, ${r.when}, ${r.missed},
+        ${r.state}, ${r.next_fire_at ?? null}, ${r.fire_count}, ${r.last_job_id ?? null}, ${r.trace_id ?? null},
+        ${r.trust_level ?? null}, ${r.created_at}, ${r.updated_at})`.pipe(
+        Effect.asVoid,
+        Effect.mapError(failure("Write"))
+      )
   })
 })
 

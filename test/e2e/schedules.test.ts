@@ -20,7 +20,12 @@ import { field, memory, open, serverLayer } from "../support/Harness.js"
 const JAN_1 = Date.UTC(2026, 0, 1)
 /** Long enough that no session is evicted or asked to re-authenticate while months go by. */
 // the artifact retention sweep is a timer too: jumping the TestClock to 2026 would run it every minute since 1970
-const LONG = { idleTimeout: "3650 days", sessionLease: "3650 days", artifactSweepInterval: "36500 days" } as const
+const LONG = {
+  idleTimeout: "3650 days",
+  sessionLease: "3650 days",
+  artifactSweepInterval: "36500 days",
+  instanceHeartbeat: 0
+} as const
 
 const server = (
   eventLog?: Parameters<typeof serverLayer>[0]["eventLog"],

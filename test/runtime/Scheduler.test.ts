@@ -44,7 +44,7 @@ const services = Scheduler.layer.pipe(
     Layer.mergeAll(Tools.layer([...DemoTools.all, vault]), HumanInput.layer, Streams.layer, Sessions.layer)
   ),
   // the artifact retention sweep is a timer too: jumping the TestClock to 2026 would run it every minute since 1970
-  Layer.provideMerge(RuntimeConfig.layer({ artifactSweepInterval: "36500 days" })),
+  Layer.provideMerge(RuntimeConfig.layer({ artifactSweepInterval: "36500 days", instanceHeartbeat: 0 })),
   Layer.provideMerge(Events.layer),
   Layer.provideMerge(MemoryEventLog.layer)
 )

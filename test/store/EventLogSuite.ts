@@ -4,10 +4,12 @@ import { Effect, type Layer, Option } from "effect"
 import {
   EventLog,
   type EventLogError,
+  type InstanceRecord,
   type JobRecord,
   type LeaseRecord,
   type LoggedEnvelope,
-  readAll
+  readAll,
+  type SessionRecord
 } from "../../src/store/EventLog.js"
 
 export const envelope = (id: string, extra: Partial<LoggedEnvelope> = {}): LoggedEnvelope => ({
@@ -41,6 +43,28 @@ export const lease = (id: string, extra: Partial<LeaseRecord> = {}): LeaseRecord
   operation: "refund",
   expires_at: 1000,
   created_at: 1,
+  ...extra
+})
+
+export const session = (id: string, extra: Partial<SessionRecord> = {}): SessionRecord => ({
+  session_id: id,
+  principal: "alice",
+  capabilities: "{}",
+  lease_expires_at: 5000,
+  last_position: 0,
+  state: "attached",
+  instance_id: "inst_a",
+  created_at: 1,
+  updated_at: 1,
+  ...extra
+})
+
+export const instance = (id: string, extra: Partial<InstanceRecord> = {}): InstanceRecord => ({
+  instance_id: id,
+  host: "node-1",
+  pid: 100,
+  started_at: 1,
+  heartbeat_at: 1,
   ...extra
 })
 
@@ -309,5 +333,119 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
       assert.isTrue(Option.isNone(yield* log.getLease("lease_none")))
       assert.deepStrictEqual((yield* log.liveLeases(0)).map((l) => l.lease_id), ["lease_a", "lease_b"])
       assert.deepStrictEqual((yield* log.liveLeases(500)).map((l) => l.lease_id), ["lease_a"])
+    })))
+
+  it.effect("R4.3-2 claimJob: of several takers racing for one lost job exactly one wins; an ended job is nobody's", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.saveJob(job("job_lost", { instance_id: "rt_dead" }))
+      yield* log.saveJob(job("job_done", { instance_id: "rt_dead", terminal: "{}" }))
+      const wins = yield* Effect.all(
+        ["rt_b", "rt_c", "rt_d", "rt_e"].map((taker) => log.claimJob("job_lost", "rt_dead", taker)),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(wins.filter((w) => w).length, 1)
+      const owner = Option.getOrUndefined(yield* log.getJob("job_lost"))?.instance_id
+      assert.strictEqual(owner, ["rt_b", "rt_c", "rt_d", "rt_e"][wins.indexOf(true)])
+      assert.isFalse(yield* log.claimJob("job_lost", "rt_dead", "rt_f"), "its owner changed")
+      assert.isFalse(yield* log.claimJob("job_done", "rt_dead", "rt_b"), "it ended")
+    })))
+
+  it.effect("R4.3-1 instance leases round-trip; detachSessions frees only the attached sessions of that instance", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      const instance = { instance_id: "rt_a", host: "h", pid: 1, started_at: 1, heartbeat_at: 2 }
+      yield* log.saveInstance({ ...instance, lease_until: 32 })
+      yield* log.saveInstance({ ...instance, instance_id: "rt_b" })
+      assert.deepStrictEqual(yield* log.instances, [{ ...instance, lease_until: 32 }, {
+        ...instance,
+        instance_id: "rt_b"
+      }])
+      const record = (session_id: string, instance_id: string, state: "attached" | "detached" | "closed") => ({
+        session_id,
+        principal: "alice",
+        capabilities: "{}",
+        lease_expires_at: 100,
+        last_position: 0,
+        state,
+        instance_id,
+        created_at: 1,
+        updated_at: 1
+      })
+      yield* log.saveSession(record("sess_1", "rt_a", "attached"))
+      yield* log.saveSession(record("sess_2", "rt_a", "closed"))
+      yield* log.saveSession(record("sess_3", "rt_b", "attached"))
+      assert.strictEqual(yield* log.detachSessions("rt_a", 5000, 50), 1)
+      const freed = Option.getOrUndefined(yield* log.getSession("sess_1"))
+      assert.deepStrictEqual([freed?.state, freed?.resume_until, freed?.updated_at], ["detached", 5000, 50])
+      assert.strictEqual(Option.getOrUndefined(yield* log.getSession("sess_2"))?.state, "closed")
+      assert.strictEqual(Option.getOrUndefined(yield* log.getSession("sess_3"))?.state, "attached")
+      assert.strictEqual(yield* log.detachSessions("rt_a", 6000, 60), 0, "done once")
+    })))
+
+  it.effect("R9-3 R19-1 durable sessions round-trip, update in place, and keep absent fields absent", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      assert.isTrue(Option.isNone(yield* log.getSession("sess_d")))
+      yield* log.saveSession(session("sess_d"))
+      assert.deepStrictEqual(yield* log.getSession("sess_d"), Option.some(session("sess_d")))
+      const detached = session("sess_d", {
+        state: "detached",
+        resume_until: 9000,
+        last_position: 42,
+        trust_level: "constrained",
+        updated_at: 2
+      })
+      yield* log.saveSession(detached)
+      assert.deepStrictEqual(yield* log.getSession("sess_d"), Option.some(detached))
+    })))
+
+  it.effect("R4.3-2 instances are listed oldest first; a save replaces an instance's record", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.saveInstance(instance("inst_b", { started_at: 5 }))
+      yield* log.saveInstance(instance("inst_a", { started_at: 2 }))
+      yield* log.saveInstance(instance("inst_b", { started_at: 5, heartbeat_at: 7, stopped_at: 8 }))
+      assert.deepStrictEqual(yield* log.instances, [
+        instance("inst_a", { started_at: 2 }),
+        instance("inst_b", { started_at: 5, heartbeat_at: 7, stopped_at: 8 })
+      ])
+    })))
+
+  it.effect("R4.3-3 claimJob takes an unfinished job from its previous owner only; of two racing takers one wins", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.saveJob(job("job_lost", { state: "running", instance_id: "inst_dead" }))
+      yield* log.saveJob(job("job_free", { state: "running" }))
+      yield* log.saveJob(job("job_ended", { state: "completed", terminal: "{}", instance_id: "inst_dead" }))
+      assert.isFalse(yield* log.claimJob("job_lost", "inst_other", "inst_b"), "not its owner")
+      assert.isFalse(yield* log.claimJob("job_ended", "inst_dead", "inst_b"), "ended jobs stay where they are")
+      assert.isFalse(yield* log.claimJob("job_none", undefined, "inst_b"))
+      assert.isTrue(yield* log.claimJob("job_free", undefined, "inst_b"), "a job with no owner")
+      const race = yield* Effect.all(
+        [log.claimJob("job_lost", "inst_dead", "inst_b"), log.claimJob("job_lost", "inst_dead", "inst_c")],
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(race.filter((won) => won).length, 1, "exactly one taker wins")
+      const owner = Option.getOrUndefined(yield* log.getJob("job_lost"))?.instance_id
+      assert.strictEqual(owner, race[0] === true ? "inst_b" : "inst_c")
+    })))
+
+  it.effect("R19-1 positionOf finds a message in its session; lastPosition is the session's last event", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      assert.strictEqual(yield* log.lastPosition("sess_1"), 0)
+      yield* log.recordInbound("alice", [envelope("q1", { type: "session.open" })])
+      const [p2] = yield* log.recordOutbound([envelope("q2")])
+      const [other] = yield* log.recordOutbound([envelope("q3", { session_id: "sess_2" })])
+      const found = yield* log.positionOf("sess_1", "q2")
+      assert.deepStrictEqual(
+        Option.map(found, (e) => [e.id, e.position, e.direction, e.principal]),
+        Option.some(["q2", p2 ?? 0, "out", "alice"])
+      )
+      assert.isTrue(Option.isNone(yield* log.positionOf("sess_1", "q3")), "q3 is another session's")
+      assert.strictEqual(yield* log.lastPosition("sess_1"), p2)
+      assert.strictEqual(yield* log.lastPosition("sess_2"), other)
+      assert.strictEqual(yield* log.head, other)
     })))
 }

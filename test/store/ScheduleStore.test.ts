@@ -1,13 +1,15 @@
-/** The ScheduleStore contract, run on both backends (memory; SQLite on a real file), and survival of a reopen. */
+/** The ScheduleStore contract, run on every backend (memory; SQLite on a real file; PostgreSQL), and survival of a reopen. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, type Layer, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { EventLogError } from "../../src/store/EventLog.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
+import * as PostgresStore from "../../src/store/postgres/PostgresStore.js"
 import { type ScheduleRecord, ScheduleStore } from "../../src/store/ScheduleStore.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
+import { pgUnavailable, usePgCluster } from "../support/Postgres.js"
 
 const schedule = (id: string, extra: Partial<ScheduleRecord> = {}): ScheduleRecord => ({
   schedule_id: id,
@@ -65,6 +67,10 @@ const suite = (name: string, layer: () => Layer.Layer<ScheduleStore, EventLogErr
   })
 
 suite("MemoryScheduleStore", () => MemoryEventLog.layer)
+describe.skipIf(pgUnavailable !== undefined)("on PostgreSQL", () => {
+  const { database } = usePgCluster()
+  suite("PgScheduleStore", () => Layer.unwrapEffect(Effect.map(database, (url) => PostgresStore.logLayer({ url }))))
+})
 suite("SqliteScheduleStore", () => SqliteEventLog.layer({ filename: join(tempDir(), "events.db") }))
 
 describe("SqliteScheduleStore on a file", () => {

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
-import { Effect, Option } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -12,6 +12,23 @@ const tempFile = () => join(mkdtempSync(join(tmpdir(), "arcp-log-")), "events.db
 
 describe("SqliteEventLog", () => {
   eventLogSuite(() => SqliteEventLog.layer({ filename: tempFile() }))
+
+  it.scoped("R4.3-2 two runtimes on one file, each with its own connection, race to take a lost job: one wins", () =>
+    Effect.gen(function*() {
+      const file = tempFile()
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
+      const first = Context.get(yield* Layer.build(SqliteEventLog.layer({ filename: file })), EventLog)
+      const second = Context.get(yield* Layer.build(SqliteEventLog.layer({ filename: file })), EventLog)
+      yield* first.saveJob(job("job_lost", { instance_id: "rt_dead" }))
+      for (let round = 0; round < 20; round++) {
+        const previous = round === 0 ? "rt_dead" : `rt_round_${round - 1}`
+        const wins = yield* Effect.all([
+          first.claimJob("job_lost", previous, `rt_round_${round}`),
+          second.claimJob("job_lost", previous, `rt_round_${round}`)
+        ], { concurrency: "unbounded" })
+        assert.strictEqual(wins.filter((w) => w).length, 1, `round ${round}`)
+      }
+    }))
 
   it.scoped("R4.3-1 R6.4-5 everything survives closing and reopening the same file", () =>
     Effect.gen(function*() {

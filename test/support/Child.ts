@@ -133,3 +133,30 @@ export const spawnServe = (args: ReadonlyArray<string>): Effect.Effect<Child, ne
 /** A dialer that spawns a fresh child per connection: stdio serves exactly one, so children cannot be shared. */
 export const dialer = (args: ReadonlyArray<string>): Layer.Layer<Dialer> =>
   Layer.succeed(Dialer, Dialer.of({ dial: Effect.map(spawnServe(args), (child) => child.connection) }))
+
+/** `arcp serve --port PORT` with `args` (and `env`); resolves once it serves. Its output is drained. */
+export const serveOn = (port: number, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  new Promise<ChildProcess>((resolve, reject) => {
+    const child = spawn("node", [bin, "serve", "--port", String(port), ...args], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let out = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+      if (out.includes("serving on")) resolve(child)
+    })
+    child.stderr.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+    })
+    child.once("exit", (code) => reject(new Error(`serve exited early with ${code}: ${out}`)))
+  })
+
+/** Stops `child` with `signal` (SIGTERM: gracefully; SIGKILL: as a crash); resolves once it has exited. */
+export const stopWith = (child: ChildProcess, signal: NodeJS.Signals) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.once("exit", () => resolve())
+    child.kill(signal)
+  })

@@ -4,6 +4,7 @@ import * as DemoTools from "../../src/cli/demoTools.js"
 import * as Client from "../../src/client/Client.js"
 import type { Decoded } from "../../src/protocol/Message.js"
 import * as Auth from "../../src/runtime/Auth.js"
+import type { SharedEventBus } from "../../src/runtime/events/EventBus.js"
 import * as Runtime from "../../src/runtime/Runtime.js"
 import type * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import * as Tools from "../../src/runtime/Tools.js"
@@ -29,9 +30,15 @@ export const serverLayer = <E>(options: {
   readonly tools?: ReadonlyArray<Tools.Tool>
   /** Extra bearer tokens (token → principal) and observe grants, beside alice's and bob's. */
   readonly auth?: Pick<Auth.Options, "bearer" | "observers"> | undefined
+  /** The event bus, when several runtimes share the log (test/support/ClusterBus); else the in-process one. */
+  readonly bus?: Layer.Layer<SharedEventBus, never, EventLog> | undefined
 }) =>
   Runtime.serve.pipe(
-    Layer.provideMerge(Runtime.layer(options.runtime ?? {})),
+    Layer.provideMerge(
+      options.bus === undefined ? Runtime.layer(options.runtime ?? {}) : Runtime.layer(options.runtime ?? {}).pipe(
+        Layer.provide(options.bus)
+      )
+    ),
     Layer.provide(Layer.mergeAll(
       Auth.layer({
         audience: "arcp://runtime",

@@ -1,8 +1,10 @@
 /**
- * Jobs an earlier runtime left unfinished (RFC §4.3, §10.2): at start, each job
- * whose owner instance is gone is taken over — claimed in the store, so two
- * starting runtimes never both run it — and either started again from its
- * last checkpoint, when its tool can resume, or ended ABORTED (internal/Lost).
+ * Jobs an earlier runtime left unfinished (RFC §4.3, §10.2): at start, and
+ * while running for instances whose lease lapsed (Takeover), each job whose
+ * owner instance is gone is taken over — claimed in the store, so two takers
+ * never both run it — and either started again from its last checkpoint, when
+ * its tool can resume, or ended ABORTED (internal/Lost). A cancel recorded for
+ * it that its owner never carried out (JobControl) is carried out here.
  * Jobs of a runtime that still runs are left alone.
  */
 import { type Context, Effect, Either } from "effect"
@@ -15,6 +17,7 @@ import { terminalStates } from "../internal/Finish.js"
 import { endLost } from "../internal/Lost.js"
 import type { Restored, Tool, ToolContext, ToolRegistry } from "../Tools.js"
 import type { RuntimeInstance } from "./Instance.js"
+import { pendingCancel } from "./JobControl.js"
 
 export interface RecoveryContext {
   readonly log: Context.Tag.Service<typeof EventLog>
@@ -28,6 +31,8 @@ export interface RecoveryContext {
     handler: (ctx: ToolContext) => Effect.Effect<unknown, ArcpError>,
     restored: Restored
   ) => Effect.Effect<void>
+  /** Cancels live job `jobId` here (a cancel recorded for a job taken over). */
+  readonly cancel: (jobId: string, reason: string | undefined, deadlineMs: number | undefined) => Effect.Effect<void>
 }
 
 /** The decoded type and payload of a logged envelope (undefined when it does not decode). */
@@ -82,7 +87,7 @@ const resumerOf = (ctx: RecoveryContext, record: JobRecord) => {
 }
 
 /** Takes over one lost job: resumed from its checkpoint, or ended ABORTED. */
-const recover = (ctx: RecoveryContext, record: JobRecord) =>
+export const recover = (ctx: RecoveryContext, record: JobRecord) =>
   Effect.gen(function*() {
     if (!(yield* ctx.instance.isGone(record.instance_id))) return "running elsewhere" as const
     if (!(yield* ctx.log.claimJob(record.job_id, record.instance_id, ctx.instance.id))) {
@@ -96,22 +101,36 @@ const recover = (ctx: RecoveryContext, record: JobRecord) =>
       return "ended" as const
     }
     yield* ctx.restart(record, resumer.tool, resumer.handler, restoredFrom(rows, record.session_id))
+    // cancelled before its owner went: it ends as a cancelled job does, not as a lost one
+    const cancel = yield* pendingCancel(ctx.log, record)
+    if (cancel._tag === "Some") yield* ctx.cancel(record.job_id, cancel.value.reason, cancel.value.deadline_ms)
     return "resumed" as const
   })
 
 /**
- * Runs once as the runtime starts, before any session can ask for these jobs.
- * A storage failure is logged, not fatal: a repeat then ends the job it names (`endLost`).
+ * Runs as the runtime starts, before any session can ask for these jobs (all owners), and at each
+ * takeover sweep (the `owners` found gone). A storage failure is logged, not fatal (false: the sweep
+ * tries again); a repeat then ends the job it names (`endLost`).
  */
-export const recoverAll = (ctx: RecoveryContext): Effect.Effect<void> =>
+export const recoverAll = (
+  ctx: RecoveryContext,
+  owners?: ReadonlySet<string> | undefined
+): Effect.Effect<boolean> =>
   Effect.gen(function*() {
-    const unfinished = yield* ctx.log.unfinishedJobs
+    const unfinished = (yield* ctx.log.unfinishedJobs).filter((r) =>
+      owners === undefined || (r.instance_id !== undefined && owners.has(r.instance_id))
+    )
     const outcomes = yield* Effect.forEach(unfinished, (record) => recover(ctx, record))
     const resumed = outcomes.filter((o) => o === "resumed").length
     const ended = outcomes.filter((o) => o === "ended").length
     if (resumed + ended > 0) {
       yield* Effect.logWarning(
-        `jobs left unfinished by an earlier runtime: ${resumed} resumed from their checkpoints, ${ended} ended ABORTED`
+        `jobs left unfinished by a runtime that is gone: ${resumed} resumed from their checkpoints, ${ended} ended ABORTED`
       )
     }
-  }).pipe(Effect.catchAll((e) => Effect.logError("cannot recover the jobs an earlier runtime left unfinished", e)))
+    return true
+  }).pipe(
+    Effect.catchAll((e) =>
+      Effect.as(Effect.logError("cannot recover the jobs a runtime that is gone left unfinished", e), false)
+    )
+  )

@@ -7,7 +7,7 @@
  * the log): a publish never waits for a subscriber, batches arrive in commit
  * order, and a subscriber hears only what was published after it subscribed.
  */
-import { Context, Effect, Layer, PubSub, type Queue, type Scope } from "effect"
+import { Context, Effect, Layer, Option, PubSub, type Queue, type Scope } from "effect"
 import type { Decoded } from "../../protocol/Message.js"
 
 /** One committed outbound envelope. */
@@ -45,4 +45,14 @@ export const make = Effect.map(PubSub.unbounded<BusMessage>(), (pubsub) =>
     subscribe: PubSub.subscribe(pubsub)
   }))
 
-export const layer: Layer.Layer<EventBus> = Layer.effect(EventBus, make)
+/**
+ * The bus of a store shared by several runtimes (PostgreSQL's LISTEN/NOTIFY), provided by that store's
+ * layer beside the `EventLog`: when the runtime finds one, it is the runtime's `EventBus`.
+ */
+export class SharedEventBus extends Context.Tag("arcp/SharedEventBus")<SharedEventBus, EventBus["Type"]>() {}
+
+/** The store's shared bus when it provides one (see `SharedEventBus`), otherwise the in-process bus. */
+export const layer: Layer.Layer<EventBus> = Layer.effect(
+  EventBus,
+  Effect.flatMap(Effect.serviceOption(SharedEventBus), Option.match({ onNone: () => make, onSome: Effect.succeed }))
+)

@@ -44,7 +44,18 @@ export interface Viewer {
   readonly principal: string
   /** An observer grant: whether the viewer may also see session `sessionId` of principal `owner`. */
   readonly observes?: ((owner: string, sessionId: string) => boolean) | undefined
+  /** The runtime itself (its job-control follower): the only viewer shown control envelopes. */
+  readonly runtime?: true | undefined
 }
+
+/**
+ * The type of the runtimes' own job-control envelopes (durable/JobControl): recorded in a job's session
+ * so that they travel the event path to the runtime running the job, and shown to no client.
+ */
+export const CONTROL_TYPE = "arcpx.arcp.control.v1"
+
+/** The viewer of the runtime's job-control follower: every session, control envelopes included. */
+export const RUNTIME_VIEWER: Viewer = { principal: "", observes: () => true, runtime: true }
 
 export type Overflow = "suspend" | "fail"
 
@@ -110,6 +121,11 @@ export const DEFAULT_CAPACITY = 1024
 export const visible = (viewer: Viewer, owner: string | undefined, sessionId: string): boolean =>
   owner !== undefined && (owner === viewer.principal || viewer.observes?.(owner, sessionId) === true)
 
+/** Whether the viewer is shown `event`: visible to it, and not the runtime's own control traffic unless it is the runtime. */
+export const shown = (viewer: Viewer, event: Published): boolean =>
+  (event.envelope.type !== CONTROL_TYPE || viewer.runtime === true) &&
+  visible(viewer, event.principal, event.sessionId)
+
 const within = (allowed: ReadonlyArray<string> | undefined, value: string | undefined) =>
   allowed === undefined || (value !== undefined && allowed.includes(value))
 
@@ -125,7 +141,7 @@ const couldMatch = (filter: Filter, target: Target) =>
   within(filter.stream_id, target.streamId) && within(filter.trace_id, target.traceId)
 
 /** A stored row as the bus would have carried it (None when it no longer decodes or has no owner). */
-const fromStored = (row: StoredEvent): Published | undefined => {
+export const fromStored = (row: StoredEvent): Published | undefined => {
   const envelope = decodeJson(row.json)
   if (Either.isLeft(envelope) || row.principal === undefined) return undefined
   return {
@@ -221,7 +237,7 @@ export const make = Effect.gen(function*() {
         return Effect.zipRight(Deferred.await(wake), take)
       })
 
-      const wanted = (event: Published) => matches(filter, event) && visible(viewer, event.principal, event.sessionId)
+      const wanted = (event: Published) => matches(filter, event) && shown(viewer, event)
 
       const run = Effect.gen(function*() {
         let last = 0
@@ -233,7 +249,7 @@ export const make = Effect.gen(function*() {
             for (const row of page) {
               last = row.position
               const event = fromStored(row)
-              if (event === undefined || !visible(viewer, event.principal, event.sessionId)) continue
+              if (event === undefined || !shown(viewer, event)) continue
               yield* queueRoom
               if (closed !== undefined) return
               items.push({ _tag: "Event", event })
@@ -293,7 +309,7 @@ export const make = Effect.gen(function*() {
     Effect.map(readAll(log, queryOf(filter, after, MAX_PAGE)), (rows) =>
       rows.flatMap((row) => {
         const event = fromStored(row)
-        return event !== undefined && visible(viewer, event.principal, event.sessionId) ? [event] : []
+        return event !== undefined && shown(viewer, event) ? [event] : []
       }))
 
   return Feed.of({ follow, history, room })

@@ -7,6 +7,7 @@
 import { Clock, type Context, Deferred, Duration, Effect, type Fiber, Option } from "effect"
 import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import { ArcpError } from "../../protocol/Errors.js"
+import type { MessageId } from "../../protocol/Ids.js"
 import type { Message } from "../../protocol/Message.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
 import type { EventLog } from "../../store/EventLog.js"
@@ -60,15 +61,29 @@ export const interruptJob = (
         correlation_id: message.id
       })
     )
+    yield* blockJob(ctx, job, message.id, message.payload.prompt)
+  })
+
+/**
+ * Blocks live `job` on a human answer (§10.5) for the interrupt `messageId` (received here, or on another
+ * runtime and carried by JobControl); nothing when it already waits for guidance.
+ */
+export const blockJob = (
+  ctx: InterruptContext,
+  job: Job,
+  messageId: MessageId,
+  prompt: string | undefined
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
     if (job.gate !== undefined) return // already waiting for guidance
     const gate = yield* Deferred.make<void>()
     job.openInterrupt(gate)
     yield* moveTo(job, ctx.log, "blocked")
     const answering = yield* ctx.humanInput.ask({
-      emit: (type, payload, header) => emit(job, type, payload, { causation_id: message.id, ...header }),
+      emit: (type, payload, header) => emit(job, type, payload, { causation_id: messageId, ...header }),
       principal: job.principal,
       sessionId: job.sessionId,
-      prompt: message.payload.prompt ?? "The job was interrupted. Answer to resume it, with optional guidance.",
+      prompt: prompt ?? "The job was interrupted. Answer to resume it, with optional guidance.",
       responseSchema: { type: "object", properties: { guidance: { type: "string" } } },
       expiresInSeconds: Duration.toSeconds(ctx.settings.interruptExpiry)
     }).pipe(

@@ -29,6 +29,7 @@ import { Jobs } from "../Jobs.js"
 import { RuntimeConfig } from "../RuntimeConfig.js"
 import { Sessions } from "../Sessions.js"
 import { ToolRegistry } from "../Tools.js"
+import { claimFiring } from "./Firings.js"
 import * as Timeline from "./Timeline.js"
 import { type Plan, plan } from "./When.js"
 
@@ -194,14 +195,21 @@ export const make = Effect.gen(function*() {
   const fireDue = (now: number): Effect.Effect<void> =>
     Effect.gen(function*() {
       for (let due = timeline.takeDue(now); due !== undefined; due = timeline.takeDue(now)) {
-        const record = armed.get(due.id)
+        const armedRecord = armed.get(due.id)
         armed.delete(due.id)
-        if (record === undefined) continue
-        const p = planOf(record)
-        const jobId = yield* fire(record)
+        if (armedRecord === undefined) continue
+        const p = planOf(armedRecord)
         // expanded from the firing just made, not from the rule's start
         const next = Either.isRight(p) ? p.right.next(Math.max(now, due.at), due.at) : undefined
-        yield* arm(yield* advance(record, next, now, jobId))
+        // another runtime on the store fired it (or ended the schedule): follow it without firing
+        const record = yield* claimFiring(log, store, armedRecord, due.at, now)
+        if (Option.isNone(record)) {
+          const later = next === undefined ? undefined : { ...armedRecord, next_fire_at: next }
+          if (later !== undefined) yield* arm(later)
+          continue
+        }
+        const jobId = yield* fire(record.value)
+        yield* arm(yield* advance(record.value, next, now, jobId))
       }
     }).pipe(Effect.catchAllCause((cause) => Effect.logError("a schedule's firing failed", cause)))
 
@@ -240,15 +248,22 @@ export const make = Effect.gen(function*() {
       const next = p.right.next(now, due)
       const policy: MissedPolicy = record.missed
       yield* Effect.logInfo(`schedule ${record.schedule_id} missed a firing while the runtime was down: ${policy}`)
-      const advanced = policy === "run_once"
-        ? yield* Effect.flatMap(fire(record), (jobId) => advance(record, next, now, jobId))
+      const claimed = policy === "run_once" ? yield* claimFiring(log, store, record, due, now) : Option.none()
+      const advanced = Option.isSome(claimed)
+        ? yield* Effect.flatMap(fire(claimed.value), (jobId) => advance(claimed.value, next, now, jobId))
         : yield* advance(record, next, now)
       yield* arm(advanced)
     })
 
-  yield* Effect.flatMap(store.active, Effect.forEach(resume, { discard: true })).pipe(
-    Effect.catchAll((e) => Effect.logError("cannot read the schedules to re-arm", e))
-  )
+  /** Arms the active schedules not armed here: at start all, then those other runtimes on the store created. */
+  const armStored = Effect.flatMap(store.active, (all) =>
+    lock.withPermits(1)(
+      Effect.forEach(all.filter((r) => !armed.has(r.schedule_id)), resume, { discard: true })
+    )).pipe(Effect.catchAll((e) => Effect.logError("cannot read the schedules to re-arm", e)))
+  yield* armStored
+  if (Duration.toMillis(settings.instanceHeartbeat) > 0) {
+    yield* Effect.sleep(settings.instanceHeartbeat).pipe(Effect.zipRight(armStored), Effect.forever, Effect.forkScoped)
+  }
 
   const answer = (
     owner: Owner,

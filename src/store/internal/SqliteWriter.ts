@@ -34,14 +34,23 @@ export type Write =
   | { readonly _tag: "SaveSession"; readonly session: SessionRecord }
   | { readonly _tag: "SaveInstance"; readonly instance: InstanceRecord }
   | {
+    readonly _tag: "DetachSessions"
+    readonly instance_id: string
+    readonly resume_until: number
+    readonly now: number
+  }
+  | {
     readonly _tag: "ClaimJob"
     readonly job_id: string
     readonly previous: string | undefined
     readonly instance_id: string
   }
 
-/** Verdicts for Inbound, positions for Outbound, the claim for Claim, a flag for ClaimJob, nothing for the others. */
-export type WriteResult = ReadonlyArray<Inbound> | ReadonlyArray<number> | Claim | boolean | undefined
+/**
+ * Verdicts for Inbound, positions for Outbound, the claim for Claim, a flag for ClaimJob, a count for
+ * DetachSessions, nothing for the others.
+ */
+export type WriteResult = ReadonlyArray<Inbound> | ReadonlyArray<number> | Claim | boolean | number | undefined
 
 export interface SqliteWriter {
   /** Commits `writes` in one transaction (all or nothing); throws what SQLite throws. */
@@ -86,8 +95,12 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
       "UPDATE jobs SET instance_id = ? WHERE job_id = ? AND terminal IS NULL AND instance_id IS ?"
     )
     const saveInstance = db.prepare(
-      `INSERT OR REPLACE INTO runtime_instances (instance_id, host, pid, started_at, heartbeat_at, stopped_at)
-       VALUES (?, ?, ?, ?, ?, ?)`
+      `INSERT OR REPLACE INTO runtime_instances (instance_id, host, pid, started_at, heartbeat_at, stopped_at,
+        lease_until) VALUES (?, ?, ?, ?, ?, ?, ?)`
+    )
+    const detachSessions = db.prepare(
+      `UPDATE durable_sessions SET state = 'detached', resume_until = ?, updated_at = ?
+       WHERE instance_id = ? AND state = 'attached'`
     )
     const saveLease = db.prepare(
       `INSERT OR REPLACE INTO leases (lease_id, principal, session_id, job_id, permission, resource, operation,
@@ -178,9 +191,19 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
           return claimJob.run(write.instance_id, write.job_id, write.previous ?? null).changes > 0
         case "SaveInstance": {
           const i = write.instance
-          saveInstance.run(i.instance_id, i.host, i.pid, i.started_at, i.heartbeat_at, i.stopped_at ?? null)
+          saveInstance.run(
+            i.instance_id,
+            i.host,
+            i.pid,
+            i.started_at,
+            i.heartbeat_at,
+            i.stopped_at ?? null,
+            i.lease_until ?? null
+          )
           return undefined
         }
+        case "DetachSessions":
+          return detachSessions.run(write.resume_until, write.now, write.instance_id).changes
         case "SaveLease": {
           const l = write.lease
           saveLease.run(

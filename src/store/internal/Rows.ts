@@ -1,0 +1,127 @@
+/**
+ * The rows of the event log's tables as both SQL backends read them, and the records they become
+ * (nullable columns become absent fields, as the records were written).
+ */
+import { Schema } from "effect"
+import type { InstanceRecord, JobRecord, LeaseRecord, SessionRecord, StoredEvent } from "../EventLog.js"
+
+const Nullable = Schema.NullOr(Schema.String)
+export const EventRow = Schema.Struct({
+  seq: Schema.Number,
+  direction: Schema.Literal("in", "out"),
+  session_id: Schema.String,
+  message_id: Schema.String,
+  type: Schema.String,
+  job_id: Nullable,
+  stream_id: Nullable,
+  trace_id: Nullable,
+  correlation_id: Nullable,
+  timestamp: Schema.String,
+  body: Schema.String,
+  principal: Nullable
+})
+export const JobRow = Schema.Struct({
+  job_id: Schema.String,
+  session_id: Schema.String,
+  principal: Schema.String,
+  tool: Schema.String,
+  command_id: Schema.String,
+  state: Schema.String,
+  checkpoint_id: Nullable,
+  retry_count: Schema.Number,
+  cancel_reason: Nullable,
+  idempotency_key: Nullable,
+  terminal: Nullable,
+  created_at: Schema.Number,
+  updated_at: Schema.Number,
+  instance_id: Nullable,
+  arguments: Nullable
+})
+
+export const SessionRow = Schema.Struct({
+  session_id: Schema.String,
+  principal: Schema.String,
+  capabilities: Schema.String,
+  lease_expires_at: Schema.Number,
+  last_position: Schema.Number,
+  state: Schema.Literal("attached", "detached", "closed"),
+  resume_until: Schema.NullOr(Schema.Number),
+  instance_id: Schema.String,
+  trust_level: Nullable,
+  created_at: Schema.Number,
+  updated_at: Schema.Number
+})
+
+export const InstanceRow = Schema.Struct({
+  instance_id: Schema.String,
+  host: Schema.String,
+  pid: Schema.Number,
+  started_at: Schema.Number,
+  heartbeat_at: Schema.Number,
+  stopped_at: Schema.NullOr(Schema.Number),
+  lease_until: Schema.NullOr(Schema.Number)
+})
+
+export const LeaseRow = Schema.Struct({
+  lease_id: Schema.String,
+  principal: Schema.String,
+  session_id: Schema.String,
+  job_id: Nullable,
+  permission: Schema.String,
+  resource: Schema.String,
+  operation: Schema.String,
+  granted_by: Nullable,
+  expires_at: Schema.Number,
+  revoked: Nullable,
+  created_at: Schema.Number
+})
+
+/** Nullable columns become absent fields, as the leases were written. */
+export const toLease = ({ granted_by, job_id, revoked, ...rest }: typeof LeaseRow.Type): LeaseRecord => ({
+  ...rest,
+  ...(job_id !== null ? { job_id } : {}),
+  ...(granted_by !== null ? { granted_by } : {}),
+  ...(revoked !== null ? { revoked } : {})
+})
+
+const orUndefined = (v: string | null): string | undefined => v ?? undefined
+
+export const toStored = (r: typeof EventRow.Type): StoredEvent => ({
+  position: r.seq,
+  principal: orUndefined(r.principal),
+  direction: r.direction,
+  session_id: r.session_id,
+  id: r.message_id,
+  type: r.type,
+  job_id: orUndefined(r.job_id),
+  stream_id: orUndefined(r.stream_id),
+  trace_id: orUndefined(r.trace_id),
+  correlation_id: orUndefined(r.correlation_id),
+  timestamp: r.timestamp,
+  json: r.body
+})
+
+/** Nullable columns become absent fields (not `undefined` ones), as the records were written. */
+export const toJob = (
+  { arguments: args, cancel_reason, checkpoint_id, idempotency_key, instance_id, terminal, ...rest }: typeof JobRow.Type
+): JobRecord => ({
+  ...rest,
+  ...(instance_id !== null ? { instance_id } : {}),
+  ...(args !== null ? { arguments: args } : {}),
+  ...(checkpoint_id !== null ? { checkpoint_id } : {}),
+  ...(cancel_reason !== null ? { cancel_reason } : {}),
+  ...(idempotency_key !== null ? { idempotency_key } : {}),
+  ...(terminal !== null ? { terminal } : {})
+})
+
+export const toSession = ({ resume_until, trust_level, ...rest }: typeof SessionRow.Type): SessionRecord => ({
+  ...rest,
+  ...(trust_level !== null ? { trust_level } : {}),
+  ...(resume_until !== null ? { resume_until } : {})
+})
+
+export const toInstance = ({ lease_until, stopped_at, ...rest }: typeof InstanceRow.Type): InstanceRecord => ({
+  ...rest,
+  ...(stopped_at !== null ? { stopped_at } : {}),
+  ...(lease_until !== null ? { lease_until } : {})
+})
