@@ -268,6 +268,11 @@ export const commit = (
           )
           break
         }
+        default: {
+          // a new kind of write must be written here too: this stops compiling until it is
+          const unhandled: never = w
+          return yield* Effect.dieMessage(`the PostgreSQL writer cannot write ${JSON.stringify(unhandled)}`)
+        }
       }
     }
     yield* flushJobs
