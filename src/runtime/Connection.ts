@@ -1,7 +1,9 @@
 /**
  * The per-connection loop: decode each frame once, gate it on the handshake
  * (§8.1), apply the unknown-type rules (§21.3), route it, and answer every bad
- * frame with a nack while the session carries on.
+ * frame with a nack while the session carries on. Its parts live in connection/:
+ * the open session's messages (AcceptedMessages), refusals (Nacks), the span feed
+ * (SessionSpans) and the envelopes it recorded (RecordedIds).
  */
 import {
   type Chunk,
@@ -13,41 +15,34 @@ import {
   Fiber,
   Option,
   Ref,
-  Schema,
   type Scope,
   Stream,
   type Tracer
 } from "effect"
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
-import { type HeaderOptions, isOptional, make as makeEnvelope, speaksVersion } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
-import { classifyUnknownType, validateFieldName } from "../protocol/Extensions.js"
+import { classifyUnknownType } from "../protocol/Extensions.js"
 import { METRICS_EXTENSION } from "../protocol/extensions/Metrics.js"
-import { MessageId } from "../protocol/Ids.js"
-import {
-  type Decoded,
-  type DecodeError,
-  decodeJson,
-  isCore,
-  type MessageType,
-  type PayloadOf,
-  tryEncode
-} from "../protocol/Message.js"
+import { type Decoded, type DecodeError, decodeJson, isCore } from "../protocol/Message.js"
 import type { EventLog } from "../store/EventLog.js"
 import type { Connection, Incoming } from "../transport/Transport.js"
 import * as Sidecar from "./artifacts/Sidecar.js"
 import type { Authenticator } from "./Auth.js"
+import * as AcceptedMessages from "./connection/AcceptedMessages.js"
+import { decodeFailure, ID_IN_HEAD, nack, wrongSession } from "./connection/Nacks.js"
+import * as RecordedIds from "./connection/RecordedIds.js"
+import * as SessionSpans from "./connection/SessionSpans.js"
 import type { Recorder } from "./events/Recorder.js"
 import { isRelayed } from "./events/Relayed.js"
 import type { Subscriptions } from "./events/Subscriptions.js"
-import { type ExtensionTable, handlerFor } from "./extensions/Handlers.js"
+import type { ExtensionTable } from "./extensions/Handlers.js"
 import * as Handshake from "./Handshake.js"
 import type { Owner } from "./Job.js"
 import type { Jobs } from "./Jobs.js"
 import type { LiveSession } from "./LiveSession.js"
 import * as Outbound from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
-import { dispatch, type ExtensionRoute, type RouteTable } from "./Router.js"
+import type { ExtensionRoute, RouteTable } from "./Router.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Sessions } from "./Sessions.js"
 import * as SpanFeed from "./tracing/SpanFeed.js"
@@ -81,54 +76,8 @@ export interface Dependencies {
   readonly spanWatchers?: Context.Tag.Service<typeof SpanWatchers> | undefined
 }
 
-/** The fields the event log indexes, from an envelope and its JSON. */
-const logged = (envelope: Decoded, sessionId: string, json: string) => ({ ...envelope, session_id: sessionId, json })
-
-const readMessageId = Schema.decodeUnknownOption(MessageId)
-
-/** How many ids of the envelopes it recorded a connection keeps, for a resume's backfill to skip. */
-const RECORDED_IDS = 1024
-
 /** How long closing waits for the peer to take what is queued before the socket is closed anyway. */
 const CLOSE_GRACE = Duration.seconds(5)
-const ID_IN_HEAD = /"id"\s*:\s*"((?:[^"\\]|\\.){1,256})"/
-
-/** Sends a nack; `correlation_id` and `ack_for` name the offending message when its id could be read. */
-const nack = (outbound: Outbound.Outbound, error: ArcpError, rawId: string | undefined) => {
-  const id = readMessageId(rawId)
-  return outbound.emit(
-    "nack",
-    { ...error.toPayload(), ...(Option.isSome(id) ? { ack_for: id.value } : {}) },
-    Option.isSome(id) ? { correlation_id: id.value } : {}
-  )
-}
-
-/**
- * §6.1.1: once the session exists every message names it. A `session_id` that
- * is missing or names another session is refused INVALID_ARGUMENT before the
- * message is recorded, except on `resume`, whose envelope names the session it
- * resumes (§19); subscription filters name sessions in their payload (§13).
- */
-const wrongSession = (sessionId: string, message: Decoded): ArcpError | undefined => {
-  if (message.session_id === sessionId || message.type === "resume") return undefined
-  return message.session_id === undefined
-    ? ArcpError.of(
-      "INVALID_ARGUMENT",
-      `session_id is required once the session is open; this session is ${sessionId}`,
-      {
-        details: { reason: "session_id_missing" }
-      }
-    )
-    : ArcpError.of(
-      "INVALID_ARGUMENT",
-      `session_id ${message.session_id} does not name this connection's session ${sessionId}`,
-      { details: { reason: "session_id_mismatch" } }
-    )
-}
-
-const decodeFailure = (error: DecodeError): ArcpError =>
-  ArcpError.of("INVALID_ARGUMENT", error.message, { details: { reason: error.reason, issues: error.issues } })
-
 /** Serves one connection until it closes; never fails (a bad session must not take the runtime down). */
 export const serve = (deps: Dependencies, connection: Connection): Effect.Effect<void> =>
   Effect.gen(function*() {
@@ -138,24 +87,11 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // whose the session is, once the handshake knows: published envelopes carry it (visibility)
     let principalId = ""
     const scope = yield* Effect.scope
-    // the envelopes this connection recorded (and so writes itself): a resume's follower skips them (§19).
-    // Live ones arrive as the same objects; a backfill decodes the log afresh, so the latest ids are kept too
-    // (a resume comes right after the take-back: by then the connection has recorded only a few)
-    const mine = new WeakSet<object>()
-    const mineIds = new Set<string>()
-    const recordedHere = (envelope: { readonly id: string }) => mine.has(envelope) || mineIds.has(envelope.id)
+    // the envelopes this connection recorded: a resume's follower skips them (§19)
+    const { recordedHere, remember } = RecordedIds.make()
     /** Ends the session for `reason` (§8.5), or the connection when no session is open. */
     const endWith = (reason: "UNAVAILABLE" | "BACKPRESSURE_OVERFLOW", message: string) =>
       Effect.flatMap(Ref.get(phase), (p) => (p._tag === "Open" ? p.session.evict(reason, message) : close))
-    const remember = <A extends { readonly id: string }>(envelope: A): A => {
-      mine.add(envelope)
-      mineIds.add(envelope.id)
-      if (mineIds.size > RECORDED_IDS) {
-        const oldest = mineIds.values().next()
-        if (oldest.done !== true) mineIds.delete(oldest.value)
-      }
-      return envelope
-    }
     const outbound: Outbound.Outbound = yield* Outbound.make(connection, {
       // every envelope of a session goes to the log before the socket; handshake traffic has no session yet
       // (relayed copies were committed elsewhere and handed over by the bus already)
@@ -183,24 +119,15 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       )
     })
     const sidecar = yield* Sidecar.make(connection, outbound)
-    // §17.1: the session's spans, sent as trace.span once it negotiates them (tracing/SpanFeed)
-    // a session that did not ask for them: recorded (not sent) for a subscription to trace.span (§13)
-    const recordOnly = <T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions) =>
-      Effect.gen(function*() {
-        const p = yield* Ref.get(phase)
-        if (p._tag !== "Open") return
-        const envelope = yield* makeEnvelope(type, payload, { ...options, session_id: p.session.id })
-        const json = tryEncode(envelope)
-        if (Either.isLeft(json)) return
-        yield* deps.recorder.record([
-          { envelope: remember(envelope), sessionId: p.session.id, principal: principalId, json: json.right }
-        ]).pipe(Effect.catchAll((e) => Effect.logWarning(`a span could not be recorded: ${e.message}`)))
-      })
-    const spanWatchers = deps.spanWatchers
-    const feed = SpanFeed.make(
-      outbound.emit,
-      spanWatchers === undefined ? undefined : { record: recordOnly, watched: spanWatchers.watched }
-    )
+    // §17.1: the session's spans as trace.span, or recorded only for a subscription to them (connection/SessionSpans)
+    const feed = SessionSpans.make({
+      phase,
+      outbound,
+      recorder: deps.recorder,
+      spanWatchers: deps.spanWatchers,
+      remember,
+      principal: () => principalId
+    })
     yield* Effect.locallyScoped(Spans.spanListener, Option.some(feed.listener))
     /** The handshake's span: messages that name no trace of their own join the session's trace. */
     let sessionSpan: Tracer.AnySpan | undefined
@@ -287,89 +214,28 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         return owner
       })
 
-    /** §6.4: a message id seen before is not executed again; it gets the answers the first one got (and its job's events). */
-
     const dropBeforeAcceptance = (what: string) => Effect.logWarning(`dropped before session.accepted (§8.1): ${what}`)
 
-    /** Handles one message of an open session (already recorded, not a duplicate). */
-    const handleAccepted = (session: LiveSession, sessionOwner: Owner, message: Decoded): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        yield* session.touch
-        // a major version this runtime does not speak is refused, naming the one it does (minor 1.x versions pass)
-        if (!speaksVersion(message.arcp)) {
-          return yield* nack(outbound, Handshake.unsupportedVersion(message.arcp), message.id)
-        }
-        for (const key of Object.keys(message.extensions ?? {})) {
-          const verdict = validateFieldName(key, { allowExperimental: settings.allowExperimentalExtensions })
-          if (Either.isLeft(verdict)) {
-            return yield* nack(outbound, ArcpError.of("INVALID_ARGUMENT", verdict.left), message.id)
-          }
-        }
-        const ctx = { session, outbound, close, owner: sessionOwner, sidecar, scope, recordedHere }
-        if (isCore(message)) {
-          return yield* dispatch(deps.routes, message, ctx).pipe(
-            Effect.catchAll((error) => nack(outbound, error, message.id))
-          )
-        }
-        const decision = classifyUnknownType(message.type, {
-          advertised: session.capabilities.extensions ?? [],
-          optional: isOptional(message)
-        })
-        switch (decision._tag) {
-          case "Drop":
-            return yield* Effect.logDebug(`dropped optional extension message ${message.type} (§21.3)`)
-          case "Nack":
-            return yield* nack(outbound, ArcpError.of(decision.code, decision.message), message.id)
-          case "Route": {
-            const route = deps.extensionRoutes?.get(message.type)
-            if (route !== undefined) {
-              return yield* route(message, ctx).pipe(Effect.catchAll((error) => nack(outbound, error, message.id)))
-            }
-            const handler = handlerFor(deps.extensions ?? [], message.type)
-            if (handler === undefined) {
-              return yield* nack(outbound, ArcpError.of("UNIMPLEMENTED", `no handler for ${message.type}`), message.id)
-            }
-            return yield* handler.handle(message, ctx).pipe(
-              Effect.catchAll((error) => nack(outbound, error, message.id))
-            )
-          }
-        }
-      }).pipe(
-        Spans.traced(`arcp ${message.type}`, {
-          kind: "server",
-          parent: Spans.parentOf(message, sessionSpan),
-          attributes: { "arcp.message_id": message.id, "arcp.session_id": session.id }
-        }),
-        Effect.catchAllCause((cause) => Effect.logError("failed to handle a message", cause))
-      )
-
-    /** Records a run of accepted messages in one log commit, then handles them in order, skipping duplicates. */
+    // §6.4: a message id seen before is not executed again; it gets the answers the first one got (and its job's events)
+    const accepted: AcceptedMessages.AcceptedContext = {
+      settings,
+      log,
+      jobs: deps.jobs,
+      routes: deps.routes,
+      extensionRoutes: deps.extensionRoutes,
+      extensions: deps.extensions,
+      outbound,
+      close,
+      sidecar,
+      scope,
+      recordedHere,
+      ownerOf,
+      sessionSpan: () => sessionSpan
+    }
     const handleBatch = (
       session: LiveSession,
       batch: ReadonlyArray<{ readonly message: Decoded; readonly json: string }>
-    ) =>
-      Effect.gen(function*() {
-        if (batch.length === 0) return
-        const sessionOwner = yield* ownerOf(session)
-        const verdicts = yield* log.recordInbound(
-          sessionOwner.principal,
-          batch.map(({ json, message }) => logged(message, session.id, json))
-        ).pipe(
-          Spans.traced("arcp log.record_inbound", { parent: sessionSpan, attributes: { "arcp.count": batch.length } }),
-          Effect.either
-        )
-        if (Either.isLeft(verdicts)) {
-          // not recorded, so not executed: the client may retry (UNAVAILABLE is retryable)
-          const error = ArcpError.of("UNAVAILABLE", `cannot record the message: ${verdicts.left.message}`)
-          return yield* Effect.forEach(batch, ({ message }) => nack(outbound, error, message.id), { discard: true })
-        }
-        for (let i = 0; i < batch.length; i++) {
-          const entry = batch[i]
-          if (entry === undefined) continue
-          if (verdicts.right[i]?._tag === "Duplicate") yield* deps.jobs.replay(entry.message.id, sessionOwner)
-          else yield* handleAccepted(session, sessionOwner, entry.message)
-        }
-      })
+    ) => AcceptedMessages.handleBatch(accepted, session, batch)
 
     /** A handshake step as a span (the session's root); a session that asked for trace.span is fed from here. */
     const handshakeSpan = <R>(message: Decoded, step: Effect.Effect<Handshake.Phase, never, R>) =>

@@ -4,7 +4,9 @@
  * deadline); `interrupt` blocks it on a human answer; a repeated logical
  * idempotency key is answered with the earlier outcome instead of running
  * twice (internal/Repeats). Jobs an earlier runtime left unfinished are
- * ended at construction (internal/Lost).
+ * ended at construction (internal/Lost). Its parts live in jobs/: the live
+ * jobs (LiveJobs), stopping one (Stop), a session's release and adopt
+ * (Handoff) and other runtimes on the store (CrossRuntime).
  */
 import {
   Clock,
@@ -23,39 +25,38 @@ import {
 import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { LIST_TYPE, TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
-import { type JobId, makeJobId, MessageId, TraceId } from "../protocol/Ids.js"
+import type { MessageId } from "../protocol/Ids.js"
+import { type JobId, makeJobId, TraceId } from "../protocol/Ids.js"
 import { type Decoded, type Message, tryEncode } from "../protocol/Message.js"
-import { EventLog, type JobRecord } from "../store/EventLog.js"
+import { EventLog } from "../store/EventLog.js"
 import { Artifacts } from "./artifacts/Artifacts.js"
 import { Handovers } from "./delegation/Handover.js"
 import { Remotes } from "./delegation/Remotes.js"
 import { RuntimeInstance } from "./durable/Instance.js"
 import * as Instance from "./durable/Instance.js"
 import * as JobControl from "./durable/JobControl.js"
-import { recoverAll } from "./durable/Recovery.js"
-import { restoredJob } from "./durable/Restart.js"
-import * as Takeover from "./durable/Takeover.js"
 import { Feed } from "./events/Feed.js"
 import { Recorder } from "./events/Recorder.js"
 import { HumanInput } from "./HumanInput.js"
-import { cancelled, failed, finish as finishWith, type Terminal } from "./internal/Finish.js"
+import { finish as finishWith, type Terminal } from "./internal/Finish.js"
 import * as Heartbeats from "./internal/Heartbeats.js"
 import { blockJob, checkTrust, interruptJob } from "./internal/Interrupt.js"
 import { answerRepeat, commandDigest, keyReused, type RepeatContext } from "./internal/Repeats.js"
 import { replay } from "./internal/Replay.js"
-import { envelope, hasEnded, Job, type Owner, refuseCancel, watcherOf } from "./Job.js"
+import { hasEnded, Job, type Owner, refuseCancel, watcherOf } from "./Job.js"
 import { runJob } from "./JobRunner.js"
+import * as CrossRuntime from "./jobs/CrossRuntime.js"
+import * as Handoff from "./jobs/Handoff.js"
+import type { ReleaseOptions } from "./jobs/Handoff.js"
+import * as LiveJobs from "./jobs/LiveJobs.js"
+import * as Stop from "./jobs/Stop.js"
 import { Permissions } from "./permissions/Permissions.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 import { Streams } from "./Streams.js"
-import { type Restored, type Tool, type ToolContext, ToolRegistry } from "./Tools.js"
+import { type Tool, type ToolContext, ToolRegistry } from "./Tools.js"
 import * as Spans from "./tracing/Spans.js"
 
-/** How a session lets go of its jobs: the closer's reason and deadline, when it gave them. */
-export interface ReleaseOptions {
-  readonly reason?: string | undefined
-  readonly deadline_ms?: number | undefined
-}
+export type { ReleaseOptions }
 
 /** A job a schedule starts (§10.6): linked to it, and watched by its session only while that session lives. */
 export interface Firing {
@@ -139,41 +140,10 @@ export const make = Effect.gen(function*() {
   // one heartbeat scheduler for every job, not a fiber per job (§10.3)
   const heartbeats = yield* Heartbeats.make
   const inBackground = (effect: Effect.Effect<void>) => Effect.asVoid(FiberSet.run(background, effect))
-  const live = new Map<string, Job>()
-  /** The live job `jobId` as `principal` may see it: only its own principal's sessions may (one check, here). */
-  const liveFor = (principal: string, jobId: string): Job | undefined => {
-    const job = live.get(jobId)
-    return job !== undefined && job.principal === principal ? job : undefined
-  }
-  const liveOf = (principal: string) => [...live.values()].filter((job) => job.principal === principal)
+  const { admit, forget, live, liveFor, liveOf, track } = LiveJobs.make(settings)
   /** The record of job `jobId` as `principal` may see it: only its own principal may. */
   const recordFor = (principal: string, jobId: string) =>
     Effect.map(log.getJob(jobId), Option.filter((record) => record.principal === principal))
-  // live jobs per session, for --max-jobs-per-session; a session's invokes are handled one at a time, so check-then-add holds
-  const running = new Map<string, number>()
-  const track = (job: Job) => {
-    live.set(job.id, job)
-    running.set(job.sessionId, (running.get(job.sessionId) ?? 0) + 1)
-  }
-  const forget = (id: string) => {
-    const job = live.get(id)
-    if (job === undefined || !live.delete(id)) return
-    const left = (running.get(job.sessionId) ?? 1) - 1
-    if (left <= 0) running.delete(job.sessionId)
-    else running.set(job.sessionId, left)
-  }
-  const admit = (owner: Owner) =>
-    Effect.suspend(() => {
-      const count = running.get(owner.sessionId) ?? 0
-      if (count < settings.maxJobsPerSession) return Effect.void
-      return Effect.fail(
-        ArcpError.of(
-          "RESOURCE_EXHAUSTED",
-          `this session already runs ${count} jobs, the limit (--max-jobs-per-session); invoke again when one has ended`,
-          { details: { running: count, max_jobs_per_session: settings.maxJobsPerSession } }
-        )
-      )
-    })
   const horizonMs = Duration.toMillis(settings.idempotencyHorizon)
   const finish = (job: Job, terminal: Terminal) =>
     finishWith({ log, streams, maxJsonDepth: settings.maxJsonDepth }, job, terminal)
@@ -195,55 +165,10 @@ export const make = Effect.gen(function*() {
     waitingPerJob: new Map()
   }
 
-  /**
-   * Interrupts the job's fiber and waits up to `deadline` for it to stop;
-   * past that the job ends ABORTED and its fiber is left to finish on its own
-   * (§10.4). A fiber interrupted before it ran left no terminal: it ends here.
-   */
-  const stop = (job: Job, deadline: Duration.Duration) =>
-    Effect.gen(function*() {
-      const fiber = yield* Effect.option(FiberMap.get(fibers, job.id))
-      if (Option.isSome(fiber)) {
-        const f = fiber.value
-        const stopped = yield* f.interruptAsFork(f.id()).pipe(
-          Effect.zipRight(f.await),
-          Effect.timeout(deadline),
-          Effect.option
-        )
-        if (Option.isNone(stopped)) {
-          return yield* finish(
-            job,
-            failed({
-              code: "ABORTED",
-              message: "the job did not stop within the cancellation deadline; it was abandoned"
-            })
-          )
-        }
-      }
-      yield* finish(job, cancelled(job))
-    }).pipe(Effect.ensuring(Effect.sync(() => forget(job.id))))
-
-  /** §9: a job that cannot be cancelled is completed, detached; the closer hears why it did not end. */
-  const runOnDetached = (job: Job, owner: Owner) =>
-    Effect.gen(function*() {
-      const where = job.idempotencyKey !== undefined ? "the job record and its idempotency_key" : "the job record"
-      const message = `job ${job.id} cannot be cancelled: it runs to completion detached; its outcome stays in ${where}`
-      yield* Effect.logInfo(message)
-      yield* owner.sink(
-        yield* envelope(job, "log", { level: "warn", message, attributes: { reason: "not_cancellable" } })
-      )
-    })
-
-  /** An interrupt nobody answered in time fails the job (§12.4). */
-  const expireInterrupt = (job: Job) =>
-    Effect.suspend(() => {
-      // this very fiber was the pending answer: nothing left to withdraw
-      job.takeInterruptAnswer()
-      return finish(
-        job,
-        failed({ code: "DEADLINE_EXCEEDED", message: "the interrupt was not answered before it expired" })
-      )
-    }).pipe(Effect.zipRight(FiberMap.remove(fibers, job.id)), Effect.ensuring(Effect.sync(() => forget(job.id))))
+  // ending a running job from outside: a cancel, an unanswered interrupt (jobs/Stop)
+  const ending: Stop.StopContext = { fibers, finish, forget }
+  const stop = (job: Job, deadline: Duration.Duration) => Stop.stop(ending, job, deadline)
+  const expireInterrupt = (job: Job) => Stop.expireInterrupt(ending, job)
 
   /** How a job records (then publishes) its events while no session of its own is connected. */
   const recordDetached = (sessionId: string, principal: string, id: string) => (env: Decoded) =>
@@ -296,69 +221,25 @@ export const make = Effect.gen(function*() {
   const block = (job: Job, messageId: MessageId, prompt: string | undefined) =>
     blockJob(interrupts, job, messageId, prompt)
 
-  /** A job an earlier runtime left running, started again from its checkpoint (§4.3), under its id. */
-  const restart = (
-    record: JobRecord,
-    tool: Tool,
-    handler: (ctx: ToolContext) => Effect.Effect<unknown, ArcpError>,
-    restored: Restored
-  ) =>
-    Effect.flatMap(
-      restoredJob(
-        {
-          log,
-          settings,
-          instanceId: instance.id,
-          record: recordDetached(record.session_id, record.principal, record.job_id),
-          followersRoom: feed.room({ sessionId: record.session_id, principal: record.principal, jobId: record.job_id })
-        },
-        record,
-        tool,
-        restored
-      ),
-      (job) => launch(job, handler)
-    )
-
-  /** Cancels live job `jobId` for a cancel received elsewhere (JobControl) or recorded before a takeover. */
-  const cancelHere = (jobId: string, reason: string | undefined, deadlineMs: number | undefined) =>
-    Effect.suspend(() => {
-      const job = live.get(jobId)
-      if (job === undefined || hasEnded(job) || !job.tool.cancellable || job.cancelRequest !== undefined) {
-        return Effect.void
-      }
-      if (!job.requestCancel({ reason, source: "client" })) return Effect.void
-      return FiberSet.run(background, stop(job, deadlineOf(deadlineMs))).pipe(Effect.asVoid)
-    })
-  const elsewhere: JobControl.ElsewhereContext = {
+  // other runtimes on the store: what gone ones left is taken over here first; cancels and interrupts both ways
+  const { elsewhere, runningElsewhere } = yield* CrossRuntime.start({
     log,
     recorder,
-    cancellable: (name) => Option.exists(tools.get(name), (t) => t.cancellable)
-  }
-  /** The live record of a job another runtime runs, as `principal` may see it (None: not such a job). */
-  const runningElsewhere = (principal: string, jobId: string) =>
-    Effect.map(
-      recordFor(principal, jobId).pipe(Effect.orElseSucceed(() => Option.none<JobRecord>())),
-      Option.filter((r) => r.terminal === undefined && r.instance_id !== instance.id)
-    )
-
-  // jobs an earlier runtime left running: resumed from their checkpoints or ended, before any session asks for them
-  const takeover: Takeover.TakeoverContext = { log, recorder, instance, tools, restart, cancel: cancelHere, settings }
-  const settled = new Set<string>()
-  yield* recoverAll(takeover)
-  yield* Takeover.settleAtStart(takeover, settled)
-  // then, while running: those of runtimes whose lease lapses, and what other runtimes ask of the jobs here
-  yield* Takeover.run(takeover, settled)
-  yield* JobControl.listen(feed, (request) =>
-    request.action === "cancel" ?
-      cancelHere(request.job_id, request.reason, request.deadline_ms) :
-      Effect.suspend(() => {
-        const job = live.get(request.job_id)
-        if (job === undefined || hasEnded(job) || !job.humanInput) return Effect.void
-        return (job.gate === undefined ? humanInput.admit(job.sessionId) : Effect.void).pipe(
-          Effect.zipRight(block(job, MessageId.make(request.message_id), request.prompt)),
-          Effect.catchAll((e) => Effect.logWarning(`cannot interrupt job ${job.id} for another runtime`, e))
-        )
-      }))
+    instance,
+    tools,
+    settings,
+    feed,
+    humanInput,
+    live,
+    recordFor,
+    launch,
+    recordDetached,
+    background: inBackground,
+    stop,
+    deadlineOf,
+    block
+  })
+  const handoff: Handoff.HandoffContext = { live, stop, deadlineOf, waiting: repeats.waiting }
 
   return Jobs.of({
     invoke: (message, owner, firing, start) =>
@@ -496,47 +377,9 @@ export const make = Effect.gen(function*() {
         owner
       ),
 
-    adopt: (owner, target) =>
-      Effect.sync(() => {
-        const taken = [...live.values()].filter((job) =>
-          job.principal === owner.principal && !hasEnded(job) &&
-          (job.id === target.jobId || (target.sessionId !== undefined && job.sessionId === target.sessionId))
-        )
-        // the handing session becomes the job's watcher: its later events go there
-        // (re-addressed: every envelope a session receives names that session, §6.1.1)
-        for (const job of taken) {
-          job.watchBy({
-            sessionId: owner.sessionId,
-            deliver: (e) => owner.sink({ ...e, session_id: owner.sessionId }),
-            room: owner.room,
-            sheddingRoom: owner.sheddingRoom
-          })
-        }
-        return taken.length
-      }),
+    adopt: (owner, target) => Handoff.adopt(handoff, owner, target),
 
-    release: (owner, mode, options = {}) =>
-      Effect.forEach(
-        // its own jobs; what it follows of others' jobs ends with its connection's scope (internal/Watch)
-        [...live.values()].filter((j) => j.sessionId === owner.sessionId),
-        (job) =>
-          Effect.suspend(() => {
-            // only this connection's hold: a connection that took the session back (§9) keeps its own
-            const detach = Effect.sync(() => {
-              if (job.watcher?.deliver === owner.sink) job.watchBy(undefined)
-            })
-            const theirs = job.watcher !== undefined && job.watcher.deliver !== owner.sink
-            if (mode === "detach" || hasEnded(job) || theirs) return detach
-            if (!job.tool.cancellable) return Effect.zipRight(runOnDetached(job, owner), detach)
-            job.requestCancel({ reason: options.reason ?? "session closed", source: "client" })
-            // the closing session still hears the terminal event, then lets go
-            return Effect.zipRight(stop(job, deadlineOf(options.deadline_ms)), detach)
-          }),
-        { concurrency: "unbounded", discard: true }
-      ).pipe(Effect.zipRight(Effect.sync(() => {
-        // its repeats still waiting for a terminal answer nobody: a retransmit from a new session asks again
-        for (const [key, waiter] of repeats.waiting) if (waiter.sink === owner.sink) repeats.waiting.delete(key)
-      })))
+    release: (owner, mode, options) => Handoff.release(handoff, owner, mode, options)
   })
 })
 

@@ -1,0 +1,42 @@
+/**
+ * A connection's span feed (§17.1, tracing/SpanFeed): its session's spans sent as trace.span once it negotiates
+ * them; for a session that did not, recorded only (not sent) while a subscription to trace.span lives (§13).
+ */
+import { type Context, Effect, Either, Ref } from "effect"
+import { type HeaderOptions, make as makeEnvelope } from "../../protocol/Envelope.js"
+import { type MessageType, type PayloadOf, tryEncode } from "../../protocol/Message.js"
+import type { Recorder } from "../events/Recorder.js"
+import type * as Handshake from "../Handshake.js"
+import type * as Outbound from "../Outbound.js"
+import * as SpanFeed from "../tracing/SpanFeed.js"
+import type { SpanWatchers } from "../tracing/SpanWatchers.js"
+
+export interface SessionSpansContext {
+  readonly phase: Ref.Ref<Handshake.Phase>
+  readonly outbound: Outbound.Outbound
+  readonly recorder: Context.Tag.Service<typeof Recorder>
+  readonly spanWatchers?: Context.Tag.Service<typeof SpanWatchers> | undefined
+  /** Notes an envelope as recorded by this connection (connection/RecordedIds). */
+  readonly remember: <A extends { readonly id: string }>(envelope: A) => A
+  /** Whose the session is, once the handshake knows. */
+  readonly principal: () => string
+}
+
+export const make = (ctx: SessionSpansContext): SpanFeed.SpanFeed => {
+  const recordOnly = <T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions) =>
+    Effect.gen(function*() {
+      const p = yield* Ref.get(ctx.phase)
+      if (p._tag !== "Open") return
+      const envelope = yield* makeEnvelope(type, payload, { ...options, session_id: p.session.id })
+      const json = tryEncode(envelope)
+      if (Either.isLeft(json)) return
+      yield* ctx.recorder.record([
+        { envelope: ctx.remember(envelope), sessionId: p.session.id, principal: ctx.principal(), json: json.right }
+      ]).pipe(Effect.catchAll((e) => Effect.logWarning(`a span could not be recorded: ${e.message}`)))
+    })
+  const spanWatchers = ctx.spanWatchers
+  return SpanFeed.make(
+    ctx.outbound.emit,
+    spanWatchers === undefined ? undefined : { record: recordOnly, watched: spanWatchers.watched }
+  )
+}
