@@ -185,8 +185,8 @@ const idle = async () => {
 const run = { echo, handshake, ticker, idle }[load.kind]
 run().then(
   (result) => {
-    console.log(JSON.stringify(result))
-    process.exit(0)
+    // exit once the line is flushed: stdout to a pipe is written asynchronously, and a long line was cut short
+    process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0))
   },
   (error: unknown) => {
     console.error(`loadgen ${load.kind} against ${load.url}: ${error instanceof Error ? error.message : String(error)}`)
