@@ -125,3 +125,66 @@ export const toInstance = ({ lease_until, stopped_at, ...rest }: typeof Instance
   ...(stopped_at !== null ? { stopped_at } : {}),
   ...(lease_until !== null ? { lease_until } : {})
 })
+
+/** A column value as both SQL drivers bind it (absent fields are NULL). */
+export type Column = string | number | null
+
+/** A job record as the `jobs` table's columns, in the order both writers' statements name them. */
+export const jobColumns = (j: JobRecord): Array<Column> => [
+  j.job_id,
+  j.session_id,
+  j.principal,
+  j.tool,
+  j.command_id,
+  j.state,
+  j.checkpoint_id ?? null,
+  j.retry_count,
+  j.cancel_reason ?? null,
+  j.idempotency_key ?? null,
+  j.terminal ?? null,
+  j.created_at,
+  j.updated_at,
+  j.instance_id ?? null,
+  j.arguments ?? null
+]
+
+/** A session record as the `durable_sessions` table's columns, in statement order. */
+export const sessionColumns = (r: SessionRecord): Array<Column> => [
+  r.session_id,
+  r.principal,
+  r.capabilities,
+  r.lease_expires_at,
+  r.last_position,
+  r.state,
+  r.resume_until ?? null,
+  r.instance_id,
+  r.trust_level ?? null,
+  r.created_at,
+  r.updated_at
+]
+
+/** An instance record as the `runtime_instances` table's columns, in statement order. */
+export const instanceColumns = (i: InstanceRecord): Array<Column> => [
+  i.instance_id,
+  i.host,
+  i.pid,
+  i.started_at,
+  i.heartbeat_at,
+  i.stopped_at ?? null,
+  i.lease_until ?? null
+]
+
+/** A lease record as the `leases` table's columns, in statement order. */
+export const leaseColumns = (l: LeaseRecord): Array<Column> => [
+  l.lease_id,
+  l.principal,
+  l.session_id,
+  l.job_id ?? null,
+  l.permission,
+  l.resource,
+  l.operation,
+  l.granted_by ?? null,
+  l.expires_at,
+  l.revoked ?? null,
+  l.created_at
+]

@@ -15,6 +15,7 @@ import type {
   LoggedEnvelope,
   SessionRecord
 } from "../EventLog.js"
+import { instanceColumns, jobColumns, leaseColumns, sessionColumns } from "./Rows.js"
 
 /** One write the group commit takes. Results come back in the same order. */
 export type Write =
@@ -151,74 +152,26 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
           // a later write of the same job in this transaction replaces this one anyway
           if (superseded) return undefined
           const j = write.job
-          saveJob.run(
-            j.job_id,
-            j.session_id,
-            j.principal,
-            j.tool,
-            j.command_id,
-            j.state,
-            j.checkpoint_id ?? null,
-            j.retry_count,
-            j.cancel_reason ?? null,
-            j.idempotency_key ?? null,
-            j.terminal ?? null,
-            j.created_at,
-            j.updated_at,
-            j.instance_id ?? null,
-            j.arguments ?? null
-          )
+          saveJob.run(...jobColumns(j))
           return undefined
         }
         case "SaveSession": {
           const r = write.session
-          saveSession.run(
-            r.session_id,
-            r.principal,
-            r.capabilities,
-            r.lease_expires_at,
-            r.last_position,
-            r.state,
-            r.resume_until ?? null,
-            r.instance_id,
-            r.trust_level ?? null,
-            r.created_at,
-            r.updated_at
-          )
+          saveSession.run(...sessionColumns(r))
           return undefined
         }
         case "ClaimJob":
           return claimJob.run(write.instance_id, write.job_id, write.previous ?? null).changes > 0
         case "SaveInstance": {
           const i = write.instance
-          saveInstance.run(
-            i.instance_id,
-            i.host,
-            i.pid,
-            i.started_at,
-            i.heartbeat_at,
-            i.stopped_at ?? null,
-            i.lease_until ?? null
-          )
+          saveInstance.run(...instanceColumns(i))
           return undefined
         }
         case "DetachSessions":
           return detachSessions.run(write.resume_until, write.now, write.instance_id).changes
         case "SaveLease": {
           const l = write.lease
-          saveLease.run(
-            l.lease_id,
-            l.principal,
-            l.session_id,
-            l.job_id ?? null,
-            l.permission,
-            l.resource,
-            l.operation,
-            l.granted_by ?? null,
-            l.expires_at,
-            l.revoked ?? null,
-            l.created_at
-          )
+          saveLease.run(...leaseColumns(l))
           return undefined
         }
       }

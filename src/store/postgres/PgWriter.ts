@@ -13,7 +13,8 @@
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
-import type { Claim, Inbound, LoggedEnvelope } from "../EventLog.js"
+import type { Claim, Inbound, JobRecord, LoggedEnvelope } from "../EventLog.js"
+import { instanceColumns, jobColumns, leaseColumns, sessionColumns } from "../internal/Rows.js"
 import type { Write, WriteResult } from "../internal/SqliteWriter.js"
 
 /** The notification channel carrying the last committed position. */
@@ -27,6 +28,10 @@ const byKey = <A>(key: (a: A) => string) => (a: A, b: A) => (key(a) < key(b) ? -
 
 /** Per column, the values of `rows`, for an `unnest` of arrays. */
 const columns = <A>(rows: ReadonlyArray<A>, pick: ReadonlyArray<(a: A) => unknown>) => pick.map((f) => rows.map(f))
+
+/** Rows of values as one array per column (what `unnest` takes). */
+const transpose = <A>(rows: ReadonlyArray<ReadonlyArray<A>>, width: number): Array<Array<A | undefined>> =>
+  Array.from({ length: width }, (_, c) => rows.map((row) => row[c]))
 
 const JOB_FIELDS = [
   "job_id",
@@ -47,25 +52,6 @@ const JOB_FIELDS = [
 ]
 const JOB_COLUMNS = JOB_FIELDS.join(", ")
 const JOB_EXCLUDED = JOB_FIELDS.map((c) => `EXCLUDED.${c}`).join(", ")
-
-type Job = Extract<Write, { _tag: "SaveJob" }>["job"]
-const jobColumns: ReadonlyArray<(j: Job) => unknown> = [
-  (j) => j.job_id,
-  (j) => j.session_id,
-  (j) => j.principal,
-  (j) => j.tool,
-  (j) => j.command_id,
-  (j) => j.state,
-  (j) => j.checkpoint_id ?? null,
-  (j) => j.retry_count,
-  (j) => j.cancel_reason ?? null,
-  (j) => j.idempotency_key ?? null,
-  (j) => j.terminal ?? null,
-  (j) => j.created_at,
-  (j) => j.updated_at,
-  (j) => j.instance_id ?? null,
-  (j) => j.arguments ?? null
-]
 
 interface Appended {
   readonly direction: "in" | "out"
@@ -124,7 +110,7 @@ export const commit = (
     const appended: Array<Appended> = []
     const inbound: Array<number> = []
     const outboundAt: Array<[number, number, number]> = []
-    let pendingJobs: Array<Job> = []
+    let pendingJobs: Array<JobRecord> = []
     const flushJobs = Effect.suspend(() => {
       if (pendingJobs.length === 0) return Effect.void
       const rows = pendingJobs.sort(byKey((j) => j.job_id))
@@ -134,7 +120,7 @@ export const commit = (
           $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::bigint[],
           $13::bigint[], $14::text[], $15::text[])
          ON CONFLICT (job_id) DO UPDATE SET (${JOB_COLUMNS}) = ROW(${JOB_EXCLUDED})`,
-        columns(rows, jobColumns)
+        transpose(rows.map(jobColumns), JOB_FIELDS.length)
       )
     })
 
@@ -206,19 +192,7 @@ export const commit = (
                lease_expires_at = EXCLUDED.lease_expires_at, last_position = EXCLUDED.last_position,
                state = EXCLUDED.state, resume_until = EXCLUDED.resume_until, instance_id = EXCLUDED.instance_id,
                trust_level = EXCLUDED.trust_level, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`,
-            [
-              r.session_id,
-              r.principal,
-              r.capabilities,
-              r.lease_expires_at,
-              r.last_position,
-              r.state,
-              r.resume_until ?? null,
-              r.instance_id,
-              r.trust_level ?? null,
-              r.created_at,
-              r.updated_at
-            ]
+            sessionColumns(r)
           )
           break
         }
@@ -230,7 +204,7 @@ export const commit = (
              ON CONFLICT (instance_id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid,
                started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at, stopped_at = EXCLUDED.stopped_at,
                lease_until = EXCLUDED.lease_until`,
-            [r.instance_id, r.host, r.pid, r.started_at, r.heartbeat_at, r.stopped_at ?? null, r.lease_until ?? null]
+            instanceColumns(r)
           )
           break
         }
@@ -252,19 +226,7 @@ export const commit = (
                job_id = EXCLUDED.job_id, permission = EXCLUDED.permission, resource = EXCLUDED.resource,
                operation = EXCLUDED.operation, granted_by = EXCLUDED.granted_by, expires_at = EXCLUDED.expires_at,
                revoked = EXCLUDED.revoked, created_at = EXCLUDED.created_at`,
-            [
-              l.lease_id,
-              l.principal,
-              l.session_id,
-              l.job_id ?? null,
-              l.permission,
-              l.resource,
-              l.operation,
-              l.granted_by ?? null,
-              l.expires_at,
-              l.revoked ?? null,
-              l.created_at
-            ]
+            leaseColumns(l)
           )
           break
         }
