@@ -7,31 +7,8 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { bin, root } from "../support/Child.js"
+import { bin, root, serveOn, stopWith } from "../support/Child.js"
 import { freePort, RawWs, type Received } from "../support/RawWs.js"
-
-/** `arcp serve` on `port` with a --db file; resolves once it listens. */
-const serveOn = (port: number, args: ReadonlyArray<string>) =>
-  new Promise<ChildProcess>((resolve, reject) => {
-    const child = spawn("node", [bin, "serve", "--port", String(port), ...args], {
-      cwd: root,
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let out = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString()
-      if (out.includes("serving on")) resolve(child)
-    })
-    child.stderr.on("data", () => undefined)
-    child.once("exit", (code) => reject(new Error(`serve exited early with ${code}: ${out}`)))
-  })
-
-const stop = (child: ChildProcess, signal: NodeJS.Signals = "SIGTERM") =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    child.once("exit", () => resolve())
-    child.kill(signal)
-  })
 
 const tickOf = (m: Received) => Number(m.payload.current)
 
@@ -91,7 +68,7 @@ describe("resume over a real WebSocket", () => {
           assert.deepStrictEqual(ticks, Array.from({ length: 20 }, (_, i) => i + 1), "every tick once, in order")
           assert.isTrue(second.received.every((m) => m.session_id === sessionId), "the same session")
         } finally {
-          await stop(server)
+          await stopWith(server, "SIGTERM")
         }
       })
     },
@@ -109,7 +86,7 @@ describe("resume over a real WebSocket", () => {
           session_id: sessionId
         })
         await first.next((m) => m.type === "job.progress" && tickOf(m) >= 5)
-        await stop(before, "SIGKILL")
+        await stopWith(before, "SIGKILL")
         await first.closed
         const last = first.received[first.received.length - 1]
 
@@ -132,7 +109,7 @@ describe("resume over a real WebSocket", () => {
           assert.strictEqual(started.length, 2, "job.started again after the restart")
           assert.match(String(started[1]?.payload.checkpoint_id), /^chk_/, "naming the checkpoint it continues from")
         } finally {
-          await stop(after)
+          await stopWith(after, "SIGTERM")
         }
       })
     },
@@ -163,7 +140,7 @@ describe("resume over a real WebSocket", () => {
           assert.strictEqual((await again.handshake("tok-a", sessionId)).type, "session.accepted")
           again.close()
         } finally {
-          await stop(server)
+          await stopWith(server, "SIGTERM")
         }
       })
     },
@@ -191,7 +168,7 @@ describe("resume over a real WebSocket", () => {
           assert.strictEqual((await ws.next((m) => m.correlation_id === ping)).type, "pong")
           ws.close()
         } finally {
-          await stop(server)
+          await stopWith(server, "SIGTERM")
         }
       })
     },
@@ -232,7 +209,7 @@ describe("resume over a real WebSocket", () => {
             })
           })
           await fourth
-          await stop(before, "SIGKILL")
+          await stopWith(before, "SIGKILL")
           after = await serveOn(port, args)
           assert.strictEqual(await exited, 0, stderr)
           const lines = stdout.trim().split("\n").map((l): Received => JSON.parse(l))
@@ -247,8 +224,8 @@ describe("resume over a real WebSocket", () => {
           )
           assert.strictEqual(lines.at(-1)?.type, "tool.result")
         } finally {
-          await stop(before, "SIGKILL")
-          if (after !== undefined) await stop(after)
+          await stopWith(before, "SIGKILL")
+          if (after !== undefined) await stopWith(after, "SIGTERM")
         }
       })
     },
