@@ -8,12 +8,13 @@
 import { FileSystem } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { SqlClient } from "@effect/sql"
-import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as Migrator from "@effect/sql/Migrator"
 import { Clock, Effect, Layer, Option, Schema, Stream } from "effect"
 import { randomBytes } from "node:crypto"
 import { join } from "node:path"
 import { type ArtifactRecord, ArtifactStore, ArtifactStoreError, check, measure } from "./ArtifactStore.js"
+import * as SqliteMigrations from "./internal/SqliteMigrations.js"
 
 export interface Options {
   /** Where the bytes go (created if missing). */
@@ -202,11 +203,7 @@ const removeStaleTemps = (fs: FileSystem.FileSystem, root: string) =>
 /** The file store on `directory`, its records in the SQLite file `filename` (created and migrated as needed). */
 export const layer = (options: Options): Layer.Layer<ArtifactStore, ArtifactStoreError> =>
   Layer.scoped(ArtifactStore, make(options)).pipe(
-    Layer.provide(
-      SqliteMigrator.layer({ loader: migrations, table: "arcp_artifact_migrations" }).pipe(
-        Layer.provide(NodeContext.layer)
-      )
-    ),
+    Layer.provide(SqliteMigrations.layer({ loader: migrations, table: "arcp_artifact_migrations" })),
     Layer.provide(SqliteClient.layer({ filename: options.filename })),
     Layer.provide(NodeContext.layer),
     Layer.mapError((cause) =>

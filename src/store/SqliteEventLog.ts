@@ -5,13 +5,13 @@
  * commits are amortized across sessions. Migrations and reads use @effect/sql;
  * the writes use their own connection with prepared statements (internal/SqliteWriter).
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import { SqlClient } from "@effect/sql"
-import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as Migrator from "@effect/sql/Migrator"
 import { Effect, Layer } from "effect"
 import { EventLog, EventLogError } from "./EventLog.js"
 import * as GroupCommit from "./internal/GroupCommit.js"
+import * as SqliteMigrations from "./internal/SqliteMigrations.js"
 import * as SqliteWriter from "./internal/SqliteWriter.js"
 import * as SqlReads from "./internal/SqlReads.js"
 import type { ScheduleStore } from "./ScheduleStore.js"
@@ -136,7 +136,7 @@ export const layer = (options: Options): Layer.Layer<EventLog | ScheduleStore, E
       })
     )
     : Layer.merge(Layer.scoped(EventLog, make(options)), SqliteScheduleStore.layer).pipe(
-      Layer.provide(SqliteMigrator.layer({ loader: migrations }).pipe(Layer.provide(NodeContext.layer))),
+      Layer.provide(SqliteMigrations.layer({ loader: migrations, table: "effect_sql_migrations" })),
       Layer.provide(SqliteClient.layer({ filename: options.filename })),
       Layer.mapError((cause) =>
         new EventLogError({

@@ -13,6 +13,22 @@ const tempFile = () => join(mkdtempSync(join(tmpdir(), "arcp-log-")), "events.db
 describe("SqliteEventLog", () => {
   eventLogSuite(() => SqliteEventLog.layer({ filename: tempFile() }))
 
+  it.scopedLive("R4.3-2 two runtimes opening one fresh file at the same moment both wait for its migrations", () =>
+    Effect.gen(function*() {
+      for (let round = 0; round < 5; round++) {
+        const file = tempFile()
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
+        const open = Layer.build(SqliteEventLog.layer({ filename: file })).pipe(
+          Effect.map((context) => Context.get(context, EventLog))
+        )
+        const [first, second] = yield* Effect.all([open, open], { concurrency: 2 })
+        yield* first.recordInbound("alice", [envelope(`a${round}`)])
+        yield* second.recordInbound("alice", [envelope(`b${round}`)])
+        const seen = yield* readAll(first, { session_id: ["sess_1"] })
+        assert.deepStrictEqual(seen.map((entry) => entry.id), [`a${round}`, `b${round}`], `round ${round}`)
+      }
+    }))
+
   it.scoped("R4.3-2 two runtimes on one file, each with its own connection, race to take a lost job: one wins", () =>
     Effect.gen(function*() {
       const file = tempFile()
