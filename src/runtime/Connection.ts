@@ -6,7 +6,6 @@
  * (SessionSpans) and the envelopes it recorded (RecordedIds).
  */
 import {
-  type Chunk,
   type Context,
   Deferred,
   Duration,
@@ -340,7 +339,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
      * logged in one commit and then handled in arrival order; anything else
      * (handshake, bad frames) is handled one by one between those runs.
      */
-    const onChunk = (frames: Chunk.Chunk<Incoming>) =>
+    const onChunk = (frames: Iterable<Incoming>) =>
       Effect.gen(function*() {
         let run: Array<{ readonly message: Decoded; readonly json: string }> = []
         let runSession: LiveSession | undefined
@@ -377,8 +376,18 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
 
     // the reader on its own fiber, this one waiting for the end: closing (ours) or the stream's (the peer's).
     // Waited on rather than raced (a race forks both sides) or Stream.interruptWhen (a race per pull, 4x)
-    const reader = yield* connection.incoming.pipe(
-      Stream.runForEachChunk(onChunk),
+    // through `receive` when the transport has it: no stream executor per connection (issue 12)
+    const { receive } = connection
+    const reading = receive === undefined ? Stream.runForEachChunk(connection.incoming, onChunk) : Effect.gen(
+      function*() {
+        while (true) {
+          const frames = yield* receive
+          if (frames.length === 0) return
+          yield* onChunk(frames)
+        }
+      }
+    )
+    const reader = yield* reading.pipe(
       Effect.catchAll((error) => Effect.logDebug(`connection ${connection.label} ended: ${error.message}`)),
       Effect.ensuring(Deferred.succeed(closed, undefined)),
       Effect.fork

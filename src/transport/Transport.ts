@@ -27,6 +27,13 @@ export interface Connection {
   /** True when the transport has native binary frames (WebSocket); false means base64 only (§22). */
   readonly binary: boolean
   readonly incoming: Stream.Stream<Incoming, TransportError>
+  /**
+   * Optional, the same frames without a stream's machinery: waits for frames and returns every one
+   * received since the last call, or none once the connection has ended. The runtime reads a
+   * connection through it when the transport has it (an idle connection then holds no stream
+   * executor, issue 12). A connection is read through `receive` or `incoming`, never both.
+   */
+  readonly receive?: Effect.Effect<ReadonlyArray<Incoming>, TransportError> | undefined
   readonly send: (frame: string | Uint8Array) => Effect.Effect<void, TransportError>
   /**
    * Bytes sent but not yet taken by the peer, that the transport holds in memory (a WebSocket's

@@ -5,7 +5,7 @@
  * (own port or attached to an application's server) and the client.
  */
 import type * as Socket from "@effect/platform/Socket"
-import { type Chunk, Deferred, Duration, Effect, Exit, Mailbox, type Scope, Stream } from "effect"
+import { Chunk, Deferred, Duration, Effect, Exit, Mailbox, Option, type Scope, Stream } from "effect"
 import { EventEmitter } from "node:events"
 import { Duplex } from "node:stream"
 import { TLSSocket } from "node:tls"
@@ -181,6 +181,9 @@ export const fromSocket = (
     return { connection, opened: Deferred.await(opened) }
   })
 
+/** What `receive` returns once the connection has ended. */
+const noFrames: ReadonlyArray<Incoming> = []
+
 /** Close codes that end a connection cleanly (normal closure, or the peer simply gone): the stream ends. */
 const isCleanClose = (code: number) => code === 1000 || code === 1006
 
@@ -204,21 +207,38 @@ export const fromWs = (
   Scope.Scope
 > =>
   Effect.gen(function*() {
-    const mailbox = yield* Mailbox.make<Incoming, TransportError>()
     const max = options.maxFrameBytes
     const { label } = options
     let unread = 0
     let paused = false
     let opened: Deferred.Deferred<void, TransportError> | undefined
+    // frames received and not yet read, how the socket ended (once it has), and the reader waiting for either:
+    // plain fields rather than a Mailbox, so an idle connection holds a few words (issue 12)
+    let frames: Array<Incoming> = []
+    let end: Exit.Exit<void, TransportError> | undefined
+    let waiting: (() => void) | undefined
+    const wake = () => {
+      const reader = waiting
+      waiting = undefined
+      reader?.()
+    }
+    const finish = (exit: Exit.Exit<void, TransportError>) => {
+      end ??= exit
+      wake()
+    }
     const onMessage = (data: Buffer | ArrayBuffer | Array<Buffer>, isBinary: boolean) => {
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)
-      if (!isBinary) return void mailbox.unsafeOffer(textFrame(bytes.toString("utf8"), max))
-      unread += bytes.byteLength
-      if (!paused && unread > READ_HIGH_WATER) {
-        paused = true
-        ws.pause()
+      if (end !== undefined) return
+      if (!isBinary) frames.push(textFrame(bytes.toString("utf8"), max))
+      else {
+        unread += bytes.byteLength
+        if (!paused && unread > READ_HIGH_WATER) {
+          paused = true
+          ws.pause()
+        }
+        frames.push(binaryFrame(bytes, max))
       }
-      mailbox.unsafeOffer(binaryFrame(bytes, max))
+      wake()
     }
     // the error listener stays: `ws` may still report one (an aborted connect) after we stopped listening
     let ended = false
@@ -231,9 +251,9 @@ export const fromWs = (
     const onClose = (code: number, reason: Buffer) => {
       stop()
       if (opened !== undefined) Deferred.unsafeDone(opened, Effect.fail(closedBeforeOpen))
-      if (isCleanClose(code)) return void mailbox.unsafeDone(Exit.void)
+      if (isCleanClose(code)) return finish(Exit.void)
       const message = `${label}: closed with code ${code}${reason.length > 0 ? ` (${reason.toString()})` : ""}`
-      mailbox.unsafeDone(Exit.fail(new TransportError({ reason: "Read", message })))
+      finish(Exit.fail(new TransportError({ reason: "Read", message })))
     }
     const onError = (cause: Error) => {
       if (ended) return
@@ -244,7 +264,7 @@ export const fromWs = (
         cause
       })
       if (opened !== undefined) Deferred.unsafeDone(opened, Effect.fail(error))
-      mailbox.unsafeDone(Exit.fail(error))
+      finish(Exit.fail(error))
     }
     const onOpen = () => {
       if (opened !== undefined) Deferred.unsafeDone(opened, Effect.void)
@@ -264,15 +284,19 @@ export const fromWs = (
         flush()
         stop()
         if (ws.readyState <= OPEN) ws.close(1000)
-        mailbox.unsafeDone(Exit.void)
+        finish(Exit.void)
       })
     )
     // built once, when first needed: an ordinary close builds no error (nor its stack), later sends reuse it
     let closedError: TransportError | undefined
     const closed = () =>
       closedError ??= new TransportError({ reason: "Closed", message: `${label}: the connection is closed` })
-    const taken = (chunk: Chunk.Chunk<Incoming>) => {
-      for (const frame of chunk) {
+    /** What is there to read now: the frames waiting (binary bytes handed over resume a paused socket), or the end. */
+    const poll = (): Effect.Effect<ReadonlyArray<Incoming>, TransportError> | undefined => {
+      if (frames.length === 0) return end === undefined ? undefined : Effect.map(end, () => noFrames)
+      const batch = frames
+      frames = []
+      for (const frame of batch) {
         if (frame._tag !== "Binary") continue
         unread -= frame.data.byteLength
         if (paused && unread < READ_HIGH_WATER / 2) {
@@ -280,12 +304,26 @@ export const fromWs = (
           ws.resume()
         }
       }
-      return chunk
+      return Effect.succeed(batch)
     }
+    const receive = Effect.async<ReadonlyArray<Incoming>, TransportError>((resume) => {
+      const now = poll()
+      if (now !== undefined) return resume(now)
+      waiting = () => resume(poll() ?? Effect.succeed(noFrames))
+      return Effect.sync(() => {
+        waiting = undefined
+      })
+    })
     const connection: Connection = {
       label,
       binary: true,
-      incoming: Mailbox.toStream(mailbox).pipe(Stream.mapChunks(taken)),
+      incoming: Stream.repeatEffectChunkOption(
+        Effect.flatMap(
+          Effect.mapError(receive, Option.some),
+          (batch) => batch.length === 0 ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(batch))
+        )
+      ),
+      receive,
       buffered: () => ws.bufferedAmount,
       send: (frame) =>
         Effect.suspend(() => {
