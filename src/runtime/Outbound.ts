@@ -4,7 +4,8 @@
  * its one fiber hands them, in order and a batch at a time, to the recorder,
  * which commits them, publishes them on the event bus, and hands the
  * committed copies back to this connection's inbox; those go into the
- * priority lanes (§6.5), and the same fiber writes what the lanes hold. An envelope the
+ * priority lanes (§6.5), and the same fiber writes what the lanes hold. That fiber runs only while there
+ * is something to commit, write or settle: an idle connection holds none (issue 12). An envelope the
  * bus did not hand back (its commit failed) is never written. Only what the
  * log cannot hold goes into the lanes directly: handshake answers before a
  * session exists, and relayed copies the bus already handed to a follower.
@@ -19,7 +20,7 @@
  * socket. A failed recording seals the path: nothing more is written but the
  * farewell (`session.evicted`).
  */
-import { Deferred, Duration, Effect, Either, Fiber, FiberId, Queue, type Scope } from "effect"
+import { Deferred, Duration, Effect, Either, Fiber, FiberId, type Scope } from "effect"
 import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../protocol/Envelope.js"
 import { type Decoded, tryEncode } from "../protocol/Message.js"
 import type { Connection } from "../transport/Transport.js"
@@ -68,7 +69,11 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     let pending: Array<Queued> = []
     let committing = 0
     let pendingBytes = 0
-    const wake = yield* Queue.sliding<void>(1)
+    // the writer's fiber, while it has something to do (an idle connection holds none, issue 12), and its wake-up:
+    // a signal that came while it was not waiting is kept for its next wait
+    let writer: Fiber.RuntimeFiber<void> | undefined
+    let signalled = false
+    let woken: Deferred.Deferred<void> | undefined
     // flush callers wait for both fibers to find nothing left
     let drained: Array<Deferred.Deferred<void>> = []
     // producers waiting for room, woken once there is some
@@ -224,58 +229,94 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       return Effect.forEach(done, (d) => Deferred.succeed(d, undefined), { discard: true })
     })
 
-    // one fiber commits and writes, in turns: each round commits what waits (a slow reader never holds the
-    // log back: a full transport skips the writes, not the commits), then writes what the bus handed back
-    const writer = yield* Effect.gen(function*() {
+    /** Wakes the writer if it waits; a signal while it is busy is kept for its next wait. */
+    const signal = () => {
+      const waiting = woken
+      woken = undefined
+      if (waiting === undefined) signalled = true
+      else Deferred.unsafeDone(waiting, Effect.void)
+    }
+    const nextSignal = Effect.suspend(() => {
+      if (signalled) {
+        signalled = false
+        return Effect.void
+      }
+      woken ??= Deferred.unsafeMake<void>(FiberId.none)
+      return Deferred.await(woken)
+    })
+
+    // the writer commits and writes, in turns: each round commits what waits (a slow reader never holds the
+    // log back: a full transport skips the writes, not the commits), then writes what the bus handed back.
+    // It runs while there is something to do and ends once nothing is left; `kick` starts it again.
+    const rounds = Effect.gen(function*() {
+      let pollMs = POLL_FIRST_MS
       while (true) {
-        yield* Queue.take(wake)
-        let pollMs = POLL_FIRST_MS
-        while (true) {
-          const committed = pending.length > 0
-          // a round cannot be interrupted between its commit and queueing what the bus handed back
-          if (committed) yield* Effect.uninterruptible(commitRound)
-          if (lanes.size() > 0 && !writeInFlight && (broken || !transportFull())) {
-            pollMs = POLL_FIRST_MS
-            const batch = take()
-            writing = batch.length
-            const run = write(batch).pipe(Effect.ensuring(Effect.sync(() => {
-              writing = 0
-            })))
-            if (connection.sendWaits === true) {
-              // a send that may wait for the peer runs beside the commits: a stalled pipe never holds the log up
-              writeInFlight = true
-              yield* Effect.fork(run.pipe(Effect.ensuring(Effect.sync(() => {
-                writeInFlight = false
-                Queue.unsafeOffer(wake, undefined)
-              }))))
-            } else yield* run
-            yield* wakeProducers
-            continue
-          }
+        signalled = false
+        const committed = pending.length > 0
+        // a round cannot be interrupted between its commit and queueing what the bus handed back
+        if (committed) yield* Effect.uninterruptible(commitRound)
+        if (lanes.size() > 0 && !writeInFlight && (broken || !transportFull())) {
+          pollMs = POLL_FIRST_MS
+          const batch = take()
+          writing = batch.length
+          const run = write(batch).pipe(Effect.ensuring(Effect.sync(() => {
+            writing = 0
+          })))
+          if (connection.sendWaits === true) {
+            // a send that may wait for the peer runs beside the commits: a stalled pipe never holds the log up
+            writeInFlight = true
+            yield* Effect.fork(run.pipe(Effect.ensuring(Effect.sync(() => {
+              writeInFlight = false
+              signal()
+            }))))
+          } else yield* run
           yield* wakeProducers
-          if (committed) continue
-          if (writeInFlight) {
-            // the write ends, or something new is sent
-            yield* Queue.take(wake)
-            continue
-          }
-          yield* settleFlushes
-          if (lanes.size() === 0 && waiters.length === 0) break
-          if (broken) break
-          // the transport holds its share: look again shortly (the peer may be reading), or as soon as
-          // something new is sent
-          yield* Effect.race(Effect.sleep(Duration.millis(pollMs)), Queue.take(wake))
-          pollMs = Math.min(POLL_LONGEST_MS, pollMs * 2)
+          continue
+        }
+        yield* wakeProducers
+        if (committed) continue
+        if (writeInFlight) {
+          // the write ends, or something new is sent
+          yield* nextSignal
+          continue
         }
         yield* settleFlushes
+        // nothing left (or nothing can be written any more): the writer ends here, with no step in between
+        // where a sender could find it still running and leave its envelope to it
+        if (pending.length === 0 && ((lanes.size() === 0 && waiters.length === 0) || broken)) {
+          if (drained.length === 0) {
+            writer = undefined
+            return
+          }
+          continue
+        }
+        // the transport holds its share: look again shortly (the peer may be reading), or as soon as
+        // something new is sent
+        yield* Effect.race(Effect.sleep(Duration.millis(pollMs)), nextSignal)
+        pollMs = Math.min(POLL_LONGEST_MS, pollMs * 2)
       }
-    }).pipe(Effect.forkScoped)
+    })
+    // the writer runs with the connection's fiber refs (log annotations, span listener), whoever starts it
+    const refs = yield* Effect.getFiberRefs
+    const writerRun = Effect.zipRight(Effect.setFiberRefs(refs), rounds)
+    /** Something to commit, write or settle: wakes the writer, or starts it. */
+    const kick = Effect.suspend(() => {
+      if (writer !== undefined) {
+        signal()
+        return Effect.void
+      }
+      if (closed) return Effect.void
+      return Effect.map(Effect.forkIn(writerRun, scope), (fiber) => {
+        // a writer that has already ended is not kept
+        if (fiber.unsafePoll() === null) writer = fiber
+      })
+    })
 
     // on close, what still waits to be committed goes to the log (a job's events reach a resume, §8.5)
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         closed = true
-        yield* Fiber.interrupt(writer)
+        if (writer !== undefined) yield* Fiber.interrupt(writer)
         const rest = pending.filter((q) => recordable(q.envelope))
         pending = []
         pendingBytes = 0
@@ -310,15 +351,13 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         if (pending.length === 0 && committing === 0 && !recordable(envelope)) {
           // nothing to commit ahead of it: straight to the lanes (order kept)
           if (!sealed || envelope.type === FAREWELL) enqueue(q)
-          Queue.unsafeOffer(wake, undefined)
         } else {
           pending.push(q)
           pendingBytes += q.bytes
-          Queue.unsafeOffer(wake, undefined)
         }
         // answers alone (never held back) overrunning twice the budget: the peer reads nothing
-        if (envelopes() >= 2 * limits.maxEnvelopes || queuedBytes + pendingBytes >= 2 * limits.maxBytes) return stall
-        return noteFull
+        const overrun = envelopes() >= 2 * limits.maxEnvelopes || queuedBytes + pendingBytes >= 2 * limits.maxBytes
+        return Effect.zipRight(kick, overrun ? stall : noteFull)
       })
 
     const roomWhen = (shedding: boolean): Effect.Effect<void> =>
@@ -332,7 +371,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           for (const w of told) yield* Deferred.succeed(w, undefined)
           yield* noteFull
           // the writer looks at the transport while anyone waits
-          Queue.unsafeOffer(wake, undefined)
+          yield* kick
           yield* Deferred.await(ready)
         })
       })
@@ -340,11 +379,11 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     const flushWith = (past: boolean) =>
       Effect.gen(function*() {
         const done = yield* Deferred.make<void>()
-        yield* Effect.sync(() => {
+        yield* Effect.suspend(() => {
           if (past) draining = true
-          if (closed) return Deferred.unsafeDone(done, Effect.void)
+          if (closed) return Deferred.succeed(done, undefined)
           drained.push(done)
-          Queue.unsafeOffer(wake, undefined)
+          return kick
         })
         yield* Deferred.await(done)
       })
