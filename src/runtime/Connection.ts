@@ -36,6 +36,7 @@ import { isRelayed } from "./events/Relayed.js"
 import type { Subscriptions } from "./events/Subscriptions.js"
 import type { ExtensionTable } from "./extensions/Handlers.js"
 import * as Handshake from "./Handshake.js"
+import type { Heartbeats } from "./internal/Heartbeats.js"
 import type { Owner } from "./Job.js"
 import type { Jobs } from "./Jobs.js"
 import type { LiveSession } from "./LiveSession.js"
@@ -67,6 +68,8 @@ export interface Dependencies {
    * A registration rather than a fiber waiting per connection: idle sessions are many (issue 12).
    */
   readonly atShutdown: (goodbye: Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>
+  /** The runtime's one timer for every session's idle and lease deadlines (not a timer fiber per session). */
+  readonly deadlines: Heartbeats
   /** This runtime's instance id (§4.3): sessions are recorded durable under it (§9); absent: they are not. */
   readonly instanceId?: string | undefined
   /** The session's subscriptions (§13): closed with the reason on eviction, stopped when the connection ends. */
@@ -149,6 +152,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
           principalId = principal
         }),
       outbound,
+      deadlines: deps.deadlines,
       close,
       binary: connection.binary,
       durable: deps.instanceId === undefined ? undefined : { log, settings, instanceId: deps.instanceId },

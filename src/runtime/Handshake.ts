@@ -19,6 +19,7 @@ import type { Authenticator, Challenge, Principal } from "./Auth.js"
 import * as DurableSessions from "./durable/DurableSessions.js"
 import type { DurableContext } from "./durable/DurableSessions.js"
 import type { Recorder } from "./events/Recorder.js"
+import type { Heartbeats } from "./internal/Heartbeats.js"
 import * as LiveSession from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
@@ -74,6 +75,8 @@ export interface HandshakeContext {
   /** Told the principal of the session about to be accepted, before anything of it is recorded. */
   readonly opened: (principal: string) => Effect.Effect<void>
   readonly outbound: Outbound
+  /** The runtime's one timer for the sessions' idle and lease deadlines. */
+  readonly deadlines: Heartbeats
   /** Flushes and closes the connection. */
   readonly close: Effect.Effect<void>
   /** The transport has native binary frames: sidecar encoding is offered (§11.3). */
@@ -179,6 +182,7 @@ const accept = (
       settings: ctx.settings,
       authenticator: ctx.authenticator,
       outbound: ctx.outbound,
+      deadlines: ctx.deadlines,
       close: ctx.close,
       durable: ctx.durable !== undefined && DurableSessions.enabled(ctx.settings)
         ? { ctx: ctx.durable, createdAt }

@@ -10,6 +10,7 @@ import type { Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
 import { type DurableContext, release, resumableAfter } from "./durable/DurableSessions.js"
+import type { Heartbeats } from "./internal/Heartbeats.js"
 import type { Outbound } from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
 import type { Settings } from "./RuntimeConfig.js"
@@ -39,6 +40,8 @@ export interface Params {
   readonly settings: Settings
   readonly authenticator: Context.Tag.Service<typeof Authenticator>
   readonly outbound: Outbound
+  /** The runtime's one timer for every session's idle and lease deadlines (a timer fiber per session costs memory). */
+  readonly deadlines: Heartbeats
   /** Ends the connection (after flushing what was queued). */
   readonly close: Effect.Effect<void>
   /** Durable sessions (§9): where the session is recorded as let go when the connection ends. */
@@ -63,11 +66,22 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
     let evicted = false
     // set when the session ends for good: its record then says closed, not resumable
     let closed = false
-    const { durable } = params
-    if (durable !== undefined) {
-      // runs when the connection's scope closes, however it ends
-      yield* Effect.addFinalizer(() =>
-        Effect.gen(function*() {
+    const { deadlines, durable } = params
+    // the session's key in the runtime's timer; what is due runs on a fiber of the session's, with its fiber refs
+    const key = {}
+    let ended = false
+    const refs = yield* Effect.getFiberRefs
+    // (interruptible: the timer runs its ticks uninterruptibly, and a fork inherits that)
+    const onSession = (effect: Effect.Effect<void>) =>
+      Effect.asVoid(Effect.forkIn(Effect.interruptible(Effect.zipRight(Effect.setFiberRefs(refs), effect)), scope))
+    // runs when the connection's scope closes, however it ends (one finalizer: each costs an idle session memory)
+    yield* Effect.addFinalizer(() =>
+      Effect.zipRight(
+        Effect.suspend(() => {
+          ended = true
+          return deadlines.unregister(key)
+        }),
+        durable === undefined ? Effect.void : Effect.gen(function*() {
           const who = yield* Ref.get(principal)
           yield* release(durable.ctx, {
             sessionId: params.id,
@@ -79,7 +93,7 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
           }, closed)
         })
       )
-    }
+    )
 
     const evict = (reason: EvictionReason, message: string) =>
       Effect.suspend(() => {
@@ -158,35 +172,34 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
         return true
       })
 
-    // One timer fiber per session for both deadlines (an idle session held two: issue 12's memory per session).
+    // Both deadlines on the runtime's one timer (a timer fiber per session cost an idle session memory, issue 12).
     // Idle eviction (§8.5): no inbound traffic for `idleTimeout`; lease renewal (§8.4): re-authentication is
     // asked for `refreshDeadline` before the lease ends. While a refresh is pending only the idle deadline
-    // counts; its answer re-arms the timer for the renewed lease.
+    // counts; its answer re-arms the timer for the renewed lease. Inbound traffic only moves `lastActivity`:
+    // the timer, due at the old deadline, finds the new one and waits again.
     const idleMs = Duration.toMillis(settings.idleTimeout)
     const leadMs = Duration.toMillis(settings.refreshDeadline)
-    const timers: Effect.Effect<void> = Effect.gen(function*() {
-      while (true) {
-        const now = yield* Clock.currentTimeMillis
+    /** Acts on what is due at `now` (on a fiber of the session's: the timer serves every session), else re-arms. */
+    const due = (now: number): Effect.Effect<boolean> =>
+      Effect.gen(function*() {
+        if (ended) return false
         const idle = (yield* Ref.get(lastActivity)) + idleMs - now
-        if (idle <= 0) return yield* evict("DEADLINE_EXCEEDED", `idle for ${idleMs / 1000} s`)
+        if (idle <= 0) {
+          yield* onSession(evict("DEADLINE_EXCEEDED", `idle for ${idleMs / 1000} s`))
+          return false
+        }
         const refreshing = Option.isSome(yield* Ref.get(pending))
         const renew = refreshing ? Number.POSITIVE_INFINITY : (yield* Ref.get(leaseExpiresAt)) - leadMs - now
         if (renew <= 0) {
-          yield* refresh("lease_expiring")
-          continue
+          // re-armed once the refresh is pending (only the idle deadline counts then)
+          yield* onSession(Effect.zipRight(refresh("lease_expiring"), rearm))
+          return false
         }
-        yield* Effect.sleep(Duration.millis(Math.min(idle, renew)))
-      }
-    })
-    let timer = yield* Effect.forkIn(timers, scope)
-    const rearm = Effect.suspend(() => Fiber.interrupt(timer)).pipe(
-      Effect.zipRight(Effect.forkIn(timers, scope)),
-      Effect.flatMap((next) =>
-        Effect.sync(() => {
-          timer = next
-        })
-      )
-    )
+        yield* deadlines.register(key, now + Math.min(idle, renew), 1, due)
+        return true
+      })
+    const rearm: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, due)
+    yield* rearm
 
     return {
       id: params.id,

@@ -296,9 +296,10 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         pollMs = Math.min(POLL_LONGEST_MS, pollMs * 2)
       }
     })
-    // the writer runs with the connection's fiber refs (log annotations, span listener), whoever starts it
+    // the writer runs with the connection's fiber refs (log annotations), whoever starts it, and interruptible
+    // (a fork inherits its starter's interruptibility: a send from a finalizer would make it uninterruptible)
     const refs = yield* Effect.getFiberRefs
-    const writerRun = Effect.zipRight(Effect.setFiberRefs(refs), rounds)
+    const writerRun = Effect.interruptible(Effect.zipRight(Effect.setFiberRefs(refs), rounds))
     /** Something to commit, write or settle: wakes the writer, or starts it. */
     const kick = Effect.suspend(() => {
       if (writer !== undefined) {

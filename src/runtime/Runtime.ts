@@ -24,6 +24,7 @@ import * as Recorder from "./events/Recorder.js"
 import * as Subscriptions from "./events/Subscriptions.js"
 import * as ToolDiscovery from "./extensions/ToolDiscovery.js"
 import * as HumanInput from "./HumanInput.js"
+import * as Heartbeats from "./internal/Heartbeats.js"
 import * as Jobs from "./Jobs.js"
 import * as Permissions from "./permissions/Permissions.js"
 import { makeExtensionRoutes, makeRoutes } from "./Router.js"
@@ -109,6 +110,7 @@ export const make = Effect.gen(function*() {
         ),
         () => Effect.sync(() => goodbyes.delete(goodbye))
       ),
+    deadlines: yield* Heartbeats.make,
     instanceId: (yield* RuntimeInstance).id,
     subscriptions,
     spanWatchers: yield* SpanWatchers.SpanWatchers,
@@ -168,7 +170,7 @@ export type Provided =
 export const layer = (
   options: RuntimeConfig.Options = {}
 ): Layer.Layer<Provided, never, Authenticator | EventLog | ScheduleStore | ArtifactStore | ToolRegistry> =>
-  Layer.effect(ArcpRuntime, make).pipe(
+  Layer.scoped(ArcpRuntime, make).pipe(
     Layer.provideMerge(Subscriptions.layer),
     Layer.provideMerge(SpanWatchers.layer),
     Layer.provideMerge(Scheduler.layer),

@@ -3,7 +3,10 @@
  * tick due every `intervalMs` from its start; one worker fiber sleeps until the
  * earliest tick is due and runs the due ticks in order. Most jobs end long
  * before their first deadline: for them a heartbeat is a Map insert and delete,
- * not a fiber, a timer and an interruption.
+ * not a fiber, a timer and an interruption. The runtime keeps a second one for
+ * the sessions' idle and lease deadlines (LiveSession): a tick there re-registers
+ * its session at the next deadline it computes. Ticks are short: what takes
+ * long (an eviction) is forked by the tick.
  */
 import { Clock, Duration, Effect, type Fiber, type Scope } from "effect"
 
