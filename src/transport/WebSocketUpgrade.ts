@@ -37,6 +37,8 @@ export interface UpgradeSource {
   off(event: "upgrade", listener: (request: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown
 }
 
+const ignoreError = () => undefined
+
 /** The path of a request URL, without its query. */
 export const pathOf = (request: IncomingMessage): string => {
   const url = request.url ?? "/"
@@ -81,9 +83,11 @@ export const make = (options: UpgradeOptions): Effect.Effect<Upgrader, never, Sc
     return {
       handle: (request, socket, head) => {
         if (options.path !== undefined && pathOf(request) !== options.path) return false
-        // an error on the raw socket before the upgrade completes is that peer's end, not ours
-        socket.on("error", () => undefined)
-        wss.handleUpgrade(request, socket, head, (ws) => accepting.offer({ ws, peer: peerOf(request.socket) }))
+        // an error on the raw socket before the upgrade completes is that peer's end, not ours (a listener made
+        // here would share this call's closure context, and keep the request, headers and all, for the socket's life)
+        socket.on("error", ignoreError)
+        const peer = peerOf(request.socket)
+        wss.handleUpgrade(request, socket, head, (ws) => accepting.offer({ ws, peer }))
         return true
       },
       run: accepting.run,
