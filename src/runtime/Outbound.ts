@@ -229,12 +229,12 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       return Effect.forEach(done, (d) => Deferred.succeed(d, undefined), { discard: true })
     })
 
-    /** Wakes the writer if it waits; a signal while it is busy is kept for its next wait. */
+    /** Wakes the writer if it waits; a signal while it is busy is kept for its next wait (each round clears it). */
     const signal = () => {
+      signalled = true
       const waiting = woken
       woken = undefined
-      if (waiting === undefined) signalled = true
-      else Deferred.unsafeDone(waiting, Effect.void)
+      if (waiting !== undefined) Deferred.unsafeDone(waiting, Effect.void)
     }
     const nextSignal = Effect.suspend(() => {
       if (signalled) {
@@ -249,6 +249,9 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     // log back: a full transport skips the writes, not the commits), then writes what the bus handed back.
     // It runs while there is something to do and ends once nothing is left; `kick` starts it again.
     const rounds = Effect.gen(function*() {
+      // the fibers ready now run first: a job that answers at once adds its started and result to the
+      // accepted that started this writer, so the three go out in one commit and one write (issue 12)
+      yield* Effect.yieldNow()
       let pollMs = POLL_FIRST_MS
       while (true) {
         signalled = false
