@@ -4,8 +4,8 @@
  * group is committed in queue order) while the cost of a commit is shared across sessions. What a
  * backend supplies is `commit`: a group of writes in one transaction, one result per write.
  */
-import { Chunk, Deferred, Effect, Either, Option, Queue, type Scope } from "effect"
-import type { Claim, EventLog, EventLogError, Inbound } from "../EventLog.js"
+import { Deferred, Effect, Either, Option, Queue, type Scope } from "effect"
+import type { Claim, EventLog, EventLogError, GroupPart, GroupRecorded, Inbound } from "../EventLog.js"
 import type { Write, WriteResult } from "./SqliteWriter.js"
 
 /** The write half of the `EventLog`: what goes through the group commit. */
@@ -13,6 +13,7 @@ export type Writes = Pick<
   EventLog["Type"],
   | "recordInbound"
   | "recordOutbound"
+  | "recordGroup"
   | "claimIdempotencyKey"
   | "saveJob"
   | "stageJob"
@@ -30,10 +31,30 @@ const isPositions = (r: WriteResult): r is ReadonlyArray<number> =>
   Array.isArray(r) && r.every((v) => typeof v === "number")
 const isClaim = (r: WriteResult): r is Claim => typeof r === "object" && !Array.isArray(r)
 
-/** A write waiting for the group commit, and what to do with its outcome. */
+/** Writes waiting for the group commit (one, or a mixed group's parts), and what to do with their outcome. */
 interface Pending {
-  readonly write: Write
-  readonly settle: (outcome: Either.Either<WriteResult, EventLogError>) => Effect.Effect<unknown>
+  readonly writes: ReadonlyArray<Write>
+  readonly settle: (outcome: Either.Either<ReadonlyArray<WriteResult>, EventLogError>) => Effect.Effect<unknown>
+}
+
+/** A group's verdicts and positions, read from its parts' results; `None` when a result is not its part's kind. */
+const groupRecorded = (
+  parts: ReadonlyArray<GroupPart>,
+  results: ReadonlyArray<WriteResult>
+): Option.Option<GroupRecorded> => {
+  const verdicts: Array<Inbound> = []
+  const positions: Array<number> = []
+  for (let i = 0; i < parts.length; i++) {
+    const result = results[i]
+    const kind = parts[i]?._tag
+    if (kind === "Inbound" || kind === "Outbound") {
+      if (result === undefined || !Array.isArray(result)) return Option.none()
+      if (kind === "Inbound" && isVerdicts(result)) verdicts.push(...result)
+      else if (kind === "Outbound" && isPositions(result)) positions.push(...result)
+      else if (result.length > 0) return Option.none()
+    }
+  }
+  return Option.some({ verdicts, positions })
 }
 
 /** Most writes one transaction takes. */
@@ -50,11 +71,14 @@ export const make = (
     yield* Effect.gen(function*() {
       while (true) {
         const batch = yield* Queue.takeBetween(queue, 1, BATCH)
-        const committed = yield* Effect.either(commit(Chunk.toReadonlyArray(Chunk.map(batch, (p) => p.write))))
-        let i = 0
+        const writes: Array<Write> = []
+        for (const pending of batch) writes.push(...pending.writes)
+        const committed = yield* Effect.either(commit(writes))
+        let offset = 0
         for (const pending of batch) {
-          yield* pending.settle(Either.map(committed, (results) => results[i]))
-          i++
+          const end = offset + pending.writes.length
+          yield* pending.settle(Either.map(committed, (results) => results.slice(offset, end)))
+          offset = end
         }
       }
     }).pipe(Effect.forkScoped)
@@ -63,22 +87,30 @@ export const make = (
      * Queues `write` for the next group commit and waits for its result, read by `pick`. The writer
      * returns the result kind of each write, so a `None` from `pick` is a defect, not a default.
      */
-    const submit = <A>(write: Write, pick: (result: WriteResult) => Option.Option<A>) =>
+    const submitAll = <A>(
+      writes: ReadonlyArray<Write>,
+      pick: (results: ReadonlyArray<WriteResult>) => Option.Option<A>
+    ) =>
       Effect.flatMap(Deferred.make<A, EventLogError>(), (done) =>
         Effect.zipRight(
           Queue.offer(queue, {
-            write,
+            writes,
             settle: (outcome) =>
               Deferred.complete(
                 done,
                 Either.isLeft(outcome) ? Effect.fail(outcome.left) : Option.match(pick(outcome.right), {
-                  onNone: () => Effect.dieMessage(`the ${backend} writer returned no result for a ${write._tag} write`),
+                  onNone: () =>
+                    Effect.dieMessage(
+                      `the ${backend} writer returned no result for a ${writes.map((w) => w._tag).join("+")} write`
+                    ),
                   onSome: Effect.succeed
                 })
               )
           }),
           Deferred.await(done)
         ))
+    const submit = <A>(write: Write, pick: (result: WriteResult) => Option.Option<A>) =>
+      submitAll([write], (results) => (results.length === 1 ? pick(results[0]) : Option.none()))
     const none = () => Option.some(undefined)
 
     const writes: Writes = {
@@ -90,12 +122,16 @@ export const make = (
         envelopes.length === 0
           ? Effect.succeed([])
           : submit({ _tag: "Outbound", envelopes }, (r) => (isPositions(r) ? Option.some(r) : Option.none())),
+      recordGroup: (parts) =>
+        parts.length === 0
+          ? Effect.succeed({ verdicts: [], positions: [] })
+          : submitAll(parts, (results) => groupRecorded(parts, results)),
       claimIdempotencyKey: (claim) =>
         submit({ _tag: "Claim", ...claim }, (r) => (isClaim(r) ? Option.some(r) : Option.none())),
       saveJob: (job) => submit({ _tag: "SaveJob", job }, none),
       stageJob: (job) =>
         Queue.offer(queue, {
-          write: { _tag: "SaveJob", job },
+          writes: [{ _tag: "SaveJob", job }],
           // nobody waits on a staged write: a failure is logged
           settle: (outcome) =>
             Either.isLeft(outcome) ? Effect.logError(`cannot record job ${job.job_id}`, outcome.left) : Effect.void
