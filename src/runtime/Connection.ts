@@ -33,7 +33,7 @@ import { decodeFailure, ID_IN_HEAD, nack, wrongSession } from "./connection/Nack
 import * as RecordedIds from "./connection/RecordedIds.js"
 import * as SessionSpans from "./connection/SessionSpans.js"
 import type { Recorder } from "./events/Recorder.js"
-import { isRelayed } from "./events/Relayed.js"
+import { committed, isRelayed } from "./events/Relayed.js"
 import type { Subscriptions } from "./events/Subscriptions.js"
 import type { ExtensionTable } from "./extensions/Handlers.js"
 import * as Handshake from "./Handshake.js"
@@ -145,6 +145,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       sessions: deps.sessions,
       log,
       recorder: deps.recorder,
+      sendCommitted: (envelope) => outbound.send(committed(remember(envelope))),
       opened: (principal) =>
         Effect.sync(() => {
           principalId = principal

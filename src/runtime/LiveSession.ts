@@ -42,7 +42,12 @@ export interface Params {
   /** Ends the connection (after flushing what was queued). */
   readonly close: Effect.Effect<void>
   /** Durable sessions (§9): where the session is recorded as let go when the connection ends. */
-  readonly durable?: { readonly ctx: DurableContext; readonly createdAt: number } | undefined
+  readonly durable?: {
+    readonly ctx: DurableContext
+    readonly createdAt: number
+    /** Whether its record is committed yet: a handshake that could not record it lets nothing go. */
+    readonly recorded: () => boolean
+  } | undefined
   /** Runs before `session.evicted` goes out: the session's subscriptions are closed with the reason (§13.4). */
   readonly onEvict?: ((reason: EvictionReason) => Effect.Effect<void>) | undefined
 }
@@ -68,6 +73,7 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
       // runs when the connection's scope closes, however it ends
       yield* Effect.addFinalizer(() =>
         Effect.gen(function*() {
+          if (!durable.recorded()) return
           const who = yield* Ref.get(principal)
           yield* release(durable.ctx, {
             sessionId: params.id,

@@ -479,7 +479,7 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
         events.map((e) => [e.id, e.direction, e.principal]),
         [["open", "in", "alice"], ["chal", "out", "alice"], ["auth", "in", "alice"], ["acc", "out", "alice"]]
       )
-      assert.deepStrictEqual(recorded.positions, [events[1]?.position, events[3]?.position])
+      assert.deepStrictEqual(recorded.positions, [events[1]?.position ?? 0, events[3]?.position ?? 0])
       assert.deepStrictEqual(yield* log.getSession("sess_g"), Option.some(session("sess_g")))
       assert.deepStrictEqual(yield* log.recordGroup([]), { verdicts: [], positions: [] })
     })))
