@@ -31,8 +31,9 @@ import type { Authenticator } from "./Auth.js"
 import * as AcceptedMessages from "./connection/AcceptedMessages.js"
 import { decodeFailure, ID_IN_HEAD, nack, wrongSession } from "./connection/Nacks.js"
 import * as RecordedIds from "./connection/RecordedIds.js"
+import { riderOf } from "./connection/Riders.js"
 import * as SessionSpans from "./connection/SessionSpans.js"
-import type { Recorder } from "./events/Recorder.js"
+import type { Part, Recorder } from "./events/Recorder.js"
 import { committed, isRelayed } from "./events/Relayed.js"
 import type { Subscriptions } from "./events/Subscriptions.js"
 import type { ExtensionTable } from "./extensions/Handlers.js"
@@ -97,15 +98,24 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       // (relayed copies were committed elsewhere and handed over by the bus already)
       recordable: (envelope) => envelope.session_id !== undefined && !isRelayed(envelope),
       // committed, then published; the bus hands the committed copies back to the writer (the inbox)
-      record: (batch, inbox) =>
-        Effect.asVoid(deps.recorder.record(
-          batch.flatMap(({ envelope, json }) =>
-            envelope.session_id === undefined
-              ? []
-              : [{ envelope: remember(envelope), sessionId: envelope.session_id, principal: principalId, json }]
-          ),
+      record: (batch, inbox) => {
+        const entries = batch.flatMap(({ envelope, json }) =>
+          envelope.session_id === undefined
+            ? []
+            : [{ envelope: remember(envelope), sessionId: envelope.session_id, principal: principalId, json }]
+        )
+        // an envelope with writes riding on it (connection/Riders) makes the batch one mixed commit
+        if (!entries.some((e) => riderOf(e.envelope) !== undefined)) {
+          return Effect.asVoid(deps.recorder.record(entries, inbox))
+        }
+        const riders = entries.flatMap((e) => riderOf(e.envelope) ?? [])
+        return deps.recorder.recordGroup(
+          entries.flatMap((
+            e
+          ): ReadonlyArray<Part> => [{ _tag: "Outbound", entries: [e] }, ...(riderOf(e.envelope)?.parts ?? [])]),
           inbox
-        )),
+        ).pipe(Effect.tap(() => riders.forEach((r) => r.committed())), Effect.asVoid)
+      },
       limits: {
         maxBytes: settings.maxOutboundBytes,
         maxEnvelopes: settings.maxOutboundEnvelopes,

@@ -9,7 +9,8 @@ import { type ChallengeId, makeChallengeId, type SessionId } from "../protocol/I
 import type { Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
-import { type DurableContext, release, resumableAfter } from "./durable/DurableSessions.js"
+import type { Rider } from "./connection/Riders.js"
+import { type DurableContext, type Holding, release, releaseRecord, resumableAfter } from "./durable/DurableSessions.js"
 import type { Outbound } from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
 import type { Settings } from "./RuntimeConfig.js"
@@ -24,6 +25,11 @@ export interface LiveSession extends SessionHandle {
   readonly leaseExpiresAt: Effect.Effect<number>
   /** The session ends with its connection, not resumable (`session.close`, §9). */
   readonly markClosed: Effect.Effect<void>
+  /**
+   * The session's release, to commit with its last answer (`session.close`'s ack): once committed, the
+   * connection's end records nothing more for it. Undefined when nothing is recorded for the session.
+   */
+  readonly letGo: Effect.Effect<Rider | undefined>
 }
 
 interface PendingRefresh {
@@ -69,21 +75,26 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
     // set when the session ends for good: its record then says closed, not resumable
     let closed = false
     const { durable } = params
+    // set once a release was committed with the session's last answer: nothing more to record at the end
+    let released = false
+    const holding = (createdAt: number): Effect.Effect<Holding> =>
+      Effect.gen(function*() {
+        const who = yield* Ref.get(principal)
+        return {
+          sessionId: params.id,
+          principal: who.id,
+          capabilities: params.capabilities,
+          leaseExpiresAt: yield* Ref.get(leaseExpiresAt),
+          trustLevel: trustOf(who, settings),
+          createdAt
+        }
+      })
     if (durable !== undefined) {
       // runs when the connection's scope closes, however it ends
       yield* Effect.addFinalizer(() =>
-        Effect.gen(function*() {
-          if (!durable.recorded()) return
-          const who = yield* Ref.get(principal)
-          yield* release(durable.ctx, {
-            sessionId: params.id,
-            principal: who.id,
-            capabilities: params.capabilities,
-            leaseExpiresAt: yield* Ref.get(leaseExpiresAt),
-            trustLevel: trustOf(who, settings),
-            createdAt: durable.createdAt
-          }, closed)
-        })
+        durable.recorded() && !released
+          ? Effect.flatMap(holding(durable.createdAt), (held) => release(durable.ctx, held, closed))
+          : Effect.void
       )
     }
 
@@ -205,6 +216,18 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
       leaseExpiresAt: Ref.get(leaseExpiresAt),
       markClosed: Effect.sync(() => {
         closed = true
+      }),
+      letGo: Effect.gen(function*() {
+        if (durable === undefined || !durable.recorded()) return undefined
+        const held = yield* holding(durable.createdAt)
+        const record = releaseRecord(durable.ctx, held, closed, yield* Clock.currentTimeMillis)
+        const rider: Rider = {
+          parts: [{ _tag: "ReleaseSession", session: record }],
+          committed: () => {
+            released = true
+          }
+        }
+        return rider
       }),
       buffer: { usage: outbound.usage, backedUp: outbound.backedUp }
     }

@@ -97,13 +97,15 @@ export const heldRecord = (ctx: DurableContext, holding: Holding, now: number): 
 export const release = (ctx: DurableContext, holding: Holding, closed: boolean): Effect.Effect<void> =>
   Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
-    const detach = !closed && enabled(ctx.settings)
-    yield* ctx.log.recordGroup([{
-      _tag: "ReleaseSession",
-      session: {
-        ...heldRecord(ctx, holding, now),
-        state: detach ? "detached" : "closed",
-        ...(detach ? { resume_until: now + Duration.toMillis(ctx.settings.resumeWindow) } : {})
-      }
-    }])
+    yield* ctx.log.recordGroup([{ _tag: "ReleaseSession", session: releaseRecord(ctx, holding, closed, now) }])
   }).pipe(Effect.catchAll((e) => Effect.logWarning(`cannot record that session ${holding.sessionId} was let go`, e)))
+
+/** The record a release writes (see `release`), for a commit that carries it with other writes. */
+export const releaseRecord = (ctx: DurableContext, holding: Holding, closed: boolean, now: number): SessionRecord => {
+  const detach = !closed && enabled(ctx.settings)
+  return {
+    ...heldRecord(ctx, holding, now),
+    state: detach ? "detached" : "closed",
+    ...(detach ? { resume_until: now + Duration.toMillis(ctx.settings.resumeWindow) } : {})
+  }
+}
