@@ -229,6 +229,9 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     const writer = yield* Effect.gen(function*() {
       while (true) {
         yield* Queue.take(wake)
+        // the fibers ready now run first: a job that answers at once adds its started and result to the
+        // accepted that woke this writer, so the three go out in one commit and one write (issue 12)
+        yield* Effect.yieldNow()
         let pollMs = POLL_FIRST_MS
         while (true) {
           const committed = pending.length > 0

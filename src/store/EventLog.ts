@@ -249,7 +249,8 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
    * Queues a job record write without waiting for its commit: for state
    * transitions nobody waits on. Writes of one job land in call order (with
    * `saveJob` too), and a later one in the same commit supersedes an earlier
-   * one, so they cost little. A failed write is logged by the log.
+   * one, so they cost little. It commits no later than any write made after it
+   * (usually in the same commit). A failed write is logged by the log.
    */
   readonly stageJob: (job: JobRecord) => Effect.Effect<void>
   readonly getJob: (jobId: string) => Effect.Effect<Option.Option<JobRecord>, EventLogError>

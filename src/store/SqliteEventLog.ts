@@ -118,7 +118,9 @@ export const make = (options: Options) =>
     )
     const writes = yield* GroupCommit.make(
       (group) => Effect.try({ try: () => writer.commit(group), catch: failure("Write") }),
-      "SQLite"
+      "SQLite",
+      // better-sqlite3 commits synchronously: a lone write needs no hop to the writer fiber
+      { inline: true }
     )
     return EventLog.of({ ...writes, ...SqlReads.make(sql, { skipCopies: true }) })
   })

@@ -3,19 +3,9 @@
  * own yielding (every 2048 operations) stays on microtasks for thousands of
  * rounds, so sockets — new WebSocket handshakes, pings, other sessions — would
  * wait until the job paused. A job that emits in a tight loop gives the event
- * loop one full turn (its I/O callbacks) every few events instead.
+ * loop one full turn (its I/O callbacks) every few events instead
+ * (`yieldToEventLoop`, src/internal/EventLoop).
  */
-import { Effect } from "effect"
 
 /** How many of its own events a job emits between two turns of the event loop. */
 export const EVENTS_PER_TURN = 16
-
-/**
- * Resumes after the event loop has run its pending I/O callbacks once. Not a
- * timer (`setImmediate`, not the Clock): a turn, not a delay, so it needs no
- * TestClock and costs microseconds.
- */
-export const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})

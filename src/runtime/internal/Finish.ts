@@ -131,9 +131,9 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
       }, { priority: "critical", correlation_id: job.commandId })
       json = encodeUnchecked(env)
     }
-    yield* log.saveJob(toRecord(job, end, json)).pipe(
-      Effect.catchAll((e) => Effect.logError(`cannot record job ${job.id}`, e))
-    )
+    // staged: the record commits no later than the terminal event delivered next (the same writer takes
+    // both, the record first), so whoever received the terminal can find it; the job does not wait for it
+    yield* log.stageJob(toRecord(job, end, json))
     yield* deliver(job, env)
     // repeats of the command (same idempotency key) are answered with this terminal (internal/Repeats)
     yield* Deferred.succeed(job.ended, env)

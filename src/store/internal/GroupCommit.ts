@@ -1,10 +1,17 @@
 /**
- * Group commit, for both SQL backends of the event log: every write joins one queue, and one writer
+ * Group commit, for both SQL backends of the event log: every write joins one buffer, and one writer
  * fiber commits whatever is waiting in one transaction, then completes the callers. Order holds (a
- * group is committed in queue order) while the cost of a commit is shared across sessions. What a
+ * group is committed in buffer order) while the cost of a commit is shared across sessions. What a
  * backend supplies is `commit`: a group of writes in one transaction, one result per write.
+ *
+ * A backend whose commit is synchronous (SQLite) commits an awaited write on the caller's own fiber,
+ * taking along whatever waits ahead of it (order holds: nobody else can commit meanwhile). A lone
+ * write, as at one request in flight, then saves the hops to the writer fiber and back, and staged
+ * writes (a job's record, which nobody awaits) ride in the commit of the job's next event: the writer
+ * takes them itself only after a turn of the event loop in which no commit took them.
  */
-import { Deferred, Effect, Either, Option, Queue, type Scope } from "effect"
+import { Effect, Either, Option, Queue, type Scope } from "effect"
+import { yieldToEventLoop } from "../../internal/EventLoop.js"
 import type { Claim, EventLog, EventLogError, GroupPart, GroupRecorded, Inbound } from "../EventLog.js"
 import type { Write, WriteResult } from "./SqliteWriter.js"
 
@@ -57,58 +64,128 @@ const groupRecorded = (
   return Option.some({ verdicts, positions })
 }
 
+/** The writes of `group`, in order. */
+const writesOf = (group: ReadonlyArray<Pending>): Array<Write> => {
+  const writes: Array<Write> = []
+  for (const p of group) writes.push(...p.writes)
+  return writes
+}
+
 /** Most writes one transaction takes. */
 const BATCH = 1000
 
-/** Starts the writer fiber (for the life of the scope) committing through `commit`. */
+/**
+ * Starts the writer fiber (for the life of the scope) committing through `commit`. `inline`: `commit`
+ * runs synchronously (no other fiber can run during it), so awaited writes commit on their caller's fiber.
+ */
 export const make = (
   commit: (writes: ReadonlyArray<Write>) => Effect.Effect<ReadonlyArray<WriteResult>, EventLogError>,
-  backend: string
+  backend: string,
+  options: { readonly inline?: boolean } = {}
 ): Effect.Effect<Writes, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const queue = yield* Queue.unbounded<Pending>()
+    let buffer: Array<Pending> = []
+    // the writer holds a group it has not finished committing: nothing may commit ahead of it
+    let busy = false
+    const wake = yield* Queue.sliding<void>(1)
+
+    /** Takes up to `room` writes from the front of the buffer. */
+    const takeFront = (room: number) => {
+      const taken = buffer.length <= room ? buffer : buffer.slice(0, room)
+      buffer = buffer.length <= room ? [] : buffer.slice(room)
+      return taken
+    }
+    const settleAll = (
+      group: ReadonlyArray<Pending>,
+      committed: Either.Either<ReadonlyArray<WriteResult>, EventLogError>
+    ) => {
+      let offset = 0
+      return Effect.forEach(group, (p) => {
+        const start = offset
+        offset += p.writes.length
+        return p.settle(Either.map(committed, (results) => results.slice(start, offset)))
+      }, { discard: true })
+    }
+
+    /** The writer's round: the front of the buffer in one commit. */
+    const round = Effect.suspend(() => {
+      const group = takeFront(BATCH)
+      busy = true
+      return Effect.either(commit(writesOf(group))).pipe(
+        Effect.tap(() => {
+          busy = false
+        }),
+        Effect.flatMap((committed) => settleAll(group, committed))
+      )
+    })
 
     yield* Effect.gen(function*() {
       while (true) {
-        const batch = yield* Queue.takeBetween(queue, 1, BATCH)
-        const writes: Array<Write> = []
-        for (const pending of batch) writes.push(...pending.writes)
-        const committed = yield* Effect.either(commit(writes))
-        let offset = 0
-        for (const pending of batch) {
-          const end = offset + pending.writes.length
-          yield* pending.settle(Either.map(committed, (results) => results.slice(offset, end)))
-          offset = end
-        }
+        yield* Queue.take(wake)
+        // inline, only staged writes wait here: a commit in this turn of the event loop takes them along
+        if (options.inline === true) yield* yieldToEventLoop
+        while (buffer.length > 0) yield* round
       }
     }).pipe(Effect.forkScoped)
 
-    /**
-     * Queues `write` for the next group commit and waits for its result, read by `pick`. The writer
-     * returns the result kind of each write, so a `None` from `pick` is a defect, not a default.
-     */
+    // what still waits when the log closes is committed then (a job's last staged record)
+    yield* Effect.addFinalizer(() => Effect.suspend(() => (buffer.length === 0 ? Effect.void : round)))
+
+    const offer = (pending: Pending) =>
+      Effect.sync(() => {
+        buffer.push(pending)
+        Queue.unsafeOffer(wake, undefined)
+      })
+
+    /** The writer returns the result kind of each write, so a `None` from `pick` is a defect, not a default. */
+    const picked = <A>(
+      writes: ReadonlyArray<Write>,
+      pick: (results: ReadonlyArray<WriteResult>) => Option.Option<A>,
+      results: ReadonlyArray<WriteResult>
+    ) =>
+      Option.match(pick(results), {
+        onNone: () =>
+          Effect.dieMessage(
+            `the ${backend} writer returned no result for a ${writes.map((w) => w._tag).join("+")} write`
+          ),
+        onSome: (a: A) => Effect.succeed(a)
+      })
+
+    /** Buffers `writes` for the writer's next group commit and waits for their results, read by `pick`. */
+    const queued = <A>(writes: ReadonlyArray<Write>, pick: (results: ReadonlyArray<WriteResult>) => Option.Option<A>) =>
+      Effect.async<A, EventLogError>((resume) => {
+        buffer.push({
+          writes,
+          settle: (outcome) =>
+            Effect.sync(() =>
+              resume(Either.isLeft(outcome) ? Effect.fail(outcome.left) : picked(writes, pick, outcome.right))
+            )
+        })
+        Queue.unsafeOffer(wake, undefined)
+      })
+
+    /** `writes` and what waits ahead of them, committed on this fiber; then the ones taken along are settled. */
+    const inline = <A>(writes: ReadonlyArray<Write>, pick: (results: ReadonlyArray<WriteResult>) => Option.Option<A>) =>
+      Effect.suspend(() => {
+        const ahead = takeFront(Math.max(0, BATCH - writes.length))
+        const before = writesOf(ahead)
+        return Effect.either(commit([...before, ...writes])).pipe(
+          Effect.tap((committed) => settleAll(ahead, committed)),
+          Effect.flatMap(Either.match({
+            onLeft: Effect.fail,
+            onRight: (results) => picked(writes, pick, results.slice(before.length))
+          }))
+        )
+      })
+
+    /** `writes` committed at once: on this fiber when the commit is synchronous and the writer holds nothing, else queued. */
     const submitAll = <A>(
       writes: ReadonlyArray<Write>,
       pick: (results: ReadonlyArray<WriteResult>) => Option.Option<A>
-    ) =>
-      Effect.flatMap(Deferred.make<A, EventLogError>(), (done) =>
-        Effect.zipRight(
-          Queue.offer(queue, {
-            writes,
-            settle: (outcome) =>
-              Deferred.complete(
-                done,
-                Either.isLeft(outcome) ? Effect.fail(outcome.left) : Option.match(pick(outcome.right), {
-                  onNone: () =>
-                    Effect.dieMessage(
-                      `the ${backend} writer returned no result for a ${writes.map((w) => w._tag).join("+")} write`
-                    ),
-                  onSome: Effect.succeed
-                })
-              )
-          }),
-          Deferred.await(done)
-        ))
+    ): Effect.Effect<A, EventLogError> =>
+      options.inline === true
+        ? Effect.suspend(() => (busy ? queued(writes, pick) : inline(writes, pick)))
+        : queued(writes, pick)
     const submit = <A>(write: Write, pick: (result: WriteResult) => Option.Option<A>) =>
       submitAll([write], (results) => (results.length === 1 ? pick(results[0]) : Option.none()))
     const none = () => Option.some(undefined)
@@ -130,7 +207,7 @@ export const make = (
         submit({ _tag: "Claim", ...claim }, (r) => (isClaim(r) ? Option.some(r) : Option.none())),
       saveJob: (job) => submit({ _tag: "SaveJob", job }, none),
       stageJob: (job) =>
-        Queue.offer(queue, {
+        offer({
           writes: [{ _tag: "SaveJob", job }],
           // nobody waits on a staged write: a failure is logged
           settle: (outcome) =>
