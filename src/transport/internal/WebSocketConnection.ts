@@ -283,7 +283,8 @@ export const fromWs = (
     let closedError: TransportError | undefined
     const closed = () =>
       closedError ??= withoutStack(() =>
-        new TransportError({ reason: "Closed", message: `${label}: the connection is closed` })
+        // fields known valid: no validation pass either
+        new TransportError({ reason: "Closed", message: `${label}: the connection is closed` }, true)
       )
     const taken = (chunk: Chunk.Chunk<Incoming>) => {
       for (const frame of chunk) {
