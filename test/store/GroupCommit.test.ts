@@ -1,0 +1,95 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber, type FiberId } from "effect"
+import * as GroupCommit from "../../src/store/internal/GroupCommit.js"
+import type { Write, WriteResult } from "../../src/store/internal/SqliteWriter.js"
+import { envelope, job } from "./EventLogSuite.js"
+
+/** A backend that records each commit's writes (by tag and id) and answers positions for outbound writes. */
+const recording = () => {
+  const commits: Array<ReadonlyArray<string>> = []
+  const commit = (writes: ReadonlyArray<Write>) =>
+    Effect.sync(() => {
+      commits.push(writes.map((w) => w._tag === "SaveJob" ? `job:${w.job.state}` : w._tag))
+      return writes.map((w): WriteResult => (w._tag === "Outbound" ? w.envelopes.map((_, i) => i + 1) : undefined))
+    })
+  return { commits, commit }
+}
+
+describe("GroupCommit", () => {
+  it.scopedLive("inline (SQLite): staged records ride in the commit of the next awaited write, in order", () =>
+    Effect.gen(function*() {
+      const { commit, commits } = recording()
+      const writes = yield* GroupCommit.make(commit, "test", { inline: true })
+      yield* writes.stageJob(job("job_1", { state: "accepted" }))
+      yield* writes.stageJob(job("job_1", { state: "running" }))
+      // other fibers run meanwhile (the writer among them): the staged records still wait for a turn
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
+      const positions = yield* writes.recordOutbound([envelope("e1"), envelope("e2")])
+      assert.deepStrictEqual(positions, [1, 2])
+      assert.deepStrictEqual(commits, [["job:accepted", "job:running", "Outbound"]])
+    }))
+
+  it.scoped("inline (SQLite): an awaited write commits on its caller's own fiber (no hop to the writer)", () =>
+    Effect.gen(function*() {
+      const committedOn: Array<FiberId.FiberId> = []
+      const writes = yield* GroupCommit.make(
+        (group) =>
+          Effect.map(Effect.fiberId, (id) => {
+            committedOn.push(id)
+            return group.map((): WriteResult => [{ _tag: "New" }])
+          }),
+        "test",
+        { inline: true }
+      )
+      const caller = yield* Effect.fiberId
+      const verdicts = yield* writes.recordInbound("alice", [envelope("in1")])
+      assert.deepStrictEqual(verdicts, [{ _tag: "New" }])
+      assert.deepStrictEqual(committedOn, [caller])
+    }))
+
+  it.scopedLive("inline (SQLite): a staged record nothing follows is committed by the writer after a turn", () =>
+    Effect.gen(function*() {
+      const { commit, commits } = recording()
+      const writes = yield* GroupCommit.make(commit, "test", { inline: true })
+      yield* writes.stageJob(job("job_2", { state: "completed" }))
+      while (commits.length === 0) yield* Effect.sleep("1 millis")
+      assert.deepStrictEqual(commits, [["job:completed"]])
+    }))
+
+  it.scoped("inline (SQLite): what is still staged when the log closes is committed then", () =>
+    Effect.gen(function*() {
+      const { commit, commits } = recording()
+      yield* Effect.scoped(Effect.gen(function*() {
+        const writes = yield* GroupCommit.make(commit, "test", { inline: true })
+        yield* writes.stageJob(job("job_3", { state: "failed" }))
+      }))
+      assert.deepStrictEqual(commits, [["job:failed"]])
+    }))
+
+  it.scopedLive("queued (PostgreSQL): writes waiting while a commit runs go together in the next one, in order", () =>
+    Effect.gen(function*() {
+      const commits: Array<ReadonlyArray<string>> = []
+      const started = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      const commit = (writes: ReadonlyArray<Write>) =>
+        Effect.gen(function*() {
+          // the first commit waits for the gate, so the next writes queue behind it
+          if (commits.length === 0) {
+            yield* Deferred.succeed(started, undefined)
+            yield* Deferred.await(gate)
+          }
+          commits.push(writes.map((w) => w._tag === "SaveJob" ? `job:${w.job.state}` : w._tag))
+          return writes.map((): WriteResult => undefined)
+        })
+      const writes = yield* GroupCommit.make(commit, "test")
+      const first = yield* Effect.fork(writes.saveJob(job("job_a", { state: "accepted" })))
+      yield* Deferred.await(started)
+      yield* writes.stageJob(job("job_b", { state: "running" }))
+      const second = yield* Effect.fork(writes.saveJob(job("job_c", { state: "completed" })))
+      yield* Effect.sleep("5 millis")
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(first)
+      yield* Fiber.join(second)
+      assert.deepStrictEqual(commits, [["job:accepted"], ["job:running", "job:completed"]])
+    }))
+})
