@@ -31,9 +31,9 @@ import type { Authenticator } from "./Auth.js"
 import * as AcceptedMessages from "./connection/AcceptedMessages.js"
 import { decodeFailure, ID_IN_HEAD, nack, wrongSession } from "./connection/Nacks.js"
 import * as RecordedIds from "./connection/RecordedIds.js"
-import { riderOf } from "./connection/Riders.js"
+import * as Riders from "./connection/Riders.js"
 import * as SessionSpans from "./connection/SessionSpans.js"
-import type { Part, Recorder } from "./events/Recorder.js"
+import type { Recorder } from "./events/Recorder.js"
 import { committed, isRelayed } from "./events/Relayed.js"
 import type { Subscriptions } from "./events/Subscriptions.js"
 import type { ExtensionTable } from "./extensions/Handlers.js"
@@ -104,17 +104,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             ? []
             : [{ envelope: remember(envelope), sessionId: envelope.session_id, principal: principalId, json }]
         )
-        // an envelope with writes riding on it (connection/Riders) makes the batch one mixed commit
-        if (!entries.some((e) => riderOf(e.envelope) !== undefined)) {
-          return Effect.asVoid(deps.recorder.record(entries, inbox))
-        }
-        const riders = entries.flatMap((e) => riderOf(e.envelope) ?? [])
-        return deps.recorder.recordGroup(
-          entries.flatMap((
-            e
-          ): ReadonlyArray<Part> => [{ _tag: "Outbound", entries: [e] }, ...(riderOf(e.envelope)?.parts ?? [])]),
-          inbox
-        ).pipe(Effect.tap(() => riders.forEach((r) => r.committed())), Effect.asVoid)
+        return Riders.record(deps.recorder, entries, inbox)
       },
       limits: {
         maxBytes: settings.maxOutboundBytes,
