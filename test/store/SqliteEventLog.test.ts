@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Context, Effect, Layer, Option } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { EventLog, readAll } from "../../src/store/EventLog.js"
@@ -12,6 +12,23 @@ const tempFile = () => join(mkdtempSync(join(tmpdir(), "arcp-log-")), "events.db
 
 describe("SqliteEventLog", () => {
   eventLogSuite(() => SqliteEventLog.layer({ filename: tempFile() }))
+
+  it.scopedLive("the WAL is checkpointed into the database file off the event loop as commits go on", () =>
+    Effect.gen(function*() {
+      const file = tempFile()
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
+      const log = Context.get(yield* Layer.build(SqliteEventLog.layer({ filename: file })), EventLog)
+      const before = statSync(file).size
+      // each commit on its own (awaited one by one), past a checkpoint request, short of SQLite's own threshold (~1000 pages)
+      for (let i = 0; i < 150; i++) yield* log.recordOutbound([envelope(`w${i}`)])
+      // the writer's connection never checkpoints: the file grows once the worker copied the WAL into it
+      let waited = 0
+      while (statSync(file).size === before && waited < 4000) {
+        yield* Effect.sleep("20 millis")
+        waited += 20
+      }
+      assert.isAbove(statSync(file).size, before)
+    }))
 
   it.scopedLive("R4.3-2 two runtimes opening one fresh file at the same moment both wait for its migrations", () =>
     Effect.gen(function*() {

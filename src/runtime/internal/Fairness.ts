@@ -8,4 +8,4 @@
  */
 
 /** How many of its own events a job emits between two turns of the event loop. */
-export const EVENTS_PER_TURN = 16
+export const EVENTS_PER_TURN = 64

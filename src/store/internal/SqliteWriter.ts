@@ -7,6 +7,7 @@
  */
 import Database from "better-sqlite3"
 import type { Claim, GroupPart, Inbound, InstanceRecord, JobRecord, LeaseRecord, LoggedEnvelope } from "../EventLog.js"
+import * as Checkpoints from "./Checkpoints.js"
 import { instanceColumns, jobColumns, leaseColumns, sessionColumns } from "./Rows.js"
 
 /** One write the group commit takes (a mixed group's parts are writes too). Results come back in the same order. */
@@ -188,7 +189,18 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
       for (const w of writes) if (w._tag === "SaveJob") last.set(w.job.job_id, w)
       return writes.map((w) => apply(w, w._tag === "SaveJob" && last.get(w.job.job_id) !== w))
     })
-    return { commit: (writes) => transaction(writes), close: () => db.close() }
+    const checkpoints = Checkpoints.offThread(db, filename)
+    return {
+      commit: (writes) => {
+        const results = transaction(writes)
+        checkpoints.committed()
+        return results
+      },
+      close: () => {
+        checkpoints.stop()
+        db.close()
+      }
+    }
   } catch (error) {
     db.close()
     throw error
