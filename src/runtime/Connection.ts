@@ -30,9 +30,10 @@ import type { Authenticator } from "./Auth.js"
 import * as AcceptedMessages from "./connection/AcceptedMessages.js"
 import { decodeFailure, ID_IN_HEAD, nack, wrongSession } from "./connection/Nacks.js"
 import * as RecordedIds from "./connection/RecordedIds.js"
+import * as Riders from "./connection/Riders.js"
 import * as SessionSpans from "./connection/SessionSpans.js"
 import type { Recorder } from "./events/Recorder.js"
-import { isRelayed } from "./events/Relayed.js"
+import { committed, isRelayed } from "./events/Relayed.js"
 import type { Subscriptions } from "./events/Subscriptions.js"
 import type { ExtensionTable } from "./extensions/Handlers.js"
 import * as Handshake from "./Handshake.js"
@@ -99,15 +100,14 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       // (relayed copies were committed elsewhere and handed over by the bus already)
       recordable: (envelope) => envelope.session_id !== undefined && !isRelayed(envelope),
       // committed, then published; the bus hands the committed copies back to the writer (the inbox)
-      record: (batch, inbox) =>
-        Effect.asVoid(deps.recorder.record(
-          batch.flatMap(({ envelope, json }) =>
-            envelope.session_id === undefined
-              ? []
-              : [{ envelope: remember(envelope), sessionId: envelope.session_id, principal: principalId, json }]
-          ),
-          inbox
-        )),
+      record: (batch, inbox) => {
+        const entries = batch.flatMap(({ envelope, json }) =>
+          envelope.session_id === undefined
+            ? []
+            : [{ envelope: remember(envelope), sessionId: envelope.session_id, principal: principalId, json }]
+        )
+        return Riders.record(deps.recorder, entries, inbox)
+      },
       limits: {
         maxBytes: settings.maxOutboundBytes,
         maxEnvelopes: settings.maxOutboundEnvelopes,
@@ -147,6 +147,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       sessions: deps.sessions,
       log,
       recorder: deps.recorder,
+      sendCommitted: (envelope) => outbound.send(committed(remember(envelope))),
       opened: (principal) =>
         Effect.sync(() => {
           principalId = principal

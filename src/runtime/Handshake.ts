@@ -13,12 +13,12 @@ import { validateExtensionName } from "../protocol/Extensions.js"
 import { type ChallengeId, makeChallengeId, makeSessionId, type MessageId, type SessionId } from "../protocol/Ids.js"
 import { type Decoded, encodeUnchecked, type Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
-import type { EventLog } from "../store/EventLog.js"
+import type { EventLog, SessionRecord } from "../store/EventLog.js"
 import type { Peer } from "../transport/Tls.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
 import * as DurableSessions from "./durable/DurableSessions.js"
 import type { DurableContext } from "./durable/DurableSessions.js"
-import type { Recorder } from "./events/Recorder.js"
+import type { Part, Recorder } from "./events/Recorder.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
 import * as LiveSession from "./LiveSession.js"
 import type { Outbound } from "./Outbound.js"
@@ -72,6 +72,8 @@ export interface HandshakeContext {
   readonly log: Context.Tag.Service<typeof EventLog>
   /** Records (then publishes) the handshake's outbound envelopes once the session exists. */
   readonly recorder: Context.Tag.Service<typeof Recorder>
+  /** Writes an envelope the handshake committed itself (`session.accepted`, with its transcript): not recorded again. */
+  readonly sendCommitted: (envelope: Decoded) => Effect.Effect<void>
   /** Told the principal of the session about to be accepted, before anything of it is recorded. */
   readonly opened: (principal: string) => Effect.Effect<void>
   readonly outbound: Outbound
@@ -106,16 +108,24 @@ const reject = (ctx: HandshakeContext, error: ArcpError, correlationId: MessageI
     )
 
 /**
- * Logs the handshake under the new session, in wire order, before it is
- * answered: inbound messages are committed before they take effect.
+ * The handshake as one group for the log, in wire order: its transcript under the new session (inbound
+ * messages are committed before they take effect), the durable session record, and `session.accepted`.
  */
-const record = (ctx: HandshakeContext, principal: string, sessionId: SessionId, transcript: ReadonlyArray<Exchanged>) =>
-  Effect.forEach(transcript, ({ direction, envelope, json }) => {
-    const logged = [{ ...envelope, session_id: sessionId, json }]
-    return direction === "in"
-      ? ctx.log.recordInbound(principal, logged)
-      : Effect.asVoid(ctx.recorder.record([{ envelope, sessionId, principal, json }]))
-  }, { discard: true })
+const openingGroup = (
+  principal: string,
+  sessionId: SessionId,
+  transcript: ReadonlyArray<Exchanged>,
+  record: SessionRecord | undefined,
+  answer: Decoded
+): ReadonlyArray<Part> => [
+  ...transcript.map(({ direction, envelope, json }): Part =>
+    direction === "in"
+      ? { _tag: "Inbound", principal, envelopes: [{ ...envelope, session_id: sessionId, json }] }
+      : { _tag: "Outbound", entries: [{ envelope, sessionId, principal, json }] }
+  ),
+  ...(record === undefined ? [] : [{ _tag: "SaveSession", session: record } as const]),
+  { _tag: "Outbound", entries: [{ envelope: answer, sessionId, principal, json: encodeUnchecked(answer) }] }
+]
 
 /**
  * The session a `session.open` naming `resumes` takes back (§9): allowed for its own principal
@@ -151,30 +161,9 @@ const accept = (
     const now = yield* Clock.currentTimeMillis
     const expiresAt = LiveSession.leaseEnd(now, ctx.settings, principal)
     const createdAt = taken !== undefined && Either.isRight(taken) ? taken.right.created_at : now
-    const durable = ctx.durable
-    // the transcript and the session record are written at once: one group commit, not one after the other
-    const [recorded, held] = yield* Effect.all([
-      Effect.either(record(ctx, principal.id, id, transcript)),
-      durable !== undefined && DurableSessions.enabled(ctx.settings)
-        ? Effect.either(DurableSessions.attach(durable, {
-          sessionId: id,
-          principal: principal.id,
-          capabilities,
-          leaseExpiresAt: expiresAt,
-          trustLevel: trustOf(principal, ctx.settings),
-          createdAt
-        }))
-        : Effect.succeed(Either.void)
-    ], { concurrency: 2 })
-    if (Either.isLeft(recorded)) {
-      // not recorded, so not accepted: UNAVAILABLE is retryable
-      return yield* reject(
-        ctx,
-        ArcpError.of("UNAVAILABLE", `cannot record the handshake: ${recorded.left.message}`),
-        correlationId
-      )
-    }
-    if (Either.isLeft(held)) return yield* reject(ctx, held.left, correlationId)
+    const trustLevel = trustOf(principal, ctx.settings)
+    const durable = ctx.durable !== undefined && DurableSessions.enabled(ctx.settings) ? ctx.durable : undefined
+    let recorded = false
     const session = yield* LiveSession.start({
       id,
       principal,
@@ -184,26 +173,47 @@ const accept = (
       outbound: ctx.outbound,
       deadlines: ctx.deadlines,
       close: ctx.close,
-      durable: ctx.durable !== undefined && DurableSessions.enabled(ctx.settings)
-        ? { ctx: ctx.durable, createdAt }
-        : undefined,
+      durable: durable === undefined ? undefined : { ctx: durable, createdAt, recorded: () => recorded },
       onEvict: ctx.onEvict === undefined ? undefined : (reason) => ctx.onEvict?.(id, reason) ?? Effect.void
     })
+    // registered before anything is committed: a session refused here (--max-sessions) leaves no trace in the log
     const registered = yield* Effect.either(ctx.sessions.register(session))
     if (Either.isLeft(registered)) return yield* reject(ctx, registered.left, correlationId)
     yield* Effect.addFinalizer(() => ctx.sessions.unregister(id, session))
+    const answer = yield* makeEnvelope("session.accepted", {
+      session_id: id,
+      runtime: ctx.settings.identity,
+      capabilities,
+      lease: { expires_at: fromMillis(expiresAt) },
+      trust_level: trustLevel
+    }, { session_id: id, correlation_id: correlationId })
+    // the transcript, the session record and the answer in one commit; then the answer is written as committed
+    const record = durable === undefined ? undefined : DurableSessions.heldRecord(durable, {
+      sessionId: id,
+      principal: principal.id,
+      capabilities,
+      leaseExpiresAt: expiresAt,
+      trustLevel,
+      createdAt
+    }, now)
+    const committed = yield* Effect.either(
+      ctx.recorder.recordGroup(openingGroup(principal.id, id, transcript, record, answer))
+    )
+    if (Either.isLeft(committed)) {
+      // not recorded, so not accepted: UNAVAILABLE is retryable
+      return yield* reject(
+        ctx,
+        ArcpError.of("UNAVAILABLE", `cannot record the handshake: ${committed.left.message}`),
+        correlationId
+      )
+    }
+    recorded = true
     yield* ctx.outbound.setDefaults({ session_id: id })
     // binary stream chunks go as sidecar frames when both ends agreed on them (§11.3)
     if (ctx.binary && (capabilities.binary_encoding ?? []).includes("sidecar")) yield* ctx.outbound.useSidecarChunks
     // every later log line of this connection names the session
     yield* Effect.annotateLogsScoped({ session_id: id })
-    yield* ctx.outbound.emit("session.accepted", {
-      session_id: id,
-      runtime: ctx.settings.identity,
-      capabilities,
-      lease: { expires_at: fromMillis(expiresAt) },
-      trust_level: trustOf(principal, ctx.settings)
-    }, { correlation_id: correlationId })
+    yield* ctx.sendCommitted(answer)
     yield* Effect.logInfo(
       `session ${resumes === undefined ? "accepted" : "taken back"} for ${principal.id} (${principal.scheme})`
     ).pipe(Effect.annotateLogs({ session_id: id }))

@@ -9,7 +9,8 @@ import { type ChallengeId, makeChallengeId, type SessionId } from "../protocol/I
 import type { Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
 import type { Authenticator, Challenge, Principal } from "./Auth.js"
-import { type DurableContext, release, resumableAfter } from "./durable/DurableSessions.js"
+import type { Rider } from "./connection/Riders.js"
+import { type DurableContext, type Holding, release, releaseRecord, resumableAfter } from "./durable/DurableSessions.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
 import type { Outbound } from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
@@ -25,6 +26,11 @@ export interface LiveSession extends SessionHandle {
   readonly leaseExpiresAt: Effect.Effect<number>
   /** The session ends with its connection, not resumable (`session.close`, §9). */
   readonly markClosed: Effect.Effect<void>
+  /**
+   * The session's release, to commit with its last answer (`session.close`'s ack): once committed, the
+   * connection's end records nothing more for it. Undefined when nothing is recorded for the session.
+   */
+  readonly letGo: Effect.Effect<Rider | undefined>
 }
 
 interface PendingRefresh {
@@ -45,7 +51,12 @@ export interface Params {
   /** Ends the connection (after flushing what was queued). */
   readonly close: Effect.Effect<void>
   /** Durable sessions (§9): where the session is recorded as let go when the connection ends. */
-  readonly durable?: { readonly ctx: DurableContext; readonly createdAt: number } | undefined
+  readonly durable?: {
+    readonly ctx: DurableContext
+    readonly createdAt: number
+    /** Whether its record is committed yet: a handshake that could not record it lets nothing go. */
+    readonly recorded: () => boolean
+  } | undefined
   /** Runs before `session.evicted` goes out: the session's subscriptions are closed with the reason (§13.4). */
   readonly onEvict?: ((reason: EvictionReason) => Effect.Effect<void>) | undefined
 }
@@ -74,6 +85,20 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
     // (interruptible: the timer runs its ticks uninterruptibly, and a fork inherits that)
     const onSession = (effect: Effect.Effect<void>) =>
       Effect.asVoid(Effect.forkIn(Effect.interruptible(Effect.zipRight(Effect.setFiberRefs(refs), effect)), scope))
+    // set once a release was committed with the session's last answer: nothing more to record at the end
+    let released = false
+    const holding = (createdAt: number): Effect.Effect<Holding> =>
+      Effect.gen(function*() {
+        const who = yield* Ref.get(principal)
+        return {
+          sessionId: params.id,
+          principal: who.id,
+          capabilities: params.capabilities,
+          leaseExpiresAt: yield* Ref.get(leaseExpiresAt),
+          trustLevel: trustOf(who, settings),
+          createdAt
+        }
+      })
     // runs when the connection's scope closes, however it ends (one finalizer: each costs an idle session memory)
     yield* Effect.addFinalizer(() =>
       Effect.zipRight(
@@ -81,17 +106,9 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
           ended = true
           return deadlines.unregister(key)
         }),
-        durable === undefined ? Effect.void : Effect.gen(function*() {
-          const who = yield* Ref.get(principal)
-          yield* release(durable.ctx, {
-            sessionId: params.id,
-            principal: who.id,
-            capabilities: params.capabilities,
-            leaseExpiresAt: yield* Ref.get(leaseExpiresAt),
-            trustLevel: trustOf(who, settings),
-            createdAt: durable.createdAt
-          }, closed)
-        })
+        durable !== undefined && durable.recorded() && !released
+          ? Effect.flatMap(holding(durable.createdAt), (held) => release(durable.ctx, held, closed))
+          : Effect.void
       )
     )
 
@@ -212,6 +229,18 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
       leaseExpiresAt: Ref.get(leaseExpiresAt),
       markClosed: Effect.sync(() => {
         closed = true
+      }),
+      letGo: Effect.gen(function*() {
+        if (durable === undefined || !durable.recorded()) return undefined
+        const held = yield* holding(durable.createdAt)
+        const record = releaseRecord(durable.ctx, held, closed, yield* Clock.currentTimeMillis)
+        const rider: Rider = {
+          parts: [{ _tag: "ReleaseSession", session: record }],
+          committed: () => {
+            released = true
+          }
+        }
+        return rider
       }),
       buffer: { usage: outbound.usage, backedUp: outbound.backedUp }
     }

@@ -4,12 +4,14 @@
  */
 import { Effect, type Scope } from "effect"
 import type { Context } from "effect"
+import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import type { ExtensionMessage, Message, MessageType } from "../protocol/Message.js"
 import { now } from "../protocol/Timestamp.js"
 import * as ArtifactRoutes from "./artifacts/ArtifactRoutes.js"
 import type { Artifacts } from "./artifacts/Artifacts.js"
 import type { Sidecar } from "./artifacts/Sidecar.js"
+import { withRider } from "./connection/Riders.js"
 import { resume, type ResumeServices } from "./durable/Resume.js"
 import type { Subscriber, Subscriptions } from "./events/Subscriptions.js"
 import type { HumanInput } from "./HumanInput.js"
@@ -131,7 +133,13 @@ export const makeRoutes = (
       const dispose = message.payload.dispose_jobs ?? "cancel"
       if (dispose === "cancel") yield* session.markClosed
       yield* jobs.release(owner, dispose)
-      yield* outbound.emit("ack", { ack_for: message.id, received_at: yield* now }, { correlation_id: message.id })
+      // the answer carries the session's release: one commit for both
+      const ack = yield* makeEnvelope("ack", { ack_for: message.id, received_at: yield* now }, {
+        session_id: session.id,
+        correlation_id: message.id
+      })
+      const rider = yield* session.letGo
+      yield* outbound.send(rider === undefined ? ack : withRider(ack, rider))
       yield* close
     }),
   ping: (message, { outbound }) =>

@@ -178,6 +178,25 @@ export type Claim =
    */
   | { readonly _tag: "Existing"; readonly job_id: string; readonly digest?: string | undefined }
 
+/**
+ * One part of a mixed group (`recordGroup`), with the rules of its own operation: `Inbound` as
+ * `recordInbound` (dedup, the first principal recorded owns the session), `Outbound` as `recordOutbound`,
+ * `SaveSession` as `saveSession`. `ReleaseSession` writes a record as a connection lets the session go:
+ * its `last_position` is taken from the log at the commit (the last event recorded for the session, parts
+ * before it in the group included), and a stored record already `closed` is left as it is (closed for good).
+ */
+export type GroupPart =
+  | { readonly _tag: "Inbound"; readonly principal: string; readonly envelopes: ReadonlyArray<LoggedEnvelope> }
+  | { readonly _tag: "Outbound"; readonly envelopes: ReadonlyArray<LoggedEnvelope> }
+  | { readonly _tag: "SaveSession"; readonly session: SessionRecord }
+  | { readonly _tag: "ReleaseSession"; readonly session: SessionRecord }
+
+/** What a group got: the verdicts of its inbound envelopes and the positions of its outbound ones, each in order. */
+export interface GroupRecorded {
+  readonly verdicts: ReadonlyArray<Inbound>
+  readonly positions: ReadonlyArray<number>
+}
+
 export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
   /**
    * Records envelopes the runtime accepted, durably, before they are executed;
@@ -199,6 +218,12 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
   readonly recordOutbound: (
     envelopes: ReadonlyArray<LoggedEnvelope>
   ) => Effect.Effect<ReadonlyArray<number>, EventLogError>
+  /**
+   * Commits a mixed group in one transaction, its parts in order (positions follow it): what a handshake
+   * writes at once (its inbound transcript, the durable session record and `session.accepted`), or a
+   * session's last envelopes with its release. Completes once committed, like the other writes.
+   */
+  readonly recordGroup: (parts: ReadonlyArray<GroupPart>) => Effect.Effect<GroupRecorded, EventLogError>
   /** One page of recorded envelopes (see `EventQuery`); nothing is checked against a reader here. */
   readonly read: (query: EventQuery) => Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError>
   /** The position of the last committed envelope (0 when none). */

@@ -2,6 +2,9 @@
 import { Effect, Layer, Option } from "effect"
 import {
   EventLog,
+  type GroupPart,
+  type GroupRecorded,
+  type Inbound,
   type InstanceRecord,
   type JobRecord,
   type LeaseRecord,
@@ -35,19 +38,52 @@ export const make = Effect.sync(() => {
       jobs.set(job.job_id, job)
     })
 
+  const recordInbound = (principal: string, envelopes: ReadonlyArray<LoggedEnvelope>): Array<Inbound> =>
+    envelopes.map((envelope) => {
+      const key = `${principal}\u0000${envelope.id}`
+      if (!owners.has(envelope.session_id)) owners.set(envelope.session_id, principal)
+      if (inbound.has(key)) return { _tag: "Duplicate" } as const
+      inbound.add(key)
+      append(envelope, "in")
+      return { _tag: "New" } as const
+    })
+  const lastPosition = (sessionId: string) => {
+    for (let i = events.length - 1; i >= 0; i--) {
+      const e = events[i]
+      if (e?.session_id === sessionId) return e.position
+    }
+    return 0
+  }
+  const recordGroup = (parts: ReadonlyArray<GroupPart>): GroupRecorded => {
+    const verdicts: Array<Inbound> = []
+    const positions: Array<number> = []
+    for (const part of parts) {
+      switch (part._tag) {
+        case "Inbound":
+          verdicts.push(...recordInbound(part.principal, part.envelopes))
+          break
+        case "Outbound":
+          for (const e of part.envelopes) positions.push(append(e, "out"))
+          break
+        case "SaveSession":
+          sessions.set(part.session.session_id, part.session)
+          break
+        case "ReleaseSession": {
+          const id = part.session.session_id
+          // a closed record stays closed; the last position is the log's at the commit
+          if (sessions.get(id)?.state === "closed") break
+          sessions.set(id, { ...part.session, last_position: lastPosition(id) })
+          break
+        }
+      }
+    }
+    return { verdicts, positions }
+  }
+
   return EventLog.of({
-    recordInbound: (principal, envelopes) =>
-      Effect.sync(() =>
-        envelopes.map((envelope) => {
-          const key = `${principal}\u0000${envelope.id}`
-          if (!owners.has(envelope.session_id)) owners.set(envelope.session_id, principal)
-          if (inbound.has(key)) return { _tag: "Duplicate" } as const
-          inbound.add(key)
-          append(envelope, "in")
-          return { _tag: "New" } as const
-        })
-      ),
+    recordInbound: (principal, envelopes) => Effect.sync(() => recordInbound(principal, envelopes)),
     recordOutbound: (envelopes) => Effect.sync(() => envelopes.map((e) => append(e, "out"))),
+    recordGroup: (parts) => Effect.sync(() => recordGroup(parts)),
     read: (query) =>
       Effect.sync(() => {
         const page: Array<StoredEvent> = []
@@ -122,14 +158,7 @@ export const make = Effect.sync(() => {
         const found = events.find((e) => e.session_id === sessionId && e.id === messageId)
         return found === undefined ? Option.none() : Option.some(withOwner(found))
       }),
-    lastPosition: (sessionId) =>
-      Effect.sync(() => {
-        for (let i = events.length - 1; i >= 0; i--) {
-          const e = events[i]
-          if (e?.session_id === sessionId) return e.position
-        }
-        return 0
-      })
+    lastPosition: (sessionId) => Effect.sync(() => lastPosition(sessionId))
   })
 })
 

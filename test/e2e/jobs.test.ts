@@ -636,4 +636,26 @@ describe("the tool context and session close", () => {
       )
       assert.strictEqual(Option.isSome(record) ? record.value.state : "missing", "completed")
     })))
+
+  it.scopedLive("R9-9 R9-3 session.close's ack carries the session's release: closed (or detached) with its last position", () =>
+    withServer(Effect.gen(function*() {
+      const log = yield* EventLog
+      const lastOf = (sessionId: string) =>
+        Effect.map(log.read({ session_id: [sessionId], after: 0 }), (rows) => rows.at(-1))
+      const first = yield* open()
+      yield* first.close({ reason: "done" })
+      const closed = Option.getOrUndefined(yield* log.getSession(first.id))
+      const lastClosed = yield* lastOf(first.id)
+      assert.strictEqual(lastClosed?.type, "ack")
+      assert.deepStrictEqual([closed?.state, closed?.last_position], ["closed", lastClosed?.position])
+
+      const second = yield* open()
+      yield* second.close({ dispose_jobs: "detach" })
+      const detached = Option.getOrUndefined(yield* log.getSession(second.id))
+      assert.deepStrictEqual([detached?.state, detached?.last_position], [
+        "detached",
+        (yield* lastOf(second.id))?.position
+      ])
+      assert.isTrue((detached?.resume_until ?? 0) > (detached?.updated_at ?? 0), "resumable for the window")
+    })))
 })

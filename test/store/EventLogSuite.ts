@@ -448,4 +448,86 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
       assert.strictEqual(yield* log.lastPosition("sess_2"), other)
       assert.strictEqual(yield* log.head, other)
     })))
+
+  it.effect("R8.1-1 R9-3 recordGroup commits a handshake at once: transcript, session record and answer, in order", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      const recorded = yield* log.recordGroup([
+        {
+          _tag: "Inbound",
+          principal: "alice",
+          envelopes: [envelope("open", { session_id: "sess_g", type: "session.open" })]
+        },
+        {
+          _tag: "Outbound",
+          envelopes: [envelope("chal", { session_id: "sess_g", type: "session.challenge", correlation_id: "open" })]
+        },
+        {
+          _tag: "Inbound",
+          principal: "alice",
+          envelopes: [envelope("auth", { session_id: "sess_g", type: "session.authenticate" })]
+        },
+        { _tag: "SaveSession", session: session("sess_g") },
+        {
+          _tag: "Outbound",
+          envelopes: [envelope("acc", { session_id: "sess_g", type: "session.accepted", correlation_id: "auth" })]
+        }
+      ])
+      assert.deepStrictEqual(recorded.verdicts, [{ _tag: "New" }, { _tag: "New" }])
+      const events = yield* readAll(log, { session_id: ["sess_g"] })
+      assert.deepStrictEqual(
+        events.map((e) => [e.id, e.direction, e.principal]),
+        [["open", "in", "alice"], ["chal", "out", "alice"], ["auth", "in", "alice"], ["acc", "out", "alice"]]
+      )
+      assert.deepStrictEqual(recorded.positions, [events[1]?.position ?? 0, events[3]?.position ?? 0])
+      assert.deepStrictEqual(yield* log.getSession("sess_g"), Option.some(session("sess_g")))
+      assert.deepStrictEqual(yield* log.recordGroup([]), { verdicts: [], positions: [] })
+    })))
+
+  it.effect("R6.4-2 recordGroup keeps the inbound rules: a repeated id is a Duplicate, the first principal owns the session", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.recordInbound("alice", [envelope("m1", { session_id: "sess_o" })])
+      const recorded = yield* log.recordGroup([
+        { _tag: "Inbound", principal: "alice", envelopes: [envelope("m1", { session_id: "sess_o" })] },
+        { _tag: "Inbound", principal: "bob", envelopes: [envelope("m2", { session_id: "sess_o" })] },
+        { _tag: "Outbound", envelopes: [envelope("o1", { session_id: "sess_o" })] }
+      ])
+      assert.deepStrictEqual(recorded.verdicts, [{ _tag: "Duplicate" }, { _tag: "New" }])
+      assert.strictEqual(recorded.positions.length, 1)
+      assert.deepStrictEqual(
+        (yield* readAll(log, { session_id: ["sess_o"] })).map((e) => [e.id, e.principal]),
+        [["m1", "alice"], ["m2", "alice"], ["o1", "alice"]]
+      )
+    })))
+
+  it.effect("R9-3 R19-1 ReleaseSession takes the last position from the log and leaves a closed record closed", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.saveSession(session("sess_r"))
+      const [before] = yield* log.recordOutbound([envelope("r1", { session_id: "sess_r" })])
+      yield* log.recordOutbound([envelope("x1", { session_id: "sess_other" })])
+      const detached = session("sess_r", { state: "detached", resume_until: 9000, updated_at: 2, last_position: 999 })
+      const { positions } = yield* log.recordGroup([
+        { _tag: "Outbound", envelopes: [envelope("r2", { session_id: "sess_r" })] },
+        { _tag: "ReleaseSession", session: detached }
+      ])
+      assert.isTrue((positions[0] ?? 0) > (before ?? 0))
+      assert.deepStrictEqual(
+        yield* log.getSession("sess_r"),
+        Option.some({ ...detached, last_position: positions[0] ?? -1 }),
+        "the group's own envelope counts"
+      )
+      // a release of a session nobody recorded writes its record, with the position it has (none: 0)
+      yield* log.recordGroup([{ _tag: "ReleaseSession", session: session("sess_new", { state: "closed" }) }])
+      assert.deepStrictEqual(yield* log.getSession("sess_new"), Option.some(session("sess_new", { state: "closed" })))
+      // closed is for good: a late release (another connection's) does not make it resumable again
+      yield* log.recordGroup([{
+        _tag: "ReleaseSession",
+        session: session("sess_r", { state: "closed", updated_at: 3 })
+      }])
+      yield* log.recordGroup([{ _tag: "ReleaseSession", session: detached }])
+      const final = Option.getOrUndefined(yield* log.getSession("sess_r"))
+      assert.deepStrictEqual([final?.state, final?.updated_at], ["closed", 3])
+    })))
 }

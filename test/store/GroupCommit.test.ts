@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, type FiberId } from "effect"
 import * as GroupCommit from "../../src/store/internal/GroupCommit.js"
 import type { Write, WriteResult } from "../../src/store/internal/SqliteWriter.js"
-import { envelope, job } from "./EventLogSuite.js"
+import { envelope, job, session } from "./EventLogSuite.js"
 
 /** A backend that records each commit's writes (by tag and id) and answers positions for outbound writes. */
 const recording = () => {
@@ -91,5 +91,34 @@ describe("GroupCommit", () => {
       yield* Fiber.join(first)
       yield* Fiber.join(second)
       assert.deepStrictEqual(commits, [["job:accepted"], ["job:running", "job:completed"]])
+    }))
+
+  it.scopedLive("a mixed group commits whole, with the staged writes ahead of it, and gets its own verdicts and positions", () =>
+    Effect.gen(function*() {
+      const commits: Array<ReadonlyArray<string>> = []
+      const commit = (writes: ReadonlyArray<Write>) =>
+        Effect.sync(() => {
+          commits.push(writes.map((w) => w._tag === "SaveJob" ? `job:${w.job.state}` : w._tag))
+          return writes.map((w): WriteResult =>
+            w._tag === "Outbound"
+              ? w.envelopes.map((_, i) => 10 + i)
+              : w._tag === "Inbound"
+              ? w.envelopes.map(() => ({ _tag: "New" }) as const)
+              : undefined
+          )
+        })
+      for (const inline of [true, false]) {
+        commits.length = 0
+        const writes = yield* GroupCommit.make(commit, "test", { inline })
+        yield* writes.stageJob(job("job_g", { state: "accepted" }))
+        const recorded = yield* writes.recordGroup([
+          { _tag: "Inbound", principal: "alice", envelopes: [envelope("in1")] },
+          { _tag: "SaveSession", session: session("sess_1") },
+          { _tag: "Outbound", envelopes: [envelope("out1"), envelope("out2")] },
+          { _tag: "ReleaseSession", session: session("sess_1", { state: "closed" }) }
+        ])
+        assert.deepStrictEqual(recorded, { verdicts: [{ _tag: "New" }], positions: [10, 11] })
+        assert.deepStrictEqual(commits, [["job:accepted", "Inbound", "SaveSession", "Outbound", "ReleaseSession"]])
+      }
     }))
 })

@@ -72,45 +72,40 @@ export interface Holding {
   readonly createdAt: number
 }
 
-/** Records the session as held by this runtime's connection; awaited before session.accepted. */
-export const attach = (ctx: DurableContext, holding: Holding): Effect.Effect<void, ArcpError> =>
-  Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    yield* ctx.log.saveSession({
-      session_id: holding.sessionId,
-      principal: holding.principal,
-      capabilities: JSON.stringify(holding.capabilities),
-      lease_expires_at: holding.leaseExpiresAt,
-      last_position: 0,
-      state: "attached",
-      instance_id: ctx.instanceId,
-      trust_level: holding.trustLevel,
-      created_at: holding.createdAt,
-      updated_at: now
-    }).pipe(Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot record the session: ${e.message}`)))
-  })
+/**
+ * The record of the session held by this runtime's connection: committed with the handshake's transcript
+ * and `session.accepted` (one commit), so the session is resumable once the client hears it is open.
+ */
+export const heldRecord = (ctx: DurableContext, holding: Holding, now: number): SessionRecord => ({
+  session_id: holding.sessionId,
+  principal: holding.principal,
+  capabilities: JSON.stringify(holding.capabilities),
+  lease_expires_at: holding.leaseExpiresAt,
+  last_position: 0,
+  state: "attached",
+  instance_id: ctx.instanceId,
+  trust_level: holding.trustLevel,
+  created_at: holding.createdAt,
+  updated_at: now
+})
 
 /**
  * Records that the connection let go of the session: resumable until the window ends (`detached`),
- * or for good (`closed`: session.close, or an eviction that ends it). A closed record stays closed.
+ * or for good (`closed`: session.close, or an eviction that ends it). One write, no reads: the log
+ * takes the last position as it commits, and leaves a record already closed as it is (closed for good).
  */
 export const release = (ctx: DurableContext, holding: Holding, closed: boolean): Effect.Effect<void> =>
   Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
-    const current = yield* ctx.log.getSession(holding.sessionId)
-    if (Option.isSome(current) && current.value.state === "closed") return
-    const detach = !closed && enabled(ctx.settings)
-    yield* ctx.log.saveSession({
-      session_id: holding.sessionId,
-      principal: holding.principal,
-      capabilities: JSON.stringify(holding.capabilities),
-      lease_expires_at: holding.leaseExpiresAt,
-      last_position: yield* ctx.log.lastPosition(holding.sessionId),
-      state: detach ? "detached" : "closed",
-      ...(detach ? { resume_until: now + Duration.toMillis(ctx.settings.resumeWindow) } : {}),
-      instance_id: ctx.instanceId,
-      trust_level: holding.trustLevel,
-      created_at: holding.createdAt,
-      updated_at: now
-    })
+    yield* ctx.log.recordGroup([{ _tag: "ReleaseSession", session: releaseRecord(ctx, holding, closed, now) }])
   }).pipe(Effect.catchAll((e) => Effect.logWarning(`cannot record that session ${holding.sessionId} was let go`, e)))
+
+/** The record a release writes (see `release`), for a commit that carries it with other writes. */
+export const releaseRecord = (ctx: DurableContext, holding: Holding, closed: boolean, now: number): SessionRecord => {
+  const detach = !closed && enabled(ctx.settings)
+  return {
+    ...heldRecord(ctx, holding, now),
+    state: detach ? "detached" : "closed",
+    ...(detach ? { resume_until: now + Duration.toMillis(ctx.settings.resumeWindow) } : {})
+  }
+}

@@ -11,7 +11,7 @@
  */
 import { Chunk, Context, Deferred, Effect, Either, Layer, Queue } from "effect"
 import type { Decoded } from "../../protocol/Message.js"
-import { EventLog, type EventLogError } from "../../store/EventLog.js"
+import { EventLog, type EventLogError, type GroupPart, type LoggedEnvelope } from "../../store/EventLog.js"
 import { EventBus, type Published } from "./EventBus.js"
 
 /** A recording connection's inbox: the bus hands it the committed copies of the envelopes it recorded. */
@@ -25,6 +25,15 @@ export interface Entry {
   readonly json: string
 }
 
+/**
+ * A part of a mixed group to record: outbound `entries` (committed, then published, as `record` does) or a
+ * part the log takes as it is (inbound envelopes, session records: committed, not published).
+ */
+export type Part = Exclude<GroupPart, { readonly _tag: "Outbound" }> | {
+  readonly _tag: "Outbound"
+  readonly entries: ReadonlyArray<Entry>
+}
+
 export class Recorder extends Context.Tag("arcp/Recorder")<Recorder, {
   /**
    * Commits `entries` (in order) and publishes them; returns their positions
@@ -36,10 +45,22 @@ export class Recorder extends Context.Tag("arcp/Recorder")<Recorder, {
     entries: ReadonlyArray<Entry>,
     inbox?: Inbox
   ) => Effect.Effect<ReadonlyArray<number>, EventLogError>
+  /**
+   * `record` for a mixed group: its parts committed in one transaction, in order, with the outbound
+   * entries of the round (a handshake's transcript, session record and `session.accepted` at once).
+   * Returns the positions of its outbound entries.
+   */
+  readonly recordGroup: (
+    parts: ReadonlyArray<Part>,
+    inbox?: Inbox
+  ) => Effect.Effect<ReadonlyArray<number>, EventLogError>
 }>() {}
 
 interface Pending {
+  /** The outbound entries (of `parts` too, in order). */
   readonly entries: ReadonlyArray<Entry>
+  /** A mixed group, when it is one. */
+  readonly parts?: ReadonlyArray<Part> | undefined
   readonly done: Deferred.Deferred<ReadonlyArray<number>, EventLogError>
   readonly inbox: Inbox | undefined
 }
@@ -55,11 +76,21 @@ export const make = Effect.gen(function*() {
   const round = (pending: ReadonlyArray<Pending>) =>
     Effect.gen(function*() {
       const entries = pending.flatMap((p) => p.entries)
-      const committed = yield* Effect.either(log.recordOutbound(entries.map((e) => ({
-        ...e.envelope,
-        session_id: e.sessionId,
-        json: e.json
-      }))))
+      // a round with a mixed group in it is one mixed commit, everything in queue order
+      const committed = yield* Effect.either(
+        pending.some((p) => p.parts !== undefined)
+          ? Effect.map(
+            log.recordGroup(pending.flatMap((p): ReadonlyArray<GroupPart> =>
+              p.parts === undefined
+                ? [{ _tag: "Outbound", envelopes: p.entries.map(logged) }]
+                : p.parts.map((part) =>
+                  part._tag === "Outbound" ? { _tag: "Outbound", envelopes: part.entries.map(logged) } : part
+                )
+            )),
+            (recorded) => recorded.positions
+          )
+          : log.recordOutbound(entries.map(logged))
+      )
       if (Either.isLeft(committed)) {
         const sessionIds = [...new Set(entries.map((e) => e.sessionId))]
         yield* bus.publish({ _tag: "Unrecorded", sessionIds, message: committed.left.message })
@@ -100,20 +131,29 @@ export const make = Effect.gen(function*() {
     }
   }).pipe(Effect.forkScoped)
 
+  const submit = (entries: ReadonlyArray<Entry>, parts: ReadonlyArray<Part> | undefined, inbox: Inbox | undefined) =>
+    Effect.flatMap(
+      Deferred.make<ReadonlyArray<number>, EventLogError>(),
+      (done) =>
+        Effect.zipRight(
+          // once the runtime is closing there is no fiber to wait for: the caller records its own round
+          Effect.suspend(() => {
+            const pending: Pending = { entries, parts, done, inbox }
+            return closed ? round([pending]) : Queue.offer(queue, pending)
+          }),
+          Deferred.await(done)
+        )
+    )
+
   return Recorder.of({
-    record: (entries, inbox) =>
-      entries.length === 0 ? Effect.succeed([]) : Effect.flatMap(
-        Deferred.make<ReadonlyArray<number>, EventLogError>(),
-        (done) =>
-          Effect.zipRight(
-            // once the runtime is closing there is no fiber to wait for: the caller records its own round
-            Effect.suspend(
-              () => (closed ? round([{ entries, done, inbox }]) : Queue.offer(queue, { entries, done, inbox }))
-            ),
-            Deferred.await(done)
-          )
-      )
+    record: (entries, inbox) => entries.length === 0 ? Effect.succeed([]) : submit(entries, undefined, inbox),
+    recordGroup: (parts, inbox) =>
+      parts.length === 0
+        ? Effect.succeed([])
+        : submit(parts.flatMap((part) => (part._tag === "Outbound" ? part.entries : [])), parts, inbox)
   })
 })
+
+const logged = (e: Entry): LoggedEnvelope => ({ ...e.envelope, session_id: e.sessionId, json: e.json })
 
 export const layer: Layer.Layer<Recorder, never, EventLog | EventBus> = Layer.scoped(Recorder, make)

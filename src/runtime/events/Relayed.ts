@@ -16,5 +16,11 @@ export const relay = (envelope: Decoded, sessionId: Decoded["session_id"]): Deco
   return copy
 }
 
+/** Marks an envelope its sender committed itself (the handshake's answer, with its transcript): written as it is. */
+export const committed = (envelope: Decoded): Decoded => {
+  relayed.add(envelope)
+  return envelope
+}
+
 /** Whether the envelope is a relayed copy (not to be recorded again). */
 export const isRelayed = (envelope: Decoded): boolean => relayed.has(envelope)

@@ -12,7 +12,7 @@
  */
 import { Effect, Either, Option, Queue, type Scope } from "effect"
 import { yieldToEventLoop } from "../../internal/EventLoop.js"
-import type { Claim, EventLog, EventLogError, Inbound } from "../EventLog.js"
+import type { Claim, EventLog, EventLogError, GroupPart, GroupRecorded, Inbound } from "../EventLog.js"
 import type { Write, WriteResult } from "./SqliteWriter.js"
 
 /** The write half of the `EventLog`: what goes through the group commit. */
@@ -20,6 +20,7 @@ export type Writes = Pick<
   EventLog["Type"],
   | "recordInbound"
   | "recordOutbound"
+  | "recordGroup"
   | "claimIdempotencyKey"
   | "saveJob"
   | "stageJob"
@@ -37,10 +38,37 @@ const isPositions = (r: WriteResult): r is ReadonlyArray<number> =>
   Array.isArray(r) && r.every((v) => typeof v === "number")
 const isClaim = (r: WriteResult): r is Claim => typeof r === "object" && !Array.isArray(r)
 
-/** A write waiting for the group commit, and what to do with its outcome. */
+/** Writes waiting for the group commit (one, or a mixed group's parts), and what to do with their outcome. */
 interface Pending {
-  readonly write: Write
-  readonly settle: (outcome: Either.Either<WriteResult, EventLogError>) => Effect.Effect<unknown>
+  readonly writes: ReadonlyArray<Write>
+  readonly settle: (outcome: Either.Either<ReadonlyArray<WriteResult>, EventLogError>) => Effect.Effect<unknown>
+}
+
+/** A group's verdicts and positions, read from its parts' results; `None` when a result is not its part's kind. */
+const groupRecorded = (
+  parts: ReadonlyArray<GroupPart>,
+  results: ReadonlyArray<WriteResult>
+): Option.Option<GroupRecorded> => {
+  const verdicts: Array<Inbound> = []
+  const positions: Array<number> = []
+  for (let i = 0; i < parts.length; i++) {
+    const result = results[i]
+    const kind = parts[i]?._tag
+    if (kind === "Inbound" || kind === "Outbound") {
+      if (result === undefined || !Array.isArray(result)) return Option.none()
+      if (kind === "Inbound" && isVerdicts(result)) verdicts.push(...result)
+      else if (kind === "Outbound" && isPositions(result)) positions.push(...result)
+      else if (result.length > 0) return Option.none()
+    }
+  }
+  return Option.some({ verdicts, positions })
+}
+
+/** The writes of `group`, in order. */
+const writesOf = (group: ReadonlyArray<Pending>): Array<Write> => {
+  const writes: Array<Write> = []
+  for (const p of group) writes.push(...p.writes)
+  return writes
 }
 
 /** Most writes one transaction takes. */
@@ -70,13 +98,20 @@ export const make = (
     const settleAll = (
       group: ReadonlyArray<Pending>,
       committed: Either.Either<ReadonlyArray<WriteResult>, EventLogError>
-    ) => Effect.forEach(group, (p, i) => p.settle(Either.map(committed, (results) => results[i])), { discard: true })
+    ) => {
+      let offset = 0
+      return Effect.forEach(group, (p) => {
+        const start = offset
+        offset += p.writes.length
+        return p.settle(Either.map(committed, (results) => results.slice(start, offset)))
+      }, { discard: true })
+    }
 
     /** The writer's round: the front of the buffer in one commit. */
     const round = Effect.suspend(() => {
       const group = takeFront(BATCH)
       busy = true
-      return Effect.either(commit(group.map((p) => p.write))).pipe(
+      return Effect.either(commit(writesOf(group))).pipe(
         Effect.tap(() => {
           busy = false
         }),
@@ -104,49 +139,55 @@ export const make = (
 
     /** The writer returns the result kind of each write, so a `None` from `pick` is a defect, not a default. */
     const picked = <A>(
-      write: Write,
-      pick: (result: WriteResult) => Option.Option<A>,
-      result: WriteResult
+      writes: ReadonlyArray<Write>,
+      pick: (results: ReadonlyArray<WriteResult>) => Option.Option<A>,
+      results: ReadonlyArray<WriteResult>
     ) =>
-      Option.match(pick(result), {
-        onNone: () => Effect.dieMessage(`the ${backend} writer returned no result for a ${write._tag} write`),
+      Option.match(pick(results), {
+        onNone: () =>
+          Effect.dieMessage(
+            `the ${backend} writer returned no result for a ${writes.map((w) => w._tag).join("+")} write`
+          ),
         onSome: (a: A) => Effect.succeed(a)
       })
 
-    /** Buffers `write` for the writer's next group commit and waits for its result, read by `pick`. */
-    const queued = <A>(write: Write, pick: (result: WriteResult) => Option.Option<A>) =>
+    /** Buffers `writes` for the writer's next group commit and waits for their results, read by `pick`. */
+    const queued = <A>(writes: ReadonlyArray<Write>, pick: (results: ReadonlyArray<WriteResult>) => Option.Option<A>) =>
       Effect.async<A, EventLogError>((resume) => {
         buffer.push({
-          write,
+          writes,
           settle: (outcome) =>
             Effect.sync(() =>
-              resume(Either.isLeft(outcome) ? Effect.fail(outcome.left) : picked(write, pick, outcome.right))
+              resume(Either.isLeft(outcome) ? Effect.fail(outcome.left) : picked(writes, pick, outcome.right))
             )
         })
         Queue.unsafeOffer(wake, undefined)
       })
 
-    /** `write` and what waits ahead of it, committed on this fiber; then the ones taken along are settled. */
-    const inline = <A>(write: Write, pick: (result: WriteResult) => Option.Option<A>) =>
+    /** `writes` and what waits ahead of them, committed on this fiber; then the ones taken along are settled. */
+    const inline = <A>(writes: ReadonlyArray<Write>, pick: (results: ReadonlyArray<WriteResult>) => Option.Option<A>) =>
       Effect.suspend(() => {
-        const ahead = takeFront(BATCH - 1)
-        return Effect.either(commit([...ahead.map((p) => p.write), write])).pipe(
+        const ahead = takeFront(Math.max(0, BATCH - writes.length))
+        const before = writesOf(ahead)
+        return Effect.either(commit([...before, ...writes])).pipe(
           Effect.tap((committed) => settleAll(ahead, committed)),
           Effect.flatMap(Either.match({
             onLeft: Effect.fail,
-            onRight: (results) => picked(write, pick, results[ahead.length])
+            onRight: (results) => picked(writes, pick, results.slice(before.length))
           }))
         )
       })
 
-    /** `write` committed: on this fiber when the commit is synchronous and the writer holds nothing, else queued. */
-    const submit = <A>(
-      write: Write,
-      pick: (result: WriteResult) => Option.Option<A>
+    /** `writes` committed at once: on this fiber when the commit is synchronous and the writer holds nothing, else queued. */
+    const submitAll = <A>(
+      writes: ReadonlyArray<Write>,
+      pick: (results: ReadonlyArray<WriteResult>) => Option.Option<A>
     ): Effect.Effect<A, EventLogError> =>
       options.inline === true
-        ? Effect.suspend(() => (busy ? queued(write, pick) : inline(write, pick)))
-        : queued(write, pick)
+        ? Effect.suspend(() => (busy ? queued(writes, pick) : inline(writes, pick)))
+        : queued(writes, pick)
+    const submit = <A>(write: Write, pick: (result: WriteResult) => Option.Option<A>) =>
+      submitAll([write], (results) => (results.length === 1 ? pick(results[0]) : Option.none()))
     const none = () => Option.some(undefined)
 
     const writes: Writes = {
@@ -158,12 +199,16 @@ export const make = (
         envelopes.length === 0
           ? Effect.succeed([])
           : submit({ _tag: "Outbound", envelopes }, (r) => (isPositions(r) ? Option.some(r) : Option.none())),
+      recordGroup: (parts) =>
+        parts.length === 0
+          ? Effect.succeed({ verdicts: [], positions: [] })
+          : submitAll(parts, (results) => groupRecorded(parts, results)),
       claimIdempotencyKey: (claim) =>
         submit({ _tag: "Claim", ...claim }, (r) => (isClaim(r) ? Option.some(r) : Option.none())),
       saveJob: (job) => submit({ _tag: "SaveJob", job }, none),
       stageJob: (job) =>
         offer({
-          write: { _tag: "SaveJob", job },
+          writes: [{ _tag: "SaveJob", job }],
           // nobody waits on a staged write: a failure is logged
           settle: (outcome) =>
             Either.isLeft(outcome) ? Effect.logError(`cannot record job ${job.job_id}`, outcome.left) : Effect.void

@@ -6,22 +6,13 @@
  * than the commit itself; reads and migrations stay on @effect/sql.
  */
 import Database from "better-sqlite3"
-import type {
-  Claim,
-  Inbound,
-  InstanceRecord,
-  JobRecord,
-  LeaseRecord,
-  LoggedEnvelope,
-  SessionRecord
-} from "../EventLog.js"
+import type { Claim, GroupPart, Inbound, InstanceRecord, JobRecord, LeaseRecord, LoggedEnvelope } from "../EventLog.js"
 import * as Checkpoints from "./Checkpoints.js"
 import { instanceColumns, jobColumns, leaseColumns, sessionColumns } from "./Rows.js"
 
-/** One write the group commit takes. Results come back in the same order. */
+/** One write the group commit takes (a mixed group's parts are writes too). Results come back in the same order. */
 export type Write =
-  | { readonly _tag: "Inbound"; readonly principal: string; readonly envelopes: ReadonlyArray<LoggedEnvelope> }
-  | { readonly _tag: "Outbound"; readonly envelopes: ReadonlyArray<LoggedEnvelope> }
+  | GroupPart
   | {
     readonly _tag: "Claim"
     readonly principal: string
@@ -33,7 +24,6 @@ export type Write =
   }
   | { readonly _tag: "SaveJob"; readonly job: JobRecord }
   | { readonly _tag: "SaveLease"; readonly lease: LeaseRecord }
-  | { readonly _tag: "SaveSession"; readonly session: SessionRecord }
   | { readonly _tag: "SaveInstance"; readonly instance: InstanceRecord }
   | {
     readonly _tag: "DetachSessions"
@@ -92,6 +82,17 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
     const saveSession = db.prepare(
       `INSERT OR REPLACE INTO durable_sessions (session_id, principal, capabilities, lease_expires_at, last_position,
         state, resume_until, instance_id, trust_level, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+    )
+    // a release: the last position read in the transaction, and a closed record stays closed
+    const releaseSession = db.prepare(
+      `INSERT INTO durable_sessions (session_id, principal, capabilities, lease_expires_at, last_position,
+        state, resume_until, instance_id, trust_level, created_at, updated_at)
+       VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = ?), ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (session_id) DO UPDATE SET principal = excluded.principal, capabilities = excluded.capabilities,
+         lease_expires_at = excluded.lease_expires_at, last_position = excluded.last_position, state = excluded.state,
+         resume_until = excluded.resume_until, instance_id = excluded.instance_id, trust_level = excluded.trust_level,
+         created_at = excluded.created_at, updated_at = excluded.updated_at
+       WHERE durable_sessions.state <> 'closed'`
     )
     const claimJob = db.prepare(
       "UPDATE jobs SET instance_id = ? WHERE job_id = ? AND terminal IS NULL AND instance_id IS ?"
@@ -159,6 +160,11 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
         case "SaveSession": {
           const r = write.session
           saveSession.run(...sessionColumns(r))
+          return undefined
+        }
+        case "ReleaseSession": {
+          // the session id stands where the last position goes: the statement reads it from the log
+          releaseSession.run(...sessionColumns(write.session).map((c, i) => (i === 4 ? write.session.session_id : c)))
           return undefined
         }
         case "ClaimJob":

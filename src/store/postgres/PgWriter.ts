@@ -13,7 +13,7 @@
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
-import type { Claim, Inbound, JobRecord, LoggedEnvelope } from "../EventLog.js"
+import type { Claim, Inbound, JobRecord, LoggedEnvelope, SessionRecord } from "../EventLog.js"
 import { instanceColumns, jobColumns, leaseColumns, sessionColumns } from "../internal/Rows.js"
 import type { Write, WriteResult } from "../internal/SqliteWriter.js"
 
@@ -111,6 +111,8 @@ export const commit = (
     const inbound: Array<number> = []
     const outboundAt: Array<[number, number, number]> = []
     let pendingJobs: Array<JobRecord> = []
+    // releases read the session's last position: written once this group's events have theirs (below)
+    const releases: Array<SessionRecord> = []
     const flushJobs = Effect.suspend(() => {
       if (pendingJobs.length === 0) return Effect.void
       const rows = pendingJobs.sort(byKey((j) => j.job_id))
@@ -196,6 +198,9 @@ export const commit = (
           )
           break
         }
+        case "ReleaseSession":
+          releases.push(w.session)
+          break
         case "SaveInstance": {
           const r = w.instance
           yield* q(
@@ -279,5 +284,21 @@ export const commit = (
       })
     }
     for (const [index, , count] of outboundAt) if (count === 0) results[index] = []
+    // a closed record stays closed; the last position is the log's as this group commits
+    for (const r of releases.sort(byKey((s) => s.session_id))) {
+      yield* q(
+        `INSERT INTO durable_sessions (session_id, principal, capabilities, lease_expires_at, last_position, state,
+          resume_until, instance_id, trust_level, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = $5), $6, $7, $8, $9,
+           $10, $11)
+         ON CONFLICT (session_id) DO UPDATE SET principal = EXCLUDED.principal, capabilities = EXCLUDED.capabilities,
+           lease_expires_at = EXCLUDED.lease_expires_at, last_position = EXCLUDED.last_position,
+           state = EXCLUDED.state, resume_until = EXCLUDED.resume_until, instance_id = EXCLUDED.instance_id,
+           trust_level = EXCLUDED.trust_level, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+         WHERE durable_sessions.state <> 'closed'`,
+        // the session id stands where the last position goes: the statement reads it from the log
+        sessionColumns(r).map((column, i) => (i === 4 ? r.session_id : column))
+      )
+    }
     return { results, inbound }
   }))

@@ -54,6 +54,17 @@ const drained = (raw: { readonly bufferedAmount: number }): Effect.Effect<void> 
     return Effect.sync(stop)
   })
 
+/** Builds an error without capturing a stack (capturing one is most of an error's cost). */
+const withoutStack = <A>(make: () => A): A => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return make()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
 /** What waiting for the open of a connection that has closed fails with: one error, not a stack per connection. */
 const closedBeforeOpen = new TransportError({ reason: "Closed", message: "closed" })
 
@@ -287,10 +298,14 @@ export const fromWs = (
         finish(Exit.void)
       })
     )
-    // built once, when first needed: an ordinary close builds no error (nor its stack), later sends reuse it
+    // built once, when first needed, and without a stack: a send racing the peer's close is ordinary (a client
+    // that sends session.close and closes at once gets its ack written to a closing socket), not a bug to trace
     let closedError: TransportError | undefined
     const closed = () =>
-      closedError ??= new TransportError({ reason: "Closed", message: `${label}: the connection is closed` })
+      closedError ??= withoutStack(() =>
+        // fields known valid: no validation pass either
+        new TransportError({ reason: "Closed", message: `${label}: the connection is closed` }, true)
+      )
     /** What is there to read now: the frames waiting (binary bytes handed over resume a paused socket), or the end. */
     const poll = (): Effect.Effect<ReadonlyArray<Incoming>, TransportError> | undefined => {
       if (frames.length === 0) return end === undefined ? undefined : Effect.map(end, () => noFrames)
