@@ -25,8 +25,9 @@ import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../protoco
 import { type Decoded, tryEncode } from "../protocol/Message.js"
 import type { Connection } from "../transport/Transport.js"
 import * as Lanes from "./internal/Lanes.js"
+import * as Producers from "./internal/Producers.js"
 import { sheddable } from "./internal/Shedding.js"
-import { toSidecar } from "./internal/SidecarChunks.js"
+import { sendFramed } from "./internal/SidecarChunks.js"
 import { type Framed, type Inbox, type Options, type Outbound, UNBOUNDED } from "./OutboundApi.js"
 
 export type { Framed, Inbox, Limits, Options, Outbound, Recorder, Usage } from "./OutboundApi.js"
@@ -51,11 +52,6 @@ interface Queued extends Framed {
   readonly bytes: number
 }
 
-interface Waiter {
-  readonly ready: Deferred.Deferred<void>
-  readonly shedding: boolean
-}
-
 /** Starts the path for `connection`; it stops with the scope, and what waited to be committed is committed then. */
 export const make = (connection: Connection, options: Options = {}): Effect.Effect<Outbound, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -76,10 +72,6 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     let woken: Deferred.Deferred<void> | undefined
     // flush callers wait for both fibers to find nothing left
     let drained: Array<Deferred.Deferred<void>> = []
-    // producers waiting for room, woken once there is some
-    let waiters: Array<Waiter> = []
-    // those waiting to see a producer wait (backedUp)
-    let watchers: Array<Deferred.Deferred<void>> = []
     let defaults: HeaderOptions = {}
     let queuedBytes = 0
     // bytes handed to the transport, and of those, how many it reported taken by the peer
@@ -107,15 +99,11 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     const transportFull = () => !draining && transportBytes() >= limits.maxBytes
     const gone = () => closed || broken || sealed
 
-    const wakeProducers = Effect.suspend(() => {
-      if (waiters.length === 0) return Effect.void
-      const still: Array<Waiter> = []
-      const ready: Array<Waiter> = []
-      for (const w of waiters) (gone() || !(w.shedding ? commitFull() : full()) ? ready : still).push(w)
-      if (ready.length === 0) return Effect.void
-      waiters = still
-      return Effect.forEach(ready, (w) => Deferred.succeed(w.ready, undefined), { discard: true })
-    })
+    /** Whether a producer may go on: a producer of sheddable events waits only for the commits. */
+    const hasRoom = (shedding: boolean) => gone() || !(shedding ? commitFull() : full())
+    // producers waiting for room, woken once there is some
+    const producers = Producers.make(hasRoom)
+    const wakeProducers = producers.wake
 
     const scope = yield* Effect.scope
     // the reactions end the session, which flushes this path: they run on their own fiber, never the writer's
@@ -199,11 +187,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         for (const frame of frames) {
           if (broken) return
           handed += frame.bytes
-          const sidecar = sidecarChunks && connection.binary ? toSidecar(frame.envelope) : undefined
-          const sent = sidecar === undefined
-            ? connection.send(frame.json)
-            : Effect.forEach([sidecar.json, ...sidecar.frames], connection.send, { discard: true })
-          yield* sent.pipe(
+          yield* sendFramed(connection, frame.envelope, frame.json, sidecarChunks).pipe(
             Effect.catchAll((error) => {
               // the peer is gone: nothing more can be written; the read side ends the connection
               broken = true
@@ -222,12 +206,15 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       return batch
     }
 
-    const settleFlushes = Effect.suspend(() => {
-      if (((envelopes() > 0 || writing > 0) && !broken) || drained.length === 0) return Effect.void
+    /** Completes every flush waiting. */
+    const releaseFlushes = Effect.suspend(() => {
       const done = drained
       drained = []
       return Effect.forEach(done, (d) => Deferred.succeed(d, undefined), { discard: true })
     })
+    const settleFlushes = Effect.suspend(() =>
+      ((envelopes() > 0 || writing > 0) && !broken) || drained.length === 0 ? Effect.void : releaseFlushes
+    )
 
     /** Wakes the writer if it waits; a signal while it is busy is kept for its next wait (each round clears it). */
     const signal = () => {
@@ -286,7 +273,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         yield* settleFlushes
         // nothing left (or nothing can be written any more): the writer ends here, with no step in between
         // where a sender could find it still running and leave its envelope to it
-        if (pending.length === 0 && ((lanes.size() === 0 && waiters.length === 0) || broken)) {
+        if (pending.length === 0 && ((lanes.size() === 0 && producers.waiting() === 0) || broken)) {
           if (drained.length === 0) {
             writer = undefined
             return
@@ -330,9 +317,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           )
         }
         yield* wakeProducers
-        const done = drained
-        drained = []
-        yield* Effect.forEach(done, (d) => Deferred.succeed(d, undefined), { discard: true })
+        yield* releaseFlushes
       })
     )
 
@@ -366,17 +351,13 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
 
     const roomWhen = (shedding: boolean): Effect.Effect<void> =>
       Effect.suspend(() => {
-        if (gone() || !(shedding ? commitFull() : full())) return Effect.void
+        if (hasRoom(shedding)) return Effect.void
         return Effect.gen(function*() {
-          const ready = yield* Deferred.make<void>()
-          waiters.push({ ready, shedding })
-          const told = watchers
-          watchers = []
-          for (const w of told) yield* Deferred.succeed(w, undefined)
+          const ready = yield* producers.enlist(shedding)
           yield* noteFull
           // the writer looks at the transport while anyone waits
           yield* kick
-          yield* Deferred.await(ready)
+          yield* ready
         })
       })
 
@@ -410,16 +391,11 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         envelopes: envelopes(),
         bytes: bytes(),
         transportBytes: transportBytes(),
-        waiting: waiters.length,
+        waiting: producers.waiting(),
         uncommitted: pending.length + committing,
         shed
       })),
-      backedUp: Effect.suspend(() => {
-        if (waiters.length > 0) return Effect.void
-        const seen = Deferred.unsafeMake<void>(FiberId.none)
-        watchers.push(seen)
-        return Deferred.await(seen)
-      })
+      backedUp: producers.backedUp
     }
   })
 

@@ -5,10 +5,11 @@
  * announcing `encoding: "sidecar"` with `size`, `sha256` and `frames`, followed
  * by that many binary frames keyed to the stream id and the chunk's sequence.
  */
-import { Either, Encoding } from "effect"
+import { Effect, Either, Encoding } from "effect"
 import { createHash } from "node:crypto"
 import { type Decoded, isCore, tryEncode } from "../../protocol/Message.js"
 import * as Frame from "../../protocol/Sidecar.js"
+import type { Connection, TransportError } from "../../transport/Transport.js"
 
 export interface SidecarChunk {
   /** The announcing `stream.chunk`, without its data. */
@@ -42,4 +43,17 @@ export const toSidecar = (envelope: Decoded): SidecarChunk | undefined => {
     }
   })
   return Either.isLeft(announced) ? undefined : { json: announced.right, frames }
+}
+
+/** Writes one envelope's JSON, or with `sidecarChunks` on a binary transport a binary chunk as its sidecar frames. */
+export const sendFramed = (
+  connection: Pick<Connection, "binary" | "send">,
+  envelope: Decoded,
+  json: string,
+  sidecarChunks: boolean
+): Effect.Effect<void, TransportError> => {
+  const sidecar = sidecarChunks && connection.binary ? toSidecar(envelope) : undefined
+  return sidecar === undefined
+    ? connection.send(json)
+    : Effect.forEach([sidecar.json, ...sidecar.frames], connection.send, { discard: true })
 }
