@@ -66,6 +66,10 @@ export const offThread = (db: Database.Database, filename: string): Checkpoints 
         running = false
       })
       started.on("error", fallBack)
+      // a worker gone for any reason but our stop would leave the WAL growing with nobody to checkpoint it
+      started.on("exit", () => {
+        if (worker === started) fallBack()
+      })
       return started
     } catch {
       fallBack()
