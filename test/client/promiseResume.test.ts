@@ -4,36 +4,17 @@
  * their last checkpoint under the same job ids, and a client resuming its session sees every tick once.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { root } from "../support/Child.js"
+import { root, spawnServing, stopWith } from "../support/Child.js"
 import { freePort, RawWs, type Received } from "../support/RawWs.js"
 
 const start = (port: number, db: string) =>
-  new Promise<ChildProcess>((resolve, reject) => {
-    const child = spawn("node", ["--import", "tsx", join(root, "test", "fixtures", "promise-resumable.ts")], {
-      cwd: root,
-      env: { ...process.env, PORT: String(port), DB: db },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let out = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString()
-      if (out.includes("serving on")) resolve(child)
-    })
-    child.stderr.on("data", (chunk: Buffer) => {
-      out += chunk.toString()
-    })
-    child.once("exit", (code) => reject(new Error(`the fixture exited early with ${code}: ${out}`)))
-  })
-
-const kill = (child: ChildProcess, signal: NodeJS.Signals) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    child.once("exit", () => resolve())
-    child.kill(signal)
+  spawnServing(["--import", "tsx", join(root, "test", "fixtures", "promise-resumable.ts")], {
+    PORT: String(port),
+    DB: db
   })
 
 const ticksOf = (messages: ReadonlyArray<Received>, jobId: string | undefined) =>
@@ -55,7 +36,7 @@ describe("Promise tools that resume", () => {
         const count = first.send("tool.invoke", { tool: "count", arguments: { to: 12 } }, { session_id: sessionId })
         const summed = first.send("tool.invoke", { tool: "summed", arguments: { to: 12 } }, { session_id: sessionId })
         await first.next((m) => m.type === "job.checkpoint" && JSON.stringify(m.payload.snapshot) === `{"current":4}`)
-        await kill(before, "SIGKILL")
+        await stopWith(before, "SIGKILL")
         await first.closed
         const last = first.received[first.received.length - 1]
 
@@ -80,8 +61,8 @@ describe("Promise tools that resume", () => {
         assert.deepStrictEqual(ticksOf(all, counted.job_id), twelve, "rerun: every tick once, in order")
         assert.deepStrictEqual(ticksOf(all, resumed.job_id), twelve, "resume handler: every tick once, in order")
       } finally {
-        await kill(before, "SIGKILL")
-        if (after !== undefined) await kill(after, "SIGTERM")
+        await stopWith(before, "SIGKILL")
+        if (after !== undefined) await stopWith(after, "SIGTERM")
         rmSync(dir, { recursive: true, force: true })
       }
     },

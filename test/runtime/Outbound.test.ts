@@ -25,6 +25,14 @@ const gatedConnection = Effect.gen(function*() {
   return { connection, open, written }
 })
 
+/** A low-priority job reporting progress in a tight loop, as a job does (waiting for shedding room only). */
+const lowProgress = (outbound: Outbound.Outbound, count: number) =>
+  Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) =>
+    Effect.zipRight(
+      outbound.sheddingRoom,
+      outbound.emit("job.progress", { current: i }, { job_id: JobId.make("job_low"), priority: "low" })
+    ), { discard: true })
+
 describe("outbound path", () => {
   it.scoped("R6.5-1 R6.5-2 R6.5-4 serves higher priorities first across jobs, never reorders within a job", () =>
     Effect.gen(function*() {
@@ -125,13 +133,7 @@ describe("outbound path", () => {
             inbox(batch)
           })
       })
-      const low = JobId.make("job_low")
-      // a low-priority job reporting progress in a tight loop, as a job does (waiting for shedding room only)
-      yield* Effect.forEach(Array.from({ length: 300 }, (_, i) => i), (i) =>
-        Effect.zipRight(
-          outbound.sheddingRoom,
-          outbound.emit("job.progress", { current: i }, { job_id: low, priority: "low" })
-        ), { discard: true })
+      yield* lowProgress(outbound, 300)
       const usage = yield* outbound.usage
       assert.isAbove(usage.shed, 0, "the reader took nothing: progress was shed")
       // a normal-priority producer is held back, never shed
@@ -170,12 +172,7 @@ describe("outbound path", () => {
             inbox(batch)
           })
       })
-      const low = JobId.make("job_low")
-      yield* Effect.forEach(Array.from({ length: 300 }, (_, i) => i), (i) =>
-        Effect.zipRight(
-          outbound.sheddingRoom,
-          outbound.emit("job.progress", { current: i }, { job_id: low, priority: "low" })
-        ), { discard: true })
+      yield* lowProgress(outbound, 300)
       yield* Deferred.succeed(gated.open, undefined)
       yield* outbound.flush
       assert.strictEqual(committed, 300, "all committed while the first write waited")

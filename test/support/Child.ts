@@ -134,10 +134,10 @@ export const spawnServe = (args: ReadonlyArray<string>): Effect.Effect<Child, ne
 export const dialer = (args: ReadonlyArray<string>): Layer.Layer<Dialer> =>
   Layer.succeed(Dialer, Dialer.of({ dial: Effect.map(spawnServe(args), (child) => child.connection) }))
 
-/** `arcp serve --port PORT` with `args` (and `env`); resolves once it serves. Its output is drained. */
-export const serveOn = (port: number, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+/** `node ARGS` (with `env`); resolves once its stdout says "serving on". Its output is drained. */
+export const spawnServing = (nodeArgs: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   new Promise<ChildProcess>((resolve, reject) => {
-    const child = spawn("node", [bin, "serve", "--port", String(port), ...args], {
+    const child = spawn("node", [...nodeArgs], {
       cwd: root,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"]
@@ -150,8 +150,12 @@ export const serveOn = (port: number, args: ReadonlyArray<string>, env: Record<s
     child.stderr.on("data", (chunk: Buffer) => {
       out += chunk.toString()
     })
-    child.once("exit", (code) => reject(new Error(`serve exited early with ${code}: ${out}`)))
+    child.once("exit", (code) => reject(new Error(`${nodeArgs.join(" ")} exited early with ${code}: ${out}`)))
   })
+
+/** `arcp serve --port PORT` with `args` (and `env`); resolves once it serves. Its output is drained. */
+export const serveOn = (port: number, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  spawnServing([bin, "serve", "--port", String(port), ...args], env)
 
 /** Stops `child` with `signal` (SIGTERM: gracefully; SIGKILL: as a crash); resolves once it has exited. */
 export const stopWith = (child: ChildProcess, signal: NodeJS.Signals) =>
