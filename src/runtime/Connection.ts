@@ -90,8 +90,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // whose the session is, once the handshake knows: published envelopes carry it (visibility)
     let principalId = ""
     const scope = yield* Effect.scope
-    // the envelopes this connection recorded: a resume's follower skips them (§19)
-    const { recordedHere, remember } = RecordedIds.make()
+    // the envelopes this connection recorded: a resume's follower skips them (§19); as many as its buffer holds
+    const { recordedHere, remember } = RecordedIds.make(2 * settings.maxOutboundEnvelopes)
     /** Ends the session for `reason` (§8.5), or the connection when no session is open. */
     const endWith = (reason: "UNAVAILABLE" | "BACKPRESSURE_OVERFLOW", message: string) =>
       Effect.flatMap(Ref.get(phase), (p) => (p._tag === "Open" ? p.session.evict(reason, message) : close))

@@ -154,6 +154,17 @@ export const make = Effect.gen(function*() {
   })
 })
 
-const logged = (e: Entry): LoggedEnvelope => ({ ...e.envelope, session_id: e.sessionId, json: e.json })
+// the fields the log keeps, picked (not the whole envelope spread: this runs for every envelope sent)
+const logged = ({ envelope, json, sessionId }: Entry): LoggedEnvelope => ({
+  id: envelope.id,
+  type: envelope.type,
+  session_id: sessionId,
+  job_id: envelope.job_id,
+  stream_id: envelope.stream_id,
+  trace_id: envelope.trace_id,
+  correlation_id: envelope.correlation_id,
+  timestamp: envelope.timestamp,
+  json
+})
 
 export const layer: Layer.Layer<Recorder, never, EventLog | EventBus> = Layer.scoped(Recorder, make)
