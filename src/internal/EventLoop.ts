@@ -10,3 +10,8 @@ export const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume)
   const handle = setImmediate(() => resume(Effect.void))
   return Effect.sync(() => clearImmediate(handle))
 })
+
+/** Calls `callback` once the event loop has run its pending I/O callbacks once: `yieldToEventLoop` without a fiber. */
+export const afterEventLoopTurn = (callback: () => void): void => {
+  setImmediate(callback)
+}

@@ -11,7 +11,7 @@
  * takes them itself only after a turn of the event loop in which no commit took them.
  */
 import { Effect, Either, Option, Queue, type Scope } from "effect"
-import { yieldToEventLoop } from "../../internal/EventLoop.js"
+import { afterEventLoopTurn } from "../../internal/EventLoop.js"
 import type { Claim, EventLog, EventLogError, GroupPart, GroupRecorded, Inbound } from "../EventLog.js"
 import type { Write, WriteResult } from "./SqliteWriter.js"
 
@@ -122,8 +122,6 @@ export const make = (
     yield* Effect.gen(function*() {
       while (true) {
         yield* Queue.take(wake)
-        // inline, only staged writes wait here: a commit in this turn of the event loop takes them along
-        if (options.inline === true) yield* yieldToEventLoop
         while (buffer.length > 0) yield* round
       }
     }).pipe(Effect.forkScoped)
@@ -131,10 +129,22 @@ export const make = (
     // what still waits when the log closes is committed then (a job's last staged record)
     yield* Effect.addFinalizer(() => Effect.suspend(() => (buffer.length === 0 ? Effect.void : round)))
 
+    // inline, only staged writes wait for the writer, and only those no commit took in this turn of the event
+    // loop: the writer is woken after the turn, if any are left (a plain callback, not the writer's fiber
+    // waking and waiting itself, once per job at one job in flight; issue 12)
+    let turnPending = false
+    const wakeIfLeft = () => {
+      turnPending = false
+      if (buffer.length > 0) Queue.unsafeOffer(wake, undefined)
+    }
     const offer = (pending: Pending) =>
       Effect.sync(() => {
         buffer.push(pending)
-        Queue.unsafeOffer(wake, undefined)
+        if (options.inline !== true) Queue.unsafeOffer(wake, undefined)
+        else if (!turnPending) {
+          turnPending = true
+          afterEventLoopTurn(wakeIfLeft)
+        }
       })
 
     /** The writer returns the result kind of each write, so a `None` from `pick` is a defect, not a default. */
