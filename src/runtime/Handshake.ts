@@ -4,8 +4,9 @@
  * Capabilities are negotiated here (§7); failures become `session.rejected`.
  * The handshake is logged, credentials redacted, under the new session id once there is one.
  */
-import { Clock, Effect, Either, Option, type Scope } from "effect"
+import { Clock, Effect, Either, FiberRef, HashMap, Option, type Scope } from "effect"
 import type { Context } from "effect"
+import { locallyUntilClose, onClose } from "../internal/OnClose.js"
 import { type Capabilities, negotiate } from "../protocol/Capabilities.js"
 import { ARCP_MAJOR, ARCP_VERSION, make as makeEnvelope, speaksVersion } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
@@ -179,7 +180,7 @@ const accept = (
     // registered before anything is committed: a session refused here (--max-sessions) leaves no trace in the log
     const registered = yield* Effect.either(ctx.sessions.register(session))
     if (Either.isLeft(registered)) return yield* reject(ctx, registered.left, correlationId)
-    yield* Effect.addFinalizer(() => ctx.sessions.unregister(id, session))
+    yield* onClose(ctx.sessions.unregister(id, session))
     const answer = yield* makeEnvelope("session.accepted", {
       session_id: id,
       runtime: ctx.settings.identity,
@@ -212,7 +213,10 @@ const accept = (
     // binary stream chunks go as sidecar frames when both ends agreed on them (§11.3)
     if (ctx.binary && (capabilities.binary_encoding ?? []).includes("sidecar")) yield* ctx.outbound.useSidecarChunks
     // every later log line of this connection names the session
-    yield* Effect.annotateLogsScoped({ session_id: id })
+    yield* Effect.flatMap(
+      FiberRef.get(FiberRef.currentLogAnnotations),
+      (annotations) => locallyUntilClose(FiberRef.currentLogAnnotations, HashMap.set(annotations, "session_id", id))
+    )
     yield* ctx.sendCommitted(answer)
     yield* Effect.logInfo(
       `session ${resumes === undefined ? "accepted" : "taken back"} for ${principal.id} (${principal.scheme})`

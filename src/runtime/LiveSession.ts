@@ -4,6 +4,7 @@
  */
 import { Clock, Duration, Effect, Fiber, Option, Ref, type Scope } from "effect"
 import type { Context } from "effect"
+import { onClose } from "../internal/OnClose.js"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { type ChallengeId, makeChallengeId, type SessionId } from "../protocol/Ids.js"
 import type { Message } from "../protocol/Message.js"
@@ -100,7 +101,7 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
         }
       })
     // runs when the connection's scope closes, however it ends (one finalizer: each costs an idle session memory)
-    yield* Effect.addFinalizer(() =>
+    yield* onClose(
       Effect.zipRight(
         Effect.suspend(() => {
           ended = true

@@ -21,6 +21,7 @@
  * farewell (`session.evicted`).
  */
 import { Deferred, Duration, Effect, Either, Fiber, FiberId, type Scope } from "effect"
+import { onClose } from "../internal/OnClose.js"
 import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../protocol/Envelope.js"
 import { type Decoded, tryEncode } from "../protocol/Message.js"
 import type { Connection } from "../transport/Transport.js"
@@ -304,7 +305,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     })
 
     // on close, what still waits to be committed goes to the log (a job's events reach a resume, §8.5)
-    yield* Effect.addFinalizer(() =>
+    yield* onClose(
       Effect.gen(function*() {
         closed = true
         if (writer !== undefined) yield* Fiber.interrupt(writer)

@@ -4,7 +4,7 @@
  * backpressure on the socket's reader); frames nobody announced are refused with
  * a nack; outgoing transfers (fetch answers) are sent with drain between frames.
  */
-import { Effect, FiberSet, Option, Schema, type Scope, type Stream } from "effect"
+import { Effect, Option, Schema, type Scope, type Stream } from "effect"
 import { ArcpError } from "../../protocol/Errors.js"
 import { MessageId } from "../../protocol/Ids.js"
 import * as Frame from "../../protocol/Sidecar.js"
@@ -31,7 +31,8 @@ const readMessageId = Schema.decodeUnknownOption(MessageId)
 export const make = (connection: Connection, outbound: Outbound): Effect.Effect<Sidecar, never, Scope.Scope> =>
   Effect.gen(function*() {
     const inbox = yield* makeInbox()
-    const fibers = yield* FiberSet.make()
+    // forked in the connection's scope, which interrupts them when it closes (no FiberSet per connection, issue 12)
+    const scope = yield* Effect.scope
 
     const refuse = (message: string, key?: string) => {
       const id = readMessageId(key)
@@ -71,6 +72,6 @@ export const make = (connection: Connection, outbound: Outbound): Effect.Effect<
           Effect.catchTag("TransportError", (e) =>
             Effect.fail(ArcpError.of("UNAVAILABLE", `cannot send sidecar frames: ${e.message}`)))
         ),
-      fork: (effect) => Effect.asVoid(FiberSet.run(fibers, effect))
+      fork: (effect) => Effect.asVoid(Effect.forkIn(effect, scope))
     }
   })
