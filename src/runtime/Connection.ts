@@ -19,7 +19,7 @@ import {
   Stream,
   type Tracer
 } from "effect"
-import { locallyUntilClose, onClose } from "../internal/OnClose.js"
+import { annotateLogsUntilClose, locallyUntilClose, onClose } from "../internal/OnClose.js"
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { classifyUnknownType } from "../protocol/Extensions.js"
@@ -87,6 +87,9 @@ const CLOSE_GRACE = Duration.seconds(5)
 export const serve = (deps: Dependencies, connection: Connection): Effect.Effect<void> =>
   Effect.gen(function*() {
     const { log, settings } = deps
+    // every log line of the connection names it, its finalizers' too (restored last, as the scope closes; set in the
+    // scope rather than by `Effect.annotateLogs` around it, whose frames an idle connection's fiber would hold)
+    yield* annotateLogsUntilClose("connection", connection.label)
     const phase = yield* Ref.make<Handshake.Phase>({ _tag: "AwaitingOpen" })
     const connectionScope = yield* Effect.scope
     // whose the session is, once the handshake knows: published envelopes carry it (visibility)
@@ -117,9 +120,11 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       },
       // durable before the client sees it: what cannot be recorded is not sent, and the session ends (retryable)
       onRecordFailure: (error) => endWith("UNAVAILABLE", `the runtime cannot record this session: ${error.message}`),
-      onStall: endWith(
-        "BACKPRESSURE_OVERFLOW",
-        `the client read nothing for ${Duration.format(settings.stalledReaderTimeout)} while its buffer was full`
+      onStall: Effect.suspend(() =>
+        endWith(
+          "BACKPRESSURE_OVERFLOW",
+          `the client read nothing for ${Duration.format(settings.stalledReaderTimeout)} while its buffer was full`
+        )
       )
     })
     const sidecar = yield* Sidecar.make(connection, outbound)
@@ -413,6 +418,5 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     yield* Ref.set(phase, { _tag: "Closed" })
   }).pipe(
     Effect.scoped,
-    Effect.annotateLogs({ connection: connection.label }),
-    Effect.catchAllCause((cause) => Effect.logError("connection failed", cause))
+    Effect.catchAllCause((cause) => Effect.logError(`connection ${connection.label} failed`, cause))
   )

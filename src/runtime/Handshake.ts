@@ -4,9 +4,9 @@
  * Capabilities are negotiated here (§7); failures become `session.rejected`.
  * The handshake is logged, credentials redacted, under the new session id once there is one.
  */
-import { Clock, Effect, Either, FiberRef, HashMap, Option, type Scope } from "effect"
+import { Clock, Effect, Either, Option, type Scope } from "effect"
 import type { Context } from "effect"
-import { locallyUntilClose, onClose } from "../internal/OnClose.js"
+import { annotateLogsUntilClose, onClose } from "../internal/OnClose.js"
 import { type Capabilities, negotiate } from "../protocol/Capabilities.js"
 import { ARCP_MAJOR, ARCP_VERSION, make as makeEnvelope, speaksVersion } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
@@ -213,10 +213,7 @@ const accept = (
     // binary stream chunks go as sidecar frames when both ends agreed on them (§11.3)
     if (ctx.binary && (capabilities.binary_encoding ?? []).includes("sidecar")) yield* ctx.outbound.useSidecarChunks
     // every later log line of this connection names the session
-    yield* Effect.flatMap(
-      FiberRef.get(FiberRef.currentLogAnnotations),
-      (annotations) => locallyUntilClose(FiberRef.currentLogAnnotations, HashMap.set(annotations, "session_id", id))
-    )
+    yield* annotateLogsUntilClose("session_id", id)
     yield* ctx.sendCommitted(answer)
     yield* Effect.logInfo(
       `session ${resumes === undefined ? "accepted" : "taken back"} for ${principal.id} (${principal.scheme})`
