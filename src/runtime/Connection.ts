@@ -90,6 +90,9 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // every log line of the connection names it, its finalizers' too (restored last, as the scope closes; set in the
     // scope rather than by `Effect.annotateLogs` around it, whose frames an idle connection's fiber would hold)
     yield* annotateLogsUntilClose("connection", connection.label)
+    // the session's span feed (below) listens to this fiber and those it forks; set before anything takes a copy of
+    // the fiber's refs (the outbound writer's), so all share one (an idle session held three, issue 12)
+    yield* locallyUntilClose(Spans.spanListener, Option.some((span, end, exit) => feed.listener(span, end, exit)))
     const phase = yield* Ref.make<Handshake.Phase>({ _tag: "AwaitingOpen" })
     const connectionScope = yield* Effect.scope
     // whose the session is, once the handshake knows: published envelopes carry it (visibility)
@@ -137,7 +140,6 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       remember,
       principal: () => principalId
     })
-    yield* locallyUntilClose(Spans.spanListener, Option.some(feed.listener))
     /** The handshake's span: messages that name no trace of their own join the session's trace. */
     let sessionSpan: Tracer.AnySpan | undefined
     const closed = yield* Deferred.make<void>()
