@@ -144,8 +144,15 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     let sessionSpan: Tracer.AnySpan | undefined
     const closed = yield* Deferred.make<void>()
     // a peer that reads nothing cannot hold the close up: what it did not take in time is in the log
-    const close = outbound.drain.pipe(
-      Effect.timeoutTo({ duration: CLOSE_GRACE, onSuccess: () => Effect.void, onTimeout: () => Effect.void }),
+    const drainWithin = outbound.drain.pipe(
+      Effect.timeoutTo({ duration: CLOSE_GRACE, onSuccess: () => Effect.void, onTimeout: () => Effect.void })
+    )
+    // with nothing queued and sends that never wait for the peer, the drain cannot hang: no timeout race (two
+    // fibers) on every close (issue 12)
+    const drainBeforeClose = connection.sendWaits === true
+      ? drainWithin
+      : Effect.flatMap(outbound.usage, (usage) => usage.envelopes === 0 ? outbound.drain : drainWithin)
+    const close = drainBeforeClose.pipe(
       Effect.zipRight(connection.close),
       Effect.zipRight(Deferred.succeed(closed, undefined)),
       Effect.asVoid

@@ -367,15 +367,13 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       })
 
     const flushWith = (past: boolean) =>
-      Effect.gen(function*() {
-        const done = yield* Deferred.make<void>()
-        yield* Effect.suspend(() => {
-          if (past) draining = true
-          if (closed) return Deferred.succeed(done, undefined)
-          drained.push(done)
-          return kick
-        })
-        yield* Deferred.await(done)
+      Effect.suspend(() => {
+        if (past) draining = true
+        // nothing queued, being written or settling: done now, with no writer started for it (issue 12)
+        if (closed || (writer === undefined && envelopes() === 0 && writing === 0)) return Effect.void
+        const done = Deferred.unsafeMake<void>(FiberId.none)
+        drained.push(done)
+        return Effect.zipRight(kick, Deferred.await(done))
       })
 
     return {
