@@ -20,6 +20,7 @@ import {
   type Tracer
 } from "effect"
 import { annotateLogsUntilClose, locallyUntilClose, onClose } from "../internal/OnClose.js"
+import { withFiberRefs } from "../internal/WithFiberRefs.js"
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { classifyUnknownType } from "../protocol/Extensions.js"
@@ -195,7 +196,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       // on a fiber of the connection's, with its fiber refs (the timer serves every connection, uninterruptibly)
       () =>
         Effect.as(
-          Effect.forkIn(Effect.interruptible(Effect.zipRight(Effect.setFiberRefs(refs), handshakeTimedOut)), scope),
+          Effect.forkIn(Effect.interruptible(withFiberRefs(refs, handshakeTimedOut)), scope),
           false
         )
     )

@@ -22,6 +22,7 @@
  */
 import { Deferred, Duration, Effect, Either, Fiber, FiberId, type Scope } from "effect"
 import { onClose } from "../internal/OnClose.js"
+import { withFiberRefs } from "../internal/WithFiberRefs.js"
 import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../protocol/Envelope.js"
 import { type Decoded, tryEncode } from "../protocol/Message.js"
 import type { Connection } from "../transport/Transport.js"
@@ -294,7 +295,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     // (a fork inherits its starter's interruptibility: a send from a finalizer would make it uninterruptible)
     const refs = yield* Effect.getFiberRefs
     // (built at each start, not kept per connection: an idle connection holds no writer, nor what would run it)
-    const writerRun = () => Effect.interruptible(Effect.zipRight(Effect.setFiberRefs(refs), rounds()))
+    const writerRun = () => Effect.interruptible(withFiberRefs(refs, rounds()))
     /** Something to commit, write or settle: wakes the writer, or starts it. */
     const kick = Effect.suspend(() => {
       if (writer !== undefined) {
