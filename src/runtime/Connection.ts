@@ -158,6 +158,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       Effect.zipRight(Deferred.succeed(closed, undefined)),
       Effect.asVoid
     )
+    // this fiber's refs (log annotations, span listener), for work a shared timer starts on the connection's behalf
+    const refs = yield* Effect.getFiberRefs
     const handshake: Handshake.HandshakeContext = {
       settings,
       authenticator: deps.authenticator,
@@ -175,13 +177,13 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       binary: connection.binary,
       durable: deps.instanceId === undefined ? undefined : { log, settings, instanceId: deps.instanceId },
       onEvict: (sessionId, reason) => deps.subscriptions?.endSession(sessionId, reason) ?? Effect.void,
-      peer: connection.peer
+      peer: connection.peer,
+      fiberRefs: refs
     }
 
     // a connection that never completes the handshake is not kept forever: its deadline is on the runtime's one
     // timer (not a sleeping fiber per connection, issue 12), dropped once the handshake is over or the connection ends
     const handshakeDeadline = {}
-    const refs = yield* Effect.getFiberRefs
     const timeoutMs = Math.max(1, Duration.toMillis(settings.handshakeTimeout))
     const handshakeTimedOut = Effect.flatMap(Ref.get(phase), (p) =>
       p._tag === "Open" || p._tag === "Closed" ? Effect.void : outbound.emit(

@@ -4,7 +4,7 @@
  * Capabilities are negotiated here (§7); failures become `session.rejected`.
  * The handshake is logged, credentials redacted, under the new session id once there is one.
  */
-import { Clock, Effect, Either, Option, type Scope } from "effect"
+import { Clock, Effect, Either, type FiberRefs, Option, type Scope } from "effect"
 import type { Context } from "effect"
 import { annotateLogsUntilClose, onClose } from "../internal/OnClose.js"
 import { type Capabilities, negotiate } from "../protocol/Capabilities.js"
@@ -90,6 +90,8 @@ export interface HandshakeContext {
   readonly onEvict?: ((sessionId: SessionId, reason: EvictionReason) => Effect.Effect<void>) | undefined
   /** What the transport proved about the peer (its verified TLS client certificate, for mtls). */
   readonly peer?: Peer | undefined
+  /** The connection's fiber refs, for the session's timers (LiveSession). */
+  readonly fiberRefs?: FiberRefs.FiberRefs | undefined
 }
 
 /** The refusal of a protocol version this runtime does not speak: session.rejected on open, nack afterwards. */
@@ -175,7 +177,8 @@ const accept = (
       deadlines: ctx.deadlines,
       close: ctx.close,
       durable: durable === undefined ? undefined : { ctx: durable, createdAt, recorded: () => recorded },
-      onEvict: ctx.onEvict === undefined ? undefined : (reason) => ctx.onEvict?.(id, reason) ?? Effect.void
+      onEvict: ctx.onEvict === undefined ? undefined : (reason) => ctx.onEvict?.(id, reason) ?? Effect.void,
+      fiberRefs: ctx.fiberRefs
     })
     // registered before anything is committed: a session refused here (--max-sessions) leaves no trace in the log
     const registered = yield* Effect.either(ctx.sessions.register(session))

@@ -2,7 +2,7 @@
  * One accepted session on its connection: its lease and the re-authentication
  * it triggers (§8.4), idle eviction (§8.5), and eviction itself.
  */
-import { Clock, Duration, Effect, Fiber, Option, type Scope } from "effect"
+import { Clock, Duration, Effect, Fiber, type FiberRefs, Option, type Scope } from "effect"
 import type { Context } from "effect"
 import { onClose } from "../internal/OnClose.js"
 import { withFiberRefs } from "../internal/WithFiberRefs.js"
@@ -61,6 +61,8 @@ export interface Params {
   } | undefined
   /** Runs before `session.evicted` goes out: the session's subscriptions are closed with the reason (§13.4). */
   readonly onEvict?: ((reason: EvictionReason) => Effect.Effect<void>) | undefined
+  /** The fiber refs its timers' work runs with (the connection's, shared: each copy costs an idle session ~1 KB). */
+  readonly fiberRefs?: FiberRefs.FiberRefs | undefined
 }
 
 /** The lease end: the configured lease, cut short by the credential's own expiry. */
@@ -84,7 +86,7 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
     // the session's key in the runtime's timer; what is due runs on a fiber of the session's, with its fiber refs
     const key = {}
     let ended = false
-    const refs = yield* Effect.getFiberRefs
+    const refs = params.fiberRefs ?? (yield* Effect.getFiberRefs)
     // (interruptible: the timer runs its ticks uninterruptibly, and a fork inherits that)
     const onSession = (effect: Effect.Effect<void>) =>
       Effect.asVoid(Effect.forkIn(Effect.interruptible(withFiberRefs(refs, effect)), scope))
