@@ -6,6 +6,7 @@
  * (SessionSpans) and the envelopes it recorded (RecordedIds).
  */
 import {
+  Clock,
   type Context,
   Deferred,
   Duration,
@@ -18,6 +19,8 @@ import {
   Stream,
   type Tracer
 } from "effect"
+import { annotateLogsUntilClose, locallyUntilClose, onClose } from "../internal/OnClose.js"
+import { withFiberRefs } from "../internal/WithFiberRefs.js"
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { classifyUnknownType } from "../protocol/Extensions.js"
@@ -85,11 +88,17 @@ const CLOSE_GRACE = Duration.seconds(5)
 export const serve = (deps: Dependencies, connection: Connection): Effect.Effect<void> =>
   Effect.gen(function*() {
     const { log, settings } = deps
+    // every log line of the connection names it, its finalizers' too (restored last, as the scope closes; set in the
+    // scope rather than by `Effect.annotateLogs` around it, whose frames an idle connection's fiber would hold)
+    yield* annotateLogsUntilClose("connection", connection.label)
+    // the session's span feed (below) listens to this fiber and those it forks; set before anything takes a copy of
+    // the fiber's refs (the outbound writer's), so all share one (an idle session held three, issue 12)
+    yield* locallyUntilClose(Spans.spanListener, Option.some((span, end, exit) => feed.listener(span, end, exit)))
     const phase = yield* Ref.make<Handshake.Phase>({ _tag: "AwaitingOpen" })
     const connectionScope = yield* Effect.scope
     // whose the session is, once the handshake knows: published envelopes carry it (visibility)
     let principalId = ""
-    const scope = yield* Effect.scope
+    const scope = connectionScope
     // the envelopes this connection recorded: a resume's follower skips them (§19); as many as its buffer holds
     const { recordedHere, remember } = RecordedIds.make(2 * settings.maxOutboundEnvelopes)
     /** Ends the session for `reason` (§8.5), or the connection when no session is open. */
@@ -115,9 +124,11 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       },
       // durable before the client sees it: what cannot be recorded is not sent, and the session ends (retryable)
       onRecordFailure: (error) => endWith("UNAVAILABLE", `the runtime cannot record this session: ${error.message}`),
-      onStall: endWith(
-        "BACKPRESSURE_OVERFLOW",
-        `the client read nothing for ${Duration.format(settings.stalledReaderTimeout)} while its buffer was full`
+      onStall: Effect.suspend(() =>
+        endWith(
+          "BACKPRESSURE_OVERFLOW",
+          `the client read nothing for ${Duration.format(settings.stalledReaderTimeout)} while its buffer was full`
+        )
       )
     })
     const sidecar = yield* Sidecar.make(connection, outbound)
@@ -130,17 +141,25 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       remember,
       principal: () => principalId
     })
-    yield* Effect.locallyScoped(Spans.spanListener, Option.some(feed.listener))
     /** The handshake's span: messages that name no trace of their own join the session's trace. */
     let sessionSpan: Tracer.AnySpan | undefined
     const closed = yield* Deferred.make<void>()
     // a peer that reads nothing cannot hold the close up: what it did not take in time is in the log
-    const close = outbound.drain.pipe(
-      Effect.timeoutTo({ duration: CLOSE_GRACE, onSuccess: () => Effect.void, onTimeout: () => Effect.void }),
+    const drainWithin = outbound.drain.pipe(
+      Effect.timeoutTo({ duration: CLOSE_GRACE, onSuccess: () => Effect.void, onTimeout: () => Effect.void })
+    )
+    // with nothing queued and sends that never wait for the peer, the drain cannot hang: no timeout race (two
+    // fibers) on every close (issue 12)
+    const drainBeforeClose = connection.sendWaits === true
+      ? drainWithin
+      : Effect.flatMap(outbound.usage, (usage) => usage.envelopes === 0 ? outbound.drain : drainWithin)
+    const close = drainBeforeClose.pipe(
       Effect.zipRight(connection.close),
       Effect.zipRight(Deferred.succeed(closed, undefined)),
       Effect.asVoid
     )
+    // this fiber's refs (log annotations, span listener), for work a shared timer starts on the connection's behalf
+    const refs = yield* Effect.getFiberRefs
     const handshake: Handshake.HandshakeContext = {
       settings,
       authenticator: deps.authenticator,
@@ -158,27 +177,38 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       binary: connection.binary,
       durable: deps.instanceId === undefined ? undefined : { log, settings, instanceId: deps.instanceId },
       onEvict: (sessionId, reason) => deps.subscriptions?.endSession(sessionId, reason) ?? Effect.void,
-      peer: connection.peer
+      peer: connection.peer,
+      fiberRefs: refs
     }
 
-    // a connection that never completes the handshake is not kept forever (the timer ends with the handshake)
-    let handshakeTimer: Fiber.RuntimeFiber<void> | undefined = yield* Effect.sleep(settings.handshakeTimeout).pipe(
-      Effect.zipRight(Ref.get(phase)),
-      Effect.flatMap((p) =>
-        p._tag === "Open" || p._tag === "Closed" ? Effect.void : outbound.emit(
-          "session.rejected",
-          ArcpError.of("DEADLINE_EXCEEDED", "the handshake did not complete in time").toPayload(),
-          { priority: "critical" }
-        ).pipe(Effect.zipRight(close))
-      ),
-      Effect.forkScoped
+    // a connection that never completes the handshake is not kept forever: its deadline is on the runtime's one
+    // timer (not a sleeping fiber per connection, issue 12), dropped once the handshake is over or the connection ends
+    const handshakeDeadline = {}
+    const timeoutMs = Math.max(1, Duration.toMillis(settings.handshakeTimeout))
+    const handshakeTimedOut = Effect.flatMap(Ref.get(phase), (p) =>
+      p._tag === "Open" || p._tag === "Closed" ? Effect.void : outbound.emit(
+        "session.rejected",
+        ArcpError.of("DEADLINE_EXCEEDED", "the handshake did not complete in time").toPayload(),
+        { priority: "critical" }
+      ).pipe(Effect.zipRight(close)))
+    yield* deps.deadlines.register(
+      handshakeDeadline,
+      (yield* Clock.currentTimeMillis) + timeoutMs,
+      timeoutMs,
+      // on a fiber of the connection's, with its fiber refs (the timer serves every connection, uninterruptibly)
+      () =>
+        Effect.as(
+          Effect.forkIn(Effect.interruptible(withFiberRefs(refs, handshakeTimedOut)), scope),
+          false
+        )
     )
 
     // a shutting-down runtime tells an open session why it goes (its jobs are then detached below, as for a drop)
     yield* deps.atShutdown(
       Effect.flatMap(
         Ref.get(phase),
-        (p) => p._tag === "Open" ? p.session.evict("UNAVAILABLE", "the runtime is shutting down") : close
+        (p) =>
+          p._tag === "Open" ? p.session.evict("UNAVAILABLE", "the runtime is shutting down") : close
       )
     )
 
@@ -187,9 +217,9 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // on, their later events go to the log and can be picked up again (§8.5). Runs before the outbound path
     // closes (finalizers run last-added first), which then records what it still held.
     // (one finalizer for the span feed too: each one a connection holds costs an idle session memory)
-    yield* Effect.addFinalizer(() =>
+    yield* onClose(
       Effect.zipRight(
-        feed.disable,
+        Effect.zipRight(deps.deadlines.unregister(handshakeDeadline), feed.disable),
         Effect.suspend(() =>
           owner === undefined ? Effect.void : Effect.zipRight(
             deps.subscriptions?.endSession(owner.sessionId) ?? Effect.void,
@@ -200,7 +230,9 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     )
     const ownerOf = (session: LiveSession) =>
       Effect.gen(function*() {
-        if (owner !== undefined) return owner
+        if (owner !== undefined) {
+          return owner
+        }
         const principal = yield* session.principal
         owner = {
           sessionId: session.id,
@@ -218,7 +250,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         return owner
       })
 
-    const dropBeforeAcceptance = (what: string) => Effect.logWarning(`dropped before session.accepted (§8.1): ${what}`)
+    const dropBeforeAcceptance = (what: string) =>
+      Effect.logWarning(`dropped before session.accepted (§8.1): ${what}`)
 
     // §6.4: a message id seen before is not executed again; it gets the answers the first one got (and its job's events)
     const accepted: AcceptedMessages.AcceptedContext = {
@@ -259,16 +292,11 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         attributes: { "arcp.message_id": message.id }
       }))
 
-    /** The handshake's next phase; once it is over (open or closed) its timer goes. */
+    /** The handshake's next phase; once it is over (open or closed) its deadline goes. */
     const settle = (next: Handshake.Phase) =>
       Effect.zipRight(
         Ref.set(phase, next),
-        Effect.suspend(() => {
-          const timer = handshakeTimer
-          if (timer === undefined || (next._tag !== "Open" && next._tag !== "Closed")) return Effect.void
-          handshakeTimer = undefined // a finished fiber still holds its state: not kept for the session's life
-          return Fiber.interruptFork(timer)
-        })
+        next._tag === "Open" || next._tag === "Closed" ? deps.deadlines.unregister(handshakeDeadline) : Effect.void
       )
 
     const onMessage = (message: Decoded): Effect.Effect<void, never, Scope.Scope> =>
@@ -402,6 +430,5 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     yield* Ref.set(phase, { _tag: "Closed" })
   }).pipe(
     Effect.scoped,
-    Effect.annotateLogs({ connection: connection.label }),
-    Effect.catchAllCause((cause) => Effect.logError("connection failed", cause))
+    Effect.catchAllCause((cause) => Effect.logError(`connection ${connection.label} failed`, cause))
   )

@@ -4,8 +4,9 @@
  * Capabilities are negotiated here (§7); failures become `session.rejected`.
  * The handshake is logged, credentials redacted, under the new session id once there is one.
  */
-import { Clock, Effect, Either, Option, type Scope } from "effect"
+import { Clock, Effect, Either, type FiberRefs, Option, type Scope } from "effect"
 import type { Context } from "effect"
+import { annotateLogsUntilClose, onClose } from "../internal/OnClose.js"
 import { type Capabilities, negotiate } from "../protocol/Capabilities.js"
 import { ARCP_MAJOR, ARCP_VERSION, make as makeEnvelope, speaksVersion } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
@@ -89,6 +90,8 @@ export interface HandshakeContext {
   readonly onEvict?: ((sessionId: SessionId, reason: EvictionReason) => Effect.Effect<void>) | undefined
   /** What the transport proved about the peer (its verified TLS client certificate, for mtls). */
   readonly peer?: Peer | undefined
+  /** The connection's fiber refs, for the session's timers (LiveSession). */
+  readonly fiberRefs?: FiberRefs.FiberRefs | undefined
 }
 
 /** The refusal of a protocol version this runtime does not speak: session.rejected on open, nack afterwards. */
@@ -174,12 +177,13 @@ const accept = (
       deadlines: ctx.deadlines,
       close: ctx.close,
       durable: durable === undefined ? undefined : { ctx: durable, createdAt, recorded: () => recorded },
-      onEvict: ctx.onEvict === undefined ? undefined : (reason) => ctx.onEvict?.(id, reason) ?? Effect.void
+      onEvict: ctx.onEvict === undefined ? undefined : (reason) => ctx.onEvict?.(id, reason) ?? Effect.void,
+      fiberRefs: ctx.fiberRefs
     })
     // registered before anything is committed: a session refused here (--max-sessions) leaves no trace in the log
     const registered = yield* Effect.either(ctx.sessions.register(session))
     if (Either.isLeft(registered)) return yield* reject(ctx, registered.left, correlationId)
-    yield* Effect.addFinalizer(() => ctx.sessions.unregister(id, session))
+    yield* onClose(ctx.sessions.unregister(id, session))
     const answer = yield* makeEnvelope("session.accepted", {
       session_id: id,
       runtime: ctx.settings.identity,
@@ -212,7 +216,7 @@ const accept = (
     // binary stream chunks go as sidecar frames when both ends agreed on them (§11.3)
     if (ctx.binary && (capabilities.binary_encoding ?? []).includes("sidecar")) yield* ctx.outbound.useSidecarChunks
     // every later log line of this connection names the session
-    yield* Effect.annotateLogsScoped({ session_id: id })
+    yield* annotateLogsUntilClose("session_id", id)
     yield* ctx.sendCommitted(answer)
     yield* Effect.logInfo(
       `session ${resumes === undefined ? "accepted" : "taken back"} for ${principal.id} (${principal.scheme})`

@@ -2,8 +2,10 @@
  * One accepted session on its connection: its lease and the re-authentication
  * it triggers (§8.4), idle eviction (§8.5), and eviction itself.
  */
-import { Clock, Duration, Effect, Fiber, Option, Ref, type Scope } from "effect"
+import { Clock, Duration, Effect, Fiber, type FiberRefs, Option, type Scope } from "effect"
 import type { Context } from "effect"
+import { onClose } from "../internal/OnClose.js"
+import { withFiberRefs } from "../internal/WithFiberRefs.js"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { type ChallengeId, makeChallengeId, type SessionId } from "../protocol/Ids.js"
 import type { Message } from "../protocol/Message.js"
@@ -59,6 +61,8 @@ export interface Params {
   } | undefined
   /** Runs before `session.evicted` goes out: the session's subscriptions are closed with the reason (§13.4). */
   readonly onEvict?: ((reason: EvictionReason) => Effect.Effect<void>) | undefined
+  /** The fiber refs its timers' work runs with (the connection's, shared: each copy costs an idle session ~1 KB). */
+  readonly fiberRefs?: FiberRefs.FiberRefs | undefined
 }
 
 /** The lease end: the configured lease, cut short by the credential's own expiry. */
@@ -69,10 +73,11 @@ export const leaseEnd = (now: number, settings: Settings, principal: Principal):
 export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { authenticator, outbound, settings } = params
-    const principal = yield* Ref.make(params.principal)
-    const lastActivity = yield* Ref.make(yield* Clock.currentTimeMillis)
-    const leaseExpiresAt = yield* Ref.make(leaseEnd(yield* Clock.currentTimeMillis, settings, params.principal))
-    const pending = yield* Ref.make(Option.none<PendingRefresh>())
+    // plain fields, not Refs: one fiber at a time acts on a session, and an idle session holds less (issue 12)
+    let principal = params.principal
+    let lastActivity = yield* Clock.currentTimeMillis
+    let leaseExpiresAt = leaseEnd(lastActivity, settings, params.principal)
+    let pending: PendingRefresh | undefined
     const scope = yield* Effect.scope
     let evicted = false
     // set when the session ends for good: its record then says closed, not resumable
@@ -81,26 +86,23 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
     // the session's key in the runtime's timer; what is due runs on a fiber of the session's, with its fiber refs
     const key = {}
     let ended = false
-    const refs = yield* Effect.getFiberRefs
+    const refs = params.fiberRefs ?? (yield* Effect.getFiberRefs)
     // (interruptible: the timer runs its ticks uninterruptibly, and a fork inherits that)
     const onSession = (effect: Effect.Effect<void>) =>
-      Effect.asVoid(Effect.forkIn(Effect.interruptible(Effect.zipRight(Effect.setFiberRefs(refs), effect)), scope))
+      Effect.asVoid(Effect.forkIn(Effect.interruptible(withFiberRefs(refs, effect)), scope))
     // set once a release was committed with the session's last answer: nothing more to record at the end
     let released = false
     const holding = (createdAt: number): Effect.Effect<Holding> =>
-      Effect.gen(function*() {
-        const who = yield* Ref.get(principal)
-        return {
-          sessionId: params.id,
-          principal: who.id,
-          capabilities: params.capabilities,
-          leaseExpiresAt: yield* Ref.get(leaseExpiresAt),
-          trustLevel: trustOf(who, settings),
-          createdAt
-        }
-      })
+      Effect.sync(() => ({
+        sessionId: params.id,
+        principal: principal.id,
+        capabilities: params.capabilities,
+        leaseExpiresAt,
+        trustLevel: trustOf(principal, settings),
+        createdAt
+      }))
     // runs when the connection's scope closes, however it ends (one finalizer: each costs an idle session memory)
-    yield* Effect.addFinalizer(() =>
+    yield* onClose(
       Effect.zipRight(
         Effect.suspend(() => {
           ended = true
@@ -128,12 +130,14 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
       })
 
     const extendLease = (who: Principal) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.set(leaseExpiresAt, leaseEnd(now, settings, who)))
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        leaseExpiresAt = leaseEnd(now, settings, who)
+      })
 
     const refresh = (reason: string): Effect.Effect<void> =>
       Effect.gen(function*() {
-        if (Option.isSome(yield* Ref.get(pending))) return
-        const who = yield* Ref.get(principal)
+        if (pending !== undefined) return
+        const who = principal
         const challenge = yield* authenticator.refresh(who).pipe(
           Effect.catchAll((e) => Effect.as(evict("UNAUTHENTICATED", e.message), Option.none<Challenge>()))
         )
@@ -143,7 +147,7 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
           Effect.zipRight(evict("UNAUTHENTICATED", "re-authentication deadline passed")),
           Effect.forkIn(scope)
         )
-        yield* Ref.set(pending, Option.some({ challengeId, challenge: challenge.value, deadline }))
+        pending = { challengeId, challenge: challenge.value, deadline }
         yield* outbound.emit("session.refresh", {
           reason,
           deadline_ms: Duration.toMillis(settings.refreshDeadline),
@@ -155,31 +159,31 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
 
     const answerRefresh = (message: Message<"session.authenticate">) =>
       Effect.gen(function*() {
-        const current = yield* Ref.get(pending)
-        if (Option.isNone(current) || current.value.challengeId !== message.payload.challenge_id) return false
-        const { challenge, deadline } = current.value
+        const current = pending
+        if (current === undefined || current.challengeId !== message.payload.challenge_id) return false
+        const { challenge, deadline } = current
         yield* Fiber.interrupt(deadline)
-        yield* Ref.set(pending, Option.none())
+        pending = undefined
         yield* challenge.verify(message.payload.response).pipe(
           Effect.matchEffect({
             onFailure: (e) => evict("UNAUTHENTICATED", e.message),
             onSuccess: (who) =>
               Effect.gen(function*() {
                 // a session keeps its principal: everything it owns and may see was granted to that one
-                if (who.id !== (yield* Ref.get(principal)).id) {
+                if (who.id !== principal.id) {
                   return yield* evict(
                     "UNAUTHENTICATED",
                     "re-authentication named a different principal; a session cannot change its principal"
                   )
                 }
-                yield* Ref.set(principal, who)
+                principal = who
                 yield* extendLease(who)
                 // a fresh session.accepted carries the renewed lease (our choice; the RFC leaves the answer open)
                 yield* outbound.emit("session.accepted", {
                   session_id: params.id,
                   runtime: settings.identity,
                   capabilities: params.capabilities,
-                  lease: { expires_at: fromMillis(yield* Ref.get(leaseExpiresAt)) },
+                  lease: { expires_at: fromMillis(leaseExpiresAt) },
                   trust_level: trustOf(who, settings)
                 }, { correlation_id: message.id })
               })
@@ -200,13 +204,12 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
     const due = (now: number): Effect.Effect<boolean> =>
       Effect.gen(function*() {
         if (ended) return false
-        const idle = (yield* Ref.get(lastActivity)) + idleMs - now
+        const idle = lastActivity + idleMs - now
         if (idle <= 0) {
           yield* onSession(evict("DEADLINE_EXCEEDED", `idle for ${idleMs / 1000} s`))
           return false
         }
-        const refreshing = Option.isSome(yield* Ref.get(pending))
-        const renew = refreshing ? Number.POSITIVE_INFINITY : (yield* Ref.get(leaseExpiresAt)) - leadMs - now
+        const renew = pending !== undefined ? Number.POSITIVE_INFINITY : leaseExpiresAt - leadMs - now
         if (renew <= 0) {
           // re-armed once the refresh is pending (only the idle deadline counts then)
           yield* onSession(Effect.zipRight(refresh("lease_expiring"), rearm))
@@ -220,13 +223,15 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
 
     return {
       id: params.id,
-      principal: Ref.get(principal),
+      principal: Effect.sync(() => principal),
       capabilities: params.capabilities,
       refresh,
       evict,
-      touch: Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.set(lastActivity, now)),
+      touch: Effect.map(Clock.currentTimeMillis, (now) => {
+        lastActivity = now
+      }),
       answerRefresh,
-      leaseExpiresAt: Ref.get(leaseExpiresAt),
+      leaseExpiresAt: Effect.sync(() => leaseExpiresAt),
       markClosed: Effect.sync(() => {
         closed = true
       }),

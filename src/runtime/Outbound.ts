@@ -21,6 +21,8 @@
  * farewell (`session.evicted`).
  */
 import { Deferred, Duration, Effect, Either, Fiber, FiberId, type Scope } from "effect"
+import { onClose } from "../internal/OnClose.js"
+import { withFiberRefs } from "../internal/WithFiberRefs.js"
 import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../protocol/Envelope.js"
 import { type Decoded, tryEncode } from "../protocol/Message.js"
 import type { Connection } from "../transport/Transport.js"
@@ -115,22 +117,23 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     })
 
     /** Started when the buffer fills: the peer must take something within each `stallTimeout`. */
-    const watch = Effect.gen(function*() {
-      let mark = taken()
-      while (full() && !closed) {
-        yield* Effect.sleep(stallTimeout)
-        if (!full() || closed) break
-        const now = taken()
-        if (now === mark) return yield* stall
-        mark = now
-      }
-    }).pipe(Effect.ensuring(Effect.sync(() => {
-      watchdog = false
-    })))
+    const watch = () =>
+      Effect.gen(function*() {
+        let mark = taken()
+        while (full() && !closed) {
+          yield* Effect.sleep(stallTimeout)
+          if (!full() || closed) break
+          const now = taken()
+          if (now === mark) return yield* stall
+          mark = now
+        }
+      }).pipe(Effect.ensuring(Effect.sync(() => {
+        watchdog = false
+      })))
     const noteFull = Effect.suspend(() => {
       if (!full() || watchdog || !Duration.isFinite(stallTimeout)) return Effect.void
       watchdog = true
-      return Effect.asVoid(Effect.forkIn(watch, scope))
+      return Effect.asVoid(Effect.forkIn(watch(), scope))
     })
 
     const sealWith = (error: { readonly message: string }) =>
@@ -157,30 +160,31 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     }
 
     /** One round: commits a batch of pending envelopes, then queues the copies the bus handed back, in order. */
-    const commitRound = Effect.gen(function*() {
-      const batch = pending.slice(0, BATCH)
-      pending = pending.slice(batch.length)
-      committing = batch.length
-      const toRecord = batch.filter((q) => recordable(q.envelope))
-      const copies = new Map<Decoded, string>()
-      if (toRecord.length > 0 && !sealed && record !== undefined) {
-        const committed = yield* Effect.either(record(toRecord, (events) => {
-          for (const event of events) copies.set(event.envelope, event.json)
-        }))
-        if (Either.isLeft(committed)) yield* sealWith(committed.left)
-      }
-      for (const q of batch) {
-        pendingBytes -= q.bytes
-        if (sealed) {
-          if (q.envelope.type === FAREWELL) enqueue(q)
-        } else if (!recordable(q.envelope)) enqueue(q)
-        else {
-          const json = copies.get(q.envelope)
-          if (json !== undefined) enqueue(json === q.json ? q : { ...q, json })
+    const commitRound = () =>
+      Effect.gen(function*() {
+        const batch = pending.slice(0, BATCH)
+        pending = pending.slice(batch.length)
+        committing = batch.length
+        const toRecord = batch.filter((q) => recordable(q.envelope))
+        const copies = new Map<Decoded, string>()
+        if (toRecord.length > 0 && !sealed && record !== undefined) {
+          const committed = yield* Effect.either(record(toRecord, (events) => {
+            for (const event of events) copies.set(event.envelope, event.json)
+          }))
+          if (Either.isLeft(committed)) yield* sealWith(committed.left)
         }
-      }
-      committing = 0
-    })
+        for (const q of batch) {
+          pendingBytes -= q.bytes
+          if (sealed) {
+            if (q.envelope.type === FAREWELL) enqueue(q)
+          } else if (!recordable(q.envelope)) enqueue(q)
+          else {
+            const json = copies.get(q.envelope)
+            if (json !== undefined) enqueue(json === q.json ? q : { ...q, json })
+          }
+        }
+        committing = 0
+      })
 
     const write = (frames: ReadonlyArray<Queued>) =>
       Effect.gen(function*() {
@@ -235,61 +239,63 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     // the writer commits and writes, in turns: each round commits what waits (a slow reader never holds the
     // log back: a full transport skips the writes, not the commits), then writes what the bus handed back.
     // It runs while there is something to do and ends once nothing is left; `kick` starts it again.
-    const rounds = Effect.gen(function*() {
-      // the fibers ready now run first: a job that answers at once adds its started and result to the
-      // accepted that started this writer, so the three go out in one commit and one write (issue 12)
-      yield* Effect.yieldNow()
-      let pollMs = POLL_FIRST_MS
-      while (true) {
-        signalled = false
-        const committed = pending.length > 0
-        // a round cannot be interrupted between its commit and queueing what the bus handed back
-        if (committed) yield* Effect.uninterruptible(commitRound)
-        if (lanes.size() > 0 && !writeInFlight && (broken || !transportFull())) {
-          pollMs = POLL_FIRST_MS
-          const batch = take()
-          writing = batch.length
-          const run = write(batch).pipe(Effect.ensuring(Effect.sync(() => {
-            writing = 0
-          })))
-          if (connection.sendWaits === true) {
-            // a send that may wait for the peer runs beside the commits: a stalled pipe never holds the log up
-            writeInFlight = true
-            yield* Effect.fork(run.pipe(Effect.ensuring(Effect.sync(() => {
-              writeInFlight = false
-              signal()
-            }))))
-          } else yield* run
-          yield* wakeProducers
-          continue
-        }
-        yield* wakeProducers
-        if (committed) continue
-        if (writeInFlight) {
-          // the write ends, or something new is sent
-          yield* nextSignal
-          continue
-        }
-        yield* settleFlushes
-        // nothing left (or nothing can be written any more): the writer ends here, with no step in between
-        // where a sender could find it still running and leave its envelope to it
-        if (pending.length === 0 && ((lanes.size() === 0 && producers.waiting() === 0) || broken)) {
-          if (drained.length === 0) {
-            writer = undefined
-            return
+    const rounds = () =>
+      Effect.gen(function*() {
+        // the fibers ready now run first: a job that answers at once adds its started and result to the
+        // accepted that started this writer, so the three go out in one commit and one write (issue 12)
+        yield* Effect.yieldNow()
+        let pollMs = POLL_FIRST_MS
+        while (true) {
+          signalled = false
+          const committed = pending.length > 0
+          // a round cannot be interrupted between its commit and queueing what the bus handed back
+          if (committed) yield* Effect.uninterruptible(commitRound())
+          if (lanes.size() > 0 && !writeInFlight && (broken || !transportFull())) {
+            pollMs = POLL_FIRST_MS
+            const batch = take()
+            writing = batch.length
+            const run = write(batch).pipe(Effect.ensuring(Effect.sync(() => {
+              writing = 0
+            })))
+            if (connection.sendWaits === true) {
+              // a send that may wait for the peer runs beside the commits: a stalled pipe never holds the log up
+              writeInFlight = true
+              yield* Effect.fork(run.pipe(Effect.ensuring(Effect.sync(() => {
+                writeInFlight = false
+                signal()
+              }))))
+            } else yield* run
+            yield* wakeProducers
+            continue
           }
-          continue
+          yield* wakeProducers
+          if (committed) continue
+          if (writeInFlight) {
+            // the write ends, or something new is sent
+            yield* nextSignal
+            continue
+          }
+          yield* settleFlushes
+          // nothing left (or nothing can be written any more): the writer ends here, with no step in between
+          // where a sender could find it still running and leave its envelope to it
+          if (pending.length === 0 && ((lanes.size() === 0 && producers.waiting() === 0) || broken)) {
+            if (drained.length === 0) {
+              writer = undefined
+              return
+            }
+            continue
+          }
+          // the transport holds its share: look again shortly (the peer may be reading), or as soon as
+          // something new is sent
+          yield* Effect.race(Effect.sleep(Duration.millis(pollMs)), nextSignal)
+          pollMs = Math.min(POLL_LONGEST_MS, pollMs * 2)
         }
-        // the transport holds its share: look again shortly (the peer may be reading), or as soon as
-        // something new is sent
-        yield* Effect.race(Effect.sleep(Duration.millis(pollMs)), nextSignal)
-        pollMs = Math.min(POLL_LONGEST_MS, pollMs * 2)
-      }
-    })
+      })
     // the writer runs with the connection's fiber refs (log annotations), whoever starts it, and interruptible
     // (a fork inherits its starter's interruptibility: a send from a finalizer would make it uninterruptible)
     const refs = yield* Effect.getFiberRefs
-    const writerRun = Effect.interruptible(Effect.zipRight(Effect.setFiberRefs(refs), rounds))
+    // (built at each start, not kept per connection: an idle connection holds no writer, nor what would run it)
+    const writerRun = () => Effect.interruptible(withFiberRefs(refs, rounds()))
     /** Something to commit, write or settle: wakes the writer, or starts it. */
     const kick = Effect.suspend(() => {
       if (writer !== undefined) {
@@ -297,14 +303,14 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         return Effect.void
       }
       if (closed) return Effect.void
-      return Effect.map(Effect.forkIn(writerRun, scope), (fiber) => {
+      return Effect.map(Effect.forkIn(writerRun(), scope), (fiber) => {
         // a writer that has already ended is not kept
         if (fiber.unsafePoll() === null) writer = fiber
       })
     })
 
     // on close, what still waits to be committed goes to the log (a job's events reach a resume, §8.5)
-    yield* Effect.addFinalizer(() =>
+    yield* onClose(
       Effect.gen(function*() {
         closed = true
         if (writer !== undefined) yield* Fiber.interrupt(writer)
@@ -362,15 +368,13 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       })
 
     const flushWith = (past: boolean) =>
-      Effect.gen(function*() {
-        const done = yield* Deferred.make<void>()
-        yield* Effect.suspend(() => {
-          if (past) draining = true
-          if (closed) return Deferred.succeed(done, undefined)
-          drained.push(done)
-          return kick
-        })
-        yield* Deferred.await(done)
+      Effect.suspend(() => {
+        if (past) draining = true
+        // nothing queued, being written or settling: done now, with no writer started for it (issue 12)
+        if (closed || (writer === undefined && envelopes() === 0 && writing === 0)) return Effect.void
+        const done = Deferred.unsafeMake<void>(FiberId.none)
+        drained.push(done)
+        return Effect.zipRight(kick, Deferred.await(done))
       })
 
     return {

@@ -3,7 +3,8 @@
  * the session registry and the connection loop; `serve` runs it on whatever
  * transport provides the `Acceptor` (WebSocket, stdio, memory).
  */
-import { Context, Deferred, Effect, HashSet, Layer, Ref } from "effect"
+import { Context, Deferred, Effect, FiberId, Layer } from "effect"
+import { onClose } from "../internal/OnClose.js"
 import type { ArtifactStore } from "../store/ArtifactStore.js"
 import { EventLog } from "../store/EventLog.js"
 import type { ScheduleStore } from "../store/ScheduleStore.js"
@@ -73,7 +74,7 @@ export const make = Effect.gen(function*() {
   const goodbyes = new Set<Effect.Effect<void>>()
   let stopped = false
   // one Deferred per connection being handled, completed when its loop has finished
-  const active = yield* Ref.make(HashSet.empty<Deferred.Deferred<void>>())
+  const active = new Set<Deferred.Deferred<void>>()
   const deps: ConnectionLoop.Dependencies = {
     settings,
     authenticator: yield* Authenticator,
@@ -103,25 +104,31 @@ export const make = Effect.gen(function*() {
     }),
     extensionRoutes: makeExtensionRoutes({ scheduler }),
     atShutdown: (goodbye) =>
-      Effect.acquireRelease(
-        // checked and added in one step: a shutdown cannot slip in between
-        Effect.suspend(() =>
-          stopped ? Effect.asVoid(Effect.forkDaemon(goodbye)) : Effect.sync(() => goodbyes.add(goodbye))
-        ),
-        () => Effect.sync(() => goodbyes.delete(goodbye))
-      ),
+      // checked and added in one step: a shutdown cannot slip in between
+      Effect.suspend(() => {
+        if (stopped) return Effect.asVoid(Effect.forkDaemon(goodbye))
+        goodbyes.add(goodbye)
+        return onClose(Effect.sync(() => goodbyes.delete(goodbye)))
+      }),
     deadlines: yield* Heartbeats.make,
     instanceId: (yield* RuntimeInstance).id,
     subscriptions,
     spanWatchers: yield* SpanWatchers.SpanWatchers,
     extensions: [ToolDiscovery.handler(() => tools.list, permissions.elevation)]
   }
+  // (a plain Set and `ensuring`, not a Ref of a HashSet and `acquireUseRelease`: this runs per connection, issue 12)
   const handle = (connection: Connection) =>
-    Effect.acquireUseRelease(
-      Effect.tap(Deferred.make<void>(), (done) => Ref.update(active, HashSet.add(done))),
-      () => ConnectionLoop.serve(deps, connection),
-      (done) => Ref.update(active, HashSet.remove(done)).pipe(Effect.zipRight(Deferred.succeed(done, undefined)))
-    )
+    Effect.uninterruptibleMask((restore) => {
+      const done = Deferred.unsafeMake<void>(FiberId.none)
+      active.add(done)
+      return Effect.ensuring(
+        restore(ConnectionLoop.serve(deps, connection)),
+        Effect.suspend(() => {
+          active.delete(done)
+          return Deferred.succeed(done, undefined)
+        })
+      )
+    })
   const shutdown = Effect.gen(function*() {
     const farewells = yield* Effect.sync(() => {
       stopped = true
@@ -129,8 +136,8 @@ export const make = Effect.gen(function*() {
     })
     // every connection's goodbye at once (an eviction waits up to the close grace for its reader)
     yield* Effect.fork(Effect.forEach(farewells, (goodbye) => goodbye, { concurrency: "unbounded", discard: true }))
-    const open = yield* Ref.get(active)
-    yield* Effect.logInfo(`shutting down: ending ${HashSet.size(open)} connection(s)`)
+    const open = [...active]
+    yield* Effect.logInfo(`shutting down: ending ${open.length} connection(s)`)
     yield* Effect.forEach(open, Deferred.await, { discard: true }).pipe(
       Effect.timeoutTo({
         duration: "10 seconds",

@@ -2,7 +2,7 @@
  * The registry of live sessions (RFC §8.4, §8.5, §9): who is connected, and the
  * handles to re-authenticate or evict a session from outside its connection.
  */
-import { Context, Effect, Layer, Option, Ref } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { ArcpError, type CanonicalCode } from "../protocol/Errors.js"
 import type { SessionId } from "../protocol/Ids.js"
@@ -46,14 +46,16 @@ export class Sessions extends Context.Tag("arcp/Sessions")<Sessions, {
 
 export const make = Effect.gen(function*() {
   const { maxSessions } = yield* RuntimeConfig
-  const live = yield* Ref.make(new Map<SessionId, SessionHandle>())
+  // a plain Map, changed in place: each check-and-change runs in one synchronous step, so it is atomic; a Ref of
+  // an immutable Map copied every entry on every handshake (issue 12)
+  const live = new Map<SessionId, SessionHandle>()
   const full = (count: number) =>
     ArcpError.of(
       "RESOURCE_EXHAUSTED",
       `the runtime serves ${count} sessions, its limit (--max-sessions); try again later`,
       { details: { sessions: count, max_sessions: maxSessions } }
     )
-  const get = (id: SessionId) => Effect.map(Ref.get(live), (m) => Option.fromNullable(m.get(id)))
+  const get = (id: SessionId) => Effect.sync(() => Option.fromNullable(live.get(id)))
   const require = (id: SessionId) =>
     Effect.flatMap(
       get(id),
@@ -64,22 +66,18 @@ export const make = Effect.gen(function*() {
     )
   return Sessions.of({
     register: (handle) =>
-      Effect.flatten(
-        Ref.modify(live, (m): readonly [Effect.Effect<void, ArcpError>, Map<SessionId, SessionHandle>] =>
-          m.size >= maxSessions && !m.has(handle.id)
-            ? [Effect.fail(full(m.size)), m] as const
-            : [Effect.void, new Map(m).set(handle.id, handle)] as const)
-      ),
-    admit: Effect.flatMap(Ref.get(live), (m) => (m.size >= maxSessions ? Effect.fail(full(m.size)) : Effect.void)),
+      Effect.suspend(() => {
+        if (live.size >= maxSessions && !live.has(handle.id)) return Effect.fail(full(live.size))
+        live.set(handle.id, handle)
+        return Effect.void
+      }),
+    admit: Effect.suspend(() => (live.size >= maxSessions ? Effect.fail(full(live.size)) : Effect.void)),
     unregister: (id, handle) =>
-      Ref.update(live, (m) => {
-        if (handle !== undefined && m.get(id) !== handle) return m
-        const next = new Map(m)
-        next.delete(id)
-        return next
+      Effect.sync(() => {
+        if (handle === undefined || live.get(id) === handle) live.delete(id)
       }),
     get,
-    list: Effect.map(Ref.get(live), (m) => [...m.values()]),
+    list: Effect.sync(() => [...live.values()]),
     refresh: (id, reason) => Effect.flatMap(require(id), (h) => h.refresh(reason)),
     evict: (id, code, message) => Effect.flatMap(require(id), (h) => h.evict(code, message))
   })

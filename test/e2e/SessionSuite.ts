@@ -5,7 +5,7 @@
  * and graceful shutdown. Run by `coreSuite` over memory and WebSocket.
  */
 import { assert, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Option, Schedule, Scope, TestClock } from "effect"
+import { Effect, Exit, Fiber, Layer, Option, Queue, Schedule, Scope, TestClock } from "effect"
 import * as Client from "../../src/client/Client.js"
 import { type JwtSigner, jwtSigner } from "../../src/client/Credentials.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
@@ -107,6 +107,31 @@ export const sessionSuite = (server: (options?: SuiteOptions) => Layer.Layer<Dia
       yield* TestClock.adjust("30 seconds")
       const rejected = yield* read.next
       assert.deepStrictEqual([rejected.type, field(rejected, "code")], ["session.rejected", "DEADLINE_EXCEEDED"])
+    }).pipe(Effect.provide(server({ runtime: { handshakeTimeout: "30 seconds" } }))))
+
+  it.scoped("R4.6-1 the handshake deadline ends with the handshake: an accepted session outlives it", () =>
+    Effect.gen(function*() {
+      // its deadline sits on the runtime's shared timer beside the session's idle one: once accepted it is dropped
+      const session = yield* open()
+      const ended = yield* Effect.fork(session.ended)
+      yield* TestClock.adjust("31 seconds")
+      yield* session.ping
+      yield* TestClock.adjust("31 seconds")
+      yield* session.ping
+      assert.isTrue(Option.isNone(yield* Fiber.poll(ended)), "the session is still open past the handshake deadline")
+    }).pipe(Effect.provide(server({ runtime: { handshakeTimeout: "30 seconds", idleTimeout: "1 hour" } }))))
+
+  it.scoped("R4.6-1 connections that never finish the handshake each get their own deadline on the shared timer", () =>
+    Effect.gen(function*() {
+      // the second arrives 10 s after the first: each is rejected at its own 30 s, not both at the first one's
+      const first = yield* reader(yield* dial)
+      yield* TestClock.adjust("10 seconds")
+      const second = yield* reader(yield* dial)
+      yield* TestClock.adjust("20 seconds")
+      assert.strictEqual(field(yield* first.next, "code"), "DEADLINE_EXCEEDED")
+      assert.isTrue(Option.isNone(yield* Queue.poll(second.queue)), "the later connection is still within its deadline")
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(field(yield* second.next, "code"), "DEADLINE_EXCEEDED")
     }).pipe(Effect.provide(server({ runtime: { handshakeTimeout: "30 seconds" } }))))
 
   it.scoped("R21.2-1 R21.2-2 the runtime lists its extensions in session.accepted as the intersection with the client's; the others are refused", () =>

@@ -29,6 +29,21 @@ describe("outbound priority lanes", () => {
     assert.isBelow(out.indexOf("stream-chunk-1"), out.indexOf("stream-chunk-2"))
   })
 
+  it("a lane emptied and filled again keeps its order and its count (an emptied lane starts afresh)", () => {
+    const lanes = make<string>()
+    lanes.push("a1", "normal", "job-a")
+    lanes.push("a2", "normal", "job-a")
+    assert.deepStrictEqual(drain(lanes), ["a1", "a2"])
+    assert.strictEqual(lanes.size(), 0)
+    lanes.push("a3", "normal", "job-a")
+    lanes.push("b1", "normal", "job-b")
+    assert.strictEqual(lanes.pop(), "a3")
+    // half-drained, then more: still in push order
+    lanes.push("a4", "normal", "job-a")
+    assert.deepStrictEqual(drain(lanes), ["b1", "a4"])
+    assert.strictEqual(lanes.size(), 0)
+  })
+
   it("R6.5-2 a fairness floor serves a waiting low lane after a run of higher ones", () => {
     const lanes = make<string>()
     lanes.push("low", "low", undefined)

@@ -4,11 +4,11 @@
  * backpressure on the socket's reader); frames nobody announced are refused with
  * a nack; outgoing transfers (fetch answers) are sent with drain between frames.
  */
-import { Effect, FiberSet, Option, Schema, type Scope, type Stream } from "effect"
+import { Effect, Option, Schema, type Scope, type Stream } from "effect"
 import { ArcpError } from "../../protocol/Errors.js"
 import { MessageId } from "../../protocol/Ids.js"
 import * as Frame from "../../protocol/Sidecar.js"
-import { type Expected, makeInbox, transmit } from "../../transport/SidecarTransfers.js"
+import { type Expected, type Inbox, makeInbox, transmit } from "../../transport/SidecarTransfers.js"
 import type { Connection } from "../../transport/Transport.js"
 import type { Outbound } from "../Outbound.js"
 
@@ -30,8 +30,12 @@ const readMessageId = Schema.decodeUnknownOption(MessageId)
 /** The sidecar of `connection`; its transfers end with the scope. */
 export const make = (connection: Connection, outbound: Outbound): Effect.Effect<Sidecar, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const inbox = yield* makeInbox()
-    const fibers = yield* FiberSet.make()
+    // the inbox of uploads is made on the first one: most connections never upload (issue 12)
+    let inbox: Inbox | undefined
+    const withInbox = <A, E>(use: (inbox: Inbox) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      inbox !== undefined ? use(inbox) : Effect.flatMap(makeInbox(), (made) => use(inbox ??= made))
+    // forked in the connection's scope, which interrupts them when it closes (no FiberSet per connection, issue 12)
+    const scope = yield* Effect.scope
 
     const refuse = (message: string, key?: string) => {
       const id = readMessageId(key)
@@ -52,7 +56,7 @@ export const make = (connection: Connection, outbound: Outbound): Effect.Effect<
         if (frame.kind !== "transfer") {
           return yield* refuse("binary stream chunks from a client are not accepted: streams are the runtime's")
         }
-        const outcome = yield* inbox.accept(frame)
+        const outcome = yield* withInbox((open) => open.accept(frame))
         if (outcome === "late") return yield* Effect.logDebug(`dropped a late sidecar frame of ${frame.key}`)
         if (outcome === "unknown") {
           return yield* refuse(`binary frame for ${frame.key}, which no artifact.put announced`, frame.key)
@@ -63,7 +67,7 @@ export const make = (connection: Connection, outbound: Outbound): Effect.Effect<
       binary: connection.binary,
       expect: (key) =>
         connection.binary
-          ? inbox.expect(key)
+          ? withInbox((open) => open.expect(key))
           : Effect.fail(ArcpError.of("INVALID_ARGUMENT", "this transport has no binary frames: send the data base64")),
       deliver,
       transmit: (key, bytes) =>
@@ -71,6 +75,6 @@ export const make = (connection: Connection, outbound: Outbound): Effect.Effect<
           Effect.catchTag("TransportError", (e) =>
             Effect.fail(ArcpError.of("UNAVAILABLE", `cannot send sidecar frames: ${e.message}`)))
         ),
-      fork: (effect) => Effect.asVoid(FiberSet.run(fibers, effect))
+      fork: (effect) => Effect.asVoid(Effect.forkIn(effect, scope))
     }
   })

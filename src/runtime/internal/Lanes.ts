@@ -32,7 +32,11 @@ export const make = <A>(): Lanes<A> => {
     if (l === undefined || l.head >= l.items.length) return undefined
     const entry = l.items[l.head]
     l.head += 1
-    if (l.head > 1024 && l.head * 2 > l.items.length) {
+    if (l.head === l.items.length) {
+      // emptied: what was sent is not kept (an idle session held its last envelopes until 1024 more came, issue 12)
+      l.items = []
+      l.head = 0
+    } else if (l.head > 1024 && l.head * 2 > l.items.length) {
       l.items = l.items.slice(l.head)
       l.head = 0
     }

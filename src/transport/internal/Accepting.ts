@@ -4,7 +4,7 @@
  * (a bounded backlog: past it they are refused at once) until `run` serves
  * each in its own fiber and scope.
  */
-import { Effect, FiberSet, Queue, type Scope } from "effect"
+import { Effect, FiberSet, Queue, Scope } from "effect"
 import type { Connection } from "../Transport.js"
 
 /** Raw connections accepted but not yet served, before `run` starts: past this they are refused. */
@@ -30,7 +30,16 @@ export const make = <T>(options: {
         const fibers = yield* FiberSet.make()
         while (true) {
           const raw = yield* Queue.take(queue)
-          yield* FiberSet.run(fibers, options.open(raw).pipe(Effect.flatMap(handler), Effect.scoped))
+          // the connection's scope is given to `open` only: the handler runs with the caller's services, not a copy
+          // of them with the scope added, which a connection's fiber would hold for its whole life (issue 12)
+          yield* FiberSet.run(
+            fibers,
+            Effect.acquireUseRelease(
+              Scope.make(),
+              (scope) => Effect.flatMap(Scope.extend(options.open(raw), scope), handler),
+              (scope, exit) => Scope.close(scope, exit)
+            )
+          )
         }
       }).pipe(Effect.scoped)
   }))

@@ -10,6 +10,7 @@ import { EventEmitter } from "node:events"
 import { Duplex } from "node:stream"
 import { TLSSocket } from "node:tls"
 import type { WebSocket as Ws } from "ws"
+import { onClose as onScopeClose } from "../../internal/OnClose.js"
 import { binaryFrame, type Connection, type Incoming, textFrame, TransportError } from "../Transport.js"
 
 /** `WebSocket.CONNECTING` and `OPEN`: a frame can be sent only in the latter. */
@@ -195,8 +196,11 @@ export const fromSocket = (
 /** What `receive` returns once the connection has ended. */
 const noFrames: ReadonlyArray<Incoming> = []
 
-/** Close codes that end a connection cleanly (normal closure, or the peer simply gone): the stream ends. */
-const isCleanClose = (code: number) => code === 1000 || code === 1006
+/**
+ * Close codes that end a connection cleanly (normal closure, a close frame with no code — what a bare
+ * `ws.close()` sends —, or the peer simply gone): the stream ends, with no error built (issue 12).
+ */
+const isCleanClose = (code: number) => code === 1000 || code === 1005 || code === 1006
 
 /**
  * A `ws` WebSocket as a `Connection`, straight on its events: no fiber, scope or latch per connection
@@ -264,7 +268,8 @@ export const fromWs = (
       if (opened !== undefined) Deferred.unsafeDone(opened, Effect.fail(closedBeforeOpen))
       if (isCleanClose(code)) return finish(Exit.void)
       const message = `${label}: closed with code ${code}${reason.length > 0 ? ` (${reason.toString()})` : ""}`
-      finish(Exit.fail(new TransportError({ reason: "Read", message })))
+      // the peer's close, not a fault here: no stack, and fields known valid
+      finish(Exit.fail(withoutStack(() => new TransportError({ reason: "Read", message }, true))))
     }
     const onError = (cause: Error) => {
       if (ended) return
@@ -289,7 +294,7 @@ export const fromWs = (
       ws.once("open", onOpen)
     }
     const { cork, flush } = makeCorker()
-    yield* Effect.addFinalizer(() =>
+    yield* onScopeClose(
       Effect.sync(() => {
         // whatever ends this connection, the frames already sent leave before the socket does
         flush()
