@@ -136,4 +136,50 @@ describe("SqliteEventLog", () => {
         })
       }).pipe(Effect.provide(SqliteEventLog.layer({ filename: file })))
     }))
+
+  it.scoped("migration 0011 takes a log written with the older indexes: its rows read back by session, message and correlation", () =>
+    Effect.gen(function*() {
+      const file = tempFile()
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
+      yield* Effect.gen(function*() {
+        const log = yield* EventLog
+        yield* log.recordInbound("alice", [envelope("m_in")])
+        yield* log.recordOutbound([envelope("m_out", { correlation_id: "m_in", job_id: "job_1" }), envelope("m_2")])
+        yield* log.saveJob(job("job_open"))
+      }).pipe(Effect.provide(SqliteEventLog.layer({ filename: file })))
+      // back to the indexes as migration 0010 left them, 0011 not yet run
+      const old = new Database(file)
+      old.exec(`DROP INDEX events_correlation; DROP INDEX jobs_unfinished;
+        CREATE INDEX events_correlation ON events (correlation_id);
+        CREATE INDEX events_session_message ON events (session_id, message_id);
+        DELETE FROM effect_sql_migrations WHERE migration_id = 11;`)
+      old.close()
+      yield* Effect.gen(function*() {
+        const log = yield* EventLog
+        const position = yield* log.positionOf("sess_1", "m_out")
+        assert.strictEqual(Option.getOrUndefined(position)?.id, "m_out")
+        assert.deepStrictEqual((yield* readAll(log, { correlation_id: ["m_in"] })).map((e) => e.id), ["m_out"])
+        assert.deepStrictEqual((yield* readAll(log, { session_id: ["sess_1"] })).map((e) => e.id), [
+          "m_in",
+          "m_out",
+          "m_2"
+        ])
+        assert.deepStrictEqual((yield* log.unfinishedJobs).map((j) => j.job_id), ["job_open"])
+        yield* log.recordOutbound([envelope("m_3", { correlation_id: "m_in" })])
+        assert.deepStrictEqual((yield* readAll(log, { correlation_id: ["m_in"] })).map((e) => e.id), ["m_out", "m_3"])
+      }).pipe(Effect.provide(SqliteEventLog.layer({ filename: file })))
+      const migrated = new Database(file, { readonly: true })
+      const indexes = migrated.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL ORDER BY name"
+      ).pluck().all()
+      migrated.close()
+      assert.deepStrictEqual(indexes, [
+        "events_correlation",
+        "events_job_seq",
+        "events_message",
+        "events_session",
+        "events_stream",
+        "events_trace"
+      ])
+    }))
 })
