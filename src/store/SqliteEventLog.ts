@@ -32,7 +32,7 @@ const REBUILD_LIMIT = 100_000
 
 /**
  * Fewer pages written per commit (docs/benchmarks.md, "The event log's indexes"): a message's position in its
- * session is found through events_message (an id names one envelope, or two), rows with no correlation id (most
+ * session is found through events_message (ids are unique but for two principals' clients choosing one), rows with no correlation id (most
  * of a job's) leave events_correlation, a restart's unfinished jobs are found without reading every job. A log
  * of up to REBUILD_LIMIT events is copied into a table without AUTOINCREMENT, whose counter row was one more
  * page per commit: rows are never deleted, so the next position is still the largest one plus one. A larger
