@@ -7,7 +7,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Data, Effect, Option, Stream } from "effect"
 import * as Connect from "./Connect.js"
-import { ExitCode, setExitCode } from "./Send.js"
+import { ExitCode, setExitCode } from "./Failure.js"
 
 /** A local problem (an unreadable file), said in one sentence. */
 class CliError extends Data.TaggedError("CliError")<{ readonly message: string }> {}

@@ -7,11 +7,13 @@ import { FileSystem } from "@effect/platform"
 import { Config, Console, Effect, Option } from "effect"
 import { createSecureContext } from "node:tls"
 import * as ArcpClient from "../client/ArcpClient.js"
+import type { Credentials } from "../client/Credentials.js"
+import { jwtSigner } from "../client/Credentials.js"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import type { ClientTls } from "../transport/Tls.js"
+import type { TransportError } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
-import { CliError, usage } from "./Failure.js"
-import { credentialsOf, ExitCode } from "./Send.js"
+import { CliError, codeOf, ExitCode, rootMessage, usage } from "./Failure.js"
 import * as Settings from "./Settings.js"
 
 /**
@@ -123,3 +125,53 @@ export const open = (
 /** A failed command's answer: one line on stderr, then exit 1. */
 export const failWith = (line: string) =>
   Console.error(line).pipe(Effect.zipRight(Effect.fail(new ExitCode({ code: 1 }))))
+
+/**
+ * The credentials the connection flags name: a bearer token, a JWT signed with a secret, none, or else
+ * the client certificate (`--tls-cert`, scheme mtls).
+ */
+export const credentialsOf = (o: {
+  readonly token: Option.Option<string>
+  readonly jwtSecret: Option.Option<string>
+  readonly subject: string
+  readonly audience: string
+  readonly anonymous: boolean
+  readonly tlsCert?: Option.Option<string> | undefined
+}): Credentials | undefined => {
+  // an empty variable (ARCP_TOKEN=) counts as unset
+  if (Option.isSome(o.token) && o.token.value !== "") return { scheme: "bearer", token: o.token.value }
+  if (Option.isSome(o.jwtSecret) && o.jwtSecret.value !== "") {
+    return {
+      scheme: "signed_jwt",
+      audience: o.audience,
+      signer: jwtSigner({ subject: o.subject, secret: o.jwtSecret.value })
+    }
+  }
+  if (o.anonymous) return { scheme: "none" }
+  if (o.tlsCert !== undefined && Option.isSome(o.tlsCert) && o.tlsCert.value !== "") return { scheme: "mtls" }
+  return undefined
+}
+
+/** Node's codes for a server certificate it cannot verify (unknown CA, self-signed, expired, wrong host). */
+const untrustedCertificate =
+  /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_\w+|CERT_\w+|ERR_TLS_CERT_ALTNAME_INVALID)$/
+
+/** Why a connection could not be made, for a person: the usual causes named, with what to check. */
+export const cannotConnect = (url: string, e: TransportError) => {
+  if (codeOf(e, untrustedCertificate) !== undefined) {
+    return `the certificate of ${url} is not trusted (${
+      rootMessage(e)
+    }): pass its CA with --tls-ca FILE (or NODE_EXTRA_CA_CERTS), or check --url`
+  }
+  switch (codeOf(e)) {
+    case "ECONNREFUSED":
+      return `connection refused at ${url}: is \`arcp serve\` running there? (set the address with --url or ARCP_URL)`
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `cannot find the host of ${url}: check --url (or ARCP_URL)`
+    case "ETIMEDOUT":
+      return `no answer from ${url}: check --url (or ARCP_URL) and the network`
+    default:
+      return `cannot connect to ${url}: ${rootMessage(e)}`
+  }
+}

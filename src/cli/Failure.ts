@@ -85,3 +85,12 @@ export const report = (cause: Cause.Cause<unknown>): Effect.Effect<void, never> 
     Effect.zipRight(exit(1))
   )
 }
+
+/** Ends the process with a status code; the command already printed why. */
+export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
+
+/** Sets the process exit status from an `ExitCode` (the CLI edge; use with `Effect.catchTag("ExitCode", ...)`). */
+export const setExitCode = (e: ExitCode): Effect.Effect<void> =>
+  Effect.sync(() => {
+    process.exitCode = e.code
+  })

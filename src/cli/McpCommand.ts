@@ -8,7 +8,7 @@ import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import { Effect } from "effect"
 import * as McpHost from "../mcp/McpHost.js"
 import * as Connect from "./Connect.js"
-import { cannotConnect, setExitCode } from "./Send.js"
+import { setExitCode } from "./Failure.js"
 
 const options = {
   ...Connect.options("arcp-mcp")
@@ -30,7 +30,7 @@ export const mcp = Command.make("mcp", options, (o) =>
     Effect.catchTags({
       ArcpError: (e) => Connect.failWith(`error ${e.code}: ${e.message}`),
       ClientError: (e) => Connect.failWith(`error ${e.reason}: ${e.message}`),
-      TransportError: (e) => Connect.failWith(`arcp: ${cannotConnect(o.url, e)}`)
+      TransportError: (e) => Connect.failWith(`arcp: ${Connect.cannotConnect(o.url, e)}`)
     }),
     Effect.catchTag("ExitCode", setExitCode)
   )).pipe(Command.withDescription("Serve the runtime's tools as an MCP server on stdio (for MCP hosts)"))

@@ -3,27 +3,14 @@
  * runtime answers it with as JSON lines (exit 1 on a nack or rejection).
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Data, Duration, Effect, Option, Stream } from "effect"
+import { Console, Duration, Effect, Option, Stream } from "effect"
 import * as Client from "../client/Client.js"
-import type { Credentials } from "../client/Credentials.js"
-import { jwtSigner } from "../client/Credentials.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { encodeUnchecked, isMessageType, type MessageType, type PayloadOf } from "../protocol/Message.js"
 import { decodePayload } from "../protocol/PayloadDecoder.js"
-import type { TransportError } from "../transport/Transport.js"
-// Connect imports this module too: used here only inside the command, never while modules load
 import * as Connect from "./Connect.js"
-import { codeOf, rootMessage } from "./Failure.js"
+import { ExitCode, setExitCode } from "./Failure.js"
 import * as Settings from "./Settings.js"
-
-/** Ends the process with a status code; the command already printed why. */
-export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
-
-/** Sets the process exit status from an `ExitCode` (the CLI edge; use with `Effect.catchTag("ExitCode", ...)`). */
-export const setExitCode = (e: ExitCode): Effect.Effect<void> =>
-  Effect.sync(() => {
-    process.exitCode = e.code
-  })
 
 const options = {
   url: Settings.text(
@@ -83,62 +70,12 @@ const options = {
   )
 }
 
-/**
- * The credentials the connection flags name: a bearer token, a JWT signed with a secret, none, or else
- * the client certificate (`--tls-cert`, scheme mtls).
- */
-export const credentialsOf = (o: {
-  readonly token: Option.Option<string>
-  readonly jwtSecret: Option.Option<string>
-  readonly subject: string
-  readonly audience: string
-  readonly anonymous: boolean
-  readonly tlsCert?: Option.Option<string> | undefined
-}): Credentials | undefined => {
-  // an empty variable (ARCP_TOKEN=) counts as unset
-  if (Option.isSome(o.token) && o.token.value !== "") return { scheme: "bearer", token: o.token.value }
-  if (Option.isSome(o.jwtSecret) && o.jwtSecret.value !== "") {
-    return {
-      scheme: "signed_jwt",
-      audience: o.audience,
-      signer: jwtSigner({ subject: o.subject, secret: o.jwtSecret.value })
-    }
-  }
-  if (o.anonymous) return { scheme: "none" }
-  if (o.tlsCert !== undefined && Option.isSome(o.tlsCert) && o.tlsCert.value !== "") return { scheme: "mtls" }
-  return undefined
-}
-
 /** ` CODE: message` of a nack's or a failed job's payload, for the closing sentence on stderr. */
 const describeFailure = (payload: unknown): string => {
   if (typeof payload !== "object" || payload === null) return ""
   const code: unknown = Reflect.get(payload, "code") ?? Reflect.get(payload, "reason")
   const message: unknown = Reflect.get(payload, "message")
   return `${typeof code === "string" ? ` ${code}` : ""}${typeof message === "string" ? `: ${message}` : ""}`
-}
-
-/** Node's codes for a server certificate it cannot verify (unknown CA, self-signed, expired, wrong host). */
-const untrustedCertificate =
-  /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_\w+|CERT_\w+|ERR_TLS_CERT_ALTNAME_INVALID)$/
-
-/** Why a connection could not be made, for a person: the usual causes named, with what to check. */
-export const cannotConnect = (url: string, e: TransportError) => {
-  if (codeOf(e, untrustedCertificate) !== undefined) {
-    return `the certificate of ${url} is not trusted (${
-      rootMessage(e)
-    }): pass its CA with --tls-ca FILE (or NODE_EXTRA_CA_CERTS), or check --url`
-  }
-  switch (codeOf(e)) {
-    case "ECONNREFUSED":
-      return `connection refused at ${url}: is \`arcp serve\` running there? (set the address with --url or ARCP_URL)`
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return `cannot find the host of ${url}: check --url (or ARCP_URL)`
-    case "ETIMEDOUT":
-      return `no answer from ${url}: check --url (or ARCP_URL) and the network`
-    default:
-      return `cannot connect to ${url}: ${rootMessage(e)}`
-  }
 }
 
 const parseJson = (text: string, flag: string) =>
@@ -240,7 +177,9 @@ export const send = Command.make("send", options, (o) =>
       ClientError: (e) =>
         Console.error(`error ${e.reason}: ${e.message}`).pipe(Effect.zipRight(Effect.fail(new ExitCode({ code: 1 })))),
       TransportError: (e) =>
-        Console.error(`arcp: ${cannotConnect(o.url, e)}`).pipe(Effect.zipRight(Effect.fail(new ExitCode({ code: 1 }))))
+        Console.error(`arcp: ${Connect.cannotConnect(o.url, e)}`).pipe(
+          Effect.zipRight(Effect.fail(new ExitCode({ code: 1 })))
+        )
     }),
     Effect.catchTag("ExitCode", setExitCode)
   )).pipe(Command.withDescription("Send one message to a runtime and print its answers as JSON lines"))

@@ -9,7 +9,7 @@ import { priorities } from "../protocol/Envelope.js"
 import { encodeUnchecked } from "../protocol/Message.js"
 import type { SubscriptionFilter } from "../protocol/messages/Subscriptions.js"
 import * as Connect from "./Connect.js"
-import { setExitCode } from "./Send.js"
+import { setExitCode } from "./Failure.js"
 import { BACKFILL_LINE, line } from "./TailFormat.js"
 
 const list = (name: string, description: string) =>

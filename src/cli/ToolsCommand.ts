@@ -3,7 +3,7 @@ import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import type { ToolDescription } from "../protocol/extensions/ToolDiscovery.js"
 import * as Connect from "./Connect.js"
-import { cannotConnect, setExitCode } from "./Send.js"
+import { setExitCode } from "./Failure.js"
 
 const options = {
   ...Connect.options("arcp-cli"),
@@ -31,7 +31,7 @@ export const tools = Command.make("tools", options, (o) =>
     Effect.catchTags({
       ArcpError: (e) => Connect.failWith(`error ${e.code}: ${e.message}`),
       ClientError: (e) => Connect.failWith(`error ${e.reason}: ${e.message}`),
-      TransportError: (e) => Connect.failWith(`arcp: ${cannotConnect(o.url, e)}`)
+      TransportError: (e) => Connect.failWith(`arcp: ${Connect.cannotConnect(o.url, e)}`)
     }),
     Effect.catchTag("ExitCode", setExitCode)
   )).pipe(Command.withDescription("List the tools the runtime lets you invoke, with their argument schemas"))

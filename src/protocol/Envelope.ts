@@ -2,12 +2,22 @@
  * The canonical envelope (RFC §6.1): its 18 fields with their rules, and a
  * constructor that fills `arcp`, `id` and `timestamp`.
  */
-import { Clock, Effect, Schema } from "effect"
+import { Clock, Context, Effect, Option, Schema } from "effect"
 import { ARCP_VERSION } from "../Version.js"
 import { validateFieldName } from "./Extensions.js"
-import { JobId, MessageId, messageIdAt, SessionId, SpanId, StreamId, SubscriptionId, TraceId } from "./Ids.js"
+import {
+  JobId,
+  MessageId,
+  messageIdAt,
+  nextMessageIdIn,
+  SessionId,
+  SpanId,
+  StreamId,
+  SubscriptionId,
+  TraceId
+} from "./Ids.js"
 import { fromMillis, Timestamp } from "./Timestamp.js"
-import { currentSpan, traceFields } from "./TraceContext.js"
+import { traceFields } from "./TraceContext.js"
 
 /** The protocol version this implementation speaks (defined beside the package version). */
 export { ARCP_VERSION }
@@ -118,8 +128,12 @@ export const make = <const T extends string, P>(
   options: HeaderOptions = {},
   fallbackParent?: string
 ): Effect.Effect<Header & { readonly type: T; readonly payload: P }> =>
-  Effect.flatMap(Clock.currentTimeMillis, (ms) =>
-    Effect.zipWith(messageIdAt(ms), currentSpan, (id, span) => {
+  // one step off the fiber (its Clock and span); `Random` only for a millisecond's first id. Every event a
+  // job sends is built here: a chain of Clock, Random and context steps cost more than the rest (issue 12)
+  Effect.withFiberRuntime((fiber) => {
+    const ms = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+    const span = Option.fromNullable(fiber.currentSpan)
+    const build = (id: MessageId) => {
       const trace = traceFields(options, span, fallbackParent)
       return {
         arcp: ARCP_VERSION,
@@ -133,4 +147,7 @@ export const make = <const T extends string, P>(
         type,
         payload
       }
-    }))
+    }
+    const id = nextMessageIdIn(ms)
+    return id !== undefined ? Effect.succeed(build(id)) : Effect.map(messageIdAt(ms), build)
+  })

@@ -154,6 +154,12 @@ export const ulidAt = (ms: number): Effect.Effect<string> =>
 /** A ULID-shaped string (26 chars) from the Effect `Clock` and `Random`, monotonic within a millisecond. */
 export const ulid: Effect.Effect<string> = Effect.flatMap(Clock.currentTimeMillis, ulidAt)
 
+/** The message id for millisecond `ms` when it needs no draw from `Random` (an id was made in `ms` already). */
+export const nextMessageIdIn = (ms: number): MessageId | undefined =>
+  ms === lastTime
+    ? MessageId.make(`${prefixes.message}_${monotonicAt(ms, 0, 0)}`, { disableValidation: true })
+    : undefined
+
 /** A message id for millisecond `ms` (the caller read the Clock once for the id and the timestamp). */
 export const messageIdAt = (ms: number): Effect.Effect<MessageId> =>
   Effect.map(ulidAt(ms), (u) => MessageId.make(`${prefixes.message}_${u}`, { disableValidation: true }))

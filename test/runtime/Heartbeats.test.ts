@@ -3,10 +3,11 @@
  * under TestClock: each registration ticks at its own interval anchored at
  * its first deadline, an earlier deadline wakes the worker early, and a job
  * that unregisters or answers `false` stops ticking. Ties go to whichever
- * was (re)scheduled first.
+ * was (re)scheduled first. Short jobs (gone before their first deadline) share
+ * one sleeping worker rather than starting one each.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { Effect, Supervisor, TestClock } from "effect"
 import * as Heartbeats from "../../src/runtime/internal/Heartbeats.js"
 
 /** Advances the clock one second at a time, letting the worker run after each step. */
@@ -17,6 +18,17 @@ const advance = (seconds: number) =>
       yield* Effect.yieldNow()
     }
   })
+
+/** Counts the fibers started under it. */
+class ForkCounter extends Supervisor.AbstractSupervisor<number> {
+  started = 0
+  get value() {
+    return Effect.sync(() => this.started)
+  }
+  override onStart() {
+    this.started += 1
+  }
+}
 
 describe("heartbeat scheduler", () => {
   it.scoped("one scheduler ticks each job at its own interval from its start, earlier deadlines first", () =>
@@ -75,5 +87,34 @@ describe("heartbeat scheduler", () => {
       )
       yield* advance(3)
       assert.deepStrictEqual(ticks.slice(5), ["a@12000"])
+    }))
+
+  it.scoped("jobs that end before their first deadline share one sleeping worker: no fiber per job", () =>
+    Effect.gen(function*() {
+      const scheduler = yield* Heartbeats.make
+      const fibers = new ForkCounter()
+      const ticks: Array<string> = []
+      const tick = (name: string) => (now: number) =>
+        Effect.sync(() => ticks.push(`${name}@${now}`)).pipe(Effect.as(true))
+      const shortJob = (i: number) =>
+        Effect.gen(function*() {
+          const job = {}
+          yield* scheduler.register(job, 30_000 + i, 30_000, tick(`job${i}`))
+          yield* scheduler.unregister(job)
+          // the worker runs between jobs
+          yield* Effect.yieldNow()
+        }).pipe(Effect.supervised(fibers))
+      // short jobs one after another (one in flight), each gone before the worker first runs: the first starts the worker (and TestClock its
+      // warning fiber), the next ninety-nine start none
+      yield* shortJob(0)
+      const afterFirst = fibers.started
+      for (let i = 1; i < 100; i++) yield* shortJob(i)
+      assert.isAbove(afterFirst, 0)
+      assert.strictEqual(fibers.started, afterFirst)
+      // the worker still serves a job that lives to its deadline
+      const long = {}
+      yield* scheduler.register(long, 31_000, 1_000, tick("long"))
+      yield* advance(32)
+      assert.deepStrictEqual(ticks, ["long@31000", "long@32000"])
     }))
 })

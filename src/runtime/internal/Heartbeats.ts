@@ -66,14 +66,22 @@ export const make: Effect.Effect<Heartbeats, never, Scope.Scope> = Effect.map(Ef
     })
 
   /**
-   * Runs what is due, then sleeps until the next deadline; ends when nothing
+   * Sleeps until `firstDue`, then runs what is due and sleeps until the next deadline; ends when nothing
    * is registered. Ticks are not interrupted halfway: only the sleep is, when
    * an earlier deadline replaces this worker (and a replaced worker that woke
-   * anyway does nothing).
+   * anyway does nothing). Sleeping first is what keeps short jobs cheap: a job that ends before its first
+   * heartbeat leaves the worker asleep, and the next job's later deadline needs no new worker (one fork per
+   * interval, not one per job at one job in flight; issue 12).
    */
-  const worker = (mine: number): Effect.Effect<void> =>
+  const worker = (mine: number, firstDue: number): Effect.Effect<void> =>
     Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
+        const start = yield* Clock.currentTimeMillis
+        if (firstDue > start) {
+          yield* restore(Effect.sleep(Duration.millis(firstDue - start)))
+          if (mine !== generation) return
+          target = Number.NEGATIVE_INFINITY
+        }
         while (true) {
           yield* runDue(yield* Clock.currentTimeMillis)
           const next = earliest()
@@ -93,20 +101,21 @@ export const make: Effect.Effect<Heartbeats, never, Scope.Scope> = Effect.map(Ef
       })
     )
 
-  const start = Effect.suspend(() => {
-    const previous = sleeper
-    const mine = ++generation
-    target = Number.NEGATIVE_INFINITY
-    return Effect.forkIn(Effect.interruptible(worker(mine)), scope).pipe(
-      Effect.flatMap((fiber) => {
-        // interrupting a worker that has already ended is harmless
-        if (mine === generation) sleeper = fiber
-        return previous === undefined
-          ? Effect.void
-          : Effect.flatMap(Effect.fiberId, (id) => previous.interruptAsFork(id))
-      })
-    )
-  })
+  const start = (firstDue: number) =>
+    Effect.suspend(() => {
+      const previous = sleeper
+      const mine = ++generation
+      target = firstDue
+      return Effect.forkIn(Effect.interruptible(worker(mine, firstDue)), scope).pipe(
+        Effect.flatMap((fiber) => {
+          // interrupting a worker that has already ended is harmless
+          if (mine === generation) sleeper = fiber
+          return previous === undefined
+            ? Effect.void
+            : Effect.flatMap(Effect.fiberId, (id) => previous.interruptAsFork(id))
+        })
+      )
+    })
 
   return {
     register: (key, firstDue, intervalMs, tick) =>
@@ -115,7 +124,7 @@ export const make: Effect.Effect<Heartbeats, never, Scope.Scope> = Effect.map(Ef
         if (!(intervalMs > 0)) return Effect.void
         entries.set(key, { due: firstDue, order: ++order, intervalMs, tick })
         // the worker wakes early enough, or is running ticks and looks again before it sleeps
-        return firstDue >= target ? Effect.void : start
+        return firstDue >= target ? Effect.void : start(firstDue)
       }),
     unregister: (key) =>
       Effect.sync(() => {

@@ -7,7 +7,7 @@
  * listener, which turns them into `trace.span` messages for a session that
  * asked for them.
  */
-import { Clock, Effect, type Exit, FiberRef, Option, Tracer } from "effect"
+import { Clock, Context, Effect, type Exit, FiberRef, Option, Tracer } from "effect"
 import { mintSpanId } from "../../protocol/TraceContext.js"
 
 /** Told about each span of this module that ends in a fiber where it is set (see `SpanFeed`). */
@@ -32,18 +32,21 @@ export const parentOf = (
     sampled: true
   })
 
-const report = (span: Tracer.Span, exit: Exit.Exit<unknown, unknown>) =>
-  Effect.flatMap(FiberRef.get(spanListener), (listener) =>
-    Option.isNone(listener)
-      ? Effect.void
-      : Effect.flatMap(Clock.currentTimeNanos, (end) => listener.value(span, end, exit)))
-
-/** Ends `span` and reports it to the fiber's listener. */
+/**
+ * Ends `span` and reports it to the fiber's listener. One step that reads the listener and the clock off
+ * the fiber (a span per command, job and commit makes this hot: issue 12).
+ */
 export const endSpan = (span: Tracer.Span, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
-  Effect.zipRight(
-    report(span, exit),
-    Effect.flatMap(Clock.currentTimeNanos, (end) => Effect.sync(() => span.end(end, exit)))
-  )
+  Effect.withFiberRuntime((fiber) => {
+    const end = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeNanos()
+    const listener = fiber.getFiberRef(spanListener)
+    if (Option.isNone(listener)) {
+      span.end(end, exit)
+      return Effect.void
+    }
+    // the listener sees the span before it is ended, with the time it ends at
+    return Effect.zipRight(listener.value(span, end, exit), Effect.sync(() => span.end(end, exit)))
+  })
 
 /** Runs `effect` as the child operation `span` (already made) and ends it with the effect's outcome. */
 export const within = (span: Tracer.Span) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
