@@ -1,10 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import { mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { EventLog, readAll } from "../../src/store/EventLog.js"
+import { EventLog, type EventLogError, readAll } from "../../src/store/EventLog.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
 import { envelope, eventLogSuite, job } from "./EventLogSuite.js"
 
@@ -135,5 +135,96 @@ describe("SqliteEventLog", () => {
           digest: "sha256:new"
         })
       }).pipe(Effect.provide(SqliteEventLog.layer({ filename: file })))
+    }))
+
+  /**
+   * A log written by migrations up to 0010 (its events table with AUTOINCREMENT and the seven indexes of then),
+   * holding the rows `write` recorded, plus `extra` SQL; reopened, so that 0011 runs on it.
+   */
+  const migrateFrom0010 = (
+    write: Effect.Effect<void, EventLogError, EventLog>,
+    extra: string,
+    check: Effect.Effect<void, EventLogError, EventLog>
+  ) =>
+    Effect.gen(function*() {
+      const file = tempFile()
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
+      yield* write.pipe(Effect.provide(SqliteEventLog.layer({ filename: file })))
+      const old = new Database(file)
+      old.exec(`CREATE TABLE events_old (seq INTEGER PRIMARY KEY AUTOINCREMENT, direction TEXT NOT NULL,
+          session_id TEXT NOT NULL, message_id TEXT NOT NULL, type TEXT NOT NULL, job_id TEXT, stream_id TEXT,
+          trace_id TEXT, correlation_id TEXT, timestamp TEXT NOT NULL, body TEXT NOT NULL, copy INTEGER NOT NULL DEFAULT 0);
+        INSERT INTO events_old SELECT * FROM events ${extra};
+        DROP TABLE events; ALTER TABLE events_old RENAME TO events; DROP INDEX jobs_unfinished;
+        CREATE INDEX events_session ON events (session_id, seq);
+        CREATE INDEX events_correlation ON events (correlation_id);
+        CREATE INDEX events_job_seq ON events (job_id, seq) WHERE job_id IS NOT NULL;
+        CREATE INDEX events_stream ON events (stream_id, seq) WHERE stream_id IS NOT NULL;
+        CREATE INDEX events_trace ON events (trace_id, seq) WHERE trace_id IS NOT NULL;
+        CREATE INDEX events_session_message ON events (session_id, message_id);
+        CREATE INDEX events_message ON events (message_id);
+        DELETE FROM effect_sql_migrations WHERE migration_id = 11;`)
+      old.close()
+      yield* check.pipe(Effect.provide(SqliteEventLog.layer({ filename: file })))
+      const migrated = new Database(file, { readonly: true })
+      const schema = migrated.prepare(
+        "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'events' AND sql IS NOT NULL"
+      )
+        .all()
+      migrated.close()
+      return Schema.decodeUnknownSync(Schema.Array(Schema.Struct({ name: Schema.String, sql: Schema.String })))(schema)
+    })
+
+  const written = Effect.gen(function*() {
+    const log = yield* EventLog
+    yield* log.recordInbound("alice", [envelope("m_in")])
+    yield* log.recordOutbound([envelope("m_out", { correlation_id: "m_in", job_id: "job_1" }), envelope("m_2")])
+    yield* log.saveJob(job("job_open"))
+  })
+
+  it.scoped("migration 0011 takes a log written before it: fewer indexes, the same reads, positions carrying on", () =>
+    Effect.gen(function*() {
+      const schema = yield* migrateFrom0010(
+        written,
+        "",
+        Effect.gen(function*() {
+          const log = yield* EventLog
+          assert.strictEqual(Option.getOrUndefined(yield* log.positionOf("sess_1", "m_out"))?.id, "m_out")
+          assert.deepStrictEqual((yield* readAll(log, { correlation_id: ["m_in"] })).map((e) => e.id), ["m_out"])
+          const all = yield* readAll(log, { session_id: ["sess_1"] })
+          assert.deepStrictEqual(all.map((e) => [e.id, e.position]), [["m_in", 1], ["m_out", 2], ["m_2", 3]])
+          assert.deepStrictEqual((yield* log.unfinishedJobs).map((j) => j.job_id), ["job_open"])
+          assert.deepStrictEqual(yield* log.recordOutbound([envelope("m_3", { correlation_id: "m_in" })]), [4])
+          assert.deepStrictEqual((yield* readAll(log, { correlation_id: ["m_in"] })).map((e) => e.id), ["m_out", "m_3"])
+        })
+      )
+      assert.deepStrictEqual(schema.map((s) => s.name).sort(), [
+        "events",
+        "events_correlation",
+        "events_job_seq",
+        "events_message",
+        "events_session",
+        "events_stream",
+        "events_trace"
+      ])
+      // a small log is copied into a table without AUTOINCREMENT (one page fewer per commit)
+      assert.notInclude(schema.find((s) => s.name === "events")?.sql ?? "", "AUTOINCREMENT")
+    }))
+
+  it.scoped("migration 0011 leaves a large log's table as it is (no copy at start-up): positions carry on", () =>
+    Effect.gen(function*() {
+      const schema = yield* migrateFrom0010(
+        written,
+        // a log past the copy's limit, as its last position says
+        "; INSERT INTO events_old (seq, direction, session_id, message_id, type, timestamp, body) VALUES (500000, 'out', 'sess_1', 'm_far', 'x', 't', '{}')",
+        Effect.gen(function*() {
+          const log = yield* EventLog
+          assert.strictEqual(Option.getOrUndefined(yield* log.positionOf("sess_1", "m_out"))?.id, "m_out")
+          assert.deepStrictEqual(yield* log.recordOutbound([envelope("m_3", { correlation_id: "m_in" })]), [500001])
+          assert.deepStrictEqual((yield* readAll(log, { correlation_id: ["m_in"] })).map((e) => e.id), ["m_out", "m_3"])
+        })
+      )
+      assert.include(schema.find((s) => s.name === "events")?.sql ?? "", "AUTOINCREMENT")
+      assert.notInclude(schema.map((s) => s.name), "events_session_message")
     }))
 })
