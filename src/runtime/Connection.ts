@@ -2,85 +2,35 @@
  * The per-connection loop: decode each frame once, gate it on the handshake
  * (§8.1), apply the unknown-type rules (§21.3), route it, and answer every bad
  * frame with a nack while the session carries on. Its parts live in connection/:
- * the open session's messages (AcceptedMessages), refusals (Nacks), the span feed
- * (SessionSpans) and the envelopes it recorded (RecordedIds).
+ * what it is given (Dependencies), the open session's messages (AcceptedMessages),
+ * refusals (Nacks), the span feed (SessionSpans) and the envelopes it recorded (RecordedIds).
  */
-import {
-  Clock,
-  type Context,
-  Deferred,
-  Duration,
-  Effect,
-  Either,
-  Fiber,
-  Option,
-  Ref,
-  type Scope,
-  Stream,
-  type Tracer
-} from "effect"
+import { Clock, Deferred, Duration, Effect, Either, Fiber, Option, Ref, type Scope, Stream, type Tracer } from "effect"
 import { annotateLogsUntilClose, locallyUntilClose, onClose } from "../internal/OnClose.js"
 import { withFiberRefs } from "../internal/WithFiberRefs.js"
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
 import { ArcpError } from "../protocol/Errors.js"
-import { classifyUnknownType } from "../protocol/Extensions.js"
 import { METRICS_EXTENSION } from "../protocol/extensions/Metrics.js"
 import { type Decoded, type DecodeError, decodeJson, isCore } from "../protocol/Message.js"
-import type { EventLog } from "../store/EventLog.js"
 import type { Connection, Incoming } from "../transport/Transport.js"
 import * as Sidecar from "./artifacts/Sidecar.js"
-import type { Authenticator } from "./Auth.js"
 import * as AcceptedMessages from "./connection/AcceptedMessages.js"
-import { decodeFailure, ID_IN_HEAD, nack, wrongSession } from "./connection/Nacks.js"
+import { nack, refusalOf, wrongSession } from "./connection/Nacks.js"
 import * as RecordedIds from "./connection/RecordedIds.js"
 import * as Riders from "./connection/Riders.js"
 import * as SessionSpans from "./connection/SessionSpans.js"
-import type { Recorder } from "./events/Recorder.js"
 import { committed, isRelayed } from "./events/Relayed.js"
-import type { Subscriptions } from "./events/Subscriptions.js"
-import type { ExtensionTable } from "./extensions/Handlers.js"
 import * as Handshake from "./Handshake.js"
-import type { Heartbeats } from "./internal/Heartbeats.js"
 import type { Owner } from "./Job.js"
-import type { Jobs } from "./Jobs.js"
 import type { LiveSession } from "./LiveSession.js"
 import * as Outbound from "./Outbound.js"
 import { trustOf } from "./permissions/Trust.js"
-import type { ExtensionRoute, RouteTable } from "./Router.js"
-import type { Settings } from "./RuntimeConfig.js"
-import type { Sessions } from "./Sessions.js"
 import * as SpanFeed from "./tracing/SpanFeed.js"
 import * as Spans from "./tracing/Spans.js"
-import type { SpanWatchers } from "./tracing/SpanWatchers.js"
 
-export interface Dependencies {
-  readonly settings: Settings
-  readonly authenticator: Context.Tag.Service<typeof Authenticator>
-  readonly sessions: Context.Tag.Service<typeof Sessions>
-  readonly log: Context.Tag.Service<typeof EventLog>
-  /** The one recorder of outbound envelopes (commit, then publish on the event bus). */
-  readonly recorder: Context.Tag.Service<typeof Recorder>
-  readonly jobs: Context.Tag.Service<typeof Jobs>
-  readonly routes: RouteTable
-  /** Handlers of the advertised extension types (§21.2), by type. */
-  readonly extensionRoutes?: ReadonlyMap<string, ExtensionRoute> | undefined
-  /** Handlers of the extensions this runtime implements (§21.2); an advertised one without a handler is UNIMPLEMENTED. */
-  readonly extensions?: ExtensionTable | undefined
-  /**
-   * Registers what this connection does when the runtime shuts down (an open session is evicted UNAVAILABLE,
-   * a handshake closed), for the life of the scope; the runtime runs it then (at once if already stopping).
-   * A registration rather than a fiber waiting per connection: idle sessions are many (issue 12).
-   */
-  readonly atShutdown: (goodbye: Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>
-  /** The runtime's one timer for every session's idle and lease deadlines (not a timer fiber per session). */
-  readonly deadlines: Heartbeats
-  /** This runtime's instance id (§4.3): sessions are recorded durable under it (§9); absent: they are not. */
-  readonly instanceId?: string | undefined
-  /** The session's subscriptions (§13): closed with the reason on eviction, stopped when the connection ends. */
-  readonly subscriptions?: Pick<Context.Tag.Service<typeof Subscriptions>, "endSession"> | undefined
-  /** Subscriptions to trace.span (§13): while one lives, this session's spans are recorded for it. */
-  readonly spanWatchers?: Context.Tag.Service<typeof SpanWatchers> | undefined
-}
+import type { Dependencies } from "./connection/Dependencies.js"
+
+export type { Dependencies }
 
 /** How long closing waits for the peer to take what is queued before the socket is closed anyway. */
 const CLOSE_GRACE = Duration.seconds(5)
@@ -320,48 +270,17 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
 
     const onFrame = (frame: Incoming, decoded: Either.Either<Decoded, DecodeError> | undefined) =>
       Effect.gen(function*() {
-        switch (frame._tag) {
-          case "TooLarge":
-            return yield* nack(
-              outbound,
-              ArcpError.of(
-                "INVALID_ARGUMENT",
-                `frame of ${frame.bytes} bytes exceeds the ${settings.maxFrameBytes}-byte limit`,
-                {
-                  details: { frame_bytes: frame.bytes, max_frame_bytes: settings.maxFrameBytes }
-                }
-              ),
-              ID_IN_HEAD.exec(frame.head)?.[1]
-            )
-          case "Binary":
-            // sidecar frames belong to an announced transfer of an open session (§11.3, §16.2)
-            if ((yield* Ref.get(phase))._tag === "Open") return yield* sidecar.deliver(frame.data)
-            return yield* nack(
-              outbound,
-              ArcpError.of("INVALID_ARGUMENT", "unexpected binary frame (no sidecar stream is open)"),
-              undefined
-            )
-          case "Text": {
-            if (decoded === undefined) return
-            if (Either.isRight(decoded)) return yield* onMessage(decoded.right)
-            const error = decoded.left
-            const open = (yield* Ref.get(phase))._tag === "Open"
-            // malformed JSON has no parsed id: read it from the text, as for an oversized frame
-            if (error.reason !== "UnknownType") {
-              return yield* nack(outbound, decodeFailure(error), error.id ?? ID_IN_HEAD.exec(frame.text)?.[1])
-            }
-            if (!open) {
-              return yield* dropBeforeAcceptance(error.type ?? "?")
-            }
-            const decision = classifyUnknownType(error.type ?? "", { advertised: [], optional: false })
-            const code = decision._tag === "Nack" ? decision.code : "UNIMPLEMENTED"
-            return yield* nack(
-              outbound,
-              ArcpError.of(code, decision._tag === "Nack" ? decision.message : error.message),
-              error.id
-            )
-          }
+        if (frame._tag === "Text" && decoded !== undefined && Either.isRight(decoded)) {
+          return yield* onMessage(decoded.right)
         }
+        const open = (yield* Ref.get(phase))._tag === "Open"
+        // sidecar frames belong to an announced transfer of an open session (§11.3, §16.2)
+        if (frame._tag === "Binary" && open) return yield* sidecar.deliver(frame.data)
+        const refusal = refusalOf(frame, decoded, open, settings.maxFrameBytes)
+        if (refusal === undefined) return
+        return yield* refusal._tag === "Drop"
+          ? dropBeforeAcceptance(refusal.type)
+          : nack(outbound, refusal.error, refusal.id)
       }).pipe(
         // a defect in one message's handling is logged; the connection carries on
         Effect.catchAllCause((cause) => Effect.logError("failed to handle a frame", cause))

@@ -1,11 +1,14 @@
 /**
  * How a connection refuses a frame it cannot take: the `nack` (naming the offending message when its id
- * can be read, even from a frame that did not parse), a message naming the wrong session (§6.1.1), a decode failure.
+ * can be read, even from a frame that did not parse), a message naming the wrong session (§6.1.1), a decode failure,
+ * a frame that is not a message to handle.
  */
-import { Option, Schema } from "effect"
+import { Either, Option, Schema } from "effect"
 import { ArcpError } from "../../protocol/Errors.js"
+import { classifyUnknownType } from "../../protocol/Extensions.js"
 import { MessageId } from "../../protocol/Ids.js"
 import type { Decoded, DecodeError } from "../../protocol/Message.js"
+import type { Incoming } from "../../transport/Transport.js"
 import type * as Outbound from "../Outbound.js"
 
 const readMessageId = Schema.decodeUnknownOption(MessageId)
@@ -48,3 +51,58 @@ export const wrongSession = (sessionId: string, message: Decoded): ArcpError | u
 
 export const decodeFailure = (error: DecodeError): ArcpError =>
   ArcpError.of("INVALID_ARGUMENT", error.message, { details: { reason: error.reason, issues: error.issues } })
+
+/** What a connection does with a frame it cannot take as a message: a nack (naming the frame's id when it can be read), or a drop. */
+export type Refusal =
+  | { readonly _tag: "Nack"; readonly error: ArcpError; readonly id: string | undefined }
+  | { readonly _tag: "Drop"; readonly type: string }
+
+/**
+ * The refusal of a frame that is not a message to handle: too large (its id read from its head), binary with
+ * no sidecar transfer open (§11.3), undecodable (its id read from its text), or of an unknown type: dropped
+ * before the session is accepted, nacked after (§21.3). `undefined`: nothing to refuse.
+ */
+export const refusalOf = (
+  frame: Incoming,
+  decoded: Either.Either<Decoded, DecodeError> | undefined,
+  open: boolean,
+  maxFrameBytes: number
+): Refusal | undefined => {
+  switch (frame._tag) {
+    case "TooLarge":
+      return {
+        _tag: "Nack",
+        error: ArcpError.of(
+          "INVALID_ARGUMENT",
+          `frame of ${frame.bytes} bytes exceeds the ${maxFrameBytes}-byte limit`,
+          {
+            details: { frame_bytes: frame.bytes, max_frame_bytes: maxFrameBytes }
+          }
+        ),
+        id: ID_IN_HEAD.exec(frame.head)?.[1]
+      }
+    case "Binary":
+      return open ? undefined : {
+        _tag: "Nack",
+        error: ArcpError.of("INVALID_ARGUMENT", "unexpected binary frame (no sidecar stream is open)"),
+        id: undefined
+      }
+    case "Text": {
+      if (decoded === undefined || Either.isRight(decoded)) return undefined
+      const error = decoded.left
+      // malformed JSON has no parsed id: read it from the text, as for an oversized frame
+      if (error.reason !== "UnknownType") {
+        return { _tag: "Nack", error: decodeFailure(error), id: error.id ?? ID_IN_HEAD.exec(frame.text)?.[1] }
+      }
+      if (!open) return { _tag: "Drop", type: error.type ?? "?" }
+      const decision = classifyUnknownType(error.type ?? "", { advertised: [], optional: false })
+      return {
+        _tag: "Nack",
+        error: decision._tag === "Nack"
+          ? ArcpError.of(decision.code, decision.message)
+          : ArcpError.of("UNIMPLEMENTED", error.message),
+        id: error.id
+      }
+    }
+  }
+}
