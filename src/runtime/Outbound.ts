@@ -30,6 +30,7 @@ import * as Lanes from "./internal/Lanes.js"
 import * as Producers from "./internal/Producers.js"
 import { sheddable } from "./internal/Shedding.js"
 import { sendFramed } from "./internal/SidecarChunks.js"
+import * as WakeUp from "./internal/WakeUp.js"
 import { type Framed, type Inbox, type Options, type Outbound, UNBOUNDED } from "./OutboundApi.js"
 
 export type { Framed, Inbox, Limits, Options, Outbound, Recorder, Usage } from "./OutboundApi.js"
@@ -68,10 +69,10 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     let committing = 0
     let pendingBytes = 0
     // the writer's fiber, while it has something to do (an idle connection holds none, issue 12), and its wake-up:
-    // a signal that came while it was not waiting is kept for its next wait
+    // a signal that came while it was not waiting is kept for its next wait (each round clears it)
     let writer: Fiber.RuntimeFiber<void> | undefined
-    let signalled = false
-    let woken: Deferred.Deferred<void> | undefined
+    const wakeUp = WakeUp.make()
+    const { signal } = wakeUp
     // flush callers wait for both fibers to find nothing left
     let drained: Array<Deferred.Deferred<void>> = []
     let defaults: HeaderOptions = {}
@@ -220,22 +221,6 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       ((envelopes() > 0 || writing > 0) && !broken) || drained.length === 0 ? Effect.void : releaseFlushes
     )
 
-    /** Wakes the writer if it waits; a signal while it is busy is kept for its next wait (each round clears it). */
-    const signal = () => {
-      signalled = true
-      const waiting = woken
-      woken = undefined
-      if (waiting !== undefined) Deferred.unsafeDone(waiting, Effect.void)
-    }
-    const nextSignal = Effect.suspend(() => {
-      if (signalled) {
-        signalled = false
-        return Effect.void
-      }
-      woken ??= Deferred.unsafeMake<void>(FiberId.none)
-      return Deferred.await(woken)
-    })
-
     // the writer commits and writes, in turns: each round commits what waits (a slow reader never holds the
     // log back: a full transport skips the writes, not the commits), then writes what the bus handed back.
     // It runs while there is something to do and ends once nothing is left; `kick` starts it again.
@@ -246,7 +231,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         yield* Effect.yieldNow()
         let pollMs = POLL_FIRST_MS
         while (true) {
-          signalled = false
+          wakeUp.clear()
           const committed = pending.length > 0
           // a round cannot be interrupted between its commit and queueing what the bus handed back
           if (committed) yield* Effect.uninterruptible(commitRound())
@@ -272,7 +257,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           if (committed) continue
           if (writeInFlight) {
             // the write ends, or something new is sent
-            yield* nextSignal
+            yield* wakeUp.next
             continue
           }
           yield* settleFlushes
@@ -287,7 +272,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           }
           // the transport holds its share: look again shortly (the peer may be reading), or as soon as
           // something new is sent
-          yield* Effect.race(Effect.sleep(Duration.millis(pollMs)), nextSignal)
+          yield* Effect.race(Effect.sleep(Duration.millis(pollMs)), wakeUp.next)
           pollMs = Math.min(POLL_LONGEST_MS, pollMs * 2)
         }
       })
