@@ -17,9 +17,6 @@ export const tracedContext = (ctx: ToolContext): ToolContext => ({
   // each cost a tenth of a 20k-event flood (their events hang off the job's span); a tool may checkpoint at
   // every step, as `ticker` does (issue 12).
   ...ctx,
-  get attempt() {
-    return ctx.attempt
-  },
   stream: (options) => call("stream")(ctx.stream(options)),
   askHuman: (request) => call("ask_human")(ctx.askHuman(request)),
   askChoice: (request) => call("ask_choice")(ctx.askChoice(request)),
