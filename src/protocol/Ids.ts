@@ -145,24 +145,31 @@ export const secureUlid: Effect.Effect<string> = Effect.map(
   (ms) => encodeTime(ms) + cryptoRandomPart()
 )
 
+/** The next monotonic ULID of millisecond `ms` when it needs no draw from `Random` (an id was made in `ms` already). */
+const nextUlidIn = (ms: number): string | undefined => ms === lastTime ? monotonicAt(ms, 0, 0) : undefined
+
 /** The next monotonic ULID of millisecond `ms`; `Random` is drawn only when the millisecond is new. */
-export const ulidAt = (ms: number): Effect.Effect<string> =>
-  ms === lastTime
-    ? Effect.succeed(monotonicAt(ms, 0, 0)) // computed here: no other fiber runs in between
+export const ulidAt = (ms: number): Effect.Effect<string> => {
+  // computed here: no other fiber runs in between
+  const next = nextUlidIn(ms)
+  return next !== undefined
+    ? Effect.succeed(next)
     : Effect.randomWith((random) => Effect.zipWith(random.next, random.next, (r1, r2) => monotonicAt(ms, r1, r2)))
+}
 
 /** A ULID-shaped string (26 chars) from the Effect `Clock` and `Random`, monotonic within a millisecond. */
 export const ulid: Effect.Effect<string> = Effect.flatMap(Clock.currentTimeMillis, ulidAt)
 
+const messageIdOf = (u: string): MessageId => MessageId.make(`${prefixes.message}_${u}`, { disableValidation: true })
+
 /** The message id for millisecond `ms` when it needs no draw from `Random` (an id was made in `ms` already). */
-export const nextMessageIdIn = (ms: number): MessageId | undefined =>
-  ms === lastTime
-    ? MessageId.make(`${prefixes.message}_${monotonicAt(ms, 0, 0)}`, { disableValidation: true })
-    : undefined
+export const nextMessageIdIn = (ms: number): MessageId | undefined => {
+  const next = nextUlidIn(ms)
+  return next === undefined ? undefined : messageIdOf(next)
+}
 
 /** A message id for millisecond `ms` (the caller read the Clock once for the id and the timestamp). */
-export const messageIdAt = (ms: number): Effect.Effect<MessageId> =>
-  Effect.map(ulidAt(ms), (u) => MessageId.make(`${prefixes.message}_${u}`, { disableValidation: true }))
+export const messageIdAt = (ms: number): Effect.Effect<MessageId> => Effect.map(ulidAt(ms), messageIdOf)
 
 // the generated strings satisfy the schemas by construction (non-empty, < 256 chars): not validated again
 const generator = <A>(

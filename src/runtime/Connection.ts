@@ -7,7 +7,7 @@
  */
 import { Clock, Deferred, Duration, Effect, Either, Fiber, Option, Ref, type Scope, Stream, type Tracer } from "effect"
 import { annotateLogsUntilClose, locallyUntilClose, onClose } from "../internal/OnClose.js"
-import { withFiberRefs } from "../internal/WithFiberRefs.js"
+import { forkWithFiberRefs } from "../internal/WithFiberRefs.js"
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { METRICS_EXTENSION } from "../protocol/extensions/Metrics.js"
@@ -45,10 +45,9 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // the fiber's refs (the outbound writer's), so all share one (an idle session held three, issue 12)
     yield* locallyUntilClose(Spans.spanListener, Option.some((span, end, exit) => feed.listener(span, end, exit)))
     const phase = yield* Ref.make<Handshake.Phase>({ _tag: "AwaitingOpen" })
-    const connectionScope = yield* Effect.scope
+    const scope = yield* Effect.scope
     // whose the session is, once the handshake knows: published envelopes carry it (visibility)
     let principalId = ""
-    const scope = connectionScope
     // the envelopes this connection recorded: a resume's follower skips them (§19); as many as its buffer holds
     const { recordedHere, remember } = RecordedIds.make(2 * settings.maxOutboundEnvelopes)
     /** Ends the session for `reason` (§8.5), or the connection when no session is open. */
@@ -145,12 +144,9 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       handshakeDeadline,
       (yield* Clock.currentTimeMillis) + timeoutMs,
       timeoutMs,
-      // on a fiber of the connection's, with its fiber refs (the timer serves every connection, uninterruptibly)
+      // on a fiber of the connection's, with its fiber refs (the timer serves every connection)
       () =>
-        Effect.as(
-          Effect.forkIn(Effect.interruptible(withFiberRefs(refs, handshakeTimedOut)), scope),
-          false
-        )
+        Effect.as(forkWithFiberRefs(refs, scope, handshakeTimedOut), false)
     )
 
     // a shutting-down runtime tells an open session why it goes (its jobs are then detached below, as for a drop)
@@ -194,14 +190,13 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
             DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
           trustLevel: trustOf(principal, settings),
           humanInput: session.capabilities.human_input === true,
-          scope: connectionScope,
+          scope,
           metrics: session.capabilities.extensions?.includes(METRICS_EXTENSION) === true
         }
         return owner
       })
 
-    const dropBeforeAcceptance = (what: string) =>
-      Effect.logWarning(`dropped before session.accepted (§8.1): ${what}`)
+    const dropBeforeAcceptance = (what: string) => Effect.logWarning(`dropped before session.accepted (§8.1): ${what}`)
 
     // §6.4: a message id seen before is not executed again; it gets the answers the first one got (and its job's events)
     const accepted: AcceptedMessages.AcceptedContext = {

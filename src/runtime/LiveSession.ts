@@ -5,7 +5,7 @@
 import { Clock, Duration, Effect, Fiber, type FiberRefs, Option, type Scope } from "effect"
 import type { Context } from "effect"
 import { onClose } from "../internal/OnClose.js"
-import { withFiberRefs } from "../internal/WithFiberRefs.js"
+import { forkWithFiberRefs } from "../internal/WithFiberRefs.js"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { type ChallengeId, makeChallengeId, type SessionId } from "../protocol/Ids.js"
 import type { Message } from "../protocol/Message.js"
@@ -87,9 +87,7 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
     const key = {}
     let ended = false
     const refs = params.fiberRefs ?? (yield* Effect.getFiberRefs)
-    // (interruptible: the timer runs its ticks uninterruptibly, and a fork inherits that)
-    const onSession = (effect: Effect.Effect<void>) =>
-      Effect.asVoid(Effect.forkIn(Effect.interruptible(withFiberRefs(refs, effect)), scope))
+    const onSession = (effect: Effect.Effect<void>) => Effect.asVoid(forkWithFiberRefs(refs, scope, effect))
     // set once a release was committed with the session's last answer: nothing more to record at the end
     let released = false
     const holding = (createdAt: number): Effect.Effect<Holding> =>

@@ -22,7 +22,7 @@
  */
 import { Deferred, Duration, Effect, Either, Fiber, FiberId, type Scope } from "effect"
 import { onClose } from "../internal/OnClose.js"
-import { withFiberRefs } from "../internal/WithFiberRefs.js"
+import { forkWithFiberRefs } from "../internal/WithFiberRefs.js"
 import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../protocol/Envelope.js"
 import { type Decoded, tryEncode } from "../protocol/Message.js"
 import type { Connection } from "../transport/Transport.js"
@@ -276,11 +276,9 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           pollMs = Math.min(POLL_LONGEST_MS, pollMs * 2)
         }
       })
-    // the writer runs with the connection's fiber refs (log annotations), whoever starts it, and interruptible
-    // (a fork inherits its starter's interruptibility: a send from a finalizer would make it uninterruptible)
+    // the writer runs with the connection's fiber refs (log annotations), whoever starts it (a send from a
+    // finalizer too); built at each start: an idle connection holds no writer, nor what would run it
     const refs = yield* Effect.getFiberRefs
-    // (built at each start, not kept per connection: an idle connection holds no writer, nor what would run it)
-    const writerRun = () => Effect.interruptible(withFiberRefs(refs, rounds()))
     /** Something to commit, write or settle: wakes the writer, or starts it. */
     const kick = Effect.suspend(() => {
       if (writer !== undefined) {
@@ -288,7 +286,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         return Effect.void
       }
       if (closed) return Effect.void
-      return Effect.map(Effect.forkIn(writerRun(), scope), (fiber) => {
+      return Effect.map(forkWithFiberRefs(refs, scope, rounds()), (fiber) => {
         // a writer that has already ended is not kept
         if (fiber.unsafePoll() === null) writer = fiber
       })
