@@ -24,7 +24,12 @@ export default tseslint.config(
       "@typescript-eslint/array-type": ["error", { default: "generic", readonly: "generic" }],
       "@typescript-eslint/consistent-type-imports": "error",
       "@typescript-eslint/no-explicit-any": "error",
-      "@typescript-eslint/no-non-null-assertion": "error"
+      "@typescript-eslint/no-non-null-assertion": "error",
+      // the barrel loads every module of the package, Swagger's and Scalar's bundled UIs among them: 21 MB of heap
+      // and their parse time in every process that imports arcp as a library (issue 12)
+      "no-restricted-imports": ["error", {
+        paths: [{ name: "@effect/platform", message: "import the module's own path, e.g. @effect/platform/FileSystem" }]
+      }]
     }
   },
   // benchmarks index their own fixed arrays in hot loops

@@ -4,7 +4,7 @@
  * downloads one. A progress bar goes to stderr on a terminal; piped, output is plain.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Console, Data, Effect, Option, Stream } from "effect"
 import * as Connect from "./Connect.js"
 import { ExitCode, setExitCode } from "./Failure.js"

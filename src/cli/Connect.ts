@@ -3,7 +3,7 @@
  * tools, mcp): credentials, and the TLS files of a wss:// or https:// runtime.
  */
 import { Options } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Console, Effect, Option } from "effect"
 import { createSecureContext } from "node:tls"
 import * as ArcpClient from "../client/ArcpClient.js"

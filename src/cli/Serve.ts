@@ -1,6 +1,6 @@
 /** `arcp serve`: runs the runtime over WebSocket, stdio, a Unix socket or HTTP/2 (or several) until SIGINT/SIGTERM (or, for stdio, the end of stdin). */
 import { Command, Options } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Console, Effect, Either, Option } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { hostname } from "node:os"

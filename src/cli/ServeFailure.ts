@@ -3,7 +3,7 @@
  * start-up failures (a taken port, an unusable --db) translated from the errors underneath.
  */
 import { Options } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { type Cause, Effect, Option } from "effect"
 import { dirname } from "node:path"
 import { EventLogError } from "../store/EventLog.js"

@@ -4,7 +4,7 @@
  * the server's transport options with one clear sentence per mistake.
  */
 import { Options } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Effect, Option, Stream } from "effect"
 import type { Readable, Writable } from "node:stream"
 import { createSecureContext } from "node:tls"

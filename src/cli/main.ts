@@ -1,8 +1,8 @@
 /** The `arcp` command line: `serve`, `send`, `artifact`, `validate`, `version`. */
 import { Args, Command, Options } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Cause, Console, Effect, Logger, LogLevel, Stream } from "effect"
 import { stripVTControlCharacters } from "node:util"
 import { VERSION, versionLine } from "../Version.js"

@@ -5,8 +5,8 @@
  * while hashing it, then renames it into place: a crash or a failed check
  * leaves no partial artifact, and temporary files are cleared at start.
  */
-import { FileSystem } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as Migrator from "@effect/sql/Migrator"
