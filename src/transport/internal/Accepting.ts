@@ -1,10 +1,11 @@
 /**
- * The accept loop shared by the listening byte-stream transports (Unix
- * socket, HTTP/2): raw connections the Node server hands over are queued
- * (a bounded backlog: past it they are refused at once) until `run` serves
- * each in its own fiber and scope.
+ * How the listening transports (WebSocket, Unix socket, HTTP/2) hand their raw connections to the runtime:
+ * once `run` has started, each connection the Node server hands over is served at once, from the Node
+ * callback, in a fiber and scope of its own; before that, they wait in a bounded backlog (past it they are
+ * refused at once). No accept fiber and no queue between the socket and its fiber: a handshake's share of
+ * them was a queue take, a fiber hand-off and a `FiberSet`'s bookkeeping per connection (issue 12).
  */
-import { Effect, FiberSet, Queue, Scope } from "effect"
+import { Effect, Fiber, Runtime, Scope } from "effect"
 import type { Connection } from "../Transport.js"
 
 /** Raw connections accepted but not yet served, before `run` starts: past this they are refused. */
@@ -13,6 +14,7 @@ const BACKLOG = 1024
 export interface Accepting<T> {
   /** Hands a raw connection over from a Node event handler; `refuse` is called when the backlog is full. */
   readonly offer: (raw: T) => void
+  /** Serves every connection with `handler` until interrupted, which interrupts the connections' fibers. */
   readonly run: (handler: (connection: Connection) => Effect.Effect<void>) => Effect.Effect<void>
 }
 
@@ -21,25 +23,44 @@ export const make = <T>(options: {
   readonly open: (raw: T) => Effect.Effect<Connection, never, Scope.Scope>
   readonly refuse: (raw: T) => void
 }): Effect.Effect<Accepting<T>> =>
-  Effect.map(Queue.bounded<T>(BACKLOG), (queue) => ({
-    offer: (raw) => {
-      if (!Queue.unsafeOffer(queue, raw)) options.refuse(raw)
-    },
-    run: (handler) =>
-      Effect.gen(function*() {
-        const fibers = yield* FiberSet.make()
-        while (true) {
-          const raw = yield* Queue.take(queue)
-          // the connection's scope is given to `open` only: the handler runs with the caller's services, not a copy
-          // of them with the scope added, which a connection's fiber would hold for its whole life (issue 12)
-          yield* FiberSet.run(
-            fibers,
-            Effect.acquireUseRelease(
-              Scope.make(),
-              (scope) => Effect.flatMap(Scope.extend(options.open(raw), scope), handler),
-              (scope, exit) => Scope.close(scope, exit)
+  Effect.sync(() => {
+    let backlog: Array<T> = []
+    // the running `run`s, the latest last: it serves what arrives
+    const servers: Array<(raw: T) => void> = []
+    return {
+      offer: (raw) => {
+        const serve = servers[servers.length - 1]
+        if (serve !== undefined) return serve(raw)
+        if (backlog.length >= BACKLOG) return options.refuse(raw)
+        backlog.push(raw)
+      },
+      run: (handler) =>
+        // the runtime taken outside the mask: the connections' fibers start with its flags, interruptible
+        Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+          Effect.uninterruptibleMask((restore) => {
+            const fibers = new Set<Fiber.RuntimeFiber<void>>()
+            const fork = Runtime.runFork(runtime)
+            const serve = (raw: T) => {
+              // the connection's scope is given to `open` only: the handler runs with the caller's services, not a
+              // copy of them with the scope added, which a connection's fiber would hold for its whole life
+              const fiber = fork(Effect.acquireUseRelease(
+                Scope.make(),
+                (scope) => Effect.flatMap(Scope.extend(options.open(raw), scope), handler),
+                (scope, exit) => Scope.close(scope, exit)
+              ))
+              fibers.add(fiber)
+              fiber.addObserver(() => fibers.delete(fiber))
+            }
+            servers.push(serve)
+            const waiting = backlog
+            backlog = []
+            for (const raw of waiting) serve(raw)
+            return restore(Effect.never).pipe(
+              Effect.ensuring(Effect.suspend(() => {
+                servers.splice(servers.indexOf(serve), 1)
+                return Fiber.interruptAll(fibers)
+              }))
             )
-          )
-        }
-      }).pipe(Effect.scoped)
-  }))
+          }))
+    }
+  })
