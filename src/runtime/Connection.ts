@@ -5,7 +5,20 @@
  * what it is given (Dependencies), the open session's messages (AcceptedMessages),
  * refusals (Nacks), the span feed (SessionSpans) and the envelopes it recorded (RecordedIds).
  */
-import { Clock, Deferred, Duration, Effect, Either, Fiber, Option, Ref, type Scope, Stream, type Tracer } from "effect"
+import {
+  Cause,
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Fiber,
+  Option,
+  Ref,
+  type Scope,
+  Stream,
+  type Tracer
+} from "effect"
 import { annotateLogsUntilClose, locallyUntilClose, onClose } from "../internal/OnClose.js"
 import { forkWithFiberRefs } from "../internal/WithFiberRefs.js"
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
@@ -45,6 +58,13 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // the fiber's refs (the outbound writer's), so all share one (an idle session held three, issue 12)
     yield* locallyUntilClose(Spans.spanListener, Option.some((span, end, exit) => feed.listener(span, end, exit)))
     const phase = yield* Ref.make<Handshake.Phase>({ _tag: "AwaitingOpen" })
+    // on a fiber of its own with `receive`, the connection is read on this fiber: one fiber per connection, not two
+    // (the second held ~7 KB of an idle session, issue 12); ending it from another fiber interrupts this one
+    const self = connection.ownFiber === true && connection.receive !== undefined
+      ? yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>(Effect.succeed)
+      : undefined
+    // set once closing has begun: the reader stops after the frames it is handling
+    let closing = false
     const scope = yield* Effect.scope
     // whose the session is, once the handshake knows: published envelopes carry it (visibility)
     let principalId = ""
@@ -102,10 +122,18 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     const drainBeforeClose = connection.sendWaits === true
       ? drainWithin
       : Effect.flatMap(outbound.usage, (usage) => usage.envelopes === 0 ? outbound.drain : drainWithin)
-    const close = drainBeforeClose.pipe(
+    // read on this fiber, a close from another one interrupts it (a read or a handler it is in); from this one, the
+    // reader stops once the frames it handles are done
+    const stopReading = Effect.withFiberRuntime<void>((current) =>
+      self !== undefined && current !== self ? self.interruptAsFork(current.id()) : Effect.void
+    )
+    const close = Effect.sync(() => {
+      closing = true
+    }).pipe(
+      Effect.zipRight(drainBeforeClose),
       Effect.zipRight(connection.close),
       Effect.zipRight(Deferred.succeed(closed, undefined)),
-      Effect.asVoid
+      Effect.zipRight(stopReading)
     )
     // this fiber's refs (log annotations, span listener), for work a shared timer starts on the connection's behalf
     const refs = yield* Effect.getFiberRefs
@@ -321,21 +349,29 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         yield* flush
       })
 
-    // the reader on its own fiber, this one waiting for the end: closing (ours) or the stream's (the peer's).
-    // Waited on rather than raced (a race forks both sides) or Stream.interruptWhen (a race per pull, 4x)
     // through `receive` when the transport has it: no stream executor per connection (issue 12)
     const { receive } = connection
+    const ended = (error: { readonly message: string }) =>
+      Effect.logDebug(`connection ${connection.label} ended: ${error.message}`)
+    // until the peer ends the connection, or closing begins
     const reading = receive === undefined ? Stream.runForEachChunk(connection.incoming, onChunk) : Effect.gen(
       function*() {
-        while (true) {
+        while (!closing) {
           const frames = yield* receive
           if (frames.length === 0) return
           yield* onChunk(frames)
         }
       }
     )
+    if (self !== undefined) {
+      yield* Effect.catchAll(reading, ended)
+      yield* Ref.set(phase, { _tag: "Closed" })
+      return
+    }
+    // otherwise the reader on its own fiber, this one waiting for the end: closing (ours) or the stream's (the
+    // peer's). Waited on rather than raced (a race forks both sides) or Stream.interruptWhen (a race per pull, 4x)
     const reader = yield* reading.pipe(
-      Effect.catchAll((error) => Effect.logDebug(`connection ${connection.label} ended: ${error.message}`)),
+      Effect.catchAll(ended),
       Effect.ensuring(Deferred.succeed(closed, undefined)),
       Effect.fork
     )
@@ -344,5 +380,8 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     yield* Ref.set(phase, { _tag: "Closed" })
   }).pipe(
     Effect.scoped,
-    Effect.catchAllCause((cause) => Effect.logError(`connection ${connection.label} failed`, cause))
+    // an interruption is how a connection read on its own fiber is ended from elsewhere: not a failure
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(`connection ${connection.label} failed`, cause)
+    )
   )

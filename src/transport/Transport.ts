@@ -56,6 +56,12 @@ export interface Connection {
   readonly drain?: Effect.Effect<void> | undefined
   /** What the transport proved about the peer (a verified TLS client certificate, for mtls §8.2). */
   readonly peer?: Peer | undefined
+  /**
+   * True when the transport serves this connection on a fiber of its own (the listening transports, see
+   * `internal/Accepting`): the runtime may then read it on that fiber, and end the connection from elsewhere
+   * by interrupting it. Absent, the handler may be running on its caller's fiber, which is never interrupted.
+   */
+  readonly ownFiber?: boolean | undefined
 }
 
 /**

@@ -35,7 +35,6 @@ export const make = <T>(options: {
         backlog.push(raw)
       },
       run: (handler) =>
-        // the runtime taken outside the mask: the connections' fibers start with its flags, interruptible
         Effect.flatMap(Effect.runtime<never>(), (runtime) =>
           Effect.uninterruptibleMask((restore) => {
             const fibers = new Set<Fiber.RuntimeFiber<void>>()
@@ -43,11 +42,17 @@ export const make = <T>(options: {
             const serve = (raw: T) => {
               // the connection's scope is given to `open` only: the handler runs with the caller's services, not a
               // copy of them with the scope added, which a connection's fiber would hold for its whole life
-              const fiber = fork(Effect.acquireUseRelease(
+              // interruptible whatever `run` was started in (a layer's construction is not): closing the connection
+              // from another fiber interrupts this one
+              const fiber = fork(Effect.interruptible(Effect.acquireUseRelease(
                 Scope.make(),
-                (scope) => Effect.flatMap(Scope.extend(options.open(raw), scope), handler),
+                (scope) =>
+                  Effect.flatMap(
+                    Scope.extend(options.open(raw), scope),
+                    (connection) => handler({ ...connection, ownFiber: true })
+                  ),
                 (scope, exit) => Scope.close(scope, exit)
-              ))
+              )))
               fibers.add(fiber)
               fiber.addObserver(() => fibers.delete(fiber))
             }
