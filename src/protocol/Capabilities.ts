@@ -112,7 +112,24 @@ export const negotiate = (
   const unsupported = [...new Set([...required, ...(offered.required ?? [])])].filter((name) =>
     isFeatureFlag(name) ? capabilities[name] !== true : !extensions.includes(name)
   )
-  return { capabilities, unsupported }
+  return { capabilities: shared(capabilities), unsupported }
+}
+
+/** How many distinct negotiated capability sets are kept to be shared (clients mostly offer the same few). */
+const SHARED_SETS = 64
+const sharedSets = new Map<string, Capabilities>()
+
+/**
+ * One object per distinct capability set: a session keeps its negotiated set for its life, and most sessions'
+ * are alike (~1 KB each of an idle session's memory, issue 12). Sets are never changed once negotiated.
+ */
+const shared = (capabilities: Capabilities): Capabilities => {
+  const key = JSON.stringify(capabilities)
+  const known = sharedSets.get(key)
+  if (known !== undefined) return known
+  if (sharedSets.size >= SHARED_SETS) sharedSets.clear()
+  sharedSets.set(key, capabilities)
+  return capabilities
 }
 
 /** Reads a flag with the §7 rule: absent means false. */

@@ -13,13 +13,15 @@ import {
   Effect,
   Either,
   Fiber,
+  FiberRef,
+  HashMap,
   Option,
   Ref,
   type Scope,
   Stream,
   type Tracer
 } from "effect"
-import { annotateLogsUntilClose, locallyUntilClose, onClose } from "../internal/OnClose.js"
+import { onClose } from "../internal/OnClose.js"
 import { forkWithFiberRefs } from "../internal/WithFiberRefs.js"
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
 import { ArcpError } from "../protocol/Errors.js"
@@ -51,20 +53,22 @@ const CLOSE_GRACE = Duration.seconds(5)
 export const serve = (deps: Dependencies, connection: Connection): Effect.Effect<void> =>
   Effect.gen(function*() {
     const { log, settings } = deps
-    // every log line of the connection names it, its finalizers' too (restored last, as the scope closes; set in the
-    // scope rather than by `Effect.annotateLogs` around it, whose frames an idle connection's fiber would hold)
-    yield* annotateLogsUntilClose("connection", connection.label)
-    // the session's span feed (below) listens to this fiber and those it forks; set before anything takes a copy of
-    // the fiber's refs (the outbound writer's), so all share one (an idle session held three, issue 12)
-    yield* locallyUntilClose(Spans.spanListener, Option.some((span, end, exit) => feed.listener(span, end, exit)))
+    // the connection's log annotation and its span feed's listener (below), set before anything copies the fiber's
+    // refs so all share one, and restored by one finalizer as the scope closes (not `annotateLogs` frames, issue 12)
+    const annotations = yield* FiberRef.get(FiberRef.currentLogAnnotations)
+    const listener = yield* FiberRef.get(Spans.spanListener)
+    yield* FiberRef.set(FiberRef.currentLogAnnotations, HashMap.set(annotations, "connection", connection.label))
+    yield* FiberRef.set(Spans.spanListener, Option.some((span, end, exit) => feed.listener(span, end, exit)))
+    yield* onClose(Effect.zipRight(
+      FiberRef.set(FiberRef.currentLogAnnotations, annotations),
+      FiberRef.set(Spans.spanListener, listener)
+    ))
     const phase = yield* Ref.make<Handshake.Phase>({ _tag: "AwaitingOpen" })
     // on a fiber of its own with `receive`, the connection is read on this fiber: one fiber per connection, not two
     // (the second held ~7 KB of an idle session, issue 12); ending it from another fiber interrupts this one
     const self = connection.ownFiber === true && connection.receive !== undefined
       ? yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>(Effect.succeed)
       : undefined
-    // set once closing has begun: the reader stops after the frames it is handling
-    let closing = false
     const scope = yield* Effect.scope
     // whose the session is, once the handshake knows: published envelopes carry it (visibility)
     let principalId = ""
@@ -112,29 +116,38 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     })
     /** The handshake's span: messages that name no trace of their own join the session's trace. */
     let sessionSpan: Tracer.AnySpan | undefined
-    const closed = yield* Deferred.make<void>()
-    // a peer that reads nothing cannot hold the close up: what it did not take in time is in the log
-    const drainWithin = outbound.drain.pipe(
-      Effect.timeoutTo({ duration: CLOSE_GRACE, onSuccess: () => Effect.void, onTimeout: () => Effect.void })
-    )
-    // with nothing queued and sends that never wait for the peer, the drain cannot hang: no timeout race (two
-    // fibers) on every close (issue 12)
-    const drainBeforeClose = connection.sendWaits === true
-      ? drainWithin
-      : Effect.flatMap(outbound.usage, (usage) => usage.envelopes === 0 ? outbound.drain : drainWithin)
-    // read on this fiber, a close from another one interrupts it (a read or a handler it is in); from this one, the
-    // reader stops once the frames it handles are done
-    const stopReading = Effect.withFiberRuntime<void>((current) =>
-      self !== undefined && current !== self ? self.interruptAsFork(current.id()) : Effect.void
-    )
-    const close = Effect.sync(() => {
+    // what a reader on a fiber of its own (not this one) waits for, to be told the connection is closing
+    const closed = self === undefined ? yield* Deferred.make<void>() : undefined
+    /**
+     * Closes the connection: what is queued goes out first (up to the close grace), then the socket; read on this
+     * fiber, a close from another one interrupts it (a read or a handler it is in), and from this one the reader
+     * stops once the frames it handles are done. Built on first use: an idle connection holds none of it.
+     */
+    let closing = false
+    let closeOnce: Effect.Effect<void> | undefined
+    const close = Effect.suspend(() => {
       closing = true
-    }).pipe(
-      Effect.zipRight(drainBeforeClose),
-      Effect.zipRight(connection.close),
-      Effect.zipRight(Deferred.succeed(closed, undefined)),
-      Effect.zipRight(stopReading)
-    )
+      return closeOnce ??= closeEffect()
+    })
+    const closeEffect = (): Effect.Effect<void> => {
+      // a peer that reads nothing cannot hold the close up: what it did not take in time is in the log
+      const drainWithin = outbound.drain.pipe(
+        Effect.timeoutTo({ duration: CLOSE_GRACE, onSuccess: () => Effect.void, onTimeout: () => Effect.void })
+      )
+      // with nothing queued and sends that never wait for the peer, the drain cannot hang: no timeout race (two
+      // fibers) on every close (issue 12)
+      const drainBeforeClose = connection.sendWaits === true
+        ? drainWithin
+        : Effect.flatMap(outbound.usage, (usage) => usage.envelopes === 0 ? outbound.drain : drainWithin)
+      const stopReading = Effect.withFiberRuntime<void>((current) =>
+        closed !== undefined
+          ? Deferred.succeed(closed, undefined)
+          : self !== undefined && current !== self
+          ? self.interruptAsFork(current.id())
+          : Effect.void
+      )
+      return drainBeforeClose.pipe(Effect.zipRight(connection.close), Effect.zipRight(stopReading))
+    }
     // this fiber's refs (log annotations, span listener), for work a shared timer starts on the connection's behalf
     const refs = yield* Effect.getFiberRefs
     const handshake: Handshake.HandshakeContext = {
@@ -162,27 +175,26 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // timer (not a sleeping fiber per connection, issue 12), dropped once the handshake is over or the connection ends
     const handshakeDeadline = {}
     const timeoutMs = Math.max(1, Duration.toMillis(settings.handshakeTimeout))
-    const handshakeTimedOut = Effect.flatMap(Ref.get(phase), (p) =>
-      p._tag === "Open" || p._tag === "Closed" ? Effect.void : outbound.emit(
-        "session.rejected",
-        ArcpError.of("DEADLINE_EXCEEDED", "the handshake did not complete in time").toPayload(),
-        { priority: "critical" }
-      ).pipe(Effect.zipRight(close)))
+    const handshakeTimedOut = () =>
+      Effect.flatMap(Ref.get(phase), (p) =>
+        p._tag === "Open" || p._tag === "Closed" ? Effect.void : outbound.emit(
+          "session.rejected",
+          ArcpError.of("DEADLINE_EXCEEDED", "the handshake did not complete in time").toPayload(),
+          { priority: "critical" }
+        ).pipe(Effect.zipRight(close)))
     yield* deps.deadlines.register(
       handshakeDeadline,
       (yield* Clock.currentTimeMillis) + timeoutMs,
       timeoutMs,
       // on a fiber of the connection's, with its fiber refs (the timer serves every connection)
-      () =>
-        Effect.as(forkWithFiberRefs(refs, scope, handshakeTimedOut), false)
+      () => Effect.as(forkWithFiberRefs(refs, scope, handshakeTimedOut()), false)
     )
 
     // a shutting-down runtime tells an open session why it goes (its jobs are then detached below, as for a drop)
     yield* deps.atShutdown(
       Effect.flatMap(
         Ref.get(phase),
-        (p) =>
-          p._tag === "Open" ? p.session.evict("UNAVAILABLE", "the runtime is shutting down") : close
+        (p) => p._tag === "Open" ? p.session.evict("UNAVAILABLE", "the runtime is shutting down") : close
       )
     )
 
@@ -372,10 +384,10 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // peer's). Waited on rather than raced (a race forks both sides) or Stream.interruptWhen (a race per pull, 4x)
     const reader = yield* reading.pipe(
       Effect.catchAll(ended),
-      Effect.ensuring(Deferred.succeed(closed, undefined)),
+      Effect.ensuring(closed === undefined ? Effect.void : Deferred.succeed(closed, undefined)),
       Effect.fork
     )
-    yield* Deferred.await(closed)
+    if (closed !== undefined) yield* Deferred.await(closed)
     yield* Fiber.interrupt(reader)
     yield* Ref.set(phase, { _tag: "Closed" })
   }).pipe(

@@ -337,10 +337,13 @@ export const fromWs = (
     const connection: Connection = {
       label,
       binary: true,
-      incoming: Stream.repeatEffectChunkOption(
-        Effect.flatMap(
-          Effect.mapError(receive, Option.some),
-          (batch) => batch.length === 0 ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(batch))
+      // built when read (the runtime reads through `receive`: an idle session holds no stream)
+      incoming: Stream.suspend(() =>
+        Stream.repeatEffectChunkOption(
+          Effect.flatMap(
+            Effect.mapError(receive, Option.some),
+            (batch) => batch.length === 0 ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(batch))
+          )
         )
       ),
       receive,
