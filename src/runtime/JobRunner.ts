@@ -317,18 +317,29 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
         return finish({ type: "tool.error", payload: failure.toPayload(), state: "failed" })
       }
     })
-  }).pipe(Effect.ensuring(params.heartbeats.unregister(job)))
+  })
 
+  /** Interrupted: the job ends cancelled, or, while the runtime stops, is left for the next start to resume. */
+  const interrupted = Effect.suspend(() =>
+    params.stopping?.() === true && job.tool.resume !== undefined && job.argumentsJson !== undefined
+      ? Effect.logInfo(`job ${job.id} left for the next start to resume from its checkpoint`)
+      : finish(cancelled(job))
+  )
+
+  // one exit handler for the heartbeat registration, an interrupt's terminal and `onEnd`, in that order (it was
+  // an `ensuring`, an `onInterrupt` and an `ensuring`: ~20 fewer fiber steps per job, issue 12)
   return Effect.uninterruptibleMask((restore) =>
     accept.pipe(
       // an interrupt that came during acceptance takes effect here, before job.started
       Effect.zipRight(restore(run)),
-      Effect.onInterrupt(() =>
-        params.stopping?.() === true && job.tool.resume !== undefined && job.argumentsJson !== undefined
-          ? Effect.logInfo(`job ${job.id} left for the next start to resume from its checkpoint`)
-          : finish(cancelled(job))
-      ),
-      Effect.ensuring(params.onEnd)
+      Effect.onExit((exit) =>
+        Effect.zipRight(
+          params.heartbeats.unregister(job),
+          Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+            ? Effect.ensuring(interrupted, params.onEnd)
+            : params.onEnd
+        )
+      )
     )
   )
 }
