@@ -4,6 +4,7 @@
  * heartbeats and the liveness watchdog (§10.3).
  */
 import { Cause, Clock, type Context, Deferred, Duration, Effect, Exit, Option, Stream } from "effect"
+import { currentTimeMillis, withMillis } from "../internal/Now.js"
 import type { HeaderOptions } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { makeCheckpointId } from "../protocol/Ids.js"
@@ -276,12 +277,12 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
    * The record, then job.accepted. Staged, not awaited: it commits no later than job.accepted
    * (recorded through the same writer after it), and usually in one statement with `running`.
    */
-  const accept = Effect.flatMap(Clock.currentTimeMillis, (now) => log.stageJob(toRecord(job, now))).pipe(
+  const accept = withMillis((now) => log.stageJob(toRecord(job, now))).pipe(
     Effect.zipRight(announce(job))
   )
 
   const run = Effect.gen(function*() {
-    const startedAt = yield* Clock.currentTimeMillis
+    const startedAt = yield* currentTimeMillis
     job.started(startedAt)
     yield* moveTo(job, log, "running")
     // WIRE order: accepted → started → events (the runtime's metric included)

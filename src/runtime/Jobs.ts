@@ -9,7 +9,6 @@
  * (Handoff) and other runtimes on the store (CrossRuntime).
  */
 import {
-  Clock,
   Context,
   Deferred,
   Duration,
@@ -22,6 +21,7 @@ import {
   Option,
   type Tracer
 } from "effect"
+import { currentTimeMillis } from "../internal/Now.js"
 import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { LIST_TYPE, TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
@@ -269,7 +269,7 @@ export const make = Effect.gen(function*() {
         // refused before the key is claimed: a key is never bound to a job that did not run
         yield* admit(owner)
         const id = yield* makeJobId
-        const now = yield* Clock.currentTimeMillis
+        const now = yield* currentTimeMillis
         // §17.1: the job's span, a child of the command's; its events are children of it (Spans, Job.envelope)
         const span = yield* Effect.makeSpan(`arcp job ${tool.name}`, {
           captureStackTrace: false,
