@@ -15,6 +15,7 @@ import {
   Effect,
   Either,
   Exit,
+  FiberId,
   FiberMap,
   FiberSet,
   Layer,
@@ -301,7 +302,8 @@ export const make = Effect.gen(function*() {
           // kept for tools that can resume after a restart (§4.3)
           argumentsJson: tool.resume !== undefined ? JSON.stringify(message.payload.arguments ?? {}) : undefined,
           now,
-          ended: yield* Deferred.make<Decoded>()
+          // made here, not by `Deferred.make` (four fiber steps for the fiber id it records; issue 12)
+          ended: Deferred.unsafeMake<Decoded>(FiberId.none)
         })
         if (key !== undefined) {
           const digest = yield* commandDigest(tool.name, message.payload.arguments)
