@@ -8,6 +8,7 @@
  */
 import { Clock, Effect, Schema } from "effect"
 import { randomFillSync } from "node:crypto"
+import { withMillis } from "../internal/Now.js"
 
 /**
  * A branded id schema. On decode any non-empty string of at most 256 chars is
@@ -140,10 +141,7 @@ const cryptoRandomPart = (): string => {
  * bits from node:crypto, fresh for every id (no monotonic increment, which
  * would let one id predict the next): unguessable; sorted by millisecond only.
  */
-export const secureUlid: Effect.Effect<string> = Effect.map(
-  Clock.currentTimeMillis,
-  (ms) => encodeTime(ms) + cryptoRandomPart()
-)
+export const secureUlid: Effect.Effect<string> = withMillis((ms) => Effect.succeed(encodeTime(ms) + cryptoRandomPart()))
 
 /** The next monotonic ULID of millisecond `ms` when it needs no draw from `Random` (an id was made in `ms` already). */
 const nextUlidIn = (ms: number): string | undefined => ms === lastTime ? monotonicAt(ms, 0, 0) : undefined
@@ -178,15 +176,24 @@ const generator = <A>(
   source: Effect.Effect<string> = ulid
 ): Effect.Effect<A> => Effect.map(source, (u) => brand(`${prefix}_${u}`, { disableValidation: true }))
 
+/** An unguessable id in one fiber step (a job and a session each take one; issue 12). */
+const secureGenerator = <A>(
+  prefix: string,
+  brand: (s: string, options: { readonly disableValidation: true }) => A
+): Effect.Effect<A> =>
+  withMillis((ms) =>
+    Effect.succeed(brand(`${prefix}_${encodeTime(ms)}${cryptoRandomPart()}`, { disableValidation: true }))
+  )
+
 // They name a session or something that can be acted on: unguessable (node:crypto).
-export const makeSessionId = generator(prefixes.session, SessionId.make, secureUlid)
-export const makeJobId = generator(prefixes.job, JobId.make, secureUlid)
-export const makeStreamId = generator(prefixes.stream, StreamId.make, secureUlid)
-export const makeSubscriptionId = generator(prefixes.subscription, SubscriptionId.make, secureUlid)
-export const makeLeaseId = generator(prefixes.lease, LeaseId.make, secureUlid)
-export const makeArtifactId = generator(prefixes.artifact, ArtifactId.make, secureUlid)
-export const makeCheckpointId = generator(prefixes.checkpoint, CheckpointId.make, secureUlid)
-export const makeChallengeId = generator(prefixes.challenge, ChallengeId.make, secureUlid)
+export const makeSessionId = secureGenerator(prefixes.session, SessionId.make)
+export const makeJobId = secureGenerator(prefixes.job, JobId.make)
+export const makeStreamId = secureGenerator(prefixes.stream, StreamId.make)
+export const makeSubscriptionId = secureGenerator(prefixes.subscription, SubscriptionId.make)
+export const makeLeaseId = secureGenerator(prefixes.lease, LeaseId.make)
+export const makeArtifactId = secureGenerator(prefixes.artifact, ArtifactId.make)
+export const makeCheckpointId = secureGenerator(prefixes.checkpoint, CheckpointId.make)
+export const makeChallengeId = secureGenerator(prefixes.challenge, ChallengeId.make)
 // Labels: cheap and monotonic (Effect Random); knowing one grants nothing.
 export const makeMessageId = generator(prefixes.message, MessageId.make)
 export const makeTraceId = generator(prefixes.trace, TraceId.make)

@@ -214,8 +214,9 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         )
       )
     )
+    // built once; each batch after the first takes it with no fiber step (issue 12)
     const ownerOf = (session: LiveSession) =>
-      Effect.gen(function*() {
+      owner !== undefined ? Effect.succeed(owner) : Effect.gen(function*() {
         if (owner !== undefined) {
           return owner
         }

@@ -3,9 +3,10 @@
  * the job id, the invoke's trace id and causation id (WIRE "correlation
  * rules"), and exactly one terminal event is ever emitted (§6.3, §10.2).
  */
-import { Clock, type Deferred, Effect, type Fiber, Option } from "effect"
+import { type Deferred, Effect, type Fiber, Option } from "effect"
 import type { Context } from "effect"
 import { yieldToEventLoop } from "../internal/EventLoop.js"
+import { withMillis } from "../internal/Now.js"
 import { type HeaderOptions, make as makeEnvelope, type Priority } from "../protocol/Envelope.js"
 import type { JobId, MessageId, SessionId, TraceId } from "../protocol/Ids.js"
 import type { Decoded, Message, MessageType, PayloadOf } from "../protocol/Message.js"
@@ -314,7 +315,7 @@ export const hasEnded = (job: Job): boolean => isTerminal(job.state)
 export const moveTo = (job: Job, log: Context.Tag.Service<typeof EventLog>, to: JobState): Effect.Effect<boolean> =>
   Effect.suspend(() => {
     if (!job.transition(to)) return Effect.succeed(false)
-    return Effect.flatMap(Clock.currentTimeMillis, (now) => log.stageJob(toRecord(job, now))).pipe(Effect.as(true))
+    return Effect.as(withMillis((now) => log.stageJob(toRecord(job, now))), true)
   })
 
 /** The §10.2 record of the job. */

@@ -4,6 +4,7 @@
  * heartbeats and the liveness watchdog (§10.3).
  */
 import { Cause, Clock, type Context, Deferred, Duration, Effect, Exit, Option, Stream } from "effect"
+import { currentTimeMillis, withMillis } from "../internal/Now.js"
 import type { HeaderOptions } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { makeCheckpointId } from "../protocol/Ids.js"
@@ -276,12 +277,12 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
    * The record, then job.accepted. Staged, not awaited: it commits no later than job.accepted
    * (recorded through the same writer after it), and usually in one statement with `running`.
    */
-  const accept = Effect.flatMap(Clock.currentTimeMillis, (now) => log.stageJob(toRecord(job, now))).pipe(
+  const accept = withMillis((now) => log.stageJob(toRecord(job, now))).pipe(
     Effect.zipRight(announce(job))
   )
 
   const run = Effect.gen(function*() {
-    const startedAt = yield* Clock.currentTimeMillis
+    const startedAt = yield* currentTimeMillis
     job.started(startedAt)
     yield* moveTo(job, log, "running")
     // WIRE order: accepted → started → events (the runtime's metric included)
@@ -317,18 +318,29 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
         return finish({ type: "tool.error", payload: failure.toPayload(), state: "failed" })
       }
     })
-  }).pipe(Effect.ensuring(params.heartbeats.unregister(job)))
+  })
 
+  /** Interrupted: the job ends cancelled, or, while the runtime stops, is left for the next start to resume. */
+  const interrupted = Effect.suspend(() =>
+    params.stopping?.() === true && job.tool.resume !== undefined && job.argumentsJson !== undefined
+      ? Effect.logInfo(`job ${job.id} left for the next start to resume from its checkpoint`)
+      : finish(cancelled(job))
+  )
+
+  // one exit handler for the heartbeat registration, an interrupt's terminal and `onEnd`, in that order (it was
+  // an `ensuring`, an `onInterrupt` and an `ensuring`: ~20 fewer fiber steps per job, issue 12)
   return Effect.uninterruptibleMask((restore) =>
     accept.pipe(
       // an interrupt that came during acceptance takes effect here, before job.started
       Effect.zipRight(restore(run)),
-      Effect.onInterrupt(() =>
-        params.stopping?.() === true && job.tool.resume !== undefined && job.argumentsJson !== undefined
-          ? Effect.logInfo(`job ${job.id} left for the next start to resume from its checkpoint`)
-          : finish(cancelled(job))
-      ),
-      Effect.ensuring(params.onEnd)
+      Effect.onExit((exit) =>
+        Effect.zipRight(
+          params.heartbeats.unregister(job),
+          Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+            ? Effect.ensuring(interrupted, params.onEnd)
+            : params.onEnd
+        )
+      )
     )
   )
 }

@@ -9,19 +9,20 @@
  * (Handoff) and other runtimes on the store (CrossRuntime).
  */
 import {
-  Clock,
   Context,
   Deferred,
   Duration,
   Effect,
   Either,
   Exit,
+  FiberId,
   FiberMap,
   FiberSet,
   Layer,
   Option,
   type Tracer
 } from "effect"
+import { currentTimeMillis } from "../internal/Now.js"
 import { make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { LIST_TYPE, TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
@@ -269,7 +270,7 @@ export const make = Effect.gen(function*() {
         // refused before the key is claimed: a key is never bound to a job that did not run
         yield* admit(owner)
         const id = yield* makeJobId
-        const now = yield* Clock.currentTimeMillis
+        const now = yield* currentTimeMillis
         // §17.1: the job's span, a child of the command's; its events are children of it (Spans, Job.envelope)
         const span = yield* Effect.makeSpan(`arcp job ${tool.name}`, {
           captureStackTrace: false,
@@ -301,7 +302,8 @@ export const make = Effect.gen(function*() {
           // kept for tools that can resume after a restart (§4.3)
           argumentsJson: tool.resume !== undefined ? JSON.stringify(message.payload.arguments ?? {}) : undefined,
           now,
-          ended: yield* Deferred.make<Decoded>()
+          // made here, not by `Deferred.make` (four fiber steps for the fiber id it records; issue 12)
+          ended: Deferred.unsafeMake<Decoded>(FiberId.none)
         })
         if (key !== undefined) {
           const digest = yield* commandDigest(tool.name, message.payload.arguments)

@@ -4,6 +4,7 @@
  */
 import { Clock, Duration, Effect, Fiber, type FiberRefs, Option, type Scope } from "effect"
 import type { Context } from "effect"
+import { withMillis } from "../internal/Now.js"
 import { onClose } from "../internal/OnClose.js"
 import { forkWithFiberRefs } from "../internal/WithFiberRefs.js"
 import type { Capabilities } from "../protocol/Capabilities.js"
@@ -225,8 +226,10 @@ export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.S
       capabilities: params.capabilities,
       refresh,
       evict,
-      touch: Effect.map(Clock.currentTimeMillis, (now) => {
+      // one fiber step per message (issue 12)
+      touch: withMillis((now) => {
         lastActivity = now
+        return Effect.void
       }),
       answerRefresh,
       leaseExpiresAt: Effect.sync(() => leaseExpiresAt),

@@ -187,20 +187,22 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         committing = 0
       })
 
+    // one error handler per run of writes, not per frame; `writing` is back to 0 when the run ends (an interrupted
+    // run ends the writer with the connection's close, after which nothing reads it): no `ensuring` (issue 12)
     const write = (frames: ReadonlyArray<Queued>) =>
       Effect.gen(function*() {
         for (const frame of frames) {
-          if (broken) return
+          if (broken) break
           handed += frame.bytes
-          yield* sendFramed(connection, frame.envelope, frame.json, sidecarChunks).pipe(
-            Effect.catchAll((error) => {
-              // the peer is gone: nothing more can be written; the read side ends the connection
-              broken = true
-              return Effect.logDebug(`outbound write failed on ${connection.label}: ${error.message}`)
-            })
-          )
+          yield* sendFramed(connection, frame.envelope, frame.json, sidecarChunks)
         }
-      })
+        writing = 0
+      }).pipe(Effect.catchAll((error) => {
+        // the peer is gone: nothing more can be written; the read side ends the connection
+        broken = true
+        writing = 0
+        return Effect.logDebug(`outbound write failed on ${connection.label}: ${error.message}`)
+      }))
 
     const take = () => {
       const batch: Array<Queued> = []
@@ -239,13 +241,12 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
             pollMs = POLL_FIRST_MS
             const batch = take()
             writing = batch.length
-            const run = write(batch).pipe(Effect.ensuring(Effect.sync(() => {
-              writing = 0
-            })))
+            const run = write(batch)
             if (connection.sendWaits === true) {
               // a send that may wait for the peer runs beside the commits: a stalled pipe never holds the log up
               writeInFlight = true
               yield* Effect.fork(run.pipe(Effect.ensuring(Effect.sync(() => {
+                writing = 0
                 writeInFlight = false
                 signal()
               }))))

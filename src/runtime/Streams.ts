@@ -369,9 +369,12 @@ export const make = Effect.gen(function*() {
     }),
 
     endJob: (job, error) =>
-      Effect.suspend(() =>
-        Effect.forEach(
-          [...(byJob.get(job) ?? [])],
+      Effect.suspend(() => {
+        // most jobs open no stream: no `forEach` for them (issue 12)
+        const streams = byJob.get(job)
+        if (streams === undefined || streams.size === 0) return Effect.void
+        return Effect.forEach(
+          [...streams],
           (stream) =>
             stream.lock.withPermits(1)(Effect.suspend(() => {
               if (stream.ended !== undefined) return Effect.void
@@ -384,7 +387,7 @@ export const make = Effect.gen(function*() {
             })),
           { discard: true }
         )
-      )
+      })
   })
 })
 

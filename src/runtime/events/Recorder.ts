@@ -9,7 +9,7 @@
  * envelopes (its `inbox`, synchronously): that is what its writer writes,
  * so nothing reaches a socket that was not committed and published first.
  */
-import { Chunk, Context, Deferred, Effect, Either, Layer, Queue } from "effect"
+import { Context, Deferred, Effect, Either, Layer, Queue } from "effect"
 import type { Decoded } from "../../protocol/Message.js"
 import { EventLog, type EventLogError, type GroupPart, type LoggedEnvelope } from "../../store/EventLog.js"
 import { EventBus, type Published } from "./EventBus.js"
@@ -71,7 +71,10 @@ const ROUND = 512
 export const make = Effect.gen(function*() {
   const log = yield* EventLog
   const bus = yield* EventBus
-  const queue = yield* Queue.unbounded<Pending>()
+  // record calls waiting for a round, in call order; a round runs on one fiber at a time (`busy`)
+  let queue: Array<Pending> = []
+  let busy = false
+  const wake = yield* Queue.sliding<void>(1)
 
   const round = (pending: ReadonlyArray<Pending>) =>
     Effect.gen(function*() {
@@ -114,36 +117,72 @@ export const make = Effect.gen(function*() {
       }
     })
 
+  /** Takes up to a round's worth from the front of the queue. */
+  const takeFront = (room: number) => {
+    const taken = queue.length <= room ? queue : queue.slice(0, room)
+    queue = queue.length <= room ? [] : queue.slice(room)
+    return taken
+  }
+
+  /**
+   * One round, on whichever fiber calls it, holding `busy` meanwhile: it cannot be interrupted between the
+   * commit and the publish. What was queued during it is left to the recorder's fiber.
+   */
+  const exclusive = (pending: ReadonlyArray<Pending>) =>
+    Effect.uninterruptible(
+      Effect.flatMap(
+        Effect.exit(Effect.suspend(() => {
+          busy = true
+          return round(pending)
+        })),
+        (exit) => {
+          busy = false
+          if (queue.length > 0) Queue.unsafeOffer(wake, undefined)
+          return exit
+        }
+      )
+    )
+
   let closed = false
   // added before the fiber starts, so it runs after the fiber is stopped: what is still queued is recorded
   yield* Effect.addFinalizer(() =>
     Effect.suspend(() => {
       closed = true
-      return Effect.flatMap(Queue.takeAll(queue), (rest) =>
-        Chunk.isEmpty(rest) ? Effect.void : round(Chunk.toReadonlyArray(rest)))
+      return queue.length === 0 ? Effect.void : round(takeFront(queue.length))
     })
   )
   yield* Effect.gen(function*() {
     while (true) {
-      const batch = yield* Queue.takeBetween(queue, 1, ROUND)
-      // one round cannot be interrupted between the commit and the publish
-      yield* Effect.uninterruptible(round(Chunk.toReadonlyArray(batch)))
+      yield* Queue.take(wake)
+      while (queue.length > 0 && !busy) yield* exclusive(takeFront(ROUND))
     }
   }).pipe(Effect.forkScoped)
 
+  /**
+   * A record call's round runs on the caller's fiber when no round is running (one commit and publish, with
+   * whatever waits ahead of it: order holds), saving two hops to the recorder's fiber and back per commit
+   * (issue 12); else it waits for the recorder's fiber. The log's `recordOutbound` is traced when its caller
+   * is in a span (`TracedLog`), the recorder's fiber never is: a caller in a span with no mixed group waits
+   * for the fiber, so no commit is traced that was not before.
+   */
   const submit = (entries: ReadonlyArray<Entry>, parts: ReadonlyArray<Part> | undefined, inbox: Inbox | undefined) =>
-    Effect.flatMap(
-      Deferred.make<ReadonlyArray<number>, EventLogError>(),
-      (done) =>
-        Effect.zipRight(
-          // once the runtime is closing there is no fiber to wait for: the caller records its own round
-          Effect.suspend(() => {
-            const pending: Pending = { entries, parts, done, inbox }
-            return closed ? round([pending]) : Queue.offer(queue, pending)
-          }),
-          Deferred.await(done)
+    Effect.withFiberRuntime<ReadonlyArray<number>, EventLogError>((fiber) => {
+      const done = Deferred.unsafeMake<ReadonlyArray<number>, EventLogError>(fiber.id())
+      const pending: Pending = { entries, parts, done, inbox }
+      // once the runtime is closing there is no fiber to wait for: the caller records its own round
+      if (closed) return Effect.zipRight(round([pending]), Deferred.await(done))
+      if (!busy && (parts !== undefined || fiber.currentSpan === undefined)) {
+        // then a turn for the fibers the publish woke (followers), as when the recorder's fiber completed the
+        // call: a `suspend` follower has taken the batch before its producer asks `Feed.room` again
+        return Effect.zipRight(
+          exclusive([...takeFront(ROUND - 1), pending]),
+          Effect.zipRight(Effect.yieldNow(), Deferred.await(done))
         )
-    )
+      }
+      queue.push(pending)
+      Queue.unsafeOffer(wake, undefined)
+      return Deferred.await(done)
+    })
 
   return Recorder.of({
     record: (entries, inbox) => entries.length === 0 ? Effect.succeed([]) : submit(entries, undefined, inbox),

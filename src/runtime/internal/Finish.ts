@@ -4,7 +4,8 @@
  * it gets the runtime metrics, its streams are ended, its record is saved and
  * exactly one terminal event goes out.
  */
-import { Clock, type Context, Deferred, Effect, Either, Fiber } from "effect"
+import { type Context, Deferred, Effect, Either, Fiber } from "effect"
+import { currentTimeMillis } from "../../internal/Now.js"
 import type { ErrorPayload } from "../../protocol/Errors.js"
 import { exceedsDepth } from "../../protocol/JsonDepth.js"
 import { type Decoded, encodeUnchecked, type PayloadOf, tryEncode } from "../../protocol/Message.js"
@@ -97,7 +98,7 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
     yield* announce(job)
     yield* ending.streams.endJob(job, streamError(terminal))
     yield* count(job)
-    const end = yield* Clock.currentTimeMillis
+    const end = yield* currentTimeMillis
     const started = job.startedAt ?? end
     const metric = (name: string, value: number, unit: string, dims: Record<string, string>) =>
       job.metrics ? emit(job, "metric", { name, value, unit, dims }) : Effect.void

@@ -7,7 +7,7 @@
  * listener, which turns them into `trace.span` messages for a session that
  * asked for them.
  */
-import { Clock, Context, Effect, type Exit, FiberRef, Option, Tracer } from "effect"
+import { Clock, Context, Effect, Exit, FiberRef, Option, Tracer } from "effect"
 import { mintSpanId } from "../../protocol/TraceContext.js"
 
 /** Told about each span of this module that ends in a fiber where it is set (see `SpanFeed`). */
@@ -48,9 +48,26 @@ export const endSpan = (span: Tracer.Span, exit: Exit.Exit<unknown, unknown>): E
     return Effect.zipRight(listener.value(span, end, exit), Effect.sync(() => span.end(end, exit)))
   })
 
-/** Runs `effect` as the child operation `span` (already made) and ends it with the effect's outcome. */
+/**
+ * Runs `effect` as the child operation `span` (already made) and ends it with the effect's outcome, the fiber's
+ * context restored first. What `Effect.withParentSpan` + `Effect.onExit` do, in ~12 fiber steps instead of ~39
+ * (`withParentSpan` is a `FiberRef.locally`, an acquire/use/release of its own, inside `onExit`'s mask): one
+ * mask for both, the context swapped with one modify (issue 12: a span per command, job and inbound commit).
+ */
 export const within = (span: Tracer.Span) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  effect.pipe(Effect.withParentSpan(span), Effect.onExit((exit) => endSpan(span, exit)))
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(
+      FiberRef.getAndUpdate(FiberRef.currentContext, (context) => Context.add(context, Tracer.ParentSpan, span)),
+      (before) => {
+        const leave = <X, Y>(exit: Exit.Exit<X, Y>) =>
+          Effect.zipRight(Effect.zipRight(FiberRef.set(FiberRef.currentContext, before), endSpan(span, exit)), exit)
+        return Effect.matchCauseEffect(restore(effect), {
+          onFailure: (cause) => leave(Exit.failCause(cause)),
+          onSuccess: (value) => leave(Exit.succeed(value))
+        })
+      }
+    )
+  )
 
 /** `effect` in a new span `name` (child of the current one, or of `options.parent`), reported when it ends. */
 export const traced =
@@ -63,7 +80,5 @@ export const traced =
 export const tracedIfParent =
   (name: string, attributes?: Record<string, unknown>) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.flatMap(
-      Effect.serviceOption(Tracer.ParentSpan),
-      (parent) => Option.isNone(parent) ? effect : traced(name, { attributes })(effect)
-    )
+    // the fiber's current span read in one step (`serviceOption` took four; this wraps every log commit)
+    Effect.withFiberRuntime((fiber) => fiber.currentSpan === undefined ? effect : traced(name, { attributes })(effect))

@@ -99,6 +99,8 @@ export const make = (
       group: ReadonlyArray<Pending>,
       committed: Either.Either<ReadonlyArray<WriteResult>, EventLogError>
     ) => {
+      // an inline commit usually takes nothing along: no `forEach` then (issue 12)
+      if (group.length === 0) return Effect.void
       let offset = 0
       return Effect.forEach(group, (p) => {
         const start = offset
