@@ -27,7 +27,7 @@ const listening = <A, E>(body: (ended: Array<Ended>) => Effect.Effect<A, E>) => 
 const spanName = Effect.map(Effect.option(Effect.currentSpan), (s) => Option.getOrUndefined(s)?.name)
 
 describe("Spans.within", () => {
-  it.effect("R17.1-1 the effect runs in the span; it ends with the effect's value, the outer span current again", () =>
+  it.effect("the effect runs in the span; it ends with the effect's value, the outer span current again", () =>
     listening((ended) =>
       Effect.gen(function*() {
         const inner = yield* spanName.pipe(Spans.traced("inner"))
@@ -38,7 +38,7 @@ describe("Spans.within", () => {
       }).pipe(Spans.traced("outer"))
     ))
 
-  it.effect("R17.1-1 a failure ends the span with the failure and still fails the caller", () =>
+  it.effect("a failure ends the span with the failure and still fails the caller", () =>
     listening((ended) =>
       Effect.gen(function*() {
         const outcome = yield* Effect.exit(Effect.fail("boom").pipe(Spans.traced("failing")))
@@ -50,7 +50,7 @@ describe("Spans.within", () => {
       })
     ))
 
-  it.effect("R17.1-1 an interrupted effect ends its span once, interrupted", () =>
+  it.effect("an interrupted effect ends its span once, interrupted", () =>
     listening((ended) =>
       Effect.gen(function*() {
         const started = yield* Deferred.make<void>()
