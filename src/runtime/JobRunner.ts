@@ -96,6 +96,16 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     )
   )
 
+  /** A human request (§12): at a pause point, to a session that negotiated it, with room; blocked until answered. */
+  const blockedOnHuman = <A, E>(ask: () => Effect.Effect<A, E>) =>
+    Effect.gen(function*() {
+      yield* pausePoint
+      yield* humanInputNegotiated
+      yield* awaitRoom(job)
+      yield* moveTo(job, log, "blocked")
+      return yield* Effect.ensuring(Effect.suspend(ask), unblock)
+    })
+
   // one per attempt, with the attempt's number as a plain field: an object literal with a getter (and a spread of
   // one) takes V8's slow path, ~1-2% of a job's server CPU (issue 12)
   const contextOf = (): ToolContext =>
@@ -134,39 +144,35 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
       pausePoint,
       stream: (options) => Effect.zipRight(pausePoint, params.streams.open(job, options, pausePoint)),
       askHuman: (request) =>
-        Effect.gen(function*() {
-          yield* pausePoint
-          yield* humanInputNegotiated
-          yield* awaitRoom(job)
-          yield* moveTo(job, log, "blocked")
-          const answer = yield* params.humanInput.ask({
-            emit,
-            principal: job.principal,
-            sessionId: job.sessionId,
-            prompt: request.prompt,
-            responseSchema: request.responseSchema,
-            ...(request.default !== undefined ? { default: request.default } : {}),
-            expiresInSeconds: request.expiresInSeconds ?? Duration.toSeconds(settings.interruptExpiry)
-          }).pipe(Effect.ensuring(unblock))
-          return answer.value
-        }),
+        Effect.map(
+          blockedOnHuman(() =>
+            params.humanInput.ask({
+              emit,
+              principal: job.principal,
+              sessionId: job.sessionId,
+              prompt: request.prompt,
+              responseSchema: request.responseSchema,
+              ...(request.default !== undefined ? { default: request.default } : {}),
+              expiresInSeconds: request.expiresInSeconds ?? Duration.toSeconds(settings.interruptExpiry)
+            })
+          ),
+          (answer) => answer.value
+        ),
       askChoice: (request) =>
-        Effect.gen(function*() {
-          yield* pausePoint
-          yield* humanInputNegotiated
-          yield* awaitRoom(job)
-          yield* moveTo(job, log, "blocked")
-          const answer = yield* params.humanInput.choose({
-            emit,
-            principal: job.principal,
-            sessionId: job.sessionId,
-            prompt: request.prompt,
-            options: request.options,
-            default: request.default,
-            expiresInSeconds: request.expiresInSeconds ?? Duration.toSeconds(settings.interruptExpiry)
-          }).pipe(Effect.ensuring(unblock))
-          return typeof answer.value === "string" ? answer.value : String(answer.value)
-        }),
+        Effect.map(
+          blockedOnHuman(() =>
+            params.humanInput.choose({
+              emit,
+              principal: job.principal,
+              sessionId: job.sessionId,
+              prompt: request.prompt,
+              options: request.options,
+              default: request.default,
+              expiresInSeconds: request.expiresInSeconds ?? Duration.toSeconds(settings.interruptExpiry)
+            })
+          ),
+          (answer) => typeof answer.value === "string" ? answer.value : String(answer.value)
+        ),
       requestPermission: (request) =>
         Effect.zipRight(
           pausePoint,

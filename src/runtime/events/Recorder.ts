@@ -9,9 +9,10 @@
  * envelopes (its `inbox`, synchronously): that is what its writer writes,
  * so nothing reaches a socket that was not committed and published first.
  */
-import { Context, Deferred, Effect, Either, Layer, Queue } from "effect"
+import { Context, Deferred, Effect, Either, Layer } from "effect"
 import type { Decoded } from "../../protocol/Message.js"
 import { EventLog, type EventLogError, type GroupPart, type LoggedEnvelope } from "../../store/EventLog.js"
+import * as WakeUp from "../internal/WakeUp.js"
 import { EventBus, type Published } from "./EventBus.js"
 
 /** A recording connection's inbox: the bus hands it the committed copies of the envelopes it recorded. */
@@ -74,7 +75,7 @@ export const make = Effect.gen(function*() {
   // record calls waiting for a round, in call order; a round runs on one fiber at a time (`busy`)
   let queue: Array<Pending> = []
   let busy = false
-  const wake = yield* Queue.sliding<void>(1)
+  const wake = WakeUp.make()
 
   const round = (pending: ReadonlyArray<Pending>) =>
     Effect.gen(function*() {
@@ -137,7 +138,7 @@ export const make = Effect.gen(function*() {
         })),
         (exit) => {
           busy = false
-          if (queue.length > 0) Queue.unsafeOffer(wake, undefined)
+          if (queue.length > 0) wake.signal()
           return exit
         }
       )
@@ -153,7 +154,7 @@ export const make = Effect.gen(function*() {
   )
   yield* Effect.gen(function*() {
     while (true) {
-      yield* Queue.take(wake)
+      yield* wake.next
       while (queue.length > 0 && !busy) yield* exclusive(takeFront(ROUND))
     }
   }).pipe(Effect.forkScoped)
@@ -180,7 +181,7 @@ export const make = Effect.gen(function*() {
         )
       }
       queue.push(pending)
-      Queue.unsafeOffer(wake, undefined)
+      wake.signal()
       return Deferred.await(done)
     })
 
