@@ -86,8 +86,8 @@ describe.skipIf(pgUnavailable !== undefined)("PgEventBus", () => {
         const a = yield* runtime(url, "bus-a")
         const b = yield* runtime(url, "bus-b")
         yield* a.log.recordInbound("alice", [envelope("open", { type: "session.open" })])
-        const onA = yield* a.bus.subscribe
-        const onB = yield* b.bus.subscribe
+        const onA = yield* a.bus.subscribe()
+        const onB = yield* b.bus.subscribe()
         // wait until both listen: a first commit is heard by both
         yield* a.log.recordOutbound(pings("warm", 1))
         yield* collect(onA, 1)
@@ -113,7 +113,7 @@ describe.skipIf(pgUnavailable !== undefined)("PgEventBus", () => {
         const a = yield* runtime(url, "bus-writer")
         const b = yield* runtime(url, "bus-reader")
         yield* a.log.recordInbound("alice", [envelope("open", { type: "session.open" })])
-        const onB = yield* b.bus.subscribe
+        const onB = yield* b.bus.subscribe()
         yield* a.log.recordOutbound(pings("before", 3))
         assert.deepStrictEqual((yield* collect(onB, 3)).map((e) => e.envelope.id), ["before0", "before1", "before2"])
         // cut the reader's listening connection, then commit while it is gone
@@ -138,13 +138,38 @@ describe.skipIf(pgUnavailable !== undefined)("PgEventBus", () => {
         const url = yield* database
         const a = yield* runtime(url, "bus-local")
         yield* a.log.recordInbound("alice", [envelope("open", { type: "session.open" })])
-        const sub = yield* a.bus.subscribe
+        const sub = yield* a.bus.subscribe()
         const events = yield* a.record(pings("mine", 3))
         const positions = events.map((e) => e.position)
         const queued = yield* Queue.takeAll(sub)
         const delivered = [...queued].flatMap((m) => (m._tag === "Committed" ? m.events : []))
         assert.deepStrictEqual(delivered.map((e) => e.position), [...positions])
         assert.isTrue(delivered.every((e, i) => e === events[i]), "the publisher's own objects, not decoded again")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "R4.3-1 a subscriber that says which events concern it hears only those batches, local or another runtime's",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* database
+        const a = yield* runtime(url, "bus-concerns-a")
+        const b = yield* runtime(url, "bus-concerns-b")
+        yield* a.log.recordInbound("alice", [envelope("open", { type: "session.open" })])
+        const mine = yield* a.bus.subscribe((e) => e.envelope.id.startsWith("mine"))
+        const all = yield* a.bus.subscribe()
+        yield* a.record(pings("other", 2))
+        const local = yield* a.record(pings("mine", 2))
+        const remote = yield* b.log.recordOutbound([...pings("elsewhere", 1), ...pings("mine_b", 1)])
+        yield* b.log.recordOutbound(pings("later", 1))
+        // everything heard by the subscriber that takes all: the concerned one has had its batches by then
+        assert.strictEqual((yield* collect(all, 6)).length, 6)
+        const batches = [...(yield* Queue.takeAll(mine))].flatMap((m) => (m._tag === "Committed" ? [m.events] : []))
+        // each batch handed over holds one of its events (the pump may read several commits as one batch)
+        assert.isTrue(batches.every((events) => events.some((e) => e.envelope.id.startsWith("mine"))))
+        const concerned = batches.flat().filter((e) => e.envelope.id.startsWith("mine"))
+        assert.deepStrictEqual(concerned.map((e) => e.position), [...local.map((e) => e.position), remote[1]])
       }).pipe(Effect.scoped),
     60_000
   )
@@ -157,7 +182,7 @@ describe.skipIf(pgUnavailable !== undefined)("PgEventBus", () => {
         const a = yield* runtime(url, "bus-mixed-a")
         const b = yield* runtime(url, "bus-mixed-b")
         yield* a.log.recordInbound("alice", [envelope("open", { type: "session.open" })])
-        const sub = yield* a.bus.subscribe
+        const sub = yield* a.bus.subscribe()
         const expected: Array<number> = []
         for (let i = 0; i < 15; i++) {
           // own inbound, own outbound (delivered straight away when nothing else is in between)...

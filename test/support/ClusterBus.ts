@@ -7,7 +7,7 @@
  */
 import { Effect, Either, Layer, PubSub, Queue } from "effect"
 import { decodeJson } from "../../src/protocol/Message.js"
-import { type BusMessage, type Published, SharedEventBus } from "../../src/runtime/events/EventBus.js"
+import { makeSubscribers, type Published, SharedEventBus } from "../../src/runtime/events/EventBus.js"
 import { EventLog, MAX_PAGE } from "../../src/store/EventLog.js"
 
 /** The cluster's notification channel: one per test. */
@@ -19,7 +19,7 @@ export const nodeBus = (channel: PubSub.PubSub<void>): Layer.Layer<SharedEventBu
     SharedEventBus,
     Effect.gen(function*() {
       const log = yield* EventLog
-      const local = yield* PubSub.unbounded<BusMessage>()
+      const local = makeSubscribers()
       const wakes = yield* PubSub.subscribe(channel)
       let last = yield* Effect.orDie(log.head)
       const catchUp = Effect.gen(function*() {
@@ -38,7 +38,7 @@ export const nodeBus = (channel: PubSub.PubSub<void>): Layer.Layer<SharedEventBu
               json: row.json
             })
           }
-          if (events.length > 0) yield* PubSub.publish(local, { _tag: "Committed", events })
+          if (events.length > 0) local.deliver({ _tag: "Committed", events })
           if (rows.length < MAX_PAGE) return
         }
       })
@@ -52,10 +52,10 @@ export const nodeBus = (channel: PubSub.PubSub<void>): Layer.Layer<SharedEventBu
       )
       return SharedEventBus.of({
         publish: (message) =>
-          message._tag === "Committed" ? Effect.asVoid(PubSub.publish(channel, undefined)) : Effect.asVoid(
-            PubSub.publish(local, message)
-          ),
-        subscribe: PubSub.subscribe(local)
+          message._tag === "Committed"
+            ? Effect.asVoid(PubSub.publish(channel, undefined))
+            : Effect.sync(() => local.deliver(message)),
+        subscribe: local.subscribe
       })
     })
   )

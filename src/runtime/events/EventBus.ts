@@ -5,9 +5,12 @@
  * kept small enough for a database's notification channel to implement it
  * (PostgreSQL LISTEN/NOTIFY carrying the positions, the rows then read from
  * the log): a publish never waits for a subscriber, batches arrive in commit
- * order, and a subscriber hears only what was published after it subscribed.
+ * order, and a subscriber hears only what was published after it subscribed. A subscriber may say which
+ * events concern it: a committed batch with none of them is not handed to it, so a follower waits on its
+ * queue without being woken by every commit of the runtime (issue 12).
  */
-import { Context, Effect, Layer, Option, PubSub, type Queue, type Scope } from "effect"
+import { Context, Effect, Layer, Option, Queue, type Scope } from "effect"
+import { onClose } from "../../internal/OnClose.js"
 import type { Decoded } from "../../protocol/Message.js"
 
 /** One committed outbound envelope. */
@@ -34,16 +37,50 @@ export type BusMessage =
 export class EventBus extends Context.Tag("arcp/EventBus")<EventBus, {
   /** Hands a message to every current subscriber; never waits for one. Called by the recorder only. */
   readonly publish: (message: BusMessage) => Effect.Effect<void>
-  /** A subscription for the life of the scope: every message published after this returns, in order. */
-  readonly subscribe: Effect.Effect<Queue.Dequeue<BusMessage>, never, Scope.Scope>
+  /**
+   * A subscription for the life of the scope: every message published after this returns, in order, except
+   * the committed batches none of whose events `concerns` accepts (none skipped without it). Every
+   * `Unrecorded` is handed over. What is handed over is still the whole batch: the subscriber filters it.
+   */
+  readonly subscribe: (concerns?: Concerns) => Effect.Effect<Queue.Dequeue<BusMessage>, never, Scope.Scope>
 }>() {}
 
-/** The in-process bus: an unbounded `PubSub` (a follower's bound is its own queue, see Feed). */
-export const make = Effect.map(PubSub.unbounded<BusMessage>(), (pubsub) =>
-  EventBus.of({
-    publish: (message) => Effect.asVoid(PubSub.publish(pubsub, message)),
-    subscribe: PubSub.subscribe(pubsub)
-  }))
+/** Whether a committed event concerns a subscriber; called synchronously by the publisher, so it must be cheap. */
+export type Concerns = (event: Published) => boolean
+
+/** Whether `message` is handed to a subscriber with `concerns`. */
+export const handedTo = (concerns: Concerns | undefined, message: BusMessage): boolean =>
+  concerns === undefined || message._tag === "Unrecorded" || message.events.some(concerns)
+
+/**
+ * The subscribers of one process, each with its own unbounded queue (a follower's bound is its own, see Feed):
+ * `deliver` hands a message, synchronously and in call order, to the subscribers it concerns. The in-process
+ * bus is this; a shared bus delivers through it what its channel brought.
+ */
+export const makeSubscribers = () => {
+  const subscribers = new Set<{ readonly concerns: Concerns | undefined; readonly queue: Queue.Queue<BusMessage> }>()
+  return {
+    deliver: (message: BusMessage): void => {
+      for (const s of subscribers) if (handedTo(s.concerns, message)) Queue.unsafeOffer(s.queue, message)
+    },
+    subscribe: (concerns?: Concerns): Effect.Effect<Queue.Dequeue<BusMessage>, never, Scope.Scope> =>
+      Effect.flatMap(Queue.unbounded<BusMessage>(), (queue) => {
+        const subscriber = { concerns, queue }
+        subscribers.add(subscriber)
+        // as a PubSub's subscription: a take after the scope closed is interrupted, not left waiting
+        return Effect.as(
+          onClose(Effect.zipRight(Effect.sync(() => subscribers.delete(subscriber)), Queue.shutdown(queue))),
+          queue
+        )
+      })
+  }
+}
+
+/** The in-process bus. */
+export const make = Effect.sync(() => {
+  const { deliver, subscribe } = makeSubscribers()
+  return EventBus.of({ publish: (message) => Effect.sync(() => deliver(message)), subscribe })
+})
 
 /**
  * The bus of a store shared by several runtimes (PostgreSQL's LISTEN/NOTIFY), provided by that store's

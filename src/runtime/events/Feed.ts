@@ -182,8 +182,10 @@ export const make = Effect.gen(function*() {
       const { filter, viewer } = options
       const capacity = Math.max(1, options.capacity ?? DEFAULT_CAPACITY)
       const hardLimit = options.overflow === "fail" ? capacity : 2 * capacity
-      // subscribed before the backfill reads: whatever commits after the read is heard live
-      const subscription = yield* bus.subscribe
+      const wanted = (event: Published) => matches(filter, event) && shown(viewer, event)
+      // subscribed before the backfill reads: whatever commits after the read is heard live; woken only by the
+      // batches that hold something for this follower (not every commit of the runtime, issue 12)
+      const subscription = yield* bus.subscribe(wanted)
       let items: Array<FeedItem> = []
       let closed: FeedClosed | undefined
       let taker: Deferred.Deferred<void> | undefined
@@ -236,8 +238,6 @@ export const make = Effect.gen(function*() {
         taker = wake
         return Effect.zipRight(Deferred.await(wake), take)
       })
-
-      const wanted = (event: Published) => matches(filter, event) && shown(viewer, event)
 
       const run = Effect.gen(function*() {
         let last = 0

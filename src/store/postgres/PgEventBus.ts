@@ -14,9 +14,9 @@
  * batch is this runtime's own (its outbound batch, its inbound envelopes), the batch is delivered
  * straight away: the log has nothing else there to read.
  */
-import { Deferred, Effect, FiberId, PubSub, Queue, Schedule, type Scope } from "effect"
+import { Deferred, Effect, FiberId, Queue, Schedule, type Scope } from "effect"
 import pg from "pg"
-import { type BusMessage, EventBus, type Published } from "../../runtime/events/EventBus.js"
+import { EventBus, makeSubscribers, type Published } from "../../runtime/events/EventBus.js"
 import { fromStored } from "../../runtime/events/Feed.js"
 import { EventLog, type EventLogError, MAX_PAGE } from "../EventLog.js"
 import { CHANNEL } from "./PgWriter.js"
@@ -45,7 +45,8 @@ export const make = (
 ): Effect.Effect<EventBus["Type"], EventLogError, EventLog | Scope.Scope> =>
   Effect.gen(function*() {
     const log = yield* EventLog
-    const pubsub = yield* PubSub.unbounded<BusMessage>()
+    // the local subscribers, each handed the batches that concern it
+    const subscribers = makeSubscribers()
     // what the subscribers have been given: everything up to this position
     let delivered = yield* log.head
     // this runtime's own committed envelopes, by position, until the pump delivers them
@@ -71,10 +72,11 @@ export const make = (
     // moving `delivered` and publishing what it covers are one step: the pump and a local publish take turns
     const delivering = yield* Effect.makeSemaphore(1)
     const deliver = (to: number, events: ReadonlyArray<Published>) =>
-      Effect.suspend(() => {
+      Effect.sync(() => {
         advance(to)
-        return events.length === 0 ? Effect.void : PubSub.publish(pubsub, { _tag: "Committed", events })
-      }).pipe(Effect.zipRight(Effect.sync(release)))
+        if (events.length > 0) subscribers.deliver({ _tag: "Committed", events })
+        release()
+      })
 
     /** Delivers every committed outbound row after `delivered`, page by page, in position order. */
     const drain = Effect.gen(function*() {
@@ -155,7 +157,7 @@ export const make = (
       publish: (message) =>
         message._tag === "Unrecorded"
           // nothing of it is in the log: only this runtime's sessions are concerned
-          ? Effect.asVoid(PubSub.publish(pubsub, message))
+          ? Effect.sync(() => subscribers.deliver(message))
           : delivering.withPermits(1)(Effect.suspend(() => {
             let upTo = 0
             for (const event of message.events) {
@@ -179,6 +181,6 @@ export const make = (
             // waited for outside the turn, so the pump can take it
             return Effect.succeed(Deferred.await(done))
           })).pipe(Effect.flatten),
-      subscribe: PubSub.subscribe(pubsub)
+      subscribe: subscribers.subscribe
     })
   })

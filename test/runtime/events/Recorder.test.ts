@@ -30,7 +30,7 @@ describe("Recorder", () => {
     Effect.gen(function*() {
       const bus = yield* EventBus
       const recorder = yield* Recorder
-      const published = yield* bus.subscribe
+      const published = yield* bus.subscribe()
       const calls = 60
       // every third caller is in a span: it waits for the recorder's fiber; the others commit on their own
       const results = yield* Effect.forEach(
