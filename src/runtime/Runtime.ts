@@ -108,7 +108,9 @@ export const make = Effect.gen(function*() {
       Effect.suspend(() => {
         if (stopped) return Effect.asVoid(Effect.forkDaemon(goodbye))
         goodbyes.add(goodbye)
-        return onClose(Effect.sync(() => goodbyes.delete(goodbye)))
+        return onClose(() => {
+          goodbyes.delete(goodbye)
+        })
       }),
     deadlines: yield* Heartbeats.make,
     instanceId: (yield* RuntimeInstance).id,

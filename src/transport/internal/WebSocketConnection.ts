@@ -294,15 +294,13 @@ export const fromWs = (
       ws.once("open", onOpen)
     }
     const { cork, flush } = makeCorker()
-    yield* onScopeClose(
-      Effect.sync(() => {
-        // whatever ends this connection, the frames already sent leave before the socket does
-        flush()
-        stop()
-        if (ws.readyState <= OPEN) ws.close(1000)
-        finish(Exit.void)
-      })
-    )
+    yield* onScopeClose(() => {
+      // whatever ends this connection, the frames already sent leave before the socket does
+      flush()
+      stop()
+      if (ws.readyState <= OPEN) ws.close(1000)
+      finish(Exit.void)
+    })
     // built once, when first needed, and without a stack: a send racing the peer's close is ordinary (a client
     // that sends session.close and closes at once gets its ack written to a closing socket), not a bug to trace
     let closedError: TransportError | undefined
