@@ -49,6 +49,7 @@ export type { Dependencies }
 
 /** How long closing waits for the peer to take what is queued before the socket is closed anyway. */
 const CLOSE_GRACE = Duration.seconds(5)
+const graceMs = Duration.toMillis(CLOSE_GRACE)
 /** Serves one connection until it closes; never fails (a bad session must not take the runtime down). */
 export const serve = (deps: Dependencies, connection: Connection): Effect.Effect<void> =>
   Effect.gen(function*() {
@@ -130,12 +131,15 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       return closeOnce ??= closeEffect()
     })
     const closeEffect = (): Effect.Effect<void> => {
-      // a peer that reads nothing cannot hold the close up: what it did not take in time is in the log
-      const drainWithin = outbound.drain.pipe(
-        Effect.timeoutTo({ duration: CLOSE_GRACE, onSuccess: () => Effect.void, onTimeout: () => Effect.void })
-      )
-      // with nothing queued and sends that never wait for the peer, the drain cannot hang: no timeout race (two
-      // fibers) on every close (issue 12)
+      // a peer that reads nothing cannot hold the close up: what it did not take in time is in the log. The grace
+      // is a deadline on the runtime's shared timer that gives the drain up, not a race with a sleep (two fibers
+      // and a timer per close, issue 12); a close interrupted meanwhile leaves the deadline to fire harmlessly
+      const drainWithin = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const key = {}
+        return deps.deadlines.register(key, now + graceMs, graceMs, () => Effect.as(outbound.abandonDrains, false))
+          .pipe(Effect.zipRight(outbound.drain), Effect.zipRight(deps.deadlines.unregister(key)))
+      })
+      // with nothing queued and sends that never wait for the peer, the drain cannot hang: no deadline
       const drainBeforeClose = connection.sendWaits === true
         ? drainWithin
         : Effect.flatMap(outbound.usage, (usage) => usage.envelopes === 0 ? outbound.drain : drainWithin)

@@ -368,6 +368,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       sheddingRoom: roomWhen(true),
       flush: flushWith(false),
       drain: flushWith(true),
+      abandonDrains: releaseFlushes,
       useSidecarChunks: Effect.sync(() => {
         sidecarChunks = true
       }),

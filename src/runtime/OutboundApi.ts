@@ -38,6 +38,8 @@ export interface Outbound {
   readonly flush: Effect.Effect<void>
   /** Like flush, but writes past the transport's share of the budget: the connection is about to close. */
   readonly drain: Effect.Effect<void>
+  /** Completes every flush and drain waiting now, done or not: a close whose grace has run out goes on without them. */
+  readonly abandonDrains: Effect.Effect<void>
   /**
    * From now on binary stream chunks are written as sidecar frames (the session negotiated `sidecar`,
    * §11.3); the log still records them base64, so a replay to any transport reads them.
