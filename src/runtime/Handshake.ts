@@ -220,7 +220,7 @@ const accept = (
     yield* ctx.sendCommitted(answer)
     yield* Effect.logInfo(
       `session ${resumes === undefined ? "accepted" : "taken back"} for ${principal.id} (${principal.scheme})`
-    ).pipe(Effect.annotateLogs({ session_id: id }))
+    )
     return { _tag: "Open", session } as const
   })
 

@@ -64,10 +64,19 @@ export const release = (
   mode: "cancel" | "detach",
   options: ReleaseOptions = {}
 ): Effect.Effect<void> =>
-  Effect.forEach(
+  Effect.suspend(() => {
     // its own jobs; what it follows of others' jobs ends with its connection's scope (internal/Watch)
-    [...ctx.live.values()].filter((j) => j.sessionId === owner.sessionId),
-    (job) =>
+    const own = [...ctx.live.values()].filter((j) => j.sessionId === owner.sessionId)
+    // its repeats still waiting for a terminal answer nobody: a retransmit from a new session asks again
+    const forget = () => {
+      for (const [key, waiter] of ctx.waiting) if (waiter.sink === owner.sink) ctx.waiting.delete(key)
+    }
+    if (own.length === 0) {
+      // most sessions end with no job live: no concurrent walk over nothing (issue 12)
+      forget()
+      return Effect.void
+    }
+    return Effect.forEach(own, (job) =>
       Effect.suspend(() => {
         // only this connection's hold: a connection that took the session back (§9) keeps its own
         const detach = Effect.sync(() => {
@@ -79,9 +88,5 @@ export const release = (
         job.requestCancel({ reason: options.reason ?? "session closed", source: "client" })
         // the closing session still hears the terminal event, then lets go
         return Effect.zipRight(ctx.stop(job, ctx.deadlineOf(options.deadline_ms)), detach)
-      }),
-    { concurrency: "unbounded", discard: true }
-  ).pipe(Effect.zipRight(Effect.sync(() => {
-    // its repeats still waiting for a terminal answer nobody: a retransmit from a new session asks again
-    for (const [key, waiter] of ctx.waiting) if (waiter.sink === owner.sink) ctx.waiting.delete(key)
-  })))
+      }), { concurrency: "unbounded", discard: true }).pipe(Effect.zipRight(Effect.sync(forget)))
+  })
