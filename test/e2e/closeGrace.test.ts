@@ -43,7 +43,7 @@ const holdingTransport = (hold: { on: boolean }, blocked: Deferred.Deferred<void
 const hold = { on: false }
 const blocked = Deferred.unsafeMake<void>(FiberId.none)
 
-it.scoped("R8.5-1 a close whose peer takes nothing waits the close grace (5 s), then closes the connection", () =>
+it.scoped("a close whose peer takes nothing waits the close grace (5 s), then closes the connection", () =>
   Effect.gen(function*() {
     const connection = yield* dial
     const read = yield* reader(connection)

@@ -32,7 +32,7 @@ const server = Runtime.serve.pipe(
   Layer.provide(Logger.minimumLogLevel(LogLevel.Info))
 )
 
-it.scoped("R8.1-1 the session accepted log line names the connection and the session", () =>
+it.scoped("the session accepted log line names the connection and the session", () =>
   Effect.gen(function*() {
     const connection = yield* dial
     const read = yield* reader(connection)

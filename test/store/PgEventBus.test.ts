@@ -150,7 +150,7 @@ describe.skipIf(pgUnavailable !== undefined)("PgEventBus", () => {
   )
 
   it.live(
-    "R4.3-1 a subscriber that says which events concern it hears only those batches, local or another runtime's",
+    "a subscriber that says which events concern it hears only those batches, local or another runtime's",
     () =>
       Effect.gen(function*() {
         const url = yield* database

@@ -29,7 +29,7 @@ const positions = (messages: Iterable<BusMessage>) =>
   [...messages].map((m) => (m._tag === "Committed" ? m.events.map((e) => e.position) : m.sessionIds))
 
 describe("EventBus", () => {
-  it.scoped("R4.3-1 a subscriber is handed only the batches that concern it, whole and in order; Unrecorded always", () =>
+  it.scoped("a subscriber is handed only the batches that concern it, whole and in order; Unrecorded always", () =>
     Effect.gen(function*() {
       const bus = yield* make
       const progress = yield* bus.subscribe((e) => e.envelope.type === "job.progress")
@@ -47,7 +47,7 @@ describe("EventBus", () => {
       assert.deepStrictEqual(positions(yield* Queue.takeAll(everything)), [[1], [2, 3], ["sess_b"], [3]])
     }))
 
-  it.effect("R4.3-1 a subscription ends with its scope: nothing more is handed to it and a take is interrupted", () =>
+  it.effect("a subscription ends with its scope: nothing more is handed to it and a take is interrupted", () =>
     Effect.gen(function*() {
       const bus = yield* make
       const scope = yield* Scope.make()
