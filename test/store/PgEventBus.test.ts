@@ -164,7 +164,7 @@ describe.skipIf(pgUnavailable !== undefined)("PgEventBus", () => {
         const remote = yield* b.log.recordOutbound([...pings("elsewhere", 1), ...pings("mine_b", 1)])
         yield* b.log.recordOutbound(pings("later", 1))
         // everything heard by the subscriber that takes all: the concerned one has had its batches by then
-        assert.strictEqual((yield* collect(all, 6)).length, 6)
+        assert.strictEqual((yield* collect(all, 7)).length, 7)
         const batches = [...(yield* Queue.takeAll(mine))].flatMap((m) => (m._tag === "Committed" ? [m.events] : []))
         // each batch handed over holds one of its events (the pump may read several commits as one batch)
         assert.isTrue(batches.every((events) => events.some((e) => e.envelope.id.startsWith("mine"))))
