@@ -3,7 +3,7 @@
  * its `ToolContext` → exactly one terminal, however the fiber is stopped;
  * heartbeats and the liveness watchdog (§10.3).
  */
-import { Cause, Clock, type Context, Deferred, Duration, Effect, Exit, Option, Stream } from "effect"
+import { Cause, Clock, type Context, Deferred, Duration, Effect, Exit, Option, Stream, type Tracer } from "effect"
 import { currentTimeMillis, withMillis } from "../internal/Now.js"
 import type { HeaderOptions } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
@@ -23,6 +23,7 @@ import type { Permissions } from "./permissions/Permissions.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Streams } from "./Streams.js"
 import { ResultRef, type ToolContext } from "./Tools.js"
+import { endSpan } from "./tracing/Spans.js"
 import { tracedContext } from "./tracing/ToolSpans.js"
 
 export interface RunParams {
@@ -49,6 +50,8 @@ export interface RunParams {
    * terminal) for the next start to take over from its checkpoint (§4.3), not ended cancelled.
    */
   readonly stopping?: (() => boolean) | undefined
+  /** The job's span, when the job's fiber runs in it (`Jobs`): ended here, once the job has ended. */
+  readonly span?: Tracer.Span | undefined
 }
 
 /** N of §10.3: consecutive missed heartbeat deadlines before the watchdog acts. */
@@ -339,14 +342,15 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     accept.pipe(
       // an interrupt that came during acceptance takes effect here, before job.started
       Effect.zipRight(restore(run)),
-      Effect.onExit((exit) =>
-        Effect.zipRight(
+      Effect.onExit((exit) => {
+        const ended = Effect.zipRight(
           params.heartbeats.unregister(job),
           Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
             ? Effect.ensuring(interrupted, params.onEnd)
             : params.onEnd
         )
-      )
+        return params.span === undefined ? ended : Effect.zipRight(ended, endSpan(params.span, exit))
+      })
     )
   )
 }
