@@ -304,29 +304,31 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     })
     yield* count(job)
     yield* params.heartbeats.register(job, startedAt + job.heartbeatIntervalMs, job.heartbeatIntervalMs, tick)
-    const outcome = yield* Effect.exit(retrying({
-      policy: job.tool.retry,
-      attempt: Effect.suspend(() => params.handler(contextOf())),
-      beforeRetry: retryStarts,
-      proceed: () => !hasEnded(job),
-      onRetry: announceRetry
-    }))
-    yield* Exit.match(outcome, {
-      onSuccess: (value) =>
-        finish({
-          type: "tool.result",
-          payload: value instanceof ResultRef ? { result_ref: value.ref } : value === undefined ? {} : { value },
-          state: "completed"
-        }),
-      onFailure: (cause) => {
-        // the tool's own error wherever it sits in the cause (Effect.all with concurrency gives a Parallel cause)
-        const failure = Option.getOrElse(
-          Cause.failureOption(cause),
-          () => ArcpError.of("INTERNAL", "the tool failed unexpectedly")
-        )
-        return finish({ type: "tool.error", payload: failure.toPayload(), state: "failed" })
+    yield* Effect.matchCauseEffect(
+      retrying({
+        policy: job.tool.retry,
+        attempt: Effect.suspend(() => params.handler(contextOf())),
+        beforeRetry: retryStarts,
+        proceed: () => !hasEnded(job),
+        onRetry: announceRetry
+      }),
+      {
+        onSuccess: (value) =>
+          finish({
+            type: "tool.result",
+            payload: value instanceof ResultRef ? { result_ref: value.ref } : value === undefined ? {} : { value },
+            state: "completed"
+          }),
+        onFailure: (cause) => {
+          // the tool's own error wherever it sits in the cause (Effect.all with concurrency gives a Parallel cause)
+          const failure = Option.getOrElse(
+            Cause.failureOption(cause),
+            () => ArcpError.of("INTERNAL", "the tool failed unexpectedly")
+          )
+          return finish({ type: "tool.error", payload: failure.toPayload(), state: "failed" })
+        }
       }
-    })
+    )
   })
 
   /** Interrupted: the job ends cancelled, or, while the runtime stops, is left for the next start to resume. */

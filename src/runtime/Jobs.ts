@@ -266,22 +266,18 @@ export const make = Effect.gen(function*() {
   return Jobs.of({
     invoke: (message, owner, firing, start) =>
       Effect.gen(function*() {
-        const tool = yield* Option.match(
-          start?.tool !== undefined ? Option.some(start.tool) : tools.get(message.payload.tool),
-          {
-            onNone: () =>
-              Effect.fail(ArcpError.of(
-                "NOT_FOUND",
-                `no tool named "${message.payload.tool}" (list the tools with ${LIST_TYPE}, extension ${TOOLS_EXTENSION})`,
-                { details: { list_with: LIST_TYPE } }
-              )),
-            onSome: Effect.succeed
-          }
-        )
-        const prepared = yield* Either.match(tool.prepare(message.payload.arguments), {
-          onLeft: Effect.fail,
-          onRight: Effect.succeed
-        })
+        // plain checks, not Effects: a fiber step each saved on every invoke (issue 12)
+        const tool = start?.tool ?? Option.getOrUndefined(tools.get(message.payload.tool))
+        if (tool === undefined) {
+          return yield* ArcpError.of(
+            "NOT_FOUND",
+            `no tool named "${message.payload.tool}" (list the tools with ${LIST_TYPE}, extension ${TOOLS_EXTENSION})`,
+            { details: { list_with: LIST_TYPE } }
+          )
+        }
+        const checked = tool.prepare(message.payload.arguments)
+        if (Either.isLeft(checked)) return yield* checked.left
+        const prepared = checked.right
         // a handoff (§14) may move the running handler to a peer runtime (delegation/Handover)
         // (only with remotes configured: a job nobody can hand off runs without the extra fiber)
         const handler = Option.isSome(handovers) && handoffTargets
