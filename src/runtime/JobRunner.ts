@@ -18,7 +18,7 @@ import type { HumanInput } from "./HumanInput.js"
 import { announce, cancelled, count, failed, finish as finishWith, forJob, type Terminal } from "./internal/Finish.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
 import { retrying } from "./internal/Retry.js"
-import { awaitRoom, emit as emitFor, hasEnded, type Job, moveTo, toRecord } from "./Job.js"
+import { awaitRoom, emit as emitFor, hasEnded, type Job, moveTo, roomNow, toRecord } from "./Job.js"
 import type { Permissions } from "./permissions/Permissions.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Streams } from "./Streams.js"
@@ -79,10 +79,17 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
 
   /** Job events from the handler: after any pause, once its readers have room, and never after the terminal. */
   const event = <T extends MessageType>(type: T, payload: PayloadOf<T>) =>
-    pausePoint.pipe(
-      Effect.zipRight(awaitRoom(job, type)),
-      Effect.zipRight(Effect.suspend(() => (hasEnded(job) ? Effect.void : Effect.asVoid(emit(type, payload)))))
-    )
+    Effect.suspend(() => {
+      const turnDue = job.turn()
+      // the common case, checked in one step: not paused, not ended, no turn due, room everywhere (issue 12)
+      if (!turnDue && job.gate === undefined && !hasEnded(job) && roomNow(job, type)) {
+        return Effect.asVoid(emit(type, payload))
+      }
+      return pausePoint.pipe(
+        Effect.zipRight(awaitRoom(job, type, turnDue)),
+        Effect.zipRight(Effect.suspend(() => (hasEnded(job) ? Effect.void : Effect.asVoid(emit(type, payload)))))
+      )
+    })
 
   /** Back to running after a wait, unless an interrupt holds the job (its answer resumes it) or it has ended. */
   const unblock = Effect.suspend(() =>

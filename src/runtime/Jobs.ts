@@ -15,14 +15,12 @@ import {
   Effect,
   Either,
   Exit,
-  type Fiber,
   FiberId,
   FiberMap,
   FiberSet,
   Layer,
   Option,
-  Runtime,
-  Tracer
+  type Tracer
 } from "effect"
 import { currentTimeMillis } from "../internal/Now.js"
 import { make as makeEnvelope } from "../protocol/Envelope.js"
@@ -210,25 +208,9 @@ export const make = Effect.gen(function*() {
         remotes,
         span
       })
-      return span === undefined ? FiberMap.run(fibers, job.id, run) : runInSpan(job.id, span, run)
-    })
-
-  /**
-   * `FiberMap.run` with `span` as the new fiber's parent span from its first step: set in the context it is
-   * forked with, not swapped in and out by the fiber (`Spans.within`: ~20 fiber steps per job; issue 12).
-   * `runJob` ends the span.
-   */
-  const runInSpan = (id: string, span: Tracer.Span, run: Effect.Effect<void>) =>
-    Effect.withFiberRuntime<Fiber.RuntimeFiber<void>>((parent) => {
+      if (span === undefined) return FiberMap.run(fibers, job.id, run)
       // the map closes after `stopping` is set (finalizers run in reverse): no job starts past it
-      if (stopping) return Effect.interrupt
-      const fiber = Runtime.runFork(Runtime.make({
-        context: Context.add(parent.currentContext, Tracer.ParentSpan, span),
-        fiberRefs: parent.getFiberRefs(),
-        runtimeFlags: Runtime.defaultRuntime.runtimeFlags
-      }))(run)
-      FiberMap.unsafeSet(fibers, id, fiber, { interruptAs: parent.id() })
-      return Effect.succeed(fiber)
+      return stopping ? Effect.interrupt : Spans.runInSpan(fibers, job.id, span, run)
     })
 
   const interrupts = {
@@ -294,6 +276,8 @@ export const make = Effect.gen(function*() {
           attributes: { "arcp.job_id": id, "arcp.session_id": owner.sessionId, "arcp.tool": tool.name }
         })
         const key = message.idempotency_key
+        // where the job's events go: the Feed's followers it waits for
+        const target = { sessionId: owner.sessionId, principal: owner.principal, jobId: id }
         const job = new Job({
           id,
           tool,
@@ -313,7 +297,8 @@ export const make = Effect.gen(function*() {
           humanInput: owner.humanInput,
           watcher: firing?.detached === true ? undefined : watcherOf(owner),
           record: recordDetached(owner.sessionId, owner.principal, id),
-          followersRoom: feed.room({ sessionId: owner.sessionId, principal: owner.principal, jobId: id }),
+          followersRoom: feed.room(target),
+          followersRoomNow: () => feed.roomNow(target),
           metrics: owner.metrics === true,
           instanceId: instance.id,
           // kept for tools that can resume after a restart (§4.3)

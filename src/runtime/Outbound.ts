@@ -366,6 +366,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       emit: (type, payload, options) => Effect.flatMap(makeEnvelope(type, payload, { ...defaults, ...options }), send),
       room: roomWhen(false),
       sheddingRoom: roomWhen(true),
+      roomNow: hasRoom,
       flush: flushWith(false),
       drain: flushWith(true),
       useSidecarChunks: Effect.sync(() => {
