@@ -221,9 +221,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     // built once; each batch after the first takes it with no fiber step (issue 12)
     const ownerOf = (session: LiveSession) =>
       owner !== undefined ? Effect.succeed(owner) : Effect.gen(function*() {
-        if (owner !== undefined) {
-          return owner
-        }
+        if (owner !== undefined) return owner
         const principal = yield* session.principal
         owner = {
           sessionId: session.id,
@@ -231,6 +229,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
           sink: outbound.send,
           room: outbound.room,
           sheddingRoom: outbound.sheddingRoom,
+          roomNow: outbound.roomNow,
           heartbeatIntervalSeconds: session.capabilities.heartbeat_interval_seconds ??
             DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
           trustLevel: trustOf(principal, settings),

@@ -50,6 +50,8 @@ export interface JobInit {
   readonly watcher: Watcher | undefined
   readonly record: (envelope: Decoded) => Effect.Effect<void>
   readonly followersRoom: Effect.Effect<void>
+  /** Whether `followersRoom` would complete at once (absent: never assumed, `followersRoom` is asked). */
+  readonly followersRoomNow?: (() => boolean) | undefined
   readonly metrics: boolean
   readonly ended: Deferred.Deferred<Decoded>
   /** Now, for the liveness clock. */
@@ -95,6 +97,8 @@ export class Job {
   readonly record: (envelope: Decoded) => Effect.Effect<void>
   /** Waits until every other reader following the job through the Feed has room (see `awaitRoom`). */
   readonly followersRoom: Effect.Effect<void>
+  /** Whether `followersRoom` would complete at once, checked with no fiber step. */
+  readonly followersRoomNow: () => boolean
   /** The runtime's §17.3.1 metrics of this job go out as events (its session asked: `arcpx.arcp.metrics.v1`). */
   readonly metrics: boolean
   /** Completed with the terminal envelope once it is recorded and delivered: repeats of the command wait on it. */
@@ -138,6 +142,7 @@ export class Job {
     this.restored = init.restored
     this.record = init.record
     this.followersRoom = init.followersRoom
+    this.followersRoomNow = init.followersRoomNow ?? (() => false)
     this.metrics = init.metrics
     this.ended = init.ended
     this.#watcher = init.watcher
@@ -294,9 +299,9 @@ export class Job {
  * not wait for its own session's socket: a full buffer sheds it from the
  * live delivery instead (it is still committed).
  */
-export const awaitRoom = (job: Job, type?: string): Effect.Effect<void> =>
+export const awaitRoom = (job: Job, type?: string, turnDue?: boolean): Effect.Effect<void> =>
   Effect.suspend(() => {
-    const turn = job.turn()
+    const turn = turnDue ?? job.turn()
     const watcher = job.watcher
     const own = type !== undefined && isSheddable(type, job.priority)
       ? watcher?.sheddingRoom ?? watcher?.room
@@ -304,6 +309,20 @@ export const awaitRoom = (job: Job, type?: string): Effect.Effect<void> =>
     const wait = own === undefined ? job.followersRoom : Effect.zipRight(own, job.followersRoom)
     return turn ? Effect.zipRight(yieldToEventLoop, wait) : wait
   })
+
+/**
+ * Whether an event of `type` may go out at once: `awaitRoom`'s checks made synchronously, given that no turn is
+ * due (the caller asked `job.turn()`). Most events pass, and skip the wait's fiber steps (issue 12).
+ */
+export const roomNow = (job: Job, type: string): boolean => {
+  const watcher = job.watcher
+  // the wait `awaitRoom` would make for the job's own session, if any
+  const shedding = isSheddable(type, job.priority) && watcher?.sheddingRoom !== undefined
+  if (shedding || watcher?.room !== undefined) {
+    if (watcher?.roomNow === undefined || !watcher.roomNow(shedding)) return false
+  }
+  return job.followersRoomNow()
+}
 
 /** Whether the job has ended: its state is terminal (no separate flag). */
 export const hasEnded = (job: Job): boolean => isTerminal(job.state)

@@ -20,6 +20,8 @@ export interface Owner {
   readonly room?: Effect.Effect<void> | undefined
   /** The room a sheddable event waits for (absent: `room`): it is shed rather than wait for the socket (§6.5). */
   readonly sheddingRoom?: Effect.Effect<void> | undefined
+  /** Whether `room` (`shedding`: `sheddingRoom`) would let a producer go on now (absent: ask `room`). */
+  readonly roomNow?: ((shedding: boolean) => boolean) | undefined
   /** The negotiated `heartbeat_interval_seconds` (§10.3). */
   readonly heartbeatIntervalSeconds: number
   /** The session's trust level (§15.3), from its credentials. */
@@ -38,6 +40,7 @@ export interface Watcher {
   readonly deliver: Sink
   readonly room: Effect.Effect<void> | undefined
   readonly sheddingRoom?: Effect.Effect<void> | undefined
+  readonly roomNow?: ((shedding: boolean) => boolean) | undefined
 }
 
 /** The watcher entry of the session `owner` (which started the job). */
@@ -45,5 +48,6 @@ export const watcherOf = (owner: Owner): Watcher => ({
   sessionId: owner.sessionId,
   deliver: owner.sink,
   room: owner.room,
-  sheddingRoom: owner.sheddingRoom
+  sheddingRoom: owner.sheddingRoom,
+  roomNow: owner.roomNow
 })

@@ -3,7 +3,7 @@
  * its `ToolContext` → exactly one terminal, however the fiber is stopped;
  * heartbeats and the liveness watchdog (§10.3).
  */
-import { Cause, Clock, type Context, Deferred, Duration, Effect, Exit, Option, Stream } from "effect"
+import { Cause, Clock, type Context, Deferred, Duration, Effect, Exit, Option, Stream, type Tracer } from "effect"
 import { currentTimeMillis, withMillis } from "../internal/Now.js"
 import type { HeaderOptions } from "../protocol/Envelope.js"
 import { ArcpError } from "../protocol/Errors.js"
@@ -18,11 +18,12 @@ import type { HumanInput } from "./HumanInput.js"
 import { announce, cancelled, count, failed, finish as finishWith, forJob, type Terminal } from "./internal/Finish.js"
 import type { Heartbeats } from "./internal/Heartbeats.js"
 import { retrying } from "./internal/Retry.js"
-import { awaitRoom, emit as emitFor, hasEnded, type Job, moveTo, toRecord } from "./Job.js"
+import { awaitRoom, emit as emitFor, hasEnded, type Job, moveTo, roomNow, toRecord } from "./Job.js"
 import type { Permissions } from "./permissions/Permissions.js"
 import type { Settings } from "./RuntimeConfig.js"
 import type { Streams } from "./Streams.js"
 import { ResultRef, type ToolContext } from "./Tools.js"
+import { endSpan } from "./tracing/Spans.js"
 import { tracedContext } from "./tracing/ToolSpans.js"
 
 export interface RunParams {
@@ -49,6 +50,8 @@ export interface RunParams {
    * terminal) for the next start to take over from its checkpoint (§4.3), not ended cancelled.
    */
   readonly stopping?: (() => boolean) | undefined
+  /** The job's span, when the job's fiber runs in it (`Jobs`): ended here, once the job has ended. */
+  readonly span?: Tracer.Span | undefined
 }
 
 /** N of §10.3: consecutive missed heartbeat deadlines before the watchdog acts. */
@@ -76,10 +79,17 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
 
   /** Job events from the handler: after any pause, once its readers have room, and never after the terminal. */
   const event = <T extends MessageType>(type: T, payload: PayloadOf<T>) =>
-    pausePoint.pipe(
-      Effect.zipRight(awaitRoom(job, type)),
-      Effect.zipRight(Effect.suspend(() => (hasEnded(job) ? Effect.void : Effect.asVoid(emit(type, payload)))))
-    )
+    Effect.suspend(() => {
+      const turnDue = job.turn()
+      // the common case, checked in one step: not paused, not ended, no turn due, room everywhere (issue 12)
+      if (!turnDue && job.gate === undefined && !hasEnded(job) && roomNow(job, type)) {
+        return Effect.asVoid(emit(type, payload))
+      }
+      return pausePoint.pipe(
+        Effect.zipRight(awaitRoom(job, type, turnDue)),
+        Effect.zipRight(Effect.suspend(() => (hasEnded(job) ? Effect.void : Effect.asVoid(emit(type, payload)))))
+      )
+    })
 
   /** Back to running after a wait, unless an interrupt holds the job (its answer resumes it) or it has ended. */
   const unblock = Effect.suspend(() =>
@@ -301,29 +311,31 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     })
     yield* count(job)
     yield* params.heartbeats.register(job, startedAt + job.heartbeatIntervalMs, job.heartbeatIntervalMs, tick)
-    const outcome = yield* Effect.exit(retrying({
-      policy: job.tool.retry,
-      attempt: Effect.suspend(() => params.handler(contextOf())),
-      beforeRetry: retryStarts,
-      proceed: () => !hasEnded(job),
-      onRetry: announceRetry
-    }))
-    yield* Exit.match(outcome, {
-      onSuccess: (value) =>
-        finish({
-          type: "tool.result",
-          payload: value instanceof ResultRef ? { result_ref: value.ref } : value === undefined ? {} : { value },
-          state: "completed"
-        }),
-      onFailure: (cause) => {
-        // the tool's own error wherever it sits in the cause (Effect.all with concurrency gives a Parallel cause)
-        const failure = Option.getOrElse(
-          Cause.failureOption(cause),
-          () => ArcpError.of("INTERNAL", "the tool failed unexpectedly")
-        )
-        return finish({ type: "tool.error", payload: failure.toPayload(), state: "failed" })
+    yield* Effect.matchCauseEffect(
+      retrying({
+        policy: job.tool.retry,
+        attempt: Effect.suspend(() => params.handler(contextOf())),
+        beforeRetry: retryStarts,
+        proceed: () => !hasEnded(job),
+        onRetry: announceRetry
+      }),
+      {
+        onSuccess: (value) =>
+          finish({
+            type: "tool.result",
+            payload: value instanceof ResultRef ? { result_ref: value.ref } : value === undefined ? {} : { value },
+            state: "completed"
+          }),
+        onFailure: (cause) => {
+          // the tool's own error wherever it sits in the cause (Effect.all with concurrency gives a Parallel cause)
+          const failure = Option.getOrElse(
+            Cause.failureOption(cause),
+            () => ArcpError.of("INTERNAL", "the tool failed unexpectedly")
+          )
+          return finish({ type: "tool.error", payload: failure.toPayload(), state: "failed" })
+        }
       }
-    })
+    )
   })
 
   /** Interrupted: the job ends cancelled, or, while the runtime stops, is left for the next start to resume. */
@@ -339,14 +351,15 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     accept.pipe(
       // an interrupt that came during acceptance takes effect here, before job.started
       Effect.zipRight(restore(run)),
-      Effect.onExit((exit) =>
-        Effect.zipRight(
+      Effect.onExit((exit) => {
+        const ended = Effect.zipRight(
           params.heartbeats.unregister(job),
           Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
             ? Effect.ensuring(interrupted, params.onEnd)
             : params.onEnd
         )
-      )
+        return params.span === undefined ? ended : Effect.zipRight(ended, endSpan(params.span, exit))
+      })
     )
   )
 }

@@ -205,9 +205,12 @@ export const make = Effect.gen(function*() {
         abort: FiberMap.remove(fibers, job.id),
         background: inBackground,
         stopping: () => stopping,
-        remotes
+        remotes,
+        span
       })
-      return FiberMap.run(fibers, job.id, span === undefined ? run : Spans.within(span)(run))
+      if (span === undefined) return FiberMap.run(fibers, job.id, run)
+      // the map closes after `stopping` is set (finalizers run in reverse): no job starts past it
+      return stopping ? Effect.interrupt : Spans.runInSpan(fibers, job.id, span, run)
     })
 
   const interrupts = {
@@ -245,22 +248,18 @@ export const make = Effect.gen(function*() {
   return Jobs.of({
     invoke: (message, owner, firing, start) =>
       Effect.gen(function*() {
-        const tool = yield* Option.match(
-          start?.tool !== undefined ? Option.some(start.tool) : tools.get(message.payload.tool),
-          {
-            onNone: () =>
-              Effect.fail(ArcpError.of(
-                "NOT_FOUND",
-                `no tool named "${message.payload.tool}" (list the tools with ${LIST_TYPE}, extension ${TOOLS_EXTENSION})`,
-                { details: { list_with: LIST_TYPE } }
-              )),
-            onSome: Effect.succeed
-          }
-        )
-        const prepared = yield* Either.match(tool.prepare(message.payload.arguments), {
-          onLeft: Effect.fail,
-          onRight: Effect.succeed
-        })
+        // plain checks, not Effects: a fiber step each saved on every invoke (issue 12)
+        const tool = start?.tool ?? Option.getOrUndefined(tools.get(message.payload.tool))
+        if (tool === undefined) {
+          return yield* ArcpError.of(
+            "NOT_FOUND",
+            `no tool named "${message.payload.tool}" (list the tools with ${LIST_TYPE}, extension ${TOOLS_EXTENSION})`,
+            { details: { list_with: LIST_TYPE } }
+          )
+        }
+        const checked = tool.prepare(message.payload.arguments)
+        if (Either.isLeft(checked)) return yield* checked.left
+        const prepared = checked.right
         // a handoff (§14) may move the running handler to a peer runtime (delegation/Handover)
         // (only with remotes configured: a job nobody can hand off runs without the extra fiber)
         const handler = Option.isSome(handovers) && handoffTargets
@@ -277,6 +276,8 @@ export const make = Effect.gen(function*() {
           attributes: { "arcp.job_id": id, "arcp.session_id": owner.sessionId, "arcp.tool": tool.name }
         })
         const key = message.idempotency_key
+        // where the job's events go: the Feed's followers it waits for
+        const target = { sessionId: owner.sessionId, principal: owner.principal, jobId: id }
         const job = new Job({
           id,
           tool,
@@ -296,7 +297,8 @@ export const make = Effect.gen(function*() {
           humanInput: owner.humanInput,
           watcher: firing?.detached === true ? undefined : watcherOf(owner),
           record: recordDetached(owner.sessionId, owner.principal, id),
-          followersRoom: feed.room({ sessionId: owner.sessionId, principal: owner.principal, jobId: id }),
+          followersRoom: feed.room(target),
+          followersRoomNow: () => feed.roomNow(target),
           metrics: owner.metrics === true,
           instanceId: instance.id,
           // kept for tools that can resume after a restart (§4.3)

@@ -336,6 +336,11 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         }
         // answers alone (never held back) overrunning twice the budget: the peer reads nothing
         const overrun = envelopes() >= 2 * limits.maxEnvelopes || queuedBytes + pendingBytes >= 2 * limits.maxBytes
+        // the common case in this step: a running writer told, and no full buffer to watch (issue 12)
+        if (writer !== undefined && !overrun && !full()) {
+          signal()
+          return Effect.void
+        }
         return Effect.zipRight(kick, overrun ? stall : noteFull)
       })
 
@@ -366,6 +371,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       emit: (type, payload, options) => Effect.flatMap(makeEnvelope(type, payload, { ...defaults, ...options }), send),
       room: roomWhen(false),
       sheddingRoom: roomWhen(true),
+      roomNow: hasRoom,
       flush: flushWith(false),
       drain: flushWith(true),
       abandonDrains: releaseFlushes,

@@ -34,6 +34,8 @@ export interface Outbound {
    * the envelopes waiting to be committed fill the buffer; a full socket sheds the event instead.
    */
   readonly sheddingRoom: Effect.Effect<void>
+  /** Whether `room` (`shedding`: `sheddingRoom`) would let a producer go on now, checked with no fiber step. */
+  readonly roomNow: (shedding: boolean) => boolean
   /** Completes when everything queued before it has been written (or the connection is gone). */
   readonly flush: Effect.Effect<void>
   /** Like flush, but writes past the transport's share of the budget: the connection is about to close. */

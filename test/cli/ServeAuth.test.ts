@@ -1,7 +1,7 @@
 /** `arcp serve`'s mtls and oauth2 flags turned into the authenticator's options, and the sentence for each mistake. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Option } from "effect"
-import * as ServeAuth from "../../src/cli/ServeAuth.js"
+import * as ServeAuth from "../../src/cli/serve/ServeAuth.js"
 
 const flags: ServeAuth.Flags = {
   mtlsPrincipal: "cn",

@@ -3,7 +3,7 @@ import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Option } from "effect"
 import { PassThrough } from "node:stream"
-import * as ServeTransports from "../../src/cli/ServeTransports.js"
+import * as ServeTransports from "../../src/cli/serve/ServeTransports.js"
 import { hasOpenssl, selfSigned } from "../support/Sockets.js"
 
 const flags: ServeTransports.Flags = {

@@ -1,6 +1,7 @@
 /** The dashboard's model: what the page folds from its session's messages and its subscription's deliveries. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Fold from "../../src/dashboard/web/Fold.js"
 import * as Model from "../../src/dashboard/web/Model.js"
 import { type HeaderOptions, make } from "../../src/protocol/Envelope.js"
 import { JobId, SessionId, StreamId, SubscriptionId } from "../../src/protocol/Ids.js"
@@ -16,15 +17,15 @@ const at = "2026-11-29T12:00:00.000Z"
 describe("dashboard model", () => {
   it("follows a job from accepted through progress to its end, counting heartbeats", () => {
     const model = Model.empty()
-    Model.apply(model, msg("job.accepted", { job_id: job, accepted_at: at }, { session_id: session }))
-    Model.apply(model, msg("job.started", { job_id: job, started_at: at }, { session_id: session, job_id: job }))
-    Model.apply(model, msg("job.progress", { current: 1, total: 4 }, { session_id: session, job_id: job }))
+    Fold.apply(model, msg("job.accepted", { job_id: job, accepted_at: at }, { session_id: session }))
+    Fold.apply(model, msg("job.started", { job_id: job, started_at: at }, { session_id: session, job_id: job }))
+    Fold.apply(model, msg("job.progress", { current: 1, total: 4 }, { session_id: session, job_id: job }))
     assert.strictEqual(model.jobs.get(job)?.percent, 25)
-    Model.apply(
+    Fold.apply(
       model,
       msg("job.heartbeat", { sequence: 0, deadline_ms: 1000, state: "running" }, { session_id: session, job_id: job })
     )
-    Model.apply(model, msg("job.failed", { code: "INTERNAL", message: "boom" }, { session_id: session, job_id: job }))
+    Fold.apply(model, msg("job.failed", { code: "INTERNAL", message: "boom" }, { session_id: session, job_id: job }))
     const view = model.jobs.get(job)
     assert.strictEqual(view?.state, "failed")
     assert.strictEqual(view?.heartbeats, 1)
@@ -43,12 +44,12 @@ describe("dashboard model", () => {
     const model = Model.empty()
     const progress = msg("job.progress", { percent: 50 }, { session_id: session, job_id: job })
     const delivered = msg("subscribe.event", { event: progress }, { subscription_id: SubscriptionId.make("sub_1") })
-    Model.apply(model, progress)
-    Model.apply(model, delivered)
+    Fold.apply(model, progress)
+    Fold.apply(model, delivered)
     assert.strictEqual(model.jobs.get(job)?.timeline.length, 1)
     assert.strictEqual(model.lastEventId, progress.id)
     const marker = msg("event.emit", { name: "subscription.backfill_complete", data: { position: 3 } })
-    Model.apply(model, msg("subscribe.event", { event: marker }, { subscription_id: SubscriptionId.make("sub_1") }))
+    Fold.apply(model, msg("subscribe.event", { event: marker }, { subscription_id: SubscriptionId.make("sub_1") }))
     assert.isTrue(model.backfillDone)
     assert.strictEqual(model.lastEventId, progress.id, "the synthetic marker is no place to resume from")
   })
@@ -60,10 +61,10 @@ describe("dashboard model", () => {
       response_schema: { type: "string" },
       expires_at: at
     }, { session_id: session, job_id: job })
-    Model.apply(model, ask)
+    Fold.apply(model, ask)
     assert.strictEqual(model.jobs.get(job)?.state, "blocked")
     assert.strictEqual(model.pending.get(ask.id)?.kind, "input")
-    Model.apply(model, msg("tool.result", { value: "x" }, { session_id: session, job_id: job }))
+    Fold.apply(model, msg("tool.result", { value: "x" }, { session_id: session, job_id: job }))
     assert.strictEqual(model.pending.size, 0)
     assert.strictEqual(model.jobs.get(job)?.state, "completed")
     assert.strictEqual(model.jobs.get(job)?.percent, 100)
@@ -73,15 +74,15 @@ describe("dashboard model", () => {
     const model = Model.empty()
     const text = StreamId.make("str_t")
     const thought = StreamId.make("str_th")
-    Model.apply(model, msg("stream.open", { kind: "text" }, { session_id: session, job_id: job, stream_id: text }))
-    Model.apply(
+    Fold.apply(model, msg("stream.open", { kind: "text" }, { session_id: session, job_id: job, stream_id: text }))
+    Fold.apply(
       model,
       msg("stream.open", { kind: "thought" }, { session_id: session, job_id: job, stream_id: thought })
     )
-    Model.apply(model, msg("stream.chunk", { sequence: 0, data: "hel" }, { job_id: job, stream_id: text }))
-    Model.apply(model, msg("stream.chunk", { sequence: 1, data: "lo" }, { job_id: job, stream_id: text }))
-    Model.apply(model, msg("stream.chunk", { sequence: 0, role: "model", content: "hmm" }, { stream_id: thought }))
-    Model.apply(model, msg("stream.chunk", { sequence: 1, redacted: true }, { stream_id: thought }))
+    Fold.apply(model, msg("stream.chunk", { sequence: 0, data: "hel" }, { job_id: job, stream_id: text }))
+    Fold.apply(model, msg("stream.chunk", { sequence: 1, data: "lo" }, { job_id: job, stream_id: text }))
+    Fold.apply(model, msg("stream.chunk", { sequence: 0, role: "model", content: "hmm" }, { stream_id: thought }))
+    Fold.apply(model, msg("stream.chunk", { sequence: 1, redacted: true }, { stream_id: thought }))
     assert.strictEqual(model.streams.get(text)?.text, "hello")
     assert.deepStrictEqual(model.streams.get(thought)?.thoughts, [
       { role: "model", content: "hmm", redacted: false },
@@ -89,7 +90,7 @@ describe("dashboard model", () => {
     ])
     assert.deepStrictEqual(model.jobs.get(job)?.streams, [text, thought])
     const big = "x".repeat(Model.LIMITS.streamText)
-    Model.apply(model, msg("stream.chunk", { sequence: 2, data: big }, { stream_id: text }))
+    Fold.apply(model, msg("stream.chunk", { sequence: 2, data: big }, { stream_id: text }))
     assert.strictEqual(model.streams.get(text)?.text.length, Model.LIMITS.streamText)
     assert.isTrue(model.streams.get(text)?.truncated)
   })
@@ -97,7 +98,7 @@ describe("dashboard model", () => {
   it("keeps metric series per name, bounded", () => {
     const model = Model.empty()
     for (let i = 0; i < Model.LIMITS.metricPoints + 10; i++) {
-      Model.apply(model, msg("metric", { name: "tokens.used", value: i, unit: "tokens" }, { session_id: session }))
+      Fold.apply(model, msg("metric", { name: "tokens.used", value: i, unit: "tokens" }, { session_id: session }))
     }
     const series = model.metrics.get("tokens.used") ?? []
     assert.strictEqual(series.length, Model.LIMITS.metricPoints)
@@ -107,11 +108,11 @@ describe("dashboard model", () => {
   it("holds at most LIMITS.jobs jobs, dropping finished ones first", () => {
     const model = Model.empty()
     const running = JobId.make("job_running")
-    Model.apply(model, msg("job.accepted", { job_id: running, accepted_at: at }))
+    Fold.apply(model, msg("job.accepted", { job_id: running, accepted_at: at }))
     for (let i = 0; i < Model.LIMITS.jobs + 50; i++) {
       const id = JobId.make(`job_${i}`)
-      Model.apply(model, msg("job.accepted", { job_id: id, accepted_at: at }))
-      Model.apply(model, msg("job.completed", { result: i }, { job_id: id }))
+      Fold.apply(model, msg("job.accepted", { job_id: id, accepted_at: at }))
+      Fold.apply(model, msg("job.completed", { result: i }, { job_id: id }))
     }
     assert.isAtMost(model.jobs.size, Model.LIMITS.jobs)
     assert.isTrue(model.jobs.has(running), "a running job is kept")

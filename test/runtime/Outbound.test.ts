@@ -112,6 +112,8 @@ describe("outbound path", () => {
       // the transport's unread bytes count too: the whole buffer stays within the limit plus one envelope
       assert.isAtMost(usage.bytes, limits.maxBytes + 200)
       assert.isTrue(Option.isNone(yield* Fiber.poll(producer)), "the producer is suspended")
+      // the synchronous check a job makes before waiting says the same
+      assert.isFalse(outbound.roomNow(false))
       // the peer reads: every event arrives, in order
       const frames = yield* client.incoming.pipe(Stream.take(200), Stream.runCollect)
       const names = Chunk.toReadonlyArray(frames).map((
@@ -119,6 +121,7 @@ describe("outbound path", () => {
       ) => (f._tag === "Text" ? JSON.parse(f.text).payload.name : "?"))
       assert.deepStrictEqual(names, Array.from({ length: 200 }, (_, i) => `e${i}`))
       yield* Fiber.join(producer)
+      assert.isTrue(outbound.roomNow(false))
     }))
 
   it.scopedLive("R6.5-3 R11.2-3 a full buffer sheds low-priority progress from the wire, never from the log; the rest waits and arrives", () =>

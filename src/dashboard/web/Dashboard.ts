@@ -14,6 +14,7 @@ import {
 import { ArtifactId, MessageId } from "../../protocol/Ids.js"
 import { isCore, type Message, type PayloadOf } from "../../protocol/Message.js"
 import type { SubscriptionFilter } from "../../protocol/messages/Subscriptions.js"
+import * as Fold from "./Fold.js"
 import * as Model from "./Model.js"
 import { nowMillis } from "./Timers.js"
 import { type Accepted, type Credentials, type Status, Wire, WireError } from "./Wire.js"
@@ -43,7 +44,7 @@ export class Dashboard {
         this.changed()
       },
       onMessage: (message) => {
-        Model.apply(this.model, message)
+        Fold.apply(this.model, message)
         if (isCore(message) && message.type === "subscribe.closed") {
           this.subscription = undefined
           this.say("error", `the runtime closed the subscription: ${message.payload.reason}`)
@@ -87,7 +88,7 @@ export class Dashboard {
   }
 
   private ready(accepted: Accepted): void {
-    Model.ownSession(this.model, accepted, this.principalHint, isoNow())
+    Fold.ownSession(this.model, accepted, this.principalHint, isoNow())
     if ((accepted.capabilities.extensions ?? []).includes(TOOLS_EXTENSION)) {
       try {
         this.wire.sendExtension(`${TOOLS_EXTENSION}.list`, {})
@@ -129,7 +130,7 @@ export class Dashboard {
     try {
       const reply = await this.wire.request("tool.invoke", { tool, ...(args !== undefined ? { arguments: args } : {}) })
       if (isCore(reply) && reply.type === "job.accepted") {
-        Model.invoked(this.model, reply.payload.job_id, tool)
+        Fold.invoked(this.model, reply.payload.job_id, tool)
         this.changed()
         return reply.payload.job_id
       }
@@ -244,7 +245,7 @@ export class Dashboard {
   private async answer(requestId: MessageId, action: () => Promise<unknown>): Promise<string | undefined> {
     try {
       await action()
-      Model.answered(this.model, requestId)
+      Fold.answered(this.model, requestId)
       this.changed()
       return undefined
     } catch (e) {

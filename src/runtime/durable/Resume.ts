@@ -173,7 +173,8 @@ export const resume = (services: ResumeServices, message: Message<"resume">, con
       after,
       viewer: { principal },
       overflow: "suspend",
-      room: outbound.room
+      room: outbound.room,
+      roomNow: () => outbound.roomNow(false)
     }).pipe(Scope.extend(conn.scope))
     const forward = (item: FeedItem) =>
       Effect.gen(function*() {

@@ -69,6 +69,8 @@ export interface FollowOptions {
   readonly capacity?: number | undefined
   /** The consumer's own room past the queue (its socket buffer): `Feed.room` waits for it too. */
   readonly room?: Effect.Effect<void> | undefined
+  /** Whether `room` would let a producer go on now (absent with `room`: `Feed.roomNow` says no, so producers ask `room`). */
+  readonly roomNow?: (() => boolean) | undefined
 }
 
 export type FeedItem =
@@ -113,6 +115,8 @@ export class Feed extends Context.Tag("arcp/Feed")<Feed, {
   ) => Effect.Effect<ReadonlyArray<Published>, EventLogError>
   /** Suspends until every "suspend" follower that would receive an event of `target` has room. */
   readonly room: (target: Target) => Effect.Effect<void>
+  /** Whether `room(target)` would complete at once: a producer's check with no fiber step (issue 12). */
+  readonly roomNow: (target: Target) => boolean
 }>() {}
 
 export const DEFAULT_CAPACITY = 1024
@@ -169,6 +173,7 @@ const queryOf = (filter: Filter, after: number, limit: number): EventQuery => ({
 interface Registered {
   readonly options: FollowOptions
   readonly room: Effect.Effect<void>
+  readonly roomNow: () => boolean
 }
 
 export const make = Effect.gen(function*() {
@@ -281,7 +286,13 @@ export const make = Effect.gen(function*() {
       yield* Effect.addFinalizer(() => Effect.sync(() => close("Unavailable", "the follower was closed")))
 
       if (options.overflow === "suspend") {
-        const registered: Registered = { options, room }
+        // a consumer's own room with no synchronous check is asked through `room`
+        const consumerRoomNow = options.roomNow ?? (options.room === undefined ? () => true : () => false)
+        const registered: Registered = {
+          options,
+          room,
+          roomNow: () => closed !== undefined || (items.length < capacity && consumerRoomNow())
+        }
         suspending.add(registered)
         yield* Effect.addFinalizer(() => Effect.sync(() => suspending.delete(registered)))
       }
@@ -305,6 +316,16 @@ export const make = Effect.gen(function*() {
       return waits.length === 0 ? Effect.void : Effect.forEach(waits, (w) => w, { discard: true })
     })
 
+  const roomNow = (target: Target): boolean => {
+    for (const r of suspending) {
+      if (
+        couldMatch(r.options.filter, target) && visible(r.options.viewer, target.principal, target.sessionId) &&
+        !r.roomNow()
+      ) return false
+    }
+    return true
+  }
+
   const history = (filter: Filter, viewer: Viewer, after = 0) =>
     Effect.map(readAll(log, queryOf(filter, after, MAX_PAGE)), (rows) =>
       rows.flatMap((row) => {
@@ -312,7 +333,7 @@ export const make = Effect.gen(function*() {
         return event !== undefined && shown(viewer, event) ? [event] : []
       }))
 
-  return Feed.of({ follow, history, room })
+  return Feed.of({ follow, history, room, roomNow })
 })
 
 /** Rows per backfill read. */

@@ -105,11 +105,14 @@ export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Eff
     const phases = { queue: started - job.acceptedAt, exec: end - started, total: end - job.acceptedAt }
     yield* RuntimeMetrics.ended(job.tool.name, phases)
     if (terminal.state === "failed") yield* RuntimeMetrics.failed(job.tool.name, terminal.payload.code)
-    yield* metric("latency.ms", phases.queue, "ms", { phase: "queue", tool: job.tool.name })
-    yield* metric("latency.ms", phases.exec, "ms", { phase: "exec", tool: job.tool.name })
-    yield* metric("latency.ms", phases.total, "ms", { phase: "total", tool: job.tool.name })
-    if (terminal.state === "failed") {
-      yield* metric("errors.total", 1, "count", { code: terminal.payload.code, tool: job.tool.name })
+    // as events only to a session that asked for them (no fiber steps for the others: issue 12)
+    if (job.metrics) {
+      yield* metric("latency.ms", phases.queue, "ms", { phase: "queue", tool: job.tool.name })
+      yield* metric("latency.ms", phases.exec, "ms", { phase: "exec", tool: job.tool.name })
+      yield* metric("latency.ms", phases.total, "ms", { phase: "total", tool: job.tool.name })
+      if (terminal.state === "failed") {
+        yield* metric("errors.total", 1, "count", { code: terminal.payload.code, tool: job.tool.name })
+      }
     }
     const correlated = terminal.type === "tool.result" || terminal.type === "tool.error"
     const header = { priority: "critical", ...(correlated ? { correlation_id: job.commandId } : {}) } as const

@@ -51,7 +51,8 @@ export const adopt = (
         sessionId: owner.sessionId,
         deliver: (e) => owner.sink({ ...e, session_id: owner.sessionId }),
         room: owner.room,
-        sheddingRoom: owner.sheddingRoom
+        sheddingRoom: owner.sheddingRoom,
+        roomNow: owner.roomNow
       })
     }
     return taken.length

@@ -14,7 +14,7 @@ import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import { ArcpError } from "../../protocol/Errors.js"
 import { hasPrefix, JobId, makeScheduleId, MessageId, SessionId, TraceId } from "../../protocol/Ids.js"
 import type { ExtensionMessage, Message } from "../../protocol/Message.js"
-import { SCHEDULES_LIST, SCHEDULES_LISTED, ScheduleWhen, ToolInvoke } from "../../protocol/messages/Execution.js"
+import { SCHEDULES_LIST, SCHEDULES_LISTED, ToolInvoke } from "../../protocol/messages/Execution.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
 import { EventLog } from "../../store/EventLog.js"
 import {
@@ -30,6 +30,7 @@ import { RuntimeConfig } from "../RuntimeConfig.js"
 import { Sessions } from "../Sessions.js"
 import { ToolRegistry } from "../Tools.js"
 import { claimFiring } from "./Firings.js"
+import { decodeStoredJob, decodeStoredWhen, describe } from "./Records.js"
 import * as Timeline from "./Timeline.js"
 import { type Plan, plan } from "./When.js"
 
@@ -52,27 +53,8 @@ export class Scheduler extends Context.Tag("arcp/Scheduler")<Scheduler, {
 }>() {}
 
 const decodeInvoke = Schema.decodeUnknownEither(ToolInvoke)
-/** The stored JSON of a schedule's job and `when`, read back with the schemas they were accepted by. */
-const decodeStoredJob = Schema.decodeEither(Schema.parseJson(Schema.Struct({ payload: ToolInvoke })))
-const decodeStoredWhen = Schema.decodeEither(Schema.parseJson(ScheduleWhen))
-const parsed = (json: string): unknown => JSON.parse(json)
 const unavailable = (e: ScheduleStoreError) => ArcpError.of("UNAVAILABLE", `the schedule store failed: ${e.message}`)
 const invalid = (reason: string) => ArcpError.of("INVALID_ARGUMENT", `job.schedule refused: ${reason}`)
-
-/** The wire view of a schedule in a listing. */
-const describe = (r: ScheduleRecord) => ({
-  schedule_id: r.schedule_id,
-  command_id: r.command_id,
-  session_id: r.session_id,
-  job: parsed(r.job),
-  when: parsed(r.when),
-  missed: r.missed,
-  state: r.state,
-  ...(r.next_fire_at !== undefined ? { next_fire_at: fromMillis(r.next_fire_at) } : {}),
-  fire_count: r.fire_count,
-  ...(r.last_job_id !== undefined ? { last_job_id: r.last_job_id } : {}),
-  created_at: fromMillis(r.created_at)
-})
 
 export const make = Effect.gen(function*() {
   const store = yield* ScheduleStore

@@ -183,6 +183,37 @@ describe("Feed", () => {
       assert.deepStrictEqual(items.map(current), [0, 1, 2, 3, 4, 5])
     }).pipe(Effect.provide(memoryLayer)))
 
+  it.scoped("R11-2 Feed.roomNow says at once what Feed.room would do: no while a matching follower is full", () =>
+    Effect.gen(function*() {
+      yield* own("alice", "sess_a")
+      const feed = yield* Feed
+      const target = { sessionId: "sess_a", principal: "alice", jobId: "job_1" }
+      const follower = yield* feed.follow({
+        filter: { session_id: ["sess_a"] },
+        after: "live",
+        viewer: { principal: "alice" },
+        overflow: "suspend",
+        capacity: 2
+      })
+      assert.isTrue(feed.roomNow(target))
+      yield* produce("alice", "sess_a", "job_1", 2)
+      yield* Effect.repeat(follower.size, { until: (n) => n >= 2 })
+      assert.isFalse(feed.roomNow(target))
+      // another session's producer is not held by it
+      assert.isTrue(feed.roomNow({ sessionId: "sess_other", principal: "alice" }))
+      yield* takeEvents(follower, 2)
+      assert.isTrue(feed.roomNow(target))
+      // a follower whose consumer has a room of its own but no synchronous check: producers must ask `room`
+      yield* feed.follow({
+        filter: { session_id: ["sess_a"] },
+        after: "live",
+        viewer: { principal: "alice" },
+        overflow: "suspend",
+        room: Effect.void
+      })
+      assert.isFalse(feed.roomNow(target))
+    }).pipe(Effect.provide(memoryLayer)))
+
   it.scoped("R6.4-1 a batch that cannot be committed is not published; its session's follower is closed Unrecorded", () =>
     Effect.gen(function*() {
       const failing = Layer.effect(

@@ -6,9 +6,9 @@ import { Options } from "@effect/cli"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { type Cause, Effect, Option } from "effect"
 import { dirname } from "node:path"
-import { EventLogError } from "../store/EventLog.js"
-import { displayUrl, isPostgresUrl } from "../store/postgres/Url.js"
-import { CliError, codeOf, errorsOf, rootMessage, usage } from "./Failure.js"
+import { EventLogError } from "../../store/EventLog.js"
+import { displayUrl, isPostgresUrl } from "../../store/postgres/Url.js"
+import { CliError, codeOf, errorsOf, rootMessage, usage } from "../Failure.js"
 
 /** A port option: an integer from 0 to 65535 (0 picks a free port), checked when the command line is read. */
 export const validPort = (option: Options.Options<number>, flag: string): Options.Options<number> =>

@@ -8,9 +8,9 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Effect, Option, Stream } from "effect"
 import type { Readable, Writable } from "node:stream"
 import { createSecureContext } from "node:tls"
-import type { TransportOptions } from "../runtime/Server.js"
-import type { ServerTls, TlsMaterial } from "../transport/Tls.js"
-import * as Settings from "./Settings.js"
+import type { TransportOptions } from "../../runtime/Server.js"
+import type { ServerTls, TlsMaterial } from "../../transport/Tls.js"
+import * as Settings from "../Settings.js"
 
 const KINDS = ["ws", "stdio", "unix", "http2"] as const
 type Kind = typeof KINDS[number]

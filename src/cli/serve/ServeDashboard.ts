@@ -4,11 +4,11 @@
  */
 import { Options } from "@effect/cli"
 import { Config, Console, Effect, Option, type Scope } from "effect"
-import * as DashboardServer from "../dashboard/DashboardServer.js"
-import * as Combined from "../transport/Combined.js"
-import { CliError } from "./Failure.js"
+import * as DashboardServer from "../../dashboard/DashboardServer.js"
+import * as Combined from "../../transport/Combined.js"
+import { CliError } from "../Failure.js"
+import * as Settings from "../Settings.js"
 import { validPort } from "./ServeFailure.js"
-import * as Settings from "./Settings.js"
 
 /** The port when none is given (the runtime's own default is 7777, HTTP/2's 7778). */
 export const DEFAULT_DASHBOARD_PORT = 7780

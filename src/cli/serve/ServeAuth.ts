@@ -5,11 +5,11 @@
  */
 import { Options } from "@effect/cli"
 import { Config, Effect, Option } from "effect"
-import type { TrustLevel } from "../protocol/messages/Common.js"
-import * as Mtls from "../runtime/auth/Mtls.js"
-import type { OAuth2Options } from "../runtime/auth/OAuth2.js"
-import * as Trust from "../runtime/permissions/Trust.js"
-import * as Settings from "./Settings.js"
+import type { TrustLevel } from "../../protocol/messages/Common.js"
+import * as Mtls from "../../runtime/auth/Mtls.js"
+import type { OAuth2Options } from "../../runtime/auth/OAuth2.js"
+import * as Trust from "../../runtime/permissions/Trust.js"
+import * as Settings from "../Settings.js"
 
 export const options = {
   mtlsPrincipal: Settings.withEnv(
