@@ -23,9 +23,7 @@ import {
 } from "effect"
 import { onClose } from "../internal/OnClose.js"
 import { forkWithFiberRefs } from "../internal/WithFiberRefs.js"
-import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../protocol/Capabilities.js"
 import { ArcpError } from "../protocol/Errors.js"
-import { METRICS_EXTENSION } from "../protocol/extensions/Metrics.js"
 import { type Decoded, type DecodeError, decodeJson, isCore } from "../protocol/Message.js"
 import type { Connection, Incoming } from "../transport/Transport.js"
 import * as Sidecar from "./artifacts/Sidecar.js"
@@ -33,13 +31,13 @@ import * as AcceptedMessages from "./connection/AcceptedMessages.js"
 import { nack, refusalOf, wrongSession } from "./connection/Nacks.js"
 import * as RecordedIds from "./connection/RecordedIds.js"
 import * as Riders from "./connection/Riders.js"
+import { sessionOwner } from "./connection/SessionOwner.js"
 import * as SessionSpans from "./connection/SessionSpans.js"
 import { committed, isRelayed } from "./events/Relayed.js"
 import * as Handshake from "./Handshake.js"
 import type { Owner } from "./Job.js"
 import type { LiveSession } from "./LiveSession.js"
 import * as Outbound from "./Outbound.js"
-import { trustOf } from "./permissions/Trust.js"
 import * as SpanFeed from "./tracing/SpanFeed.js"
 import * as Spans from "./tracing/Spans.js"
 
@@ -223,20 +221,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       owner !== undefined ? Effect.succeed(owner) : Effect.gen(function*() {
         if (owner !== undefined) return owner
         const principal = yield* session.principal
-        owner = {
-          sessionId: session.id,
-          principal: principal.id,
-          sink: outbound.send,
-          room: outbound.room,
-          sheddingRoom: outbound.sheddingRoom,
-          roomNow: outbound.roomNow,
-          heartbeatIntervalSeconds: session.capabilities.heartbeat_interval_seconds ??
-            DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
-          trustLevel: trustOf(principal, settings),
-          humanInput: session.capabilities.human_input === true,
-          scope,
-          metrics: session.capabilities.extensions?.includes(METRICS_EXTENSION) === true
-        }
+        owner = sessionOwner(session, principal, outbound, settings, scope)
         return owner
       })
 
