@@ -21,6 +21,8 @@ import * as WebSocket from "../src/transport/WebSocket.js"
 import { serverLayer, TOKEN } from "../test/support/Harness.js"
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 4)
+// `BENCH_ROWS=client` (or `server`) runs only those rows
+const ROWS = process.env["BENCH_ROWS"] ?? "all"
 const now = () => new Date().toISOString()
 let counter = 0
 const nextId = (prefix: string) => `${prefix}_01K${String(counter++).padStart(23, "0")}`
@@ -151,9 +153,11 @@ const clientOnly = (inFlight: number) =>
 
 const main = Effect.gen(function*() {
   console.log(`bench/split (${SECONDS} s per row; echo; one connection)`)
-  for (const inFlight of [1, 64]) yield* serverOnly("memory", inFlight)
-  for (const inFlight of [1, 64]) yield* serverOnly("sqlite", inFlight)
-  for (const inFlight of [1, 64]) yield* clientOnly(inFlight)
+  if (ROWS !== "client") {
+    for (const inFlight of [1, 64]) yield* serverOnly("memory", inFlight)
+    for (const inFlight of [1, 64]) yield* serverOnly("sqlite", inFlight)
+  }
+  if (ROWS !== "server") { for (const inFlight of [1, 64]) yield* clientOnly(inFlight) }
 }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
 
 await Effect.runPromise(main)
