@@ -26,8 +26,12 @@ const ROWS = process.env["BENCH_ROWS"] ?? "all"
 const now = () => new Date().toISOString()
 let counter = 0
 const nextId = (prefix: string) => `${prefix}_01K${String(counter++).padStart(23, "0")}`
-const print = (name: string, n: number, elapsedMs: number) =>
-  console.log(`${name.padEnd(44)} ${((n / elapsedMs) * 1000).toFixed(0).padStart(7)} invokes/s`)
+const print = (name: string, n: number, elapsedMs: number, cpuMicros?: number) =>
+  console.log(
+    `${name.padEnd(44)} ${((n / elapsedMs) * 1000).toFixed(0).padStart(7)} invokes/s${
+      cpuMicros === undefined ? "" : `, ${cpuMicros.toFixed(0)} µs CPU per invoke`
+    }`
+  )
 
 /** Drives the runtime at `address` with `inFlight` invokes outstanding for SECONDS. */
 const rawClient = (address: string, inFlight: number) =>
@@ -125,7 +129,7 @@ const scriptedRuntime = () => {
   return wss
 }
 
-const clientOnly = (inFlight: number) =>
+const clientOnly = (inFlight: number, warmUp = false) =>
   Effect.gen(function*() {
     const wss = yield* Effect.acquireRelease(
       Effect.async<WebSocketServer>((resume) => {
@@ -139,8 +143,9 @@ const clientOnly = (inFlight: number) =>
     const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: "bench" } })
     const invoke = Effect.scoped(Effect.flatMap(session.invoke("echo", { a: 1 }), (job) => job.outcome))
     let n = 0
+    const cpu = process.cpuUsage()
     const start = performance.now()
-    const deadline = start + SECONDS * 1000
+    const deadline = start + (warmUp ? 1000 : SECONDS * 1000)
     yield* Effect.forEach(Array.from({ length: inFlight }), () =>
       Effect.gen(function*() {
         while (performance.now() < deadline) {
@@ -148,7 +153,9 @@ const clientOnly = (inFlight: number) =>
           n++
         }
       }), { concurrency: "unbounded", discard: true })
-    print(`client only, ${inFlight} in flight`, n, performance.now() - start)
+    const { system, user } = process.cpuUsage(cpu)
+    // this process's CPU per invoke: the client and the scripted peer (the same for every build measured)
+    if (!warmUp) print(`client only, ${inFlight} in flight`, n, performance.now() - start, (user + system) / n)
   }).pipe(Effect.scoped)
 
 const main = Effect.gen(function*() {

@@ -38,7 +38,7 @@ import {
 import { SCHEDULES_LIST } from "../protocol/messages/Execution.js"
 import { decode as decodeSidecar } from "../protocol/Sidecar.js"
 import { makeInbox } from "../transport/SidecarTransfers.js"
-import type { Connection } from "../transport/Transport.js"
+import type { Connection, Incoming } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
 import * as Answers from "./Answers.js"
 import * as ClientArtifacts from "./ClientArtifacts.js"
@@ -165,10 +165,11 @@ export const connect = (
     const jobs = JobRouter.make<ClientError>()
 
     const credentials = options.credentials
-    const onMessage = (message: Decoded) =>
+    /** What the session and the runtime's control messages change: nacks, re-authentication, eviction. */
+    const onControl = (message: Decoded) =>
       Effect.gen(function*() {
         if (message.session_id !== undefined) lastSeen = message.id
-        yield* jobs.route(message)
+        jobs.route(message)
         const correlation = message.correlation_id
         if (correlation !== undefined) {
           // a nack after a fetch was answered: its sidecar transfer failed midway
@@ -212,37 +213,79 @@ export const connect = (
         }
       })
 
+    /**
+     * One message from the runtime: routed to its job, its waiting request and the session's
+     * subscribers. Every other message (job events, answers) is handled in place, without an Effect of
+     * its own: they are most of what a client reads (issue 12).
+     */
+    const onMessage = (message: Decoded): Effect.Effect<void> => {
+      const type = message.type
+      if (type === "nack" || type === "session.refresh" || type === "session.evicted") return onControl(message)
+      if (message.session_id !== undefined) lastSeen = message.id
+      jobs.route(message)
+      const correlation = message.correlation_id
+      if (correlation !== undefined) {
+        const waiter = pending.get(correlation)
+        if (waiter !== undefined) {
+          pending.delete(correlation)
+          Deferred.unsafeDone(waiter.answer, Exit.succeed(message))
+        }
+      }
+      // unbounded: an offer is a publish (false only once the session's scope closed it)
+      inbound.unsafeOffer(message)
+      if (resumeId !== undefined && correlation === resumeId) {
+        resumeId = undefined
+        if (type === "ack") inbound.unsafeOffer(Subscription.Resumed)
+      }
+      return Effect.void
+    }
+
     // binary stream chunks arriving as sidecar frames, reassembled in order (§11.3)
     const chunks = StreamChunks.makeAssembler()
     const handOn = (messages: ReadonlyArray<Decoded>) => Effect.forEach(messages, onMessage, { discard: true })
 
-    /** Reads one transport's frames, in order, until it ends. */
-    const readFrom = (conn: Connection) =>
-      conn.incoming.pipe(
-        Stream.runForEach((frame) => {
-          if (frame._tag === "Binary") {
-            const sidecar = decodeSidecar(frame.data)
-            if (typeof sidecar === "string") return Effect.logWarning(`ignored a binary frame: ${sidecar}`)
-            if (sidecar.kind === "stream") return Effect.flatMap(chunks.onFrame(sidecar), handOn)
-            return Effect.flatMap(
-              inbox.accept(sidecar),
-              (outcome) =>
-                outcome === "delivered" ? Effect.void : Effect.logDebug(`ignored a sidecar frame for ${sidecar.key}`)
-            )
+    /** One frame from the runtime. */
+    const onFrame = (frame: Incoming): Effect.Effect<void> => {
+      if (frame._tag === "Binary") {
+        const sidecar = decodeSidecar(frame.data)
+        if (typeof sidecar === "string") return Effect.logWarning(`ignored a binary frame: ${sidecar}`)
+        if (sidecar.kind === "stream") return Effect.flatMap(chunks.onFrame(sidecar), handOn)
+        return Effect.flatMap(
+          inbox.accept(sidecar),
+          (outcome) =>
+            outcome === "delivered" ? Effect.void : Effect.logDebug(`ignored a sidecar frame for ${sidecar.key}`)
+        )
+      }
+      if (frame._tag !== "Text") {
+        return Effect.logDebug(`ignored ${frame._tag} frame`)
+      }
+      const decoded = decodeJson(frame.text)
+      if (Either.isLeft(decoded)) {
+        return Effect.logWarning(`undecodable message from the runtime: ${decoded.left.message}`)
+      }
+      // a message outside any stream is handed on as it is (the assembler holds only stream chunks)
+      return decoded.right.stream_id === undefined
+        ? onMessage(decoded.right)
+        : Effect.flatMap(chunks.onMessage(decoded.right), handOn)
+    }
+
+    /** Reads one transport's frames, in order, until it ends: in batches through `receive` when it has it. */
+    const readFrom = (conn: Connection) => {
+      const { receive } = conn
+      const reading = receive === undefined
+        ? Stream.runForEach(conn.incoming, onFrame)
+        : Effect.gen(function*() {
+          while (true) {
+            const frames = yield* receive
+            if (frames.length === 0) return
+            for (const frame of frames) yield* onFrame(frame)
           }
-          if (frame._tag !== "Text") {
-            return Effect.logDebug(`ignored ${frame._tag} frame`)
-          }
-          const decoded = decodeJson(frame.text)
-          return Either.isRight(decoded)
-            ? Effect.flatMap(chunks.onMessage(decoded.right), handOn)
-            : Effect.logWarning(`undecodable message from the runtime: ${decoded.left.message}`)
-        }),
-        Effect.match({
-          onFailure: (e) => new ClientError({ reason: "Transport", message: e.message }),
-          onSuccess: () => new ClientError({ reason: "Closed", message: "the connection closed" })
         })
-      )
+      return Effect.match(reading, {
+        onFailure: (e) => new ClientError({ reason: "Transport", message: e.message }),
+        onSuccess: () => new ClientError({ reason: "Closed", message: "the connection closed" })
+      })
+    }
 
     const policy = options.reconnect === false ? undefined : (options.reconnect ?? {})
     const canRedial = redial !== undefined && policy !== undefined
