@@ -12,14 +12,15 @@ import {
   ExecutionStrategy,
   Exit,
   Fiber,
+  FiberId,
   Mailbox,
   Option,
   PubSub,
-  Ref,
   Schema,
   Scope,
   Stream
 } from "effect"
+import { withMillis } from "../internal/Now.js"
 import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
 import { isExtensionType } from "../protocol/Extensions.js"
@@ -103,6 +104,8 @@ export const connect = (
     let current = connection
     // while reconnecting, application sends wait; the handshake of the new transport goes past
     const up = yield* Effect.makeLatch(true)
+    // mirrors `up`: a send while the transport is up goes straight to it, without the latch's steps
+    let isUp = true
     let closing = false
     // false once the runtime ended the session for good (an eviction that does not allow a resume)
     let resumable = true
@@ -111,7 +114,10 @@ export const connect = (
       new ClientError({ reason: "Transport", message: e.message })
     /** Sends a frame on the current transport, once it is up. */
     const sendFrame = (frame: string | Uint8Array) =>
-      Effect.zipRight(up.await, Effect.suspend(() => current.send(frame))).pipe(Effect.mapError(transportError))
+      Effect.mapError(
+        Effect.suspend(() => isUp ? current.send(frame) : Effect.zipRight(up.await, current.send(frame))),
+        transportError
+      )
     /** Sends a frame at once, reconnecting or not (the new transport's own handshake). */
     const sendNow = (frame: string) => Effect.suspend(() => current.send(frame)).pipe(Effect.mapError(transportError))
     // what the artifact code sees: whichever transport is current
@@ -128,6 +134,7 @@ export const connect = (
       drain: Effect.suspend(() => current.drain ?? Effect.void)
     }
     const timeout = Duration.decode(options.timeout ?? "30 seconds")
+    const timeoutMillis = Duration.toMillis(timeout)
     // the session's messages, with a `Resumed` mark where a reconnect resumed it (seen only by subscriptions)
     const inbound = yield* PubSub.unbounded<Decoded | Subscription.Resumed>()
     // the id of the `resume` sent after a reconnect: its ack is where the mark goes, in message order
@@ -140,13 +147,18 @@ export const connect = (
     const ended = yield* Deferred.make<ClientError>()
     // artifact bytes arriving as sidecar frames, keyed by the fetch's id (§16.2)
     const inbox = yield* makeInbox()
-    const sessionId = yield* Ref.make(Option.none<SessionId>())
+    // the session's id, once accepted: every later envelope names it (§6.1.1)
+    let sessionId: SessionId | undefined
+    /** `envelope` naming the session, once there is one. */
+    const inSession = (envelope: Decoded): Decoded =>
+      sessionId === undefined || envelope.session_id === sessionId ? envelope : { ...envelope, session_id: sessionId }
+    /** Sends `envelope` on the current transport, naming the session. */
+    const sendEnvelope = (envelope: Decoded) => Effect.suspend(() => sendFrame(encodeUnchecked(inSession(envelope))))
 
     const write = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
       Effect.gen(function*() {
-        const sid = yield* Ref.get(sessionId)
         const envelope = yield* makeEnvelope(type, payload, {
-          ...(Option.isSome(sid) ? { session_id: sid.value } : {}),
+          ...(sessionId !== undefined ? { session_id: sessionId } : {}),
           ...header
         })
         yield* sendFrame(encodeUnchecked(envelope))
@@ -303,10 +315,12 @@ export const connect = (
         if (!established || closing || !resumable || redial === undefined || policy === undefined) {
           return yield* end(reason)
         }
+        isUp = false
         yield* up.close
         if (held !== undefined) yield* Scope.close(held, Exit.void)
         yield* Effect.logInfo(`transport lost (${reason.message}); reconnecting`)
         const outcome = yield* Effect.either(reconnect(policy, redial))
+        isUp = true
         yield* up.open
         if (Either.isLeft(outcome)) return yield* end(outcome.left)
         held = outcome.right
@@ -337,12 +351,12 @@ export const connect = (
       }
     }).pipe(Effect.forkScoped)
 
+    /** Registers a request awaiting its answer (in one fiber step: every invoke makes one), and the wait. */
     const expect = (id: MessageId) =>
-      Effect.gen(function*() {
-        const answer = yield* Deferred.make<Decoded, ArcpError | ClientError>()
-        const now = yield* Clock.currentTimeMillis
-        pending.set(id, { answer, deadline: now + Duration.toMillis(timeout) })
-        return Deferred.await(answer).pipe(Effect.ensuring(Effect.sync(() => pending.delete(id))))
+      withMillis((now) => {
+        const answer = Deferred.unsafeMake<Decoded, ArcpError | ClientError>(FiberId.none)
+        pending.set(id, { answer, deadline: now + timeoutMillis })
+        return Effect.succeed(Deferred.await(answer).pipe(Effect.ensuring(Effect.sync(() => pending.delete(id)))))
       })
 
     /**
@@ -352,8 +366,7 @@ export const connect = (
     const sendAndAwait = (envelope: Decoded, gated = true) =>
       Effect.gen(function*() {
         const answer = yield* expect(envelope.id)
-        const sid = yield* Ref.get(sessionId)
-        const text = encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
+        const text = encodeUnchecked(inSession(envelope))
         yield* gated ? sendFrame(text) : sendNow(text)
         return yield* answer
       })
@@ -370,8 +383,7 @@ export const connect = (
         const answer = yield* expect(envelope.id)
         const entry = pending.get(envelope.id)
         if (entry !== undefined) pending.set(envelope.id, { ...entry, deadline: Number.POSITIVE_INFINITY })
-        const sid = yield* Ref.get(sessionId)
-        yield* sendFrame(encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) }))
+        yield* sendEnvelope(envelope)
         const sender = yield* Effect.fork(
           Effect.tap(during, () =>
             Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -428,7 +440,7 @@ export const connect = (
     const reply = yield* handshake(true)
     const accepted: Message<"session.accepted"> = reply
     const { runtime } = accepted.payload
-    yield* Ref.set(sessionId, Option.some(accepted.payload.session_id))
+    sessionId = accepted.payload.session_id
     if (options.pinFingerprint !== undefined && runtime.fingerprint !== options.pinFingerprint) {
       // the runtime did accept us: close the session politely (it frees its state at once), then hang up
       yield* request("session.close", { reason: "runtime fingerprint mismatch" }).pipe(
@@ -522,25 +534,33 @@ export const connect = (
       Effect.gen(function*() {
         const sink: JobRouter.JobSink<ClientError> = {
           events: yield* Mailbox.make<Decoded>(),
-          outcome: yield* Deferred.make<unknown, ArcpError | ClientError>()
+          outcome: Deferred.unsafeMake<unknown, ArcpError | ClientError>(FiberId.none)
         }
         // registered before sending: the reader attaches the job when its job.accepted arrives
         jobs.expect(envelope.id, sink)
-        yield* Effect.addFinalizer(() => Effect.sync(() => jobs.forget(envelope.id)))
+        let jobId: JobId | undefined
+        // one plain finalizer on the scope: `Effect.addFinalizer` snapshots and restores the fiber's refs
+        // around each, half of an invoke's Effect steps with the two it had (issue 12)
+        yield* Scope.addFinalizer(yield* Effect.scope, Effect.sync(() => jobs.forget(envelope.id, jobId)))
         const reply = yield* sendAndAwait(envelope)
         if (!isCore(reply) || reply.type !== "job.accepted") {
           return yield* new ClientError({ reason: "Closed", message: `expected job.accepted, got ${reply.type}` })
         }
-        const jobId = reply.payload.job_id
-        yield* Effect.addFinalizer(() => Effect.sync(() => jobs.forget(envelope.id, jobId)))
+        const acceptedJob = reply.payload.job_id
+        jobId = acceptedJob
         const handle: JobHandle = {
-          jobId,
+          jobId: acceptedJob,
           events: Mailbox.toStream(sink.events),
           outcome: Deferred.await(sink.outcome),
-          cancel: (cancelOptions = {}) => request("cancel", { target: "job", target_id: jobId, ...cancelOptions }),
+          cancel: (cancelOptions = {}) =>
+            request("cancel", { target: "job", target_id: acceptedJob, ...cancelOptions }),
           interrupt: (prompt) =>
             Effect.asVoid(
-              request("interrupt", { target: "job", target_id: jobId, ...(prompt !== undefined ? { prompt } : {}) })
+              request("interrupt", {
+                target: "job",
+                target_id: acceptedJob,
+                ...(prompt !== undefined ? { prompt } : {})
+              })
             )
         }
         return handle
@@ -554,10 +574,19 @@ export const connect = (
       clientError: (reason, message) => new ClientError({ reason, message })
     }
     /** The client's retries (`InvokeOptions.retry`) around `invokeOnce`. */
-    const invoke = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
+    const invoke = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) => {
+      const policy = invokeOptions.retry
+      return policy === undefined || policy.attempts <= 1
+        ? invokeOnce(tool, args, invokeOptions)
+        : invokeWithRetries(tool, args, invokeOptions, policy)
+    }
+    const invokeWithRetries = (
+      tool: string,
+      args: Record<string, unknown> | undefined,
+      invokeOptions: InvokeOptions,
+      policy: NonNullable<InvokeOptions["retry"]>
+    ) =>
       Effect.gen(function*() {
-        const policy = invokeOptions.retry
-        if (policy === undefined || policy.attempts <= 1) return yield* invokeOnce(tool, args, invokeOptions)
         const scope = yield* Effect.scope
         const key = invokeOptions.idempotency_key ?? `retry_${yield* ulid}`
         const initial = Duration.toMillis(Duration.decode(policy.backoff ?? "200 millis"))
@@ -653,12 +682,7 @@ export const connect = (
             messages: withMarks,
             sendAndAwait,
             // on the transport in use (a reconnect replaces it)
-            send: (envelope) =>
-              Effect.flatMap(
-                Ref.get(sessionId),
-                (sid) =>
-                  sendFrame(encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) }))
-              ),
+            send: sendEnvelope,
             unexpected: (expected, got) =>
               new ClientError({ reason: "Closed", message: `expected ${expected}, got ${got.type}` })
           },
@@ -705,12 +729,7 @@ export const connect = (
       ...Answers.make<ClientError>({
         request,
         expect,
-        send: (envelope) =>
-          Effect.flatMap(
-            Ref.get(sessionId),
-            (sid) =>
-              sendFrame(encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) }))
-          ),
+        send: sendEnvelope,
         unexpected: (expected, got) =>
           new ClientError({ reason: "Closed", message: `expected ${expected}, got ${got.type}` })
       }),
@@ -733,10 +752,9 @@ export const connect = (
       sendExtension: (type, payload, extensionOptions) =>
         Effect.gen(function*() {
           const envelope = yield* extensionEnvelope(type, payload, extensionOptions)
-          const sid = yield* Ref.get(sessionId)
-          yield* connection.send(
-            encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
-          ).pipe(Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message })))
+          yield* connection.send(encodeUnchecked(inSession(envelope))).pipe(
+            Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))
+          )
           return envelope.id
         }),
       requestExtension: (type, payload, extensionOptions) =>
