@@ -281,20 +281,28 @@ export const connect = (
         : Effect.flatMap(chunks.onMessage(decoded.right), handOn)
     }
 
-    /** Reads one transport's frames, in order, until it ends: in batches through `receive` when it has it. */
+    /**
+     * Reads one transport's frames, in order, until it ends, a chunk at a time. Through `incoming`, not
+     * `receive`: a caller's wrapper of a `Connection` (a spy, a filter) overrides `incoming`.
+     */
     const readFrom = (conn: Connection) => {
-      const { receive } = conn
-      const reading = receive === undefined
-        ? Stream.runForEach(conn.incoming, onFrame)
-        : Effect.gen(function*() {
-          while (true) {
-            const frames = yield* receive
-            if (frames.length === 0) return
-            for (const frame of frames) yield* onFrame(frame)
+      // pulled in a loop: `runForEachChunk` costs a sink's channel on top of the stream's, per chunk
+      const reading = Effect.scoped(Effect.gen(function*() {
+        const pull = yield* Stream.toPull(conn.incoming)
+        while (true) {
+          const frames = yield* Effect.catchAll(pull, (e) =>
+            Option.isNone(e) ? Effect.succeed(undefined) : Effect.fail(e.value))
+          if (frames === undefined) {
+            return
           }
-        })
+          for (const frame of frames) {
+            yield* onFrame(frame)
+          }
+        }
+      }))
       return Effect.match(reading, {
-        onFailure: (e) => new ClientError({ reason: "Transport", message: e.message }),
+        onFailure: (e) =>
+          new ClientError({ reason: "Transport", message: e.message }),
         onSuccess: () => new ClientError({ reason: "Closed", message: "the connection closed" })
       })
     }
