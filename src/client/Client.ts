@@ -115,7 +115,10 @@ export const connect = (
     /** Sends a frame on the current transport, once it is up. */
     const sendFrame = (frame: string | Uint8Array) =>
       Effect.mapError(
-        Effect.suspend(() => isUp ? current.send(frame) : Effect.zipRight(up.await, current.send(frame))),
+        // while reconnecting, the transport is read once the latch opens: a new one has replaced it by then
+        Effect.suspend(() =>
+          isUp ? current.send(frame) : Effect.zipRight(up.await, Effect.suspend(() => current.send(frame)))
+        ),
         transportError
       )
     /** Sends a frame at once, reconnecting or not (the new transport's own handshake). */
