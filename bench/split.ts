@@ -21,11 +21,17 @@ import * as WebSocket from "../src/transport/WebSocket.js"
 import { serverLayer, TOKEN } from "../test/support/Harness.js"
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 4)
+// `BENCH_ROWS=client` (or `server`) runs only those rows
+const ROWS = process.env["BENCH_ROWS"] ?? "all"
 const now = () => new Date().toISOString()
 let counter = 0
 const nextId = (prefix: string) => `${prefix}_01K${String(counter++).padStart(23, "0")}`
-const print = (name: string, n: number, elapsedMs: number) =>
-  console.log(`${name.padEnd(44)} ${((n / elapsedMs) * 1000).toFixed(0).padStart(7)} invokes/s`)
+const print = (name: string, n: number, elapsedMs: number, cpuMicros?: number) =>
+  console.log(
+    `${name.padEnd(44)} ${((n / elapsedMs) * 1000).toFixed(0).padStart(7)} invokes/s${
+      cpuMicros === undefined ? "" : `, ${cpuMicros.toFixed(0)} µs CPU per invoke`
+    }`
+  )
 
 /** Drives the runtime at `address` with `inFlight` invokes outstanding for SECONDS. */
 const rawClient = (address: string, inFlight: number) =>
@@ -123,7 +129,7 @@ const scriptedRuntime = () => {
   return wss
 }
 
-const clientOnly = (inFlight: number) =>
+const clientOnly = (inFlight: number, warmUp = false) =>
   Effect.gen(function*() {
     const wss = yield* Effect.acquireRelease(
       Effect.async<WebSocketServer>((resume) => {
@@ -137,8 +143,9 @@ const clientOnly = (inFlight: number) =>
     const session = yield* Client.connect(connection, { credentials: { scheme: "bearer", token: "bench" } })
     const invoke = Effect.scoped(Effect.flatMap(session.invoke("echo", { a: 1 }), (job) => job.outcome))
     let n = 0
+    const cpu = process.cpuUsage()
     const start = performance.now()
-    const deadline = start + SECONDS * 1000
+    const deadline = start + (warmUp ? 1000 : SECONDS * 1000)
     yield* Effect.forEach(Array.from({ length: inFlight }), () =>
       Effect.gen(function*() {
         while (performance.now() < deadline) {
@@ -146,14 +153,18 @@ const clientOnly = (inFlight: number) =>
           n++
         }
       }), { concurrency: "unbounded", discard: true })
-    print(`client only, ${inFlight} in flight`, n, performance.now() - start)
+    const { system, user } = process.cpuUsage(cpu)
+    // this process's CPU per invoke: the client and the scripted peer (the same for every build measured)
+    if (!warmUp) print(`client only, ${inFlight} in flight`, n, performance.now() - start, (user + system) / n)
   }).pipe(Effect.scoped)
 
 const main = Effect.gen(function*() {
   console.log(`bench/split (${SECONDS} s per row; echo; one connection)`)
-  for (const inFlight of [1, 64]) yield* serverOnly("memory", inFlight)
-  for (const inFlight of [1, 64]) yield* serverOnly("sqlite", inFlight)
-  for (const inFlight of [1, 64]) yield* clientOnly(inFlight)
+  if (ROWS !== "client") {
+    for (const inFlight of [1, 64]) yield* serverOnly("memory", inFlight)
+    for (const inFlight of [1, 64]) yield* serverOnly("sqlite", inFlight)
+  }
+  if (ROWS !== "server") { for (const inFlight of [1, 64]) yield* clientOnly(inFlight) }
 }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
 
 await Effect.runPromise(main)

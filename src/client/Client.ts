@@ -12,14 +12,15 @@ import {
   ExecutionStrategy,
   Exit,
   Fiber,
+  FiberId,
   Mailbox,
   Option,
   PubSub,
-  Ref,
   Schema,
   Scope,
   Stream
 } from "effect"
+import { withMillis } from "../internal/Now.js"
 import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
 import { isExtensionType } from "../protocol/Extensions.js"
@@ -38,7 +39,7 @@ import {
 import { SCHEDULES_LIST } from "../protocol/messages/Execution.js"
 import { decode as decodeSidecar } from "../protocol/Sidecar.js"
 import { makeInbox } from "../transport/SidecarTransfers.js"
-import type { Connection } from "../transport/Transport.js"
+import type { Connection, Incoming } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
 import * as Answers from "./Answers.js"
 import * as ClientArtifacts from "./ClientArtifacts.js"
@@ -103,6 +104,8 @@ export const connect = (
     let current = connection
     // while reconnecting, application sends wait; the handshake of the new transport goes past
     const up = yield* Effect.makeLatch(true)
+    // mirrors `up`: a send while the transport is up goes straight to it, without the latch's steps
+    let isUp = true
     let closing = false
     // false once the runtime ended the session for good (an eviction that does not allow a resume)
     let resumable = true
@@ -111,7 +114,13 @@ export const connect = (
       new ClientError({ reason: "Transport", message: e.message })
     /** Sends a frame on the current transport, once it is up. */
     const sendFrame = (frame: string | Uint8Array) =>
-      Effect.zipRight(up.await, Effect.suspend(() => current.send(frame))).pipe(Effect.mapError(transportError))
+      Effect.mapError(
+        // while reconnecting, the transport is read once the latch opens: a new one has replaced it by then
+        Effect.suspend(() =>
+          isUp ? current.send(frame) : Effect.zipRight(up.await, Effect.suspend(() => current.send(frame)))
+        ),
+        transportError
+      )
     /** Sends a frame at once, reconnecting or not (the new transport's own handshake). */
     const sendNow = (frame: string) => Effect.suspend(() => current.send(frame)).pipe(Effect.mapError(transportError))
     // what the artifact code sees: whichever transport is current
@@ -128,6 +137,7 @@ export const connect = (
       drain: Effect.suspend(() => current.drain ?? Effect.void)
     }
     const timeout = Duration.decode(options.timeout ?? "30 seconds")
+    const timeoutMillis = Duration.toMillis(timeout)
     // the session's messages, with a `Resumed` mark where a reconnect resumed it (seen only by subscriptions)
     const inbound = yield* PubSub.unbounded<Decoded | Subscription.Resumed>()
     // the id of the `resume` sent after a reconnect: its ack is where the mark goes, in message order
@@ -140,13 +150,18 @@ export const connect = (
     const ended = yield* Deferred.make<ClientError>()
     // artifact bytes arriving as sidecar frames, keyed by the fetch's id (§16.2)
     const inbox = yield* makeInbox()
-    const sessionId = yield* Ref.make(Option.none<SessionId>())
+    // the session's id, once accepted: every later envelope names it (§6.1.1)
+    let sessionId: SessionId | undefined
+    /** `envelope` naming the session, once there is one. */
+    const inSession = (envelope: Decoded): Decoded =>
+      sessionId === undefined || envelope.session_id === sessionId ? envelope : { ...envelope, session_id: sessionId }
+    /** Sends `envelope` on the current transport, naming the session. */
+    const sendEnvelope = (envelope: Decoded) => Effect.suspend(() => sendFrame(encodeUnchecked(inSession(envelope))))
 
     const write = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
       Effect.gen(function*() {
-        const sid = yield* Ref.get(sessionId)
         const envelope = yield* makeEnvelope(type, payload, {
-          ...(Option.isSome(sid) ? { session_id: sid.value } : {}),
+          ...(sessionId !== undefined ? { session_id: sessionId } : {}),
           ...header
         })
         yield* sendFrame(encodeUnchecked(envelope))
@@ -165,10 +180,11 @@ export const connect = (
     const jobs = JobRouter.make<ClientError>()
 
     const credentials = options.credentials
-    const onMessage = (message: Decoded) =>
+    /** What the session and the runtime's control messages change: nacks, re-authentication, eviction. */
+    const onControl = (message: Decoded) =>
       Effect.gen(function*() {
         if (message.session_id !== undefined) lastSeen = message.id
-        yield* jobs.route(message)
+        jobs.route(message)
         const correlation = message.correlation_id
         if (correlation !== undefined) {
           // a nack after a fetch was answered: its sidecar transfer failed midway
@@ -212,37 +228,87 @@ export const connect = (
         }
       })
 
+    /**
+     * One message from the runtime: routed to its job, its waiting request and the session's
+     * subscribers. Every other message (job events, answers) is handled in place, without an Effect of
+     * its own: they are most of what a client reads (issue 12).
+     */
+    const onMessage = (message: Decoded): Effect.Effect<void> => {
+      const type = message.type
+      if (type === "nack" || type === "session.refresh" || type === "session.evicted") return onControl(message)
+      if (message.session_id !== undefined) lastSeen = message.id
+      jobs.route(message)
+      const correlation = message.correlation_id
+      if (correlation !== undefined) {
+        const waiter = pending.get(correlation)
+        if (waiter !== undefined) {
+          pending.delete(correlation)
+          Deferred.unsafeDone(waiter.answer, Exit.succeed(message))
+        }
+      }
+      // unbounded: an offer is a publish (false only once the session's scope closed it)
+      inbound.unsafeOffer(message)
+      if (resumeId !== undefined && correlation === resumeId) {
+        resumeId = undefined
+        if (type === "ack") inbound.unsafeOffer(Subscription.Resumed)
+      }
+      return Effect.void
+    }
+
     // binary stream chunks arriving as sidecar frames, reassembled in order (§11.3)
     const chunks = StreamChunks.makeAssembler()
     const handOn = (messages: ReadonlyArray<Decoded>) => Effect.forEach(messages, onMessage, { discard: true })
 
-    /** Reads one transport's frames, in order, until it ends. */
-    const readFrom = (conn: Connection) =>
-      conn.incoming.pipe(
-        Stream.runForEach((frame) => {
-          if (frame._tag === "Binary") {
-            const sidecar = decodeSidecar(frame.data)
-            if (typeof sidecar === "string") return Effect.logWarning(`ignored a binary frame: ${sidecar}`)
-            if (sidecar.kind === "stream") return Effect.flatMap(chunks.onFrame(sidecar), handOn)
-            return Effect.flatMap(
-              inbox.accept(sidecar),
-              (outcome) =>
-                outcome === "delivered" ? Effect.void : Effect.logDebug(`ignored a sidecar frame for ${sidecar.key}`)
-            )
+    /** One frame from the runtime. */
+    const onFrame = (frame: Incoming): Effect.Effect<void> => {
+      if (frame._tag === "Binary") {
+        const sidecar = decodeSidecar(frame.data)
+        if (typeof sidecar === "string") return Effect.logWarning(`ignored a binary frame: ${sidecar}`)
+        if (sidecar.kind === "stream") return Effect.flatMap(chunks.onFrame(sidecar), handOn)
+        return Effect.flatMap(
+          inbox.accept(sidecar),
+          (outcome) =>
+            outcome === "delivered" ? Effect.void : Effect.logDebug(`ignored a sidecar frame for ${sidecar.key}`)
+        )
+      }
+      if (frame._tag !== "Text") {
+        return Effect.logDebug(`ignored ${frame._tag} frame`)
+      }
+      const decoded = decodeJson(frame.text)
+      if (Either.isLeft(decoded)) {
+        return Effect.logWarning(`undecodable message from the runtime: ${decoded.left.message}`)
+      }
+      // a message outside any stream is handed on as it is (the assembler holds only stream chunks)
+      return decoded.right.stream_id === undefined
+        ? onMessage(decoded.right)
+        : Effect.flatMap(chunks.onMessage(decoded.right), handOn)
+    }
+
+    /**
+     * Reads one transport's frames, in order, until it ends, a chunk at a time. Through `incoming`, not
+     * `receive`: a caller's wrapper of a `Connection` (a spy, a filter) overrides `incoming`.
+     */
+    const readFrom = (conn: Connection) => {
+      // pulled in a loop: `runForEachChunk` costs a sink's channel on top of the stream's, per chunk
+      const reading = Effect.scoped(Effect.gen(function*() {
+        const pull = yield* Stream.toPull(conn.incoming)
+        while (true) {
+          const frames = yield* Effect.catchAll(pull, (e) =>
+            Option.isNone(e) ? Effect.succeed(undefined) : Effect.fail(e.value))
+          if (frames === undefined) {
+            return
           }
-          if (frame._tag !== "Text") {
-            return Effect.logDebug(`ignored ${frame._tag} frame`)
+          for (const frame of frames) {
+            yield* onFrame(frame)
           }
-          const decoded = decodeJson(frame.text)
-          return Either.isRight(decoded)
-            ? Effect.flatMap(chunks.onMessage(decoded.right), handOn)
-            : Effect.logWarning(`undecodable message from the runtime: ${decoded.left.message}`)
-        }),
-        Effect.match({
-          onFailure: (e) => new ClientError({ reason: "Transport", message: e.message }),
-          onSuccess: () => new ClientError({ reason: "Closed", message: "the connection closed" })
-        })
-      )
+        }
+      }))
+      return Effect.match(reading, {
+        onFailure: (e) =>
+          new ClientError({ reason: "Transport", message: e.message }),
+        onSuccess: () => new ClientError({ reason: "Closed", message: "the connection closed" })
+      })
+    }
 
     const policy = options.reconnect === false ? undefined : (options.reconnect ?? {})
     const canRedial = redial !== undefined && policy !== undefined
@@ -260,10 +326,12 @@ export const connect = (
         if (!established || closing || !resumable || redial === undefined || policy === undefined) {
           return yield* end(reason)
         }
+        isUp = false
         yield* up.close
         if (held !== undefined) yield* Scope.close(held, Exit.void)
         yield* Effect.logInfo(`transport lost (${reason.message}); reconnecting`)
         const outcome = yield* Effect.either(reconnect(policy, redial))
+        isUp = true
         yield* up.open
         if (Either.isLeft(outcome)) return yield* end(outcome.left)
         held = outcome.right
@@ -294,12 +362,12 @@ export const connect = (
       }
     }).pipe(Effect.forkScoped)
 
+    /** Registers a request awaiting its answer (in one fiber step: every invoke makes one), and the wait. */
     const expect = (id: MessageId) =>
-      Effect.gen(function*() {
-        const answer = yield* Deferred.make<Decoded, ArcpError | ClientError>()
-        const now = yield* Clock.currentTimeMillis
-        pending.set(id, { answer, deadline: now + Duration.toMillis(timeout) })
-        return Deferred.await(answer).pipe(Effect.ensuring(Effect.sync(() => pending.delete(id))))
+      withMillis((now) => {
+        const answer = Deferred.unsafeMake<Decoded, ArcpError | ClientError>(FiberId.none)
+        pending.set(id, { answer, deadline: now + timeoutMillis })
+        return Effect.succeed(Deferred.await(answer).pipe(Effect.ensuring(Effect.sync(() => pending.delete(id)))))
       })
 
     /**
@@ -309,8 +377,7 @@ export const connect = (
     const sendAndAwait = (envelope: Decoded, gated = true) =>
       Effect.gen(function*() {
         const answer = yield* expect(envelope.id)
-        const sid = yield* Ref.get(sessionId)
-        const text = encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
+        const text = encodeUnchecked(inSession(envelope))
         yield* gated ? sendFrame(text) : sendNow(text)
         return yield* answer
       })
@@ -327,8 +394,7 @@ export const connect = (
         const answer = yield* expect(envelope.id)
         const entry = pending.get(envelope.id)
         if (entry !== undefined) pending.set(envelope.id, { ...entry, deadline: Number.POSITIVE_INFINITY })
-        const sid = yield* Ref.get(sessionId)
-        yield* sendFrame(encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) }))
+        yield* sendEnvelope(envelope)
         const sender = yield* Effect.fork(
           Effect.tap(during, () =>
             Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -385,7 +451,7 @@ export const connect = (
     const reply = yield* handshake(true)
     const accepted: Message<"session.accepted"> = reply
     const { runtime } = accepted.payload
-    yield* Ref.set(sessionId, Option.some(accepted.payload.session_id))
+    sessionId = accepted.payload.session_id
     if (options.pinFingerprint !== undefined && runtime.fingerprint !== options.pinFingerprint) {
       // the runtime did accept us: close the session politely (it frees its state at once), then hang up
       yield* request("session.close", { reason: "runtime fingerprint mismatch" }).pipe(
@@ -479,25 +545,33 @@ export const connect = (
       Effect.gen(function*() {
         const sink: JobRouter.JobSink<ClientError> = {
           events: yield* Mailbox.make<Decoded>(),
-          outcome: yield* Deferred.make<unknown, ArcpError | ClientError>()
+          outcome: Deferred.unsafeMake<unknown, ArcpError | ClientError>(FiberId.none)
         }
         // registered before sending: the reader attaches the job when its job.accepted arrives
         jobs.expect(envelope.id, sink)
-        yield* Effect.addFinalizer(() => Effect.sync(() => jobs.forget(envelope.id)))
+        let jobId: JobId | undefined
+        // one plain finalizer on the scope: `Effect.addFinalizer` snapshots and restores the fiber's refs
+        // around each, half of an invoke's Effect steps with the two it had (issue 12)
+        yield* Scope.addFinalizer(yield* Effect.scope, Effect.sync(() => jobs.forget(envelope.id, jobId)))
         const reply = yield* sendAndAwait(envelope)
         if (!isCore(reply) || reply.type !== "job.accepted") {
           return yield* new ClientError({ reason: "Closed", message: `expected job.accepted, got ${reply.type}` })
         }
-        const jobId = reply.payload.job_id
-        yield* Effect.addFinalizer(() => Effect.sync(() => jobs.forget(envelope.id, jobId)))
+        const acceptedJob = reply.payload.job_id
+        jobId = acceptedJob
         const handle: JobHandle = {
-          jobId,
+          jobId: acceptedJob,
           events: Mailbox.toStream(sink.events),
           outcome: Deferred.await(sink.outcome),
-          cancel: (cancelOptions = {}) => request("cancel", { target: "job", target_id: jobId, ...cancelOptions }),
+          cancel: (cancelOptions = {}) =>
+            request("cancel", { target: "job", target_id: acceptedJob, ...cancelOptions }),
           interrupt: (prompt) =>
             Effect.asVoid(
-              request("interrupt", { target: "job", target_id: jobId, ...(prompt !== undefined ? { prompt } : {}) })
+              request("interrupt", {
+                target: "job",
+                target_id: acceptedJob,
+                ...(prompt !== undefined ? { prompt } : {})
+              })
             )
         }
         return handle
@@ -511,10 +585,19 @@ export const connect = (
       clientError: (reason, message) => new ClientError({ reason, message })
     }
     /** The client's retries (`InvokeOptions.retry`) around `invokeOnce`. */
-    const invoke = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) =>
+    const invoke = (tool: string, args?: Record<string, unknown>, invokeOptions: InvokeOptions = {}) => {
+      const policy = invokeOptions.retry
+      return policy === undefined || policy.attempts <= 1
+        ? invokeOnce(tool, args, invokeOptions)
+        : invokeWithRetries(tool, args, invokeOptions, policy)
+    }
+    const invokeWithRetries = (
+      tool: string,
+      args: Record<string, unknown> | undefined,
+      invokeOptions: InvokeOptions,
+      policy: NonNullable<InvokeOptions["retry"]>
+    ) =>
       Effect.gen(function*() {
-        const policy = invokeOptions.retry
-        if (policy === undefined || policy.attempts <= 1) return yield* invokeOnce(tool, args, invokeOptions)
         const scope = yield* Effect.scope
         const key = invokeOptions.idempotency_key ?? `retry_${yield* ulid}`
         const initial = Duration.toMillis(Duration.decode(policy.backoff ?? "200 millis"))
@@ -610,12 +693,7 @@ export const connect = (
             messages: withMarks,
             sendAndAwait,
             // on the transport in use (a reconnect replaces it)
-            send: (envelope) =>
-              Effect.flatMap(
-                Ref.get(sessionId),
-                (sid) =>
-                  sendFrame(encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) }))
-              ),
+            send: sendEnvelope,
             unexpected: (expected, got) =>
               new ClientError({ reason: "Closed", message: `expected ${expected}, got ${got.type}` })
           },
@@ -662,12 +740,7 @@ export const connect = (
       ...Answers.make<ClientError>({
         request,
         expect,
-        send: (envelope) =>
-          Effect.flatMap(
-            Ref.get(sessionId),
-            (sid) =>
-              sendFrame(encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) }))
-          ),
+        send: sendEnvelope,
         unexpected: (expected, got) =>
           new ClientError({ reason: "Closed", message: `expected ${expected}, got ${got.type}` })
       }),
@@ -690,10 +763,9 @@ export const connect = (
       sendExtension: (type, payload, extensionOptions) =>
         Effect.gen(function*() {
           const envelope = yield* extensionEnvelope(type, payload, extensionOptions)
-          const sid = yield* Ref.get(sessionId)
-          yield* connection.send(
-            encodeUnchecked({ ...envelope, ...(Option.isSome(sid) ? { session_id: sid.value } : {}) })
-          ).pipe(Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message })))
+          yield* connection.send(encodeUnchecked(inSession(envelope))).pipe(
+            Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))
+          )
           return envelope.id
         }),
       requestExtension: (type, payload, extensionOptions) =>

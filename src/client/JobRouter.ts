@@ -5,7 +5,7 @@
  * share it), and a terminal settles the handle of the invoke it answers.
  */
 import type { Mailbox } from "effect"
-import { Deferred, Effect } from "effect"
+import { Deferred, Effect, Exit } from "effect"
 import { ArcpError } from "../protocol/Errors.js"
 import { type Decoded, isCore, type Message } from "../protocol/Message.js"
 
@@ -24,23 +24,22 @@ export interface JobSink<E> {
   readonly outcome: Deferred.Deferred<unknown, ArcpError | E>
 }
 
-/** Settles the outcome from a terminal event; other messages are ignored. */
-const settle = <E>(sink: JobSink<E>, m: Message) => {
+/** The outcome a terminal event settles; undefined for other messages. */
+const outcomeOf = (m: Message): Exit.Exit<unknown, ArcpError> | undefined => {
   switch (m.type) {
     case "tool.result":
-      return Deferred.succeed(sink.outcome, m.payload.value ?? m.payload.result_ref)
+      return Exit.succeed(m.payload.value ?? m.payload.result_ref)
     case "job.completed":
-      return Deferred.succeed(sink.outcome, m.payload.result ?? m.payload.result_ref)
+      return Exit.succeed(m.payload.result ?? m.payload.result_ref)
     case "tool.error":
     case "job.failed":
-      return Deferred.fail(sink.outcome, ArcpError.fromPayload(m.payload))
+      return Exit.fail(ArcpError.fromPayload(m.payload))
     case "job.cancelled":
-      return Deferred.fail(
-        sink.outcome,
+      return Exit.fail(
         ArcpError.of("CANCELLED", m.payload.reason ?? `job cancelled (${m.payload.source ?? "unknown source"})`)
       )
     default:
-      return Effect.succeed(false)
+      return undefined
   }
 }
 
@@ -68,38 +67,40 @@ export const make = <E>() => {
      * correlated to (each repeat of an idempotency key gets its own), or, uncorrelated (job.failed or
      * job.cancelled of the job's own invoke), every handle of the job still waiting: they share its outcome.
      */
-    route: (message: Decoded): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        const jobId = message.job_id
-        if (jobId === undefined) return
-        if (message.type === "job.accepted" && message.correlation_id !== undefined) {
-          const sink = awaitingAcceptance.get(message.correlation_id)
-          if (sink !== undefined) {
-            awaitingAcceptance.delete(message.correlation_id)
-            const handles = watched.get(jobId) ?? new Map<string, JobSink<E>>()
-            handles.set(message.correlation_id, sink)
-            watched.set(jobId, handles)
-            return
-          }
-        }
-        const handles = watched.get(jobId)
-        if (handles === undefined) return
-        if (!terminalTypes.has(message.type)) {
-          for (const sink of handles.values()) yield* sink.events.offer(message)
+    route: (message: Decoded): void => {
+      // synchronous (the mailboxes are unbounded, the outcome settled in place): the reader calls it for
+      // every message, and an Effect per message was a good part of the client's cost (issue 12)
+      const jobId = message.job_id
+      if (jobId === undefined) return
+      if (message.type === "job.accepted" && message.correlation_id !== undefined) {
+        const sink = awaitingAcceptance.get(message.correlation_id)
+        if (sink !== undefined) {
+          awaitingAcceptance.delete(message.correlation_id)
+          const handles = watched.get(jobId) ?? new Map<string, JobSink<E>>()
+          handles.set(message.correlation_id, sink)
+          watched.set(jobId, handles)
           return
         }
-        const correlation = message.correlation_id
-        const settled = correlation === undefined ? [...handles.keys()] : handles.has(correlation) ? [correlation] : []
-        for (const invokeId of settled) {
-          const sink = handles.get(invokeId)
-          if (sink === undefined) continue
-          handles.delete(invokeId)
-          yield* sink.events.offer(message)
-          if (isCore(message)) yield* settle(sink, message)
-          yield* sink.events.end
-        }
-        if (handles.size === 0) watched.delete(jobId)
-      }),
+      }
+      const handles = watched.get(jobId)
+      if (handles === undefined) return
+      if (!terminalTypes.has(message.type)) {
+        for (const sink of handles.values()) sink.events.unsafeOffer(message)
+        return
+      }
+      const correlation = message.correlation_id
+      const settled = correlation === undefined ? [...handles.keys()] : handles.has(correlation) ? [correlation] : []
+      for (const invokeId of settled) {
+        const sink = handles.get(invokeId)
+        if (sink === undefined) continue
+        handles.delete(invokeId)
+        sink.events.unsafeOffer(message)
+        const outcome = isCore(message) ? outcomeOf(message) : undefined
+        if (outcome !== undefined) Deferred.unsafeDone(sink.outcome, outcome)
+        sink.events.unsafeDone(Exit.void)
+      }
+      if (handles.size === 0) watched.delete(jobId)
+    },
 
     /** Fails every handle with `error` and ends its events (the session ended). */
     failAll: (error: E): Effect.Effect<void> =>

@@ -6,6 +6,7 @@
 import { Either, ParseResult, Schema } from "effect"
 import { Envelope, type Header, headerFields } from "./Envelope.js"
 import { isExtensionType } from "./Extensions.js"
+import { readHeader } from "./HeaderCheck.js"
 import { exceedsDepth } from "./JsonDepth.js"
 import * as Artifacts from "./messages/Artifacts.js"
 import * as Control from "./messages/Control.js"
@@ -204,8 +205,45 @@ const describeValue = (u: unknown): string =>
     ? "a non-plain object"
     : JSON.stringify(u) ?? String(u)
 
+type PayloadDecoder = (u: unknown) => Either.Either<PayloadOf<MessageType>, ParseResult.ParseError>
+/** `payloads` as a mapped type, so that a payload decoder keeps its payload's type. */
+const payloadSchemas: {
+  readonly [K in MessageType]: Schema.Schema<PayloadOf<K>, Schema.Schema.Encoded<(typeof payloads)[K]>>
+} = payloads
+const payloadDecoderOf = <T extends MessageType>(type: T): PayloadDecoder =>
+  Schema.decodeUnknownEither(payloadSchemas[type], options)
+const payloadDecoders = new Map<string, PayloadDecoder>(messageTypes.map((t) => [t, payloadDecoderOf(t)]))
+
+/**
+ * The fast path of a core message: the header by `HeaderCheck` (plain comparisons), the payload by its
+ * type's schema. `undefined` whenever the Schema decode of the whole envelope must decide (and explain).
+ * Accepts only what that decode accepts, and builds the same value (held to it by HeaderCheck.test).
+ * Exported for that test and bench/decode.
+ */
+export const decodeFast = (u: unknown): Decoded | undefined => {
+  if (typeof u !== "object" || u === null || !isPlainObject(u)) return undefined
+  const type: unknown = Reflect.get(u, "type")
+  if (typeof type !== "string" || !isMessageType(type)) return undefined
+  const payloadDecoder = payloadDecoders.get(type)
+  const payload: unknown = Reflect.get(u, "payload")
+  if (payloadDecoder === undefined || !isPlainObject(payload)) return undefined
+  const header = readHeader(u)
+  if (header === undefined) return undefined
+  const required = requiredFields[type]
+  if (required !== undefined && header[required] === undefined) return undefined
+  const decoded = payloadDecoder(payload)
+  // assigned, not spread: a spread of the header cost more than all of its checks
+  return Either.isRight(decoded) ? Object.assign(header, { type, payload: decoded.right }) : undefined
+}
+
 /** Decodes an already-parsed JSON value into a message. */
 export const decode = (u: unknown): Either.Either<Decoded, DecodeError> => {
+  const fast = decodeFast(u)
+  return fast !== undefined ? Either.right(fast) : decodeWithSchema(u)
+}
+
+/** `decode` by the Schema of the whole envelope alone: what the fast path is held to, and every error's source. */
+export const decodeWithSchema = (u: unknown): Either.Either<Decoded, DecodeError> => {
   const type = readString(u, "type")
   const known = type === undefined ? undefined : decoders.get(type)
   // the id and type are read for the error only: the success path stays lean

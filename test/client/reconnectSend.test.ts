@@ -1,0 +1,58 @@
+/**
+ * A request made while the client is reconnecting (§19) waits for the new transport and goes out on it,
+ * not on the one that was lost: a TCP relay cut between the client and the runtime (real WebSocket, real
+ * SQLite file), the request sent once the client has seen the loss.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Logger } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { echo } from "../../src/cli/demoTools.js"
+import * as ArcpClient from "../../src/client/ArcpClient.js"
+import { createServer } from "../../src/client/Promise.js"
+import { relayTo } from "../support/Relay.js"
+
+const credentials = { scheme: "bearer", token: "tok-a" } as const
+
+describe("requests while reconnecting", () => {
+  it.live(
+    "R19-1 a request made while the transport is being replaced goes out on the new one",
+    () =>
+      Effect.gen(function*() {
+        const { relay } = yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const dir = mkdtempSync(join(tmpdir(), "arcp-reconnect-send-"))
+            const server = await createServer({
+              port: 0,
+              db: join(dir, "arcp.db"),
+              logLevel: "none",
+              auth: { bearer: new Map([["tok-a", "alice"]]) },
+              tools: [echo]
+            })
+            return { dir, server, relay: await relayTo(server.address) }
+          }),
+          ({ dir, relay, server }) =>
+            Effect.promise(async () => {
+              await relay.close()
+              await server.close()
+              rmSync(dir, { recursive: true, force: true })
+            })
+        )
+        // the client logs the loss when it stops sending on the lost transport and starts to reconnect
+        const lost = yield* Deferred.make<void>()
+        const watcher = Logger.make(({ message }) => {
+          if (String(message).includes("reconnecting")) Deferred.unsafeDone(lost, Effect.void)
+        })
+        const session = yield* ArcpClient.connect(relay.url, { credentials, reconnect: { initialDelay: 50 } }).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, watcher))
+        )
+        relay.cut()
+        yield* Deferred.await(lost)
+        const job = yield* session.invoke("echo", { said: "after the cut" })
+        assert.deepStrictEqual(yield* job.outcome, { said: "after the cut" })
+        assert.isAtLeast(relay.accepted(), 2, "it reconnected")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+})
