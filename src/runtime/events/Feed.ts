@@ -305,24 +305,19 @@ export const make = Effect.gen(function*() {
       }
     })
 
+  /** Whether follower `r` would receive an event of `target`: the followers a producer waits for. */
+  const waitsFor = (r: Registered, target: Target) =>
+    couldMatch(r.options.filter, target) && visible(r.options.viewer, target.principal, target.sessionId)
+
   const room = (target: Target): Effect.Effect<void> =>
     Effect.suspend(() => {
       const waits: Array<Effect.Effect<void>> = []
-      for (const r of suspending) {
-        if (couldMatch(r.options.filter, target) && visible(r.options.viewer, target.principal, target.sessionId)) {
-          waits.push(r.room)
-        }
-      }
+      for (const r of suspending) if (waitsFor(r, target)) waits.push(r.room)
       return waits.length === 0 ? Effect.void : Effect.forEach(waits, (w) => w, { discard: true })
     })
 
   const roomNow = (target: Target): boolean => {
-    for (const r of suspending) {
-      if (
-        couldMatch(r.options.filter, target) && visible(r.options.viewer, target.principal, target.sessionId) &&
-        !r.roomNow()
-      ) return false
-    }
+    for (const r of suspending) if (waitsFor(r, target) && !r.roomNow()) return false
     return true
   }
 
