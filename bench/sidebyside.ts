@@ -11,6 +11,10 @@
  * `default,full,memory`: SQLite file WAL + synchronous=NORMAL, `--durability full`, `--db :memory:`; `postgres`
  * adds `--store $ARCP_BENCH_PG_URL`, a PostgreSQL database the run may write to);
  * BENCH_ROUNDS repeats the load rows with the servers' order swapped.
+ *
+ * Beside them runs the "floor" (bench/support/floorServer.mjs): a bare `ws` server answering with canned
+ * envelopes, no runtime at all. Its rates are the most this load generator gets on this machine, so a
+ * "floor / peer" column says how far above the peer any server could go on each row (BENCH_FLOOR=0 skips it).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
@@ -26,6 +30,7 @@ const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 1)
 const MODES = (process.env["BENCH_MODES"] ?? "default,full,memory").split(",").filter((m) => m !== "")
 const TOKEN = "tok"
 const IDLE_SESSIONS = 1000
+const FLOOR = process.env["BENCH_FLOOR"] !== "0"
 
 interface Server {
   readonly name: string
@@ -221,6 +226,10 @@ const main = async () => {
       servers.push(peer)
       put(startup, peer.name, { rate: peer.startMs, p50: 0, p99: 0 })
     }
+    if (FLOOR) {
+      const floor = join(root, "bench", "support", "floorServer.mjs")
+      servers.push(await start("floor", process.execPath, [floor], /floor listening on (ws:\/\/\S+)/, 60_000))
+    }
     const names = servers.map((s) => s.name)
     console.log(
       `bench/sidebyside (${SECONDS} s per row and server, ${ROUNDS} round(s)): ${names.join(", ")}${
@@ -255,20 +264,30 @@ const main = async () => {
     // the table, markdown, arcp's default store against the peer
     const base = names.find((n) => n === "arcp default") ?? names[0] ?? ""
     const hasPeer = names.includes("peer")
-    console.log()
-    console.log(`| load | ${names.join(" | ")} |${hasPeer ? ` ${base} / peer |` : ""}`)
-    console.log(`|---|${names.map(() => "---|").join("")}${hasPeer ? "---|" : ""}`)
-    for (const target of rows) {
-      const a = median(target.cells.get(base) ?? [])
-      const b = median(target.cells.get("peer") ?? [])
-      const ratio = a !== undefined && b !== undefined && a.rate > 0 && b.rate > 0
+    const hasFloor = hasPeer && names.includes("floor")
+    const ratioOf = (target: Row, over: string, under: string) => {
+      const a = median(target.cells.get(over) ?? [])
+      const b = median(target.cells.get(under) ?? [])
+      return a !== undefined && b !== undefined && a.rate > 0 && b.rate > 0
         ? `${(target.higher ? a.rate / b.rate : b.rate / a.rate).toFixed(2)}×`
         : "—"
+    }
+    console.log()
+    console.log(
+      `| load | ${names.join(" | ")} |${hasPeer ? ` ${base} / peer |` : ""}${hasFloor ? " floor / peer |" : ""}`
+    )
+    console.log(`|---|${names.map(() => "---|").join("")}${hasPeer ? "---|" : ""}${hasFloor ? "---|" : ""}`)
+    for (const target of rows) {
       console.log(
-        `| ${target.name} | ${names.map((n) => cell(target, n)).join(" | ")} |${hasPeer ? ` ${ratio} |` : ""}`
+        `| ${target.name} | ${names.map((n) => cell(target, n)).join(" | ")} |${
+          hasPeer ? ` ${ratioOf(target, base, "peer")} |` : ""
+        }${hasFloor ? ` ${ratioOf(target, "floor", "peer")} |` : ""}`
       )
     }
     if (hasPeer) console.log("(ratio: how many times better arcp is; above 1 arcp wins, for times and memory too)")
+    if (hasFloor) {
+      console.log("(floor / peer: the most any server could reach against the peer with this load generator)")
+    }
   } finally {
     servers.forEach(stop)
     rmSync(dir, { recursive: true, force: true })
