@@ -92,6 +92,8 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     let watchdog = false
     let sidecarChunks = false
 
+    // a transport that keeps what it is sent (and reports it) never makes a sender wait for the peer
+    const holdsWhatItSends = connection.buffered !== undefined && connection.sendWaits !== true
     const transportBytes = () => Math.max(0, connection.buffered?.() ?? 0)
     const taken = () => handed - transportBytes()
     const envelopes = () => lanes.size() + pending.length + committing
@@ -327,6 +329,15 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           )
         }
         const q: Queued = { envelope, json, bytes: Buffer.byteLength(json) }
+        if (
+          writer === undefined && pending.length === 0 && committing === 0 && lanes.size() === 0 && writing === 0 &&
+          !recordable(envelope) && !sealed && !broken && holdsWhatItSends && !transportFull()
+        ) {
+          // nothing to commit, nothing queued, no writer, and a transport that buffers instead of waiting: written
+          // now, on the sender's fiber (a handshake's answer started a writer fiber of its own before, issue 12)
+          writing = 1
+          return write([q])
+        }
         if (pending.length === 0 && committing === 0 && !recordable(envelope)) {
           // nothing to commit ahead of it: straight to the lanes (order kept)
           if (!sealed || envelope.type === FAREWELL) enqueue(q)

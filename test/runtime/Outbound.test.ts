@@ -86,6 +86,32 @@ describe("outbound path", () => {
       assert.deepStrictEqual(written.map((json) => JSON.parse(json).payload.name), ["unrecorded", "recorded"])
     }))
 
+  it.scoped("on an idle path over a transport that buffers, an unrecorded envelope is written before send returns", () =>
+    Effect.gen(function*() {
+      const written: Array<string> = []
+      // a transport that keeps what it is sent (as a WebSocket does): its send never waits for the peer
+      const buffering: Connection = {
+        label: "buffering",
+        binary: false,
+        incoming: Stream.empty,
+        send: (frame) => Effect.sync(() => written.push(String(frame))),
+        buffered: () => 0,
+        close: Effect.void
+      }
+      const outbound = yield* Outbound.make(buffering, {
+        recordable: (envelope) => envelope.session_id !== undefined,
+        record: (batch, inbox) => Effect.sync(() => inbox(batch))
+      })
+      // a handshake answer: no writer fiber is started for it, so it is out once the send is done
+      yield* outbound.emit("event.emit", { name: "answer" })
+      assert.deepStrictEqual(written.map((json) => JSON.parse(json).payload.name), ["answer"])
+      // one to commit first goes through the writer; an unrecorded one sent meanwhile keeps its turn behind it
+      yield* outbound.emit("event.emit", { name: "recorded" }, { session_id: SessionId.make("sess_1") })
+      yield* outbound.emit("event.emit", { name: "after" })
+      yield* outbound.flush
+      assert.deepStrictEqual(written.map((json) => JSON.parse(json).payload.name), ["answer", "recorded", "after"])
+    }))
+
   const limits = { maxBytes: 8_000, maxEnvelopes: 10, stallTimeout: "30 seconds" } as const
   /** A producer that waits for room before each of `count` events, as a job does. */
   const produce = (outbound: Outbound.Outbound, count: number) =>
