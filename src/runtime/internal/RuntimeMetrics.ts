@@ -3,22 +3,27 @@
  * exporter the application installs reads them), whether or not the job's session asked for them as events
  * (`arcpx.arcp.metrics.v1`, see Finish).
  */
-import { Effect, FiberRef, Metric, MetricBoundaries } from "effect"
+import { Effect, FiberRef, Metric, MetricBoundaries, MetricKey, MetricLabel } from "effect"
 
-export const invocations = Metric.counter("tool.invocations", {
+const invocationsKey = MetricKey.counter("tool.invocations", {
   description: "accepted tool invocations",
   incremental: true
 })
-export const errors = Metric.counter("errors.total", { description: "jobs that failed, by code", incremental: true })
-export const latency = Metric.histogram(
+const latencyKey = MetricKey.histogram(
   "latency.ms",
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 20 }),
   "job latency in milliseconds, by phase (queue, exec, total)"
 )
+export const invocations = Metric.fromMetricKey(invocationsKey)
+export const errors = Metric.counter("errors.total", { description: "jobs that failed, by code", incremental: true })
+export const latency = Metric.fromMetricKey(latencyKey)
 
 /**
- * The tagged metrics of each tool, made once: `Metric.tagged` builds a new metric (and key) on every call,
- * which cost every job its share of an echo's time. Bounded by the registered tools (names of jobs that ran).
+ * The tagged metrics of each tool, made once, from keys that carry their tags: a `Metric.tagged` metric
+ * builds a new key (hashing its description) on every update, and `Metric.tagged` itself a new metric on
+ * every call, which cost every job its share of an echo's time (issue 12). The keys are the ones
+ * `Metric.tagged` would make, so readers of the registry see the same metrics. Bounded by the registered
+ * tools (names of jobs that ran).
  */
 interface ToolMetrics {
   readonly invocations: Metric.Metric.Counter<number>
@@ -30,12 +35,14 @@ const byTool = new Map<string, ToolMetrics>()
 const metricsOf = (tool: string): ToolMetrics => {
   let made = byTool.get(tool)
   if (made === undefined) {
-    const timed = latency.pipe(Metric.tagged("tool", tool))
+    const byName = MetricLabel.make("tool", tool)
+    const phase = (name: string) =>
+      Metric.fromMetricKey(MetricKey.taggedWithLabels(latencyKey, [byName, MetricLabel.make("phase", name)]))
     made = {
-      invocations: Metric.tagged(invocations, "tool", tool),
-      queue: timed.pipe(Metric.tagged("phase", "queue")),
-      exec: timed.pipe(Metric.tagged("phase", "exec")),
-      total: timed.pipe(Metric.tagged("phase", "total"))
+      invocations: Metric.fromMetricKey(MetricKey.taggedWithLabels(invocationsKey, [byName])),
+      queue: phase("queue"),
+      exec: phase("exec"),
+      total: phase("total")
     }
     byTool.set(tool, made)
   }
