@@ -68,4 +68,4 @@ export * as DashboardMount from "./dashboard/DashboardMount.js"
 export * as Client from "./client/Client.js"
 /** `session.subscribe` helpers: the end-of-backfill marker, the filter and since types (§13). */
 export * as Credentials from "./client/Credentials.js"
-export * as Subscription from "./client/Subscription.js"
+export * as Subscription from "./client/session/Subscription.js"

@@ -53,8 +53,8 @@ describe("the npm package", () => {
           "dist/Version.js",
           "dist/index.js",
           "dist/index.d.ts",
-          "dist/client/Promise.js",
-          "dist/client/Promise.d.ts",
+          "dist/client/promise/Promise.js",
+          "dist/client/promise/Promise.d.ts",
           "dist/web/index.html",
           "dist/web/app.js",
           "dist/web/app.css"

@@ -4,7 +4,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Stream } from "effect"
-import { isBackfillComplete } from "../client/Subscription.js"
+import { isBackfillComplete } from "../client/session/Subscription.js"
 import { priorities } from "../protocol/Envelope.js"
 import { encodeUnchecked } from "../protocol/Message.js"
 import type { SubscriptionFilter } from "../protocol/messages/Subscriptions.js"

@@ -14,11 +14,11 @@ import type { ArtifactRef } from "../protocol/messages/Artifacts.js"
 import type { TrustLevel } from "../protocol/messages/Common.js"
 import type { RuntimeIdentity } from "../protocol/messages/Session.js"
 import type { ClientTls } from "../transport/Tls.js"
-import type * as Answers from "./Answers.js"
-import type * as ClientArtifacts from "./ClientArtifacts.js"
 import type { Credentials } from "./Credentials.js"
 import type { ReconnectPolicy } from "./Reconnect.js"
-import type * as Subscription from "./Subscription.js"
+import type * as Answers from "./session/Answers.js"
+import type * as ClientArtifacts from "./session/ClientArtifacts.js"
+import type * as Subscription from "./session/Subscription.js"
 
 /** A client-side failure: the session ended, the runtime is not the pinned one, or an answer never came. */
 export class ClientError extends Schema.TaggedError<ClientError>()("ClientError", {

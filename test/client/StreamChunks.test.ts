@@ -2,7 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
-import { makeAssembler, MAX_PENDING_BYTES } from "../../src/client/StreamChunks.js"
+import { makeAssembler, MAX_PENDING_BYTES } from "../../src/client/session/StreamChunks.js"
 import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
 import { JobId, StreamId } from "../../src/protocol/Ids.js"
 import type { Decoded } from "../../src/protocol/Message.js"

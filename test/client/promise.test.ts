@@ -2,7 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Schema } from "effect"
 import { createHash } from "node:crypto"
-import { AnyArguments, ArcpError, chunkBytes, connect, createServer, tool } from "../../src/client/Promise.js"
+import { AnyArguments, ArcpError, chunkBytes, connect, createServer, tool } from "../../src/client/promise/Promise.js"
 
 describe("arcp/promise", () => {
   it("R11.3-4 binary stream chunks reach a Promise client over WebSocket as sidecar frames, bytes intact", async () => {

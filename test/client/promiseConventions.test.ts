@@ -18,7 +18,7 @@ import {
   type StandardSchemaV1,
   tool,
   TransportError
-} from "../../src/client/Promise.js"
+} from "../../src/client/promise/Promise.js"
 
 const credentials = { scheme: "bearer", token: "secret" } as const
 

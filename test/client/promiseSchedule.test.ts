@@ -1,7 +1,7 @@
 /** Schedules and retries through the Promise adapter (`arcp/promise`). */
 import { assert, describe, it } from "@effect/vitest"
 import { Schema } from "effect"
-import { ArcpError, connect, createServer, tool } from "../../src/client/Promise.js"
+import { ArcpError, connect, createServer, tool } from "../../src/client/promise/Promise.js"
 import { SCHEDULES_EXTENSION } from "../../src/protocol/messages/Execution.js"
 
 describe("arcp/promise schedules and retries", () => {

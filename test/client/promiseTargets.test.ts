@@ -2,7 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Scope } from "effect"
 import { spawn } from "node:child_process"
-import { connect } from "../../src/client/Promise.js"
+import { connect } from "../../src/client/promise/Promise.js"
 import * as Memory from "../../src/transport/Memory.js"
 import { bin, root } from "../support/Child.js"
 import { coreServer } from "../support/CoreServer.js"

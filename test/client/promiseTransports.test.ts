@@ -1,7 +1,7 @@
 /** `arcp/promise` over a Unix socket and HTTP/2: `connect("unix:///path")`, `connect("http://host:port")`. */
 import { assert, describe, it } from "@effect/vitest"
 import * as DemoTools from "../../src/cli/demoTools.js"
-import { connect, createServer } from "../../src/client/Promise.js"
+import { connect, createServer } from "../../src/client/promise/Promise.js"
 import * as Combined from "../../src/transport/Combined.js"
 import { socketPath } from "../support/Sockets.js"
 

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { echo } from "../../src/cli/demoTools.js"
 import * as ArcpClient from "../../src/client/ArcpClient.js"
-import { createServer } from "../../src/client/Promise.js"
+import { createServer } from "../../src/client/promise/Promise.js"
 import { relayTo } from "../support/Relay.js"
 
 const credentials = { scheme: "bearer", token: "tok-a" } as const

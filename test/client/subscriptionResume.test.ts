@@ -11,7 +11,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ticker } from "../../src/cli/demoTools.js"
 import * as ArcpClient from "../../src/client/ArcpClient.js"
-import { connect, createServer, isBackfillComplete, type PromiseServer } from "../../src/client/Promise.js"
+import { connect, createServer, isBackfillComplete, type PromiseServer } from "../../src/client/promise/Promise.js"
 import type { Decoded } from "../../src/protocol/Message.js"
 import { type Relay, relayTo } from "../support/Relay.js"
 

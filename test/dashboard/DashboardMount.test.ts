@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, request, type Server } from "node:h
 import { createServer as createHttpsServer, get as httpsGet } from "node:https"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { attach, attachDashboard, connect, dashboardHandler } from "../../src/client/Promise.js"
+import { attach, attachDashboard, connect, dashboardHandler } from "../../src/client/promise/Promise.js"
 import { hasOpenssl, makePki } from "../support/Pki.js"
 
 const assets = () => {

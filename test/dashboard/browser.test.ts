@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Browser, chromium, type Page } from "playwright-core"
-import { ArcpError, connect } from "../../src/client/Promise.js"
+import { ArcpError, connect } from "../../src/client/promise/Promise.js"
 import { chromiumPath, noBrowserReason, screenshotDir, serve, type Served, stop } from "./support.js"
 
 if (chromiumPath === undefined) console.warn(noBrowserReason)

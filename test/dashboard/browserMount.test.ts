@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { createServer } from "node:http"
 import { chromium } from "playwright-core"
-import { attach, attachDashboard } from "../../src/client/Promise.js"
+import { attach, attachDashboard } from "../../src/client/promise/Promise.js"
 import { chromiumPath, noBrowserReason } from "./support.js"
 
 if (chromiumPath === undefined) console.warn(noBrowserReason)

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { stream, ticker } from "../../src/cli/demoTools.js"
-import { createServer, type CreateServerOptions } from "../../src/client/Promise.js"
+import { createServer, type CreateServerOptions } from "../../src/client/promise/Promise.js"
 import { RawWs, type Received } from "../support/RawWs.js"
 
 const withServer = async (

@@ -2,7 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
 import { join } from "node:path"
-import { connect } from "../../src/client/Promise.js"
+import { connect } from "../../src/client/promise/Promise.js"
 import { root } from "../support/Child.js"
 
 describe("stdio transport and logging", () => {

@@ -2,7 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import type * as Client from "../../src/client/Client.js"
-import * as PromiseClient from "../../src/client/Promise.js"
+import * as PromiseClient from "../../src/client/promise/Promise.js"
 import type { ArcpError } from "../../src/protocol/Errors.js"
 import { LIST_TYPE, LISTED_TYPE, TOOLS_EXTENSION } from "../../src/protocol/extensions/ToolDiscovery.js"
 import * as Tools from "../../src/runtime/Tools.js"

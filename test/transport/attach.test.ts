@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { createServer } from "node:http"
 import { WebSocket, WebSocketServer } from "ws"
-import { attach, connect } from "../../src/client/Promise.js"
+import { attach, connect } from "../../src/client/promise/Promise.js"
 
 const listening = async () => {
   const app = createServer((_request, response) => response.end("app"))

@@ -5,7 +5,7 @@
  */
 import { Ajv } from "ajv"
 import { Either, Schema } from "effect"
-import { describeParseError } from "../runtime/internal/Issues.js"
+import { describeParseError } from "../../runtime/internal/Issues.js"
 
 /** The Standard Schema v1 interface (standardschema.dev), declared here rather than depended on. */
 export interface StandardSchemaV1<Input = unknown, Output = Input> {

@@ -11,10 +11,10 @@
  */
 import { Effect, Either, Encoding } from "effect"
 import { createHash } from "node:crypto"
-import { make as makeEnvelope } from "../protocol/Envelope.js"
-import type { ErrorCode } from "../protocol/Errors.js"
-import { type Decoded, isCore, type Message } from "../protocol/Message.js"
-import type * as Frame from "../protocol/Sidecar.js"
+import { make as makeEnvelope } from "../../protocol/Envelope.js"
+import type { ErrorCode } from "../../protocol/Errors.js"
+import { type Decoded, isCore, type Message } from "../../protocol/Message.js"
+import type * as Frame from "../../protocol/Sidecar.js"
 
 /** Bytes of announced chunks held at once, over all streams; a larger announcement fails its stream. */
 export const MAX_PENDING_BYTES = 64 * 1024 * 1024

@@ -4,11 +4,11 @@
  * `JobRouter`, the client's own retries (`InvokeOptions.retry`) around an invoke.
  */
 import { Deferred, Duration, Effect, Either, FiberId, Mailbox, Scope, Stream } from "effect"
-import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
-import type { ArcpError } from "../protocol/Errors.js"
-import { type JobId, TraceId, ulid } from "../protocol/Ids.js"
-import { type Decoded, isCore, type MessageType, type PayloadOf } from "../protocol/Message.js"
-import { SCHEDULES_LIST } from "../protocol/messages/Execution.js"
+import { type HeaderOptions, make as makeEnvelope } from "../../protocol/Envelope.js"
+import type { ArcpError } from "../../protocol/Errors.js"
+import { type JobId, TraceId, ulid } from "../../protocol/Ids.js"
+import { type Decoded, isCore, type MessageType, type PayloadOf } from "../../protocol/Message.js"
+import { SCHEDULES_LIST } from "../../protocol/messages/Execution.js"
 import {
   ClientError,
   type InvokeOptions,
@@ -16,7 +16,7 @@ import {
   type ScheduleHandle,
   type ScheduleOptions,
   type ScheduleWhen
-} from "./ClientApi.js"
+} from "../ClientApi.js"
 import type * as JobRouter from "./JobRouter.js"
 
 /** What the session gives the job-starting calls. */

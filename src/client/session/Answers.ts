@@ -4,11 +4,11 @@
  * `Client.connect` over its wire functions, generic in the client's own error.
  */
 import { Effect } from "effect"
-import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
-import { ArcpError } from "../protocol/Errors.js"
-import { LeaseId, type MessageId } from "../protocol/Ids.js"
-import { type Decoded, isCore, type MessageType, type PayloadOf } from "../protocol/Message.js"
-import { now } from "../protocol/Timestamp.js"
+import { type HeaderOptions, make as makeEnvelope } from "../../protocol/Envelope.js"
+import { ArcpError } from "../../protocol/Errors.js"
+import { LeaseId, type MessageId } from "../../protocol/Ids.js"
+import { type Decoded, isCore, type MessageType, type PayloadOf } from "../../protocol/Message.js"
+import { now } from "../../protocol/Timestamp.js"
 
 export interface Answers<E> {
   /**

@@ -8,13 +8,13 @@
  * repeated.
  */
 import { Effect, Either, Option, type Scope, Stream } from "effect"
-import { make as makeEnvelope } from "../protocol/Envelope.js"
-import { ArcpError, isCanonical } from "../protocol/Errors.js"
-import { CheckpointId, MessageId, type SubscriptionId } from "../protocol/Ids.js"
-import { decode, type Decoded, isCore } from "../protocol/Message.js"
-import { BACKFILL_COMPLETE, type SubscriptionFilter } from "../protocol/messages/Subscriptions.js"
+import { make as makeEnvelope } from "../../protocol/Envelope.js"
+import { ArcpError, isCanonical } from "../../protocol/Errors.js"
+import { CheckpointId, MessageId, type SubscriptionId } from "../../protocol/Ids.js"
+import { decode, type Decoded, isCore } from "../../protocol/Message.js"
+import { BACKFILL_COMPLETE, type SubscriptionFilter } from "../../protocol/messages/Subscriptions.js"
 
-export type { SubscriptionFilter } from "../protocol/messages/Subscriptions.js"
+export type { SubscriptionFilter } from "../../protocol/messages/Subscriptions.js"
 
 /**
  * Where a subscription starts (§13.3): after a message id, after a checkpoint's `job.checkpoint` event, or

@@ -6,15 +6,15 @@
  */
 import { Chunk, Effect, Either, Encoding, Stream } from "effect"
 import { createHash } from "node:crypto"
-import type { Capabilities } from "../protocol/Capabilities.js"
-import { make as makeEnvelope } from "../protocol/Envelope.js"
-import { ArcpError } from "../protocol/Errors.js"
-import { ArtifactId } from "../protocol/Ids.js"
-import { type Decoded, isCore } from "../protocol/Message.js"
-import type { ArtifactRef } from "../protocol/messages/Artifacts.js"
-import { type Inbox, transmit } from "../transport/SidecarTransfers.js"
-import type { Connection } from "../transport/Transport.js"
-import type { ClientError } from "./Client.js"
+import type { Capabilities } from "../../protocol/Capabilities.js"
+import { make as makeEnvelope } from "../../protocol/Envelope.js"
+import { ArcpError } from "../../protocol/Errors.js"
+import { ArtifactId } from "../../protocol/Ids.js"
+import { type Decoded, isCore } from "../../protocol/Message.js"
+import type { ArtifactRef } from "../../protocol/messages/Artifacts.js"
+import { type Inbox, transmit } from "../../transport/SidecarTransfers.js"
+import type { Connection } from "../../transport/Transport.js"
+import type { ClientError } from "../Client.js"
 
 export interface PutArtifactOptions {
   readonly mediaType: string

@@ -3,10 +3,10 @@
  * `attach`, or `dashboardHandler` as a middleware for Express, Connect or Fastify.
  */
 import { Cause, Effect, Exit, Scope } from "effect"
-import * as DashboardMount from "../dashboard/DashboardMount.js"
+import * as DashboardMount from "../../dashboard/DashboardMount.js"
 
-export type { DashboardHandler, RequestSource } from "../dashboard/DashboardMount.js"
-export { DashboardError } from "../dashboard/DashboardServer.js"
+export type { DashboardHandler, RequestSource } from "../../dashboard/DashboardMount.js"
+export { DashboardError } from "../../dashboard/DashboardServer.js"
 
 export type AttachDashboardOptions = DashboardMount.MountOptions
 

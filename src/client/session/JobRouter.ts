@@ -6,8 +6,8 @@
  */
 import type { Mailbox } from "effect"
 import { Deferred, Effect, Exit } from "effect"
-import { ArcpError } from "../protocol/Errors.js"
-import { type Decoded, isCore, type Message } from "../protocol/Message.js"
+import { ArcpError } from "../../protocol/Errors.js"
+import { type Decoded, isCore, type Message } from "../../protocol/Message.js"
 
 /** The terminal event types of a job (§6.3). */
 export const terminalTypes: ReadonlySet<string> = new Set([
