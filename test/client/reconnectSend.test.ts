@@ -5,13 +5,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Logger } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { echo } from "../../src/cli/demoTools.js"
 import * as ArcpClient from "../../src/client/ArcpClient.js"
-import { createServer } from "../../src/client/promise/Promise.js"
-import { relayTo } from "../support/Relay.js"
+import { relayedRuntime } from "../support/Relay.js"
 
 const credentials = { scheme: "bearer", token: "tok-a" } as const
 
@@ -20,25 +16,7 @@ describe("requests while reconnecting", () => {
     "R19-1 a request made while the transport is being replaced goes out on the new one",
     () =>
       Effect.gen(function*() {
-        const { relay } = yield* Effect.acquireRelease(
-          Effect.promise(async () => {
-            const dir = mkdtempSync(join(tmpdir(), "arcp-reconnect-send-"))
-            const server = await createServer({
-              port: 0,
-              db: join(dir, "arcp.db"),
-              logLevel: "none",
-              auth: { bearer: new Map([["tok-a", "alice"]]) },
-              tools: [echo]
-            })
-            return { dir, server, relay: await relayTo(server.address) }
-          }),
-          ({ dir, relay, server }) =>
-            Effect.promise(async () => {
-              await relay.close()
-              await server.close()
-              rmSync(dir, { recursive: true, force: true })
-            })
-        )
+        const { relay } = yield* relayedRuntime([echo])
         // the client logs the loss when it stops sending on the lost transport and starts to reconnect
         const lost = yield* Deferred.make<void>()
         const watcher = Logger.make(({ message }) => {

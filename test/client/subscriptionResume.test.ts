@@ -6,14 +6,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type Duration, Effect, Fiber, Stream } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { ticker } from "../../src/cli/demoTools.js"
 import * as ArcpClient from "../../src/client/ArcpClient.js"
-import { connect, createServer, isBackfillComplete, type PromiseServer } from "../../src/client/promise/Promise.js"
+import { connect, isBackfillComplete, type PromiseServer } from "../../src/client/promise/Promise.js"
 import type { Decoded } from "../../src/protocol/Message.js"
-import { type Relay, relayTo } from "../support/Relay.js"
+import { openRelayedRuntime, type Relay, relayedRuntime } from "../support/Relay.js"
 
 const credentials = { scheme: "bearer", token: "tok-a" } as const
 
@@ -21,22 +18,11 @@ const withRuntime = async (
   body: (server: PromiseServer, relay: Relay) => Promise<void>,
   options: { readonly replayRetention?: Duration.DurationInput } = {}
 ) => {
-  const dir = mkdtempSync(join(tmpdir(), "arcp-sub-resume-"))
-  const server = await createServer({
-    port: 0,
-    db: join(dir, "arcp.db"),
-    logLevel: "none",
-    auth: { bearer: new Map([["tok-a", "alice"]]) },
-    tools: [ticker],
-    ...options
-  })
-  const relay = await relayTo(server.address)
+  const { close, relay, server } = await openRelayedRuntime([ticker], options)
   try {
     await body(server, relay)
   } finally {
-    await relay.close()
-    await server.close()
-    rmSync(dir, { recursive: true, force: true })
+    await close()
   }
 }
 
@@ -98,25 +84,7 @@ describe("subscriptions across a reconnect", () => {
     "R13.1-1 R19-1 Effect client: a live subscription survives two cuts: from its first event to the result, each once, in order",
     () =>
       Effect.gen(function*() {
-        const { relay, server } = yield* Effect.acquireRelease(
-          Effect.promise(async () => {
-            const dir = mkdtempSync(join(tmpdir(), "arcp-sub-resume-"))
-            const server = await createServer({
-              port: 0,
-              db: join(dir, "arcp.db"),
-              logLevel: "none",
-              auth: { bearer: new Map([["tok-a", "alice"]]) },
-              tools: [ticker]
-            })
-            return { dir, server, relay: await relayTo(server.address) }
-          }),
-          ({ dir, relay, server }) =>
-            Effect.promise(async () => {
-              await relay.close()
-              await server.close()
-              rmSync(dir, { recursive: true, force: true })
-            })
-        )
+        const { relay, server } = yield* relayedRuntime([ticker])
         const worker = yield* ArcpClient.connect(server.address, { credentials })
         const watcher = yield* ArcpClient.connect(relay.url, { credentials, reconnect: { initialDelay: 20 } })
         const job = yield* worker.invoke("ticker", { count: 40, interval_ms: 25 })
@@ -146,25 +114,7 @@ describe("subscriptions across a reconnect", () => {
     "R13.1-1 R19-1 Effect client: a live subscription cut before its first event misses nothing: it starts again after its own subscribe request",
     () =>
       Effect.gen(function*() {
-        const { relay, server } = yield* Effect.acquireRelease(
-          Effect.promise(async () => {
-            const dir = mkdtempSync(join(tmpdir(), "arcp-sub-resume-"))
-            const server = await createServer({
-              port: 0,
-              db: join(dir, "arcp.db"),
-              logLevel: "none",
-              auth: { bearer: new Map([["tok-a", "alice"]]) },
-              tools: [ticker]
-            })
-            return { dir, server, relay: await relayTo(server.address) }
-          }),
-          ({ dir, relay, server }) =>
-            Effect.promise(async () => {
-              await relay.close()
-              await server.close()
-              rmSync(dir, { recursive: true, force: true })
-            })
-        )
+        const { relay, server } = yield* relayedRuntime([ticker])
         const worker = yield* ArcpClient.connect(server.address, { credentials })
         const watcher = yield* ArcpClient.connect(relay.url, { credentials, reconnect: { initialDelay: 20 } })
         const answers = yield* watcher.messages

@@ -3,7 +3,13 @@
  * does: every connection through it is piped to the target, and `cut` destroys them all (the next dial
  * goes through again).
  */
+import { Effect } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
 import net from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { createServer, type CreateServerOptions, type PromiseServer } from "../../src/client/promise/Promise.js"
+import type { Tool } from "../../src/runtime/Tools.js"
 
 export interface Relay {
   /** `ws://127.0.0.1:<relay port>` */
@@ -54,3 +60,41 @@ export const relayTo = async (target: string): Promise<Relay> => {
       })
   }
 }
+
+/** A runtime on a real SQLite file (bearer `tok-a` for alice) with a relay in front of it. */
+export interface RelayedRuntime {
+  readonly server: PromiseServer
+  readonly relay: Relay
+  /** Closes the relay, then the runtime, and removes its files. */
+  readonly close: () => Promise<void>
+}
+
+/** Starts a runtime serving `tools` on a SQLite file in a fresh temp folder, and a relay to it. */
+export const openRelayedRuntime = async (
+  tools: ReadonlyArray<Tool>,
+  options: Omit<CreateServerOptions, "port" | "db" | "logLevel" | "auth" | "tools"> = {}
+): Promise<RelayedRuntime> => {
+  const dir = mkdtempSync(join(tmpdir(), "arcp-relayed-"))
+  const server = await createServer({
+    port: 0,
+    db: join(dir, "arcp.db"),
+    logLevel: "none",
+    auth: { bearer: new Map([["tok-a", "alice"]]) },
+    tools,
+    ...options
+  })
+  const relay = await relayTo(server.address)
+  return {
+    server,
+    relay,
+    close: async () => {
+      await relay.close()
+      await server.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/** `openRelayedRuntime` for the life of the scope. */
+export const relayedRuntime = (tools: ReadonlyArray<Tool>) =>
+  Effect.acquireRelease(Effect.promise(() => openRelayedRuntime(tools)), (runtime) => Effect.promise(runtime.close))
