@@ -12,13 +12,22 @@
  */
 import { Effect, Either, Option, Queue, type Scope } from "effect"
 import { afterEventLoopTurn } from "../../internal/EventLoop.js"
-import type { Claim, EventLog, EventLogError, GroupPart, GroupRecorded, Inbound } from "../EventLog.js"
+import {
+  type Claim,
+  type EventLog,
+  EventLogError,
+  type GroupPart,
+  type GroupRecorded,
+  type Inbound,
+  type LoggedEnvelope
+} from "../EventLog.js"
 import type { Write, WriteResult } from "./SqliteWriter.js"
 
 /** The write half of the `EventLog`: what goes through the group commit. */
 export type Writes = Pick<
   EventLog["Type"],
   | "recordInbound"
+  | "stageInbound"
   | "recordOutbound"
   | "recordGroup"
   | "claimIdempotencyKey"
@@ -74,14 +83,23 @@ const writesOf = (group: ReadonlyArray<Pending>): Array<Write> => {
 /** Most writes one transaction takes. */
 const BATCH = 1000
 
+const NEW: Inbound = { _tag: "New" }
+const DUPLICATE: Inbound = { _tag: "Duplicate" }
+
 /**
  * Starts the writer fiber (for the life of the scope) committing through `commit`. `inline`: `commit`
  * runs synchronously (no other fiber can run during it), so awaited writes commit on their caller's fiber.
+ * `seen`: whether a message id is committed, read synchronously by the one writer: inbound envelopes are
+ * then staged (`stageInbound`), their verdicts known before their write commits.
  */
 export const make = (
   commit: (writes: ReadonlyArray<Write>) => Effect.Effect<ReadonlyArray<WriteResult>, EventLogError>,
   backend: string,
-  options: { readonly inline?: boolean } = {}
+  options: {
+    readonly inline?: boolean
+    readonly seen?: ((principal: string, id: string) => boolean) | undefined
+    readonly failure?: ((cause: unknown) => EventLogError) | undefined
+  } = {}
 ): Effect.Effect<Writes, never, Scope.Scope> =>
   Effect.gen(function*() {
     let buffer: Array<Pending> = []
@@ -202,11 +220,67 @@ export const make = (
       submitAll([write], (results) => (results.length === 1 ? pick(results[0]) : Option.none()))
     const none = () => Option.some(undefined)
 
+    // message ids staged and not committed yet (principal, NUL, id): a repeat meanwhile is a duplicate too
+    const staged = new Set<string>()
+    /**
+     * The verdicts from what is committed and what is staged, then the new envelopes staged: they commit with
+     * the next commit, ahead of whatever it holds (their answers' included), or after a turn of the event
+     * loop. One commit per message and its answers instead of two (issue 12).
+     */
+    const stageInbound = (seen: (principal: string, id: string) => boolean) =>
+    (
+      principal: string,
+      envelopes: ReadonlyArray<LoggedEnvelope>
+    ): Effect.Effect<ReadonlyArray<Inbound>, EventLogError> =>
+      Effect.suspend(() => {
+        const verdicts: Array<Inbound> = []
+        const fresh: Array<LoggedEnvelope> = []
+        const keys: Array<string> = []
+        try {
+          for (const envelope of envelopes) {
+            const key = `${principal}\u0000${envelope.id}`
+            if (staged.has(key) || seen(principal, envelope.id)) verdicts.push(DUPLICATE)
+            else {
+              staged.add(key)
+              keys.push(key)
+              fresh.push(envelope)
+              verdicts.push(NEW)
+            }
+          }
+        } catch (cause) {
+          for (const key of keys) staged.delete(key)
+          return Effect.fail(options.failure?.(cause) ?? new EventLogError({ reason: "Read", message: String(cause) }))
+        }
+        if (fresh.length === 0) return Effect.succeed(verdicts)
+        return Effect.as(
+          offer({
+            writes: [{ _tag: "Inbound", principal, envelopes: fresh }],
+            settle: (outcome) =>
+              Effect.suspend(() => {
+                for (const key of keys) staged.delete(key)
+                if (Either.isLeft(outcome)) {
+                  return Effect.logError(
+                    `cannot record ${fresh.length} inbound message(s) of ${principal}`,
+                    outcome.left
+                  )
+                }
+                // another runtime on the same file recorded one of them in the meantime: it ran twice
+                const late = outcome.right[0]
+                return isVerdicts(late) && late.some((v) => v._tag === "Duplicate")
+                  ? Effect.logWarning("a message id recorded meanwhile by another runtime was executed here too")
+                  : Effect.void
+              })
+          }),
+          verdicts
+        )
+      })
+
     const writes: Writes = {
       recordInbound: (principal, envelopes) =>
         envelopes.length === 0
           ? Effect.succeed([])
           : submit({ _tag: "Inbound", principal, envelopes }, (r) => (isVerdicts(r) ? Option.some(r) : Option.none())),
+      ...(options.inline === true && options.seen !== undefined ? { stageInbound: stageInbound(options.seen) } : {}),
       recordOutbound: (envelopes) =>
         envelopes.length === 0
           ? Effect.succeed([])
