@@ -50,7 +50,10 @@ const isClaim = (r: WriteResult): r is Claim => typeof r === "object" && !Array.
 /** Writes waiting for the group commit (one, or a mixed group's parts), and what to do with their outcome. */
 interface Pending {
   readonly writes: ReadonlyArray<Write>
-  readonly settle: (outcome: Either.Either<ReadonlyArray<WriteResult>, EventLogError>) => Effect.Effect<unknown>
+  /** Told the outcome, synchronously; what it returns (a failure to log) runs after. */
+  readonly settle: (
+    outcome: Either.Either<ReadonlyArray<WriteResult>, EventLogError>
+  ) => Effect.Effect<unknown> | undefined
 }
 
 /** A group's verdicts and positions, read from its parts' results; `None` when a result is not its part's kind. */
@@ -116,15 +119,17 @@ export const make = (
     const settleAll = (
       group: ReadonlyArray<Pending>,
       committed: Either.Either<ReadonlyArray<WriteResult>, EventLogError>
-    ) => {
-      // an inline commit usually takes nothing along: no `forEach` then (issue 12)
-      if (group.length === 0) return Effect.void
+    ): Effect.Effect<void> => {
+      // settled in one step: staged writes that committed need nothing, awaited ones are resumed (issue 12)
+      let after: Array<Effect.Effect<unknown>> | undefined
       let offset = 0
-      return Effect.forEach(group, (p) => {
+      for (const p of group) {
         const start = offset
         offset += p.writes.length
-        return p.settle(Either.map(committed, (results) => results.slice(start, offset)))
-      }, { discard: true })
+        const rest = p.settle(Either.map(committed, (results) => results.slice(start, offset)))
+        if (rest !== undefined) (after ??= []).push(rest)
+      }
+      return after === undefined ? Effect.void : Effect.forEach(after, (effect) => effect, { discard: true })
     }
 
     /** The writer's round: the front of the buffer in one commit. */
@@ -186,10 +191,10 @@ export const make = (
       Effect.async<A, EventLogError>((resume) => {
         buffer.push({
           writes,
-          settle: (outcome) =>
-            Effect.sync(() =>
-              resume(Either.isLeft(outcome) ? Effect.fail(outcome.left) : picked(writes, pick, outcome.right))
-            )
+          settle: (outcome) => {
+            resume(Either.isLeft(outcome) ? Effect.fail(outcome.left) : picked(writes, pick, outcome.right))
+            return undefined
+          }
         })
         Queue.unsafeOffer(wake, undefined)
       })
@@ -255,21 +260,17 @@ export const make = (
         return Effect.as(
           offer({
             writes: [{ _tag: "Inbound", principal, envelopes: fresh }],
-            settle: (outcome) =>
-              Effect.suspend(() => {
-                for (const key of keys) staged.delete(key)
-                if (Either.isLeft(outcome)) {
-                  return Effect.logError(
-                    `cannot record ${fresh.length} inbound message(s) of ${principal}`,
-                    outcome.left
-                  )
-                }
-                // another runtime on the same file recorded one of them in the meantime: it ran twice
-                const late = outcome.right[0]
-                return isVerdicts(late) && late.some((v) => v._tag === "Duplicate")
-                  ? Effect.logWarning("a message id recorded meanwhile by another runtime was executed here too")
-                  : Effect.void
-              })
+            settle: (outcome) => {
+              for (const key of keys) staged.delete(key)
+              if (Either.isLeft(outcome)) {
+                return Effect.logError(`cannot record ${fresh.length} inbound message(s) of ${principal}`, outcome.left)
+              }
+              // another runtime on the same file recorded one of them in the meantime: it ran twice
+              const late = outcome.right[0]
+              return isVerdicts(late) && late.some((v) => v._tag === "Duplicate")
+                ? Effect.logWarning("a message id recorded meanwhile by another runtime was executed here too")
+                : undefined
+            }
           }),
           verdicts
         )
@@ -297,7 +298,7 @@ export const make = (
           writes: [{ _tag: "SaveJob", job }],
           // nobody waits on a staged write: a failure is logged
           settle: (outcome) =>
-            Either.isLeft(outcome) ? Effect.logError(`cannot record job ${job.job_id}`, outcome.left) : Effect.void
+            Either.isLeft(outcome) ? Effect.logError(`cannot record job ${job.job_id}`, outcome.left) : undefined
         }).pipe(Effect.asVoid),
       saveLease: (lease) => submit({ _tag: "SaveLease", lease }, none),
       saveSession: (session) => submit({ _tag: "SaveSession", session }, none),
