@@ -57,7 +57,7 @@ describe("GroupCommit", () => {
       assert.deepStrictEqual(commits, [["job:completed"]])
     }))
 
-  it.scopedLive("R6.4-1 staged inbound (SQLite): verdicts at once, the write in the commit of the next awaited write", () =>
+  it.scopedLive("R6.4-2 staged inbound (SQLite): verdicts at once, the write in the commit of the next awaited write", () =>
     Effect.gen(function*() {
       const commits: Array<ReadonlyArray<string>> = []
       const commit = (writes: ReadonlyArray<Write>) =>
@@ -92,7 +92,7 @@ describe("GroupCommit", () => {
       assert.deepStrictEqual(commits, [["in:m1", "in:m1", "Outbound"]])
     }))
 
-  it.scopedLive("R6.4-1 staged inbound (SQLite): a message nothing answers is committed after a turn", () =>
+  it.scopedLive("R6.4-2 staged inbound (SQLite): a message nothing answers is committed after a turn", () =>
     Effect.gen(function*() {
       const { commit, commits } = recording()
       const writes = yield* GroupCommit.make(commit, "test", { inline: true, seen: () => false })
@@ -101,7 +101,7 @@ describe("GroupCommit", () => {
       assert.deepStrictEqual(commits, [["Inbound"]])
     }))
 
-  it.scoped("R6.4-1 staged inbound (SQLite): a failed commit records nothing, so a retransmit is new again", () =>
+  it.scoped("R6.4-2 staged inbound (SQLite): a failed commit records nothing, so a retransmit is new again", () =>
     Effect.gen(function*() {
       let failing = true
       const writes = yield* GroupCommit.make(

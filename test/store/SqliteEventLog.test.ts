@@ -30,7 +30,7 @@ describe("SqliteEventLog", () => {
       assert.isAbove(statSync(file).size, before)
     }))
 
-  it.scopedLive("R6.4-1 a staged inbound message commits with its answer and stays a duplicate after a restart", () =>
+  it.scopedLive("R6.4-2 a staged inbound message commits with its answer and stays a duplicate after a restart", () =>
     Effect.gen(function*() {
       const file = tempFile()
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
