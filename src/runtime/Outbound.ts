@@ -22,7 +22,7 @@
  */
 import { Deferred, Duration, Effect, Either, Fiber, FiberId, type Scope } from "effect"
 import { onClose } from "../internal/OnClose.js"
-import { forkWithFiberRefs } from "../internal/WithFiberRefs.js"
+import { withFiberRefs } from "../internal/WithFiberRefs.js"
 import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../protocol/Envelope.js"
 import { type Decoded, tryEncode } from "../protocol/Message.js"
 import type { Connection } from "../transport/Transport.js"
@@ -163,30 +163,43 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     }
 
     /** One round: commits a batch of pending envelopes, then queues the copies the bus handed back, in order. */
-    const commitRound = () =>
-      Effect.gen(function*() {
+    const commitRound = (): Effect.Effect<void> =>
+      Effect.suspend(() => {
         const batch = pending.slice(0, BATCH)
         pending = pending.slice(batch.length)
         committing = batch.length
         const toRecord = batch.filter((q) => recordable(q.envelope))
         const copies = new Map<Decoded, string>()
-        if (toRecord.length > 0 && !sealed && record !== undefined) {
-          const committed = yield* Effect.either(record(toRecord, (events) => {
-            for (const event of events) copies.set(event.envelope, event.json)
-          }))
-          if (Either.isLeft(committed)) yield* sealWith(committed.left)
-        }
-        for (const q of batch) {
-          pendingBytes -= q.bytes
-          if (sealed) {
-            if (q.envelope.type === FAREWELL) enqueue(q)
-          } else if (!recordable(q.envelope)) enqueue(q)
-          else {
-            const json = copies.get(q.envelope)
-            if (json !== undefined) enqueue(json === q.json ? q : { ...q, json })
+        const queueBatch = () => {
+          for (const q of batch) {
+            pendingBytes -= q.bytes
+            if (sealed) {
+              if (q.envelope.type === FAREWELL) enqueue(q)
+            } else if (!recordable(q.envelope)) enqueue(q)
+            else {
+              const json = copies.get(q.envelope)
+              if (json !== undefined) enqueue(json === q.json ? q : { ...q, json })
+            }
           }
+          committing = 0
         }
-        committing = 0
+        if (toRecord.length === 0 || sealed || record === undefined) {
+          queueBatch()
+          return Effect.void
+        }
+        // the batch's copies queued in the step that sees the commit (a generator took a few more: issue 12)
+        return Effect.matchEffect(
+          record(toRecord, (events) => {
+            for (const event of events) copies.set(event.envelope, event.json)
+          }),
+          {
+            onFailure: (error) => Effect.map(sealWith(error), queueBatch),
+            onSuccess: () => {
+              queueBatch()
+              return Effect.void
+            }
+          }
+        )
       })
 
     // one error handler per run of writes, not per frame; `writing` is back to 0 when the run ends (an interrupted
@@ -289,9 +302,14 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         return Effect.void
       }
       if (closed) return Effect.void
-      return Effect.map(forkWithFiberRefs(refs, scope, rounds()), (fiber) => {
+      // a daemon, not a fiber of the connection's scope: `forkIn` made a child scope, a finalizer and its close
+      // (~25 fiber steps) per start, once per echo at one in flight (issue 12); the close below interrupts it
+      return Effect.flatMap(Effect.forkDaemon(Effect.interruptible(withFiberRefs(refs, rounds()))), (fiber) => {
+        // the connection closed meanwhile (its close did not see this writer): it stops here
+        if (closed) return Fiber.interrupt(fiber)
         // a writer that has already ended is not kept
         if (fiber.unsafePoll() === null) writer = fiber
+        return Effect.void
       })
     })
 

@@ -210,6 +210,16 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
     envelopes: ReadonlyArray<LoggedEnvelope>
   ) => Effect.Effect<ReadonlyArray<Inbound>, EventLogError>
   /**
+   * `recordInbound` with the same verdicts, known at once, and the write staged instead of committed
+   * before returning: it commits no later than any write made after it (so before any answer to these
+   * envelopes is sent, and usually in the same commit as their first answer). A log with one writer
+   * that can tell the verdict without committing (SQLite) has it; the others record as `recordInbound`.
+   */
+  readonly stageInbound?: (
+    principal: string,
+    envelopes: ReadonlyArray<LoggedEnvelope>
+  ) => Effect.Effect<ReadonlyArray<Inbound>, EventLogError>
+  /**
    * Records envelopes the runtime sent, in order, and returns their positions.
    * Writes from every session are grouped into one transaction per round
    * (group commit); the effect completes when the transaction holding them is

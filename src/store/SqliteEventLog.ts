@@ -158,8 +158,9 @@ export const make = (options: Options) =>
     const writes = yield* GroupCommit.make(
       (group) => Effect.try({ try: () => writer.commit(group), catch: failure("Write") }),
       "SQLite",
-      // better-sqlite3 commits synchronously: a lone write needs no hop to the writer fiber
-      { inline: true }
+      // better-sqlite3 commits synchronously: a lone write needs no hop to the writer fiber; its one writer
+      // tells a message id's verdict by a read, so an inbound write rides in the commit of its answers
+      { inline: true, seen: writer.seen, failure: failure("Read") }
     )
     return EventLog.of({ ...writes, ...SqlReads.make(sql, { skipCopies: true }) })
   })

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, type FiberId } from "effect"
+import { EventLogError } from "../../src/store/EventLog.js"
 import * as GroupCommit from "../../src/store/internal/GroupCommit.js"
 import type { Write, WriteResult } from "../../src/store/internal/SqliteWriter.js"
 import { envelope, job, session } from "./EventLogSuite.js"
@@ -54,6 +55,70 @@ describe("GroupCommit", () => {
       yield* writes.stageJob(job("job_2", { state: "completed" }))
       while (commits.length === 0) yield* Effect.sleep("1 millis")
       assert.deepStrictEqual(commits, [["job:completed"]])
+    }))
+
+  it.scopedLive("R6.4-2 staged inbound (SQLite): verdicts at once, the write in the commit of the next awaited write", () =>
+    Effect.gen(function*() {
+      const commits: Array<ReadonlyArray<string>> = []
+      const commit = (writes: ReadonlyArray<Write>) =>
+        Effect.sync(() => {
+          commits.push(
+            writes.map((w) => w._tag === "Inbound" ? `in:${w.envelopes.map((e) => e.id).join(",")}` : w._tag)
+          )
+          return writes.map((w): WriteResult =>
+            w._tag === "Outbound"
+              ? w.envelopes.map((_, i) => i + 1)
+              : w._tag === "Inbound"
+              ? w.envelopes.map(() => ({ _tag: "New" }) as const)
+              : undefined
+          )
+        })
+      // the log already holds "old" of alice's
+      const writes = yield* GroupCommit.make(commit, "test", {
+        inline: true,
+        seen: (principal, id) => principal === "alice" && id === "old"
+      })
+      const stageInbound = writes.stageInbound
+      if (stageInbound === undefined) return assert.fail("an inline log with `seen` stages inbound writes")
+      const verdicts = yield* stageInbound("alice", [envelope("m1"), envelope("old"), envelope("m1")])
+      // a repeat within the batch and an id the log holds are duplicates; nothing is committed yet
+      assert.deepStrictEqual(verdicts.map((v) => v._tag), ["New", "Duplicate", "Duplicate"])
+      assert.deepStrictEqual(commits, [])
+      // staged and not yet committed, a retransmit is a duplicate too; another principal's id is its own
+      assert.deepStrictEqual((yield* stageInbound("alice", [envelope("m1")])).map((v) => v._tag), ["Duplicate"])
+      assert.deepStrictEqual((yield* stageInbound("bob", [envelope("m1")])).map((v) => v._tag), ["New"])
+      // the answer's commit takes the staged messages along, ahead of it: the message is durable before its answer
+      yield* writes.recordOutbound([envelope("answer")])
+      assert.deepStrictEqual(commits, [["in:m1", "in:m1", "Outbound"]])
+    }))
+
+  it.scopedLive("R6.4-2 staged inbound (SQLite): a message nothing answers is committed after a turn", () =>
+    Effect.gen(function*() {
+      const { commit, commits } = recording()
+      const writes = yield* GroupCommit.make(commit, "test", { inline: true, seen: () => false })
+      yield* Effect.orDie(writes.stageInbound?.("alice", [envelope("quiet")]) ?? Effect.void)
+      while (commits.length === 0) yield* Effect.sleep("1 millis")
+      assert.deepStrictEqual(commits, [["Inbound"]])
+    }))
+
+  it.scoped("R6.4-2 staged inbound (SQLite): a failed commit records nothing, so a retransmit is new again", () =>
+    Effect.gen(function*() {
+      let failing = true
+      const writes = yield* GroupCommit.make(
+        (group) =>
+          failing
+            ? Effect.fail(new EventLogError({ reason: "Write", message: "disk full" }))
+            : Effect.succeed(group.map((w): WriteResult => (w._tag === "Outbound" ? [1] : undefined))),
+        "test",
+        { inline: true, seen: () => false }
+      )
+      const stage = (id: string) => Effect.orDie(writes.stageInbound?.("alice", [envelope(id)]) ?? Effect.succeed([]))
+      assert.deepStrictEqual((yield* stage("m2")).map((v) => v._tag), ["New"])
+      // the answer's commit fails: neither the message nor its answer is recorded
+      const failed = yield* Effect.either(writes.recordOutbound([envelope("answer")]))
+      assert.isTrue(failed._tag === "Left")
+      failing = false
+      assert.deepStrictEqual((yield* stage("m2")).map((v) => v._tag), ["New"])
     }))
 
   it.scoped("inline (SQLite): what is still staged when the log closes is committed then", () =>

@@ -30,6 +30,28 @@ describe("SqliteEventLog", () => {
       assert.isAbove(statSync(file).size, before)
     }))
 
+  it.scopedLive("R6.4-2 a staged inbound message commits with its answer and stays a duplicate after a restart", () =>
+    Effect.gen(function*() {
+      const file = tempFile()
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
+      const tags = (verdicts: ReadonlyArray<{ readonly _tag: string }>) => verdicts.map((v) => v._tag)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const log = Context.get(yield* Layer.build(SqliteEventLog.layer({ filename: file })), EventLog)
+        const stage = log.stageInbound
+        if (stage === undefined) return assert.fail("the SQLite log stages inbound messages")
+        assert.deepStrictEqual(tags(yield* stage("alice", [envelope("in_1"), envelope("in_1")])), ["New", "Duplicate"])
+        assert.deepStrictEqual(tags(yield* stage("alice", [envelope("in_1")])), ["Duplicate"])
+        yield* log.recordOutbound([envelope("out_1", { correlation_id: "in_1" })])
+        // one commit holds both, the message first
+        const seen = yield* readAll(log, { session_id: ["sess_1"] })
+        assert.deepStrictEqual(seen.map((e) => e.id), ["in_1", "out_1"])
+      }))
+      // a new runtime on the file reads the verdict from what was committed
+      const log = Context.get(yield* Layer.build(SqliteEventLog.layer({ filename: file })), EventLog)
+      const again = yield* (log.stageInbound?.("alice", [envelope("in_1"), envelope("in_2")]) ?? Effect.succeed([]))
+      assert.deepStrictEqual(tags(again), ["Duplicate", "New"])
+    }))
+
   it.scopedLive("R4.3-2 two runtimes opening one fresh file at the same moment both wait for its migrations", () =>
     Effect.gen(function*() {
       for (let round = 0; round < 5; round++) {

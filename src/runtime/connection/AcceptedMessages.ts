@@ -122,15 +122,18 @@ export const handleBatch = (
   Effect.gen(function*() {
     if (batch.length === 0) return
     const sessionOwner = yield* ctx.ownerOf(session)
-    const verdicts = yield* ctx.log.recordInbound(
-      sessionOwner.principal,
-      batch.map(({ json, message }) => logged(message, session.id, json))
-    ).pipe(
-      Spans.traced("arcp log.record_inbound", {
-        parent: ctx.sessionSpan(),
-        attributes: { "arcp.count": batch.length }
-      }),
-      Effect.either
+    const envelopes = batch.map(({ json, message }) => logged(message, session.id, json))
+    // staged where the log can (SQLite): the verdicts now, the write in the commit of the first answer, which
+    // is sent only after that commit (issue 12: one commit per echo, not two); else committed here, as a span
+    const verdicts = yield* Effect.either(
+      ctx.log.stageInbound !== undefined
+        ? ctx.log.stageInbound(sessionOwner.principal, envelopes)
+        : ctx.log.recordInbound(sessionOwner.principal, envelopes).pipe(
+          Spans.traced("arcp log.record_inbound", {
+            parent: ctx.sessionSpan(),
+            attributes: { "arcp.count": batch.length }
+          })
+        )
     )
     if (Either.isLeft(verdicts)) {
       // not recorded, so not executed: the client may retry (UNAVAILABLE is retryable)

@@ -12,13 +12,22 @@
  */
 import { Effect, Either, Option, Queue, type Scope } from "effect"
 import { afterEventLoopTurn } from "../../internal/EventLoop.js"
-import type { Claim, EventLog, EventLogError, GroupPart, GroupRecorded, Inbound } from "../EventLog.js"
+import {
+  type Claim,
+  type EventLog,
+  EventLogError,
+  type GroupPart,
+  type GroupRecorded,
+  type Inbound,
+  type LoggedEnvelope
+} from "../EventLog.js"
 import type { Write, WriteResult } from "./SqliteWriter.js"
 
 /** The write half of the `EventLog`: what goes through the group commit. */
 export type Writes = Pick<
   EventLog["Type"],
   | "recordInbound"
+  | "stageInbound"
   | "recordOutbound"
   | "recordGroup"
   | "claimIdempotencyKey"
@@ -41,7 +50,10 @@ const isClaim = (r: WriteResult): r is Claim => typeof r === "object" && !Array.
 /** Writes waiting for the group commit (one, or a mixed group's parts), and what to do with their outcome. */
 interface Pending {
   readonly writes: ReadonlyArray<Write>
-  readonly settle: (outcome: Either.Either<ReadonlyArray<WriteResult>, EventLogError>) => Effect.Effect<unknown>
+  /** Told the outcome, synchronously; what it returns (a failure to log) runs after. */
+  readonly settle: (
+    outcome: Either.Either<ReadonlyArray<WriteResult>, EventLogError>
+  ) => Effect.Effect<unknown> | undefined
 }
 
 /** A group's verdicts and positions, read from its parts' results; `None` when a result is not its part's kind. */
@@ -74,14 +86,23 @@ const writesOf = (group: ReadonlyArray<Pending>): Array<Write> => {
 /** Most writes one transaction takes. */
 const BATCH = 1000
 
+const NEW: Inbound = { _tag: "New" }
+const DUPLICATE: Inbound = { _tag: "Duplicate" }
+
 /**
  * Starts the writer fiber (for the life of the scope) committing through `commit`. `inline`: `commit`
  * runs synchronously (no other fiber can run during it), so awaited writes commit on their caller's fiber.
+ * `seen`: whether a message id is committed, read synchronously by the one writer: inbound envelopes are
+ * then staged (`stageInbound`), their verdicts known before their write commits.
  */
 export const make = (
   commit: (writes: ReadonlyArray<Write>) => Effect.Effect<ReadonlyArray<WriteResult>, EventLogError>,
   backend: string,
-  options: { readonly inline?: boolean } = {}
+  options: {
+    readonly inline?: boolean
+    readonly seen?: ((principal: string, id: string) => boolean) | undefined
+    readonly failure?: ((cause: unknown) => EventLogError) | undefined
+  } = {}
 ): Effect.Effect<Writes, never, Scope.Scope> =>
   Effect.gen(function*() {
     let buffer: Array<Pending> = []
@@ -98,15 +119,17 @@ export const make = (
     const settleAll = (
       group: ReadonlyArray<Pending>,
       committed: Either.Either<ReadonlyArray<WriteResult>, EventLogError>
-    ) => {
-      // an inline commit usually takes nothing along: no `forEach` then (issue 12)
-      if (group.length === 0) return Effect.void
+    ): Effect.Effect<void> => {
+      // settled in one step: staged writes that committed need nothing, awaited ones are resumed (issue 12)
+      let after: Array<Effect.Effect<unknown>> | undefined
       let offset = 0
-      return Effect.forEach(group, (p) => {
+      for (const p of group) {
         const start = offset
         offset += p.writes.length
-        return p.settle(Either.map(committed, (results) => results.slice(start, offset)))
-      }, { discard: true })
+        const rest = p.settle(Either.map(committed, (results) => results.slice(start, offset)))
+        if (rest !== undefined) (after ??= []).push(rest)
+      }
+      return after === undefined ? Effect.void : Effect.forEach(after, (effect) => effect, { discard: true })
     }
 
     /** The writer's round: the front of the buffer in one commit. */
@@ -168,10 +191,10 @@ export const make = (
       Effect.async<A, EventLogError>((resume) => {
         buffer.push({
           writes,
-          settle: (outcome) =>
-            Effect.sync(() =>
-              resume(Either.isLeft(outcome) ? Effect.fail(outcome.left) : picked(writes, pick, outcome.right))
-            )
+          settle: (outcome) => {
+            resume(Either.isLeft(outcome) ? Effect.fail(outcome.left) : picked(writes, pick, outcome.right))
+            return undefined
+          }
         })
         Queue.unsafeOffer(wake, undefined)
       })
@@ -202,11 +225,63 @@ export const make = (
       submitAll([write], (results) => (results.length === 1 ? pick(results[0]) : Option.none()))
     const none = () => Option.some(undefined)
 
+    // message ids staged and not committed yet (principal, NUL, id): a repeat meanwhile is a duplicate too
+    const staged = new Set<string>()
+    /**
+     * The verdicts from what is committed and what is staged, then the new envelopes staged: they commit with
+     * the next commit, ahead of whatever it holds (their answers' included), or after a turn of the event
+     * loop. One commit per message and its answers instead of two (issue 12).
+     */
+    const stageInbound = (seen: (principal: string, id: string) => boolean) =>
+    (
+      principal: string,
+      envelopes: ReadonlyArray<LoggedEnvelope>
+    ): Effect.Effect<ReadonlyArray<Inbound>, EventLogError> =>
+      Effect.suspend(() => {
+        const verdicts: Array<Inbound> = []
+        const fresh: Array<LoggedEnvelope> = []
+        const keys: Array<string> = []
+        try {
+          for (const envelope of envelopes) {
+            const key = `${principal}\u0000${envelope.id}`
+            if (staged.has(key) || seen(principal, envelope.id)) verdicts.push(DUPLICATE)
+            else {
+              staged.add(key)
+              keys.push(key)
+              fresh.push(envelope)
+              verdicts.push(NEW)
+            }
+          }
+        } catch (cause) {
+          for (const key of keys) staged.delete(key)
+          return Effect.fail(options.failure?.(cause) ?? new EventLogError({ reason: "Read", message: String(cause) }))
+        }
+        if (fresh.length === 0) return Effect.succeed(verdicts)
+        return Effect.as(
+          offer({
+            writes: [{ _tag: "Inbound", principal, envelopes: fresh }],
+            settle: (outcome) => {
+              for (const key of keys) staged.delete(key)
+              if (Either.isLeft(outcome)) {
+                return Effect.logError(`cannot record ${fresh.length} inbound message(s) of ${principal}`, outcome.left)
+              }
+              // another runtime on the same file recorded one of them in the meantime: it ran twice
+              const late = outcome.right[0]
+              return isVerdicts(late) && late.some((v) => v._tag === "Duplicate")
+                ? Effect.logWarning("a message id recorded meanwhile by another runtime was executed here too")
+                : undefined
+            }
+          }),
+          verdicts
+        )
+      })
+
     const writes: Writes = {
       recordInbound: (principal, envelopes) =>
         envelopes.length === 0
           ? Effect.succeed([])
           : submit({ _tag: "Inbound", principal, envelopes }, (r) => (isVerdicts(r) ? Option.some(r) : Option.none())),
+      ...(options.inline === true && options.seen !== undefined ? { stageInbound: stageInbound(options.seen) } : {}),
       recordOutbound: (envelopes) =>
         envelopes.length === 0
           ? Effect.succeed([])
@@ -223,7 +298,7 @@ export const make = (
           writes: [{ _tag: "SaveJob", job }],
           // nobody waits on a staged write: a failure is logged
           settle: (outcome) =>
-            Either.isLeft(outcome) ? Effect.logError(`cannot record job ${job.job_id}`, outcome.left) : Effect.void
+            Either.isLeft(outcome) ? Effect.logError(`cannot record job ${job.job_id}`, outcome.left) : undefined
         }).pipe(Effect.asVoid),
       saveLease: (lease) => submit({ _tag: "SaveLease", lease }, none),
       saveSession: (session) => submit({ _tag: "SaveSession", session }, none),

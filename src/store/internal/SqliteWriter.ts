@@ -47,6 +47,8 @@ export type WriteResult = ReadonlyArray<Inbound> | ReadonlyArray<number> | Claim
 export interface SqliteWriter {
   /** Commits `writes` in one transaction (all or nothing); throws what SQLite throws. */
   readonly commit: (writes: ReadonlyArray<Write>) => ReadonlyArray<WriteResult>
+  /** Whether the log holds message `id` of `principal` (committed): a staged inbound's verdict, read, not written. */
+  readonly seen: (principal: string, id: string) => boolean
   readonly close: () => void
 }
 
@@ -66,6 +68,9 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
     )
     const claimMessage = db.prepare("INSERT OR IGNORE INTO inbound (principal, message_id) VALUES (?, ?)")
+    const heldMessage = db.prepare<[string, string], number>(
+      "SELECT 1 FROM inbound WHERE principal = ? AND message_id = ?"
+    ).pluck()
     // the first principal recorded for a session owns it (reads are confined to the owner's sessions)
     const ownSession = db.prepare("INSERT OR IGNORE INTO sessions (session_id, principal) VALUES (?, ?)")
     const heldKey = db.prepare<[string, string, number], { job_id: string; digest: string | null }>(
@@ -196,6 +201,7 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
         checkpoints.committed()
         return results
       },
+      seen: (principal, id) => heldMessage.get(principal, id) !== undefined,
       close: () => {
         checkpoints.stop()
         db.close()
