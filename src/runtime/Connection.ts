@@ -17,7 +17,7 @@ import {
   HashMap,
   Option,
   Ref,
-  type Scope,
+  Scope,
   Stream,
   type Tracer
 } from "effect"
@@ -25,7 +25,7 @@ import { onClose } from "../internal/OnClose.js"
 import { forkWithFiberRefs } from "../internal/WithFiberRefs.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { type Decoded, type DecodeError, decodeJson, isCore } from "../protocol/Message.js"
-import type { Connection, Incoming } from "../transport/Transport.js"
+import type { Connection, Incoming, TransportError } from "../transport/Transport.js"
 import * as Sidecar from "./artifacts/Sidecar.js"
 import * as AcceptedMessages from "./connection/AcceptedMessages.js"
 import { nack, refusalOf, wrongSession } from "./connection/Nacks.js"
@@ -49,7 +49,27 @@ export type { Dependencies }
 const CLOSE_GRACE = Duration.seconds(5)
 const graceMs = Duration.toMillis(CLOSE_GRACE)
 /** Serves one connection until it closes; never fails (a bad session must not take the runtime down). */
-export const serve = (deps: Dependencies, connection: Connection): Effect.Effect<void> =>
+export const serve = (deps: Dependencies, connection: Connection): Effect.Effect<void> => {
+  // on a fiber of its own the connection's scope is the transport's (closed once the fiber ends), else one of its own
+  const body = Effect.flatten(setUp(deps, connection))
+  return (connection.ownFiber === true && connection.scope !== undefined
+    ? Scope.extend(body, connection.scope)
+    : Effect.scoped(body)).pipe(
+      // an interruption is how a connection read on its own fiber is ended from elsewhere: not a failure
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(`connection ${connection.label} failed`, cause)
+      )
+    )
+}
+
+/**
+ * Builds the connection's parts, and returns what is left to run: the read loop. Returned rather than run inside the
+ * generator, so an idle connection's fiber does not keep the generator (and what it holds) on its stack.
+ */
+const setUp = (
+  deps: Dependencies,
+  connection: Connection
+): Effect.Effect<Effect.Effect<void, never, Scope.Scope>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { log, settings } = deps
     // the connection's log annotation and its span feed's listener (below), set before anything copies the fiber's
@@ -354,20 +374,21 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     const { receive } = connection
     const ended = (error: { readonly message: string }) =>
       Effect.logDebug(`connection ${connection.label} ended: ${error.message}`)
-    // until the peer ends the connection, or closing begins
-    const reading = receive === undefined ? Stream.runForEachChunk(connection.incoming, onChunk) : Effect.gen(
-      function*() {
-        while (!closing) {
-          const frames = yield* receive
-          if (frames.length === 0) return
-          yield* onChunk(frames)
-        }
-      }
-    )
+    // until the peer ends the connection, or closing begins. Through `receive`, a loop of `flatMap`s rather than a
+    // generator: an idle connection's fiber waits in `receive` with one frame of it on its stack (issue 12)
+    const readLoop = (take: Effect.Effect<ReadonlyArray<Incoming>, TransportError>) => {
+      const next = (frames: ReadonlyArray<Incoming>): Effect.Effect<void, TransportError, Scope.Scope> =>
+        frames.length === 0 ? Effect.void : Effect.flatMap(onChunk(frames), () => closing ? Effect.void : loop)
+      const loop: Effect.Effect<void, TransportError, Scope.Scope> = Effect.flatMap(take, next)
+      return Effect.suspend(() => closing ? Effect.void : loop)
+    }
+    const reading = receive === undefined ? Stream.runForEachChunk(connection.incoming, onChunk) : readLoop(receive)
+    const setClosed = Ref.set(phase, { _tag: "Closed" })
     if (self !== undefined) {
-      yield* Effect.catchAll(reading, ended)
-      yield* Ref.set(phase, { _tag: "Closed" })
-      return
+      return Effect.matchEffect(reading, {
+        onFailure: (error) => Effect.zipRight(ended(error), setClosed),
+        onSuccess: () => setClosed
+      })
     }
     // otherwise the reader on its own fiber, this one waiting for the end: closing (ours) or the stream's (the
     // peer's). Waited on rather than raced (a race forks both sides) or Stream.interruptWhen (a race per pull, 4x)
@@ -378,11 +399,5 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     )
     if (closed !== undefined) yield* Deferred.await(closed)
     yield* Fiber.interrupt(reader)
-    yield* Ref.set(phase, { _tag: "Closed" })
-  }).pipe(
-    Effect.scoped,
-    // an interruption is how a connection read on its own fiber is ended from elsewhere: not a failure
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(`connection ${connection.label} failed`, cause)
-    )
-  )
+    return setClosed
+  })

@@ -3,7 +3,7 @@
  * the session registry and the connection loop; `serve` runs it on whatever
  * transport provides the `Acceptor` (WebSocket, stdio, memory).
  */
-import { Context, Deferred, Effect, FiberId, Layer } from "effect"
+import { Context, Deferred, Effect, Exit, FiberId, Layer } from "effect"
 import { onClose } from "../internal/OnClose.js"
 import type { ArtifactStore } from "../store/ArtifactStore.js"
 import { EventLog } from "../store/EventLog.js"
@@ -120,17 +120,29 @@ export const make = Effect.gen(function*() {
   }
   // (a plain Set and `ensuring`, not a Ref of a HashSet and `acquireUseRelease`: this runs per connection, issue 12)
   const handle = (connection: Connection) =>
-    Effect.uninterruptibleMask((restore) => {
-      const done = Deferred.unsafeMake<void>(FiberId.none)
-      active.add(done)
-      return Effect.ensuring(
-        restore(ConnectionLoop.serve(deps, connection)),
-        Effect.suspend(() => {
+    connection.ownFiber === true
+      // on a fiber of its own the connection ends with that fiber: told by the fiber, with no frame kept on its stack
+      // for the connection's life (an idle session's memory, issue 12)
+      ? Effect.withFiberRuntime<void>((fiber) => {
+        const done = Deferred.unsafeMake<void>(FiberId.none)
+        active.add(done)
+        fiber.addObserver(() => {
           active.delete(done)
-          return Deferred.succeed(done, undefined)
+          Deferred.unsafeDone(done, Exit.void)
         })
-      )
-    })
+        return ConnectionLoop.serve(deps, connection)
+      })
+      : Effect.uninterruptibleMask((restore) => {
+        const done = Deferred.unsafeMake<void>(FiberId.none)
+        active.add(done)
+        return Effect.ensuring(
+          restore(ConnectionLoop.serve(deps, connection)),
+          Effect.suspend(() => {
+            active.delete(done)
+            return Deferred.succeed(done, undefined)
+          })
+        )
+      })
   const shutdown = Effect.gen(function*() {
     const farewells = yield* Effect.sync(() => {
       stopped = true

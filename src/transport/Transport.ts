@@ -3,7 +3,7 @@
  * `send`; an `Acceptor` hands each new connection to a handler. Transports
  * (WebSocket, stdio, memory) implement both; the runtime only sees these.
  */
-import type { Effect, Stream } from "effect"
+import type { Effect, Scope, Stream } from "effect"
 import { Context, Schema } from "effect"
 import type { Peer } from "./Tls.js"
 
@@ -62,6 +62,11 @@ export interface Connection {
    * by interrupting it. Absent, the handler may be running on its caller's fiber, which is never interrupted.
    */
   readonly ownFiber?: boolean | undefined
+  /**
+   * With `ownFiber`: the scope of the connection's life, closed once its fiber has ended. The runtime keeps its
+   * own finalizers there instead of a scope of its own: fewer frames on an idle connection's fiber (issue 12).
+   */
+  readonly scope?: Scope.Scope | undefined
 }
 
 /**

@@ -5,7 +5,7 @@
  * refused at once). No accept fiber and no queue between the socket and its fiber: a handshake's share of
  * them was a queue take, a fiber hand-off and a `FiberSet`'s bookkeeping per connection (issue 12).
  */
-import { Effect, Fiber, Runtime, Scope } from "effect"
+import { Effect, Fiber, Runtime, RuntimeFlags, Scope } from "effect"
 import type { Connection } from "../Transport.js"
 
 /** Raw connections accepted but not yet served, before `run` starts: past this they are refused. */
@@ -38,21 +38,22 @@ export const make = <T>(options: {
         Effect.flatMap(Effect.runtime<never>(), (runtime) =>
           Effect.uninterruptibleMask((restore) => {
             const fibers = new Set<Fiber.RuntimeFiber<void>>()
-            const fork = Runtime.runFork(runtime)
+            // interruptible whatever `run` was started in (a layer's construction is not): closing the connection
+            // from another fiber interrupts its own. Set on the runtime, not with `Effect.interruptible`, which
+            // would keep a frame on every connection's fiber for its life (issue 12)
+            const fork = Runtime.runFork(Runtime.enableRuntimeFlag(runtime, RuntimeFlags.Interruption))
             const serve = (raw: T) => {
-              // the connection's scope is given to `open` only: the handler runs with the caller's services, not a
-              // copy of them with the scope added, which a connection's fiber would hold for its whole life
-              // interruptible whatever `run` was started in (a layer's construction is not): closing the connection
-              // from another fiber interrupts this one
-              const fiber = fork(Effect.interruptible(Effect.acquireUseRelease(
-                Scope.make(),
-                (scope) =>
+              // the connection's scope is given to `open` and, as a field, to the handler: the handler runs with the
+              // caller's services, not a copy of them with the scope added, which a connection's fiber would hold for
+              // its whole life. One `onExit` closes it (not `acquireUseRelease`: fewer frames on an idle fiber)
+              const fiber = fork(Effect.flatMap(Scope.make(), (scope) =>
+                Effect.onExit(
                   Effect.flatMap(
                     Scope.extend(options.open(raw), scope),
-                    (connection) => handler({ ...connection, ownFiber: true })
+                    (connection) => handler({ ...connection, ownFiber: true, scope })
                   ),
-                (scope, exit) => Scope.close(scope, exit)
-              )))
+                  (exit) => Scope.close(scope, exit)
+                )))
               fibers.add(fiber)
               fiber.addObserver(() => fibers.delete(fiber))
             }
