@@ -4,7 +4,7 @@
  * transport provides the `Acceptor` (WebSocket, stdio, memory).
  */
 import { Context, Deferred, Effect, Exit, FiberId, Layer } from "effect"
-import { onClose } from "../internal/OnClose.js"
+import { onClose, onCloseOf } from "../internal/OnClose.js"
 import type { ArtifactStore } from "../store/ArtifactStore.js"
 import { EventLog } from "../store/EventLog.js"
 import type { ScheduleStore } from "../store/ScheduleStore.js"
@@ -119,30 +119,32 @@ export const make = Effect.gen(function*() {
     extensions: [ToolDiscovery.handler(() => tools.list, permissions.elevation)]
   }
   // (a plain Set and `ensuring`, not a Ref of a HashSet and `acquireUseRelease`: this runs per connection, issue 12)
-  const handle = (connection: Connection) =>
-    connection.ownFiber === true
-      // on a fiber of its own the connection ends with that fiber: told by the fiber, with no frame kept on its stack
-      // for the connection's life (an idle session's memory, issue 12)
-      ? Effect.withFiberRuntime<void>((fiber) => {
-        const done = Deferred.unsafeMake<void>(FiberId.none)
-        active.add(done)
-        fiber.addObserver(() => {
+  const handle = (connection: Connection) => {
+    const { scope } = connection
+    if (connection.ownFiber !== true || scope === undefined) return serveTracked(connection)
+    // on a fiber of its own the connection's end is its scope's (it may outlive a fiber that suspends): told by the
+    // scope, with no frame kept on a fiber's stack for the connection's life (an idle session's memory, issue 12)
+    const done = Deferred.unsafeMake<void>(FiberId.none)
+    return onCloseOf(scope, () => {
+      active.delete(done)
+      Deferred.unsafeDone(done, Exit.void)
+    }).pipe(
+      Effect.zipRight(Effect.sync(() => active.add(done))),
+      Effect.zipRight(ConnectionLoop.serve(deps, connection))
+    )
+  }
+  const serveTracked = (connection: Connection) =>
+    Effect.uninterruptibleMask((restore) => {
+      const done = Deferred.unsafeMake<void>(FiberId.none)
+      active.add(done)
+      return Effect.ensuring(
+        restore(ConnectionLoop.serve(deps, connection)),
+        Effect.suspend(() => {
           active.delete(done)
-          Deferred.unsafeDone(done, Exit.void)
+          return Deferred.succeed(done, undefined)
         })
-        return ConnectionLoop.serve(deps, connection)
-      })
-      : Effect.uninterruptibleMask((restore) => {
-        const done = Deferred.unsafeMake<void>(FiberId.none)
-        active.add(done)
-        return Effect.ensuring(
-          restore(ConnectionLoop.serve(deps, connection)),
-          Effect.suspend(() => {
-            active.delete(done)
-            return Deferred.succeed(done, undefined)
-          })
-        )
-      })
+      )
+    })
   const shutdown = Effect.gen(function*() {
     const farewells = yield* Effect.sync(() => {
       stopped = true

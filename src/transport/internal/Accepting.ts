@@ -5,7 +5,7 @@
  * refused at once). No accept fiber and no queue between the socket and its fiber: a handshake's share of
  * them was a queue take, a fiber hand-off and a `FiberSet`'s bookkeeping per connection (issue 12).
  */
-import { Effect, Fiber, Runtime, RuntimeFlags, Scope } from "effect"
+import { Effect, Fiber, FiberRefs, Runtime, RuntimeFlags, Scope } from "effect"
 import type { Connection } from "../Transport.js"
 
 /** Raw connections accepted but not yet served, before `run` starts: past this they are refused. */
@@ -37,26 +37,69 @@ export const make = <T>(options: {
       run: (handler) =>
         Effect.flatMap(Effect.runtime<never>(), (runtime) =>
           Effect.uninterruptibleMask((restore) => {
+            // the connections' running fibers, and how to end each suspended one (with no fiber)
             const fibers = new Set<Fiber.RuntimeFiber<void>>()
+            const suspended = new Set<() => void>()
             // interruptible whatever `run` was started in (a layer's construction is not): closing the connection
             // from another fiber interrupts its own. Set on the runtime, not with `Effect.interruptible`, which
             // would keep a frame on every connection's fiber for its life (issue 12)
             const fork = Runtime.runFork(Runtime.enableRuntimeFlag(runtime, RuntimeFlags.Interruption))
             const serve = (raw: T) => {
+              // the scope of the connection's life: made by its first fiber, closed by the one that ends without
+              // suspending. One `onExit` per fiber closes it (not `acquireUseRelease`: fewer frames on its stack)
+              let scope: Scope.CloseableScope | undefined
+              // the connection's current fiber: whether it suspended (its end then leaves the connection open)
+              let current = { suspended: false }
+              const start = (effect: Effect.Effect<void>, refs?: FiberRefs.FiberRefs) => {
+                const turn = { suspended: false }
+                current = turn
+                const fiber = fork(
+                  Effect.onExit(effect, (exit) =>
+                    turn.suspended || scope === undefined ? Effect.void : Scope.close(scope, exit)),
+                  // a later fiber starts on the next turn of the scheduler (as a resumed fiber would), with the refs of the
+                  // fiber that suspended
+                  refs === undefined ? undefined : {
+                    immediate: false,
+                    updateRefs: (_, id) =>
+                      FiberRefs.forkAs(refs, id)
+                  }
+                )
+                fibers.add(fiber)
+                fiber.addObserver(() => fibers.delete(fiber))
+              }
+              const suspend = (arm: (resume: () => void) => void, next: Effect.Effect<void>) =>
+                Effect.withFiberRuntime<void>((fiber) => {
+                  current.suspended = true
+                  const refs = fiber.getFiberRefs()
+                  let resumed = false
+                  const resumeWith = (effect: Effect.Effect<void>) => {
+                    if (resumed) return
+                    resumed = true
+                    suspended.delete(end)
+                    start(effect, refs)
+                  }
+                  // the transport stopping ends a suspended connection as it interrupts a running one
+                  const end = () => resumeWith(Effect.interrupt)
+                  suspended.add(end)
+                  arm(() => resumeWith(next))
+                  return Effect.void
+                })
               // the connection's scope is given to `open` and, as a field, to the handler: the handler runs with the
               // caller's services, not a copy of them with the scope added, which a connection's fiber would hold for
-              // its whole life. One `onExit` closes it (not `acquireUseRelease`: fewer frames on an idle fiber)
-              const fiber = fork(Effect.flatMap(Scope.make(), (scope) =>
-                Effect.onExit(
-                  Effect.flatMap(
-                    Scope.extend(options.open(raw), scope),
-                    (connection) => handler({ ...connection, ownFiber: true, scope })
-                  ),
-                  (exit) => Scope.close(scope, exit)
-                )))
-              fibers.add(fiber)
-              fiber.addObserver(() => fibers.delete(fiber))
+              // its whole life
+              start(Effect.flatMap(Scope.make(), (made) => {
+                scope = made
+                return Effect.flatMap(
+                  Scope.extend(options.open(raw), made),
+                  (connection) => handler({ ...connection, ownFiber: true, scope: made, suspend })
+                )
+              }))
             }
+            // every connection ended: the suspended ones on a fiber of their own, then every fiber interrupted
+            const stopAll: Effect.Effect<void> = Effect.suspend(() => {
+              for (const end of [...suspended]) end()
+              return fibers.size === 0 ? Effect.void : Effect.zipRight(Fiber.interruptAll([...fibers]), stopAll)
+            })
             servers.push(serve)
             const waiting = backlog
             backlog = []
@@ -64,7 +107,7 @@ export const make = <T>(options: {
             return restore(Effect.never).pipe(
               Effect.ensuring(Effect.suspend(() => {
                 servers.splice(servers.indexOf(serve), 1)
-                return Fiber.interruptAll(fibers)
+                return stopAll
               }))
             )
           }))

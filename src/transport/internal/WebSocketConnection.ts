@@ -347,6 +347,11 @@ export const fromWs = (
         )
       ),
       receive,
+      receiveNow: poll,
+      whenReadable: (callback) => {
+        if (frames.length > 0 || end !== undefined) return callback()
+        waiting = callback
+      },
       buffered: () => ws.bufferedAmount,
       send: (frame) =>
         Effect.suspend(() => {
