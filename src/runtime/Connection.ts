@@ -383,19 +383,20 @@ const setUp = (
 
     const ended = (error: { readonly message: string }) =>
       Effect.logDebug(`connection ${connection.label} ended: ${error.message}`)
-    const setClosed = Ref.set(phase, { _tag: "Closed" })
+    // made when needed: an idle connection keeps no effect of it
+    const setClosed = () => Ref.set(phase, { _tag: "Closed" })
     // through `receive` when the transport has it: no stream executor per connection (issue 12)
     const { receive, receiveNow, whenReadable, suspend } = connection
     if (ownFiber && suspend !== undefined && receiveNow !== undefined && whenReadable !== undefined) {
       // read in turns: a fiber of the connection's handles what has arrived, and once it would wait it suspends the
       // connection and ends; the next frame (or the end) starts the next (issue 12: an idle connection holds no fiber)
       const turn: Effect.Effect<void> = Effect.suspend(() => {
-        if (closing) return setClosed
+        if (closing) return setClosed()
         const now = receiveNow()
         if (now === undefined) return suspendReading
         return Effect.matchEffect(now, {
-          onFailure: (error) => Effect.zipRight(ended(error), setClosed),
-          onSuccess: (frames) => frames.length === 0 ? setClosed : Effect.zipRight(onChunk(frames), turn)
+          onFailure: (error) => Effect.zipRight(ended(error), setClosed()),
+          onSuccess: (frames) => frames.length === 0 ? setClosed() : Effect.zipRight(onChunk(frames), turn)
         })
       })
       const resumed = Effect.withFiberRuntime<void>((fiber) => {
@@ -422,8 +423,8 @@ const setUp = (
     const reading = receive === undefined ? Stream.runForEachChunk(connection.incoming, onChunk) : readLoop(receive)
     if (ownFiber) {
       return Effect.matchEffect(reading, {
-        onFailure: (error) => Effect.zipRight(ended(error), setClosed),
-        onSuccess: () => setClosed
+        onFailure: (error) => Effect.zipRight(ended(error), setClosed()),
+        onSuccess: setClosed
       })
     }
     // otherwise the reader on its own fiber, this one waiting for the end: closing (ours) or the stream's (the
@@ -435,5 +436,5 @@ const setUp = (
     )
     if (closed !== undefined) yield* Deferred.await(closed)
     yield* Fiber.interrupt(ownReader)
-    return setClosed
+    return setClosed()
   })

@@ -5,7 +5,7 @@
  * refused at once). No accept fiber and no queue between the socket and its fiber: a handshake's share of
  * them was a queue take, a fiber hand-off and a `FiberSet`'s bookkeeping per connection (issue 12).
  */
-import { Effect, Fiber, FiberRefs, Runtime, RuntimeFlags, Scope } from "effect"
+import { Effect, Fiber, FiberRefsPatch, Runtime, RuntimeFlags, Scope } from "effect"
 import type { Connection } from "../Transport.js"
 
 /** Raw connections accepted but not yet served, before `run` starts: past this they are refused. */
@@ -43,14 +43,15 @@ export const make = <T>(options: {
             // interruptible whatever `run` was started in (a layer's construction is not): closing the connection
             // from another fiber interrupts its own. Set on the runtime, not with `Effect.interruptible`, which
             // would keep a frame on every connection's fiber for its life (issue 12)
-            const fork = Runtime.runFork(Runtime.enableRuntimeFlag(runtime, RuntimeFlags.Interruption))
+            const base = Runtime.enableRuntimeFlag(runtime, RuntimeFlags.Interruption)
+            const fork = Runtime.runFork(base)
             const serve = (raw: T) => {
               // the scope of the connection's life: made by its first fiber, closed by the one that ends without
               // suspending. One `onExit` per fiber closes it (not `acquireUseRelease`: fewer frames on its stack)
               let scope: Scope.CloseableScope | undefined
               // the connection's current fiber: whether it suspended (its end then leaves the connection open)
               let current = { suspended: false }
-              const start = (effect: Effect.Effect<void>, refs?: FiberRefs.FiberRefs) => {
+              const start = (effect: Effect.Effect<void>, refs?: FiberRefsPatch.FiberRefsPatch) => {
                 const turn = { suspended: false }
                 current = turn
                 const fiber = fork(
@@ -58,11 +59,13 @@ export const make = <T>(options: {
                     turn.suspended || scope === undefined ? Effect.void : Scope.close(scope, exit)),
                   // a later fiber starts on the next turn of the scheduler (as a resumed fiber would), with the refs of the
                   // fiber that suspended
-                  refs === undefined ? undefined : {
-                    immediate: false,
-                    updateRefs: (_, id) =>
-                      FiberRefs.forkAs(refs, id)
-                  }
+                  refs === undefined
+                    ? undefined
+                    : {
+                      immediate: false,
+                      updateRefs: (initial, id) =>
+                        FiberRefsPatch.patch(refs, id, initial)
+                    }
                 )
                 fibers.add(fiber)
                 fiber.addObserver(() => fibers.delete(fiber))
@@ -70,7 +73,8 @@ export const make = <T>(options: {
               const suspend = (arm: (resume: () => void) => void, next: Effect.Effect<void>) =>
                 Effect.withFiberRuntime<void>((fiber) => {
                   current.suspended = true
-                  const refs = fiber.getFiberRefs()
+                  // kept as what the connection changed (its log annotations, say): a few entries, not a copy of every ref
+                  const refs = FiberRefsPatch.diff(base.fiberRefs, fiber.getFiberRefs())
                   let resumed = false
                   const resumeWith = (effect: Effect.Effect<void>) => {
                     if (resumed) return
