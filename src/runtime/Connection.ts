@@ -403,13 +403,14 @@ const setUp = (
         reader = fiber
         return turn
       })
-      const suspendReading = Effect.suspend(() => {
+      // (no fiber reads from here on, in the same step as the wake-up is set: a close from elsewhere either interrupts
+      // the reader before it suspends or resumes it after; one that began meanwhile resumes it at once)
+      const suspendReading = suspend((resume) => {
         reader = undefined
-        return suspend((resume) => {
-          resumeSuspended = resume
-          whenReadable(resume)
-        }, resumed)
-      })
+        if (closing) return resume()
+        resumeSuspended = resume
+        whenReadable(resume)
+      }, resumed)
       return turn
     }
     // until the peer ends the connection, or closing begins. Through `receive`, a loop of `flatMap`s rather than a

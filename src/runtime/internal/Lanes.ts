@@ -24,7 +24,7 @@ export const make = <A>(): Lanes<A> => {
   // index = priority rank: 0 low ... 3 critical; each lane is a FIFO with a moving head. Made by the first push and
   // dropped once all are empty: an idle session's lanes hold nothing, not even empty arrays (issue 12)
   let lanes: Array<{ items: Array<Entry<A>>; head: number }> | undefined
-  const pendingByKey = new Map<string, { lane: number; count: number }>()
+  let pendingByKey: Map<string, { lane: number; count: number }> | undefined
   let streak = 0
   let total = 0
 
@@ -43,10 +43,13 @@ export const make = <A>(): Lanes<A> => {
     }
     if (entry === undefined) return undefined
     total -= 1
-    if (total === 0) lanes = undefined
+    if (total === 0) {
+      lanes = undefined
+      pendingByKey = undefined
+    }
     if (entry.key !== undefined) {
-      const pending = pendingByKey.get(entry.key)
-      if (pending !== undefined && --pending.count === 0) pendingByKey.delete(entry.key)
+      const pending = pendingByKey?.get(entry.key)
+      if (pending !== undefined && --pending.count === 0) pendingByKey?.delete(entry.key)
     }
     return entry.value
   }
@@ -59,6 +62,7 @@ export const make = <A>(): Lanes<A> => {
     push: (value, priority, key) => {
       let lane = priorityRank(priority)
       if (key !== undefined) {
+        pendingByKey ??= new Map()
         const pending = pendingByKey.get(key)
         if (pending === undefined) pendingByKey.set(key, { lane, count: 1 })
         else {

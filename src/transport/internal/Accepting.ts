@@ -5,11 +5,44 @@
  * refused at once). No accept fiber and no queue between the socket and its fiber: a handshake's share of
  * them was a queue take, a fiber hand-off and a `FiberSet`'s bookkeeping per connection (issue 12).
  */
-import { Effect, Fiber, FiberRefsPatch, Runtime, RuntimeFlags, Scope } from "effect"
+import {
+  Array as Arr,
+  Effect,
+  Fiber,
+  type FiberId,
+  type FiberRef,
+  FiberRefs,
+  Runtime,
+  RuntimeFlags,
+  Scope
+} from "effect"
 import type { Connection } from "../Transport.js"
 
 /** Raw connections accepted but not yet served, before `run` starts: past this they are refused. */
 const BACKLOG = 1024
+
+type ChangedRefs = ReadonlyArray<readonly [FiberRef.FiberRef<unknown>, unknown]>
+
+/** The refs whose value in `current` is not the one in `base`, with that value. */
+const changedRefs = (base: FiberRefs.FiberRefs, current: FiberRefs.FiberRefs): ChangedRefs => {
+  const changed: Array<readonly [FiberRef.FiberRef<unknown>, unknown]> = []
+  current.locals.forEach((stack, ref) => {
+    const value: unknown = stack[0][1]
+    if (base.locals.get(ref)?.[0][1] !== value) changed.push([ref, value])
+  })
+  return changed
+}
+
+/** A suspended connection's next fiber's refs: the runtime's, with `refs` set again. */
+const withRefs = (refs: ChangedRefs) => (initial: FiberRefs.FiberRefs, id: FiberId.Runtime): FiberRefs.FiberRefs => {
+  const entries = refs.map((
+    [ref, value]
+  ): readonly [FiberRef.FiberRef<unknown>, Arr.NonEmptyReadonlyArray<readonly [FiberId.Single, unknown]>] => [
+    ref,
+    [[id, value]]
+  ])
+  return Arr.isNonEmptyReadonlyArray(entries) ? FiberRefs.updateManyAs(initial, { forkAs: id, entries }) : initial
+}
 
 export interface Accepting<T> {
   /** Hands a raw connection over from a Node event handler; `refuse` is called when the backlog is full. */
@@ -51,7 +84,7 @@ export const make = <T>(options: {
               let scope: Scope.CloseableScope | undefined
               // the connection's current fiber: whether it suspended (its end then leaves the connection open)
               let current = { suspended: false }
-              const start = (effect: Effect.Effect<void>, refs?: FiberRefsPatch.FiberRefsPatch) => {
+              const start = (effect: Effect.Effect<void>, refs?: ChangedRefs) => {
                 const turn = { suspended: false }
                 current = turn
                 const fiber = fork(
@@ -63,18 +96,19 @@ export const make = <T>(options: {
                     ? undefined
                     : {
                       immediate: false,
-                      updateRefs: (initial, id) =>
-                        FiberRefsPatch.patch(refs, id, initial)
+                      updateRefs: withRefs(refs)
                     }
                 )
                 fibers.add(fiber)
-                fiber.addObserver(() => fibers.delete(fiber))
+                fiber.addObserver(() =>
+                  fibers.delete(fiber)
+                )
               }
               const suspend = (arm: (resume: () => void) => void, next: Effect.Effect<void>) =>
                 Effect.withFiberRuntime<void>((fiber) => {
                   current.suspended = true
-                  // kept as what the connection changed (its log annotations, say): a few entries, not a copy of every ref
-                  const refs = FiberRefsPatch.diff(base.fiberRefs, fiber.getFiberRefs())
+                  // kept as the refs the connection changed (its log annotations, say): a few entries, not a copy of all
+                  const refs = changedRefs(base.fiberRefs, fiber.getFiberRefs())
                   let resumed = false
                   const resumeWith = (effect: Effect.Effect<void>) => {
                     if (resumed) return
