@@ -73,10 +73,11 @@ export const make = <T>(options: {
             // the connections' running fibers, and how to end each suspended one (with no fiber)
             const fibers = new Set<Fiber.RuntimeFiber<void>>()
             const suspended = new Set<() => void>()
-            // interruptible whatever `run` was started in (a layer's construction is not): closing the connection
-            // from another fiber interrupts its own. Set on the runtime, not with `Effect.interruptible`, which
-            // would keep a frame on every connection's fiber for its life (issue 12)
-            const base = Runtime.enableRuntimeFlag(runtime, RuntimeFlags.Interruption)
+            // a connection's fiber starts uninterruptible, whatever `run` was started in, so that its `onExit` is in
+            // place before an interruption can land (one sent to a fiber not yet running would otherwise end it
+            // before its first step, the scope left open); the connection's work runs interruptible inside: closing
+            // the connection from another fiber interrupts it
+            const base = Runtime.disableRuntimeFlag(runtime, RuntimeFlags.Interruption)
             const fork = Runtime.runFork(base)
             const serve = (raw: T) => {
               // the scope of the connection's life: made by its first fiber, closed by the one that ends without
@@ -88,7 +89,7 @@ export const make = <T>(options: {
                 const turn = { suspended: false }
                 current = turn
                 const fiber = fork(
-                  Effect.onExit(effect, (exit) =>
+                  Effect.onExit(Effect.interruptible(effect), (exit) =>
                     turn.suspended || scope === undefined ? Effect.void : Scope.close(scope, exit)),
                   // a later fiber starts on the next turn of the scheduler (as a resumed fiber would), with the refs of the
                   // fiber that suspended
