@@ -17,7 +17,7 @@ import {
   HashMap,
   Option,
   Ref,
-  type Scope,
+  Scope,
   Stream,
   type Tracer
 } from "effect"
@@ -25,7 +25,7 @@ import { onClose } from "../internal/OnClose.js"
 import { forkWithFiberRefs } from "../internal/WithFiberRefs.js"
 import { ArcpError } from "../protocol/Errors.js"
 import { type Decoded, type DecodeError, decodeJson, isCore } from "../protocol/Message.js"
-import type { Connection, Incoming } from "../transport/Transport.js"
+import type { Connection, Incoming, TransportError } from "../transport/Transport.js"
 import * as Sidecar from "./artifacts/Sidecar.js"
 import * as AcceptedMessages from "./connection/AcceptedMessages.js"
 import { nack, refusalOf, wrongSession } from "./connection/Nacks.js"
@@ -49,7 +49,28 @@ export type { Dependencies }
 const CLOSE_GRACE = Duration.seconds(5)
 const graceMs = Duration.toMillis(CLOSE_GRACE)
 /** Serves one connection until it closes; never fails (a bad session must not take the runtime down). */
-export const serve = (deps: Dependencies, connection: Connection): Effect.Effect<void> =>
+export const serve = (deps: Dependencies, connection: Connection): Effect.Effect<void> => {
+  // on a fiber of its own the connection's scope is the transport's (closed once the connection's last fiber ends),
+  // else one of its own. The read loop runs outside `Scope.extend`: no frame of it on an idle connection's fiber
+  const { scope } = connection
+  return (connection.ownFiber === true && scope !== undefined
+    ? Effect.flatten(Scope.extend(setUp(deps, connection), scope))
+    : Effect.scoped(Effect.flatten(setUp(deps, connection)))).pipe(
+      // an interruption is how a connection read on its own fiber is ended from elsewhere: not a failure
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(`connection ${connection.label} failed`, cause)
+      )
+    )
+}
+
+/**
+ * Builds the connection's parts, and returns what is left to run: the read loop. Returned rather than run inside the
+ * generator, so an idle connection's fiber does not keep the generator (and what it holds) on its stack.
+ */
+const setUp = (
+  deps: Dependencies,
+  connection: Connection
+): Effect.Effect<Effect.Effect<void>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { log, settings } = deps
     // the connection's log annotation and its span feed's listener (below), set before anything copies the fiber's
@@ -64,10 +85,14 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     ))
     const phase = yield* Ref.make<Handshake.Phase>({ _tag: "AwaitingOpen" })
     // on a fiber of its own with `receive`, the connection is read on this fiber: one fiber per connection, not two
-    // (the second held ~7 KB of an idle session, issue 12); ending it from another fiber interrupts this one
-    const self = connection.ownFiber === true && connection.receive !== undefined
+    // (the second held ~7 KB of an idle session, issue 12); ending it from another fiber interrupts this one. With
+    // `suspend`, a connection waiting for its peer has no fiber at all (`reader` is then undefined, see below)
+    const ownFiber = connection.ownFiber === true && connection.receive !== undefined
+    let reader = ownFiber
       ? yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>(Effect.succeed)
       : undefined
+    /** Starts a fiber for a suspended connection (once): it reads what is there, or sees `closing` and ends. */
+    let resumeSuspended: (() => void) | undefined
     const scope = yield* Effect.scope
     // whose the session is, once the handshake knows: published envelopes carry it (visibility)
     let principalId = ""
@@ -116,7 +141,7 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
     /** The handshake's span: messages that name no trace of their own join the session's trace. */
     let sessionSpan: Tracer.AnySpan | undefined
     // what a reader on a fiber of its own (not this one) waits for, to be told the connection is closing
-    const closed = self === undefined ? yield* Deferred.make<void>() : undefined
+    const closed = ownFiber ? undefined : yield* Deferred.make<void>()
     /**
      * Closes the connection: what is queued goes out first (up to the close grace), then the socket; read on this
      * fiber, a close from another one interrupts it (a read or a handler it is in), and from this one the reader
@@ -144,9 +169,10 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
       const stopReading = Effect.withFiberRuntime<void>((current) =>
         closed !== undefined
           ? Deferred.succeed(closed, undefined)
-          : self !== undefined && current !== self
-          ? self.interruptAsFork(current.id())
-          : Effect.void
+          : reader !== undefined
+          ? current !== reader ? reader.interruptAsFork(current.id()) : Effect.void
+          // suspended: a fiber of the connection's starts, sees `closing` and ends it
+          : Effect.sync(() => resumeSuspended?.())
       )
       return drainBeforeClose.pipe(Effect.zipRight(connection.close), Effect.zipRight(stopReading))
     }
@@ -273,18 +299,23 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         next._tag === "Open" || next._tag === "Closed" ? deps.deadlines.unregister(handshakeDeadline) : Effect.void
       )
 
-    const onMessage = (message: Decoded): Effect.Effect<void, never, Scope.Scope> =>
+    // the handshake's steps are given the connection's scope (a session's parts live in it); the read loop runs outside
+    // it, so that an idle connection's fiber keeps no frame of a `Scope.extend` (issue 12)
+    const inScope = <A>(step: Effect.Effect<A, never, Scope.Scope>) => Scope.extend(step, scope)
+    const onMessage = (message: Decoded): Effect.Effect<void> =>
       Effect.gen(function*() {
         const current = yield* Ref.get(phase)
         switch (current._tag) {
           case "AwaitingOpen":
             if (!isCore(message) || message.type !== "session.open") return yield* dropBeforeAcceptance(message.type)
-            return yield* settle(yield* handshakeSpan(message, Handshake.open(handshake, message)))
+            return yield* settle(yield* handshakeSpan(message, inScope(Handshake.open(handshake, message))))
           case "Challenged":
             if (!isCore(message) || message.type !== "session.authenticate") {
               return yield* dropBeforeAcceptance(message.type)
             }
-            return yield* settle(yield* handshakeSpan(message, Handshake.authenticate(handshake, current, message)))
+            return yield* settle(
+              yield* handshakeSpan(message, inScope(Handshake.authenticate(handshake, current, message)))
+            )
           case "Closed":
             return
           case "Open":
@@ -350,39 +381,61 @@ export const serve = (deps: Dependencies, connection: Connection): Effect.Effect
         yield* flush
       })
 
-    // through `receive` when the transport has it: no stream executor per connection (issue 12)
-    const { receive } = connection
     const ended = (error: { readonly message: string }) =>
       Effect.logDebug(`connection ${connection.label} ended: ${error.message}`)
-    // until the peer ends the connection, or closing begins
-    const reading = receive === undefined ? Stream.runForEachChunk(connection.incoming, onChunk) : Effect.gen(
-      function*() {
-        while (!closing) {
-          const frames = yield* receive
-          if (frames.length === 0) return
-          yield* onChunk(frames)
-        }
-      }
-    )
-    if (self !== undefined) {
-      yield* Effect.catchAll(reading, ended)
-      yield* Ref.set(phase, { _tag: "Closed" })
-      return
+    // made when needed: an idle connection keeps no effect of it
+    const setClosed = () => Ref.set(phase, { _tag: "Closed" })
+    // through `receive` when the transport has it: no stream executor per connection (issue 12)
+    const { receive, receiveNow, whenReadable, suspend } = connection
+    if (ownFiber && suspend !== undefined && receiveNow !== undefined && whenReadable !== undefined) {
+      // read in turns: a fiber of the connection's handles what has arrived, and once it would wait it suspends the
+      // connection and ends; the next frame (or the end) starts the next (issue 12: an idle connection holds no fiber)
+      const turn: Effect.Effect<void> = Effect.suspend(() => {
+        if (closing) return setClosed()
+        const now = receiveNow()
+        if (now === undefined) return suspendReading
+        return Effect.matchEffect(now, {
+          onFailure: (error) => Effect.zipRight(ended(error), setClosed()),
+          onSuccess: (frames) => frames.length === 0 ? setClosed() : Effect.zipRight(onChunk(frames), turn)
+        })
+      })
+      const resumed = Effect.withFiberRuntime<void>((fiber) => {
+        reader = fiber
+        return turn
+      })
+      // (no fiber reads from here on, in the same step as the wake-up is set: a close from elsewhere either interrupts
+      // the reader before it suspends or resumes it after; one that began meanwhile resumes it at once)
+      const suspendReading = suspend((resume) => {
+        reader = undefined
+        if (closing) return resume()
+        resumeSuspended = resume
+        whenReadable(resume)
+      }, resumed)
+      return turn
+    }
+    // until the peer ends the connection, or closing begins. Through `receive`, a loop of `flatMap`s rather than a
+    // generator: an idle connection's fiber waits in `receive` with one frame of it on its stack (issue 12)
+    const readLoop = (take: Effect.Effect<ReadonlyArray<Incoming>, TransportError>) => {
+      const next = (frames: ReadonlyArray<Incoming>): Effect.Effect<void, TransportError> =>
+        frames.length === 0 ? Effect.void : Effect.flatMap(onChunk(frames), () => closing ? Effect.void : loop)
+      const loop: Effect.Effect<void, TransportError> = Effect.flatMap(take, next)
+      return Effect.suspend(() => closing ? Effect.void : loop)
+    }
+    const reading = receive === undefined ? Stream.runForEachChunk(connection.incoming, onChunk) : readLoop(receive)
+    if (ownFiber) {
+      return Effect.matchEffect(reading, {
+        onFailure: (error) => Effect.zipRight(ended(error), setClosed()),
+        onSuccess: setClosed
+      })
     }
     // otherwise the reader on its own fiber, this one waiting for the end: closing (ours) or the stream's (the
     // peer's). Waited on rather than raced (a race forks both sides) or Stream.interruptWhen (a race per pull, 4x)
-    const reader = yield* reading.pipe(
+    const ownReader = yield* reading.pipe(
       Effect.catchAll(ended),
       Effect.ensuring(closed === undefined ? Effect.void : Deferred.succeed(closed, undefined)),
       Effect.fork
     )
     if (closed !== undefined) yield* Deferred.await(closed)
-    yield* Fiber.interrupt(reader)
-    yield* Ref.set(phase, { _tag: "Closed" })
-  }).pipe(
-    Effect.scoped,
-    // an interruption is how a connection read on its own fiber is ended from elsewhere: not a failure
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(`connection ${connection.label} failed`, cause)
-    )
-  )
+    yield* Fiber.interrupt(ownReader)
+    return setClosed()
+  })

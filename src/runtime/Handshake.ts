@@ -145,6 +145,13 @@ const takeBack = (ctx: HandshakeContext, principal: Principal, resumes: SessionI
     return record
   })
 
+/** Whether the opening commit is done, for the session (made here, not where the transcript is in scope). */
+const recordedOf = (opening: { readonly recorded: boolean }) => () => opening.recorded
+
+/** The session's eviction hook, likewise. */
+const evictionOf = (onEvict: HandshakeContext["onEvict"], id: SessionId) =>
+  onEvict === undefined ? undefined : (reason: EvictionReason) => onEvict(id, reason)
+
 const accept = (
   ctx: HandshakeContext,
   principal: Principal,
@@ -166,7 +173,7 @@ const accept = (
     const createdAt = taken !== undefined && Either.isRight(taken) ? taken.right.created_at : now
     const trustLevel = trustOf(principal, ctx.settings)
     const durable = ctx.durable !== undefined && DurableSessions.enabled(ctx.settings) ? ctx.durable : undefined
-    let recorded = false
+    const opening = { recorded: false }
     const session = yield* LiveSession.start({
       id,
       principal,
@@ -176,8 +183,9 @@ const accept = (
       outbound: ctx.outbound,
       deadlines: ctx.deadlines,
       close: ctx.close,
-      durable: durable === undefined ? undefined : { ctx: durable, createdAt, recorded: () => recorded },
-      onEvict: ctx.onEvict === undefined ? undefined : (reason) => ctx.onEvict?.(id, reason) ?? Effect.void,
+      // (the session's closures made outside this generator: they would keep its context, the transcript included)
+      durable: durable === undefined ? undefined : { ctx: durable, createdAt, recorded: recordedOf(opening) },
+      onEvict: evictionOf(ctx.onEvict, id),
       fiberRefs: ctx.fiberRefs
     })
     // registered before anything is committed: a session refused here (--max-sessions) leaves no trace in the log
@@ -211,7 +219,7 @@ const accept = (
         correlationId
       )
     }
-    recorded = true
+    opening.recorded = true
     yield* ctx.outbound.setDefaults({ session_id: id })
     // binary stream chunks go as sidecar frames when both ends agreed on them (§11.3)
     if (ctx.binary && (capabilities.binary_encoding ?? []).includes("sidecar")) yield* ctx.outbound.useSidecarChunks

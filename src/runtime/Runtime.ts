@@ -3,8 +3,8 @@
  * the session registry and the connection loop; `serve` runs it on whatever
  * transport provides the `Acceptor` (WebSocket, stdio, memory).
  */
-import { Context, Deferred, Effect, FiberId, Layer } from "effect"
-import { onClose } from "../internal/OnClose.js"
+import { Context, Deferred, Effect, Exit, FiberId, Layer } from "effect"
+import { onClose, onCloseOf } from "../internal/OnClose.js"
 import type { ArtifactStore } from "../store/ArtifactStore.js"
 import { EventLog } from "../store/EventLog.js"
 import type { ScheduleStore } from "../store/ScheduleStore.js"
@@ -119,7 +119,21 @@ export const make = Effect.gen(function*() {
     extensions: [ToolDiscovery.handler(() => tools.list, permissions.elevation)]
   }
   // (a plain Set and `ensuring`, not a Ref of a HashSet and `acquireUseRelease`: this runs per connection, issue 12)
-  const handle = (connection: Connection) =>
+  const handle = (connection: Connection) => {
+    const { scope } = connection
+    if (connection.ownFiber !== true || scope === undefined) return serveTracked(connection)
+    // on a fiber of its own the connection's end is its scope's (it may outlive a fiber that suspends): told by the
+    // scope, with no frame kept on a fiber's stack for the connection's life (an idle session's memory, issue 12)
+    const done = Deferred.unsafeMake<void>(FiberId.none)
+    return onCloseOf(scope, () => {
+      active.delete(done)
+      Deferred.unsafeDone(done, Exit.void)
+    }).pipe(
+      Effect.zipRight(Effect.sync(() => active.add(done))),
+      Effect.zipRight(ConnectionLoop.serve(deps, connection))
+    )
+  }
+  const serveTracked = (connection: Connection) =>
     Effect.uninterruptibleMask((restore) => {
       const done = Deferred.unsafeMake<void>(FiberId.none)
       active.add(done)

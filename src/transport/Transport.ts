@@ -3,7 +3,7 @@
  * `send`; an `Acceptor` hands each new connection to a handler. Transports
  * (WebSocket, stdio, memory) implement both; the runtime only sees these.
  */
-import type { Effect, Stream } from "effect"
+import type { Effect, Scope, Stream } from "effect"
 import { Context, Schema } from "effect"
 import type { Peer } from "./Tls.js"
 
@@ -34,6 +34,13 @@ export interface Connection {
    * executor, issue 12). A connection is read through `receive` or `incoming`, never both.
    */
   readonly receive?: Effect.Effect<ReadonlyArray<Incoming>, TransportError> | undefined
+  /** Optional, with `receive`: what `receive` would return at once, or `undefined` when it would wait. */
+  readonly receiveNow?: (() => Effect.Effect<ReadonlyArray<Incoming>, TransportError> | undefined) | undefined
+  /**
+   * Optional, with `receiveNow`: calls `callback` once, as soon as `receiveNow` has something (frames or the end):
+   * at once if it has now. With `suspend`, a connection waits for its peer with no fiber (issue 12).
+   */
+  readonly whenReadable?: ((callback: () => void) => void) | undefined
   readonly send: (frame: string | Uint8Array) => Effect.Effect<void, TransportError>
   /**
    * Bytes sent but not yet taken by the peer, that the transport holds in memory (a WebSocket's
@@ -62,6 +69,21 @@ export interface Connection {
    * by interrupting it. Absent, the handler may be running on its caller's fiber, which is never interrupted.
    */
   readonly ownFiber?: boolean | undefined
+  /**
+   * With `ownFiber`: the scope of the connection's life, closed once its fiber has ended. The runtime keeps its
+   * own finalizers there instead of a scope of its own: fewer frames on an idle connection's fiber (issue 12).
+   */
+  readonly scope?: Scope.Scope | undefined
+  /**
+   * With `ownFiber`: ends the calling fiber's turn with the connection left open and no fiber of its own (an idle
+   * connection's memory, issue 12); the handler returns at once after it, and whatever frames its fiber still
+   * unwinds must not end the connection. `arm` is given `resume`, which starts `next` on a new fiber of the
+   * connection's, with the calling fiber's refs (once, whoever calls it): the connection's fiber from then on, whose
+   * end closes `scope` unless it suspends in turn. The transport's end interrupts a suspended connection in the same way.
+   */
+  readonly suspend?:
+    | ((arm: (resume: () => void) => void, next: Effect.Effect<void>) => Effect.Effect<void>)
+    | undefined
 }
 
 /**

@@ -27,54 +27,76 @@ export interface Sidecar {
 
 const readMessageId = Schema.decodeUnknownOption(MessageId)
 
+/**
+ * One connection's sidecar: an object whose methods are on its prototype, not closures made per connection (an
+ * idle session's memory, issue 12); the inbox of uploads is made on the first one (most connections never upload).
+ */
+class ConnectionSidecar implements Sidecar {
+  private inbox: Inbox | undefined
+  constructor(
+    private readonly connection: Connection,
+    private readonly outbound: Outbound,
+    // forked in the connection's scope, which interrupts them when it closes (no FiberSet per connection, issue 12)
+    private readonly scope: Scope.Scope
+  ) {}
+
+  get binary() {
+    return this.connection.binary
+  }
+
+  private withInbox<A, E>(use: (inbox: Inbox) => Effect.Effect<A, E>): Effect.Effect<A, E> {
+    const { inbox } = this
+    return inbox !== undefined ? use(inbox) : Effect.flatMap(makeInbox(), (made) => use(this.inbox ??= made))
+  }
+
+  private refuse(message: string, key?: string) {
+    const id = readMessageId(key)
+    return this.outbound.emit(
+      "nack",
+      {
+        ...ArcpError.of("INVALID_ARGUMENT", message).toPayload(),
+        ...(Option.isSome(id) ? { ack_for: id.value } : {})
+      },
+      Option.isSome(id) ? { correlation_id: id.value } : {}
+    )
+  }
+
+  expect(key: string): Effect.Effect<Expected, ArcpError> {
+    return this.connection.binary
+      ? this.withInbox((open) => open.expect(key))
+      : Effect.fail(ArcpError.of("INVALID_ARGUMENT", "this transport has no binary frames: send the data base64"))
+  }
+
+  deliver(data: Uint8Array): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const frame = Frame.decode(data)
+      if (typeof frame === "string") return this.refuse(`${frame} (docs/decisions.md, sidecar frames)`)
+      if (frame.kind !== "transfer") {
+        return this.refuse("binary stream chunks from a client are not accepted: streams are the runtime's")
+      }
+      return Effect.flatMap(this.withInbox((open) => open.accept(frame)), (outcome) =>
+        outcome === "late"
+          ? Effect.logDebug(`dropped a late sidecar frame of ${frame.key}`)
+          : outcome === "unknown"
+          ? this.refuse(`binary frame for ${frame.key}, which no artifact.put announced`, frame.key)
+          : Effect.void)
+    })
+  }
+
+  transmit(key: string, bytes: Stream.Stream<Uint8Array, ArcpError>): Effect.Effect<void, ArcpError> {
+    return transmit(this.connection, key, bytes).pipe(
+      Effect.catchTag(
+        "TransportError",
+        (e) => Effect.fail(ArcpError.of("UNAVAILABLE", `cannot send sidecar frames: ${e.message}`))
+      )
+    )
+  }
+
+  fork(effect: Effect.Effect<void>): Effect.Effect<void> {
+    return Effect.asVoid(Effect.forkIn(effect, this.scope))
+  }
+}
+
 /** The sidecar of `connection`; its transfers end with the scope. */
 export const make = (connection: Connection, outbound: Outbound): Effect.Effect<Sidecar, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    // the inbox of uploads is made on the first one: most connections never upload (issue 12)
-    let inbox: Inbox | undefined
-    const withInbox = <A, E>(use: (inbox: Inbox) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      inbox !== undefined ? use(inbox) : Effect.flatMap(makeInbox(), (made) => use(inbox ??= made))
-    // forked in the connection's scope, which interrupts them when it closes (no FiberSet per connection, issue 12)
-    const scope = yield* Effect.scope
-
-    const refuse = (message: string, key?: string) => {
-      const id = readMessageId(key)
-      return outbound.emit(
-        "nack",
-        {
-          ...ArcpError.of("INVALID_ARGUMENT", message).toPayload(),
-          ...(Option.isSome(id) ? { ack_for: id.value } : {})
-        },
-        Option.isSome(id) ? { correlation_id: id.value } : {}
-      )
-    }
-
-    const deliver = (data: Uint8Array) =>
-      Effect.gen(function*() {
-        const frame = Frame.decode(data)
-        if (typeof frame === "string") return yield* refuse(`${frame} (docs/decisions.md, sidecar frames)`)
-        if (frame.kind !== "transfer") {
-          return yield* refuse("binary stream chunks from a client are not accepted: streams are the runtime's")
-        }
-        const outcome = yield* withInbox((open) => open.accept(frame))
-        if (outcome === "late") return yield* Effect.logDebug(`dropped a late sidecar frame of ${frame.key}`)
-        if (outcome === "unknown") {
-          return yield* refuse(`binary frame for ${frame.key}, which no artifact.put announced`, frame.key)
-        }
-      })
-
-    return {
-      binary: connection.binary,
-      expect: (key) =>
-        connection.binary
-          ? withInbox((open) => open.expect(key))
-          : Effect.fail(ArcpError.of("INVALID_ARGUMENT", "this transport has no binary frames: send the data base64")),
-      deliver,
-      transmit: (key, bytes) =>
-        transmit(connection, key, bytes).pipe(
-          Effect.catchTag("TransportError", (e) =>
-            Effect.fail(ArcpError.of("UNAVAILABLE", `cannot send sidecar frames: ${e.message}`)))
-        ),
-      fork: (effect) => Effect.asVoid(Effect.forkIn(effect, scope))
-    }
-  })
+  Effect.map(Effect.scope, (scope) => new ConnectionSidecar(connection, outbound, scope))

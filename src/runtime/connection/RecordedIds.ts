@@ -24,8 +24,9 @@ export interface RecordedIds {
 export const make = (window = RECORDED_IDS): RecordedIds => {
   const generation = Math.min(MOST_IDS, Math.max(RECORDED_IDS, window))
   let newer = new Set<string>()
-  let older = new Set<string>()
-  const recordedHere = (envelope: { readonly id: string }) => newer.has(envelope.id) || older.has(envelope.id)
+  // none until the first generation fills (most connections never record that many)
+  let older: Set<string> | undefined
+  const recordedHere = (envelope: { readonly id: string }) => newer.has(envelope.id) || older?.has(envelope.id) === true
   const remember = <A extends { readonly id: string }>(envelope: A): A => {
     newer.add(envelope.id)
     if (newer.size >= generation) {

@@ -21,14 +21,15 @@ export interface Lanes<A> {
 }
 
 export const make = <A>(): Lanes<A> => {
-  // index = priority rank: 0 low ... 3 critical; each lane is a FIFO with a moving head
-  const lanes: Array<{ items: Array<Entry<A>>; head: number }> = [0, 1, 2, 3].map(() => ({ items: [], head: 0 }))
-  const pendingByKey = new Map<string, { lane: number; count: number }>()
+  // index = priority rank: 0 low ... 3 critical; each lane is a FIFO with a moving head. Made by the first push and
+  // dropped once all are empty: an idle session's lanes hold nothing, not even empty arrays (issue 12)
+  let lanes: Array<{ items: Array<Entry<A>>; head: number }> | undefined
+  let pendingByKey: Map<string, { lane: number; count: number }> | undefined
   let streak = 0
   let total = 0
 
   const take = (lane: number): A | undefined => {
-    const l = lanes[lane]
+    const l = lanes?.[lane]
     if (l === undefined || l.head >= l.items.length) return undefined
     const entry = l.items[l.head]
     l.head += 1
@@ -42,14 +43,18 @@ export const make = <A>(): Lanes<A> => {
     }
     if (entry === undefined) return undefined
     total -= 1
+    if (total === 0) {
+      lanes = undefined
+      pendingByKey = undefined
+    }
     if (entry.key !== undefined) {
-      const pending = pendingByKey.get(entry.key)
-      if (pending !== undefined && --pending.count === 0) pendingByKey.delete(entry.key)
+      const pending = pendingByKey?.get(entry.key)
+      if (pending !== undefined && --pending.count === 0) pendingByKey?.delete(entry.key)
     }
     return entry.value
   }
   const nonEmpty = (lane: number) => {
-    const l = lanes[lane]
+    const l = lanes?.[lane]
     return l !== undefined && l.head < l.items.length
   }
 
@@ -57,6 +62,7 @@ export const make = <A>(): Lanes<A> => {
     push: (value, priority, key) => {
       let lane = priorityRank(priority)
       if (key !== undefined) {
+        pendingByKey ??= new Map()
         const pending = pendingByKey.get(key)
         if (pending === undefined) pendingByKey.set(key, { lane, count: 1 })
         else {
@@ -64,10 +70,12 @@ export const make = <A>(): Lanes<A> => {
           pending.count += 1
         }
       }
+      lanes ??= [0, 1, 2, 3].map(() => ({ items: [], head: 0 }))
       lanes[lane]?.items.push({ value, key })
       total += 1
     },
     pop: () => {
+      if (total === 0) return undefined
       let highest = -1
       let lowest = -1
       for (let i = 3; i >= 0; i--) {

@@ -5,11 +5,44 @@
  * refused at once). No accept fiber and no queue between the socket and its fiber: a handshake's share of
  * them was a queue take, a fiber hand-off and a `FiberSet`'s bookkeeping per connection (issue 12).
  */
-import { Effect, Fiber, Runtime, Scope } from "effect"
+import {
+  Array as Arr,
+  Effect,
+  Fiber,
+  type FiberId,
+  type FiberRef,
+  FiberRefs,
+  Runtime,
+  RuntimeFlags,
+  Scope
+} from "effect"
 import type { Connection } from "../Transport.js"
 
 /** Raw connections accepted but not yet served, before `run` starts: past this they are refused. */
 const BACKLOG = 1024
+
+type ChangedRefs = ReadonlyArray<readonly [FiberRef.FiberRef<unknown>, unknown]>
+
+/** The refs whose value in `current` is not the one in `base`, with that value. */
+const changedRefs = (base: FiberRefs.FiberRefs, current: FiberRefs.FiberRefs): ChangedRefs => {
+  const changed: Array<readonly [FiberRef.FiberRef<unknown>, unknown]> = []
+  current.locals.forEach((stack, ref) => {
+    const value: unknown = stack[0][1]
+    if (base.locals.get(ref)?.[0][1] !== value) changed.push([ref, value])
+  })
+  return changed
+}
+
+/** A suspended connection's next fiber's refs: the runtime's, with `refs` set again. */
+const withRefs = (refs: ChangedRefs) => (initial: FiberRefs.FiberRefs, id: FiberId.Runtime): FiberRefs.FiberRefs => {
+  const entries = refs.map((
+    [ref, value]
+  ): readonly [FiberRef.FiberRef<unknown>, Arr.NonEmptyReadonlyArray<readonly [FiberId.Single, unknown]>] => [
+    ref,
+    [[id, value]]
+  ])
+  return Arr.isNonEmptyReadonlyArray(entries) ? FiberRefs.updateManyAs(initial, { forkAs: id, entries }) : initial
+}
 
 export interface Accepting<T> {
   /** Hands a raw connection over from a Node event handler; `refuse` is called when the backlog is full. */
@@ -37,25 +70,75 @@ export const make = <T>(options: {
       run: (handler) =>
         Effect.flatMap(Effect.runtime<never>(), (runtime) =>
           Effect.uninterruptibleMask((restore) => {
+            // the connections' running fibers, and how to end each suspended one (with no fiber)
             const fibers = new Set<Fiber.RuntimeFiber<void>>()
-            const fork = Runtime.runFork(runtime)
+            const suspended = new Set<() => void>()
+            // a connection's fiber starts uninterruptible, whatever `run` was started in, so that its `onExit` is in
+            // place before an interruption can land (one sent to a fiber not yet running would otherwise end it
+            // before its first step, the scope left open); the connection's work runs interruptible inside: closing
+            // the connection from another fiber interrupts it
+            const base = Runtime.disableRuntimeFlag(runtime, RuntimeFlags.Interruption)
+            const fork = Runtime.runFork(base)
             const serve = (raw: T) => {
-              // the connection's scope is given to `open` only: the handler runs with the caller's services, not a
-              // copy of them with the scope added, which a connection's fiber would hold for its whole life
-              // interruptible whatever `run` was started in (a layer's construction is not): closing the connection
-              // from another fiber interrupts this one
-              const fiber = fork(Effect.interruptible(Effect.acquireUseRelease(
-                Scope.make(),
-                (scope) =>
-                  Effect.flatMap(
-                    Scope.extend(options.open(raw), scope),
-                    (connection) => handler({ ...connection, ownFiber: true })
-                  ),
-                (scope, exit) => Scope.close(scope, exit)
-              )))
-              fibers.add(fiber)
-              fiber.addObserver(() => fibers.delete(fiber))
+              // the scope of the connection's life: made by its first fiber, closed by the one that ends without
+              // suspending. One `onExit` per fiber closes it (not `acquireUseRelease`: fewer frames on its stack)
+              let scope: Scope.CloseableScope | undefined
+              // the connection's current fiber: whether it suspended (its end then leaves the connection open)
+              let current = { suspended: false }
+              const start = (effect: Effect.Effect<void>, refs?: ChangedRefs) => {
+                const turn = { suspended: false }
+                current = turn
+                const fiber = fork(
+                  Effect.onExit(Effect.interruptible(effect), (exit) =>
+                    turn.suspended || scope === undefined ? Effect.void : Scope.close(scope, exit)),
+                  // a later fiber starts on the next turn of the scheduler (as a resumed fiber would), with the refs of the
+                  // fiber that suspended
+                  refs === undefined
+                    ? undefined
+                    : {
+                      immediate: false,
+                      updateRefs: withRefs(refs)
+                    }
+                )
+                fibers.add(fiber)
+                fiber.addObserver(() =>
+                  fibers.delete(fiber)
+                )
+              }
+              const suspend = (arm: (resume: () => void) => void, next: Effect.Effect<void>) =>
+                Effect.withFiberRuntime<void>((fiber) => {
+                  current.suspended = true
+                  // kept as the refs the connection changed (its log annotations, say): a few entries, not a copy of all
+                  const refs = changedRefs(base.fiberRefs, fiber.getFiberRefs())
+                  let resumed = false
+                  const resumeWith = (effect: Effect.Effect<void>) => {
+                    if (resumed) return
+                    resumed = true
+                    suspended.delete(end)
+                    start(effect, refs)
+                  }
+                  // the transport stopping ends a suspended connection as it interrupts a running one
+                  const end = () => resumeWith(Effect.interrupt)
+                  suspended.add(end)
+                  arm(() => resumeWith(next))
+                  return Effect.void
+                })
+              // the connection's scope is given to `open` and, as a field, to the handler: the handler runs with the
+              // caller's services, not a copy of them with the scope added, which a connection's fiber would hold for
+              // its whole life
+              start(Effect.flatMap(Scope.make(), (made) => {
+                scope = made
+                return Effect.flatMap(
+                  Scope.extend(options.open(raw), made),
+                  (connection) => handler({ ...connection, ownFiber: true, scope: made, suspend })
+                )
+              }))
             }
+            // every connection ended: the suspended ones on a fiber of their own, then every fiber interrupted
+            const stopAll: Effect.Effect<void> = Effect.suspend(() => {
+              for (const end of [...suspended]) end()
+              return fibers.size === 0 ? Effect.void : Effect.zipRight(Fiber.interruptAll([...fibers]), stopAll)
+            })
             servers.push(serve)
             const waiting = backlog
             backlog = []
@@ -63,7 +146,7 @@ export const make = <T>(options: {
             return restore(Effect.never).pipe(
               Effect.ensuring(Effect.suspend(() => {
                 servers.splice(servers.indexOf(serve), 1)
-                return Fiber.interruptAll(fibers)
+                return stopAll
               }))
             )
           }))

@@ -324,14 +324,16 @@ export const fromWs = (
       }
       return Effect.succeed(batch)
     }
-    const receive = Effect.async<ReadonlyArray<Incoming>, TransportError>((resume) => {
+    // No canceler (it is an `onInterrupt` region: three frames on an idle connection's fiber, issue 12). A reader
+    // interrupted while it waits leaves its callback behind, which the next wake calls to no effect (a fiber ignores a
+    // resume after its interruption) and the next reader replaces; what it resumes with polls only when it runs, on
+    // a live reader, so no frame is ever taken by a reader that is gone.
+    const receive: Effect.Effect<ReadonlyArray<Incoming>, TransportError> = Effect.async((resume) => {
       const now = poll()
       if (now !== undefined) return resume(now)
-      waiting = () => resume(poll() ?? Effect.succeed(noFrames))
-      return Effect.sync(() => {
-        waiting = undefined
-      })
+      waiting = () => resume(readAgain)
     })
+    const readAgain = Effect.suspend(() => poll() ?? receive)
     const connection: Connection = {
       label,
       binary: true,
@@ -345,6 +347,11 @@ export const fromWs = (
         )
       ),
       receive,
+      receiveNow: poll,
+      whenReadable: (callback) => {
+        if (frames.length > 0 || end !== undefined) return callback()
+        waiting = callback
+      },
       buffered: () => ws.bufferedAmount,
       send: (frame) =>
         Effect.suspend(() => {
