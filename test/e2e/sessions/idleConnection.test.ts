@@ -5,9 +5,9 @@
  */
 import { assert, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Scope, Stream, Supervisor, TestClock } from "effect"
-import { make as makeEnvelope } from "../../src/protocol/Envelope.js"
-import { reader, sendEnvelope } from "../support/CoreServer.js"
-import { dial, field, open, serverLayer, TOKEN, webSocket } from "../support/Harness.js"
+import { make as makeEnvelope } from "../../../src/protocol/Envelope.js"
+import { reader, sendEnvelope } from "../../support/CoreServer.js"
+import { dial, field, open, serverLayer, TOKEN, webSocket } from "../../support/Harness.js"
 
 const SESSIONS = 10
 
