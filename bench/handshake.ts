@@ -6,7 +6,7 @@
 import { Effect, Layer, Logger, LogLevel } from "effect"
 import { performance } from "node:perf_hooks"
 import * as Client from "../src/client/Client.js"
-import * as Auth from "../src/runtime/Auth.js"
+import * as Auth from "../src/runtime/auth/Auth.js"
 import * as Runtime from "../src/runtime/Runtime.js"
 import * as Tools from "../src/runtime/Tools.js"
 import * as MemoryArtifactStore from "../src/store/MemoryArtifactStore.js"

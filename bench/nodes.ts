@@ -15,7 +15,7 @@ import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import buildDist from "../test/support/BuildOnce.js"
 import { serveOn, stopWith } from "../test/support/Child.js"
-import { pgUnavailable, startCluster } from "../test/support/Postgres.js"
+import { pgUnavailable, startCluster } from "../test/support/cluster/Postgres.js"
 import { freePort, RawWs, type Received } from "../test/support/RawWs.js"
 
 const CLIENTS = 12

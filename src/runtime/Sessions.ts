@@ -6,8 +6,8 @@ import { Context, Effect, Layer, Option } from "effect"
 import type { Capabilities } from "../protocol/Capabilities.js"
 import { ArcpError, type CanonicalCode } from "../protocol/Errors.js"
 import type { SessionId } from "../protocol/Ids.js"
-import type { Principal } from "./Auth.js"
-import type { Outbound } from "./Outbound.js"
+import type { Principal } from "./auth/Auth.js"
+import type { Outbound } from "./outbound/Outbound.js"
 import { RuntimeConfig } from "./RuntimeConfig.js"
 
 /**

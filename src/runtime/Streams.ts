@@ -9,7 +9,7 @@ import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
 import { makeStreamId, type SessionId, type StreamId } from "../protocol/Ids.js"
 import type { Message, PayloadOf } from "../protocol/Message.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
-import { awaitRoom, emit as emitJobEvent, hasEnded, type Job, type Owner, refuseCancel } from "./Job.js"
+import { awaitRoom, emit as emitJobEvent, hasEnded, type Job, type Owner, refuseCancel } from "./jobs/Job.js"
 import type { StreamOptions, StreamWriter } from "./Tools.js"
 
 // the stream types live next to ToolContext (Tools), which hands them to handlers

@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, TestClock } from "effect"
 import * as jose from "jose"
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto"
-import * as Auth from "../../src/runtime/Auth.js"
+import * as Auth from "../../src/runtime/auth/Auth.js"
 
 const SECRET = "0123456789abcdef0123456789abcdef"
 const AUDIENCE = "arcp://runtime"

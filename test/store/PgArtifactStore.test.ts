@@ -6,7 +6,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ArtifactStore } from "../../src/store/ArtifactStore.js"
 import * as PostgresStore from "../../src/store/postgres/PostgresStore.js"
-import { pgUnavailable, usePgCluster } from "../support/Postgres.js"
+import { pgUnavailable, usePgCluster } from "../support/cluster/Postgres.js"
 import { artifactStoreSuite, bytesOf, chunked, request, sha256 } from "./ArtifactStoreSuite.js"
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "arcp-pg-artifacts-"))

@@ -12,7 +12,7 @@ import { EventLog, type LoggedEnvelope } from "../../src/store/EventLog.js"
 import * as PgEventBus from "../../src/store/postgres/PgEventBus.js"
 import * as PgEventLog from "../../src/store/postgres/PgEventLog.js"
 import * as PostgresStore from "../../src/store/postgres/PostgresStore.js"
-import { pgUnavailable, usePgCluster } from "../support/Postgres.js"
+import { pgUnavailable, usePgCluster } from "../support/cluster/Postgres.js"
 import { envelope } from "./EventLogSuite.js"
 
 /** A "runtime": its own pool, log and bus on `url`, wired as PostgresStore wires them; the bus's connection named `name`. */

@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { EventLog, type EventLogError } from "../../src/store/EventLog.js"
 import * as PostgresStore from "../../src/store/postgres/PostgresStore.js"
-import { pgUnavailable, usePgCluster } from "../support/Postgres.js"
+import { pgUnavailable, usePgCluster } from "../support/cluster/Postgres.js"
 import { envelope, eventLogSuite } from "./EventLogSuite.js"
 
 describe.skipIf(pgUnavailable !== undefined)("PgEventLog", () => {

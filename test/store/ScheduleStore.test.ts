@@ -9,7 +9,7 @@ import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import * as PostgresStore from "../../src/store/postgres/PostgresStore.js"
 import { type ScheduleRecord, ScheduleStore } from "../../src/store/ScheduleStore.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
-import { pgUnavailable, usePgCluster } from "../support/Postgres.js"
+import { pgUnavailable, usePgCluster } from "../support/cluster/Postgres.js"
 
 const schedule = (id: string, extra: Partial<ScheduleRecord> = {}): ScheduleRecord => ({
   schedule_id: id,

@@ -3,7 +3,7 @@ import { Effect, Layer, Logger, LogLevel, Option, Ref, type Scope, Stream } from
 import * as DemoTools from "../../src/cli/demoTools.js"
 import * as Client from "../../src/client/Client.js"
 import type { Decoded } from "../../src/protocol/Message.js"
-import * as Auth from "../../src/runtime/Auth.js"
+import * as Auth from "../../src/runtime/auth/Auth.js"
 import type { SharedEventBus } from "../../src/runtime/events/EventBus.js"
 import * as Runtime from "../../src/runtime/Runtime.js"
 import type * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
@@ -30,7 +30,7 @@ export const serverLayer = <E>(options: {
   readonly tools?: ReadonlyArray<Tools.Tool>
   /** Extra bearer tokens (token → principal) and observe grants, beside alice's and bob's. */
   readonly auth?: Pick<Auth.Options, "bearer" | "observers"> | undefined
-  /** The event bus, when several runtimes share the log (test/support/ClusterBus); else the in-process one. */
+  /** The event bus, when several runtimes share the log (test/support/cluster/ClusterBus); else the in-process one. */
   readonly bus?: Layer.Layer<SharedEventBus, never, EventLog> | undefined
 }) =>
   Runtime.serve.pipe(

@@ -10,7 +10,7 @@ import { MessageId } from "../../protocol/Ids.js"
 import * as Frame from "../../protocol/Sidecar.js"
 import { type Expected, type Inbox, makeInbox, transmit } from "../../transport/SidecarTransfers.js"
 import type { Connection } from "../../transport/Transport.js"
-import type { Outbound } from "../Outbound.js"
+import type { Outbound } from "../outbound/Outbound.js"
 
 export interface Sidecar {
   /** The transport carries binary frames (WebSocket); false means base64 only. */

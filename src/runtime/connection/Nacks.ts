@@ -9,7 +9,7 @@ import { classifyUnknownType } from "../../protocol/Extensions.js"
 import { MessageId } from "../../protocol/Ids.js"
 import type { Decoded, DecodeError } from "../../protocol/Message.js"
 import type { Incoming } from "../../transport/Transport.js"
-import type * as Outbound from "../Outbound.js"
+import type * as Outbound from "../outbound/Outbound.js"
 
 const readMessageId = Schema.decodeUnknownOption(MessageId)
 

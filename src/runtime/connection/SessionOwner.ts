@@ -5,10 +5,10 @@
 import type { Scope } from "effect"
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from "../../protocol/Capabilities.js"
 import { METRICS_EXTENSION } from "../../protocol/extensions/Metrics.js"
-import type { Principal } from "../Auth.js"
-import type { Owner } from "../JobOwner.js"
+import type { Principal } from "../auth/Auth.js"
+import type { Owner } from "../jobs/JobOwner.js"
 import type { LiveSession } from "../LiveSession.js"
-import type { Outbound } from "../OutboundApi.js"
+import type { Outbound } from "../outbound/OutboundApi.js"
 import { trustOf } from "../permissions/Trust.js"
 import type { Settings } from "../RuntimeConfig.js"
 

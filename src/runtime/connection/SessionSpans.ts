@@ -7,7 +7,7 @@ import { type HeaderOptions, make as makeEnvelope } from "../../protocol/Envelop
 import { type MessageType, type PayloadOf, tryEncode } from "../../protocol/Message.js"
 import type { Recorder } from "../events/Recorder.js"
 import type * as Handshake from "../Handshake.js"
-import type * as Outbound from "../Outbound.js"
+import type * as Outbound from "../outbound/Outbound.js"
 import * as SpanFeed from "../tracing/SpanFeed.js"
 import type { SpanWatchers } from "../tracing/SpanWatchers.js"
 

@@ -23,7 +23,7 @@ import { type EventLog, type JobRecord, readAll } from "../../store/EventLog.js"
 import type { Feed, FeedItem } from "../events/Feed.js"
 import { CONTROL_TYPE, RUNTIME_VIEWER } from "../events/Feed.js"
 import type { Recorder } from "../events/Recorder.js"
-import { type Owner, refuseCancel } from "../Job.js"
+import { type Owner, refuseCancel } from "../jobs/Job.js"
 
 type RecorderService = Context.Tag.Service<typeof Recorder>
 type LogService = Context.Tag.Service<typeof EventLog>

@@ -9,7 +9,7 @@ import { JobId, MessageId, SessionId } from "../../protocol/Ids.js"
 import type { Decoded } from "../../protocol/Message.js"
 import { TrustLevel } from "../../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../../store/EventLog.js"
-import { Job } from "../Job.js"
+import { Job } from "../jobs/Job.js"
 import type { Settings } from "../RuntimeConfig.js"
 import type { Restored, Tool } from "../Tools.js"
 

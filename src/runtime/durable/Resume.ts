@@ -19,7 +19,7 @@ import { type EventLog, readAll } from "../../store/EventLog.js"
 import type { Feed, FeedClosed, FeedItem, Filter } from "../events/Feed.js"
 import { relay } from "../events/Relayed.js"
 import type { LiveSession } from "../LiveSession.js"
-import type { Outbound } from "../Outbound.js"
+import type { Outbound } from "../outbound/Outbound.js"
 import type { Settings } from "../RuntimeConfig.js"
 import { TRACE_EXTENSION } from "../tracing/SpanFeed.js"
 

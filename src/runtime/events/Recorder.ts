@@ -12,7 +12,7 @@
 import { Context, Effect, Exit, Layer } from "effect"
 import type { Decoded } from "../../protocol/Message.js"
 import { EventLog, type EventLogError, type GroupPart, type LoggedEnvelope } from "../../store/EventLog.js"
-import * as WakeUp from "../internal/WakeUp.js"
+import * as WakeUp from "../outbound/WakeUp.js"
 import { EventBus, type Published } from "./EventBus.js"
 
 /** A recording connection's inbox: the bus hands it the committed copies of the envelopes it recorded. */

@@ -11,7 +11,7 @@ import { exceedsDepth } from "../../protocol/JsonDepth.js"
 import { type Decoded, encodeUnchecked, type PayloadOf, tryEncode } from "../../protocol/Message.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
 import type { EventLog } from "../../store/EventLog.js"
-import { deliver, emit, envelope, hasEnded, type Job, toRecord } from "../Job.js"
+import { deliver, emit, envelope, hasEnded, type Job, toRecord } from "../jobs/Job.js"
 import type { Streams } from "../Streams.js"
 import * as RuntimeMetrics from "./RuntimeMetrics.js"
 

@@ -12,7 +12,7 @@ import type { EventLogError, JobRecord } from "../../store/EventLog.js"
 import type { Published } from "../events/EventBus.js"
 import type { Feed } from "../events/Feed.js"
 import { relay } from "../events/Relayed.js"
-import type { Job, Owner } from "../Job.js"
+import type { Job, Owner } from "../jobs/Job.js"
 import { isTerminal } from "./Finish.js"
 import { type WatchContext, watchJob } from "./Watch.js"
 

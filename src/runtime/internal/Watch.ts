@@ -9,7 +9,7 @@ import { Deferred, Effect, ExecutionStrategy, Exit, Scope } from "effect"
 import type { Decoded } from "../../protocol/Message.js"
 import type { Feed, FeedItem } from "../events/Feed.js"
 import { relay } from "../events/Relayed.js"
-import type { Job, Owner } from "../Job.js"
+import type { Job, Owner } from "../jobs/Job.js"
 import { isTerminal } from "./Finish.js"
 
 export interface WatchContext {

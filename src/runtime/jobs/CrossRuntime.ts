@@ -15,9 +15,9 @@ import * as Takeover from "../durable/Takeover.js"
 import type { Feed } from "../events/Feed.js"
 import type { Recorder } from "../events/Recorder.js"
 import type { HumanInput } from "../HumanInput.js"
-import { hasEnded, type Job } from "../Job.js"
 import type { Settings } from "../RuntimeConfig.js"
 import type { ToolContext, ToolRegistry } from "../Tools.js"
+import { hasEnded, type Job } from "./Job.js"
 
 export interface CrossRuntimeContext {
   readonly log: Context.Tag.Service<typeof EventLog>

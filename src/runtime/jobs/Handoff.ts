@@ -3,7 +3,7 @@
  * cancelled together with a deadline) and `adopt` on a handoff (§14: the jobs' later events go to it).
  */
 import { type Duration, Effect } from "effect"
-import { envelope, hasEnded, type Job, type Owner } from "../Job.js"
+import { envelope, hasEnded, type Job, type Owner } from "./Job.js"
 
 export interface HandoffContext {
   /** The live jobs of this runtime, by id. */

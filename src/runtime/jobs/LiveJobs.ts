@@ -4,8 +4,8 @@
  */
 import { Effect } from "effect"
 import { ArcpError } from "../../protocol/Errors.js"
-import type { Job, Owner } from "../Job.js"
 import type { Settings } from "../RuntimeConfig.js"
+import type { Job, Owner } from "./Job.js"
 
 export interface LiveJobs {
   /** The live jobs by id (a job claiming its idempotency key is set here once it wins the claim). */

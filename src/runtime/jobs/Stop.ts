@@ -4,7 +4,7 @@
  */
 import { type Duration, Effect, FiberMap, Option } from "effect"
 import { cancelled, failed, type Terminal } from "../internal/Finish.js"
-import type { Job } from "../Job.js"
+import type { Job } from "./Job.js"
 
 export interface StopContext {
   /** The jobs' fibers, by job id. */

@@ -24,8 +24,8 @@ import {
   type ScheduleStoreError
 } from "../../store/ScheduleStore.js"
 import { commandDigest, keyReused } from "../internal/Repeats.js"
-import { type Owner, refuseCancel } from "../Job.js"
-import { Jobs } from "../Jobs.js"
+import { type Owner, refuseCancel } from "../jobs/Job.js"
+import { Jobs } from "../jobs/Jobs.js"
 import { RuntimeConfig } from "../RuntimeConfig.js"
 import { Sessions } from "../Sessions.js"
 import { ToolRegistry } from "../Tools.js"

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { serveOn, stopWith } from "../../support/Child.js"
-import { type Cluster, pgUnavailable, startCluster } from "../../support/Postgres.js"
+import { type Cluster, pgUnavailable, startCluster } from "../../support/cluster/Postgres.js"
 import { freePort, RawWs, type Received } from "../../support/RawWs.js"
 
 const tickOf = (m: Received) => Number(m.payload.current)

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { runArcp, serveOn, stopWith } from "../../support/Child.js"
-import { pgUnavailable, usePgCluster } from "../../support/Postgres.js"
+import { pgUnavailable, usePgCluster } from "../../support/cluster/Postgres.js"
 import { freePort, RawWs, type Received } from "../../support/RawWs.js"
 
 const tickOf = (m: Received) => Number(m.payload.current)

@@ -13,7 +13,7 @@ import { make as makeEnvelope, speaksVersion } from "../../../src/protocol/Envel
 import { validateFieldName } from "../../../src/protocol/Extensions.js"
 import { SessionId } from "../../../src/protocol/Ids.js"
 import { type Decoded, decodeJson, encodeUnchecked } from "../../../src/protocol/Message.js"
-import * as Auth from "../../../src/runtime/Auth.js"
+import * as Auth from "../../../src/runtime/auth/Auth.js"
 import * as Runtime from "../../../src/runtime/Runtime.js"
 import * as Tools from "../../../src/runtime/Tools.js"
 import * as MemoryArtifactStore from "../../../src/store/MemoryArtifactStore.js"

@@ -7,7 +7,7 @@
 import { assert, it } from "@effect/vitest"
 import { Deferred, Effect, Layer, Logger, LogLevel, Option, Queue, Supervisor, TestClock } from "effect"
 import { make as makeEnvelope } from "../../../src/protocol/Envelope.js"
-import { Authenticator } from "../../../src/runtime/Auth.js"
+import { Authenticator } from "../../../src/runtime/auth/Auth.js"
 import * as Runtime from "../../../src/runtime/Runtime.js"
 import * as Tools from "../../../src/runtime/Tools.js"
 import * as MemoryArtifactStore from "../../../src/store/MemoryArtifactStore.js"

@@ -5,7 +5,7 @@
 import { assert, it } from "@effect/vitest"
 import { Effect, HashMap, Layer, Logger, LogLevel } from "effect"
 import { make as makeEnvelope } from "../../../src/protocol/Envelope.js"
-import * as Auth from "../../../src/runtime/Auth.js"
+import * as Auth from "../../../src/runtime/auth/Auth.js"
 import * as Runtime from "../../../src/runtime/Runtime.js"
 import * as Tools from "../../../src/runtime/Tools.js"
 import * as MemoryArtifactStore from "../../../src/store/MemoryArtifactStore.js"

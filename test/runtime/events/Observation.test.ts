@@ -2,7 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import * as jose from "jose"
-import * as Auth from "../../../src/runtime/Auth.js"
+import * as Auth from "../../../src/runtime/auth/Auth.js"
 import {
   canObserve,
   isObserver,

@@ -12,9 +12,9 @@ import { join } from "node:path"
 import { EventLog, readAll } from "../../../src/store/EventLog.js"
 import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
 import * as SqliteEventLog from "../../../src/store/SqliteEventLog.js"
-import { makeChannel } from "../../support/ClusterBus.js"
+import { makeChannel } from "../../support/cluster/ClusterBus.js"
+import { type Node, shareStore, startNode, storeScope } from "../../support/cluster/Nodes.js"
 import { TOKEN } from "../../support/Harness.js"
-import { type Node, shareStore, startNode, storeScope } from "../../support/Nodes.js"
 import { RawWs, type Received } from "../../support/RawWs.js"
 
 const tickOf = (m: Received) => Number(m.payload.current)

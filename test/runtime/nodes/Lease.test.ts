@@ -13,9 +13,9 @@ import { EventLog, readAll } from "../../../src/store/EventLog.js"
 import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
 import { ScheduleStore } from "../../../src/store/ScheduleStore.js"
 import * as Memory from "../../../src/transport/Memory.js"
-import { makeChannel, nodeBus } from "../../support/ClusterBus.js"
+import { makeChannel, nodeBus } from "../../support/cluster/ClusterBus.js"
+import { killable } from "../../support/cluster/Nodes.js"
 import { serverLayer, TOKEN } from "../../support/Harness.js"
-import { killable } from "../../support/Nodes.js"
 
 const LEASE = { instanceHeartbeat: "10 seconds", instanceLapse: "30 seconds" } as const
 

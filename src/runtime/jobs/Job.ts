@@ -5,18 +5,18 @@
  */
 import { type Deferred, Effect, type Fiber, Option } from "effect"
 import type { Context } from "effect"
-import { yieldToEventLoop } from "../internal/EventLoop.js"
-import { withMillis } from "../internal/Now.js"
-import { type HeaderOptions, make as makeEnvelope, type Priority } from "../protocol/Envelope.js"
-import type { JobId, MessageId, SessionId, TraceId } from "../protocol/Ids.js"
-import type { Decoded, Message, MessageType, PayloadOf } from "../protocol/Message.js"
-import type { JobState, TrustLevel } from "../protocol/messages/Common.js"
-import type { EventLog, JobRecord } from "../store/EventLog.js"
-import { EVENTS_PER_TURN } from "./internal/Fairness.js"
-import { isSheddable } from "./internal/Shedding.js"
+import { yieldToEventLoop } from "../../internal/EventLoop.js"
+import { withMillis } from "../../internal/Now.js"
+import { type HeaderOptions, make as makeEnvelope, type Priority } from "../../protocol/Envelope.js"
+import type { JobId, MessageId, SessionId, TraceId } from "../../protocol/Ids.js"
+import type { Decoded, Message, MessageType, PayloadOf } from "../../protocol/Message.js"
+import type { JobState, TrustLevel } from "../../protocol/messages/Common.js"
+import type { EventLog, JobRecord } from "../../store/EventLog.js"
+import { EVENTS_PER_TURN } from "../internal/Fairness.js"
+import { isSheddable } from "../outbound/Shedding.js"
+import type { Restored, Tool } from "../Tools.js"
 import type { Owner, Watcher } from "./JobOwner.js"
 import { canTransition, isTerminal } from "./JobState.js"
-import type { Restored, Tool } from "./Tools.js"
 
 export type { Owner, Sink, Watcher } from "./JobOwner.js"
 export { watcherOf } from "./JobOwner.js"
@@ -295,7 +295,7 @@ export class Job {
  * chunks): waits until every watching session has room in its outbound
  * buffer — the tool slows to its slowest reader — and lets the event loop
  * turn every few events (internal/Fairness). An event of `type` that may be
- * shed (a low-priority job's progress, log, metric: internal/Shedding) does
+ * shed (a low-priority job's progress, log, metric: outbound/Shedding) does
  * not wait for its own session's socket: a full buffer sheds it from the
  * live delivery instead (it is still committed).
  */

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { FAIRNESS_FLOOR, make } from "../../src/runtime/internal/Lanes.js"
+import { FAIRNESS_FLOOR, make } from "../../../src/runtime/outbound/Lanes.js"
 
 const drain = <A>(lanes: ReturnType<typeof make<A>>) => {
   const out: Array<A> = []

@@ -14,24 +14,24 @@
  * committed and what the transport still holds): a job's own events wait for
  * `room`, so a tool slows down to its reader's pace; a peer that takes nothing
  * while the buffer is full is reported through `onStall`. Under that pressure
- * lower-priority traffic is shed first (§6.5, internal/Shedding): a `low`
+ * lower-priority traffic is shed first (§6.5, Shedding): a `low`
  * job.progress / log / metric is committed (the log, resume and subscription
  * backfill have it) but not written, and its producer does not wait for the
  * socket. A failed recording seals the path: nothing more is written but the
  * farewell (`session.evicted`).
  */
 import { Deferred, Duration, Effect, Either, Fiber, FiberId, type Scope } from "effect"
-import { onClose } from "../internal/OnClose.js"
-import { withFiberRefs } from "../internal/WithFiberRefs.js"
-import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../protocol/Envelope.js"
-import { type Decoded, tryEncode } from "../protocol/Message.js"
-import type { Connection } from "../transport/Transport.js"
-import * as Lanes from "./internal/Lanes.js"
-import * as Producers from "./internal/Producers.js"
-import { sheddable } from "./internal/Shedding.js"
-import { sendFramed } from "./internal/SidecarChunks.js"
-import * as WakeUp from "./internal/WakeUp.js"
+import { onClose } from "../../internal/OnClose.js"
+import { withFiberRefs } from "../../internal/WithFiberRefs.js"
+import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../../protocol/Envelope.js"
+import { type Decoded, tryEncode } from "../../protocol/Message.js"
+import type { Connection } from "../../transport/Transport.js"
+import * as Lanes from "./Lanes.js"
 import { type Framed, type Inbox, type Options, type Outbound, UNBOUNDED } from "./OutboundApi.js"
+import * as Producers from "./Producers.js"
+import { sheddable } from "./Shedding.js"
+import { sendFramed } from "./SidecarChunks.js"
+import * as WakeUp from "./WakeUp.js"
 
 export type { Framed, Inbox, Limits, Options, Outbound, Recorder, Usage } from "./OutboundApi.js"
 export { UNBOUNDED } from "./OutboundApi.js"

@@ -1,12 +1,12 @@
 /** The outbound path: priority across jobs, FIFO within a job, flush (RFC §6.5). */
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Fiber, Option, Stream, TestClock } from "effect"
-import type { Priority } from "../../src/protocol/Envelope.js"
-import { JobId, SessionId } from "../../src/protocol/Ids.js"
-import type { Decoded } from "../../src/protocol/Message.js"
-import * as Outbound from "../../src/runtime/Outbound.js"
-import * as Memory from "../../src/transport/Memory.js"
-import type { Connection } from "../../src/transport/Transport.js"
+import type { Priority } from "../../../src/protocol/Envelope.js"
+import { JobId, SessionId } from "../../../src/protocol/Ids.js"
+import type { Decoded } from "../../../src/protocol/Message.js"
+import * as Outbound from "../../../src/runtime/outbound/Outbound.js"
+import * as Memory from "../../../src/transport/Memory.js"
+import type { Connection } from "../../../src/transport/Transport.js"
 
 /** A connection that holds every write until `open` completes. */
 const gatedConnection = Effect.gen(function*() {

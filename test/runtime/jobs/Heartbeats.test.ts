@@ -8,7 +8,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Supervisor, TestClock } from "effect"
-import * as Heartbeats from "../../src/runtime/internal/Heartbeats.js"
+import * as Heartbeats from "../../../src/runtime/internal/Heartbeats.js"
 
 /** Advances the clock one second at a time, letting the worker run after each step. */
 const advance = (seconds: number) =>

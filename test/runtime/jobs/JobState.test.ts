@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { jobStates } from "../../src/protocol/messages/Common.js"
-import { canTransition, isTerminal } from "../../src/runtime/JobState.js"
+import { jobStates } from "../../../src/protocol/messages/Common.js"
+import { canTransition, isTerminal } from "../../../src/runtime/jobs/JobState.js"
 
 describe("job states", () => {
   it("R10.2-1 exactly the three terminal states have no way out", () => {

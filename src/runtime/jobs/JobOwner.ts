@@ -4,9 +4,9 @@
  * events are delivered through.
  */
 import type { Effect, Scope } from "effect"
-import type { SessionId } from "../protocol/Ids.js"
-import type { Decoded } from "../protocol/Message.js"
-import type { TrustLevel } from "../protocol/messages/Common.js"
+import type { SessionId } from "../../protocol/Ids.js"
+import type { Decoded } from "../../protocol/Message.js"
+import type { TrustLevel } from "../../protocol/messages/Common.js"
 
 /** Where a job's events go: the outbound path of a session that watches it. */
 export type Sink = (envelope: Decoded) => Effect.Effect<void>

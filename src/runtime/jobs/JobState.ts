@@ -1,5 +1,5 @@
 /** The job states of RFC §10.2 and their legal transitions. */
-import type { JobState } from "../protocol/messages/Common.js"
+import type { JobState } from "../../protocol/messages/Common.js"
 
 const legal: Readonly<Record<JobState, ReadonlyArray<JobState>>> = {
   accepted: ["queued", "running", "cancelled", "failed"],

@@ -3,8 +3,8 @@
  * built from (the implementation: Outbound).
  */
 import { Duration, type Effect } from "effect"
-import type { HeaderOptions } from "../protocol/Envelope.js"
-import type { Decoded, MessageType, PayloadOf } from "../protocol/Message.js"
+import type { HeaderOptions } from "../../protocol/Envelope.js"
+import type { Decoded, MessageType, PayloadOf } from "../../protocol/Message.js"
 
 /** What the buffer holds, for limits, tests and benchmarks. */
 export interface Usage {

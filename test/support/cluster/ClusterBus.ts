@@ -6,9 +6,9 @@
  * node that failed to record.
  */
 import { Effect, Either, Layer, PubSub, Queue } from "effect"
-import { decodeJson } from "../../src/protocol/Message.js"
-import { makeSubscribers, type Published, SharedEventBus } from "../../src/runtime/events/EventBus.js"
-import { EventLog, MAX_PAGE } from "../../src/store/EventLog.js"
+import { decodeJson } from "../../../src/protocol/Message.js"
+import { makeSubscribers, type Published, SharedEventBus } from "../../../src/runtime/events/EventBus.js"
+import { EventLog, MAX_PAGE } from "../../../src/store/EventLog.js"
 
 /** The cluster's notification channel: one per test. */
 export const makeChannel = PubSub.unbounded<void>()

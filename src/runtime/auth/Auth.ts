@@ -7,14 +7,14 @@
 import { Clock, Context, Effect, Either, Layer, Option } from "effect"
 import * as jose from "jose"
 import { createHash, createPublicKey, randomBytes, timingSafeEqual } from "node:crypto"
-import { ArcpError } from "../protocol/Errors.js"
-import type { TrustLevel } from "../protocol/messages/Common.js"
-import type { AuthScheme } from "../protocol/messages/Session.js"
-import type { Peer } from "../transport/Tls.js"
-import * as Mtls from "./auth/Mtls.js"
-import * as OAuth2 from "./auth/OAuth2.js"
-import { OBSERVE_CLAIM, type ObserveGrant, parseClaim as parseObserve } from "./events/Observation.js"
-import { parse as parseTrust } from "./permissions/Trust.js"
+import { ArcpError } from "../../protocol/Errors.js"
+import type { TrustLevel } from "../../protocol/messages/Common.js"
+import type { AuthScheme } from "../../protocol/messages/Session.js"
+import type { Peer } from "../../transport/Tls.js"
+import { OBSERVE_CLAIM, type ObserveGrant, parseClaim as parseObserve } from "../events/Observation.js"
+import { parse as parseTrust } from "../permissions/Trust.js"
+import * as Mtls from "./Mtls.js"
+import * as OAuth2 from "./OAuth2.js"
 
 /** An authenticated party. `expiresAt` (epoch ms) bounds the session lease when the credential expires. */
 export interface Principal {

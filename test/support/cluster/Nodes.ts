@@ -1,18 +1,18 @@
 /**
- * Runtimes in one process sharing one store and one bus (test/support/ClusterBus), each on its own
+ * Runtimes in one process sharing one store and one bus (test/support/cluster/ClusterBus), each on its own
  * WebSocket port: what several `arcp serve` on one PostgreSQL are, minus the processes. A node can
  * be stopped cleanly, or killed: its store connection cut first (nothing it does lands any more,
  * not even its stop), then its scope closed, as a `kill -9` leaves the store.
  */
 import { Context, Effect, Exit, Layer, ManagedRuntime, type PubSub, Scope } from "effect"
-import type * as Runtime from "../../src/runtime/Runtime.js"
-import type * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
-import { EventLog, EventLogError } from "../../src/store/EventLog.js"
-import { ScheduleStore } from "../../src/store/ScheduleStore.js"
-import { Acceptor } from "../../src/transport/Transport.js"
-import * as WebSocket from "../../src/transport/WebSocket.js"
+import type * as Runtime from "../../../src/runtime/Runtime.js"
+import type * as RuntimeConfig from "../../../src/runtime/RuntimeConfig.js"
+import { EventLog, EventLogError } from "../../../src/store/EventLog.js"
+import { ScheduleStore } from "../../../src/store/ScheduleStore.js"
+import { Acceptor } from "../../../src/transport/Transport.js"
+import * as WebSocket from "../../../src/transport/WebSocket.js"
+import { serverLayer } from "../Harness.js"
 import { nodeBus } from "./ClusterBus.js"
-import { serverLayer } from "./Harness.js"
 
 type LogService = Context.Tag.Service<typeof EventLog>
 
