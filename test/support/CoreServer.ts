@@ -168,12 +168,16 @@ export const expectNack = (read: Read, code: string, correlationId?: string) =>
     return message
   })
 
-/** Opens a session on a raw connection by hand, returning the reader and the session.accepted. */
-export const rawSession = (connection: Connection, capabilities: Record<string, unknown> = {}) =>
+/** Opens a session on a raw connection by hand (bearer `token`), returning the reader and the session.accepted. */
+export const rawSession = (
+  connection: Connection,
+  capabilities: Record<string, unknown> = {},
+  token = "good-token"
+) =>
   Effect.gen(function*() {
     const read = yield* reader(connection)
     const open = yield* makeEnvelope("session.open", {
-      auth: { scheme: "bearer", token: "good-token" },
+      auth: { scheme: "bearer", token },
       client: { kind: "raw", version: "1" },
       capabilities
     })

@@ -10,7 +10,7 @@ import { SessionId } from "../../../src/protocol/Ids.js"
 import { Sessions } from "../../../src/runtime/Sessions.js"
 import * as Memory from "../../../src/transport/Memory.js"
 import { Acceptor } from "../../../src/transport/Transport.js"
-import { reader, sendEnvelope } from "../../support/CoreServer.js"
+import { rawSession, sendEnvelope } from "../../support/CoreServer.js"
 import { dial, serverLayer, TOKEN } from "../../support/Harness.js"
 
 /** The in-memory transport, its server ends' sends waiting while `hold` is on (and saying so once in `blocked`). */
@@ -46,17 +46,7 @@ const blocked = Deferred.unsafeMake<void>(FiberId.none)
 it.scoped("a close whose peer takes nothing waits the close grace (5 s), then closes the connection", () =>
   Effect.gen(function*() {
     const connection = yield* dial
-    const read = yield* reader(connection)
-    yield* sendEnvelope(
-      connection,
-      makeEnvelope("session.open", {
-        auth: { scheme: "bearer", token: TOKEN },
-        client: { kind: "raw", version: "1" },
-        capabilities: {}
-      })
-    )
-    const accepted = yield* read.next
-    assert.strictEqual(accepted.type, "session.accepted")
+    const { accepted, read } = yield* rawSession(connection, {}, TOKEN)
     const sessionId = SessionId.make(accepted.session_id ?? "")
     // from now on nothing the server sends reaches the peer
     hold.on = true

@@ -5,8 +5,7 @@
  */
 import { assert, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Scope, Stream, Supervisor, TestClock } from "effect"
-import { make as makeEnvelope } from "../../../src/protocol/Envelope.js"
-import { reader, sendEnvelope } from "../../support/CoreServer.js"
+import { rawSession } from "../../support/CoreServer.js"
 import { dial, field, open, serverLayer, TOKEN, webSocket } from "../../support/Harness.js"
 
 const SESSIONS = 10
@@ -69,16 +68,7 @@ it.scoped("the runtime's shutdown ends idle connections: each is told why, then 
     const reads = yield* Effect.forEach(Array.from({ length: 3 }), () =>
       Effect.gen(function*() {
         const connection = yield* Effect.provide(dial, built)
-        const read = yield* reader(connection)
-        yield* sendEnvelope(
-          connection,
-          makeEnvelope("session.open", {
-            auth: { scheme: "bearer", token: TOKEN },
-            client: { kind: "raw", version: "1" },
-            capabilities: {}
-          })
-        )
-        assert.strictEqual((yield* read.next).type, "session.accepted")
+        const { read } = yield* rawSession(connection, {}, TOKEN)
         return read
       }))
     // every connection idle (suspended, no fiber) when the server stops

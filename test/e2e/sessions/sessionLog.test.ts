@@ -4,14 +4,13 @@
  */
 import { assert, it } from "@effect/vitest"
 import { Effect, HashMap, Layer, Logger, LogLevel } from "effect"
-import { make as makeEnvelope } from "../../../src/protocol/Envelope.js"
 import * as Auth from "../../../src/runtime/auth/Auth.js"
 import * as Runtime from "../../../src/runtime/Runtime.js"
 import * as Tools from "../../../src/runtime/Tools.js"
 import * as MemoryArtifactStore from "../../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
 import * as Memory from "../../../src/transport/Memory.js"
-import { reader, sendEnvelope } from "../../support/CoreServer.js"
+import { rawSession } from "../../support/CoreServer.js"
 import { dial } from "../../support/Harness.js"
 
 const lines: Array<{ readonly message: string; readonly annotations: Record<string, unknown> }> = []
@@ -35,17 +34,7 @@ const server = Runtime.serve.pipe(
 it.scoped("the session accepted log line names the connection and the session", () =>
   Effect.gen(function*() {
     const connection = yield* dial
-    const read = yield* reader(connection)
-    yield* sendEnvelope(
-      connection,
-      makeEnvelope("session.open", {
-        auth: { scheme: "bearer", token: "log-token" },
-        client: { kind: "raw", version: "1" },
-        capabilities: {}
-      })
-    )
-    const accepted = yield* read.next
-    assert.strictEqual(accepted.type, "session.accepted")
+    const { accepted } = yield* rawSession(connection, {}, "log-token")
     const line = lines.find((l) => l.message.startsWith("session accepted for logger"))
     assert.isDefined(line)
     assert.strictEqual(line?.annotations.session_id, accepted.session_id)
