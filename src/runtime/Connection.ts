@@ -2,8 +2,8 @@
  * The per-connection loop: decode each frame once, gate it on the handshake
  * (§8.1), apply the unknown-type rules (§21.3), route it, and answer every bad
  * frame with a nack while the session carries on. Its parts live in connection/:
- * what it is given (Dependencies), the open session's messages (AcceptedMessages),
- * refusals (Nacks), the span feed (SessionSpans) and the envelopes it recorded (RecordedIds).
+ * what it is given (Dependencies), how frames are taken (Frames), the open session's messages
+ * (AcceptedMessages), refusals (Nacks), the span feed (SessionSpans) and the envelopes it recorded (RecordedIds).
  */
 import {
   Cause,
@@ -11,7 +11,6 @@ import {
   Deferred,
   Duration,
   Effect,
-  Either,
   Fiber,
   FiberRef,
   HashMap,
@@ -24,11 +23,11 @@ import {
 import { onClose } from "../internal/OnClose.js"
 import { forkWithFiberRefs } from "../internal/WithFiberRefs.js"
 import { ArcpError } from "../protocol/Errors.js"
-import { type Decoded, type DecodeError, decodeJson, isCore } from "../protocol/Message.js"
+import { type Decoded, isCore } from "../protocol/Message.js"
 import type { Connection, Incoming, TransportError } from "../transport/Transport.js"
 import * as Sidecar from "./artifacts/Sidecar.js"
 import * as AcceptedMessages from "./connection/AcceptedMessages.js"
-import { nack, refusalOf, wrongSession } from "./connection/Nacks.js"
+import * as Frames from "./connection/Frames.js"
 import * as RecordedIds from "./connection/RecordedIds.js"
 import * as Riders from "./connection/Riders.js"
 import { sessionOwner } from "./connection/SessionOwner.js"
@@ -251,8 +250,6 @@ const setUp = (
         return owner
       })
 
-    const dropBeforeAcceptance = (what: string) => Effect.logWarning(`dropped before session.accepted (§8.1): ${what}`)
-
     // §6.4: a message id seen before is not executed again; it gets the answers the first one got (and its job's events)
     const accepted: AcceptedMessages.AcceptedContext = {
       settings,
@@ -307,11 +304,13 @@ const setUp = (
         const current = yield* Ref.get(phase)
         switch (current._tag) {
           case "AwaitingOpen":
-            if (!isCore(message) || message.type !== "session.open") return yield* dropBeforeAcceptance(message.type)
+            if (!isCore(message) || message.type !== "session.open") {
+              return yield* Frames.dropBeforeAcceptance(message.type)
+            }
             return yield* settle(yield* handshakeSpan(message, inScope(Handshake.open(handshake, message))))
           case "Challenged":
             if (!isCore(message) || message.type !== "session.authenticate") {
-              return yield* dropBeforeAcceptance(message.type)
+              return yield* Frames.dropBeforeAcceptance(message.type)
             }
             return yield* settle(
               yield* handshakeSpan(message, inScope(Handshake.authenticate(handshake, current, message)))
@@ -323,63 +322,8 @@ const setUp = (
         }
       })
 
-    const onFrame = (frame: Incoming, decoded: Either.Either<Decoded, DecodeError> | undefined) =>
-      Effect.gen(function*() {
-        if (frame._tag === "Text" && decoded !== undefined && Either.isRight(decoded)) {
-          return yield* onMessage(decoded.right)
-        }
-        const open = (yield* Ref.get(phase))._tag === "Open"
-        // sidecar frames belong to an announced transfer of an open session (§11.3, §16.2)
-        if (frame._tag === "Binary" && open) return yield* sidecar.deliver(frame.data)
-        const refusal = refusalOf(frame, decoded, open, settings.maxFrameBytes)
-        if (refusal === undefined) return
-        return yield* refusal._tag === "Drop"
-          ? dropBeforeAcceptance(refusal.type)
-          : nack(outbound, refusal.error, refusal.id)
-      }).pipe(
-        // a defect in one message's handling is logged; the connection carries on
-        Effect.catchAllCause((cause) => Effect.logError("failed to handle a frame", cause))
-      )
-
-    /**
-     * Frames are taken a chunk at a time: the accepted messages of a chunk are
-     * logged in one commit and then handled in arrival order; anything else
-     * (handshake, bad frames) is handled one by one between those runs.
-     */
-    const onChunk = (frames: Iterable<Incoming>) =>
-      Effect.gen(function*() {
-        let run: Array<{ readonly message: Decoded; readonly json: string }> = []
-        let runSession: LiveSession | undefined
-        const flush = Effect.suspend(() => {
-          const batch = run
-          run = []
-          return runSession === undefined ? Effect.void : handleBatch(runSession, batch)
-        })
-        for (const frame of frames) {
-          // nesting is measured on the text, before anything recursive (parse errors, schemas) can see it
-          const decoded = frame._tag === "Text"
-            ? decodeJson(frame.text, { maxDepth: settings.maxJsonDepth })
-            : undefined
-          const current = yield* Ref.get(phase)
-          if (current._tag === "Open" && frame._tag === "Text" && decoded !== undefined && Either.isRight(decoded)) {
-            const refusal = wrongSession(current.session.id, decoded.right)
-            if (refusal !== undefined) {
-              yield* flush
-              // a nack is not answered with a nack (no loop with a peer that nacks what it cannot place)
-              yield* decoded.right.type === "nack"
-                ? Effect.logWarning(`dropped a nack: ${refusal.message}`)
-                : nack(outbound, refusal, decoded.right.id)
-              continue
-            }
-            runSession = current.session
-            run.push({ message: decoded.right, json: frame.text })
-            continue
-          }
-          yield* flush
-          yield* onFrame(frame, decoded)
-        }
-        yield* flush
-      })
+    // the frames, a chunk at a time: an open session's messages in runs, the rest one by one (connection/Frames)
+    const onChunk = Frames.onChunk({ settings, phase, outbound, sidecar, onMessage, handleBatch })
 
     const ended = (error: { readonly message: string }) =>
       Effect.logDebug(`connection ${connection.label} ended: ${error.message}`)
