@@ -1,37 +1,31 @@
 /**
- * The one outbound path of a connection (ARCHITECTURE "data flows one way"):
- * committed first, then published, then written. Services hand it envelopes;
- * its one fiber hands them, in order and a batch at a time, to the recorder,
- * which commits them, publishes them on the event bus, and hands the
- * committed copies back to this connection's inbox; those go into the
- * priority lanes (§6.5), and the same fiber writes what the lanes hold. That fiber runs only while there
- * is something to commit, write or settle: an idle connection holds none (issue 12). An envelope the
- * bus did not hand back (its commit failed) is never written. Only what the
- * log cannot hold goes into the lanes directly: handshake answers before a
- * session exists, and relayed copies the bus already handed to a follower.
+ * The one outbound path of a connection (ARCHITECTURE "data flows one way"): committed first, then published, then
+ * written. Services hand it envelopes; its one fiber hands them, in order and a batch at a time, to the recorder,
+ * which commits them, publishes them on the event bus, and hands the committed copies back to this connection's
+ * inbox; those go into the priority lanes (§6.5), and the same fiber writes what the lanes hold. That fiber runs
+ * only while there is something to commit, write or settle: an idle connection holds none (issue 12). An envelope
+ * the bus did not hand back (its commit failed) is never written. Only what the log cannot hold goes into the lanes
+ * directly: handshake answers before a session exists, and relayed copies the bus already handed to a follower.
  *
- * The buffer is bounded (bytes and envelopes, counting what waits to be
- * committed and what the transport still holds): a job's own events wait for
- * `room`, so a tool slows down to its reader's pace; a peer that takes nothing
- * while the buffer is full is reported through `onStall`. Under that pressure
- * lower-priority traffic is shed first (§6.5, Shedding): a `low`
- * job.progress / log / metric is committed (the log, resume and subscription
- * backfill have it) but not written, and its producer does not wait for the
- * socket. A failed recording seals the path: nothing more is written but the
- * farewell (`session.evicted`).
+ * The buffer is bounded (bytes and envelopes, counting what waits to be committed and what the transport still
+ * holds): a job's own events wait for `room`, so a tool slows down to its reader's pace; a peer that takes nothing
+ * while the buffer is full is reported through `onStall`. Under that pressure lower-priority traffic is shed first
+ * (§6.5, Shedding): a `low` job.progress / log / metric is committed (the log, resume and subscription backfill
+ * have it) but not written, and its producer does not wait for the socket. A failed recording seals the path:
+ * nothing more is written but the farewell (`session.evicted`).
  */
 import { Deferred, Duration, Effect, Either, Fiber, FiberId, type Scope } from "effect"
 import { onClose } from "../../internal/OnClose.js"
 import { withFiberRefs } from "../../internal/WithFiberRefs.js"
-import { type HeaderOptions, make as makeEnvelope, priorityOf } from "../../protocol/Envelope.js"
+import { type HeaderOptions, make as makeEnvelope } from "../../protocol/Envelope.js"
 import { type Decoded, tryEncode } from "../../protocol/Message.js"
 import type { Connection } from "../../transport/Transport.js"
-import * as Lanes from "./Lanes.js"
 import { type Framed, type Inbox, type Options, type Outbound, UNBOUNDED } from "./OutboundApi.js"
 import * as Producers from "./Producers.js"
-import { sheddable } from "./Shedding.js"
 import { sendFramed } from "./SidecarChunks.js"
+import * as Stall from "./Stall.js"
 import * as WakeUp from "./WakeUp.js"
+import * as WriteQueue from "./WriteQueue.js"
 
 export type { Framed, Inbox, Limits, Options, Outbound, Recorder, Usage } from "./OutboundApi.js"
 export { UNBOUNDED } from "./OutboundApi.js"
@@ -63,7 +57,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     const limits = options.limits ?? UNBOUNDED
     const stallTimeout = Duration.decode(limits.stallTimeout)
     // committed (or unrecordable) envelopes waiting to be written, by priority
-    const lanes = Lanes.make<Queued>()
+    const queue = WriteQueue.make<Queued>(limits)
     // envelopes waiting to be committed, in send order; `committing` of them are with the recorder now
     let pending: Array<Queued> = []
     let committing = 0
@@ -76,10 +70,8 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     // flush callers wait for both fibers to find nothing left
     let drained: Array<Deferred.Deferred<void>> = []
     let defaults: HeaderOptions = {}
-    let queuedBytes = 0
     // bytes handed to the transport, and of those, how many it reported taken by the peer
     let handed = 0
-    let shed = 0
     // envelopes the writer took and is writing now (a flush waits for them too)
     let writing = 0
     // a write running on its own fiber (transports whose send may wait)
@@ -88,16 +80,14 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     let sealed = false
     let closed = false
     let draining = false
-    let stalled = false
-    let watchdog = false
     let sidecarChunks = false
 
     // a transport that keeps what it is sent (and reports it) never makes a sender wait for the peer
     const holdsWhatItSends = connection.buffered !== undefined && connection.sendWaits !== true
     const transportBytes = () => Math.max(0, connection.buffered?.() ?? 0)
     const taken = () => handed - transportBytes()
-    const envelopes = () => lanes.size() + pending.length + committing
-    const bytes = () => queuedBytes + pendingBytes + transportBytes()
+    const envelopes = () => queue.size() + pending.length + committing
+    const bytes = () => queue.bytes() + pendingBytes + transportBytes()
     const full = () => envelopes() >= limits.maxEnvelopes || bytes() >= limits.maxBytes
     /** Only what waits to be committed fills it: a producer of sheddable events waits for nothing else. */
     const commitFull = () => pending.length + committing >= limits.maxEnvelopes || pendingBytes >= limits.maxBytes
@@ -113,30 +103,15 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
     const scope = yield* Effect.scope
     // the reactions end the session, which flushes this path: they run on their own fiber, never the writer's
     const react = (effect: Effect.Effect<void>) => Effect.asVoid(Effect.forkIn(effect, scope))
-    const stall = Effect.suspend(() => {
-      if (stalled || onStall === undefined) return Effect.void
-      stalled = true
-      return react(onStall)
-    })
-
-    /** Started when the buffer fills: the peer must take something within each `stallTimeout`. */
-    const watch = () =>
-      Effect.gen(function*() {
-        let mark = taken()
-        while (full() && !closed) {
-          yield* Effect.sleep(stallTimeout)
-          if (!full() || closed) break
-          const now = taken()
-          if (now === mark) return yield* stall
-          mark = now
-        }
-      }).pipe(Effect.ensuring(Effect.sync(() => {
-        watchdog = false
-      })))
-    const noteFull = Effect.suspend(() => {
-      if (!full() || watchdog || !Duration.isFinite(stallTimeout)) return Effect.void
-      watchdog = true
-      return Effect.asVoid(Effect.forkIn(watch(), scope))
+    // the stalled-reader watchdog (outbound/Stall)
+    const { noteFull, stall } = Stall.make({
+      full,
+      taken,
+      closed: () => closed,
+      stallTimeout,
+      onStall,
+      react,
+      scope
     })
 
     const sealWith = (error: { readonly message: string }) =>
@@ -150,17 +125,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       })
 
     /** Into the lanes for writing — or, for a sheddable event while the socket side is full, shed. */
-    const enqueue = (q: Queued) => {
-      if (
-        sheddable(q.envelope) &&
-        (lanes.size() >= limits.maxEnvelopes || queuedBytes + transportBytes() >= limits.maxBytes)
-      ) {
-        shed += 1
-        return
-      }
-      lanes.push(q, priorityOf(q.envelope), q.envelope.job_id ?? q.envelope.stream_id)
-      queuedBytes += q.bytes
-    }
+    const enqueue = (q: Queued) => queue.enqueue(q, transportBytes())
 
     /** One round: commits a batch of pending envelopes, then queues the copies the bus handed back, in order. */
     const commitRound = (): Effect.Effect<void> =>
@@ -219,15 +184,6 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         return Effect.logDebug(`outbound write failed on ${connection.label}: ${error.message}`)
       }))
 
-    const take = () => {
-      const batch: Array<Queued> = []
-      for (let next = lanes.pop(); next !== undefined; next = batch.length < BATCH ? lanes.pop() : undefined) {
-        batch.push(next)
-        queuedBytes -= next.bytes
-      }
-      return batch
-    }
-
     /** Completes every flush waiting. */
     const releaseFlushes = Effect.suspend(() => {
       const done = drained
@@ -252,9 +208,9 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           const committed = pending.length > 0
           // a round cannot be interrupted between its commit and queueing what the bus handed back
           if (committed) yield* Effect.uninterruptible(commitRound())
-          if (lanes.size() > 0 && !writeInFlight && (broken || !transportFull())) {
+          if (queue.size() > 0 && !writeInFlight && (broken || !transportFull())) {
             pollMs = POLL_FIRST_MS
-            const batch = take()
+            const batch = queue.take(BATCH)
             writing = batch.length
             const run = write(batch)
             if (connection.sendWaits === true) {
@@ -279,7 +235,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           yield* settleFlushes
           // nothing left (or nothing can be written any more): the writer ends here, with no step in between
           // where a sender could find it still running and leave its envelope to it
-          if (pending.length === 0 && ((lanes.size() === 0 && producers.waiting() === 0) || broken)) {
+          if (pending.length === 0 && ((queue.size() === 0 && producers.waiting() === 0) || broken)) {
             if (drained.length === 0) {
               writer = undefined
               return
@@ -348,7 +304,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         }
         const q: Queued = { envelope, json, bytes: Buffer.byteLength(json) }
         if (
-          writer === undefined && pending.length === 0 && committing === 0 && lanes.size() === 0 && writing === 0 &&
+          writer === undefined && pending.length === 0 && committing === 0 && queue.size() === 0 && writing === 0 &&
           !recordable(envelope) && !sealed && !broken && holdsWhatItSends && !transportFull()
         ) {
           // nothing to commit, nothing queued, no writer, and a transport that buffers instead of waiting: written
@@ -364,7 +320,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           pendingBytes += q.bytes
         }
         // answers alone (never held back) overrunning twice the budget: the peer reads nothing
-        const overrun = envelopes() >= 2 * limits.maxEnvelopes || queuedBytes + pendingBytes >= 2 * limits.maxBytes
+        const overrun = envelopes() >= 2 * limits.maxEnvelopes || queue.bytes() + pendingBytes >= 2 * limits.maxBytes
         // the common case in this step: a running writer told, and no full buffer to watch (issue 12)
         if (writer !== undefined && !overrun && !full()) {
           signal()
@@ -417,7 +373,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         transportBytes: transportBytes(),
         waiting: producers.waiting(),
         uncommitted: pending.length + committing,
-        shed
+        shed: queue.shed()
       })),
       backedUp: producers.backedUp
     }
