@@ -2,8 +2,9 @@
  * The observer dashboard mounted on an application's own server, for Promise users: `attachDashboard` beside
  * `attach`, or `dashboardHandler` as a middleware for Express, Connect or Fastify.
  */
-import { Cause, Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import * as DashboardMount from "../../dashboard/DashboardMount.js"
+import { run } from "./Interop.js"
 
 export type { DashboardHandler, RequestSource } from "../../dashboard/DashboardMount.js"
 export { DashboardError } from "../../dashboard/DashboardServer.js"
@@ -17,11 +18,6 @@ export interface MountedDashboard {
   readonly close: () => Promise<void>
 }
 
-const settle = <A, E>(exit: Exit.Exit<A, E>): A => {
-  if (Exit.isSuccess(exit)) return exit.value
-  throw Cause.squash(exit.cause)
-}
-
 /**
  * Serves the dashboard below `options.path` of `server` (a `node:http`/`node:https` server, what Express's
  * `app.listen()` or `@hono/node-server`'s `serve()` return, or a Fastify instance), its config naming the
@@ -33,7 +29,7 @@ export const attachDashboard = async (
 ): Promise<MountedDashboard> => {
   const source = "server" in server ? server.server : server
   const scope = Effect.runSync(Scope.make())
-  settle(await Effect.runPromiseExit(Scope.extend(DashboardMount.attach(source, options), scope)))
+  await run(Scope.extend(DashboardMount.attach(source, options), scope))
   return {
     path: `/${options.path.replace(/^\/+|\/+$/g, "")}/`,
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
@@ -42,4 +38,4 @@ export const attachDashboard = async (
 
 /** The dashboard below `options.path` as a `(req, res, next)` middleware; requests outside go to `next`. */
 export const dashboardHandler = async (options: AttachDashboardOptions): Promise<DashboardMount.DashboardHandler> =>
-  settle(await Effect.runPromiseExit(DashboardMount.handler(options)))
+  run(DashboardMount.handler(options))
