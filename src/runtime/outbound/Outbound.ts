@@ -303,17 +303,17 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           )
         }
         const q: Queued = { envelope, json, bytes: Buffer.byteLength(json) }
-        if (
-          writer === undefined && pending.length === 0 && committing === 0 && queue.size() === 0 && writing === 0 &&
-          !recordable(envelope) && !sealed && !broken && holdsWhatItSends && !transportFull()
-        ) {
-          // nothing to commit, nothing queued, no writer, and a transport that buffers instead of waiting: written
-          // now, on the sender's fiber (a handshake's answer started a writer fiber of its own before, issue 12)
-          writing = 1
-          return write([q])
-        }
         if (pending.length === 0 && committing === 0 && !recordable(envelope)) {
-          // nothing to commit ahead of it: straight to the lanes (order kept)
+          // nothing to commit ahead of it. With no writer, nothing queued and a transport that buffers instead of
+          // waiting: written now, on the sender's fiber (a handshake's answer started a writer fiber before, issue 12)
+          if (
+            writer === undefined && queue.size() === 0 && writing === 0 && !sealed && !broken && holdsWhatItSends &&
+            !transportFull()
+          ) {
+            writing = 1
+            return write([q])
+          }
+          // else straight to the lanes (order kept)
           if (!sealed || envelope.type === FAREWELL) enqueue(q)
         } else {
           pending.push(q)
