@@ -21,10 +21,10 @@ export const sessionOwner = (
 ): Owner => ({
   sessionId: session.id,
   principal: principal.id,
-  sink: outbound.send,
+  sink: (envelope) => outbound.send(envelope),
   room: outbound.room,
   sheddingRoom: outbound.sheddingRoom,
-  roomNow: outbound.roomNow,
+  roomNow: (shedding) => outbound.roomNow(shedding),
   heartbeatIntervalSeconds: session.capabilities.heartbeat_interval_seconds ?? DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
   trustLevel: trustOf(principal, settings),
   humanInput: session.capabilities.human_input === true,

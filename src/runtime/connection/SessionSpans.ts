@@ -36,7 +36,7 @@ export const make = (ctx: SessionSpansContext): SpanFeed.SpanFeed => {
     })
   const spanWatchers = ctx.spanWatchers
   return SpanFeed.make(
-    ctx.outbound.emit,
+    (type, payload, options) => ctx.outbound.emit(type, payload, options),
     spanWatchers === undefined ? undefined : { record: recordOnly, watched: spanWatchers.watched }
   )
 }

@@ -14,22 +14,71 @@ interface Entry<A> {
 }
 
 export interface Lanes<A> {
-  readonly push: (value: A, priority: Priority, key: string | undefined) => void
+  push(value: A, priority: Priority, key: string | undefined): void
   /** The next value to send, or undefined when empty. */
-  readonly pop: () => A | undefined
-  readonly size: () => number
+  pop(): A | undefined
+  size(): number
 }
 
-export const make = <A>(): Lanes<A> => {
-  // index = priority rank: 0 low ... 3 critical; each lane is a FIFO with a moving head. Made by the first push and
-  // dropped once all are empty: an idle session's lanes hold nothing, not even empty arrays (issue 12)
-  let lanes: Array<{ items: Array<Entry<A>>; head: number }> | undefined
-  let pendingByKey: Map<string, { lane: number; count: number }> | undefined
-  let streak = 0
-  let total = 0
+/** What a lane holds: a FIFO with a moving head. */
+interface Lane<A> {
+  items: Array<Entry<A>>
+  head: number
+}
 
-  const take = (lane: number): A | undefined => {
-    const l = lanes?.[lane]
+/**
+ * A class, not closures over `let`s: one object per connection and its methods on the prototype (an idle session
+ * kept five closures and their context, issue 12). The lanes are made by the first push and dropped once all are
+ * empty: an idle session's lanes hold nothing, not even empty arrays.
+ */
+class PriorityLanes<A> implements Lanes<A> {
+  // index = priority rank: 0 low ... 3 critical
+  private lanes: Array<Lane<A>> | undefined = undefined
+  private pendingByKey: Map<string, { lane: number; count: number }> | undefined = undefined
+  private streak = 0
+  private total = 0
+
+  push(value: A, priority: Priority, key: string | undefined): void {
+    let lane = priorityRank(priority)
+    if (key !== undefined) {
+      this.pendingByKey ??= new Map()
+      const pending = this.pendingByKey.get(key)
+      if (pending === undefined) this.pendingByKey.set(key, { lane, count: 1 })
+      else {
+        lane = pending.lane // same key: same FIFO, so never overtaken
+        pending.count += 1
+      }
+    }
+    this.lanes ??= [0, 1, 2, 3].map(() => ({ items: [], head: 0 }))
+    this.lanes[lane]?.items.push({ value, key })
+    this.total += 1
+  }
+
+  pop(): A | undefined {
+    if (this.total === 0) return undefined
+    let highest = -1
+    let lowest = -1
+    for (let i = 3; i >= 0; i--) {
+      if (this.nonEmpty(i)) {
+        if (highest === -1) highest = i
+        lowest = i
+      }
+    }
+    if (highest === -1) return undefined
+    if (lowest !== highest && this.streak >= FAIRNESS_FLOOR) {
+      this.streak = 0
+      return this.take(lowest)
+    }
+    this.streak = lowest !== highest ? this.streak + 1 : 0
+    return this.take(highest)
+  }
+
+  size(): number {
+    return this.total
+  }
+
+  private take(lane: number): A | undefined {
+    const l = this.lanes?.[lane]
     if (l === undefined || l.head >= l.items.length) return undefined
     const entry = l.items[l.head]
     l.head += 1
@@ -42,56 +91,22 @@ export const make = <A>(): Lanes<A> => {
       l.head = 0
     }
     if (entry === undefined) return undefined
-    total -= 1
-    if (total === 0) {
-      lanes = undefined
-      pendingByKey = undefined
+    this.total -= 1
+    if (this.total === 0) {
+      this.lanes = undefined
+      this.pendingByKey = undefined
     }
     if (entry.key !== undefined) {
-      const pending = pendingByKey?.get(entry.key)
-      if (pending !== undefined && --pending.count === 0) pendingByKey?.delete(entry.key)
+      const pending = this.pendingByKey?.get(entry.key)
+      if (pending !== undefined && --pending.count === 0) this.pendingByKey?.delete(entry.key)
     }
     return entry.value
   }
-  const nonEmpty = (lane: number) => {
-    const l = lanes?.[lane]
+
+  private nonEmpty(lane: number): boolean {
+    const l = this.lanes?.[lane]
     return l !== undefined && l.head < l.items.length
   }
-
-  return {
-    push: (value, priority, key) => {
-      let lane = priorityRank(priority)
-      if (key !== undefined) {
-        pendingByKey ??= new Map()
-        const pending = pendingByKey.get(key)
-        if (pending === undefined) pendingByKey.set(key, { lane, count: 1 })
-        else {
-          lane = pending.lane // same key: same FIFO, so never overtaken
-          pending.count += 1
-        }
-      }
-      lanes ??= [0, 1, 2, 3].map(() => ({ items: [], head: 0 }))
-      lanes[lane]?.items.push({ value, key })
-      total += 1
-    },
-    pop: () => {
-      if (total === 0) return undefined
-      let highest = -1
-      let lowest = -1
-      for (let i = 3; i >= 0; i--) {
-        if (nonEmpty(i)) {
-          if (highest === -1) highest = i
-          lowest = i
-        }
-      }
-      if (highest === -1) return undefined
-      if (lowest !== highest && streak >= FAIRNESS_FLOOR) {
-        streak = 0
-        return take(lowest)
-      }
-      streak = lowest !== highest ? streak + 1 : 0
-      return take(highest)
-    },
-    size: () => total
-  }
 }
+
+export const make = <A>(): Lanes<A> => new PriorityLanes<A>()

@@ -24,9 +24,9 @@ export interface Usage {
 
 export interface Outbound {
   /** Queues an envelope for writing; never waits (answers, terminals, heartbeats). */
-  readonly send: (envelope: Decoded) => Effect.Effect<void>
+  send(envelope: Decoded): Effect.Effect<void>
   /** Builds an envelope (id, timestamp, the header defaults) and queues it. */
-  readonly emit: <T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions) => Effect.Effect<void>
+  emit<T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions): Effect.Effect<void>
   /** Suspends while the buffer is full; a job awaits it before each of its own events. */
   readonly room: Effect.Effect<void>
   /**
@@ -35,7 +35,7 @@ export interface Outbound {
    */
   readonly sheddingRoom: Effect.Effect<void>
   /** Whether `room` (`shedding`: `sheddingRoom`) would let a producer go on now, checked with no fiber step. */
-  readonly roomNow: (shedding: boolean) => boolean
+  roomNow(shedding: boolean): boolean
   /** Completes when everything queued before it has been written (or the connection is gone). */
   readonly flush: Effect.Effect<void>
   /** Like flush, but writes past the transport's share of the budget: the connection is about to close. */
@@ -48,7 +48,7 @@ export interface Outbound {
    */
   readonly useSidecarChunks: Effect.Effect<void>
   /** Sets header fields stamped on every later envelope (the session id, once accepted). */
-  readonly setDefaults: (defaults: HeaderOptions) => Effect.Effect<void>
+  setDefaults(defaults: HeaderOptions): Effect.Effect<void>
   readonly usage: Effect.Effect<Usage>
   /** Completes when a producer waits for room, now or next (tests and benchmarks watch for it). */
   readonly backedUp: Effect.Effect<void>

@@ -11,46 +11,63 @@ interface Waiter {
 
 export interface Producers {
   /** Enlists a producer of this kind, tells the watchers, and returns its wait for room. */
-  readonly enlist: (shedding: boolean) => Effect.Effect<Effect.Effect<void>>
+  enlist(shedding: boolean): Effect.Effect<Effect.Effect<void>>
   /** Wakes every producer that `hasRoom` now lets go. */
-  readonly wake: Effect.Effect<void>
+  wake(): Effect.Effect<void>
   /** How many producers wait. */
-  readonly waiting: () => number
+  waiting(): number
   /** Completes once a producer waits (at once if one does). */
-  readonly backedUp: Effect.Effect<void>
+  backedUp(): Effect.Effect<void>
 }
 
-/** `hasRoom(shedding)`: whether a producer of that kind may go on (always, once the path is gone). */
-export const make = (hasRoom: (shedding: boolean) => boolean): Producers => {
-  let waiters: Array<Waiter> = []
-  // those waiting to see a producer wait (backedUp)
-  let watchers: Array<Deferred.Deferred<void>> = []
+/** Whether a producer of that kind may go on (always, once the path is gone). */
+export interface Room {
+  hasRoom(shedding: boolean): boolean
+}
 
-  return {
-    enlist: (shedding) =>
-      Effect.gen(function*() {
-        const ready = yield* Deferred.make<void>()
-        waiters.push({ ready, shedding })
-        const told = watchers
-        watchers = []
-        for (const w of told) yield* Deferred.succeed(w, undefined)
-        return Deferred.await(ready)
-      }),
-    wake: Effect.suspend(() => {
-      if (waiters.length === 0) return Effect.void
+/** One object, its methods on the prototype: made by the first producer that waits or watches (issue 12). */
+class Waiting implements Producers {
+  private waiters: Array<Waiter> = []
+  // those waiting to see a producer wait (backedUp)
+  private watchers: Array<Deferred.Deferred<void>> = []
+
+  constructor(private readonly room: Room) {}
+
+  enlist(shedding: boolean): Effect.Effect<Effect.Effect<void>> {
+    return Effect.suspend(() => {
+      const ready = Deferred.unsafeMake<void>(FiberId.none)
+      this.waiters.push({ ready, shedding })
+      const told = this.watchers
+      this.watchers = []
+      for (const w of told) Deferred.unsafeDone(w, Effect.void)
+      return Effect.succeed(Deferred.await(ready))
+    })
+  }
+
+  wake(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.waiters.length === 0) return Effect.void
       const still: Array<Waiter> = []
       const ready: Array<Waiter> = []
-      for (const w of waiters) (hasRoom(w.shedding) ? ready : still).push(w)
+      for (const w of this.waiters) (this.room.hasRoom(w.shedding) ? ready : still).push(w)
       if (ready.length === 0) return Effect.void
-      waiters = still
+      this.waiters = still
       return Effect.forEach(ready, (w) => Deferred.succeed(w.ready, undefined), { discard: true })
-    }),
-    waiting: () => waiters.length,
-    backedUp: Effect.suspend(() => {
-      if (waiters.length > 0) return Effect.void
+    })
+  }
+
+  waiting(): number {
+    return this.waiters.length
+  }
+
+  backedUp(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.waiters.length > 0) return Effect.void
       const seen = Deferred.unsafeMake<void>(FiberId.none)
-      watchers.push(seen)
+      this.watchers.push(seen)
       return Deferred.await(seen)
     })
   }
 }
+
+export const make = (room: Room): Producers => new Waiting(room)

@@ -7,47 +7,63 @@ import { Duration, Effect, type Scope } from "effect"
 
 export interface Stall {
   /** Reports the stall now (once). */
-  readonly stall: Effect.Effect<void>
+  stall(): Effect.Effect<void>
   /** Starts the watchdog if the buffer is full and none runs. */
-  readonly noteFull: Effect.Effect<void>
+  noteFull(): Effect.Effect<void>
 }
 
-export const make = (options: {
-  readonly full: () => boolean
+/** What the watchdog watches: the outbound path. */
+export interface Watched {
+  full(): boolean
   /** Bytes the peer has taken so far. */
-  readonly taken: () => number
-  readonly closed: () => boolean
-  readonly stallTimeout: Duration.Duration
+  taken(): number
+  isClosed(): boolean
   readonly onStall: Effect.Effect<void> | undefined
   /** Runs a reaction on a fiber of its own (it ends the session, which flushes the path). */
-  readonly react: (effect: Effect.Effect<void>) => Effect.Effect<void>
+  react(effect: Effect.Effect<void>): Effect.Effect<void>
   readonly scope: Scope.Scope
-}): Stall => {
-  const { closed, full, onStall, stallTimeout, taken } = options
-  let stalled = false
-  let watchdog = false
-  const stall = Effect.suspend(() => {
-    if (stalled || onStall === undefined) return Effect.void
-    stalled = true
-    return options.react(onStall)
-  })
-  const watch = () =>
-    Effect.gen(function*() {
-      let mark = taken()
-      while (full() && !closed()) {
+}
+
+/** One object, its methods on the prototype: made when the buffer first fills (issue 12). */
+class Watchdog implements Stall {
+  private stalled = false
+  private watching = false
+
+  constructor(private readonly path: Watched, private readonly stallTimeout: Duration.Duration) {}
+
+  stall(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const { onStall } = this.path
+      if (this.stalled || onStall === undefined) return Effect.void
+      this.stalled = true
+      return this.path.react(onStall)
+    })
+  }
+
+  noteFull(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (!this.path.full() || this.watching || !Duration.isFinite(this.stallTimeout)) return Effect.void
+      this.watching = true
+      return Effect.asVoid(Effect.forkIn(this.watch(), this.path.scope))
+    })
+  }
+
+  private watch(): Effect.Effect<void> {
+    const { path, stallTimeout } = this
+    const stall = this.stall()
+    return Effect.gen(function*() {
+      let mark = path.taken()
+      while (path.full() && !path.isClosed()) {
         yield* Effect.sleep(stallTimeout)
-        if (!full() || closed()) break
-        const now = taken()
+        if (!path.full() || path.isClosed()) break
+        const now = path.taken()
         if (now === mark) return yield* stall
         mark = now
       }
     }).pipe(Effect.ensuring(Effect.sync(() => {
-      watchdog = false
+      this.watching = false
     })))
-  const noteFull = Effect.suspend(() => {
-    if (!full() || watchdog || !Duration.isFinite(stallTimeout)) return Effect.void
-    watchdog = true
-    return Effect.asVoid(Effect.forkIn(watch(), options.scope))
-  })
-  return { stall, noteFull }
+  }
 }
+
+export const make = (path: Watched, stallTimeout: Duration.Duration): Stall => new Watchdog(path, stallTimeout)

@@ -6,31 +6,37 @@
 import { Deferred, Effect, FiberId } from "effect"
 
 export interface WakeUp {
-  readonly signal: () => void
+  signal(): void
   readonly next: Effect.Effect<void>
-  readonly clear: () => void
+  clear(): void
 }
 
-export const make = (): WakeUp => {
-  let signalled = false
-  let woken: Deferred.Deferred<void> | undefined
-  return {
-    signal: () => {
-      signalled = true
-      const waiting = woken
-      woken = undefined
-      if (waiting !== undefined) Deferred.unsafeDone(waiting, Effect.void)
-    },
-    next: Effect.suspend(() => {
-      if (signalled) {
-        signalled = false
+/** One object, its methods on the prototype and `next` built when awaited (issue 12: nothing kept per connection). */
+class OneSlot implements WakeUp {
+  private signalled = false
+  private woken: Deferred.Deferred<void> | undefined = undefined
+
+  signal(): void {
+    this.signalled = true
+    const waiting = this.woken
+    this.woken = undefined
+    if (waiting !== undefined) Deferred.unsafeDone(waiting, Effect.void)
+  }
+
+  get next(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.signalled) {
+        this.signalled = false
         return Effect.void
       }
-      woken ??= Deferred.unsafeMake<void>(FiberId.none)
-      return Deferred.await(woken)
-    }),
-    clear: () => {
-      signalled = false
-    }
+      this.woken ??= Deferred.unsafeMake<void>(FiberId.none)
+      return Deferred.await(this.woken)
+    })
+  }
+
+  clear(): void {
+    this.signalled = false
   }
 }
+
+export const make = (): WakeUp => new OneSlot()
