@@ -24,7 +24,7 @@ export interface LiveSession extends SessionHandle {
   /** Records inbound activity (resets the idle timer). */
   readonly touch: Effect.Effect<void>
   /** Handles `session.authenticate` on an open session: false when no refresh with that challenge is pending. */
-  readonly answerRefresh: (message: Message<"session.authenticate">) => Effect.Effect<boolean>
+  answerRefresh(message: Message<"session.authenticate">): Effect.Effect<boolean>
   /** When the current lease ends (epoch ms). */
   readonly leaseExpiresAt: Effect.Effect<number>
   /** The session ends with its connection, not resumable (`session.close`, §9). */
@@ -72,182 +72,240 @@ export const leaseEnd = (now: number, settings: Settings, principal: Principal):
 
 /** Starts the session's timers in the current scope. */
 export const start = (params: Params): Effect.Effect<LiveSession, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const { authenticator, outbound, settings } = params
-    // plain fields, not Refs: one fiber at a time acts on a session, and an idle session holds less (issue 12)
-    let principal = params.principal
-    let lastActivity = yield* Clock.currentTimeMillis
-    let leaseExpiresAt = leaseEnd(lastActivity, settings, params.principal)
-    let pending: PendingRefresh | undefined
-    const scope = yield* Effect.scope
-    let evicted = false
-    // set when the session ends for good: its record then says closed, not resumable
-    let closed = false
-    const { deadlines, durable } = params
-    // the session's key in the runtime's timer; what is due runs on a fiber of the session's, with its fiber refs
-    const key = {}
-    let ended = false
-    const refs = params.fiberRefs ?? (yield* Effect.getFiberRefs)
-    const onSession = (effect: Effect.Effect<void>) => Effect.asVoid(forkWithFiberRefs(refs, scope, effect))
-    // set once a release was committed with the session's last answer: nothing more to record at the end
-    let released = false
-    const holding = (createdAt: number): Effect.Effect<Holding> =>
-      Effect.sync(() => ({
-        sessionId: params.id,
-        principal: principal.id,
-        capabilities: params.capabilities,
-        leaseExpiresAt,
-        trustLevel: trustOf(principal, settings),
-        createdAt
-      }))
-    // runs when the connection's scope closes, however it ends (one finalizer: each costs an idle session memory)
-    yield* onClose(
-      Effect.zipRight(
-        Effect.suspend(() => {
-          ended = true
-          return deadlines.unregister(key)
-        }),
-        durable !== undefined && durable.recorded() && !released
-          ? Effect.flatMap(holding(durable.createdAt), (held) => release(durable.ctx, held, closed))
-          : Effect.void
-      )
-    )
-
-    const evict = (reason: EvictionReason, message: string) =>
-      Effect.suspend(() => {
-        if (evicted) return Effect.void
-        evicted = true
-        // §8.5: the client may take the session back after evictions that do not end it for cause
-        const allowResume = durable !== undefined && resumableAfter(settings, reason)
-        if (!allowResume) closed = true
-        return (params.onEvict === undefined ? Effect.void : params.onEvict(reason)).pipe(
-          Effect.zipRight(
-            outbound.emit("session.evicted", { reason, message, allow_resume: allowResume }, { priority: "critical" })
-          )
-        )
-          .pipe(Effect.zipRight(Effect.logInfo(`session evicted: ${reason} ${message}`)), Effect.zipRight(params.close))
-      })
-
-    const extendLease = (who: Principal) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        leaseExpiresAt = leaseEnd(now, settings, who)
-      })
-
-    const refresh = (reason: string): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        if (pending !== undefined) return
-        const who = principal
-        const challenge = yield* authenticator.refresh(who).pipe(
-          Effect.catchAll((e) => Effect.as(evict("UNAUTHENTICATED", e.message), Option.none<Challenge>()))
-        )
-        if (Option.isNone(challenge)) return yield* extendLease(who) // nothing to prove (anonymous)
-        const challengeId = yield* makeChallengeId
-        const deadline = yield* Effect.sleep(settings.refreshDeadline).pipe(
-          Effect.zipRight(evict("UNAUTHENTICATED", "re-authentication deadline passed")),
-          Effect.forkIn(scope)
-        )
-        pending = { challengeId, challenge: challenge.value, deadline }
-        yield* outbound.emit("session.refresh", {
-          reason,
-          deadline_ms: Duration.toMillis(settings.refreshDeadline),
-          challenge_id: challengeId,
-          type: challenge.value.type,
-          params: challenge.value.params
-        }, { priority: "critical" })
-      })
-
-    const answerRefresh = (message: Message<"session.authenticate">) =>
-      Effect.gen(function*() {
-        const current = pending
-        if (current === undefined || current.challengeId !== message.payload.challenge_id) return false
-        const { challenge, deadline } = current
-        yield* Fiber.interrupt(deadline)
-        pending = undefined
-        yield* challenge.verify(message.payload.response).pipe(
-          Effect.matchEffect({
-            onFailure: (e) => evict("UNAUTHENTICATED", e.message),
-            onSuccess: (who) =>
-              Effect.gen(function*() {
-                // a session keeps its principal: everything it owns and may see was granted to that one
-                if (who.id !== principal.id) {
-                  return yield* evict(
-                    "UNAUTHENTICATED",
-                    "re-authentication named a different principal; a session cannot change its principal"
-                  )
-                }
-                principal = who
-                yield* extendLease(who)
-                // a fresh session.accepted carries the renewed lease (our choice; the RFC leaves the answer open)
-                yield* outbound.emit("session.accepted", {
-                  session_id: params.id,
-                  runtime: settings.identity,
-                  capabilities: params.capabilities,
-                  lease: { expires_at: fromMillis(leaseExpiresAt) },
-                  trust_level: trustOf(who, settings)
-                }, { correlation_id: message.id })
-              })
-          })
-        )
-        if (!evicted) yield* rearm
-        return true
-      })
-
-    // Both deadlines on the runtime's one timer (a timer fiber per session cost an idle session memory, issue 12).
-    // Idle eviction (§8.5): no inbound traffic for `idleTimeout`; lease renewal (§8.4): re-authentication is
-    // asked for `refreshDeadline` before the lease ends. While a refresh is pending only the idle deadline
-    // counts; its answer re-arms the timer for the renewed lease. Inbound traffic only moves `lastActivity`:
-    // the timer, due at the old deadline, finds the new one and waits again.
-    const idleMs = Duration.toMillis(settings.idleTimeout)
-    const leadMs = Duration.toMillis(settings.refreshDeadline)
-    /** Acts on what is due at `now` (on a fiber of the session's: the timer serves every session), else re-arms. */
-    const due = (now: number): Effect.Effect<boolean> =>
-      Effect.gen(function*() {
-        if (ended) return false
-        const idle = lastActivity + idleMs - now
-        if (idle <= 0) {
-          yield* onSession(evict("DEADLINE_EXCEEDED", `idle for ${idleMs / 1000} s`))
-          return false
-        }
-        const renew = pending !== undefined ? Number.POSITIVE_INFINITY : leaseExpiresAt - leadMs - now
-        if (renew <= 0) {
-          // re-armed once the refresh is pending (only the idle deadline counts then)
-          yield* onSession(Effect.zipRight(refresh("lease_expiring"), rearm))
-          return false
-        }
-        yield* deadlines.register(key, now + Math.min(idle, renew), 1, due)
-        return true
-      })
-    const rearm: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, due)
-    yield* rearm
-
-    return {
-      id: params.id,
-      principal: Effect.sync(() => principal),
-      capabilities: params.capabilities,
-      refresh,
-      evict,
-      // one fiber step per message (issue 12)
-      touch: withMillis((now) => {
-        lastActivity = now
-        return Effect.void
-      }),
-      answerRefresh,
-      leaseExpiresAt: Effect.sync(() => leaseExpiresAt),
-      markClosed: Effect.sync(() => {
-        closed = true
-      }),
-      letGo: Effect.gen(function*() {
-        if (durable === undefined || !durable.recorded()) return undefined
-        const held = yield* holding(durable.createdAt)
-        const record = releaseRecord(durable.ctx, held, closed, yield* Clock.currentTimeMillis)
-        const rider: Rider = {
-          parts: [{ _tag: "ReleaseSession", session: record }],
-          committed: () => {
-            released = true
+  Effect.flatMap(
+    Effect.scope,
+    (scope) =>
+      withMillis((now) =>
+        Effect.flatMap(
+          params.fiberRefs === undefined ? Effect.getFiberRefs : Effect.succeed(params.fiberRefs),
+          (refs) => {
+            const session = new Session(params, scope, refs, now)
+            // runs when the connection's scope closes, however it ends (one finalizer: each costs an idle session memory)
+            return onClose(Effect.suspend(() => session.end())).pipe(
+              Effect.zipRight(session.arm(now)),
+              Effect.as(session)
+            )
           }
-        }
-        return rider
-      }),
-      buffer: { usage: outbound.usage, backedUp: outbound.backedUp }
+        )
+      )
+  )
+
+/**
+ * The session's state in plain fields (one fiber at a time acts on a session) and its steps as prototype methods
+ * whose effects are built per call: an idle session keeps this one object, not a dozen closures, their context
+ * and the effects they were built into (issue 12). It is its own key in the runtime's timer.
+ */
+class Session implements LiveSession {
+  readonly id: SessionId
+  readonly capabilities: Capabilities
+  private who: Principal
+  private lastActivity: number
+  private lease: number
+  private pending: PendingRefresh | undefined = undefined
+  private evicted = false
+  // set when the session ends for good: its record then says closed, not resumable
+  private closed = false
+  private ended = false
+  // set once a release was committed with the session's last answer: nothing more to record at the end
+  private released = false
+
+  constructor(
+    private readonly params: Params,
+    private readonly scope: Scope.Scope,
+    // what is due runs on a fiber of the session's, with these fiber refs
+    private readonly refs: FiberRefs.FiberRefs,
+    now: number
+  ) {
+    this.id = params.id
+    this.capabilities = params.capabilities
+    this.who = params.principal
+    this.lastActivity = now
+    this.lease = leaseEnd(now, params.settings, params.principal)
+  }
+
+  get principal(): Effect.Effect<Principal> {
+    return Effect.sync(() => this.who)
+  }
+  get leaseExpiresAt(): Effect.Effect<number> {
+    return Effect.sync(() => this.lease)
+  }
+  get markClosed(): Effect.Effect<void> {
+    return Effect.sync(() => {
+      this.closed = true
+    })
+  }
+  get buffer(): Pick<Outbound, "usage" | "backedUp"> {
+    return this.params.outbound
+  }
+  // one fiber step per message (issue 12)
+  get touch(): Effect.Effect<void> {
+    return withMillis((now) => {
+      this.lastActivity = now
+      return Effect.void
+    })
+  }
+
+  private holding(createdAt: number): Holding {
+    return {
+      sessionId: this.id,
+      principal: this.who.id,
+      capabilities: this.capabilities,
+      leaseExpiresAt: this.lease,
+      trustLevel: trustOf(this.who, this.params.settings),
+      createdAt
     }
-  })
+  }
+
+  /** The connection's scope closes: the timer lets the session go, and a durable one is recorded as let go. */
+  end(): Effect.Effect<void> {
+    this.ended = true
+    const { durable } = this.params
+    return Effect.zipRight(
+      this.params.deadlines.unregister(this),
+      durable !== undefined && durable.recorded() && !this.released
+        ? Effect.suspend(() => release(durable.ctx, this.holding(durable.createdAt), this.closed))
+        : Effect.void
+    )
+  }
+
+  private onSession(effect: Effect.Effect<void>): Effect.Effect<void> {
+    return Effect.asVoid(forkWithFiberRefs(this.refs, this.scope, effect))
+  }
+
+  evict(reason: EvictionReason, message: string): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.evicted) return Effect.void
+      this.evicted = true
+      const { durable, onEvict, outbound, settings } = this.params
+      // §8.5: the client may take the session back after evictions that do not end it for cause
+      const allowResume = durable !== undefined && resumableAfter(settings, reason)
+      if (!allowResume) this.closed = true
+      return (onEvict === undefined ? Effect.void : onEvict(reason)).pipe(
+        Effect.zipRight(
+          outbound.emit("session.evicted", { reason, message, allow_resume: allowResume }, { priority: "critical" })
+        )
+      )
+        .pipe(
+          Effect.zipRight(Effect.logInfo(`session evicted: ${reason} ${message}`)),
+          Effect.zipRight(this.params.close)
+        )
+    })
+  }
+
+  private extendLease(who: Principal): Effect.Effect<void> {
+    return Effect.map(Clock.currentTimeMillis, (now) => {
+      this.lease = leaseEnd(now, this.params.settings, who)
+    })
+  }
+
+  refresh(reason: string): Effect.Effect<void> {
+    const session = this
+    const { authenticator, outbound, settings } = this.params
+    return Effect.gen(function*() {
+      if (session.pending !== undefined) return
+      const who = session.who
+      const challenge = yield* authenticator.refresh(who).pipe(
+        Effect.catchAll((e) => Effect.as(session.evict("UNAUTHENTICATED", e.message), Option.none<Challenge>()))
+      )
+      if (Option.isNone(challenge)) return yield* session.extendLease(who) // nothing to prove (anonymous)
+      const challengeId = yield* makeChallengeId
+      const deadline = yield* Effect.sleep(settings.refreshDeadline).pipe(
+        Effect.zipRight(session.evict("UNAUTHENTICATED", "re-authentication deadline passed")),
+        Effect.forkIn(session.scope)
+      )
+      session.pending = { challengeId, challenge: challenge.value, deadline }
+      yield* outbound.emit("session.refresh", {
+        reason,
+        deadline_ms: Duration.toMillis(settings.refreshDeadline),
+        challenge_id: challengeId,
+        type: challenge.value.type,
+        params: challenge.value.params
+      }, { priority: "critical" })
+    })
+  }
+
+  answerRefresh(message: Message<"session.authenticate">): Effect.Effect<boolean> {
+    const session = this
+    const { outbound, settings } = this.params
+    return Effect.gen(function*() {
+      const current = session.pending
+      if (current === undefined || current.challengeId !== message.payload.challenge_id) return false
+      const { challenge, deadline } = current
+      yield* Fiber.interrupt(deadline)
+      session.pending = undefined
+      yield* challenge.verify(message.payload.response).pipe(
+        Effect.matchEffect({
+          onFailure: (e) => session.evict("UNAUTHENTICATED", e.message),
+          onSuccess: (who) =>
+            Effect.gen(function*() {
+              // a session keeps its principal: everything it owns and may see was granted to that one
+              if (who.id !== session.who.id) {
+                return yield* session.evict(
+                  "UNAUTHENTICATED",
+                  "re-authentication named a different principal; a session cannot change its principal"
+                )
+              }
+              session.who = who
+              yield* session.extendLease(who)
+              // a fresh session.accepted carries the renewed lease (our choice; the RFC leaves the answer open)
+              yield* outbound.emit("session.accepted", {
+                session_id: session.id,
+                runtime: settings.identity,
+                capabilities: session.capabilities,
+                lease: { expires_at: fromMillis(session.lease) },
+                trust_level: trustOf(who, settings)
+              }, { correlation_id: message.id })
+            })
+        })
+      )
+      if (!session.evicted) yield* session.rearm()
+      return true
+    })
+  }
+
+  // Both deadlines on the runtime's one timer (a timer fiber per session cost an idle session memory, issue 12).
+  // Idle eviction (§8.5): no inbound traffic for `idleTimeout`; lease renewal (§8.4): re-authentication is
+  // asked for `refreshDeadline` before the lease ends. While a refresh is pending only the idle deadline
+  // counts; its answer re-arms the timer for the renewed lease. Inbound traffic only moves `lastActivity`:
+  // the timer, due at the old deadline, finds the new one and waits again.
+  /** Acts on what is due at `now` (on a fiber of the session's: the timer serves every session), else re-arms. */
+  arm(now: number): Effect.Effect<boolean> {
+    return Effect.suspend(() => {
+      if (this.ended) return Effect.succeed(false)
+      const { deadlines, settings } = this.params
+      const idleMs = Duration.toMillis(settings.idleTimeout)
+      const idle = this.lastActivity + idleMs - now
+      if (idle <= 0) {
+        return Effect.as(this.onSession(this.evict("DEADLINE_EXCEEDED", `idle for ${idleMs / 1000} s`)), false)
+      }
+      const renew = this.pending !== undefined
+        ? Number.POSITIVE_INFINITY
+        : this.lease - Duration.toMillis(settings.refreshDeadline) - now
+      if (renew <= 0) {
+        // re-armed once the refresh is pending (only the idle deadline counts then)
+        return Effect.as(this.onSession(Effect.zipRight(this.refresh("lease_expiring"), this.rearm())), false)
+      }
+      return Effect.as(deadlines.register(this, now + Math.min(idle, renew), 1, (at) => this.arm(at)), true)
+    })
+  }
+
+  private rearm(): Effect.Effect<void> {
+    return Effect.asVoid(withMillis((now) => this.arm(now)))
+  }
+
+  get letGo(): Effect.Effect<Rider | undefined> {
+    const { durable } = this.params
+    if (durable === undefined) return Effect.succeed(undefined)
+    return withMillis((now) => {
+      if (!durable.recorded()) return Effect.succeed(undefined)
+      const record = releaseRecord(durable.ctx, this.holding(durable.createdAt), this.closed, now)
+      const rider: Rider = {
+        parts: [{ _tag: "ReleaseSession", session: record }],
+        committed: () => {
+          this.released = true
+        }
+      }
+      return Effect.succeed(rider)
+    })
+  }
+}

@@ -22,9 +22,9 @@ export interface SessionHandle {
   readonly principal: Effect.Effect<Principal>
   readonly capabilities: Capabilities
   /** Sends `session.refresh`; the client must re-authenticate within the deadline or is evicted (§8.4). */
-  readonly refresh: (reason: string) => Effect.Effect<void>
+  refresh(reason: string): Effect.Effect<void>
   /** Sends `session.evicted` with `reason` and closes the connection (§8.5, §10.4). */
-  readonly evict: (reason: EvictionReason, message: string) => Effect.Effect<void>
+  evict(reason: EvictionReason, message: string): Effect.Effect<void>
   /** Its connection's outbound buffer: what it holds, and when a producer first had to wait (tests, benchmarks). */
   readonly buffer: Pick<Outbound, "usage" | "backedUp">
 }
