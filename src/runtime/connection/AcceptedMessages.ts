@@ -35,11 +35,11 @@ export interface AcceptedContext {
   /** The connection's scope. */
   readonly scope: Scope.Scope
   /** Whether this connection recorded the envelope. */
-  readonly recordedHere: (envelope: { readonly id: string }) => boolean
+  recordedHere(envelope: { readonly id: string }): boolean
   /** The session's owner of jobs, built once. */
-  readonly ownerOf: (session: LiveSession) => Effect.Effect<Owner>
+  ownerOf(session: LiveSession): Effect.Effect<Owner>
   /** The handshake's span, once there is one: messages that name no trace of their own join it. */
-  readonly sessionSpan: () => Tracer.AnySpan | undefined
+  sessionSpan(): Tracer.AnySpan | undefined
 }
 
 /** The fields the event log indexes, from an envelope and its JSON. */
@@ -72,7 +72,7 @@ const handleAccepted = (
       owner: sessionOwner,
       sidecar: ctx.sidecar,
       scope: ctx.scope,
-      recordedHere: ctx.recordedHere
+      recordedHere: (envelope: { readonly id: string }) => ctx.recordedHere(envelope)
     }
     if (isCore(message)) {
       return yield* dispatch(ctx.routes, message, route).pipe(

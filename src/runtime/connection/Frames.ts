@@ -20,12 +20,12 @@ export interface FrameContext {
   readonly outbound: Outbound.Outbound
   readonly sidecar: Sidecar.Sidecar
   /** A message outside an open session's runs: the handshake's. */
-  readonly onMessage: (message: Decoded) => Effect.Effect<void>
+  onMessage(message: Decoded): Effect.Effect<void>
   /** A run of an open session's messages, in arrival order. */
-  readonly handleBatch: (
+  handleBatch(
     session: LiveSession,
     batch: ReadonlyArray<{ readonly message: Decoded; readonly json: string }>
-  ) => Effect.Effect<void>
+  ): Effect.Effect<void>
 }
 
 /** Logged, not answered: before session.accepted nothing is executed or answered but the handshake (§8.1). */

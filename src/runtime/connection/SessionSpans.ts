@@ -17,14 +17,26 @@ export interface SessionSpansContext {
   readonly recorder: Context.Tag.Service<typeof Recorder>
   readonly spanWatchers?: Context.Tag.Service<typeof SpanWatchers> | undefined
   /** Notes an envelope as recorded by this connection (connection/RecordedIds). */
-  readonly remember: <A extends { readonly id: string }>(envelope: A) => A
+  remember<A extends { readonly id: string }>(envelope: A): A
   /** Whose the session is, once the handshake knows. */
-  readonly principal: () => string
+  principal(): string
 }
 
-export const make = (ctx: SessionSpansContext): SpanFeed.SpanFeed => {
-  const recordOnly = <T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions) =>
-    Effect.gen(function*() {
+/** The feed's outlets, read off the connection when a span ends: nothing kept per connection but this object. */
+class SessionOutlets implements SpanFeed.Outlets {
+  constructor(private readonly ctx: SessionSpansContext) {}
+
+  emit<T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions): Effect.Effect<void> {
+    return this.ctx.outbound.emit(type, payload, options)
+  }
+
+  watched(): boolean | undefined {
+    return this.ctx.spanWatchers?.watched()
+  }
+
+  record<T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions): Effect.Effect<void> {
+    const { ctx } = this
+    return Effect.gen(function*() {
       const p = yield* Ref.get(ctx.phase)
       if (p._tag !== "Open") return
       const envelope = yield* makeEnvelope(type, payload, { ...options, session_id: p.session.id })
@@ -34,9 +46,7 @@ export const make = (ctx: SessionSpansContext): SpanFeed.SpanFeed => {
         { envelope: ctx.remember(envelope), sessionId: p.session.id, principal: ctx.principal(), json: json.right }
       ]).pipe(Effect.catchAll((e) => Effect.logWarning(`a span could not be recorded: ${e.message}`)))
     })
-  const spanWatchers = ctx.spanWatchers
-  return SpanFeed.make(
-    (type, payload, options) => ctx.outbound.emit(type, payload, options),
-    spanWatchers === undefined ? undefined : { record: recordOnly, watched: spanWatchers.watched }
-  )
+  }
 }
+
+export const make = (ctx: SessionSpansContext): SpanFeed.SpanFeed => SpanFeed.make(new SessionOutlets(ctx))

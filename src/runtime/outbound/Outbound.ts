@@ -14,7 +14,7 @@
  * have it) but not written, and its producer does not wait for the socket. A failed recording seals the path:
  * nothing more is written but the farewell (`session.evicted`).
  */
-import { Deferred, Duration, Effect, Either, Fiber, FiberId, type Scope } from "effect"
+import { Deferred, Duration, Effect, Either, Fiber, FiberId, type FiberRefs, type Scope } from "effect"
 import { onClose } from "../../internal/OnClose.js"
 import { withFiberRefs } from "../../internal/WithFiberRefs.js"
 import { type HeaderOptions, make as makeEnvelope } from "../../protocol/Envelope.js"
@@ -52,15 +52,31 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       return Effect.as(onClose(Effect.suspend(() => path.close())), path)
     }))
 
+/** A path whose owner runs `close` as `scope` closes (before the scope's earlier finalizers). */
+export interface Owned extends Outbound {
+  /** Commits what still waits to be committed, and stops the writer. */
+  close(): Effect.Effect<void>
+}
+
+/** The path, built at once: its owner registers its `close`. Its writer runs with `refs`. */
+export const unsafeMake = (
+  connection: Connection,
+  options: Options,
+  scope: Scope.Scope,
+  refs: FiberRefs.FiberRefs
+): Owned => new Path(connection, options, scope, refs)
+
 /** The path's steps, as prototype methods whose effects are built per call (its state: PathState, issue 12). */
-class Path extends PathState implements Outbound {
+class Path extends PathState implements Owned {
   private sealWith(error: { readonly message: string }): Effect.Effect<void> {
     return Effect.suspend(() => {
       if (this.sealed) return Effect.void
       this.sealed = true
-      const { onRecordFailure } = this.options
+      const { options } = this
       return Effect.logError("cannot record outbound envelopes: the session ends", error).pipe(
-        Effect.zipRight(onRecordFailure === undefined ? Effect.void : this.react(onRecordFailure(error))),
+        Effect.zipRight(
+          options.onRecordFailure === undefined ? Effect.void : this.react(options.onRecordFailure(error))
+        ),
         Effect.zipRight(this.wakeProducers())
       )
     })
@@ -92,14 +108,14 @@ class Path extends PathState implements Outbound {
         }
         this.committing = 0
       }
-      const { record } = this.options
-      if (toRecord.length === 0 || this.sealed || record === undefined) {
+      const { options } = this
+      if (toRecord.length === 0 || this.sealed || options.record === undefined) {
         queueBatch()
         return Effect.void
       }
       // the batch's copies queued in the step that sees the commit (a generator took a few more: issue 12)
       return Effect.matchEffect(
-        record(toRecord, (events) => {
+        options.record(toRecord, (events) => {
           for (const event of events) copies.set(event.envelope, event.json)
         }),
         {
@@ -235,15 +251,15 @@ class Path extends PathState implements Outbound {
 
   close(): Effect.Effect<void> {
     this.closed = true
-    const { record } = this.options
+    const { options } = this
     const path = this
     return Effect.gen(function*() {
       if (path.writer !== undefined) yield* Fiber.interrupt(path.writer)
       const rest = path.pending.filter((q) => path.recordable(q.envelope))
       path.pending = []
       path.pendingBytes = 0
-      if (rest.length > 0 && record !== undefined && !path.sealed) {
-        yield* record(rest, ignore).pipe(
+      if (rest.length > 0 && options.record !== undefined && !path.sealed) {
+        yield* options.record(rest, ignore).pipe(
           Effect.catchAll((e) => Effect.logError("cannot record unsent envelopes", e))
         )
       }
@@ -260,11 +276,11 @@ class Path extends PathState implements Outbound {
         return Effect.logError(`dropped an unencodable ${envelope.type} (${envelope.id}): ${encoded.left}`)
       }
       const json = encoded.right
-      const { record } = this.options
+      const { options } = this
       if (this.closed) {
         // the connection is gone: a late event goes where a detached job's go
-        if (record === undefined || this.sealed || !this.recordable(envelope)) return Effect.void
-        return record([{ envelope, json }], ignore).pipe(
+        if (options.record === undefined || this.sealed || !this.recordable(envelope)) return Effect.void
+        return options.record([{ envelope, json }], ignore).pipe(
           Effect.catchAll((e) => Effect.logError("cannot record an envelope after close", e))
         )
       }

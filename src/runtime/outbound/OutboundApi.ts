@@ -80,12 +80,12 @@ export interface Limits {
 }
 
 export interface Options {
-  readonly record?: Recorder | undefined
+  record?(batch: ReadonlyArray<Framed>, inbox: Inbox): ReturnType<Recorder>
   /** Which envelopes go through the recorder (default: all); the others are written as they are. */
-  readonly recordable?: ((envelope: Decoded) => boolean) | undefined
+  recordable?(envelope: Decoded): boolean
   readonly limits?: Limits | undefined
   /** Recording failed: nothing more is written except `session.evicted`; this says goodbye. Runs once. */
-  readonly onRecordFailure?: ((error: { readonly message: string }) => Effect.Effect<void>) | undefined
+  onRecordFailure?(error: { readonly message: string }): Effect.Effect<void>
   /** The peer read nothing for `stallTimeout` with the buffer full, or answers alone overran it twice. Runs once. */
   readonly onStall?: Effect.Effect<void> | undefined
 }

@@ -11,7 +11,6 @@ import type { HeaderOptions } from "../../protocol/Envelope.js"
 import { SpanId, TraceId } from "../../protocol/Ids.js"
 import type { MessageType, PayloadOf } from "../../protocol/Message.js"
 import { fromMillis } from "../../protocol/Timestamp.js"
-import type { SpanListener } from "./Spans.js"
 
 /** The extension a client lists in `capabilities.extensions` to be sent `trace.span` messages. */
 export const TRACE_EXTENSION = "arcpx.arcp.trace.v1"
@@ -20,7 +19,7 @@ type Emit = <T extends MessageType>(type: T, payload: PayloadOf<T>, options?: He
 
 /** A session's feed: its listener (always installed) sends only once `enable` was called and until `disable`. */
 export interface SpanFeed {
-  readonly listener: SpanListener
+  listener(span: Tracer.Span, endNanos: bigint, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void>
   readonly enable: Effect.Effect<void>
   readonly disable: Effect.Effect<void>
 }
@@ -54,32 +53,52 @@ export const payloadOf = (
   }
 }
 
+/** Where a feed sends: the session itself once enabled, else the log while a subscription watches (§13). */
+export interface Outlets {
+  /** Sends to the session (its outbound path). */
+  emit: Emit
+  /** Records to the log only, not the session. */
+  record: Emit
+  /** Whether a subscription to trace.span lives; undefined when the runtime has none. */
+  watched(): boolean | undefined
+}
+
 /**
- * A feed that sends through `emit` (the session's outbound path) once enabled; before that (the
- * session did not ask), through `record` (to the log only, not the session) while `watched()` says a
- * subscription to trace.span lives (§13).
+ * A feed that sends through `emit` (the session's outbound path) once enabled; before that (the session did not
+ * ask), through `record` while `watched()` says a subscription to trace.span lives (§13). One object, its
+ * methods on the prototype: every connection has a feed (issue 12).
  */
-export const make = (emit: Emit, observed?: { readonly record: Emit; readonly watched: () => boolean }): SpanFeed => {
-  let on = false
-  return {
-    listener: (span, end, exit) =>
-      Effect.suspend(() => {
-        const send = on ? emit : observed?.watched() === true ? observed.record : undefined
-        if (send === undefined) return Effect.void
-        const payload = payloadOf(span, end, exit)
-        const parent = payload.parent_span_id
-        return send("trace.span", payload, {
-          trace_id: TraceId.make(span.traceId, true),
-          span_id: SpanId.make(span.spanId, true),
-          ...(parent !== undefined ? { parent_span_id: SpanId.make(parent, true) } : {}),
-          priority: "low"
-        })
-      }),
-    enable: Effect.sync(() => {
-      on = true
-    }),
-    disable: Effect.sync(() => {
-      on = false
+class Feed implements SpanFeed {
+  private on = false
+
+  constructor(private readonly outlets: Outlets) {}
+
+  listener(span: Tracer.Span, end: bigint, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const to = this.on ? "emit" : this.outlets.watched() === true ? "record" : undefined
+      if (to === undefined) return Effect.void
+      const payload = payloadOf(span, end, exit)
+      const parent = payload.parent_span_id
+      return this.outlets[to]("trace.span", payload, {
+        trace_id: TraceId.make(span.traceId, true),
+        span_id: SpanId.make(span.spanId, true),
+        ...(parent !== undefined ? { parent_span_id: SpanId.make(parent, true) } : {}),
+        priority: "low"
+      })
+    })
+  }
+
+  get enable(): Effect.Effect<void> {
+    return Effect.sync(() => {
+      this.on = true
+    })
+  }
+
+  get disable(): Effect.Effect<void> {
+    return Effect.sync(() => {
+      this.on = false
     })
   }
 }
+
+export const make = (outlets: Outlets): SpanFeed => new Feed(outlets)
