@@ -97,10 +97,6 @@ class ConnectionSidecar implements Sidecar {
   }
 }
 
-/** The sidecar of `connection`; its transfers end with the scope. */
-/** The sidecar of a connection whose scope is `scope`, built at once. */
+/** The sidecar of `connection`, built at once; its transfers end with `scope`. */
 export const unsafeMake = (connection: Connection, outbound: Outbound, scope: Scope.Scope): Sidecar =>
   new ConnectionSidecar(connection, outbound, scope)
-
-export const make = (connection: Connection, outbound: Outbound): Effect.Effect<Sidecar, never, Scope.Scope> =>
-  Effect.map(Effect.scope, (scope) => new ConnectionSidecar(connection, outbound, scope))
