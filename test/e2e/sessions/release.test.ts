@@ -1,5 +1,5 @@
 /**
- * §8.5, §9: a durable session whose connection drops is recorded as let go (`detached`, resumable until its window
+ * §9: a durable session whose connection drops is recorded as let go (`detached`, resumable until its window
  * ends) when the connection's scope closes; one closed with `session.close` is recorded closed with its ack. The
  * session's end reads whether its record was committed when the connection ends, not when the session started
  * (it was read at the start once, so a dropped session stayed `attached`).
@@ -36,7 +36,7 @@ const letGo = (sessionId: string) =>
       Effect.repeat({ until: (record) => record !== undefined && record.state !== "attached", times: 10_000 })
     ))
 
-it.scoped("R8.5-2 a dropped durable session is recorded detached, resumable until its window ends", () =>
+it.scoped("R9-3 a dropped durable session is recorded detached, resumable until its window ends", () =>
   Effect.gen(function*() {
     const connection = yield* dial
     const { sessionId } = yield* rawSession(connection)
@@ -48,7 +48,7 @@ it.scoped("R8.5-2 a dropped durable session is recorded detached, resumable unti
     assert.isTrue((record?.resume_until ?? 0) > 0, "resumable until the window ends")
   }).pipe(Effect.provide(server)))
 
-it.scoped("R9-1 a session closed with session.close is recorded closed, not resumable", () =>
+it.scoped("R9-3 R9-9 a session closed with session.close is recorded closed, not resumable", () =>
   Effect.gen(function*() {
     const connection = yield* dial
     const { read, send, sessionId } = yield* rawSession(connection)
