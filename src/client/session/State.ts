@@ -24,7 +24,7 @@ export class SessionState {
   closing = false
   /** False once the runtime ended the session for good (an eviction that allows no resume): the reader. */
   resumable = true
-  /** Set once the session is open and everything the supervisor uses is in place. */
+  /** Set by `connect` once the session is open and everything the supervisor uses is in place. */
   established = false
   /** The last message of the session the reader handed on: where a resume starts (§19). */
   lastSeen: MessageId | undefined = undefined
