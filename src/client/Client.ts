@@ -9,7 +9,7 @@ import { ArcpError } from "../protocol/Errors.js"
 import { isExtensionType } from "../protocol/Extensions.js"
 import { LIST_TYPE, LISTED_TYPE, ListedPayload, TOOLS_EXTENSION } from "../protocol/extensions/ToolDiscovery.js"
 import { JobId } from "../protocol/Ids.js"
-import { type Decoded, encodeUnchecked, isMessageType } from "../protocol/Message.js"
+import { type Decoded, isMessageType } from "../protocol/Message.js"
 import { makeInbox } from "../transport/SidecarTransfers.js"
 import type { Connection } from "../transport/Transport.js"
 import * as Answers from "./session/Answers.js"
@@ -212,9 +212,8 @@ export const connect = (
       sendExtension: (type, payload, extensionOptions) =>
         Effect.gen(function*() {
           const envelope = yield* extensionEnvelope(type, payload, extensionOptions)
-          yield* connection.send(encodeUnchecked(state.inSession(envelope))).pipe(
-            Effect.mapError((e) => new ClientError({ reason: "Transport", message: e.message }))
-          )
+          // on the current transport (after a reconnect, not the lost one), as every other send
+          yield* state.sendEnvelope(envelope)
           return envelope.id
         }),
       requestExtension: (type, payload, extensionOptions) =>
