@@ -36,7 +36,7 @@ describe("requests while reconnecting", () => {
   )
 
   it.live(
-    "R19-2 an extension message sent after a reconnect goes out on the new transport, not the lost one",
+    "R19-1 an extension message sent after a reconnect goes out on the new transport, not the lost one",
     () =>
       Effect.gen(function*() {
         const { relay } = yield* relayedRuntime([echo])
