@@ -1,7 +1,8 @@
 /**
  * A request made while the client is reconnecting (§19) waits for the new transport and goes out on it,
  * not on the one that was lost: a TCP relay cut between the client and the runtime (real WebSocket, real
- * SQLite file), the request sent once the client has seen the loss.
+ * SQLite file), the request sent once the client has seen the loss. An extension message sent after the
+ * reconnect goes out on the new transport too.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Logger } from "effect"
@@ -30,6 +31,31 @@ describe("requests while reconnecting", () => {
         const job = yield* session.invoke("echo", { said: "after the cut" })
         assert.deepStrictEqual(yield* job.outcome, { said: "after the cut" })
         assert.isAtLeast(relay.accepted(), 2, "it reconnected")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "R19-1 an extension message sent after a reconnect goes out on the new transport, not the lost one",
+    () =>
+      Effect.gen(function*() {
+        const { relay } = yield* relayedRuntime([echo])
+        const lost = yield* Deferred.make<void>()
+        const watcher = Logger.make(({ message }) => {
+          if (String(message).includes("reconnecting")) Deferred.unsafeDone(lost, Effect.void)
+        })
+        const session = yield* ArcpClient.connect(relay.url, { credentials, reconnect: { initialDelay: 50 } }).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, watcher))
+        )
+        relay.cut()
+        yield* Deferred.await(lost)
+        // an answered request: the client is on the new transport
+        const job = yield* session.invoke("echo", { said: "back" })
+        assert.deepStrictEqual(yield* job.outcome, { said: "back" })
+        const sent = yield* Effect.either(session.sendExtension("arcpx.acme.audit.v1.note", { text: "hi" }, {
+          optional: true
+        }))
+        assert.isTrue(sent._tag === "Right", `sent on the live transport: ${JSON.stringify(sent)}`)
       }).pipe(Effect.scoped),
     30_000
   )
