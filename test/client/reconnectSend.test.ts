@@ -12,22 +12,28 @@ import { relayedRuntime } from "../support/Relay.js"
 
 const credentials = { scheme: "bearer", token: "tok-a" } as const
 
+/** A session through a relay, and the relay cut: returns once the client has seen the loss and is reconnecting. */
+const cutSession = Effect.gen(function*() {
+  const { relay } = yield* relayedRuntime([echo])
+  // the client logs the loss when it stops sending on the lost transport and starts to reconnect
+  const lost = yield* Deferred.make<void>()
+  const watcher = Logger.make(({ message }) => {
+    if (String(message).includes("reconnecting")) Deferred.unsafeDone(lost, Effect.void)
+  })
+  const session = yield* ArcpClient.connect(relay.url, { credentials, reconnect: { initialDelay: 50 } }).pipe(
+    Effect.provide(Logger.replace(Logger.defaultLogger, watcher))
+  )
+  relay.cut()
+  yield* Deferred.await(lost)
+  return { relay, session }
+})
+
 describe("requests while reconnecting", () => {
   it.live(
     "R19-1 a request made while the transport is being replaced goes out on the new one",
     () =>
       Effect.gen(function*() {
-        const { relay } = yield* relayedRuntime([echo])
-        // the client logs the loss when it stops sending on the lost transport and starts to reconnect
-        const lost = yield* Deferred.make<void>()
-        const watcher = Logger.make(({ message }) => {
-          if (String(message).includes("reconnecting")) Deferred.unsafeDone(lost, Effect.void)
-        })
-        const session = yield* ArcpClient.connect(relay.url, { credentials, reconnect: { initialDelay: 50 } }).pipe(
-          Effect.provide(Logger.replace(Logger.defaultLogger, watcher))
-        )
-        relay.cut()
-        yield* Deferred.await(lost)
+        const { relay, session } = yield* cutSession
         const job = yield* session.invoke("echo", { said: "after the cut" })
         assert.deepStrictEqual(yield* job.outcome, { said: "after the cut" })
         assert.isAtLeast(relay.accepted(), 2, "it reconnected")
@@ -39,16 +45,7 @@ describe("requests while reconnecting", () => {
     "R19-1 an extension message sent after a reconnect goes out on the new transport, not the lost one",
     () =>
       Effect.gen(function*() {
-        const { relay } = yield* relayedRuntime([echo])
-        const lost = yield* Deferred.make<void>()
-        const watcher = Logger.make(({ message }) => {
-          if (String(message).includes("reconnecting")) Deferred.unsafeDone(lost, Effect.void)
-        })
-        const session = yield* ArcpClient.connect(relay.url, { credentials, reconnect: { initialDelay: 50 } }).pipe(
-          Effect.provide(Logger.replace(Logger.defaultLogger, watcher))
-        )
-        relay.cut()
-        yield* Deferred.await(lost)
+        const { session } = yield* cutSession
         // an answered request: the client is on the new transport
         const job = yield* session.invoke("echo", { said: "back" })
         assert.deepStrictEqual(yield* job.outcome, { said: "back" })
