@@ -84,7 +84,7 @@ export const replay = (ctx: ReplayContext, messageId: string, owner: Owner): Eff
       if (seen.has(envelope.id)) continue
       seen.add(envelope.id)
       // a long history waits for room in the session's buffer, as a job's own events do
-      yield* Effect.zipRight(owner.room ?? Effect.void, owner.sink(relay(envelope, owner.sessionId)))
+      yield* Effect.zipRight(owner.buffer?.room ?? Effect.void, owner.sink(relay(envelope, owner.sessionId)))
     }
     if (repeat && !answers.some((a) => isTerminal(a.envelope))) {
       yield* ctx.answerRepeat(jobId, MessageId.make(messageId))

@@ -56,7 +56,7 @@ export const watchJob = (
       after: options.after,
       viewer: { principal: owner.principal },
       overflow: "suspend",
-      room: owner.room
+      room: owner.buffer?.room
     }).pipe(Scope.extend(scope))
     const following = live !== undefined && !liveAlready
     if (following) live.follow(owner.sessionId, true)
@@ -75,7 +75,7 @@ export const watchJob = (
       seen.add(envelope.id)
       if (isTerminal(envelope) && envelope.causation_id === options.commandId) done = true
       if (options.skip?.(envelope) === true) return Effect.void
-      return Effect.zipRight(owner.room ?? Effect.void, owner.sink(relay(envelope, owner.sessionId)))
+      return Effect.zipRight(owner.buffer?.room ?? Effect.void, owner.sink(relay(envelope, owner.sessionId)))
     }
     const takeSome = Effect.flatMap(follower.take, (items) => Effect.forEach(items, hand, { discard: true }))
     const over = yield* Deferred.make<void>()

@@ -50,9 +50,7 @@ export const adopt = (
       job.watchBy({
         sessionId: owner.sessionId,
         deliver: (e) => owner.sink({ ...e, session_id: owner.sessionId }),
-        room: owner.room,
-        sheddingRoom: owner.sheddingRoom,
-        roomNow: owner.roomNow
+        buffer: owner.buffer
       })
     }
     return taken.length

@@ -302,10 +302,12 @@ export class Job {
 export const awaitRoom = (job: Job, type?: string, turnDue?: boolean): Effect.Effect<void> =>
   Effect.suspend(() => {
     const turn = turnDue ?? job.turn()
-    const watcher = job.watcher
-    const own = type !== undefined && isSheddable(type, job.priority)
-      ? watcher?.sheddingRoom ?? watcher?.room
-      : watcher?.room
+    const buffer = job.watcher?.buffer
+    const own = buffer === undefined
+      ? undefined
+      : type !== undefined && isSheddable(type, job.priority)
+      ? buffer.sheddingRoom
+      : buffer.room
     const wait = own === undefined ? job.followersRoom : Effect.zipRight(own, job.followersRoom)
     return turn ? Effect.zipRight(yieldToEventLoop, wait) : wait
   })
@@ -315,12 +317,9 @@ export const awaitRoom = (job: Job, type?: string, turnDue?: boolean): Effect.Ef
  * due (the caller asked `job.turn()`). Most events pass, and skip the wait's fiber steps (issue 12).
  */
 export const roomNow = (job: Job, type: string): boolean => {
-  const watcher = job.watcher
   // the wait `awaitRoom` would make for the job's own session, if any
-  const shedding = isSheddable(type, job.priority) && watcher?.sheddingRoom !== undefined
-  if (shedding || watcher?.room !== undefined) {
-    if (watcher?.roomNow === undefined || !watcher.roomNow(shedding)) return false
-  }
+  const buffer = job.watcher?.buffer
+  if (buffer !== undefined && !buffer.roomNow(isSheddable(type, job.priority))) return false
   return job.followersRoomNow()
 }
 

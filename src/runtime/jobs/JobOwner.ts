@@ -7,6 +7,7 @@ import type { Effect, Scope } from "effect"
 import type { SessionId } from "../../protocol/Ids.js"
 import type { Decoded } from "../../protocol/Message.js"
 import type { TrustLevel } from "../../protocol/messages/Common.js"
+import type { Room } from "../outbound/OutboundApi.js"
 
 /** Where a job's events go: the outbound path of a session that watches it. */
 export type Sink = (envelope: Decoded) => Effect.Effect<void>
@@ -16,12 +17,8 @@ export interface Owner {
   readonly sessionId: SessionId
   readonly principal: string
   readonly sink: Sink
-  /** Suspends while the session's outbound buffer is full (absent: never). */
-  readonly room?: Effect.Effect<void> | undefined
-  /** The room a sheddable event waits for (absent: `room`): it is shed rather than wait for the socket (§6.5). */
-  readonly sheddingRoom?: Effect.Effect<void> | undefined
-  /** Whether `room` (`shedding`: `sheddingRoom`) would let a producer go on now (absent: ask `room`). */
-  readonly roomNow?: ((shedding: boolean) => boolean) | undefined
+  /** The session's outbound buffer: its events wait for room there (absent: they never wait). */
+  readonly buffer?: Room | undefined
   /** The negotiated `heartbeat_interval_seconds` (§10.3). */
   readonly heartbeatIntervalSeconds: number
   /** The session's trust level (§15.3), from its credentials. */
@@ -38,16 +35,13 @@ export interface Owner {
 export interface Watcher {
   readonly sessionId: SessionId
   readonly deliver: Sink
-  readonly room: Effect.Effect<void> | undefined
-  readonly sheddingRoom?: Effect.Effect<void> | undefined
-  readonly roomNow?: ((shedding: boolean) => boolean) | undefined
+  /** Its outbound buffer (see `Owner.buffer`). */
+  readonly buffer: Room | undefined
 }
 
 /** The watcher entry of the session `owner` (which started the job). */
 export const watcherOf = (owner: Owner): Watcher => ({
   sessionId: owner.sessionId,
   deliver: owner.sink,
-  room: owner.room,
-  sheddingRoom: owner.sheddingRoom,
-  roomNow: owner.roomNow
+  buffer: owner.buffer
 })

@@ -319,7 +319,7 @@ class Path extends PathState implements Owned {
 
   private roomWhen(shedding: boolean): Effect.Effect<void> {
     return Effect.suspend(() => {
-      if (this.hasRoom(shedding)) return Effect.void
+      if (this.roomNow(shedding)) return Effect.void
       const producers = this.producers ??= Producers.make(this)
       const path = this
       return Effect.gen(function*() {

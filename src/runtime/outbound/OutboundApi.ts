@@ -22,11 +22,8 @@ export interface Usage {
   readonly shed: number
 }
 
-export interface Outbound {
-  /** Queues an envelope for writing; never waits (answers, terminals, heartbeats). */
-  send(envelope: Decoded): Effect.Effect<void>
-  /** Builds an envelope (id, timestamp, the header defaults) and queues it. */
-  emit<T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions): Effect.Effect<void>
+/** A reader's buffer as its producers see it: the outbound path of the session a job's events go to. */
+export interface Room {
   /** Suspends while the buffer is full; a job awaits it before each of its own events. */
   readonly room: Effect.Effect<void>
   /**
@@ -36,6 +33,13 @@ export interface Outbound {
   readonly sheddingRoom: Effect.Effect<void>
   /** Whether `room` (`shedding`: `sheddingRoom`) would let a producer go on now, checked with no fiber step. */
   roomNow(shedding: boolean): boolean
+}
+
+export interface Outbound extends Room {
+  /** Queues an envelope for writing; never waits (answers, terminals, heartbeats). */
+  send(envelope: Decoded): Effect.Effect<void>
+  /** Builds an envelope (id, timestamp, the header defaults) and queues it. */
+  emit<T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions): Effect.Effect<void>
   /** Completes when everything queued before it has been written (or the connection is gone). */
   readonly flush: Effect.Effect<void>
   /** Like flush, but writes past the transport's share of the budget: the connection is about to close. */

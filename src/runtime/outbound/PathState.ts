@@ -5,7 +5,7 @@ import { type Deferred, Duration, Effect, type Fiber, type FiberRefs, type Scope
 import type { HeaderOptions } from "../../protocol/Envelope.js"
 import type { Decoded } from "../../protocol/Message.js"
 import type { Connection } from "../../transport/Transport.js"
-import { type Framed, type Limits, type Options, UNBOUNDED, type Usage } from "./OutboundApi.js"
+import { type Framed, type Limits, type Options, type Room, UNBOUNDED, type Usage } from "./OutboundApi.js"
 import type * as Producers from "./Producers.js"
 import * as Stall from "./Stall.js"
 import * as WakeUp from "./WakeUp.js"
@@ -21,7 +21,7 @@ export interface Queued extends Framed {
  * were built into (issue 12). What only a busy path needs (the producers' waits, the stall watchdog) is made on
  * first use.
  */
-export abstract class PathState implements Producers.Room, Stall.Watched {
+export abstract class PathState implements Pick<Room, "roomNow">, Stall.Watched {
   readonly limits: Limits
   // committed (or unrecordable) envelopes waiting to be written, by priority
   protected readonly queue: WriteQueue.WriteQueue<Queued>
@@ -98,12 +98,9 @@ export abstract class PathState implements Producers.Room, Stall.Watched {
   isClosed(): boolean {
     return this.closed
   }
-  /** Whether a producer may go on: a producer of sheddable events waits only for the commits. */
-  hasRoom(shedding: boolean): boolean {
-    return this.closed || this.broken || this.sealed || !(shedding ? this.commitFull() : this.full())
-  }
+  /** Whether a producer may go on (always, once the path is gone): a producer of sheddable events waits only for the commits. */
   roomNow(shedding: boolean): boolean {
-    return this.hasRoom(shedding)
+    return this.closed || this.broken || this.sealed || !(shedding ? this.commitFull() : this.full())
   }
   protected wakeProducers(): Effect.Effect<void> {
     return this.producers === undefined ? Effect.void : this.producers.wake()

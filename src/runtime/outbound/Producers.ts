@@ -3,6 +3,7 @@
  * woken once their kind of room is back, and who watches for the first of them to wait (`backedUp`).
  */
 import { Deferred, Effect, FiberId } from "effect"
+import type { Room } from "./OutboundApi.js"
 
 interface Waiter {
   readonly ready: Deferred.Deferred<void>
@@ -12,17 +13,12 @@ interface Waiter {
 export interface Producers {
   /** Enlists a producer of this kind, tells the watchers, and returns its wait for room. */
   enlist(shedding: boolean): Effect.Effect<Effect.Effect<void>>
-  /** Wakes every producer that `hasRoom` now lets go. */
+  /** Wakes every producer that `roomNow` now lets go. */
   wake(): Effect.Effect<void>
   /** How many producers wait. */
   waiting(): number
   /** Completes once a producer waits (at once if one does). */
   backedUp(): Effect.Effect<void>
-}
-
-/** Whether a producer of that kind may go on (always, once the path is gone). */
-export interface Room {
-  hasRoom(shedding: boolean): boolean
 }
 
 /** One object, its methods on the prototype: made by the first producer that waits or watches (issue 12). */
@@ -31,7 +27,7 @@ class Waiting implements Producers {
   // those waiting to see a producer wait (backedUp)
   private watchers: Array<Deferred.Deferred<void>> = []
 
-  constructor(private readonly room: Room) {}
+  constructor(private readonly room: Pick<Room, "roomNow">) {}
 
   enlist(shedding: boolean): Effect.Effect<Effect.Effect<void>> {
     return Effect.suspend(() => {
@@ -49,7 +45,7 @@ class Waiting implements Producers {
       if (this.waiters.length === 0) return Effect.void
       const still: Array<Waiter> = []
       const ready: Array<Waiter> = []
-      for (const w of this.waiters) (this.room.hasRoom(w.shedding) ? ready : still).push(w)
+      for (const w of this.waiters) (this.room.roomNow(w.shedding) ? ready : still).push(w)
       if (ready.length === 0) return Effect.void
       this.waiters = still
       return Effect.forEach(ready, (w) => Deferred.succeed(w.ready, undefined), { discard: true })
@@ -70,4 +66,4 @@ class Waiting implements Producers {
   }
 }
 
-export const make = (room: Room): Producers => new Waiting(room)
+export const make = (room: Pick<Room, "roomNow">): Producers => new Waiting(room)
