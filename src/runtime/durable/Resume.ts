@@ -173,8 +173,7 @@ export const resume = (services: ResumeServices, message: Message<"resume">, con
       after,
       viewer: { principal },
       overflow: "suspend",
-      room: outbound.room,
-      roomNow: () => outbound.roomNow(false)
+      buffer: outbound
     }).pipe(Scope.extend(conn.scope))
     const forward = (item: FeedItem) =>
       Effect.gen(function*() {

@@ -26,6 +26,7 @@ import {
   readAll,
   type StoredEvent
 } from "../../store/EventLog.js"
+import type { Room } from "../outbound/OutboundApi.js"
 import { EventBus, type Published } from "./EventBus.js"
 
 /** Which events a follower wants: AND across the fields given, OR within one. */
@@ -67,10 +68,11 @@ export interface FollowOptions {
   readonly overflow: Overflow
   /** The queue's bound, in events (default DEFAULT_CAPACITY). */
   readonly capacity?: number | undefined
-  /** The consumer's own room past the queue (its socket buffer): `Feed.room` waits for it too. */
-  readonly room?: Effect.Effect<void> | undefined
-  /** Whether `room` would let a producer go on now (absent with `room`: `Feed.roomNow` says no, so producers ask `room`). */
-  readonly roomNow?: (() => boolean) | undefined
+  /**
+   * The consumer's own buffer past the queue (its session's outbound path): `Feed.room` waits for its room too,
+   * and `Feed.roomNow` asks it.
+   */
+  readonly buffer?: Pick<Room, "room" | "roomNow"> | undefined
 }
 
 export type FeedItem =
@@ -229,7 +231,8 @@ export const make = Effect.gen(function*() {
         roomWaiters.push(ready)
         return Deferred.await(ready)
       })
-      const room = options.room === undefined ? queueRoom : Effect.zipRight(queueRoom, options.room)
+      const { buffer } = options
+      const room = buffer === undefined ? queueRoom : Effect.zipRight(queueRoom, buffer.room)
 
       const take: Effect.Effect<ReadonlyArray<FeedItem>, FeedClosed> = Effect.suspend(() => {
         if (items.length > 0) {
@@ -286,12 +289,11 @@ export const make = Effect.gen(function*() {
       yield* Effect.addFinalizer(() => Effect.sync(() => close("Unavailable", "the follower was closed")))
 
       if (options.overflow === "suspend") {
-        // a consumer's own room with no synchronous check is asked through `room`
-        const consumerRoomNow = options.roomNow ?? (options.room === undefined ? () => true : () => false)
         const registered: Registered = {
           options,
           room,
-          roomNow: () => closed !== undefined || (items.length < capacity && consumerRoomNow())
+          roomNow: () =>
+            closed !== undefined || (items.length < capacity && (buffer === undefined || buffer.roomNow(false)))
         }
         suspending.add(registered)
         yield* Effect.addFinalizer(() => Effect.sync(() => suspending.delete(registered)))

@@ -56,7 +56,7 @@ export const watchJob = (
       after: options.after,
       viewer: { principal: owner.principal },
       overflow: "suspend",
-      room: owner.buffer?.room
+      buffer: owner.buffer
     }).pipe(Scope.extend(scope))
     const following = live !== undefined && !liveAlready
     if (following) live.follow(owner.sessionId, true)

@@ -203,13 +203,13 @@ describe("Feed", () => {
       assert.isTrue(feed.roomNow({ sessionId: "sess_other", principal: "alice" }))
       yield* takeEvents(follower, 2)
       assert.isTrue(feed.roomNow(target))
-      // a follower whose consumer has a room of its own but no synchronous check: producers must ask `room`
+      // a follower whose consumer's own buffer is full: no room, though its queue is empty
       yield* feed.follow({
         filter: { session_id: ["sess_a"] },
         after: "live",
         viewer: { principal: "alice" },
         overflow: "suspend",
-        room: Effect.void
+        buffer: { room: Effect.never, roomNow: () => false }
       })
       assert.isFalse(feed.roomNow(target))
     }).pipe(Effect.provide(memoryLayer)))
