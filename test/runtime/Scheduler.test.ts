@@ -13,7 +13,6 @@ import type { TrustLevel } from "../../src/protocol/messages/Common.js"
 import * as Artifacts from "../../src/runtime/artifacts/Artifacts.js"
 import * as Events from "../../src/runtime/events/Events.js"
 import * as HumanInput from "../../src/runtime/HumanInput.js"
-import type { Owner } from "../../src/runtime/jobs/Job.js"
 import * as Jobs from "../../src/runtime/jobs/Jobs.js"
 import * as Permissions from "../../src/runtime/permissions/Permissions.js"
 import * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
@@ -25,6 +24,7 @@ import { EventLog, readAll } from "../../src/store/EventLog.js"
 import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
 import { ScheduleStore } from "../../src/store/ScheduleStore.js"
+import { queueOwner } from "../support/Harness.js"
 
 const SESSION = SessionId.make("sess_sched")
 
@@ -64,14 +64,7 @@ const makeOwner = Effect.gen(function*() {
       backedUp: Effect.never
     }
   })
-  const owner: Owner = {
-    sessionId: SESSION,
-    principal: "alice",
-    sink: (e) => Queue.offer(inbox, e),
-    heartbeatIntervalSeconds: 3600,
-    trustLevel: "trusted",
-    humanInput: true
-  }
+  const owner = queueOwner(SESSION, inbox)
   return { owner, inbox, sessions }
 })
 

@@ -1,10 +1,12 @@
 /** Builds servers and clients for the black-box tests: any transport, any event log. */
-import { Effect, Layer, Logger, LogLevel, Option, Ref, type Scope, Stream } from "effect"
+import { Effect, Fiber, Layer, Logger, LogLevel, Option, Queue, Ref, type Scope, Stream, TestClock } from "effect"
 import * as DemoTools from "../../src/cli/demoTools.js"
 import * as Client from "../../src/client/Client.js"
+import type { SessionId } from "../../src/protocol/Ids.js"
 import type { Decoded } from "../../src/protocol/Message.js"
 import * as Auth from "../../src/runtime/auth/Auth.js"
 import type { SharedEventBus } from "../../src/runtime/events/EventBus.js"
+import type { Owner } from "../../src/runtime/jobs/Job.js"
 import * as Runtime from "../../src/runtime/Runtime.js"
 import type * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
 import * as Tools from "../../src/runtime/Tools.js"
@@ -159,6 +161,36 @@ export const makeCounter = Effect.map(Ref.make(0), (count) => ({
     handler: () => Effect.map(Ref.updateAndGet(count, (n) => n + 1), (n) => ({ runs: n }))
   })
 }))
+
+/** A session as the Jobs service sees it (alice, trusted, human input negotiated), its envelopes offered to `inbox`. */
+export const queueOwner = (
+  sessionId: SessionId,
+  inbox: Queue.Enqueue<Decoded>,
+  options: Partial<Owner> = {}
+): Owner => ({
+  sessionId,
+  principal: PRINCIPAL,
+  sink: (e) => Queue.offer(inbox, e),
+  heartbeatIntervalSeconds: 3600,
+  trustLevel: "trusted",
+  humanInput: true,
+  ...options
+})
+
+/**
+ * Moves the TestClock in `stepMs` steps until `effect` completes (the waits it races may not be registered yet);
+ * returns its value and how far the clock moved.
+ */
+export const advanceUntil = <A, E, R>(effect: Effect.Effect<A, E, R>, stepMs: number) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(effect)
+    for (let moved = 0;; moved += stepMs) {
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+      const done = yield* Fiber.poll(fiber)
+      if (Option.isSome(done)) return { value: yield* done.value, moved }
+      yield* TestClock.adjust(`${stepMs} millis`)
+    }
+  })
 
 /** A TCP WebSocket transport on a free port. */
 export const webSocket = WebSocket.layer({ port: 0 })

@@ -5,7 +5,7 @@
  * cancelled together within the cancel's deadline.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Metric, Option, Queue, Supervisor, TestClock } from "effect"
+import { Deferred, Effect, Fiber, Layer, Metric, Option, Queue, Supervisor } from "effect"
 import * as DemoTools from "../../../src/cli/demoTools.js"
 import { make as makeEnvelope } from "../../../src/protocol/Envelope.js"
 import { ArcpError } from "../../../src/protocol/Errors.js"
@@ -15,7 +15,6 @@ import * as Artifacts from "../../../src/runtime/artifacts/Artifacts.js"
 import * as Events from "../../../src/runtime/events/Events.js"
 import * as HumanInput from "../../../src/runtime/HumanInput.js"
 import * as RuntimeMetrics from "../../../src/runtime/internal/RuntimeMetrics.js"
-import type { Owner } from "../../../src/runtime/jobs/Job.js"
 import * as Jobs from "../../../src/runtime/jobs/Jobs.js"
 import * as Permissions from "../../../src/runtime/permissions/Permissions.js"
 import * as RuntimeConfig from "../../../src/runtime/RuntimeConfig.js"
@@ -24,6 +23,7 @@ import * as Tools from "../../../src/runtime/Tools.js"
 import { EventLog } from "../../../src/store/EventLog.js"
 import * as MemoryArtifactStore from "../../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
+import { advanceUntil, queueOwner } from "../../support/Harness.js"
 
 const terminalTypes = new Set(["tool.result", "tool.error", "job.failed", "job.cancelled"])
 const metricName = (m: Decoded) => (m.type === "metric" ? `${Reflect.get(m.payload, "name")}` : undefined)
@@ -48,18 +48,6 @@ const makeDeaf = Effect.map(Deferred.make<void>(), (free) => ({
     handler: () => Effect.uninterruptible(Deferred.await(free))
   })
 }))
-
-/** Moves the clock in `step`s until `effect` completes (the waits it races may not be registered yet); returns its value and the time moved. */
-const advanceUntil = <A, E, R>(effect: Effect.Effect<A, E, R>, stepMs: number) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(effect)
-    for (let moved = 0;; moved += stepMs) {
-      for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
-      const done = yield* Fiber.poll(fiber)
-      if (Option.isSome(done)) return { value: yield* done.value, moved }
-      yield* TestClock.adjust(`${stepMs} millis`)
-    }
-  })
 
 /** `parallel`: two branches run concurrently and one fails with its own error (a Parallel cause). */
 const parallel = Tools.make({
@@ -111,15 +99,7 @@ const services = (tools: ReadonlyArray<Tools.Tool>) =>
 const makeOwnerWith = (metrics: boolean) =>
   Effect.gen(function*() {
     const inbox = yield* Queue.unbounded<Decoded>()
-    const owner: Owner = {
-      sessionId: SessionId.make("sess_test"),
-      principal: "alice",
-      sink: (e) => Queue.offer(inbox, e),
-      heartbeatIntervalSeconds: 30,
-      trustLevel: "trusted",
-      humanInput: true,
-      metrics
-    }
+    const owner = queueOwner(SessionId.make("sess_test"), inbox, { heartbeatIntervalSeconds: 30, metrics })
     const seen: Array<Decoded> = []
     /** Takes messages until one matches (inclusive); all taken are kept in `seen`. */
     const until = (match: (m: Decoded) => boolean) =>

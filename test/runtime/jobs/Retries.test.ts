@@ -5,7 +5,7 @@
  * cancel during the backoff cancels the job.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, Queue, Ref, TestClock } from "effect"
+import { Effect, Layer, Option, Queue, Ref, TestClock } from "effect"
 import * as DemoTools from "../../../src/cli/demoTools.js"
 import { make as makeEnvelope } from "../../../src/protocol/Envelope.js"
 import { ArcpError } from "../../../src/protocol/Errors.js"
@@ -14,7 +14,6 @@ import type { Decoded, Message } from "../../../src/protocol/Message.js"
 import * as Artifacts from "../../../src/runtime/artifacts/Artifacts.js"
 import * as Events from "../../../src/runtime/events/Events.js"
 import * as HumanInput from "../../../src/runtime/HumanInput.js"
-import type { Owner } from "../../../src/runtime/jobs/Job.js"
 import * as Jobs from "../../../src/runtime/jobs/Jobs.js"
 import * as Permissions from "../../../src/runtime/permissions/Permissions.js"
 import * as RuntimeConfig from "../../../src/runtime/RuntimeConfig.js"
@@ -23,6 +22,7 @@ import * as Tools from "../../../src/runtime/Tools.js"
 import { EventLog } from "../../../src/store/EventLog.js"
 import * as MemoryArtifactStore from "../../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
+import { advanceUntil, queueOwner } from "../../support/Harness.js"
 
 const SESSION = SessionId.make("sess_retry")
 const terminalTypes = new Set(["tool.result", "tool.error", "job.failed", "job.cancelled"])
@@ -47,14 +47,7 @@ const services = (tools: ReadonlyArray<Tools.Tool>) =>
 /** A session as Jobs sees it: its messages in a queue, with a reader that keeps what it took. */
 const makeOwner = Effect.gen(function*() {
   const inbox = yield* Queue.unbounded<Decoded>()
-  const owner: Owner = {
-    sessionId: SESSION,
-    principal: "alice",
-    sink: (e) => Queue.offer(inbox, e),
-    heartbeatIntervalSeconds: 3600,
-    trustLevel: "trusted",
-    humanInput: true
-  }
+  const owner = queueOwner(SESSION, inbox)
   const seen: Array<Decoded> = []
   const until = (match: (m: Decoded) => boolean) =>
     Effect.gen(function*() {
@@ -66,18 +59,6 @@ const makeOwner = Effect.gen(function*() {
     })
   return { owner, seen, until }
 })
-
-/** Moves the clock in steps until `effect` completes; returns its value and how far the clock moved. */
-const advanceUntil = <A, E, R>(effect: Effect.Effect<A, E, R>, stepMs: number) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(effect)
-    for (let moved = 0;; moved += stepMs) {
-      for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
-      const done = yield* Fiber.poll(fiber)
-      if (Option.isSome(done)) return { value: yield* done.value, moved }
-      yield* TestClock.adjust(`${stepMs} millis`)
-    }
-  })
 
 const invoke = (tool: string, args: Record<string, unknown>) =>
   makeEnvelope("tool.invoke", { tool, arguments: args }, { session_id: SESSION }) satisfies Effect.Effect<
