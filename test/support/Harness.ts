@@ -178,6 +178,26 @@ export const queueOwner = (
 })
 
 /**
+ * A session as the Jobs service sees it (`queueOwner`), with a reader of its inbox: `until` takes messages until one
+ * matches (inclusive), keeping every one it took in `seen`.
+ */
+export const queueSession = (sessionId: SessionId, options: Partial<Owner> = {}) =>
+  Effect.gen(function*() {
+    const inbox = yield* Queue.unbounded<Decoded>()
+    const owner = queueOwner(sessionId, inbox, options)
+    const seen: Array<Decoded> = []
+    const until = (match: (m: Decoded) => boolean) =>
+      Effect.gen(function*() {
+        while (true) {
+          const m = yield* Queue.take(inbox)
+          seen.push(m)
+          if (match(m)) return m
+        }
+      })
+    return { owner, inbox, seen, until }
+  })
+
+/**
  * Moves the TestClock in `stepMs` steps until `effect` completes (the waits it races may not be registered yet);
  * returns its value and how far the clock moved.
  */

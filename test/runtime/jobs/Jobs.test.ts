@@ -23,7 +23,7 @@ import * as Tools from "../../../src/runtime/Tools.js"
 import { EventLog } from "../../../src/store/EventLog.js"
 import * as MemoryArtifactStore from "../../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
-import { advanceUntil, queueOwner } from "../../support/Harness.js"
+import { advanceUntil, queueSession } from "../../support/Harness.js"
 
 const terminalTypes = new Set(["tool.result", "tool.error", "job.failed", "job.cancelled"])
 const metricName = (m: Decoded) => (m.type === "metric" ? `${Reflect.get(m.payload, "name")}` : undefined)
@@ -97,21 +97,7 @@ const services = (tools: ReadonlyArray<Tools.Tool>) =>
 
 /** A session as Jobs sees it: everything sent to it lands in a queue. It asked for the runtime's metrics unless `metrics` is false. */
 const makeOwnerWith = (metrics: boolean) =>
-  Effect.gen(function*() {
-    const inbox = yield* Queue.unbounded<Decoded>()
-    const owner = queueOwner(SessionId.make("sess_test"), inbox, { heartbeatIntervalSeconds: 30, metrics })
-    const seen: Array<Decoded> = []
-    /** Takes messages until one matches (inclusive); all taken are kept in `seen`. */
-    const until = (match: (m: Decoded) => boolean) =>
-      Effect.gen(function*() {
-        while (true) {
-          const m = yield* Queue.take(inbox)
-          seen.push(m)
-          if (match(m)) return m
-        }
-      })
-    return { owner, seen, until, inbox }
-  })
+  queueSession(SessionId.make("sess_test"), { heartbeatIntervalSeconds: 30, metrics })
 const makeOwner = makeOwnerWith(true)
 
 /**

@@ -5,7 +5,7 @@
  * cancel during the backoff cancels the job.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Queue, Ref, TestClock } from "effect"
+import { Effect, Layer, Option, Ref, TestClock } from "effect"
 import * as DemoTools from "../../../src/cli/demoTools.js"
 import { make as makeEnvelope } from "../../../src/protocol/Envelope.js"
 import { ArcpError } from "../../../src/protocol/Errors.js"
@@ -22,7 +22,7 @@ import * as Tools from "../../../src/runtime/Tools.js"
 import { EventLog } from "../../../src/store/EventLog.js"
 import * as MemoryArtifactStore from "../../../src/store/MemoryArtifactStore.js"
 import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
-import { advanceUntil, queueOwner } from "../../support/Harness.js"
+import { advanceUntil, queueSession } from "../../support/Harness.js"
 
 const SESSION = SessionId.make("sess_retry")
 const terminalTypes = new Set(["tool.result", "tool.error", "job.failed", "job.cancelled"])
@@ -45,20 +45,7 @@ const services = (tools: ReadonlyArray<Tools.Tool>) =>
   )
 
 /** A session as Jobs sees it: its messages in a queue, with a reader that keeps what it took. */
-const makeOwner = Effect.gen(function*() {
-  const inbox = yield* Queue.unbounded<Decoded>()
-  const owner = queueOwner(SESSION, inbox)
-  const seen: Array<Decoded> = []
-  const until = (match: (m: Decoded) => boolean) =>
-    Effect.gen(function*() {
-      while (true) {
-        const m = yield* Queue.take(inbox)
-        seen.push(m)
-        if (match(m)) return m
-      }
-    })
-  return { owner, seen, until }
-})
+const makeOwner = queueSession(SESSION)
 
 const invoke = (tool: string, args: Record<string, unknown>) =>
   makeEnvelope("tool.invoke", { tool, arguments: args }, { session_id: SESSION }) satisfies Effect.Effect<
