@@ -4,11 +4,17 @@ import * as DemoTools from "../../src/cli/demoTools.js"
 import * as Client from "../../src/client/Client.js"
 import type { SessionId } from "../../src/protocol/Ids.js"
 import type { Decoded } from "../../src/protocol/Message.js"
+import * as Artifacts from "../../src/runtime/artifacts/Artifacts.js"
 import * as Auth from "../../src/runtime/auth/Auth.js"
 import type { SharedEventBus } from "../../src/runtime/events/EventBus.js"
+import * as Events from "../../src/runtime/events/Events.js"
+import * as HumanInput from "../../src/runtime/HumanInput.js"
 import type { Owner } from "../../src/runtime/jobs/Job.js"
+import * as Jobs from "../../src/runtime/jobs/Jobs.js"
+import * as Permissions from "../../src/runtime/permissions/Permissions.js"
 import * as Runtime from "../../src/runtime/Runtime.js"
-import type * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
+import * as RuntimeConfig from "../../src/runtime/RuntimeConfig.js"
+import * as Streams from "../../src/runtime/Streams.js"
 import * as Tools from "../../src/runtime/Tools.js"
 import type { ArtifactStore, ArtifactStoreError } from "../../src/store/ArtifactStore.js"
 import type { EventLog, EventLogError } from "../../src/store/EventLog.js"
@@ -161,6 +167,17 @@ export const makeCounter = Effect.map(Ref.make(0), (count) => ({
     handler: () => Effect.map(Ref.updateAndGet(count, (n) => n + 1), (n) => ({ runs: n }))
   })
 }))
+
+/** The Jobs service on its own, with the demo tools and `tools`, over the memory log and default settings. */
+export const jobsServices = (tools: ReadonlyArray<Tools.Tool>) =>
+  Jobs.layer.pipe(
+    Layer.provideMerge(Layer.mergeAll(Tools.layer([...DemoTools.all, ...tools]), HumanInput.layer, Streams.layer)),
+    Layer.provideMerge(Permissions.layer),
+    Layer.provideMerge(Artifacts.layer.pipe(Layer.provide(MemoryArtifactStore.layer))),
+    Layer.provideMerge(RuntimeConfig.layer({})),
+    Layer.provideMerge(Events.layer),
+    Layer.provideMerge(MemoryEventLog.layer)
+  )
 
 /** A session as the Jobs service sees it (alice, trusted, human input negotiated), its envelopes offered to `inbox`. */
 export const queueOwner = (

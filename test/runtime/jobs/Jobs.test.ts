@@ -5,25 +5,17 @@
  * cancelled together within the cancel's deadline.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Metric, Option, Queue, Supervisor } from "effect"
-import * as DemoTools from "../../../src/cli/demoTools.js"
+import { Deferred, Effect, Fiber, Metric, Option, Queue, Supervisor } from "effect"
 import { make as makeEnvelope } from "../../../src/protocol/Envelope.js"
 import { ArcpError } from "../../../src/protocol/Errors.js"
 import { JobId, SessionId } from "../../../src/protocol/Ids.js"
 import type { Decoded, Message } from "../../../src/protocol/Message.js"
-import * as Artifacts from "../../../src/runtime/artifacts/Artifacts.js"
-import * as Events from "../../../src/runtime/events/Events.js"
 import * as HumanInput from "../../../src/runtime/HumanInput.js"
 import * as RuntimeMetrics from "../../../src/runtime/internal/RuntimeMetrics.js"
 import * as Jobs from "../../../src/runtime/jobs/Jobs.js"
-import * as Permissions from "../../../src/runtime/permissions/Permissions.js"
-import * as RuntimeConfig from "../../../src/runtime/RuntimeConfig.js"
-import * as Streams from "../../../src/runtime/Streams.js"
 import * as Tools from "../../../src/runtime/Tools.js"
 import { EventLog } from "../../../src/store/EventLog.js"
-import * as MemoryArtifactStore from "../../../src/store/MemoryArtifactStore.js"
-import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
-import { advanceUntil, queueSession } from "../../support/Harness.js"
+import { advanceUntil, jobsServices, queueSession } from "../../support/Harness.js"
 
 const terminalTypes = new Set(["tool.result", "tool.error", "job.failed", "job.cancelled"])
 const metricName = (m: Decoded) => (m.type === "metric" ? `${Reflect.get(m.payload, "name")}` : undefined)
@@ -79,21 +71,7 @@ const unencodable: ReadonlyArray<readonly [string, unknown]> = [
 const returns = (value: unknown) =>
   Tools.make({ name: "returns", parameters: Tools.AnyArguments, handler: () => Effect.succeed(value) })
 
-const services = (tools: ReadonlyArray<Tools.Tool>) =>
-  Jobs.layer.pipe(
-    Layer.provideMerge(
-      Layer.mergeAll(
-        Tools.layer([...DemoTools.all, ...tools]),
-        HumanInput.layer,
-        Streams.layer,
-        Artifacts.layer.pipe(Layer.provide(Layer.merge(RuntimeConfig.layer({}), MemoryArtifactStore.layer)))
-      )
-    ),
-    Layer.provideMerge(Permissions.layer),
-    Layer.provideMerge(RuntimeConfig.layer({})),
-    Layer.provideMerge(Events.layer),
-    Layer.provideMerge(MemoryEventLog.layer)
-  )
+const services = jobsServices
 
 /** A session as Jobs sees it: everything sent to it lands in a queue. It asked for the runtime's metrics unless `metrics` is false. */
 const makeOwnerWith = (metrics: boolean) =>

@@ -5,44 +5,21 @@
  * cancel during the backoff cancels the job.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Ref, TestClock } from "effect"
-import * as DemoTools from "../../../src/cli/demoTools.js"
+import { Effect, Option, Ref, TestClock } from "effect"
 import { make as makeEnvelope } from "../../../src/protocol/Envelope.js"
 import { ArcpError } from "../../../src/protocol/Errors.js"
 import { SessionId } from "../../../src/protocol/Ids.js"
 import type { Decoded, Message } from "../../../src/protocol/Message.js"
-import * as Artifacts from "../../../src/runtime/artifacts/Artifacts.js"
-import * as Events from "../../../src/runtime/events/Events.js"
-import * as HumanInput from "../../../src/runtime/HumanInput.js"
 import * as Jobs from "../../../src/runtime/jobs/Jobs.js"
-import * as Permissions from "../../../src/runtime/permissions/Permissions.js"
-import * as RuntimeConfig from "../../../src/runtime/RuntimeConfig.js"
-import * as Streams from "../../../src/runtime/Streams.js"
 import * as Tools from "../../../src/runtime/Tools.js"
 import { EventLog } from "../../../src/store/EventLog.js"
-import * as MemoryArtifactStore from "../../../src/store/MemoryArtifactStore.js"
-import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
-import { advanceUntil, queueSession } from "../../support/Harness.js"
+import { advanceUntil, jobsServices, queueSession } from "../../support/Harness.js"
 
 const SESSION = SessionId.make("sess_retry")
 const terminalTypes = new Set(["tool.result", "tool.error", "job.failed", "job.cancelled"])
 const field = (m: Decoded, key: string): unknown => Reflect.get(m.payload, key)
 
-const services = (tools: ReadonlyArray<Tools.Tool>) =>
-  Jobs.layer.pipe(
-    Layer.provideMerge(
-      Layer.mergeAll(
-        Tools.layer([...DemoTools.all, ...tools]),
-        HumanInput.layer,
-        Streams.layer
-      )
-    ),
-    Layer.provideMerge(Permissions.layer),
-    Layer.provideMerge(Artifacts.layer.pipe(Layer.provide(MemoryArtifactStore.layer))),
-    Layer.provideMerge(RuntimeConfig.layer({})),
-    Layer.provideMerge(Events.layer),
-    Layer.provideMerge(MemoryEventLog.layer)
-  )
+const services = jobsServices
 
 /** A session as Jobs sees it: its messages in a queue, with a reader that keeps what it took. */
 const makeOwner = queueSession(SESSION)
