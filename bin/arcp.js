@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The `arcp` command: runs the compiled, bundled CLI (dist/arcp.mjs). `npm ci` builds it (the `prepare`
-// script), as does `npm run build`; the published package ships it built.
+// The `arcp` command: runs the compiled, bundled CLI (dist/arcp.cjs, with its code cache: codeCache.js).
+// `npm ci` builds it (the `prepare` script), as does `npm run build`; the published package ships it built.
 import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
 
 // A reader that stops early (`arcp validate big.jsonl | head`) is not an error.
 process.stdout.on("error", (e) => {
@@ -9,7 +10,7 @@ process.stdout.on("error", (e) => {
   throw e
 })
 
-const cli = new URL("../dist/arcp.mjs", import.meta.url)
+const cli = fileURLToPath(new URL("../dist/arcp.cjs", import.meta.url))
 if (!existsSync(cli)) {
   console.error("arcp is not built yet: run `npm run build` in its folder (`npm ci` does it too).")
   process.exit(1)
@@ -19,5 +20,6 @@ if (process.argv.length === 3 && process.argv[2] === "version") {
   const { versionLine } = await import("../dist/Version.js")
   console.log(versionLine())
 } else {
-  await import(cli.href)
+  const { runWithCodeCache } = await import("./codeCache.js")
+  runWithCodeCache(cli)
 }

@@ -17,7 +17,7 @@ const newest = (path: string): number =>
 
 /** The oldest of the build's outputs, or 0 when one is missing. */
 const builtAt = (): number => {
-  const outputs = ["arcp.mjs", "index.js", "client/promise/Promise.js", "Version.js", "web/app.js"].map((f) =>
+  const outputs = ["arcp.cjs", "index.js", "client/promise/Promise.js", "Version.js", "web/app.js"].map((f) =>
     join(root, "dist", f)
   )
   return outputs.every(existsSync) ? Math.min(...outputs.map((f) => statSync(f).mtimeMs)) : 0
