@@ -2,7 +2,8 @@
 // bundle and the functions its start-up runs is a third of `arcp serve`'s start (issue 12). `npm run build`
 // writes the cache by starting a server once; a run that finds it missing or made by another Node writes a new
 // one when it exits, where it may. Node 22's `module.enableCompileCache` does this for every module; Node 20
-// has only `vm.Script`'s `cachedData`.
+// has only `vm.Script`'s `cachedData`, and a script compiled from it cannot `import()` (no loader is restored
+// with the cache): the bundle has none (scripts/bundle-cli.ts turns them into `require()`s).
 import { accessSync, constants, readFileSync, renameSync, writeFileSync } from "node:fs"
 import Module, { createRequire } from "node:module"
 import { dirname } from "node:path"
@@ -10,9 +11,6 @@ import vm from "node:vm"
 
 export const runWithCodeCache = (file) => {
   const require = createRequire(file)
-  // a Node without the default loader for a script's dynamic import() runs the bundle as usual, uncached
-  const loader = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER
-  if (loader === undefined) return require(file)
   const cacheFile = `${file}.cache`
   let cachedData
   try {
@@ -20,11 +18,7 @@ export const runWithCodeCache = (file) => {
   } catch {
     // none yet
   }
-  const script = new vm.Script(Module.wrap(readFileSync(file, "utf8")), {
-    filename: file,
-    cachedData,
-    importModuleDynamically: loader
-  })
+  const script = new vm.Script(Module.wrap(readFileSync(file, "utf8")), { filename: file, cachedData })
   const stale = cachedData === undefined || script.cachedDataRejected === true
   if ((stale || process.env.ARCP_WRITE_CODE_CACHE === "1") && writable(dirname(file))) {
     // at exit, so the cache holds what this run compiled; written aside and renamed, for runs side by side

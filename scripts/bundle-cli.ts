@@ -12,7 +12,7 @@
  */
 import { build } from "esbuild"
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -31,10 +31,16 @@ await build({
   logLevel: "warning",
   // better-sqlite3 is native; the others are optional accelerators their users require inside a try
   external: ["better-sqlite3", "bufferutil", "utf-8-validate", "msgpackr-extract"],
+  // no import() left in the bundle: Node 20 runs a cached script's dynamic imports with no loader
+  // (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), so they become require()s (the OTLP exporter's node:http)
+  supported: { "dynamic-import": false },
   // the sources are ES modules: their import.meta.url is the bundle's own
   define: { "import.meta.url": "__arcpModuleUrl" },
   banner: { js: "const __arcpModuleUrl = require(\"node:url\").pathToFileURL(__filename).href;" }
 })
+if (/\bimport\(/.test(readFileSync(bundle, "utf8"))) {
+  throw new Error("dist/arcp.cjs has an import(): a run from the code cache could not load it (bin/codeCache.js)")
+}
 // the ES module bundle of earlier builds
 rmSync(join(root, "dist", "arcp.mjs"), { force: true })
 rmSync(`${bundle}.cache`, { force: true })
