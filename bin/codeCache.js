@@ -4,7 +4,7 @@
 // one when it exits, where it may. Node 22's `module.enableCompileCache` does this for every module; Node 20
 // has only `vm.Script`'s `cachedData`, and a script compiled from it cannot `import()` (no loader is restored
 // with the cache): the bundle has none (scripts/bundle-cli.ts turns them into `require()`s).
-import { accessSync, constants, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { accessSync, constants, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import Module, { createRequire } from "node:module"
 import { dirname } from "node:path"
 import vm from "node:vm"
@@ -28,7 +28,8 @@ export const runWithCodeCache = (file) => {
         writeFileSync(aside, script.createCachedData())
         renameSync(aside, cacheFile)
       } catch {
-        // a cache is an optimisation: without one the next run compiles again
+        // a cache is an optimisation: without one the next run compiles again (and no half-written file stays)
+        rmSync(aside, { force: true })
       }
     })
   }
