@@ -55,10 +55,17 @@ const writeCodeCache = () =>
       { cwd: root, env: { ...process.env, ARCP_WRITE_CODE_CACHE: "1" }, stdio: ["ignore", "pipe", "pipe"] }
     )
     let out = ""
-    const timer = setTimeout(() => child.kill("SIGTERM"), 30_000)
+    // once: a second SIGTERM while the server shuts down could end it before its exit writes the cache
+    let stopping = false
+    const stop = () => {
+      if (stopping) return
+      stopping = true
+      child.kill("SIGTERM")
+    }
+    const timer = setTimeout(stop, 30_000)
     child.stdout.on("data", (data: Buffer) => {
       out += data.toString()
-      if (out.includes("serving on")) child.kill("SIGTERM")
+      if (out.includes("serving on")) stop()
     })
     child.stderr.resume()
     child.once("exit", () => {
