@@ -10,7 +10,6 @@ import * as ArcpClient from "../client/ArcpClient.js"
 import type { Credentials } from "../client/Credentials.js"
 import { jwtSigner } from "../client/Credentials.js"
 import type { Capabilities } from "../protocol/Capabilities.js"
-import type { ClientTls } from "../transport/Tls.js"
 import type { TransportError } from "../transport/Transport.js"
 import { VERSION } from "../Version.js"
 import { CliError, codeOf, ExitCode, rootMessage, usage } from "./Failure.js"
@@ -64,35 +63,34 @@ const readCa = (fs: FileSystem.FileSystem, file: string) =>
  * The CA to trust and the client certificate to present, read from the files the flags name (undefined
  * when none is given); checked now, so a wrong or mismatched file is one sentence before any dialling.
  */
-export const tlsOf = (o: TlsFlags): Effect.Effect<ClientTls | undefined, CliError, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const [caFile, certFile, keyFile] = [given(o.tlsCa), given(o.tlsCert), given(o.tlsKey)]
-    if (Option.isSome(certFile) !== Option.isSome(keyFile)) {
-      return yield* usage("--tls-cert and --tls-key go together: the client certificate and its private key")
-    }
-    if (Option.isNone(caFile) && Option.isNone(certFile)) return undefined
-    const fs = yield* FileSystem.FileSystem
-    const ca = Option.isSome(caFile) ? yield* readCa(fs, caFile.value) : undefined
-    const cert = Option.isSome(certFile) ? yield* readPem(fs, "--tls-cert", certFile.value) : undefined
-    const key = Option.isSome(keyFile) ? yield* readPem(fs, "--tls-key", keyFile.value) : undefined
-    // the same check Node makes when dialling, whose failure would otherwise surface as a transport error
-    yield* Effect.try({
-      try: () => createSecureContext({ ca, cert, key }),
-      catch: (e) =>
-        new CliError({
-          message: `--tls-cert/--tls-key cannot be used (${
-            e instanceof Error ? e.message : String(e)
-          }): give a PEM certificate and the private key that belongs to it`
-        })
-    })
-    return { ca, cert, key }
+export const tlsOf = Effect.fnUntraced(function*(o: TlsFlags) {
+  const [caFile, certFile, keyFile] = [given(o.tlsCa), given(o.tlsCert), given(o.tlsKey)]
+  if (Option.isSome(certFile) !== Option.isSome(keyFile)) {
+    return yield* usage("--tls-cert and --tls-key go together: the client certificate and its private key")
+  }
+  if (Option.isNone(caFile) && Option.isNone(certFile)) return undefined
+  const fs = yield* FileSystem.FileSystem
+  const ca = Option.isSome(caFile) ? yield* readCa(fs, caFile.value) : undefined
+  const cert = Option.isSome(certFile) ? yield* readPem(fs, "--tls-cert", certFile.value) : undefined
+  const key = Option.isSome(keyFile) ? yield* readPem(fs, "--tls-key", keyFile.value) : undefined
+  // the same check Node makes when dialling, whose failure would otherwise surface as a transport error
+  yield* Effect.try({
+    try: () => createSecureContext({ ca, cert, key }),
+    catch: (e) =>
+      new CliError({
+        message: `--tls-cert/--tls-key cannot be used (${
+          e instanceof Error ? e.message : String(e)
+        }): give a PEM certificate and the private key that belongs to it`
+      })
   })
+  return { ca, cert, key }
+})
 
 /**
  * Opens a session with the command's credentials (exit 2 with one sentence when there are none) over
  * the URL's transport, with the TLS files of the flags; the session lives as long as the scope.
  */
-export const open = (
+export const open = Effect.fnUntraced(function*(
   o: Parameters<typeof credentialsOf>[0] & TlsFlags & { readonly url: string },
   client: {
     readonly kind: string
@@ -102,25 +100,24 @@ export const open = (
     /** Do not take the session back when the connection drops (`--no-reconnect`). */
     readonly reconnect?: false | undefined
   }
-) =>
-  Effect.gen(function*() {
-    const tls = yield* tlsOf(o)
-    const credentials = credentialsOf(o)
-    if (credentials === undefined) {
-      return yield* Console.error(
-        "arcp: no credentials: pass --token or set ARCP_TOKEN (or --jwt-secret to sign a JWT, --tls-cert with --tls-key for mtls, or --anonymous where the runtime allows it)"
-      ).pipe(Effect.zipRight(new ExitCode({ code: 2 })))
-    }
-    // every scheme the client dials; for mtls, client.fingerprint is filled in from the certificate
-    return yield* ArcpClient.connect(o.url, {
-      credentials,
-      capabilities: { ...client.capabilities, ...(o.anonymous ? { anonymous: true } : {}) },
-      pinFingerprint: client.pinFingerprint,
-      client: { kind: client.kind, version: VERSION },
-      tls,
-      ...(client.reconnect === false ? { reconnect: false as const } : {})
-    })
+) {
+  const tls = yield* tlsOf(o)
+  const credentials = credentialsOf(o)
+  if (credentials === undefined) {
+    return yield* Console.error(
+      "arcp: no credentials: pass --token or set ARCP_TOKEN (or --jwt-secret to sign a JWT, --tls-cert with --tls-key for mtls, or --anonymous where the runtime allows it)"
+    ).pipe(Effect.zipRight(new ExitCode({ code: 2 })))
+  }
+  // every scheme the client dials; for mtls, client.fingerprint is filled in from the certificate
+  return yield* ArcpClient.connect(o.url, {
+    credentials,
+    capabilities: { ...client.capabilities, ...(o.anonymous ? { anonymous: true } : {}) },
+    pinFingerprint: client.pinFingerprint,
+    client: { kind: client.kind, version: VERSION },
+    tls,
+    ...(client.reconnect === false ? { reconnect: false as const } : {})
   })
+})
 
 /** A failed command's answer: one line on stderr, then exit 1. */
 export const failWith = (line: string) =>

@@ -46,15 +46,14 @@ export const ticker = Tools.make({
     interval_ms: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative()))
   }),
   resume: "rerun",
-  handler: ({ count, interval_ms }, ctx) =>
-    Effect.gen(function*() {
-      for (let current = lastTick(ctx.restored) + 1; current <= count; current++) {
-        if (interval_ms !== undefined && interval_ms > 0) yield* Effect.sleep(Duration.millis(interval_ms))
-        yield* ctx.progress({ current, total: count, percent: count === 0 ? 100 : Math.round((current / count) * 100) })
-        yield* ctx.checkpoint({ current })
-      }
-      return { count }
-    })
+  handler: Effect.fnUntraced(function*({ count, interval_ms }, ctx) {
+    for (let current = lastTick(ctx.restored) + 1; current <= count; current++) {
+      if (interval_ms !== undefined && interval_ms > 0) yield* Effect.sleep(Duration.millis(interval_ms))
+      yield* ctx.progress({ current, total: count, percent: count === 0 ? 100 : Math.round((current / count) * 100) })
+      yield* ctx.checkpoint({ current })
+    }
+    return { count }
+  })
 })
 
 /** The stream kinds `stream` writes: text and log lines, thought chunks, binary bytes. */
@@ -81,48 +80,46 @@ export const stream = Tools.make({
     ),
     interval_ms: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative()))
   }),
-  handler: ({ chunks, interval_ms, kind }, ctx) =>
-    Effect.gen(function*() {
-      const total = typeof chunks === "number" ? chunks : chunks.length
-      const textOf = (n: number) => typeof chunks === "number" ? `chunk ${n + 1} of ${total}\n` : chunks[n] ?? ""
-      const send = yield* openDemoStream(ctx, kind ?? "text")
-      let written = 0
-      yield* Effect.gen(function*() {
-        for (let n = 0; n < total; n++) {
-          if (interval_ms !== undefined && interval_ms > 0) yield* Effect.sleep(Duration.millis(interval_ms))
-          yield* send.write(textOf(n))
-          written = n + 1
-        }
-        yield* send.close
-        // the client cancelled the stream, not the job: stop writing and finish normally
-      }).pipe(Effect.catchIf((e) => e.code === "CANCELLED", () => Effect.void))
-      return { chunks: written }
-    })
+  handler: Effect.fnUntraced(function*({ chunks, interval_ms, kind }, ctx) {
+    const total = typeof chunks === "number" ? chunks : chunks.length
+    const textOf = (n: number) => typeof chunks === "number" ? `chunk ${n + 1} of ${total}\n` : chunks[n] ?? ""
+    const send = yield* openDemoStream(ctx, kind ?? "text")
+    let written = 0
+    yield* Effect.gen(function*() {
+      for (let n = 0; n < total; n++) {
+        if (interval_ms !== undefined && interval_ms > 0) yield* Effect.sleep(Duration.millis(interval_ms))
+        yield* send.write(textOf(n))
+        written = n + 1
+      }
+      yield* send.close
+      // the client cancelled the stream, not the job: stop writing and finish normally
+    }).pipe(Effect.catchIf((e) => e.code === "CANCELLED", () => Effect.void))
+    return { chunks: written }
+  })
 })
 
 /** Opens the demo stream of `kind`; its `write` takes the chunk's string. */
-const openDemoStream = (ctx: Tools.ToolContext, kind: typeof DemoStreamKind.Type) =>
-  Effect.gen(function*() {
-    switch (kind) {
-      case "binary": {
-        const writer = yield* ctx.stream({ kind: "binary", content_type: "application/octet-stream" })
-        const bytes = new TextEncoder()
-        return { write: (s: string) => writer.write(bytes.encode(s)), close: writer.close() }
-      }
-      case "log": {
-        const writer = yield* ctx.stream({ kind: "log", content_type: "text/plain" })
-        return { write: (s: string) => writer.write(s), close: writer.close() }
-      }
-      case "thought": {
-        const writer = yield* ctx.stream({ kind: "thought", content_type: "text/plain" })
-        return { write: (s: string) => writer.write({ content: s, redacted: false }), close: writer.close() }
-      }
-      case "text": {
-        const writer = yield* ctx.stream({ kind: "text", content_type: "text/plain" })
-        return { write: (s: string) => writer.write(s), close: writer.close() }
-      }
+const openDemoStream = Effect.fnUntraced(function*(ctx: Tools.ToolContext, kind: typeof DemoStreamKind.Type) {
+  switch (kind) {
+    case "binary": {
+      const writer = yield* ctx.stream({ kind: "binary", content_type: "application/octet-stream" })
+      const bytes = new TextEncoder()
+      return { write: (s: string) => writer.write(bytes.encode(s)), close: writer.close() }
     }
-  })
+    case "log": {
+      const writer = yield* ctx.stream({ kind: "log", content_type: "text/plain" })
+      return { write: (s: string) => writer.write(s), close: writer.close() }
+    }
+    case "thought": {
+      const writer = yield* ctx.stream({ kind: "thought", content_type: "text/plain" })
+      return { write: (s: string) => writer.write({ content: s, redacted: false }), close: writer.close() }
+    }
+    case "text": {
+      const writer = yield* ctx.stream({ kind: "text", content_type: "text/plain" })
+      return { write: (s: string) => writer.write(s), close: writer.close() }
+    }
+  }
+})
 
 /** `sleep {ms}`: waits (cancellable), then `{slept}`. */
 export const sleep = Tools.make({

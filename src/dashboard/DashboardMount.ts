@@ -3,7 +3,7 @@
  * with `attach`: requests below the path get the page, whose config names the runtime's WebSocket on the same
  * server (wss when the page came over TLS); every other request stays the application's.
  */
-import { Effect, type Scope } from "effect"
+import { Effect } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { type Asset, type DashboardError, defaultAssets, load, respond } from "./DashboardServer.js"
 
@@ -88,29 +88,28 @@ export const handler = (options: MountOptions): Effect.Effect<DashboardHandler, 
  * engine.io does): requests below the path never reach them, the rest do as before; closing the scope puts
  * them back.
  */
-export const attach = (
+export const attach = Effect.fnUntraced(function*(
   server: RequestSource,
   options: MountOptions
-): Effect.Effect<void, DashboardError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const assets = yield* load(options.assets ?? defaultAssets())
-    const take = route(assets, options)
-    yield* Effect.acquireRelease(
+) {
+  const assets = yield* load(options.assets ?? defaultAssets())
+  const take = route(assets, options)
+  yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      const originals = server.listeners("request").filter(isListener)
+      const listener = (req: IncomingMessage, res: ServerResponse) => {
+        if (take(req, res)) return
+        if (originals.length === 0) res.writeHead(404, { "content-type": "text/plain" }).end("not found\n")
+        for (const original of originals) original.call(server, req, res)
+      }
+      for (const original of originals) server.off("request", original)
+      server.on("request", listener)
+      return { listener, originals }
+    }),
+    ({ listener, originals }) =>
       Effect.sync(() => {
-        const originals = server.listeners("request").filter(isListener)
-        const listener = (req: IncomingMessage, res: ServerResponse) => {
-          if (take(req, res)) return
-          if (originals.length === 0) res.writeHead(404, { "content-type": "text/plain" }).end("not found\n")
-          for (const original of originals) original.call(server, req, res)
-        }
-        for (const original of originals) server.off("request", original)
-        server.on("request", listener)
-        return { listener, originals }
-      }),
-      ({ listener, originals }) =>
-        Effect.sync(() => {
-          server.off("request", listener)
-          for (const original of originals) server.on("request", original)
-        })
-    )
-  })
+        server.off("request", listener)
+        for (const original of originals) server.on("request", original)
+      })
+  )
+})

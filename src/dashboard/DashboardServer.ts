@@ -4,7 +4,7 @@
  * runtime's WebSocket listens; it holds no state and no credentials. Everything the page shows it gets as an
  * ARCP client of the runtime, with the rights of the token it signs in with.
  */
-import { Data, Effect, type Scope } from "effect"
+import { Data, Effect } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -150,34 +150,33 @@ const handler = (assets: ReadonlyMap<string, Asset>, wsPort: number) => (req: In
 }
 
 /** Starts the dashboard's HTTP server for the scope's lifetime. */
-export const start = (options: Options): Effect.Effect<Dashboard, DashboardError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const assets = yield* load(options.assets ?? defaultAssets())
-    const server = createServer(handler(assets, options.wsPort))
-    // keep-alive sockets would hold the close open: drop them with the server
-    yield* Effect.addFinalizer(() =>
-      Effect.async<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeAllConnections()
-      })
-    )
-    const port = yield* Effect.async<number, DashboardError>((resume) => {
-      server.once("error", (e: NodeJS.ErrnoException) =>
-        resume(Effect.fail(
-          new DashboardError({
-            message: `cannot serve the dashboard on ${options.host}:${options.port}: ${e.message}`,
-            code: e.code
-          })
-        )))
-      server.listen(options.port, options.host, () => {
-        const address = server.address()
-        resume(
-          Effect.succeed(
-            typeof address === "object" && address !== null ? (address satisfies AddressInfo).port : options.port
-          )
-        )
-      })
+export const start = Effect.fnUntraced(function*(options: Options) {
+  const assets = yield* load(options.assets ?? defaultAssets())
+  const server = createServer(handler(assets, options.wsPort))
+  // keep-alive sockets would hold the close open: drop them with the server
+  yield* Effect.addFinalizer(() =>
+    Effect.async<void>((resume) => {
+      server.close(() => resume(Effect.void))
+      server.closeAllConnections()
     })
-    const host = options.host.includes(":") ? `[${options.host}]` : options.host
-    return { url: `http://${host}:${port}/`, port }
+  )
+  const port = yield* Effect.async<number, DashboardError>((resume) => {
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      resume(Effect.fail(
+        new DashboardError({
+          message: `cannot serve the dashboard on ${options.host}:${options.port}: ${e.message}`,
+          code: e.code
+        })
+      )))
+    server.listen(options.port, options.host, () => {
+      const address = server.address()
+      resume(
+        Effect.succeed(
+          typeof address === "object" && address !== null ? (address satisfies AddressInfo).port : options.port
+        )
+      )
+    })
   })
+  const host = options.host.includes(":") ? `[${options.host}]` : options.host
+  return { url: `http://${host}:${port}/`, port }
+})

@@ -75,62 +75,59 @@ const withoutKey = (record: Readonly<Record<string, unknown>>, key: string): Rec
  * One content block with its bytes moved to an artifact (§16): an image or audio block's
  * `data`, an embedded resource's `blob`, become `artifact` (the ref); text stays inline.
  */
-const storeBlock = (server: string, block: Record<string, unknown>, put: PutArtifact) =>
-  Effect.gen(function*() {
-    if ((block["type"] === "image" || block["type"] === "audio") && "data" in block) {
-      const bytes = yield* bytesOf(server, block["data"])
-      const mediaType = typeof block["mimeType"] === "string" ? block["mimeType"] : OCTETS
-      return { ...withoutKey(block, "data"), artifact: yield* put(bytes, mediaType) }
-    }
-    const resource = block["resource"]
-    if (block["type"] === "resource" && isRecord(resource) && "blob" in resource) {
-      return { ...block, resource: yield* storeResourceContents(server, resource, put, false) }
-    }
-    return block
-  })
+const storeBlock = Effect.fnUntraced(function*(server: string, block: Record<string, unknown>, put: PutArtifact) {
+  if ((block["type"] === "image" || block["type"] === "audio") && "data" in block) {
+    const bytes = yield* bytesOf(server, block["data"])
+    const mediaType = typeof block["mimeType"] === "string" ? block["mimeType"] : OCTETS
+    return { ...withoutKey(block, "data"), artifact: yield* put(bytes, mediaType) }
+  }
+  const resource = block["resource"]
+  if (block["type"] === "resource" && isRecord(resource) && "blob" in resource) {
+    return { ...block, resource: yield* storeResourceContents(server, resource, put, false) }
+  }
+  return block
+})
 
 /**
  * One MCP resource contents item (`{uri, mimeType?, text | blob}`) with its bytes in an
  * artifact: always a blob; a text too when `text` is true (a resource read, §20).
  */
-export const storeResourceContents = (
+export const storeResourceContents = Effect.fnUntraced(function*(
   server: string,
   contents: Readonly<Record<string, unknown>>,
   put: PutArtifact,
   text: boolean
-): Effect.Effect<Record<string, unknown>, ArcpError> =>
-  Effect.gen(function*() {
-    const declared = typeof contents["mimeType"] === "string" ? contents["mimeType"] : undefined
-    if ("blob" in contents) {
-      const bytes = yield* bytesOf(server, contents["blob"])
-      return { ...withoutKey(contents, "blob"), artifact: yield* put(bytes, declared ?? OCTETS) }
-    }
-    if (text && typeof contents["text"] === "string") {
-      const bytes = new TextEncoder().encode(contents["text"])
-      return { ...withoutKey(contents, "text"), artifact: yield* put(bytes, declared ?? "text/plain; charset=utf-8") }
-    }
-    return { ...contents }
-  })
+) {
+  const declared = typeof contents["mimeType"] === "string" ? contents["mimeType"] : undefined
+  if ("blob" in contents) {
+    const bytes = yield* bytesOf(server, contents["blob"])
+    return { ...withoutKey(contents, "blob"), artifact: yield* put(bytes, declared ?? OCTETS) }
+  }
+  if (text && typeof contents["text"] === "string") {
+    const bytes = new TextEncoder().encode(contents["text"])
+    return { ...withoutKey(contents, "text"), artifact: yield* put(bytes, declared ?? "text/plain; charset=utf-8") }
+  }
+  return { ...contents }
+})
 
 /**
  * The ARCP result of a successful call: `content` (the MCP blocks, text inline, the bytes of
  * images, audio and embedded blobs stored as artifacts and replaced by their ref in
  * `artifact`), `text` (the text blocks joined), and `structured` (structuredContent) when given.
  */
-export const toResult = (
+export const toResult = Effect.fnUntraced(function*(
   server: string,
   result: McpCallResult,
   put: PutArtifact
-): Effect.Effect<Record<string, unknown>, ArcpError> =>
-  Effect.gen(function*() {
-    const raw = result.content ?? []
-    const content = yield* Effect.forEach(raw, (block) => storeBlock(server, block, put))
-    return {
-      content,
-      text: textOf(raw),
-      ...(result.structuredContent !== undefined ? { structured: result.structuredContent } : {})
-    }
-  })
+) {
+  const raw = result.content ?? []
+  const content = yield* Effect.forEach(raw, (block) => storeBlock(server, block, put))
+  return {
+    content,
+    text: textOf(raw),
+    ...(result.structuredContent !== undefined ? { structured: result.structuredContent } : {})
+  }
+})
 
 /** A block for an error's details: binary data left out (its size said instead), so details stay small. */
 const summarize = (block: Record<string, unknown>): Record<string, unknown> =>

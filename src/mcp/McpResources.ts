@@ -43,15 +43,14 @@ const mcp = <A>(supervised: Supervised, run: (client: Client, signal: AbortSigna
     }))
 
 /** `resources/read` with every contents item stored as an artifact. */
-const readInto = (supervised: Supervised, uri: string, put: PutArtifact) =>
-  Effect.gen(function*() {
-    const read = yield* mcp(supervised, (client, signal) => client.readResource({ uri }, { signal }))
-    const contents = yield* Effect.forEach(
-      read.contents,
-      (item) => storeResourceContents(supervised.spec.name, item, put, true)
-    )
-    return { uri, contents }
-  })
+const readInto = Effect.fnUntraced(function*(supervised: Supervised, uri: string, put: PutArtifact) {
+  const read = yield* mcp(supervised, (client, signal) => client.readResource({ uri }, { signal }))
+  const contents = yield* Effect.forEach(
+    read.contents,
+    (item) => storeResourceContents(supervised.spec.name, item, put, true)
+  )
+  return { uri, contents }
+})
 
 const list = (supervised: Supervised) =>
   Tools.make({

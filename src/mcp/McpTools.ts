@@ -62,8 +62,8 @@ const down = (server: string) =>
  * one sign that the server ignores it. A server still reporting past the cancel's deadline
  * leaves the job ABORTED (§10.4); the wait itself gives up after `cap`.
  */
-const untilQuiet = (activity: Queue.Queue<void>, quiet: Duration.Duration, cap: Duration.Duration) =>
-  Effect.gen(function*() {
+const untilQuiet = Effect.fnUntraced(
+  function*(activity: Queue.Queue<void>, quiet: Duration.Duration, cap: Duration.Duration) {
     // sleeps and looks, rather than racing a take against a timer: this runs while the fiber is
     // being interrupted (uninterruptible), where a race's loser could never be stopped
     yield* Queue.takeAll(activity)
@@ -72,57 +72,57 @@ const untilQuiet = (activity: Queue.Queue<void>, quiet: Duration.Duration, cap: 
       yield* Effect.sleep(quiet)
       if (Chunk.isEmpty(yield* Queue.takeAll(activity))) return
     }
-  })
+  }
+)
 
 /** Runs one MCP call for a job: progress streams to the job in order; interruption (ARCP cancel) aborts the call. */
-const call = (
+const call = Effect.fnUntraced(function*(
   supervised: Supervised,
   tool: string,
   args: Record<string, unknown>,
   ctx: ToolContext,
   settings: Settings
-) =>
-  Effect.gen(function*() {
-    const server = supervised.spec.name
-    const link = supervised.current()
-    if (Option.isNone(link)) return yield* down(server)
-    const progress = yield* Queue.sliding<ReturnType<typeof toProgress> | undefined>(PROGRESS_BUFFER)
-    const activity = yield* Queue.sliding<void>(1)
-    const forward = yield* Effect.gen(function*() {
-      for (let next = yield* Queue.take(progress); next !== undefined; next = yield* Queue.take(progress)) {
-        yield* ctx.progress(next)
-      }
-    }).pipe(Effect.fork)
-    // the abort signal fires when the job's fiber is interrupted (ARCP cancel): the SDK then sends
-    // notifications/cancelled for the request and stops waiting for its answer
-    const token = `arcp-${ctx.jobId}`
-    const result = yield* Effect.acquireUseRelease(
-      Effect.sync(() =>
-        link.value.progress(token, (p) => {
-          progress.unsafeOffer(toProgress(p))
-          activity.unsafeOffer(undefined)
-        })
+) {
+  const server = supervised.spec.name
+  const link = supervised.current()
+  if (Option.isNone(link)) return yield* down(server)
+  const progress = yield* Queue.sliding<ReturnType<typeof toProgress> | undefined>(PROGRESS_BUFFER)
+  const activity = yield* Queue.sliding<void>(1)
+  const forward = yield* Effect.gen(function*() {
+    for (let next = yield* Queue.take(progress); next !== undefined; next = yield* Queue.take(progress)) {
+      yield* ctx.progress(next)
+    }
+  }).pipe(Effect.fork)
+  // the abort signal fires when the job's fiber is interrupted (ARCP cancel): the SDK then sends
+  // notifications/cancelled for the request and stops waiting for its answer
+  const token = `arcp-${ctx.jobId}`
+  const result = yield* Effect.acquireUseRelease(
+    Effect.sync(() =>
+      link.value.progress(token, (p) => {
+        progress.unsafeOffer(toProgress(p))
+        activity.unsafeOffer(undefined)
+      })
+    ),
+    () =>
+      Effect.tryPromise({
+        try: (signal) =>
+          link.value.client.callTool({ name: tool, arguments: args, _meta: { progressToken: token } }, undefined, {
+            signal,
+            timeout: settings.timeout
+          }),
+        catch: (e) => fromMcpFailure(server, e)
+      }).pipe(
+        Effect.onInterrupt(() =>
+          Effect.zipRight(Fiber.interrupt(forward), untilQuiet(activity, settings.cancelQuiet, settings.drainCap))
+        )
       ),
-      () =>
-        Effect.tryPromise({
-          try: (signal) =>
-            link.value.client.callTool({ name: tool, arguments: args, _meta: { progressToken: token } }, undefined, {
-              signal,
-              timeout: settings.timeout
-            }),
-          catch: (e) => fromMcpFailure(server, e)
-        }).pipe(
-          Effect.onInterrupt(() =>
-            Effect.zipRight(Fiber.interrupt(forward), untilQuiet(activity, settings.cancelQuiet, settings.drainCap))
-          )
-        ),
-      (unroute) => Effect.sync(unroute)
-    ).pipe(Effect.map(readCallResult))
-    yield* Queue.offer(progress, undefined)
-    yield* Fiber.join(forward)
-    if (result.isError === true) return yield* toolError(server, tool, result)
-    return yield* toResult(server, result, (bytes, mediaType) => ctx.putArtifact(bytes, mediaType))
-  })
+    (unroute) => Effect.sync(unroute)
+  ).pipe(Effect.map(readCallResult))
+  yield* Queue.offer(progress, undefined)
+  yield* Fiber.join(forward)
+  if (result.isError === true) return yield* toolError(server, tool, result)
+  return yield* toResult(server, result, (bytes, mediaType) => ctx.putArtifact(bytes, mediaType))
+})
 
 /** How calls run: their timeout, and how cancellation is confirmed. */
 interface Settings {

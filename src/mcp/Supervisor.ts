@@ -15,7 +15,7 @@ import {
   type Tool as McpTool,
   ToolListChangedNotificationSchema
 } from "@modelcontextprotocol/sdk/types.js"
-import { Cause, Deferred, Duration, Effect, Option, Runtime, type Scope } from "effect"
+import { Cause, Deferred, Duration, Effect, Option, Runtime } from "effect"
 import { VERSION } from "../Version.js"
 import type { McpServerSpec } from "./Spec.js"
 
@@ -69,18 +69,17 @@ const MAX_LOG_LINE = 4096
 const MAX_TOOL_PAGES = 100
 
 /** All pages of `tools/list`. */
-const listAllTools = (client: Client) =>
-  Effect.gen(function*() {
-    const tools: Array<McpTool> = []
-    let cursor: string | undefined
-    for (let page = 0; page < MAX_TOOL_PAGES; page++) {
-      const listed = yield* Effect.tryPromise(() => client.listTools(cursor === undefined ? {} : { cursor }))
-      tools.push(...listed.tools)
-      cursor = listed.nextCursor
-      if (cursor === undefined) break
-    }
-    return new Map(tools.map((t) => [t.name, t]))
-  })
+const listAllTools = Effect.fnUntraced(function*(client: Client) {
+  const tools: Array<McpTool> = []
+  let cursor: string | undefined
+  for (let page = 0; page < MAX_TOOL_PAGES; page++) {
+    const listed = yield* Effect.tryPromise(() => client.listTools(cursor === undefined ? {} : { cursor }))
+    tools.push(...listed.tools)
+    cursor = listed.nextCursor
+    if (cursor === undefined) break
+  }
+  return new Map(tools.map((t) => [t.name, t]))
+})
 
 const transportOf = (spec: McpServerSpec): Transport =>
   spec._tag === "Http"
@@ -112,106 +111,105 @@ const reason = (cause: Cause.Cause<unknown>): string => {
 }
 
 /** Starts supervising `spec` in the current scope; returns once the first attempt ended (or timed out). */
-export const supervise = (
+export const supervise = Effect.fnUntraced(function*(
   spec: McpServerSpec,
   options: SupervisorOptions = {}
-): Effect.Effect<Supervised, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const runtime = yield* Effect.runtime<never>()
-    const runLog = Runtime.runFork(runtime)
-    let link = Option.none<Link>()
-    let lastTools: ReadonlyMap<string, McpTool> = new Map()
-    let lastCapabilities: ServerCapabilities = {}
-    const firstAttempt = yield* Deferred.make<void>()
-    const initial = Duration.decode(options.initialBackoff ?? "250 millis")
-    const max = Duration.decode(options.maxBackoff ?? "30 seconds")
+) {
+  const runtime = yield* Effect.runtime<never>()
+  const runLog = Runtime.runFork(runtime)
+  let link = Option.none<Link>()
+  let lastTools: ReadonlyMap<string, McpTool> = new Map()
+  let lastCapabilities: ServerCapabilities = {}
+  const firstAttempt = yield* Deferred.make<void>()
+  const initial = Duration.decode(options.initialBackoff ?? "250 millis")
+  const max = Duration.decode(options.maxBackoff ?? "30 seconds")
 
-    /** One life of the server: connect, list, wait for the end; fails when it cannot start. */
-    const once = Effect.gen(function*() {
-      const transport = transportOf(spec)
-      pipeStderr(transport, (line) => runLog(Effect.logInfo(`[mcp ${spec.name}] ${line}`)))
-      const closed = yield* Deferred.make<void>()
-      const client = new Client({ name: "arcp", version: VERSION }, { capabilities: {} })
-      client.onclose = () => runLog(Deferred.succeed(closed, undefined))
-      client.onerror = (e) => runLog(Effect.logDebug(`mcp ${spec.name}: ${e.message}`))
-      const routes = new Map<string, (p: Progress) => void>()
-      client.setNotificationHandler(ProgressNotificationSchema, (n) => {
-        routes.get(String(n.params.progressToken))?.(n.params)
-      })
-      const progress = (token: string, onProgress: (p: Progress) => void) => {
-        routes.set(token, onProgress)
-        return () => {
-          routes.delete(token)
-        }
+  /** One life of the server: connect, list, wait for the end; fails when it cannot start. */
+  const once = Effect.gen(function*() {
+    const transport = transportOf(spec)
+    pipeStderr(transport, (line) => runLog(Effect.logInfo(`[mcp ${spec.name}] ${line}`)))
+    const closed = yield* Deferred.make<void>()
+    const client = new Client({ name: "arcp", version: VERSION }, { capabilities: {} })
+    client.onclose = () => runLog(Deferred.succeed(closed, undefined))
+    client.onerror = (e) => runLog(Effect.logDebug(`mcp ${spec.name}: ${e.message}`))
+    const routes = new Map<string, (p: Progress) => void>()
+    client.setNotificationHandler(ProgressNotificationSchema, (n) => {
+      routes.get(String(n.params.progressToken))?.(n.params)
+    })
+    const progress = (token: string, onProgress: (p: Progress) => void) => {
+      routes.set(token, onProgress)
+      return () => {
+        routes.delete(token)
       }
-      const watchers = new Map<string, Set<() => void>>()
-      client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
-        for (const onUpdated of watchers.get(n.params.uri) ?? []) onUpdated()
-      })
-      const resourceUpdates = (uri: string, onUpdated: () => void) => {
-        const set = watchers.get(uri) ?? new Set()
-        watchers.set(uri, set.add(onUpdated))
-        return () => {
-          set.delete(onUpdated)
-          if (set.size === 0) watchers.delete(uri)
-        }
+    }
+    const watchers = new Map<string, Set<() => void>>()
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      for (const onUpdated of watchers.get(n.params.uri) ?? []) onUpdated()
+    })
+    const resourceUpdates = (uri: string, onUpdated: () => void) => {
+      const set = watchers.get(uri) ?? new Set()
+      watchers.set(uri, set.add(onUpdated))
+      return () => {
+        set.delete(onUpdated)
+        if (set.size === 0) watchers.delete(uri)
       }
-      yield* Effect.acquireRelease(
-        Effect.tryPromise(() => client.connect(transport)),
-        () => Effect.promise(() => client.close().catch(() => undefined))
-      )
-      lastCapabilities = client.getServerCapabilities() ?? {}
-      const capabilities = lastCapabilities
-      const relist = Effect.gen(function*() {
-        const tools = yield* listAllTools(client)
-        if (yield* Deferred.isDone(closed)) return
-        lastTools = tools
-        link = Option.some({
-          client,
-          tools: lastTools,
-          progress,
-          capabilities,
-          resourceUpdates,
-          closed: Deferred.await(closed)
-        })
+    }
+    yield* Effect.acquireRelease(
+      Effect.tryPromise(() => client.connect(transport)),
+      () => Effect.promise(() => client.close().catch(() => undefined))
+    )
+    lastCapabilities = client.getServerCapabilities() ?? {}
+    const capabilities = lastCapabilities
+    const relist = Effect.gen(function*() {
+      const tools = yield* listAllTools(client)
+      if (yield* Deferred.isDone(closed)) return
+      lastTools = tools
+      link = Option.some({
+        client,
+        tools: lastTools,
+        progress,
+        capabilities,
+        resourceUpdates,
+        closed: Deferred.await(closed)
       })
-      yield* relist
-      // a server whose tools change says so: they are listed again
-      client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
-        runLog(relist.pipe(
-          Effect.catchAll((e) => Effect.logWarning(`mcp ${spec.name}: cannot list the changed tools (${String(e)})`))
-        ))
-      })
-      yield* Effect.logInfo(`mcp ${spec.name}: connected, ${lastTools.size} tool(s)`)
+    })
+    yield* relist
+    // a server whose tools change says so: they are listed again
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      runLog(relist.pipe(
+        Effect.catchAll((e) => Effect.logWarning(`mcp ${spec.name}: cannot list the changed tools (${String(e)})`))
+      ))
+    })
+    yield* Effect.logInfo(`mcp ${spec.name}: connected, ${lastTools.size} tool(s)`)
+    yield* Deferred.succeed(firstAttempt, undefined)
+    yield* Deferred.await(closed)
+  }).pipe(
+    Effect.scoped,
+    Effect.ensuring(Effect.sync(() => {
+      link = Option.none()
+    }))
+  )
+
+  yield* Effect.gen(function*() {
+    let failures = 0
+    while (true) {
+      const exit = yield* Effect.exit(once)
       yield* Deferred.succeed(firstAttempt, undefined)
-      yield* Deferred.await(closed)
-    }).pipe(
-      Effect.scoped,
-      Effect.ensuring(Effect.sync(() => {
-        link = Option.none()
-      }))
-    )
+      failures = exit._tag === "Success" ? 0 : failures + 1
+      const delay = Duration.min(Duration.times(initial, 2 ** Math.min(failures, 16)), max)
+      const why = exit._tag === "Success" ? "the server stopped" : `cannot start the server (${reason(exit.cause)})`
+      yield* Effect.logWarning(`mcp ${spec.name}: ${why}; restarting in ${Duration.format(delay)}`)
+      yield* Effect.sleep(delay)
+    }
+  }).pipe(Effect.annotateLogs({ mcp: spec.name }), Effect.forkScoped)
 
-    yield* Effect.gen(function*() {
-      let failures = 0
-      while (true) {
-        const exit = yield* Effect.exit(once)
-        yield* Deferred.succeed(firstAttempt, undefined)
-        failures = exit._tag === "Success" ? 0 : failures + 1
-        const delay = Duration.min(Duration.times(initial, 2 ** Math.min(failures, 16)), max)
-        const why = exit._tag === "Success" ? "the server stopped" : `cannot start the server (${reason(exit.cause)})`
-        yield* Effect.logWarning(`mcp ${spec.name}: ${why}; restarting in ${Duration.format(delay)}`)
-        yield* Effect.sleep(delay)
-      }
-    }).pipe(Effect.annotateLogs({ mcp: spec.name }), Effect.forkScoped)
-
-    yield* Deferred.await(firstAttempt).pipe(
-      Effect.timeoutTo({
-        duration: options.startupTimeout ?? "15 seconds",
-        onSuccess: () => Effect.void,
-        onTimeout: () => Effect.logWarning(`mcp ${spec.name}: not connected yet; serving without its tools for now`)
-      }),
-      Effect.flatten
-    )
-    return { spec, current: () => link, lastTools: () => lastTools, lastCapabilities: () => lastCapabilities }
-  })
+  yield* Deferred.await(firstAttempt).pipe(
+    Effect.timeoutTo({
+      duration: options.startupTimeout ?? "15 seconds",
+      onSuccess: () => Effect.void,
+      onTimeout: () => Effect.logWarning(`mcp ${spec.name}: not connected yet; serving without its tools for now`)
+    }),
+    Effect.flatten
+  )
+  return { spec, current: () => link, lastTools: () => lastTools, lastCapabilities: () => lastCapabilities }
+})

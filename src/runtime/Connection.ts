@@ -75,35 +75,34 @@ const relayTo = (relay: Relay): Spans.SpanListener => (span, end, exit) =>
  * (the connection's log annotation and span listener) are taken outside any `Scope.extend`: a snapshot taken inside
  * one held a copy of the runtime's whole service Context with the scope added (~1.1 KB per idle session, issue 12).
  */
-const setUp = (
+const setUp = Effect.fnUntraced(function*(
   deps: Dependencies,
   connection: Connection,
   scope: Scope.Scope
-): Effect.Effect<Effect.Effect<void>> =>
-  Effect.gen(function*() {
-    // set before anything copies the fiber's refs so all share one, and restored by one closer as the scope closes
-    // (not `annotateLogs` frames, issue 12)
-    const annotations = yield* FiberRef.get(FiberRef.currentLogAnnotations)
-    const listener = yield* FiberRef.get(Spans.spanListener)
-    const relay: Relay = { feed: undefined }
-    yield* FiberRef.set(FiberRef.currentLogAnnotations, HashMap.set(annotations, "connection", connection.label))
-    yield* FiberRef.set(Spans.spanListener, Option.some(relayTo(relay)))
-    yield* onCloseOf(
-      scope,
-      Effect.zipRight(
-        FiberRef.set(FiberRef.currentLogAnnotations, annotations),
-        FiberRef.set(Spans.spanListener, listener)
-      )
+) {
+  // set before anything copies the fiber's refs so all share one, and restored by one closer as the scope closes
+  // (not `annotateLogs` frames, issue 12)
+  const annotations = yield* FiberRef.get(FiberRef.currentLogAnnotations)
+  const listener = yield* FiberRef.get(Spans.spanListener)
+  const relay: Relay = { feed: undefined }
+  yield* FiberRef.set(FiberRef.currentLogAnnotations, HashMap.set(annotations, "connection", connection.label))
+  yield* FiberRef.set(Spans.spanListener, Option.some(relayTo(relay)))
+  yield* onCloseOf(
+    scope,
+    Effect.zipRight(
+      FiberRef.set(FiberRef.currentLogAnnotations, annotations),
+      FiberRef.set(Spans.spanListener, listener)
     )
-    // on a fiber of its own with `receive`, the connection is read on this fiber: one fiber per connection, not two
-    const reader = connection.ownFiber === true && connection.receive !== undefined
-      ? yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>(Effect.succeed)
-      : undefined
-    const served = new Served(deps, connection, scope, yield* Effect.getFiberRefs, reader)
-    relay.feed = served.feed
-    yield* served.start(yield* Clock.currentTimeMillis)
-    return served.reading()
-  })
+  )
+  // on a fiber of its own with `receive`, the connection is read on this fiber: one fiber per connection, not two
+  const reader = connection.ownFiber === true && connection.receive !== undefined
+    ? yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>(Effect.succeed)
+    : undefined
+  const served = new Served(deps, connection, scope, yield* Effect.getFiberRefs, reader)
+  relay.feed = served.feed
+  yield* served.start(yield* Clock.currentTimeMillis)
+  return served.reading()
+})
 
 /**
  * One connection's state in fields and its steps as prototype methods whose effects are built per call: an idle
@@ -305,24 +304,26 @@ class Served extends Reading
     message: Decoded,
     step: Effect.Effect<Handshake.Phase, never, Scope.Scope>
   ): Effect.Effect<Handshake.Phase> {
-    const served = this
-    return Effect.gen(function*() {
-      const span = yield* Effect.currentSpan.pipe(Effect.orDie)
-      served.handshakeSpan = span
-      // the handshake's steps are given the connection's scope (a session's parts live in it); the read loop runs
-      // outside it, so that an idle connection's fiber keeps no frame of a `Scope.extend` (issue 12)
-      const next = yield* Scope.extend(step, served.scope)
-      if (next._tag === "Open") {
-        span.attribute("arcp.session_id", next.session.id)
-        if ((next.session.capabilities.extensions ?? []).includes(TRACE_EXTENSION)) yield* served.feed.enable
-      }
-      return next
-    }).pipe(Spans.traced(`arcp ${message.type}`, {
+    return Effect.gen(() => this.handshakeStep(step)).pipe(Spans.traced(`arcp ${message.type}`, {
       kind: "server",
       parent: Spans.parentOf(message, undefined),
       root: message.trace_id === undefined,
       attributes: { "arcp.message_id": message.id }
     }))
+  }
+
+  // a generator method, made once with the class (a `function*` evaluated per call makes a hidden class per call)
+  private *handshakeStep(step: Effect.Effect<Handshake.Phase, never, Scope.Scope>) {
+    const span = yield* Effect.currentSpan.pipe(Effect.orDie)
+    this.handshakeSpan = span
+    // the handshake's steps are given the connection's scope (a session's parts live in it); the read loop runs
+    // outside it, so that an idle connection's fiber keeps no frame of a `Scope.extend` (issue 12)
+    const next = yield* Scope.extend(step, this.scope)
+    if (next._tag === "Open") {
+      span.attribute("arcp.session_id", next.session.id)
+      if ((next.session.capabilities.extensions ?? []).includes(TRACE_EXTENSION)) yield* this.feed.enable
+    }
+    return next
   }
 
   /** The handshake's next phase; once it is over (open or closed) its deadline goes. */

@@ -134,16 +134,15 @@ const openingGroup = (
  * The session a `session.open` naming `resumes` takes back (§9): allowed for its own principal
  * within the resume window; a live connection still holding it here is evicted first.
  */
-const takeBack = (ctx: HandshakeContext, principal: Principal, resumes: SessionId) =>
-  Effect.gen(function*() {
-    if (ctx.durable === undefined) {
-      return yield* ArcpError.of("FAILED_PRECONDITION", "this runtime keeps no sessions past their connection")
-    }
-    const record = yield* DurableSessions.takeBack(ctx.durable, resumes, principal.id)
-    const holder = yield* ctx.sessions.get(resumes)
-    if (Option.isSome(holder)) yield* holder.value.evict("ABORTED", "the session was taken over by a new connection")
-    return record
-  })
+const takeBack = Effect.fnUntraced(function*(ctx: HandshakeContext, principal: Principal, resumes: SessionId) {
+  if (ctx.durable === undefined) {
+    return yield* ArcpError.of("FAILED_PRECONDITION", "this runtime keeps no sessions past their connection")
+  }
+  const record = yield* DurableSessions.takeBack(ctx.durable, resumes, principal.id)
+  const holder = yield* ctx.sessions.get(resumes)
+  if (Option.isSome(holder)) yield* holder.value.evict("ABORTED", "the session was taken over by a new connection")
+  return record
+})
 
 /** Whether the opening commit is done, for the session (made here, not where the transcript is in scope). */
 const recordedOf = (opening: { readonly recorded: boolean }) => () => opening.recorded
@@ -152,163 +151,161 @@ const recordedOf = (opening: { readonly recorded: boolean }) => () => opening.re
 const evictionOf = (onEvict: HandshakeContext["onEvict"], id: SessionId) =>
   onEvict === undefined ? undefined : (reason: EvictionReason) => onEvict(id, reason)
 
-const accept = (
+const accept = Effect.fnUntraced(function*(
   ctx: HandshakeContext,
   principal: Principal,
   capabilities: Capabilities,
   correlationId: MessageId,
   transcript: ReadonlyArray<Exchanged>,
   resumes: SessionId | undefined
-): Effect.Effect<Phase, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const taken = resumes === undefined ? undefined : yield* Effect.either(takeBack(ctx, principal, resumes))
-    if (taken !== undefined && Either.isLeft(taken)) return yield* reject(ctx, taken.left, correlationId)
-    // --max-sessions: refused before anything is recorded (register checks again, atomically)
-    const room = yield* Effect.either(ctx.sessions.admit)
-    if (Either.isLeft(room)) return yield* reject(ctx, room.left, correlationId)
-    const id = resumes ?? (yield* makeSessionId)
-    yield* ctx.opened(principal.id)
-    const now = yield* Clock.currentTimeMillis
-    const expiresAt = LiveSession.leaseEnd(now, ctx.settings, principal)
-    const createdAt = taken !== undefined && Either.isRight(taken) ? taken.right.created_at : now
-    const trustLevel = trustOf(principal, ctx.settings)
-    const durable = ctx.durable !== undefined && DurableSessions.enabled(ctx.settings) ? ctx.durable : undefined
-    const opening = { recorded: false }
-    const session = yield* LiveSession.start({
-      id,
-      principal,
-      capabilities,
-      settings: ctx.settings,
-      authenticator: ctx.authenticator,
-      outbound: ctx.outbound,
-      deadlines: ctx.deadlines,
-      close: ctx.close,
-      // (the session's closures made outside this generator: they would keep its context, the transcript included)
-      durable: durable === undefined ? undefined : { ctx: durable, createdAt, recorded: recordedOf(opening) },
-      onEvict: evictionOf(ctx.onEvict, id),
-      fiberRefs: ctx.fiberRefs
-    })
-    // registered before anything is committed: a session refused here (--max-sessions) leaves no trace in the log
-    const registered = yield* Effect.either(ctx.sessions.register(session))
-    if (Either.isLeft(registered)) return yield* reject(ctx, registered.left, correlationId)
-    yield* onClose(ctx.sessions.unregister(id, session))
-    const answer = yield* makeEnvelope("session.accepted", {
-      session_id: id,
-      runtime: ctx.settings.identity,
-      capabilities,
-      lease: { expires_at: fromMillis(expiresAt) },
-      trust_level: trustLevel
-    }, { session_id: id, correlation_id: correlationId })
-    // the transcript, the session record and the answer in one commit; then the answer is written as committed
-    const record = durable === undefined ? undefined : DurableSessions.heldRecord(durable, {
-      sessionId: id,
-      principal: principal.id,
-      capabilities,
-      leaseExpiresAt: expiresAt,
-      trustLevel,
-      createdAt
-    }, now)
-    const committed = yield* Effect.either(
-      ctx.recorder.recordGroup(openingGroup(principal.id, id, transcript, record, answer))
-    )
-    if (Either.isLeft(committed)) {
-      // not recorded, so not accepted: UNAVAILABLE is retryable
-      return yield* reject(
-        ctx,
-        ArcpError.of("UNAVAILABLE", `cannot record the handshake: ${committed.left.message}`),
-        correlationId
-      )
-    }
-    opening.recorded = true
-    yield* ctx.outbound.setDefaults({ session_id: id })
-    // binary stream chunks go as sidecar frames when both ends agreed on them (§11.3)
-    if (ctx.binary && (capabilities.binary_encoding ?? []).includes("sidecar")) yield* ctx.outbound.useSidecarChunks
-    // every later log line of this connection names the session
-    yield* annotateLogsUntilClose("session_id", id)
-    yield* ctx.sendCommitted(answer)
-    yield* Effect.logInfo(
-      `session ${resumes === undefined ? "accepted" : "taken back"} for ${principal.id} (${principal.scheme})`
-    )
-    return { _tag: "Open", session } as const
+) {
+  const taken = resumes === undefined ? undefined : yield* Effect.either(takeBack(ctx, principal, resumes))
+  if (taken !== undefined && Either.isLeft(taken)) return yield* reject(ctx, taken.left, correlationId)
+  // --max-sessions: refused before anything is recorded (register checks again, atomically)
+  const room = yield* Effect.either(ctx.sessions.admit)
+  if (Either.isLeft(room)) return yield* reject(ctx, room.left, correlationId)
+  const id = resumes ?? (yield* makeSessionId)
+  yield* ctx.opened(principal.id)
+  const now = yield* Clock.currentTimeMillis
+  const expiresAt = LiveSession.leaseEnd(now, ctx.settings, principal)
+  const createdAt = taken !== undefined && Either.isRight(taken) ? taken.right.created_at : now
+  const trustLevel = trustOf(principal, ctx.settings)
+  const durable = ctx.durable !== undefined && DurableSessions.enabled(ctx.settings) ? ctx.durable : undefined
+  const opening = { recorded: false }
+  const session = yield* LiveSession.start({
+    id,
+    principal,
+    capabilities,
+    settings: ctx.settings,
+    authenticator: ctx.authenticator,
+    outbound: ctx.outbound,
+    deadlines: ctx.deadlines,
+    close: ctx.close,
+    // (the session's closures made outside this generator: they would keep its context, the transcript included)
+    durable: durable === undefined ? undefined : { ctx: durable, createdAt, recorded: recordedOf(opening) },
+    onEvict: evictionOf(ctx.onEvict, id),
+    fiberRefs: ctx.fiberRefs
   })
+  // registered before anything is committed: a session refused here (--max-sessions) leaves no trace in the log
+  const registered = yield* Effect.either(ctx.sessions.register(session))
+  if (Either.isLeft(registered)) return yield* reject(ctx, registered.left, correlationId)
+  yield* onClose(ctx.sessions.unregister(id, session))
+  const answer = yield* makeEnvelope("session.accepted", {
+    session_id: id,
+    runtime: ctx.settings.identity,
+    capabilities,
+    lease: { expires_at: fromMillis(expiresAt) },
+    trust_level: trustLevel
+  }, { session_id: id, correlation_id: correlationId })
+  // the transcript, the session record and the answer in one commit; then the answer is written as committed
+  const record = durable === undefined ? undefined : DurableSessions.heldRecord(durable, {
+    sessionId: id,
+    principal: principal.id,
+    capabilities,
+    leaseExpiresAt: expiresAt,
+    trustLevel,
+    createdAt
+  }, now)
+  const committed = yield* Effect.either(
+    ctx.recorder.recordGroup(openingGroup(principal.id, id, transcript, record, answer))
+  )
+  if (Either.isLeft(committed)) {
+    // not recorded, so not accepted: UNAVAILABLE is retryable
+    return yield* reject(
+      ctx,
+      ArcpError.of("UNAVAILABLE", `cannot record the handshake: ${committed.left.message}`),
+      correlationId
+    )
+  }
+  opening.recorded = true
+  yield* ctx.outbound.setDefaults({ session_id: id })
+  // binary stream chunks go as sidecar frames when both ends agreed on them (§11.3)
+  if (ctx.binary && (capabilities.binary_encoding ?? []).includes("sidecar")) yield* ctx.outbound.useSidecarChunks
+  // every later log line of this connection names the session
+  yield* annotateLogsUntilClose("session_id", id)
+  yield* ctx.sendCommitted(answer)
+  yield* Effect.logInfo(
+    `session ${resumes === undefined ? "accepted" : "taken back"} for ${principal.id} (${principal.scheme})`
+  )
+  return { _tag: "Open", session } as const
+})
 
 /** Handles `session.open`: version, capabilities, then the authenticator's verdict. */
-export const open = (
+export const open = Effect.fnUntraced(function*(
   ctx: HandshakeContext,
   message: Message<"session.open">
-): Effect.Effect<Phase, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const { auth, capabilities: offered } = message.payload
-    if (!speaksVersion(message.arcp)) return yield* reject(ctx, unsupportedVersion(message.arcp), message.id)
-    // §21.1: bare x- names are for transport-internal experiments; a long-lived runtime refuses them
-    const refused = (offered.extensions ?? []).flatMap((name) =>
-      Either.isLeft(validateExtensionName(name, { allowExperimental: ctx.settings.allowExperimentalExtensions }))
-        ? [name]
-        : []
+) {
+  const { auth, capabilities: offered } = message.payload
+  if (!speaksVersion(message.arcp)) return yield* reject(ctx, unsupportedVersion(message.arcp), message.id)
+  // §21.1: bare x- names are for transport-internal experiments; a long-lived runtime refuses them
+  const refused = (offered.extensions ?? []).flatMap((name) =>
+    Either.isLeft(validateExtensionName(name, { allowExperimental: ctx.settings.allowExperimentalExtensions }))
+      ? [name]
+      : []
+  )
+  if (refused.length > 0) {
+    return yield* reject(
+      ctx,
+      ArcpError.of(
+        "INVALID_ARGUMENT",
+        `capabilities.extensions names bare x- extensions, refused here (§21.1): ${refused.join(", ")}`,
+        {
+          details: { refused }
+        }
+      ),
+      message.id
     )
-    if (refused.length > 0) {
-      return yield* reject(
-        ctx,
-        ArcpError.of(
-          "INVALID_ARGUMENT",
-          `capabilities.extensions names bare x- extensions, refused here (§21.1): ${refused.join(", ")}`,
-          {
-            details: { refused }
-          }
-        ),
-        message.id
-      )
-    }
-    const supported = supportedCapabilities(ctx.settings, {
-      anonymous: ctx.authenticator.allowsAnonymous,
-      binary: ctx.binary
-    })
-    const { capabilities, unsupported } = negotiate(offered, supported, offered.required ?? [])
-    if (unsupported.length > 0) {
-      return yield* reject(
-        ctx,
-        ArcpError.of("UNIMPLEMENTED", `required capabilities not supported: ${unsupported.join(", ")}`, {
-          details: { unsupported }
-        }),
-        message.id
-      )
-    }
-    const step = yield* ctx.authenticator.begin({
-      scheme: auth.scheme,
-      token: auth.token,
-      anonymousNegotiated: capabilities.anonymous === true,
-      fingerprint: message.payload.client.fingerprint,
-      peer: ctx.peer
-    }).pipe(Effect.either)
-    if (step._tag === "Left") return yield* reject(ctx, step.left, message.id)
-    const opened = openForLog(message)
-    if (step.right._tag === "Accept") {
-      return yield* accept(ctx, step.right.principal, capabilities, message.id, [opened], message.session_id)
-    }
-    const { challenge } = step.right
-    const challengeId = yield* makeChallengeId
-    const asked = yield* makeEnvelope("session.challenge", {
-      challenge_id: challengeId,
-      type: challenge.type,
-      params: challenge.params
-    }, {
-      correlation_id: message.id
-    })
-    yield* ctx.outbound.send(asked)
-    const transcript: ReadonlyArray<Exchanged> = [opened, {
-      direction: "out",
-      envelope: asked,
-      json: encodeUnchecked(asked)
-    }]
-    return {
-      _tag: "Challenged",
-      challengeId,
-      challenge,
-      capabilities,
-      resumes: message.session_id,
-      transcript
-    } as const
+  }
+  const supported = supportedCapabilities(ctx.settings, {
+    anonymous: ctx.authenticator.allowsAnonymous,
+    binary: ctx.binary
   })
+  const { capabilities, unsupported } = negotiate(offered, supported, offered.required ?? [])
+  if (unsupported.length > 0) {
+    return yield* reject(
+      ctx,
+      ArcpError.of("UNIMPLEMENTED", `required capabilities not supported: ${unsupported.join(", ")}`, {
+        details: { unsupported }
+      }),
+      message.id
+    )
+  }
+  const step = yield* ctx.authenticator.begin({
+    scheme: auth.scheme,
+    token: auth.token,
+    anonymousNegotiated: capabilities.anonymous === true,
+    fingerprint: message.payload.client.fingerprint,
+    peer: ctx.peer
+  }).pipe(Effect.either)
+  if (step._tag === "Left") return yield* reject(ctx, step.left, message.id)
+  const opened = openForLog(message)
+  if (step.right._tag === "Accept") {
+    return yield* accept(ctx, step.right.principal, capabilities, message.id, [opened], message.session_id)
+  }
+  const { challenge } = step.right
+  const challengeId = yield* makeChallengeId
+  const asked = yield* makeEnvelope("session.challenge", {
+    challenge_id: challengeId,
+    type: challenge.type,
+    params: challenge.params
+  }, {
+    correlation_id: message.id
+  })
+  yield* ctx.outbound.send(asked)
+  const transcript: ReadonlyArray<Exchanged> = [opened, {
+    direction: "out",
+    envelope: asked,
+    json: encodeUnchecked(asked)
+  }]
+  return {
+    _tag: "Challenged",
+    challengeId,
+    challenge,
+    capabilities,
+    resumes: message.session_id,
+    transcript
+  } as const
+})
 
 /** Handles `session.authenticate` answering the pending challenge. */
 export const authenticate = (

@@ -236,26 +236,25 @@ class Session implements LiveSession {
       yield* challenge.verify(message.payload.response).pipe(
         Effect.matchEffect({
           onFailure: (e) => session.evict("UNAUTHENTICATED", e.message),
-          onSuccess: (who) =>
-            Effect.gen(function*() {
-              // a session keeps its principal: everything it owns and may see was granted to that one
-              if (who.id !== session.who.id) {
-                return yield* session.evict(
-                  "UNAUTHENTICATED",
-                  "re-authentication named a different principal; a session cannot change its principal"
-                )
-              }
-              session.who = who
-              yield* session.extendLease(who)
-              // a fresh session.accepted carries the renewed lease (our choice; the RFC leaves the answer open)
-              yield* outbound.emit("session.accepted", {
-                session_id: session.id,
-                runtime: settings.identity,
-                capabilities: session.capabilities,
-                lease: { expires_at: fromMillis(session.lease) },
-                trust_level: trustOf(who, settings)
-              }, { correlation_id: message.id })
-            })
+          onSuccess: Effect.fnUntraced(function*(who) {
+            // a session keeps its principal: everything it owns and may see was granted to that one
+            if (who.id !== session.who.id) {
+              return yield* session.evict(
+                "UNAUTHENTICATED",
+                "re-authentication named a different principal; a session cannot change its principal"
+              )
+            }
+            session.who = who
+            yield* session.extendLease(who)
+            // a fresh session.accepted carries the renewed lease (our choice; the RFC leaves the answer open)
+            yield* outbound.emit("session.accepted", {
+              session_id: session.id,
+              runtime: settings.identity,
+              capabilities: session.capabilities,
+              lease: { expires_at: fromMillis(session.lease) },
+              trust_level: trustOf(who, settings)
+            }, { correlation_id: message.id })
+          })
         })
       )
       if (!session.evicted) yield* session.rearm()

@@ -126,22 +126,21 @@ export const makeRoutes = (
           ? Effect.void
           : Effect.fail(ArcpError.of("FAILED_PRECONDITION", "no re-authentication with that challenge is pending"))
     ),
-  "session.close": (message, { close, outbound, owner, session }) =>
-    Effect.gen(function*() {
-      // §9: open jobs are cancelled (default) or detached for a later resume, as the closer asks;
-      // detached, the session stays resumable for the resume window, else it ends for good
-      const dispose = message.payload.dispose_jobs ?? "cancel"
-      if (dispose === "cancel") yield* session.markClosed
-      yield* jobs.release(owner, dispose)
-      // the answer carries the session's release: one commit for both
-      const ack = yield* makeEnvelope("ack", { ack_for: message.id, received_at: yield* now }, {
-        session_id: session.id,
-        correlation_id: message.id
-      })
-      const rider = yield* session.letGo
-      yield* outbound.send(rider === undefined ? ack : withRider(ack, rider))
-      yield* close
-    }),
+  "session.close": Effect.fnUntraced(function*(message, { close, outbound, owner, session }) {
+    // §9: open jobs are cancelled (default) or detached for a later resume, as the closer asks;
+    // detached, the session stays resumable for the resume window, else it ends for good
+    const dispose = message.payload.dispose_jobs ?? "cancel"
+    if (dispose === "cancel") yield* session.markClosed
+    yield* jobs.release(owner, dispose)
+    // the answer carries the session's release: one commit for both
+    const ack = yield* makeEnvelope("ack", { ack_for: message.id, received_at: yield* now }, {
+      session_id: session.id,
+      correlation_id: message.id
+    })
+    const rider = yield* session.letGo
+    yield* outbound.send(rider === undefined ? ack : withRider(ack, rider))
+    yield* close
+  }),
   ping: (message, { outbound }) =>
     Effect.flatMap(
       now,

@@ -211,35 +211,33 @@ export const make = Effect.gen(function*() {
     )
 
   /** Waits until the stream's pace lets its next chunk go (§11.2); a replaced pace is looked at afresh. */
-  const paced = (stream: OpenStream): Effect.Effect<void> =>
-    Effect.gen(function*() {
-      while (stream.pace !== undefined && stream.ended === undefined) {
-        const pace = stream.pace
-        if (pace.ratePerSecond <= 0) {
-          yield* Deferred.await(pace.replaced)
-          continue
-        }
-        const now = yield* Clock.currentTimeMillis
-        const wait = stream.nextChunkAt - now
-        if (wait > 0) {
-          const replaced = yield* Effect.raceFirst(
-            Effect.as(Effect.sleep(Duration.millis(wait)), false),
-            Effect.as(Deferred.await(pace.replaced), true)
-          )
-          if (replaced) continue
-        }
-        stream.nextChunkAt = Math.max(now, stream.nextChunkAt) + 1000 / pace.ratePerSecond
-        return
+  const paced = Effect.fnUntraced(function*(stream: OpenStream) {
+    while (stream.pace !== undefined && stream.ended === undefined) {
+      const pace = stream.pace
+      if (pace.ratePerSecond <= 0) {
+        yield* Deferred.await(pace.replaced)
+        continue
       }
-    })
+      const now = yield* Clock.currentTimeMillis
+      const wait = stream.nextChunkAt - now
+      if (wait > 0) {
+        const replaced = yield* Effect.raceFirst(
+          Effect.as(Effect.sleep(Duration.millis(wait)), false),
+          Effect.as(Deferred.await(pace.replaced), true)
+        )
+        if (replaced) continue
+      }
+      stream.nextChunkAt = Math.max(now, stream.nextChunkAt) + 1000 / pace.ratePerSecond
+      return
+    }
+  })
 
   /** Sets (or lifts, with `rate` undefined) the pace of `stream`, waking a writer waiting under the old one. */
-  const setPace = (stream: OpenStream, rate: number | undefined) =>
-    Effect.gen(function*() {
-      const previous = stream.pace
-      stream.pace = rate === undefined ? undefined : { ratePerSecond: rate, replaced: yield* Deferred.make<void>() }
-      if (previous !== undefined) yield* Deferred.succeed(previous.replaced, undefined)
-    })
+  const setPace = Effect.fnUntraced(function*(stream: OpenStream, rate: number | undefined) {
+    const previous = stream.pace
+    stream.pace = rate === undefined ? undefined : { ratePerSecond: rate, replaced: yield* Deferred.make<void>() }
+    if (previous !== undefined) yield* Deferred.succeed(previous.replaced, undefined)
+  })
 
   return Streams.of({
     kindOf: (streamId) => live.get(streamId)?.kind,

@@ -316,18 +316,17 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
  * Every row of a query, reading page after page (for the runtime's own
  * bounded reads and tests; readers that page at their own pace use `Feed`).
  */
-export const readAll = (
+export const readAll = Effect.fnUntraced(function*(
   log: Context.Tag.Service<typeof EventLog>,
   query: EventQuery
-): Effect.Effect<ReadonlyArray<StoredEvent>, EventLogError> =>
-  Effect.gen(function*() {
-    const rows: Array<StoredEvent> = []
-    let after = query.after ?? 0
-    while (true) {
-      const page = yield* log.read({ ...query, after, limit: MAX_PAGE })
-      rows.push(...page)
-      const last = page[page.length - 1]
-      if (last === undefined || page.length < MAX_PAGE) return rows
-      after = last.position
-    }
-  })
+) {
+  const rows: Array<StoredEvent> = []
+  let after = query.after ?? 0
+  while (true) {
+    const page = yield* log.read({ ...query, after, limit: MAX_PAGE })
+    rows.push(...page)
+    const last = page[page.length - 1]
+    if (last === undefined || page.length < MAX_PAGE) return rows
+    after = last.position
+  }
+})

@@ -74,118 +74,117 @@ export interface Sharing {
 /** Temporary files older than this, in a shared directory, are puts a crashed runtime never finished. */
 const STALE_TEMP_MS = 24 * 60 * 60 * 1000
 
-export const make = (options: Pick<Options, "directory">, sharing?: Sharing) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const sql = yield* SqlClient.SqlClient
-    const tmpRoot = join(options.directory, ".tmp")
-    const tmp = sharing?.shared === true ? join(tmpRoot, randomBytes(8).toString("hex")) : tmpRoot
-    // temporary files are puts that never finished (a crash): nothing refers to them (in a shared
-    // directory, other runtimes' puts are under way: only old leftovers go)
-    if (sharing?.shared === true) yield* removeStaleTemps(fs, tmpRoot)
-    else yield* fs.remove(tmp, { recursive: true }).pipe(Effect.ignore)
-    yield* fs.makeDirectory(tmp, { recursive: true }).pipe(Effect.mapError(failure("Open")))
-    if (sharing?.shared === true) {
-      yield* Effect.addFinalizer(() => fs.remove(tmp, { recursive: true }).pipe(Effect.ignore))
-    }
-    // renaming into place + recording, and unrecording + unlinking, must not interleave for one digest
-    const semaphore = yield* Effect.makeSemaphore(1)
-    const exclusive = <A>(sha256: string, effect: Effect.Effect<A, ArtifactStoreError>) =>
-      semaphore.withPermits(1)(sharing === undefined ? effect : sharing.exclusive(sha256, effect))
-    const pathOf = (sha256: string) => join(options.directory, sha256.slice(0, 2), sha256)
+export const make = Effect.fnUntraced(function*(options: Pick<Options, "directory">, sharing?: Sharing) {
+  const fs = yield* FileSystem.FileSystem
+  const sql = yield* SqlClient.SqlClient
+  const tmpRoot = join(options.directory, ".tmp")
+  const tmp = sharing?.shared === true ? join(tmpRoot, randomBytes(8).toString("hex")) : tmpRoot
+  // temporary files are puts that never finished (a crash): nothing refers to them (in a shared
+  // directory, other runtimes' puts are under way: only old leftovers go)
+  if (sharing?.shared === true) yield* removeStaleTemps(fs, tmpRoot)
+  else yield* fs.remove(tmp, { recursive: true }).pipe(Effect.ignore)
+  yield* fs.makeDirectory(tmp, { recursive: true }).pipe(Effect.mapError(failure("Open")))
+  if (sharing?.shared === true) {
+    yield* Effect.addFinalizer(() => fs.remove(tmp, { recursive: true }).pipe(Effect.ignore))
+  }
+  // renaming into place + recording, and unrecording + unlinking, must not interleave for one digest
+  const semaphore = yield* Effect.makeSemaphore(1)
+  const exclusive = <A>(sha256: string, effect: Effect.Effect<A, ArtifactStoreError>) =>
+    semaphore.withPermits(1)(sharing === undefined ? effect : sharing.exclusive(sha256, effect))
+  const pathOf = (sha256: string) => join(options.directory, sha256.slice(0, 2), sha256)
 
-    const rows = (query: Effect.Effect<ReadonlyArray<unknown>, unknown>) =>
-      query.pipe(Effect.flatMap(decodeRows), Effect.mapError(failure("Read")))
+  const rows = (query: Effect.Effect<ReadonlyArray<unknown>, unknown>) =>
+    query.pipe(Effect.flatMap(decodeRows), Effect.mapError(failure("Read")))
 
-    const get = (id: string) =>
-      Effect.map(
-        rows(sql`SELECT * FROM artifacts WHERE artifact_id = ${id}`),
-        (found): Option.Option<ArtifactRecord> => Option.fromNullable(found[0])
-      )
+  const get = (id: string) =>
+    Effect.map(
+      rows(sql`SELECT * FROM artifacts WHERE artifact_id = ${id}`),
+      (found): Option.Option<ArtifactRecord> => Option.fromNullable(found[0])
+    )
 
-    const put = <E>(request: Parameters<ArtifactStore["Type"]["put"]>[0], bytes: Stream.Stream<Uint8Array, E>) =>
-      Effect.gen(function*() {
-        const temp = join(tmp, `${request.artifact_id}.${randomBytes(6).toString("hex")}`)
-        const measured = yield* measure(bytes, request.maxBytes)
-        const written = yield* Effect.scoped(
-          Effect.gen(function*() {
-            const file = yield* fs.open(temp, { flag: "wx" }).pipe(Effect.mapError(failure("Write")))
-            yield* Stream.runForEach(
-              measured.stream,
-              (chunk) => file.writeAll(chunk).pipe(Effect.mapError(failure("Write")))
-            )
-            yield* file.sync.pipe(Effect.mapError(failure("Write")))
-            return yield* measured.result
-          })
-        )
-        yield* check(request, written)
-        const { expectedSha256: _sha, expectedSize: _size, maxBytes: _max, ...fields } = request
-        const record: ArtifactRecord = { ...fields, ...written }
-        const target = pathOf(written.sha256)
-        yield* exclusive(
-          written.sha256,
-          Effect.gen(function*() {
-            yield* fs.makeDirectory(join(options.directory, written.sha256.slice(0, 2)), { recursive: true })
-            // same bytes already stored: the existing file serves both records
-            if (yield* fs.exists(target)) yield* fs.remove(temp)
-            else yield* fs.rename(temp, target)
-            yield* sql`INSERT INTO artifacts ${sql.insert({ ...record })}`
-          }).pipe(Effect.mapError(failure("Write")))
-        )
-        return record
-      })
-
-    /** Whatever happened, the put's temporary file goes (after a rename it is gone already). */
-    const cleanupTemp = <A, E>(request: { readonly artifact_id: string }, effect: Effect.Effect<A, E>) =>
-      effect.pipe(Effect.onExit(() => removeStale(request.artifact_id)))
-
-    /** Removes the temporary files of one put (there is at most one unless ids repeat). */
-    const removeStale = (artifactId: string) =>
-      fs.readDirectory(tmp).pipe(
-        Effect.flatMap((names) =>
-          Effect.forEach(
-            names.filter((n) => n.startsWith(`${artifactId}.`)),
-            (n) => fs.remove(join(tmp, n)),
-            { discard: true }
+  const put = <E>(request: Parameters<ArtifactStore["Type"]["put"]>[0], bytes: Stream.Stream<Uint8Array, E>) =>
+    Effect.gen(function*() {
+      const temp = join(tmp, `${request.artifact_id}.${randomBytes(6).toString("hex")}`)
+      const measured = yield* measure(bytes, request.maxBytes)
+      const written = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const file = yield* fs.open(temp, { flag: "wx" }).pipe(Effect.mapError(failure("Write")))
+          yield* Stream.runForEach(
+            measured.stream,
+            (chunk) => file.writeAll(chunk).pipe(Effect.mapError(failure("Write")))
           )
-        ),
-        Effect.ignore
+          yield* file.sync.pipe(Effect.mapError(failure("Write")))
+          return yield* measured.result
+        })
       )
-
-    return ArtifactStore.of({
-      put: (request, bytes) => cleanupTemp(request, put(request, bytes)),
-      get,
-      read: (record) =>
-        fs.stream(pathOf(record.sha256), { chunkSize: READ_CHUNK }).pipe(Stream.mapError(failure("Read"))),
-      delete: (id) =>
-        Effect.flatMap(get(id), (found) =>
-          Option.isNone(found) ? Effect.succeed(false) : exclusive(
-            found.value.sha256,
-            Effect.gen(function*() {
-              const gone = yield* sql`DELETE FROM artifacts WHERE artifact_id = ${id} RETURNING artifact_id`.pipe(
-                Effect.mapError(failure("Write"))
-              )
-              // a delete racing this one got there first
-              if (gone.length === 0) return false
-              const others = yield* rows(sql`SELECT * FROM artifacts WHERE sha256 = ${found.value.sha256} LIMIT 1`)
-              if (others.length === 0) {
-                yield* fs.remove(pathOf(found.value.sha256)).pipe(
-                  Effect.catchAll((e) => Effect.logWarning(`cannot remove artifact bytes ${found.value.sha256}`, e))
-                )
-              }
-              return true
-            })
-          )),
-      expired: (now) => rows(sql`SELECT * FROM artifacts WHERE expires_at <= ${now} ORDER BY expires_at`),
-      usage: (principal) =>
-        // CAST: PostgreSQL sums BIGINTs as NUMERIC
-        sql`SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS total FROM artifacts WHERE principal = ${principal}`.pipe(
-          Effect.flatMap(Schema.decodeUnknown(Schema.Tuple(Schema.Struct({ total: Schema.Number })))),
-          Effect.map(([row]) => row.total),
-          Effect.mapError(failure("Read"))
-        )
+      yield* check(request, written)
+      const { expectedSha256: _sha, expectedSize: _size, maxBytes: _max, ...fields } = request
+      const record: ArtifactRecord = { ...fields, ...written }
+      const target = pathOf(written.sha256)
+      yield* exclusive(
+        written.sha256,
+        Effect.gen(function*() {
+          yield* fs.makeDirectory(join(options.directory, written.sha256.slice(0, 2)), { recursive: true })
+          // same bytes already stored: the existing file serves both records
+          if (yield* fs.exists(target)) yield* fs.remove(temp)
+          else yield* fs.rename(temp, target)
+          yield* sql`INSERT INTO artifacts ${sql.insert({ ...record })}`
+        }).pipe(Effect.mapError(failure("Write")))
+      )
+      return record
     })
+
+  /** Whatever happened, the put's temporary file goes (after a rename it is gone already). */
+  const cleanupTemp = <A, E>(request: { readonly artifact_id: string }, effect: Effect.Effect<A, E>) =>
+    effect.pipe(Effect.onExit(() => removeStale(request.artifact_id)))
+
+  /** Removes the temporary files of one put (there is at most one unless ids repeat). */
+  const removeStale = (artifactId: string) =>
+    fs.readDirectory(tmp).pipe(
+      Effect.flatMap((names) =>
+        Effect.forEach(
+          names.filter((n) => n.startsWith(`${artifactId}.`)),
+          (n) => fs.remove(join(tmp, n)),
+          { discard: true }
+        )
+      ),
+      Effect.ignore
+    )
+
+  return ArtifactStore.of({
+    put: (request, bytes) => cleanupTemp(request, put(request, bytes)),
+    get,
+    read: (record) =>
+      fs.stream(pathOf(record.sha256), { chunkSize: READ_CHUNK }).pipe(Stream.mapError(failure("Read"))),
+    delete: (id) =>
+      Effect.flatMap(get(id), (found) =>
+        Option.isNone(found) ? Effect.succeed(false) : exclusive(
+          found.value.sha256,
+          Effect.gen(function*() {
+            const gone = yield* sql`DELETE FROM artifacts WHERE artifact_id = ${id} RETURNING artifact_id`.pipe(
+              Effect.mapError(failure("Write"))
+            )
+            // a delete racing this one got there first
+            if (gone.length === 0) return false
+            const others = yield* rows(sql`SELECT * FROM artifacts WHERE sha256 = ${found.value.sha256} LIMIT 1`)
+            if (others.length === 0) {
+              yield* fs.remove(pathOf(found.value.sha256)).pipe(
+                Effect.catchAll((e) => Effect.logWarning(`cannot remove artifact bytes ${found.value.sha256}`, e))
+              )
+            }
+            return true
+          })
+        )),
+    expired: (now) => rows(sql`SELECT * FROM artifacts WHERE expires_at <= ${now} ORDER BY expires_at`),
+    usage: (principal) =>
+      // CAST: PostgreSQL sums BIGINTs as NUMERIC
+      sql`SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS total FROM artifacts WHERE principal = ${principal}`.pipe(
+        Effect.flatMap(Schema.decodeUnknown(Schema.Tuple(Schema.Struct({ total: Schema.Number })))),
+        Effect.map(([row]) => row.total),
+        Effect.mapError(failure("Read"))
+      )
   })
+})
 
 /** Removes what a crashed runtime left in a shared temporary folder, once it is old enough to be no put under way. */
 const removeStaleTemps = (fs: FileSystem.FileSystem, root: string) =>

@@ -5,17 +5,16 @@ import { type ArtifactRecord, ArtifactStore, check, measure } from "./ArtifactSt
 export const make = Effect.sync(() => {
   const artifacts = new Map<string, { readonly record: ArtifactRecord; readonly chunks: ReadonlyArray<Uint8Array> }>()
   return ArtifactStore.of({
-    put: (request, bytes) =>
-      Effect.gen(function*() {
-        const measured = yield* measure(bytes, request.maxBytes)
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(measured.stream))
-        const totals = yield* measured.result
-        yield* check(request, totals)
-        const { expectedSha256: _sha, expectedSize: _size, maxBytes: _max, ...fields } = request
-        const record: ArtifactRecord = { ...fields, ...totals }
-        yield* Effect.sync(() => artifacts.set(record.artifact_id, { record, chunks }))
-        return record
-      }),
+    put: Effect.fnUntraced(function*(request, bytes) {
+      const measured = yield* measure(bytes, request.maxBytes)
+      const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(measured.stream))
+      const totals = yield* measured.result
+      yield* check(request, totals)
+      const { expectedSha256: _sha, expectedSize: _size, maxBytes: _max, ...fields } = request
+      const record: ArtifactRecord = { ...fields, ...totals }
+      yield* Effect.sync(() => artifacts.set(record.artifact_id, { record, chunks }))
+      return record
+    }),
     get: (id) => Effect.sync(() => Option.map(Option.fromNullable(artifacts.get(id)), (a) => a.record)),
     read: (record) => Stream.suspend(() => Stream.fromIterable(artifacts.get(record.artifact_id)?.chunks ?? [])),
     delete: (id) => Effect.sync(() => artifacts.delete(id)),

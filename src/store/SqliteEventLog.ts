@@ -145,25 +145,24 @@ const migrations = Migrator.fromRecord({
 const failure = (reason: "Write" | "Read" | "Open") => (cause: unknown) =>
   new EventLogError({ reason, message: cause instanceof Error ? cause.message : String(cause), cause })
 
-export const make = (options: Options) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const writer = yield* Effect.acquireRelease(
-      Effect.try({
-        try: () => SqliteWriter.open(options.filename, options.synchronous ?? "NORMAL"),
-        catch: failure("Open")
-      }),
-      (w) => Effect.sync(() => w.close())
-    )
-    const writes = yield* GroupCommit.make(
-      (group) => Effect.try({ try: () => writer.commit(group), catch: failure("Write") }),
-      "SQLite",
-      // better-sqlite3 commits synchronously: a lone write needs no hop to the writer fiber; its one writer
-      // tells a message id's verdict by a read, so an inbound write rides in the commit of its answers
-      { inline: true, seen: writer.seen, failure: failure("Read") }
-    )
-    return EventLog.of({ ...writes, ...SqlReads.make(sql, { skipCopies: true }) })
-  })
+export const make = Effect.fnUntraced(function*(options: Options) {
+  const sql = yield* SqlClient.SqlClient
+  const writer = yield* Effect.acquireRelease(
+    Effect.try({
+      try: () => SqliteWriter.open(options.filename, options.synchronous ?? "NORMAL"),
+      catch: failure("Open")
+    }),
+    (w) => Effect.sync(() => w.close())
+  )
+  const writes = yield* GroupCommit.make(
+    (group) => Effect.try({ try: () => writer.commit(group), catch: failure("Write") }),
+    "SQLite",
+    // better-sqlite3 commits synchronously: a lone write needs no hop to the writer fiber; its one writer
+    // tells a message id's verdict by a read, so an inbound write rides in the commit of its answers
+    { inline: true, seen: writer.seen, failure: failure("Read") }
+  )
+  return EventLog.of({ ...writes, ...SqlReads.make(sql, { skipCopies: true }) })
+})
 
 /**
  * The SQLite event log on `filename` (created and migrated as needed), with the schedule store

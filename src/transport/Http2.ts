@@ -76,67 +76,66 @@ const refuse = (stream: http2.ServerHttp2Stream, status: number, headers: http2.
   stream.respond({ ":status": status, ...headers }, { endStream: true })
 }
 
-const serve = (options: ServerOptions) =>
-  Effect.gen(function*() {
-    const host = options.host ?? "127.0.0.1"
-    const path = options.path ?? DEFAULT_PATH
-    const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
-    const settings = { maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION }
-    const secure = options.tls === undefined
-      ? undefined
-      : http2.createSecureServer({ settings, ...Tls.serverOptions(options.tls), allowHTTP1: false })
-    const server = secure ?? http2.createServer({ settings })
-    const sessions = new Set<http2.ServerHttp2Session>()
-    let next = 0
-    const accepting = yield* Accepting.make<http2.ServerHttp2Stream>({
-      open: (stream) =>
-        Effect.map(
-          fromStream(stream, `http2#${++next}`, maxFrameBytes),
-          (connection): Connection => ({ ...connection, peer: Tls.peerOf(stream.session?.socket) })
-        ),
-      refuse: (stream) => stream.close(http2.constants.NGHTTP2_REFUSED_STREAM)
-    })
-    server.on("session", (session) => {
-      sessions.add(session)
-      session.on("error", () => undefined) // a peer resetting its connection is that connection's end, not ours
-      session.once("close", () => sessions.delete(session))
-    })
-    server.on("stream", (stream, headers) => {
-      stream.on("error", () => undefined)
-      if (headers[":path"] !== path) return refuse(stream, 404)
-      if (headers[":method"] !== "POST") return refuse(stream, 405, { allow: "POST" })
-      stream.respond({ ":status": 200, "content-type": CONTENT_TYPE, "cache-control": "no-store" })
-      accepting.offer(stream)
-    })
-    const port = yield* Effect.acquireRelease(
-      Effect.async<number, TransportError>((resume) => {
-        const onError = (error: Error) =>
-          resume(Effect.fail(openError(`cannot listen on ${host}:${options.port ?? 7778}: ${error.message}`, error)))
-        server.once("error", onError)
-        server.listen(options.port ?? 7778, host, () => {
-          server.off("error", onError)
-          const address = server.address()
-          resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-        })
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          for (const session of sessions) session.close()
-          server.close(() => resume(Effect.void))
-        }).pipe(
-          // a peer that keeps a stream open past the grace is cut
-          Effect.timeoutTo({ duration: "2 seconds", onSuccess: () => Effect.void, onTimeout: () => Effect.void }),
-          Effect.zipRight(Effect.sync(() => {
-            for (const session of sessions) session.destroy()
-          }))
-        )
-    )
-    server.on("error", () => undefined)
-    if (secure !== undefined) yield* Tls.rotate(secure, options.tls)
-    const scheme = options.tls === undefined ? "http" : "https"
-    const hostInUrl = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host // IPv6 literals are bracketed
-    return Acceptor.of({ address: `${scheme}://${hostInUrl}:${port}`, run: accepting.run })
+const serve = Effect.fnUntraced(function*(options: ServerOptions) {
+  const host = options.host ?? "127.0.0.1"
+  const path = options.path ?? DEFAULT_PATH
+  const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+  const settings = { maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION }
+  const secure = options.tls === undefined
+    ? undefined
+    : http2.createSecureServer({ settings, ...Tls.serverOptions(options.tls), allowHTTP1: false })
+  const server = secure ?? http2.createServer({ settings })
+  const sessions = new Set<http2.ServerHttp2Session>()
+  let next = 0
+  const accepting = yield* Accepting.make<http2.ServerHttp2Stream>({
+    open: (stream) =>
+      Effect.map(
+        fromStream(stream, `http2#${++next}`, maxFrameBytes),
+        (connection): Connection => ({ ...connection, peer: Tls.peerOf(stream.session?.socket) })
+      ),
+    refuse: (stream) => stream.close(http2.constants.NGHTTP2_REFUSED_STREAM)
   })
+  server.on("session", (session) => {
+    sessions.add(session)
+    session.on("error", () => undefined) // a peer resetting its connection is that connection's end, not ours
+    session.once("close", () => sessions.delete(session))
+  })
+  server.on("stream", (stream, headers) => {
+    stream.on("error", () => undefined)
+    if (headers[":path"] !== path) return refuse(stream, 404)
+    if (headers[":method"] !== "POST") return refuse(stream, 405, { allow: "POST" })
+    stream.respond({ ":status": 200, "content-type": CONTENT_TYPE, "cache-control": "no-store" })
+    accepting.offer(stream)
+  })
+  const port = yield* Effect.acquireRelease(
+    Effect.async<number, TransportError>((resume) => {
+      const onError = (error: Error) =>
+        resume(Effect.fail(openError(`cannot listen on ${host}:${options.port ?? 7778}: ${error.message}`, error)))
+      server.once("error", onError)
+      server.listen(options.port ?? 7778, host, () => {
+        server.off("error", onError)
+        const address = server.address()
+        resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
+      })
+    }),
+    () =>
+      Effect.async<void>((resume) => {
+        for (const session of sessions) session.close()
+        server.close(() => resume(Effect.void))
+      }).pipe(
+        // a peer that keeps a stream open past the grace is cut
+        Effect.timeoutTo({ duration: "2 seconds", onSuccess: () => Effect.void, onTimeout: () => Effect.void }),
+        Effect.zipRight(Effect.sync(() => {
+          for (const session of sessions) session.destroy()
+        }))
+      )
+  )
+  server.on("error", () => undefined)
+  if (secure !== undefined) yield* Tls.rotate(secure, options.tls)
+  const scheme = options.tls === undefined ? "http" : "https"
+  const hostInUrl = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host // IPv6 literals are bracketed
+  return Acceptor.of({ address: `${scheme}://${hostInUrl}:${port}`, run: accepting.run })
+})
 
 /** An HTTP/2 server on `host:port` (127.0.0.1:7778 by default; port 0 picks a free one). */
 export const layer = (options: ServerOptions = {}): Layer.Layer<Acceptor, TransportError> =>

@@ -5,7 +5,7 @@
  * ignored. Text frames only, so binary data travels base64 in the envelope
  * (§11.3, R22-3).
  */
-import { Effect, Exit, Mailbox, type Scope } from "effect"
+import { Effect, Exit, Mailbox } from "effect"
 import type { Readable, Writable } from "node:stream"
 import { type Connection, DEFAULT_MAX_FRAME_BYTES, headOf, type Incoming, TransportError } from "./Transport.js"
 
@@ -103,56 +103,55 @@ export const writeLine = (output: Writable, line: string, label: string): Effect
   })
 
 /** A connection over a readable/writable pair; listeners are removed when the scope closes. */
-export const make = (options: Options): Effect.Effect<Connection, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const mailbox = yield* Mailbox.make<Incoming, TransportError>()
-    const { input, label, output } = options
-    const split = makeLineSplitter(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, (f) => {
-      mailbox.unsafeOffer(f)
-    })
-    const onData = (chunk: Buffer | string) => split(typeof chunk === "string" ? Buffer.from(chunk) : chunk)
-    const onEnd = () => {
-      mailbox.unsafeDone(Exit.void)
-    }
-    const onError = (error: Error) => {
-      mailbox.unsafeDone(Exit.fail(new TransportError({ reason: "Read", message: error.message, cause: error })))
-    }
-    yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        input.on("data", onData)
-        input.once("end", onEnd)
-        input.once("close", onEnd)
-        input.once("error", onError)
-      }),
-      () =>
-        Effect.sync(() => {
-          input.off("data", onData)
-          input.off("end", onEnd)
-          input.off("close", onEnd)
-          input.off("error", onError)
-          // a flowing stdin keeps the process alive: stop reading so `arcp serve` can exit once the connection is over
-          input.pause()
-        })
-    )
-    return {
-      label,
-      binary: false,
-      incoming: Mailbox.toStream(mailbox),
-      // what a write left in the stream's buffer (up to its high-water mark, see writeLine): counted by the outbound budget
-      buffered: () => output.writableLength,
-      // a write past the stream's high-water mark waits for its drain (writeLine)
-      sendWaits: true,
-      send: (frame) =>
-        typeof frame === "string"
-          ? writeLine(output, `${frame}\n`, label)
-          : Effect.fail(
-            new TransportError({
-              reason: "Unsupported",
-              message: `${label} carries text frames only (binary goes base64 in the envelope)`
-            })
-          ),
-      close: options.close ?? Effect.sync(() => {
-        if (!output.writableEnded) output.end()
-      })
-    }
+export const make = Effect.fnUntraced(function*(options: Options) {
+  const mailbox = yield* Mailbox.make<Incoming, TransportError>()
+  const { input, label, output } = options
+  const split = makeLineSplitter(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, (f) => {
+    mailbox.unsafeOffer(f)
   })
+  const onData = (chunk: Buffer | string) => split(typeof chunk === "string" ? Buffer.from(chunk) : chunk)
+  const onEnd = () => {
+    mailbox.unsafeDone(Exit.void)
+  }
+  const onError = (error: Error) => {
+    mailbox.unsafeDone(Exit.fail(new TransportError({ reason: "Read", message: error.message, cause: error })))
+  }
+  yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      input.on("data", onData)
+      input.once("end", onEnd)
+      input.once("close", onEnd)
+      input.once("error", onError)
+    }),
+    () =>
+      Effect.sync(() => {
+        input.off("data", onData)
+        input.off("end", onEnd)
+        input.off("close", onEnd)
+        input.off("error", onError)
+        // a flowing stdin keeps the process alive: stop reading so `arcp serve` can exit once the connection is over
+        input.pause()
+      })
+  )
+  return {
+    label,
+    binary: false,
+    incoming: Mailbox.toStream(mailbox),
+    // what a write left in the stream's buffer (up to its high-water mark, see writeLine): counted by the outbound budget
+    buffered: () => output.writableLength,
+    // a write past the stream's high-water mark waits for its drain (writeLine)
+    sendWaits: true,
+    send: (frame) =>
+      typeof frame === "string"
+        ? writeLine(output, `${frame}\n`, label)
+        : Effect.fail(
+          new TransportError({
+            reason: "Unsupported",
+            message: `${label} carries text frames only (binary goes base64 in the envelope)`
+          })
+        ),
+    close: options.close ?? Effect.sync(() => {
+      if (!output.writableEnded) output.end()
+    })
+  } satisfies Connection
+})

@@ -19,43 +19,42 @@ const frameBytes = (frame: Incoming) =>
 const closed = new TransportError({ reason: "Closed", message: "memory connection is closed" })
 
 /** Two connected ends: what one sends, the other receives. Closing either ends both. */
-export const makePair = (
+export const makePair = Effect.fnUntraced(function*(
   options: { readonly maxFrameBytes?: number | undefined; readonly label?: string | undefined } = {}
-): Effect.Effect<readonly [Connection, Connection], never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
-    const a = yield* Mailbox.make<Incoming, TransportError>()
-    const b = yield* Mailbox.make<Incoming, TransportError>()
-    const close = Effect.zipRight(a.end, b.end).pipe(Effect.asVoid)
-    yield* Effect.addFinalizer(() => close)
-    // bytes each side sent that the other has not read yet: what a paused reader leaves in memory
-    const unread = { a: 0, b: 0 }
-    const end = (
-      label: string,
-      inbox: Mailbox.Mailbox<Incoming, TransportError>,
-      peer: Mailbox.Mailbox<Incoming, TransportError>,
-      mine: "a" | "b",
-      theirs: "a" | "b"
-    ): Connection => ({
-      label,
-      binary: true,
-      incoming: Mailbox.toStream(inbox).pipe(Stream.mapChunks((chunk) => {
-        for (const frame of chunk) unread[theirs] -= frameBytes(frame)
-        return chunk
-      })),
-      send: (frame) =>
-        Effect.suspend(() => {
-          const incoming = typeof frame === "string" ? textFrame(frame, max) : binaryFrame(frame, max)
-          if (!peer.unsafeOffer(incoming)) return Effect.fail(closed)
-          unread[mine] += frameBytes(incoming)
-          return Effect.void
-        }),
-      buffered: () => unread[mine],
-      close
-    })
-    const label = options.label ?? "memory"
-    return [end(`${label}:client`, a, b, "a", "b"), end(`${label}:server`, b, a, "b", "a")] as const
+) {
+  const max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+  const a = yield* Mailbox.make<Incoming, TransportError>()
+  const b = yield* Mailbox.make<Incoming, TransportError>()
+  const close = Effect.zipRight(a.end, b.end).pipe(Effect.asVoid)
+  yield* Effect.addFinalizer(() => close)
+  // bytes each side sent that the other has not read yet: what a paused reader leaves in memory
+  const unread = { a: 0, b: 0 }
+  const end = (
+    label: string,
+    inbox: Mailbox.Mailbox<Incoming, TransportError>,
+    peer: Mailbox.Mailbox<Incoming, TransportError>,
+    mine: "a" | "b",
+    theirs: "a" | "b"
+  ): Connection => ({
+    label,
+    binary: true,
+    incoming: Mailbox.toStream(inbox).pipe(Stream.mapChunks((chunk) => {
+      for (const frame of chunk) unread[theirs] -= frameBytes(frame)
+      return chunk
+    })),
+    send: (frame) =>
+      Effect.suspend(() => {
+        const incoming = typeof frame === "string" ? textFrame(frame, max) : binaryFrame(frame, max)
+        if (!peer.unsafeOffer(incoming)) return Effect.fail(closed)
+        unread[mine] += frameBytes(incoming)
+        return Effect.void
+      }),
+    buffered: () => unread[mine],
+    close
   })
+  const label = options.label ?? "memory"
+  return [end(`${label}:client`, a, b, "a", "b"), end(`${label}:server`, b, a, "b", "a")] as const
+})
 
 /** Dials the in-memory acceptor: each `connect` yields the client end of a new pair. */
 export class MemoryNetwork extends Context.Tag("arcp/MemoryNetwork")<MemoryNetwork, {

@@ -64,68 +64,66 @@ export const makeInbox = (options: { readonly idleTimeout?: Duration.DurationInp
     const offer = (transfer: Transfer, item: Item) =>
       Effect.asVoid(Effect.raceFirst(Queue.offer(transfer.queue, item), Deferred.await(transfer.gone)))
 
-    const expect = (key: string) =>
-      Effect.gen(function*() {
-        const length = encoder.encode(key).byteLength
-        if (length === 0 || length > 255) {
-          return yield* ArcpError.of("INVALID_ARGUMENT", "a sidecar transfer's key must be 1 to 255 bytes")
-        }
-        if (open.has(key)) return yield* ArcpError.of("INVALID_ARGUMENT", `a transfer keyed ${key} is already open`)
-        if (open.size >= MAX_OPEN) {
-          return yield* ArcpError.of(
-            "RESOURCE_EXHAUSTED",
-            `${MAX_OPEN} sidecar transfers are already open on this connection`
-          )
-        }
-        const transfer: Transfer = {
-          queue: yield* Queue.bounded<Item>(QUEUED_FRAMES),
-          gone: yield* Deferred.make<void>(),
-          next: 0
-        }
-        open.set(key, transfer)
-        const close = Effect.zipRight(
-          Deferred.succeed(transfer.gone, undefined),
-          Effect.sync(() => {
-            if (open.get(key) === transfer) forget(key)
-          })
+    const expect = Effect.fnUntraced(function*(key: string) {
+      const length = encoder.encode(key).byteLength
+      if (length === 0 || length > 255) {
+        return yield* ArcpError.of("INVALID_ARGUMENT", "a sidecar transfer's key must be 1 to 255 bytes")
+      }
+      if (open.has(key)) return yield* ArcpError.of("INVALID_ARGUMENT", `a transfer keyed ${key} is already open`)
+      if (open.size >= MAX_OPEN) {
+        return yield* ArcpError.of(
+          "RESOURCE_EXHAUSTED",
+          `${MAX_OPEN} sidecar transfers are already open on this connection`
         )
-        const bytes = Stream.fromQueue(transfer.queue).pipe(
-          Stream.takeWhile((item) => item._tag !== "End"),
-          Stream.mapEffect((item) =>
-            item._tag === "Fail" ? Effect.fail(item.error) : Effect.succeed(item._tag === "Data" ? item.bytes : EMPTY)
-          ),
-          Stream.timeoutFail(
-            () => ArcpError.of("DEADLINE_EXCEEDED", `no sidecar frame for ${key} in time; nothing was stored`),
-            idleTimeout
-          ),
-          Stream.ensuring(close)
-        )
-        return { bytes, close }
-      })
+      }
+      const transfer: Transfer = {
+        queue: yield* Queue.bounded<Item>(QUEUED_FRAMES),
+        gone: yield* Deferred.make<void>(),
+        next: 0
+      }
+      open.set(key, transfer)
+      const close = Effect.zipRight(
+        Deferred.succeed(transfer.gone, undefined),
+        Effect.sync(() => {
+          if (open.get(key) === transfer) forget(key)
+        })
+      )
+      const bytes = Stream.fromQueue(transfer.queue).pipe(
+        Stream.takeWhile((item) => item._tag !== "End"),
+        Stream.mapEffect((item) =>
+          item._tag === "Fail" ? Effect.fail(item.error) : Effect.succeed(item._tag === "Data" ? item.bytes : EMPTY)
+        ),
+        Stream.timeoutFail(
+          () => ArcpError.of("DEADLINE_EXCEEDED", `no sidecar frame for ${key} in time; nothing was stored`),
+          idleTimeout
+        ),
+        Stream.ensuring(close)
+      )
+      return { bytes, close }
+    })
 
-    const accept = (frame: Frame.SidecarFrame) =>
-      Effect.gen(function*() {
-        const transfer = open.get(frame.key)
-        if (transfer === undefined) return ended.includes(frame.key) ? "late" as const : "unknown" as const
-        if (frame.aborted || frame.sequence !== transfer.next) {
-          const error = frame.aborted
-            ? ArcpError.of("CANCELLED", `the sender aborted the transfer ${frame.key}`)
-            : ArcpError.of(
-              "DATA_LOSS",
-              `sidecar frame ${frame.sequence} of ${frame.key} arrived where ${transfer.next} was expected`
-            )
-          forget(frame.key)
-          yield* offer(transfer, { _tag: "Fail", error })
-          return "delivered" as const
-        }
-        transfer.next += 1
-        if (frame.payload.byteLength > 0) yield* offer(transfer, { _tag: "Data", bytes: frame.payload })
-        if (frame.final) {
-          forget(frame.key)
-          yield* offer(transfer, { _tag: "End" })
-        }
+    const accept = Effect.fnUntraced(function*(frame: Frame.SidecarFrame) {
+      const transfer = open.get(frame.key)
+      if (transfer === undefined) return ended.includes(frame.key) ? "late" as const : "unknown" as const
+      if (frame.aborted || frame.sequence !== transfer.next) {
+        const error = frame.aborted
+          ? ArcpError.of("CANCELLED", `the sender aborted the transfer ${frame.key}`)
+          : ArcpError.of(
+            "DATA_LOSS",
+            `sidecar frame ${frame.sequence} of ${frame.key} arrived where ${transfer.next} was expected`
+          )
+        forget(frame.key)
+        yield* offer(transfer, { _tag: "Fail", error })
         return "delivered" as const
-      })
+      }
+      transfer.next += 1
+      if (frame.payload.byteLength > 0) yield* offer(transfer, { _tag: "Data", bytes: frame.payload })
+      if (frame.final) {
+        forget(frame.key)
+        yield* offer(transfer, { _tag: "End" })
+      }
+      return "delivered" as const
+    })
 
     const fail = (key: string, error: ArcpError) =>
       Effect.suspend(() => {

@@ -57,25 +57,24 @@ const answers = (path: string): Effect.Effect<boolean, TransportError> =>
  * nobody answers on is removed; a live server or any other kind of file is a
  * refusal.
  */
-const clearStale = (path: string): Effect.Effect<void, TransportError> =>
-  Effect.gen(function*() {
-    const stat = yield* Effect.try({
-      try: () => fs.lstatSync(path, { throwIfNoEntry: false }),
-      catch: (e) => openError(`cannot inspect ${path}: ${String(e)}`, e)
-    })
-    if (stat === undefined) return
-    if (!stat.isSocket()) {
-      return yield* openError(`${path} exists and is not a socket: remove it or choose another --socket path`)
-    }
-    if (yield* answers(path)) {
-      return yield* openError(`a server is already listening on ${path}: stop it or choose another --socket path`)
-    }
-    yield* Effect.try({
-      try: () => fs.unlinkSync(path),
-      catch: (e) => openError(`cannot remove the stale socket ${path}: ${String(e)}`, e)
-    })
-    yield* Effect.logInfo(`replaced a stale socket file at ${path} (no server answered on it)`)
+const clearStale = Effect.fnUntraced(function*(path: string) {
+  const stat = yield* Effect.try({
+    try: () => fs.lstatSync(path, { throwIfNoEntry: false }),
+    catch: (e) => openError(`cannot inspect ${path}: ${String(e)}`, e)
   })
+  if (stat === undefined) return
+  if (!stat.isSocket()) {
+    return yield* openError(`${path} exists and is not a socket: remove it or choose another --socket path`)
+  }
+  if (yield* answers(path)) {
+    return yield* openError(`a server is already listening on ${path}: stop it or choose another --socket path`)
+  }
+  yield* Effect.try({
+    try: () => fs.unlinkSync(path),
+    catch: (e) => openError(`cannot remove the stale socket ${path}: ${String(e)}`, e)
+  })
+  yield* Effect.logInfo(`replaced a stale socket file at ${path} (no server answered on it)`)
+})
 
 /**
  * Binds under umask 0177 so the socket is owner-only from its first instant
@@ -129,61 +128,59 @@ const fromSocket = (
     Effect.zipRight(Lines.make({ input: socket, output: socket, label, maxFrameBytes }))
   )
 
-const serve = (options: ServerOptions) =>
-  Effect.gen(function*() {
-    const path = options.path
-    const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
-    const sockets = new Set<net.Socket>()
-    let next = 0
-    const accepting = yield* Accepting.make<net.Socket>({
-      open: (socket) => fromSocket(socket, `unix#${++next}`, maxFrameBytes),
-      refuse: (socket) => socket.destroy()
-    })
-    const server = net.createServer((socket) => {
-      sockets.add(socket)
-      // a peer resetting mid-write must not become an unhandled 'error' event
-      socket.on("error", () => undefined)
-      socket.once("close", () => sockets.delete(socket))
-      accepting.offer(socket)
-    })
-    if (!isNamedPipe(path)) yield* clearStale(path)
-    yield* Effect.acquireRelease(
-      Effect.zipRight(
-        listen(server, path, options.mode ?? DEFAULT_MODE),
-        Effect.sync(() => (isNamedPipe(path) ? undefined : fs.lstatSync(path).ino))
-      ),
-      (inode) =>
-        Effect.async<void>((resume) => {
-          for (const socket of sockets) socket.destroy()
-          server.close(() => resume(Effect.void))
-        }).pipe(Effect.zipRight(removeIfOurs(path, inode)))
-    )
-    return Acceptor.of({ address: urlOf(path), run: accepting.run })
+const serve = Effect.fnUntraced(function*(options: ServerOptions) {
+  const path = options.path
+  const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+  const sockets = new Set<net.Socket>()
+  let next = 0
+  const accepting = yield* Accepting.make<net.Socket>({
+    open: (socket) => fromSocket(socket, `unix#${++next}`, maxFrameBytes),
+    refuse: (socket) => socket.destroy()
   })
+  const server = net.createServer((socket) => {
+    sockets.add(socket)
+    // a peer resetting mid-write must not become an unhandled 'error' event
+    socket.on("error", () => undefined)
+    socket.once("close", () => sockets.delete(socket))
+    accepting.offer(socket)
+  })
+  if (!isNamedPipe(path)) yield* clearStale(path)
+  yield* Effect.acquireRelease(
+    Effect.zipRight(
+      listen(server, path, options.mode ?? DEFAULT_MODE),
+      Effect.sync(() => (isNamedPipe(path) ? undefined : fs.lstatSync(path).ino))
+    ),
+    (inode) =>
+      Effect.async<void>((resume) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resume(Effect.void))
+      }).pipe(Effect.zipRight(removeIfOurs(path, inode)))
+  )
+  return Acceptor.of({ address: urlOf(path), run: accepting.run })
+})
 
 /** A Unix socket (or named pipe) server on `options.path`, closed and its file removed with the layer. */
 export const layer = (options: ServerOptions): Layer.Layer<Acceptor, TransportError> =>
   Layer.scoped(Acceptor, serve(options))
 
 /** Connects to the socket at `path` (or a `unix://` URL); the connection lives as long as the scope. */
-export const connect = (
+export const connect = Effect.fnUntraced(function*(
   pathOrUrl: string,
   options: { readonly maxFrameBytes?: number | undefined } = {}
-): Effect.Effect<Connection, TransportError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const path = pathOf(pathOrUrl)
-    const socket = yield* Effect.async<net.Socket, TransportError>((resume) => {
-      const s = net.createConnection({ path })
-      const onError = (error: Error) => {
-        s.destroy()
-        resume(Effect.fail(openError(`cannot connect to ${path}: ${error.message}`, error)))
-      }
-      s.once("error", onError)
-      s.once("connect", () => {
-        s.off("error", onError)
-        s.on("error", () => undefined) // reported through the connection's incoming stream instead
-        resume(Effect.succeed(s))
-      })
+) {
+  const path = pathOf(pathOrUrl)
+  const socket = yield* Effect.async<net.Socket, TransportError>((resume) => {
+    const s = net.createConnection({ path })
+    const onError = (error: Error) => {
+      s.destroy()
+      resume(Effect.fail(openError(`cannot connect to ${path}: ${error.message}`, error)))
+    }
+    s.once("error", onError)
+    s.once("connect", () => {
+      s.off("error", onError)
+      s.on("error", () => undefined) // reported through the connection's incoming stream instead
+      resume(Effect.succeed(s))
     })
-    return yield* fromSocket(socket, urlOf(path), options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * 16)
   })
+  return yield* fromSocket(socket, urlOf(path), options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * 16)
+})

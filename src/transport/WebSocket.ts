@@ -11,7 +11,7 @@ import * as https from "node:https"
 import { WebSocket as WsClient } from "ws"
 import { fromSocket, fromWs } from "./internal/WebSocketConnection.js"
 import * as Tls from "./Tls.js"
-import { Acceptor, type Connection, DEFAULT_MAX_FRAME_BYTES, TransportError } from "./Transport.js"
+import { Acceptor, DEFAULT_MAX_FRAME_BYTES, TransportError } from "./Transport.js"
 import * as WebSocketUpgrade from "./WebSocketUpgrade.js"
 
 export { fromSocket }
@@ -58,26 +58,25 @@ export const listenScoped = (
       })
   )
 
-const listen = (options: ServerOptions) =>
-  Effect.gen(function*() {
-    const host = options.host ?? "127.0.0.1"
-    const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
-    const tls = options.tls
-    const server = tls === undefined
-      ? http.createServer(answerPlainRequest)
-      : https.createServer(Tls.serverOptions(tls), answerPlainRequest)
-    // a client whose TLS handshake fails (no or a bad certificate under `require`) is that client's end
-    server.on("tlsClientError", () => undefined)
-    const scheme = tls === undefined ? "ws" : "wss"
-    const upgrader = yield* WebSocketUpgrade.make({ path: options.path, maxFrameBytes, label: scheme })
-    yield* WebSocketUpgrade.listenOn(server, upgrader, true)
-    const port = yield* listenScoped(server, host, options.port ?? 7777)
-    // before the server closes (which waits for its sockets): its upgraded sockets go first
-    yield* Effect.addFinalizer(() => upgrader.closeAll)
-    if (server instanceof https.Server) yield* Tls.rotate(server, tls)
-    const hostInUrl = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host // IPv6 literals are bracketed
-    return Acceptor.of({ address: `${scheme}://${hostInUrl}:${port}${options.path ?? ""}`, run: upgrader.run })
-  })
+const listen = Effect.fnUntraced(function*(options: ServerOptions) {
+  const host = options.host ?? "127.0.0.1"
+  const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+  const tls = options.tls
+  const server = tls === undefined
+    ? http.createServer(answerPlainRequest)
+    : https.createServer(Tls.serverOptions(tls), answerPlainRequest)
+  // a client whose TLS handshake fails (no or a bad certificate under `require`) is that client's end
+  server.on("tlsClientError", () => undefined)
+  const scheme = tls === undefined ? "ws" : "wss"
+  const upgrader = yield* WebSocketUpgrade.make({ path: options.path, maxFrameBytes, label: scheme })
+  yield* WebSocketUpgrade.listenOn(server, upgrader, true)
+  const port = yield* listenScoped(server, host, options.port ?? 7777)
+  // before the server closes (which waits for its sockets): its upgraded sockets go first
+  yield* Effect.addFinalizer(() => upgrader.closeAll)
+  if (server instanceof https.Server) yield* Tls.rotate(server, tls)
+  const hostInUrl = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host // IPv6 literals are bracketed
+  return Acceptor.of({ address: `${scheme}://${hostInUrl}:${port}${options.path ?? ""}`, run: upgrader.run })
+})
 
 /** A WebSocket server on `host:port` (127.0.0.1:7777 by default; port 0 picks a free one), `wss://` with `tls`. */
 export const layer = (options: ServerOptions = {}): Layer.Layer<Acceptor, TransportError> =>
@@ -114,21 +113,20 @@ export interface ConnectOptions {
 }
 
 /** Connects to a WebSocket server; the connection lives as long as the scope. */
-export const connect = (
+export const connect = Effect.fnUntraced(function*(
   url: string,
   options: ConnectOptions = {}
-): Effect.Effect<Connection, TransportError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const ws = yield* Effect.try({
-      try: () => new WsClient(url, { ...Tls.clientOptions(options.tls), perMessageDeflate: false }),
-      // a malformed URL throws in the constructor
-      catch: (cause) => new TransportError({ reason: "Open", message: `${url}: ${String(cause)}`, cause })
-    })
-    const { connection, opened } = yield* fromWs(ws, {
-      label: url,
-      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * WebSocketUpgrade.HARD_CAP_FACTOR,
-      openTimeout: options.openTimeout ?? 10_000
-    })
-    yield* opened
-    return connection
+) {
+  const ws = yield* Effect.try({
+    try: () => new WsClient(url, { ...Tls.clientOptions(options.tls), perMessageDeflate: false }),
+    // a malformed URL throws in the constructor
+    catch: (cause) => new TransportError({ reason: "Open", message: `${url}: ${String(cause)}`, cause })
   })
+  const { connection, opened } = yield* fromWs(ws, {
+    label: url,
+    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES * WebSocketUpgrade.HARD_CAP_FACTOR,
+    openTimeout: options.openTimeout ?? 10_000
+  })
+  yield* opened
+  return connection
+})

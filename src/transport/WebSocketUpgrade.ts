@@ -47,53 +47,51 @@ export const pathOf = (request: IncomingMessage): string => {
 }
 
 /** An upgrader for the life of the scope; closing the scope closes its connections. */
-export const make = (options: UpgradeOptions): Effect.Effect<Upgrader, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const wss = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        new WebSocketServer({
-          noServer: true,
-          maxPayload: options.maxFrameBytes * HARD_CAP_FACTOR,
-          perMessageDeflate: false
-        })
-      ),
-      (server) =>
-        Effect.sync(() => {
-          for (const client of server.clients) client.terminate()
-          server.close()
-        })
-    )
-    const closeAll = Effect.sync(() => {
-      for (const client of wss.clients) client.terminate()
-    })
-    let next = 0
-    // what a connection keeps of its upgrade: the socket and what TLS proved, not the request (headers and all)
-    const open = ({ peer, ws }: { readonly ws: Ws; readonly peer: Peer }) =>
-      Effect.gen(function*() {
-        const { connection } = yield* fromWs(ws, {
-          label: `${options.label}#${++next}`,
-          maxFrameBytes: options.maxFrameBytes
-        })
-        return { ...connection, peer } satisfies Connection
+export const make = Effect.fnUntraced(function*(options: UpgradeOptions) {
+  const wss = yield* Effect.acquireRelease(
+    Effect.sync(() =>
+      new WebSocketServer({
+        noServer: true,
+        maxPayload: options.maxFrameBytes * HARD_CAP_FACTOR,
+        perMessageDeflate: false
       })
-    const accepting = yield* Accepting.make<{ readonly ws: Ws; readonly peer: Peer }>({
-      open,
-      refuse: ({ ws }) => ws.close(1013, "the runtime is busy; try again later")
-    })
-    return {
-      handle: (request, socket, head) => {
-        if (options.path !== undefined && pathOf(request) !== options.path) return false
-        // an error on the raw socket before the upgrade completes is that peer's end, not ours (a listener made
-        // here would share this call's closure context, and keep the request, headers and all, for the socket's life)
-        socket.on("error", ignoreError)
-        const peer = peerOf(request.socket)
-        wss.handleUpgrade(request, socket, head, (ws) => accepting.offer({ ws, peer }))
-        return true
-      },
-      run: accepting.run,
-      closeAll
-    }
+    ),
+    (server) =>
+      Effect.sync(() => {
+        for (const client of server.clients) client.terminate()
+        server.close()
+      })
+  )
+  const closeAll = Effect.sync(() => {
+    for (const client of wss.clients) client.terminate()
   })
+  let next = 0
+  // what a connection keeps of its upgrade: the socket and what TLS proved, not the request (headers and all)
+  const open = Effect.fnUntraced(function*({ peer, ws }: { readonly ws: Ws; readonly peer: Peer }) {
+    const { connection } = yield* fromWs(ws, {
+      label: `${options.label}#${++next}`,
+      maxFrameBytes: options.maxFrameBytes
+    })
+    return { ...connection, peer } satisfies Connection
+  })
+  const accepting = yield* Accepting.make<{ readonly ws: Ws; readonly peer: Peer }>({
+    open,
+    refuse: ({ ws }) => ws.close(1013, "the runtime is busy; try again later")
+  })
+  return {
+    handle: (request, socket, head) => {
+      if (options.path !== undefined && pathOf(request) !== options.path) return false
+      // an error on the raw socket before the upgrade completes is that peer's end, not ours (a listener made
+      // here would share this call's closure context, and keep the request, headers and all, for the socket's life)
+      socket.on("error", ignoreError)
+      const peer = peerOf(request.socket)
+      wss.handleUpgrade(request, socket, head, (ws) => accepting.offer({ ws, peer }))
+      return true
+    },
+    run: accepting.run,
+    closeAll
+  } satisfies Upgrader
+})
 
 /**
  * Listens for upgrades on `server` for the life of the scope. Requests for other paths are left

@@ -111,64 +111,63 @@ const pairs = (flag: string, entries: ReadonlyArray<string>) =>
   })
 
 /** The mtls and oauth2 options of the flags (undefined: the scheme is off). */
-export const resolve = (flags: Flags, defaultAudience: string) =>
-  Effect.gen(function*() {
-    const mtls = Option.isSome(flags.tlsClientCert ?? Option.none())
-      ? { principalFrom: flags.mtlsPrincipal }
-      : undefined
-    const jwksUrl = Option.getOrUndefined(flags.oauth2JwksUrl)
-    const introspectionUrl = Option.getOrUndefined(flags.oauth2IntrospectionUrl)
-    for (const [flag, url] of [["--oauth2-jwks-url", jwksUrl], ["--oauth2-introspection-url", introspectionUrl]]) {
-      if (url !== undefined && !isHttpUrl(url)) return yield* fail(`${flag} expects an http(s) URL, got "${url}"`)
-    }
-    const clientId = Option.getOrUndefined(flags.oauth2ClientId)
-    const clientSecret = Option.getOrUndefined(flags.oauth2ClientSecret)
-    if (introspectionUrl !== undefined && (clientId === undefined || clientSecret === undefined)) {
+export const resolve = Effect.fnUntraced(function*(flags: Flags, defaultAudience: string) {
+  const mtls = Option.isSome(flags.tlsClientCert ?? Option.none())
+    ? { principalFrom: flags.mtlsPrincipal }
+    : undefined
+  const jwksUrl = Option.getOrUndefined(flags.oauth2JwksUrl)
+  const introspectionUrl = Option.getOrUndefined(flags.oauth2IntrospectionUrl)
+  for (const [flag, url] of [["--oauth2-jwks-url", jwksUrl], ["--oauth2-introspection-url", introspectionUrl]]) {
+    if (url !== undefined && !isHttpUrl(url)) return yield* fail(`${flag} expects an http(s) URL, got "${url}"`)
+  }
+  const clientId = Option.getOrUndefined(flags.oauth2ClientId)
+  const clientSecret = Option.getOrUndefined(flags.oauth2ClientSecret)
+  if (introspectionUrl !== undefined && (clientId === undefined || clientSecret === undefined)) {
+    return yield* fail(
+      "--oauth2-introspection-url needs --oauth2-client-id and --oauth2-client-secret (or ARCP_OAUTH2_CLIENT_SECRET)"
+    )
+  }
+  if (flags.oauth2CacheSeconds < 0) return yield* fail("--oauth2-cache-seconds must be 0 or more")
+  const scopeTrust = new Map<string, TrustLevel>()
+  for (const [scope, level] of yield* pairs("--oauth2-scope-trust", flags.oauth2ScopeTrust)) {
+    const parsed = Trust.parse(level)
+    if (parsed === undefined) {
       return yield* fail(
-        "--oauth2-introspection-url needs --oauth2-client-id and --oauth2-client-secret (or ARCP_OAUTH2_CLIENT_SECRET)"
+        `--oauth2-scope-trust ${scope}=${level}: the level is one of untrusted, constrained, trusted, privileged`
       )
     }
-    if (flags.oauth2CacheSeconds < 0) return yield* fail("--oauth2-cache-seconds must be 0 or more")
-    const scopeTrust = new Map<string, TrustLevel>()
-    for (const [scope, level] of yield* pairs("--oauth2-scope-trust", flags.oauth2ScopeTrust)) {
-      const parsed = Trust.parse(level)
-      if (parsed === undefined) {
-        return yield* fail(
-          `--oauth2-scope-trust ${scope}=${level}: the level is one of untrusted, constrained, trusted, privileged`
-        )
-      }
-      scopeTrust.set(scope, parsed)
-    }
-    const scopePermissions = new Map<string, ReadonlyArray<string>>()
-    for (const [scope, list] of yield* pairs("--oauth2-scope-permission", flags.oauth2ScopePermission)) {
-      scopePermissions.set(scope, [
-        ...(scopePermissions.get(scope) ?? []),
-        ...list.split(",").map((p) => p.trim()).filter((p) => p !== "")
-      ])
-    }
-    const anyOAuth2 = jwksUrl !== undefined || introspectionUrl !== undefined
-    if (!anyOAuth2 && (scopeTrust.size > 0 || scopePermissions.size > 0 || flags.oauth2Scope.length > 0)) {
-      return yield* fail("the --oauth2-* scope flags need --oauth2-jwks-url or --oauth2-introspection-url")
-    }
-    const oauth2: OAuth2Options | undefined = anyOAuth2
-      ? {
-        issuer: Option.getOrUndefined(flags.oauth2Issuer),
-        jwksUrl,
-        audience: Option.getOrElse(flags.oauth2Audience, () => defaultAudience),
-        requiredScopes: flags.oauth2Scope,
-        scopeTrust,
-        scopePermissions,
-        ...(introspectionUrl !== undefined && clientId !== undefined && clientSecret !== undefined
-          ? {
-            introspection: {
-              url: introspectionUrl,
-              clientId,
-              clientSecret,
-              cacheSeconds: flags.oauth2CacheSeconds
-            }
+    scopeTrust.set(scope, parsed)
+  }
+  const scopePermissions = new Map<string, ReadonlyArray<string>>()
+  for (const [scope, list] of yield* pairs("--oauth2-scope-permission", flags.oauth2ScopePermission)) {
+    scopePermissions.set(scope, [
+      ...(scopePermissions.get(scope) ?? []),
+      ...list.split(",").map((p) => p.trim()).filter((p) => p !== "")
+    ])
+  }
+  const anyOAuth2 = jwksUrl !== undefined || introspectionUrl !== undefined
+  if (!anyOAuth2 && (scopeTrust.size > 0 || scopePermissions.size > 0 || flags.oauth2Scope.length > 0)) {
+    return yield* fail("the --oauth2-* scope flags need --oauth2-jwks-url or --oauth2-introspection-url")
+  }
+  const oauth2: OAuth2Options | undefined = anyOAuth2
+    ? {
+      issuer: Option.getOrUndefined(flags.oauth2Issuer),
+      jwksUrl,
+      audience: Option.getOrElse(flags.oauth2Audience, () => defaultAudience),
+      requiredScopes: flags.oauth2Scope,
+      scopeTrust,
+      scopePermissions,
+      ...(introspectionUrl !== undefined && clientId !== undefined && clientSecret !== undefined
+        ? {
+          introspection: {
+            url: introspectionUrl,
+            clientId,
+            clientSecret,
+            cacheSeconds: flags.oauth2CacheSeconds
           }
-          : {})
-      }
-      : undefined
-    return { mtls, oauth2 }
-  })
+        }
+        : {})
+    }
+    : undefined
+  return { mtls, oauth2 }
+})

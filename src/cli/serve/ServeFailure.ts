@@ -18,19 +18,18 @@ export const validPort = (option: Options.Options<number>, flag: string): Option
   ))
 
 /** Checks `--db` before opening it: its folder must exist and it must not be a folder itself. */
-export const checkDb = (db: string): Effect.Effect<void, CliError, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    if (db === ":memory:") return
-    const fs = yield* FileSystem.FileSystem
-    const info = yield* fs.stat(db).pipe(Effect.option)
-    if (Option.isSome(info) && info.value.type === "Directory") {
-      return yield* usage(`--db ${db} is a directory: give the path of a database file (or :memory:)`)
-    }
-    const folder = yield* fs.stat(dirname(db)).pipe(Effect.option)
-    if (Option.isNone(folder) || folder.value.type !== "Directory") {
-      return yield* usage(`--db ${db}: the folder ${dirname(db)} does not exist; create it or choose another path`)
-    }
-  })
+export const checkDb = Effect.fnUntraced(function*(db: string) {
+  if (db === ":memory:") return
+  const fs = yield* FileSystem.FileSystem
+  const info = yield* fs.stat(db).pipe(Effect.option)
+  if (Option.isSome(info) && info.value.type === "Directory") {
+    return yield* usage(`--db ${db} is a directory: give the path of a database file (or :memory:)`)
+  }
+  const folder = yield* fs.stat(dirname(db)).pipe(Effect.option)
+  if (Option.isNone(folder) || folder.value.type !== "Directory") {
+    return yield* usage(`--db ${db}: the folder ${dirname(db)} does not exist; create it or choose another path`)
+  }
+})
 
 /** Where `arcp serve` keeps its store: a PostgreSQL `url`, or the SQLite file `db`; `label` shows it (no password). */
 export interface Store {
@@ -40,23 +39,22 @@ export interface Store {
 }
 
 /** `--store` (a PostgreSQL URL, or an SQLite file standing for --db) else `--db`, checked. */
-export const resolveStore = (
+export const resolveStore = Effect.fnUntraced(function*(
   o: { readonly db: string; readonly store: Option.Option<string> }
-): Effect.Effect<Store, CliError, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const given = Option.getOrUndefined(o.store)
-    if (given !== undefined && isPostgresUrl(given)) {
-      if (!URL.canParse(given)) {
-        return yield* usage(
-          `--store ${displayUrl(given)} is not a valid URL: write postgres://USER:PASSWORD@HOST:PORT/DB`
-        )
-      }
-      return { db: o.db, url: given, label: displayUrl(given) }
+) {
+  const given = Option.getOrUndefined(o.store)
+  if (given !== undefined && isPostgresUrl(given)) {
+    if (!URL.canParse(given)) {
+      return yield* usage(
+        `--store ${displayUrl(given)} is not a valid URL: write postgres://USER:PASSWORD@HOST:PORT/DB`
+      )
     }
-    const db = given ?? o.db
-    yield* checkDb(db)
-    return { db, label: db }
-  })
+    return { db: o.db, url: given, label: displayUrl(given) }
+  }
+  const db = given ?? o.db
+  yield* checkDb(db)
+  return { db, label: db }
+})
 
 /** A start-up failure of `arcp serve` as a sentence, when it is one we know; otherwise the cause goes on unchanged. */
 export const explainStartFailure = (

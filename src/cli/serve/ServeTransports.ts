@@ -9,7 +9,7 @@ import { Config, Effect, Option, Stream } from "effect"
 import type { Readable, Writable } from "node:stream"
 import { createSecureContext } from "node:tls"
 import type { TransportOptions } from "../../runtime/Server.js"
-import type { ServerTls, TlsMaterial } from "../../transport/Tls.js"
+import type { TlsMaterial } from "../../transport/Tls.js"
 import * as Settings from "../Settings.js"
 
 const KINDS = ["ws", "stdio", "unix", "http2"] as const
@@ -78,15 +78,16 @@ const readPem = (fs: FileSystem.FileSystem, flag: string, file: string) =>
   fs.readFileString(file).pipe(Effect.mapError(() => new Error(`cannot read ${flag} ${file}: check the path`)))
 
 /** The certificate, key and CA files, read now. */
-const readMaterial = (fs: FileSystem.FileSystem, cert: string, key: string, ca: Option.Option<string>) =>
-  Effect.gen(function*() {
+const readMaterial = Effect.fnUntraced(
+  function*(fs: FileSystem.FileSystem, cert: string, key: string, ca: Option.Option<string>) {
     const material: TlsMaterial = {
       cert: yield* readPem(fs, "--tls-cert", cert),
       key: yield* readPem(fs, "--tls-key", key),
       ...(Option.isSome(ca) ? { ca: yield* readPem(fs, "--tls-ca", ca.value) } : {})
     }
     return material
-  })
+  }
+)
 
 /** Each SIGHUP: the files read again (rotation without a restart); unreadable ones are logged and skipped. */
 const reloadsOnSighup = (fs: FileSystem.FileSystem, cert: string, key: string, ca: Option.Option<string>) =>
@@ -105,38 +106,37 @@ const reloadsOnSighup = (fs: FileSystem.FileSystem, cert: string, key: string, c
   )
 
 /** The server TLS settings of the flags, or undefined for cleartext; one sentence per mistake. */
-const tlsOf = (fs: FileSystem.FileSystem, flags: Flags): Effect.Effect<ServerTls | undefined, Error> =>
-  Effect.gen(function*() {
-    const ca = flags.tlsCa ?? Option.none()
-    const clientCert = flags.tlsClientCert ?? Option.none()
-    if (Option.isNone(flags.tlsCert) || Option.isNone(flags.tlsKey)) {
-      if (Option.isSome(ca) || Option.isSome(clientCert)) {
-        return yield* fail(
-          "--tls-ca and --tls-client-cert need --tls-cert and --tls-key (client certificates travel over TLS)"
-        )
-      }
-      return undefined
+const tlsOf = Effect.fnUntraced(function*(fs: FileSystem.FileSystem, flags: Flags) {
+  const ca = flags.tlsCa ?? Option.none()
+  const clientCert = flags.tlsClientCert ?? Option.none()
+  if (Option.isNone(flags.tlsCert) || Option.isNone(flags.tlsKey)) {
+    if (Option.isSome(ca) || Option.isSome(clientCert)) {
+      return yield* fail(
+        "--tls-ca and --tls-client-cert need --tls-cert and --tls-key (client certificates travel over TLS)"
+      )
     }
-    if (Option.isSome(clientCert) && Option.isNone(ca)) {
-      return yield* fail("--tls-client-cert needs --tls-ca, the CA file client certificates must chain to")
-    }
-    const material = yield* readMaterial(fs, flags.tlsCert.value, flags.tlsKey.value, ca)
-    // checked now, so that a wrong file is one sentence rather than a failure deep in the server's start
-    yield* Effect.try({
-      try: () => createSecureContext(material),
-      catch: (e) =>
-        new Error(
-          `--tls-cert/--tls-key${Option.isSome(ca) ? "/--tls-ca" : ""} cannot be used (${
-            e instanceof Error ? e.message : String(e)
-          }): give PEM files of a certificate, its private key${Option.isSome(ca) ? " and the CA" : ""}`
-        )
-    })
-    return {
-      ...material,
-      ...(Option.isSome(clientCert) ? { clientCertificate: clientCert.value } : {}),
-      reloads: reloadsOnSighup(fs, flags.tlsCert.value, flags.tlsKey.value, ca)
-    }
+    return undefined
+  }
+  if (Option.isSome(clientCert) && Option.isNone(ca)) {
+    return yield* fail("--tls-client-cert needs --tls-ca, the CA file client certificates must chain to")
+  }
+  const material = yield* readMaterial(fs, flags.tlsCert.value, flags.tlsKey.value, ca)
+  // checked now, so that a wrong file is one sentence rather than a failure deep in the server's start
+  yield* Effect.try({
+    try: () => createSecureContext(material),
+    catch: (e) =>
+      new Error(
+        `--tls-cert/--tls-key${Option.isSome(ca) ? "/--tls-ca" : ""} cannot be used (${
+          e instanceof Error ? e.message : String(e)
+        }): give PEM files of a certificate, its private key${Option.isSome(ca) ? " and the CA" : ""}`
+      )
   })
+  return {
+    ...material,
+    ...(Option.isSome(clientCert) ? { clientCertificate: clientCert.value } : {}),
+    reloads: reloadsOnSighup(fs, flags.tlsCert.value, flags.tlsKey.value, ca)
+  }
+})
 
 /** The kinds `--transport` names, in order and without repeats; stdio only alone. */
 export const kindsOf = (flag: string): Effect.Effect<ReadonlyArray<Kind>, Error> => {
@@ -153,42 +153,41 @@ export const kindsOf = (flag: string): Effect.Effect<ReadonlyArray<Kind>, Error>
 }
 
 /** The server's transport options for the flags (stdio on this process's stdin/stdout). */
-export const resolve = (
+export const resolve = Effect.fnUntraced(function*(
   flags: Flags,
   stdio: { readonly input: Readable; readonly output: Writable }
-): Effect.Effect<ReadonlyArray<TransportOptions>, Error, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const kinds = yield* kindsOf(flags.transport)
-    if (Option.isSome(flags.tlsCert) !== Option.isSome(flags.tlsKey)) {
-      return yield* fail("--tls-cert and --tls-key go together: give both, or neither for cleartext")
-    }
-    const tls = yield* tlsOf(fs, flags)
-    if (tls !== undefined && !kinds.includes("http2") && !kinds.includes("ws")) {
-      return yield* fail("--tls-cert/--tls-key secure --transport ws (wss://) and http2 only")
-    }
-    return yield* Effect.forEach(kinds, (kind): Effect.Effect<TransportOptions, Error> => {
-      switch (kind) {
-        case "ws":
-          return Effect.succeed({ kind, host: flags.host, port: flags.port, ...(tls !== undefined ? { tls } : {}) })
-        case "stdio":
-          return Effect.succeed({ kind, input: stdio.input, output: stdio.output })
-        case "unix": {
-          if (Option.isNone(flags.socket)) {
-            return fail("--transport unix needs --socket PATH, the socket file to create")
-          }
-          if (!/^0?[0-7]{3}$/.test(flags.socketMode)) {
-            return fail(`--socket-mode expects octal permission bits such as 600 or 660, got "${flags.socketMode}"`)
-          }
-          return Effect.succeed({ kind, path: flags.socket.value, mode: parseInt(flags.socketMode, 8) })
+) {
+  const fs = yield* FileSystem.FileSystem
+  const kinds = yield* kindsOf(flags.transport)
+  if (Option.isSome(flags.tlsCert) !== Option.isSome(flags.tlsKey)) {
+    return yield* fail("--tls-cert and --tls-key go together: give both, or neither for cleartext")
+  }
+  const tls = yield* tlsOf(fs, flags)
+  if (tls !== undefined && !kinds.includes("http2") && !kinds.includes("ws")) {
+    return yield* fail("--tls-cert/--tls-key secure --transport ws (wss://) and http2 only")
+  }
+  return yield* Effect.forEach(kinds, (kind): Effect.Effect<TransportOptions, Error> => {
+    switch (kind) {
+      case "ws":
+        return Effect.succeed({ kind, host: flags.host, port: flags.port, ...(tls !== undefined ? { tls } : {}) })
+      case "stdio":
+        return Effect.succeed({ kind, input: stdio.input, output: stdio.output })
+      case "unix": {
+        if (Option.isNone(flags.socket)) {
+          return fail("--transport unix needs --socket PATH, the socket file to create")
         }
-        case "http2":
-          // cleartext h2c is for loopback (tests, a local sidecar): anything reachable from elsewhere gets TLS
-          return tls === undefined && !isLoopback(flags.host)
-            ? fail(
-              `--transport http2 on ${flags.host} needs --tls-cert and --tls-key (cleartext h2c is served on loopback hosts only)`
-            )
-            : Effect.succeed({ kind, host: flags.host, port: flags.http2Port, tls })
+        if (!/^0?[0-7]{3}$/.test(flags.socketMode)) {
+          return fail(`--socket-mode expects octal permission bits such as 600 or 660, got "${flags.socketMode}"`)
+        }
+        return Effect.succeed({ kind, path: flags.socket.value, mode: parseInt(flags.socketMode, 8) })
       }
-    })
+      case "http2":
+        // cleartext h2c is for loopback (tests, a local sidecar): anything reachable from elsewhere gets TLS
+        return tls === undefined && !isLoopback(flags.host)
+          ? fail(
+            `--transport http2 on ${flags.host} needs --tls-cert and --tls-key (cleartext h2c is served on loopback hosts only)`
+          )
+          : Effect.succeed({ kind, host: flags.host, port: flags.http2Port, tls })
+    }
   })
+})

@@ -98,35 +98,33 @@ export const make = <E>(wire: Wire<E>): Answers<E> => {
             correlation_id: requestId
           })
       ),
-    grant: (asked, options = {}) =>
-      Effect.gen(function*() {
-        const scope = yield* scopeOf(asked)
-        const reply = yield* wire.request("permission.grant", {
-          ...scope,
-          ...(options.resource !== undefined ? { resource: options.resource } : {}),
-          ...(options.expires_at !== undefined ? { expires_at: options.expires_at } : {}),
-          ...(options.granted_by !== undefined ? { granted_by: options.granted_by } : {})
-        }, { correlation_id: asked.id })
-        if (!isCore(reply) || reply.type !== "lease.granted") {
-          return yield* Effect.fail(wire.unexpected("lease.granted", reply))
-        }
-        return reply.payload
-      }),
+    grant: Effect.fnUntraced(function*(asked, options = {}) {
+      const scope = yield* scopeOf(asked)
+      const reply = yield* wire.request("permission.grant", {
+        ...scope,
+        ...(options.resource !== undefined ? { resource: options.resource } : {}),
+        ...(options.expires_at !== undefined ? { expires_at: options.expires_at } : {}),
+        ...(options.granted_by !== undefined ? { granted_by: options.granted_by } : {})
+      }, { correlation_id: asked.id })
+      if (!isCore(reply) || reply.type !== "lease.granted") {
+        return yield* Effect.fail(wire.unexpected("lease.granted", reply))
+      }
+      return reply.payload
+    }),
     deny: (asked, reason) =>
       Effect.flatMap(
         scopeOf(asked),
         (scope) => taken("permission.deny", { ...scope, reason }, { correlation_id: asked.id })
       ),
-    refreshLease: (leaseId, seconds) =>
-      Effect.gen(function*() {
-        const reply = yield* wire.request("lease.refresh", {
-          lease_id: LeaseId.make(leaseId),
-          requested_seconds: seconds
-        })
-        if (!isCore(reply) || reply.type !== "lease.extended") {
-          return yield* Effect.fail(wire.unexpected("lease.extended", reply))
-        }
-        return reply.payload
+    refreshLease: Effect.fnUntraced(function*(leaseId, seconds) {
+      const reply = yield* wire.request("lease.refresh", {
+        lease_id: LeaseId.make(leaseId),
+        requested_seconds: seconds
       })
+      if (!isCore(reply) || reply.type !== "lease.extended") {
+        return yield* Effect.fail(wire.unexpected("lease.extended", reply))
+      }
+      return reply.payload
+    })
   }
 }

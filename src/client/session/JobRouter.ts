@@ -103,15 +103,14 @@ export const make = <E>() => {
     },
 
     /** Fails every handle with `error` and ends its events (the session ended). */
-    failAll: (error: E): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        const sinks = [...[...watched.values()].flatMap((m) => [...m.values()]), ...awaitingAcceptance.values()]
-        watched.clear()
-        awaitingAcceptance.clear()
-        for (const sink of sinks) {
-          yield* Deferred.fail(sink.outcome, error)
-          yield* sink.events.end
-        }
-      })
+    failAll: Effect.fnUntraced(function*(error: E) {
+      const sinks = [...[...watched.values()].flatMap((m) => [...m.values()]), ...awaitingAcceptance.values()]
+      watched.clear()
+      awaitingAcceptance.clear()
+      for (const sink of sinks) {
+        yield* Deferred.fail(sink.outcome, error)
+        yield* sink.events.end
+      }
+    })
   }
 }

@@ -40,51 +40,50 @@ export const make = (deps: ReaderDeps) => {
   const { canRedial, credentials, end, inbound, inbox, jobs, requests, state } = deps
 
   /** What the session and the runtime's control messages change: nacks, re-authentication, eviction. */
-  const onControl = (message: Decoded) =>
-    Effect.gen(function*() {
-      if (message.session_id !== undefined) state.lastSeen = message.id
-      jobs.route(message)
-      const correlation = message.correlation_id
-      if (correlation !== undefined) {
-        // a nack after a fetch was answered: its sidecar transfer failed midway
-        if (isCore(message) && message.type === "nack") yield* inbox.fail(correlation, errorOf(message.payload))
-        const answer = requests.take(correlation)
-        if (answer !== undefined) {
-          yield* isCore(message) && message.type === "nack"
-            ? Deferred.fail(answer, errorOf(message.payload))
-            : Deferred.succeed(answer, message)
-        }
+  const onControl = Effect.fnUntraced(function*(message: Decoded) {
+    if (message.session_id !== undefined) state.lastSeen = message.id
+    jobs.route(message)
+    const correlation = message.correlation_id
+    if (correlation !== undefined) {
+      // a nack after a fetch was answered: its sidecar transfer failed midway
+      if (isCore(message) && message.type === "nack") yield* inbox.fail(correlation, errorOf(message.payload))
+      const answer = requests.take(correlation)
+      if (answer !== undefined) {
+        yield* isCore(message) && message.type === "nack"
+          ? Deferred.fail(answer, errorOf(message.payload))
+          : Deferred.succeed(answer, message)
       }
-      if (isCore(message)) {
-        if (message.type === "session.refresh" && message.payload.challenge_id !== undefined) {
-          // §8.4: answer with a fresh session.authenticate; the runtime evicts us otherwise
-          const challengeId = message.payload.challenge_id
-          yield* answerChallenge(credentials, message.payload.type ?? "", message.payload.params).pipe(
-            Effect.flatMap((response) => state.write("session.authenticate", { challenge_id: challengeId, response })),
-            Effect.catchAll((e) => Effect.logWarning(`cannot re-authenticate: ${e.message}`))
-          )
-        }
-        if (message.type === "session.evicted") {
-          // a runtime going down for a restart lets us come back: the supervisor reconnects
-          if (message.payload.allow_resume === true && message.payload.reason === "UNAVAILABLE" && canRedial) {
-            return yield* PubSub.publish(inbound, message)
-          }
-          state.resumable = false
-          yield* end(
-            new ClientError({
-              reason: "Evicted",
-              message: message.payload.message ?? message.payload.reason,
-              code: message.payload.reason
-            })
-          )
-        }
+    }
+    if (isCore(message)) {
+      if (message.type === "session.refresh" && message.payload.challenge_id !== undefined) {
+        // §8.4: answer with a fresh session.authenticate; the runtime evicts us otherwise
+        const challengeId = message.payload.challenge_id
+        yield* answerChallenge(credentials, message.payload.type ?? "", message.payload.params).pipe(
+          Effect.flatMap((response) => state.write("session.authenticate", { challenge_id: challengeId, response })),
+          Effect.catchAll((e) => Effect.logWarning(`cannot re-authenticate: ${e.message}`))
+        )
       }
-      yield* PubSub.publish(inbound, message)
-      if (state.resumeId !== undefined && correlation === state.resumeId) {
-        state.resumeId = undefined
-        if (message.type === "ack") yield* PubSub.publish(inbound, Subscription.Resumed)
+      if (message.type === "session.evicted") {
+        // a runtime going down for a restart lets us come back: the supervisor reconnects
+        if (message.payload.allow_resume === true && message.payload.reason === "UNAVAILABLE" && canRedial) {
+          return yield* PubSub.publish(inbound, message)
+        }
+        state.resumable = false
+        yield* end(
+          new ClientError({
+            reason: "Evicted",
+            message: message.payload.message ?? message.payload.reason,
+            code: message.payload.reason
+          })
+        )
       }
-    })
+    }
+    yield* PubSub.publish(inbound, message)
+    if (state.resumeId !== undefined && correlation === state.resumeId) {
+      state.resumeId = undefined
+      if (message.type === "ack") yield* PubSub.publish(inbound, Subscription.Resumed)
+    }
+  })
 
   /**
    * One message from the runtime. Every message but a control one (job events, answers) is handled in

@@ -75,13 +75,12 @@ export const make = (state: SessionState, timeout: Duration.Duration) => {
    * Sends a prepared envelope and waits for its first correlated answer (registered before sending);
    * `gated` false: at once, even while reconnecting (the new transport's handshake).
    */
-  const sendAndAwait = (envelope: Decoded, gated = true) =>
-    Effect.gen(function*() {
-      const answer = yield* expect(envelope.id)
-      const text = encodeUnchecked(state.inSession(envelope))
-      yield* gated ? state.sendFrame(text) : state.sendNow(text)
-      return yield* answer
-    })
+  const sendAndAwait = Effect.fnUntraced(function*(envelope: Decoded, gated = true) {
+    const answer = yield* expect(envelope.id)
+    const text = encodeUnchecked(state.inSession(envelope))
+    yield* gated ? state.sendFrame(text) : state.sendNow(text)
+    return yield* answer
+  })
 
   const request = <T extends MessageType>(type: T, payload: PayloadOf<T>, header: HeaderOptions = {}) =>
     Effect.flatMap(makeEnvelope(type, payload, header), (envelope) => sendAndAwait(envelope))
@@ -96,24 +95,28 @@ export const make = (state: SessionState, timeout: Duration.Duration) => {
    * Sends `envelope`, then runs `during` (sidecar frames) while its answer may already come; the
    * answer's deadline starts once `during` is done, so a long upload is not cut short.
    */
-  const exchange = (envelope: Decoded, during: Effect.Effect<void, ArcpError | ClientError>) =>
-    Effect.gen(function*() {
+  const exchange = Effect.fnUntraced(
+    function*(envelope: Decoded, during: Effect.Effect<void, ArcpError | ClientError>) {
       const answer = yield* expect(envelope.id)
       setDeadline(envelope.id, Number.POSITIVE_INFINITY)
       yield* state.sendEnvelope(envelope)
       const sender = yield* Effect.fork(
-        Effect.tap(during, () =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.sync(() =>
-              setDeadline(envelope.id, now + timeoutMillis)
-            )))
+        Effect.tap(
+          during,
+          () =>
+            Effect.flatMap(
+              Clock.currentTimeMillis,
+              (now) => Effect.sync(() => setDeadline(envelope.id, now + timeoutMillis))
+            )
+        )
       )
       // a sender that fails first (its source, the socket) ends the wait with its own error
       const sent = Effect.flatMap(Fiber.join(sender), () => Effect.never)
       const reply = yield* Effect.raceFirst(answer, sent)
       yield* Fiber.interrupt(sender)
       return reply
-    })
+    }
+  )
 
   return { take, settle, failAll, sweeper, expect, sendAndAwait, request, exchange }
 }

@@ -50,19 +50,18 @@ export const makeAssembler = () => {
   }
 
   /** Ends the stream with a local stream.error: what the application sees instead of a damaged chunk. */
-  const fail = (about: Decoded, code: ErrorCode, message: string): Effect.Effect<Array<Decoded>> =>
-    Effect.gen(function*() {
-      const streamId = about.stream_id ?? ""
-      release(streamId)
-      failed.push(streamId)
-      if (failed.length > REMEMBERED) failed.shift()
-      const error = yield* makeEnvelope("stream.error", { code, message, retryable: false }, {
-        ...(about.session_id !== undefined ? { session_id: about.session_id } : {}),
-        ...(about.job_id !== undefined ? { job_id: about.job_id } : {}),
-        ...(about.stream_id !== undefined ? { stream_id: about.stream_id } : {})
-      })
-      return [error]
+  const fail = Effect.fnUntraced(function*(about: Decoded, code: ErrorCode, message: string) {
+    const streamId = about.stream_id ?? ""
+    release(streamId)
+    failed.push(streamId)
+    if (failed.length > REMEMBERED) failed.shift()
+    const error = yield* makeEnvelope("stream.error", { code, message, retryable: false }, {
+      ...(about.session_id !== undefined ? { session_id: about.session_id } : {}),
+      ...(about.job_id !== undefined ? { job_id: about.job_id } : {}),
+      ...(about.stream_id !== undefined ? { stream_id: about.stream_id } : {})
     })
+    return [error]
+  })
 
   /** A JSON message: what to hand on now (nothing while a sidecar chunk waits for its frames). */
   const onMessage = (message: Decoded): Effect.Effect<Array<Decoded>> => {

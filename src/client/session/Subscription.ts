@@ -79,26 +79,25 @@ export const subscribe = <E>(
   Stream.unwrapScoped(Effect.gen(function*() {
     // subscribed before sending: the first events may follow the acceptance at once
     const messages = yield* deps.messages
-    const open = (from: SubscribeSince | undefined) =>
-      Effect.gen(function*() {
-        const request = yield* makeEnvelope("subscribe", {
-          filter,
-          // `since` with no message id backfills from the start of what the subscriber may see
-          ...(from === undefined ? {} : {
-            since: {
-              ...(from.after_message_id === undefined
-                ? {}
-                : { after_message_id: MessageId.make(from.after_message_id) }),
-              ...(from.checkpoint_id === undefined ? {} : { checkpoint_id: CheckpointId.make(from.checkpoint_id) })
-            }
-          })
+    const open = Effect.fnUntraced(function*(from: SubscribeSince | undefined) {
+      const request = yield* makeEnvelope("subscribe", {
+        filter,
+        // `since` with no message id backfills from the start of what the subscriber may see
+        ...(from === undefined ? {} : {
+          since: {
+            ...(from.after_message_id === undefined
+              ? {}
+              : { after_message_id: MessageId.make(from.after_message_id) }),
+            ...(from.checkpoint_id === undefined ? {} : { checkpoint_id: CheckpointId.make(from.checkpoint_id) })
+          }
         })
-        const reply = yield* deps.sendAndAwait(request)
-        if (!isCore(reply) || reply.type !== "subscribe.accepted") {
-          return yield* Effect.fail(deps.unexpected("subscribe.accepted", reply))
-        }
-        return { id: reply.payload.subscription_id, request: request.id }
       })
+      const reply = yield* deps.sendAndAwait(request)
+      if (!isCore(reply) || reply.type !== "subscribe.accepted") {
+        return yield* Effect.fail(deps.unexpected("subscribe.accepted", reply))
+      }
+      return { id: reply.payload.subscription_id, request: request.id }
+    })
     const first = yield* open(since)
     let id: SubscriptionId = first.id
     // where a subscription taken up again starts before any event was handed on

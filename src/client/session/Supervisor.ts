@@ -33,80 +33,79 @@ export interface SupervisorDeps {
 }
 
 /** Forks the reader of the current transport and the supervisor watching it, both in the session's scope. */
-export const start = (deps: SupervisorDeps): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    const { end, policy, readFrom, redial, sessionScope, state } = deps
-    // the reader of the first transport; `reconnect` replaces it when a redialled one takes over
-    let reader = yield* Effect.forkIn(readFrom(state.current), sessionScope)
+export const start = Effect.fnUntraced(function*(deps: SupervisorDeps) {
+  const { end, policy, readFrom, redial, sessionScope, state } = deps
+  // the reader of the first transport; `reconnect` replaces it when a redialled one takes over
+  let reader = yield* Effect.forkIn(readFrom(state.current), sessionScope)
 
-    /**
-     * Takes the session back on a freshly dialled transport and resumes it after the last message
-     * seen (§19): fails with the runtime's refusal (DATA_LOSS when it cannot replay from there).
-     */
-    const takeBack = (after: MessageId | undefined) =>
-      Effect.gen(function*() {
-        yield* deps.handshake
-        const resume = yield* makeEnvelope("resume", after === undefined ? {} : { after_message_id: after })
-        state.resumeId = resume.id
-        yield* deps.sendNowAndAwait(resume)
-      })
-
-    /** Dials until a transport takes the session back; the scope of the new transport, or why it gave up. */
-    const reconnect = (rules: ReconnectPolicy, dial: Effect.Effect<Connection, unknown, Scope.Scope>) =>
-      Effect.gen(function*() {
-        const attempts = Math.max(1, rules.attempts ?? DEFAULT_POLICY.attempts)
-        let last = "the connection dropped"
-        // the last message of the lost transport: later handshakes' answers are new messages, after what was missed
-        const after = state.lastSeen
-        for (let attempt = 1; attempt <= attempts && !state.closing; attempt++) {
-          yield* Effect.sleep(yield* delayBefore(rules, attempt))
-          const scope = yield* Scope.fork(sessionScope, ExecutionStrategy.sequential)
-          const dialled = yield* Effect.either(Scope.extend(dial, scope))
-          if (Either.isLeft(dialled)) {
-            last = dialled.left instanceof Error ? dialled.left.message : String(dialled.left)
-            yield* Scope.close(scope, Exit.void)
-            continue
-          }
-          state.current = dialled.right
-          reader = yield* Effect.forkIn(readFrom(state.current), sessionScope)
-          const resumed = yield* Effect.either(takeBack(after))
-          if (Either.isRight(resumed)) {
-            yield* Effect.logInfo(`reconnected and resumed session after ${attempt} attempt(s)`)
-            return scope
-          }
-          yield* Scope.close(scope, Exit.void)
-          const error = resumed.left
-          // the runtime answered: it will not take the session back (DATA_LOSS, PERMISSION_DENIED...)
-          if (error._tag === "ArcpError") {
-            return yield* new ClientError({
-              reason: error.code === "DATA_LOSS" ? "DataLoss" : "Closed",
-              message: `cannot resume the session: ${error.message}`,
-              code: error.code
-            })
-          }
-          last = error.message
-        }
-        return yield* new ClientError({
-          reason: "Transport",
-          message: `the connection dropped and ${attempts} reconnection attempt(s) failed: ${last}`
-        })
-      })
-
-    yield* Effect.gen(function*() {
-      // the scope of the redialled transport in use, closed when it drops in turn
-      let held: Scope.CloseableScope | undefined
-      while (true) {
-        const reason = yield* Fiber.join(reader)
-        if (!state.established || state.closing || !state.resumable || redial === undefined || policy === undefined) {
-          return yield* end(reason)
-        }
-        yield* state.down
-        if (held !== undefined) yield* Scope.close(held, Exit.void)
-        yield* Effect.logInfo(`transport lost (${reason.message}); reconnecting`)
-        const outcome = yield* Effect.either(reconnect(policy, redial))
-        yield* state.back
-        if (Either.isLeft(outcome)) return yield* end(outcome.left)
-        held = outcome.right
-      }
-    }).pipe(Effect.forkIn(sessionScope))
+  /**
+   * Takes the session back on a freshly dialled transport and resumes it after the last message
+   * seen (§19): fails with the runtime's refusal (DATA_LOSS when it cannot replay from there).
+   */
+  const takeBack = Effect.fnUntraced(function*(after: MessageId | undefined) {
+    yield* deps.handshake
+    const resume = yield* makeEnvelope("resume", after === undefined ? {} : { after_message_id: after })
+    state.resumeId = resume.id
+    yield* deps.sendNowAndAwait(resume)
   })
+
+  /** Dials until a transport takes the session back; the scope of the new transport, or why it gave up. */
+  const reconnect = Effect.fnUntraced(
+    function*(rules: ReconnectPolicy, dial: Effect.Effect<Connection, unknown, Scope.Scope>) {
+      const attempts = Math.max(1, rules.attempts ?? DEFAULT_POLICY.attempts)
+      let last = "the connection dropped"
+      // the last message of the lost transport: later handshakes' answers are new messages, after what was missed
+      const after = state.lastSeen
+      for (let attempt = 1; attempt <= attempts && !state.closing; attempt++) {
+        yield* Effect.sleep(yield* delayBefore(rules, attempt))
+        const scope = yield* Scope.fork(sessionScope, ExecutionStrategy.sequential)
+        const dialled = yield* Effect.either(Scope.extend(dial, scope))
+        if (Either.isLeft(dialled)) {
+          last = dialled.left instanceof Error ? dialled.left.message : String(dialled.left)
+          yield* Scope.close(scope, Exit.void)
+          continue
+        }
+        state.current = dialled.right
+        reader = yield* Effect.forkIn(readFrom(state.current), sessionScope)
+        const resumed = yield* Effect.either(takeBack(after))
+        if (Either.isRight(resumed)) {
+          yield* Effect.logInfo(`reconnected and resumed session after ${attempt} attempt(s)`)
+          return scope
+        }
+        yield* Scope.close(scope, Exit.void)
+        const error = resumed.left
+        // the runtime answered: it will not take the session back (DATA_LOSS, PERMISSION_DENIED...)
+        if (error._tag === "ArcpError") {
+          return yield* new ClientError({
+            reason: error.code === "DATA_LOSS" ? "DataLoss" : "Closed",
+            message: `cannot resume the session: ${error.message}`,
+            code: error.code
+          })
+        }
+        last = error.message
+      }
+      return yield* new ClientError({
+        reason: "Transport",
+        message: `the connection dropped and ${attempts} reconnection attempt(s) failed: ${last}`
+      })
+    }
+  )
+
+  yield* Effect.gen(function*() {
+    // the scope of the redialled transport in use, closed when it drops in turn
+    let held: Scope.CloseableScope | undefined
+    while (true) {
+      const reason = yield* Fiber.join(reader)
+      if (!state.established || state.closing || !state.resumable || redial === undefined || policy === undefined) {
+        return yield* end(reason)
+      }
+      yield* state.down
+      if (held !== undefined) yield* Scope.close(held, Exit.void)
+      yield* Effect.logInfo(`transport lost (${reason.message}); reconnecting`)
+      const outcome = yield* Effect.either(reconnect(policy, redial))
+      yield* state.back
+      if (Either.isLeft(outcome)) return yield* end(outcome.left)
+      held = outcome.right
+    }
+  }).pipe(Effect.forkIn(sessionScope))
+})

@@ -118,18 +118,17 @@ export const make = Effect.gen(function*() {
     })
 
   /** The live record of an artifact `principal` may see. */
-  const visible = (principal: string, artifactId: string) =>
-    Effect.gen(function*() {
-      const record = yield* Effect.mapError(store.get(artifactId), storage)
-      const now = yield* Clock.currentTimeMillis
-      if (Option.isNone(record) || record.value.principal !== principal || record.value.expires_at <= now) {
-        return yield* notFound(artifactId)
-      }
-      return record.value
-    })
+  const visible = Effect.fnUntraced(function*(principal: string, artifactId: string) {
+    const record = yield* Effect.mapError(store.get(artifactId), storage)
+    const now = yield* Clock.currentTimeMillis
+    if (Option.isNone(record) || record.value.principal !== principal || record.value.expires_at <= now) {
+      return yield* notFound(artifactId)
+    }
+    return record.value
+  })
 
-  const put = (owner: ArtifactOwner, options: PutOptions, bytes: Stream.Stream<Uint8Array, ArcpError>) =>
-    Effect.gen(function*() {
+  const put = Effect.fnUntraced(
+    function*(owner: ArtifactOwner, options: PutOptions, bytes: Stream.Stream<Uint8Array, ArcpError>) {
       const ttl = options.ttlSeconds ?? retention.defaultSeconds
       if (ttl > retention.maxSeconds) {
         return yield* ArcpError.of(
@@ -155,7 +154,8 @@ export const make = Effect.gen(function*() {
         Effect.ensuring(unreserve(owner.principal, options.size))
       )
       return refOf(record)
-    })
+    }
+  )
 
   const sweep = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis

@@ -271,29 +271,27 @@ export const make = (options: Options): Context.Tag.Service<Authenticator> => {
     return {
       type: "jwt_nonce",
       params: { nonce, audience: options.audience },
-      verify: (response) =>
-        Effect.gen(function*() {
-          if (jwt === undefined) return yield* unauthenticated("signed_jwt is not enabled on this runtime")
-          const { payload, principal } = yield* jwt(tokenOf(response))
-          if (payload["nonce"] !== nonce) return yield* unauthenticated("the signed nonce does not match the challenge")
-          if (sameAs !== undefined && sameAs.id !== principal.id) {
-            return yield* unauthenticated("re-authenticated as a different principal")
-          }
-          return principal
-        })
+      verify: Effect.fnUntraced(function*(response) {
+        if (jwt === undefined) return yield* unauthenticated("signed_jwt is not enabled on this runtime")
+        const { payload, principal } = yield* jwt(tokenOf(response))
+        if (payload["nonce"] !== nonce) return yield* unauthenticated("the signed nonce does not match the challenge")
+        if (sameAs !== undefined && sameAs.id !== principal.id) {
+          return yield* unauthenticated("re-authenticated as a different principal")
+        }
+        return principal
+      })
     }
   }
 
   const bearerChallenge = (sameAs: Principal): Challenge => ({
     type: "bearer_token",
     params: {},
-    verify: (response) =>
-      Effect.gen(function*() {
-        if (bearer === undefined) return yield* unauthenticated("bearer is not enabled on this runtime")
-        const principal = yield* bearer(tokenOf(response))
-        if (principal.id !== sameAs.id) return yield* unauthenticated("re-authenticated as a different principal")
-        return principal
-      })
+    verify: Effect.fnUntraced(function*(response) {
+      if (bearer === undefined) return yield* unauthenticated("bearer is not enabled on this runtime")
+      const principal = yield* bearer(tokenOf(response))
+      if (principal.id !== sameAs.id) return yield* unauthenticated("re-authenticated as a different principal")
+      return principal
+    })
   })
 
   /** The offer names a scheme this runtime does not take: say which it does. */
@@ -308,12 +306,11 @@ export const make = (options: Options): Context.Tag.Service<Authenticator> => {
   const oauth2Challenge = (sameAs: Principal): Challenge => ({
     type: "oauth2_token",
     params: {},
-    verify: (response) =>
-      Effect.gen(function*() {
-        const principal = yield* oauth2Principal(tokenOf(response))
-        if (principal.id !== sameAs.id) return yield* unauthenticated("re-authenticated as a different principal")
-        return principal
-      })
+    verify: Effect.fnUntraced(function*(response) {
+      const principal = yield* oauth2Principal(tokenOf(response))
+      if (principal.id !== sameAs.id) return yield* unauthenticated("re-authenticated as a different principal")
+      return principal
+    })
   })
 
   return Authenticator.of({

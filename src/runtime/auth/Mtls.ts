@@ -39,33 +39,32 @@ export const principalOf = (certificate: PeerCertificate, source: PrincipalSourc
 }
 
 /** Checks an mtls offer against the connection's certificate; the principal on success. */
-export const verify = (
+export const verify = Effect.fnUntraced(function*(
   options: MtlsOptions,
   trust: ReadonlyMap<string, TrustLevel>,
   offer: { readonly fingerprint?: string | undefined; readonly peer?: Peer | undefined }
-) =>
-  Effect.gen(function*() {
-    const certificate = offer.peer?.certificate
-    if (certificate === undefined) {
-      return yield* unauthenticated(
-        "mtls needs a client certificate verified by TLS, and this connection presented none (connect over wss:// or https:// with a client certificate)"
-      )
-    }
-    if (!certificate.verified) {
-      return yield* unauthenticated(
-        `mtls: the client certificate is not trusted by this runtime (${certificate.verifyError ?? "unverified"})`
-      )
-    }
-    if (offer.fingerprint === undefined) return yield* unauthenticated("mtls requires client.fingerprint (§8.2)")
-    if (normalizeFingerprint(offer.fingerprint) !== certificate.fingerprint) {
-      return yield* unauthenticated(
-        "mtls: client.fingerprint does not match the certificate presented on this connection (expected sha256: of its DER bytes)"
-      )
-    }
-    const source = options.principalFrom ?? "cn"
-    const id = principalOf(certificate, source)
-    if (id === undefined || id === "") {
-      return yield* unauthenticated(`mtls: the client certificate has no ${source} to name the principal`)
-    }
-    return { id, scheme: "mtls" as const, trustLevel: trust.get(id) }
-  })
+) {
+  const certificate = offer.peer?.certificate
+  if (certificate === undefined) {
+    return yield* unauthenticated(
+      "mtls needs a client certificate verified by TLS, and this connection presented none (connect over wss:// or https:// with a client certificate)"
+    )
+  }
+  if (!certificate.verified) {
+    return yield* unauthenticated(
+      `mtls: the client certificate is not trusted by this runtime (${certificate.verifyError ?? "unverified"})`
+    )
+  }
+  if (offer.fingerprint === undefined) return yield* unauthenticated("mtls requires client.fingerprint (§8.2)")
+  if (normalizeFingerprint(offer.fingerprint) !== certificate.fingerprint) {
+    return yield* unauthenticated(
+      "mtls: client.fingerprint does not match the certificate presented on this connection (expected sha256: of its DER bytes)"
+    )
+  }
+  const source = options.principalFrom ?? "cn"
+  const id = principalOf(certificate, source)
+  if (id === undefined || id === "") {
+    return yield* unauthenticated(`mtls: the client certificate has no ${source} to name the principal`)
+  }
+  return { id, scheme: "mtls" as const, trustLevel: trust.get(id) }
+})

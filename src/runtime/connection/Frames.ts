@@ -32,59 +32,63 @@ export interface FrameContext {
 export const dropBeforeAcceptance = (what: string) =>
   Effect.logWarning(`dropped before session.accepted (§8.1): ${what}`)
 
-/** Handles one chunk of frames; never fails. */
-export const onChunk = (ctx: FrameContext) => {
-  const { outbound, phase, settings } = ctx
-  const onFrame = (frame: Incoming, decoded: Either.Either<Decoded, DecodeError> | undefined) =>
-    Effect.gen(function*() {
-      if (frame._tag === "Text" && decoded !== undefined && Either.isRight(decoded)) {
-        return yield* ctx.onMessage(decoded.right)
+/** One frame outside an open session's runs (a handshake message, a sidecar frame, a bad frame). */
+// generator functions made once (`fnUntraced`): one evaluated per call would make a hidden class per call, in the
+// old generation, keeping the call's objects alive until the next full GC (issue 12)
+const onFrame = Effect.fnUntraced(function*(
+  ctx: FrameContext,
+  frame: Incoming,
+  decoded: Either.Either<Decoded, DecodeError> | undefined
+) {
+  if (frame._tag === "Text" && decoded !== undefined && Either.isRight(decoded)) {
+    return yield* ctx.onMessage(decoded.right)
+  }
+  const open = (yield* Ref.get(ctx.phase))._tag === "Open"
+  // sidecar frames belong to an announced transfer of an open session (§11.3, §16.2)
+  if (frame._tag === "Binary" && open) return yield* ctx.sidecar.deliver(frame.data)
+  const refusal = refusalOf(frame, decoded, open, ctx.settings.maxFrameBytes)
+  if (refusal === undefined) return
+  return yield* refusal._tag === "Drop"
+    ? dropBeforeAcceptance(refusal.type)
+    : nack(ctx.outbound, refusal.error, refusal.id)
+})
+
+const onChunkSteps = Effect.fnUntraced(function*(ctx: FrameContext, frames: Iterable<Incoming>) {
+  let run: Array<{ readonly message: Decoded; readonly json: string }> = []
+  let runSession: LiveSession | undefined
+  const flush = Effect.suspend(() => {
+    const batch = run
+    run = []
+    return runSession === undefined ? Effect.void : ctx.handleBatch(runSession, batch)
+  })
+  for (const frame of frames) {
+    // nesting is measured on the text, before anything recursive (parse errors, schemas) can see it
+    const decoded = frame._tag === "Text"
+      ? decodeJson(frame.text, { maxDepth: ctx.settings.maxJsonDepth })
+      : undefined
+    const current = yield* Ref.get(ctx.phase)
+    if (current._tag === "Open" && frame._tag === "Text" && decoded !== undefined && Either.isRight(decoded)) {
+      const refusal = wrongSession(current.session.id, decoded.right)
+      if (refusal !== undefined) {
+        yield* flush
+        // a nack is not answered with a nack (no loop with a peer that nacks what it cannot place)
+        yield* decoded.right.type === "nack"
+          ? Effect.logWarning(`dropped a nack: ${refusal.message}`)
+          : nack(ctx.outbound, refusal, decoded.right.id)
+        continue
       }
-      const open = (yield* Ref.get(phase))._tag === "Open"
-      // sidecar frames belong to an announced transfer of an open session (§11.3, §16.2)
-      if (frame._tag === "Binary" && open) return yield* ctx.sidecar.deliver(frame.data)
-      const refusal = refusalOf(frame, decoded, open, settings.maxFrameBytes)
-      if (refusal === undefined) return
-      return yield* refusal._tag === "Drop"
-        ? dropBeforeAcceptance(refusal.type)
-        : nack(outbound, refusal.error, refusal.id)
-    }).pipe(
-      // a defect in one message's handling is logged; the connection carries on
+      runSession = current.session
+      run.push({ message: decoded.right, json: frame.text })
+      continue
+    }
+    yield* flush
+    // a defect in one message's handling is logged; the connection carries on
+    yield* onFrame(ctx, frame, decoded).pipe(
       Effect.catchAllCause((cause) => Effect.logError("failed to handle a frame", cause))
     )
+  }
+  yield* flush
+})
 
-  return (frames: Iterable<Incoming>) =>
-    Effect.gen(function*() {
-      let run: Array<{ readonly message: Decoded; readonly json: string }> = []
-      let runSession: LiveSession | undefined
-      const flush = Effect.suspend(() => {
-        const batch = run
-        run = []
-        return runSession === undefined ? Effect.void : ctx.handleBatch(runSession, batch)
-      })
-      for (const frame of frames) {
-        // nesting is measured on the text, before anything recursive (parse errors, schemas) can see it
-        const decoded = frame._tag === "Text"
-          ? decodeJson(frame.text, { maxDepth: settings.maxJsonDepth })
-          : undefined
-        const current = yield* Ref.get(phase)
-        if (current._tag === "Open" && frame._tag === "Text" && decoded !== undefined && Either.isRight(decoded)) {
-          const refusal = wrongSession(current.session.id, decoded.right)
-          if (refusal !== undefined) {
-            yield* flush
-            // a nack is not answered with a nack (no loop with a peer that nacks what it cannot place)
-            yield* decoded.right.type === "nack"
-              ? Effect.logWarning(`dropped a nack: ${refusal.message}`)
-              : nack(outbound, refusal, decoded.right.id)
-            continue
-          }
-          runSession = current.session
-          run.push({ message: decoded.right, json: frame.text })
-          continue
-        }
-        yield* flush
-        yield* onFrame(frame, decoded)
-      }
-      yield* flush
-    })
-}
+/** Handles one chunk of frames; never fails. */
+export const onChunk = (ctx: FrameContext) => (frames: Iterable<Incoming>) => onChunkSteps(ctx, frames)

@@ -44,101 +44,99 @@ const mismatch = (me: Identity, to: Identity) =>
   )
 
 /** Sends the named running jobs of the asker to remote `name`; each is accepted there before this returns. */
-const handOut = (
+const handOut = Effect.fnUntraced(function*(
   services: HandoffServices,
   remotes: Context.Tag.Service<typeof Remotes>,
   name: string,
   message: Message<"agent.handoff">,
   owner: RouteContext["owner"]
-) =>
-  Effect.gen(function*() {
-    const { job_id, reason, session_id, to_runtime } = message.payload
-    if (job_id === undefined && session_id === undefined) {
-      return yield* ArcpError.of(
-        "INVALID_ARGUMENT",
-        "a handoff to another runtime names the job_id or session_id to hand"
-      )
-    }
-    const ids = services.handovers.running(owner.principal, { jobId: job_id, sessionId: session_id })
-    if (ids.length === 0) {
-      return yield* ArcpError.of(
-        "NOT_FOUND",
-        `no running job of yours ${job_id !== undefined ? `named ${job_id}` : `in session ${session_id}`} to hand off`
-      )
-    }
-    return yield* Effect.forEach(ids, (jobId) =>
-      Effect.gen(function*() {
-        const accepted = yield* Deferred.make<string, ArcpError>()
-        const destination: Destination = (work, ctx) =>
-          remotes.handOver(name, to_runtime, { ...work, reason }, (remoteJobId) =>
-            Effect.zipRight(
-              ctx.log("info", `handed off to ${name} as job ${remoteJobId}`, {
-                reason: "handed_off",
-                remote: name,
-                remote_job_id: remoteJobId,
-                ...(work.checkpoint !== undefined ? { checkpoint_id: work.checkpoint.checkpoint_id } : {})
-              }),
-              Deferred.succeed(accepted, remoteJobId)
-            )).pipe(
-              // refused, unreachable or cancelled before the remote accepted: the asker hears why
-              Effect.onExit((exit) =>
-                Exit.isSuccess(exit) ? Effect.void : Deferred.fail(
-                  accepted,
-                  Option.getOrElse(
-                    Cause.failureOption(exit.cause),
-                    () => ArcpError.of("CANCELLED", `job ${jobId} was cancelled while it was handed off`)
-                  )
+) {
+  const { job_id, reason, session_id, to_runtime } = message.payload
+  if (job_id === undefined && session_id === undefined) {
+    return yield* ArcpError.of(
+      "INVALID_ARGUMENT",
+      "a handoff to another runtime names the job_id or session_id to hand"
+    )
+  }
+  const ids = services.handovers.running(owner.principal, { jobId: job_id, sessionId: session_id })
+  if (ids.length === 0) {
+    return yield* ArcpError.of(
+      "NOT_FOUND",
+      `no running job of yours ${job_id !== undefined ? `named ${job_id}` : `in session ${session_id}`} to hand off`
+    )
+  }
+  return yield* Effect.forEach(ids, (jobId) =>
+    Effect.gen(function*() {
+      const accepted = yield* Deferred.make<string, ArcpError>()
+      const destination: Destination = (work, ctx) =>
+        remotes.handOver(name, to_runtime, { ...work, reason }, (remoteJobId) =>
+          Effect.zipRight(
+            ctx.log("info", `handed off to ${name} as job ${remoteJobId}`, {
+              reason: "handed_off",
+              remote: name,
+              remote_job_id: remoteJobId,
+              ...(work.checkpoint !== undefined ? { checkpoint_id: work.checkpoint.checkpoint_id } : {})
+            }),
+            Deferred.succeed(accepted, remoteJobId)
+          )).pipe(
+            // refused, unreachable or cancelled before the remote accepted: the asker hears why
+            Effect.onExit((exit) =>
+              Exit.isSuccess(exit) ? Effect.void : Deferred.fail(
+                accepted,
+                Option.getOrElse(
+                  Cause.failureOption(exit.cause),
+                  () => ArcpError.of("CANCELLED", `job ${jobId} was cancelled while it was handed off`)
                 )
               )
             )
-        if (!(yield* services.handovers.request(jobId, destination))) return yield* notRunning(jobId)
-        return yield* Deferred.await(accepted)
-      }), { concurrency: 8 })
-  })
+          )
+      if (!(yield* services.handovers.request(jobId, destination))) return yield* notRunning(jobId)
+      return yield* Deferred.await(accepted)
+    }), { concurrency: 8 })
+})
 
 /** Runs handed-off work here as a job of the sender, answered like an invoke. */
-const takeIn = (
+const takeIn = Effect.fnUntraced(function*(
   services: HandoffServices,
   message: Message<"agent.handoff">,
   work: NonNullable<PayloadOf<"agent.handoff">["job"]>,
   owner: RouteContext["owner"]
-) =>
-  Effect.gen(function*() {
-    const tool = yield* Option.match(services.tools.get(work.tool), {
-      onNone: () =>
-        Effect.fail(
-          ArcpError.of("NOT_FOUND", `no tool named "${work.tool}" to take the handed-off job`, {
-            details: { tool: work.tool }
-          })
-        ),
-      onSome: Effect.succeed
-    })
-    const checkpoint = work.checkpoint
-    const invoke: Message<"tool.invoke"> = {
-      ...message,
-      type: "tool.invoke",
-      payload: { tool: work.tool, arguments: work.arguments ?? {} }
-    }
-    yield* services.jobs.invoke(invoke, owner, undefined, {
-      endsAsJob: true,
-      tool: arrived(services, tool, {
-        owner,
-        asked: [],
-        message: `handed over by ${owner.principal}${
-          message.payload.reason !== undefined ? `: ${message.payload.reason}` : ""
-        }`,
-        attributes: {
-          reason: "handed_over",
-          ...(checkpoint !== undefined ? { checkpoint_id: checkpoint.checkpoint_id } : {})
-        },
-        restored: checkpoint === undefined ? undefined : {
-          checkpointId: CheckpointId.make(checkpoint.checkpoint_id),
-          snapshot: checkpoint.snapshot,
-          since: []
-        }
-      })
+) {
+  const tool = yield* Option.match(services.tools.get(work.tool), {
+    onNone: () =>
+      Effect.fail(
+        ArcpError.of("NOT_FOUND", `no tool named "${work.tool}" to take the handed-off job`, {
+          details: { tool: work.tool }
+        })
+      ),
+    onSome: Effect.succeed
+  })
+  const checkpoint = work.checkpoint
+  const invoke: Message<"tool.invoke"> = {
+    ...message,
+    type: "tool.invoke",
+    payload: { tool: work.tool, arguments: work.arguments ?? {} }
+  }
+  yield* services.jobs.invoke(invoke, owner, undefined, {
+    endsAsJob: true,
+    tool: arrived(services, tool, {
+      owner,
+      asked: [],
+      message: `handed over by ${owner.principal}${
+        message.payload.reason !== undefined ? `: ${message.payload.reason}` : ""
+      }`,
+      attributes: {
+        reason: "handed_over",
+        ...(checkpoint !== undefined ? { checkpoint_id: checkpoint.checkpoint_id } : {})
+      },
+      restored: checkpoint === undefined ? undefined : {
+        checkpointId: CheckpointId.make(checkpoint.checkpoint_id),
+        snapshot: checkpoint.snapshot,
+        since: []
+      }
     })
   })
+})
 
 /** `agent.handoff`: see the module comment. */
 export const handoff =

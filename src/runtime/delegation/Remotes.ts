@@ -87,18 +87,17 @@ export const make = (
     Effect.mapError(effect, (e) => (e._tag === "ClientError" ? unreachable(name, e.message) : e))
 
   /** A session to remote `name`, pinned to its fingerprint, for the scope. */
-  const sessionTo = (name: string) =>
-    Effect.gen(function*() {
-      const remote = remotes.get(name)
-      if (remote === undefined) return yield* notConfigured(remotes, name)
-      const connection = yield* dialUrl(remote.url).pipe(Effect.mapError((e) => unreachable(name, e.message)))
-      return yield* Client.connect(connection, {
-        credentials: remote.token !== undefined ? { scheme: "bearer", token: remote.token } : { scheme: "none" },
-        client: { kind: "arcp-runtime", version: VERSION },
-        ...(remote.fingerprint !== undefined ? { pinFingerprint: remote.fingerprint } : {}),
-        ...(options.timeout !== undefined ? { timeout: options.timeout } : {})
-      }).pipe(asUnreachable(name))
-    })
+  const sessionTo = Effect.fnUntraced(function*(name: string) {
+    const remote = remotes.get(name)
+    if (remote === undefined) return yield* notConfigured(remotes, name)
+    const connection = yield* dialUrl(remote.url).pipe(Effect.mapError((e) => unreachable(name, e.message)))
+    return yield* Client.connect(connection, {
+      credentials: remote.token !== undefined ? { scheme: "bearer", token: remote.token } : { scheme: "none" },
+      client: { kind: "arcp-runtime", version: VERSION },
+      ...(remote.fingerprint !== undefined ? { pinFingerprint: remote.fingerprint } : {}),
+      ...(options.timeout !== undefined ? { timeout: options.timeout } : {})
+    }).pipe(asUnreachable(name))
+  })
 
   /** The remote job's outcome; interrupted, the remote job is cancelled and given its deadline to end. */
   const follow = (name: string, job: Client.JobHandle, onAccepted?: (remoteJobId: string) => Effect.Effect<void>) =>

@@ -35,31 +35,30 @@ const refused = (sessionId: string) =>
   )
 
 /** Checks that `principal` may take back session `sessionId` now; its record, or the refusal. */
-export const takeBack = (
+export const takeBack = Effect.fnUntraced(function*(
   ctx: DurableContext,
   sessionId: string,
   principal: string
-): Effect.Effect<SessionRecord, ArcpError> =>
-  Effect.gen(function*() {
-    if (!enabled(ctx.settings)) {
-      return yield* ArcpError.of(
-        "FAILED_PRECONDITION",
-        "this runtime keeps no sessions past their connection (--resume-window 0)"
-      )
-    }
-    const found = yield* ctx.log.getSession(sessionId).pipe(
-      Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot read the session record: ${e.message}`))
+) {
+  if (!enabled(ctx.settings)) {
+    return yield* ArcpError.of(
+      "FAILED_PRECONDITION",
+      "this runtime keeps no sessions past their connection (--resume-window 0)"
     )
-    const now = yield* Clock.currentTimeMillis
-    if (
-      Option.isNone(found) || found.value.principal !== principal || found.value.state === "closed" ||
-      (found.value.state === "detached" && (found.value.resume_until ?? 0) < now)
-    ) {
-      yield* Effect.logInfo(`refused to resume session ${sessionId} for ${principal}`)
-      return yield* refused(sessionId)
-    }
-    return found.value
-  })
+  }
+  const found = yield* ctx.log.getSession(sessionId).pipe(
+    Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot read the session record: ${e.message}`))
+  )
+  const now = yield* Clock.currentTimeMillis
+  if (
+    Option.isNone(found) || found.value.principal !== principal || found.value.state === "closed" ||
+    (found.value.state === "detached" && (found.value.resume_until ?? 0) < now)
+  ) {
+    yield* Effect.logInfo(`refused to resume session ${sessionId} for ${principal}`)
+    return yield* refused(sessionId)
+  }
+  return found.value
+})
 
 /** What a connection records as it holds a session. */
 export interface Holding {

@@ -52,18 +52,17 @@ export const requestOf = (envelope: Decoded): Option.Option<ControlRequest> =>
   envelope.type === CONTROL_TYPE ? decodeRequest(envelope.payload) : Option.none()
 
 /** Records `request` for the job of `record`, in its session: the owning runtime hears it on the bus. */
-export const send = (
+export const send = Effect.fnUntraced(function*(
   recorder: RecorderService,
   record: JobRecord,
   request: ControlRequest
-) =>
-  Effect.gen(function*() {
-    const sessionId = SessionId.make(record.session_id)
-    const envelope = yield* makeEnvelope(CONTROL_TYPE, request, { session_id: sessionId })
-    const json = tryEncode(envelope)
-    if (Either.isLeft(json)) return yield* Effect.dieMessage(`cannot encode a control envelope: ${json.left}`)
-    yield* recorder.record([{ envelope, sessionId, principal: record.principal, json: json.right }])
-  })
+) {
+  const sessionId = SessionId.make(record.session_id)
+  const envelope = yield* makeEnvelope(CONTROL_TYPE, request, { session_id: sessionId })
+  const json = tryEncode(envelope)
+  if (Either.isLeft(json)) return yield* Effect.dieMessage(`cannot encode a control envelope: ${json.left}`)
+  yield* recorder.record([{ envelope, sessionId, principal: record.principal, json: json.right }])
+})
 
 /** A cancel recorded for job `record` that nobody carried out yet (the runtime that took it over does). */
 export const pendingCancel = (log: LogService, record: JobRecord) =>
@@ -134,62 +133,60 @@ const decodeCapabilities = Schema.decodeUnknownOption(Schema.parseJson(Capabilit
  * `cancel` of a job whose record says another runtime runs it (§10.4): answered here from the record
  * (cancel.accepted, or refused not_cancellable), carried out by the runtime running it.
  */
-export const cancelElsewhere = (
+export const cancelElsewhere = Effect.fnUntraced(function*(
   ctx: ElsewhereContext,
   record: JobRecord,
   message: Message<"cancel">,
   owner: Owner
-): Effect.Effect<void, ArcpError> =>
-  Effect.gen(function*() {
-    if (!ctx.cancellable(record.tool)) return yield* refuseCancel(message, owner, "not_cancellable")
-    const { target, target_id } = message.payload
-    yield* send(ctx.recorder, record, {
-      action: "cancel",
-      job_id: record.job_id,
-      ...(record.instance_id !== undefined ? { instance_id: record.instance_id } : {}),
-      message_id: message.id,
-      ...(message.payload.reason !== undefined ? { reason: message.payload.reason } : {}),
-      ...(message.payload.deadline_ms !== undefined ? { deadline_ms: message.payload.deadline_ms } : {})
-    }).pipe(Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot pass the cancel on: ${e.message}`)))
-    const header = { session_id: owner.sessionId, job_id: JobId.make(record.job_id), correlation_id: message.id }
-    yield* owner.sink(yield* makeEnvelope("cancel.accepted", { target, target_id }, header))
-  })
+) {
+  if (!ctx.cancellable(record.tool)) return yield* refuseCancel(message, owner, "not_cancellable")
+  const { target, target_id } = message.payload
+  yield* send(ctx.recorder, record, {
+    action: "cancel",
+    job_id: record.job_id,
+    ...(record.instance_id !== undefined ? { instance_id: record.instance_id } : {}),
+    message_id: message.id,
+    ...(message.payload.reason !== undefined ? { reason: message.payload.reason } : {}),
+    ...(message.payload.deadline_ms !== undefined ? { deadline_ms: message.payload.deadline_ms } : {})
+  }).pipe(Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot pass the cancel on: ${e.message}`)))
+  const header = { session_id: owner.sessionId, job_id: JobId.make(record.job_id), correlation_id: message.id }
+  yield* owner.sink(yield* makeEnvelope("cancel.accepted", { target, target_id }, header))
+})
 
 /**
  * `interrupt` of a job another runtime runs (§10.5): checked against the job's session record (it must
  * have negotiated human_input), acknowledged here, carried out by the runtime running it.
  */
-export const interruptElsewhere = (
+export const interruptElsewhere = Effect.fnUntraced(function*(
   ctx: ElsewhereContext,
   record: JobRecord,
   message: Message<"interrupt">,
   owner: Owner
-): Effect.Effect<void, ArcpError> =>
-  Effect.gen(function*() {
-    const session = yield* ctx.log.getSession(record.session_id).pipe(Effect.orElseSucceed(() => Option.none()))
-    const humanInput = Option.exists(
-      Option.flatMap(session, (s) => decodeCapabilities(s.capabilities)),
-      (c) => c.human_input === true
+) {
+  const session = yield* ctx.log.getSession(record.session_id).pipe(Effect.orElseSucceed(() => Option.none()))
+  const humanInput = Option.exists(
+    Option.flatMap(session, (s) => decodeCapabilities(s.capabilities)),
+    (c) => c.human_input === true
+  )
+  if (!humanInput) {
+    return yield* ArcpError.of(
+      "FAILED_PRECONDITION",
+      "the job's session did not negotiate capabilities.human_input, so it cannot be asked for guidance"
     )
-    if (!humanInput) {
-      return yield* ArcpError.of(
-        "FAILED_PRECONDITION",
-        "the job's session did not negotiate capabilities.human_input, so it cannot be asked for guidance"
-      )
-    }
-    yield* send(ctx.recorder, record, {
-      action: "interrupt",
-      job_id: record.job_id,
-      ...(record.instance_id !== undefined ? { instance_id: record.instance_id } : {}),
-      message_id: message.id,
-      ...(message.payload.prompt !== undefined ? { prompt: message.payload.prompt } : {})
-    }).pipe(Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot pass the interrupt on: ${e.message}`)))
-    const received_at = fromMillis(yield* Clock.currentTimeMillis)
-    yield* owner.sink(
-      yield* makeEnvelope("ack", { ack_for: message.id, received_at }, {
-        session_id: owner.sessionId,
-        job_id: JobId.make(record.job_id),
-        correlation_id: message.id
-      })
-    )
-  })
+  }
+  yield* send(ctx.recorder, record, {
+    action: "interrupt",
+    job_id: record.job_id,
+    ...(record.instance_id !== undefined ? { instance_id: record.instance_id } : {}),
+    message_id: message.id,
+    ...(message.payload.prompt !== undefined ? { prompt: message.payload.prompt } : {})
+  }).pipe(Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot pass the interrupt on: ${e.message}`)))
+  const received_at = fromMillis(yield* Clock.currentTimeMillis)
+  yield* owner.sink(
+    yield* makeEnvelope("ack", { ack_for: message.id, received_at }, {
+      session_id: owner.sessionId,
+      job_id: JobId.make(record.job_id),
+      correlation_id: message.id
+    })
+  )
+})

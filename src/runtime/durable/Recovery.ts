@@ -87,25 +87,24 @@ const resumerOf = (ctx: RecoveryContext, record: JobRecord) => {
 }
 
 /** Takes over one lost job: resumed from its checkpoint, or ended ABORTED. */
-export const recover = (ctx: RecoveryContext, record: JobRecord) =>
-  Effect.gen(function*() {
-    if (!(yield* ctx.instance.isGone(record.instance_id))) return "running elsewhere" as const
-    if (!(yield* ctx.log.claimJob(record.job_id, record.instance_id, ctx.instance.id))) {
-      return "taken by another runtime" as const
-    }
-    const rows = yield* readAll(ctx.log, { job_id: [record.job_id], direction: "out" })
-    const resumer = resumerOf(ctx, record)
-    // a job whose terminal is logged already ended (only its record lagged): endLost keeps that outcome
-    if (resumer === undefined || rows.some((r) => terminalStates.has(r.type))) {
-      yield* endLost(ctx.log, ctx.recorder, record)
-      return "ended" as const
-    }
-    yield* ctx.restart(record, resumer.tool, resumer.handler, restoredFrom(rows, record.session_id))
-    // cancelled before its owner went: it ends as a cancelled job does, not as a lost one
-    const cancel = yield* pendingCancel(ctx.log, record)
-    if (cancel._tag === "Some") yield* ctx.cancel(record.job_id, cancel.value.reason, cancel.value.deadline_ms)
-    return "resumed" as const
-  })
+export const recover = Effect.fnUntraced(function*(ctx: RecoveryContext, record: JobRecord) {
+  if (!(yield* ctx.instance.isGone(record.instance_id))) return "running elsewhere" as const
+  if (!(yield* ctx.log.claimJob(record.job_id, record.instance_id, ctx.instance.id))) {
+    return "taken by another runtime" as const
+  }
+  const rows = yield* readAll(ctx.log, { job_id: [record.job_id], direction: "out" })
+  const resumer = resumerOf(ctx, record)
+  // a job whose terminal is logged already ended (only its record lagged): endLost keeps that outcome
+  if (resumer === undefined || rows.some((r) => terminalStates.has(r.type))) {
+    yield* endLost(ctx.log, ctx.recorder, record)
+    return "ended" as const
+  }
+  yield* ctx.restart(record, resumer.tool, resumer.handler, restoredFrom(rows, record.session_id))
+  // cancelled before its owner went: it ends as a cancelled job does, not as a lost one
+  const cancel = yield* pendingCancel(ctx.log, record)
+  if (cancel._tag === "Some") yield* ctx.cancel(record.job_id, cancel.value.reason, cancel.value.deadline_ms)
+  return "resumed" as const
+})
 
 /**
  * Runs as the runtime starts, before any session can ask for these jobs (all owners), and at each

@@ -27,48 +27,47 @@ export interface RestartContext {
 }
 
 /** Builds the job of `record` to run again from `restored`. */
-export const restoredJob = (
+export const restoredJob = Effect.fnUntraced(function*(
   ctx: RestartContext,
   record: JobRecord,
   tool: Tool,
   restored: Restored
-): Effect.Effect<Job> =>
-  Effect.gen(function*() {
-    const session = yield* ctx.log.getSession(record.session_id).pipe(Effect.orElseSucceed(() => Option.none()))
-    const negotiated = Option.flatMap(session, (s) => decodeCapabilities(s.capabilities))
-    const now = yield* Clock.currentTimeMillis
-    return new Job({
-      id: JobId.make(record.job_id),
-      tool,
-      principal: record.principal,
-      sessionId: SessionId.make(record.session_id),
-      commandId: MessageId.make(record.command_id),
-      traceId: undefined,
-      priority: undefined,
-      idempotencyKey: record.idempotency_key,
-      acceptedAt: record.created_at,
-      heartbeatIntervalMs: Option.match(negotiated, {
-        onNone: () => ctx.settings.heartbeatIntervalSeconds,
-        onSome: (c) => c.heartbeat_interval_seconds ?? ctx.settings.heartbeatIntervalSeconds
-      }) * 1000,
-      // the level its session was admitted at; unknown: the least
-      trustLevel: Option.getOrElse(
-        Option.flatMap(session, (s) => decodeTrust(s.trust_level)),
-        () => "untrusted" as const
-      ),
-      humanInput: Option.match(negotiated, { onNone: () => false, onSome: (c) => c.human_input === true }),
-      // detached until its session comes back and follows its feed (§19)
-      watcher: undefined,
-      // no session has asked for its metric events yet (they are aggregated all the same)
-      metrics: false,
-      record: ctx.record,
-      followersRoom: ctx.followersRoom,
-      instanceId: ctx.instanceId,
-      argumentsJson: record.arguments,
-      restored,
-      now,
-      // job.accepted and tool.invocations went out in its first run
-      resumed: { retryCount: record.retry_count, checkpointId: restored.checkpointId },
-      ended: yield* Deferred.make<Decoded>()
-    })
+) {
+  const session = yield* ctx.log.getSession(record.session_id).pipe(Effect.orElseSucceed(() => Option.none()))
+  const negotiated = Option.flatMap(session, (s) => decodeCapabilities(s.capabilities))
+  const now = yield* Clock.currentTimeMillis
+  return new Job({
+    id: JobId.make(record.job_id),
+    tool,
+    principal: record.principal,
+    sessionId: SessionId.make(record.session_id),
+    commandId: MessageId.make(record.command_id),
+    traceId: undefined,
+    priority: undefined,
+    idempotencyKey: record.idempotency_key,
+    acceptedAt: record.created_at,
+    heartbeatIntervalMs: Option.match(negotiated, {
+      onNone: () => ctx.settings.heartbeatIntervalSeconds,
+      onSome: (c) => c.heartbeat_interval_seconds ?? ctx.settings.heartbeatIntervalSeconds
+    }) * 1000,
+    // the level its session was admitted at; unknown: the least
+    trustLevel: Option.getOrElse(
+      Option.flatMap(session, (s) => decodeTrust(s.trust_level)),
+      () => "untrusted" as const
+    ),
+    humanInput: Option.match(negotiated, { onNone: () => false, onSome: (c) => c.human_input === true }),
+    // detached until its session comes back and follows its feed (§19)
+    watcher: undefined,
+    // no session has asked for its metric events yet (they are aggregated all the same)
+    metrics: false,
+    record: ctx.record,
+    followersRoom: ctx.followersRoom,
+    instanceId: ctx.instanceId,
+    argumentsJson: record.arguments,
+    restored,
+    now,
+    // job.accepted and tool.invocations went out in its first run
+    resumed: { retryCount: record.retry_count, checkpointId: restored.checkpointId },
+    ended: yield* Deferred.make<Decoded>()
   })
+})

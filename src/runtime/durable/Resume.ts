@@ -54,8 +54,8 @@ interface Replayed {
   readonly jobId?: string | undefined
 }
 
-const scopeOf = (services: ResumeServices, sessionId: string, principal: string, message: Message<"resume">) =>
-  Effect.gen(function*() {
+const scopeOf = Effect.fnUntraced(
+  function*(services: ResumeServices, sessionId: string, principal: string, message: Message<"resume">) {
     const jobId = message.job_id
     if (jobId === undefined) return { filter: { session_id: [sessionId] } } satisfies Replayed
     const job = yield* services.log.getJob(jobId).pipe(Effect.mapError(unreadable))
@@ -64,63 +64,63 @@ const scopeOf = (services: ResumeServices, sessionId: string, principal: string,
       return yield* ArcpError.of("NOT_FOUND", `no job ${jobId} of this principal to resume`)
     }
     return { filter: { job_id: [jobId] }, jobId } satisfies Replayed
-  })
+  }
+)
 
 /** The position to replay after: the named message's, or the named checkpoint's; DATA_LOSS when unknown or too old. */
-const startOf = (
+const startOf = Effect.fnUntraced(function*(
   services: ResumeServices,
   sessionId: string,
   principal: string,
   replayed: Replayed,
   message: Message<"resume">
-) =>
-  Effect.gen(function*() {
-    const { after_message_id, checkpoint_id } = message.payload
-    const retentionMs = Duration.toMillis(services.settings.replayRetention)
-    let row: { readonly position: number; readonly timestamp: string } | undefined
-    if (after_message_id !== undefined) {
-      // a job's resume may name what its client last saw in the job's own session (§8.5)
-      const found = replayed.jobId === undefined
-        ? yield* services.log.positionOf(sessionId, after_message_id).pipe(Effect.mapError(unreadable))
-        : Option.fromNullable(
-          (yield* services.log.read({ id: [after_message_id], limit: 1 }).pipe(Effect.mapError(unreadable))).find(
-            (r) => r.principal === principal
-          )
+) {
+  const { after_message_id, checkpoint_id } = message.payload
+  const retentionMs = Duration.toMillis(services.settings.replayRetention)
+  let row: { readonly position: number; readonly timestamp: string } | undefined
+  if (after_message_id !== undefined) {
+    // a job's resume may name what its client last saw in the job's own session (§8.5)
+    const found = replayed.jobId === undefined
+      ? yield* services.log.positionOf(sessionId, after_message_id).pipe(Effect.mapError(unreadable))
+      : Option.fromNullable(
+        (yield* services.log.read({ id: [after_message_id], limit: 1 }).pipe(Effect.mapError(unreadable))).find(
+          (r) => r.principal === principal
         )
-      if (Option.isNone(found)) {
-        return yield* dataLoss(
-          `after_message_id ${after_message_id} is not in this session's log (unknown, or past the replay retention)`,
-          { after_message_id, retention_seconds: retentionMs / 1000 }
-        )
-      }
-      row = found.value
-    } else if (checkpoint_id !== undefined) {
-      const checkpoints = yield* readAll(services.log, {
-        ...replayed.filter,
-        types: ["job.checkpoint"],
-        direction: "out"
-      })
-        .pipe(Effect.mapError(unreadable))
-      row = checkpoints.find((r) => {
-        const decoded = decodeJson(r.json)
-        return Either.isRight(decoded) && Reflect.get(decoded.right.payload, "checkpoint_id") === checkpoint_id
-      })
-      if (row === undefined) {
-        const where = replayed.jobId === undefined ? "this session" : `job ${replayed.jobId}`
-        return yield* dataLoss(`checkpoint ${checkpoint_id} is not in the log of ${where}`, { checkpoint_id })
-      }
-    }
-    if (row === undefined && retentionMs > 0) return 0 // the whole session
-    const age = row === undefined ? 0 : (yield* Clock.currentTimeMillis) - toMillis(row.timestamp)
-    // a retention of 0 turns replay off: every resume point is past it
-    if (row === undefined || retentionMs === 0 || age > retentionMs) {
+      )
+    if (Option.isNone(found)) {
       return yield* dataLoss(
-        `the resume point is ${Math.round(age / 1000)} s old, past the replay retention of ${retentionMs / 1000} s`,
-        { retention_seconds: retentionMs / 1000 }
+        `after_message_id ${after_message_id} is not in this session's log (unknown, or past the replay retention)`,
+        { after_message_id, retention_seconds: retentionMs / 1000 }
       )
     }
-    return row.position
-  })
+    row = found.value
+  } else if (checkpoint_id !== undefined) {
+    const checkpoints = yield* readAll(services.log, {
+      ...replayed.filter,
+      types: ["job.checkpoint"],
+      direction: "out"
+    })
+      .pipe(Effect.mapError(unreadable))
+    row = checkpoints.find((r) => {
+      const decoded = decodeJson(r.json)
+      return Either.isRight(decoded) && Reflect.get(decoded.right.payload, "checkpoint_id") === checkpoint_id
+    })
+    if (row === undefined) {
+      const where = replayed.jobId === undefined ? "this session" : `job ${replayed.jobId}`
+      return yield* dataLoss(`checkpoint ${checkpoint_id} is not in the log of ${where}`, { checkpoint_id })
+    }
+  }
+  if (row === undefined && retentionMs > 0) return 0 // the whole session
+  const age = row === undefined ? 0 : (yield* Clock.currentTimeMillis) - toMillis(row.timestamp)
+  // a retention of 0 turns replay off: every resume point is past it
+  if (row === undefined || retentionMs === 0 || age > retentionMs) {
+    return yield* dataLoss(
+      `the resume point is ${Math.round(age / 1000)} s old, past the replay retention of ${retentionMs / 1000} s`,
+      { retention_seconds: retentionMs / 1000 }
+    )
+  }
+  return row.position
+})
 
 /**
  * What each connection follows already. Resumes on one connection may not overlap, or the same envelope
@@ -149,8 +149,8 @@ const claim = (session: LiveSession, jobId: string | undefined) => {
 }
 
 /** Handles `resume`: validates, acknowledges, then forwards the session's feed from the resume point on. */
-export const resume = (services: ResumeServices, message: Message<"resume">, conn: ResumeConnection) =>
-  Effect.gen(function*() {
+export const resume = Effect.fnUntraced(
+  function*(services: ResumeServices, message: Message<"resume">, conn: ResumeConnection) {
     const { outbound, session } = conn
     if (message.session_id !== undefined && message.session_id !== session.id) {
       return yield* ArcpError.of(
@@ -175,18 +175,17 @@ export const resume = (services: ResumeServices, message: Message<"resume">, con
       overflow: "suspend",
       buffer: outbound
     }).pipe(Scope.extend(conn.scope))
-    const forward = (item: FeedItem) =>
-      Effect.gen(function*() {
-        if (item._tag === "CaughtUp") return yield* Effect.logInfo(`resume: replayed up to position ${item.position}`)
-        const { envelope } = item.event
-        // what this connection sent itself (its own answers, jobs it watches) went out already
-        if (conn.recordedHere(envelope)) return
-        // spans recorded for a subscription (tracing/SpanWatchers) are not this session's unless it asked
-        if (envelope.type === "trace.span" && !asksSpans) return
-        if (!withStreams && envelope.stream_id !== undefined) return
-        yield* outbound.room
-        yield* outbound.send(relay(envelope, session.id))
-      })
+    const forward = Effect.fnUntraced(function*(item: FeedItem) {
+      if (item._tag === "CaughtUp") return yield* Effect.logInfo(`resume: replayed up to position ${item.position}`)
+      const { envelope } = item.event
+      // what this connection sent itself (its own answers, jobs it watches) went out already
+      if (conn.recordedHere(envelope)) return
+      // spans recorded for a subscription (tracing/SpanWatchers) are not this session's unless it asked
+      if (envelope.type === "trace.span" && !asksSpans) return
+      if (!withStreams && envelope.stream_id !== undefined) return
+      yield* outbound.room
+      yield* outbound.send(relay(envelope, session.id))
+    })
     const ended = (e: FeedClosed) =>
       session.evict(
         e.reason === "Overflow" ? "BACKPRESSURE_OVERFLOW" : "UNAVAILABLE",
@@ -199,4 +198,5 @@ export const resume = (services: ResumeServices, message: Message<"resume">, con
       Effect.forkIn(conn.scope)
     )
     yield* Effect.logInfo(`session ${session.id} resumed after position ${after}`)
-  })
+  }
+)

@@ -184,128 +184,127 @@ export const make = Effect.gen(function*() {
   // the "suspend" followers, which producers wait for
   const suspending = new Set<Registered>()
 
-  const follow = (options: FollowOptions): Effect.Effect<Follower, never, Scope.Scope> =>
-    Effect.gen(function*() {
-      const { filter, viewer } = options
-      const capacity = Math.max(1, options.capacity ?? DEFAULT_CAPACITY)
-      const hardLimit = options.overflow === "fail" ? capacity : 2 * capacity
-      const wanted = (event: Published) => matches(filter, event) && shown(viewer, event)
-      // subscribed before the backfill reads: whatever commits after the read is heard live; woken only by the
-      // batches that hold something for this follower (not every commit of the runtime, issue 12)
-      const subscription = yield* bus.subscribe(wanted)
-      let items: Array<FeedItem> = []
-      let closed: FeedClosed | undefined
-      let taker: Deferred.Deferred<void> | undefined
-      let roomWaiters: Array<Deferred.Deferred<void>> = []
+  const follow = Effect.fnUntraced(function*(options: FollowOptions) {
+    const { filter, viewer } = options
+    const capacity = Math.max(1, options.capacity ?? DEFAULT_CAPACITY)
+    const hardLimit = options.overflow === "fail" ? capacity : 2 * capacity
+    const wanted = (event: Published) => matches(filter, event) && shown(viewer, event)
+    // subscribed before the backfill reads: whatever commits after the read is heard live; woken only by the
+    // batches that hold something for this follower (not every commit of the runtime, issue 12)
+    const subscription = yield* bus.subscribe(wanted)
+    let items: Array<FeedItem> = []
+    let closed: FeedClosed | undefined
+    let taker: Deferred.Deferred<void> | undefined
+    let roomWaiters: Array<Deferred.Deferred<void>> = []
 
-      const wakeTaker = () => {
-        if (taker === undefined) return
-        Deferred.unsafeDone(taker, Effect.void)
-        taker = undefined
+    const wakeTaker = () => {
+      if (taker === undefined) return
+      Deferred.unsafeDone(taker, Effect.void)
+      taker = undefined
+    }
+    const wakeRoom = () => {
+      if (roomWaiters.length === 0 || (items.length >= capacity && closed === undefined)) return
+      const ready = roomWaiters
+      roomWaiters = []
+      for (const w of ready) Deferred.unsafeDone(w, Effect.void)
+    }
+    const close = (reason: FeedClosed["reason"], message: string) => {
+      closed ??= new FeedClosed({ reason, message })
+      wakeTaker()
+      wakeRoom()
+    }
+    /** Queues a live item under the policy; false once closed. */
+    const pushLive = (item: FeedItem) => {
+      if (closed !== undefined) return false
+      if (items.length >= hardLimit) {
+        close("Overflow", `the follower's queue of ${capacity} events is full`)
+        return false
       }
-      const wakeRoom = () => {
-        if (roomWaiters.length === 0 || (items.length >= capacity && closed === undefined)) return
-        const ready = roomWaiters
-        roomWaiters = []
-        for (const w of ready) Deferred.unsafeDone(w, Effect.void)
-      }
-      const close = (reason: FeedClosed["reason"], message: string) => {
-        closed ??= new FeedClosed({ reason, message })
-        wakeTaker()
-        wakeRoom()
-      }
-      /** Queues a live item under the policy; false once closed. */
-      const pushLive = (item: FeedItem) => {
-        if (closed !== undefined) return false
-        if (items.length >= hardLimit) {
-          close("Overflow", `the follower's queue of ${capacity} events is full`)
-          return false
-        }
-        items.push(item)
-        wakeTaker()
-        return true
-      }
-      const queueRoom: Effect.Effect<void> = Effect.suspend(() => {
-        if (items.length < capacity || closed !== undefined) return Effect.void
-        const ready = Deferred.unsafeMake<void>(FiberId.none)
-        roomWaiters.push(ready)
-        return Deferred.await(ready)
-      })
-      const { buffer } = options
-      const room = buffer === undefined ? queueRoom : Effect.zipRight(queueRoom, buffer.room)
-
-      const take: Effect.Effect<ReadonlyArray<FeedItem>, FeedClosed> = Effect.suspend(() => {
-        if (items.length > 0) {
-          const out = items
-          items = []
-          wakeRoom()
-          return Effect.succeed(out)
-        }
-        if (closed !== undefined) return Effect.fail(closed)
-        const wake = Deferred.unsafeMake<void>(FiberId.none)
-        taker = wake
-        return Effect.zipRight(Deferred.await(wake), take)
-      })
-
-      const run = Effect.gen(function*() {
-        let last = 0
-        if (options.after !== "live") {
-          last = Math.max(0, options.after)
-          // page by page, each item waiting for room: a backfill never overflows, it goes at the reader's pace
-          while (closed === undefined) {
-            const page = yield* log.read(queryOf(filter, last, PAGE))
-            for (const row of page) {
-              last = row.position
-              const event = fromStored(row)
-              if (event === undefined || !shown(viewer, event)) continue
-              yield* queueRoom
-              if (closed !== undefined) return
-              items.push({ _tag: "Event", event })
-              wakeTaker()
-            }
-            if (page.length < PAGE) break
-          }
-          if (!pushLive({ _tag: "CaughtUp", position: last })) return
-        }
-        while (closed === undefined) {
-          const message = yield* subscription.take
-          if (message._tag === "Unrecorded") {
-            if (message.sessionIds.some((id) => filter.session_id?.includes(id) === true)) {
-              close("Unrecorded", `events of this session could not be recorded: ${message.message}`)
-            }
-            continue
-          }
-          for (const event of message.events) {
-            // the boundary: what the backfill handed out (or an earlier live batch) is not handed out again
-            if (event.position <= last) continue
-            last = event.position
-            if (wanted(event) && !pushLive({ _tag: "Event", event })) return
-          }
-        }
-      }).pipe(
-        Effect.catchAll((e) => Effect.sync(() => close("Unavailable", `cannot read the event log: ${e.message}`)))
-      )
-      yield* Effect.forkScoped(run)
-      yield* Effect.addFinalizer(() => Effect.sync(() => close("Unavailable", "the follower was closed")))
-
-      if (options.overflow === "suspend") {
-        const registered: Registered = {
-          options,
-          room,
-          roomNow: () =>
-            closed !== undefined || (items.length < capacity && (buffer === undefined || buffer.roomNow(false)))
-        }
-        suspending.add(registered)
-        yield* Effect.addFinalizer(() => Effect.sync(() => suspending.delete(registered)))
-      }
-
-      return {
-        take,
-        stream: Stream.repeatEffectChunk(Effect.map(take, Chunk.fromIterable)),
-        room,
-        size: Effect.sync(() => items.length)
-      }
+      items.push(item)
+      wakeTaker()
+      return true
+    }
+    const queueRoom: Effect.Effect<void> = Effect.suspend(() => {
+      if (items.length < capacity || closed !== undefined) return Effect.void
+      const ready = Deferred.unsafeMake<void>(FiberId.none)
+      roomWaiters.push(ready)
+      return Deferred.await(ready)
     })
+    const { buffer } = options
+    const room = buffer === undefined ? queueRoom : Effect.zipRight(queueRoom, buffer.room)
+
+    const take: Effect.Effect<ReadonlyArray<FeedItem>, FeedClosed> = Effect.suspend(() => {
+      if (items.length > 0) {
+        const out = items
+        items = []
+        wakeRoom()
+        return Effect.succeed(out)
+      }
+      if (closed !== undefined) return Effect.fail(closed)
+      const wake = Deferred.unsafeMake<void>(FiberId.none)
+      taker = wake
+      return Effect.zipRight(Deferred.await(wake), take)
+    })
+
+    const run = Effect.gen(function*() {
+      let last = 0
+      if (options.after !== "live") {
+        last = Math.max(0, options.after)
+        // page by page, each item waiting for room: a backfill never overflows, it goes at the reader's pace
+        while (closed === undefined) {
+          const page = yield* log.read(queryOf(filter, last, PAGE))
+          for (const row of page) {
+            last = row.position
+            const event = fromStored(row)
+            if (event === undefined || !shown(viewer, event)) continue
+            yield* queueRoom
+            if (closed !== undefined) return
+            items.push({ _tag: "Event", event })
+            wakeTaker()
+          }
+          if (page.length < PAGE) break
+        }
+        if (!pushLive({ _tag: "CaughtUp", position: last })) return
+      }
+      while (closed === undefined) {
+        const message = yield* subscription.take
+        if (message._tag === "Unrecorded") {
+          if (message.sessionIds.some((id) => filter.session_id?.includes(id) === true)) {
+            close("Unrecorded", `events of this session could not be recorded: ${message.message}`)
+          }
+          continue
+        }
+        for (const event of message.events) {
+          // the boundary: what the backfill handed out (or an earlier live batch) is not handed out again
+          if (event.position <= last) continue
+          last = event.position
+          if (wanted(event) && !pushLive({ _tag: "Event", event })) return
+        }
+      }
+    }).pipe(
+      Effect.catchAll((e) => Effect.sync(() => close("Unavailable", `cannot read the event log: ${e.message}`)))
+    )
+    yield* Effect.forkScoped(run)
+    yield* Effect.addFinalizer(() => Effect.sync(() => close("Unavailable", "the follower was closed")))
+
+    if (options.overflow === "suspend") {
+      const registered: Registered = {
+        options,
+        room,
+        roomNow: () =>
+          closed !== undefined || (items.length < capacity && (buffer === undefined || buffer.roomNow(false)))
+      }
+      suspending.add(registered)
+      yield* Effect.addFinalizer(() => Effect.sync(() => suspending.delete(registered)))
+    }
+
+    return {
+      take,
+      stream: Stream.repeatEffectChunk(Effect.map(take, Chunk.fromIterable)),
+      room,
+      size: Effect.sync(() => items.length)
+    }
+  })
 
   /** Whether follower `r` would receive an event of `target`: the followers a producer waits for. */
   const waitsFor = (r: Registered, target: Target) =>

@@ -90,27 +90,25 @@ export const make = Effect.gen(function*() {
   }
 
   /** The principal owning a session: the live registry, else the log (undefined when it never existed). */
-  const ownerOfSession = (sessionId: string) =>
-    Effect.gen(function*() {
-      const handle = yield* sessions.get(SessionId.make(sessionId))
-      if (Option.isSome(handle)) return (yield* handle.value.principal).id
-      const rows = yield* log.read({ session_id: [sessionId], limit: 1 }).pipe(Effect.mapError(unavailable))
-      return rows[0]?.principal
-    })
+  const ownerOfSession = Effect.fnUntraced(function*(sessionId: string) {
+    const handle = yield* sessions.get(SessionId.make(sessionId))
+    if (Option.isSome(handle)) return (yield* handle.value.principal).id
+    const rows = yield* log.read({ session_id: [sessionId], limit: 1 }).pipe(Effect.mapError(unavailable))
+    return rows[0]?.principal
+  })
 
   /** §13.2: every session and job the filter names must be observable by the subscriber. */
-  const authorize = (filter: SubscriptionFilter, principal: Principal) =>
-    Effect.gen(function*() {
-      const observer = observerOf(principal)
-      for (const sessionId of filter.session_id ?? []) {
-        const owner = yield* ownerOfSession(sessionId)
-        if (owner === undefined || !canObserve(observer, owner)) return yield* denied(`session ${sessionId}`)
-      }
-      for (const jobId of filter.job_id ?? []) {
-        const job = yield* log.getJob(jobId).pipe(Effect.mapError(unavailable))
-        if (Option.isNone(job) || !canObserve(observer, job.value.principal)) return yield* denied(`job ${jobId}`)
-      }
-    })
+  const authorize = Effect.fnUntraced(function*(filter: SubscriptionFilter, principal: Principal) {
+    const observer = observerOf(principal)
+    for (const sessionId of filter.session_id ?? []) {
+      const owner = yield* ownerOfSession(sessionId)
+      if (owner === undefined || !canObserve(observer, owner)) return yield* denied(`session ${sessionId}`)
+    }
+    for (const jobId of filter.job_id ?? []) {
+      const job = yield* log.getJob(jobId).pipe(Effect.mapError(unavailable))
+      if (Option.isNone(job) || !canObserve(observer, job.value.principal)) return yield* denied(`job ${jobId}`)
+    }
+  })
 
   /** A row of the log as the subscriber may see it (undefined: no such row, or not observable). */
   const visibleRow = (rows: ReadonlyArray<StoredEvent>, principal: Principal) => {
@@ -124,8 +122,8 @@ export const make = Effect.gen(function*() {
    * The position of checkpoint `checkpointId`: its `job.checkpoint` event, looked for among the checkpoints of
    * the sessions / jobs the filter names (or all the subscriber may see), page by page.
    */
-  const checkpointPosition = (checkpointId: string, filter: SubscriptionFilter, principal: Principal) =>
-    Effect.gen(function*() {
+  const checkpointPosition = Effect.fnUntraced(
+    function*(checkpointId: string, filter: SubscriptionFilter, principal: Principal) {
       let after = 0
       while (true) {
         const page = yield* log.read({
@@ -145,34 +143,34 @@ export const make = Effect.gen(function*() {
         }
         if (page.length < MAX_PAGE) return undefined
       }
-    })
+    }
+  )
 
   /**
    * The position `since` names: after the message `after_message_id`, or after the `job.checkpoint` event of
    * `checkpoint_id` (both given: the message id wins); `since: {}` is the start of the log. NOT_FOUND when the
    * subscriber may not see it (unknown and unobservable are not told apart).
    */
-  const startOf = (message: Message<"subscribe">, principal: Principal) =>
-    Effect.gen(function*() {
-      const since = message.payload.since
-      if (since === undefined) return "live" as const
-      if (since.after_message_id !== undefined) {
-        const rows = yield* log.read({ id: [since.after_message_id], limit: 1 }).pipe(Effect.mapError(unavailable))
-        const row = visibleRow(rows, principal)
-        if (row === undefined) {
-          return yield* ArcpError.of("NOT_FOUND", `no message ${since.after_message_id} to start after`)
-        }
-        return row.position
+  const startOf = Effect.fnUntraced(function*(message: Message<"subscribe">, principal: Principal) {
+    const since = message.payload.since
+    if (since === undefined) return "live" as const
+    if (since.after_message_id !== undefined) {
+      const rows = yield* log.read({ id: [since.after_message_id], limit: 1 }).pipe(Effect.mapError(unavailable))
+      const row = visibleRow(rows, principal)
+      if (row === undefined) {
+        return yield* ArcpError.of("NOT_FOUND", `no message ${since.after_message_id} to start after`)
       }
-      if (since.checkpoint_id !== undefined) {
-        const position = yield* checkpointPosition(since.checkpoint_id, message.payload.filter, principal)
-        if (position === undefined) {
-          return yield* ArcpError.of("NOT_FOUND", `no checkpoint ${since.checkpoint_id} to start after`)
-        }
-        return position
+      return row.position
+    }
+    if (since.checkpoint_id !== undefined) {
+      const position = yield* checkpointPosition(since.checkpoint_id, message.payload.filter, principal)
+      if (position === undefined) {
+        return yield* ArcpError.of("NOT_FOUND", `no checkpoint ${since.checkpoint_id} to start after`)
       }
-      return 0
-    })
+      return position
+    }
+    return 0
+  })
 
   const forget = (id: SubscriptionId, sessionId: SessionId) =>
     Effect.sync(() => {
@@ -183,24 +181,22 @@ export const make = Effect.gen(function*() {
     })
 
   /** Delivers one observed envelope, waiting for room on the subscriber's connection. */
-  const deliver = (subscription: Live, event: Decoded) =>
-    Effect.gen(function*() {
-      const { outbound } = subscription.subscriber
-      yield* outbound.room
-      if (event.type === "human.input.request" || event.type === "human.choice.request") {
-        yield* audience.delivered(event.id)
-      }
-      yield* outbound.emit("subscribe.event", { event }, { subscription_id: subscription.id })
-    })
+  const deliver = Effect.fnUntraced(function*(subscription: Live, event: Decoded) {
+    const { outbound } = subscription.subscriber
+    yield* outbound.room
+    if (event.type === "human.input.request" || event.type === "human.choice.request") {
+      yield* audience.delivered(event.id)
+    }
+    yield* outbound.emit("subscribe.event", { event }, { subscription_id: subscription.id })
+  })
 
   /** The marker between backfill and live (§13.3): a synthetic event.emit, addressed to the subscriber. */
-  const marker = (subscription: Live, position: number) =>
-    Effect.gen(function*() {
-      const event = yield* makeEnvelope("event.emit", { name: BACKFILL_COMPLETE, data: { position } }, {
-        session_id: subscription.subscriber.sessionId
-      })
-      yield* deliver(subscription, event)
+  const marker = Effect.fnUntraced(function*(subscription: Live, position: number) {
+    const event = yield* makeEnvelope("event.emit", { name: BACKFILL_COMPLETE, data: { position } }, {
+      session_id: subscription.subscriber.sessionId
     })
+    yield* deliver(subscription, event)
+  })
 
   const subscribe = Effect.fn("Subscriptions.subscribe")(function*(
     message: Message<"subscribe">,
@@ -266,17 +262,16 @@ export const make = Effect.gen(function*() {
     )
   })
 
-  const close = (subscription: Live, reason: string | undefined) =>
-    Effect.gen(function*() {
-      yield* forget(subscription.id, subscription.subscriber.sessionId)
-      yield* Scope.close(subscription.scope, Exit.void)
-      if (reason !== undefined) {
-        yield* subscription.subscriber.outbound.emit("subscribe.closed", { subscription_id: subscription.id, reason }, {
-          subscription_id: subscription.id,
-          priority: "critical"
-        })
-      }
-    })
+  const close = Effect.fnUntraced(function*(subscription: Live, reason: string | undefined) {
+    yield* forget(subscription.id, subscription.subscriber.sessionId)
+    yield* Scope.close(subscription.scope, Exit.void)
+    if (reason !== undefined) {
+      yield* subscription.subscriber.outbound.emit("subscribe.closed", { subscription_id: subscription.id, reason }, {
+        subscription_id: subscription.id,
+        priority: "critical"
+      })
+    }
+  })
 
   return Subscriptions.of({
     subscribe,

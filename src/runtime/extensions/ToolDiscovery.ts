@@ -41,31 +41,30 @@ export const handler = (
   elevation: (principal: string) => Effect.Effect<Option.Option<{ readonly level: TrustLevel }>>
 ): ExtensionHandler => ({
   extension: TOOLS_EXTENSION,
-  handle: (message, { outbound, owner, session }) =>
-    Effect.gen(function*() {
-      if (message.type !== LIST_TYPE) {
-        return yield* ArcpError.of(
-          "UNIMPLEMENTED",
-          `"${message.type}" is not a message of ${TOOLS_EXTENSION} (it defines ${LIST_TYPE})`
-        )
-      }
-      const request = decodeRequest(message.payload)
-      if (request._tag === "Left") {
-        return yield* ArcpError.of(
-          "INVALID_ARGUMENT",
-          `${LIST_TYPE} payload: ${ParseResult.TreeFormatter.formatErrorSync(request.left)}`
-        )
-      }
-      const prefix = request.right.prefix ?? ""
-      const elevated = yield* elevation(owner.principal)
-      const may = (tool: Tool) =>
-        tool.minimumTrust === undefined || atLeast(owner.trustLevel, tool.minimumTrust) ||
-        (Option.isSome(elevated) && atLeast(elevated.value.level, tool.minimumTrust))
-      const listed = tools().filter((t) => t.name.startsWith(prefix) && may(t)).map(describe)
-      const envelope = yield* makeEnvelope(LISTED_TYPE, { tools: listed }, {
-        session_id: session.id,
-        correlation_id: message.id
-      })
-      yield* outbound.send(envelope)
+  handle: Effect.fnUntraced(function*(message, { outbound, owner, session }) {
+    if (message.type !== LIST_TYPE) {
+      return yield* ArcpError.of(
+        "UNIMPLEMENTED",
+        `"${message.type}" is not a message of ${TOOLS_EXTENSION} (it defines ${LIST_TYPE})`
+      )
+    }
+    const request = decodeRequest(message.payload)
+    if (request._tag === "Left") {
+      return yield* ArcpError.of(
+        "INVALID_ARGUMENT",
+        `${LIST_TYPE} payload: ${ParseResult.TreeFormatter.formatErrorSync(request.left)}`
+      )
+    }
+    const prefix = request.right.prefix ?? ""
+    const elevated = yield* elevation(owner.principal)
+    const may = (tool: Tool) =>
+      tool.minimumTrust === undefined || atLeast(owner.trustLevel, tool.minimumTrust) ||
+      (Option.isSome(elevated) && atLeast(elevated.value.level, tool.minimumTrust))
+    const listed = tools().filter((t) => t.name.startsWith(prefix) && may(t)).map(describe)
+    const envelope = yield* makeEnvelope(LISTED_TYPE, { tools: listed }, {
+      session_id: session.id,
+      correlation_id: message.id
     })
+    yield* outbound.send(envelope)
+  })
 })

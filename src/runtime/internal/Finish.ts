@@ -86,62 +86,61 @@ const streamError = (terminal: Terminal): ErrorPayload | undefined =>
  * runtime's metrics, aggregated always), saves the record with the
  * terminal, then delivers it.
  */
-export const finish = (ending: Ending, job: Job, terminal: Terminal): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    const { log } = ending
-    if (hasEnded(job)) return
-    // a pending interrupt prompt is withdrawn (human.input.cancelled) before the terminal event
-    const pending = job.takeInterruptAnswer()
-    if (pending !== undefined) yield* Fiber.interrupt(pending)
-    if (hasEnded(job)) return
-    job.endAs(terminal.state)
-    yield* announce(job)
-    yield* ending.streams.endJob(job, streamError(terminal))
-    yield* count(job)
-    const end = yield* currentTimeMillis
-    const started = job.startedAt ?? end
-    const metric = (name: string, value: number, unit: string, dims: Record<string, string>) =>
-      job.metrics ? emit(job, "metric", { name, value, unit, dims }) : Effect.void
-    const phases = { queue: started - job.acceptedAt, exec: end - started, total: end - job.acceptedAt }
-    yield* RuntimeMetrics.ended(job.tool.name, phases)
-    if (terminal.state === "failed") yield* RuntimeMetrics.failed(job.tool.name, terminal.payload.code)
-    // as events only to a session that asked for them (no fiber steps for the others: issue 12)
-    if (job.metrics) {
-      yield* metric("latency.ms", phases.queue, "ms", { phase: "queue", tool: job.tool.name })
-      yield* metric("latency.ms", phases.exec, "ms", { phase: "exec", tool: job.tool.name })
-      yield* metric("latency.ms", phases.total, "ms", { phase: "total", tool: job.tool.name })
-      if (terminal.state === "failed") {
-        yield* metric("errors.total", 1, "count", { code: terminal.payload.code, tool: job.tool.name })
-      }
+export const finish = Effect.fnUntraced(function*(ending: Ending, job: Job, terminal: Terminal) {
+  const { log } = ending
+  if (hasEnded(job)) return
+  // a pending interrupt prompt is withdrawn (human.input.cancelled) before the terminal event
+  const pending = job.takeInterruptAnswer()
+  if (pending !== undefined) yield* Fiber.interrupt(pending)
+  if (hasEnded(job)) return
+  job.endAs(terminal.state)
+  yield* announce(job)
+  yield* ending.streams.endJob(job, streamError(terminal))
+  yield* count(job)
+  const end = yield* currentTimeMillis
+  const started = job.startedAt ?? end
+  const metric = (name: string, value: number, unit: string, dims: Record<string, string>) =>
+    job.metrics ? emit(job, "metric", { name, value, unit, dims }) : Effect.void
+  const phases = { queue: started - job.acceptedAt, exec: end - started, total: end - job.acceptedAt }
+  yield* RuntimeMetrics.ended(job.tool.name, phases)
+  if (terminal.state === "failed") yield* RuntimeMetrics.failed(job.tool.name, terminal.payload.code)
+  // as events only to a session that asked for them (no fiber steps for the others: issue 12)
+  if (job.metrics) {
+    yield* metric("latency.ms", phases.queue, "ms", { phase: "queue", tool: job.tool.name })
+    yield* metric("latency.ms", phases.exec, "ms", { phase: "exec", tool: job.tool.name })
+    yield* metric("latency.ms", phases.total, "ms", { phase: "total", tool: job.tool.name })
+    if (terminal.state === "failed") {
+      yield* metric("errors.total", 1, "count", { code: terminal.payload.code, tool: job.tool.name })
     }
-    const correlated = terminal.type === "tool.result" || terminal.type === "tool.error"
-    const header = { priority: "critical", ...(correlated ? { correlation_id: job.commandId } : {}) } as const
-    let env: Decoded = yield* envelope(job, terminal.type, terminal.payload, header)
-    const checked = encodable(env, ending.maxJsonDepth)
-    let json: string
-    if (Either.isRight(checked)) json = checked.right
-    else {
-      // the outcome a tool produced cannot travel: the job still ends, once, with the reason
-      yield* Effect.logError(`job ${job.id}: its terminal ${terminal.type} cannot be sent: ${checked.left}`)
-      if (terminal.state !== "failed") {
-        yield* RuntimeMetrics.failed(job.tool.name, "INTERNAL")
-        yield* metric("errors.total", 1, "count", { code: "INTERNAL", tool: job.tool.name })
-      }
-      job.endAs("failed")
-      env = yield* envelope(job, "tool.error", {
-        code: "INTERNAL",
-        message: `the job's ${terminal.type === "tool.result" ? "result" : "outcome"} cannot be sent: ${checked.left}`,
-        retryable: false
-      }, { priority: "critical", correlation_id: job.commandId })
-      json = encodeUnchecked(env)
+  }
+  const correlated = terminal.type === "tool.result" || terminal.type === "tool.error"
+  const header = { priority: "critical", ...(correlated ? { correlation_id: job.commandId } : {}) } as const
+  let env: Decoded = yield* envelope(job, terminal.type, terminal.payload, header)
+  const checked = encodable(env, ending.maxJsonDepth)
+  let json: string
+  if (Either.isRight(checked)) json = checked.right
+  else {
+    // the outcome a tool produced cannot travel: the job still ends, once, with the reason
+    yield* Effect.logError(`job ${job.id}: its terminal ${terminal.type} cannot be sent: ${checked.left}`)
+    if (terminal.state !== "failed") {
+      yield* RuntimeMetrics.failed(job.tool.name, "INTERNAL")
+      yield* metric("errors.total", 1, "count", { code: "INTERNAL", tool: job.tool.name })
     }
-    // staged: the record commits no later than the terminal event delivered next (the same writer takes
-    // both, the record first), so whoever received the terminal can find it; the job does not wait for it
-    yield* log.stageJob(toRecord(job, end, json))
-    yield* deliver(job, env)
-    // repeats of the command (same idempotency key) are answered with this terminal (internal/Repeats)
-    yield* Deferred.succeed(job.ended, env)
-  })
+    job.endAs("failed")
+    env = yield* envelope(job, "tool.error", {
+      code: "INTERNAL",
+      message: `the job's ${terminal.type === "tool.result" ? "result" : "outcome"} cannot be sent: ${checked.left}`,
+      retryable: false
+    }, { priority: "critical", correlation_id: job.commandId })
+    json = encodeUnchecked(env)
+  }
+  // staged: the record commits no later than the terminal event delivered next (the same writer takes
+  // both, the record first), so whoever received the terminal can find it; the job does not wait for it
+  yield* log.stageJob(toRecord(job, end, json))
+  yield* deliver(job, env)
+  // repeats of the command (same idempotency key) are answered with this terminal (internal/Repeats)
+  yield* Deferred.succeed(job.ended, env)
+})
 
 /**
  * A scheduled firing ends as WIRE says jobs started by a schedule end: `job.completed` /

@@ -44,26 +44,25 @@ export const make: Effect.Effect<Heartbeats, never, Scope.Scope> = Effect.map(Ef
     return next
   }
 
-  const runDue = (now: number) =>
-    Effect.gen(function*() {
-      const due: Array<readonly [object, Entry]> = []
-      for (const pair of entries) if (pair[1].due <= now) due.push(pair)
-      due.sort(([, a], [, b]) => a.due - b.due || a.order - b.order)
-      for (const [key, entry] of due) {
-        // a job that ended during an earlier tick of this round
-        if (entries.get(key) !== entry) continue
-        const keep = yield* entry.tick(now)
-        if (entries.get(key) !== entry) continue
-        if (!keep) {
-          entries.delete(key)
-          continue
-        }
-        entry.due += entry.intervalMs
-        // a worker held up past whole intervals skips them rather than bursting
-        if (entry.due <= now) entry.due += Math.ceil((now - entry.due + 1) / entry.intervalMs) * entry.intervalMs
-        entry.order = ++order
+  const runDue = Effect.fnUntraced(function*(now: number) {
+    const due: Array<readonly [object, Entry]> = []
+    for (const pair of entries) if (pair[1].due <= now) due.push(pair)
+    due.sort(([, a], [, b]) => a.due - b.due || a.order - b.order)
+    for (const [key, entry] of due) {
+      // a job that ended during an earlier tick of this round
+      if (entries.get(key) !== entry) continue
+      const keep = yield* entry.tick(now)
+      if (entries.get(key) !== entry) continue
+      if (!keep) {
+        entries.delete(key)
+        continue
       }
-    })
+      entry.due += entry.intervalMs
+      // a worker held up past whole intervals skips them rather than bursting
+      if (entry.due <= now) entry.due += Math.ceil((now - entry.due + 1) / entry.intervalMs) * entry.intervalMs
+      entry.order = ++order
+    }
+  })
 
   /**
    * Sleeps until `firstDue`, then runs what is due and sleeps until the next deadline; ends when nothing

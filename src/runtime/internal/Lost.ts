@@ -10,7 +10,7 @@ import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import type { ErrorPayload } from "../../protocol/Errors.js"
 import { JobId, MessageId, SessionId, TraceId } from "../../protocol/Ids.js"
 import { encodeUnchecked } from "../../protocol/Message.js"
-import { type EventLog, type EventLogError, type JobRecord, readAll } from "../../store/EventLog.js"
+import { type EventLog, type JobRecord, readAll } from "../../store/EventLog.js"
 import type { Recorder } from "../events/Recorder.js"
 import { terminalStates } from "./Finish.js"
 
@@ -28,34 +28,33 @@ export const lostError: ErrorPayload = {
  * built like the job's own events (job id, causation = the invoke, its trace
  * id), saved in the record, then recorded (and published) among the job's events.
  */
-export const endLost = (
+export const endLost = Effect.fnUntraced(function*(
   log: Context.Tag.Service<typeof EventLog>,
   recorder: Context.Tag.Service<typeof Recorder>,
   record: JobRecord
-): Effect.Effect<string, EventLogError> =>
-  Effect.gen(function*() {
-    const events = yield* readAll(log, { job_id: [record.job_id], direction: "out" })
-    const now = yield* Clock.currentTimeMillis
-    for (const sent of events) {
-      const state = terminalStates.get(sent.type)
-      if (state === undefined) continue
-      yield* log.saveJob({ ...record, state, terminal: sent.json, updated_at: now })
-      return sent.json
-    }
-    const traceId = events.find((e) => e.trace_id !== undefined)?.trace_id
-    const sessionId = SessionId.make(record.session_id)
-    const env = yield* makeEnvelope("job.failed", lostError, {
-      session_id: sessionId,
-      job_id: JobId.make(record.job_id),
-      causation_id: MessageId.make(record.command_id),
-      priority: "critical",
-      ...(traceId !== undefined ? { trace_id: TraceId.make(traceId) } : {})
-    })
-    const json = encodeUnchecked(env)
-    yield* log.saveJob({ ...record, state: "failed", terminal: json, updated_at: now })
-    yield* recorder.record([{ envelope: env, sessionId, principal: record.principal, json }])
-    return json
+) {
+  const events = yield* readAll(log, { job_id: [record.job_id], direction: "out" })
+  const now = yield* Clock.currentTimeMillis
+  for (const sent of events) {
+    const state = terminalStates.get(sent.type)
+    if (state === undefined) continue
+    yield* log.saveJob({ ...record, state, terminal: sent.json, updated_at: now })
+    return sent.json
+  }
+  const traceId = events.find((e) => e.trace_id !== undefined)?.trace_id
+  const sessionId = SessionId.make(record.session_id)
+  const env = yield* makeEnvelope("job.failed", lostError, {
+    session_id: sessionId,
+    job_id: JobId.make(record.job_id),
+    causation_id: MessageId.make(record.command_id),
+    priority: "critical",
+    ...(traceId !== undefined ? { trace_id: TraceId.make(traceId) } : {})
   })
+  const json = encodeUnchecked(env)
+  yield* log.saveJob({ ...record, state: "failed", terminal: json, updated_at: now })
+  yield* recorder.record([{ envelope: env, sessionId, principal: record.principal, json }])
+  return json
+})
 
 /**
  * Ends every job an earlier runtime left unfinished: run once as the runtime

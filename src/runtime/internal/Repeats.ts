@@ -125,45 +125,44 @@ const follow = (ctx: RepeatContext, job: Job, commandId: MessageId, owner: Owner
  * got), then the job's terminal — now when the job has ended, when it ends
  * otherwise. A job an earlier runtime left unfinished is ended first (ABORTED).
  */
-export const answerRepeat = (
+export const answerRepeat = Effect.fnUntraced(function*(
   ctx: RepeatContext,
   jobId: string,
   commandId: MessageId,
   owner: Owner,
   options: { readonly accepted: boolean }
-): Effect.Effect<void, ArcpError> =>
-  Effect.gen(function*() {
-    const header = headerFor(jobId, commandId, owner)
-    const accept = (acceptedAt: number) =>
-      options.accepted
-        ? Effect.flatMap(
-          makeEnvelope("job.accepted", { job_id: header.job_id, accepted_at: fromMillis(acceptedAt) }, header),
-          owner.sink
-        )
-        : Effect.void
-    // a job still in memory is read there: it leaves memory only once its terminal is recorded
-    const job = ctx.jobOf(owner.principal, jobId)
-    if (job !== undefined) {
-      const waiting = ctx.waitingPerJob.get(jobId) ?? 0
-      if (waiting >= MAX_WAITING_REPEATS && !ctx.waiting.has(`${owner.principal}\u0000${commandId}`)) {
-        return yield* ArcpError.of(
-          "RESOURCE_EXHAUSTED",
-          `job ${jobId} already has ${waiting} repeats waiting for its outcome; repeat the command once it has ended`,
-          { retryable: true }
-        )
-      }
-      yield* accept(job.acceptedAt)
-      return yield* follow(ctx, job, commandId, owner)
+) {
+  const header = headerFor(jobId, commandId, owner)
+  const accept = (acceptedAt: number) =>
+    options.accepted
+      ? Effect.flatMap(
+        makeEnvelope("job.accepted", { job_id: header.job_id, accepted_at: fromMillis(acceptedAt) }, header),
+        owner.sink
+      )
+      : Effect.void
+  // a job still in memory is read there: it leaves memory only once its terminal is recorded
+  const job = ctx.jobOf(owner.principal, jobId)
+  if (job !== undefined) {
+    const waiting = ctx.waitingPerJob.get(jobId) ?? 0
+    if (waiting >= MAX_WAITING_REPEATS && !ctx.waiting.has(`${owner.principal}\u0000${commandId}`)) {
+      return yield* ArcpError.of(
+        "RESOURCE_EXHAUSTED",
+        `job ${jobId} already has ${waiting} repeats waiting for its outcome; repeat the command once it has ended`,
+        { retryable: true }
+      )
     }
-    const unavailable = (e: EventLogError) => ArcpError.of("UNAVAILABLE", `cannot read job ${jobId}: ${e.message}`)
-    const record = yield* ctx.recordFor(owner.principal, jobId).pipe(Effect.mapError(unavailable))
-    if (Option.isNone(record)) {
-      return yield* ArcpError.of("INTERNAL", `idempotency key names job ${jobId}, which has no record`)
-    }
-    // a record that never ended, of a job not running here, was lost (the sweep at start could not end it)
-    const terminal = record.value.terminal ??
-      (yield* endLost(ctx.log, ctx.recorder, record.value).pipe(Effect.mapError(unavailable)))
-    yield* accept(record.value.created_at)
-    const stored = decodeJson(terminal)
-    if (Either.isRight(stored)) yield* Effect.flatMap(terminalFor(stored.right, jobId, commandId, owner), owner.sink)
-  })
+    yield* accept(job.acceptedAt)
+    return yield* follow(ctx, job, commandId, owner)
+  }
+  const unavailable = (e: EventLogError) => ArcpError.of("UNAVAILABLE", `cannot read job ${jobId}: ${e.message}`)
+  const record = yield* ctx.recordFor(owner.principal, jobId).pipe(Effect.mapError(unavailable))
+  if (Option.isNone(record)) {
+    return yield* ArcpError.of("INTERNAL", `idempotency key names job ${jobId}, which has no record`)
+  }
+  // a record that never ended, of a job not running here, was lost (the sweep at start could not end it)
+  const terminal = record.value.terminal ??
+    (yield* endLost(ctx.log, ctx.recorder, record.value).pipe(Effect.mapError(unavailable)))
+  yield* accept(record.value.created_at)
+  const stored = decodeJson(terminal)
+  if (Either.isRight(stored)) yield* Effect.flatMap(terminalFor(stored.right, jobId, commandId, owner), owner.sink)
+})

@@ -3,7 +3,7 @@
  * jobs of runtimes that went (recovery, takeover sweep, restart from a checkpoint), carries out the cancels and interrupts other
  * runtimes send for jobs running here (JobControl), and finds the live record of a job another runtime runs.
  */
-import { type Context, type Duration, Effect, Option, type Scope } from "effect"
+import { type Context, type Duration, Effect, Option } from "effect"
 import type { ArcpError } from "../../protocol/Errors.js"
 import { MessageId } from "../../protocol/Ids.js"
 import type { EventLog, EventLogError, JobRecord } from "../../store/EventLog.js"
@@ -56,76 +56,75 @@ export interface CrossRuntime {
 }
 
 /** Takes over what gone runtimes left, then, for the life of the scope, keeps doing so and serves other runtimes. */
-export const start = (ctx: CrossRuntimeContext): Effect.Effect<CrossRuntime, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const { feed, humanInput, instance, live, log, recorder, settings, tools } = ctx
-    /** A job an earlier runtime left running, started again from its checkpoint (§4.3), under its id. */
-    const restart: RecoveryContext["restart"] = (record, tool, handler, restored) =>
-      Effect.flatMap(
-        restoredJob(
-          {
-            log,
-            settings,
-            instanceId: instance.id,
-            record: ctx.recordDetached(record.session_id, record.principal, record.job_id),
-            followersRoom: feed.room({
-              sessionId: record.session_id,
-              principal: record.principal,
-              jobId: record.job_id
-            })
-          },
-          record,
-          tool,
-          restored
-        ),
-        (job) => ctx.launch(job, handler)
-      )
-    /** Cancels live job `jobId` for a cancel received elsewhere (JobControl) or recorded before a takeover. */
-    const cancelHere = (jobId: string, reason: string | undefined, deadlineMs: number | undefined) =>
-      Effect.suspend(() => {
-        const job = live.get(jobId)
-        if (job === undefined || hasEnded(job) || !job.tool.cancellable || job.cancelRequest !== undefined) {
-          return Effect.void
-        }
-        if (!job.requestCancel({ reason, source: "client" })) return Effect.void
-        return ctx.background(ctx.stop(job, ctx.deadlineOf(deadlineMs)))
-      })
-    const elsewhere: JobControl.ElsewhereContext = {
-      log,
-      recorder,
-      cancellable: (name) => Option.exists(tools.get(name), (t) => t.cancellable)
-    }
-    const runningElsewhere = (principal: string, jobId: string) =>
-      Effect.map(
-        ctx.recordFor(principal, jobId).pipe(Effect.orElseSucceed(() => Option.none<JobRecord>())),
-        Option.filter((r) => r.terminal === undefined && r.instance_id !== instance.id)
-      )
+export const start = Effect.fnUntraced(function*(ctx: CrossRuntimeContext) {
+  const { feed, humanInput, instance, live, log, recorder, settings, tools } = ctx
+  /** A job an earlier runtime left running, started again from its checkpoint (§4.3), under its id. */
+  const restart: RecoveryContext["restart"] = (record, tool, handler, restored) =>
+    Effect.flatMap(
+      restoredJob(
+        {
+          log,
+          settings,
+          instanceId: instance.id,
+          record: ctx.recordDetached(record.session_id, record.principal, record.job_id),
+          followersRoom: feed.room({
+            sessionId: record.session_id,
+            principal: record.principal,
+            jobId: record.job_id
+          })
+        },
+        record,
+        tool,
+        restored
+      ),
+      (job) => ctx.launch(job, handler)
+    )
+  /** Cancels live job `jobId` for a cancel received elsewhere (JobControl) or recorded before a takeover. */
+  const cancelHere = (jobId: string, reason: string | undefined, deadlineMs: number | undefined) =>
+    Effect.suspend(() => {
+      const job = live.get(jobId)
+      if (job === undefined || hasEnded(job) || !job.tool.cancellable || job.cancelRequest !== undefined) {
+        return Effect.void
+      }
+      if (!job.requestCancel({ reason, source: "client" })) return Effect.void
+      return ctx.background(ctx.stop(job, ctx.deadlineOf(deadlineMs)))
+    })
+  const elsewhere: JobControl.ElsewhereContext = {
+    log,
+    recorder,
+    cancellable: (name) => Option.exists(tools.get(name), (t) => t.cancellable)
+  }
+  const runningElsewhere = (principal: string, jobId: string) =>
+    Effect.map(
+      ctx.recordFor(principal, jobId).pipe(Effect.orElseSucceed(() => Option.none<JobRecord>())),
+      Option.filter((r) => r.terminal === undefined && r.instance_id !== instance.id)
+    )
 
-    // jobs an earlier runtime left running: resumed from their checkpoints or ended, before any session asks for them
-    const takeover: Takeover.TakeoverContext = {
-      log,
-      recorder,
-      instance,
-      tools,
-      restart,
-      cancel: cancelHere,
-      settings
-    }
-    const settled = new Set<string>()
-    yield* recoverAll(takeover)
-    yield* Takeover.settleAtStart(takeover, settled)
-    // then, while running: those of runtimes whose lease lapses, and what other runtimes ask of the jobs here
-    yield* Takeover.run(takeover, settled)
-    yield* JobControl.listen(feed, (request) =>
-      request.action === "cancel" ?
-        cancelHere(request.job_id, request.reason, request.deadline_ms) :
-        Effect.suspend(() => {
-          const job = live.get(request.job_id)
-          if (job === undefined || hasEnded(job) || !job.humanInput) return Effect.void
-          return (job.gate === undefined ? humanInput.admit(job.sessionId) : Effect.void).pipe(
-            Effect.zipRight(ctx.block(job, MessageId.make(request.message_id), request.prompt)),
-            Effect.catchAll((e) => Effect.logWarning(`cannot interrupt job ${job.id} for another runtime`, e))
-          )
-        }))
-    return { elsewhere, runningElsewhere }
-  })
+  // jobs an earlier runtime left running: resumed from their checkpoints or ended, before any session asks for them
+  const takeover: Takeover.TakeoverContext = {
+    log,
+    recorder,
+    instance,
+    tools,
+    restart,
+    cancel: cancelHere,
+    settings
+  }
+  const settled = new Set<string>()
+  yield* recoverAll(takeover)
+  yield* Takeover.settleAtStart(takeover, settled)
+  // then, while running: those of runtimes whose lease lapses, and what other runtimes ask of the jobs here
+  yield* Takeover.run(takeover, settled)
+  yield* JobControl.listen(feed, (request) =>
+    request.action === "cancel" ?
+      cancelHere(request.job_id, request.reason, request.deadline_ms) :
+      Effect.suspend(() => {
+        const job = live.get(request.job_id)
+        if (job === undefined || hasEnded(job) || !job.humanInput) return Effect.void
+        return (job.gate === undefined ? humanInput.admit(job.sessionId) : Effect.void).pipe(
+          Effect.zipRight(ctx.block(job, MessageId.make(request.message_id), request.prompt)),
+          Effect.catchAll((e) => Effect.logWarning(`cannot interrupt job ${job.id} for another runtime`, e))
+        )
+      }))
+  return { elsewhere, runningElsewhere }
+})

@@ -23,15 +23,14 @@ export interface ReleaseOptions {
 }
 
 /** §9: a job that cannot be cancelled is completed, detached; the closer hears why it did not end. */
-const runOnDetached = (job: Job, owner: Owner) =>
-  Effect.gen(function*() {
-    const where = job.idempotencyKey !== undefined ? "the job record and its idempotency_key" : "the job record"
-    const message = `job ${job.id} cannot be cancelled: it runs to completion detached; its outcome stays in ${where}`
-    yield* Effect.logInfo(message)
-    yield* owner.sink(
-      yield* envelope(job, "log", { level: "warn", message, attributes: { reason: "not_cancellable" } })
-    )
-  })
+const runOnDetached = Effect.fnUntraced(function*(job: Job, owner: Owner) {
+  const where = job.idempotencyKey !== undefined ? "the job record and its idempotency_key" : "the job record"
+  const message = `job ${job.id} cannot be cancelled: it runs to completion detached; its outcome stays in ${where}`
+  yield* Effect.logInfo(message)
+  yield* owner.sink(
+    yield* envelope(job, "log", { level: "warn", message, attributes: { reason: "not_cancellable" } })
+  )
+})
 
 /** `owner`'s session takes over the live jobs of its principal named by `target`; returns how many it took. */
 export const adopt = (

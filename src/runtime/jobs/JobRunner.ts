@@ -142,15 +142,14 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
             if (moved) job.watchdog(false)
           })
         })),
-      checkpoint: (snapshot) =>
-        Effect.gen(function*() {
-          const id = yield* makeCheckpointId
-          job.checkpointed(id)
-          yield* event("job.checkpoint", { checkpoint_id: id, ...(snapshot !== undefined ? { snapshot } : {}) })
-          // the job.checkpoint event in the log is what a restart resumes from (§4.3), committed before any
-          // later event of the job; the record takes the id with its next write (state, retry, terminal)
-          return id
-        }),
+      checkpoint: Effect.fnUntraced(function*(snapshot) {
+        const id = yield* makeCheckpointId
+        job.checkpointed(id)
+        yield* event("job.checkpoint", { checkpoint_id: id, ...(snapshot !== undefined ? { snapshot } : {}) })
+        // the job.checkpoint event in the log is what a restart resumes from (§4.3), committed before any
+        // later event of the job; the record takes the id with its next write (state, retry, terminal)
+        return id
+      }),
       pausePoint,
       stream: (options) => Effect.zipRight(pausePoint, params.streams.open(job, options, pausePoint)),
       askHuman: (request) =>
@@ -297,46 +296,55 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     Effect.zipRight(announce(job))
   )
 
-  const run = Effect.gen(function*() {
-    const startedAt = yield* currentTimeMillis
+  // steps chained, not an `Effect.gen` here: a `function*` evaluated per job makes a hidden class per job, in the
+  // old generation, which keeps the job's objects alive until the next full GC (issue 12)
+  const run = Effect.flatMap(currentTimeMillis, (startedAt) => {
     job.started(startedAt)
-    yield* moveTo(job, log, "running")
     // WIRE order: accepted → started → events (the runtime's metric included)
     // a job started again after a restart names the checkpoint it continues from (docs/decisions.md)
     const from = job.restored?.checkpointId
-    yield* emit("job.started", {
-      job_id: job.id,
-      started_at: fromMillis(startedAt),
-      ...(from !== undefined ? { checkpoint_id: from } : {})
-    })
-    yield* count(job)
-    yield* params.heartbeats.register(job, startedAt + job.heartbeatIntervalMs, job.heartbeatIntervalMs, tick)
-    yield* Effect.matchCauseEffect(
-      retrying({
-        policy: job.tool.retry,
-        attempt: Effect.suspend(() => params.handler(contextOf())),
-        beforeRetry: retryStarts,
-        proceed: () => !hasEnded(job),
-        onRetry: announceRetry
-      }),
-      {
-        onSuccess: (value) =>
-          finish({
-            type: "tool.result",
-            payload: value instanceof ResultRef ? { result_ref: value.ref } : value === undefined ? {} : { value },
-            state: "completed"
-          }),
-        onFailure: (cause) => {
-          // the tool's own error wherever it sits in the cause (Effect.all with concurrency gives a Parallel cause)
-          const failure = Option.getOrElse(
-            Cause.failureOption(cause),
-            () => ArcpError.of("INTERNAL", "the tool failed unexpectedly")
-          )
-          return finish({ type: "tool.error", payload: failure.toPayload(), state: "failed" })
-        }
-      }
+    return moveTo(job, log, "running").pipe(
+      Effect.zipRight(Effect.suspend(() =>
+        emit("job.started", {
+          job_id: job.id,
+          started_at: fromMillis(startedAt),
+          ...(from !== undefined ? { checkpoint_id: from } : {})
+        })
+      )),
+      Effect.zipRight(Effect.suspend(() => count(job))),
+      Effect.zipRight(
+        Effect.suspend(() =>
+          params.heartbeats.register(job, startedAt + job.heartbeatIntervalMs, job.heartbeatIntervalMs, tick)
+        )
+      ),
+      Effect.zipRight(Effect.suspend(() => handled))
     )
   })
+  const handled = Effect.matchCauseEffect(
+    retrying({
+      policy: job.tool.retry,
+      attempt: Effect.suspend(() => params.handler(contextOf())),
+      beforeRetry: retryStarts,
+      proceed: () => !hasEnded(job),
+      onRetry: announceRetry
+    }),
+    {
+      onSuccess: (value) =>
+        finish({
+          type: "tool.result",
+          payload: value instanceof ResultRef ? { result_ref: value.ref } : value === undefined ? {} : { value },
+          state: "completed"
+        }),
+      onFailure: (cause) => {
+        // the tool's own error wherever it sits in the cause (Effect.all with concurrency gives a Parallel cause)
+        const failure = Option.getOrElse(
+          Cause.failureOption(cause),
+          () => ArcpError.of("INTERNAL", "the tool failed unexpectedly")
+        )
+        return finish({ type: "tool.error", payload: failure.toPayload(), state: "failed" })
+      }
+    }
+  )
 
   /** Interrupted: the job ends cancelled, or, while the runtime stops, is left for the next start to resume. */
   const interrupted = Effect.suspend(() =>

@@ -246,126 +246,123 @@ export const make = Effect.gen(function*() {
   const handoff: Handoff.HandoffContext = { live, stop, deadlineOf, waiting: repeats.waiting }
 
   return Jobs.of({
-    invoke: (message, owner, firing, start) =>
-      Effect.gen(function*() {
-        // plain checks, not Effects: a fiber step each saved on every invoke (issue 12)
-        const tool = start?.tool ?? Option.getOrUndefined(tools.get(message.payload.tool))
-        if (tool === undefined) {
-          return yield* ArcpError.of(
-            "NOT_FOUND",
-            `no tool named "${message.payload.tool}" (list the tools with ${LIST_TYPE}, extension ${TOOLS_EXTENSION})`,
-            { details: { list_with: LIST_TYPE } }
-          )
-        }
-        const checked = tool.prepare(message.payload.arguments)
-        if (Either.isLeft(checked)) return yield* checked.left
-        const prepared = checked.right
-        // a handoff (§14) may move the running handler to a peer runtime (delegation/Handover)
-        // (only with remotes configured: a job nobody can hand off runs without the extra fiber)
-        const handler = Option.isSome(handovers) && handoffTargets
-          ? handovers.value.handoverable(tool, message.payload.arguments, prepared)
-          : prepared
-        yield* checkTrust(permissions, tool, owner)
-        // refused before the key is claimed: a key is never bound to a job that did not run
-        yield* admit(owner)
-        const id = yield* makeJobId
-        const now = yield* currentTimeMillis
-        // §17.1: the job's span, a child of the command's; its events are children of it (Spans, Job.envelope)
-        const span = yield* Effect.makeSpan(`arcp job ${tool.name}`, {
-          captureStackTrace: false,
-          attributes: { "arcp.job_id": id, "arcp.session_id": owner.sessionId, "arcp.tool": tool.name }
-        })
-        const key = message.idempotency_key
-        // where the job's events go: the Feed's followers it waits for
-        const target = { sessionId: owner.sessionId, principal: owner.principal, jobId: id }
-        const job = new Job({
-          id,
-          tool,
+    invoke: Effect.fnUntraced(function*(message, owner, firing, start) {
+      // plain checks, not Effects: a fiber step each saved on every invoke (issue 12)
+      const tool = start?.tool ?? Option.getOrUndefined(tools.get(message.payload.tool))
+      if (tool === undefined) {
+        return yield* ArcpError.of(
+          "NOT_FOUND",
+          `no tool named "${message.payload.tool}" (list the tools with ${LIST_TYPE}, extension ${TOOLS_EXTENSION})`,
+          { details: { list_with: LIST_TYPE } }
+        )
+      }
+      const checked = tool.prepare(message.payload.arguments)
+      if (Either.isLeft(checked)) return yield* checked.left
+      const prepared = checked.right
+      // a handoff (§14) may move the running handler to a peer runtime (delegation/Handover)
+      // (only with remotes configured: a job nobody can hand off runs without the extra fiber)
+      const handler = Option.isSome(handovers) && handoffTargets
+        ? handovers.value.handoverable(tool, message.payload.arguments, prepared)
+        : prepared
+      yield* checkTrust(permissions, tool, owner)
+      // refused before the key is claimed: a key is never bound to a job that did not run
+      yield* admit(owner)
+      const id = yield* makeJobId
+      const now = yield* currentTimeMillis
+      // §17.1: the job's span, a child of the command's; its events are children of it (Spans, Job.envelope)
+      const span = yield* Effect.makeSpan(`arcp job ${tool.name}`, {
+        captureStackTrace: false,
+        attributes: { "arcp.job_id": id, "arcp.session_id": owner.sessionId, "arcp.tool": tool.name }
+      })
+      const key = message.idempotency_key
+      // where the job's events go: the Feed's followers it waits for
+      const target = { sessionId: owner.sessionId, principal: owner.principal, jobId: id }
+      const job = new Job({
+        id,
+        tool,
+        principal: owner.principal,
+        sessionId: owner.sessionId,
+        commandId: message.id,
+        // a sender's trace id is kept as given; otherwise the span's (minted for the session, see Connection)
+        traceId: message.trace_id ?? TraceId.make(span.traceId, true),
+        spanId: span.spanId,
+        endsAsJob: start?.endsAsJob,
+        priority: message.priority,
+        idempotencyKey: key,
+        acceptedAt: now,
+        heartbeatIntervalMs: owner.heartbeatIntervalSeconds * 1000,
+        scheduleId: firing?.scheduleId,
+        trustLevel: owner.trustLevel,
+        humanInput: owner.humanInput,
+        watcher: firing?.detached === true ? undefined : watcherOf(owner),
+        record: recordDetached(owner.sessionId, owner.principal, id),
+        followersRoom: feed.room(target),
+        followersRoomNow: () => feed.roomNow(target),
+        metrics: owner.metrics === true,
+        instanceId: instance.id,
+        // kept for tools that can resume after a restart (§4.3)
+        argumentsJson: tool.resume !== undefined ? JSON.stringify(message.payload.arguments ?? {}) : undefined,
+        now,
+        // made here, not by `Deferred.make` (four fiber steps for the fiber id it records; issue 12)
+        ended: Deferred.unsafeMake<Decoded>(FiberId.none)
+      })
+      if (key !== undefined) {
+        const digest = yield* commandDigest(tool.name, message.payload.arguments)
+        claiming.set(id, job)
+        const claim = yield* log.claimIdempotencyKey({
           principal: owner.principal,
-          sessionId: owner.sessionId,
-          commandId: message.id,
-          // a sender's trace id is kept as given; otherwise the span's (minted for the session, see Connection)
-          traceId: message.trace_id ?? TraceId.make(span.traceId, true),
-          spanId: span.spanId,
-          endsAsJob: start?.endsAsJob,
-          priority: message.priority,
-          idempotencyKey: key,
-          acceptedAt: now,
-          heartbeatIntervalMs: owner.heartbeatIntervalSeconds * 1000,
-          scheduleId: firing?.scheduleId,
-          trustLevel: owner.trustLevel,
-          humanInput: owner.humanInput,
-          watcher: firing?.detached === true ? undefined : watcherOf(owner),
-          record: recordDetached(owner.sessionId, owner.principal, id),
-          followersRoom: feed.room(target),
-          followersRoomNow: () => feed.roomNow(target),
-          metrics: owner.metrics === true,
-          instanceId: instance.id,
-          // kept for tools that can resume after a restart (§4.3)
-          argumentsJson: tool.resume !== undefined ? JSON.stringify(message.payload.arguments ?? {}) : undefined,
+          key,
+          job_id: id,
+          digest,
           now,
-          // made here, not by `Deferred.make` (four fiber steps for the fiber id it records; issue 12)
-          ended: Deferred.unsafeMake<Decoded>(FiberId.none)
-        })
-        if (key !== undefined) {
-          const digest = yield* commandDigest(tool.name, message.payload.arguments)
-          claiming.set(id, job)
-          const claim = yield* log.claimIdempotencyKey({
-            principal: owner.principal,
-            key,
-            job_id: id,
-            digest,
-            now,
-            expiresAt: now + horizonMs
-          }).pipe(
-            Effect.tap((c) => Effect.sync(() => c._tag === "Claimed" && live.set(id, job))),
-            Effect.ensuring(Effect.sync(() => claiming.delete(id))),
-            Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot record the idempotency key: ${e.message}`))
-          )
-          if (claim._tag === "Existing") {
-            // answered by the earlier job: this one never runs
-            yield* Spans.endSpan(span, Exit.void)
-            // keys claimed before digests were stored carry none: they are answered as before
-            if (claim.digest !== undefined && claim.digest !== digest) return yield* keyReused(key)
-            return yield* answerRepeat(repeats, claim.job_id, message.id, owner, { accepted: true })
-          }
+          expiresAt: now + horizonMs
+        }).pipe(
+          Effect.tap((c) => Effect.sync(() => c._tag === "Claimed" && live.set(id, job))),
+          Effect.ensuring(Effect.sync(() => claiming.delete(id))),
+          Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot record the idempotency key: ${e.message}`))
+        )
+        if (claim._tag === "Existing") {
+          // answered by the earlier job: this one never runs
+          yield* Spans.endSpan(span, Exit.void)
+          // keys claimed before digests were stored carry none: they are answered as before
+          if (claim.digest !== undefined && claim.digest !== digest) return yield* keyReused(key)
+          return yield* answerRepeat(repeats, claim.job_id, message.id, owner, { accepted: true })
         }
-        yield* launch(job, handler, span)
-        if (firing !== undefined) yield* firing.started(id)
-      }),
+      }
+      yield* launch(job, handler, span)
+      if (firing !== undefined) yield* firing.started(id)
+    }),
 
-    cancel: (message, owner) =>
-      Effect.gen(function*() {
-        const { target, target_id } = message.payload
-        if (target !== "job") return yield* refuseCancel(message, owner, "not_found") // streams and sessions are routed elsewhere (Router)
-        const job = liveFor(owner.principal, target_id)
-        if (job === undefined) {
-          const running = yield* runningElsewhere(owner.principal, target_id)
-          if (Option.isSome(running)) return yield* JobControl.cancelElsewhere(elsewhere, running.value, message, owner)
-          const record = yield* recordFor(owner.principal, target_id).pipe(Effect.orElseSucceed(() => Option.none()))
-          const ended = Option.isSome(record) && record.value.terminal !== undefined
-          return yield* refuseCancel(message, owner, ended ? "already_terminal" : "not_found")
-        }
-        if (hasEnded(job)) return yield* refuseCancel(message, owner, "already_terminal")
-        if (!job.tool.cancellable) return yield* refuseCancel(message, owner, "not_cancellable")
-        const header = { session_id: owner.sessionId, job_id: job.id, correlation_id: message.id }
-        yield* owner.sink(yield* makeEnvelope("cancel.accepted", { target, target_id }, header))
-        if (!job.requestCancel({ reason: message.payload.reason, source: "client" })) return
-        yield* FiberSet.run(background, stop(job, deadlineOf(message.payload.deadline_ms)))
-      }),
+    cancel: Effect.fnUntraced(function*(message, owner) {
+      const { target, target_id } = message.payload
+      if (target !== "job") return yield* refuseCancel(message, owner, "not_found") // streams and sessions are routed elsewhere (Router)
+      const job = liveFor(owner.principal, target_id)
+      if (job === undefined) {
+        const running = yield* runningElsewhere(owner.principal, target_id)
+        if (Option.isSome(running)) return yield* JobControl.cancelElsewhere(elsewhere, running.value, message, owner)
+        const record = yield* recordFor(owner.principal, target_id).pipe(Effect.orElseSucceed(() => Option.none()))
+        const ended = Option.isSome(record) && record.value.terminal !== undefined
+        return yield* refuseCancel(message, owner, ended ? "already_terminal" : "not_found")
+      }
+      if (hasEnded(job)) return yield* refuseCancel(message, owner, "already_terminal")
+      if (!job.tool.cancellable) return yield* refuseCancel(message, owner, "not_cancellable")
+      const header = { session_id: owner.sessionId, job_id: job.id, correlation_id: message.id }
+      yield* owner.sink(yield* makeEnvelope("cancel.accepted", { target, target_id }, header))
+      if (!job.requestCancel({ reason: message.payload.reason, source: "client" })) return
+      yield* FiberSet.run(background, stop(job, deadlineOf(message.payload.deadline_ms)))
+    }),
 
-    interrupt: (message, owner) =>
-      Effect.gen(function*() {
-        const { target, target_id } = message.payload
-        // a job this runtime does not run may run on another one on the same store (issue 17)
-        if (target === "job" && liveFor(owner.principal, target_id) === undefined) {
-          const running = yield* runningElsewhere(owner.principal, target_id)
-          if (Option.isSome(running)) {
-            return yield* JobControl.interruptElsewhere(elsewhere, running.value, message, owner)
-          }
+    interrupt: Effect.fnUntraced(function*(message, owner) {
+      const { target, target_id } = message.payload
+      // a job this runtime does not run may run on another one on the same store (issue 17)
+      if (target === "job" && liveFor(owner.principal, target_id) === undefined) {
+        const running = yield* runningElsewhere(owner.principal, target_id)
+        if (Option.isSome(running)) {
+          return yield* JobControl.interruptElsewhere(elsewhere, running.value, message, owner)
         }
-        return yield* interruptJob(interrupts, message, owner)
-      }),
+      }
+      return yield* interruptJob(interrupts, message, owner)
+    }),
 
     replay: (messageId, owner) =>
       replay(

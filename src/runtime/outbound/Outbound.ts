@@ -132,21 +132,24 @@ class Path extends PathState implements Owned {
   // one error handler per run of writes, not per frame; `writing` is back to 0 when the run ends (an interrupted
   // run ends the writer with the connection's close, after which nothing reads it): no `ensuring` (issue 12)
   private write(frames: ReadonlyArray<Queued>): Effect.Effect<void> {
-    const path = this
     const { connection } = this
-    return Effect.gen(function*() {
-      for (const frame of frames) {
-        if (path.broken) break
-        path.handed += frame.bytes
-        yield* sendFramed(connection, frame.envelope, frame.json, path.sidecarChunks)
-      }
-      path.writing = 0
-    }).pipe(Effect.catchAll((error) => {
+    return Effect.gen(() => this.writeSteps(frames)).pipe(Effect.catchAll((error) => {
       // the peer is gone: nothing more can be written; the read side ends the connection
       this.broken = true
       this.writing = 0
       return Effect.logDebug(`outbound write failed on ${connection.label}: ${error.message}`)
     }))
+  }
+
+  // generator methods, made once with the class: a `function*` evaluated per call would make a hidden class per
+  // call, in the old generation, keeping the call's objects alive until the next full GC (issue 12)
+  private *writeSteps(frames: ReadonlyArray<Queued>) {
+    for (const frame of frames) {
+      if (this.broken) break
+      this.handed += frame.bytes
+      yield* sendFramed(this.connection, frame.envelope, frame.json, this.sidecarChunks)
+    }
+    this.writing = 0
   }
 
   /** Completes every flush waiting. */
@@ -169,61 +172,62 @@ class Path extends PathState implements Owned {
   // log back: a full transport skips the writes, not the commits), then writes what the bus handed back.
   // It runs while there is something to do and ends once nothing is left; `kick` starts it again.
   private rounds(): Effect.Effect<void> {
+    return Effect.gen(() => this.roundSteps())
+  }
+  private *roundSteps() {
     const path = this
     const { connection, queue, wakeUp } = this
-    return Effect.gen(function*() {
-      // the fibers ready now run first: a job that answers at once adds its started and result to the
-      // accepted that started this writer, so the three go out in one commit and one write (issue 12)
-      yield* Effect.yieldNow()
-      let pollMs = POLL_FIRST_MS
-      while (true) {
-        wakeUp.clear()
-        const committed = path.pending.length > 0
-        // a round cannot be interrupted between its commit and queueing what the bus handed back
-        if (committed) yield* Effect.uninterruptible(path.commitRound())
-        if (queue.size() > 0 && !path.writeInFlight && (path.broken || !path.transportFull())) {
-          pollMs = POLL_FIRST_MS
-          const batch = queue.take(BATCH)
-          path.writing = batch.length
-          const run = path.write(batch)
-          if (connection.sendWaits === true) {
-            // a send that may wait for the peer runs beside the commits: a stalled pipe never holds the log up
-            path.writeInFlight = true
-            yield* Effect.fork(run.pipe(Effect.ensuring(Effect.sync(() => {
-              path.writing = 0
-              path.writeInFlight = false
-              wakeUp.signal()
-            }))))
-          } else yield* run
-          yield* path.wakeProducers()
-          continue
-        }
+    // the fibers ready now run first: a job that answers at once adds its started and result to the
+    // accepted that started this writer, so the three go out in one commit and one write (issue 12)
+    yield* Effect.yieldNow()
+    let pollMs = POLL_FIRST_MS
+    while (true) {
+      wakeUp.clear()
+      const committed = path.pending.length > 0
+      // a round cannot be interrupted between its commit and queueing what the bus handed back
+      if (committed) yield* Effect.uninterruptible(path.commitRound())
+      if (queue.size() > 0 && !path.writeInFlight && (path.broken || !path.transportFull())) {
+        pollMs = POLL_FIRST_MS
+        const batch = queue.take(BATCH)
+        path.writing = batch.length
+        const run = path.write(batch)
+        if (connection.sendWaits === true) {
+          // a send that may wait for the peer runs beside the commits: a stalled pipe never holds the log up
+          path.writeInFlight = true
+          yield* Effect.fork(run.pipe(Effect.ensuring(Effect.sync(() => {
+            path.writing = 0
+            path.writeInFlight = false
+            wakeUp.signal()
+          }))))
+        } else yield* run
         yield* path.wakeProducers()
-        if (committed) continue
-        if (path.writeInFlight) {
-          // the write ends, or something new is sent
-          yield* wakeUp.next
-          continue
-        }
-        yield* path.settleFlushes()
-        // nothing left (or nothing can be written any more): the writer ends here, with no step in between
-        // where a sender could find it still running and leave its envelope to it
-        if (
-          path.pending.length === 0 &&
-          ((queue.size() === 0 && (path.producers?.waiting() ?? 0) === 0) || path.broken)
-        ) {
-          if (path.drained.length === 0) {
-            path.writer = undefined
-            return
-          }
-          continue
-        }
-        // the transport holds its share: look again shortly (the peer may be reading), or as soon as
-        // something new is sent
-        yield* Effect.race(Effect.sleep(Duration.millis(pollMs)), wakeUp.next)
-        pollMs = Math.min(POLL_LONGEST_MS, pollMs * 2)
+        continue
       }
-    })
+      yield* path.wakeProducers()
+      if (committed) continue
+      if (path.writeInFlight) {
+        // the write ends, or something new is sent
+        yield* wakeUp.next
+        continue
+      }
+      yield* path.settleFlushes()
+      // nothing left (or nothing can be written any more): the writer ends here, with no step in between
+      // where a sender could find it still running and leave its envelope to it
+      if (
+        path.pending.length === 0 &&
+        ((queue.size() === 0 && (path.producers?.waiting() ?? 0) === 0) || path.broken)
+      ) {
+        if (path.drained.length === 0) {
+          path.writer = undefined
+          return
+        }
+        continue
+      }
+      // the transport holds its share: look again shortly (the peer may be reading), or as soon as
+      // something new is sent
+      yield* Effect.race(Effect.sleep(Duration.millis(pollMs)), wakeUp.next)
+      pollMs = Math.min(POLL_LONGEST_MS, pollMs * 2)
+    }
   }
 
   /** Something to commit, write or settle: wakes the writer, or starts it (built at each start: none held idle). */
@@ -251,21 +255,22 @@ class Path extends PathState implements Owned {
 
   close(): Effect.Effect<void> {
     this.closed = true
+    return Effect.gen(() => this.closeSteps())
+  }
+  private *closeSteps() {
     const { options } = this
     const path = this
-    return Effect.gen(function*() {
-      if (path.writer !== undefined) yield* Fiber.interrupt(path.writer)
-      const rest = path.pending.filter((q) => path.recordable(q.envelope))
-      path.pending = []
-      path.pendingBytes = 0
-      if (rest.length > 0 && options.record !== undefined && !path.sealed) {
-        yield* options.record(rest, ignore).pipe(
-          Effect.catchAll((e) => Effect.logError("cannot record unsent envelopes", e))
-        )
-      }
-      yield* path.wakeProducers()
-      yield* path.releaseFlushes()
-    })
+    if (path.writer !== undefined) yield* Fiber.interrupt(path.writer)
+    const rest = path.pending.filter((q) => path.recordable(q.envelope))
+    path.pending = []
+    path.pendingBytes = 0
+    if (rest.length > 0 && options.record !== undefined && !path.sealed) {
+      yield* options.record(rest, ignore).pipe(
+        Effect.catchAll((e) => Effect.logError("cannot record unsent envelopes", e))
+      )
+    }
+    yield* path.wakeProducers()
+    yield* path.releaseFlushes()
   }
 
   send(envelope: Decoded): Effect.Effect<void> {
@@ -321,15 +326,15 @@ class Path extends PathState implements Owned {
     return Effect.suspend(() => {
       if (this.roomNow(shedding)) return Effect.void
       const producers = this.producers ??= Producers.make(this)
-      const path = this
-      return Effect.gen(function*() {
-        const ready = yield* producers.enlist(shedding)
-        yield* path.noteFull()
-        // the writer looks at the transport while anyone waits
-        yield* path.kick()
-        yield* ready
-      })
+      return Effect.gen(() => this.waitForRoom(producers, shedding))
     })
+  }
+  private *waitForRoom(producers: Producers.Producers, shedding: boolean) {
+    const ready = yield* producers.enlist(shedding)
+    yield* this.noteFull()
+    // the writer looks at the transport while anyone waits
+    yield* this.kick()
+    yield* ready
   }
   get room() {
     return this.roomWhen(false)

@@ -72,175 +72,170 @@ const unavailable = (e: EventLogError) => ArcpError.of("UNAVAILABLE", `cannot re
 const denied = (message: string, leaseId: string) =>
   ArcpError.of("PERMISSION_DENIED", message, { details: { lease_id: leaseId } })
 
-export const make = (log: Context.Tag.Service<typeof EventLog>) =>
-  Effect.gen(function*() {
-    const live = new Map<string, Held>()
-    const timers = yield* FiberMap.make<string>()
+export const make = Effect.fnUntraced(function*(log: Context.Tag.Service<typeof EventLog>) {
+  const live = new Map<string, Held>()
+  const timers = yield* FiberMap.make<string>()
 
-    const save = (record: LeaseRecord) => log.saveLease(record).pipe(Effect.mapError(unavailable))
+  const save = (record: LeaseRecord) => log.saveLease(record).pipe(Effect.mapError(unavailable))
 
-    /** Ends a live lease with `reason`: stored as revoked, the holder told. */
-    const revokeHeld = (held: Held, reason: string) =>
-      Effect.gen(function*() {
-        live.delete(held.record.lease_id)
-        held.record = { ...held.record, revoked: reason }
-        yield* save(held.record).pipe(Effect.catchAll((e) => Effect.logError("cannot record a revocation", e)))
-        yield* Effect.logInfo(`lease ${held.record.lease_id} revoked: ${reason}`)
-        if (held.holder.notify !== undefined) {
-          yield* held.holder.notify({ lease_id: LeaseId.make(held.record.lease_id), reason })
-        }
-      })
-
-    /** The lease's timer: expiry at expires_at, revocation when the bounding session lease ends unrenewed. */
-    const watch = (held: Held): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        while (live.get(held.record.lease_id) === held) {
-          const now = yield* Clock.currentTimeMillis
-          const sessionEnd = held.holder.sessionLeaseEnd === undefined
-            ? Number.POSITIVE_INFINITY
-            : yield* held.holder.sessionLeaseEnd
-          if (now >= held.record.expires_at) {
-            live.delete(held.record.lease_id)
-            return yield* Effect.logInfo(`lease ${held.record.lease_id} expired`)
-          }
-          if (now >= sessionEnd) return yield* revokeHeld(held, "the session's lease ended")
-          yield* Effect.sleep(Duration.millis(Math.min(held.record.expires_at, sessionEnd) - now))
-        }
-      })
-
-    const arm = (held: Held) => FiberMap.run(timers, held.record.lease_id, watch(held)).pipe(Effect.asVoid)
-
-    // leases a previous run granted are live again, their timers re-armed (nobody to notify until a refresh)
-    const stored = yield* log.liveLeases(yield* Clock.currentTimeMillis).pipe(
-      Effect.catchAll((e) => Effect.as(Effect.logError("cannot read the stored leases", e), []))
-    )
-    for (const record of stored) {
-      const held: Held = { record, holder: {} }
-      live.set(record.lease_id, held)
-      yield* arm(held)
-    }
-
-    /** The live lease `leaseId` of `principal`, or why there is none: NOT_FOUND (unknown) or PERMISSION_DENIED (ended). */
-    const lookup = (leaseId: string, principal: string) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const held = live.get(leaseId)
-        if (held !== undefined && held.record.principal === principal && held.record.expires_at > now) return held
-        const record = held?.record ??
-          Option.getOrUndefined(yield* log.getLease(leaseId).pipe(Effect.orElseSucceed(Option.none)))
-        if (record === undefined || record.principal !== principal) {
-          return yield* ArcpError.of("NOT_FOUND", `no lease ${leaseId}`)
-        }
-        return yield* record.revoked !== undefined
-          ? denied(`lease ${leaseId} was revoked: ${record.revoked}`, leaseId)
-          : denied(`lease ${leaseId} expired at ${fromMillis(record.expires_at)}`, leaseId)
-      })
-
-    return {
-      /** Creates, stores and arms a lease of `seconds`. */
-      grant: (
-        input: LeaseScope & {
-          readonly principal: string
-          readonly sessionId: string
-          readonly jobId?: string | undefined
-          readonly grantedBy?: string | undefined
-          readonly seconds: number
-          readonly holder: Holder
-        }
-      ): Effect.Effect<Lease, ArcpError> =>
-        Effect.gen(function*() {
-          let holding = 0
-          for (const l of live.values()) if (l.record.principal === input.principal) holding++
-          if (holding >= MAX_LEASES) {
-            return yield* ArcpError.of(
-              "RESOURCE_EXHAUSTED",
-              `${input.principal} already holds ${MAX_LEASES} live leases; let some expire or revoke them first`
-            )
-          }
-          const now = yield* Clock.currentTimeMillis
-          const record: LeaseRecord = {
-            lease_id: yield* makeLeaseId,
-            principal: input.principal,
-            session_id: input.sessionId,
-            ...(input.jobId !== undefined ? { job_id: input.jobId } : {}),
-            permission: input.permission,
-            resource: input.resource,
-            operation: input.operation,
-            ...(input.grantedBy !== undefined ? { granted_by: input.grantedBy } : {}),
-            expires_at: now + input.seconds * 1000,
-            created_at: now
-          }
-          yield* save(record)
-          const held: Held = { record, holder: input.holder }
-          live.set(record.lease_id, held)
-          yield* arm(held)
-          return toLease(record)
-        }),
-
-      /** A live lease of `principal` covering `wanted` that job `jobId` may use, if any. */
-      covering: (principal: string, wanted: LeaseScope, jobId?: string): Effect.Effect<Option.Option<Lease>> =>
-        Effect.map(Clock.currentTimeMillis, (now) => {
-          for (const { record } of live.values()) {
-            if (
-              record.principal === principal && record.expires_at > now && covers(record, wanted) &&
-              usableBy(record, jobId)
-            ) {
-              return Option.some(toLease(record))
-            }
-          }
-          return Option.none()
-        }),
-
-      /** The highest level `principal` is elevated to by a live `trust.elevate.<level>` lease, with that lease. */
-      elevation: (
-        principal: string
-      ): Effect.Effect<Option.Option<{ readonly level: TrustLevel; readonly lease: Lease }>> =>
-        Effect.map(Clock.currentTimeMillis, (now) => {
-          let best: { readonly level: TrustLevel; readonly lease: Lease } | undefined
-          for (const { record } of live.values()) {
-            const level = elevationTarget(record.permission)
-            // an inherited lease is its job's alone: it elevates nobody
-            if (level === undefined || record.principal !== principal || record.expires_at <= now) continue
-            if (!usableBy(record, undefined)) continue
-            if (best === undefined || levels.indexOf(level) > levels.indexOf(best.level)) {
-              best = { level, lease: toLease(record) }
-            }
-          }
-          return Option.fromNullable(best)
-        }),
-
-      /** The lease, if `principal` holds it and it is live; PERMISSION_DENIED once expired or revoked (R15.5-1). */
-      check: (leaseId: string, principal: string): Effect.Effect<Lease, ArcpError> =>
-        Effect.map(
-          Effect.catchIf(lookup(leaseId, principal), (e) => e.code === "NOT_FOUND", () =>
-            denied(`no lease ${leaseId} is held`, leaseId)),
-          (held) =>
-            toLease(held.record)
-        ),
-
-      /** Extends a live lease to now + `seconds` (never shortens it); the holder becomes `holder`. */
-      refresh: (leaseId: string, principal: string, seconds: number, holder: Holder): Effect.Effect<Lease, ArcpError> =>
-        Effect.gen(function*() {
-          const held = yield* lookup(leaseId, principal)
-          const now = yield* Clock.currentTimeMillis
-          held.record = { ...held.record, expires_at: Math.max(held.record.expires_at, now + seconds * 1000) }
-          held.holder = { notify: holder.notify ?? held.holder.notify, sessionLeaseEnd: holder.sessionLeaseEnd }
-          yield* save(held.record)
-          yield* arm(held)
-          return toLease(held.record)
-        }),
-
-      /** Revokes a live lease (an operator's call); NOT_FOUND when no such lease lives. */
-      revoke: (leaseId: string, reason: string): Effect.Effect<void, ArcpError> =>
-        Effect.suspend(() => {
-          const held = live.get(leaseId)
-          if (held === undefined) return Effect.fail(ArcpError.of("NOT_FOUND", `no live lease ${leaseId}`))
-          return Effect.zipRight(FiberMap.remove(timers, leaseId), revokeHeld(held, reason))
-        }),
-
-      /** Every live lease, for operators. */
-      list: Effect.sync(() => [...live.values()].map((h) => h.record))
+  /** Ends a live lease with `reason`: stored as revoked, the holder told. */
+  const revokeHeld = Effect.fnUntraced(function*(held: Held, reason: string) {
+    live.delete(held.record.lease_id)
+    held.record = { ...held.record, revoked: reason }
+    yield* save(held.record).pipe(Effect.catchAll((e) => Effect.logError("cannot record a revocation", e)))
+    yield* Effect.logInfo(`lease ${held.record.lease_id} revoked: ${reason}`)
+    if (held.holder.notify !== undefined) {
+      yield* held.holder.notify({ lease_id: LeaseId.make(held.record.lease_id), reason })
     }
   })
+
+  /** The lease's timer: expiry at expires_at, revocation when the bounding session lease ends unrenewed. */
+  const watch = Effect.fnUntraced(function*(held: Held) {
+    while (live.get(held.record.lease_id) === held) {
+      const now = yield* Clock.currentTimeMillis
+      const sessionEnd = held.holder.sessionLeaseEnd === undefined
+        ? Number.POSITIVE_INFINITY
+        : yield* held.holder.sessionLeaseEnd
+      if (now >= held.record.expires_at) {
+        live.delete(held.record.lease_id)
+        return yield* Effect.logInfo(`lease ${held.record.lease_id} expired`)
+      }
+      if (now >= sessionEnd) return yield* revokeHeld(held, "the session's lease ended")
+      yield* Effect.sleep(Duration.millis(Math.min(held.record.expires_at, sessionEnd) - now))
+    }
+  })
+
+  const arm = (held: Held) => FiberMap.run(timers, held.record.lease_id, watch(held)).pipe(Effect.asVoid)
+
+  // leases a previous run granted are live again, their timers re-armed (nobody to notify until a refresh)
+  const stored = yield* log.liveLeases(yield* Clock.currentTimeMillis).pipe(
+    Effect.catchAll((e) => Effect.as(Effect.logError("cannot read the stored leases", e), []))
+  )
+  for (const record of stored) {
+    const held: Held = { record, holder: {} }
+    live.set(record.lease_id, held)
+    yield* arm(held)
+  }
+
+  /** The live lease `leaseId` of `principal`, or why there is none: NOT_FOUND (unknown) or PERMISSION_DENIED (ended). */
+  const lookup = Effect.fnUntraced(function*(leaseId: string, principal: string) {
+    const now = yield* Clock.currentTimeMillis
+    const held = live.get(leaseId)
+    if (held !== undefined && held.record.principal === principal && held.record.expires_at > now) return held
+    const record = held?.record ??
+      Option.getOrUndefined(yield* log.getLease(leaseId).pipe(Effect.orElseSucceed(Option.none)))
+    if (record === undefined || record.principal !== principal) {
+      return yield* ArcpError.of("NOT_FOUND", `no lease ${leaseId}`)
+    }
+    return yield* record.revoked !== undefined
+      ? denied(`lease ${leaseId} was revoked: ${record.revoked}`, leaseId)
+      : denied(`lease ${leaseId} expired at ${fromMillis(record.expires_at)}`, leaseId)
+  })
+
+  return {
+    /** Creates, stores and arms a lease of `seconds`. */
+    grant: Effect.fnUntraced(function*(
+      input: LeaseScope & {
+        readonly principal: string
+        readonly sessionId: string
+        readonly jobId?: string | undefined
+        readonly grantedBy?: string | undefined
+        readonly seconds: number
+        readonly holder: Holder
+      }
+    ) {
+      let holding = 0
+      for (const l of live.values()) if (l.record.principal === input.principal) holding++
+      if (holding >= MAX_LEASES) {
+        return yield* ArcpError.of(
+          "RESOURCE_EXHAUSTED",
+          `${input.principal} already holds ${MAX_LEASES} live leases; let some expire or revoke them first`
+        )
+      }
+      const now = yield* Clock.currentTimeMillis
+      const record: LeaseRecord = {
+        lease_id: yield* makeLeaseId,
+        principal: input.principal,
+        session_id: input.sessionId,
+        ...(input.jobId !== undefined ? { job_id: input.jobId } : {}),
+        permission: input.permission,
+        resource: input.resource,
+        operation: input.operation,
+        ...(input.grantedBy !== undefined ? { granted_by: input.grantedBy } : {}),
+        expires_at: now + input.seconds * 1000,
+        created_at: now
+      }
+      yield* save(record)
+      const held: Held = { record, holder: input.holder }
+      live.set(record.lease_id, held)
+      yield* arm(held)
+      return toLease(record)
+    }),
+
+    /** A live lease of `principal` covering `wanted` that job `jobId` may use, if any. */
+    covering: (principal: string, wanted: LeaseScope, jobId?: string): Effect.Effect<Option.Option<Lease>> =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        for (const { record } of live.values()) {
+          if (
+            record.principal === principal && record.expires_at > now && covers(record, wanted) &&
+            usableBy(record, jobId)
+          ) {
+            return Option.some(toLease(record))
+          }
+        }
+        return Option.none()
+      }),
+
+    /** The highest level `principal` is elevated to by a live `trust.elevate.<level>` lease, with that lease. */
+    elevation: (
+      principal: string
+    ): Effect.Effect<Option.Option<{ readonly level: TrustLevel; readonly lease: Lease }>> =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        let best: { readonly level: TrustLevel; readonly lease: Lease } | undefined
+        for (const { record } of live.values()) {
+          const level = elevationTarget(record.permission)
+          // an inherited lease is its job's alone: it elevates nobody
+          if (level === undefined || record.principal !== principal || record.expires_at <= now) continue
+          if (!usableBy(record, undefined)) continue
+          if (best === undefined || levels.indexOf(level) > levels.indexOf(best.level)) {
+            best = { level, lease: toLease(record) }
+          }
+        }
+        return Option.fromNullable(best)
+      }),
+
+    /** The lease, if `principal` holds it and it is live; PERMISSION_DENIED once expired or revoked (R15.5-1). */
+    check: (leaseId: string, principal: string): Effect.Effect<Lease, ArcpError> =>
+      Effect.map(
+        Effect.catchIf(lookup(leaseId, principal), (e) =>
+          e.code === "NOT_FOUND", () =>
+          denied(`no lease ${leaseId} is held`, leaseId)),
+        (held) =>
+          toLease(held.record)
+      ),
+
+    /** Extends a live lease to now + `seconds` (never shortens it); the holder becomes `holder`. */
+    refresh: Effect.fnUntraced(function*(leaseId: string, principal: string, seconds: number, holder: Holder) {
+      const held = yield* lookup(leaseId, principal)
+      const now = yield* Clock.currentTimeMillis
+      held.record = { ...held.record, expires_at: Math.max(held.record.expires_at, now + seconds * 1000) }
+      held.holder = { notify: holder.notify ?? held.holder.notify, sessionLeaseEnd: holder.sessionLeaseEnd }
+      yield* save(held.record)
+      yield* arm(held)
+      return toLease(held.record)
+    }),
+
+    /** Revokes a live lease (an operator's call); NOT_FOUND when no such lease lives. */
+    revoke: (leaseId: string, reason: string): Effect.Effect<void, ArcpError> =>
+      Effect.suspend(() => {
+        const held = live.get(leaseId)
+        if (held === undefined) return Effect.fail(ArcpError.of("NOT_FOUND", `no live lease ${leaseId}`))
+        return Effect.zipRight(FiberMap.remove(timers, leaseId), revokeHeld(held, reason))
+      }),
+
+    /** Every live lease, for operators. */
+    list: Effect.sync(() => [...live.values()].map((h) => h.record))
+  }
+})
 
 export type Leases = Effect.Effect.Success<ReturnType<typeof make>>

@@ -131,23 +131,22 @@ export const make = Effect.gen(function*() {
     Math.max(1, Math.min(wanted ?? Duration.toSeconds(settings.defaultLeaseDuration), maxSeconds))
 
   /** §15.6: an elevation is audited with a `log` and a `metric` event of the job that asked. */
-  const audit = (requester: Requester, lease: Lease) =>
-    Effect.gen(function*() {
-      const to = elevationTarget(lease.permission)
-      if (to === undefined) return
-      yield* Effect.logInfo(`trust of ${requester.principal} elevated to ${to} under lease ${lease.lease_id}`)
-      yield* requester.emit("log", {
-        level: "info",
-        message: `trust elevated from ${requester.trustLevel} to ${to} until ${lease.expires_at}`,
-        attributes: { lease_id: lease.lease_id, principal: requester.principal, from: requester.trustLevel, to }
-      })
-      yield* requester.emit("metric", {
-        name: "arcpx.arcp.trust.elevations",
-        value: 1,
-        unit: "count",
-        dims: { from: requester.trustLevel, to }
-      })
+  const audit = Effect.fnUntraced(function*(requester: Requester, lease: Lease) {
+    const to = elevationTarget(lease.permission)
+    if (to === undefined) return
+    yield* Effect.logInfo(`trust of ${requester.principal} elevated to ${to} under lease ${lease.lease_id}`)
+    yield* requester.emit("log", {
+      level: "info",
+      message: `trust elevated from ${requester.trustLevel} to ${to} until ${lease.expires_at}`,
+      attributes: { lease_id: lease.lease_id, principal: requester.principal, from: requester.trustLevel, to }
     })
+    yield* requester.emit("metric", {
+      name: "arcpx.arcp.trust.elevations",
+      value: 1,
+      unit: "count",
+      dims: { from: requester.trustLevel, to }
+    })
+  })
 
   const revokedTo = (requester: Requester): Holder["notify"] => (payload) =>
     Effect.asVoid(requester.emit("lease.revoked", payload, { priority: "critical" }))
@@ -164,192 +163,186 @@ export const make = Effect.gen(function*() {
         : Effect.succeed([correlationId, found] as const)
     })
 
-  const askTheClient = (requester: Requester, ask: Ask) =>
-    Effect.gen(function*() {
-      const answer = yield* Deferred.make<Lease, ArcpError>()
-      const scope = { permission: ask.permission, resource: ask.resource, operation: ask.operation }
-      const id = yield* requester.emit("permission.request", {
-        ...scope,
-        ...(ask.reason !== undefined ? { reason: ask.reason } : {}),
-        ...(ask.requestedLeaseSeconds !== undefined ? { requested_lease_seconds: ask.requestedLeaseSeconds } : {})
-      }, { priority: "critical" })
-      pending.set(id, { scope, requester, requestedSeconds: ask.requestedLeaseSeconds, answer })
-      yield* requester.block
-      const timeout = settings.permissionRequestTimeout
-      const expire = Effect.gen(function*() {
-        pending.delete(id)
-        yield* requester.emit("log", {
-          level: "warn",
-          message: `permission.request ${id} expired unanswered after ${Duration.format(timeout)}`,
-          attributes: { request_id: id, permission: ask.permission }
-        })
-        return yield* denied(`nobody answered the permission request for ${ask.permission} in time`, {
-          request_id: id,
-          reason: "expired"
-        })
+  const askTheClient = Effect.fnUntraced(function*(requester: Requester, ask: Ask) {
+    const answer = yield* Deferred.make<Lease, ArcpError>()
+    const scope = { permission: ask.permission, resource: ask.resource, operation: ask.operation }
+    const id = yield* requester.emit("permission.request", {
+      ...scope,
+      ...(ask.reason !== undefined ? { reason: ask.reason } : {}),
+      ...(ask.requestedLeaseSeconds !== undefined ? { requested_lease_seconds: ask.requestedLeaseSeconds } : {})
+    }, { priority: "critical" })
+    pending.set(id, { scope, requester, requestedSeconds: ask.requestedLeaseSeconds, answer })
+    yield* requester.block
+    const timeout = settings.permissionRequestTimeout
+    const expire = Effect.gen(function*() {
+      pending.delete(id)
+      yield* requester.emit("log", {
+        level: "warn",
+        message: `permission.request ${id} expired unanswered after ${Duration.format(timeout)}`,
+        attributes: { request_id: id, permission: ask.permission }
       })
-      return yield* Deferred.await(answer).pipe(
-        Effect.raceFirst(Effect.zipRight(Effect.sleep(timeout), expire)),
-        Effect.ensuring(Effect.zipRight(Effect.sync(() => pending.delete(id)), requester.unblock))
-      )
+      return yield* denied(`nobody answered the permission request for ${ask.permission} in time`, {
+        request_id: id,
+        reason: "expired"
+      })
     })
+    return yield* Deferred.await(answer).pipe(
+      Effect.raceFirst(Effect.zipRight(Effect.sleep(timeout), expire)),
+      Effect.ensuring(Effect.zipRight(Effect.sync(() => pending.delete(id)), requester.unblock))
+    )
+  })
 
   return Permissions.of({
-    request: (requester, ask) =>
-      Effect.gen(function*() {
-        if (ask.permission === "" || ask.resource === "" || ask.operation === "") {
-          return yield* ArcpError.of(
-            "INVALID_ARGUMENT",
-            "a permission request names a permission, resource and operation"
-          )
+    request: Effect.fnUntraced(function*(requester, ask) {
+      if (ask.permission === "" || ask.resource === "" || ask.operation === "") {
+        return yield* ArcpError.of(
+          "INVALID_ARGUMENT",
+          "a permission request names a permission, resource and operation"
+        )
+      }
+      const wanted = ask.requestedLeaseSeconds
+      if (wanted !== undefined && !(Number.isInteger(wanted) && wanted > 0)) {
+        return yield* ArcpError.of("INVALID_ARGUMENT", "requested_lease_seconds must be a positive integer")
+      }
+      const covering = yield* leases.covering(requester.principal, ask, requester.jobId)
+      if (Option.isSome(covering)) return covering.value
+      const held = heldCovers(yield* heldBy(requester.sessionId), ask.permission)
+      const decision: PermissionDecision = held ? { _tag: "Grant", grantedBy: "credentials" } : yield* policy.decide({
+        principal: requester.principal,
+        sessionId: requester.sessionId,
+        jobId: requester.jobId,
+        tool: requester.tool,
+        trustLevel: requester.trustLevel,
+        permission: ask.permission,
+        resource: ask.resource,
+        operation: ask.operation,
+        reason: ask.reason,
+        requestedLeaseSeconds: ask.requestedLeaseSeconds
+      })
+      switch (decision._tag) {
+        case "Deny":
+          return yield* denied(decision.reason, { permission: ask.permission, resource: ask.resource })
+        case "Ask":
+          return yield* askTheClient(requester, ask)
+        case "Grant": {
+          const lease = yield* leases.grant({
+            ...ask,
+            principal: requester.principal,
+            sessionId: requester.sessionId,
+            jobId: requester.jobId,
+            grantedBy: decision.grantedBy,
+            seconds: seconds(decision.leaseSeconds ?? ask.requestedLeaseSeconds),
+            holder: { notify: revokedTo(requester) }
+          })
+          yield* requester.emit("lease.granted", lease)
+          yield* audit(requester, lease)
+          return lease
         }
-        const wanted = ask.requestedLeaseSeconds
-        if (wanted !== undefined && !(Number.isInteger(wanted) && wanted > 0)) {
-          return yield* ArcpError.of("INVALID_ARGUMENT", "requested_lease_seconds must be a positive integer")
-        }
-        const covering = yield* leases.covering(requester.principal, ask, requester.jobId)
-        if (Option.isSome(covering)) return covering.value
-        const held = heldCovers(yield* heldBy(requester.sessionId), ask.permission)
-        const decision: PermissionDecision = held ? { _tag: "Grant", grantedBy: "credentials" } : yield* policy.decide({
-          principal: requester.principal,
-          sessionId: requester.sessionId,
-          jobId: requester.jobId,
-          tool: requester.tool,
-          trustLevel: requester.trustLevel,
-          permission: ask.permission,
-          resource: ask.resource,
-          operation: ask.operation,
-          reason: ask.reason,
-          requestedLeaseSeconds: ask.requestedLeaseSeconds
-        })
-        switch (decision._tag) {
-          case "Deny":
-            return yield* denied(decision.reason, { permission: ask.permission, resource: ask.resource })
-          case "Ask":
-            return yield* askTheClient(requester, ask)
-          case "Grant": {
-            const lease = yield* leases.grant({
-              ...ask,
-              principal: requester.principal,
-              sessionId: requester.sessionId,
-              jobId: requester.jobId,
-              grantedBy: decision.grantedBy,
-              seconds: seconds(decision.leaseSeconds ?? ask.requestedLeaseSeconds),
-              holder: { notify: revokedTo(requester) }
-            })
-            yield* requester.emit("lease.granted", lease)
-            yield* audit(requester, lease)
-            return lease
-          }
-        }
-      }),
+      }
+    }),
 
     check: leases.check,
     elevation: leases.elevation,
 
-    grant: (message, owner, sessionLeaseEnd) =>
-      Effect.gen(function*() {
-        const [id, request] = yield* pendingFor(message.correlation_id, owner, "permission.grant")
-        const granted = message.payload
-        if (!covers(granted, request.scope)) {
-          return yield* ArcpError.of(
-            "INVALID_ARGUMENT",
-            `the grant (${granted.permission} on ${granted.resource} for ${granted.operation}) does not cover the request`
-          )
-        }
-        const now = yield* Clock.currentTimeMillis
-        const wanted = granted.expires_at !== undefined
-          ? Math.floor((toMillis(granted.expires_at) - now) / 1000)
-          : request.requestedSeconds
-        if (wanted !== undefined && wanted < 1) {
-          return yield* ArcpError.of("INVALID_ARGUMENT", "the grant's expires_at is not in the future")
-        }
-        // taken now: a second answer racing this one (another connection) finds nothing pending
-        if (!pending.delete(id)) return yield* ArcpError.of("NOT_FOUND", `no pending permission request ${id}`)
-        const lease = yield* leases.grant({
-          permission: granted.permission,
-          resource: granted.resource,
-          operation: granted.operation,
-          principal: owner.principal,
-          sessionId: request.requester.sessionId,
-          jobId: request.requester.jobId,
-          grantedBy: granted.granted_by ?? owner.principal,
-          seconds: seconds(wanted),
-          holder: { notify: revokedTo(request.requester), sessionLeaseEnd }
+    grant: Effect.fnUntraced(function*(message, owner, sessionLeaseEnd) {
+      const [id, request] = yield* pendingFor(message.correlation_id, owner, "permission.grant")
+      const granted = message.payload
+      if (!covers(granted, request.scope)) {
+        return yield* ArcpError.of(
+          "INVALID_ARGUMENT",
+          `the grant (${granted.permission} on ${granted.resource} for ${granted.operation}) does not cover the request`
+        )
+      }
+      const now = yield* Clock.currentTimeMillis
+      const wanted = granted.expires_at !== undefined
+        ? Math.floor((toMillis(granted.expires_at) - now) / 1000)
+        : request.requestedSeconds
+      if (wanted !== undefined && wanted < 1) {
+        return yield* ArcpError.of("INVALID_ARGUMENT", "the grant's expires_at is not in the future")
+      }
+      // taken now: a second answer racing this one (another connection) finds nothing pending
+      if (!pending.delete(id)) return yield* ArcpError.of("NOT_FOUND", `no pending permission request ${id}`)
+      const lease = yield* leases.grant({
+        permission: granted.permission,
+        resource: granted.resource,
+        operation: granted.operation,
+        principal: owner.principal,
+        sessionId: request.requester.sessionId,
+        jobId: request.requester.jobId,
+        grantedBy: granted.granted_by ?? owner.principal,
+        seconds: seconds(wanted),
+        holder: { notify: revokedTo(request.requester), sessionLeaseEnd }
+      })
+      // the grantor answers the grant (§15.5), on the job's channel
+      yield* request.requester.emit("lease.granted", lease, { correlation_id: message.id })
+      yield* audit(request.requester, lease)
+      yield* Deferred.succeed(request.answer, lease)
+    }),
+
+    deny: Effect.fnUntraced(function*(message, owner) {
+      const [id, request] = yield* pendingFor(message.correlation_id, owner, "permission.deny")
+      pending.delete(id)
+      yield* Deferred.fail(
+        request.answer,
+        denied(message.payload.reason, {
+          permission: request.scope.permission,
+          resource: request.scope.resource,
+          request_id: id
         })
-        // the grantor answers the grant (§15.5), on the job's channel
-        yield* request.requester.emit("lease.granted", lease, { correlation_id: message.id })
-        yield* audit(request.requester, lease)
-        yield* Deferred.succeed(request.answer, lease)
-      }),
+      )
+    }),
 
-    deny: (message, owner) =>
-      Effect.gen(function*() {
-        const [id, request] = yield* pendingFor(message.correlation_id, owner, "permission.deny")
-        pending.delete(id)
-        yield* Deferred.fail(
-          request.answer,
-          denied(message.payload.reason, {
-            permission: request.scope.permission,
-            resource: request.scope.resource,
-            request_id: id
-          })
-        )
-      }),
-
-    refresh: (message, owner, sessionLeaseEnd) =>
-      Effect.gen(function*() {
-        const lease = yield* leases.refresh(
-          message.payload.lease_id,
-          owner.principal,
-          seconds(message.payload.requested_seconds),
-          { notify: notifyOwner(owner), sessionLeaseEnd }
-        )
-        yield* owner.sink(
-          yield* makeEnvelope("lease.extended", { lease_id: lease.lease_id, expires_at: lease.expires_at }, {
-            session_id: owner.sessionId,
-            correlation_id: message.id
-          })
-        )
-      }),
+    refresh: Effect.fnUntraced(function*(message, owner, sessionLeaseEnd) {
+      const lease = yield* leases.refresh(
+        message.payload.lease_id,
+        owner.principal,
+        seconds(message.payload.requested_seconds),
+        { notify: notifyOwner(owner), sessionLeaseEnd }
+      )
+      yield* owner.sink(
+        yield* makeEnvelope("lease.extended", { lease_id: lease.lease_id, expires_at: lease.expires_at }, {
+          session_id: owner.sessionId,
+          correlation_id: message.id
+        })
+      )
+    }),
 
     revoke: leases.revoke,
 
-    inherit: (heir, asked) =>
-      Effect.gen(function*() {
-        const held = yield* heldBy(heir.sessionId)
-        const granted: Array<Lease> = []
-        const refused: Array<string> = []
-        for (const permission of new Set(asked)) {
-          const decision: PermissionDecision = heldCovers(held, permission)
-            ? { _tag: "Grant" }
-            : yield* policy.decide({
-              principal: heir.principal,
-              sessionId: heir.sessionId,
-              jobId: heir.jobId,
-              tool: heir.tool,
-              trustLevel: heir.trustLevel,
-              permission,
-              resource: "*",
-              operation: "*",
-              reason: `inherited by delegation from ${heir.delegator}`
-            })
-          const lease = decision._tag !== "Grant" || permission === "" ? undefined : yield* Effect.option(leases.grant({
-            permission,
-            resource: "*",
-            operation: "*",
+    inherit: Effect.fnUntraced(function*(heir, asked) {
+      const held = yield* heldBy(heir.sessionId)
+      const granted: Array<Lease> = []
+      const refused: Array<string> = []
+      for (const permission of new Set(asked)) {
+        const decision: PermissionDecision = heldCovers(held, permission)
+          ? { _tag: "Grant" }
+          : yield* policy.decide({
             principal: heir.principal,
             sessionId: heir.sessionId,
             jobId: heir.jobId,
-            grantedBy: `${INHERITED_PREFIX}${heir.delegator}`,
-            seconds: seconds(decision.leaseSeconds),
-            holder: {}
-          }))
-          if (lease !== undefined && Option.isSome(lease)) granted.push(lease.value)
-          else refused.push(permission)
-        }
-        return { granted, refused }
-      })
+            tool: heir.tool,
+            trustLevel: heir.trustLevel,
+            permission,
+            resource: "*",
+            operation: "*",
+            reason: `inherited by delegation from ${heir.delegator}`
+          })
+        const lease = decision._tag !== "Grant" || permission === "" ? undefined : yield* Effect.option(leases.grant({
+          permission,
+          resource: "*",
+          operation: "*",
+          principal: heir.principal,
+          sessionId: heir.sessionId,
+          jobId: heir.jobId,
+          grantedBy: `${INHERITED_PREFIX}${heir.delegator}`,
+          seconds: seconds(decision.leaseSeconds),
+          holder: {}
+        }))
+        if (lease !== undefined && Option.isSome(lease)) granted.push(lease.value)
+        else refused.push(permission)
+      }
+      return { granted, refused }
+    })
   })
 })
 

@@ -92,58 +92,54 @@ export const make = Effect.gen(function*() {
     )
 
   /** The session to deliver a firing to: the scheduling one while it is live here, else none (detached). */
-  const ownerFor = (record: ScheduleRecord) =>
-    Effect.gen(function*() {
-      const owner = owners.get(record.session_id)
-      if (owner === undefined) return undefined
-      const live = yield* sessions.get(SessionId.make(record.session_id))
-      if (Option.isNone(live)) {
-        owners.delete(record.session_id)
-        return undefined
-      }
-      return owner
-    })
+  const ownerFor = Effect.fnUntraced(function*(record: ScheduleRecord) {
+    const owner = owners.get(record.session_id)
+    if (owner === undefined) return undefined
+    const live = yield* sessions.get(SessionId.make(record.session_id))
+    if (Option.isNone(live)) {
+      owners.delete(record.session_id)
+      return undefined
+    }
+    return owner
+  })
 
   /** Starts the firing's job; its failure to start is logged, and the schedule goes on. */
-  const fire = (record: ScheduleRecord) =>
-    Effect.gen(function*() {
-      const job = decodeStoredJob(record.job)
-      if (Either.isLeft(job)) {
-        yield* Effect.logError(`schedule ${record.schedule_id}: its stored job is unreadable`)
-        return undefined
-      }
-      const live = yield* ownerFor(record)
-      const owner: Owner = live ?? {
-        sessionId: SessionId.make(record.session_id),
-        principal: record.principal,
-        sink: () => Effect.void,
-        heartbeatIntervalSeconds: settings.heartbeatIntervalSeconds,
-        // the scheduling session's level; a record without one runs at the least (fail closed)
-        trustLevel: record.trust_level ?? "untrusted",
-        // nobody to ask: a human request of a detached firing fails rather than waits
-        humanInput: false
-      }
-      // the schedule's command stands for the invoke: each event of the firing names it as its causation
-      const base = yield* makeEnvelope("tool.invoke", job.right.payload, {
-        session_id: owner.sessionId,
-        ...(record.trace_id !== undefined ? { trace_id: TraceId.make(record.trace_id) } : {})
-      })
-      const message: Message<"tool.invoke"> = { ...base, id: MessageId.make(record.command_id) }
-      let started: JobId | undefined
-      yield* jobs.invoke(message, owner, {
-        scheduleId: record.schedule_id,
-        detached: live === undefined,
-        started: (id) =>
-          Effect.sync(() => {
-            started = id
-          })
-      }).pipe(
-        Effect.catchAll((e) =>
-          Effect.logWarning(`schedule ${record.schedule_id}: its firing was refused: ${e.message}`)
-        )
-      )
-      return started
+  const fire = Effect.fnUntraced(function*(record: ScheduleRecord) {
+    const job = decodeStoredJob(record.job)
+    if (Either.isLeft(job)) {
+      yield* Effect.logError(`schedule ${record.schedule_id}: its stored job is unreadable`)
+      return undefined
+    }
+    const live = yield* ownerFor(record)
+    const owner: Owner = live ?? {
+      sessionId: SessionId.make(record.session_id),
+      principal: record.principal,
+      sink: () => Effect.void,
+      heartbeatIntervalSeconds: settings.heartbeatIntervalSeconds,
+      // the scheduling session's level; a record without one runs at the least (fail closed)
+      trustLevel: record.trust_level ?? "untrusted",
+      // nobody to ask: a human request of a detached firing fails rather than waits
+      humanInput: false
+    }
+    // the schedule's command stands for the invoke: each event of the firing names it as its causation
+    const base = yield* makeEnvelope("tool.invoke", job.right.payload, {
+      session_id: owner.sessionId,
+      ...(record.trace_id !== undefined ? { trace_id: TraceId.make(record.trace_id) } : {})
     })
+    const message: Message<"tool.invoke"> = { ...base, id: MessageId.make(record.command_id) }
+    let started: JobId | undefined
+    yield* jobs.invoke(message, owner, {
+      scheduleId: record.schedule_id,
+      detached: live === undefined,
+      started: (id) =>
+        Effect.sync(() => {
+          started = id
+        })
+    }).pipe(
+      Effect.catchAll((e) => Effect.logWarning(`schedule ${record.schedule_id}: its firing was refused: ${e.message}`))
+    )
+    return started
+  })
 
   /** Saves the schedule's progress after a firing (or a skip): its next firing, or done. */
   const advance = (record: ScheduleRecord, next: number | undefined, now: number, jobId?: JobId) => {
@@ -220,22 +216,21 @@ export const make = Effect.gen(function*() {
    * A schedule found at start: firings it missed while the runtime was down run once now
    * (`run_once`) or are skipped (`skip`); then it is armed for its next firing.
    */
-  const resume = (record: ScheduleRecord) =>
-    Effect.gen(function*() {
-      const p = planOf(record)
-      if (Either.isLeft(p)) return yield* Effect.logError(`schedule ${record.schedule_id}: ${p.left}`)
-      const now = yield* Clock.currentTimeMillis
-      const due = record.next_fire_at
-      if (due === undefined || due >= now) return yield* arm(record)
-      const next = p.right.next(now, due)
-      const policy: MissedPolicy = record.missed
-      yield* Effect.logInfo(`schedule ${record.schedule_id} missed a firing while the runtime was down: ${policy}`)
-      const claimed = policy === "run_once" ? yield* claimFiring(log, store, record, due, now) : Option.none()
-      const advanced = Option.isSome(claimed)
-        ? yield* Effect.flatMap(fire(claimed.value), (jobId) => advance(claimed.value, next, now, jobId))
-        : yield* advance(record, next, now)
-      yield* arm(advanced)
-    })
+  const resume = Effect.fnUntraced(function*(record: ScheduleRecord) {
+    const p = planOf(record)
+    if (Either.isLeft(p)) return yield* Effect.logError(`schedule ${record.schedule_id}: ${p.left}`)
+    const now = yield* Clock.currentTimeMillis
+    const due = record.next_fire_at
+    if (due === undefined || due >= now) return yield* arm(record)
+    const next = p.right.next(now, due)
+    const policy: MissedPolicy = record.missed
+    yield* Effect.logInfo(`schedule ${record.schedule_id} missed a firing while the runtime was down: ${policy}`)
+    const claimed = policy === "run_once" ? yield* claimFiring(log, store, record, due, now) : Option.none()
+    const advanced = Option.isSome(claimed)
+      ? yield* Effect.flatMap(fire(claimed.value), (jobId) => advance(claimed.value, next, now, jobId))
+      : yield* advance(record, next, now)
+    yield* arm(advanced)
+  })
 
   /** Arms the active schedules not armed here: at start all, then those other runtimes on the store created. */
   const armStored = Effect.flatMap(store.active, (all) =>
@@ -267,123 +262,120 @@ export const make = Effect.gen(function*() {
   return Scheduler.of({
     isSchedule: (id) => hasPrefix(id, "schedule"),
 
-    schedule: (message, owner) =>
-      Effect.gen(function*() {
-        const { job, when } = message.payload
-        if (job.type !== "tool.invoke") return yield* invalid(`only tool.invoke jobs can be scheduled, not ${job.type}`)
-        const payload = decodeInvoke(job.payload)
-        if (Either.isLeft(payload)) {
-          return yield* invalid(`job.payload: ${ParseResult.TreeFormatter.formatErrorSync(payload.left)}`)
-        }
-        const tool = tools.get(payload.right.tool)
-        if (Option.isNone(tool)) return yield* ArcpError.of("NOT_FOUND", `no tool named "${payload.right.tool}"`)
-        const prepared = tool.value.prepare(payload.right.arguments)
-        if (Either.isLeft(prepared)) return yield* prepared.left
-        const now = yield* Clock.currentTimeMillis
-        const planned = plan(when, now, minIntervalMs)
-        if (Either.isLeft(planned)) return yield* invalid(planned.left)
-        const count = yield* Effect.mapError(store.countActive(owner.principal), unavailable)
-        if (count >= settings.maxSchedulesPerPrincipal) {
-          return yield* ArcpError.of(
-            "RESOURCE_EXHAUSTED",
-            `${owner.principal} has ${count} active schedules, the most allowed; cancel one first`
-          )
-        }
-        const id = yield* makeScheduleId
-        // §6.4: the same idempotency_key again names the schedule it made, rather than making another
-        const key = message.idempotency_key
-        if (key !== undefined) {
-          // a schedule's command: its tool, arguments and when (a key reused for another command is refused)
-          const digest = yield* commandDigest(`job.schedule ${payload.right.tool}`, {
-            arguments: payload.right.arguments ?? {},
-            when,
-            missed: message.payload.missed ?? "run_once"
-          })
-          const claim = yield* log.claimIdempotencyKey({
-            principal: owner.principal,
-            key,
-            job_id: id,
-            digest,
-            now,
-            expiresAt: now + Duration.toMillis(settings.idempotencyHorizon)
-          }).pipe(
-            Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot record the idempotency key: ${e.message}`))
-          )
-          if (claim._tag === "Existing") {
-            if (claim.digest !== undefined && claim.digest !== digest) return yield* keyReused(key)
-            const earlier = yield* Effect.mapError(store.get(claim.job_id), unavailable)
-            if (Option.isNone(earlier)) {
-              return yield* ArcpError.of(
-                "ALREADY_EXISTS",
-                `idempotency_key ${key} names ${claim.job_id}, not a schedule`
-              )
-            }
-            return yield* answer(owner, message, "job.accepted", JobId.make(claim.job_id), earlier.value.created_at)
-          }
-        }
-        const record: ScheduleRecord = {
-          schedule_id: id,
+    schedule: Effect.fnUntraced(function*(message, owner) {
+      const { job, when } = message.payload
+      if (job.type !== "tool.invoke") return yield* invalid(`only tool.invoke jobs can be scheduled, not ${job.type}`)
+      const payload = decodeInvoke(job.payload)
+      if (Either.isLeft(payload)) {
+        return yield* invalid(`job.payload: ${ParseResult.TreeFormatter.formatErrorSync(payload.left)}`)
+      }
+      const tool = tools.get(payload.right.tool)
+      if (Option.isNone(tool)) return yield* ArcpError.of("NOT_FOUND", `no tool named "${payload.right.tool}"`)
+      const prepared = tool.value.prepare(payload.right.arguments)
+      if (Either.isLeft(prepared)) return yield* prepared.left
+      const now = yield* Clock.currentTimeMillis
+      const planned = plan(when, now, minIntervalMs)
+      if (Either.isLeft(planned)) return yield* invalid(planned.left)
+      const count = yield* Effect.mapError(store.countActive(owner.principal), unavailable)
+      if (count >= settings.maxSchedulesPerPrincipal) {
+        return yield* ArcpError.of(
+          "RESOURCE_EXHAUSTED",
+          `${owner.principal} has ${count} active schedules, the most allowed; cancel one first`
+        )
+      }
+      const id = yield* makeScheduleId
+      // §6.4: the same idempotency_key again names the schedule it made, rather than making another
+      const key = message.idempotency_key
+      if (key !== undefined) {
+        // a schedule's command: its tool, arguments and when (a key reused for another command is refused)
+        const digest = yield* commandDigest(`job.schedule ${payload.right.tool}`, {
+          arguments: payload.right.arguments ?? {},
+          when,
+          missed: message.payload.missed ?? "run_once"
+        })
+        const claim = yield* log.claimIdempotencyKey({
           principal: owner.principal,
+          key,
+          job_id: id,
+          digest,
+          now,
+          expiresAt: now + Duration.toMillis(settings.idempotencyHorizon)
+        }).pipe(
+          Effect.mapError((e) => ArcpError.of("UNAVAILABLE", `cannot record the idempotency key: ${e.message}`))
+        )
+        if (claim._tag === "Existing") {
+          if (claim.digest !== undefined && claim.digest !== digest) return yield* keyReused(key)
+          const earlier = yield* Effect.mapError(store.get(claim.job_id), unavailable)
+          if (Option.isNone(earlier)) {
+            return yield* ArcpError.of(
+              "ALREADY_EXISTS",
+              `idempotency_key ${key} names ${claim.job_id}, not a schedule`
+            )
+          }
+          return yield* answer(owner, message, "job.accepted", JobId.make(claim.job_id), earlier.value.created_at)
+        }
+      }
+      const record: ScheduleRecord = {
+        schedule_id: id,
+        principal: owner.principal,
+        session_id: owner.sessionId,
+        command_id: message.id,
+        job: JSON.stringify({ type: job.type, payload: payload.right }),
+        when: JSON.stringify(when),
+        missed: message.payload.missed ?? "run_once",
+        state: "active",
+        next_fire_at: planned.right.first,
+        fire_count: 0,
+        ...(message.trace_id !== undefined ? { trace_id: message.trace_id } : {}),
+        trust_level: owner.trustLevel,
+        created_at: now,
+        updated_at: now
+      }
+      yield* Effect.mapError(store.save(record), unavailable)
+      yield* pruneOwners
+      owners.set(owner.sessionId, owner)
+      // answered before it is armed, so the answer precedes any firing (after: 0 fires at once)
+      yield* answer(owner, message, "job.accepted", id, now)
+      yield* arm(record)
+    }),
+
+    cancel: Effect.fnUntraced(function*(message, owner) {
+      const id = message.payload.target_id
+      const found = yield* Effect.mapError(store.get(id), unavailable)
+      if (Option.isNone(found) || found.value.principal !== owner.principal) {
+        return yield* refuseCancel(message, owner, "not_found")
+      }
+      if (found.value.state !== "active") return yield* refuseCancel(message, owner, "already_terminal")
+      // after a firing in progress has been recorded, so its record update cannot undo the cancel
+      yield* lock.withPermits(1)(Effect.gen(function*() {
+        const record = armed.get(id) ?? found.value
+        armed.delete(id)
+        timeline.disarm(id)
+        const { next_fire_at: _, ...rest } = record
+        yield* Effect.mapError(
+          store.save({ ...rest, state: "cancelled", updated_at: yield* Clock.currentTimeMillis }),
+          unavailable
+        )
+      }))
+      yield* Effect.flatMap(
+        makeEnvelope("cancel.accepted", { target: message.payload.target, target_id: id }, {
           session_id: owner.sessionId,
-          command_id: message.id,
-          job: JSON.stringify({ type: job.type, payload: payload.right }),
-          when: JSON.stringify(when),
-          missed: message.payload.missed ?? "run_once",
-          state: "active",
-          next_fire_at: planned.right.first,
-          fire_count: 0,
-          ...(message.trace_id !== undefined ? { trace_id: message.trace_id } : {}),
-          trust_level: owner.trustLevel,
-          created_at: now,
-          updated_at: now
-        }
-        yield* Effect.mapError(store.save(record), unavailable)
-        yield* pruneOwners
-        owners.set(owner.sessionId, owner)
-        // answered before it is armed, so the answer precedes any firing (after: 0 fires at once)
-        yield* answer(owner, message, "job.accepted", id, now)
-        yield* arm(record)
-      }),
+          correlation_id: message.id
+        }),
+        owner.sink
+      )
+    }),
 
-    cancel: (message, owner) =>
-      Effect.gen(function*() {
-        const id = message.payload.target_id
-        const found = yield* Effect.mapError(store.get(id), unavailable)
-        if (Option.isNone(found) || found.value.principal !== owner.principal) {
-          return yield* refuseCancel(message, owner, "not_found")
-        }
-        if (found.value.state !== "active") return yield* refuseCancel(message, owner, "already_terminal")
-        // after a firing in progress has been recorded, so its record update cannot undo the cancel
-        yield* lock.withPermits(1)(Effect.gen(function*() {
-          const record = armed.get(id) ?? found.value
-          armed.delete(id)
-          timeline.disarm(id)
-          const { next_fire_at: _, ...rest } = record
-          yield* Effect.mapError(
-            store.save({ ...rest, state: "cancelled", updated_at: yield* Clock.currentTimeMillis }),
-            unavailable
-          )
-        }))
-        yield* Effect.flatMap(
-          makeEnvelope("cancel.accepted", { target: message.payload.target, target_id: id }, {
-            session_id: owner.sessionId,
-            correlation_id: message.id
-          }),
-          owner.sink
-        )
-      }),
-
-    list: (message, owner) =>
-      Effect.gen(function*() {
-        const records = yield* Effect.mapError(store.listActive(owner.principal), unavailable)
-        yield* Effect.flatMap(
-          makeEnvelope(LISTED_TYPE, { schedules: records.map(describe) }, {
-            session_id: owner.sessionId,
-            correlation_id: message.id
-          }),
-          owner.sink
-        )
-      })
+    list: Effect.fnUntraced(function*(message, owner) {
+      const records = yield* Effect.mapError(store.listActive(owner.principal), unavailable)
+      yield* Effect.flatMap(
+        makeEnvelope(LISTED_TYPE, { schedules: records.map(describe) }, {
+          session_id: owner.sessionId,
+          correlation_id: message.id
+        }),
+        owner.sink
+      )
+    })
   })
 })
 

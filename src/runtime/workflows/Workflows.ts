@@ -53,8 +53,8 @@ const terminal = new Set(["tool.result", "tool.error", "job.completed", "job.fai
  * its terminal settles the step. Interrupted (the parent was cancelled), it cancels the step's job
  * and waits for it to end.
  */
-const runStep = (services: WorkflowServices, owner: Owner, step: Step, args: Record<string, unknown>) =>
-  Effect.gen(function*() {
+const runStep = Effect.fnUntraced(
+  function*(services: WorkflowServices, owner: Owner, step: Step, args: Record<string, unknown>) {
     const command = yield* makeEnvelope("tool.invoke", { tool: step.tool, arguments: args }, {
       session_id: owner.sessionId
     })
@@ -64,17 +64,16 @@ const runStep = (services: WorkflowServices, owner: Owner, step: Step, args: Rec
     let stepJobId: JobId | undefined
     const stepOwner: Owner = {
       ...owner,
-      sink: (envelope) =>
-        Effect.gen(function*() {
-          // the answer to our own cancel is ours, not the session's
-          if (cancelId !== undefined && envelope.correlation_id === cancelId) return
-          if (envelope.type === "job.accepted" && envelope.correlation_id === command.id) {
-            stepJobId = envelope.job_id
-            if (stepJobId !== undefined) yield* Deferred.succeed(accepted, stepJobId)
-          }
-          yield* owner.sink(envelope)
-          if (terminal.has(envelope.type) && envelope.job_id === stepJobId) yield* Deferred.succeed(ended, envelope)
-        })
+      sink: Effect.fnUntraced(function*(envelope) {
+        // the answer to our own cancel is ours, not the session's
+        if (cancelId !== undefined && envelope.correlation_id === cancelId) return
+        if (envelope.type === "job.accepted" && envelope.correlation_id === command.id) {
+          stepJobId = envelope.job_id
+          if (stepJobId !== undefined) yield* Deferred.succeed(accepted, stepJobId)
+        }
+        yield* owner.sink(envelope)
+        if (terminal.has(envelope.type) && envelope.job_id === stepJobId) yield* Deferred.succeed(ended, envelope)
+      })
     }
     yield* services.jobs.invoke(command, stepOwner)
     const jobId = yield* Deferred.await(accepted)
@@ -87,7 +86,8 @@ const runStep = (services: WorkflowServices, owner: Owner, step: Step, args: Rec
     })
     const end = yield* Deferred.await(ended).pipe(Effect.onInterrupt(() => cancelStep))
     return { jobId, outcome: outcomeOf(end) }
-  })
+  }
+)
 
 /** The parent job's body: the steps in order. */
 const body = (

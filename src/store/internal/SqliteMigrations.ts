@@ -15,30 +15,29 @@ const WAIT = Duration.seconds(30)
 
 const runMigrations = Migrator.make({})
 
-export const run = (options: { readonly loader: Migrator.Loader; readonly table: string }) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const wanted = Math.max(0, ...(yield* options.loader).map(([id]) => id))
-    const recorded = sql<{ readonly id: number | null }>`SELECT MAX(migration_id) AS id FROM ${sql(options.table)}`
-    yield* runMigrations(options).pipe(
-      Effect.zipRight(recorded),
-      Effect.flatMap(([row]) => {
-        const latest = row?.id ?? 0
-        return latest >= wanted ? Effect.void : Effect.fail(new StillMigrating({ latest }))
-      }),
-      Effect.retry({
-        while: (error) => error._tag === "StillMigrating" || error._tag === "SqlError",
-        schedule: Schedule.spaced(Duration.millis(25)).pipe(Schedule.upTo(WAIT))
-      }),
-      Effect.catchTag("StillMigrating", ({ latest }) =>
-        Effect.fail(
-          new Migrator.MigrationError({
-            reason: "failed",
-            message: `another process has held the migrations at ${latest} of ${wanted} for ${Duration.format(WAIT)}`
-          })
-        ))
-    )
-  })
+export const run = Effect.fnUntraced(function*(options: { readonly loader: Migrator.Loader; readonly table: string }) {
+  const sql = yield* SqlClient.SqlClient
+  const wanted = Math.max(0, ...(yield* options.loader).map(([id]) => id))
+  const recorded = sql<{ readonly id: number | null }>`SELECT MAX(migration_id) AS id FROM ${sql(options.table)}`
+  yield* runMigrations(options).pipe(
+    Effect.zipRight(recorded),
+    Effect.flatMap(([row]) => {
+      const latest = row?.id ?? 0
+      return latest >= wanted ? Effect.void : Effect.fail(new StillMigrating({ latest }))
+    }),
+    Effect.retry({
+      while: (error) => error._tag === "StillMigrating" || error._tag === "SqlError",
+      schedule: Schedule.spaced(Duration.millis(25)).pipe(Schedule.upTo(WAIT))
+    }),
+    Effect.catchTag("StillMigrating", ({ latest }) =>
+      Effect.fail(
+        new Migrator.MigrationError({
+          reason: "failed",
+          message: `another process has held the migrations at ${latest} of ${wanted} for ${Duration.format(WAIT)}`
+        })
+      ))
+  )
+})
 
 /** Runs `run` while the layer is built. */
 export const layer = (options: { readonly loader: Migrator.Loader; readonly table: string }) =>

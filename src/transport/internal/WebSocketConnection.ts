@@ -209,172 +209,167 @@ const isCleanClose = (code: number) => code === 1000 || code === 1005 || code ==
  * corked per turn, a send after the end fails `Closed` at once, and the scope's end closes the socket.
  * A socket still connecting (the client) is awaited up to `openTimeout` by `opened`.
  */
-export const fromWs = (
+export const fromWs = Effect.fnUntraced(function*(
   ws: Ws,
   options: {
     readonly label: string
     readonly maxFrameBytes: number
     readonly openTimeout?: Duration.DurationInput | undefined
   }
-): Effect.Effect<
-  { readonly connection: Connection; readonly opened: Effect.Effect<void, TransportError> },
-  never,
-  Scope.Scope
-> =>
-  Effect.gen(function*() {
-    const max = options.maxFrameBytes
-    const { label } = options
-    let unread = 0
-    let paused = false
-    let opened: Deferred.Deferred<void, TransportError> | undefined
-    // frames received and not yet read, how the socket ended (once it has), and the reader waiting for either:
-    // plain fields rather than a Mailbox, so an idle connection holds a few words (issue 12)
-    let frames: Array<Incoming> = []
-    let end: Exit.Exit<void, TransportError> | undefined
-    let waiting: (() => void) | undefined
-    const wake = () => {
-      const reader = waiting
-      waiting = undefined
-      reader?.()
-    }
-    const finish = (exit: Exit.Exit<void, TransportError>) => {
-      end ??= exit
-      wake()
-    }
-    const onMessage = (data: Buffer | ArrayBuffer | Array<Buffer>, isBinary: boolean) => {
-      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)
-      if (end !== undefined) return
-      if (!isBinary) frames.push(textFrame(bytes.toString("utf8"), max))
-      else {
-        unread += bytes.byteLength
-        if (!paused && unread > READ_HIGH_WATER) {
-          paused = true
-          ws.pause()
-        }
-        frames.push(binaryFrame(bytes, max))
+) {
+  const max = options.maxFrameBytes
+  const { label } = options
+  let unread = 0
+  let paused = false
+  let opened: Deferred.Deferred<void, TransportError> | undefined
+  // frames received and not yet read, how the socket ended (once it has), and the reader waiting for either:
+  // plain fields rather than a Mailbox, so an idle connection holds a few words (issue 12)
+  let frames: Array<Incoming> = []
+  let end: Exit.Exit<void, TransportError> | undefined
+  let waiting: (() => void) | undefined
+  const wake = () => {
+    const reader = waiting
+    waiting = undefined
+    reader?.()
+  }
+  const finish = (exit: Exit.Exit<void, TransportError>) => {
+    end ??= exit
+    wake()
+  }
+  const onMessage = (data: Buffer | ArrayBuffer | Array<Buffer>, isBinary: boolean) => {
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)
+    if (end !== undefined) return
+    if (!isBinary) frames.push(textFrame(bytes.toString("utf8"), max))
+    else {
+      unread += bytes.byteLength
+      if (!paused && unread > READ_HIGH_WATER) {
+        paused = true
+        ws.pause()
       }
-      wake()
+      frames.push(binaryFrame(bytes, max))
     }
-    // the error listener stays: `ws` may still report one (an aborted connect) after we stopped listening
-    let ended = false
-    const stop = () => {
-      ended = true
-      ws.off("message", onMessage)
-      ws.off("close", onClose)
-      ws.off("open", onOpen)
-    }
-    const onClose = (code: number, reason: Buffer) => {
-      stop()
-      if (opened !== undefined) Deferred.unsafeDone(opened, Effect.fail(closedBeforeOpen))
-      if (isCleanClose(code)) return finish(Exit.void)
-      const message = `${label}: closed with code ${code}${reason.length > 0 ? ` (${reason.toString()})` : ""}`
-      // the peer's close, not a fault here: no stack, and fields known valid
-      finish(Exit.fail(withoutStack(() => new TransportError({ reason: "Read", message }, true))))
-    }
-    const onError = (cause: Error) => {
-      if (ended) return
-      stop()
-      const error = new TransportError({
-        reason: opened === undefined ? "Read" : "Open",
-        message: `${label}: ${cause.message}`,
-        cause
-      })
-      if (opened !== undefined) Deferred.unsafeDone(opened, Effect.fail(error))
-      finish(Exit.fail(error))
-    }
-    const onOpen = () => {
-      if (opened !== undefined) Deferred.unsafeDone(opened, Effect.void)
-      opened = undefined
-    }
-    ws.on("message", onMessage)
-    ws.on("close", onClose)
-    ws.on("error", onError)
-    if (ws.readyState === CONNECTING) {
-      opened = yield* Deferred.make<void, TransportError>()
-      ws.once("open", onOpen)
-    }
-    const { cork, flush } = makeCorker()
-    yield* onScopeClose(() => {
-      // whatever ends this connection, the frames already sent leave before the socket does
-      flush()
-      stop()
-      if (ws.readyState <= OPEN) ws.close(1000)
-      finish(Exit.void)
+    wake()
+  }
+  // the error listener stays: `ws` may still report one (an aborted connect) after we stopped listening
+  let ended = false
+  const stop = () => {
+    ended = true
+    ws.off("message", onMessage)
+    ws.off("close", onClose)
+    ws.off("open", onOpen)
+  }
+  const onClose = (code: number, reason: Buffer) => {
+    stop()
+    if (opened !== undefined) Deferred.unsafeDone(opened, Effect.fail(closedBeforeOpen))
+    if (isCleanClose(code)) return finish(Exit.void)
+    const message = `${label}: closed with code ${code}${reason.length > 0 ? ` (${reason.toString()})` : ""}`
+    // the peer's close, not a fault here: no stack, and fields known valid
+    finish(Exit.fail(withoutStack(() => new TransportError({ reason: "Read", message }, true))))
+  }
+  const onError = (cause: Error) => {
+    if (ended) return
+    stop()
+    const error = new TransportError({
+      reason: opened === undefined ? "Read" : "Open",
+      message: `${label}: ${cause.message}`,
+      cause
     })
-    // built once, when first needed, and without a stack: a send racing the peer's close is ordinary (a client
-    // that sends session.close and closes at once gets its ack written to a closing socket), not a bug to trace
-    let closedError: TransportError | undefined
-    const closed = () =>
-      closedError ??= withoutStack(() =>
-        // fields known valid: no validation pass either
-        new TransportError({ reason: "Closed", message: `${label}: the connection is closed` }, true)
-      )
-    /** What is there to read now: the frames waiting (binary bytes handed over resume a paused socket), or the end. */
-    const poll = (): Effect.Effect<ReadonlyArray<Incoming>, TransportError> | undefined => {
-      if (frames.length === 0) return end === undefined ? undefined : Effect.map(end, () => noFrames)
-      const batch = frames
-      frames = []
-      for (const frame of batch) {
-        if (frame._tag !== "Binary") continue
-        unread -= frame.data.byteLength
-        if (paused && unread < READ_HIGH_WATER / 2) {
-          paused = false
-          ws.resume()
-        }
-      }
-      return Effect.succeed(batch)
-    }
-    // No canceler (it is an `onInterrupt` region: three frames on an idle connection's fiber, issue 12). A reader
-    // interrupted while it waits leaves its callback behind, which the next wake calls to no effect (a fiber ignores a
-    // resume after its interruption) and the next reader replaces; what it resumes with polls only when it runs, on
-    // a live reader, so no frame is ever taken by a reader that is gone.
-    const receive: Effect.Effect<ReadonlyArray<Incoming>, TransportError> = Effect.async((resume) => {
-      const now = poll()
-      if (now !== undefined) return resume(now)
-      waiting = () => resume(readAgain)
-    })
-    const readAgain = Effect.suspend(() => poll() ?? receive)
-    const connection: Connection = {
-      label,
-      binary: true,
-      // built when read (the runtime reads through `receive`: an idle session holds no stream)
-      incoming: Stream.suspend(() =>
-        Stream.repeatEffectChunkOption(
-          Effect.flatMap(
-            Effect.mapError(receive, Option.some),
-            (batch) => batch.length === 0 ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(batch))
-          )
-        )
-      ),
-      receive,
-      receiveNow: poll,
-      whenReadable: (callback) => {
-        if (frames.length > 0 || end !== undefined) return callback()
-        waiting = callback
-      },
-      buffered: () => ws.bufferedAmount,
-      send: (frame) =>
-        Effect.suspend(() => {
-          if (ws.readyState !== OPEN) return Effect.fail(closed())
-          return Effect.try({
-            try: () => {
-              cork(ws)
-              ws.send(frame)
-            },
-            catch: (cause) => new TransportError({ reason: "Write", message: `${label}: ${String(cause)}`, cause })
-          })
-        }),
-      close: Effect.sync(() => {
-        flush()
-        if (ws.readyState <= OPEN) ws.close(1000, "closed")
-      }),
-      drain: Effect.suspend(() => drained(ws))
-    }
-    const waitOpen = opened === undefined ? Effect.void : Deferred.await(opened).pipe(
-      Effect.timeoutFail({
-        duration: options.openTimeout ?? Duration.seconds(10),
-        onTimeout: () => new TransportError({ reason: "Open", message: `${label}: timed out waiting for the open` })
-      })
-    )
-    return { connection, opened: waitOpen }
+    if (opened !== undefined) Deferred.unsafeDone(opened, Effect.fail(error))
+    finish(Exit.fail(error))
+  }
+  const onOpen = () => {
+    if (opened !== undefined) Deferred.unsafeDone(opened, Effect.void)
+    opened = undefined
+  }
+  ws.on("message", onMessage)
+  ws.on("close", onClose)
+  ws.on("error", onError)
+  if (ws.readyState === CONNECTING) {
+    opened = yield* Deferred.make<void, TransportError>()
+    ws.once("open", onOpen)
+  }
+  const { cork, flush } = makeCorker()
+  yield* onScopeClose(() => {
+    // whatever ends this connection, the frames already sent leave before the socket does
+    flush()
+    stop()
+    if (ws.readyState <= OPEN) ws.close(1000)
+    finish(Exit.void)
   })
+  // built once, when first needed, and without a stack: a send racing the peer's close is ordinary (a client
+  // that sends session.close and closes at once gets its ack written to a closing socket), not a bug to trace
+  let closedError: TransportError | undefined
+  const closed = () =>
+    closedError ??= withoutStack(() =>
+      // fields known valid: no validation pass either
+      new TransportError({ reason: "Closed", message: `${label}: the connection is closed` }, true)
+    )
+  /** What is there to read now: the frames waiting (binary bytes handed over resume a paused socket), or the end. */
+  const poll = (): Effect.Effect<ReadonlyArray<Incoming>, TransportError> | undefined => {
+    if (frames.length === 0) return end === undefined ? undefined : Effect.map(end, () => noFrames)
+    const batch = frames
+    frames = []
+    for (const frame of batch) {
+      if (frame._tag !== "Binary") continue
+      unread -= frame.data.byteLength
+      if (paused && unread < READ_HIGH_WATER / 2) {
+        paused = false
+        ws.resume()
+      }
+    }
+    return Effect.succeed(batch)
+  }
+  // No canceler (it is an `onInterrupt` region: three frames on an idle connection's fiber, issue 12). A reader
+  // interrupted while it waits leaves its callback behind, which the next wake calls to no effect (a fiber ignores a
+  // resume after its interruption) and the next reader replaces; what it resumes with polls only when it runs, on
+  // a live reader, so no frame is ever taken by a reader that is gone.
+  const receive: Effect.Effect<ReadonlyArray<Incoming>, TransportError> = Effect.async((resume) => {
+    const now = poll()
+    if (now !== undefined) return resume(now)
+    waiting = () => resume(readAgain)
+  })
+  const readAgain = Effect.suspend(() => poll() ?? receive)
+  const connection: Connection = {
+    label,
+    binary: true,
+    // built when read (the runtime reads through `receive`: an idle session holds no stream)
+    incoming: Stream.suspend(() =>
+      Stream.repeatEffectChunkOption(
+        Effect.flatMap(
+          Effect.mapError(receive, Option.some),
+          (batch) => batch.length === 0 ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(batch))
+        )
+      )
+    ),
+    receive,
+    receiveNow: poll,
+    whenReadable: (callback) => {
+      if (frames.length > 0 || end !== undefined) return callback()
+      waiting = callback
+    },
+    buffered: () => ws.bufferedAmount,
+    send: (frame) =>
+      Effect.suspend(() => {
+        if (ws.readyState !== OPEN) return Effect.fail(closed())
+        return Effect.try({
+          try: () => {
+            cork(ws)
+            ws.send(frame)
+          },
+          catch: (cause) => new TransportError({ reason: "Write", message: `${label}: ${String(cause)}`, cause })
+        })
+      }),
+    close: Effect.sync(() => {
+      flush()
+      if (ws.readyState <= OPEN) ws.close(1000, "closed")
+    }),
+    drain: Effect.suspend(() => drained(ws))
+  }
+  const waitOpen = opened === undefined ? Effect.void : Deferred.await(opened).pipe(
+    Effect.timeoutFail({
+      duration: options.openTimeout ?? Duration.seconds(10),
+      onTimeout: () => new TransportError({ reason: "Open", message: `${label}: timed out waiting for the open` })
+    })
+  )
+  return { connection, opened: waitOpen }
+})

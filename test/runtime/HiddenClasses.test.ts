@@ -1,0 +1,106 @@
+/**
+ * A job, a handshake message or an event makes no new V8 hidden class (issue 12). A `function*` evaluated per
+ * call (`Effect.gen(function*() {...})` inside a function) gets its own prototype and initial map; the map is
+ * made in the old generation and, until the next full GC, keeps the call's objects alive: a third of what the
+ * young generation promoted, and ~4x the cost of the same work in a micro-benchmark. Generator functions are
+ * made once instead (`Effect.fnUntraced`, generator methods). V8 logs each map it makes (`--log-maps`): the
+ * server, built as users run it, serves echoes over real pipes and its log must not grow with them.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Client from "../../src/client/Client.js"
+import * as WebSocket from "../../src/transport/WebSocket.js"
+import { exitOf, root } from "../support/Child.js"
+
+const bundle = join(root, "dist", "arcp.cjs")
+
+/** The initial maps V8 has logged so far (a constructor's or generator function's first instance). */
+const initialMaps = (log: string) =>
+  readFileSync(log, "latin1").split("\n").filter((l) => l.startsWith("map,InitialMap,")).length
+
+/** What the server is given: `n` echoes (8 at a time), `n` ticker events in one job and `n / 10` sessions opened and closed. */
+const work = (address: string, n: number) =>
+  Effect.scoped(Effect.gen(function*() {
+    const open = Effect.flatMap(
+      WebSocket.connect(address),
+      (c) => Client.connect(c, { credentials: { scheme: "bearer", token: "tok" } })
+    )
+    const session = yield* open
+    yield* Effect.forEach(
+      Array.from({ length: n }, (_, i) => i),
+      (i) => Effect.scoped(Effect.flatMap(session.invoke("echo", { i }), (job) => job.outcome)),
+      { concurrency: 8, discard: true }
+    )
+    yield* Effect.scoped(Effect.flatMap(session.invoke("ticker", { count: n }), (job) => job.outcome))
+    yield* Effect.forEach(
+      Array.from({ length: n / 10 }, (_, i) => i),
+      () => Effect.scoped(Effect.flatMap(open, (s) => s.close())),
+      { discard: true }
+    )
+  }))
+
+/** The initial maps V8 logged in a fresh server given `work(n)`, read once it has exited. */
+const mapsAfter = (n: number) =>
+  Effect.gen(function*() {
+    const dir = mkdtempSync(join(tmpdir(), "arcp-maps-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+    const log = join(dir, "v8.log")
+    // V8 buffers its log, and writes the rest when the process ends as SIGTERM ends it (gracefully): it is read then
+    const child = spawn("node", [
+      "--log-maps",
+      "--no-log-maps-details",
+      `--logfile=${log}`,
+      "--no-logfile-per-isolate",
+      // the bundle itself, not through bin/arcp.js: the loader's code cache is made for other V8 flags, and a run
+      // that rejects it writes a new one
+      bundle,
+      "serve",
+      "--port",
+      "0",
+      // in memory: a SQLite file starts a checkpoint thread, whose isolate would write the same log
+      "--db",
+      ":memory:",
+      "--bearer",
+      "tok=alice"
+    ], { cwd: root, stdio: ["ignore", "pipe", "ignore"] })
+    const exited = exitOf(child)
+    const address = yield* Effect.async<string>((resume) => {
+      let out = ""
+      child.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString()
+        const match = /serving on (ws:\/\/[^\s]+)/.exec(out)
+        if (match?.[1] !== undefined) resume(Effect.succeed(match[1]))
+      })
+    })
+    yield* work(address, n)
+    child.kill("SIGTERM")
+    const code = yield* exited.pipe(
+      Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("the server did not exit") }),
+      Effect.tapError(() => Effect.sync(() => child.kill("SIGKILL")))
+    )
+    assert.strictEqual(code, 0)
+    return initialMaps(log)
+  })
+
+describe("hidden classes", () => {
+  it.scopedLive(
+    "echoes, ticker events and handshakes make no new hidden class: the count V8 logs does not grow with them",
+    () =>
+      Effect.gen(function*() {
+        // the first of each make the maps of first-time code (classes, literals), as any program does: the same in both
+        const few = yield* mapsAfter(100)
+        const many = yield* mapsAfter(500)
+        // 3,266 more before this test (six `function*` evaluated per echo in the bundle, one per ticker event)
+        assert.isBelow(
+          many - few,
+          40,
+          `${many - few} more initial maps for 400 more echoes and ticks, 40 more sessions`
+        )
+      }),
+    120_000
+  )
+})
