@@ -14,7 +14,7 @@ import { validateExtensionName } from "../protocol/Extensions.js"
 import { type ChallengeId, makeChallengeId, makeSessionId, type MessageId, type SessionId } from "../protocol/Ids.js"
 import { type Decoded, encodeUnchecked, type Message } from "../protocol/Message.js"
 import { fromMillis } from "../protocol/Timestamp.js"
-import type { EventLog, SessionRecord } from "../store/EventLog.js"
+import { type EventLog, loggedOf, type SessionRecord } from "../store/EventLog.js"
 import type { Peer } from "../transport/Tls.js"
 import type { Authenticator, Challenge, Principal } from "./auth/Auth.js"
 import * as DurableSessions from "./durable/DurableSessions.js"
@@ -123,7 +123,7 @@ const openingGroup = (
 ): ReadonlyArray<Part> => [
   ...transcript.map(({ direction, envelope, json }): Part =>
     direction === "in"
-      ? { _tag: "Inbound", principal, envelopes: [{ ...envelope, session_id: sessionId, json }] }
+      ? { _tag: "Inbound", principal, envelopes: [loggedOf(envelope, sessionId, json)] }
       : { _tag: "Outbound", entries: [{ envelope, sessionId, principal, json }] }
   ),
   ...(record === undefined ? [] : [{ _tag: "SaveSession", session: record } as const]),

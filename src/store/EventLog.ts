@@ -36,6 +36,26 @@ export interface LoggedEnvelope {
   readonly json: string
 }
 
+/**
+ * The fields the log keeps of `envelope`, picked rather than spread: a spread copies the envelope's hidden class,
+ * and each field added after it makes a new one, per envelope (issue 12).
+ */
+export const loggedOf = (
+  envelope: Omit<LoggedEnvelope, "session_id" | "json">,
+  sessionId: string,
+  json: string
+): LoggedEnvelope => ({
+  id: envelope.id,
+  type: envelope.type,
+  session_id: sessionId,
+  job_id: envelope.job_id,
+  stream_id: envelope.stream_id,
+  trace_id: envelope.trace_id,
+  correlation_id: envelope.correlation_id,
+  timestamp: envelope.timestamp,
+  json
+})
+
 /** One stored row, with its position in the log (strictly increasing in commit order). */
 export interface StoredEvent extends LoggedEnvelope {
   readonly position: number

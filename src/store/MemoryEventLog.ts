@@ -29,7 +29,20 @@ export const make = Effect.sync(() => {
   const instances = new Map<string, InstanceRecord>()
   const append = (envelope: LoggedEnvelope, direction: "in" | "out") => {
     const position = events.length + 1
-    events.push({ ...envelope, direction, position })
+    // fields picked, not spread: a spread with fields added after it makes hidden classes per event (issue 12)
+    events.push({
+      id: envelope.id,
+      type: envelope.type,
+      session_id: envelope.session_id,
+      job_id: envelope.job_id,
+      stream_id: envelope.stream_id,
+      trace_id: envelope.trace_id,
+      correlation_id: envelope.correlation_id,
+      timestamp: envelope.timestamp,
+      json: envelope.json,
+      direction,
+      position
+    })
     return position
   }
   const withOwner = (e: Omit<StoredEvent, "principal">): StoredEvent => ({ ...e, principal: owners.get(e.session_id) })

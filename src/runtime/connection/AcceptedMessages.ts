@@ -8,7 +8,7 @@ import { isOptional, speaksVersion } from "../../protocol/Envelope.js"
 import { ArcpError } from "../../protocol/Errors.js"
 import { classifyUnknownType, validateFieldName } from "../../protocol/Extensions.js"
 import { type Decoded, isCore } from "../../protocol/Message.js"
-import type { EventLog } from "../../store/EventLog.js"
+import { type EventLog, loggedOf } from "../../store/EventLog.js"
 import type * as Sidecar from "../artifacts/Sidecar.js"
 import { type ExtensionTable, handlerFor } from "../extensions/Handlers.js"
 import * as Handshake from "../Handshake.js"
@@ -41,9 +41,6 @@ export interface AcceptedContext {
   /** The handshake's span, once there is one: messages that name no trace of their own join it. */
   sessionSpan(): Tracer.AnySpan | undefined
 }
-
-/** The fields the event log indexes, from an envelope and its JSON. */
-const logged = (envelope: Decoded, sessionId: string, json: string) => ({ ...envelope, session_id: sessionId, json })
 
 /** Handles one message of an open session (already recorded, not a duplicate). */
 const handleAccepted = (
@@ -131,7 +128,7 @@ export const handleBatch = Effect.fnUntraced(function*(
 ) {
   if (batch.length === 0) return
   const sessionOwner = yield* ctx.ownerOf(session)
-  const envelopes = batch.map(({ json, message }) => logged(message, session.id, json))
+  const envelopes = batch.map(({ json, message }) => loggedOf(message, session.id, json))
   // staged where the log can (SQLite): the verdicts now, the write in the commit of the first answer, which
   // is sent only after that commit (issue 12: one commit per echo, not two); else committed here, as a span
   const verdicts = yield* Effect.either(

@@ -3,10 +3,9 @@
  * id, session and command, detached (its events go to the log until its session
  * comes back), at the settings its session negotiated (stored with the session).
  */
-import { Clock, type Context, Deferred, Effect, Option, Schema } from "effect"
+import { Clock, type Context, Effect, Option, Schema } from "effect"
 import { Capabilities } from "../../protocol/Capabilities.js"
 import { JobId, MessageId, SessionId } from "../../protocol/Ids.js"
-import type { Decoded } from "../../protocol/Message.js"
 import { TrustLevel } from "../../protocol/messages/Common.js"
 import type { EventLog, JobRecord } from "../../store/EventLog.js"
 import { Job } from "../jobs/Job.js"
@@ -67,7 +66,6 @@ export const restoredJob = Effect.fnUntraced(function*(
     restored,
     now,
     // job.accepted and tool.invocations went out in its first run
-    resumed: { retryCount: record.retry_count, checkpointId: restored.checkpointId },
-    ended: yield* Deferred.make<Decoded>()
+    resumed: { retryCount: record.retry_count, checkpointId: restored.checkpointId }
   })
 })

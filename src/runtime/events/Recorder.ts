@@ -11,7 +11,7 @@
  */
 import { Context, Effect, Exit, Layer } from "effect"
 import type { Decoded } from "../../protocol/Message.js"
-import { EventLog, type EventLogError, type GroupPart, type LoggedEnvelope } from "../../store/EventLog.js"
+import { EventLog, type EventLogError, type GroupPart, type LoggedEnvelope, loggedOf } from "../../store/EventLog.js"
 import * as WakeUp from "../outbound/WakeUp.js"
 import { EventBus, type Published } from "./EventBus.js"
 
@@ -203,17 +203,6 @@ export const make = Effect.gen(function*() {
   })
 })
 
-// the fields the log keeps, picked (not the whole envelope spread: this runs for every envelope sent)
-const logged = ({ envelope, json, sessionId }: Entry): LoggedEnvelope => ({
-  id: envelope.id,
-  type: envelope.type,
-  session_id: sessionId,
-  job_id: envelope.job_id,
-  stream_id: envelope.stream_id,
-  trace_id: envelope.trace_id,
-  correlation_id: envelope.correlation_id,
-  timestamp: envelope.timestamp,
-  json
-})
+const logged = ({ envelope, json, sessionId }: Entry): LoggedEnvelope => loggedOf(envelope, sessionId, json)
 
 export const layer: Layer.Layer<Recorder, never, EventLog | EventBus> = Layer.scoped(Recorder, make)

@@ -4,7 +4,7 @@
  * it gets the runtime metrics, its streams are ended, its record is saved and
  * exactly one terminal event goes out.
  */
-import { type Context, Deferred, Effect, Either, Fiber } from "effect"
+import { type Context, Effect, Either, Fiber } from "effect"
 import { currentTimeMillis } from "../../internal/Now.js"
 import type { ErrorPayload } from "../../protocol/Errors.js"
 import { exceedsDepth } from "../../protocol/JsonDepth.js"
@@ -139,7 +139,7 @@ export const finish = Effect.fnUntraced(function*(ending: Ending, job: Job, term
   yield* log.stageJob(toRecord(job, end, json))
   yield* deliver(job, env)
   // repeats of the command (same idempotency key) are answered with this terminal (internal/Repeats)
-  yield* Deferred.succeed(job.ended, env)
+  yield* job.settleEnded(env)
 })
 
 /**

@@ -7,7 +7,7 @@
  * command (another tool or other arguments) is refused ALREADY_EXISTS.
  */
 import canonicalize from "canonicalize"
-import { type Context, Deferred, Effect, Either, Option } from "effect"
+import { type Context, Effect, Either, Option } from "effect"
 import { createHash } from "node:crypto"
 import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import { ArcpError } from "../../protocol/Errors.js"
@@ -101,7 +101,7 @@ const follow = (ctx: RepeatContext, job: Job, commandId: MessageId, owner: Owner
       : Effect.succeed(Effect.void)
     return Effect.flatMap(watch, (watched) =>
       ctx.background(
-        Deferred.await(job.ended).pipe(
+        job.ended.pipe(
           // the job's events this session follows come first, then its own terminal
           Effect.zipLeft(watched),
           Effect.flatMap((terminal) => {

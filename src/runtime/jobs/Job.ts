@@ -3,7 +3,7 @@
  * the job id, the invoke's trace id and causation id (WIRE "correlation
  * rules"), and exactly one terminal event is ever emitted (§6.3, §10.2).
  */
-import { type Deferred, Effect, type Fiber, Option } from "effect"
+import { Deferred, Effect, type Fiber, FiberId, Option } from "effect"
 import type { Context } from "effect"
 import { yieldToEventLoop } from "../../internal/EventLoop.js"
 import { withMillis } from "../../internal/Now.js"
@@ -53,7 +53,6 @@ export interface JobInit {
   /** Whether `followersRoom` would complete at once (absent: never assumed, `followersRoom` is asked). */
   readonly followersRoomNow?: (() => boolean) | undefined
   readonly metrics: boolean
-  readonly ended: Deferred.Deferred<Decoded>
   /** Now, for the liveness clock. */
   readonly now: number
   /** A restarted job (§4.3): its retries so far and its checkpoint; job.accepted and its count went out before. */
@@ -101,9 +100,6 @@ export class Job {
   readonly followersRoomNow: () => boolean
   /** The runtime's §17.3.1 metrics of this job go out as events (its session asked: `arcpx.arcp.metrics.v1`). */
   readonly metrics: boolean
-  /** Completed with the terminal envelope once it is recorded and delivered: repeats of the command wait on it. */
-  readonly ended: Deferred.Deferred<Decoded>
-
   #state: JobState = "accepted"
   #watcher: Watcher | undefined
   readonly #followers = new Set<string>()
@@ -120,6 +116,10 @@ export class Job {
   #retryCount = 0
   #announced = false
   #counted = false
+  // the terminal envelope once recorded and delivered, and what waits for it: made when a repeat first waits,
+  // not per job (Effect's `Deferred` is a dictionary-mode object with hidden classes of its own; issue 12)
+  #terminal: Decoded | undefined
+  #ended: Deferred.Deferred<Decoded> | undefined
 
   constructor(init: JobInit) {
     this.id = init.id
@@ -144,7 +144,6 @@ export class Job {
     this.followersRoom = init.followersRoom
     this.followersRoomNow = init.followersRoomNow ?? (() => false)
     this.metrics = init.metrics
-    this.ended = init.ended
     this.#watcher = init.watcher
     this.#lastLiveness = init.now
     if (init.resumed !== undefined) {
@@ -153,6 +152,21 @@ export class Job {
       this.#announced = true
       this.#counted = true
     }
+  }
+
+  /** The terminal envelope once it is recorded and delivered: repeats of the command wait on it. */
+  get ended(): Effect.Effect<Decoded> {
+    return Effect.suspend(() =>
+      this.#terminal !== undefined
+        ? Effect.succeed(this.#terminal)
+        : Deferred.await(this.#ended ??= Deferred.unsafeMake<Decoded>(FiberId.none))
+    )
+  }
+  /** The terminal envelope is recorded and delivered: what waits on `ended` goes on. */
+  settleEnded(terminal: Decoded): Effect.Effect<void> {
+    this.#terminal = terminal
+    const waiting = this.#ended
+    return waiting === undefined ? Effect.void : Effect.asVoid(Deferred.succeed(waiting, terminal))
   }
 
   /** Its §10.2 state; a terminal state means it has ended (`hasEnded`). */

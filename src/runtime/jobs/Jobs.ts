@@ -8,20 +8,7 @@
  * jobs (LiveJobs), stopping one (Stop), a session's release and adopt
  * (Handoff) and other runtimes on the store (CrossRuntime).
  */
-import {
-  Context,
-  Deferred,
-  Duration,
-  Effect,
-  Either,
-  Exit,
-  FiberId,
-  FiberMap,
-  FiberSet,
-  Layer,
-  Option,
-  type Tracer
-} from "effect"
+import { Context, Duration, Effect, Either, Exit, FiberMap, FiberSet, Layer, Option, type Tracer } from "effect"
 import { currentTimeMillis } from "../../internal/Now.js"
 import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import { ArcpError } from "../../protocol/Errors.js"
@@ -302,9 +289,7 @@ export const make = Effect.gen(function*() {
         instanceId: instance.id,
         // kept for tools that can resume after a restart (§4.3)
         argumentsJson: tool.resume !== undefined ? JSON.stringify(message.payload.arguments ?? {}) : undefined,
-        now,
-        // made here, not by `Deferred.make` (four fiber steps for the fiber id it records; issue 12)
-        ended: Deferred.unsafeMake<Decoded>(FiberId.none)
+        now
       })
       if (key !== undefined) {
         const digest = yield* commandDigest(tool.name, message.payload.arguments)
