@@ -142,14 +142,17 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
             if (moved) job.watchdog(false)
           })
         })),
-      checkpoint: Effect.fnUntraced(function*(snapshot) {
-        const id = yield* makeCheckpointId
-        job.checkpointed(id)
-        yield* event("job.checkpoint", { checkpoint_id: id, ...(snapshot !== undefined ? { snapshot } : {}) })
-        // the job.checkpoint event in the log is what a restart resumes from (§4.3), committed before any
-        // later event of the job; the record takes the id with its next write (state, retry, terminal)
-        return id
-      }),
+      // a chain, not a generator function made here: this context is made per job (issue 12)
+      checkpoint: (snapshot) =>
+        Effect.flatMap(makeCheckpointId, (id) => {
+          job.checkpointed(id)
+          // the job.checkpoint event in the log is what a restart resumes from (§4.3), committed before any
+          // later event of the job; the record takes the id with its next write (state, retry, terminal)
+          return Effect.as(
+            event("job.checkpoint", { checkpoint_id: id, ...(snapshot !== undefined ? { snapshot } : {}) }),
+            id
+          )
+        }),
       pausePoint,
       stream: (options) => Effect.zipRight(pausePoint, params.streams.open(job, options, pausePoint)),
       askHuman: (request) =>
