@@ -2,7 +2,7 @@
  * A job, a handshake message or an event makes no new V8 hidden class (issue 12). A `function*` evaluated per
  * call (`Effect.gen(function*() {...})` inside a function) gets its own prototype and initial map; the map is
  * made in the old generation and, until the next full GC, keeps the call's objects alive: a third of what the
- * young generation promoted, and ~4x the cost of the same work in a micro-benchmark. Generator functions are
+ * young generation promoted, and 1.4x the time of the same small Effect (bench/generators). Generator functions are
  * made once instead (`Effect.fnUntraced`, generator methods). V8 logs each map it makes (`--log-maps`): the
  * server, built as users run it, serves echoes over real pipes and its log must not grow with them.
  */
@@ -67,8 +67,10 @@ const mapsAfter = (n: number) =>
       "--bearer",
       "tok=alice"
     ], { cwd: root, stdio: ["ignore", "pipe", "ignore"] })
+    // whatever happens to the test, the server does not outlive it (killing an exited process does nothing)
+    yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
     const exited = exitOf(child)
-    const address = yield* Effect.async<string>((resume) => {
+    const listening = Effect.async<string>((resume) => {
       let out = ""
       child.stdout.on("data", (chunk: Buffer) => {
         out += chunk.toString()
@@ -76,6 +78,10 @@ const mapsAfter = (n: number) =>
         if (match?.[1] !== undefined) resume(Effect.succeed(match[1]))
       })
     })
+    const address = yield* Effect.raceFirst(
+      listening,
+      Effect.flatMap(exited, (code) => Effect.dieMessage(`the server exited with ${code} before it listened`))
+    )
     yield* work(address, n)
     child.kill("SIGTERM")
     const code = yield* exited.pipe(
