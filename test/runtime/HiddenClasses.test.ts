@@ -1,10 +1,12 @@
 /**
- * A job, a handshake message or an event makes no new V8 hidden class (issue 12). A `function*` evaluated per
- * call (`Effect.gen(function*() {...})` inside a function) gets its own prototype and initial map; the map is
- * made in the old generation and, until the next full GC, keeps the call's objects alive: a third of what the
- * young generation promoted, and 1.4x the time of the same small Effect (bench/generators). Generator functions are
- * made once instead (`Effect.fnUntraced`, generator methods). V8 logs each map it makes (`--log-maps`): the
- * server, built as users run it, serves echoes over real pipes and its log must not grow with them.
+ * No load makes V8 initial maps in proportion to its size (issue 12). A `function*` evaluated per call
+ * (`Effect.gen(function*() {...})` inside a function) gets its own prototype and, at its first call, its own
+ * initial map; the map is made in the old generation and, until the next full GC, keeps the call's objects
+ * alive: half of what the young generation promoted, and 1.4x the time of the same small Effect
+ * (bench/generators). Generator functions are made once instead (`Effect.fnUntraced`, generator methods). V8
+ * logs each map it makes (`--log-maps`): the server, built as users run it, is given echoes, ticker events and
+ * sessions over a real WebSocket, and the initial maps it logs must not grow with them. (A handshake still
+ * makes a few other maps, through Effect's `Deferred`s: docs/benchmarks.md.)
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
