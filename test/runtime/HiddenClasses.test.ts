@@ -10,13 +10,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Client from "../../src/client/Client.js"
 import * as WebSocket from "../../src/transport/WebSocket.js"
-import { exitOf, root } from "../support/Child.js"
+import { exitOf, root, serveWs } from "../support/Child.js"
 
 const bundle = join(root, "dist", "arcp.cjs")
 
@@ -52,43 +51,23 @@ const mapsAfter = (n: number) =>
     yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
     const log = join(dir, "v8.log")
     // V8 buffers its log, and writes the rest when the process ends as SIGTERM ends it (gracefully): it is read then
-    const child = spawn("node", [
-      "--log-maps",
-      "--no-log-maps-details",
-      `--logfile=${log}`,
-      "--no-logfile-per-isolate",
-      // the bundle itself, not through bin/arcp.js: the loader's code cache is made for other V8 flags, and a run
-      // that rejects it writes a new one
-      bundle,
-      "serve",
-      "--port",
-      "0",
-      // in memory: a SQLite file starts a checkpoint thread, whose isolate would write the same log
-      "--db",
-      ":memory:",
-      "--bearer",
-      "tok=alice"
-    ], { cwd: root, stdio: ["ignore", "pipe", "ignore"] })
+    const { address, child } = yield* Effect.promise(() =>
+      serveWs(
+        // in memory: a SQLite file starts a checkpoint thread, whose isolate would write the same log
+        ["--db", ":memory:", "--bearer", "tok=alice"],
+        {},
+        // the bundle itself, not through bin/arcp.js: the loader's code cache is made for other V8 flags, and a
+        // run that rejects it writes a new one
+        ["--log-maps", "--no-log-maps-details", `--logfile=${log}`, "--no-logfile-per-isolate", bundle]
+      )
+    )
     // whatever happens to the test, the server does not outlive it (killing an exited process does nothing)
     yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
     const exited = exitOf(child)
-    const listening = Effect.async<string>((resume) => {
-      let out = ""
-      child.stdout.on("data", (chunk: Buffer) => {
-        out += chunk.toString()
-        const match = /serving on (ws:\/\/[^\s]+)/.exec(out)
-        if (match?.[1] !== undefined) resume(Effect.succeed(match[1]))
-      })
-    })
-    const address = yield* Effect.raceFirst(
-      listening,
-      Effect.flatMap(exited, (code) => Effect.dieMessage(`the server exited with ${code} before it listened`))
-    )
     yield* work(address, n)
     child.kill("SIGTERM")
     const code = yield* exited.pipe(
-      Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("the server did not exit") }),
-      Effect.tapError(() => Effect.sync(() => child.kill("SIGKILL")))
+      Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("the server did not exit") })
     )
     assert.strictEqual(code, 0)
     return initialMaps(log)

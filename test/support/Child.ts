@@ -75,9 +75,17 @@ export const stopChild = (child: ChildProcess) => {
   return exited
 }
 
-export const serveWs = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+/**
+ * `arcp serve --port 0` with `args` (and `env`); resolves with its child and address once it listens. `command`: what
+ * `node` runs before `serve` (V8 flags, another entry point), bin/arcp.js by default.
+ */
+export const serveWs = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string> = {},
+  command: ReadonlyArray<string> = [bin]
+) =>
   new Promise<{ child: ChildProcess; address: string }>((resolve, reject) => {
-    const child = spawn("node", [bin, "serve", "--port", "0", ...args], {
+    const child = spawn("node", [...command, "serve", "--port", "0", ...args], {
       cwd: root,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"]
