@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Effect } from "effect"
-import { mkdtempSync, rmSync, statSync } from "node:fs"
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Checkpoints from "../../src/store/internal/Checkpoints.js"
@@ -11,6 +11,18 @@ const walBytes = (file: string) => {
     return statSync(`${file}-wal`).size
   } catch {
     return 0
+  }
+}
+
+/** How many times the WAL has started over: its header's checkpoint sequence number. */
+const walGeneration = (file: string) => {
+  const fd = openSync(`${file}-wal`, "r")
+  try {
+    const header = Buffer.alloc(16)
+    readSync(fd, header, 0, 16, 0)
+    return header.readUInt32BE(12)
+  } finally {
+    closeSync(fd)
   }
 }
 
@@ -42,10 +54,13 @@ describe("Checkpoints", () => {
             if (i > commits / 2) largest = Math.max(largest, walBytes(file))
           }
         }
+        const generation = walGeneration(file)
         checkpoints.stop()
         db.close()
-        // ~8,000 frames (~32 MB) were written; without starting over the file would hold them all
-        assert.isBelow(largest, 4 * 1024 * 1024, `the WAL reached ${largest} bytes`)
+        // ~8,000 frames (~32 MB) were written: without starting over the file holds them all (its generation 0);
+        // the bound is loose so that a slow disk's syncs (more commits per checkpoint pass) do not fail it
+        assert.isAtLeast(generation, 3, "the WAL never started over")
+        assert.isBelow(largest, 12 * 1024 * 1024, `the WAL reached ${largest} bytes`)
         const reopened = new Database(file, { readonly: true })
         const count = reopened.prepare("SELECT count(*) FROM rows").pluck().get()
         reopened.close()
