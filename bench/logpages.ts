@@ -27,7 +27,8 @@ const LOADS: ReadonlyArray<readonly [string, Record<string, unknown>]> = [
   ["echo, 64 in flight, 1 connection", { kind: "echo", inFlight: 64 }],
   ["echo, 8 connections × 16", { kind: "echo", connections: 8, inFlight: 16 }],
   ["handshakes (connect, open, accepted, close)", { kind: "handshake" }],
-  ["ticker events (1,000 progress per job)", { kind: "ticker", count: 1000 }]
+  ["ticker events (1,000 progress per job)", { kind: "ticker", count: 1000 }],
+  ["stream chunks (1,000 text chunks per job)", { kind: "stream", count: 1000 }]
 ]
 
 interface Wal {

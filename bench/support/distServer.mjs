@@ -25,7 +25,7 @@ const server = Server.layer({
   auth: { bearer: new Map([["tok", "alice"]]) },
   transport: { kind: "ws", host: "127.0.0.1", port: 0 },
   db: process.argv[2] ?? ":memory:",
-  tools: [DemoTools.echo, DemoTools.ticker, DemoTools.sleep]
+  tools: [DemoTools.echo, DemoTools.ticker, DemoTools.sleep, DemoTools.stream]
 })
 
 await Effect.runPromise(Effect.gen(function*() {

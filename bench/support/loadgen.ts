@@ -6,7 +6,8 @@
  *
  * Loads: `echo` (invoke/result round trips; `connections` × `inFlight` loops), `handshake` (connect,
  * session.open → session.accepted, session.close, socket closed; one at a time), `ticker` (one
- * `ticker {count}` job at a time, progress events counted), `idle` (opens `sessions` sessions, reports
+ * `ticker {count}` job at a time, progress events counted), `stream` (one `stream {chunks: count}` job at a time,
+ * stream.chunk events counted; arcp's demo tool, not the peer's), `idle` (opens `sessions` sessions, reports
  * when they are all accepted, holds them until stdin closes).
  */
 import { performance } from "node:perf_hooks"
@@ -15,7 +16,7 @@ import { WebSocket } from "ws"
 interface Load {
   readonly url: string
   readonly token: string
-  readonly kind: "echo" | "handshake" | "ticker" | "idle"
+  readonly kind: "echo" | "handshake" | "ticker" | "stream" | "idle"
   readonly seconds: number
   readonly inFlight?: number
   readonly connections?: number
@@ -148,15 +149,15 @@ const handshake = async () => {
   return loops(1, load.seconds, once)
 }
 
-const ticker = async () => {
+/** One job of `tool` at a time on one session, counting the events of type `counted` it sends. */
+const eventsOf = (tool: string, args: Record<string, unknown>, counted: string) => async () => {
   let events = 0
   const session = await Session.open(load.url, load.token, (envelope) => {
-    if (envelope.type === "job.progress") events++
+    if (envelope.type === counted) events++
   })
-  const count = load.count ?? 1000
   const once = async () => {
-    const result = await session.invoke("ticker", { count })
-    if (result.type !== "tool.result") throw new Error(`ticker answered ${result.type}`)
+    const result = await session.invoke(tool, args)
+    if (result.type !== "tool.result") throw new Error(`${tool} answered ${result.type}`)
   }
   await once() // warm-up
   events = 0
@@ -164,6 +165,9 @@ const ticker = async () => {
   await session.close()
   return { ...run, events }
 }
+
+const ticker = eventsOf("ticker", { count: load.count ?? 1000 }, "job.progress")
+const stream = eventsOf("stream", { chunks: load.count ?? 1000 }, "stream.chunk")
 
 /** Opens the sessions in batches of 50, reports, then holds them until the parent closes stdin. */
 const idle = async () => {
@@ -182,7 +186,7 @@ const idle = async () => {
   return { latencies: [], elapsedMs: 0 }
 }
 
-const run = { echo, handshake, ticker, idle }[load.kind]
+const run = { echo, handshake, ticker, stream, idle }[load.kind]
 run().then(
   (result) => {
     // exit once the line is flushed: stdout to a pipe is written asynchronously, and a long line was cut short

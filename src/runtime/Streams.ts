@@ -9,7 +9,7 @@ import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
 import { makeStreamId, type SessionId, type StreamId } from "../protocol/Ids.js"
 import type { Message, PayloadOf } from "../protocol/Message.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
-import { awaitRoom, emit as emitJobEvent, hasEnded, type Job, type Owner, refuseCancel } from "./jobs/Job.js"
+import { awaitRoom, emit as emitJobEvent, hasEnded, type Job, type Owner, refuseCancel, roomNow } from "./jobs/Job.js"
 import type { StreamOptions, StreamWriter } from "./Tools.js"
 
 // the stream types live next to ToolContext (Tools), which hands them to handlers
@@ -73,10 +73,11 @@ type ChunkBody = Omit<PayloadOf<"stream.chunk">, "sequence">
 
 /** The kind-specific fields of a chunk; INVALID_ARGUMENT when the value does not fit the kind. */
 const bodyOf = (stream: OpenStream, chunk: unknown): Either.Either<ChunkBody, ArcpError> => {
-  const misfit = Either.left(ArcpError.of("INVALID_ARGUMENT", `that chunk does not fit a ${stream.kind} stream`))
+  // made only when needed: an ArcpError validates its fields and takes a stack, more than the chunk itself costs
+  const misfit = () => Either.left(ArcpError.of("INVALID_ARGUMENT", `that chunk does not fit a ${stream.kind} stream`))
   switch (stream.kind) {
     case "text":
-      return typeof chunk === "string" ? Either.right({ data: chunk }) : misfit
+      return typeof chunk === "string" ? Either.right({ data: chunk }) : misfit()
     case "binary":
       return chunk instanceof Uint8Array
         ? Either.right({
@@ -84,7 +85,7 @@ const bodyOf = (stream: OpenStream, chunk: unknown): Either.Either<ChunkBody, Ar
           encoding: "base64",
           content_type: stream.contentType ?? OCTETS
         })
-        : misfit
+        : misfit()
     case "thought": {
       const content: unknown = typeof chunk === "string"
         ? chunk
@@ -92,7 +93,7 @@ const bodyOf = (stream: OpenStream, chunk: unknown): Either.Either<ChunkBody, Ar
         ? Reflect.get(chunk, "content")
         : undefined
       const redacted: unknown = typeof chunk === "object" && chunk !== null ? Reflect.get(chunk, "redacted") : undefined
-      if (typeof content !== "string") return misfit
+      if (typeof content !== "string") return misfit()
       // §11.4: redacted reasoning still goes out as a chunk, empty or summarized
       const { redact } = stream
       if (redact === undefined || redact === false) {
@@ -105,16 +106,16 @@ const bodyOf = (stream: OpenStream, chunk: unknown): Either.Either<ChunkBody, Ar
       })
     }
     case "event":
-      return chunk === undefined ? misfit : Either.right({ event: chunk })
+      return chunk === undefined ? misfit() : Either.right({ event: chunk })
     case "log":
       // a log line given as text travels as `data`, like a text chunk, and as WIRE's `log`
       return chunk === undefined
-        ? misfit
+        ? misfit()
         : typeof chunk === "string"
         ? Either.right({ data: chunk, log: chunk })
         : Either.right({ log: chunk })
     case "metric":
-      return chunk === undefined ? misfit : Either.right({ metric: chunk })
+      return chunk === undefined ? misfit() : Either.right({ metric: chunk })
   }
 }
 
@@ -193,7 +194,15 @@ export const make = Effect.gen(function*() {
    * BACKPRESSURE_OVERFLOW and the write fails with it.
    */
   const roomFor = (stream: OpenStream): Effect.Effect<void, ArcpError> =>
-    awaitRoom(stream.job).pipe(
+    Effect.suspend(() => {
+      const turnDue = stream.job.turn()
+      // the common case in one step: no turn due and room everywhere, so no wait and no timer (issue 12: the
+      // timer made every chunk yield, and each chunk then took a commit of its own)
+      return !turnDue && roomNow(stream.job, "stream.chunk") ? Effect.void : waitForRoom(stream, turnDue)
+    })
+
+  const waitForRoom = (stream: OpenStream, turnDue: boolean): Effect.Effect<void, ArcpError> =>
+    awaitRoom(stream.job, undefined, turnDue).pipe(
       Effect.timeoutTo({
         duration: backpressureTimeout,
         onSuccess: () => Effect.void,
@@ -232,6 +241,58 @@ export const make = Effect.gen(function*() {
     }
   })
 
+  /** A new stream of `job`, registered and announced (stream.open) under its lock. */
+  const openStream = Effect.fnUntraced(function*(job: Job, options: StreamOptions<StreamKind>) {
+    const kind: StreamKind = options.kind
+    const contentType = options.content_type ?? (kind === "binary" ? OCTETS : undefined)
+    const id = yield* makeStreamId
+    const stream: OpenStream = {
+      id,
+      job,
+      kind,
+      contentType,
+      lock: yield* Effect.makeSemaphore(1),
+      redact: options.redact,
+      sequence: 0,
+      ended: undefined,
+      pace: undefined,
+      nextChunkAt: 0
+    }
+    yield* awaitRoom(job)
+    // registered and announced under its lock: the job's end either comes first (refused) or finds it announced
+    yield* stream.lock.withPermits(1)(Effect.suspend(() => {
+      if (hasEnded(job)) {
+        return Effect.fail(ArcpError.of("FAILED_PRECONDITION", `job ${job.id} has ended; no stream can be opened`))
+      }
+      live.set(stream.id, stream)
+      const mine = byJob.get(job)
+      if (mine === undefined) byJob.set(job, new Set([stream]))
+      else mine.add(stream)
+      return emit(stream, "stream.open", {
+        kind,
+        ...(contentType !== undefined ? { content_type: contentType } : {}),
+        ...(kind === "binary"
+          ? { encoding: "base64" }
+          : kind === "text" || kind === "thought"
+          ? { encoding: "utf-8" }
+          : {}),
+        related_job_id: job.id
+      })
+    }))
+    return stream
+  })
+
+  /**
+   * One stream.chunk with the next sequence; call under the stream's lock, while it is open. Made once, not a
+   * generator function per chunk (each would be a hidden class of its own, keeping the chunk alive: issue 12).
+   */
+  const sendChunk = Effect.fnUntraced(function*(stream: OpenStream, chunk: unknown) {
+    const body = yield* bodyOf(stream, chunk)
+    const sequence = stream.sequence
+    stream.sequence += 1
+    yield* emit(stream, "stream.chunk", { sequence, ...body })
+  })
+
   /** Sets (or lifts, with `rate` undefined) the pace of `stream`, waking a writer waiting under the old one. */
   const setPace = Effect.fnUntraced(function*(stream: OpenStream, rate: number | undefined) {
     const previous = stream.pace
@@ -264,60 +325,17 @@ export const make = Effect.gen(function*() {
       }
     }),
 
+    // the writer is a plain object per stream; the generator behind it is made once (issue 12)
     open: <K extends StreamKind>(job: Job, options: StreamOptions<K>, pausePoint: Effect.Effect<unknown>) =>
-      Effect.gen(function*() {
-        const kind: StreamKind = options.kind
-        const contentType = options.content_type ?? (kind === "binary" ? OCTETS : undefined)
-        const id = yield* makeStreamId
-        const stream: OpenStream = {
-          id,
-          job,
-          kind,
-          contentType,
-          lock: yield* Effect.makeSemaphore(1),
-          redact: options.redact,
-          sequence: 0,
-          ended: undefined,
-          pace: undefined,
-          nextChunkAt: 0
-        }
-        yield* awaitRoom(job)
-        // registered and announced under its lock: the job's end either comes first (refused) or finds it announced
-        yield* stream.lock.withPermits(1)(Effect.suspend(() => {
-          if (hasEnded(job)) {
-            return Effect.fail(ArcpError.of("FAILED_PRECONDITION", `job ${job.id} has ended; no stream can be opened`))
-          }
-          live.set(stream.id, stream)
-          const mine = byJob.get(job)
-          if (mine === undefined) byJob.set(job, new Set([stream]))
-          else mine.add(stream)
-          return emit(stream, "stream.open", {
-            kind,
-            ...(contentType !== undefined ? { content_type: contentType } : {}),
-            ...(kind === "binary"
-              ? { encoding: "base64" }
-              : kind === "text" || kind === "thought"
-              ? { encoding: "utf-8" }
-              : {}),
-            related_job_id: job.id
-          })
-        }))
-        const writer: StreamWriter<K> = {
+      Effect.map(
+        openStream(job, options),
+        (stream): StreamWriter<K> => ({
           id: stream.id,
           kind: options.kind,
           write: (chunk) =>
             Effect.zipRight(
               Effect.zipRight(pausePoint, paced(stream)),
-              Effect.flatMap(roomFor(stream), () =>
-                whileOpen(
-                  stream,
-                  Effect.gen(function*() {
-                    const body = yield* bodyOf(stream, chunk)
-                    const sequence = stream.sequence
-                    stream.sequence += 1
-                    yield* emit(stream, "stream.chunk", { sequence, ...body })
-                  })
-                ))
+              Effect.flatMap(roomFor(stream), () => whileOpen(stream, sendChunk(stream, chunk)))
             ),
           close: (reason) =>
             Effect.zipRight(
@@ -335,9 +353,8 @@ export const make = Effect.gen(function*() {
               pausePoint,
               whileOpen(stream, terminate(stream, "failed", "stream.error", error.toPayload()))
             )
-        }
-        return writer
-      }),
+        })
+      ),
 
     cancel: Effect.fn("Streams.cancel")(function*(message: Message<"cancel">, owner: Owner) {
       const { reason, target_id } = message.payload

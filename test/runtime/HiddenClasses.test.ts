@@ -23,7 +23,10 @@ const bundle = join(root, "dist", "arcp.cjs")
 const initialMaps = (log: string) =>
   readFileSync(log, "latin1").split("\n").filter((l) => l.startsWith("map,InitialMap,")).length
 
-/** What the server is given: `n` echoes (8 at a time), `n` ticker events in one job and `n / 10` sessions opened and closed. */
+/**
+ * What the server is given: `n` echoes (8 at a time), `n` ticker events in one job, `n` stream chunks in another and
+ * `n / 10` sessions opened and closed.
+ */
 const work = (address: string, n: number) =>
   Effect.scoped(Effect.gen(function*() {
     const open = Effect.flatMap(
@@ -37,6 +40,7 @@ const work = (address: string, n: number) =>
       { concurrency: 8, discard: true }
     )
     yield* Effect.scoped(Effect.flatMap(session.invoke("ticker", { count: n }), (job) => job.outcome))
+    yield* Effect.scoped(Effect.flatMap(session.invoke("stream", { chunks: n }), (job) => job.outcome))
     yield* Effect.forEach(
       Array.from({ length: n / 10 }, (_, i) => i),
       () => Effect.scoped(Effect.flatMap(open, (s) => s.close())),
@@ -75,7 +79,7 @@ const mapsAfter = (n: number) =>
 
 describe("hidden classes", () => {
   it.scopedLive(
-    "echoes, ticker events and handshakes make no new hidden class: the count V8 logs does not grow with them",
+    "echoes, ticker events, stream chunks and handshakes make no new hidden class: the count V8 logs does not grow with them",
     () =>
       Effect.gen(function*() {
         // the first of each make the maps of first-time code (classes, literals), as any program does: the same in both
@@ -85,7 +89,7 @@ describe("hidden classes", () => {
         assert.isBelow(
           many - few,
           40,
-          `${many - few} more initial maps for 400 more echoes and ticks, 40 more sessions`
+          `${many - few} more initial maps for 400 more echoes, ticks and stream chunks, 40 more sessions`
         )
       }),
     120_000
