@@ -201,6 +201,7 @@ export const make = Effect.gen(function*() {
       return !turnDue && roomNow(stream.job, "stream.chunk") ? Effect.void : waitForRoom(stream, turnDue)
     })
 
+  /** The wait itself, under the backpressure timeout. */
   const waitForRoom = (stream: OpenStream, turnDue: boolean): Effect.Effect<void, ArcpError> =>
     awaitRoom(stream.job, undefined, turnDue).pipe(
       Effect.timeoutTo({

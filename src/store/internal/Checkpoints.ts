@@ -80,7 +80,10 @@ export const offThread = (db: Database.Database, filename: string, maxFrames = M
       started.unref()
       started.on("message", (frames: number) => {
         running = false
-        if (frames <= maxFrames || !db.open) return
+        if (frames <= maxFrames || !db.open) {
+          catchingUp = false
+          return
+        }
         if (!catchingUp) {
           // one more pass off the thread first: the writer is then left only what comes in meanwhile
           catchingUp = true
