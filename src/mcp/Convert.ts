@@ -3,7 +3,8 @@
  * content blocks to a tool result, MCP progress to `job.progress`.
  */
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js"
-import { Effect, Either, Encoding } from "effect"
+import { Effect, Either } from "effect"
+import * as Base64 from "../internal/Base64.js"
 import { ArcpError, type CanonicalCode } from "../protocol/Errors.js"
 import type { ArtifactRef } from "../protocol/messages/Artifacts.js"
 
@@ -64,7 +65,7 @@ const OCTETS = "application/octet-stream"
 /** Base64 from the MCP server as bytes; a server sending something else is at fault (INTERNAL). */
 const bytesOf = (server: string, base64: unknown): Either.Either<Uint8Array, ArcpError> =>
   Either.mapLeft(
-    Encoding.decodeBase64(typeof base64 === "string" ? base64 : ""),
+    Base64.decode(typeof base64 === "string" ? base64 : ""),
     () => ArcpError.of("INTERNAL", `MCP server "${server}" sent binary content that is not base64`)
   )
 

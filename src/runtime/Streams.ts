@@ -3,7 +3,8 @@
  * `ToolContext`, emitted on the job's own outbound path (stream.open, ordered
  * stream.chunk, one terminal stream.close or stream.error), and `cancel` of a stream.
  */
-import { Clock, Context, Deferred, Duration, Effect, Either, Encoding, Layer } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Either, Layer } from "effect"
+import * as Base64 from "../internal/Base64.js"
 import { type HeaderOptions, make as makeEnvelope } from "../protocol/Envelope.js"
 import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
 import { makeStreamId, type SessionId, type StreamId } from "../protocol/Ids.js"
@@ -81,7 +82,7 @@ const bodyOf = (stream: OpenStream, chunk: unknown): Either.Either<ChunkBody, Ar
     case "binary":
       return chunk instanceof Uint8Array
         ? Either.right({
-          data: Encoding.encodeBase64(chunk),
+          data: Base64.encode(chunk),
           encoding: "base64",
           content_type: stream.contentType ?? OCTETS
         })

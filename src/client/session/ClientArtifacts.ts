@@ -4,8 +4,9 @@
  * against what was sent; `fetch` streams an artifact back, checking its size
  * and sha256 at the end (DATA_LOSS otherwise).
  */
-import { Chunk, Effect, Either, Encoding, Stream } from "effect"
+import { Chunk, Effect, Either, Stream } from "effect"
 import { createHash } from "node:crypto"
+import * as Base64 from "../../internal/Base64.js"
 import type { Capabilities } from "../../protocol/Capabilities.js"
 import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import { ArcpError } from "../../protocol/Errors.js"
@@ -125,7 +126,7 @@ export const put = <E>(
       }
       const envelope = yield* makeEnvelope("artifact.put", {
         ...common,
-        data: Encoding.encodeBase64(bytes),
+        data: Base64.encode(bytes),
         encoding: "base64",
         size: bytes.byteLength
       })
@@ -161,7 +162,7 @@ export const fetch = (
     const { data, sha256, size } = reply.payload
     let bytes: Stream.Stream<Uint8Array, ArcpError>
     if (data !== undefined) {
-      const decoded = Encoding.decodeBase64(data)
+      const decoded = Base64.decode(data)
       if (Either.isLeft(decoded)) return yield* ArcpError.of("DATA_LOSS", "the artifact's base64 data is corrupt")
       bytes = Stream.succeed(decoded.right)
     } else if (transfer !== undefined) {

@@ -9,8 +9,9 @@
  * stream with a `stream.error` DATA_LOSS made here; the runtime's later messages
  * for that stream are dropped.
  */
-import { Effect, Either, Encoding } from "effect"
+import { Effect, Either } from "effect"
 import { createHash } from "node:crypto"
+import * as Base64 from "../../internal/Base64.js"
 import { make as makeEnvelope } from "../../protocol/Envelope.js"
 import type { ErrorCode } from "../../protocol/Errors.js"
 import { type Decoded, isCore, type Message } from "../../protocol/Message.js"
@@ -35,7 +36,7 @@ export const chunkBytes = (message: Decoded): Uint8Array | undefined => {
   if (!isCore(message) || message.type !== "stream.chunk") return undefined
   const { data, encoding } = message.payload
   if (encoding !== "base64" || data === undefined) return undefined
-  return Either.getOrUndefined(Encoding.decodeBase64(data))
+  return Either.getOrUndefined(Base64.decode(data))
 }
 
 export const makeAssembler = () => {

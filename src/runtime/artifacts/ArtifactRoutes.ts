@@ -3,7 +3,8 @@
  * with sidecar frames → `artifact.ref`; `artifact.fetch` → an `artifact.put`
  * carrying the bytes inline or announcing sidecar frames; `artifact.release` → `ack`.
  */
-import { Chunk, Effect, Either, Encoding, Stream } from "effect"
+import { Chunk, Effect, Either, Stream } from "effect"
+import * as Base64 from "../../internal/Base64.js"
 import { ArcpError } from "../../protocol/Errors.js"
 import type { Message } from "../../protocol/Message.js"
 import { now } from "../../protocol/Timestamp.js"
@@ -49,7 +50,7 @@ export const put = (artifacts: Service) => (message: Message<"artifact.put">, ct
         "artifact.put needs data (base64) or encoding \"sidecar\" with binary frames"
       )
     }
-    const bytes = Encoding.decodeBase64(payload.data)
+    const bytes = Base64.decode(payload.data)
     if (Either.isLeft(bytes)) return yield* ArcpError.of("INVALID_ARGUMENT", "artifact.put data is not valid base64")
     yield* answer(yield* artifacts.put(owner, options, Stream.succeed(bytes.right)))
   })
@@ -88,7 +89,7 @@ export const fetch =
         )
       }
       const chunks = yield* Stream.runCollect(opened.bytes)
-      const data = Encoding.encodeBase64(Buffer.concat(Chunk.toReadonlyArray(chunks)))
+      const data = Base64.encode(Buffer.concat(Chunk.toReadonlyArray(chunks)))
       yield* ctx.outbound.emit("artifact.put", { ...described, data, encoding: "base64" }, {
         correlation_id: message.id
       })

@@ -5,8 +5,9 @@
  * announcing `encoding: "sidecar"` with `size`, `sha256` and `frames`, followed
  * by that many binary frames keyed to the stream id and the chunk's sequence.
  */
-import { Effect, Either, Encoding } from "effect"
+import { Effect, Either } from "effect"
 import { createHash } from "node:crypto"
+import * as Base64 from "../../internal/Base64.js"
 import { type Decoded, isCore, tryEncode } from "../../protocol/Message.js"
 import * as Frame from "../../protocol/Sidecar.js"
 import type { Connection, TransportError } from "../../transport/Transport.js"
@@ -23,7 +24,7 @@ export const toSidecar = (envelope: Decoded): SidecarChunk | undefined => {
   if (!isCore(envelope) || envelope.type !== "stream.chunk" || envelope.stream_id === undefined) return undefined
   const { data, encoding, frames: _frames, sha256: _sha256, size: _size, ...rest } = envelope.payload
   if (encoding !== "base64" || data === undefined) return undefined
-  const bytes = Encoding.decodeBase64(data)
+  const bytes = Base64.decode(data)
   if (Either.isLeft(bytes)) return undefined
   const key = envelope.stream_id
   const sequence = rest.sequence ?? 0
