@@ -11,14 +11,13 @@
  * over, and its row says so.
  */
 import Database from "better-sqlite3"
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { spawnSync } from "node:child_process"
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join, resolve } from "node:path"
-import { fileURLToPath } from "node:url"
+import { join } from "node:path"
 import buildDist from "../test/support/BuildOnce.js"
+import { root, serveWs } from "../test/support/Child.js"
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..")
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 1)
 const TOKEN = "tok"
 
@@ -77,32 +76,11 @@ const pageOwners = (db: string, wal: string, dir: string): Map<number, string> =
   }
 }
 
-const started = (child: ChildProcess) =>
-  new Promise<string>((resolvePromise, reject) => {
-    let out = ""
-    const timer = setTimeout(() => reject(new Error(`arcp serve did not start: ${out}`)), 60_000)
-    const onData = (data: Buffer) => {
-      out += data.toString()
-      const url = /serving on (ws:\/\/\S+)/.exec(out)?.[1]
-      if (url === undefined) return
-      clearTimeout(timer)
-      child.stdout?.removeAllListeners("data")
-      child.stdout?.resume()
-      child.stderr?.resume()
-      resolvePromise(url)
-    }
-    child.stdout?.on("data", onData)
-    child.stderr?.on("data", onData)
-    child.once("exit", (code) => reject(new Error(`arcp serve exited with ${code}: ${out}`)))
-  })
-
 const measure = async (dir: string, name: string, load: Record<string, unknown>) => {
   const db = join(dir, `${name.replace(/\W+/g, "-")}.db`)
-  const args = [join(root, "bin", "arcp.js"), "serve", "--port", "0", "--bearer", `${TOKEN}=alice`, "--db", db]
-  const child = spawn(process.execPath, args, { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"] })
+  const { address: url, child } = await serveWs(["--bearer", `${TOKEN}=alice`, "--db", db])
   const exited = new Promise((done) => child.once("exit", done))
   try {
-    const url = await started(child)
     const before = readWal(`${db}-wal`)
     const run = spawnSync(process.execPath, [
       "--import",
@@ -117,7 +95,7 @@ const measure = async (dir: string, name: string, load: Record<string, unknown>)
     }
     const ops = result.events ?? result.latencies.length
     // killed, not stopped: a clean stop checkpoints and removes the WAL this reads
-    process.kill(-(child.pid ?? 0), "SIGKILL")
+    child.kill("SIGKILL")
     await exited
     const after = readWal(`${db}-wal`)
     if (after === undefined || ops === 0) throw new Error("nothing was written")
@@ -146,7 +124,7 @@ const measure = async (dir: string, name: string, load: Record<string, unknown>)
       console.log(`    ${(count / ops).toFixed(2).padStart(6)} pages/op  ${owner}`)
     }
   } finally {
-    if (child.exitCode === null && child.signalCode === null) process.kill(-(child.pid ?? 0), "SIGKILL")
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
     await exited
   }
 }
