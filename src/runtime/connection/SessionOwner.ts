@@ -21,7 +21,7 @@ export const sessionOwner = (
 ): Owner => ({
   sessionId: session.id,
   principal: principal.id,
-  sink: (envelope) => outbound.send(envelope),
+  sink: (envelope, json) => outbound.send(envelope, json),
   buffer: outbound,
   heartbeatIntervalSeconds: session.capabilities.heartbeat_interval_seconds ?? DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
   trustLevel: trustOf(principal, settings),

@@ -137,7 +137,7 @@ export const finish = Effect.fnUntraced(function*(ending: Ending, job: Job, term
   // staged: the record commits no later than the terminal event delivered next (the same writer takes
   // both, the record first), so whoever received the terminal can find it; the job does not wait for it
   yield* log.stageJob(toRecord(job, end, json))
-  yield* deliver(job, env)
+  yield* deliver(job, env, json)
   // repeats of the command (same idempotency key) are answered with this terminal (internal/Repeats)
   yield* job.settleEnded(env)
 })

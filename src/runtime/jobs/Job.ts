@@ -48,7 +48,7 @@ export interface JobInit {
   readonly argumentsJson?: string | undefined
   readonly restored?: Restored | undefined
   readonly watcher: Watcher | undefined
-  readonly record: (envelope: Decoded) => Effect.Effect<void>
+  readonly record: (envelope: Decoded, json?: string) => Effect.Effect<void>
   readonly followersRoom: Effect.Effect<void>
   /** Whether `followersRoom` would complete at once (absent: never assumed, `followersRoom` is asked). */
   readonly followersRoomNow?: (() => boolean) | undefined
@@ -93,7 +93,7 @@ export class Job {
   /** Set when it runs again after a restart, from a checkpoint (§4.3). */
   readonly restored: Restored | undefined
   /** Records (then publishes) an event when no session of its own is connected (a detached job). */
-  readonly record: (envelope: Decoded) => Effect.Effect<void>
+  readonly record: (envelope: Decoded, json?: string) => Effect.Effect<void>
   /** Waits until every other reader following the job through the Feed has room (see `awaitRoom`). */
   readonly followersRoom: Effect.Effect<void>
   /** Whether `followersRoom` would complete at once, checked with no fiber step. */
@@ -386,8 +386,8 @@ export const envelope = <T extends MessageType>(job: Job, type: T, payload: Payl
  * recorder. Other sessions following the job read it from the Feed once it
  * is committed.
  */
-export const deliver = (job: Job, env: Decoded): Effect.Effect<void> =>
-  Effect.suspend(() => (job.watcher !== undefined ? job.watcher.deliver(env) : job.record(env)))
+export const deliver = (job: Job, env: Decoded, json?: string): Effect.Effect<void> =>
+  Effect.suspend(() => (job.watcher !== undefined ? job.watcher.deliver(env, json) : job.record(env, json)))
 
 /** Emits one job event (see `deliver`) and returns its id. */
 export const emit = <T extends MessageType>(

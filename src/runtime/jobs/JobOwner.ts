@@ -9,8 +9,11 @@ import type { Decoded } from "../../protocol/Message.js"
 import type { TrustLevel } from "../../protocol/messages/Common.js"
 import type { Room } from "../outbound/OutboundApi.js"
 
-/** Where a job's events go: the outbound path of a session that watches it. */
-export type Sink = (envelope: Decoded) => Effect.Effect<void>
+/**
+ * Where a job's events go: the outbound path of a session that watches it. `json`, when given, is the
+ * envelope's JSON already made (a terminal's, checked before it is sent): not encoded again.
+ */
+export type Sink = (envelope: Decoded, json?: string) => Effect.Effect<void>
 
 /** Who started or watches a job. */
 export interface Owner {

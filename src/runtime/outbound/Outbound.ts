@@ -273,14 +273,17 @@ class Path extends PathState implements Owned {
     yield* path.releaseFlushes()
   }
 
-  send(envelope: Decoded): Effect.Effect<void> {
+  send(envelope: Decoded, encoded?: string): Effect.Effect<void> {
     return Effect.suspend(() => {
-      // an envelope JSON cannot hold (a tool's value: too deep, cyclic) is dropped, never its sender with it
-      const encoded = tryEncode(envelope)
-      if (Either.isLeft(encoded)) {
-        return Effect.logError(`dropped an unencodable ${envelope.type} (${envelope.id}): ${encoded.left}`)
+      let json = encoded
+      if (json === undefined) {
+        // an envelope JSON cannot hold (a tool's value: too deep, cyclic) is dropped, never its sender with it
+        const made = tryEncode(envelope)
+        if (Either.isLeft(made)) {
+          return Effect.logError(`dropped an unencodable ${envelope.type} (${envelope.id}): ${made.left}`)
+        }
+        json = made.right
       }
-      const json = encoded.right
       const { options } = this
       if (this.closed) {
         // the connection is gone: a late event goes where a detached job's go

@@ -36,8 +36,11 @@ export interface Room {
 }
 
 export interface Outbound extends Room {
-  /** Queues an envelope for writing; never waits (answers, terminals, heartbeats). */
-  send(envelope: Decoded): Effect.Effect<void>
+  /**
+   * Queues an envelope for writing; never waits (answers, terminals, heartbeats). `json`: its JSON when the
+   * sender has already made it (a job's terminal), so it is not encoded twice.
+   */
+  send(envelope: Decoded, json?: string): Effect.Effect<void>
   /** Builds an envelope (id, timestamp, the header defaults) and queues it. */
   emit<T extends MessageType>(type: T, payload: PayloadOf<T>, options?: HeaderOptions): Effect.Effect<void>
   /** Completes when everything queued before it has been written (or the connection is gone). */

@@ -179,6 +179,32 @@ describe("Jobs", () => {
       assert.deepStrictEqual(order.slice(3), ["latency.ms", "latency.ms", "latency.ms", "tool.result"])
     }).pipe(Effect.provide(services([]))))
 
+  it.scoped("a terminal is encoded once: the JSON checked for sending is the one handed to the session, and the record's", () => {
+    // a result that counts how often it is turned into JSON
+    let encodings = 0
+    const counted = { toJSON: () => ({ n: ++encodings }) }
+    return Effect.gen(function*() {
+      const jobs = yield* Jobs.Jobs
+      const { owner, until } = yield* makeOwnerWith(false)
+      const handed: Array<string | undefined> = []
+      yield* jobs.invoke(yield* invoke("returns"), {
+        ...owner,
+        // as the outbound path does: what comes without its JSON is encoded here
+        sink: (envelope, json) => {
+          if (terminalTypes.has(envelope.type)) handed.push(json ?? JSON.stringify(envelope))
+          return owner.sink(envelope)
+        }
+      })
+      const terminal = yield* until((m) => terminalTypes.has(m.type))
+      assert.strictEqual(encodings, 1)
+      assert.deepStrictEqual(handed.map((json) => JSON.parse(json ?? "null").payload.value), [{ n: 1 }])
+      const record = yield* eventually(Effect.map(recordOf(terminal.job_id), (r) => r?.terminal !== undefined)).pipe(
+        Effect.zipRight(recordOf(terminal.job_id))
+      )
+      assert.strictEqual(record?.terminal, handed[0])
+    }).pipe(Effect.provide(services([returns(counted)])))
+  })
+
   it.scoped("R17.3.1-1 a session that did not ask for the runtime's metrics gets none as events; they are aggregated instead", () =>
     Effect.gen(function*() {
       const jobs = yield* Jobs.Jobs

@@ -1,7 +1,7 @@
 /** The outbound path: priority across jobs, FIFO within a job, flush (RFC §6.5). */
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Fiber, Option, Stream, TestClock } from "effect"
-import type { Priority } from "../../../src/protocol/Envelope.js"
+import { make as makeEnvelope, type Priority } from "../../../src/protocol/Envelope.js"
 import { JobId, SessionId } from "../../../src/protocol/Ids.js"
 import type { Decoded } from "../../../src/protocol/Message.js"
 import * as Outbound from "../../../src/runtime/outbound/Outbound.js"
@@ -70,6 +70,28 @@ describe("outbound path", () => {
       yield* outbound.flush
       assert.deepStrictEqual(recorded.filter((json) => !json.includes("\"e3\"")), written)
       assert.strictEqual(written.length, 49)
+    }))
+
+  it.scoped("an envelope sent with its JSON is recorded and written as that JSON, not encoded again", () =>
+    Effect.gen(function*() {
+      const { connection, open, written } = yield* gatedConnection
+      const recorded: Array<string> = []
+      const outbound = yield* Outbound.make(connection, {
+        record: (batch, inbox) =>
+          Effect.sync(() => {
+            for (const { json } of batch) recorded.push(json)
+            inbox(batch)
+          })
+      })
+      const envelope = yield* makeEnvelope("event.emit", { name: "given" }, { session_id: SessionId.make("sess_json") })
+      // the same envelope with its keys in another order: only the sender's own JSON has this text
+      const { payload, ...header } = envelope
+      const json = JSON.stringify({ payload, ...header })
+      yield* outbound.send(envelope, json)
+      yield* Deferred.succeed(open, undefined)
+      yield* outbound.flush
+      assert.deepStrictEqual(recorded, [json])
+      assert.deepStrictEqual(written, [json])
     }))
 
   it.scoped("envelopes the recorder does not take (handshake answers, relayed copies) are written as they are", () =>
