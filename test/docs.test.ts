@@ -15,11 +15,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join, relative } from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import { bin, root, serveWs } from "./support/Child.js"
+import { makeTempDir, type TempDir, withTempDir } from "./support/TempDir.js"
 
 interface Block {
   readonly file: string
@@ -106,30 +106,30 @@ const all = docs.flatMap(blocksOf)
 const runnable = all.filter((b) => /^(sh|bash|console) runnable$/.test(b.info))
 const excerpts = all.filter((b) => /^(ts|js|mjs) from examples\/\S+$/.test(b.info))
 
-let shim = ""
+let shim: TempDir | undefined
 let env: Record<string, string> = {}
 let server: ChildProcess | undefined
 
 beforeAll(async () => {
-  shim = mkdtempSync(join(tmpdir(), "arcp-docs-"))
-  writeFileSync(join(shim, "arcp"), `#!/bin/sh\nexec node "${bin}" "$@"\n`)
-  chmodSync(join(shim, "arcp"), 0o755)
+  shim = makeTempDir("arcp-docs-")
+  writeFileSync(join(shim.dir, "arcp"), `#!/bin/sh\nexec node "${bin}" "$@"\n`)
+  chmodSync(join(shim.dir, "arcp"), 0o755)
   const started = await serveWs(["--db", ":memory:", "--bearer", "doc-token=reader"])
   server = started.child
   env = {
-    PATH: `${shim}:${process.env["PATH"] ?? ""}`,
+    PATH: `${shim.dir}:${process.env["PATH"] ?? ""}`,
     ARCP_URL: started.address,
     ARCP_TOKEN: "doc-token",
     ARCP_PORT: "0",
     ARCP_HTTP2_PORT: "0",
-    ARCP_DB: join(shim, "arcp.db"),
+    ARCP_DB: join(shim.dir, "arcp.db"),
     NO_COLOR: "1"
   }
 }, 120_000)
 
 afterAll(() => {
   server?.kill("SIGKILL")
-  if (shim !== "") rmSync(shim, { recursive: true, force: true })
+  shim?.remove()
 })
 
 /** A started command: its output so far, and its exit code once it has ended. */
@@ -166,37 +166,36 @@ const ready = async (running: Running, texts: ReadonlyArray<string>) => {
 }
 
 /** Runs a block's steps in order; its servers run until the block ends, then get SIGTERM. */
-const runBlock = async (block: Block) => {
-  const blockTmp = mkdtempSync(join(tmpdir(), "arcp-doc-block-"))
-  const servers: Array<{ step: Step; running: Running }> = []
-  try {
-    for (const step of stepsOf(block.body)) {
-      const running = start(step, { TMPDIR: blockTmp })
-      const where = () => `${block.file}:${block.line} \`${step.command}\` printed:\n${running.output()}`
-      if (step.background) {
-        await ready(running, step.expect)
+const runBlock = (block: Block) =>
+  withTempDir("arcp-doc-block-", async (blockTmp) => {
+    const servers: Array<{ step: Step; running: Running }> = []
+    try {
+      for (const step of stepsOf(block.body)) {
+        const running = start(step, { TMPDIR: blockTmp })
+        const where = () => `${block.file}:${block.line} \`${step.command}\` printed:\n${running.output()}`
+        if (step.background) {
+          await ready(running, step.expect)
+          for (const text of step.expect) assert.include(running.output(), text, where())
+          servers.push({ step, running })
+          continue
+        }
+        const code = await running.closed
         for (const text of step.expect) assert.include(running.output(), text, where())
-        servers.push({ step, running })
-        continue
+        assert.strictEqual(code, step.exit, where())
       }
-      const code = await running.closed
-      for (const text of step.expect) assert.include(running.output(), text, where())
-      assert.strictEqual(code, step.exit, where())
+      for (const { running, step } of servers) {
+        running.child.kill("SIGTERM")
+        // graceful shutdown: a server stopped by SIGTERM exits 0
+        assert.strictEqual(
+          await running.closed,
+          0,
+          `${block.file}:${block.line} \`${step.command}\`: ${running.output()}`
+        )
+      }
+    } finally {
+      for (const { running } of servers) running.child.kill("SIGKILL")
     }
-    for (const { running, step } of servers) {
-      running.child.kill("SIGTERM")
-      // graceful shutdown: a server stopped by SIGTERM exits 0
-      assert.strictEqual(
-        await running.closed,
-        0,
-        `${block.file}:${block.line} \`${step.command}\`: ${running.output()}`
-      )
-    }
-  } finally {
-    for (const { running } of servers) running.child.kill("SIGKILL")
-    rmSync(blockTmp, { recursive: true, force: true })
-  }
-}
+  })
 
 describe("docs", () => {
   it("the guides have runnable commands and example excerpts to check", () => {

@@ -6,9 +6,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { withTempDir } from "./support/TempDir.js"
 
 const root = join(import.meta.dirname, "..")
 
@@ -92,36 +92,39 @@ describe("the npm package", () => {
 
   it(
     "the packed tarball, installed into a fresh project, works from plain Node: arcp, arcp/promise and the arcp command",
-    async () => {
-      const project = mkdtempSync(join(tmpdir(), "arcp-consumer-"))
-      const packed = await exec("npm", ["pack", "--ignore-scripts", "--pack-destination", project, "--json"], root)
-      assert.strictEqual(packed.code, 0, packed.stderr)
-      const [tarball]: Array<{ filename: string }> = JSON.parse(packed.stdout)
-      const filename = tarball?.filename ?? ""
-      // where npm would install it: node_modules/arcp, unpacked from the tarball
-      const installed = join(project, "node_modules", "arcp")
-      mkdirSync(installed, { recursive: true })
-      const untar = await exec(
-        "tar",
-        ["-xzf", join(project, filename), "-C", installed, "--strip-components=1"],
-        project
-      )
-      assert.strictEqual(untar.code, 0, untar.stderr)
-      // its dependencies and peers: our installed copies (offline), beside it as npm would place them
-      const ours = join(root, "node_modules")
-      for (const name of readdirSync(ours)) {
-        if (name.startsWith(".") || name === "arcp") continue
-        if (name.startsWith("@")) {
-          mkdirSync(join(project, "node_modules", name), { recursive: true })
-          for (const scoped of readdirSync(join(ours, name))) {
-            symlinkSync(join(ours, name, scoped), join(project, "node_modules", name, scoped), "dir")
-          }
-        } else symlinkSync(join(ours, name), join(project, "node_modules", name), "dir")
-      }
-      writeFileSync(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }))
-      writeFileSync(
-        join(project, "main.js"),
-        `import { AnyArguments, connect, createServer, tool, TransportError } from "arcp/promise"
+    () =>
+      withTempDir("arcp-consumer-", async (project) => {
+        const packed = await exec("npm", ["pack", "--ignore-scripts", "--pack-destination", project, "--json"], root)
+        assert.strictEqual(packed.code, 0, packed.stderr)
+        const [tarball]: Array<{ filename: string }> = JSON.parse(packed.stdout)
+        const filename = tarball?.filename ?? ""
+        // where npm would install it: node_modules/arcp, unpacked from the tarball
+        const installed = join(project, "node_modules", "arcp")
+        mkdirSync(installed, { recursive: true })
+        const untar = await exec(
+          "tar",
+          ["-xzf", join(project, filename), "-C", installed, "--strip-components=1"],
+          project
+        )
+        assert.strictEqual(untar.code, 0, untar.stderr)
+        // its dependencies and peers: our installed copies (offline), beside it as npm would place them
+        const ours = join(root, "node_modules")
+        for (const name of readdirSync(ours)) {
+          if (name.startsWith(".") || name === "arcp") continue
+          if (name.startsWith("@")) {
+            mkdirSync(join(project, "node_modules", name), { recursive: true })
+            for (const scoped of readdirSync(join(ours, name))) {
+              symlinkSync(join(ours, name, scoped), join(project, "node_modules", name, scoped), "dir")
+            }
+          } else symlinkSync(join(ours, name), join(project, "node_modules", name), "dir")
+        }
+        writeFileSync(
+          join(project, "package.json"),
+          JSON.stringify({ name: "consumer", private: true, type: "module" })
+        )
+        writeFileSync(
+          join(project, "main.js"),
+          `import { AnyArguments, connect, createServer, tool, TransportError } from "arcp/promise"
 import { Runtime, Tools } from "arcp"
 const add = tool({ name: "add", parameters: AnyArguments, handler: async ({ a, b }) => a + b })
 const server = await createServer({ port: 0, logLevel: "none", auth: { bearer: new Map([["t", "me"]]) }, tools: [add] })
@@ -131,17 +134,17 @@ console.log("result", await job.result, typeof Runtime.layer, typeof Tools.make,
 await session[Symbol.asyncDispose]()
 await server.close()
 `
-      )
-      const used = await exec("node", ["main.js"], project)
-      assert.strictEqual(used.code, 0, used.stderr)
-      assert.strictEqual(used.stdout.trim(), "result 42 function function function")
-      const version = await exec("node", [join(installed, "bin", "arcp.js"), "version"], project)
-      assert.strictEqual(version.code, 0, version.stderr)
-      assert.match(version.stdout, /^arcp \d+\.\d+\.\d+ \(ARCP protocol 1\.0\)\n$/)
-      const help = await exec("node", [join(installed, "bin", "arcp.js"), "send", "--help"], project)
-      assert.strictEqual(help.code, 0, help.stderr)
-      assert.include(help.stdout, "--url")
-    },
+        )
+        const used = await exec("node", ["main.js"], project)
+        assert.strictEqual(used.code, 0, used.stderr)
+        assert.strictEqual(used.stdout.trim(), "result 42 function function function")
+        const version = await exec("node", [join(installed, "bin", "arcp.js"), "version"], project)
+        assert.strictEqual(version.code, 0, version.stderr)
+        assert.match(version.stdout, /^arcp \d+\.\d+\.\d+ \(ARCP protocol 1\.0\)\n$/)
+        const help = await exec("node", [join(installed, "bin", "arcp.js"), "send", "--help"], project)
+        assert.strictEqual(help.code, 0, help.stderr)
+        assert.include(help.stdout, "--url")
+      }),
     120_000
   )
 })

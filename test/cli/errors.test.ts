@@ -3,11 +3,11 @@
  * wrong and what to do, an exit status of 1 or 2, and never a stack trace or a dumped cause.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:net"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type CliRun, runArcp, serveWs } from "../support/Child.js"
+import { withTempDir } from "../support/TempDir.js"
 
 const arcp = runArcp
 
@@ -56,27 +56,31 @@ describe("arcp serve: errors", () => {
     )
   }, 60_000)
 
-  it("a --db that cannot be a database: a missing folder, a directory, a file that is not SQLite", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "arcp-db-"))
-    const missing = join(dir, "nope", "events.db")
-    assertOneSentence(
-      await arcp(["serve", "--port", "0", "--db", missing]),
-      `arcp: --db ${missing}: the folder ${join(dir, "nope")} does not exist; create it or choose another path`,
-      2
-    )
-    assertOneSentence(
-      await arcp(["serve", "--port", "0", "--db", dir]),
-      `arcp: --db ${dir} is a directory: give the path of a database file (or :memory:)`,
-      2
-    )
-    const text = join(dir, "notes.txt")
-    writeFileSync(text, "this is not a database, just some words long enough to fill a header page\n".repeat(20))
-    assertOneSentence(
-      await arcp(["serve", "--port", "0", "--db", text]),
-      `arcp: --db ${text} is not an SQLite database: choose a new file, or the event log of an earlier arcp serve`,
-      1
-    )
-  }, 60_000)
+  it(
+    "a --db that cannot be a database: a missing folder, a directory, a file that is not SQLite",
+    () =>
+      withTempDir("arcp-db-", async (dir) => {
+        const missing = join(dir, "nope", "events.db")
+        assertOneSentence(
+          await arcp(["serve", "--port", "0", "--db", missing]),
+          `arcp: --db ${missing}: the folder ${join(dir, "nope")} does not exist; create it or choose another path`,
+          2
+        )
+        assertOneSentence(
+          await arcp(["serve", "--port", "0", "--db", dir]),
+          `arcp: --db ${dir} is a directory: give the path of a database file (or :memory:)`,
+          2
+        )
+        const text = join(dir, "notes.txt")
+        writeFileSync(text, "this is not a database, just some words long enough to fill a header page\n".repeat(20))
+        assertOneSentence(
+          await arcp(["serve", "--port", "0", "--db", text]),
+          `arcp: --db ${text} is not an SQLite database: choose a new file, or the event log of an earlier arcp serve`,
+          1
+        )
+      }),
+    60_000
+  )
 
   it("an unknown flag and a mistyped command get the parser's sentence alone, exit 2", async () => {
     assertOneSentence(await arcp(["serve", "--bogus"]), "Received unknown argument: '--bogus'", 2)

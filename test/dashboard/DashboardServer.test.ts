@@ -1,20 +1,19 @@
 /** The dashboard's HTTP server: the page's files and its config, nothing else, with a strict policy. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { writeFileSync } from "node:fs"
 import { request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { gunzipSync } from "node:zlib"
 import * as DashboardServer from "../../src/dashboard/DashboardServer.js"
+import { tempDir } from "../support/TempDir.js"
 
-const assets = () => {
-  const dir = mkdtempSync(join(tmpdir(), "arcp-web-"))
+const assets = Effect.tap(tempDir("arcp-web-"), (dir) => {
   writeFileSync(join(dir, "index.html"), "<!doctype html><title>t</title>")
   writeFileSync(join(dir, "app.js"), "console.log('app')")
   writeFileSync(join(dir, "app.css"), "body{}")
-  return dir
-}
+})
 
 interface Reply {
   readonly status: number
@@ -36,7 +35,8 @@ const get = (url: string, headers: Record<string, string> = {}, method = "GET") 
 describe("dashboard server", () => {
   it.scopedLive("serves the page's files (gzip when asked) and where the runtime is; 404 and 405 for the rest", () =>
     Effect.gen(function*() {
-      const { port, url } = yield* DashboardServer.start({ host: "127.0.0.1", port: 0, wsPort: 4321, assets: assets() })
+      const dir = yield* assets
+      const { port, url } = yield* DashboardServer.start({ host: "127.0.0.1", port: 0, wsPort: 4321, assets: dir })
       assert.strictEqual(url, `http://127.0.0.1:${port}/`)
       const index = yield* get(url)
       assert.strictEqual(index.status, 200)
@@ -77,7 +77,7 @@ describe("dashboard server", () => {
 
   it.scopedLive("a taken port is an error naming it", () =>
     Effect.gen(function*() {
-      const dir = assets()
+      const dir = yield* assets
       const first = yield* DashboardServer.start({ host: "127.0.0.1", port: 0, wsPort: 1, assets: dir })
       const error = yield* Effect.flip(
         DashboardServer.start({ host: "127.0.0.1", port: first.port, wsPort: 1, assets: dir })

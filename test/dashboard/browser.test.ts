@@ -3,11 +3,11 @@
  * page, playwright-core drives Debian's Chromium through it. Skipped, saying why, when no Chromium is installed.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { mkdtempSync, rmSync, statSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { statSync } from "node:fs"
 import { join } from "node:path"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { ArcpError, connect } from "../../src/client/promise/Promise.js"
+import { makeTempDir, type TempDir } from "../support/TempDir.js"
 import { chromiumPath, noBrowserReason, screenshotDir, serve, type Served, stop } from "./support.js"
 
 if (chromiumPath === undefined) console.warn(noBrowserReason)
@@ -19,7 +19,7 @@ const CAROL = "carol-token"
 describe.skipIf(chromiumPath === undefined)("dashboard in Chromium", () => {
   let browser: Browser
   let served: Served | undefined
-  let dir: string
+  let temp: TempDir
   const shots = screenshotDir()
 
   const start = (ports: { readonly ws: number; readonly dashboard: number } = { ws: 0, dashboard: 0 }) =>
@@ -29,7 +29,7 @@ describe.skipIf(chromiumPath === undefined)("dashboard in Chromium", () => {
       "--dashboard-port",
       String(ports.dashboard),
       "--db",
-      join(dir, "arcp.db"),
+      join(temp.dir, "arcp.db"),
       "--bearer",
       `${ALICE}=alice`,
       "--bearer",
@@ -42,7 +42,7 @@ describe.skipIf(chromiumPath === undefined)("dashboard in Chromium", () => {
     ])
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "arcp-dashboard-"))
+    temp = makeTempDir("arcp-dashboard-")
     served = await start()
     browser = await chromium.launch({ executablePath: chromiumPath ?? "", args: ["--no-sandbox"] })
   }, 60_000)
@@ -50,7 +50,7 @@ describe.skipIf(chromiumPath === undefined)("dashboard in Chromium", () => {
   afterAll(async () => {
     await browser?.close()
     await stop(served)
-    rmSync(dir, { recursive: true, force: true })
+    temp?.remove()
   })
 
   /** A page signed in with `token` through the sign-in form. */

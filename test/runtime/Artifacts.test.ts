@@ -1,8 +1,6 @@
 /** The Artifacts service (RFC §16.3): retention under TestClock, release, ttl bounds, restart with files on disk. */
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Layer, Option, Stream, TestClock } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Artifacts } from "../../src/runtime/artifacts/Artifacts.js"
 import * as ArtifactsService from "../../src/runtime/artifacts/Artifacts.js"
@@ -11,6 +9,7 @@ import { ArtifactStore, type ArtifactStoreError } from "../../src/store/Artifact
 import * as FileArtifactStore from "../../src/store/FileArtifactStore.js"
 import * as MemoryArtifactStore from "../../src/store/MemoryArtifactStore.js"
 import { bytesOf, chunked } from "../store/ArtifactStoreSuite.js"
+import { tempDir } from "../support/TempDir.js"
 
 const config = RuntimeConfig.layer({
   artifactRetention: { defaultSeconds: 60, maxSeconds: 120 },
@@ -64,8 +63,7 @@ describe("Artifacts", () => {
 
   it.scoped("R16.3-2 R16.3-3 artifacts on disk survive a restart, and expiry still applies after it", () =>
     Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "arcp-artifacts-restart-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const dir = yield* tempDir("arcp-artifacts-restart-")
       const files = FileArtifactStore.layer({ directory: join(dir, "artifacts"), filename: join(dir, "arcp.db") })
       const bytes = bytesOf(300_000)
       const [kept, expiring] = yield* Effect.gen(function*() {

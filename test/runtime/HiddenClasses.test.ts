@@ -10,12 +10,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Client from "../../src/client/Client.js"
 import * as WebSocket from "../../src/transport/WebSocket.js"
 import { exitOf, root, serveWs } from "../support/Child.js"
+import { tempDir } from "../support/TempDir.js"
 
 const bundle = join(root, "dist", "arcp.cjs")
 
@@ -51,8 +51,7 @@ const work = (address: string, n: number) =>
 /** The initial maps V8 logged in a fresh server given `work(n)`, read once it has exited. */
 const mapsAfter = (n: number) =>
   Effect.gen(function*() {
-    const dir = mkdtempSync(join(tmpdir(), "arcp-maps-"))
-    yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+    const dir = yield* tempDir("arcp-maps-")
     const log = join(dir, "v8.log")
     // V8 buffers its log, and writes the rest when the process ends as SIGTERM ends it (gracefully): it is read then
     const { address, child } = yield* Effect.promise(() =>

@@ -1,10 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Effect } from "effect"
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { closeSync, openSync, readSync, statSync } from "node:fs"
 import { join } from "node:path"
 import * as Checkpoints from "../../src/store/internal/Checkpoints.js"
+import { tempDir } from "../support/TempDir.js"
 
 const walBytes = (file: string) => {
   try {
@@ -31,8 +31,7 @@ describe("Checkpoints", () => {
     "a WAL under a steady stream of commits starts over past its bound, and every row is kept",
     () =>
       Effect.gen(function*() {
-        const dir = mkdtempSync(join(tmpdir(), "arcp-wal-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        const dir = yield* tempDir("arcp-wal-")
         const file = join(dir, "log.db")
         const db = new Database(file)
         db.pragma("journal_mode = WAL")

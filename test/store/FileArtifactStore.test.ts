@@ -1,22 +1,21 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Option, Queue, Schedule, Stream } from "effect"
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { Chunk, Effect, Fiber, Layer, Option, Queue, Schedule, Stream } from "effect"
+import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { ArtifactStore } from "../../src/store/ArtifactStore.js"
 import * as FileArtifactStore from "../../src/store/FileArtifactStore.js"
+import { tempDir } from "../support/TempDir.js"
 import { artifactStoreSuite, bytesOf, chunked, request, sha256 } from "./ArtifactStoreSuite.js"
 
-const tempDir = () => mkdtempSync(join(tmpdir(), "arcp-artifacts-"))
+const freshDir = tempDir("arcp-artifacts-")
 const options = (dir: string) => ({ directory: join(dir, "artifacts"), filename: join(dir, "arcp.db") })
 
 describe("FileArtifactStore", () => {
-  artifactStoreSuite(() => FileArtifactStore.layer(options(tempDir())))
+  artifactStoreSuite(() => Layer.unwrapScoped(Effect.map(freshDir, (dir) => FileArtifactStore.layer(options(dir)))))
 
   it.scoped("R16.3-3 records and bytes survive a restart; stale temporary files are cleared", () =>
     Effect.gen(function*() {
-      const dir = tempDir()
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const dir = yield* freshDir
       const bytes = bytesOf(200_000)
       yield* Effect.gen(function*() {
         const store = yield* ArtifactStore
@@ -37,8 +36,7 @@ describe("FileArtifactStore", () => {
 
   it.scopedLive("R16.3-3 a put is written to disk as its bytes arrive, never held whole", () =>
     Effect.gen(function*() {
-      const dir = tempDir()
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const dir = yield* freshDir
       yield* Effect.gen(function*() {
         const store = yield* ArtifactStore
         // a source the test feeds by hand: each offer waits until the store has taken the chunk before
@@ -66,8 +64,7 @@ describe("FileArtifactStore", () => {
 
   it.scoped("R16.2-1 R16.3-3 a failed put leaves no file behind; a delete removes the bytes from disk", () =>
     Effect.gen(function*() {
-      const dir = tempDir()
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const dir = yield* freshDir
       yield* Effect.gen(function*() {
         const store = yield* ArtifactStore
         const bytes = bytesOf(100_000)

@@ -1,29 +1,32 @@
 /** The ArtifactStore contract with records in PostgreSQL, and two runtimes sharing one database and one directory. */
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Context, Effect, Layer, Option, Stream } from "effect"
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { ArtifactStore } from "../../src/store/ArtifactStore.js"
 import * as PostgresStore from "../../src/store/postgres/PostgresStore.js"
 import { pgUnavailable, usePgCluster } from "../support/cluster/Postgres.js"
+import { tempDir } from "../support/TempDir.js"
 import { artifactStoreSuite, bytesOf, chunked, request, sha256 } from "./ArtifactStoreSuite.js"
 
-const tempDir = () => mkdtempSync(join(tmpdir(), "arcp-pg-artifacts-"))
+const freshDir = tempDir("arcp-pg-artifacts-")
 
 describe.skipIf(pgUnavailable !== undefined)("PgArtifactStore", () => {
   const { database } = usePgCluster()
   artifactStoreSuite(() =>
-    Layer.unwrapEffect(
-      Effect.map(database, (url) => PostgresStore.artifactStoreLayer({ url, artifactsDir: join(tempDir(), "bytes") }))
+    Layer.unwrapScoped(
+      Effect.zipWith(
+        database,
+        freshDir,
+        (url, dir) => PostgresStore.artifactStoreLayer({ url, artifactsDir: join(dir, "bytes") })
+      )
     )
   )
 
   it.scoped("R16.3-3 two runtimes on one database and one directory: a put on one reads on the other; shared bytes outlive one delete", () =>
     Effect.gen(function*() {
       const url = yield* database
-      const dir = tempDir()
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const dir = yield* freshDir
       const open = Effect.map(
         Layer.build(PostgresStore.artifactStoreLayer({ url, artifactsDir: dir })),
         (context) => Context.get(context, ArtifactStore)

@@ -8,12 +8,11 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import type { Statement } from "@effect/sql/Statement"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { EventQuery } from "../../src/store/EventLog.js"
 import * as SqlReads from "../../src/store/internal/SqlReads.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
+import { makeTempDir } from "../support/TempDir.js"
 
 const PlanRow = Schema.Array(Schema.Struct({ detail: Schema.String }))
 
@@ -37,7 +36,8 @@ const reads: ReadonlyArray<readonly [string, EventQuery, string]> = [
 ]
 
 describe("SQLite query plans", () => {
-  const file = join(mkdtempSync(join(tmpdir(), "arcp-plans-")), "events.db")
+  const plans = makeTempDir("arcp-plans-")
+  const file = join(plans.dir, "events.db")
   const layer = Layer.provideMerge(
     Layer.effectDiscard(Effect.scoped(Layer.build(SqliteEventLog.layer({ filename: file })))),
     SqliteClient.layer({ filename: file })
@@ -68,5 +68,5 @@ describe("SQLite query plans", () => {
       }))
   })
 
-  afterAll(() => rmSync(join(file, ".."), { recursive: true, force: true }))
+  afterAll(plans.remove)
 })

@@ -1,8 +1,6 @@
 /** The ScheduleStore contract, run on every backend (memory; SQLite on a real file; PostgreSQL), and survival of a reopen. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { EventLogError } from "../../src/store/EventLog.js"
 import * as MemoryEventLog from "../../src/store/MemoryEventLog.js"
@@ -10,6 +8,7 @@ import * as PostgresStore from "../../src/store/postgres/PostgresStore.js"
 import { type ScheduleRecord, ScheduleStore } from "../../src/store/ScheduleStore.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
 import { pgUnavailable, usePgCluster } from "../support/cluster/Postgres.js"
+import { tempDir } from "../support/TempDir.js"
 
 const schedule = (id: string, extra: Partial<ScheduleRecord> = {}): ScheduleRecord => ({
   schedule_id: id,
@@ -27,7 +26,7 @@ const schedule = (id: string, extra: Partial<ScheduleRecord> = {}): ScheduleReco
   ...extra
 })
 
-const tempDir = () => mkdtempSync(join(tmpdir(), "arcp-schedules-"))
+const freshDir = tempDir("arcp-schedules-")
 
 const suite = (name: string, layer: () => Layer.Layer<ScheduleStore, EventLogError>) =>
   describe(name, () => {
@@ -71,13 +70,15 @@ describe.skipIf(pgUnavailable !== undefined)("on PostgreSQL", () => {
   const { database } = usePgCluster()
   suite("PgScheduleStore", () => Layer.unwrapEffect(Effect.map(database, (url) => PostgresStore.logLayer({ url }))))
 })
-suite("SqliteScheduleStore", () => SqliteEventLog.layer({ filename: join(tempDir(), "events.db") }))
+suite(
+  "SqliteScheduleStore",
+  () => Layer.unwrapScoped(Effect.map(freshDir, (dir) => SqliteEventLog.layer({ filename: join(dir, "events.db") })))
+)
 
 describe("SqliteScheduleStore on a file", () => {
   it.scoped("R4.3-6 schedules and their next firing survive closing and reopening the file", () =>
     Effect.gen(function*() {
-      const dir = tempDir()
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const dir = yield* freshDir
       const layer = () => SqliteEventLog.layer({ filename: join(dir, "events.db") })
       yield* Effect.provide(
         Effect.flatMap(ScheduleStore, (s) => s.save(schedule("sch_kept", { next_fire_at: 42 }))),

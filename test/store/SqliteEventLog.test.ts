@@ -1,22 +1,22 @@
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Context, Effect, Layer, Option, Schema } from "effect"
-import { mkdtempSync, rmSync, statSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { statSync } from "node:fs"
 import { join } from "node:path"
 import { EventLog, type EventLogError, readAll } from "../../src/store/EventLog.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
+import { tempDir } from "../support/TempDir.js"
 import { envelope, eventLogSuite, job } from "./EventLogSuite.js"
 
-const tempFile = () => join(mkdtempSync(join(tmpdir(), "arcp-log-")), "events.db")
+/** A fresh SQLite file whose folder goes with the scope. */
+const tempFile = Effect.map(tempDir("arcp-log-"), (dir) => join(dir, "events.db"))
 
 describe("SqliteEventLog", () => {
-  eventLogSuite(() => SqliteEventLog.layer({ filename: tempFile() }))
+  eventLogSuite(() => Layer.unwrapScoped(Effect.map(tempFile, (filename) => SqliteEventLog.layer({ filename }))))
 
   it.scopedLive("the WAL is checkpointed into the database file off the event loop as commits go on", () =>
     Effect.gen(function*() {
-      const file = tempFile()
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
+      const file = yield* tempFile
       const log = Context.get(yield* Layer.build(SqliteEventLog.layer({ filename: file })), EventLog)
       const before = statSync(file).size
       // each commit on its own (awaited one by one), past a checkpoint request, short of SQLite's own threshold (~1000 pages)
@@ -32,8 +32,7 @@ describe("SqliteEventLog", () => {
 
   it.scopedLive("R6.4-2 a staged inbound message commits with its answer and stays a duplicate after a restart", () =>
     Effect.gen(function*() {
-      const file = tempFile()
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
+      const file = yield* tempFile
       const tags = (verdicts: ReadonlyArray<{ readonly _tag: string }>) => verdicts.map((v) => v._tag)
       yield* Effect.scoped(Effect.gen(function*() {
         const log = Context.get(yield* Layer.build(SqliteEventLog.layer({ filename: file })), EventLog)
@@ -55,8 +54,7 @@ describe("SqliteEventLog", () => {
   it.scopedLive("R4.3-2 two runtimes opening one fresh file at the same moment both wait for its migrations", () =>
     Effect.gen(function*() {
       for (let round = 0; round < 5; round++) {
-        const file = tempFile()
-        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
+        const file = yield* tempFile
         const open = Layer.build(SqliteEventLog.layer({ filename: file })).pipe(
           Effect.map((context) => Context.get(context, EventLog))
         )
@@ -70,8 +68,7 @@ describe("SqliteEventLog", () => {
 
   it.scoped("R4.3-2 two runtimes on one file, each with its own connection, race to take a lost job: one wins", () =>
     Effect.gen(function*() {
-      const file = tempFile()
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
+      const file = yield* tempFile
       const first = Context.get(yield* Layer.build(SqliteEventLog.layer({ filename: file })), EventLog)
       const second = Context.get(yield* Layer.build(SqliteEventLog.layer({ filename: file })), EventLog)
       yield* first.saveJob(job("job_lost", { instance_id: "rt_dead" }))
@@ -87,8 +84,7 @@ describe("SqliteEventLog", () => {
 
   it.scoped("R4.3-1 R6.4-5 everything survives closing and reopening the same file", () =>
     Effect.gen(function*() {
-      const file = tempFile()
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
+      const file = yield* tempFile
       yield* Effect.gen(function*() {
         const log = yield* EventLog
         yield* log.recordInbound("alice", [envelope("r1")])
@@ -127,8 +123,7 @@ describe("SqliteEventLog", () => {
 
   it.scoped("R6.4-5 migration 0002 adds digests to a log written before them: its keys replay without one, new keys store theirs", () =>
     Effect.gen(function*() {
-      const file = tempFile()
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
+      const file = yield* tempFile
       // the idempotency table as migration 0001 left it, with one key claimed then
       const old = new Database(file)
       old.exec(`CREATE TABLE effect_sql_migrations (migration_id integer PRIMARY KEY NOT NULL,
@@ -169,8 +164,7 @@ describe("SqliteEventLog", () => {
     check: Effect.Effect<void, EventLogError, EventLog>
   ) =>
     Effect.gen(function*() {
-      const file = tempFile()
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(join(file, ".."), { recursive: true, force: true })))
+      const file = yield* tempFile
       yield* write.pipe(Effect.provide(SqliteEventLog.layer({ filename: file })))
       const old = new Database(file)
       old.exec(`CREATE TABLE events_old (seq INTEGER PRIMARY KEY AUTOINCREMENT, direction TEXT NOT NULL,

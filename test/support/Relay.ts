@@ -4,12 +4,11 @@
  * goes through again).
  */
 import { Effect } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
 import net from "node:net"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createServer, type CreateServerOptions, type PromiseServer } from "../../src/client/promise/Promise.js"
 import type { Tool } from "../../src/runtime/Tools.js"
+import { makeTempDir } from "./TempDir.js"
 
 export interface Relay {
   /** `ws://127.0.0.1:<relay port>` */
@@ -74,7 +73,7 @@ export const openRelayedRuntime = async (
   tools: ReadonlyArray<Tool>,
   options: Omit<CreateServerOptions, "port" | "db" | "logLevel" | "auth" | "tools"> = {}
 ): Promise<RelayedRuntime> => {
-  const dir = mkdtempSync(join(tmpdir(), "arcp-relayed-"))
+  const { dir, remove } = makeTempDir("arcp-relayed-")
   const server = await createServer({
     port: 0,
     db: join(dir, "arcp.db"),
@@ -90,7 +89,7 @@ export const openRelayedRuntime = async (
     close: async () => {
       await relay.close()
       await server.close()
-      rmSync(dir, { recursive: true, force: true })
+      remove()
     }
   }
 }

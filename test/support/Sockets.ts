@@ -1,12 +1,12 @@
 /** Throwaway socket paths and TLS material for transport tests. */
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
+import { makeTempDir } from "./TempDir.js"
 
 let next = 0
-const dir = mkdtempSync(join(tmpdir(), "arcp-sock-"))
-process.once("exit", () => rmSync(dir, { recursive: true, force: true }))
+const { dir, remove } = makeTempDir("arcp-sock-")
+process.once("exit", remove)
 
 /** A fresh socket path in a private temp directory (short: socket paths are limited to ~100 bytes). */
 export const socketPath = (): string => join(dir, `s${process.pid}-${++next}.sock`)

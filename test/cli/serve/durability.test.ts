@@ -6,12 +6,11 @@ import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Client from "../../../src/client/Client.js"
 import * as WebSocket from "../../../src/transport/WebSocket.js"
 import { bin, exitOf, root, serveWs } from "../../support/Child.js"
+import { tempDir } from "../../support/TempDir.js"
 
 describe("arcp serve --durability", () => {
   for (const mode of [[], ["--durability", "full"], ["--durability", "normal"]]) {
@@ -19,8 +18,7 @@ describe("arcp serve --durability", () => {
       `R4.3-1 ${mode.join(" ") || "default (normal)"}: a result the client received is in the log after SIGKILL`,
       () =>
         Effect.gen(function*() {
-          const dir = mkdtempSync(join(tmpdir(), "arcp-durability-"))
-          yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+          const dir = yield* tempDir("arcp-durability-")
           const file = join(dir, "arcp.db")
           const { address, child } = yield* Effect.promise(() =>
             serveWs(["--db", file, "--bearer", "tok=alice", ...mode])

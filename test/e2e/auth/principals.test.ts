@@ -7,8 +7,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, type Layer, type Scope } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Client from "../../../src/client/Client.js"
 import { make as makeEnvelope } from "../../../src/protocol/Envelope.js"
@@ -16,6 +14,7 @@ import { type Decoded, encodeUnchecked } from "../../../src/protocol/Message.js"
 import * as Tools from "../../../src/runtime/Tools.js"
 import * as SqliteEventLog from "../../../src/store/SqliteEventLog.js"
 import { collectUntil, dial, field, serverLayer, TOKEN, untilPong, webSocket } from "../../support/Harness.js"
+import { tempDir } from "../../support/TempDir.js"
 
 const BOB_TOKEN = "other-token"
 const terminal = (m: Decoded) => Client.terminalTypes.has(m.type)
@@ -37,8 +36,7 @@ const withServer = <A, E>(
   body: Effect.Effect<A, E, Scope.Scope | Layer.Layer.Success<ReturnType<typeof serverLayer>>>
 ) =>
   Effect.gen(function*() {
-    const dir = mkdtempSync(join(tmpdir(), "arcp-principals-"))
-    yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+    const dir = yield* tempDir("arcp-principals-")
     const eventLog = SqliteEventLog.layer({ filename: join(dir, "events.db") })
     return yield* body.pipe(Effect.provide(serverLayer({ transport: webSocket, eventLog, tools: [ask] })))
   })

@@ -3,12 +3,11 @@
  * over a real WebSocket; a restart takes the session back from the database.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { runArcp, serveOn, stopWith } from "../../support/Child.js"
 import { pgUnavailable, usePgCluster } from "../../support/cluster/Postgres.js"
 import { freePort, RawWs, type Received } from "../../support/RawWs.js"
+import { withTempDir } from "../../support/TempDir.js"
 
 const tickOf = (m: Received) => Number(m.payload.current)
 
@@ -17,13 +16,12 @@ describe.skipIf(pgUnavailable !== undefined)("arcp serve --store postgres://", (
 
   it(
     "R4.3-2 R19-3 echo and a ticker over WebSocket; kill -9 mid-job, restart on the same database: the session and the ticker resume, every tick once",
-    async () => {
-      const store = await cluster().freshDatabase()
-      const dir = mkdtempSync(join(tmpdir(), "arcp-pg-serve-"))
-      const port = await freePort()
-      const url = `ws://127.0.0.1:${port}`
-      const args = ["--store", store, "--artifacts-dir", join(dir, "artifacts"), "--bearer", "tok-a=alice"]
-      try {
+    () =>
+      withTempDir("arcp-pg-serve-", async (dir) => {
+        const store = await cluster().freshDatabase()
+        const port = await freePort()
+        const url = `ws://127.0.0.1:${port}`
+        const args = ["--store", store, "--artifacts-dir", join(dir, "artifacts"), "--bearer", "tok-a=alice"]
         const before = await serveOn(port, args)
         const first = await RawWs.open(url)
         const sessionId = String((await first.handshake("tok-a")).payload.session_id)
@@ -59,51 +57,47 @@ describe.skipIf(pgUnavailable !== undefined)("arcp serve --store postgres://", (
         } finally {
           await stopWith(after, "SIGTERM")
         }
-      } finally {
-        rmSync(dir, { recursive: true, force: true })
-      }
-    },
+      }),
     120_000
   )
 
   it(
     "R13-1 R6.4-2 two runtimes on one database: a subscriber on one sees the other's events; a retransmit to the other is a duplicate",
-    async () => {
-      const store = await cluster().freshDatabase()
-      const dir = mkdtempSync(join(tmpdir(), "arcp-pg-two-"))
-      const [portA, portB] = [await freePort(), await freePort()]
-      const args = ["--store", store, "--artifacts-dir", join(dir, "artifacts"), "--bearer", "tok-a=alice"]
-      const [a, b] = await Promise.all([serveOn(portA, args), serveOn(portB, args)])
-      try {
-        const watcher = await RawWs.open(`ws://127.0.0.1:${portB}`)
-        const open = watcher.send("session.open", {
-          auth: { scheme: "bearer", token: "tok-a" },
-          client: { kind: "raw", version: "1" },
-          capabilities: { subscriptions: true }
-        })
-        const watching = String((await watcher.next((m) => m.correlation_id === open)).payload.session_id)
-        const subscribe = watcher.send("subscribe", { filter: { types: ["tool.result"] } }, { session_id: watching })
-        const accepted = await watcher.next((m) => m.correlation_id === subscribe)
-        assert.strictEqual(accepted.type, "subscribe.accepted", JSON.stringify(accepted.payload))
-        const worker = await RawWs.open(`ws://127.0.0.1:${portA}`)
-        const working = String((await worker.handshake("tok-a")).payload.session_id)
-        const invoke = worker.send("tool.invoke", { tool: "echo", arguments: { on: "A" } }, { session_id: working })
-        const result = await worker.next((m) => m.type === "tool.result" && m.correlation_id === invoke)
-        const eventOf = (m: Received) => m.payload.event as { id?: string; correlation_id?: string } | undefined
-        const seen = await watcher.next((m) => m.type === "subscribe.event" && eventOf(m)?.correlation_id === invoke)
-        assert.strictEqual(eventOf(seen)?.id, result.id, "the very envelope A sent")
-        // the same message id sent again, to the other runtime: dedup holds across them
-        const again = await RawWs.open(`ws://127.0.0.1:${portB}`)
-        const other = String((await again.handshake("tok-a")).payload.session_id)
-        again.send("tool.invoke", { tool: "echo", arguments: { on: "A" } }, { session_id: other, id: invoke })
-        const replayed = await again.next((m) => m.type === "tool.result" && m.correlation_id === invoke)
-        assert.strictEqual(replayed.job_id, result.job_id, "the same job, not a second one")
-        for (const ws of [watcher, worker, again]) ws.close()
-      } finally {
-        await Promise.all([stopWith(a, "SIGTERM"), stopWith(b, "SIGTERM")])
-        rmSync(dir, { recursive: true, force: true })
-      }
-    },
+    () =>
+      withTempDir("arcp-pg-two-", async (dir) => {
+        const store = await cluster().freshDatabase()
+        const [portA, portB] = [await freePort(), await freePort()]
+        const args = ["--store", store, "--artifacts-dir", join(dir, "artifacts"), "--bearer", "tok-a=alice"]
+        const [a, b] = await Promise.all([serveOn(portA, args), serveOn(portB, args)])
+        try {
+          const watcher = await RawWs.open(`ws://127.0.0.1:${portB}`)
+          const open = watcher.send("session.open", {
+            auth: { scheme: "bearer", token: "tok-a" },
+            client: { kind: "raw", version: "1" },
+            capabilities: { subscriptions: true }
+          })
+          const watching = String((await watcher.next((m) => m.correlation_id === open)).payload.session_id)
+          const subscribe = watcher.send("subscribe", { filter: { types: ["tool.result"] } }, { session_id: watching })
+          const accepted = await watcher.next((m) => m.correlation_id === subscribe)
+          assert.strictEqual(accepted.type, "subscribe.accepted", JSON.stringify(accepted.payload))
+          const worker = await RawWs.open(`ws://127.0.0.1:${portA}`)
+          const working = String((await worker.handshake("tok-a")).payload.session_id)
+          const invoke = worker.send("tool.invoke", { tool: "echo", arguments: { on: "A" } }, { session_id: working })
+          const result = await worker.next((m) => m.type === "tool.result" && m.correlation_id === invoke)
+          const eventOf = (m: Received) => m.payload.event as { id?: string; correlation_id?: string } | undefined
+          const seen = await watcher.next((m) => m.type === "subscribe.event" && eventOf(m)?.correlation_id === invoke)
+          assert.strictEqual(eventOf(seen)?.id, result.id, "the very envelope A sent")
+          // the same message id sent again, to the other runtime: dedup holds across them
+          const again = await RawWs.open(`ws://127.0.0.1:${portB}`)
+          const other = String((await again.handshake("tok-a")).payload.session_id)
+          again.send("tool.invoke", { tool: "echo", arguments: { on: "A" } }, { session_id: other, id: invoke })
+          const replayed = await again.next((m) => m.type === "tool.result" && m.correlation_id === invoke)
+          assert.strictEqual(replayed.job_id, result.job_id, "the same job, not a second one")
+          for (const ws of [watcher, worker, again]) ws.close()
+        } finally {
+          await Promise.all([stopWith(a, "SIGTERM"), stopWith(b, "SIGTERM")])
+        }
+      }),
     120_000
   )
 

@@ -7,8 +7,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, type Layer, Option, Ref, Schedule, type Scope, Stream, TestClock } from "effect"
 import type { ChildProcess } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Client from "../../../src/client/Client.js"
 import { connect as connectPromise } from "../../../src/client/promise/Promise.js"
@@ -30,13 +28,9 @@ import {
   TOKEN,
   webSocket
 } from "../../support/Harness.js"
+import { tempDir, withTempDir } from "../../support/TempDir.js"
 
 const terminal = (m: Decoded) => Client.terminalTypes.has(m.type)
-
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), "arcp-delivery-"))
-  return { file: join(dir, "events.db"), cleanup: () => rmSync(dir, { recursive: true, force: true }) }
-}
 
 /** Runs `body` against a WebSocket server on a fresh SQLite file. */
 const withServer = <A, E>(
@@ -44,13 +38,9 @@ const withServer = <A, E>(
   tools: ReadonlyArray<Tools.Tool> = []
 ) =>
   Effect.gen(function*() {
-    const db = tempDir()
-    yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
-    return yield* body.pipe(
-      Effect.provide(
-        serverLayer({ transport: webSocket, eventLog: SqliteEventLog.layer({ filename: db.file }), tools })
-      )
-    )
+    const dir = yield* tempDir("arcp-delivery-")
+    const eventLog = SqliteEventLog.layer({ filename: join(dir, "events.db") })
+    return yield* body.pipe(Effect.provide(serverLayer({ transport: webSocket, eventLog, tools })))
   })
 
 /** A raw connection with an open session: frames are sent exactly as given. */
@@ -340,11 +330,11 @@ const stop = (child: ChildProcess) =>
 describe("arcp serve across a restart", () => {
   it(
     "R6.4-5 R6.4-6 R4.3-1 an idempotency_key repeated after a real restart on the same --db returns the same job and outcome; settings come from flags and ARCP_* variables",
-    async () => {
-      const db = tempDir()
-      const credentials = { scheme: "bearer", token: "tok" } as const
-      try {
-        const first = await serve(["--db", db.file, "--heartbeat-interval", "7"])
+    () =>
+      withTempDir("arcp-delivery-", async (dir) => {
+        const db = join(dir, "events.db")
+        const credentials = { scheme: "bearer", token: "tok" } as const
+        const first = await serve(["--db", db, "--heartbeat-interval", "7"])
         let before: { jobId: string; result: unknown }
         try {
           const session = await connectPromise(first.address, { credentials })
@@ -357,7 +347,7 @@ describe("arcp serve across a restart", () => {
           assert.strictEqual(await stop(first.child), 0)
         }
 
-        const second = await serve(["--db", db.file], {
+        const second = await serve(["--db", db], {
           ARCP_HEARTBEAT_RECOVERY: "block",
           ARCP_CANCEL_DEADLINE_MS: "100",
           ARCP_IDEMPOTENCY_HORIZON: "0"
@@ -385,10 +375,7 @@ describe("arcp serve across a restart", () => {
         } finally {
           assert.strictEqual(await stop(second.child), 0)
         }
-      } finally {
-        db.cleanup()
-      }
-    },
+      }),
     60_000
   )
 })

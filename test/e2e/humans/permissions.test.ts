@@ -5,8 +5,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Logger, LogLevel, Option, TestClock } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as DemoTools from "../../../src/cli/demoTools.js"
 import * as Client from "../../../src/client/Client.js"
@@ -23,6 +21,7 @@ import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
 import type { ScheduleStore } from "../../../src/store/ScheduleStore.js"
 import * as SqliteEventLog from "../../../src/store/SqliteEventLog.js"
 import { collectUntil, dial, field, webSocket } from "../../support/Harness.js"
+import { tempDir } from "../../support/TempDir.js"
 
 /** `use {lease_id}`: an operation under a lease: it checks the lease first (R15.5-1). */
 const use = Tools.make({
@@ -273,8 +272,7 @@ describe("permissions and leases over WebSocket", () => {
 
   it.scoped("R15.5-1 R4.3-1 leases are in the store: after a reconnect, and after a restart on the same SQLite file, the lease still covers and refreshes", () =>
     Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "arcp-leases-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const dir = yield* tempDir("arcp-leases-")
       const log = SqliteEventLog.layer({ filename: join(dir, "arcp.db") })
       const leaseId = yield* Effect.scoped(
         Effect.gen(function*() {

@@ -7,14 +7,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Schedule } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Client from "../../../src/client/Client.js"
 import type { Decoded } from "../../../src/protocol/Message.js"
 import { EventLog } from "../../../src/store/EventLog.js"
 import * as SqliteEventLog from "../../../src/store/SqliteEventLog.js"
 import { collectUntil, dial, field, serverLayer, TOKEN, untilPong, webSocket } from "../../support/Harness.js"
+import { tempDir } from "../../support/TempDir.js"
 
 const LEVELS = 10_000
 /** The invoke, written by hand: the argument `{"a": [[[...]]]}` nests LEVELS arrays. */
@@ -24,8 +23,7 @@ const deepInvoke = (id: string, sessionId: string) =>
 
 const withServer = <A, E, R>(body: Effect.Effect<A, E, R>, maxJsonDepth?: number) =>
   Effect.gen(function*() {
-    const dir = mkdtempSync(join(tmpdir(), "arcp-deep-"))
-    yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+    const dir = yield* tempDir("arcp-deep-")
     const eventLog = SqliteEventLog.layer({ filename: join(dir, "events.db") })
     const runtime = maxJsonDepth === undefined ? {} : { maxJsonDepth }
     return yield* body.pipe(Effect.provide(serverLayer({ transport: webSocket, eventLog, runtime })))

@@ -8,8 +8,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, type Layer, Ref, type Scope, Stream } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Client from "../../../src/client/Client.js"
 import * as PromiseApi from "../../../src/client/promise/Promise.js"
@@ -32,11 +30,9 @@ import {
   untilPong,
   webSocket
 } from "../../support/Harness.js"
+import { tempDir } from "../../support/TempDir.js"
 
-const dbFile = () => {
-  const dir = mkdtempSync(join(tmpdir(), "arcp-idem-"))
-  return { file: join(dir, "events.db"), cleanup: () => rmSync(dir, { recursive: true, force: true }) }
-}
+const dbFile = Effect.map(tempDir("arcp-idem-"), (dir) => join(dir, "events.db"))
 
 /** Runs `body` against a WebSocket server (127.0.0.1, a free port) on a SQLite file, with the demo tools plus `tools`. */
 const withServer = <A, E>(
@@ -45,13 +41,12 @@ const withServer = <A, E>(
   file?: string
 ) =>
   Effect.gen(function*() {
-    const db = file === undefined ? dbFile() : undefined
-    yield* Effect.addFinalizer(() => Effect.sync(() => db?.cleanup()))
+    const filename = file ?? (yield* dbFile)
     return yield* body.pipe(
       Effect.provide(serverLayer({
         transport: webSocket,
         // "memory": for a thousand keyed invokes on one connection, each awaiting its own durable claim on SQLite
-        eventLog: file === "memory" ? MemoryEventLog.layer : SqliteEventLog.layer({ filename: file ?? db?.file ?? "" }),
+        eventLog: filename === "memory" ? MemoryEventLog.layer : SqliteEventLog.layer({ filename }),
         tools
       }))
     )
@@ -156,8 +151,7 @@ describe("a key reused for a different command (§6.4)", () => {
 
   it.scopedLive("R6.4-5 R4.3-1 the digest survives a restart on the same SQLite file: the reused key is still refused, the same command still answered", () =>
     Effect.gen(function*() {
-      const db = dbFile()
-      yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
+      const db = yield* dbFile
       const jobId = yield* Effect.scoped(withServer(
         Effect.gen(function*() {
           const session = yield* open()
@@ -166,7 +160,7 @@ describe("a key reused for a different command (§6.4)", () => {
           return job.jobId
         }),
         [],
-        db.file
+        db
       ))
       yield* Effect.scoped(withServer(
         Effect.gen(function*() {
@@ -180,7 +174,7 @@ describe("a key reused for a different command (§6.4)", () => {
           assert.deepStrictEqual(yield* again.outcome, { text: "hi" })
         }),
         [],
-        db.file
+        db
       ))
     }))
 })

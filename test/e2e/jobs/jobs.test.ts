@@ -6,8 +6,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Layer, Option, Ref, Schedule, Stream } from "effect"
 import type { Scope } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Client from "../../../src/client/Client.js"
 import * as PromiseApi from "../../../src/client/promise/Promise.js"
@@ -29,11 +27,9 @@ import {
   TOKEN,
   webSocket
 } from "../../support/Harness.js"
+import { tempDir } from "../../support/TempDir.js"
 
-const dbFile = () => {
-  const dir = mkdtempSync(join(tmpdir(), "arcp-jobs-"))
-  return { file: join(dir, "events.db"), cleanup: () => rmSync(dir, { recursive: true, force: true }) }
-}
+const dbFile = Effect.map(tempDir("arcp-jobs-"), (dir) => join(dir, "events.db"))
 
 const notCancellable = Tools.make({
   name: "critical_section",
@@ -68,9 +64,7 @@ const withServer = <A, E>(
     {}
 ) =>
   Effect.gen(function*() {
-    const db = options.file === undefined ? dbFile() : undefined
-    const file = options.file ?? db?.file ?? ""
-    yield* Effect.addFinalizer(() => Effect.sync(() => db?.cleanup()))
+    const file = options.file ?? (yield* dbFile)
     return yield* body.pipe(
       Effect.provide(serverLayer({
         transport: webSocket,
@@ -222,8 +216,7 @@ describe("jobs over WebSocket + SQLite", () => {
   it.scopedLive("R4.3-1 R6.4-5 R6.1.1-2 R10.2-2 idempotency keys and message ids survive a runtime restart on the same db file", () =>
     Effect.gen(function*() {
       const counter = yield* makeCounter
-      const db = dbFile()
-      yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
+      const db = yield* dbFile
       const retransmitted = yield* makeEnvelope("tool.invoke", { tool: "count", arguments: {} })
       const before = yield* Effect.scoped(withServer(
         Effect.gen(function*() {
@@ -241,7 +234,7 @@ describe("jobs over WebSocket + SQLite", () => {
             answers: answers.filter((m) => m.correlation_id === retransmitted.id).map((m) => m.id)
           }
         }),
-        { file: db.file, tools: [counter.tool] }
+        { file: db, tools: [counter.tool] }
       ))
       assert.strictEqual(yield* Ref.get(counter.count), 2)
       yield* Effect.scoped(withServer(
@@ -263,15 +256,14 @@ describe("jobs over WebSocket + SQLite", () => {
           )
           assert.strictEqual(before.answers.length, 2)
         }),
-        { file: db.file, tools: [counter.tool] }
+        { file: db, tools: [counter.tool] }
       ))
       assert.strictEqual(yield* Ref.get(counter.count), 2)
     }))
 
   it.scopedLive("R10.2-1 R6.4-6 R6.4-2 a job running when the runtime died ends job.failed ABORTED at the next start; its idempotency key and message id replay that", () =>
     Effect.gen(function*() {
-      const db = dbFile()
-      yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
+      const db = yield* dbFile
       const crashed = yield* Ref.make(false)
       const invoke = yield* makeEnvelope("tool.invoke", { tool: "sleep", arguments: { ms: 600_000 } }, {
         idempotency_key: "lost-report"
@@ -291,12 +283,12 @@ describe("jobs over WebSocket + SQLite", () => {
           yield* Ref.set(crashed, true) // the process dies here: its teardown writes nothing more
           return running?.job_id ?? ""
         }),
-        { file: db.file, crashed }
+        { file: db, crashed }
       ))
       // the dead runtime left the record unfinished
       const left = yield* Effect.provide(
         Effect.flatMap(EventLog, (log) => log.getJob(jobId)),
-        SqliteEventLog.layer({ filename: db.file })
+        SqliteEventLog.layer({ filename: db })
       )
       assert.deepStrictEqual(Option.map(left, (r) => [r.state, r.terminal]), Option.some(["running", undefined]))
       yield* Effect.scoped(withServer(
@@ -331,7 +323,7 @@ describe("jobs over WebSocket + SQLite", () => {
           assert.isTrue(replayed.every((m) => m.job_id === jobId && m.causation_id === invoke.id))
           assert.deepStrictEqual(replayed.at(-1)?.payload, answers[1]?.payload)
         }),
-        { file: db.file }
+        { file: db }
       ))
     }))
 
@@ -378,8 +370,7 @@ describe("jobs over WebSocket + SQLite", () => {
 
   it.scopedLive("R10.2-1 R6.4-6 a job running at a graceful stop ends job.cancelled (source runtime); after a restart its key replays that", () =>
     Effect.gen(function*() {
-      const db = dbFile()
-      yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
+      const db = yield* dbFile
       const jobId = yield* Effect.scoped(withServer(
         Effect.gen(function*() {
           const session = yield* open()
@@ -387,7 +378,7 @@ describe("jobs over WebSocket + SQLite", () => {
           yield* job.events.pipe(Stream.filter((m) => m.type === "job.started"), Stream.runHead)
           return job.jobId
         }),
-        { file: db.file }
+        { file: db }
       ))
       yield* Effect.scoped(withServer(
         Effect.gen(function*() {
@@ -400,7 +391,7 @@ describe("jobs over WebSocket + SQLite", () => {
             Option.some(["job.cancelled", { source: "runtime" }])
           )
         }),
-        { file: db.file }
+        { file: db }
       ))
     }))
 

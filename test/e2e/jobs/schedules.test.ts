@@ -6,8 +6,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type Duration, Effect, Fiber, type Layer, Option, type Scope, Stream, TestClock } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type * as Client from "../../../src/client/Client.js"
 import type { Decoded } from "../../../src/protocol/Message.js"
@@ -16,6 +14,7 @@ import { EventLog, readAll } from "../../../src/store/EventLog.js"
 import { ScheduleStore } from "../../../src/store/ScheduleStore.js"
 import * as SqliteEventLog from "../../../src/store/SqliteEventLog.js"
 import { field, memory, open, serverLayer } from "../../support/Harness.js"
+import { tempDir } from "../../support/TempDir.js"
 
 const JAN_1 = Date.UTC(2026, 0, 1)
 /** Long enough that no session is evicted or asked to re-authenticate while months go by. */
@@ -227,10 +226,7 @@ describe("scheduled jobs", { timeout: 30_000 }, () => {
     }).pipe(Effect.provide(server())))
 
   describe("restart", () => {
-    const dbFile = () => {
-      const dir = mkdtempSync(join(tmpdir(), "arcp-sched-"))
-      return { file: join(dir, "events.db"), cleanup: () => rmSync(dir, { recursive: true, force: true }) }
-    }
+    const dbFile = Effect.map(tempDir("arcp-sched-"), (dir) => join(dir, "events.db"))
     /** Runs `body` on a runtime over `file`, then shuts that runtime down. */
     const onRuntime = <A, E>(
       file: string,
@@ -239,11 +235,10 @@ describe("scheduled jobs", { timeout: 30_000 }, () => {
 
     it.scoped("R4.3-6 missed firings: run_once runs one at start, skip runs none; both go on at their next firing", () =>
       Effect.gen(function*() {
-        const db = dbFile()
-        yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
+        const db = yield* dbFile
         yield* TestClock.setTime(JAN_1 + 10 * 60_000)
         const ids = yield* onRuntime(
-          db.file,
+          db,
           Effect.gen(function*() {
             const session = yield* open()
             const runOnce = yield* session.schedule("echo", {}, { every: "FREQ=HOURLY;BYMINUTE=0;BYSECOND=0" })
@@ -256,7 +251,7 @@ describe("scheduled jobs", { timeout: 30_000 }, () => {
         // down until 05:30: the firings of 01:00 .. 05:00 were missed
         yield* TestClock.setTime(JAN_1 + 5.5 * 3_600_000)
         yield* onRuntime(
-          db.file,
+          db,
           Effect.gen(function*() {
             const store = yield* ScheduleStore
             const read = (id: string) => Effect.map(store.get(id), Option.map((r) => [r.fire_count, r.next_fire_at]))

@@ -4,29 +4,24 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { bin, root, serveOn, stopWith } from "../../support/Child.js"
 import { freePort, RawWs, type Received } from "../../support/RawWs.js"
+import { withTempDir } from "../../support/TempDir.js"
 
 const tickOf = (m: Received) => Number(m.payload.current)
 
 /** A server on a fresh --db (alice: tok-a, bob: tok-b), stopped after `body`. */
-const withServer = async (
+const withServer = (
   extra: ReadonlyArray<string>,
   body: (ctx: { url: string; port: number; args: ReadonlyArray<string>; db: string }) => Promise<void>
-) => {
-  const dir = mkdtempSync(join(tmpdir(), "arcp-resume-"))
-  const db = join(dir, "arcp.db")
-  const port = await freePort()
-  const args = ["--db", db, "--bearer", "tok-a=alice", "--bearer", "tok-b=bob", ...extra]
-  try {
+) =>
+  withTempDir("arcp-resume-", async (dir) => {
+    const db = join(dir, "arcp.db")
+    const port = await freePort()
+    const args = ["--db", db, "--bearer", "tok-a=alice", "--bearer", "tok-b=bob", ...extra]
     await body({ url: `ws://127.0.0.1:${port}`, port, args, db })
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
+  })
 
 describe("resume over a real WebSocket", () => {
   it(

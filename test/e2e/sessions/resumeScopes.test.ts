@@ -4,33 +4,31 @@
  * session followed from a new session.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { stream, ticker } from "../../../src/cli/demoTools.js"
 import { createServer, type CreateServerOptions } from "../../../src/client/promise/Promise.js"
 import { RawWs, type Received } from "../../support/RawWs.js"
+import { withTempDir } from "../../support/TempDir.js"
 
-const withServer = async (
+const withServer = (
   options: Partial<CreateServerOptions>,
   body: (url: string) => Promise<void>
-) => {
-  const dir = mkdtempSync(join(tmpdir(), "arcp-resume-scopes-"))
-  const server = await createServer({
-    port: 0,
-    db: join(dir, "arcp.db"),
-    logLevel: "none",
-    auth: { bearer: new Map([["tok-a", "alice"], ["tok-b", "bob"]]) },
-    tools: [ticker, stream],
-    ...options
+) =>
+  withTempDir("arcp-resume-scopes-", async (dir) => {
+    const server = await createServer({
+      port: 0,
+      db: join(dir, "arcp.db"),
+      logLevel: "none",
+      auth: { bearer: new Map([["tok-a", "alice"], ["tok-b", "bob"]]) },
+      tools: [ticker, stream],
+      ...options
+    })
+    try {
+      await body(server.address)
+    } finally {
+      await server.close()
+    }
   })
-  try {
-    await body(server.address)
-  } finally {
-    await server.close()
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
 
 /** Sends `resume` and waits for its answer (ack or nack); returns the answer and where the replay starts. */
 const resumeOn = async (ws: RawWs, sessionId: string, payload: Record<string, unknown>, jobId?: string) => {

@@ -6,8 +6,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Queue, type Scope, Stream } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Client from "../../../src/client/Client.js"
 import { isBackfillComplete } from "../../../src/client/session/Subscription.js"
@@ -22,6 +20,7 @@ import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
 import * as SqliteEventLog from "../../../src/store/SqliteEventLog.js"
 import type { Connection } from "../../../src/transport/Transport.js"
 import { collectUntil, dial, field, memory, open, serverLayer, TOKEN, webSocket } from "../../support/Harness.js"
+import { tempDir } from "../../support/TempDir.js"
 
 const terminal = (m: Decoded) => Client.terminalTypes.has(m.type)
 const code = (e: { readonly _tag: string; readonly code?: string | undefined }) =>
@@ -51,11 +50,6 @@ const auth = {
 }
 const as = (token: string) => open({ credentials: { scheme: "bearer", token } })
 
-const tempDb = () => {
-  const dir = mkdtempSync(join(tmpdir(), "arcp-subs-"))
-  return { file: join(dir, "events.db"), cleanup: () => rmSync(dir, { recursive: true, force: true }) }
-}
-
 type Served = Effect.Effect.Context<ReturnType<typeof open>> | Sessions
 
 /** Runs `body` against a WebSocket server on the memory log, or on a fresh SQLite file. */
@@ -65,9 +59,8 @@ const withServer = <A, E>(
   runtime: RuntimeConfig.Options = {}
 ) =>
   Effect.gen(function*() {
-    const db = tempDb()
-    yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
-    const eventLog = log === "memory" ? MemoryEventLog.layer : SqliteEventLog.layer({ filename: db.file })
+    const file = join(yield* tempDir("arcp-subs-"), "events.db")
+    const eventLog = log === "memory" ? MemoryEventLog.layer : SqliteEventLog.layer({ filename: file })
     return yield* body.pipe(
       Effect.provide(serverLayer({ transport: webSocket, eventLog, tools: [thinker], auth, runtime }))
     )

@@ -7,13 +7,13 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Stream } from "effect"
 import { type ChildProcess } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Client from "../../../src/client/Client.js"
 import { isCore } from "../../../src/protocol/Message.js"
 import * as WebSocket from "../../../src/transport/WebSocket.js"
 import { exitOf, serveWs, spawnServe } from "../../support/Child.js"
+import { tempDir } from "../../support/TempDir.js"
 
 const MB = 1024 * 1024
 
@@ -75,8 +75,7 @@ describe("artifacts through a spawned server", () => {
     "R16.3-3 R22-2 100 MB put and fetch stream through; server peak RSS grows less than the artifact",
     () =>
       Effect.gen(function*() {
-        const dir = mkdtempSync(join(tmpdir(), "arcp-big-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        const dir = yield* tempDir("arcp-big-")
         const { address, child } = yield* start(dir)
         const client = yield* session(address)
         // warm up: the code paths run once before the baseline is taken
@@ -112,8 +111,7 @@ describe("artifacts through a spawned server", () => {
     "R16.3-3 R16.1-1 artifacts survive a server restart; make_artifact returns {result_ref}",
     () =>
       Effect.gen(function*() {
-        const dir = mkdtempSync(join(tmpdir(), "arcp-restart-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        const dir = yield* tempDir("arcp-restart-")
         const ref = yield* Effect.scoped(Effect.gen(function*() {
           const { address, child } = yield* start(dir)
           const client = yield* session(address)

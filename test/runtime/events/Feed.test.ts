@@ -5,8 +5,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { make as makeEnvelope } from "../../../src/protocol/Envelope.js"
 import { JobId, SessionId } from "../../../src/protocol/Ids.js"
@@ -18,6 +16,7 @@ import { EventLog, EventLogError } from "../../../src/store/EventLog.js"
 import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
 import * as SqliteEventLog from "../../../src/store/SqliteEventLog.js"
 import { memory, open, PRINCIPAL, serverLayer } from "../../support/Harness.js"
+import { tempDir } from "../../support/TempDir.js"
 
 const memoryLayer = Events.layer.pipe(Layer.provideMerge(MemoryEventLog.layer))
 
@@ -240,8 +239,7 @@ describe("Feed", () => {
 
   it.scoped("R4.3-1 on the SQLite log: backfill pages through the file, then live, in position order", () =>
     Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "arcp-feed-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const dir = yield* tempDir("arcp-feed-")
       yield* Effect.gen(function*() {
         yield* own("alice", "sess_a")
         yield* produce("alice", "sess_a", "job_1", 700, 50)

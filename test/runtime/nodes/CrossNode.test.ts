@@ -6,8 +6,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { EventLog, readAll } from "../../../src/store/EventLog.js"
 import * as MemoryEventLog from "../../../src/store/MemoryEventLog.js"
@@ -16,6 +14,7 @@ import { makeChannel } from "../../support/cluster/ClusterBus.js"
 import { type Node, shareStore, startNode, storeScope } from "../../support/cluster/Nodes.js"
 import { TOKEN } from "../../support/Harness.js"
 import { RawWs, type Received } from "../../support/RawWs.js"
+import { withTempDir } from "../../support/TempDir.js"
 
 const tickOf = (m: Received) => Number(m.payload.current)
 
@@ -26,31 +25,30 @@ const stores = [
 ] as const
 
 /** Runs `body` with `count` nodes on a fresh store of `kind`; every node and the store are closed after. */
-const withNodes = async (
+const withNodes = (
   kind: (typeof stores)[number],
   count: number,
   body: (nodes: ReadonlyArray<Node>) => Promise<void>,
   runtime: Parameters<typeof startNode>[0]["runtime"] = {}
-) => {
-  const dir = mkdtempSync(join(tmpdir(), "arcp-nodes-"))
-  const { close, scope } = storeScope()
-  const channel = Effect.runSync(makeChannel)
-  const started: Array<Node> = []
-  try {
-    const file = join(dir, "arcp.db")
-    const store = kind.shared ? await shareStore(MemoryEventLog.layer, scope) : undefined
-    for (let i = 0; i < count; i++) {
-      started.push(
-        await startNode({ store, connect: SqliteEventLog.layer({ filename: file }), channel, runtime })
-      )
+) =>
+  withTempDir("arcp-nodes-", async (dir) => {
+    const { close, scope } = storeScope()
+    const channel = Effect.runSync(makeChannel)
+    const started: Array<Node> = []
+    try {
+      const file = join(dir, "arcp.db")
+      const store = kind.shared ? await shareStore(MemoryEventLog.layer, scope) : undefined
+      for (let i = 0; i < count; i++) {
+        started.push(
+          await startNode({ store, connect: SqliteEventLog.layer({ filename: file }), channel, runtime })
+        )
+      }
+      await body(started)
+    } finally {
+      for (const node of started) await node.stop().catch(() => undefined)
+      await close()
     }
-    await body(started)
-  } finally {
-    for (const node of started) await node.stop().catch(() => undefined)
-    await close()
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
+  })
 
 const connect = async (node: Node, sessionId?: string) => {
   const ws = await RawWs.open(node.url)

@@ -8,11 +8,11 @@
 import { afterAll, beforeAll } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from "node:fs"
+import { chmodSync, chownSync, existsSync } from "node:fs"
 import { createServer } from "node:net"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import pg from "pg"
+import { makeTempDir } from "../TempDir.js"
 
 export const PG_BIN = process.env["ARCP_TEST_PG_BIN"] ?? "/usr/lib/postgresql/15/bin"
 const externalUrl = process.env["ARCP_TEST_PG_URL"]
@@ -95,7 +95,7 @@ const clusterOn = (url: string, stop: () => Promise<void>): Cluster => ({
 /** Starts a cluster (or uses ARCP_TEST_PG_URL); call `stop` when done (afterAll). */
 export const startCluster = async (): Promise<Cluster> => {
   if (externalUrl !== undefined) return clusterOn(externalUrl, async () => {})
-  const dir = mkdtempSync(join(tmpdir(), "arcp-pg-"))
+  const { dir, remove } = makeTempDir("arcp-pg-")
   const user = isRoot ? postgresUser() : undefined
   if (user !== undefined) chownSync(dir, user.uid, user.gid)
   chmodSync(dir, 0o700)
@@ -118,7 +118,7 @@ export const startCluster = async (): Promise<Cluster> => {
     try {
       runPg("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])
     } finally {
-      rmSync(dir, { recursive: true, force: true })
+      remove()
     }
   })
 }
