@@ -10,7 +10,14 @@
  * BENCH_SECONDS (default 3) per row and server; BENCH_MODES picks arcp's stores (default
  * `default,full,memory`: SQLite file WAL + synchronous=NORMAL, `--durability full`, `--db :memory:`; `postgres`
  * adds `--store $ARCP_BENCH_PG_URL`, a PostgreSQL database the run may write to);
- * BENCH_ROUNDS repeats the load rows with the servers' order swapped.
+ * BENCH_ROUNDS repeats the load rows with the servers' order swapped. BENCH_FRESH=1 starts every server again
+ * (arcp on a new log file) before each of its rows and warms it with WARM_UP_SECONDS of the row's load, not
+ * counted: a server that slows as its process ages (the peer, whose log is in memory, does) is then measured
+ * young on every row, and neither is measured while its JIT is cold.
+ *
+ * BENCH_SUSTAINED=N ends the run with N back-to-back BENCH_SECONDS runs of echo at 64 in flight against one
+ * new process of each server, printing each run's rate, p99 and the server's RSS: what a long-lived server does
+ * as traffic accumulates (a log kept in memory grows; one on disk does not).
  *
  * Beside them runs the "floor" (bench/support/floorServer.mjs): a bare `ws` server answering with canned
  * envelopes, no runtime at all. Its rates are the most this load generator gets on this machine, so a
@@ -31,6 +38,9 @@ const MODES = (process.env["BENCH_MODES"] ?? "default,full,memory").split(",").f
 const TOKEN = "tok"
 const IDLE_SESSIONS = 1000
 const FLOOR = process.env["BENCH_FLOOR"] !== "0"
+const FRESH = process.env["BENCH_FRESH"] === "1"
+const WARM_UP_SECONDS = 2
+const SUSTAINED = Number(process.env["BENCH_SUSTAINED"] ?? 0)
 
 interface Server {
   readonly name: string
@@ -38,6 +48,8 @@ interface Server {
   readonly pid: number
   readonly startMs: number
   readonly child: ChildProcess
+  /** Starts the same server again, in a new process (arcp on a new log file). */
+  readonly again: () => Promise<Server>
 }
 
 const peerScript = (): string | undefined =>
@@ -47,11 +59,21 @@ const peerScript = (): string | undefined =>
     join(root, "..", "..", "shared", "peers", "serve-peer.sh")
   ].find((path) => path !== undefined && existsSync(path))
 
-/** Spawns a server in its own process group and resolves once it prints the URL it listens on. */
-const start = (name: string, command: string, args: Array<string>, pattern: RegExp, timeoutMs: number) =>
+/**
+ * Spawns a server in its own process group and resolves once it prints the URL it listens on. `args` is called
+ * for each start (the how-many-th), so a restarted server can be given a new log file.
+ */
+const start = (
+  name: string,
+  command: string,
+  args: (n: number) => Array<string>,
+  pattern: RegExp,
+  timeoutMs: number,
+  n = 0
+): Promise<Server> =>
   new Promise<Server>((resolvePromise, reject) => {
     const t0 = performance.now()
-    const child = spawn(command, args, { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(command, args(n), { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"] })
     let out = ""
     const timer = setTimeout(() => reject(new Error(`${name} did not start in ${timeoutMs} ms: ${out}`)), timeoutMs)
     const onData = (data: Buffer) => {
@@ -62,13 +84,31 @@ const start = (name: string, command: string, args: Array<string>, pattern: RegE
         child.stdout?.removeAllListeners("data")
         child.stdout?.resume()
         child.stderr?.resume()
-        resolvePromise({ name, url: match[1], pid: child.pid ?? 0, startMs: performance.now() - t0, child })
+        resolvePromise({
+          name,
+          url: match[1],
+          pid: child.pid ?? 0,
+          startMs: performance.now() - t0,
+          child,
+          again: () => start(name, command, args, pattern, timeoutMs, n + 1)
+        })
       }
     }
     child.stdout?.on("data", onData)
     child.stderr?.on("data", onData)
     child.once("exit", (code) => reject(new Error(`${name} exited with ${code}: ${out}`)))
   })
+
+/** With BENCH_FRESH, `servers[i]` stopped and started again; else as it is. */
+const fresh = async (servers: Array<Server>, i: number): Promise<Server> => {
+  const server = servers[i]
+  if (server === undefined) throw new Error(`no server ${i}`)
+  if (!FRESH) return server
+  stop(server)
+  const restarted = await server.again()
+  servers[i] = restarted
+  return restarted
+}
 
 const stop = (server: Server) => {
   try {
@@ -101,8 +141,8 @@ const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
 
 /** Runs one load in a fresh load-generator process against `server`. */
-const runLoad = (server: Server, load: Record<string, unknown>): Result => {
-  const description = JSON.stringify({ url: server.url, token: TOKEN, seconds: SECONDS, ...load })
+const runLoad = (server: Server, load: Record<string, unknown>, seconds = SECONDS): Result => {
+  const description = JSON.stringify({ url: server.url, token: TOKEN, seconds, ...load })
   const child = spawnSync(process.execPath, [
     "--import",
     "tsx",
@@ -126,6 +166,31 @@ const runLoad = (server: Server, load: Record<string, unknown>): Result => {
   latencies.sort((a, b) => a - b)
   const count = events ?? latencies.length
   return { rate: (count / elapsedMs) * 1000, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) }
+}
+
+/** BENCH_SUSTAINED: each server (but the floor) started again, then SUSTAINED runs of echo at 64 in flight in a row. */
+const sustained = async (servers: Array<Server>) => {
+  const load = { kind: "echo", inFlight: 64 }
+  console.log(
+    `\nsustained: ${SUSTAINED} runs of ${SECONDS} s of echo at 64 in flight, one process each (rate, p99, RSS)`
+  )
+  for (let i = 0; i < servers.length; i++) {
+    if (servers[i]?.name === "floor") continue
+    const old = servers[i]
+    if (old === undefined) continue
+    stop(old)
+    const server = await old.again()
+    servers[i] = server
+    const runs: Array<string> = []
+    for (let run = 0; run < SUSTAINED; run++) {
+      const result = runLoad(server, load)
+      const rss = treeRss(server.pid)
+      runs.push(
+        `${fmt(result.rate)}/s ${fmt(result.p99)} ms ${rss === undefined ? "?" : (rss / 1048576).toFixed(0)} MB`
+      )
+    }
+    console.log(`  ${server.name.padEnd(13)} ${runs.join(" | ")}`)
+  }
 }
 
 /** Server RSS growth per session with IDLE_SESSIONS sessions open and idle. */
@@ -207,6 +272,7 @@ const main = async () => {
   try {
     for (const mode of MODES) {
       const args = [join(root, "bin", "arcp.js"), "serve", "--port", "0", "--bearer", `${TOKEN}=alice`]
+      let log = (_n: number): Array<string> => []
       if (mode === "postgres") {
         const url = process.env["ARCP_BENCH_PG_URL"]
         if (url === undefined) {
@@ -214,25 +280,33 @@ const main = async () => {
           continue
         }
         args.push("--store", url, "--artifacts-dir", join(dir, "pg.artifacts"))
-      } else args.push("--db", mode === "memory" ? ":memory:" : join(dir, `${mode}.db`))
+      } else log = (n) => ["--db", mode === "memory" ? ":memory:" : join(dir, `${mode}.${n}.db`)]
       if (mode === "full") args.push("--durability", "full")
-      const server = await start(`arcp ${mode}`, process.execPath, args, /serving on (ws:\/\/\S+)/, 60_000)
+      const server = await start(
+        `arcp ${mode}`,
+        process.execPath,
+        (n) => [...args, ...log(n)],
+        /serving on (ws:\/\/\S+)/,
+        60_000
+      )
       servers.push(server)
       put(startup, server.name, { rate: server.startMs, p50: 0, p99: 0 })
     }
     const script = peerScript()
     if (script !== undefined) {
-      const peer = await start("peer", script, ["--port", "0"], /peer listening on (ws:\/\/\S+)/, 600_000)
+      const peer = await start("peer", script, () => ["--port", "0"], /peer listening on (ws:\/\/\S+)/, 600_000)
       servers.push(peer)
       put(startup, peer.name, { rate: peer.startMs, p50: 0, p99: 0 })
     }
     if (FLOOR) {
       const floor = join(root, "bench", "support", "floorServer.mjs")
-      servers.push(await start("floor", process.execPath, [floor], /floor listening on (ws:\/\/\S+)/, 60_000))
+      servers.push(await start("floor", process.execPath, () => [floor], /floor listening on (ws:\/\/\S+)/, 60_000))
     }
     const names = servers.map((s) => s.name)
     console.log(
-      `bench/sidebyside (${SECONDS} s per row and server, ${ROUNDS} round(s)): ${names.join(", ")}${
+      `bench/sidebyside (${SECONDS} s per row and server, ${ROUNDS} round(s)${
+        FRESH ? `, every server started again and warmed for ${WARM_UP_SECONDS} s before each row` : ""
+      }): ${names.join(", ")}${
         script === undefined ? " (peer not found: set ARCP_PEER to its serve-peer.sh for ratios)" : ""
       }`
     )
@@ -246,9 +320,12 @@ const main = async () => {
       [row("ticker events (1,000 progress per job)", "ev/s"), { kind: "ticker", count: 1000 }]
     ]
     for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 === 0 ? servers : [...servers].reverse()
+      const order = servers.map((_, i) => i)
+      if (round % 2 === 1) order.reverse()
       for (const [target, load] of loads) {
-        for (const server of order) {
+        for (const i of order) {
+          const server = await fresh(servers, i)
+          if (FRESH) runLoad(server, load, WARM_UP_SECONDS)
           const result = runLoad(server, load)
           put(target, server.name, result)
           console.log(
@@ -288,6 +365,8 @@ const main = async () => {
     if (hasFloor) {
       console.log("(floor / peer: the most any server could reach against the peer with this load generator)")
     }
+    // after the table: it restarts the servers
+    if (SUSTAINED > 0) await sustained(servers)
   } finally {
     servers.forEach(stop)
     rmSync(dir, { recursive: true, force: true })
