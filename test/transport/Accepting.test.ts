@@ -1,6 +1,6 @@
 /** How listening transports hand connections to the runtime (transport/internal/Accepting). */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Fiber, Stream, Tracer } from "effect"
+import { Context, Deferred, Effect, Fiber, Option, Stream, Tracer } from "effect"
 import * as Accepting from "../../src/transport/internal/Accepting.js"
 import type { Connection } from "../../src/transport/Transport.js"
 
@@ -34,7 +34,7 @@ describe("Accepting", () => {
       const context = yield* Deferred.await(seen)
       assert.strictEqual(context.unsafeMap.size, 1)
       assert.strictEqual(Context.unsafeGet(context, Tracer.ParentSpan), span)
-      assert.isTrue(Context.getOption(context, Unrelated)._tag === "None")
+      assert.isTrue(Option.isNone(Context.getOption(context, Unrelated)))
       yield* Fiber.interrupt(server)
     }))
 })

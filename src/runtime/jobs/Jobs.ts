@@ -159,9 +159,9 @@ export const make = Effect.gen(function*() {
   const expireInterrupt = (job: Job) => Stop.expireInterrupt(ending, job)
 
   /** How a job records (then publishes) its events while no session of its own is connected. */
-  const recordDetached = (sessionId: string, principal: string, id: string) => (env: Decoded, encoded?: string) =>
+  const recordDetached = (sessionId: string, principal: string, id: string) => (env: Decoded, given?: string) =>
     Effect.suspend(() => {
-      const json = encoded !== undefined ? Either.right(encoded) : tryEncode(env)
+      const json = given !== undefined ? Either.right(given) : tryEncode(env)
       return Either.isLeft(json)
         ? Effect.logError(`cannot record an unencodable ${env.type} of detached job ${id}: ${json.left}`)
         : recorder.record([{ envelope: env, sessionId, principal, json: json.right }])

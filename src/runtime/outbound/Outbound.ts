@@ -273,9 +273,9 @@ class Path extends PathState implements Owned {
     yield* path.releaseFlushes()
   }
 
-  send(envelope: Decoded, encoded?: string): Effect.Effect<void> {
+  send(envelope: Decoded, given?: string): Effect.Effect<void> {
     return Effect.suspend(() => {
-      let json = encoded
+      let json = given
       if (json === undefined) {
         // an envelope JSON cannot hold (a tool's value: too deep, cyclic) is dropped, never its sender with it
         const made = tryEncode(envelope)

@@ -13,6 +13,7 @@ import {
   type FiberId,
   type FiberRef,
   FiberRefs,
+  Option,
   Runtime,
   RuntimeFlags,
   Scope,
@@ -81,9 +82,11 @@ export const make = <T>(options: {
             // the connection from another fiber interrupts it
             // a connection's fibers run with no services in their context, only the caller's span: the runtime took
             // every service it uses when it was built, and each span and job copies the context it runs in (a Map of
-            // the runtime's ~27 services, ~2 KB and a few µs per copy: ~6 KB of an echo, issue 12)
-            const parent = Context.getOption(runtime.context, Tracer.ParentSpan)
-            const context = parent._tag === "Some" ? Context.make(Tracer.ParentSpan, parent.value) : Context.empty()
+            // the runtime's ~27 services, ~2 KB and a few µs per copy: ~7 KB of an echo, issue 12)
+            const context = Option.match(Context.getOption(runtime.context, Tracer.ParentSpan), {
+              onNone: () => Context.empty(),
+              onSome: (span) => Context.make(Tracer.ParentSpan, span)
+            })
             const base = Runtime.disableRuntimeFlag(
               Runtime.make({ context, fiberRefs: runtime.fiberRefs, runtimeFlags: runtime.runtimeFlags }),
               RuntimeFlags.Interruption
