@@ -99,15 +99,21 @@ const start = (
     child.once("exit", (code) => reject(new Error(`${name} exited with ${code}: ${out}`)))
   })
 
-/** With BENCH_FRESH, `servers[i]` stopped and started again; else as it is. */
-const fresh = async (servers: Array<Server>, i: number): Promise<Server> => {
+/** `servers[i]` stopped and started again, in its place. */
+const restart = async (servers: Array<Server>, i: number): Promise<Server> => {
   const server = servers[i]
   if (server === undefined) throw new Error(`no server ${i}`)
-  if (!FRESH) return server
   stop(server)
   const restarted = await server.again()
   servers[i] = restarted
   return restarted
+}
+
+/** With BENCH_FRESH, `servers[i]` started again; else as it is. */
+const fresh = async (servers: Array<Server>, i: number): Promise<Server> => {
+  const server = servers[i]
+  if (server === undefined) throw new Error(`no server ${i}`)
+  return FRESH ? restart(servers, i) : server
 }
 
 const stop = (server: Server) => {
@@ -176,11 +182,7 @@ const sustained = async (servers: Array<Server>) => {
   )
   for (let i = 0; i < servers.length; i++) {
     if (servers[i]?.name === "floor") continue
-    const old = servers[i]
-    if (old === undefined) continue
-    stop(old)
-    const server = await old.again()
-    servers[i] = server
+    const server = await restart(servers, i)
     const runs: Array<string> = []
     for (let run = 0; run < SUSTAINED; run++) {
       const result = runLoad(server, load)
