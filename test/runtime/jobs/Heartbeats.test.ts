@@ -7,8 +7,9 @@
  * one sleeping worker rather than starting one each.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Supervisor, TestClock } from "effect"
+import { Effect, TestClock } from "effect"
 import * as Heartbeats from "../../../src/runtime/internal/Heartbeats.js"
+import { ForkCounter } from "../../support/ForkCounter.js"
 
 /** Advances the clock one second at a time, letting the worker run after each step. */
 const advance = (seconds: number) =>
@@ -18,17 +19,6 @@ const advance = (seconds: number) =>
       yield* Effect.yieldNow()
     }
   })
-
-/** Counts the fibers started under it. */
-class ForkCounter extends Supervisor.AbstractSupervisor<number> {
-  started = 0
-  get value() {
-    return Effect.sync(() => this.started)
-  }
-  override onStart() {
-    this.started += 1
-  }
-}
 
 describe("heartbeat scheduler", () => {
   it.scoped("one scheduler ticks each job at its own interval from its start, earlier deadlines first", () =>
