@@ -10,7 +10,7 @@ import { ArcpError, type ErrorPayload } from "../protocol/Errors.js"
 import { makeStreamId, type SessionId, type StreamId } from "../protocol/Ids.js"
 import type { Message, PayloadOf } from "../protocol/Message.js"
 import type { StreamKind } from "../protocol/messages/Streaming.js"
-import { awaitRoom, emit as emitJobEvent, hasEnded, type Job, type Owner, refuseCancel, roomNow } from "./jobs/Job.js"
+import { awaitRoom, emit as emitJobEvent, hasEnded, type Job, type Owner, refuseCancel, roomWait } from "./jobs/Job.js"
 import type { StreamOptions, StreamWriter } from "./Tools.js"
 
 // the stream types live next to ToolContext (Tools), which hands them to handlers
@@ -196,15 +196,14 @@ export const make = Effect.gen(function*() {
    */
   const roomFor = (stream: OpenStream): Effect.Effect<void, ArcpError> =>
     Effect.suspend(() => {
-      const turnDue = stream.job.turn()
-      // the common case in one step: no turn due and room everywhere, so no wait and no timer (issue 12: the
-      // timer made every chunk yield, and each chunk then took a commit of its own)
-      return !turnDue && roomNow(stream.job, "stream.chunk") ? Effect.void : waitForRoom(stream, turnDue)
+      // no wait, no timer: the timer made every chunk yield, and each chunk then took a commit of its own (issue 12)
+      const wait = roomWait(stream.job, "stream.chunk", stream.job.turn())
+      return wait === undefined ? Effect.void : underTimeout(stream, wait)
     })
 
-  /** The wait itself, under the backpressure timeout. */
-  const waitForRoom = (stream: OpenStream, turnDue: boolean): Effect.Effect<void, ArcpError> =>
-    awaitRoom(stream.job, undefined, turnDue).pipe(
+  /** A chunk's wait for room, under the backpressure timeout. */
+  const underTimeout = (stream: OpenStream, wait: Effect.Effect<void>): Effect.Effect<void, ArcpError> =>
+    wait.pipe(
       Effect.timeoutTo({
         duration: backpressureTimeout,
         onSuccess: () => Effect.void,

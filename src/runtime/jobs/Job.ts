@@ -314,27 +314,20 @@ export class Job {
  * live delivery instead (it is still committed).
  */
 export const awaitRoom = (job: Job, type?: string, turnDue?: boolean): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    const turn = turnDue ?? job.turn()
-    const buffer = job.watcher?.buffer
-    const own = buffer === undefined
-      ? undefined
-      : type !== undefined && isSheddable(type, job.priority)
-      ? buffer.sheddingRoom
-      : buffer.room
-    const wait = own === undefined ? job.followersRoom : Effect.zipRight(own, job.followersRoom)
-    return turn ? Effect.zipRight(yieldToEventLoop, wait) : wait
-  })
+  Effect.suspend(() => roomWait(job, type, turnDue ?? job.turn()) ?? Effect.void)
 
 /**
- * Whether an event of `type` may go out at once: `awaitRoom`'s checks made synchronously, given that no turn is
- * due (the caller asked `job.turn()`). Most events pass, and skip the wait's fiber steps (issue 12).
+ * The wait `awaitRoom` makes, or `undefined` when it would make none: no turn due (the caller asked `job.turn()`)
+ * and room now in every watching session. Most events need none, and skip the wait's fiber steps (issue 12); a
+ * caller that wraps the wait (a stream chunk's backpressure timeout) wraps only a real one.
  */
-export const roomNow = (job: Job, type: string): boolean => {
-  // the wait `awaitRoom` would make for the job's own session, if any
+export const roomWait = (job: Job, type: string | undefined, turnDue: boolean): Effect.Effect<void> | undefined => {
   const buffer = job.watcher?.buffer
-  if (buffer !== undefined && !buffer.roomNow(isSheddable(type, job.priority))) return false
-  return job.followersRoomNow()
+  const shedding = type !== undefined && isSheddable(type, job.priority)
+  if (!turnDue && (buffer === undefined || buffer.roomNow(shedding)) && job.followersRoomNow()) return undefined
+  const own = buffer === undefined ? undefined : shedding ? buffer.sheddingRoom : buffer.room
+  const wait = own === undefined ? job.followersRoom : Effect.zipRight(own, job.followersRoom)
+  return turnDue ? Effect.zipRight(yieldToEventLoop, wait) : wait
 }
 
 /** Whether the job has ended: its state is terminal (no separate flag). */

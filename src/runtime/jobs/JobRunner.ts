@@ -24,7 +24,7 @@ import type { Streams } from "../Streams.js"
 import { ResultRef, type ToolContext } from "../Tools.js"
 import { endSpan } from "../tracing/Spans.js"
 import { tracedContext } from "../tracing/ToolSpans.js"
-import { awaitRoom, emit as emitFor, hasEnded, type Job, moveTo, roomNow, toRecord } from "./Job.js"
+import { awaitRoom, emit as emitFor, hasEnded, type Job, moveTo, roomWait, toRecord } from "./Job.js"
 
 export interface RunParams {
   readonly job: Job
@@ -82,7 +82,7 @@ export const runJob = (params: RunParams): Effect.Effect<void> => {
     Effect.suspend(() => {
       const turnDue = job.turn()
       // the common case, checked in one step: not paused, not ended, no turn due, room everywhere (issue 12)
-      if (!turnDue && job.gate === undefined && !hasEnded(job) && roomNow(job, type)) {
+      if (job.gate === undefined && !hasEnded(job) && roomWait(job, type, turnDue) === undefined) {
         return Effect.asVoid(emit(type, payload))
       }
       return pausePoint.pipe(
