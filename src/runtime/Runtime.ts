@@ -17,6 +17,7 @@ import * as Handover from "./delegation/Handover.js"
 import * as Receive from "./delegation/Receive.js"
 import * as Remotes from "./delegation/Remotes.js"
 import { RuntimeInstance } from "./durable/Instance.js"
+import * as LogRetention from "./durable/LogRetention.js"
 import type * as EventBus from "./events/EventBus.js"
 import * as Events from "./events/Events.js"
 import * as Feed from "./events/Feed.js"
@@ -177,6 +178,7 @@ export type Provided =
   | Scheduler.Scheduler
   | Permissions.Permissions
   | Artifacts.Artifacts
+  | LogRetention.LogRetention
   | EventBus.EventBus
   | Feed.Feed
   | Recorder.Recorder
@@ -202,6 +204,7 @@ export const layer = (
     Layer.provideMerge(Remotes.layer),
     Layer.provideMerge(Permissions.layer),
     Layer.provideMerge(Artifacts.layer),
+    Layer.provideMerge(LogRetention.layer),
     Layer.provideMerge(Layer.mergeAll(Sessions.layer, HumanInput.layer, Streams.layer)),
     Layer.provideMerge(Layer.merge(RuntimeConfig.layer(options), HumanAudience.layer)),
     Layer.provideMerge(Events.layer),

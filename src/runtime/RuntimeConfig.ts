@@ -97,6 +97,12 @@ export interface Options {
   /** How far back a `resume` may replay (§19; default 24 h): an older `after_message_id` is answered DATA_LOSS. */
   readonly replayRetention?: Duration.DurationInput | undefined
   /**
+   * How long the event log keeps events, the message ids it deduplicates by and ended jobs' records before
+   * `LogRetention` deletes them (default 24 h; never less than `replayRetention`). `Duration.infinity` keeps
+   * everything, and the log then grows with every operation.
+   */
+  readonly logRetention?: Duration.DurationInput | undefined
+  /**
    * How often this runtime renews its instance lease in the store and sweeps for instances whose lease
    * lapsed, taking over their jobs and sessions (§4.3; default 10 s). 0: no lease (judged by its
    * recorded stop or its pid only) and no sweep while running.
@@ -144,6 +150,7 @@ export interface Settings {
   readonly remotes: ReadonlyMap<string, Remote>
   readonly resumeWindow: Duration.Duration
   readonly replayRetention: Duration.Duration
+  readonly logRetention: Duration.Duration
   readonly instanceHeartbeat: Duration.Duration
   readonly instanceLapse: Duration.Duration
 }
@@ -221,6 +228,10 @@ export const resolve = (options: Options = {}): Settings => ({
   remotes: options.remotes ?? new Map(),
   resumeWindow: Duration.decode(options.resumeWindow ?? "15 minutes"),
   replayRetention: Duration.decode(options.replayRetention ?? "24 hours"),
+  logRetention: Duration.max(
+    Duration.decode(options.logRetention ?? "24 hours"),
+    Duration.decode(options.replayRetention ?? "24 hours")
+  ),
   instanceHeartbeat: Duration.decode(options.instanceHeartbeat ?? "10 seconds"),
   instanceLapse: Duration.decode(options.instanceLapse ?? "30 seconds")
 })

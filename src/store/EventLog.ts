@@ -330,7 +330,28 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
   ) => Effect.Effect<Option.Option<StoredEvent>, EventLogError>
   /** The position of the last event recorded for session `sessionId` (0: none). */
   readonly lastPosition: (sessionId: string) => Effect.Effect<number, EventLogError>
+  /**
+   * Deletes what the log keeps past its retention (`LogRetention` runs it), at most `limit` events a
+   * call, and returns how many events went (call again while that is `limit`). See `Prune`.
+   */
+  readonly prune: (prune: Prune) => Effect.Effect<number, EventLogError>
 }>() {}
+
+/**
+ * One pass of the log's retention. Goes: the events at positions up to `through`, but never the log's
+ * last one (positions keep counting up from it) nor any of a job that has not ended (a restart resumes
+ * it from them) nor the command that started one, with the dedup ids of the inbound ones among them; then, of the jobs and sessions those
+ * events were of, each with no event left: an ended job's record unless an idempotency claim unexpired
+ * at `now` still names it, and a session's record and owner once it is closed, or detached and past
+ * its `resume_until`. Expired idempotency claims go too (with their ended job when it has no event
+ * left), and leases that expired before `before`.
+ */
+export interface Prune {
+  readonly through: number
+  readonly before: number
+  readonly now: number
+  readonly limit: number
+}
 
 /**
  * Every row of a query, reading page after page (for the runtime's own

@@ -11,6 +11,7 @@ import {
   type LoggedEnvelope,
   matchesQuery,
   pageSize,
+  type Prune,
   type SessionRecord,
   type StoredEvent
 } from "./EventLog.js"
@@ -18,7 +19,9 @@ import * as MemoryScheduleStore from "./MemoryScheduleStore.js"
 import type { ScheduleStore } from "./ScheduleStore.js"
 
 export const make = Effect.sync(() => {
-  const events: Array<Omit<StoredEvent, "principal">> = []
+  // in position order; positions count on from `last` when the oldest are pruned
+  let events: Array<Omit<StoredEvent, "principal">> = []
+  let last = 0
   const inbound = new Set<string>()
   // session id -> its principal: set by the first inbound envelope of the session
   const owners = new Map<string, string>()
@@ -28,7 +31,7 @@ export const make = Effect.sync(() => {
   const sessions = new Map<string, SessionRecord>()
   const instances = new Map<string, InstanceRecord>()
   const append = (envelope: LoggedEnvelope, direction: "in" | "out") => {
-    const position = events.length + 1
+    const position = ++last
     // fields picked, not spread: a spread with fields added after it makes hidden classes per event (issue 12)
     events.push({
       id: envelope.id,
@@ -67,6 +70,67 @@ export const make = Effect.sync(() => {
     }
     return 0
   }
+  /** The index of the first event after position `after` (events are in position order). */
+  const firstAfter = (after: number) => {
+    let lo = 0
+    let hi = events.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if ((events[mid]?.position ?? 0) <= after) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+  const prune = (p: Prune): number => {
+    const gone = new Set<Omit<StoredEvent, "principal">>()
+    const running = new Set<string>()
+    for (const j of jobs.values()) if (j.terminal === undefined) running.add(j.command_id)
+    for (const e of events) {
+      if (gone.size >= p.limit || e.position > p.through || e.position >= last) break
+      const job = e.job_id === undefined ? undefined : jobs.get(e.job_id)
+      const command = e.direction === "in" && running.has(e.id)
+      if ((job === undefined || job.terminal !== undefined) && !command) gone.add(e)
+    }
+    const jobIds = new Set<string>()
+    const sessionIds = new Set<string>()
+    for (const e of gone) {
+      const owner = owners.get(e.session_id)
+      if (e.direction === "in" && owner !== undefined) inbound.delete(`${owner}\u0000${e.id}`)
+      if (e.job_id !== undefined) jobIds.add(e.job_id)
+      sessionIds.add(e.session_id)
+    }
+    let expired = 0
+    for (const [key, claim] of claims) {
+      if (expired >= p.limit) break
+      if (claim.expiresAt > p.now) continue
+      claims.delete(key)
+      jobIds.add(claim.job_id)
+      expired++
+    }
+    // one pass over what is left: the jobs and sessions that still have events
+    if (gone.size > 0) events = events.filter((e) => !gone.has(e))
+    for (const e of events) {
+      if (e.job_id !== undefined) jobIds.delete(e.job_id)
+      sessionIds.delete(e.session_id)
+    }
+    for (const id of jobIds) {
+      const job = jobs.get(id)
+      if (job === undefined || job.terminal === undefined) continue
+      const claim = job.idempotency_key === undefined
+        ? undefined
+        : claims.get(`${job.principal}\u0000${job.idempotency_key}`)
+      if (claim === undefined || claim.job_id !== id || claim.expiresAt <= p.now) jobs.delete(id)
+    }
+    for (const id of sessionIds) {
+      const record = sessions.get(id)
+      if (record?.state === "closed" || (record?.state === "detached" && (record.resume_until ?? 0) <= p.now)) {
+        sessions.delete(id)
+      }
+      if (!sessions.has(id)) owners.delete(id)
+    }
+    for (const [id, lease] of leases) if (lease.expires_at < p.before) leases.delete(id)
+    return gone.size
+  }
   const recordGroup = (parts: ReadonlyArray<GroupPart>): GroupRecorded => {
     const verdicts: Array<Inbound> = []
     const positions: Array<number> = []
@@ -101,8 +165,7 @@ export const make = Effect.sync(() => {
       Effect.sync(() => {
         const page: Array<StoredEvent> = []
         const limit = pageSize(query)
-        // positions are 1-based indexes: start right after `after`
-        for (let i = Math.max(0, query.after ?? 0); i < events.length && page.length < limit; i++) {
+        for (let i = firstAfter(query.after ?? 0); i < events.length && page.length < limit; i++) {
           const e = events[i]
           if (e === undefined) continue
           const row = withOwner(e)
@@ -110,7 +173,7 @@ export const make = Effect.sync(() => {
         }
         return page
       }),
-    head: Effect.sync(() => events.length),
+    head: Effect.sync(() => last),
     claimIdempotencyKey: ({ digest, expiresAt, job_id, key, now, principal }) =>
       Effect.sync(() => {
         const k = `${principal}\u0000${key}`
@@ -171,7 +234,8 @@ export const make = Effect.sync(() => {
         const found = events.find((e) => e.session_id === sessionId && e.id === messageId)
         return found === undefined ? Option.none() : Option.some(withOwner(found))
       }),
-    lastPosition: (sessionId) => Effect.sync(() => lastPosition(sessionId))
+    lastPosition: (sessionId) => Effect.sync(() => lastPosition(sessionId)),
+    prune: (p) => Effect.sync(() => prune(p))
   })
 })
 

@@ -530,4 +530,124 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
       const final = Option.getOrUndefined(yield* log.getSession("sess_r"))
       assert.deepStrictEqual([final?.state, final?.updated_at], ["closed", 3])
     })))
+
+  const ids = (rows: ReadonlyArray<{ readonly id: string }>) => rows.map((r) => r.id)
+
+  it.effect("R19-3 prune: the events up to a position go, but the log's last one and an unfinished job's; positions count on", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.saveJob(job("job_run"))
+      yield* log.saveJob(job("job_done", { state: "success", terminal: "{}" }))
+      const [, , , p4, p5] = yield* log.recordOutbound([
+        envelope("e1", { job_id: "job_run" }),
+        envelope("e2", { job_id: "job_done" }),
+        envelope("e3"),
+        envelope("e4"),
+        envelope("e5")
+      ])
+      assert.strictEqual(yield* log.prune({ through: p4 ?? 0, before: 0, now: 0, limit: 100 }), 3)
+      assert.deepStrictEqual(ids(yield* readAll(log, {})), ["e1", "e5"], "the running job's event and e5 stay")
+      // everything is past: the last event still stays, so the next position follows it
+      assert.strictEqual(yield* log.prune({ through: p5 ?? 0, before: 0, now: 0, limit: 100 }), 0)
+      assert.strictEqual(yield* log.head, p5)
+      const [p6] = yield* log.recordOutbound([envelope("e6")])
+      assert.strictEqual(p6, (p5 ?? 0) + 1)
+      assert.deepStrictEqual(ids(yield* log.read({ after: p4 ?? 0 })), ["e5", "e6"])
+      assert.deepStrictEqual(ids(yield* log.read({ job_id: ["job_run"] })), ["e1"])
+    })))
+
+  it.effect("R6.4-2 prune: at most `limit` events a call, oldest first; a pruned message id is forgotten, a kept one is not", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.recordInbound("alice", [envelope("i1"), envelope("i2"), envelope("i3")])
+      const head = yield* log.head
+      assert.strictEqual(yield* log.prune({ through: head, before: 0, now: 0, limit: 1 }), 1)
+      assert.deepStrictEqual(ids(yield* readAll(log, {})), ["i2", "i3"])
+      assert.strictEqual(yield* log.prune({ through: head, before: 0, now: 0, limit: 1 }), 1)
+      assert.strictEqual(yield* log.prune({ through: head, before: 0, now: 0, limit: 1 }), 0, "i3 is the last")
+      const again = yield* log.recordInbound("alice", [envelope("i1"), envelope("i3")])
+      assert.deepStrictEqual(again.map((v) => v._tag), ["New", "Duplicate"])
+    })))
+
+  it.effect("R6.4-2 prune: the command that started a job still running stays, and a retransmit of it is still a duplicate", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.recordInbound("alice", [envelope("cmd_run", { type: "tool.invoke" })])
+      yield* log.recordInbound("alice", [envelope("cmd_done", { type: "tool.invoke" })])
+      yield* log.saveJob(job("job_run", { command_id: "cmd_run" }))
+      yield* log.saveJob(job("job_done", { command_id: "cmd_done", state: "success", terminal: "{}" }))
+      yield* log.recordOutbound([envelope("last")])
+      yield* log.prune({ through: yield* log.head, before: 0, now: 0, limit: 100 })
+      assert.deepStrictEqual(ids(yield* readAll(log, {})), ["cmd_run", "last"])
+      const again = yield* log.recordInbound("alice", [envelope("cmd_run"), envelope("cmd_done")])
+      assert.deepStrictEqual(again.map((v) => v._tag), ["Duplicate", "New"])
+    })))
+
+  it.effect("R6.4-5 prune: an ended job's record goes with its last event, unless an unexpired claim still names it", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      const claim = { principal: "alice", key: "k1", job_id: "job_k", digest: "d", now: 0, expiresAt: 500 }
+      assert.deepStrictEqual(yield* log.claimIdempotencyKey(claim), { _tag: "Claimed" })
+      yield* log.saveJob(job("job_k", { state: "success", terminal: "{}", idempotency_key: "k1" }))
+      yield* log.saveJob(job("job_plain", { state: "success", terminal: "{}" }))
+      yield* log.saveJob(job("job_live"))
+      yield* log.recordOutbound([
+        envelope("j1", { job_id: "job_k" }),
+        envelope("j2", { job_id: "job_plain" }),
+        envelope("j3", { job_id: "job_live" }),
+        envelope("last")
+      ])
+      const head = yield* log.head
+      yield* log.prune({ through: head, before: 0, now: 100, limit: 100 })
+      assert.isTrue(Option.isNone(yield* log.getJob("job_plain")))
+      assert.isTrue(Option.isSome(yield* log.getJob("job_k")), "its claim holds until 500")
+      assert.isTrue(Option.isSome(yield* log.getJob("job_live")))
+      assert.deepStrictEqual(
+        yield* log.claimIdempotencyKey({ ...claim, job_id: "job_other", now: 100 }),
+        { _tag: "Existing", job_id: "job_k", digest: "d" }
+      )
+      // past the claim's horizon both go, though none of the job's events was left to prune
+      yield* log.prune({ through: head, before: 0, now: 600, limit: 100 })
+      assert.isTrue(Option.isNone(yield* log.getJob("job_k")))
+      assert.deepStrictEqual(
+        yield* log.claimIdempotencyKey({ ...claim, job_id: "job_new", now: 600, expiresAt: 900 }),
+        { _tag: "Claimed" }
+      )
+      assert.isTrue(Option.isSome(yield* log.getJob("job_live")))
+    })))
+
+  it.effect("R9-3 prune: a closed or expired session's record and owner go with its last event; a resumable one stays", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.saveSession(session("sess_closed", { state: "closed" }))
+      yield* log.saveSession(session("sess_gone", { state: "detached", resume_until: 50 }))
+      yield* log.saveSession(session("sess_wait", { state: "detached", resume_until: 500 }))
+      yield* log.saveSession(session("sess_on"))
+      for (const id of ["sess_closed", "sess_gone", "sess_wait", "sess_on"]) {
+        yield* log.recordInbound("alice", [envelope(`in_${id}`, { session_id: id })])
+      }
+      yield* log.recordOutbound([envelope("last", { session_id: "sess_other" })])
+      yield* log.prune({ through: yield* log.head, before: 0, now: 100, limit: 100 })
+      const state = (id: string) => Effect.map(log.getSession(id), Option.map((s) => s.state))
+      assert.deepStrictEqual(yield* state("sess_closed"), Option.none())
+      assert.deepStrictEqual(yield* state("sess_gone"), Option.none())
+      assert.deepStrictEqual(yield* state("sess_wait"), Option.some("detached"))
+      assert.deepStrictEqual(yield* state("sess_on"), Option.some("attached"))
+      // a kept session keeps its owner: another principal's message does not take it over
+      yield* log.recordInbound("mallory", [envelope("m1", { session_id: "sess_on" })])
+      assert.deepStrictEqual(
+        (yield* log.read({ session_id: ["sess_on"] })).map((e) => e.principal),
+        ["alice"]
+      )
+    })))
+
+  it.effect("R15.5-1 prune: leases that expired before the cut go, live ones stay", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      yield* log.saveLease(lease("l_old", { expires_at: 100 }))
+      yield* log.saveLease(lease("l_new", { expires_at: 300 }))
+      yield* log.prune({ through: 0, before: 200, now: 250, limit: 100 })
+      assert.isTrue(Option.isNone(yield* log.getLease("l_old")))
+      assert.isTrue(Option.isSome(yield* log.getLease("l_new")))
+    })))
 }

@@ -10,6 +10,7 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { join } from "node:path"
 import type { EventQuery } from "../../src/store/EventLog.js"
+import { PRUNE_SQL } from "../../src/store/internal/SqliteWriter.js"
 import * as SqlReads from "../../src/store/internal/SqlReads.js"
 import * as SqliteEventLog from "../../src/store/SqliteEventLog.js"
 import { makeTempDir } from "../support/TempDir.js"
@@ -65,6 +66,19 @@ describe("SQLite query plans", () => {
         assert.match(last.join("; "), /^SEARCH events USING COVERING INDEX events_session \(session_id=\?\)$/)
         const unfinished = yield* planOf(sql, SqlReads.unfinishedJobsStatement(sql))
         assert.match(unfinished.join("; "), /^SCAN jobs USING INDEX jobs_unfinished$/)
+      }))
+
+    it.effect("the retention pass searches by a key or an index; it scans only claims, leases and the unfinished jobs", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        for (const [name, text] of Object.entries(PRUNE_SQL)) {
+          const params = Array.from(text.matchAll(/\?/g), () => 1)
+          const rows = yield* Schema.decodeUnknown(PlanRow)(yield* sql.unsafe(`EXPLAIN QUERY PLAN ${text}`, params))
+          const scans = rows.map((r) => r.detail).filter((d) =>
+            /^SCAN /.test(d) && !/^SCAN (idempotency|leases)\b|^SCAN jobs USING INDEX jobs_unfinished$/.test(d)
+          )
+          assert.deepStrictEqual(scans, [], name)
+        }
       }))
   })
 

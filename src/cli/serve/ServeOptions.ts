@@ -101,6 +101,12 @@ export const options = {
     86_400,
     "seconds back a resume may replay; an older after_message_id is answered DATA_LOSS (§19)"
   ),
+  logRetention: Settings.integer(
+    "log-retention",
+    "ARCP_LOG_RETENTION",
+    86_400,
+    "seconds the event log keeps events, deduplicated message ids and ended jobs before deleting them (never less than --replay-retention); 0: keep everything"
+  ),
   // several runtimes on one store (issue 17): the instance lease, and the takeover of gone runtimes
   instanceHeartbeat: Settings.integer(
     "instance-heartbeat",

@@ -38,6 +38,7 @@ export type Writes = Pick<
   | "claimJob"
   | "saveInstance"
   | "detachSessions"
+  | "prune"
 >
 
 // the writer returns one result per write; these read the kinds that carry one
@@ -312,7 +313,9 @@ export const make = (
         submit(
           { _tag: "DetachSessions", instance_id, resume_until, now },
           (r) => (typeof r === "number" ? Option.some(r) : Option.none())
-        )
+        ),
+      prune: (prune) =>
+        submit({ _tag: "Prune", ...prune }, (r) => (typeof r === "number" ? Option.some(r) : Option.none()))
     }
     return writes
   })

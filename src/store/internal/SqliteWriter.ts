@@ -6,7 +6,16 @@
  * than the commit itself; reads and migrations stay on @effect/sql.
  */
 import Database from "better-sqlite3"
-import type { Claim, GroupPart, Inbound, InstanceRecord, JobRecord, LeaseRecord, LoggedEnvelope } from "../EventLog.js"
+import type {
+  Claim,
+  GroupPart,
+  Inbound,
+  InstanceRecord,
+  JobRecord,
+  LeaseRecord,
+  LoggedEnvelope,
+  Prune
+} from "../EventLog.js"
 import * as Checkpoints from "./Checkpoints.js"
 import { instanceColumns, jobColumns, leaseColumns, sessionColumns } from "./Rows.js"
 
@@ -37,10 +46,11 @@ export type Write =
     readonly previous: string | undefined
     readonly instance_id: string
   }
+  | ({ readonly _tag: "Prune" } & Prune)
 
 /**
  * Verdicts for Inbound, positions for Outbound, the claim for Claim, a flag for ClaimJob, a count for
- * DetachSessions, nothing for the others.
+ * DetachSessions and Prune, nothing for the others.
  */
 export type WriteResult = ReadonlyArray<Inbound> | ReadonlyArray<number> | Claim | boolean | number | undefined
 
@@ -115,6 +125,8 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
         granted_by, expires_at, revoked, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
     )
 
+    const pruning = preparePrune(db)
+
     const append = (direction: "in" | "out", e: LoggedEnvelope): number =>
       Number(
         insertEvent.run(
@@ -186,6 +198,8 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
           saveLease.run(...leaseColumns(l))
           return undefined
         }
+        case "Prune":
+          return pruning(write)
       }
     }
 
@@ -210,5 +224,84 @@ export const open = (filename: string, synchronous: "FULL" | "NORMAL"): SqliteWr
   } catch (error) {
     db.close()
     throw error
+  }
+}
+
+interface PrunedRow {
+  readonly seq: number
+  readonly direction: "in" | "out"
+  readonly message_id: string
+  readonly session_id: string
+  readonly job_id: string | null
+  readonly principal: string | null
+}
+
+/**
+ * The retention pass's statements (`EventLog.prune` says what goes). Each searches by a key or an index, so a
+ * pass costs what it deletes, not the log's size (`QueryPlans.test`); the small tables of claims and leases are
+ * scanned, and the unfinished jobs' partial index once per batch.
+ */
+export const PRUNE_SQL = {
+  // the oldest events up to a position, but the last one and those of jobs that have not ended, the commands
+  // that started them included (their dedup rows stay: a retransmit must not start the job again)
+  batch: `SELECT e.seq, e.direction, e.message_id, e.session_id, e.job_id, s.principal FROM events e
+     LEFT JOIN sessions s ON s.session_id = e.session_id
+     WHERE e.seq <= ? AND e.seq < (SELECT MAX(seq) FROM events)
+       AND (e.job_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs j WHERE j.job_id = e.job_id AND j.terminal IS NULL))
+       AND NOT (e.direction = 'in' AND e.message_id IN (SELECT command_id FROM jobs WHERE terminal IS NULL))
+     ORDER BY e.seq LIMIT ?`,
+  deleteEvent: "DELETE FROM events WHERE seq = ?",
+  forgetMessage: "DELETE FROM inbound WHERE principal = ? AND message_id = ?",
+  // an ended job with no event left, unless an unexpired claim still answers with it
+  deleteJob: `DELETE FROM jobs WHERE job_id = ? AND terminal IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM events WHERE job_id = jobs.job_id)
+       AND NOT EXISTS (SELECT 1 FROM idempotency i WHERE i.principal = jobs.principal AND i.key = jobs.idempotency_key
+         AND i.job_id = jobs.job_id AND i.expires_at > ?)`,
+  deleteSession: `DELETE FROM durable_sessions WHERE session_id = ?
+       AND (state = 'closed' OR (state = 'detached' AND COALESCE(resume_until, 0) <= ?))
+       AND NOT EXISTS (SELECT 1 FROM events WHERE session_id = durable_sessions.session_id)`,
+  deleteOwner: `DELETE FROM sessions WHERE session_id = ?
+       AND NOT EXISTS (SELECT 1 FROM durable_sessions d WHERE d.session_id = sessions.session_id)
+       AND NOT EXISTS (SELECT 1 FROM events WHERE session_id = sessions.session_id)`,
+  expiredClaims: "SELECT principal, key, job_id FROM idempotency WHERE expires_at <= ? LIMIT ?",
+  deleteClaim: "DELETE FROM idempotency WHERE principal = ? AND key = ?",
+  deleteLeases: "DELETE FROM leases WHERE expires_at < ?"
+} as const
+
+/** The retention pass as statements prepared once; how many events went. */
+const preparePrune = (db: Database.Database) => {
+  const batch = db.prepare<[number, number], PrunedRow>(PRUNE_SQL.batch)
+  const deleteEvent = db.prepare(PRUNE_SQL.deleteEvent)
+  const forgetMessage = db.prepare(PRUNE_SQL.forgetMessage)
+  const deleteJob = db.prepare(PRUNE_SQL.deleteJob)
+  const deleteSession = db.prepare(PRUNE_SQL.deleteSession)
+  const deleteOwner = db.prepare(PRUNE_SQL.deleteOwner)
+  const expiredClaims = db.prepare<[number, number], { principal: string; key: string; job_id: string }>(
+    PRUNE_SQL.expiredClaims
+  )
+  const deleteClaim = db.prepare(PRUNE_SQL.deleteClaim)
+  const deleteLeases = db.prepare(PRUNE_SQL.deleteLeases)
+
+  return (p: Prune): number => {
+    const rows = batch.all(p.through, p.limit)
+    const jobs = new Set<string>()
+    const sessions = new Set<string>()
+    for (const row of rows) {
+      deleteEvent.run(row.seq)
+      if (row.direction === "in" && row.principal !== null) forgetMessage.run(row.principal, row.message_id)
+      if (row.job_id !== null) jobs.add(row.job_id)
+      sessions.add(row.session_id)
+    }
+    for (const claim of expiredClaims.all(p.now, p.limit)) {
+      deleteClaim.run(claim.principal, claim.key)
+      jobs.add(claim.job_id)
+    }
+    for (const job of jobs) deleteJob.run(job, p.now)
+    for (const session of sessions) {
+      deleteSession.run(session, p.now)
+      deleteOwner.run(session)
+    }
+    deleteLeases.run(p.before)
+    return rows.length
   }
 }

@@ -13,7 +13,7 @@
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
-import type { Claim, Inbound, JobRecord, LoggedEnvelope, SessionRecord } from "../EventLog.js"
+import type { Claim, Inbound, JobRecord, LoggedEnvelope, Prune, SessionRecord } from "../EventLog.js"
 import { instanceColumns, jobColumns, leaseColumns, sessionColumns } from "../internal/Rows.js"
 import type { Write, WriteResult } from "../internal/SqliteWriter.js"
 
@@ -235,6 +235,9 @@ export const commit = (
           )
           break
         }
+        case "Prune":
+          results[i] = yield* prune(q, w)
+          break
         default: {
           // a new kind of write must be written here too: this stops compiling until it is
           const unhandled: never = w
@@ -302,3 +305,61 @@ export const commit = (
     }
     return { results, inbound }
   }))
+
+/** The retention pass (`EventLog.prune`, whose doc says what goes), in five statements; how many events went. */
+const prune = (
+  q: (text: string, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>,
+  p: Prune
+) =>
+  Effect.gen(function*() {
+    // the oldest events up to a position, but the last one and those of jobs that have not ended (their commands
+    // too), with the dedup ids of the inbound ones; what the rest needs: the sessions and jobs they were of
+    const [gone] = yield* q(
+      `WITH batch AS (
+         SELECT e.seq FROM events e WHERE e.seq <= $1 AND e.seq < (SELECT MAX(seq) FROM events)
+           AND (e.job_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs j WHERE j.job_id = e.job_id AND j.terminal IS NULL))
+           AND NOT (e.direction = 'in' AND e.message_id IN (SELECT command_id FROM jobs WHERE terminal IS NULL))
+         ORDER BY e.seq LIMIT $2),
+       gone AS (DELETE FROM events e USING batch b WHERE e.seq = b.seq
+         RETURNING e.direction, e.message_id, e.session_id, e.job_id),
+       forgot AS (DELETE FROM inbound i USING gone g, sessions s WHERE g.direction = 'in'
+         AND s.session_id = g.session_id AND i.principal = s.principal AND i.message_id = g.message_id)
+       SELECT (SELECT count(*) FROM gone) AS n, ARRAY(SELECT DISTINCT session_id FROM gone) AS sessions,
+         ARRAY(SELECT DISTINCT job_id FROM gone WHERE job_id IS NOT NULL) AS jobs`,
+      [p.through, p.limit]
+    )
+    const [claims] = yield* q(
+      `WITH gone AS (DELETE FROM idempotency WHERE (principal, key) IN
+         (SELECT principal, key FROM idempotency WHERE expires_at <= $1 LIMIT $2) RETURNING job_id)
+       SELECT ARRAY(SELECT job_id FROM gone) AS jobs`,
+      [p.now, p.limit]
+    )
+    const strings = (v: unknown): Array<string> => (Array.isArray(v) ? v.map(String) : [])
+    const jobs = [...new Set([...strings(gone?.["jobs"]), ...strings(claims?.["jobs"])])]
+    if (jobs.length > 0) {
+      yield* q(
+        `DELETE FROM jobs WHERE job_id = ANY($1::text[]) AND terminal IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.job_id = jobs.job_id)
+           AND NOT EXISTS (SELECT 1 FROM idempotency i WHERE i.principal = jobs.principal
+             AND i.key = jobs.idempotency_key AND i.job_id = jobs.job_id AND i.expires_at > $2)`,
+        [jobs, p.now]
+      )
+    }
+    const sessions = strings(gone?.["sessions"])
+    if (sessions.length > 0) {
+      yield* q(
+        `DELETE FROM durable_sessions d WHERE session_id = ANY($1::text[])
+           AND (state = 'closed' OR (state = 'detached' AND COALESCE(resume_until, 0) <= $2))
+           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = d.session_id)`,
+        [sessions, p.now]
+      )
+      yield* q(
+        `DELETE FROM sessions s WHERE session_id = ANY($1::text[])
+           AND NOT EXISTS (SELECT 1 FROM durable_sessions d WHERE d.session_id = s.session_id)
+           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.session_id)`,
+        [sessions]
+      )
+    }
+    yield* q(`DELETE FROM leases WHERE expires_at < $1`, [p.before])
+    return Number(gone?.["n"] ?? 0)
+  })

@@ -18,11 +18,13 @@ import { tempDir } from "../../support/TempDir.js"
 
 const JAN_1 = Date.UTC(2026, 0, 1)
 /** Long enough that no session is evicted or asked to re-authenticate while months go by. */
-// the artifact retention sweep is a timer too: jumping the TestClock to 2026 would run it every minute since 1970
+// the artifact and log retention sweeps are timers too: jumping the TestClock to 2026 would run them every minute
+// (every hour) since 1970
 const LONG = {
   idleTimeout: "3650 days",
   sessionLease: "3650 days",
   artifactSweepInterval: "36500 days",
+  logRetention: Infinity,
   instanceHeartbeat: 0
 } as const
 
