@@ -22,6 +22,15 @@ export const make = Effect.sync(() => {
   // in position order; positions count on from `last` when the oldest are pruned
   let events: Array<Omit<StoredEvent, "principal">> = []
   let last = 0
+  // how many events each session and job has in the log: what the retention asks of what is left
+  const perSession = new Map<string, number>()
+  const perJob = new Map<string, number>()
+  const count = (counts: Map<string, number>, key: string | undefined, by: number) => {
+    if (key === undefined) return
+    const n = (counts.get(key) ?? 0) + by
+    if (n === 0) counts.delete(key)
+    else counts.set(key, n)
+  }
   const inbound = new Set<string>()
   // session id -> its principal: set by the first inbound envelope of the session
   const owners = new Map<string, string>()
@@ -32,6 +41,8 @@ export const make = Effect.sync(() => {
   const instances = new Map<string, InstanceRecord>()
   const append = (envelope: LoggedEnvelope, direction: "in" | "out") => {
     const position = ++last
+    count(perSession, envelope.session_id, 1)
+    count(perJob, envelope.job_id, 1)
     // fields picked, not spread: a spread with fields added after it makes hidden classes per event (issue 12)
     events.push({
       id: envelope.id,
@@ -82,23 +93,32 @@ export const make = Effect.sync(() => {
     return lo
   }
   const prune = (p: Prune): number => {
-    const gone = new Set<Omit<StoredEvent, "principal">>()
     const running = new Set<string>()
     for (const j of jobs.values()) if (j.terminal === undefined) running.add(j.command_id)
-    for (const e of events) {
-      if (gone.size >= p.limit || e.position > p.through || e.position >= last) break
-      const job = e.job_id === undefined ? undefined : jobs.get(e.job_id)
-      const command = e.direction === "in" && running.has(e.id)
-      if ((job === undefined || job.terminal !== undefined) && !command) gone.add(e)
-    }
+    // the front of the log up to `through`: what goes, and what stays of it
+    const kept: Array<Omit<StoredEvent, "principal">> = []
     const jobIds = new Set<string>()
     const sessionIds = new Set<string>()
-    for (const e of gone) {
+    let gone = 0
+    let scanned = 0
+    for (; scanned < events.length; scanned++) {
+      const e = events[scanned]
+      if (e === undefined || gone >= p.limit || e.position > p.through || e.position >= last) break
+      const job = e.job_id === undefined ? undefined : jobs.get(e.job_id)
+      const command = e.direction === "in" && running.has(e.id)
+      if ((job !== undefined && job.terminal === undefined) || command) {
+        kept.push(e)
+        continue
+      }
+      gone++
       const owner = owners.get(e.session_id)
       if (e.direction === "in" && owner !== undefined) inbound.delete(`${owner}\u0000${e.id}`)
+      count(perSession, e.session_id, -1)
+      count(perJob, e.job_id, -1)
       if (e.job_id !== undefined) jobIds.add(e.job_id)
       sessionIds.add(e.session_id)
     }
+    if (gone > 0) events = kept.concat(events.slice(scanned))
     let expired = 0
     for (const [key, claim] of claims) {
       if (expired >= p.limit) break
@@ -107,21 +127,16 @@ export const make = Effect.sync(() => {
       jobIds.add(claim.job_id)
       expired++
     }
-    // one pass over what is left: the jobs and sessions that still have events
-    if (gone.size > 0) events = events.filter((e) => !gone.has(e))
-    for (const e of events) {
-      if (e.job_id !== undefined) jobIds.delete(e.job_id)
-      sessionIds.delete(e.session_id)
-    }
     for (const id of jobIds) {
       const job = jobs.get(id)
-      if (job === undefined || job.terminal === undefined) continue
+      if (job === undefined || job.terminal === undefined || perJob.has(id)) continue
       const claim = job.idempotency_key === undefined
         ? undefined
         : claims.get(`${job.principal}\u0000${job.idempotency_key}`)
       if (claim === undefined || claim.job_id !== id || claim.expiresAt <= p.now) jobs.delete(id)
     }
     for (const id of sessionIds) {
+      if (perSession.has(id)) continue
       const record = sessions.get(id)
       if (record?.state === "closed" || (record?.state === "detached" && (record.resume_until ?? 0) <= p.now)) {
         sessions.delete(id)
@@ -129,7 +144,7 @@ export const make = Effect.sync(() => {
       if (!sessions.has(id)) owners.delete(id)
     }
     for (const [id, lease] of leases) if (lease.expires_at < p.before) leases.delete(id)
-    return gone.size
+    return gone
   }
   const recordGroup = (parts: ReadonlyArray<GroupPart>): GroupRecorded => {
     const verdicts: Array<Inbound> = []

@@ -6,6 +6,7 @@
  * anything (§19), and the log retention is never shorter than it, so what goes is what no reader may ask for.
  */
 import { Clock, Context, Duration, Effect, Layer, Schedule } from "effect"
+import { yieldToEventLoop } from "../../internal/EventLoop.js"
 import { toMillis } from "../../protocol/Timestamp.js"
 import { EventLog, type EventLogError } from "../../store/EventLog.js"
 import { RuntimeConfig } from "../RuntimeConfig.js"
@@ -56,8 +57,8 @@ export const make = Effect.gen(function*() {
       const gone = yield* log.prune({ through, before, now, limit: BATCH })
       total += gone
       if (gone < BATCH) break
-      // the next batch after the sessions' own commits
-      yield* Effect.yieldNow()
+      // the next batch after a turn of the event loop: the sessions' own reads and commits go in between
+      yield* yieldToEventLoop
     }
     if (total > 0) {
       yield* Effect.logDebug(`log retention: deleted ${total} event(s) older than ${Duration.format(retention)}`)
