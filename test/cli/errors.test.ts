@@ -56,6 +56,14 @@ describe("arcp serve: errors", () => {
     )
   }, 60_000)
 
+  it("a negative --log-retention is refused, saying what 0 means", async () => {
+    assertOneSentence(
+      await arcp(["serve", "--db", ":memory:", "--log-retention", "-5"]),
+      "arcp: --log-retention (-5) and --replay-retention (86400) must not be negative (--log-retention 0 keeps the whole log, --replay-retention 0 turns replay off)",
+      2
+    )
+  }, 60_000)
+
   it(
     "a --db that cannot be a database: a missing folder, a directory, a file that is not SQLite",
     () =>

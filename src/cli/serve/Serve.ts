@@ -60,6 +60,11 @@ export const serve = Command.make("serve", options, (o) =>
         `--instance-lapse (${o.instanceLapse}) must be at least twice --instance-heartbeat (${o.instanceHeartbeat}), which must not be negative`
       )
     }
+    if (o.logRetention < 0 || o.replayRetention < 0) {
+      return yield* usage(
+        `--log-retention (${o.logRetention}) and --replay-retention (${o.replayRetention}) must not be negative (--log-retention 0 keeps the whole log, --replay-retention 0 turns replay off)`
+      )
+    }
     if (o.artifactTtl < 1 || o.artifactMaxTtl < o.artifactTtl) {
       return yield* usage(
         `--artifact-ttl (${o.artifactTtl}) must be at least 1 and at most --artifact-max-ttl (${o.artifactMaxTtl})`
