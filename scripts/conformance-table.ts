@@ -358,7 +358,10 @@ const STATUS: Record<string, readonly [Status, string]> = {
     "done",
     "resume {after_message_id} or {checkpoint_id}; job_id narrows it (include_open_streams false leaves streams out); several non-overlapping resumes per connection"
   ],
-  "R19-3": ["done", "the session's envelopes after the point, original order and ids, then live (Feed.follow)"],
+  "R19-3": [
+    "done",
+    "the session's envelopes after the point, original order and ids, then live (Feed.follow); what is older than --log-retention (24 h, at least the replay retention) is deleted, a running job's events excepted"
+  ],
   "R19-4": ["done", "an unknown point, or one past --replay-retention, is answered DATA_LOSS; the session goes on"]
 }
 
