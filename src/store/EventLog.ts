@@ -339,12 +339,13 @@ export class EventLog extends Context.Tag("arcp/EventLog")<EventLog, {
 
 /**
  * One pass of the log's retention. Goes: the events at positions up to `through`, but never the log's
- * last one (positions keep counting up from it) nor any of a job that has not ended (a restart resumes
- * it from them) nor the command that started one, with the dedup ids of the inbound ones among them; then, of the jobs and sessions those
- * events were of, each with no event left: an ended job's record unless an idempotency claim unexpired
- * at `now` still names it, and a session's record and owner once it is closed, or detached and past
- * its `resume_until`. Expired idempotency claims go too (with their ended job when it has no event
- * left), and leases that expired before `before`.
+ * last one (positions keep counting up from it), nor any of a job that has not ended (a restart resumes
+ * it from them), nor the command that started one; with them the dedup ids of the inbound ones. Then, of
+ * the jobs and sessions those events were of, each with no event left: an ended job's record, unless an
+ * idempotency claim unexpired at `now` still names it; a session's record once it is closed, or detached
+ * and past its `resume_until`, and its owner unless an active schedule fires into it. Expired
+ * idempotency claims go too (with their ended job when it has no event left), and leases that expired
+ * before `before`.
  */
 export interface Prune {
   readonly through: number

@@ -2,8 +2,8 @@
 import { Effect, Layer, Option } from "effect"
 import { bySoonest, type ScheduleRecord, ScheduleStore } from "./ScheduleStore.js"
 
-export const make = Effect.sync(() => {
-  const records = new Map<string, ScheduleRecord>()
+/** The store over `records` (shared with the memory event log, which keeps the owners of scheduled sessions). */
+export const over = (records: Map<string, ScheduleRecord>) => {
   const activeOf = (principal?: string) =>
     [...records.values()].filter((r) => r.state === "active" && (principal === undefined || r.principal === principal))
       .sort(bySoonest)
@@ -29,7 +29,15 @@ export const make = Effect.sync(() => {
       return Option.fromNullable(soonest)
     })
   })
-})
+}
+
+export const make = Effect.sync(() => over(new Map()))
+
+/** Whether an active schedule of `records` fires into session `sessionId`. */
+export const schedulesInto = (records: ReadonlyMap<string, ScheduleRecord>, sessionId: string): boolean => {
+  for (const r of records.values()) if (r.state === "active" && r.session_id === sessionId) return true
+  return false
+}
 
 /** A fresh, empty in-memory schedule store. */
 export const layer: Layer.Layer<ScheduleStore> = Layer.effect(ScheduleStore, make)

@@ -11,6 +11,7 @@ import {
   readAll,
   type SessionRecord
 } from "../../src/store/EventLog.js"
+import { type ScheduleRecord, ScheduleStore } from "../../src/store/ScheduleStore.js"
 
 export const envelope = (id: string, extra: Partial<LoggedEnvelope> = {}): LoggedEnvelope => ({
   id,
@@ -68,8 +69,25 @@ export const instance = (id: string, extra: Partial<InstanceRecord> = {}): Insta
   ...extra
 })
 
-export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>) => {
-  const withLog = <A, E>(body: Effect.Effect<A, E, EventLog>) => Effect.provide(body, layer())
+/** An active schedule of alice's firing into `sessionId`. */
+const schedule = (id: string, sessionId: string, extra: Partial<ScheduleRecord> = {}): ScheduleRecord => ({
+  schedule_id: id,
+  principal: "alice",
+  session_id: sessionId,
+  command_id: `msg_${id}`,
+  job: "{}",
+  when: "{}",
+  missed: "run_once",
+  state: "active",
+  fire_count: 0,
+  created_at: 1,
+  updated_at: 1,
+  ...extra
+})
+
+/** Every backend keeps its schedules beside its log (the retention keeps the owners of scheduled sessions). */
+export const eventLogSuite = (layer: () => Layer.Layer<EventLog | ScheduleStore, EventLogError>) => {
+  const withLog = <A, E>(body: Effect.Effect<A, E, EventLog | ScheduleStore>) => Effect.provide(body, layer())
 
   it.effect("R4.3-1 appends keep their order across directions; outbound records return increasing positions", () =>
     withLog(Effect.gen(function*() {
@@ -639,6 +657,27 @@ export const eventLogSuite = (layer: () => Layer.Layer<EventLog, EventLogError>)
         (yield* log.read({ session_id: ["sess_on"] })).map((e) => e.principal),
         ["alice"]
       )
+    })))
+
+  it.effect("R10.6-1 prune: a closed session that an active schedule fires into keeps its owner, so its later firings stay its principal's", () =>
+    withLog(Effect.gen(function*() {
+      const log = yield* EventLog
+      const schedules = yield* ScheduleStore
+      yield* schedules.save(schedule("sch_on", "sess_s"))
+      yield* schedules.save(schedule("sch_off", "sess_t", { state: "cancelled" }))
+      for (const id of ["sess_s", "sess_t"]) {
+        yield* log.saveSession(session(id, { state: "closed" }))
+        yield* log.recordInbound("alice", [envelope(`in_${id}`, { session_id: id })])
+      }
+      yield* log.recordOutbound([envelope("last", { session_id: "sess_other" })])
+      yield* log.prune({ through: yield* log.head, before: 0, now: 100, limit: 100 })
+      // a firing into each session after the pass
+      yield* log.recordOutbound([
+        envelope("fire_s", { session_id: "sess_s" }),
+        envelope("fire_t", { session_id: "sess_t" })
+      ])
+      const fired = yield* log.read({ id: ["fire_s", "fire_t"] })
+      assert.deepStrictEqual(fired.map((e) => [e.id, e.principal]), [["fire_s", "alice"], ["fire_t", undefined]])
     })))
 
   it.effect("R15.5-1 prune: leases that expired before the cut go, live ones stay", () =>

@@ -3,12 +3,13 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { EventLog, type EventLogError } from "../../src/store/EventLog.js"
 import * as PostgresStore from "../../src/store/postgres/PostgresStore.js"
+import type { ScheduleStore } from "../../src/store/ScheduleStore.js"
 import { pgUnavailable, usePgCluster } from "../support/cluster/Postgres.js"
 import { envelope, eventLogSuite } from "./EventLogSuite.js"
 
 describe.skipIf(pgUnavailable !== undefined)("PgEventLog", () => {
   const { database } = usePgCluster()
-  const freshLog = (): Layer.Layer<EventLog, EventLogError> =>
+  const freshLog = (): Layer.Layer<EventLog | ScheduleStore, EventLogError> =>
     Layer.unwrapEffect(Effect.map(database, (url) => PostgresStore.logLayer({ url })))
 
   eventLogSuite(freshLog)

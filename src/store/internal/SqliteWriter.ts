@@ -260,9 +260,11 @@ export const PRUNE_SQL = {
   deleteSession: `DELETE FROM durable_sessions WHERE session_id = ?
        AND (state = 'closed' OR (state = 'detached' AND COALESCE(resume_until, 0) <= ?))
        AND NOT EXISTS (SELECT 1 FROM events WHERE session_id = durable_sessions.session_id)`,
+  // an owner stays while an active schedule fires into its session: the firings are recorded as that session's
   deleteOwner: `DELETE FROM sessions WHERE session_id = ?
        AND NOT EXISTS (SELECT 1 FROM durable_sessions d WHERE d.session_id = sessions.session_id)
-       AND NOT EXISTS (SELECT 1 FROM events WHERE session_id = sessions.session_id)`,
+       AND NOT EXISTS (SELECT 1 FROM events WHERE session_id = sessions.session_id)
+       AND NOT EXISTS (SELECT 1 FROM schedules c WHERE c.session_id = sessions.session_id AND c.state = 'active')`,
   expiredClaims: "SELECT principal, key, job_id FROM idempotency WHERE expires_at <= ? LIMIT ?",
   deleteClaim: "DELETE FROM idempotency WHERE principal = ? AND key = ?",
   deleteLeases: "DELETE FROM leases WHERE expires_at < ?"

@@ -356,7 +356,8 @@ const prune = (
       yield* q(
         `DELETE FROM sessions s WHERE session_id = ANY($1::text[])
            AND NOT EXISTS (SELECT 1 FROM durable_sessions d WHERE d.session_id = s.session_id)
-           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.session_id)`,
+           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.session_id)
+           AND NOT EXISTS (SELECT 1 FROM schedules c WHERE c.session_id = s.session_id AND c.state = 'active')`,
         [sessions]
       )
     }
