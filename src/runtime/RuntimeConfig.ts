@@ -98,8 +98,8 @@ export interface Options {
   readonly replayRetention?: Duration.DurationInput | undefined
   /**
    * How long the event log keeps events, the message ids it deduplicates by and ended jobs' records before
-   * `LogRetention` deletes them (default 24 h; never less than `replayRetention`). `Duration.infinity` keeps
-   * everything, and the log then grows with every operation.
+   * `LogRetention` deletes them (default 24 h; never less than `replayRetention`). 0 or `Duration.infinity`
+   * keeps everything, and the log then grows with every operation.
    */
   readonly logRetention?: Duration.DurationInput | undefined
   /**
@@ -172,6 +172,14 @@ export const DEFAULT_LIMITS = {
 export class RuntimeConfig extends Context.Tag("arcp/RuntimeConfig")<RuntimeConfig, Settings>() {}
 
 /** Fills defaults. */
+/** The log retention asked for: 0 keeps everything (as `--log-retention 0`), else never shorter than the replay's. */
+const logRetentionOf = (options: Options): Duration.Duration => {
+  const asked = Duration.decode(options.logRetention ?? "24 hours")
+  return Duration.isZero(asked)
+    ? Duration.infinity
+    : Duration.max(asked, Duration.decode(options.replayRetention ?? "24 hours"))
+}
+
 export const resolve = (options: Options = {}): Settings => ({
   identity: {
     kind: options.identity?.kind ?? "arcp",
@@ -228,10 +236,7 @@ export const resolve = (options: Options = {}): Settings => ({
   remotes: options.remotes ?? new Map(),
   resumeWindow: Duration.decode(options.resumeWindow ?? "15 minutes"),
   replayRetention: Duration.decode(options.replayRetention ?? "24 hours"),
-  logRetention: Duration.max(
-    Duration.decode(options.logRetention ?? "24 hours"),
-    Duration.decode(options.replayRetention ?? "24 hours")
-  ),
+  logRetention: logRetentionOf(options),
   instanceHeartbeat: Duration.decode(options.instanceHeartbeat ?? "10 seconds"),
   instanceLapse: Duration.decode(options.instanceLapse ?? "30 seconds")
 })

@@ -1,7 +1,7 @@
 /** `arcp serve`: runs the runtime over WebSocket, stdio, a Unix socket or HTTP/2 (or several) until SIGINT/SIGTERM (or, for stdio, the end of stdin). */
 import { Command } from "@effect/cli"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Config, Console, Duration, Effect, Either, Option } from "effect"
+import { Config, Console, Effect, Either, Option } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 import { resolve } from "node:path"
@@ -136,7 +136,7 @@ export const serve = Command.make("serve", options, (o) =>
       idleTimeout: `${o.idleTimeout} seconds`,
       resumeWindow: `${o.resumeWindow} seconds`,
       replayRetention: `${o.replayRetention} seconds`,
-      logRetention: o.logRetention === 0 ? Duration.infinity : `${o.logRetention} seconds`,
+      logRetention: `${o.logRetention} seconds`,
       instanceHeartbeat: `${o.instanceHeartbeat} seconds`,
       instanceLapse: `${o.instanceLapse} seconds`,
       sessionLease: `${o.sessionLease} seconds`,

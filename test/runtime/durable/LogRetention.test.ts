@@ -82,9 +82,10 @@ describe("LogRetention", () => {
       assert.deepStrictEqual(yield* ids, ["a", "b"])
     }).pipe(withRetention({ logRetention: Duration.infinity })))
 
-  it("R19-4 the log retention is never shorter than the replay retention", () => {
+  it("R19-4 the log retention is never shorter than the replay retention; 0 keeps everything", () => {
     const settings = RuntimeConfig.resolve({ logRetention: "1 hour", replayRetention: "2 days" })
     assert.strictEqual(Duration.toMillis(settings.logRetention), Duration.toMillis(Duration.days(2)))
     assert.strictEqual(Duration.toMillis(RuntimeConfig.resolve({}).logRetention), Duration.toMillis(Duration.hours(24)))
+    assert.isFalse(Duration.isFinite(RuntimeConfig.resolve({ logRetention: 0 }).logRetention), "0 keeps everything")
   })
 })
