@@ -46,9 +46,10 @@ export const make = Effect.gen(function*() {
   const log = yield* EventLog
   const settings = yield* RuntimeConfig
   const retention = settings.logRetention
+  // an infinite retention keeps everything: no pass, no schedule
+  if (!Duration.isFinite(retention)) return LogRetention.of({ sweep: Effect.succeed(0) })
 
   const sweep = Effect.gen(function*() {
-    if (!Duration.isFinite(retention)) return 0
     const now = yield* Clock.currentTimeMillis
     const before = now - Duration.toMillis(retention)
     const through = yield* cutoff(log, before)
@@ -66,16 +67,14 @@ export const make = Effect.gen(function*() {
     return total
   })
 
-  if (Duration.isFinite(retention)) {
-    const interval = Duration.max(Duration.min(MAX_INTERVAL, Duration.times(retention, 0.25)), Duration.seconds(1))
-    // the first pass at start (what aged while the runtime was down), then one per interval; a failed
-    // pass is logged and tried again at the next
-    yield* sweep.pipe(
-      Effect.catchAll((e) => Effect.logWarning("log retention sweep failed", e)),
-      Effect.repeat(Schedule.spaced(interval)),
-      Effect.forkScoped
-    )
-  }
+  const interval = Duration.max(Duration.min(MAX_INTERVAL, Duration.times(retention, 0.25)), Duration.seconds(1))
+  // the first pass at start (what aged while the runtime was down), then one per interval; a failed
+  // pass is logged and tried again at the next
+  yield* sweep.pipe(
+    Effect.catchAll((e) => Effect.logWarning("log retention sweep failed", e)),
+    Effect.repeat(Schedule.spaced(interval)),
+    Effect.forkScoped
+  )
   return LogRetention.of({ sweep })
 })
 
