@@ -23,81 +23,22 @@
  * envelopes, no runtime at all. Its rates are the most this load generator gets on this machine, so a
  * "floor / peer" column says how far above the peer any server could go on each row (BENCH_FLOOR=0 skips it).
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join, resolve } from "node:path"
+import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import { fileURLToPath } from "node:url"
 import buildDist from "../test/support/BuildOnce.js"
+import { peerScript, root, runLoadgen, type Server, start, stop, TOKEN } from "./support/Servers.js"
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..")
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 3)
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 1)
 const MODES = (process.env["BENCH_MODES"] ?? "default,full,memory").split(",").filter((m) => m !== "")
-const TOKEN = "tok"
 const IDLE_SESSIONS = 1000
 const FLOOR = process.env["BENCH_FLOOR"] !== "0"
 const FRESH = process.env["BENCH_FRESH"] === "1"
 const WARM_UP_SECONDS = 2
 const SUSTAINED = Number(process.env["BENCH_SUSTAINED"] ?? 0)
-
-interface Server {
-  readonly name: string
-  readonly url: string
-  readonly pid: number
-  readonly startMs: number
-  readonly child: ChildProcess
-  /** Starts the same server again, in a new process (arcp on a new log file). */
-  readonly again: () => Promise<Server>
-}
-
-const peerScript = (): string | undefined =>
-  [
-    process.env["ARCP_PEER"],
-    join(root, "..", "shared", "peers", "serve-peer.sh"),
-    join(root, "..", "..", "shared", "peers", "serve-peer.sh")
-  ].find((path) => path !== undefined && existsSync(path))
-
-/**
- * Spawns a server in its own process group and resolves once it prints the URL it listens on. `args` is called
- * for each start (the how-many-th), so a restarted server can be given a new log file.
- */
-const start = (
-  name: string,
-  command: string,
-  args: (n: number) => Array<string>,
-  pattern: RegExp,
-  timeoutMs: number,
-  n = 0
-): Promise<Server> =>
-  new Promise<Server>((resolvePromise, reject) => {
-    const t0 = performance.now()
-    const child = spawn(command, args(n), { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"] })
-    let out = ""
-    const timer = setTimeout(() => reject(new Error(`${name} did not start in ${timeoutMs} ms: ${out}`)), timeoutMs)
-    const onData = (data: Buffer) => {
-      out += data.toString()
-      const match = pattern.exec(out)
-      if (match?.[1] !== undefined) {
-        clearTimeout(timer)
-        child.stdout?.removeAllListeners("data")
-        child.stdout?.resume()
-        child.stderr?.resume()
-        resolvePromise({
-          name,
-          url: match[1],
-          pid: child.pid ?? 0,
-          startMs: performance.now() - t0,
-          child,
-          again: () => start(name, command, args, pattern, timeoutMs, n + 1)
-        })
-      }
-    }
-    child.stdout?.on("data", onData)
-    child.stderr?.on("data", onData)
-    child.once("exit", (code) => reject(new Error(`${name} exited with ${code}: ${out}`)))
-  })
 
 /** `servers[i]` stopped and started again, in its place. */
 const restart = async (servers: Array<Server>, i: number): Promise<Server> => {
@@ -114,14 +55,6 @@ const fresh = async (servers: Array<Server>, i: number): Promise<Server> => {
   const server = servers[i]
   if (server === undefined) throw new Error(`no server ${i}`)
   return FRESH ? restart(servers, i) : server
-}
-
-const stop = (server: Server) => {
-  try {
-    process.kill(-server.pid, "SIGTERM")
-  } catch {
-    // already gone
-  }
 }
 
 /** RSS of a process and all its descendants, in bytes (Linux /proc; undefined elsewhere). */
@@ -148,27 +81,12 @@ const percentile = (sorted: ReadonlyArray<number>, p: number) =>
 
 /** Runs one load in a fresh load-generator process against `server`. */
 const runLoad = (server: Server, load: Record<string, unknown>, seconds = SECONDS): Result => {
-  const description = JSON.stringify({ url: server.url, token: TOKEN, seconds, ...load })
-  const child = spawnSync(process.execPath, [
-    "--import",
-    "tsx",
-    join(root, "bench", "support", "loadgen.ts"),
-    description
-  ], {
-    cwd: root,
-    encoding: "utf8",
-    maxBuffer: 256 * 1024 * 1024,
-    timeout: (SECONDS + 60) * 1000 // a server that stops answering fails its row instead of hanging the run
-  })
-  if (child.status !== 0) {
-    console.error(`  ${server.name}: ${child.error?.message ?? child.stderr.trim()}`)
+  const report = runLoadgen(server.url, load, seconds)
+  if ("error" in report) {
+    console.error(`  ${server.name}: ${report.error}`)
     return { rate: Number.NaN, p50: 0, p99: 0, note: "failed" }
   }
-  const { elapsedMs, events, latencies } = JSON.parse(child.stdout.trim().split("\n").at(-1) ?? "{}") as {
-    latencies: Array<number>
-    elapsedMs: number
-    events?: number
-  }
+  const { elapsedMs, events, latencies } = report
   latencies.sort((a, b) => a - b)
   const count = events ?? latencies.length
   return { rate: (count / elapsedMs) * 1000, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) }
@@ -370,7 +288,7 @@ const main = async () => {
     // after the table: it restarts the servers
     if (SUSTAINED > 0) await sustained(servers)
   } finally {
-    servers.forEach(stop)
+    servers.forEach((server) => stop(server))
     rmSync(dir, { recursive: true, force: true })
   }
 }
