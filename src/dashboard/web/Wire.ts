@@ -5,10 +5,12 @@
  * `Envelope.make`, validated on the way out by `Message.encode` and decoded on the way in by
  * `Message.decodeJson`, the same schemas the runtime uses. When the socket drops (the runtime restarted,
  * the laptop slept) it opens a new session with the same credentials, backing off up to 5 s, and tells the
- * page (`onReady`) so it can subscribe again from the last event it saw. A refused sign-in is not retried.
+ * page (`onReady`) so it can subscribe again from the last event it saw. A refused sign-in is not retried; a
+ * rejection the runtime marks retryable (§18.3: a handshake that timed out on a busy runtime, a full runtime) is.
  */
 import { Effect, Either } from "effect"
 import { type HeaderOptions, make as makeEnvelope } from "../../protocol/Envelope.js"
+import { isRetryable } from "../../protocol/Errors.js"
 import { TOOLS_EXTENSION } from "../../protocol/extensions/ToolDiscovery.js"
 import type { MessageId } from "../../protocol/Ids.js"
 import { type Decoded, decodeJson, encode, isCore, type MessageType, type PayloadOf } from "../../protocol/Message.js"
@@ -39,7 +41,7 @@ export interface Handlers {
 
 /** A failed request: the runtime's nack or error payload, or the connection's end. */
 export class WireError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(readonly code: string, message: string, readonly retryable = false) {
     super(`${code}: ${message}`)
   }
 }
@@ -52,9 +54,12 @@ const MAX_BACKOFF_MS = 5_000
 const errorOf = (message: Decoded): WireError => {
   const code: unknown = Reflect.get(message.payload, "code")
   const text: unknown = Reflect.get(message.payload, "message") ?? Reflect.get(message.payload, "reason")
+  const retryable: unknown = Reflect.get(message.payload, "retryable")
+  const wireCode = typeof code === "string" ? code : "UNAUTHENTICATED"
   return new WireError(
-    typeof code === "string" ? code : "UNAUTHENTICATED",
-    typeof text === "string" ? text : message.type
+    wireCode,
+    typeof text === "string" ? text : message.type,
+    typeof retryable === "boolean" ? retryable : isRetryable(wireCode)
   )
 }
 
@@ -65,6 +70,8 @@ export class Wire {
   private cancelRetry: (() => void) | undefined
   private readonly pending = new Map<string, (reply: Decoded | WireError) => void>()
   private accepted: Accepted | undefined
+  /** Why the runtime turned the last attempt away, when it said a later one may succeed: shown while retrying. */
+  private retryReason: string | undefined
 
   constructor(
     readonly url: string,
@@ -184,13 +191,25 @@ export class Wire {
         } else if (isCore(reply) && reply.type === "session.challenge") {
           this.refuse("this runtime asks for a signed nonce, which the dashboard cannot sign: use a bearer token")
         } else {
-          this.refuse(errorOf(reply).message)
+          this.rejected(errorOf(reply))
         }
       },
       (e: unknown) => {
-        if (e instanceof WireError && e.code !== "UNAVAILABLE") this.refuse(e.message)
+        if (e instanceof WireError && e.code !== "UNAVAILABLE") this.rejected(e)
       }
     )
+  }
+
+  /** The runtime turned the sign-in away: tried again later when it says that may succeed, else refused for good. */
+  private rejected(error: WireError): void {
+    if (!error.retryable) {
+      this.refuse(error.message)
+      return
+    }
+    // `closed` schedules the next attempt, and says why
+    if (this.socket === undefined) return
+    this.retryReason = error.message
+    this.socket.close()
   }
 
   private refuse(reason: string): void {
@@ -208,8 +227,11 @@ export class Wire {
     if (waiting !== undefined && message.correlation_id !== undefined) {
       this.pending.delete(message.correlation_id)
       waiting(message.type === "nack" ? errorOf(message) : message)
-    } else if (message.type === "session.unauthenticated" || (message.type === "session.rejected" && !this.accepted)) {
+    } else if (message.type === "session.unauthenticated") {
       this.refuse(errorOf(message).message)
+      return
+    } else if (message.type === "session.rejected" && !this.accepted) {
+      this.rejected(errorOf(message))
       return
     }
     if (this.accepted !== undefined) this.handlers.onMessage(message)
@@ -225,7 +247,9 @@ export class Wire {
     }
     if (this.stopped) return
     const inMs = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(this.attempt, 6))
-    this.handlers.onStatus({ kind: "retrying", reason: reason === "" ? "connection lost" : reason, inMs })
+    const why = this.retryReason ?? (reason === "" ? "connection lost" : reason)
+    this.retryReason = undefined
+    this.handlers.onStatus({ kind: "retrying", reason: why, inMs })
     this.cancelRetry = after(inMs, () => {
       this.cancelRetry = undefined
       if (!this.stopped) this.connect()
