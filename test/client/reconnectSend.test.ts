@@ -56,4 +56,28 @@ describe("requests while reconnecting", () => {
       }).pipe(Effect.scoped),
     30_000
   )
+
+  it.live(
+    "R19-1 a reconnection the runtime turns away as retryable (its handshake timed out) is tried again",
+    () =>
+      Effect.gen(function*() {
+        const { relay } = yield* relayedRuntime([echo], { handshakeTimeout: "200 millis" })
+        const lost = yield* Deferred.make<void>()
+        const watcher = Logger.make(({ message }) => {
+          if (String(message).includes("reconnecting")) Deferred.unsafeDone(lost, Effect.void)
+        })
+        const session = yield* ArcpClient.connect(relay.url, { credentials, reconnect: { initialDelay: 50 } }).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, watcher))
+        )
+        // the first redial's session.open arrives after the runtime's handshake deadline: session.rejected
+        // DEADLINE_EXCEEDED, retryable (§18.3); the next redial goes through
+        relay.stallNext(600)
+        relay.cut()
+        yield* Deferred.await(lost)
+        const job = yield* session.invoke("echo", { said: "after a slow redial" })
+        assert.deepStrictEqual(yield* job.outcome, { said: "after a slow redial" })
+        assert.isAtLeast(relay.accepted(), 3, "the rejected redial, then one that resumed")
+      }).pipe(Effect.scoped),
+    30_000
+  )
 })

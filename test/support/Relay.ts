@@ -17,6 +17,11 @@ export interface Relay {
   readonly cut: () => void
   /** How many client connections it has taken so far. */
   readonly accepted: () => number
+  /**
+   * Makes the next connection slow: what the client sends after its first chunk (the WebSocket upgrade) is held
+   * back for `ms`, as a congested network would hold a `session.open`.
+   */
+  readonly stallNext: (ms: number) => void
   readonly close: () => Promise<void>
 }
 
@@ -25,8 +30,11 @@ export const relayTo = async (target: string): Promise<Relay> => {
   const upstreamUrl = new URL(target)
   const open = new Set<net.Socket>()
   let accepted = 0
+  let stall = 0
   const server = net.createServer((client) => {
     accepted++
+    const held = stall
+    stall = 0
     const upstream = net.connect(Number(upstreamUrl.port), upstreamUrl.hostname)
     const cut = () => {
       client.destroy()
@@ -40,7 +48,15 @@ export const relayTo = async (target: string): Promise<Relay> => {
         cut()
       })
     }
-    client.pipe(upstream).pipe(client)
+    upstream.pipe(client)
+    if (held === 0) client.pipe(upstream)
+    else {
+      client.once("data", (upgrade) => {
+        upstream.write(upgrade)
+        client.pause()
+        setTimeout(() => client.pipe(upstream), held)
+      })
+    }
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   const address = server.address()
@@ -52,6 +68,9 @@ export const relayTo = async (target: string): Promise<Relay> => {
       open.clear()
     },
     accepted: () => accepted,
+    stallNext: (ms) => {
+      stall = ms
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of open) socket.destroy()
@@ -95,5 +114,11 @@ export const openRelayedRuntime = async (
 }
 
 /** `openRelayedRuntime` for the life of the scope. */
-export const relayedRuntime = (tools: ReadonlyArray<Tool>) =>
-  Effect.acquireRelease(Effect.promise(() => openRelayedRuntime(tools)), (runtime) => Effect.promise(runtime.close))
+export const relayedRuntime = (
+  tools: ReadonlyArray<Tool>,
+  options: Omit<CreateServerOptions, "port" | "db" | "logLevel" | "auth" | "tools"> = {}
+) =>
+  Effect.acquireRelease(
+    Effect.promise(() => openRelayedRuntime(tools, options)),
+    (runtime) => Effect.promise(runtime.close)
+  )

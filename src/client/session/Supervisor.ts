@@ -66,16 +66,22 @@ export const start = Effect.fnUntraced(function*(deps: SupervisorDeps) {
           continue
         }
         state.current = dialled.right
-        reader = yield* Effect.forkIn(readFrom(state.current), sessionScope)
-        const resumed = yield* Effect.either(takeBack(after))
+        const attemptReader = yield* Effect.forkIn(readFrom(state.current), sessionScope)
+        reader = attemptReader
+        // a transport that ends before it takes the session back (the runtime closed it: its handshake deadline
+        // passed, it is shutting down) fails this attempt now, not when the handshake's request times out
+        const resumed = yield* Effect.either(
+          Effect.raceFirst(takeBack(after), Effect.flatMap(Fiber.join(attemptReader), Effect.fail))
+        )
         if (Either.isRight(resumed)) {
           yield* Effect.logInfo(`reconnected and resumed session after ${attempt} attempt(s)`)
           return scope
         }
         yield* Scope.close(scope, Exit.void)
         const error = resumed.left
-        // the runtime answered: it will not take the session back (DATA_LOSS, PERMISSION_DENIED...)
-        if (error._tag === "ArcpError") {
+        // the runtime answered: it will not take the session back (DATA_LOSS, PERMISSION_DENIED...); an answer it
+        // marks retryable (§18.3: RESOURCE_EXHAUSTED, UNAVAILABLE, a handshake past its deadline) is tried again
+        if (error._tag === "ArcpError" && !error.isRetryable) {
           return yield* new ClientError({
             reason: error.code === "DATA_LOSS" ? "DataLoss" : "Closed",
             message: `cannot resume the session: ${error.message}`,
