@@ -32,7 +32,14 @@ export const open = Effect.fnUntraced(function*(
   const { options, sendAndAwait, state } = deps
   const credentials = options.credentials
   const ask = <T extends MessageType>(type: T, payload: PayloadOf<T>) =>
-    Effect.flatMap(makeEnvelope(type, payload), (envelope) => sendAndAwait(envelope, gated))
+    Effect.flatMap(makeEnvelope(type, payload), (envelope) => {
+      state.handshakeId = envelope.id
+      return sendAndAwait(envelope, gated).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          if (state.handshakeId === envelope.id) state.handshakeId = undefined
+        }))
+      )
+    })
   const token = yield* openToken(credentials)
   let reply = yield* ask("session.open", {
     auth: { scheme: credentials.scheme, ...(token !== undefined ? { token } : {}) },

@@ -94,7 +94,9 @@ export const make = (deps: ReaderDeps) => {
     if (type === "nack" || type === "session.refresh" || type === "session.evicted") return onControl(message)
     if (message.session_id !== undefined) state.lastSeen = message.id
     jobs.route(message)
-    const correlation = message.correlation_id
+    // a rejection sent unprompted during the handshake (the runtime's deadline for it passed) answers it
+    const correlation = message.correlation_id ??
+      (type === "session.rejected" ? state.handshakeId : undefined)
     if (correlation !== undefined) requests.settle(message, correlation)
     // unbounded: an offer is a publish (false only once the session's scope closed it)
     inbound.unsafeOffer(message)

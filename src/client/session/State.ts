@@ -30,6 +30,11 @@ export class SessionState {
   lastSeen: MessageId | undefined = undefined
   /** The id of the `resume` sent after a reconnect: its ack is where the reader puts the `Resumed` mark. */
   resumeId: string | undefined = undefined
+  /**
+   * The handshake request waiting for its answer (`session.open`, `session.authenticate`): a `session.rejected`
+   * the runtime sends unprompted (its handshake deadline passed) is that request's answer.
+   */
+  handshakeId: string | undefined = undefined
   /** The session's id, once accepted: every later envelope names it (§6.1.1). */
   sessionId: SessionId | undefined = undefined
   /** What the artifact code sees: whichever transport is current, its sends waiting while reconnecting. */
