@@ -72,11 +72,17 @@ export const make = Effect.fnUntraced(function*(options: UpgradeOptions) {
       label: `${options.label}#${++next}`,
       maxFrameBytes: options.maxFrameBytes
     })
+    // its listeners are on: what the peer sent since the upgrade is read now (see `handle`)
+    ws.resume()
     return { ...connection, peer } satisfies Connection
   })
   const accepting = yield* Accepting.make<{ readonly ws: Ws; readonly peer: Peer }>({
     open,
-    refuse: ({ ws }) => ws.close(1013, "the runtime is busy; try again later")
+    refuse: ({ ws }) => {
+      // read again, so the closing handshake completes (nothing listens for what it reads)
+      ws.resume()
+      ws.close(1013, "the runtime is busy; try again later")
+    }
   })
   return {
     handle: (request, socket, head) => {
@@ -85,7 +91,12 @@ export const make = Effect.fnUntraced(function*(options: UpgradeOptions) {
       // here would share this call's closure context, and keep the request, headers and all, for the socket's life)
       socket.on("error", ignoreError)
       const peer = peerOf(request.socket)
-      wss.handleUpgrade(request, socket, head, (ws) => accepting.offer({ ws, peer }))
+      wss.handleUpgrade(request, socket, head, (ws) => {
+        // not read until the connection is served: `ws` emits a frame whether or not anyone listens, so one sent
+        // while the connection waits (in the backlog of a runtime still starting) would be lost
+        ws.pause()
+        accepting.offer({ ws, peer })
+      })
       return true
     },
     run: accepting.run,
