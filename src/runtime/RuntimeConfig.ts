@@ -171,15 +171,17 @@ export const DEFAULT_LIMITS = {
 /** The resolved settings of the runtime. */
 export class RuntimeConfig extends Context.Tag("arcp/RuntimeConfig")<RuntimeConfig, Settings>() {}
 
-/** Fills defaults. */
+/** How far back a `resume` may replay: 24 h unless set. */
+const replayRetentionOf = (options: Options): Duration.Duration =>
+  Duration.decode(options.replayRetention ?? "24 hours")
+
 /** The log retention asked for: 0 keeps everything (as `--log-retention 0`), else never shorter than the replay's. */
 const logRetentionOf = (options: Options): Duration.Duration => {
   const asked = Duration.decode(options.logRetention ?? "24 hours")
-  return Duration.isZero(asked)
-    ? Duration.infinity
-    : Duration.max(asked, Duration.decode(options.replayRetention ?? "24 hours"))
+  return Duration.isZero(asked) ? Duration.infinity : Duration.max(asked, replayRetentionOf(options))
 }
 
+/** Fills defaults. */
 export const resolve = (options: Options = {}): Settings => ({
   identity: {
     kind: options.identity?.kind ?? "arcp",
@@ -235,7 +237,7 @@ export const resolve = (options: Options = {}): Settings => ({
   defaultTrustLevel: options.defaultTrustLevel ?? "trusted",
   remotes: options.remotes ?? new Map(),
   resumeWindow: Duration.decode(options.resumeWindow ?? "15 minutes"),
-  replayRetention: Duration.decode(options.replayRetention ?? "24 hours"),
+  replayRetention: replayRetentionOf(options),
   logRetention: logRetentionOf(options),
   instanceHeartbeat: Duration.decode(options.instanceHeartbeat ?? "10 seconds"),
   instanceLapse: Duration.decode(options.instanceLapse ?? "30 seconds")

@@ -47,6 +47,8 @@ const isVerdicts = (r: WriteResult): r is ReadonlyArray<Inbound> =>
 const isPositions = (r: WriteResult): r is ReadonlyArray<number> =>
   Array.isArray(r) && r.every((v) => typeof v === "number")
 const isClaim = (r: WriteResult): r is Claim => typeof r === "object" && !Array.isArray(r)
+/** The result of a write that returns a count (DetachSessions, Prune). */
+const countOf = (r: WriteResult): Option.Option<number> => (typeof r === "number" ? Option.some(r) : Option.none())
 
 /** Writes waiting for the group commit (one, or a mixed group's parts), and what to do with their outcome. */
 interface Pending {
@@ -310,12 +312,8 @@ export const make = (
         ),
       saveInstance: (instance) => submit({ _tag: "SaveInstance", instance }, none),
       detachSessions: (instance_id, resume_until, now) =>
-        submit(
-          { _tag: "DetachSessions", instance_id, resume_until, now },
-          (r) => (typeof r === "number" ? Option.some(r) : Option.none())
-        ),
-      prune: (prune) =>
-        submit({ _tag: "Prune", ...prune }, (r) => (typeof r === "number" ? Option.some(r) : Option.none()))
+        submit({ _tag: "DetachSessions", instance_id, resume_until, now }, countOf),
+      prune: (prune) => submit({ _tag: "Prune", ...prune }, countOf)
     }
     return writes
   })
