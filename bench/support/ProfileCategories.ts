@@ -11,7 +11,9 @@ interface CallFrame {
   readonly url: string
 }
 interface CpuProfile {
-  readonly nodes: ReadonlyArray<{ readonly id: number; readonly callFrame: CallFrame }>
+  readonly nodes: ReadonlyArray<
+    { readonly id: number; readonly callFrame: CallFrame; readonly children?: ReadonlyArray<number> }
+  >
   readonly samples: ReadonlyArray<number>
   readonly timeDeltas: ReadonlyArray<number>
 }
@@ -23,13 +25,17 @@ export const IDLE = "idle"
 /** The inspector's own work (stopping the profiler, sending the profile): not the server's. */
 export const PROFILER = "profiler"
 
-/** The category of one profile node. */
-export const categoryOf = ({ functionName: f, url: u }: CallFrame): string => {
+/** Whether a frame is the log's code calling into SQLite (a native `run`/`get`/... is SQLite's only under it). */
+const callsSqlite = (caller: CallFrame | undefined) =>
+  caller !== undefined && (caller.url.includes("better-sqlite3") || /\/store\//.test(caller.url))
+
+/** The category of one profile node, given the frame that called it. */
+export const categoryOf = ({ functionName: f, url: u }: CallFrame, caller?: CallFrame): string => {
   if (f === "(idle)") return IDLE
   if (f === "(garbage collector)") return "GC"
   if (u === "" && f === "dispatch") return PROFILER
   if (f === "(program)") return "V8 (program)"
-  if ((u === "" && SQLITE_NATIVE.has(f)) || u.includes("better-sqlite3")) return "SQLite"
+  if ((u === "" && SQLITE_NATIVE.has(f) && callsSqlite(caller)) || u.includes("better-sqlite3")) return "SQLite"
   if (u === "" && SOCKET_CALLS.has(f)) return "socket system calls"
   if (/node:internal\/(stream|net)|node:net|node:stream|node:_http|\/ws\/lib\//.test(u)) return "Node streams, http, ws"
   if (/\/node_modules\/effect\//.test(u)) return "Effect runtime, Schema"
@@ -46,11 +52,13 @@ export const summarize = (file: string): Map<string, number> => {
   const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile
   const self = new Map<number, number>()
   profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
+  const callers = new Map<number, CallFrame>()
+  for (const node of profile.nodes) for (const child of node.children ?? []) callers.set(child, node.callFrame)
   const by = new Map<string, number>()
   for (const node of profile.nodes) {
     const time = self.get(node.id) ?? 0
     if (time === 0) continue
-    const category = categoryOf(node.callFrame)
+    const category = categoryOf(node.callFrame, callers.get(node.id))
     by.set(category, (by.get(category) ?? 0) + time)
   }
   return by
