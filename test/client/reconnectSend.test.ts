@@ -80,4 +80,30 @@ describe("requests while reconnecting", () => {
       }).pipe(Effect.scoped),
     30_000
   )
+
+  it.live(
+    "R19-1 a reconnection attempt whose transport is cut before the runtime answers fails at once, and the next one resumes",
+    () =>
+      Effect.gen(function*() {
+        const { relay } = yield* relayedRuntime([echo])
+        const lost = yield* Deferred.make<void>()
+        const watcher = Logger.make(({ message }) => {
+          if (String(message).includes("reconnecting")) Deferred.unsafeDone(lost, Effect.void)
+        })
+        // the client's requests wait 20 s for an answer: an attempt waiting on its handshake's would outlast the test
+        const session = yield* ArcpClient.connect(relay.url, {
+          credentials,
+          reconnect: { initialDelay: 50 },
+          timeout: "20 seconds"
+        }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, watcher)))
+        // the first redial is cut once its session.open is on the way: no answer, no rejection, only the close
+        relay.dropNext()
+        relay.cut()
+        yield* Deferred.await(lost)
+        const job = yield* session.invoke("echo", { said: "after a cut redial" })
+        assert.deepStrictEqual(yield* job.outcome, { said: "after a cut redial" })
+        assert.isAtLeast(relay.accepted(), 3, "the cut redial, then one that resumed")
+      }).pipe(Effect.scoped),
+    15_000
+  )
 })

@@ -22,6 +22,8 @@ export interface Relay {
    * back for `ms`, as a congested network would hold a `session.open`.
    */
   readonly stallNext: (ms: number) => void
+  /** Cuts the next connection as soon as the client sends its first frame after the upgrade (a `session.open`). */
+  readonly dropNext: () => void
   readonly close: () => Promise<void>
 }
 
@@ -30,11 +32,12 @@ export const relayTo = async (target: string): Promise<Relay> => {
   const upstreamUrl = new URL(target)
   const open = new Set<net.Socket>()
   let accepted = 0
-  let stall = 0
+  // what happens to the next connection after its upgrade: held back `ms`, or cut at the client's first frame
+  let next: { readonly stall: number } | "drop" | undefined
   const server = net.createServer((client) => {
     accepted++
-    const held = stall
-    stall = 0
+    const fate = next
+    next = undefined
     const upstream = net.connect(Number(upstreamUrl.port), upstreamUrl.hostname)
     const cut = () => {
       client.destroy()
@@ -49,12 +52,15 @@ export const relayTo = async (target: string): Promise<Relay> => {
       })
     }
     upstream.pipe(client)
-    if (held === 0) client.pipe(upstream)
+    if (fate === undefined) client.pipe(upstream)
     else {
       client.once("data", (upgrade) => {
         upstream.write(upgrade)
-        client.pause()
-        setTimeout(() => client.pipe(upstream), held)
+        if (fate === "drop") client.once("data", cut)
+        else {
+          client.pause()
+          setTimeout(() => client.pipe(upstream), fate.stall)
+        }
       })
     }
   })
@@ -69,7 +75,10 @@ export const relayTo = async (target: string): Promise<Relay> => {
     },
     accepted: () => accepted,
     stallNext: (ms) => {
-      stall = ms
+      next = { stall: ms }
+    },
+    dropNext: () => {
+      next = "drop"
     },
     close: () =>
       new Promise<void>((resolve) => {
